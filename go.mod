@@ -1,0 +1,3 @@
+module github.com/condis-project/condis
+
+go 1.26
