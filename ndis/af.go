@@ -1,0 +1,345 @@
+package ndis
+
+// afState is the state of one client's open of an address family (spec §5.5).
+//
+//	OPENING --success--> OPEN --notify-close--> NOTIFY_CLOSE
+//	OPENING --failure--> DEAD        OPEN/NOTIFY_CLOSE --close--> CLOSING --success--> CLOSED
+//	                                 CLOSING --NOT_ACCEPTED--> (previous state)
+type afState uint8
+
+const (
+	afOpening afState = iota + 1
+	afOpen
+	afNotifyClose
+	afClosing
+	afClosed
+	afDead
+)
+
+func (s afState) String() string {
+	return [...]string{"?", "OPENING", "OPEN", "NOTIFY_CLOSE", "CLOSING", "CLOSED", "DEAD"}[s]
+}
+
+// Af is an open of an address family by one client: the NdisAfHandle shared
+// by that client and the call manager.
+type Af struct {
+	m         *Mediator
+	id        uint64
+	reg       *afReg
+	client    *Binding
+	clientCtx any
+	cmCtx     any
+	state     afState
+	prev      afState // state to return to if the close is refused
+	vcs, saps int     // VCs and SAPs on this open, not yet gone
+	sapList   []*Sap  // SAPs registered on this open, for introspection
+	open      opRec
+	close     opRec
+	notify    opRec
+}
+
+// String names the AF open for traces ("af#3").
+func (af *Af) String() string { return idName("af#", af.id) }
+
+// AddressFamily returns the address family that was opened.
+func (af *Af) AddressFamily() AddressFamily { return af.reg.af }
+
+// clientCheckLocked validates a client's use of its AF handle. It returns a
+// rule and status to refuse with, or "" when the handle is usable.
+func (b *Binding) clientAfCheckLocked(af *Af) (string, Status, string) {
+	switch {
+	case af == nil || af.client != b:
+		return "R-GEN-8", StatusFailure, "not an AF handle this client opened"
+	case af.state == afOpening:
+		return "R-AF-8", StatusFailure, "the open of this AF has not completed yet"
+	case af.state != afOpen && af.state != afNotifyClose:
+		return "R-AF-14", StatusFailure, "AF handle is no longer valid (" + af.state.String() + ")"
+	}
+	return "", 0, ""
+}
+
+// cmAfCheckLocked validates a call manager's use of an AF handle.
+func cmAfCheckLocked(who driver, af *Af) (string, string) {
+	switch {
+	case af == nil:
+		return "R-GEN-8", "nil AF handle"
+	case af.reg.owner() != who:
+		return "R-GEN-9", "AF " + af.String() + " belongs to call manager " + nameOf(af.reg.owner())
+	}
+	return "", ""
+}
+
+// ClOpenAddressFamilyEx models NdisClOpenAddressFamilyEx: the client opens an
+// address family registered on its adapter; the call manager's
+// ProtocolCmOpenAf runs. It returns the AF handle (also on PENDING; the
+// client may use it only once ProtocolClOpenAfCompleteEx reported success,
+// R-AF-8) and StatusSuccess, StatusPending or a failure. Refused with
+// StatusFailure if the AF is not registered on the adapter or its call
+// manager is withdrawing it (R-AF-9).
+func (b *Binding) ClOpenAddressFamilyEx(family AddressFamily, clientAfCtx any) (*Af, Status) {
+	m := b.m
+	const fn = "NdisClOpenAddressFamilyEx"
+	m.emit(EventRequest, b.name, fn, b, 0)
+	m.mu.Lock()
+	if b.closed {
+		return nil, m.refuse(StatusFailure, "R-AF-9", fn, b, b, "binding is closed")
+	}
+	if b.client == nil {
+		return nil, m.refuse(StatusFailure, "R-REG-1", fn, b, b, "protocol has no client handlers")
+	}
+	r := b.adapter.findReg(family.AddressFamily)
+	if r == nil {
+		return nil, m.refuse(StatusFailure, "R-AF-9", fn, b, b, "AF %v is not registered on %s", family.AddressFamily, b.adapter.name)
+	}
+	if r.withdrawing {
+		return nil, m.refuse(StatusFailure, "R-AF-9", fn, b, b, "call manager %s is withdrawing AF %v", nameOf(r.owner()), family.AddressFamily)
+	}
+	af := &Af{m: m, id: m.newID(), reg: r, client: b, clientCtx: clientAfCtx, state: afOpening}
+	af.open.state = opUpcall
+	r.opens++
+	m.afs.add(af)
+	cm, owner, ctx := r.cm(), r.owner(), r.cmBindingCtx()
+	m.mu.Unlock()
+
+	m.emit(EventUpcall, nameOf(owner), "ProtocolCmOpenAf", af, 0)
+	cmCtx, st := cm.ProtocolCmOpenAf(ctx, family, af)
+	m.emit(EventHandled, nameOf(owner), "ProtocolCmOpenAf", af, st)
+
+	m.mu.Lock()
+	final, fctx, _, finish, deliver := af.open.settle(m, st, cmCtx, nil, "ProtocolCmOpenAf", owner, af)
+	if !finish {
+		m.mu.Unlock()
+		m.emit(EventReturn, b.name, fn, af, StatusPending)
+		return af, StatusPending
+	}
+	h := m.finishOpenAfLocked(af, final, fctx)
+	m.mu.Unlock()
+	if deliver {
+		m.emit(EventUpcall, b.name, "ProtocolClOpenAfCompleteEx", af, final)
+		b.client.ProtocolClOpenAfCompleteEx(clientAfCtx, h, final)
+		final = StatusPending
+	}
+	m.emit(EventReturn, b.name, fn, af, final)
+	return h, final
+}
+
+// finishOpenAfLocked applies the outcome of an open; on failure NDIS frees
+// the open before the client hears of it (R-AF-10).
+func (m *Mediator) finishOpenAfLocked(af *Af, st Status, cmCtx any) *Af {
+	if st == StatusSuccess {
+		af.state, af.cmCtx = afOpen, cmCtx
+		return af
+	}
+	af.state = afDead
+	af.reg.opens--
+	m.afs.remove(af)
+	return nil
+}
+
+// CmOpenAddressFamilyComplete models NdisCmOpenAddressFamilyComplete.
+func (b *Binding) CmOpenAddressFamilyComplete(status Status, af *Af, cmAfCtx any) Status {
+	return b.m.openAfComplete(b, "NdisCmOpenAddressFamilyComplete", status, af, cmAfCtx)
+}
+
+// MCmOpenAddressFamilyComplete models NdisMCmOpenAddressFamilyComplete.
+func (a *Adapter) MCmOpenAddressFamilyComplete(status Status, af *Af, cmAfCtx any) Status {
+	return a.m.openAfComplete(a, "NdisMCmOpenAddressFamilyComplete", status, af, cmAfCtx)
+}
+
+func (m *Mediator) openAfComplete(who driver, fn string, st Status, af *Af, cmCtx any) Status {
+	m.emit(EventRequest, nameOf(who), fn, af, st)
+	if st == StatusPending {
+		return m.reject(StatusFailure, "R-GEN-1", fn, who, af, "completion status may not be NDIS_STATUS_PENDING")
+	}
+	m.mu.Lock()
+	if rule, why := cmAfCheckLocked(who, af); rule != "" {
+		return m.refuse(StatusFailure, rule, fn, who, af, "%s", why)
+	}
+	deliver, ok := af.open.complete(st, cmCtx, nil)
+	if !ok {
+		return m.refuse(StatusFailure, "R-GEN-2", fn, who, af, "no pended ProtocolCmOpenAf to complete")
+	}
+	if !deliver {
+		m.mu.Unlock()
+		return StatusSuccess
+	}
+	h := m.finishOpenAfLocked(af, st, cmCtx)
+	c := af.client
+	m.mu.Unlock()
+	m.emit(EventUpcall, c.name, "ProtocolClOpenAfCompleteEx", af, st)
+	c.client.ProtocolClOpenAfCompleteEx(af.clientCtx, h, st)
+	return StatusSuccess
+}
+
+// ClCloseAddressFamily models NdisClCloseAddressFamily. The client must have
+// deleted its VCs and deregistered its SAPs first (R-AF-12); a second close
+// fails (R-AF-13). Both are refused with StatusFailure. From this call on the
+// AF handle is dead for the client (R-AF-14).
+func (b *Binding) ClCloseAddressFamily(af *Af) Status {
+	m := b.m
+	const fn = "NdisClCloseAddressFamily"
+	m.emit(EventRequest, b.name, fn, af, 0)
+	m.mu.Lock()
+	if af == nil || af.client != b {
+		return m.refuse(StatusFailure, "R-GEN-8", fn, b, af, "not an AF handle this client opened")
+	}
+	switch af.state {
+	case afClosing, afClosed:
+		return m.refuse(StatusFailure, "R-AF-13", fn, b, af, "AF is already %v", af.state)
+	case afOpening:
+		return m.refuse(StatusFailure, "R-AF-8", fn, b, af, "the open has not completed")
+	case afDead:
+		return m.refuse(StatusFailure, "R-AF-10", fn, b, af, "the open failed; the handle is not valid")
+	}
+	if af.vcs > 0 || af.saps > 0 {
+		return m.refuse(StatusFailure, "R-AF-12", fn, b, af, "%d VC(s) and %d SAP(s) still on the AF", af.vcs, af.saps)
+	}
+	af.prev, af.state = af.state, afClosing
+	af.close.state = opUpcall
+	cm, owner, cmCtx := af.reg.cm(), af.reg.owner(), af.cmCtx
+	m.mu.Unlock()
+
+	m.emit(EventUpcall, nameOf(owner), "ProtocolCmCloseAf", af, 0)
+	st := cm.ProtocolCmCloseAf(cmCtx)
+	m.emit(EventHandled, nameOf(owner), "ProtocolCmCloseAf", af, st)
+
+	m.mu.Lock()
+	final, _, _, finish, deliver := af.close.settle(m, st, nil, nil, "ProtocolCmCloseAf", owner, af)
+	if !finish {
+		m.mu.Unlock()
+		m.emit(EventReturn, b.name, fn, af, StatusPending)
+		return StatusPending
+	}
+	m.finishCloseAfLocked(af, final, owner)
+	m.mu.Unlock()
+	if deliver {
+		m.emit(EventUpcall, b.name, "ProtocolClCloseAfComplete", af, final)
+		b.client.ProtocolClCloseAfComplete(final, af.clientCtx)
+		final = StatusPending
+	}
+	m.emit(EventReturn, b.name, fn, af, final)
+	return final
+}
+
+func (m *Mediator) finishCloseAfLocked(af *Af, st Status, owner driver) {
+	if st == StatusSuccess {
+		af.state = afClosed
+		af.reg.opens--
+		m.afs.remove(af)
+		return
+	}
+	if st != StatusNotAccepted {
+		m.warn("R-AF-16", "ProtocolCmCloseAf", owner, af, "close of an AF finished with %v; only SUCCESS or NOT_ACCEPTED are defined", st)
+	}
+	af.state = af.prev
+}
+
+// CmCloseAddressFamilyComplete models NdisCmCloseAddressFamilyComplete.
+func (b *Binding) CmCloseAddressFamilyComplete(status Status, af *Af) Status {
+	return b.m.closeAfComplete(b, "NdisCmCloseAddressFamilyComplete", status, af)
+}
+
+// MCmCloseAddressFamilyComplete models NdisMCmCloseAddressFamilyComplete.
+func (a *Adapter) MCmCloseAddressFamilyComplete(status Status, af *Af) Status {
+	return a.m.closeAfComplete(a, "NdisMCmCloseAddressFamilyComplete", status, af)
+}
+
+func (m *Mediator) closeAfComplete(who driver, fn string, st Status, af *Af) Status {
+	m.emit(EventRequest, nameOf(who), fn, af, st)
+	if st == StatusPending {
+		return m.reject(StatusFailure, "R-GEN-1", fn, who, af, "completion status may not be NDIS_STATUS_PENDING")
+	}
+	m.mu.Lock()
+	if rule, why := cmAfCheckLocked(who, af); rule != "" {
+		return m.refuse(StatusFailure, rule, fn, who, af, "%s", why)
+	}
+	deliver, ok := af.close.complete(st, nil, nil)
+	if !ok {
+		return m.refuse(StatusFailure, "R-GEN-2", fn, who, af, "no pended ProtocolCmCloseAf to complete")
+	}
+	if !deliver {
+		m.mu.Unlock()
+		return StatusSuccess
+	}
+	m.finishCloseAfLocked(af, st, who)
+	c := af.client
+	m.mu.Unlock()
+	m.emit(EventUpcall, c.name, "ProtocolClCloseAfComplete", af, st)
+	c.client.ProtocolClCloseAfComplete(st, af.clientCtx)
+	return StatusSuccess
+}
+
+// CmNotifyCloseAddressFamily models NdisCmNotifyCloseAddressFamily: the call
+// manager asks the client owning af to tear everything down and close it
+// (spec §4.14). New opens of the AF fail from now on. It returns the
+// client's status; PENDING means ProtocolCmNotifyCloseAfComplete follows.
+func (b *Binding) CmNotifyCloseAddressFamily(af *Af) Status {
+	return b.m.notifyCloseAf(b, "NdisCmNotifyCloseAddressFamily", af)
+}
+
+// MCmNotifyCloseAddressFamily models NdisMCmNotifyCloseAddressFamily.
+func (a *Adapter) MCmNotifyCloseAddressFamily(af *Af) Status {
+	return a.m.notifyCloseAf(a, "NdisMCmNotifyCloseAddressFamily", af)
+}
+
+func (m *Mediator) notifyCloseAf(who driver, fn string, af *Af) Status {
+	m.emit(EventRequest, nameOf(who), fn, af, 0)
+	m.mu.Lock()
+	if rule, why := cmAfCheckLocked(who, af); rule != "" {
+		return m.refuse(StatusFailure, rule, fn, who, af, "%s", why)
+	}
+	if af.state != afOpen {
+		return m.refuse(StatusFailure, "R-AF-18", fn, who, af, "AF is %v; only an open AF can be notified once", af.state)
+	}
+	af.state = afNotifyClose
+	af.reg.withdrawing = true
+	af.notify.state = opUpcall
+	c := af.client
+	m.mu.Unlock()
+
+	m.emit(EventUpcall, c.name, "ProtocolClNotifyCloseAf", af, 0)
+	st := c.client.ProtocolClNotifyCloseAf(af.clientCtx)
+	m.emit(EventHandled, c.name, "ProtocolClNotifyCloseAf", af, st)
+
+	m.mu.Lock()
+	final, _, _, finish, deliver := af.notify.settle(m, st, nil, nil, "ProtocolClNotifyCloseAf", c, af)
+	m.mu.Unlock()
+	if !finish {
+		m.emit(EventReturn, nameOf(who), fn, af, StatusPending)
+		return StatusPending
+	}
+	if deliver {
+		m.emit(EventUpcall, nameOf(who), "ProtocolCmNotifyCloseAfComplete", af, final)
+		af.reg.cm().ProtocolCmNotifyCloseAfComplete(af.cmCtx, final)
+		final = StatusPending
+	}
+	m.emit(EventReturn, nameOf(who), fn, af, final)
+	return final
+}
+
+// ClNotifyCloseAddressFamilyComplete models
+// NdisClNotifyCloseAddressFamilyComplete: the client finishes a pended
+// ProtocolClNotifyCloseAf (R-AF-20). The AF may already be closed (R-AF-14).
+func (b *Binding) ClNotifyCloseAddressFamilyComplete(af *Af, status Status) Status {
+	m := b.m
+	const fn = "NdisClNotifyCloseAddressFamilyComplete"
+	m.emit(EventRequest, b.name, fn, af, status)
+	if status == StatusPending {
+		return m.reject(StatusFailure, "R-GEN-1", fn, b, af, "completion status may not be NDIS_STATUS_PENDING")
+	}
+	m.mu.Lock()
+	if af == nil || af.client != b {
+		return m.refuse(StatusFailure, "R-GEN-8", fn, b, af, "not an AF handle this client opened")
+	}
+	deliver, ok := af.notify.complete(status, nil, nil)
+	if !ok {
+		return m.refuse(StatusFailure, "R-GEN-2", fn, b, af, "no pended ProtocolClNotifyCloseAf to complete")
+	}
+	m.mu.Unlock()
+	if deliver {
+		owner := af.reg.owner()
+		m.emit(EventUpcall, nameOf(owner), "ProtocolCmNotifyCloseAfComplete", af, status)
+		af.reg.cm().ProtocolCmNotifyCloseAfComplete(af.cmCtx, status)
+	}
+	return StatusSuccess
+}

@@ -1,0 +1,516 @@
+package ndis
+
+// cmVcCheckLocked validates a call manager's use of a VC handle in a call
+// operation.
+func cmVcCheckLocked(who driver, v *Vc) (string, string) {
+	if rule, why := liveVcCheckLocked(v); rule != "" {
+		return rule, why
+	}
+	if v.kind == vcSignaling {
+		return "R-VC-12", "a signalling VC carries no call"
+	}
+	if v.cmOwner() != who {
+		return "R-GEN-9", "the VC's call manager is " + nameOf(v.cmOwner())
+	}
+	return "", ""
+}
+
+// clientVcCheckLocked validates a client's use of a VC handle.
+func (b *Binding) clientVcCheckLocked(v *Vc) (string, string) {
+	if rule, why := liveVcCheckLocked(v); rule != "" {
+		return rule, why
+	}
+	if v.client != b {
+		return "R-GEN-8", "not a VC of this client"
+	}
+	if v.kind != vcOutgoing && (v.call == callIdle || v.call == callClosed) {
+		return "R-CLOSE-11", "a call-manager-created VC is not the client's outside a call"
+	}
+	return "", ""
+}
+
+// reusableLocked decides whether a new call may start on v (spec §9.1).
+// It returns a refusal status and rule, or 0 when the call may start.
+func (m *Mediator) reusableLocked(v *Vc) (Status, string, string) {
+	switch v.call {
+	case callIdle:
+		return 0, "", ""
+	case callClosed:
+		if m.opts.VcReuse == ReuseStrict {
+			return StatusClosing, "R-CLOSE-3", "the VC was closed and may not carry another call (strict reuse policy)"
+		}
+		if v.act != actInactive {
+			return StatusFailure, "R-CLOSE-8", "the previous call left the VC " + v.act.String()
+		}
+		if v.kind == vcOutgoing && v.closeSeen && v.closeStatus != StatusSuccess {
+			return StatusFailure, "R-CLOSE-16", "the previous call was closed with " + v.closeStatus.String() + "; the client must delete the VC"
+		}
+		return 0, "", ""
+	case callClosing:
+		return StatusClosing, "R-CLOSE-3", "the VC is closing"
+	}
+	return StatusFailure, "R-CALL-1", "the VC already carries a call (" + v.call.String() + ")"
+}
+
+// ClMakeCall models NdisClMakeCall: the client asks the call manager to set
+// up a call on a VC it created (R-CALL-1). A non-nil partyCtx makes the call
+// point-to-multipoint and creates the initial party (R-CALL-3); the party
+// handle is returned, valid once the call succeeded (R-CALL-7). params
+// belongs to the call manager until the call completes (R-CALL-2). PENDING
+// means ProtocolClMakeCallComplete follows.
+func (b *Binding) ClMakeCall(vc *Vc, params *CallParameters, partyCtx any) (*Party, Status) {
+	m := b.m
+	const fn = "NdisClMakeCall"
+	m.emit(EventRequest, b.name, fn, vc, 0)
+	m.mu.Lock()
+	if rule, why := liveVcCheckLocked(vc); rule != "" {
+		return nil, m.refuse(StatusFailure, rule, fn, b, vc, "%s", why)
+	}
+	if vc.client != b || vc.kind != vcOutgoing {
+		return nil, m.refuse(StatusFailure, "R-CALL-1", fn, b, vc, "a client makes calls only on VCs it created with NdisCoCreateVc")
+	}
+	if rule, st, why := b.clientAfCheckLocked(vc.af); rule != "" {
+		return nil, m.refuse(st, rule, fn, b, vc, "%s", why)
+	}
+	if vc.af.state == afNotifyClose {
+		return nil, m.refuse(StatusFailure, "R-AF-19", fn, b, vc, "the call manager is closing the AF")
+	}
+	if params == nil {
+		return nil, m.refuse(StatusFailure, "R-CALL-2", fn, b, vc, "nil call parameters")
+	}
+	if st, rule, why := m.reusableLocked(vc); st != 0 {
+		return nil, m.refuse(st, rule, fn, b, vc, "%s", why)
+	}
+	var p *Party
+	vc.multipoint = partyCtx != nil
+	if vc.multipoint {
+		p = &Party{m: m, id: m.newID(), vc: vc, clientCtx: partyCtx, state: partyAdding}
+		vc.parties = append(vc.parties[:0], p)
+	}
+	vc.call, vc.closingMark, vc.closeSeen = callOutSetup, false, false
+	vc.makeCall.state = opUpcall
+	m.counters.CallsMade++
+	cm, owner, cmCtx := vc.cm(), vc.cmOwner(), vc.cmCtx
+	m.mu.Unlock()
+
+	m.emit(EventUpcall, nameOf(owner), "ProtocolCmMakeCall", vc, 0)
+	cmPartyCtx, st := cm.ProtocolCmMakeCall(cmCtx, params, p)
+	m.emit(EventHandled, nameOf(owner), "ProtocolCmMakeCall", vc, st)
+
+	m.mu.Lock()
+	final, fctx, fparams, finish, deliver := vc.makeCall.settle(m, st, cmPartyCtx, params, "ProtocolCmMakeCall", owner, vc)
+	if !finish {
+		m.mu.Unlock()
+		m.emit(EventReturn, b.name, fn, vc, StatusPending)
+		return p, StatusPending
+	}
+	hp := m.finishMakeCallLocked(vc, final, fctx, owner)
+	m.mu.Unlock()
+	if deliver {
+		m.emit(EventUpcall, b.name, "ProtocolClMakeCallComplete", vc, final)
+		b.client.ProtocolClMakeCallComplete(final, vc.clientCtx, hp, fparams)
+		final = StatusPending
+		hp = p
+	}
+	m.emit(EventReturn, b.name, fn, vc, final)
+	return hp, final
+}
+
+// finishMakeCallLocked applies a MakeCall outcome and returns the party
+// handle to report (nil unless a multipoint call succeeded).
+func (m *Mediator) finishMakeCallLocked(v *Vc, st Status, cmPartyCtx any, owner driver) *Party {
+	if st == StatusSuccess {
+		if !v.act.isActive() {
+			m.warn("R-CALL-4", "MakeCall completion", owner, v, "call reported connected but the VC is %v", v.act)
+		}
+		v.call = callConnected
+		if v.multipoint {
+			p := v.parties[0]
+			p.state, p.cmCtx = partyConnected, cmPartyCtx
+			if cmPartyCtx == nil {
+				m.warn("R-PTY-4", "MakeCall completion", owner, p, "no call-manager context for the initial party of a multipoint call")
+			}
+			return p
+		}
+		if cmPartyCtx != nil {
+			m.warn("R-CALL-3", "MakeCall completion", owner, v, "call-manager party context must be nil for a point-to-point call")
+		}
+		return nil
+	}
+	// R-CALL-7: the initial party dies with the failed call.
+	for _, p := range v.parties {
+		p.state = partyDead
+	}
+	v.parties = v.parties[:0]
+	v.multipoint = false
+	v.call = callIdle
+	return nil
+}
+
+// CmMakeCallComplete models NdisCmMakeCallComplete.
+func (b *Binding) CmMakeCallComplete(status Status, vc *Vc, party *Party, cmPartyCtx any, params *CallParameters) Status {
+	return b.m.makeCallComplete(b, "NdisCmMakeCallComplete", status, vc, party, cmPartyCtx, params)
+}
+
+// MCmMakeCallComplete models NdisMCmMakeCallComplete.
+func (a *Adapter) MCmMakeCallComplete(status Status, vc *Vc, party *Party, cmPartyCtx any, params *CallParameters) Status {
+	return a.m.makeCallComplete(a, "NdisMCmMakeCallComplete", status, vc, party, cmPartyCtx, params)
+}
+
+func (m *Mediator) makeCallComplete(who driver, fn string, st Status, v *Vc, party *Party, cmPartyCtx any, params *CallParameters) Status {
+	m.emit(EventRequest, nameOf(who), fn, v, st)
+	if st == StatusPending {
+		return m.reject(StatusFailure, "R-GEN-1", fn, who, v, "completion status may not be NDIS_STATUS_PENDING")
+	}
+	m.mu.Lock()
+	if rule, why := cmVcCheckLocked(who, v); rule != "" {
+		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
+	}
+	if v.makeCall.state != opUpcall && v.makeCall.state != opPended {
+		return m.refuse(StatusFailure, "R-GEN-2", fn, who, v, "no pended ProtocolCmMakeCall to complete")
+	}
+	if v.multipoint && party != v.parties[0] || !v.multipoint && party != nil {
+		return m.refuse(StatusFailure, "R-CALL-3", fn, who, v, "party handle does not match the call's initial party")
+	}
+	deliver, _ := v.makeCall.complete(st, cmPartyCtx, params)
+	if !deliver {
+		m.mu.Unlock()
+		return StatusSuccess
+	}
+	hp := m.finishMakeCallLocked(v, st, cmPartyCtx, who)
+	c := v.client
+	m.mu.Unlock()
+	m.emit(EventUpcall, c.name, "ProtocolClMakeCallComplete", v, st)
+	c.client.ProtocolClMakeCallComplete(st, v.clientCtx, hp, params)
+	return StatusSuccess
+}
+
+// CmDispatchIncomingCall models NdisCmDispatchIncomingCall: the call manager
+// offers a call, on a VC it created, to the client that registered sap
+// (R-SAP-11). The SAP may still be registering (R-SAP-4). It returns the
+// client's answer: SUCCESS accepts, PENDING means the answer comes through
+// ProtocolCmIncomingCallComplete, anything else rejects.
+func (b *Binding) CmDispatchIncomingCall(sap *Sap, vc *Vc, params *CallParameters) Status {
+	return b.m.dispatchIncomingCall(b, "NdisCmDispatchIncomingCall", sap, vc, params)
+}
+
+// MCmDispatchIncomingCall models NdisMCmDispatchIncomingCall.
+func (a *Adapter) MCmDispatchIncomingCall(sap *Sap, vc *Vc, params *CallParameters) Status {
+	return a.m.dispatchIncomingCall(a, "NdisMCmDispatchIncomingCall", sap, vc, params)
+}
+
+func (m *Mediator) dispatchIncomingCall(who driver, fn string, sap *Sap, v *Vc, params *CallParameters) Status {
+	m.emit(EventRequest, nameOf(who), fn, v, 0)
+	m.mu.Lock()
+	if rule, why := cmVcCheckLocked(who, v); rule != "" {
+		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
+	}
+	if v.creator != who {
+		return m.refuse(StatusFailure, "R-IN-12", fn, who, v, "a call manager dispatches incoming calls only on VCs it created")
+	}
+	if sap == nil || (sap.state != sapRegistering && sap.state != sapRegistered) {
+		return m.refuse(StatusFailure, "R-SAP-11", fn, who, v, "SAP is not registered")
+	}
+	if sap.af != v.af {
+		return m.refuse(StatusFailure, "R-SAP-11", fn, who, v, "SAP %v belongs to another client or AF than the VC", sap)
+	}
+	if params == nil {
+		return m.refuse(StatusFailure, "R-IN-10", fn, who, v, "nil call parameters")
+	}
+	if st, rule, why := m.reusableLocked(v); st != 0 {
+		return m.refuse(st, rule, fn, who, v, "%s", why)
+	}
+	v.call, v.closingMark, v.closeSeen = callOffered, false, false
+	v.inCall.state = opUpcall
+	m.counters.CallsDispatched++
+	c := v.client
+	m.mu.Unlock()
+
+	m.emit(EventUpcall, c.name, "ProtocolClIncomingCall", v, 0)
+	st := c.client.ProtocolClIncomingCall(sap.clientCtx, v.clientCtx, params)
+	m.emit(EventHandled, c.name, "ProtocolClIncomingCall", v, st)
+
+	m.mu.Lock()
+	final, _, fparams, finish, deliver := v.inCall.settle(m, st, nil, params, "ProtocolClIncomingCall", c, v)
+	if !finish {
+		m.mu.Unlock()
+		m.emit(EventReturn, nameOf(who), fn, v, StatusPending)
+		return StatusPending
+	}
+	finishIncomingCallLocked(v, final)
+	m.mu.Unlock()
+	if deliver {
+		m.emit(EventUpcall, nameOf(who), "ProtocolCmIncomingCallComplete", v, final)
+		v.cm().ProtocolCmIncomingCallComplete(final, v.cmCtx, fparams)
+		final = StatusPending
+	}
+	m.emit(EventReturn, nameOf(who), fn, v, final)
+	return final
+}
+
+// finishIncomingCallLocked applies the client's answer to an offer, unless
+// the call already moved on (the remote gave up first).
+func finishIncomingCallLocked(v *Vc, st Status) {
+	if v.call != callOffered {
+		return
+	}
+	if st == StatusSuccess {
+		v.call = callAccepted
+	} else {
+		v.call = callIdle
+	}
+}
+
+// ClIncomingCallComplete models NdisClIncomingCallComplete: the client
+// answers a pended ProtocolClIncomingCall with SUCCESS (accept) or an error
+// (reject), never PENDING (R-IN-3).
+func (b *Binding) ClIncomingCallComplete(status Status, vc *Vc, params *CallParameters) Status {
+	m := b.m
+	const fn = "NdisClIncomingCallComplete"
+	m.emit(EventRequest, b.name, fn, vc, status)
+	if status == StatusPending {
+		return m.reject(StatusFailure, "R-IN-3", fn, b, vc, "the answer to an incoming call may not be NDIS_STATUS_PENDING")
+	}
+	m.mu.Lock()
+	if rule, why := liveVcCheckLocked(vc); rule != "" {
+		return m.refuse(StatusFailure, rule, fn, b, vc, "%s", why)
+	}
+	if vc.client != b {
+		return m.refuse(StatusFailure, "R-GEN-8", fn, b, vc, "not a VC of this client")
+	}
+	deliver, ok := vc.inCall.complete(status, nil, params)
+	if !ok {
+		return m.refuse(StatusFailure, "R-GEN-2", fn, b, vc, "no pended ProtocolClIncomingCall to complete")
+	}
+	if !deliver {
+		m.mu.Unlock()
+		return StatusSuccess
+	}
+	finishIncomingCallLocked(vc, status)
+	owner := vc.cmOwner()
+	m.mu.Unlock()
+	m.emit(EventUpcall, nameOf(owner), "ProtocolCmIncomingCallComplete", vc, status)
+	vc.cm().ProtocolCmIncomingCallComplete(status, vc.cmCtx, params)
+	return StatusSuccess
+}
+
+// CmDispatchCallConnected models NdisCmDispatchCallConnected: an accepted
+// incoming call is established end to end. The call must have been accepted
+// (R-IN-6) and the VC must be active (R-ACT-1, spec §9.4).
+func (b *Binding) CmDispatchCallConnected(vc *Vc) Status {
+	return b.m.dispatchCallConnected(b, "NdisCmDispatchCallConnected", vc)
+}
+
+// MCmDispatchCallConnected models NdisMCmDispatchCallConnected.
+func (a *Adapter) MCmDispatchCallConnected(vc *Vc) Status {
+	return a.m.dispatchCallConnected(a, "NdisMCmDispatchCallConnected", vc)
+}
+
+func (m *Mediator) dispatchCallConnected(who driver, fn string, v *Vc) Status {
+	m.emit(EventRequest, nameOf(who), fn, v, 0)
+	m.mu.Lock()
+	if rule, why := cmVcCheckLocked(who, v); rule != "" {
+		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
+	}
+	if v.call != callAccepted {
+		return m.refuse(StatusFailure, "R-IN-6", fn, who, v, "call is %v; only an accepted incoming call can be connected", v.call)
+	}
+	if !v.act.isActive() {
+		return m.refuse(StatusVcNotActivated, "R-ACT-1", fn, who, v, "VC is %v; activate it before the call is connected", v.act)
+	}
+	v.call = callConnected
+	c := v.client
+	m.mu.Unlock()
+	m.emit(EventUpcall, c.name, "ProtocolClCallConnected", v, 0)
+	c.client.ProtocolClCallConnected(v.clientCtx)
+	m.emit(EventReturn, nameOf(who), fn, v, StatusSuccess)
+	return StatusSuccess
+}
+
+// CmDispatchIncomingCloseCall models NdisCmDispatchIncomingCloseCall: the
+// remote side or the network closed the call. closeStatus SUCCESS means an
+// orderly remote close (R-CLOSE-19). It applies to offered, accepted and
+// connected calls (R-CLOSE-20); a call still being set up by MakeCall ends
+// with a failed MakeCall completion instead.
+func (b *Binding) CmDispatchIncomingCloseCall(closeStatus Status, vc *Vc, closeData []byte) Status {
+	return b.m.dispatchIncomingCloseCall(b, "NdisCmDispatchIncomingCloseCall", closeStatus, vc, closeData)
+}
+
+// MCmDispatchIncomingCloseCall models NdisMCmDispatchIncomingCloseCall.
+func (a *Adapter) MCmDispatchIncomingCloseCall(closeStatus Status, vc *Vc, closeData []byte) Status {
+	return a.m.dispatchIncomingCloseCall(a, "NdisMCmDispatchIncomingCloseCall", closeStatus, vc, closeData)
+}
+
+func (m *Mediator) dispatchIncomingCloseCall(who driver, fn string, closeStatus Status, v *Vc, data []byte) Status {
+	m.emit(EventRequest, nameOf(who), fn, v, closeStatus)
+	m.mu.Lock()
+	if rule, why := cmVcCheckLocked(who, v); rule != "" {
+		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
+	}
+	if closeStatus == StatusPending {
+		return m.refuse(StatusFailure, "R-CLOSE-19", fn, who, v, "NDIS_STATUS_PENDING is not a close status")
+	}
+	switch v.call {
+	case callOffered, callAccepted, callConnected:
+	case callOutSetup:
+		return m.refuse(StatusFailure, "R-CLOSE-20", fn, who, v, "the call is still being set up; fail the MakeCall with NdisCmMakeCallComplete instead")
+	default:
+		return m.refuse(StatusFailure, "R-CLOSE-20", fn, who, v, "no offered or active call to close (%v)", v.call)
+	}
+	v.call = callCloseIndicated
+	v.closeSeen, v.closeStatus = true, closeStatus
+	c := v.client
+	m.mu.Unlock()
+	m.emit(EventUpcall, c.name, "ProtocolClIncomingCloseCall", v, closeStatus)
+	c.client.ProtocolClIncomingCloseCall(closeStatus, v.clientCtx, data)
+	m.emit(EventReturn, nameOf(who), fn, v, StatusSuccess)
+	return StatusSuccess
+}
+
+// ClCloseCall models NdisClCloseCall: the client tears down the call on vc.
+// The mediator marks the VC closing before the call manager's
+// ProtocolCmCloseCall runs (R-CLOSE-3); no send is accepted afterwards
+// (R-CLOSE-2). On a multipoint VC exactly one party may remain and its handle
+// must be passed (R-CLOSE-4, R-CLOSE-5). Refused with StatusFailure while
+// the MakeCall or an AddParty is still pending (design.md §2).
+func (b *Binding) ClCloseCall(vc *Vc, party *Party, closeData []byte) Status {
+	m := b.m
+	const fn = "NdisClCloseCall"
+	m.emit(EventRequest, b.name, fn, vc, 0)
+	m.mu.Lock()
+	if rule, why := b.clientVcCheckLocked(vc); rule != "" {
+		return m.refuse(StatusFailure, rule, fn, b, vc, "%s", why)
+	}
+	switch vc.call {
+	case callAccepted, callConnected, callCloseIndicated:
+	case callOutSetup:
+		return m.refuse(StatusFailure, "R-CALL-5", fn, b, vc, "MakeCall is still pending; the call ends with its completion")
+	case callOffered:
+		return m.refuse(StatusFailure, "R-IN-3", fn, b, vc, "the incoming call has not been answered; reject it with NdisClIncomingCallComplete")
+	case callClosing, callClosed:
+		return m.refuse(StatusFailure, "R-CLOSE-3", fn, b, vc, "the call is already %v", vc.call)
+	default:
+		return m.refuse(StatusFailure, "R-CLOSE-3", fn, b, vc, "no call on the VC")
+	}
+	if vc.multipoint {
+		if party == nil || party.vc != vc {
+			return m.refuse(StatusFailure, "R-CLOSE-5", fn, b, vc, "a multipoint call is closed with the handle of its last party")
+		}
+		live := 0
+		for _, p := range vc.parties {
+			if p.state == partyAdding {
+				return m.refuse(StatusFailure, "R-CLOSE-4", fn, b, vc, "AddParty on %v is still pending", p)
+			}
+			if p.state != partyDead {
+				live++
+			}
+		}
+		if live != 1 || (party.state != partyConnected && party.state != partyDropIndicated) {
+			return m.refuse(StatusFailure, "R-CLOSE-4", fn, b, vc, "%d parties remain; drop all but one before closing", live)
+		}
+	} else if party != nil {
+		return m.refuse(StatusFailure, "R-CLOSE-5", fn, b, vc, "party handle given for a point-to-point call")
+	}
+	if vc.sendsOut > 0 {
+		m.warn("R-CLOSE-1", fn, b, vc, "%d send(s) not yet completed when closing", vc.sendsOut)
+	}
+	vc.closingMark = true
+	vc.prevCall, vc.call = vc.call, callClosing
+	var cmPartyCtx, clPartyCtx any
+	if party != nil {
+		party.prev, party.state = party.state, partyClosing
+		cmPartyCtx, clPartyCtx = party.cmCtx, party.clientCtx
+	}
+	vc.closeCall.state = opUpcall
+	cm, owner, cmCtx := vc.cm(), vc.cmOwner(), vc.cmCtx
+	m.mu.Unlock()
+
+	m.emit(EventUpcall, nameOf(owner), "ProtocolCmCloseCall", vc, 0)
+	st := cm.ProtocolCmCloseCall(cmCtx, cmPartyCtx, closeData)
+	m.emit(EventHandled, nameOf(owner), "ProtocolCmCloseCall", vc, st)
+
+	m.mu.Lock()
+	final, _, _, finish, deliver := vc.closeCall.settle(m, st, nil, nil, "ProtocolCmCloseCall", owner, vc)
+	if !finish {
+		m.mu.Unlock()
+		m.emit(EventReturn, b.name, fn, vc, StatusPending)
+		return StatusPending
+	}
+	m.finishCloseCallLocked(vc, final, owner)
+	m.mu.Unlock()
+	if deliver {
+		m.emit(EventUpcall, b.name, "ProtocolClCloseCallComplete", vc, final)
+		b.client.ProtocolClCloseCallComplete(final, vc.clientCtx, clPartyCtx)
+		final = StatusPending
+	}
+	m.emit(EventReturn, b.name, fn, vc, final)
+	return final
+}
+
+// finishCloseCallLocked applies a close outcome. A successful close means
+// the VC is deactivated too (R-CLOSE-8); if it is not, that is logged
+// (spec §9.2) and deletion stays blocked until it is.
+func (m *Mediator) finishCloseCallLocked(v *Vc, st Status, owner driver) {
+	if st == StatusSuccess {
+		if v.act != actInactive {
+			m.warn("R-CLOSE-8", "CloseCall completion", owner, v, "close completed while the VC is %v; deactivate before completing", v.act)
+		}
+		v.call = callClosed
+		for _, p := range v.parties {
+			p.state = partyDead
+		}
+		v.parties = v.parties[:0]
+		m.counters.CallsClosed++
+		return
+	}
+	v.call, v.closingMark = v.prevCall, false
+	for _, p := range v.parties {
+		if p.state == partyClosing {
+			p.state = p.prev
+		}
+	}
+}
+
+// CmCloseCallComplete models NdisCmCloseCallComplete.
+func (b *Binding) CmCloseCallComplete(status Status, vc *Vc, party *Party) Status {
+	return b.m.closeCallComplete(b, "NdisCmCloseCallComplete", status, vc, party)
+}
+
+// MCmCloseCallComplete models NdisMCmCloseCallComplete.
+func (a *Adapter) MCmCloseCallComplete(status Status, vc *Vc, party *Party) Status {
+	return a.m.closeCallComplete(a, "NdisMCmCloseCallComplete", status, vc, party)
+}
+
+func (m *Mediator) closeCallComplete(who driver, fn string, st Status, v *Vc, party *Party) Status {
+	m.emit(EventRequest, nameOf(who), fn, v, st)
+	if st == StatusPending {
+		return m.reject(StatusFailure, "R-GEN-1", fn, who, v, "completion status may not be NDIS_STATUS_PENDING")
+	}
+	m.mu.Lock()
+	if rule, why := cmVcCheckLocked(who, v); rule != "" {
+		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
+	}
+	var clPartyCtx any
+	for _, p := range v.parties {
+		if p.state == partyClosing {
+			clPartyCtx = p.clientCtx
+			if party != p {
+				return m.refuse(StatusFailure, "R-CLOSE-5", fn, who, v, "party handle does not match the party being closed")
+			}
+		}
+	}
+	deliver, ok := v.closeCall.complete(st, nil, nil)
+	if !ok {
+		return m.refuse(StatusFailure, "R-GEN-2", fn, who, v, "no pended ProtocolCmCloseCall to complete")
+	}
+	if !deliver {
+		m.mu.Unlock()
+		return StatusSuccess
+	}
+	m.finishCloseCallLocked(v, st, who)
+	c := v.client
+	m.mu.Unlock()
+	m.emit(EventUpcall, c.name, "ProtocolClCloseCallComplete", v, st)
+	c.client.ProtocolClCloseCallComplete(st, v.clientCtx, clPartyCtx)
+	return StatusSuccess
+}

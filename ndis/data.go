@@ -1,0 +1,307 @@
+package ndis
+
+// sendRefusalLocked decides whether owner may send on v now; it returns the
+// status to fail the lists with and the rule, or 0.
+func sendRefusalLocked(v *Vc) (Status, string, string) {
+	if v.kind == vcSignaling {
+		if !v.act.isActive() {
+			return StatusVcNotActivated, "R-ACT-1", "signalling VC is " + v.act.String()
+		}
+		return 0, "", ""
+	}
+	switch {
+	case v.closingMark:
+		return StatusClosing, "R-CLOSE-2", "NdisClCloseCall was called on the VC"
+	case v.call == callCloseIndicated:
+		return StatusClosing, "R-CLOSE-15", "the call was closed by the remote side or the network"
+	case v.call == callOutSetup:
+		return StatusFailure, "R-CALL-6", "MakeCall has not completed"
+	case v.call == callOffered || v.call == callAccepted:
+		return StatusFailure, "R-IN-8", "the incoming call is not connected yet"
+	case v.call != callConnected:
+		return StatusFailure, "R-ACT-1", "no call on the VC (" + v.call.String() + ")"
+	case !v.act.isActive():
+		return StatusVcNotActivated, "R-ACT-1", "VC is " + v.act.String()
+	}
+	return 0, "", ""
+}
+
+// CoSendNetBufferLists models NdisCoSendNetBufferLists: send a chain of
+// lists on a VC. Every list comes back through
+// ProtocolCoSendNetBufferListsComplete with its own status (R-DATA-1); the
+// chain reaches the miniport in order (R-DATA-4). A send the contract forbids
+// (before the call is up, after NdisClCloseCall, on an inactive VC) is not
+// forwarded: each list completes with a failure status and the violation is
+// reported.
+func (b *Binding) CoSendNetBufferLists(vc *Vc, nbls *NetBufferList, flags SendFlags) {
+	m := b.m
+	const fn = "NdisCoSendNetBufferLists"
+	if nbls == nil {
+		return
+	}
+	m.mu.Lock()
+	if rule, why := liveVcCheckLocked(vc); rule != "" {
+		m.mu.Unlock()
+		m.failSends(b, nil, vc, nbls, StatusFailure, rule, fn, why)
+		return
+	}
+	owner, ownerCtx := vc.dataOwner()
+	if owner != b {
+		m.mu.Unlock()
+		m.failSends(b, nil, vc, nbls, StatusFailure, "R-GEN-8", fn, "not a VC this protocol sends on")
+		return
+	}
+	for n := nbls; n != nil; n = n.Next {
+		if n.owner != nblFree {
+			m.mu.Unlock()
+			// Lists the mediator does not consider the sender's are not
+			// touched: completing them would hand them out twice.
+			m.warn("R-DATA-3", fn, b, vc, "a list in the chain is still owned by NDIS (sent or indicated and not yet returned); chain dropped")
+			return
+		}
+	}
+	if st, rule, why := sendRefusalLocked(vc); st != 0 {
+		vc.stats.SendsRefused++
+		m.counters.SendsRefused++
+		m.mu.Unlock()
+		m.failSends(b, ownerCtx, vc, nbls, st, rule, fn, why)
+		return
+	}
+	count := 0
+	for n := nbls; n != nil; n = n.Next {
+		if n.SourceHandle != nil && n.SourceHandle != vc {
+			m.warn("R-DATA-2", fn, b, vc, "list SourceHandle names %v", n.SourceHandle)
+		}
+		n.SourceHandle, n.owner = vc, nblSending
+		count++
+	}
+	vc.sendsOut += count
+	m.counters.SendsForwarded += uint64(count)
+	data, mpCtx := vc.adapter.data, vc.mpCtx
+	m.mu.Unlock()
+	if m.tracing() {
+		m.emit(EventUpcall, vc.adapter.name, "MiniportCoSendNetBufferLists", vc, 0)
+	}
+	data.MiniportCoSendNetBufferLists(mpCtx, nbls, flags)
+}
+
+// failSends completes every list of a refused send with st and reports the rule.
+func (m *Mediator) failSends(b *Binding, vcCtx any, vc *Vc, nbls *NetBufferList, st Status, rule, fn, why string) {
+	for n := nbls; n != nil; n = n.Next {
+		n.Status = st
+		if vc != nil {
+			n.SourceHandle = vc
+		}
+	}
+	m.report(Violation{Rule: rule, Func: fn, Driver: b.name, Object: objName(vc), Status: st, Detail: why})
+	m.emit(EventRefused, b.name, fn, vc, st)
+	b.proto.ProtocolCoSendNetBufferListsComplete(vcCtx, nbls, 0)
+}
+
+// MCoSendNetBufferListsComplete models NdisMCoSendNetBufferListsComplete: the
+// miniport returns sent lists, each with its status set, in any order and
+// batched (R-DATA-4). A list completed twice, or never sent on vc, is
+// reported (R-DATA-5) and not passed up again.
+func (a *Adapter) MCoSendNetBufferListsComplete(vc *Vc, nbls *NetBufferList, flags SendCompleteFlags) Status {
+	m := a.m
+	const fn = "NdisMCoSendNetBufferListsComplete"
+	m.mu.Lock()
+	if vc == nil || vc.adapter != a {
+		return m.refuse(StatusFailure, "R-GEN-8", fn, a, vc, "not a VC on this adapter")
+	}
+	var head, tail *NetBufferList
+	bad := 0
+	for n := nbls; n != nil; {
+		next := n.Next
+		if n.owner != nblSending || n.SourceHandle != vc {
+			bad++
+		} else {
+			if n.Status == StatusPending {
+				m.warn("R-GEN-1", fn, a, vc, "a list was completed with NDIS_STATUS_PENDING")
+				n.Status = StatusFailure
+			}
+			n.owner = nblFree
+			vc.sendsOut--
+			if n.Status == StatusSuccess {
+				vc.stats.TxPackets++
+				vc.stats.TxBytes += uint64(len(n.Data))
+			} else {
+				vc.stats.TxErrors++
+			}
+			n.Next = nil
+			if tail == nil {
+				head = n
+			} else {
+				tail.Next = n
+			}
+			tail = n
+		}
+		n = next
+	}
+	owner, ownerCtx := vc.dataOwner()
+	m.mu.Unlock()
+	if bad > 0 {
+		m.warn("R-DATA-5", fn, a, vc, "%d list(s) completed that were not outstanding on the VC (double completion?)", bad)
+	}
+	if head != nil {
+		if m.tracing() {
+			m.emit(EventUpcall, owner.name, "ProtocolCoSendNetBufferListsComplete", vc, 0)
+		}
+		owner.proto.ProtocolCoSendNetBufferListsComplete(ownerCtx, head, flags)
+	}
+	return StatusSuccess
+}
+
+// MCoIndicateReceiveNetBufferLists models NdisMCoIndicateReceiveNetBufferLists:
+// hand received lists to the protocol that owns the VC's data. Without
+// ReceiveFlagsResources the protocol returns them later with
+// Binding.ReturnNetBufferLists. Receives on an inactive VC break R-ACT-7 and
+// are returned at once; receives after the call was closed are dropped
+// (R-CLOSE-15).
+func (a *Adapter) MCoIndicateReceiveNetBufferLists(vc *Vc, nbls *NetBufferList, count int, flags ReceiveFlags) Status {
+	m := a.m
+	const fn = "NdisMCoIndicateReceiveNetBufferLists"
+	if nbls == nil {
+		return StatusSuccess
+	}
+	m.mu.Lock()
+	if rule, why := liveVcCheckLocked(vc); rule != "" {
+		m.mu.Unlock()
+		m.returnToMiniport(a, nbls, flags)
+		return m.reject(StatusFailure, rule, fn, a, vc, "%s", why)
+	}
+	if vc.adapter != a {
+		m.mu.Unlock()
+		m.returnToMiniport(a, nbls, flags)
+		return m.reject(StatusFailure, "R-GEN-8", fn, a, vc, "not a VC on this adapter")
+	}
+	n := nbls.Len()
+	if !vc.act.isActive() {
+		vc.stats.RxDrops += uint64(n)
+		m.counters.ReceivesDropped += uint64(n)
+		m.mu.Unlock()
+		m.returnToMiniport(a, nbls, flags)
+		return m.reject(StatusVcNotActivated, "R-ACT-7", fn, a, vc, "receive indicated on a VC that is %v", vc.act)
+	}
+	if vc.kind != vcSignaling && (vc.closeSeen || vc.closingMark || vc.call == callIdle || vc.call == callClosed) {
+		// Data in flight when the call went away: not an error of the
+		// miniport, but the client may no longer receive (R-CLOSE-15).
+		vc.stats.RxDrops += uint64(n)
+		m.counters.ReceivesDropped += uint64(n)
+		m.mu.Unlock()
+		m.returnToMiniport(a, nbls, flags)
+		return StatusSuccess
+	}
+	keep := flags&ReceiveFlagsResources == 0
+	for x := nbls; x != nil; x = x.Next {
+		x.SourceHandle = vc
+		vc.stats.RxBytes += uint64(len(x.Data))
+		if keep {
+			x.owner = nblIndicated
+		}
+	}
+	vc.stats.RxPackets += uint64(n)
+	if keep {
+		vc.recvsOut += n
+	}
+	m.counters.ReceivesIndicated += uint64(n)
+	owner, ownerCtx := vc.dataOwner()
+	m.mu.Unlock()
+	if m.tracing() {
+		m.emit(EventUpcall, owner.name, "ProtocolCoReceiveNetBufferLists", vc, 0)
+	}
+	owner.proto.ProtocolCoReceiveNetBufferLists(owner.ctx, ownerCtx, nbls, count, flags)
+	return StatusSuccess
+}
+
+func (m *Mediator) returnToMiniport(a *Adapter, nbls *NetBufferList, flags ReceiveFlags) {
+	if flags&ReceiveFlagsResources != 0 {
+		return // the miniport reclaims them when the indication returns
+	}
+	a.data.MiniportReturnNetBufferLists(a.ctx, nbls, 0)
+}
+
+// ReturnNetBufferLists models NdisReturnNetBufferLists: the protocol hands
+// back lists it was indicated without ReceiveFlagsResources (R-DATA-6).
+// Lists it does not hold are reported and not passed down.
+func (b *Binding) ReturnNetBufferLists(nbls *NetBufferList, flags ReturnFlags) Status {
+	m := b.m
+	const fn = "NdisReturnNetBufferLists"
+	m.mu.Lock()
+	var head, tail *NetBufferList
+	bad := 0
+	for n := nbls; n != nil; {
+		next := n.Next
+		v := n.SourceHandle
+		if n.owner != nblIndicated || v == nil || v.adapter != b.adapter {
+			bad++
+		} else if o, _ := v.dataOwner(); o != b {
+			bad++
+		} else {
+			n.owner = nblFree
+			v.recvsOut--
+			n.Next = nil
+			if tail == nil {
+				head = n
+			} else {
+				tail.Next = n
+			}
+			tail = n
+		}
+		n = next
+	}
+	a := b.adapter
+	m.mu.Unlock()
+	if bad > 0 {
+		m.warn("R-DATA-6", fn, b, nil, "%d list(s) returned that were not indicated to this protocol or were already returned", bad)
+	}
+	if head != nil {
+		a.data.MiniportReturnNetBufferLists(a.ctx, head, flags)
+	}
+	if bad > 0 {
+		return StatusFailure
+	}
+	return StatusSuccess
+}
+
+// MCoIndicateStatusEx models NdisMCoIndicateStatusEx. With a nil vc every
+// protocol bound to the adapter is told; with a VC only the client and the
+// call manager sharing it (R-DATA-9). Indications are serialized per binding
+// (R-DATA-11).
+func (a *Adapter) MCoIndicateStatusEx(vc *Vc, ind *StatusIndication) Status {
+	m := a.m
+	const fn = "NdisMCoIndicateStatusEx"
+	m.emit(EventRequest, a.name, fn, vc, 0)
+	type target struct {
+		b   *Binding
+		ctx any
+	}
+	var ts []target
+	m.mu.Lock()
+	if a.gone {
+		return m.refuse(StatusFailure, "R-DATA-10", fn, a, a, "adapter has been halted")
+	}
+	if vc == nil {
+		for _, b := range a.binds {
+			ts = append(ts, target{b, nil})
+		}
+	} else {
+		if rule, why := liveVcCheckLocked(vc); rule != "" {
+			return m.refuse(StatusFailure, rule, fn, a, vc, "%s", why)
+		}
+		if vc.client != nil {
+			ts = append(ts, target{vc.client, vc.clientCtx})
+		}
+		if vc.cmB != nil {
+			ts = append(ts, target{vc.cmB, vc.cmCtx})
+		}
+	}
+	m.mu.Unlock()
+	for _, t := range ts {
+		t.b.statMu <- struct{}{}
+		m.emit(EventUpcall, t.b.name, "ProtocolCoStatusEx", vc, ind.StatusCode)
+		t.b.proto.ProtocolCoStatusEx(t.b.ctx, t.ctx, ind)
+		<-t.b.statMu
+	}
+	return StatusSuccess
+}

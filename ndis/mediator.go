@@ -1,0 +1,341 @@
+// Package ndis is the CoNDIS mediator: the part of NDIS that hands out
+// handles for address families, SAPs, VCs and parties, checks every request
+// against the documented contract, and routes every request and completion
+// between clients, call managers and miniports.
+//
+// Drivers talk to the mediator through the handle they were given when they
+// attached: a *Binding for protocol drivers (clients and stand-alone call
+// managers, the NdisCl*, NdisCm* and NdisCo* functions) and an *Adapter for
+// miniports and miniport call managers (the NdisMCo* and NdisMCm* functions).
+// The receiver of each method identifies the calling driver, which is what
+// lets the mediator enforce rules such as "only the creator deletes a VC"
+// (R-VC-5) and "NdisCm* only from stand-alone call managers" (R-GEN-9).
+//
+// Concurrency contract: any goroutine may call any method. The mediator holds
+// no lock while a driver handler runs, so handlers may call back in (spec
+// §3.0-6). A completion may arrive on any goroutine, even before the
+// requester has seen StatusPending (R-GEN-10); the requester's completion
+// handler is then delivered just before the request returns StatusPending.
+//
+// Misuse never panics: a refused request returns the status spec §10 gives
+// and is reported as a Violation carrying its rule ID.
+package ndis
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+)
+
+// VcReusePolicy says whether a VC's creator may start a new call on it after
+// its call closed (spec §9.1).
+type VcReusePolicy uint8
+
+const (
+	// ReusePermissive lets the creator start another call once the close
+	// completed with SUCCESS and the VC is inactive (the default).
+	ReusePermissive VcReusePolicy = iota
+	// ReuseStrict forbids any new call on a VC that has been closed; only
+	// deletion is allowed (NDIS_STATUS_CLOSING).
+	ReuseStrict
+)
+
+// Options configure a Mediator.
+type Options struct {
+	// Name identifies the mediator (the node) in logs.
+	Name string
+	// VcReuse is the VC reuse policy of spec §9.1.
+	VcReuse VcReusePolicy
+	// Logger receives violations at Warn level; nil means no logging.
+	Logger *slog.Logger
+	// OnViolation is called for every violation, on the goroutine that
+	// observed it. A test in strict mode fails here. It must not call into
+	// the mediator.
+	OnViolation func(Violation)
+	// Trace, if set, receives every request, return and handler invocation in
+	// order. It must not call into the mediator.
+	Trace func(Event)
+}
+
+// Mediator is one NDIS instance (one node). The zero value is not usable;
+// call New.
+type Mediator struct {
+	opts Options
+
+	mu       sync.Mutex
+	nextID   uint64
+	adapters []*Adapter
+	vcs      vcList // every VC not yet deleted
+	afs      afList // every AF open not yet closed
+	counters Counters
+
+	vmu        sync.Mutex
+	violations []Violation
+	seq        uint64 // trace sequence, under vmu
+}
+
+// Counters are lifetime totals kept by a Mediator.
+type Counters struct {
+	VcsCreated, VcsDeleted       uint64
+	CallsMade, CallsDispatched   uint64
+	CallsClosed                  uint64
+	PartiesAdded, PartiesDropped uint64
+	SendsForwarded, SendsRefused uint64
+	ReceivesIndicated            uint64
+	ReceivesDropped              uint64
+	Violations                   uint64
+}
+
+// New returns a mediator.
+func New(opts Options) *Mediator {
+	m := &Mediator{opts: opts}
+	return m
+}
+
+// newID returns a fresh object number for display. Caller holds m.mu.
+func (m *Mediator) newID() uint64 {
+	m.nextID++
+	return m.nextID
+}
+
+// report records a violation. It may be called with m.mu held; OnViolation
+// must not re-enter the mediator.
+func (m *Mediator) report(v Violation) {
+	m.vmu.Lock()
+	m.violations = append(m.violations, v)
+	m.vmu.Unlock()
+	if m.opts.Logger != nil {
+		m.opts.Logger.Warn("CoNDIS contract violation", "node", m.opts.Name, "rule", v.Rule,
+			"func", v.Func, "driver", v.Driver, "object", v.Object, "status", v.Status.String(), "detail", v.Detail)
+	}
+	if m.opts.OnViolation != nil {
+		m.opts.OnViolation(v)
+	}
+}
+
+// Violations returns every violation recorded so far, oldest first.
+func (m *Mediator) Violations() []Violation {
+	m.vmu.Lock()
+	defer m.vmu.Unlock()
+	return append([]Violation(nil), m.violations...)
+}
+
+// driver is the identity of a calling or called driver: a *Binding or an *Adapter.
+type driver interface {
+	driverName() string
+}
+
+func nameOf(d driver) string {
+	if d == nil {
+		return "NDIS"
+	}
+	return d.driverName()
+}
+
+// refuse unlocks m.mu, reports a violation and returns st. It is the single
+// exit for every refused request, so every refusal carries a rule ID.
+func (m *Mediator) refuse(st Status, rule, fn string, who driver, obj fmt.Stringer, format string, args ...any) Status {
+	m.mu.Unlock()
+	return m.reject(st, rule, fn, who, obj, format, args...)
+}
+
+// reject is refuse for callers that do not hold m.mu.
+func (m *Mediator) reject(st Status, rule, fn string, who driver, obj fmt.Stringer, format string, args ...any) Status {
+	m.report(Violation{Rule: rule, Func: fn, Driver: nameOf(who), Object: objName(obj), Status: st, Detail: fmt.Sprintf(format, args...)})
+	m.emit(EventRefused, nameOf(who), fn, obj, st)
+	return st
+}
+
+// warn reports a driver-side violation for a call that proceeds.
+func (m *Mediator) warn(rule, fn string, who driver, obj fmt.Stringer, format string, args ...any) {
+	m.report(Violation{Rule: rule, Func: fn, Driver: nameOf(who), Object: objName(obj), Detail: fmt.Sprintf(format, args...)})
+}
+
+func objName(o fmt.Stringer) string {
+	if o == nil {
+		return ""
+	}
+	switch v := o.(type) {
+	case *Vc:
+		if v == nil {
+			return "vc(nil)"
+		}
+	case *Af:
+		if v == nil {
+			return "af(nil)"
+		}
+	case *Sap:
+		if v == nil {
+			return "sap(nil)"
+		}
+	case *Party:
+		if v == nil {
+			return "party(nil)"
+		}
+	}
+	return o.String()
+}
+
+func idName(prefix string, id uint64) string { return prefix + strconv.FormatUint(id, 10) }
+
+// opState tracks one pendable operation (spec §3.0).
+type opState uint8
+
+const (
+	opNone   opState = iota // no operation outstanding
+	opUpcall                // the responder's handler is running
+	opPended                // the handler returned PENDING; completion awaited
+	opEarly                 // completed while the handler was still running
+)
+
+// opRec is the record of one pendable operation. It lives inside the object
+// it concerns so that tracking costs no allocation.
+type opRec struct {
+	state  opState
+	st     Status          // early completion status
+	ctx    any             // early completion context (CM party/AF/SAP context)
+	params *CallParameters // early completion parameters
+}
+
+func (o *opRec) busy() bool { return o.state != opNone }
+
+// complete records a completion under m.mu. It returns deliver=true when the
+// caller must finish the operation now and run the requester's completion
+// handler; when the handler is still running the result is parked and
+// delivered by settle. ok=false means there was nothing to complete.
+func (o *opRec) complete(st Status, ctx any, params *CallParameters) (deliver, ok bool) {
+	switch o.state {
+	case opUpcall:
+		o.state, o.st, o.ctx, o.params = opEarly, st, ctx, params
+		return false, true
+	case opPended:
+		o.state = opNone
+		return true, true
+	}
+	return false, false
+}
+
+// settle is called under m.mu when the responder's handler returned st. It
+// returns the final status to finish with now, and whether the requester's
+// completion handler must be delivered (the operation pended and was already
+// completed). finish=false means the operation stays pending.
+//
+// ctx and params are what the handler returned along with st; they are
+// passed through when st is final.
+func (o *opRec) settle(m *Mediator, st Status, ctx any, params *CallParameters, fn string, who driver, obj fmt.Stringer) (final Status, fctx any, fparams *CallParameters, finish, deliver bool) {
+	early := o.state == opEarly
+	if st == StatusPending {
+		if early {
+			o.state = opNone
+			return o.st, o.ctx, o.params, true, true
+		}
+		o.state = opPended
+		return 0, nil, nil, false, false
+	}
+	if early {
+		// The responder both returned a final status and called the
+		// completion function: a double completion. The return wins.
+		m.warn("R-GEN-2", fn, who, obj, "handler returned %v and also called the completion function (with %v); the completion is ignored", st, o.st)
+	}
+	o.state = opNone
+	o.ctx, o.params = nil, nil
+	return st, ctx, params, true, false
+}
+
+// EventKind classifies a trace Event.
+type EventKind uint8
+
+// Trace event kinds.
+const (
+	EventRequest EventKind = iota + 1 // a driver called a mediator function
+	EventReturn                       // that function returned
+	EventUpcall                       // the mediator invoked a driver handler
+	EventHandled                      // the handler returned
+	EventRefused                      // the mediator refused a request (a violation)
+)
+
+// Event is one step of a trace: who called what, on which object, with which status.
+type Event struct {
+	Seq    uint64
+	Kind   EventKind
+	Driver string // caller for Request/Return/Refused, callee for Upcall/Handled
+	Func   string
+	Object string
+	Status Status // for Return, Handled and Refused
+}
+
+func (m *Mediator) tracing() bool { return m.opts.Trace != nil }
+
+func (m *Mediator) emit(kind EventKind, who, fn string, obj fmt.Stringer, st Status) {
+	if m.opts.Trace == nil {
+		return
+	}
+	m.vmu.Lock()
+	m.seq++
+	e := Event{Seq: m.seq, Kind: kind, Driver: who, Func: fn, Object: objName(obj), Status: st}
+	m.vmu.Unlock()
+	m.opts.Trace(e)
+}
+
+// String renders an event as one line a person can follow.
+func (e Event) String() string {
+	obj := ""
+	if e.Object != "" {
+		obj = e.Object
+	}
+	switch e.Kind {
+	case EventRequest:
+		return fmt.Sprintf("%-10s -> %s(%s)", e.Driver, e.Func, obj)
+	case EventReturn:
+		return fmt.Sprintf("%-10s <- %s(%s) = %v", e.Driver, e.Func, obj, e.Status)
+	case EventUpcall:
+		return fmt.Sprintf("%-10s => %s(%s)", e.Driver, e.Func, obj)
+	case EventHandled:
+		return fmt.Sprintf("%-10s <= %s(%s) = %v", e.Driver, e.Func, obj, e.Status)
+	case EventRefused:
+		return fmt.Sprintf("%-10s !! %s(%s) refused: %v", e.Driver, e.Func, obj, e.Status)
+	}
+	return "?"
+}
+
+// vcList is an intrusive doubly linked list, so that tracking a VC for
+// introspection costs no allocation on the call path.
+type vcList struct {
+	head *Vc
+	n    int
+}
+
+func (l *vcList) add(v *Vc) {
+	v.next = l.head
+	if l.head != nil {
+		l.head.prev = v
+	}
+	l.head = v
+	l.n++
+}
+
+func (l *vcList) remove(v *Vc) {
+	if v.prev != nil {
+		v.prev.next = v.next
+	} else {
+		l.head = v.next
+	}
+	if v.next != nil {
+		v.next.prev = v.prev
+	}
+	v.prev, v.next = nil, nil
+	l.n--
+}
+
+type afList struct{ items []*Af }
+
+func (l *afList) add(a *Af) { l.items = append(l.items, a) }
+func (l *afList) remove(a *Af) {
+	for i, x := range l.items {
+		if x == a {
+			l.items = append(l.items[:i], l.items[i+1:]...)
+			return
+		}
+	}
+}

@@ -1,0 +1,207 @@
+package ndis
+
+// oidRoute is the mediator's record of an outstanding OID request; it lives
+// inside the request so routing costs no allocation.
+type oidRoute struct {
+	op         opRec
+	requester  driver
+	reqH       CoOidHandlers
+	reqAf      any
+	reqVc      any
+	reqParty   any
+	responder  driver
+	toMiniport bool
+	fn         string // the handler that was called, for reports
+}
+
+// CoOidRequest models NdisCoOidRequest. With a nil af the request goes to the
+// miniport's MiniportCoOidRequest (party must then be nil, R-OID-2); with an
+// AF handle it goes to the peer protocol on that AF: client to call manager
+// or call manager to client (R-OID-1). PENDING means the requester's
+// ProtocolCoOidRequestComplete follows (R-OID-4).
+func (b *Binding) CoOidRequest(af *Af, vc *Vc, party *Party, req *OidRequest) Status {
+	m := b.m
+	const fn = "NdisCoOidRequest"
+	m.emit(EventRequest, b.name, fn, vc, 0)
+	m.mu.Lock()
+	if req == nil {
+		return m.refuse(StatusInvalidData, "R-OID-3", fn, b, vc, "nil request")
+	}
+	if req.route.op.busy() {
+		return m.refuse(StatusFailure, "R-OID-3", fn, b, vc, "this request is already outstanding")
+	}
+	if af == nil && party != nil {
+		return m.refuse(StatusFailure, "R-OID-2", fn, b, vc, "a party-specific request needs an AF handle")
+	}
+	if vc != nil {
+		if rule, why := liveVcCheckLocked(vc); rule != "" {
+			return m.refuse(StatusFailure, rule, fn, b, vc, "%s", why)
+		}
+		if vc.client != b && vc.cmB != b {
+			return m.refuse(StatusFailure, "R-GEN-8", fn, b, vc, "not a VC of this protocol")
+		}
+	}
+	if party != nil && party.vc != vc {
+		return m.refuse(StatusFailure, "R-OID-2", fn, b, vc, "party does not belong to the VC")
+	}
+	r := &req.route
+	r.requester, r.reqH = b, b.proto
+	vcCtxOf := func(cmSide bool) any {
+		if vc == nil {
+			return nil
+		}
+		if cmSide {
+			return vc.cmCtx
+		}
+		return vc.clientCtx
+	}
+	partyCtxOf := func(cmSide bool) any {
+		if party == nil {
+			return nil
+		}
+		if cmSide {
+			return party.cmCtx
+		}
+		return party.clientCtx
+	}
+	var call func() Status
+	switch {
+	case af == nil:
+		if vc != nil && vc.adapter != b.adapter {
+			return m.refuse(StatusFailure, "R-GEN-8", fn, b, vc, "VC is on another adapter")
+		}
+		a := b.adapter
+		r.reqAf, r.reqVc, r.reqParty = nil, vcCtxOf(vc != nil && vc.cmB == b), nil
+		r.responder, r.toMiniport, r.fn = a, true, "MiniportCoOidRequest"
+		var mpCtx any
+		if vc != nil {
+			mpCtx = vc.mpCtx
+		}
+		call = func() Status { return a.data.MiniportCoOidRequest(a.ctx, mpCtx, req) }
+	case af.client == b:
+		if rule, st, why := b.clientAfCheckLocked(af); rule != "" {
+			return m.refuse(st, rule, fn, b, af, "%s", why)
+		}
+		r.reqAf, r.reqVc, r.reqParty = af.clientCtx, vcCtxOf(false), partyCtxOf(false)
+		r.responder, r.toMiniport, r.fn = af.reg.owner(), false, "ProtocolCoOidRequest"
+		co, afCtx, vctx, pctx := af.reg.co(), af.cmCtx, vcCtxOf(true), partyCtxOf(true)
+		call = func() Status { return co.ProtocolCoOidRequest(afCtx, vctx, pctx, req) }
+	case af.reg.cmBinding == b:
+		if af.state != afOpen && af.state != afNotifyClose {
+			return m.refuse(StatusFailure, "R-OID-1", fn, b, af, "AF is %v", af.state)
+		}
+		r.reqAf, r.reqVc, r.reqParty = af.cmCtx, vcCtxOf(true), partyCtxOf(true)
+		r.responder, r.toMiniport, r.fn = af.client, false, "ProtocolCoOidRequest"
+		c, afCtx, vctx, pctx := af.client.proto, af.clientCtx, vcCtxOf(false), partyCtxOf(false)
+		call = func() Status { return c.ProtocolCoOidRequest(afCtx, vctx, pctx, req) }
+	default:
+		return m.refuse(StatusFailure, "R-OID-1", fn, b, af, "AF handle is not one this protocol shares")
+	}
+	return m.runOid(req, call, fn)
+}
+
+// MCmOidRequest models NdisMCmOidRequest: a miniport call manager sends a
+// request to the client owning af; the client's ProtocolCoOidRequest runs.
+func (a *Adapter) MCmOidRequest(af *Af, vc *Vc, party *Party, req *OidRequest) Status {
+	m := a.m
+	const fn = "NdisMCmOidRequest"
+	m.emit(EventRequest, a.name, fn, vc, 0)
+	m.mu.Lock()
+	if a.mcm == nil {
+		return m.refuse(StatusFailure, "R-GEN-9", fn, a, vc, "only a miniport call manager may call NdisMCm functions")
+	}
+	if req == nil || req.route.op.busy() {
+		return m.refuse(StatusFailure, "R-OID-3", fn, a, vc, "nil or already outstanding request")
+	}
+	if rule, why := cmAfCheckLocked(a, af); rule != "" {
+		return m.refuse(StatusFailure, rule, fn, a, af, "%s", why)
+	}
+	if vc != nil && vc.af != af || party != nil && party.vc != vc {
+		return m.refuse(StatusFailure, "R-OID-2", fn, a, vc, "VC or party does not belong to the AF")
+	}
+	r := &req.route
+	r.requester, r.reqH, r.reqAf = a, a.mcm, af.cmCtx
+	r.reqVc, r.reqParty = nil, nil
+	var vctx, pctx any
+	if vc != nil {
+		r.reqVc, vctx = vc.cmCtx, vc.clientCtx
+	}
+	if party != nil {
+		r.reqParty, pctx = party.cmCtx, party.clientCtx
+	}
+	r.responder, r.toMiniport, r.fn = af.client, false, "ProtocolCoOidRequest"
+	c, afCtx := af.client.proto, af.clientCtx
+	return m.runOid(req, func() Status { return c.ProtocolCoOidRequest(afCtx, vctx, pctx, req) }, fn)
+}
+
+// runOid invokes the responder with m.mu held on entry (released here) and
+// settles the outcome.
+func (m *Mediator) runOid(req *OidRequest, call func() Status, fn string) Status {
+	r := &req.route
+	r.op.state = opUpcall
+	requester, responder, hfn := r.requester, r.responder, r.fn
+	m.mu.Unlock()
+
+	m.emit(EventUpcall, nameOf(responder), hfn, nil, 0)
+	st := call()
+	m.emit(EventHandled, nameOf(responder), hfn, nil, st)
+
+	m.mu.Lock()
+	final, _, _, finish, deliver := r.op.settle(m, st, nil, nil, hfn, responder, nil)
+	m.mu.Unlock()
+	if !finish {
+		m.emit(EventReturn, nameOf(requester), fn, nil, StatusPending)
+		return StatusPending
+	}
+	if deliver {
+		m.deliverOid(req, final)
+		final = StatusPending
+	}
+	m.emit(EventReturn, nameOf(requester), fn, nil, final)
+	return final
+}
+
+func (m *Mediator) deliverOid(req *OidRequest, st Status) {
+	r := &req.route
+	m.emit(EventUpcall, nameOf(r.requester), "ProtocolCoOidRequestComplete", nil, st)
+	r.reqH.ProtocolCoOidRequestComplete(r.reqAf, r.reqVc, r.reqParty, req, st)
+}
+
+// completeOid finishes a pended OID request on behalf of responder.
+func (m *Mediator) completeOid(who driver, toMiniport bool, fn string, req *OidRequest, st Status) Status {
+	m.emit(EventRequest, nameOf(who), fn, nil, st)
+	if st == StatusPending {
+		return m.reject(StatusFailure, "R-GEN-1", fn, who, nil, "completion status may not be NDIS_STATUS_PENDING")
+	}
+	m.mu.Lock()
+	if req == nil || req.route.responder != who || req.route.toMiniport != toMiniport {
+		return m.refuse(StatusFailure, "R-OID-5", fn, who, nil, "not a request this driver was given through the matching handler")
+	}
+	deliver, ok := req.route.op.complete(st, nil, nil)
+	if !ok {
+		return m.refuse(StatusFailure, "R-OID-4", fn, who, nil, "the request is not pending (completed twice, or it did not return PENDING)")
+	}
+	m.mu.Unlock()
+	if deliver {
+		m.deliverOid(req, st)
+	}
+	return StatusSuccess
+}
+
+// CoOidRequestComplete models NdisCoOidRequestComplete: a client or
+// stand-alone call manager finishes a pended ProtocolCoOidRequest (R-OID-5).
+func (b *Binding) CoOidRequestComplete(af *Af, vc *Vc, party *Party, req *OidRequest, status Status) Status {
+	return b.m.completeOid(b, false, "NdisCoOidRequestComplete", req, status)
+}
+
+// MCmOidRequestComplete models NdisMCmOidRequestComplete: a miniport call
+// manager finishes a pended ProtocolCoOidRequest (R-OID-5).
+func (a *Adapter) MCmOidRequestComplete(af *Af, vc *Vc, party *Party, req *OidRequest, status Status) Status {
+	return a.m.completeOid(a, false, "NdisMCmOidRequestComplete", req, status)
+}
+
+// MCoOidRequestComplete models NdisMCoOidRequestComplete: a miniport (or the
+// miniport half of an MCM) finishes a pended MiniportCoOidRequest (R-OID-5).
+func (a *Adapter) MCoOidRequestComplete(vc *Vc, req *OidRequest, status Status) Status {
+	return a.m.completeOid(a, true, "NdisMCoOidRequestComplete", req, status)
+}

@@ -1,0 +1,300 @@
+package ndis
+
+// partyState is spec §5.2.
+//
+//	ADDING --ok--> CONNECTED --IncomingDropParty--> DROP_INDICATED
+//	ADDING --fail--> DEAD     CONNECTED/DROP_INDICATED --ClDropParty--> DROPPING --ok--> DEAD (fail: back)
+//	CONNECTED (last) --ClCloseCall--> CLOSING --ok--> DEAD (fail: back)
+type partyState uint8
+
+const (
+	partyAdding partyState = iota + 1
+	partyConnected
+	partyDropIndicated
+	partyDropping
+	partyClosing
+	partyDead
+)
+
+func (s partyState) String() string {
+	return [...]string{"?", "ADDING", "CONNECTED", "DROP_INDICATED", "DROPPING", "CLOSING", "DEAD"}[s]
+}
+
+// Party is one leaf of a point-to-multipoint call (NdisPartyHandle).
+type Party struct {
+	m         *Mediator
+	id        uint64
+	vc        *Vc
+	clientCtx any
+	cmCtx     any
+	state     partyState
+	prev      partyState // restored if a drop or close fails
+	add       opRec
+	drop      opRec
+}
+
+// String names the party for traces ("party#9").
+func (p *Party) String() string { return idName("party#", p.id) }
+
+// Vc returns the VC the party belongs to.
+func (p *Party) Vc() *Vc { return p.vc }
+
+// otherLiveParties counts the parties of p's VC, other than p, that are
+// still connected (including those whose drop was indicated).
+func (p *Party) otherLiveParties() int {
+	n := 0
+	for _, q := range p.vc.parties {
+		if q != p && (q.state == partyConnected || q.state == partyDropIndicated) {
+			n++
+		}
+	}
+	return n
+}
+
+// ClAddParty models NdisClAddParty: add a leaf to an established multipoint
+// call. Refused with StatusFailure on a VC whose call was not made
+// multipoint (R-PTY-1) or is not connected (R-PTY-7). It returns the party
+// handle, valid once the add succeeded (R-PTY-7).
+func (b *Binding) ClAddParty(vc *Vc, partyCtx any, params *CallParameters) (*Party, Status) {
+	m := b.m
+	const fn = "NdisClAddParty"
+	m.emit(EventRequest, b.name, fn, vc, 0)
+	m.mu.Lock()
+	if rule, why := b.clientVcCheckLocked(vc); rule != "" {
+		return nil, m.refuse(StatusFailure, rule, fn, b, vc, "%s", why)
+	}
+	if !vc.multipoint {
+		return nil, m.refuse(StatusFailure, "R-PTY-1", fn, b, vc, "the call on this VC is point-to-point")
+	}
+	if vc.call != callConnected {
+		return nil, m.refuse(StatusFailure, "R-PTY-7", fn, b, vc, "call is %v; parties are added to an established call", vc.call)
+	}
+	if partyCtx == nil {
+		return nil, m.refuse(StatusFailure, "R-PTY-2", fn, b, vc, "the client's party context must be allocated before the call")
+	}
+	if params == nil {
+		return nil, m.refuse(StatusFailure, "R-PTY-2", fn, b, vc, "nil call parameters")
+	}
+	p := &Party{m: m, id: m.newID(), vc: vc, clientCtx: partyCtx, state: partyAdding}
+	vc.parties = append(vc.parties, p)
+	p.add.state = opUpcall
+	cm, owner, cmCtx := vc.cm(), vc.cmOwner(), vc.cmCtx
+	m.mu.Unlock()
+
+	m.emit(EventUpcall, nameOf(owner), "ProtocolCmAddParty", p, 0)
+	cmPartyCtx, st := cm.ProtocolCmAddParty(cmCtx, params, p)
+	m.emit(EventHandled, nameOf(owner), "ProtocolCmAddParty", p, st)
+
+	m.mu.Lock()
+	final, fctx, fparams, finish, deliver := p.add.settle(m, st, cmPartyCtx, params, "ProtocolCmAddParty", owner, p)
+	if !finish {
+		m.mu.Unlock()
+		m.emit(EventReturn, b.name, fn, p, StatusPending)
+		return p, StatusPending
+	}
+	h := m.finishAddPartyLocked(p, final, fctx, owner)
+	m.mu.Unlock()
+	if deliver {
+		m.emit(EventUpcall, b.name, "ProtocolClAddPartyComplete", p, final)
+		b.client.ProtocolClAddPartyComplete(final, partyCtx, h, fparams)
+		final, h = StatusPending, p
+	}
+	m.emit(EventReturn, b.name, fn, p, final)
+	return h, final
+}
+
+func (m *Mediator) finishAddPartyLocked(p *Party, st Status, cmCtx any, owner driver) *Party {
+	if st == StatusSuccess {
+		if cmCtx == nil {
+			m.warn("R-PTY-4", "AddParty completion", owner, p, "a successful add must supply the call manager's party context")
+		}
+		p.state, p.cmCtx = partyConnected, cmCtx
+		m.counters.PartiesAdded++
+		return p
+	}
+	p.state = partyDead
+	p.vc.removeParty(p)
+	return nil
+}
+
+func (v *Vc) removeParty(p *Party) {
+	for i, q := range v.parties {
+		if q == p {
+			v.parties = append(v.parties[:i], v.parties[i+1:]...)
+			return
+		}
+	}
+}
+
+// cmPartyCheckLocked validates a call manager's use of a party handle.
+func cmPartyCheckLocked(who driver, p *Party) (string, string) {
+	if p == nil {
+		return "R-GEN-8", "nil party handle"
+	}
+	return cmVcCheckLocked(who, p.vc)
+}
+
+// CmAddPartyComplete models NdisCmAddPartyComplete.
+func (b *Binding) CmAddPartyComplete(status Status, party *Party, cmPartyCtx any, params *CallParameters) Status {
+	return b.m.addPartyComplete(b, "NdisCmAddPartyComplete", status, party, cmPartyCtx, params)
+}
+
+// MCmAddPartyComplete models NdisMCmAddPartyComplete.
+func (a *Adapter) MCmAddPartyComplete(status Status, party *Party, cmPartyCtx any, params *CallParameters) Status {
+	return a.m.addPartyComplete(a, "NdisMCmAddPartyComplete", status, party, cmPartyCtx, params)
+}
+
+func (m *Mediator) addPartyComplete(who driver, fn string, st Status, p *Party, cmCtx any, params *CallParameters) Status {
+	m.emit(EventRequest, nameOf(who), fn, p, st)
+	if st == StatusPending {
+		return m.reject(StatusFailure, "R-GEN-1", fn, who, p, "completion status may not be NDIS_STATUS_PENDING")
+	}
+	m.mu.Lock()
+	if rule, why := cmPartyCheckLocked(who, p); rule != "" {
+		return m.refuse(StatusFailure, rule, fn, who, p, "%s", why)
+	}
+	deliver, ok := p.add.complete(st, cmCtx, params)
+	if !ok {
+		return m.refuse(StatusFailure, "R-GEN-2", fn, who, p, "no pended ProtocolCmAddParty to complete")
+	}
+	if !deliver {
+		m.mu.Unlock()
+		return StatusSuccess
+	}
+	h := m.finishAddPartyLocked(p, st, cmCtx, who)
+	c := p.vc.client
+	m.mu.Unlock()
+	m.emit(EventUpcall, c.name, "ProtocolClAddPartyComplete", p, st)
+	c.client.ProtocolClAddPartyComplete(st, p.clientCtx, h, params)
+	return StatusSuccess
+}
+
+// ClDropParty models NdisClDropParty: drop one leaf of a multipoint call.
+// The party handle is dead for the client from this call on (R-PTY-9). The
+// last party cannot be dropped; it goes with NdisClCloseCall (R-PTY-10,
+// StatusFailure).
+func (b *Binding) ClDropParty(party *Party, closeData []byte) Status {
+	m := b.m
+	const fn = "NdisClDropParty"
+	m.emit(EventRequest, b.name, fn, party, 0)
+	m.mu.Lock()
+	if party == nil || party.vc.client != b {
+		return m.refuse(StatusFailure, "R-GEN-8", fn, b, party, "not a party of this client")
+	}
+	switch party.state {
+	case partyConnected, partyDropIndicated:
+	case partyAdding:
+		return m.refuse(StatusFailure, "R-PTY-7", fn, b, party, "the add has not completed; the party handle is not valid yet")
+	default:
+		return m.refuse(StatusFailure, "R-PTY-9", fn, b, party, "party handle is no longer valid (%v)", party.state)
+	}
+	if party.otherLiveParties() == 0 {
+		return m.refuse(StatusFailure, "R-PTY-10", fn, b, party, "this is the last party; close the call with NdisClCloseCall")
+	}
+	party.prev, party.state = party.state, partyDropping
+	party.drop.state = opUpcall
+	vc := party.vc
+	cm, owner := vc.cm(), vc.cmOwner()
+	m.mu.Unlock()
+
+	m.emit(EventUpcall, nameOf(owner), "ProtocolCmDropParty", party, 0)
+	st := cm.ProtocolCmDropParty(party.cmCtx, closeData)
+	m.emit(EventHandled, nameOf(owner), "ProtocolCmDropParty", party, st)
+
+	m.mu.Lock()
+	final, _, _, finish, deliver := party.drop.settle(m, st, nil, nil, "ProtocolCmDropParty", owner, party)
+	if !finish {
+		m.mu.Unlock()
+		m.emit(EventReturn, b.name, fn, party, StatusPending)
+		return StatusPending
+	}
+	m.finishDropPartyLocked(party, final)
+	m.mu.Unlock()
+	if deliver {
+		m.emit(EventUpcall, b.name, "ProtocolClDropPartyComplete", party, final)
+		b.client.ProtocolClDropPartyComplete(final, party.clientCtx)
+		final = StatusPending
+	}
+	m.emit(EventReturn, b.name, fn, party, final)
+	return final
+}
+
+func (m *Mediator) finishDropPartyLocked(p *Party, st Status) {
+	if st == StatusSuccess {
+		p.state = partyDead
+		p.vc.removeParty(p)
+		m.counters.PartiesDropped++
+		return
+	}
+	p.state = p.prev
+}
+
+// CmDropPartyComplete models NdisCmDropPartyComplete.
+func (b *Binding) CmDropPartyComplete(status Status, party *Party) Status {
+	return b.m.dropPartyComplete(b, "NdisCmDropPartyComplete", status, party)
+}
+
+// MCmDropPartyComplete models NdisMCmDropPartyComplete.
+func (a *Adapter) MCmDropPartyComplete(status Status, party *Party) Status {
+	return a.m.dropPartyComplete(a, "NdisMCmDropPartyComplete", status, party)
+}
+
+func (m *Mediator) dropPartyComplete(who driver, fn string, st Status, p *Party) Status {
+	m.emit(EventRequest, nameOf(who), fn, p, st)
+	if st == StatusPending {
+		return m.reject(StatusFailure, "R-GEN-1", fn, who, p, "completion status may not be NDIS_STATUS_PENDING")
+	}
+	m.mu.Lock()
+	if rule, why := cmPartyCheckLocked(who, p); rule != "" {
+		return m.refuse(StatusFailure, rule, fn, who, p, "%s", why)
+	}
+	deliver, ok := p.drop.complete(st, nil, nil)
+	if !ok {
+		return m.refuse(StatusFailure, "R-GEN-2", fn, who, p, "no pended ProtocolCmDropParty to complete")
+	}
+	if !deliver {
+		m.mu.Unlock()
+		return StatusSuccess
+	}
+	m.finishDropPartyLocked(p, st)
+	c := p.vc.client
+	m.mu.Unlock()
+	m.emit(EventUpcall, c.name, "ProtocolClDropPartyComplete", p, st)
+	c.client.ProtocolClDropPartyComplete(st, p.clientCtx)
+	return StatusSuccess
+}
+
+// CmDispatchIncomingDropParty models NdisCmDispatchIncomingDropParty: a leaf
+// left while other leaves remain. It may only name a connected party whose
+// VC keeps other connected parties (R-PTY-15); the last leaf leaving is an
+// incoming close instead (R-CLOSE-18). A party the client is already
+// dropping gets no indication (design.md §2: one notification per party).
+func (b *Binding) CmDispatchIncomingDropParty(dropStatus Status, party *Party, closeData []byte) Status {
+	return b.m.dispatchIncomingDropParty(b, "NdisCmDispatchIncomingDropParty", dropStatus, party, closeData)
+}
+
+// MCmDispatchIncomingDropParty models NdisMCmDispatchIncomingDropParty.
+func (a *Adapter) MCmDispatchIncomingDropParty(dropStatus Status, party *Party, closeData []byte) Status {
+	return a.m.dispatchIncomingDropParty(a, "NdisMCmDispatchIncomingDropParty", dropStatus, party, closeData)
+}
+
+func (m *Mediator) dispatchIncomingDropParty(who driver, fn string, st Status, p *Party, data []byte) Status {
+	m.emit(EventRequest, nameOf(who), fn, p, st)
+	m.mu.Lock()
+	if rule, why := cmPartyCheckLocked(who, p); rule != "" {
+		return m.refuse(StatusFailure, rule, fn, who, p, "%s", why)
+	}
+	if p.state != partyConnected {
+		return m.refuse(StatusFailure, "R-PTY-15", fn, who, p, "party is %v, not connected", p.state)
+	}
+	if p.otherLiveParties() == 0 {
+		return m.refuse(StatusFailure, "R-CLOSE-18", fn, who, p, "the last party leaving is an incoming close call, not an incoming drop party")
+	}
+	p.state = partyDropIndicated
+	c := p.vc.client
+	m.mu.Unlock()
+	m.emit(EventUpcall, c.name, "ProtocolClIncomingDropParty", p, st)
+	c.client.ProtocolClIncomingDropParty(st, p.clientCtx, data)
+	m.emit(EventReturn, nameOf(who), fn, p, StatusSuccess)
+	return StatusSuccess
+}

@@ -1,0 +1,114 @@
+package ndis
+
+// ClModifyCallQoS models NdisClModifyCallQoS: the client asks for new QoS on
+// an established call, or while negotiating an incoming call it has not
+// answered yet (R-IN-9). One change at a time per VC (StatusFailure).
+// PENDING means ProtocolClModifyCallQoSComplete follows.
+func (b *Binding) ClModifyCallQoS(vc *Vc, params *CallParameters) Status {
+	m := b.m
+	const fn = "NdisClModifyCallQoS"
+	m.emit(EventRequest, b.name, fn, vc, 0)
+	m.mu.Lock()
+	if rule, why := b.clientVcCheckLocked(vc); rule != "" {
+		return m.refuse(StatusFailure, rule, fn, b, vc, "%s", why)
+	}
+	if params == nil {
+		return m.refuse(StatusInvalidData, "R-QOS-3", fn, b, vc, "nil call parameters")
+	}
+	if vc.qos.busy() {
+		return m.refuse(StatusFailure, "R-QOS-5", fn, b, vc, "a QoS change is already pending on the VC")
+	}
+	switch {
+	case vc.call == callConnected && !vc.closingMark:
+	case vc.call == callOffered && vc.inCall.state == opPended:
+	default:
+		return m.refuse(StatusFailure, "R-CALL-6", fn, b, vc, "no established call (%v)", vc.call)
+	}
+	vc.qos.state = opUpcall
+	cm, owner, cmCtx := vc.cm(), vc.cmOwner(), vc.cmCtx
+	m.mu.Unlock()
+
+	m.emit(EventUpcall, nameOf(owner), "ProtocolCmModifyCallQoS", vc, 0)
+	st := cm.ProtocolCmModifyCallQoS(cmCtx, params)
+	m.emit(EventHandled, nameOf(owner), "ProtocolCmModifyCallQoS", vc, st)
+
+	m.mu.Lock()
+	final, _, fparams, finish, deliver := vc.qos.settle(m, st, nil, params, "ProtocolCmModifyCallQoS", owner, vc)
+	m.mu.Unlock()
+	if !finish {
+		m.emit(EventReturn, b.name, fn, vc, StatusPending)
+		return StatusPending
+	}
+	if deliver {
+		m.emit(EventUpcall, b.name, "ProtocolClModifyCallQoSComplete", vc, final)
+		b.client.ProtocolClModifyCallQoSComplete(final, vc.clientCtx, fparams)
+		final = StatusPending
+	}
+	m.emit(EventReturn, b.name, fn, vc, final)
+	return final
+}
+
+// CmModifyCallQoSComplete models NdisCmModifyCallQoSComplete.
+func (b *Binding) CmModifyCallQoSComplete(status Status, vc *Vc, params *CallParameters) Status {
+	return b.m.modifyQoSComplete(b, "NdisCmModifyCallQoSComplete", status, vc, params)
+}
+
+// MCmModifyCallQoSComplete models NdisMCmModifyCallQoSComplete.
+func (a *Adapter) MCmModifyCallQoSComplete(status Status, vc *Vc, params *CallParameters) Status {
+	return a.m.modifyQoSComplete(a, "NdisMCmModifyCallQoSComplete", status, vc, params)
+}
+
+func (m *Mediator) modifyQoSComplete(who driver, fn string, st Status, v *Vc, params *CallParameters) Status {
+	m.emit(EventRequest, nameOf(who), fn, v, st)
+	if st == StatusPending {
+		return m.reject(StatusFailure, "R-GEN-1", fn, who, v, "completion status may not be NDIS_STATUS_PENDING")
+	}
+	m.mu.Lock()
+	if rule, why := cmVcCheckLocked(who, v); rule != "" {
+		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
+	}
+	deliver, ok := v.qos.complete(st, nil, params)
+	if !ok {
+		return m.refuse(StatusFailure, "R-GEN-2", fn, who, v, "no pended ProtocolCmModifyCallQoS to complete")
+	}
+	c := v.client
+	m.mu.Unlock()
+	if deliver {
+		m.emit(EventUpcall, c.name, "ProtocolClModifyCallQoSComplete", v, st)
+		c.client.ProtocolClModifyCallQoSComplete(st, v.clientCtx, params)
+	}
+	return StatusSuccess
+}
+
+// CmDispatchIncomingCallQoSChange models NdisCmDispatchIncomingCallQoSChange:
+// the remote side changed the QoS of an established call. The call manager
+// must have had the new parameters accepted by activation first, so the VC
+// must be active (R-QOS-7).
+func (b *Binding) CmDispatchIncomingCallQoSChange(vc *Vc, params *CallParameters) Status {
+	return b.m.dispatchQoSChange(b, "NdisCmDispatchIncomingCallQoSChange", vc, params)
+}
+
+// MCmDispatchIncomingCallQoSChange models NdisMCmDispatchIncomingCallQoSChange.
+func (a *Adapter) MCmDispatchIncomingCallQoSChange(vc *Vc, params *CallParameters) Status {
+	return a.m.dispatchQoSChange(a, "NdisMCmDispatchIncomingCallQoSChange", vc, params)
+}
+
+func (m *Mediator) dispatchQoSChange(who driver, fn string, v *Vc, params *CallParameters) Status {
+	m.emit(EventRequest, nameOf(who), fn, v, 0)
+	m.mu.Lock()
+	if rule, why := cmVcCheckLocked(who, v); rule != "" {
+		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
+	}
+	if v.call != callConnected || v.closingMark {
+		return m.refuse(StatusFailure, "R-QOS-7", fn, who, v, "call is %v; only an established call changes QoS", v.call)
+	}
+	if !v.act.isActive() || params == nil {
+		return m.refuse(StatusFailure, "R-QOS-7", fn, who, v, "activate the VC with the new parameters before dispatching the change")
+	}
+	c := v.client
+	m.mu.Unlock()
+	m.emit(EventUpcall, c.name, "ProtocolClIncomingCallQoSChange", v, 0)
+	c.client.ProtocolClIncomingCallQoSChange(v.clientCtx, params)
+	m.emit(EventReturn, nameOf(who), fn, v, StatusSuccess)
+	return StatusSuccess
+}

@@ -1,0 +1,237 @@
+package ndis
+
+// sapState is the state of a SAP (spec §5.3).
+//
+//	REGISTERING --success--> REGISTERED --deregister--> DEREGISTERING --done--> DEAD
+//	REGISTERING --failure--> DEAD
+type sapState uint8
+
+const (
+	sapRegistering sapState = iota + 1
+	sapRegistered
+	sapDeregistering
+	sapDead
+)
+
+func (s sapState) String() string {
+	return [...]string{"?", "REGISTERING", "REGISTERED", "DEREGISTERING", "DEAD"}[s]
+}
+
+// Sap is a registered service access point (NdisSapHandle).
+type Sap struct {
+	m         *Mediator
+	id        uint64
+	af        *Af
+	coSap     *CoSap
+	clientCtx any
+	cmCtx     any
+	state     sapState
+	reg       opRec
+	dereg     opRec
+}
+
+// String names the SAP for traces ("sap#5").
+func (s *Sap) String() string { return idName("sap#", s.id) }
+
+// CoSap returns the SAP descriptor the client registered.
+func (s *Sap) CoSap() *CoSap { return s.coSap }
+
+// ClRegisterSap models NdisClRegisterSap: the client registers a SAP on an
+// open AF and the call manager's ProtocolCmRegisterSap runs (R-SAP-1).
+// Incoming calls may be dispatched on the SAP before the registration
+// completes (R-SAP-4). It returns the SAP handle (nil on failure).
+func (b *Binding) ClRegisterSap(af *Af, sapCtx any, coSap *CoSap) (*Sap, Status) {
+	m := b.m
+	const fn = "NdisClRegisterSap"
+	m.emit(EventRequest, b.name, fn, af, 0)
+	m.mu.Lock()
+	if rule, st, why := b.clientAfCheckLocked(af); rule != "" {
+		return nil, m.refuse(st, rule, fn, b, af, "%s", why)
+	}
+	if af.state == afNotifyClose {
+		return nil, m.refuse(StatusFailure, "R-AF-19", fn, b, af, "the call manager is closing this AF")
+	}
+	if coSap == nil {
+		return nil, m.refuse(StatusInvalidData, "R-SAP-2", fn, b, af, "nil SAP descriptor")
+	}
+	s := &Sap{m: m, id: m.newID(), af: af, coSap: coSap, clientCtx: sapCtx, state: sapRegistering}
+	s.reg.state = opUpcall
+	af.saps++
+	af.sapList = append(af.sapList, s)
+	cm, owner, cmAfCtx := af.reg.cm(), af.reg.owner(), af.cmCtx
+	m.mu.Unlock()
+
+	m.emit(EventUpcall, nameOf(owner), "ProtocolCmRegisterSap", s, 0)
+	cmCtx, st := cm.ProtocolCmRegisterSap(cmAfCtx, coSap, s)
+	m.emit(EventHandled, nameOf(owner), "ProtocolCmRegisterSap", s, st)
+
+	m.mu.Lock()
+	final, fctx, _, finish, deliver := s.reg.settle(m, st, cmCtx, nil, "ProtocolCmRegisterSap", owner, s)
+	if !finish {
+		m.mu.Unlock()
+		m.emit(EventReturn, b.name, fn, s, StatusPending)
+		return s, StatusPending
+	}
+	h := finishRegisterSapLocked(s, final, fctx)
+	m.mu.Unlock()
+	if deliver {
+		m.emit(EventUpcall, b.name, "ProtocolClRegisterSapComplete", s, final)
+		b.client.ProtocolClRegisterSapComplete(final, sapCtx, coSap, h)
+		final = StatusPending
+	}
+	m.emit(EventReturn, b.name, fn, s, final)
+	return h, final
+}
+
+// finishRegisterSapLocked applies a registration outcome; on failure NDIS
+// frees the SAP (R-SAP-3).
+func finishRegisterSapLocked(s *Sap, st Status, cmCtx any) *Sap {
+	if st == StatusSuccess {
+		s.state, s.cmCtx = sapRegistered, cmCtx
+		return s
+	}
+	s.state = sapDead
+	s.af.saps--
+	s.af.dropSap(s)
+	return nil
+}
+
+func (af *Af) dropSap(s *Sap) {
+	for i, x := range af.sapList {
+		if x == s {
+			af.sapList = append(af.sapList[:i], af.sapList[i+1:]...)
+			return
+		}
+	}
+}
+
+// CmRegisterSapComplete models NdisCmRegisterSapComplete.
+func (b *Binding) CmRegisterSapComplete(status Status, sap *Sap, cmSapCtx any) Status {
+	return b.m.registerSapComplete(b, "NdisCmRegisterSapComplete", status, sap, cmSapCtx)
+}
+
+// MCmRegisterSapComplete models NdisMCmRegisterSapComplete.
+func (a *Adapter) MCmRegisterSapComplete(status Status, sap *Sap, cmSapCtx any) Status {
+	return a.m.registerSapComplete(a, "NdisMCmRegisterSapComplete", status, sap, cmSapCtx)
+}
+
+func (m *Mediator) registerSapComplete(who driver, fn string, st Status, s *Sap, cmCtx any) Status {
+	m.emit(EventRequest, nameOf(who), fn, s, st)
+	if st == StatusPending {
+		return m.reject(StatusFailure, "R-GEN-1", fn, who, s, "completion status may not be NDIS_STATUS_PENDING")
+	}
+	m.mu.Lock()
+	if s == nil {
+		return m.refuse(StatusFailure, "R-GEN-8", fn, who, s, "nil SAP handle")
+	}
+	if rule, why := cmAfCheckLocked(who, s.af); rule != "" {
+		return m.refuse(StatusFailure, rule, fn, who, s, "%s", why)
+	}
+	deliver, ok := s.reg.complete(st, cmCtx, nil)
+	if !ok {
+		return m.refuse(StatusFailure, "R-GEN-2", fn, who, s, "no pended ProtocolCmRegisterSap to complete")
+	}
+	if !deliver {
+		m.mu.Unlock()
+		return StatusSuccess
+	}
+	h := finishRegisterSapLocked(s, st, cmCtx)
+	c := s.af.client
+	m.mu.Unlock()
+	m.emit(EventUpcall, c.name, "ProtocolClRegisterSapComplete", s, st)
+	c.client.ProtocolClRegisterSapComplete(st, s.clientCtx, s.coSap, h)
+	return StatusSuccess
+}
+
+// ClDeregisterSap models NdisClDeregisterSap. The SAP handle is dead for the
+// client from this call on (R-SAP-5). An accepted request always returns
+// StatusPending and always ends in ProtocolClDeregisterSapComplete, even when
+// the call manager finished at once (spec §9.10). A redundant call returns
+// StatusFailure (R-SAP-6). Calls already received on the SAP are not
+// affected (R-SAP-9).
+func (b *Binding) ClDeregisterSap(sap *Sap) Status {
+	m := b.m
+	const fn = "NdisClDeregisterSap"
+	m.emit(EventRequest, b.name, fn, sap, 0)
+	m.mu.Lock()
+	if sap == nil || sap.af.client != b {
+		return m.refuse(StatusFailure, "R-GEN-8", fn, b, sap, "not a SAP this client registered")
+	}
+	switch sap.state {
+	case sapDeregistering, sapDead:
+		return m.refuse(StatusFailure, "R-SAP-6", fn, b, sap, "SAP is already %v", sap.state)
+	case sapRegistering:
+		return m.refuse(StatusFailure, "R-SAP-6", fn, b, sap, "SAP registration has not completed; deregister after ProtocolClRegisterSapComplete")
+	}
+	sap.state = sapDeregistering
+	sap.dereg.state = opUpcall
+	cm, owner := sap.af.reg.cm(), sap.af.reg.owner()
+	m.mu.Unlock()
+
+	m.emit(EventUpcall, nameOf(owner), "ProtocolCmDeregisterSap", sap, 0)
+	st := cm.ProtocolCmDeregisterSap(sap.cmCtx)
+	m.emit(EventHandled, nameOf(owner), "ProtocolCmDeregisterSap", sap, st)
+
+	m.mu.Lock()
+	final, _, _, finish, _ := sap.dereg.settle(m, st, nil, nil, "ProtocolCmDeregisterSap", owner, sap)
+	if !finish {
+		m.mu.Unlock()
+		m.emit(EventReturn, b.name, fn, sap, StatusPending)
+		return StatusPending
+	}
+	finishDeregisterSapLocked(m, sap, final, owner)
+	m.mu.Unlock()
+	m.emit(EventUpcall, b.name, "ProtocolClDeregisterSapComplete", sap, final)
+	b.client.ProtocolClDeregisterSapComplete(final, sap.clientCtx)
+	m.emit(EventReturn, b.name, fn, sap, StatusPending)
+	return StatusPending
+}
+
+func finishDeregisterSapLocked(m *Mediator, s *Sap, st Status, owner driver) {
+	if st == StatusSuccess {
+		s.state = sapDead
+		s.af.saps--
+		s.af.dropSap(s)
+		return
+	}
+	m.warn("R-SAP-8", "ProtocolCmDeregisterSap", owner, s, "deregistration finished with %v; the SAP stays registered", st)
+	s.state = sapRegistered
+}
+
+// CmDeregisterSapComplete models NdisCmDeregisterSapComplete.
+func (b *Binding) CmDeregisterSapComplete(status Status, sap *Sap) Status {
+	return b.m.deregisterSapComplete(b, "NdisCmDeregisterSapComplete", status, sap)
+}
+
+// MCmDeregisterSapComplete models NdisMCmDeregisterSapComplete.
+func (a *Adapter) MCmDeregisterSapComplete(status Status, sap *Sap) Status {
+	return a.m.deregisterSapComplete(a, "NdisMCmDeregisterSapComplete", status, sap)
+}
+
+func (m *Mediator) deregisterSapComplete(who driver, fn string, st Status, s *Sap) Status {
+	m.emit(EventRequest, nameOf(who), fn, s, st)
+	if st == StatusPending {
+		return m.reject(StatusFailure, "R-GEN-1", fn, who, s, "completion status may not be NDIS_STATUS_PENDING")
+	}
+	m.mu.Lock()
+	if s == nil {
+		return m.refuse(StatusFailure, "R-GEN-8", fn, who, s, "nil SAP handle")
+	}
+	if rule, why := cmAfCheckLocked(who, s.af); rule != "" {
+		return m.refuse(StatusFailure, rule, fn, who, s, "%s", why)
+	}
+	deliver, ok := s.dereg.complete(st, nil, nil)
+	if !ok {
+		return m.refuse(StatusFailure, "R-GEN-2", fn, who, s, "no pended ProtocolCmDeregisterSap to complete")
+	}
+	if !deliver {
+		m.mu.Unlock()
+		return StatusSuccess
+	}
+	finishDeregisterSapLocked(m, s, st, who)
+	c := s.af.client
+	m.mu.Unlock()
+	m.emit(EventUpcall, c.name, "ProtocolClDeregisterSapComplete", s, st)
+	c.client.ProtocolClDeregisterSapComplete(st, s.clientCtx)
+	return StatusSuccess
+}

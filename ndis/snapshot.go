@@ -1,0 +1,228 @@
+package ndis
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Snapshot is a consistent picture of every object the mediator holds, what
+// `!ndiskd.af` and `!ndiskd.vc` show on Windows. Tests use it to assert that
+// nothing was left behind.
+type Snapshot struct {
+	Adapters []AdapterInfo
+	Afs      []AfInfo
+	Saps     []SapInfo
+	Vcs      []VcInfo
+	Counters Counters
+}
+
+// AdapterInfo describes an adapter, its bindings and its AF registrations.
+type AdapterInfo struct {
+	Name          string
+	MCM           bool
+	Bindings      []string
+	Registrations []RegistrationInfo
+}
+
+// RegistrationInfo describes an address-family registration.
+type RegistrationInfo struct {
+	AddressFamily AddressFamily
+	CallManager   string
+	Withdrawing   bool
+	Opens         int
+}
+
+// AfInfo describes one client's open of an address family.
+type AfInfo struct {
+	Handle        string
+	Client        string
+	CallManager   string
+	AddressFamily AddressFamily
+	State         string
+	Vcs, Saps     int
+	Pending       []string // operations awaiting completion
+}
+
+// SapInfo describes a SAP.
+type SapInfo struct {
+	Handle  string
+	Af      string
+	Client  string
+	State   string
+	Sap     CoSap
+	Pending []string
+}
+
+// VcInfo describes a VC, its call and its parties.
+type VcInfo struct {
+	Handle      string
+	Kind        string
+	Creator     string
+	Client      string
+	CallManager string
+	Af          string
+	Lifecycle   string
+	Activation  string
+	Call        string
+	Closing     bool // NdisClCloseCall marked the VC (R-CLOSE-3)
+	CloseStatus string
+	Multipoint  bool
+	Parties     []PartyInfo
+	Pending     []string
+	SendsOut    int
+	RecvsOut    int
+	Stats       VcCounters
+	Params      *CallParameters
+}
+
+// PartyInfo describes one party of a multipoint VC.
+type PartyInfo struct {
+	Handle  string
+	State   string
+	Pending []string
+}
+
+func pendingOf(pairs ...any) []string {
+	var out []string
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1].(*opRec).busy() {
+			out = append(out, pairs[i].(string))
+		}
+	}
+	return out
+}
+
+// Snapshot returns the current state of every live object.
+func (m *Mediator) Snapshot() Snapshot {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var s Snapshot
+	s.Counters = m.counters
+	s.Counters.Violations = uint64(len(m.Violations()))
+	for _, a := range m.adapters {
+		ai := AdapterInfo{Name: a.name, MCM: a.mcm != nil}
+		for _, b := range a.binds {
+			ai.Bindings = append(ai.Bindings, b.name)
+		}
+		for _, r := range a.regs {
+			ai.Registrations = append(ai.Registrations, RegistrationInfo{AddressFamily: r.af, CallManager: nameOf(r.owner()), Withdrawing: r.withdrawing, Opens: r.opens})
+		}
+		s.Adapters = append(s.Adapters, ai)
+	}
+	for _, af := range m.afs.items {
+		s.Afs = append(s.Afs, AfInfo{Handle: af.String(), Client: af.client.name, CallManager: nameOf(af.reg.owner()),
+			AddressFamily: af.reg.af, State: af.state.String(), Vcs: af.vcs, Saps: af.saps,
+			Pending: pendingOf("OpenAf", &af.open, "CloseAf", &af.close, "NotifyCloseAf", &af.notify)})
+	}
+	for v := m.vcs.head; v != nil; v = v.next {
+		vi := VcInfo{Handle: v.String(), Kind: v.kind.String(), Creator: nameOf(v.creator), Lifecycle: v.life.String(),
+			Activation: v.act.String(), Call: v.call.String(), Closing: v.closingMark, Multipoint: v.multipoint,
+			SendsOut: v.sendsOut, RecvsOut: v.recvsOut, Stats: v.stats, Params: v.params,
+			Pending: pendingOf("MakeCall", &v.makeCall, "IncomingCall", &v.inCall, "CloseCall", &v.closeCall,
+				"ModifyCallQoS", &v.qos, "ActivateVc", &v.activate, "DeactivateVc", &v.deactivate)}
+		if v.client != nil {
+			vi.Client = v.client.name
+		}
+		if v.kind != vcSignaling {
+			vi.CallManager = nameOf(v.cmOwner())
+		} else {
+			vi.CallManager = v.cmB.name
+		}
+		if v.af != nil {
+			vi.Af = v.af.String()
+		}
+		if v.closeSeen {
+			vi.CloseStatus = v.closeStatus.String()
+		}
+		for _, p := range v.parties {
+			vi.Parties = append(vi.Parties, PartyInfo{Handle: p.String(), State: p.state.String(),
+				Pending: pendingOf("AddParty", &p.add, "DropParty", &p.drop)})
+		}
+		s.Vcs = append(s.Vcs, vi)
+	}
+	sort.Slice(s.Vcs, func(i, j int) bool { return s.Vcs[i].Handle < s.Vcs[j].Handle })
+	s.Saps = m.sapsLocked()
+	return s
+}
+
+// sapsLocked lists live SAPs. SAPs hang off their AF opens.
+func (m *Mediator) sapsLocked() []SapInfo {
+	var out []SapInfo
+	for _, af := range m.afs.items {
+		for _, sp := range af.sapList {
+			if sp.state == sapDead {
+				continue
+			}
+			out = append(out, SapInfo{Handle: sp.String(), Af: af.String(), Client: af.client.name, State: sp.state.String(),
+				Sap: *sp.coSap, Pending: pendingOf("RegisterSap", &sp.reg, "DeregisterSap", &sp.dereg)})
+		}
+	}
+	return out
+}
+
+// Empty reports whether no AF open, SAP or VC is left.
+func (s Snapshot) Empty() bool { return len(s.Afs) == 0 && len(s.Saps) == 0 && len(s.Vcs) == 0 }
+
+// String renders the snapshot in the spirit of !ndiskd.af / !ndiskd.vc.
+func (s Snapshot) String() string {
+	var b strings.Builder
+	for _, a := range s.Adapters {
+		kind := "CoNDIS miniport"
+		if a.MCM {
+			kind = "miniport call manager"
+		}
+		fmt.Fprintf(&b, "adapter %s (%s) bindings=%v\n", a.Name, kind, a.Bindings)
+		for _, r := range a.Registrations {
+			fmt.Fprintf(&b, "  AF %v v%d.%d by %s opens=%d withdrawing=%v\n", r.AddressFamily.AddressFamily,
+				r.AddressFamily.MajorVersion, r.AddressFamily.MinorVersion, r.CallManager, r.Opens, r.Withdrawing)
+		}
+	}
+	for _, af := range s.Afs {
+		fmt.Fprintf(&b, "%s client=%s cm=%s state=%s vcs=%d saps=%d pending=%v\n", af.Handle, af.Client, af.CallManager, af.State, af.Vcs, af.Saps, af.Pending)
+	}
+	for _, sp := range s.Saps {
+		fmt.Fprintf(&b, "%s on %s client=%s state=%s pending=%v\n", sp.Handle, sp.Af, sp.Client, sp.State, sp.Pending)
+	}
+	for _, v := range s.Vcs {
+		fmt.Fprintf(&b, "%s %s creator=%s client=%s cm=%s af=%s %s/%s/%s closing=%v parties=%d pending=%v sends=%d recvs=%d tx=%d rx=%d\n",
+			v.Handle, v.Kind, v.Creator, v.Client, v.CallManager, v.Af, v.Lifecycle, v.Activation, v.Call,
+			v.Closing, len(v.Parties), v.Pending, v.SendsOut, v.RecvsOut, v.Stats.TxPackets, v.Stats.RxPackets)
+	}
+	return b.String()
+}
+
+// Audit reports, as violations, everything a quiescent system must not have:
+// operations that pended and were never completed (R-GEN-2), and AF opens,
+// SAPs and VCs still alive (R-VC-14, R-AF-23). It returns what it reported.
+// Call it when every driver believes it is done, e.g. at the end of a test.
+func (m *Mediator) Audit() []Violation {
+	s := m.Snapshot()
+	var out []Violation
+	for _, af := range s.Afs {
+		for _, p := range af.Pending {
+			out = append(out, Violation{Rule: "R-GEN-2", Func: p, Driver: af.CallManager, Object: af.Handle, Detail: "pended and never completed"})
+		}
+		out = append(out, Violation{Rule: "R-AF-23", Func: "audit", Driver: af.Client, Object: af.Handle, Detail: "AF still open (" + af.State + ")"})
+	}
+	for _, sp := range s.Saps {
+		for _, p := range sp.Pending {
+			out = append(out, Violation{Rule: "R-GEN-2", Func: p, Object: sp.Handle, Detail: "pended and never completed"})
+		}
+	}
+	for _, v := range s.Vcs {
+		for _, p := range v.Pending {
+			out = append(out, Violation{Rule: "R-GEN-2", Func: p, Object: v.Handle, Detail: "pended and never completed"})
+		}
+		for _, pt := range v.Parties {
+			for _, p := range pt.Pending {
+				out = append(out, Violation{Rule: "R-GEN-2", Func: p, Object: pt.Handle, Detail: "pended and never completed"})
+			}
+		}
+		out = append(out, Violation{Rule: "R-VC-14", Func: "audit", Driver: v.Creator, Object: v.Handle, Detail: "VC not deleted (" + v.Call + ", " + v.Activation + ")"})
+	}
+	for _, v := range out {
+		m.report(v)
+	}
+	return out
+}

@@ -1,0 +1,657 @@
+package ndis
+
+// vcKind says who created a VC and what it carries (spec §2.1).
+type vcKind uint8
+
+const (
+	vcOutgoing    vcKind = iota + 1 // client-created, for outgoing calls
+	vcIncoming                      // stand-alone CM-created, for an incoming call
+	vcIncomingMCM                   // MCM-created, for an incoming call
+	vcSignaling                     // stand-alone CM signalling VC (no AF)
+)
+
+func (k vcKind) String() string {
+	return [...]string{"?", "outgoing", "incoming", "incoming(MCM)", "signaling"}[k]
+}
+
+// lifecycle is spec §5.1.a.
+//
+//	CREATING --all create handlers SUCCESS--> CREATED --creator deletes--> DELETING --> DELETED
+//	CREATING --a handler fails--> DELETED
+type lifecycle uint8
+
+const (
+	lifeCreating lifecycle = iota + 1
+	lifeCreated
+	lifeDeleting
+	lifeDeleted
+)
+
+func (l lifecycle) String() string {
+	return [...]string{"?", "CREATING", "CREATED", "DELETING", "DELETED"}[l]
+}
+
+// activation is spec §5.1.b.
+//
+//	INACTIVE --activate--> ACTIVATING --ok--> ACTIVE --activate--> REACTIVATING --any--> ACTIVE
+//	ACTIVATING --fail--> INACTIVE     ACTIVE --deactivate--> DEACTIVATING --ok--> INACTIVE (fail: ACTIVE)
+type activation uint8
+
+const (
+	actInactive activation = iota + 1
+	actActivating
+	actActive
+	actReactivating
+	actDeactivating
+)
+
+func (a activation) String() string {
+	return [...]string{"?", "INACTIVE", "ACTIVATING", "ACTIVE", "REACTIVATING", "DEACTIVATING"}[a]
+}
+
+// IsActive reports whether data may flow under this activation state.
+func (a activation) isActive() bool { return a == actActive || a == actReactivating }
+
+// callState is spec §5.1.c.
+//
+//	IDLE --MakeCall--> OUT_SETUP --ok--> CONNECTED          OUT_SETUP --fail--> IDLE
+//	IDLE --DispatchIncomingCall--> OFFERED --accept--> ACCEPTED --CallConnected--> CONNECTED
+//	OFFERED --reject--> IDLE
+//	OFFERED/ACCEPTED/CONNECTED --IncomingCloseCall--> CLOSE_INDICATED
+//	ACCEPTED/CONNECTED/CLOSE_INDICATED --ClCloseCall--> CLOSING --ok--> CLOSED (fail: previous)
+type callState uint8
+
+const (
+	callIdle callState = iota + 1
+	callOutSetup
+	callOffered
+	callAccepted
+	callConnected
+	callCloseIndicated
+	callClosing
+	callClosed
+)
+
+func (c callState) String() string {
+	return [...]string{"?", "IDLE", "OUT_SETUP", "OFFERED", "ACCEPTED", "CONNECTED", "CLOSE_INDICATED", "CLOSING", "CLOSED"}[c]
+}
+
+// Vc is a virtual connection: the NdisVcHandle shared by the client, the
+// call manager and the miniport.
+type Vc struct {
+	m       *Mediator
+	id      uint64
+	kind    vcKind
+	creator driver
+	adapter *Adapter
+	af      *Af      // nil for a signalling VC
+	client  *Binding // the client on the VC (nil for a signalling VC)
+	cmB     *Binding // the stand-alone CM (nil on an MCM adapter)
+
+	clientCtx, cmCtx, mpCtx any
+
+	life        lifecycle
+	act         activation
+	call        callState
+	prevCall    callState // restored if a close fails
+	closingMark bool      // set by ClCloseCall (R-CLOSE-3)
+	closeStatus Status    // CloseStatus of the last incoming close (R-CLOSE-16)
+	closeSeen   bool      // an incoming close was indicated on the current call
+	multipoint  bool
+	params      *CallParameters // parameters of the current activation
+	parties     []*Party
+
+	makeCall, inCall, closeCall, qos, activate, deactivate opRec
+	qosDuringOffer                                         bool
+
+	sendsOut, recvsOut int
+	stats              VcCounters
+	instanceName       string
+
+	prev, next *Vc
+}
+
+// VcCounters are per-VC data-path counters.
+type VcCounters struct {
+	TxPackets, TxBytes, TxErrors uint64
+	RxPackets, RxBytes, RxDrops  uint64
+	SendsRefused                 uint64
+}
+
+// String names the VC for traces ("vc#7").
+func (v *Vc) String() string { return idName("vc#", v.id) }
+
+// cm returns the call-manager handlers responsible for the VC.
+func (v *Vc) cm() CallManagerHandlers {
+	if v.cmB != nil {
+		return v.cmB.cm
+	}
+	return v.adapter.mcm
+}
+
+// cmOwner is the driver acting as call manager for the VC.
+func (v *Vc) cmOwner() driver {
+	if v.cmB != nil {
+		return v.cmB
+	}
+	return v.adapter
+}
+
+func (v *Vc) cmCo() CoVcHandlers {
+	if v.cmB != nil {
+		return v.cmB.proto
+	}
+	return v.adapter.mcm
+}
+
+// dataOwner is the protocol that sends and receives on the VC: the client,
+// or the CM for its own signalling VC.
+func (v *Vc) dataOwner() (*Binding, any) {
+	if v.kind == vcSignaling {
+		return v.cmB, v.cmCtx
+	}
+	return v.client, v.clientCtx
+}
+
+func (v *Vc) pendingOps() bool {
+	return v.makeCall.busy() || v.inCall.busy() || v.closeCall.busy() || v.qos.busy() || v.activate.busy() || v.deactivate.busy()
+}
+
+// CoCreateVc models NdisCoCreateVc. A client creates a VC for an outgoing
+// call with its own AF handle; a stand-alone call manager creates one for an
+// incoming call with the target client's AF handle, or a signalling VC with
+// a nil AF (R-VC-3). The miniport's MiniportCoCreateVc and then the other
+// protocol's ProtocolCoCreateVc run before it returns (R-VC-2); a failure of
+// either is returned and the other is undone (spec §9.8). Never pends.
+func (b *Binding) CoCreateVc(af *Af, vcCtx any) (*Vc, Status) {
+	m := b.m
+	const fn = "NdisCoCreateVc"
+	m.emit(EventRequest, b.name, fn, af, 0)
+	m.mu.Lock()
+	if b.closed {
+		return nil, m.refuse(StatusFailure, "R-GEN-8", fn, b, b, "binding is closed")
+	}
+	v := &Vc{m: m, creator: b, adapter: b.adapter, af: af, life: lifeCreating, act: actInactive, call: callIdle}
+	switch {
+	case af == nil && b.cm != nil:
+		v.kind, v.cmB, v.cmCtx = vcSignaling, b, vcCtx
+	case af == nil:
+		return nil, m.refuse(StatusFailure, "R-VC-3", fn, b, af, "a client creates VCs with its own AF handle")
+	case af.client == b:
+		if rule, st, why := b.clientAfCheckLocked(af); rule != "" {
+			return nil, m.refuse(st, rule, fn, b, af, "%s", why)
+		}
+		v.kind, v.client, v.clientCtx, v.cmB = vcOutgoing, b, vcCtx, af.reg.cmBinding
+	case af.reg.cmBinding == b:
+		if af.state != afOpen && af.state != afNotifyClose {
+			return nil, m.refuse(StatusFailure, "R-VC-4", fn, b, af, "AF is %v", af.state)
+		}
+		v.kind, v.client, v.cmB, v.cmCtx = vcIncoming, af.client, b, vcCtx
+	default:
+		return nil, m.refuse(StatusFailure, "R-VC-4", fn, b, af, "AF handle is neither this client's open nor an open of this call manager's AF")
+	}
+	return m.createVc(v, fn, b)
+}
+
+// MCmCreateVc models NdisMCmCreateVc: a miniport call manager creates a VC
+// for an incoming call to the client owning af; the client's
+// ProtocolCoCreateVc runs before it returns. Refused with StatusFailure for
+// a bad AF handle (R-VC-4).
+func (a *Adapter) MCmCreateVc(af *Af, mpVcCtx any) (*Vc, Status) {
+	m := a.m
+	const fn = "NdisMCmCreateVc"
+	m.emit(EventRequest, a.name, fn, af, 0)
+	m.mu.Lock()
+	if a.mcm == nil {
+		return nil, m.refuse(StatusFailure, "R-GEN-9", fn, a, af, "only a miniport call manager may call NdisMCm functions")
+	}
+	if af == nil || af.reg.adapter != a || af.reg.cmBinding != nil {
+		return nil, m.refuse(StatusFailure, "R-VC-4", fn, a, af, "not an open of this MCM's address family")
+	}
+	if af.state != afOpen && af.state != afNotifyClose {
+		return nil, m.refuse(StatusFailure, "R-VC-4", fn, a, af, "AF is %v", af.state)
+	}
+	v := &Vc{m: m, kind: vcIncomingMCM, creator: a, adapter: a, af: af, client: af.client,
+		cmCtx: mpVcCtx, mpCtx: mpVcCtx, life: lifeCreating, act: actInactive, call: callIdle}
+	return m.createVc(v, fn, a)
+}
+
+// createVc runs the create handlers for v; called with m.mu held, returns with it released.
+func (m *Mediator) createVc(v *Vc, fn string, who driver) (*Vc, Status) {
+	v.id = m.newID()
+	if v.af != nil {
+		v.af.vcs++
+	}
+	m.vcs.add(v)
+	// What to call: the miniport (split topology), then the peer protocol.
+	var mp Miniport
+	if v.adapter.mcm == nil {
+		mp = v.adapter.mp
+	}
+	var peer CoVcHandlers
+	var peerAfCtx any
+	var peerName driver
+	switch v.kind {
+	case vcOutgoing:
+		peer, peerAfCtx, peerName = v.af.reg.co(), v.af.cmCtx, v.af.reg.owner()
+	case vcIncoming, vcIncomingMCM:
+		peer, peerAfCtx, peerName = v.client.proto, v.af.clientCtx, v.client
+	}
+	adapterCtx := v.adapter.ctx
+	m.mu.Unlock()
+
+	if mp != nil {
+		m.emit(EventUpcall, v.adapter.name, "MiniportCoCreateVc", v, 0)
+		ctx, st := mp.MiniportCoCreateVc(adapterCtx, v)
+		m.emit(EventHandled, v.adapter.name, "MiniportCoCreateVc", v, st)
+		if st == StatusPending {
+			m.warn("R-GEN-5", "MiniportCoCreateVc", v.adapter, v, "MiniportCoCreateVc returned PENDING; it must be synchronous")
+			m.callMiniportDelete(v, mp, ctx)
+			st = StatusFailure
+		}
+		if st != StatusSuccess {
+			return nil, m.abandonVc(v, fn, who, st)
+		}
+		v.mpCtx = ctx
+	}
+	if peer != nil {
+		m.emit(EventUpcall, nameOf(peerName), "ProtocolCoCreateVc", v, 0)
+		ctx, st := peer.ProtocolCoCreateVc(peerAfCtx, v)
+		m.emit(EventHandled, nameOf(peerName), "ProtocolCoCreateVc", v, st)
+		if st == StatusPending {
+			// R-GEN-6: the VC is unusable and NDIS has it deleted.
+			m.warn("R-GEN-5", "ProtocolCoCreateVc", peerName, v, "ProtocolCoCreateVc returned PENDING; the VC is deleted (R-GEN-6)")
+			m.emit(EventUpcall, nameOf(peerName), "ProtocolCoDeleteVc", v, 0)
+			peer.ProtocolCoDeleteVc(ctx)
+			st = StatusFailure
+		}
+		if st != StatusSuccess {
+			if mp != nil {
+				m.callMiniportDelete(v, mp, v.mpCtx)
+			}
+			return nil, m.abandonVc(v, fn, who, st)
+		}
+		if v.kind == vcOutgoing {
+			v.cmCtx = ctx
+			if v.adapter.mcm != nil {
+				v.mpCtx = ctx // an MCM's VC context is also its miniport context (spec §2)
+			}
+		} else {
+			v.clientCtx = ctx
+		}
+	}
+	m.mu.Lock()
+	v.life = lifeCreated
+	m.counters.VcsCreated++
+	m.mu.Unlock()
+	m.emit(EventReturn, nameOf(who), fn, v, StatusSuccess)
+	return v, StatusSuccess
+}
+
+func (m *Mediator) callMiniportDelete(v *Vc, mp Miniport, ctx any) {
+	m.emit(EventUpcall, v.adapter.name, "MiniportCoDeleteVc", v, 0)
+	st := mp.MiniportCoDeleteVc(ctx)
+	m.emit(EventHandled, v.adapter.name, "MiniportCoDeleteVc", v, st)
+	if st == StatusPending {
+		m.warn("R-GEN-5", "MiniportCoDeleteVc", v.adapter, v, "MiniportCoDeleteVc returned PENDING; it must be synchronous")
+	}
+}
+
+// abandonVc forgets a VC whose creation failed and returns st.
+func (m *Mediator) abandonVc(v *Vc, fn string, who driver, st Status) Status {
+	m.mu.Lock()
+	v.life = lifeDeleted
+	if v.af != nil {
+		v.af.vcs--
+	}
+	m.vcs.remove(v)
+	m.mu.Unlock()
+	m.emit(EventReturn, nameOf(who), fn, v, st)
+	return st
+}
+
+// liveVcCheckLocked returns a rule and reason if v is not a usable handle.
+func liveVcCheckLocked(v *Vc) (string, string) {
+	switch {
+	case v == nil:
+		return "R-GEN-8", "nil VC handle"
+	case v.life == lifeDeleted:
+		return "R-VC-9", "VC handle is dead (the VC was deleted)"
+	case v.life != lifeCreated:
+		return "R-VC-9", "VC is " + v.life.String()
+	}
+	return "", ""
+}
+
+// CoDeleteVc models NdisCoDeleteVc. Only the creator may delete (R-VC-5,
+// StatusFailure). The VC must be inactive with no call outstanding:
+// StatusNotAccepted while active or with a call or operation outstanding,
+// StatusClosing while its deactivation is pending (R-VC-6). The other
+// protocol's ProtocolCoDeleteVc and then MiniportCoDeleteVc run (R-VC-8);
+// the handle is dead when it returns (R-VC-9). Never pends.
+func (b *Binding) CoDeleteVc(vc *Vc) Status {
+	return b.m.deleteVc(b, "NdisCoDeleteVc", vc)
+}
+
+// MCmDeleteVc models NdisMCmDeleteVc: a miniport call manager deletes a VC it
+// created; StatusNotAccepted while it is still active (R-VC-7). Only the
+// client's ProtocolCoDeleteVc runs (R-VC-8).
+func (a *Adapter) MCmDeleteVc(vc *Vc) Status {
+	if a.mcm == nil {
+		a.m.emit(EventRequest, a.name, "NdisMCmDeleteVc", vc, 0)
+		return a.m.reject(StatusFailure, "R-GEN-9", "NdisMCmDeleteVc", a, vc, "only a miniport call manager may call NdisMCm functions")
+	}
+	return a.m.deleteVc(a, "NdisMCmDeleteVc", vc)
+}
+
+func (m *Mediator) deleteVc(who driver, fn string, v *Vc) Status {
+	m.emit(EventRequest, nameOf(who), fn, v, 0)
+	m.mu.Lock()
+	if rule, why := liveVcCheckLocked(v); rule != "" {
+		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
+	}
+	if v.creator != who {
+		return m.refuse(StatusFailure, "R-VC-5", fn, who, v, "only the creator (%s) may delete the VC", nameOf(v.creator))
+	}
+	mcm := v.kind == vcIncomingMCM
+	switch {
+	case v.act == actDeactivating && !mcm:
+		return m.refuse(StatusClosing, "R-VC-6", fn, who, v, "deactivation is still pending")
+	case v.act != actInactive:
+		rule := "R-VC-6"
+		if mcm {
+			rule = "R-VC-7"
+		}
+		return m.refuse(StatusNotAccepted, rule, fn, who, v, "VC is %v; deactivate it first", v.act)
+	case v.call != callIdle && v.call != callClosed:
+		return m.refuse(StatusNotAccepted, "R-VC-6", fn, who, v, "a call is outstanding (%v)", v.call)
+	case v.pendingOps():
+		return m.refuse(StatusNotAccepted, "R-VC-6", fn, who, v, "an operation on the VC is still pending")
+	case v.sendsOut > 0 || v.recvsOut > 0:
+		return m.refuse(StatusNotAccepted, "R-VC-6", fn, who, v, "%d send(s) and %d receive(s) still outstanding", v.sendsOut, v.recvsOut)
+	}
+	v.life = lifeDeleting
+	var peer CoVcHandlers
+	var peerCtx any
+	var peerName driver
+	switch v.kind {
+	case vcOutgoing:
+		peer, peerCtx, peerName = v.cmCo(), v.cmCtx, v.cmOwner()
+	case vcIncoming, vcIncomingMCM:
+		peer, peerCtx, peerName = v.client.proto, v.clientCtx, v.client
+	}
+	var mp Miniport
+	if v.adapter.mcm == nil {
+		mp = v.adapter.mp
+	}
+	m.mu.Unlock()
+
+	if peer != nil {
+		m.emit(EventUpcall, nameOf(peerName), "ProtocolCoDeleteVc", v, 0)
+		st := peer.ProtocolCoDeleteVc(peerCtx)
+		m.emit(EventHandled, nameOf(peerName), "ProtocolCoDeleteVc", v, st)
+		if st != StatusSuccess {
+			rule := "R-VC-10"
+			if st == StatusPending {
+				rule = "R-GEN-5"
+			}
+			m.mu.Lock()
+			v.life = lifeCreated
+			return m.refuse(StatusNotAccepted, rule, "ProtocolCoDeleteVc", peerName, v, "%s refused the deletion with %v; the VC is kept (spec §9.7)", nameOf(peerName), st)
+		}
+	}
+	if mp != nil {
+		m.callMiniportDelete(v, mp, v.mpCtx)
+	}
+	m.mu.Lock()
+	v.life = lifeDeleted
+	if v.af != nil {
+		v.af.vcs--
+	}
+	m.vcs.remove(v)
+	m.counters.VcsDeleted++
+	m.mu.Unlock()
+	m.emit(EventReturn, nameOf(who), fn, v, StatusSuccess)
+	return StatusSuccess
+}
+
+// CmActivateVc models NdisCmActivateVc: the stand-alone call manager asks
+// the miniport to activate (or re-activate) a VC with params, which must stay
+// valid until the activation completes (R-ACT-13). Only the VC's call
+// manager may activate it (R-ACT-2). A second activation or deactivation
+// while one is pending is refused with StatusFailure (R-ACT-4, R-ACT-10).
+// PENDING means ProtocolCmActivateVcComplete follows.
+func (b *Binding) CmActivateVc(vc *Vc, params *CallParameters) Status {
+	m := b.m
+	const fn = "NdisCmActivateVc"
+	m.emit(EventRequest, b.name, fn, vc, 0)
+	m.mu.Lock()
+	if rule, why := liveVcCheckLocked(vc); rule != "" {
+		return m.refuse(StatusFailure, rule, fn, b, vc, "%s", why)
+	}
+	if vc.cmB != b {
+		return m.refuse(StatusFailure, "R-ACT-2", fn, b, vc, "only the VC's call manager activates it")
+	}
+	if params == nil {
+		return m.refuse(StatusInvalidData, "R-ACT-13", fn, b, vc, "nil call parameters")
+	}
+	switch vc.act {
+	case actInactive:
+		vc.act = actActivating
+	case actActive:
+		vc.act = actReactivating
+	default:
+		return m.refuse(StatusFailure, "R-ACT-4", fn, b, vc, "VC is %v; one activation or deactivation at a time", vc.act)
+	}
+	vc.activate.state = opUpcall
+	mp, mpCtx := vc.adapter.mp, vc.mpCtx
+	m.mu.Unlock()
+
+	m.emit(EventUpcall, vc.adapter.name, "MiniportCoActivateVc", vc, 0)
+	st := mp.MiniportCoActivateVc(mpCtx, params)
+	m.emit(EventHandled, vc.adapter.name, "MiniportCoActivateVc", vc, st)
+
+	m.mu.Lock()
+	final, _, fparams, finish, deliver := vc.activate.settle(m, st, nil, params, "MiniportCoActivateVc", vc.adapter, vc)
+	if !finish {
+		m.mu.Unlock()
+		m.emit(EventReturn, b.name, fn, vc, StatusPending)
+		return StatusPending
+	}
+	finishActivateLocked(vc, final, fparams)
+	m.mu.Unlock()
+	if deliver {
+		m.emit(EventUpcall, b.name, "ProtocolCmActivateVcComplete", vc, final)
+		b.cm.ProtocolCmActivateVcComplete(final, vc.cmCtx, fparams)
+		final = StatusPending
+	}
+	m.emit(EventReturn, b.name, fn, vc, final)
+	return final
+}
+
+// finishActivateLocked applies an activation outcome: a failed re-activation
+// keeps the VC active with its old parameters (R-ACT-4).
+func finishActivateLocked(v *Vc, st Status, params *CallParameters) {
+	if st == StatusSuccess {
+		v.act, v.params = actActive, params
+		return
+	}
+	if v.act == actReactivating {
+		v.act = actActive
+		return
+	}
+	v.act = actInactive
+}
+
+// MCoActivateVcComplete models NdisMCoActivateVcComplete: the miniport
+// finishes a pended MiniportCoActivateVc, possibly with rounded parameters.
+func (a *Adapter) MCoActivateVcComplete(status Status, vc *Vc, params *CallParameters) Status {
+	m := a.m
+	const fn = "NdisMCoActivateVcComplete"
+	m.emit(EventRequest, a.name, fn, vc, status)
+	if status == StatusPending {
+		return m.reject(StatusFailure, "R-GEN-1", fn, a, vc, "completion status may not be NDIS_STATUS_PENDING")
+	}
+	m.mu.Lock()
+	if a.mp == nil {
+		return m.refuse(StatusFailure, "R-REG-5", fn, a, vc, "a miniport call manager activates with NdisMCmActivateVc; there is nothing to complete")
+	}
+	if vc == nil || vc.adapter != a {
+		return m.refuse(StatusFailure, "R-GEN-8", fn, a, vc, "not a VC on this adapter")
+	}
+	deliver, ok := vc.activate.complete(status, nil, params)
+	if !ok {
+		return m.refuse(StatusFailure, "R-GEN-2", fn, a, vc, "no pended MiniportCoActivateVc to complete")
+	}
+	if !deliver {
+		m.mu.Unlock()
+		return StatusSuccess
+	}
+	finishActivateLocked(vc, status, params)
+	cmB := vc.cmB
+	m.mu.Unlock()
+	m.emit(EventUpcall, cmB.name, "ProtocolCmActivateVcComplete", vc, status)
+	cmB.cm.ProtocolCmActivateVcComplete(status, vc.cmCtx, params)
+	return StatusSuccess
+}
+
+// CmDeactivateVc models NdisCmDeactivateVc: the miniport drains and stops
+// the VC. Only an active VC can be deactivated, once per activation period
+// (R-ACT-10, StatusFailure otherwise). PENDING means
+// ProtocolCmDeactivateVcComplete follows.
+func (b *Binding) CmDeactivateVc(vc *Vc) Status {
+	m := b.m
+	const fn = "NdisCmDeactivateVc"
+	m.emit(EventRequest, b.name, fn, vc, 0)
+	m.mu.Lock()
+	if rule, why := liveVcCheckLocked(vc); rule != "" {
+		return m.refuse(StatusFailure, rule, fn, b, vc, "%s", why)
+	}
+	if vc.cmB != b {
+		return m.refuse(StatusFailure, "R-ACT-2", fn, b, vc, "only the VC's call manager deactivates it")
+	}
+	if vc.act != actActive {
+		return m.refuse(StatusFailure, "R-ACT-10", fn, b, vc, "VC is %v; only an active VC can be deactivated", vc.act)
+	}
+	vc.act = actDeactivating
+	vc.deactivate.state = opUpcall
+	mp, mpCtx := vc.adapter.mp, vc.mpCtx
+	m.mu.Unlock()
+
+	m.emit(EventUpcall, vc.adapter.name, "MiniportCoDeactivateVc", vc, 0)
+	st := mp.MiniportCoDeactivateVc(mpCtx)
+	m.emit(EventHandled, vc.adapter.name, "MiniportCoDeactivateVc", vc, st)
+
+	m.mu.Lock()
+	final, _, _, finish, deliver := vc.deactivate.settle(m, st, nil, nil, "MiniportCoDeactivateVc", vc.adapter, vc)
+	if !finish {
+		m.mu.Unlock()
+		m.emit(EventReturn, b.name, fn, vc, StatusPending)
+		return StatusPending
+	}
+	m.finishDeactivateLocked(vc, final, vc.adapter)
+	m.mu.Unlock()
+	if deliver {
+		m.emit(EventUpcall, b.name, "ProtocolCmDeactivateVcComplete", vc, final)
+		b.cm.ProtocolCmDeactivateVcComplete(final, vc.cmCtx)
+		final = StatusPending
+	}
+	m.emit(EventReturn, b.name, fn, vc, final)
+	return final
+}
+
+// finishDeactivateLocked applies a deactivation outcome. Completing a
+// deactivation with data still in the miniport breaks R-ACT-7.
+func (m *Mediator) finishDeactivateLocked(v *Vc, st Status, mp driver) {
+	if st != StatusSuccess {
+		v.act = actActive
+		return
+	}
+	if v.sendsOut > 0 || v.recvsOut > 0 {
+		m.warn("R-ACT-7", "deactivation", mp, v, "deactivated with %d send(s) not completed and %d receive(s) not returned", v.sendsOut, v.recvsOut)
+	}
+	v.act, v.params = actInactive, nil // R-ACT-8: the activation parameters are gone
+}
+
+// MCoDeactivateVcComplete models NdisMCoDeactivateVcComplete.
+func (a *Adapter) MCoDeactivateVcComplete(status Status, vc *Vc) Status {
+	m := a.m
+	const fn = "NdisMCoDeactivateVcComplete"
+	m.emit(EventRequest, a.name, fn, vc, status)
+	if status == StatusPending {
+		return m.reject(StatusFailure, "R-GEN-1", fn, a, vc, "completion status may not be NDIS_STATUS_PENDING")
+	}
+	m.mu.Lock()
+	if a.mp == nil {
+		return m.refuse(StatusFailure, "R-REG-5", fn, a, vc, "a miniport call manager deactivates with NdisMCmDeactivateVc; there is nothing to complete")
+	}
+	if vc == nil || vc.adapter != a {
+		return m.refuse(StatusFailure, "R-GEN-8", fn, a, vc, "not a VC on this adapter")
+	}
+	deliver, ok := vc.deactivate.complete(status, nil, nil)
+	if !ok {
+		return m.refuse(StatusFailure, "R-GEN-2", fn, a, vc, "no pended MiniportCoDeactivateVc to complete")
+	}
+	if !deliver {
+		m.mu.Unlock()
+		return StatusSuccess
+	}
+	m.finishDeactivateLocked(vc, status, a)
+	cmB := vc.cmB
+	m.mu.Unlock()
+	m.emit(EventUpcall, cmB.name, "ProtocolCmDeactivateVcComplete", vc, status)
+	cmB.cm.ProtocolCmDeactivateVcComplete(status, vc.cmCtx)
+	return StatusSuccess
+}
+
+// MCmActivateVc models NdisMCmActivateVc: a miniport call manager tells the
+// mediator it has made the VC ready for transfers with params (a first
+// activation or a parameter change, R-ACT-12). Synchronous; the MCM's
+// ProtocolCmActivateVcComplete is never called (R-REG-5, spec §9.3).
+func (a *Adapter) MCmActivateVc(vc *Vc, params *CallParameters) Status {
+	m := a.m
+	const fn = "NdisMCmActivateVc"
+	m.emit(EventRequest, a.name, fn, vc, 0)
+	m.mu.Lock()
+	if a.mcm == nil {
+		return m.refuse(StatusFailure, "R-GEN-9", fn, a, vc, "only a miniport call manager may call NdisMCm functions")
+	}
+	if rule, why := liveVcCheckLocked(vc); rule != "" {
+		return m.refuse(StatusFailure, rule, fn, a, vc, "%s", why)
+	}
+	if vc.adapter != a {
+		return m.refuse(StatusFailure, "R-ACT-2", fn, a, vc, "VC belongs to another adapter")
+	}
+	if params == nil {
+		return m.refuse(StatusInvalidData, "R-ACT-13", fn, a, vc, "nil call parameters")
+	}
+	vc.act, vc.params = actActive, params
+	m.mu.Unlock()
+	m.emit(EventReturn, a.name, fn, vc, StatusSuccess)
+	return StatusSuccess
+}
+
+// MCmDeactivateVc models NdisMCmDeactivateVc: synchronous; StatusNotAccepted
+// if the VC is already inactive (R-ACT-11).
+func (a *Adapter) MCmDeactivateVc(vc *Vc) Status {
+	m := a.m
+	const fn = "NdisMCmDeactivateVc"
+	m.emit(EventRequest, a.name, fn, vc, 0)
+	m.mu.Lock()
+	if a.mcm == nil {
+		return m.refuse(StatusFailure, "R-GEN-9", fn, a, vc, "only a miniport call manager may call NdisMCm functions")
+	}
+	if rule, why := liveVcCheckLocked(vc); rule != "" {
+		return m.refuse(StatusFailure, rule, fn, a, vc, "%s", why)
+	}
+	if vc.adapter != a {
+		return m.refuse(StatusFailure, "R-ACT-2", fn, a, vc, "VC belongs to another adapter")
+	}
+	if vc.act != actActive {
+		return m.refuse(StatusNotAccepted, "R-ACT-11", fn, a, vc, "VC is already inactive")
+	}
+	m.finishDeactivateLocked(vc, StatusSuccess, a)
+	m.mu.Unlock()
+	m.emit(EventReturn, a.name, fn, vc, StatusSuccess)
+	return StatusSuccess
+}
