@@ -191,8 +191,8 @@ func (b *Binding) ClCloseAddressFamily(af *Af) Status {
 	case afDead:
 		return m.refuse(StatusFailure, "R-AF-10", fn, b, af, "the open failed; the handle is not valid")
 	}
-	if af.vcs > 0 || af.saps > 0 {
-		return m.refuse(StatusFailure, "R-AF-12", fn, b, af, "%d VC(s) and %d SAP(s) still on the AF", af.vcs, af.saps)
+	if vcs := m.blockingVcsLocked(af); vcs > 0 || af.saps > 0 {
+		return m.refuse(StatusFailure, "R-AF-12", fn, b, af, "%d VC(s) or call(s) and %d SAP(s) still on the AF", vcs, af.saps)
 	}
 	af.prev, af.state = af.state, afClosing
 	af.close.state = opUpcall
@@ -221,8 +221,28 @@ func (b *Binding) ClCloseAddressFamily(af *Af) Status {
 	return final
 }
 
+// blockingVcsLocked counts what keeps a client from closing af (R-AF-12):
+// VCs it created, and calls on call-manager VCs it has not closed. Closed
+// call-manager VCs are the call manager's to delete; it pends the close
+// until it has (R-AF-15).
+func (m *Mediator) blockingVcsLocked(af *Af) int {
+	n := 0
+	if af.vcs == 0 {
+		return 0
+	}
+	for v := m.vcs.head; v != nil; v = v.next {
+		if v.af == af && (v.kind == vcOutgoing || (v.call != callIdle && v.call != callClosed)) {
+			n++
+		}
+	}
+	return n
+}
+
 func (m *Mediator) finishCloseAfLocked(af *Af, st Status, owner driver) {
 	if st == StatusSuccess {
+		if af.vcs > 0 {
+			m.warn("R-AF-15", "CloseAf completion", owner, af, "AF closed while %d call-manager VC(s) on it are not deleted", af.vcs)
+		}
 		af.state = afClosed
 		af.reg.opens--
 		m.afs.remove(af)

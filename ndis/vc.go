@@ -102,7 +102,6 @@ type Vc struct {
 	parties     []*Party
 
 	makeCall, inCall, closeCall, qos, activate, deactivate opRec
-	qosDuringOffer                                         bool
 
 	sendsOut, recvsOut int
 	stats              VcCounters
