@@ -1,0 +1,892 @@
+package memdrv
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/condis-project/condis/ndis"
+)
+
+// Result records how one pendable request ended: what the request returned,
+// how many times the completion handler ran, and the final status. Tests
+// assert on it: a request that returned PENDING must see exactly one
+// completion; any other return, none (R-GEN-3, R-GEN-4).
+type Result struct {
+	Returned    ndis.Status // what the NdisXxx call returned
+	Completions int         // times the completion handler ran
+	Status      ndis.Status // final status (from the return or the completion)
+	Done        bool
+}
+
+func (r *Result) returned(st ndis.Status) {
+	r.Returned = st
+	if st != ndis.StatusPending {
+		r.Status, r.Done = st, true
+	}
+}
+
+func (r *Result) completed(st ndis.Status) {
+	r.Completions++
+	r.Status, r.Done = st, true
+}
+
+// ExactlyOnce reports whether the request finished by exactly one path:
+// a final return and no completion, or PENDING and one completion.
+func (r *Result) ExactlyOnce() bool {
+	if r.Returned == ndis.StatusPending {
+		return r.Completions == 1
+	}
+	return r.Completions == 0 && r.Done
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("returned %v, %d completion(s), final %v", r.Returned, r.Completions, r.Status)
+}
+
+// Client is a scriptable in-memory CoNDIS client. Its methods issue the
+// NdisCl*/NdisCo* requests; its handlers record every indication and
+// completion, and answer the contract's obligations on their own: it opens
+// the AF it is told about, accepts incoming calls (Accept decides), closes
+// calls the network closes (R-CLOSE-14), drops parties the network drops
+// (R-PTY-14), tears everything down on notify-close (R-AF-19), and returns
+// every received list.
+type Client struct {
+	Name string
+	fab  *Fabric
+	b    *ndis.Binding
+
+	mu sync.Mutex
+	// Mode is how the client answers incoming calls, notify-close and OIDs.
+	mode Mode
+	// Accept decides the answer to an incoming call; it may modify the
+	// parameters (setting CallParametersChanged). Nil accepts.
+	Accept func(v *ClientVc, p *ndis.CallParameters) ndis.Status
+	// AutoDelete makes the client delete the VCs it created once their call
+	// failed or closed.
+	AutoDelete bool
+	// Echo sends every received packet back on its VC.
+	Echo bool
+	// CloseLater answers an incoming close from the Loop instead of inside
+	// the handler.
+	CloseLater bool
+
+	afs      []*ClientAf
+	incoming []*ClientVc
+	log      []string
+	statuses []ndis.Status
+}
+
+// ClientAf is the client's context for an AF open.
+type ClientAf struct {
+	c        *Client
+	H        *ndis.Af
+	Open     Result
+	Close    Result
+	Notify   Result
+	Notified int
+	saps     []*ClientSap
+	vcs      []*ClientVc
+	teardown bool
+	closing  bool // CloseAf issued (set before the call: completions may nest)
+}
+
+// ClientSap is the client's context for a SAP.
+type ClientSap struct {
+	af         *ClientAf
+	H          *ndis.Sap
+	Service    string
+	Register   Result
+	Deregister Result
+	deregging  bool
+}
+
+// ClientVc is the client's context for a VC.
+type ClientVc struct {
+	c        *Client
+	af       *ClientAf
+	H        *ndis.Vc
+	Incoming bool // created by the call manager
+	Deleted  bool // ProtocolCoDeleteVc ran, or the client deleted it
+
+	Make, Close, QoS Result
+	Offered          int // ProtocolClIncomingCall
+	Answer           Result
+	Connected        int // ProtocolClCallConnected
+	CloseIndicated   int // ProtocolClIncomingCloseCall
+	CloseStatus      ndis.Status
+	QoSChanges       int
+	Params           *ndis.CallParameters // copy of the offered or negotiated parameters
+	Parties          []*ClientParty
+	Rx               [][]byte
+	SendStatus       []ndis.Status
+	multipoint       bool
+	closeWanted      bool
+	closing          bool // CloseCall issued for the current call
+}
+
+// ClientParty is the client's context for a party.
+type ClientParty struct {
+	vc            *ClientVc
+	H             *ndis.Party
+	Service       string
+	Add, Drop     Result
+	DropIndicated int
+	gone          bool
+	dropping      bool
+}
+
+// NewClient binds a new client called name to adapter a. It opens the
+// Q.2931 address family as soon as it is told about it.
+func NewClient(m *ndis.Mediator, name string, a *ndis.Adapter, fab *Fabric) (*Client, ndis.Status) {
+	c := &Client{Name: name, fab: fab}
+	_, st := m.BindAdapter(a, name, c, c, func(b *ndis.Binding) ndis.Status {
+		c.b = b
+		return ndis.StatusSuccess
+	})
+	if st != ndis.StatusSuccess {
+		return nil, st
+	}
+	return c, st
+}
+
+// Binding returns the client's binding handle.
+func (c *Client) Binding() *ndis.Binding { return c.b }
+
+// SetMode sets how the client answers incoming calls, notify-close and OIDs.
+func (c *Client) SetMode(m Mode) { c.mu.Lock(); c.mode = m; c.mu.Unlock() }
+
+func (c *Client) getMode() Mode { c.mu.Lock(); defer c.mu.Unlock(); return c.mode }
+
+func (c *Client) logf(format string, args ...any) {
+	c.mu.Lock()
+	c.log = append(c.log, fmt.Sprintf(format, args...))
+	c.mu.Unlock()
+}
+
+// Log returns every indication and completion the client saw, in order.
+func (c *Client) Log() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.log...)
+}
+
+// Af returns the client's first AF open, or nil.
+func (c *Client) Af() *ClientAf {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.afs) == 0 {
+		return nil
+	}
+	return c.afs[0]
+}
+
+// Incoming returns the VCs the call manager created for this client, in order.
+func (c *Client) Incoming() []*ClientVc {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*ClientVc(nil), c.incoming...)
+}
+
+// LastIncoming returns the most recent incoming VC, or nil.
+func (c *Client) LastIncoming() *ClientVc {
+	in := c.Incoming()
+	if len(in) == 0 {
+		return nil
+	}
+	return in[len(in)-1]
+}
+
+// StatusIndications returns the status codes of every ProtocolCoStatusEx.
+func (c *Client) StatusIndications() []ndis.Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]ndis.Status(nil), c.statuses...)
+}
+
+// --- requests ---
+
+// OpenAf opens the Q.2931 address family (NdisClOpenAddressFamilyEx).
+func (c *Client) OpenAf() *ClientAf {
+	a := &ClientAf{c: c}
+	c.mu.Lock()
+	c.afs = append(c.afs, a)
+	c.mu.Unlock()
+	h, st := c.b.ClOpenAddressFamilyEx(AF, a)
+	c.mu.Lock()
+	if h != nil {
+		a.H = h
+	}
+	a.Open.returned(st)
+	c.mu.Unlock()
+	return a
+}
+
+// RegisterSap registers service on a (NdisClRegisterSap).
+func (c *Client) RegisterSap(a *ClientAf, service string) *ClientSap {
+	s := &ClientSap{af: a, Service: service}
+	c.mu.Lock()
+	a.saps = append(a.saps, s)
+	c.mu.Unlock()
+	h, st := c.b.ClRegisterSap(a.H, s, ServiceSap(service))
+	c.mu.Lock()
+	if h != nil {
+		s.H = h
+	}
+	s.Register.returned(st)
+	c.mu.Unlock()
+	return s
+}
+
+// DeregisterSap deregisters s (NdisClDeregisterSap).
+func (c *Client) DeregisterSap(s *ClientSap) ndis.Status {
+	c.mu.Lock()
+	s.deregging = true
+	c.mu.Unlock()
+	st := c.b.ClDeregisterSap(s.H)
+	c.mu.Lock()
+	s.Deregister.returned(st)
+	c.mu.Unlock()
+	return st
+}
+
+// CreateVc creates a VC for an outgoing call (NdisCoCreateVc).
+func (c *Client) CreateVc(a *ClientAf) (*ClientVc, ndis.Status) {
+	v := &ClientVc{c: c, af: a}
+	h, st := c.b.CoCreateVc(a.H, v)
+	if st != ndis.StatusSuccess {
+		return nil, st
+	}
+	v.H = h
+	c.mu.Lock()
+	a.vcs = append(a.vcs, v)
+	c.mu.Unlock()
+	return v, st
+}
+
+// MakeCall calls params' service on v (NdisClMakeCall); multipoint makes it
+// a point-to-multipoint call whose first party is returned.
+func (c *Client) MakeCall(v *ClientVc, params *ndis.CallParameters, multipoint bool) (*ClientParty, ndis.Status) {
+	var p *ClientParty
+	var pctx any
+	if multipoint {
+		svc, _ := serviceOf(params)
+		p = &ClientParty{vc: v, Service: svc}
+		pctx = p
+		c.mu.Lock()
+		v.Parties = []*ClientParty{p}
+		v.multipoint = true
+		c.mu.Unlock()
+	}
+	c.mu.Lock()
+	v.Make = Result{}
+	v.Close = Result{}
+	v.closing, v.closeWanted = false, false
+	c.mu.Unlock()
+	h, st := c.b.ClMakeCall(v.H, params, pctx)
+	c.mu.Lock()
+	v.Make.returned(st)
+	if p != nil && h != nil {
+		p.H = h
+	}
+	c.mu.Unlock()
+	if st != ndis.StatusPending && st != ndis.StatusSuccess {
+		c.afterFailedCall(v)
+	}
+	return p, st
+}
+
+// AddParty adds a leaf calling service to multipoint VC v (NdisClAddParty).
+func (c *Client) AddParty(v *ClientVc, params *ndis.CallParameters) (*ClientParty, ndis.Status) {
+	svc, _ := serviceOf(params)
+	p := &ClientParty{vc: v, Service: svc}
+	c.mu.Lock()
+	v.Parties = append(v.Parties, p)
+	c.mu.Unlock()
+	h, st := c.b.ClAddParty(v.H, p, params)
+	c.mu.Lock()
+	p.Add.returned(st)
+	if h != nil {
+		p.H = h
+	}
+	if st != ndis.StatusSuccess && st != ndis.StatusPending {
+		p.gone = true
+	}
+	c.mu.Unlock()
+	return p, st
+}
+
+// DropParty drops p (NdisClDropParty).
+func (c *Client) DropParty(p *ClientParty) ndis.Status {
+	c.mu.Lock()
+	p.dropping = true
+	c.mu.Unlock()
+	st := c.b.ClDropParty(p.H, nil)
+	c.mu.Lock()
+	p.Drop.returned(st)
+	if st == ndis.StatusSuccess {
+		p.gone = true
+	}
+	c.mu.Unlock()
+	return st
+}
+
+// lastParty returns the one live party of a multipoint VC, or nil.
+func (v *ClientVc) lastPartyLocked() *ClientParty {
+	var last *ClientParty
+	for _, p := range v.Parties {
+		if !p.gone && p.H != nil {
+			last = p
+		}
+	}
+	return last
+}
+
+// CloseCall closes the call on v (NdisClCloseCall), passing the last party
+// of a multipoint call.
+func (c *Client) CloseCall(v *ClientVc) ndis.Status {
+	c.mu.Lock()
+	var party *ndis.Party
+	if v.multipoint {
+		if p := v.lastPartyLocked(); p != nil {
+			party = p.H
+		}
+	}
+	v.Close = Result{}
+	v.closing = true
+	c.mu.Unlock()
+	st := c.b.ClCloseCall(v.H, party, nil)
+	c.mu.Lock()
+	v.Close.returned(st)
+	c.mu.Unlock()
+	if st == ndis.StatusSuccess {
+		c.afterClose(v)
+	}
+	return st
+}
+
+// ModifyQoS asks for new parameters on v's call (NdisClModifyCallQoS).
+func (c *Client) ModifyQoS(v *ClientVc, params *ndis.CallParameters) ndis.Status {
+	c.mu.Lock()
+	v.QoS = Result{}
+	c.mu.Unlock()
+	st := c.b.ClModifyCallQoS(v.H, params)
+	c.mu.Lock()
+	v.QoS.returned(st)
+	c.mu.Unlock()
+	return st
+}
+
+// DeleteVc deletes a VC the client created (NdisCoDeleteVc).
+func (c *Client) DeleteVc(v *ClientVc) ndis.Status {
+	st := c.b.CoDeleteVc(v.H)
+	if st == ndis.StatusSuccess {
+		c.mu.Lock()
+		v.Deleted = true
+		c.mu.Unlock()
+	}
+	return st
+}
+
+// Send sends each packet on v as one chain (NdisCoSendNetBufferLists).
+func (c *Client) Send(v *ClientVc, packets ...[]byte) {
+	var head, tail *ndis.NetBufferList
+	for _, p := range packets {
+		n := &ndis.NetBufferList{Data: p}
+		if tail == nil {
+			head = n
+		} else {
+			tail.Next = n
+		}
+		tail = n
+	}
+	c.b.CoSendNetBufferLists(v.H, head, 0)
+}
+
+// CloseAf closes a (NdisClCloseAddressFamily).
+func (c *Client) CloseAf(a *ClientAf) ndis.Status {
+	c.mu.Lock()
+	a.closing = true
+	c.mu.Unlock()
+	st := c.b.ClCloseAddressFamily(a.H)
+	c.mu.Lock()
+	a.Close.returned(st)
+	c.mu.Unlock()
+	return st
+}
+
+// Unbind closes the client's binding (NdisCloseAdapterEx).
+func (c *Client) Unbind() ndis.Status { return c.b.CloseAdapterEx() }
+
+// Rx returns the packets received on v.
+func (v *ClientVc) RxData() [][]byte {
+	v.c.mu.Lock()
+	defer v.c.mu.Unlock()
+	return append([][]byte(nil), v.Rx...)
+}
+
+func (c *Client) afterFailedCall(v *ClientVc) {
+	c.mu.Lock()
+	for _, p := range v.Parties {
+		p.gone = true
+	}
+	auto := c.AutoDelete && !v.Incoming
+	c.mu.Unlock()
+	if auto {
+		c.fab.Post(func() { c.DeleteVc(v) })
+	}
+	c.progress(v.af)
+}
+
+func (c *Client) afterClose(v *ClientVc) {
+	c.mu.Lock()
+	for _, p := range v.Parties {
+		p.gone = true
+	}
+	auto := (c.AutoDelete || v.af.teardown) && !v.Incoming
+	c.mu.Unlock()
+	if auto {
+		c.fab.Post(func() {
+			c.DeleteVc(v)
+			c.progress(v.af)
+		})
+	}
+	c.progress(v.af)
+}
+
+// --- handlers ---
+
+// ProtocolCoAfRegisterNotify opens the address family if it is Q.2931.
+func (c *Client) ProtocolCoAfRegisterNotify(bindingCtx any, af ndis.AddressFamily) {
+	c.logf("AfRegisterNotify(%v)", af.AddressFamily)
+	if af.AddressFamily == AF.AddressFamily {
+		c.OpenAf()
+	}
+}
+
+// ProtocolCoCreateVc takes a VC the call manager created for an incoming call.
+func (c *Client) ProtocolCoCreateVc(afCtx any, vc *ndis.Vc) (any, ndis.Status) {
+	a := afCtx.(*ClientAf)
+	v := &ClientVc{c: c, af: a, H: vc, Incoming: true}
+	c.mu.Lock()
+	c.incoming = append(c.incoming, v)
+	a.vcs = append(a.vcs, v)
+	c.mu.Unlock()
+	return v, ndis.StatusSuccess
+}
+
+// ProtocolCoDeleteVc forgets a VC.
+func (c *Client) ProtocolCoDeleteVc(vcCtx any) ndis.Status {
+	v := vcCtx.(*ClientVc)
+	c.mu.Lock()
+	v.Deleted = true
+	c.mu.Unlock()
+	return ndis.StatusSuccess
+}
+
+// ProtocolCoOidRequest accepts OID_CO_ADDRESS_CHANGE and OID_CO_AF_CLOSE.
+func (c *Client) ProtocolCoOidRequest(afCtx, vcCtx, partyCtx any, req *ndis.OidRequest) ndis.Status {
+	a := afCtx.(*ClientAf)
+	switch req.Oid {
+	case ndis.OidCoAddressChange, ndis.OidCoSignalingEnabled, ndis.OidCoSignalingDisabled:
+	case ndis.OidCoAfClose:
+		c.fab.Post(func() { c.startTeardown(a) })
+	default:
+		return ndis.StatusNotSupported
+	}
+	c.logf("OidRequest(%#x)", uint32(req.Oid))
+	return respond(&c.fab.Loop, c.getMode(), func(done func(ndis.Status)) { done(ndis.StatusSuccess) },
+		func(st ndis.Status) { c.b.CoOidRequestComplete(a.H, nil, nil, req, st) })
+}
+
+// ProtocolCoOidRequestComplete records the completion of a request the client made.
+func (c *Client) ProtocolCoOidRequestComplete(afCtx, vcCtx, partyCtx any, req *ndis.OidRequest, st ndis.Status) {
+	c.logf("OidRequestComplete(%#x, %v)", uint32(req.Oid), st)
+}
+
+// ProtocolCoReceiveNetBufferLists records received data and returns the lists.
+func (c *Client) ProtocolCoReceiveNetBufferLists(bindingCtx, vcCtx any, nbls *ndis.NetBufferList, count int, flags ndis.ReceiveFlags) {
+	v := vcCtx.(*ClientVc)
+	var echo [][]byte
+	c.mu.Lock()
+	for n := nbls; n != nil; n = n.Next {
+		d := append([]byte(nil), n.Data...)
+		v.Rx = append(v.Rx, d)
+		echo = append(echo, d)
+	}
+	doEcho := c.Echo
+	c.mu.Unlock()
+	if flags&ndis.ReceiveFlagsResources == 0 {
+		c.b.ReturnNetBufferLists(nbls, 0)
+	}
+	if doEcho {
+		c.Send(v, echo...)
+	}
+}
+
+// ProtocolCoSendNetBufferListsComplete records each list's status.
+func (c *Client) ProtocolCoSendNetBufferListsComplete(vcCtx any, nbls *ndis.NetBufferList, flags ndis.SendCompleteFlags) {
+	v, _ := vcCtx.(*ClientVc)
+	if v == nil {
+		return
+	}
+	c.mu.Lock()
+	for n := nbls; n != nil; n = n.Next {
+		v.SendStatus = append(v.SendStatus, n.Status)
+	}
+	c.mu.Unlock()
+}
+
+// ProtocolCoStatusEx records status indications.
+func (c *Client) ProtocolCoStatusEx(bindingCtx, vcCtx any, ind *ndis.StatusIndication) {
+	c.mu.Lock()
+	c.statuses = append(c.statuses, ind.StatusCode)
+	c.mu.Unlock()
+}
+
+// ProtocolClOpenAfCompleteEx records a pended open's outcome.
+func (c *Client) ProtocolClOpenAfCompleteEx(afCtx any, af *ndis.Af, st ndis.Status) {
+	a := afCtx.(*ClientAf)
+	c.mu.Lock()
+	if af != nil {
+		a.H = af
+	}
+	a.Open.completed(st)
+	c.mu.Unlock()
+	c.logf("OpenAfComplete(%v)", st)
+}
+
+// ProtocolClCloseAfComplete records a pended close's outcome.
+func (c *Client) ProtocolClCloseAfComplete(st ndis.Status, afCtx any) {
+	a := afCtx.(*ClientAf)
+	c.mu.Lock()
+	a.Close.completed(st)
+	c.mu.Unlock()
+	c.logf("CloseAfComplete(%v)", st)
+	c.progress(a)
+}
+
+// ProtocolClNotifyCloseAf tears everything down on the AF and closes it
+// (R-AF-19) without blocking (R-AF-22).
+func (c *Client) ProtocolClNotifyCloseAf(afCtx any) ndis.Status {
+	a := afCtx.(*ClientAf)
+	c.mu.Lock()
+	a.Notified++
+	c.mu.Unlock()
+	c.logf("NotifyCloseAf")
+	st := respond(&c.fab.Loop, c.getMode(), func(done func(ndis.Status)) {
+		done(ndis.StatusSuccess)
+	}, func(st ndis.Status) {
+		c.mu.Lock()
+		a.Notify.completed(st)
+		c.mu.Unlock()
+		c.b.ClNotifyCloseAddressFamilyComplete(a.H, st)
+	})
+	c.mu.Lock()
+	a.Notify.returned(st)
+	c.mu.Unlock()
+	c.fab.Post(func() { c.startTeardown(a) })
+	return st
+}
+
+// startTeardown begins closing everything on a, then a itself.
+func (c *Client) startTeardown(a *ClientAf) {
+	c.mu.Lock()
+	a.teardown = true
+	c.mu.Unlock()
+	c.progress(a)
+}
+
+// progress advances an AF teardown by one round: drop parties down to one,
+// close calls, delete own VCs, deregister SAPs, then close the AF (R-AF-19).
+func (c *Client) progress(a *ClientAf) {
+	if a == nil {
+		return
+	}
+	c.mu.Lock()
+	if !a.teardown || a.closing || a.H == nil {
+		c.mu.Unlock()
+		return
+	}
+	vcs := append([]*ClientVc(nil), a.vcs...)
+	saps := append([]*ClientSap(nil), a.saps...)
+	c.mu.Unlock()
+	busy := false
+	for _, v := range vcs {
+		c.mu.Lock()
+		deleted, inCall := v.Deleted, v.callLiveLocked()
+		c.mu.Unlock()
+		if deleted {
+			continue
+		}
+		if inCall {
+			busy = true
+			c.closeWhenReady(v)
+			continue
+		}
+		if !v.Incoming {
+			if c.DeleteVc(v) != ndis.StatusSuccess {
+				busy = true
+			}
+		}
+	}
+	for _, s := range saps {
+		c.mu.Lock()
+		issue := s.H != nil && s.Register.Status == ndis.StatusSuccess && !s.deregging
+		c.mu.Unlock()
+		if issue {
+			c.DeregisterSap(s)
+		}
+		c.mu.Lock()
+		if (s.deregging && !s.Deregister.Done) || !s.Register.Done {
+			busy = true
+		}
+		c.mu.Unlock()
+	}
+	c.mu.Lock()
+	if a.closing {
+		busy = true // a nested completion got there first
+	}
+	c.mu.Unlock()
+	if busy {
+		return
+	}
+	c.CloseAf(a)
+}
+
+// callLiveLocked: the client still has a call to close on v.
+func (v *ClientVc) callLiveLocked() bool {
+	if v.closing && !v.Close.Done {
+		return true // closing
+	}
+	if v.Close.Done && v.Close.Status == ndis.StatusSuccess {
+		return false
+	}
+	if v.Incoming {
+		return v.Answer.Status == ndis.StatusSuccess && v.Offered > 0 && !v.Close.Done
+	}
+	return v.Make.Done && v.Make.Status == ndis.StatusSuccess || v.Make.Returned == ndis.StatusPending && !v.Make.Done
+}
+
+// closeWhenReady drops parties down to one and closes the call once that is
+// done (R-CLOSE-14, R-PTY-17).
+func (c *Client) closeWhenReady(v *ClientVc) {
+	c.mu.Lock()
+	v.closeWanted = true
+	if v.closing || (v.Make.Returned == ndis.StatusPending && !v.Make.Done) {
+		c.mu.Unlock()
+		return // already closing, or the setup has not finished
+	}
+	var drop []*ClientParty
+	pendingDrops, adding := 0, 0
+	live := 0
+	for _, p := range v.Parties {
+		switch {
+		case p.gone:
+		case p.H == nil || (p.Add.Returned == ndis.StatusPending && !p.Add.Done):
+			adding++
+		case p.dropping && !p.Drop.Done:
+			pendingDrops++
+		default:
+			live++
+			drop = append(drop, p)
+		}
+	}
+	c.mu.Unlock()
+	if adding > 0 {
+		return // an AddParty completion will call back here
+	}
+	if len(drop) > 1 {
+		for _, p := range drop[1:] {
+			c.DropParty(p)
+		}
+		c.mu.Lock()
+		pendingDrops = 0
+		for _, p := range v.Parties {
+			if !p.gone && p.dropping && !p.Drop.Done {
+				pendingDrops++
+			}
+		}
+		c.mu.Unlock()
+	}
+	if pendingDrops > 0 {
+		return
+	}
+	c.CloseCall(v)
+}
+
+// ProtocolClRegisterSapComplete records a pended registration's outcome.
+func (c *Client) ProtocolClRegisterSapComplete(st ndis.Status, sapCtx any, coSap *ndis.CoSap, sap *ndis.Sap) {
+	s := sapCtx.(*ClientSap)
+	c.mu.Lock()
+	if sap != nil {
+		s.H = sap
+	}
+	s.Register.completed(st)
+	c.mu.Unlock()
+	c.logf("RegisterSapComplete(%s, %v)", s.Service, st)
+	c.progress(s.af)
+}
+
+// ProtocolClDeregisterSapComplete records a deregistration's outcome.
+func (c *Client) ProtocolClDeregisterSapComplete(st ndis.Status, sapCtx any) {
+	s := sapCtx.(*ClientSap)
+	c.mu.Lock()
+	s.Deregister.completed(st)
+	c.mu.Unlock()
+	c.logf("DeregisterSapComplete(%s, %v)", s.Service, st)
+	c.progress(s.af)
+}
+
+// ProtocolClMakeCallComplete records a pended call's outcome.
+func (c *Client) ProtocolClMakeCallComplete(st ndis.Status, vcCtx any, party *ndis.Party, params *ndis.CallParameters) {
+	v := vcCtx.(*ClientVc)
+	c.mu.Lock()
+	v.Make.completed(st)
+	if party != nil && len(v.Parties) > 0 {
+		v.Parties[0].H = party
+	}
+	if st == ndis.StatusSuccess {
+		v.Params = params.Clone()
+	}
+	wanted := v.closeWanted
+	c.mu.Unlock()
+	c.logf("MakeCallComplete(%v)", st)
+	if st != ndis.StatusSuccess {
+		c.afterFailedCall(v)
+		return
+	}
+	if wanted {
+		c.closeWhenReady(v)
+	}
+}
+
+// ProtocolClModifyCallQoSComplete records a pended QoS change's outcome.
+func (c *Client) ProtocolClModifyCallQoSComplete(st ndis.Status, vcCtx any, params *ndis.CallParameters) {
+	v := vcCtx.(*ClientVc)
+	c.mu.Lock()
+	v.QoS.completed(st)
+	c.mu.Unlock()
+	c.logf("ModifyCallQoSComplete(%v)", st)
+}
+
+// ProtocolClCloseCallComplete records a pended close's outcome.
+func (c *Client) ProtocolClCloseCallComplete(st ndis.Status, vcCtx, partyCtx any) {
+	v := vcCtx.(*ClientVc)
+	c.mu.Lock()
+	v.Close.completed(st)
+	c.mu.Unlock()
+	c.logf("CloseCallComplete(%v)", st)
+	if st == ndis.StatusSuccess {
+		c.afterClose(v)
+	}
+}
+
+// ProtocolClAddPartyComplete records a pended add's outcome.
+func (c *Client) ProtocolClAddPartyComplete(st ndis.Status, partyCtx any, party *ndis.Party, params *ndis.CallParameters) {
+	p := partyCtx.(*ClientParty)
+	c.mu.Lock()
+	p.Add.completed(st)
+	if party != nil {
+		p.H = party
+	} else {
+		p.gone = true
+	}
+	wanted := p.vc.closeWanted
+	c.mu.Unlock()
+	c.logf("AddPartyComplete(%s, %v)", p.Service, st)
+	if wanted {
+		c.closeWhenReady(p.vc)
+	}
+}
+
+// ProtocolClDropPartyComplete records a pended drop's outcome.
+func (c *Client) ProtocolClDropPartyComplete(st ndis.Status, partyCtx any) {
+	p := partyCtx.(*ClientParty)
+	c.mu.Lock()
+	p.Drop.completed(st)
+	if st == ndis.StatusSuccess {
+		p.gone = true
+	}
+	wanted := p.vc.closeWanted
+	c.mu.Unlock()
+	c.logf("DropPartyComplete(%s, %v)", p.Service, st)
+	if wanted {
+		c.closeWhenReady(p.vc)
+	}
+}
+
+// ProtocolClIncomingCall answers an offered call with Accept's verdict, at
+// once or pended according to the client's mode.
+func (c *Client) ProtocolClIncomingCall(sapCtx, vcCtx any, params *ndis.CallParameters) ndis.Status {
+	v := vcCtx.(*ClientVc)
+	c.mu.Lock()
+	v.Offered++
+	v.Answer = Result{}
+	v.Close = Result{}
+	v.Params = params.Clone() // R-IN-10: the buffer is the CM's
+	accept := c.Accept
+	c.mu.Unlock()
+	verdict := ndis.StatusSuccess
+	if accept != nil {
+		verdict = accept(v, params)
+	}
+	c.logf("IncomingCall -> %v", verdict)
+	st := respond(&c.fab.Loop, c.getMode(), func(done func(ndis.Status)) { done(verdict) },
+		func(st ndis.Status) {
+			c.mu.Lock()
+			v.Answer.completed(st)
+			c.mu.Unlock()
+			c.b.ClIncomingCallComplete(st, v.H, params)
+		})
+	c.mu.Lock()
+	v.Answer.returned(st)
+	c.mu.Unlock()
+	return st
+}
+
+// ProtocolClCallConnected records that an incoming call is up.
+func (c *Client) ProtocolClCallConnected(vcCtx any) {
+	v := vcCtx.(*ClientVc)
+	c.mu.Lock()
+	v.Connected++
+	c.mu.Unlock()
+	c.logf("CallConnected")
+}
+
+// ProtocolClIncomingCloseCall answers with NdisClCloseCall (R-CLOSE-14),
+// after dropping parties down to one; inside the handler, or from the Loop
+// with CloseLater.
+func (c *Client) ProtocolClIncomingCloseCall(closeStatus ndis.Status, vcCtx any, data []byte) {
+	v := vcCtx.(*ClientVc)
+	c.mu.Lock()
+	v.CloseIndicated++
+	v.CloseStatus = closeStatus
+	later := c.CloseLater
+	c.mu.Unlock()
+	c.logf("IncomingCloseCall(%v)", closeStatus)
+	if later {
+		c.fab.Post(func() { c.closeWhenReady(v) })
+		return
+	}
+	c.closeWhenReady(v)
+}
+
+// ProtocolClIncomingDropParty answers with NdisClDropParty (R-PTY-14).
+func (c *Client) ProtocolClIncomingDropParty(dropStatus ndis.Status, partyCtx any, data []byte) {
+	p := partyCtx.(*ClientParty)
+	c.mu.Lock()
+	p.DropIndicated++
+	c.mu.Unlock()
+	c.logf("IncomingDropParty(%s, %v)", p.Service, dropStatus)
+	c.DropParty(p)
+}
+
+// ProtocolClIncomingCallQoSChange accepts a remote QoS change by returning.
+func (c *Client) ProtocolClIncomingCallQoSChange(vcCtx any, params *ndis.CallParameters) {
+	v := vcCtx.(*ClientVc)
+	c.mu.Lock()
+	v.QoSChanges++
+	v.Params = params.Clone()
+	c.mu.Unlock()
+	c.logf("IncomingCallQoSChange")
+}
