@@ -46,6 +46,7 @@ type Net struct {
 	mu       sync.Mutex
 	expected map[string]int
 	seen     []ndis.Violation
+	events   []ndis.Event
 }
 
 // New builds a topology with every driver in mode. Violations not declared
@@ -53,7 +54,7 @@ type Net struct {
 func New(t testing.TB, topo Topology, mode memdrv.Mode) *Net {
 	t.Helper()
 	n := &Net{T: t, Topology: topo, Fab: memdrv.NewFabric(), expected: map[string]int{}}
-	n.M = ndis.New(ndis.Options{Name: t.Name(), OnViolation: n.onViolation})
+	n.M = ndis.New(ndis.Options{Name: t.Name(), OnViolation: n.onViolation, Trace: n.onEvent})
 	switch topo {
 	case MCM:
 		d, st := memdrv.NewMCM(n.M, "mcm", n.Fab)
@@ -102,6 +103,50 @@ func (n *Net) onViolation(v ndis.Violation) {
 		return
 	}
 	n.T.Errorf("unexpected contract violation: %v", v)
+}
+
+func (n *Net) onEvent(e ndis.Event) {
+	n.mu.Lock()
+	n.events = append(n.events, e)
+	n.mu.Unlock()
+}
+
+// Mark forgets the trace so far; Upcalls and Events then report only what
+// happens after it.
+func (n *Net) Mark() {
+	n.mu.Lock()
+	n.events = n.events[:0]
+	n.mu.Unlock()
+}
+
+// Events returns the trace since the last Mark.
+func (n *Net) Events() []ndis.Event {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]ndis.Event(nil), n.events...)
+}
+
+// Upcalls returns, in order, every handler the mediator invoked since the
+// last Mark, as "driver.Handler" (e.g. "mcm.ProtocolCmMakeCall").
+func (n *Net) Upcalls() []string {
+	var out []string
+	for _, e := range n.Events() {
+		if e.Kind == ndis.EventUpcall {
+			out = append(out, e.Driver+"."+e.Func)
+		}
+	}
+	return out
+}
+
+// InOrder reports whether want appears in got as a subsequence.
+func InOrder(got, want []string) bool {
+	i := 0
+	for _, g := range got {
+		if i < len(want) && g == want[i] {
+			i++
+		}
+	}
+	return i == len(want)
 }
 
 // Expect declares that the next violation of rule is part of the test.
