@@ -69,6 +69,9 @@ type Client struct {
 	// CloseLater answers an incoming close from the Loop instead of inside
 	// the handler.
 	CloseLater bool
+	// NoLog turns off the event log and the history of deleted VCs, so a
+	// long-running client (a benchmark) keeps nothing it no longer needs.
+	NoLog bool
 
 	afs      []*ClientAf
 	incoming []*ClientVc
@@ -116,6 +119,8 @@ type ClientVc struct {
 	CloseStatus      ndis.Status
 	QoSChanges       int
 	Params           *ndis.CallParameters // copy of the offered or negotiated parameters
+	params           ndis.CallParameters  // storage for Params
+	cmParams         ndis.CallManagerParameters
 	Parties          []*ClientParty
 	Rx               [][]byte
 	SendStatus       []ndis.Status
@@ -158,6 +163,9 @@ func (c *Client) SetMode(m Mode) { c.mu.Lock(); c.mode = m; c.mu.Unlock() }
 func (c *Client) getMode() Mode { c.mu.Lock(); defer c.mu.Unlock(); return c.mode }
 
 func (c *Client) logf(format string, args ...any) {
+	if c.NoLog {
+		return
+	}
 	c.mu.Lock()
 	c.log = append(c.log, fmt.Sprintf(format, args...))
 	c.mu.Unlock()
@@ -382,9 +390,30 @@ func (c *Client) DeleteVc(v *ClientVc) ndis.Status {
 	if st == ndis.StatusSuccess {
 		c.mu.Lock()
 		v.Deleted = true
+		c.pruneLocked(v)
 		c.mu.Unlock()
 	}
 	return st
+}
+
+// pruneLocked forgets a deleted VC when the client keeps no history.
+func (c *Client) pruneLocked(v *ClientVc) {
+	if !c.NoLog {
+		return
+	}
+	remove := func(list []*ClientVc) []*ClientVc {
+		for i, x := range list {
+			if x == v {
+				last := len(list) - 1
+				list[i] = list[last]
+				list[last] = nil
+				return list[:last]
+			}
+		}
+		return list
+	}
+	v.af.vcs = remove(v.af.vcs)
+	c.incoming = remove(c.incoming)
 }
 
 // Send sends each packet on v as one chain (NdisCoSendNetBufferLists).
@@ -479,6 +508,7 @@ func (c *Client) ProtocolCoDeleteVc(vcCtx any) ndis.Status {
 	v := vcCtx.(*ClientVc)
 	c.mu.Lock()
 	v.Deleted = true
+	c.pruneLocked(v)
 	c.mu.Unlock()
 	return ndis.StatusSuccess
 }
@@ -823,7 +853,7 @@ func (c *Client) ProtocolClIncomingCall(sapCtx, vcCtx any, params *ndis.CallPara
 	v.Offered++
 	v.Answer = Result{}
 	v.Close = Result{}
-	v.Params = params.Clone() // R-IN-10: the buffer is the CM's
+	v.keepParams(params) // R-IN-10: the buffer is the CM's
 	accept := c.Accept
 	c.mu.Unlock()
 	verdict := ndis.StatusSuccess
@@ -842,6 +872,21 @@ func (c *Client) ProtocolClIncomingCall(sapCtx, vcCtx any, params *ndis.CallPara
 	v.Answer.returned(st)
 	c.mu.Unlock()
 	return st
+}
+
+// keepParams copies what the client keeps of offered parameters: flags and
+// flowspecs. The AF-specific blob is not kept (it stays the CM's).
+func (v *ClientVc) keepParams(p *ndis.CallParameters) {
+	if p == nil {
+		v.Params = nil
+		return
+	}
+	v.params = ndis.CallParameters{Flags: p.Flags}
+	if p.CallMgrParameters != nil {
+		v.cmParams = ndis.CallManagerParameters{Transmit: p.CallMgrParameters.Transmit, Receive: p.CallMgrParameters.Receive}
+		v.params.CallMgrParameters = &v.cmParams
+	}
+	v.Params = &v.params
 }
 
 // ProtocolClCallConnected records that an incoming call is up.

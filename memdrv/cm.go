@@ -154,6 +154,7 @@ func (o *cmOps) activate(v *cmVc, p *ndis.CallParameters, then func(ndis.Status)
 	v.mu.Unlock()
 	if st := o.d.binding.CmActivateVc(v.h, p); st != ndis.StatusPending {
 		if f := v.take(&v.onAct); f != nil {
+			v.activated(st)
 			f(st)
 		}
 	}

@@ -48,6 +48,7 @@ type core struct {
 	afs          []*cmAf
 	vcs          map[*cmVc]struct{}
 	notified     map[*ndis.Af]ndis.Status // ProtocolCmNotifyCloseAfComplete results
+	rx           func(v *cmVc, data []byte) // MCM: indicate cells switched to v
 }
 
 func newCore(name string, fab *Fabric) *core {
@@ -107,6 +108,14 @@ type cmVc struct {
 	vciBytes [4]byte
 }
 
+// deliver makes an MCM's VC a switch endpoint (a split topology's VCs are
+// the miniport's endpoints instead).
+func (v *cmVc) deliver(data []byte) {
+	if v.c.rx != nil {
+		v.c.rx(v, data)
+	}
+}
+
 // cmParty is the CM's context for one party of a root's multipoint call.
 type cmParty struct {
 	root     *cmVc
@@ -155,15 +164,18 @@ func (c *core) addVc(v *cmVc) {
 	c.mu.Unlock()
 }
 
+// activate activates v; the ops implementation marks v active on success
+// before calling then.
 func (c *core) activate(v *cmVc, p *ndis.CallParameters, then func(ndis.Status)) {
-	c.ops.activate(v, p, func(st ndis.Status) {
-		if st == ndis.StatusSuccess {
-			v.mu.Lock()
-			v.active = true
-			v.mu.Unlock()
-		}
-		then(st)
-	})
+	c.ops.activate(v, p, then)
+}
+
+func (v *cmVc) activated(st ndis.Status) {
+	if st == ndis.StatusSuccess {
+		v.mu.Lock()
+		v.active = true
+		v.mu.Unlock()
+	}
 }
 
 func (c *core) deactivate(v *cmVc, then func(ndis.Status)) {
@@ -183,6 +195,7 @@ func (c *core) deactivate(v *cmVc, then func(ndis.Status)) {
 func (c *core) ProtocolCmActivateVcComplete(st ndis.Status, vcCtx any, params *ndis.CallParameters) {
 	v := vcCtx.(*cmVc)
 	if f := v.take(&v.onAct); f != nil {
+		v.activated(st)
 		f(st)
 	}
 }

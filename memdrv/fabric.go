@@ -70,13 +70,13 @@ type Fabric struct {
 	mu       sync.Mutex
 	services map[string]*cmSap
 	ends     map[uint32]endpoint
-	links    map[uint32][]uint32
+	links    map[uint32]linkSet
 	nextVCI  uint32
 }
 
 // NewFabric returns an empty network.
 func NewFabric() *Fabric {
-	return &Fabric{services: map[string]*cmSap{}, ends: map[uint32]endpoint{}, links: map[uint32][]uint32{}, nextVCI: 32}
+	return &Fabric{services: map[string]*cmSap{}, ends: map[uint32]endpoint{}, links: map[uint32]linkSet{}, nextVCI: 32}
 }
 
 func (f *Fabric) allocVCI() uint32 {
@@ -124,10 +124,32 @@ func (f *Fabric) detach(vci uint32) {
 	f.mu.Unlock()
 }
 
+// linkSet is where cells from one VCI go: the first target inline (a
+// point-to-point call costs no allocation), more for a multipoint root.
+type linkSet struct {
+	first uint32
+	more  []uint32
+}
+
+func (l linkSet) each(f func(uint32)) {
+	if l.first != 0 {
+		f(l.first)
+	}
+	for _, t := range l.more {
+		f(t)
+	}
+}
+
 // connect switches cells sent on from to to.
 func (f *Fabric) connect(from, to uint32) {
 	f.mu.Lock()
-	f.links[from] = append(f.links[from], to)
+	l := f.links[from]
+	if l.first == 0 {
+		l.first = to
+	} else {
+		l.more = append(l.more, to)
+	}
+	f.links[from] = l
 	f.mu.Unlock()
 }
 
@@ -135,14 +157,19 @@ func (f *Fabric) connect(from, to uint32) {
 func (f *Fabric) disconnect(vci uint32) {
 	f.mu.Lock()
 	delete(f.links, vci)
-	for k, tos := range f.links {
-		out := tos[:0]
-		for _, t := range tos {
-			if t != vci {
-				out = append(out, t)
+	for k, l := range f.links {
+		var out linkSet
+		l.each(func(t uint32) {
+			if t == vci {
+				return
 			}
-		}
-		if len(out) == 0 {
+			if out.first == 0 {
+				out.first = t
+			} else {
+				out.more = append(out.more, t)
+			}
+		})
+		if out.first == 0 {
 			delete(f.links, k)
 		} else {
 			f.links[k] = out
@@ -157,7 +184,11 @@ func (f *Fabric) switchCell(vci uint32, data []byte) int {
 	f.mu.Lock()
 	var targets [4]endpoint
 	ts := targets[:0]
-	for _, to := range f.links[vci] {
+	l := f.links[vci]
+	if e := f.ends[l.first]; l.first != 0 && e != nil {
+		ts = append(ts, e)
+	}
+	for _, to := range l.more {
 		if e := f.ends[to]; e != nil {
 			ts = append(ts, e)
 		}

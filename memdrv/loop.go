@@ -41,8 +41,9 @@ func (m Mode) String() string {
 // current request has returned (such as deleting a VC once its close has
 // finished). Run drains it. It is safe for concurrent use.
 type Loop struct {
-	mu sync.Mutex
-	q  []func()
+	mu   sync.Mutex
+	q    []func()
+	head int // next item to run; the slice is reused once drained
 }
 
 // Post queues f.
@@ -58,14 +59,14 @@ func (l *Loop) Run() int {
 	n := 0
 	for {
 		l.mu.Lock()
-		if len(l.q) == 0 {
-			l.q = l.q[:0]
+		if l.head == len(l.q) {
+			l.q, l.head = l.q[:0], 0
 			l.mu.Unlock()
 			return n
 		}
-		f := l.q[0]
-		l.q[0] = nil
-		l.q = l.q[1:]
+		f := l.q[l.head]
+		l.q[l.head] = nil
+		l.head++
 		l.mu.Unlock()
 		f()
 		n++
@@ -76,23 +77,43 @@ func (l *Loop) Run() int {
 func (l *Loop) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.q)
+	return len(l.q) - l.head
 }
 
 // respond turns an operation whose outcome may be known now or later into a
-// handler return value, according to mode. op must call done exactly once;
-// complete is the driver's completion function (e.g. MCmMakeCallComplete).
+// handler return value, according to mode. op must call done exactly once
+// and drop it afterwards; complete is the driver's completion function (e.g.
+// MCmMakeCallComplete). Responder records are pooled: the benchmark's
+// allocation budget is for the mediator, not for the test drivers'
+// bookkeeping.
 func respond(l *Loop, mode Mode, op func(done func(ndis.Status)), complete func(ndis.Status)) ndis.Status {
-	r := &responder{l: l, mode: mode, complete: complete, inHandler: true}
-	op(r.done)
+	r := responders.Get().(*responder)
+	r.l, r.mode, r.complete = l, mode, complete
+	r.inHandler, r.have, r.finished = true, false, false
+	op(r.doneFn)
 	r.mu.Lock()
 	r.inHandler = false
-	have, st := r.have, r.st
+	have, st, finished := r.have, r.st, r.finished
 	r.mu.Unlock()
+	if finished {
+		r.release()
+	}
 	if have {
 		return st
 	}
 	return ndis.StatusPending
+}
+
+var responders sync.Pool
+
+func init() {
+	// Set here, not in the declaration: New refers to done, which refers
+	// back to the pool.
+	responders.New = func() any {
+		r := &responder{}
+		r.doneFn = r.done
+		return r
+	}
 }
 
 type responder struct {
@@ -100,24 +121,37 @@ type responder struct {
 	l         *Loop
 	mode      Mode
 	complete  func(ndis.Status)
+	doneFn    func(ndis.Status) // r.done, made once per record
 	inHandler bool
 	have      bool
+	finished  bool // done ran while the handler was still running
 	st        ndis.Status
+}
+
+func (r *responder) release() {
+	r.l, r.complete = nil, nil
+	responders.Put(r)
 }
 
 func (r *responder) done(st ndis.Status) {
 	r.mu.Lock()
-	in := r.inHandler
-	if in && r.mode == Immediate {
-		r.st, r.have = st, true
-		r.mu.Unlock()
-		return
+	in, complete, l := r.inHandler, r.complete, r.l
+	if in {
+		r.finished = true // respond releases the record
+		if r.mode == Immediate {
+			r.st, r.have = st, true
+			r.mu.Unlock()
+			return
+		}
 	}
 	r.mu.Unlock()
 	switch {
 	case in && r.mode == Pend:
-		r.l.Post(func() { r.complete(st) })
-	default: // PendEarly inside the handler, or any mode once the handler returned
-		r.complete(st)
+		l.Post(func() { complete(st) })
+	case in: // PendEarly: complete inside the handler, then return PENDING
+		complete(st)
+	default: // the handler returned before the outcome was known
+		r.release()
+		complete(st)
 	}
 }

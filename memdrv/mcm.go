@@ -21,6 +21,7 @@ type MCM struct {
 func NewMCM(m *ndis.Mediator, name string, fab *Fabric) (*MCM, ndis.Status) {
 	d := &MCM{core: newCore(name, fab)}
 	d.core.ops = &mcmOps{d: d}
+	d.core.rx = d.rx
 	a, st := m.AddMiniportCallManager(name, d, d, func(a *ndis.Adapter) ndis.Status {
 		d.adapter = a
 		return a.MCmRegisterAddressFamilyEx(AF)
@@ -115,18 +116,13 @@ func (d *MCM) MiniportReturnNetBufferLists(adapterCtx any, nbls *ndis.NetBufferL
 	d.mu.Unlock()
 }
 
-// mcmEnd receives cells for one MCM VC.
-type mcmEnd struct {
-	d *MCM
-	v *cmVc
-}
-
-func (e mcmEnd) deliver(data []byte) {
+// rx indicates a cell switched to one of the MCM's VCs.
+func (d *MCM) rx(v *cmVc, data []byte) {
 	nbl := &ndis.NetBufferList{Data: append([]byte(nil), data...)}
-	e.d.mu.Lock()
-	e.d.rxOut++
-	e.d.mu.Unlock()
-	e.d.adapter.MCoIndicateReceiveNetBufferLists(e.v.h, nbl, 1, 0)
+	d.mu.Lock()
+	d.rxOut++
+	d.mu.Unlock()
+	d.adapter.MCoIndicateReceiveNetBufferLists(v.h, nbl, 1, 0)
 }
 
 type mcmOps struct{ d *MCM }
@@ -138,8 +134,9 @@ func (o *mcmOps) deleteVc(vc *ndis.Vc) ndis.Status { return o.d.adapter.MCmDelet
 func (o *mcmOps) activate(v *cmVc, p *ndis.CallParameters, then func(ndis.Status)) {
 	st := o.d.adapter.MCmActivateVc(v.h, p)
 	if st == ndis.StatusSuccess {
-		o.d.fab.attach(v.vci, mcmEnd{o.d, v})
+		o.d.fab.attach(v.vci, v)
 	}
+	v.activated(st)
 	then(st)
 }
 func (o *mcmOps) deactivate(v *cmVc, then func(ndis.Status)) {
