@@ -47,7 +47,7 @@ type core struct {
 	maxTokenRate uint32
 	afs          []*cmAf
 	vcs          map[*cmVc]struct{}
-	notified     map[*ndis.Af]ndis.Status // ProtocolCmNotifyCloseAfComplete results
+	notified     map[*ndis.Af]ndis.Status   // ProtocolCmNotifyCloseAfComplete results
 	rx           func(v *cmVc, data []byte) // MCM: indicate cells switched to v
 }
 
