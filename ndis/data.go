@@ -39,6 +39,9 @@ func (b *Binding) CoSendNetBufferLists(vc *Vc, nbls *NetBufferList, flags SendFl
 	if nbls == nil {
 		return
 	}
+	if m.tracing() {
+		m.emit(EventRequest, b.name, fn, vc, 0)
+	}
 	m.mu.Lock()
 	if rule, why := liveVcCheckLocked(vc); rule != "" {
 		m.mu.Unlock()
