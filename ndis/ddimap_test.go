@@ -28,7 +28,7 @@ var handleTypes = map[string]reflect.Type{
 var ifaceTypes = map[string]reflect.Type{
 	"CoVcHandlers": reflect.TypeOf((*ndis.CoVcHandlers)(nil)).Elem(), "CoOidHandlers": reflect.TypeOf((*ndis.CoOidHandlers)(nil)).Elem(),
 	"Protocol": reflect.TypeOf((*ndis.Protocol)(nil)).Elem(), "ClientHandlers": reflect.TypeOf((*ndis.ClientHandlers)(nil)).Elem(),
-	"CallManagerHandlers": reflect.TypeOf((*ndis.CallManagerHandlers)(nil)).Elem(),
+	"CallManagerHandlers":  reflect.TypeOf((*ndis.CallManagerHandlers)(nil)).Elem(),
 	"MiniportDataHandlers": reflect.TypeOf((*ndis.MiniportDataHandlers)(nil)).Elem(),
 	"Miniport":             reflect.TypeOf((*ndis.Miniport)(nil)).Elem(),
 }
