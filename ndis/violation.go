@@ -30,3 +30,18 @@ func (v Violation) Error() string {
 	}
 	return s
 }
+
+// Errorer is what strict mode needs from a test; *testing.T and *testing.B
+// satisfy it.
+type Errorer interface {
+	Errorf(format string, args ...any)
+}
+
+// FailOn returns an Options.OnViolation hook for strict mode: every contract
+// violation becomes a failure of t, with its rule ID. Use it to run your own
+// driver's tests against the mediator:
+//
+//	m := ndis.New(ndis.Options{OnViolation: ndis.FailOn(t)})
+func FailOn(t Errorer) func(Violation) {
+	return func(v Violation) { t.Errorf("CoNDIS contract violation %v", v) }
+}

@@ -1,0 +1,31 @@
+package ndis_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/condis-project/condis/ndis"
+)
+
+type recorder struct{ msgs []string }
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.msgs = append(r.msgs, fmt.Sprintf(format, args...))
+}
+
+// Strict mode: a refused request (here R-GEN-8, a request on an adapter that
+// was never attached) becomes a test failure naming the rule.
+func TestFailOnReportsRuleID(t *testing.T) {
+	var r recorder
+	m := ndis.New(ndis.Options{OnViolation: ndis.FailOn(&r)})
+	if _, st := m.BindAdapter(nil, "stray", nil, nil, nil); st != ndis.StatusFailure {
+		t.Fatalf("BindAdapter without handlers: %v", st)
+	}
+	if len(r.msgs) != 1 || !strings.Contains(r.msgs[0], "R-REG-1") {
+		t.Fatalf("strict mode reported %q", r.msgs)
+	}
+	if got := m.Violations(); len(got) != 1 || got[0].Rule != "R-REG-1" || got[0].Status != ndis.StatusFailure {
+		t.Fatalf("Violations() = %v", got)
+	}
+}
