@@ -1,0 +1,555 @@
+package uni
+
+// Header constants.
+const (
+	// ProtocolDiscriminator identifies Q.2931 user-network call control.
+	ProtocolDiscriminator = 0x09
+	// HeaderLen is the length of the message header.
+	HeaderLen     = 9
+	callRefLength = 3
+	// MaxMessageLen is the longest message: header plus a 16-bit length.
+	MaxMessageLen = HeaderLen + 0xffff
+	ieHeaderLen   = 4
+)
+
+type contentAppender interface {
+	appendContents(b []byte) ([]byte, error)
+}
+
+// appendIE writes identifier, instruction and contents and then patches the
+// 2-octet length, so contents are produced in place without a scratch buffer.
+func appendIE(b []byte, id IEID, inst IEInstruction, c contentAppender) ([]byte, error) {
+	b = append(b, byte(id), 0x80|byte(inst)&0x7f, 0, 0)
+	start := len(b)
+	b, err := c.appendContents(b)
+	if err != nil {
+		return b, err
+	}
+	n := len(b) - start
+	if n > 0xffff {
+		return b, encodeErr(id, "contents longer than 65535 octets")
+	}
+	b[start-2], b[start-1] = byte(n>>8), byte(n)
+	return b, nil
+}
+
+// count returns how many instances of a modelled IE the message carries.
+func (m *Message) count(i ie) int {
+	p := func(ok bool) int {
+		if ok {
+			return 1
+		}
+		return 0
+	}
+	switch i {
+	case ieCause:
+		return len(m.Causes)
+	case ieCallState:
+		return p(m.CallState != nil)
+	case ieAAL:
+		return p(m.AAL != nil)
+	case ieTraffic:
+		return p(m.Traffic != nil)
+	case ieBearer:
+		return p(m.Bearer != nil)
+	case ieBHLI:
+		return p(m.BHLI != nil)
+	case ieRepeat:
+		return p(m.Repeat != nil)
+	case ieBLLI:
+		return len(m.BLLI)
+	case ieCalled:
+		return p(m.Called != nil)
+	case ieCalling:
+		return p(m.Calling != nil)
+	case ieConnID:
+		return p(m.ConnectionID != nil)
+	case ieQoS:
+		return p(m.QoS != nil)
+	case ieSendingComplete:
+		return p(m.SendingComplete != nil)
+	case ieRestart:
+		return p(m.Restart != nil)
+	case ieEndpointRef:
+		return p(m.EndpointRef != nil)
+	case ieEndpointState:
+		return p(m.EndpointState != nil)
+	case ieReportType:
+		return p(m.ReportType != nil)
+	}
+	return 0
+}
+
+// Encode returns the wire encoding of m in a new buffer.
+func (m *Message) Encode() ([]byte, error) {
+	return m.Append(make([]byte, 0, 256))
+}
+
+// Append appends the wire encoding of m to b and returns the extended
+// buffer. It allocates nothing when b has room. On error b is returned
+// unchanged. Append refuses messages the peer would have to reject: an
+// unknown message type, a field out of range, an IE the message type does
+// not carry (or too many of it), or a mandatory IE missing.
+func (m *Message) Append(b []byte) ([]byte, error) {
+	out, err := m.append(b)
+	if err != nil {
+		if e, ok := err.(*EncodeError); ok {
+			e.Type = m.Type
+		}
+		return b, err
+	}
+	return out, nil
+}
+
+func (m *Message) append(b []byte) ([]byte, error) {
+	s := specs[m.Type]
+	if s == nil {
+		return b, &EncodeError{Reason: "message type not implemented"}
+	}
+	if m.CallRef.Value > MaxCallRef {
+		return b, &EncodeError{Reason: "call reference value does not fit in 23 bits"}
+	}
+	for i := ie(0); i < numIE; i++ {
+		n, r := m.count(i), s.rules[i]
+		switch {
+		case n > int(r.max) && r.max == 0:
+			return b, encodeErr(ieIDs[i], "not carried by this message type")
+		case n > int(r.max):
+			return b, encodeErr(ieIDs[i], "repeated more often than the message type allows")
+		case n == 0 && r.mandatory:
+			return b, encodeErr(ieIDs[i], "mandatory IE missing")
+		}
+	}
+	v := m.CallRef.Value
+	flag := byte(0)
+	if m.CallRef.Flag {
+		flag = 0x80
+	}
+	start := len(b)
+	b = append(b, ProtocolDiscriminator, callRefLength, flag|byte(v>>16), byte(v>>8), byte(v),
+		byte(m.Type), 0x80|byte(m.Instruction)&0x7f, 0, 0)
+	var err error
+	for i := range m.Causes {
+		if b, err = appendIE(b, IECause, m.Causes[i].Instruction, &m.Causes[i]); err != nil {
+			return b, err
+		}
+	}
+	if m.CallState != nil {
+		if b, err = appendIE(b, IECallState, m.CallState.Instruction, m.CallState); err != nil {
+			return b, err
+		}
+	}
+	if m.AAL != nil {
+		if b, err = appendIE(b, IEAAL, m.AAL.Instruction, m.AAL); err != nil {
+			return b, err
+		}
+	}
+	if m.Traffic != nil {
+		if b, err = appendIE(b, IETraffic, m.Traffic.Instruction, m.Traffic); err != nil {
+			return b, err
+		}
+	}
+	if m.Bearer != nil {
+		if b, err = appendIE(b, IEBearer, m.Bearer.Instruction, m.Bearer); err != nil {
+			return b, err
+		}
+	}
+	if m.BHLI != nil {
+		if b, err = appendIE(b, IEBHLI, m.BHLI.Instruction, m.BHLI); err != nil {
+			return b, err
+		}
+	}
+	if m.Repeat != nil {
+		if b, err = appendIE(b, IERepeat, m.Repeat.Instruction, m.Repeat); err != nil {
+			return b, err
+		}
+	}
+	for i := range m.BLLI {
+		if b, err = appendIE(b, IEBLLI, m.BLLI[i].Instruction, &m.BLLI[i]); err != nil {
+			return b, err
+		}
+	}
+	if m.Called != nil {
+		if b, err = appendIE(b, IECalledParty, m.Called.Instruction, m.Called); err != nil {
+			return b, err
+		}
+	}
+	if m.Calling != nil {
+		if b, err = appendIE(b, IECallingParty, m.Calling.Instruction, m.Calling); err != nil {
+			return b, err
+		}
+	}
+	if m.ConnectionID != nil {
+		if b, err = appendIE(b, IEConnectionID, m.ConnectionID.Instruction, m.ConnectionID); err != nil {
+			return b, err
+		}
+	}
+	if m.QoS != nil {
+		if b, err = appendIE(b, IEQoS, m.QoS.Instruction, m.QoS); err != nil {
+			return b, err
+		}
+	}
+	if m.SendingComplete != nil {
+		if b, err = appendIE(b, IESendingComplete, m.SendingComplete.Instruction, m.SendingComplete); err != nil {
+			return b, err
+		}
+	}
+	if m.Restart != nil {
+		if b, err = appendIE(b, IERestartIndicator, m.Restart.Instruction, m.Restart); err != nil {
+			return b, err
+		}
+	}
+	if m.EndpointRef != nil {
+		if b, err = appendIE(b, IEEndpointRef, m.EndpointRef.Instruction, m.EndpointRef); err != nil {
+			return b, err
+		}
+	}
+	if m.EndpointState != nil {
+		if b, err = appendIE(b, IEEndpointState, m.EndpointState.Instruction, m.EndpointState); err != nil {
+			return b, err
+		}
+	}
+	if m.ReportType != nil {
+		if b, err = appendIE(b, IEReportType, m.ReportType.Instruction, m.ReportType); err != nil {
+			return b, err
+		}
+	}
+	for i := range m.Unrecognized {
+		r := &m.Unrecognized[i]
+		if len(r.Contents) > 0xffff {
+			return b, encodeErr(r.ID, "contents longer than 65535 octets")
+		}
+		n := len(r.Contents)
+		b = append(b, byte(r.ID), 0x80|byte(r.Instruction)&0x7f, byte(n>>8), byte(n))
+		b = append(b, r.Contents...)
+	}
+	n := len(b) - start - HeaderLen
+	if n > 0xffff {
+		return b, &EncodeError{Reason: "message longer than 65535 octets after the header"}
+	}
+	b[start+7], b[start+8] = byte(n>>8), byte(n)
+	return b, nil
+}
+
+// decoded is one allocation holding a decoded Message and the small IEs
+// any message may carry. The bulky call-setup IEs live in setupIEs,
+// allocated only for messages that carry one, so a short message such as
+// RELEASE COMPLETE decodes with a single small allocation.
+type decoded struct {
+	m       Message
+	causes  [2]CauseIE
+	state   CallStateIE
+	connID  ConnectionID
+	qos     QoSParameter
+	repeat  RepeatIndicator
+	sc      SendingComplete
+	restart RestartIndicator
+	epRef   EndpointReference
+	epState EndpointStateIE
+	report  ReportType
+	setup   *setupIEs
+	src     []byte // the caller's message body: read, never retained
+	own     []byte // private copy of src, made when a field must keep octets
+}
+
+type setupIEs struct {
+	aal     AALParameters
+	traffic TrafficDescriptor
+	bearer  BearerCapability
+	bhli    BHLI
+	blli    [3]BLLI
+	called  CalledPartyNumber
+	calling CallingPartyNumber
+}
+
+func (d *decoded) setupIEs() *setupIEs {
+	if d.setup == nil {
+		d.setup = new(setupIEs)
+	}
+	return d.setup
+}
+
+// contents returns octets [from, to) of the body: from the private copy
+// when the decoded IE may keep a reference to them, so Decode never
+// retains the caller's buffer, else straight from the caller's buffer.
+func (d *decoded) contents(from, to int, keep bool) []byte {
+	if !keep {
+		return d.src[from:to:to]
+	}
+	if d.own == nil {
+		d.own = append([]byte(nil), d.src...)
+	}
+	return d.own[from:to:to]
+}
+
+// keepsOctets reports whether decoding an IE with these contents can leave
+// a slice pointing into them.
+func keepsOctets(id IEID, modelled bool, p []byte) bool {
+	if !modelled {
+		return len(p) > 0
+	}
+	switch id {
+	case IECause:
+		return len(p) > 2
+	case IEAAL:
+		return len(p) > 1 && p[0] != AAL5
+	case IEBHLI:
+		return len(p) > 1
+	case IECalledParty, IECallingParty:
+		return true
+	}
+	return false
+}
+
+// parse decodes contents p of a modelled IE into the message; false means
+// invalid contents. p must come from d.contents.
+func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
+	m := &d.m
+	switch i {
+	case ieCause:
+		n := len(m.Causes)
+		c := &d.causes[n]
+		if !c.decode(p) {
+			*c = CauseIE{}
+			return false
+		}
+		c.Instruction = inst
+		m.Causes = d.causes[:n+1]
+	case ieCallState:
+		if !d.state.decode(p) {
+			return false
+		}
+		d.state.Instruction = inst
+		m.CallState = &d.state
+	case ieAAL:
+		a := &d.setupIEs().aal
+		if !a.decode(p) {
+			*a = AALParameters{}
+			return false
+		}
+		a.Instruction = inst
+		m.AAL = a
+	case ieTraffic:
+		td := &d.setupIEs().traffic
+		if !td.decode(p) {
+			*td = TrafficDescriptor{}
+			return false
+		}
+		td.Instruction = inst
+		m.Traffic = td
+	case ieBearer:
+		c := &d.setupIEs().bearer
+		if !c.decode(p) {
+			*c = BearerCapability{}
+			return false
+		}
+		c.Instruction = inst
+		m.Bearer = c
+	case ieBHLI:
+		h := &d.setupIEs().bhli
+		if !h.decode(p) {
+			return false
+		}
+		h.Instruction = inst
+		m.BHLI = h
+	case ieRepeat:
+		if !d.repeat.decode(p) {
+			return false
+		}
+		d.repeat.Instruction = inst
+		m.Repeat = &d.repeat
+	case ieBLLI:
+		n := len(m.BLLI)
+		blli := &d.setupIEs().blli
+		l := &blli[n]
+		if !l.decode(p) {
+			*l = BLLI{}
+			return false
+		}
+		l.Instruction = inst
+		m.BLLI = blli[:n+1]
+	case ieCalled:
+		c := &d.setupIEs().called
+		if !c.decode(p) {
+			*c = CalledPartyNumber{}
+			return false
+		}
+		c.Instruction = inst
+		m.Called = c
+	case ieCalling:
+		c := &d.setupIEs().calling
+		if !c.decode(p) {
+			*c = CallingPartyNumber{}
+			return false
+		}
+		c.Instruction = inst
+		m.Calling = c
+	case ieConnID:
+		if !d.connID.decode(p) {
+			return false
+		}
+		d.connID.Instruction = inst
+		m.ConnectionID = &d.connID
+	case ieQoS:
+		if !d.qos.decode(p) {
+			return false
+		}
+		d.qos.Instruction = inst
+		m.QoS = &d.qos
+	case ieSendingComplete:
+		if !d.sc.decode(p) {
+			return false
+		}
+		d.sc.Instruction = inst
+		m.SendingComplete = &d.sc
+	case ieRestart:
+		if !d.restart.decode(p) {
+			return false
+		}
+		d.restart.Instruction = inst
+		m.Restart = &d.restart
+	case ieEndpointRef:
+		if !d.epRef.decode(p) {
+			return false
+		}
+		d.epRef.Instruction = inst
+		m.EndpointRef = &d.epRef
+	case ieEndpointState:
+		if !d.epState.decode(p) {
+			return false
+		}
+		d.epState.Instruction = inst
+		m.EndpointState = &d.epState
+	case ieReportType:
+		if !d.report.decode(p) {
+			return false
+		}
+		d.report.Instruction = inst
+		m.ReportType = &d.report
+	}
+	return true
+}
+
+// rejectAction is the answer to a message whose mandatory IE is missing or
+// invalid (Q.2931 error procedures): requests are refused, anything else gets STATUS.
+func rejectAction(t MsgType) Action {
+	switch t {
+	case MsgSetup, MsgRelease, MsgAddParty, MsgModifyRequest:
+		return ActionReject
+	}
+	return ActionReportStatus
+}
+
+// Decode parses one complete message. It never panics and never retains b.
+//
+// A nil error means the message may be processed; IEs the procedures say to
+// discard are in Message.Unrecognized with the action to take. A
+// *DecodeError means the message must not be processed as received; its
+// Cause and Action say how to answer.
+func Decode(b []byte) (*Message, error) {
+	if len(b) < HeaderLen {
+		return nil, &DecodeError{Cause: CauseIncorrectLength, Action: ActionIgnore, Offset: len(b),
+			Reason: "message shorter than the 9-octet header"}
+	}
+	if b[0] != ProtocolDiscriminator {
+		return nil, &DecodeError{Cause: CauseProtocolError, Action: ActionIgnore,
+			Reason: "protocol discriminator is not Q.2931 (0x09)"}
+	}
+	if b[1] != callRefLength {
+		return nil, &DecodeError{Cause: CauseProtocolError, Action: ActionIgnore, Offset: 1,
+			Reason: "call reference length octet is not 3"}
+	}
+	e := DecodeError{
+		HeaderOK:    true,
+		CallRef:     CallRef{Value: uint32(b[2]&0x7f)<<16 | uint32(b[3])<<8 | uint32(b[4]), Flag: b[2]&0x80 != 0},
+		Type:        MsgType(b[5]),
+		Instruction: MsgInstruction(b[6] & 0x7f),
+	}
+	fail := func(c Cause, a Action, id IEID, off int, reason string) (*Message, error) {
+		e.Cause, e.Action, e.IE, e.Offset, e.Reason = c, a, id, off, reason
+		err := e
+		return nil, &err
+	}
+	if n := int(b[7])<<8 | int(b[8]); n != len(b)-HeaderLen {
+		return fail(CauseIncorrectLength, ActionReportStatus, 0, 7,
+			"message length "+itoa(n)+" but "+itoa(len(b)-HeaderLen)+" octets follow the header")
+	}
+	s := specs[e.Type]
+	if s == nil {
+		return fail(CauseMessageTypeUnknown, e.Instruction.unknownTypeAction(), 0, 5, "message type not implemented")
+	}
+
+	d := new(decoded)
+	m := &d.m
+	m.Type, m.CallRef, m.Instruction = e.Type, e.CallRef, e.Instruction
+	body := b[HeaderLen:]
+	d.src = body
+	var seen, valid [numIE]uint8
+	var firstBad [numIE]int
+	for off := 0; off < len(body); {
+		at := HeaderLen + off
+		if len(body)-off < ieHeaderLen {
+			return fail(CauseIncorrectLength, ActionReportStatus, 0, at, "truncated IE header")
+		}
+		id := IEID(body[off])
+		inst := IEInstruction(body[off+1] & 0x7f)
+		end := off + ieHeaderLen + (int(body[off+2])<<8 | int(body[off+3]))
+		if end > len(body) {
+			return fail(CauseIncorrectLength, ActionReportStatus, id, at, "IE length runs past the end of the message")
+		}
+		i, known := ieIndex(id)
+		var r rule
+		if known {
+			r = s.rules[i]
+		}
+		start := off + ieHeaderLen
+		p := d.contents(start, end, keepsOctets(id, known && r.max > 0, body[start:end]))
+		off = end
+		cause := CauseIEUnknown
+		if known && r.max > 0 {
+			if seen[i] >= r.max {
+				// Q.2931 error procedures: repetitions beyond the permitted number are ignored.
+				continue
+			}
+			seen[i]++
+			if d.parse(i, inst, p) {
+				valid[i]++
+				continue
+			}
+			cause = CauseInvalidIEContents
+			// Kept verbatim: the contents must not alias the caller's buffer.
+			p = d.contents(start, end, len(p) > 0)
+			if r.mandatory {
+				if firstBad[i] == 0 {
+					firstBad[i] = at
+				}
+				// Mandatory IE errors are judged below, after all IEs are seen.
+				d.keepRaw(id, inst, p, cause)
+				continue
+			}
+		}
+		raw := d.keepRaw(id, inst, p, cause)
+		switch a := raw.Action(); a {
+		case ActionClearCall, ActionIgnore, ActionReportStatus:
+			return fail(cause, a, id, at, "IE with explicit instruction to stop processing the message")
+		}
+	}
+	for i := ie(0); i < numIE; i++ {
+		r := s.rules[i]
+		if !r.mandatory || valid[i] > 0 {
+			continue
+		}
+		if seen[i] > 0 {
+			return fail(CauseInvalidIEContents, rejectAction(e.Type), ieIDs[i], firstBad[i], "mandatory IE has invalid contents")
+		}
+		return fail(CauseMandatoryIEMissing, rejectAction(e.Type), ieIDs[i], len(b), "mandatory IE missing")
+	}
+	d.src = nil // drop the caller's buffer
+	return m, nil
+}
+
+func (d *decoded) keepRaw(id IEID, inst IEInstruction, p []byte, c Cause) *RawIE {
+	m := &d.m
+	m.Unrecognized = append(m.Unrecognized, RawIE{ID: id, Instruction: inst, Contents: nilIfEmpty(p), Cause: c})
+	return &m.Unrecognized[len(m.Unrecognized)-1]
+}

@@ -1,0 +1,30 @@
+// Package uni is a codec for ITU-T Q.2931 / ATM Forum UNI 3.1 signalling
+// messages, plus the Q.2963.1 MODIFY messages used for ModifyCallQoS.
+//
+// The package is pure: it turns a [Message] into octets ([Message.Append],
+// [Message.Encode]) and octets into a [Message] ([Decode]). It opens no
+// sockets, starts no goroutines and keeps no state between calls, so the
+// signalling state machine can be table-tested on values.
+//
+// Wire layout (Q.2931 §4):
+//
+//	octet 1     protocol discriminator 0x09
+//	octet 2     call reference length 0x03
+//	octets 3-5  flag bit (0x80 of octet 3) + 23-bit call reference value
+//	octet 6     message type
+//	octet 7     message type extension (compatibility instruction; 0x80 in UNI 3.1)
+//	octets 8-9  message length (octets after the header)
+//	octets 10-  information elements: identifier, instruction, 2-octet length, contents
+//
+// Encoding writes information elements in one canonical order (the order of
+// the Q.2931 SETUP table, see [Message]), so decode(encode(m)) == m and
+// encode(decode(encode(m))) == encode(m) octet for octet. Decoding accepts
+// any order.
+//
+// Error handling follows Q.2931 §5.6: a message the receiver must not act on
+// yields a [*DecodeError] whose Cause and Action say what the procedures
+// prescribe; information elements that are unknown, unexpected in the
+// message, or (if optional) badly coded are kept verbatim in
+// [Message.Unrecognized] together with the action their instruction field
+// asks for, so the state machine can report them and re-encoding keeps them.
+package uni

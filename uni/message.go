@@ -1,0 +1,241 @@
+package uni
+
+import (
+	"encoding/hex"
+	"strconv"
+)
+
+// MsgType is the Q.2931 message type octet.
+type MsgType uint8
+
+// Message types: Q.2931 / UNI 3.1 §5.3 and, for ModifyCallQoS, the
+// Q.2963.1 MODIFY messages (0x88-0x8a; Wireshark does not name them).
+const (
+	MsgCallProceeding  MsgType = 0x02
+	MsgSetup           MsgType = 0x05
+	MsgConnect         MsgType = 0x07
+	MsgConnectAck      MsgType = 0x0f
+	MsgRestart         MsgType = 0x46
+	MsgRelease         MsgType = 0x4d
+	MsgRestartAck      MsgType = 0x4e
+	MsgReleaseComplete MsgType = 0x5a
+	MsgStatusEnquiry   MsgType = 0x75
+	MsgStatus          MsgType = 0x7d
+	MsgAddParty        MsgType = 0x80
+	MsgAddPartyAck     MsgType = 0x81
+	MsgAddPartyReject  MsgType = 0x82
+	MsgDropParty       MsgType = 0x83
+	MsgDropPartyAck    MsgType = 0x84
+	MsgModifyRequest   MsgType = 0x88 // Q.2963.1
+	MsgModifyAck       MsgType = 0x89 // Q.2963.1
+	MsgModifyReject    MsgType = 0x8a // Q.2963.1
+)
+
+// String returns the Q.2931 name of the message type.
+func (t MsgType) String() string {
+	if s := specs[t]; s != nil {
+		return s.name
+	}
+	return "message type 0x" + hex.EncodeToString([]byte{byte(t)})
+}
+
+// Known reports whether the codec implements the message type.
+func (t MsgType) Known() bool { return specs[t] != nil }
+
+// MaxCallRef is the largest call reference value (23 bits). Value 0 is the
+// global call reference, used by RESTART and RESTART ACKNOWLEDGE.
+const MaxCallRef = 0x7fffff
+
+// CallRef is a call reference: a 23-bit value chosen by the side that
+// originated the call, and the flag that tells the two sides' values apart.
+type CallRef struct {
+	Value uint32
+	// Flag is false in messages sent by the side that allocated Value and
+	// true in messages sent to it.
+	Flag bool
+}
+
+// String formats the call reference as value/flag.
+func (c CallRef) String() string {
+	f := "0"
+	if c.Flag {
+		f = "1"
+	}
+	return "cr=0x" + strconv.FormatUint(uint64(c.Value), 16) + "/" + f
+}
+
+// MsgInstruction is the message type extension octet (the message
+// compatibility instruction) without its extension bit, which is always 1
+// on the wire. The zero value is UNI 3.1's 0x80: regular error handling.
+//
+//	bit 5 flag (follow explicit instructions), bits 2-1 action indicator
+type MsgInstruction uint8
+
+// Message action indicator values (bits 2-1), meaningful when the flag is set.
+const (
+	MsgActionClearCall    = 0 // clear call
+	MsgActionDiscard      = 1 // discard and ignore
+	MsgActionReportStatus = 2 // discard and report status
+	msgInstructionFlag    = 0x10
+)
+
+// NewMsgInstruction builds a message compatibility instruction.
+func NewMsgInstruction(explicit bool, action uint8) MsgInstruction {
+	i := MsgInstruction(action & 3)
+	if explicit {
+		i |= msgInstructionFlag
+	}
+	return i
+}
+
+// unknownTypeAction is what the Q.2931 error procedures prescribe for a message type the
+// receiver does not implement: the explicit instruction if flagged, else
+// STATUS with cause 97.
+func (i MsgInstruction) unknownTypeAction() Action {
+	if i&msgInstructionFlag == 0 {
+		return ActionReportStatus
+	}
+	switch i & 3 {
+	case MsgActionClearCall:
+		return ActionClearCall
+	case MsgActionDiscard:
+		return ActionIgnore
+	default:
+		return ActionReportStatus
+	}
+}
+
+// Message is one Q.2931 / Q.2963.1 signalling message. Information
+// elements the message does not carry are nil (repeatable ones: empty).
+// Fields are listed, and encoded, in the codec's canonical IE order.
+type Message struct {
+	Type        MsgType
+	CallRef     CallRef
+	Instruction MsgInstruction
+
+	Causes          []CauseIE // at most 2 (RELEASE, RELEASE COMPLETE); 1 elsewhere
+	CallState       *CallStateIE
+	AAL             *AALParameters
+	Traffic         *TrafficDescriptor
+	Bearer          *BearerCapability
+	BHLI            *BHLI
+	Repeat          *RepeatIndicator
+	BLLI            []BLLI // at most 3 in SETUP, 1 elsewhere
+	Called          *CalledPartyNumber
+	Calling         *CallingPartyNumber
+	ConnectionID    *ConnectionID
+	QoS             *QoSParameter
+	SendingComplete *SendingComplete
+	Restart         *RestartIndicator
+	EndpointRef     *EndpointReference
+	EndpointState   *EndpointStateIE
+	ReportType      *ReportType
+
+	// Unrecognized holds, in received order, the IEs the decoder did not
+	// model (see RawIE). They are encoded after all modelled IEs.
+	Unrecognized []RawIE
+}
+
+// Cause returns the first Cause IE's value.
+func (m *Message) Cause() (Cause, bool) {
+	if len(m.Causes) == 0 {
+		return 0, false
+	}
+	return m.Causes[0].Value, true
+}
+
+// ie indexes the modelled information elements in canonical order.
+type ie uint8
+
+const (
+	ieCause ie = iota
+	ieCallState
+	ieAAL
+	ieTraffic
+	ieBearer
+	ieBHLI
+	ieRepeat
+	ieBLLI
+	ieCalled
+	ieCalling
+	ieConnID
+	ieQoS
+	ieSendingComplete
+	ieRestart
+	ieEndpointRef
+	ieEndpointState
+	ieReportType
+	numIE
+)
+
+var ieIDs = [numIE]IEID{
+	ieCause: IECause, ieCallState: IECallState, ieAAL: IEAAL, ieTraffic: IETraffic,
+	ieBearer: IEBearer, ieBHLI: IEBHLI, ieRepeat: IERepeat, ieBLLI: IEBLLI,
+	ieCalled: IECalledParty, ieCalling: IECallingParty, ieConnID: IEConnectionID, ieQoS: IEQoS,
+	ieSendingComplete: IESendingComplete, ieRestart: IERestartIndicator,
+	ieEndpointRef: IEEndpointRef, ieEndpointState: IEEndpointState, ieReportType: IEReportType,
+}
+
+func ieIndex(id IEID) (ie, bool) {
+	for i, v := range ieIDs {
+		if v == id {
+			return ie(i), true
+		}
+	}
+	return 0, false
+}
+
+// rule says how often an IE may appear in a message and whether it must.
+type rule struct {
+	max       uint8 // 0: not allowed
+	mandatory bool
+}
+
+type msgSpec struct {
+	name  string
+	rules [numIE]rule
+}
+
+// specs lists, per message type, the IEs of UNI 3.1 §5.3 (ADD PARTY family:
+// UNI 3.1 §9, MODIFY family: Q.2963.1 §6). An IE absent from a message's
+// list is "unexpected" and handled like an unrecognised one.
+var specs = func() (t [256]*msgSpec) {
+	var (
+		o  = rule{max: 1}
+		m1 = rule{max: 1, mandatory: true}
+		o2 = rule{max: 2}
+		m2 = rule{max: 2, mandatory: true}
+		o3 = rule{max: 3}
+	)
+	add := func(mt MsgType, name string, rules map[ie]rule) {
+		s := &msgSpec{name: name}
+		for k, v := range rules {
+			s.rules[k] = v
+		}
+		t[mt] = s
+	}
+	add(MsgSetup, "SETUP", map[ie]rule{
+		ieAAL: o, ieTraffic: m1, ieBearer: m1, ieBHLI: o, ieRepeat: o, ieBLLI: o3,
+		ieCalled: m1, ieCalling: o, ieConnID: o, ieQoS: m1, ieSendingComplete: o, ieEndpointRef: o,
+	})
+	add(MsgCallProceeding, "CALL PROCEEDING", map[ie]rule{ieConnID: o, ieEndpointRef: o})
+	add(MsgConnect, "CONNECT", map[ie]rule{ieAAL: o, ieBLLI: o, ieConnID: o, ieEndpointRef: o})
+	add(MsgConnectAck, "CONNECT ACKNOWLEDGE", nil)
+	add(MsgRelease, "RELEASE", map[ie]rule{ieCause: m2})
+	add(MsgReleaseComplete, "RELEASE COMPLETE", map[ie]rule{ieCause: o2})
+	add(MsgStatusEnquiry, "STATUS ENQUIRY", map[ie]rule{ieEndpointRef: o})
+	add(MsgStatus, "STATUS", map[ie]rule{ieCause: m1, ieCallState: m1, ieEndpointRef: o, ieEndpointState: o})
+	add(MsgRestart, "RESTART", map[ie]rule{ieConnID: o, ieRestart: m1})
+	add(MsgRestartAck, "RESTART ACKNOWLEDGE", map[ie]rule{ieConnID: o, ieRestart: m1})
+	add(MsgAddParty, "ADD PARTY", map[ie]rule{
+		ieAAL: o, ieBHLI: o, ieBLLI: o, ieCalled: m1, ieCalling: o, ieSendingComplete: o, ieEndpointRef: m1,
+	})
+	add(MsgAddPartyAck, "ADD PARTY ACKNOWLEDGE", map[ie]rule{ieEndpointRef: m1})
+	add(MsgAddPartyReject, "ADD PARTY REJECT", map[ie]rule{ieCause: m1, ieEndpointRef: m1})
+	add(MsgDropParty, "DROP PARTY", map[ie]rule{ieCause: m1, ieEndpointRef: m1})
+	add(MsgDropPartyAck, "DROP PARTY ACKNOWLEDGE", map[ie]rule{ieEndpointRef: m1, ieCause: o})
+	add(MsgModifyRequest, "MODIFY REQUEST", map[ie]rule{ieTraffic: m1})
+	add(MsgModifyAck, "MODIFY ACKNOWLEDGE", map[ie]rule{ieTraffic: o, ieReportType: o})
+	add(MsgModifyReject, "MODIFY REJECT", map[ie]rule{ieCause: m1})
+	return t
+}()
