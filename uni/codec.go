@@ -539,6 +539,12 @@ func Decode(b []byte) (*Message, error) {
 		if !r.mandatory || valid[i] > 0 {
 			continue
 		}
+		if m.EndpointRef != nil {
+			// Lets the state machine address an ADD PARTY REJECT when
+			// another mandatory IE of an ADD PARTY is at fault.
+			ep := *m.EndpointRef
+			e.EndpointRef = &ep
+		}
 		if seen[i] > 0 {
 			return fail(CauseInvalidIEContents, rejectAction(e.Type), ieIDs[i], firstBad[i], "mandatory IE has invalid contents")
 		}

@@ -1,10 +1,24 @@
 // Package uni is a codec for ITU-T Q.2931 / ATM Forum UNI 3.1 signalling
 // messages, plus the Q.2963.1 MODIFY messages used for ModifyCallQoS.
 //
-// The package is pure: it turns a [Message] into octets ([Message.Append],
-// [Message.Encode]) and octets into a [Message] ([Decode]). It opens no
-// sockets, starts no goroutines and keeps no state between calls, so the
-// signalling state machine can be table-tested on values.
+// The package is pure: it opens no sockets, starts no goroutines and never
+// blocks. It has two layers:
+//
+//   - the codec turns a [Message] into octets ([Message.Append],
+//     [Message.Encode]) and octets into a [Message] ([Decode]) and keeps no
+//     state between calls;
+//   - the signalling state machines: a [Link] holds every call of one
+//     signalling association with its call, party, modification and restart
+//     state. Local requests, received messages and timer expiries go in;
+//     each returns an [Output] (messages to send, timers to start or stop,
+//     [Indication]s for the call manager above) that the owner carries out.
+//     A [Scheduler] maps the timer operations onto runtime timers.
+//     [StatusForCause] and [CauseForStatus] translate between Q.2931 causes
+//     and NDIS statuses.
+//
+// The states and their transitions are drawn on [CallState], [PartyState],
+// [ModifyState] and [RestartState]; docs/protocol.md §9-11 describes the
+// timers and procedures.
 //
 // Wire layout (Q.2931 §4):
 //

@@ -66,6 +66,10 @@ type DecodeError struct {
 	Type        MsgType
 	Instruction MsgInstruction
 	IE          IEID
+	// EndpointRef is the message's Endpoint Reference when it decoded
+	// although another mandatory IE was missing or invalid (nil
+	// otherwise), so an ADD PARTY can be refused with ADD PARTY REJECT.
+	EndpointRef *EndpointReference
 	Offset      int    // octet offset of the fault in the message
 	Reason      string // human-readable detail
 }

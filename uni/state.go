@@ -5,6 +5,56 @@ import "strconv"
 // CallState is the value of the Call State IE (6 bits): the user-side call
 // states U0…U12 of Q.2931 §2 and the restart states carried with the
 // global call reference.
+//
+// The call state machine of a Link (user side, Q.2931 §5 / UNI 3.1 §5).
+// Messages are shown as received (?) or sent (!), local requests by their
+// Link method, timers as Txxx.
+//
+// As caller:
+//
+//	U0 ──Setup / !SETUP, T303──▶ U1
+//	U1 ──T303 (1st) / !SETUP, T303──▶ U1
+//	U1 ──T303 (2nd) / !RELEASE COMPLETE 102──▶ U0
+//	U1 ──?CALL PROCEEDING / T310──▶ U3
+//	U1, U3 ──?CONNECT / !CONNECT ACKNOWLEDGE──▶ U10
+//	U3 ──T310 / !RELEASE 102, T308──▶ U11
+//	U1, U3 ──?RELEASE / !RELEASE COMPLETE──▶ U0
+//
+// As called side:
+//
+//	U0 ──?SETUP──▶ U6
+//	U6 ──Proceed / !CALL PROCEEDING──▶ U9
+//	U6, U9 ──Accept / !CONNECT, T313──▶ U8
+//	U6, U9 ──Reject / !RELEASE COMPLETE──▶ U0
+//	U8 ──?CONNECT ACKNOWLEDGE──▶ U10
+//	U8 ──T313 / !RELEASE 102, T308──▶ U11
+//	U6, U8, U9 ──?RELEASE / !RELEASE COMPLETE──▶ U0
+//
+// Clearing, either side:
+//
+//	U1…U10 ──Release / !RELEASE, T308──▶ U11
+//	U10 ──?RELEASE──▶ U12 ──Release / !RELEASE COMPLETE──▶ U0
+//	U11 ──?RELEASE COMPLETE──▶ U0
+//	U11 ──?RELEASE (clear collision)──▶ U0, nothing sent
+//	U11 ──T308 (1st) / !RELEASE, T308──▶ U11
+//	U11 ──T308 (2nd)──▶ U0, call reference released locally
+//	U12 ──?RELEASE──▶ U12, ignored
+//	any ──?RELEASE COMPLETE──▶ U0
+//
+// Audit and link failure:
+//
+//	any ──StatusEnquiry / !STATUS ENQUIRY, T322──▶ same
+//	any ──T322 (1st) / !STATUS ENQUIRY, T322──▶ same
+//	any ──T322 (2nd) / !RELEASE 41, T308──▶ U11
+//	any ──?STATUS reporting U0──▶ U0, nothing sent
+//	U1…U10 ──?STATUS reporting an incompatible state / !RELEASE 101──▶ U11
+//	U10 ──LinkDown / T309──▶ U10 ──LinkUp / !STATUS ENQUIRY, T322──▶ U10
+//	U10 ──T309 (link still down)──▶ U0, cause 27
+//	other ──LinkDown──▶ U0, cause 27
+//
+// In every state a duplicate SETUP is ignored, STATUS ENQUIRY is answered
+// with STATUS cause 30, and a message not expected in the state with
+// STATUS cause 101 (diagnostic: its message type) and the current state.
 type CallState uint8
 
 // Call states. U2, U4, U5 and U7 do not exist in UNI 3.1.
@@ -51,6 +101,45 @@ func (s CallState) String() string {
 
 // PartyState is the value of the Endpoint State IE (6 bits): the party
 // states of a point-to-multipoint leaf.
+//
+// The party state machine of a Link (UNI 3.1 §9, root-initiated parties
+// only). Each
+// party is named by its endpoint reference; the root (the side that
+// originated the call) allocates them, 0 being the party of the SETUP.
+// Party messages are allowed while the call is active (U10).
+//
+// Root side, adding a party:
+//
+//	Null ──AddParty / !ADD PARTY, T399──▶ AddPartyInitiated
+//	AddPartyInitiated ──?ADD PARTY ACKNOWLEDGE──▶ Active            (IndPartyAdded)
+//	AddPartyInitiated ──?ADD PARTY REJECT──▶ Null                   (IndPartyRejected)
+//	AddPartyInitiated ──T399 / !DROP PARTY 102, T398──▶ DropPartyInitiated (IndPartyRejected)
+//
+// Other side, a party being added:
+//
+//	Null ──?ADD PARTY──▶ AddPartyReceived                           (IndAddParty)
+//	AddPartyReceived ──AcceptParty / !ADD PARTY ACKNOWLEDGE──▶ Active
+//	AddPartyReceived ──RejectParty / !ADD PARTY REJECT──▶ Null        (IndPartyRejected)
+//
+// Dropping, either side:
+//
+//	Active, AddPartyInitiated ──DropParty / !DROP PARTY, T398──▶ DropPartyInitiated
+//	  (the last party is dropped by clearing the call: !RELEASE, call U11)
+//	DropPartyInitiated ──?DROP PARTY ACKNOWLEDGE──▶ Null            (IndPartyDropped)
+//	DropPartyInitiated ──?DROP PARTY (crossing)──▶ Null, nothing sent (IndPartyDropped)
+//	DropPartyInitiated ──T398──▶ Null, released locally             (IndPartyDropped)
+//	Active ──?DROP PARTY──▶ DropPartyReceived                       (IndDropParty)
+//	DropPartyReceived ──DropParty / !DROP PARTY ACKNOWLEDGE──▶ Null  (IndPartyDropped)
+//	AddPartyInitiated, AddPartyReceived ──?DROP PARTY / !DROP PARTY ACKNOWLEDGE──▶ Null (IndPartyRejected)
+//
+// A party that never was active ends with IndPartyRejected where an active
+// one ends with IndPartyDropped. A party message naming an endpoint
+// reference the call does not have is
+// answered with DROP PARTY ACKNOWLEDGE cause 89 (a stray DROP PARTY
+// ACKNOWLEDGE is ignored, a duplicate ADD PARTY too); one not allowed in
+// the party's state with STATUS cause 101 carrying the endpoint state.
+// When a party is removed and none is left, the call is cleared (RELEASE
+// cause 16).
 type PartyState uint8
 
 // Party states (UNI 3.1 §5.6 / Q.2971 numbering).

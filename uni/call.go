@@ -1,0 +1,668 @@
+package uni
+
+import "strconv"
+
+// call is one call of a Link. Its state machine is drawn on CallState.
+type call struct {
+	id       CallID
+	state    CallState
+	p2mp     bool
+	released bool // IndReleased has been given
+
+	timer   TimerID // the running call timer: T303, T310, T313, T308 or 0
+	retried bool    // it has expired once (T303, T308)
+	enq     uint8   // T322: 0 not running, 1 running, 2 running after one retransmission
+
+	modify   ModifyState
+	modifyTD *TrafficDescriptor // requested (ModifyRequested) or offered (ModifyReceived)
+
+	setup     *Message  // the SETUP, kept in U1 for the T303 retransmission
+	release   []CauseIE // the causes of the RELEASE sent, for T308 and the final indication
+	connID    ConnectionID
+	hasConnID bool
+
+	parties map[uint16]*party // point-to-multipoint calls only
+	firstEP uint16            // the endpoint reference of the SETUP's party
+	nextEP  uint16
+}
+
+// ModifyState is the QoS modification state of an active call (Q.2963.1).
+// The zero value is not a state.
+//
+//	ModifyNone ──ModifyQoS / !MODIFY REQUEST, T360──▶ ModifyRequested
+//	ModifyRequested ──?MODIFY ACKNOWLEDGE / ?MODIFY REJECT──▶ ModifyNone
+//	ModifyRequested ──T360 / !RELEASE 102──▶ (call U11)
+//	ModifyNone ──?MODIFY REQUEST──▶ ModifyReceived
+//	ModifyReceived ──AcceptModify / !MODIFY ACKNOWLEDGE──▶ ModifyNone
+//	ModifyReceived ──RejectModify / !MODIFY REJECT──▶ ModifyNone
+//	ModifyRequested ──?MODIFY REQUEST (collision) / !MODIFY REJECT 101──▶ ModifyRequested
+//
+// In a collision both requests are refused: each side rejects the other's
+// and then receives the rejection of its own.
+type ModifyState uint8
+
+// Modification states.
+const (
+	ModifyNone      ModifyState = iota + 1 // no modification in progress
+	ModifyRequested                        // MODIFY REQUEST sent, T360 running
+	ModifyReceived                         // MODIFY REQUEST received, awaiting AcceptModify / RejectModify
+)
+
+// String names the state.
+func (s ModifyState) String() string {
+	switch s {
+	case ModifyNone:
+		return "none"
+	case ModifyRequested:
+		return "modify requested"
+	case ModifyReceived:
+		return "modify received"
+	}
+	return "modify state " + strconv.Itoa(int(s))
+}
+
+func (l *Link) newCall(id CallID, st CallState) *call {
+	c := &call{id: id, state: st, modify: ModifyNone}
+	l.calls[id] = c
+	return c
+}
+
+func (c *call) noteConnID(ci *ConnectionID) {
+	if ci != nil {
+		c.connID, c.hasConnID = *ci, true
+	}
+}
+
+// startCallTimer starts t as the call's one call timer.
+func (l *Link) startCallTimer(o *Output, c *call, t TimerID) {
+	if c.timer != 0 && c.timer != t {
+		l.stopTimer(o, TimerKey{Timer: c.timer, Call: c.id})
+	}
+	c.timer, c.retried = t, false
+	l.startTimer(o, TimerKey{Timer: t, Call: c.id})
+}
+
+func (l *Link) stopCallTimer(o *Output, c *call) {
+	if c.timer != 0 {
+		l.stopTimer(o, TimerKey{Timer: c.timer, Call: c.id})
+		c.timer, c.retried = 0, false
+	}
+}
+
+func (l *Link) stopEnquiry(o *Output, c *call) {
+	if c.enq != 0 {
+		l.stopTimer(o, TimerKey{Timer: T322, Call: c.id})
+		c.enq = 0
+	}
+}
+
+// stopCallTimers stops every timer of the call and ends its
+// sub-procedures (modification, parties) without indications.
+func (l *Link) stopCallTimers(o *Output, c *call) {
+	l.stopCallTimer(o, c)
+	l.stopEnquiry(o, c)
+	if c.modify == ModifyRequested {
+		l.stopTimer(o, TimerKey{Timer: T360, Call: c.id})
+	}
+	c.modify, c.modifyTD = ModifyNone, nil
+	for _, ep := range l.Parties(c.id) {
+		if p := c.parties[ep]; p.timer != 0 {
+			l.stopTimer(o, TimerKey{Timer: p.timer, Call: c.id, Endpoint: ep})
+			p.timer = 0
+		}
+	}
+}
+
+// indicateReleased gives the call's one IndReleased.
+func (l *Link) indicateReleased(o *Output, c *call, cause CauseIE, m *Message) {
+	if c.released {
+		return
+	}
+	c.released = true
+	indicate(o, Indication{Kind: IndReleased, Call: c.id, Cause: cause, Msg: m})
+}
+
+// finish returns the call to U0: its timers stop, its call reference is
+// released and, unless already given, IndReleased reports cause.
+func (l *Link) finish(o *Output, c *call, cause CauseIE, m *Message) {
+	l.stopCallTimers(o, c)
+	delete(l.calls, c.id)
+	c.state = StateNull
+	c.parties = nil
+	l.indicateReleased(o, c, cause, m)
+}
+
+// clearCall clears a call on the Link's own initiative (timer expiry,
+// protocol error): RELEASE with the cause, T308, U11 — RELEASE COMPLETE
+// in U12 — and IndReleased at once. A call already in U11 is left alone.
+func (l *Link) clearCall(o *Output, c *call, cause CauseIE) {
+	switch c.state {
+	case StateReleaseRequest:
+		return
+	case StateReleaseIndication:
+		l.sendReleaseComplete(o, c.id, cause)
+		l.finish(o, c, cause, nil)
+		return
+	}
+	if !l.up {
+		l.finish(o, c, cause, nil)
+		return
+	}
+	l.sendRelease(o, c, cause)
+	l.indicateReleased(o, c, cause, nil)
+}
+
+// sendRelease sends RELEASE, starts T308 and enters U11.
+func (l *Link) sendRelease(o *Output, c *call, cause CauseIE) {
+	l.stopCallTimers(o, c)
+	c.parties = nil
+	c.setup = nil
+	c.release = []CauseIE{cause}
+	l.send(o, c.id, &Message{Type: MsgRelease, CallRef: c.id.wire(), Causes: c.release})
+	l.startCallTimer(o, c, T308)
+	c.state = StateReleaseRequest
+}
+
+// ---- local requests ----
+
+// Setup originates a call: SETUP, T303, U1. m carries the SETUP's
+// information elements (Traffic, Bearer, Called and QoS are mandatory); the
+// Link fills in the message type and call reference and takes ownership of
+// m. A SETUP whose bearer capability asks for point-to-multipoint, or that
+// carries an Endpoint Reference, starts a point-to-multipoint call whose
+// first party is endpoint reference 0 (added if absent).
+func (l *Link) Setup(m *Message) (CallID, Output, error) {
+	var o Output
+	if !l.up {
+		return CallID{}, o, reqErr("Setup", nil, CallID{}, ErrLinkDown)
+	}
+	ref, ok := l.allocRef()
+	if !ok {
+		return CallID{}, o, reqErr("Setup", nil, CallID{}, ErrNoCallRef)
+	}
+	id := CallID{Ref: ref, Local: true}
+	m.Type, m.CallRef = MsgSetup, id.wire()
+	p2mp := m.EndpointRef != nil || (m.Bearer != nil && m.Bearer.UserPlane == PointToMultipoint)
+	if p2mp && m.EndpointRef == nil {
+		m.EndpointRef = &EndpointReference{}
+	}
+	if err := l.validate(m); err != nil {
+		return CallID{}, o, reqErr("Setup", nil, id, err)
+	}
+	c := l.newCall(id, StateCallInitiated)
+	c.setup = m
+	c.noteConnID(m.ConnectionID)
+	if p2mp {
+		c.p2mp, c.firstEP = true, m.EndpointRef.Value
+		c.parties = map[uint16]*party{c.firstEP: {state: PartyAddPartyInitiated}}
+	}
+	l.send(&o, id, m)
+	l.startCallTimer(&o, c, T303)
+	return id, o, nil
+}
+
+// allocRef picks the next free call reference value: counting upwards,
+// wrapping below MaxCallRef, never 0 (the global call reference), skipping
+// values our calls use.
+func (l *Link) allocRef() (uint32, bool) {
+	for range MaxCallRef {
+		v := l.nextRef
+		l.nextRef++
+		if l.nextRef > MaxCallRef {
+			l.nextRef = 1
+		}
+		if v == 0 {
+			continue
+		}
+		if _, used := l.calls[CallID{Ref: v, Local: true}]; !used {
+			return v, true
+		}
+	}
+	return 0, false
+}
+
+func (l *Link) lookup(op string, id CallID) (*call, error) {
+	c := l.calls[id]
+	if c == nil {
+		return nil, reqErr(op, nil, id, ErrUnknownCall)
+	}
+	if !l.up {
+		return c, reqErr(op, c, id, ErrLinkDown)
+	}
+	return c, nil
+}
+
+// Proceed answers an incoming SETUP with CALL PROCEEDING (U6 → U9),
+// optionally carrying the connection identifier the called side assigns.
+func (l *Link) Proceed(id CallID, connID *ConnectionID) (Output, error) {
+	var o Output
+	c, err := l.lookup("Proceed", id)
+	if err != nil {
+		return o, err
+	}
+	if c.state != StateCallPresent {
+		return o, reqErr("Proceed", c, id, ErrState)
+	}
+	m := &Message{Type: MsgCallProceeding, CallRef: id.wire(), ConnectionID: connID}
+	if c.p2mp {
+		m.EndpointRef = c.epRef(c.firstEP)
+	}
+	c.noteConnID(connID)
+	l.send(&o, id, m)
+	c.state = StateIncomingCallProceeding
+	return o, nil
+}
+
+// Accept answers an incoming SETUP with CONNECT (U6 or U9 → U8, T313). m
+// may carry the CONNECT's optional IEs (AAL, BLLI, ConnectionID) or be nil;
+// the Link fills in type, call reference and, on a point-to-multipoint
+// call, the endpoint reference.
+func (l *Link) Accept(id CallID, m *Message) (Output, error) {
+	var o Output
+	c, err := l.lookup("Accept", id)
+	if err != nil {
+		return o, err
+	}
+	if c.state != StateCallPresent && c.state != StateIncomingCallProceeding {
+		return o, reqErr("Accept", c, id, ErrState)
+	}
+	if m == nil {
+		m = &Message{}
+	}
+	m.Type, m.CallRef = MsgConnect, id.wire()
+	if c.p2mp && m.EndpointRef == nil {
+		m.EndpointRef = c.epRef(c.firstEP)
+	}
+	if err := l.validate(m); err != nil {
+		return o, reqErr("Accept", c, id, err)
+	}
+	c.noteConnID(m.ConnectionID)
+	l.send(&o, id, m)
+	l.startCallTimer(&o, c, T313)
+	c.state = StateConnectRequest
+	return o, nil
+}
+
+// Reject refuses an incoming SETUP with RELEASE COMPLETE and the cause
+// (U6 or U9 → U0; e.g. 88 when no SAP matches, 21 when the client
+// refuses). While the link is down the call is cleared locally.
+func (l *Link) Reject(id CallID, cause CauseIE) (Output, error) {
+	var o Output
+	c := l.calls[id]
+	if c == nil {
+		return o, reqErr("Reject", nil, id, ErrUnknownCall)
+	}
+	if c.state != StateCallPresent && c.state != StateIncomingCallProceeding {
+		return o, reqErr("Reject", c, id, ErrState)
+	}
+	l.sendReleaseComplete(&o, id, cause)
+	l.finish(&o, c, cause, nil)
+	return o, nil
+}
+
+// Release clears a call. In U1, U3, U6, U8, U9 and U10 it sends RELEASE
+// with the cause, starts T308 and enters U11; IndReleased follows with the
+// RELEASE COMPLETE. In U12 (the peer cleared, IndRelease given) it
+// acknowledges with RELEASE COMPLETE and the call ends at once
+// (IndReleased). While the link is down the call is cleared locally.
+func (l *Link) Release(id CallID, cause CauseIE) (Output, error) {
+	var o Output
+	c := l.calls[id]
+	if c == nil {
+		return o, reqErr("Release", nil, id, ErrUnknownCall)
+	}
+	switch {
+	case c.state == StateReleaseRequest:
+		return o, reqErr("Release", c, id, ErrState)
+	case !l.up:
+		l.finish(&o, c, cause, nil)
+	case c.state == StateReleaseIndication:
+		l.sendReleaseComplete(&o, id, cause)
+		l.finish(&o, c, c.releaseCause(cause), nil)
+	default:
+		l.sendRelease(&o, c, cause)
+	}
+	return o, nil
+}
+
+// releaseCause is the cause IndReleased reports for a call the peer
+// cleared: the peer's.
+func (c *call) releaseCause(fallback CauseIE) CauseIE {
+	if len(c.release) > 0 {
+		return c.release[0]
+	}
+	return fallback
+}
+
+// StatusEnquiry asks the peer for the call's state: STATUS ENQUIRY, T322.
+func (l *Link) StatusEnquiry(id CallID) (Output, error) {
+	var o Output
+	c, err := l.lookup("StatusEnquiry", id)
+	if err != nil {
+		return o, err
+	}
+	if c.enq != 0 {
+		return o, reqErr("StatusEnquiry", c, id, ErrEnquiryPending)
+	}
+	l.sendEnquiry(&o, c)
+	return o, nil
+}
+
+func (l *Link) sendEnquiry(o *Output, c *call) {
+	l.send(o, c.id, &Message{Type: MsgStatusEnquiry, CallRef: c.id.wire()})
+	if c.enq != 0 {
+		l.stopTimer(o, TimerKey{Timer: T322, Call: c.id})
+	}
+	c.enq = 1
+	l.startTimer(o, TimerKey{Timer: T322, Call: c.id})
+}
+
+// ModifyQoS asks the peer to change an active call's traffic parameters
+// (Q.2963.1): MODIFY REQUEST with td, T360. The answer is IndModified or
+// IndModifyRejected; until then the old parameters apply.
+func (l *Link) ModifyQoS(id CallID, td *TrafficDescriptor) (Output, error) {
+	var o Output
+	c, err := l.lookup("ModifyQoS", id)
+	if err != nil {
+		return o, err
+	}
+	if c.state != StateActive || c.modify != ModifyNone {
+		return o, reqErr("ModifyQoS", c, id, ErrState)
+	}
+	m := &Message{Type: MsgModifyRequest, CallRef: id.wire(), Traffic: td}
+	if err := l.validate(m); err != nil {
+		return o, reqErr("ModifyQoS", c, id, err)
+	}
+	l.send(&o, id, m)
+	c.modify, c.modifyTD = ModifyRequested, td
+	l.startTimer(&o, TimerKey{Timer: T360, Call: id})
+	return o, nil
+}
+
+// AcceptModify accepts the peer's MODIFY REQUEST (IndModify): MODIFY
+// ACKNOWLEDGE.
+func (l *Link) AcceptModify(id CallID) (Output, error) {
+	var o Output
+	c, err := l.lookup("AcceptModify", id)
+	if err != nil {
+		return o, err
+	}
+	if c.state != StateActive || c.modify != ModifyReceived {
+		return o, reqErr("AcceptModify", c, id, ErrState)
+	}
+	l.send(&o, id, &Message{Type: MsgModifyAck, CallRef: id.wire()})
+	c.modify, c.modifyTD = ModifyNone, nil
+	return o, nil
+}
+
+// RejectModify refuses the peer's MODIFY REQUEST (IndModify) with the
+// cause (37, 49 or 73 typically): MODIFY REJECT.
+func (l *Link) RejectModify(id CallID, cause CauseIE) (Output, error) {
+	var o Output
+	c, err := l.lookup("RejectModify", id)
+	if err != nil {
+		return o, err
+	}
+	if c.state != StateActive || c.modify != ModifyReceived {
+		return o, reqErr("RejectModify", c, id, ErrState)
+	}
+	l.send(&o, id, &Message{Type: MsgModifyReject, CallRef: id.wire(), Causes: []CauseIE{cause}})
+	c.modify, c.modifyTD = ModifyNone, nil
+	return o, nil
+}
+
+// ---- received messages for a known call ----
+
+// incomingSetup creates a call from a SETUP: U6, IndSetup.
+func (l *Link) incomingSetup(o *Output, id CallID, m *Message) {
+	c := l.newCall(id, StateCallPresent)
+	c.noteConnID(m.ConnectionID)
+	if m.EndpointRef != nil || (m.Bearer != nil && m.Bearer.UserPlane == PointToMultipoint) {
+		c.p2mp = true
+		ep := uint16(0)
+		if m.EndpointRef != nil {
+			ep = m.EndpointRef.Value
+		}
+		c.firstEP = ep
+		c.parties = map[uint16]*party{ep: {state: PartyAddPartyReceived}}
+	}
+	indicate(o, Indication{Kind: IndSetup, Call: id, Msg: m})
+}
+
+// unexpected answers a message the call's state does not allow: STATUS
+// cause 101, diagnostic the message type, with the current call state.
+func (l *Link) unexpected(o *Output, c *call, m *Message) {
+	l.sendCallStatus(o, c, NewCause(CauseMessageIncompatible, byte(m.Type)), m.EndpointRef)
+}
+
+func (l *Link) receiveCall(o *Output, c *call, m *Message) {
+	switch m.Type {
+	case MsgCallProceeding:
+		if c.state != StateCallInitiated {
+			l.unexpected(o, c, m)
+			return
+		}
+		c.setup = nil
+		c.noteConnID(m.ConnectionID)
+		l.startCallTimer(o, c, T310)
+		c.state = StateOutgoingCallProceeding
+		indicate(o, Indication{Kind: IndProceeding, Call: c.id, Msg: m})
+	case MsgConnect:
+		if c.state != StateCallInitiated && c.state != StateOutgoingCallProceeding {
+			l.unexpected(o, c, m)
+			return
+		}
+		l.stopCallTimer(o, c)
+		c.setup = nil
+		c.noteConnID(m.ConnectionID)
+		l.send(o, c.id, &Message{Type: MsgConnectAck, CallRef: c.id.wire()})
+		l.connected(o, c, m)
+	case MsgConnectAck:
+		if c.state != StateConnectRequest {
+			l.unexpected(o, c, m)
+			return
+		}
+		l.stopCallTimer(o, c)
+		l.connected(o, c, m)
+	case MsgRelease:
+		l.receiveRelease(o, c, m)
+	case MsgReleaseComplete:
+		cause := c.releaseCause(NewCause(CauseNormalUnspecified))
+		if len(m.Causes) > 0 {
+			cause = m.Causes[0]
+		}
+		l.finish(o, c, cause, m)
+	case MsgStatusEnquiry:
+		l.sendCallStatus(o, c, NewCause(CauseResponseToStatusEnquiry), m.EndpointRef)
+	case MsgStatus:
+		l.receiveStatus(o, c, m)
+	case MsgRestart, MsgRestartAck:
+		// Restart messages use the global call reference only.
+		l.sendCallStatus(o, c, NewCause(CauseInvalidCallRef), nil)
+	case MsgAddParty, MsgAddPartyAck, MsgAddPartyReject, MsgDropParty, MsgDropPartyAck:
+		l.receiveParty(o, c, m)
+	case MsgModifyRequest, MsgModifyAck, MsgModifyReject:
+		l.receiveModify(o, c, m)
+	}
+}
+
+// connected enters U10; the first party of a point-to-multipoint call
+// becomes active with it.
+func (l *Link) connected(o *Output, c *call, m *Message) {
+	c.state = StateActive
+	for _, p := range c.parties {
+		if p.state == PartyAddPartyInitiated || p.state == PartyAddPartyReceived {
+			p.state, p.wasActive = PartyActive, true
+		}
+	}
+	indicate(o, Indication{Kind: IndConnected, Call: c.id, Msg: m})
+}
+
+func (l *Link) receiveRelease(o *Output, c *call, m *Message) {
+	cause := m.Causes[0]
+	switch c.state {
+	case StateActive:
+		// Indicated upwards; RELEASE COMPLETE when the local user
+		// releases too (Release in U12).
+		l.stopCallTimers(o, c)
+		c.parties = nil
+		c.release = m.Causes
+		c.state = StateReleaseIndication
+		indicate(o, Indication{Kind: IndRelease, Call: c.id, Cause: cause, Msg: m})
+	case StateReleaseRequest:
+		// Clear collision: both sides sent RELEASE; this one stands for
+		// the RELEASE COMPLETE and nothing is sent.
+		l.finish(o, c, cause, m)
+	case StateReleaseIndication:
+		// A repeated RELEASE while the local user decides: ignored.
+	default:
+		// Not yet active (U1, U3, U6, U8, U9): the call is refused or
+		// withdrawn at once.
+		l.stopCallTimers(o, c)
+		l.sendReleaseComplete(o, c.id, CauseIE{})
+		l.finish(o, c, cause, m)
+	}
+}
+
+// receiveStatus applies a STATUS (Q.2931 §5.6.11-12).
+func (l *Link) receiveStatus(o *Output, c *call, m *Message) {
+	l.stopEnquiry(o, c)
+	peer := m.CallState.State
+	if peer == StateNull {
+		// The peer has no such call: clear ours locally.
+		l.finish(o, c, NewCause(CauseMessageIncompatible), m)
+		return
+	}
+	if c.state == StateReleaseRequest || c.state == StateReleaseIndication {
+		return
+	}
+	if m.EndpointRef != nil && m.EndpointState != nil && c.p2mp && m.EndpointState.State == PartyNull {
+		if p := c.parties[m.EndpointRef.Value]; p != nil {
+			l.removeParty(o, c, m.EndpointRef.Value, p, NewCause(CauseMessageIncompatible), m)
+			if l.checkNoParties(o, c) {
+				return
+			}
+		}
+	}
+	if !compatible(c.state, peer) {
+		l.clearCall(o, c, NewCause(CauseMessageIncompatible))
+		return
+	}
+	indicate(o, Indication{Kind: IndStatus, Call: c.id, Msg: m})
+}
+
+// compatible reports whether the peer's call state can coexist with ours
+// given messages still in flight. A peer in U11 (its RELEASE on the way)
+// fits every state.
+func compatible(ours, peer CallState) bool {
+	if peer == StateReleaseRequest {
+		return true
+	}
+	switch ours {
+	case StateCallInitiated:
+		return peer == StateCallPresent || peer == StateIncomingCallProceeding || peer == StateConnectRequest
+	case StateOutgoingCallProceeding:
+		return peer == StateIncomingCallProceeding || peer == StateConnectRequest
+	case StateCallPresent, StateIncomingCallProceeding:
+		return peer == StateCallInitiated || peer == StateOutgoingCallProceeding
+	case StateConnectRequest:
+		return peer == StateCallInitiated || peer == StateOutgoingCallProceeding || peer == StateActive
+	case StateActive:
+		return peer == StateActive || peer == StateConnectRequest
+	}
+	return false
+}
+
+// receiveModify handles the Q.2963.1 messages.
+func (l *Link) receiveModify(o *Output, c *call, m *Message) {
+	if c.state != StateActive {
+		l.unexpected(o, c, m)
+		return
+	}
+	switch m.Type {
+	case MsgModifyRequest:
+		switch c.modify {
+		case ModifyNone:
+			c.modify, c.modifyTD = ModifyReceived, m.Traffic
+			indicate(o, Indication{Kind: IndModify, Call: c.id, Msg: m, Traffic: m.Traffic})
+		case ModifyRequested:
+			// Collision: refuse theirs; ours will be refused too.
+			l.send(o, c.id, &Message{Type: MsgModifyReject, CallRef: c.id.wire(),
+				Causes: []CauseIE{NewCause(CauseMessageIncompatible, byte(MsgModifyRequest))}})
+		default:
+			l.unexpected(o, c, m)
+		}
+	case MsgModifyAck, MsgModifyReject:
+		if c.modify != ModifyRequested {
+			l.unexpected(o, c, m)
+			return
+		}
+		l.stopTimer(o, TimerKey{Timer: T360, Call: c.id})
+		td := c.modifyTD
+		c.modify, c.modifyTD = ModifyNone, nil
+		if m.Type == MsgModifyReject {
+			indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: m.Causes[0], Msg: m, Traffic: td})
+			return
+		}
+		if m.Traffic != nil {
+			td = m.Traffic
+		}
+		indicate(o, Indication{Kind: IndModified, Call: c.id, Msg: m, Traffic: td})
+	}
+}
+
+// ---- call timers ----
+
+func (l *Link) expireCallTimer(o *Output, c *call, t TimerID) {
+	switch t {
+	case T322:
+		switch c.enq {
+		case 0:
+		case 1:
+			l.send(o, c.id, &Message{Type: MsgStatusEnquiry, CallRef: c.id.wire()})
+			c.enq = 2
+			l.startTimer(o, TimerKey{Timer: T322, Call: c.id})
+		default:
+			c.enq = 0
+			l.clearCall(o, c, NewCause(CauseTemporaryFailure))
+		}
+		return
+	case T360:
+		if c.modify != ModifyRequested {
+			return
+		}
+		td := c.modifyTD
+		c.modify, c.modifyTD = ModifyNone, nil
+		indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: timerCause(T360), Traffic: td})
+		l.clearCall(o, c, timerCause(T360))
+		return
+	}
+	if c.timer != t {
+		return // stopped or replaced since: a late expiry
+	}
+	first := !c.retried
+	c.timer, c.retried = 0, false
+	switch t {
+	case T303:
+		if first {
+			l.send(o, c.id, c.setup)
+			l.startCallTimer(o, c, T303)
+			c.retried = true
+			return
+		}
+		l.sendReleaseComplete(o, c.id, timerCause(T303))
+		l.finish(o, c, timerCause(T303), nil)
+	case T310, T313:
+		l.clearCall(o, c, timerCause(t))
+	case T308:
+		if first {
+			l.send(o, c.id, &Message{Type: MsgRelease, CallRef: c.id.wire(), Causes: c.release})
+			l.startCallTimer(o, c, T308)
+			c.retried = true
+			return
+		}
+		// No answer to two RELEASEs: the call reference is released
+		// locally (the VC would go to maintenance).
+		l.finish(o, c, c.releaseCause(timerCause(T308)), nil)
+	}
+}

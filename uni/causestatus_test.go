@@ -1,0 +1,127 @@
+package uni
+
+import (
+	"testing"
+
+	"github.com/condis-project/condis/ndis"
+)
+
+// TestStatusForCause: every cause of field-notes §5.4 maps to its NDIS
+// status; the pairs ndis.h documents are exact.
+func TestStatusForCause(t *testing.T) {
+	for _, tc := range []struct {
+		c Cause
+		s ndis.Status
+	}{
+		// Documented in ndis.h.
+		{3, ndis.StatusNoRouteToDestination},
+		{27, ndis.StatusDestOutOfOrder},
+		{35, ndis.StatusVcNotAvailable},
+		{45, ndis.StatusVcNotAvailable},
+		{37, ndis.StatusCellrateNotAvailable},
+		{49, ndis.StatusIncompatibleQoS},
+		{93, ndis.StatusAalParamsUnsupported},
+		// field-notes §5.4 proposals.
+		{1, ndis.StatusInvalidAddress},
+		{16, ndis.StatusSuccess},
+		{17, ndis.StatusFailure},
+		{18, ndis.StatusFailure},
+		{21, ndis.StatusFailure},
+		{22, ndis.StatusInvalidAddress},
+		{28, ndis.StatusInvalidAddress},
+		{31, ndis.StatusSuccess},
+		{36, ndis.StatusVcNotAvailable},
+		{41, ndis.StatusFailure},
+		{47, ndis.StatusResources},
+		{57, ndis.StatusNotSupported},
+		{58, ndis.StatusNotSupported},
+		{63, ndis.StatusNotSupported},
+		{65, ndis.StatusNotSupported},
+		{73, ndis.StatusIncompatibleQoS},
+		{78, ndis.StatusAalParamsUnsupported},
+		{88, ndis.StatusInvalidSap},
+		{92, ndis.StatusResources},
+		{102, ndis.StatusFailure},
+		{104, ndis.StatusFailure},
+		{111, ndis.StatusFailure},
+		// Protocol causes and values nobody defined.
+		{81, ndis.StatusFailure},
+		{101, ndis.StatusFailure},
+		{0, ndis.StatusFailure},
+		{126, ndis.StatusFailure},
+		{200, ndis.StatusFailure},
+	} {
+		if got := StatusForCause(tc.c); got != tc.s {
+			t.Errorf("StatusForCause(%v) = %v, want %v", tc.c, got, tc.s)
+		}
+	}
+}
+
+// TestCauseForStatus: each status a client may return maps to the cause
+// condis puts on the wire, and back to the same status.
+func TestCauseForStatus(t *testing.T) {
+	for _, tc := range []struct {
+		s ndis.Status
+		c Cause
+	}{
+		{ndis.StatusSuccess, CauseNormalCallClearing},
+		{ndis.StatusFailure, CauseCallRejected},
+		{ndis.StatusInvalidAddress, CauseUnallocatedNumber},
+		{ndis.StatusNoRouteToDestination, CauseNoRouteToDestination},
+		{ndis.StatusDestOutOfOrder, CauseDestinationOutOfOrder},
+		{ndis.StatusVcNotAvailable, CauseNoVPCIVCIAvailable},
+		{ndis.StatusCellrateNotAvailable, CauseCellRateUnavailable},
+		{ndis.StatusIncompatibleQoS, CauseQoSUnavailable},
+		{ndis.StatusAalParamsUnsupported, CauseAALUnsupported},
+		{ndis.StatusInvalidSap, CauseIncompatibleDestination},
+		{ndis.StatusResources, CauseResourceUnavailable},
+		{ndis.StatusNotSupported, CauseServiceUnavailable},
+	} {
+		if got := CauseForStatus(tc.s); got != tc.c {
+			t.Errorf("CauseForStatus(%v) = %v, want %v", tc.s, got, tc.c)
+		}
+		if back := StatusForCause(tc.c); back != tc.s {
+			t.Errorf("%v → %v → %v: not a round trip", tc.s, tc.c, back)
+		}
+	}
+	// No failure becomes success on the other side, whatever its severity
+	// bits (NOT_ACCEPTED, NOT_RECOGNIZED and CALL_ACTIVE look like
+	// successes to a "non-negative" test).
+	for _, s := range []ndis.Status{ndis.StatusPending, ndis.StatusNotAccepted, ndis.StatusNotRecognized,
+		ndis.StatusCallActive, ndis.StatusInvalidParameter, ndis.StatusClosing, ndis.StatusRequestAborted,
+		ndis.StatusSapInUse, ndis.StatusVcNotActivated, ndis.StatusInvalidData, ndis.Status(0xdeadbeef)} {
+		c := CauseForStatus(s)
+		if StatusForCause(c) == ndis.StatusSuccess {
+			t.Errorf("%v → cause %v → success", s, c)
+		}
+	}
+}
+
+// TestCauseStatusTable: the table names each cause once, and each status
+// has exactly one canonical cause, which maps back to it.
+func TestCauseStatusTable(t *testing.T) {
+	causes := map[Cause]bool{}
+	canonical := map[ndis.Status]int{}
+	statuses := map[ndis.Status]bool{}
+	for _, r := range causeStatus {
+		if causes[r.Cause] {
+			t.Errorf("cause %v listed twice", r.Cause)
+		}
+		causes[r.Cause] = true
+		statuses[r.Status] = true
+		if r.Canonical {
+			canonical[r.Status]++
+		}
+	}
+	for s := range statuses {
+		if canonical[s] != 1 {
+			t.Errorf("%v has %d canonical causes, want 1", s, canonical[s])
+		}
+	}
+	// Every named cause is in the table.
+	for c := range causeNames {
+		if !causes[c] {
+			t.Errorf("cause %v missing from the table", c)
+		}
+	}
+}
