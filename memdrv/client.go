@@ -126,6 +126,7 @@ type ClientVc struct {
 	SendStatus       []ndis.Status
 	multipoint       bool
 	closeWanted      bool
+	sendsOut         int  // lists sent and not yet completed (R-CLOSE-1)
 	closing          bool // CloseCall issued for the current call
 }
 
@@ -420,7 +421,7 @@ func (c *Client) pruneLocked(v *ClientVc) {
 func (c *Client) Send(v *ClientVc, packets ...[]byte) {
 	var head, tail *ndis.NetBufferList
 	for _, p := range packets {
-		n := &ndis.NetBufferList{Data: p}
+		n := &ndis.NetBufferList{Data: p, Context: v} // counted in v.sendsOut
 		if tail == nil {
 			head = n
 		} else {
@@ -428,6 +429,9 @@ func (c *Client) Send(v *ClientVc, packets ...[]byte) {
 		}
 		tail = n
 	}
+	c.mu.Lock()
+	v.sendsOut += len(packets)
+	c.mu.Unlock()
 	c.b.CoSendNetBufferLists(v.H, head, 0)
 }
 
@@ -461,7 +465,7 @@ func (c *Client) afterFailedCall(v *ClientVc) {
 	auto := c.AutoDelete && !v.Incoming
 	c.mu.Unlock()
 	if auto {
-		c.fab.Post(func() { c.DeleteVc(v) })
+		c.fab.Post(func() { c.deleteUnlessGone(v) })
 	}
 	c.progress(v.af)
 }
@@ -475,11 +479,22 @@ func (c *Client) afterClose(v *ClientVc) {
 	c.mu.Unlock()
 	if auto {
 		c.fab.Post(func() {
-			c.DeleteVc(v)
+			c.deleteUnlessGone(v)
 			c.progress(v.af)
 		})
 	}
 	c.progress(v.af)
+}
+
+// deleteUnlessGone deletes v unless it already was: the teardown's progress,
+// which runs before the Loop does, may have deleted it first.
+func (c *Client) deleteUnlessGone(v *ClientVc) {
+	c.mu.Lock()
+	gone := v.Deleted
+	c.mu.Unlock()
+	if !gone {
+		c.DeleteVc(v)
+	}
 }
 
 // --- handlers ---
@@ -562,8 +577,15 @@ func (c *Client) ProtocolCoSendNetBufferListsComplete(vcCtx any, nbls *ndis.NetB
 	c.mu.Lock()
 	for n := nbls; n != nil; n = n.Next {
 		v.SendStatus = append(v.SendStatus, n.Status)
+		if n.Context == v {
+			v.sendsOut--
+		}
 	}
+	resume := v.sendsOut == 0 && v.closeWanted && !v.closing
 	c.mu.Unlock()
+	if resume {
+		c.closeWhenReady(v) // the close waited for these sends (R-CLOSE-1)
+	}
 }
 
 // ProtocolCoStatusEx records status indications.
@@ -702,9 +724,9 @@ func (v *ClientVc) callLiveLocked() bool {
 func (c *Client) closeWhenReady(v *ClientVc) {
 	c.mu.Lock()
 	v.closeWanted = true
-	if v.closing || (v.Make.Returned == ndis.StatusPending && !v.Make.Done) {
+	if v.closing || (v.Make.Returned == ndis.StatusPending && !v.Make.Done) || v.sendsOut > 0 {
 		c.mu.Unlock()
-		return // already closing, or the setup has not finished
+		return // already closing, the setup has not finished, or sends are out (R-CLOSE-1)
 	}
 	var drop []*ClientParty
 	pendingDrops, adding := 0, 0
@@ -727,7 +749,12 @@ func (c *Client) closeWhenReady(v *ClientVc) {
 	}
 	if len(drop) > 1 {
 		for _, p := range drop[1:] {
-			c.DropParty(p)
+			c.mu.Lock()
+			taken := p.gone || p.dropping // by a nested closeWhenReady (a completion or teardown progress)
+			c.mu.Unlock()
+			if !taken {
+				c.DropParty(p)
+			}
 		}
 		c.mu.Lock()
 		pendingDrops = 0
@@ -736,7 +763,11 @@ func (c *Client) closeWhenReady(v *ClientVc) {
 				pendingDrops++
 			}
 		}
+		closed := v.closing // a drop completion delivered inside DropParty closed it already
 		c.mu.Unlock()
+		if closed {
+			return
+		}
 	}
 	if pendingDrops > 0 {
 		return

@@ -45,6 +45,7 @@ type core struct {
 	mu           sync.Mutex
 	mode         Mode
 	maxTokenRate uint32
+	refuseOpen   ndis.Status // ProtocolCmOpenAf fails with this when not SUCCESS
 	afs          []*cmAf
 	vcs          map[*cmVc]struct{}
 	notified     map[*ndis.Af]ndis.Status   // ProtocolCmNotifyCloseAfComplete results
@@ -96,7 +97,11 @@ type cmVc struct {
 	released  bool // the far end is gone; closing needs no signalling
 	closing   bool
 	setup     func(ndis.Status) // pending MakeCall outcome
+	makeOut   bool              // the MakeCall is not completed to NDIS yet (its completion may be queued)
+	held      bool              // a release arrived meanwhile: indicated once it is (R-CLOSE-20)
+	heldClose ndis.Status
 	answer    func(ndis.Status, *ndis.CallParameters)
+	offerCb   func(ndis.Status, *cmVc) // the caller's side of the offer, told if it is released unanswered
 	onAct     func(ndis.Status)
 	onDeact   func(ndis.Status)
 
@@ -114,6 +119,13 @@ func (v *cmVc) deliver(data []byte) {
 	if v.c.rx != nil {
 		v.c.rx(v, data)
 	}
+}
+
+// gone reports whether v's call was released or is being closed.
+func (v *cmVc) gone() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.released || v.closing
 }
 
 // cmParty is the CM's context for one party of a root's multipoint call.
@@ -180,6 +192,16 @@ func (v *cmVc) activated(st ndis.Status) {
 
 func (c *core) deactivate(v *cmVc, then func(ndis.Status)) {
 	v.mu.Lock()
+	if act := v.onAct; act != nil {
+		// A re-activation (a QoS change) is in flight: one activation or
+		// deactivation at a time (R-ACT-10), so deactivate after it.
+		v.onAct = func(st ndis.Status) {
+			act(st)
+			c.deactivate(v, then)
+		}
+		v.mu.Unlock()
+		return
+	}
 	active := v.active
 	v.active = false
 	v.mu.Unlock()
@@ -217,11 +239,25 @@ func (c *core) ProtocolCmOpenAf(bindingCtx any, af ndis.AddressFamily, h *ndis.A
 	a := &cmAf{c: c, h: h}
 	st := respond(&c.fab.Loop, c.getMode(), func(done func(ndis.Status)) {
 		c.mu.Lock()
+		if refuse := c.refuseOpen; refuse != ndis.StatusSuccess {
+			c.mu.Unlock()
+			done(refuse) // R-AF-11: nothing is kept for a refused open
+			return
+		}
 		c.afs = append(c.afs, a)
 		c.mu.Unlock()
 		done(ndis.StatusSuccess)
 	}, func(st ndis.Status) { c.ops.openAfComplete(st, h, a) })
 	return a, st
+}
+
+// RefuseOpenAf makes ProtocolCmOpenAf fail with st (at once or through the
+// open's completion, by mode), as a CM out of resources would (spec §4.1
+// failure variant). StatusSuccess lets opens succeed again.
+func (c *core) RefuseOpenAf(st ndis.Status) {
+	c.mu.Lock()
+	c.refuseOpen = st
+	c.mu.Unlock()
 }
 
 func (c *core) ProtocolCmCloseAf(afCtx any) ndis.Status {
@@ -315,9 +351,15 @@ func (c *core) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, party 
 		v.mu.Lock()
 		v.setup = done
 		v.released, v.closing, v.connected, v.inCall = false, false, false, true
+		v.makeOut, v.held = true, false
 		v.parties = v.parties[:0]
 		v.mu.Unlock()
 		c.setupLeaf(v, p, svc, params, func(st ndis.Status) {
+			if st != ndis.StatusSuccess {
+				v.mu.Lock()
+				v.inCall = false // no call came up: a later release has nothing to close
+				v.mu.Unlock()
+			}
 			if f := v.take(&v.setup); f != nil {
 				f(st)
 			}
@@ -328,7 +370,11 @@ func (c *core) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, party 
 			ctx = p
 		}
 		c.ops.makeCallComplete(st, v.h, party, ctx, params)
+		c.makeCompleted(v)
 	})
+	if st != ndis.StatusPending {
+		c.makeCompleted(v)
+	}
 	if p == nil || (st != ndis.StatusSuccess && st != ndis.StatusPending) {
 		return nil, st
 	}
@@ -372,6 +418,16 @@ func (c *core) setupLeaf(v *cmVc, p *cmParty, svc string, params *ndis.CallParam
 		}
 		v.mu.Unlock()
 		finish := func(ast ndis.Status) {
+			v.mu.Lock()
+			released := v.released
+			v.mu.Unlock()
+			if first && released {
+				// The far end released while the VC was being activated;
+				// remoteRelease left the setup to us: undo the activation,
+				// then fail the call.
+				c.deactivate(v, func(ndis.Status) { done(ndis.StatusFailure) })
+				return
+			}
 			if ast != ndis.StatusSuccess {
 				leaf.c.remoteRelease(leaf, ast)
 				done(ast)
@@ -416,13 +472,23 @@ func (c *core) offer(sap *cmSap, params *ndis.CallParameters, cb func(ndis.Statu
 	sap.af.vcs++
 	c.mu.Unlock()
 	c.activate(leaf, leaf.activationParams(&leaf.offer), func(ast ndis.Status) {
-		if ast != ndis.StatusSuccess {
+		leaf.mu.Lock()
+		released := leaf.released // the call went away (link loss) before it could be offered
+		leaf.mu.Unlock()
+		withdrawn := c.fab.lookup(sap.service) != sap // deregistered meanwhile: its handle is dead (R-SAP-5)
+		if ast != ndis.StatusSuccess || released || withdrawn {
 			c.disposeLeaf(leaf)
+			if ast == ndis.StatusSuccess && withdrawn {
+				ast = ndis.StatusInvalidSap // cause 88: no SAP matches any more
+			} else if ast == ndis.StatusSuccess {
+				ast = ndis.StatusFailure
+			}
 			cb(ast, nil)
 			return
 		}
 		leaf.mu.Lock()
 		leaf.answer = func(st ndis.Status, p *ndis.CallParameters) { c.answered(leaf, st, p, cb) }
+		leaf.offerCb = cb
 		leaf.mu.Unlock()
 		st := c.ops.dispatchIncomingCall(sap.h, leaf.h, &leaf.offer)
 		if st == ndis.StatusPending {
@@ -568,6 +634,7 @@ func (c *core) remoteRelease(v *cmVc, st ndis.Status) {
 	v.setup = nil
 	answer := v.answer
 	v.answer = nil
+	activating, connected := v.onAct != nil, v.connected
 	parties := append([]*cmParty(nil), v.parties...)
 	v.mu.Unlock()
 	c.fab.disconnect(v.vci)
@@ -579,18 +646,58 @@ func (c *core) remoteRelease(v *cmVc, st ndis.Status) {
 	}
 	if setup != nil {
 		// A call still being set up fails through MakeCallComplete, never an
-		// incoming close (design.md §2). Deactivate first: the client will
-		// delete the VC.
+		// incoming close and never with SUCCESS: an orderly release before
+		// the connect is a failed setup (design.md §2). Deactivate first:
+		// the client will delete the VC. An activation still in flight
+		// finishes the setup when it completes (setupLeaf).
+		if st == ndis.StatusSuccess {
+			st = ndis.StatusFailure
+		}
 		v.mu.Lock()
 		v.inCall = false
+		if activating {
+			v.setup = func(ndis.Status) { setup(st) }
+		}
 		v.mu.Unlock()
-		c.deactivate(v, func(ndis.Status) { setup(st) })
+		if !activating {
+			c.deactivate(v, func(ndis.Status) { setup(st) })
+		}
 		return
+	}
+	if v.incoming && activating && !connected {
+		return // not offered yet: offer() withdraws it once the activation completes
 	}
 	// Established, accepted or offered (an offer not yet answered is
 	// withdrawn the same way, R-CLOSE-20).
-	_ = answer
+	v.mu.Lock()
+	if v.makeOut { // the MakeCall succeeded but NDIS has not been told yet
+		v.held, v.heldClose = true, st
+		v.mu.Unlock()
+		return
+	}
+	offerCb := v.offerCb
+	v.mu.Unlock()
 	c.ops.dispatchIncomingCloseCall(st, v.h, nil)
+	if answer != nil && offerCb != nil {
+		// Released before the client answered: the caller's setup (a
+		// MakeCall, or an AddParty) fails, or it would wait forever.
+		if st == ndis.StatusSuccess {
+			st = ndis.StatusFailure
+		}
+		offerCb(st, nil)
+	}
+}
+
+// makeCompleted: NDIS has the MakeCall's outcome; a release that arrived
+// while its completion was queued is indicated now, never before (R-CLOSE-20).
+func (c *core) makeCompleted(v *cmVc) {
+	v.mu.Lock()
+	held, st := v.held && !v.closing, v.heldClose
+	v.makeOut, v.held = false, false
+	v.mu.Unlock()
+	if held {
+		c.ops.dispatchIncomingCloseCall(st, v.h, nil)
+	}
 }
 
 // farEndLeft: leaf (a callee VC) hung up on root's call.
@@ -684,7 +791,7 @@ func (c *core) ProtocolCmModifyCallQoS(vcCtx any, params *ndis.CallParameters) n
 			return
 		}
 		peer.c.remoteModify(peer, params, func(st ndis.Status) {
-			if st != ndis.StatusSuccess {
+			if st != ndis.StatusSuccess || v.gone() {
 				done(ndis.StatusFailure)
 				return
 			}
@@ -702,6 +809,9 @@ func (c *core) remoteModify(v *cmVc, params *ndis.CallParameters, cb func(ndis.S
 		return
 	}
 	c.activate(v, v.activationParams(params), func(st ndis.Status) {
+		if st == ndis.StatusSuccess && v.gone() {
+			st = ndis.StatusFailure // released meanwhile: no change to tell (R-QOS-7)
+		}
 		if st != ndis.StatusSuccess {
 			cb(st)
 			return

@@ -253,12 +253,14 @@ func (b *Binding) CloseAdapterEx() Status {
 	}
 	vcs := 0
 	for v := m.vcs.head; v != nil; v = v.next {
-		if v.creator == driver(b) {
+		// A client also keeps the VCs a call manager created for it until
+		// its ProtocolCoDeleteVc has run (R-VC-14).
+		if v.creator == driver(b) || v.client == b {
 			vcs++
 		}
 	}
 	if vcs > 0 {
-		return m.refuse(StatusFailure, "R-VC-14", fn, b, b, "%d VC(s) created by this binding are not deleted", vcs)
+		return m.refuse(StatusFailure, "R-VC-14", fn, b, b, "%d VC(s) created by or for this binding are not deleted", vcs)
 	}
 	for _, af := range m.afs.items {
 		if af.client == b {

@@ -43,6 +43,16 @@ func (b *Binding) CoSendNetBufferLists(vc *Vc, nbls *NetBufferList, flags SendFl
 		m.emit(EventRequest, b.name, fn, vc, 0)
 	}
 	m.mu.Lock()
+	// Checked first: a refused send completes its lists, and lists the
+	// mediator does not consider the sender's must not be touched, since
+	// completing them would hand them out twice.
+	for n := nbls; n != nil; n = n.Next {
+		if n.owner != nblFree {
+			m.mu.Unlock()
+			m.warn("R-DATA-3", fn, b, vc, "a list in the chain is still owned by NDIS (sent or indicated and not yet returned); chain dropped")
+			return
+		}
+	}
 	if rule, why := liveVcCheckLocked(vc); rule != "" {
 		m.mu.Unlock()
 		m.failSends(b, nil, vc, nbls, StatusFailure, rule, fn, why)
@@ -53,15 +63,6 @@ func (b *Binding) CoSendNetBufferLists(vc *Vc, nbls *NetBufferList, flags SendFl
 		m.mu.Unlock()
 		m.failSends(b, nil, vc, nbls, StatusFailure, "R-GEN-8", fn, "not a VC this protocol sends on")
 		return
-	}
-	for n := nbls; n != nil; n = n.Next {
-		if n.owner != nblFree {
-			m.mu.Unlock()
-			// Lists the mediator does not consider the sender's are not
-			// touched: completing them would hand them out twice.
-			m.warn("R-DATA-3", fn, b, vc, "a list in the chain is still owned by NDIS (sent or indicated and not yet returned); chain dropped")
-			return
-		}
 	}
 	if st, rule, why := sendRefusalLocked(vc); st != 0 {
 		vc.stats.SendsRefused++
@@ -143,14 +144,15 @@ func (a *Adapter) MCoSendNetBufferListsComplete(vc *Vc, nbls *NetBufferList, fla
 	}
 	owner, ownerCtx := vc.dataOwner()
 	m.mu.Unlock()
-	if bad > 0 {
-		m.warn("R-DATA-5", fn, a, vc, "%d list(s) completed that were not outstanding on the VC (double completion?)", bad)
-	}
 	if head != nil {
 		if m.tracing() {
 			m.emit(EventUpcall, owner.name, "ProtocolCoSendNetBufferListsComplete", vc, 0)
 		}
 		owner.proto.ProtocolCoSendNetBufferListsComplete(ownerCtx, head, flags)
+	}
+	if bad > 0 {
+		// Those lists were refused, not passed up: say so (design.md §2).
+		return m.reject(StatusFailure, "R-DATA-5", fn, a, vc, "%d list(s) completed that were not outstanding on the VC (double completion?)", bad)
 	}
 	return StatusSuccess
 }
@@ -177,6 +179,14 @@ func (a *Adapter) MCoIndicateReceiveNetBufferLists(vc *Vc, nbls *NetBufferList, 
 		m.mu.Unlock()
 		m.returnToMiniport(a, nbls, flags)
 		return m.reject(StatusFailure, "R-GEN-8", fn, a, vc, "not a VC on this adapter")
+	}
+	for x := nbls; x != nil; x = x.Next {
+		if x.owner != nblFree {
+			// Still out with a protocol (indicated and not returned, or
+			// being sent): the miniport does not own it (R-DATA-3). Not
+			// touched, so the bookkeeping of its real owner stays right.
+			return m.refuse(StatusFailure, "R-DATA-3", fn, a, vc, "a list in the chain is not the miniport's (indicated and not yet returned, or being sent)")
+		}
 	}
 	n := nbls.Len()
 	if !vc.act.isActive() {
@@ -255,14 +265,11 @@ func (b *Binding) ReturnNetBufferLists(nbls *NetBufferList, flags ReturnFlags) S
 	}
 	a := b.adapter
 	m.mu.Unlock()
-	if bad > 0 {
-		m.warn("R-DATA-6", fn, b, nil, "%d list(s) returned that were not indicated to this protocol or were already returned", bad)
-	}
 	if head != nil {
 		a.data.MiniportReturnNetBufferLists(a.ctx, head, flags)
 	}
 	if bad > 0 {
-		return StatusFailure
+		return m.reject(StatusFailure, "R-DATA-6", fn, b, nil, "%d list(s) returned that were not indicated to this protocol or were already returned", bad)
 	}
 	return StatusSuccess
 }
@@ -283,6 +290,9 @@ func (a *Adapter) MCoIndicateStatusEx(vc *Vc, ind *StatusIndication) Status {
 	m.mu.Lock()
 	if a.gone {
 		return m.refuse(StatusFailure, "R-DATA-10", fn, a, a, "adapter has been halted")
+	}
+	if ind == nil {
+		return m.refuse(StatusFailure, "R-DATA-9", fn, a, a, "nil status indication")
 	}
 	if vc == nil {
 		for _, b := range a.binds {

@@ -39,6 +39,9 @@ func (b *Binding) CoGetTapiCallId(vc *Vc) (string, Status) {
 	if rule, why := liveVcCheckLocked(vc); rule != "" {
 		return "", m.refuse(StatusInvalidData, rule, fn, b, vc, "%s", why)
 	}
+	if vc.client != b && vc.cmB != b {
+		return "", m.refuse(StatusInvalidData, "R-GEN-8", fn, b, vc, "not a VC of this protocol")
+	}
 	id := tapiPrefix + strconv.FormatUint(vc.id, 10)
 	m.mu.Unlock()
 	return id, StatusSuccess

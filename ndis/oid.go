@@ -24,6 +24,9 @@ func (b *Binding) CoOidRequest(af *Af, vc *Vc, party *Party, req *OidRequest) St
 	const fn = "NdisCoOidRequest"
 	m.emit(EventRequest, b.name, fn, vc, 0)
 	m.mu.Lock()
+	if b.closed {
+		return m.refuse(StatusFailure, "R-OID-8", fn, b, vc, "binding is closed")
+	}
 	if req == nil {
 		return m.refuse(StatusInvalidData, "R-OID-3", fn, b, vc, "nil request")
 	}
@@ -43,6 +46,13 @@ func (b *Binding) CoOidRequest(af *Af, vc *Vc, party *Party, req *OidRequest) St
 	}
 	if party != nil && party.vc != vc {
 		return m.refuse(StatusFailure, "R-OID-2", fn, b, vc, "party does not belong to the VC")
+	}
+	if party != nil && party.state == partyDead {
+		rule := "R-PTY-9" // the client's handle died with its drop
+		if af != nil && af.client != b {
+			rule = "R-PTY-13" // the call manager's, with the drop's completion
+		}
+		return m.refuse(StatusFailure, rule, fn, b, party, "party handle is no longer valid")
 	}
 	r := &req.route
 	r.requester, r.reqH = b, b.proto
@@ -116,8 +126,19 @@ func (a *Adapter) MCmOidRequest(af *Af, vc *Vc, party *Party, req *OidRequest) S
 	if rule, why := cmAfCheckLocked(a, af); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, a, af, "%s", why)
 	}
+	if af.state != afOpen && af.state != afNotifyClose {
+		return m.refuse(StatusFailure, "R-OID-1", fn, a, af, "AF is %v", af.state)
+	}
+	if vc != nil {
+		if rule, why := liveVcCheckLocked(vc); rule != "" {
+			return m.refuse(StatusFailure, rule, fn, a, vc, "%s", why)
+		}
+	}
 	if vc != nil && vc.af != af || party != nil && party.vc != vc {
 		return m.refuse(StatusFailure, "R-OID-2", fn, a, vc, "VC or party does not belong to the AF")
+	}
+	if party != nil && party.state == partyDead {
+		return m.refuse(StatusFailure, "R-PTY-13", fn, a, party, "party handle is no longer valid")
 	}
 	r := &req.route
 	r.requester, r.reqH, r.reqAf = a, a.mcm, af.cmCtx

@@ -98,7 +98,8 @@ type Vc struct {
 	closeStatus Status    // CloseStatus of the last incoming close (R-CLOSE-16)
 	closeSeen   bool      // an incoming close was indicated on the current call
 	multipoint  bool
-	params      *CallParameters // parameters of the current activation
+	params      *CallParameters // parameters of the current activation (&paramsCopy or nil)
+	paramsCopy  activationParams
 	parties     []*Party
 
 	makeCall, inCall, closeCall, qos, activate, deactivate opRec
@@ -173,6 +174,11 @@ func (b *Binding) CoCreateVc(af *Af, vcCtx any) (*Vc, Status) {
 	v := &Vc{m: m, creator: b, adapter: b.adapter, af: af, life: lifeCreating, act: actInactive, call: callIdle}
 	switch {
 	case af == nil && b.cm != nil:
+		if b.adapter.mcm != nil {
+			// The MCM does the call management of its NIC (R-AF-6) and keeps
+			// its signalling internal (R-VC-12); it has no MiniportCoActivateVc.
+			return nil, m.refuse(StatusFailure, "R-AF-6", fn, b, af, "adapter %s is a miniport call manager; no signalling VC over it", b.adapter.name)
+		}
 		v.kind, v.cmB, v.cmCtx = vcSignaling, b, vcCtx
 	case af == nil:
 		return nil, m.refuse(StatusFailure, "R-VC-3", fn, b, af, "a client creates VCs with its own AF handle")
@@ -472,7 +478,8 @@ func (b *Binding) CmActivateVc(vc *Vc, params *CallParameters) Status {
 // keeps the VC active with its old parameters (R-ACT-4).
 func finishActivateLocked(v *Vc, st Status, params *CallParameters) {
 	if st == StatusSuccess {
-		v.act, v.params = actActive, params
+		v.act = actActive
+		v.keepParamsLocked(params)
 		return
 	}
 	if v.act == actReactivating {
@@ -480,6 +487,46 @@ func finishActivateLocked(v *Vc, st Status, params *CallParameters) {
 		return
 	}
 	v.act = actInactive
+}
+
+// activationParams is the mediator's own copy of a VC's activation
+// parameters. The call manager's buffer is lent only for the duration of the
+// activation (R-ACT-13): it may reuse it for the next one, which may fail and
+// must leave the VC with its previous parameters (R-ACT-4). Inline storage
+// keeps the copy allocation-free for the usual small blobs.
+type activationParams struct {
+	p               CallParameters
+	cm              CallManagerParameters
+	media           MediaParameters
+	cmBuf, mediaBuf [16]byte
+}
+
+// keepParamsLocked records a copy of p as the VC's activation parameters.
+func (v *Vc) keepParamsLocked(p *CallParameters) {
+	if p == nil {
+		v.params = nil
+		return
+	}
+	c := &v.paramsCopy
+	c.p = CallParameters{Flags: p.Flags}
+	if p.CallMgrParameters != nil {
+		c.cm = *p.CallMgrParameters
+		c.cm.CallMgrSpecific.Parameters = copyBlob(&c.cmBuf, p.CallMgrParameters.CallMgrSpecific.Parameters)
+		c.p.CallMgrParameters = &c.cm
+	}
+	if p.MediaParameters != nil {
+		c.media = *p.MediaParameters
+		c.media.MediaSpecific.Parameters = copyBlob(&c.mediaBuf, p.MediaParameters.MediaSpecific.Parameters)
+		c.p.MediaParameters = &c.media
+	}
+	v.params = &c.p
+}
+
+func copyBlob(buf *[16]byte, b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append(buf[:0], b...)
 }
 
 // MCoActivateVcComplete models NdisMCoActivateVcComplete: the miniport
@@ -624,7 +671,8 @@ func (a *Adapter) MCmActivateVc(vc *Vc, params *CallParameters) Status {
 	if params == nil {
 		return m.refuse(StatusInvalidData, "R-ACT-13", fn, a, vc, "nil call parameters")
 	}
-	vc.act, vc.params = actActive, params
+	vc.act = actActive
+	vc.keepParamsLocked(params)
 	m.mu.Unlock()
 	m.emit(EventReturn, a.name, fn, vc, StatusSuccess)
 	return StatusSuccess
