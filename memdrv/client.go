@@ -57,7 +57,7 @@ type Client struct {
 
 	mu sync.Mutex
 	// Mode is how the client answers incoming calls, notify-close and OIDs.
-	mode Mode
+	mode atomicMode
 	// Accept decides the answer to an incoming call; it may modify the
 	// parameters (setting CallParametersChanged). Nil accepts.
 	Accept func(v *ClientVc, p *ndis.CallParameters) ndis.Status
@@ -159,9 +159,9 @@ func NewClient(m *ndis.Mediator, name string, a *ndis.Adapter, fab *Fabric) (*Cl
 func (c *Client) Binding() *ndis.Binding { return c.b }
 
 // SetMode sets how the client answers incoming calls, notify-close and OIDs.
-func (c *Client) SetMode(m Mode) { c.mu.Lock(); c.mode = m; c.mu.Unlock() }
+func (c *Client) SetMode(m Mode) { c.mode.set(m) }
 
-func (c *Client) getMode() Mode { c.mu.Lock(); defer c.mu.Unlock(); return c.mode }
+func (c *Client) getMode() Mode { return c.mode.get() }
 
 func (c *Client) logf(format string, args ...any) {
 	if c.NoLog {

@@ -53,7 +53,7 @@ func (d *CM) Binding() *ndis.Binding { return d.binding }
 func (d *CM) SignalingVc() *ndis.Vc { return d.sig.h }
 
 // SetMode sets how the CM answers pendable requests.
-func (d *CM) SetMode(m Mode) { d.core.mu.Lock(); d.core.mode = m; d.core.mu.Unlock() }
+func (d *CM) SetMode(m Mode) { d.core.mode.set(m) }
 
 // SetMaxTokenRate makes the CM refuse calls and QoS changes asking for more
 // than rate bytes/s (0: no limit).

@@ -43,7 +43,7 @@ type core struct {
 	ops  ops
 
 	mu           sync.Mutex
-	mode         Mode
+	mode         atomicMode
 	maxTokenRate uint32
 	refuseOpen   ndis.Status // ProtocolCmOpenAf fails with this when not SUCCESS
 	afs          []*cmAf
@@ -56,11 +56,7 @@ func newCore(name string, fab *Fabric) *core {
 	return &core{name: name, fab: fab, vcs: map[*cmVc]struct{}{}, notified: map[*ndis.Af]ndis.Status{}}
 }
 
-func (c *core) getMode() Mode {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.mode
-}
+func (c *core) getMode() Mode { return c.mode.get() }
 
 // cmAf is the CM's context for one open of its address family.
 type cmAf struct {

@@ -12,6 +12,7 @@ package memdrv
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/condis-project/condis/ndis"
 )
@@ -35,6 +36,12 @@ const (
 func (m Mode) String() string {
 	return [...]string{"immediate", "pend", "pend-early"}[m]
 }
+
+// atomicMode is a Mode read on every request without taking a lock.
+type atomicMode struct{ v atomic.Uint32 }
+
+func (a *atomicMode) get() Mode  { return Mode(a.v.Load()) }
+func (a *atomicMode) set(m Mode) { a.v.Store(uint32(m)) }
 
 // Loop is deferred work, the in-memory stand-in for DPCs and work items:
 // completions of pended requests and actions that must happen after the
@@ -83,26 +90,34 @@ func (l *Loop) Len() int {
 // respond turns an operation whose outcome may be known now or later into a
 // handler return value, according to mode. op must call done exactly once
 // and drop it afterwards; complete is the driver's completion function (e.g.
-// MCmMakeCallComplete). Responder records are pooled: the benchmark's
-// allocation budget is for the mediator, not for the test drivers'
+// MCmMakeCallComplete). Responder records are pooled and lock-free (one CAS
+// decides whether the outcome arrived inside the handler), because the
+// benchmark's budget is meant for the mediator, not for test-driver
 // bookkeeping.
 func respond(l *Loop, mode Mode, op func(done func(ndis.Status)), complete func(ndis.Status)) ndis.Status {
 	r := responders.Get().(*responder)
 	r.l, r.mode, r.complete = l, mode, complete
-	r.inHandler, r.have, r.finished = true, false, false
+	r.state.Store(inHandler)
 	op(r.doneFn)
-	r.mu.Lock()
-	r.inHandler = false
-	have, st, finished := r.have, r.st, r.finished
-	r.mu.Unlock()
-	if finished {
-		r.release()
+	if r.state.CompareAndSwap(inHandler, returned) {
+		return ndis.StatusPending // done comes later and releases the record
 	}
-	if have {
+	// done ran inside the handler (state doneInHandler); its store of st
+	// happened before its CAS, which we observed.
+	st := r.st
+	r.release()
+	if mode == Immediate {
 		return st
 	}
 	return ndis.StatusPending
 }
+
+// Responder states.
+const (
+	inHandler     uint32 = iota // op is running; no outcome yet
+	returned                    // the handler returned PENDING; done finishes
+	doneInHandler               // the outcome arrived while op was running
+)
 
 var responders sync.Pool
 
@@ -117,15 +132,12 @@ func init() {
 }
 
 type responder struct {
-	mu        sync.Mutex
-	l         *Loop
-	mode      Mode
-	complete  func(ndis.Status)
-	doneFn    func(ndis.Status) // r.done, made once per record
-	inHandler bool
-	have      bool
-	finished  bool // done ran while the handler was still running
-	st        ndis.Status
+	state    atomic.Uint32
+	l        *Loop
+	mode     Mode
+	complete func(ndis.Status)
+	doneFn   func(ndis.Status) // r.done, made once per record
+	st       ndis.Status
 }
 
 func (r *responder) release() {
@@ -134,24 +146,19 @@ func (r *responder) release() {
 }
 
 func (r *responder) done(st ndis.Status) {
-	r.mu.Lock()
-	in, complete, l := r.inHandler, r.complete, r.l
-	if in {
-		r.finished = true // respond releases the record
-		if r.mode == Immediate {
-			r.st, r.have = st, true
-			r.mu.Unlock()
-			return
-		}
-	}
-	r.mu.Unlock()
-	switch {
-	case in && r.mode == Pend:
-		l.Post(func() { complete(st) })
-	case in: // PendEarly: complete inside the handler, then return PENDING
-		complete(st)
-	default: // the handler returned before the outcome was known
+	complete, l, mode := r.complete, r.l, r.mode
+	r.st = st
+	if !r.state.CompareAndSwap(inHandler, doneInHandler) {
+		// The handler already returned PENDING: complete now.
 		r.release()
 		complete(st)
+		return
 	}
+	switch mode {
+	case Pend:
+		l.Post(func() { complete(st) })
+	case PendEarly: // complete inside the handler, then return PENDING
+		complete(st)
+	}
+	// Immediate: respond returns st as the handler's final status.
 }

@@ -37,7 +37,7 @@ func NewMCM(m *ndis.Mediator, name string, fab *Fabric) (*MCM, ndis.Status) {
 func (d *MCM) Adapter() *ndis.Adapter { return d.adapter }
 
 // SetMode sets how the MCM answers pendable requests.
-func (d *MCM) SetMode(m Mode) { d.core.mu.Lock(); d.core.mode = m; d.core.mu.Unlock() }
+func (d *MCM) SetMode(m Mode) { d.core.mode.set(m) }
 
 // SetMaxTokenRate makes the MCM refuse calls and QoS changes asking for more
 // than rate bytes/s (0: no limit).

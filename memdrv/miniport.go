@@ -40,7 +40,7 @@ type Miniport struct {
 	adapter *ndis.Adapter
 
 	mu       sync.Mutex
-	mode     Mode
+	mode     atomicMode
 	vcs      map[*mpVc]struct{}
 	rxOut    int
 	rejectAt uint32 // activation of a VC with this token rate fails (R-ACT-3 tests)
@@ -68,13 +68,13 @@ func NewMiniport(m *ndis.Mediator, name string, fab *Fabric) (*Miniport, ndis.St
 func (mp *Miniport) Adapter() *ndis.Adapter { return mp.adapter }
 
 // SetMode sets how the miniport answers activation, deactivation, OIDs and sends.
-func (mp *Miniport) SetMode(m Mode) { mp.mu.Lock(); mp.mode = m; mp.mu.Unlock() }
+func (mp *Miniport) SetMode(m Mode) { mp.mode.set(m) }
 
 // RejectTokenRate makes activations asking for this transmit token rate fail
 // with NDIS_STATUS_INVALID_DATA (0 disables).
 func (mp *Miniport) RejectTokenRate(rate uint32) { mp.mu.Lock(); mp.rejectAt = rate; mp.mu.Unlock() }
 
-func (mp *Miniport) getMode() Mode { mp.mu.Lock(); defer mp.mu.Unlock(); return mp.mode }
+func (mp *Miniport) getMode() Mode { return mp.mode.get() }
 
 // Vcs is the number of VCs the miniport holds state for.
 func (mp *Miniport) Vcs() int { mp.mu.Lock(); defer mp.mu.Unlock(); return len(mp.vcs) }
