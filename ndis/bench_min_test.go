@@ -14,7 +14,6 @@ type minMCM struct {
 	a         *ndis.Adapter
 	calleeAf  *ndis.Af
 	calleeSap *ndis.Sap
-	params    ndis.CallParameters
 }
 
 type minVc struct {
