@@ -190,7 +190,7 @@ func (m *Mediator) BindAdapter(a *Adapter, name string, p Protocol, bindingCtx a
 		return nil, StatusFailure
 	}
 	m.mu.Lock()
-	if a == nil || a.gone {
+	if a == nil || a.m != m || a.gone {
 		m.mu.Unlock()
 		m.report(Violation{Rule: "R-GEN-8", Func: fn, Driver: name, Status: StatusFailure, Detail: "adapter handle is not valid"})
 		return nil, StatusFailure

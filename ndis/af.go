@@ -48,7 +48,7 @@ func (af *Af) AddressFamily() AddressFamily { return af.reg.af }
 // rule and status to refuse with, or "" when the handle is usable.
 func (b *Binding) clientAfCheckLocked(af *Af) (string, Status, string) {
 	switch {
-	case af == nil || af.client != b:
+	case af == nil || af.m != b.m || af.client != b:
 		return "R-GEN-8", StatusFailure, "not an AF handle this client opened"
 	case af.state == afOpening:
 		return "R-AF-8", StatusFailure, "the open of this AF has not completed yet"
@@ -59,10 +59,12 @@ func (b *Binding) clientAfCheckLocked(af *Af) (string, Status, string) {
 }
 
 // cmAfCheckLocked validates a call manager's use of an AF handle.
-func cmAfCheckLocked(who driver, af *Af) (string, string) {
+func (m *Mediator) cmAfCheckLocked(who driver, af *Af) (string, string) {
 	switch {
 	case af == nil:
 		return "R-GEN-8", "nil AF handle"
+	case af.m != m || af.reg == nil:
+		return "R-GEN-8", foreignHandle
 	case af.reg.owner() != who:
 		return "R-GEN-9", "AF " + af.String() + " belongs to call manager " + nameOf(af.reg.owner())
 	}
@@ -152,7 +154,7 @@ func (m *Mediator) openAfComplete(who driver, fn string, st Status, af *Af, cmCt
 		return m.reject(StatusFailure, "R-GEN-1", fn, who, af, "completion status may not be NDIS_STATUS_PENDING")
 	}
 	m.mu.Lock()
-	if rule, why := cmAfCheckLocked(who, af); rule != "" {
+	if rule, why := m.cmAfCheckLocked(who, af); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, af, "%s", why)
 	}
 	deliver, ok := af.open.complete(st, cmCtx, nil)
@@ -270,7 +272,7 @@ func (m *Mediator) closeAfComplete(who driver, fn string, st Status, af *Af) Sta
 		return m.reject(StatusFailure, "R-GEN-1", fn, who, af, "completion status may not be NDIS_STATUS_PENDING")
 	}
 	m.mu.Lock()
-	if rule, why := cmAfCheckLocked(who, af); rule != "" {
+	if rule, why := m.cmAfCheckLocked(who, af); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, af, "%s", why)
 	}
 	deliver, ok := af.close.complete(st, nil, nil)
@@ -305,7 +307,7 @@ func (a *Adapter) MCmNotifyCloseAddressFamily(af *Af) Status {
 func (m *Mediator) notifyCloseAf(who driver, fn string, af *Af) Status {
 	m.emit(EventRequest, nameOf(who), fn, af, 0)
 	m.mu.Lock()
-	if rule, why := cmAfCheckLocked(who, af); rule != "" {
+	if rule, why := m.cmAfCheckLocked(who, af); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, af, "%s", why)
 	}
 	if af.state != afOpen {

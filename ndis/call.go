@@ -2,8 +2,8 @@ package ndis
 
 // cmVcCheckLocked validates a call manager's use of a VC handle in a call
 // operation.
-func cmVcCheckLocked(who driver, v *Vc) (string, string) {
-	if rule, why := liveVcCheckLocked(v); rule != "" {
+func (m *Mediator) cmVcCheckLocked(who driver, v *Vc) (string, string) {
+	if rule, why := m.liveVcCheckLocked(v); rule != "" {
 		return rule, why
 	}
 	if v.kind == vcSignaling {
@@ -17,7 +17,7 @@ func cmVcCheckLocked(who driver, v *Vc) (string, string) {
 
 // clientVcCheckLocked validates a client's use of a VC handle.
 func (b *Binding) clientVcCheckLocked(v *Vc) (string, string) {
-	if rule, why := liveVcCheckLocked(v); rule != "" {
+	if rule, why := b.m.liveVcCheckLocked(v); rule != "" {
 		return rule, why
 	}
 	if v.client != b {
@@ -63,7 +63,7 @@ func (b *Binding) ClMakeCall(vc *Vc, params *CallParameters, partyCtx any) (*Par
 	const fn = "NdisClMakeCall"
 	m.emit(EventRequest, b.name, fn, vc, 0)
 	m.mu.Lock()
-	if rule, why := liveVcCheckLocked(vc); rule != "" {
+	if rule, why := m.liveVcCheckLocked(vc); rule != "" {
 		return nil, m.refuse(StatusFailure, rule, fn, b, vc, "%s", why)
 	}
 	if vc.client != b || vc.kind != vcOutgoing {
@@ -163,7 +163,7 @@ func (m *Mediator) makeCallComplete(who driver, fn string, st Status, v *Vc, par
 		return m.reject(StatusFailure, "R-GEN-1", fn, who, v, "completion status may not be NDIS_STATUS_PENDING")
 	}
 	m.mu.Lock()
-	if rule, why := cmVcCheckLocked(who, v); rule != "" {
+	if rule, why := m.cmVcCheckLocked(who, v); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
 	}
 	if v.makeCall.state != opUpcall && v.makeCall.state != opPended {
@@ -202,13 +202,13 @@ func (a *Adapter) MCmDispatchIncomingCall(sap *Sap, vc *Vc, params *CallParamete
 func (m *Mediator) dispatchIncomingCall(who driver, fn string, sap *Sap, v *Vc, params *CallParameters) Status {
 	m.emit(EventRequest, nameOf(who), fn, v, 0)
 	m.mu.Lock()
-	if rule, why := cmVcCheckLocked(who, v); rule != "" {
+	if rule, why := m.cmVcCheckLocked(who, v); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
 	}
 	if v.creator != who {
 		return m.refuse(StatusFailure, "R-IN-12", fn, who, v, "a call manager dispatches incoming calls only on VCs it created")
 	}
-	if sap == nil || (sap.state != sapRegistering && sap.state != sapRegistered) {
+	if sap == nil || sap.m != m || (sap.state != sapRegistering && sap.state != sapRegistered) {
 		return m.refuse(StatusFailure, "R-SAP-11", fn, who, v, "SAP is not registered")
 	}
 	if sap.af != v.af {
@@ -272,7 +272,7 @@ func (b *Binding) ClIncomingCallComplete(status Status, vc *Vc, params *CallPara
 		return m.reject(StatusFailure, "R-IN-3", fn, b, vc, "the answer to an incoming call may not be NDIS_STATUS_PENDING")
 	}
 	m.mu.Lock()
-	if rule, why := liveVcCheckLocked(vc); rule != "" {
+	if rule, why := m.liveVcCheckLocked(vc); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, b, vc, "%s", why)
 	}
 	if vc.client != b {
@@ -309,7 +309,7 @@ func (a *Adapter) MCmDispatchCallConnected(vc *Vc) Status {
 func (m *Mediator) dispatchCallConnected(who driver, fn string, v *Vc) Status {
 	m.emit(EventRequest, nameOf(who), fn, v, 0)
 	m.mu.Lock()
-	if rule, why := cmVcCheckLocked(who, v); rule != "" {
+	if rule, why := m.cmVcCheckLocked(who, v); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
 	}
 	if v.call != callAccepted {
@@ -344,7 +344,7 @@ func (a *Adapter) MCmDispatchIncomingCloseCall(closeStatus Status, vc *Vc, close
 func (m *Mediator) dispatchIncomingCloseCall(who driver, fn string, closeStatus Status, v *Vc, data []byte) Status {
 	m.emit(EventRequest, nameOf(who), fn, v, closeStatus)
 	m.mu.Lock()
-	if rule, why := cmVcCheckLocked(who, v); rule != "" {
+	if rule, why := m.cmVcCheckLocked(who, v); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
 	}
 	if closeStatus == StatusPending {
@@ -487,7 +487,7 @@ func (m *Mediator) closeCallComplete(who driver, fn string, st Status, v *Vc, pa
 		return m.reject(StatusFailure, "R-GEN-1", fn, who, v, "completion status may not be NDIS_STATUS_PENDING")
 	}
 	m.mu.Lock()
-	if rule, why := cmVcCheckLocked(who, v); rule != "" {
+	if rule, why := m.cmVcCheckLocked(who, v); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
 	}
 	var clPartyCtx any

@@ -53,7 +53,7 @@ func (b *Binding) CoSendNetBufferLists(vc *Vc, nbls *NetBufferList, flags SendFl
 			return
 		}
 	}
-	if rule, why := liveVcCheckLocked(vc); rule != "" {
+	if rule, why := m.liveVcCheckLocked(vc); rule != "" {
 		m.mu.Unlock()
 		m.failSends(b, nil, vc, nbls, StatusFailure, rule, fn, why)
 		return
@@ -170,7 +170,7 @@ func (a *Adapter) MCoIndicateReceiveNetBufferLists(vc *Vc, nbls *NetBufferList, 
 		return StatusSuccess
 	}
 	m.mu.Lock()
-	if rule, why := liveVcCheckLocked(vc); rule != "" {
+	if rule, why := m.liveVcCheckLocked(vc); rule != "" {
 		m.mu.Unlock()
 		m.returnToMiniport(a, nbls, flags)
 		return m.reject(StatusFailure, rule, fn, a, vc, "%s", why)
@@ -246,7 +246,7 @@ func (b *Binding) ReturnNetBufferLists(nbls *NetBufferList, flags ReturnFlags) S
 	for n := nbls; n != nil; {
 		next := n.Next
 		v := n.SourceHandle
-		if n.owner != nblIndicated || v == nil || v.adapter != b.adapter {
+		if n.owner != nblIndicated || v == nil || v.m != m || v.adapter != b.adapter {
 			bad++
 		} else if o, _ := v.dataOwner(); o != b {
 			bad++
@@ -299,7 +299,7 @@ func (a *Adapter) MCoIndicateStatusEx(vc *Vc, ind *StatusIndication) Status {
 			ts = append(ts, target{b, nil})
 		}
 	} else {
-		if rule, why := liveVcCheckLocked(vc); rule != "" {
+		if rule, why := m.liveVcCheckLocked(vc); rule != "" {
 			return m.refuse(StatusFailure, rule, fn, a, vc, "%s", why)
 		}
 		if vc.client != nil {

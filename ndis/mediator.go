@@ -177,6 +177,11 @@ func objName(o fmt.Stringer) string {
 	return o.String()
 }
 
+// foreignHandle explains a handle the mediator did not hand out: a zero
+// value a driver made itself, or a handle of another mediator (another node
+// in the same process).
+const foreignHandle = "not a handle of this node's NDIS (forged, or another node's)"
+
 func idName(prefix string, id uint64) string { return prefix + strconv.FormatUint(id, 10) }
 
 // opState tracks one pendable operation (spec §3.0).

@@ -13,7 +13,7 @@ func (b *Binding) CoAssignInstanceName(vc *Vc, base string) (string, Status) {
 	m := b.m
 	const fn = "NdisCoAssignInstanceName"
 	m.mu.Lock()
-	if rule, why := liveVcCheckLocked(vc); rule != "" {
+	if rule, why := m.liveVcCheckLocked(vc); rule != "" {
 		return "", m.refuse(StatusFailure, rule, fn, b, vc, "%s", why)
 	}
 	if vc.client != b && vc.cmB != b {
@@ -36,7 +36,7 @@ func (b *Binding) CoGetTapiCallId(vc *Vc) (string, Status) {
 	m := b.m
 	const fn = "NdisCoGetTapiCallId"
 	m.mu.Lock()
-	if rule, why := liveVcCheckLocked(vc); rule != "" {
+	if rule, why := m.liveVcCheckLocked(vc); rule != "" {
 		return "", m.refuse(StatusInvalidData, rule, fn, b, vc, "%s", why)
 	}
 	if vc.client != b && vc.cmB != b {

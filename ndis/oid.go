@@ -37,15 +37,18 @@ func (b *Binding) CoOidRequest(af *Af, vc *Vc, party *Party, req *OidRequest) St
 		return m.refuse(StatusFailure, "R-OID-2", fn, b, vc, "a party-specific request needs an AF handle")
 	}
 	if vc != nil {
-		if rule, why := liveVcCheckLocked(vc); rule != "" {
+		if rule, why := m.liveVcCheckLocked(vc); rule != "" {
 			return m.refuse(StatusFailure, rule, fn, b, vc, "%s", why)
 		}
 		if vc.client != b && vc.cmB != b {
 			return m.refuse(StatusFailure, "R-GEN-8", fn, b, vc, "not a VC of this protocol")
 		}
 	}
-	if party != nil && party.vc != vc {
+	if party != nil && (party.m != m || party.vc != vc) {
 		return m.refuse(StatusFailure, "R-OID-2", fn, b, vc, "party does not belong to the VC")
+	}
+	if af != nil && (af.m != m || af.reg == nil) {
+		return m.refuse(StatusFailure, "R-OID-1", fn, b, af, foreignHandle)
 	}
 	if party != nil && party.state == partyDead {
 		rule := "R-PTY-9" // the client's handle died with its drop
@@ -123,18 +126,18 @@ func (a *Adapter) MCmOidRequest(af *Af, vc *Vc, party *Party, req *OidRequest) S
 	if req == nil || req.route.op.busy() {
 		return m.refuse(StatusFailure, "R-OID-3", fn, a, vc, "nil or already outstanding request")
 	}
-	if rule, why := cmAfCheckLocked(a, af); rule != "" {
+	if rule, why := m.cmAfCheckLocked(a, af); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, a, af, "%s", why)
 	}
 	if af.state != afOpen && af.state != afNotifyClose {
 		return m.refuse(StatusFailure, "R-OID-1", fn, a, af, "AF is %v", af.state)
 	}
 	if vc != nil {
-		if rule, why := liveVcCheckLocked(vc); rule != "" {
+		if rule, why := m.liveVcCheckLocked(vc); rule != "" {
 			return m.refuse(StatusFailure, rule, fn, a, vc, "%s", why)
 		}
 	}
-	if vc != nil && vc.af != af || party != nil && party.vc != vc {
+	if vc != nil && vc.af != af || party != nil && (party.m != m || party.vc != vc) {
 		return m.refuse(StatusFailure, "R-OID-2", fn, a, vc, "VC or party does not belong to the AF")
 	}
 	if party != nil && party.state == partyDead {

@@ -127,11 +127,14 @@ func (v *Vc) removeParty(p *Party) {
 }
 
 // cmPartyCheckLocked validates a call manager's use of a party handle.
-func cmPartyCheckLocked(who driver, p *Party) (string, string) {
+func (m *Mediator) cmPartyCheckLocked(who driver, p *Party) (string, string) {
 	if p == nil {
 		return "R-GEN-8", "nil party handle"
 	}
-	return cmVcCheckLocked(who, p.vc)
+	if p.m != m || p.vc == nil {
+		return "R-GEN-8", foreignHandle
+	}
+	return m.cmVcCheckLocked(who, p.vc)
 }
 
 // CmAddPartyComplete models NdisCmAddPartyComplete.
@@ -150,7 +153,7 @@ func (m *Mediator) addPartyComplete(who driver, fn string, st Status, p *Party, 
 		return m.reject(StatusFailure, "R-GEN-1", fn, who, p, "completion status may not be NDIS_STATUS_PENDING")
 	}
 	m.mu.Lock()
-	if rule, why := cmPartyCheckLocked(who, p); rule != "" {
+	if rule, why := m.cmPartyCheckLocked(who, p); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, p, "%s", why)
 	}
 	deliver, ok := p.add.complete(st, cmCtx, params)
@@ -178,7 +181,7 @@ func (b *Binding) ClDropParty(party *Party, closeData []byte) Status {
 	const fn = "NdisClDropParty"
 	m.emit(EventRequest, b.name, fn, party, 0)
 	m.mu.Lock()
-	if party == nil || party.vc.client != b {
+	if party == nil || party.m != m || party.vc == nil || party.vc.client != b {
 		return m.refuse(StatusFailure, "R-GEN-8", fn, b, party, "not a party of this client")
 	}
 	switch party.state {
@@ -245,7 +248,7 @@ func (m *Mediator) dropPartyComplete(who driver, fn string, st Status, p *Party)
 		return m.reject(StatusFailure, "R-GEN-1", fn, who, p, "completion status may not be NDIS_STATUS_PENDING")
 	}
 	m.mu.Lock()
-	if rule, why := cmPartyCheckLocked(who, p); rule != "" {
+	if rule, why := m.cmPartyCheckLocked(who, p); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, p, "%s", why)
 	}
 	deliver, ok := p.drop.complete(st, nil, nil)
@@ -281,7 +284,7 @@ func (a *Adapter) MCmDispatchIncomingDropParty(dropStatus Status, party *Party, 
 func (m *Mediator) dispatchIncomingDropParty(who driver, fn string, st Status, p *Party, data []byte) Status {
 	m.emit(EventRequest, nameOf(who), fn, p, st)
 	m.mu.Lock()
-	if rule, why := cmPartyCheckLocked(who, p); rule != "" {
+	if rule, why := m.cmPartyCheckLocked(who, p); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, p, "%s", why)
 	}
 	if p.state != partyConnected {

@@ -64,7 +64,7 @@ func (m *Mediator) modifyQoSComplete(who driver, fn string, st Status, v *Vc, pa
 		return m.reject(StatusFailure, "R-GEN-1", fn, who, v, "completion status may not be NDIS_STATUS_PENDING")
 	}
 	m.mu.Lock()
-	if rule, why := cmVcCheckLocked(who, v); rule != "" {
+	if rule, why := m.cmVcCheckLocked(who, v); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
 	}
 	deliver, ok := v.qos.complete(st, nil, params)
@@ -96,7 +96,7 @@ func (a *Adapter) MCmDispatchIncomingCallQoSChange(vc *Vc, params *CallParameter
 func (m *Mediator) dispatchQoSChange(who driver, fn string, v *Vc, params *CallParameters) Status {
 	m.emit(EventRequest, nameOf(who), fn, v, 0)
 	m.mu.Lock()
-	if rule, why := cmVcCheckLocked(who, v); rule != "" {
+	if rule, why := m.cmVcCheckLocked(who, v); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
 	}
 	if v.call != callConnected || v.closingMark {

@@ -124,7 +124,7 @@ func (m *Mediator) registerSapComplete(who driver, fn string, st Status, s *Sap,
 	if s == nil {
 		return m.refuse(StatusFailure, "R-GEN-8", fn, who, s, "nil SAP handle")
 	}
-	if rule, why := cmAfCheckLocked(who, s.af); rule != "" {
+	if rule, why := m.cmAfCheckLocked(who, s.af); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, s, "%s", why)
 	}
 	deliver, ok := s.reg.complete(st, cmCtx, nil)
@@ -154,7 +154,7 @@ func (b *Binding) ClDeregisterSap(sap *Sap) Status {
 	const fn = "NdisClDeregisterSap"
 	m.emit(EventRequest, b.name, fn, sap, 0)
 	m.mu.Lock()
-	if sap == nil || sap.af.client != b {
+	if sap == nil || sap.m != m || sap.af == nil || sap.af.client != b {
 		return m.refuse(StatusFailure, "R-GEN-8", fn, b, sap, "not a SAP this client registered")
 	}
 	switch sap.state {
@@ -217,7 +217,7 @@ func (m *Mediator) deregisterSapComplete(who driver, fn string, st Status, s *Sa
 	if s == nil {
 		return m.refuse(StatusFailure, "R-GEN-8", fn, who, s, "nil SAP handle")
 	}
-	if rule, why := cmAfCheckLocked(who, s.af); rule != "" {
+	if rule, why := m.cmAfCheckLocked(who, s.af); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, s, "%s", why)
 	}
 	deliver, ok := s.dereg.complete(st, nil, nil)

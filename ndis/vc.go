@@ -171,6 +171,9 @@ func (b *Binding) CoCreateVc(af *Af, vcCtx any) (*Vc, Status) {
 	if b.closed {
 		return nil, m.refuse(StatusFailure, "R-GEN-8", fn, b, b, "binding is closed")
 	}
+	if af != nil && (af.m != m || af.reg == nil) {
+		return nil, m.refuse(StatusFailure, "R-VC-4", fn, b, af, foreignHandle)
+	}
 	v := &Vc{m: m, creator: b, adapter: b.adapter, af: af, life: lifeCreating, act: actInactive, call: callIdle}
 	switch {
 	case af == nil && b.cm != nil:
@@ -210,7 +213,7 @@ func (a *Adapter) MCmCreateVc(af *Af, mpVcCtx any) (*Vc, Status) {
 	if a.mcm == nil {
 		return nil, m.refuse(StatusFailure, "R-GEN-9", fn, a, af, "only a miniport call manager may call NdisMCm functions")
 	}
-	if af == nil || af.reg.adapter != a || af.reg.cmBinding != nil {
+	if af == nil || af.m != m || af.reg == nil || af.reg.adapter != a || af.reg.cmBinding != nil {
 		return nil, m.refuse(StatusFailure, "R-VC-4", fn, a, af, "not an open of this MCM's address family")
 	}
 	if af.state != afOpen && af.state != afNotifyClose {
@@ -315,11 +318,14 @@ func (m *Mediator) abandonVc(v *Vc, fn string, who driver, st Status) Status {
 	return st
 }
 
-// liveVcCheckLocked returns a rule and reason if v is not a usable handle.
-func liveVcCheckLocked(v *Vc) (string, string) {
+// liveVcCheckLocked returns a rule and reason if v is not a usable handle:
+// nil, not made by this mediator (forged, or another node's), or dead.
+func (m *Mediator) liveVcCheckLocked(v *Vc) (string, string) {
 	switch {
 	case v == nil:
 		return "R-GEN-8", "nil VC handle"
+	case v.m != m:
+		return "R-GEN-8", foreignHandle
 	case v.life == lifeDeleted:
 		return "R-VC-9", "VC handle is dead (the VC was deleted)"
 	case v.life != lifeCreated:
@@ -352,7 +358,7 @@ func (a *Adapter) MCmDeleteVc(vc *Vc) Status {
 func (m *Mediator) deleteVc(who driver, fn string, v *Vc) Status {
 	m.emit(EventRequest, nameOf(who), fn, v, 0)
 	m.mu.Lock()
-	if rule, why := liveVcCheckLocked(v); rule != "" {
+	if rule, why := m.liveVcCheckLocked(v); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
 	}
 	if v.creator != who {
@@ -431,7 +437,7 @@ func (b *Binding) CmActivateVc(vc *Vc, params *CallParameters) Status {
 	const fn = "NdisCmActivateVc"
 	m.emit(EventRequest, b.name, fn, vc, 0)
 	m.mu.Lock()
-	if rule, why := liveVcCheckLocked(vc); rule != "" {
+	if rule, why := m.liveVcCheckLocked(vc); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, b, vc, "%s", why)
 	}
 	if vc.cmB != b {
@@ -570,7 +576,7 @@ func (b *Binding) CmDeactivateVc(vc *Vc) Status {
 	const fn = "NdisCmDeactivateVc"
 	m.emit(EventRequest, b.name, fn, vc, 0)
 	m.mu.Lock()
-	if rule, why := liveVcCheckLocked(vc); rule != "" {
+	if rule, why := m.liveVcCheckLocked(vc); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, b, vc, "%s", why)
 	}
 	if vc.cmB != b {
@@ -662,7 +668,7 @@ func (a *Adapter) MCmActivateVc(vc *Vc, params *CallParameters) Status {
 	if a.mcm == nil {
 		return m.refuse(StatusFailure, "R-GEN-9", fn, a, vc, "only a miniport call manager may call NdisMCm functions")
 	}
-	if rule, why := liveVcCheckLocked(vc); rule != "" {
+	if rule, why := m.liveVcCheckLocked(vc); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, a, vc, "%s", why)
 	}
 	if vc.adapter != a {
@@ -688,7 +694,7 @@ func (a *Adapter) MCmDeactivateVc(vc *Vc) Status {
 	if a.mcm == nil {
 		return m.refuse(StatusFailure, "R-GEN-9", fn, a, vc, "only a miniport call manager may call NdisMCm functions")
 	}
-	if rule, why := liveVcCheckLocked(vc); rule != "" {
+	if rule, why := m.liveVcCheckLocked(vc); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, a, vc, "%s", why)
 	}
 	if vc.adapter != a {
