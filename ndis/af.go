@@ -149,21 +149,14 @@ func (a *Adapter) MCmOpenAddressFamilyComplete(status Status, af *Af, cmAfCtx an
 }
 
 func (m *Mediator) openAfComplete(who driver, fn string, st Status, af *Af, cmCtx any) Status {
-	m.emit(EventRequest, nameOf(who), fn, af, st)
-	if st == StatusPending {
-		return m.reject(StatusFailure, "R-GEN-1", fn, who, af, "completion status may not be NDIS_STATUS_PENDING")
+	if ret, ok := m.startCompletion(who, fn, af, st); !ok {
+		return ret
 	}
-	m.mu.Lock()
 	if rule, why := m.cmAfCheckLocked(who, af); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, af, "%s", why)
 	}
-	deliver, ok := af.open.complete(st, cmCtx, nil)
-	if !ok {
-		return m.refuse(StatusFailure, "R-GEN-2", fn, who, af, "no pended ProtocolCmOpenAf to complete")
-	}
-	if !deliver {
-		m.mu.Unlock()
-		return StatusSuccess
+	if now, ret := m.takeCompletionLocked(&af.open, st, cmCtx, nil, fn, who, af, "ProtocolCmOpenAf"); !now {
+		return ret
 	}
 	h := m.finishOpenAfLocked(af, st, cmCtx)
 	c := af.client
@@ -267,21 +260,14 @@ func (a *Adapter) MCmCloseAddressFamilyComplete(status Status, af *Af) Status {
 }
 
 func (m *Mediator) closeAfComplete(who driver, fn string, st Status, af *Af) Status {
-	m.emit(EventRequest, nameOf(who), fn, af, st)
-	if st == StatusPending {
-		return m.reject(StatusFailure, "R-GEN-1", fn, who, af, "completion status may not be NDIS_STATUS_PENDING")
+	if ret, ok := m.startCompletion(who, fn, af, st); !ok {
+		return ret
 	}
-	m.mu.Lock()
 	if rule, why := m.cmAfCheckLocked(who, af); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, af, "%s", why)
 	}
-	deliver, ok := af.close.complete(st, nil, nil)
-	if !ok {
-		return m.refuse(StatusFailure, "R-GEN-2", fn, who, af, "no pended ProtocolCmCloseAf to complete")
-	}
-	if !deliver {
-		m.mu.Unlock()
-		return StatusSuccess
+	if now, ret := m.takeCompletionLocked(&af.close, st, nil, nil, fn, who, af, "ProtocolCmCloseAf"); !now {
+		return ret
 	}
 	m.finishCloseAfLocked(af, st, who)
 	c := af.client
@@ -345,11 +331,9 @@ func (m *Mediator) notifyCloseAf(who driver, fn string, af *Af) Status {
 func (b *Binding) ClNotifyCloseAddressFamilyComplete(af *Af, status Status) Status {
 	m := b.m
 	const fn = "NdisClNotifyCloseAddressFamilyComplete"
-	m.emit(EventRequest, b.name, fn, af, status)
-	if status == StatusPending {
-		return m.reject(StatusFailure, "R-GEN-1", fn, b, af, "completion status may not be NDIS_STATUS_PENDING")
+	if ret, ok := m.startCompletion(b, fn, af, status); !ok {
+		return ret
 	}
-	m.mu.Lock()
 	if af == nil || af.client != b {
 		return m.refuse(StatusFailure, "R-GEN-8", fn, b, af, "not an AF handle this client opened")
 	}

@@ -158,11 +158,9 @@ func (a *Adapter) MCmMakeCallComplete(status Status, vc *Vc, party *Party, cmPar
 }
 
 func (m *Mediator) makeCallComplete(who driver, fn string, st Status, v *Vc, party *Party, cmPartyCtx any, params *CallParameters) Status {
-	m.emit(EventRequest, nameOf(who), fn, v, st)
-	if st == StatusPending {
-		return m.reject(StatusFailure, "R-GEN-1", fn, who, v, "completion status may not be NDIS_STATUS_PENDING")
+	if ret, ok := m.startCompletion(who, fn, v, st); !ok {
+		return ret
 	}
-	m.mu.Lock()
 	if rule, why := m.cmVcCheckLocked(who, v); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
 	}
@@ -278,13 +276,8 @@ func (b *Binding) ClIncomingCallComplete(status Status, vc *Vc, params *CallPara
 	if vc.client != b {
 		return m.refuse(StatusFailure, "R-GEN-8", fn, b, vc, "not a VC of this client")
 	}
-	deliver, ok := vc.inCall.complete(status, nil, params)
-	if !ok {
-		return m.refuse(StatusFailure, "R-GEN-2", fn, b, vc, "no pended ProtocolClIncomingCall to complete")
-	}
-	if !deliver {
-		m.mu.Unlock()
-		return StatusSuccess
+	if now, ret := m.takeCompletionLocked(&vc.inCall, status, nil, params, fn, b, vc, "ProtocolClIncomingCall"); !now {
+		return ret
 	}
 	finishIncomingCallLocked(vc, status)
 	owner := vc.cmOwner()
@@ -482,11 +475,9 @@ func (a *Adapter) MCmCloseCallComplete(status Status, vc *Vc, party *Party) Stat
 }
 
 func (m *Mediator) closeCallComplete(who driver, fn string, st Status, v *Vc, party *Party) Status {
-	m.emit(EventRequest, nameOf(who), fn, v, st)
-	if st == StatusPending {
-		return m.reject(StatusFailure, "R-GEN-1", fn, who, v, "completion status may not be NDIS_STATUS_PENDING")
+	if ret, ok := m.startCompletion(who, fn, v, st); !ok {
+		return ret
 	}
-	m.mu.Lock()
 	if rule, why := m.cmVcCheckLocked(who, v); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
 	}
@@ -499,13 +490,8 @@ func (m *Mediator) closeCallComplete(who driver, fn string, st Status, v *Vc, pa
 			}
 		}
 	}
-	deliver, ok := v.closeCall.complete(st, nil, nil)
-	if !ok {
-		return m.refuse(StatusFailure, "R-GEN-2", fn, who, v, "no pended ProtocolCmCloseCall to complete")
-	}
-	if !deliver {
-		m.mu.Unlock()
-		return StatusSuccess
+	if now, ret := m.takeCompletionLocked(&v.closeCall, st, nil, nil, fn, who, v, "ProtocolCmCloseCall"); !now {
+		return ret
 	}
 	m.finishCloseCallLocked(v, st, who)
 	c := v.client

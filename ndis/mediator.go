@@ -248,6 +248,37 @@ func (o *opRec) settle(m *Mediator, st Status, ctx any, params *CallParameters, 
 	return st, ctx, params, true, false
 }
 
+// startCompletion opens every completion function: it traces the call,
+// refuses NDIS_STATUS_PENDING as a completion status (R-GEN-1), and
+// otherwise returns with m.mu held.
+func (m *Mediator) startCompletion(who driver, fn string, obj fmt.Stringer, st Status) (Status, bool) {
+	m.emit(EventRequest, nameOf(who), fn, obj, st)
+	if st == StatusPending {
+		return m.reject(StatusFailure, "R-GEN-1", fn, who, obj, "completion status may not be NDIS_STATUS_PENDING"), false
+	}
+	m.mu.Lock()
+	return 0, true
+}
+
+// takeCompletionLocked records a completion of op, called with m.mu held.
+// now=true: the caller finishes the operation and delivers the requester's
+// completion handler (m.mu still held). now=false: m.mu is released and ret
+// is what the completion function returns — SUCCESS when the completion was
+// parked for a handler still running (R-GEN-10), FAILURE when nothing was
+// pending (R-GEN-2: a double completion, or one for a request that did not
+// pend).
+func (m *Mediator) takeCompletionLocked(op *opRec, st Status, ctx any, params *CallParameters, fn string, who driver, obj fmt.Stringer, what string) (now bool, ret Status) {
+	deliver, ok := op.complete(st, ctx, params)
+	if !ok {
+		return false, m.refuse(StatusFailure, "R-GEN-2", fn, who, obj, "no pended %s to complete", what)
+	}
+	if !deliver {
+		m.mu.Unlock()
+		return false, StatusSuccess
+	}
+	return true, 0
+}
+
 // EventKind classifies a trace Event.
 type EventKind uint8
 

@@ -193,11 +193,9 @@ func (m *Mediator) deliverOid(req *OidRequest, st Status) {
 
 // completeOid finishes a pended OID request on behalf of responder.
 func (m *Mediator) completeOid(who driver, toMiniport bool, fn string, req *OidRequest, st Status) Status {
-	m.emit(EventRequest, nameOf(who), fn, nil, st)
-	if st == StatusPending {
-		return m.reject(StatusFailure, "R-GEN-1", fn, who, nil, "completion status may not be NDIS_STATUS_PENDING")
+	if ret, ok := m.startCompletion(who, fn, nil, st); !ok {
+		return ret
 	}
-	m.mu.Lock()
 	if req == nil || req.route.responder != who || req.route.toMiniport != toMiniport {
 		return m.refuse(StatusFailure, "R-OID-5", fn, who, nil, "not a request this driver was given through the matching handler")
 	}

@@ -148,21 +148,14 @@ func (a *Adapter) MCmAddPartyComplete(status Status, party *Party, cmPartyCtx an
 }
 
 func (m *Mediator) addPartyComplete(who driver, fn string, st Status, p *Party, cmCtx any, params *CallParameters) Status {
-	m.emit(EventRequest, nameOf(who), fn, p, st)
-	if st == StatusPending {
-		return m.reject(StatusFailure, "R-GEN-1", fn, who, p, "completion status may not be NDIS_STATUS_PENDING")
+	if ret, ok := m.startCompletion(who, fn, p, st); !ok {
+		return ret
 	}
-	m.mu.Lock()
 	if rule, why := m.cmPartyCheckLocked(who, p); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, p, "%s", why)
 	}
-	deliver, ok := p.add.complete(st, cmCtx, params)
-	if !ok {
-		return m.refuse(StatusFailure, "R-GEN-2", fn, who, p, "no pended ProtocolCmAddParty to complete")
-	}
-	if !deliver {
-		m.mu.Unlock()
-		return StatusSuccess
+	if now, ret := m.takeCompletionLocked(&p.add, st, cmCtx, params, fn, who, p, "ProtocolCmAddParty"); !now {
+		return ret
 	}
 	h := m.finishAddPartyLocked(p, st, cmCtx, who)
 	c := p.vc.client
@@ -243,21 +236,14 @@ func (a *Adapter) MCmDropPartyComplete(status Status, party *Party) Status {
 }
 
 func (m *Mediator) dropPartyComplete(who driver, fn string, st Status, p *Party) Status {
-	m.emit(EventRequest, nameOf(who), fn, p, st)
-	if st == StatusPending {
-		return m.reject(StatusFailure, "R-GEN-1", fn, who, p, "completion status may not be NDIS_STATUS_PENDING")
+	if ret, ok := m.startCompletion(who, fn, p, st); !ok {
+		return ret
 	}
-	m.mu.Lock()
 	if rule, why := m.cmPartyCheckLocked(who, p); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, p, "%s", why)
 	}
-	deliver, ok := p.drop.complete(st, nil, nil)
-	if !ok {
-		return m.refuse(StatusFailure, "R-GEN-2", fn, who, p, "no pended ProtocolCmDropParty to complete")
-	}
-	if !deliver {
-		m.mu.Unlock()
-		return StatusSuccess
+	if now, ret := m.takeCompletionLocked(&p.drop, st, nil, nil, fn, who, p, "ProtocolCmDropParty"); !now {
+		return ret
 	}
 	m.finishDropPartyLocked(p, st)
 	c := p.vc.client

@@ -59,11 +59,9 @@ func (a *Adapter) MCmModifyCallQoSComplete(status Status, vc *Vc, params *CallPa
 }
 
 func (m *Mediator) modifyQoSComplete(who driver, fn string, st Status, v *Vc, params *CallParameters) Status {
-	m.emit(EventRequest, nameOf(who), fn, v, st)
-	if st == StatusPending {
-		return m.reject(StatusFailure, "R-GEN-1", fn, who, v, "completion status may not be NDIS_STATUS_PENDING")
+	if ret, ok := m.startCompletion(who, fn, v, st); !ok {
+		return ret
 	}
-	m.mu.Lock()
 	if rule, why := m.cmVcCheckLocked(who, v); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
 	}

@@ -116,24 +116,17 @@ func (a *Adapter) MCmRegisterSapComplete(status Status, sap *Sap, cmSapCtx any) 
 }
 
 func (m *Mediator) registerSapComplete(who driver, fn string, st Status, s *Sap, cmCtx any) Status {
-	m.emit(EventRequest, nameOf(who), fn, s, st)
-	if st == StatusPending {
-		return m.reject(StatusFailure, "R-GEN-1", fn, who, s, "completion status may not be NDIS_STATUS_PENDING")
+	if ret, ok := m.startCompletion(who, fn, s, st); !ok {
+		return ret
 	}
-	m.mu.Lock()
 	if s == nil {
 		return m.refuse(StatusFailure, "R-GEN-8", fn, who, s, "nil SAP handle")
 	}
 	if rule, why := m.cmAfCheckLocked(who, s.af); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, s, "%s", why)
 	}
-	deliver, ok := s.reg.complete(st, cmCtx, nil)
-	if !ok {
-		return m.refuse(StatusFailure, "R-GEN-2", fn, who, s, "no pended ProtocolCmRegisterSap to complete")
-	}
-	if !deliver {
-		m.mu.Unlock()
-		return StatusSuccess
+	if now, ret := m.takeCompletionLocked(&s.reg, st, cmCtx, nil, fn, who, s, "ProtocolCmRegisterSap"); !now {
+		return ret
 	}
 	h := finishRegisterSapLocked(s, st, cmCtx)
 	c := s.af.client
@@ -209,24 +202,17 @@ func (a *Adapter) MCmDeregisterSapComplete(status Status, sap *Sap) Status {
 }
 
 func (m *Mediator) deregisterSapComplete(who driver, fn string, st Status, s *Sap) Status {
-	m.emit(EventRequest, nameOf(who), fn, s, st)
-	if st == StatusPending {
-		return m.reject(StatusFailure, "R-GEN-1", fn, who, s, "completion status may not be NDIS_STATUS_PENDING")
+	if ret, ok := m.startCompletion(who, fn, s, st); !ok {
+		return ret
 	}
-	m.mu.Lock()
 	if s == nil {
 		return m.refuse(StatusFailure, "R-GEN-8", fn, who, s, "nil SAP handle")
 	}
 	if rule, why := m.cmAfCheckLocked(who, s.af); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, s, "%s", why)
 	}
-	deliver, ok := s.dereg.complete(st, nil, nil)
-	if !ok {
-		return m.refuse(StatusFailure, "R-GEN-2", fn, who, s, "no pended ProtocolCmDeregisterSap to complete")
-	}
-	if !deliver {
-		m.mu.Unlock()
-		return StatusSuccess
+	if now, ret := m.takeCompletionLocked(&s.dereg, st, nil, nil, fn, who, s, "ProtocolCmDeregisterSap"); !now {
+		return ret
 	}
 	finishDeregisterSapLocked(m, s, st, who)
 	c := s.af.client

@@ -540,24 +540,17 @@ func copyBlob(buf *[16]byte, b []byte) []byte {
 func (a *Adapter) MCoActivateVcComplete(status Status, vc *Vc, params *CallParameters) Status {
 	m := a.m
 	const fn = "NdisMCoActivateVcComplete"
-	m.emit(EventRequest, a.name, fn, vc, status)
-	if status == StatusPending {
-		return m.reject(StatusFailure, "R-GEN-1", fn, a, vc, "completion status may not be NDIS_STATUS_PENDING")
+	if ret, ok := m.startCompletion(a, fn, vc, status); !ok {
+		return ret
 	}
-	m.mu.Lock()
 	if a.mp == nil {
 		return m.refuse(StatusFailure, "R-REG-5", fn, a, vc, "a miniport call manager activates with NdisMCmActivateVc; there is nothing to complete")
 	}
 	if vc == nil || vc.adapter != a {
 		return m.refuse(StatusFailure, "R-GEN-8", fn, a, vc, "not a VC on this adapter")
 	}
-	deliver, ok := vc.activate.complete(status, nil, params)
-	if !ok {
-		return m.refuse(StatusFailure, "R-GEN-2", fn, a, vc, "no pended MiniportCoActivateVc to complete")
-	}
-	if !deliver {
-		m.mu.Unlock()
-		return StatusSuccess
+	if now, ret := m.takeCompletionLocked(&vc.activate, status, nil, params, fn, a, vc, "MiniportCoActivateVc"); !now {
+		return ret
 	}
 	finishActivateLocked(vc, status, params)
 	cmB := vc.cmB
@@ -629,24 +622,17 @@ func (m *Mediator) finishDeactivateLocked(v *Vc, st Status, mp driver) {
 func (a *Adapter) MCoDeactivateVcComplete(status Status, vc *Vc) Status {
 	m := a.m
 	const fn = "NdisMCoDeactivateVcComplete"
-	m.emit(EventRequest, a.name, fn, vc, status)
-	if status == StatusPending {
-		return m.reject(StatusFailure, "R-GEN-1", fn, a, vc, "completion status may not be NDIS_STATUS_PENDING")
+	if ret, ok := m.startCompletion(a, fn, vc, status); !ok {
+		return ret
 	}
-	m.mu.Lock()
 	if a.mp == nil {
 		return m.refuse(StatusFailure, "R-REG-5", fn, a, vc, "a miniport call manager deactivates with NdisMCmDeactivateVc; there is nothing to complete")
 	}
 	if vc == nil || vc.adapter != a {
 		return m.refuse(StatusFailure, "R-GEN-8", fn, a, vc, "not a VC on this adapter")
 	}
-	deliver, ok := vc.deactivate.complete(status, nil, nil)
-	if !ok {
-		return m.refuse(StatusFailure, "R-GEN-2", fn, a, vc, "no pended MiniportCoDeactivateVc to complete")
-	}
-	if !deliver {
-		m.mu.Unlock()
-		return StatusSuccess
+	if now, ret := m.takeCompletionLocked(&vc.deactivate, status, nil, nil, fn, a, vc, "MiniportCoDeactivateVc"); !now {
+		return ret
 	}
 	m.finishDeactivateLocked(vc, status, a)
 	cmB := vc.cmB
