@@ -195,12 +195,19 @@ const (
 )
 
 // opRec is the record of one pendable operation. It lives inside the object
-// it concerns so that tracking costs no allocation.
+// it concerns so that tracking costs no allocation; only a completion that
+// races its handler (rare) allocates the record of what it carried.
 type opRec struct {
-	state  opState
-	st     Status          // early completion status
-	ctx    any             // early completion context (CM party/AF/SAP context)
-	params *CallParameters // early completion parameters
+	state opState
+	early *earlyCompletion // set in opEarly
+}
+
+// earlyCompletion is what a completion function carried when it arrived
+// while the responder's handler was still running.
+type earlyCompletion struct {
+	st     Status
+	ctx    any // CM party/AF/SAP context
+	params *CallParameters
 }
 
 func (o *opRec) busy() bool { return o.state != opNone }
@@ -212,7 +219,7 @@ func (o *opRec) busy() bool { return o.state != opNone }
 func (o *opRec) complete(st Status, ctx any, params *CallParameters) (deliver, ok bool) {
 	switch o.state {
 	case opUpcall:
-		o.state, o.st, o.ctx, o.params = opEarly, st, ctx, params
+		o.state, o.early = opEarly, &earlyCompletion{st, ctx, params}
 		return false, true
 	case opPended:
 		o.state = opNone
@@ -229,22 +236,22 @@ func (o *opRec) complete(st Status, ctx any, params *CallParameters) (deliver, o
 // ctx and params are what the handler returned along with st; they are
 // passed through when st is final.
 func (o *opRec) settle(m *Mediator, st Status, ctx any, params *CallParameters, fn string, who driver, obj fmt.Stringer) (final Status, fctx any, fparams *CallParameters, finish, deliver bool) {
-	early := o.state == opEarly
+	e := o.early
+	o.early = nil
 	if st == StatusPending {
-		if early {
+		if e != nil {
 			o.state = opNone
-			return o.st, o.ctx, o.params, true, true
+			return e.st, e.ctx, e.params, true, true
 		}
 		o.state = opPended
 		return 0, nil, nil, false, false
 	}
-	if early {
+	if e != nil {
 		// The responder both returned a final status and called the
 		// completion function: a double completion. The return wins.
-		m.warn("R-GEN-2", fn, who, obj, "handler returned %v and also called the completion function (with %v); the completion is ignored", st, o.st)
+		m.warn("R-GEN-2", fn, who, obj, "handler returned %v and also called the completion function (with %v); the completion is ignored", st, e.st)
 	}
 	o.state = opNone
-	o.ctx, o.params = nil, nil
 	return st, ctx, params, true, false
 }
 
