@@ -21,14 +21,29 @@ type Adapter struct {
 
 func (a *Adapter) driverName() string { return a.name }
 
+// invalid reports a receiver the mediator did not hand out (nil, or a zero
+// value the caller built): there is no mediator to ask or report to, so
+// every method returns a failure status at once.
+func (a *Adapter) invalid() bool { return a == nil || a.m == nil }
+
 // String names the adapter for traces.
-func (a *Adapter) String() string { return a.name }
+func (a *Adapter) String() string {
+	if a == nil {
+		return "adapter(nil)"
+	}
+	return a.name
+}
 
 // IsMCM reports whether the adapter is a miniport call manager.
-func (a *Adapter) IsMCM() bool { return a.mcm != nil }
+func (a *Adapter) IsMCM() bool { return a != nil && a.mcm != nil }
 
 // Mediator returns the mediator the adapter belongs to.
-func (a *Adapter) Mediator() *Mediator { return a.m }
+func (a *Adapter) Mediator() *Mediator {
+	if a == nil {
+		return nil
+	}
+	return a.m
+}
 
 // Binding is a protocol driver's binding to an adapter (NdisBindingHandle),
 // and the receiver of the NdisCl*, NdisCm* and NdisCo* functions. A protocol
@@ -51,11 +66,25 @@ type Binding struct {
 
 func (b *Binding) driverName() string { return b.name }
 
+// invalid reports a receiver the mediator did not hand out (see
+// Adapter.invalid).
+func (b *Binding) invalid() bool { return b == nil || b.m == nil }
+
 // String names the binding for traces.
-func (b *Binding) String() string { return b.name }
+func (b *Binding) String() string {
+	if b == nil {
+		return "binding(nil)"
+	}
+	return b.name
+}
 
 // Adapter returns the adapter the binding is bound to.
-func (b *Binding) Adapter() *Adapter { return b.adapter }
+func (b *Binding) Adapter() *Adapter {
+	if b == nil {
+		return nil
+	}
+	return b.adapter
+}
 
 // afReg is one address-family registration: a CM or MCM offering a
 // signalling protocol on an adapter (spec §5.4).
@@ -157,6 +186,9 @@ func (m *Mediator) removeAdapterLocked(a *Adapter) {
 // must have been closed and every AF open withdrawn first (R-AF-18, R-AF-23);
 // otherwise it returns StatusFailure and reports the violation.
 func (a *Adapter) RemoveAdapter() Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	m := a.m
 	const fn = "MiniportHaltEx"
 	m.mu.Lock()
@@ -244,6 +276,9 @@ func (m *Mediator) dropBindingLocked(b *Binding) {
 // address families closed (R-AF-18). Otherwise the unbind is refused with
 // StatusFailure and the violation names what was left behind.
 func (b *Binding) CloseAdapterEx() Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	m := b.m
 	const fn = "NdisCloseAdapterEx"
 	m.emit(EventRequest, b.name, fn, b, 0)
@@ -339,6 +374,9 @@ func (a *Adapter) forget(t AF) {
 // (R-AF-6), or when another call manager registered the same AF type on the
 // adapter (R-AF-2).
 func (b *Binding) CmRegisterAddressFamilyEx(af AddressFamily) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	m := b.m
 	const fn = "NdisCmRegisterAddressFamilyEx"
 	m.emit(EventRequest, b.name, fn, b, 0)
@@ -369,6 +407,9 @@ func (b *Binding) CmRegisterAddressFamilyEx(af AddressFamily) Status {
 // function. Refused with StatusFailure if the adapter is not an MCM (R-GEN-9)
 // or the AF type is already registered (R-AF-2).
 func (a *Adapter) MCmRegisterAddressFamilyEx(af AddressFamily) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	m := a.m
 	const fn = "NdisMCmRegisterAddressFamilyEx"
 	m.emit(EventRequest, a.name, fn, a, 0)

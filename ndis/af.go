@@ -79,6 +79,9 @@ func (m *Mediator) cmAfCheckLocked(who driver, af *Af) (string, string) {
 // StatusFailure if the AF is not registered on the adapter or its call
 // manager is withdrawing it (R-AF-9).
 func (b *Binding) ClOpenAddressFamilyEx(family AddressFamily, clientAfCtx any) (*Af, Status) {
+	if b.invalid() {
+		return nil, StatusFailure
+	}
 	m := b.m
 	const fn = "NdisClOpenAddressFamilyEx"
 	m.emit(EventRequest, b.name, fn, b, 0)
@@ -140,11 +143,17 @@ func (m *Mediator) finishOpenAfLocked(af *Af, st Status, cmCtx any) *Af {
 
 // CmOpenAddressFamilyComplete models NdisCmOpenAddressFamilyComplete.
 func (b *Binding) CmOpenAddressFamilyComplete(status Status, af *Af, cmAfCtx any) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	return b.m.openAfComplete(b, "NdisCmOpenAddressFamilyComplete", status, af, cmAfCtx)
 }
 
 // MCmOpenAddressFamilyComplete models NdisMCmOpenAddressFamilyComplete.
 func (a *Adapter) MCmOpenAddressFamilyComplete(status Status, af *Af, cmAfCtx any) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	return a.m.openAfComplete(a, "NdisMCmOpenAddressFamilyComplete", status, af, cmAfCtx)
 }
 
@@ -171,6 +180,9 @@ func (m *Mediator) openAfComplete(who driver, fn string, st Status, af *Af, cmCt
 // fails (R-AF-13). Both are refused with StatusFailure. From this call on the
 // AF handle is dead for the client (R-AF-14).
 func (b *Binding) ClCloseAddressFamily(af *Af) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	m := b.m
 	const fn = "NdisClCloseAddressFamily"
 	m.emit(EventRequest, b.name, fn, af, 0)
@@ -251,11 +263,17 @@ func (m *Mediator) finishCloseAfLocked(af *Af, st Status, owner driver) {
 
 // CmCloseAddressFamilyComplete models NdisCmCloseAddressFamilyComplete.
 func (b *Binding) CmCloseAddressFamilyComplete(status Status, af *Af) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	return b.m.closeAfComplete(b, "NdisCmCloseAddressFamilyComplete", status, af)
 }
 
 // MCmCloseAddressFamilyComplete models NdisMCmCloseAddressFamilyComplete.
 func (a *Adapter) MCmCloseAddressFamilyComplete(status Status, af *Af) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	return a.m.closeAfComplete(a, "NdisMCmCloseAddressFamilyComplete", status, af)
 }
 
@@ -282,11 +300,17 @@ func (m *Mediator) closeAfComplete(who driver, fn string, st Status, af *Af) Sta
 // (spec §4.14). New opens of the AF fail from now on. It returns the
 // client's status; PENDING means ProtocolCmNotifyCloseAfComplete follows.
 func (b *Binding) CmNotifyCloseAddressFamily(af *Af) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	return b.m.notifyCloseAf(b, "NdisCmNotifyCloseAddressFamily", af)
 }
 
 // MCmNotifyCloseAddressFamily models NdisMCmNotifyCloseAddressFamily.
 func (a *Adapter) MCmNotifyCloseAddressFamily(af *Af) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	return a.m.notifyCloseAf(a, "NdisMCmNotifyCloseAddressFamily", af)
 }
 
@@ -329,6 +353,9 @@ func (m *Mediator) notifyCloseAf(who driver, fn string, af *Af) Status {
 // NdisClNotifyCloseAddressFamilyComplete: the client finishes a pended
 // ProtocolClNotifyCloseAf (R-AF-20). The AF may already be closed (R-AF-14).
 func (b *Binding) ClNotifyCloseAddressFamilyComplete(af *Af, status Status) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	m := b.m
 	const fn = "NdisClNotifyCloseAddressFamilyComplete"
 	if ret, ok := m.startCompletion(b, fn, af, status); !ok {

@@ -59,6 +59,9 @@ func (m *Mediator) reusableLocked(v *Vc) (Status, string, string) {
 // belongs to the call manager until the call completes (R-CALL-2). PENDING
 // means ProtocolClMakeCallComplete follows.
 func (b *Binding) ClMakeCall(vc *Vc, params *CallParameters, partyCtx any) (*Party, Status) {
+	if b.invalid() {
+		return nil, StatusFailure
+	}
 	m := b.m
 	const fn = "NdisClMakeCall"
 	m.emit(EventRequest, b.name, fn, vc, 0)
@@ -149,11 +152,17 @@ func (m *Mediator) finishMakeCallLocked(v *Vc, st Status, cmPartyCtx any, owner 
 
 // CmMakeCallComplete models NdisCmMakeCallComplete.
 func (b *Binding) CmMakeCallComplete(status Status, vc *Vc, party *Party, cmPartyCtx any, params *CallParameters) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	return b.m.makeCallComplete(b, "NdisCmMakeCallComplete", status, vc, party, cmPartyCtx, params)
 }
 
 // MCmMakeCallComplete models NdisMCmMakeCallComplete.
 func (a *Adapter) MCmMakeCallComplete(status Status, vc *Vc, party *Party, cmPartyCtx any, params *CallParameters) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	return a.m.makeCallComplete(a, "NdisMCmMakeCallComplete", status, vc, party, cmPartyCtx, params)
 }
 
@@ -189,11 +198,17 @@ func (m *Mediator) makeCallComplete(who driver, fn string, st Status, v *Vc, par
 // client's answer: SUCCESS accepts, PENDING means the answer comes through
 // ProtocolCmIncomingCallComplete, anything else rejects.
 func (b *Binding) CmDispatchIncomingCall(sap *Sap, vc *Vc, params *CallParameters) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	return b.m.dispatchIncomingCall(b, "NdisCmDispatchIncomingCall", sap, vc, params)
 }
 
 // MCmDispatchIncomingCall models NdisMCmDispatchIncomingCall.
 func (a *Adapter) MCmDispatchIncomingCall(sap *Sap, vc *Vc, params *CallParameters) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	return a.m.dispatchIncomingCall(a, "NdisMCmDispatchIncomingCall", sap, vc, params)
 }
 
@@ -263,6 +278,9 @@ func finishIncomingCallLocked(v *Vc, st Status) {
 // answers a pended ProtocolClIncomingCall with SUCCESS (accept) or an error
 // (reject), never PENDING (R-IN-3).
 func (b *Binding) ClIncomingCallComplete(status Status, vc *Vc, params *CallParameters) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	m := b.m
 	const fn = "NdisClIncomingCallComplete"
 	m.emit(EventRequest, b.name, fn, vc, status)
@@ -291,11 +309,17 @@ func (b *Binding) ClIncomingCallComplete(status Status, vc *Vc, params *CallPara
 // incoming call is established end to end. The call must have been accepted
 // (R-IN-6) and the VC must be active (R-ACT-1, spec §9.4).
 func (b *Binding) CmDispatchCallConnected(vc *Vc) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	return b.m.dispatchCallConnected(b, "NdisCmDispatchCallConnected", vc)
 }
 
 // MCmDispatchCallConnected models NdisMCmDispatchCallConnected.
 func (a *Adapter) MCmDispatchCallConnected(vc *Vc) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	return a.m.dispatchCallConnected(a, "NdisMCmDispatchCallConnected", vc)
 }
 
@@ -326,11 +350,17 @@ func (m *Mediator) dispatchCallConnected(who driver, fn string, v *Vc) Status {
 // connected calls (R-CLOSE-20); a call still being set up by MakeCall ends
 // with a failed MakeCall completion instead.
 func (b *Binding) CmDispatchIncomingCloseCall(closeStatus Status, vc *Vc, closeData []byte) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	return b.m.dispatchIncomingCloseCall(b, "NdisCmDispatchIncomingCloseCall", closeStatus, vc, closeData)
 }
 
 // MCmDispatchIncomingCloseCall models NdisMCmDispatchIncomingCloseCall.
 func (a *Adapter) MCmDispatchIncomingCloseCall(closeStatus Status, vc *Vc, closeData []byte) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	return a.m.dispatchIncomingCloseCall(a, "NdisMCmDispatchIncomingCloseCall", closeStatus, vc, closeData)
 }
 
@@ -367,6 +397,9 @@ func (m *Mediator) dispatchIncomingCloseCall(who driver, fn string, closeStatus 
 // must be passed (R-CLOSE-4, R-CLOSE-5). Refused with StatusFailure while
 // the MakeCall or an AddParty is still pending (design.md §2).
 func (b *Binding) ClCloseCall(vc *Vc, party *Party, closeData []byte) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	m := b.m
 	const fn = "NdisClCloseCall"
 	m.emit(EventRequest, b.name, fn, vc, 0)
@@ -466,11 +499,17 @@ func (m *Mediator) finishCloseCallLocked(v *Vc, st Status, owner driver) {
 
 // CmCloseCallComplete models NdisCmCloseCallComplete.
 func (b *Binding) CmCloseCallComplete(status Status, vc *Vc, party *Party) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	return b.m.closeCallComplete(b, "NdisCmCloseCallComplete", status, vc, party)
 }
 
 // MCmCloseCallComplete models NdisMCmCloseCallComplete.
 func (a *Adapter) MCmCloseCallComplete(status Status, vc *Vc, party *Party) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	return a.m.closeCallComplete(a, "NdisMCmCloseCallComplete", status, vc, party)
 }
 

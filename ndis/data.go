@@ -34,6 +34,9 @@ func sendRefusalLocked(v *Vc) (Status, string, string) {
 // forwarded: each list completes with a failure status and the violation is
 // reported.
 func (b *Binding) CoSendNetBufferLists(vc *Vc, nbls *NetBufferList, flags SendFlags) {
+	if b.invalid() {
+		return
+	}
 	m := b.m
 	const fn = "NdisCoSendNetBufferLists"
 	if nbls == nil {
@@ -107,6 +110,9 @@ func (m *Mediator) failSends(b *Binding, vcCtx any, vc *Vc, nbls *NetBufferList,
 // batched (R-DATA-4). A list completed twice, or never sent on vc, is
 // reported (R-DATA-5) and not passed up again.
 func (a *Adapter) MCoSendNetBufferListsComplete(vc *Vc, nbls *NetBufferList, flags SendCompleteFlags) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	m := a.m
 	const fn = "NdisMCoSendNetBufferListsComplete"
 	m.mu.Lock()
@@ -164,6 +170,9 @@ func (a *Adapter) MCoSendNetBufferListsComplete(vc *Vc, nbls *NetBufferList, fla
 // are returned at once; receives after the call was closed are dropped
 // (R-CLOSE-15).
 func (a *Adapter) MCoIndicateReceiveNetBufferLists(vc *Vc, nbls *NetBufferList, count int, flags ReceiveFlags) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	m := a.m
 	const fn = "NdisMCoIndicateReceiveNetBufferLists"
 	if nbls == nil {
@@ -238,6 +247,9 @@ func (m *Mediator) returnToMiniport(a *Adapter, nbls *NetBufferList, flags Recei
 // back lists it was indicated without ReceiveFlagsResources (R-DATA-6).
 // Lists it does not hold are reported and not passed down.
 func (b *Binding) ReturnNetBufferLists(nbls *NetBufferList, flags ReturnFlags) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	m := b.m
 	const fn = "NdisReturnNetBufferLists"
 	m.mu.Lock()
@@ -279,6 +291,9 @@ func (b *Binding) ReturnNetBufferLists(nbls *NetBufferList, flags ReturnFlags) S
 // call manager sharing it (R-DATA-9). Indications are serialized per binding
 // (R-DATA-11).
 func (a *Adapter) MCoIndicateStatusEx(vc *Vc, ind *StatusIndication) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	m := a.m
 	const fn = "NdisMCoIndicateStatusEx"
 	m.emit(EventRequest, a.name, fn, vc, 0)

@@ -152,3 +152,30 @@ func callRecover(fn reflect.Value, args []reflect.Value) (out []reflect.Value, p
 	defer func() { panicked = recover() }()
 	return fn.Call(args), nil
 }
+
+// TestRule_R_GEN_8_ForgedReceivers: a *Binding or *Adapter the mediator did
+// not hand out (nil, or a zero value the caller built) has no mediator
+// behind it; every method returns a failure status at once instead of
+// panicking.
+func TestRule_R_GEN_8_ForgedReceivers(t *testing.T) {
+	var nilB *ndis.Binding
+	var nilA *ndis.Adapter
+	h := nodeHandles{af: &ndis.Af{}, sap: &ndis.Sap{}, vc: &ndis.Vc{}, party: &ndis.Party{}, ad: &ndis.Adapter{}}
+	for _, r := range []any{&ndis.Binding{}, &ndis.Adapter{}, nilB, nilA} {
+		rv := reflect.ValueOf(r)
+		for i := 0; i < rv.NumMethod(); i++ {
+			m := rv.Type().Method(i)
+			name := fmt.Sprintf("%T.%s", r, m.Name)
+			out, panicked := callRecover(rv.Method(i), argsFor(m, h))
+			if panicked != nil {
+				t.Errorf("%s panicked: %v", name, panicked)
+				continue
+			}
+			if len(out) > 0 && out[len(out)-1].Type() == reflect.TypeOf(ndis.StatusSuccess) {
+				if st := out[len(out)-1].Interface().(ndis.Status); st != ndis.StatusFailure {
+					t.Errorf("%s returned %v, want NDIS_STATUS_FAILURE", name, st)
+				}
+			}
+		}
+	}
+}

@@ -10,6 +10,9 @@ import (
 // until the VC is deleted (R-VC-13). Miniport call managers have no Binding
 // and so cannot call it, as R-VC-13 requires.
 func (b *Binding) CoAssignInstanceName(vc *Vc, base string) (string, Status) {
+	if b.invalid() {
+		return "", StatusFailure
+	}
 	m := b.m
 	const fn = "NdisCoAssignInstanceName"
 	m.mu.Lock()
@@ -33,6 +36,9 @@ const tapiPrefix = "condis-vc-"
 // which ClGetProtocolVcContextFromTapiCallId maps back. An invalid VC gives
 // StatusInvalidData.
 func (b *Binding) CoGetTapiCallId(vc *Vc) (string, Status) {
+	if b.invalid() {
+		return "", StatusFailure
+	}
 	m := b.m
 	const fn = "NdisCoGetTapiCallId"
 	m.mu.Lock()
@@ -51,6 +57,9 @@ func (b *Binding) CoGetTapiCallId(vc *Vc) (string, Status) {
 // NdisClGetProtocolVcContextFromTapiCallId: the client's own context of the
 // VC named by a TAPI call ID, or StatusFailure.
 func (b *Binding) ClGetProtocolVcContextFromTapiCallId(callID string) (any, Status) {
+	if b.invalid() {
+		return nil, StatusFailure
+	}
 	m := b.m
 	const fn = "NdisClGetProtocolVcContextFromTapiCallId"
 	id, err := strconv.ParseUint(strings.TrimPrefix(callID, tapiPrefix), 10, 64)

@@ -20,6 +20,9 @@ type oidRoute struct {
 // or call manager to client (R-OID-1). PENDING means the requester's
 // ProtocolCoOidRequestComplete follows (R-OID-4).
 func (b *Binding) CoOidRequest(af *Af, vc *Vc, party *Party, req *OidRequest) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	m := b.m
 	const fn = "NdisCoOidRequest"
 	m.emit(EventRequest, b.name, fn, vc, 0)
@@ -116,6 +119,9 @@ func (b *Binding) CoOidRequest(af *Af, vc *Vc, party *Party, req *OidRequest) St
 // MCmOidRequest models NdisMCmOidRequest: a miniport call manager sends a
 // request to the client owning af; the client's ProtocolCoOidRequest runs.
 func (a *Adapter) MCmOidRequest(af *Af, vc *Vc, party *Party, req *OidRequest) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	m := a.m
 	const fn = "NdisMCmOidRequest"
 	m.emit(EventRequest, a.name, fn, vc, 0)
@@ -213,17 +219,26 @@ func (m *Mediator) completeOid(who driver, toMiniport bool, fn string, req *OidR
 // CoOidRequestComplete models NdisCoOidRequestComplete: a client or
 // stand-alone call manager finishes a pended ProtocolCoOidRequest (R-OID-5).
 func (b *Binding) CoOidRequestComplete(af *Af, vc *Vc, party *Party, req *OidRequest, status Status) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	return b.m.completeOid(b, false, "NdisCoOidRequestComplete", req, status)
 }
 
 // MCmOidRequestComplete models NdisMCmOidRequestComplete: a miniport call
 // manager finishes a pended ProtocolCoOidRequest (R-OID-5).
 func (a *Adapter) MCmOidRequestComplete(af *Af, vc *Vc, party *Party, req *OidRequest, status Status) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	return a.m.completeOid(a, false, "NdisMCmOidRequestComplete", req, status)
 }
 
 // MCoOidRequestComplete models NdisMCoOidRequestComplete: a miniport (or the
 // miniport half of an MCM) finishes a pended MiniportCoOidRequest (R-OID-5).
 func (a *Adapter) MCoOidRequestComplete(vc *Vc, req *OidRequest, status Status) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	return a.m.completeOid(a, true, "NdisMCoOidRequestComplete", req, status)
 }

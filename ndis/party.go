@@ -56,6 +56,9 @@ func (p *Party) otherLiveParties() int {
 // multipoint (R-PTY-1) or is not connected (R-PTY-7). It returns the party
 // handle, valid once the add succeeded (R-PTY-7).
 func (b *Binding) ClAddParty(vc *Vc, partyCtx any, params *CallParameters) (*Party, Status) {
+	if b.invalid() {
+		return nil, StatusFailure
+	}
 	m := b.m
 	const fn = "NdisClAddParty"
 	m.emit(EventRequest, b.name, fn, vc, 0)
@@ -139,11 +142,17 @@ func (m *Mediator) cmPartyCheckLocked(who driver, p *Party) (string, string) {
 
 // CmAddPartyComplete models NdisCmAddPartyComplete.
 func (b *Binding) CmAddPartyComplete(status Status, party *Party, cmPartyCtx any, params *CallParameters) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	return b.m.addPartyComplete(b, "NdisCmAddPartyComplete", status, party, cmPartyCtx, params)
 }
 
 // MCmAddPartyComplete models NdisMCmAddPartyComplete.
 func (a *Adapter) MCmAddPartyComplete(status Status, party *Party, cmPartyCtx any, params *CallParameters) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	return a.m.addPartyComplete(a, "NdisMCmAddPartyComplete", status, party, cmPartyCtx, params)
 }
 
@@ -170,6 +179,9 @@ func (m *Mediator) addPartyComplete(who driver, fn string, st Status, p *Party, 
 // last party cannot be dropped; it goes with NdisClCloseCall (R-PTY-10,
 // StatusFailure).
 func (b *Binding) ClDropParty(party *Party, closeData []byte) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	m := b.m
 	const fn = "NdisClDropParty"
 	m.emit(EventRequest, b.name, fn, party, 0)
@@ -227,11 +239,17 @@ func (m *Mediator) finishDropPartyLocked(p *Party, st Status) {
 
 // CmDropPartyComplete models NdisCmDropPartyComplete.
 func (b *Binding) CmDropPartyComplete(status Status, party *Party) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	return b.m.dropPartyComplete(b, "NdisCmDropPartyComplete", status, party)
 }
 
 // MCmDropPartyComplete models NdisMCmDropPartyComplete.
 func (a *Adapter) MCmDropPartyComplete(status Status, party *Party) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	return a.m.dropPartyComplete(a, "NdisMCmDropPartyComplete", status, party)
 }
 
@@ -259,11 +277,17 @@ func (m *Mediator) dropPartyComplete(who driver, fn string, st Status, p *Party)
 // incoming close instead (R-CLOSE-18). A party the client is already
 // dropping gets no indication (design.md §2: one notification per party).
 func (b *Binding) CmDispatchIncomingDropParty(dropStatus Status, party *Party, closeData []byte) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	return b.m.dispatchIncomingDropParty(b, "NdisCmDispatchIncomingDropParty", dropStatus, party, closeData)
 }
 
 // MCmDispatchIncomingDropParty models NdisMCmDispatchIncomingDropParty.
 func (a *Adapter) MCmDispatchIncomingDropParty(dropStatus Status, party *Party, closeData []byte) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	return a.m.dispatchIncomingDropParty(a, "NdisMCmDispatchIncomingDropParty", dropStatus, party, closeData)
 }
 

@@ -5,6 +5,9 @@ package ndis
 // answered yet (R-IN-9). One change at a time per VC (StatusFailure).
 // PENDING means ProtocolClModifyCallQoSComplete follows.
 func (b *Binding) ClModifyCallQoS(vc *Vc, params *CallParameters) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	m := b.m
 	const fn = "NdisClModifyCallQoS"
 	m.emit(EventRequest, b.name, fn, vc, 0)
@@ -50,11 +53,17 @@ func (b *Binding) ClModifyCallQoS(vc *Vc, params *CallParameters) Status {
 
 // CmModifyCallQoSComplete models NdisCmModifyCallQoSComplete.
 func (b *Binding) CmModifyCallQoSComplete(status Status, vc *Vc, params *CallParameters) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	return b.m.modifyQoSComplete(b, "NdisCmModifyCallQoSComplete", status, vc, params)
 }
 
 // MCmModifyCallQoSComplete models NdisMCmModifyCallQoSComplete.
 func (a *Adapter) MCmModifyCallQoSComplete(status Status, vc *Vc, params *CallParameters) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	return a.m.modifyQoSComplete(a, "NdisMCmModifyCallQoSComplete", status, vc, params)
 }
 
@@ -83,11 +92,17 @@ func (m *Mediator) modifyQoSComplete(who driver, fn string, st Status, v *Vc, pa
 // must have had the new parameters accepted by activation first, so the VC
 // must be active (R-QOS-7).
 func (b *Binding) CmDispatchIncomingCallQoSChange(vc *Vc, params *CallParameters) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	return b.m.dispatchQoSChange(b, "NdisCmDispatchIncomingCallQoSChange", vc, params)
 }
 
 // MCmDispatchIncomingCallQoSChange models NdisMCmDispatchIncomingCallQoSChange.
 func (a *Adapter) MCmDispatchIncomingCallQoSChange(vc *Vc, params *CallParameters) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	return a.m.dispatchQoSChange(a, "NdisMCmDispatchIncomingCallQoSChange", vc, params)
 }
 

@@ -41,6 +41,9 @@ func (s *Sap) CoSap() *CoSap { return s.coSap }
 // Incoming calls may be dispatched on the SAP before the registration
 // completes (R-SAP-4). It returns the SAP handle (nil on failure).
 func (b *Binding) ClRegisterSap(af *Af, sapCtx any, coSap *CoSap) (*Sap, Status) {
+	if b.invalid() {
+		return nil, StatusFailure
+	}
 	m := b.m
 	const fn = "NdisClRegisterSap"
 	m.emit(EventRequest, b.name, fn, af, 0)
@@ -107,11 +110,17 @@ func (af *Af) dropSap(s *Sap) {
 
 // CmRegisterSapComplete models NdisCmRegisterSapComplete.
 func (b *Binding) CmRegisterSapComplete(status Status, sap *Sap, cmSapCtx any) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	return b.m.registerSapComplete(b, "NdisCmRegisterSapComplete", status, sap, cmSapCtx)
 }
 
 // MCmRegisterSapComplete models NdisMCmRegisterSapComplete.
 func (a *Adapter) MCmRegisterSapComplete(status Status, sap *Sap, cmSapCtx any) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	return a.m.registerSapComplete(a, "NdisMCmRegisterSapComplete", status, sap, cmSapCtx)
 }
 
@@ -143,6 +152,9 @@ func (m *Mediator) registerSapComplete(who driver, fn string, st Status, s *Sap,
 // StatusFailure (R-SAP-6). Calls already received on the SAP are not
 // affected (R-SAP-9).
 func (b *Binding) ClDeregisterSap(sap *Sap) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	m := b.m
 	const fn = "NdisClDeregisterSap"
 	m.emit(EventRequest, b.name, fn, sap, 0)
@@ -193,11 +205,17 @@ func finishDeregisterSapLocked(m *Mediator, s *Sap, st Status, owner driver) {
 
 // CmDeregisterSapComplete models NdisCmDeregisterSapComplete.
 func (b *Binding) CmDeregisterSapComplete(status Status, sap *Sap) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	return b.m.deregisterSapComplete(b, "NdisCmDeregisterSapComplete", status, sap)
 }
 
 // MCmDeregisterSapComplete models NdisMCmDeregisterSapComplete.
 func (a *Adapter) MCmDeregisterSapComplete(status Status, sap *Sap) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	return a.m.deregisterSapComplete(a, "NdisMCmDeregisterSapComplete", status, sap)
 }
 

@@ -164,6 +164,9 @@ func (v *Vc) pendingOps() bool {
 // protocol's ProtocolCoCreateVc run before it returns (R-VC-2); a failure of
 // either is returned and the other is undone (spec §9.8). Never pends.
 func (b *Binding) CoCreateVc(af *Af, vcCtx any) (*Vc, Status) {
+	if b.invalid() {
+		return nil, StatusFailure
+	}
 	m := b.m
 	const fn = "NdisCoCreateVc"
 	m.emit(EventRequest, b.name, fn, af, 0)
@@ -206,6 +209,9 @@ func (b *Binding) CoCreateVc(af *Af, vcCtx any) (*Vc, Status) {
 // ProtocolCoCreateVc runs before it returns. Refused with StatusFailure for
 // a bad AF handle (R-VC-4).
 func (a *Adapter) MCmCreateVc(af *Af, mpVcCtx any) (*Vc, Status) {
+	if a.invalid() {
+		return nil, StatusFailure
+	}
 	m := a.m
 	const fn = "NdisMCmCreateVc"
 	m.emit(EventRequest, a.name, fn, af, 0)
@@ -341,6 +347,9 @@ func (m *Mediator) liveVcCheckLocked(v *Vc) (string, string) {
 // protocol's ProtocolCoDeleteVc and then MiniportCoDeleteVc run (R-VC-8);
 // the handle is dead when it returns (R-VC-9). Never pends.
 func (b *Binding) CoDeleteVc(vc *Vc) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	return b.m.deleteVc(b, "NdisCoDeleteVc", vc)
 }
 
@@ -348,6 +357,9 @@ func (b *Binding) CoDeleteVc(vc *Vc) Status {
 // created; StatusNotAccepted while it is still active (R-VC-7). Only the
 // client's ProtocolCoDeleteVc runs (R-VC-8).
 func (a *Adapter) MCmDeleteVc(vc *Vc) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	if a.mcm == nil {
 		a.m.emit(EventRequest, a.name, "NdisMCmDeleteVc", vc, 0)
 		return a.m.reject(StatusFailure, "R-GEN-9", "NdisMCmDeleteVc", a, vc, "only a miniport call manager may call NdisMCm functions")
@@ -433,6 +445,9 @@ func (m *Mediator) deleteVc(who driver, fn string, v *Vc) Status {
 // while one is pending is refused with StatusFailure (R-ACT-4, R-ACT-10).
 // PENDING means ProtocolCmActivateVcComplete follows.
 func (b *Binding) CmActivateVc(vc *Vc, params *CallParameters) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	m := b.m
 	const fn = "NdisCmActivateVc"
 	m.emit(EventRequest, b.name, fn, vc, 0)
@@ -538,6 +553,9 @@ func copyBlob(buf *[16]byte, b []byte) []byte {
 // MCoActivateVcComplete models NdisMCoActivateVcComplete: the miniport
 // finishes a pended MiniportCoActivateVc, possibly with rounded parameters.
 func (a *Adapter) MCoActivateVcComplete(status Status, vc *Vc, params *CallParameters) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	m := a.m
 	const fn = "NdisMCoActivateVcComplete"
 	if ret, ok := m.startCompletion(a, fn, vc, status); !ok {
@@ -565,6 +583,9 @@ func (a *Adapter) MCoActivateVcComplete(status Status, vc *Vc, params *CallParam
 // (R-ACT-10, StatusFailure otherwise). PENDING means
 // ProtocolCmDeactivateVcComplete follows.
 func (b *Binding) CmDeactivateVc(vc *Vc) Status {
+	if b.invalid() {
+		return StatusFailure
+	}
 	m := b.m
 	const fn = "NdisCmDeactivateVc"
 	m.emit(EventRequest, b.name, fn, vc, 0)
@@ -620,6 +641,9 @@ func (m *Mediator) finishDeactivateLocked(v *Vc, st Status, mp driver) {
 
 // MCoDeactivateVcComplete models NdisMCoDeactivateVcComplete.
 func (a *Adapter) MCoDeactivateVcComplete(status Status, vc *Vc) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	m := a.m
 	const fn = "NdisMCoDeactivateVcComplete"
 	if ret, ok := m.startCompletion(a, fn, vc, status); !ok {
@@ -647,6 +671,9 @@ func (a *Adapter) MCoDeactivateVcComplete(status Status, vc *Vc) Status {
 // activation or a parameter change, R-ACT-12). Synchronous; the MCM's
 // ProtocolCmActivateVcComplete is never called (R-REG-5, spec §9.3).
 func (a *Adapter) MCmActivateVc(vc *Vc, params *CallParameters) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	m := a.m
 	const fn = "NdisMCmActivateVc"
 	m.emit(EventRequest, a.name, fn, vc, 0)
@@ -673,6 +700,9 @@ func (a *Adapter) MCmActivateVc(vc *Vc, params *CallParameters) Status {
 // MCmDeactivateVc models NdisMCmDeactivateVc: synchronous; StatusNotAccepted
 // if the VC is already inactive (R-ACT-11).
 func (a *Adapter) MCmDeactivateVc(vc *Vc) Status {
+	if a.invalid() {
+		return StatusFailure
+	}
 	m := a.m
 	const fn = "NdisMCmDeactivateVc"
 	m.emit(EventRequest, a.name, fn, vc, 0)
