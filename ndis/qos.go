@@ -23,7 +23,12 @@ func (b *Binding) ClModifyCallQoS(vc *Vc, params *CallParameters) Status {
 	}
 	switch {
 	case vc.call == callConnected && !vc.closingMark:
-	case vc.call == callOffered && vc.inCall.state == opPended:
+	case vc.call == callOffered && (vc.inCall.state == opPended || vc.inCall.state == opUpcall):
+		// The offer is unanswered. opUpcall too: a client that pends the
+		// offer may negotiate from the worker it handed the call to before
+		// the mediator has seen its handler return PENDING, which it cannot
+		// know (R-GEN-10); the handler itself may negotiate as well. An
+		// offer already answered (opEarly) is not negotiable.
 	default:
 		return m.refuse(StatusFailure, "R-CALL-6", fn, b, vc, "no established call (%v)", vc.call)
 	}

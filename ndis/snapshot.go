@@ -99,7 +99,11 @@ func (m *Mediator) Snapshot() Snapshot {
 	defer m.mu.Unlock()
 	var s Snapshot
 	s.Counters = m.counters
-	s.Counters.Violations = uint64(len(m.Violations()))
+	// Count the violations without copying them: Violations() would make
+	// every snapshot cost O(violations ever recorded) with m.mu held.
+	m.vmu.Lock()
+	s.Counters.Violations = uint64(len(m.violations))
+	m.vmu.Unlock()
 	for _, a := range m.adapters {
 		ai := AdapterInfo{Name: a.name, MCM: a.mcm != nil}
 		for _, b := range a.binds {
