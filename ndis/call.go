@@ -348,7 +348,10 @@ func (m *Mediator) dispatchCallConnected(who driver, fn string, v *Vc) Status {
 // remote side or the network closed the call. closeStatus SUCCESS means an
 // orderly remote close (R-CLOSE-19). It applies to offered, accepted and
 // connected calls (R-CLOSE-20); a call still being set up by MakeCall ends
-// with a failed MakeCall completion instead.
+// with a failed MakeCall completion instead. If the client's own close is
+// already in flight (a clear collision the call manager cannot see coming),
+// nothing is indicated and NDIS_STATUS_CLOSING is returned; that is not a
+// violation.
 func (b *Binding) CmDispatchIncomingCloseCall(closeStatus Status, vc *Vc, closeData []byte) Status {
 	if b.invalid() {
 		return StatusFailure
@@ -375,6 +378,14 @@ func (m *Mediator) dispatchIncomingCloseCall(who driver, fn string, closeStatus 
 	}
 	switch v.call {
 	case callOffered, callAccepted, callConnected:
+	case callClosing:
+		// Clear collision: the client's NdisClCloseCall is already on its
+		// way to the call manager, which could not have known when the
+		// remote release arrived. Not a violation; the client hears nothing
+		// more and its close completes (design.md §2, Q.2931 clear collision).
+		m.mu.Unlock()
+		m.emit(EventReturn, nameOf(who), fn, v, StatusClosing)
+		return StatusClosing
 	case callOutSetup:
 		return m.refuse(StatusFailure, "R-CLOSE-20", fn, who, v, "the call is still being set up; fail the MakeCall with NdisCmMakeCallComplete instead")
 	default:

@@ -275,7 +275,8 @@ func (m *Mediator) dropPartyComplete(who driver, fn string, st Status, p *Party)
 // left while other leaves remain. It may only name a connected party whose
 // VC keeps other connected parties (R-PTY-15); the last leaf leaving is an
 // incoming close instead (R-CLOSE-18). A party the client is already
-// dropping gets no indication (design.md §2: one notification per party).
+// dropping gets no indication (design.md §2: one notification per party):
+// the call returns NDIS_STATUS_CLOSING and that is not a violation.
 func (b *Binding) CmDispatchIncomingDropParty(dropStatus Status, party *Party, closeData []byte) Status {
 	if b.invalid() {
 		return StatusFailure
@@ -297,7 +298,16 @@ func (m *Mediator) dispatchIncomingDropParty(who driver, fn string, st Status, p
 	if rule, why := m.cmPartyCheckLocked(who, p); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, p, "%s", why)
 	}
-	if p.state != partyConnected {
+	switch p.state {
+	case partyConnected:
+	case partyDropping, partyClosing:
+		// Crossing drop: the client is already dropping this party (or
+		// closing the call with it). One completion, no indication
+		// (design.md §2); the call manager could not have known.
+		m.mu.Unlock()
+		m.emit(EventReturn, nameOf(who), fn, p, StatusClosing)
+		return StatusClosing
+	default:
 		return m.refuse(StatusFailure, "R-PTY-15", fn, who, p, "party is %v, not connected", p.state)
 	}
 	if p.otherLiveParties() == 0 {

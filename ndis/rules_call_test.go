@@ -776,3 +776,62 @@ func TestRule_R_CLOSE_10_NoCallOperationsAfterClose(t *testing.T) {
 		x.Teardown()
 	})
 }
+
+// Clear collision (R-CLOSE-20, design.md §2): the remote release reaches the
+// call manager while the client's own NdisClCloseCall is on its way. The
+// call manager cannot know; the mediator indicates nothing, returns
+// NDIS_STATUS_CLOSING, reports no violation, and the client's close
+// completes normally. A close indication on a call that is already closed
+// remains a violation.
+func TestRule_R_CLOSE_20_ClearCollisionIsNotAViolation(t *testing.T) {
+	rlBoth(t, func(t *testing.T, x *rlFx) {
+		vc := x.call(x.c1)
+		var crossing ndis.Status
+		x.cm.closeCall = func(v *rlVc, _ any) ndis.Status {
+			crossing = x.cm.dispatchIncomingCloseCall(ndis.StatusSuccess, v.h)
+			return x.cm.hangUp(v)
+		}
+		n := len(x.Seen())
+		rlMust(t, x.c1.b.ClCloseCall(vc, nil, nil), "close")
+		rlIs(t, "crossing close indication", crossing, ndis.StatusClosing)
+		if got := len(x.Seen()); got != n {
+			t.Errorf("clear collision reported %d violation(s): %v", got-n, x.Seen()[n:])
+		}
+		if c := x.c1.count("IncomingCloseCall"); c != 0 {
+			t.Errorf("client told of a close it was already making (%d)", c)
+		}
+		x.cm.closeCall = nil
+		x.refuse("R-CLOSE-20", ndis.StatusFailure, func() ndis.Status { return x.cm.dispatchIncomingCloseCall(ndis.StatusSuccess, vc) })
+		rlMust(t, x.c1.b.CoDeleteVc(vc), "delete")
+		x.Teardown()
+	})
+}
+
+// Crossing drop (R-PTY-15, design.md §2): the leaf leaves while the client
+// is dropping it. One DropPartyComplete, no IncomingDropParty, no violation;
+// NDIS_STATUS_CLOSING tells the call manager. An indication for a party that
+// is already gone remains a violation.
+func TestRule_R_PTY_15_CrossingDropIsNotAViolation(t *testing.T) {
+	rlBoth(t, func(t *testing.T, x *rlFx) {
+		vc, p1 := x.mpCall(x.c1)
+		p2 := x.addParty(x.c1, vc)
+		var crossing ndis.Status
+		x.cm.dropParty = func(any) ndis.Status {
+			crossing = x.cm.dispatchIncomingDropParty(ndis.StatusSuccess, p2)
+			return ndis.StatusSuccess
+		}
+		n := len(x.Seen())
+		rlMust(t, x.c1.b.ClDropParty(p2, nil), "drop")
+		rlIs(t, "crossing drop indication", crossing, ndis.StatusClosing)
+		if got := len(x.Seen()); got != n {
+			t.Errorf("crossing drop reported %d violation(s): %v", got-n, x.Seen()[n:])
+		}
+		if c := x.c1.count("IncomingDropParty"); c != 0 {
+			t.Errorf("client told of a drop it was already making (%d)", c)
+		}
+		x.cm.dropParty = nil
+		x.refuse("R-PTY-15", ndis.StatusFailure, func() ndis.Status { return x.cm.dispatchIncomingDropParty(ndis.StatusSuccess, p2) })
+		x.hangup(x.c1, vc, p1)
+		x.Teardown()
+	})
+}
