@@ -56,6 +56,10 @@ type Options struct {
 	// Trace, if set, receives every request, return and handler invocation in
 	// order. It must not call into the mediator.
 	Trace func(Event)
+	// KeepViolations is how many recent violations Violations returns
+	// (default 4096); older ones are dropped but still counted, so a
+	// misbehaving driver cannot grow a long-running node's memory.
+	KeepViolations int
 }
 
 // Mediator is one NDIS instance (one node). The zero value is not usable;
@@ -72,6 +76,7 @@ type Mediator struct {
 
 	vmu        sync.Mutex
 	violations []Violation
+	vtotal     uint64 // violations ever reported, under vmu
 	seq        uint64 // trace sequence, under vmu
 }
 
@@ -103,7 +108,12 @@ func (m *Mediator) newID() uint64 {
 // must not re-enter the mediator.
 func (m *Mediator) report(v Violation) {
 	m.vmu.Lock()
+	m.vtotal++
 	m.violations = append(m.violations, v)
+	if keep := m.keepViolations(); len(m.violations) >= 2*keep {
+		// Trim in batches so reporting stays amortized O(1).
+		m.violations = append(m.violations[:0], m.violations[len(m.violations)-keep:]...)
+	}
 	m.vmu.Unlock()
 	if m.opts.Logger != nil {
 		m.opts.Logger.Warn("CoNDIS contract violation", "node", m.opts.Name, "rule", v.Rule,
@@ -114,11 +124,24 @@ func (m *Mediator) report(v Violation) {
 	}
 }
 
-// Violations returns every violation recorded so far, oldest first.
+func (m *Mediator) keepViolations() int {
+	if m.opts.KeepViolations > 0 {
+		return m.opts.KeepViolations
+	}
+	return 4096
+}
+
+// Violations returns the recent violations (at least the last
+// Options.KeepViolations), oldest first. Snapshot().Counters.Violations
+// counts every violation ever reported.
 func (m *Mediator) Violations() []Violation {
 	m.vmu.Lock()
 	defer m.vmu.Unlock()
-	return append([]Violation(nil), m.violations...)
+	v := m.violations
+	if keep := m.keepViolations(); len(v) > keep {
+		v = v[len(v)-keep:]
+	}
+	return append([]Violation(nil), v...)
 }
 
 // driver is the identity of a calling or called driver: a *Binding or an *Adapter.

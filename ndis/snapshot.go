@@ -102,7 +102,7 @@ func (m *Mediator) Snapshot() Snapshot {
 	// Count the violations without copying them: Violations() would make
 	// every snapshot cost O(violations ever recorded) with m.mu held.
 	m.vmu.Lock()
-	s.Counters.Violations = uint64(len(m.violations))
+	s.Counters.Violations = m.vtotal
 	m.vmu.Unlock()
 	for _, a := range m.adapters {
 		ai := AdapterInfo{Name: a.name, MCM: a.mcm != nil}

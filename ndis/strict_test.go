@@ -29,3 +29,19 @@ func TestFailOnReportsRuleID(t *testing.T) {
 		t.Fatalf("Violations() = %v", got)
 	}
 }
+
+// A misbehaving driver must not grow a node's memory: Violations keeps the
+// most recent ones, the counter keeps them all.
+func TestViolationsAreBounded(t *testing.T) {
+	m := ndis.New(ndis.Options{KeepViolations: 10})
+	for i := 0; i < 1000; i++ {
+		m.BindAdapter(nil, fmt.Sprint("stray", i), nil, nil, nil)
+	}
+	got := m.Violations()
+	if len(got) != 10 || got[9].Driver != "stray999" || got[0].Driver != "stray990" {
+		t.Fatalf("kept %d violations, last %q, first %q", len(got), got[len(got)-1].Driver, got[0].Driver)
+	}
+	if n := m.Snapshot().Counters.Violations; n != 1000 {
+		t.Fatalf("counted %d violations, want 1000", n)
+	}
+}
