@@ -1566,7 +1566,7 @@ func ccKey(rule, fn, driver string, st ndis.Status) string {
 // the misuse that is refused before any state is looked at) the same VCs.
 func TestConcurrentMisuseDoesNotCorrupt(t *testing.T) {
 	const G, K, H, N, Nmax = 4, 150, 4, 500, 3000
-	w := ccNewWorld(t, ndis.Options{Name: "misuse", Trace: func(e ndis.Event) { _ = e.String() }}, ccAllModes, 3, G+2)
+	w := ccNewWorld(t, ndis.Options{Name: "misuse", KeepViolations: 1 << 20, Trace: func(e ndis.Event) { _ = e.String() }}, ccAllModes, 3, G+2)
 	var ops []*ccOp
 	r := w.rng(1000)
 	w.setup(r, &ops)
