@@ -1,0 +1,271 @@
+package quic
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	quicgo "github.com/quic-go/quic-go"
+
+	"github.com/condis-project/condis/pki"
+	"github.com/condis-project/condis/transport"
+)
+
+// Both benchmarks compare against a baseline measured in the same run, with
+// the same iteration count, and report the ratio (design §5).
+
+// waitQuiet waits until *n has not changed for 100 ms and returns it: the
+// datagrams still in flight have landed or are lost.
+func waitQuiet(n *atomic.Int64) int64 {
+	last := n.Load()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for range tick.C {
+		cur := n.Load()
+		if cur == last {
+			return cur
+		}
+		last = cur
+	}
+	return last
+}
+
+// rawPair is two quic-go connections on loopback with datagrams enabled and
+// the same mutual TLS as condis, without condis on top.
+type rawPair struct {
+	trs     []*quicgo.Transport
+	udps    []*net.UDPConn
+	client  *quicgo.Conn
+	server  *quicgo.Conn
+	dgCount atomic.Int64
+	done    chan struct{}
+}
+
+func newRawPair(tb testing.TB, a, b *pki.Identity) *rawPair {
+	tb.Helper()
+	p := &rawPair{done: make(chan struct{})}
+	for range 2 {
+		udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		p.udps = append(p.udps, udp)
+		p.trs = append(p.trs, &quicgo.Transport{Conn: udp})
+	}
+	qc := &quicgo.Config{EnableDatagrams: true, MaxIdleTimeout: DefaultIdleTimeout, KeepAlivePeriod: DefaultKeepAlivePeriod}
+	ln, err := p.trs[1].Listen(&tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{b.Certificate},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    b.CAs,
+		NextProtos:   []string{"raw"},
+	}, qc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	p.client, err = p.trs[0].Dial(ctx, p.udps[1].LocalAddr(), &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{a.Certificate},
+		RootCAs:      a.CAs,
+		ServerName:   b.Name,
+		NextProtos:   []string{"raw"},
+	}, qc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p.server, err = ln.Accept(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go func() {
+		defer close(p.done)
+		for {
+			d, err := p.server.ReceiveDatagram(context.Background())
+			if err != nil {
+				return
+			}
+			p.dgCount.Add(int64(len(d)))
+		}
+	}()
+	return p
+}
+
+func (p *rawPair) close() {
+	p.client.CloseWithError(0, "")
+	p.server.CloseWithError(0, "")
+	<-p.done
+	for i := range p.trs {
+		p.trs[i].Close()
+		p.udps[i].Close()
+	}
+}
+
+// BenchmarkDatagramThroughput sends 1200-octet VC datagrams from alpha to
+// beta on loopback through a condis link, then the same number through a
+// bare quic-go connection, and reports the delivered goodput of both and
+// their ratio.
+func BenchmarkDatagramThroughput(b *testing.B) {
+	const size = 1200
+	c := newCluster(b)
+	var got atomic.Int64 // payload octets delivered to beta
+	ida, _ := c.ca.Issue("alpha")
+	idb, _ := c.ca.Issue("beta")
+	start := func(id *pki.Identity, h transport.Handler) *Endpoint {
+		udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ep, err := Listen(Config{Identity: id, Handler: h, Resolve: c.book.Resolve, PacketConn: udp})
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.book.Set(id.Name, udp.LocalAddr())
+		return ep
+	}
+	nop := transport.HandlerFunc(func(transport.Link) transport.LinkHandler { return &transport.LinkFuncs{} })
+	a := start(ida, nop)
+	defer a.Close()
+	bb := start(idb, transport.HandlerFunc(func(transport.Link) transport.LinkHandler {
+		return &transport.LinkFuncs{OnDatagram: func(_ uint32, p []byte) { got.Add(int64(len(p))) }}
+	}))
+	defer bb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	l, err := a.Dial(ctx, "beta")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if m := l.MaxDatagramPayload(); m < size {
+		b.Skipf("path carries only %d octets per datagram", m)
+	}
+	raw := newRawPair(b, ida, idb)
+	defer raw.close()
+
+	payload := make([]byte, size)
+	b.SetBytes(size)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		if err := l.SendDatagram(0x00010020, payload); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	elapsed := b.Elapsed()
+	delivered := waitQuiet(&got)
+
+	rawStart := time.Now()
+	for range n {
+		if err := raw.client.SendDatagram(payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rawElapsed := time.Since(rawStart)
+	rawDelivered := waitQuiet(&raw.dgCount)
+
+	gbps := float64(delivered) * 8 / elapsed.Seconds() / 1e9
+	rawGbps := float64(rawDelivered) * 8 / rawElapsed.Seconds() / 1e9
+	b.ReportMetric(gbps, "Gbit/s")
+	b.ReportMetric(rawGbps, "raw-Gbit/s")
+	b.ReportMetric(gbps/rawGbps, "ratio")
+	b.ReportMetric(100*(1-float64(delivered)/float64(n*size)), "loss-%")
+	b.ReportMetric(100*(1-float64(rawDelivered)/float64(n*size)), "raw-loss-%")
+}
+
+// BenchmarkSignallingRoundTrip bounces a 30-octet signalling message
+// between alpha and beta (beta's Message handler sends it back), then the
+// same number of 34-octet UDP datagrams between two loopback sockets (the
+// message plus its length prefix), and reports both round-trip times and
+// their ratio.
+func BenchmarkSignallingRoundTrip(b *testing.B) {
+	c := newCluster(b)
+	ida, _ := c.ca.Issue("alpha")
+	idb, _ := c.ca.Issue("beta")
+	back := make(chan struct{}, 1)
+	start := func(id *pki.Identity, h transport.Handler) *Endpoint {
+		udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ep, err := Listen(Config{Identity: id, Handler: h, Resolve: c.book.Resolve, PacketConn: udp})
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.book.Set(id.Name, udp.LocalAddr())
+		return ep
+	}
+	a := start(ida, transport.HandlerFunc(func(transport.Link) transport.LinkHandler {
+		return &transport.LinkFuncs{OnMessage: func([]byte) { back <- struct{}{} }}
+	}))
+	defer a.Close()
+	bb := start(idb, transport.HandlerFunc(func(l transport.Link) transport.LinkHandler {
+		return &transport.LinkFuncs{OnMessage: func(m []byte) { l.Send(m) }}
+	}))
+	defer bb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	l, err := a.Dial(ctx, "beta")
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg := sigMsg(1, 17) // 30 octets
+
+	// UDP baseline sockets.
+	u1, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer u1.Close()
+	u2, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	echoDone := make(chan struct{})
+	go func() {
+		defer close(echoDone)
+		buf := make([]byte, 2048)
+		for {
+			n, addr, err := u2.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			u2.WriteTo(buf[:n], addr)
+		}
+	}()
+	defer func() { u2.Close(); <-echoDone }()
+
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		if err := l.Send(msg); err != nil {
+			b.Fatal(err)
+		}
+		<-back
+		n++
+	}
+	rtt := b.Elapsed() / time.Duration(n)
+
+	ping := make([]byte, len(msg)+4)
+	buf := make([]byte, 2048)
+	u1.SetReadDeadline(time.Now().Add(time.Minute))
+	udpStart := time.Now()
+	for range n {
+		if _, err := u1.WriteTo(ping, u2.LocalAddr()); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := u1.ReadFrom(buf); err != nil {
+			b.Fatal(err) // loopback UDP does not lose a lone packet
+		}
+	}
+	udpRTT := time.Since(udpStart) / time.Duration(n)
+
+	b.ReportMetric(float64(rtt.Nanoseconds()), "ns/rtt")
+	b.ReportMetric(float64(udpRTT.Nanoseconds()), "udp-ns/rtt")
+	b.ReportMetric(float64(rtt)/float64(udpRTT), "ratio")
+}
