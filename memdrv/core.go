@@ -47,13 +47,13 @@ type core struct {
 	maxTokenRate uint32
 	refuseOpen   ndis.Status // ProtocolCmOpenAf fails with this when not SUCCESS
 	afs          []*cmAf
-	vcs          map[*cmVc]struct{}
+	vcs          vcRing                     // every VC the CM knows, for link loss
 	notified     map[*ndis.Af]ndis.Status   // ProtocolCmNotifyCloseAfComplete results
 	rx           func(v *cmVc, data []byte) // MCM: indicate cells switched to v
 }
 
 func newCore(name string, fab *Fabric) *core {
-	return &core{name: name, fab: fab, vcs: map[*cmVc]struct{}{}, notified: map[*ndis.Af]ndis.Status{}}
+	return &core{name: name, fab: fab, notified: map[*ndis.Af]ndis.Status{}}
 }
 
 func (c *core) getMode() Mode { return c.mode.get() }
@@ -77,11 +77,13 @@ type cmSap struct {
 // cmVc is the CM's context for a VC: the caller's (root) side of a call, or
 // the callee's (leaf) side the CM created for an incoming call.
 type cmVc struct {
-	c        *core
-	af       *cmAf
-	h        *ndis.Vc
-	incoming bool
-	vci      uint32
+	prevVc, nextVc *cmVc // core.vcs, under core.mu
+	listed         bool
+	c              *core
+	af             *cmAf
+	h              *ndis.Vc
+	incoming       bool
+	vci            uint32
 
 	mu        sync.Mutex
 	peer      *cmVc      // p2p: the far end; leaf: the root
@@ -168,8 +170,43 @@ func (c *core) acceptable(p *ndis.CallParameters) bool {
 
 func (c *core) addVc(v *cmVc) {
 	c.mu.Lock()
-	c.vcs[v] = struct{}{}
+	c.vcs.add(v)
 	c.mu.Unlock()
+}
+
+// vcRing is an intrusive list of VCs: adding and removing costs no hashing
+// and no allocation on the call path.
+type vcRing struct {
+	head *cmVc
+	n    int
+}
+
+func (r *vcRing) add(v *cmVc) {
+	if v.listed {
+		return
+	}
+	v.listed, v.prevVc, v.nextVc = true, nil, r.head
+	if r.head != nil {
+		r.head.prevVc = v
+	}
+	r.head = v
+	r.n++
+}
+
+func (r *vcRing) remove(v *cmVc) {
+	if !v.listed {
+		return
+	}
+	if v.prevVc != nil {
+		v.prevVc.nextVc = v.nextVc
+	} else {
+		r.head = v.nextVc
+	}
+	if v.nextVc != nil {
+		v.nextVc.prevVc = v.prevVc
+	}
+	v.listed, v.prevVc, v.nextVc = false, nil, nil
+	r.n--
 }
 
 // activate activates v; the ops implementation marks v active on success
@@ -323,7 +360,7 @@ func (c *core) ProtocolCoCreateVc(afCtx any, vc *ndis.Vc) (any, ndis.Status) {
 func (c *core) ProtocolCoDeleteVc(vcCtx any) ndis.Status {
 	v := vcCtx.(*cmVc)
 	c.mu.Lock()
-	delete(c.vcs, v)
+	c.vcs.remove(v)
 	c.mu.Unlock()
 	return ndis.StatusSuccess
 }
@@ -569,7 +606,7 @@ func (c *core) deleteLeaf(leaf *cmVc) {
 
 func (c *core) forget(v *cmVc) {
 	c.mu.Lock()
-	delete(c.vcs, v)
+	c.vcs.remove(v)
 	c.mu.Unlock()
 }
 
@@ -846,8 +883,8 @@ func (c *core) ProtocolCoOidRequestComplete(afCtx, vcCtx, partyCtx any, req *ndi
 // status at both ends (spec §4.13).
 func (c *core) linkDown(st ndis.Status) {
 	c.mu.Lock()
-	vcs := make([]*cmVc, 0, len(c.vcs))
-	for v := range c.vcs {
+	vcs := make([]*cmVc, 0, c.vcs.n)
+	for v := c.vcs.head; v != nil; v = v.nextVc {
 		vcs = append(vcs, v)
 	}
 	c.mu.Unlock()

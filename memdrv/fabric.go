@@ -70,13 +70,14 @@ type Fabric struct {
 	mu       sync.Mutex
 	services map[string]*cmSap
 	ends     map[uint32]endpoint
-	links    map[uint32]linkSet
+	links    map[uint32]linkSet // from -> to
+	rlinks   map[uint32]linkSet // to -> from, so disconnect touches only its own links
 	nextVCI  uint32
 }
 
 // NewFabric returns an empty network.
 func NewFabric() *Fabric {
-	return &Fabric{services: map[string]*cmSap{}, ends: map[uint32]endpoint{}, links: map[uint32]linkSet{}, nextVCI: 32}
+	return &Fabric{services: map[string]*cmSap{}, ends: map[uint32]endpoint{}, links: map[uint32]linkSet{}, rlinks: map[uint32]linkSet{}, nextVCI: 32}
 }
 
 func (f *Fabric) allocVCI() uint32 {
@@ -131,6 +132,26 @@ type linkSet struct {
 	more  []uint32
 }
 
+func (l linkSet) add(t uint32) linkSet {
+	if l.first == 0 {
+		l.first = t
+	} else {
+		l.more = append(l.more, t)
+	}
+	return l
+}
+
+// without returns l minus t, and whether anything is left.
+func (l linkSet) without(t uint32) (linkSet, bool) {
+	var out linkSet
+	l.each(func(x uint32) {
+		if x != t {
+			out = out.add(x)
+		}
+	})
+	return out, out.first != 0
+}
+
 func (l linkSet) each(f func(uint32)) {
 	if l.first != 0 {
 		f(l.first)
@@ -143,38 +164,25 @@ func (l linkSet) each(f func(uint32)) {
 // connect switches cells sent on from to to.
 func (f *Fabric) connect(from, to uint32) {
 	f.mu.Lock()
-	l := f.links[from]
-	if l.first == 0 {
-		l.first = to
-	} else {
-		l.more = append(l.more, to)
-	}
-	f.links[from] = l
+	f.links[from] = f.links[from].add(to)
+	f.rlinks[to] = f.rlinks[to].add(from)
 	f.mu.Unlock()
 }
 
 // disconnect removes every link from or to vci.
 func (f *Fabric) disconnect(vci uint32) {
 	f.mu.Lock()
-	delete(f.links, vci)
-	for k, l := range f.links {
-		var out linkSet
-		l.each(func(t uint32) {
-			if t == vci {
-				return
-			}
-			if out.first == 0 {
-				out.first = t
-			} else {
-				out.more = append(out.more, t)
-			}
-		})
-		if out.first == 0 {
-			delete(f.links, k)
+	drop := func(m map[uint32]linkSet, k, t uint32) {
+		if l, ok := m[k].without(t); ok {
+			m[k] = l
 		} else {
-			f.links[k] = out
+			delete(m, k)
 		}
 	}
+	f.links[vci].each(func(to uint32) { drop(f.rlinks, to, vci) })
+	f.rlinks[vci].each(func(from uint32) { drop(f.links, from, vci) })
+	delete(f.links, vci)
+	delete(f.rlinks, vci)
 	f.mu.Unlock()
 }
 
