@@ -177,6 +177,9 @@ func ValidName(name string) error {
 	if name == "" {
 		return errors.New("pki: empty node name")
 	}
+	if name+".pem" == CACertFile {
+		return fmt.Errorf("pki: %q cannot be a node name: %s and %s are the CA's files", name, CACertFile, CAKeyFile)
+	}
 	if len(name) > MaxNameLen {
 		return fmt.Errorf("pki: node name %.20q... is longer than %d octets", name, MaxNameLen)
 	}
@@ -228,19 +231,28 @@ func NodeName(cert *x509.Certificate) (string, error) {
 // InitCA makes a new CA and writes it to dir as ca.pem and ca.key (the key
 // with mode 0600), creating dir (0700) if needed. It refuses to overwrite an
 // existing file.
-func InitCA(dir string) (*CA, error) {
+func InitCA(dir string) (*CA, error) { return initCA(dir, false) }
+
+// ReplaceCA is InitCA that replaces an existing CA atomically: a failure
+// leaves the old files as they were. Every node certificate must then be
+// issued again.
+func ReplaceCA(dir string) (*CA, error) { return initCA(dir, true) }
+
+func initCA(dir string, replace bool) (*CA, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("pki: %w", err)
 	}
 	certPath, keyPath := filepath.Join(dir, CACertFile), filepath.Join(dir, CAKeyFile)
-	if err := noFile(certPath, keyPath); err != nil {
-		return nil, err
+	if !replace {
+		if err := noFile(certPath, keyPath); err != nil {
+			return nil, err
+		}
 	}
 	ca, err := NewCA()
 	if err != nil {
 		return nil, err
 	}
-	if err := writeKeyPair(certPath, keyPath, ca.Cert.Raw, ca.Key); err != nil {
+	if err := writeKeyPair(certPath, keyPath, ca.Cert.Raw, ca.Key, replace); err != nil {
 		return nil, err
 	}
 	return ca, nil
@@ -269,13 +281,20 @@ func LoadCA(dir string) (*CA, error) {
 // Issue makes a certificate for node name signed by the CA in dir and writes
 // it as NAME.pem and NAME.key (the key with mode 0600). It refuses to
 // overwrite an existing file.
-func Issue(dir, name string) (*Identity, error) {
+func Issue(dir, name string) (*Identity, error) { return issue(dir, name, false) }
+
+// Reissue is Issue that replaces an existing certificate and key atomically.
+func Reissue(dir, name string) (*Identity, error) { return issue(dir, name, true) }
+
+func issue(dir, name string, replace bool) (*Identity, error) {
 	if err := ValidName(name); err != nil {
 		return nil, err
 	}
 	certPath, keyPath := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
-	if err := noFile(certPath, keyPath); err != nil {
-		return nil, err
+	if !replace {
+		if err := noFile(certPath, keyPath); err != nil {
+			return nil, err
+		}
 	}
 	ca, err := LoadCA(dir)
 	if err != nil {
@@ -285,7 +304,7 @@ func Issue(dir, name string) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeKeyPair(certPath, keyPath, id.Certificate.Certificate[0], id.Certificate.PrivateKey.(crypto.Signer)); err != nil {
+	if err := writeKeyPair(certPath, keyPath, id.Certificate.Certificate[0], id.Certificate.PrivateKey.(crypto.Signer), replace); err != nil {
 		return nil, err
 	}
 	return id, nil
@@ -388,19 +407,75 @@ func noFile(paths ...string) error {
 	return nil
 }
 
-func writeKeyPair(certPath, keyPath string, certDER []byte, key crypto.Signer) error {
+// writeKeyPair writes a certificate (PEM, 0644) and its key (PKCS #8 PEM,
+// 0600). Without replace, neither file may exist. With replace, both are
+// written to temporary files next to them and renamed into place, so a
+// failure leaves any old pair as it was.
+func writeKeyPair(certPath, keyPath string, certDER []byte, key crypto.Signer, replace bool) error {
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return fmt.Errorf("pki: encoding %s: %w", keyPath, err)
 	}
-	if err := writeNew(keyPath, 0o600, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})); err != nil {
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certDER})
+	if !replace {
+		if err := writeNew(keyPath, 0o600, keyPEM); err != nil {
+			return err
+		}
+		if err := writeNew(certPath, 0o644, certPEM); err != nil {
+			os.Remove(keyPath)
+			return err
+		}
+		return nil
+	}
+	keyTmp, err := writeTemp(keyPath, 0o600, keyPEM)
+	if err != nil {
 		return err
 	}
-	if err := writeNew(certPath, 0o644, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certDER})); err != nil {
-		os.Remove(keyPath)
+	certTmp, err := writeTemp(certPath, 0o644, certPEM)
+	if err != nil {
+		os.Remove(keyTmp)
 		return err
+	}
+	if err := os.Rename(keyTmp, keyPath); err != nil {
+		os.Remove(keyTmp)
+		os.Remove(certTmp)
+		return fmt.Errorf("pki: %w", err)
+	}
+	if err := os.Rename(certTmp, certPath); err != nil {
+		os.Remove(certTmp)
+		return fmt.Errorf("pki: %w", err)
 	}
 	return nil
+}
+
+// writeTemp writes data with mode perm to a new temporary file next to path
+// and returns its name.
+func writeTemp(path string, perm os.FileMode, data []byte) (string, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return "", fmt.Errorf("pki: %w", err)
+	}
+	name := f.Name()
+	fail := func(err error) (string, error) {
+		f.Close()
+		os.Remove(name)
+		return "", fmt.Errorf("pki: writing %s: %w", path, err)
+	}
+	if err := f.Chmod(perm); err != nil {
+		return fail(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(name)
+		return "", fmt.Errorf("pki: writing %s: %w", path, err)
+	}
+	return name, nil
 }
 
 // writeNew creates path (which must not exist) with mode perm and data.

@@ -265,3 +265,13 @@ func TestIdentitiesAuthenticateEachOther(t *testing.T) {
 		t.Error("alpha accepted a server certificate from another CA")
 	}
 }
+
+// "ca" would make NAME.pem and NAME.key the CA's own files.
+func TestCAIsNotANodeName(t *testing.T) {
+	if err := ValidName("ca"); err == nil || !strings.Contains(err.Error(), "cannot be a node name") {
+		t.Fatalf("ValidName(\"ca\") = %v", err)
+	}
+	if err := ValidName("cab"); err != nil {
+		t.Fatalf("ValidName(\"cab\") = %v", err)
+	}
+}

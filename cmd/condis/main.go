@@ -26,6 +26,7 @@ func root() *cobra.Command {
 		SilenceErrors: true,
 	}
 	r.AddCommand(demoCmd())
+	r.AddCommand(certCmd())
 	return r
 }
 

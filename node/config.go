@@ -1,0 +1,575 @@
+// Package node assembles a condis node. For now it holds the node's
+// configuration: [Load] reads and checks the TOML file that
+// `condis node --config FILE` runs from.
+//
+// # The configuration file
+//
+// A complete example, with every key:
+//
+//	# alpha.toml
+//	name    = "alpha"                    # this node: the DNS name in its certificate
+//	listen  = "0.0.0.0:4800"             # UDP address for QUIC (host:port)
+//	control = "/run/condis/alpha.sock"   # unix socket for condis call, listen, calls
+//
+//	# PEM files made by `condis cert init` and `condis cert issue`. Relative
+//	# paths are relative to the directory of this file.
+//	ca   = "cluster/ca.pem"
+//	cert = "cluster/alpha.pem"
+//	key  = "cluster/alpha.key"
+//
+//	# The nodes this one talks to: name (as in its certificate) and UDP address.
+//	[[peer]]
+//	name    = "beta"
+//	address = "192.0.2.7:4800"
+//
+//	[[peer]]
+//	name    = "gamma"
+//	address = "gamma.example.net:4800"
+//
+//	# Services offered here, called as alpha/echo and alpha/billing.
+//	[[sap]]
+//	service = "echo"       # no allow: every authenticated peer may call it
+//
+//	[[sap]]
+//	service = "billing"
+//	allow   = ["beta"]     # only beta may call it
+//
+// The rules, each checked by Load:
+//
+//   - name (required): a node name as package pki defines it ([pki.ValidName]:
+//     a lower-case DNS name); the DNS name in cert must be the same
+//     ([Config.Identity] checks that).
+//   - listen (required): host:port with a numeric port; an empty host listens
+//     on every interface, port 0 picks a free one. Host names are not looked
+//     up by Load.
+//   - control (required): the path of the node's unix control socket, at most
+//     108 octets once resolved (103 outside Linux: what sockaddr_un holds).
+//   - ca, cert, key (required): the cluster CA certificate, this node's
+//     certificate and its private key. Load does not read them; see
+//     [Config.Identity].
+//   - [[peer]]: name (required; a node name, not this node's, each peer once)
+//     and address (required; host:port, port 1 to 65535).
+//   - [[sap]]: service (required; 1 to [MaxServiceLen] octets of letters,
+//     digits, '-', '_' and '.'; each service once) and allow (optional: the
+//     names of the [[peer]]s that may call it, each once; absent means every
+//     authenticated peer, an empty list means none). The service name travels
+//     in the user-specific field of the Q.2931 BHLI, hence the 8 octets.
+//
+// Relative paths (control, ca, cert, key) are resolved against the directory
+// of the configuration file, so a node finds its files whatever its working
+// directory. Keys are lower case and case-sensitive; a key Load does not know
+// is an error, so a misspelt key never goes unnoticed.
+//
+// Every error is one *[Error] naming the file, the key and the problem, for
+// example:
+//
+//	alpha.toml: peer[2].address: "192.0.2.7": missing port in address (want host:port)
+//	alpha.toml: peer[1]: unknown key "adress" (did you mean "address"?)
+//	alpha.toml:3: listen: is an integer, want a string
+//
+// [[peer]] and [[sap]] tables are counted from 1 in the order of the file.
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/condis-project/condis/pki"
+	"github.com/condis-project/condis/uni"
+)
+
+// MaxServiceLen is the longest service name: the user-specific information
+// of a Q.2931 BHLI.
+const MaxServiceLen = uni.MaxBHLIInfo
+
+// maxSocketPath is the longest control socket path, in octets, that Go can
+// bind on this platform: sockaddr_un's sun_path holds 108 octets on Linux
+// (no terminating NUL needed) and 104 on macOS and the BSDs (NUL included).
+var maxSocketPath = func() int {
+	if runtime.GOOS == "linux" {
+		return 108
+	}
+	return 103
+}()
+
+// Config is a node's configuration, as [Load] read and checked it.
+type Config struct {
+	File    string // the file it was read from, as given to Load
+	Name    string // this node's name
+	Listen  string // UDP address to listen on, host:port
+	Control string // absolute path of the control socket
+	CA      string // absolute path of the cluster CA certificate (PEM)
+	Cert    string // absolute path of this node's certificate (PEM)
+	Key     string // absolute path of this node's private key (PEM)
+	Peers   []Peer // in the order of the file
+	SAPs    []SAP  // in the order of the file
+}
+
+// Peer is a node this one talks to.
+type Peer struct {
+	Name    string // its node name, as its certificate states it
+	Address string // its UDP address, host:port
+}
+
+// SAP is a service offered by this node, reachable as NAME/SERVICE.
+type SAP struct {
+	Service string   // 1 to MaxServiceLen octets
+	Allow   []string // the peers that may call it; nil: every authenticated peer
+}
+
+// Allows reports whether peer may call the service.
+func (s *SAP) Allows(peer string) bool {
+	return s.Allow == nil || slices.Contains(s.Allow, peer)
+}
+
+// Peer returns the peer called name.
+func (c *Config) Peer(name string) (Peer, bool) {
+	for _, p := range c.Peers {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Peer{}, false
+}
+
+// SAP returns the SAP of service.
+func (c *Config) SAP(service string) (*SAP, bool) {
+	for i := range c.SAPs {
+		if c.SAPs[i].Service == service {
+			return &c.SAPs[i], true
+		}
+	}
+	return nil, false
+}
+
+// Identity loads the node's certificate, key and CA ([pki.LoadFiles]) and
+// checks that the certificate is this node's. Errors are *[Error]s naming
+// the configuration file and the key of the file at fault.
+func (c *Config) Identity() (*pki.Identity, error) {
+	id, err := pki.LoadFiles(c.Cert, c.Key, c.CA)
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), "pki: ")
+		// The key at fault is the one whose file the error names first
+		// ("KEYFILE does not hold the key of CERTFILE": key).
+		key, at, n := "cert", len(msg), 0
+		for _, f := range []struct{ key, path string }{{"ca", c.CA}, {"cert", c.Cert}, {"key", c.Key}} {
+			if i := strings.Index(msg, f.path); i >= 0 && (i < at || i == at && len(f.path) > n) {
+				key, at, n = f.key, i, len(f.path)
+			}
+		}
+		return nil, &Error{File: c.File, Key: key, Problem: msg}
+	}
+	if id.Name != c.Name {
+		return nil, &Error{File: c.File, Key: "cert", Problem: fmt.Sprintf("%s is the certificate of node %q, not of %q (name)", c.Cert, id.Name, c.Name)}
+	}
+	return id, nil
+}
+
+// Error is a problem with a configuration file.
+type Error struct {
+	File    string // the configuration file
+	Line    int    // its line, when known (syntax and type errors); else 0
+	Key     string // the key at fault, e.g. "listen", "peer[2].address"; "" for the whole file
+	Problem string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		b.WriteString(":" + strconv.Itoa(e.Line))
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Problem)
+	return b.String()
+}
+
+// The file as TOML sees it.
+type fileConfig struct {
+	Name    string     `toml:"name"`
+	Listen  string     `toml:"listen"`
+	Control string     `toml:"control"`
+	CA      string     `toml:"ca"`
+	Cert    string     `toml:"cert"`
+	Key     string     `toml:"key"`
+	Peer    []filePeer `toml:"peer"`
+	SAP     []fileSAP  `toml:"sap"`
+}
+
+type filePeer struct {
+	Name    string `toml:"name"`
+	Address string `toml:"address"`
+}
+
+type fileSAP struct {
+	Service string   `toml:"service"`
+	Allow   []string `toml:"allow"`
+}
+
+// The keys of each table.
+var (
+	topKeys  = []string{"name", "listen", "control", "ca", "cert", "key", "peer", "sap"}
+	peerKeys = []string{"name", "address"}
+	sapKeys  = []string{"service", "allow"}
+)
+
+// Load reads and checks the node configuration file path. See the package
+// documentation for the format. Every error is an *[Error] naming one
+// problem: a syntax or type error first, then the first unknown key in the
+// order of the file, then the values, key by key.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, &Error{File: path, Problem: err.Error()}
+	}
+	return parse(path, string(data))
+}
+
+// parse is Load after reading the file.
+func parse(path, data string) (*Config, error) {
+	fail := func(key, format string, args ...any) (*Config, error) {
+		return nil, &Error{File: path, Key: key, Problem: fmt.Sprintf(format, args...)}
+	}
+
+	var f fileConfig
+	md, err := toml.Decode(data, &f)
+	if err != nil {
+		return nil, decodeError(path, err)
+	}
+	if err := unknownKey(path, md); err != nil {
+		return nil, err
+	}
+
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fail("", "%v", err)
+	}
+	dir := filepath.Dir(abs)
+	resolve := func(p string) string {
+		if filepath.IsAbs(p) {
+			return filepath.Clean(p)
+		}
+		return filepath.Join(dir, p)
+	}
+
+	c := &Config{File: path}
+
+	if f.Name == "" {
+		return fail("name", "missing (this node's name, as in its certificate)")
+	}
+	if err := pki.ValidName(f.Name); err != nil {
+		return fail("name", "%s", nameProblem(err))
+	}
+	c.Name = f.Name
+
+	if f.Listen == "" {
+		return fail("listen", `missing (the UDP address to listen on, e.g. "0.0.0.0:4800")`)
+	}
+	if err := checkHostPort(f.Listen, true); err != nil {
+		return fail("listen", "%q: %v", f.Listen, err)
+	}
+	c.Listen = f.Listen
+
+	if f.Control == "" {
+		return fail("control", `missing (the path of the control socket, e.g. "/run/condis/%s.sock")`, f.Name)
+	}
+	c.Control = resolve(f.Control)
+	if len(c.Control) > maxSocketPath {
+		return fail("control", "%q is %d octets long, more than a unix socket path may be (%d)", c.Control, len(c.Control), maxSocketPath)
+	}
+
+	for _, fp := range []struct {
+		key, val, what string
+		dst            *string
+	}{
+		{"ca", f.CA, "the cluster CA certificate, ca.pem", &c.CA},
+		{"cert", f.Cert, "this node's certificate, " + f.Name + ".pem", &c.Cert},
+		{"key", f.Key, "this node's private key, " + f.Name + ".key", &c.Key},
+	} {
+		if fp.val == "" {
+			return fail(fp.key, "missing (%s)", fp.what)
+		}
+		*fp.dst = resolve(fp.val)
+	}
+
+	peers := make(map[string]int) // name -> index from 1
+	for i, p := range f.Peer {
+		key := fmt.Sprintf("peer[%d]", i+1)
+		if p.Name == "" {
+			return fail(key+".name", "missing")
+		}
+		if err := pki.ValidName(p.Name); err != nil {
+			return fail(key+".name", "%s", nameProblem(err))
+		}
+		if p.Name == c.Name {
+			return fail(key+".name", "%q is this node's own name", p.Name)
+		}
+		if j, dup := peers[p.Name]; dup {
+			return fail(key+".name", "%q is already peer[%d]", p.Name, j)
+		}
+		peers[p.Name] = i + 1
+		if p.Address == "" {
+			return fail(key+".address", `missing (the peer's UDP address, host:port)`)
+		}
+		if err := checkHostPort(p.Address, false); err != nil {
+			return fail(key+".address", "%q: %v", p.Address, err)
+		}
+		c.Peers = append(c.Peers, Peer(p))
+	}
+
+	services := make(map[string]int)
+	for i, s := range f.SAP {
+		key := fmt.Sprintf("sap[%d]", i+1)
+		if s.Service == "" {
+			return fail(key+".service", "missing")
+		}
+		if err := checkService(s.Service); err != nil {
+			return fail(key+".service", "%q: %v", s.Service, err)
+		}
+		if j, dup := services[s.Service]; dup {
+			return fail(key+".service", "%q is already sap[%d]", s.Service, j)
+		}
+		services[s.Service] = i + 1
+		sap := SAP{Service: s.Service}
+		if s.Allow != nil { // allow = [] is there, and allows no one
+			sap.Allow = make([]string, 0, len(s.Allow))
+		}
+		for k, name := range s.Allow {
+			akey := fmt.Sprintf("%s.allow[%d]", key, k+1)
+			switch {
+			case name == c.Name:
+				return fail(akey, "%q is this node, not a peer", name)
+			case peers[name] == 0:
+				return fail(akey, "%q is not a [[peer]]", name)
+			case slices.Contains(sap.Allow, name):
+				return fail(akey, "%q is listed twice", name)
+			}
+			sap.Allow = append(sap.Allow, name)
+		}
+		c.SAPs = append(c.SAPs, sap)
+	}
+	return c, nil
+}
+
+// nameProblem is what pki says about a bad name, without its prefix and the
+// name (the error shows it).
+func nameProblem(err error) string {
+	return strings.TrimPrefix(err.Error(), "pki: ")
+}
+
+// checkHostPort checks a host:port address with a numeric port; listen
+// allows an empty host and port 0.
+func checkHostPort(addr string, listen bool) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			if strings.Contains(ae.Err, "too many colons") {
+				return fmt.Errorf("%s (want host:port; an IPv6 host goes in brackets: [2001:db8::1]:4800)", ae.Err)
+			}
+			return fmt.Errorf("%s (want host:port)", ae.Err)
+		}
+		return err
+	}
+	if host == "" && !listen {
+		return errors.New("missing host (want host:port)")
+	}
+	if strings.ContainsAny(host, " \t") {
+		return errors.New("the host contains white space")
+	}
+	lo := 1
+	if listen {
+		lo = 0
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || int(n) < lo {
+		return fmt.Errorf("port %q is not a number from %d to 65535", port, lo)
+	}
+	return nil
+}
+
+// checkService checks a service name.
+func checkService(s string) error {
+	if len(s) > MaxServiceLen {
+		return fmt.Errorf("%d octets, more than the %d a Q.2931 BHLI carries", len(s), MaxServiceLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("character %q is not a letter, digit, '-', '_' or '.'", c)
+		}
+	}
+	return nil
+}
+
+// unknownKey returns an *Error for the first key of the file, in the file's
+// order, that is not in the schema: one toml left undecoded, or one it
+// matched to a field case-insensitively ("Name" for "name").
+func unknownKey(path string, md toml.MetaData) error {
+	undecoded := make(map[string]bool)
+	for _, k := range md.Undecoded() {
+		undecoded[k.String()] = true
+	}
+	index := map[string]int{} // array table -> index from 1 of the current one
+	for _, k := range md.Keys() {
+		// [[peer]] headers are listed once per table; an inline array of
+		// tables (peer = [{...}, {...}]) only once, so it gets no index.
+		if len(k) == 1 && (k[0] == "peer" || k[0] == "sap") {
+			if md.Type(k...) == "ArrayHash" {
+				index[k[0]]++
+			} else {
+				index[k[0]] = -1
+			}
+		}
+		var (
+			table string
+			known []string
+			rest  = k
+		)
+		switch {
+		case len(k) > 1 && (k[0] == "peer" || k[0] == "sap"):
+			table, rest = k[0], k[1:]
+			known = peerKeys
+			if table == "sap" {
+				known = sapKeys
+			}
+			if n := index[table]; n > 0 {
+				table = fmt.Sprintf("%s[%d]", table, n)
+			}
+		default:
+			known = topKeys
+		}
+		if !undecoded[k.String()] && slices.Contains(known, rest[0]) {
+			continue
+		}
+		problem := fmt.Sprintf("unknown key %q", toml.Key(rest).String())
+		if s := suggest(rest[0], known); s != "" {
+			problem += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		return &Error{File: path, Key: table, Problem: problem}
+	}
+	return nil
+}
+
+// suggest returns the known key closest to k, if it is close: equal but for
+// case, or within an edit distance of 2 (1 for short keys).
+func suggest(k string, known []string) string {
+	best, bestD := "", 3
+	for _, s := range known {
+		if strings.EqualFold(k, s) {
+			return s
+		}
+		d := editDistance(k, s)
+		if min(len(k), len(s)) <= 4 && d > 1 {
+			continue
+		}
+		if d < bestD {
+			best, bestD = s, d
+		}
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment distance of a and b: the
+// edits are inserting, deleting or changing an octet and swapping two
+// adjacent ones.
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
+}
+
+// The errors toml.Decode returns for a value of the wrong type are plain
+// strings; these turn them into ours.
+var (
+	reBadType  = regexp.MustCompile(`^toml: line (\d+) \(last key "(.*)"\): incompatible types: TOML value has type (\S+); destination has type (.+)$`)
+	reNotTable = regexp.MustCompile(`^toml: line (\d+) \(last key "(.*)"\): type mismatch for \S+: expected table but found (\S+)$`)
+)
+
+// decodeError turns an error of toml.Decode into an *Error.
+func decodeError(path string, err error) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		return &Error{File: path, Line: pe.Position.Line, Key: pe.LastKey, Problem: pe.Message}
+	}
+	msg := err.Error()
+	if m := reBadType.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &Error{File: path, Line: line, Key: m[2], Problem: fmt.Sprintf("is %s, want %s", tomlType(m[3]), wantType(m[2], m[4]))}
+	}
+	if m := reNotTable.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &Error{File: path, Line: line, Key: m[2], Problem: fmt.Sprintf("holds %s, want tables ([[%s]])", tomlType(m[3]), m[2])}
+	}
+	return &Error{File: path, Problem: strings.TrimPrefix(msg, "toml: ")}
+}
+
+// tomlType names the TOML type of a value of Go type t (as toml.Decode
+// prints it).
+func tomlType(t string) string {
+	switch {
+	case t == "string":
+		return "a string"
+	case t == "int64":
+		return "an integer"
+	case t == "float64":
+		return "a float"
+	case t == "bool":
+		return "a boolean"
+	case strings.HasPrefix(t, "[]"):
+		return "an array"
+	case strings.HasPrefix(t, "map["):
+		return "a table"
+	case strings.HasPrefix(t, "time.") || strings.HasPrefix(t, "toml.Local"):
+		return "a date or time"
+	}
+	return "a " + t
+}
+
+// wantType names what key should hold, given the Go type toml decoded into.
+func wantType(key, dst string) string {
+	switch {
+	case key == "peer" || key == "sap":
+		return "tables ([[" + key + "]])"
+	case dst == "slice":
+		return "an array of strings"
+	case dst == "string":
+		return "a string"
+	}
+	return dst
+}
