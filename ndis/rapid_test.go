@@ -1490,6 +1490,10 @@ func (m *machine) misuseCallManager() []misuseCase {
 		case "OFFERED", "ACCEPTED", "CONNECTED":
 			cases = append(cases, misuseCase{fmt.Sprintf("%s indicates a close with PENDING on %v", m.cmName, v),
 				refusal{"R-CLOSE-19", ndis.StatusFailure}, func() ndis.Status { return m.cmIncomingClose(ndis.StatusPending, h) }})
+		case "CLOSING":
+			// A close indication crossing the client's own close is a clear
+			// collision, not misuse: NDIS_STATUS_CLOSING, no violation
+			// (TestRule_R_CLOSE_20_ClearCollisionIsNotAViolation).
 		default:
 			cases = append(cases, misuseCase{fmt.Sprintf("%s indicates a close on %v in %s", m.cmName, v, info.Call),
 				refusal{"R-CLOSE-20", ndis.StatusFailure}, func() ndis.Status { return m.cmIncomingClose(ndis.StatusFailure, h) }})
@@ -1534,6 +1538,10 @@ func (m *machine) misuseCallManager() []misuseCase {
 				}
 			}
 			switch {
+			case state == "DROPPING" || state == "CLOSING":
+				// Crossing the client's own drop or close: not misuse
+				// (TestRule_R_PTY_15_CrossingDropIsNotAViolation).
+				continue
 			case state != "CONNECTED":
 				want = refusal{"R-PTY-15", ndis.StatusFailure}
 			case others == 0:
