@@ -72,6 +72,11 @@ type Client struct {
 	// NoLog turns off the event log and the history of deleted VCs, so a
 	// long-running client (a benchmark) keeps nothing it no longer needs.
 	NoLog bool
+	// Sap builds the CO_SAP RegisterSap registers for a service name, so
+	// the client can drive a call manager with another SAP format (such as
+	// mcm.ServiceSap). Nil uses ServiceSap, the in-memory call managers'
+	// format. Set it before registering.
+	Sap func(service string) *ndis.CoSap
 
 	afs      []*ClientAf
 	incoming []*ClientVc
@@ -155,6 +160,16 @@ func NewClient(m *ndis.Mediator, name string, a *ndis.Adapter, fab *Fabric) (*Cl
 	return c, st
 }
 
+// Locked runs f with the client's lock held: the records its handlers
+// update (Result fields, counters, Rx, SendStatus, party and SAP records)
+// may then be read from any goroutine, race-free, while call managers
+// drive the client from their own goroutines. f must not call the client.
+func (c *Client) Locked(f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f()
+}
+
 // Binding returns the client's binding handle.
 func (c *Client) Binding() *ndis.Binding { return c.b }
 
@@ -236,7 +251,11 @@ func (c *Client) RegisterSap(a *ClientAf, service string) *ClientSap {
 	c.mu.Lock()
 	a.saps = append(a.saps, s)
 	c.mu.Unlock()
-	h, st := c.b.ClRegisterSap(a.H, s, ServiceSap(service))
+	coSap := ServiceSap(service)
+	if c.Sap != nil {
+		coSap = c.Sap(service)
+	}
+	h, st := c.b.ClRegisterSap(a.H, s, coSap)
 	c.mu.Lock()
 	if h != nil {
 		s.H = h

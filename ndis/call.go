@@ -101,6 +101,7 @@ func (b *Binding) ClMakeCall(vc *Vc, params *CallParameters, partyCtx any) (*Par
 	m.emit(EventHandled, nameOf(owner), "ProtocolCmMakeCall", vc, st)
 
 	m.mu.Lock()
+	early := vc.makeCall.early
 	final, fctx, fparams, finish, deliver := vc.makeCall.settle(m, st, cmPartyCtx, params, "ProtocolCmMakeCall", owner, vc)
 	if !finish {
 		m.mu.Unlock()
@@ -112,6 +113,9 @@ func (b *Binding) ClMakeCall(vc *Vc, params *CallParameters, partyCtx any) (*Par
 	if deliver {
 		m.emit(EventUpcall, b.name, "ProtocolClMakeCallComplete", vc, final)
 		b.client.ProtocolClMakeCallComplete(final, vc.clientCtx, hp, fparams)
+		if early != nil && early.closeHeld {
+			m.deliverHeldClose(vc, early.closeSt, early.closeData)
+		}
 		final = StatusPending
 		hp = p
 	}
@@ -348,7 +352,10 @@ func (m *Mediator) dispatchCallConnected(who driver, fn string, v *Vc) Status {
 // remote side or the network closed the call. closeStatus SUCCESS means an
 // orderly remote close (R-CLOSE-19). It applies to offered, accepted and
 // connected calls (R-CLOSE-20); a call still being set up by MakeCall ends
-// with a failed MakeCall completion instead. If the client's own close is
+// with a failed MakeCall completion instead — unless the call manager has
+// completed the MakeCall with SUCCESS while ProtocolCmMakeCall was still
+// running (R-GEN-10): then the close is held and indicated right after the
+// client's ProtocolClMakeCallComplete, and SUCCESS is returned. If the client's own close is
 // already in flight (a clear collision the call manager cannot see coming),
 // nothing is indicated and NDIS_STATUS_CLOSING is returned; that is not a
 // violation.
@@ -387,6 +394,17 @@ func (m *Mediator) dispatchIncomingCloseCall(who driver, fn string, closeStatus 
 		m.emit(EventReturn, nameOf(who), fn, v, StatusClosing)
 		return StatusClosing
 	case callOutSetup:
+		if e := v.makeCall.early; v.makeCall.state == opEarly && e != nil && e.st == StatusSuccess && !e.closeHeld {
+			// The call manager completed the MakeCall with SUCCESS while
+			// its ProtocolCmMakeCall was still running (R-GEN-10), and the
+			// call has been closed since; it could not know the client has
+			// not been told yet. The close is indicated right after the
+			// client's ProtocolClMakeCallComplete.
+			e.closeHeld, e.closeSt, e.closeData = true, closeStatus, append([]byte(nil), data...)
+			m.mu.Unlock()
+			m.emit(EventReturn, nameOf(who), fn, v, StatusSuccess)
+			return StatusSuccess
+		}
 		return m.refuse(StatusFailure, "R-CLOSE-20", fn, who, v, "the call is still being set up; fail the MakeCall with NdisCmMakeCallComplete instead")
 	default:
 		return m.refuse(StatusFailure, "R-CLOSE-20", fn, who, v, "no offered or active call to close (%v)", v.call)
@@ -399,6 +417,23 @@ func (m *Mediator) dispatchIncomingCloseCall(who driver, fn string, closeStatus 
 	c.client.ProtocolClIncomingCloseCall(closeStatus, v.clientCtx, data)
 	m.emit(EventReturn, nameOf(who), fn, v, StatusSuccess)
 	return StatusSuccess
+}
+
+// deliverHeldClose indicates a close held back by dispatchIncomingCloseCall
+// until the client had its MakeCallComplete, unless the client has closed
+// the call since (the close then crossed its own, as in a clear collision).
+func (m *Mediator) deliverHeldClose(v *Vc, st Status, data []byte) {
+	m.mu.Lock()
+	if v.call != callConnected || v.closingMark {
+		m.mu.Unlock()
+		return
+	}
+	v.call = callCloseIndicated
+	v.closeSeen, v.closeStatus = true, st
+	c := v.client
+	m.mu.Unlock()
+	m.emit(EventUpcall, c.name, "ProtocolClIncomingCloseCall", v, st)
+	c.client.ProtocolClIncomingCloseCall(st, v.clientCtx, data)
 }
 
 // ClCloseCall models NdisClCloseCall: the client tears down the call on vc.

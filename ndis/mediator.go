@@ -231,6 +231,13 @@ type earlyCompletion struct {
 	st     Status
 	ctx    any // CM party/AF/SAP context
 	params *CallParameters
+
+	// A close the call manager indicated after it completed a MakeCall
+	// early with SUCCESS: delivered right after the client's
+	// ProtocolClMakeCallComplete (dispatchIncomingCloseCall).
+	closeHeld bool
+	closeSt   Status
+	closeData []byte
 }
 
 func (o *opRec) busy() bool { return o.state != opNone }
@@ -242,7 +249,7 @@ func (o *opRec) busy() bool { return o.state != opNone }
 func (o *opRec) complete(st Status, ctx any, params *CallParameters) (deliver, ok bool) {
 	switch o.state {
 	case opUpcall:
-		o.state, o.early = opEarly, &earlyCompletion{st, ctx, params}
+		o.state, o.early = opEarly, &earlyCompletion{st: st, ctx: ctx, params: params}
 		return false, true
 	case opPended:
 		o.state = opNone

@@ -583,6 +583,7 @@ type rlClient struct {
 	oid         func(req *ndis.OidRequest) ndis.Status
 	receive     func(v *rlVc, nbls *ndis.NetBufferList, flags ndis.ReceiveFlags)
 	status      func(vcCtx any, ind *ndis.StatusIndication)
+	makeDone    func() // runs at the end of ProtocolClMakeCallComplete
 
 	mu       sync.Mutex
 	rx       [][]byte
@@ -707,6 +708,9 @@ func (c *rlClient) ProtocolClMakeCallComplete(st ndis.Status, vcCtx any, party *
 	c.mu.Lock()
 	c.party, c.params = party, p
 	c.mu.Unlock()
+	if c.makeDone != nil {
+		c.makeDone()
+	}
 }
 
 func (c *rlClient) ProtocolClModifyCallQoSComplete(st ndis.Status, vcCtx any, p *ndis.CallParameters) {

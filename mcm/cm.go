@@ -1,0 +1,738 @@
+package mcm
+
+import (
+	"errors"
+	"time"
+
+	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/uni"
+)
+
+// deleteGrace is how long after a close completed the MCM waits before it
+// deletes a VC it created (NdisMCmDeleteVc). The mediator finishes a close
+// whose completion arrived while ProtocolCmCloseCall was still running
+// only when that handler returns, which no driver can observe; deleting
+// after a pause instead of at once keeps the deletion after it (R-CLOSE-12).
+const deleteGrace = time.Millisecond
+
+var _ ndis.MiniportCallManager = (*MCM)(nil)
+
+// ---- address family ----
+
+// ProtocolCmOpenAf models ProtocolCmOpenAf: a client opens the Q.2931 AF.
+func (d *MCM) ProtocolCmOpenAf(bindingCtx any, family ndis.AddressFamily, h *ndis.Af) (any, ndis.Status) {
+	if family.AddressFamily != AF.AddressFamily {
+		return nil, ndis.StatusFailure
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closing {
+		return nil, ndis.StatusFailure
+	}
+	a := &af{seq: seqs.Add(1), h: h, saps: map[*sap]struct{}{}}
+	d.afs[a] = struct{}{}
+	return a, ndis.StatusSuccess
+}
+
+// ProtocolCmCloseAf models ProtocolCmCloseAf. It pends until every VC the
+// MCM created on the open is deleted (R-AF-15).
+func (d *MCM) ProtocolCmCloseAf(afCtx any) ndis.Status {
+	a := afCtx.(*af)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if a.vcs > 0 {
+		a.closing = true
+		return ndis.StatusPending
+	}
+	a.closed = true
+	delete(d.afs, a)
+	return ndis.StatusSuccess
+}
+
+// ProtocolCmNotifyCloseAfComplete models ProtocolCmNotifyCloseAfComplete;
+// the client's close of the AF follows, nothing else is needed.
+func (d *MCM) ProtocolCmNotifyCloseAfComplete(afCtx any, st ndis.Status) {}
+
+// ProtocolCmRegisterSap models ProtocolCmRegisterSap. The SAP must be in
+// the format ServiceSap makes (NDIS_STATUS_INVALID_DATA otherwise, also for
+// a service name longer than 8 octets; NDIS_STATUS_INVALID_ADDRESS for
+// another node's address); a service registered already is
+// NDIS_STATUS_SAP_IN_USE.
+func (d *MCM) ProtocolCmRegisterSap(afCtx any, coSap *ndis.CoSap, h *ndis.Sap) (any, ndis.Status) {
+	a := afCtx.(*af)
+	svc, st := parseSap(coSap, d.addr)
+	if st != ndis.StatusSuccess {
+		return nil, st
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closing {
+		return nil, ndis.StatusFailure
+	}
+	if d.saps[svc] != nil {
+		return nil, ndis.StatusSapInUse
+	}
+	s := &sap{af: a, h: h, service: svc}
+	d.saps[svc] = s
+	a.saps[s] = struct{}{}
+	return s, ndis.StatusSuccess
+}
+
+// ProtocolCmDeregisterSap models ProtocolCmDeregisterSap.
+func (d *MCM) ProtocolCmDeregisterSap(sapCtx any) ndis.Status {
+	s := sapCtx.(*sap)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.saps[s.service] == s {
+		delete(d.saps, s.service)
+	}
+	delete(s.af.saps, s)
+	return ndis.StatusSuccess
+}
+
+// ---- VCs ----
+
+// ProtocolCoCreateVc models ProtocolCoCreateVc: a client created a VC for
+// an outgoing call.
+func (d *MCM) ProtocolCoCreateVc(afCtx any, h *ndis.Vc) (any, ndis.Status) {
+	v := &vc{d: d, seq: seqs.Add(1), af: afCtx.(*af), h: h, state: stIdle}
+	d.mu.Lock()
+	d.vcs[v] = struct{}{}
+	d.mu.Unlock()
+	return v, ndis.StatusSuccess
+}
+
+// ProtocolCoDeleteVc models ProtocolCoDeleteVc.
+func (d *MCM) ProtocolCoDeleteVc(vcCtx any) ndis.Status {
+	v := vcCtx.(*vc)
+	d.mu.Lock()
+	delete(d.vcs, v)
+	d.mu.Unlock()
+	return ndis.StatusSuccess
+}
+
+// ProtocolCmActivateVcComplete is never called for an MCM (R-REG-5).
+func (d *MCM) ProtocolCmActivateVcComplete(ndis.Status, any, *ndis.CallParameters) {}
+
+// ProtocolCmDeactivateVcComplete is never called for an MCM (R-REG-5).
+func (d *MCM) ProtocolCmDeactivateVcComplete(ndis.Status, any) {}
+
+// ---- outgoing calls ----
+
+// ProtocolCmMakeCall models ProtocolCmMakeCall: SETUP to the destination
+// node (dialling it first if there is no link), T303. Refused at once with
+// NDIS_STATUS_INVALID_ADDRESS for a destination that is not "node/service",
+// NDIS_STATUS_NO_ROUTE_TO_DESTINATION for a call to this node itself,
+// NDIS_STATUS_NOT_SUPPORTED for a service type other than best effort,
+// controlled load, guaranteed or no traffic, NDIS_STATUS_CELLRATE_NOT_AVAILABLE
+// over Config.MaxRate and NDIS_STATUS_AAL_PARAMS_UNSUPPORTED for a
+// MaxSduSize the path cannot carry (unless the media parameters allow
+// ROUND_DOWN_FLOW). Otherwise PENDING: MakeCallComplete follows, SUCCESS on
+// CONNECT (after NdisMCmActivateVc), else the status of the cause
+// (uni.StatusForCause; normal clearing counts as NDIS_STATUS_FAILURE).
+func (d *MCM) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, ph *ndis.Party) (any, ndis.Status) {
+	v := vcCtx.(*vc)
+	node, svc, err := Destination(params)
+	if err != nil {
+		return nil, ndis.StatusInvalidAddress
+	}
+	if node == d.name {
+		return nil, ndis.StatusNoRouteToDestination
+	}
+	cm := params.CallMgrParameters
+	rx := cm.Receive
+	if ph != nil {
+		rx = ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
+	}
+	if _, _, _, st := trafficDescriptor(cm.Transmit, rx); st != ndis.StatusSuccess {
+		return nil, st
+	}
+	if exceeds(cm.Transmit, d.cfg.MaxRate) || exceeds(rx, d.cfg.MaxRate) {
+		return nil, ndis.StatusCellrateNotAvailable
+	}
+	v.resetData()
+	d.mu.Lock()
+	if d.closing {
+		d.mu.Unlock()
+		return nil, ndis.StatusFailure
+	}
+	v.state, v.node, v.service = stCalling, node, svc
+	v.reliable, v.multipoint, v.makeParams = reliableRequested(params), ph != nil, params
+	v.legs, v.parties, v.act = nil, nil, nil
+	v.closing, v.closeParty, v.finishQueued, v.closeIndicated, v.qosPending = false, nil, false, false, false
+	var pt *party
+	if ph != nil {
+		pt = &party{v: v, h: ph, node: node, service: svc, params: params, state: pAdding, initial: true}
+		v.parties = []*party{pt}
+	}
+	st := d.startLegLocked(d.peerLocked(node), v, pt)
+	if st != ndis.StatusSuccess {
+		v.state, v.makeParams, v.parties = stIdle, nil, nil
+		d.mu.Unlock()
+		return nil, st
+	}
+	d.mu.Unlock()
+	d.run()
+	if pt != nil {
+		return pt, ndis.StatusPending
+	}
+	return nil, ndis.StatusPending
+}
+
+// startLegLocked sends the SETUP of a new leg of v (its call, or a
+// multipoint party on a node the call has no leg to yet), or queues it
+// until the link to p is up.
+func (d *MCM) startLegLocked(p *peer, v *vc, pt *party) ndis.Status {
+	if p.up() {
+		return d.setupLocked(p, v, pt)
+	}
+	p.waiting = append(p.waiting, setupReq{v: v, pt: pt})
+	d.dialLocked(p)
+	return ndis.StatusSuccess
+}
+
+// setupLocked sends the SETUP of a leg.
+func (d *MCM) setupLocked(p *peer, v *vc, pt *party) ndis.Status {
+	node, svc := v.node, v.service
+	if pt != nil {
+		node, svc = pt.node, pt.service
+	}
+	cm := v.makeParams
+	if cm == nil && v.act != nil {
+		cm = v.act // a later party of a multipoint call: the call's parameters
+	}
+	if pt == nil || pt.initial {
+		if st := negotiateSDU(cm, p.tl, v.reliable, v.multipoint); st != ndis.StatusSuccess {
+			return st
+		}
+	} else if !v.reliable && int(cm.CallMgrParameters.Transmit.MaxSduSize) > p.tl.MaxDatagramPayload() {
+		return ndis.StatusAalParamsUnsupported // cause 78: this leaf's path carries less
+	}
+	tx, rx := cm.CallMgrParameters.Transmit, cm.CallMgrParameters.Receive
+	if v.multipoint {
+		rx = ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
+	}
+	m := &uni.Message{Called: uni.CalledAESA(Address(node)), Calling: uni.CallingAESA(d.addr)}
+	var err error
+	if m.BHLI, err = uni.ServiceBHLI(svc); err != nil {
+		return ndis.StatusInvalidAddress
+	}
+	if st := setupTraffic(m, tx, rx, v.multipoint, v.reliable); st != ndis.StatusSuccess {
+		return st
+	}
+	id, out, err := p.link.Setup(m)
+	if err != nil {
+		d.log.Warn("SETUP refused by the signalling", "peer", p.name, "err", err)
+		if errors.Is(err, uni.ErrNoCallRef) {
+			return ndis.StatusResources
+		}
+		return ndis.StatusFailure
+	}
+	c := &call{p: p, id: id, out: v, p2mp: v.multipoint}
+	p.calls[id] = c
+	v.legs = append(v.legs, c)
+	if pt != nil {
+		pt.c, pt.ep = c, m.EndpointRef.Value
+		c.eps = map[uint16]*party{pt.ep: pt}
+	}
+	d.applyLocked(p, out)
+	return ndis.StatusSuccess
+}
+
+// negotiateSDU fills in or checks the MaxSduSize of each direction against
+// what the path carries: MaxAAL5SDU, and for a datagram VC the link's
+// MaxDatagramPayload. An unspecified size becomes the limit; a larger one
+// is refused unless the media parameters allow ROUND_DOWN_FLOW. A change
+// is flagged CALL_PARAMETERS_CHANGED.
+func negotiateSDU(p *ndis.CallParameters, l interface{ MaxDatagramPayload() int }, reliable, multipoint bool) ndis.Status {
+	limit := uint32(MaxAAL5SDU)
+	if !reliable && l != nil {
+		limit = min(limit, uint32(l.MaxDatagramPayload()))
+	}
+	round := p.MediaParameters != nil && p.MediaParameters.Flags&ndis.RoundDownFlow != 0
+	cm := p.CallMgrParameters
+	fix := func(f ndis.Flowspec) (uint32, ndis.Status) {
+		switch {
+		case f.ServiceType == ndis.ServiceNoTraffic:
+			return f.MaxSduSize, ndis.StatusSuccess
+		case !sduSpecified(f.MaxSduSize):
+			return limit, ndis.StatusSuccess
+		case f.MaxSduSize > limit && !round:
+			return 0, ndis.StatusAalParamsUnsupported
+		}
+		return min(f.MaxSduSize, limit), ndis.StatusSuccess
+	}
+	tx, st := fix(cm.Transmit)
+	if st != ndis.StatusSuccess {
+		return st
+	}
+	rx := cm.Receive.MaxSduSize
+	if !multipoint {
+		if rx, st = fix(cm.Receive); st != ndis.StatusSuccess {
+			return st
+		}
+	}
+	if tx != cm.Transmit.MaxSduSize || rx != cm.Receive.MaxSduSize {
+		cm.Transmit.MaxSduSize, cm.Receive.MaxSduSize = tx, rx
+		p.Flags |= ndis.CallParametersChanged
+	}
+	return ndis.StatusSuccess
+}
+
+// legFailedLocked ends a leg that never came up: the MakeCall fails (for
+// the call's first leg) or the AddParty does.
+func (d *MCM) legFailedLocked(v *vc, pt *party, st ndis.Status) {
+	st = failure(st)
+	if pt == nil || pt.initial {
+		if v.state != stCalling {
+			return
+		}
+		params := v.makeParams
+		v.state, v.makeParams, v.parties, v.legs = stIdle, nil, nil, nil
+		var ph *ndis.Party
+		if pt != nil {
+			ph = pt.h
+			pt.state = pGone
+		}
+		d.enqueueLocked(func() { d.a.MCmMakeCallComplete(st, v.h, ph, nil, params) })
+		return
+	}
+	d.partyGoneLocked(pt)
+	d.enqueueLocked(func() { d.a.MCmAddPartyComplete(st, pt.h, nil, pt.params) })
+}
+
+// partyGoneLocked forgets a party.
+func (d *MCM) partyGoneLocked(pt *party) {
+	pt.state = pGone
+	v := pt.v
+	for i, x := range v.parties {
+		if x == pt {
+			v.parties = append(v.parties[:i], v.parties[i+1:]...)
+			break
+		}
+	}
+	if c := pt.c; c != nil && c.eps[pt.ep] == pt {
+		delete(c.eps, pt.ep)
+	}
+}
+
+// activation builds the parameters a VC is activated with: the flowspecs
+// in force and, in MediaSpecific (ParamMedia), the connection identifier
+// and the reliable flag.
+func (v *vc) activation(tx, rx ndis.Flowspec, conn uint32) *ndis.CallParameters {
+	var flags byte
+	if v.reliable {
+		flags |= MediaReliable
+	}
+	cf := ndis.CallFlags(0)
+	if v.multipoint {
+		cf = ndis.MultipointVC
+	}
+	spec := ndis.SpecificParameters{ParamType: ParamCalledParty, Parameters: []byte(v.node + "/" + v.service)}
+	if v.incoming {
+		spec = ndis.SpecificParameters{ParamType: ParamCallingParty, Parameters: []byte(v.node)}
+	}
+	return &ndis.CallParameters{
+		Flags:             cf,
+		CallMgrParameters: &ndis.CallManagerParameters{Transmit: tx, Receive: rx, CallMgrSpecific: spec},
+		MediaParameters: &ndis.MediaParameters{Flags: ndis.TransmitVC | ndis.ReceiveVC,
+			MediaSpecific: ndis.SpecificParameters{ParamType: ParamMedia, Parameters: mediaBlob(conn, flags)}},
+	}
+}
+
+// ---- closing ----
+
+// ProtocolCmCloseCall models ProtocolCmCloseCall: RELEASE (cause 16), or
+// RELEASE COMPLETE if the peer released first, or DROP PARTY for one leaf
+// of a multipoint call that has others on the same node. PENDING;
+// CloseCallComplete(SUCCESS) follows once the network part is over and the
+// VC's data is drained and it is deactivated.
+func (d *MCM) ProtocolCmCloseCall(vcCtx, partyCtx any, data []byte) ndis.Status {
+	v := vcCtx.(*vc)
+	d.mu.Lock()
+	v.closing = true
+	if pt, ok := partyCtx.(*party); ok {
+		v.closeParty = pt
+	}
+	if v.incoming {
+		d.closeIncomingLocked(v)
+	} else {
+		for _, pt := range v.parties {
+			if pt.state == pActive || pt.state == pDropInd {
+				pt.state = pClosing
+			}
+		}
+		for _, c := range append([]*call(nil), v.legs...) {
+			d.releaseLegLocked(c, uni.NewCause(uni.CauseNormalCallClearing))
+		}
+	}
+	d.maybeFinishCloseLocked(v)
+	d.mu.Unlock()
+	d.run()
+	return ndis.StatusPending
+}
+
+// releaseLegLocked clears a uni call unless it is gone or being cleared.
+func (d *MCM) releaseLegLocked(c *call, cause uni.CauseIE) {
+	if c.ended {
+		return
+	}
+	st, ok := c.p.link.CallState(c.id)
+	if !ok || st == uni.StateReleaseRequest {
+		return // gone (its IndReleased is queued) or RELEASE already sent
+	}
+	if out, err := c.p.link.Release(c.id, cause); err == nil {
+		d.applyLocked(c.p, out)
+		d.noteReleasingLocked(c)
+	}
+}
+
+// noteReleasingLocked remembers that this side's RELEASE is out for c.
+func (d *MCM) noteReleasingLocked(c *call) {
+	if st, ok := c.p.link.CallState(c.id); ok && st == uni.StateReleaseRequest {
+		c.releasing = true
+	}
+}
+
+// closeIncomingLocked ends the network part of an incoming VC's call.
+func (d *MCM) closeIncomingLocked(v *vc) {
+	c := v.in
+	if c.ended || v.partyEnded {
+		return
+	}
+	p := c.p
+	st, ok := p.link.CallState(c.id)
+	if !ok || st == uni.StateReleaseRequest {
+		return
+	}
+	normal := uni.NewCause(uni.CauseNormalCallClearing)
+	others := 0
+	for _, x := range c.in {
+		if x != v && !x.closing && !x.partyEnded && x.state != stIdle {
+			others++
+		}
+	}
+	switch {
+	case st == uni.StateReleaseIndication:
+		// The peer released; the last VC of the call answers.
+		if others > 0 {
+			v.partyEnded = true
+			c.dropRx(v)
+			return
+		}
+	case c.p2mp && st == uni.StateActive:
+		ps, ok := p.link.PartyState(c.id, v.ep)
+		if !ok {
+			v.partyEnded = true
+			c.dropRx(v)
+			return
+		}
+		if ps == uni.PartyDropPartyInitiated {
+			return
+		}
+		if ps == uni.PartyDropPartyReceived || ps == uni.PartyActive {
+			if out, err := p.link.DropParty(c.id, v.ep, normal); err == nil {
+				d.applyLocked(p, out)
+				d.noteReleasingLocked(c)
+				return
+			}
+		}
+	}
+	d.releaseLegLocked(c, normal)
+}
+
+// maybeFinishCloseLocked queues the end of a close once its network part
+// is over.
+func (d *MCM) maybeFinishCloseLocked(v *vc) {
+	if !v.closing || v.finishQueued {
+		return
+	}
+	if v.incoming {
+		if !v.in.ended && !v.partyEnded {
+			return
+		}
+	} else if len(v.legs) > 0 {
+		return
+	}
+	v.finishQueued = true
+	d.enqueueLocked(func() { d.finishClose(v) })
+}
+
+// finishClose drains the VC's data, deactivates it and completes the close.
+func (d *MCM) finishClose(v *vc) {
+	d.stopData(v, func() {
+		d.mu.Lock()
+		activated := v.activated
+		v.activated = false
+		var ph *ndis.Party
+		if v.closeParty != nil {
+			ph = v.closeParty.h
+		}
+		for _, pt := range v.parties {
+			pt.state = pGone
+		}
+		v.state, v.closing, v.closeParty, v.parties, v.legs, v.act = stIdle, false, nil, nil, nil, nil
+		v.finishQueued, v.closeIndicated, v.qosPending = false, false, false
+		incoming := v.incoming
+		d.mu.Unlock()
+		v.closeStreams()
+		if activated {
+			d.a.MCmDeactivateVc(v.h)
+		}
+		d.a.MCmCloseCallComplete(ndis.StatusSuccess, v.h, ph)
+		if incoming {
+			d.deleteLater(v)
+		}
+	})
+}
+
+// dispose deactivates and deletes an incoming VC whose call did not come
+// up (the client refused it, or it could not be offered).
+func (d *MCM) dispose(v *vc) {
+	d.stopData(v, func() {
+		d.mu.Lock()
+		activated := v.activated
+		v.activated, v.state = false, stIdle
+		d.mu.Unlock()
+		v.closeStreams()
+		if activated {
+			d.a.MCmDeactivateVc(v.h)
+		}
+		d.deleteLater(v)
+	})
+}
+
+// deleteLater deletes an incoming VC after deleteGrace (see there), once
+// the client's answer to its offer has arrived.
+func (d *MCM) deleteLater(v *vc) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.deleteLaterLocked(v)
+}
+
+func (d *MCM) deleteLaterLocked(v *vc) {
+	if v.deleteQueued || v.h == nil {
+		return
+	}
+	if v.answerPending {
+		v.deleteWanted = true // answered() calls back
+		return
+	}
+	v.deleteQueued = true
+	d.deleteAfter(v, deleteGrace)
+}
+
+func (d *MCM) deleteAfter(v *vc, pause time.Duration) {
+	d.spawn(func() {
+		time.Sleep(pause)
+		d.later(func() { d.deleteVc(v, pause) })
+	})
+}
+
+// deleteVc deletes an incoming VC (NdisMCmDeleteVc); if the mediator
+// refuses (it should not), it tries again later, up to about a second
+// apart, so the AF can still close.
+func (d *MCM) deleteVc(v *vc, pause time.Duration) {
+	if st := d.a.MCmDeleteVc(v.h); st != ndis.StatusSuccess {
+		d.log.Error("NdisMCmDeleteVc refused; trying again", "vc", v.h.String(), "status", st.String())
+		d.deleteAfter(v, min(2*pause, time.Second))
+		return
+	}
+	d.mu.Lock()
+	delete(d.vcs, v)
+	if v.in != nil {
+		if v.in.in[v.ep] == v {
+			delete(v.in.in, v.ep)
+		}
+		v.in.dropRx(v)
+	}
+	a := v.af
+	a.vcs--
+	done := a.closing && a.vcs == 0 && !a.closed
+	if done {
+		a.closed = true
+		delete(d.afs, a)
+	}
+	d.mu.Unlock()
+	if done {
+		d.a.MCmCloseAddressFamilyComplete(ndis.StatusSuccess, a.h)
+	}
+}
+
+// ---- parties ----
+
+// ProtocolCmAddParty models ProtocolCmAddParty: ADD PARTY on the call's leg
+// to the party's node, or a new leg (a SETUP) if the call has none there.
+// PENDING; AddPartyComplete follows.
+func (d *MCM) ProtocolCmAddParty(vcCtx any, params *ndis.CallParameters, ph *ndis.Party) (any, ndis.Status) {
+	v := vcCtx.(*vc)
+	node, svc, err := Destination(params)
+	if err != nil {
+		return nil, ndis.StatusInvalidAddress
+	}
+	if node == d.name {
+		return nil, ndis.StatusNoRouteToDestination
+	}
+	d.mu.Lock()
+	if d.closing || !v.multipoint || v.state != stActive || v.closing || v.closeIndicated {
+		d.mu.Unlock()
+		return nil, ndis.StatusFailure
+	}
+	pt := &party{v: v, h: ph, node: node, service: svc, params: params, state: pAdding}
+	v.parties = append(v.parties, pt)
+	p := d.peerLocked(node)
+	st := ndis.StatusSuccess
+	if c := v.legOn(p); c != nil && !c.ended {
+		if c.connected {
+			st = d.addOnLegLocked(c, pt)
+		} else {
+			pt.c = c
+			c.waitAdds = append(c.waitAdds, pt)
+		}
+	} else {
+		st = d.startLegLocked(p, v, pt)
+	}
+	if st != ndis.StatusSuccess {
+		d.partyGoneLocked(pt)
+		d.mu.Unlock()
+		return nil, st
+	}
+	d.mu.Unlock()
+	d.run()
+	return pt, ndis.StatusPending
+}
+
+// addOnLegLocked sends ADD PARTY on an active leg.
+func (d *MCM) addOnLegLocked(c *call, pt *party) ndis.Status {
+	v := pt.v
+	m := &uni.Message{Called: uni.CalledAESA(Address(pt.node)), Calling: uni.CallingAESA(d.addr)}
+	var err error
+	if m.BHLI, err = uni.ServiceBHLI(pt.service); err != nil {
+		return ndis.StatusInvalidAddress
+	}
+	if v.act != nil {
+		tx := v.act.CallMgrParameters.Transmit
+		m.AAL = aalParams(tx, ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}, v.reliable)
+	}
+	ep, out, err := c.p.link.AddParty(c.id, m)
+	if err != nil {
+		if errors.Is(err, uni.ErrNoEndpointRef) {
+			return ndis.StatusResources
+		}
+		return ndis.StatusFailure
+	}
+	pt.c, pt.ep = c, ep
+	c.eps[ep] = pt
+	d.applyLocked(c.p, out)
+	return ndis.StatusSuccess
+}
+
+// ProtocolCmDropParty models ProtocolCmDropParty: DROP PARTY (RELEASE for
+// the last party on its leg), or DROP PARTY ACKNOWLEDGE for a party the
+// leaf dropped. PENDING; DropPartyComplete follows.
+func (d *MCM) ProtocolCmDropParty(partyCtx any, data []byte) ndis.Status {
+	pt := partyCtx.(*party)
+	d.mu.Lock()
+	c := pt.c
+	pt.state = pDropping
+	var ps uni.PartyState
+	ok := c != nil && !c.ended
+	if ok {
+		ps, ok = c.p.link.PartyState(c.id, pt.ep)
+	}
+	switch {
+	case !ok:
+		d.partyGoneLocked(pt)
+		d.enqueueLocked(func() { d.a.MCmDropPartyComplete(ndis.StatusSuccess, pt.h) })
+	case ps == uni.PartyDropPartyInitiated:
+		// DROP PARTY already out (T399 expiry): its end completes the drop.
+	default:
+		out, err := c.p.link.DropParty(c.id, pt.ep, uni.NewCause(uni.CauseNormalCallClearing))
+		if err != nil {
+			d.releaseLegLocked(c, uni.NewCause(uni.CauseNormalCallClearing))
+		} else {
+			d.applyLocked(c.p, out)
+			d.noteReleasingLocked(c) // the last party goes with RELEASE
+		}
+	}
+	d.mu.Unlock()
+	d.run()
+	return ndis.StatusPending
+}
+
+// ---- QoS ----
+
+// ProtocolCmModifyCallQoS models ProtocolCmModifyCallQoS: MODIFY REQUEST
+// (Q.2963.1) with the new traffic descriptor. Only what a traffic
+// descriptor carries may change (TokenRate, TokenBucketSize,
+// PeakBandwidth); a change of ServiceType or MaxSduSize, a multipoint call
+// or a call not yet established is NDIS_STATUS_NOT_SUPPORTED. PENDING:
+// on MODIFY ACKNOWLEDGE the VC is re-activated with the new parameters and
+// the change completes with SUCCESS; on MODIFY REJECT (or T360, or link
+// loss) it completes with the cause's status and the VC keeps its previous
+// parameters exactly.
+func (d *MCM) ProtocolCmModifyCallQoS(vcCtx any, params *ndis.CallParameters) ndis.Status {
+	v := vcCtx.(*vc)
+	if params == nil || params.CallMgrParameters == nil {
+		return ndis.StatusInvalidData
+	}
+	d.mu.Lock()
+	defer func() {
+		d.mu.Unlock()
+		d.run()
+	}()
+	c := v.firstLeg()
+	if v.multipoint || (c != nil && c.p2mp) || v.state == stOffered {
+		return ndis.StatusNotSupported
+	}
+	if v.state != stActive || v.closing || v.closeIndicated || v.act == nil || c == nil || c.ended || v.qosPending {
+		return ndis.StatusFailure
+	}
+	old := v.act.CallMgrParameters
+	ntx, nrx := params.CallMgrParameters.Transmit, params.CallMgrParameters.Receive
+	if !sameSignalling(old.Transmit, ntx) || !sameSignalling(old.Receive, nrx) {
+		return ndis.StatusNotSupported
+	}
+	if exceeds(ntx, d.cfg.MaxRate) || exceeds(nrx, d.cfg.MaxRate) {
+		return ndis.StatusCellrateNotAvailable
+	}
+	fwd, bwd := ntx, nrx
+	if v.incoming {
+		fwd, bwd = nrx, ntx
+	}
+	td, _, _, st := trafficDescriptor(fwd, bwd)
+	if st != ndis.StatusSuccess {
+		return st
+	}
+	out, err := c.p.link.ModifyQoS(c.id, td)
+	if err != nil {
+		return ndis.StatusFailure
+	}
+	na := v.act.Clone()
+	na.CallMgrParameters.Transmit, na.CallMgrParameters.Receive = ntx, nrx
+	v.qosPending, v.qosParams, v.qosAct = true, params, na
+	d.applyLocked(c.p, out)
+	return ndis.StatusPending
+}
+
+// ---- OIDs ----
+
+// ProtocolCoOidRequest models ProtocolCoOidRequest: OID_CO_GET_ADDRESSES
+// returns this node's ATM End System Address (20 octets); other OIDs are
+// not supported.
+func (d *MCM) ProtocolCoOidRequest(afCtx, vcCtx, partyCtx any, req *ndis.OidRequest) ndis.Status {
+	if req.Oid != ndis.OidCoGetAddresses || req.Type != ndis.OidQuery {
+		return ndis.StatusNotSupported
+	}
+	if len(req.InformationBuffer) < uni.AESALen {
+		req.BytesNeeded = uni.AESALen
+		return ndis.StatusBufferTooShort
+	}
+	req.BytesWritten = copy(req.InformationBuffer, d.addr[:])
+	return ndis.StatusSuccess
+}
+
+// ProtocolCoOidRequestComplete models ProtocolCoOidRequestComplete; the MCM
+// sends no OID requests.
+func (d *MCM) ProtocolCoOidRequestComplete(afCtx, vcCtx, partyCtx any, req *ndis.OidRequest, st ndis.Status) {
+}

@@ -1,0 +1,767 @@
+package mcm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/pki"
+	"github.com/condis-project/condis/transport"
+	"github.com/condis-project/condis/uni"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxShapingDelay = 100 * time.Millisecond
+	DefaultAdapterName     = "mcm"
+)
+
+// Config configures an MCM.
+type Config struct {
+	// Name is this node's name (pki.ValidName); it must be the name the
+	// transport endpoint authenticates. Required.
+	Name string
+	// AdapterName names the MCM's adapter in the mediator (default "mcm").
+	AdapterName string
+	// Endpoint reaches the peers. It may be set later with Attach, when the
+	// endpoint needs the MCM's Handler to be created.
+	Endpoint transport.Endpoint
+	// Timers are the Q.2931 timer values; zero fields take the UNI 3.1
+	// defaults (uni.DefaultTimers).
+	Timers uni.Timers
+	// Authorize decides whether peer may call service on this node. It is
+	// called without any MCM lock held and must not block. A refusal
+	// answers the SETUP with RELEASE COMPLETE cause 21 (call rejected): the
+	// caller's MakeCall fails with NDIS_STATUS_FAILURE. Nil allows every
+	// call.
+	Authorize func(peer, service string) bool
+	// MaxRate, if not zero, is the most a call may ask for in either
+	// direction, in bytes/s (TokenRate and PeakBandwidth). Calls and QoS
+	// changes asking for more are refused with cause 37 (user cell rate
+	// not available): NDIS_STATUS_CELLRATE_NOT_AVAILABLE.
+	MaxRate uint32
+	// MaxShapingDelay bounds how long a nonconforming SDU is held back to
+	// make it conform to the VC's transmit flowspec (default 100 ms). An
+	// SDU that would need longer is dropped and completed with
+	// NDIS_STATUS_RESOURCES.
+	MaxShapingDelay time.Duration
+	// DialTimeout bounds one attempt to reach a peer (default 2×T303).
+	DialTimeout time.Duration
+	// Logger receives link and call events; nil discards them.
+	Logger *slog.Logger
+}
+
+// MCM is a miniport call manager for CO_ADDRESS_FAMILY_Q2931: CoNDIS calls
+// on one side, Q.2931 / UNI 3.1 signalling over a transport.Endpoint on the
+// other. See the package documentation.
+type MCM struct {
+	m       *ndis.Mediator
+	a       *ndis.Adapter
+	cfg     Config
+	name    string
+	addr    uni.AESA
+	log     *slog.Logger
+	timers  uni.Timers
+	ctx     context.Context // cancelled by Shutdown: dials stop
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // dial loops, shapers, kicked drainers, delayed deletions
+	spawnMu sync.Mutex     // guards stopped and wg.Add
+	stopped bool           // Shutdown is waiting for the goroutines: start no more
+
+	// mu guards everything below, every peer's uni.Link, Scheduler and
+	// call records, and the call state of every vc and party. It is never
+	// held while the mediator or the transport is called.
+	mu       sync.Mutex
+	ep       transport.Endpoint
+	peers    map[string]*peer
+	saps     map[string]*sap
+	afs      map[*af]struct{}
+	vcs      map[*vc]struct{}
+	closing  bool // Shutdown began: no new calls
+	detached bool // Shutdown finished: transport events are ignored
+	halted   bool // the adapter is removed
+
+	work     []func() // mediator work, in order (see run)
+	draining bool
+	outbox   []outMsg // signalling to send, in order
+	flushing bool
+}
+
+// outMsg is one encoded signalling message for one transport link.
+type outMsg struct {
+	tl transport.Link
+	b  []byte
+}
+
+// New attaches a miniport call manager to m and registers the Q.2931
+// address family, version 3.1, from its MiniportInitializeEx
+// (NdisMCmRegisterAddressFamilyEx).
+func New(m *ndis.Mediator, cfg Config) (*MCM, error) {
+	if err := pki.ValidName(cfg.Name); err != nil {
+		return nil, fmt.Errorf("mcm: %w", err)
+	}
+	if cfg.AdapterName == "" {
+		cfg.AdapterName = DefaultAdapterName
+	}
+	if cfg.MaxShapingDelay <= 0 {
+		cfg.MaxShapingDelay = DefaultMaxShapingDelay
+	}
+	d := &MCM{m: m, cfg: cfg, name: cfg.Name, addr: Address(cfg.Name), log: cfg.Logger,
+		peers: map[string]*peer{}, saps: map[string]*sap{}, afs: map[*af]struct{}{}, vcs: map[*vc]struct{}{}}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	d.log = d.log.With("node", cfg.Name)
+	d.timers = uni.NewLink(uni.Config{Timers: cfg.Timers}).Timers()
+	if d.cfg.DialTimeout <= 0 {
+		d.cfg.DialTimeout = 2 * d.timers.T303
+	}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	a, st := m.AddMiniportCallManager(cfg.AdapterName, d, d, func(a *ndis.Adapter) ndis.Status {
+		d.a = a
+		return a.MCmRegisterAddressFamilyEx(AF)
+	})
+	if st != ndis.StatusSuccess {
+		d.cancel()
+		return nil, fmt.Errorf("mcm: attaching the adapter: %w", st)
+	}
+	d.a = a
+	if cfg.Endpoint != nil {
+		d.Attach(cfg.Endpoint)
+	}
+	return d, nil
+}
+
+// Adapter returns the MCM's adapter handle, for clients to bind to.
+func (d *MCM) Adapter() *ndis.Adapter { return d.a }
+
+// Name returns the node name.
+func (d *MCM) Name() string { return d.name }
+
+// Address returns this node's ATM End System Address (see Address).
+func (d *MCM) Address() uni.AESA { return d.addr }
+
+// Handler returns the transport.Handler to give the endpoint (quic.Config
+// Handler, sim.Network.Endpoint). Links that come up before Attach are
+// served too.
+func (d *MCM) Handler() transport.Handler { return handler{d} }
+
+// Attach sets the endpoint the MCM dials peers with. Call it once, before
+// any call is made to another node.
+func (d *MCM) Attach(ep transport.Endpoint) {
+	d.mu.Lock()
+	d.ep = ep
+	d.mu.Unlock()
+}
+
+// ---- peers ----
+
+// peer is everything about one other node: its signalling association (a
+// uni.Link that lives across transport reconnections, so active calls
+// survive a link loss shorter than T309) and the calls on it.
+type peer struct {
+	d     *MCM
+	name  string
+	low   bool // this node's name sorts first: it allocates connection ids with even VPCIs
+	link  *uni.Link
+	sched *uni.Scheduler
+	tl    transport.Link // current transport link, nil while down
+	calls map[uni.CallID]*call
+
+	restarts []uint32   // VCs to restart (RESTART, indicated VC) once the current restart ends
+	waiting  []setupReq // calls and parties waiting for the link
+	dialing  bool
+	nextConn uint32
+
+	cur atomic.Pointer[linkRef] // tl, for the data path
+
+	rxMu sync.RWMutex
+	rx   map[uint32]*call // connection id -> call, for receives (and the ids in use)
+}
+
+type linkRef struct{ l transport.Link }
+
+// current returns the transport link for data, nil while down.
+func (p *peer) current() transport.Link {
+	if r := p.cur.Load(); r != nil {
+		return r.l
+	}
+	return nil
+}
+
+func (p *peer) setLink(l transport.Link) {
+	p.tl = l
+	if l == nil {
+		p.cur.Store(nil)
+	} else {
+		p.cur.Store(&linkRef{l})
+	}
+}
+
+// setupReq is a SETUP (or an ADD PARTY opening a new leg) waiting for the
+// transport link to the peer.
+type setupReq struct {
+	v  *vc
+	pt *party // nil for a point-to-point call
+}
+
+func (d *MCM) peerLocked(name string) *peer {
+	p := d.peers[name]
+	if p == nil {
+		p = &peer{d: d, name: name, low: d.name < name, calls: map[uni.CallID]*call{}, rx: map[uint32]*call{}}
+		d.peers[name] = p
+	}
+	return p
+}
+
+// up reports whether signalling can go to the peer now.
+func (p *peer) up() bool { return p.tl != nil && p.link != nil && p.link.IsUp() }
+
+// allocConnLocked picks a connection identifier for a call this node is
+// the called side of. The two nodes of a link allocate from disjoint sets
+// (VPCI bit 0 is 0 on the node whose name sorts first, 1 on the other), so
+// there is no glare; VCIs 0-31 are reserved as in ATM. Values are not
+// reused until the 2^31-ish space wraps, so a late datagram of an old call
+// does not reach a new one.
+func (p *peer) allocConnLocked() uint32 {
+	const span = 0x10000 - 32
+	bit := uint32(1)
+	if p.low {
+		bit = 0
+	}
+	p.rxMu.RLock()
+	defer p.rxMu.RUnlock()
+	for {
+		n := p.nextConn
+		p.nextConn++
+		vci := 32 + n%span
+		vpci := ((n/span)<<1 | bit) & 0xFFFF
+		id := vpci<<16 | vci
+		if _, used := p.rx[id]; !used {
+			return id
+		}
+	}
+}
+
+func (p *peer) bindConn(c *call) {
+	p.rxMu.Lock()
+	p.rx[c.conn] = c
+	p.rxMu.Unlock()
+}
+
+func (p *peer) unbindConn(c *call) {
+	p.rxMu.Lock()
+	if c.hasConn && p.rx[c.conn] == c {
+		delete(p.rx, c.conn)
+	}
+	p.rxMu.Unlock()
+}
+
+func (p *peer) connInUse(id uint32) bool {
+	p.rxMu.RLock()
+	defer p.rxMu.RUnlock()
+	_, used := p.rx[id]
+	return used
+}
+
+// ensureLinkLocked creates the peer's uni.Link on its first transport link.
+func (d *MCM) ensureLinkLocked(p *peer) {
+	if p.link != nil {
+		return
+	}
+	p.link = uni.NewLink(uni.Config{Timers: d.timers})
+	p.sched = uni.NewScheduler(&d.mu, func(k uni.TimerKey) {
+		d.applyLocked(p, p.link.Expire(k))
+		d.kickLocked()
+	})
+}
+
+// applyLocked carries out a uni.Output: messages to the outbox (in order),
+// timer operations to the Scheduler, indications to the work queue.
+func (d *MCM) applyLocked(p *peer, o uni.Output) {
+	for _, m := range o.Messages {
+		b, err := m.Msg.Encode()
+		if err != nil {
+			d.log.Error("encoding a Q.2931 message", "peer", p.name, "type", m.Msg.Type.String(), "err", err)
+			continue
+		}
+		if p.tl != nil {
+			d.outbox = append(d.outbox, outMsg{p.tl, b})
+		}
+	}
+	p.sched.Apply(o.Timers)
+	for _, ind := range o.Indications {
+		d.work = append(d.work, func() { d.indication(p, ind) })
+	}
+}
+
+// enqueueLocked adds mediator work.
+func (d *MCM) enqueueLocked(f func()) { d.work = append(d.work, f) }
+
+// run sends queued signalling and delivers queued mediator work, unless
+// another goroutine is doing it already (it will see what was queued). It
+// is called after every change, with d.mu not held. Work runs in the order
+// it was queued, one item at a time, without d.mu; an item may re-enter
+// the MCM (a mediator call reaches a client, whose request reaches our
+// handlers), which only queues more.
+func (d *MCM) run() {
+	d.flush()
+	d.mu.Lock()
+	if d.draining {
+		d.mu.Unlock()
+		return
+	}
+	d.draining = true
+	for len(d.work) > 0 {
+		f := d.work[0]
+		d.work[0] = nil
+		d.work = d.work[1:]
+		d.mu.Unlock()
+		f()
+		d.flush()
+		d.mu.Lock()
+	}
+	d.work = nil
+	d.draining = false
+	d.mu.Unlock()
+}
+
+// flush sends the outbox in order (one sender at a time).
+func (d *MCM) flush() {
+	d.mu.Lock()
+	if d.flushing {
+		d.mu.Unlock()
+		return
+	}
+	d.flushing = true
+	for len(d.outbox) > 0 {
+		q := d.outbox
+		d.outbox = nil
+		d.mu.Unlock()
+		for _, m := range q {
+			if err := m.tl.Send(m.b); err != nil && !errors.Is(err, transport.ErrLinkDown) {
+				d.log.Warn("sending signalling", "peer", m.tl.Peer(), "err", err)
+			}
+		}
+		d.mu.Lock()
+	}
+	d.flushing = false
+	d.mu.Unlock()
+}
+
+// kickLocked makes sure queued work runs when the caller cannot run it
+// (a timer callback holds d.mu).
+func (d *MCM) kickLocked() {
+	if (len(d.work) > 0 && !d.draining) || (len(d.outbox) > 0 && !d.flushing) {
+		d.goLocked(d.run)
+	}
+}
+
+// goLocked starts f on a goroutine Shutdown waits for.
+func (d *MCM) goLocked(f func()) { d.spawn(f) }
+
+// spawn starts f on a goroutine Shutdown waits for, unless Shutdown is
+// over; it reports whether it did.
+func (d *MCM) spawn(f func()) bool {
+	d.spawnMu.Lock()
+	defer d.spawnMu.Unlock()
+	if d.stopped {
+		return false
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// ---- transport events ----
+
+type handler struct{ d *MCM }
+
+// LinkUp is a new transport link: the first one to a peer creates its
+// uni.Link; a later one re-establishes it (uni LinkUp: T309 stops, kept
+// calls are audited with STATUS ENQUIRY). Calls waiting for the link go
+// out.
+func (h handler) LinkUp(l transport.Link) transport.LinkHandler {
+	d := h.d
+	d.mu.Lock()
+	if d.detached || d.closing {
+		d.mu.Unlock()
+		l.Close()
+		return &transport.LinkFuncs{}
+	}
+	p := d.peerLocked(l.Peer())
+	lh := &linkHandler{d: d, p: p, l: l}
+	p.setLink(l)
+	d.log.Info("link up", "peer", p.name)
+	if p.link == nil {
+		d.ensureLinkLocked(p)
+	} else {
+		d.applyLocked(p, p.link.LinkUp())
+		d.mediaStatusLocked(p, ndis.StatusMediaConnect)
+	}
+	waiting := p.waiting
+	p.waiting = nil
+	for _, r := range waiting {
+		d.startLegLocked(p, r.v, r.pt)
+	}
+	d.mu.Unlock()
+	d.run()
+	return lh
+}
+
+type linkHandler struct {
+	d *MCM
+	p *peer
+	l transport.Link
+}
+
+func (h *linkHandler) Message(msg []byte) {
+	d, p := h.d, h.p
+	d.mu.Lock()
+	if p.tl != h.l || d.detached {
+		d.mu.Unlock()
+		return
+	}
+	d.applyLocked(p, p.link.ReceiveBytes(msg))
+	d.mu.Unlock()
+	d.run()
+}
+
+func (h *linkHandler) Datagram(connID uint32, payload []byte) { h.d.receive(h.p, connID, payload) }
+
+func (h *linkHandler) StreamData(connID uint32, sdu []byte) { h.d.receive(h.p, connID, sdu) }
+
+// LinkDown is a SAAL failure: uni clears the calls not active at once and
+// keeps the active ones for T309, while the MCM redials.
+func (h *linkHandler) LinkDown(err error) {
+	d, p := h.d, h.p
+	d.mu.Lock()
+	if p.tl != h.l {
+		d.mu.Unlock()
+		return
+	}
+	p.setLink(nil)
+	d.log.Info("link down", "peer", p.name, "err", err)
+	if !d.detached {
+		d.applyLocked(p, p.link.LinkDown())
+		if p.link.Calls() > 0 {
+			d.mediaStatusLocked(p, ndis.StatusMediaDisconnect)
+			d.dialLocked(p)
+		}
+	}
+	d.mu.Unlock()
+	d.run()
+}
+
+// mediaStatusLocked queues a per-VC status indication (MEDIA_DISCONNECT
+// when the link to p is lost with calls kept for T309, MEDIA_CONNECT when
+// it is back) for every established VC with a call on p.
+func (d *MCM) mediaStatusLocked(p *peer, st ndis.Status) {
+	seen := map[*vc]bool{}
+	var vcs []*vc
+	for _, c := range p.calls {
+		for _, v := range c.vcs() {
+			if !seen[v] && v.state == stActive && v.h != nil {
+				seen[v] = true
+				vcs = append(vcs, v)
+			}
+		}
+	}
+	sort.Slice(vcs, func(i, j int) bool { return vcs[i].seq < vcs[j].seq })
+	for _, v := range vcs {
+		d.enqueueLocked(func() {
+			d.mu.Lock()
+			ok := v.state == stActive && !v.closing && !v.closeIndicated
+			d.mu.Unlock()
+			if ok {
+				d.a.MCoIndicateStatusEx(v.h, &ndis.StatusIndication{StatusCode: st})
+			}
+		})
+	}
+}
+
+// dialLocked starts (re)dialling p unless a dial is running. It keeps
+// trying while calls wait for the link or calls are kept for T309.
+func (d *MCM) dialLocked(p *peer) {
+	if p.dialing || d.ep == nil || d.closing || d.detached {
+		if d.ep == nil && !p.dialing {
+			d.failWaitingLocked(p, ndis.StatusDestOutOfOrder)
+		}
+		return
+	}
+	p.dialing = true
+	ctx, cancel := context.WithCancel(d.ctx)
+	ep := d.ep
+	d.goLocked(func() {
+		defer cancel()
+		d.dialLoop(ctx, ep, p)
+	})
+}
+
+func (d *MCM) dialLoop(ctx context.Context, ep transport.Endpoint, p *peer) {
+	backoff := 50 * time.Millisecond
+	for {
+		dctx, cancel := context.WithTimeout(ctx, d.cfg.DialTimeout)
+		_, err := ep.Dial(dctx, p.name)
+		cancel()
+		d.mu.Lock()
+		if err == nil || p.tl != nil || ctx.Err() != nil {
+			if err != nil && p.tl == nil {
+				d.failWaitingLocked(p, ndis.StatusFailure)
+			}
+			p.dialing = false
+			d.mu.Unlock()
+			d.run()
+			return
+		}
+		d.log.Debug("dial failed", "peer", p.name, "err", err)
+		st := ndis.StatusDestOutOfOrder // cause 27
+		if errors.Is(err, transport.ErrUnknownPeer) {
+			st = ndis.StatusInvalidAddress // cause 1: no such node
+		}
+		d.failWaitingLocked(p, st)
+		if p.link == nil || p.link.Calls() == 0 {
+			p.dialing = false
+			d.mu.Unlock()
+			d.run()
+			return
+		}
+		d.mu.Unlock()
+		d.run()
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// failWaitingLocked fails the calls and parties waiting for the link.
+func (d *MCM) failWaitingLocked(p *peer, st ndis.Status) {
+	waiting := p.waiting
+	p.waiting = nil
+	for _, r := range waiting {
+		d.legFailedLocked(r.v, r.pt, st)
+	}
+}
+
+// ---- shutdown and introspection ----
+
+// Shutdown takes the MCM down: no new calls are accepted; every call is
+// released with normal clearing (cause 16, so peers' clients see
+// NDIS_STATUS_SUCCESS); every AF open is withdrawn
+// (NdisMCmNotifyCloseAddressFamily), which makes each client close its
+// calls, deregister its SAPs and close the AF; once every AF open is closed
+// and every VC the MCM created is deleted, and every protocol bound to the
+// adapter has unbound (NdisCloseAdapterEx), the adapter is halted
+// (MiniportHaltEx: RemoveAdapter). Shutdown waits for all of that, and for
+// every goroutine of the MCM, until ctx ends; it then returns ctx's error.
+// The transport endpoint is left to its owner; after Shutdown the MCM
+// ignores it. Calling Shutdown again waits for the same end; once the
+// adapter is halted it returns nil at once.
+func (d *MCM) Shutdown(ctx context.Context) error {
+	d.mu.Lock()
+	first := !d.closing
+	d.closing = true
+	var afs []*af
+	if first {
+		for _, p := range d.sortedPeersLocked() {
+			d.failWaitingLocked(p, ndis.StatusFailure)
+			for _, c := range p.sortedCallsLocked() {
+				if st, ok := p.link.CallState(c.id); ok && st != uni.StateReleaseRequest {
+					if out, err := p.link.Release(c.id, uni.NewCause(uni.CauseNormalCallClearing)); err == nil {
+						d.applyLocked(p, out)
+					}
+				}
+			}
+		}
+		for v := range d.vcs {
+			if v.state == stCalling && len(v.legs) == 0 {
+				d.legFailedLocked(v, v.initialParty(), ndis.StatusFailure)
+			}
+		}
+		for a := range d.afs {
+			afs = append(afs, a)
+		}
+		sort.Slice(afs, func(i, j int) bool { return afs[i].seq < afs[j].seq })
+		for _, a := range afs {
+			d.enqueueLocked(func() {
+				d.mu.Lock()
+				notify := !a.notified && !a.closed
+				a.notified = true
+				d.mu.Unlock()
+				if notify {
+					d.a.MCmNotifyCloseAddressFamily(a.h)
+				}
+			})
+		}
+	}
+	d.mu.Unlock()
+	d.run()
+
+	idle := func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if len(d.afs) > 0 || len(d.vcs) > 0 || len(d.work) > 0 || d.draining {
+			return false
+		}
+		for _, p := range d.peers {
+			if p.link != nil && p.link.Calls() > 0 {
+				return false
+			}
+		}
+		return true
+	}
+	if err := poll(ctx, idle); err != nil {
+		return fmt.Errorf("mcm: shutdown: calls, VCs or AF opens remain: %w", err)
+	}
+	d.mu.Lock()
+	for _, p := range d.peers {
+		if p.sched != nil {
+			p.sched.Stop()
+		}
+	}
+	d.mu.Unlock()
+	d.cancel()
+	unbound := func() bool {
+		for _, a := range d.m.Snapshot().Adapters {
+			if a.Name == d.cfg.AdapterName && len(a.Bindings) > 0 {
+				return false
+			}
+		}
+		return true
+	}
+	if err := poll(ctx, unbound); err != nil {
+		return fmt.Errorf("mcm: shutdown: protocols still bound to the adapter: %w", err)
+	}
+	d.mu.Lock()
+	d.detached = true
+	d.mu.Unlock()
+	d.spawnMu.Lock()
+	d.stopped = true
+	d.spawnMu.Unlock()
+	d.wg.Wait()
+	d.mu.Lock()
+	halted := d.halted
+	d.halted = true
+	d.mu.Unlock()
+	if halted {
+		return nil
+	}
+	if st := d.a.RemoveAdapter(); st != ndis.StatusSuccess {
+		return fmt.Errorf("mcm: halting the adapter: %w", st)
+	}
+	return nil
+}
+
+// poll waits until cond holds or ctx ends.
+func poll(ctx context.Context, cond func() bool) error {
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func (d *MCM) sortedPeersLocked() []*peer {
+	ps := make([]*peer, 0, len(d.peers))
+	for _, p := range d.peers {
+		ps = append(ps, p)
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].name < ps[j].name })
+	return ps
+}
+
+func (p *peer) sortedCallsLocked() []*call {
+	cs := make([]*call, 0, len(p.calls))
+	for _, c := range p.calls {
+		cs = append(cs, c)
+	}
+	sort.Slice(cs, func(i, j int) bool {
+		if cs[i].id.Local != cs[j].id.Local {
+			return cs[i].id.Local
+		}
+		return cs[i].id.Ref < cs[j].id.Ref
+	})
+	return cs
+}
+
+// CallInfo describes one VC's call, for `condis calls`.
+type CallInfo struct {
+	Vc        string // the VC handle, e.g. "vc#7"
+	Direction string // "outgoing" (the client made the call) or "incoming"
+	State     string // idle, calling, offered, accepted, active, released, closing
+	Peer      string // the other node (the first leaf's node for a multipoint call)
+	Service   string // the called service
+	ConnID    uint32 // connection identifier (VPCI<<16 | VCI) of the first leg
+	Reliable  bool
+	// Transmit and Receive are the flowspecs in force (the activation
+	// parameters), seen from this node.
+	Transmit, Receive ndis.Flowspec
+	Multipoint        bool
+	Parties           []PartyInfo // root of a multipoint call
+	Stats             Stats
+}
+
+// PartyInfo describes one leaf of a multipoint call.
+type PartyInfo struct {
+	Node, Service string
+	State         string // adding, active, dropping, drop-indicated, closing, gone
+	Endpoint      uint16 // endpoint reference on its leg
+}
+
+// Stats are a VC's data counters, as the MCM saw them.
+type Stats struct {
+	TxPackets, TxBytes uint64 // sent (completed with SUCCESS)
+	TxDropped          uint64 // completed with a failure: too long, nonconforming, link down, closing
+	TxShaped           uint64 // held back by the shaper before going out
+	RxPackets, RxBytes uint64 // indicated to the client
+	RxDropped          uint64 // arrived when the VC could not take them
+}
+
+// Calls returns every VC that carries or carried a call, in creation order.
+func (d *MCM) Calls() []CallInfo {
+	d.mu.Lock()
+	vs := make([]*vc, 0, len(d.vcs))
+	for v := range d.vcs {
+		if v.h != nil && v.state != stIdle {
+			vs = append(vs, v)
+		}
+	}
+	sort.Slice(vs, func(i, j int) bool { return vs[i].seq < vs[j].seq })
+	out := make([]CallInfo, 0, len(vs))
+	for _, v := range vs {
+		ci := CallInfo{Vc: v.h.String(), Direction: "outgoing", State: v.state.String(), Peer: v.node, Service: v.service,
+			Reliable: v.reliable, Multipoint: v.multipoint}
+		if v.incoming {
+			ci.Direction = "incoming"
+		}
+		if v.act != nil && v.act.CallMgrParameters != nil {
+			ci.Transmit, ci.Receive = v.act.CallMgrParameters.Transmit, v.act.CallMgrParameters.Receive
+		}
+		if c := v.firstLeg(); c != nil && c.hasConn {
+			ci.ConnID = c.conn
+		}
+		for _, pt := range v.parties {
+			ci.Parties = append(ci.Parties, PartyInfo{Node: pt.node, Service: pt.service, State: pt.state.String(), Endpoint: pt.ep})
+		}
+		out = append(out, ci)
+	}
+	d.mu.Unlock()
+	for i, v := range vs {
+		out[i].Stats = v.data.stats()
+	}
+	return out
+}

@@ -1,0 +1,880 @@
+package mcm
+
+import (
+	"sort"
+
+	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/uni"
+)
+
+// indication carries out what a uni.Link indicated, as mediator work (run
+// in order, without d.mu).
+func (d *MCM) indication(p *peer, ind uni.Indication) {
+	switch ind.Kind {
+	case uni.IndSetup:
+		d.incomingSetup(p, ind)
+	case uni.IndAddParty:
+		d.incomingParty(p, ind)
+	case uni.IndConnected:
+		d.connected(p, ind)
+	case uni.IndRelease:
+		d.peerReleased(p, ind)
+	case uni.IndReleased:
+		d.released(p, ind)
+	case uni.IndPartyAdded:
+		d.partyAdded(p, ind)
+	case uni.IndPartyRejected, uni.IndPartyDropped:
+		d.partyEnded(p, ind)
+	case uni.IndDropParty:
+		d.peerDroppedParty(p, ind)
+	case uni.IndModify:
+		d.modifyRequested(p, ind)
+	case uni.IndModified, uni.IndModifyRejected:
+		d.modifyAnswered(p, ind)
+	case uni.IndRestart:
+		d.mu.Lock()
+		if out, err := p.link.RestartDone(); err == nil {
+			d.applyLocked(p, out)
+		}
+		d.mu.Unlock()
+	case uni.IndRestartComplete, uni.IndRestartFailed, uni.IndRestartTimeout:
+		d.log.Info("restart", "peer", p.name, "event", ind.String())
+		d.mu.Lock()
+		d.nextRestartLocked(p)
+		d.mu.Unlock()
+	}
+}
+
+// nextRestartLocked sends the next queued RESTART of an indicated VC, if
+// no restart of ours is in progress (one at a time, Q.2931 §5.5).
+func (d *MCM) nextRestartLocked(p *peer) {
+	for len(p.restarts) > 0 && p.link.IsUp() && p.link.RestartState() != uni.RestRequest {
+		conn := p.restarts[0]
+		p.restarts = p.restarts[1:]
+		if out, err := p.link.Restart(connIE(conn)); err == nil {
+			d.applyLocked(p, out)
+			return
+		}
+	}
+}
+
+// ---- incoming calls ----
+
+func (d *MCM) incomingSetup(p *peer, ind uni.Indication) {
+	m := ind.Msg
+	d.mu.Lock()
+	if st, ok := p.link.CallState(ind.Call); !ok || st != uni.StateCallPresent {
+		d.mu.Unlock()
+		return // gone already; its IndReleased follows
+	}
+	c := &call{p: p, id: ind.Call, in: map[uint16]*vc{}}
+	if m.EndpointRef != nil || (m.Bearer != nil && m.Bearer.UserPlane == uni.PointToMultipoint) {
+		c.p2mp = true
+		if m.EndpointRef != nil {
+			c.firstEP = m.EndpointRef.Value
+		}
+	}
+	c.fwd, c.bwd, c.reliable = readSetup(m)
+	p.calls[c.id] = c
+	d.mu.Unlock()
+	d.offer(p, c, c.firstEP, m, false)
+}
+
+func (d *MCM) incomingParty(p *peer, ind uni.Indication) {
+	d.mu.Lock()
+	c := p.calls[ind.Call]
+	d.mu.Unlock()
+	if c == nil || c.out != nil {
+		return
+	}
+	d.offer(p, c, ind.Endpoint, ind.Msg, true)
+}
+
+// offer answers a SETUP (or ADD PARTY) as far as the MCM can and offers the
+// call to the client that registered the called service: a VC is created
+// (NdisMCmCreateVc) and activated (NdisMCmActivateVc), then the call is
+// dispatched (NdisMCmDispatchIncomingCall). Refusals: cause 41 while
+// shutting down, 88 for another node's address or no matching SAP, 21 when
+// Config.Authorize says no, 37 over Config.MaxRate, 78 for a MaxSduSize
+// the path cannot carry, 47 when the VC cannot be created or activated.
+func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, added bool) {
+	reject := func(cause uni.CauseIE) {
+		d.mu.Lock()
+		var out uni.Output
+		var err error
+		if added {
+			out, err = p.link.RejectParty(c.id, ep, cause)
+		} else {
+			out, err = p.link.Reject(c.id, cause)
+		}
+		if err == nil {
+			d.applyLocked(p, out)
+		}
+		d.mu.Unlock()
+	}
+	var svc string
+	ok := false
+	if m.BHLI != nil {
+		svc, ok = m.BHLI.ServiceName()
+	}
+	d.mu.Lock()
+	closing := d.closing
+	d.mu.Unlock()
+	switch {
+	case closing:
+		reject(uni.NewCause(uni.CauseTemporaryFailure))
+		return
+	case m.Called == nil || !sameAddress(m.Called, d.addr):
+		reject(uni.NewCause(uni.CauseIncompatibleDestination, byte(uni.IECalledParty)))
+		return
+	case !ok:
+		reject(uni.NewCause(uni.CauseIncompatibleDestination, byte(uni.IEBHLI)))
+		return
+	}
+	if d.cfg.Authorize != nil && !d.cfg.Authorize(p.name, svc) {
+		d.log.Info("call refused by the ACL", "peer", p.name, "service", svc)
+		reject(uni.NewCause(uni.CauseCallRejected))
+		return
+	}
+	d.mu.Lock()
+	s := d.saps[svc]
+	fwd, bwd, reliable := c.fwd, c.bwd, c.reliable
+	limit := uint32(MaxAAL5SDU)
+	if !reliable && p.tl != nil {
+		limit = min(limit, uint32(p.tl.MaxDatagramPayload()))
+	}
+	tooBig := func(f ndis.Flowspec) bool {
+		return f.ServiceType != ndis.ServiceNoTraffic && sduSpecified(f.MaxSduSize) && f.MaxSduSize > limit
+	}
+	var cause uni.CauseIE
+	switch {
+	case s == nil:
+		cause = uni.NewCause(uni.CauseIncompatibleDestination, byte(uni.IEBHLI))
+	case exceeds(fwd, d.cfg.MaxRate) || exceeds(bwd, d.cfg.MaxRate):
+		cause = uni.NewCause(uni.CauseCellRateUnavailable)
+	case tooBig(fwd) || tooBig(bwd):
+		cause = uni.NewCause(uni.CauseAALUnsupported)
+	}
+	if cause.Value != 0 {
+		d.mu.Unlock()
+		reject(cause)
+		return
+	}
+	for _, f := range []*ndis.Flowspec{&fwd, &bwd} {
+		if f.ServiceType != ndis.ServiceNoTraffic && !sduSpecified(f.MaxSduSize) {
+			f.MaxSduSize = limit
+		}
+	}
+	if !c.hasConn {
+		c.conn, c.hasConn = p.allocConnLocked(), true
+		p.bindConn(c)
+	}
+	v := &vc{d: d, seq: seqs.Add(1), af: s.af, incoming: true, state: stOffered, node: p.name, service: svc,
+		reliable: reliable, in: c, ep: ep, sap: s}
+	v.offeredTx, v.offeredRx = bwd, fwd
+	v.offerCM = ndis.CallManagerParameters{Transmit: bwd, Receive: fwd,
+		CallMgrSpecific: ndis.SpecificParameters{ParamType: ParamCallingParty, Parameters: []byte(p.name)}}
+	act := v.activation(bwd, fwd, c.conn)
+	v.offer = ndis.CallParameters{CallMgrParameters: &v.offerCM, MediaParameters: act.MediaParameters}
+	c.in[ep] = v
+	s.af.vcs++
+	d.vcs[v] = struct{}{}
+	d.mu.Unlock()
+
+	h, st := d.a.MCmCreateVc(s.af.h, v)
+	if st == ndis.StatusSuccess {
+		d.mu.Lock()
+		v.h = h
+		d.mu.Unlock()
+		st = d.a.MCmActivateVc(h, act)
+	}
+	if st != ndis.StatusSuccess {
+		d.log.Warn("cannot offer an incoming call", "peer", p.name, "service", svc, "status", st.String())
+		d.mu.Lock()
+		v.answered, v.state = true, stIdle
+		d.mu.Unlock()
+		reject(uni.NewCause(uni.CauseResourceUnavailable))
+		if h != nil {
+			d.deleteLater(v)
+		} else {
+			d.mu.Lock()
+			delete(c.in, ep)
+			delete(d.vcs, v)
+			s.af.vcs--
+			done := s.af.closing && s.af.vcs == 0 && !s.af.closed
+			if done {
+				s.af.closed = true
+				delete(d.afs, s.af)
+			}
+			d.mu.Unlock()
+			if done {
+				d.a.MCmCloseAddressFamilyComplete(ndis.StatusSuccess, s.af.h)
+			}
+		}
+		return
+	}
+	d.mu.Lock()
+	v.activated, v.act = true, act
+	withdrawn := d.saps[svc] != s // deregistered meanwhile: its handle is dead (R-SAP-5)
+	v.answerPending = !withdrawn
+	d.mu.Unlock()
+	v.data.open(bwd, int(bwd.MaxSduSize), reliable, []dest{{p, c.conn}}, d.cfg.MaxShapingDelay, false, false)
+	if withdrawn {
+		d.answered(v, ndis.StatusInvalidSap, nil) // cause 88
+		return
+	}
+	c.addRx(v)
+	d.log.Debug("offering a call", "peer", p.name, "call", c.id.String(), "service", svc, "conn", c.conn)
+	st = d.a.MCmDispatchIncomingCall(s.h, h, &v.offer)
+	if st != ndis.StatusPending {
+		d.answered(v, st, &v.offer)
+		return
+	}
+	// The client answers later: CALL PROCEEDING (with the connection
+	// identifier) so the caller waits T310 instead of T303.
+	d.mu.Lock()
+	if cs, ok := p.link.CallState(c.id); ok && !added && !v.answered && cs == uni.StateCallPresent {
+		if out, err := p.link.Proceed(c.id, connIE(c.conn)); err == nil {
+			d.applyLocked(p, out)
+		}
+	}
+	d.mu.Unlock()
+}
+
+// ProtocolCmIncomingCallComplete models ProtocolCmIncomingCallComplete: the
+// client's pended answer to an offered call.
+func (d *MCM) ProtocolCmIncomingCallComplete(st ndis.Status, vcCtx any, params *ndis.CallParameters) {
+	d.answered(vcCtx.(*vc), st, params)
+	d.run()
+}
+
+// answered carries out the client's answer to an offered call: CONNECT
+// (ADD PARTY ACKNOWLEDGE), or RELEASE COMPLETE (ADD PARTY REJECT) with the
+// cause of the client's status (uni.CauseForStatus: 21 for
+// NDIS_STATUS_FAILURE). Parameters the client changed are supported if
+// only MaxSduSize went down (the CONNECT's AAL parameters say so);
+// anything else is refused with cause 49 (QoS unavailable) and the
+// accepted call is closed at once with NDIS_STATUS_INCOMPATABLE_QOS.
+func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
+	d.mu.Lock()
+	if v.answered {
+		d.mu.Unlock()
+		return
+	}
+	v.answered, v.answerPending = true, false
+	if v.deleteWanted {
+		v.deleteWanted = false
+		d.deleteLaterLocked(v)
+	}
+	c, p := v.in, v.in.p
+	added := v.ep != c.firstEP
+	refuse := func(cause uni.CauseIE) {
+		if c.ended {
+			return
+		}
+		var out uni.Output
+		var err error
+		if added {
+			out, err = p.link.RejectParty(c.id, v.ep, cause)
+		} else {
+			out, err = p.link.Reject(c.id, cause)
+		}
+		if err == nil {
+			d.applyLocked(p, out)
+		}
+	}
+	if st == ndis.StatusSuccess && d.closing {
+		st = ndis.StatusFailure
+	}
+	if st != ndis.StatusSuccess {
+		refuse(uni.NewCause(uni.CauseForStatus(st)))
+		disposeIt := !v.closeIndicated && v.state == stOffered
+		if disposeIt {
+			v.state = stIdle
+		}
+		d.mu.Unlock()
+		if disposeIt {
+			d.dispose(v)
+		}
+		return
+	}
+	if v.state != stOffered {
+		d.mu.Unlock()
+		return // the network ended the call meanwhile; its close is indicated
+	}
+	tx, rx := v.offeredTx, v.offeredRx
+	if params != nil && params.Flags&ndis.CallParametersChanged != 0 && params.CallMgrParameters != nil {
+		ntx, nrx := params.CallMgrParameters.Transmit, params.CallMgrParameters.Receive
+		if !narrowing(tx, ntx) || !narrowing(rx, nrx) {
+			v.state, v.closeIndicated = stReleased, true
+			refuse(uni.NewCause(uni.CauseQoSUnavailable))
+			d.mu.Unlock()
+			d.haltTx(v, ndis.StatusClosing)
+			d.a.MCmDispatchIncomingCloseCall(ndis.StatusIncompatibleQoS, v.h, nil)
+			return
+		}
+		tx.MaxSduSize, rx.MaxSduSize = ntx.MaxSduSize, nrx.MaxSduSize
+	}
+	var out uni.Output
+	var err error
+	if added {
+		out, err = p.link.AcceptParty(c.id, v.ep)
+	} else {
+		msg := &uni.Message{ConnectionID: connIE(c.conn), AAL: aalParams(rx, tx, v.reliable)}
+		out, err = p.link.Accept(c.id, msg)
+	}
+	if err != nil {
+		v.state = stAccepted // the call is gone: its IndReleased closes it
+		d.mu.Unlock()
+		return
+	}
+	d.applyLocked(p, out)
+	v.state = stAccepted
+	if added {
+		v.state = stActive
+	}
+	reactivate := tx.MaxSduSize != v.offeredTx.MaxSduSize || rx.MaxSduSize != v.offeredRx.MaxSduSize
+	var act *ndis.CallParameters
+	if reactivate {
+		act = v.activation(tx, rx, c.conn)
+		v.act = act
+	}
+	d.mu.Unlock()
+	if reactivate {
+		d.a.MCmActivateVc(v.h, act)
+		v.data.open(tx, int(tx.MaxSduSize), v.reliable, []dest{{p, c.conn}}, d.cfg.MaxShapingDelay, false, false)
+	}
+	v.data.allowReceive()
+	if added {
+		d.later(func() { d.callConnected(v) })
+	}
+}
+
+// narrowing reports whether a client's change of an offered flowspec is
+// one Q.2931 can carry back in the CONNECT: a smaller MaxSduSize, nothing
+// else that is signalled.
+func narrowing(offered, n ndis.Flowspec) bool {
+	return n.ServiceType == offered.ServiceType && n.TokenRate == offered.TokenRate &&
+		n.TokenBucketSize == offered.TokenBucketSize && n.PeakBandwidth == offered.PeakBandwidth &&
+		(n.ServiceType == ndis.ServiceNoTraffic || (n.MaxSduSize > 0 && n.MaxSduSize <= offered.MaxSduSize))
+}
+
+// callConnected tells the client an accepted call is up.
+func (d *MCM) callConnected(v *vc) {
+	d.mu.Lock()
+	ok := (v.state == stAccepted || v.state == stActive) && !v.closing && !v.closeIndicated
+	if ok {
+		v.state = stActive
+	}
+	d.mu.Unlock()
+	if ok {
+		v.data.allowSend()
+		d.a.MCmDispatchCallConnected(v.h)
+	}
+}
+
+// ---- establishment ----
+
+// connected: CONNECT received (our call) or CONNECT ACKNOWLEDGE (theirs).
+func (d *MCM) connected(p *peer, ind uni.Indication) {
+	d.mu.Lock()
+	c := p.calls[ind.Call]
+	if c == nil || c.ended {
+		d.mu.Unlock()
+		return
+	}
+	if c.out == nil {
+		v := c.in[c.firstEP]
+		d.mu.Unlock()
+		if v != nil {
+			d.callConnected(v)
+		}
+		return
+	}
+	v := c.out
+	if ci := ind.Msg.ConnectionID; ci == nil || p.connInUse(connOf(ci)) {
+		// The called side assigns the connection identifier; without one
+		// (or with one in use) there is no data path.
+		cause := uni.NewCause(uni.CauseVPCIVCIAssignFailure)
+		if ci == nil {
+			cause = uni.NewCause(uni.CauseMandatoryIEMissing, byte(uni.IEConnectionID))
+		}
+		d.releaseLegLocked(c, cause)
+		d.mu.Unlock()
+		return
+	}
+	c.conn, c.hasConn, c.connected = connOf(ind.Msg.ConnectionID), true, true
+	p.bindConn(c)
+	if v.state == stCalling && len(v.legs) > 0 && v.legs[0] == c {
+		d.callUpLocked(v, c, ind.Msg) // unlocks
+		return
+	}
+	// A new leg of a multipoint call: its first party is added.
+	pt := c.eps[c.firstEP]
+	var adds []*party
+	if pt != nil && pt.state == pAdding {
+		pt.state = pActive
+		adds, c.waitAdds = c.waitAdds, nil
+		for _, w := range adds {
+			if st := d.addOnLegLocked(c, w); st != ndis.StatusSuccess {
+				d.partyGoneLocked(w)
+				d.enqueueLocked(func() { d.a.MCmAddPartyComplete(st, w.h, nil, w.params) })
+			}
+		}
+	}
+	ds := d.destsLocked(v)
+	d.mu.Unlock()
+	v.data.setDests(ds)
+	if pt != nil && pt.state == pActive {
+		d.a.MCmAddPartyComplete(ndis.StatusSuccess, pt.h, pt, pt.params)
+	}
+}
+
+// callUpLocked completes a MakeCall whose CONNECT arrived: the called
+// side's AAL parameters may lower the max SDU sizes (the call parameters
+// then say CALL_PARAMETERS_CHANGED); the VC is activated with the
+// connection identifier the called side assigned; MakeCallComplete(SUCCESS).
+// Called with d.mu held; returns with it released.
+func (d *MCM) callUpLocked(v *vc, c *call, m *uni.Message) {
+	params := v.makeParams
+	cm := params.CallMgrParameters
+	if a := m.AAL; a != nil && a.Type == uni.AAL5 {
+		if a.FwdMaxSDU.Present && a.FwdMaxSDU.Value > 0 && a.FwdMaxSDU.Value < cm.Transmit.MaxSduSize {
+			cm.Transmit.MaxSduSize = a.FwdMaxSDU.Value
+			params.Flags |= ndis.CallParametersChanged
+		}
+		if !v.multipoint && a.BwdMaxSDU.Present && a.BwdMaxSDU.Value > 0 && a.BwdMaxSDU.Value < cm.Receive.MaxSduSize {
+			cm.Receive.MaxSduSize = a.BwdMaxSDU.Value
+			params.Flags |= ndis.CallParametersChanged
+		}
+	}
+	rx := cm.Receive
+	if v.multipoint {
+		rx = ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
+	}
+	act := v.activation(cm.Transmit, rx, c.conn)
+	pt := v.initialParty()
+	var adds []*party
+	if pt != nil {
+		adds, c.waitAdds = c.waitAdds, nil
+	}
+	d.mu.Unlock()
+
+	if st := d.a.MCmActivateVc(v.h, act); st != ndis.StatusSuccess {
+		d.mu.Lock()
+		d.releaseLegLocked(c, uni.NewCause(uni.CauseResourceUnavailable))
+		d.mu.Unlock()
+		return // its IndReleased fails the MakeCall
+	}
+	v.data.open(cm.Transmit, int(cm.Transmit.MaxSduSize), v.reliable, []dest{{c.p, c.conn}}, d.cfg.MaxShapingDelay, true, !v.multipoint)
+	if !v.multipoint {
+		c.setRx([]*vc{v})
+	}
+	d.mu.Lock()
+	v.activated, v.act, v.state, v.makeParams = true, act, stActive, nil
+	if pt != nil {
+		pt.state = pActive
+		for _, w := range adds {
+			if st := d.addOnLegLocked(c, w); st != ndis.StatusSuccess {
+				d.partyGoneLocked(w)
+				d.enqueueLocked(func() { d.a.MCmAddPartyComplete(st, w.h, nil, w.params) })
+			}
+		}
+	}
+	d.mu.Unlock()
+	var ph *ndis.Party
+	var pctx any
+	if pt != nil {
+		ph, pctx = pt.h, pt
+	}
+	d.log.Debug("call connected", "peer", c.p.name, "service", v.service, "conn", c.conn)
+	d.a.MCmMakeCallComplete(ndis.StatusSuccess, v.h, ph, pctx, params)
+}
+
+// destsLocked lists where a VC's transmissions go: every connected leg.
+func (d *MCM) destsLocked(v *vc) []dest {
+	var ds []dest
+	for _, c := range v.legs {
+		if c.connected && !c.ended && c.hasConn {
+			ds = append(ds, dest{c.p, c.conn})
+		}
+	}
+	return ds
+}
+
+// ---- clearing ----
+
+// peerReleased: RELEASE received for an active call (U12).
+func (d *MCM) peerReleased(p *peer, ind uni.Indication) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := p.calls[ind.Call]
+	if c == nil || c.ended {
+		return
+	}
+	if v := c.out; v != nil {
+		if v.multipoint {
+			// A leaf node left: acknowledge at once; its parties are lost
+			// when the call ends (IndReleased).
+			d.releaseLegLocked(c, uni.NewCause(uni.CauseNormalCallClearing))
+			return
+		}
+		d.networkEndLocked(v, ind.Status())
+		return
+	}
+	for _, v := range c.sortedIn() {
+		d.networkEndLocked(v, ind.Status())
+	}
+}
+
+// released: the uni call is gone (IndReleased ends every call once).
+func (d *MCM) released(p *peer, ind uni.Indication) {
+	d.mu.Lock()
+	c := p.calls[ind.Call]
+	if c == nil || c.ended {
+		d.mu.Unlock()
+		return
+	}
+	c.ended = true
+	delete(p.calls, c.id)
+	p.unbindConn(c)
+	c.setRx(nil)
+	st := ind.Status()
+	d.log.Debug("call released", "peer", p.name, "call", c.id.String(), "conn", c.conn, "cause", ind.Cause.Value.String(), "msg", ind.Msg != nil)
+	if c.releasing && ind.Msg == nil && c.hasConn && p.link.IsUp() {
+		// Our RELEASE went unanswered twice (T308): the peer may still
+		// hold the call. Q.2931 puts the VC in maintenance; restarting it
+		// (RESTART, class "indicated VC") clears the peer's side.
+		d.log.Warn("RELEASE unanswered: restarting the VC", "peer", p.name, "conn", c.conn)
+		p.restarts = append(p.restarts, c.conn)
+		d.nextRestartLocked(p)
+	}
+	v := c.out
+	if v == nil {
+		for _, x := range c.sortedIn() {
+			if x.closing {
+				d.maybeFinishCloseLocked(x)
+			} else {
+				d.networkEndLocked(x, st)
+			}
+		}
+		d.mu.Unlock()
+		return
+	}
+	v.removeLeg(c)
+	if !v.multipoint {
+		switch {
+		case v.state == stCalling:
+			d.legFailedLocked(v, nil, st)
+		case v.closing:
+			d.maybeFinishCloseLocked(v)
+		default:
+			d.networkEndLocked(v, st)
+		}
+		d.mu.Unlock()
+		return
+	}
+	var lost []*party
+	eps := make([]uint16, 0, len(c.eps))
+	for ep := range c.eps {
+		eps = append(eps, ep)
+	}
+	sort.Slice(eps, func(i, j int) bool { return eps[i] < eps[j] })
+	for _, ep := range eps {
+		pt := c.eps[ep]
+		switch pt.state {
+		case pAdding:
+			d.legFailedLocked(v, pt, st)
+		case pDropping:
+			d.partyGoneLocked(pt)
+			d.enqueueLocked(func() { d.a.MCmDropPartyComplete(ndis.StatusSuccess, pt.h) })
+		case pActive:
+			lost = append(lost, pt)
+		}
+		pt.c = nil
+	}
+	for _, w := range c.waitAdds {
+		d.legFailedLocked(v, w, st)
+	}
+	c.waitAdds = nil
+	d.partiesLostLocked(v, lost, st)
+	if v.closing {
+		d.maybeFinishCloseLocked(v)
+	} else if v.state == stActive {
+		ds := d.destsLocked(v)
+		d.enqueueLocked(func() { v.data.setDests(ds) })
+	}
+	d.mu.Unlock()
+}
+
+func (c *call) sortedIn() []*vc {
+	vs := make([]*vc, 0, len(c.in))
+	for _, v := range c.in {
+		vs = append(vs, v)
+	}
+	sort.Slice(vs, func(i, j int) bool { return vs[i].seq < vs[j].seq })
+	return vs
+}
+
+// networkEndLocked: the network ended v's call while the client holds it
+// (offered, accepted, established): queued sends complete with
+// NDIS_STATUS_CLOSING, a pending QoS change fails, and the client gets
+// IncomingCloseCall with st (SUCCESS for normal clearing, DEST_OUT_OF_ORDER
+// after T309, ...). Its NdisClCloseCall finishes the close.
+func (d *MCM) networkEndLocked(v *vc, st ndis.Status) {
+	if v.closing || v.closeIndicated || v.h == nil {
+		return
+	}
+	switch v.state {
+	case stOffered, stAccepted, stActive:
+	default:
+		return
+	}
+	v.closeIndicated, v.state = true, stReleased
+	qos, qp := v.qosPending, v.qosParams
+	v.qosPending = false
+	d.log.Debug("call closed by the network", "peer", v.node, "service", v.service, "status", st.String())
+	d.enqueueLocked(func() {
+		d.haltTx(v, ndis.StatusClosing)
+		if qos {
+			d.a.MCmModifyCallQoSComplete(failure(st), v.h, qp)
+		}
+		d.a.MCmDispatchIncomingCloseCall(st, v.h, nil)
+	})
+}
+
+// partiesLostLocked: leaves of a multipoint root left (their node released
+// or dropped them). While other parties stay up each is an
+// IncomingDropParty; when none would, all but one are, and the call gets
+// IncomingCloseCall (R-CLOSE-18).
+func (d *MCM) partiesLostLocked(v *vc, lost []*party, st ndis.Status) {
+	if len(lost) == 0 {
+		return
+	}
+	if v.closing || v.closeIndicated {
+		for _, pt := range lost {
+			pt.state = pDropInd
+		}
+		return
+	}
+	for _, pt := range lost {
+		pt.state = pDropInd
+	}
+	alive := 0
+	for _, pt := range v.parties {
+		if pt.state == pActive {
+			alive++
+		}
+	}
+	indicate := lost
+	if alive == 0 {
+		indicate = lost[:len(lost)-1]
+	}
+	for _, pt := range indicate {
+		d.enqueueLocked(func() { d.a.MCmDispatchIncomingDropParty(st, pt.h, nil) })
+	}
+	if alive == 0 {
+		d.networkEndLocked(v, st)
+	}
+}
+
+// ---- parties ----
+
+// partyAdded: ADD PARTY ACKNOWLEDGE.
+func (d *MCM) partyAdded(p *peer, ind uni.Indication) {
+	d.mu.Lock()
+	c := p.calls[ind.Call]
+	var pt *party
+	if c != nil && c.out != nil {
+		pt = c.eps[ind.Endpoint]
+	}
+	if pt == nil || pt.state != pAdding {
+		d.mu.Unlock()
+		return
+	}
+	pt.state = pActive
+	d.mu.Unlock()
+	d.a.MCmAddPartyComplete(ndis.StatusSuccess, pt.h, pt, pt.params)
+}
+
+// partyEnded: a party is gone at the uni level (rejected, dropped, timed
+// out).
+func (d *MCM) partyEnded(p *peer, ind uni.Indication) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := p.calls[ind.Call]
+	if c == nil {
+		return
+	}
+	st := ind.Status()
+	if v := c.out; v != nil {
+		pt := c.eps[ind.Endpoint]
+		if pt == nil {
+			return
+		}
+		delete(c.eps, ind.Endpoint)
+		switch pt.state {
+		case pAdding:
+			d.legFailedLocked(v, pt, st)
+		case pDropping:
+			d.partyGoneLocked(pt)
+			d.enqueueLocked(func() { d.a.MCmDropPartyComplete(ndis.StatusSuccess, pt.h) })
+		case pActive:
+			pt.c = nil
+			d.partiesLostLocked(v, []*party{pt}, st)
+		default:
+			pt.c = nil
+		}
+		return
+	}
+	v := c.in[ind.Endpoint]
+	if v == nil {
+		return
+	}
+	v.partyEnded = true
+	c.dropRx(v)
+	if v.closing {
+		d.maybeFinishCloseLocked(v)
+		return
+	}
+	d.networkEndLocked(v, st)
+}
+
+// peerDroppedParty: DROP PARTY received for an active party. At the root
+// the party is lost; at a leaf the VC's call is closed (its client's
+// NdisClCloseCall acknowledges).
+func (d *MCM) peerDroppedParty(p *peer, ind uni.Indication) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := p.calls[ind.Call]
+	if c == nil {
+		return
+	}
+	if v := c.out; v != nil {
+		if pt := c.eps[ind.Endpoint]; pt != nil && pt.state == pActive {
+			d.partiesLostLocked(v, []*party{pt}, ind.Status())
+		}
+		return
+	}
+	if v := c.in[ind.Endpoint]; v != nil {
+		d.networkEndLocked(v, ind.Status())
+	}
+}
+
+// ---- QoS ----
+
+// modifyRequested: the peer asks for new traffic parameters (Q.2963.1).
+// Accepted if the call is established and within Config.MaxRate: the VC
+// is re-activated with the new flowspecs, the client is told
+// (IncomingCallQoSChange), then MODIFY ACKNOWLEDGE. Otherwise MODIFY
+// REJECT: cause 37 over the limit, 63 for a multipoint call, 41 otherwise.
+func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
+	d.mu.Lock()
+	c := p.calls[ind.Call]
+	if c == nil || c.ended {
+		d.mu.Unlock()
+		return
+	}
+	reject := func(cause uni.Cause) {
+		if out, err := p.link.RejectModify(c.id, uni.NewCause(cause)); err == nil {
+			d.applyLocked(p, out)
+		}
+	}
+	var v *vc
+	if c.out != nil {
+		v = c.out
+	} else {
+		v = c.in[c.firstEP]
+	}
+	switch {
+	case v == nil || c.p2mp:
+		reject(uni.CauseServiceUnavailable)
+		d.mu.Unlock()
+		return
+	case v.state != stActive || v.closing || v.closeIndicated || v.act == nil || ind.Traffic == nil:
+		reject(uni.CauseTemporaryFailure)
+		d.mu.Unlock()
+		return
+	}
+	td := ind.Traffic
+	old := v.act.CallMgrParameters
+	nf := modified(old.Transmit, either(td.FwdPCR01, td.FwdPCR0), either(td.FwdSCR01, td.FwdSCR0), either(td.FwdMBS01, td.FwdMBS0))
+	nb := modified(old.Receive, either(td.BwdPCR01, td.BwdPCR0), either(td.BwdSCR01, td.BwdSCR0), either(td.BwdMBS01, td.BwdMBS0))
+	ntx, nrx := nf, nb
+	if v.incoming {
+		ntx = modified(old.Transmit, either(td.BwdPCR01, td.BwdPCR0), either(td.BwdSCR01, td.BwdSCR0), either(td.BwdMBS01, td.BwdMBS0))
+		nrx = modified(old.Receive, either(td.FwdPCR01, td.FwdPCR0), either(td.FwdSCR01, td.FwdSCR0), either(td.FwdMBS01, td.FwdMBS0))
+	}
+	if exceeds(ntx, d.cfg.MaxRate) || exceeds(nrx, d.cfg.MaxRate) {
+		reject(uni.CauseCellRateUnavailable)
+		d.mu.Unlock()
+		return
+	}
+	prev := v.act
+	na := prev.Clone()
+	na.CallMgrParameters.Transmit, na.CallMgrParameters.Receive = ntx, nrx
+	d.mu.Unlock()
+
+	if st := d.a.MCmActivateVc(v.h, na); st != ndis.StatusSuccess {
+		d.mu.Lock()
+		reject(uni.CauseResourceUnavailable)
+		d.mu.Unlock()
+		return
+	}
+	d.mu.Lock()
+	v.act = na
+	d.mu.Unlock()
+	v.data.setFlow(ntx)
+	st := d.a.MCmDispatchIncomingCallQoSChange(v.h, na)
+	d.mu.Lock()
+	if st == ndis.StatusSuccess {
+		if out, err := p.link.AcceptModify(c.id); err == nil {
+			d.applyLocked(p, out)
+		}
+		d.mu.Unlock()
+		return
+	}
+	reject(uni.CauseForStatus(st))
+	v.act = prev
+	d.mu.Unlock()
+	d.a.MCmActivateVc(v.h, prev)
+	v.data.setFlow(prev.CallMgrParameters.Transmit)
+}
+
+// modifyAnswered: our MODIFY REQUEST was acknowledged (the VC is
+// re-activated with the new parameters) or refused (it keeps the old).
+func (d *MCM) modifyAnswered(p *peer, ind uni.Indication) {
+	d.mu.Lock()
+	c := p.calls[ind.Call]
+	var v *vc
+	if c != nil {
+		if v = c.out; v == nil {
+			v = c.in[c.firstEP]
+		}
+	}
+	if v == nil || !v.qosPending {
+		d.mu.Unlock()
+		return
+	}
+	v.qosPending = false
+	qp, na := v.qosParams, v.qosAct
+	v.qosParams, v.qosAct = nil, nil
+	ok := ind.Kind == uni.IndModified && v.state == stActive && !v.closing && !v.closeIndicated
+	d.mu.Unlock()
+	if !ok {
+		st := failure(ind.Status())
+		if ind.Kind == uni.IndModified {
+			st = ndis.StatusClosing
+		}
+		d.a.MCmModifyCallQoSComplete(st, v.h, qp)
+		return
+	}
+	st := d.a.MCmActivateVc(v.h, na)
+	if st == ndis.StatusSuccess {
+		d.mu.Lock()
+		v.act = na
+		d.mu.Unlock()
+		v.data.setFlow(na.CallMgrParameters.Transmit)
+	}
+	d.a.MCmModifyCallQoSComplete(st, v.h, qp)
+}
