@@ -411,10 +411,7 @@ func (m *Mediator) dispatchIncomingCloseCall(who driver, fn string, closeStatus 
 	}
 	v.call = callCloseIndicated
 	v.closeSeen, v.closeStatus = true, closeStatus
-	c := v.client
-	m.mu.Unlock()
-	m.emit(EventUpcall, c.name, "ProtocolClIncomingCloseCall", v, closeStatus)
-	c.client.ProtocolClIncomingCloseCall(closeStatus, v.clientCtx, data)
+	m.indicateCloseLocked(v, closeStatus, data)
 	m.emit(EventReturn, nameOf(who), fn, v, StatusSuccess)
 	return StatusSuccess
 }
@@ -430,10 +427,21 @@ func (m *Mediator) deliverHeldClose(v *Vc, st Status, data []byte) {
 	}
 	v.call = callCloseIndicated
 	v.closeSeen, v.closeStatus = true, st
+	m.indicateCloseLocked(v, st, data)
+}
+
+// indicateCloseLocked runs the client's ProtocolClIncomingCloseCall (m.mu
+// held on entry, released here). While it runs, a send crossing the
+// indication is refused without a violation (R-CLOSE-15).
+func (m *Mediator) indicateCloseLocked(v *Vc, st Status, data []byte) {
+	v.indicating++
 	c := v.client
 	m.mu.Unlock()
 	m.emit(EventUpcall, c.name, "ProtocolClIncomingCloseCall", v, st)
 	c.client.ProtocolClIncomingCloseCall(st, v.clientCtx, data)
+	m.mu.Lock()
+	v.indicating--
+	m.mu.Unlock()
 }
 
 // ClCloseCall models NdisClCloseCall: the client tears down the call on vc.

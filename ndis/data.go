@@ -12,6 +12,10 @@ func sendRefusalLocked(v *Vc) (Status, string, string) {
 	switch {
 	case v.closingMark:
 		return StatusClosing, "R-CLOSE-2", "NdisClCloseCall was called on the VC"
+	case v.call == callCloseIndicated && v.indicating > 0:
+		// The client is being told right now; a send from another of its
+		// goroutines can cross the indication. Refused, not a violation.
+		return StatusClosing, "", "the call is being closed by the remote side or the network"
 	case v.call == callCloseIndicated:
 		return StatusClosing, "R-CLOSE-15", "the call was closed by the remote side or the network"
 	case v.call == callOutSetup:
@@ -100,7 +104,9 @@ func (m *Mediator) failSends(b *Binding, vcCtx any, vc *Vc, nbls *NetBufferList,
 			n.SourceHandle = vc
 		}
 	}
-	m.report(Violation{Rule: rule, Func: fn, Driver: b.name, Object: objName(vc), Status: st, Detail: why})
+	if rule != "" {
+		m.report(Violation{Rule: rule, Func: fn, Driver: b.name, Object: objName(vc), Status: st, Detail: why})
+	}
 	m.emit(EventRefused, b.name, fn, vc, st)
 	b.proto.ProtocolCoSendNetBufferListsComplete(vcCtx, nbls, 0)
 }

@@ -472,3 +472,29 @@ func TestRule_R_OID_8_OidsWhileBoundOnly(t *testing.T) {
 		x.Teardown()
 	})
 }
+
+// R-CLOSE-15: a send that crosses the incoming close — issued while the
+// client's ProtocolClIncomingCloseCall is still running, e.g. by another of
+// its goroutines — is refused with NDIS_STATUS_CLOSING but is not a
+// violation; once the handler has returned, a send is one.
+func TestRule_R_CLOSE_15_SendCrossingIncomingCloseIsNotAViolation(t *testing.T) {
+	rlBoth(t, func(t *testing.T, x *rlFx) {
+		vc := x.call(x.c1)
+		n := len(x.Seen())
+		x.c1.incomingClose = func(any, ndis.Status) {
+			x.c1.b.CoSendNetBufferLists(vc, &ndis.NetBufferList{Data: []byte("crossing")}, 0)
+		}
+		rlMust(t, x.cm.dispatchIncomingCloseCall(ndis.StatusSuccess, vc), "incoming close")
+		if got := len(x.Seen()); got != n {
+			t.Errorf("a send crossing the close indication reported %d violation(s): %v", got-n, x.Seen()[n:])
+		}
+		x.c1.incomingClose = nil
+		x.check("R-CLOSE-15", ndis.StatusSuccess, ndis.StatusClosing, func() ndis.Status {
+			x.c1.b.CoSendNetBufferLists(vc, &ndis.NetBufferList{Data: []byte("late")}, 0)
+			return ndis.StatusSuccess // VOID: the refusal is the list's status and the violation
+		})
+		rlMust(t, x.c1.b.ClCloseCall(vc, nil, nil), "close")
+		rlMust(t, x.c1.b.CoDeleteVc(vc), "delete")
+		x.Teardown()
+	})
+}

@@ -576,14 +576,15 @@ type rlClient struct {
 	openSt   ndis.Status
 	rlRec
 
-	createVc    func(vc *ndis.Vc) (any, ndis.Status)
-	deleteVc    func(ctx any) ndis.Status
-	incoming    func(v *rlVc, p *ndis.CallParameters) ndis.Status
-	notifyClose func() ndis.Status
-	oid         func(req *ndis.OidRequest) ndis.Status
-	receive     func(v *rlVc, nbls *ndis.NetBufferList, flags ndis.ReceiveFlags)
-	status      func(vcCtx any, ind *ndis.StatusIndication)
-	makeDone    func() // runs at the end of ProtocolClMakeCallComplete
+	createVc      func(vc *ndis.Vc) (any, ndis.Status)
+	deleteVc      func(ctx any) ndis.Status
+	incoming      func(v *rlVc, p *ndis.CallParameters) ndis.Status
+	notifyClose   func() ndis.Status
+	oid           func(req *ndis.OidRequest) ndis.Status
+	receive       func(v *rlVc, nbls *ndis.NetBufferList, flags ndis.ReceiveFlags)
+	status        func(vcCtx any, ind *ndis.StatusIndication)
+	makeDone      func()                          // runs at the end of ProtocolClMakeCallComplete
+	incomingClose func(vcCtx any, st ndis.Status) // runs inside ProtocolClIncomingCloseCall
 
 	mu       sync.Mutex
 	rx       [][]byte
@@ -747,6 +748,9 @@ func (c *rlClient) ProtocolClCallConnected(vcCtx any) {
 
 func (c *rlClient) ProtocolClIncomingCloseCall(st ndis.Status, vcCtx any, data []byte) {
 	c.add("IncomingCloseCall(%v)", st)
+	if c.incomingClose != nil {
+		c.incomingClose(vcCtx, st)
+	}
 }
 
 func (c *rlClient) ProtocolClIncomingDropParty(st ndis.Status, partyCtx any, data []byte) {

@@ -97,6 +97,7 @@ type Vc struct {
 	closingMark bool      // set by ClCloseCall (R-CLOSE-3)
 	closeStatus Status    // CloseStatus of the last incoming close (R-CLOSE-16)
 	closeSeen   bool      // an incoming close was indicated on the current call
+	indicating  int       // ProtocolClIncomingCloseCall handlers still running
 	multipoint  bool
 	params      *CallParameters // parameters of the current activation (&paramsCopy or nil)
 	paramsCopy  activationParams
