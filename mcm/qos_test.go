@@ -241,3 +241,32 @@ func TestMaxSdu(t *testing.T) {
 		ca.DeleteVc(va)
 	})
 }
+
+// The two directions of a QUIC path discover their MTU on their own, so the
+// caller may offer a larger SDU than the callee's datagrams can carry. The
+// callee lowers it in CONNECT's AAL parameters (Q.2931 AAL negotiation) and
+// the caller's client sees CALL_PARAMETERS_CHANGED; the call is not refused
+// with cause 78. (It was, intermittently, in the two-process test.)
+func TestCalleeLowersSduToItsPath(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newSimWorld(t, sim.Config{})
+		defer w.close()
+		w.net.SetMaxDatagramPayload("a", 1400)
+		w.net.SetMaxDatagramPayload("b", 1200)
+		a, b := w.addNode("a", nil), w.addNode("b", nil)
+		ca, cb := a.client("alice"), b.client("bob")
+		b.listen(cb, "sink")
+		p := mcm.CallParams("b", "sink", bestEffort(ndis.QoSNotSpecified), bestEffort(ndis.QoSNotSpecified), false)
+		va, vb := w.connect(ca, cb, p)
+		got := see(ca, func() *ndis.CallParameters { return va.Params })
+		if got.Flags&ndis.CallParametersChanged == 0 || got.CallMgrParameters.Transmit.MaxSduSize != 1200 || got.CallMgrParameters.Receive.MaxSduSize != 1200 {
+			t.Errorf("caller's negotiated parameters: flags %#x, tx %d, rx %d; want CALL_PARAMETERS_CHANGED and 1200 both ways",
+				got.Flags, got.CallMgrParameters.Transmit.MaxSduSize, got.CallMgrParameters.Receive.MaxSduSize)
+		}
+		if st := w.send(ca, va, payload(1201, 0), payload(1200, 1)); st[0] != ndis.StatusInvalidLength || st[1] != ndis.StatusSuccess {
+			t.Errorf("sends of 1201 and 1200 octets: %v", st)
+		}
+		w.hangUp(ca, va, cb, vb, ndis.StatusSuccess)
+		ca.DeleteVc(va)
+	})
+}

@@ -95,8 +95,8 @@ func (d *MCM) incomingParty(p *peer, ind uni.Indication) {
 // (NdisMCmCreateVc) and activated (NdisMCmActivateVc), then the call is
 // dispatched (NdisMCmDispatchIncomingCall). Refusals: cause 41 while
 // shutting down, 88 for another node's address or no matching SAP, 21 when
-// Config.Authorize says no, 37 over Config.MaxRate, 78 for a MaxSduSize
-// the path cannot carry, 47 when the VC cannot be created or activated.
+// Config.Authorize says no, 37 over Config.MaxRate, 78 for an ADD PARTY
+// whose MaxSduSize the path cannot carry (a SETUP's is lowered in CONNECT), 47 when the VC cannot be created or activated.
 func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, added bool) {
 	reject := func(cause uni.CauseIE) {
 		d.mu.Lock()
@@ -152,7 +152,9 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, added bool) {
 		cause = uni.NewCause(uni.CauseIncompatibleDestination, byte(uni.IEBHLI))
 	case exceeds(fwd, d.cfg.MaxRate) || exceeds(bwd, d.cfg.MaxRate):
 		cause = uni.NewCause(uni.CauseCellRateUnavailable)
-	case tooBig(fwd) || tooBig(bwd):
+	case added && (tooBig(fwd) || tooBig(bwd)):
+		// ADD PARTY ACKNOWLEDGE cannot lower the SDU sizes; a SETUP's
+		// CONNECT can (below).
 		cause = uni.NewCause(uni.CauseAALUnsupported)
 	}
 	if cause.Value != 0 {
@@ -161,7 +163,11 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, added bool) {
 		return
 	}
 	for _, f := range []*ndis.Flowspec{&fwd, &bwd} {
-		if f.ServiceType != ndis.ServiceNoTraffic && !sduSpecified(f.MaxSduSize) {
+		// Unspecified sizes take this path's limit; larger ones are lowered
+		// to it, and CONNECT's AAL parameters tell the caller (Q.2931 AAL
+		// negotiation). The caller's datagram limit may exceed ours: QUIC
+		// discovers each direction's path MTU on its own.
+		if f.ServiceType != ndis.ServiceNoTraffic && (!sduSpecified(f.MaxSduSize) || f.MaxSduSize > limit) {
 			f.MaxSduSize = limit
 		}
 	}

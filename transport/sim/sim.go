@@ -113,6 +113,7 @@ type Network struct {
 	hooks     []*Hook
 	stats     Stats
 	stopped   bool
+	nodeMax   map[string]int // per-node datagram limits (SetMaxDatagramPayload)
 
 	wake chan struct{}
 	done chan struct{}
@@ -540,8 +541,8 @@ func (s *side) SendDatagram(connID uint32, payload []byte) error {
 	n := s.l.n
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if len(payload) > n.cfg.MaxDatagramPayload {
-		return &transport.DatagramTooLargeError{Size: len(payload), Max: n.cfg.MaxDatagramPayload}
+	if max := n.maxDatagramLocked(s); len(payload) > max {
+		return &transport.DatagramTooLargeError{Size: len(payload), Max: max}
 	}
 	if err := s.deadErr(); err != nil {
 		return err
@@ -569,7 +570,28 @@ func (s *side) MaxDatagramPayload() int {
 	n := s.l.n
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	return n.maxDatagramLocked(s)
+}
+
+// maxDatagramLocked is what s may send: its node's limit if one was set,
+// else the network's.
+func (n *Network) maxDatagramLocked(s *side) int {
+	if m, ok := n.nodeMax[s.ep.name]; ok {
+		return m
+	}
 	return n.cfg.MaxDatagramPayload
+}
+
+// SetMaxDatagramPayload sets the largest datagram payload node may send,
+// overriding Config.MaxDatagramPayload for it: QUIC discovers each
+// direction's path MTU on its own, so the two ends of a link may disagree.
+func (n *Network) SetMaxDatagramPayload(node string, max int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.nodeMax == nil {
+		n.nodeMax = map[string]int{}
+	}
+	n.nodeMax[node] = max
 }
 
 func (s *side) SendReliable(connID uint32, sdu []byte) error {
