@@ -1,6 +1,8 @@
-// Package node assembles a condis node. For now it holds the node's
-// configuration: [Load] reads and checks the TOML file that
-// `condis node --config FILE` runs from.
+// Package node assembles a condis node: its configuration ([Load] reads
+// and checks the TOML file that `condis node --config FILE` runs from), the
+// running node ([Start]: the mediator, the Q.2931 miniport call manager and
+// the QUIC endpoint), and the control plane ([Control]) that `condis listen`,
+// `condis call` and `condis calls` talk to over a unix socket.
 //
 // # The configuration file
 //

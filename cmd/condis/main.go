@@ -27,6 +27,10 @@ func root() *cobra.Command {
 	}
 	r.AddCommand(demoCmd())
 	r.AddCommand(certCmd())
+	r.AddCommand(listenCmd())
+	r.AddCommand(callCmd())
+	r.AddCommand(callsCmd())
+	r.AddCommand(nodeCmd())
 	return r
 }
 

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/condis-project/condis/node"
+)
+
+func callsCmd() *cobra.Command {
+	var (
+		socket string
+		asJSON bool
+	)
+	c := &cobra.Command{
+		Use:   "calls --control SOCK [--json]",
+		Short: "List the node's VCs: state, peer, service, flowspecs, parties and counters",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := needControl(socket); err != nil {
+				return err
+			}
+			calls, err := node.ListCalls(cmd.Context(), socket)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if calls == nil {
+					calls = []node.CallInfo{}
+				}
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(calls)
+			}
+			return printCalls(cmd.OutOrStdout(), calls)
+		},
+	}
+	controlFlag(c, &socket)
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON (an array of objects) instead of a table")
+	return c
+}
+
+func printCalls(w io.Writer, calls []node.CallInfo) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "VC\tKIND\tSTATE\tPEER\tSERVICE\tTX\tRX\tPARTIES\tTX PKTS\tTX BYTES\tRX PKTS\tRX BYTES")
+	for _, c := range calls {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", c.Vc, c.Kind, c.State, orDash(c.Peer), orDash(c.Service),
+			flowspec(c.Tx), flowspec(c.Rx), c.Parties, c.TxPackets, c.TxBytes, c.RxPackets, c.RxBytes)
+	}
+	return tw.Flush()
+}
+
+// flowspec renders a flowspec briefly: service type, then the rates and
+// sizes that are specified ("best-effort peak=125000 sdu=1500").
+func flowspec(f *node.Flowspec) string {
+	if f == nil {
+		return "-"
+	}
+	s := f.Service
+	add := func(name string, v uint32) {
+		if v != 0 {
+			s += " " + name + "=" + strconv.FormatUint(uint64(v), 10)
+		}
+	}
+	add("rate", f.Rate)
+	add("peak", f.Peak)
+	add("bucket", f.Bucket)
+	add("sdu", f.MaxSDU)
+	return s
+}

@@ -1,0 +1,176 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+)
+
+// NotRunningError is the error of a client that could not reach the
+// node's control socket.
+type NotRunningError struct {
+	Socket string
+	Err    error
+}
+
+func (e *NotRunningError) Error() string {
+	why := e.Err.Error()
+	switch {
+	case errors.Is(e.Err, os.ErrNotExist):
+		why = "no such socket"
+	case errors.Is(e.Err, syscall.ECONNREFUSED):
+		why = "nothing is listening on the socket"
+	case errors.Is(e.Err, os.ErrPermission):
+		why = "permission denied"
+	default:
+		var oe *net.OpError
+		if errors.As(e.Err, &oe) && oe.Err != nil {
+			why = oe.Err.Error()
+		}
+	}
+	return fmt.Sprintf("node not running (%s: %s)", e.Socket, why)
+}
+
+func (e *NotRunningError) Unwrap() error { return e.Err }
+
+// RequestError is a request the node refused: its response.
+type RequestError struct{ Response Response }
+
+func (e *RequestError) Error() string { return e.Response.Error }
+
+// dial connects to the control socket and sends req; it returns the
+// connection, its reader and the node's response.
+func dial(ctx context.Context, socket string, req Request) (net.Conn, *bufio.Reader, Response, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", socket)
+	if err != nil {
+		var se *os.SyscallError
+		if errors.As(err, &se) {
+			err = se.Err
+		}
+		return nil, nil, Response{}, &NotRunningError{Socket: socket, Err: err}
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	if err := writeJSONLine(conn, req); err != nil {
+		conn.Close()
+		return nil, nil, Response{}, lost(ctx, err)
+	}
+	br := bufio.NewReader(conn)
+	line, err := readRequestLine(br)
+	if err != nil {
+		conn.Close()
+		return nil, nil, Response{}, lost(ctx, err)
+	}
+	var resp Response
+	if err := json.Unmarshal(line, &resp); err != nil {
+		conn.Close()
+		return nil, nil, Response{}, fmt.Errorf("the node's answer is not understood: %v", err)
+	}
+	if !resp.OK {
+		conn.Close()
+		if resp.Error == "" {
+			resp.Error = "the node refused the request"
+		}
+		return nil, nil, resp, &RequestError{Response: resp}
+	}
+	return conn, br, resp, nil
+}
+
+func lost(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("lost the node: %v", err)
+}
+
+// ListCalls asks the node at socket for its VCs.
+func ListCalls(ctx context.Context, socket string) ([]CallInfo, error) {
+	conn, _, resp, err := dial(ctx, socket, Request{Op: OpCalls})
+	if err != nil {
+		return nil, err
+	}
+	conn.Close()
+	return resp.Calls, nil
+}
+
+// Session is the client side of a call or listen session.
+type Session struct {
+	// Response is the node's answer: for a call, the VC, the largest SDU
+	// that may be sent and the flowspecs granted.
+	Response Response
+
+	conn net.Conn
+	br   *bufio.Reader
+	wmu  sync.Mutex
+}
+
+// DialCall asks the node at socket to make a call (req.Op is set to OpCall).
+// The call is up when it returns.
+func DialCall(ctx context.Context, socket string, req Request) (*Session, error) {
+	req.Op = OpCall
+	return dialSession(ctx, socket, req)
+}
+
+// DialListen asks the node at socket to listen on req.Service (req.Op is
+// set to OpListen). The SAP is registered when it returns.
+func DialListen(ctx context.Context, socket string, req Request) (*Session, error) {
+	req.Op = OpListen
+	return dialSession(ctx, socket, req)
+}
+
+func dialSession(ctx context.Context, socket string, req Request) (*Session, error) {
+	conn, br, resp, err := dial(ctx, socket, req)
+	if err != nil {
+		return nil, err
+	}
+	return &Session{Response: resp, conn: conn, br: br}, nil
+}
+
+// Send sends one SDU (a data frame). Safe to call with Recv and End from
+// other goroutines.
+func (s *Session) Send(sdu []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return WriteFrame(s.conn, FrameData, sdu)
+}
+
+// End says that no more data will come (an end frame): the node closes the
+// call after lingering, or ends the listen session.
+func (s *Session) End() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return WriteFrame(s.conn, FrameEnd, nil)
+}
+
+// Recv returns the next frame from the node. After a close frame the node
+// closes the connection.
+func (s *Session) Recv() (Frame, error) { return ReadFrame(s.br) }
+
+// Close closes the connection. Closing a call session without End closes
+// the call at once; closing a listen session ends it.
+func (s *Session) Close() error { return s.conn.Close() }
+
+// ParseClose decodes the payload of a close frame.
+func ParseClose(payload []byte) (CloseInfo, error) {
+	var info CloseInfo
+	if err := json.Unmarshal(payload, &info); err != nil {
+		return CloseInfo{}, fmt.Errorf("the node's close frame is not understood: %v", err)
+	}
+	return info, nil
+}
+
+// ParseEvent decodes the payload of an event frame.
+func ParseEvent(payload []byte) (Event, error) {
+	var ev Event
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return Event{}, fmt.Errorf("the node's event frame is not understood: %v", err)
+	}
+	return ev, nil
+}

@@ -1,0 +1,61 @@
+package node
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/condis-project/condis/mcm"
+	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/uni"
+)
+
+// MCMCallManager adapts the Q.2931 miniport call manager (package mcm) to
+// the control plane: destinations are "node/service", services travel in
+// the BHLI user-specific field.
+type MCMCallManager struct {
+	MCM *mcm.MCM
+	// Known reports whether a node name can be called: the configured
+	// peers. Nil accepts any name and lets signalling find out.
+	Known func(node string) bool
+}
+
+// Adapter is the MCM's adapter.
+func (a MCMCallManager) Adapter() *ndis.Adapter { return a.MCM.Adapter() }
+
+// AddressFamily is Q.2931, UNI 3.1.
+func (a MCMCallManager) AddressFamily() ndis.AddressFamily {
+	return ndis.AddressFamily{AddressFamily: ndis.AFQ2931, MajorVersion: 3, MinorVersion: 1}
+}
+
+// CallParams parses "node/service" and builds the MCM's call parameters.
+func (a MCMCallManager) CallParams(dest string, tx, rx ndis.Flowspec, reliable bool) (*ndis.CallParameters, error) {
+	node, service, ok := strings.Cut(dest, "/")
+	if !ok || node == "" || service == "" {
+		return nil, fmt.Errorf("%q: want NODE/SERVICE", dest)
+	}
+	if a.Known != nil && !a.Known(node) {
+		return nil, fmt.Errorf("unknown node %q (not a configured peer)", node)
+	}
+	if err := checkService(service); err != nil {
+		return nil, fmt.Errorf("service %q: %w", service, err)
+	}
+	return mcm.CallParams(node, service, tx, rx, reliable), nil
+}
+
+// ServiceSap builds the SAP of a service.
+func (a MCMCallManager) ServiceSap(service string) (*ndis.CoSap, error) {
+	if err := checkService(service); err != nil {
+		return nil, fmt.Errorf("service %q: %w", service, err)
+	}
+	return mcm.ServiceSap(service), nil
+}
+
+// Caller is the calling node named in an offered call's parameters.
+func (a MCMCallManager) Caller(offered *ndis.CallParameters) string {
+	n, _ := mcm.CallingNode(offered)
+	return n
+}
+
+// Cause maps a close or failure status to its Q.2931 cause (the one table,
+// uni.CauseForStatus).
+func (a MCMCallManager) Cause(_ *ndis.Vc, st ndis.Status) uni.Cause { return uni.CauseForStatus(st) }

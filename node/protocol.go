@@ -1,0 +1,397 @@
+// # The control socket
+//
+// A running node serves `condis call`, `condis listen` and `condis calls`
+// on a unix socket (control in the configuration file). [Control] is the
+// server: a CoNDIS client bound to the node's call manager that does the
+// calls on behalf of the command line. The commands in cmd/condis are plain
+// clients of the socket; [DialCall], [DialListen] and [ListCalls] are the
+// client side. The Control works over any [CallManager]: [MCMCallManager]
+// for the Q.2931 call manager of a running node, [MemCallManager] for the
+// in-memory one of tests and demos.
+//
+// One connection is one session. The client writes one request: a JSON
+// object on one line ([Request], at most [MaxRequestLine] octets). The node
+// answers with one JSON line ([Response]): "ok": true, or "ok": false with
+// a one-line "error" and, when the CoNDIS request failed, the NDIS
+// "status" and the Q.2931 "cause" behind it.
+//
+//	{"op":"call","dest":"beta/echo","tx":{"service":"best-effort","peak":125000,"max_sdu":1500},"rx":{...},"reliable":false,"linger_ms":500}
+//	{"op":"listen","service":"echo","echo":true}
+//	{"op":"calls"}
+//
+// "calls" is answered with the list of VCs ([CallInfo]) and the node closes
+// the connection. After a successful "call" or "listen" response both sides
+// exchange frames until the session ends. A frame is
+//
+//	octet  0     type
+//	octets 1-4   length of the payload, big endian (at most MaxFrame)
+//	octets 5-    payload
+//
+// with the types
+//
+//	1 data   either way: one SDU. From the client, one SDU to send on the
+//	         call's VC; the node refuses an SDU larger than the call's
+//	         MaxSduSize with an error frame and never truncates it. From
+//	         the node, one SDU received on the VC (for a listen session
+//	         without echo, on any of its calls).
+//	2 end    client to node, empty: end of input. The node waits until
+//	         every SDU sent has completed, lingers until nothing has been
+//	         received for linger_ms (at most 10 × linger_ms; data in
+//	         flight, like `nc -q`), closes the call and deletes the VC.
+//	         For a listen session it is the same as closing the
+//	         connection.
+//	3 error  node to client, text: a problem that does not end the
+//	         session, such as a refused SDU.
+//	4 event  node to client, JSON (Event): a listen session's call came
+//	         up or went away.
+//	5 close  node to client, JSON (CloseInfo): the session is over, and
+//	         why. It is the last frame; the node then closes the
+//	         connection. For a call it comes once the call is closed and
+//	         the VC deleted.
+//
+// The answer to a call and the close frame of a call the network lost:
+//
+//	{"ok":true,"vc":"vc#12","max_sdu":1500,"tx":{"service":"best-effort","peak":125000,"max_sdu":1500},"rx":{...}}
+//	{"normal":false,"by":"remote","status":"NDIS_STATUS_DEST_OUT_OF_ORDER","cause":27,"cause_text":"destination out of order",
+//	 "text":"call closed: NDIS_STATUS_DEST_OUT_OF_ORDER (cause 27, destination out of order)"}
+//
+// "normal" is what `condis call` turns into its exit status: true for an
+// end of input, a release by the far end with NDIS_STATUS_SUCCESS (normal
+// call clearing), or a node shutting down; false for anything else, whose
+// "text" it prints.
+//
+// A call session whose connection goes away without an end frame closes
+// its call at once (once its sends have completed). A listen session lasts
+// until its connection goes away or it sends an end frame: the node then
+// deregisters the SAP and closes the session's calls normally. When the
+// node shuts down it closes every call normally and tells every session
+// with a close frame.
+package node
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/uni"
+)
+
+// Limits of the control protocol.
+const (
+	// MaxRequestLine is the longest request line, in octets.
+	MaxRequestLine = 64 << 10
+	// MaxFrame is the longest frame payload, in octets. A longer frame
+	// ends the session.
+	MaxFrame = 1 << 20
+	// DefaultMaxSDU is the SDU limit of a call whose MaxSduSize is not
+	// specified: the largest AAL5 CPCS-SDU.
+	DefaultMaxSDU = 65535
+)
+
+// FrameType is the first octet of a frame.
+type FrameType uint8
+
+// Frame types.
+const (
+	FrameData  FrameType = 1 // one SDU, either way
+	FrameEnd   FrameType = 2 // client: end of input
+	FrameError FrameType = 3 // node: a problem that does not end the session (text)
+	FrameEvent FrameType = 4 // node: a listen session's call came or went (JSON Event)
+	FrameClose FrameType = 5 // node: the session is over (JSON CloseInfo); last frame
+)
+
+func (t FrameType) String() string {
+	switch t {
+	case FrameData:
+		return "data"
+	case FrameEnd:
+		return "end"
+	case FrameError:
+		return "error"
+	case FrameEvent:
+		return "event"
+	case FrameClose:
+		return "close"
+	}
+	return "frame type " + strconv.Itoa(int(t))
+}
+
+// Frame is one frame of a session.
+type Frame struct {
+	Type    FrameType
+	Payload []byte
+}
+
+const frameHeader = 5
+
+// WriteFrame writes one frame to w in a single Write.
+func WriteFrame(w io.Writer, t FrameType, payload []byte) error {
+	if len(payload) > MaxFrame {
+		return fmt.Errorf("frame of %d octets, more than %d", len(payload), MaxFrame)
+	}
+	b := make([]byte, frameHeader+len(payload))
+	b[0] = byte(t)
+	binary.BigEndian.PutUint32(b[1:], uint32(len(payload)))
+	copy(b[frameHeader:], payload)
+	_, err := w.Write(b)
+	return err
+}
+
+// errFrameTooLong is returned by ReadFrame for a frame longer than MaxFrame.
+var errFrameTooLong = errors.New("frame longer than the control protocol allows")
+
+// ReadFrame reads one frame from r. io.EOF means the peer closed the
+// connection between frames.
+func ReadFrame(r io.Reader) (Frame, error) {
+	var h [frameHeader]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return Frame{}, err
+	}
+	n := binary.BigEndian.Uint32(h[1:])
+	if n > MaxFrame {
+		return Frame{}, fmt.Errorf("%w (%d octets, at most %d)", errFrameTooLong, n, MaxFrame)
+	}
+	f := Frame{Type: FrameType(h[0]), Payload: make([]byte, n)}
+	if _, err := io.ReadFull(r, f.Payload); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return Frame{}, err
+	}
+	return f, nil
+}
+
+// Operations of a request.
+const (
+	OpCall   = "call"
+	OpListen = "listen"
+	OpCalls  = "calls"
+)
+
+// Request is the first line a client sends.
+type Request struct {
+	Op string `json:"op"` // OpCall, OpListen or OpCalls
+
+	// call
+	Dest     string    `json:"dest,omitempty"`      // "node/service", as the call manager accepts it
+	Tx       *Flowspec `json:"tx,omitempty"`        // transmit flowspec (the caller's); nil: not specified
+	Rx       *Flowspec `json:"rx,omitempty"`        // receive flowspec
+	Reliable bool      `json:"reliable,omitempty"`  // ask for reliable, ordered delivery
+	LingerMs int64     `json:"linger_ms,omitempty"` // after end of input: close once quiet this long (0: at once)
+
+	// listen
+	Service string `json:"service,omitempty"` // the service to register a SAP for
+	Echo    bool   `json:"echo,omitempty"`    // echo every SDU back on its VC instead of forwarding it
+}
+
+// Response is the node's answer line.
+type Response struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"` // one line, for people
+
+	// When a CoNDIS request failed: its NDIS status and the Q.2931 cause.
+	Status    string `json:"status,omitempty"`
+	Cause     int    `json:"cause,omitempty"`
+	CauseText string `json:"cause_text,omitempty"`
+
+	// call: the VC and what the call manager granted.
+	Vc     string    `json:"vc,omitempty"`
+	MaxSDU int       `json:"max_sdu,omitempty"` // the largest SDU the client may send
+	Tx     *Flowspec `json:"tx,omitempty"`
+	Rx     *Flowspec `json:"rx,omitempty"`
+
+	// calls
+	Calls []CallInfo `json:"calls,omitempty"`
+}
+
+// Flowspec is the JSON form of a FLOWSPEC. Absent (zero) fields are
+// QOS_NOT_SPECIFIED.
+type Flowspec struct {
+	Service string `json:"service,omitempty"` // best-effort, controlled-load, guaranteed, no-traffic, ...
+	Rate    uint32 `json:"rate,omitempty"`    // TokenRate, bytes/s
+	Bucket  uint32 `json:"bucket,omitempty"`  // TokenBucketSize, bytes
+	Peak    uint32 `json:"peak,omitempty"`    // PeakBandwidth, bytes/s
+	MaxSDU  uint32 `json:"max_sdu,omitempty"` // MaxSduSize, bytes
+	Latency uint32 `json:"latency,omitempty"` // microseconds
+	Jitter  uint32 `json:"delay_variation,omitempty"`
+	MinSize uint32 `json:"min_policed,omitempty"` // MinimumPolicedSize, bytes
+}
+
+var serviceNames = []struct {
+	t    ndis.ServiceType
+	name string
+}{
+	{ndis.ServiceNoTraffic, "no-traffic"},
+	{ndis.ServiceBestEffort, "best-effort"},
+	{ndis.ServiceControlledLoad, "controlled-load"},
+	{ndis.ServiceGuaranteed, "guaranteed"},
+	{ndis.ServiceNetworkUnavailable, "network-unavailable"},
+	{ndis.ServiceGeneralInformation, "general-information"},
+	{ndis.ServiceNoChange, "no-change"},
+	{ndis.ServiceNonConforming, "non-conforming"},
+	{ndis.ServiceNetworkControl, "network-control"},
+	{ndis.ServiceQualitative, "qualitative"},
+}
+
+// ParseServiceType returns the SERVICETYPE called name (as Flowspec.Service
+// spells it).
+func ParseServiceType(name string) (ndis.ServiceType, error) {
+	for _, s := range serviceNames {
+		if s.name == name {
+			return s.t, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown service type %q (best-effort, controlled-load or guaranteed)", name)
+}
+
+func serviceTypeName(t ndis.ServiceType) string {
+	for _, s := range serviceNames {
+		if s.t == t {
+			return s.name
+		}
+	}
+	return "0x" + strconv.FormatUint(uint64(t), 16)
+}
+
+func specified(v uint32) uint32 {
+	if v == ndis.QoSNotSpecified {
+		return 0
+	}
+	return v
+}
+
+func orUnspecified(v uint32) uint32 {
+	if v == 0 {
+		return ndis.QoSNotSpecified
+	}
+	return v
+}
+
+// FlowspecOf returns the JSON form of f.
+func FlowspecOf(f ndis.Flowspec) *Flowspec {
+	return &Flowspec{
+		Service: serviceTypeName(f.ServiceType),
+		Rate:    specified(f.TokenRate), Bucket: specified(f.TokenBucketSize), Peak: specified(f.PeakBandwidth),
+		MaxSDU: specified(f.MaxSduSize), Latency: specified(f.Latency), Jitter: specified(f.DelayVariation),
+		MinSize: specified(f.MinimumPolicedSize),
+	}
+}
+
+// Ndis returns the FLOWSPEC f describes; a nil f is best effort with
+// nothing specified.
+func (f *Flowspec) Ndis() (ndis.Flowspec, error) {
+	if f == nil {
+		f = &Flowspec{}
+	}
+	st := ndis.ServiceBestEffort
+	if f.Service != "" {
+		var err error
+		if st, err = ParseServiceType(f.Service); err != nil {
+			return ndis.Flowspec{}, err
+		}
+	}
+	return ndis.Flowspec{
+		ServiceType: st,
+		TokenRate:   orUnspecified(f.Rate), TokenBucketSize: orUnspecified(f.Bucket), PeakBandwidth: orUnspecified(f.Peak),
+		MaxSduSize: orUnspecified(f.MaxSDU), Latency: orUnspecified(f.Latency), DelayVariation: orUnspecified(f.Jitter),
+		MinimumPolicedSize: orUnspecified(f.MinSize),
+	}, nil
+}
+
+// CallInfo describes one VC of the node, as `condis calls` lists it: what
+// the mediator's snapshot says of it, plus the peer and service the control
+// plane knows for its own calls.
+type CallInfo struct {
+	Vc         string    `json:"vc"`
+	Kind       string    `json:"kind"`   // outgoing, incoming(MCM), ...
+	Client     string    `json:"client"` // the client driver on the VC
+	State      string    `json:"state"`  // call state: OUT_SETUP, CONNECTED, CLOSING, ...
+	Activation string    `json:"activation"`
+	Closing    bool      `json:"closing,omitempty"`
+	Peer       string    `json:"peer,omitempty"`    // the node at the other end, when known
+	Service    string    `json:"service,omitempty"` // the service called or listened on, when known
+	Tx         *Flowspec `json:"tx,omitempty"`
+	Rx         *Flowspec `json:"rx,omitempty"`
+	Parties    int       `json:"parties"`
+	TxPackets  uint64    `json:"tx_packets"`
+	TxBytes    uint64    `json:"tx_bytes"`
+	TxErrors   uint64    `json:"tx_errors,omitempty"`
+	RxPackets  uint64    `json:"rx_packets"`
+	RxBytes    uint64    `json:"rx_bytes"`
+	RxDrops    uint64    `json:"rx_drops,omitempty"`
+}
+
+// Events of a listen session.
+const (
+	EventCall   = "call"   // a call to the service came up
+	EventClosed = "closed" // one of the session's calls went away
+)
+
+// Event is the payload of an event frame.
+type Event struct {
+	Event string `json:"event"` // EventCall or EventClosed
+	Vc    string `json:"vc"`
+	Peer  string `json:"peer,omitempty"`
+	*CloseInfo
+}
+
+// Who ended a session.
+const (
+	ByLocal  = "local"  // the client: end of input, or its listen session ended
+	ByRemote = "remote" // the far end or the network
+	ByNode   = "node"   // the node: shutting down, or the call manager withdrew its address family
+)
+
+// CloseInfo is the payload of a close frame: how the session ended.
+type CloseInfo struct {
+	Normal    bool   `json:"normal"`           // an orderly end: exit status 0
+	By        string `json:"by"`               // ByLocal, ByRemote or ByNode
+	Status    string `json:"status,omitempty"` // NDIS close status
+	Cause     int    `json:"cause,omitempty"`  // its Q.2931 cause
+	CauseText string `json:"cause_text,omitempty"`
+	Text      string `json:"text"` // one line for people
+}
+
+// causeText is the name of a cause without its number.
+func causeText(c uni.Cause) string {
+	return strings.TrimSuffix(c.String(), " ("+strconv.Itoa(int(c))+")")
+}
+
+// describe renders a status and its cause the way the CLI prints them:
+// "NDIS_STATUS_DEST_OUT_OF_ORDER (cause 27, destination out of order)".
+func describe(st ndis.Status, c uni.Cause) string {
+	return fmt.Sprintf("%v (cause %d, %s)", st, int(c), causeText(c))
+}
+
+// requestReader reads the request line of a connection.
+func readRequestLine(br *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, isPrefix, err := br.ReadLine()
+		if err != nil {
+			return nil, err
+		}
+		line = append(line, chunk...)
+		if len(line) > MaxRequestLine {
+			return nil, fmt.Errorf("request line longer than %d octets", MaxRequestLine)
+		}
+		if !isPrefix {
+			return line, nil
+		}
+	}
+}
+
+func writeJSONLine(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
