@@ -25,57 +25,8 @@ func TestMultiProcessEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs processes; skipped with -short")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "condis")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	run := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
-			t.Fatalf("condis %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	pkiDir := filepath.Join(dir, "pki")
-	run("cert", "init", "--dir", pkiDir)
-	run("cert", "issue", "--dir", pkiDir, "alpha")
-	run("cert", "issue", "--dir", pkiDir, "beta")
-	ports := freeUDPPorts(t, 2)
-	nodes := map[string]int{"alpha": ports[0], "beta": ports[1]}
-	for name, port := range nodes {
-		peer := "beta"
-		if name == "beta" {
-			peer = "alpha"
-		}
-		conf := fmt.Sprintf(`name = %q
-listen = "127.0.0.1:%d"
-control = %q
-ca = "pki/ca.pem"
-cert = "pki/%s.pem"
-key = "pki/%s.key"
-
-[[peer]]
-name = %q
-address = "127.0.0.1:%d"
-`, name, port, filepath.Join(dir, name+".sock"), name, name, peer, nodes[peer])
-		if err := os.WriteFile(filepath.Join(dir, name+".toml"), []byte(conf), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	start := func(name string) (*exec.Cmd, *bytes.Buffer) {
-		var logs bytes.Buffer
-		cmd := exec.Command(bin, "node", "--config", filepath.Join(dir, name+".toml"), "-v")
-		cmd.Stdout, cmd.Stderr = &logs, &logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		return cmd, &logs
-	}
-	alpha, alphaLog := start("alpha")
-	beta, _ := start("beta")
-	waitFor(t, filepath.Join(dir, "alpha.sock"))
-	waitFor(t, filepath.Join(dir, "beta.sock"))
+	c := startCluster(t)
+	dir, bin, alpha, alphaLog, beta := c.dir, c.bin, c.alpha, c.alphaLog, c.beta
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -162,7 +113,72 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func freeUDPPorts(t *testing.T, n int) []int {
+// cluster is two `condis node` processes, alpha and beta, on loopback with
+// real certificates, built from this checkout.
+type cluster struct {
+	dir, bin    string
+	alpha, beta *exec.Cmd
+	alphaLog    *bytes.Buffer
+}
+
+func startCluster(t testing.TB) *cluster {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "condis")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+			t.Fatalf("condis %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	pkiDir := filepath.Join(dir, "pki")
+	run("cert", "init", "--dir", pkiDir)
+	run("cert", "issue", "--dir", pkiDir, "alpha")
+	run("cert", "issue", "--dir", pkiDir, "beta")
+	ports := freeUDPPorts(t, 2)
+	nodes := map[string]int{"alpha": ports[0], "beta": ports[1]}
+	for name, port := range nodes {
+		peer := "beta"
+		if name == "beta" {
+			peer = "alpha"
+		}
+		conf := fmt.Sprintf(`name = %q
+listen = "127.0.0.1:%d"
+control = %q
+ca = "pki/ca.pem"
+cert = "pki/%s.pem"
+key = "pki/%s.key"
+
+[[peer]]
+name = %q
+address = "127.0.0.1:%d"
+`, name, port, filepath.Join(dir, name+".sock"), name, name, peer, nodes[peer])
+		if err := os.WriteFile(filepath.Join(dir, name+".toml"), []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := func(name string) (*exec.Cmd, *bytes.Buffer) {
+		var logs bytes.Buffer
+		cmd := exec.Command(bin, "node", "--config", filepath.Join(dir, name+".toml"), "-v")
+		cmd.Stdout, cmd.Stderr = &logs, &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd, &logs
+	}
+	alpha, alphaLog := start("alpha")
+	beta, _ := start("beta")
+	waitFor(t, filepath.Join(dir, "alpha.sock"))
+	waitFor(t, filepath.Join(dir, "beta.sock"))
+	return &cluster{dir: dir, bin: bin, alpha: alpha, beta: beta, alphaLog: alphaLog}
+
+}
+
+func freeUDPPorts(t testing.TB, n int) []int {
 	var ports []int
 	var conns []net.PacketConn
 	for i := 0; i < n; i++ {
@@ -179,7 +195,7 @@ func freeUDPPorts(t *testing.T, n int) []int {
 	return ports
 }
 
-func waitFor(t *testing.T, path string) {
+func waitFor(t testing.TB, path string) {
 	t.Helper()
 	for i := 0; i < 200; i++ {
 		if _, err := os.Stat(path); err == nil {
