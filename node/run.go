@@ -32,6 +32,10 @@ type StartOptions struct {
 	// MCM overrides call-manager settings (timers, rate limits); Name,
 	// Endpoint and Authorize are the node's.
 	MCM mcm.Config
+	// Trace and OnViolation are handed to the node's mediator (see
+	// ndis.Options): every mediator event, and every contract violation.
+	Trace       func(ndis.Event)
+	OnViolation func(ndis.Violation)
 }
 
 // Start brings a node up from its configuration: it loads the identity,
@@ -48,7 +52,7 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := ndis.New(ndis.Options{Name: cfg.Name, Logger: log})
+	m := ndis.New(ndis.Options{Name: cfg.Name, Logger: log, Trace: opts.Trace, OnViolation: opts.OnViolation})
 	mc := opts.MCM
 	mc.Name, mc.Endpoint, mc.Authorize, mc.Logger = cfg.Name, nil, cfg.Authorize, log
 	d, err := mcm.New(m, mc)
