@@ -411,7 +411,12 @@ func (h handler) LinkUp(l transport.Link) transport.LinkHandler {
 	waiting := p.waiting
 	p.waiting = nil
 	for _, r := range waiting {
-		d.startLegLocked(p, r.v, r.pt)
+		// A SETUP that cannot be built for this link (say an SDU larger
+		// than its datagrams) fails its MakeCall or AddParty now: it was
+		// pended, so it must complete (R-GEN-3).
+		if st := d.startLegLocked(p, r.v, r.pt); st != ndis.StatusSuccess {
+			d.legFailedLocked(r.v, r.pt, st)
+		}
 	}
 	d.mu.Unlock()
 	d.run()

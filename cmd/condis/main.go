@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -37,17 +38,27 @@ func root() *cobra.Command {
 func demoCmd() *cobra.Command {
 	var (
 		topology, mode string
-		quiet          bool
+		quiet, memory  bool
+		t309           time.Duration
 	)
 	c := &cobra.Command{
 		Use:   "demo",
-		Short: "Run the call-management story in process and print every mediator event",
-		Long: `demo opens an address family, registers SAPs, makes a point-to-point call with a
-flowspec, sends data both ways, has the far end hang up, makes and closes a call
-locally, runs a point-to-multipoint call with two parties and drops one, and
-finally withdraws the address family. Every request, handler invocation and
-status is printed in order. It exits 0 only if every step behaved as the CoNDIS
-contract says.`,
+		Short: "Run the call-management story on three nodes in this process and print every event",
+		Long: `demo starts three condis nodes in this process (alpha, beta, gamma), each with its
+own mediator and Q.2931 miniport call manager, speaking QUIC with mutual TLS on
+127.0.0.1 under throwaway certificates, and binds a client to each. The clients
+open the address family and register SAPs; alice makes a point-to-point call with
+a flowspec and sends data both ways, the far end hangs up; she calls again and
+hangs up herself; two calls are refused by the far node (no SAP matches: cause
+88; an access list: cause 21); a point-to-multipoint call gets leaves on the two
+other nodes and drops one; finally gamma is cut off without a word and alice is
+told NDIS_STATUS_DEST_OUT_OF_ORDER once T309 (shortened) expires. Every mediator
+request, handler invocation and status, and what the call managers did on the
+network, is printed in order. It exits 0 only if every step behaved as the
+CoNDIS contract and Q.2931 say.
+
+With --in-memory it tells the mediator's story alone, over in-memory drivers, in
+either topology (--topology) and with every driver answering per --mode.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := demo.ParseMode(mode)
@@ -62,11 +73,19 @@ contract says.`,
 			default:
 				return fmt.Errorf("unknown topology %q (mcm or split)", topology)
 			}
-			return demo.Run(cmd.OutOrStdout(), demo.Options{Split: split, Mode: m, Quiet: quiet})
+			if memory {
+				return demo.Run(cmd.OutOrStdout(), demo.Options{Split: split, Mode: m, Quiet: quiet})
+			}
+			if cmd.Flags().Changed("topology") {
+				return fmt.Errorf("--topology applies to --in-memory; nodes always run a miniport call manager")
+			}
+			return demo.RunNetwork(cmd.OutOrStdout(), demo.NetOptions{Mode: m, Quiet: quiet, T309: t309})
 		},
 	}
-	c.Flags().StringVar(&topology, "topology", "mcm", "mcm (miniport call manager) or split (stand-alone CM over a CoNDIS miniport)")
-	c.Flags().StringVar(&mode, "mode", "pend", "how drivers answer requests: immediate, pend or pend-early")
-	c.Flags().BoolVar(&quiet, "quiet", false, "print only the steps and their checks")
+	c.Flags().BoolVar(&memory, "in-memory", false, "the mediator alone, over in-memory drivers (no network)")
+	c.Flags().StringVar(&topology, "topology", "mcm", "with --in-memory: mcm (miniport call manager) or split (stand-alone CM over a CoNDIS miniport)")
+	c.Flags().StringVar(&mode, "mode", "pend", "how the clients (and, with --in-memory, every driver) answer requests: immediate, pend or pend-early")
+	c.Flags().BoolVar(&quiet, "quiet", false, "print only the steps, their checks and the network events")
+	c.Flags().DurationVar(&t309, "t309", 2*time.Second, "T309 on the nodes (the standard value is 10s)")
 	return c
 }

@@ -1,0 +1,749 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/condis-project/condis/mcm"
+	"github.com/condis-project/condis/memdrv"
+	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/node"
+	"github.com/condis-project/condis/pki"
+	"github.com/condis-project/condis/transport/quic"
+	"github.com/condis-project/condis/uni"
+)
+
+// NetOptions tune the story on real nodes.
+type NetOptions struct {
+	Mode  memdrv.Mode // how the clients answer incoming calls and notify-close
+	Quiet bool        // print the steps, checks and network events, not every mediator event
+	// T309 is how long a node keeps a call whose link is lost before it
+	// clears it (0: 2 s, shortened from the standard 10 s so the demo is
+	// quick).
+	T309 time.Duration
+
+	afterBind func(*netStory) // tests: change a client's behaviour once the clients are bound
+}
+
+// Link supervision for the demo: a peer that goes silent is noticed after
+// the QUIC idle timeout (keepalives every 250 ms keep a healthy link up).
+const (
+	demoIdle      = time.Second
+	demoKeepalive = 250 * time.Millisecond
+	stepLimit     = 15 * time.Second // the longest any step may wait
+)
+
+// netNode is one of the demo's nodes: a real condis node (mediator, Q.2931
+// miniport call manager, QUIC endpoint with mutual TLS) and its clients.
+type netNode struct {
+	name string
+	cfg  *node.Config
+	n    *node.Node
+	udp  *net.UDPConn // the node's socket; closing it cuts the node off
+	fab  *memdrv.Fabric
+	cls  []*memdrv.Client
+}
+
+type netStory struct {
+	w     io.Writer
+	opts  NetOptions
+	start time.Time
+
+	outMu      sync.Mutex // output and the records below come from many goroutines
+	events     int
+	violations []ndis.Violation
+	released   []string // causes of RELEASE/RELEASE COMPLETE received, as "node: cause"
+
+	dir                string
+	alpha, beta, gamma *netNode
+	alice, bob, carol  *memdrv.Client
+	step               int
+}
+
+// RunNetwork tells the story on three real nodes in this process — alpha,
+// beta and gamma, each with its own mediator and Q.2931 call manager,
+// speaking QUIC with mutual TLS on 127.0.0.1 under throwaway certificates —
+// with a client on each: alice on alpha, bob on beta, carol on gamma. It
+// adds what only a network shows: calls refused by the far node, a
+// multipoint call with leaves on two other nodes, and a node cut off.
+func RunNetwork(w io.Writer, opts NetOptions) (err error) {
+	if opts.T309 <= 0 {
+		opts.T309 = 2 * time.Second
+	}
+	s := &netStory{w: w, opts: opts, start: time.Now()}
+	s.dir, err = os.MkdirTemp("", "condis-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(s.dir)
+	defer func() { err = errors.Join(err, s.shutDown()) }()
+
+	fmt.Fprintf(w, "condis demo — three condis nodes in this process, speaking Q.2931 over QUIC with mutual TLS\n")
+	fmt.Fprintf(w, "clients answer %s\n", describeMode(opts.Mode))
+	fmt.Fprintf(w, "legend: NODE A -> F(x) driver A calls NDIS function F on NODE's mediator;  A <- F(x) = S  F returned S;\n")
+	fmt.Fprintf(w, "        NODE A => H(x) the mediator invokes A's handler H;  A <= H(x) = S  the handler returned S;\n")
+	fmt.Fprintf(w, "        NODE ~  what the node's call manager did on the network\n")
+	fmt.Fprintf(w, "        (handles such as vc#7 are per node; times are since the start)\n")
+	for _, st := range []struct {
+		title string
+		run   func() error
+	}{
+		{"a throwaway CA and certificates; start alpha, beta and gamma on 127.0.0.1", s.startNodes},
+		{"bind alice to alpha, bob to beta, carol to gamma (each opens the Q.2931 address family)", func() error {
+			err := s.bindClients()
+			if err == nil && opts.afterBind != nil {
+				opts.afterBind(s)
+			}
+			return err
+		}},
+		{"bob registers SAP \"echo\" on beta; carol registers SAP \"news\" on gamma (only alpha may call it)", s.registerSaps},
+		{"alice calls beta/echo with a flowspec; data both ways; bob hangs up (a remote close)", s.remoteClose},
+		{"alice calls beta/echo again and hangs up herself (a local close)", s.localClose},
+		{"calls the far node refuses: no SAP matches (cause 88), and gamma's access list (cause 21)", s.refused},
+		{"alice makes a point-to-multipoint call: leaves bob on beta and carol on gamma; drops carol; closes", s.multipoint},
+		{"alice calls gamma/news; gamma is cut off (its socket closed, nothing sent)", s.cutOff},
+	} {
+		s.step++
+		s.printf("\n[%d] %s\n", s.step, st.title)
+		if err := st.run(); err != nil {
+			return fmt.Errorf("step %d (%s): %w", s.step, st.title, err)
+		}
+	}
+	s.step++
+	s.printf("\n[%d] shut every node down: calls released, address family withdrawn, clients unbound\n", s.step)
+	if err := s.shutDown(); err != nil {
+		return fmt.Errorf("step %d (shut down): %w", s.step, err)
+	}
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	if len(s.violations) > 0 {
+		return fmt.Errorf("%d contract violation(s); first: %v", len(s.violations), s.violations[0])
+	}
+	fmt.Fprintf(w, "\nevery step behaved as the CoNDIS contract and Q.2931 say (%d mediator events, %.1f s).\n",
+		s.events, time.Since(s.start).Seconds())
+	return nil
+}
+
+func (s *netStory) printf(format string, args ...any) {
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	fmt.Fprintf(s.w, format, args...)
+}
+
+func (s *netStory) since() string {
+	return fmt.Sprintf("%7.3fs", time.Since(s.start).Seconds())
+}
+
+func (s *netStory) check(ok bool, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if !ok {
+		s.printf("   FAIL %s\n", msg)
+		return errors.New(msg)
+	}
+	s.printf("   ok   %s\n", msg)
+	return nil
+}
+
+// nodes returns the nodes started so far.
+func (s *netStory) nodes() []*netNode {
+	var ns []*netNode
+	for _, n := range []*netNode{s.alpha, s.beta, s.gamma} {
+		if n != nil {
+			ns = append(ns, n)
+		}
+	}
+	return ns
+}
+
+// wait runs every client's Loop until cond holds, or gives up after limit.
+func (s *netStory) wait(what string, limit time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(limit)
+	for {
+		for _, n := range s.nodes() {
+			n.fab.Run()
+		}
+		if cond() {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			s.printf("   FAIL gave up after %v waiting for %s\n", limit, what)
+			return fmt.Errorf("gave up after %v waiting for %s", limit, what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// see reads a client's records under its lock: its handlers run on the
+// call managers' goroutines.
+func see[T any](c *memdrv.Client, f func() T) T {
+	var r T
+	c.Locked(func() { r = f() })
+	return r
+}
+
+// ---- the nodes ----
+
+func (s *netStory) startNodes() error {
+	if _, err := pki.InitCA(s.dir); err != nil {
+		return err
+	}
+	names := []string{"alpha", "beta", "gamma"}
+	socks := map[string]*net.UDPConn{}
+	for _, name := range names {
+		if _, err := pki.Issue(s.dir, name); err != nil {
+			return err
+		}
+		udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			return err
+		}
+		socks[name] = udp
+	}
+	for _, name := range names {
+		var b strings.Builder
+		// The control socket is configured but not served: the demo's clients
+		// bind to the mediators directly.
+		fmt.Fprintf(&b, "name = %q\nlisten = %q\ncontrol = %q\nca = %q\ncert = %q\nkey = %q\n", name, socks[name].LocalAddr().String(),
+			filepath.Join(s.dir, name+".sock"),
+			filepath.Join(s.dir, pki.CACertFile), filepath.Join(s.dir, name+".pem"), filepath.Join(s.dir, name+".key"))
+		for _, p := range names {
+			if p != name {
+				fmt.Fprintf(&b, "\n[[peer]]\nname = %q\naddress = %q\n", p, socks[p].LocalAddr().String())
+			}
+		}
+		if name == "gamma" {
+			fmt.Fprintf(&b, "\n[[sap]]\nservice = \"news\"\nallow = [\"alpha\"]\n")
+		}
+		file := filepath.Join(s.dir, name+".toml")
+		if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+			return err
+		}
+		cfg, err := node.Load(file)
+		if err != nil {
+			socks[name].Close()
+			return err
+		}
+		nn := &netNode{name: name, cfg: cfg, udp: socks[name], fab: memdrv.NewFabric()}
+		timers := uni.DefaultTimers()
+		timers.T309 = s.opts.T309
+		nn.n, err = node.Start(cfg, node.StartOptions{
+			Logger:      slog.New(&netLog{s: s, node: name}),
+			Endpoint:    quic.Config{PacketConn: socks[name], IdleTimeout: demoIdle, KeepAlivePeriod: demoKeepalive},
+			MCM:         mcm.Config{Timers: timers},
+			Trace:       func(e ndis.Event) { s.event(name, e) },
+			OnViolation: func(v ndis.Violation) { s.violation(name, v) },
+		})
+		if err != nil {
+			socks[name].Close()
+			return err
+		}
+		switch name {
+		case "alpha":
+			s.alpha = nn
+		case "beta":
+			s.beta = nn
+		case "gamma":
+			s.gamma = nn
+		}
+		s.printf("   ..   %s: %s, listening on %s, peers %s\n", name, file, socks[name].LocalAddr(), strings.Join(peerNames(cfg), " and "))
+	}
+	s.printf("   ..   certificates from a fresh cluster CA in %s; each node's identity is the name in its certificate\n", s.dir)
+	s.printf("   ..   link supervision: keepalive %v, idle timeout %v; T309 %v (shortened for the demo; the standard value is 10 s)\n",
+		demoKeepalive, demoIdle, s.opts.T309)
+	return s.check(len(s.nodes()) == 3, "three nodes up, each with a mediator and a Q.2931 miniport call manager")
+}
+
+func peerNames(cfg *node.Config) []string {
+	var ps []string
+	for _, p := range cfg.Peers {
+		ps = append(ps, p.Name)
+	}
+	return ps
+}
+
+// event prints one mediator event of node.
+func (s *netStory) event(node string, e ndis.Event) {
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	s.events++
+	if !s.opts.Quiet {
+		fmt.Fprintf(s.w, "   %s %-5s %s\n", s.since(), node, e)
+	}
+}
+
+func (s *netStory) violation(node string, v ndis.Violation) {
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	s.violations = append(s.violations, v)
+	fmt.Fprintf(s.w, "      !! %s: contract violation: %v\n", node, v)
+}
+
+// netLog shows what a node's call manager did on the network — links up
+// and down, calls offered, refused, connected, released with their Q.2931
+// causes — as lines of the story, and keeps the causes received so the
+// story can check them.
+type netLog struct {
+	s     *netStory
+	node  string
+	attrs []slog.Attr
+}
+
+func (l *netLog) Enabled(_ context.Context, lv slog.Level) bool { return lv >= slog.LevelDebug }
+
+func (l *netLog) Handle(_ context.Context, r slog.Record) error {
+	if !shown[r.Message] {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString(r.Message)
+	cause, reason := "", false
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "peer", "service", "cause", "status", "reason":
+			fmt.Fprintf(&b, " %s=%s", a.Key, a.Value)
+		}
+		cause = cond(a.Key == "cause", a.Value.String(), cause)
+		reason = reason || a.Key == "reason"
+		return true
+	})
+	if r.Message == "link down" && !reason {
+		return nil // the call manager's echo of the transport's line, which has the reason
+	}
+	s := l.s
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	if r.Message == "call released" {
+		s.released = append(s.released, l.node+": "+cause)
+	}
+	fmt.Fprintf(s.w, "   %s %-5s ~ %s\n", s.since(), l.node, b.String())
+	return nil
+}
+
+// shown are the log messages of the call managers and the transport that
+// the story shows.
+var shown = map[string]bool{"link up": true, "link down": true, "offering a call": true, "call refused by the ACL": true,
+	"call connected": true, "call released": true, "call closed by the network": true}
+
+func cond[T any](c bool, a, b T) T {
+	if c {
+		return a
+	}
+	return b
+}
+
+func (l *netLog) WithAttrs(as []slog.Attr) slog.Handler {
+	return &netLog{s: l.s, node: l.node, attrs: append(append([]slog.Attr(nil), l.attrs...), as...)}
+}
+
+func (l *netLog) WithGroup(string) slog.Handler { return l }
+
+// releasedWith reports whether node's call manager received a release
+// carrying cause.
+func (s *netStory) releasedWith(node string, cause uni.Cause) bool {
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	for _, r := range s.released {
+		if r == node+": "+cause.String() {
+			return true
+		}
+	}
+	return false
+}
+
+// ---- the clients ----
+
+func (s *netStory) bindClients() error {
+	for _, b := range []struct {
+		n    *netNode
+		name string
+		c    **memdrv.Client
+	}{{s.alpha, "alice", &s.alice}, {s.beta, "bob", &s.bob}, {s.gamma, "carol", &s.carol}} {
+		c, st := memdrv.NewClient(b.n.n.Mediator, b.name, b.n.n.MCM.Adapter(), b.n.fab)
+		if st != ndis.StatusSuccess {
+			return fmt.Errorf("bind %s: %v", b.name, st)
+		}
+		c.Sap = mcm.ServiceSap // the Q.2931 call manager's SAP format: a service name
+		c.SetMode(s.opts.Mode)
+		b.n.cls = append(b.n.cls, c)
+		*b.c = c
+	}
+	for _, c := range []*memdrv.Client{s.alice, s.bob, s.carol} {
+		if err := s.wait(c.Name+" opening the AF", stepLimit, func() bool {
+			a := c.Af()
+			return a != nil && see(c, func() bool { return a.Open.Done })
+		}); err != nil {
+			return err
+		}
+		a := c.Af()
+		r := see(c, func() memdrv.Result { return a.Open })
+		if err := s.check(r.Status == ndis.StatusSuccess && r.ExactlyOnce(), "%s opened CO_ADDRESS_FAMILY_Q2931 3.1: %v", c.Name, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *netStory) registerSaps() error {
+	for _, r := range []struct {
+		c       *memdrv.Client
+		service string
+	}{{s.bob, "echo"}, {s.carol, "news"}} {
+		sap := r.c.RegisterSap(r.c.Af(), r.service)
+		if err := s.wait("SAP "+r.service, stepLimit, func() bool { return see(r.c, func() bool { return sap.Register.Done }) }); err != nil {
+			return err
+		}
+		res := see(r.c, func() memdrv.Result { return sap.Register })
+		if err := s.check(res.Status == ndis.StatusSuccess && res.ExactlyOnce(), "%s's SAP %s: %v", r.c.Name, r.service, res); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ---- calls ----
+
+// netFlowspec is 1 Mbit/s guaranteed service with SDUs of up
+// to 1,000 bytes, which fit a QUIC datagram (a larger SDU needs a reliable
+// VC, carried on a stream).
+var netFlowspec = ndis.Flowspec{TokenRate: 125000, TokenBucketSize: 18360, PeakBandwidth: 250000,
+	Latency: ndis.QoSNotSpecified, DelayVariation: ndis.QoSNotSpecified, ServiceType: ndis.ServiceGuaranteed,
+	MaxSduSize: 1000, MinimumPolicedSize: 64}
+
+// makeCall makes a call from alice with params and waits for its outcome.
+func (s *netStory) makeCall(params *ndis.CallParameters, multipoint bool) (*memdrv.ClientVc, *memdrv.ClientParty, memdrv.Result, error) {
+	v, st := s.alice.CreateVc(s.alice.Af())
+	if err := s.check(st == ndis.StatusSuccess, "alice created a VC for an outgoing call: %v", st); err != nil {
+		return nil, nil, memdrv.Result{}, err
+	}
+	p, _ := s.alice.MakeCall(v, params, multipoint)
+	if err := s.wait("MakeCallComplete", stepLimit, func() bool { return see(s.alice, func() bool { return v.Make.Done }) }); err != nil {
+		return nil, nil, memdrv.Result{}, err
+	}
+	r := see(s.alice, func() memdrv.Result { return v.Make })
+	if !r.ExactlyOnce() {
+		return nil, nil, r, s.check(false, "alice's MakeCall finished exactly once: %v", r)
+	}
+	return v, p, r, nil
+}
+
+// connected waits for callee's n-th incoming call to be connected.
+func (s *netStory) connected(callee *memdrv.Client, n int) (*memdrv.ClientVc, error) {
+	if err := s.wait(callee.Name+"'s CallConnected", stepLimit, func() bool {
+		in := callee.Incoming()
+		return len(in) >= n && see(callee, func() bool { return in[n-1].Connected == 1 })
+	}); err != nil {
+		return nil, err
+	}
+	in := callee.Incoming()[n-1]
+	ok := see(callee, func() bool { return in.Offered == 1 && in.Connected == 1 })
+	return in, s.check(ok, "%s was offered the call, accepted it and saw CallConnected", callee.Name)
+}
+
+// call makes a point-to-point call from alice to dest and waits until both
+// ends are up.
+func (s *netStory) call(nodeName, service string, callee *memdrv.Client) (*memdrv.ClientVc, *memdrv.ClientVc, error) {
+	s.printf("   ..   flowspec both ways: %d B/s, bucket %d B, peak %d B/s, guaranteed, max SDU %d B\n",
+		netFlowspec.TokenRate, netFlowspec.TokenBucketSize, netFlowspec.PeakBandwidth, netFlowspec.MaxSduSize)
+	before := len(callee.Incoming())
+	v, _, r, err := s.makeCall(mcm.CallParams(nodeName, service, netFlowspec, netFlowspec, false), false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.check(r.Status == ndis.StatusSuccess, "alice's MakeCall to %s/%s: %v", nodeName, service, r); err != nil {
+		return nil, nil, err
+	}
+	in, err := s.connected(callee, before+1)
+	return v, in, err
+}
+
+// closedBy waits until the network closed v's call for c and c answered
+// with its own CloseCall; the close must carry want.
+func (s *netStory) closedBy(c *memdrv.Client, v *memdrv.ClientVc, want ndis.Status, limit time.Duration) error {
+	if err := s.wait(c.Name+"'s IncomingCloseCall", limit, func() bool {
+		return see(c, func() bool { return v.CloseIndicated > 0 && v.Close.Done })
+	}); err != nil {
+		return err
+	}
+	n, st, r := 0, ndis.Status(0), memdrv.Result{}
+	c.Locked(func() { n, st, r = v.CloseIndicated, v.CloseStatus, v.Close })
+	return s.check(n == 1 && st == want && r.Status == ndis.StatusSuccess && r.ExactlyOnce(),
+		"%s got IncomingCloseCall(%v) and answered with NdisClCloseCall: %v", c.Name, st, r)
+}
+
+// deleted waits until the call manager deleted the callee's VC in.
+func (s *netStory) deleted(c *memdrv.Client, in *memdrv.ClientVc) error {
+	if err := s.wait(c.Name+"'s VC deleted", stepLimit, func() bool { return see(c, func() bool { return in.Deleted }) }); err != nil {
+		return err
+	}
+	return s.check(true, "the call manager on %s's node deleted the VC it created for the incoming call", c.Name)
+}
+
+func (s *netStory) deleteVc(v *memdrv.ClientVc) error {
+	st := s.alice.DeleteVc(v)
+	return s.check(st == ndis.StatusSuccess, "alice deleted her VC (the creator deletes): %v", st)
+}
+
+func (s *netStory) remoteClose() error {
+	v, in, err := s.call("beta", "echo", s.bob)
+	if err != nil {
+		return err
+	}
+	s.alice.Send(v, []byte("hello bob"))
+	s.bob.Send(in, []byte("hello alice"))
+	if err := s.wait("data both ways", stepLimit, func() bool { return len(in.RxData()) >= 1 && len(v.RxData()) >= 1 }); err != nil {
+		return err
+	}
+	if err := s.check(equal(in.RxData(), "hello bob") && equal(v.RxData(), "hello alice"),
+		"data both ways as QUIC datagrams: bob got %q, alice got %q", in.RxData(), v.RxData()); err != nil {
+		return err
+	}
+	sent := see(s.alice, func() []ndis.Status { return append([]ndis.Status(nil), v.SendStatus...) })
+	if err := s.check(len(sent) == 1 && sent[0] == ndis.StatusSuccess, "alice's send completed with %v", sent); err != nil {
+		return err
+	}
+	s.bob.CloseCall(in)
+	if err := s.closedBy(s.alice, v, ndis.StatusSuccess, stepLimit); err != nil {
+		return err
+	}
+	if err := s.check(s.releasedWith("alpha", uni.CauseNormalCallClearing),
+		"alpha's call manager received RELEASE with cause 16, normal call clearing → NDIS_STATUS_SUCCESS"); err != nil {
+		return err
+	}
+	if err := s.deleted(s.bob, in); err != nil {
+		return err
+	}
+	return s.deleteVc(v)
+}
+
+func (s *netStory) localClose() error {
+	v, in, err := s.call("beta", "echo", s.bob)
+	if err != nil {
+		return err
+	}
+	s.alice.CloseCall(v)
+	if err := s.wait("alice's CloseCallComplete", stepLimit, func() bool { return see(s.alice, func() bool { return v.Close.Done }) }); err != nil {
+		return err
+	}
+	r := see(s.alice, func() memdrv.Result { return v.Close })
+	if err := s.check(r.Status == ndis.StatusSuccess && r.ExactlyOnce(), "alice's CloseCall: %v", r); err != nil {
+		return err
+	}
+	if err := s.closedBy(s.bob, in, ndis.StatusSuccess, stepLimit); err != nil {
+		return err
+	}
+	if err := s.deleted(s.bob, in); err != nil {
+		return err
+	}
+	return s.deleteVc(v)
+}
+
+func (s *netStory) refused() error {
+	v, _, r, err := s.makeCall(mcm.CallParams("beta", "nosuch", netFlowspec, netFlowspec, false), false)
+	if err != nil {
+		return err
+	}
+	if err := s.check(r.Status == ndis.StatusInvalidSap && s.releasedWith("alpha", uni.CauseIncompatibleDestination),
+		"alpha/alice → beta/nosuch: beta answered RELEASE COMPLETE with cause 88 (incompatible destination); alice's MakeCall: %v", r); err != nil {
+		return err
+	}
+	if err := s.deleteVc(v); err != nil {
+		return err
+	}
+	// bob, on beta, calls gamma's news: not on its allow list.
+	bv, st := s.bob.CreateVc(s.bob.Af())
+	if err := s.check(st == ndis.StatusSuccess, "bob created a VC for an outgoing call: %v", st); err != nil {
+		return err
+	}
+	s.bob.MakeCall(bv, mcm.CallParams("gamma", "news", netFlowspec, netFlowspec, false), false)
+	if err := s.wait("bob's MakeCallComplete", stepLimit, func() bool { return see(s.bob, func() bool { return bv.Make.Done }) }); err != nil {
+		return err
+	}
+	r = see(s.bob, func() memdrv.Result { return bv.Make })
+	if err := s.check(r.Status == ndis.StatusFailure && r.ExactlyOnce() && s.releasedWith("beta", uni.CauseCallRejected),
+		"beta/bob → gamma/news: gamma's [[sap]] allow list refused it with cause 21 (call rejected); bob's MakeCall: %v", r); err != nil {
+		return err
+	}
+	st = s.bob.DeleteVc(bv)
+	return s.check(st == ndis.StatusSuccess && len(s.carol.Incoming()) == 0, "bob deleted his VC; carol was never offered either call: %v", st)
+}
+
+func (s *netStory) multipoint() error {
+	none := ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
+	bobBefore, carolBefore := len(s.bob.Incoming()), len(s.carol.Incoming())
+	v, _, r, err := s.makeCall(mcm.CallParams("beta", "echo", netFlowspec, none, false), true)
+	if err != nil {
+		return err
+	}
+	if err := s.check(r.Status == ndis.StatusSuccess, "multipoint MakeCall, first party bob on beta: %v", r); err != nil {
+		return err
+	}
+	second, _ := s.alice.AddParty(v, mcm.CallParams("gamma", "news", netFlowspec, none, false))
+	if err := s.wait("AddParty", stepLimit, func() bool { return see(s.alice, func() bool { return second.Add.Done }) }); err != nil {
+		return err
+	}
+	r = see(s.alice, func() memdrv.Result { return second.Add })
+	if err := s.check(r.Status == ndis.StatusSuccess && r.ExactlyOnce(), "AddParty carol on gamma: %v", r); err != nil {
+		return err
+	}
+	bobIn, err := s.connected(s.bob, bobBefore+1)
+	if err != nil {
+		return err
+	}
+	carolIn, err := s.connected(s.carol, carolBefore+1)
+	if err != nil {
+		return err
+	}
+	s.alice.Send(v, []byte("to all leaves"))
+	if err := s.wait("both leaves receive", stepLimit, func() bool { return len(bobIn.RxData()) >= 1 && len(carolIn.RxData()) >= 1 }); err != nil {
+		return err
+	}
+	if err := s.check(equal(bobIn.RxData(), "to all leaves") && equal(carolIn.RxData(), "to all leaves"),
+		"one send on the root reached both leaves, on two other nodes"); err != nil {
+		return err
+	}
+	s.alice.DropParty(second)
+	if err := s.wait("DropParty", stepLimit, func() bool { return see(s.alice, func() bool { return second.Drop.Done }) }); err != nil {
+		return err
+	}
+	r = see(s.alice, func() memdrv.Result { return second.Drop })
+	if err := s.check(r.Status == ndis.StatusSuccess && r.ExactlyOnce(), "DropParty carol: %v", r); err != nil {
+		return err
+	}
+	if err := s.closedBy(s.carol, carolIn, ndis.StatusSuccess, stepLimit); err != nil {
+		return err
+	}
+	s.alice.CloseCall(v)
+	if err := s.wait("CloseCall", stepLimit, func() bool { return see(s.alice, func() bool { return v.Close.Done }) }); err != nil {
+		return err
+	}
+	r = see(s.alice, func() memdrv.Result { return v.Close })
+	if err := s.check(r.Status == ndis.StatusSuccess && r.ExactlyOnce(), "closing with the last party: %v", r); err != nil {
+		return err
+	}
+	if err := s.closedBy(s.bob, bobIn, ndis.StatusSuccess, stepLimit); err != nil {
+		return err
+	}
+	return s.deleteVc(v)
+}
+
+func (s *netStory) cutOff() error {
+	v, in, err := s.call("gamma", "news", s.carol)
+	if err != nil {
+		return err
+	}
+	s.printf("   ..   %s: gamma's UDP socket is closed — no RELEASE, no QUIC CONNECTION_CLOSE reaches alpha\n", s.since())
+	cut := time.Now()
+	if err := s.gamma.udp.Close(); err != nil {
+		return err
+	}
+	if err := s.closedBy(s.alice, v, ndis.StatusDestOutOfOrder, demoIdle+s.opts.T309+stepLimit); err != nil {
+		return err
+	}
+	took := time.Since(cut)
+	if err := s.check(took >= s.opts.T309,
+		"alice was told %.1f s after the cut: the link loss noticed (idle timeout %v), then T309 (%v) expired without the link coming back",
+		took.Seconds(), demoIdle, s.opts.T309); err != nil {
+		return err
+	}
+	if err := s.closedBy(s.carol, in, ndis.StatusDestOutOfOrder, demoIdle+s.opts.T309+stepLimit); err != nil {
+		return err
+	}
+	if err := s.deleted(s.carol, in); err != nil {
+		return err
+	}
+	return s.deleteVc(v)
+}
+
+// ---- the end ----
+
+// shutDown closes every node the way `condis node` does on SIGTERM: the
+// call manager releases what is left and withdraws the address family, the
+// clients close it and unbind; then every mediator must be empty. It runs
+// once; later calls return nil.
+func (s *netStory) shutDown() error {
+	ns := s.nodes()
+	s.alpha, s.beta, s.gamma = nil, nil, nil
+	var live []*netNode
+	for _, n := range ns {
+		if n.n == nil {
+			n.udp.Close()
+			continue
+		}
+		live = append(live, n)
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), stepLimit)
+	defer cancel()
+	errs := make(chan error, len(live))
+	for _, n := range live {
+		go func() { errs <- n.n.Close(ctx) }()
+	}
+	var err error
+	for _, n := range live {
+		for _, c := range n.cls {
+			werr := waitRunning(live, ctx, func() bool {
+				a := c.Af()
+				return a == nil || see(c, func() bool { return a.Close.Done })
+			})
+			if werr != nil {
+				err = errors.Join(err, fmt.Errorf("%s/%s did not close its AF: %w", n.name, c.Name, werr))
+				continue
+			}
+			if a := c.Af(); a != nil {
+				r := see(c, func() memdrv.Result { return a.Close })
+				err = errors.Join(err, s.check(r.Status == ndis.StatusSuccess, "%s closed the AF after NotifyCloseAf: %v", c.Name, r))
+			}
+			err = errors.Join(err, s.check(c.Unbind() == ndis.StatusSuccess, "%s unbound from %s", c.Name, n.name))
+		}
+	}
+	for range live {
+		var cerr error
+		if werr := waitRunning(live, ctx, func() bool {
+			select {
+			case cerr = <-errs:
+				return true
+			default:
+				return false
+			}
+		}); werr != nil {
+			return errors.Join(err, fmt.Errorf("a node did not shut down: %w", werr))
+		}
+		if cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+			err = errors.Join(err, cerr)
+		}
+	}
+	for _, n := range live {
+		snap := n.n.Mediator.Snapshot()
+		err = errors.Join(err, s.check(snap.Empty() && len(snap.Adapters) == 0 && len(n.n.Mediator.Audit()) == 0,
+			"%s's mediator holds no adapter, AF, SAP, VC or pending operation (%d calls made, %d offered)",
+			n.name, snap.Counters.CallsMade, snap.Counters.CallsDispatched))
+	}
+	return err
+}
+
+// waitRunning runs the nodes' client Loops until cond holds or ctx ends.
+func waitRunning(ns []*netNode, ctx context.Context, cond func() bool) error {
+	for {
+		for _, n := range ns {
+			n.fab.Run()
+		}
+		if cond() {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
