@@ -178,8 +178,19 @@ func parseSap(s *ndis.CoSap, own uni.AESA) (string, ndis.Status) {
 }
 
 func mediaBlob(connID uint32, flags byte) []byte {
-	b := binary.BigEndian.AppendUint32(make([]byte, 0, 5), connID)
-	return append(b, flags)
+	b := mediaArray(connID, flags)
+	return b[:]
+}
+
+// mediaBlobLen is the length of the ParamMedia blob.
+const mediaBlobLen = 5
+
+// mediaArray is mediaBlob in an array, for storage that holds it.
+func mediaArray(connID uint32, flags byte) [mediaBlobLen]byte {
+	var b [mediaBlobLen]byte
+	binary.BigEndian.PutUint32(b[:], connID)
+	b[4] = flags
+	return b
 }
 
 // reliableRequested reports whether NdisClMakeCall parameters ask for

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -87,10 +88,22 @@ type MCM struct {
 	detached bool // Shutdown finished: transport events are ignored
 	halted   bool // the adapter is removed
 
-	work     []func() // mediator work, in order (see run)
+	work     []workItem // mediator work, in order (see run); work[next:] is still to do
+	next     int
 	draining bool
-	outbox   []outMsg // signalling to send, in order
+	dels     []pendingDelete // incoming VCs to delete once deleteGrace is over, oldest first
+	delTimer *time.Timer     // fires when the oldest of dels is due
+	outbox   []outMsg        // signalling to send, in order
 	flushing bool
+	batch    [][]byte // the flusher's scratch for SendBatch
+}
+
+// workItem is one piece of mediator work: f, or else an indication of p's
+// uni.Link (kept as data: a closure for each would be an allocation each).
+type workItem struct {
+	f   func()
+	p   *peer
+	ind uni.Indication
 }
 
 // outMsg is one encoded signalling message for one transport link.
@@ -168,9 +181,10 @@ func (d *MCM) Attach(ep transport.Endpoint) {
 type peer struct {
 	d     *MCM
 	name  string
-	low   bool // this node's name sorts first: it allocates connection ids with even VPCIs
+	addr  uni.AESA // Address(name), worked out once: it is a SHA-256
+	low   bool     // this node's name sorts first: it allocates connection ids with even VPCIs
 	link  *uni.Link
-	sched *uni.Scheduler
+	sched *timerQueue
 	tl    transport.Link // current transport link, nil while down
 	calls map[uni.CallID]*call
 
@@ -214,7 +228,7 @@ type setupReq struct {
 func (d *MCM) peerLocked(name string) *peer {
 	p := d.peers[name]
 	if p == nil {
-		p = &peer{d: d, name: name, low: d.name < name, calls: map[uni.CallID]*call{}, rx: map[uint32]*call{}}
+		p = &peer{d: d, name: name, addr: Address(name), low: d.name < name, calls: map[uni.CallID]*call{}, rx: map[uint32]*call{}}
 		d.peers[name] = p
 	}
 	return p
@@ -276,10 +290,177 @@ func (d *MCM) ensureLinkLocked(p *peer) {
 		return
 	}
 	p.link = uni.NewLink(uni.Config{Timers: d.timers})
-	p.sched = uni.NewScheduler(&d.mu, func(k uni.TimerKey) {
+	p.sched = newTimerQueue(&d.mu, func(k uni.TimerKey) {
 		d.applyLocked(p, p.link.Expire(k))
 		d.kickLocked()
 	})
+}
+
+// timerQueue carries out the timer operations of one peer's uni.Link
+// Outputs, as uni.Scheduler does, with the same contract (Apply and Stop
+// with mu held; fire called with mu held, never for a timer that was
+// stopped or started again since). uni.Scheduler gives every running timer
+// a runtime timer of its own; each call starts and stops several (T303 or
+// T310, T313, T308), and at tens of thousands of calls per second that
+// was a twentieth of the CPU. Here there is one runtime timer per peer: a
+// start appends to the queue of its duration (deadlines of one duration
+// come in order), a stop only forgets the key, and queue entries of
+// stopped timers are dropped when reached or compacted away.
+type timerQueue struct {
+	mu      sync.Locker
+	fire    func(uni.TimerKey)
+	running map[uni.TimerKey]uint64 // started timers: the generation of their start
+	queues  []*timerFIFO            // one per duration
+	gen     uint64
+	t       *time.Timer
+	armed   time.Time // when t fires; zero if it is not armed
+	stopped bool
+}
+
+// timerFIFO holds the starts of one duration, in deadline order; q[head:]
+// is live or not yet dropped.
+type timerFIFO struct {
+	after time.Duration
+	q     []timerStart
+	head  int
+}
+
+type timerStart struct {
+	at  time.Time
+	key uni.TimerKey
+	gen uint64
+}
+
+func newTimerQueue(mu sync.Locker, fire func(uni.TimerKey)) *timerQueue {
+	return &timerQueue{mu: mu, fire: fire, running: map[uni.TimerKey]uint64{}}
+}
+
+// Apply carries out ops in order; mu is held.
+func (tq *timerQueue) Apply(ops []uni.TimerOp) {
+	if len(ops) == 0 || tq.stopped {
+		return
+	}
+	var now time.Time
+	for _, op := range ops {
+		delete(tq.running, op.Key)
+		if !op.Start {
+			continue
+		}
+		if now.IsZero() {
+			now = time.Now()
+		}
+		tq.gen++
+		tq.running[op.Key] = tq.gen
+		at := now.Add(op.After)
+		tq.fifo(op.After).push(timerStart{at: at, key: op.Key, gen: tq.gen}, len(tq.running), tq.running)
+		if tq.armed.IsZero() || at.Before(tq.armed) {
+			tq.arm(at, now)
+		}
+	}
+}
+
+// fifo returns the queue of duration after.
+func (tq *timerQueue) fifo(after time.Duration) *timerFIFO {
+	for _, f := range tq.queues {
+		if f.after == after {
+			return f
+		}
+	}
+	f := &timerFIFO{after: after}
+	tq.queues = append(tq.queues, f)
+	return f
+}
+
+// push appends e; when the queue holds many more entries than there are
+// running timers, the stopped ones are dropped first (amortised O(1)).
+func (f *timerFIFO) push(e timerStart, live int, running map[uni.TimerKey]uint64) {
+	if n := len(f.q) - f.head; n >= 64 && n > 4*live {
+		kept := f.q[:0]
+		for _, x := range f.q[f.head:] {
+			if running[x.key] == x.gen {
+				kept = append(kept, x)
+			}
+		}
+		clear(f.q[len(kept):])
+		f.q, f.head = kept, 0
+	}
+	f.q = append(f.q, e)
+}
+
+// dropStopped drops stopped timers from the front of f and returns the
+// first live deadline, or zero.
+func (f *timerFIFO) dropStopped(running map[uni.TimerKey]uint64) time.Time {
+	for f.head < len(f.q) {
+		x := f.q[f.head]
+		if running[x.key] == x.gen {
+			return x.at
+		}
+		f.q[f.head] = timerStart{}
+		f.head++
+	}
+	f.q, f.head = f.q[:0], 0
+	return time.Time{}
+}
+
+func (tq *timerQueue) arm(at, now time.Time) {
+	tq.armed = at
+	if tq.t == nil {
+		tq.t = time.AfterFunc(at.Sub(now), tq.expired)
+		return
+	}
+	tq.t.Reset(at.Sub(now))
+}
+
+// expired fires the timers that are due and arms for the next.
+func (tq *timerQueue) expired() {
+	tq.mu.Lock()
+	defer tq.mu.Unlock()
+	if tq.stopped {
+		return
+	}
+	now := time.Now()
+	tq.armed = time.Time{}
+	var due []timerStart
+	for _, f := range tq.queues {
+		for f.head < len(f.q) && !f.q[f.head].at.After(now) {
+			x := f.q[f.head]
+			f.q[f.head] = timerStart{}
+			f.head++
+			if tq.running[x.key] == x.gen {
+				due = append(due, x)
+			}
+		}
+	}
+	slices.SortFunc(due, func(a, b timerStart) int { return a.at.Compare(b.at) })
+	for _, x := range due {
+		if tq.running[x.key] != x.gen {
+			continue // stopped by an earlier expiry's output
+		}
+		delete(tq.running, x.key)
+		tq.fire(x.key)
+	}
+	if tq.stopped {
+		return
+	}
+	var next time.Time
+	for _, f := range tq.queues {
+		if at := f.dropStopped(tq.running); !at.IsZero() && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+	}
+	if !next.IsZero() && (tq.armed.IsZero() || next.Before(tq.armed)) {
+		tq.arm(next, now)
+	}
+}
+
+// Stop stops every timer; mu is held. Nothing fires afterwards.
+func (tq *timerQueue) Stop() {
+	tq.stopped = true
+	if tq.t != nil {
+		tq.t.Stop()
+	}
+	clear(tq.running)
+	tq.queues = nil
 }
 
 // applyLocked carries out a uni.Output: messages to the outbox (in order),
@@ -297,12 +478,17 @@ func (d *MCM) applyLocked(p *peer, o uni.Output) {
 	}
 	p.sched.Apply(o.Timers)
 	for _, ind := range o.Indications {
-		d.work = append(d.work, func() { d.indication(p, ind) })
+		d.work = append(d.work, workItem{p: p, ind: ind})
 	}
 }
 
+// debugging reports whether per-call debug logging is on. Such calls are
+// guarded with it: their arguments are built (and allocated) before slog
+// can see that nothing is logged.
+func (d *MCM) debugging() bool { return d.log.Enabled(context.Background(), slog.LevelDebug) }
+
 // enqueueLocked adds mediator work.
-func (d *MCM) enqueueLocked(f func()) { d.work = append(d.work, f) }
+func (d *MCM) enqueueLocked(f func()) { d.work = append(d.work, workItem{f: f}) }
 
 // run sends queued signalling and delivers queued mediator work, unless
 // another goroutine is doing it already (it will see what was queued). It
@@ -311,32 +497,41 @@ func (d *MCM) enqueueLocked(f func()) { d.work = append(d.work, f) }
 // the MCM (a mediator call reaches a client, whose request reaches our
 // handlers), which only queues more.
 func (d *MCM) run() {
-	d.flush()
 	d.mu.Lock()
+	d.flushLocked()
 	if d.draining {
 		d.mu.Unlock()
 		return
 	}
 	d.draining = true
-	for len(d.work) > 0 {
-		f := d.work[0]
-		d.work[0] = nil
-		d.work = d.work[1:]
+	for d.next < len(d.work) {
+		w := d.work[d.next]
+		d.work[d.next] = workItem{}
+		d.next++
 		d.mu.Unlock()
-		f()
-		d.flush()
+		if w.f != nil {
+			w.f()
+		} else {
+			d.indication(w.p, w.ind)
+		}
 		d.mu.Lock()
+		d.flushLocked()
 	}
-	d.work = nil
+	// Empty: the array is reused, unless a burst made it large.
+	d.work, d.next = d.work[:0], 0
+	if cap(d.work) > 4096 {
+		d.work = nil
+	}
 	d.draining = false
 	d.mu.Unlock()
 }
 
-// flush sends the outbox in order (one sender at a time).
-func (d *MCM) flush() {
-	d.mu.Lock()
-	if d.flushing {
-		d.mu.Unlock()
+// flushLocked sends the outbox in order, one sender at a time; d.mu is
+// held, and released while sending. What has queued up for one link goes
+// in one SendBatch when the link takes batches, so that many calls in
+// flight cost few stream writes.
+func (d *MCM) flushLocked() {
+	if d.flushing || len(d.outbox) == 0 {
 		return
 	}
 	d.flushing = true
@@ -344,21 +539,50 @@ func (d *MCM) flush() {
 		q := d.outbox
 		d.outbox = nil
 		d.mu.Unlock()
-		for _, m := range q {
-			if err := m.tl.Send(m.b); err != nil && !errors.Is(err, transport.ErrLinkDown) {
-				d.log.Warn("sending signalling", "peer", m.tl.Peer(), "err", err)
+		for i := 0; i < len(q); {
+			j := i + 1
+			for j < len(q) && q[j].tl == q[i].tl {
+				j++
 			}
+			d.sendSignalling(q[i:j])
+			i = j
 		}
+		clear(q)
 		d.mu.Lock()
+		if d.outbox == nil && cap(q) <= 1024 {
+			d.outbox = q[:0] // reuse the array: it is nobody else's now
+		}
 	}
 	d.flushing = false
-	d.mu.Unlock()
+}
+
+// sendSignalling sends messages for one link, in order (the flusher).
+func (d *MCM) sendSignalling(ms []outMsg) {
+	tl := ms[0].tl
+	var err error
+	if bs, ok := tl.(transport.BatchSender); ok && len(ms) > 1 {
+		d.batch = d.batch[:0]
+		for _, m := range ms {
+			d.batch = append(d.batch, m.b)
+		}
+		err = bs.SendBatch(d.batch)
+		clear(d.batch)
+	} else {
+		for _, m := range ms {
+			if err = tl.Send(m.b); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil && !errors.Is(err, transport.ErrLinkDown) {
+		d.log.Warn("sending signalling", "peer", tl.Peer(), "err", err)
+	}
 }
 
 // kickLocked makes sure queued work runs when the caller cannot run it
 // (a timer callback holds d.mu).
 func (d *MCM) kickLocked() {
-	if (len(d.work) > 0 && !d.draining) || (len(d.outbox) > 0 && !d.flushing) {
+	if (d.next < len(d.work) && !d.draining) || (len(d.outbox) > 0 && !d.flushing) {
 		d.goLocked(d.run)
 	}
 }
@@ -369,16 +593,26 @@ func (d *MCM) goLocked(f func()) { d.spawn(f) }
 // spawn starts f on a goroutine Shutdown waits for, unless Shutdown is
 // over; it reports whether it did.
 func (d *MCM) spawn(f func()) bool {
+	if !d.enter() {
+		return false
+	}
+	go func() {
+		defer d.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// enter counts the calling goroutine (a timer's) as one Shutdown waits for,
+// unless Shutdown is over; then it reports false. If it reports true, the
+// caller calls d.wg.Done when it is finished.
+func (d *MCM) enter() bool {
 	d.spawnMu.Lock()
 	defer d.spawnMu.Unlock()
 	if d.stopped {
 		return false
 	}
 	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		f()
-	}()
 	return true
 }
 
@@ -440,6 +674,25 @@ func (h *linkHandler) Message(msg []byte) {
 	d.mu.Unlock()
 	d.run()
 }
+
+// Messages is Message for several messages at once
+// (transport.BatchHandler): they are applied in order under one lock, then
+// the mediator work and the signalling they caused go out together.
+func (h *linkHandler) Messages(msgs [][]byte) {
+	d, p := h.d, h.p
+	d.mu.Lock()
+	if p.tl != h.l || d.detached {
+		d.mu.Unlock()
+		return
+	}
+	for _, msg := range msgs {
+		d.applyLocked(p, p.link.ReceiveBytes(msg))
+	}
+	d.mu.Unlock()
+	d.run()
+}
+
+var _ transport.BatchHandler = (*linkHandler)(nil)
 
 func (h *linkHandler) Datagram(connID uint32, payload []byte) { h.d.receive(h.p, connID, payload) }
 
@@ -616,7 +869,7 @@ func (d *MCM) Shutdown(ctx context.Context) error {
 	idle := func() bool {
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		if len(d.afs) > 0 || len(d.vcs) > 0 || len(d.work) > 0 || d.draining {
+		if len(d.afs) > 0 || len(d.vcs) > 0 || d.next < len(d.work) || d.draining {
 			return false
 		}
 		for _, p := range d.peers {
@@ -634,6 +887,9 @@ func (d *MCM) Shutdown(ctx context.Context) error {
 		if p.sched != nil {
 			p.sched.Stop()
 		}
+	}
+	if d.delTimer != nil {
+		d.delTimer.Stop() // idle: nothing is waiting to be deleted
 	}
 	d.mu.Unlock()
 	d.cancel()

@@ -1,6 +1,8 @@
 package mcm
 
 import (
+	"cmp"
+	"slices"
 	"sort"
 
 	"github.com/condis-project/condis/ndis"
@@ -230,7 +232,9 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, added bool) {
 		return
 	}
 	c.addRx(v)
-	d.log.Debug("offering a call", "peer", p.name, "call", c.id.String(), "service", svc, "conn", c.conn)
+	if d.debugging() {
+		d.log.Debug("offering a call", "peer", p.name, "call", c.id.String(), "service", svc, "conn", c.conn)
+	}
 	st = d.a.MCmDispatchIncomingCall(s.h, h, &v.offer)
 	if st != ndis.StatusPending {
 		d.answered(v, st, &v.offer)
@@ -493,7 +497,9 @@ func (d *MCM) callUpLocked(v *vc, c *call, m *uni.Message) {
 	if pt != nil {
 		ph, pctx = pt.h, pt
 	}
-	d.log.Debug("call connected", "peer", c.p.name, "service", v.service, "conn", c.conn)
+	if d.debugging() {
+		d.log.Debug("call connected", "peer", c.p.name, "service", v.service, "conn", c.conn)
+	}
 	d.a.MCmMakeCallComplete(ndis.StatusSuccess, v.h, ph, pctx, params)
 }
 
@@ -528,9 +534,8 @@ func (d *MCM) peerReleased(p *peer, ind uni.Indication) {
 		d.networkEndLocked(v, ind.Status())
 		return
 	}
-	for _, v := range c.sortedIn() {
-		d.networkEndLocked(v, ind.Status())
-	}
+	st := ind.Status()
+	c.eachIn(func(v *vc) { d.networkEndLocked(v, st) })
 }
 
 // released: the uni call is gone (IndReleased ends every call once).
@@ -546,7 +551,9 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 	p.unbindConn(c)
 	c.setRx(nil)
 	st := ind.Status()
-	d.log.Debug("call released", "peer", p.name, "call", c.id.String(), "conn", c.conn, "cause", ind.Cause.Value.String(), "msg", ind.Msg != nil)
+	if d.debugging() {
+		d.log.Debug("call released", "peer", p.name, "call", c.id.String(), "conn", c.conn, "cause", ind.Cause.Value.String(), "msg", ind.Msg != nil)
+	}
 	if c.releasing && ind.Msg == nil && c.hasConn && p.link.IsUp() {
 		// Our RELEASE went unanswered twice (T308): the peer may still
 		// hold the call. Q.2931 puts the VC in maintenance; restarting it
@@ -557,13 +564,13 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 	}
 	v := c.out
 	if v == nil {
-		for _, x := range c.sortedIn() {
+		c.eachIn(func(x *vc) {
 			if x.closing {
 				d.maybeFinishCloseLocked(x)
 			} else {
 				d.networkEndLocked(x, st)
 			}
-		}
+		})
 		d.mu.Unlock()
 		return
 	}
@@ -613,13 +620,23 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 	d.mu.Unlock()
 }
 
-func (c *call) sortedIn() []*vc {
+// eachIn calls f for the call's incoming VCs in creation order. A
+// point-to-point call has one: no sorting, no allocation.
+func (c *call) eachIn(f func(v *vc)) {
+	if len(c.in) == 1 {
+		for _, v := range c.in {
+			f(v)
+		}
+		return
+	}
 	vs := make([]*vc, 0, len(c.in))
 	for _, v := range c.in {
 		vs = append(vs, v)
 	}
-	sort.Slice(vs, func(i, j int) bool { return vs[i].seq < vs[j].seq })
-	return vs
+	slices.SortFunc(vs, func(a, b *vc) int { return cmp.Compare(a.seq, b.seq) })
+	for _, v := range vs {
+		f(v)
+	}
 }
 
 // networkEndLocked: the network ended v's call while the client holds it
@@ -639,7 +656,9 @@ func (d *MCM) networkEndLocked(v *vc, st ndis.Status) {
 	v.closeIndicated, v.state = true, stReleased
 	qos, qp := v.qosPending, v.qosParams
 	v.qosPending = false
-	d.log.Debug("call closed by the network", "peer", v.node, "service", v.service, "status", st.String())
+	if d.debugging() {
+		d.log.Debug("call closed by the network", "peer", v.node, "service", v.service, "status", st.String())
+	}
 	d.enqueueLocked(func() {
 		d.haltTx(v, ndis.StatusClosing)
 		if qos {

@@ -100,6 +100,23 @@ func ListCalls(ctx context.Context, socket string) ([]CallInfo, error) {
 	return resp.Calls, nil
 }
 
+// Bench asks the node at socket to make req.Calls calls to req.Dest,
+// req.Concurrency at a time, as its own CoNDIS client (req.Op is set to
+// OpBench), and returns the outcome once they are all gone. Cancelling ctx
+// stops the bench.
+func Bench(ctx context.Context, socket string, req Request) (BenchResult, error) {
+	req.Op = OpBench
+	conn, _, resp, err := dial(ctx, socket, req)
+	if err != nil {
+		return BenchResult{}, err
+	}
+	conn.Close()
+	if resp.Bench == nil {
+		return BenchResult{}, errors.New("the node's answer has no bench result")
+	}
+	return *resp.Bench, nil
+}
+
 // Session is the client side of a call or listen session.
 type Session struct {
 	// Response is the node's answer: for a call, the VC, the largest SDU

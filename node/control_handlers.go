@@ -226,8 +226,8 @@ func (c *Control) ProtocolClIncomingCall(sapCtx, vcCtx any, params *ndis.CallPar
 		return ndis.StatusFailure
 	}
 	v.s, v.peer, v.service = s, peer, s.service
-	v.params = params.Clone() // R-IN-10: the buffer is the call manager's
-	v.maxSDU = maxSDUOf(v.params)
+	v.flows = flowsOf(params) // R-IN-10: the buffer is the call manager's
+	v.maxSDU = v.flows.maxSDU()
 	v.phase = vcAccepted
 	s.calls[v] = struct{}{}
 	return ndis.StatusSuccess
@@ -247,7 +247,7 @@ func (c *Control) ProtocolClCallConnected(vcCtx any) {
 	v.phase = vcConnected
 	v.wasUp = true
 	if s := v.s; s != nil {
-		s.out.pushJSON(FrameEvent, Event{Event: EventCall, Vc: v.name, Peer: v.peer})
+		s.out.pushEvent(Event{Event: EventCall, Vc: v.name, Peer: v.peer})
 	}
 	c.notifyLocked()
 }
@@ -284,9 +284,9 @@ func (c *Control) ProtocolClIncomingCallQoSChange(vcCtx any, params *ndis.CallPa
 		return
 	}
 	c.mu.Lock()
-	v.params = params.Clone()
+	v.flows = flowsOf(params)
 	if !v.incoming {
-		v.maxSDU = maxSDUOf(v.params)
+		v.maxSDU = v.flows.maxSDU()
 	}
 	c.mu.Unlock()
 }

@@ -580,10 +580,11 @@ func TestConcurrentCalls(t *testing.T) {
 func TestBadRequests(t *testing.T) {
 	n := startNode(t, memdrv.Immediate)
 	for _, c := range []struct{ line, want string }{
-		{`{"op":"dance"}`, `bad request: unknown op "dance" (call, listen or calls)`},
+		{`{"op":"dance"}`, `bad request: unknown op "dance" (call, listen, calls or bench)`},
 		{`{"op":"call","dst":"x"}`, `bad request: json: unknown field "dst"`},
 		{`{"op":"call"}`, `call: no destination (node/service)`},
 		{`{"op":"listen"}`, `listen: no service`},
+		{`{"op":"bench","calls":1}`, `bench: no destination (node/service)`},
 		{`not json`, `bad request: invalid character 'o' in literal null (expecting 'u')`},
 	} {
 		conn, err := net.Dial("unix", n.sock)

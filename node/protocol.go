@@ -18,9 +18,16 @@
 //	{"op":"call","dest":"beta/echo","tx":{"service":"best-effort","peak":125000,"max_sdu":1500},"rx":{...},"reliable":false,"linger_ms":500}
 //	{"op":"listen","service":"echo","echo":true}
 //	{"op":"calls"}
+//	{"op":"bench","dest":"beta/echo","calls":10000,"concurrency":16}
 //
 // "calls" is answered with the list of VCs ([CallInfo]) and the node closes
-// the connection. After a successful "call" or "listen" response both sides
+// the connection. "bench" makes "calls" calls to "dest" (each set up and
+// closed again, with no data; "tx" and "rx" as for a call), "concurrency"
+// of them in flight at once, inside the node: the Control is their CoNDIS
+// client, so neither the control socket nor the session goroutines are
+// part of what is measured. It is answered once the last call is gone, with
+// "bench" ([BenchResult]): the rate and the setup latency percentiles. A
+// client that goes away stops it (calls in flight still close normally). After a successful "call" or "listen" response both sides
 // exchange frames until the session ends. A frame is
 //
 //	octet  0     type
@@ -77,6 +84,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/uni"
@@ -143,6 +151,20 @@ func WriteFrame(w io.Writer, t FrameType, payload []byte) error {
 	return err
 }
 
+// writeFrameTo writes one frame into bw: no buffer of its own, unlike
+// WriteFrame, for the session writer, which flushes a batch at once.
+func writeFrameTo(bw *bufio.Writer, t FrameType, payload []byte) error {
+	if len(payload) > MaxFrame {
+		return fmt.Errorf("frame of %d octets, more than %d", len(payload), MaxFrame)
+	}
+	var h [frameHeader]byte
+	h[0] = byte(t)
+	binary.BigEndian.PutUint32(h[1:], uint32(len(payload)))
+	bw.Write(h[:])
+	_, err := bw.Write(payload)
+	return err
+}
+
 // errFrameTooLong is returned by ReadFrame for a frame longer than MaxFrame.
 var errFrameTooLong = errors.New("frame longer than the control protocol allows")
 
@@ -172,6 +194,13 @@ const (
 	OpCall   = "call"
 	OpListen = "listen"
 	OpCalls  = "calls"
+	OpBench  = "bench"
+)
+
+// Limits of a bench request.
+const (
+	MaxBenchCalls       = 10_000_000
+	MaxBenchConcurrency = 100_000
 )
 
 // Request is the first line a client sends.
@@ -188,6 +217,10 @@ type Request struct {
 	// listen
 	Service string `json:"service,omitempty"` // the service to register a SAP for
 	Echo    bool   `json:"echo,omitempty"`    // echo every SDU back on its VC instead of forwarding it
+
+	// bench (with Dest, Tx and Rx)
+	Calls       int `json:"calls,omitempty"`       // how many calls (1 to MaxBenchCalls)
+	Concurrency int `json:"concurrency,omitempty"` // how many in flight at once (default 1, at most MaxBenchConcurrency)
 }
 
 // Response is the node's answer line.
@@ -208,6 +241,41 @@ type Response struct {
 
 	// calls
 	Calls []CallInfo `json:"calls,omitempty"`
+
+	// bench
+	Bench *BenchResult `json:"bench,omitempty"`
+}
+
+// BenchResult is the outcome of a bench request.
+type BenchResult struct {
+	Dest        string `json:"dest"`
+	Calls       int    `json:"calls"`       // calls made (MakeCall issued)
+	Connected   int    `json:"connected"`   // of which connected (MakeCallComplete with SUCCESS) and then closed
+	Failed      int    `json:"failed"`      // of which failed: MakeCall, or NdisCoCreateVc, refused
+	Concurrency int    `json:"concurrency"` // in flight at once
+	// Stopped says why the bench ended before making every call asked
+	// for (the client went away, the node is shutting down, ...).
+	Stopped    string `json:"stopped,omitempty"`
+	FirstError string `json:"first_error,omitempty"` // the first failure, as a call session would report it
+
+	Seconds float64 `json:"seconds"` // from the first MakeCall to the last VC deleted
+	// Rate is Connected / Seconds: calls set up and torn down per second.
+	Rate float64 `json:"calls_per_second"`
+	// Setup is the setup latency of the connected calls: from
+	// NdisClMakeCall to ProtocolClMakeCallComplete, SETUP to CONNECT.
+	Setup Latency `json:"setup_us"`
+	// Cycle is a connected call's whole life: from NdisClMakeCall until
+	// its VC is deleted after NdisClCloseCall completed.
+	Cycle Latency `json:"cycle_us"`
+}
+
+// Latency summarises durations, in microseconds.
+type Latency struct {
+	Mean float64 `json:"mean"`
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	Max  float64 `json:"max"`
 }
 
 // Flowspec is the JSON form of a FLOWSPEC. Absent (zero) fields are
@@ -394,4 +462,92 @@ func writeJSONLine(w io.Writer, v any) error {
 	}
 	_, err = w.Write(append(b, '\n'))
 	return err
+}
+
+// appendJSON appends e as encoding/json marshals it (the tests hold it to
+// that, byte for byte), without reflection.
+func (e Event) appendJSON(b []byte) []byte {
+	b = append(b, `{"event":`...)
+	b = appendJSONString(b, e.Event)
+	b = append(b, `,"vc":`...)
+	b = appendJSONString(b, e.Vc)
+	if e.Peer != "" {
+		b = append(b, `,"peer":`...)
+		b = appendJSONString(b, e.Peer)
+	}
+	if ci := e.CloseInfo; ci != nil {
+		b = append(b, `,"normal":`...)
+		b = strconv.AppendBool(b, ci.Normal)
+		b = append(b, `,"by":`...)
+		b = appendJSONString(b, ci.By)
+		if ci.Status != "" {
+			b = append(b, `,"status":`...)
+			b = appendJSONString(b, ci.Status)
+		}
+		if ci.Cause != 0 {
+			b = append(b, `,"cause":`...)
+			b = strconv.AppendInt(b, int64(ci.Cause), 10)
+		}
+		if ci.CauseText != "" {
+			b = append(b, `,"cause_text":`...)
+			b = appendJSONString(b, ci.CauseText)
+		}
+		b = append(b, `,"text":`...)
+		b = appendJSONString(b, ci.Text)
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string the way encoding/json does:
+// HTML-safe, invalid UTF-8 replaced by U+FFFD, U+2028 and U+2029 escaped.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }

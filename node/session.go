@@ -22,11 +22,15 @@ type sessionKind uint8
 const (
 	sessionCall sessionKind = iota + 1
 	sessionListen
+	sessionBench // only marks the connection of a bench request (Control.conns)
 )
 
 func (k sessionKind) String() string {
-	if k == sessionListen {
+	switch k {
+	case sessionListen:
 		return "listen"
+	case sessionBench:
+		return "bench"
 	}
 	return "call"
 }
@@ -53,9 +57,10 @@ type session struct {
 	calls     map[*vcState]struct{} // accepted and not yet deleted
 }
 
-// maxQueued is how many octets of received SDUs a session may have waiting
-// for its client; beyond it SDUs are dropped (and the client told), since
-// a receive handler may not wait.
+// maxQueued is how many octets of received SDUs and events a session may
+// have waiting for its client; beyond it they are dropped (and the client
+// told), since a handler may not wait. Without the bound, a listen session
+// whose client does not read would grow by two events per call.
 const maxQueued = 8 << 20
 
 // outQueue holds the frames waiting for a session's writer. Pushing never
@@ -66,7 +71,8 @@ type outQueue struct {
 	bytes   int
 	last    bool // the close frame is queued: nothing more is taken
 	dead    bool // the writer is gone
-	dropped int
+	dropped int  // SDUs
+	lostEvs int  // events
 	wake    chan struct{}
 }
 
@@ -78,8 +84,12 @@ func (q *outQueue) push(f Frame) {
 		q.mu.Unlock()
 		return
 	}
-	if f.Type == FrameData && q.bytes+len(f.Payload) > maxQueued {
-		q.dropped++
+	if (f.Type == FrameData || f.Type == FrameEvent) && q.bytes+len(f.Payload) > maxQueued {
+		if f.Type == FrameData {
+			q.dropped++
+		} else {
+			q.lostEvs++
+		}
 		q.mu.Unlock()
 		return
 	}
@@ -108,6 +118,13 @@ func (q *outQueue) pushJSON(t FrameType, v any) {
 
 func (q *outQueue) pushClose(info CloseInfo) { q.pushJSON(FrameClose, info) }
 
+// pushEvent queues an event frame. Its JSON is written by hand: a listen
+// session gets two per call, and encoding/json's reflection was 7% of the
+// called node's CPU at a high call rate.
+func (q *outQueue) pushEvent(ev Event) {
+	q.push(Frame{Type: FrameEvent, Payload: ev.appendJSON(make([]byte, 0, 96))})
+}
+
 // next waits for frames; ok is false once the queue is dead.
 func (q *outQueue) next() (frames []Frame, ok bool) {
 	for {
@@ -116,9 +133,15 @@ func (q *outQueue) next() (frames []Frame, ok bool) {
 			q.mu.Unlock()
 			return nil, false
 		}
-		if q.dropped > 0 {
-			msg := fmt.Sprintf("%d received SDU(s) dropped: the client did not read fast enough", q.dropped)
-			q.dropped = 0
+		for _, lost := range []struct {
+			n    *int
+			what string
+		}{{&q.dropped, "received SDU(s)"}, {&q.lostEvs, "event(s)"}} {
+			if *lost.n == 0 {
+				continue
+			}
+			msg := fmt.Sprintf("%d %s dropped: the client did not read fast enough", *lost.n, lost.what)
+			*lost.n = 0
 			// Before the close frame, if there is one.
 			i := len(q.frames)
 			if q.last {
@@ -199,6 +222,8 @@ func (c *Control) serveConn(conn net.Conn) {
 			return
 		}
 		c.serveCall(conn, br, &req)
+	case OpBench:
+		c.serveBench(conn, br, &req)
 	case OpListen:
 		if req.Service == "" {
 			writeJSONLine(conn, Response{Error: "listen: no service"})
@@ -206,7 +231,7 @@ func (c *Control) serveConn(conn net.Conn) {
 		}
 		c.serveListen(conn, br, &req)
 	default:
-		writeJSONLine(conn, Response{Error: fmt.Sprintf("bad request: unknown op %q (call, listen or calls)", req.Op)})
+		writeJSONLine(conn, Response{Error: fmt.Sprintf("bad request: unknown op %q (call, listen, calls or bench)", req.Op)})
 	}
 }
 
@@ -242,8 +267,8 @@ func (c *Control) serveCall(conn net.Conn, br *bufio.Reader, req *Request) {
 		resp = *s.startErr
 	case v.wasUp:
 		resp = Response{OK: true, Vc: v.name, MaxSDU: v.maxSDU}
-		if p := v.params; p != nil && p.CallMgrParameters != nil {
-			resp.Tx, resp.Rx = FlowspecOf(p.CallMgrParameters.Transmit), FlowspecOf(p.CallMgrParameters.Receive)
+		if f := v.flows; f != nil {
+			resp.Tx, resp.Rx = FlowspecOf(f.tx), FlowspecOf(f.rx)
 		}
 	default:
 		resp = callFailure(req.Dest, v.failStatus, v.cause)
@@ -347,7 +372,7 @@ func (c *Control) writer(s *session, done chan struct{}) {
 		}
 		last := false
 		for _, f := range frames {
-			if err := WriteFrame(bw, f.Type, f.Payload); err != nil {
+			if err := writeFrameTo(bw, f.Type, f.Payload); err != nil {
 				s.out.kill()
 				c.post(func() { c.endSession(s, whyGone) })
 				return
@@ -393,13 +418,13 @@ func (c *Control) Calls() []CallInfo {
 	snap := c.cm.Adapter().Mediator().Snapshot()
 	type known struct {
 		peer, service string
-		params        *ndis.CallParameters
+		flows         *callFlows
 	}
 	c.mu.Lock()
 	ours := make(map[string]known, len(c.vcs))
 	for v := range c.vcs {
 		if v.name != "" {
-			ours[v.name] = known{v.peer, v.service, v.params}
+			ours[v.name] = known{v.peer, v.service, v.flows}
 		}
 	}
 	c.mu.Unlock()
@@ -411,15 +436,15 @@ func (c *Control) Calls() []CallInfo {
 			TxPackets: vi.Stats.TxPackets, TxBytes: vi.Stats.TxBytes, TxErrors: vi.Stats.TxErrors,
 			RxPackets: vi.Stats.RxPackets, RxBytes: vi.Stats.RxBytes, RxDrops: vi.Stats.RxDrops,
 		}
-		params := vi.Params
+		flows := flowsOf(vi.Params)
 		if k, ok := ours[vi.Handle]; ok {
 			ci.Peer, ci.Service = k.peer, k.service
-			if params == nil {
-				params = k.params
+			if flows == nil {
+				flows = k.flows
 			}
 		}
-		if params != nil && params.CallMgrParameters != nil {
-			ci.Tx, ci.Rx = FlowspecOf(params.CallMgrParameters.Transmit), FlowspecOf(params.CallMgrParameters.Receive)
+		if flows != nil {
+			ci.Tx, ci.Rx = FlowspecOf(flows.tx), FlowspecOf(flows.rx)
 		}
 		out = append(out, ci)
 	}

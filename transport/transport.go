@@ -64,6 +64,16 @@
 // Every method of Endpoint and Link is safe for concurrent use. Send methods
 // copy what they are given and keep no reference to it. No goroutine started
 // by an Endpoint outlives its Close.
+//
+// # Batches
+//
+// Two optional interfaces let signalling move in batches when many calls
+// are in flight, without changing what is delivered: a Link that is also a
+// [BatchSender] takes several messages in one call (and may send them with
+// one write), and a LinkHandler that is also a [BatchHandler] may be given
+// several received messages in one call. Either way the messages are the
+// same, once each and in the same order as with Send and Message one at a
+// time; rule 4 above applies to Message and Messages calls together.
 package transport
 
 import (
@@ -133,6 +143,29 @@ type LinkHandler interface {
 	// LinkDown reports that the link is gone: a SAAL failure for the
 	// signalling above. err is a *[LinkDownError].
 	LinkDown(err error)
+}
+
+// BatchHandler is an optional extension of LinkHandler. An implementation
+// that has several signalling messages of a link at hand at once may
+// deliver them with one Messages call instead of one Message call each, in
+// the order the peer sent them.
+type BatchHandler interface {
+	LinkHandler
+	// Messages delivers msgs, in order, as Message would one at a time.
+	// Each message is the handler's; the slice holding them is the
+	// transport's and must not be kept after Messages returns.
+	Messages(msgs [][]byte)
+}
+
+// BatchSender is an optional extension of Link: several signalling
+// messages in one call.
+type BatchSender interface {
+	// SendBatch sends msgs as Send would one after the other (whole, once
+	// and in order, and after the messages of Send and SendBatch calls
+	// that returned before it was called). If any message has a length
+	// Send refuses, nothing is sent. After an error some of msgs may have
+	// been sent.
+	SendBatch(msgs [][]byte) error
 }
 
 // Link is the association with one peer. See the package documentation for

@@ -32,6 +32,7 @@ func root() *cobra.Command {
 	r.AddCommand(callCmd())
 	r.AddCommand(callsCmd())
 	r.AddCommand(nodeCmd())
+	r.AddCommand(benchCmd())
 	return r
 }
 

@@ -1,6 +1,7 @@
 package quic
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	quicgo "github.com/quic-go/quic-go"
 
@@ -18,9 +20,21 @@ import (
 // transport.Link.
 //
 // Goroutines: run (the supervisor) calls LinkUp, starts the signalling
-// reader, the datagram reader and the stream acceptor (which starts a reader
-// per reliable stream), waits for the connection to end and for all of them
-// to return, then calls LinkDown.
+// reader and writer, the datagram reader and the stream acceptor (which
+// starts a reader per reliable stream), waits for the connection to end and
+// for all of them to return, then calls LinkDown.
+//
+// Signalling out. A quic-go stream Write returns at once only while what it
+// holds for the next packet stays under about one packet; beyond that it
+// waits for the connection's goroutine to pack the data. So that a burst of
+// messages neither blocks its senders nor costs a stream write each, Send
+// writes directly only when nothing is queued or being written (an
+// unloaded link: no goroutine hand-off on the way out), and otherwise
+// appends the framed message to a queue that the writer goroutine empties
+// with one Write per batch. Order is kept: a direct write happens only with
+// the queue empty, and the queue is written in order by one writer at a
+// time. The queue is bounded (maxSigQueue): beyond it Send waits, which is
+// the flow control the transport contract allows.
 type link struct {
 	e       *Endpoint
 	peer    string
@@ -36,16 +50,38 @@ type link struct {
 
 	localReason atomic.Uint32 // transport.DownReason of a local close, 0 if none
 
-	sendMu  sync.Mutex
-	sendBuf []byte
+	out sigQueue
 
 	relMu sync.Mutex
 	rel   map[uint32]*relStream
 
+	// MaxDatagramPayload, as last learnt (plus one; 0: not yet), and when.
+	maxDG   atomic.Int64
+	maxDGAt atomic.Int64 // nanoseconds since born
+	born    time.Time
+
 	readers sync.WaitGroup
 }
 
-var _ transport.Link = (*link)(nil)
+var (
+	_ transport.Link        = (*link)(nil)
+	_ transport.BatchSender = (*link)(nil)
+)
+
+// maxSigQueue bounds the signalling octets waiting for the writer; a Send
+// beyond it waits for the writer to catch up.
+const maxSigQueue = 1 << 20
+
+// sigQueue is the outgoing signalling of a link (see the link's comment).
+type sigQueue struct {
+	mu     sync.Mutex
+	queue  []byte        // framed messages waiting for the writer, in order
+	spare  []byte        // a buffer to reuse for the queue or a direct write
+	busy   bool          // a Write is in progress (direct or the writer's)
+	wake   chan struct{} // capacity 1: the writer has something to do
+	room   chan struct{} // closed when the writer takes the queue; nil if nobody waits
+	writes atomic.Uint64 // stream writes, for tests
+}
 
 type relStream struct {
 	mu     sync.Mutex
@@ -62,8 +98,10 @@ func newLink(e *Endpoint, peer string, conn *quicgo.Conn, sig *quicgo.Stream, pe
 		sig:      sig,
 		peerInc:  peerInc,
 		upDone:   make(chan struct{}),
+		out:      sigQueue{wake: make(chan struct{}, 1)},
 		downDone: make(chan struct{}),
 		rel:      make(map[uint32]*relStream),
+		born:     time.Now(),
 	}
 }
 
@@ -79,6 +117,7 @@ func (l *link) run() {
 	}
 	close(l.upDone)
 	l.readers.Go(l.readSignalling)
+	l.readers.Go(l.writeSignalling)
 	l.readers.Go(l.readDatagrams)
 	l.readers.Go(l.acceptStreams)
 	<-l.conn.Context().Done()
@@ -182,11 +221,33 @@ func appendFrame(b, msg []byte) []byte {
 	return append(b, msg...)
 }
 
+// maxBatch bounds how many messages one Messages call delivers.
+const maxBatch = 256
+
 // readSignalling reads length-prefixed messages until the stream or the
-// connection ends.
+// connection ends. Through a buffer: one stream Read takes in whatever
+// has arrived, and when the handler is a transport.BatchHandler every
+// whole message already buffered goes to it in one Messages call.
 func (l *link) readSignalling() {
+	br := bufio.NewReaderSize(l.sig, 64<<10)
+	bh, _ := l.h.(transport.BatchHandler)
+	var msgs [][]byte
 	for {
-		msg, err := readFrame(l.sig, transport.MinMessageLen, transport.MaxMessageLen)
+		msg, err := readFrame(br, transport.MinMessageLen, transport.MaxMessageLen)
+		for err == nil && bh != nil && len(msgs) < maxBatch-1 && frameBuffered(br) {
+			msgs = append(msgs, msg)
+			msg, err = readFrame(br, transport.MinMessageLen, transport.MaxMessageLen)
+		}
+		if len(msgs) > 0 { // what was read before an error is delivered first
+			if err == nil {
+				msgs = append(msgs, msg)
+			}
+			bh.Messages(msgs)
+			clear(msgs)
+			msgs = msgs[:0]
+		} else if err == nil {
+			l.h.Message(msg)
+		}
 		if errors.Is(err, errFrameLength) {
 			l.e.log.Warn("signalling framing error", "peer", l.peer, "err", err)
 			l.closeWith(transport.DownProtocol, CodeFraming, "signalling frame length out of range")
@@ -196,8 +257,20 @@ func (l *link) readSignalling() {
 			l.streamEnded(err)
 			return
 		}
-		l.h.Message(msg)
 	}
+}
+
+// frameBuffered reports whether br holds a whole frame (or a length
+// prefix out of range, which readFrame reports without reading further),
+// so that reading it does not block.
+func frameBuffered(br *bufio.Reader) bool {
+	n := br.Buffered()
+	if n < 4 {
+		return false
+	}
+	h, _ := br.Peek(4)
+	size := binary.BigEndian.Uint32(h)
+	return size < transport.MinMessageLen || size > transport.MaxMessageLen || uint64(n-4) >= uint64(size)
 }
 
 // streamEnded handles a read error on the signalling stream: if the stream
@@ -265,20 +338,138 @@ func (l *link) Send(msg []byte) error {
 	if err := transport.CheckMessage(msg); err != nil {
 		return err
 	}
-	l.sendMu.Lock()
-	defer l.sendMu.Unlock()
+	return l.send([][]byte{msg})
+}
+
+// SendBatch sends msgs in order, as Send would one after the other, with
+// one stream write when it can (transport.BatchSender).
+func (l *link) SendBatch(msgs [][]byte) error {
+	for _, m := range msgs {
+		if err := transport.CheckMessage(m); err != nil {
+			return err
+		}
+	}
+	return l.send(msgs)
+}
+
+// maxKeep bounds the buffers kept for reuse.
+const maxKeep = 64 << 10
+
+// send writes msgs at once if the link's signalling is idle, and queues
+// them for the writer otherwise (see the link's comment).
+func (l *link) send(msgs [][]byte) error {
+	q := &l.out
+	done := l.conn.Context().Done()
+	q.mu.Lock()
+	for len(q.queue) >= maxSigQueue {
+		if q.room == nil {
+			q.room = make(chan struct{})
+		}
+		room := q.room
+		q.mu.Unlock()
+		select {
+		case <-room:
+		case <-done:
+			return l.downError()
+		}
+		q.mu.Lock()
+	}
 	if l.conn.Context().Err() != nil {
+		q.mu.Unlock()
 		return l.downError()
 	}
-	b := appendFrame(l.sendBuf[:0], msg)
-	_, err := l.sig.Write(b)
-	if cap(b) <= 4096 {
-		l.sendBuf = b[:0]
+	if q.busy || len(q.queue) > 0 {
+		for _, m := range msgs {
+			q.queue = appendFrame(q.queue, m)
+		}
+		q.kick()
+		q.mu.Unlock()
+		return nil
 	}
+	// Idle: write on this goroutine.
+	q.busy = true
+	b := q.spare[:0]
+	q.spare = nil
+	for _, m := range msgs {
+		b = appendFrame(b, m)
+	}
+	q.mu.Unlock()
+	_, err := l.sig.Write(b)
+	q.writes.Add(1)
+	q.mu.Lock()
+	q.busy = false
+	if cap(b) <= maxKeep {
+		q.spare = b[:0]
+	}
+	if len(q.queue) > 0 { // queued while this write was in progress
+		q.kick()
+	}
+	q.mu.Unlock()
 	if err != nil {
+		l.writeFailed(err)
 		return l.sendError(err)
 	}
 	return nil
+}
+
+// writeFailed handles a failed write on the signalling stream. A stream
+// error while the connection lives means the peer stopped the stream:
+// without signalling there is no link, so it is closed as a protocol
+// failure. Any other error is the connection ending, which run reports.
+func (l *link) writeFailed(err error) {
+	var se *quicgo.StreamError
+	if errors.As(err, &se) {
+		l.closeWith(transport.DownProtocol, CodeProtocol, "signalling stream stopped by the peer")
+	}
+}
+
+// kick wakes the writer; q.mu is held.
+func (q *sigQueue) kick() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writeSignalling is the writer: it writes the queue, one Write per batch,
+// until the connection ends.
+func (l *link) writeSignalling() {
+	q := &l.out
+	done := l.conn.Context().Done()
+	for {
+		select {
+		case <-q.wake:
+		case <-done:
+			return
+		}
+		q.mu.Lock()
+		for len(q.queue) > 0 && !q.busy { // busy: a direct write kicks again when done
+			b := q.queue
+			q.queue, q.spare = q.spare[:0], nil
+			q.busy = true
+			if q.room != nil {
+				close(q.room)
+				q.room = nil
+			}
+			q.mu.Unlock()
+			_, err := l.sig.Write(b)
+			q.writes.Add(1)
+			q.mu.Lock()
+			q.busy = false
+			if cap(b) <= maxKeep {
+				q.spare = b[:0]
+			}
+			if err != nil {
+				// The link is going (run reports why), or goes now:
+				// what is queued is lost with it.
+				q.queue = nil
+				q.mu.Unlock()
+				l.writeFailed(err)
+				return
+			}
+		}
+		q.mu.Unlock()
+	}
 }
 
 var dgPool = sync.Pool{New: func() any { b := make([]byte, 0, 1500); return &b }}
@@ -299,17 +490,35 @@ func (l *link) SendDatagram(connID uint32, payload []byte) error {
 	}
 	var tl *quicgo.DatagramTooLargeError
 	if errors.As(err, &tl) {
-		return &transport.DatagramTooLargeError{Size: len(payload), Max: max(0, int(tl.MaxDatagramPayloadSize)-transport.ConnIDLen)}
+		m := max(0, int(tl.MaxDatagramPayloadSize)-transport.ConnIDLen)
+		l.learnMaxDG(m)
+		return &transport.DatagramTooLargeError{Size: len(payload), Max: m}
 	}
 	return l.sendError(err)
 }
 
+// maxDGFresh is how long a learnt MaxDatagramPayload is used without
+// asking quic-go again. Asking costs a refused send and an error value,
+// and every call setup asks (SDU negotiation); the limit moves seldom
+// (path MTU discovery), and a refused datagram teaches the new one at once.
+const maxDGFresh = 100 * time.Millisecond
+
 func (l *link) MaxDatagramPayload() int {
+	if m := l.maxDG.Load(); m > 0 && time.Since(l.born)-time.Duration(l.maxDGAt.Load()) < maxDGFresh {
+		return int(m - 1)
+	}
 	var tl *quicgo.DatagramTooLargeError
 	if err := l.conn.SendDatagram(probe); errors.As(err, &tl) {
-		return max(0, int(tl.MaxDatagramPayloadSize)-transport.ConnIDLen)
+		m := max(0, int(tl.MaxDatagramPayloadSize)-transport.ConnIDLen)
+		l.learnMaxDG(m)
+		return m
 	}
 	return 0
+}
+
+func (l *link) learnMaxDG(m int) {
+	l.maxDGAt.Store(int64(time.Since(l.born)))
+	l.maxDG.Store(int64(m) + 1)
 }
 
 func (l *link) SendReliable(connID uint32, sdu []byte) error {

@@ -1,0 +1,353 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/condis-project/condis/node"
+)
+
+func benchCmd() *cobra.Command {
+	var (
+		socket      string
+		calls, conc int
+		baseline    bool
+		asJSON      bool
+		serve       bool
+	)
+	c := &cobra.Command{
+		Use:   "bench --control SOCK NODE/SERVICE [--calls N] [--concurrency C]",
+		Short: "Measure call setup and teardown to NODE/SERVICE, made inside the node",
+		Long: `bench asks the node to call SERVICE on NODE --calls times, with --concurrency
+calls in flight at once, and prints the rate (calls set up and torn down per
+second) and the setup latency (NdisClMakeCall to MakeCallComplete: SETUP out,
+CONNECT back). Every call is a real Q.2931 call: SETUP, CONNECT, CONNECT
+ACKNOWLEDGE, RELEASE, RELEASE COMPLETE between the nodes, and real CoNDIS
+calls on both mediators. The node makes them as its own CoNDIS client, so the
+control socket is not part of what is measured. Someone must listen on
+SERVICE at NODE (condis listen).
+
+With --baseline (the default) bench then measures on loopback TCP
+connect+accept+close with the same concurrency, and a UDP round trip, both
+between two processes (this one and a child it starts), like the two nodes,
+and within this process; and prints the ratios: a figure means little
+without a baseline from the same machine at the same time.
+
+bench exits 1 if any call failed or the bench was stopped early.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if serve {
+				return serveBaselines(cmd.InOrStdin(), cmd.OutOrStdout())
+			}
+			if len(args) != 1 {
+				return fmt.Errorf("bench: want NODE/SERVICE")
+			}
+			if err := needControl(socket); err != nil {
+				return err
+			}
+			if calls < 1 || calls > node.MaxBenchCalls {
+				return fmt.Errorf("--calls must be 1 to %d", node.MaxBenchCalls)
+			}
+			if conc < 1 || conc > node.MaxBenchConcurrency {
+				return fmt.Errorf("--concurrency must be 1 to %d", node.MaxBenchConcurrency)
+			}
+			res, err := node.Bench(cmd.Context(), socket, node.Request{Dest: args[0], Calls: calls, Concurrency: conc})
+			if err != nil {
+				return err
+			}
+			var base *baselines
+			if baseline {
+				self, err := os.Executable()
+				if err != nil {
+					return fmt.Errorf("baseline: %v", err)
+				}
+				b, err := measureBaselines(self, res.Concurrency, min(calls, 20000), 2000)
+				if err != nil {
+					return fmt.Errorf("baseline: %v", err)
+				}
+				base = &b
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(benchReport{Bench: res, Baseline: base}); err != nil {
+					return err
+				}
+			} else {
+				printBench(cmd.OutOrStdout(), res, base)
+			}
+			return benchVerdict(res)
+		},
+	}
+	controlFlag(c, &socket)
+	c.Flags().IntVar(&calls, "calls", 10000, "how many calls to make")
+	c.Flags().IntVar(&conc, "concurrency", 1, "how many calls in flight at once")
+	c.Flags().BoolVar(&baseline, "baseline", true, "also measure TCP and UDP on loopback for comparison")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of text")
+	// The other end of the two-process baselines: a child bench runs it.
+	c.Flags().BoolVar(&serve, "serve-baselines", false, "serve a UDP echo and a TCP accept+close listener on loopback until stdin ends")
+	c.Flags().MarkHidden("serve-baselines")
+	return c
+}
+
+// benchReport is what bench --json prints.
+type benchReport struct {
+	Bench    node.BenchResult `json:"bench"`
+	Baseline *baselines       `json:"baseline,omitempty"`
+}
+
+// baselines are loopback figures measured by bench: between two processes
+// (this one and a child), as the two nodes are, and within this process.
+type baselines struct {
+	Concurrency  int     `json:"concurrency"`
+	TCPConns     int     `json:"tcp_conns"`
+	TCPRate      float64 `json:"tcp_conns_per_second"`       // connect+accept+close, two processes
+	TCPRateLocal float64 `json:"tcp_conns_per_second_local"` // the same within this process
+	UDPRTT       float64 `json:"udp_rtt_us"`                 // median round trip, two processes
+	UDPRTTLocal  float64 `json:"udp_rtt_us_local"`           // the same within this process
+}
+
+// benchVerdict is bench's exit status: an error if a call failed or the
+// bench did not make every call.
+func benchVerdict(r node.BenchResult) error {
+	switch {
+	case r.Failed > 0:
+		return fmt.Errorf("%d of %d calls failed; the first: %s", r.Failed, r.Calls, r.FirstError)
+	case r.Stopped != "":
+		return fmt.Errorf("bench stopped after %d calls: %s", r.Calls, r.Stopped)
+	}
+	return nil
+}
+
+func printBench(w io.Writer, r node.BenchResult, b *baselines) {
+	fmt.Fprintf(w, "bench %s: %d calls, %d in flight: %d connected and closed, %d failed\n", r.Dest, r.Calls, r.Concurrency, r.Connected, r.Failed)
+	if r.Stopped != "" {
+		fmt.Fprintf(w, "  stopped early: %s\n", r.Stopped)
+	}
+	fmt.Fprintf(w, "  rate   %.0f calls/s (setup + teardown, %.3f s)\n", r.Rate, r.Seconds)
+	lat := func(name string, l node.Latency) {
+		fmt.Fprintf(w, "  %-6s mean %.1f µs, p50 %.1f, p90 %.1f, p99 %.1f, max %.1f\n", name, l.Mean, l.P50, l.P90, l.P99, l.Max)
+	}
+	lat("setup", r.Setup)
+	lat("cycle", r.Cycle)
+	if b == nil {
+		return
+	}
+	fmt.Fprintf(w, "baselines on loopback, now (between two processes; within one):\n")
+	fmt.Fprintf(w, "  TCP connect+accept+close, %d at a time: %.0f conns/s (%.0f); calls/conns %.2f (%.2f)\n",
+		b.Concurrency, b.TCPRate, b.TCPRateLocal, ratio(r.Rate, b.TCPRate), ratio(r.Rate, b.TCPRateLocal))
+	fmt.Fprintf(w, "  UDP round trip: p50 %.1f µs (%.1f); setup p50 / RTT %.1f (%.1f)\n",
+		b.UDPRTT, b.UDPRTTLocal, ratio(r.Setup.P50, b.UDPRTT), ratio(r.Setup.P50, b.UDPRTTLocal))
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+// measureBaselines measures TCP connect+accept+close (n connections, conc
+// at a time) and the median of rtts UDP round trips on loopback: against
+// a child process running bin (condis) with --serve-baselines, and within
+// this process.
+func measureBaselines(bin string, conc, n, rtts int) (baselines, error) {
+	b := baselines{Concurrency: conc, TCPConns: n}
+	local, err := startBaselineServers()
+	if err != nil {
+		return b, err
+	}
+	defer local.close()
+	child, err := startBaselineChild(bin)
+	if err != nil {
+		return b, err
+	}
+	defer child.Close()
+	for _, m := range []struct {
+		addrs baselineAddrs
+		rate  *float64
+		rtt   *float64
+	}{{child.addrs, &b.TCPRate, &b.UDPRTT}, {local.addrs, &b.TCPRateLocal, &b.UDPRTTLocal}} {
+		if *m.rate, err = tcpConnectRate(m.addrs.tcp, conc, n); err != nil {
+			return b, err
+		}
+		if *m.rtt, err = medianRTT(m.addrs.udp, rtts); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
+// baselineAddrs are where the baseline servers listen.
+type baselineAddrs struct{ udp, tcp string }
+
+// baselineServers are a UDP echo and a TCP listener that accepts and
+// closes, on loopback.
+type baselineServers struct {
+	addrs baselineAddrs
+	pc    net.PacketConn
+	ln    net.Listener
+	wg    sync.WaitGroup
+}
+
+func startBaselineServers() (*baselineServers, error) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	s := &baselineServers{addrs: baselineAddrs{udp: pc.LocalAddr().String(), tcp: ln.Addr().String()}, pc: pc, ln: ln}
+	s.wg.Go(func() {
+		buf := make([]byte, 64)
+		for {
+			k, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo(buf[:k], from)
+		}
+	})
+	s.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	})
+	return s, nil
+}
+
+func (s *baselineServers) close() {
+	s.pc.Close()
+	s.ln.Close()
+	s.wg.Wait()
+}
+
+// serveBaselines is bench --serve-baselines: the baseline servers, their
+// addresses on one line of stdout ("udp ADDR tcp ADDR"), until stdin ends.
+func serveBaselines(stdin io.Reader, stdout io.Writer) error {
+	s, err := startBaselineServers()
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if _, err := fmt.Fprintf(stdout, "udp %s tcp %s\n", s.addrs.udp, s.addrs.tcp); err != nil {
+		return err
+	}
+	io.Copy(io.Discard, stdin)
+	return nil
+}
+
+// baselineChild is a child process serving the baselines.
+type baselineChild struct {
+	cmd   *exec.Cmd
+	stdin io.Closer
+	addrs baselineAddrs
+}
+
+// startBaselineChild runs bin (condis) with bench --serve-baselines.
+func startBaselineChild(bin string) (*baselineChild, error) {
+	cmd := exec.Command(bin, "bench", "--serve-baselines")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &baselineChild{cmd: cmd, stdin: stdin}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err == nil {
+		_, err = fmt.Sscanf(line, "udp %s tcp %s", &c.addrs.udp, &c.addrs.tcp)
+	}
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("the baseline process: %v", err)
+	}
+	return c, nil
+}
+
+// Close ends the child (its stdin ends) and waits for it.
+func (c *baselineChild) Close() error {
+	c.stdin.Close()
+	return c.cmd.Wait()
+}
+
+// tcpConnectRate connects to addr and closes n TCP connections, conc at a
+// time, and returns how many per second.
+func tcpConnectRate(addr string, conc, n int) (float64, error) {
+	var left atomic.Int64
+	left.Store(int64(n))
+	var workers sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	start := time.Now()
+	for range conc {
+		workers.Go(func() {
+			for left.Add(-1) >= 0 {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+				c.Close()
+			}
+		})
+	}
+	workers.Wait()
+	elapsed := time.Since(start)
+	if first != nil {
+		return 0, first
+	}
+	return float64(n) / elapsed.Seconds(), nil
+}
+
+// medianRTT is the median of n round trips of a 34-octet datagram (a small
+// Q.2931 message) to the UDP echo at addr, in microseconds.
+func medianRTT(addr string, n int) (float64, error) {
+	cl, err := net.Dial("udp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	cl.SetDeadline(time.Now().Add(10 * time.Second)) // loopback: a lost datagram is a broken machine
+	msg, buf := make([]byte, 34), make([]byte, 64)
+	rtts := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		if _, err := cl.Write(msg); err != nil {
+			return 0, err
+		}
+		if _, err := cl.Read(buf); err != nil {
+			return 0, err
+		}
+		rtts = append(rtts, time.Since(start))
+	}
+	slices.Sort(rtts)
+	return float64(rtts[len(rtts)/2]) / 1e3, nil
+}

@@ -1,0 +1,139 @@
+package mcm_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"testing/synctest"
+
+	"github.com/condis-project/condis/mcm"
+	"github.com/condis-project/condis/memdrv"
+	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/transport"
+	"github.com/condis-project/condis/transport/sim"
+	"github.com/condis-project/condis/uni"
+)
+
+// batchLog records the SendBatch calls of the links it wraps.
+type batchLog struct {
+	mu      sync.Mutex
+	batches [][][]byte
+}
+
+// batchLink is a transport.BatchSender over a link that has none: it
+// records each batch and sends its messages one by one.
+type batchLink struct {
+	transport.Link
+	log *batchLog
+}
+
+func (l *batchLink) SendBatch(msgs [][]byte) error {
+	l.log.mu.Lock()
+	l.log.batches = append(l.log.batches, append([][]byte(nil), msgs...))
+	l.log.mu.Unlock()
+	for _, m := range msgs {
+		if err := l.Send(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addBatchNode is addNode with the node's links wrapped in batchLinks.
+func (w *world) addBatchNode(name string, log *batchLog) *node {
+	w.t.Helper()
+	n := &node{w: w, name: name, fab: memdrv.NewFabric()}
+	n.m = ndis.New(ndis.Options{Name: name, OnViolation: n.onViolation})
+	d, err := mcm.New(n.m, mcm.Config{Name: name, Timers: w.timers, Logger: logger()})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	n.d = d
+	h := d.Handler()
+	ep, err := w.net.Endpoint(name, transport.HandlerFunc(func(l transport.Link) transport.LinkHandler {
+		return h.LinkUp(&batchLink{Link: l, log: log})
+	}))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	n.ep = ep
+	d.Attach(ep)
+	w.nodes = append(w.nodes, n)
+	return n
+}
+
+// TestSignallingBatched: messages that queue up together for one link go
+// in one SendBatch, in order, each once. A node shutting down releases all
+// its calls at once: one batch of RELEASEs, and every call at the far end
+// is closed once.
+func TestSignallingBatched(t *testing.T) {
+	const n = 20
+	synctest.Test(t, func(t *testing.T) {
+		w := newSimWorld(t, sim.Config{Seed: 3})
+		defer w.close()
+		log := &batchLog{}
+		a, b := w.addBatchNode("a", log), w.addNode("b", nil)
+		ca, cb := a.client("alice"), b.client("bob")
+		b.listen(cb, "echo")
+		for range n {
+			w.connect(ca, cb, mcm.CallParams("b", "echo", bestEffort(100), bestEffort(100), false))
+		}
+		log.mu.Lock()
+		log.batches = nil
+		log.mu.Unlock()
+
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		shut := make(chan error, 1)
+		go func() { shut <- a.d.Shutdown(ctx) }()
+		w.waitFor("every call closed at b", func() bool {
+			in := cb.Incoming()
+			return len(in) == n && see(cb, func() bool {
+				for _, v := range in {
+					if !v.Close.Done {
+						return false
+					}
+				}
+				return true
+			})
+		})
+		in := cb.Incoming()
+		see(cb, func() bool {
+			for i, v := range in {
+				if v.CloseIndicated != 1 || !v.Close.ExactlyOnce() {
+					t.Errorf("bob's call %d: %d incoming closes, close %v", i, v.CloseIndicated, v.Close)
+				}
+			}
+			return true
+		})
+
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		var first [][]byte
+		for _, batch := range log.batches {
+			if len(batch) > 1 {
+				first = batch
+				break
+			}
+		}
+		if len(first) != n {
+			t.Fatalf("batches sent: %d; the first of more than one message has %d, want the %d RELEASEs", len(log.batches), len(first), n)
+		}
+		refs := map[uint32]bool{}
+		for i, raw := range first {
+			m, err := uni.Decode(raw)
+			if err != nil {
+				t.Fatalf("message %d of the batch: %v", i, err)
+			}
+			if m.Type != uni.MsgRelease {
+				t.Errorf("message %d of the batch is %v, want RELEASE", i, m.Type)
+			}
+			refs[m.CallRef.Value] = true
+		}
+		if len(refs) != n {
+			t.Errorf("the batch releases %d distinct calls, want %d", len(refs), n)
+		}
+		cancel()
+		<-shut
+	})
+}

@@ -1,0 +1,290 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/uni"
+)
+
+// benchRun is one bench request being carried out: calls to one
+// destination, each created, made, closed and deleted by the Control like
+// a call session's, but with no session. Fields are guarded by Control.mu.
+type benchRun struct {
+	dest          string
+	peer, service string
+	tx, rx        ndis.Flowspec
+	total, conc   int
+
+	started  int // MakeCalls issued (or refused before)
+	inflight int // started and whose VC is not deleted yet
+	failed   int
+	stop     string // why no more calls are started, "" while they are
+	firstErr string
+
+	start   time.Time
+	elapsed time.Duration
+	setup   []time.Duration // connected calls: NdisClMakeCall to MakeCallComplete
+	cycle   []time.Duration // connected calls: NdisClMakeCall to the VC deleted
+	done    chan struct{}   // closed once the last call's VC is deleted
+}
+
+// serveBench serves a bench request over the control socket: Bench, with
+// the client's going away (EOF: it says nothing more) as the cancellation.
+func (c *Control) serveBench(conn net.Conn, br *bufio.Reader, req *Request) {
+	// A session of its own marks the connection, so that Shutdown leaves
+	// it open for the answer.
+	c.mu.Lock()
+	if c.down {
+		c.mu.Unlock()
+		writeJSONLine(conn, Response{Error: "the node is shutting down"})
+		return
+	}
+	c.conns[conn] = newSession(sessionBench, conn)
+	c.mu.Unlock()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	gone := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, br)
+		cancel(errClientGone)
+		close(gone)
+	}()
+	defer func() {
+		conn.Close()
+		<-gone
+	}()
+	res, err := c.Bench(ctx, *req)
+	if err != nil {
+		writeJSONLine(conn, Response{Error: err.Error()})
+		return
+	}
+	writeJSONLine(conn, Response{OK: true, Bench: &res})
+}
+
+var errClientGone = errors.New("the client went away")
+
+// Bench makes req.Calls calls to req.Dest (each created, made, closed and
+// deleted, with no data; req.Tx and req.Rx as for a call), req.Concurrency
+// of them in flight at once, as the Control's own CoNDIS client, and
+// returns how it went once the last VC is deleted. It is what a bench
+// request on the control socket does, in process. Ending ctx, the node
+// shutting down or the address family being withdrawn stops it early: no
+// more calls are started, those in flight close normally, and the result
+// says why in Stopped. The error is for a request that could not start
+// (bad parameters, an unknown destination, a node shutting down).
+func (c *Control) Bench(ctx context.Context, req Request) (BenchResult, error) {
+	if req.Concurrency == 0 {
+		req.Concurrency = 1
+	}
+	switch {
+	case req.Dest == "":
+		return BenchResult{}, errors.New("bench: no destination (node/service)")
+	case req.Calls < 1 || req.Calls > MaxBenchCalls:
+		return BenchResult{}, fmt.Errorf("bench: calls must be 1 to %d", MaxBenchCalls)
+	case req.Concurrency < 1 || req.Concurrency > MaxBenchConcurrency:
+		return BenchResult{}, fmt.Errorf("bench: concurrency must be 1 to %d", MaxBenchConcurrency)
+	}
+	r := &benchRun{dest: req.Dest, total: req.Calls, conc: min(req.Concurrency, req.Calls), done: make(chan struct{})}
+	var err error
+	if r.tx, err = req.Tx.Ndis(); err == nil {
+		if r.rx, err = req.Rx.Ndis(); err == nil {
+			_, err = c.cm.CallParams(req.Dest, r.tx, r.rx, false) // a bad destination is refused before any call
+		}
+	}
+	if err != nil {
+		return BenchResult{}, fmt.Errorf("bench %s: %v", req.Dest, err)
+	}
+	if n, svc, ok := strings.Cut(req.Dest, "/"); ok {
+		r.peer, r.service = n, svc
+	}
+	r.setup = make([]time.Duration, 0, r.total)
+	r.cycle = make([]time.Duration, 0, r.total)
+	c.mu.Lock()
+	if c.down {
+		c.mu.Unlock()
+		return BenchResult{}, errors.New("the node is shutting down")
+	}
+	c.benches[r] = struct{}{}
+	r.start = time.Now()
+	c.mu.Unlock()
+	c.post(func() { c.benchFill(r) })
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		c.stopBench(r, context.Cause(ctx).Error())
+		select {
+		case <-r.done:
+		case <-c.ctx.Done():
+		}
+	case <-c.ctx.Done():
+	}
+	select {
+	case <-r.done:
+	default: // c.ctx ended: Shutdown gave up waiting for the calls
+		return BenchResult{}, errors.New("bench: the node shut down before its calls were gone")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return r.resultLocked(), nil
+}
+
+// stopBench starts no more of r's calls, for why.
+func (c *Control) stopBench(r *benchRun, why string) {
+	c.mu.Lock()
+	c.stopBenchLocked(r, why)
+	c.mu.Unlock()
+}
+
+func (c *Control) stopBenchLocked(r *benchRun, why string) {
+	if r.stop == "" {
+		r.stop = why
+	}
+	c.benchMaybeDoneLocked(r)
+}
+
+// stopBenches stops every bench, for why (shutdown, withdrawal).
+func (c *Control) stopBenches(why string) {
+	c.mu.Lock()
+	for r := range c.benches {
+		c.stopBenchLocked(r, why)
+	}
+	c.mu.Unlock()
+}
+
+// benchFill starts r's calls until concurrency of them are in flight
+// (worker).
+func (c *Control) benchFill(r *benchRun) {
+	for {
+		c.mu.Lock()
+		if r.stop != "" || r.started >= r.total || r.inflight >= r.conc {
+			c.benchMaybeDoneLocked(r)
+			c.mu.Unlock()
+			return
+		}
+		af, why := c.usableAfLocked()
+		if af == nil {
+			c.stopBenchLocked(r, why)
+			c.mu.Unlock()
+			return
+		}
+		r.started++
+		r.inflight++
+		v := &vcState{bench: r, peer: r.peer, service: r.service, phase: vcCreated}
+		c.mu.Unlock()
+
+		params, err := c.cm.CallParams(r.dest, r.tx, r.rx, false)
+		if err != nil {
+			c.benchRefused(r, fmt.Sprintf("bench %s: %v", r.dest, err))
+			continue
+		}
+		h, st := c.b.CoCreateVc(af, v)
+		if st != ndis.StatusSuccess {
+			c.benchRefused(r, fmt.Sprintf("bench %s: NdisCoCreateVc: %v", r.dest, st))
+			continue
+		}
+		c.mu.Lock()
+		v.h, v.name = h, h.String()
+		c.vcs[v] = struct{}{}
+		v.phase = vcMaking // before the request: its completion may come first (R-GEN-10)
+		v.madeAt = time.Now()
+		c.mu.Unlock()
+		_, st = c.b.ClMakeCall(h, params, nil)
+		if st != ndis.StatusPending {
+			c.makeCallDone(v, st, params)
+		}
+	}
+}
+
+// benchRefused counts a call that could not even be made, and stops the
+// bench: what refused it will refuse the next one too.
+func (c *Control) benchRefused(r *benchRun, msg string) {
+	c.mu.Lock()
+	r.failed++
+	r.inflight--
+	if r.firstErr == "" {
+		r.firstErr = msg
+	}
+	c.stopBenchLocked(r, "a call could not be made")
+	c.mu.Unlock()
+}
+
+// benchMadeLocked records the outcome of a bench call's MakeCall; a
+// connected call is closed at once.
+func (c *Control) benchMadeLocked(v *vcState, st ndis.Status, cause uni.Cause) {
+	r := v.bench
+	if st == ndis.StatusSuccess {
+		r.setup = append(r.setup, time.Since(v.madeAt))
+		c.wantCloseLocked(v, whyLocal)
+		return
+	}
+	r.failed++
+	if r.firstErr == "" {
+		r.firstErr = callFailure(r.dest, st, cause).Error
+	}
+}
+
+// benchGoneLocked: a bench call's VC is deleted; the next call starts.
+func (c *Control) benchGoneLocked(v *vcState) {
+	r := v.bench
+	r.inflight--
+	if v.wasUp {
+		r.cycle = append(r.cycle, time.Since(v.madeAt))
+	}
+	if r.stop == "" && r.started < r.total {
+		c.post(func() { c.benchFill(r) })
+		return
+	}
+	c.benchMaybeDoneLocked(r)
+}
+
+// benchMaybeDoneLocked ends r once no more calls will start and none is in
+// flight.
+func (c *Control) benchMaybeDoneLocked(r *benchRun) {
+	if r.inflight > 0 || (r.stop == "" && r.started < r.total) {
+		return
+	}
+	if _, ok := c.benches[r]; !ok {
+		return // ended already
+	}
+	delete(c.benches, r)
+	r.elapsed = time.Since(r.start)
+	close(r.done)
+	c.notifyLocked()
+}
+
+// resultLocked summarises an ended bench.
+func (r *benchRun) resultLocked() BenchResult {
+	res := BenchResult{
+		Dest: r.dest, Calls: r.started, Connected: len(r.cycle), Failed: r.failed, Concurrency: r.conc,
+		Stopped: r.stop, FirstError: r.firstErr, Seconds: r.elapsed.Seconds(),
+		Setup: summarize(r.setup), Cycle: summarize(r.cycle),
+	}
+	if res.Seconds > 0 {
+		res.Rate = float64(res.Connected) / res.Seconds
+	}
+	return res
+}
+
+// summarize sorts ds and returns its mean, percentiles and maximum.
+func summarize(ds []time.Duration) Latency {
+	if len(ds) == 0 {
+		return Latency{}
+	}
+	slices.Sort(ds)
+	us := func(d time.Duration) float64 { return math.Round(float64(d)/100) / 10 }
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	at := func(p float64) time.Duration { return ds[min(len(ds)-1, int(p*float64(len(ds))))] }
+	return Latency{Mean: us(sum / time.Duration(len(ds))), P50: us(at(0.50)), P90: us(at(0.90)), P99: us(at(0.99)), Max: us(ds[len(ds)-1])}
+}

@@ -1,0 +1,271 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// listenRead is listen with the session's frames read (and dropped), as
+// `condis listen` reads them: a listen session whose client does not read
+// holds up the node's shutdown once its socket is full (Shutdown waits for
+// the close frame to be written).
+func (n *testNode) listenRead(service string) {
+	s := n.listen(service, true)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if _, err := s.Recv(); err != nil {
+				return
+			}
+		}
+	}()
+	n.t.Cleanup(func() {
+		s.Close()
+		<-done
+	})
+}
+
+// TestBench: the bench's calls are real CoNDIS calls, each connected,
+// closed and deleted, with the mediator checking every request (strict
+// mode), whether the call manager answers at once or pends.
+func TestBench(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			n := startNode(t, mode)
+			n.listenRead("echo")
+			res, err := n.ctl.Bench(context.Background(), Request{Dest: "local/echo", Calls: 100, Concurrency: 7})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Calls != 100 || res.Connected != 100 || res.Failed != 0 || res.Stopped != "" || res.FirstError != "" {
+				t.Fatalf("result %+v, want 100 calls connected and closed", res)
+			}
+			if res.Concurrency != 7 || res.Dest != "local/echo" {
+				t.Errorf("result says concurrency %d to %q", res.Concurrency, res.Dest)
+			}
+			for _, l := range []Latency{res.Setup, res.Cycle} {
+				if !(l.P50 <= l.P90 && l.P90 <= l.P99 && l.P99 <= l.Max) {
+					t.Errorf("percentiles out of order: %+v", l)
+				}
+			}
+			if v := n.outgoingVcs(); v != 0 {
+				t.Errorf("%d outgoing VCs left", v)
+			}
+		})
+	}
+}
+
+// TestBenchFailedCalls: calls to a service nobody listens on fail; each is
+// counted, the first failure is reported as a call session would, and the
+// VCs are deleted.
+func TestBenchFailedCalls(t *testing.T) {
+	n := startNode(t, modes[1])
+	res, err := n.ctl.Bench(context.Background(), Request{Dest: "local/nobody", Calls: 10, Concurrency: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Calls != 10 || res.Failed != 10 || res.Connected != 0 {
+		t.Fatalf("result %+v, want 10 failed calls", res)
+	}
+	if !strings.HasPrefix(res.FirstError, "call local/nobody failed: NDIS_STATUS_") {
+		t.Errorf("first error %q", res.FirstError)
+	}
+	if v := n.outgoingVcs(); v != 0 {
+		t.Errorf("%d outgoing VCs left", v)
+	}
+}
+
+func TestBenchBadRequests(t *testing.T) {
+	n := startNode(t, modes[0])
+	for _, c := range []struct {
+		req  Request
+		want string
+	}{
+		{Request{Calls: 1}, "no destination"},
+		{Request{Dest: "local/echo"}, "calls must be 1 to"},
+		{Request{Dest: "local/echo", Calls: MaxBenchCalls + 1}, "calls must be 1 to"},
+		{Request{Dest: "local/echo", Calls: 1, Concurrency: -1}, "concurrency must be 1 to"},
+		{Request{Dest: "local/echo", Calls: 1, Concurrency: MaxBenchConcurrency + 1}, "concurrency must be 1 to"},
+		{Request{Dest: "elsewhere/echo", Calls: 1}, "unknown node"},
+		{Request{Dest: "local/echo", Calls: 1, Tx: &Flowspec{Service: "premium"}}, "unknown service type"},
+	} {
+		_, err := n.ctl.Bench(context.Background(), c.req)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want an error saying %q", c.req, err, c.want)
+		}
+		// The same over the socket: the node's answer.
+		_, err = Bench(context.Background(), n.sock, c.req)
+		var re *RequestError
+		if !errors.As(err, &re) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("socket, %+v: %v, want the node to refuse with %q", c.req, err, c.want)
+		}
+	}
+}
+
+// TestBenchStops: a bench ends early, with the reason in Stopped, when its
+// context ends, its client goes away or the node shuts down; the calls in
+// flight are closed and deleted all the same.
+func TestBenchStops(t *testing.T) {
+	t.Run("cancelled", func(t *testing.T) {
+		n := startNode(t, modes[1])
+		n.listenRead("echo")
+		ctx, cancel := context.WithCancelCause(context.Background())
+		cancel(errors.New("enough"))
+		res, err := n.ctl.Bench(ctx, Request{Dest: "local/echo", Calls: MaxBenchCalls, Concurrency: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Stopped != "enough" || res.Calls >= MaxBenchCalls || res.Connected+res.Failed != res.Calls {
+			t.Fatalf("result %+v, want stopped early for %q", res, "enough")
+		}
+		if v := n.outgoingVcs(); v != 0 {
+			t.Errorf("%d outgoing VCs left", v)
+		}
+	})
+	t.Run("client gone", func(t *testing.T) {
+		n := startNode(t, modes[1])
+		n.listenRead("echo")
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, err := Bench(ctx, n.sock, Request{Dest: "local/echo", Calls: MaxBenchCalls, Concurrency: 4})
+			done <- err
+		}()
+		n.waitBenches(t, 1)
+		cancel() // closes the connection
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Bench after cancel: %v", err)
+		}
+		n.waitBenches(t, 0) // the node stopped it
+	})
+	t.Run("shutdown", func(t *testing.T) {
+		n := startNode(t, modes[1])
+		n.listenRead("echo")
+		type outcome struct {
+			res BenchResult
+			err error
+		}
+		done := make(chan outcome, 1)
+		go func() {
+			res, err := Bench(context.Background(), n.sock, Request{Dest: "local/echo", Calls: MaxBenchCalls, Concurrency: 4})
+			done <- outcome{res, err}
+		}()
+		n.waitBenches(t, 1)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := n.ctl.Shutdown(ctx); err != nil {
+			t.Fatalf("Shutdown: %v\n%v\n%v", err, n.ctl, n.m.Snapshot())
+		}
+		o := <-done
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+		if o.res.Stopped != "the node is shutting down" || o.res.Connected+o.res.Failed != o.res.Calls {
+			t.Fatalf("result %+v, want stopped by the shutdown", o.res)
+		}
+	})
+}
+
+// waitBenches waits until the Control runs n benches.
+func (n *testNode) waitBenches(t *testing.T, want int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second) // a failure deadline, not a measurement
+	for {
+		n.ctl.mu.Lock()
+		got := len(n.ctl.benches)
+		n.ctl.mu.Unlock()
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d benches running, want %d", got, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestBenchOverSocket: the socket's bench answers with the same result as
+// the Control's.
+func TestBenchOverSocket(t *testing.T) {
+	n := startNode(t, modes[2])
+	n.listenRead("echo")
+	res, err := Bench(context.Background(), n.sock, Request{Dest: "any/echo", Calls: 50, Concurrency: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Calls != 50 || res.Connected != 50 || res.Concurrency != 50 || res.Rate <= 0 {
+		t.Fatalf("result %+v", res)
+	}
+}
+
+// TestEventJSON: the hand-written JSON of events is what encoding/json
+// makes of them, byte for byte, whatever the strings hold.
+func TestEventJSON(t *testing.T) {
+	strs := []string{"", "vc#12", "alpha", `quote " and \ backslash`, "line\nbreak\ttab\rcr", "<html>&amp;</html>",
+		"\x00\x01\x1f\x7f", "é ü 日本", "\u2028\u2029", "bad \xff utf-8 \xc3", "call closed: NDIS_STATUS_DEST_OUT_OF_ORDER (cause 27, destination out of order)"}
+	for _, s := range strs {
+		for _, ev := range []Event{
+			{Event: EventCall, Vc: s, Peer: s},
+			{Event: s, Vc: "vc#1"},
+			{Event: EventClosed, Vc: "vc#2", Peer: "beta", CloseInfo: &CloseInfo{Normal: true, By: ByRemote, Status: s, Cause: 16, CauseText: s, Text: s}},
+			{Event: EventClosed, Vc: "vc#3", CloseInfo: &CloseInfo{By: s, Cause: -1, Text: s}},
+			{Event: EventClosed, Vc: "vc#4", CloseInfo: &CloseInfo{}},
+		} {
+			want, err := json.Marshal(ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ev.appendJSON(nil); string(got) != string(want) {
+				t.Errorf("event %+v:\n got %s\nwant %s", ev, got, want)
+			}
+		}
+	}
+}
+
+// FuzzJSONString holds appendJSONString to encoding/json for any string.
+func FuzzJSONString(f *testing.F) {
+	for _, s := range []string{"", "a", "\"\\", "<>&", "\u2028", "\xff", "日本", "\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := appendJSONString(nil, s); string(got) != string(want) {
+			t.Errorf("%q: got %s, want %s", s, got, want)
+		}
+		if !utf8.Valid(appendJSONString(nil, s)) {
+			t.Errorf("%q: not valid UTF-8", s)
+		}
+	})
+}
+
+// TestEventsBounded: a session whose client does not read keeps at most
+// maxQueued octets of events; the rest are dropped and the client is told
+// how many.
+func TestEventsBounded(t *testing.T) {
+	var q outQueue
+	q.init()
+	ev := Event{Event: EventCall, Vc: "vc#1", Peer: "alpha"}
+	size := len(ev.appendJSON(nil))
+	fit := maxQueued / size
+	for range fit + 10 {
+		q.pushEvent(ev)
+	}
+	frames, ok := q.next()
+	if !ok {
+		t.Fatal("queue dead")
+	}
+	if len(frames) != fit+1 {
+		t.Fatalf("%d frames, want %d events and one error", len(frames), fit)
+	}
+	last := frames[len(frames)-1]
+	if want := fmt.Sprintf("%d event(s) dropped", 10); last.Type != FrameError || !strings.HasPrefix(string(last.Payload), want) {
+		t.Errorf("last frame: %v %q, want an error saying %q", last.Type, last.Payload, want)
+	}
+}

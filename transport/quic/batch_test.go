@@ -1,0 +1,314 @@
+package quic
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/condis-project/condis/transport"
+)
+
+// batchRec is a transport.BatchHandler that keeps every signalling message
+// in the order it was delivered, and counts the Messages calls.
+type batchRec struct {
+	mu      sync.Mutex
+	msgs    [][]byte
+	batches int // Messages calls
+	more    chan struct{}
+}
+
+func newBatchRec() *batchRec { return &batchRec{more: make(chan struct{}, 1)} }
+
+func (r *batchRec) Message(m []byte) { r.add(m) }
+
+func (r *batchRec) Messages(ms [][]byte) {
+	r.mu.Lock()
+	r.batches++
+	r.mu.Unlock()
+	r.add(ms...)
+}
+
+func (r *batchRec) add(ms ...[]byte) {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, ms...)
+	r.mu.Unlock()
+	select {
+	case r.more <- struct{}{}:
+	default:
+	}
+}
+
+func (r *batchRec) Datagram(uint32, []byte)   {}
+func (r *batchRec) StreamData(uint32, []byte) {}
+func (r *batchRec) LinkDown(error)            {}
+
+// waitN waits until n messages have arrived and returns them.
+func (r *batchRec) waitN(t *testing.T, n int) [][]byte {
+	t.Helper()
+	deadline := time.After(wait)
+	for {
+		r.mu.Lock()
+		got := len(r.msgs)
+		r.mu.Unlock()
+		if got >= n {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return append([][]byte(nil), r.msgs...)
+		}
+		select {
+		case <-r.more:
+		case <-deadline:
+			t.Fatalf("%d of %d messages arrived", got, n)
+		}
+	}
+}
+
+// batchPair is alpha's link to beta, whose handler is a batchRec.
+func batchPair(t *testing.T) (*link, *batchRec) {
+	t.Helper()
+	c := newCluster(t)
+	rec := newBatchRec()
+	start := func(name string, h transport.Handler) {
+		id, err := c.ca.Issue(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ep, err := Listen(Config{Identity: id, Handler: h, Resolve: c.book.Resolve, PacketConn: udp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.book.Set(name, udp.LocalAddr())
+		t.Cleanup(func() { ep.Close() })
+		if name == "alpha" {
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			if _, err := ep.Dial(ctx, "beta"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var ab transport.Link
+	start("beta", transport.HandlerFunc(func(transport.Link) transport.LinkHandler { return rec }))
+	start("alpha", transport.HandlerFunc(func(l transport.Link) transport.LinkHandler {
+		ab = l
+		return &transport.LinkFuncs{}
+	}))
+	return ab.(*link), rec
+}
+
+// TestSendBatchKeepsOrderOnce: several goroutines send with Send and
+// SendBatch at once, so that the queue and the writer are used; every
+// message arrives exactly once and each sender's in its order.
+func TestSendBatchKeepsOrderOnce(t *testing.T) {
+	ab, rec := batchPair(t)
+	const senders, each = 8, 400
+	var wg sync.WaitGroup
+	for g := range senders {
+		wg.Go(func() {
+			for i := 0; i < each; {
+				k := min(1+i%7, each-i) // batches of 1 to 7
+				if k == 1 {
+					if err := ab.Send(sigMsg(uint32(g<<16|i), i%50)); err != nil {
+						t.Error(err)
+						return
+					}
+					i++
+					continue
+				}
+				var batch [][]byte
+				for j := range k {
+					batch = append(batch, sigMsg(uint32(g<<16|(i+j)), (i+j)%50))
+				}
+				if err := ab.SendBatch(batch); err != nil {
+					t.Error(err)
+					return
+				}
+				i += k
+			}
+		})
+	}
+	wg.Wait()
+	got := rec.waitN(t, senders*each)
+	if len(got) != senders*each {
+		t.Fatalf("%d messages arrived, want %d", len(got), senders*each)
+	}
+	next := make([]int, senders)
+	for _, m := range got {
+		s := seqOf(m)
+		g, i := int(s>>16), int(s&0xffff)
+		if g >= senders || i != next[g] {
+			t.Fatalf("sender %d: message %d arrived when %d was due", g, i, next[g])
+		}
+		next[g]++
+		if want := sigMsg(s, i%50); !bytes.Equal(m, want) {
+			t.Fatalf("message %x arrived as %x", want, m)
+		}
+	}
+}
+
+// TestQueuedMessagesGoInOneWrite: what is queued while a write is in
+// progress goes out with one stream write, in order, and the receiver
+// gets what one read brings in with one Messages call.
+func TestQueuedMessagesGoInOneWrite(t *testing.T) {
+	ab, rec := batchPair(t)
+	q := &ab.out
+	q.mu.Lock()
+	q.busy = true // as if a write were in progress: Sends queue
+	q.mu.Unlock()
+	w0 := q.writes.Load()
+	const n = 40 // 40 × 17 octets: one packet
+	for i := range n {
+		if err := ab.Send(sigMsg(uint32(i), 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w := q.writes.Load(); w != w0 {
+		t.Fatalf("%d stream writes while a write was in progress, want none", w-w0)
+	}
+	q.mu.Lock()
+	q.busy = false
+	q.kick()
+	q.mu.Unlock()
+	got := rec.waitN(t, n)
+	for i, m := range got {
+		if seqOf(m) != uint32(i) {
+			t.Fatalf("message %d arrived in place %d", seqOf(m), i)
+		}
+	}
+	if w := q.writes.Load(); w != w0+1 {
+		t.Errorf("%d stream writes for the queue, want 1", w-w0)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.batches == 0 {
+		t.Errorf("no Messages call: %d messages in one packet were delivered one at a time", n)
+	}
+}
+
+// TestSendBatchRefusesBadSizes: a batch with a message of a size Send
+// refuses is refused whole.
+func TestSendBatchRefusesBadSizes(t *testing.T) {
+	ab, rec := batchPair(t)
+	err := ab.SendBatch([][]byte{sigMsg(1, 0), {0x09}})
+	if !errors.Is(err, transport.ErrMessageSize) {
+		t.Fatalf("SendBatch with a 1-octet message: %v, want ErrMessageSize", err)
+	}
+	if err := ab.Send(sigMsg(2, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.waitN(t, 1); seqOf(got[0]) != 2 {
+		t.Fatalf("first message to arrive: %d, want 2 (nothing of the refused batch)", seqOf(got[0]))
+	}
+}
+
+// TestSendWaitsForRoom: with maxSigQueue octets queued, Send waits for the
+// writer; it goes on once the queue is written, and fails with the link
+// down if the link goes first.
+func TestSendWaitsForRoom(t *testing.T) {
+	for _, release := range []string{"writer", "link down"} {
+		t.Run(release, func(t *testing.T) {
+			ab, rec := batchPair(t)
+			q := &ab.out
+			q.mu.Lock()
+			q.busy = true
+			q.mu.Unlock()
+			big := transport.MaxMessageLen - 13 // header and sequence number
+			n := 0
+			for {
+				q.mu.Lock()
+				full := len(q.queue) >= maxSigQueue
+				q.mu.Unlock()
+				if full {
+					break
+				}
+				if err := ab.Send(sigMsg(uint32(n), big)); err != nil {
+					t.Fatal(err)
+				}
+				n++
+			}
+			done := make(chan error, 1)
+			go func() { done <- ab.Send(sigMsg(uint32(n), 0)) }()
+			// Wait until that Send waits for room (it makes q.room).
+			for {
+				q.mu.Lock()
+				waiting := q.room != nil
+				q.mu.Unlock()
+				if waiting {
+					break
+				}
+				time.Sleep(time.Millisecond) // polling a condition, not timing anything
+			}
+			if release == "link down" {
+				ab.Close()
+				if err := <-done; !errors.Is(err, transport.ErrLinkDown) {
+					t.Fatalf("Send waiting for room when the link closed: %v, want ErrLinkDown", err)
+				}
+				return
+			}
+			q.mu.Lock()
+			q.busy = false
+			q.kick()
+			q.mu.Unlock()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			got := rec.waitN(t, n+1)
+			for i, m := range got {
+				if seqOf(m) != uint32(i) {
+					t.Fatalf("message %d arrived in place %d", seqOf(m), i)
+				}
+			}
+		})
+	}
+}
+
+func TestFrameBuffered(t *testing.T) {
+	var stream []byte
+	var ends []int // where each frame ends
+	for i, pad := range []int{0, 3, 0} {
+		stream = appendFrame(stream, sigMsg(uint32(i), pad))
+		ends = append(ends, len(stream))
+	}
+	for cut := range len(stream) + 1 {
+		br := bufio.NewReaderSize(bytes.NewReader(stream[:cut]), 4096)
+		br.Peek(cut) // the buffer holds what has "arrived"
+		want := 0
+		for _, e := range ends {
+			if e <= cut {
+				want++
+			}
+		}
+		got := 0
+		for frameBuffered(br) {
+			m, err := readFrame(br, transport.MinMessageLen, transport.MaxMessageLen)
+			if err != nil {
+				t.Fatalf("cut at %d: frameBuffered, then %v", cut, err)
+			}
+			if seqOf(m) != uint32(got) {
+				t.Fatalf("cut at %d: frame %d read as %d", cut, got, seqOf(m))
+			}
+			got++
+		}
+		if got != want {
+			t.Errorf("cut at %d: %d frames reported buffered, want %d", cut, got, want)
+		}
+	}
+	// A length out of range counts as buffered: readFrame reports it.
+	br := bufio.NewReader(bytes.NewReader([]byte{0, 0, 0, 1, 0}))
+	br.Peek(5)
+	if !frameBuffered(br) {
+		t.Fatal("a frame of length 1 is not reported")
+	}
+	if _, err := readFrame(br, transport.MinMessageLen, transport.MaxMessageLen); !errors.Is(err, errFrameLength) {
+		t.Fatalf("readFrame: %v, want errFrameLength", err)
+	}
+}
