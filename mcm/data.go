@@ -2,6 +2,7 @@ package mcm
 
 import (
 	"errors"
+	"math"
 	"sync"
 	"time"
 
@@ -18,8 +19,10 @@ import (
 //
 //   - NDIS_STATUS_INVALID_LENGTH if it is longer than the transmit
 //     MaxSduSize negotiated for the call or, for a datagram VC, than what
-//     the path carries in one datagram now (Link.MaxDatagramPayload). An
-//     SDU is never truncated or fragmented;
+//     the path carries in one datagram now (Link.MaxDatagramPayload, asked
+//     again only for an SDU longer than the path carried before; if the
+//     path shrank in between, the transport refuses the SDU, with the same
+//     status). An SDU is never truncated or fragmented;
 //   - NDIS_STATUS_RESOURCES if it does not conform to the transmit
 //     flowspec and could only be made to conform by holding it back longer
 //     than Config.MaxShapingDelay (it is dropped);
@@ -43,7 +46,12 @@ import (
 // if either is short, the SDU is delayed until both would have had them
 // (shaping), in order behind earlier delayed SDUs, unless that delay
 // exceeds Config.MaxShapingDelay: then it is dropped (policing) and its
-// tokens given back.
+// tokens given back. Each bucket is deeper by what its rate fills in
+// shapingSlack (50 µs): a tolerance like ATM's cell delay variation
+// tolerance (a GCRA's τ), so that an SDU a few microseconds ahead of the
+// peak rate is not held back — no timer fires that precisely, and holding
+// it would cost a timer and a goroutine hand-off per SDU to a sender that
+// bursts faster than the peak. The rates hold over time all the same.
 //
 // Receiving: each datagram (or reliable SDU) whose connection identifier
 // belongs to a call is indicated on the call's VC(s) with
@@ -51,27 +59,63 @@ import (
 // NDIS_RECEIVE_FLAGS_RESOURCES (the client copies; nothing is outstanding
 // when the VC is deactivated).
 
+// shapingSlack is the shaping tolerance: each bucket is deeper by what
+// its rate fills in that time (see the data-path comment).
+const shapingSlack = 50 * time.Microsecond
+
+// burst is the depth of a bucket of base bytes filling at rate bytes/s:
+// base plus what the rate fills in shapingSlack.
+func burst(base, rate uint32) int {
+	slack := uint64(rate) * uint64(shapingSlack) / uint64(time.Second)
+	return int(min(uint64(base)+slack, math.MaxInt32))
+}
+
+// dataPath is a VC's data state. What every VC needs is kept inline and
+// small (the MCM holds one per VC, and a node may hold a million); what
+// only a VC that carries data needs — the token buckets, the shaping
+// queue, the counters — is allocated on its first SDU (active).
 type dataPath struct {
 	mu        sync.Mutex
 	txOK      bool
-	noTx      bool        // the VC has no transmit direction (a multipoint leaf)
-	txRefusal ndis.Status // completion status of sends while !txOK
+	noTx      bool // the VC has no transmit direction (a multipoint leaf)
 	rxOK      bool
 	reliable  bool
-	maxTx     int
-	dests     []dest
+	txRefusal ndis.Status // completion status of sends while !txOK
+	maxTx     int32       // transmit MaxSduSize (clamped to MaxInt32)
+	// pathMax is a datagram payload every destination's link carried when
+	// last asked (Link.MaxDatagramPayload), 0 if not known: SDUs up to it
+	// skip the question. A path that shrank since makes the transport
+	// refuse the SDU (NDIS_STATUS_INVALID_LENGTH all the same) and resets
+	// it.
+	pathMax  int32
+	flow     flowRates
+	inflight int32 // lists the MCM holds and has not completed
+	rxBusy   int32 // indications in progress
+	maxDelay time.Duration
+	dests    []dest
+	idle     func() // set by stop: run once inflight and rxBusy are 0
+	act      *dataActive
+}
+
+// flowRates are the transmit flowspec's buckets in bytes/s and bytes (0:
+// no such bucket).
+type flowRates struct {
+	sustained, bucket, peak uint32
+}
+
+// dataActive is the state of a VC that has carried data.
+type dataActive struct {
+	// The dual token bucket, made from flow when first needed (a bucket
+	// starts full, so making it late is the same as making it at open).
 	sustained *rate.Limiter
 	peak      *rate.Limiter
-	maxDelay  time.Duration
 
-	q      []queued
+	q      []queued // SDUs waiting for the worker, from qHead on
+	qHead  int
 	worker bool
-	kick   chan struct{}
+	kick   chan struct{} // wakes a worker waiting for the head's time (made on first wait)
 
-	inflight int    // lists the MCM holds and has not completed
-	rxBusy   int    // indications in progress
-	idle     func() // set by stop: run once inflight and rxBusy are 0
-	st       Stats
+	st Stats
 }
 
 type dest struct {
@@ -84,20 +128,26 @@ type queued struct {
 	at time.Time
 }
 
+// activeLocked returns the VC's active state, making it on first use.
+func (dp *dataPath) activeLocked() *dataActive {
+	if dp.act == nil {
+		dp.act = &dataActive{}
+	}
+	return dp.act
+}
+
 // open sets the VC up for data with its activation's transmit flowspec.
 func (dp *dataPath) open(tx ndis.Flowspec, maxTx int, reliable bool, dests []dest, maxDelay time.Duration, send, recv bool) {
 	dp.mu.Lock()
 	defer dp.mu.Unlock()
-	dp.reliable, dp.maxTx, dp.dests, dp.maxDelay = reliable, maxTx, dests, maxDelay
+	dp.reliable, dp.maxTx, dp.dests, dp.maxDelay = reliable, int32(min(maxTx, math.MaxInt32)), dests, maxDelay
+	dp.pathMax = 0
 	dp.setFlowLocked(tx)
 	dp.txOK, dp.rxOK, dp.idle = send, recv, nil
 	dp.txRefusal = ndis.StatusFailure
 	dp.noTx = tx.ServiceType == ndis.ServiceNoTraffic
 	if dp.noTx {
 		dp.txOK = false
-	}
-	if dp.kick == nil {
-		dp.kick = make(chan struct{}, 1)
 	}
 }
 
@@ -108,24 +158,42 @@ func (dp *dataPath) setFlow(tx ndis.Flowspec) {
 	dp.mu.Unlock()
 }
 
+// setFlowLocked records the buckets of tx; new (full) buckets are made
+// from them on the next SDU.
 func (dp *dataPath) setFlowLocked(tx ndis.Flowspec) {
-	depth := max(dp.maxTx, 1)
-	dp.sustained, dp.peak = nil, nil
+	depth := uint32(max(dp.maxTx, 1))
+	dp.flow = flowRates{}
 	if r := tx.TokenRate; !unspecified(r) && r > 0 {
 		b := depth
-		if s := tx.TokenBucketSize; !unspecified(s) && int(s) > b {
-			b = int(s)
+		if s := tx.TokenBucketSize; !unspecified(s) && s > b {
+			b = s
 		}
-		dp.sustained = rate.NewLimiter(rate.Limit(r), b)
+		dp.flow.sustained, dp.flow.bucket = r, b
 	}
 	if r := tx.PeakBandwidth; !unspecified(r) && r > 0 {
-		dp.peak = rate.NewLimiter(rate.Limit(r), depth)
+		dp.flow.peak = r
 	}
+	if a := dp.act; a != nil {
+		a.sustained, a.peak = nil, nil
+	}
+}
+
+// limitersLocked returns the VC's buckets (nil where the flowspec has
+// none), making them if needed.
+func (dp *dataPath) limitersLocked(a *dataActive) (sustained, peak *rate.Limiter) {
+	if r := dp.flow.sustained; r > 0 && a.sustained == nil {
+		a.sustained = rate.NewLimiter(rate.Limit(r), burst(dp.flow.bucket, r))
+	}
+	if r := dp.flow.peak; r > 0 && a.peak == nil {
+		a.peak = rate.NewLimiter(rate.Limit(r), burst(uint32(max(dp.maxTx, 1)), r))
+	}
+	return a.sustained, a.peak
 }
 
 func (dp *dataPath) setDests(ds []dest) {
 	dp.mu.Lock()
 	dp.dests = ds
+	dp.pathMax = 0
 	dp.mu.Unlock()
 }
 
@@ -150,7 +218,10 @@ func (dp *dataPath) allowReceive() {
 func (dp *dataPath) stats() Stats {
 	dp.mu.Lock()
 	defer dp.mu.Unlock()
-	return dp.st
+	if dp.act == nil {
+		return Stats{}
+	}
+	return dp.act.st
 }
 
 // MiniportCoSendNetBufferLists models MiniportCoSendNetBufferLists: every
@@ -178,29 +249,83 @@ func (d *MCM) send(v *vc, n *ndis.NetBufferList) {
 		return
 	}
 	size := len(n.Data)
-	if size > dp.maxTx {
+	if size > int(dp.maxTx) || (!dp.reliable && size > int(dp.pathMax) && !dp.pathCarriesLocked(size)) {
 		dp.mu.Unlock()
 		d.complete(v, n, ndis.StatusInvalidLength)
 		return
 	}
-	if !dp.reliable {
-		for _, ds := range dp.dests {
-			if l := ds.p.current(); l != nil && size > l.MaxDatagramPayload() {
-				dp.mu.Unlock()
-				d.complete(v, n, ndis.StatusInvalidLength)
-				return
-			}
+	a := dp.activeLocked()
+	now := time.Now()
+	delay, ok := dp.conformLocked(a, now, size)
+	if !ok {
+		dp.mu.Unlock()
+		d.complete(v, n, ndis.StatusResources)
+		return
+	}
+	if a.qHead == len(a.q) && delay == 0 && !dp.reliable && !a.worker {
+		dests := dp.dests
+		dp.mu.Unlock()
+		d.completeSent(v, n, transmit(dests, false, n.Data))
+		return
+	}
+	if delay > 0 {
+		a.st.TxShaped++
+	}
+	a.q = append(a.q, queued{n: n, at: now.Add(delay)})
+	if !a.worker {
+		a.worker = d.spawn(func() { d.sendWorker(v) })
+	}
+	dp.mu.Unlock()
+}
+
+// pathCarriesLocked asks every destination's link how long a datagram it
+// carries now and remembers the shortest; it reports whether size fits.
+// A destination whose link is down does not limit (the send fails there).
+func (dp *dataPath) pathCarriesLocked(size int) bool {
+	m := math.MaxInt32
+	for _, ds := range dp.dests {
+		if l := ds.p.current(); l != nil {
+			m = min(m, l.MaxDatagramPayload())
 		}
 	}
-	now := time.Now()
-	var delay time.Duration
-	var rs []*rate.Reservation
-	for _, lim := range []*rate.Limiter{dp.sustained, dp.peak} {
+	dp.pathMax = int32(m)
+	return size <= m
+}
+
+// conformLocked takes size tokens from the VC's buckets and returns how
+// long the SDU must wait for them (shaping); ok is false if it cannot
+// conform within maxDelay (policing), and then no tokens are taken.
+func (dp *dataPath) conformLocked(a *dataActive, now time.Time, size int) (delay time.Duration, ok bool) {
+	sustained, peak := dp.limitersLocked(a)
+	if sustained == nil && peak == nil {
+		return 0, true
+	}
+	// The usual case, without allocating: both buckets hold the tokens
+	// now. (Only this VC, under dp.mu, uses its buckets: what TokensAt
+	// sees, AllowN finds.)
+	first, second := sustained, peak
+	if first == nil {
+		first, second = peak, nil
+	}
+	if second == nil || second.TokensAt(now) >= float64(size) {
+		if first.AllowN(now, size) {
+			if second != nil {
+				second.AllowN(now, size)
+			}
+			return 0, true
+		}
+	}
+	// Short of tokens: reserve them from both and wait, unless that takes
+	// too long.
+	var rs [2]*rate.Reservation
+	k := 0
+	for _, lim := range [2]*rate.Limiter{sustained, peak} {
 		if lim == nil {
 			continue
 		}
 		r := lim.ReserveN(now, size)
-		rs = append(rs, r)
+		rs[k] = r
+		k++
 		if !r.OK() {
 			delay = dp.maxDelay + 1 // cannot conform: drop
 			continue
@@ -208,27 +333,12 @@ func (d *MCM) send(v *vc, n *ndis.NetBufferList) {
 		delay = max(delay, r.DelayFrom(now))
 	}
 	if delay > dp.maxDelay {
-		for _, r := range rs {
+		for _, r := range rs[:k] {
 			r.CancelAt(now)
 		}
-		dp.mu.Unlock()
-		d.complete(v, n, ndis.StatusResources)
-		return
+		return 0, false
 	}
-	if len(dp.q) == 0 && delay == 0 && !dp.reliable && !dp.worker {
-		dests := dp.dests
-		dp.mu.Unlock()
-		d.complete(v, n, transmit(dests, false, n.Data))
-		return
-	}
-	if delay > 0 {
-		dp.st.TxShaped++
-	}
-	dp.q = append(dp.q, queued{n: n, at: now.Add(delay)})
-	if !dp.worker {
-		dp.worker = d.spawn(func() { d.sendWorker(v) })
-	}
-	dp.mu.Unlock()
+	return delay, true
 }
 
 // sendWorker sends a VC's queued SDUs in order, each at its time.
@@ -236,14 +346,19 @@ func (d *MCM) sendWorker(v *vc) {
 	dp := &v.data
 	for {
 		dp.mu.Lock()
-		if len(dp.q) == 0 {
-			dp.worker = false
+		a := dp.act
+		if a.qHead == len(a.q) {
+			a.q, a.qHead = a.q[:0], 0
+			a.worker = false
 			dp.mu.Unlock()
 			return
 		}
-		head := dp.q[0]
+		head := a.q[a.qHead]
 		if wait := time.Until(head.at); wait > 0 {
-			kick := dp.kick
+			if a.kick == nil {
+				a.kick = make(chan struct{}, 1)
+			}
+			kick := a.kick
 			dp.mu.Unlock()
 			t := time.NewTimer(wait)
 			select {
@@ -253,11 +368,17 @@ func (d *MCM) sendWorker(v *vc) {
 			}
 			continue
 		}
-		dp.q[0] = queued{}
-		dp.q = dp.q[1:]
+		a.q[a.qHead] = queued{}
+		a.qHead++
+		if a.qHead >= 64 && 2*a.qHead >= len(a.q) {
+			// Reuse the front of the array while the queue never drains.
+			k := copy(a.q, a.q[a.qHead:])
+			clear(a.q[k:])
+			a.q, a.qHead = a.q[:k], 0
+		}
 		dests, reliable := dp.dests, dp.reliable
 		dp.mu.Unlock()
-		d.complete(v, head.n, transmit(dests, reliable, head.n.Data))
+		d.completeSent(v, head.n, transmit(dests, reliable, head.n.Data))
 	}
 }
 
@@ -291,6 +412,18 @@ func transmit(dests []dest, reliable bool, data []byte) ndis.Status {
 	return ndis.StatusFailure
 }
 
+// completeSent completes a list the transport was given: one it refused
+// as too long tells that the path carries less than pathMax now.
+func (d *MCM) completeSent(v *vc, n *ndis.NetBufferList, st ndis.Status) {
+	if st == ndis.StatusInvalidLength {
+		dp := &v.data
+		dp.mu.Lock()
+		dp.pathMax = 0
+		dp.mu.Unlock()
+	}
+	d.complete(v, n, st)
+}
+
 // complete completes one list and accounts for it.
 func (d *MCM) complete(v *vc, n *ndis.NetBufferList, st ndis.Status) {
 	n.Status = st
@@ -299,11 +432,12 @@ func (d *MCM) complete(v *vc, n *ndis.NetBufferList, st ndis.Status) {
 	dp := &v.data
 	dp.mu.Lock()
 	dp.inflight--
+	a := dp.activeLocked()
 	if st == ndis.StatusSuccess {
-		dp.st.TxPackets++
-		dp.st.TxBytes += size
+		a.st.TxPackets++
+		a.st.TxBytes += size
 	} else {
-		dp.st.TxDropped++
+		a.st.TxDropped++
 	}
 	idle := dp.takeIdleLocked()
 	dp.mu.Unlock()
@@ -335,12 +469,15 @@ func (d *MCM) haltTx(v *vc, st ndis.Status) {
 	dp := &v.data
 	dp.mu.Lock()
 	dp.txOK, dp.txRefusal = false, st
-	q := dp.q
-	dp.q = nil
-	if dp.kick != nil && len(q) > 0 {
-		select {
-		case dp.kick <- struct{}{}:
-		default:
+	var q []queued
+	if a := dp.act; a != nil && a.qHead < len(a.q) {
+		q = a.q[a.qHead:]
+		a.q, a.qHead = nil, 0
+		if a.kick != nil {
+			select {
+			case a.kick <- struct{}{}:
+			default:
+			}
 		}
 	}
 	dp.mu.Unlock()
@@ -391,6 +528,11 @@ func (v *vc) resetData() {
 	dp.mu.Unlock()
 }
 
+// rxLists recycles the lists receive indicates: it indicates with
+// NDIS_RECEIVE_FLAGS_RESOURCES, so a list is the MCM's again as soon as
+// the indication returns.
+var rxLists = sync.Pool{New: func() any { return new(ndis.NetBufferList) }}
+
 // receive indicates one received SDU on the VCs of its call.
 func (d *MCM) receive(p *peer, connID uint32, payload []byte) {
 	p.rxMu.RLock()
@@ -403,21 +545,25 @@ func (d *MCM) receive(p *peer, connID uint32, payload []byte) {
 		dp := &v.data
 		dp.mu.Lock()
 		if !dp.rxOK {
-			dp.st.RxDropped++
+			dp.activeLocked().st.RxDropped++
 			dp.mu.Unlock()
 			continue
 		}
 		dp.rxBusy++
 		dp.mu.Unlock()
-		nbl := &ndis.NetBufferList{Data: payload}
+		nbl := rxLists.Get().(*ndis.NetBufferList)
+		nbl.Data = payload
 		st := d.a.MCoIndicateReceiveNetBufferLists(v.h, nbl, 1, ndis.ReceiveFlagsResources)
+		*nbl = ndis.NetBufferList{}
+		rxLists.Put(nbl)
 		dp.mu.Lock()
 		dp.rxBusy--
+		a := dp.activeLocked()
 		if st == ndis.StatusSuccess {
-			dp.st.RxPackets++
-			dp.st.RxBytes += uint64(len(payload))
+			a.st.RxPackets++
+			a.st.RxBytes += uint64(len(payload))
 		} else {
-			dp.st.RxDropped++
+			a.st.RxDropped++
 		}
 		idle := dp.takeIdleLocked()
 		dp.mu.Unlock()

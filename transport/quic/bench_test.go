@@ -3,8 +3,12 @@ package quic
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
+	"io"
 	"net"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,12 +40,15 @@ func waitQuiet(n *atomic.Int64) int64 {
 // rawPair is two quic-go connections on loopback with datagrams enabled and
 // the same mutual TLS as condis, without condis on top.
 type rawPair struct {
-	trs     []*quicgo.Transport
-	udps    []*net.UDPConn
-	client  *quicgo.Conn
-	server  *quicgo.Conn
-	dgCount atomic.Int64
-	done    chan struct{}
+	trs      []*quicgo.Transport
+	udps     []*net.UDPConn
+	client   *quicgo.Conn
+	server   *quicgo.Conn
+	dgCount  atomic.Int64 // datagram octets received
+	sdus     atomic.Int64 // stream SDUs received
+	sduBytes atomic.Int64 // their octets
+	done     chan struct{}
+	streams  sync.WaitGroup
 }
 
 func newRawPair(tb testing.TB, a, b *pki.Identity) *rawPair {
@@ -93,13 +100,44 @@ func newRawPair(tb testing.TB, a, b *pki.Identity) *rawPair {
 			p.dgCount.Add(int64(len(d)))
 		}
 	}()
+	p.streams.Go(func() {
+		for {
+			s, err := p.server.AcceptUniStream(context.Background())
+			if err != nil {
+				return
+			}
+			p.streams.Go(func() { p.readFrames(s) })
+		}
+	})
 	return p
+}
+
+// readFrames reads length-prefixed SDUs (the reliable VC framing) into one
+// reused buffer and counts them.
+func (p *rawPair) readFrames(s *quicgo.ReceiveStream) {
+	var hdr [4]byte
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := io.ReadFull(s, hdr[:]); err != nil {
+			return
+		}
+		n := binary.BigEndian.Uint32(hdr[:])
+		if int(n) > len(buf) {
+			buf = make([]byte, n)
+		}
+		if _, err := io.ReadFull(s, buf[:n]); err != nil {
+			return
+		}
+		p.sdus.Add(1)
+		p.sduBytes.Add(int64(n))
+	}
 }
 
 func (p *rawPair) close() {
 	p.client.CloseWithError(0, "")
 	p.server.CloseWithError(0, "")
 	<-p.done
+	p.streams.Wait()
 	for i := range p.trs {
 		p.trs[i].Close()
 		p.udps[i].Close()
@@ -176,6 +214,149 @@ func BenchmarkDatagramThroughput(b *testing.B) {
 	b.ReportMetric(gbps/rawGbps, "ratio")
 	b.ReportMetric(100*(1-float64(delivered)/float64(n*size)), "loss-%")
 	b.ReportMetric(100*(1-float64(rawDelivered)/float64(n*size)), "raw-loss-%")
+}
+
+// processCPU is the user and system time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// streamLeg is one measured transfer on a reliable stream: from the first
+// write to the last SDU delivered, and the CPU the process used meanwhile.
+type streamLeg struct {
+	elapsed, cpu time.Duration
+	octets       int64
+}
+
+func (l streamLeg) add(o streamLeg) streamLeg {
+	return streamLeg{l.elapsed + o.elapsed, l.cpu + o.cpu, l.octets + o.octets}
+}
+
+// waitCount waits until n reaches want and returns when it did (to within
+// a millisecond).
+func waitCount(tb testing.TB, n *atomic.Int64, want int64) time.Time {
+	deadline := time.Now().Add(time.Minute)
+	for n.Load() < want {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%d of %d SDUs delivered", n.Load(), want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return time.Now()
+}
+
+// BenchmarkStreamThroughput sends 1200-octet SDUs on one reliable VC stream
+// (Link.SendReliable, connection identifier 0x00010020) from alpha to beta
+// through a condis link, and the same number of SDUs, framed the same way
+// (4-octet length, then the SDU; one Write per SDU), on a uni stream of a
+// bare quic-go connection whose reader reads them frame by frame into one
+// buffer. Legs in the order condis, raw, raw, condis (the first is the
+// b.Loop), so drift weighs on both alike; it reports delivered goodput,
+// the process's CPU per delivered kilobyte, and their ratios.
+func BenchmarkStreamThroughput(b *testing.B) {
+	const size = 1200
+	c := newCluster(b)
+	var sdus, octets atomic.Int64 // delivered to beta
+	ida, _ := c.ca.Issue("alpha")
+	idb, _ := c.ca.Issue("beta")
+	start := func(id *pki.Identity, h transport.Handler) *Endpoint {
+		udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ep, err := Listen(Config{Identity: id, Handler: h, Resolve: c.book.Resolve, PacketConn: udp})
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.book.Set(id.Name, udp.LocalAddr())
+		return ep
+	}
+	nop := transport.HandlerFunc(func(transport.Link) transport.LinkHandler { return &transport.LinkFuncs{} })
+	a := start(ida, nop)
+	defer a.Close()
+	bb := start(idb, transport.HandlerFunc(func(transport.Link) transport.LinkHandler {
+		return &transport.LinkFuncs{OnStreamData: func(_ uint32, p []byte) {
+			sdus.Add(1)
+			octets.Add(int64(len(p)))
+		}}
+	}))
+	defer bb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	l, err := a.Dial(ctx, "beta")
+	if err != nil {
+		b.Fatal(err)
+	}
+	const conn = 0x00010020
+	defer l.CloseReliable(conn)
+	raw := newRawPair(b, ida, idb)
+	defer raw.close()
+	rs, err := raw.client.OpenUniStreamSync(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rs.Close()
+
+	payload := make([]byte, size)
+	frame := binary.BigEndian.AppendUint32(nil, size)
+	frame = append(frame, payload...)
+	condisLeg := func(n int) streamLeg {
+		want := sdus.Load() + int64(n)
+		o0, cpu0, t0 := octets.Load(), processCPU(), time.Now()
+		for range n {
+			if err := l.SendReliable(conn, payload); err != nil {
+				b.Fatal(err)
+			}
+		}
+		end := waitCount(b, &sdus, want)
+		return streamLeg{end.Sub(t0), processCPU() - cpu0, octets.Load() - o0}
+	}
+	rawLeg := func(n int) streamLeg {
+		want := raw.sdus.Load() + int64(n)
+		o0, cpu0, t0 := raw.sduBytes.Load(), processCPU(), time.Now()
+		for range n {
+			if _, err := rs.Write(frame); err != nil {
+				b.Fatal(err)
+			}
+		}
+		end := waitCount(b, &raw.sdus, want)
+		return streamLeg{end.Sub(t0), processCPU() - cpu0, raw.sduBytes.Load() - o0}
+	}
+	condisLeg(256) // warm up: the streams, the congestion windows
+	rawLeg(256)
+
+	b.SetBytes(size)
+	b.ReportAllocs()
+	n := 0
+	want := sdus.Load()
+	o0, cpu0, t0 := octets.Load(), processCPU(), time.Now()
+	for b.Loop() {
+		if err := l.SendReliable(conn, payload); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	end := waitCount(b, &sdus, want+int64(n))
+	cl := streamLeg{end.Sub(t0), processCPU() - cpu0, octets.Load() - o0}
+	b.StopTimer()
+	rl := rawLeg(n)
+	rl = rl.add(rawLeg(n))
+	cl = cl.add(condisLeg(n))
+
+	gbps := float64(cl.octets) * 8 / cl.elapsed.Seconds() / 1e9
+	rawGbps := float64(rl.octets) * 8 / rl.elapsed.Seconds() / 1e9
+	cpu := float64(cl.cpu.Nanoseconds()) / (float64(cl.octets) / 1000)
+	rawCPU := float64(rl.cpu.Nanoseconds()) / (float64(rl.octets) / 1000)
+	b.ReportMetric(gbps, "Gbit/s")
+	b.ReportMetric(rawGbps, "raw-Gbit/s")
+	b.ReportMetric(gbps/rawGbps, "ratio")
+	b.ReportMetric(cpu, "cpu-ns/kB")
+	b.ReportMetric(rawCPU, "raw-cpu-ns/kB")
+	b.ReportMetric(rawCPU/cpu, "cpu-ratio")
 }
 
 // BenchmarkSignallingRoundTrip bounces a 30-octet signalling message
