@@ -131,8 +131,8 @@ type ClientVc struct {
 	SendStatus       []ndis.Status
 	multipoint       bool
 	closeWanted      bool
-	sendsOut         int  // lists sent and not yet completed (R-CLOSE-1)
 	closing          bool // CloseCall issued for the current call
+	sendsOut         int  // lists sent and not yet completed (R-CLOSE-1)
 }
 
 // ClientParty is the client's context for a party.
@@ -183,8 +183,16 @@ func (c *Client) logf(format string, args ...any) {
 		return
 	}
 	c.mu.Lock()
-	c.log = append(c.log, fmt.Sprintf(format, args...))
+	c.logLocked(format, args...)
 	c.mu.Unlock()
+}
+
+// logLocked is logf for a caller holding c.mu. Callers on every call's path
+// test NoLog first, so a client that keeps no log does no formatting work.
+func (c *Client) logLocked(format string, args ...any) {
+	if !c.NoLog {
+		c.log = append(c.log, fmt.Sprintf(format, args...))
+	}
 }
 
 // Log returns every indication and completion the client saw, in order.
@@ -373,6 +381,14 @@ func (v *ClientVc) lastPartyLocked() *ClientParty {
 // of a multipoint call.
 func (c *Client) CloseCall(v *ClientVc) ndis.Status {
 	c.mu.Lock()
+	party := c.closingLocked(v)
+	c.mu.Unlock()
+	return c.closeCall(v, party)
+}
+
+// closingLocked starts v's close: it resets the close's record and returns
+// the party to pass.
+func (c *Client) closingLocked(v *ClientVc) *ndis.Party {
 	var party *ndis.Party
 	if v.multipoint {
 		if p := v.lastPartyLocked(); p != nil {
@@ -381,14 +397,21 @@ func (c *Client) CloseCall(v *ClientVc) ndis.Status {
 	}
 	v.Close = Result{}
 	v.closing = true
-	c.mu.Unlock()
+	return party
+}
+
+// closeCall issues the close closingLocked started.
+func (c *Client) closeCall(v *ClientVc, party *ndis.Party) ndis.Status {
 	st := c.b.ClCloseCall(v.H, party, nil)
 	c.mu.Lock()
 	v.Close.returned(st)
-	c.mu.Unlock()
-	if st == ndis.StatusSuccess {
-		c.afterClose(v)
+	if st != ndis.StatusSuccess {
+		c.mu.Unlock()
+		return st
 	}
+	auto, progress := c.closedLocked(v)
+	c.mu.Unlock()
+	c.afterClosed(v, auto, progress)
 	return st
 }
 
@@ -491,18 +514,30 @@ func (c *Client) afterFailedCall(v *ClientVc) {
 
 func (c *Client) afterClose(v *ClientVc) {
 	c.mu.Lock()
+	auto, progress := c.closedLocked(v)
+	c.mu.Unlock()
+	c.afterClosed(v, auto, progress)
+}
+
+// closedLocked records that v's call closed. It reports whether v is to be
+// deleted, and whether an AF teardown may progress.
+func (c *Client) closedLocked(v *ClientVc) (auto, progress bool) {
 	for _, p := range v.Parties {
 		p.gone = true
 	}
-	auto := (c.AutoDelete || v.af.teardown) && !v.Incoming
-	c.mu.Unlock()
+	return (c.AutoDelete || v.af.teardown) && !v.Incoming, v.af.tearingDownLocked()
+}
+
+func (c *Client) afterClosed(v *ClientVc, auto, progress bool) {
 	if auto {
 		c.fab.Post(func() {
 			c.deleteUnlessGone(v)
 			c.progress(v.af)
 		})
 	}
-	c.progress(v.af)
+	if progress {
+		c.progress(v.af)
+	}
 }
 
 // deleteUnlessGone deletes v unless it already was: the teardown's progress,
@@ -674,7 +709,7 @@ func (c *Client) progress(a *ClientAf) {
 		return
 	}
 	c.mu.Lock()
-	if !a.teardown || a.closing || a.H == nil {
+	if !a.tearingDownLocked() {
 		c.mu.Unlock()
 		return
 	}
@@ -724,6 +759,12 @@ func (c *Client) progress(a *ClientAf) {
 	c.CloseAf(a)
 }
 
+// tearingDownLocked reports whether progress has work on a: its teardown
+// is under way and its close not issued yet.
+func (a *ClientAf) tearingDownLocked() bool {
+	return a != nil && a.teardown && !a.closing && a.H != nil
+}
+
 // callLiveLocked: the client still has a call to close on v.
 func (v *ClientVc) callLiveLocked() bool {
 	if v.closing && !v.Close.Done {
@@ -742,10 +783,22 @@ func (v *ClientVc) callLiveLocked() bool {
 // done (R-CLOSE-14, R-PTY-17).
 func (c *Client) closeWhenReady(v *ClientVc) {
 	c.mu.Lock()
+	c.closeWhenReadyLocked(v)
+}
+
+// closeWhenReadyLocked is closeWhenReady for a caller holding c.mu, which
+// it releases.
+func (c *Client) closeWhenReadyLocked(v *ClientVc) {
 	v.closeWanted = true
 	if v.closing || (v.Make.Returned == ndis.StatusPending && !v.Make.Done) || v.sendsOut > 0 {
 		c.mu.Unlock()
 		return // already closing, the setup has not finished, or sends are out (R-CLOSE-1)
+	}
+	if len(v.Parties) == 0 { // point to point: nothing to drop first
+		party := c.closingLocked(v)
+		c.mu.Unlock()
+		c.closeCall(v, party)
+		return
 	}
 	var drop []*ClientParty
 	pendingDrops, adding := 0, 0
@@ -904,24 +957,42 @@ func (c *Client) ProtocolClIncomingCall(sapCtx, vcCtx any, params *ndis.CallPara
 	v.Answer = Result{}
 	v.Close = Result{}
 	v.keepParams(params) // R-IN-10: the buffer is the CM's
-	accept := c.Accept
-	c.mu.Unlock()
 	verdict := ndis.StatusSuccess
-	if accept != nil {
+	if accept := c.Accept; accept != nil {
+		c.mu.Unlock()
 		verdict = accept(v, params)
+		c.mu.Lock()
 	}
-	c.logf("IncomingCall -> %v", verdict)
-	st := respond(&c.fab.Loop, c.getMode(), func(done func(ndis.Status)) { done(verdict) },
-		func(st ndis.Status) {
-			c.mu.Lock()
-			v.Answer.completed(st)
-			c.mu.Unlock()
-			c.b.ClIncomingCallComplete(st, v.H, params)
-		})
+	if !c.NoLog {
+		c.logLocked("IncomingCall -> %v", verdict)
+	}
+	// The verdict is known inside the handler: respond's rules for an
+	// outcome known at once, without its record.
+	switch c.getMode() {
+	case Immediate:
+		v.Answer.returned(verdict)
+		c.mu.Unlock()
+		return verdict
+	case Pend:
+		v.Answer.returned(ndis.StatusPending)
+		c.mu.Unlock()
+		c.fab.Post(func() { c.answerComplete(v, verdict, params) })
+	default: // PendEarly: complete inside the handler, then return PENDING
+		c.mu.Unlock()
+		c.answerComplete(v, verdict, params)
+		c.mu.Lock()
+		v.Answer.returned(ndis.StatusPending)
+		c.mu.Unlock()
+	}
+	return ndis.StatusPending
+}
+
+// answerComplete completes a pended answer (NdisClIncomingCallComplete).
+func (c *Client) answerComplete(v *ClientVc, st ndis.Status, params *ndis.CallParameters) {
 	c.mu.Lock()
-	v.Answer.returned(st)
+	v.Answer.completed(st)
 	c.mu.Unlock()
-	return st
+	c.b.ClIncomingCallComplete(st, v.H, params)
 }
 
 // keepParams copies what the client keeps of offered parameters: flags and
@@ -944,8 +1015,8 @@ func (c *Client) ProtocolClCallConnected(vcCtx any) {
 	v := vcCtx.(*ClientVc)
 	c.mu.Lock()
 	v.Connected++
+	c.logLocked("CallConnected")
 	c.mu.Unlock()
-	c.logf("CallConnected")
 }
 
 // ProtocolClIncomingCloseCall answers with NdisClCloseCall (R-CLOSE-14),
@@ -956,14 +1027,15 @@ func (c *Client) ProtocolClIncomingCloseCall(closeStatus ndis.Status, vcCtx any,
 	c.mu.Lock()
 	v.CloseIndicated++
 	v.CloseStatus = closeStatus
-	later := c.CloseLater
-	c.mu.Unlock()
-	c.logf("IncomingCloseCall(%v)", closeStatus)
-	if later {
+	if !c.NoLog {
+		c.logLocked("IncomingCloseCall(%v)", closeStatus)
+	}
+	if c.CloseLater {
+		c.mu.Unlock()
 		c.fab.Post(func() { c.closeWhenReady(v) })
 		return
 	}
-	c.closeWhenReady(v)
+	c.closeWhenReadyLocked(v)
 }
 
 // ProtocolClIncomingDropParty answers with NdisClDropParty (R-PTY-14).

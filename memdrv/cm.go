@@ -30,14 +30,17 @@ func NewCM(m *ndis.Mediator, name string, a *ndis.Adapter, fab *Fabric) (*CM, nd
 		if st := b.CmRegisterAddressFamilyEx(AF); st != ndis.StatusSuccess {
 			return st
 		}
-		sv := &cmVc{c: d.core, vci: fab.allocVCI()}
+		sv := &cmVc{c: d.core}
+		fab.mu.Lock()
+		fab.ownPortLocked(&sv.port)
+		fab.mu.Unlock()
 		h, st := b.CoCreateVc(nil, sv)
 		if st != ndis.StatusSuccess {
 			return st
 		}
 		sv.h = h
 		d.sig = sv
-		d.core.activate(sv, sv.activationParams(&ndis.CallParameters{}), func(ndis.Status) {})
+		d.core.activate(sv, sv.activationParams(&ndis.CallParameters{}), stepFunc(func(ndis.Status) {}))
 		return ndis.StatusSuccess
 	})
 	if st != ndis.StatusSuccess {
@@ -57,19 +60,15 @@ func (d *CM) SetMode(m Mode) { d.core.mode.set(m) }
 
 // SetMaxTokenRate makes the CM refuse calls and QoS changes asking for more
 // than rate bytes/s (0: no limit).
-func (d *CM) SetMaxTokenRate(rate uint32) {
-	d.core.mu.Lock()
-	d.core.maxTokenRate = rate
-	d.core.mu.Unlock()
-}
+func (d *CM) SetMaxTokenRate(rate uint32) { d.core.maxTokenRate.Store(rate) }
 
 // NotifyCloseAll withdraws the address family from every client
 // (NdisCmNotifyCloseAddressFamily for each open, spec §4.14).
 func (d *CM) NotifyCloseAll() []ndis.Status {
-	d.core.mu.Lock()
+	d.core.lock()
 	afs := make([]*cmAf, len(d.core.afs))
 	copy(afs, d.core.afs)
-	d.core.mu.Unlock()
+	d.core.unlock()
 	var out []ndis.Status
 	for _, a := range afs {
 		out = append(out, d.binding.CmNotifyCloseAddressFamily(a.h))
@@ -80,8 +79,8 @@ func (d *CM) NotifyCloseAll() []ndis.Status {
 // NotifyCompleted returns the ProtocolCmNotifyCloseAfComplete status
 // delivered for af, if any.
 func (d *CM) NotifyCompleted(af *ndis.Af) (ndis.Status, bool) {
-	d.core.mu.Lock()
-	defer d.core.mu.Unlock()
+	d.core.lock()
+	defer d.core.unlock()
 	st, ok := d.core.notified[af]
 	return st, ok
 }
@@ -93,15 +92,15 @@ func (d *CM) NotifyCompleted(af *ndis.Af) (ndis.Status, bool) {
 func (d *CM) Unbind() ndis.Status {
 	if d.sig != nil {
 		sv := d.sig
-		sv.mu.Lock()
-		busy := sv.onDeact != nil
-		sv.mu.Unlock()
+		d.core.lock()
+		busy, active := sv.onDeact != nil, sv.active
+		d.core.unlock()
 		if busy {
 			return ndis.StatusPending
 		}
-		if sv.active {
+		if active {
 			pending := true
-			d.core.deactivate(sv, func(ndis.Status) { pending = false })
+			d.core.deactivate(sv, stepFunc(func(ndis.Status) { pending = false }))
 			if pending {
 				return ndis.StatusPending
 			}
@@ -109,6 +108,7 @@ func (d *CM) Unbind() ndis.Status {
 		if st := d.binding.CoDeleteVc(sv.h); st != ndis.StatusSuccess {
 			return st
 		}
+		d.core.forget(sv)
 		d.sig = nil
 	}
 	return d.binding.CloseAdapterEx()
@@ -148,24 +148,21 @@ func (o *cmOps) createVc(af *ndis.Af, ctx any) (*ndis.Vc, ndis.Status) {
 	return o.d.binding.CoCreateVc(af, ctx)
 }
 func (o *cmOps) deleteVc(vc *ndis.Vc) ndis.Status { return o.d.binding.CoDeleteVc(vc) }
-func (o *cmOps) activate(v *cmVc, p *ndis.CallParameters, then func(ndis.Status)) {
-	v.mu.Lock()
+func (o *cmOps) activate(v *cmVc, p *ndis.CallParameters, then step) {
+	v.c.lock()
 	v.onAct = then
-	v.mu.Unlock()
+	v.c.unlock()
 	if st := o.d.binding.CmActivateVc(v.h, p); st != ndis.StatusPending {
-		if f := v.take(&v.onAct); f != nil {
-			v.activated(st)
-			f(st)
+		if f := v.activated(st); f != nil {
+			f.resume(st)
 		}
 	}
 }
-func (o *cmOps) deactivate(v *cmVc, then func(ndis.Status)) {
-	v.mu.Lock()
-	v.onDeact = then
-	v.mu.Unlock()
+func (o *cmOps) deactivating(v *cmVc, then step) { v.onDeact = then }
+func (o *cmOps) deactivate(v *cmVc, then step) {
 	if st := o.d.binding.CmDeactivateVc(v.h); st != ndis.StatusPending {
 		if f := v.take(&v.onDeact); f != nil {
-			f(st)
+			f.resume(st)
 		}
 	}
 }

@@ -2,7 +2,7 @@ package memdrv
 
 import (
 	"encoding/binary"
-	"sync"
+	"sync/atomic"
 
 	"github.com/condis-project/condis/ndis"
 )
@@ -14,9 +14,14 @@ import (
 type ops interface {
 	createVc(af *ndis.Af, ctx any) (*ndis.Vc, ndis.Status)
 	deleteVc(vc *ndis.Vc) ndis.Status
-	// activate and deactivate call then with the outcome, now or later.
-	activate(v *cmVc, p *ndis.CallParameters, then func(ndis.Status))
-	deactivate(v *cmVc, then func(ndis.Status))
+	// activate activates v and resumes then with the outcome, now or later;
+	// v is marked active first on success.
+	activate(v *cmVc, p *ndis.CallParameters, then step)
+	// deactivating prepares v's deactivation, with the fabric locked;
+	// deactivate then runs it (unlocked) and resumes then with the outcome,
+	// now or later.
+	deactivating(v *cmVc, then step)
+	deactivate(v *cmVc, then step)
 	openAfComplete(st ndis.Status, af *ndis.Af, ctx any)
 	closeAfComplete(st ndis.Status, af *ndis.Af)
 	notifyCloseAf(af *ndis.Af) ndis.Status
@@ -35,25 +40,47 @@ type ops interface {
 	oidRequestComplete(af *ndis.Af, vc *ndis.Vc, party *ndis.Party, req *ndis.OidRequest, st ndis.Status)
 }
 
+// lockedStep is a step that can continue inside its caller's critical
+// section: resumeLocked is resume for a caller holding the fabric's lock,
+// which it releases. An MCM's activation ends in a critical section (the VC
+// is attached to the switch), so the flow after it saves a lock round trip.
+type lockedStep interface {
+	step
+	resumeLocked(st ndis.Status)
+}
+
 // core is the in-memory call-management logic. It signals calls to other
 // cores through the Fabric, like a CM speaking to its peer over the network.
+// Its state and its VCs' are under the fabric's lock (lock, unlock).
 type core struct {
 	name string
 	fab  *Fabric
 	ops  ops
 
-	mu           sync.Mutex
 	mode         atomicMode
-	maxTokenRate uint32
-	refuseOpen   ndis.Status // ProtocolCmOpenAf fails with this when not SUCCESS
+	maxTokenRate atomic.Uint32 // read on every call, so not under the lock
+	refuseOpen   ndis.Status   // ProtocolCmOpenAf fails with this when not SUCCESS
 	afs          []*cmAf
-	vcs          vcRing                     // every VC the CM knows, for link loss
+	vcs          vcRing                     // every VC the CM knows, newest first, for link loss
 	notified     map[*ndis.Af]ndis.Status   // ProtocolCmNotifyCloseAfComplete results
 	rx           func(v *cmVc, data []byte) // MCM: indicate cells switched to v
 }
 
 func newCore(name string, fab *Fabric) *core {
 	return &core{name: name, fab: fab, notified: map[*ndis.Af]ndis.Status{}}
+}
+
+func (c *core) lock()   { c.fab.mu.Lock() }
+func (c *core) unlock() { c.fab.mu.Unlock() }
+
+// resumeLocked resumes then for a caller holding the lock, which is released.
+func (c *core) resumeLocked(then step, st ndis.Status) {
+	if ls, ok := then.(lockedStep); ok {
+		ls.resumeLocked(st)
+		return
+	}
+	c.unlock()
+	then.resume(st)
 }
 
 func (c *core) getMode() Mode { return c.mode.get() }
@@ -77,39 +104,61 @@ type cmSap struct {
 // cmVc is the CM's context for a VC: the caller's (root) side of a call, or
 // the callee's (leaf) side the CM created for an incoming call.
 type cmVc struct {
-	prevVc, nextVc *cmVc // core.vcs, under core.mu
-	listed         bool
+	prevVc, nextVc *cmVc // core.vcs
 	c              *core
 	af             *cmAf
 	h              *ndis.Vc
-	incoming       bool
-	vci            uint32
+	listed         bool
 
-	mu        sync.Mutex
-	peer      *cmVc      // p2p: the far end; leaf: the root
-	party     *cmParty   // leaf of a multipoint call: the root's party for it
-	parties   []*cmParty // root of a multipoint call
+	// Under the fabric's lock:
 	active    bool
 	inCall    bool // a call is being set up, offered or established
 	connected bool
 	released  bool // the far end is gone; closing needs no signalling
 	closing   bool
-	setup     func(ndis.Status) // pending MakeCall outcome
-	makeOut   bool              // the MakeCall is not completed to NDIS yet (its completion may be queued)
-	held      bool              // a release arrived meanwhile: indicated once it is (R-CLOSE-20)
+	makeOut   bool    // the MakeCall is not completed to NDIS yet (its completion may be queued)
+	held      bool    // a release arrived meanwhile: indicated once it is (R-CLOSE-20)
+	vciBytes  [4]byte // MediaSpecific of act
 	heldClose ndis.Status
-	answer    func(ndis.Status, *ndis.CallParameters)
-	offerCb   func(ndis.Status, *cmVc) // the caller's side of the offer, told if it is released unanswered
-	onAct     func(ndis.Status)
-	onDeact   func(ndis.Status)
+	peer      *cmVc      // p2p: the far end; leaf: the root
+	party     *cmParty   // leaf of a multipoint call: the root's party for it
+	parties   []*cmParty // root of a multipoint call
+	onAct     step
+	onDeact   step
+	port      port // its VCI on the switch (vci 0 until it has one)
 
-	offer    ndis.CallParameters // incoming: the offered parameters
-	offerCM  ndis.CallManagerParameters
+	// Records of the flows in progress, so a call allocates no closures.
+	mk *makeCall // a root's: its client's MakeCall (rootVc)
+	lf *leafVc   // a leaf's: its allocation, with the offer's record
+	cl closeCall // the client's CloseCall
+
 	act      ndis.CallParameters // parameters the VC is activated with (CM-owned, R-ACT-13)
 	actCM    ndis.CallManagerParameters
 	actMedia ndis.MediaParameters
-	vciBytes [4]byte
 }
+
+// rootVc is the allocation of a client's VC context: the context and the
+// record of its MakeCall, which only a root has.
+type rootVc struct {
+	cmVc
+	mk makeCall
+}
+
+// leafVc is the allocation of the VC context a CM makes for an incoming
+// call: the context and the record of the call offered on it, which is the
+// step after its activation (resume).
+type leafVc struct {
+	cmVc
+	sap     *cmSap // offered to
+	cb      *leg   // the caller's side, told the client's answer
+	waiting bool   // dispatched, the client's answer not taken yet (under the lock)
+	offer   ndis.CallParameters
+	offerCM ndis.CallManagerParameters
+}
+
+// incoming reports whether v is a leaf: the VC the CM made for an incoming
+// call.
+func (v *cmVc) incoming() bool { return v.lf != nil }
 
 // deliver makes an MCM's VC a switch endpoint (a split topology's VCs are
 // the miniport's endpoints instead).
@@ -121,8 +170,8 @@ func (v *cmVc) deliver(data []byte) {
 
 // gone reports whether v's call was released or is being closed.
 func (v *cmVc) gone() bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
+	v.c.lock()
+	defer v.c.unlock()
 	return v.released || v.closing
 }
 
@@ -133,14 +182,28 @@ type cmParty struct {
 	leaf     *cmVc
 	gone     bool // the leaf has left
 	dropping bool // the client is dropping it
+	leg      leg  // its setup by AddParty
 }
 
-func (v *cmVc) take(f *func(ndis.Status)) func(ndis.Status) {
-	v.mu.Lock()
+func (v *cmVc) take(f *step) step {
+	v.c.lock()
 	g := *f
 	*f = nil
-	v.mu.Unlock()
+	v.c.unlock()
 	return g
+}
+
+// activated takes the activation's continuation and marks v active on
+// success, in one critical section.
+func (v *cmVc) activated(st ndis.Status) step {
+	v.c.lock()
+	f := v.onAct
+	v.onAct = nil
+	if f != nil && st == ndis.StatusSuccess {
+		v.active = true
+	}
+	v.c.unlock()
+	return f
 }
 
 // activationParams fills the VC's own activation buffer from p and its VCI.
@@ -150,7 +213,7 @@ func (v *cmVc) activationParams(p *ndis.CallParameters) *ndis.CallParameters {
 		v.actCM = *p.CallMgrParameters
 		v.act.CallMgrParameters = &v.actCM
 	}
-	binary.BigEndian.PutUint32(v.vciBytes[:], v.vci)
+	binary.BigEndian.PutUint32(v.vciBytes[:], v.port.vci)
 	v.actMedia = ndis.MediaParameters{Flags: ndis.TransmitVC | ndis.ReceiveVC,
 		MediaSpecific: ndis.SpecificParameters{ParamType: ParamVCI, Parameters: v.vciBytes[:]}}
 	v.act.MediaParameters = &v.actMedia
@@ -158,20 +221,12 @@ func (v *cmVc) activationParams(p *ndis.CallParameters) *ndis.CallParameters {
 }
 
 func (c *core) acceptable(p *ndis.CallParameters) bool {
-	c.mu.Lock()
-	limit := c.maxTokenRate
-	c.mu.Unlock()
+	limit := c.maxTokenRate.Load()
 	if limit == 0 || p == nil || p.CallMgrParameters == nil {
 		return true
 	}
 	ok := func(r uint32) bool { return r == ndis.QoSNotSpecified || r <= limit }
 	return ok(p.CallMgrParameters.Transmit.TokenRate) && ok(p.CallMgrParameters.Receive.TokenRate)
-}
-
-func (c *core) addVc(v *cmVc) {
-	c.mu.Lock()
-	c.vcs.add(v)
-	c.mu.Unlock()
 }
 
 // vcRing is an intrusive list of VCs: adding and removing costs no hashing
@@ -210,36 +265,49 @@ func (r *vcRing) remove(v *cmVc) {
 }
 
 // activate activates v; the ops implementation marks v active on success
-// before calling then.
-func (c *core) activate(v *cmVc, p *ndis.CallParameters, then func(ndis.Status)) {
+// before resuming then.
+func (c *core) activate(v *cmVc, p *ndis.CallParameters, then step) {
 	c.ops.activate(v, p, then)
 }
 
-func (v *cmVc) activated(st ndis.Status) {
-	if st == ndis.StatusSuccess {
-		v.mu.Lock()
-		v.active = true
-		v.mu.Unlock()
-	}
+// deactivate deactivates v (if it is active) and resumes then.
+func (c *core) deactivate(v *cmVc, then step) {
+	c.lock()
+	c.deactivateLocked(v, then, false)
 }
 
-func (c *core) deactivate(v *cmVc, then func(ndis.Status)) {
-	v.mu.Lock()
+// unlinkAndDeactivate takes v off the switch, then deactivates it; endCall
+// also ends its call.
+func (c *core) unlinkAndDeactivate(v *cmVc, then step, endCall bool) {
+	c.lock()
+	c.fab.disconnectLocked(&v.port)
+	c.deactivateLocked(v, then, endCall)
+}
+
+// deactivateLocked is deactivate for a caller holding the lock, which it
+// releases. endCall also ends v's call (inCall) in the same section.
+func (c *core) deactivateLocked(v *cmVc, then step, endCall bool) {
+	if endCall {
+		v.inCall = false
+	}
 	if act := v.onAct; act != nil {
 		// A re-activation (a QoS change) is in flight: one activation or
 		// deactivation at a time (R-ACT-10), so deactivate after it.
-		v.onAct = func(st ndis.Status) {
-			act(st)
+		v.onAct = stepFunc(func(st ndis.Status) {
+			act.resume(st)
 			c.deactivate(v, then)
-		}
-		v.mu.Unlock()
+		})
+		c.unlock()
 		return
 	}
 	active := v.active
 	v.active = false
-	v.mu.Unlock()
+	if active {
+		c.ops.deactivating(v, then)
+	}
+	c.unlock()
 	if !active {
-		then(ndis.StatusSuccess)
+		then.resume(ndis.StatusSuccess)
 		return
 	}
 	c.ops.deactivate(v, then)
@@ -249,9 +317,8 @@ func (c *core) deactivate(v *cmVc, then func(ndis.Status)) {
 // miniport (stand-alone CM only; never called for an MCM, R-REG-5).
 func (c *core) ProtocolCmActivateVcComplete(st ndis.Status, vcCtx any, params *ndis.CallParameters) {
 	v := vcCtx.(*cmVc)
-	if f := v.take(&v.onAct); f != nil {
-		v.activated(st)
-		f(st)
+	if f := v.activated(st); f != nil {
+		f.resume(st)
 	}
 }
 
@@ -259,7 +326,7 @@ func (c *core) ProtocolCmActivateVcComplete(st ndis.Status, vcCtx any, params *n
 func (c *core) ProtocolCmDeactivateVcComplete(st ndis.Status, vcCtx any) {
 	v := vcCtx.(*cmVc)
 	if f := v.take(&v.onDeact); f != nil {
-		f(st)
+		f.resume(st)
 	}
 }
 
@@ -271,14 +338,14 @@ func (c *core) ProtocolCmOpenAf(bindingCtx any, af ndis.AddressFamily, h *ndis.A
 	}
 	a := &cmAf{c: c, h: h}
 	st := respond(&c.fab.Loop, c.getMode(), func(done func(ndis.Status)) {
-		c.mu.Lock()
+		c.lock()
 		if refuse := c.refuseOpen; refuse != ndis.StatusSuccess {
-			c.mu.Unlock()
+			c.unlock()
 			done(refuse) // R-AF-11: nothing is kept for a refused open
 			return
 		}
 		c.afs = append(c.afs, a)
-		c.mu.Unlock()
+		c.unlock()
 		done(ndis.StatusSuccess)
 	}, func(st ndis.Status) { c.ops.openAfComplete(st, h, a) })
 	return a, st
@@ -288,23 +355,23 @@ func (c *core) ProtocolCmOpenAf(bindingCtx any, af ndis.AddressFamily, h *ndis.A
 // open's completion, by mode), as a CM out of resources would (spec §4.1
 // failure variant). StatusSuccess lets opens succeed again.
 func (c *core) RefuseOpenAf(st ndis.Status) {
-	c.mu.Lock()
+	c.lock()
 	c.refuseOpen = st
-	c.mu.Unlock()
+	c.unlock()
 }
 
 func (c *core) ProtocolCmCloseAf(afCtx any) ndis.Status {
 	a := afCtx.(*cmAf)
 	return respond(&c.fab.Loop, c.getMode(), func(done func(ndis.Status)) {
-		c.mu.Lock()
+		c.lock()
 		a.closing = true
 		if a.vcs > 0 {
 			a.onEmpty = done // R-AF-15: finish once our VCs are deleted
-			c.mu.Unlock()
+			c.unlock()
 			return
 		}
 		c.removeAfLocked(a)
-		c.mu.Unlock()
+		c.unlock()
 		done(ndis.StatusSuccess)
 	}, func(st ndis.Status) { c.ops.closeAfComplete(st, a.h) })
 }
@@ -320,9 +387,9 @@ func (c *core) removeAfLocked(a *cmAf) {
 
 func (c *core) ProtocolCmNotifyCloseAfComplete(afCtx any, st ndis.Status) {
 	a := afCtx.(*cmAf)
-	c.mu.Lock()
+	c.lock()
 	c.notified[a.h] = st
-	c.mu.Unlock()
+	c.unlock()
 }
 
 func (c *core) ProtocolCmRegisterSap(afCtx any, coSap *ndis.CoSap, h *ndis.Sap) (any, ndis.Status) {
@@ -351,25 +418,69 @@ func (c *core) ProtocolCmDeregisterSap(sapCtx any) ndis.Status {
 
 // --- VCs created by clients ---
 
+// ProtocolCoCreateVc makes the context of a client's VC. It joins the CM's
+// list now, so link loss visits VCs in the order they were created; it gets
+// a VCI with its first call.
 func (c *core) ProtocolCoCreateVc(afCtx any, vc *ndis.Vc) (any, ndis.Status) {
-	v := &cmVc{c: c, af: afCtx.(*cmAf), h: vc}
-	c.addVc(v)
+	r := &rootVc{cmVc: cmVc{c: c, af: afCtx.(*cmAf), h: vc}}
+	v := &r.cmVc
+	v.mk = &r.mk
+	c.lock()
+	c.vcs.add(v)
+	c.unlock()
 	return v, ndis.StatusSuccess
 }
 
 func (c *core) ProtocolCoDeleteVc(vcCtx any) ndis.Status {
-	v := vcCtx.(*cmVc)
-	c.mu.Lock()
-	c.vcs.remove(v)
-	c.mu.Unlock()
+	c.forget(vcCtx.(*cmVc))
 	return ndis.StatusSuccess
 }
 
 // --- outgoing calls ---
 
+// makeCall is a root VC's record of the client's MakeCall: the call's
+// first leg (its only one if point to point; leg.p is the first party of a
+// multipoint call), the request's answer, and the step that ends the setup
+// (leg.done).
+type makeCall struct {
+	leg   leg
+	r     reply
+	setup step // the setup's outcome goes here: &r, or how a release fails it (under the lock)
+}
+
+// resume ends the setup with st: a failed one leaves no call to close.
+func (m *makeCall) resume(st ndis.Status) {
+	v := m.leg.v
+	v.c.lock()
+	if st != ndis.StatusSuccess {
+		v.inCall = false // no call came up: a later release has nothing to close
+	}
+	f := m.setup
+	m.setup = nil
+	v.c.unlock()
+	if f != nil {
+		f.resume(st)
+	}
+}
+
+// complete is NdisMCmMakeCallComplete (NdisCmMakeCallComplete).
+func (m *makeCall) complete(st ndis.Status) {
+	v, p := m.leg.v, m.leg.p
+	var party *ndis.Party
+	var ctx any
+	if p != nil {
+		party = p.h
+		if st == ndis.StatusSuccess {
+			ctx = p
+		}
+	}
+	v.c.ops.makeCallComplete(st, v.h, party, ctx, m.leg.params)
+	v.c.makeCompleted(v)
+}
+
 func (c *core) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, party *ndis.Party) (any, ndis.Status) {
 	v := vcCtx.(*cmVc)
-	svc, ok := serviceOf(params)
+	svc, ok := serviceBytes(params)
 	if !ok {
 		return nil, ndis.StatusInvalidAddress
 	}
@@ -380,31 +491,11 @@ func (c *core) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, party 
 	if party != nil {
 		p = &cmParty{root: v, h: party}
 	}
-	st := respond(&c.fab.Loop, c.getMode(), func(done func(ndis.Status)) {
-		v.mu.Lock()
-		v.setup = done
-		v.released, v.closing, v.connected, v.inCall = false, false, false, true
-		v.makeOut, v.held = true, false
-		v.parties = v.parties[:0]
-		v.mu.Unlock()
-		c.setupLeaf(v, p, svc, params, func(st ndis.Status) {
-			if st != ndis.StatusSuccess {
-				v.mu.Lock()
-				v.inCall = false // no call came up: a later release has nothing to close
-				v.mu.Unlock()
-			}
-			if f := v.take(&v.setup); f != nil {
-				f(st)
-			}
-		})
-	}, func(st ndis.Status) {
-		var ctx any
-		if st == ndis.StatusSuccess && p != nil {
-			ctx = p
-		}
-		c.ops.makeCallComplete(st, v.h, party, ctx, params)
-		c.makeCompleted(v)
-	})
+	m := v.mk
+	m.leg = leg{v: v, p: p, params: params, done: m}
+	m.r.begin(&c.fab.Loop, c.getMode(), m)
+	c.setupLeaf(&m.leg, svc, true)
+	st, _ := m.r.end()
 	if st != ndis.StatusPending {
 		c.makeCompleted(v)
 	}
@@ -414,131 +505,210 @@ func (c *core) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, party 
 	return p, st
 }
 
-// setupLeaf offers a call from root v (optionally as party p) to service and
-// connects it when the far end accepts; done gets the outcome.
-func (c *core) setupLeaf(v *cmVc, p *cmParty, svc string, params *ndis.CallParameters, done func(ndis.Status)) {
-	target := c.fab.lookup(svc)
+// leg is the record of one leg being set up from root v to a far end: the
+// call's only far end (p nil), or party p of a multipoint call (an
+// AddParty's leg is in its party's context). It is told the offer's answer,
+// then resumed by the root's activation, and ends by resuming done.
+type leg struct {
+	v      *cmVc
+	p      *cmParty
+	params *ndis.CallParameters
+	done   step
+	leaf   *cmVc
+	first  bool // the root's first leg: the root is activated for it
+}
+
+// setupLeaf offers a call from g's root (optionally as party g.p) to service
+// and connects it when the far end accepts; g.done gets the outcome.
+// makeCall starts a MakeCall: the root's call state is reset in the same
+// critical section.
+func (c *core) setupLeaf(g *leg, service []byte, makeCall bool) {
+	v, p := g.v, g.p
+	c.lock()
+	if makeCall {
+		v.mk.setup = &v.mk.r // (MakeCall: a client's VC, a root)
+		v.released, v.closing, v.connected, v.inCall = false, false, false, true
+		v.makeOut, v.held = true, false
+		v.parties = v.parties[:0]
+	}
+	target := c.fab.lookupLocked(service)
 	if target == nil {
-		done(ndis.StatusInvalidSap) // cause 88: no SAP matches
+		c.unlock()
+		g.done.resume(ndis.StatusInvalidSap) // cause 88: no SAP matches
 		return
 	}
-	first := p == nil || len(v.parties) == 0
-	if first && v.vci == 0 {
-		v.vci = c.fab.allocVCI()
+	g.first = p == nil || len(v.parties) == 0
+	if g.first && v.port.vci == 0 {
+		c.fab.ownPortLocked(&v.port)
 	}
-	target.af.c.offer(target, params, func(st ndis.Status, leaf *cmVc) {
-		if st != ndis.StatusSuccess {
-			done(st)
-			return
-		}
-		v.mu.Lock()
-		gone := v.released || v.closing
-		v.mu.Unlock()
-		if gone { // the caller's side went away while the far end answered
-			leaf.c.remoteRelease(leaf, ndis.StatusFailure)
-			done(ndis.StatusFailure)
-			return
-		}
-		leaf.mu.Lock()
+	leaf := target.af.c.newLeafLocked(target, g.params, g)
+	c.unlock()
+	leaf.c.offer(leaf)
+}
+
+// answered continues the leg once the far end's client answered: it
+// accepted the call on leaf, or the call failed with st (leaf nil).
+func (g *leg) answered(st ndis.Status, leaf *cmVc) {
+	if st != ndis.StatusSuccess {
+		g.done.resume(st)
+		return
+	}
+	g.v.c.lock()
+	g.acceptedLocked(leaf)
+}
+
+// acceptedLocked is answered(StatusSuccess, leaf) for a caller holding the
+// fabric's lock, which it releases.
+func (g *leg) acceptedLocked(leaf *cmVc) {
+	v, p, done := g.v, g.p, g.done
+	c := v.c
+	gone := v.released || v.closing
+	if !gone {
 		leaf.peer, leaf.party = v, p
-		leaf.mu.Unlock()
-		v.mu.Lock()
 		if p != nil {
 			p.leaf = leaf
 			v.parties = append(v.parties, p)
 		} else {
 			v.peer = leaf
 		}
-		v.mu.Unlock()
-		finish := func(ast ndis.Status) {
-			v.mu.Lock()
-			released := v.released
-			v.mu.Unlock()
-			if first && released {
-				// The far end released while the VC was being activated;
-				// remoteRelease left the setup to us: undo the activation,
-				// then fail the call.
-				c.deactivate(v, func(ndis.Status) { done(ndis.StatusFailure) })
-				return
-			}
-			if ast != ndis.StatusSuccess {
-				leaf.c.remoteRelease(leaf, ast)
-				done(ast)
-				return
-			}
-			c.fab.connect(v.vci, leaf.vci)
-			if p == nil {
-				c.fab.connect(leaf.vci, v.vci) // multipoint VCs are root-to-leaf only
-			}
-			v.mu.Lock()
-			v.connected = true
-			v.mu.Unlock()
-			leaf.c.connected(leaf)
-			done(ndis.StatusSuccess)
-		}
-		if first {
-			c.activate(v, v.activationParams(params), finish)
-		} else {
-			finish(ndis.StatusSuccess)
-		}
-	})
+		g.leaf = leaf
+	}
+	c.unlock()
+	if gone { // the caller's side went away while the far end answered
+		leaf.c.remoteRelease(leaf, ndis.StatusFailure)
+		done.resume(ndis.StatusFailure)
+		return
+	}
+	if g.first {
+		c.activate(v, v.activationParams(g.params), g)
+		return
+	}
+	g.resume(ndis.StatusSuccess)
 }
 
-// offer is the far end of setupLeaf: create a VC for the SAP's client,
-// activate it, dispatch the call, and report the client's answer to cb.
-func (c *core) offer(sap *cmSap, params *ndis.CallParameters, cb func(ndis.Status, *cmVc)) {
-	leaf := &cmVc{c: c, af: sap.af, incoming: true, vci: c.fab.allocVCI(), inCall: true}
-	leaf.offer = ndis.CallParameters{Flags: params.Flags &^ ndis.CallParametersChanged}
-	if params.CallMgrParameters != nil {
-		leaf.offerCM = *params.CallMgrParameters
-		leaf.offer.CallMgrParameters = &leaf.offerCM
+// resume finishes the leg once the root is activated (at once for a later
+// party): connect both ends and tell the far end's client.
+func (g *leg) resume(ast ndis.Status) {
+	g.v.c.lock()
+	g.resumeLocked(ast)
+}
+
+func (g *leg) resumeLocked(ast ndis.Status) {
+	v, p, first, done, leaf := g.v, g.p, g.first, g.done, g.leaf
+	c := v.c
+	released := v.released
+	up, leafUp := ast == ndis.StatusSuccess && !(first && released), false
+	if up {
+		c.fab.connectLocked(&v.port, &leaf.port)
+		if p == nil {
+			c.fab.connectLocked(&leaf.port, &v.port) // multipoint VCs are root-to-leaf only
+		}
+		v.connected = true
+		leafUp = !(leaf.released || leaf.closing) // else it went away: nothing to tell
+		leaf.connected = leafUp
 	}
-	c.addVc(leaf)
+	c.unlock()
+	switch {
+	case first && released:
+		// The far end released while the VC was being activated;
+		// remoteRelease left the setup to us: undo the activation, then
+		// fail the call.
+		c.deactivate(v, stepFunc(func(ndis.Status) { done.resume(ndis.StatusFailure) }))
+	case !up:
+		leaf.c.remoteRelease(leaf, ast)
+		done.resume(ast)
+	default:
+		if leafUp {
+			leaf.c.ops.dispatchCallConnected(leaf.h)
+		}
+		done.resume(ndis.StatusSuccess)
+	}
+}
+
+// newLeafLocked makes the VC context for a call offered to sap (the far end
+// of setupLeaf): cb is told how the offer ends.
+func (c *core) newLeafLocked(sap *cmSap, params *ndis.CallParameters, cb *leg) *cmVc {
+	l := &leafVc{cmVc: cmVc{c: c, af: sap.af, inCall: true}, sap: sap, cb: cb}
+	leaf := &l.cmVc
+	leaf.lf = l
+	c.fab.ownPortLocked(&leaf.port)
+	l.offer = ndis.CallParameters{Flags: params.Flags &^ ndis.CallParametersChanged}
+	if params.CallMgrParameters != nil {
+		l.offerCM = *params.CallMgrParameters
+		l.offer.CallMgrParameters = &l.offerCM
+	}
+	c.vcs.add(leaf)
+	sap.af.vcs++ // counted from now, so the AF's close waits for it (undone if NDIS refuses the VC)
+	return leaf
+}
+
+// offer creates the leaf's VC for the SAP's client and activates it; the
+// offer continues in leafVc.resume.
+func (c *core) offer(leaf *cmVc) {
+	sap := leaf.lf.sap
 	h, st := c.ops.createVc(sap.af.h, leaf)
 	if st != ndis.StatusSuccess {
-		c.forget(leaf)
-		cb(ndis.StatusResources, nil) // cause 47
+		c.lock()
+		then := c.dropLeafLocked(leaf)
+		c.unlock()
+		if then != nil {
+			then(ndis.StatusSuccess)
+		}
+		leaf.lf.cb.answered(ndis.StatusResources, nil) // cause 47
 		return
 	}
 	leaf.h = h
-	c.mu.Lock()
-	sap.af.vcs++
-	c.mu.Unlock()
-	c.activate(leaf, leaf.activationParams(&leaf.offer), func(ast ndis.Status) {
-		leaf.mu.Lock()
-		released := leaf.released // the call went away (link loss) before it could be offered
-		leaf.mu.Unlock()
-		withdrawn := c.fab.lookup(sap.service) != sap // deregistered meanwhile: its handle is dead (R-SAP-5)
-		if ast != ndis.StatusSuccess || released || withdrawn {
-			c.disposeLeaf(leaf)
-			if ast == ndis.StatusSuccess && withdrawn {
-				ast = ndis.StatusInvalidSap // cause 88: no SAP matches any more
-			} else if ast == ndis.StatusSuccess {
-				ast = ndis.StatusFailure
-			}
-			cb(ast, nil)
-			return
-		}
-		leaf.mu.Lock()
-		leaf.answer = func(st ndis.Status, p *ndis.CallParameters) { c.answered(leaf, st, p, cb) }
-		leaf.offerCb = cb
-		leaf.mu.Unlock()
-		st := c.ops.dispatchIncomingCall(sap.h, leaf.h, &leaf.offer)
-		if st == ndis.StatusPending {
-			return // the answer comes through ProtocolCmIncomingCallComplete
-		}
-		c.takeAnswer(leaf, st, &leaf.offer)
-	})
+	c.activate(leaf, leaf.activationParams(&leaf.lf.offer), leaf.lf)
 }
 
-func (c *core) takeAnswer(leaf *cmVc, st ndis.Status, p *ndis.CallParameters) {
-	leaf.mu.Lock()
-	f := leaf.answer
-	leaf.answer = nil
-	leaf.mu.Unlock()
-	if f != nil {
-		f(st, p)
+// resume dispatches the call once the leaf is activated, and reports the
+// client's answer to the caller's side.
+func (l *leafVc) resume(ast ndis.Status) {
+	l.c.lock()
+	l.resumeLocked(ast)
+}
+
+func (l *leafVc) resumeLocked(ast ndis.Status) {
+	leaf, sap, cb := &l.cmVc, l.sap, l.cb
+	c := leaf.c
+	released := leaf.released                       // the call went away (link loss) before it could be offered
+	withdrawn := c.fab.services[sap.service] != sap // deregistered meanwhile: its handle is dead (R-SAP-5)
+	ok := ast == ndis.StatusSuccess && !released && !withdrawn
+	l.waiting = ok
+	c.unlock()
+	if !ok {
+		c.disposeLeaf(leaf)
+		if ast == ndis.StatusSuccess && withdrawn {
+			ast = ndis.StatusInvalidSap // cause 88: no SAP matches any more
+		} else if ast == ndis.StatusSuccess {
+			ast = ndis.StatusFailure
+		}
+		cb.answered(ast, nil)
+		return
 	}
+	st := c.ops.dispatchIncomingCall(sap.h, leaf.h, &l.offer)
+	if st == ndis.StatusPending {
+		return // the answer comes through ProtocolCmIncomingCallComplete
+	}
+	c.takeAnswer(leaf, st, &l.offer)
+}
+
+// takeAnswer takes the client's answer to the offer on leaf, unless a
+// release withdrew the offer first.
+func (c *core) takeAnswer(leaf *cmVc, st ndis.Status, p *ndis.CallParameters) {
+	c.lock()
+	waiting := leaf.lf.waiting
+	leaf.lf.waiting = false
+	if !waiting {
+		c.unlock()
+		return
+	}
+	if st == ndis.StatusSuccess && (p == nil || p.Flags&ndis.CallParametersChanged == 0) {
+		leaf.lf.cb.acceptedLocked(leaf) // accepted as offered: continue in this section
+		return
+	}
+	c.unlock()
+	c.answered(leaf, st, p, leaf.lf.cb)
 }
 
 func (c *core) ProtocolCmIncomingCallComplete(st ndis.Status, vcCtx any, params *ndis.CallParameters) {
@@ -546,188 +716,277 @@ func (c *core) ProtocolCmIncomingCallComplete(st ndis.Status, vcCtx any, params 
 }
 
 // answered handles the client's answer to an offer.
-func (c *core) answered(leaf *cmVc, st ndis.Status, p *ndis.CallParameters, cb func(ndis.Status, *cmVc)) {
+func (c *core) answered(leaf *cmVc, st ndis.Status, p *ndis.CallParameters, cb *leg) {
 	if st != ndis.StatusSuccess {
 		// R-IN-7: reject signalling (cause 21), deactivate, delete.
 		c.disposeLeaf(leaf)
-		cb(ndis.StatusFailure, nil)
+		cb.answered(ndis.StatusFailure, nil)
 		return
 	}
 	if p != nil && p.Flags&ndis.CallParametersChanged != 0 && !c.acceptable(p) {
 		// Spec §4.9: the client's changes are unacceptable.
-		leaf.mu.Lock()
+		c.lock()
 		leaf.released = true
-		leaf.mu.Unlock()
-		cb(ndis.StatusIncompatibleQoS, nil)
+		c.unlock()
+		cb.answered(ndis.StatusIncompatibleQoS, nil)
 		c.ops.dispatchIncomingCloseCall(ndis.StatusIncompatibleQoS, leaf.h, nil)
 		return
 	}
-	cb(ndis.StatusSuccess, leaf)
-}
-
-// connected tells the leaf's client the call is up, unless it went away.
-func (c *core) connected(leaf *cmVc) {
-	leaf.mu.Lock()
-	gone := leaf.released || leaf.closing
-	leaf.connected = !gone
-	leaf.mu.Unlock()
-	if !gone {
-		c.ops.dispatchCallConnected(leaf.h)
-	}
+	cb.answered(ndis.StatusSuccess, leaf)
 }
 
 // disposeLeaf deactivates and deletes a VC this CM created.
 func (c *core) disposeLeaf(leaf *cmVc) {
-	leaf.mu.Lock()
-	leaf.inCall = false
-	leaf.mu.Unlock()
-	c.fab.disconnect(leaf.vci)
-	c.deactivate(leaf, func(ndis.Status) { c.deleteLeaf(leaf) })
+	c.unlinkAndDeactivate(leaf, (*leafDeletion)(leaf), true)
 }
+
+// leafDeletion is a leaf VC seen as the deferred work of deleting it: a
+// task for the Loop, or the step after its deactivation.
+type leafDeletion cmVc
+
+func (d *leafDeletion) run() {
+	leaf := (*cmVc)(d)
+	leaf.c.deleteLeaf(leaf)
+}
+
+func (d *leafDeletion) resume(ndis.Status) { d.run() }
 
 func (c *core) deleteLeaf(leaf *cmVc) {
 	if leaf.h != nil && c.ops.deleteVc(leaf.h) != ndis.StatusSuccess {
 		return // reported by the mediator; the VC stays visible in the snapshot
 	}
-	c.forget(leaf)
-	c.mu.Lock()
-	a := leaf.af
-	a.vcs--
-	var then func(ndis.Status)
-	if a.closing && a.vcs == 0 && a.onEmpty != nil {
-		then, a.onEmpty = a.onEmpty, nil
-		c.removeAfLocked(a)
-	}
-	c.mu.Unlock()
+	c.lock()
+	then := c.dropLeafLocked(leaf)
+	c.unlock()
 	if then != nil {
 		then(ndis.StatusSuccess)
 	}
 }
 
+// dropLeafLocked forgets a leaf that is gone and uncounts it from its AF;
+// it returns the AF's pending close if that was waiting for it (R-AF-15).
+func (c *core) dropLeafLocked(leaf *cmVc) (then func(ndis.Status)) {
+	c.forgetLocked(leaf)
+	a := leaf.af
+	a.vcs--
+	if a.closing && a.vcs == 0 && a.onEmpty != nil {
+		then, a.onEmpty = a.onEmpty, nil
+		c.removeAfLocked(a)
+	}
+	return then
+}
+
+// forget drops a VC that is gone from the CM's list and the switch's
+// directory.
 func (c *core) forget(v *cmVc) {
-	c.mu.Lock()
+	c.lock()
+	c.forgetLocked(v)
+	c.unlock()
+}
+
+func (c *core) forgetLocked(v *cmVc) {
 	c.vcs.remove(v)
-	c.mu.Unlock()
+	c.fab.releasePortLocked(&v.port)
 }
 
 // --- teardown ---
 
+// closeCall is a VC's record of the client's CloseCall: the request's
+// answer, resumed once the VC is deactivated.
+type closeCall struct {
+	v     *cmVc
+	party *ndis.Party
+	r     reply
+}
+
+// resume finishes the close once v is deactivated (its call already ended:
+// closing hides it from everything until the next MakeCall); a leaf is
+// deleted once the close has finished (R-CLOSE-12).
+func (k *closeCall) resume(st ndis.Status) {
+	v := k.v
+	k.r.resume(st)
+	if v.incoming() {
+		v.c.fab.post((*leafDeletion)(v))
+	}
+}
+
+// complete is NdisMCmCloseCallComplete (NdisCmCloseCallComplete).
+func (k *closeCall) complete(st ndis.Status) {
+	k.v.c.ops.closeCallComplete(st, k.v.h, k.party)
+}
+
 func (c *core) ProtocolCmCloseCall(vcCtx, partyCtx any, data []byte) ndis.Status {
 	v := vcCtx.(*cmVc)
-	var party *ndis.Party
+	k := &v.cl
+	k.v, k.party = v, nil
 	if p, ok := partyCtx.(*cmParty); ok {
-		party = p.h
+		k.party = p.h
 	}
-	return respond(&c.fab.Loop, c.getMode(), func(done func(ndis.Status)) {
-		v.mu.Lock()
-		v.closing = true
-		released := v.released
-		peer, parties := v.peer, append([]*cmParty(nil), v.parties...)
-		v.connected = false
-		v.mu.Unlock()
-		if !released {
-			if v.incoming {
-				if peer != nil {
-					peer.c.farEndLeft(peer, v)
-				}
-			} else {
-				if peer != nil {
-					peer.c.remoteRelease(peer, ndis.StatusSuccess)
-				}
-				for _, p := range parties {
-					if !p.gone && p.leaf != nil {
-						p.gone = true
-						p.leaf.c.remoteRelease(p.leaf, ndis.StatusSuccess)
-					}
-				}
-			}
+	k.r.begin(&c.fab.Loop, c.getMode(), k)
+	c.lock()
+	v.closing = true
+	released, peer := v.released, v.peer
+	var parties []*cmParty
+	if !released && len(v.parties) > 0 {
+		parties = append(parties, v.parties...)
+	}
+	v.connected = false
+	// Release the far end: a point-to-point peer (or the root a leaf hangs
+	// up on) is decided here; a party's leaf leaving, and the parties of a
+	// multipoint root, are signalled unlocked below.
+	var far release
+	tell, partyLeft := false, false
+	if !released && peer != nil {
+		if v.incoming() && v.party != nil {
+			partyLeft = true
+		} else {
+			far, tell = peer.c.releaseLocked(peer, ndis.StatusSuccess)
 		}
-		c.fab.disconnect(v.vci)
-		c.deactivate(v, func(st ndis.Status) {
-			v.mu.Lock()
-			v.inCall = false
-			v.mu.Unlock()
-			done(st)
-			if v.incoming {
-				c.fab.Post(func() { c.deleteLeaf(v) }) // after the close has finished (R-CLOSE-12)
-			}
-		})
-	}, func(st ndis.Status) { c.ops.closeCallComplete(st, v.h, party) })
+	}
+	if !tell && !partyLeft && len(parties) == 0 {
+		// Nothing to signal: take v down in this critical section.
+		c.fab.disconnectLocked(&v.port)
+		c.deactivateLocked(v, k, true)
+		st, _ := k.r.end()
+		return st
+	}
+	c.unlock()
+	if tell {
+		peer.c.finishRelease(far)
+	}
+	if partyLeft {
+		peer.c.farEndLeft(peer, v)
+	}
+	for _, p := range parties {
+		if !p.gone && p.leaf != nil {
+			p.gone = true
+			p.leaf.c.remoteRelease(p.leaf, ndis.StatusSuccess)
+		}
+	}
+	c.unlinkAndDeactivate(v, k, true)
+	st, _ := k.r.end()
+	return st
+}
+
+// release is what releaseLocked decided, for finishRelease to carry out
+// once the lock is released.
+type release struct {
+	v          *cmVc
+	st         ndis.Status
+	setup      step // the MakeCall being set up, which fails
+	answer     bool // an offer was waiting for its answer
+	activating bool
+	offered    bool // an offer not yet dispatched: offer() withdraws it
+	held       bool // the indication waits for the MakeCall's completion
+	parties    []*cmParty
 }
 
 // remoteRelease: the far end (or the network) released v's call.
 func (c *core) remoteRelease(v *cmVc, st ndis.Status) {
-	v.mu.Lock()
+	c.lock()
+	r, ok := c.releaseLocked(v, st)
+	c.unlock()
+	if ok {
+		c.finishRelease(r)
+	}
+}
+
+// releaseLocked decides remoteRelease under the lock; false: nothing to do.
+func (c *core) releaseLocked(v *cmVc, st ndis.Status) (release, bool) {
 	if v.closing || v.released || !v.inCall {
-		v.mu.Unlock()
-		return // clear collision (both sides released) or no call: nothing to tell
+		return release{}, false // clear collision (both sides released) or no call: nothing to tell
 	}
 	v.released = true
-	setup := v.setup
-	v.setup = nil
-	answer := v.answer
-	v.answer = nil
-	activating, connected := v.onAct != nil, v.connected
-	parties := append([]*cmParty(nil), v.parties...)
-	v.mu.Unlock()
-	c.fab.disconnect(v.vci)
-	for _, p := range parties {
+	r := release{v: v, st: st, activating: v.onAct != nil}
+	if v.mk != nil {
+		r.setup, v.mk.setup = v.mk.setup, nil
+	}
+	if v.lf != nil {
+		r.answer, v.lf.waiting = v.lf.waiting, false
+	}
+	if len(v.parties) > 0 {
+		r.parties = append(r.parties, v.parties...)
+	}
+	c.fab.disconnectLocked(&v.port)
+	r.offered = v.incoming() && r.activating && !v.connected
+	// A point-to-point call whose MakeCall succeeded but is not completed
+	// to NDIS yet holds the release (a multipoint root's is checked once
+	// its parties are released, in finishRelease).
+	if r.setup == nil && !r.offered && len(r.parties) == 0 && v.makeOut {
+		r.held = true
+		v.held, v.heldClose = true, st
+	}
+	return r, true
+}
+
+// finishRelease carries out a release decided by releaseLocked.
+func (c *core) finishRelease(r release) {
+	v, st := r.v, r.st
+	for _, p := range r.parties {
 		if !p.gone && p.leaf != nil {
 			p.gone = true
 			p.leaf.c.remoteRelease(p.leaf, st)
 		}
 	}
-	if setup != nil {
-		// A call still being set up fails through MakeCallComplete, never an
-		// incoming close and never with SUCCESS: an orderly release before
-		// the connect is a failed setup (design.md §2). Deactivate first:
-		// the client will delete the VC. An activation still in flight
-		// finishes the setup when it completes (setupLeaf).
-		if st == ndis.StatusSuccess {
-			st = ndis.StatusFailure
-		}
-		v.mu.Lock()
-		v.inCall = false
-		if activating {
-			v.setup = func(ndis.Status) { setup(st) }
-		}
-		v.mu.Unlock()
-		if !activating {
-			c.deactivate(v, func(ndis.Status) { setup(st) })
-		}
+	if r.setup != nil {
+		c.failSetup(v, r.setup, st, r.activating)
 		return
 	}
-	if v.incoming && activating && !connected {
+	if r.offered {
 		return // not offered yet: offer() withdraws it once the activation completes
 	}
 	// Established, accepted or offered (an offer not yet answered is
 	// withdrawn the same way, R-CLOSE-20).
-	v.mu.Lock()
-	if v.makeOut { // the MakeCall succeeded but NDIS has not been told yet
-		v.held, v.heldClose = true, st
-		v.mu.Unlock()
+	held := r.held
+	if len(r.parties) > 0 {
+		c.lock()
+		if v.makeOut { // the MakeCall succeeded but NDIS has not been told yet
+			v.held, v.heldClose, held = true, st, true
+		}
+		c.unlock()
+	}
+	if held {
 		return
 	}
-	offerCb := v.offerCb
-	v.mu.Unlock()
 	c.ops.dispatchIncomingCloseCall(st, v.h, nil)
-	if answer != nil && offerCb != nil {
+	if r.answer && v.lf.cb != nil { // (r.answer: v is a leaf)
 		// Released before the client answered: the caller's setup (a
 		// MakeCall, or an AddParty) fails, or it would wait forever.
 		if st == ndis.StatusSuccess {
 			st = ndis.StatusFailure
 		}
-		offerCb(st, nil)
+		v.lf.cb.answered(st, nil)
 	}
+}
+
+// failSetup fails the call setup a release interrupted. A call still being
+// set up fails through MakeCallComplete, never an incoming close and never
+// with SUCCESS: an orderly release before the connect is a failed setup
+// (design.md §2). Deactivate first: the client will delete the VC. An
+// activation still in flight finishes the setup when it completes
+// (leg.resume).
+func (c *core) failSetup(v *cmVc, setup step, st ndis.Status, activating bool) {
+	if st == ndis.StatusSuccess {
+		st = ndis.StatusFailure
+	}
+	fail := stepFunc(func(ndis.Status) { setup.resume(st) })
+	c.lock()
+	v.inCall = false
+	if activating {
+		v.mk.setup = fail
+		c.unlock()
+		return
+	}
+	c.deactivateLocked(v, fail, false)
 }
 
 // makeCompleted: NDIS has the MakeCall's outcome; a release that arrived
 // while its completion was queued is indicated now, never before (R-CLOSE-20).
 func (c *core) makeCompleted(v *cmVc) {
-	v.mu.Lock()
+	c.lock()
 	held, st := v.held && !v.closing, v.heldClose
 	v.makeOut, v.held = false, false
-	v.mu.Unlock()
+	c.unlock()
 	if held {
 		c.ops.dispatchIncomingCloseCall(st, v.h, nil)
 	}
@@ -740,7 +999,7 @@ func (c *core) farEndLeft(root, leaf *cmVc) {
 		c.remoteRelease(root, ndis.StatusSuccess)
 		return
 	}
-	root.mu.Lock()
+	c.lock()
 	p.gone = true
 	dropping := p.dropping
 	others := 0
@@ -749,8 +1008,8 @@ func (c *core) farEndLeft(root, leaf *cmVc) {
 			others++
 		}
 	}
-	root.mu.Unlock()
-	c.fab.disconnect(leaf.vci)
+	c.unlock()
+	c.fab.disconnectPort(&leaf.port)
 	switch {
 	case dropping:
 		// Crossing DROP PARTY: the client's drop completes; no indication.
@@ -765,13 +1024,14 @@ func (c *core) farEndLeft(root, leaf *cmVc) {
 
 func (c *core) ProtocolCmAddParty(vcCtx any, params *ndis.CallParameters, party *ndis.Party) (any, ndis.Status) {
 	v := vcCtx.(*cmVc)
-	svc, ok := serviceOf(params)
+	svc, ok := serviceBytes(params)
 	if !ok {
 		return nil, ndis.StatusInvalidAddress
 	}
 	p := &cmParty{root: v, h: party}
 	st := respond(&c.fab.Loop, c.getMode(), func(done func(ndis.Status)) {
-		c.setupLeaf(v, p, svc, params, done)
+		p.leg = leg{v: v, p: p, params: params, done: stepFunc(done)}
+		c.setupLeaf(&p.leg, svc, false)
 	}, func(st ndis.Status) {
 		var ctx any
 		if st == ndis.StatusSuccess {
@@ -789,7 +1049,7 @@ func (c *core) ProtocolCmDropParty(partyCtx any, data []byte) ndis.Status {
 	p := partyCtx.(*cmParty)
 	return respond(&c.fab.Loop, c.getMode(), func(done func(ndis.Status)) {
 		root := p.root
-		root.mu.Lock()
+		c.lock()
 		p.dropping = true
 		gone := p.gone
 		p.gone = true
@@ -799,7 +1059,7 @@ func (c *core) ProtocolCmDropParty(partyCtx any, data []byte) ndis.Status {
 				break
 			}
 		}
-		root.mu.Unlock()
+		c.unlock()
 		if !gone && p.leaf != nil {
 			p.leaf.c.remoteRelease(p.leaf, ndis.StatusSuccess)
 		}
@@ -812,9 +1072,9 @@ func (c *core) ProtocolCmDropParty(partyCtx any, data []byte) ndis.Status {
 func (c *core) ProtocolCmModifyCallQoS(vcCtx any, params *ndis.CallParameters) ndis.Status {
 	v := vcCtx.(*cmVc)
 	return respond(&c.fab.Loop, c.getMode(), func(done func(ndis.Status)) {
-		v.mu.Lock()
+		c.lock()
 		peer, multipoint := v.peer, len(v.parties) > 0
-		v.mu.Unlock()
+		c.unlock()
 		switch {
 		case multipoint:
 			done(ndis.StatusNotSupported) // per-party QoS is not offered
@@ -829,7 +1089,7 @@ func (c *core) ProtocolCmModifyCallQoS(vcCtx any, params *ndis.CallParameters) n
 				return
 			}
 			// R-QOS-2: re-activate with the new parameters.
-			c.activate(v, v.activationParams(params), done)
+			c.activate(v, v.activationParams(params), stepFunc(done))
 		})
 	}, func(st ndis.Status) { c.ops.modifyQoSComplete(st, v.h, params) })
 }
@@ -841,7 +1101,7 @@ func (c *core) remoteModify(v *cmVc, params *ndis.CallParameters, cb func(ndis.S
 		cb(ndis.StatusFailure)
 		return
 	}
-	c.activate(v, v.activationParams(params), func(st ndis.Status) {
+	c.activate(v, v.activationParams(params), stepFunc(func(st ndis.Status) {
 		if st == ndis.StatusSuccess && v.gone() {
 			st = ndis.StatusFailure // released meanwhile: no change to tell (R-QOS-7)
 		}
@@ -851,7 +1111,7 @@ func (c *core) remoteModify(v *cmVc, params *ndis.CallParameters, cb func(ndis.S
 		}
 		c.ops.dispatchQoSChange(v.h, &v.act)
 		cb(ndis.StatusSuccess) // R-QOS-9: after the client's handler returned
-	})
+	}))
 }
 
 // --- OIDs ---
@@ -882,14 +1142,14 @@ func (c *core) ProtocolCoOidRequestComplete(afCtx, vcCtx, partyCtx any, req *ndi
 // calls being set up fail, established and offered calls are closed with
 // status at both ends (spec §4.13).
 func (c *core) linkDown(st ndis.Status) {
-	c.mu.Lock()
+	c.lock()
 	vcs := make([]*cmVc, 0, c.vcs.n)
 	for v := c.vcs.head; v != nil; v = v.nextVc {
 		vcs = append(vcs, v)
 	}
-	c.mu.Unlock()
+	c.unlock()
 	for _, v := range vcs {
-		v.mu.Lock()
+		c.lock()
 		far := []*cmVc{}
 		if v.peer != nil {
 			far = append(far, v.peer)
@@ -899,7 +1159,7 @@ func (c *core) linkDown(st ndis.Status) {
 				far = append(far, p.leaf)
 			}
 		}
-		v.mu.Unlock()
+		c.unlock()
 		for _, f := range far {
 			f.c.remoteRelease(f, st)
 		}

@@ -40,10 +40,17 @@ func ServiceSap(service string) *ndis.CoSap {
 
 // serviceOf extracts the called service from call parameters.
 func serviceOf(p *ndis.CallParameters) (string, bool) {
+	b, ok := serviceBytes(p)
+	return string(b), ok
+}
+
+// serviceBytes is serviceOf without the copy: the call path looks the
+// service up with it and keeps no string.
+func serviceBytes(p *ndis.CallParameters) ([]byte, bool) {
 	if p == nil || p.CallMgrParameters == nil || p.CallMgrParameters.CallMgrSpecific.ParamType != ParamService {
-		return "", false
+		return nil, false
 	}
-	return string(p.CallMgrParameters.CallMgrSpecific.Parameters), true
+	return p.CallMgrParameters.CallMgrSpecific.Parameters, true
 }
 
 // VCIOf returns the connection identifier a call manager put in activation
@@ -64,27 +71,133 @@ type endpoint interface {
 // Fabric is the in-memory network: a directory of registered services, a
 // cell switch between connection identifiers, and the Loop every attached
 // driver posts deferred work to.
+//
+// Its lock also guards the state of every in-memory call manager attached
+// to it (their AF opens, SAPs, VCs and parties), as one network's
+// signalling would be serialized: each step of a call touches both ends and
+// the switch, so one critical section per step replaces a lock round trip
+// per object. The lock is never held while a driver calls the mediator.
 type Fabric struct {
 	Loop
 
 	mu       sync.Mutex
 	services map[string]*cmSap
-	ends     map[uint32]endpoint
-	links    map[uint32]linkSet // from -> to
-	rlinks   map[uint32]linkSet // to -> from, so disconnect touches only its own links
+	ports    map[uint32]*port // by VCI, for the miniports and tests that know only the VCI
 	nextVCI  uint32
 }
 
 // NewFabric returns an empty network.
 func NewFabric() *Fabric {
-	return &Fabric{services: map[string]*cmSap{}, ends: map[uint32]endpoint{}, links: map[uint32]linkSet{}, rlinks: map[uint32]linkSet{}, nextVCI: 32}
+	return &Fabric{services: map[string]*cmSap{}, ports: map[uint32]*port{}, nextVCI: 32}
 }
 
-func (f *Fabric) allocVCI() uint32 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// port is where one connection identifier meets the switch: the endpoint
+// that receives the cells switched to it, and its links. A call manager's
+// VC context embeds the port of the VCI it allocated, so a call connects,
+// switches and disconnects without a lookup; the directory (Fabric.ports)
+// finds a port by VCI for a miniport, which knows only the VCI it was
+// activated with.
+type port struct {
+	vci   uint32
+	owned bool // embedded in a VC context; else made on demand, dropped when idle
+	end   endpoint
+	out   portSet // where cells sent on vci go
+	in    portSet // who sends to vci, so disconnect touches only its own links
+}
+
+func (p *port) idle() bool { return p.end == nil && p.out.first == nil && p.in.first == nil }
+
+// portSet is a set of links: the first inline (a point-to-point call costs
+// no allocation), more for a multipoint root. more is a pointer so that a
+// port, embedded in every VC context, stays small.
+type portSet struct {
+	first *port
+	more  *[]*port
+}
+
+func (s *portSet) add(p *port) {
+	switch {
+	case s.first == nil:
+		s.first = p
+	case s.more == nil:
+		s.more = &[]*port{p}
+	default:
+		*s.more = append(*s.more, p)
+	}
+}
+
+// rest returns the links after the first.
+func (s *portSet) rest() []*port {
+	if s.more == nil {
+		return nil
+	}
+	return *s.more
+}
+
+// remove removes every link to p, keeping the others in order.
+func (s *portSet) remove(p *port) {
+	var first *port
+	if s.first != p {
+		first = s.first
+	}
+	rest := s.rest()
+	more := rest[:0]
+	for _, x := range rest {
+		switch {
+		case x == p:
+		case first == nil:
+			first = x
+		default:
+			more = append(more, x)
+		}
+	}
+	clear(rest[len(more):])
+	s.first = first
+	if s.more != nil {
+		*s.more = more
+	}
+}
+
+func (s *portSet) each(f func(*port)) {
+	if s.first != nil {
+		f(s.first)
+	}
+	for _, p := range s.rest() {
+		f(p)
+	}
+}
+
+// ownPortLocked gives p, embedded in a VC context, a fresh VCI and lists
+// it in the directory.
+func (f *Fabric) ownPortLocked(p *port) {
 	f.nextVCI++
-	return f.nextVCI
+	p.vci, p.owned = f.nextVCI, true
+	f.ports[p.vci] = p
+}
+
+// releasePortLocked takes a VC context's port out of the directory once
+// the VC is gone.
+func (f *Fabric) releasePortLocked(p *port) {
+	if p.vci != 0 && f.ports[p.vci] == p {
+		delete(f.ports, p.vci)
+	}
+}
+
+// portLocked finds the port of vci, making one if asked.
+func (f *Fabric) portLocked(vci uint32, create bool) *port {
+	p := f.ports[vci]
+	if p == nil && create {
+		p = &port{vci: vci}
+		f.ports[vci] = p
+	}
+	return p
+}
+
+// dropIdleLocked forgets a port made on demand once nothing uses it.
+func (f *Fabric) dropIdleLocked(p *port) {
+	if !p.owned && p.idle() && f.ports[p.vci] == p {
+		delete(f.ports, p.vci)
+	}
 }
 
 // register claims service for s; it fails if another SAP holds it.
@@ -106,99 +219,104 @@ func (f *Fabric) unregister(service string, s *cmSap) {
 	}
 }
 
-func (f *Fabric) lookup(service string) *cmSap {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.services[service]
+// lookupLocked finds the SAP registered for service, without a copy of it.
+func (f *Fabric) lookupLocked(service []byte) *cmSap {
+	return f.services[string(service)]
 }
 
 // attach makes e receive the cells switched to vci.
 func (f *Fabric) attach(vci uint32, e endpoint) {
 	f.mu.Lock()
-	f.ends[vci] = e
+	f.portLocked(vci, true).end = e
 	f.mu.Unlock()
 }
 
 func (f *Fabric) detach(vci uint32) {
 	f.mu.Lock()
-	delete(f.ends, vci)
+	if p := f.portLocked(vci, false); p != nil {
+		f.detachLocked(p)
+	}
 	f.mu.Unlock()
 }
 
-// linkSet is where cells from one VCI go: the first target inline (a
-// point-to-point call costs no allocation), more for a multipoint root.
-type linkSet struct {
-	first uint32
-	more  []uint32
-}
-
-func (l linkSet) add(t uint32) linkSet {
-	if l.first == 0 {
-		l.first = t
-	} else {
-		l.more = append(l.more, t)
-	}
-	return l
-}
-
-// without returns l minus t, and whether anything is left.
-func (l linkSet) without(t uint32) (linkSet, bool) {
-	var out linkSet
-	l.each(func(x uint32) {
-		if x != t {
-			out = out.add(x)
-		}
-	})
-	return out, out.first != 0
-}
-
-func (l linkSet) each(f func(uint32)) {
-	if l.first != 0 {
-		f(l.first)
-	}
-	for _, t := range l.more {
-		f(t)
-	}
+func (f *Fabric) detachLocked(p *port) {
+	p.end = nil
+	f.dropIdleLocked(p)
 }
 
 // connect switches cells sent on from to to.
 func (f *Fabric) connect(from, to uint32) {
 	f.mu.Lock()
-	f.links[from] = f.links[from].add(to)
-	f.rlinks[to] = f.rlinks[to].add(from)
+	f.connectLocked(f.portLocked(from, true), f.portLocked(to, true))
 	f.mu.Unlock()
+}
+
+func (f *Fabric) connectLocked(from, to *port) {
+	from.out.add(to)
+	to.in.add(from)
 }
 
 // disconnect removes every link from or to vci.
 func (f *Fabric) disconnect(vci uint32) {
 	f.mu.Lock()
-	drop := func(m map[uint32]linkSet, k, t uint32) {
-		if l, ok := m[k].without(t); ok {
-			m[k] = l
-		} else {
-			delete(m, k)
-		}
+	if p := f.portLocked(vci, false); p != nil {
+		f.disconnectLocked(p)
 	}
-	f.links[vci].each(func(to uint32) { drop(f.rlinks, to, vci) })
-	f.rlinks[vci].each(func(from uint32) { drop(f.links, from, vci) })
-	delete(f.links, vci)
-	delete(f.rlinks, vci)
 	f.mu.Unlock()
+}
+
+func (f *Fabric) disconnectPort(p *port) {
+	f.mu.Lock()
+	f.disconnectLocked(p)
+	f.mu.Unlock()
+}
+
+func (f *Fabric) disconnectLocked(p *port) {
+	if p.out.first != nil {
+		p.out.each(func(to *port) {
+			to.in.remove(p)
+			f.dropIdleLocked(to)
+		})
+		p.out = portSet{}
+	}
+	if p.in.first != nil {
+		p.in.each(func(from *port) {
+			from.out.remove(p)
+			f.dropIdleLocked(from)
+		})
+		p.in = portSet{}
+	}
+	f.dropIdleLocked(p)
 }
 
 // switchCell delivers data sent on vci to every connected endpoint and
 // returns how many received it.
 func (f *Fabric) switchCell(vci uint32, data []byte) int {
 	f.mu.Lock()
+	p := f.portLocked(vci, false)
+	if p == nil {
+		f.mu.Unlock()
+		return 0
+	}
+	return f.switchLocked(p, data)
+}
+
+// switchFrom is switchCell for a sender that holds its port.
+func (f *Fabric) switchFrom(p *port, data []byte) int {
+	f.mu.Lock()
+	return f.switchLocked(p, data)
+}
+
+// switchLocked delivers data from p; it releases the lock before delivering.
+func (f *Fabric) switchLocked(p *port, data []byte) int {
 	var targets [4]endpoint
 	ts := targets[:0]
-	l := f.links[vci]
-	if e := f.ends[l.first]; l.first != 0 && e != nil {
-		ts = append(ts, e)
+	if to := p.out.first; to != nil && to.end != nil {
+		ts = append(ts, to.end)
 	}
-	for _, to := range l.more {
-		if e := f.ends[to]; e != nil {
-			ts = append(ts, e)
+	for _, to := range p.out.rest() {
+		if to.end != nil {
+			ts = append(ts, to.end)
 		}
 	}
 	f.mu.Unlock()

@@ -49,14 +49,25 @@ func (a *atomicMode) set(m Mode) { a.v.Store(uint32(m)) }
 // finished). Run drains it. It is safe for concurrent use.
 type Loop struct {
 	mu   sync.Mutex
-	q    []func()
+	q    []task
 	head int // next item to run; the slice is reused once drained
 }
 
+// task is one item of deferred work. The drivers post records they already
+// hold (a VC to delete), so the work every call queues costs no closure.
+type task interface{ run() }
+
+// funcTask is a task written as a closure (Post).
+type funcTask func()
+
+func (f funcTask) run() { f() }
+
 // Post queues f.
-func (l *Loop) Post(f func()) {
+func (l *Loop) Post(f func()) { l.post(funcTask(f)) }
+
+func (l *Loop) post(t task) {
 	l.mu.Lock()
-	l.q = append(l.q, f)
+	l.q = append(l.q, t)
 	l.mu.Unlock()
 }
 
@@ -64,20 +75,19 @@ func (l *Loop) Post(f func()) {
 // It returns how many items ran.
 func (l *Loop) Run() int {
 	n := 0
-	for {
-		l.mu.Lock()
-		if l.head == len(l.q) {
-			l.q, l.head = l.q[:0], 0
-			l.mu.Unlock()
-			return n
-		}
-		f := l.q[l.head]
+	l.mu.Lock()
+	for l.head < len(l.q) {
+		t := l.q[l.head]
 		l.q[l.head] = nil
 		l.head++
 		l.mu.Unlock()
-		f()
+		t.run()
 		n++
+		l.mu.Lock()
 	}
+	l.q, l.head = l.q[:0], 0
+	l.mu.Unlock()
+	return n
 }
 
 // Len returns the number of queued items.
@@ -87,78 +97,138 @@ func (l *Loop) Len() int {
 	return len(l.q) - l.head
 }
 
+// step is the rest of a flow, resumed with the outcome of an asynchronous
+// stage: an activation, a deactivation, a whole call setup, a request's
+// answer. The steps every call takes are methods of records embedded in the
+// VC's context, so a call allocates no closures; rarer flows wrap a closure
+// in stepFunc.
+type step interface{ resume(st ndis.Status) }
+
+// stepFunc is a step written as a closure.
+type stepFunc func(ndis.Status)
+
+func (f stepFunc) resume(st ndis.Status) { f(st) }
+
+// completer is a driver's completion function for one request (such as
+// NdisMCmMakeCallComplete), told the final status.
+type completer interface{ complete(st ndis.Status) }
+
+// completeFunc is a completer written as a closure.
+type completeFunc func(ndis.Status)
+
+func (f completeFunc) complete(st ndis.Status) { f(st) }
+
 // respond turns an operation whose outcome may be known now or later into a
 // handler return value, according to mode. op must call done exactly once
 // and drop it afterwards; complete is the driver's completion function (e.g.
-// MCmMakeCallComplete). Responder records are pooled and lock-free (one CAS
-// decides whether the outcome arrived inside the handler), because the
-// benchmark's budget is meant for the mediator, not for test-driver
-// bookkeeping.
+// MCmMakeCallComplete). It runs a pooled reply record with closures: the
+// requests on every call's path keep a record in their VC's context instead.
 func respond(l *Loop, mode Mode, op func(done func(ndis.Status)), complete func(ndis.Status)) ndis.Status {
-	r := responders.Get().(*responder)
-	r.l, r.mode, r.complete = l, mode, complete
-	r.state.Store(inHandler)
+	r := replies.Get().(*pooledReply)
+	r.begin(l, mode, completeFunc(complete))
 	op(r.doneFn)
-	if r.state.CompareAndSwap(inHandler, returned) {
-		return ndis.StatusPending // done comes later and releases the record
+	st, done := r.end()
+	if done {
+		replies.Put(r)
 	}
-	// done ran inside the handler (state doneInHandler); its store of st
-	// happened before its CAS, which we observed.
-	st := r.st
-	r.release()
-	if mode == Immediate {
-		return st
-	}
-	return ndis.StatusPending
+	return st
 }
 
-// Responder states.
+// pooledReply is respond's reply record.
+type pooledReply struct {
+	reply
+	doneFn func(ndis.Status) // r.done, made once per record
+}
+
+// done delivers the outcome; the record goes back to the pool once the
+// handler has returned.
+func (r *pooledReply) done(st ndis.Status) {
+	if r.deliver(st) {
+		replies.Put(r)
+	}
+}
+
+// Reply states.
 const (
 	inHandler     uint32 = iota // op is running; no outcome yet
 	returned                    // the handler returned PENDING; done finishes
 	doneInHandler               // the outcome arrived while op was running
 )
 
-var responders sync.Pool
+var replies sync.Pool
 
 func init() {
 	// Set here, not in the declaration: New refers to done, which refers
 	// back to the pool.
-	responders.New = func() any {
-		r := &responder{}
+	replies.New = func() any {
+		r := &pooledReply{}
 		r.doneFn = r.done
 		return r
 	}
 }
 
-type responder struct {
+// reply is the answer record of one pendable request: begin arms it, the
+// outcome arrives through resume (it is the step that ends the request's
+// flow) inside the handler or later, and end gives the handler's return
+// value. An outcome known inside the handler is the final return in
+// Immediate mode, and PENDING plus the completion in the other modes (from
+// the Loop in Pend mode, inside the handler in PendEarly mode); one known
+// later is always PENDING plus the completion. One CAS decides which.
+//
+// The requests every call makes (MakeCall, CloseCall) keep their reply in
+// the VC's context, so answering them allocates nothing; respond pools the
+// others'.
+type reply struct {
 	state    atomic.Uint32
-	l        *Loop
 	mode     Mode
-	complete func(ndis.Status)
-	doneFn   func(ndis.Status) // r.done, made once per record
 	st       ndis.Status
+	l        *Loop
+	complete completer
 }
 
-func (r *responder) release() {
+// begin arms r for a request answered in mode, completed through complete.
+func (r *reply) begin(l *Loop, mode Mode, complete completer) {
+	r.l, r.mode, r.complete = l, mode, complete
+	r.state.Store(inHandler)
+}
+
+// end returns the handler's status: the outcome that arrived inside the
+// handler in Immediate mode, else PENDING. done reports whether the outcome
+// has arrived (the record is free again); if not, resume frees it.
+func (r *reply) end() (st ndis.Status, done bool) {
+	if r.state.CompareAndSwap(inHandler, returned) {
+		return ndis.StatusPending, false
+	}
+	// resume ran inside the handler (state doneInHandler); its store of st
+	// happened before its CAS, which we observed.
+	st, mode := r.st, r.mode
 	r.l, r.complete = nil, nil
-	responders.Put(r)
+	if mode == Immediate {
+		return st, true
+	}
+	return ndis.StatusPending, true
 }
 
-func (r *responder) done(st ndis.Status) {
+// resume delivers the request's outcome; it is called exactly once per begin.
+func (r *reply) resume(st ndis.Status) { r.deliver(st) }
+
+// deliver is resume; it reports whether the handler had returned already
+// (the record is then free).
+func (r *reply) deliver(st ndis.Status) (late bool) {
 	complete, l, mode := r.complete, r.l, r.mode
 	r.st = st
 	if !r.state.CompareAndSwap(inHandler, doneInHandler) {
 		// The handler already returned PENDING: complete now.
-		r.release()
-		complete(st)
-		return
+		r.l, r.complete = nil, nil
+		complete.complete(st)
+		return true
 	}
 	switch mode {
 	case Pend:
-		l.Post(func() { complete(st) })
+		l.Post(func() { complete.complete(st) })
 	case PendEarly: // complete inside the handler, then return PENDING
-		complete(st)
+		complete.complete(st)
 	}
-	// Immediate: respond returns st as the handler's final status.
+	// Immediate: end returns st as the handler's final status.
+	return false
 }

@@ -41,11 +41,7 @@ func (d *MCM) SetMode(m Mode) { d.core.mode.set(m) }
 
 // SetMaxTokenRate makes the MCM refuse calls and QoS changes asking for more
 // than rate bytes/s (0: no limit).
-func (d *MCM) SetMaxTokenRate(rate uint32) {
-	d.core.mu.Lock()
-	d.core.maxTokenRate = rate
-	d.core.mu.Unlock()
-}
+func (d *MCM) SetMaxTokenRate(rate uint32) { d.core.maxTokenRate.Store(rate) }
 
 // LinkDown simulates losing the network: every call is cleared with status
 // at both ends (spec §4.13).
@@ -55,10 +51,10 @@ func (d *MCM) LinkDown(status ndis.Status) { d.core.linkDown(status) }
 // (NdisMCmNotifyCloseAddressFamily for each open, spec §4.14) and returns the
 // status of each notification.
 func (d *MCM) NotifyCloseAll() []ndis.Status {
-	d.core.mu.Lock()
+	d.core.lock()
 	afs := make([]*cmAf, len(d.core.afs))
 	copy(afs, d.core.afs)
-	d.core.mu.Unlock()
+	d.core.unlock()
 	var out []ndis.Status
 	for _, a := range afs {
 		out = append(out, d.adapter.MCmNotifyCloseAddressFamily(a.h))
@@ -69,8 +65,8 @@ func (d *MCM) NotifyCloseAll() []ndis.Status {
 // NotifyCompleted returns the ProtocolCmNotifyCloseAfComplete status
 // delivered for af, if any.
 func (d *MCM) NotifyCompleted(af *ndis.Af) (ndis.Status, bool) {
-	d.core.mu.Lock()
-	defer d.core.mu.Unlock()
+	d.core.lock()
+	defer d.core.unlock()
 	st, ok := d.core.notified[af]
 	return st, ok
 }
@@ -87,7 +83,7 @@ func (d *MCM) OutstandingReceives() int {
 func (d *MCM) MiniportCoSendNetBufferLists(vcCtx any, nbls *ndis.NetBufferList, flags ndis.SendFlags) {
 	v := vcCtx.(*cmVc)
 	for n := nbls; n != nil; n = n.Next {
-		d.fab.switchCell(v.vci, n.Data)
+		d.fab.switchFrom(&v.port, n.Data)
 		n.Status = ndis.StatusSuccess
 	}
 	if d.getMode() == Immediate {
@@ -131,17 +127,18 @@ func (o *mcmOps) createVc(af *ndis.Af, ctx any) (*ndis.Vc, ndis.Status) {
 	return o.d.adapter.MCmCreateVc(af, ctx)
 }
 func (o *mcmOps) deleteVc(vc *ndis.Vc) ndis.Status { return o.d.adapter.MCmDeleteVc(vc) }
-func (o *mcmOps) activate(v *cmVc, p *ndis.CallParameters, then func(ndis.Status)) {
+func (o *mcmOps) activate(v *cmVc, p *ndis.CallParameters, then step) {
 	st := o.d.adapter.MCmActivateVc(v.h, p)
+	o.d.lock()
 	if st == ndis.StatusSuccess {
-		o.d.fab.attach(v.vci, v)
+		v.port.end = v
+		v.active = true
 	}
-	v.activated(st)
-	then(st)
+	o.d.resumeLocked(then, st)
 }
-func (o *mcmOps) deactivate(v *cmVc, then func(ndis.Status)) {
-	o.d.fab.detach(v.vci)
-	then(o.d.adapter.MCmDeactivateVc(v.h))
+func (o *mcmOps) deactivating(v *cmVc, then step) { o.d.fab.detachLocked(&v.port) }
+func (o *mcmOps) deactivate(v *cmVc, then step) {
+	then.resume(o.d.adapter.MCmDeactivateVc(v.h))
 }
 func (o *mcmOps) openAfComplete(st ndis.Status, af *ndis.Af, ctx any) {
 	o.d.adapter.MCmOpenAddressFamilyComplete(st, af, ctx)

@@ -81,7 +81,6 @@ func (c callState) String() string {
 type Vc struct {
 	m       *Mediator
 	id      uint64
-	kind    vcKind
 	creator driver
 	adapter *Adapter
 	af      *Af      // nil for a signalling VC
@@ -90,15 +89,19 @@ type Vc struct {
 
 	clientCtx, cmCtx, mpCtx any
 
+	// The one-byte fields sit together: a Vc then fits the 576-byte size
+	// class (with its allocation header) rather than 640, and every call
+	// allocates two.
+	kind        vcKind
 	life        lifecycle
 	act         activation
 	call        callState
 	prevCall    callState // restored if a close fails
 	closingMark bool      // set by ClCloseCall (R-CLOSE-3)
-	closeStatus Status    // CloseStatus of the last incoming close (R-CLOSE-16)
 	closeSeen   bool      // an incoming close was indicated on the current call
-	indicating  int       // ProtocolClIncomingCloseCall handlers still running
 	multipoint  bool
+	closeStatus Status          // CloseStatus of the last incoming close (R-CLOSE-16)
+	indicating  int             // ProtocolClIncomingCloseCall handlers still running
 	params      *CallParameters // parameters of the current activation (&paramsCopy or nil)
 	paramsCopy  activationParams
 	parties     []*Party
