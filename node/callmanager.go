@@ -42,6 +42,19 @@ type CallManager interface {
 	Cause(vc *ndis.Vc, st ndis.Status) uni.Cause
 }
 
+// Endpoints are the far end of a call: the peer node and the service
+// called (the caller's side) or calling into (the callee's side).
+type Endpoints struct{ Peer, Service string }
+
+// CallDescriber is implemented by call managers that know the far end of
+// the calls on their VCs, whoever the client: `condis calls` shows them for
+// every VC of the node, not only the control plane's own.
+type CallDescriber interface {
+	// Endpoints maps VC handles (as ndis names them: "vc#7") to the far
+	// end of their calls.
+	Endpoints() map[string]Endpoints
+}
+
 // DeferredWork is implemented by call managers whose deferred work runs
 // only when asked: the in-memory MCM's Loop, which stands in for DPCs and
 // work items (completions of pended requests, and work that must run after

@@ -50,6 +50,16 @@ func (a MCMCallManager) ServiceSap(service string) (*ndis.CoSap, error) {
 	return mcm.ServiceSap(service), nil
 }
 
+// Endpoints are the peer and service of every call of the MCM, by VC.
+func (a MCMCallManager) Endpoints() map[string]Endpoints {
+	calls := a.MCM.Calls()
+	out := make(map[string]Endpoints, len(calls))
+	for _, c := range calls {
+		out[c.Vc] = Endpoints{Peer: c.Peer, Service: c.Service}
+	}
+	return out
+}
+
 // Caller is the calling node named in an offered call's parameters.
 func (a MCMCallManager) Caller(offered *ndis.CallParameters) string {
 	n, _ := mcm.CallingNode(offered)

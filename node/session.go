@@ -412,8 +412,9 @@ func callFailure(dest string, st ndis.Status, cause uni.Cause) Response {
 	return Response{Error: text, Status: st.String(), Cause: int(cause), CauseText: causeText(cause)}
 }
 
-// Calls lists every VC of the node: the mediator's snapshot, plus the peer
-// and service of the Control's own calls.
+// Calls lists every VC of the node: the mediator's snapshot, with the peer
+// and service of each call as the call manager knows them (a
+// [CallDescriber]) or, for the Control's own calls, as they were asked.
 func (c *Control) Calls() []CallInfo {
 	snap := c.cm.Adapter().Mediator().Snapshot()
 	type known struct {
@@ -428,6 +429,12 @@ func (c *Control) Calls() []CallInfo {
 		}
 	}
 	c.mu.Unlock()
+	// The call manager knows the far end of every call, including those of
+	// other clients of the node.
+	var cms map[string]Endpoints
+	if d, ok := c.cm.(CallDescriber); ok {
+		cms = d.Endpoints()
+	}
 	out := make([]CallInfo, 0, len(snap.Vcs))
 	for _, vi := range snap.Vcs {
 		ci := CallInfo{
@@ -437,6 +444,9 @@ func (c *Control) Calls() []CallInfo {
 			RxPackets: vi.Stats.RxPackets, RxBytes: vi.Stats.RxBytes, RxDrops: vi.Stats.RxDrops,
 		}
 		flows := flowsOf(vi.Params)
+		if e, ok := cms[vi.Handle]; ok {
+			ci.Peer, ci.Service = e.Peer, e.Service
+		}
 		if k, ok := ours[vi.Handle]; ok {
 			ci.Peer, ci.Service = k.peer, k.service
 			if flows == nil {
