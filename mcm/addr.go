@@ -86,10 +86,18 @@ func Address(name string) uni.AESA {
 // The destination goes in CallMgrSpecific (ParamCalledParty, "node/service");
 // reliable goes in MediaSpecific (ParamMedia).
 func CallParams(node, service string, tx, rx ndis.Flowspec, reliable bool) *ndis.CallParameters {
-	p := &ndis.CallParameters{CallMgrParameters: &ndis.CallManagerParameters{
-		Transmit: tx, Receive: rx,
-		CallMgrSpecific: ndis.SpecificParameters{ParamType: ParamCalledParty, Parameters: []byte(node + "/" + service)},
-	}}
+	// The parameters and their call-manager part in one allocation, the
+	// destination in another: a busy client makes one per call.
+	s := new(struct {
+		p  ndis.CallParameters
+		cm ndis.CallManagerParameters
+	})
+	dst := make([]byte, 0, len(node)+1+len(service))
+	dst = append(append(append(dst, node...), '/'), service...)
+	s.cm = ndis.CallManagerParameters{Transmit: tx, Receive: rx,
+		CallMgrSpecific: ndis.SpecificParameters{ParamType: ParamCalledParty, Parameters: dst}}
+	s.p.CallMgrParameters = &s.cm
+	p := &s.p
 	if reliable {
 		p.MediaParameters = &ndis.MediaParameters{
 			Flags:         ndis.TransmitVC | ndis.ReceiveVC,

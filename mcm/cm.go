@@ -2,6 +2,8 @@ package mcm
 
 import (
 	"errors"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/condis-project/condis/ndis"
@@ -95,9 +97,9 @@ func (d *MCM) ProtocolCmDeregisterSap(sapCtx any) ndis.Status {
 // ProtocolCoCreateVc models ProtocolCoCreateVc: a client created a VC for
 // an outgoing call.
 func (d *MCM) ProtocolCoCreateVc(afCtx any, h *ndis.Vc) (any, ndis.Status) {
-	v := &vc{d: d, seq: seqs.Add(1), af: afCtx.(*af), h: h, state: stIdle}
+	v := &vc{seq: uint32(seqs.Add(1)), af: afCtx.(*af), h: h, state: stIdle}
 	d.mu.Lock()
-	d.vcs[v] = struct{}{}
+	d.vcs.push(v)
 	d.mu.Unlock()
 	return v, ndis.StatusSuccess
 }
@@ -106,7 +108,7 @@ func (d *MCM) ProtocolCoCreateVc(afCtx any, h *ndis.Vc) (any, ndis.Status) {
 func (d *MCM) ProtocolCoDeleteVc(vcCtx any) ndis.Status {
 	v := vcCtx.(*vc)
 	d.mu.Lock()
-	delete(d.vcs, v)
+	d.vcs.remove(v)
 	d.mu.Unlock()
 	return ndis.StatusSuccess
 }
@@ -144,7 +146,7 @@ func (d *MCM) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, ph *ndi
 	if ph != nil {
 		rx = ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
 	}
-	if _, _, _, st := trafficDescriptor(cm.Transmit, rx); st != ndis.StatusSuccess {
+	if st := checkTraffic(cm.Transmit, rx); st != ndis.StatusSuccess {
 		return nil, st
 	}
 	if exceeds(cm.Transmit, d.cfg.MaxRate) || exceeds(rx, d.cfg.MaxRate) {
@@ -156,18 +158,19 @@ func (d *MCM) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, ph *ndi
 		d.mu.Unlock()
 		return nil, ndis.StatusFailure
 	}
-	v.state, v.node, v.service = stCalling, node, svc
-	v.reliable, v.multipoint, v.makeParams = reliableRequested(params), ph != nil, params
-	v.legs, v.parties, v.act = nil, nil, nil
-	v.closing, v.closeParty, v.finishQueued, v.closeIndicated, v.qosPending = false, nil, false, false, false
+	v.state, v.p, v.service = stCalling, d.peerLocked(node), makeSvcName(svc)
+	v.reliable, v.multipoint, v.req = reliableRequested(params), ph != nil, params
+	v.c, v.mp = nil, nil
+	v.closing, v.finishQueued, v.closeIndicated, v.qosPending = false, false, false, false
 	var pt *party
 	if ph != nil {
 		pt = &party{v: v, h: ph, node: node, service: svc, params: params, state: pAdding, initial: true}
-		v.parties = []*party{pt}
+		v.mp = &rootState{parties: []*party{pt}}
 	}
-	st := d.startLegLocked(d.peerLocked(node), v, pt)
+	st := d.startLegLocked(v.p, v, pt)
 	if st != ndis.StatusSuccess {
-		v.state, v.makeParams, v.parties = stIdle, nil, nil
+		v.state, v.req = stIdle, nil
+		v.dropCall()
 		d.mu.Unlock()
 		return nil, st
 	}
@@ -194,33 +197,38 @@ func (d *MCM) startLegLocked(p *peer, v *vc, pt *party) ndis.Status {
 // setupLocked sends the SETUP of a leg to p, the peer of the called node
 // (v's, or pt's for a leaf of a multipoint call).
 func (d *MCM) setupLocked(p *peer, v *vc, pt *party) ndis.Status {
-	svc := v.service
+	svc := v.service.bytes()
 	if pt != nil {
-		svc = pt.service
+		svc = []byte(pt.service)
 	}
-	cm := v.makeParams
-	if cm == nil && v.act != nil {
-		cm = v.act // a later party of a multipoint call: the call's parameters
-	}
+	var tx, rx ndis.Flowspec
 	if pt == nil || pt.initial {
+		cm := v.req
 		if st := negotiateSDU(cm, p.tl, v.reliable, v.multipoint); st != ndis.StatusSuccess {
 			return st
 		}
-	} else if !v.reliable && int(cm.CallMgrParameters.Transmit.MaxSduSize) > p.tl.MaxDatagramPayload() {
-		return ndis.StatusAalParamsUnsupported // cause 78: this leaf's path carries less
+		tx, rx = cm.CallMgrParameters.Transmit, cm.CallMgrParameters.Receive
+	} else {
+		// A later party of a multipoint call: the call's parameters.
+		if !v.activated {
+			return ndis.StatusFailure // the call is gone
+		}
+		if !v.reliable && int(v.tx.MaxSduSize) > p.tl.MaxDatagramPayload() {
+			return ndis.StatusAalParamsUnsupported // cause 78: this leaf's path carries less
+		}
+		tx, rx = v.tx, v.rx
 	}
-	tx, rx := cm.CallMgrParameters.Transmit, cm.CallMgrParameters.Receive
 	if v.multipoint {
 		rx = ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
 	}
-	m := &uni.Message{Called: uni.CalledAESA(p.addr), Calling: uni.CallingAESA(d.addr)}
-	var err error
-	if m.BHLI, err = uni.ServiceBHLI(svc); err != nil {
-		return ndis.StatusInvalidAddress
-	}
-	if st := setupTraffic(m, tx, rx, v.multipoint, v.reliable); st != ndis.StatusSuccess {
+	sm, st := newSetup(&d.addr, &p.addr, svc)
+	if st != ndis.StatusSuccess {
 		return st
 	}
+	if st := sm.traffic(tx, rx, v.multipoint, v.reliable); st != ndis.StatusSuccess {
+		return st
+	}
+	m := &sm.m
 	id, out, err := p.link.Setup(m)
 	if err != nil {
 		d.log.Warn("SETUP refused by the signalling", "peer", p.name, "err", err)
@@ -230,11 +238,11 @@ func (d *MCM) setupLocked(p *peer, v *vc, pt *party) ndis.Status {
 		return ndis.StatusFailure
 	}
 	c := &call{p: p, id: id, out: v, p2mp: v.multipoint}
-	p.calls[id] = c
-	v.legs = append(v.legs, c)
+	p.calls.put(c)
+	v.addLeg(c)
 	if pt != nil {
 		pt.c, pt.ep = c, m.EndpointRef.Value
-		c.eps = map[uint16]*party{pt.ep: pt}
+		c.mp = &callMP{eps: map[uint16]*party{pt.ep: pt}}
 	}
 	d.applyLocked(p, out)
 	return ndis.StatusSuccess
@@ -288,8 +296,9 @@ func (d *MCM) legFailedLocked(v *vc, pt *party, st ndis.Status) {
 		if v.state != stCalling {
 			return
 		}
-		params := v.makeParams
-		v.state, v.makeParams, v.parties, v.legs = stIdle, nil, nil, nil
+		params := v.req
+		v.state, v.req = stIdle, nil
+		v.dropCall()
 		var ph *ndis.Party
 		if pt != nil {
 			ph = pt.h
@@ -305,53 +314,73 @@ func (d *MCM) legFailedLocked(v *vc, pt *party, st ndis.Status) {
 // partyGoneLocked forgets a party.
 func (d *MCM) partyGoneLocked(pt *party) {
 	pt.state = pGone
-	v := pt.v
-	for i, x := range v.parties {
-		if x == pt {
-			v.parties = append(v.parties[:i], v.parties[i+1:]...)
-			break
+	if r := pt.v.mp; r != nil {
+		if i := slices.Index(r.parties, pt); i >= 0 {
+			r.parties = slices.Delete(r.parties, i, i+1)
 		}
 	}
-	if c := pt.c; c != nil && c.eps[pt.ep] == pt {
-		delete(c.eps, pt.ep)
+	if c := pt.c; c != nil && c.party(pt.ep) == pt {
+		delete(c.mp.eps, pt.ep)
 	}
 }
 
-// activation builds the parameters a VC is activated with: the flowspecs
-// in force and, in MediaSpecific (ParamMedia), the connection identifier
-// and the reliable flag.
-func (v *vc) activation(tx, rx ndis.Flowspec, conn uint32) *ndis.CallParameters {
-	var flags byte
-	if v.reliable {
-		flags |= MediaReliable
-	}
-	// The parameters and their media blob in one allocation, the called
-	// or calling party in another: two per call and side, not five.
-	a := new(activation)
+// activation is storage for the parameters a VC is activated with
+// (NdisMCmActivateVc): the flowspecs in force; in MediaSpecific
+// (ParamMedia), the connection identifier and the reliable flag; in
+// CallMgrSpecific, the called party ("node/service") of an outgoing call
+// or the calling node of an incoming one. The VC keeps only the
+// flowspecs; the rest is built from the VC when it is activated.
+type activation struct {
+	p     ndis.CallParameters
+	cm    ndis.CallManagerParameters
+	mp    ndis.MediaParameters
+	blob  [mediaBlobLen]byte
+	party []byte
+}
+
+// activations recycles activation storage: the mediator copies what it
+// keeps of the parameters (R-ACT-13), so they are the MCM's again when
+// NdisMCmActivateVc returns.
+var activations = sync.Pool{New: func() any { return new(activation) }}
+
+// fill builds v's activation parameters with tx, rx and the connection
+// identifier conn in a and returns them. v's call fields it reads are set
+// when the call starts.
+func (a *activation) fill(v *vc, tx, rx ndis.Flowspec, conn uint32) *ndis.CallParameters {
+	a.p = ndis.CallParameters{}
 	if v.multipoint {
 		a.p.Flags = ndis.MultipointVC
 	}
-	if v.incoming {
-		a.cm.CallMgrSpecific = ndis.SpecificParameters{ParamType: ParamCallingParty, Parameters: []byte(v.node)}
-	} else {
-		b := make([]byte, 0, len(v.node)+1+len(v.service))
-		b = append(append(append(b, v.node...), '/'), v.service...)
-		a.cm.CallMgrSpecific = ndis.SpecificParameters{ParamType: ParamCalledParty, Parameters: b}
+	a.party = append(a.party[:0], v.p.name...)
+	typ := ParamCallingParty
+	if !v.incoming {
+		typ = ParamCalledParty
+		a.party = append(append(a.party, '/'), v.service.bytes()...)
 	}
-	a.cm.Transmit, a.cm.Receive = tx, rx
-	a.blob = mediaArray(conn, flags)
+	a.cm = ndis.CallManagerParameters{Transmit: tx, Receive: rx,
+		CallMgrSpecific: ndis.SpecificParameters{ParamType: typ, Parameters: a.party}}
+	a.blob = mediaArray(conn, v.mediaFlags())
 	a.mp = ndis.MediaParameters{Flags: ndis.TransmitVC | ndis.ReceiveVC,
 		MediaSpecific: ndis.SpecificParameters{ParamType: ParamMedia, Parameters: a.blob[:]}}
 	a.p.CallMgrParameters, a.p.MediaParameters = &a.cm, &a.mp
 	return &a.p
 }
 
-// activation is the storage of the parameters vc.activation builds.
-type activation struct {
-	p    ndis.CallParameters
-	cm   ndis.CallManagerParameters
-	mp   ndis.MediaParameters
-	blob [mediaBlobLen]byte
+// mediaFlags are the ParamMedia flags of v's call.
+func (v *vc) mediaFlags() byte {
+	if v.reliable {
+		return MediaReliable
+	}
+	return 0
+}
+
+// activate activates v with tx and rx on connection conn
+// (NdisMCmActivateVc); d.mu is not held.
+func (d *MCM) activate(v *vc, tx, rx ndis.Flowspec, conn uint32) ndis.Status {
+	a := activations.Get().(*activation)
+	st := d.a.MCmActivateVc(v.h, a.fill(v, tx, rx, conn))
+	activations.Put(a)
+	return st
 }
 
 // ---- closing ----
@@ -365,18 +394,22 @@ func (d *MCM) ProtocolCmCloseCall(vcCtx, partyCtx any, data []byte) ndis.Status 
 	v := vcCtx.(*vc)
 	d.mu.Lock()
 	v.closing = true
-	if pt, ok := partyCtx.(*party); ok {
-		v.closeParty = pt
+	if pt, ok := partyCtx.(*party); ok && v.mp != nil {
+		v.mp.closeParty = pt
 	}
 	if v.incoming {
 		d.closeIncomingLocked(v)
 	} else {
-		for _, pt := range v.parties {
+		for _, pt := range v.parties() {
 			if pt.state == pActive || pt.state == pDropInd {
 				pt.state = pClosing
 			}
 		}
-		for _, c := range append([]*call(nil), v.legs...) {
+		first, further := v.c, slices.Clone(v.furtherLegs())
+		if first != nil {
+			d.releaseLegLocked(first, uni.NewCause(uni.CauseNormalCallClearing))
+		}
+		for _, c := range further {
 			d.releaseLegLocked(c, uni.NewCause(uni.CauseNormalCallClearing))
 		}
 	}
@@ -410,7 +443,7 @@ func (d *MCM) noteReleasingLocked(c *call) {
 
 // closeIncomingLocked ends the network part of an incoming VC's call.
 func (d *MCM) closeIncomingLocked(v *vc) {
-	c := v.in
+	c := v.c
 	if c.ended || v.partyEnded {
 		return
 	}
@@ -421,11 +454,11 @@ func (d *MCM) closeIncomingLocked(v *vc) {
 	}
 	normal := uni.NewCause(uni.CauseNormalCallClearing)
 	others := 0
-	for _, x := range c.in {
+	c.eachIn(func(x *vc) {
 		if x != v && !x.closing && !x.partyEnded && x.state != stIdle {
 			others++
 		}
-	}
+	})
 	switch {
 	case st == uni.StateReleaseIndication:
 		// The peer released; the last VC of the call answers.
@@ -462,11 +495,11 @@ func (d *MCM) maybeFinishCloseLocked(v *vc) {
 		return
 	}
 	if v.incoming {
-		if !v.in.ended && !v.partyEnded {
+		if !v.c.ended && !v.partyEnded {
 			return
 		}
-	} else if len(v.legs) > 0 {
-		return
+	} else if v.c != nil {
+		return // a leg is still up (the first is the last to go)
 	}
 	v.finishQueued = true
 	d.enqueueLocked(func() { d.finishClose(v) })
@@ -479,14 +512,17 @@ func (d *MCM) finishClose(v *vc) {
 		activated := v.activated
 		v.activated = false
 		var ph *ndis.Party
-		if v.closeParty != nil {
-			ph = v.closeParty.h
+		if v.mp != nil && v.mp.closeParty != nil {
+			ph = v.mp.closeParty.h
 		}
-		for _, pt := range v.parties {
+		for _, pt := range v.parties() {
 			pt.state = pGone
 		}
-		v.state, v.closing, v.closeParty, v.parties, v.legs, v.act = stIdle, false, nil, nil, nil, nil
-		v.finishQueued, v.closeIndicated, v.qosPending = false, false, false
+		v.state, v.closing = stIdle, false
+		if !v.incoming {
+			v.dropCall() // an incoming VC keeps its call until it is deleted
+		}
+		v.finishQueued, v.closeIndicated, v.qosPending, v.req = false, false, false, nil
 		incoming := v.incoming
 		d.mu.Unlock()
 		v.closeStreams()
@@ -528,8 +564,8 @@ func (d *MCM) deleteLaterLocked(v *vc) {
 	if v.deleteQueued || v.h == nil {
 		return
 	}
-	if v.answerPending {
-		v.deleteWanted = true // answered() calls back
+	if o := v.offer; o != nil && o.pending {
+		o.deleteWanted = true // answered() calls back
 		return
 	}
 	v.deleteQueued = true
@@ -608,12 +644,10 @@ func (d *MCM) deleteVc(v *vc, pause time.Duration) {
 		return
 	}
 	d.mu.Lock()
-	delete(d.vcs, v)
-	if v.in != nil {
-		if v.in.in[v.ep] == v {
-			delete(v.in.in, v.ep)
-		}
-		v.in.dropRx(v)
+	d.vcs.remove(v)
+	if c := v.c; c != nil && v.incoming {
+		c.removeIn(v)
+		c.dropRx(v)
 	}
 	a := v.af
 	a.vcs--
@@ -648,7 +682,7 @@ func (d *MCM) ProtocolCmAddParty(vcCtx any, params *ndis.CallParameters, ph *ndi
 		return nil, ndis.StatusFailure
 	}
 	pt := &party{v: v, h: ph, node: node, service: svc, params: params, state: pAdding}
-	v.parties = append(v.parties, pt)
+	v.mp.parties = append(v.mp.parties, pt)
 	p := d.peerLocked(node)
 	st := ndis.StatusSuccess
 	if c := v.legOn(p); c != nil && !c.ended {
@@ -656,7 +690,7 @@ func (d *MCM) ProtocolCmAddParty(vcCtx any, params *ndis.CallParameters, ph *ndi
 			st = d.addOnLegLocked(c, pt)
 		} else {
 			pt.c = c
-			c.waitAdds = append(c.waitAdds, pt)
+			c.mp.waitAdds = append(c.mp.waitAdds, pt)
 		}
 	} else {
 		st = d.startLegLocked(p, v, pt)
@@ -679,9 +713,8 @@ func (d *MCM) addOnLegLocked(c *call, pt *party) ndis.Status {
 	if m.BHLI, err = uni.ServiceBHLI(pt.service); err != nil {
 		return ndis.StatusInvalidAddress
 	}
-	if v.act != nil {
-		tx := v.act.CallMgrParameters.Transmit
-		m.AAL = aalParams(tx, ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}, v.reliable)
+	if v.activated {
+		m.AAL = aalParams(v.tx, ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}, v.reliable)
 	}
 	ep, out, err := c.p.link.AddParty(c.id, m)
 	if err != nil {
@@ -691,7 +724,7 @@ func (d *MCM) addOnLegLocked(c *call, pt *party) ndis.Status {
 		return ndis.StatusFailure
 	}
 	pt.c, pt.ep = c, ep
-	c.eps[ep] = pt
+	c.mp.eps[ep] = pt
 	d.applyLocked(c.p, out)
 	return ndis.StatusSuccess
 }
@@ -750,16 +783,15 @@ func (d *MCM) ProtocolCmModifyCallQoS(vcCtx any, params *ndis.CallParameters) nd
 		d.mu.Unlock()
 		d.run()
 	}()
-	c := v.firstLeg()
+	c := v.c
 	if v.multipoint || (c != nil && c.p2mp) || v.state == stOffered {
 		return ndis.StatusNotSupported
 	}
-	if v.state != stActive || v.closing || v.closeIndicated || v.act == nil || c == nil || c.ended || v.qosPending {
+	if v.state != stActive || v.closing || v.closeIndicated || !v.activated || c == nil || c.ended || v.qosPending {
 		return ndis.StatusFailure
 	}
-	old := v.act.CallMgrParameters
 	ntx, nrx := params.CallMgrParameters.Transmit, params.CallMgrParameters.Receive
-	if !sameSignalling(old.Transmit, ntx) || !sameSignalling(old.Receive, nrx) {
+	if !sameSignalling(v.tx, ntx) || !sameSignalling(v.rx, nrx) {
 		return ndis.StatusNotSupported
 	}
 	if exceeds(ntx, d.cfg.MaxRate) || exceeds(nrx, d.cfg.MaxRate) {
@@ -769,17 +801,17 @@ func (d *MCM) ProtocolCmModifyCallQoS(vcCtx any, params *ndis.CallParameters) nd
 	if v.incoming {
 		fwd, bwd = nrx, ntx
 	}
-	td, _, _, st := trafficDescriptor(fwd, bwd)
-	if st != ndis.StatusSuccess {
+	td := new(uni.TrafficDescriptor)
+	if _, _, st := trafficDescriptor(td, fwd, bwd); st != ndis.StatusSuccess {
 		return st
 	}
 	out, err := c.p.link.ModifyQoS(c.id, td)
 	if err != nil {
 		return ndis.StatusFailure
 	}
-	na := v.act.Clone()
-	na.CallMgrParameters.Transmit, na.CallMgrParameters.Receive = ntx, nrx
-	v.qosPending, v.qosParams, v.qosAct = true, params, na
+	// On MODIFY ACKNOWLEDGE the VC is re-activated with params'
+	// flowspecs: the buffer is the MCM's until the change completes.
+	v.qosPending, v.req = true, params
 	d.applyLocked(c.p, out)
 	return ndis.StatusPending
 }

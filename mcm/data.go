@@ -73,7 +73,8 @@ func burst(base, rate uint32) int {
 // dataPath is a VC's data state. What every VC needs is kept inline and
 // small (the MCM holds one per VC, and a node may hold a million); what
 // only a VC that carries data needs — the token buckets, the shaping
-// queue, the counters — is allocated on its first SDU (active).
+// queue, the counters — is allocated on its first SDU (active), as are a
+// multipoint root's destinations.
 type dataPath struct {
 	mu        sync.Mutex
 	txOK      bool
@@ -91,10 +92,12 @@ type dataPath struct {
 	flow     flowRates
 	inflight int32 // lists the MCM holds and has not completed
 	rxBusy   int32 // indications in progress
-	maxDelay time.Duration
-	dests    []dest
-	idle     func() // set by stop: run once inflight and rxBusy are 0
-	act      *dataActive
+	// to is the destination of a point-to-point VC: its call's peer and
+	// connection identifier, which do not change once the VC is open.
+	// A multipoint root's destinations are in act.dests instead.
+	to   *call
+	idle func() // set by stop: run once inflight and rxBusy are 0
+	act  *dataActive
 }
 
 // flowRates are the transmit flowspec's buckets in bytes/s and bytes (0:
@@ -116,11 +119,8 @@ type dataActive struct {
 	kick   chan struct{} // wakes a worker waiting for the head's time (made on first wait)
 
 	st Stats
-}
 
-type dest struct {
-	p    *peer
-	conn uint32
+	dests []*call // a multipoint root's destinations (setDests)
 }
 
 type queued struct {
@@ -136,11 +136,15 @@ func (dp *dataPath) activeLocked() *dataActive {
 	return dp.act
 }
 
-// open sets the VC up for data with its activation's transmit flowspec.
-func (dp *dataPath) open(tx ndis.Flowspec, maxTx int, reliable bool, dests []dest, maxDelay time.Duration, send, recv bool) {
+// open sets the VC up for data with its activation's transmit flowspec,
+// towards the call to.
+func (dp *dataPath) open(tx ndis.Flowspec, maxTx int, reliable bool, to *call, send, recv bool) {
 	dp.mu.Lock()
 	defer dp.mu.Unlock()
-	dp.reliable, dp.maxTx, dp.dests, dp.maxDelay = reliable, int32(min(maxTx, math.MaxInt32)), dests, maxDelay
+	dp.reliable, dp.maxTx, dp.to = reliable, int32(min(maxTx, math.MaxInt32)), to
+	if dp.act != nil {
+		dp.act.dests = nil
+	}
 	dp.pathMax = 0
 	dp.setFlowLocked(tx)
 	dp.txOK, dp.rxOK, dp.idle = send, recv, nil
@@ -190,11 +194,27 @@ func (dp *dataPath) limitersLocked(a *dataActive) (sustained, peak *rate.Limiter
 	return a.sustained, a.peak
 }
 
-func (dp *dataPath) setDests(ds []dest) {
+// setDests sets a multipoint root's destinations: its connected legs.
+func (dp *dataPath) setDests(ds []*call) {
 	dp.mu.Lock()
-	dp.dests = ds
+	dp.to = nil
+	dp.activeLocked().dests = ds
 	dp.pathMax = 0
 	dp.mu.Unlock()
+}
+
+// destsLocked returns where the VC's SDUs go. A point-to-point VC's one
+// destination is put in one, so the VC keeps no slice; the result is only
+// for the caller's use.
+func (dp *dataPath) destsLocked(one *[1]*call) []*call {
+	if dp.to != nil {
+		one[0] = dp.to
+		return one[:]
+	}
+	if dp.act != nil {
+		return dp.act.dests
+	}
+	return nil
 }
 
 func (dp *dataPath) allowSend() {
@@ -249,21 +269,22 @@ func (d *MCM) send(v *vc, n *ndis.NetBufferList) {
 		return
 	}
 	size := len(n.Data)
-	if size > int(dp.maxTx) || (!dp.reliable && size > int(dp.pathMax) && !dp.pathCarriesLocked(size)) {
+	var one [1]*call
+	if size > int(dp.maxTx) || (!dp.reliable && size > int(dp.pathMax) && !dp.pathCarriesLocked(dp.destsLocked(&one), size)) {
 		dp.mu.Unlock()
 		d.complete(v, n, ndis.StatusInvalidLength)
 		return
 	}
 	a := dp.activeLocked()
 	now := time.Now()
-	delay, ok := dp.conformLocked(a, now, size)
+	delay, ok := dp.conformLocked(a, now, size, d.cfg.MaxShapingDelay)
 	if !ok {
 		dp.mu.Unlock()
 		d.complete(v, n, ndis.StatusResources)
 		return
 	}
 	if a.qHead == len(a.q) && delay == 0 && !dp.reliable && !a.worker {
-		dests := dp.dests
+		dests := dp.destsLocked(&one)
 		dp.mu.Unlock()
 		d.completeSent(v, n, transmit(dests, false, n.Data))
 		return
@@ -281,9 +302,9 @@ func (d *MCM) send(v *vc, n *ndis.NetBufferList) {
 // pathCarriesLocked asks every destination's link how long a datagram it
 // carries now and remembers the shortest; it reports whether size fits.
 // A destination whose link is down does not limit (the send fails there).
-func (dp *dataPath) pathCarriesLocked(size int) bool {
+func (dp *dataPath) pathCarriesLocked(dests []*call, size int) bool {
 	m := math.MaxInt32
-	for _, ds := range dp.dests {
+	for _, ds := range dests {
 		if l := ds.p.current(); l != nil {
 			m = min(m, l.MaxDatagramPayload())
 		}
@@ -295,7 +316,7 @@ func (dp *dataPath) pathCarriesLocked(size int) bool {
 // conformLocked takes size tokens from the VC's buckets and returns how
 // long the SDU must wait for them (shaping); ok is false if it cannot
 // conform within maxDelay (policing), and then no tokens are taken.
-func (dp *dataPath) conformLocked(a *dataActive, now time.Time, size int) (delay time.Duration, ok bool) {
+func (dp *dataPath) conformLocked(a *dataActive, now time.Time, size int, maxDelay time.Duration) (delay time.Duration, ok bool) {
 	sustained, peak := dp.limitersLocked(a)
 	if sustained == nil && peak == nil {
 		return 0, true
@@ -327,12 +348,12 @@ func (dp *dataPath) conformLocked(a *dataActive, now time.Time, size int) (delay
 		rs[k] = r
 		k++
 		if !r.OK() {
-			delay = dp.maxDelay + 1 // cannot conform: drop
+			delay = maxDelay + 1 // cannot conform: drop
 			continue
 		}
 		delay = max(delay, r.DelayFrom(now))
 	}
-	if delay > dp.maxDelay {
+	if delay > maxDelay {
 		for _, r := range rs[:k] {
 			r.CancelAt(now)
 		}
@@ -344,6 +365,7 @@ func (dp *dataPath) conformLocked(a *dataActive, now time.Time, size int) (delay
 // sendWorker sends a VC's queued SDUs in order, each at its time.
 func (d *MCM) sendWorker(v *vc) {
 	dp := &v.data
+	var one [1]*call
 	for {
 		dp.mu.Lock()
 		a := dp.act
@@ -376,14 +398,15 @@ func (d *MCM) sendWorker(v *vc) {
 			clear(a.q[k:])
 			a.q, a.qHead = a.q[:k], 0
 		}
-		dests, reliable := dp.dests, dp.reliable
+		dests, reliable := dp.destsLocked(&one), dp.reliable
 		dp.mu.Unlock()
 		d.completeSent(v, head.n, transmit(dests, reliable, head.n.Data))
 	}
 }
 
-// transmit hands one SDU to the transport towards every destination.
-func transmit(dests []dest, reliable bool, data []byte) ndis.Status {
+// transmit hands one SDU to the transport towards every destination (the
+// calls' peers, on the calls' connection identifiers).
+func transmit(dests []*call, reliable bool, data []byte) ndis.Status {
 	var first error
 	sent := false
 	for _, ds := range dests {
@@ -506,8 +529,9 @@ func (d *MCM) stopData(v *vc, idle func()) {
 // closeStreams ends this side's reliable streams of a VC whose call is over.
 func (v *vc) closeStreams() {
 	dp := &v.data
+	var one [1]*call
 	dp.mu.Lock()
-	reliable, dests := dp.reliable, dp.dests
+	reliable, dests := dp.reliable, dp.destsLocked(&one)
 	dp.mu.Unlock()
 	if !reliable {
 		return
@@ -523,7 +547,10 @@ func (v *vc) closeStreams() {
 func (v *vc) resetData() {
 	dp := &v.data
 	dp.mu.Lock()
-	dp.idle, dp.txOK, dp.rxOK, dp.dests = nil, false, false, nil
+	dp.idle, dp.txOK, dp.rxOK, dp.to = nil, false, false, nil
+	if dp.act != nil {
+		dp.act.dests = nil
+	}
 	dp.txRefusal = ndis.StatusFailure
 	dp.mu.Unlock()
 }
@@ -535,10 +562,11 @@ var rxLists = sync.Pool{New: func() any { return new(ndis.NetBufferList) }}
 
 // receive indicates one received SDU on the VCs of its call.
 func (d *MCM) receive(p *peer, connID uint32, payload []byte) {
+	var one [1]*vc
 	p.rxMu.RLock()
 	var to []*vc
 	if c := p.rx[connID]; c != nil {
-		to = c.rxTo
+		to = c.rxToLocked(&one)
 	}
 	p.rxMu.RUnlock()
 	for _, v := range to {

@@ -83,7 +83,7 @@ type MCM struct {
 	peers    map[string]*peer
 	saps     map[string]*sap
 	afs      map[*af]struct{}
-	vcs      map[*vc]struct{}
+	vcs      vcList
 	closing  bool // Shutdown began: no new calls
 	detached bool // Shutdown finished: transport events are ignored
 	halted   bool // the adapter is removed
@@ -126,7 +126,7 @@ func New(m *ndis.Mediator, cfg Config) (*MCM, error) {
 		cfg.MaxShapingDelay = DefaultMaxShapingDelay
 	}
 	d := &MCM{m: m, cfg: cfg, name: cfg.Name, addr: Address(cfg.Name), log: cfg.Logger,
-		peers: map[string]*peer{}, saps: map[string]*sap{}, afs: map[*af]struct{}{}, vcs: map[*vc]struct{}{}}
+		peers: map[string]*peer{}, saps: map[string]*sap{}, afs: map[*af]struct{}{}}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -186,7 +186,7 @@ type peer struct {
 	link  *uni.Link
 	sched *timerQueue
 	tl    transport.Link // current transport link, nil while down
-	calls map[uni.CallID]*call
+	calls callTable
 
 	restarts []uint32   // VCs to restart (RESTART, indicated VC) once the current restart ends
 	waiting  []setupReq // calls and parties waiting for the link
@@ -200,6 +200,26 @@ type peer struct {
 }
 
 type linkRef struct{ l transport.Link }
+
+// callTable is a peer's calls by call reference, keyed by the CallID
+// packed into a word: the map then takes the runtime's fast path for
+// integer keys (a struct key with padding is hashed and compared field by
+// field, through calls — a visible cost with 100,000 calls on a link).
+type callTable map[uint64]*call
+
+func callKey(id uni.CallID) uint64 {
+	k := uint64(id.Ref)
+	if id.Local {
+		k |= 1 << 32
+	}
+	return k
+}
+
+func (t callTable) get(id uni.CallID) *call { return t[callKey(id)] }
+
+func (t callTable) put(c *call) { t[callKey(c.id)] = c }
+
+func (t callTable) remove(id uni.CallID) { delete(t, callKey(id)) }
 
 // current returns the transport link for data, nil while down.
 func (p *peer) current() transport.Link {
@@ -228,7 +248,7 @@ type setupReq struct {
 func (d *MCM) peerLocked(name string) *peer {
 	p := d.peers[name]
 	if p == nil {
-		p = &peer{d: d, name: name, addr: Address(name), low: d.name < name, calls: map[uni.CallID]*call{}, rx: map[uint32]*call{}}
+		p = &peer{d: d, name: name, addr: Address(name), low: d.name < name, calls: callTable{}, rx: map[uint32]*call{}}
 		d.peers[name] = p
 	}
 	return p
@@ -309,8 +329,8 @@ func (d *MCM) ensureLinkLocked(p *peer) {
 type timerQueue struct {
 	mu      sync.Locker
 	fire    func(uni.TimerKey)
-	running map[uni.TimerKey]uint64 // started timers: the generation of their start
-	queues  []*timerFIFO            // one per duration
+	running map[timerKey]uint64 // started timers: the generation of their start
+	queues  []*timerFIFO        // one per duration
 	gen     uint64
 	t       *time.Timer
 	armed   time.Time // when t fires; zero if it is not armed
@@ -327,12 +347,30 @@ type timerFIFO struct {
 
 type timerStart struct {
 	at  time.Time
-	key uni.TimerKey
+	key timerKey
 	gen uint64
 }
 
+// timerKey is a uni.TimerKey packed into a word, so that the running map
+// takes the runtime's fast path for integer keys (a struct key with
+// padding is hashed and compared field by field, through calls).
+type timerKey uint64
+
+func packTimer(k uni.TimerKey) timerKey {
+	x := uint64(k.Timer) | uint64(k.Endpoint)<<8 | uint64(k.Call.Ref)<<24
+	if k.Call.Local {
+		x |= 1 << 56
+	}
+	return timerKey(x)
+}
+
+func (x timerKey) unpack() uni.TimerKey {
+	return uni.TimerKey{Timer: uni.TimerID(x), Endpoint: uint16(x >> 8),
+		Call: uni.CallID{Ref: uint32(x >> 24), Local: x>>56&1 != 0}}
+}
+
 func newTimerQueue(mu sync.Locker, fire func(uni.TimerKey)) *timerQueue {
-	return &timerQueue{mu: mu, fire: fire, running: map[uni.TimerKey]uint64{}}
+	return &timerQueue{mu: mu, fire: fire, running: map[timerKey]uint64{}}
 }
 
 // Apply carries out ops in order; mu is held.
@@ -342,7 +380,8 @@ func (tq *timerQueue) Apply(ops []uni.TimerOp) {
 	}
 	var now time.Time
 	for _, op := range ops {
-		delete(tq.running, op.Key)
+		k := packTimer(op.Key)
+		delete(tq.running, k)
 		if !op.Start {
 			continue
 		}
@@ -350,9 +389,9 @@ func (tq *timerQueue) Apply(ops []uni.TimerOp) {
 			now = time.Now()
 		}
 		tq.gen++
-		tq.running[op.Key] = tq.gen
+		tq.running[k] = tq.gen
 		at := now.Add(op.After)
-		tq.fifo(op.After).push(timerStart{at: at, key: op.Key, gen: tq.gen}, len(tq.running), tq.running)
+		tq.fifo(op.After).push(timerStart{at: at, key: k, gen: tq.gen}, len(tq.running), tq.running)
 		if tq.armed.IsZero() || at.Before(tq.armed) {
 			tq.arm(at, now)
 		}
@@ -373,7 +412,7 @@ func (tq *timerQueue) fifo(after time.Duration) *timerFIFO {
 
 // push appends e; when the queue holds many more entries than there are
 // running timers, the stopped ones are dropped first (amortised O(1)).
-func (f *timerFIFO) push(e timerStart, live int, running map[uni.TimerKey]uint64) {
+func (f *timerFIFO) push(e timerStart, live int, running map[timerKey]uint64) {
 	if n := len(f.q) - f.head; n >= 64 && n > 4*live {
 		kept := f.q[:0]
 		for _, x := range f.q[f.head:] {
@@ -389,7 +428,7 @@ func (f *timerFIFO) push(e timerStart, live int, running map[uni.TimerKey]uint64
 
 // dropStopped drops stopped timers from the front of f and returns the
 // first live deadline, or zero.
-func (f *timerFIFO) dropStopped(running map[uni.TimerKey]uint64) time.Time {
+func (f *timerFIFO) dropStopped(running map[timerKey]uint64) time.Time {
 	for f.head < len(f.q) {
 		x := f.q[f.head]
 		if running[x.key] == x.gen {
@@ -437,7 +476,7 @@ func (tq *timerQueue) expired() {
 			continue // stopped by an earlier expiry's output
 		}
 		delete(tq.running, x.key)
-		tq.fire(x.key)
+		tq.fire(x.key.unpack())
 	}
 	if tq.stopped {
 		return
@@ -726,15 +765,20 @@ func (h *linkHandler) LinkDown(err error) {
 func (d *MCM) mediaStatusLocked(p *peer, st ndis.Status) {
 	seen := map[*vc]bool{}
 	var vcs []*vc
-	for _, c := range p.calls {
-		for _, v := range c.vcs() {
-			if !seen[v] && v.state == stActive && v.h != nil {
-				seen[v] = true
-				vcs = append(vcs, v)
-			}
+	add := func(v *vc) {
+		if !seen[v] && v.state == stActive && v.h != nil {
+			seen[v] = true
+			vcs = append(vcs, v)
 		}
 	}
-	sort.Slice(vcs, func(i, j int) bool { return vcs[i].seq < vcs[j].seq })
+	for _, c := range p.calls {
+		if c.out != nil {
+			add(c.out)
+		} else {
+			c.eachIn(add)
+		}
+	}
+	slices.SortFunc(vcs, func(a, b *vc) int { return seqCompare(a.seq, b.seq) })
 	for _, v := range vcs {
 		d.enqueueLocked(func() {
 			d.mu.Lock()
@@ -842,8 +886,8 @@ func (d *MCM) Shutdown(ctx context.Context) error {
 				}
 			}
 		}
-		for v := range d.vcs {
-			if v.state == stCalling && len(v.legs) == 0 {
+		for v := d.vcs.head; v != nil; v = v.next {
+			if v.state == stCalling && v.c == nil {
 				d.legFailedLocked(v, v.initialParty(), ndis.StatusFailure)
 			}
 		}
@@ -869,7 +913,7 @@ func (d *MCM) Shutdown(ctx context.Context) error {
 	idle := func() bool {
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		if len(d.afs) > 0 || len(d.vcs) > 0 || d.next < len(d.work) || d.draining {
+		if len(d.afs) > 0 || d.vcs.n > 0 || d.next < len(d.work) || d.draining {
 			return false
 		}
 		for _, p := range d.peers {
@@ -995,27 +1039,30 @@ type Stats struct {
 // Calls returns every VC that carries or carried a call, in creation order.
 func (d *MCM) Calls() []CallInfo {
 	d.mu.Lock()
-	vs := make([]*vc, 0, len(d.vcs))
-	for v := range d.vcs {
+	var vs []*vc
+	for v := d.vcs.head; v != nil; v = v.next {
 		if v.h != nil && v.state != stIdle {
 			vs = append(vs, v)
 		}
 	}
-	sort.Slice(vs, func(i, j int) bool { return vs[i].seq < vs[j].seq })
+	slices.SortStableFunc(vs, func(a, b *vc) int { return seqCompare(a.seq, b.seq) })
 	out := make([]CallInfo, 0, len(vs))
 	for _, v := range vs {
-		ci := CallInfo{Vc: v.h.String(), Direction: "outgoing", State: v.state.String(), Peer: v.node, Service: v.service,
+		ci := CallInfo{Vc: v.h.String(), Direction: "outgoing", State: v.state.String(), Service: v.service.String(),
 			Reliable: v.reliable, Multipoint: v.multipoint}
+		if v.p != nil {
+			ci.Peer = v.p.name
+		}
 		if v.incoming {
 			ci.Direction = "incoming"
 		}
-		if v.act != nil && v.act.CallMgrParameters != nil {
-			ci.Transmit, ci.Receive = v.act.CallMgrParameters.Transmit, v.act.CallMgrParameters.Receive
+		if v.activated {
+			ci.Transmit, ci.Receive = v.tx, v.rx
 		}
-		if c := v.firstLeg(); c != nil && c.hasConn {
+		if c := v.c; c != nil && c.hasConn {
 			ci.ConnID = c.conn
 		}
-		for _, pt := range v.parties {
+		for _, pt := range v.parties() {
 			ci.Parties = append(ci.Parties, PartyInfo{Node: pt.node, Service: pt.service, State: pt.state.String(), Endpoint: pt.ep})
 		}
 		out = append(out, ci)

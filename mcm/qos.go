@@ -80,56 +80,104 @@ func direction(f ndis.Flowspec) (dirTraffic, ndis.Status) {
 	return d, ndis.StatusSuccess
 }
 
-// trafficDescriptor builds the ATM Traffic Descriptor for the two
+// checkTraffic reports whether two flowspecs can be signalled (see
+// trafficDescriptor), without building anything.
+func checkTraffic(fwd, bwd ndis.Flowspec) ndis.Status {
+	if _, st := direction(fwd); st != ndis.StatusSuccess {
+		return st
+	}
+	_, st := direction(bwd)
+	return st
+}
+
+// trafficDescriptor fills td with the ATM Traffic Descriptor for the two
 // directions.
-func trafficDescriptor(fwd, bwd ndis.Flowspec) (*uni.TrafficDescriptor, dirTraffic, dirTraffic, ndis.Status) {
+func trafficDescriptor(td *uni.TrafficDescriptor, fwd, bwd ndis.Flowspec) (dirTraffic, dirTraffic, ndis.Status) {
 	f, st := direction(fwd)
 	if st != ndis.StatusSuccess {
-		return nil, f, f, st
+		return f, f, st
 	}
 	b, st := direction(bwd)
 	if st != ndis.StatusSuccess {
-		return nil, f, b, st
+		return f, b, st
 	}
-	td := &uni.TrafficDescriptor{
+	*td = uni.TrafficDescriptor{
 		FwdPCR01: f.pcr, BwdPCR01: b.pcr,
 		FwdSCR01: f.scr, BwdSCR01: b.scr,
 		FwdMBS01: f.mbs, BwdMBS01: b.mbs,
 		BestEffort: f.class == 0 && b.class == 0 && (fwd.ServiceType == ndis.ServiceBestEffort || bwd.ServiceType == ndis.ServiceBestEffort),
 	}
-	return td, f, b, ndis.StatusSuccess
+	return f, b, ndis.StatusSuccess
 }
 
-// setupTraffic fills the traffic IEs of a SETUP (Traffic, Bearer, QoS, AAL).
-func setupTraffic(m *uni.Message, fwd, bwd ndis.Flowspec, p2mp, reliable bool) ndis.Status {
-	td, f, b, st := trafficDescriptor(fwd, bwd)
+// setupMsg is a SETUP and the information elements it points to, in one
+// allocation instead of one per IE. The uni.Link keeps it until the call
+// is connected (for T303), so it is not reused.
+type setupMsg struct {
+	m       uni.Message
+	called  uni.CalledPartyNumber
+	calling uni.CallingPartyNumber
+	bhli    uni.BHLI
+	td      uni.TrafficDescriptor
+	bc      uni.BearerCapability
+	qos     uni.QoSParameter
+	aal     uni.AALParameters
+	svc     [MaxServiceLen]byte
+}
+
+// newSetup starts a SETUP from this node's address from to service svc at
+// address to.
+func newSetup(from, to *uni.AESA, svc []byte) (*setupMsg, ndis.Status) {
+	if len(svc) == 0 || len(svc) > MaxServiceLen {
+		return nil, ndis.StatusInvalidAddress
+	}
+	s := &setupMsg{}
+	s.called = uni.CalledPartyNumber{Type: uni.NumberUnknown, Plan: uni.PlanAESA, Address: to[:]}
+	s.calling = uni.CallingPartyNumber{Type: uni.NumberUnknown, Plan: uni.PlanAESA, Address: from[:]}
+	s.bhli = uni.BHLI{Type: uni.HLUserSpecific, Info: s.svc[:copy(s.svc[:], svc)]}
+	s.m = uni.Message{Called: &s.called, Calling: &s.calling, BHLI: &s.bhli}
+	return s, ndis.StatusSuccess
+}
+
+// traffic fills the traffic IEs of the SETUP (Traffic, Bearer, QoS, AAL).
+func (s *setupMsg) traffic(fwd, bwd ndis.Flowspec, p2mp, reliable bool) ndis.Status {
+	f, b, st := trafficDescriptor(&s.td, fwd, bwd)
 	if st != ndis.StatusSuccess {
 		return st
 	}
-	m.Traffic = td
-	bc := &uni.BearerCapability{Class: uni.BCOBX, HasTrafficType: true, UserPlane: uni.PointToPoint}
+	s.m.Traffic = &s.td
+	s.bc = uni.BearerCapability{Class: uni.BCOBX, HasTrafficType: true, UserPlane: uni.PointToPoint}
 	switch {
 	case f.class == uni.QoSClass1 || b.class == uni.QoSClass1:
-		bc.TrafficType, bc.Timing = uni.TrafficCBR, uni.TimingRequired
+		s.bc.TrafficType, s.bc.Timing = uni.TrafficCBR, uni.TimingRequired
 	case f.class == uni.QoSClass3 || b.class == uni.QoSClass3:
-		bc.TrafficType = uni.TrafficVBR
+		s.bc.TrafficType = uni.TrafficVBR
 	}
 	if p2mp {
-		bc.UserPlane = uni.PointToMultipoint
+		s.bc.UserPlane = uni.PointToMultipoint
 	}
-	m.Bearer = bc
-	m.QoS = &uni.QoSParameter{Forward: f.class, Backward: b.class}
+	s.m.Bearer = &s.bc
+	s.qos = uni.QoSParameter{Forward: f.class, Backward: b.class}
 	if f.class != 0 || b.class != 0 {
-		m.QoS.Instruction = uni.NewIEInstruction(uni.CodingNetwork, false, 0)
+		s.qos.Instruction = uni.NewIEInstruction(uni.CodingNetwork, false, 0)
 	}
-	m.AAL = aalParams(fwd, bwd, reliable)
+	s.m.QoS = &s.qos
+	fillAAL(&s.aal, fwd, bwd, reliable)
+	s.m.AAL = &s.aal
 	return ndis.StatusSuccess
 }
 
 // aalParams is the AAL5 parameters IE: the max SDU of each direction and
 // the SSCS type (SSCOP assured operation for reliable delivery).
 func aalParams(fwd, bwd ndis.Flowspec, reliable bool) *uni.AALParameters {
-	a := &uni.AALParameters{Type: uni.AAL5, SSCS: uni.Some(uni.SSCSNull)}
+	a := new(uni.AALParameters)
+	fillAAL(a, fwd, bwd, reliable)
+	return a
+}
+
+// fillAAL fills a with aalParams' IE.
+func fillAAL(a *uni.AALParameters, fwd, bwd ndis.Flowspec, reliable bool) {
+	*a = uni.AALParameters{Type: uni.AAL5, SSCS: uni.Some(uni.SSCSNull)}
 	if reliable {
 		a.SSCS = uni.Some(uni.SSCSAssured)
 	}
@@ -139,7 +187,6 @@ func aalParams(fwd, bwd ndis.Flowspec, reliable bool) *uni.AALParameters {
 	if sduSpecified(bwd.MaxSduSize) && bwd.ServiceType != ndis.ServiceNoTraffic {
 		a.BwdMaxSDU = uni.Some(min(bwd.MaxSduSize, MaxAAL5SDU))
 	}
-	return a
 }
 
 func sduSpecified(v uint32) bool { return v != 0 && v != ndis.QoSNotSpecified }

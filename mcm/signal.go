@@ -1,9 +1,8 @@
 package mcm
 
 import (
-	"cmp"
 	"slices"
-	"sort"
+	"sync"
 
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/uni"
@@ -69,37 +68,41 @@ func (d *MCM) incomingSetup(p *peer, ind uni.Indication) {
 		d.mu.Unlock()
 		return // gone already; its IndReleased follows
 	}
-	c := &call{p: p, id: ind.Call, in: map[uint16]*vc{}}
+	c := &call{p: p, id: ind.Call}
+	fwd, bwd, reliable := readSetup(m)
+	c.reliable = reliable
 	if m.EndpointRef != nil || (m.Bearer != nil && m.Bearer.UserPlane == uni.PointToMultipoint) {
 		c.p2mp = true
 		if m.EndpointRef != nil {
 			c.firstEP = m.EndpointRef.Value
 		}
+		// Parties added later are offered what the SETUP asked for.
+		c.mp = &callMP{fwd: fwd, bwd: bwd}
 	}
-	c.fwd, c.bwd, c.reliable = readSetup(m)
-	p.calls[c.id] = c
+	p.calls.put(c)
 	d.mu.Unlock()
-	d.offer(p, c, c.firstEP, m, false)
+	d.offer(p, c, c.firstEP, m, fwd, bwd, false)
 }
 
 func (d *MCM) incomingParty(p *peer, ind uni.Indication) {
 	d.mu.Lock()
-	c := p.calls[ind.Call]
+	c := p.calls.get(ind.Call)
 	d.mu.Unlock()
-	if c == nil || c.out != nil {
+	if c == nil || c.out != nil || c.mp == nil {
 		return
 	}
-	d.offer(p, c, ind.Endpoint, ind.Msg, true)
+	d.offer(p, c, ind.Endpoint, ind.Msg, c.mp.fwd, c.mp.bwd, true)
 }
 
-// offer answers a SETUP (or ADD PARTY) as far as the MCM can and offers the
-// call to the client that registered the called service: a VC is created
-// (NdisMCmCreateVc) and activated (NdisMCmActivateVc), then the call is
-// dispatched (NdisMCmDispatchIncomingCall). Refusals: cause 41 while
+// offer answers a SETUP (or ADD PARTY) asking for fwd and bwd as far as
+// the MCM can and offers the call to the client that registered the called
+// service: a VC is created (NdisMCmCreateVc) and activated
+// (NdisMCmActivateVc), then the call is dispatched
+// (NdisMCmDispatchIncomingCall). Refusals: cause 41 while
 // shutting down, 88 for another node's address or no matching SAP, 21 when
 // Config.Authorize says no, 37 over Config.MaxRate, 78 for an ADD PARTY
 // whose MaxSduSize the path cannot carry (a SETUP's is lowered in CONNECT), 47 when the VC cannot be created or activated.
-func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, added bool) {
+func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.Flowspec, added bool) {
 	reject := func(cause uni.CauseIE) {
 		d.mu.Lock()
 		var out uni.Output
@@ -140,7 +143,7 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, added bool) {
 	}
 	d.mu.Lock()
 	s := d.saps[svc]
-	fwd, bwd, reliable := c.fwd, c.bwd, c.reliable
+	reliable := c.reliable
 	limit := uint32(MaxAAL5SDU)
 	if !reliable && p.tl != nil {
 		limit = min(limit, uint32(p.tl.MaxDatagramPayload()))
@@ -177,16 +180,13 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, added bool) {
 		c.conn, c.hasConn = p.allocConnLocked(), true
 		p.bindConn(c)
 	}
-	v := &vc{d: d, seq: seqs.Add(1), af: s.af, incoming: true, state: stOffered, node: p.name, service: svc,
-		reliable: reliable, in: c, ep: ep, sap: s}
-	v.offeredTx, v.offeredRx = bwd, fwd
-	v.offerCM = ndis.CallManagerParameters{Transmit: bwd, Receive: fwd,
-		CallMgrSpecific: ndis.SpecificParameters{ParamType: ParamCallingParty, Parameters: []byte(p.name)}}
-	act := v.activation(bwd, fwd, c.conn)
-	v.offer = ndis.CallParameters{CallMgrParameters: &v.offerCM, MediaParameters: act.MediaParameters}
-	c.in[ep] = v
+	v := &vc{seq: uint32(seqs.Add(1)), af: s.af, incoming: true, state: stOffered, p: p, service: makeSvcName(s.service),
+		reliable: reliable, c: c, ep: ep}
+	o := newOffer(v, bwd, fwd, c.conn)
+	v.offer = o
+	c.addIn(v)
 	s.af.vcs++
-	d.vcs[v] = struct{}{}
+	d.vcs.push(v)
 	d.mu.Unlock()
 
 	h, st := d.a.MCmCreateVc(s.af.h, v)
@@ -194,20 +194,21 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, added bool) {
 		d.mu.Lock()
 		v.h = h
 		d.mu.Unlock()
-		st = d.a.MCmActivateVc(h, act)
+		st = d.activate(v, bwd, fwd, c.conn)
 	}
 	if st != ndis.StatusSuccess {
 		d.log.Warn("cannot offer an incoming call", "peer", p.name, "service", svc, "status", st.String())
 		d.mu.Lock()
-		v.answered, v.state = true, stIdle
+		v.state = stIdle
+		v.dropOfferLocked() // never given to the client
 		d.mu.Unlock()
 		reject(uni.NewCause(uni.CauseResourceUnavailable))
 		if h != nil {
 			d.deleteLater(v)
 		} else {
 			d.mu.Lock()
-			delete(c.in, ep)
-			delete(d.vcs, v)
+			c.removeIn(v)
+			d.vcs.remove(v)
 			s.af.vcs--
 			done := s.af.closing && s.af.vcs == 0 && !s.af.closed
 			if done {
@@ -222,11 +223,11 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, added bool) {
 		return
 	}
 	d.mu.Lock()
-	v.activated, v.act = true, act
+	v.activated, v.tx, v.rx = true, bwd, fwd
 	withdrawn := d.saps[svc] != s // deregistered meanwhile: its handle is dead (R-SAP-5)
-	v.answerPending = !withdrawn
+	o.pending = !withdrawn
 	d.mu.Unlock()
-	v.data.open(bwd, int(bwd.MaxSduSize), reliable, []dest{{p, c.conn}}, d.cfg.MaxShapingDelay, false, false)
+	v.data.open(bwd, int(bwd.MaxSduSize), reliable, c, false, false)
 	if withdrawn {
 		d.answered(v, ndis.StatusInvalidSap, nil) // cause 88
 		return
@@ -235,20 +236,44 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, added bool) {
 	if d.debugging() {
 		d.log.Debug("offering a call", "peer", p.name, "call", c.id.String(), "service", svc, "conn", c.conn)
 	}
-	st = d.a.MCmDispatchIncomingCall(s.h, h, &v.offer)
+	st = d.a.MCmDispatchIncomingCall(s.h, h, &o.params)
 	if st != ndis.StatusPending {
-		d.answered(v, st, &v.offer)
+		d.answered(v, st, &o.params)
 		return
 	}
 	// The client answers later: CALL PROCEEDING (with the connection
 	// identifier) so the caller waits T310 instead of T303.
 	d.mu.Lock()
-	if cs, ok := p.link.CallState(c.id); ok && !added && !v.answered && cs == uni.StateCallPresent {
+	if cs, ok := p.link.CallState(c.id); ok && !added && !v.answered() && cs == uni.StateCallPresent {
 		if out, err := p.link.Proceed(c.id, connIE(c.conn)); err == nil {
 			d.applyLocked(p, out)
 		}
 	}
 	d.mu.Unlock()
+}
+
+// offers recycles offers. Once the client has answered, the buffer it was
+// given is the MCM's again (R-IN-10: a client that wants the parameters
+// later copies them), and every incoming call needs one.
+var offers = sync.Pool{New: func() any { return new(offer) }}
+
+// newOffer builds the offer of v's call: the client is offered tx and rx
+// on connection conn, and the calling node's name.
+func newOffer(v *vc, tx, rx ndis.Flowspec, conn uint32) *offer {
+	o := offers.Get().(*offer)
+	*o = offer{tx: tx, rx: rx}
+	calling := o.calling[:0]
+	if len(v.p.name) > len(o.calling) {
+		calling = nil
+	}
+	calling = append(calling, v.p.name...)
+	o.cm = ndis.CallManagerParameters{Transmit: tx, Receive: rx,
+		CallMgrSpecific: ndis.SpecificParameters{ParamType: ParamCallingParty, Parameters: calling[:len(calling):len(calling)]}}
+	o.blob = mediaArray(conn, v.mediaFlags())
+	o.media = ndis.MediaParameters{Flags: ndis.TransmitVC | ndis.ReceiveVC,
+		MediaSpecific: ndis.SpecificParameters{ParamType: ParamMedia, Parameters: o.blob[:]}}
+	o.params = ndis.CallParameters{CallMgrParameters: &o.cm, MediaParameters: &o.media}
+	return o
 }
 
 // ProtocolCmIncomingCallComplete models ProtocolCmIncomingCallComplete: the
@@ -267,16 +292,19 @@ func (d *MCM) ProtocolCmIncomingCallComplete(st ndis.Status, vcCtx any, params *
 // accepted call is closed at once with NDIS_STATUS_INCOMPATABLE_QOS.
 func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 	d.mu.Lock()
-	if v.answered {
+	o := v.offer
+	if o == nil {
 		d.mu.Unlock()
 		return
 	}
-	v.answered, v.answerPending = true, false
-	if v.deleteWanted {
-		v.deleteWanted = false
+	// The client's buffer is the MCM's again: it is recycled once the
+	// answer is carried out (params may be it).
+	v.offer = nil
+	defer o.free()
+	if o.deleteWanted {
 		d.deleteLaterLocked(v)
 	}
-	c, p := v.in, v.in.p
+	c, p := v.c, v.c.p
 	added := v.ep != c.firstEP
 	refuse := func(cause uni.CauseIE) {
 		if c.ended {
@@ -312,7 +340,7 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 		d.mu.Unlock()
 		return // the network ended the call meanwhile; its close is indicated
 	}
-	tx, rx := v.offeredTx, v.offeredRx
+	tx, rx := o.tx, o.rx
 	if params != nil && params.Flags&ndis.CallParametersChanged != 0 && params.CallMgrParameters != nil {
 		ntx, nrx := params.CallMgrParameters.Transmit, params.CallMgrParameters.Receive
 		if !narrowing(tx, ntx) || !narrowing(rx, nrx) {
@@ -330,8 +358,7 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 	if added {
 		out, err = p.link.AcceptParty(c.id, v.ep)
 	} else {
-		msg := &uni.Message{ConnectionID: connIE(c.conn), AAL: aalParams(rx, tx, v.reliable)}
-		out, err = p.link.Accept(c.id, msg)
+		out, err = p.link.Accept(c.id, connectMessage(c.conn, rx, tx, v.reliable))
 	}
 	if err != nil {
 		v.state = stAccepted // the call is gone: its IndReleased closes it
@@ -343,21 +370,33 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 	if added {
 		v.state = stActive
 	}
-	reactivate := tx.MaxSduSize != v.offeredTx.MaxSduSize || rx.MaxSduSize != v.offeredRx.MaxSduSize
-	var act *ndis.CallParameters
+	reactivate := tx.MaxSduSize != o.tx.MaxSduSize || rx.MaxSduSize != o.rx.MaxSduSize
 	if reactivate {
-		act = v.activation(tx, rx, c.conn)
-		v.act = act
+		v.tx, v.rx = tx, rx
 	}
 	d.mu.Unlock()
 	if reactivate {
-		d.a.MCmActivateVc(v.h, act)
-		v.data.open(tx, int(tx.MaxSduSize), v.reliable, []dest{{p, c.conn}}, d.cfg.MaxShapingDelay, false, false)
+		d.activate(v, tx, rx, c.conn)
+		v.data.open(tx, int(tx.MaxSduSize), v.reliable, c, false, false)
 	}
 	v.data.allowReceive()
 	if added {
 		d.later(func() { d.callConnected(v) })
 	}
+}
+
+// connectMessage is the CONNECT's optional IEs: the connection identifier
+// and the AAL parameters, with the message in one allocation.
+func connectMessage(conn uint32, fwd, bwd ndis.Flowspec, reliable bool) *uni.Message {
+	s := new(struct {
+		m   uni.Message
+		ci  uni.ConnectionID
+		aal uni.AALParameters
+	})
+	s.ci = connID(conn)
+	fillAAL(&s.aal, fwd, bwd, reliable)
+	s.m = uni.Message{ConnectionID: &s.ci, AAL: &s.aal}
+	return &s.m
 }
 
 // narrowing reports whether a client's change of an offered flowspec is
@@ -388,13 +427,13 @@ func (d *MCM) callConnected(v *vc) {
 // connected: CONNECT received (our call) or CONNECT ACKNOWLEDGE (theirs).
 func (d *MCM) connected(p *peer, ind uni.Indication) {
 	d.mu.Lock()
-	c := p.calls[ind.Call]
+	c := p.calls.get(ind.Call)
 	if c == nil || c.ended {
 		d.mu.Unlock()
 		return
 	}
 	if c.out == nil {
-		v := c.in[c.firstEP]
+		v := c.first
 		d.mu.Unlock()
 		if v != nil {
 			d.callConnected(v)
@@ -415,16 +454,16 @@ func (d *MCM) connected(p *peer, ind uni.Indication) {
 	}
 	c.conn, c.hasConn, c.connected = connOf(ind.Msg.ConnectionID), true, true
 	p.bindConn(c)
-	if v.state == stCalling && len(v.legs) > 0 && v.legs[0] == c {
+	if v.state == stCalling && v.c == c {
 		d.callUpLocked(v, c, ind.Msg) // unlocks
 		return
 	}
 	// A new leg of a multipoint call: its first party is added.
-	pt := c.eps[c.firstEP]
+	pt := c.party(c.firstEP)
 	var adds []*party
 	if pt != nil && pt.state == pAdding {
 		pt.state = pActive
-		adds, c.waitAdds = c.waitAdds, nil
+		adds, c.mp.waitAdds = c.mp.waitAdds, nil
 		for _, w := range adds {
 			if st := d.addOnLegLocked(c, w); st != ndis.StatusSuccess {
 				d.partyGoneLocked(w)
@@ -432,7 +471,7 @@ func (d *MCM) connected(p *peer, ind uni.Indication) {
 			}
 		}
 	}
-	ds := d.destsLocked(v)
+	ds := d.legDestsLocked(v)
 	d.mu.Unlock()
 	v.data.setDests(ds)
 	if pt != nil && pt.state == pActive {
@@ -446,7 +485,7 @@ func (d *MCM) connected(p *peer, ind uni.Indication) {
 // connection identifier the called side assigned; MakeCallComplete(SUCCESS).
 // Called with d.mu held; returns with it released.
 func (d *MCM) callUpLocked(v *vc, c *call, m *uni.Message) {
-	params := v.makeParams
+	params := v.req
 	cm := params.CallMgrParameters
 	if a := m.AAL; a != nil && a.Type == uni.AAL5 {
 		if a.FwdMaxSDU.Present && a.FwdMaxSDU.Value > 0 && a.FwdMaxSDU.Value < cm.Transmit.MaxSduSize {
@@ -458,30 +497,29 @@ func (d *MCM) callUpLocked(v *vc, c *call, m *uni.Message) {
 			params.Flags |= ndis.CallParametersChanged
 		}
 	}
-	rx := cm.Receive
+	tx, rx := cm.Transmit, cm.Receive
 	if v.multipoint {
 		rx = ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
 	}
-	act := v.activation(cm.Transmit, rx, c.conn)
 	pt := v.initialParty()
 	var adds []*party
 	if pt != nil {
-		adds, c.waitAdds = c.waitAdds, nil
+		adds, c.mp.waitAdds = c.mp.waitAdds, nil
 	}
 	d.mu.Unlock()
 
-	if st := d.a.MCmActivateVc(v.h, act); st != ndis.StatusSuccess {
+	if st := d.activate(v, tx, rx, c.conn); st != ndis.StatusSuccess {
 		d.mu.Lock()
 		d.releaseLegLocked(c, uni.NewCause(uni.CauseResourceUnavailable))
 		d.mu.Unlock()
 		return // its IndReleased fails the MakeCall
 	}
-	v.data.open(cm.Transmit, int(cm.Transmit.MaxSduSize), v.reliable, []dest{{c.p, c.conn}}, d.cfg.MaxShapingDelay, true, !v.multipoint)
+	v.data.open(tx, int(tx.MaxSduSize), v.reliable, c, true, !v.multipoint)
 	if !v.multipoint {
-		c.setRx([]*vc{v})
+		c.setRx(v)
 	}
 	d.mu.Lock()
-	v.activated, v.act, v.state, v.makeParams = true, act, stActive, nil
+	v.activated, v.tx, v.rx, v.state, v.req = true, tx, rx, stActive, nil
 	if pt != nil {
 		pt.state = pActive
 		for _, w := range adds {
@@ -498,17 +536,21 @@ func (d *MCM) callUpLocked(v *vc, c *call, m *uni.Message) {
 		ph, pctx = pt.h, pt
 	}
 	if d.debugging() {
-		d.log.Debug("call connected", "peer", c.p.name, "service", v.service, "conn", c.conn)
+		d.log.Debug("call connected", "peer", c.p.name, "service", v.service.String(), "conn", c.conn)
 	}
 	d.a.MCmMakeCallComplete(ndis.StatusSuccess, v.h, ph, pctx, params)
 }
 
-// destsLocked lists where a VC's transmissions go: every connected leg.
-func (d *MCM) destsLocked(v *vc) []dest {
-	var ds []dest
-	for _, c := range v.legs {
+// legDestsLocked lists where a multipoint root's transmissions go: every
+// connected leg. The slice is new: the data path reads it unlocked.
+func (d *MCM) legDestsLocked(v *vc) []*call {
+	var ds []*call
+	if c := v.c; c != nil && c.connected && !c.ended && c.hasConn {
+		ds = append(ds, c)
+	}
+	for _, c := range v.furtherLegs() {
 		if c.connected && !c.ended && c.hasConn {
-			ds = append(ds, dest{c.p, c.conn})
+			ds = append(ds, c)
 		}
 	}
 	return ds
@@ -520,7 +562,7 @@ func (d *MCM) destsLocked(v *vc) []dest {
 func (d *MCM) peerReleased(p *peer, ind uni.Indication) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c := p.calls[ind.Call]
+	c := p.calls.get(ind.Call)
 	if c == nil || c.ended {
 		return
 	}
@@ -541,13 +583,13 @@ func (d *MCM) peerReleased(p *peer, ind uni.Indication) {
 // released: the uni call is gone (IndReleased ends every call once).
 func (d *MCM) released(p *peer, ind uni.Indication) {
 	d.mu.Lock()
-	c := p.calls[ind.Call]
+	c := p.calls.get(ind.Call)
 	if c == nil || c.ended {
 		d.mu.Unlock()
 		return
 	}
 	c.ended = true
-	delete(p.calls, c.id)
+	p.calls.remove(c.id)
 	p.unbindConn(c)
 	c.setRx(nil)
 	st := ind.Status()
@@ -588,13 +630,13 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 		return
 	}
 	var lost []*party
-	eps := make([]uint16, 0, len(c.eps))
-	for ep := range c.eps {
+	eps := make([]uint16, 0, len(c.mp.eps))
+	for ep := range c.mp.eps {
 		eps = append(eps, ep)
 	}
-	sort.Slice(eps, func(i, j int) bool { return eps[i] < eps[j] })
+	slices.Sort(eps)
 	for _, ep := range eps {
-		pt := c.eps[ep]
+		pt := c.mp.eps[ep]
 		switch pt.state {
 		case pAdding:
 			d.legFailedLocked(v, pt, st)
@@ -606,37 +648,18 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 		}
 		pt.c = nil
 	}
-	for _, w := range c.waitAdds {
+	for _, w := range c.mp.waitAdds {
 		d.legFailedLocked(v, w, st)
 	}
-	c.waitAdds = nil
+	c.mp.waitAdds = nil
 	d.partiesLostLocked(v, lost, st)
 	if v.closing {
 		d.maybeFinishCloseLocked(v)
 	} else if v.state == stActive {
-		ds := d.destsLocked(v)
+		ds := d.legDestsLocked(v)
 		d.enqueueLocked(func() { v.data.setDests(ds) })
 	}
 	d.mu.Unlock()
-}
-
-// eachIn calls f for the call's incoming VCs in creation order. A
-// point-to-point call has one: no sorting, no allocation.
-func (c *call) eachIn(f func(v *vc)) {
-	if len(c.in) == 1 {
-		for _, v := range c.in {
-			f(v)
-		}
-		return
-	}
-	vs := make([]*vc, 0, len(c.in))
-	for _, v := range c.in {
-		vs = append(vs, v)
-	}
-	slices.SortFunc(vs, func(a, b *vc) int { return cmp.Compare(a.seq, b.seq) })
-	for _, v := range vs {
-		f(v)
-	}
 }
 
 // networkEndLocked: the network ended v's call while the client holds it
@@ -654,14 +677,17 @@ func (d *MCM) networkEndLocked(v *vc, st ndis.Status) {
 		return
 	}
 	v.closeIndicated, v.state = true, stReleased
-	qos, qp := v.qosPending, v.qosParams
-	v.qosPending = false
+	var qp *ndis.CallParameters
+	if v.qosPending {
+		qp = v.req
+	}
+	v.qosPending, v.req = false, nil
 	if d.debugging() {
-		d.log.Debug("call closed by the network", "peer", v.node, "service", v.service, "status", st.String())
+		d.log.Debug("call closed by the network", "peer", v.p.name, "service", v.service.String(), "status", st.String())
 	}
 	d.enqueueLocked(func() {
 		d.haltTx(v, ndis.StatusClosing)
-		if qos {
+		if qp != nil {
 			d.a.MCmModifyCallQoSComplete(failure(st), v.h, qp)
 		}
 		d.a.MCmDispatchIncomingCloseCall(st, v.h, nil)
@@ -686,7 +712,7 @@ func (d *MCM) partiesLostLocked(v *vc, lost []*party, st ndis.Status) {
 		pt.state = pDropInd
 	}
 	alive := 0
-	for _, pt := range v.parties {
+	for _, pt := range v.parties() {
 		if pt.state == pActive {
 			alive++
 		}
@@ -708,10 +734,10 @@ func (d *MCM) partiesLostLocked(v *vc, lost []*party, st ndis.Status) {
 // partyAdded: ADD PARTY ACKNOWLEDGE.
 func (d *MCM) partyAdded(p *peer, ind uni.Indication) {
 	d.mu.Lock()
-	c := p.calls[ind.Call]
+	c := p.calls.get(ind.Call)
 	var pt *party
 	if c != nil && c.out != nil {
-		pt = c.eps[ind.Endpoint]
+		pt = c.party(ind.Endpoint)
 	}
 	if pt == nil || pt.state != pAdding {
 		d.mu.Unlock()
@@ -727,17 +753,17 @@ func (d *MCM) partyAdded(p *peer, ind uni.Indication) {
 func (d *MCM) partyEnded(p *peer, ind uni.Indication) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c := p.calls[ind.Call]
+	c := p.calls.get(ind.Call)
 	if c == nil {
 		return
 	}
 	st := ind.Status()
 	if v := c.out; v != nil {
-		pt := c.eps[ind.Endpoint]
+		pt := c.party(ind.Endpoint)
 		if pt == nil {
 			return
 		}
-		delete(c.eps, ind.Endpoint)
+		delete(c.mp.eps, ind.Endpoint)
 		switch pt.state {
 		case pAdding:
 			d.legFailedLocked(v, pt, st)
@@ -752,7 +778,7 @@ func (d *MCM) partyEnded(p *peer, ind uni.Indication) {
 		}
 		return
 	}
-	v := c.in[ind.Endpoint]
+	v := c.inVC(ind.Endpoint)
 	if v == nil {
 		return
 	}
@@ -771,17 +797,17 @@ func (d *MCM) partyEnded(p *peer, ind uni.Indication) {
 func (d *MCM) peerDroppedParty(p *peer, ind uni.Indication) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c := p.calls[ind.Call]
+	c := p.calls.get(ind.Call)
 	if c == nil {
 		return
 	}
 	if v := c.out; v != nil {
-		if pt := c.eps[ind.Endpoint]; pt != nil && pt.state == pActive {
+		if pt := c.party(ind.Endpoint); pt != nil && pt.state == pActive {
 			d.partiesLostLocked(v, []*party{pt}, ind.Status())
 		}
 		return
 	}
-	if v := c.in[ind.Endpoint]; v != nil {
+	if v := c.inVC(ind.Endpoint); v != nil {
 		d.networkEndLocked(v, ind.Status())
 	}
 }
@@ -795,7 +821,7 @@ func (d *MCM) peerDroppedParty(p *peer, ind uni.Indication) {
 // REJECT: cause 37 over the limit, 63 for a multipoint call, 41 otherwise.
 func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
 	d.mu.Lock()
-	c := p.calls[ind.Call]
+	c := p.calls.get(ind.Call)
 	if c == nil || c.ended {
 		d.mu.Unlock()
 		return
@@ -805,41 +831,39 @@ func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
 			d.applyLocked(p, out)
 		}
 	}
-	var v *vc
-	if c.out != nil {
-		v = c.out
-	} else {
-		v = c.in[c.firstEP]
+	v := c.out
+	if v == nil {
+		v = c.first
 	}
 	switch {
 	case v == nil || c.p2mp:
 		reject(uni.CauseServiceUnavailable)
 		d.mu.Unlock()
 		return
-	case v.state != stActive || v.closing || v.closeIndicated || v.act == nil || ind.Traffic == nil:
+	case v.state != stActive || v.closing || v.closeIndicated || !v.activated || ind.Traffic == nil:
 		reject(uni.CauseTemporaryFailure)
 		d.mu.Unlock()
 		return
 	}
 	td := ind.Traffic
-	old := v.act.CallMgrParameters
-	nf := modified(old.Transmit, either(td.FwdPCR01, td.FwdPCR0), either(td.FwdSCR01, td.FwdSCR0), either(td.FwdMBS01, td.FwdMBS0))
-	nb := modified(old.Receive, either(td.BwdPCR01, td.BwdPCR0), either(td.BwdSCR01, td.BwdSCR0), either(td.BwdMBS01, td.BwdMBS0))
+	ptx, prx := v.tx, v.rx
+	nf := modified(ptx, either(td.FwdPCR01, td.FwdPCR0), either(td.FwdSCR01, td.FwdSCR0), either(td.FwdMBS01, td.FwdMBS0))
+	nb := modified(prx, either(td.BwdPCR01, td.BwdPCR0), either(td.BwdSCR01, td.BwdSCR0), either(td.BwdMBS01, td.BwdMBS0))
 	ntx, nrx := nf, nb
 	if v.incoming {
-		ntx = modified(old.Transmit, either(td.BwdPCR01, td.BwdPCR0), either(td.BwdSCR01, td.BwdSCR0), either(td.BwdMBS01, td.BwdMBS0))
-		nrx = modified(old.Receive, either(td.FwdPCR01, td.FwdPCR0), either(td.FwdSCR01, td.FwdSCR0), either(td.FwdMBS01, td.FwdMBS0))
+		ntx = modified(ptx, either(td.BwdPCR01, td.BwdPCR0), either(td.BwdSCR01, td.BwdSCR0), either(td.BwdMBS01, td.BwdMBS0))
+		nrx = modified(prx, either(td.FwdPCR01, td.FwdPCR0), either(td.FwdSCR01, td.FwdSCR0), either(td.FwdMBS01, td.FwdMBS0))
 	}
 	if exceeds(ntx, d.cfg.MaxRate) || exceeds(nrx, d.cfg.MaxRate) {
 		reject(uni.CauseCellRateUnavailable)
 		d.mu.Unlock()
 		return
 	}
-	prev := v.act
-	na := prev.Clone()
-	na.CallMgrParameters.Transmit, na.CallMgrParameters.Receive = ntx, nrx
+	conn := c.conn
 	d.mu.Unlock()
 
+	// Not pooled: the client is given these parameters too.
+	na := new(activation).fill(v, ntx, nrx, conn)
 	if st := d.a.MCmActivateVc(v.h, na); st != ndis.StatusSuccess {
 		d.mu.Lock()
 		reject(uni.CauseResourceUnavailable)
@@ -847,7 +871,7 @@ func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
 		return
 	}
 	d.mu.Lock()
-	v.act = na
+	v.tx, v.rx = ntx, nrx
 	d.mu.Unlock()
 	v.data.setFlow(ntx)
 	st := d.a.MCmDispatchIncomingCallQoSChange(v.h, na)
@@ -860,31 +884,31 @@ func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
 		return
 	}
 	reject(uni.CauseForStatus(st))
-	v.act = prev
+	v.tx, v.rx = ptx, prx
 	d.mu.Unlock()
-	d.a.MCmActivateVc(v.h, prev)
-	v.data.setFlow(prev.CallMgrParameters.Transmit)
+	d.activate(v, ptx, prx, conn)
+	v.data.setFlow(ptx)
 }
 
 // modifyAnswered: our MODIFY REQUEST was acknowledged (the VC is
 // re-activated with the new parameters) or refused (it keeps the old).
 func (d *MCM) modifyAnswered(p *peer, ind uni.Indication) {
 	d.mu.Lock()
-	c := p.calls[ind.Call]
+	c := p.calls.get(ind.Call)
 	var v *vc
 	if c != nil {
 		if v = c.out; v == nil {
-			v = c.in[c.firstEP]
+			v = c.first
 		}
 	}
 	if v == nil || !v.qosPending {
 		d.mu.Unlock()
 		return
 	}
-	v.qosPending = false
-	qp, na := v.qosParams, v.qosAct
-	v.qosParams, v.qosAct = nil, nil
+	qp := v.req
+	v.qosPending, v.req = false, nil
 	ok := ind.Kind == uni.IndModified && v.state == stActive && !v.closing && !v.closeIndicated
+	conn := c.conn
 	d.mu.Unlock()
 	if !ok {
 		st := failure(ind.Status())
@@ -894,12 +918,13 @@ func (d *MCM) modifyAnswered(p *peer, ind uni.Indication) {
 		d.a.MCmModifyCallQoSComplete(st, v.h, qp)
 		return
 	}
-	st := d.a.MCmActivateVc(v.h, na)
+	ntx, nrx := qp.CallMgrParameters.Transmit, qp.CallMgrParameters.Receive
+	st := d.activate(v, ntx, nrx, conn)
 	if st == ndis.StatusSuccess {
 		d.mu.Lock()
-		v.act = na
+		v.tx, v.rx = ntx, nrx
 		d.mu.Unlock()
-		v.data.setFlow(na.CallMgrParameters.Transmit)
+		v.data.setFlow(ntx)
 	}
 	d.a.MCmModifyCallQoSComplete(st, v.h, qp)
 }

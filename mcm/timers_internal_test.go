@@ -91,3 +91,32 @@ func TestTimerQueueCompacts(t *testing.T) {
 		}
 	})
 }
+
+// TestKeyPacking: a packed timer key unpacks to the key it was made from,
+// and distinct timer keys, or call IDs, pack to distinct words.
+func TestKeyPacking(t *testing.T) {
+	timers := map[timerKey]uni.TimerKey{}
+	calls := map[uint64]uni.CallID{}
+	for _, ref := range []uint32{0, 1, 0x7FFFFF, 0xFFFFFFFF} {
+		for _, local := range []bool{false, true} {
+			id := uni.CallID{Ref: ref, Local: local}
+			if o, dup := calls[callKey(id)]; dup {
+				t.Fatalf("calls %v and %v have the same key", o, id)
+			}
+			calls[callKey(id)] = id
+			for _, tm := range []uni.TimerID{uni.T303, uni.T308, uni.T399} {
+				for _, ep := range []uint16{0, 1, 0xFFFF} {
+					k := uni.TimerKey{Timer: tm, Call: id, Endpoint: ep}
+					x := packTimer(k)
+					if got := x.unpack(); got != k {
+						t.Fatalf("%v packs to %#x, which unpacks to %v", k, uint64(x), got)
+					}
+					if o, dup := timers[x]; dup {
+						t.Fatalf("timers %v and %v both pack to %#x", o, k, uint64(x))
+					}
+					timers[x] = k
+				}
+			}
+		}
+	}
+}
