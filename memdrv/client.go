@@ -132,6 +132,7 @@ type ClientVc struct {
 	multipoint       bool
 	closeWanted      bool
 	closing          bool // CloseCall issued for the current call
+	deleting         bool // the client's own teardown or auto-delete is deleting it (only one of them may)
 	sendsOut         int  // lists sent and not yet completed (R-CLOSE-1)
 }
 
@@ -544,10 +545,13 @@ func (c *Client) afterClosed(v *ClientVc, auto, progress bool) {
 // which runs before the Loop does, may have deleted it first.
 func (c *Client) deleteUnlessGone(v *ClientVc) {
 	c.mu.Lock()
-	gone := v.Deleted
+	claim := !v.Deleted && !v.deleting
+	v.deleting = v.deleting || claim
 	c.mu.Unlock()
-	if !gone {
-		c.DeleteVc(v)
+	if claim && c.DeleteVc(v) != ndis.StatusSuccess {
+		c.mu.Lock()
+		v.deleting = false
+		c.mu.Unlock()
 	}
 }
 
@@ -719,9 +723,18 @@ func (c *Client) progress(a *ClientAf) {
 	busy := false
 	for _, v := range vcs {
 		c.mu.Lock()
-		deleted, inCall := v.Deleted, v.callLiveLocked()
+		deleted, inCall, another := v.Deleted, v.callLiveLocked(), v.deleting
+		// Claim the deletion: progress runs from several goroutines (a
+		// completion on one, a close on another), and only one may delete;
+		// the others wait for it (busy), and the one that deleted goes on.
+		del := !deleted && !another && !inCall && !v.Incoming
+		v.deleting = v.deleting || del
 		c.mu.Unlock()
 		if deleted {
+			continue
+		}
+		if another {
+			busy = true
 			continue
 		}
 		if inCall {
@@ -729,10 +742,11 @@ func (c *Client) progress(a *ClientAf) {
 			c.closeWhenReady(v)
 			continue
 		}
-		if !v.Incoming {
-			if c.DeleteVc(v) != ndis.StatusSuccess {
-				busy = true
-			}
+		if del && c.DeleteVc(v) != ndis.StatusSuccess {
+			c.mu.Lock()
+			v.deleting = false
+			c.mu.Unlock()
+			busy = true
 		}
 	}
 	for _, s := range saps {
