@@ -109,6 +109,7 @@ func (d *MCM) ProtocolCoDeleteVc(vcCtx any) ndis.Status {
 	v := vcCtx.(*vc)
 	d.mu.Lock()
 	d.vcs.remove(v)
+	delete(d.causes, v.h)
 	d.mu.Unlock()
 	return ndis.StatusSuccess
 }
@@ -158,6 +159,7 @@ func (d *MCM) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, ph *ndi
 		d.mu.Unlock()
 		return nil, ndis.StatusFailure
 	}
+	delete(d.causes, v.h) // the cause of the VC's previous call
 	v.state, v.p, v.service = stCalling, d.peerLocked(node), makeSvcName(svc)
 	v.reliable, v.multipoint, v.req = reliableRequested(params), ph != nil, params
 	v.c, v.mp = nil, nil
@@ -645,6 +647,7 @@ func (d *MCM) deleteVc(v *vc, pause time.Duration) {
 	}
 	d.mu.Lock()
 	d.vcs.remove(v)
+	delete(d.causes, v.h)
 	if c := v.c; c != nil && v.incoming {
 		c.removeIn(v)
 		c.dropRx(v)

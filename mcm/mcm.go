@@ -96,6 +96,9 @@ type MCM struct {
 	outbox   []outMsg        // signalling to send, in order
 	flushing bool
 	batch    [][]byte // the flusher's scratch for SendBatch
+	// causes are the Q.2931 causes that ended VCs' last calls, from the
+	// end of the call until the VC is deleted or calls again (see Cause).
+	causes map[*ndis.Vc]uni.Cause
 }
 
 // workItem is one piece of mediator work: f, or else an indication of p's
@@ -857,6 +860,32 @@ func (d *MCM) failWaitingLocked(p *peer, st ndis.Status) {
 }
 
 // ---- shutdown and introspection ----
+
+// Cause returns the Q.2931 cause with which the network ended or refused
+// the last call on vc: the cause of the RELEASE or RELEASE COMPLETE
+// received, or of the MCM's own clearing (27 once T309 ran out, 102 when
+// the peer never answered). It is there from the MakeCallComplete or
+// IncomingCloseCall that reports the end until vc is deleted or makes
+// another call; ok is false for calls that ended without a cause (a
+// local close) or that were never signalled. Tools show it next to the
+// NDIS status, which several causes share.
+func (d *MCM) Cause(vc *ndis.Vc) (c uni.Cause, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, ok = d.causes[vc]
+	return c, ok
+}
+
+// noteCauseLocked records the cause that ended v's call (see Cause).
+func (d *MCM) noteCauseLocked(v *vc, c uni.Cause) {
+	if v.h == nil || c == 0 {
+		return
+	}
+	if d.causes == nil {
+		d.causes = map[*ndis.Vc]uni.Cause{}
+	}
+	d.causes[v.h] = c
+}
 
 // Shutdown takes the MCM down: no new calls are accepted; every call is
 // released with normal clearing (cause 16, so peers' clients see

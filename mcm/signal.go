@@ -573,11 +573,15 @@ func (d *MCM) peerReleased(p *peer, ind uni.Indication) {
 			d.releaseLegLocked(c, uni.NewCause(uni.CauseNormalCallClearing))
 			return
 		}
+		d.noteCauseLocked(v, ind.Cause.Value)
 		d.networkEndLocked(v, ind.Status())
 		return
 	}
 	st := ind.Status()
-	c.eachIn(func(v *vc) { d.networkEndLocked(v, st) })
+	c.eachIn(func(v *vc) {
+		d.noteCauseLocked(v, ind.Cause.Value)
+		d.networkEndLocked(v, st)
+	})
 }
 
 // released: the uni call is gone (IndReleased ends every call once).
@@ -610,6 +614,7 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 			if x.closing {
 				d.maybeFinishCloseLocked(x)
 			} else {
+				d.noteCauseLocked(x, ind.Cause.Value)
 				d.networkEndLocked(x, st)
 			}
 		})
@@ -618,6 +623,9 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 	}
 	v.removeLeg(c)
 	if !v.multipoint {
+		if !v.closing {
+			d.noteCauseLocked(v, ind.Cause.Value)
+		}
 		switch {
 		case v.state == stCalling:
 			d.legFailedLocked(v, nil, st)
@@ -808,6 +816,7 @@ func (d *MCM) peerDroppedParty(p *peer, ind uni.Indication) {
 		return
 	}
 	if v := c.inVC(ind.Endpoint); v != nil {
+		d.noteCauseLocked(v, ind.Cause.Value)
 		d.networkEndLocked(v, ind.Status())
 	}
 }

@@ -66,6 +66,13 @@ func (a MCMCallManager) Caller(offered *ndis.CallParameters) string {
 	return n
 }
 
-// Cause maps a close or failure status to its Q.2931 cause (the one table,
-// uni.CauseForStatus).
-func (a MCMCallManager) Cause(_ *ndis.Vc, st ndis.Status) uni.Cause { return uni.CauseForStatus(st) }
+// Cause is the Q.2931 cause that ended vc's call as the MCM received or
+// produced it (mcm.MCM.Cause), when it is the one behind st; otherwise st's
+// canonical cause (uni.CauseForStatus). Several causes share a status
+// (NDIS_STATUS_FAILURE: 21, 102, 17, ...), so only the MCM can say which.
+func (a MCMCallManager) Cause(vc *ndis.Vc, st ndis.Status) uni.Cause {
+	if c, ok := a.MCM.Cause(vc); ok && uni.StatusForCause(c) == st {
+		return c
+	}
+	return uni.CauseForStatus(st)
+}
