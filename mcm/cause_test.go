@@ -59,13 +59,20 @@ func TestCauseOfTheLastCall(t *testing.T) {
 			t.Errorf("closed by the far end: cause %v %v, want 16", c, ok)
 		}
 		ca.DeleteVc(va)
+		// The callee's VC: bob answers the close from his Loop, held back
+		// here, so the MCM has not deleted the VC when it is asked.
 		va, vb = w.connect(ca, cb, params("echo"))
-		w.hangUp(ca, va, cb, vb, ndis.StatusSuccess)
-		if c, ok := cause(va); ok {
-			t.Errorf("closed locally: cause %v", c)
-		}
+		cb.CloseLater, b.paused = true, true
+		ca.CloseCall(va)
+		w.waitFor("bob told", func() bool { return see(cb, func() bool { return vb.CloseIndicated == 1 }) })
 		if c, ok := b.d.Cause(vb.H); !ok || c != uni.CauseNormalCallClearing {
 			t.Errorf("the callee's VC closed by the caller: cause %v %v, want 16", c, ok)
+		}
+		b.paused = false
+		w.closedByNetwork(cb, vb, ndis.StatusSuccess)
+		w.waitFor("alice's close", func() bool { return see(ca, func() bool { return va.Close.Done }) })
+		if c, ok := cause(va); ok {
+			t.Errorf("closed locally: cause %v", c)
 		}
 		ca.DeleteVc(va)
 	})
