@@ -364,7 +364,7 @@ func (b *Binding) ClNotifyCloseAddressFamilyComplete(af *Af, status Status) Stat
 	if af == nil || af.client != b {
 		return m.refuse(StatusFailure, "R-GEN-8", fn, b, af, "not an AF handle this client opened")
 	}
-	deliver, ok := af.notify.complete(status, nil, nil)
+	deliver, ok := af.notify.complete(m, status, nil, nil)
 	if !ok {
 		return m.refuse(StatusFailure, "R-GEN-2", fn, b, af, "no pended ProtocolClNotifyCloseAf to complete")
 	}

@@ -101,7 +101,7 @@ func (b *Binding) ClMakeCall(vc *Vc, params *CallParameters, partyCtx any) (*Par
 	m.emit(EventHandled, nameOf(owner), "ProtocolCmMakeCall", vc, st)
 
 	m.mu.Lock()
-	early := vc.makeCall.early
+	early := m.earlyOf(&vc.makeCall)
 	final, fctx, fparams, finish, deliver := vc.makeCall.settle(m, st, cmPartyCtx, params, "ProtocolCmMakeCall", owner, vc)
 	if !finish {
 		m.mu.Unlock()
@@ -183,7 +183,7 @@ func (m *Mediator) makeCallComplete(who driver, fn string, st Status, v *Vc, par
 	if v.multipoint && party != v.parties[0] || !v.multipoint && party != nil {
 		return m.refuse(StatusFailure, "R-CALL-3", fn, who, v, "party handle does not match the call's initial party")
 	}
-	deliver, _ := v.makeCall.complete(st, cmPartyCtx, params)
+	deliver, _ := v.makeCall.complete(m, st, cmPartyCtx, params)
 	if !deliver {
 		m.mu.Unlock()
 		return StatusSuccess
@@ -394,7 +394,7 @@ func (m *Mediator) dispatchIncomingCloseCall(who driver, fn string, closeStatus 
 		m.emit(EventReturn, nameOf(who), fn, v, StatusClosing)
 		return StatusClosing
 	case callOutSetup:
-		if e := v.makeCall.early; v.makeCall.state == opEarly && e != nil && e.st == StatusSuccess && !e.closeHeld {
+		if e := m.earlyOf(&v.makeCall); v.makeCall.state == opEarly && e != nil && e.st == StatusSuccess && !e.closeHeld {
 			// The call manager completed the MakeCall with SUCCESS while
 			// its ProtocolCmMakeCall was still running (R-GEN-10), and the
 			// call has been closed since; it could not know the client has

@@ -86,7 +86,7 @@ func (b *Binding) CoSendNetBufferLists(vc *Vc, nbls *NetBufferList, flags SendFl
 		n.SourceHandle, n.owner = vc, nblSending
 		count++
 	}
-	vc.sendsOut += count
+	vc.sendsOut += int32(count)
 	m.counters.SendsForwarded += uint64(count)
 	data, mpCtx := vc.adapter.data, vc.mpCtx
 	m.mu.Unlock()
@@ -230,7 +230,7 @@ func (a *Adapter) MCoIndicateReceiveNetBufferLists(vc *Vc, nbls *NetBufferList, 
 	}
 	vc.stats.RxPackets += uint64(n)
 	if keep {
-		vc.recvsOut += n
+		vc.recvsOut += int32(n)
 	}
 	m.counters.ReceivesIndicated += uint64(n)
 	owner, ownerCtx := vc.dataOwner()
@@ -264,7 +264,7 @@ func (b *Binding) ReturnNetBufferLists(nbls *NetBufferList, flags ReturnFlags) S
 	for n := nbls; n != nil; {
 		next := n.Next
 		v := n.SourceHandle
-		if n.owner != nblIndicated || v == nil || v.m != m || v.adapter != b.adapter {
+		if n.owner != nblIndicated || v == nil || v.adapter == nil || v.adapter.m != m || v.adapter != b.adapter {
 			bad++
 		} else if o, _ := v.dataOwner(); o != b {
 			bad++

@@ -74,6 +74,15 @@ type Mediator struct {
 	afs      afList // every AF open not yet closed
 	counters Counters
 
+	// early holds the completions that arrived while the responder's
+	// handler was still running (opEarly), keyed by their operation: rare,
+	// so an opRec is one byte rather than carrying a pointer each.
+	early map[*opRec]*earlyCompletion
+
+	// instanceNames are the names given by NdisCoAssignInstanceName, until
+	// their VC is deleted (R-VC-13): few VCs have one.
+	instanceNames map[*Vc]string
+
 	vmu        sync.Mutex
 	violations []Violation
 	vtotal     uint64 // violations ever reported, under vmu
@@ -219,10 +228,10 @@ const (
 
 // opRec is the record of one pendable operation. It lives inside the object
 // it concerns so that tracking costs no allocation; only a completion that
-// races its handler (rare) allocates the record of what it carried.
+// races its handler (rare) allocates the record of what it carried, which the
+// mediator keeps (Mediator.early) until the handler returns.
 type opRec struct {
 	state opState
-	early *earlyCompletion // set in opEarly
 }
 
 // earlyCompletion is what a completion function carried when it arrived
@@ -242,14 +251,25 @@ type earlyCompletion struct {
 
 func (o *opRec) busy() bool { return o.state != opNone }
 
+// earlyOf returns the completion parked for o, or nil. Caller holds m.mu.
+func (m *Mediator) earlyOf(o *opRec) *earlyCompletion {
+	if len(m.early) == 0 {
+		return nil
+	}
+	return m.early[o]
+}
+
 // complete records a completion under m.mu. It returns deliver=true when the
 // caller must finish the operation now and run the requester's completion
 // handler; when the handler is still running the result is parked and
 // delivered by settle. ok=false means there was nothing to complete.
-func (o *opRec) complete(st Status, ctx any, params *CallParameters) (deliver, ok bool) {
+func (o *opRec) complete(m *Mediator, st Status, ctx any, params *CallParameters) (deliver, ok bool) {
 	switch o.state {
 	case opUpcall:
-		o.state, o.early = opEarly, &earlyCompletion{st: st, ctx: ctx, params: params}
+		if m.early == nil {
+			m.early = make(map[*opRec]*earlyCompletion)
+		}
+		o.state, m.early[o] = opEarly, &earlyCompletion{st: st, ctx: ctx, params: params}
 		return false, true
 	case opPended:
 		o.state = opNone
@@ -266,8 +286,10 @@ func (o *opRec) complete(st Status, ctx any, params *CallParameters) (deliver, o
 // ctx and params are what the handler returned along with st; they are
 // passed through when st is final.
 func (o *opRec) settle(m *Mediator, st Status, ctx any, params *CallParameters, fn string, who driver, obj fmt.Stringer) (final Status, fctx any, fparams *CallParameters, finish, deliver bool) {
-	e := o.early
-	o.early = nil
+	e := m.earlyOf(o)
+	if e != nil {
+		delete(m.early, o)
+	}
 	if st == StatusPending {
 		if e != nil {
 			o.state = opNone
@@ -305,7 +327,7 @@ func (m *Mediator) startCompletion(who driver, fn string, obj fmt.Stringer, st S
 // pending (R-GEN-2: a double completion, or one for a request that did not
 // pend).
 func (m *Mediator) takeCompletionLocked(op *opRec, st Status, ctx any, params *CallParameters, fn string, who driver, obj fmt.Stringer, what string) (now bool, ret Status) {
-	deliver, ok := op.complete(st, ctx, params)
+	deliver, ok := op.complete(m, st, ctx, params)
 	if !ok {
 		return false, m.refuse(StatusFailure, "R-GEN-2", fn, who, obj, "no pended %s to complete", what)
 	}

@@ -22,10 +22,14 @@ func (b *Binding) CoAssignInstanceName(vc *Vc, base string) (string, Status) {
 	if vc.client != b && vc.cmB != b {
 		return "", m.refuse(StatusFailure, "R-VC-13", fn, b, vc, "not a VC of this protocol")
 	}
-	if vc.instanceName == "" {
-		vc.instanceName = "[" + strconv.FormatUint(vc.id, 16) + "] " + base
+	name, ok := m.instanceNames[vc]
+	if !ok {
+		name = "[" + strconv.FormatUint(vc.id, 16) + "] " + base
+		if m.instanceNames == nil {
+			m.instanceNames = make(map[*Vc]string)
+		}
+		m.instanceNames[vc] = name
 	}
-	name := vc.instanceName
 	m.mu.Unlock()
 	return name, StatusSuccess
 }

@@ -205,7 +205,7 @@ func (m *Mediator) completeOid(who driver, toMiniport bool, fn string, req *OidR
 	if req == nil || req.route.responder != who || req.route.toMiniport != toMiniport {
 		return m.refuse(StatusFailure, "R-OID-5", fn, who, nil, "not a request this driver was given through the matching handler")
 	}
-	deliver, ok := req.route.op.complete(st, nil, nil)
+	deliver, ok := req.route.op.complete(m, st, nil, nil)
 	if !ok {
 		return m.refuse(StatusFailure, "R-OID-4", fn, who, nil, "the request is not pending (completed twice, or it did not return PENDING)")
 	}

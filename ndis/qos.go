@@ -79,7 +79,7 @@ func (m *Mediator) modifyQoSComplete(who driver, fn string, st Status, v *Vc, pa
 	if rule, why := m.cmVcCheckLocked(who, v); rule != "" {
 		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
 	}
-	deliver, ok := v.qos.complete(st, nil, params)
+	deliver, ok := v.qos.complete(m, st, nil, params)
 	if !ok {
 		return m.refuse(StatusFailure, "R-GEN-2", fn, who, v, "no pended ProtocolCmModifyCallQoS to complete")
 	}

@@ -122,7 +122,7 @@ func (m *Mediator) Snapshot() Snapshot {
 	for v := m.vcs.head; v != nil; v = v.next {
 		vi := VcInfo{Handle: v.String(), Kind: v.kind.String(), Creator: nameOf(v.creator), Lifecycle: v.life.String(),
 			Activation: v.act.String(), Call: v.call.String(), Closing: v.closingMark, Multipoint: v.multipoint,
-			SendsOut: v.sendsOut, RecvsOut: v.recvsOut, Stats: v.stats, Params: v.params.Clone(),
+			SendsOut: int(v.sendsOut), RecvsOut: int(v.recvsOut), Stats: v.stats, Params: v.params.get(),
 			Pending: pendingOf("MakeCall", &v.makeCall, "IncomingCall", &v.inCall, "CloseCall", &v.closeCall,
 				"ModifyCallQoS", &v.qos, "ActivateVc", &v.activate, "DeactivateVc", &v.deactivate)}
 		if v.client != nil {

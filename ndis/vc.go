@@ -79,8 +79,7 @@ func (c callState) String() string {
 // Vc is a virtual connection: the NdisVcHandle shared by the client, the
 // call manager and the miniport.
 type Vc struct {
-	m       *Mediator
-	id      uint64
+	id      uint64 // its mediator is adapter.m
 	creator driver
 	adapter *Adapter
 	af      *Af      // nil for a signalling VC
@@ -89,9 +88,10 @@ type Vc struct {
 
 	clientCtx, cmCtx, mpCtx any
 
-	// The one-byte fields sit together: a Vc then fits the 576-byte size
-	// class (with its allocation header) rather than 640, and every call
-	// allocates two.
+	// The small fields sit together: a Vc then fits the 384-byte size
+	// class, and every call allocates two. Rare data lives in the
+	// mediator: an early completion in Mediator.early, the instance name in
+	// Mediator.instanceNames.
 	kind        vcKind
 	life        lifecycle
 	act         activation
@@ -100,17 +100,16 @@ type Vc struct {
 	closingMark bool      // set by ClCloseCall (R-CLOSE-3)
 	closeSeen   bool      // an incoming close was indicated on the current call
 	multipoint  bool
-	closeStatus Status          // CloseStatus of the last incoming close (R-CLOSE-16)
-	indicating  int             // ProtocolClIncomingCloseCall handlers still running
-	params      *CallParameters // parameters of the current activation (&paramsCopy or nil)
-	paramsCopy  activationParams
-	parties     []*Party
 
 	makeCall, inCall, closeCall, qos, activate, deactivate opRec
 
-	sendsOut, recvsOut int
+	closeStatus Status           // CloseStatus of the last incoming close (R-CLOSE-16)
+	indicating  int32            // ProtocolClIncomingCloseCall handlers still running
+	params      activationParams // parameters of the current activation (R-ACT-8: unset when inactive)
+	parties     []*Party
+
+	sendsOut, recvsOut int32 // NBLs in the miniport / with the protocol
 	stats              VcCounters
-	instanceName       string
 
 	prev, next *Vc
 }
@@ -181,7 +180,7 @@ func (b *Binding) CoCreateVc(af *Af, vcCtx any) (*Vc, Status) {
 	if af != nil && (af.m != m || af.reg == nil) {
 		return nil, m.refuse(StatusFailure, "R-VC-4", fn, b, af, foreignHandle)
 	}
-	v := &Vc{m: m, creator: b, adapter: b.adapter, af: af, life: lifeCreating, act: actInactive, call: callIdle}
+	v := &Vc{creator: b, adapter: b.adapter, af: af, life: lifeCreating, act: actInactive, call: callIdle}
 	switch {
 	case af == nil && b.cm != nil:
 		if b.adapter.mcm != nil {
@@ -229,7 +228,7 @@ func (a *Adapter) MCmCreateVc(af *Af, mpVcCtx any) (*Vc, Status) {
 	if af.state != afOpen && af.state != afNotifyClose {
 		return nil, m.refuse(StatusFailure, "R-VC-4", fn, a, af, "AF is %v", af.state)
 	}
-	v := &Vc{m: m, kind: vcIncomingMCM, creator: a, adapter: a, af: af, client: af.client,
+	v := &Vc{kind: vcIncomingMCM, creator: a, adapter: a, af: af, client: af.client,
 		cmCtx: mpVcCtx, mpCtx: mpVcCtx, life: lifeCreating, act: actInactive, call: callIdle}
 	return m.createVc(v, fn, a)
 }
@@ -334,7 +333,7 @@ func (m *Mediator) liveVcCheckLocked(v *Vc) (string, string) {
 	switch {
 	case v == nil:
 		return "R-GEN-8", "nil VC handle"
-	case v.m != m:
+	case v.adapter == nil || v.adapter.m != m:
 		return "R-GEN-8", foreignHandle
 	case v.life == lifeDeleted:
 		return "R-VC-9", "VC handle is dead (the VC was deleted)"
@@ -436,6 +435,9 @@ func (m *Mediator) deleteVc(who driver, fn string, v *Vc) Status {
 		v.af.vcs--
 	}
 	m.vcs.remove(v)
+	if len(m.instanceNames) > 0 {
+		delete(m.instanceNames, v) // the name lives until the VC is deleted (R-VC-13)
+	}
 	m.counters.VcsDeleted++
 	m.mu.Unlock()
 	m.emit(EventReturn, nameOf(who), fn, v, StatusSuccess)
@@ -517,41 +519,65 @@ func finishActivateLocked(v *Vc, st Status, params *CallParameters) {
 // activationParams is the mediator's own copy of a VC's activation
 // parameters. The call manager's buffer is lent only for the duration of the
 // activation (R-ACT-13): it may reuse it for the next one, which may fail and
-// must leave the VC with its previous parameters (R-ACT-4). Inline storage
-// keeps the copy allocation-free for the usual small blobs.
+// must leave the VC with its previous parameters (R-ACT-4). It is kept
+// flattened, with the specific-parameter blobs in inline storage for the
+// usual small ones, so that the copy is allocation-free and small; Snapshot
+// rebuilds the CallParameters from it (get).
 type activationParams struct {
-	p               CallParameters
-	cm              CallManagerParameters
-	media           MediaParameters
-	cmBuf, mediaBuf [16]byte
+	cmTx, cmRx   Flowspec
+	flags        CallFlags
+	cmType       uint32 // CallMgrSpecific.ParamType
+	mediaFlags   MediaFlags
+	recvPriority uint32
+	recvSizeHint uint32
+	mediaType    uint32 // MediaSpecific.ParamType
+	cmLen        uint32 // blobs[:cmLen] is CallMgrSpecific, the rest MediaSpecific
+	set, hasCM   bool   // set: the VC has activation parameters
+	hasMedia     bool
+	blobs        []byte // both blobs, in buf when they fit
+	buf          [32]byte
 }
 
 // keepParamsLocked records a copy of p as the VC's activation parameters.
 func (v *Vc) keepParamsLocked(p *CallParameters) {
+	c := &v.params
 	if p == nil {
-		v.params = nil
+		c.set = false
 		return
 	}
-	c := &v.paramsCopy
-	c.p = CallParameters{Flags: p.Flags}
-	if p.CallMgrParameters != nil {
-		c.cm = *p.CallMgrParameters
-		c.cm.CallMgrSpecific.Parameters = copyBlob(&c.cmBuf, p.CallMgrParameters.CallMgrSpecific.Parameters)
-		c.p.CallMgrParameters = &c.cm
+	*c = activationParams{set: true, flags: p.Flags, blobs: c.buf[:0]}
+	var cmBlob, mediaBlob []byte
+	if cm := p.CallMgrParameters; cm != nil {
+		c.hasCM, c.cmTx, c.cmRx, c.cmType = true, cm.Transmit, cm.Receive, cm.CallMgrSpecific.ParamType
+		cmBlob = cm.CallMgrSpecific.Parameters
 	}
-	if p.MediaParameters != nil {
-		c.media = *p.MediaParameters
-		c.media.MediaSpecific.Parameters = copyBlob(&c.mediaBuf, p.MediaParameters.MediaSpecific.Parameters)
-		c.p.MediaParameters = &c.media
+	if mp := p.MediaParameters; mp != nil {
+		c.hasMedia, c.mediaFlags, c.recvPriority, c.recvSizeHint, c.mediaType = true, mp.Flags, mp.ReceivePriority, mp.ReceiveSizeHint, mp.MediaSpecific.ParamType
+		mediaBlob = mp.MediaSpecific.Parameters
 	}
-	v.params = &c.p
+	c.cmLen = uint32(len(cmBlob))
+	if n := len(cmBlob) + len(mediaBlob); n > len(c.buf) {
+		c.blobs = make([]byte, 0, n)
+	}
+	c.blobs = append(append(c.blobs, cmBlob...), mediaBlob...)
 }
 
-func copyBlob(buf *[16]byte, b []byte) []byte {
-	if b == nil {
+// get returns a fresh deep copy of the kept parameters, as
+// CallParameters.Clone of the original would, or nil if there are none.
+func (c *activationParams) get() *CallParameters {
+	if !c.set {
 		return nil
 	}
-	return append(buf[:0], b...)
+	p := &CallParameters{Flags: c.flags}
+	if c.hasCM {
+		p.CallMgrParameters = &CallManagerParameters{Transmit: c.cmTx, Receive: c.cmRx,
+			CallMgrSpecific: SpecificParameters{ParamType: c.cmType, Parameters: append([]byte(nil), c.blobs[:c.cmLen]...)}}
+	}
+	if c.hasMedia {
+		p.MediaParameters = &MediaParameters{Flags: c.mediaFlags, ReceivePriority: c.recvPriority, ReceiveSizeHint: c.recvSizeHint,
+			MediaSpecific: SpecificParameters{ParamType: c.mediaType, Parameters: append([]byte(nil), c.blobs[c.cmLen:]...)}}
+	}
+	return p
 }
 
 // MCoActivateVcComplete models NdisMCoActivateVcComplete: the miniport
@@ -640,7 +666,7 @@ func (m *Mediator) finishDeactivateLocked(v *Vc, st Status, mp driver) {
 	if v.sendsOut > 0 || v.recvsOut > 0 {
 		m.warn("R-ACT-7", "deactivation", mp, v, "deactivated with %d send(s) not completed and %d receive(s) not returned", v.sendsOut, v.recvsOut)
 	}
-	v.act, v.params = actInactive, nil // R-ACT-8: the activation parameters are gone
+	v.act, v.params.set = actInactive, false // R-ACT-8: the activation parameters are gone
 }
 
 // MCoDeactivateVcComplete models NdisMCoDeactivateVcComplete.
