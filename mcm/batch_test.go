@@ -88,7 +88,7 @@ func TestSignallingBatched(t *testing.T) {
 		go func() { shut <- a.d.Shutdown(ctx) }()
 		w.waitFor("every call closed at b", func() bool {
 			in := cb.Incoming()
-			return len(in) == n && see(cb, func() bool {
+			return len(in) == n && memdrv.See(cb, func() bool {
 				for _, v := range in {
 					if !v.Close.Done {
 						return false
@@ -98,7 +98,7 @@ func TestSignallingBatched(t *testing.T) {
 			})
 		})
 		in := cb.Incoming()
-		see(cb, func() bool {
+		memdrv.See(cb, func() bool {
 			for i, v := range in {
 				if v.CloseIndicated != 1 || !v.Close.ExactlyOnce() {
 					t.Errorf("bob's call %d: %d incoming closes, close %v", i, v.CloseIndicated, v.Close)

@@ -32,7 +32,7 @@ func TestCallDataAndClose(t *testing.T) {
 
 				// What the callee was offered: the caller's flowspecs seen
 				// from the other end, and who called.
-				got := see(cb, func() *ndis.CallParameters { return vb.Params })
+				got := memdrv.See(cb, func() *ndis.CallParameters { return vb.Params })
 				if got.CallMgrParameters.Receive.MaxSduSize != 1000 || got.CallMgrParameters.Transmit.MaxSduSize != 1000 {
 					t.Errorf("offered flowspecs %+v", got.CallMgrParameters)
 				}

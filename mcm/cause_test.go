@@ -40,8 +40,8 @@ func TestCauseOfTheLastCall(t *testing.T) {
 		if c, ok := cause(v); ok {
 			t.Errorf("a new call keeps the old cause %v", c)
 		}
-		w.waitFor("MakeCall outcome", func() bool { return see(ca, func() bool { return v.Make.Done }) })
-		if r := see(ca, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusFailure {
+		w.waitFor("MakeCall outcome", func() bool { return memdrv.See(ca, func() bool { return v.Make.Done }) })
+		if r := memdrv.See(ca, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusFailure {
 			t.Errorf("unanswered SETUP: %v", r)
 		}
 		if c, ok := cause(v); !ok || c != uni.CauseTimerExpiry {
@@ -64,13 +64,13 @@ func TestCauseOfTheLastCall(t *testing.T) {
 		va, vb = w.connect(ca, cb, params("echo"))
 		cb.CloseLater, b.paused = true, true
 		ca.CloseCall(va)
-		w.waitFor("bob told", func() bool { return see(cb, func() bool { return vb.CloseIndicated == 1 }) })
+		w.waitFor("bob told", func() bool { return memdrv.See(cb, func() bool { return vb.CloseIndicated == 1 }) })
 		if c, ok := b.d.Cause(vb.H); !ok || c != uni.CauseNormalCallClearing {
 			t.Errorf("the callee's VC closed by the caller: cause %v %v, want 16", c, ok)
 		}
 		b.paused = false
 		w.closedByNetwork(cb, vb, ndis.StatusSuccess)
-		w.waitFor("alice's close", func() bool { return see(ca, func() bool { return va.Close.Done }) })
+		w.waitFor("alice's close", func() bool { return memdrv.See(ca, func() bool { return va.Close.Done }) })
 		if c, ok := cause(va); ok {
 			t.Errorf("closed locally: cause %v", c)
 		}

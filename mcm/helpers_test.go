@@ -121,10 +121,10 @@ func (n *node) client(name string) *memdrv.Client {
 	n.clients = append(n.clients, c)
 	n.w.waitFor(name+" opened the AF", func() bool {
 		a := c.Af()
-		return a != nil && see(c, func() bool { return a.Open.Done })
+		return a != nil && memdrv.See(c, func() bool { return a.Open.Done })
 	})
-	if a := c.Af(); see(c, func() ndis.Status { return a.Open.Status }) != ndis.StatusSuccess {
-		st := see(c, func() ndis.Status { return a.Open.Status })
+	if a := c.Af(); memdrv.See(c, func() ndis.Status { return a.Open.Status }) != ndis.StatusSuccess {
+		st := memdrv.See(c, func() ndis.Status { return a.Open.Status })
 		n.w.t.Fatalf("%s: open AF: %v", name, st)
 	}
 	return c
@@ -134,8 +134,8 @@ func (n *node) client(name string) *memdrv.Client {
 func (n *node) listen(c *memdrv.Client, service string) *memdrv.ClientSap {
 	n.w.t.Helper()
 	s := c.RegisterSap(c.Af(), service)
-	n.w.waitFor("SAP "+service+" registered", func() bool { return see(c, func() bool { return s.Register.Done }) })
-	if st := see(c, func() ndis.Status { return s.Register.Status }); st != ndis.StatusSuccess {
+	n.w.waitFor("SAP "+service+" registered", func() bool { return memdrv.See(c, func() bool { return s.Register.Done }) })
+	if st := memdrv.See(c, func() ndis.Status { return s.Register.Status }); st != ndis.StatusSuccess {
 		n.w.t.Fatalf("register %s: %v", service, st)
 	}
 	return s
@@ -213,7 +213,7 @@ func (w *world) close() {
 		for _, c := range n.clients {
 			w.waitFor(n.name+"/"+c.Name+" closed its AF", func() bool {
 				a := c.Af()
-				return a == nil || see(c, func() bool { return a.Close.Done && a.Close.Status == ndis.StatusSuccess })
+				return a == nil || memdrv.See(c, func() bool { return a.Close.Done && a.Close.Status == ndis.StatusSuccess })
 			})
 			if st := c.Unbind(); st != ndis.StatusSuccess {
 				w.t.Errorf("%s: unbinding %s: %v", n.name, c.Name, st)
@@ -266,14 +266,6 @@ func bestEffort(sdu uint32) ndis.Flowspec {
 	return flow(ndis.ServiceBestEffort, ndis.QoSNotSpecified, ndis.QoSNotSpecified, 4_800_000, sdu)
 }
 
-// see reads a client's records under its lock (its handlers run on the
-// MCM's and the transport's goroutines).
-func see[T any](c *memdrv.Client, f func() T) T {
-	var r T
-	c.Locked(func() { r = f() })
-	return r
-}
-
 // call makes a call from c and waits for its outcome.
 func (w *world) call(c *memdrv.Client, params *ndis.CallParameters) *memdrv.ClientVc {
 	w.t.Helper()
@@ -282,8 +274,8 @@ func (w *world) call(c *memdrv.Client, params *ndis.CallParameters) *memdrv.Clie
 		w.t.Fatalf("CreateVc: %v", st)
 	}
 	c.MakeCall(v, params, false)
-	w.waitFor("MakeCall outcome", func() bool { return see(c, func() bool { return v.Make.Done }) })
-	if r := see(c, func() memdrv.Result { return v.Make }); !r.ExactlyOnce() {
+	w.waitFor("MakeCall outcome", func() bool { return memdrv.See(c, func() bool { return v.Make.Done }) })
+	if r := memdrv.See(c, func() memdrv.Result { return v.Make }); !r.ExactlyOnce() {
 		w.t.Errorf("MakeCall not finished exactly once: %v", r)
 	}
 	return v
@@ -295,12 +287,12 @@ func (w *world) connect(c *memdrv.Client, callee *memdrv.Client, params *ndis.Ca
 	w.t.Helper()
 	before := len(callee.Incoming())
 	v := w.call(c, params)
-	if r := see(c, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusSuccess {
+	if r := memdrv.See(c, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusSuccess {
 		w.t.Fatalf("MakeCall: %v\n%s", r, w.dump())
 	}
 	w.waitFor("callee connected", func() bool {
 		in := callee.Incoming()
-		return len(in) > before && see(callee, func() bool { return in[len(in)-1].Connected == 1 })
+		return len(in) > before && memdrv.See(callee, func() bool { return in[len(in)-1].Connected == 1 })
 	})
 	return v, callee.LastIncoming()
 }
@@ -310,8 +302,8 @@ func (w *world) connect(c *memdrv.Client, callee *memdrv.Client, params *ndis.Ca
 func (w *world) hangUp(c *memdrv.Client, v *memdrv.ClientVc, oc *memdrv.Client, other *memdrv.ClientVc, want ndis.Status) {
 	w.t.Helper()
 	c.CloseCall(v)
-	w.waitFor("close completed", func() bool { return see(c, func() bool { return v.Close.Done }) })
-	if r := see(c, func() memdrv.Result { return v.Close }); r.Status != ndis.StatusSuccess || !r.ExactlyOnce() {
+	w.waitFor("close completed", func() bool { return memdrv.See(c, func() bool { return v.Close.Done }) })
+	if r := memdrv.See(c, func() memdrv.Result { return v.Close }); r.Status != ndis.StatusSuccess || !r.ExactlyOnce() {
 		w.t.Errorf("CloseCall: %v", r)
 	}
 	if other != nil {
@@ -323,7 +315,7 @@ func (w *world) hangUp(c *memdrv.Client, v *memdrv.ClientVc, oc *memdrv.Client, 
 // IncomingCloseCall with want) and the client's answering close completed.
 func (w *world) closedByNetwork(c *memdrv.Client, v *memdrv.ClientVc, want ndis.Status) {
 	w.t.Helper()
-	w.waitFor(c.Name+": far end closed", func() bool { return see(c, func() bool { return v.Close.Done }) })
+	w.waitFor(c.Name+": far end closed", func() bool { return memdrv.See(c, func() bool { return v.Close.Done }) })
 	n, st, r := see3(c, func() (int, ndis.Status, memdrv.Result) { return v.CloseIndicated, v.CloseStatus, v.Close })
 	if n != 1 || st != want {
 		w.t.Errorf("%s: %d incoming close(s), status %v; want 1, %v", c.Name, n, st, want)
@@ -344,17 +336,17 @@ func see3[A, B, C any](c *memdrv.Client, f func() (A, B, C)) (A, B, C) {
 // deleted waits until v is deleted.
 func (w *world) deleted(c *memdrv.Client, v *memdrv.ClientVc) {
 	w.t.Helper()
-	w.waitFor("VC deleted", func() bool { return see(c, func() bool { return v.Deleted }) })
+	w.waitFor("VC deleted", func() bool { return memdrv.See(c, func() bool { return v.Deleted }) })
 }
 
 // send sends packets on v from c, waits for their completions and returns
 // their statuses.
 func (w *world) send(c *memdrv.Client, v *memdrv.ClientVc, packets ...[]byte) []ndis.Status {
 	w.t.Helper()
-	before := see(c, func() int { return len(v.SendStatus) })
+	before := memdrv.See(c, func() int { return len(v.SendStatus) })
 	c.Send(v, packets...)
-	w.waitFor("sends completed", func() bool { return see(c, func() int { return len(v.SendStatus) }) >= before+len(packets) })
-	return see(c, func() []ndis.Status { return append([]ndis.Status(nil), v.SendStatus[before:]...) })
+	w.waitFor("sends completed", func() bool { return memdrv.See(c, func() int { return len(v.SendStatus) }) >= before+len(packets) })
+	return memdrv.See(c, func() []ndis.Status { return append([]ndis.Status(nil), v.SendStatus[before:]...) })
 }
 
 // received waits until v has received n packets and returns them.

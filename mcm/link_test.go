@@ -40,7 +40,7 @@ func TestNodeLost(t *testing.T) {
 				t.Errorf("%s was not told MEDIA_DISCONNECT: %v", c.Name, c.StatusIndications())
 			}
 		}
-		if n := see(ca, func() int { return va.CloseIndicated }); n != 0 {
+		if n := memdrv.See(ca, func() int { return va.CloseIndicated }); n != 0 {
 			t.Fatalf("call closed before T309")
 		}
 		w.closedByNetwork(ca, va, ndis.StatusDestOutOfOrder)
@@ -77,7 +77,7 @@ func TestLinkBackWithinT309(t *testing.T) {
 			c *memdrv.Client
 			v *memdrv.ClientVc
 		}{{ca, va}, {cb, vb}} {
-			if n := see(x.c, func() int { return x.v.CloseIndicated }); n != 0 {
+			if n := memdrv.See(x.c, func() int { return x.v.CloseIndicated }); n != 0 {
 				t.Errorf("%s: the call was closed", x.c.Name)
 			}
 			st := x.c.StatusIndications()
@@ -121,7 +121,7 @@ func TestSetupFailsOnLinkLoss(t *testing.T) {
 		b.listen(cb, "echo")
 		start := time.Now()
 		v := w.call(ca, mcm.CallParams("b", "echo", bestEffort(100), bestEffort(100), false))
-		if r := see(ca, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusDestOutOfOrder {
+		if r := memdrv.See(ca, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusDestOutOfOrder {
 			t.Errorf("MakeCall: %v, want DEST_OUT_OF_ORDER", r)
 		}
 		if took := time.Since(start); took > 2*time.Second {
@@ -155,7 +155,7 @@ func TestShutdownReleasesCalls(t *testing.T) {
 		w.closedByNetwork(cb, vb, ndis.StatusSuccess)
 		w.closedByNetwork(cb, wb, ndis.StatusSuccess)
 		af := ca.Af()
-		w.waitFor("alice closed the AF", func() bool { return see(ca, func() bool { return af.Close.Done }) })
+		w.waitFor("alice closed the AF", func() bool { return memdrv.See(ca, func() bool { return af.Close.Done }) })
 		_, _ = va, wa
 		if st := ca.Unbind(); st != ndis.StatusSuccess {
 			t.Errorf("unbind: %v", st)
@@ -179,7 +179,7 @@ func TestShutdownReleasesCalls(t *testing.T) {
 		cb.DeleteVc(wb)
 		// A call to the node that shut down fails.
 		v := w.call(cb, mcm.CallParams("a", "back", bestEffort(100), bestEffort(100), false))
-		if r := see(cb, func() memdrv.Result { return v.Make }); r.Status == ndis.StatusSuccess {
+		if r := memdrv.See(cb, func() memdrv.Result { return v.Make }); r.Status == ndis.StatusSuccess {
 			t.Errorf("call to a node that shut down: %v", r)
 		}
 		cb.DeleteVc(v)

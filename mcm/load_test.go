@@ -38,7 +38,7 @@ func TestThousandCalls(t *testing.T) {
 			}
 		}
 		w.waitFor("every MakeCall completed", func() bool {
-			return see(ca, func() bool {
+			return memdrv.See(ca, func() bool {
 				for _, v := range vs {
 					if !v.Make.Done {
 						return false
@@ -47,7 +47,7 @@ func TestThousandCalls(t *testing.T) {
 				return true
 			})
 		})
-		see(ca, func() bool {
+		memdrv.See(ca, func() bool {
 			for i, v := range vs {
 				if !v.Make.ExactlyOnce() || v.Make.Status != ndis.StatusSuccess {
 					t.Errorf("call %d: %v", i, v.Make)
@@ -57,7 +57,7 @@ func TestThousandCalls(t *testing.T) {
 		})
 		w.waitFor("every incoming call connected", func() bool {
 			in := cb.Incoming()
-			return len(in) == n && see(cb, func() bool {
+			return len(in) == n && memdrv.See(cb, func() bool {
 				for _, v := range in {
 					if v.Connected != 1 {
 						return false
@@ -86,14 +86,14 @@ func TestThousandCalls(t *testing.T) {
 			}
 		}
 		w.waitFor("every call closed at both ends", func() bool {
-			return see(ca, func() bool {
+			return memdrv.See(ca, func() bool {
 				for _, v := range vs {
 					if !v.Close.Done {
 						return false
 					}
 				}
 				return true
-			}) && see(cb, func() bool {
+			}) && memdrv.See(cb, func() bool {
 				for _, v := range in {
 					if !v.Close.Done || !v.Deleted {
 						return false
@@ -106,7 +106,7 @@ func TestThousandCalls(t *testing.T) {
 			c  *memdrv.Client
 			vs []*memdrv.ClientVc
 		}{{ca, vs}, {cb, in}} {
-			see(x.c, func() bool {
+			memdrv.See(x.c, func() bool {
 				for i, v := range x.vs {
 					if !v.Close.ExactlyOnce() || v.Close.Status != ndis.StatusSuccess {
 						t.Errorf("%s: close %d: %v", x.c.Name, i, v.Close)

@@ -53,13 +53,13 @@ func TestLostSignalling(t *testing.T) {
 			defer s.w.close()
 			s.w.net.DropNth(sim.MsgType(uni.MsgConnectAck), 1)
 			va := s.w.call(s.ca, params())
-			if r := see(s.ca, func() memdrv.Result { return va.Make }); r.Status != ndis.StatusSuccess {
+			if r := memdrv.See(s.ca, func() memdrv.Result { return va.Make }); r.Status != ndis.StatusSuccess {
 				t.Fatalf("MakeCall: %v", r)
 			}
 			s.w.closedByNetwork(s.ca, va, ndis.StatusFailure)
 			vb := s.cb.LastIncoming()
 			s.w.closedByNetwork(s.cb, vb, ndis.StatusFailure)
-			if n := see(s.cb, func() int { return vb.Connected }); n != 0 {
+			if n := memdrv.See(s.cb, func() int { return vb.Connected }); n != 0 {
 				t.Errorf("callee told connected %d time(s)", n)
 			}
 			s.w.deleted(s.cb, vb)
@@ -104,7 +104,7 @@ func TestLossyCalls(t *testing.T) {
 			ca.MakeCall(vs[i], mcm.CallParams("b", "echo", bestEffort(100), bestEffort(100), false), false)
 		}
 		w.waitFor("every MakeCall completed", func() bool {
-			return see(ca, func() bool {
+			return memdrv.See(ca, func() bool {
 				for _, v := range vs {
 					if !v.Make.Done {
 						return false
@@ -114,7 +114,7 @@ func TestLossyCalls(t *testing.T) {
 			})
 		})
 		up := 0
-		see(ca, func() bool {
+		memdrv.See(ca, func() bool {
 			for i, v := range vs {
 				if !v.Make.ExactlyOnce() {
 					t.Errorf("call %d: %v", i, v.Make)
@@ -128,12 +128,12 @@ func TestLossyCalls(t *testing.T) {
 		t.Logf("%d of %d calls came up", up, n)
 		w.pause(30 * time.Second) // let half-open calls time out
 		for _, v := range vs {
-			if see(ca, func() bool { return v.Make.Status == ndis.StatusSuccess && v.CloseIndicated == 0 }) {
+			if memdrv.See(ca, func() bool { return v.Make.Status == ndis.StatusSuccess && v.CloseIndicated == 0 }) {
 				ca.CloseCall(v)
 			}
 		}
 		w.waitFor("every call closed", func() bool {
-			return see(ca, func() bool {
+			return memdrv.See(ca, func() bool {
 				for _, v := range vs {
 					if v.Make.Status == ndis.StatusSuccess && !v.Close.Done {
 						return false
@@ -142,7 +142,7 @@ func TestLossyCalls(t *testing.T) {
 				return true
 			}) && func() bool {
 				in := cb.Incoming()
-				return see(cb, func() bool {
+				return memdrv.See(cb, func() bool {
 					for _, v := range in {
 						if !v.Deleted {
 							return false
@@ -154,7 +154,7 @@ func TestLossyCalls(t *testing.T) {
 		})
 		for _, x := range []*memdrv.Client{ca, cb} {
 			in := x.Incoming()
-			see(x, func() bool {
+			memdrv.See(x, func() bool {
 				for i, v := range in {
 					if v.Close.Done && !v.Close.ExactlyOnce() || v.CloseIndicated > 1 {
 						t.Errorf("%s incoming %d: close %v, %d incoming closes", x.Name, i, v.Close, v.CloseIndicated)
@@ -164,7 +164,7 @@ func TestLossyCalls(t *testing.T) {
 			})
 		}
 		for i, v := range vs {
-			if r := see(ca, func() memdrv.Result { return v.Close }); r.Done && !r.ExactlyOnce() {
+			if r := memdrv.See(ca, func() memdrv.Result { return v.Close }); r.Done && !r.ExactlyOnce() {
 				t.Errorf("close %d: %v", i, r)
 			}
 			if st := ca.DeleteVc(v); st != ndis.StatusSuccess {

@@ -35,8 +35,8 @@ func TestMultipoint(t *testing.T) {
 		if st != ndis.StatusPending {
 			t.Fatalf("MakeCall returned %v", st)
 		}
-		w.waitFor("first party", func() bool { return see(root, func() bool { return v.Make.Done }) })
-		if r := see(root, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusSuccess || !r.ExactlyOnce() {
+		w.waitFor("first party", func() bool { return memdrv.See(root, func() bool { return v.Make.Done }) })
+		if r := memdrv.See(root, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusSuccess || !r.ExactlyOnce() {
 			t.Fatalf("MakeCall: %v\n%s", r, w.dump())
 		}
 		l1 := waitIncoming(w, cb, 1)
@@ -44,8 +44,8 @@ func TestMultipoint(t *testing.T) {
 		p2, _ := root.AddParty(v, mcm.CallParams("c", "l2", tx, none, false))
 		p3, _ := root.AddParty(v, mcm.CallParams("b", "l3", tx, none, false))
 		for _, p := range []*memdrv.ClientParty{p2, p3} {
-			w.waitFor("party added", func() bool { return see(root, func() bool { return p.Add.Done }) })
-			if r := see(root, func() memdrv.Result { return p.Add }); r.Status != ndis.StatusSuccess || !r.ExactlyOnce() {
+			w.waitFor("party added", func() bool { return memdrv.See(root, func() bool { return p.Add.Done }) })
+			if r := memdrv.See(root, func() memdrv.Result { return p.Add }); r.Status != ndis.StatusSuccess || !r.ExactlyOnce() {
 				t.Fatalf("AddParty %s: %v\n%s", p.Service, r, w.dump())
 			}
 		}
@@ -79,8 +79,8 @@ func TestMultipoint(t *testing.T) {
 		if st := root.DropParty(p2); st != ndis.StatusPending {
 			t.Errorf("DropParty returned %v", st)
 		}
-		w.waitFor("drop completed", func() bool { return see(root, func() bool { return p2.Drop.Done }) })
-		if r := see(root, func() memdrv.Result { return p2.Drop }); r.Status != ndis.StatusSuccess || !r.ExactlyOnce() {
+		w.waitFor("drop completed", func() bool { return memdrv.See(root, func() bool { return p2.Drop.Done }) })
+		if r := memdrv.See(root, func() memdrv.Result { return p2.Drop }); r.Status != ndis.StatusSuccess || !r.ExactlyOnce() {
 			t.Errorf("DropParty: %v", r)
 		}
 		w.closedByNetwork(cc, l2, ndis.StatusSuccess)
@@ -89,8 +89,8 @@ func TestMultipoint(t *testing.T) {
 		// b's "l3" hangs up: DROP PARTY to the root, whose client is told
 		// with IncomingDropParty and drops the party.
 		w.hangUp(cb, l3, nil, nil, 0)
-		w.waitFor("root dropped l3", func() bool { return see(root, func() bool { return p3.Drop.Done }) })
-		n, r := see(root, func() int { return p3.DropIndicated }), see(root, func() memdrv.Result { return p3.Drop })
+		w.waitFor("root dropped l3", func() bool { return memdrv.See(root, func() bool { return p3.Drop.Done }) })
+		n, r := memdrv.See(root, func() int { return p3.DropIndicated }), memdrv.See(root, func() memdrv.Result { return p3.Drop })
 		if n != 1 || r.Status != ndis.StatusSuccess || !r.ExactlyOnce() {
 			t.Errorf("root: %d incoming drop(s), drop %v", n, r)
 		}
@@ -109,7 +109,7 @@ func TestMultipoint(t *testing.T) {
 		// Last party: the root closes the call.
 		w.hangUp(root, v, cb, l1, ndis.StatusSuccess)
 		w.deleted(cb, l1)
-		if r := see(root, func() memdrv.Result { return p1.Drop }); r.Completions != 0 {
+		if r := memdrv.See(root, func() memdrv.Result { return p1.Drop }); r.Completions != 0 {
 			t.Errorf("the last party was dropped: %v", r)
 		}
 		root.DeleteVc(v)
@@ -137,16 +137,16 @@ func TestMultipointLeafNodeLost(t *testing.T) {
 		none := ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
 		v, _ := root.CreateVc(root.Af())
 		root.MakeCall(v, mcm.CallParams("b", "l1", tx, none, false), true)
-		w.waitFor("call", func() bool { return see(root, func() bool { return v.Make.Done }) })
+		w.waitFor("call", func() bool { return memdrv.See(root, func() bool { return v.Make.Done }) })
 		p2, _ := root.AddParty(v, mcm.CallParams("c", "l2", tx, none, false))
-		w.waitFor("party", func() bool { return see(root, func() bool { return p2.Add.Done }) })
+		w.waitFor("party", func() bool { return memdrv.See(root, func() bool { return p2.Add.Done }) })
 		l2 := waitIncoming(w, cc, 1)
 		l1 := waitIncoming(w, cb, 1)
 
 		start := timeNow()
 		w.net.Cut("a", "c")
-		w.waitFor("root told c's leaf left", func() bool { return see(root, func() bool { return p2.Drop.Done }) })
-		if n := see(root, func() int { return p2.DropIndicated }); n != 1 {
+		w.waitFor("root told c's leaf left", func() bool { return memdrv.See(root, func() bool { return p2.Drop.Done }) })
+		if n := memdrv.See(root, func() int { return p2.DropIndicated }); n != 1 {
 			t.Errorf("%d incoming drop(s) for c's leaf", n)
 		}
 		if el := timeNow().Sub(start); el < w.timers.T309 {
@@ -170,7 +170,7 @@ func waitIncoming(w *world, c *memdrv.Client, nth int) *memdrv.ClientVc {
 	w.t.Helper()
 	w.waitFor(c.Name+": incoming call connected", func() bool {
 		in := c.Incoming()
-		return len(in) >= nth && see(c, func() bool { return in[nth-1].Connected == 1 })
+		return len(in) >= nth && memdrv.See(c, func() bool { return in[nth-1].Connected == 1 })
 	})
 	return c.Incoming()[nth-1]
 }

@@ -42,19 +42,19 @@ func TestModifyQoS(t *testing.T) {
 		modify := capture(w, sim.From("a", sim.MsgType(uni.MsgModifyRequest)))
 
 		// Accepted: the caller doubles its transmit rates.
-		p := see(ca, func() *ndis.CallParameters { return va.Params.Clone() })
+		p := memdrv.See(ca, func() *ndis.CallParameters { return va.Params.Clone() })
 		p.CallMgrParameters.Transmit.TokenRate, p.CallMgrParameters.Transmit.PeakBandwidth = 96_000, 144_000
 		if st := ca.ModifyQoS(va, p); st != ndis.StatusPending {
 			t.Fatalf("ModifyQoS returned %v", st)
 		}
-		w.waitFor("QoS change", func() bool { return see(ca, func() bool { return va.QoS.Done }) })
-		if r := see(ca, func() memdrv.Result { return va.QoS }); r.Status != ndis.StatusSuccess || !r.ExactlyOnce() {
+		w.waitFor("QoS change", func() bool { return memdrv.See(ca, func() bool { return va.QoS.Done }) })
+		if r := memdrv.See(ca, func() memdrv.Result { return va.QoS }); r.Status != ndis.StatusSuccess || !r.ExactlyOnce() {
 			t.Fatalf("ModifyQoS: %v", r)
 		}
 		if m, ok := modify(); !ok || m.Traffic == nil || !m.Traffic.FwdSCR01.Present || m.Traffic.FwdSCR01.Value != 96_000/48 {
 			t.Errorf("MODIFY REQUEST: %+v", m)
 		}
-		if n := see(cb, func() int { return vb.QoSChanges }); n != 1 {
+		if n := memdrv.See(cb, func() int { return vb.QoSChanges }); n != 1 {
 			t.Errorf("callee told of %d QoS change(s), want 1", n)
 		}
 		if got := vcParams(t, a, va).CallMgrParameters.Transmit; got.TokenRate != 96_000 || got.PeakBandwidth != 144_000 {
@@ -69,8 +69,8 @@ func TestModifyQoS(t *testing.T) {
 		p2 := p.Clone()
 		p2.CallMgrParameters.Transmit.PeakBandwidth = 200_000
 		ca.ModifyQoS(va, p2)
-		w.waitFor("refused QoS change", func() bool { return see(ca, func() bool { return va.QoS.Done }) })
-		if r := see(ca, func() memdrv.Result { return va.QoS }); r.Status != ndis.StatusCellrateNotAvailable || !r.ExactlyOnce() {
+		w.waitFor("refused QoS change", func() bool { return memdrv.See(ca, func() bool { return va.QoS.Done }) })
+		if r := memdrv.See(ca, func() memdrv.Result { return va.QoS }); r.Status != ndis.StatusCellrateNotAvailable || !r.ExactlyOnce() {
 			t.Errorf("refused ModifyQoS: %v, want CELLRATE_NOT_AVAILABLE", r)
 		}
 		if got := vcParams(t, a, va); !reflect.DeepEqual(got, beforeA) {
@@ -79,7 +79,7 @@ func TestModifyQoS(t *testing.T) {
 		if got := vcParams(t, b, vb); !reflect.DeepEqual(got, beforeB) {
 			t.Errorf("callee's VC changed on a refused change:\n got %+v\nwant %+v", got.CallMgrParameters, beforeB.CallMgrParameters)
 		}
-		if n := see(cb, func() int { return vb.QoSChanges }); n != 1 {
+		if n := memdrv.See(cb, func() int { return vb.QoSChanges }); n != 1 {
 			t.Errorf("callee told of %d QoS change(s) after a refused one, want 1", n)
 		}
 
@@ -92,17 +92,17 @@ func TestModifyQoS(t *testing.T) {
 
 		// From the called side: its transmit direction is the call's
 		// backward direction.
-		q := see(cb, func() *ndis.CallParameters { return vb.Params.Clone() })
+		q := memdrv.See(cb, func() *ndis.CallParameters { return vb.Params.Clone() })
 		q.CallMgrParameters.Transmit.TokenRate = 24_000
 		cb.ModifyQoS(vb, q)
-		w.waitFor("callee's QoS change", func() bool { return see(cb, func() bool { return vb.QoS.Done }) })
-		if r := see(cb, func() memdrv.Result { return vb.QoS }); r.Status != ndis.StatusSuccess {
+		w.waitFor("callee's QoS change", func() bool { return memdrv.See(cb, func() bool { return vb.QoS.Done }) })
+		if r := memdrv.See(cb, func() memdrv.Result { return vb.QoS }); r.Status != ndis.StatusSuccess {
 			t.Errorf("callee's ModifyQoS: %v", r)
 		}
 		if got := vcParams(t, a, va).CallMgrParameters.Receive.TokenRate; got != 24_000 {
 			t.Errorf("caller's receive token rate %d, want 24000", got)
 		}
-		if n := see(ca, func() int { return va.QoSChanges }); n != 1 {
+		if n := memdrv.See(ca, func() int { return va.QoSChanges }); n != 1 {
 			t.Errorf("caller told of %d QoS change(s), want 1", n)
 		}
 		w.hangUp(ca, va, cb, vb, ndis.StatusSuccess)
@@ -200,7 +200,7 @@ func TestMaxSdu(t *testing.T) {
 		// Unspecified: the path's limit.
 		p := mcm.CallParams("b", "sink", bestEffort(ndis.QoSNotSpecified), bestEffort(0), false)
 		va, vb = w.connect(ca, cb, p)
-		got := see(ca, func() *ndis.CallParameters { return va.Params })
+		got := memdrv.See(ca, func() *ndis.CallParameters { return va.Params })
 		if got.Flags&ndis.CallParametersChanged == 0 || got.CallMgrParameters.Transmit.MaxSduSize != 1200 || got.CallMgrParameters.Receive.MaxSduSize != 1200 {
 			t.Errorf("negotiated parameters: flags %#x %+v", got.Flags, got.CallMgrParameters)
 		}
@@ -212,14 +212,14 @@ func TestMaxSdu(t *testing.T) {
 
 		// More than a datagram carries: refused, or rounded down.
 		v := w.call(ca, mcm.CallParams("b", "sink", bestEffort(5000), bestEffort(1000), false))
-		if r := see(ca, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusAalParamsUnsupported {
+		if r := memdrv.See(ca, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusAalParamsUnsupported {
 			t.Errorf("MaxSduSize 5000 on datagrams: %v, want AAL_PARAMS_UNSUPPORTED", r)
 		}
 		ca.DeleteVc(v)
 		p = mcm.CallParams("b", "sink", bestEffort(5000), bestEffort(1000), false)
 		p.MediaParameters = &ndis.MediaParameters{Flags: ndis.RoundDownFlow}
 		va, vb = w.connect(ca, cb, p)
-		if got := see(ca, func() uint32 { return va.Params.CallMgrParameters.Transmit.MaxSduSize }); got != 1200 {
+		if got := memdrv.See(ca, func() uint32 { return va.Params.CallMgrParameters.Transmit.MaxSduSize }); got != 1200 {
 			t.Errorf("rounded-down MaxSduSize %d, want 1200", got)
 		}
 		w.hangUp(ca, va, cb, vb, ndis.StatusSuccess)
@@ -258,7 +258,7 @@ func TestCalleeLowersSduToItsPath(t *testing.T) {
 		b.listen(cb, "sink")
 		p := mcm.CallParams("b", "sink", bestEffort(ndis.QoSNotSpecified), bestEffort(ndis.QoSNotSpecified), false)
 		va, vb := w.connect(ca, cb, p)
-		got := see(ca, func() *ndis.CallParameters { return va.Params })
+		got := memdrv.See(ca, func() *ndis.CallParameters { return va.Params })
 		if got.Flags&ndis.CallParametersChanged == 0 || got.CallMgrParameters.Transmit.MaxSduSize != 1200 || got.CallMgrParameters.Receive.MaxSduSize != 1200 {
 			t.Errorf("caller's negotiated parameters: flags %#x, tx %d, rx %d; want CALL_PARAMETERS_CHANGED and 1200 both ways",
 				got.Flags, got.CallMgrParameters.Transmit.MaxSduSize, got.CallMgrParameters.Receive.MaxSduSize)

@@ -21,6 +21,9 @@ type quicWorld struct {
 	ca   *pki.CA
 	book *quic.AddrBook
 	udp  map[string]*net.UDPConn
+	// link supervision of every node's endpoint (zero: the transport's
+	// defaults)
+	idle, keepalive time.Duration
 }
 
 // quicTimers: T309 of 2 s, so a lost node is noticed (1 s idle timeout)
@@ -32,11 +35,19 @@ func quicTimers() uni.Timers {
 }
 
 func newQuicWorld(t *testing.T) *quicWorld {
+	w := newQuicWorldWith(t, quicTimers())
+	w.idle, w.keepalive = time.Second, 250*time.Millisecond
+	return w
+}
+
+// newQuicWorldWith is a QUIC world with timers and the transport's default
+// link supervision.
+func newQuicWorldWith(tb testing.TB, timers uni.Timers) *quicWorld {
 	ca, err := pki.NewCA()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	return &quicWorld{world: &world{t: t, timers: quicTimers(), limit: 30 * time.Second}, ca: ca, book: &quic.AddrBook{}, udp: map[string]*net.UDPConn{}}
+	return &quicWorld{world: &world{t: tb, timers: timers, limit: 30 * time.Second}, ca: ca, book: &quic.AddrBook{}, udp: map[string]*net.UDPConn{}}
 }
 
 func (w *quicWorld) addQuicNode(name string) *node {
@@ -51,7 +62,7 @@ func (w *quicWorld) addQuicNode(name string) *node {
 		w.t.Fatal(err)
 	}
 	ep, err := quic.Listen(quic.Config{Identity: id, Handler: n.d.Handler(), Resolve: w.book.Resolve, PacketConn: udp,
-		IdleTimeout: time.Second, KeepAlivePeriod: 250 * time.Millisecond})
+		IdleTimeout: w.idle, KeepAlivePeriod: w.keepalive})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -103,7 +114,7 @@ func TestQuicCall(t *testing.T) {
 	ca.DeleteVc(va)
 
 	v := w.call(ca, mcm.CallParams("b", "nosuch", bestEffort(100), bestEffort(100), false))
-	if r := see(ca, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusInvalidSap {
+	if r := memdrv.See(ca, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusInvalidSap {
 		t.Errorf("call to an unknown service: %v, want INVALID_SAP", r)
 	}
 	ca.DeleteVc(v)

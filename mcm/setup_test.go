@@ -77,7 +77,7 @@ func TestRefusedCalls(t *testing.T) {
 
 				node, svc, _ := cut(tc.dest)
 				v := w.call(ca, mcm.CallParams(node, svc, bestEffort(1000), bestEffort(1000), false))
-				if r := see(ca, func() memdrv.Result { return v.Make }); r.Status != tc.want || r.Returned != ndis.StatusPending {
+				if r := memdrv.See(ca, func() memdrv.Result { return v.Make }); r.Status != tc.want || r.Returned != ndis.StatusPending {
 					t.Errorf("MakeCall: %v; want PENDING then %v", r, tc.want)
 				}
 				if tc.cause != 0 {
@@ -92,7 +92,7 @@ func TestRefusedCalls(t *testing.T) {
 				for _, in := range cb.Incoming() {
 					w.deleted(cb, in)
 					if tc.want == ndis.StatusIncompatibleQoS {
-						n, st := see(cb, func() int { return in.CloseIndicated }), see(cb, func() ndis.Status { return in.CloseStatus })
+						n, st := memdrv.See(cb, func() int { return in.CloseIndicated }), memdrv.See(cb, func() ndis.Status { return in.CloseStatus })
 						if n != 1 || st != ndis.StatusIncompatibleQoS {
 							t.Errorf("callee: %d incoming close(s) with %v; want 1 with INCOMPATABLE_QOS", n, st)
 						}
@@ -145,15 +145,15 @@ func TestRefusedAtOnce(t *testing.T) {
 		}
 		// SAP registration: the name must fit a BHLI.
 		s := ca.RegisterSap(ca.Af(), "ninechars")
-		if st := see(ca, func() ndis.Status { return s.Register.Status }); st != ndis.StatusInvalidData {
+		if st := memdrv.See(ca, func() ndis.Status { return s.Register.Status }); st != ndis.StatusInvalidData {
 			t.Errorf("registering a 9-octet service: %v, want INVALID_DATA", st)
 		}
 		s = ca.RegisterSap(ca.Af(), "echo")
-		if st := see(ca, func() ndis.Status { return s.Register.Status }); st != ndis.StatusSuccess {
+		if st := memdrv.See(ca, func() ndis.Status { return s.Register.Status }); st != ndis.StatusSuccess {
 			t.Errorf("registering echo: %v", st)
 		}
 		s2 := ca.RegisterSap(ca.Af(), "echo")
-		if st := see(ca, func() ndis.Status { return s2.Register.Status }); st != ndis.StatusSapInUse {
+		if st := memdrv.See(ca, func() ndis.Status { return s2.Register.Status }); st != ndis.StatusSapInUse {
 			t.Errorf("registering echo twice: %v, want SAP_IN_USE", st)
 		}
 		ca.DeleteVc(v)
@@ -178,8 +178,8 @@ func TestCalleeHangsUp(t *testing.T) {
 
 		// The VC carries another call.
 		ca.MakeCall(va, mcm.CallParams("b", "echo", bestEffort(500), bestEffort(500), false), false)
-		w.waitFor("second call", func() bool { return see(ca, func() bool { return va.Make.Done }) })
-		if st := see(ca, func() ndis.Status { return va.Make.Status }); st != ndis.StatusSuccess {
+		w.waitFor("second call", func() bool { return memdrv.See(ca, func() bool { return va.Make.Done }) })
+		if st := memdrv.See(ca, func() ndis.Status { return va.Make.Status }); st != ndis.StatusSuccess {
 			t.Fatalf("second MakeCall: %v", st)
 		}
 		w.waitFor("second incoming", func() bool { return len(cb.Incoming()) == 2 })
@@ -206,7 +206,7 @@ func TestCalleeLowersMaxSdu(t *testing.T) {
 		}
 		b.listen(cb, "echo")
 		va, vb := w.connect(ca, cb, mcm.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false))
-		p := see(ca, func() *ndis.CallParameters { return va.Params })
+		p := memdrv.See(ca, func() *ndis.CallParameters { return va.Params })
 		if p.Flags&ndis.CallParametersChanged == 0 || p.CallMgrParameters.Transmit.MaxSduSize != 300 || p.CallMgrParameters.Receive.MaxSduSize != 200 {
 			t.Errorf("caller's parameters: flags %#x, %+v", p.Flags, p.CallMgrParameters)
 		}
@@ -237,24 +237,24 @@ func TestCallerGivesUp(t *testing.T) {
 		b.paused = true
 		start := time.Now()
 		v := w.call(ca, mcm.CallParams("b", "echo", bestEffort(100), bestEffort(100), false))
-		if r := see(ca, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusFailure {
+		if r := memdrv.See(ca, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusFailure {
 			t.Errorf("MakeCall: %v, want FAILURE (cause 102)", r)
 		}
 		if took := time.Since(start); took < w.timers.T310 || took > w.timers.T310+time.Second {
 			t.Errorf("gave up after %v, want T310 (%v)", took, w.timers.T310)
 		}
 		in := cb.LastIncoming()
-		w.waitFor("callee told", func() bool { return see(cb, func() bool { return in.Close.Done }) })
-		if n, st := see(cb, func() int { return in.CloseIndicated }), see(cb, func() ndis.Status { return in.CloseStatus }); n != 1 || st != ndis.StatusFailure {
+		w.waitFor("callee told", func() bool { return memdrv.See(cb, func() bool { return in.Close.Done }) })
+		if n, st := memdrv.See(cb, func() int { return in.CloseIndicated }), memdrv.See(cb, func() ndis.Status { return in.CloseStatus }); n != 1 || st != ndis.StatusFailure {
 			t.Errorf("callee: %d incoming close(s) with %v", n, st)
 		}
 		w.pause(time.Second)
-		if see(cb, func() bool { return in.Deleted }) {
+		if memdrv.See(cb, func() bool { return in.Deleted }) {
 			t.Errorf("VC deleted while its offer was unanswered")
 		}
 		b.paused = false
 		w.deleted(cb, in)
-		if r := see(cb, func() memdrv.Result { return in.Answer }); !r.ExactlyOnce() {
+		if r := memdrv.See(cb, func() memdrv.Result { return in.Answer }); !r.ExactlyOnce() {
 			t.Errorf("answer: %v", r)
 		}
 		ca.DeleteVc(v)

@@ -17,7 +17,6 @@ import (
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/pki"
 	"github.com/condis-project/condis/transport"
-	"github.com/condis-project/condis/transport/quic"
 	"github.com/condis-project/condis/transport/sim"
 )
 
@@ -67,37 +66,7 @@ func unlimited(sdu uint32) ndis.Flowspec {
 // newBenchQuicWorld is newQuicWorld for a benchmark: the transport's
 // default idle timeout (3 s) and T309 of 10 s, so that a machine busy with
 // other work does not take the link down in the middle of a measurement.
-func newBenchQuicWorld(tb testing.TB) *quicWorld {
-	ca, err := pki.NewCA()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return &quicWorld{world: &world{t: tb, timers: testTimers(), limit: 30 * time.Second}, ca: ca,
-		book: &quic.AddrBook{}, udp: map[string]*net.UDPConn{}}
-}
-
-// addBenchNode is addQuicNode with the transport's default timeouts.
-func (w *quicWorld) addBenchNode(name string) *node {
-	w.t.Helper()
-	n := w.addNode(name, nil)
-	id, err := w.ca.Issue(name)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	ep, err := quic.Listen(quic.Config{Identity: id, Handler: n.d.Handler(), Resolve: w.book.Resolve, PacketConn: udp})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	n.d.Attach(ep)
-	n.ep = ep
-	w.book.Set(name, udp.LocalAddr())
-	w.udp[name] = udp
-	return n
-}
+func newBenchQuicWorld(tb testing.TB) *quicWorld { return newQuicWorldWith(tb, testTimers()) }
 
 // delivery tracks how much a receiver got.
 type delivery struct {
@@ -189,7 +158,7 @@ func (s *vcSender) run(n int) leg {
 
 func benchVcThroughput(b *testing.B, reliable bool, size int) {
 	w := newBenchQuicWorld(b)
-	na, nb := w.addBenchNode("a"), w.addBenchNode("b")
+	na, nb := w.addQuicNode("a"), w.addQuicNode("b")
 	ca, cb := newBenchClient(na, "alice"), newBenchClient(nb, "bob")
 	cb.listen("sink")
 	va := ca.makeCalls(1, func() *ndis.CallParameters {

@@ -27,7 +27,7 @@ func TestSetupWaitingForTheLinkFailsItsRequest(t *testing.T) {
 		c.listen(cc, "sink")
 
 		v := w.call(ca, mcm.CallParams("b", "sink", bestEffort(5000), bestEffort(1000), false))
-		if r := see(ca, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusAalParamsUnsupported || !r.ExactlyOnce() {
+		if r := memdrv.See(ca, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusAalParamsUnsupported || !r.ExactlyOnce() {
 			t.Errorf("first call to b with MaxSduSize 5000 on datagrams: %v, want AAL_PARAMS_UNSUPPORTED once", r)
 		}
 		ca.DeleteVc(v)
@@ -37,8 +37,8 @@ func TestSetupWaitingForTheLinkFailsItsRequest(t *testing.T) {
 		none := ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
 		v, _ = ca.CreateVc(ca.Af())
 		ca.MakeCall(v, mcm.CallParams("b", "sink", bestEffort(1000), none, false), true)
-		w.waitFor("multipoint call", func() bool { return see(ca, func() bool { return v.Make.Done }) })
-		if r := see(ca, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusSuccess {
+		w.waitFor("multipoint call", func() bool { return memdrv.See(ca, func() bool { return v.Make.Done }) })
+		if r := memdrv.See(ca, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusSuccess {
 			t.Fatalf("multipoint MakeCall: %v", r)
 		}
 		w.net.SetMaxDatagramPayload("a", 500) // a's datagrams, to b and to c
@@ -46,8 +46,8 @@ func TestSetupWaitingForTheLinkFailsItsRequest(t *testing.T) {
 		if st != ndis.StatusPending {
 			t.Fatalf("AddParty returned %v", st)
 		}
-		w.waitFor("AddParty outcome", func() bool { return see(ca, func() bool { return p.Add.Done }) })
-		if r := see(ca, func() memdrv.Result { return p.Add }); r.Status != ndis.StatusAalParamsUnsupported || !r.ExactlyOnce() {
+		w.waitFor("AddParty outcome", func() bool { return memdrv.See(ca, func() bool { return p.Add.Done }) })
+		if r := memdrv.See(ca, func() memdrv.Result { return p.Add }); r.Status != ndis.StatusAalParamsUnsupported || !r.ExactlyOnce() {
 			t.Errorf("AddParty on c (a sends 500-octet datagrams, MaxSduSize 1000, link not up): %v, want AAL_PARAMS_UNSUPPORTED once", r)
 		}
 		if n := len(cc.Incoming()); n != 0 {

@@ -171,6 +171,15 @@ func (c *Client) Locked(f func()) {
 	f()
 }
 
+// See returns f's result computed under c's lock: a client's handlers run
+// on the call managers' goroutines, so code elsewhere reads its records
+// (Results, ClientVc fields) through See or Locked.
+func See[T any](c *Client, f func() T) T {
+	var r T
+	c.Locked(func() { r = f() })
+	return r
+}
+
 // Binding returns the client's binding handle.
 func (c *Client) Binding() *ndis.Binding { return c.b }
 

@@ -24,12 +24,12 @@ func TestCallsNameTheFarEndOfOtherClientsCalls(t *testing.T) {
 	c.Sap = mcm.ServiceSap
 	waitUntil(t, fab, "AF open", func() bool {
 		a := c.Af()
-		return a != nil && see(c, func() bool { return a.Open.Done })
+		return a != nil && memdrv.See(c, func() bool { return a.Open.Done })
 	})
 	v, _ := c.CreateVc(c.Af())
 	c.MakeCall(v, mcm.CallParams("beta", "echo", bestEffortFlow(), bestEffortFlow(), false), false)
-	waitUntil(t, fab, "MakeCall", func() bool { return see(c, func() bool { return v.Make.Done }) })
-	if r := see(c, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusSuccess {
+	waitUntil(t, fab, "MakeCall", func() bool { return memdrv.See(c, func() bool { return v.Make.Done }) })
+	if r := memdrv.See(c, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusSuccess {
 		t.Fatalf("MakeCall: %v", r)
 	}
 
@@ -51,20 +51,14 @@ func TestCallsNameTheFarEndOfOtherClientsCalls(t *testing.T) {
 	}
 
 	c.CloseCall(v)
-	waitUntil(t, fab, "CloseCall", func() bool { return see(c, func() bool { return v.Close.Done }) })
+	waitUntil(t, fab, "CloseCall", func() bool { return memdrv.See(c, func() bool { return v.Close.Done }) })
 	c.DeleteVc(v)
 	a := c.Af()
 	c.CloseAf(a)
-	waitUntil(t, fab, "CloseAf", func() bool { return see(c, func() bool { return a.Close.Done }) })
+	waitUntil(t, fab, "CloseAf", func() bool { return memdrv.See(c, func() bool { return a.Close.Done }) })
 	if st := c.Unbind(); st != ndis.StatusSuccess {
 		t.Errorf("unbind: %v", st)
 	}
-}
-
-func see[T any](c *memdrv.Client, f func() T) T {
-	var r T
-	c.Locked(func() { r = f() })
-	return r
 }
 
 // waitUntil runs the client's Loop until cond holds (at most 10 s).

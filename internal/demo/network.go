@@ -182,14 +182,6 @@ func (s *netStory) wait(what string, limit time.Duration, cond func() bool) erro
 	}
 }
 
-// see reads a client's records under its lock: its handlers run on the
-// call managers' goroutines.
-func see[T any](c *memdrv.Client, f func() T) T {
-	var r T
-	c.Locked(func() { r = f() })
-	return r
-}
-
 // ---- the nodes ----
 
 func (s *netStory) startNodes() error {
@@ -311,7 +303,9 @@ func (l *netLog) Handle(_ context.Context, r slog.Record) error {
 		case "peer", "service", "cause", "status", "reason":
 			fmt.Fprintf(&b, " %s=%s", a.Key, a.Value)
 		}
-		cause = cond(a.Key == "cause", a.Value.String(), cause)
+		if a.Key == "cause" {
+			cause = a.Value.String()
+		}
 		reason = reason || a.Key == "reason"
 		return true
 	})
@@ -332,13 +326,6 @@ func (l *netLog) Handle(_ context.Context, r slog.Record) error {
 // the story shows.
 var shown = map[string]bool{"link up": true, "link down": true, "offering a call": true, "call refused by the ACL": true,
 	"call connected": true, "call released": true, "call closed by the network": true}
-
-func cond[T any](c bool, a, b T) T {
-	if c {
-		return a
-	}
-	return b
-}
 
 func (l *netLog) WithAttrs(as []slog.Attr) slog.Handler {
 	return &netLog{s: l.s, node: l.node, attrs: append(append([]slog.Attr(nil), l.attrs...), as...)}
@@ -379,12 +366,12 @@ func (s *netStory) bindClients() error {
 	for _, c := range []*memdrv.Client{s.alice, s.bob, s.carol} {
 		if err := s.wait(c.Name+" opening the AF", stepLimit, func() bool {
 			a := c.Af()
-			return a != nil && see(c, func() bool { return a.Open.Done })
+			return a != nil && memdrv.See(c, func() bool { return a.Open.Done })
 		}); err != nil {
 			return err
 		}
 		a := c.Af()
-		r := see(c, func() memdrv.Result { return a.Open })
+		r := memdrv.See(c, func() memdrv.Result { return a.Open })
 		if err := s.check(r.Status == ndis.StatusSuccess && r.ExactlyOnce(), "%s opened CO_ADDRESS_FAMILY_Q2931 3.1: %v", c.Name, r); err != nil {
 			return err
 		}
@@ -398,10 +385,10 @@ func (s *netStory) registerSaps() error {
 		service string
 	}{{s.bob, "echo"}, {s.carol, "news"}} {
 		sap := r.c.RegisterSap(r.c.Af(), r.service)
-		if err := s.wait("SAP "+r.service, stepLimit, func() bool { return see(r.c, func() bool { return sap.Register.Done }) }); err != nil {
+		if err := s.wait("SAP "+r.service, stepLimit, func() bool { return memdrv.See(r.c, func() bool { return sap.Register.Done }) }); err != nil {
 			return err
 		}
-		res := see(r.c, func() memdrv.Result { return sap.Register })
+		res := memdrv.See(r.c, func() memdrv.Result { return sap.Register })
 		if err := s.check(res.Status == ndis.StatusSuccess && res.ExactlyOnce(), "%s's SAP %s: %v", r.c.Name, r.service, res); err != nil {
 			return err
 		}
@@ -425,10 +412,10 @@ func (s *netStory) makeCall(params *ndis.CallParameters, multipoint bool) (*memd
 		return nil, nil, memdrv.Result{}, err
 	}
 	p, _ := s.alice.MakeCall(v, params, multipoint)
-	if err := s.wait("MakeCallComplete", stepLimit, func() bool { return see(s.alice, func() bool { return v.Make.Done }) }); err != nil {
+	if err := s.wait("MakeCallComplete", stepLimit, func() bool { return memdrv.See(s.alice, func() bool { return v.Make.Done }) }); err != nil {
 		return nil, nil, memdrv.Result{}, err
 	}
-	r := see(s.alice, func() memdrv.Result { return v.Make })
+	r := memdrv.See(s.alice, func() memdrv.Result { return v.Make })
 	if !r.ExactlyOnce() {
 		return nil, nil, r, s.check(false, "alice's MakeCall finished exactly once: %v", r)
 	}
@@ -439,12 +426,12 @@ func (s *netStory) makeCall(params *ndis.CallParameters, multipoint bool) (*memd
 func (s *netStory) connected(callee *memdrv.Client, n int) (*memdrv.ClientVc, error) {
 	if err := s.wait(callee.Name+"'s CallConnected", stepLimit, func() bool {
 		in := callee.Incoming()
-		return len(in) >= n && see(callee, func() bool { return in[n-1].Connected == 1 })
+		return len(in) >= n && memdrv.See(callee, func() bool { return in[n-1].Connected == 1 })
 	}); err != nil {
 		return nil, err
 	}
 	in := callee.Incoming()[n-1]
-	ok := see(callee, func() bool { return in.Offered == 1 && in.Connected == 1 })
+	ok := memdrv.See(callee, func() bool { return in.Offered == 1 && in.Connected == 1 })
 	return in, s.check(ok, "%s was offered the call, accepted it and saw CallConnected", callee.Name)
 }
 
@@ -469,7 +456,7 @@ func (s *netStory) call(nodeName, service string, callee *memdrv.Client) (*memdr
 // with its own CloseCall; the close must carry want.
 func (s *netStory) closedBy(c *memdrv.Client, v *memdrv.ClientVc, want ndis.Status, limit time.Duration) error {
 	if err := s.wait(c.Name+"'s IncomingCloseCall", limit, func() bool {
-		return see(c, func() bool { return v.CloseIndicated > 0 && v.Close.Done })
+		return memdrv.See(c, func() bool { return v.CloseIndicated > 0 && v.Close.Done })
 	}); err != nil {
 		return err
 	}
@@ -481,7 +468,7 @@ func (s *netStory) closedBy(c *memdrv.Client, v *memdrv.ClientVc, want ndis.Stat
 
 // deleted waits until the call manager deleted the callee's VC in.
 func (s *netStory) deleted(c *memdrv.Client, in *memdrv.ClientVc) error {
-	if err := s.wait(c.Name+"'s VC deleted", stepLimit, func() bool { return see(c, func() bool { return in.Deleted }) }); err != nil {
+	if err := s.wait(c.Name+"'s VC deleted", stepLimit, func() bool { return memdrv.See(c, func() bool { return in.Deleted }) }); err != nil {
 		return err
 	}
 	return s.check(true, "the call manager on %s's node deleted the VC it created for the incoming call", c.Name)
@@ -506,7 +493,7 @@ func (s *netStory) remoteClose() error {
 		"data both ways as QUIC datagrams: bob got %q, alice got %q", in.RxData(), v.RxData()); err != nil {
 		return err
 	}
-	sent := see(s.alice, func() []ndis.Status { return append([]ndis.Status(nil), v.SendStatus...) })
+	sent := memdrv.See(s.alice, func() []ndis.Status { return append([]ndis.Status(nil), v.SendStatus...) })
 	if err := s.check(len(sent) == 1 && sent[0] == ndis.StatusSuccess, "alice's send completed with %v", sent); err != nil {
 		return err
 	}
@@ -530,10 +517,10 @@ func (s *netStory) localClose() error {
 		return err
 	}
 	s.alice.CloseCall(v)
-	if err := s.wait("alice's CloseCallComplete", stepLimit, func() bool { return see(s.alice, func() bool { return v.Close.Done }) }); err != nil {
+	if err := s.wait("alice's CloseCallComplete", stepLimit, func() bool { return memdrv.See(s.alice, func() bool { return v.Close.Done }) }); err != nil {
 		return err
 	}
-	r := see(s.alice, func() memdrv.Result { return v.Close })
+	r := memdrv.See(s.alice, func() memdrv.Result { return v.Close })
 	if err := s.check(r.Status == ndis.StatusSuccess && r.ExactlyOnce(), "alice's CloseCall: %v", r); err != nil {
 		return err
 	}
@@ -564,10 +551,10 @@ func (s *netStory) refused() error {
 		return err
 	}
 	s.bob.MakeCall(bv, mcm.CallParams("gamma", "news", netFlowspec, netFlowspec, false), false)
-	if err := s.wait("bob's MakeCallComplete", stepLimit, func() bool { return see(s.bob, func() bool { return bv.Make.Done }) }); err != nil {
+	if err := s.wait("bob's MakeCallComplete", stepLimit, func() bool { return memdrv.See(s.bob, func() bool { return bv.Make.Done }) }); err != nil {
 		return err
 	}
-	r = see(s.bob, func() memdrv.Result { return bv.Make })
+	r = memdrv.See(s.bob, func() memdrv.Result { return bv.Make })
 	if err := s.check(r.Status == ndis.StatusFailure && r.ExactlyOnce() && s.releasedWith("beta", uni.CauseCallRejected),
 		"beta/bob → gamma/news: gamma's [[sap]] allow list refused it with cause 21 (call rejected); bob's MakeCall: %v", r); err != nil {
 		return err
@@ -587,10 +574,10 @@ func (s *netStory) multipoint() error {
 		return err
 	}
 	second, _ := s.alice.AddParty(v, mcm.CallParams("gamma", "news", netFlowspec, none, false))
-	if err := s.wait("AddParty", stepLimit, func() bool { return see(s.alice, func() bool { return second.Add.Done }) }); err != nil {
+	if err := s.wait("AddParty", stepLimit, func() bool { return memdrv.See(s.alice, func() bool { return second.Add.Done }) }); err != nil {
 		return err
 	}
-	r = see(s.alice, func() memdrv.Result { return second.Add })
+	r = memdrv.See(s.alice, func() memdrv.Result { return second.Add })
 	if err := s.check(r.Status == ndis.StatusSuccess && r.ExactlyOnce(), "AddParty carol on gamma: %v", r); err != nil {
 		return err
 	}
@@ -611,10 +598,10 @@ func (s *netStory) multipoint() error {
 		return err
 	}
 	s.alice.DropParty(second)
-	if err := s.wait("DropParty", stepLimit, func() bool { return see(s.alice, func() bool { return second.Drop.Done }) }); err != nil {
+	if err := s.wait("DropParty", stepLimit, func() bool { return memdrv.See(s.alice, func() bool { return second.Drop.Done }) }); err != nil {
 		return err
 	}
-	r = see(s.alice, func() memdrv.Result { return second.Drop })
+	r = memdrv.See(s.alice, func() memdrv.Result { return second.Drop })
 	if err := s.check(r.Status == ndis.StatusSuccess && r.ExactlyOnce(), "DropParty carol: %v", r); err != nil {
 		return err
 	}
@@ -622,10 +609,10 @@ func (s *netStory) multipoint() error {
 		return err
 	}
 	s.alice.CloseCall(v)
-	if err := s.wait("CloseCall", stepLimit, func() bool { return see(s.alice, func() bool { return v.Close.Done }) }); err != nil {
+	if err := s.wait("CloseCall", stepLimit, func() bool { return memdrv.See(s.alice, func() bool { return v.Close.Done }) }); err != nil {
 		return err
 	}
-	r = see(s.alice, func() memdrv.Result { return v.Close })
+	r = memdrv.See(s.alice, func() memdrv.Result { return v.Close })
 	if err := s.check(r.Status == ndis.StatusSuccess && r.ExactlyOnce(), "closing with the last party: %v", r); err != nil {
 		return err
 	}
@@ -694,14 +681,14 @@ func (s *netStory) shutDown() error {
 		for _, c := range n.cls {
 			werr := waitRunning(live, ctx, func() bool {
 				a := c.Af()
-				return a == nil || see(c, func() bool { return a.Close.Done })
+				return a == nil || memdrv.See(c, func() bool { return a.Close.Done })
 			})
 			if werr != nil {
 				err = errors.Join(err, fmt.Errorf("%s/%s did not close its AF: %w", n.name, c.Name, werr))
 				continue
 			}
 			if a := c.Af(); a != nil {
-				r := see(c, func() memdrv.Result { return a.Close })
+				r := memdrv.See(c, func() memdrv.Result { return a.Close })
 				err = errors.Join(err, s.check(r.Status == ndis.StatusSuccess, "%s closed the AF after NotifyCloseAf: %v", c.Name, r))
 			}
 			err = errors.Join(err, s.check(c.Unbind() == ndis.StatusSuccess, "%s unbound from %s", c.Name, n.name))

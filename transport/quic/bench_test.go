@@ -155,15 +155,7 @@ func BenchmarkDatagramThroughput(b *testing.B) {
 	ida, _ := c.ca.Issue("alpha")
 	idb, _ := c.ca.Issue("beta")
 	start := func(id *pki.Identity, h transport.Handler) *Endpoint {
-		udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ep, err := Listen(Config{Identity: id, Handler: h, Resolve: c.book.Resolve, PacketConn: udp})
-		if err != nil {
-			b.Fatal(err)
-		}
-		c.book.Set(id.Name, udp.LocalAddr())
+		ep, _ := c.listen(id, h)
 		return ep
 	}
 	nop := transport.HandlerFunc(func(transport.Link) transport.LinkHandler { return &transport.LinkFuncs{} })
@@ -264,15 +256,7 @@ func BenchmarkStreamThroughput(b *testing.B) {
 	ida, _ := c.ca.Issue("alpha")
 	idb, _ := c.ca.Issue("beta")
 	start := func(id *pki.Identity, h transport.Handler) *Endpoint {
-		udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ep, err := Listen(Config{Identity: id, Handler: h, Resolve: c.book.Resolve, PacketConn: udp})
-		if err != nil {
-			b.Fatal(err)
-		}
-		c.book.Set(id.Name, udp.LocalAddr())
+		ep, _ := c.listen(id, h)
 		return ep
 	}
 	nop := transport.HandlerFunc(func(transport.Link) transport.LinkHandler { return &transport.LinkFuncs{} })

@@ -394,13 +394,7 @@ func (l *link) send(msgs [][]byte) error {
 		b = appendFrame(b, m)
 	}
 	q.mu.Unlock()
-	_, err := l.sig.Write(b)
-	q.writes.Add(1)
-	q.mu.Lock()
-	q.busy = false
-	if cap(b) <= maxKeep {
-		q.spare = b[:0]
-	}
+	err := l.write(b)
 	if len(q.queue) > 0 { // queued while this write was in progress
 		q.kick()
 	}
@@ -410,6 +404,21 @@ func (l *link) send(msgs [][]byte) error {
 		return l.sendError(err)
 	}
 	return nil
+}
+
+// write writes the batch b on the signalling stream; q.busy is set and
+// q.mu not held. It returns with q.mu held, busy cleared and b kept for
+// reuse, so the caller sees what was queued meanwhile.
+func (l *link) write(b []byte) error {
+	q := &l.out
+	_, err := l.sig.Write(b)
+	q.writes.Add(1)
+	q.mu.Lock()
+	q.busy = false
+	if cap(b) <= maxKeep {
+		q.spare = b[:0]
+	}
+	return err
 }
 
 // writeFailed handles a failed write on the signalling stream. A stream
@@ -452,13 +461,7 @@ func (l *link) writeSignalling() {
 				q.room = nil
 			}
 			q.mu.Unlock()
-			_, err := l.sig.Write(b)
-			q.writes.Add(1)
-			q.mu.Lock()
-			q.busy = false
-			if cap(b) <= maxKeep {
-				q.spare = b[:0]
-			}
+			err := l.write(b)
 			if err != nil {
 				// The link is going (run reports why), or goes now:
 				// what is queued is lost with it.

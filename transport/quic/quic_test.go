@@ -69,22 +69,30 @@ func (c *cluster) start(name string) *node {
 
 func (c *cluster) startWith(name string, id *pki.Identity) *node {
 	c.t.Helper()
+	n := &node{name: name, id: id, rec: tt.NewRecorder(c.t, name)}
+	n.ep, n.udp = c.listen(id, n.rec)
+	c.t.Cleanup(func() { n.ep.Close() })
+	return n
+}
+
+// listen starts an endpoint for id with handler h on its own loopback
+// socket and registers it in the address book; the caller closes it.
+func (c *cluster) listen(id *pki.Identity, h transport.Handler) (*Endpoint, *net.UDPConn) {
+	c.t.Helper()
 	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	n := &node{name: name, id: id, rec: tt.NewRecorder(c.t, name), udp: udp}
-	cfg := Config{Identity: id, Handler: n.rec, Resolve: c.book.Resolve, PacketConn: udp}
+	cfg := Config{Identity: id, Handler: h, Resolve: c.book.Resolve, PacketConn: udp}
 	if c.cfg != nil {
 		c.cfg(&cfg)
 	}
-	n.ep, err = Listen(cfg)
+	ep, err := Listen(cfg)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	c.book.Set(name, udp.LocalAddr())
-	c.t.Cleanup(func() { n.ep.Close() })
-	return n
+	c.book.Set(id.Name, udp.LocalAddr())
+	return ep, udp
 }
 
 func dial(t *testing.T, from *node, to string) transport.Link {
