@@ -489,6 +489,11 @@ func (l *link) SendDatagram(connID uint32, payload []byte) error {
 	*bp = b[:0]
 	dgPool.Put(bp)
 	if err == nil {
+		// A datagram longer than the learnt limit went out: the path grew
+		// (path MTU discovery), so the learnt limit is stale.
+		if m := l.maxDG.Load(); m > 0 && int64(len(payload)) >= m {
+			l.maxDG.Store(0)
+		}
 		return nil
 	}
 	var tl *quicgo.DatagramTooLargeError
