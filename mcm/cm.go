@@ -10,13 +10,6 @@ import (
 	"github.com/condis-project/condis/uni"
 )
 
-// deleteGrace is how long after a close completed the MCM waits before it
-// deletes a VC it created (NdisMCmDeleteVc). The mediator finishes a close
-// whose completion arrived while ProtocolCmCloseCall was still running
-// only when that handler returns, which no driver can observe; deleting
-// after a pause instead of at once keeps the deletion after it (R-CLOSE-12).
-const deleteGrace = time.Millisecond
-
 var _ ndis.MiniportCallManager = (*MCM)(nil)
 
 // ---- address family ----
@@ -554,14 +547,20 @@ func (d *MCM) dispose(v *vc) {
 	})
 }
 
-// deleteLater deletes an incoming VC after deleteGrace (see there), once
-// the client's answer to its offer has arrived.
+// deleteLater deletes an incoming VC (NdisMCmDeleteVc) once the client's
+// answer to its offer has arrived; d.mu is not held.
 func (d *MCM) deleteLater(v *vc) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.deleteLaterLocked(v)
+	d.mu.Unlock()
+	d.run()
 }
 
+// deleteLaterLocked queues the deletion of an incoming VC, or leaves it to
+// answered() while the client's answer to the offer is outstanding. The
+// close (or refusal) before it has completed: the mediator takes the
+// deletion at once, or, when the close is still settling in the client's
+// NdisClCloseCall, carries it out when that returns.
 func (d *MCM) deleteLaterLocked(v *vc) {
 	if v.deleteQueued || v.h == nil {
 		return
@@ -571,60 +570,7 @@ func (d *MCM) deleteLaterLocked(v *vc) {
 		return
 	}
 	v.deleteQueued = true
-	// One timer for all of them, not a goroutine each: at a high call rate
-	// the sleeping goroutines were a sixth of the called node's CPU.
-	d.dels = append(d.dels, pendingDelete{v: v, at: time.Now().Add(deleteGrace)})
-	if len(d.dels) == 1 {
-		d.armDeletesLocked(deleteGrace)
-	}
-}
-
-// pendingDelete is an incoming VC waiting out deleteGrace before its
-// deletion.
-type pendingDelete struct {
-	v  *vc
-	at time.Time
-}
-
-// armDeletesLocked (re)arms the deletion timer.
-func (d *MCM) armDeletesLocked(after time.Duration) {
-	if d.delTimer == nil {
-		d.delTimer = time.AfterFunc(after, d.deleteDue)
-		return
-	}
-	d.delTimer.Reset(after)
-}
-
-// deleteDue queues the deletion of the VCs whose grace is over, in the
-// order they were closed, and re-arms the timer for the rest.
-func (d *MCM) deleteDue() {
-	if !d.enter() {
-		return // Shutdown is over
-	}
-	defer d.wg.Done()
-	now := time.Now()
-	d.mu.Lock()
-	n := 0
-	for n < len(d.dels) && !d.dels[n].at.After(now) {
-		n++
-	}
-	due := make([]*vc, n)
-	for i, pd := range d.dels[:n] {
-		due[i] = pd.v
-	}
-	d.dels = append(d.dels[:0], d.dels[n:]...)
-	if len(d.dels) > 0 {
-		d.armDeletesLocked(d.dels[0].at.Sub(now))
-	}
-	if n > 0 {
-		d.enqueueLocked(func() {
-			for _, v := range due {
-				d.deleteVc(v, deleteGrace)
-			}
-		})
-	}
-	d.mu.Unlock()
-	d.run()
+	d.enqueueLocked(func() { d.deleteVc(v, time.Millisecond) })
 }
 
 // deleteAfter deletes v after pause, on a goroutine of its own: for the

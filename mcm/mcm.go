@@ -91,8 +91,6 @@ type MCM struct {
 	work     []workItem // mediator work, in order (see run); work[next:] is still to do
 	next     int
 	draining bool
-	dels     []pendingDelete // incoming VCs to delete once deleteGrace is over, oldest first
-	delTimer *time.Timer     // fires when the oldest of dels is due
 	outbox   []outMsg        // signalling to send, in order
 	flushing bool
 	batch    [][]byte // the flusher's scratch for SendBatch
@@ -960,9 +958,6 @@ func (d *MCM) Shutdown(ctx context.Context) error {
 		if p.sched != nil {
 			p.sched.Stop()
 		}
-	}
-	if d.delTimer != nil {
-		d.delTimer.Stop() // idle: nothing is waiting to be deleted
 	}
 	d.mu.Unlock()
 	d.cancel()

@@ -510,6 +510,7 @@ func (b *Binding) ClCloseCall(vc *Vc, party *Party, closeData []byte) Status {
 	m.emit(EventHandled, nameOf(owner), "ProtocolCmCloseCall", vc, st)
 
 	m.mu.Lock()
+	early := m.earlyOf(&vc.closeCall)
 	final, _, _, finish, deliver := vc.closeCall.settle(m, st, nil, nil, "ProtocolCmCloseCall", owner, vc)
 	if !finish {
 		m.mu.Unlock()
@@ -518,13 +519,17 @@ func (b *Binding) ClCloseCall(vc *Vc, party *Party, closeData []byte) Status {
 	}
 	m.finishCloseCallLocked(vc, final, owner)
 	m.mu.Unlock()
+	ret := final
 	if deliver {
 		m.emit(EventUpcall, b.name, "ProtocolClCloseCallComplete", vc, final)
 		b.client.ProtocolClCloseCallComplete(final, vc.clientCtx, clPartyCtx)
-		final = StatusPending
+		ret = StatusPending
 	}
-	m.emit(EventReturn, b.name, fn, vc, final)
-	return final
+	if early != nil && early.deleteBy != nil {
+		m.finishDeferredDelete(early, vc, final)
+	}
+	m.emit(EventReturn, b.name, fn, vc, ret)
+	return ret
 }
 
 // finishCloseCallLocked applies a close outcome. A successful close means

@@ -247,6 +247,12 @@ type earlyCompletion struct {
 	closeHeld bool
 	closeSt   Status
 	closeData []byte
+
+	// A deletion of the VC the creator asked for after it completed the
+	// close early with SUCCESS: carried out once the close settles
+	// (closeSettlingLocked).
+	deleteBy driver
+	deleteFn string
 }
 
 func (o *opRec) busy() bool { return o.state != opNone }

@@ -192,6 +192,56 @@ func TestRule_R_VC_6_DeleteOnlyIdleInactiveVc(t *testing.T) {
 	})
 }
 
+// TestRule_R_VC_6_DeleteAfterEarlyCloseCompletion: a call manager that
+// completes a client's close while ProtocolCmCloseCall is still running
+// (the completion races the handler, spec §3.0) and then deletes its VC
+// has done nothing wrong (R-CLOSE-12): it cannot observe when the mediator
+// finishes the close. The deletion is accepted — no R-VC-6 "a call is
+// outstanding (CLOSING)" — and carried out once the close settles: the
+// client gets its CloseCallComplete, then ProtocolCoDeleteVc, and the
+// handle is dead at once (R-VC-9).
+func TestRule_R_VC_6_DeleteAfterEarlyCloseCompletion(t *testing.T) {
+	rlBoth(t, func(t *testing.T, x *rlFx) {
+		s := x.sap(x.c2, "svc")
+		vc, _ := x.incoming(x.c2, s)
+		var delSt, againSt ndis.Status
+		x.cm.closeCall = func(v *rlVc, _ any) ndis.Status {
+			if st := x.cm.hangUp(v); st != ndis.StatusSuccess {
+				return st
+			}
+			rlMust(t, x.cm.closeCallComplete(ndis.StatusSuccess, v.h, nil), "close completion inside the handler")
+			delSt = x.cm.del(v.h)
+			againSt = x.cm.del(v.h)
+			return ndis.StatusPending
+		}
+		x.Expect("R-VC-9") // the second deletion: the handle died with the first
+		x.Mark()
+		rlIs(t, "ClCloseCall", x.c2.b.ClCloseCall(vc, nil, nil), ndis.StatusPending)
+		rlIs(t, "NdisMCmDeleteVc/NdisCoDeleteVc inside ProtocolCmCloseCall", delSt, ndis.StatusSuccess)
+		rlIs(t, "deleting again", againSt, ndis.StatusFailure)
+		up := x.Upcalls()
+		want := []string{"c2.ProtocolClCloseCallComplete", "c2.ProtocolCoDeleteVc"}
+		var got []string
+		for _, u := range up {
+			if u == want[0] || u == want[1] {
+				got = append(got, u)
+			}
+		}
+		if !rlEqual(got, want) {
+			t.Errorf("upcalls %v: want %v in that order", up, want)
+		}
+		if _, ok := x.vcInfo(vc); ok {
+			t.Errorf("the VC is still there: %s", x.snap())
+		}
+		if x.SawRule("R-VC-6") {
+			t.Errorf("R-VC-6 reported: %v", x.Seen())
+		}
+		x.cm.closeCall = nil
+		x.unsap(x.c2, s)
+		x.Teardown()
+	})
+}
+
 func TestRule_R_VC_7_MCMDeletesOnlyInactiveVc(t *testing.T) {
 	rlOnly(t, ndistest.MCM, func(t *testing.T, x *rlFx) {
 		h, _ := x.cmVc(x.c2)

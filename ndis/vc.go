@@ -380,6 +380,19 @@ func (m *Mediator) deleteVc(who driver, fn string, v *Vc) Status {
 		return m.refuse(StatusFailure, "R-VC-5", fn, who, v, "only the creator (%s) may delete the VC", nameOf(v.creator))
 	}
 	mcm := v.kind == vcIncomingMCM
+	if e := m.closeSettlingLocked(v); e != nil {
+		// The call manager completed the close while the client's
+		// NdisClCloseCall was still in ProtocolCmCloseCall: the close is
+		// finished when that handler returns, which the creator cannot
+		// observe. The deletion it asked for after its completion is
+		// carried out then, after the client's close completion
+		// (R-CLOSE-12); the handle is dead from now on (R-VC-9).
+		e.deleteBy, e.deleteFn = who, fn
+		v.life = lifeDeleting
+		m.mu.Unlock()
+		m.emit(EventReturn, nameOf(who), fn, v, StatusSuccess)
+		return StatusSuccess
+	}
 	switch {
 	case v.act == actDeactivating && !mcm:
 		return m.refuse(StatusClosing, "R-VC-6", fn, who, v, "deactivation is still pending")
@@ -397,6 +410,49 @@ func (m *Mediator) deleteVc(who driver, fn string, v *Vc) Status {
 		return m.refuse(StatusNotAccepted, "R-VC-6", fn, who, v, "%d send(s) and %d receive(s) still outstanding", v.sendsOut, v.recvsOut)
 	}
 	v.life = lifeDeleting
+	st := m.carryOutDeleteLocked(who, v)
+	m.emit(EventReturn, nameOf(who), fn, v, st)
+	return st
+}
+
+// closeSettlingLocked returns the parked completion of v's close when only
+// that close stands in the way of deleting v: the call manager completed it
+// with SUCCESS while ProtocolCmCloseCall was still running, and nothing
+// else is outstanding. Caller holds m.mu.
+func (m *Mediator) closeSettlingLocked(v *Vc) *earlyCompletion {
+	if v.call != callClosing || v.closeCall.state != opEarly || v.act != actInactive {
+		return nil
+	}
+	e := m.earlyOf(&v.closeCall)
+	if e == nil || e.st != StatusSuccess || e.deleteBy != nil {
+		return nil
+	}
+	if v.makeCall.busy() || v.inCall.busy() || v.qos.busy() || v.activate.busy() || v.deactivate.busy() || v.sendsOut > 0 || v.recvsOut > 0 {
+		return nil
+	}
+	return e
+}
+
+// finishDeferredDelete carries out a deletion closeSettlingLocked let wait
+// for v's close to settle with final. A close that did not end with
+// SUCCESS after all (a handler that returned a failure besides completing,
+// R-GEN-2) leaves a call on the VC, so the deletion is refused then.
+func (m *Mediator) finishDeferredDelete(e *earlyCompletion, v *Vc, final Status) {
+	m.mu.Lock()
+	if final != StatusSuccess || v.call != callClosed {
+		v.life = lifeCreated
+		m.mu.Unlock()
+		m.warn("R-VC-6", e.deleteFn, e.deleteBy, v, "the deletion waited for the close, which ended with %v; the VC is kept", final)
+		return
+	}
+	m.carryOutDeleteLocked(e.deleteBy, v)
+}
+
+// carryOutDeleteLocked deletes v, whose deletion by who passed every check
+// (v.life is lifeDeleting): the other protocol's ProtocolCoDeleteVc, then
+// the miniport's MiniportCoDeleteVc (R-VC-8). Caller holds m.mu, which is
+// released.
+func (m *Mediator) carryOutDeleteLocked(who driver, v *Vc) Status {
 	var peer CoVcHandlers
 	var peerCtx any
 	var peerName driver
@@ -440,7 +496,6 @@ func (m *Mediator) deleteVc(who driver, fn string, v *Vc) Status {
 	}
 	m.counters.VcsDeleted++
 	m.mu.Unlock()
-	m.emit(EventReturn, nameOf(who), fn, v, StatusSuccess)
 	return StatusSuccess
 }
 

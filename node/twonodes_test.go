@@ -22,7 +22,10 @@ type twoNodes struct {
 	listen      *Session
 }
 
-func startTwoNodes(tb testing.TB) *twoNodes {
+func startTwoNodes(tb testing.TB) *twoNodes { return startTwoNodesWith(tb, StartOptions{}) }
+
+// startTwoNodesWith is startTwoNodes with opts for both nodes.
+func startTwoNodesWith(tb testing.TB, opts StartOptions) *twoNodes {
 	tb.Helper()
 	dir := tb.TempDir()
 	if _, err := pki.InitCA(dir); err != nil {
@@ -45,7 +48,7 @@ func startTwoNodes(tb testing.TB) *twoNodes {
 		cfg := &Config{Name: name, Listen: listen, Control: filepath.Join(dir, name+".sock"),
 			CA: filepath.Join(dir, "ca.pem"), Cert: filepath.Join(dir, name+".pem"), Key: filepath.Join(dir, name+".key"),
 			Peers: []Peer{{Name: peer, Address: peerAddr}}}
-		n, err := Start(cfg, StartOptions{})
+		n, err := Start(cfg, opts)
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -45,11 +45,10 @@ type Link struct {
 
 	t309 bool // T309 running: link down with active calls kept
 
-	restOut    RestartState // RestNull or RestRequest: our RESTART
-	restOutMsg *Message     // the RESTART sent, for the T316 retransmission
-	restOutTry bool         // T316 has expired once
-	restIn     RestartState // RestNull or RestRestart: the peer's RESTART
-	restInMsg  *Message     // the RESTART received (class, connection id)
+	restOut  map[restartKey]*restartProc // our RESTARTs awaiting acknowledgement (Rest1)
+	restIn   map[restartKey]*restartProc // the peer's RESTARTs awaiting RestartDone (Rest2)
+	restSeq  uint64                      // restart procedures started
+	restSlot uint16                      // last timer slot handed to one
 
 	scratch []byte // encoding buffer for validating requests
 }
@@ -68,8 +67,8 @@ func NewLink(cfg Config) *Link {
 		up:      true,
 		calls:   make(map[CallID]*call),
 		nextRef: 1,
-		restOut: RestNull,
-		restIn:  RestNull,
+		restOut: make(map[restartKey]*restartProc),
+		restIn:  make(map[restartKey]*restartProc),
 	}
 }
 
@@ -186,6 +185,9 @@ type Indication struct {
 	// (IndModify) or now in force (IndModified, the one requested unless
 	// the MODIFY ACKNOWLEDGE carried its own).
 	Traffic *TrafficDescriptor
+	// Restarted marks an IndReleased of a call a restart cleared: ours or
+	// the peer's RESTART, or the peer's new incarnation (PeerRestarted).
+	Restarted bool
 }
 
 // Status is the NDIS status the indication's cause maps to (StatusForCause),
@@ -315,15 +317,22 @@ func (l *Link) Parties(id CallID) []uint16 {
 	return eps
 }
 
-// RestartState returns the restart state: RestRequest while our RESTART
-// awaits its acknowledgement, else RestRestart while a received RESTART
-// awaits RestartDone, else RestNull.
+// RestartState returns the restart state: RestRequest while a RESTART of
+// ours awaits its acknowledgement, else RestRestart while a received
+// RESTART awaits RestartDone, else RestNull.
 func (l *Link) RestartState() RestartState {
-	if l.restOut == RestRequest {
+	switch {
+	case len(l.restOut) > 0:
 		return RestRequest
+	case len(l.restIn) > 0:
+		return RestRestart
 	}
-	return l.restIn
+	return RestNull
 }
+
+// Restarts returns how many restart procedures of ours (Rest1) and of the
+// peer's (Rest2) are in progress.
+func (l *Link) Restarts() (ours, peers int) { return len(l.restOut), len(l.restIn) }
 
 // sortedCalls returns the calls in a fixed order (local before remote,
 // ascending references), so outputs that touch every call are
@@ -483,7 +492,9 @@ func (l *Link) receiveUnknown(o *Output, id CallID, m *Message) {
 		}
 		l.incomingSetup(o, id, m)
 	case MsgReleaseComplete:
-		// Stray RELEASE COMPLETE: ignored.
+		// Stray RELEASE COMPLETE: ignored, unless it answers a call one
+		// of our restarts cleared.
+		l.restartCallGone(o, id, m)
 	case MsgStatus:
 		// A STATUS reporting Null agrees with us; any other state is a
 		// call we do not have.
@@ -665,15 +676,7 @@ func (l *Link) LinkDown() Output {
 		l.t309 = true
 		l.startTimer(&o, TimerKey{Timer: T309})
 	}
-	if l.restOut == RestRequest {
-		l.stopTimer(&o, TimerKey{Timer: T316})
-		l.restOut, l.restOutMsg = RestNull, nil
-		indicate(&o, Indication{Kind: IndRestartFailed, Cause: cause})
-	}
-	if l.restIn == RestRestart {
-		l.stopTimer(&o, TimerKey{Timer: T317})
-		l.restIn, l.restInMsg = RestNull, nil
-	}
+	l.endRestartsLinkDown(&o, cause)
 	return o
 }
 
@@ -715,9 +718,9 @@ func (l *Link) Expire(k TimerKey) Output {
 			l.finish(&o, c, NewCause(CauseDestinationOutOfOrder), nil)
 		}
 	case T316:
-		l.expireT316(&o)
+		l.expireT316(&o, k.Endpoint)
 	case T317:
-		l.expireT317(&o)
+		l.expireT317(&o, k.Endpoint)
 	case T303, T308, T310, T313, T322, T360:
 		if c := l.calls[k.Call]; c != nil {
 			l.expireCallTimer(&o, c, k.Timer)

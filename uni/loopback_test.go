@@ -489,7 +489,7 @@ func TestLoopback(t *testing.T) {
 			}
 		}
 		w.want(w.b, IndReleased, IndReleased, IndRestart)
-		w.do(w.b, func(l *Link) (Output, error) { return l.RestartDone() })
+		w.do(w.b, func(l *Link) (Output, error) { return l.RestartDone(nil) })
 		w.want(w.a, IndRestartComplete)
 		w.done()
 	})

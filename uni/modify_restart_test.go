@@ -164,8 +164,8 @@ func TestRestartOutgoing(t *testing.T) {
 	if l.RestartState() != RestRequest || l.Calls() != 2 {
 		t.Errorf("restart state %v, %d calls", l.RestartState(), l.Calls())
 	}
-	if _, err := l.Restart(nil); !errors.Is(err, ErrState) {
-		t.Errorf("second Restart: %v", err)
+	if _, err := l.Restart(&ConnectionID{VPAssociated: VPExplicit, VCI: 77}); !errors.Is(err, ErrState) {
+		t.Errorf("second Restart of the VC: %v", err)
 	}
 	st := wantStatus(t, l.Receive(peerMsg(MsgStatusEnquiry, CallID{})), CauseResponseToStatusEnquiry, nil, StateRestartRequest)
 	if st.CallRef != (CallRef{Flag: true}) {
@@ -173,6 +173,7 @@ func TestRestartOutgoing(t *testing.T) {
 	}
 	ack := peerMsg(MsgRestartAck, CallID{})
 	ack.CallRef.Flag = true
+	ack.Restart.Class, ack.ConnectionID = RestartIndicatedVC, &ConnectionID{VPAssociated: VPExplicit, VCI: 77}
 	o = l.Receive(ack)
 	wantSent(t, o)
 	wantTimers(t, o, "-T316")
@@ -215,7 +216,6 @@ func TestRestartIncoming(t *testing.T) {
 		diag  byte
 	}{
 		{"indicated VC without connection identifier", restart(RestartIndicatedVC, nil), CauseMandatoryIEMissing, byte(IEConnectionID)},
-		{"indicated VC no call uses", restart(RestartIndicatedVC, vc(99)), CauseInvalidIEContents, byte(IEConnectionID)},
 		{"unknown class", restart(5, nil), CauseInvalidIEContents, byte(IERestartIndicator)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -230,9 +230,19 @@ func TestRestartIncoming(t *testing.T) {
 		})
 	}
 
+	// A VC no call uses is idle already: acknowledged at once.
 	l := newLink()
+	o := l.Receive(restart(RestartIndicatedVC, vc(99)))
+	if ack := wantSent(t, o, MsgRestartAck); ack.ConnectionID == nil || ack.ConnectionID.VCI != 99 {
+		t.Errorf("RESTART ACK %+v", ack.ConnectionID)
+	}
+	if l.Calls() != 2 || l.RestartState() != RestNull {
+		t.Errorf("%d calls, %v", l.Calls(), l.RestartState())
+	}
+
+	l = newLink()
 	m := restart(RestartIndicatedVC, vc(55))
-	o := l.Receive(m)
+	o = l.Receive(m)
 	wantSent(t, o)
 	wantInds(t, o, IndReleased, IndRestart)
 	if o.Indications[0].Call != remoteCall || o.Indications[1].Msg != m {
@@ -247,10 +257,21 @@ func TestRestartIncoming(t *testing.T) {
 	if o := l.Receive(restart(RestartIndicatedVC, vc(55))); !o.Empty() {
 		t.Errorf("retransmitted RESTART answered: %+v", o)
 	}
-	wantStatus(t, l.Receive(restart(RestartAllVCs, nil)), CauseMessageIncompatible, []byte{byte(MsgRestart)}, StateRestart)
+	// A RESTART of other VCs runs on its own; it spares our call still in
+	// U1, which may have crossed it.
+	o = l.Receive(restart(RestartAllVCs, nil))
+	wantSent(t, o)
+	wantInds(t, o, IndRestart)
+	if l.Calls() != 1 {
+		t.Errorf("%d calls, want our call in U1 kept", l.Calls())
+	}
 	wantStatus(t, l.Receive(peerMsg(MsgRestartAck, CallID{})), CauseMessageIncompatible, []byte{byte(MsgRestartAck)}, StateRestart)
+	o = ok(t)(l.RestartDone(nil))
+	if ack := wantSent(t, o, MsgRestartAck); ack.Restart.Class != RestartAllVCs {
+		t.Errorf("RESTART ACK %+v", ack.Restart)
+	}
 
-	o = ok(t)(l.RestartDone())
+	o = ok(t)(l.RestartDone(vc(55)))
 	ack := wantSent(t, o, MsgRestartAck)
 	if ack.CallRef != (CallRef{Flag: true}) || ack.Restart.Class != RestartIndicatedVC || ack.ConnectionID.VCI != 55 {
 		t.Errorf("RESTART ACK %v %+v %+v", ack.CallRef, ack.Restart, ack.ConnectionID)
@@ -259,16 +280,16 @@ func TestRestartIncoming(t *testing.T) {
 	if l.RestartState() != RestNull {
 		t.Errorf("%v", l.RestartState())
 	}
-	if _, err := l.RestartDone(); !errors.Is(err, ErrState) {
+	if _, err := l.RestartDone(nil); !errors.Is(err, ErrState) {
 		t.Errorf("RestartDone in Rest0: %v", err)
 	}
 
-	// All VCs.
+	// All VCs: the peer's call is cleared, ours in U1 spared.
 	l = newLink()
 	o = l.Receive(restart(RestartAllVCs, nil))
-	wantInds(t, o, IndReleased, IndReleased, IndRestart)
-	if l.Calls() != 0 {
-		t.Errorf("%d calls left", l.Calls())
+	wantInds(t, o, IndReleased, IndRestart)
+	if o.Indications[0].Call != remoteCall || !o.Indications[0].Restarted || l.Calls() != 1 {
+		t.Errorf("released %v, %d calls left", o.Indications[0], l.Calls())
 	}
 }
 

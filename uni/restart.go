@@ -5,10 +5,16 @@ import "strconv"
 // RestartState is the state of the restart procedure (Q.2931 §5.5), which
 // runs on the global call reference. The zero value is not a state.
 //
-// Our RESTART:
+// Each restart is a procedure of its own, keyed by what it restarts (all
+// VCs, or one VC by its connection identifier): restarts of different VCs
+// run independently, each with its own T316 or T317.
+//
+// Our RESTART (one procedure per VC, or for all VCs):
 //
 //	Rest0 ──Restart / !RESTART, T316──▶ Rest1   (the VCs' calls cleared: IndReleased 41)
 //	Rest1 ──?RESTART ACKNOWLEDGE──▶ Rest0        (IndRestartComplete)
+//	Rest1 ──?STATUS 82/100 (indicated VC: the peer does not know the VC; the oldest such restart)──▶ Rest0 (IndRestartComplete)
+//	Rest1 ──?RELEASE COMPLETE for a call the restart cleared──▶ Rest0 (IndRestartComplete)
 //	Rest1 ──T316 (1st) / !RESTART, T316──▶ Rest1
 //	Rest1 ──T316 (2nd)──▶ Rest0                  (IndRestartFailed: maintenance alarm)
 //
@@ -18,10 +24,17 @@ import "strconv"
 //	Rest2 ──RestartDone / !RESTART ACKNOWLEDGE──▶ Rest0
 //	Rest2 ──T317 / !RESTART ACKNOWLEDGE──▶ Rest0 (IndRestartTimeout: maintenance alarm)
 //
-// A RESTART of class "indicated VC" without a Connection Identifier is
-// answered with STATUS cause 96, one naming a VC no call uses with STATUS
-// cause 100 (diagnostic: the IE identifier); RESTART ACKNOWLEDGE outside
-// Rest1 with STATUS cause 101. Both procedures end when the link fails.
+// A RESTART of class "indicated VC" for a VC no call uses is acknowledged at
+// once: the VC is idle, which is what the restart asks for (Q.2931 §5.5.3.2
+// inherits Q.931's "even if all channels are idle, RESTART ACKNOWLEDGE").
+// One without a Connection Identifier is answered with STATUS cause 96,
+// one of an unknown class with STATUS cause 100; RESTART ACKNOWLEDGE that
+// matches no restart of ours with STATUS cause 101. A RESTART (all VCs)
+// spares our own calls still in U1 (call initiated): the peer has not
+// answered their SETUPs, so they may have crossed its RESTART (a restarted
+// node sends RESTART first on a new link, and a SETUP of ours may already
+// be on its way); T303 covers them. Every procedure ends when the link
+// fails.
 type RestartState uint8
 
 // Restart states.
@@ -55,6 +68,72 @@ func (s RestartState) CallState() CallState {
 	return StateNull
 }
 
+// restartKey names what a restart restarts: all VCs, or one VC.
+type restartKey struct {
+	all       bool
+	vpci, vci uint16
+}
+
+func restartKeyOf(ci *ConnectionID) restartKey {
+	if ci == nil {
+		return restartKey{all: true}
+	}
+	return restartKey{vpci: ci.VPCI, vci: ci.VCI}
+}
+
+// restartProc is one restart procedure: ours (Rest1, T316) or the peer's
+// (Rest2, T317).
+type restartProc struct {
+	slot    uint16   // the Endpoint field of its timer's key
+	seq     uint64   // order of creation, oldest first
+	msg     *Message // the RESTART sent or received
+	retried bool     // ours: T316 expired once
+	calls   []CallID // ours: the calls it cleared
+}
+
+// restartTimer is the key of a restart procedure's timer.
+func restartTimer(t TimerID, p *restartProc) TimerKey { return TimerKey{Timer: t, Endpoint: p.slot} }
+
+// newRestartProc starts tracking a procedure for m in procs.
+func (l *Link) newRestartProc(procs map[restartKey]*restartProc, k restartKey, m *Message) *restartProc {
+	l.restSeq++
+	p := &restartProc{slot: l.freeRestartSlot(), seq: l.restSeq, msg: m}
+	procs[k] = p
+	return p
+}
+
+// freeRestartSlot returns a timer slot no procedure uses.
+func (l *Link) freeRestartSlot() uint16 {
+	for {
+		l.restSlot++
+		if l.restSlot == 0 {
+			continue
+		}
+		if !slotUsed(l.restOut, l.restSlot) && !slotUsed(l.restIn, l.restSlot) {
+			return l.restSlot
+		}
+	}
+}
+
+func slotUsed(procs map[restartKey]*restartProc, slot uint16) bool {
+	for _, p := range procs {
+		if p.slot == slot {
+			return true
+		}
+	}
+	return false
+}
+
+// procBySlot finds the procedure whose timer has key slot.
+func procBySlot(procs map[restartKey]*restartProc, slot uint16) (restartKey, *restartProc) {
+	for k, p := range procs {
+		if p.slot == slot {
+			return k, p
+		}
+	}
+	return restartKey{}, nil
+}
+
 // globalState is the state reported in a STATUS on the global call
 // reference.
 func (l *Link) globalState() CallState { return l.RestartState().CallState() }
@@ -74,16 +153,29 @@ func (l *Link) callsOnVC(ci *ConnectionID) []*call {
 	return cs
 }
 
+// clearRestarted ends a call a restart cleared: IndReleased with cause 41,
+// marked Restarted.
+func (l *Link) clearRestarted(o *Output, c *call) {
+	if !c.released {
+		c.released = true
+		indicate(o, Indication{Kind: IndReleased, Call: c.id, Cause: restartCause(), Restarted: true})
+	}
+	l.finish(o, c, restartCause(), nil)
+}
+
 // Restart restarts all VCs (connID nil) or the indicated VC: the calls on
-// them are cleared locally (IndReleased, cause 41), RESTART is sent on the
-// global call reference and T316 started (Rest1). IndRestartComplete or
-// IndRestartFailed follows.
+// them are cleared locally (IndReleased, cause 41, Restarted), RESTART is
+// sent on the global call reference and T316 started (Rest1).
+// IndRestartComplete or IndRestartFailed follows. Restarts of different
+// VCs run independently; a second restart of the same VCs while the first
+// is outstanding is refused with ErrState.
 func (l *Link) Restart(connID *ConnectionID) (Output, error) {
 	var o Output
 	if !l.up {
 		return o, reqErr("Restart", nil, CallID{}, ErrLinkDown)
 	}
-	if l.restOut != RestNull {
+	k := restartKeyOf(connID)
+	if l.restOut[k] != nil {
 		return o, reqErr("Restart", nil, CallID{}, ErrState)
 	}
 	m := &Message{Type: MsgRestart, Restart: &RestartIndicator{Class: RestartAllVCs}}
@@ -94,39 +186,47 @@ func (l *Link) Restart(connID *ConnectionID) (Output, error) {
 	if err := l.validate(m); err != nil {
 		return o, reqErr("Restart", nil, CallID{}, err)
 	}
+	p := l.newRestartProc(l.restOut, k, m)
 	for _, c := range l.callsOnVC(connID) {
-		l.finish(&o, c, restartCause(), nil)
+		p.calls = append(p.calls, c.id)
+		l.clearRestarted(&o, c)
 	}
 	l.send(&o, CallID{}, m)
-	l.restOut, l.restOutMsg, l.restOutTry = RestRequest, m, false
-	l.startTimer(&o, TimerKey{Timer: T316})
+	l.startTimer(&o, restartTimer(T316, p))
 	return o, nil
 }
 
 // RestartDone tells the Link that the layer above has finished clearing
-// after the peer's RESTART (IndRestart): RESTART ACKNOWLEDGE, Rest0.
-func (l *Link) RestartDone() (Output, error) {
+// after the peer's RESTART of connID (nil: all VCs), which IndRestart
+// reported: RESTART ACKNOWLEDGE, Rest0.
+func (l *Link) RestartDone(connID *ConnectionID) (Output, error) {
 	var o Output
 	if !l.up {
 		return o, reqErr("RestartDone", nil, CallID{}, ErrLinkDown)
 	}
-	if l.restIn != RestRestart {
+	k := restartKeyOf(connID)
+	p := l.restIn[k]
+	if p == nil {
 		return o, reqErr("RestartDone", nil, CallID{}, ErrState)
 	}
-	l.stopTimer(&o, TimerKey{Timer: T317})
-	l.acknowledgeRestart(&o)
+	l.stopTimer(&o, restartTimer(T317, p))
+	l.acknowledgeRestart(&o, k, p)
 	return o, nil
 }
 
-func (l *Link) acknowledgeRestart(o *Output) {
-	r := l.restInMsg
+func (l *Link) acknowledgeRestart(o *Output, k restartKey, p *restartProc) {
+	delete(l.restIn, k)
+	l.sendRestartAck(o, p.msg)
+}
+
+// sendRestartAck answers the RESTART r.
+func (l *Link) sendRestartAck(o *Output, r *Message) {
 	m := &Message{Type: MsgRestartAck, CallRef: CallRef{Flag: true}, Restart: &RestartIndicator{Class: r.Restart.Class}}
 	if r.ConnectionID != nil {
 		ci := *r.ConnectionID
 		m.ConnectionID = &ci
 	}
 	l.send(o, CallID{}, m)
-	l.restIn, l.restInMsg = RestNull, nil
 }
 
 // receiveGlobal handles messages with the global call reference.
@@ -136,21 +236,80 @@ func (l *Link) receiveGlobal(o *Output, m *Message) {
 	case MsgRestart:
 		l.receiveRestart(o, m)
 	case MsgRestartAck:
-		if l.restOut != RestRequest {
+		k := restartKey{all: true}
+		if m.Restart.Class == RestartIndicatedVC && m.ConnectionID != nil {
+			k = restartKeyOf(m.ConnectionID)
+		}
+		p := l.restOut[k]
+		if p == nil || m.Restart.Class != p.msg.Restart.Class {
 			l.sendStatus(o, CallID{}, reply, l.globalState(), NewCause(CauseMessageIncompatible, byte(m.Type)), nil, nil)
 			return
 		}
-		l.stopTimer(o, TimerKey{Timer: T316})
-		l.restOut, l.restOutMsg = RestNull, nil
-		indicate(o, Indication{Kind: IndRestartComplete, Msg: m})
+		l.endOurRestart(o, k, p, m)
 	case MsgStatusEnquiry:
 		l.sendStatus(o, CallID{}, reply, l.globalState(), NewCause(CauseResponseToStatusEnquiry), nil, nil)
 	case MsgStatus:
+		if l.statusAnswersRestart(o, m) {
+			return
+		}
 		indicate(o, Indication{Kind: IndStatus, Msg: m})
 	default:
 		// Call messages have no business on the global call reference.
 		l.sendStatus(o, CallID{}, reply, l.globalState(), NewCause(CauseInvalidCallRef), nil, nil)
 	}
+}
+
+// endOurRestart completes our restart k: its VCs are idle at the peer too.
+func (l *Link) endOurRestart(o *Output, k restartKey, p *restartProc, m *Message) {
+	l.stopTimer(o, restartTimer(T316, p))
+	delete(l.restOut, k)
+	ind := Indication{Kind: IndRestartComplete, Msg: m}
+	if m != nil && m.Type != MsgRestartAck && len(m.Causes) > 0 {
+		ind.Cause = m.Causes[0]
+	}
+	indicate(o, ind)
+}
+
+// statusAnswersRestart completes the oldest of our indicated-VC restarts
+// when m, a STATUS on the global call reference, says the peer does not
+// know the VC (cause 82 or 100, as implementations that do not acknowledge
+// an idle VC answer): that VC is idle there. STATUS carries no connection
+// identifier, so the answer is matched by order: the peer answers RESTARTs
+// in the order it receives them.
+func (l *Link) statusAnswersRestart(o *Output, m *Message) bool {
+	if c, ok := m.Cause(); !ok || (c != CauseInvalidIEContents && c != CauseNoSuchChannel) {
+		return false
+	}
+	var ok restartKey
+	var oldest *restartProc
+	for k, p := range l.restOut {
+		if !k.all && (oldest == nil || p.seq < oldest.seq) {
+			ok, oldest = k, p
+		}
+	}
+	if oldest == nil {
+		return false
+	}
+	l.endOurRestart(o, ok, oldest, m)
+	return true
+}
+
+// restartCallGone completes our indicated-VC restart that cleared call id
+// when the peer's late RELEASE COMPLETE for it arrives: the peer has
+// cleared the call too. It reports whether there was such a restart.
+func (l *Link) restartCallGone(o *Output, id CallID, m *Message) bool {
+	for k, p := range l.restOut {
+		if k.all {
+			continue
+		}
+		for _, c := range p.calls {
+			if c == id {
+				l.endOurRestart(o, k, p, m)
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (l *Link) receiveRestart(o *Output, m *Message) {
@@ -171,51 +330,99 @@ func (l *Link) receiveRestart(o *Output, m *Message) {
 		status(CauseInvalidIEContents, byte(IERestartIndicator))
 		return
 	}
-	if l.restIn == RestRestart {
-		if sameRestart(l.restInMsg, m) {
-			return // the peer's retransmission: the acknowledgement follows RestartDone
-		}
-		status(CauseMessageIncompatible, byte(MsgRestart))
-		return
+	k := restartKeyOf(vc)
+	if l.restIn[k] != nil {
+		return // the peer's retransmission: the acknowledgement follows RestartDone
 	}
 	cs := l.callsOnVC(vc)
 	if vc != nil && len(cs) == 0 {
-		status(CauseInvalidIEContents, byte(IEConnectionID))
+		l.sendRestartAck(o, m) // idle already
 		return
 	}
 	for _, c := range cs {
-		l.finish(o, c, restartCause(), nil)
+		if vc == nil && c.state == StateCallInitiated && c.id.Local {
+			continue // may have crossed the RESTART; T303 covers it
+		}
+		l.clearRestarted(o, c)
 	}
-	l.restIn, l.restInMsg = RestRestart, m
-	l.startTimer(o, TimerKey{Timer: T317})
+	p := l.newRestartProc(l.restIn, k, m)
+	l.startTimer(o, restartTimer(T317, p))
 	indicate(o, Indication{Kind: IndRestart, Msg: m})
 }
 
-func sameRestart(a, b *Message) bool {
-	if a.Restart.Class != b.Restart.Class || (a.ConnectionID == nil) != (b.ConnectionID == nil) {
-		return false
+// PeerRestarted tells the Link that the peer is a new incarnation (its
+// process restarted): it holds none of the calls, parties or restarts of
+// this Link, so every call is cleared at once (IndReleased, cause 41,
+// Restarted), our restarts are complete and the peer's are forgotten,
+// and T309 stops. Nothing is sent. Call it before LinkUp for the new
+// incarnation's link.
+func (l *Link) PeerRestarted() Output {
+	var o Output
+	for _, c := range l.sortedCalls() {
+		l.stopEnquiry(&o, c)
+		l.clearRestarted(&o, c)
 	}
-	return a.ConnectionID == nil || (a.ConnectionID.VPCI == b.ConnectionID.VPCI && a.ConnectionID.VCI == b.ConnectionID.VCI)
+	if l.t309 {
+		l.t309 = false
+		l.stopTimer(&o, TimerKey{Timer: T309})
+	}
+	for _, k := range l.sortedRestarts(l.restOut) {
+		l.endOurRestart(&o, k, l.restOut[k], nil)
+	}
+	for _, k := range l.sortedRestarts(l.restIn) {
+		l.stopTimer(&o, restartTimer(T317, l.restIn[k]))
+		delete(l.restIn, k)
+	}
+	return o
 }
 
-func (l *Link) expireT316(o *Output) {
-	if l.restOut != RestRequest {
-		return
+// endRestartsLinkDown ends every restart procedure when the link fails.
+func (l *Link) endRestartsLinkDown(o *Output, cause CauseIE) {
+	for _, k := range l.sortedRestarts(l.restOut) {
+		l.stopTimer(o, restartTimer(T316, l.restOut[k]))
+		delete(l.restOut, k)
+		indicate(o, Indication{Kind: IndRestartFailed, Cause: cause})
 	}
-	if !l.restOutTry {
-		l.restOutTry = true
-		l.send(o, CallID{}, l.restOutMsg)
-		l.startTimer(o, TimerKey{Timer: T316})
-		return
+	for _, k := range l.sortedRestarts(l.restIn) {
+		l.stopTimer(o, restartTimer(T317, l.restIn[k]))
+		delete(l.restIn, k)
 	}
-	l.restOut, l.restOutMsg, l.restOutTry = RestNull, nil, false
-	indicate(o, Indication{Kind: IndRestartFailed, Cause: timerCause(T316)})
 }
 
-func (l *Link) expireT317(o *Output) {
-	if l.restIn != RestRestart {
+// sortedRestarts returns the keys of procs, oldest procedure first.
+func (l *Link) sortedRestarts(procs map[restartKey]*restartProc) []restartKey {
+	ks := make([]restartKey, 0, len(procs))
+	for k := range procs {
+		ks = append(ks, k)
+	}
+	for i := 1; i < len(ks); i++ {
+		for j := i; j > 0 && procs[ks[j]].seq < procs[ks[j-1]].seq; j-- {
+			ks[j], ks[j-1] = ks[j-1], ks[j]
+		}
+	}
+	return ks
+}
+
+func (l *Link) expireT316(o *Output, slot uint16) {
+	k, p := procBySlot(l.restOut, slot)
+	if p == nil {
 		return
 	}
-	l.acknowledgeRestart(o)
-	indicate(o, Indication{Kind: IndRestartTimeout, Cause: timerCause(T317)})
+	if !p.retried {
+		p.retried = true
+		l.send(o, CallID{}, p.msg)
+		l.startTimer(o, restartTimer(T316, p))
+		return
+	}
+	delete(l.restOut, k)
+	indicate(o, Indication{Kind: IndRestartFailed, Cause: timerCause(T316), Msg: p.msg})
+}
+
+func (l *Link) expireT317(o *Output, slot uint16) {
+	k, p := procBySlot(l.restIn, slot)
+	if p == nil {
+		return
+	}
+	l.acknowledgeRestart(o, k, p)
+	indicate(o, Indication{Kind: IndRestartTimeout, Cause: timerCause(T317), Msg: p.msg})
 }

@@ -376,7 +376,7 @@ func TestTimersStoppedByAnswers(t *testing.T) {
 		ack := peerMsg(MsgRestartAck, CallID{})
 		c.recv(ack) // T316 stopped
 		c.recv(peerMsg(MsgRestart, CallID{}))
-		c.req(func(l *Link) (Output, error) { return l.RestartDone() }) // T317 stopped
+		c.req(func(l *Link) (Output, error) { return l.RestartDone(nil) }) // T317 stopped
 		c.quiet(time.Hour, 0)
 	})
 }
