@@ -91,7 +91,7 @@ type MCM struct {
 	work     []workItem // mediator work, in order (see run); work[next:] is still to do
 	next     int
 	draining bool
-	outbox   []outMsg        // signalling to send, in order
+	outbox   []outMsg // signalling to send, in order
 	flushing bool
 	batch    [][]byte // the flusher's scratch for SendBatch
 	// causes are the Q.2931 causes that ended VCs' last calls, from the
@@ -188,8 +188,8 @@ type peer struct {
 	sched *timerQueue
 	tl    transport.Link // current transport link, nil while down
 	calls callTable
+	inc   uint64 // the peer's incarnation on its latest link
 
-	restarts []uint32   // VCs to restart (RESTART, indicated VC) once the current restart ends
 	waiting  []setupReq // calls and parties waiting for the link
 	dialing  bool
 	nextConn uint32
@@ -675,13 +675,29 @@ func (h handler) LinkUp(l transport.Link) transport.LinkHandler {
 	p := d.peerLocked(l.Peer())
 	lh := &linkHandler{d: d, p: p, l: l}
 	p.setLink(l)
+	inc := l.PeerIncarnation()
 	d.log.Info("link up", "peer", p.name)
-	if p.link == nil {
+	switch {
+	case p.link == nil:
+		// The first link with this peer in this node's life: whatever
+		// the peer holds from an earlier incarnation of this node is
+		// stale. RESTART (all VCs) goes first, before any SETUP.
 		d.ensureLinkLocked(p)
-	} else {
+		if out, err := p.link.Restart(nil); err == nil {
+			d.applyLocked(p, out)
+		}
+	case p.inc != inc:
+		// A new incarnation of the peer (its process restarted): it
+		// holds none of the calls of the old one. They end now, not
+		// after an audit or T309.
+		d.log.Info("peer restarted: clearing its calls", "peer", p.name, "calls", p.link.Calls())
+		d.applyLocked(p, p.link.PeerRestarted())
+		d.applyLocked(p, p.link.LinkUp())
+	default:
 		d.applyLocked(p, p.link.LinkUp())
 		d.mediaStatusLocked(p, ndis.StatusMediaConnect)
 	}
+	p.inc = inc
 	waiting := p.waiting
 	p.waiting = nil
 	for _, r := range waiting {

@@ -2,6 +2,7 @@ package mcm
 
 import (
 	"slices"
+	"strconv"
 	"sync"
 
 	"github.com/condis-project/condis/ndis"
@@ -33,29 +34,36 @@ func (d *MCM) indication(p *peer, ind uni.Indication) {
 	case uni.IndModified, uni.IndModifyRejected:
 		d.modifyAnswered(p, ind)
 	case uni.IndRestart:
+		// The calls it cleared were indicated before it, and their
+		// clearing is queued or done: acknowledge.
+		d.log.Info("peer restarted VCs", "peer", p.name, "class", restartClass(ind.Msg))
 		d.mu.Lock()
-		if out, err := p.link.RestartDone(); err == nil {
+		if out, err := p.link.RestartDone(ind.Msg.ConnectionID); err == nil {
 			d.applyLocked(p, out)
 		}
 		d.mu.Unlock()
 	case uni.IndRestartComplete, uni.IndRestartFailed, uni.IndRestartTimeout:
 		d.log.Info("restart", "peer", p.name, "event", ind.String())
-		d.mu.Lock()
-		d.nextRestartLocked(p)
-		d.mu.Unlock()
 	}
 }
 
-// nextRestartLocked sends the next queued RESTART of an indicated VC, if
-// no restart of ours is in progress (one at a time, Q.2931 §5.5).
-func (d *MCM) nextRestartLocked(p *peer) {
-	for len(p.restarts) > 0 && p.link.IsUp() && p.link.RestartState() != uni.RestRequest {
-		conn := p.restarts[0]
-		p.restarts = p.restarts[1:]
-		if out, err := p.link.Restart(connIE(conn)); err == nil {
-			d.applyLocked(p, out)
-			return
-		}
+// restartClass names what a RESTART restarts, for logs.
+func restartClass(m *uni.Message) string {
+	if m == nil || m.ConnectionID == nil {
+		return "all VCs"
+	}
+	return "VC " + strconv.FormatUint(uint64(m.ConnectionID.VPCI)<<16|uint64(m.ConnectionID.VCI), 10)
+}
+
+// restartVCLocked restarts the VC of connection identifier conn (RESTART,
+// class "indicated VC") whose call c was released without an answer;
+// restarts of different VCs run side by side.
+func (d *MCM) restartVCLocked(p *peer, c *call) {
+	if !p.link.IsUp() {
+		return
+	}
+	if out, err := p.link.RestartReleased(*connIE(c.conn), c.id); err == nil {
+		d.applyLocked(p, out)
 	}
 }
 
@@ -597,6 +605,11 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 	p.unbindConn(c)
 	c.setRx(nil)
 	st := ind.Status()
+	if ind.Restarted {
+		// A restart (the peer's, ours, or the peer's process starting
+		// again) cleared the call: the destination was out of order.
+		st = ndis.StatusDestOutOfOrder
+	}
 	if d.debugging() {
 		d.log.Debug("call released", "peer", p.name, "call", c.id.String(), "conn", c.conn, "cause", ind.Cause.Value.String(), "msg", ind.Msg != nil)
 	}
@@ -605,8 +618,7 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 		// hold the call. Q.2931 puts the VC in maintenance; restarting it
 		// (RESTART, class "indicated VC") clears the peer's side.
 		d.log.Warn("RELEASE unanswered: restarting the VC", "peer", p.name, "conn", c.conn)
-		p.restarts = append(p.restarts, c.conn)
-		d.nextRestartLocked(p)
+		d.restartVCLocked(p, c)
 	}
 	v := c.out
 	if v == nil {

@@ -174,6 +174,10 @@ type BatchSender interface {
 type Link interface {
 	// Peer returns the peer's authenticated node name.
 	Peer() string
+	// PeerIncarnation identifies the peer's running instance: it is the
+	// same for every link to one instance and differs when the peer has
+	// restarted (a new process, or its endpoint created again). Never 0.
+	PeerIncarnation() uint64
 
 	// Send sends one signalling message. Messages are delivered whole,
 	// once and in order (the order of Send calls that do not overlap). msg

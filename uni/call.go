@@ -7,7 +7,8 @@ type call struct {
 	id       CallID
 	state    CallState
 	p2mp     bool
-	released bool // IndReleased has been given
+	released bool   // IndReleased has been given
+	epoch    uint32 // the signalling link it was set up on (Link.epoch then)
 
 	timer   TimerID // the running call timer: T303, T310, T313, T308 or 0
 	retried bool    // it has expired once (T303, T308)
@@ -62,7 +63,7 @@ func (s ModifyState) String() string {
 }
 
 func (l *Link) newCall(id CallID, st CallState) *call {
-	c := &call{id: id, state: st, modify: ModifyNone}
+	c := &call{id: id, state: st, modify: ModifyNone, epoch: l.epoch}
 	l.calls[id] = c
 	return c
 }

@@ -43,7 +43,8 @@ type Link struct {
 	calls   map[CallID]*call
 	nextRef uint32 // next call reference value to try
 
-	t309 bool // T309 running: link down with active calls kept
+	t309  bool   // T309 running: link down with active calls kept
+	epoch uint32 // signalling links so far (LinkUp after LinkDown counts one more)
 
 	restOut  map[restartKey]*restartProc // our RESTARTs awaiting acknowledgement (Rest1)
 	restIn   map[restartKey]*restartProc // the peer's RESTARTs awaiting RestartDone (Rest2)
@@ -690,6 +691,7 @@ func (l *Link) LinkUp() Output {
 		return o
 	}
 	l.up = true
+	l.epoch++
 	if l.t309 {
 		l.t309 = false
 		l.stopTimer(&o, TimerKey{Timer: T309})

@@ -482,6 +482,7 @@ func TestLoopback(t *testing.T) {
 	loopback(t, "restart", func(t *testing.T, w *wire) {
 		w.connect(false)
 		w.connect(false)
+		w.b.l.epoch++ // B's calls date from an earlier signalling link
 		w.do(w.a, func(l *Link) (Output, error) { return l.Restart(nil) })
 		for _, i := range w.want(w.a, IndReleased, IndReleased) {
 			if i.Status() != ndis.StatusFailure {

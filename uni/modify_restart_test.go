@@ -257,13 +257,13 @@ func TestRestartIncoming(t *testing.T) {
 	if o := l.Receive(restart(RestartIndicatedVC, vc(55))); !o.Empty() {
 		t.Errorf("retransmitted RESTART answered: %+v", o)
 	}
-	// A RESTART of other VCs runs on its own; it spares our call still in
-	// U1, which may have crossed it.
+	// A RESTART of other VCs runs on its own (it spares our call, set up
+	// on this link).
 	o = l.Receive(restart(RestartAllVCs, nil))
 	wantSent(t, o)
 	wantInds(t, o, IndRestart)
 	if l.Calls() != 1 {
-		t.Errorf("%d calls, want our call in U1 kept", l.Calls())
+		t.Errorf("%d calls, want ours kept", l.Calls())
 	}
 	wantStatus(t, l.Receive(peerMsg(MsgRestartAck, CallID{})), CauseMessageIncompatible, []byte{byte(MsgRestartAck)}, StateRestart)
 	o = ok(t)(l.RestartDone(nil))
@@ -284,12 +284,20 @@ func TestRestartIncoming(t *testing.T) {
 		t.Errorf("RestartDone in Rest0: %v", err)
 	}
 
-	// All VCs: the peer's call is cleared, ours in U1 spared.
+	// All VCs: calls set up on an earlier signalling link are cleared.
+	l = newLink()
+	l.epoch++ // as if the link had gone down and come back since
+	o = l.Receive(restart(RestartAllVCs, nil))
+	wantInds(t, o, IndReleased, IndReleased, IndRestart)
+	if !o.Indications[0].Restarted || !o.Indications[1].Restarted || l.Calls() != 0 {
+		t.Errorf("released %v, %v; %d calls left", o.Indications[0], o.Indications[1], l.Calls())
+	}
+	// Calls set up on this link are the restarted peer's new ones: kept.
 	l = newLink()
 	o = l.Receive(restart(RestartAllVCs, nil))
-	wantInds(t, o, IndReleased, IndRestart)
-	if o.Indications[0].Call != remoteCall || !o.Indications[0].Restarted || l.Calls() != 1 {
-		t.Errorf("released %v, %d calls left", o.Indications[0], l.Calls())
+	wantInds(t, o, IndRestart)
+	if l.Calls() != 2 {
+		t.Errorf("%d calls left, want 2", l.Calls())
 	}
 }
 

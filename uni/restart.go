@@ -29,12 +29,16 @@ import "strconv"
 // inherits Q.931's "even if all channels are idle, RESTART ACKNOWLEDGE").
 // One without a Connection Identifier is answered with STATUS cause 96,
 // one of an unknown class with STATUS cause 100; RESTART ACKNOWLEDGE that
-// matches no restart of ours with STATUS cause 101. A RESTART (all VCs)
-// spares our own calls still in U1 (call initiated): the peer has not
-// answered their SETUPs, so they may have crossed its RESTART (a restarted
-// node sends RESTART first on a new link, and a SETUP of ours may already
-// be on its way); T303 covers them. Every procedure ends when the link
-// fails.
+// matches no restart of ours with STATUS cause 101.
+//
+// A received RESTART (all VCs) clears the calls set up before the current
+// signalling link came up, and spares those set up on it. condis sends
+// RESTART (all VCs) only as the first message on the first link with a
+// peer in a node's life, to clear what the peer holds from the node's
+// earlier incarnation; every call set up on that link — a SETUP of the
+// peer's that crossed the RESTART, or one made while a lost RESTART waited
+// for T316 to send it again — belongs to the new incarnation. Every
+// procedure ends when the link fails.
 type RestartState uint8
 
 // Restart states.
@@ -196,6 +200,19 @@ func (l *Link) Restart(connID *ConnectionID) (Output, error) {
 	return o, nil
 }
 
+// RestartReleased restarts the indicated VC of a call this side released
+// whose RELEASE went unanswered twice (T308): the call is gone here, but
+// the peer may still hold it. Besides RESTART ACKNOWLEDGE and STATUS, the
+// peer's late RELEASE COMPLETE for that call ends the restart too.
+func (l *Link) RestartReleased(connID ConnectionID, released CallID) (Output, error) {
+	o, err := l.Restart(&connID)
+	if err == nil {
+		p := l.restOut[restartKeyOf(&connID)]
+		p.calls = append(p.calls, released)
+	}
+	return o, err
+}
+
 // RestartDone tells the Link that the layer above has finished clearing
 // after the peer's RESTART of connID (nil: all VCs), which IndRestart
 // reported: RESTART ACKNOWLEDGE, Rest0.
@@ -340,8 +357,8 @@ func (l *Link) receiveRestart(o *Output, m *Message) {
 		return
 	}
 	for _, c := range cs {
-		if vc == nil && c.state == StateCallInitiated && c.id.Local {
-			continue // may have crossed the RESTART; T303 covers it
+		if vc == nil && c.epoch == l.epoch {
+			continue // set up on this link: see the type's comment
 		}
 		l.clearRestarted(o, c)
 	}

@@ -107,6 +107,10 @@ func newLink(e *Endpoint, peer string, conn *quicgo.Conn, sig *quicgo.Stream, pe
 
 func (l *link) Peer() string { return l.peer }
 
+// PeerIncarnation returns the incarnation the peer announced in the
+// preamble: a random value each endpoint draws when it starts.
+func (l *link) PeerIncarnation() uint64 { return l.peerInc }
+
 // run is the link's supervisor; see the type's comment.
 func (l *link) run() {
 	defer close(l.downDone)

@@ -114,6 +114,7 @@ type Network struct {
 	stats     Stats
 	stopped   bool
 	nodeMax   map[string]int // per-node datagram limits (SetMaxDatagramPayload)
+	incs      uint64         // endpoints attached so far: each is a new incarnation
 
 	wake chan struct{}
 	done chan struct{}
@@ -217,7 +218,8 @@ func (n *Network) Endpoint(name string, h transport.Handler) (*Endpoint, error) 
 	if n.endpoints[name] != nil {
 		return nil, fmt.Errorf("sim: node %q is already attached", name)
 	}
-	e := &Endpoint{n: n, name: name, h: h, sides: make(map[string]*side)}
+	n.incs++
+	e := &Endpoint{n: n, name: name, inc: n.incs, h: h, sides: make(map[string]*side)}
 	n.endpoints[name] = e
 	return e, nil
 }
@@ -288,6 +290,7 @@ func (n *Network) jitter(j time.Duration) time.Duration {
 type Endpoint struct {
 	n      *Network
 	name   string
+	inc    uint64 // incarnation: a node attached again (restarted) gets a new one
 	h      transport.Handler
 	closed bool
 	sides  map[string]*side // peer -> this node's side of the current link (not down)
@@ -347,7 +350,7 @@ func (n *Network) newLink(d, a *Endpoint) *simLink {
 		if i == 1 {
 			peer = d
 		}
-		s := &side{l: l, idx: i, ep: ep, peer: peer.name, upDone: make(chan struct{}), downDone: make(chan struct{})}
+		s := &side{l: l, idx: i, ep: ep, peer: peer.name, peerInc: peer.inc, upDone: make(chan struct{}), downDone: make(chan struct{})}
 		l.ends[i] = s
 		// A new link's LinkUp comes after the previous link's LinkDown.
 		if prev := ep.last[peer.name]; prev != nil && !prev.downDelivered {
@@ -463,10 +466,11 @@ type simLink struct {
 // side is one end of a link: what one node holds. It implements
 // transport.Link. Fields are guarded by n.mu.
 type side struct {
-	l    *simLink
-	idx  int
-	ep   *Endpoint
-	peer string
+	l       *simLink
+	idx     int
+	ep      *Endpoint
+	peer    string
+	peerInc uint64
 
 	h             transport.LinkHandler
 	upDone        chan struct{} // closed when LinkUp returned or was skipped
@@ -486,6 +490,10 @@ var _ transport.Link = (*side)(nil)
 func (s *side) other() *side { return s.l.ends[1-s.idx] }
 
 func (s *side) Peer() string { return s.peer }
+
+// PeerIncarnation returns the incarnation of the peer's endpoint: it
+// changes when the peer's node is attached again (restarted).
+func (s *side) PeerIncarnation() uint64 { return s.peerInc }
 
 // deadErr returns the error for a send on s, or nil; n.mu is held. Sends
 // fail as soon as the link is down, perhaps a little before this side's
