@@ -181,8 +181,11 @@ type Link interface {
 
 	// Send sends one signalling message. Messages are delivered whole,
 	// once and in order (the order of Send calls that do not overlap). msg
-	// must be MinMessageLen to MaxMessageLen octets. Send may block while
-	// the peer's flow-control window is full.
+	// must be MinMessageLen to MaxMessageLen octets. Send never waits for
+	// the peer: what the peer does not take yet is queued, and a link
+	// whose queue overflows its bound (a peer that stops reading) is
+	// closed, with reason [DownOverflow], so that one stalled peer holds
+	// up nothing but its own link.
 	Send(msg []byte) error
 
 	// SendDatagram sends payload as one datagram tagged with connID. It is
@@ -261,6 +264,7 @@ const (
 	DownReset                                // the peer no longer knows the connection (stateless reset)
 	DownProtocol                             // the peer broke the framing or the protocol (or this side did)
 	DownNetwork                              // the local socket failed, or another transport error
+	DownOverflow                             // the peer did not take its signalling: this side's queue for it overflowed
 )
 
 var downReasonNames = [...]string{
@@ -272,6 +276,7 @@ var downReasonNames = [...]string{
 	DownReset:          "reset by peer",
 	DownProtocol:       "protocol error",
 	DownNetwork:        "network error",
+	DownOverflow:       "peer not reading signalling",
 }
 
 func (r DownReason) String() string {

@@ -71,8 +71,14 @@ func (r *batchRec) waitN(t *testing.T, n int) [][]byte {
 // batchPair is alpha's link to beta, whose handler is a batchRec.
 func batchPair(t *testing.T) (*link, *batchRec) {
 	t.Helper()
-	c := newCluster(t)
 	rec := newBatchRec()
+	return pairWith(t, rec), rec
+}
+
+// pairWith is batchPair with h handling beta's side of the link.
+func pairWith(t *testing.T, rec transport.LinkHandler) *link {
+	t.Helper()
+	c := newCluster(t)
 	start := func(name string, h transport.Handler) {
 		id, err := c.ca.Issue(name)
 		if err != nil {
@@ -102,7 +108,7 @@ func batchPair(t *testing.T) (*link, *batchRec) {
 		ab = l
 		return &transport.LinkFuncs{}
 	}))
-	return ab.(*link), rec
+	return ab.(*link)
 }
 
 // TestSendBatchKeepsOrderOnce: several goroutines send with Send and
@@ -210,64 +216,42 @@ func TestSendBatchRefusesBadSizes(t *testing.T) {
 	}
 }
 
-// TestSendWaitsForRoom: with maxSigQueue octets queued, Send waits for the
-// writer; it goes on once the queue is written, and fails with the link
-// down if the link goes first.
-func TestSendWaitsForRoom(t *testing.T) {
-	for _, release := range []string{"writer", "link down"} {
-		t.Run(release, func(t *testing.T) {
-			ab, rec := batchPair(t)
-			q := &ab.out
-			q.mu.Lock()
-			q.busy = true
-			q.mu.Unlock()
-			big := transport.MaxMessageLen - 13 // header and sequence number
-			n := 0
-			for {
-				q.mu.Lock()
-				full := len(q.queue) >= maxSigQueue
-				q.mu.Unlock()
-				if full {
-					break
-				}
-				if err := ab.Send(sigMsg(uint32(n), big)); err != nil {
-					t.Fatal(err)
-				}
-				n++
-			}
-			done := make(chan error, 1)
-			go func() { done <- ab.Send(sigMsg(uint32(n), 0)) }()
-			// Wait until that Send waits for room (it makes q.room).
-			for {
-				q.mu.Lock()
-				waiting := q.room != nil
-				q.mu.Unlock()
-				if waiting {
-					break
-				}
-				time.Sleep(time.Millisecond) // polling a condition, not timing anything
-			}
-			if release == "link down" {
-				ab.Close()
-				if err := <-done; !errors.Is(err, transport.ErrLinkDown) {
-					t.Fatalf("Send waiting for room when the link closed: %v, want ErrLinkDown", err)
-				}
-				return
-			}
-			q.mu.Lock()
-			q.busy = false
-			q.kick()
-			q.mu.Unlock()
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
-			got := rec.waitN(t, n+1)
-			for i, m := range got {
-				if seqOf(m) != uint32(i) {
-					t.Fatalf("message %d arrived in place %d", seqOf(m), i)
-				}
-			}
-		})
+// stalledRec is a link handler that stops reading: its first Message
+// call blocks until release is closed.
+type stalledRec struct {
+	transport.LinkFuncs
+	release chan struct{}
+}
+
+func (r *stalledRec) Message([]byte) { <-r.release }
+
+// TestPeerNotReadingLosesItsLink: a peer that stops reading its
+// signalling never makes Send wait: the link's queue grows to its bound,
+// and then the link is closed with DownOverflow and Send fails with it.
+// (Before, Send waited for room for as long as the link stayed up, and
+// the MCM's one signalling sender with it, for every peer.)
+func TestPeerNotReadingLosesItsLink(t *testing.T) {
+	rec := &stalledRec{release: make(chan struct{})}
+	ab := pairWith(t, rec)
+	defer close(rec.release)
+	big := transport.MaxMessageLen - 13
+	var err error
+	sent := 0
+	for ; err == nil && sent < 10000; sent++ {
+		err = ab.Send(sigMsg(uint32(sent), big))
+	}
+	var de *transport.LinkDownError
+	if !errors.As(err, &de) || de.Reason != transport.DownOverflow {
+		t.Fatalf("after %d sends: %v, want the link down with reason %v", sent, err, transport.DownOverflow)
+	}
+	if !errors.Is(err, transport.ErrLinkDown) {
+		t.Errorf("%v does not match ErrLinkDown", err)
+	}
+	ab.out.mu.Lock()
+	queued := len(ab.out.queue)
+	ab.out.mu.Unlock()
+	if queued > maxSigQueue+transport.MaxMessageLen+8 {
+		t.Errorf("%d octets queued, over the bound %d", queued, maxSigQueue)
 	}
 }
 

@@ -30,6 +30,7 @@ const (
 	CodeSuperseded quicgo.ApplicationErrorCode = 0x102 // the peer restarted and connected again
 	CodeFraming    quicgo.ApplicationErrorCode = 0x103 // signalling frame length out of range
 	CodeProtocol   quicgo.ApplicationErrorCode = 0x104 // bad preamble, signalling stream ended or reset
+	CodeOverflow   quicgo.ApplicationErrorCode = 0x105 // the peer did not read its signalling: the queue for it overflowed
 )
 
 // CodeBadStream is the stream error code for a reliable VC stream with a bad

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,8 +34,11 @@ import (
 // appends the framed message to a queue that the writer goroutine empties
 // with one Write per batch. Order is kept: a direct write happens only with
 // the queue empty, and the queue is written in order by one writer at a
-// time. The queue is bounded (maxSigQueue): beyond it Send waits, which is
-// the flow control the transport contract allows.
+// time. Send never waits for the peer: a direct write that the peer's
+// flow control holds up for longer than directWriteBudget gives what it
+// could not write to the writer, and the queue is bounded (maxSigQueue):
+// a peer that lets it overflow (it stopped reading) loses its link
+// (DownOverflow), and only its link.
 type link struct {
 	e       *Endpoint
 	peer    string
@@ -69,8 +73,13 @@ var (
 )
 
 // maxSigQueue bounds the signalling octets waiting for the writer; a Send
-// beyond it waits for the writer to catch up.
+// beyond it closes the link (DownOverflow): the peer is not reading.
 const maxSigQueue = 1 << 20
+
+// directWriteBudget bounds how long a Send writes on its own goroutine:
+// a stream write returns at once unless the peer's flow-control window is
+// full, and then the writer takes over.
+const directWriteBudget = 2 * time.Millisecond
 
 // sigQueue is the outgoing signalling of a link (see the link's comment).
 type sigQueue struct {
@@ -79,7 +88,6 @@ type sigQueue struct {
 	spare  []byte        // a buffer to reuse for the queue or a direct write
 	busy   bool          // a Write is in progress (direct or the writer's)
 	wake   chan struct{} // capacity 1: the writer has something to do
-	room   chan struct{} // closed when the writer takes the queue; nil if nobody waits
 	writes atomic.Uint64 // stream writes, for tests
 }
 
@@ -363,26 +371,17 @@ const maxKeep = 64 << 10
 // them for the writer otherwise (see the link's comment).
 func (l *link) send(msgs [][]byte) error {
 	q := &l.out
-	done := l.conn.Context().Done()
 	q.mu.Lock()
-	for len(q.queue) >= maxSigQueue {
-		if q.room == nil {
-			q.room = make(chan struct{})
-		}
-		room := q.room
-		q.mu.Unlock()
-		select {
-		case <-room:
-		case <-done:
-			return l.downError()
-		}
-		q.mu.Lock()
-	}
 	if l.conn.Context().Err() != nil {
 		q.mu.Unlock()
 		return l.downError()
 	}
 	if q.busy || len(q.queue) > 0 {
+		if len(q.queue) >= maxSigQueue {
+			q.mu.Unlock()
+			l.overflowed()
+			return l.downError()
+		}
 		for _, m := range msgs {
 			q.queue = appendFrame(q.queue, m)
 		}
@@ -390,7 +389,7 @@ func (l *link) send(msgs [][]byte) error {
 		q.mu.Unlock()
 		return nil
 	}
-	// Idle: write on this goroutine.
+	// Idle: write on this goroutine, for at most directWriteBudget.
 	q.busy = true
 	b := q.spare[:0]
 	q.spare = nil
@@ -398,7 +397,23 @@ func (l *link) send(msgs [][]byte) error {
 		b = appendFrame(b, m)
 	}
 	q.mu.Unlock()
-	err := l.write(b)
+	l.sig.SetWriteDeadline(time.Now().Add(directWriteBudget))
+	n, err := l.sig.Write(b)
+	l.sig.SetWriteDeadline(time.Time{})
+	if err != nil && n == len(b) && isTimeout(err) {
+		err = nil // all of it went, just as the deadline passed
+	}
+	if err != nil && isTimeout(err) && l.conn.Context().Err() == nil {
+		// The peer's window is full: the writer writes the rest, ahead
+		// of whatever was queued meanwhile.
+		q.mu.Lock()
+		q.busy = false
+		q.queue = append(b[n:len(b):len(b)], q.queue...)
+		q.kick()
+		q.mu.Unlock()
+		return nil
+	}
+	l.wrote(b)
 	if len(q.queue) > 0 { // queued while this write was in progress
 		q.kick()
 	}
@@ -410,19 +425,39 @@ func (l *link) send(msgs [][]byte) error {
 	return nil
 }
 
+// isTimeout reports whether err is a write deadline running out.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// overflowed closes a link whose peer does not take its signalling.
+func (l *link) overflowed() {
+	if l.conn.Context().Err() == nil {
+		l.e.log.Warn("peer is not reading its signalling: closing its link", "peer", l.peer, "queued_octets", maxSigQueue)
+	}
+	l.closeWith(transport.DownOverflow, CodeOverflow, "signalling queue overflow")
+}
+
 // write writes the batch b on the signalling stream; q.busy is set and
 // q.mu not held. It returns with q.mu held, busy cleared and b kept for
 // reuse, so the caller sees what was queued meanwhile.
 func (l *link) write(b []byte) error {
-	q := &l.out
 	_, err := l.sig.Write(b)
+	l.wrote(b)
+	return err
+}
+
+// wrote ends a write of b: it takes q.mu, clears busy and keeps b for
+// reuse.
+func (l *link) wrote(b []byte) {
+	q := &l.out
 	q.writes.Add(1)
 	q.mu.Lock()
 	q.busy = false
 	if cap(b) <= maxKeep {
 		q.spare = b[:0]
 	}
-	return err
 }
 
 // writeFailed handles a failed write on the signalling stream. A stream
@@ -460,10 +495,6 @@ func (l *link) writeSignalling() {
 			b := q.queue
 			q.queue, q.spare = q.spare[:0], nil
 			q.busy = true
-			if q.room != nil {
-				close(q.room)
-				q.room = nil
-			}
 			q.mu.Unlock()
 			err := l.write(b)
 			if err != nil {
