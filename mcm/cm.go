@@ -721,7 +721,10 @@ func (d *MCM) ProtocolCmDropParty(partyCtx any, data []byte) ndis.Status {
 // on MODIFY ACKNOWLEDGE the VC is re-activated with the new parameters and
 // the change completes with SUCCESS; on MODIFY REJECT (or T360, or link
 // loss) it completes with the cause's status and the VC keeps its previous
-// parameters exactly.
+// parameters exactly. When the peer's MODIFY REQUEST crosses this one, the
+// call's originator wins (docs/protocol.md §11.13): on the other side the
+// change completes at once with NDIS_STATUS_FAILURE, before the winner's
+// parameters are applied and indicated (IncomingCallQoSChange).
 func (d *MCM) ProtocolCmModifyCallQoS(vcCtx any, params *ndis.CallParameters) ndis.Status {
 	v := vcCtx.(*vc)
 	if params == nil || params.CallMgrParameters == nil {

@@ -36,6 +36,10 @@
 //	NdisClModifyCallQoS                      MODIFY REQUEST (Q.2963.1)     VC re-activated, IncomingCallQoSChange,
 //	ModifyCallQoSComplete(SUCCESS)           <- MODIFY ACKNOWLEDGE         MODIFY ACKNOWLEDGE (or MODIFY REJECT 37:
 //	  after re-activation                                                  CELLRATE_NOT_AVAILABLE, VC unchanged)
+//	both clients NdisClModifyCallQoS,        MODIFY REQUESTs cross         the originator's request wins on both
+//	  the call's originator:                 <- MODIFY ACKNOWLEDGE         ends; the other side's ModifyCallQoSComplete
+//	  ModifyCallQoSComplete(SUCCESS)         MODIFY REJECT 101             (FAILURE), then IncomingCallQoSChange, its
+//	                                                                       MODIFY ACKNOWLEDGE; our MODIFY REJECT absorbed
 //
 // Every NDIS status a cause turns into comes from uni.StatusForCause (an
 // orderly release before the call was up still fails the MakeCall, with

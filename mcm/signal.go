@@ -912,7 +912,11 @@ func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
 }
 
 // modifyAnswered: our MODIFY REQUEST was acknowledged (the VC is
-// re-activated with the new parameters) or refused (it keeps the old).
+// re-activated with the new parameters) or refused (it keeps the old) —
+// also when it lost a collision, which uni reports before the winner's
+// request (IndModifyRejected 101, then IndModify), so the client's
+// ModifyCallQoS completes with NDIS_STATUS_FAILURE before it is told of
+// the winner's parameters.
 func (d *MCM) modifyAnswered(p *peer, ind uni.Indication) {
 	d.mu.Lock()
 	c := p.calls.get(ind.Call)

@@ -15,7 +15,7 @@ type call struct {
 	enq     uint8   // T322: 0 not running, 1 running, 2 running after one retransmission
 
 	modify   ModifyState
-	modifyTD *TrafficDescriptor // requested (ModifyRequested) or offered (ModifyReceived)
+	modifyTD *TrafficDescriptor // requested (ModifyRequested) or offered (ModifyReceived, ModifyYieldedReceived)
 
 	setup     *Message  // the SETUP, kept in U1 for the T303 retransmission
 	release   []CauseIE // the causes of the RELEASE sent, for T308 and the final indication
@@ -30,23 +30,42 @@ type call struct {
 // ModifyState is the QoS modification state of an active call (Q.2963.1).
 // The zero value is not a state.
 //
-//	ModifyNone ──ModifyQoS / !MODIFY REQUEST, T360──▶ ModifyRequested
-//	ModifyRequested ──?MODIFY ACKNOWLEDGE / ?MODIFY REJECT──▶ ModifyNone
-//	ModifyRequested ──T360 / !RELEASE 102──▶ (call U11)
-//	ModifyNone ──?MODIFY REQUEST──▶ ModifyReceived
+//	ModifyNone ──ModifyQoS / !MODIFY REQUEST, +T360──▶ ModifyRequested
+//	ModifyRequested ──?MODIFY ACKNOWLEDGE / -T360, IndModified──▶ ModifyNone
+//	ModifyRequested ──?MODIFY REJECT / -T360, IndModifyRejected──▶ ModifyNone
+//	ModifyRequested ──T360 / IndModifyRejected, !RELEASE 102──▶ (call U11)
+//	ModifyNone ──?MODIFY REQUEST / IndModify──▶ ModifyReceived
 //	ModifyReceived ──AcceptModify / !MODIFY ACKNOWLEDGE──▶ ModifyNone
 //	ModifyReceived ──RejectModify / !MODIFY REJECT──▶ ModifyNone
-//	ModifyRequested ──?MODIFY REQUEST (collision) / !MODIFY REJECT 101──▶ ModifyRequested
 //
-// In a collision both requests are refused: each side rejects the other's
-// and then receives the rejection of its own.
+// Collision (glare): both ends sent MODIFY REQUEST. The call's originator
+// (the side that allocated the call reference) wins:
+//
+//	ModifyRequested (originator) ──?MODIFY REQUEST / !MODIFY REJECT 101──▶ ModifyRequested
+//	ModifyRequested (other side) ──?MODIFY REQUEST / IndModifyRejected 101, IndModify──▶ ModifyYieldedReceived
+//	ModifyYieldedReceived ──AcceptModify / !MODIFY ACKNOWLEDGE──▶ ModifyYielded
+//	ModifyYieldedReceived ──RejectModify / !MODIFY REJECT──▶ ModifyYielded
+//	ModifyYieldedReceived ──?MODIFY REJECT / -T360──▶ ModifyReceived
+//	ModifyYielded ──?MODIFY REJECT / -T360──▶ ModifyNone
+//	ModifyYielded ──?MODIFY REQUEST / IndModify──▶ ModifyYieldedReceived
+//	ModifyYieldedReceived ──T360──▶ ModifyReceived
+//	ModifyYielded ──T360──▶ ModifyNone
+//
+// The side that yields gives up its request at once (IndModifyRejected,
+// cause 101) and handles the winner's like any other; the winner's MODIFY
+// REJECT of the abandoned request, which the winner sends before any
+// later MODIFY message of its own, is absorbed when it arrives. T360 keeps
+// running until then, so a peer that never sends it delays the next
+// ModifyQoS by T360 at most and does not clear the call.
 type ModifyState uint8
 
 // Modification states.
 const (
-	ModifyNone      ModifyState = iota + 1 // no modification in progress
-	ModifyRequested                        // MODIFY REQUEST sent, T360 running
-	ModifyReceived                         // MODIFY REQUEST received, awaiting AcceptModify / RejectModify
+	ModifyNone            ModifyState = iota + 1 // no modification in progress
+	ModifyRequested                              // MODIFY REQUEST sent, T360 running
+	ModifyReceived                               // MODIFY REQUEST received, awaiting AcceptModify / RejectModify
+	ModifyYieldedReceived                        // ours lost a collision, the winner's awaits AcceptModify / RejectModify; its MODIFY REJECT of ours is still to come (T360 running)
+	ModifyYielded                                // ours lost a collision and the winner's is answered; its MODIFY REJECT of ours is still to come (T360 running)
 )
 
 // String names the state.
@@ -58,8 +77,27 @@ func (s ModifyState) String() string {
 		return "modify requested"
 	case ModifyReceived:
 		return "modify received"
+	case ModifyYieldedReceived:
+		return "modify yielded, received"
+	case ModifyYielded:
+		return "modify yielded"
 	}
 	return "modify state " + strconv.Itoa(int(s))
+}
+
+// yieldOver is the state a yielded one becomes once the abandoned
+// request needs no answer any more.
+func (s ModifyState) yieldOver() ModifyState {
+	if s == ModifyYieldedReceived {
+		return ModifyReceived
+	}
+	return ModifyNone
+}
+
+// awaitsAnswer reports whether a MODIFY REQUEST of ours still waits for the
+// peer's answer (T360 running): our own, or one abandoned in a collision.
+func (s ModifyState) awaitsAnswer() bool {
+	return s == ModifyRequested || s == ModifyYieldedReceived || s == ModifyYielded
 }
 
 func (l *Link) newCall(id CallID, st CallState) *call {
@@ -102,10 +140,7 @@ func (l *Link) stopEnquiry(o *Output, c *call) {
 func (l *Link) stopCallTimers(o *Output, c *call) {
 	l.stopCallTimer(o, c)
 	l.stopEnquiry(o, c)
-	if c.modify == ModifyRequested {
-		l.stopTimer(o, TimerKey{Timer: T360, Call: c.id})
-	}
-	c.modify, c.modifyTD = ModifyNone, nil
+	l.stepModify(o, c, modifyEvent{in: modifyEnded})
 	for _, ep := range l.Parties(c.id) {
 		if p := c.parties[ep]; p.timer != 0 {
 			l.stopTimer(o, TimerKey{Timer: p.timer, Call: c.id, Endpoint: ep})
@@ -360,23 +395,18 @@ func (l *Link) sendEnquiry(o *Output, c *call) {
 
 // ModifyQoS asks the peer to change an active call's traffic parameters
 // (Q.2963.1): MODIFY REQUEST with td, T360. The answer is IndModified or
-// IndModifyRejected; until then the old parameters apply.
+// IndModifyRejected (also when the request loses a collision with the
+// peer's, see ModifyState); until then the old parameters apply.
 func (l *Link) ModifyQoS(id CallID, td *TrafficDescriptor) (Output, error) {
 	var o Output
 	c, err := l.lookup("ModifyQoS", id)
 	if err != nil {
 		return o, err
 	}
-	if c.state != StateActive || c.modify != ModifyNone {
-		return o, reqErr("ModifyQoS", c, id, ErrState)
-	}
 	m := &Message{Type: MsgModifyRequest, CallRef: id.wire(), Traffic: td}
-	if err := l.validate(m); err != nil {
+	if err := l.stepModify(&o, c, modifyEvent{in: modifyLocalRequest, msg: m}); err != nil {
 		return o, reqErr("ModifyQoS", c, id, err)
 	}
-	l.send(&o, id, m)
-	c.modify, c.modifyTD = ModifyRequested, td
-	l.startTimer(&o, TimerKey{Timer: T360, Call: id})
 	return o, nil
 }
 
@@ -388,11 +418,9 @@ func (l *Link) AcceptModify(id CallID) (Output, error) {
 	if err != nil {
 		return o, err
 	}
-	if c.state != StateActive || c.modify != ModifyReceived {
-		return o, reqErr("AcceptModify", c, id, ErrState)
+	if err := l.stepModify(&o, c, modifyEvent{in: modifyLocalAccept}); err != nil {
+		return o, reqErr("AcceptModify", c, id, err)
 	}
-	l.send(&o, id, &Message{Type: MsgModifyAck, CallRef: id.wire()})
-	c.modify, c.modifyTD = ModifyNone, nil
 	return o, nil
 }
 
@@ -404,12 +432,140 @@ func (l *Link) RejectModify(id CallID, cause CauseIE) (Output, error) {
 	if err != nil {
 		return o, err
 	}
-	if c.state != StateActive || c.modify != ModifyReceived {
-		return o, reqErr("RejectModify", c, id, ErrState)
+	if err := l.stepModify(&o, c, modifyEvent{in: modifyLocalReject, cause: cause}); err != nil {
+		return o, reqErr("RejectModify", c, id, err)
 	}
-	l.send(&o, id, &Message{Type: MsgModifyReject, CallRef: id.wire(), Causes: []CauseIE{cause}})
-	c.modify, c.modifyTD = ModifyNone, nil
 	return o, nil
+}
+
+// modifyInput is one kind of input to a call's modification state machine.
+type modifyInput uint8
+
+const (
+	modifyLocalRequest modifyInput = iota + 1 // ModifyQoS; msg is the MODIFY REQUEST to send
+	modifyLocalAccept                         // AcceptModify
+	modifyLocalReject                         // RejectModify with cause
+	modifyReceived                            // msg: a MODIFY REQUEST, ACKNOWLEDGE or REJECT received
+	modifyTimeout                             // T360 expired
+	modifyEnded                               // the call ends or the link fails; a request of ours still pending is indicated refused with cause, if it has a Value
+)
+
+// modifyEvent is one input to stepModify.
+type modifyEvent struct {
+	in    modifyInput
+	msg   *Message
+	cause CauseIE
+}
+
+// glareCause is the cause of a MODIFY REQUEST that lost a collision: the
+// winner's MODIFY REJECT carries it, and the loser's IndModifyRejected for
+// its own request (NDIS_STATUS_FAILURE for the client). 101 "message not
+// compatible with call state", diagnostic MODIFY REQUEST, is what Q.2931
+// gives for a request the receiver's state does not allow.
+func glareCause() CauseIE { return NewCause(CauseMessageIncompatible, byte(MsgModifyRequest)) }
+
+// stepModify is the modification state machine's one transition function
+// (drawn on ModifyState): it decides what ev does in the call's current
+// state, puts the messages, timer operations and indications into o and
+// commits the next state. A local request the state does not allow is
+// ErrState (a request that does not encode, its encoding error) with
+// nothing changed.
+func (l *Link) stepModify(o *Output, c *call, ev modifyEvent) error {
+	ms, td := c.modify, c.modifyTD
+	t360 := TimerKey{Timer: T360, Call: c.id}
+	switch ev.in {
+	case modifyLocalRequest:
+		if c.state != StateActive || ms != ModifyNone {
+			return ErrState
+		}
+		if err := l.validate(ev.msg); err != nil {
+			return err
+		}
+		l.send(o, c.id, ev.msg)
+		l.startTimer(o, t360)
+		c.modify, c.modifyTD = ModifyRequested, ev.msg.Traffic
+
+	case modifyLocalAccept, modifyLocalReject:
+		if c.state != StateActive || (ms != ModifyReceived && ms != ModifyYieldedReceived) {
+			return ErrState
+		}
+		answer := &Message{Type: MsgModifyAck, CallRef: c.id.wire()}
+		if ev.in == modifyLocalReject {
+			answer = &Message{Type: MsgModifyReject, CallRef: c.id.wire(), Causes: []CauseIE{ev.cause}}
+		}
+		l.send(o, c.id, answer)
+		next := ModifyNone
+		if ms == ModifyYieldedReceived {
+			next = ModifyYielded
+		}
+		c.modify, c.modifyTD = next, nil
+
+	case modifyReceived:
+		m := ev.msg
+		if c.state != StateActive {
+			l.unexpected(o, c, m)
+			return nil
+		}
+		switch {
+		case m.Type == MsgModifyRequest && (ms == ModifyNone || ms == ModifyYielded):
+			next := ModifyReceived
+			if ms == ModifyYielded {
+				next = ModifyYieldedReceived
+			}
+			c.modify, c.modifyTD = next, m.Traffic
+			indicate(o, Indication{Kind: IndModify, Call: c.id, Msg: m, Traffic: m.Traffic})
+		case m.Type == MsgModifyRequest && ms == ModifyRequested && c.id.Local:
+			// Collision on a call we originated: ours wins, theirs is
+			// refused; we keep waiting for the answer to ours.
+			l.send(o, c.id, &Message{Type: MsgModifyReject, CallRef: c.id.wire(), Causes: []CauseIE{glareCause()}})
+		case m.Type == MsgModifyRequest && ms == ModifyRequested:
+			// Collision on the peer's call: theirs wins. Ours is given up
+			// now; the peer's MODIFY REJECT of it is absorbed later.
+			indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: glareCause(), Traffic: td})
+			c.modify, c.modifyTD = ModifyYieldedReceived, m.Traffic
+			indicate(o, Indication{Kind: IndModify, Call: c.id, Msg: m, Traffic: m.Traffic})
+		case m.Type == MsgModifyAck && ms == ModifyRequested:
+			l.stopTimer(o, t360)
+			c.modify, c.modifyTD = ModifyNone, nil
+			if m.Traffic != nil {
+				td = m.Traffic
+			}
+			indicate(o, Indication{Kind: IndModified, Call: c.id, Msg: m, Traffic: td})
+		case m.Type == MsgModifyReject && ms == ModifyRequested:
+			l.stopTimer(o, t360)
+			c.modify, c.modifyTD = ModifyNone, nil
+			indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: m.Causes[0], Msg: m, Traffic: td})
+		case m.Type == MsgModifyReject && (ms == ModifyYielded || ms == ModifyYieldedReceived):
+			// The winner's refusal of the request we gave up: already
+			// reported, nothing more to wait for.
+			l.stopTimer(o, t360)
+			c.modify = ms.yieldOver()
+		default:
+			l.unexpected(o, c, m)
+		}
+
+	case modifyTimeout:
+		switch ms {
+		case ModifyRequested:
+			c.modify, c.modifyTD = ModifyNone, nil
+			indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: timerCause(T360), Traffic: td})
+			l.clearCall(o, c, timerCause(T360))
+		case ModifyYielded, ModifyYieldedReceived:
+			// The winner never refused the abandoned request: stop
+			// waiting for it (it was reported refused already).
+			c.modify = ms.yieldOver()
+		}
+
+	case modifyEnded:
+		if ms.awaitsAnswer() {
+			l.stopTimer(o, t360)
+		}
+		if ms == ModifyRequested && ev.cause.Value != 0 {
+			indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: ev.cause, Traffic: td})
+		}
+		c.modify, c.modifyTD = ModifyNone, nil
+	}
+	return nil
 }
 
 // ---- received messages for a known call ----
@@ -483,7 +639,7 @@ func (l *Link) receiveCall(o *Output, c *call, m *Message) {
 	case MsgAddParty, MsgAddPartyAck, MsgAddPartyReject, MsgDropParty, MsgDropPartyAck:
 		l.receiveParty(o, c, m)
 	case MsgModifyRequest, MsgModifyAck, MsgModifyReject:
-		l.receiveModify(o, c, m)
+		l.stepModify(o, c, modifyEvent{in: modifyReceived, msg: m})
 	}
 }
 
@@ -574,44 +730,6 @@ func compatible(ours, peer CallState) bool {
 	return false
 }
 
-// receiveModify handles the Q.2963.1 messages.
-func (l *Link) receiveModify(o *Output, c *call, m *Message) {
-	if c.state != StateActive {
-		l.unexpected(o, c, m)
-		return
-	}
-	switch m.Type {
-	case MsgModifyRequest:
-		switch c.modify {
-		case ModifyNone:
-			c.modify, c.modifyTD = ModifyReceived, m.Traffic
-			indicate(o, Indication{Kind: IndModify, Call: c.id, Msg: m, Traffic: m.Traffic})
-		case ModifyRequested:
-			// Collision: refuse theirs; ours will be refused too.
-			l.send(o, c.id, &Message{Type: MsgModifyReject, CallRef: c.id.wire(),
-				Causes: []CauseIE{NewCause(CauseMessageIncompatible, byte(MsgModifyRequest))}})
-		default:
-			l.unexpected(o, c, m)
-		}
-	case MsgModifyAck, MsgModifyReject:
-		if c.modify != ModifyRequested {
-			l.unexpected(o, c, m)
-			return
-		}
-		l.stopTimer(o, TimerKey{Timer: T360, Call: c.id})
-		td := c.modifyTD
-		c.modify, c.modifyTD = ModifyNone, nil
-		if m.Type == MsgModifyReject {
-			indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: m.Causes[0], Msg: m, Traffic: td})
-			return
-		}
-		if m.Traffic != nil {
-			td = m.Traffic
-		}
-		indicate(o, Indication{Kind: IndModified, Call: c.id, Msg: m, Traffic: td})
-	}
-}
-
 // ---- call timers ----
 
 func (l *Link) expireCallTimer(o *Output, c *call, t TimerID) {
@@ -629,13 +747,7 @@ func (l *Link) expireCallTimer(o *Output, c *call, t TimerID) {
 		}
 		return
 	case T360:
-		if c.modify != ModifyRequested {
-			return
-		}
-		td := c.modifyTD
-		c.modify, c.modifyTD = ModifyNone, nil
-		indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: timerCause(T360), Traffic: td})
-		l.clearCall(o, c, timerCause(T360))
+		l.stepModify(o, c, modifyEvent{in: modifyTimeout})
 		return
 	}
 	if c.timer != t {

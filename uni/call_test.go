@@ -698,6 +698,8 @@ func TestReleaseCompleteCause(t *testing.T) {
 func TestStateStrings(t *testing.T) {
 	for _, tc := range []struct{ got, want string }{
 		{ModifyRequested.String(), "modify requested"},
+		{ModifyYieldedReceived.String(), "modify yielded, received"},
+		{ModifyYielded.String(), "modify yielded"},
 		{ModifyState(9).String(), "modify state 9"},
 		{RestRequest.String(), "Rest1 restart request"},
 		{RestartState(0).String(), "restart state 0"},

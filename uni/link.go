@@ -142,7 +142,7 @@ const (
 	IndPartyDropped                              // an active party is gone (DROP PARTY ACKNOWLEDGE, crossing DROP PARTY, T398, local acknowledgement)
 	IndModify                                    // MODIFY REQUEST received; answer with AcceptModify or RejectModify
 	IndModified                                  // MODIFY ACKNOWLEDGE received: the new traffic parameters apply
-	IndModifyRejected                            // the modification was refused (MODIFY REJECT, T360, link failure); the old parameters stay
+	IndModifyRejected                            // the modification was refused (MODIFY REJECT, T360, link failure, a collision it lost); the old parameters stay
 	IndStatus                                    // STATUS received that left the call as it was
 	IndRestart                                   // RESTART received, its calls cleared (Rest2); answer with RestartDone
 	IndRestartComplete                           // RESTART ACKNOWLEDGE received (Rest0)
@@ -657,11 +657,7 @@ func (l *Link) LinkDown() Output {
 			continue
 		}
 		l.stopEnquiry(&o, c)
-		if c.modify == ModifyRequested {
-			l.stopTimer(&o, TimerKey{Timer: T360, Call: c.id})
-			indicate(&o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: cause, Traffic: c.modifyTD})
-		}
-		c.modify, c.modifyTD = ModifyNone, nil
+		l.stepModify(&o, c, modifyEvent{in: modifyEnded, cause: cause})
 		for _, ep := range l.Parties(c.id) {
 			if p := c.parties[ep]; p.state != PartyActive {
 				l.removeParty(&o, c, ep, p, cause, nil)

@@ -393,19 +393,43 @@ func TestLoopback(t *testing.T) {
 		if i := w.want(w.b, IndModifyRejected)[0]; i.Status() != ndis.StatusCellrateNotAvailable {
 			t.Errorf("B's modification refused with %v", i.Status())
 		}
-		// Collision: both refused.
+		// Collision: A originated the call, so A's request wins. B gives
+		// its own up (refused, 101 -> FAILURE), is asked for A's, and
+		// absorbs A's MODIFY REJECT of its own without a STATUS.
+		w.forget()
+		winner := &TrafficDescriptor{FwdPCR01: Some(7000), BwdPCR01: Some(7000), BestEffort: true}
+		loser := &TrafficDescriptor{FwdPCR01: Some(9000), BwdPCR01: Some(9000), BestEffort: true}
 		w.crossing(func() {
-			w.do(w.a, func(l *Link) (Output, error) { return l.ModifyQoS(a, trafficUBR()) })
-			w.do(w.b, func(l *Link) (Output, error) { return l.ModifyQoS(b, trafficUBR()) })
+			w.do(w.a, func(l *Link) (Output, error) { return l.ModifyQoS(a, winner) })
+			w.do(w.b, func(l *Link) (Output, error) { return l.ModifyQoS(b, loser) })
 		})
-		w.want(w.a, IndModifyRejected)
-		w.want(w.b, IndModifyRejected)
-		if ms, _ := w.a.l.ModifyState(a); ms != ModifyNone {
-			t.Errorf("A in %v", ms)
+		w.want(w.a)
+		got := w.want(w.b, IndModifyRejected, IndModify)
+		if got[0].Traffic != loser || got[0].Cause.Value != CauseMessageIncompatible || got[0].Status() != ndis.StatusFailure {
+			t.Errorf("B's own request ended with %v (%v), traffic %+v", got[0], got[0].Status(), got[0].Traffic)
 		}
-		if ms, _ := w.b.l.ModifyState(b); ms != ModifyNone {
-			t.Errorf("B in %v", ms)
+		if got[1].Traffic.FwdPCR01.Value != 7000 {
+			t.Errorf("B is asked for %+v, want A's", got[1].Traffic)
 		}
+		if ms, _ := w.b.l.ModifyState(b); ms != ModifyReceived {
+			t.Errorf("B in %v after the late reject, want %v", ms, ModifyReceived)
+		}
+		w.do(w.b, func(l *Link) (Output, error) { return l.AcceptModify(b) })
+		if i := w.want(w.a, IndModified)[0]; i.Traffic != winner {
+			t.Errorf("A modified to %+v", i.Traffic)
+		}
+		for e, id := range map[*end]CallID{w.a: a, w.b: b} {
+			if ms, _ := e.l.ModifyState(id); ms != ModifyNone {
+				t.Errorf("%s in %v", e.name, ms)
+			}
+			w.mu.Lock()
+			t360 := e.s.Running(TimerKey{Timer: T360, Call: id})
+			w.mu.Unlock()
+			if t360 {
+				t.Errorf("%s: T360 still running", e.name)
+			}
+		}
+		w.wantSeq("A>MODIFY REQUEST", "B>MODIFY REQUEST", "A>MODIFY REJECT", "B>MODIFY ACKNOWLEDGE")
 		w.do(w.a, func(l *Link) (Output, error) { return l.Release(a, normal) })
 		w.want(w.b, IndRelease)
 		w.do(w.b, func(l *Link) (Output, error) { return l.Release(b, normal) })

@@ -6,19 +6,27 @@ import (
 	"testing"
 )
 
-// modifyIn returns an active call in modification state ms.
+// modifyIn returns an active call in modification state ms. The yielded
+// states are reached as the side that did not originate the call, through
+// a collision; the others as the originator.
 func modifyIn(t *testing.T, ms ModifyState) (*Link, CallID) {
 	t.Helper()
-	l, id := linkIn(t, StateActive, true, false)
+	originator := ms != ModifyYieldedReceived && ms != ModifyYielded
+	l, id := linkIn(t, StateActive, originator, false)
 	switch ms {
-	case ModifyRequested:
+	case ModifyRequested, ModifyYieldedReceived, ModifyYielded:
 		o := ok(t)(l.ModifyQoS(id, &TrafficDescriptor{FwdPCR01: Some(5000), BwdPCR01: Some(5000), BestEffort: true}))
 		if m := wantSent(t, o, MsgModifyRequest); m.Traffic.FwdPCR01.Value != 5000 {
 			t.Fatalf("MODIFY REQUEST traffic %+v", m.Traffic)
 		}
 		wantTimers(t, o, "+T360")
-	case ModifyReceived:
+	}
+	switch ms {
+	case ModifyReceived, ModifyYieldedReceived, ModifyYielded:
 		l.Receive(peerMsg(MsgModifyRequest, id))
+	}
+	if ms == ModifyYielded {
+		ok(t)(l.AcceptModify(id))
 	}
 	if got, _ := l.ModifyState(id); got != ms {
 		t.Fatalf("modify state %v, want %v", got, ms)
@@ -42,7 +50,7 @@ func TestModifyMatrix(t *testing.T) {
 			MsgModifyReject:  st101(ModifyNone),
 		},
 		ModifyRequested: {
-			MsgModifyRequest: {next: ModifyRequested, send: MsgModifyReject}, // collision
+			MsgModifyRequest: {next: ModifyRequested, send: MsgModifyReject}, // collision on our call: ours wins
 			MsgModifyAck:     {next: ModifyNone, inds: []IndicationKind{IndModified}, tops: []string{"-T360"}},
 			MsgModifyReject:  {next: ModifyNone, inds: []IndicationKind{IndModifyRejected}, tops: []string{"-T360"}},
 		},
@@ -50,6 +58,18 @@ func TestModifyMatrix(t *testing.T) {
 			MsgModifyRequest: st101(ModifyReceived),
 			MsgModifyAck:     st101(ModifyReceived),
 			MsgModifyReject:  st101(ModifyReceived),
+		},
+		// Our request lost a collision: the winner's MODIFY REJECT of it
+		// is absorbed, anything else is out of place.
+		ModifyYieldedReceived: {
+			MsgModifyRequest: st101(ModifyYieldedReceived),
+			MsgModifyAck:     st101(ModifyYieldedReceived),
+			MsgModifyReject:  {next: ModifyReceived, tops: []string{"-T360"}},
+		},
+		ModifyYielded: {
+			MsgModifyRequest: {next: ModifyYieldedReceived, inds: []IndicationKind{IndModify}},
+			MsgModifyAck:     st101(ModifyYielded),
+			MsgModifyReject:  {next: ModifyNone, tops: []string{"-T360"}},
 		},
 	}
 	for ms, row := range want {
