@@ -979,6 +979,9 @@ func (c *Client) ProtocolClIncomingCall(sapCtx, vcCtx any, params *ndis.CallPara
 	v.Offered++
 	v.Answer = Result{}
 	v.Close = Result{}
+	// A call manager may reuse its VC for another call: the last one's
+	// close is over.
+	v.closing, v.closeWanted = false, false
 	v.keepParams(params) // R-IN-10: the buffer is the CM's
 	verdict := ndis.StatusSuccess
 	if accept := c.Accept; accept != nil {

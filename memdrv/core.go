@@ -64,6 +64,32 @@ type core struct {
 	vcs          vcRing                     // every VC the CM knows, newest first, for link loss
 	notified     map[*ndis.Af]ndis.Status   // ProtocolCmNotifyCloseAfComplete results
 	rx           func(v *cmVc, data []byte) // MCM: indicate cells switched to v
+	reuse        VcReuse                    // what becomes of a closed incoming call's VC
+}
+
+// VcReuse is what a call manager does with the VC it created for an
+// incoming call once that call has closed (spec §9.1, R-CLOSE-12).
+type VcReuse uint8
+
+const (
+	// DeleteClosedVcs deletes the VC once its call has closed (the default).
+	DeleteClosedVcs VcReuse = iota
+	// ReuseActivateFirst keeps the VC for the next call offered to the same
+	// client on the same AF open, and activates it before dispatching that
+	// call (spec §4.5's usual order).
+	ReuseActivateFirst
+	// ReuseDispatchFirst keeps the VC likewise, but offers every call on the
+	// inactive VC and activates it once the client has accepted, before
+	// the call is connected (spec §9.4).
+	ReuseDispatchFirst
+)
+
+// SetVcReuse sets what the call manager does with the VC of a closed
+// incoming call. VCs kept for reuse are deleted when their AF open closes.
+func (c *core) SetVcReuse(r VcReuse) {
+	c.lock()
+	c.reuse = r
+	c.unlock()
 }
 
 func newCore(name string, fab *Fabric) *core {
@@ -89,7 +115,8 @@ func (c *core) getMode() Mode { return c.mode.get() }
 type cmAf struct {
 	c       *core
 	h       *ndis.Af
-	vcs     int // VCs this CM created on the open and has not deleted
+	vcs     int     // VCs this CM created on the open and has not deleted
+	idle    []*cmVc // of those, the closed ones kept for the next call (VcReuse)
 	closing bool
 	onEmpty func(ndis.Status)
 }
@@ -154,6 +181,11 @@ type leafVc struct {
 	waiting bool   // dispatched, the client's answer not taken yet (under the lock)
 	offer   ndis.CallParameters
 	offerCM ndis.CallManagerParameters
+
+	// ReuseDispatchFirst (under the lock): the call is offered before the
+	// VC is activated; accepted: the client accepted and the activation is
+	// in flight.
+	dispatchFirst, accepted bool
 }
 
 // incoming reports whether v is a leaf: the VC the CM made for an incoming
@@ -365,9 +397,14 @@ func (c *core) ProtocolCmCloseAf(afCtx any) ndis.Status {
 	return respond(&c.fab.Loop, c.getMode(), func(done func(ndis.Status)) {
 		c.lock()
 		a.closing = true
+		idle := a.idle
+		a.idle = nil
 		if a.vcs > 0 {
 			a.onEmpty = done // R-AF-15: finish once our VCs are deleted
 			c.unlock()
+			for _, v := range idle {
+				c.fab.post((*leafDeletion)(v))
+			}
 			return
 		}
 		c.removeAfLocked(a)
@@ -529,7 +566,7 @@ func (c *core) setupLeaf(g *leg, service []byte, makeCall bool) {
 		v.mk.setup = &v.mk.r // (MakeCall: a client's VC, a root)
 		v.released, v.closing, v.connected, v.inCall = false, false, false, true
 		v.makeOut, v.held = true, false
-		v.parties = v.parties[:0]
+		v.peer, v.parties = nil, v.parties[:0] // the last call's far end may carry another call by now
 	}
 	target := c.fab.lookupLocked(service)
 	if target == nil {
@@ -626,38 +663,58 @@ func (g *leg) resumeLocked(ast ndis.Status) {
 }
 
 // newLeafLocked makes the VC context for a call offered to sap (the far end
-// of setupLeaf): cb is told how the offer ends.
+// of setupLeaf): cb is told how the offer ends. With VcReuse it takes a VC
+// kept from a closed call to the same AF open if there is one.
 func (c *core) newLeafLocked(sap *cmSap, params *ndis.CallParameters, cb *leg) *cmVc {
-	l := &leafVc{cmVc: cmVc{c: c, af: sap.af, inCall: true}, sap: sap, cb: cb}
-	leaf := &l.cmVc
-	leaf.lf = l
-	c.fab.ownPortLocked(&leaf.port)
+	var l *leafVc
+	if n := len(sap.af.idle); n > 0 {
+		leaf := sap.af.idle[n-1]
+		sap.af.idle[n-1] = nil
+		sap.af.idle = sap.af.idle[:n-1]
+		l = leaf.lf
+		l.sap, l.cb, l.waiting, l.accepted = sap, cb, false, false
+		leaf.inCall, leaf.connected, leaf.released, leaf.closing = true, false, false, false
+	} else {
+		l = &leafVc{cmVc: cmVc{c: c, af: sap.af, inCall: true}, sap: sap, cb: cb}
+		leaf := &l.cmVc
+		leaf.lf = l
+		c.fab.ownPortLocked(&leaf.port)
+		c.vcs.add(leaf)
+		sap.af.vcs++ // counted from now, so the AF's close waits for it (undone if NDIS refuses the VC)
+	}
+	l.dispatchFirst = c.reuse == ReuseDispatchFirst
 	l.offer = ndis.CallParameters{Flags: params.Flags &^ ndis.CallParametersChanged}
 	if params.CallMgrParameters != nil {
 		l.offerCM = *params.CallMgrParameters
 		l.offer.CallMgrParameters = &l.offerCM
 	}
-	c.vcs.add(leaf)
-	sap.af.vcs++ // counted from now, so the AF's close waits for it (undone if NDIS refuses the VC)
-	return leaf
+	return &l.cmVc
 }
 
-// offer creates the leaf's VC for the SAP's client and activates it; the
-// offer continues in leafVc.resume.
+// offer creates the leaf's VC for the SAP's client (unless it is reused)
+// and activates it; the offer continues in leafVc.resume. With
+// ReuseDispatchFirst it goes on at once, and the VC is activated once the
+// client has accepted (activateAcceptedLocked).
 func (c *core) offer(leaf *cmVc) {
-	sap := leaf.lf.sap
-	h, st := c.ops.createVc(sap.af.h, leaf)
-	if st != ndis.StatusSuccess {
-		c.lock()
-		then := c.dropLeafLocked(leaf)
-		c.unlock()
-		if then != nil {
-			then(ndis.StatusSuccess)
+	if leaf.h == nil {
+		sap := leaf.lf.sap
+		h, st := c.ops.createVc(sap.af.h, leaf)
+		if st != ndis.StatusSuccess {
+			c.lock()
+			then := c.dropLeafLocked(leaf)
+			c.unlock()
+			if then != nil {
+				then(ndis.StatusSuccess)
+			}
+			leaf.lf.cb.answered(ndis.StatusResources, nil) // cause 47
+			return
 		}
-		leaf.lf.cb.answered(ndis.StatusResources, nil) // cause 47
+		leaf.h = h
+	}
+	if leaf.lf.dispatchFirst {
+		leaf.lf.resume(ndis.StatusSuccess)
 		return
 	}
-	leaf.h = h
 	c.activate(leaf, leaf.activationParams(&leaf.lf.offer), leaf.lf)
 }
 
@@ -704,11 +761,54 @@ func (c *core) takeAnswer(leaf *cmVc, st ndis.Status, p *ndis.CallParameters) {
 		return
 	}
 	if st == ndis.StatusSuccess && (p == nil || p.Flags&ndis.CallParametersChanged == 0) {
+		if leaf.lf.dispatchFirst {
+			c.activateAcceptedLocked(leaf)
+			return
+		}
 		leaf.lf.cb.acceptedLocked(leaf) // accepted as offered: continue in this section
 		return
 	}
 	c.unlock()
 	c.answered(leaf, st, p, leaf.lf.cb)
+}
+
+// activateAcceptedLocked activates a leaf whose call was offered before its
+// activation (ReuseDispatchFirst), now that the client has accepted it; the
+// caller's side hears of the acceptance once the VC is active
+// (acceptedLeaf). The caller holds the lock, which is released.
+func (c *core) activateAcceptedLocked(leaf *cmVc) {
+	leaf.lf.accepted = true
+	c.unlock()
+	c.activate(leaf, leaf.activationParams(&leaf.lf.offer), (*acceptedLeaf)(leaf.lf))
+}
+
+// acceptedLeaf is a leaf seen as the step after the activation
+// activateAcceptedLocked started.
+type acceptedLeaf leafVc
+
+// resume connects the accepted call once its VC is active. If the
+// activation failed, the call the client accepted is closed and the
+// caller's setup fails; if the call was released meanwhile, the release has
+// already been indicated (releaseLocked) and the setup fails.
+func (a *acceptedLeaf) resume(ast ndis.Status) {
+	l := (*leafVc)(a)
+	leaf, cb := &l.cmVc, l.cb
+	c := leaf.c
+	c.lock()
+	l.accepted = false
+	released := leaf.released
+	if ast == ndis.StatusSuccess && !released {
+		cb.acceptedLocked(leaf)
+		return
+	}
+	leaf.released = true // closing it needs no signalling
+	c.unlock()
+	if released {
+		cb.answered(ndis.StatusFailure, nil)
+		return
+	}
+	cb.answered(ast, nil)
+	c.ops.dispatchIncomingCloseCall(ast, leaf.h, nil)
 }
 
 func (c *core) ProtocolCmIncomingCallComplete(st ndis.Status, vcCtx any, params *ndis.CallParameters) {
@@ -732,6 +832,11 @@ func (c *core) answered(leaf *cmVc, st ndis.Status, p *ndis.CallParameters, cb *
 		c.ops.dispatchIncomingCloseCall(ndis.StatusIncompatibleQoS, leaf.h, nil)
 		return
 	}
+	if leaf.lf.dispatchFirst {
+		c.lock()
+		c.activateAcceptedLocked(leaf)
+		return
+	}
 	cb.answered(ndis.StatusSuccess, leaf)
 }
 
@@ -750,6 +855,25 @@ func (d *leafDeletion) run() {
 }
 
 func (d *leafDeletion) resume(ndis.Status) { d.run() }
+
+// closedLeaf is a leaf whose call has closed with SUCCESS, seen as the
+// deferred work of keeping it for the next call (VcReuse) or deleting it.
+// It runs after the close's completion, so NDIS has the call CLOSED.
+type closedLeaf cmVc
+
+func (d *closedLeaf) run() {
+	leaf := (*cmVc)(d)
+	c := leaf.c
+	c.lock()
+	if c.reuse != DeleteClosedVcs && !leaf.af.closing && !leaf.active && leaf.onAct == nil && leaf.onDeact == nil {
+		leaf.peer, leaf.party = nil, nil
+		leaf.af.idle = append(leaf.af.idle, leaf)
+		c.unlock()
+		return
+	}
+	c.unlock()
+	c.deleteLeaf(leaf)
+}
 
 func (c *core) deleteLeaf(leaf *cmVc) {
 	if leaf.h != nil && c.ops.deleteVc(leaf.h) != ndis.StatusSuccess {
@@ -801,11 +925,15 @@ type closeCall struct {
 
 // resume finishes the close once v is deactivated (its call already ended:
 // closing hides it from everything until the next MakeCall); a leaf is
-// deleted once the close has finished (R-CLOSE-12).
+// deleted, or kept for reuse, once the close has finished (R-CLOSE-12).
 func (k *closeCall) resume(st ndis.Status) {
 	v := k.v
 	k.r.resume(st)
-	if v.incoming() {
+	switch {
+	case !v.incoming():
+	case st == ndis.StatusSuccess:
+		v.c.fab.post((*closedLeaf)(v))
+	default:
 		v.c.fab.post((*leafDeletion)(v))
 	}
 }
@@ -908,7 +1036,7 @@ func (c *core) releaseLocked(v *cmVc, st ndis.Status) (release, bool) {
 		r.parties = append(r.parties, v.parties...)
 	}
 	c.fab.disconnectLocked(&v.port)
-	r.offered = v.incoming() && r.activating && !v.connected
+	r.offered = v.incoming() && r.activating && !v.connected && !v.lf.accepted
 	// A point-to-point call whose MakeCall succeeded but is not completed
 	// to NDIS yet holds the release (a multipoint root's is checked once
 	// its parties are released, in finishRelease).

@@ -31,6 +31,9 @@ func (b *Binding) clientVcCheckLocked(v *Vc) (string, string) {
 
 // reusableLocked decides whether a new call may start on v (spec §9.1).
 // It returns a refusal status and rule, or 0 when the call may start.
+// Whether the previous call left the VC active is judged at its close, not
+// now: the creator may already have activated the VC for the next call
+// (activate, then dispatch: spec §4.5, §9.4).
 func (m *Mediator) reusableLocked(v *Vc) (Status, string, string) {
 	switch v.call {
 	case callIdle:
@@ -39,8 +42,8 @@ func (m *Mediator) reusableLocked(v *Vc) (Status, string, string) {
 		if m.opts.VcReuse == ReuseStrict {
 			return StatusClosing, "R-CLOSE-3", "the VC was closed and may not carry another call (strict reuse policy)"
 		}
-		if v.act != actInactive {
-			return StatusFailure, "R-CLOSE-8", "the previous call left the VC " + v.act.String()
+		if v.leftActive {
+			return StatusFailure, "R-CLOSE-8", "the previous call's close completed with the VC active and it has not been deactivated since (now " + v.act.String() + "); deactivate it before the next call"
 		}
 		if v.kind == vcOutgoing && v.closeSeen && v.closeStatus != StatusSuccess {
 			return StatusFailure, "R-CLOSE-16", "the previous call was closed with " + v.closeStatus.String() + "; the client must delete the VC"
@@ -534,11 +537,12 @@ func (b *Binding) ClCloseCall(vc *Vc, party *Party, closeData []byte) Status {
 
 // finishCloseCallLocked applies a close outcome. A successful close means
 // the VC is deactivated too (R-CLOSE-8); if it is not, that is logged
-// (spec §9.2) and deletion stays blocked until it is.
+// (spec §9.2), and deletion and reuse stay blocked until it is.
 func (m *Mediator) finishCloseCallLocked(v *Vc, st Status, owner driver) {
 	if st == StatusSuccess {
 		if v.act != actInactive {
 			m.warn("R-CLOSE-8", "CloseCall completion", owner, v, "close completed while the VC is %v; deactivate before completing", v.act)
+			v.leftActive = true
 		}
 		v.call = callClosed
 		for _, p := range v.parties {

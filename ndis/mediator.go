@@ -34,7 +34,10 @@ type VcReusePolicy uint8
 
 const (
 	// ReusePermissive lets the creator start another call once the close
-	// completed with SUCCESS and the VC is inactive (the default).
+	// completed with SUCCESS on a deactivated VC (the default). The
+	// creator may activate the VC again before the new call, in either
+	// order (spec §9.4); a VC whose close completed while it was still
+	// active carries no new call until it has been deactivated (R-CLOSE-8).
 	ReusePermissive VcReusePolicy = iota
 	// ReuseStrict forbids any new call on a VC that has been closed; only
 	// deletion is allowed (NDIS_STATUS_CLOSING).

@@ -1623,7 +1623,7 @@ func (m *machine) misuseCallOrQoS() []misuseCase {
 						_, st := b.ClMakeCall(h, nil, nil)
 						return st
 					}})
-			case info.Call == "CLOSED" && info.Activation != "INACTIVE":
+			case info.Call == "CLOSED" && info.LeftActive:
 				want = refusal{"R-CLOSE-8", ndis.StatusFailure}
 			case info.Call == "CLOSED" && info.CloseStatus != "" && info.CloseStatus != ndis.StatusSuccess.String():
 				want = refusal{"R-CLOSE-16", ndis.StatusFailure}
@@ -1965,6 +1965,9 @@ func (m *machine) checkQuiescent(t *rapid.T, s ndis.Snapshot, vcs map[string]ndi
 		}
 		if info.Call != v.call.String() || info.Activation != act || info.Lifecycle != "CREATED" || info.Kind != kind {
 			fail("%v: snapshot %s %s/%s/%s", v, info.Kind, info.Lifecycle, info.Activation, info.Call)
+		}
+		if info.LeftActive { // our drivers deactivate before completing a close (R-CLOSE-8)
+			fail("%v: the last close left the VC active", v)
 		}
 		closeStatus := ""
 		if v.closeSeen && !v.incoming {

@@ -429,6 +429,74 @@ func TestRule_R_CLOSE_8_CloseSucceededOnActiveVc(t *testing.T) {
 	})
 }
 
+// TestRule_R_CLOSE_8_CmVcLeftActiveNotReused: a call manager whose close
+// completed while its VC was still active may not dispatch another call on
+// that VC (R-CLOSE-8, FAILURE), however it re-activates it, until it has
+// deactivated it; then activating again and dispatching (spec §4.5) is
+// fine. The reuse check looks at the activation when the call closed, not
+// when the next one is dispatched.
+func TestRule_R_CLOSE_8_CmVcLeftActiveNotReused(t *testing.T) {
+	rlBoth(t, func(t *testing.T, x *rlFx) {
+		s := x.sap(x.c2, "svc")
+		in, cmv := x.incoming(x.c2, s)
+		rlMust(t, x.cm.dispatchIncomingCloseCall(ndis.StatusSuccess, in), "incoming close")
+		x.cm.closeCall = func(*rlVc, any) ndis.Status { return ndis.StatusSuccess } // no deactivation
+		x.warned("R-CLOSE-8", func() { rlMust(t, x.c2.b.ClCloseCall(in, nil, nil), "close") })
+		x.cm.closeCall = nil
+		x.wantState(in, "ACTIVE/CLOSED")
+		if vi, _ := x.vcInfo(in); !vi.LeftActive {
+			t.Errorf("snapshot does not show the VC left active: %+v", vi)
+		}
+		x.refuse("R-CLOSE-8", ndis.StatusFailure, func() ndis.Status { return x.cm.dispatchIncomingCall(s, in, rlParams()) })
+		// Re-activating (new parameters) does not end the activation the
+		// old call left open.
+		rlMust(t, x.cm.activate(in, rlParams()), "re-activate")
+		x.refuse("R-CLOSE-8", ndis.StatusFailure, func() ndis.Status { return x.cm.dispatchIncomingCall(s, in, rlParams()) })
+		if x.c2.count("IncomingCall(") != 1 {
+			t.Errorf("the client was offered a call on a VC left active: %v", x.c2.all())
+		}
+		// Deactivated, the VC is reusable: activate, then dispatch.
+		rlMust(t, x.cm.deactivate(in), "late deactivation")
+		if vi, _ := x.vcInfo(in); vi.LeftActive {
+			t.Errorf("still marked left active after the deactivation: %+v", vi)
+		}
+		rlMust(t, x.cm.activate(in, rlParams()), "activate for the next call")
+		cmv.active.Store(true)
+		rlMust(t, x.cm.dispatchIncomingCall(s, in, rlParams()), "dispatch the next call")
+		rlMust(t, x.cm.dispatchCallConnected(in), "connect the next call")
+		x.wantState(in, "ACTIVE/CONNECTED")
+		rlMust(t, x.cm.dispatchIncomingCloseCall(ndis.StatusSuccess, in), "incoming close")
+		rlMust(t, x.c2.b.ClCloseCall(in, nil, nil), "close")
+		rlMust(t, x.cm.del(in), "delete")
+		x.unsap(x.c2, s)
+		x.Teardown()
+	})
+}
+
+// TestRule_R_CLOSE_3_StrictReuseEitherOrder: with ReuseStrict a closed VC
+// carries no other call whether the call manager activates it before the
+// dispatch or not (R-CLOSE-3, NDIS_STATUS_CLOSING), although its close left
+// it properly deactivated.
+func TestRule_R_CLOSE_3_StrictReuseEitherOrder(t *testing.T) {
+	for _, topo := range ndistest.Topologies {
+		t.Run(string(topo), func(t *testing.T) {
+			x := rlNew(t, topo, func(o *ndis.Options) { o.VcReuse = ndis.ReuseStrict })
+			s := x.sap(x.c2, "svc")
+			in, _ := x.incoming(x.c2, s)
+			rlMust(t, x.cm.dispatchIncomingCloseCall(ndis.StatusSuccess, in), "incoming close")
+			rlMust(t, x.c2.b.ClCloseCall(in, nil, nil), "close")
+			x.wantState(in, "INACTIVE/CLOSED")
+			x.refuse("R-CLOSE-3", ndis.StatusClosing, func() ndis.Status { return x.cm.dispatchIncomingCall(s, in, rlParams()) })
+			rlMust(t, x.cm.activate(in, rlParams()), "activate for the next call")
+			x.refuse("R-CLOSE-3", ndis.StatusClosing, func() ndis.Status { return x.cm.dispatchIncomingCall(s, in, rlParams()) })
+			rlMust(t, x.cm.deactivate(in), "deactivate")
+			rlMust(t, x.cm.del(in), "delete")
+			x.unsap(x.c2, s)
+			x.Teardown()
+		})
+	}
+}
+
 func TestRule_R_CLOSE_11_CmVcNotTheClientsAfterClose(t *testing.T) {
 	rlBoth(t, func(t *testing.T, x *rlFx) {
 		s := x.sap(x.c2, "svc")

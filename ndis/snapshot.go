@@ -66,6 +66,10 @@ type VcInfo struct {
 	Activation  string
 	Call        string
 	Closing     bool // NdisClCloseCall marked the VC (R-CLOSE-3)
+	// LeftActive: the last call's close completed with the VC still active
+	// and it has not been deactivated since; it carries no new call until
+	// it is (R-CLOSE-8).
+	LeftActive  bool
 	CloseStatus string
 	Multipoint  bool
 	Parties     []PartyInfo
@@ -121,7 +125,7 @@ func (m *Mediator) Snapshot() Snapshot {
 	}
 	for v := m.vcs.head; v != nil; v = v.next {
 		vi := VcInfo{Handle: v.String(), Kind: v.kind.String(), Creator: nameOf(v.creator), Lifecycle: v.life.String(),
-			Activation: v.act.String(), Call: v.call.String(), Closing: v.closingMark, Multipoint: v.multipoint,
+			Activation: v.act.String(), Call: v.call.String(), Closing: v.closingMark, LeftActive: v.leftActive, Multipoint: v.multipoint,
 			SendsOut: int(v.sendsOut), RecvsOut: int(v.recvsOut), Stats: v.stats, Params: v.params.get(),
 			Pending: pendingOf("MakeCall", &v.makeCall, "IncomingCall", &v.inCall, "CloseCall", &v.closeCall,
 				"ModifyCallQoS", &v.qos, "ActivateVc", &v.activate, "DeactivateVc", &v.deactivate)}

@@ -103,6 +103,14 @@ type Vc struct {
 
 	makeCall, inCall, closeCall, qos, activate, deactivate opRec
 
+	// leftActive: the last call's close completed while the VC was still
+	// (being) activated, and that activation has not ended since. Reuse is
+	// judged by the activation at close time (spec §9.1, §9.4): a VC
+	// deactivated when its call closed may be activated again before the
+	// next call is dispatched; one left active may not carry a new call
+	// until it is deactivated (R-CLOSE-8).
+	leftActive bool
+
 	closeStatus Status           // CloseStatus of the last incoming close (R-CLOSE-16)
 	indicating  int32            // ProtocolClIncomingCloseCall handlers still running
 	params      activationParams // parameters of the current activation (R-ACT-8: unset when inactive)
@@ -568,7 +576,7 @@ func finishActivateLocked(v *Vc, st Status, params *CallParameters) {
 		v.act = actActive
 		return
 	}
-	v.act = actInactive
+	v.act, v.leftActive = actInactive, false // no activation period was opened
 }
 
 // activationParams is the mediator's own copy of a VC's activation
@@ -722,6 +730,7 @@ func (m *Mediator) finishDeactivateLocked(v *Vc, st Status, mp driver) {
 		m.warn("R-ACT-7", "deactivation", mp, v, "deactivated with %d send(s) not completed and %d receive(s) not returned", v.sendsOut, v.recvsOut)
 	}
 	v.act, v.params.set = actInactive, false // R-ACT-8: the activation parameters are gone
+	v.leftActive = false                     // the activation a closed call left open has ended (R-CLOSE-8)
 }
 
 // MCoDeactivateVcComplete models NdisMCoDeactivateVcComplete.
