@@ -826,6 +826,22 @@ func (d *MCM) dialLocked(p *peer) {
 	})
 }
 
+// Connect makes the link to peer in the background if there is none: one
+// attempt (redialled only while calls need the link). A node connects to
+// its configured peers when it starts, so that a restarted node is heard
+// at once: its RESTART, and its new incarnation, make the peers clear the
+// calls of the earlier one without waiting for their own timers.
+func (d *MCM) Connect(peer string) {
+	if pki.ValidName(peer) != nil || peer == d.name {
+		return
+	}
+	d.mu.Lock()
+	if p := d.peerLocked(peer); p.tl == nil {
+		d.dialLocked(p)
+	}
+	d.mu.Unlock()
+}
+
 func (d *MCM) dialLoop(ctx context.Context, ep transport.Endpoint, p *peer) {
 	backoff := 50 * time.Millisecond
 	for {

@@ -76,6 +76,9 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 		return nil, &Error{File: cfg.File, Key: "listen", Problem: err.Error()}
 	}
 	d.Attach(ep)
+	for _, p := range cfg.Peers {
+		d.Connect(p.Name) // a restarted node is heard at once (RESTART)
+	}
 	log.Info("node up", "node", cfg.Name, "listen", ep.Addr().String(), "peers", len(cfg.Peers))
 	return &Node{Config: cfg, Mediator: m, MCM: d, Endpoint: ep}, nil
 }

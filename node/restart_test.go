@@ -1,0 +1,133 @@
+package node
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/condis-project/condis/pki"
+)
+
+// TestPeerRestartClearsCallsAtOnce: alpha holds three calls to beta/echo
+// over QUIC and dies without a word (its socket closed under it, as with
+// kill -9). A new alpha process starts on the same address: it connects
+// to its configured peer at once, beta sees a new incarnation (and alpha's
+// RESTART), and beta's held calls end within 3 s of the restart — not
+// after its keepalives give up and T309 runs out — with
+// NDIS_STATUS_DEST_OUT_OF_ORDER; a new call works within 2 s.
+func TestPeerRestartClearsCallsAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := pki.InitCA(dir); err != nil {
+		t.Fatal(err)
+	}
+	udp := func(addr string) *net.UDPConn {
+		a, err := net.ResolveUDPAddr("udp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := net.ListenUDP("udp", a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	aConn, bConn := udp("127.0.0.1:0"), udp("127.0.0.1:0")
+	aAddr, bAddr := aConn.LocalAddr().String(), bConn.LocalAddr().String()
+	cfgOf := func(name, peer, peerAddr string) *Config {
+		if _, err := pki.Issue(dir, name); err != nil {
+			t.Fatal(err)
+		}
+		return &Config{Name: name, Control: filepath.Join(dir, name+".sock"),
+			CA: filepath.Join(dir, "ca.pem"), Cert: filepath.Join(dir, name+".pem"), Key: filepath.Join(dir, name+".key"),
+			Peers: []Peer{{Name: peer, Address: peerAddr}}}
+	}
+	type running struct {
+		n   *Node
+		ctl *Control
+	}
+	start := func(cfg *Config, conn net.PacketConn) running {
+		opts := StartOptions{}
+		opts.Endpoint.PacketConn = conn
+		n, err := Start(cfg, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctl, err := NewControl(context.Background(), MCMCallManager{MCM: n.MCM}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := ListenControl(cfg.Control)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go ctl.Serve(ln)
+		return running{n, ctl}
+	}
+	stop := func(r running) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		r.ctl.Shutdown(ctx)
+		r.n.Close(ctx)
+	}
+	beta := start(cfgOf("beta", "alpha", aAddr), bConn)
+	defer stop(beta)
+	listen, err := DialListen(context.Background(), beta.n.Config.Control, Request{Service: "echo", Echo: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listen.Close()
+	go func() {
+		for {
+			if _, err := listen.Recv(); err != nil {
+				return
+			}
+		}
+	}()
+	acfg := cfgOf("alpha", "beta", bAddr)
+	alpha := start(acfg, aConn)
+	for range 3 {
+		s, err := DialCall(context.Background(), acfg.Control, Request{Dest: "beta/echo"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+	}
+	if n := len(beta.n.MCM.Calls()); n != 3 {
+		t.Fatalf("beta holds %d calls, want 3", n)
+	}
+
+	// kill -9: the socket goes, nothing is said.
+	aConn.Close()
+	defer stop(alpha)
+	restarted := time.Now()
+	alpha2 := start(acfg2(acfg), udp(aAddr))
+	defer stop(alpha2)
+
+	for len(beta.n.MCM.Calls()) > 0 {
+		if time.Since(restarted) > 3*time.Second {
+			t.Fatalf("beta still holds %d calls 3 s after alpha restarted", len(beta.n.MCM.Calls()))
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition
+	}
+	cleared := time.Since(restarted)
+	res, err := alpha2.ctl.Bench(context.Background(), Request{Dest: "beta/echo", Calls: 1, Concurrency: 1})
+	if err != nil || res.Connected != 1 {
+		t.Fatalf("a new call after the restart: %+v, %v", res, err)
+	}
+	newCall := time.Since(restarted)
+	if newCall > 2*time.Second && cleared < 2*time.Second {
+		t.Errorf("the first new call succeeded %v after the restart, want within 2 s", newCall)
+	}
+	t.Logf("beta's held calls ended %v after alpha restarted; a new call was up %v after it", cleared, newCall)
+}
+
+// acfg2 is the restarted alpha's configuration: the same node, with a
+// control socket of its own (the dead process's socket file is still
+// there).
+func acfg2(c *Config) *Config {
+	n := *c
+	n.Control = c.Control + "2"
+	return &n
+}
