@@ -88,8 +88,9 @@ type Mediator struct {
 
 	vmu        sync.Mutex
 	violations []Violation
-	vtotal     uint64 // violations ever reported, under vmu
-	seq        uint64 // trace sequence, under vmu
+	vtotal     uint64            // violations ever reported, under vmu
+	vbyRule    map[string]uint64 // violations ever reported, by rule ID, under vmu
+	seq        uint64            // trace sequence, under vmu
 }
 
 // Counters are lifetime totals kept by a Mediator.
@@ -121,6 +122,10 @@ func (m *Mediator) newID() uint64 {
 func (m *Mediator) report(v Violation) {
 	m.vmu.Lock()
 	m.vtotal++
+	if m.vbyRule == nil {
+		m.vbyRule = map[string]uint64{}
+	}
+	m.vbyRule[v.Rule]++
 	m.violations = append(m.violations, v)
 	if keep := m.keepViolations(); len(m.violations) >= 2*keep {
 		// Trim in batches so reporting stays amortized O(1).
@@ -155,6 +160,21 @@ func (m *Mediator) Violations() []Violation {
 	}
 	return append([]Violation(nil), v...)
 }
+
+// ViolationCounts returns how many violations of each rule (by rule ID)
+// were ever reported, including those Violations no longer keeps.
+func (m *Mediator) ViolationCounts() map[string]uint64 {
+	m.vmu.Lock()
+	defer m.vmu.Unlock()
+	out := make(map[string]uint64, len(m.vbyRule))
+	for r, n := range m.vbyRule {
+		out[r] = n
+	}
+	return out
+}
+
+// Name is the mediator's name (Options.Name): the node's.
+func (m *Mediator) Name() string { return m.opts.Name }
 
 // driver is the identity of a calling or called driver: a *Binding or an *Adapter.
 type driver interface {

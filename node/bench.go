@@ -49,7 +49,7 @@ func (c *Control) serveBench(conn net.Conn, br *bufio.Reader, req *Request) {
 		writeJSONLine(conn, Response{Error: "the node is shutting down"})
 		return
 	}
-	c.conns[conn] = newSession(sessionBench, conn)
+	c.conns[conn] = c.newSession(sessionBench, conn)
 	c.mu.Unlock()
 	ctx, cancel := context.WithCancelCause(context.Background())
 	gone := make(chan struct{})

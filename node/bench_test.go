@@ -246,14 +246,16 @@ func FuzzJSONString(f *testing.F) {
 }
 
 // TestEventsBounded: a session whose client does not read keeps at most
-// maxQueued octets of events; the rest are dropped and the client is told
-// how many.
+// maxQueuedData octets of events (each counted with its place in the
+// queue); the rest are dropped and the client is told how many. The
+// session is not ended for it.
 func TestEventsBounded(t *testing.T) {
 	var q outQueue
 	q.init()
+	q.overflow = func(int) { t.Error("a session ended for unread events") }
 	ev := Event{Event: EventCall, Vc: "vc#1", Peer: "alpha"}
-	size := len(ev.appendJSON(nil))
-	fit := maxQueued / size
+	size := len(ev.appendJSON(nil)) + frameOverhead
+	fit := maxQueuedData / size
 	for range fit + 10 {
 		q.pushEvent(ev)
 	}

@@ -56,6 +56,12 @@ func dial(ctx context.Context, socket string, req Request) (net.Conn, *bufio.Rea
 		}
 		return nil, nil, Response{}, &NotRunningError{Socket: socket, Err: err}
 	}
+	return request(ctx, conn, req)
+}
+
+// request sends req on a new control connection and reads the node's
+// response. On an error it has closed conn.
+func request(ctx context.Context, conn net.Conn, req Request) (net.Conn, *bufio.Reader, Response, error) {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	if err := writeJSONLine(conn, req); err != nil {
@@ -90,14 +96,68 @@ func lost(ctx context.Context, err error) error {
 	return fmt.Errorf("lost the node: %v", err)
 }
 
-// ListCalls asks the node at socket for its VCs.
+// ListCalls asks the node at socket for its VCs, in the order of their
+// handles.
 func ListCalls(ctx context.Context, socket string) ([]CallInfo, error) {
-	conn, _, resp, err := dial(ctx, socket, Request{Op: OpCalls})
+	var calls []CallInfo
+	err := EachCall(ctx, socket, func(ci CallInfo) error {
+		calls = append(calls, ci)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
+	return calls, nil
+}
+
+// EachCall asks the node at socket for its VCs and calls f with each, in
+// the order of their handles, as they arrive: one call frame each. An
+// error from f stops the listing and is returned.
+func EachCall(ctx context.Context, socket string, f func(CallInfo) error) error {
+	conn, br, resp, err := dial(ctx, socket, Request{Op: OpCalls})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	for n := 0; ; {
+		fr, err := ReadFrame(br)
+		if err != nil {
+			return lost(ctx, fmt.Errorf("%v after %d of %d VCs", err, n, resp.Count))
+		}
+		switch fr.Type {
+		case FrameCall:
+			var ci CallInfo
+			if err := json.Unmarshal(fr.Payload, &ci); err != nil {
+				return fmt.Errorf("the node's answer is not understood: %v", err)
+			}
+			n++
+			if err := f(ci); err != nil {
+				return err
+			}
+		case FrameClose:
+			if n != resp.Count {
+				return fmt.Errorf("the node listed %d VCs but announced %d", n, resp.Count)
+			}
+			return nil
+		default:
+			return fmt.Errorf("the node's answer is not understood: a %v frame in a list of calls", fr.Type)
+		}
+	}
+}
+
+// QueryStatus asks the node at socket for its status.
+func QueryStatus(ctx context.Context, socket string) (NodeStatus, error) {
+	conn, _, resp, err := dial(ctx, socket, Request{Op: OpStatus})
+	if err != nil {
+		return NodeStatus{}, err
+	}
 	conn.Close()
-	return resp.Calls, nil
+	if resp.Node == nil {
+		return NodeStatus{}, errors.New("the node's answer has no status")
+	}
+	return *resp.Node, nil
 }
 
 // Bench asks the node at socket to make req.Calls calls to req.Dest,

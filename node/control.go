@@ -42,6 +42,7 @@ type Control struct {
 	deferred func() // the call manager's DeferredWork, or nothing
 	log      *slog.Logger
 	name     string
+	started  time.Time
 
 	b *ndis.Binding // set in BindAdapter's bind function, then read-only
 
@@ -127,11 +128,15 @@ const (
 	whyRemote            // the far end or the network closed it
 	whyShutdown          // the node is shutting down
 	whyWithdraw          // the call manager withdrew the address family
+	whyOverflow          // the session went over its cap: its client does not read
 )
 
 func (w closeWhy) String() string {
-	return [...]string{"-", "local", "client gone", "remote", "shutdown", "withdrawn"}[w]
+	return [...]string{"-", "local", "client gone", "remote", "shutdown", "withdrawn", "overflow"}[w]
 }
+
+// overflowText says why a session that went over its cap ended.
+var overflowText = fmt.Sprintf("the client did not read what the node sent it (more than %d MiB queued)", maxQueued>>20)
 
 // vcState is the Control's context for a VC.
 type vcState struct {
@@ -189,7 +194,7 @@ func NewControl(ctx context.Context, cm CallManager, opts Options) (*Control, er
 		return nil, errors.New("control: the call manager has no adapter")
 	}
 	c := &Control{
-		cm: cm, log: opts.Logger, name: opts.Name, deferred: func() {},
+		cm: cm, log: opts.Logger, name: opts.Name, deferred: func() {}, started: time.Now(),
 		changed:  make(chan struct{}),
 		af:       afState{phase: afNone},
 		sessions: map[*session]struct{}{}, vcs: map[*vcState]struct{}{}, benches: map[*benchRun]struct{}{},
@@ -696,6 +701,8 @@ func (v *vcState) closeInfo() CloseInfo {
 		return CloseInfo{Normal: true, By: ByNode, Text: "call closed: the node is shutting down"}
 	case whyWithdraw:
 		return CloseInfo{By: ByNode, Text: "call closed: the call manager withdrew its address family"}
+	case whyOverflow:
+		return CloseInfo{By: ByNode, Text: "call closed: " + overflowText}
 	}
 	return CloseInfo{Normal: true, By: ByLocal, Text: "call closed"}
 }
@@ -1062,6 +1069,8 @@ func (c *Control) maybeFinishListenLocked(s *session) {
 		info = CloseInfo{Normal: true, By: ByNode, Text: "listen ended: the node is shutting down"}
 	case whyWithdraw:
 		info = CloseInfo{By: ByNode, Text: "listen ended: the call manager withdrew its address family"}
+	case whyOverflow:
+		info = CloseInfo{By: ByNode, Text: "listen ended: " + overflowText}
 	default:
 		info = CloseInfo{Normal: true, By: ByLocal, Text: "listen ended"}
 	}

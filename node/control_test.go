@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
@@ -38,8 +39,25 @@ type testNode struct {
 
 func startNode(t *testing.T, mode memdrv.Mode) *testNode {
 	t.Helper()
+	return startNodeWith(t, mode, nodeOptions{})
+}
+
+// nodeOptions change what startNodeWith starts.
+type nodeOptions struct {
+	onViolation func(ndis.Violation) // the mediator's hook; nil: strict (ndis.FailOn)
+	logger      *slog.Logger         // the Control's; nil discards
+	// noSocket serves no unix socket: sessions come through pipe, all
+	// in memory, as a synctest bubble needs them.
+	noSocket bool
+}
+
+func startNodeWith(t *testing.T, mode memdrv.Mode, o nodeOptions) *testNode {
+	t.Helper()
 	n := &testNode{t: t, fab: memdrv.NewFabric()}
-	n.m = ndis.New(ndis.Options{Name: t.Name(), OnViolation: ndis.FailOn(t)})
+	if o.onViolation == nil {
+		o.onViolation = ndis.FailOn(t)
+	}
+	n.m = ndis.New(ndis.Options{Name: t.Name(), OnViolation: o.onViolation})
 	var st ndis.Status
 	n.mcm, st = memdrv.NewMCM(n.m, "mcm", n.fab)
 	if st != ndis.StatusSuccess {
@@ -48,18 +66,22 @@ func startNode(t *testing.T, mode memdrv.Mode) *testNode {
 	n.mcm.SetMode(mode)
 	n.mem = NewMemCallManager(n.mcm, n.fab)
 	var err error
-	n.ctl, err = NewControl(context.Background(), n.mem, Options{})
+	n.ctl, err = NewControl(context.Background(), n.mem, Options{Logger: o.logger})
 	if err != nil {
 		n.mem.Close()
 		t.Fatal(err)
 	}
-	n.sock = filepath.Join(t.TempDir(), "c.sock")
-	ln, err := ListenControl(n.sock)
-	if err != nil {
-		t.Fatal(err)
-	}
 	served := make(chan error, 1)
-	go func() { served <- n.ctl.Serve(ln) }()
+	if o.noSocket {
+		served <- nil
+	} else {
+		n.sock = filepath.Join(t.TempDir(), "c.sock")
+		ln, err := ListenControl(n.sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { served <- n.ctl.Serve(ln) }()
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a hang is a failure, not a timeout of the whole run
 		defer cancel()
@@ -76,6 +98,29 @@ func startNode(t *testing.T, mode memdrv.Mode) *testNode {
 		n.m.Audit() // strict: anything left is a failure
 	})
 	return n
+}
+
+// pipe opens a control connection to n over net.Pipe and sends req. It
+// returns the client's session and the node's end of the connection.
+func (n *testNode) pipe(req Request) (*Session, net.Conn, error) {
+	cli, srv := net.Pipe()
+	c := n.ctl
+	c.mu.Lock()
+	if c.down {
+		c.mu.Unlock()
+		return nil, nil, errors.New("the Control is down")
+	}
+	c.conns[srv] = nil
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go c.serveConn(srv)
+	conn, br, resp, err := request(context.Background(), cli, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	s := &Session{Response: resp, conn: conn, br: br}
+	n.t.Cleanup(func() { s.Close() })
+	return s, srv, nil
 }
 
 func (n *testNode) listen(service string, echo bool) *Session {
@@ -580,7 +625,7 @@ func TestConcurrentCalls(t *testing.T) {
 func TestBadRequests(t *testing.T) {
 	n := startNode(t, memdrv.Immediate)
 	for _, c := range []struct{ line, want string }{
-		{`{"op":"dance"}`, `bad request: unknown op "dance" (call, listen, calls or bench)`},
+		{`{"op":"dance"}`, `bad request: unknown op "dance" (call, listen, calls, status or bench)`},
 		{`{"op":"call","dst":"x"}`, `bad request: json: unknown field "dst"`},
 		{`{"op":"call"}`, `call: no destination (node/service)`},
 		{`{"op":"listen"}`, `listen: no service`},

@@ -1,13 +1,14 @@
 // # The control socket
 //
-// A running node serves `condis call`, `condis listen` and `condis calls`
-// on a unix socket (control in the configuration file). [Control] is the
-// server: a CoNDIS client bound to the node's call manager that does the
-// calls on behalf of the command line. The commands in cmd/condis are plain
-// clients of the socket; [DialCall], [DialListen] and [ListCalls] are the
-// client side. The Control works over any [CallManager]: [MCMCallManager]
-// for the Q.2931 call manager of a running node, [MemCallManager] for the
-// in-memory one of tests and demos.
+// A running node serves `condis call`, `condis listen`, `condis calls`,
+// `condis bench` and the status request on a unix socket (control in the
+// configuration file). [Control] is the server: a CoNDIS client bound to
+// the node's call manager that does the calls on behalf of the command
+// line. The commands in cmd/condis are plain clients of the socket;
+// [DialCall], [DialListen], [ListCalls], [EachCall], [Bench] and
+// [QueryStatus] are the client side. The Control works over any
+// [CallManager]: [MCMCallManager] for the Q.2931 call manager of a running
+// node, [MemCallManager] for the in-memory one of tests and demos.
 //
 // One connection is one session. The client writes one request: a JSON
 // object on one line ([Request], at most [MaxRequestLine] octets). The node
@@ -18,17 +19,31 @@
 //	{"op":"call","dest":"beta/echo","tx":{"service":"best-effort","peak":125000,"max_sdu":1500},"rx":{...},"reliable":false,"linger_ms":500}
 //	{"op":"listen","service":"echo","echo":true}
 //	{"op":"calls"}
+//	{"op":"status"}
 //	{"op":"bench","dest":"beta/echo","calls":10000,"concurrency":16}
 //
-// "calls" is answered with the list of VCs ([CallInfo]) and the node closes
-// the connection. "bench" makes "calls" calls to "dest" (each set up and
-// closed again, with no data; "tx" and "rx" as for a call), "concurrency"
-// of them in flight at once, inside the node: the Control is their CoNDIS
-// client, so neither the control socket nor the session goroutines are
-// part of what is measured. It is answered once the last call is gone, with
-// "bench" ([BenchResult]): the rate and the setup latency percentiles. A
-// client that goes away stops it (calls in flight still close normally). After a successful "call" or "listen" response both sides
-// exchange frames until the session ends. A frame is
+// "calls" is answered with {"ok":true,"count":N} and then N call frames,
+// one per VC ([CallInfo]) in the order of their handles, and a close frame;
+// the node then closes the connection. A node with 100,000 VCs answers
+// with 100,000 frames, never with one huge line.
+//
+// "status" is answered with "node" ([NodeStatus]): the node's name,
+// version, uptime, number of VCs and the contract violations its mediator
+// has reported, by rule; the node then closes the connection.
+//
+//	{"ok":true,"node":{"node":"alpha","version":"devel 9fd8c13a41b2","started":"2026-12-07T01:00:00Z",
+//	 "uptime_seconds":3600.25,"vcs":12,"violations":{"R-VC-6":3}}}
+//
+// "bench" makes "calls" calls to "dest" (each set up and closed again,
+// with no data; "tx" and "rx" as for a call), "concurrency" of them in
+// flight at once, inside the node: the Control is their CoNDIS client, so
+// neither the control socket nor the session goroutines are part of what
+// is measured. It is answered once the last call is gone, with "bench"
+// ([BenchResult]): the rate and the setup latency percentiles. A client
+// that goes away stops it (calls in flight still close normally).
+//
+// After a successful "call" or "listen" response both sides exchange
+// frames until the session ends. A frame is
 //
 //	octet  0     type
 //	octets 1-4   length of the payload, big endian (at most MaxFrame)
@@ -55,6 +70,7 @@
 //	         why. It is the last frame; the node then closes the
 //	         connection. For a call it comes once the call is closed and
 //	         the VC deleted.
+//	6 call   node to client, JSON (CallInfo): one VC of a "calls" answer.
 //
 // The answer to a call and the close frame of a call the network lost:
 //
@@ -66,6 +82,19 @@
 // end of input, a release by the far end with NDIS_STATUS_SUCCESS (normal
 // call clearing), or a node shutting down; false for anything else, whose
 // "text" it prints.
+//
+// What the node queues for a session's client is bounded: at most
+// 8 MiB, counting every frame queued and not yet written (its payload
+// and its place in the queue). Received SDUs and events that would take
+// the queue past 7 MiB are dropped, and the client is told how many in an
+// error frame, as a full socket buffer drops datagrams; the last MiB is
+// kept for error frames. A client that keeps drawing error frames (bad
+// frames, refused SDUs) without reading them takes its session over the
+// cap: the node logs it, drops what is queued, ends the session (its call
+// is closed, or its SAP deregistered and its calls closed), and sends a
+// close frame saying so, "by":"node". From then on each write to the
+// client has 10 s to go through; a client that does not read is
+// disconnected.
 //
 // A call session whose connection goes away without an end frame closes
 // its call at once (once its sends have completed). A listen session lasts
@@ -84,6 +113,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/condis-project/condis/ndis"
@@ -112,6 +142,7 @@ const (
 	FrameError FrameType = 3 // node: a problem that does not end the session (text)
 	FrameEvent FrameType = 4 // node: a listen session's call came or went (JSON Event)
 	FrameClose FrameType = 5 // node: the session is over (JSON CloseInfo); last frame
+	FrameCall  FrameType = 6 // node: one VC of a calls answer (JSON CallInfo)
 )
 
 func (t FrameType) String() string {
@@ -126,6 +157,8 @@ func (t FrameType) String() string {
 		return "event"
 	case FrameClose:
 		return "close"
+	case FrameCall:
+		return "call"
 	}
 	return "frame type " + strconv.Itoa(int(t))
 }
@@ -194,6 +227,7 @@ const (
 	OpCall   = "call"
 	OpListen = "listen"
 	OpCalls  = "calls"
+	OpStatus = "status"
 	OpBench  = "bench"
 )
 
@@ -205,7 +239,7 @@ const (
 
 // Request is the first line a client sends.
 type Request struct {
-	Op string `json:"op"` // OpCall, OpListen or OpCalls
+	Op string `json:"op"` // OpCall, OpListen, OpCalls, OpStatus or OpBench
 
 	// call
 	Dest     string    `json:"dest,omitempty"`      // "node/service", as the call manager accepts it
@@ -239,8 +273,11 @@ type Response struct {
 	Tx     *Flowspec `json:"tx,omitempty"`
 	Rx     *Flowspec `json:"rx,omitempty"`
 
-	// calls
-	Calls []CallInfo `json:"calls,omitempty"`
+	// calls: how many call frames follow
+	Count int `json:"count,omitempty"`
+
+	// status
+	Node *NodeStatus `json:"node,omitempty"`
 
 	// bench
 	Bench *BenchResult `json:"bench,omitempty"`
@@ -393,6 +430,32 @@ type CallInfo struct {
 	RxPackets  uint64    `json:"rx_packets"`
 	RxBytes    uint64    `json:"rx_bytes"`
 	RxDrops    uint64    `json:"rx_drops,omitempty"`
+}
+
+// NodeStatus is the answer to a status request: what a node is and how
+// it is doing.
+type NodeStatus struct {
+	Node    string `json:"node"`              // the node's name (its mediator's)
+	Version string `json:"version,omitempty"` // the build of condis the node runs, when known
+	// Started is when the node's control plane started: the node's
+	// start, give or take its call manager's.
+	Started time.Time `json:"started"`
+	Uptime  float64   `json:"uptime_seconds"`
+	Vcs     int       `json:"vcs"` // VCs the mediator holds, whoever created them
+	// Violations counts the CoNDIS contract violations the node's mediator
+	// has reported since it started: every refused request and every
+	// broken driver obligation, by rule ID ("R-VC-6"). Our own drivers
+	// must never cause one.
+	Violations map[string]uint64 `json:"violations"`
+}
+
+// ViolationTotal is the number of violations of every rule.
+func (s NodeStatus) ViolationTotal() uint64 {
+	var n uint64
+	for _, c := range s.Violations {
+		n += c
+	}
+	return n
 }
 
 // Events of a listen session.

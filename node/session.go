@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"sync"
+	"time"
+	"unsafe"
 
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/uni"
@@ -57,34 +60,68 @@ type session struct {
 	calls     map[*vcState]struct{} // accepted and not yet deleted
 }
 
-// maxQueued is how many octets of received SDUs and events a session may
-// have waiting for its client; beyond it they are dropped (and the client
-// told), since a handler may not wait. Without the bound, a listen session
-// whose client does not read would grow by two events per call.
-const maxQueued = 8 << 20
+// Bounds of what a session may have queued for its client (see the
+// package documentation). Every frame counts: its payload and its place in
+// the queue, from when it is queued until the writer has written it. A
+// handler may not wait, so what does not fit is dropped (SDUs, events) or
+// ends the session (error frames: the client keeps drawing them and reads
+// none). Without the bound, a client that sends bad frames and never reads
+// grew the node by the error frames it drew, for ever.
+const (
+	// maxQueued is the cap of a session's queue, in octets.
+	maxQueued = 8 << 20
+	// maxQueuedData is where received SDUs and events stop being queued:
+	// the rest of the cap is kept for error frames and the close frame.
+	maxQueuedData = maxQueued - 1<<20
+	// frameOverhead is what a frame costs in the queue beyond its
+	// payload: its place in the queue's slice.
+	frameOverhead = int(unsafe.Sizeof(Frame{}))
+	// lastFrameGrace is how long each write may take once a session went
+	// over its cap: a client that does not read its last frames within it
+	// is disconnected.
+	lastFrameGrace = 10 * time.Second
+)
+
+// frameCost is what f counts against its session's cap.
+func frameCost(f Frame) int { return frameOverhead + len(f.Payload) }
 
 // outQueue holds the frames waiting for a session's writer. Pushing never
 // blocks.
 type outQueue struct {
-	mu      sync.Mutex
-	frames  []Frame
-	bytes   int
-	last    bool // the close frame is queued: nothing more is taken
-	dead    bool // the writer is gone
-	dropped int  // SDUs
-	lostEvs int  // events
-	wake    chan struct{}
+	mu          sync.Mutex
+	frames      []Frame
+	octets      int // cost of the queued frames and of the batch being written
+	batch       int // cost of the batch the writer took and has not written yet
+	batchFrames int
+	last        bool // the close frame is queued: nothing more is taken
+	dead        bool // the writer is gone
+	over        bool // the session went over its cap: only the close frame is taken
+	dropped     int  // SDUs
+	lostEvs     int  // events
+	wake        chan struct{}
+
+	// peak and peakFrames are the most the queue ever held (octets as
+	// counted against the cap, and frames), for the tests.
+	peak, peakFrames int
+
+	// overflow is called once, without the queue's lock, when the session
+	// goes over its cap; queued is the octets it would have queued.
+	overflow func(queued int)
 }
 
 func (q *outQueue) init() { q.wake = make(chan struct{}, 1) }
 
 func (q *outQueue) push(f Frame) {
+	cost := frameCost(f)
 	q.mu.Lock()
-	if q.dead || q.last {
+	if q.dead || q.last || (q.over && f.Type != FrameClose) {
 		q.mu.Unlock()
 		return
 	}
-	if (f.Type == FrameData || f.Type == FrameEvent) && q.bytes+len(f.Payload) > maxQueued {
+	switch {
+	case f.Type == FrameClose:
+		// Always taken: it is one frame, the last.
+	case (f.Type == FrameData || f.Type == FrameEvent) && q.octets+cost > maxQueuedData:
 		if f.Type == FrameData {
 			q.dropped++
 		} else {
@@ -92,9 +129,24 @@ func (q *outQueue) push(f Frame) {
 		}
 		q.mu.Unlock()
 		return
+	case q.octets+cost > maxQueued:
+		// Over the cap: what is queued goes (what the writer is writing
+		// cannot), and so does every frame to come but the close frame.
+		queued := q.octets + cost
+		q.over = true
+		q.frames, q.octets = nil, q.batch
+		q.dropped, q.lostEvs = 0, 0
+		overflow := q.overflow
+		q.mu.Unlock()
+		if overflow != nil {
+			overflow(queued)
+		}
+		return
 	}
 	q.frames = append(q.frames, f)
-	q.bytes += len(f.Payload)
+	q.octets += cost
+	q.peak = max(q.peak, q.octets)
+	q.peakFrames = max(q.peakFrames, len(q.frames)+q.batchFrames)
 	if f.Type == FrameClose {
 		q.last = true
 	}
@@ -125,7 +177,9 @@ func (q *outQueue) pushEvent(ev Event) {
 	q.push(Frame{Type: FrameEvent, Payload: ev.appendJSON(make([]byte, 0, 96))})
 }
 
-// next waits for frames; ok is false once the queue is dead.
+// next waits for frames and hands them to the writer as one batch, which
+// counts against the cap until the writer calls written; ok is false once
+// the queue is dead.
 func (q *outQueue) next() (frames []Frame, ok bool) {
 	for {
 		q.mu.Lock()
@@ -147,11 +201,14 @@ func (q *outQueue) next() (frames []Frame, ok bool) {
 			if q.last {
 				i--
 			}
-			q.frames = append(q.frames[:i], append([]Frame{{Type: FrameError, Payload: []byte(msg)}}, q.frames[i:]...)...)
+			f := Frame{Type: FrameError, Payload: []byte(msg)}
+			q.frames = append(q.frames[:i], append([]Frame{f}, q.frames[i:]...)...)
+			q.octets += frameCost(f)
 		}
 		if len(q.frames) > 0 {
 			fs := q.frames
-			q.frames, q.bytes = nil, 0
+			q.frames = nil
+			q.batch, q.batchFrames = q.octets, len(fs)
 			q.mu.Unlock()
 			return fs, true
 		}
@@ -160,11 +217,27 @@ func (q *outQueue) next() (frames []Frame, ok bool) {
 	}
 }
 
+// written: the writer has written the batch next handed it.
+func (q *outQueue) written() {
+	q.mu.Lock()
+	q.octets -= q.batch
+	q.batch, q.batchFrames = 0, 0
+	q.mu.Unlock()
+}
+
+// overCap reports whether the session went over its cap.
+func (q *outQueue) overCap() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.over
+}
+
 // kill drops everything queued and to come, and wakes the writer.
 func (q *outQueue) kill() {
 	q.mu.Lock()
 	q.dead = true
 	q.frames = nil
+	q.octets, q.batch, q.batchFrames = 0, 0, 0
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
@@ -172,9 +245,18 @@ func (q *outQueue) kill() {
 	}
 }
 
-func newSession(kind sessionKind, conn net.Conn) *session {
+// newSession returns a session of conn. One that goes over its cap is
+// ended: the log says so, the client gets lastFrameGrace per write to take
+// its last frames, and the worker ends the session.
+func (c *Control) newSession(kind sessionKind, conn net.Conn) *session {
 	s := &session{kind: kind, conn: conn}
 	s.out.init()
+	s.out.overflow = func(queued int) {
+		c.log.Warn("control: ending a session whose client does not read what the node sends it",
+			"session", kind.String(), "queued", queued, "cap", maxQueued)
+		conn.SetWriteDeadline(time.Now().Add(lastFrameGrace))
+		c.post(func() { c.endSession(s, whyOverflow) })
+	}
 	return s
 }
 
@@ -211,7 +293,10 @@ func (c *Control) serveConn(conn net.Conn) {
 	}
 	switch req.Op {
 	case OpCalls:
-		writeJSONLine(conn, Response{OK: true, Calls: c.Calls()})
+		c.serveCalls(conn)
+	case OpStatus:
+		st := c.Status()
+		writeJSONLine(conn, Response{OK: true, Node: &st})
 	case OpCall:
 		if req.Dest == "" {
 			writeJSONLine(conn, Response{Error: "call: no destination (node/service)"})
@@ -231,7 +316,36 @@ func (c *Control) serveConn(conn net.Conn) {
 		}
 		c.serveListen(conn, br, &req)
 	default:
-		writeJSONLine(conn, Response{Error: fmt.Sprintf("bad request: unknown op %q (call, listen, calls or bench)", req.Op)})
+		writeJSONLine(conn, Response{Error: fmt.Sprintf("bad request: unknown op %q (call, listen, calls, status or bench)", req.Op)})
+	}
+}
+
+// serveCalls answers a calls request: the response line with the count,
+// one call frame per VC, and a close frame. The frames are written as
+// they are encoded, so the node holds the list of VCs but never its whole
+// encoding; a client that does not read blocks only this connection (and
+// Shutdown closes it).
+func (c *Control) serveCalls(conn net.Conn) {
+	calls := c.Calls()
+	bw := bufio.NewWriterSize(conn, 64<<10)
+	if err := writeJSONLine(bw, Response{OK: true, Count: len(calls)}); err != nil {
+		return
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for i := range calls {
+		buf.Reset()
+		if err := enc.Encode(&calls[i]); err != nil {
+			panic(err) // our own types always marshal
+		}
+		if err := writeFrameTo(bw, FrameCall, bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})); err != nil {
+			return
+		}
+		calls[i] = CallInfo{} // written: let its strings go
+	}
+	info, _ := json.Marshal(CloseInfo{Normal: true, By: ByNode, Text: fmt.Sprintf("%d VC(s) listed", len(calls))})
+	if writeFrameTo(bw, FrameClose, info) == nil {
+		bw.Flush()
 	}
 }
 
@@ -247,7 +361,7 @@ func (c *Control) attach(conn net.Conn, s *session) bool {
 }
 
 func (c *Control) serveCall(conn net.Conn, br *bufio.Reader, req *Request) {
-	s := newSession(sessionCall, conn)
+	s := c.newSession(sessionCall, conn)
 	if !c.attach(conn, s) {
 		writeJSONLine(conn, Response{Error: "the node is shutting down"})
 		return
@@ -288,7 +402,7 @@ func (c *Control) serveCall(conn net.Conn, br *bufio.Reader, req *Request) {
 }
 
 func (c *Control) serveListen(conn net.Conn, br *bufio.Reader, req *Request) {
-	s := newSession(sessionListen, conn)
+	s := c.newSession(sessionListen, conn)
 	s.service, s.echo, s.calls = req.Service, req.Echo, map[*vcState]struct{}{}
 	if !c.attach(conn, s) {
 		writeJSONLine(conn, Response{Error: "the node is shutting down"})
@@ -355,6 +469,9 @@ func (c *Control) runSession(s *session, br *bufio.Reader, v *vcState) {
 		default:
 			s.out.pushError(fmt.Sprintf("unexpected %v frame; ignored", f.Type))
 		}
+		if s.out.overCap() {
+			break // the session is ending: nothing the client sends matters now
+		}
 	}
 	<-done
 }
@@ -370,6 +487,9 @@ func (c *Control) writer(s *session, done chan struct{}) {
 		if !ok {
 			return
 		}
+		if s.out.overCap() {
+			s.conn.SetWriteDeadline(time.Now().Add(lastFrameGrace))
+		}
 		last := false
 		for _, f := range frames {
 			if err := writeFrameTo(bw, f.Type, f.Payload); err != nil {
@@ -384,6 +504,7 @@ func (c *Control) writer(s *session, done chan struct{}) {
 			c.post(func() { c.endSession(s, whyGone) })
 			return
 		}
+		s.out.written()
 		if last {
 			return
 		}
@@ -460,6 +581,47 @@ func (c *Control) Calls() []CallInfo {
 	}
 	slices.SortFunc(out, func(a, b CallInfo) int { return vcNumber(a.Vc) - vcNumber(b.Vc) })
 	return out
+}
+
+// Status says what the node is and how it is doing: its name, the build
+// it runs, its uptime, its VCs and the contract violations its mediator
+// has reported, by rule.
+func (c *Control) Status() NodeStatus {
+	m := c.cm.Adapter().Mediator()
+	vcs := len(m.Snapshot().Vcs)
+	return NodeStatus{
+		Node: m.Name(), Version: buildVersion(),
+		Started: c.started.UTC().Truncate(time.Second), Uptime: time.Since(c.started).Round(time.Millisecond).Seconds(),
+		Vcs:        vcs,
+		Violations: m.ViolationCounts(),
+	}
+}
+
+// buildVersion is the version of condis this process was built from: its
+// module version, or for a build from a checkout the commit ("+dirty" if
+// it had changes); "" when the build says nothing.
+func buildVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	v := bi.Main.Version
+	if v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision":
+			rev = s.Value[:min(len(s.Value), 12)]
+		case s.Key == "vcs.modified" && s.Value == "true":
+			dirty = "+dirty"
+		}
+	}
+	if rev == "" {
+		return v
+	}
+	return "devel " + rev + dirty
 }
 
 // vcNumber orders "vc#7" before "vc#12".

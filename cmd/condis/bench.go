@@ -2,13 +2,17 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,14 +24,14 @@ import (
 
 func benchCmd() *cobra.Command {
 	var (
-		socket      string
+		socket, far string
 		calls, conc int
 		baseline    bool
 		asJSON      bool
 		serve       bool
 	)
 	c := &cobra.Command{
-		Use:   "bench --control SOCK NODE/SERVICE [--calls N] [--concurrency C]",
+		Use:   "bench --control SOCK NODE/SERVICE [--far-control SOCK] [--calls N] [--concurrency C]",
 		Short: "Measure call setup and teardown to NODE/SERVICE, made inside the node",
 		Long: `bench asks the node to call SERVICE on NODE --calls times, with --concurrency
 calls in flight at once, and prints the rate (calls set up and torn down per
@@ -44,7 +48,13 @@ between two processes (this one and a child it starts), like the two nodes,
 and within this process; and prints the ratios: a figure means little
 without a baseline from the same machine at the same time.
 
-bench exits 1 if any call failed or the bench was stopped early.`,
+bench also asks the node (and, with --far-control, the called node) for the
+CoNDIS contract violations its mediator reported, before and after the run,
+and prints those reported during it, by rule. Our own drivers must never
+cause one.
+
+bench exits 1 if any call failed, the bench was stopped early, or a node
+reported a contract violation during the run.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if serve {
@@ -62,10 +72,23 @@ bench exits 1 if any call failed or the bench was stopped early.`,
 			if conc < 1 || conc > node.MaxBenchConcurrency {
 				return fmt.Errorf("--concurrency must be 1 to %d", node.MaxBenchConcurrency)
 			}
+			sockets := []string{socket}
+			if far != "" && far != socket {
+				sockets = append(sockets, far)
+			}
+			before, err := nodeStatuses(cmd.Context(), sockets)
+			if err != nil {
+				return err
+			}
 			res, err := node.Bench(cmd.Context(), socket, node.Request{Dest: args[0], Calls: calls, Concurrency: conc})
 			if err != nil {
 				return err
 			}
+			after, err := nodeStatuses(cmd.Context(), sockets)
+			if err != nil {
+				return err
+			}
+			viol := violationsDuring(before, after)
 			var base *baselines
 			if baseline {
 				self, err := os.Executable()
@@ -81,16 +104,18 @@ bench exits 1 if any call failed or the bench was stopped early.`,
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				if err := enc.Encode(benchReport{Bench: res, Baseline: base}); err != nil {
+				if err := enc.Encode(benchReport{Bench: res, Violations: viol, Baseline: base}); err != nil {
 					return err
 				}
 			} else {
 				printBench(cmd.OutOrStdout(), res, base)
+				printViolations(cmd.OutOrStdout(), viol, far != "")
 			}
-			return benchVerdict(res)
+			return benchVerdict(res, viol)
 		},
 	}
 	controlFlag(c, &socket)
+	c.Flags().StringVar(&far, "far-control", "", "the called node's control socket: check its contract violations too")
 	c.Flags().IntVar(&calls, "calls", 10000, "how many calls to make")
 	c.Flags().IntVar(&conc, "concurrency", 1, "how many calls in flight at once")
 	c.Flags().BoolVar(&baseline, "baseline", true, "also measure TCP and UDP on loopback for comparison")
@@ -103,8 +128,85 @@ bench exits 1 if any call failed or the bench was stopped early.`,
 
 // benchReport is what bench --json prints.
 type benchReport struct {
-	Bench    node.BenchResult `json:"bench"`
-	Baseline *baselines       `json:"baseline,omitempty"`
+	Bench node.BenchResult `json:"bench"`
+	// Violations are the contract violations each node checked reported
+	// during the run.
+	Violations []nodeViolations `json:"violations"`
+	Baseline   *baselines       `json:"baseline,omitempty"`
+}
+
+// nodeViolations are the contract violations one node's mediator
+// reported during a bench run, by rule ID.
+type nodeViolations struct {
+	Node  string            `json:"node"`
+	Rules map[string]uint64 `json:"rules"`
+	Total uint64            `json:"total"`
+}
+
+// nodeStatuses asks each node for its status; a node reached through two
+// sockets is asked once.
+func nodeStatuses(ctx context.Context, sockets []string) ([]node.NodeStatus, error) {
+	var out []node.NodeStatus
+	for _, sock := range sockets {
+		st, err := node.QueryStatus(ctx, sock)
+		if err != nil {
+			return nil, fmt.Errorf("status of the node at %s: %w", sock, err)
+		}
+		if !slices.ContainsFunc(out, func(o node.NodeStatus) bool { return o.Node == st.Node }) {
+			out = append(out, st)
+		}
+	}
+	return out, nil
+}
+
+// violationsDuring is, for each node in after, the violations it
+// reported since before, by rule.
+func violationsDuring(before, after []node.NodeStatus) []nodeViolations {
+	out := make([]nodeViolations, 0, len(after))
+	for _, a := range after {
+		var then map[string]uint64
+		for _, b := range before {
+			if b.Node == a.Node {
+				then = b.Violations
+			}
+		}
+		nv := nodeViolations{Node: a.Node, Rules: map[string]uint64{}}
+		for rule, n := range a.Violations {
+			if d := n - min(n, then[rule]); d > 0 {
+				nv.Rules[rule] = d
+				nv.Total += d
+			}
+		}
+		out = append(out, nv)
+	}
+	return out
+}
+
+// describeViolations says which node broke which rule how often:
+// "alpha: R-VC-6 ×3, R-CLOSE-1 ×1; beta: none".
+func describeViolations(vs []nodeViolations) string {
+	var parts []string
+	for _, v := range vs {
+		if v.Total == 0 {
+			parts = append(parts, v.Node+": none")
+			continue
+		}
+		rules := slices.Sorted(maps.Keys(v.Rules))
+		var each []string
+		for _, r := range rules {
+			each = append(each, fmt.Sprintf("%s ×%d", r, v.Rules[r]))
+		}
+		parts = append(parts, v.Node+": "+strings.Join(each, ", "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func printViolations(w io.Writer, vs []nodeViolations, farChecked bool) {
+	note := ""
+	if !farChecked {
+		note = " (the called node not checked: give --far-control)"
+	}
+	fmt.Fprintf(w, "  contract violations during the run: %s%s\n", describeViolations(vs), note)
 }
 
 // baselines are loopback figures measured by bench: between two processes
@@ -118,16 +220,28 @@ type baselines struct {
 	UDPRTTLocal  float64 `json:"udp_rtt_us_local"`           // the same within this process
 }
 
-// benchVerdict is bench's exit status: an error if a call failed or the
-// bench did not make every call.
-func benchVerdict(r node.BenchResult) error {
+// benchVerdict is bench's exit status: an error if a call failed, the
+// bench did not make every call, or a node reported a contract violation
+// during the run (vs), saying all of that on one line.
+func benchVerdict(r node.BenchResult, vs []nodeViolations) error {
+	var problems []string
 	switch {
 	case r.Failed > 0:
-		return fmt.Errorf("%d of %d calls failed; the first: %s", r.Failed, r.Calls, r.FirstError)
+		problems = append(problems, fmt.Sprintf("%d of %d calls failed; the first: %s", r.Failed, r.Calls, r.FirstError))
 	case r.Stopped != "":
-		return fmt.Errorf("bench stopped after %d calls: %s", r.Calls, r.Stopped)
+		problems = append(problems, fmt.Sprintf("bench stopped after %d calls: %s", r.Calls, r.Stopped))
 	}
-	return nil
+	var total uint64
+	for _, v := range vs {
+		total += v.Total
+	}
+	if total > 0 {
+		problems = append(problems, fmt.Sprintf("%d contract violation(s) during the run: %s", total, describeViolations(vs)))
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(problems, "; "))
 }
 
 func printBench(w io.Writer, r node.BenchResult, b *baselines) {

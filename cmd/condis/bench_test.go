@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/condis-project/condis/node"
 )
 
 func TestBenchCommand(t *testing.T) {
@@ -16,9 +18,65 @@ func TestBenchCommand(t *testing.T) {
 		t.Fatalf("bench: %v", err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 4 || lines[0] != "bench any/echo: 40 calls, 8 in flight: 40 connected and closed, 0 failed" ||
-		!strings.HasPrefix(lines[1], "  rate ") || !strings.HasPrefix(lines[2], "  setup  mean ") || !strings.HasPrefix(lines[3], "  cycle  mean ") {
+	if len(lines) != 5 || lines[0] != "bench any/echo: 40 calls, 8 in flight: 40 connected and closed, 0 failed" ||
+		!strings.HasPrefix(lines[1], "  rate ") || !strings.HasPrefix(lines[2], "  setup  mean ") || !strings.HasPrefix(lines[3], "  cycle  mean ") ||
+		lines[4] != "  contract violations during the run: TestBenchCommand: none (the called node not checked: give --far-control)" {
 		t.Errorf("output:\n%s", out.String())
+	}
+}
+
+// TestBenchCommandFarControl: with --far-control the called node is asked
+// too; a node reached through both sockets is counted once.
+func TestBenchCommandFarControl(t *testing.T) {
+	n := startNode(t)
+	n.listenEcho(t, "echo")
+	var out bytes.Buffer
+	c := start(nil, &out, nil, "bench", "--control", n.sock, "--far-control", n.sock, "--calls", "10", "--baseline=false", "any/echo")
+	if err := c.wait(); err != nil {
+		t.Fatalf("bench: %v", err)
+	}
+	if !strings.HasSuffix(out.String(), "\n  contract violations during the run: TestBenchCommandFarControl: none\n") {
+		t.Errorf("output:\n%s", out.String())
+	}
+}
+
+// TestBenchViolationCheck: bench fails when a node reported contract
+// violations during the run, naming the node, the rules and how many;
+// violations from before the run do not count.
+func TestBenchViolationCheck(t *testing.T) {
+	ok := node.BenchResult{Dest: "beta/echo", Calls: 100, Connected: 100}
+	before := []node.NodeStatus{
+		{Node: "alpha", Violations: map[string]uint64{"R-AF-12": 2}},
+		{Node: "beta", Violations: map[string]uint64{}},
+	}
+	same := []node.NodeStatus{
+		{Node: "alpha", Violations: map[string]uint64{"R-AF-12": 2}},
+		{Node: "beta", Violations: map[string]uint64{}},
+	}
+	if err := benchVerdict(ok, violationsDuring(before, same)); err != nil {
+		t.Errorf("no violation during the run: %v", err)
+	}
+	after := []node.NodeStatus{
+		{Node: "alpha", Violations: map[string]uint64{"R-AF-12": 2}},
+		{Node: "beta", Violations: map[string]uint64{"R-VC-6": 3, "R-CLOSE-1": 1}},
+	}
+	vs := violationsDuring(before, after)
+	if len(vs) != 2 || vs[0].Total != 0 || vs[1].Total != 4 || vs[1].Rules["R-VC-6"] != 3 || vs[1].Rules["R-CLOSE-1"] != 1 {
+		t.Fatalf("violations during the run: %+v", vs)
+	}
+	want := "4 contract violation(s) during the run: alpha: none; beta: R-CLOSE-1 ×1, R-VC-6 ×3"
+	if err := benchVerdict(ok, vs); err == nil || err.Error() != want {
+		t.Errorf("verdict %v, want %s", err, want)
+	}
+	failed := ok
+	failed.Connected, failed.Failed, failed.FirstError = 99, 1, "call beta/echo failed: NDIS_STATUS_FAILURE"
+	if err := benchVerdict(failed, vs); err == nil || err.Error() != "1 of 100 calls failed; the first: call beta/echo failed: NDIS_STATUS_FAILURE; "+want {
+		t.Errorf("verdict %v", err)
+	}
+	var text bytes.Buffer
+	printViolations(&text, vs, true)
+	if text.String() != "  contract violations during the run: alpha: none; beta: R-CLOSE-1 ×1, R-VC-6 ×3\n" {
+		t.Errorf("printed %q", text.String())
 	}
 }
 
@@ -36,6 +94,9 @@ func TestBenchCommandJSON(t *testing.T) {
 	}
 	if r.Bench.Connected != 25 || r.Bench.Concurrency != 1 || r.Baseline != nil {
 		t.Errorf("report %+v", r)
+	}
+	if len(r.Violations) != 1 || r.Violations[0].Node != t.Name() || r.Violations[0].Total != 0 || r.Violations[0].Rules == nil {
+		t.Errorf("violations %+v", r.Violations)
 	}
 }
 

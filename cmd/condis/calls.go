@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,17 +27,12 @@ func callsCmd() *cobra.Command {
 			if err := needControl(socket); err != nil {
 				return err
 			}
+			if asJSON {
+				return printCallsJSON(cmd.Context(), cmd.OutOrStdout(), socket)
+			}
 			calls, err := node.ListCalls(cmd.Context(), socket)
 			if err != nil {
 				return err
-			}
-			if asJSON {
-				if calls == nil {
-					calls = []node.CallInfo{}
-				}
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(calls)
 			}
 			return printCalls(cmd.OutOrStdout(), calls)
 		},
@@ -43,6 +40,33 @@ func callsCmd() *cobra.Command {
 	controlFlag(c, &socket)
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON (an array of objects) instead of a table")
 	return c
+}
+
+// printCallsJSON prints the node's VCs as an indented JSON array, each as
+// it arrives: a node with 100,000 VCs is never held in memory as text.
+func printCallsJSON(ctx context.Context, w io.Writer, socket string) error {
+	bw := bufio.NewWriter(w)
+	sep := "[\n  "
+	err := node.EachCall(ctx, socket, func(ci node.CallInfo) error {
+		b, err := json.MarshalIndent(ci, "  ", "  ")
+		if err != nil {
+			return err
+		}
+		bw.WriteString(sep)
+		sep = ",\n  "
+		_, err = bw.Write(b)
+		return err
+	})
+	if err != nil {
+		bw.Flush()
+		return err
+	}
+	if sep == "[\n  " {
+		bw.WriteString("[]\n")
+	} else {
+		bw.WriteString("\n]\n")
+	}
+	return bw.Flush()
 }
 
 func printCalls(w io.Writer, calls []node.CallInfo) error {

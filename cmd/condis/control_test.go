@@ -347,6 +347,18 @@ func TestCallsJSON(t *testing.T) {
 	}
 }
 
+// TestCallsJSONEmpty: a node without VCs is an empty JSON array.
+func TestCallsJSONEmpty(t *testing.T) {
+	n := startNode(t)
+	var out bytes.Buffer
+	if err := start(nil, &out, nil, "calls", "--control", n.sock, "--json").wait(); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "[]\n" {
+		t.Errorf("output %q, want []", out.String())
+	}
+}
+
 func TestNodeNotRunning(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "none.sock")
 	want := "node not running (" + sock + ": no such socket)"

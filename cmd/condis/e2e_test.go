@@ -59,6 +59,13 @@ func TestMultiProcessEndToEnd(t *testing.T) {
 		t.Fatalf("echoed %q, want %q", echoed, payload)
 	}
 
+	// bench counts the contract violations of both nodes: none.
+	bench := exec.CommandContext(ctx, bin, "bench", "--control", filepath.Join(dir, "alpha.sock"),
+		"--far-control", filepath.Join(dir, "beta.sock"), "--calls", "200", "--concurrency", "4", "--baseline=false", "beta/echo")
+	if out, err := bench.CombinedOutput(); err != nil || !strings.Contains(string(out), "contract violations during the run: alpha: none; beta: none\n") {
+		t.Fatalf("condis bench: %v\n%s", err, out)
+	}
+
 	// A call that stays up; beta dies without a word.
 	pr, pw, _ := os.Pipe()
 	defer pw.Close()

@@ -164,11 +164,20 @@ func BenchmarkRemoteCall(b *testing.B) {
 	for _, conc := range []int{1, 16, 64} {
 		b.Run(fmt.Sprintf("in-node/c%d", conc), func(b *testing.B) {
 			measure(b, conc, func(n int) (float64, float64) {
+				sockets := []string{alpha, filepath.Join(c.dir, "beta.sock")}
+				before, err := nodeStatuses(ctx, sockets)
+				if err != nil {
+					b.Fatal(err)
+				}
 				res, err := node.Bench(ctx, alpha, node.Request{Dest: "beta/echo", Calls: n, Concurrency: conc})
 				if err != nil {
 					b.Fatal(err)
 				}
-				if err := benchVerdict(res); err != nil {
+				after, err := nodeStatuses(ctx, sockets)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := benchVerdict(res, violationsDuring(before, after)); err != nil {
 					b.Fatal(err)
 				}
 				return res.Rate, res.Setup.P50
