@@ -92,12 +92,24 @@ func lost(ctx context.Context, err error) error {
 
 // ListCalls asks the node at socket for its VCs.
 func ListCalls(ctx context.Context, socket string) ([]CallInfo, error) {
+	l, err := ListNodeCalls(ctx, socket)
+	return l.Calls, err
+}
+
+// CallList is a node's answer to "calls".
+type CallList struct {
+	Address string // the node's own address; "" if its call manager has none
+	Calls   []CallInfo
+}
+
+// ListNodeCalls asks the node at socket for its address and its VCs.
+func ListNodeCalls(ctx context.Context, socket string) (CallList, error) {
 	conn, _, resp, err := dial(ctx, socket, Request{Op: OpCalls})
 	if err != nil {
-		return nil, err
+		return CallList{}, err
 	}
 	conn.Close()
-	return resp.Calls, nil
+	return CallList{Address: resp.Address, Calls: resp.Calls}, nil
 }
 
 // Bench asks the node at socket to make req.Calls calls to req.Dest,

@@ -50,6 +50,10 @@ func (a MCMCallManager) ServiceSap(service string) (*ndis.CoSap, error) {
 	return mcm.ServiceSap(service), nil
 }
 
+// NodeAddress is the node's ATM End System Address: 26 hex digits of
+// prefix, a dot, 12 of ESI, a dot, 2 of selector (uni.AESA.String).
+func (a MCMCallManager) NodeAddress() string { return a.MCM.Address().String() }
+
 // Endpoints are the peer and service of every call of the MCM, by VC.
 func (a MCMCallManager) Endpoints() map[string]Endpoints {
 	calls := a.MCM.Calls()

@@ -211,7 +211,7 @@ func (c *Control) serveConn(conn net.Conn) {
 	}
 	switch req.Op {
 	case OpCalls:
-		writeJSONLine(conn, Response{OK: true, Calls: c.Calls()})
+		writeJSONLine(conn, Response{OK: true, Address: nodeAddress(c.cm), Calls: c.Calls()})
 	case OpCall:
 		if req.Dest == "" {
 			writeJSONLine(conn, Response{Error: "call: no destination (node/service)"})

@@ -25,10 +25,11 @@ func callsCmd() *cobra.Command {
 			if err := needControl(socket); err != nil {
 				return err
 			}
-			calls, err := node.ListCalls(cmd.Context(), socket)
+			list, err := node.ListNodeCalls(cmd.Context(), socket)
 			if err != nil {
 				return err
 			}
+			calls := list.Calls
 			if asJSON {
 				if calls == nil {
 					calls = []node.CallInfo{}
@@ -36,6 +37,9 @@ func callsCmd() *cobra.Command {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
 				return enc.Encode(calls)
+			}
+			if list.Address != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "node address %s\n", list.Address)
 			}
 			return printCalls(cmd.OutOrStdout(), calls)
 		},
