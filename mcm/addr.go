@@ -61,7 +61,7 @@ var anyAddress = func() (a uni.AESA) {
 	return a
 }()
 
-// Lengths of the parts of an ATM End System Address (UNI 3.1 §5.1.3.1):
+// Lengths of the parts of an ATM End System Address (UNI 3.1 §5.1.3):
 // a 13-octet network prefix, a 6-octet end system identifier, a 1-octet
 // selector.
 const (
@@ -78,7 +78,7 @@ const (
 )
 
 // Prefix is the network prefix of an ATM End System Address: the AFI,
-// the IDI and the high-order DSP (UNI 3.1 §5.1.3.1, Annex A). The nodes of
+// the IDI and the high-order DSP (UNI 3.1 §5.1.3, Annex A). The nodes of
 // a cluster share one; Check says whether a prefix has one of UNI 3.1's
 // formats.
 type Prefix [PrefixLen]byte

@@ -31,7 +31,7 @@
 //
 // # Addresses
 //
-// A node's ATM End System Address (UNI 3.1 §5.1.3.1) is its address_prefix
+// A node's ATM End System Address (UNI 3.1 §5.1.3) is its address_prefix
 // (13 octets: AFI, IDI, HO-DSP), the end system identifier its name gives
 // ([mcm.ESI]: 6 octets of SHA-256 of the name) and selector 0. The nodes of
 // a cluster share a prefix, so each can work out every other's address from

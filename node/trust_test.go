@@ -266,7 +266,7 @@ func TestTrustPeers(t *testing.T) {
 		t.Errorf("beta did not log the refusal:\n%s", beta.log.String())
 	}
 	// The link alpha opened is up, but alpha is still not beta's peer.
-	wantRefused(t, "beta calls alpha", beta.call(t, "alpha/echo"), 0, `unknown node "alpha" (not a configured peer)`)
+	wantRefused(t, "beta calls alpha", beta.call(t, "alpha/echo"), 0, `unknown node "alpha" (not a [[peer]] of this node: add one, or set trust = "cluster")`)
 	// Nor does the transport dial a node that is not a [[peer]].
 	r := &resolver{}
 	if _, err := r.resolve(context.Background(), "alpha"); !errors.Is(err, transport.ErrUnknownPeer) ||
