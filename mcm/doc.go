@@ -56,20 +56,28 @@
 //
 // # Addressing
 //
-// Each node has an ATM End System Address derived from its name (Address:
-// AFI 0x49 "local", 18 octets of SHA-256 of the name, selector 0). A call's
-// destination is "node/service": CallParams puts it in CallMgrSpecific
-// (ParamCalledParty); the SETUP carries the node's AESA as Called Party
-// Number, this node's as Calling Party Number, and the service name in a
-// user-specific BHLI (at most 8 octets). A SAP is an address (or "this
-// node") plus that BHLI (ServiceSap; SapTypeNSAP); registering a name
-// longer than 8 octets fails with NDIS_STATUS_INVALID_DATA, one already
-// registered with NDIS_STATUS_SAP_IN_USE. An incoming SETUP that names
-// another address or a service nobody registered is refused with cause 88
-// (incompatible destination); the caller sees NDIS_STATUS_INVALID_SAP. The
-// node is dialled by name on the transport (the peer is authenticated
-// there); a name the transport does not know fails the MakeCall with
-// NDIS_STATUS_INVALID_ADDRESS, one it cannot reach with
+// Each node has an ATM End System Address in one of UNI 3.1's private ATM
+// address formats (§5.1.3, Annex A): Config.AddressPrefix, 13 octets of
+// AFI, IDI and HO-DSP (ICD 0x47, DCC 0x39 or E.164 0x45; DefaultPrefix,
+// ICD 9999, unless configured), then the end system identifier of its name
+// (ESI: the first 6 octets of SHA-256 of the name, made a locally
+// administered unicast MAC address), then selector 0 (Address). The nodes
+// of a cluster share a prefix, so each works out every other's address
+// from its name; a peer under another prefix is named in
+// Config.PeerPrefixes. A call's destination is "node/service": CallParams
+// puts it in CallMgrSpecific (ParamCalledParty); the SETUP carries the
+// node's AESA as Called Party Number, this node's as Calling Party Number,
+// and the service name in a user-specific BHLI (at most 8 octets). A SAP
+// is an address (or "this node") plus that BHLI (ServiceSap;
+// SapTypeNSAP); registering a name longer than 8 octets fails with
+// NDIS_STATUS_INVALID_DATA, one already registered with
+// NDIS_STATUS_SAP_IN_USE. An incoming SETUP that names another address
+// (another node's, or this node's ESI under another prefix) or a service
+// nobody registered is refused with cause 88 (incompatible destination);
+// the caller sees NDIS_STATUS_INVALID_SAP. OID_CO_GET_ADDRESSES returns
+// the node's address. The node is dialled by name on the transport (the
+// peer is authenticated there); a name the transport does not know fails
+// the MakeCall with NDIS_STATUS_INVALID_ADDRESS, one it cannot reach with
 // NDIS_STATUS_DEST_OUT_OF_ORDER. Calls to the node itself are not
 // supported (NDIS_STATUS_NO_ROUTE_TO_DESTINATION).
 //

@@ -33,6 +33,13 @@ type Config struct {
 	// Endpoint reaches the peers. It may be set later with Attach, when the
 	// endpoint needs the MCM's Handler to be created.
 	Endpoint transport.Endpoint
+	// AddressPrefix is the network prefix of this node's ATM End System
+	// Address (see Address); zero takes DefaultPrefix. It must pass
+	// Prefix.Check. Peers not in PeerPrefixes are taken to share it.
+	AddressPrefix Prefix
+	// PeerPrefixes gives the prefix of each peer whose prefix is not
+	// AddressPrefix: its address is then Address(PeerPrefixes[name], name).
+	PeerPrefixes map[string]Prefix
 	// Timers are the Q.2931 timer values; zero fields take the UNI 3.1
 	// defaults (uni.DefaultTimers).
 	Timers uni.Timers
@@ -126,7 +133,10 @@ func New(m *ndis.Mediator, cfg Config) (*MCM, error) {
 	if cfg.MaxShapingDelay <= 0 {
 		cfg.MaxShapingDelay = DefaultMaxShapingDelay
 	}
-	d := &MCM{m: m, cfg: cfg, name: cfg.Name, addr: Address(cfg.Name), log: cfg.Logger,
+	if err := cfg.checkAddressing(); err != nil {
+		return nil, err
+	}
+	d := &MCM{m: m, cfg: cfg, name: cfg.Name, addr: Address(cfg.AddressPrefix, cfg.Name), log: cfg.Logger,
 		peers: map[string]*peer{}, saps: map[string]*sap{}, afs: map[*af]struct{}{}}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
@@ -182,7 +192,7 @@ func (d *MCM) Attach(ep transport.Endpoint) {
 type peer struct {
 	d     *MCM
 	name  string
-	addr  uni.AESA // Address(name), worked out once: it is a SHA-256
+	addr  uni.AESA // its address (peerAddress), worked out once: it is a SHA-256
 	low   bool     // this node's name sorts first: it allocates connection ids with even VPCIs
 	link  *uni.Link
 	sched *timerQueue
@@ -249,7 +259,7 @@ type setupReq struct {
 func (d *MCM) peerLocked(name string) *peer {
 	p := d.peers[name]
 	if p == nil {
-		p = &peer{d: d, name: name, addr: Address(name), low: d.name < name, calls: callTable{}, rx: map[uint32]*call{}}
+		p = &peer{d: d, name: name, addr: d.peerAddress(name), low: d.name < name, calls: callTable{}, rx: map[uint32]*call{}}
 		d.peers[name] = p
 	}
 	return p

@@ -55,6 +55,22 @@ type CallDescriber interface {
 	Endpoints() map[string]Endpoints
 }
 
+// AddressReporter is implemented by call managers whose node has an
+// address of its own (the Q.2931 call manager: its ATM End System
+// Address); the answer to "calls" carries it.
+type AddressReporter interface {
+	// NodeAddress is the node's address as people read it.
+	NodeAddress() string
+}
+
+// nodeAddress is cm's NodeAddress, or "" if it has none.
+func nodeAddress(cm CallManager) string {
+	if r, ok := cm.(AddressReporter); ok {
+		return r.NodeAddress()
+	}
+	return ""
+}
+
 // DeferredWork is implemented by call managers whose deferred work runs
 // only when asked: the in-memory MCM's Loop, which stands in for DPCs and
 // work items (completions of pended requests, and work that must run after

@@ -99,24 +99,40 @@ func lost(ctx context.Context, err error) error {
 // ListCalls asks the node at socket for its VCs, in the order of their
 // handles.
 func ListCalls(ctx context.Context, socket string) ([]CallInfo, error) {
-	var calls []CallInfo
-	err := EachCall(ctx, socket, func(ci CallInfo) error {
-		calls = append(calls, ci)
+	l, err := ListNodeCalls(ctx, socket)
+	return l.Calls, err
+}
+
+// CallList is a node's answer to "calls".
+type CallList struct {
+	Address string // the node's own address; "" if its call manager has none
+	Calls   []CallInfo
+}
+
+// ListNodeCalls asks the node at socket for its address and its VCs.
+func ListNodeCalls(ctx context.Context, socket string) (CallList, error) {
+	var l CallList
+	resp, err := eachCall(ctx, socket, func(ci CallInfo) error {
+		l.Calls = append(l.Calls, ci)
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return calls, nil
+	l.Address = resp.Address
+	return l, err
 }
 
 // EachCall asks the node at socket for its VCs and calls f with each, in
 // the order of their handles, as they arrive: one call frame each. An
 // error from f stops the listing and is returned.
 func EachCall(ctx context.Context, socket string, f func(CallInfo) error) error {
+	_, err := eachCall(ctx, socket, f)
+	return err
+}
+
+// eachCall is EachCall, returning the node's first answer line too.
+func eachCall(ctx context.Context, socket string, f func(CallInfo) error) (Response, error) {
 	conn, br, resp, err := dial(ctx, socket, Request{Op: OpCalls})
 	if err != nil {
-		return err
+		return resp, err
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
@@ -124,25 +140,25 @@ func EachCall(ctx context.Context, socket string, f func(CallInfo) error) error 
 	for n := 0; ; {
 		fr, err := ReadFrame(br)
 		if err != nil {
-			return lost(ctx, fmt.Errorf("%v after %d of %d VCs", err, n, resp.Count))
+			return resp, lost(ctx, fmt.Errorf("%v after %d of %d VCs", err, n, resp.Count))
 		}
 		switch fr.Type {
 		case FrameCall:
 			var ci CallInfo
 			if err := json.Unmarshal(fr.Payload, &ci); err != nil {
-				return fmt.Errorf("the node's answer is not understood: %v", err)
+				return resp, fmt.Errorf("the node's answer is not understood: %v", err)
 			}
 			n++
 			if err := f(ci); err != nil {
-				return err
+				return resp, err
 			}
 		case FrameClose:
 			if n != resp.Count {
-				return fmt.Errorf("the node listed %d VCs but announced %d", n, resp.Count)
+				return resp, fmt.Errorf("the node listed %d VCs but announced %d", n, resp.Count)
 			}
-			return nil
+			return resp, nil
 		default:
-			return fmt.Errorf("the node's answer is not understood: a %v frame in a list of calls", fr.Type)
+			return resp, fmt.Errorf("the node's answer is not understood: a %v frame in a list of calls", fr.Type)
 		}
 	}
 }

@@ -4,6 +4,42 @@
 // the QUIC endpoint), and the control plane ([Control]) that `condis listen`,
 // `condis call` and `condis calls` talk to over a unix socket.
 //
+// # Trust
+//
+// Every node authenticates every other with mutual TLS against the cluster
+// CA; a node's name is the DNS name in its certificate. Which authenticated
+// nodes a node deals with is its trust setting, and it applies both ways:
+//
+//   - trust = "peers" (the default): only the nodes in its [[peer]] tables
+//     may call it, and it calls only them. A SETUP (or ADD PARTY) from any
+//     other node is refused with cause 21, call rejected (the caller's
+//     MakeCall fails with NDIS_STATUS_FAILURE), and `condis call` to a node
+//     that is not a [[peer]] fails at once naming it.
+//   - trust = "cluster": any node holding a certificate of the cluster CA may
+//     call it, and it may call any such node. A node that is not a [[peer]]
+//     is dialled at its name (a DNS name: its certificate's) on the UDP port
+//     this node listens on, or over the link it already has with this node
+//     (a node that called it can be called back while its link is up); its
+//     ATM address is taken to share this node's prefix.
+//
+// The [[sap]] allow lists are the finer control on top: with "peers" they
+// name [[peer]]s, with "cluster" any node of the cluster. "peers" is the
+// default because it is the least a node exposes: a certificate from the
+// cluster CA, which may be issued for many purposes, is not enough to reach
+// its services, and each side of every possible call is written down in
+// both nodes' files.
+//
+// # Addresses
+//
+// A node's ATM End System Address (UNI 3.1 §5.1.3) is its address_prefix
+// (13 octets: AFI, IDI, HO-DSP), the end system identifier its name gives
+// ([mcm.ESI]: 6 octets of SHA-256 of the name) and selector 0. The nodes of
+// a cluster share a prefix, so each can work out every other's address from
+// its name: a call to node/service carries that node's address as Called
+// Party Number. A peer whose prefix is not this node's says so in its
+// [[peer]] table (address_prefix). The node logs its address when it
+// starts, and `condis calls` shows it.
+//
 // # The configuration file
 //
 // A complete example, with every key:
@@ -19,6 +55,14 @@
 //	cert = "cluster/alpha.pem"
 //	key  = "cluster/alpha.key"
 //
+//	# Who may call this node and be called by it: "peers" (the [[peer]]s
+//	# below; the default) or "cluster" (any node with a cluster certificate).
+//	trust = "peers"
+//
+//	# The network prefix of this node's ATM address and, unless a [[peer]]
+//	# says otherwise, of its peers' (default 47.9999.c0d1.0000.0000.0000.0000).
+//	address_prefix = "47.9999.c0d1.0001.0000.0000.0000"
+//
 //	# The nodes this one talks to: name (as in its certificate) and UDP address.
 //	[[peer]]
 //	name    = "beta"
@@ -27,6 +71,7 @@
 //	[[peer]]
 //	name    = "gamma"
 //	address = "gamma.example.net:4800"
+//	address_prefix = "39.840f.80ffe1.0000.0000.0002.00"  # gamma's prefix is not ours
 //
 //	# Services offered here, called as alpha/echo and alpha/billing.
 //	[[sap]]
@@ -49,13 +94,25 @@
 //   - ca, cert, key (required): the cluster CA certificate, this node's
 //     certificate and its private key. Load does not read them; see
 //     [Config.Identity].
-//   - [[peer]]: name (required; a node name, not this node's, each peer once)
-//     and address (required; host:port, port 1 to 65535).
+//   - trust (optional): "peers" (default) or "cluster"; see Trust above.
+//   - address_prefix (optional): 26 hex digits, AFI first (dots between
+//     them are ignored), in one of UNI 3.1's private ATM address formats:
+//     AFI 47 (ICD: 4 decimal digits follow), 39 (DCC: 3 decimal digits and
+//     an f) or 45 (E.164: 15 decimal digits and an f); the rest is the
+//     HO-DSP. Default [mcm.DefaultPrefix], 479999c0d10000000000000000: ICD
+//     9999, one of the ICDs ISO/IEC 6523 reserves for use by agreement
+//     between partners.
+//   - [[peer]]: name (required; a node name, not this node's, each peer once,
+//     and no two of them nor this node with the same [mcm.ESI]: their ATM
+//     addresses would be one), address (required; host:port, port 1 to
+//     65535) and address_prefix (optional, as above: the peer's prefix when
+//     it is not this node's).
 //   - [[sap]]: service (required; 1 to [MaxServiceLen] octets of letters,
 //     digits, '-', '_' and '.'; each service once) and allow (optional: the
-//     names of the [[peer]]s that may call it, each once; absent means every
-//     authenticated peer, an empty list means none). The service name travels
-//     in the user-specific field of the Q.2931 BHLI, hence the 8 octets.
+//     names of the nodes that may call it, each once, [[peer]]s unless trust
+//     is "cluster"; absent means every node trust admits, an empty list
+//     means none). The service name travels in the user-specific field of
+//     the Q.2931 BHLI, hence the 8 octets.
 //
 // Relative paths (control, ca, cert, key) are resolved against the directory
 // of the configuration file, so a node finds its files whatever its working
@@ -86,6 +143,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/pki"
 	"github.com/condis-project/condis/uni"
 )
@@ -113,25 +171,88 @@ type Config struct {
 	CA      string // absolute path of the cluster CA certificate (PEM)
 	Cert    string // absolute path of this node's certificate (PEM)
 	Key     string // absolute path of this node's private key (PEM)
-	Peers   []Peer // in the order of the file
-	SAPs    []SAP  // in the order of the file
+	// Trust says which nodes may call this one and be called by it; ""
+	// (a Config not made by Load) is TrustPeers.
+	Trust Trust
+	// AddressPrefix is the network prefix of this node's ATM address, and
+	// of every peer's without one of its own; zero (a Config not made by
+	// Load) is mcm.DefaultPrefix.
+	AddressPrefix mcm.Prefix
+	Peers         []Peer // in the order of the file
+	SAPs          []SAP  // in the order of the file
 }
+
+// Trust is a node's trust setting (see the package documentation).
+type Trust string
+
+// Trust settings.
+const (
+	// TrustPeers: only the [[peer]]s call this node and are called by it.
+	TrustPeers Trust = "peers"
+	// TrustCluster: any node with a certificate of the cluster CA.
+	TrustCluster Trust = "cluster"
+)
 
 // Peer is a node this one talks to.
 type Peer struct {
 	Name    string // its node name, as its certificate states it
 	Address string // its UDP address, host:port
+	// AddressPrefix is the prefix of its ATM address when that is not
+	// this node's; zero: this node's.
+	AddressPrefix mcm.Prefix
 }
 
 // SAP is a service offered by this node, reachable as NAME/SERVICE.
 type SAP struct {
 	Service string   // 1 to MaxServiceLen octets
-	Allow   []string // the peers that may call it; nil: every authenticated peer
+	Allow   []string // the nodes that may call it; nil: every node trust admits
 }
 
-// Allows reports whether peer may call the service.
+// Allows reports whether peer may call the service, as far as its allow
+// list goes (trust is [Config.Trusts]).
 func (s *SAP) Allows(peer string) bool {
 	return s.Allow == nil || slices.Contains(s.Allow, peer)
+}
+
+// trust is c.Trust, with the default for a Config not made by Load.
+func (c *Config) trust() Trust {
+	if c.Trust == "" {
+		return TrustPeers
+	}
+	return c.Trust
+}
+
+// Trusts reports whether node may call this node and be called by it: any
+// node under TrustCluster, the [[peer]]s under TrustPeers.
+func (c *Config) Trusts(node string) bool {
+	if c.trust() == TrustCluster {
+		return true
+	}
+	_, ok := c.Peer(node)
+	return ok
+}
+
+// prefix is c.AddressPrefix, with the default for a Config not made by
+// Load.
+func (c *Config) prefix() mcm.Prefix {
+	if c.AddressPrefix == (mcm.Prefix{}) {
+		return mcm.DefaultPrefix
+	}
+	return c.AddressPrefix
+}
+
+// ATMAddress returns this node's ATM End System Address: its prefix, the
+// ESI of its name, selector 0 (mcm.Address).
+func (c *Config) ATMAddress() uni.AESA { return mcm.Address(c.prefix(), c.Name) }
+
+// PeerATMAddress returns the ATM End System Address this node calls node
+// at: under the prefix of its [[peer]] table if it has one, else under this
+// node's.
+func (c *Config) PeerATMAddress(node string) uni.AESA {
+	if p, ok := c.Peer(node); ok && p.AddressPrefix != (mcm.Prefix{}) {
+		return mcm.Address(p.AddressPrefix, node)
+	}
+	return mcm.Address(c.prefix(), node)
 }
 
 // Peer returns the peer called name.
@@ -207,13 +328,16 @@ type fileConfig struct {
 	CA      string     `toml:"ca"`
 	Cert    string     `toml:"cert"`
 	Key     string     `toml:"key"`
+	Trust   *string    `toml:"trust"`
+	Prefix  *string    `toml:"address_prefix"`
 	Peer    []filePeer `toml:"peer"`
 	SAP     []fileSAP  `toml:"sap"`
 }
 
 type filePeer struct {
-	Name    string `toml:"name"`
-	Address string `toml:"address"`
+	Name    string  `toml:"name"`
+	Address string  `toml:"address"`
+	Prefix  *string `toml:"address_prefix"`
 }
 
 type fileSAP struct {
@@ -223,8 +347,8 @@ type fileSAP struct {
 
 // The keys of each table.
 var (
-	topKeys  = []string{"name", "listen", "control", "ca", "cert", "key", "peer", "sap"}
-	peerKeys = []string{"name", "address"}
+	topKeys  = []string{"name", "listen", "control", "ca", "cert", "key", "trust", "address_prefix", "peer", "sap"}
+	peerKeys = []string{"name", "address", "address_prefix"}
 	sapKeys  = []string{"service", "allow"}
 )
 
@@ -311,7 +435,28 @@ func parse(path, data string) (*Config, error) {
 		*fp.dst = resolve(fp.val)
 	}
 
+	c.Trust = TrustPeers
+	if f.Trust != nil {
+		switch t := Trust(*f.Trust); t {
+		case TrustPeers, TrustCluster:
+			c.Trust = t
+		default:
+			return fail("trust", `%q: want "peers" (only the [[peer]]s call and are called) or "cluster" (any node with a certificate of the cluster CA)`, t)
+		}
+	}
+
+	c.AddressPrefix = mcm.DefaultPrefix
+	if f.Prefix != nil {
+		p, err := mcm.ParsePrefix(*f.Prefix)
+		if err != nil {
+			return fail("address_prefix", "%s", prefixProblem(err))
+		}
+		c.AddressPrefix = p
+	}
+
 	peers := make(map[string]int) // name -> index from 1
+	// Two nodes with one ESI would have one ATM address.
+	esis := map[[mcm.ESILen]byte]string{mcm.ESI(c.Name): fmt.Sprintf("this node (%q)", c.Name)}
 	for i, p := range f.Peer {
 		key := fmt.Sprintf("peer[%d]", i+1)
 		if p.Name == "" {
@@ -327,13 +472,24 @@ func parse(path, data string) (*Config, error) {
 			return fail(key+".name", "%q is already peer[%d]", p.Name, j)
 		}
 		peers[p.Name] = i + 1
+		esi := mcm.ESI(p.Name)
+		if other, dup := esis[esi]; dup {
+			return fail(key+".name", "%q has the ESI of %s (%x): one of the two nodes needs another name", p.Name, other, esi)
+		}
+		esis[esi] = fmt.Sprintf("%s (%q)", key, p.Name)
 		if p.Address == "" {
 			return fail(key+".address", `missing (the peer's UDP address, host:port)`)
 		}
 		if err := checkHostPort(p.Address, false); err != nil {
 			return fail(key+".address", "%q: %v", p.Address, err)
 		}
-		c.Peers = append(c.Peers, Peer(p))
+		peer := Peer{Name: p.Name, Address: p.Address}
+		if p.Prefix != nil {
+			if peer.AddressPrefix, err = mcm.ParsePrefix(*p.Prefix); err != nil {
+				return fail(key+".address_prefix", "%s", prefixProblem(err))
+			}
+		}
+		c.Peers = append(c.Peers, peer)
 	}
 
 	services := make(map[string]int)
@@ -358,8 +514,10 @@ func parse(path, data string) (*Config, error) {
 			switch {
 			case name == c.Name:
 				return fail(akey, "%q is this node, not a peer", name)
-			case peers[name] == 0:
-				return fail(akey, "%q is not a [[peer]]", name)
+			case c.Trust == TrustCluster && pki.ValidName(name) != nil:
+				return fail(akey, "%s", nameProblem(pki.ValidName(name)))
+			case c.Trust == TrustPeers && peers[name] == 0:
+				return fail(akey, `%q is not a [[peer]] (add one, or set trust = "cluster")`, name)
 			case slices.Contains(sap.Allow, name):
 				return fail(akey, "%q is listed twice", name)
 			}
@@ -374,6 +532,12 @@ func parse(path, data string) (*Config, error) {
 // name (the error shows it).
 func nameProblem(err error) string {
 	return strings.TrimPrefix(err.Error(), "pki: ")
+}
+
+// prefixProblem is what mcm says about a bad address prefix, without its
+// prefix.
+func prefixProblem(err error) string {
+	return strings.TrimPrefix(err.Error(), "mcm: ")
 }
 
 // checkHostPort checks a host:port address with a numeric port; listen

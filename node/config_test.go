@@ -1,6 +1,7 @@
 package node
 
 import (
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,7 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/pki"
+	"github.com/condis-project/condis/uni"
 )
 
 // write writes a configuration file into a new directory and returns its
@@ -59,16 +62,19 @@ func TestLoadDocExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Config{
-		File:    path,
-		Name:    "alpha",
-		Listen:  "0.0.0.0:4800",
-		Control: "/run/condis/alpha.sock",
-		CA:      filepath.Join(dir, "cluster", "ca.pem"),
-		Cert:    filepath.Join(dir, "cluster", "alpha.pem"),
-		Key:     filepath.Join(dir, "cluster", "alpha.key"),
+		File:          path,
+		Name:          "alpha",
+		Listen:        "0.0.0.0:4800",
+		Control:       "/run/condis/alpha.sock",
+		CA:            filepath.Join(dir, "cluster", "ca.pem"),
+		Cert:          filepath.Join(dir, "cluster", "alpha.pem"),
+		Key:           filepath.Join(dir, "cluster", "alpha.key"),
+		Trust:         TrustPeers,
+		AddressPrefix: mcm.Prefix{0x47, 0x99, 0x99, 0xc0, 0xd1, 0x00, 0x01},
 		Peers: []Peer{
 			{Name: "beta", Address: "192.0.2.7:4800"},
-			{Name: "gamma", Address: "gamma.example.net:4800"},
+			{Name: "gamma", Address: "gamma.example.net:4800",
+				AddressPrefix: mcm.Prefix{0x39, 0x84, 0x0f, 0x80, 0xff, 0xe1, 0, 0, 0, 0, 0, 0x02, 0x00}},
 		},
 		SAPs: []SAP{
 			{Service: "echo"},
@@ -96,6 +102,26 @@ func TestLoadDocExample(t *testing.T) {
 	if _, ok := c.Peer("alpha"); ok {
 		t.Error(`Peer("alpha") found: the node is not its own peer`)
 	}
+	// alpha's, beta's and gamma's ESIs: sha256 of the names, 0x02 set in
+	// the first octet (f44e... -> f64e...; 8ed3... and be9d... stay).
+	for _, tc := range []struct {
+		got  uni.AESA
+		want string
+	}{
+		{c.ATMAddress(), "479999c0d10001000000000000.8ed3f6ad685b.00"},
+		{c.PeerATMAddress("beta"), "479999c0d10001000000000000.f64e64e75f39.00"},
+		{c.PeerATMAddress("gamma"), "39840f80ffe100000000000200.be9d587defa1.00"},
+		{c.PeerATMAddress("delta"), "479999c0d10001000000000000." + esiHex("delta") + ".00"},
+	} {
+		if tc.got.String() != tc.want {
+			t.Errorf("address %v, want %s", tc.got, tc.want)
+		}
+	}
+}
+
+func esiHex(name string) string {
+	e := mcm.ESI(name)
+	return hex.EncodeToString(e[:])
 }
 
 // TestLoadVariants: valid files beyond the documentation's example.
@@ -119,6 +145,60 @@ key = "./keys/a.key"
 		}
 		if c.Peers != nil || c.SAPs != nil {
 			t.Errorf("peers %v, saps %v: want none", c.Peers, c.SAPs)
+		}
+		if c.Trust != TrustPeers || c.AddressPrefix != mcm.DefaultPrefix {
+			t.Errorf("trust %q, prefix %v: want the defaults, peers and %v", c.Trust, c.AddressPrefix, mcm.DefaultPrefix)
+		}
+	})
+	t.Run("trust cluster", func(t *testing.T) {
+		path := write(t, `name = "a"
+listen = ":0"
+control = "a.sock"
+ca = "ca.pem"
+cert = "a.pem"
+key = "a.key"
+trust = "cluster"
+address_prefix = "45.000012125551212F.00000001"
+[[peer]]
+name = "b"
+address = "b:1"
+address_prefix = "45000012125551212f00000001"
+[[sap]]
+service = "echo"
+allow = ["b", "c.example"]
+`)
+		c, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := mcm.Prefix{0x45, 0x00, 0x00, 0x12, 0x12, 0x55, 0x51, 0x21, 0x2f, 0, 0, 0, 1}
+		if c.Trust != TrustCluster || c.AddressPrefix != want || c.Peers[0].AddressPrefix != want {
+			t.Errorf("trust %q, prefix %v, peer's %v", c.Trust, c.AddressPrefix, c.Peers[0].AddressPrefix)
+		}
+		// Any node of the cluster may call; the allow list may name nodes
+		// that are not [[peer]]s.
+		for _, tc := range []struct {
+			node, service string
+			want          bool
+		}{{"b", "echo", true}, {"c.example", "echo", true}, {"d", "echo", false}, {"d", "other", true}} {
+			if got := c.Authorize(tc.node, tc.service); got != tc.want || !c.Trusts(tc.node) {
+				t.Errorf("Authorize(%s, %s) = %v, Trusts %v; want %v, true", tc.node, tc.service, got, c.Trusts(tc.node), tc.want)
+			}
+		}
+	})
+	t.Run("trust peers", func(t *testing.T) {
+		path := write(t, valid+"trust = \"peers\"\n"+peers+"[[sap]]\nservice = \"echo\"\nallow = [\"beta\"]\n")
+		c, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			node, service string
+			trusts, want  bool
+		}{{"beta", "echo", true, true}, {"gamma", "echo", true, false}, {"gamma", "other", true, true}, {"delta", "other", false, false}} {
+			if got, tr := c.Authorize(tc.node, tc.service), c.Trusts(tc.node); got != tc.want || tr != tc.trusts {
+				t.Errorf("Authorize(%s, %s) = %v, Trusts %v; want %v, %v", tc.node, tc.service, got, tr, tc.want, tc.trusts)
+			}
 		}
 	})
 	t.Run("relative config path", func(t *testing.T) {
@@ -270,10 +350,39 @@ func TestLoadErrors(t *testing.T) {
 		{"service of 9 octets", valid + "[[sap]]\nservice = \"ninechars\"\n", "sap[1].service", `: sap[1].service: "ninechars": 9 octets, more than the 8 a Q.2931 BHLI carries`},
 		{"service with slash", valid + "[[sap]]\nservice = \"a/b\"\n", "sap[1].service", `: sap[1].service: "a/b": character '/' is not a letter, digit, '-', '_' or '.'`},
 		{"service twice", valid + "[[sap]]\nservice = \"echo\"\n[[sap]]\nservice = \"time\"\n[[sap]]\nservice = \"echo\"\n", "sap[3].service", `: sap[3].service: "echo" is already sap[1]`},
-		{"allow unknown peer", valid + peers + "[[sap]]\nservice = \"echo\"\nallow = [\"beta\", \"delta\"]\n", "sap[1].allow[2]", `: sap[1].allow[2]: "delta" is not a [[peer]]`},
-		{"allow without peers", valid + "[[sap]]\nservice = \"echo\"\nallow = [\"beta\"]\n", "sap[1].allow[1]", `: sap[1].allow[1]: "beta" is not a [[peer]]`},
+		{"allow unknown peer", valid + peers + "[[sap]]\nservice = \"echo\"\nallow = [\"beta\", \"delta\"]\n", "sap[1].allow[2]", `: sap[1].allow[2]: "delta" is not a [[peer]] (add one, or set trust = "cluster")`},
+		{"allow without peers", valid + "[[sap]]\nservice = \"echo\"\nallow = [\"beta\"]\n", "sap[1].allow[1]", `: sap[1].allow[1]: "beta" is not a [[peer]] (add one, or set trust = "cluster")`},
 		{"allow this node", valid + peers + "[[sap]]\nservice = \"echo\"\nallow = [\"alpha\"]\n", "sap[1].allow[1]", `: sap[1].allow[1]: "alpha" is this node, not a peer`},
 		{"allow twice", valid + peers + "[[sap]]\nservice = \"echo\"\nallow = [\"gamma\", \"beta\", \"gamma\"]\n", "sap[1].allow[3]", `: sap[1].allow[3]: "gamma" is listed twice`},
+		{"allow twice, trust cluster", with("trust", `"cluster"`) + "[[sap]]\nservice = \"echo\"\nallow = [\"x\", \"x\"]\n", "sap[1].allow[2]", `: sap[1].allow[2]: "x" is listed twice`},
+		{"allow invalid name, trust cluster", with("trust", `"cluster"`) + "[[sap]]\nservice = \"echo\"\nallow = [\"X\"]\n", "sap[1].allow[1]", `: sap[1].allow[1]: node name "X": character 'X' is not a lower-case letter, digit, '-' or '.'`},
+		{"allow this node, trust cluster", with("trust", `"cluster"`) + "[[sap]]\nservice = \"echo\"\nallow = [\"alpha\"]\n", "sap[1].allow[1]", `: sap[1].allow[1]: "alpha" is this node, not a peer`},
+
+		// trust.
+		{"trust unknown", with("trust", `"all"`), "trust", `: trust: "all": want "peers" (only the [[peer]]s call and are called) or "cluster" (any node with a certificate of the cluster CA)`},
+		{"trust empty", with("trust", `""`), "trust", `: trust: "": want "peers" (only the [[peer]]s call and are called) or "cluster" (any node with a certificate of the cluster CA)`},
+		{"trust upper case", with("trust", `"Peers"`), "trust", `: trust: "Peers": want "peers" (only the [[peer]]s call and are called) or "cluster" (any node with a certificate of the cluster CA)`},
+		{"trust is boolean", with("trust", `true`), "trust", `:7: trust: is a boolean, want a string`},
+
+		// address_prefix.
+		{"prefix AFI 49", with("address_prefix", `"49.9999.c0d1.0000.0000.0000.0000"`), "address_prefix", `: address_prefix: AFI 49 is not a UNI 3.1 address format: want 47 (ICD), 39 (DCC) or 45 (E.164)`},
+		{"prefix too short", with("address_prefix", `"479999c0d1"`), "address_prefix", `: address_prefix: "479999c0d1" has 10 hex digits, want 26 (13 octets: AFI, IDI, HO-DSP)`},
+		{"prefix a whole address", with("address_prefix", `"479999c0d10000000000000000.8ed3f6ad685b.00"`), "address_prefix", `: address_prefix: "479999c0d10000000000000000.8ed3f6ad685b.00" has 40 hex digits, want 26 (13 octets: AFI, IDI, HO-DSP)`},
+		{"prefix empty", with("address_prefix", `""`), "address_prefix", `: address_prefix: "" has 0 hex digits, want 26 (13 octets: AFI, IDI, HO-DSP)`},
+		{"prefix not hex", with("address_prefix", `"47:9999:c0d1:0000:0000:0000:0000"`), "address_prefix", `: address_prefix: "47:9999:c0d1:0000:0000:0000:0000": ':' is not a hex digit (want 26 hex digits, AFI first)`},
+		{"prefix bad ICD", with("address_prefix", `"47.99a9.c0d1.0000.0000.0000.0000"`), "address_prefix", `: address_prefix: ICD 99a9 is not 4 decimal digits`},
+		{"prefix bad DCC", with("address_prefix", `"39.8400.80ffe1.0000.0000.0000.00"`), "address_prefix", `: address_prefix: DCC 8400 is not 3 decimal digits and a final f (e.g. 840f)`},
+		{"prefix is integer", with("address_prefix", `47`), "address_prefix", `:7: address_prefix: is an integer, want a string`},
+		{"peer prefix AFI", valid + peers + "address_prefix = \"00.9999.c0d1.0000.0000.0000.0000\"\n", "peer[2].address_prefix", `: peer[2].address_prefix: AFI 00 is not a UNI 3.1 address format: want 47 (ICD), 39 (DCC) or 45 (E.164)`},
+		{"peer prefix bad E.164", valid + peers + "address_prefix = \"45.0000000000000012.00000000\"\n", "peer[2].address_prefix", `: peer[2].address_prefix: E.164 IDI 0000000000000012 is not 15 decimal digits (leading zeros pad the number) and a final f`},
+		{"unknown key in peer, near address_prefix", valid + peers + "adress_prefix = \"x\"\n", "peer[2]", `: peer[2]: unknown key "adress_prefix" (did you mean "address_prefix"?)`},
+
+		// ESI collisions (pairs found by search: the first 46 bits of
+		// their SHA-256 agree).
+		{"peers share an ESI", valid + "[[peer]]\nname = \"n795505\"\naddress = \"a:1\"\n[[peer]]\nname = \"n2441896\"\naddress = \"b:1\"\n", "peer[2].name",
+			`: peer[2].name: "n2441896" has the ESI of peer[1] ("n795505") (c6053aa2c7ef): one of the two nodes needs another name`},
+		{"peer shares this node's ESI", with("name", `"n12280958"`) + "[[peer]]\nname = \"n753089\"\naddress = \"a:1\"\n", "peer[1].name",
+			`: peer[1].name: "n753089" has the ESI of this node ("n12280958") (a28e78f06438): one of the two nodes needs another name`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := write(t, tc.text)

@@ -378,7 +378,7 @@ func TestCallFailures(t *testing.T) {
 			}{
 				{"any/nosuch", "call any/nosuch failed: NDIS_STATUS_INVALID_SAP (cause 88, incompatible destination): no such service at the destination",
 					"NDIS_STATUS_INVALID_SAP", 88},
-				{"local/billing", "call local/billing failed: NDIS_STATUS_FAILURE (cause 21, call rejected): the called node refused the call (its allow list, or its listener)",
+				{"local/billing", "call local/billing failed: NDIS_STATUS_FAILURE (cause 21, call rejected): the called node refused the call (its trust setting or allow list, or its listener)",
 					"NDIS_STATUS_FAILURE", 21},
 				{"mars/echo", `call mars/echo: unknown node "mars" (the in-memory network is "local")`, "", 0},
 				{"any/bad name", `call any/bad name: destination "any/bad name": character ' ' is not a letter, digit, '-', '_' or '.'`, "", 0},

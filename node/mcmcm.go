@@ -14,8 +14,9 @@ import (
 // the BHLI user-specific field.
 type MCMCallManager struct {
 	MCM *mcm.MCM
-	// Known reports whether a node name can be called: the configured
-	// peers. Nil accepts any name and lets signalling find out.
+	// Known reports whether a node name can be called: the nodes the
+	// node's trust admits ([Config.Trusts]; [Node.CallManager] sets it).
+	// Nil accepts any name and lets signalling find out.
 	Known func(node string) bool
 }
 
@@ -34,7 +35,7 @@ func (a MCMCallManager) CallParams(dest string, tx, rx ndis.Flowspec, reliable b
 		return nil, fmt.Errorf("%q: want NODE/SERVICE", dest)
 	}
 	if a.Known != nil && !a.Known(node) {
-		return nil, fmt.Errorf("unknown node %q (not a configured peer)", node)
+		return nil, fmt.Errorf(`unknown node %q (not a [[peer]] of this node: add one, or set trust = "cluster")`, node)
 	}
 	if err := checkService(service); err != nil {
 		return nil, fmt.Errorf("service %q: %w", service, err)
@@ -49,6 +50,10 @@ func (a MCMCallManager) ServiceSap(service string) (*ndis.CoSap, error) {
 	}
 	return mcm.ServiceSap(service), nil
 }
+
+// NodeAddress is the node's ATM End System Address: 26 hex digits of
+// prefix, a dot, 12 of ESI, a dot, 2 of selector (uni.AESA.String).
+func (a MCMCallManager) NodeAddress() string { return a.MCM.Address().String() }
 
 // Endpoints are the peer and service of every call of the MCM, by VC.
 func (a MCMCallManager) Endpoints() map[string]Endpoints {

@@ -22,7 +22,9 @@
 //	{"op":"status"}
 //	{"op":"bench","dest":"beta/echo","calls":10000,"concurrency":16}
 //
-// "calls" is answered with {"ok":true,"count":N} and then N call frames,
+// "calls" is answered with {"ok":true,"count":N,"address":A} (A: the node's
+// own address, for the Q.2931 call manager its ATM End System Address) and
+// then N call frames,
 // one per VC ([CallInfo]) in the order of their handles, and a close frame;
 // the node then closes the connection. A node with 100,000 VCs answers
 // with 100,000 frames, never with one huge line.
@@ -278,6 +280,10 @@ type Response struct {
 
 	// status
 	Node *NodeStatus `json:"node,omitempty"`
+
+	// calls: the node's own address, when its call manager has one (an
+	// AddressReporter)
+	Address string `json:"address,omitempty"`
 
 	// bench
 	Bench *BenchResult `json:"bench,omitempty"`

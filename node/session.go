@@ -328,7 +328,7 @@ func (c *Control) serveConn(conn net.Conn) {
 func (c *Control) serveCalls(conn net.Conn) {
 	calls := c.Calls()
 	bw := bufio.NewWriterSize(conn, 64<<10)
-	if err := writeJSONLine(bw, Response{OK: true, Count: len(calls)}); err != nil {
+	if err := writeJSONLine(bw, Response{OK: true, Count: len(calls), Address: nodeAddress(c.cm)}); err != nil {
 		return
 	}
 	var buf bytes.Buffer
@@ -516,7 +516,7 @@ func (c *Control) writer(s *session, done chan struct{}) {
 var causeHints = map[uni.Cause]string{
 	uni.CauseUnallocatedNumber:       "no such node",
 	uni.CauseNoRouteToDestination:    "no route to the destination node",
-	uni.CauseCallRejected:            "the called node refused the call (its allow list, or its listener)",
+	uni.CauseCallRejected:            "the called node refused the call (its trust setting or allow list, or its listener)",
 	uni.CauseDestinationOutOfOrder:   "the destination node is out of order",
 	uni.CauseCellRateUnavailable:     "the requested cell rate is not available",
 	uni.CauseResourceUnavailable:     "the call manager is out of resources",

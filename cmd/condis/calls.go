@@ -21,7 +21,7 @@ func callsCmd() *cobra.Command {
 	)
 	c := &cobra.Command{
 		Use:   "calls --control SOCK [--json]",
-		Short: "List the node's VCs: state, peer, service, flowspecs, parties and counters",
+		Short: "Show the node's ATM address and list its VCs: state, peer, service, flowspecs, parties and counters",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := needControl(socket); err != nil {
@@ -30,15 +30,15 @@ func callsCmd() *cobra.Command {
 			if asJSON {
 				return printCallsJSON(cmd.Context(), cmd.OutOrStdout(), socket)
 			}
-			calls, err := node.ListCalls(cmd.Context(), socket)
+			list, err := node.ListNodeCalls(cmd.Context(), socket)
 			if err != nil {
 				return err
 			}
-			return printCalls(cmd.OutOrStdout(), calls)
+			return printCalls(cmd.OutOrStdout(), list.Address, list.Calls)
 		},
 	}
 	controlFlag(c, &socket)
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON (an array of objects) instead of a table")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the VCs as JSON (an array of objects) instead of the address and a table")
 	return c
 }
 
@@ -69,7 +69,14 @@ func printCallsJSON(ctx context.Context, w io.Writer, socket string) error {
 	return bw.Flush()
 }
 
-func printCalls(w io.Writer, calls []node.CallInfo) error {
+// printCalls prints the node's address, when it has one, on a line of its
+// own, then the table of its VCs.
+func printCalls(w io.Writer, address string, calls []node.CallInfo) error {
+	if address != "" {
+		if _, err := fmt.Fprintf(w, "address %s\n", address); err != nil {
+			return err
+		}
+	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "VC\tKIND\tSTATE\tPEER\tSERVICE\tTX\tRX\tPARTIES\tTX PKTS\tTX BYTES\tRX PKTS\tRX BYTES")
 	for _, c := range calls {

@@ -298,7 +298,7 @@ func TestCallErrors(t *testing.T) {
 
 	for _, c := range []struct{ dest, want string }{
 		{"any/nosuch", "call any/nosuch failed: NDIS_STATUS_INVALID_SAP (cause 88, incompatible destination): no such service at the destination"},
-		{"any/billing", "call any/billing failed: NDIS_STATUS_FAILURE (cause 21, call rejected): the called node refused the call (its allow list, or its listener)"},
+		{"any/billing", "call any/billing failed: NDIS_STATUS_FAILURE (cause 21, call rejected): the called node refused the call (its trust setting or allow list, or its listener)"},
 		{"mars/echo", `call mars/echo: unknown node "mars"`},
 	} {
 		cmd := start(strings.NewReader(""), io.Discard, nil, "call", "--control", n.sock, c.dest)

@@ -154,8 +154,7 @@ func runNode(ctx context.Context, path string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	known := func(name string) bool { _, ok := cfg.Peer(name); return ok }
-	ctl, err := node.NewControl(ctx, node.MCMCallManager{MCM: n.MCM, Known: known}, node.Options{Name: "control", Logger: log})
+	ctl, err := node.NewControl(ctx, n.CallManager(), node.Options{Name: "control", Logger: log})
 	if err != nil {
 		n.Close(context.Background())
 		return fmt.Errorf("node %s: control plane: %w", cfg.Name, err)
