@@ -101,8 +101,10 @@ func (d *MCM) incomingParty(p *peer, ind uni.Indication) {
 // (NdisMCmDispatchIncomingCall). Refusals: cause 41 while
 // shutting down, 88 for another node's address or no matching SAP, 21 when
 // Config.Authorize says no, 73 for a SETUP whose traffic descriptor is not
-// one of UNI 3.1's combinations of traffic parameters, 37 over Config.MaxRate, 78 for an ADD PARTY
-// whose MaxSduSize the path cannot carry (a SETUP's is lowered in CONNECT), 47 when the VC cannot be created or activated.
+// one of UNI 3.1's combinations of traffic parameters, 37 over
+// Config.MaxRate, 78 for an ADD PARTY whose MaxSduSize the path cannot
+// carry (a SETUP's is lowered in CONNECT), 47 when the VC cannot be created
+// or activated.
 func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.Flowspec, added bool) {
 	reject := func(cause uni.CauseIE) {
 		d.mu.Lock()

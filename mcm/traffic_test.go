@@ -97,7 +97,8 @@ func TestFlowspecMapping(t *testing.T) {
 		{G, C, scr, scr, atmf, 1, 3, cbr},
 		{G, G, scr, scr, atmf, 1, 1, cbr},
 	} {
-		t.Run(fmt.Sprintf("%v/%v", tc.tx, tc.rx), func(t *testing.T) {
+		name := map[ndis.ServiceType]string{N: "no-traffic", B: "best-effort", C: "controlled-load", G: "guaranteed"}
+		t.Run(name[tc.tx]+"/"+name[tc.rx], func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				w := newSimWorld(t, sim.Config{})
 				defer w.close()
