@@ -120,12 +120,16 @@ func (d *MCM) ProtocolCmDeactivateVcComplete(ndis.Status, any) {}
 // NDIS_STATUS_INVALID_ADDRESS for a destination that is not "node/service",
 // NDIS_STATUS_NO_ROUTE_TO_DESTINATION for a call to this node itself,
 // NDIS_STATUS_NOT_SUPPORTED for a service type other than best effort,
-// controlled load, guaranteed or no traffic, NDIS_STATUS_CELLRATE_NOT_AVAILABLE
+// controlled load, guaranteed or no traffic, NDIS_STATUS_INVALID_DATA for a
+// flowspec UNI 3.1 cannot carry (CheckFlowspec), NDIS_STATUS_CELLRATE_NOT_AVAILABLE
 // over Config.MaxRate and NDIS_STATUS_AAL_PARAMS_UNSUPPORTED for a
 // MaxSduSize the path cannot carry (unless the media parameters allow
 // ROUND_DOWN_FLOW). Otherwise PENDING: MakeCallComplete follows, SUCCESS on
 // CONNECT (after NdisMCmActivateVc), else the status of the cause
-// (uni.StatusForCause; normal clearing counts as NDIS_STATUS_FAILURE).
+// (uni.StatusForCause; normal clearing counts as NDIS_STATUS_FAILURE). The
+// flowspecs become what the SETUP signals (whole cells; what UNI 3.1 does
+// not carry QOS_NOT_SPECIFIED), flagged CALL_PARAMETERS_CHANGED if that is
+// not what was asked: both ends of the call report the same.
 func (d *MCM) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, ph *ndis.Party) (any, ndis.Status) {
 	v := vcCtx.(*vc)
 	node, svc, err := Destination(params)
@@ -136,16 +140,14 @@ func (d *MCM) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, ph *ndi
 		return nil, ndis.StatusNoRouteToDestination
 	}
 	cm := params.CallMgrParameters
-	rx := cm.Receive
-	if ph != nil {
-		rx = ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
-	}
-	if st := checkTraffic(cm.Transmit, rx); st != ndis.StatusSuccess {
+	tx, rx, st := granted(cm.Transmit, cm.Receive, ph != nil)
+	if st != ndis.StatusSuccess {
 		return nil, st
 	}
-	if exceeds(cm.Transmit, d.cfg.MaxRate) || exceeds(rx, d.cfg.MaxRate) {
+	if exceeds(tx, d.cfg.MaxRate) || (ph == nil && exceeds(rx, d.cfg.MaxRate)) {
 		return nil, ndis.StatusCellrateNotAvailable
 	}
+	grant(params, tx, rx)
 	v.resetData()
 	d.mu.Lock()
 	if d.closing {
@@ -162,7 +164,7 @@ func (d *MCM) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, ph *ndi
 		pt = &party{v: v, h: ph, node: node, service: svc, params: params, state: pAdding, initial: true}
 		v.mp = &rootState{parties: []*party{pt}}
 	}
-	st := d.startLegLocked(v.p, v, pt)
+	st = d.startLegLocked(v.p, v, pt)
 	if st != ndis.StatusSuccess {
 		v.state, v.req = stIdle, nil
 		v.dropCall()
@@ -717,7 +719,10 @@ func (d *MCM) ProtocolCmDropParty(partyCtx any, data []byte) ndis.Status {
 // (Q.2963.1) with the new traffic descriptor. Only what a traffic
 // descriptor carries may change (TokenRate, TokenBucketSize,
 // PeakBandwidth); a change of ServiceType or MaxSduSize, a multipoint call
-// or a call not yet established is NDIS_STATUS_NOT_SUPPORTED. PENDING:
+// or a call not yet established is NDIS_STATUS_NOT_SUPPORTED, a flowspec
+// UNI 3.1 cannot carry NDIS_STATUS_INVALID_DATA (CheckFlowspec); the
+// flowspecs become what the MODIFY REQUEST signals, flagged
+// CALL_PARAMETERS_CHANGED if that is not what was asked. PENDING:
 // on MODIFY ACKNOWLEDGE the VC is re-activated with the new parameters and
 // the change completes with SUCCESS; on MODIFY REJECT (or T360, or link
 // loss) it completes with the cause's status and the VC keeps its previous
@@ -746,9 +751,14 @@ func (d *MCM) ProtocolCmModifyCallQoS(vcCtx any, params *ndis.CallParameters) nd
 	if !sameSignalling(v.tx, ntx) || !sameSignalling(v.rx, nrx) {
 		return ndis.StatusNotSupported
 	}
+	ntx, nrx, st := granted(ntx, nrx, false)
+	if st != ndis.StatusSuccess {
+		return st
+	}
 	if exceeds(ntx, d.cfg.MaxRate) || exceeds(nrx, d.cfg.MaxRate) {
 		return ndis.StatusCellrateNotAvailable
 	}
+	grant(params, ntx, nrx)
 	fwd, bwd := ntx, nrx
 	if v.incoming {
 		fwd, bwd = nrx, ntx

@@ -85,7 +85,15 @@
 //
 // Flowspecs map onto the ATM Traffic Descriptor, Broadband Bearer
 // Capability, QoS Parameter and AAL5 parameters as docs/protocol.md §6
-// describes (see qos.go: forward = the caller's transmit direction). The
+// describes (see qos.go: forward = the caller's transmit direction): each
+// service type is one of UNI 3.1's combinations of traffic parameters, in
+// whole 48-octet cells. A flowspec UNI 3.1 cannot carry (CheckFlowspec: a
+// rate or bucket past MaxFlowspecValue, a token rate above the peak) is
+// refused with NDIS_STATUS_INVALID_DATA, never clamped; MakeCallComplete
+// and ModifyCallQoSComplete carry what was signalled, as the far end reads
+// it, flagged CALL_PARAMETERS_CHANGED when that is not what was asked. A
+// SETUP whose traffic descriptor is no UNI 3.1 combination is refused with
+// cause 73 (the caller sees NDIS_STATUS_INCOMPATABLE_QOS). The
 // caller's MaxSduSize of each direction is negotiated against what the path
 // carries: at most 65 535 (AAL5), and for a datagram VC the link's
 // MaxDatagramPayload when the SETUP goes out. An unspecified size (0 or

@@ -51,8 +51,13 @@ func TestMultipoint(t *testing.T) {
 		}
 		l2 := waitIncoming(w, cc, 1)
 		l3 := waitIncoming(w, cb, 2)
-		if m, ok := addParty(); !ok || m.EndpointRef == nil || m.EndpointRef.Value == 0 {
+		m, ok := addParty()
+		if !ok || m.EndpointRef == nil || m.EndpointRef.Value == 0 {
 			t.Errorf("l3 was not added with ADD PARTY on b's leg: %+v", m)
+		}
+		// UNI 3.1: both maximum CPCS-SDU sizes; nothing flows backward.
+		if ok && (m.AAL == nil || m.AAL.FwdMaxSDU != uni.Some(1000) || m.AAL.BwdMaxSDU != uni.Some(0)) {
+			t.Errorf("ADD PARTY AAL parameters %+v; want forward 1000, backward 0", m.AAL)
 		}
 		if ci := a.d.Calls(); len(ci) != 1 || !ci[0].Multipoint || len(ci[0].Parties) != 3 {
 			t.Errorf("root's call: %+v", ci)

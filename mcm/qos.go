@@ -1,33 +1,54 @@
 package mcm
 
 import (
+	"strconv"
+
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/uni"
 )
 
-// Flowspec <-> Q.2931 traffic mapping (docs/protocol.md §6 "Flowspecs").
+// Flowspec <-> UNI 3.1 traffic mapping (docs/protocol.md §6 "Flowspecs").
 // Forward is the caller's transmit direction, backward its receive
 // direction. Rates in bytes/s become cells/s of 48 payload octets, rounded
 // up; buckets in bytes become cells; MaxSduSize is the AAL5 maximum
-// CPCS-SDU size of the direction.
+// CPCS-SDU size of the direction. Each SERVICETYPE is one of UNI 3.1's
+// combinations of traffic parameters (§5.4.5.6, uni.TrafficCombination):
 //
-//	SERVICETYPE      Traffic Descriptor (per direction)     QoS class   bearer (BCOB-X)
-//	BESTEFFORT       PCR CLP=0+1 (+ best effort indicator)  0           traffic type none
-//	CONTROLLEDLOAD   PCR, SCR, MBS (CLP=0+1)                3           VBR
-//	GUARANTEED       PCR (= PeakBandwidth, else TokenRate)  1           CBR, end-to-end timing
-//	NO_TRAFFIC       PCR = 0                                0           —
+//	SERVICETYPE     Traffic Descriptor (one direction)      QoS class  bearer (BCOB-X)
+//	NO_TRAFFIC      PCR(0+1) = 0                            -          -
+//	BESTEFFORT      PCR(0+1) = PeakBandwidth; with the best -          traffic type none
+//	                effort indicator when no direction of
+//	                the call reserves (UBR)
+//	CONTROLLEDLOAD  PCR(0+1) = PeakBandwidth,               3          VBR
+//	                SCR(0+1) = TokenRate, MBS(0+1) = bucket
+//	GUARANTEED      as CONTROLLEDLOAD                       1          CBR, end-to-end timing
 //
-// The best effort indicator is set when neither direction asks for more
-// than best effort (UBR). QOS_NOT_SPECIFIED and POSITIVE_INFINITY_RATE leave
-// the field out; an absent field reads back as QOS_NOT_SPECIFIED. Values
-// over 24 bits of cells are clamped. Latency, DelayVariation and
-// MinimumPolicedSize are not signalled (the called side sees
-// QOS_NOT_SPECIFIED). Other service types are refused with
-// NDIS_STATUS_NOT_SUPPORTED.
+// A value left open (QOS_NOT_SPECIFIED, POSITIVE_INFINITY_RATE) is sent as
+// 16 777 215, the largest 24-bit value, and read back as QOS_NOT_SPECIFIED;
+// an open TokenRate of a reserving direction is sent as its PCR (a
+// sustainable rate never exceeds the peak). The QoS Parameter is ITU-T
+// coded 0/0 when neither direction has a class, else ATM Forum coded with
+// each direction's class, a direction without one taking the other's
+// (UNI 3.1 allows classes 1-4 both ways or 0 both ways, nothing between).
+// Latency, DelayVariation and MinimumPolicedSize are not signalled. A
+// received descriptor is read by its combination: PCR(0+1) = 0 is
+// NO_TRAFFIC; one with a sustainable rate is GUARANTEED for QoS class 1,
+// else CONTROLLEDLOAD; anything else BESTEFFORT with PeakBandwidth = PCR(0+1).
+// Flowspecs that cannot be signalled are refused (CheckFlowspec), never
+// clamped.
 
 const (
 	cellOctets = 48
-	max24      = 0xFFFFFF
+	// openCells is the cell rate or burst size that stands for a value
+	// the flowspec leaves open: all ones in the 24-bit field.
+	openCells = 0xFFFFFF
+	// maxCells is the largest cell count a specified value may become.
+	maxCells = openCells - 1
+	// MaxFlowspecValue is the largest TokenRate or PeakBandwidth
+	// (bytes/s), and the largest TokenBucketSize (bytes), a call can
+	// signal: 16 777 214 cells of 48 octets (16 777 215, all ones, stands
+	// for a value left open).
+	MaxFlowspecValue = maxCells * cellOctets
 	// MaxAAL5SDU is the largest SDU an AAL5 VC carries (16-bit CPCS-SDU
 	// size), and so the largest MaxSduSize a call can negotiate.
 	MaxAAL5SDU = 0xFFFF
@@ -35,22 +56,113 @@ const (
 
 func unspecified(v uint32) bool { return v == ndis.QoSNotSpecified || v == ndis.PositiveInfinityRate }
 
+// cells is the cell rate (or burst size) that signals octets; the value
+// has passed CheckFlowspec.
 func cells(octets uint32) uni.OptUint {
 	if unspecified(octets) {
-		return uni.OptUint{}
+		return uni.Some(openCells)
 	}
-	c := (uint64(octets) + cellOctets - 1) / cellOctets
-	if c > max24 {
-		c = max24
-	}
-	return uni.Some(uint32(c))
+	return uni.Some(uint32((uint64(octets) + cellOctets - 1) / cellOctets))
 }
 
+// octets reads a cell rate (or burst size) back into a flowspec value.
 func octets(c uni.OptUint) uint32 {
-	if !c.Present {
+	if !c.Present || c.Value >= openCells {
 		return ndis.QoSNotSpecified
 	}
-	return uint32(uint64(c.Value) * cellOctets) // at most 805 306 320: fits
+	return c.Value * cellOctets // at most 805 306 272: fits
+}
+
+// FlowspecError says why a flowspec cannot be signalled in UNI 3.1.
+type FlowspecError struct {
+	// Field is the FLOWSPEC member at fault: "ServiceType", "TokenRate",
+	// "TokenBucketSize" or "PeakBandwidth".
+	Field string
+	// Value is its value.
+	Value uint32
+	// Limit is the largest value Field may have: MaxFlowspecValue, or for
+	// a TokenRate above the peak the PeakBandwidth. 0 when no value would
+	// do (an unsupported ServiceType, a PeakBandwidth of 0).
+	Limit uint32
+	// Status is what a request carrying the flowspec is refused with:
+	// NDIS_STATUS_INVALID_DATA, or NDIS_STATUS_NOT_SUPPORTED for a
+	// service type the call manager does not signal.
+	Status ndis.Status
+}
+
+// Error says in one line what is wrong and what is allowed, naming the
+// FLOWSPEC members.
+func (e *FlowspecError) Error() string { return e.Describe(func(field string) string { return field }) }
+
+// Describe is Error with each FLOWSPEC member named by name(member): a
+// command-line tool passes its flag names.
+func (e *FlowspecError) Describe(name func(field string) string) string {
+	unit := " bytes/s"
+	if e.Field == "TokenBucketSize" {
+		unit = " bytes"
+	}
+	v := strconv.FormatUint(uint64(e.Value), 10)
+	switch {
+	case e.Field == "ServiceType":
+		return name(e.Field) + " " + v + " is not supported: use best effort, controlled load, guaranteed or no traffic"
+	case e.Field == "PeakBandwidth" && e.Value == 0:
+		return name(e.Field) + " 0: a direction that sends nothing has the service type no traffic"
+	case e.Field == "TokenRate" && e.Limit < MaxFlowspecValue:
+		return name("TokenRate") + " " + v + unit + " is above " + name("PeakBandwidth") + " " +
+			strconv.FormatUint(uint64(e.Limit), 10) + unit + ": the token rate must not exceed the peak"
+	}
+	return name(e.Field) + " " + v + unit + " is more than a UNI 3.1 traffic descriptor carries: at most " +
+		strconv.FormatUint(uint64(e.Limit), 10) + unit + " (" + strconv.Itoa(maxCells) + " cells of 48 octets)"
+}
+
+// CheckFlowspec reports whether the call manager can signal f, one
+// direction of a call, in a UNI 3.1 ATM Traffic Descriptor without
+// changing it beyond rounding to whole cells; if not, the *FlowspecError
+// says which member is at fault. It is the check NdisClMakeCall and
+// NdisClModifyCallQoS apply (refusing with the error's Status); tools
+// apply it before they call. NO_TRAFFIC always passes; for the other
+// service types a signalled value (PeakBandwidth; TokenRate and
+// TokenBucketSize for controlled load and guaranteed) must be open or at
+// most MaxFlowspecValue, PeakBandwidth must not be 0, and TokenRate must
+// not exceed PeakBandwidth.
+func CheckFlowspec(f ndis.Flowspec) error {
+	bad := func(field string, v, limit uint32) error {
+		return &FlowspecError{Field: field, Value: v, Limit: limit, Status: ndis.StatusInvalidData}
+	}
+	switch f.ServiceType {
+	case ndis.ServiceNoTraffic:
+		return nil
+	case ndis.ServiceBestEffort, ndis.ServiceControlledLoad, ndis.ServiceGuaranteed:
+	default:
+		return &FlowspecError{Field: "ServiceType", Value: uint32(f.ServiceType), Status: ndis.StatusNotSupported}
+	}
+	too := func(v uint32) bool { return !unspecified(v) && v > MaxFlowspecValue }
+	switch {
+	case f.PeakBandwidth == 0:
+		return bad("PeakBandwidth", 0, 0)
+	case too(f.PeakBandwidth):
+		return bad("PeakBandwidth", f.PeakBandwidth, MaxFlowspecValue)
+	case !unspecified(f.TokenRate) && !unspecified(f.PeakBandwidth) && f.TokenRate > f.PeakBandwidth:
+		return bad("TokenRate", f.TokenRate, f.PeakBandwidth)
+	case f.ServiceType == ndis.ServiceBestEffort:
+		return nil // nothing else of it is signalled
+	case too(f.TokenRate):
+		return bad("TokenRate", f.TokenRate, MaxFlowspecValue)
+	case too(f.TokenBucketSize):
+		return bad("TokenBucketSize", f.TokenBucketSize, MaxFlowspecValue)
+	}
+	return nil
+}
+
+// checkFlowspecs applies CheckFlowspec to both directions and returns the
+// status to refuse with.
+func checkFlowspecs(fs ...ndis.Flowspec) ndis.Status {
+	for _, f := range fs {
+		if err := CheckFlowspec(f); err != nil {
+			return err.(*FlowspecError).Status
+		}
+	}
+	return ndis.StatusSuccess
 }
 
 // dirTraffic is one direction of a traffic descriptor.
@@ -59,48 +171,30 @@ type dirTraffic struct {
 	class         uint8
 }
 
-func direction(f ndis.Flowspec) (dirTraffic, ndis.Status) {
+// direction is what f signals; f has passed CheckFlowspec.
+func direction(f ndis.Flowspec) dirTraffic {
 	var d dirTraffic
 	switch f.ServiceType {
 	case ndis.ServiceNoTraffic:
 		d.pcr = uni.Some(0)
 	case ndis.ServiceBestEffort:
 		d.pcr = cells(f.PeakBandwidth)
-	case ndis.ServiceControlledLoad:
-		d.pcr, d.scr, d.mbs, d.class = cells(f.PeakBandwidth), cells(f.TokenRate), cells(f.TokenBucketSize), uni.QoSClass3
-	case ndis.ServiceGuaranteed:
-		rate := f.PeakBandwidth
-		if unspecified(rate) {
-			rate = f.TokenRate
+	case ndis.ServiceControlledLoad, ndis.ServiceGuaranteed:
+		d.pcr, d.scr, d.mbs, d.class = cells(f.PeakBandwidth), cells(f.TokenRate), cells(f.TokenBucketSize), classOf(f.ServiceType)
+		if unspecified(f.TokenRate) {
+			d.scr = d.pcr
 		}
-		d.pcr, d.mbs, d.class = cells(rate), cells(f.TokenBucketSize), uni.QoSClass1
-	default:
-		return d, ndis.StatusNotSupported
 	}
-	return d, ndis.StatusSuccess
-}
-
-// checkTraffic reports whether two flowspecs can be signalled (see
-// trafficDescriptor), without building anything.
-func checkTraffic(fwd, bwd ndis.Flowspec) ndis.Status {
-	if _, st := direction(fwd); st != ndis.StatusSuccess {
-		return st
-	}
-	_, st := direction(bwd)
-	return st
+	return d
 }
 
 // trafficDescriptor fills td with the ATM Traffic Descriptor for the two
-// directions.
+// directions, after checking them (CheckFlowspec).
 func trafficDescriptor(td *uni.TrafficDescriptor, fwd, bwd ndis.Flowspec) (dirTraffic, dirTraffic, ndis.Status) {
-	f, st := direction(fwd)
-	if st != ndis.StatusSuccess {
-		return f, f, st
+	if st := checkFlowspecs(fwd, bwd); st != ndis.StatusSuccess {
+		return dirTraffic{}, dirTraffic{}, st
 	}
-	b, st := direction(bwd)
-	if st != ndis.StatusSuccess {
-		return f, b, st
-	}
+	f, b := direction(fwd), direction(bwd)
 	*td = uni.TrafficDescriptor{
 		FwdPCR01: f.pcr, BwdPCR01: b.pcr,
 		FwdSCR01: f.scr, BwdSCR01: b.scr,
@@ -108,6 +202,85 @@ func trafficDescriptor(td *uni.TrafficDescriptor, fwd, bwd ndis.Flowspec) (dirTr
 		BestEffort: f.class == 0 && b.class == 0 && (fwd.ServiceType == ndis.ServiceBestEffort || bwd.ServiceType == ndis.ServiceBestEffort),
 	}
 	return f, b, ndis.StatusSuccess
+}
+
+// qosParameter fills q for the QoS classes of the two directions: ITU-T
+// coded 0/0 when neither has one, else ATM Forum coded with a direction
+// that has no class taking the other's (UNI 3.1 §5.4.5.18).
+func qosParameter(q *uni.QoSParameter, fwd, bwd uint8) {
+	switch {
+	case fwd == 0 && bwd == 0:
+		*q = uni.QoSParameter{}
+		return
+	case fwd == 0:
+		fwd = bwd
+	case bwd == 0:
+		bwd = fwd
+	}
+	*q = uni.QoSParameter{Instruction: uni.NewIEInstruction(uni.CodingNetwork, false, 0), Forward: fwd, Backward: bwd}
+}
+
+// signalled returns the flowspecs the far end reads from the traffic IEs
+// that carry fwd and bwd (readSetup): rates rounded up to whole cells,
+// open values and what is not signalled QOS_NOT_SPECIFIED, a NO_TRAFFIC
+// direction's MaxSduSize 0. Other MaxSduSizes are returned as given: they
+// are negotiated through the AAL parameters. fwd and bwd have passed
+// CheckFlowspec.
+func signalled(fwd, bwd ndis.Flowspec) (ndis.Flowspec, ndis.Flowspec) {
+	var td uni.TrafficDescriptor
+	var q uni.QoSParameter
+	f, b, _ := trafficDescriptor(&td, fwd, bwd)
+	qosParameter(&q, f.class, b.class)
+	rf, rb := readTraffic(&td, &q)
+	sdu := func(asked, read ndis.Flowspec) ndis.Flowspec {
+		read.MaxSduSize = asked.MaxSduSize
+		if read.ServiceType == ndis.ServiceNoTraffic {
+			read.MaxSduSize = 0
+		}
+		return read
+	}
+	return sdu(fwd, rf), sdu(bwd, rb)
+}
+
+// granted checks the flowspecs of a call (CheckFlowspec) and returns what
+// its signalling carries, as both ends will report it: tx is the caller's
+// transmit (forward) direction, rx its receive direction, which for a
+// multipoint call carries nothing and is returned as given.
+func granted(tx, rx ndis.Flowspec, multipoint bool) (ndis.Flowspec, ndis.Flowspec, ndis.Status) {
+	srx := rx
+	if multipoint {
+		srx = ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
+	}
+	if st := checkFlowspecs(tx, srx); st != ndis.StatusSuccess {
+		return tx, rx, st
+	}
+	gtx, grx := signalled(tx, srx)
+	if multipoint {
+		grx = rx
+	}
+	return gtx, grx, ndis.StatusSuccess
+}
+
+// grant puts the granted flowspecs into the request's parameters, flagged
+// CALL_PARAMETERS_CHANGED when they differ from what was asked (R-CALL-9,
+// R-QOS-4): the completion reports what was signalled.
+func grant(p *ndis.CallParameters, tx, rx ndis.Flowspec) {
+	cm := p.CallMgrParameters
+	if tx != cm.Transmit || rx != cm.Receive {
+		cm.Transmit, cm.Receive = tx, rx
+		p.Flags |= ndis.CallParametersChanged
+	}
+}
+
+// trafficAllowed reports whether a received traffic descriptor is one of
+// UNI 3.1's combinations of traffic parameters; if not, the SETUP or MODIFY
+// REQUEST is refused with cause 73.
+func trafficAllowed(td *uni.TrafficDescriptor) bool {
+	if td == nil {
+		return false
+	}
+	_, _, err := td.Combinations()
+	return err == nil
 }
 
 // setupMsg is a SETUP and the information elements it points to, in one
@@ -145,6 +318,7 @@ func (s *setupMsg) traffic(fwd, bwd ndis.Flowspec, p2mp, reliable bool) ndis.Sta
 	if st != ndis.StatusSuccess {
 		return st
 	}
+	qosParameter(&s.qos, f.class, b.class)
 	s.m.Traffic = &s.td
 	s.bc = uni.BearerCapability{Class: uni.BCOBX, HasTrafficType: true, UserPlane: uni.PointToPoint}
 	switch {
@@ -157,10 +331,6 @@ func (s *setupMsg) traffic(fwd, bwd ndis.Flowspec, p2mp, reliable bool) ndis.Sta
 		s.bc.UserPlane = uni.PointToMultipoint
 	}
 	s.m.Bearer = &s.bc
-	s.qos = uni.QoSParameter{Forward: f.class, Backward: b.class}
-	if f.class != 0 || b.class != 0 {
-		s.qos.Instruction = uni.NewIEInstruction(uni.CodingNetwork, false, 0)
-	}
 	s.m.QoS = &s.qos
 	fillAAL(&s.aal, fwd, bwd, reliable)
 	s.m.AAL = &s.aal
@@ -168,7 +338,11 @@ func (s *setupMsg) traffic(fwd, bwd ndis.Flowspec, p2mp, reliable bool) ndis.Sta
 }
 
 // aalParams is the AAL5 parameters IE: the max SDU of each direction and
-// the SSCS type (SSCOP assured operation for reliable delivery).
+// the SSCS type (SSCOP assured operation for reliable delivery). UNI 3.1
+// carries both maximum CPCS-SDU sizes or neither: neither when no
+// direction specifies one; otherwise a NO_TRAFFIC direction's is 0 and an
+// unspecified one is MaxAAL5SDU (the far end lowers it to what its path
+// carries, as it does an unspecified size).
 func aalParams(fwd, bwd ndis.Flowspec, reliable bool) *uni.AALParameters {
 	a := new(uni.AALParameters)
 	fillAAL(a, fwd, bwd, reliable)
@@ -181,18 +355,30 @@ func fillAAL(a *uni.AALParameters, fwd, bwd ndis.Flowspec, reliable bool) {
 	if reliable {
 		a.SSCS = uni.Some(uni.SSCSAssured)
 	}
-	if sduSpecified(fwd.MaxSduSize) && fwd.ServiceType != ndis.ServiceNoTraffic {
-		a.FwdMaxSDU = uni.Some(min(fwd.MaxSduSize, MaxAAL5SDU))
+	has := func(f ndis.Flowspec) bool {
+		return f.ServiceType != ndis.ServiceNoTraffic && sduSpecified(f.MaxSduSize)
 	}
-	if sduSpecified(bwd.MaxSduSize) && bwd.ServiceType != ndis.ServiceNoTraffic {
-		a.BwdMaxSDU = uni.Some(min(bwd.MaxSduSize, MaxAAL5SDU))
+	if !has(fwd) && !has(bwd) {
+		return
 	}
+	size := func(f ndis.Flowspec) uni.OptUint {
+		switch {
+		case f.ServiceType == ndis.ServiceNoTraffic:
+			return uni.Some(0)
+		case !sduSpecified(f.MaxSduSize):
+			return uni.Some(MaxAAL5SDU)
+		}
+		return uni.Some(min(f.MaxSduSize, MaxAAL5SDU))
+	}
+	a.FwdMaxSDU, a.BwdMaxSDU = size(fwd), size(bwd)
 }
 
 func sduSpecified(v uint32) bool { return v != 0 && v != ndis.QoSNotSpecified }
 
 // readDirection turns one direction of a received traffic descriptor and
-// its QoS class back into a flowspec (without MaxSduSize).
+// its QoS class back into a flowspec (without MaxSduSize): PCR(0+1) = 0 is
+// NO_TRAFFIC; a sustainable rate makes it GUARANTEED for class 1, else
+// CONTROLLEDLOAD; anything else is BESTEFFORT with the peak.
 func readDirection(pcr, scr, mbs uni.OptUint, class uint8) ndis.Flowspec {
 	f := ndis.Flowspec{
 		TokenRate: ndis.QoSNotSpecified, TokenBucketSize: ndis.QoSNotSpecified, PeakBandwidth: ndis.QoSNotSpecified,
@@ -203,11 +389,11 @@ func readDirection(pcr, scr, mbs uni.OptUint, class uint8) ndis.Flowspec {
 	case pcr.Present && pcr.Value == 0:
 		f.ServiceType = ndis.ServiceNoTraffic
 		f.TokenRate, f.TokenBucketSize, f.PeakBandwidth = 0, 0, 0
-	case class == uni.QoSClass1:
-		f.ServiceType = ndis.ServiceGuaranteed
-		f.PeakBandwidth, f.TokenRate, f.TokenBucketSize = octets(pcr), octets(pcr), octets(mbs)
-	case class == uni.QoSClass2 || class == uni.QoSClass3:
+	case scr.Present:
 		f.ServiceType = ndis.ServiceControlledLoad
+		if class == uni.QoSClass1 {
+			f.ServiceType = ndis.ServiceGuaranteed
+		}
 		f.PeakBandwidth, f.TokenRate, f.TokenBucketSize = octets(pcr), octets(scr), octets(mbs)
 	default:
 		f.ServiceType = ndis.ServiceBestEffort
@@ -250,6 +436,11 @@ func readSetup(m *uni.Message) (fwd, bwd ndis.Flowspec, reliable bool) {
 			bwd.MaxSduSize = a.BwdMaxSDU.Value
 		}
 		reliable = a.SSCS.Present && a.SSCS.Value == uni.SSCSAssured
+	}
+	for _, f := range []*ndis.Flowspec{&fwd, &bwd} {
+		if f.ServiceType == ndis.ServiceNoTraffic {
+			f.MaxSduSize = 0 // a direction that carries nothing has no SDUs
+		}
 	}
 	return fwd, bwd, reliable
 }

@@ -138,6 +138,13 @@ func TestRefusedAtOnce(t *testing.T) {
 			{"service name too long", mcm.CallParams("b", "ninechars", bestEffort(100), bestEffort(100), false), ndis.StatusInvalidAddress},
 			{"service type", mcm.CallParams("b", "echo", flow(ndis.ServiceNetworkControl, 1, 1, 1, 100), bestEffort(100), false), ndis.StatusNotSupported},
 			{"rate", mcm.CallParams("b", "echo", flow(ndis.ServiceControlledLoad, 200_000, 4800, 200_000, 100), bestEffort(100), false), ndis.StatusCellrateNotAvailable},
+			// What UNI 3.1 cannot carry is refused, never clamped.
+			{"peak of 900 000 000 B/s", mcm.CallParams("b", "echo", flow(ndis.ServiceBestEffort, ndis.QoSNotSpecified, ndis.QoSNotSpecified, 900_000_000, 100), bestEffort(100), false), ndis.StatusInvalidData},
+			{"receive rate of 900 000 000 B/s", mcm.CallParams("b", "echo", bestEffort(100), flow(ndis.ServiceGuaranteed, 900_000_000, 4800, ndis.QoSNotSpecified, 100), false), ndis.StatusInvalidData},
+			{"one octet/s over the largest", mcm.CallParams("b", "echo", flow(ndis.ServiceControlledLoad, 100, 4800, mcm.MaxFlowspecValue+1, 100), bestEffort(100), false), ndis.StatusInvalidData},
+			{"bucket over the largest", mcm.CallParams("b", "echo", flow(ndis.ServiceControlledLoad, 100, mcm.MaxFlowspecValue+1, 200, 100), bestEffort(100), false), ndis.StatusInvalidData},
+			{"token rate above the peak", mcm.CallParams("b", "echo", flow(ndis.ServiceControlledLoad, 50_001, 4800, 50_000, 100), bestEffort(100), false), ndis.StatusInvalidData},
+			{"peak of 0", mcm.CallParams("b", "echo", flow(ndis.ServiceBestEffort, ndis.QoSNotSpecified, ndis.QoSNotSpecified, 0, 100), bestEffort(100), false), ndis.StatusInvalidData},
 		} {
 			if _, st := ca.MakeCall(v, tc.params, false); st != tc.want {
 				t.Errorf("%s: MakeCall returned %v, want %v", tc.name, st, tc.want)

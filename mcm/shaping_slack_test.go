@@ -10,9 +10,9 @@ import (
 )
 
 // TestShapingSlack: the buckets tolerate 50 µs of their rate (each is
-// deeper by what its rate fills in 50 µs). At a peak of 4 GB/s an SDU of
-// 1200 octets is due 300 ns after the one before: a burst of 20 sent at
-// one instant (virtual time) is 5.7 µs ahead of the peak at its end, so
+// deeper by what its rate fills in 50 µs). At a peak of 800 MB/s an SDU of
+// 1200 octets is due 1.5 µs after the one before: a burst of 20 sent at
+// one instant (virtual time) is 28.5 µs ahead of the peak at its end, so
 // none of it is held back (TxShaped stays 0). At 12 MB/s the SDUs are due
 // 100 µs apart: a burst of 3 has its second and third held back. Either
 // way every SDU goes out and arrives.
@@ -23,7 +23,7 @@ func TestShapingSlack(t *testing.T) {
 		burst  int
 		shaped uint64
 	}{
-		{"within slack", 4_000_000_000, 20, 0},
+		{"within slack", 800_000_000, 20, 0},
 		{"beyond slack", 12_000_000, 3, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

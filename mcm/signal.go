@@ -108,8 +108,11 @@ func (d *MCM) incomingParty(p *peer, ind uni.Indication) {
 // (NdisMCmActivateVc), then the call is dispatched
 // (NdisMCmDispatchIncomingCall). Refusals: cause 41 while
 // shutting down, 88 for another node's address or no matching SAP, 21 when
-// Config.Authorize says no, 37 over Config.MaxRate, 78 for an ADD PARTY
-// whose MaxSduSize the path cannot carry (a SETUP's is lowered in CONNECT), 47 when the VC cannot be created or activated.
+// Config.Authorize says no, 73 for a SETUP whose traffic descriptor is not
+// one of UNI 3.1's combinations of traffic parameters, 37 over
+// Config.MaxRate, 78 for an ADD PARTY whose MaxSduSize the path cannot
+// carry (a SETUP's is lowered in CONNECT), 47 when the VC cannot be created
+// or activated.
 func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.Flowspec, added bool) {
 	reject := func(cause uni.CauseIE) {
 		d.mu.Lock()
@@ -161,6 +164,8 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 	}
 	var cause uni.CauseIE
 	switch {
+	case !added && !trafficAllowed(m.Traffic):
+		cause = uni.NewCause(uni.CauseUnsupportedTraffic)
 	case s == nil:
 		cause = uni.NewCause(uni.CauseIncompatibleDestination, byte(uni.IEBHLI))
 	case exceeds(fwd, d.cfg.MaxRate) || exceeds(bwd, d.cfg.MaxRate):
@@ -839,7 +844,8 @@ func (d *MCM) peerDroppedParty(p *peer, ind uni.Indication) {
 // Accepted if the call is established and within Config.MaxRate: the VC
 // is re-activated with the new flowspecs, the client is told
 // (IncomingCallQoSChange), then MODIFY ACKNOWLEDGE. Otherwise MODIFY
-// REJECT: cause 37 over the limit, 63 for a multipoint call, 41 otherwise.
+// REJECT: cause 37 over the limit, 73 for a traffic descriptor that is not
+// a UNI 3.1 combination, 63 for a multipoint call, 41 otherwise.
 func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
 	d.mu.Lock()
 	c := p.calls.get(ind.Call)
@@ -863,6 +869,10 @@ func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
 		return
 	case v.state != stActive || v.closing || v.closeIndicated || !v.activated || ind.Traffic == nil:
 		reject(uni.CauseTemporaryFailure)
+		d.mu.Unlock()
+		return
+	case !trafficAllowed(ind.Traffic):
+		reject(uni.CauseUnsupportedTraffic)
 		d.mu.Unlock()
 		return
 	}

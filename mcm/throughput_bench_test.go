@@ -58,9 +58,10 @@ func BenchmarkVcThroughput(b *testing.B) {
 }
 
 // unlimited is a controlled-load flowspec whose buckets never hold an SDU
-// back on loopback: 4 GB/s sustained and peak, a 1 MB bucket.
+// back on loopback: the largest rate UNI 3.1 signals (805 MB/s) sustained
+// and peak, a 1 MB bucket.
 func unlimited(sdu uint32) ndis.Flowspec {
-	return flow(ndis.ServiceControlledLoad, 4_000_000_000, 1_000_000, 4_000_000_000, sdu)
+	return flow(ndis.ServiceControlledLoad, mcm.MaxFlowspecValue, 1_000_000, mcm.MaxFlowspecValue, sdu)
 }
 
 // newBenchQuicWorld is newQuicWorld for a benchmark: the transport's

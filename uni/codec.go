@@ -307,13 +307,17 @@ func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
 	m := &d.m
 	switch i {
 	case ieCause:
+		if cs := inst.CodingStandard(); cs != CodingITU && cs != CodingNetwork {
+			return false // no cause values UNI 3.1 knows
+		}
 		n := len(m.Causes)
 		c := &d.causes[n]
 		if !c.decode(p) {
 			*c = CauseIE{}
 			return false
 		}
-		c.Instruction = inst
+		// Either coding is accepted; the value says which one defines it.
+		c.Instruction = inst.withCodingStandard(c.Value.CodingStandard())
 		m.Causes = d.causes[:n+1]
 	case ieCallState:
 		if !d.state.decode(p) {
@@ -391,7 +395,8 @@ func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
 		d.connID.Instruction = inst
 		m.ConnectionID = &d.connID
 	case ieQoS:
-		if !d.qos.decode(p) {
+		if !d.qos.decode(p) || qosCodingProblem(inst.CodingStandard(), d.qos.Forward, d.qos.Backward) != "" {
+			d.qos = QoSParameter{}
 			return false
 		}
 		d.qos.Instruction = inst

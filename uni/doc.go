@@ -35,6 +35,15 @@
 // encode(decode(encode(m))) == encode(m) octet for octet. Decoding accepts
 // any order.
 //
+// Encoding also refuses what UNI 3.1 does not allow an IE to say: an AAL5
+// maximum CPCS-SDU size in one direction only, QoS classes the coding
+// standard does not carry (ITU-T: 0 both ways; ATM Forum specific: 1-4
+// both ways), a cause coded with a standard that does not define it
+// ([Cause.CodingStandard]); the decoder treats the first two as invalid
+// contents and accepts a cause in either coding. Whether a traffic
+// descriptor is one of UNI 3.1's combinations of traffic parameters is for
+// the call manager to judge ([TrafficDescriptor.Combinations], cause 73).
+//
 // Error handling follows Q.2931 §5.6: a message the receiver must not act on
 // yields a [*DecodeError] whose Cause and Action say what the procedures
 // prescribe; information elements that are unknown, unexpected in the

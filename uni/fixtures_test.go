@@ -131,7 +131,8 @@ func fixtures() []fixture {
 }
 
 // extraFixtures exercise what fixtures do not: IEs kept raw, explicit
-// instructions, non-AAL5 parameters, a called party without AESA.
+// instructions, non-AAL5 parameters, a called party without AESA, causes
+// in the ATM Forum-specific coding.
 func extraFixtures() []fixture {
 	return []fixture{
 		{"SETUP with unrecognised IEs", &Message{
@@ -150,6 +151,11 @@ func extraFixtures() []fixture {
 			},
 		}},
 		{"RELEASE COMPLETE without cause", &Message{Type: MsgReleaseComplete, CallRef: CallRef{Value: 1, Flag: true}}},
+		// Causes only UNI 3.1 defines, in the ATM Forum-specific coding.
+		{"STATUS with cause 104", &Message{Type: MsgStatus, CallRef: CallRef{Value: 2},
+			Causes: []CauseIE{NewCause(CauseIncorrectLength)}, CallState: &CallStateIE{State: StateActive}}},
+		{"RELEASE COMPLETE with causes 78 and 92", &Message{Type: MsgReleaseComplete, CallRef: CallRef{Value: 3, Flag: true},
+			Causes: []CauseIE{NewCause(CauseAALUnsupported), NewCause(CauseTooManyAddParty)}}},
 	}
 }
 

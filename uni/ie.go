@@ -81,6 +81,8 @@ const (
 	CodingNetwork  = 3 // standard defined for the network (ATM Forum specific in UNI 3.1)
 )
 
+var codingNames = [4]string{CodingITU: "ITU-T", CodingISO: "ISO/IEC", CodingNational: "national", CodingNetwork: "ATM Forum specific"}
+
 // IE action indicator values (IE instruction bits 3-1), meaningful when the
 // flag bit is set.
 const (
@@ -108,6 +110,12 @@ func NewIEInstruction(codingStandard uint8, explicit bool, action uint8) IEInstr
 // CodingStandard returns bits 7-6.
 func (i IEInstruction) CodingStandard() uint8 {
 	return uint8(i>>ieInstructionCodingStdShift) & ieInstructionCodingStdMaskLow2
+}
+
+// withCodingStandard returns i with bits 7-6 set to cs.
+func (i IEInstruction) withCodingStandard(cs uint8) IEInstruction {
+	return i&^(ieInstructionCodingStdMaskLow2<<ieInstructionCodingStdShift) |
+		IEInstruction(cs&ieInstructionCodingStdMaskLow2)<<ieInstructionCodingStdShift
 }
 
 // Explicit reports whether the flag bit asks the receiver to follow the
@@ -227,7 +235,9 @@ const (
 
 // AALParameters is the AAL Parameters IE (0x58). For AAL5 the subfields
 // are modelled; for any other AAL type the octets after the type are kept
-// in Other.
+// in Other. UNI 3.1 (§5.4.5.5) carries the forward and backward maximum
+// CPCS-SDU sizes together or not at all: Append refuses one without the
+// other and the decoder treats one alone as invalid contents (cause 100).
 type AALParameters struct {
 	Instruction IEInstruction
 	Type        uint8
@@ -252,6 +262,9 @@ func (a *AALParameters) appendContents(b []byte) ([]byte, error) {
 	if a.FwdMaxSDU.Value > maxAAL5SDU || a.BwdMaxSDU.Value > maxAAL5SDU ||
 		a.Mode.Value > maxAALOctetSubfield || a.SSCS.Value > maxAALOctetSubfield {
 		return b, encodeErr(IEAAL, "subfield out of range")
+	}
+	if a.FwdMaxSDU.Present != a.BwdMaxSDU.Present {
+		return b, encodeErr(IEAAL, "UNI 3.1 carries the forward and backward maximum CPCS-SDU sizes together or neither")
 	}
 	if a.FwdMaxSDU.Present {
 		b = append(b, aalFwdMaxSDU, byte(a.FwdMaxSDU.Value>>8), byte(a.FwdMaxSDU.Value))
@@ -305,12 +318,15 @@ func (a *AALParameters) decode(p []byte) bool {
 		*f = Some(v)
 		p = p[1+n:]
 	}
-	return true
+	// UNI 3.1: both maximum CPCS-SDU sizes or neither.
+	return a.FwdMaxSDU.Present == a.BwdMaxSDU.Present
 }
 
 // TrafficDescriptor is the ATM Traffic Descriptor IE (0x59). Cell rates are
 // in cells per second and burst sizes in cells, 24 bits each; CLP=0 and
-// CLP=0+1 name the cells the value applies to.
+// CLP=0+1 name the cells the value applies to. The codec carries any set
+// of subfields; whether they form one of the combinations UNI 3.1 allows
+// is for the call manager to judge (Combinations, cause 73).
 type TrafficDescriptor struct {
 	Instruction IEInstruction
 	FwdPCR0     OptUint // forward peak cell rate, CLP=0 (0x82)
@@ -401,6 +417,121 @@ func (t *TrafficDescriptor) decode(p []byte) bool {
 		p = p[4:]
 	}
 	return true
+}
+
+// TrafficCombination is one of the combinations of traffic parameters UNI
+// 3.1 allows for a direction of a call (§5.4.5.6, in the order listed
+// there); CombinationBestEffort covers both directions at once.
+type TrafficCombination uint8
+
+// The combinations. CombinationNone is any other set of parameters: what
+// cause 73 (unsupported combination of traffic parameters) refuses.
+const (
+	CombinationNone       TrafficCombination = iota
+	CombinationPCR0                          // PCR CLP=0 and PCR CLP=0+1
+	CombinationPCR0Tagged                    // PCR CLP=0 and PCR CLP=0+1, tagging requested
+	CombinationSCR0                          // PCR CLP=0+1, SCR CLP=0 and MBS CLP=0
+	CombinationSCR0Tagged                    // PCR CLP=0+1, SCR CLP=0 and MBS CLP=0, tagging requested
+	CombinationPCR01                         // PCR CLP=0+1 alone
+	CombinationSCR01                         // PCR CLP=0+1, SCR CLP=0+1 and MBS CLP=0+1
+	CombinationBestEffort                    // both directions: PCR CLP=0+1 each way and the best effort indicator
+)
+
+var combinationNames = [...]string{
+	CombinationNone:       "no allowed combination",
+	CombinationPCR0:       "PCR(0), PCR(0+1)",
+	CombinationPCR0Tagged: "PCR(0), PCR(0+1), tagging",
+	CombinationSCR0:       "PCR(0+1), SCR(0), MBS(0)",
+	CombinationSCR0Tagged: "PCR(0+1), SCR(0), MBS(0), tagging",
+	CombinationPCR01:      "PCR(0+1)",
+	CombinationSCR01:      "PCR(0+1), SCR(0+1), MBS(0+1)",
+	CombinationBestEffort: "best effort: PCR(0+1) + best effort indicator",
+}
+
+// String lists the parameters of the combination.
+func (c TrafficCombination) String() string {
+	if int(c) < len(combinationNames) {
+		return combinationNames[c]
+	}
+	return "combination " + itoa(int(c))
+}
+
+// Combinations returns the UNI 3.1 combination of traffic parameters of
+// each direction, and an error naming the direction that has none (the
+// descriptor is then refused with cause 73). The best effort indicator
+// makes both directions CombinationBestEffort and allows nothing but the
+// two PCR CLP=0+1. Traffic management options other than tagging (frame
+// discard, UNI 4.0) do not take part.
+func (t *TrafficDescriptor) Combinations() (fwd, bwd TrafficCombination, err error) {
+	if t.BestEffort {
+		only := TrafficDescriptor{FwdPCR01: t.FwdPCR01, BwdPCR01: t.BwdPCR01}
+		switch {
+		case !t.FwdPCR01.Present || !t.BwdPCR01.Present:
+			err = errors.New("best effort needs the peak cell rate (CLP=0+1) of both directions")
+		case t.fieldsSet() != only.fieldsSet():
+			err = errors.New("best effort carries the peak cell rates (CLP=0+1) and nothing else")
+		case t.HasOptions && t.Options&(TagForward|TagBackward) != 0:
+			err = errors.New("best effort allows no tagging")
+		default:
+			return CombinationBestEffort, CombinationBestEffort, nil
+		}
+		return CombinationNone, CombinationNone, err
+	}
+	tags := uint8(0)
+	if t.HasOptions {
+		tags = t.Options
+	}
+	fwd = combination(t.FwdPCR0, t.FwdPCR01, t.FwdSCR0, t.FwdSCR01, t.FwdMBS0, t.FwdMBS01, tags&TagForward != 0)
+	bwd = combination(t.BwdPCR0, t.BwdPCR01, t.BwdSCR0, t.BwdSCR01, t.BwdMBS0, t.BwdMBS01, tags&TagBackward != 0)
+	switch {
+	case fwd == CombinationNone:
+		err = errors.New("the forward traffic parameters are not a UNI 3.1 combination")
+	case bwd == CombinationNone:
+		err = errors.New("the backward traffic parameters are not a UNI 3.1 combination")
+	}
+	return fwd, bwd, err
+}
+
+// fieldsSet is a bit mask of the rate and burst subfields present.
+func (t *TrafficDescriptor) fieldsSet() uint16 {
+	var m uint16
+	for i, f := range t.fields() {
+		if f.Present {
+			m |= 1 << i
+		}
+	}
+	return m
+}
+
+// combination identifies one direction's parameters.
+func combination(pcr0, pcr01, scr0, scr01, mbs0, mbs01 OptUint, tagged bool) TrafficCombination {
+	if !pcr01.Present {
+		return CombinationNone
+	}
+	var c TrafficCombination
+	switch {
+	case pcr0.Present && !scr0.Present && !scr01.Present && !mbs0.Present && !mbs01.Present:
+		c = CombinationPCR0
+	case !pcr0.Present && scr0.Present && mbs0.Present && !scr01.Present && !mbs01.Present:
+		c = CombinationSCR0
+	case !pcr0.Present && !scr0.Present && !scr01.Present && !mbs0.Present && !mbs01.Present:
+		c = CombinationPCR01
+	case !pcr0.Present && !scr0.Present && scr01.Present && mbs01.Present && !mbs0.Present:
+		c = CombinationSCR01
+	default:
+		return CombinationNone
+	}
+	if tagged {
+		// Tagging only where the CLP=0 cells have parameters of their own.
+		switch c {
+		case CombinationPCR0:
+			return CombinationPCR0Tagged
+		case CombinationSCR0:
+			return CombinationSCR0Tagged
+		}
+		return CombinationNone
+	}
+	return c
 }
 
 func tdIndex(id byte) int {
@@ -508,13 +639,41 @@ const (
 )
 
 // QoSParameter is the Quality of Service Parameter IE (0x5c).
+//
+// UNI 3.1 (§5.4.5.18) ties the classes to the coding standard of the IE
+// instruction: ITU-T coding carries the unspecified QoS class (0) in both
+// directions and nothing else; the ATM Forum-specific coding (CodingNetwork)
+// carries one of the specified QoS classes 1-4 in each direction. Append
+// refuses any other combination and the decoder treats one as invalid
+// contents (cause 100).
 type QoSParameter struct {
 	Instruction IEInstruction
 	Forward     uint8
 	Backward    uint8
 }
 
+// qosCodingProblem says what is wrong with QoS classes fwd and bwd under
+// coding standard cs; "" when they are valid.
+func qosCodingProblem(cs, fwd, bwd uint8) string {
+	switch cs {
+	case CodingITU:
+		if fwd != QoSUnspecified || bwd != QoSUnspecified {
+			return "ITU-T coding carries only the unspecified QoS class (0) both ways; classes 1-4 need the ATM Forum-specific coding standard"
+		}
+	case CodingNetwork:
+		if fwd < QoSClass1 || fwd > QoSClass4 || bwd < QoSClass1 || bwd > QoSClass4 {
+			return "the ATM Forum-specific coding standard carries QoS classes 1-4 in both directions; 0/0 is ITU-T coded"
+		}
+	default:
+		return "QoS classes are ITU-T or ATM Forum-specific coded"
+	}
+	return ""
+}
+
 func (q *QoSParameter) appendContents(b []byte) ([]byte, error) {
+	if p := qosCodingProblem(q.Instruction.CodingStandard(), q.Forward, q.Backward); p != "" {
+		return b, encodeErr(IEQoS, p)
+	}
 	return append(b, q.Forward, q.Backward), nil
 }
 

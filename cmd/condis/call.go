@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/node"
 )
 
@@ -50,7 +51,9 @@ Q.2931 cause and exits 1, for example:
   condis: call closed: NDIS_STATUS_DEST_OUT_OF_ORDER (cause 27, destination out of order)
 
 Without --rate the call is best effort; with it, controlled load (--service
-overrides).`,
+overrides). Rates and the bucket are signalled in UNI 3.1 cells of 48 octets:
+at most 805306272 bytes/s (bytes for --bucket), and --rate must not exceed
+--peak; call refuses other values before calling.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := needControl(socket); err != nil {
@@ -66,8 +69,15 @@ overrides).`,
 					fs.Service = "controlled-load"
 				}
 			}
-			if _, err := fs.Ndis(); err != nil {
+			nf, err := fs.Ndis()
+			if err != nil {
 				return fmt.Errorf("--service: %v", err)
+			}
+			// The call manager's own rule: refused here in one line
+			// rather than by the node with NDIS_STATUS_INVALID_DATA.
+			var fe *mcm.FlowspecError
+			if errors.As(mcm.CheckFlowspec(nf), &fe) {
+				return errors.New(fe.Describe(flowspecFlag))
 			}
 			tx, rx := fs, fs
 			req := node.Request{Dest: args[0], Tx: &tx, Rx: &rx, Reliable: reliable, LingerMs: linger.Milliseconds()}
@@ -86,6 +96,21 @@ overrides).`,
 	c.Flags().BoolVar(&reliable, "reliable", false, "ask for reliable, ordered delivery (a transport stream) instead of best effort datagrams")
 	c.Flags().DurationVar(&linger, "linger", 500*time.Millisecond, "after stdin ends, close once nothing has arrived for this long (at most 10 times as long)")
 	return c
+}
+
+// flowspecFlag names the flag that sets a FLOWSPEC member.
+func flowspecFlag(field string) string {
+	switch field {
+	case "TokenRate":
+		return "--rate"
+	case "TokenBucketSize":
+		return "--bucket"
+	case "PeakBandwidth":
+		return "--peak"
+	case "ServiceType":
+		return "--service"
+	}
+	return field
 }
 
 // runCall runs a call session: stdin to the VC, the VC to stdout.

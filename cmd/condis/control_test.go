@@ -312,6 +312,26 @@ func TestCallErrors(t *testing.T) {
 	oneLine(t, err, `--service: unknown service type "premium"`)
 }
 
+// TestCallFlowspecLimits: flag values a UNI 3.1 traffic descriptor cannot
+// carry are refused before the node is asked (there is none here), in one
+// line naming the flag and the limit.
+func TestCallFlowspecLimits(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--peak", "900000000"}, "--peak 900000000 bytes/s is more than a UNI 3.1 traffic descriptor carries: at most 805306272 bytes/s"},
+		{[]string{"--rate", "805306273"}, "--rate 805306273 bytes/s is more than a UNI 3.1 traffic descriptor carries: at most 805306272 bytes/s"},
+		{[]string{"--rate", "1000", "--bucket", "900000000"}, "--bucket 900000000 bytes is more than a UNI 3.1 traffic descriptor carries: at most 805306272 bytes"},
+		{[]string{"--rate", "200000", "--peak", "100000"}, "--rate 200000 bytes/s is above --peak 100000 bytes/s: the token rate must not exceed the peak"},
+	} {
+		args := append([]string{"call", "--control", sock}, c.args...)
+		err := start(strings.NewReader(""), io.Discard, nil, append(args, "any/echo")...).wait()
+		oneLine(t, err, c.want)
+	}
+}
+
 func TestCallsJSON(t *testing.T) {
 	n := startNode(t)
 	n.listenEcho(t, "echo")
