@@ -173,3 +173,107 @@ func TestLossyCalls(t *testing.T) {
 		}
 	})
 }
+
+// TestLossyClearingBound (issue 8 item 3): 200 calls are up; signalling
+// starts to lose 10% of the messages with up to 200 ms of jitter; both
+// sides close half the calls each; the loss stops. Every call that either
+// end still held is cleared within 2×T308 + T316 of the loss stopping: a
+// RELEASE unanswered twice restarts its VC at once, restarts of different
+// VCs run side by side, and each ends on the far end's answer (RESTART
+// ACKNOWLEDGE, or the RELEASE COMPLETE that comes late). Every close
+// completes exactly once.
+func TestLossyClearingBound(t *testing.T) {
+	const n = 200
+	synctest.Test(t, func(t *testing.T) {
+		calm := sim.SignalConfig{Delay: 5 * time.Millisecond}
+		w := newSimWorld(t, sim.Config{Seed: 13, Signal: calm})
+		defer w.close()
+		a, b := w.addNode("a", nil), w.addNode("b", nil)
+		ca, cb := a.client("alice"), b.client("bob")
+		b.listen(cb, "echo")
+		vs := make([]*memdrv.ClientVc, n)
+		in := make([]*memdrv.ClientVc, n)
+		for i := range vs {
+			vs[i], in[i] = w.connect(ca, cb, mcm.CallParams("b", "echo", bestEffort(100), bestEffort(100), false))
+		}
+		restarts := w.net.DropNth(sim.MsgType(uni.MsgRestart), 1<<30) // counts them, drops none
+		w.net.SetSignal(sim.SignalConfig{Delay: 5 * time.Millisecond, Jitter: 200 * time.Millisecond, Loss: 0.1})
+		for i := range n {
+			if i%2 == 0 {
+				ca.CloseCall(vs[i])
+			} else {
+				cb.CloseCall(in[i])
+			}
+		}
+		w.pause(12 * time.Second) // long enough for RELEASEs to go unanswered twice
+		w.net.SetSignal(calm)
+		calmed := time.Now()
+		bound := 2*w.timers.T308 + w.timers.T316
+		w.waitFor("no calls at either end", func() bool {
+			return len(a.d.Calls()) == 0 && len(b.d.Calls()) == 0
+		})
+		if took := time.Since(calmed); took > bound {
+			t.Errorf("the last call was cleared %v after the loss stopped, more than 2×T308 + T316 = %v", took, bound)
+		} else {
+			t.Logf("the last call was cleared %v after the loss stopped (bound %v); %d RESTARTs sent", took, bound, restarts.Seen())
+		}
+		w.waitFor("every close completed", func() bool {
+			return memdrv.See(ca, func() bool {
+				for i, v := range vs {
+					if i%2 == 0 && !v.Close.Done {
+						return false
+					}
+				}
+				return true
+			}) && memdrv.See(cb, func() bool {
+				for i, v := range in {
+					if i%2 == 1 && !v.Close.Done {
+						return false
+					}
+				}
+				return true
+			})
+		})
+		for _, x := range []struct {
+			c  *memdrv.Client
+			vs []*memdrv.ClientVc
+		}{{ca, vs}, {cb, in}} {
+			memdrv.See(x.c, func() bool {
+				for i, v := range x.vs {
+					if v.Close.Done && !v.Close.ExactlyOnce() || v.CloseIndicated > 1 {
+						t.Errorf("%s call %d: close %v, %d incoming closes", x.c.Name, i, v.Close, v.CloseIndicated)
+					}
+				}
+				return true
+			})
+		}
+		for i, v := range in {
+			if i%2 == 0 {
+				w.waitFor("bob's VC deleted", func() bool { return memdrv.See(cb, func() bool { return v.Deleted }) })
+			}
+		}
+		for i, v := range vs {
+			if i%2 == 1 {
+				w.waitFor("alice told of the close", func() bool { return memdrv.See(ca, func() bool { return v.CloseIndicated > 0 }) })
+			}
+			if memdrv.See(ca, func() bool { return v.CloseIndicated > 0 && !v.Close.Done }) {
+				ca.CloseCall(v)
+			}
+		}
+		w.waitFor("alice's closes completed", func() bool {
+			return memdrv.See(ca, func() bool {
+				for _, v := range vs {
+					if !v.Close.Done {
+						return false
+					}
+				}
+				return true
+			})
+		})
+		for _, v := range vs {
+			if st := ca.DeleteVc(v); st != ndis.StatusSuccess {
+				t.Errorf("DeleteVc: %v", st)
+			}
+		}
+	})
+}
