@@ -20,9 +20,9 @@
 //	{"op":"calls"}
 //	{"op":"bench","dest":"beta/echo","calls":10000,"concurrency":16}
 //
-// "calls" is answered with the node's address ("address": for the Q.2931
-// call manager, its ATM End System Address) and the list of VCs
-// ([CallInfo]), and the node closes the connection. "bench" makes "calls" calls to "dest" (each set up and
+// "calls" is answered with the node's address ("address", when its call
+// manager has one) and the list of VCs ([CallInfo]) and the node closes
+// the connection. "bench" makes "calls" calls to "dest" (each set up and
 // closed again, with no data; "tx" and "rx" as for a call), "concurrency"
 // of them in flight at once, inside the node: the Control is their CoNDIS
 // client, so neither the control socket nor the session goroutines are
@@ -241,7 +241,8 @@ type Response struct {
 	Rx     *Flowspec `json:"rx,omitempty"`
 
 	// calls: the node's own address, when its call manager has one (an
-	// AddressReporter), and its VCs
+	// AddressReporter: for the Q.2931 call manager, its ATM End System
+	// Address), and its VCs
 	Address string     `json:"address,omitempty"`
 	Calls   []CallInfo `json:"calls,omitempty"`
 
