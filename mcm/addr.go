@@ -110,8 +110,8 @@ func ParsePrefix(s string) (Prefix, error) {
 	return p, p.Check()
 }
 
-// Check reports whether p is a prefix of one of UNI 3.1's private ATM
-// address formats: AFI 0x47 (ICD: 4 BCD digits), 0x39 (DCC: 3 BCD digits
+// Check returns an error, in one line, unless p is a prefix of one of
+// UNI 3.1's private ATM address formats: AFI 0x47 (ICD: 4 BCD digits), 0x39 (DCC: 3 BCD digits
 // and a final 0xF) or 0x45 (E.164: 15 BCD digits, padded with leading
 // zeros, and a final 0xF), the rest of the 13 octets being the HO-DSP.
 func (p Prefix) Check() error {
@@ -195,6 +195,7 @@ func (cfg *Config) checkAddressing() error {
 	return nil
 }
 
+// unprefixed is err without the package's "mcm: ", to be wrapped again.
 func unprefixed(err error) error { return errors.New(strings.TrimPrefix(err.Error(), "mcm: ")) }
 
 // peerAddress is the address of the node called name: under its entry in

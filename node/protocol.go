@@ -22,10 +22,9 @@
 //	{"op":"status"}
 //	{"op":"bench","dest":"beta/echo","calls":10000,"concurrency":16}
 //
-// "calls" is answered with {"ok":true,"count":N,"address":A} (A: the node's
-// own address, for the Q.2931 call manager its ATM End System Address) and
-// then N call frames,
-// one per VC ([CallInfo]) in the order of their handles, and a close frame;
+// "calls" is answered with {"ok":true,"count":N,"address":A} (A: the
+// node's own address, for the Q.2931 call manager its ATM End System
+// Address) and then N call frames, one per VC ([CallInfo]) in the order of their handles, and a close frame;
 // the node then closes the connection. A node with 100,000 VCs answers
 // with 100,000 frames, never with one huge line.
 //
@@ -282,7 +281,8 @@ type Response struct {
 	Node *NodeStatus `json:"node,omitempty"`
 
 	// calls: the node's own address, when its call manager has one (an
-	// AddressReporter)
+	// AddressReporter: for the Q.2931 call manager, its ATM End System
+	// Address)
 	Address string `json:"address,omitempty"`
 
 	// bench

@@ -47,8 +47,9 @@ func freeAddr(tb testing.TB, host string) string {
 
 // runningNode is one node of a cluster.
 type runningNode struct {
-	n   *Node
-	log *syncBuffer
+	n      *Node
+	log    *syncBuffer
+	events chan Event // of its listen session
 }
 
 func (r *runningNode) sock() string { return r.n.Config.Control }
@@ -64,7 +65,7 @@ func (c *cluster) start(cfg Config) *runningNode {
 	cfg.File = filepath.Join(c.dir, cfg.Name+".toml")
 	cfg.Control = filepath.Join(c.dir, cfg.Name+".sock")
 	cfg.CA, cfg.Cert, cfg.Key = filepath.Join(c.dir, "ca.pem"), filepath.Join(c.dir, cfg.Name+".pem"), filepath.Join(c.dir, cfg.Name+".key")
-	r := &runningNode{log: &syncBuffer{}}
+	r := &runningNode{log: &syncBuffer{}, events: make(chan Event, 16)}
 	log := slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	n, err := Start(&cfg, StartOptions{Logger: log})
 	if err != nil {
@@ -106,8 +107,17 @@ func (c *cluster) start(cfg Config) *runningNode {
 	go func() {
 		defer close(drained)
 		for {
-			if _, err := listen.Recv(); err != nil {
+			f, err := listen.Recv()
+			if err != nil {
 				return
+			}
+			if f.Type == FrameEvent {
+				if e, err := ParseEvent(f.Payload); err == nil {
+					select {
+					case r.events <- e:
+					default:
+					}
+				}
 			}
 		}
 	}()
@@ -118,18 +128,32 @@ func (c *cluster) start(cfg Config) *runningNode {
 	return r
 }
 
-// call calls dest from the node and, once it is up, sends one SDU and
-// checks the echo; it returns the error of a call that failed.
-func (r *runningNode) call(tb testing.TB, dest string) error {
+// call calls dest (a service of node to) from the node and, once it is up
+// at both ends, sends one SDU and checks the echo (on a reliable VC: a
+// datagram may be lost); it returns the error of a call that failed.
+func (r *runningNode) call(tb testing.TB, to *runningNode, dest string) error {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s, err := DialCall(ctx, r.sock(), Request{Dest: dest, Tx: &Flowspec{Service: "best-effort", Peak: 1_000_000, MaxSDU: 1000},
+	s, err := DialCall(ctx, r.sock(), Request{Dest: dest, Reliable: true,
+		Tx: &Flowspec{Service: "best-effort", Peak: 1_000_000, MaxSDU: 1000},
 		Rx: &Flowspec{Service: "best-effort", Peak: 1_000_000, MaxSDU: 1000}})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	// A session that hangs fails the test instead of stalling it.
+	defer time.AfterFunc(20*time.Second, func() { s.Close() }).Stop()
+	// The echo listener drops what arrives before its call is connected
+	// (CONNECT ACKNOWLEDGE may come after the caller's first SDU).
+	for up := false; !up; {
+		select {
+		case e := <-to.events:
+			up = e.Event == EventCall // not the end of an earlier call
+		case <-ctx.Done():
+			tb.Fatalf("call %s: the listener never saw the call", dest)
+		}
+	}
 	if err := s.Send([]byte("ping")); err != nil {
 		tb.Fatal(err)
 	}
@@ -181,7 +205,7 @@ func TestTwoNodesCustomPrefix(t *testing.T) {
 		from, to *runningNode
 		dest     string
 	}{{alpha, beta, "beta/echo"}, {beta, alpha, "alpha/echo"}} {
-		if err := tc.from.call(t, tc.dest); err != nil {
+		if err := tc.from.call(t, tc.to, tc.dest); err != nil {
 			t.Errorf("%s: %v", tc.dest, err)
 		}
 	}
@@ -224,12 +248,12 @@ func TestTwoNodesPeerPrefix(t *testing.T) {
 	aAddr, bAddr, gAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	alpha := c.start(Config{Name: "alpha", Listen: aAddr, AddressPrefix: ap, Peers: []Peer{
 		{Name: "beta", Address: bAddr, AddressPrefix: bp}, {Name: "gamma", Address: gAddr}}})
-	c.start(Config{Name: "beta", Listen: bAddr, AddressPrefix: bp, Peers: []Peer{{Name: "alpha", Address: aAddr, AddressPrefix: ap}}})
-	c.start(Config{Name: "gamma", Listen: gAddr, AddressPrefix: bp, Peers: []Peer{{Name: "alpha", Address: aAddr, AddressPrefix: ap}}})
-	if err := alpha.call(t, "beta/echo"); err != nil {
+	beta := c.start(Config{Name: "beta", Listen: bAddr, AddressPrefix: bp, Peers: []Peer{{Name: "alpha", Address: aAddr, AddressPrefix: ap}}})
+	gamma := c.start(Config{Name: "gamma", Listen: gAddr, AddressPrefix: bp, Peers: []Peer{{Name: "alpha", Address: aAddr, AddressPrefix: ap}}})
+	if err := alpha.call(t, beta, "beta/echo"); err != nil {
 		t.Errorf("beta/echo: %v", err)
 	}
-	wantRefused(t, "gamma/echo", alpha.call(t, "gamma/echo"), uni.CauseIncompatibleDestination, "NDIS_STATUS_INVALID_SAP")
+	wantRefused(t, "gamma/echo", alpha.call(t, gamma, "gamma/echo"), uni.CauseIncompatibleDestination, "NDIS_STATUS_INVALID_SAP")
 }
 
 // TestTrustPeers: with trust = "peers" a node neither accepts calls from
@@ -241,12 +265,12 @@ func TestTrustPeers(t *testing.T) {
 	alpha := c.start(Config{Name: "alpha", Listen: aAddr, Peers: []Peer{{Name: "beta", Address: bAddr}}})
 	beta := c.start(Config{Name: "beta", Listen: bAddr, Trust: TrustPeers})
 
-	wantRefused(t, "alpha calls beta, which does not know alpha", alpha.call(t, "beta/echo"), uni.CauseCallRejected, "cause 21")
+	wantRefused(t, "alpha calls beta, which does not know alpha", alpha.call(t, beta, "beta/echo"), uni.CauseCallRejected, "cause 21")
 	if !strings.Contains(beta.log.String(), `call refused: the caller is not a [[peer]] of this node (trust = \"peers\")" peer=alpha service=echo`) {
 		t.Errorf("beta did not log the refusal:\n%s", beta.log.String())
 	}
 	// The link alpha opened is up, but alpha is still not beta's peer.
-	wantRefused(t, "beta calls alpha", beta.call(t, "alpha/echo"), 0, `unknown node "alpha" (not a [[peer]] of this node: add one, or set trust = "cluster")`)
+	wantRefused(t, "beta calls alpha", beta.call(t, alpha, "alpha/echo"), 0, `unknown node "alpha" (not a [[peer]] of this node: add one, or set trust = "cluster")`)
 	// Nor does the transport dial a node that is not a [[peer]].
 	r := &resolver{}
 	if _, err := r.resolve(context.Background(), "alpha"); !errors.Is(err, transport.ErrUnknownPeer) ||
@@ -275,10 +299,10 @@ func TestTrustCluster(t *testing.T) {
 	c := newCluster(t)
 	local := c.start(Config{Name: "localhost", Listen: "127.0.0.1:" + p, Trust: TrustCluster})
 	alpha := c.start(Config{Name: "alpha", Listen: "127.0.0.2:" + p, Trust: TrustCluster})
-	if err := alpha.call(t, "localhost/echo"); err != nil {
+	if err := alpha.call(t, local, "localhost/echo"); err != nil {
 		t.Fatalf("alpha calls localhost, which neither has as a [[peer]]: %v", err)
 	}
-	if err := local.call(t, "alpha/echo"); err != nil {
+	if err := local.call(t, alpha, "alpha/echo"); err != nil {
 		t.Errorf("localhost calls alpha back: %v", err)
 	}
 	if line := logLine(alpha.log.String(), `msg="node up"`); !strings.Contains(line, "trust=cluster") {
@@ -292,13 +316,13 @@ func TestTrustCluster(t *testing.T) {
 func TestTrustClusterAllowList(t *testing.T) {
 	c := newCluster(t)
 	aAddr, bAddr, gAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
-	c.start(Config{Name: "beta", Listen: bAddr, Trust: TrustCluster, SAPs: []SAP{{Service: "echo", Allow: []string{"gamma"}}}})
+	beta := c.start(Config{Name: "beta", Listen: bAddr, Trust: TrustCluster, SAPs: []SAP{{Service: "echo", Allow: []string{"gamma"}}}})
 	alpha := c.start(Config{Name: "alpha", Listen: aAddr, Peers: []Peer{{Name: "beta", Address: bAddr}}})
 	gamma := c.start(Config{Name: "gamma", Listen: gAddr, Peers: []Peer{{Name: "beta", Address: bAddr}}})
-	if err := gamma.call(t, "beta/echo"); err != nil {
+	if err := gamma.call(t, beta, "beta/echo"); err != nil {
 		t.Errorf("gamma, on beta's allow list: %v", err)
 	}
-	wantRefused(t, "alpha, not on the list", alpha.call(t, "beta/echo"), uni.CauseCallRejected, "cause 21")
+	wantRefused(t, "alpha, not on the list", alpha.call(t, beta, "beta/echo"), uni.CauseCallRejected, "cause 21")
 }
 
 // logLine returns the first line of log containing s.
