@@ -153,7 +153,8 @@ type vcState struct {
 	beforeClose vcPhase    // the phase NdisClCloseCall was issued in
 	flows       *callFlows // granted (outgoing) or offered (incoming) flowspecs, a copy; nil if unknown
 	maxSDU      int
-	sendsOut    int // lists handed to NdisCoSendNetBufferLists and not completed
+	sendsOut    int      // lists handed to NdisCoSendNetBufferLists and not completed
+	held        [][]byte // an echo listener's SDUs received before CallConnected
 
 	failStatus ndis.Status // a failed MakeCall
 	wasUp      bool        // the call was connected

@@ -80,27 +80,26 @@ func (c *Control) ProtocolCoReceiveNetBufferLists(bindingCtx, vcCtx any, nbls *n
 	if echo {
 		v.sendsOut += len(sdus)
 	}
+	if s != nil && s.echo && v.phase == vcAccepted && !v.wantClose {
+		// The caller may send once it has our CONNECT; we may send only
+		// once CallConnected says the call is up. Hold the SDUs until
+		// then, a bounded few.
+		for _, d := range sdus {
+			if len(v.held) < maxHeldSDUs {
+				v.held = append(v.held, d)
+			}
+		}
+	}
 	c.mu.Unlock()
 	if s == nil {
 		return
 	}
 	if echo {
-		var head, tail *ndis.NetBufferList
-		for _, d := range sdus {
-			n := &ndis.NetBufferList{Data: d, Context: v}
-			if tail == nil {
-				head = n
-			} else {
-				tail.Next = n
-			}
-			tail = n
-		}
-		c.b.CoSendNetBufferLists(v.h, head, 0)
-		c.poke()
+		c.echo(v, sdus)
 		return
 	}
 	if s.kind == sessionListen && s.echo {
-		return // not connected yet, or closing: dropped
+		return // held until connected, or closing: dropped
 	}
 	for _, d := range sdus {
 		s.out.pushData(d)
@@ -240,8 +239,8 @@ func (c *Control) ProtocolClCallConnected(vcCtx any) {
 		return
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if v.phase != vcAccepted {
+		c.mu.Unlock()
 		return
 	}
 	v.phase = vcConnected
@@ -249,7 +248,34 @@ func (c *Control) ProtocolClCallConnected(vcCtx any) {
 	if s := v.s; s != nil {
 		s.out.pushEvent(Event{Event: EventCall, Vc: v.name, Peer: v.peer})
 	}
+	held := v.held
+	v.held = nil
+	v.sendsOut += len(held)
 	c.notifyLocked()
+	c.mu.Unlock()
+	if len(held) > 0 {
+		c.echo(v, held) // what arrived before the call was up
+	}
+}
+
+// maxHeldSDUs bounds the SDUs an echo listener holds for a call that is
+// accepted but not yet connected.
+const maxHeldSDUs = 64
+
+// echo sends sdus back on v; the caller has counted them in v.sendsOut.
+func (c *Control) echo(v *vcState, sdus [][]byte) {
+	var head, tail *ndis.NetBufferList
+	for _, d := range sdus {
+		n := &ndis.NetBufferList{Data: d, Context: v}
+		if tail == nil {
+			head = n
+		} else {
+			tail.Next = n
+		}
+		tail = n
+	}
+	c.b.CoSendNetBufferLists(v.h, head, 0)
+	c.poke()
 }
 
 // ProtocolClIncomingCloseCall records the status and its cause; the worker

@@ -102,9 +102,11 @@ func startNodeWith(t *testing.T, mode memdrv.Mode, o nodeOptions) *testNode {
 
 // pipe opens a control connection to n over net.Pipe and sends req. It
 // returns the client's session and the node's end of the connection.
-func (n *testNode) pipe(req Request) (*Session, net.Conn, error) {
+func (n *testNode) pipe(req Request) (*Session, net.Conn, error) { return pipeTo(n.t, n.ctl, req) }
+
+// pipeTo opens a control connection to c over net.Pipe and sends req.
+func pipeTo(t testing.TB, c *Control, req Request) (*Session, net.Conn, error) {
 	cli, srv := net.Pipe()
-	c := n.ctl
 	c.mu.Lock()
 	if c.down {
 		c.mu.Unlock()
@@ -119,7 +121,7 @@ func (n *testNode) pipe(req Request) (*Session, net.Conn, error) {
 		return nil, nil, err
 	}
 	s := &Session{Response: resp, conn: conn, br: br}
-	n.t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { s.Close() })
 	return s, srv, nil
 }
 
