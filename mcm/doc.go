@@ -142,7 +142,21 @@
 // clients get MEDIA_CONNECT and data flows again; otherwise T309 clears the
 // calls and each client gets IncomingCloseCall(DEST_OUT_OF_ORDER). When a
 // RELEASE of ours goes unanswered twice (T308) the peer may still hold the
-// call: the MCM restarts that VC (RESTART, class "indicated VC").
+// call: the MCM restarts that VC (RESTART, class "indicated VC"); restarts
+// of different VCs run side by side, and each ends on the peer's RESTART
+// ACKNOWLEDGE, a STATUS saying it does not know the VC, or its late
+// RELEASE COMPLETE.
+//
+// # Restarts of nodes
+//
+// A node's first link with a peer in the node's life starts with RESTART
+// (class "all VCs"): the peer clears what it still holds from the node's
+// earlier incarnation. A link from a new incarnation of the peer (see
+// transport.Link.PeerIncarnation) clears every call of the old one at
+// once. Either way the clients are told NDIS_STATUS_DEST_OUT_OF_ORDER and
+// Cause reports 41. Connect dials a peer ahead of any call, so that a
+// restarted node is heard at once (node connects to its configured peers
+// when it starts).
 //
 // # Concurrency
 //
