@@ -442,6 +442,7 @@ type CallInfo struct {
 // it is doing.
 type NodeStatus struct {
 	Node    string `json:"node"`              // the node's name (its mediator's)
+	Address string `json:"address,omitempty"` // its ATM End System Address, when its call manager has one
 	Version string `json:"version,omitempty"` // the build of condis the node runs, when known
 	// Started is when the node's control plane started: the node's
 	// start, give or take its call manager's.

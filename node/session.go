@@ -590,7 +590,7 @@ func (c *Control) Status() NodeStatus {
 	m := c.cm.Adapter().Mediator()
 	vcs := len(m.Snapshot().Vcs)
 	return NodeStatus{
-		Node: m.Name(), Version: buildVersion(),
+		Node: m.Name(), Address: nodeAddress(c.cm), Version: buildVersion(),
 		Started: c.started.UTC().Truncate(time.Second), Uptime: time.Since(c.started).Round(time.Millisecond).Seconds(),
 		Vcs:        vcs,
 		Violations: m.ViolationCounts(),

@@ -229,6 +229,13 @@ func TestTwoNodesCustomPrefix(t *testing.T) {
 		if l.Address != want {
 			t.Errorf("%s: calls shows address %q, want %s", r.n.Config.Name, l.Address, want)
 		}
+		st, err := QueryStatus(context.Background(), r.sock())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Address != want {
+			t.Errorf("%s: status shows address %q, want %s", r.n.Config.Name, st.Address, want)
+		}
 	}
 }
 
