@@ -115,6 +115,23 @@ func (d *MCM) ProtocolCmDeactivateVcComplete(ndis.Status, any) {}
 
 // ---- outgoing calls ----
 
+// destination is the node and service a MakeCall or AddParty names:
+// NDIS_STATUS_INVALID_ADDRESS if it names none, or a node this one does not
+// deal with (Config.Trusts), NDIS_STATUS_NO_ROUTE_TO_DESTINATION for this
+// node itself.
+func (d *MCM) destination(params *ndis.CallParameters) (node, service string, st ndis.Status) {
+	node, service, err := Destination(params)
+	switch {
+	case err != nil:
+		return "", "", ndis.StatusInvalidAddress
+	case node == d.name:
+		return "", "", ndis.StatusNoRouteToDestination
+	case d.cfg.Trusts != nil && !d.cfg.Trusts(node):
+		return "", "", ndis.StatusInvalidAddress
+	}
+	return node, service, ndis.StatusSuccess
+}
+
 // ProtocolCmMakeCall models ProtocolCmMakeCall: SETUP to the destination
 // node (dialling it first if there is no link), T303. Refused at once with
 // NDIS_STATUS_INVALID_ADDRESS for a destination that is not "node/service",
@@ -132,12 +149,9 @@ func (d *MCM) ProtocolCmDeactivateVcComplete(ndis.Status, any) {}
 // not what was asked: both ends of the call report the same.
 func (d *MCM) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, ph *ndis.Party) (any, ndis.Status) {
 	v := vcCtx.(*vc)
-	node, svc, err := Destination(params)
-	if err != nil {
-		return nil, ndis.StatusInvalidAddress
-	}
-	if node == d.name {
-		return nil, ndis.StatusNoRouteToDestination
+	node, svc, st := d.destination(params)
+	if st != ndis.StatusSuccess {
+		return nil, st
 	}
 	cm := params.CallMgrParameters
 	tx, rx, st := granted(cm.Transmit, cm.Receive, ph != nil)
@@ -620,12 +634,9 @@ func (d *MCM) deleteVc(v *vc, pause time.Duration) {
 // PENDING; AddPartyComplete follows.
 func (d *MCM) ProtocolCmAddParty(vcCtx any, params *ndis.CallParameters, ph *ndis.Party) (any, ndis.Status) {
 	v := vcCtx.(*vc)
-	node, svc, err := Destination(params)
-	if err != nil {
-		return nil, ndis.StatusInvalidAddress
-	}
-	if node == d.name {
-		return nil, ndis.StatusNoRouteToDestination
+	node, svc, st := d.destination(params)
+	if st != ndis.StatusSuccess {
+		return nil, st
 	}
 	d.mu.Lock()
 	if d.closing || !v.multipoint || v.state != stActive || v.closing || v.closeIndicated {
@@ -635,7 +646,7 @@ func (d *MCM) ProtocolCmAddParty(vcCtx any, params *ndis.CallParameters, ph *ndi
 	pt := &party{v: v, h: ph, node: node, service: svc, params: params, state: pAdding}
 	v.mp.parties = append(v.mp.parties, pt)
 	p := d.peerLocked(node)
-	st := ndis.StatusSuccess
+	st = ndis.StatusSuccess
 	if c := v.legOn(p); c != nil && !c.ended {
 		if c.connected {
 			st = d.addOnLegLocked(c, pt)

@@ -49,6 +49,13 @@ type Config struct {
 	// caller's MakeCall fails with NDIS_STATUS_FAILURE. Nil allows every
 	// call.
 	Authorize func(peer, service string) bool
+	// Trusts, if set, decides which authenticated nodes this one deals
+	// with at all, both ways: a call to a node it refuses fails at
+	// NdisClMakeCall (or NdisClAddParty) with NDIS_STATUS_INVALID_ADDRESS,
+	// as for an unknown node, and Authorize should refuse calls from it.
+	// It is called without any MCM lock held and must not block. Nil
+	// trusts every authenticated node.
+	Trusts func(peer string) bool
 	// MaxRate, if not zero, is the most a call may ask for in either
 	// direction, in bytes/s (TokenRate and PeakBandwidth). Calls and QoS
 	// changes asking for more are refused with cause 37 (user cell rate

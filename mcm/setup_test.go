@@ -124,7 +124,10 @@ func TestRefusedAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		w := newSimWorld(t, sim.Config{})
 		defer w.close()
-		a := w.addNode("a", func(c *mcm.Config) { c.MaxRate = 100_000 })
+		a := w.addNode("a", func(c *mcm.Config) {
+			c.MaxRate = 100_000
+			c.Trusts = func(peer string) bool { return peer != "mallory" }
+		})
 		ca := a.client("alice")
 		v, _ := ca.CreateVc(ca.Af())
 		bad := &ndis.CallParameters{CallMgrParameters: &ndis.CallManagerParameters{Transmit: bestEffort(100), Receive: bestEffort(100)}}
@@ -135,6 +138,7 @@ func TestRefusedAtOnce(t *testing.T) {
 		}{
 			{"no destination", bad, ndis.StatusInvalidAddress},
 			{"itself", mcm.CallParams("a", "echo", bestEffort(100), bestEffort(100), false), ndis.StatusNoRouteToDestination},
+			{"a node it does not trust (Config.Trusts)", mcm.CallParams("mallory", "echo", bestEffort(100), bestEffort(100), false), ndis.StatusInvalidAddress},
 			{"service name too long", mcm.CallParams("b", "ninechars", bestEffort(100), bestEffort(100), false), ndis.StatusInvalidAddress},
 			{"service type", mcm.CallParams("b", "echo", flow(ndis.ServiceNetworkControl, 1, 1, 1, 100), bestEffort(100), false), ndis.StatusNotSupported},
 			{"rate", mcm.CallParams("b", "echo", flow(ndis.ServiceControlledLoad, 200_000, 4800, 200_000, 100), bestEffort(100), false), ndis.StatusCellrateNotAvailable},

@@ -60,6 +60,7 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 	m := ndis.New(ndis.Options{Name: cfg.Name, Logger: log, Trace: opts.Trace, OnViolation: opts.OnViolation})
 	mc := opts.MCM
 	mc.Name, mc.Endpoint, mc.Logger = cfg.Name, nil, log
+	mc.Trusts = cfg.Trusts
 	mc.Authorize = func(peer, service string) bool {
 		if !cfg.Trusts(peer) {
 			log.Info(`call refused: the caller is not a [[peer]] of this node (trust = "peers")`, "peer", peer, "service", service)
