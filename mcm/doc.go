@@ -160,6 +160,11 @@
 //
 // # Concurrency
 //
+// Received signalling is applied link by link in turns of 16 messages,
+// first come first served (a flooding link waits behind the others, and
+// while it waits its transport stops reading it); a peer whose calls are
+// refused faster than Config.RefusalRate is read at that rate.
+//
 // One mutex guards the MCM's state, every peer's uni.Link and its
 // uni.Scheduler (whose timers fire under it). It is never held while the
 // mediator or the transport is called: what a uni.Output indicates, and

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/pki"
 	"github.com/condis-project/condis/transport"
@@ -20,6 +22,7 @@ import (
 // Defaults of Config.
 const (
 	DefaultMaxShapingDelay = 100 * time.Millisecond
+	DefaultRefusalRate     = 2000
 	DefaultAdapterName     = "mcm"
 )
 
@@ -68,6 +71,13 @@ type Config struct {
 	MaxShapingDelay time.Duration
 	// DialTimeout bounds one attempt to reach a peer (default 2×T303).
 	DialTimeout time.Duration
+	// RefusalRate is how many of a peer's calls (SETUP, ADD PARTY) a
+	// second this node refuses before it reads that peer's signalling
+	// more slowly: at this rate, so that QUIC flow control holds the peer
+	// back (default DefaultRefusalRate; a burst of as many is free). A
+	// peer that floods the node with calls it will not take costs it
+	// little and slows nobody else down.
+	RefusalRate int
 	// Logger receives link and call events; nil discards them.
 	Logger *slog.Logger
 }
@@ -93,6 +103,7 @@ type MCM struct {
 	// call records, and the call state of every vc and party. It is never
 	// held while the mediator or the transport is called.
 	mu       sync.Mutex
+	turns    turnstile // received signalling: the links take turns (see Messages)
 	ep       transport.Endpoint
 	peers    map[string]*peer
 	saps     map[string]*sap
@@ -139,6 +150,9 @@ func New(m *ndis.Mediator, cfg Config) (*MCM, error) {
 	}
 	if cfg.MaxShapingDelay <= 0 {
 		cfg.MaxShapingDelay = DefaultMaxShapingDelay
+	}
+	if cfg.RefusalRate <= 0 {
+		cfg.RefusalRate = DefaultRefusalRate
 	}
 	if err := cfg.checkAddressing(); err != nil {
 		return nil, err
@@ -207,6 +221,13 @@ type peer struct {
 	calls callTable
 	inc   uint64 // the peer's incarnation on its latest link
 
+	// refusals paces the refusals of the peer's calls (Config.RefusalRate);
+	// excess counts those over it that its signalling reader has not
+	// waited for yet.
+	refusals  *rate.Limiter
+	excess    int
+	throttled bool // logged once: it has been over the rate
+
 	waiting  []setupReq // calls and parties waiting for the link
 	dialing  bool
 	nextConn uint32
@@ -266,7 +287,7 @@ type setupReq struct {
 func (d *MCM) peerLocked(name string) *peer {
 	p := d.peers[name]
 	if p == nil {
-		p = &peer{d: d, name: name, addr: d.peerAddress(name), low: d.name < name, calls: callTable{}, rx: map[uint32]*call{}}
+		p = &peer{d: d, name: name, refusals: rate.NewLimiter(rate.Limit(d.cfg.RefusalRate), d.cfg.RefusalRate), addr: d.peerAddress(name), low: d.name < name, calls: callTable{}, rx: map[uint32]*call{}}
 		d.peers[name] = p
 	}
 	return p
@@ -736,33 +757,106 @@ type linkHandler struct {
 	l transport.Link
 }
 
-func (h *linkHandler) Message(msg []byte) {
-	d, p := h.d, h.p
-	d.mu.Lock()
-	if p.tl != h.l || d.detached {
-		d.mu.Unlock()
-		return
-	}
-	d.applyLocked(p, p.link.ReceiveBytes(msg))
-	d.mu.Unlock()
-	d.run()
-}
+func (h *linkHandler) Message(msg []byte) { h.Messages([][]byte{msg}) }
+
+// turnSize is how many received messages of one link are applied in one
+// turn (see turnstile).
+const turnSize = 16
 
 // Messages is Message for several messages at once
-// (transport.BatchHandler): they are applied in order under one lock, then
-// the mediator work and the signalling they caused go out together.
+// (transport.BatchHandler): they are applied in order, turnSize at a time
+// under one lock, then the mediator work and the signalling they caused go
+// out together. Links take turns (d.turns): a peer that floods gets one
+// turn in each round like any other, and while it waits its transport
+// stops reading, so QUIC flow control holds it back.
 func (h *linkHandler) Messages(msgs [][]byte) {
 	d, p := h.d, h.p
-	d.mu.Lock()
-	if p.tl != h.l || d.detached {
+	for len(msgs) > 0 {
+		if !d.paceRefusals(p) {
+			return // shutting down
+		}
+		n := min(len(msgs), turnSize)
+		d.turns.enter()
+		d.mu.Lock()
+		if p.tl != h.l || d.detached {
+			d.mu.Unlock()
+			d.turns.leave()
+			return
+		}
+		for _, msg := range msgs[:n] {
+			d.applyLocked(p, p.link.ReceiveBytes(msg))
+		}
 		d.mu.Unlock()
+		d.run()
+		d.turns.leave()
+		msgs = msgs[n:]
+	}
+}
+
+// paceRefusals waits, before a turn of p's signalling, for the refusals
+// of p's calls over Config.RefusalRate; it reports false if the MCM is
+// shutting down.
+func (d *MCM) paceRefusals(p *peer) bool {
+	d.mu.Lock()
+	n := min(p.excess, d.cfg.RefusalRate)
+	p.excess = 0
+	d.mu.Unlock()
+	if n == 0 {
+		return true
+	}
+	return p.refusals.WaitN(d.ctx, n) == nil
+}
+
+// refusedLocked counts a refusal of one of p's calls against
+// Config.RefusalRate.
+func (d *MCM) refusedLocked(p *peer) {
+	if p.refusals.Allow() {
 		return
 	}
-	for _, msg := range msgs {
-		d.applyLocked(p, p.link.ReceiveBytes(msg))
+	if p.excess == 0 && !p.throttled {
+		d.log.Warn("refusing a peer's calls faster than the refusal rate: reading its signalling more slowly", "peer", p.name, "per_second", d.cfg.RefusalRate)
 	}
-	d.mu.Unlock()
-	d.run()
+	p.throttled = true
+	p.excess++
+}
+
+// turnstile lets goroutines in one at a time, in the order they came: the
+// links' signalling readers take turns at the MCM, so that a flood on one
+// link delays the others by at most one turn each round. (sync.Mutex lets
+// a goroutine that just left barge in again.)
+type turnstile struct {
+	mu      sync.Mutex
+	busy    bool
+	waiting []chan struct{}
+}
+
+// enter waits for this goroutine's turn.
+func (t *turnstile) enter() {
+	t.mu.Lock()
+	if !t.busy {
+		t.busy = true
+		t.mu.Unlock()
+		return
+	}
+	ch := make(chan struct{})
+	t.waiting = append(t.waiting, ch)
+	t.mu.Unlock()
+	<-ch // the turn is handed over: busy stays set
+}
+
+// leave hands the turn to the longest waiting goroutine.
+func (t *turnstile) leave() {
+	t.mu.Lock()
+	if len(t.waiting) == 0 {
+		t.busy = false
+		t.mu.Unlock()
+		return
+	}
+	next := t.waiting[0]
+	t.waiting[0] = nil
+	t.waiting = t.waiting[1:]
+	t.mu.Unlock()
+	close(next)
 }
 
 var _ transport.BatchHandler = (*linkHandler)(nil)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/condis-project/condis/mcm"
+	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/transport/sim"
 	"github.com/condis-project/condis/uni"
@@ -89,5 +90,53 @@ func TestPeerIncarnationClearsCalls(t *testing.T) {
 		w.deleted(cb2, vb2)
 		ca.DeleteVc(va2)
 		_ = vb
+	})
+}
+
+// TestRefusedCallsArePaced (issue 8 item 1): a peer whose calls this node
+// refuses (here: no such service, cause 88) more than Config.RefusalRate
+// times a second has its signalling read at that rate, so a flood of calls
+// the node will not take costs it little. Every refused MakeCall still
+// completes exactly once, with NDIS_STATUS_INVALID_SAP.
+func TestRefusedCallsArePaced(t *testing.T) {
+	const rate, n = 10, 40
+	synctest.Test(t, func(t *testing.T) {
+		w := newSimWorld(t, sim.Config{Signal: sim.SignalConfig{Delay: time.Millisecond}})
+		defer w.close()
+		a := w.addNode("a", nil)
+		w.addNode("b", func(c *mcm.Config) { c.RefusalRate = rate })
+		ca := a.client("alice")
+		start := time.Now()
+		vs := make([]*memdrv.ClientVc, n)
+		for i := range vs {
+			vs[i], _ = ca.CreateVc(ca.Af())
+			ca.MakeCall(vs[i], mcm.CallParams("b", "nosuch", bestEffort(100), bestEffort(100), false), false)
+		}
+		w.waitFor("every MakeCall completed", func() bool {
+			return memdrv.See(ca, func() bool {
+				for _, v := range vs {
+					if !v.Make.Done {
+						return false
+					}
+				}
+				return true
+			})
+		})
+		took := time.Since(start)
+		memdrv.See(ca, func() bool {
+			for i, v := range vs {
+				if !v.Make.ExactlyOnce() || v.Make.Status != ndis.StatusInvalidSap {
+					t.Errorf("call %d: %v", i, v.Make)
+				}
+			}
+			return true
+		})
+		// A burst of rate is free; the rest come at rate a second.
+		if want := time.Duration(n-2*rate) * time.Second / rate; took < want {
+			t.Errorf("%d refusals took %v, want at least %v at %d a second", n, took, want, rate)
+		}
+		for _, v := range vs {
+			ca.DeleteVc(v)
+		}
 	})
 }

@@ -126,6 +126,7 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 		if err == nil {
 			d.applyLocked(p, out)
 		}
+		d.refusedLocked(p)
 		d.mu.Unlock()
 	}
 	var svc string
