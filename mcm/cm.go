@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/uni"
 )
 
@@ -170,6 +171,9 @@ func (d *MCM) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, ph *ndi
 	}
 	delete(d.causes, v.h) // the cause of the VC's previous call
 	v.state, v.p, v.service = stCalling, d.peerLocked(node), makeSvcName(svc)
+	if d.cfg.Tracer.Call != nil {
+		v.madeAt = time.Now()
+	}
 	v.reliable, v.multipoint, v.req = reliableRequested(params), ph != nil, params
 	v.c, v.mp = nil, nil
 	v.closing, v.finishQueued, v.closeIndicated, v.qosPending = false, false, false, false
@@ -308,6 +312,7 @@ func (d *MCM) legFailedLocked(v *vc, pt *party, st ndis.Status) {
 			return
 		}
 		params := v.req
+		d.traceCall(v, trace.CallFailed, 0, st, true)
 		v.state, v.req = stIdle, nil
 		v.dropCall()
 		var ph *ndis.Party
@@ -528,6 +533,9 @@ func (d *MCM) finishClose(v *vc) {
 		}
 		for _, pt := range v.parties() {
 			pt.state = pGone
+		}
+		if !v.closeIndicated && v.state == stActive {
+			d.traceCall(v, trace.CallReleased, uni.CauseNormalCallClearing, ndis.StatusSuccess, false)
 		}
 		v.state, v.closing = stIdle, false
 		if !v.incoming {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/pki"
+	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/transport"
 	"github.com/condis-project/condis/uni"
 )
@@ -80,6 +81,12 @@ type Config struct {
 	RefusalRate int
 	// Logger receives link and call events; nil discards them.
 	Logger *slog.Logger
+	// Tracer receives the MCM's typed events: every Q.2931 message sent
+	// and received, links up and down, and calls offered, refused,
+	// connected, failed and released (see package trace). Hooks are
+	// called with the MCM's lock held at times: they must not call the
+	// MCM or block.
+	Tracer trace.Tracer
 }
 
 // MCM is a miniport call manager for CO_ADDRESS_FAMILY_Q2931: CoNDIS calls
@@ -552,6 +559,7 @@ func (d *MCM) applyLocked(p *peer, o uni.Output) {
 		}
 		if p.tl != nil {
 			d.outbox = append(d.outbox, outMsg{p.tl, b})
+			d.traceSignal(p, trace.Out, b)
 		}
 	}
 	p.sched.Apply(o.Timers)
@@ -715,6 +723,7 @@ func (h handler) LinkUp(l transport.Link) transport.LinkHandler {
 	p.setLink(l)
 	inc := l.PeerIncarnation()
 	d.log.Info("link up", "peer", p.name)
+	d.traceLink(p, true, nil)
 	switch {
 	case p.link == nil:
 		// The first link with this peer in this node's life: whatever
@@ -784,6 +793,7 @@ func (h *linkHandler) Messages(msgs [][]byte) {
 			return
 		}
 		for _, msg := range msgs[:n] {
+			d.traceSignal(p, trace.In, msg)
 			d.applyLocked(p, p.link.ReceiveBytes(msg))
 		}
 		d.mu.Unlock()
@@ -876,6 +886,7 @@ func (h *linkHandler) LinkDown(err error) {
 	}
 	p.setLink(nil)
 	d.log.Info("link down", "peer", p.name, "err", err)
+	d.traceLink(p, false, err)
 	if !d.detached {
 		d.applyLocked(p, p.link.LinkDown())
 		if p.link.Calls() > 0 {

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/uni"
 )
 
@@ -114,6 +115,7 @@ func (d *MCM) incomingParty(p *peer, ind uni.Indication) {
 // carry (a SETUP's is lowered in CONNECT), 47 when the VC cannot be created
 // or activated.
 func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.Flowspec, added bool) {
+	var svc string
 	reject := func(cause uni.CauseIE) {
 		d.mu.Lock()
 		var out uni.Output
@@ -127,9 +129,9 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 			d.applyLocked(p, out)
 		}
 		d.refusedLocked(p)
+		d.traceRefused(p, svc, cause.Value)
 		d.mu.Unlock()
 	}
-	var svc string
 	ok := false
 	if m.BHLI != nil {
 		svc, ok = m.BHLI.ServiceName()
@@ -250,6 +252,7 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 	if d.debugging() {
 		d.log.Debug("offering a call", "peer", p.name, "call", c.id.String(), "service", svc, "conn", c.conn)
 	}
+	d.traceCall(v, trace.CallOffered, 0, 0, false)
 	st = d.a.MCmDispatchIncomingCall(s.h, h, &o.params)
 	if st != ndis.StatusPending {
 		d.answered(v, st, &o.params)
@@ -340,6 +343,7 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 	}
 	if st != ndis.StatusSuccess {
 		refuse(uni.NewCause(uni.CauseForStatus(st)))
+		d.traceCall(v, trace.CallRefused, uni.CauseForStatus(st), st, false)
 		disposeIt := !v.closeIndicated && v.state == stOffered
 		if disposeIt {
 			v.state = stIdle
@@ -360,6 +364,7 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 		if !narrowing(tx, ntx) || !narrowing(rx, nrx) {
 			v.state, v.closeIndicated = stReleased, true
 			refuse(uni.NewCause(uni.CauseQoSUnavailable))
+			d.traceCall(v, trace.CallRefused, uni.CauseQoSUnavailable, ndis.StatusIncompatibleQoS, false)
 			d.mu.Unlock()
 			d.haltTx(v, ndis.StatusClosing)
 			d.a.MCmDispatchIncomingCloseCall(ndis.StatusIncompatibleQoS, v.h, nil)
@@ -432,6 +437,7 @@ func (d *MCM) callConnected(v *vc) {
 	d.mu.Unlock()
 	if ok {
 		v.data.allowSend()
+		d.traceCall(v, trace.CallConnected, 0, ndis.StatusSuccess, false)
 		d.a.MCmDispatchCallConnected(v.h)
 	}
 }
@@ -551,6 +557,9 @@ func (d *MCM) callUpLocked(v *vc, c *call, m *uni.Message) {
 	}
 	if d.debugging() {
 		d.log.Debug("call connected", "peer", c.p.name, "service", v.service.String(), "conn", c.conn)
+	}
+	if pt == nil || pt.initial {
+		d.traceCall(v, trace.CallConnected, 0, ndis.StatusSuccess, false)
 	}
 	d.a.MCmMakeCallComplete(ndis.StatusSuccess, v.h, ph, pctx, params)
 }
@@ -703,6 +712,7 @@ func (d *MCM) networkEndLocked(v *vc, st ndis.Status) {
 		return
 	}
 	v.closeIndicated, v.state = true, stReleased
+	d.traceCall(v, trace.CallReleased, 0, st, true)
 	var qp *ndis.CallParameters
 	if v.qosPending {
 		qp = v.req

@@ -1,6 +1,8 @@
 package mcm
 
 import (
+	"time"
+
 	"cmp"
 	"slices"
 	"strconv"
@@ -101,6 +103,7 @@ type vc struct {
 	// Call state, guarded by d.mu.
 	seq            uint32 // creation order (wraps: compare with seqCompare)
 	state          vcState
+	madeAt         time.Time // NdisClMakeCall, when calls are traced (Config.Tracer.Call)
 	incoming       bool
 	reliable       bool
 	multipoint     bool

@@ -12,6 +12,7 @@ import (
 
 	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/transport"
 	"github.com/condis-project/condis/transport/quic"
 )
@@ -39,6 +40,9 @@ type StartOptions struct {
 	// ndis.Options): every mediator event, and every contract violation.
 	Trace       func(ndis.Event)
 	OnViolation func(ndis.Violation)
+	// Tracer receives the call manager's typed events (package trace):
+	// Q.2931 messages, links, calls.
+	Tracer trace.Tracer
 }
 
 // Start brings a node up from its configuration: it loads the identity,
@@ -60,6 +64,7 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 	m := ndis.New(ndis.Options{Name: cfg.Name, Logger: log, Trace: opts.Trace, OnViolation: opts.OnViolation})
 	mc := opts.MCM
 	mc.Name, mc.Endpoint, mc.Logger = cfg.Name, nil, log
+	mc.Tracer = trace.Join(mc.Tracer, opts.Tracer)
 	mc.Trusts = cfg.Trusts
 	mc.Authorize = func(peer, service string) bool {
 		if !cfg.Trusts(peer) {

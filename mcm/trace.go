@@ -1,0 +1,65 @@
+package mcm
+
+import (
+	"time"
+
+	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/trace"
+	"github.com/condis-project/condis/transport"
+	"github.com/condis-project/condis/uni"
+)
+
+// The MCM's trace events (Config.Tracer). Each is emitted where the thing
+// happens, some with d.mu held: hooks must not call the MCM.
+
+// traceSignal reports a message sent to or received from p.
+func (d *MCM) traceSignal(p *peer, dir trace.Direction, b []byte) {
+	if h := d.cfg.Tracer.Signal; h != nil {
+		h(trace.Signal{Time: time.Now(), Node: d.name, Peer: p.name, Dir: dir, Msg: b})
+	}
+}
+
+// traceLink reports a link to p coming up (err nil) or going down.
+func (d *MCM) traceLink(p *peer, up bool, err error) {
+	h := d.cfg.Tracer.Link
+	if h == nil {
+		return
+	}
+	e := trace.Link{Time: time.Now(), Node: d.name, Peer: p.name, Up: up, Err: err}
+	if de, ok := err.(*transport.LinkDownError); ok {
+		e.Reason = de.Reason.String()
+	}
+	h(e)
+}
+
+// traceCall reports an event of v's call. A cause of 0 is looked up among
+// the causes noted for v.
+func (d *MCM) traceCall(v *vc, ev trace.CallEvent, cause uni.Cause, st ndis.Status, byPeer bool) {
+	h := d.cfg.Tracer.Call
+	if h == nil {
+		return
+	}
+	e := trace.Call{Time: time.Now(), Node: d.name, Service: v.service.String(), Incoming: v.incoming,
+		Event: ev, Cause: cause, Status: st, ByPeer: byPeer}
+	if v.p != nil {
+		e.Peer = v.p.name
+	}
+	if v.h != nil {
+		e.VC = v.h.String()
+		if e.Cause == 0 {
+			e.Cause = d.causes[v.h]
+		}
+	}
+	if ev == trace.CallConnected && !v.incoming && !v.madeAt.IsZero() {
+		e.Setup = e.Time.Sub(v.madeAt)
+	}
+	h(e)
+}
+
+// traceRefused reports an incoming call refused before it had a VC.
+func (d *MCM) traceRefused(p *peer, service string, cause uni.Cause) {
+	if h := d.cfg.Tracer.Call; h != nil {
+		h(trace.Call{Time: time.Now(), Node: d.name, Peer: p.name, Service: service, Incoming: true,
+			Event: trace.CallRefused, Cause: cause})
+	}
+}
