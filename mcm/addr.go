@@ -315,6 +315,16 @@ func parseSap(s *ndis.CoSap, own uni.AESA) (string, ndis.Status) {
 	return svc, ndis.StatusSuccess
 }
 
+// SapService returns the service name a CO_SAP in the MCM's format
+// registers (see ServiceSap), whatever its address; ok is false for a SAP
+// of another format.
+func SapService(s *ndis.CoSap) (service string, ok bool) {
+	if s == nil || s.SapType != SapTypeNSAP || len(s.Sap) < uni.AESALen+2 || s.Sap[uni.AESALen] != uni.HLUserSpecific {
+		return "", false
+	}
+	return string(s.Sap[uni.AESALen+1:]), true
+}
+
 func mediaBlob(connID uint32, flags byte) []byte {
 	b := mediaArray(connID, flags)
 	return b[:]

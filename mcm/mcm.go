@@ -241,6 +241,8 @@ type peer struct {
 
 	cur atomic.Pointer[linkRef] // tl, for the data path
 
+	view peerView // what Peers reports: link state, counters, last error
+
 	rxMu sync.RWMutex
 	rx   map[uint32]*call // connection id -> call, for receives (and the ids in use)
 }
@@ -559,6 +561,7 @@ func (d *MCM) applyLocked(p *peer, o uni.Output) {
 		}
 		if p.tl != nil {
 			d.outbox = append(d.outbox, outMsg{p.tl, b})
+			p.view.out++
 			d.traceSignal(p, trace.Out, b)
 		}
 	}
@@ -724,6 +727,7 @@ func (h handler) LinkUp(l transport.Link) transport.LinkHandler {
 	inc := l.PeerIncarnation()
 	d.log.Info("link up", "peer", p.name)
 	d.traceLink(p, true, nil)
+	p.noteStateLocked()
 	switch {
 	case p.link == nil:
 		// The first link with this peer in this node's life: whatever
@@ -793,6 +797,7 @@ func (h *linkHandler) Messages(msgs [][]byte) {
 			return
 		}
 		for _, msg := range msgs[:n] {
+			p.view.in++
 			d.traceSignal(p, trace.In, msg)
 			d.applyLocked(p, p.link.ReceiveBytes(msg))
 		}
@@ -894,6 +899,7 @@ func (h *linkHandler) LinkDown(err error) {
 			d.dialLocked(p)
 		}
 	}
+	p.noteLinkDownLocked(err)
 	d.mu.Unlock()
 	d.run()
 }
@@ -940,6 +946,7 @@ func (d *MCM) dialLocked(p *peer) {
 		return
 	}
 	p.dialing = true
+	p.noteStateLocked()
 	ctx, cancel := context.WithCancel(d.ctx)
 	ep := d.ep
 	d.goLocked(func() {
@@ -976,11 +983,13 @@ func (d *MCM) dialLoop(ctx context.Context, ep transport.Endpoint, p *peer) {
 				d.failWaitingLocked(p, ndis.StatusFailure)
 			}
 			p.dialing = false
+			p.noteStateLocked()
 			d.mu.Unlock()
 			d.run()
 			return
 		}
 		d.log.Debug("dial failed", "peer", p.name, "err", err)
+		p.noteDialErrorLocked(err, d.cfg.DialTimeout)
 		st := ndis.StatusDestOutOfOrder // cause 27
 		if errors.Is(err, transport.ErrUnknownPeer) {
 			st = ndis.StatusInvalidAddress // cause 1: no such node
@@ -988,6 +997,7 @@ func (d *MCM) dialLoop(ctx context.Context, ep transport.Endpoint, p *peer) {
 		d.failWaitingLocked(p, st)
 		if p.link == nil || p.link.Calls() == 0 {
 			p.dialing = false
+			p.noteStateLocked()
 			d.mu.Unlock()
 			d.run()
 			return

@@ -69,7 +69,7 @@ func request(ctx context.Context, conn net.Conn, req Request) (net.Conn, *bufio.
 		return nil, nil, Response{}, lost(ctx, err)
 	}
 	br := bufio.NewReader(conn)
-	line, err := readRequestLine(br)
+	line, err := readLine(br, "answer", MaxResponseLine)
 	if err != nil {
 		conn.Close()
 		return nil, nil, Response{}, lost(ctx, err)
@@ -174,6 +174,19 @@ func QueryStatus(ctx context.Context, socket string) (NodeStatus, error) {
 		return NodeStatus{}, errors.New("the node's answer has no status")
 	}
 	return *resp.Node, nil
+}
+
+// QueryPeers asks the node at socket for its peers, in name order.
+func QueryPeers(ctx context.Context, socket string) ([]PeerInfo, error) {
+	conn, _, resp, err := dial(ctx, socket, Request{Op: OpPeers})
+	if err != nil {
+		return nil, err
+	}
+	conn.Close()
+	if resp.Peers == nil {
+		return []PeerInfo{}, nil // none: the answer leaves the list out
+	}
+	return resp.Peers, nil
 }
 
 // Bench asks the node at socket to make req.Calls calls to req.Dest,

@@ -18,6 +18,9 @@ type MCMCallManager struct {
 	// node's trust admits ([Config.Trusts]; [Node.CallManager] sets it).
 	// Nil accepts any name and lets signalling find out.
 	Known func(node string) bool
+	// Config, if set, is the node's configuration: its [[peer]]s are
+	// listed by Peers even before the node has reached them.
+	Config *Config
 }
 
 // Adapter is the MCM's adapter.

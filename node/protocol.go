@@ -1,12 +1,12 @@
 // # The control socket
 //
 // A running node serves `condis call`, `condis listen`, `condis calls`,
-// `condis bench` and the status request on a unix socket (control in the
-// configuration file). [Control] is the server: a CoNDIS client bound to
-// the node's call manager that does the calls on behalf of the command
-// line. The commands in cmd/condis are plain clients of the socket;
-// [DialCall], [DialListen], [ListCalls], [EachCall], [Bench] and
-// [QueryStatus] are the client side. The Control works over any
+// `condis bench`, `condis status` and `condis peers` on a unix socket
+// (control in the configuration file). [Control] is the server: a CoNDIS
+// client bound to the node's call manager that does the calls on behalf
+// of the command line. The commands in cmd/condis are plain clients of
+// the socket; [DialCall], [DialListen], [ListCalls], [EachCall], [Bench],
+// [QueryStatus] and [QueryPeers] are the client side. The Control works over any
 // [CallManager]: [MCMCallManager] for the Q.2931 call manager of a running
 // node, [MemCallManager] for the in-memory one of tests and demos.
 //
@@ -20,6 +20,7 @@
 //	{"op":"listen","service":"echo","echo":true}
 //	{"op":"calls"}
 //	{"op":"status"}
+//	{"op":"peers"}
 //	{"op":"bench","dest":"beta/echo","calls":10000,"concurrency":16}
 //
 // "calls" is answered with {"ok":true,"count":N,"address":A} (A: the
@@ -29,11 +30,26 @@
 // with 100,000 frames, never with one huge line.
 //
 // "status" is answered with "node" ([NodeStatus]): the node's name,
-// version, uptime, number of VCs and the contract violations its mediator
-// has reported, by rule; the node then closes the connection.
+// version, uptime, its VCs (how many, and how many in each call state),
+// its SAPs (service and the client that registered each) and the contract
+// violations its mediator has reported, by rule; the node then closes the
+// connection.
 //
 //	{"ok":true,"node":{"node":"alpha","version":"devel 9fd8c13a41b2","started":"2026-12-07T01:00:00Z",
-//	 "uptime_seconds":3600.25,"vcs":12,"violations":{"R-VC-6":3}}}
+//	 "uptime_seconds":3600.25,"vcs":12,"vc_states":{"CONNECTED":11,"CLOSING":1},
+//	 "saps":[{"sap":"sap#2","service":"echo","client":"control","state":"REGISTERED"}],"violations":{"R-VC-6":3}}}
+//
+// "peers" is answered with "peers" ([PeerInfo]), in name order: every
+// [[peer]] of the node's configuration and every node it has a link with
+// or tried to reach, with the link's state (up, connecting, down) and
+// since when, its round-trip time, the calls with the peer, the Q.2931
+// messages exchanged and the last error (a link lost, a dial refused);
+// the node then closes the connection. An answer line is at most
+// [MaxResponseLine] octets.
+//
+//	{"ok":true,"peers":[{"name":"beta","configured":true,"address":"192.0.2.7:9000",
+//	 "atm_address":"479999c0d10000000000000000.3e23e8160039.00","state":"up","since":"2026-12-07T01:00:00.5Z",
+//	 "rtt_ms":0.42,"calls":3,"messages_in":12,"messages_out":14}]}
 //
 // "bench" makes "calls" calls to "dest" (each set up and closed again,
 // with no data; "tx" and "rx" as for a call), "concurrency" of them in
@@ -125,6 +141,9 @@ import (
 const (
 	// MaxRequestLine is the longest request line, in octets.
 	MaxRequestLine = 64 << 10
+	// MaxResponseLine is the longest answer line a client takes, in
+	// octets: room for the peers and the SAPs of a large node.
+	MaxResponseLine = 16 << 20
 	// MaxFrame is the longest frame payload, in octets. A longer frame
 	// ends the session.
 	MaxFrame = 1 << 20
@@ -230,6 +249,7 @@ const (
 	OpCalls  = "calls"
 	OpStatus = "status"
 	OpBench  = "bench"
+	OpPeers  = "peers"
 )
 
 // Limits of a bench request.
@@ -240,7 +260,7 @@ const (
 
 // Request is the first line a client sends.
 type Request struct {
-	Op string `json:"op"` // OpCall, OpListen, OpCalls, OpStatus or OpBench
+	Op string `json:"op"` // OpCall, OpListen, OpCalls, OpStatus, OpPeers or OpBench
 
 	// call
 	Dest     string    `json:"dest,omitempty"`      // "node/service", as the call manager accepts it
@@ -279,6 +299,9 @@ type Response struct {
 
 	// status
 	Node *NodeStatus `json:"node,omitempty"`
+
+	// peers: every peer of the node, in name order
+	Peers []PeerInfo `json:"peers,omitempty"`
 
 	// calls: the node's own address, when its call manager has one (an
 	// AddressReporter: for the Q.2931 call manager, its ATM End System
@@ -449,11 +472,26 @@ type NodeStatus struct {
 	Started time.Time `json:"started"`
 	Uptime  float64   `json:"uptime_seconds"`
 	Vcs     int       `json:"vcs"` // VCs the mediator holds, whoever created them
+	// VcStates counts those VCs by the state of their call, as the
+	// mediator names it: IDLE (no call), OUT_SETUP, OFFERED, ACCEPTED,
+	// CONNECTED, CLOSE_INDICATED, CLOSING, CLOSED.
+	VcStates map[string]int `json:"vc_states"`
+	// Saps are the SAPs registered with the call manager, whoever
+	// registered them, in the order of their handles.
+	Saps []SapStatus `json:"saps"`
 	// Violations counts the CoNDIS contract violations the node's mediator
 	// has reported since it started: every refused request and every
 	// broken driver obligation, by rule ID ("R-VC-6"). Our own drivers
 	// must never cause one.
 	Violations map[string]uint64 `json:"violations"`
+}
+
+// SapStatus is one SAP of a node.
+type SapStatus struct {
+	Sap     string `json:"sap"`               // its handle, as ndis names it: "sap#3"
+	Service string `json:"service,omitempty"` // the service it listens on, when the call manager can read it
+	Client  string `json:"client"`            // the client driver that registered it ("control": a condis listen session)
+	State   string `json:"state"`             // REGISTERING, REGISTERED or DEREGISTERING
 }
 
 // ViolationTotal is the number of violations of every rule.
@@ -507,8 +545,14 @@ func describe(st ndis.Status, c uni.Cause) string {
 	return fmt.Sprintf("%v (cause %d, %s)", st, int(c), causeText(c))
 }
 
-// requestReader reads the request line of a connection.
+// readRequestLine reads the request line of a connection.
 func readRequestLine(br *bufio.Reader) ([]byte, error) {
+	return readLine(br, "request", MaxRequestLine)
+}
+
+// readLine reads one line of at most limit octets; what names the line in
+// the error about a longer one.
+func readLine(br *bufio.Reader, what string, limit int) ([]byte, error) {
 	var line []byte
 	for {
 		chunk, isPrefix, err := br.ReadLine()
@@ -516,8 +560,8 @@ func readRequestLine(br *bufio.Reader) ([]byte, error) {
 			return nil, err
 		}
 		line = append(line, chunk...)
-		if len(line) > MaxRequestLine {
-			return nil, fmt.Errorf("request line longer than %d octets", MaxRequestLine)
+		if len(line) > limit {
+			return nil, fmt.Errorf("%s line longer than %d octets", what, limit)
 		}
 		if !isPrefix {
 			return line, nil

@@ -131,7 +131,7 @@ func (c *Config) Authorize(peer, service string) bool {
 // CallManager is the node's call manager as the control plane uses it:
 // destinations are limited to the nodes trust admits ([Config.Trusts]).
 func (n *Node) CallManager() MCMCallManager {
-	return MCMCallManager{MCM: n.MCM, Known: n.Config.Trusts}
+	return MCMCallManager{MCM: n.MCM, Known: n.Config.Trusts, Config: n.Config}
 }
 
 // resolver finds a peer's UDP address for the transport: its [[peer]]

@@ -297,6 +297,8 @@ func (c *Control) serveConn(conn net.Conn) {
 	case OpStatus:
 		st := c.Status()
 		writeJSONLine(conn, Response{OK: true, Node: &st})
+	case OpPeers:
+		writeJSONLine(conn, Response{OK: true, Peers: c.Peers()})
 	case OpCall:
 		if req.Dest == "" {
 			writeJSONLine(conn, Response{Error: "call: no destination (node/service)"})
@@ -316,7 +318,7 @@ func (c *Control) serveConn(conn net.Conn) {
 		}
 		c.serveListen(conn, br, &req)
 	default:
-		writeJSONLine(conn, Response{Error: fmt.Sprintf("bad request: unknown op %q (call, listen, calls, status or bench)", req.Op)})
+		writeJSONLine(conn, Response{Error: fmt.Sprintf("bad request: unknown op %q (call, listen, calls, status, peers or bench)", req.Op)})
 	}
 }
 
@@ -584,15 +586,15 @@ func (c *Control) Calls() []CallInfo {
 }
 
 // Status says what the node is and how it is doing: its name, the build
-// it runs, its uptime, its VCs and the contract violations its mediator
-// has reported, by rule.
+// it runs, its uptime, its VCs (by call state), its SAPs and the contract
+// violations its mediator has reported, by rule.
 func (c *Control) Status() NodeStatus {
 	m := c.cm.Adapter().Mediator()
-	vcs := len(m.Snapshot().Vcs)
+	snap := m.Snapshot()
 	return NodeStatus{
 		Node: m.Name(), Address: nodeAddress(c.cm), Version: buildVersion(),
 		Started: c.started.UTC().Truncate(time.Second), Uptime: time.Since(c.started).Round(time.Millisecond).Seconds(),
-		Vcs:        vcs,
+		Vcs: len(snap.Vcs), VcStates: vcStates(snap), Saps: c.saps(snap),
 		Violations: m.ViolationCounts(),
 	}
 }

@@ -74,13 +74,21 @@
 // several received messages in one call. Either way the messages are the
 // same, once each and in the same order as with Send and Message one at a
 // time; rule 4 above applies to Message and Messages calls together.
+//
+// # Path information
+//
+// A Link may also say what it knows of the path to its peer, for tools
+// that show it: its round-trip time ([RTTer]) and the peer's network
+// address ([RemoteAddresser]).
 package transport
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
+	"time"
 
 	"github.com/condis-project/condis/uni"
 )
@@ -166,6 +174,22 @@ type BatchSender interface {
 	// Send refuses, nothing is sent. After an error some of msgs may have
 	// been sent.
 	SendBatch(msgs [][]byte) error
+}
+
+// RTTer is an optional extension of Link: the round-trip time of the path
+// to the peer, for people (`condis peers`), never for protocol timers.
+type RTTer interface {
+	// RTT returns the smoothed round-trip time the link has measured
+	// (RFC 9002 smoothed_rtt for QUIC), or 0 if it has none.
+	RTT() time.Duration
+}
+
+// RemoteAddresser is an optional extension of Link: the network address
+// of the peer's end of the link.
+type RemoteAddresser interface {
+	// RemoteAddr returns the address the link was dialled at or accepted
+	// from.
+	RemoteAddr() net.Addr
 }
 
 // Link is the association with one peer. See the package documentation for

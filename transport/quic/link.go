@@ -630,3 +630,15 @@ func (l *link) CloseReliable(connID uint32) error {
 	}
 	return nil
 }
+
+var (
+	_ transport.RTTer           = (*link)(nil)
+	_ transport.RemoteAddresser = (*link)(nil)
+)
+
+// RTT returns the connection's smoothed round-trip time (RFC 9002), as
+// quic-go estimates it from acknowledgements.
+func (l *link) RTT() time.Duration { return l.conn.ConnectionStats().SmoothedRTT }
+
+// RemoteAddr returns the peer's UDP address.
+func (l *link) RemoteAddr() net.Addr { return l.conn.RemoteAddr() }

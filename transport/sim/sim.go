@@ -623,6 +623,18 @@ func (s *side) SendReliable(connID uint32, sdu []byte) error {
 // share one ordered channel per direction.
 func (s *side) CloseReliable(uint32) error { return nil }
 
+var _ transport.RTTer = (*side)(nil)
+
+// RTT returns twice the configured one-way signalling delay
+// (SignalConfig.Delay, without jitter): the round trip the network is set
+// to have.
+func (s *side) RTT() time.Duration {
+	n := s.l.n
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return 2 * n.cfg.Signal.Delay
+}
+
 func (s *side) Close() error {
 	n := s.l.n
 	n.mu.Lock()

@@ -1,0 +1,174 @@
+package mcm
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/condis-project/condis/transport"
+	"github.com/condis-project/condis/uni"
+)
+
+// LinkState is the state of the transport link to a peer, as Peers
+// reports it.
+type LinkState uint8
+
+// Link states. The zero value is LinkDown: a peer the MCM has heard of
+// and never reached.
+const (
+	LinkDown       LinkState = iota // no link, and no dial in progress
+	LinkConnecting                  // no link; dialling (the first time, or again after a loss while calls are kept for T309)
+	LinkUp                          // the transport link is up
+)
+
+// String returns "down", "connecting" or "up".
+func (s LinkState) String() string {
+	switch s {
+	case LinkDown:
+		return "down"
+	case LinkConnecting:
+		return "connecting"
+	case LinkUp:
+		return "up"
+	}
+	return "?"
+}
+
+// PeerInfo describes one peer of the MCM, for `condis peers`.
+type PeerInfo struct {
+	Name    string
+	Address uni.AESA // its ATM End System Address
+	// Remote is the network address of the live link (the address dialled,
+	// or the one the peer connected from), when the transport says
+	// (transport.RemoteAddresser); nil while the link is down.
+	Remote net.Addr
+	State  LinkState
+	// Since is when State last changed; zero if it never did (a peer
+	// known, never dialled).
+	Since time.Time
+	// RTT is the live link's smoothed round-trip time, when the transport
+	// measures it (transport.RTTer); 0 while the link is down.
+	RTT time.Duration
+	// Calls is the number of calls with the peer: every call reference
+	// in use on its signalling association, including calls kept for
+	// T309 while the link is down.
+	Calls int
+	// MessagesIn and MessagesOut count the Q.2931 messages received from
+	// and sent to the peer since the MCM started (every message, whether
+	// it decoded or not).
+	MessagesIn, MessagesOut uint64
+	// LastError is the last thing that went wrong with the link, in one
+	// line: why it went down ("link down: timeout: no recent network
+	// activity") or why a dial failed since (the transport's error, such
+	// as a TLS verification failure); "" if nothing did. It stays after
+	// the link comes back; LastErrorAt says when.
+	LastError   string
+	LastErrorAt time.Time
+	// LinkLoss says why the last link went down, even if dials failed
+	// since; "" if no link ever went down.
+	LinkLoss string
+}
+
+// peerView is what Peers reports of a peer beyond what the peer holds
+// anyway; under d.mu. The counters are kept whether or not a tracer is
+// set.
+type peerView struct {
+	state   LinkState
+	since   time.Time
+	in, out uint64 // signalling messages received and sent
+	err     string
+	errAt   time.Time
+	loss    string // why the last link went down
+}
+
+// stateLocked is the link state p is in now.
+func (p *peer) stateLocked() LinkState {
+	switch {
+	case p.tl != nil:
+		return LinkUp
+	case p.dialing:
+		return LinkConnecting
+	}
+	return LinkDown
+}
+
+// noteStateLocked records a change of p's link state, if there was one.
+// It is called wherever the state may change: links up and down, dials
+// started and ended.
+func (p *peer) noteStateLocked() {
+	if s := p.stateLocked(); s != p.view.state || p.view.since.IsZero() {
+		p.view.state, p.view.since = s, time.Now()
+	}
+}
+
+// noteErrorLocked records what went wrong with p's link.
+func (p *peer) noteErrorLocked(text string) {
+	p.view.err, p.view.errAt = text, time.Now()
+}
+
+// noteLinkDownLocked records a link loss: its state and its reason.
+func (p *peer) noteLinkDownLocked(err error) {
+	p.view.loss = linkDownText(err)
+	p.noteErrorLocked(p.view.loss)
+	p.noteStateLocked()
+}
+
+// noteDialErrorLocked records a failed dial.
+func (p *peer) noteDialErrorLocked(err error, timeout time.Duration) {
+	if err == context.DeadlineExceeded { // Config.DialTimeout, not the transport's own
+		p.noteErrorLocked("dial: no answer within " + timeout.String())
+		return
+	}
+	p.noteErrorLocked(err.Error())
+}
+
+// linkDownText says why a link went down in one line: "link down: " and
+// the transport's reason, then its error unless that only says the
+// reason again ("timeout: no recent network activity" for "timeout").
+func linkDownText(err error) string {
+	var de *transport.LinkDownError
+	if !errors.As(err, &de) {
+		if err == nil {
+			return "link down"
+		}
+		return "link down: " + err.Error()
+	}
+	reason := de.Reason.String()
+	if de.Err == nil {
+		return "link down: " + reason
+	}
+	text := de.Err.Error()
+	if text == reason || strings.HasPrefix(text, reason+":") {
+		return "link down: " + text
+	}
+	return "link down: " + reason + ": " + text
+}
+
+// Peers describes every peer the MCM knows of, in name order: those it
+// has dialled or been dialled by, and those it was asked to connect to.
+// The transport is asked for round-trip times and addresses without the
+// MCM's lock held.
+func (d *MCM) Peers() []PeerInfo {
+	d.mu.Lock()
+	ps := d.sortedPeersLocked()
+	out := make([]PeerInfo, len(ps))
+	links := make([]transport.Link, len(ps))
+	for i, p := range ps {
+		v := p.view
+		out[i] = PeerInfo{Name: p.name, Address: p.addr, State: p.stateLocked(), Since: v.since,
+			Calls: len(p.calls), MessagesIn: v.in, MessagesOut: v.out, LastError: v.err, LastErrorAt: v.errAt, LinkLoss: v.loss}
+		links[i] = p.tl
+	}
+	d.mu.Unlock()
+	for i, l := range links {
+		if r, ok := l.(transport.RTTer); ok {
+			out[i].RTT = r.RTT()
+		}
+		if r, ok := l.(transport.RemoteAddresser); ok {
+			out[i].Remote = r.RemoteAddr()
+		}
+	}
+	return out
+}

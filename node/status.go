@@ -1,0 +1,77 @@
+package node
+
+import (
+	"slices"
+	"strconv"
+
+	"github.com/condis-project/condis/mcm"
+	"github.com/condis-project/condis/memdrv"
+	"github.com/condis-project/condis/ndis"
+)
+
+// SapDescriber is implemented by call managers that can read the service
+// a CO_SAP of theirs registers: the status answer names the service of
+// every SAP of the node, not only of the control plane's own.
+type SapDescriber interface {
+	// SapService returns the service sap registers; ok is false if sap is
+	// not in the call manager's format.
+	SapService(sap *ndis.CoSap) (service string, ok bool)
+}
+
+// SapService reads the service of an MCM SAP (mcm.SapService).
+func (a MCMCallManager) SapService(sap *ndis.CoSap) (string, bool) { return mcm.SapService(sap) }
+
+// SapService reads the service of a memdrv SAP.
+func (d *MemCallManager) SapService(sap *ndis.CoSap) (string, bool) {
+	if sap == nil || sap.SapType != memdrv.SapService {
+		return "", false
+	}
+	return string(sap.Sap), true
+}
+
+// vcStates counts snap's VCs by call state.
+func vcStates(snap ndis.Snapshot) map[string]int {
+	out := make(map[string]int)
+	for _, v := range snap.Vcs {
+		out[v.Call]++
+	}
+	return out
+}
+
+// saps lists snap's SAPs with their services: as the call manager reads
+// them, or for the control plane's own, as their listen sessions asked.
+func (c *Control) saps(snap ndis.Snapshot) []SapStatus {
+	c.mu.Lock()
+	ours := make(map[string]string)
+	for s := range c.sessions {
+		if s.sap != nil {
+			ours[s.sap.String()] = s.service
+		}
+	}
+	c.mu.Unlock()
+	d, _ := c.cm.(SapDescriber)
+	out := make([]SapStatus, 0, len(snap.Saps))
+	for _, si := range snap.Saps {
+		ss := SapStatus{Sap: si.Handle, Client: si.Client, State: si.State}
+		if d != nil {
+			ss.Service, _ = d.SapService(&si.Sap)
+		}
+		if svc, ok := ours[si.Handle]; ok && ss.Service == "" {
+			ss.Service = svc
+		}
+		out = append(out, ss)
+	}
+	slices.SortFunc(out, func(a, b SapStatus) int { return handleNumber(a.Sap) - handleNumber(b.Sap) })
+	return out
+}
+
+// handleNumber orders "sap#7" before "sap#12" (and "vc#7" before "vc#12").
+func handleNumber(name string) int {
+	for i := len(name); i > 0; i-- {
+		if name[i-1] == '#' {
+			n, _ := strconv.Atoi(name[i:])
+			return n
+		}
+	}
+	return 0
+}
