@@ -33,6 +33,8 @@ func root() *cobra.Command {
 	r.AddCommand(callsCmd())
 	r.AddCommand(nodeCmd())
 	r.AddCommand(benchCmd())
+	r.AddCommand(peersCmd())
+	r.AddCommand(statusCmd())
 	return r
 }
 
