@@ -147,6 +147,12 @@
 // ACKNOWLEDGE, a STATUS saying it does not know the VC, or its late
 // RELEASE COMPLETE.
 //
+// Peers reports each peer's link as an operator sees it (`condis
+// peers`): up, connecting (a dial in progress, including the redials
+// under T309) or down, since when, the link's round-trip time, the calls
+// with the peer, the Q.2931 messages exchanged, and the last error — why
+// the link went down, or why the last dial failed.
+//
 // # Restarts of nodes
 //
 // A node's first link with a peer in the node's life starts with RESTART

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/pki"
 )
 
@@ -236,6 +237,15 @@ func TestPeersTLSFailure(t *testing.T) {
 		t.Logf("%s: %q", tc.peer, p.LastError)
 		if !strings.Contains(p.LastError, "certificate signed by unknown authority") || p.MessagesIn+p.MessagesOut != 0 {
 			t.Errorf("%s, with a certificate from another CA: %+v", tc.peer, p)
+		}
+	}
+}
+
+// TestPeerStateNames: the states a PeerInfo names are the MCM's.
+func TestPeerStateNames(t *testing.T) {
+	for s, want := range map[mcm.LinkState]string{mcm.LinkUp: PeerUp, mcm.LinkConnecting: PeerConnecting, mcm.LinkDown: PeerDown} {
+		if s.String() != want {
+			t.Errorf("mcm state %q, the node's %q", s, want)
 		}
 	}
 }
