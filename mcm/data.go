@@ -64,9 +64,10 @@ import (
 //
 // Counting: each VC counts its SDUs (Stats, in CallInfo) and the MCM sums
 // them as they happen (Totals), so the node's totals keep the data of VCs
-// long deleted; the totals are atomics, apart from the VC's lock, and tx
-// and rx on separate cache lines so that a sender and a receiver do not
-// share one.
+// long deleted. The totals are atomics, tx and rx on separate cache lines
+// so that a sender and a receiver do not share one; they are added with
+// the VC's lock held, as its own counters are, so an SDU is in the totals
+// before its VC's close can complete.
 
 // shapingSlack is the shaping tolerance: each bucket is deeper by what
 // its rate fills in that time (see the data-path comment).
@@ -289,8 +290,8 @@ func (d *MCM) send(v *vc, n *ndis.NetBufferList) {
 	delay, ok := dp.conformLocked(a, now, size, d.cfg.MaxShapingDelay)
 	if !ok {
 		a.st.TxPoliced++ // complete counts it dropped
-		dp.mu.Unlock()
 		d.totals.txPoliced.Add(1)
+		dp.mu.Unlock()
 		d.complete(v, n, ndis.StatusResources)
 		return
 	}
@@ -490,17 +491,14 @@ func (d *MCM) complete(v *vc, n *ndis.NetBufferList, st ndis.Status) {
 	if st == ndis.StatusSuccess {
 		a.st.TxPackets++
 		a.st.TxBytes += size
-	} else {
-		a.st.TxDropped++
-	}
-	idle := dp.takeIdleLocked()
-	dp.mu.Unlock()
-	if st == ndis.StatusSuccess {
 		d.totals.txPackets.Add(1)
 		d.totals.txBytes.Add(size)
 	} else {
+		a.st.TxDropped++
 		d.totals.txDropped.Add(1)
 	}
+	idle := dp.takeIdleLocked()
+	dp.mu.Unlock()
 	if idle != nil {
 		d.later(idle)
 	}
@@ -611,8 +609,8 @@ func (d *MCM) receive(p *peer, connID uint32, payload []byte) {
 		dp.mu.Lock()
 		if !dp.rxOK {
 			dp.activeLocked().st.RxDropped++
-			dp.mu.Unlock()
 			d.totals.rxDropped.Add(1)
+			dp.mu.Unlock()
 			continue
 		}
 		dp.rxBusy++
@@ -628,17 +626,14 @@ func (d *MCM) receive(p *peer, connID uint32, payload []byte) {
 		if st == ndis.StatusSuccess {
 			a.st.RxPackets++
 			a.st.RxBytes += uint64(len(payload))
-		} else {
-			a.st.RxDropped++
-		}
-		idle := dp.takeIdleLocked()
-		dp.mu.Unlock()
-		if st == ndis.StatusSuccess {
 			d.totals.rxPackets.Add(1)
 			d.totals.rxBytes.Add(uint64(len(payload)))
 		} else {
+			a.st.RxDropped++
 			d.totals.rxDropped.Add(1)
 		}
+		idle := dp.takeIdleLocked()
+		dp.mu.Unlock()
 		if idle != nil {
 			d.later(idle)
 		}
