@@ -534,7 +534,9 @@ func (d *MCM) finishClose(v *vc) {
 		for _, pt := range v.parties() {
 			pt.state = pGone
 		}
-		if !v.closeIndicated && v.state == stActive {
+		// An incoming call its client closed after accepting it, before
+		// it connected, ended too: its offer is not left without an end.
+		if !v.closeIndicated && (v.state == stActive || v.state == stAccepted) {
 			d.traceCall(v, trace.CallReleased, uni.CauseNormalCallClearing, ndis.StatusSuccess, false)
 		}
 		v.state, v.closing = stIdle, false

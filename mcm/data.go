@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -25,7 +26,8 @@ import (
 //     status). An SDU is never truncated or fragmented;
 //   - NDIS_STATUS_RESOURCES if it does not conform to the transmit
 //     flowspec and could only be made to conform by holding it back longer
-//     than Config.MaxShapingDelay (it is dropped);
+//     than Config.MaxShapingDelay (it is dropped, and counted in the VC's
+//     Stats.TxPoliced and the node's Totals);
 //   - NDIS_STATUS_CLOSING if the call is going away (the network closed
 //     it, or it is being closed) before it went out;
 //   - NDIS_STATUS_FAILURE if the transport refused it (for example the link
@@ -57,7 +59,15 @@ import (
 // belongs to a call is indicated on the call's VC(s) with
 // NdisMCoIndicateReceiveNetBufferLists, one NBL per SDU, with
 // NDIS_RECEIVE_FLAGS_RESOURCES (the client copies; nothing is outstanding
-// when the VC is deactivated).
+// when the VC is deactivated). Received SDUs are not policed: the sending
+// node polices what it sends.
+//
+// Counting: each VC counts its SDUs (Stats, in CallInfo) and the MCM sums
+// them as they happen (Totals), so the node's totals keep the data of VCs
+// long deleted. The totals are atomics, tx and rx on separate cache lines
+// so that a sender and a receiver do not share one; they are added with
+// the VC's lock held, as its own counters are, so an SDU is in the totals
+// before its VC's close can complete.
 
 // shapingSlack is the shaping tolerance: each bucket is deeper by what
 // its rate fills in that time (see the data-path comment).
@@ -279,6 +289,8 @@ func (d *MCM) send(v *vc, n *ndis.NetBufferList) {
 	now := time.Now()
 	delay, ok := dp.conformLocked(a, now, size, d.cfg.MaxShapingDelay)
 	if !ok {
+		a.st.TxPoliced++ // complete counts it dropped
+		d.totals.txPoliced.Add(1)
 		dp.mu.Unlock()
 		d.complete(v, n, ndis.StatusResources)
 		return
@@ -291,6 +303,7 @@ func (d *MCM) send(v *vc, n *ndis.NetBufferList) {
 	}
 	if delay > 0 {
 		a.st.TxShaped++
+		d.totals.txShaped.Add(1)
 	}
 	a.q = append(a.q, queued{n: n, at: now.Add(delay)})
 	if !a.worker {
@@ -360,6 +373,25 @@ func (dp *dataPath) conformLocked(a *dataActive, now time.Time, size int, maxDel
 		return 0, false
 	}
 	return delay, true
+}
+
+// dataTotals are every VC's data counters summed (Totals).
+type dataTotals struct {
+	txPackets, txBytes, txDropped, txPoliced, txShaped atomic.Uint64
+	_                                                  [64]byte // rx on another cache line than tx
+	rxPackets, rxBytes, rxDropped                      atomic.Uint64
+}
+
+// Totals returns the data counters of every VC this MCM has carried data
+// on, summed since it started: deleted VCs' SDUs stay counted. Each field
+// only grows. A metrics scrape reads them; it costs a few atomic loads.
+func (d *MCM) Totals() Stats {
+	t := &d.totals
+	return Stats{
+		TxPackets: t.txPackets.Load(), TxBytes: t.txBytes.Load(), TxDropped: t.txDropped.Load(),
+		TxPoliced: t.txPoliced.Load(), TxShaped: t.txShaped.Load(),
+		RxPackets: t.rxPackets.Load(), RxBytes: t.rxBytes.Load(), RxDropped: t.rxDropped.Load(),
+	}
 }
 
 // sendWorker sends a VC's queued SDUs in order, each at its time.
@@ -459,8 +491,11 @@ func (d *MCM) complete(v *vc, n *ndis.NetBufferList, st ndis.Status) {
 	if st == ndis.StatusSuccess {
 		a.st.TxPackets++
 		a.st.TxBytes += size
+		d.totals.txPackets.Add(1)
+		d.totals.txBytes.Add(size)
 	} else {
 		a.st.TxDropped++
+		d.totals.txDropped.Add(1)
 	}
 	idle := dp.takeIdleLocked()
 	dp.mu.Unlock()
@@ -574,6 +609,7 @@ func (d *MCM) receive(p *peer, connID uint32, payload []byte) {
 		dp.mu.Lock()
 		if !dp.rxOK {
 			dp.activeLocked().st.RxDropped++
+			d.totals.rxDropped.Add(1)
 			dp.mu.Unlock()
 			continue
 		}
@@ -590,8 +626,11 @@ func (d *MCM) receive(p *peer, connID uint32, payload []byte) {
 		if st == ndis.StatusSuccess {
 			a.st.RxPackets++
 			a.st.RxBytes += uint64(len(payload))
+			d.totals.rxPackets.Add(1)
+			d.totals.rxBytes.Add(uint64(len(payload)))
 		} else {
 			a.st.RxDropped++
+			d.totals.rxDropped.Add(1)
 		}
 		idle := dp.takeIdleLocked()
 		dp.mu.Unlock()

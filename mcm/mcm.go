@@ -129,6 +129,8 @@ type MCM struct {
 	// causes are the Q.2931 causes that ended VCs' last calls, from the
 	// end of the call until the VC is deleted or calls again (see Cause).
 	causes map[*ndis.Vc]uni.Cause
+
+	totals dataTotals // every VC's data counters, summed (Totals)
 }
 
 // workItem is one piece of mediator work: f, or else an indication of p's
@@ -1219,6 +1221,7 @@ type PartyInfo struct {
 type Stats struct {
 	TxPackets, TxBytes uint64 // sent (completed with SUCCESS)
 	TxDropped          uint64 // completed with a failure: too long, nonconforming, link down, closing
+	TxPoliced          uint64 // of TxDropped, nonconforming: dropped by policing (NDIS_STATUS_RESOURCES)
 	TxShaped           uint64 // held back by the shaper before going out
 	RxPackets, RxBytes uint64 // indicated to the client
 	RxDropped          uint64 // arrived when the VC could not take them

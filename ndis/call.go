@@ -91,6 +91,7 @@ func (b *Binding) ClMakeCall(vc *Vc, params *CallParameters, partyCtx any) (*Par
 	vc.multipoint = partyCtx != nil
 	if vc.multipoint {
 		p = &Party{m: m, id: m.newID(), vc: vc, clientCtx: partyCtx, state: partyAdding}
+		m.parties += 1 - len(vc.parties)
 		vc.parties = append(vc.parties[:0], p)
 	}
 	vc.call, vc.closingMark, vc.closeSeen = callOutSetup, false, false
@@ -151,6 +152,7 @@ func (m *Mediator) finishMakeCallLocked(v *Vc, st Status, cmPartyCtx any, owner 
 	for _, p := range v.parties {
 		p.state = partyDead
 	}
+	m.parties -= len(v.parties)
 	v.parties = v.parties[:0]
 	v.multipoint = false
 	v.call = callIdle
@@ -548,6 +550,7 @@ func (m *Mediator) finishCloseCallLocked(v *Vc, st Status, owner driver) {
 		for _, p := range v.parties {
 			p.state = partyDead
 		}
+		m.parties -= len(v.parties)
 		v.parties = v.parties[:0]
 		m.counters.CallsClosed++
 		return

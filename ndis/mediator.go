@@ -75,6 +75,7 @@ type Mediator struct {
 	adapters []*Adapter
 	vcs      vcList // every VC not yet deleted
 	afs      afList // every AF open not yet closed
+	parties  int    // the parties on every VC's parties list (Live)
 	counters Counters
 
 	// early holds the completions that arrived while the responder's

@@ -80,6 +80,7 @@ func (b *Binding) ClAddParty(vc *Vc, partyCtx any, params *CallParameters) (*Par
 	}
 	p := &Party{m: m, id: m.newID(), vc: vc, clientCtx: partyCtx, state: partyAdding}
 	vc.parties = append(vc.parties, p)
+	m.parties++
 	p.add.state = opUpcall
 	cm, owner, cmCtx := vc.cm(), vc.cmOwner(), vc.cmCtx
 	m.mu.Unlock()
@@ -124,6 +125,7 @@ func (v *Vc) removeParty(p *Party) {
 	for i, q := range v.parties {
 		if q == p {
 			v.parties = append(v.parties[:i], v.parties[i+1:]...)
+			p.m.parties--
 			return
 		}
 	}

@@ -1785,8 +1785,14 @@ func (m *machine) check(t *rapid.T) {
 	}
 	s := m.n.M.Snapshot()
 	vcs := map[string]ndis.VcInfo{}
+	want := ndis.LiveCounts{Vcs: len(s.Vcs), Saps: len(s.Saps)}
 	for _, v := range s.Vcs {
 		vcs[v.Handle] = v
+		want.Parties += len(v.Parties)
+	}
+	// Live counts what Snapshot lists (its party count is kept, not walked).
+	if got := m.n.M.Live(); got != want {
+		t.Fatalf("Live() = %+v, the snapshot holds %+v\n%s", got, want, m.n.Dump())
 	}
 
 	// (1) Only creators delete, and VCs appear only by creation.

@@ -63,6 +63,9 @@
 //	# says otherwise, of its peers' (default 47.9999.c0d1.0000.0000.0000.0000).
 //	address_prefix = "47.9999.c0d1.0001.0000.0000.0000"
 //
+//	# Serve Prometheus metrics at http://127.0.0.1:9464/metrics (off when absent).
+//	metrics = "127.0.0.1:9464"
+//
 //	# The nodes this one talks to: name (as in its certificate) and UDP address.
 //	[[peer]]
 //	name    = "beta"
@@ -102,6 +105,11 @@
 //     HO-DSP. Default [mcm.DefaultPrefix], 479999c0d10000000000000000: ICD
 //     9999, one of the ICDs ISO/IEC 6523 reserves for use by agreement
 //     between partners.
+//   - metrics (optional): host:port (TCP) where the node serves Prometheus
+//     metrics at /metrics (package metrics lists them; so does the README);
+//     an empty host listens on every interface, port 0 picks a free one.
+//     Absent or "": no metrics (the default). The node logs where it serves
+//     them.
 //   - [[peer]]: name (required; a node name, not this node's, each peer once,
 //     and no two of them nor this node with the same [mcm.ESI]: their ATM
 //     addresses would be one), address (required; host:port, port 1 to
@@ -180,6 +188,10 @@ type Config struct {
 	AddressPrefix mcm.Prefix
 	Peers         []Peer // in the order of the file
 	SAPs          []SAP  // in the order of the file
+
+	// Metrics is the TCP address, host:port, where the node serves
+	// Prometheus metrics at /metrics; "": it does not.
+	Metrics string
 }
 
 // Trust is a node's trust setting (see the package documentation).
@@ -330,6 +342,7 @@ type fileConfig struct {
 	Key     string     `toml:"key"`
 	Trust   *string    `toml:"trust"`
 	Prefix  *string    `toml:"address_prefix"`
+	Metrics string     `toml:"metrics"`
 	Peer    []filePeer `toml:"peer"`
 	SAP     []fileSAP  `toml:"sap"`
 }
@@ -347,7 +360,7 @@ type fileSAP struct {
 
 // The keys of each table.
 var (
-	topKeys  = []string{"name", "listen", "control", "ca", "cert", "key", "trust", "address_prefix", "peer", "sap"}
+	topKeys  = []string{"name", "listen", "control", "ca", "cert", "key", "trust", "address_prefix", "metrics", "peer", "sap"}
 	peerKeys = []string{"name", "address", "address_prefix"}
 	sapKeys  = []string{"service", "allow"}
 )
@@ -452,6 +465,13 @@ func parse(path, data string) (*Config, error) {
 			return fail("address_prefix", "%s", prefixProblem(err))
 		}
 		c.AddressPrefix = p
+	}
+
+	if f.Metrics != "" {
+		if err := checkHostPort(f.Metrics, true); err != nil {
+			return fail("metrics", "%q: %v", f.Metrics, err)
+		}
+		c.Metrics = f.Metrics
 	}
 
 	peers := make(map[string]int) // name -> index from 1

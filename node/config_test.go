@@ -80,6 +80,7 @@ func TestLoadDocExample(t *testing.T) {
 			{Service: "echo"},
 			{Service: "billing", Allow: []string{"beta"}},
 		},
+		Metrics: "127.0.0.1:9464",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load =\n%#v\nwant\n%#v", c, want)

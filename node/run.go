@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/condis-project/condis/mcm"
+	"github.com/condis-project/condis/metrics"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/transport"
@@ -25,6 +26,8 @@ type Node struct {
 	Mediator *ndis.Mediator
 	MCM      *mcm.MCM
 	Endpoint *quic.Endpoint
+
+	metrics *metrics.Server // nil unless the config's metrics key is set
 }
 
 // StartOptions tune a node beyond its configuration file.
@@ -52,6 +55,8 @@ type StartOptions struct {
 // ([Config.Authorize]): a call from a node trust does not admit, or to a
 // listed service from a node not on its list, is refused with cause 21.
 // The node logs "node up" with its name, UDP and ATM addresses and trust.
+// With the metrics key set it serves Prometheus metrics (package metrics)
+// there, and logs where.
 func Start(cfg *Config, opts StartOptions) (*Node, error) {
 	id, err := cfg.Identity()
 	if err != nil {
@@ -65,6 +70,15 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 	mc := opts.MCM
 	mc.Name, mc.Endpoint, mc.Logger = cfg.Name, nil, log
 	mc.Tracer = trace.Join(mc.Tracer, opts.Tracer)
+	var met *metrics.Metrics
+	if cfg.Metrics != "" {
+		peers := make([]string, len(cfg.Peers))
+		for i, p := range cfg.Peers {
+			peers[i] = p.Name
+		}
+		met = metrics.New(metrics.Options{Peers: peers})
+		mc.Tracer = trace.Join(mc.Tracer, met.Tracer())
+	}
 	mc.Trusts = cfg.Trusts
 	mc.Authorize = func(peer, service string) bool {
 		if !cfg.Trusts(peer) {
@@ -86,6 +100,17 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.File, err)
 	}
+	var msrv *metrics.Server
+	if met != nil {
+		if err := met.Watch(m, d); err != nil {
+			d.Shutdown(context.Background())
+			return nil, err
+		}
+		if msrv, err = met.Serve(cfg.Metrics); err != nil {
+			d.Shutdown(context.Background())
+			return nil, &Error{File: cfg.File, Key: "metrics", Problem: err.Error()}
+		}
+	}
 	r := &resolver{cluster: cfg.trust() == TrustCluster}
 	for _, p := range cfg.Peers {
 		addr, err := net.ResolveUDPAddr("udp", p.Address)
@@ -100,6 +125,9 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 	ep, err := quic.Listen(qc)
 	if err != nil {
 		d.Shutdown(context.Background())
+		if msrv != nil {
+			msrv.Close()
+		}
 		return nil, &Error{File: cfg.File, Key: "listen", Problem: err.Error()}
 	}
 	if a, ok := ep.Addr().(*net.UDPAddr); ok {
@@ -111,7 +139,19 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 	}
 	log.Info("node up", "node", cfg.Name, "listen", ep.Addr().String(), "address", d.Address().String(),
 		"trust", string(cfg.trust()), "peers", len(cfg.Peers))
-	return &Node{Config: cfg, Mediator: m, MCM: d, Endpoint: ep}, nil
+	if msrv != nil {
+		log.Info("serving metrics", "node", cfg.Name, "url", msrv.URL())
+	}
+	return &Node{Config: cfg, Mediator: m, MCM: d, Endpoint: ep, metrics: msrv}, nil
+}
+
+// MetricsAddr is the TCP address the node serves its metrics on, nil if
+// it does not (the configuration has no metrics key).
+func (n *Node) MetricsAddr() net.Addr {
+	if n.metrics == nil {
+		return nil
+	}
+	return n.metrics.Addr()
 }
 
 // Authorize is the node's access control: trust ([Config.Trusts]), then
@@ -165,9 +205,13 @@ func (r *resolver) resolve(ctx context.Context, peer string) (net.Addr, error) {
 }
 
 // Close releases every call with normal clearing (peers see
-// NDIS_STATUS_SUCCESS), withdraws the address family, and closes the
-// transport.
+// NDIS_STATUS_SUCCESS), withdraws the address family, closes the
+// transport, and stops serving metrics.
 func (n *Node) Close(ctx context.Context) error {
 	err := n.MCM.Shutdown(ctx)
-	return errors.Join(err, n.Endpoint.Close())
+	err = errors.Join(err, n.Endpoint.Close())
+	if n.metrics != nil {
+		err = errors.Join(err, n.metrics.Close())
+	}
+	return err
 }

@@ -104,7 +104,7 @@ const (
 	CallRefused                        // an incoming call was refused (Cause)
 	CallConnected                      // the call is up (caller: MakeCallComplete SUCCESS; callee: CallConnected)
 	CallFailed                         // an outgoing call did not come up (Status, Cause if the network gave one)
-	CallReleased                       // a call that was up ended (Cause; ByPeer if the peer or the network ended it)
+	CallReleased                       // a call that was up, or offered to a client here, ended (Cause; ByPeer if the peer or the network ended it)
 )
 
 var callEventNames = [...]string{
