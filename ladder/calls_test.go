@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -207,24 +208,42 @@ func TestStream(t *testing.T) {
 	want := text(t, collect(evs))
 	synctest.Test(t, func(t *testing.T) {
 		ch := make(chan ladder.Event)
-		var b bytes.Buffer
+		var b lockedBuffer
 		done := make(chan error, 1)
 		go func() { done <- ladder.Stream(context.Background(), &b, ladder.Text, ch) }()
 		for _, e := range evs {
 			ch <- e
 		}
 		synctest.Wait()
-		if b.Len() > 0 {
-			t.Fatalf("drawn at once:\n%s", b.String())
+		if got := b.String(); got != "" {
+			t.Fatalf("drawn at once:\n%s", got)
 		}
 		time.Sleep(2 * ladder.DefaultLinger)
 		synctest.Wait()
-		if b.String() != want {
-			t.Fatalf("after %v with no event:\n%s\nwant\n%s", 2*ladder.DefaultLinger, b.String(), want)
+		if got := b.String(); got != want {
+			t.Fatalf("after %v with no event:\n%s\nwant\n%s", 2*ladder.DefaultLinger, got, want)
 		}
 		close(ch)
 		if err := <-done; err != nil || b.String() != want {
 			t.Errorf("Stream at the end: %v\n%s", err, b.String())
 		}
 	})
+}
+
+// lockedBuffer is a bytes.Buffer for one writer goroutine and a reader.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
