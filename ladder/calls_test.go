@@ -73,7 +73,7 @@ func TestRefusedCall(t *testing.T) {
 		for _, want := range [][]string{
 			{"|<--", "SETUP cr=0x1/0 service nosuch"},
 			{"-->|", "RELEASE COMPLETE cr=0x1/1 cause incompatible destination (88)"},
-			{"*", "call refused: incompatible destination (88)"},
+			{"*", "call refused from alpha, service nosuch: incompatible destination (88)"},
 		} {
 			if len(lines(chart, want...)) != 1 {
 				t.Errorf("beta's chart has no line with %q:\n%s", want, chart)

@@ -113,8 +113,9 @@ func SignalLabel(s trace.Signal) string {
 }
 
 // CallLabel says what a call event tells, as a ladder notes it: "call
-// connected to beta/echo, setup 12.3 ms", "call released by the peer:
-// normal call clearing (16), NDIS_STATUS_SUCCESS", ...
+// connected to beta/echo, setup 12.3 ms", "call offered from alpha,
+// service echo", "call released by the network: normal call clearing
+// (16), NDIS_STATUS_SUCCESS", ...
 func CallLabel(c trace.Call) string {
 	var b strings.Builder
 	b.WriteString("call ")
@@ -124,13 +125,10 @@ func CallLabel(c trace.Call) string {
 		b.WriteString(" by the network")
 	case c.Event == trace.CallReleased:
 		b.WriteString(" by the client")
-	}
-	if c.Event == trace.CallOffered || c.Event == trace.CallConnected {
-		if c.Incoming {
-			fmt.Fprintf(&b, " from %s to %s", c.Peer, c.Service)
-		} else {
-			fmt.Fprintf(&b, " to %s/%s", c.Peer, c.Service)
-		}
+	case c.Incoming:
+		fmt.Fprintf(&b, " from %s, service %s", c.Peer, c.Service)
+	default:
+		fmt.Fprintf(&b, " to %s/%s", c.Peer, c.Service)
 	}
 	if c.Setup > 0 {
 		fmt.Fprintf(&b, ", setup %.1f ms", ms(c.Setup))
