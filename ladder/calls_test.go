@@ -181,6 +181,16 @@ func TestWriter(t *testing.T) {
 	if err := w.Flush(); err != nil || b.String() != want {
 		t.Fatalf("Flush drew the call again (%v):\n%s", err, b.String())
 	}
+	// Once drawn, a call is forgotten: the same events again (the same
+	// handles and call reference, an hour later) are a new call, call 2.
+	for _, e := range evs {
+		e.Time = e.Time.Add(time.Hour)
+		w.Add(e)
+	}
+	w.Due(end.Add(time.Hour + 5*time.Millisecond))
+	if again := strings.Replace(want, "call 1:", "call 2:", 1); b.String() != want+again {
+		t.Fatalf("the same call again:\n%s\nwant\n%s", strings.TrimPrefix(b.String(), want), again)
+	}
 
 	// Cut short before alice deletes her VC: only Flush draws it.
 	b.Reset()

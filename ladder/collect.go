@@ -394,15 +394,56 @@ func (c *Collector) take(now, limit time.Time, every bool) []*Ladder {
 		g.written = true
 		ls = append(ls, c.ladder(g))
 	}
-	// Forget what was drawn.
-	for k, g := range c.groups {
-		if g.root().written {
-			delete(c.groups, k)
-		}
+	if len(ls) > 0 {
+		c.forgetWritten()
 	}
 	c.all = keep
 	sortLadders(ls)
 	return ls
+}
+
+// forgetWritten forgets the keys of the calls drawn, and what leads to
+// them, so that a long stream holds only the calls in progress.
+func (c *Collector) forgetWritten() {
+	gone := map[string]bool{}
+	for k, g := range c.groups {
+		if g.root().written {
+			gone[k] = true
+			delete(c.groups, k)
+		}
+	}
+	for k := range gone {
+		base, gen := splitKey(k)
+		switch {
+		case strings.HasPrefix(k, "vc|") && c.vcGen[base] == gen:
+			delete(c.vcGen, base)
+		case strings.HasPrefix(k, "cr|") && c.wireGen[base] == gen:
+			delete(c.wireGen, base)
+		}
+	}
+	for p, k := range c.parties {
+		if gone[k] {
+			delete(c.parties, p)
+		}
+	}
+	for _, m := range []map[string][]string{c.legs, c.adds} {
+		for n, ks := range m {
+			ks = slices.DeleteFunc(ks, func(k string) bool { return gone[k] })
+			if len(ks) == 0 {
+				delete(m, n)
+			} else {
+				m[n] = ks
+			}
+		}
+	}
+}
+
+// splitKey splits "vc|node|vc#4|0" into "node|vc#4" and 0, and
+// "cr|alpha|beta|1|0" into "alpha|beta|1" and 0.
+func splitKey(k string) (base string, gen int) {
+	i := strings.LastIndexByte(k, '|')
+	gen, _ = strconv.Atoi(k[i+1:])
+	return k[strings.IndexByte(k, '|')+1 : i], gen
 }
 
 func (c *Collector) ladder(g *group) *Ladder {
