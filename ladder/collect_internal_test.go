@@ -61,3 +61,18 @@ func TestWriterForgetsWhatItDrew(t *testing.T) {
 			c.groups, len(c.all), c.vcGen, c.wireGen, c.parties, c.legs, c.adds)
 	}
 }
+
+// A Ladder with no events, as a caller might make one, draws an empty
+// chart instead of panicking.
+func TestEmptyLadder(t *testing.T) {
+	var l Ladder
+	if err := l.WriteText(io.Discard); err != nil {
+		t.Error(err)
+	}
+	if err := l.WriteMermaid(io.Discard); err != nil {
+		t.Error(err)
+	}
+	if got := l.Title(); got != "no events" {
+		t.Errorf("title %q", got)
+	}
+}

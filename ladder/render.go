@@ -67,6 +67,9 @@ type row struct {
 
 // chart lays the ladder out: its columns and rows.
 func (l *Ladder) chart() ([]column, []row) {
+	if len(l.Events) == 0 {
+		return nil, nil
+	}
 	var nodes []string // traced nodes, in order of appearance
 	clients := map[string][]string{}
 	hasNDIS, traced := map[string]bool{}, map[string]bool{}
@@ -196,6 +199,9 @@ func peerOf(e Event) string {
 // the call manager's call events: "alice@alpha -> beta/echo (connected;
 // released by the network: normal call clearing (16))".
 func (l *Ladder) Title() string {
+	if len(l.Events) == 0 {
+		return "no events"
+	}
 	caller, callerNode := "", ""
 	var dests []string
 	for _, e := range l.Events {
