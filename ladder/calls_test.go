@@ -13,6 +13,7 @@ import (
 	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/trace"
 )
 
 func text(t *testing.T, ls []*ladder.Ladder) string {
@@ -190,6 +191,26 @@ func TestWriter(t *testing.T) {
 	w.Due(end.Add(time.Hour + 5*time.Millisecond))
 	if again := strings.Replace(want, "call 1:", "call 2:", 1); b.String() != want+again {
 		t.Fatalf("the same call again:\n%s\nwant\n%s", strings.TrimPrefix(b.String(), want), again)
+	}
+
+	// Without the mediator's trace (a stream of the call manager's events
+	// only), a call is over once the call manager says it ended.
+	b.Reset()
+	w = ladder.NewWriter(&b, ladder.Text, 5*time.Millisecond)
+	var released time.Time
+	for _, e := range evs {
+		if e.NDIS != nil {
+			continue
+		}
+		w.Add(e)
+		if e.Call != nil && e.Call.Event == trace.CallReleased {
+			released = e.Time
+		}
+	}
+	w.Due(released.Add(5 * time.Millisecond))
+	if got := b.String(); !strings.HasPrefix(got, "call 1: alpha -> beta/echo (connected; released by the network: normal call clearing (16))") ||
+		!strings.Contains(got, "RELEASE COMPLETE") || strings.Contains(got, "Ndis") {
+		t.Errorf("the call manager's events alone, after the release:\n%s", got)
 	}
 
 	// Cut short before alice deletes her VC: only Flush draws it.

@@ -29,6 +29,7 @@ type Collector struct {
 	legs    map[string][]string        // node → VC keys of MakeCall/AddParty requests that may still send a SETUP
 	wireGen map[string]int             // allocator|other|ref → generation (bumped by a SETUP after the call ended)
 	cms     map[string]map[string]bool // node → drivers seen acting as its call manager
+	ndis    map[string]bool            // nodes whose mediator trace is in the stream
 }
 
 // record is an event and its place in the order of arrival.
@@ -58,9 +59,10 @@ func (g *group) root() *group {
 	return g
 }
 
-// over reports whether the call is over: every VC deleted, or, for a call
-// with no VC on the traced nodes, a RELEASE COMPLETE seen on every wire
-// call.
+// over reports whether the call is over: every VC deleted (on a node whose
+// mediator trace is not in the stream: its call failed, was refused or
+// released), or, for a call with no VC on the traced nodes, a RELEASE
+// COMPLETE seen on every wire call.
 func (g *group) over() bool {
 	if len(g.vcs) > 0 {
 		for _, done := range g.vcs {
@@ -85,7 +87,7 @@ func (g *group) over() bool {
 func NewCollector() *Collector {
 	return &Collector{groups: map[string]*group{}, vcGen: map[string]int{}, parties: map[string]string{},
 		creates: map[string]record{}, adds: map[string][]string{}, legs: map[string][]string{},
-		wireGen: map[string]int{}, cms: map[string]map[string]bool{}}
+		wireGen: map[string]int{}, cms: map[string]map[string]bool{}, ndis: map[string]bool{}}
 }
 
 // Add files one event under its call. Events that belong to no call are
@@ -158,6 +160,7 @@ func (c *Collector) vcKey(node, obj string) string {
 
 func (c *Collector) addNDIS(r record) {
 	e, node := r.NDIS, r.Node
+	c.ndis[node] = true
 	if isCMFunc(e) {
 		if c.cms[node] == nil {
 			c.cms[node] = map[string]bool{}
@@ -335,7 +338,12 @@ func (c *Collector) addCall(r record) {
 	case 2:
 		c.union(keys[0], keys[1])
 	}
-	c.file(keys[0], r)
+	g := c.file(keys[0], r)
+	// Without the node's mediator trace the VC's deletion is never seen:
+	// the call manager's word that the call ended is the VC's end.
+	if e.VC != "" && !c.ndis[r.Node] && (e.Event == trace.CallFailed || e.Event == trace.CallRefused || e.Event == trace.CallReleased) {
+		g.vcs[keys[0]] = true
+	}
 }
 
 // addLink notes a link event in every call not over yet that has a wire
