@@ -129,7 +129,7 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 			d.applyLocked(p, out)
 		}
 		d.refusedLocked(p)
-		d.traceRefused(p, svc, cause.Value)
+		d.traceRefused(p, c.id, svc, cause.Value)
 		d.mu.Unlock()
 	}
 	ok := false

@@ -44,6 +44,9 @@ func (d *MCM) traceCall(v *vc, ev trace.CallEvent, cause uni.Cause, st ndis.Stat
 	if v.p != nil {
 		e.Peer = v.p.name
 	}
+	if v.c != nil {
+		e.Ref = v.c.id
+	}
 	if v.h != nil {
 		e.VC = v.h.String()
 		if e.Cause == 0 {
@@ -56,10 +59,10 @@ func (d *MCM) traceCall(v *vc, ev trace.CallEvent, cause uni.Cause, st ndis.Stat
 	h(e)
 }
 
-// traceRefused reports an incoming call refused before it had a VC.
-func (d *MCM) traceRefused(p *peer, service string, cause uni.Cause) {
+// traceRefused reports an incoming call (id) refused before it had a VC.
+func (d *MCM) traceRefused(p *peer, id uni.CallID, service string, cause uni.Cause) {
 	if h := d.cfg.Tracer.Call; h != nil {
 		h(trace.Call{Time: time.Now(), Node: d.name, Peer: p.name, Service: service, Incoming: true,
-			Event: trace.CallRefused, Cause: cause})
+			Event: trace.CallRefused, Cause: cause, Ref: id})
 	}
 }

@@ -111,5 +111,13 @@ func TestTraceEvents(t *testing.T) {
 		if c := kb[3]; c.Cause != uni.CauseIncompatibleDestination || c.Peer != "a" {
 			t.Errorf("b's refused event %+v: want cause 88 from a", c)
 		}
+		// The call reference ties a call's events to its messages: a's
+		// call is a's (Local), the same one b was offered.
+		if r := ka[0].Ref; !r.Local || r.Ref == 0 || kb[0].Ref != (uni.CallID{Ref: r.Ref}) || ka[1].Ref != r {
+			t.Errorf("call references: a connected %v, released %v; b offered %v", r, ka[1].Ref, kb[0].Ref)
+		}
+		if r := kb[3].Ref; r.Local || r.Ref == 0 || r == kb[0].Ref {
+			t.Errorf("b's refusal of a's second call has call reference %v (the first was %v)", r, kb[0].Ref)
+		}
 	})
 }

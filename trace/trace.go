@@ -135,6 +135,12 @@ type Call struct {
 	// Setup is how long the call took to come up, NdisClMakeCall to
 	// MakeCallComplete (caller's CallConnected only).
 	Setup time.Duration
+	// Ref is the call on the wire to Peer: its call reference value and
+	// whether this node allocated it (Local: this node sent the SETUP).
+	// The messages of the call carry it (Signal.Header). Zero if the call
+	// never had one (it failed before a SETUP was sent); a
+	// point-to-multipoint root's is that of its first leaf node's call.
+	Ref uni.CallID
 }
 
 // Tracer is a set of hooks; any may be nil.

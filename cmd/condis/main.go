@@ -43,6 +43,7 @@ func demoCmd() *cobra.Command {
 		topology, mode string
 		quiet, memory  bool
 		t309           time.Duration
+		traceDir       string
 	)
 	c := &cobra.Command{
 		Use:   "demo",
@@ -57,8 +58,13 @@ hangs up herself; two calls are refused by the far node (no SAP matches: cause
 other nodes and drops one; finally gamma is cut off without a word and alice is
 told NDIS_STATUS_DEST_OUT_OF_ORDER once T309 (shortened) expires. Every mediator
 request, handler invocation and status, and what the call managers did on the
-network, is printed in order. It exits 0 only if every step behaved as the
+network, is printed in order, the Q.2931 messages by name (SETUP, CONNECT,
+RELEASE ... with their causes). It exits 0 only if every step behaved as the
 CoNDIS contract and Q.2931 say.
+
+With --trace DIR it also writes DIR/calls.md: a Mermaid sequence chart per call
+of the story, the CoNDIS requests and handlers on each node beside the Q.2931
+messages between the nodes.
 
 With --in-memory it tells the mediator's story alone, over in-memory drivers, in
 either topology (--topology) and with every driver answering per --mode.`,
@@ -76,19 +82,23 @@ either topology (--topology) and with every driver answering per --mode.`,
 			default:
 				return fmt.Errorf("unknown topology %q (mcm or split)", topology)
 			}
+			if memory && traceDir != "" {
+				return fmt.Errorf("--trace draws the calls of the network story; with --in-memory there is no Q.2931 to draw (drop one of them)")
+			}
 			if memory {
 				return demo.Run(cmd.OutOrStdout(), demo.Options{Split: split, Mode: m, Quiet: quiet})
 			}
 			if cmd.Flags().Changed("topology") {
 				return fmt.Errorf("--topology applies to --in-memory; nodes always run a miniport call manager")
 			}
-			return demo.RunNetwork(cmd.OutOrStdout(), demo.NetOptions{Mode: m, Quiet: quiet, T309: t309})
+			return demo.RunNetwork(cmd.OutOrStdout(), demo.NetOptions{Mode: m, Quiet: quiet, T309: t309, TraceDir: traceDir})
 		},
 	}
 	c.Flags().BoolVar(&memory, "in-memory", false, "the mediator alone, over in-memory drivers (no network)")
 	c.Flags().StringVar(&topology, "topology", "mcm", "with --in-memory: mcm (miniport call manager) or split (stand-alone CM over a CoNDIS miniport)")
 	c.Flags().StringVar(&mode, "mode", "pend", "how the clients (and, with --in-memory, every driver) answer requests: immediate, pend or pend-early")
 	c.Flags().BoolVar(&quiet, "quiet", false, "print only the steps, their checks and the network events")
+	c.Flags().StringVar(&traceDir, "trace", "", "write `DIR`/calls.md: a Mermaid sequence chart per call, CoNDIS and Q.2931 side by side")
 	c.Flags().DurationVar(&t309, "t309", 2*time.Second, "T309 on the nodes (the standard value is 10s)")
 	return c
 }

@@ -1,11 +1,11 @@
 package demo
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,11 +13,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/condis-project/condis/ladder"
 	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/node"
 	"github.com/condis-project/condis/pki"
+	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/transport/quic"
 	"github.com/condis-project/condis/uni"
 )
@@ -30,6 +32,11 @@ type NetOptions struct {
 	// clears it (0: 2 s, shortened from the standard 10 s so the demo is
 	// quick).
 	T309 time.Duration
+	// TraceDir, if set, is where the story's calls are drawn: TraceDir/calls.md
+	// has a Mermaid sequence chart per call, the CoNDIS requests and handlers
+	// of each node beside the Q.2931 messages (package ladder). The
+	// directory is made if need be.
+	TraceDir string
 
 	afterBind func(*netStory) // tests: change a client's behaviour once the clients are bound
 }
@@ -61,7 +68,9 @@ type netStory struct {
 	outMu      sync.Mutex // output and the records below come from many goroutines
 	events     int
 	violations []ndis.Violation
-	released   []string // causes of RELEASE/RELEASE COMPLETE received, as "node: cause"
+	received   []received        // the Q.2931 messages the nodes received
+	calls      *ladder.Collector // with TraceDir: every node's events, for the charts
+	steps      []time.Time       // when each step began
 
 	dir                string
 	alpha, beta, gamma *netNode
@@ -80,6 +89,14 @@ func RunNetwork(w io.Writer, opts NetOptions) (err error) {
 		opts.T309 = 2 * time.Second
 	}
 	s := &netStory{w: w, opts: opts, start: time.Now()}
+	if opts.TraceDir != "" {
+		if err := os.MkdirAll(opts.TraceDir, 0o755); err != nil {
+			return err
+		}
+		s.calls = ladder.NewCollector()
+		// Drawn last, once the nodes are down, also when a step failed.
+		defer func() { err = errors.Join(err, s.writeCalls(filepath.Join(opts.TraceDir, "calls.md"))) }()
+	}
 	s.dir, err = os.MkdirTemp("", "condis-demo-")
 	if err != nil {
 		return err
@@ -91,7 +108,8 @@ func RunNetwork(w io.Writer, opts NetOptions) (err error) {
 	fmt.Fprintf(w, "clients answer %s\n", describeMode(opts.Mode))
 	fmt.Fprintf(w, "legend: NODE A -> F(x) driver A calls NDIS function F on NODE's mediator;  A <- F(x) = S  F returned S;\n")
 	fmt.Fprintf(w, "        NODE A => H(x) the mediator invokes A's handler H;  A <= H(x) = S  the handler returned S;\n")
-	fmt.Fprintf(w, "        NODE ~  what the node's call manager did on the network\n")
+	fmt.Fprintf(w, "        NODE ~ >> PEER M  the node's call manager sent Q.2931 message M to PEER (<< received it);\n")
+	fmt.Fprintf(w, "        NODE ~ call ...   what the call manager says of a call, and of its links\n")
 	fmt.Fprintf(w, "        (handles such as vc#7 are per node; times are since the start)\n")
 	for _, st := range []struct {
 		title string
@@ -113,6 +131,9 @@ func RunNetwork(w io.Writer, opts NetOptions) (err error) {
 		{"alice calls gamma/news; gamma is cut off (its socket closed, nothing sent)", s.cutOff},
 	} {
 		s.step++
+		s.outMu.Lock()
+		s.steps = append(s.steps, time.Now())
+		s.outMu.Unlock()
 		s.printf("\n[%d] %s\n", s.step, st.title)
 		if err := st.run(); err != nil {
 			return fmt.Errorf("step %d (%s): %w", s.step, st.title, err)
@@ -228,10 +249,10 @@ func (s *netStory) startNodes() error {
 		timers := uni.DefaultTimers()
 		timers.T309 = s.opts.T309
 		nn.n, err = node.Start(cfg, node.StartOptions{
-			Logger:      slog.New(&netLog{s: s, node: name}),
 			Endpoint:    quic.Config{PacketConn: socks[name], IdleTimeout: demoIdle, KeepAlivePeriod: demoKeepalive},
 			MCM:         mcm.Config{Timers: timers},
 			Trace:       func(e ndis.Event) { s.event(name, e) },
+			Tracer:      s.tracer(name),
 			OnViolation: func(v ndis.Violation) { s.violation(name, v) },
 		})
 		if err != nil {
@@ -267,6 +288,9 @@ func (s *netStory) event(node string, e ndis.Event) {
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
 	s.events++
+	if s.calls != nil {
+		s.calls.Add(ladder.FromNDIS(node, time.Now(), e))
+	}
 	if !s.opts.Quiet {
 		fmt.Fprintf(s.w, "   %s %-5s %s\n", s.since(), node, e)
 	}
@@ -279,71 +303,116 @@ func (s *netStory) violation(node string, v ndis.Violation) {
 	fmt.Fprintf(s.w, "      !! %s: contract violation: %v\n", node, v)
 }
 
-// netLog shows what a node's call manager did on the network — links up
-// and down, calls offered, refused, connected, released with their Q.2931
-// causes — as lines of the story, and keeps the causes received so the
-// story can check them.
-type netLog struct {
-	s     *netStory
+// received is a Q.2931 message a node's call manager received.
+type received struct {
 	node  string
-	attrs []slog.Attr
+	t     uni.MsgType
+	cause uni.Cause // the first Cause IE's, 0 if none
 }
 
-func (l *netLog) Enabled(_ context.Context, lv slog.Level) bool { return lv >= slog.LevelDebug }
+// tracer shows what node's call manager did on the network — the Q.2931
+// messages it sent and received, its links coming and going, what became
+// of its calls — as lines of the story, from the typed events of package
+// trace, and keeps the messages received so the story can check their
+// causes.
+func (s *netStory) tracer(node string) trace.Tracer {
+	return trace.Tracer{
+		Signal: func(e trace.Signal) {
+			var cause uni.Cause
+			t, _, ok := e.Header()
+			if m, err := e.Decode(); err == nil {
+				cause, _ = m.Cause()
+			}
+			s.outMu.Lock()
+			defer s.outMu.Unlock()
+			if s.calls != nil {
+				s.calls.Add(ladder.FromSignal(e))
+			}
+			dir := ">>"
+			if e.Dir == trace.In {
+				dir = "<<"
+				if ok {
+					s.received = append(s.received, received{node: node, t: t, cause: cause})
+				}
+			}
+			fmt.Fprintf(s.w, "   %s %-5s ~ %s %-5s %s\n", s.since(), node, dir, e.Peer, ladder.SignalLabel(e))
+		},
+		Call: func(e trace.Call) {
+			s.outMu.Lock()
+			defer s.outMu.Unlock()
+			if s.calls != nil {
+				s.calls.Add(ladder.FromCall(e))
+			}
+			what := ladder.CallLabel(e)
+			if e.VC != "" {
+				what += " (" + e.VC + ")"
+			}
+			fmt.Fprintf(s.w, "   %s %-5s ~ %s\n", s.since(), node, what)
+		},
+		Link: func(e trace.Link) {
+			s.outMu.Lock()
+			defer s.outMu.Unlock()
+			if s.calls != nil {
+				s.calls.Add(ladder.FromLink(e))
+			}
+			fmt.Fprintf(s.w, "   %s %-5s ~ %s\n", s.since(), node, ladder.LinkLabel(e))
+		},
+	}
+}
 
-func (l *netLog) Handle(_ context.Context, r slog.Record) error {
-	if !shown[r.Message] {
-		return nil
-	}
-	var b strings.Builder
-	b.WriteString(r.Message)
-	cause, reason := "", false
-	r.Attrs(func(a slog.Attr) bool {
-		switch a.Key {
-		case "peer", "service", "cause", "status", "reason":
-			fmt.Fprintf(&b, " %s=%s", a.Key, a.Value)
-		}
-		if a.Key == "cause" {
-			cause = a.Value.String()
-		}
-		reason = reason || a.Key == "reason"
-		return true
-	})
-	if r.Message == "link down" && !reason {
-		return nil // the call manager's echo of the transport's line, which has the reason
-	}
-	s := l.s
+// receivedWith reports whether node's call manager received a message of
+// type t carrying cause.
+func (s *netStory) receivedWith(node string, t uni.MsgType, cause uni.Cause) bool {
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
-	if r.Message == "call released" {
-		s.released = append(s.released, l.node+": "+cause)
-	}
-	fmt.Fprintf(s.w, "   %s %-5s ~ %s\n", s.since(), l.node, b.String())
-	return nil
-}
-
-// shown are the log messages of the call managers and the transport that
-// the story shows.
-var shown = map[string]bool{"link up": true, "link down": true, "offering a call": true, "call refused by the ACL": true,
-	"call connected": true, "call released": true, "call closed by the network": true}
-
-func (l *netLog) WithAttrs(as []slog.Attr) slog.Handler {
-	return &netLog{s: l.s, node: l.node, attrs: append(append([]slog.Attr(nil), l.attrs...), as...)}
-}
-
-func (l *netLog) WithGroup(string) slog.Handler { return l }
-
-// releasedWith reports whether node's call manager received a release
-// carrying cause.
-func (s *netStory) releasedWith(node string, cause uni.Cause) bool {
-	s.outMu.Lock()
-	defer s.outMu.Unlock()
-	for _, r := range s.released {
-		if r == node+": "+cause.String() {
+	for _, r := range s.received {
+		if r == (received{node, t, cause}) {
 			return true
 		}
 	}
 	return false
+}
+
+// writeCalls draws every call of the story in file: a Mermaid sequence
+// chart each, under a heading naming its step.
+func (s *netStory) writeCalls(file string) error {
+	s.outMu.Lock()
+	ls, steps := s.calls.Ladders(), s.steps
+	s.outMu.Unlock()
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	fmt.Fprintf(w, "# The calls of the condis demo\n\n")
+	fmt.Fprintf(w, "Each call of `condis demo` as a sequence chart, both layers side by side: on each node, the\n")
+	fmt.Fprintf(w, "client's CoNDIS requests and the handlers NDIS (the node's mediator) invokes — a solid arrow a\n")
+	fmt.Fprintf(w, "call, a dashed one its return — and the Q.2931 messages the node's call manager (MCM)\n")
+	fmt.Fprintf(w, "exchanges with the other nodes, each drawn once, from sender to receiver. Notes are what a call\n")
+	fmt.Fprintf(w, "manager says of the call and of its links. Handles such as vc#4 are per node.\n\n")
+	for i, l := range ls {
+		step := 0
+		for j, at := range steps {
+			if !l.Events[0].Time.Before(at) {
+				step = j + 1
+			}
+		}
+		fmt.Fprintf(w, "## %d. %s\n\nStep %d of the story.\n\n```mermaid\n", i+1, l.Title(), step)
+		if err := l.WriteMermaid(w); err != nil {
+			f.Close()
+			return err
+		}
+		fmt.Fprintf(w, "```\n\n")
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	s.printf("\n%d calls drawn in %s\n", len(ls), file)
+	return nil
 }
 
 // ---- the clients ----
@@ -501,7 +570,7 @@ func (s *netStory) remoteClose() error {
 	if err := s.closedBy(s.alice, v, ndis.StatusSuccess, stepLimit); err != nil {
 		return err
 	}
-	if err := s.check(s.releasedWith("alpha", uni.CauseNormalCallClearing),
+	if err := s.check(s.receivedWith("alpha", uni.MsgRelease, uni.CauseNormalCallClearing),
 		"alpha's call manager received RELEASE with cause 16, normal call clearing → NDIS_STATUS_SUCCESS"); err != nil {
 		return err
 	}
@@ -538,7 +607,7 @@ func (s *netStory) refused() error {
 	if err != nil {
 		return err
 	}
-	if err := s.check(r.Status == ndis.StatusInvalidSap && s.releasedWith("alpha", uni.CauseIncompatibleDestination),
+	if err := s.check(r.Status == ndis.StatusInvalidSap && s.receivedWith("alpha", uni.MsgReleaseComplete, uni.CauseIncompatibleDestination),
 		"alpha/alice → beta/nosuch: beta answered RELEASE COMPLETE with cause 88 (incompatible destination); alice's MakeCall: %v", r); err != nil {
 		return err
 	}
@@ -555,7 +624,7 @@ func (s *netStory) refused() error {
 		return err
 	}
 	r = memdrv.See(s.bob, func() memdrv.Result { return bv.Make })
-	if err := s.check(r.Status == ndis.StatusFailure && r.ExactlyOnce() && s.releasedWith("beta", uni.CauseCallRejected),
+	if err := s.check(r.Status == ndis.StatusFailure && r.ExactlyOnce() && s.receivedWith("beta", uni.MsgReleaseComplete, uni.CauseCallRejected),
 		"beta/bob → gamma/news: gamma's [[sap]] allow list refused it with cause 21 (call rejected); bob's MakeCall: %v", r); err != nil {
 		return err
 	}
