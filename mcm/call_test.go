@@ -57,7 +57,13 @@ func TestCallDataAndClose(t *testing.T) {
 					t.Errorf("a received %d octets, not what b sent", len(rx[0]))
 				}
 
-				// Both MCMs list the call with its counters.
+				// Both MCMs list the call with its counters. A receive is
+				// counted once the client's handler has returned, which may
+				// be just after the client saw it.
+				w.waitFor("the receives counted", func() bool {
+					ca, cb := a.d.Calls(), b.d.Calls()
+					return len(ca) == 1 && len(cb) == 1 && ca[0].Stats.RxPackets == 1 && cb[0].Stats.RxPackets == 2
+				})
 				ci := a.d.Calls()
 				if len(ci) != 1 || ci[0].State != "active" || ci[0].Peer != "b" || ci[0].Service != "echo" || ci[0].Direction != "outgoing" ||
 					ci[0].Stats.TxPackets != 2 || ci[0].Stats.TxBytes != 1010 || ci[0].Stats.RxPackets != 1 {
