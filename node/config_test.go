@@ -80,6 +80,7 @@ func TestLoadDocExample(t *testing.T) {
 			{Service: "echo"},
 			{Service: "billing", Allow: []string{"beta"}},
 		},
+		Capture: "/var/lib/condis/alpha.pcapng",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load =\n%#v\nwant\n%#v", c, want)

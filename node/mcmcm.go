@@ -18,6 +18,9 @@ type MCMCallManager struct {
 	// node's trust admits ([Config.Trusts]; [Node.CallManager] sets it).
 	// Nil accepts any name and lets signalling find out.
 	Known func(node string) bool
+	// Feed is the node's trace feed, for trace requests ([Node.CallManager]
+	// sets it); nil: the Control refuses them.
+	Feed *TraceFeed
 }
 
 // Adapter is the MCM's adapter.

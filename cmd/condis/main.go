@@ -33,6 +33,7 @@ func root() *cobra.Command {
 	r.AddCommand(callsCmd())
 	r.AddCommand(nodeCmd())
 	r.AddCommand(benchCmd())
+	r.AddCommand(traceCmd())
 	return r
 }
 
