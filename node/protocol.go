@@ -1,12 +1,12 @@
 // # The control socket
 //
 // A running node serves `condis call`, `condis listen`, `condis calls`,
-// `condis bench` and the status request on a unix socket (control in the
-// configuration file). [Control] is the server: a CoNDIS client bound to
+// `condis bench`, `condis trace` and the status request on a unix socket
+// (control in the configuration file). [Control] is the server: a CoNDIS client bound to
 // the node's call manager that does the calls on behalf of the command
 // line. The commands in cmd/condis are plain clients of the socket;
-// [DialCall], [DialListen], [ListCalls], [EachCall], [Bench] and
-// [QueryStatus] are the client side. The Control works over any
+// [DialCall], [DialListen], [ListCalls], [EachCall], [Bench],
+// [QueryStatus] and [DialTrace] are the client side. The Control works over any
 // [CallManager]: [MCMCallManager] for the Q.2931 call manager of a running
 // node, [MemCallManager] for the in-memory one of tests and demos.
 //

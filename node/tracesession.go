@@ -54,9 +54,22 @@ func (f *TraceFeed) Tracer() trace.Tracer {
 			s.Msg = bytes.Clone(s.Msg) // the emitter's
 			f.publish(s)
 		},
-		Call:      func(e trace.Call) { f.publishIfWatched(e) },
-		Link:      func(e trace.Link) { f.publishIfWatched(e) },
-		Handshake: func(e trace.Handshake) { f.publishIfWatched(e) },
+		// The check comes before the event is boxed: boxing allocates.
+		Call: func(e trace.Call) {
+			if f.n.Load() != 0 {
+				f.publish(e)
+			}
+		},
+		Link: func(e trace.Link) {
+			if f.n.Load() != 0 {
+				f.publish(e)
+			}
+		},
+		Handshake: func(e trace.Handshake) {
+			if f.n.Load() != 0 {
+				f.publish(e)
+			}
+		},
 	}
 }
 
@@ -72,12 +85,6 @@ func (f *TraceFeed) Mediator(e ndis.Event) {
 type mediatorEvent struct {
 	at time.Time
 	e  ndis.Event
-}
-
-func (f *TraceFeed) publishIfWatched(e any) {
-	if f.n.Load() != 0 {
-		f.publish(e)
-	}
 }
 
 // publish offers e to every subscriber: queued, or dropped and counted.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/condis-project/condis/memdrv"
+	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/uni"
 )
@@ -254,5 +255,32 @@ func TestTraceRefusedWithoutFeed(t *testing.T) {
 	var re *RequestError
 	if !errors.As(err, &re) || re.Response.Error != "trace: this node's call manager has no trace events (only a node running the Q.2931 call manager has)" {
 		t.Errorf("trace on the in-memory call manager: %v", err)
+	}
+}
+
+// TestTraceFeedIdle: with no trace session, the feed's hooks cost the
+// call manager nothing but a load: no allocation, whatever the event.
+func TestTraceFeedIdle(t *testing.T) {
+	f := NewTraceFeed(nil)
+	tr := f.Tracer()
+	msg := []byte{0x09, 0x03, 0, 0, 1, 0x05, 0x80, 0, 0}
+	now := time.Now()
+	allocs := testing.AllocsPerRun(100, func() {
+		tr.Signal(trace.Signal{Time: now, Node: "alpha", Peer: "beta", Dir: trace.Out, Msg: msg})
+		tr.Call(trace.Call{Time: now, Node: "alpha", Peer: "beta", Service: "echo", VC: "vc#1", Event: trace.CallConnected})
+		tr.Link(trace.Link{Time: now, Node: "alpha", Peer: "beta", Up: true})
+		tr.Handshake(trace.Handshake{Time: now, Node: "alpha", Reason: "unknown authority"})
+		f.Mediator(ndis.Event{Seq: 1, Kind: ndis.EventRequest, Driver: "control", Func: "NdisClMakeCall", Object: "vc#1"})
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per round of events with no subscriber", allocs)
+	}
+	// With one, each event is queued once; the message is copied.
+	s := f.subscribe(8)
+	defer f.unsubscribe(s)
+	tr.Signal(trace.Signal{Time: now, Node: "alpha", Peer: "beta", Dir: trace.Out, Msg: msg})
+	msg[4] = 0xff
+	if got := (<-s.ch).(trace.Signal); got.Msg[4] != 1 {
+		t.Errorf("the queued message changed with the emitter's buffer: %x", got.Msg)
 	}
 }

@@ -54,9 +54,10 @@ which Wireshark and tshark decode as Q.2931 with no preference set:
 With --json it prints every event the node sends, one JSON object per line,
 as the control protocol carries them (see go doc ./node, The trace stream).
 
-trace runs until interrupted (SIGINT, SIGTERM), the node stops, or -c N
-messages have been shown; it then exits 0. If the node drops events because
-trace did not keep up, it says how many on stderr.`,
+trace says on stderr once it is tracing ("condis trace: tracing node alpha;
+interrupt to stop"). It runs until interrupted (SIGINT, SIGTERM), the node
+stops, or -c N messages have been shown; it then exits 0. If the node drops
+events because trace did not keep up, it says how many on stderr.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := needControl(socket); err != nil {
@@ -98,6 +99,7 @@ func runTrace(ctx context.Context, stdout, stderr io.Writer, o traceOptions) err
 		return err
 	}
 	defer ts.Close()
+	fmt.Fprintf(stderr, "condis trace: tracing node %s; interrupt to stop\n", ts.Node.Node)
 	// Ending ctx asks the node to end the session: what it has queued
 	// still comes, then its close frame.
 	stopEnd := context.AfterFunc(ctx, func() { ts.End() })
