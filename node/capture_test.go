@@ -79,10 +79,16 @@ type tracedNode struct {
 	stop func() // shuts the Control down and closes the node; once
 }
 
+// pairOptions change what startTracedPair starts.
+type pairOptions struct {
+	extra    func(name string) string // added to each node's file
+	mediator bool                     // StartOptions.TraceMediator
+}
+
 // startTracedPair starts alpha and beta, peers of each other on loopback,
-// from TOML files; extra(name) is added to each file. A listen session
-// with echo serves beta/echo until the pair is stopped.
-func startTracedPair(t *testing.T, extra func(name string) string) (alpha, beta *tracedNode) {
+// from TOML files. A listen session with echo serves beta/echo until the
+// pair is stopped.
+func startTracedPair(t *testing.T, o pairOptions) (alpha, beta *tracedNode) {
 	t.Helper()
 	dir := t.TempDir()
 	if _, err := pki.InitCA(dir); err != nil {
@@ -101,8 +107,12 @@ func startTracedPair(t *testing.T, extra func(name string) string) (alpha, beta 
 		if _, err := pki.Issue(dir, name); err != nil {
 			t.Fatal(err)
 		}
+		extra := ""
+		if o.extra != nil {
+			extra = o.extra(name)
+		}
 		conf := fmt.Sprintf("name = %q\nlisten = \"127.0.0.1:%d\"\ncontrol = %q\nca = \"ca.pem\"\ncert = \"%s.pem\"\nkey = \"%s.key\"\n%s\n[[peer]]\nname = %q\naddress = \"127.0.0.1:%d\"\n",
-			name, port, name+".sock", name, name, extra(name), peer, peerPort)
+			name, port, name+".sock", name, name, extra, peer, peerPort)
 		path := filepath.Join(dir, name+".toml")
 		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
@@ -112,7 +122,7 @@ func startTracedPair(t *testing.T, extra func(name string) string) (alpha, beta 
 			t.Fatal(err)
 		}
 		tn := &tracedNode{sock: cfg.Control, port: port, rec: &recorder{}}
-		if tn.n, err = Start(cfg, StartOptions{Tracer: tn.rec.tracer()}); err != nil {
+		if tn.n, err = Start(cfg, StartOptions{Tracer: tn.rec.tracer(), TraceMediator: o.mediator}); err != nil {
 			t.Fatal(err)
 		}
 		if tn.ctl, err = NewControl(context.Background(), tn.n.CallManager(), Options{}); err != nil {
@@ -230,7 +240,7 @@ func causesHex(t *testing.T, msg []byte) string {
 // time.
 func TestCaptureTwoNodes(t *testing.T) {
 	tshark := tsharktest.Path(t, "node captures")
-	alpha, beta := startTracedPair(t, func(name string) string { return fmt.Sprintf("capture = %q", name+".pcapng") })
+	alpha, beta := startTracedPair(t, pairOptions{extra: func(name string) string { return fmt.Sprintf("capture = %q", name+".pcapng") }})
 	callScenario(t, alpha)
 	alpha.stop()
 	beta.stop() // the captures are complete once the nodes are closed

@@ -40,7 +40,7 @@ func callKey(c trace.Call) string {
 // event, in JSON frames; after an end frame, what was queued and then a
 // close frame.
 func TestTraceSession(t *testing.T) {
-	alpha, beta := startTracedPair(t, func(string) string { return "" })
+	alpha, beta := startTracedPair(t, pairOptions{})
 	callScenario(t, alpha) // the link is up and quiet after it
 	sigMark, callMark, _ := alpha.rec.mark()
 
@@ -143,7 +143,7 @@ func TestTraceSession(t *testing.T) {
 func TestTraceSessionNotReading(t *testing.T) {
 	defer func(n int) { traceQueue = n }(traceQueue)
 	traceQueue = 16
-	alpha, _ := startTracedPair(t, func(string) string { return "" })
+	alpha, _ := startTracedPair(t, pairOptions{})
 	callScenario(t, alpha) // the link is up and quiet after it
 	_, _, mark := alpha.rec.mark()
 
@@ -216,7 +216,7 @@ func TestTraceSessionNotReading(t *testing.T) {
 // TestTraceSessionShutdown: a node that shuts down ends its trace
 // sessions with a close frame saying so.
 func TestTraceSessionShutdown(t *testing.T) {
-	alpha, _ := startTracedPair(t, func(string) string { return "" })
+	alpha, _ := startTracedPair(t, pairOptions{})
 	ts, err := DialTrace(context.Background(), alpha.sock)
 	if err != nil {
 		t.Fatal(err)
@@ -282,5 +282,59 @@ func TestTraceFeedIdle(t *testing.T) {
 	msg[4] = 0xff
 	if got := (<-s.ch).(trace.Signal); got.Msg[4] != 1 {
 		t.Errorf("the queued message changed with the emitter's buffer: %x", got.Msg)
+	}
+}
+
+// TestTraceMediator: a node started with TraceMediator streams its
+// mediator's events too: the Control's NdisClMakeCall for a call, its
+// return, and the completion handler it led to, each with its sequence
+// number.
+func TestTraceMediator(t *testing.T) {
+	alpha, _ := startTracedPair(t, pairOptions{mediator: true})
+	callScenario(t, alpha)
+	ts, err := DialTrace(context.Background(), alpha.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.Close()
+	callScenario(t, alpha)
+	if err := ts.End(); err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	var made, returned, completed bool
+	for {
+		ev, err := ts.Next(nil)
+		var ended *TraceEndedError
+		if errors.As(err, &ended) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Kind != TraceNdis {
+			continue
+		}
+		seqs = append(seqs, ev.Seq)
+		switch {
+		case ev.Event == "request" && ev.Func == "NdisClMakeCall" && ev.Driver == "control" && strings.HasPrefix(ev.Object, "vc#"):
+			made = true
+		case ev.Event == "return" && ev.Func == "NdisClMakeCall" && ev.Status != "":
+			returned = true
+		case ev.Event == "upcall" && ev.Func == "ProtocolClMakeCallComplete":
+			completed = true
+		}
+		if ev.Node != "alpha" {
+			t.Errorf("ndis event of node %q", ev.Node)
+		}
+	}
+	if !made || !returned || !completed {
+		t.Errorf("ndis events: MakeCall request %v, its return %v, ProtocolClMakeCallComplete %v", made, returned, completed)
+	}
+	// Concurrent requests may reach the feed out of order; their
+	// sequence numbers tell the mediator's order.
+	slices.Sort(seqs)
+	if len(seqs) == 0 || seqs[0] == 0 || len(slices.Compact(seqs)) != len(seqs) {
+		t.Errorf("ndis events' sequence numbers: %v", seqs)
 	}
 }
