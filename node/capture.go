@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -67,6 +68,9 @@ func unmap(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr()
 type nodeCapture struct {
 	f *os.File
 	w *capture.Writer
+
+	once sync.Once
+	err  error
 }
 
 // openCapture creates (or truncates) the capture file of cfg, readable by
@@ -84,8 +88,13 @@ func openCapture(cfg *Config, addrs capture.AddrFunc) (*nodeCapture, error) {
 }
 
 // close writes what is queued and closes the file; it logs messages the
-// capture dropped.
+// capture dropped. Closing again returns the same error.
 func (c *nodeCapture) close(log *slog.Logger) error {
+	c.once.Do(func() { c.err = c.closeOnce(log) })
+	return c.err
+}
+
+func (c *nodeCapture) closeOnce(log *slog.Logger) error {
 	err := c.w.Close()
 	if n := c.w.Dropped(); n > 0 {
 		log.Warn("capture: messages dropped (the file did not keep up, or could not be written)",
