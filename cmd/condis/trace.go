@@ -38,13 +38,19 @@ direction and the peer, the message type, the call reference (value/flag: the
 flag is 1 in messages to the side that chose the value) and, when the message
 carries one, the cause:
 
-  14:03:07.120413  alpha -> beta  SETUP             ref 1/0
-  14:03:07.121960  alpha <- beta  CONNECT           ref 1/1
-  14:03:09.502228  alpha <- beta  RELEASE COMPLETE  ref 2/1  cause 88 (incompatible destination)
+  02:19:06.975321  alpha -> beta  SETUP                ref 1/0
+  02:19:06.977392  alpha <- beta  CONNECT              ref 1/1
+  02:19:06.977414  alpha -> beta  CONNECT ACKNOWLEDGE  ref 1/0
+  02:19:07.480299  alpha -> beta  RELEASE              ref 1/0  cause 16 (normal call clearing)
+  02:19:07.481381  alpha <- beta  RELEASE COMPLETE     ref 1/1  cause 16 (normal call clearing)
+  02:19:07.503874  alpha -> beta  SETUP                ref 2/0
+  02:19:07.504391  alpha <- beta  RELEASE COMPLETE     ref 2/1  cause 88 (incompatible destination)
 
 --all adds the node's other events: calls offered, refused, connected, failed
 and released (with their VC, service, status and cause), links up and down,
-and refused handshakes.
+and refused handshakes:
+
+  02:19:07.481401  alpha: call to beta/echo released on vc#4, NDIS_STATUS_SUCCESS, cause 16 (normal call clearing)
 
 With -w FILE it writes the messages to FILE as pcapng instead (- for stdout),
 which Wireshark and tshark decode as Q.2931 with no preference set:
@@ -215,7 +221,7 @@ func signalLine(ev node.TraceEvent) string {
 		fmt.Fprintf(&b, "not a Q.2931 message (%d octets)", len(ev.Msg))
 		return b.String()
 	}
-	fmt.Fprintf(&b, "%-16s", ev.Type)
+	fmt.Fprintf(&b, "%-19s", ev.Type) // RESTART ACKNOWLEDGE
 	if ev.CallRef != nil && ev.Flag != nil {
 		f := 0
 		if *ev.Flag {
@@ -349,10 +355,12 @@ func (s *pcapSink) flush() error { return nil } // the capture's goroutine flush
 
 func (s *pcapSink) close(stderr io.Writer) error {
 	err := s.w.Close()
+	to := "stdout"
 	if s.f != nil {
 		err = errors.Join(err, s.f.Close())
-		fmt.Fprintf(stderr, "condis trace: %d message(s) written to %s\n", s.w.Written(), s.name)
+		to = s.name
 	}
+	fmt.Fprintf(stderr, "condis trace: %d message(s) written to %s\n", s.w.Written(), to)
 	if n := s.w.Dropped(); n > 0 {
 		fmt.Fprintf(stderr, "condis trace: %d message(s) not written\n", n)
 	}
