@@ -2,17 +2,13 @@ package mcm_test
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/xml"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"testing/synctest"
 
+	"github.com/condis-project/condis/internal/tsharktest"
 	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
@@ -346,46 +342,12 @@ func (n *pdml) numbers() []*pdml {
 // messages; it skips the test when tshark is not installed.
 func tsharkPackets(t *testing.T, msgs [][]byte) []pdml {
 	t.Helper()
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		const msg = "tshark not installed: addresses NOT checked against Wireshark (apt-get install tshark)"
-		fmt.Fprintln(os.Stderr, "*** WARNING: "+msg+" ***")
-		t.Skip(msg)
-	}
-	// A classic pcap, DLT_USER0 (147), which the option below maps to q2931.
-	var buf bytes.Buffer
-	hdr := make([]byte, 24)
-	binary.LittleEndian.PutUint32(hdr[0:], 0xa1b2c3d4)
-	binary.LittleEndian.PutUint16(hdr[4:], 2)
-	binary.LittleEndian.PutUint16(hdr[6:], 4)
-	binary.LittleEndian.PutUint32(hdr[16:], 65535)
-	binary.LittleEndian.PutUint32(hdr[20:], 147)
-	buf.Write(hdr)
-	for i, m := range msgs {
-		rec := make([]byte, 16)
-		binary.LittleEndian.PutUint32(rec[0:], uint32(i))
-		binary.LittleEndian.PutUint32(rec[8:], uint32(len(m)))
-		binary.LittleEndian.PutUint32(rec[12:], uint32(len(m)))
-		buf.Write(rec)
-		buf.Write(m)
-	}
-	dir := t.TempDir()
-	pcap := filepath.Join(dir, "setup.pcap")
-	if err := os.WriteFile(pcap, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(tshark, "-r", pcap, "-o", `uat:user_dlts:"User 0 (DLT=147)","q2931","0","","0",""`, "-T", "pdml")
-	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("tshark: %v\n%s", err, stderr.String())
-	}
+	tshark := tsharktest.Path(t, "addresses")
+	file, _ := tsharktest.WriteMessages(t, msgs)
 	var doc struct {
 		Packets []pdml `xml:"packet"`
 	}
-	if err := xml.Unmarshal(out, &doc); err != nil {
+	if err := xml.Unmarshal(tsharktest.Run(t, tshark, "-r", file, "-T", "pdml"), &doc); err != nil {
 		t.Fatalf("tshark's PDML: %v", err)
 	}
 	if len(doc.Packets) != len(msgs) {

@@ -59,6 +59,10 @@
 //	# below; the default) or "cluster" (any node with a cluster certificate).
 //	trust = "peers"
 //
+//	# Write every Q.2931 message the node sends or receives to this pcapng
+//	# file, which Wireshark decodes as is (optional; default: none).
+//	capture = "/var/lib/condis/alpha.pcapng"
+//
 //	# The network prefix of this node's ATM address and, unless a [[peer]]
 //	# says otherwise, of its peers' (default 47.9999.c0d1.0000.0000.0000.0000).
 //	address_prefix = "47.9999.c0d1.0001.0000.0000.0000"
@@ -98,6 +102,11 @@
 //     certificate and its private key. Load does not read them; see
 //     [Config.Identity].
 //   - trust (optional): "peers" (default) or "cluster"; see Trust above.
+//   - capture (optional): a file the node creates (or truncates) when it
+//     starts, readable by its owner only, and writes every Q.2931 message
+//     it sends or receives to, as pcapng that Wireshark and tshark decode
+//     with no preference set (package capture; docs/protocol.md §8). The
+//     file is complete once the node has stopped.
 //   - address_prefix (optional): 26 hex digits, AFI first (dots between
 //     them are ignored), in one of UNI 3.1's private ATM address formats:
 //     AFI 47 (ICD: 4 decimal digits follow), 39 (DCC: 3 decimal digits and
@@ -122,7 +131,7 @@
 //     means none). The service name travels in the user-specific field of
 //     the Q.2931 BHLI, hence the 8 octets.
 //
-// Relative paths (control, ca, cert, key) are resolved against the directory
+// Relative paths (control, ca, cert, key, capture) are resolved against the directory
 // of the configuration file, so a node finds its files whatever its working
 // directory. Keys are lower case and case-sensitive; a key Load does not know
 // is an error, so a misspelt key never goes unnoticed.
@@ -192,6 +201,9 @@ type Config struct {
 	// Metrics is the TCP address, host:port, where the node serves
 	// Prometheus metrics at /metrics; "": it does not.
 	Metrics string
+	// Capture is the absolute path of the pcapng file the node writes its
+	// Q.2931 messages to; "" for none.
+	Capture string
 }
 
 // Trust is a node's trust setting (see the package documentation).
@@ -345,6 +357,7 @@ type fileConfig struct {
 	Metrics string     `toml:"metrics"`
 	Peer    []filePeer `toml:"peer"`
 	SAP     []fileSAP  `toml:"sap"`
+	Capture *string    `toml:"capture"`
 }
 
 type filePeer struct {
@@ -360,7 +373,7 @@ type fileSAP struct {
 
 // The keys of each table.
 var (
-	topKeys  = []string{"name", "listen", "control", "ca", "cert", "key", "trust", "address_prefix", "metrics", "peer", "sap"}
+	topKeys  = []string{"name", "listen", "control", "ca", "cert", "key", "trust", "address_prefix", "metrics", "capture", "peer", "sap"}
 	peerKeys = []string{"name", "address", "address_prefix"}
 	sapKeys  = []string{"service", "allow"}
 )
@@ -456,6 +469,13 @@ func parse(path, data string) (*Config, error) {
 		default:
 			return fail("trust", `%q: want "peers" (only the [[peer]]s call and are called) or "cluster" (any node with a certificate of the cluster CA)`, t)
 		}
+	}
+
+	if f.Capture != nil {
+		if *f.Capture == "" {
+			return fail("capture", "empty (a pcapng file to write the Q.2931 messages to; leave the key out for none)")
+		}
+		c.Capture = resolve(*f.Capture)
 	}
 
 	c.AddressPrefix = mcm.DefaultPrefix

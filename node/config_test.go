@@ -81,6 +81,7 @@ func TestLoadDocExample(t *testing.T) {
 			{Service: "billing", Allow: []string{"beta"}},
 		},
 		Metrics: "127.0.0.1:9464",
+		Capture: "/var/lib/condis/alpha.pcapng",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load =\n%#v\nwant\n%#v", c, want)

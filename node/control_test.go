@@ -627,7 +627,7 @@ func TestConcurrentCalls(t *testing.T) {
 func TestBadRequests(t *testing.T) {
 	n := startNode(t, memdrv.Immediate)
 	for _, c := range []struct{ line, want string }{
-		{`{"op":"dance"}`, `bad request: unknown op "dance" (call, listen, calls, status, peers or bench)`},
+		{`{"op":"dance"}`, `bad request: unknown op "dance" (call, listen, calls, status, peers, bench or trace)`},
 		{`{"op":"call","dst":"x"}`, `bad request: json: unknown field "dst"`},
 		{`{"op":"call"}`, `call: no destination (node/service)`},
 		{`{"op":"listen"}`, `listen: no service`},

@@ -21,6 +21,10 @@ type MCMCallManager struct {
 	// Config, if set, is the node's configuration: its [[peer]]s are
 	// listed by Peers even before the node has reached them.
 	Config *Config
+
+	// Feed is the node's trace feed, for trace requests ([Node.CallManager]
+	// sets it); nil: the Control refuses them.
+	Feed *TraceFeed
 }
 
 // Adapter is the MCM's adapter.

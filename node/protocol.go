@@ -1,12 +1,12 @@
 // # The control socket
 //
 // A running node serves `condis call`, `condis listen`, `condis calls`,
-// `condis bench`, `condis status` and `condis peers` on a unix socket
+// `condis bench`, `condis status`, `condis peers` and `condis trace` on a unix socket
 // (control in the configuration file). [Control] is the server: a CoNDIS
 // client bound to the node's call manager that does the calls on behalf
 // of the command line. The commands in cmd/condis are plain clients of
 // the socket; [DialCall], [DialListen], [ListCalls], [EachCall], [Bench],
-// [QueryStatus] and [QueryPeers] are the client side. The Control works over any
+// [QueryStatus], [QueryPeers] and [DialTrace] are the client side. The Control works over any
 // [CallManager]: [MCMCallManager] for the Q.2931 call manager of a running
 // node, [MemCallManager] for the in-memory one of tests and demos.
 //
@@ -22,6 +22,7 @@
 //	{"op":"status"}
 //	{"op":"peers"}
 //	{"op":"bench","dest":"beta/echo","calls":10000,"concurrency":16}
+//	{"op":"trace"}
 //
 // "calls" is answered with {"ok":true,"count":N,"address":A} (A: the
 // node's own address, for the Q.2931 call manager its ATM End System
@@ -59,6 +60,11 @@
 // ([BenchResult]): the rate and the setup latency percentiles. A client
 // that goes away stops it (calls in flight still close normally).
 //
+// "trace" subscribes the connection to the node's trace (see The trace
+// stream below): it is answered with "node" ([NodeStatus], for the node's
+// name), then trace frames until the client sends an end frame or goes
+// away, or the node shuts down.
+//
 // After a successful "call" or "listen" response both sides exchange
 // frames until the session ends. A frame is
 //
@@ -88,6 +94,8 @@
 //	         connection. For a call it comes once the call is closed and
 //	         the VC deleted.
 //	6 call   node to client, JSON (CallInfo): one VC of a "calls" answer.
+//	7 trace  node to client, JSON (TraceEvent): one event of a "trace"
+//	         session.
 //
 // The answer to a call and the close frame of a call the network lost:
 //
@@ -112,6 +120,45 @@
 // close frame saying so, "by":"node". From then on each write to the
 // client has 10 s to go through; a client that does not read is
 // disconnected.
+//
+// # The trace stream
+//
+// A trace session gets one trace frame per event of the node, in the order
+// the node saw them: every Q.2931 message it sends or receives ("signal",
+// raw, as on the wire), its links to peers coming and going ("link"),
+// refused handshakes ("handshake"), calls offered, refused, connected,
+// failed and released ("call"), and, when the node was started with
+// [StartOptions].TraceMediator, every request, completion and handler of
+// its mediator ("ndis"). Each is a JSON object ([TraceEvent]) whose
+// "kind" says which, with "time" (RFC 3339, nanoseconds) and "node"; the
+// fields of other kinds are absent:
+//
+//	{"kind":"signal","time":"2026-12-07T01:00:00.000001Z","node":"alpha","peer":"beta","dir":"out",
+//	 "type":"SETUP","call_ref":1,"flag":false,"local":"127.0.0.1:4800","remote":"127.0.0.1:4801","msg":"CQMAAAEFgACg..."}
+//	{"kind":"call","time":"...","node":"alpha","peer":"beta","event":"refused","service":"nosuch",
+//	 "incoming":true,"cause":88,"cause_text":"incompatible destination"}
+//	{"kind":"call","time":"...","node":"alpha","peer":"beta","event":"released","service":"echo","vc":"vc#3",
+//	 "cause":16,"cause_text":"normal call clearing","status":"NDIS_STATUS_SUCCESS","by_peer":true}
+//	{"kind":"link","time":"...","node":"alpha","peer":"beta","event":"down","reason":"timeout","error":"..."}
+//	{"kind":"handshake","time":"...","node":"alpha","peer":"mallory","event":"refused","remote":"192.0.2.9:4800",
+//	 "reason":"unknown authority","error":"..."}
+//	{"kind":"ndis","time":"...","node":"alpha","event":"request","seq":812,"driver":"control",
+//	 "func":"NdisClMakeCall","object":"vc#3"}
+//
+// A signal's "msg" is the whole message, header first, in base64; "type",
+// "call_ref" and "flag" are read from its header (absent if the header is
+// not Q.2931's); nothing else of it is decoded, so a message that does not
+// decode is traced too. "local" and "remote" are the UDP addresses of the
+// link, when the node knows them. The time of an ndis event is when the
+// node's trace saw it; "seq" orders them exactly.
+//
+// The node holds at most [TraceQueue] events for a session's client, and
+// the session's connection buffers; what does not fit is dropped, never
+// waited for, and the client is told how many in an error frame ("120
+// trace event(s) dropped: the client did not read fast enough"). A client
+// that never reads costs the node that much memory and nothing else. When
+// the node shuts down it sends a close frame; a client that does not read
+// it within 10 s is disconnected.
 //
 // A call session whose connection goes away without an end frame closes
 // its call at once (once its sends have completed). A listen session lasts
@@ -163,6 +210,7 @@ const (
 	FrameEvent FrameType = 4 // node: a listen session's call came or went (JSON Event)
 	FrameClose FrameType = 5 // node: the session is over (JSON CloseInfo); last frame
 	FrameCall  FrameType = 6 // node: one VC of a calls answer (JSON CallInfo)
+	FrameTrace FrameType = 7 // node: one event of a trace session (JSON TraceEvent)
 )
 
 func (t FrameType) String() string {
@@ -179,6 +227,8 @@ func (t FrameType) String() string {
 		return "close"
 	case FrameCall:
 		return "call"
+	case FrameTrace:
+		return "trace"
 	}
 	return "frame type " + strconv.Itoa(int(t))
 }
@@ -250,6 +300,7 @@ const (
 	OpStatus = "status"
 	OpBench  = "bench"
 	OpPeers  = "peers"
+	OpTrace  = "trace"
 )
 
 // Limits of a bench request.
@@ -260,7 +311,7 @@ const (
 
 // Request is the first line a client sends.
 type Request struct {
-	Op string `json:"op"` // OpCall, OpListen, OpCalls, OpStatus, OpPeers or OpBench
+	Op string `json:"op"` // OpCall, OpListen, OpCalls, OpStatus, OpPeers, OpBench or OpTrace
 
 	// call
 	Dest     string    `json:"dest,omitempty"`      // "node/service", as the call manager accepts it
@@ -501,6 +552,65 @@ func (s NodeStatus) ViolationTotal() uint64 {
 		n += c
 	}
 	return n
+}
+
+// Kinds of trace events (TraceEvent.Kind).
+const (
+	TraceSignal    = "signal"    // a Q.2931 message sent or received
+	TraceCall      = "call"      // a call offered, refused, connected, failed or released
+	TraceLink      = "link"      // a link to a peer up or down
+	TraceHandshake = "handshake" // a connection refused before it became a link
+	TraceNdis      = "ndis"      // a mediator request, return, handler call or refusal
+)
+
+// TraceEvent is the payload of a trace frame: one event of the node (see
+// The trace stream in the package documentation). Kind says which of the
+// groups of fields below it has.
+type TraceEvent struct {
+	Kind string    `json:"kind"` // TraceSignal, TraceCall, TraceLink, TraceHandshake or TraceNdis
+	Time time.Time `json:"time"`
+	Node string    `json:"node"`
+	Peer string    `json:"peer,omitempty"`
+
+	// Event is what happened: for a call offered, refused, connected,
+	// failed or released (trace.CallEvent); for a link up or down; for a
+	// handshake refused; for ndis request, return, upcall, handled or
+	// refused (ndis.EventKind).
+	Event string `json:"event,omitempty"`
+
+	// signal
+	Dir     string  `json:"dir,omitempty"`      // "out" (sent to Peer) or "in" (received from it)
+	Type    string  `json:"type,omitempty"`     // the message type, from the header: "SETUP", "RELEASE COMPLETE", ...
+	CallRef *uint32 `json:"call_ref,omitempty"` // the call reference value, from the header
+	Flag    *bool   `json:"flag,omitempty"`     // the call reference flag: false from the side that allocated the value
+	Local   string  `json:"local,omitempty"`    // this node's UDP address on the link, when known
+	Msg     []byte  `json:"msg,omitempty"`      // the whole message, as on the wire (base64 in JSON)
+
+	// signal and handshake: the peer's UDP address, when known
+	Remote string `json:"remote,omitempty"`
+
+	// call
+	Service   string `json:"service,omitempty"`
+	Vc        string `json:"vc,omitempty"`
+	Incoming  bool   `json:"incoming,omitempty"` // the peer called this node
+	Cause     int    `json:"cause,omitempty"`    // the Q.2931 cause of a refused, failed or released call
+	CauseText string `json:"cause_text,omitempty"`
+	ByPeer    bool   `json:"by_peer,omitempty"`  // released by the peer or the network
+	SetupUs   int64  `json:"setup_us,omitempty"` // a connected outgoing call: NdisClMakeCall to MakeCallComplete
+
+	// call (failed, released) and ndis (return, handled, refused): an NDIS status
+	Status string `json:"status,omitempty"`
+
+	// link and handshake
+	Reason string `json:"reason,omitempty"` // in words: "timeout", "unknown authority", ...
+	Error  string `json:"error,omitempty"`
+	Dialed bool   `json:"dialed,omitempty"` // handshake: this node dialled
+
+	// ndis (ndis.Event)
+	Seq    uint64 `json:"seq,omitempty"`
+	Driver string `json:"driver,omitempty"` // the caller of a request, the callee of a handler
+	Func   string `json:"func,omitempty"`   // the DDI function or handler
+	Object string `json:"object,omitempty"` // the handle it was about ("vc#3")
 }
 
 // Events of a listen session.

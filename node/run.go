@@ -28,6 +28,12 @@ type Node struct {
 	Endpoint *quic.Endpoint
 
 	metrics *metrics.Server // nil unless the config's metrics key is set
+	// Feed hands the node's trace events to `condis trace` sessions
+	// ([Node.CallManager] gives it to the Control).
+	Feed *TraceFeed
+
+	log     *slog.Logger
+	capture *nodeCapture // the capture key's; nil without one
 }
 
 // StartOptions tune a node beyond its configuration file.
@@ -46,6 +52,11 @@ type StartOptions struct {
 	// Tracer receives the call manager's typed events (package trace):
 	// Q.2931 messages, links, calls.
 	Tracer trace.Tracer
+	// TraceMediator hands the mediator's events to the node's trace feed,
+	// for trace sessions (`condis trace`) that draw both layers. Off by
+	// default: once the mediator traces, every request and handler costs
+	// a lock and an allocation, watched or not.
+	TraceMediator bool
 }
 
 // Start brings a node up from its configuration: it loads the identity,
@@ -57,6 +68,8 @@ type StartOptions struct {
 // The node logs "node up" with its name, UDP and ATM addresses and trust.
 // With the metrics key set it serves Prometheus metrics (package metrics)
 // there, and logs where.
+// With a capture file configured, it writes every Q.2931 message to it
+// (package capture) until Close.
 func Start(cfg *Config, opts StartOptions) (*Node, error) {
 	id, err := cfg.Identity()
 	if err != nil {
@@ -66,10 +79,41 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := ndis.New(ndis.Options{Name: cfg.Name, Logger: log, Trace: opts.Trace, OnViolation: opts.OnViolation})
+	r := &resolver{cluster: cfg.trust() == TrustCluster}
+	for _, p := range cfg.Peers {
+		addr, err := net.ResolveUDPAddr("udp", p.Address)
+		if err != nil {
+			return nil, &Error{File: cfg.File, Key: "peer " + p.Name + " address", Problem: err.Error()}
+		}
+		r.book.Set(p.Name, addr)
+	}
+	la := &linkAddrs{r: r}
+	feed := NewTraceFeed(la.addrs)
+	var nc *nodeCapture
+	if cfg.Capture != "" {
+		if nc, err = openCapture(cfg, la.addrs); err != nil {
+			return nil, err
+		}
+	}
+	abandon := func() {
+		if nc != nil {
+			nc.close(log)
+		}
+	}
+	ndisTrace := opts.Trace
+	if opts.TraceMediator {
+		ndisTrace = feed.Mediator
+		if t := opts.Trace; t != nil {
+			ndisTrace = func(e ndis.Event) { t(e); feed.Mediator(e) }
+		}
+	}
+	m := ndis.New(ndis.Options{Name: cfg.Name, Logger: log, Trace: ndisTrace, OnViolation: opts.OnViolation})
 	mc := opts.MCM
 	mc.Name, mc.Endpoint, mc.Logger = cfg.Name, nil, log
-	mc.Tracer = trace.Join(mc.Tracer, opts.Tracer)
+	mc.Tracer = trace.Join(mc.Tracer, opts.Tracer, feed.Tracer())
+	if nc != nil {
+		mc.Tracer = trace.Join(mc.Tracer, nc.w.Tracer())
+	}
 	var met *metrics.Metrics
 	if cfg.Metrics != "" {
 		peers := make([]string, len(cfg.Peers))
@@ -98,33 +142,28 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 	}
 	d, err := mcm.New(m, mc)
 	if err != nil {
+		abandon()
 		return nil, fmt.Errorf("%s: %w", cfg.File, err)
 	}
 	var msrv *metrics.Server
 	if met != nil {
 		if err := met.Watch(m, d); err != nil {
 			d.Shutdown(context.Background())
+			abandon()
 			return nil, err
 		}
 		if msrv, err = met.Serve(cfg.Metrics); err != nil {
 			d.Shutdown(context.Background())
+			abandon()
 			return nil, &Error{File: cfg.File, Key: "metrics", Problem: err.Error()}
 		}
-	}
-	r := &resolver{cluster: cfg.trust() == TrustCluster}
-	for _, p := range cfg.Peers {
-		addr, err := net.ResolveUDPAddr("udp", p.Address)
-		if err != nil {
-			d.Shutdown(context.Background())
-			return nil, &Error{File: cfg.File, Key: "peer " + p.Name + " address", Problem: err.Error()}
-		}
-		r.book.Set(p.Name, addr)
 	}
 	qc := opts.Endpoint
 	qc.Identity, qc.Handler, qc.Resolve, qc.ListenAddr, qc.Logger = id, d.Handler(), r.resolve, cfg.Listen, log
 	ep, err := quic.Listen(qc)
 	if err != nil {
 		d.Shutdown(context.Background())
+		abandon()
 		if msrv != nil {
 			msrv.Close()
 		}
@@ -133,6 +172,7 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 	if a, ok := ep.Addr().(*net.UDPAddr); ok {
 		r.port.Store(int32(a.Port))
 	}
+	la.ep.Store(ep)
 	d.Attach(ep)
 	for _, p := range cfg.Peers {
 		d.Connect(p.Name) // a restarted node is heard at once (RESTART)
@@ -142,7 +182,10 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 	if msrv != nil {
 		log.Info("serving metrics", "node", cfg.Name, "url", msrv.URL())
 	}
-	return &Node{Config: cfg, Mediator: m, MCM: d, Endpoint: ep, metrics: msrv}, nil
+	if nc != nil {
+		log.Info("capturing Q.2931 messages", "node", cfg.Name, "file", cfg.Capture)
+	}
+	return &Node{Config: cfg, Mediator: m, MCM: d, Endpoint: ep, Feed: feed, log: log, capture: nc, metrics: msrv}, nil
 }
 
 // MetricsAddr is the TCP address the node serves its metrics on, nil if
@@ -171,7 +214,7 @@ func (c *Config) Authorize(peer, service string) bool {
 // CallManager is the node's call manager as the control plane uses it:
 // destinations are limited to the nodes trust admits ([Config.Trusts]).
 func (n *Node) CallManager() MCMCallManager {
-	return MCMCallManager{MCM: n.MCM, Known: n.Config.Trusts, Config: n.Config}
+	return MCMCallManager{MCM: n.MCM, Known: n.Config.Trusts, Config: n.Config, Feed: n.Feed}
 }
 
 // resolver finds a peer's UDP address for the transport: its [[peer]]
@@ -206,12 +249,16 @@ func (r *resolver) resolve(ctx context.Context, peer string) (net.Addr, error) {
 
 // Close releases every call with normal clearing (peers see
 // NDIS_STATUS_SUCCESS), withdraws the address family, closes the
-// transport, and stops serving metrics.
+// transport, stops serving metrics, and then closes the capture file, once
+// it holds every message.
 func (n *Node) Close(ctx context.Context) error {
 	err := n.MCM.Shutdown(ctx)
 	err = errors.Join(err, n.Endpoint.Close())
 	if n.metrics != nil {
 		err = errors.Join(err, n.metrics.Close())
+	}
+	if n.capture != nil {
+		err = errors.Join(err, n.capture.close(n.log))
 	}
 	return err
 }

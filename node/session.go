@@ -26,6 +26,7 @@ const (
 	sessionCall sessionKind = iota + 1
 	sessionListen
 	sessionBench // only marks the connection of a bench request (Control.conns)
+	sessionTrace // only marks the connection of a trace request (Control.conns)
 )
 
 func (k sessionKind) String() string {
@@ -34,6 +35,8 @@ func (k sessionKind) String() string {
 		return "listen"
 	case sessionBench:
 		return "bench"
+	case sessionTrace:
+		return "trace"
 	}
 	return "call"
 }
@@ -317,8 +320,10 @@ func (c *Control) serveConn(conn net.Conn) {
 			return
 		}
 		c.serveListen(conn, br, &req)
+	case OpTrace:
+		c.serveTrace(conn, br)
 	default:
-		writeJSONLine(conn, Response{Error: fmt.Sprintf("bad request: unknown op %q (call, listen, calls, status, peers or bench)", req.Op)})
+		writeJSONLine(conn, Response{Error: fmt.Sprintf("bad request: unknown op %q (call, listen, calls, status, peers, bench or trace)", req.Op)})
 	}
 }
 

@@ -1,22 +1,22 @@
 package uni
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/xml"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/condis-project/condis/internal/tsharktest"
 )
 
 // TestWiresharkDecodes writes every message type, all IEs populated, into a
-// pcap (DLT_USER0 mapped to Wireshark's q2931 dissector) and checks that
-// tshark decodes each field to what was encoded: header, every IE header
-// and instruction, and the contents of every IE Wireshark dissects.
+// pcapng file as Wireshark exported PDUs for its q2931 dissector (what
+// package capture writes: a stock tshark decodes them with no preference
+// set) and checks that tshark decodes each field to what was encoded:
+// header, every IE header and instruction, and the contents of every IE
+// Wireshark dissects.
 //
 // Wireshark's Q.2931 dissector (checked against 4.0.17) reads one octet
 // past the end of the AAL Parameters, ATM Traffic Descriptor and Broadband
@@ -28,42 +28,18 @@ import (
 // report is accepted only when such an IE ends the message and all of its
 // fields decoded correctly. Everything else fails the test.
 func TestWiresharkDecodes(t *testing.T) {
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		// Printed to stderr as well, so a run without -v still shows it.
-		const msg = "tshark not installed: Q.2931 wire format NOT checked (apt-get install tshark)"
-		fmt.Fprintln(os.Stderr, "*** WARNING: "+msg+" ***")
-		t.Skip(msg)
-	}
+	tshark := tsharktest.Path(t, "Q.2931 wire format")
 	msgs := append(fixtures(), extraFixtures()...)
 	wires := make([][]byte, len(msgs))
+	var err error
 	for i, f := range msgs {
 		if wires[i], err = f.m.Encode(); err != nil {
 			t.Fatalf("%s: %v", f.name, err)
 		}
 	}
-	dir := t.TempDir()
-	pcap := filepath.Join(dir, "q2931.pcap")
-	var buf bytes.Buffer
-	if err := writePcap(&buf, wires); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(pcap, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(tshark, "-r", pcap,
-		"-o", `uat:user_dlts:"User 0 (DLT=147)","q2931","0","","0",""`, "-T", "pdml")
-	// A private HOME keeps the user's Wireshark profile out of the check.
-	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("tshark: %v\n%s", err, stderr.String())
-	}
-	if v, err := exec.Command(tshark, "--version").Output(); err == nil {
-		t.Logf("checked against %s", strings.SplitN(string(v), "\n", 2)[0])
-	}
+	file, offsets := tsharktest.WriteMessages(t, wires)
+	out := tsharktest.Run(t, tshark, "-r", file, "-T", "pdml")
+	t.Logf("checked against %s", tsharktest.Version(tshark))
 	var doc struct {
 		Packets []pdmlNode `xml:"packet"`
 	}
@@ -75,7 +51,7 @@ func TestWiresharkDecodes(t *testing.T) {
 	}
 	for i, f := range msgs {
 		t.Run(f.name, func(t *testing.T) {
-			checkPacket(t, f.m, wires[i], &doc.Packets[i])
+			checkPacket(t, f.m, wires[i], offsets[i], &doc.Packets[i])
 		})
 	}
 }
@@ -137,7 +113,9 @@ type wantIE struct {
 	overRead bool // the dissector reads the octet after this IE
 }
 
-func checkPacket(t *testing.T, m *Message, wire []byte, pkt *pdmlNode) {
+// checkPacket checks tshark's decode of m, encoded as wire, which starts at
+// octet offset of its packet.
+func checkPacket(t *testing.T, m *Message, wire []byte, offset int, pkt *pdmlNode) {
 	var q *pdmlNode
 	var malformed bool
 	for i := range pkt.Protos {
@@ -213,7 +191,7 @@ func checkPacket(t *testing.T, m *Message, wire []byte, pkt *pdmlNode) {
 		}
 		if msg == "Malformed Packet (Exception occurred)" && malformed {
 			last := wants[len(wants)-1]
-			if last.overRead && ies[len(ies)-1].Pos+ies[len(ies)-1].Size == len(wire) {
+			if last.overRead && ies[len(ies)-1].Pos+ies[len(ies)-1].Size == offset+len(wire) {
 				t.Logf("known dissector over-read past the last IE (%v), reported as malformed; all its fields decoded", last.id)
 				return
 			}

@@ -35,6 +35,7 @@ func root() *cobra.Command {
 	r.AddCommand(benchCmd())
 	r.AddCommand(peersCmd())
 	r.AddCommand(statusCmd())
+	r.AddCommand(traceCmd())
 	return r
 }
 
