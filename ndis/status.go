@@ -84,6 +84,21 @@ func (s Status) String() string {
 	return fmt.Sprintf("NDIS_STATUS(0x%08X)", uint32(s))
 }
 
+// ParseStatus returns the status named name, as String gives it
+// ("NDIS_STATUS_SUCCESS" or "NDIS_STATUS(0x...)").
+func ParseStatus(name string) (Status, bool) {
+	for s, n := range statusNames {
+		if n == name {
+			return s, true
+		}
+	}
+	var v uint32
+	if _, err := fmt.Sscanf(name, "NDIS_STATUS(0x%08X)", &v); err == nil {
+		return Status(v), true
+	}
+	return 0, false
+}
+
 // IsSuccess reports whether s is exactly NDIS_STATUS_SUCCESS.
 func (s Status) IsSuccess() bool { return s == StatusSuccess }
 

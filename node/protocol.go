@@ -578,7 +578,8 @@ type TraceEvent struct {
 	// refused (ndis.EventKind).
 	Event string `json:"event,omitempty"`
 
-	// signal
+	// signal (and call: the call's reference, and the flag of the messages
+	// this node sends on it)
 	Dir     string  `json:"dir,omitempty"`      // "out" (sent to Peer) or "in" (received from it)
 	Type    string  `json:"type,omitempty"`     // the message type, from the header: "SETUP", "RELEASE COMPLETE", ...
 	CallRef *uint32 `json:"call_ref,omitempty"` // the call reference value, from the header

@@ -303,6 +303,10 @@ func (w *traceWriter) traceEvent(e any) TraceEvent {
 		if e.Event == trace.CallFailed || e.Event == trace.CallReleased {
 			ev.Status = e.Status.String()
 		}
+		if e.Ref.Ref != 0 {
+			flag := !e.Ref.Local // the flag of the messages this node sends on the call
+			ev.CallRef, ev.Flag = &e.Ref.Ref, &flag
+		}
 		return ev
 	case trace.Link:
 		ev := TraceEvent{Kind: TraceLink, Time: e.Time, Node: e.Node, Peer: e.Peer, Event: "down", Reason: e.Reason}
@@ -326,10 +330,10 @@ func (w *traceWriter) traceEvent(e any) TraceEvent {
 	case mediatorEvent:
 		ev := TraceEvent{Kind: TraceNdis, Time: e.at, Node: w.node, Event: ndisEventName(e.e.Kind), Seq: e.e.Seq,
 			Driver: e.e.Driver, Func: e.e.Func, Object: e.e.Object}
-		switch e.e.Kind {
-		case ndis.EventReturn, ndis.EventHandled, ndis.EventRefused:
-			ev.Status = e.e.Status.String()
-		}
+		// Every kind carries a status: a completion's request and its
+		// upcall carry the completion status, a return or a refusal the
+		// result (0, NDIS_STATUS_SUCCESS, where none applies).
+		ev.Status = e.e.Status.String()
 		return ev
 	}
 	panic(fmt.Sprintf("trace feed: event of type %T", e))

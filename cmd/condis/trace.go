@@ -19,15 +19,17 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/condis-project/condis/capture"
+	"github.com/condis-project/condis/ladder"
 	"github.com/condis-project/condis/node"
 	"github.com/condis-project/condis/uni"
 )
 
 func traceCmd() *cobra.Command {
 	var (
-		socket, file string
-		asJSON, all  bool
-		count        int
+		socket, file     string
+		asJSON, all      bool
+		ladders, mermaid bool
+		count            int
 	)
 	c := &cobra.Command{
 		Use:   "trace --control SOCK [-w FILE.pcapng | --json] [--all] [-c N]",
@@ -60,6 +62,14 @@ which Wireshark and tshark decode as Q.2931 with no preference set:
 With --json it prints every event the node sends, one JSON object per line,
 as the control protocol carries them (see go doc ./node, The trace stream).
 
+With --ladder it draws each call as a ladder once it has been over for a
+second: the CoNDIS requests and handlers on the node beside the Q.2931
+messages to and from the peer, in time order (--mermaid: as Mermaid
+sequenceDiagrams in Markdown instead). The CoNDIS columns need the node's
+mediator events: start the node with condis node --trace-mediator;
+without them a ladder shows the call manager, the peer and the call's
+events only.
+
 trace says on stderr once it is tracing ("condis trace: tracing node alpha;
 interrupt to stop"). It runs until interrupted (SIGINT, SIGTERM), the node
 stops, or -c N messages have been shown; it then exits 0. If the node drops
@@ -76,11 +86,13 @@ events because trace did not keep up, it says how many on stderr.`,
 				return errors.New("-w and --json do not go together: -w writes pcapng, --json prints the events")
 			case file != "" && all:
 				return errors.New("--all does not go with -w: a pcapng file holds the Q.2931 messages only")
+			case (ladders || mermaid) && (file != "" || asJSON || all):
+				return errors.New("--ladder and --mermaid draw calls: they do not go with -w, --json or --all")
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			return runTrace(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), traceOptions{
-				socket: socket, file: file, json: asJSON, all: all, count: count})
+				socket: socket, file: file, json: asJSON, all: all, count: count, ladder: ladders, mermaid: mermaid})
 		},
 	}
 	controlFlag(c, &socket)
@@ -88,13 +100,16 @@ events because trace did not keep up, it says how many on stderr.`,
 	c.Flags().BoolVar(&asJSON, "json", false, "print every event as a JSON object, one per line")
 	c.Flags().BoolVar(&all, "all", false, "print calls, links and refused handshakes too, not only messages")
 	c.Flags().IntVarP(&count, "count", "c", 0, "stop after this many messages (0: no limit)")
+	c.Flags().BoolVar(&ladders, "ladder", false, "draw each call as a text ladder, CoNDIS beside Q.2931")
+	c.Flags().BoolVar(&mermaid, "mermaid", false, "draw each call as a Mermaid sequenceDiagram (Markdown)")
 	return c
 }
 
 type traceOptions struct {
-	socket, file string
-	json, all    bool
-	count        int
+	socket, file    string
+	json, all       bool
+	ladder, mermaid bool
+	count           int
 }
 
 // runTrace streams the node's trace until ctx ends, the node ends the
@@ -122,6 +137,12 @@ func runTrace(ctx context.Context, stdout, stderr io.Writer, o traceOptions) err
 		sink = p
 	case o.json:
 		sink = jsonSink{out}
+	case o.ladder || o.mermaid:
+		f := ladder.Text
+		if o.mermaid {
+			f = ladder.Markdown
+		}
+		sink = newLadderSink(bufio.NewWriter(stdout), f) // its own: it writes from a goroutine of its own too
 	default:
 		sink = &lineSink{w: out, all: o.all}
 	}
@@ -165,6 +186,64 @@ type traceSink interface {
 	event(node.TraceEvent) error
 	flush() error
 	close(stderr io.Writer) error
+}
+
+// ladderSink draws each call once it has been over for a while
+// (ladder.DefaultLinger), checking on its own every half of that, so a
+// call is drawn even when no event follows it.
+type ladderSink struct {
+	mu   sync.Mutex
+	out  *bufio.Writer
+	w    *ladder.Writer
+	err  error
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newLadderSink(out *bufio.Writer, f ladder.Format) *ladderSink {
+	s := &ladderSink{out: out, w: ladder.NewWriter(out, f, ladder.DefaultLinger), stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		tick := time.NewTicker(ladder.DefaultLinger / 2)
+		defer tick.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case now := <-tick.C:
+				s.mu.Lock()
+				if s.err == nil {
+					s.err = errors.Join(s.w.Due(now), s.out.Flush())
+				}
+				s.mu.Unlock()
+			}
+		}
+	}()
+	return s
+}
+
+func (s *ladderSink) event(ev node.TraceEvent) error {
+	e, ok := ev.Ladder()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ok && s.err == nil {
+		s.err = s.w.Add(e)
+	}
+	return s.err
+}
+
+func (s *ladderSink) flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+func (s *ladderSink) close(io.Writer) error {
+	close(s.stop)
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return errors.Join(s.err, s.w.Flush(), s.out.Flush())
 }
 
 // jsonSink prints each event as one JSON line.

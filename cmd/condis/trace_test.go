@@ -35,7 +35,7 @@ type tracedPair struct {
 	listenDone chan struct{}
 }
 
-func startTracedPair(t *testing.T) *tracedPair {
+func startTracedPair(t *testing.T, opts ...func(*node.StartOptions)) *tracedPair {
 	t.Helper()
 	dir := t.TempDir()
 	if _, err := pki.InitCA(dir); err != nil {
@@ -57,7 +57,11 @@ func startTracedPair(t *testing.T) *tracedPair {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, err := node.Start(cfg, node.StartOptions{Tracer: tracer})
+		so := node.StartOptions{Tracer: tracer}
+		for _, o := range opts {
+			o(&so)
+		}
+		n, err := node.Start(cfg, so)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -340,5 +344,47 @@ func TestTraceErrors(t *testing.T) {
 			c := start(nil, io.Discard, io.Discard, tc.args...)
 			oneLine(t, c.wait(), tc.want)
 		})
+	}
+}
+
+// TestTraceLadder: `condis trace --ladder` draws each call of a node that
+// traces its mediator: the CoNDIS requests and handlers beside the Q.2931
+// messages, one ladder per call (the call that connected and closed, and
+// the one beta refused), and --mermaid the same as sequenceDiagrams.
+func TestTraceLadder(t *testing.T) {
+	p := startTracedPair(t, func(o *node.StartOptions) { o.TraceMediator = true })
+	p.calls(t)
+	for _, tc := range []struct {
+		flag string
+		want []string
+	}{
+		{"--ladder", []string{"call 1: ", "call 2: ", "NdisClMakeCall(vc#", "SETUP", "CONNECT", "RELEASE", "ProtocolClMakeCallComplete", "incompatible destination (88)"}},
+		{"--mermaid", []string{"## 1. ", "## 2. ", "sequenceDiagram", "->>", "SETUP", "incompatible destination (88)"}},
+	} {
+		t.Run(tc.flag, func(t *testing.T) {
+			var out lockedBuilder
+			stop, stderr := p.runTraceCmd(t, &out, tc.flag)
+			p.calls(t)
+			if err := stop(); err != nil {
+				t.Fatalf("trace: %v (stderr %q)", err, stderr.String())
+			}
+			got := out.String()
+			t.Logf("condis trace %s:\n%s", tc.flag, got)
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("no %q in:\n%s", w, got)
+				}
+			}
+			if strings.Contains(got, "call 3: ") || strings.Contains(got, "## 3. ") {
+				t.Errorf("more than the two calls drawn:\n%s", got)
+			}
+		})
+	}
+	// Flags that do not go together.
+	for _, args := range [][]string{{"--ladder", "--json"}, {"--mermaid", "-w", "x.pcapng"}, {"--ladder", "--all"}} {
+		c := start(nil, io.Discard, io.Discard, append([]string{"trace", "--control", p.alphaSock}, args...)...)
+		if err := c.wait(); err == nil || !strings.Contains(err.Error(), "do not go with") {
+			t.Errorf("trace %v: %v", args, err)
+		}
 	}
 }
