@@ -25,6 +25,8 @@ type Node struct {
 	Mediator *ndis.Mediator
 	MCM      *mcm.MCM
 	Endpoint *quic.Endpoint
+
+	calls *callLog // the call lines of its log; nil if it does not log at info
 }
 
 // StartOptions tune a node beyond its configuration file.
@@ -40,8 +42,9 @@ type StartOptions struct {
 	// ndis.Options): every mediator event, and every contract violation.
 	Trace       func(ndis.Event)
 	OnViolation func(ndis.Violation)
-	// Tracer receives the call manager's typed events (package trace):
-	// Q.2931 messages, links, calls.
+	// Tracer receives the typed events (package trace) of the call
+	// manager (Q.2931 messages, links, calls) and of the transport
+	// (refused handshakes).
 	Tracer trace.Tracer
 }
 
@@ -51,7 +54,10 @@ type StartOptions struct {
 // the [[sap]] allow lists become the call manager's access control
 // ([Config.Authorize]): a call from a node trust does not admit, or to a
 // listed service from a node not on its list, is refused with cause 21.
-// The node logs "node up" with its name, UDP and ATM addresses and trust.
+// The node logs "node up" with its name, UDP and ATM addresses, version and
+// trust, and at info one line per call event (see callLog); the transport
+// logs links going down and refused handshakes, the call manager links
+// coming up.
 func Start(cfg *Config, opts StartOptions) (*Node, error) {
 	id, err := cfg.Identity()
 	if err != nil {
@@ -64,15 +70,10 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 	m := ndis.New(ndis.Options{Name: cfg.Name, Logger: log, Trace: opts.Trace, OnViolation: opts.OnViolation})
 	mc := opts.MCM
 	mc.Name, mc.Endpoint, mc.Logger = cfg.Name, nil, log
-	mc.Tracer = trace.Join(mc.Tracer, opts.Tracer)
+	calls := newCallLog(log, cfg)
+	mc.Tracer = trace.Join(mc.Tracer, opts.Tracer, calls.tracer())
 	mc.Trusts = cfg.Trusts
-	mc.Authorize = func(peer, service string) bool {
-		if !cfg.Trusts(peer) {
-			log.Info(`call refused: the caller is not a [[peer]] of this node (trust = "peers")`, "peer", peer, "service", service)
-			return false
-		}
-		return cfg.Authorize(peer, service)
-	}
+	mc.Authorize = cfg.Authorize // a refusal's log line says why (callLog.why)
 	mc.AddressPrefix, mc.PeerPrefixes = cfg.prefix(), nil
 	for _, p := range cfg.Peers {
 		if p.AddressPrefix != (mcm.Prefix{}) {
@@ -84,6 +85,7 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 	}
 	d, err := mcm.New(m, mc)
 	if err != nil {
+		calls.close()
 		return nil, fmt.Errorf("%s: %w", cfg.File, err)
 	}
 	r := &resolver{cluster: cfg.trust() == TrustCluster}
@@ -91,15 +93,18 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 		addr, err := net.ResolveUDPAddr("udp", p.Address)
 		if err != nil {
 			d.Shutdown(context.Background())
+			calls.close()
 			return nil, &Error{File: cfg.File, Key: "peer " + p.Name + " address", Problem: err.Error()}
 		}
 		r.book.Set(p.Name, addr)
 	}
 	qc := opts.Endpoint
 	qc.Identity, qc.Handler, qc.Resolve, qc.ListenAddr, qc.Logger = id, d.Handler(), r.resolve, cfg.Listen, log
+	qc.Tracer = trace.Join(qc.Tracer, opts.Tracer)
 	ep, err := quic.Listen(qc)
 	if err != nil {
 		d.Shutdown(context.Background())
+		calls.close()
 		return nil, &Error{File: cfg.File, Key: "listen", Problem: err.Error()}
 	}
 	if a, ok := ep.Addr().(*net.UDPAddr); ok {
@@ -110,8 +115,8 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 		d.Connect(p.Name) // a restarted node is heard at once (RESTART)
 	}
 	log.Info("node up", "node", cfg.Name, "listen", ep.Addr().String(), "address", d.Address().String(),
-		"trust", string(cfg.trust()), "peers", len(cfg.Peers))
-	return &Node{Config: cfg, Mediator: m, MCM: d, Endpoint: ep}, nil
+		"version", Version(), "trust", string(cfg.trust()), "peers", len(cfg.Peers))
+	return &Node{Config: cfg, Mediator: m, MCM: d, Endpoint: ep, calls: calls}, nil
 }
 
 // Authorize is the node's access control: trust ([Config.Trusts]), then
@@ -169,5 +174,7 @@ func (r *resolver) resolve(ctx context.Context, peer string) (net.Addr, error) {
 // transport.
 func (n *Node) Close(ctx context.Context) error {
 	err := n.MCM.Shutdown(ctx)
-	return errors.Join(err, n.Endpoint.Close())
+	err = errors.Join(err, n.Endpoint.Close())
+	n.calls.close()
+	return err
 }
