@@ -26,9 +26,9 @@
 // TLS alert it was sent, which QUIC carries as CRYPTO_ERROR 0x100 + alert
 // (unknown_ca 48, certificate_expired 45, certificate_required 116,
 // no_application_protocol 120, or bad_certificate 42, which a client sends
-// whatever is wrong with a server's certificate). The log is rate-limited
-// per remote address: at most one line per 10 s, and the line that ends
-// such a window counts the refusals it did not show.
+// whatever is wrong with a server's certificate). The log is rate-limited:
+// at most one line per remote address and reason per 10 s, and the line
+// that ends such a window counts the refusals it did not show.
 //
 // The ALPN protocol is [ALPN] ("condis/1"), the signalling protocol version;
 // a client that offers another one, or none, fails the handshake.

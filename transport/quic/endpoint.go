@@ -91,8 +91,9 @@ type Config struct {
 	// Logger receives link events and refusals; nil discards them. A
 	// refused TLS handshake, by this node or by the remote, is one
 	// "handshake refused" line (Warn) with the remote address and the
-	// reason in words, at most one per remote address per 10 s: the line
-	// that ends such a window counts the refusals it did not show.
+	// reason in words, at most one per remote address and reason per
+	// 10 s: the line that ends such a window counts the refusals it did
+	// not show.
 	Logger *slog.Logger
 
 	// Tracer receives a trace.Handshake event for every refused TLS

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -148,7 +149,7 @@ func (e *Endpoint) dialFailed(peer string, addr net.Addr, err error) {
 }
 
 // refused reports a refused handshake: to the tracer every time, to the
-// log at most once per remote address per refusalWindow.
+// log at most once per remote address and reason per refusalWindow.
 func (e *Endpoint) refused(h trace.Handshake) {
 	h.Time, h.Node = time.Now(), e.name
 	if !e.refusals.add(h) {
@@ -161,17 +162,20 @@ func (e *Endpoint) refused(h trace.Handshake) {
 
 // Rate limits of the "handshake refused" log line.
 const (
-	// refusalWindow: at most one line per remote address per window; the
-	// refusals in between are counted and the count logged when the
-	// window ends.
+	// refusalWindow: at most one line per remote address and reason (who
+	// refused, and why) per window; the refusals in between are counted
+	// and the count logged when the window ends. The reason is part of the
+	// key so that a node dialled by a peer it refuses, and refused in turn
+	// when it dials that peer, shows both.
 	refusalWindow = 10 * time.Second
-	// maxRefusalAddrs bounds the addresses remembered at once (an ALPN
-	// refusal needs only one spoofable packet); the refusals of further
-	// addresses share one window.
+	// maxRefusalAddrs bounds the windows open at once (an ALPN refusal
+	// needs only one spoofable packet); the refusals beyond share one
+	// window.
 	maxRefusalAddrs = 1024
 )
 
-// refusalLog logs refused handshakes, rate-limited per remote address.
+// refusalLog logs refused handshakes, rate-limited per remote address and
+// reason.
 type refusalLog struct {
 	log    *slog.Logger
 	mu     sync.Mutex
@@ -179,15 +183,15 @@ type refusalLog struct {
 	addrs  map[string]*refusalWindowState
 }
 
-// refusalWindowState is one address's current window.
+// refusalWindowState is the current window of an address and reason.
 type refusalWindowState struct {
 	timer      *time.Timer
 	suppressed int             // refusals not logged in this window
 	last       trace.Handshake // the latest of them
 }
 
-// add logs h unless its address already had a line in this window, and
-// reports whether the log is still open.
+// add logs h unless its address already had a line for its reason in this
+// window, and reports whether the log is still open.
 func (r *refusalLog) add(h trace.Handshake) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -198,6 +202,7 @@ func (r *refusalLog) add(h trace.Handshake) bool {
 	if h.Remote != nil {
 		key = h.Remote.String()
 	}
+	key += " " + strconv.FormatBool(h.ByPeer) + " " + h.Reason
 	w := r.addrs[key]
 	if w == nil && len(r.addrs) >= maxRefusalAddrs {
 		key = "other addresses"
@@ -219,7 +224,7 @@ func (r *refusalLog) add(h trace.Handshake) bool {
 }
 
 // endWindow ends key's window: the refusals it suppressed are logged in one
-// line, which opens a new window; with none, the address is forgotten.
+// line, which opens a new window; with none, the key is forgotten.
 func (r *refusalLog) endWindow(key string, w *refusalWindowState) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -235,8 +240,8 @@ func (r *refusalLog) endWindow(key string, w *refusalWindowState) {
 	w.timer.Reset(refusalWindow)
 }
 
-// write logs one line: h, and with suppressed > 0 how many refusals from
-// the address (h the latest) the window did not log.
+// write logs one line: h, and with suppressed > 0 how many refusals like
+// it from its address (h the latest) the window did not log.
 func (r *refusalLog) write(h trace.Handshake, suppressed int) {
 	by := "this node"
 	if h.ByPeer {

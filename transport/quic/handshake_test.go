@@ -396,10 +396,11 @@ func TestRefusedHandshakeLogIsRateLimited(t *testing.T) {
 	}
 }
 
-// TestRefusalLogWindows: the refusals of an address within a window after
-// its line are counted, and the count is logged when the window ends, in a
-// line that opens a new window; an address quiet for a whole window is
-// forgotten, and its next refusal is logged at once.
+// TestRefusalLogWindows: the refusals of an address for one reason within
+// a window after its line are counted, and the count is logged when the
+// window ends, in a line that opens a new window; another reason has a
+// line of its own; an address quiet for a whole window is forgotten, and
+// its next refusal is logged at once.
 func TestRefusalLogWindows(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		recs := newLogRecords()
@@ -427,29 +428,35 @@ func TestRefusalLogWindows(t *testing.T) {
 			}
 		}
 
-		refuse(addrA, ReasonUnknownAuthority)
 		refuse(addrA, ReasonExpired)
-		check(1, addrA.String(), ReasonUnknownAuthority, "")
+		refuse(addrA, ReasonExpired)
+		check(1, addrA.String(), ReasonExpired, "")
 		refuse(addrB, ReasonNoCertificate)
 		check(2, addrB.String(), ReasonNoCertificate, "")
+		refuse(addrA, ReasonUnknownAuthority) // another reason: its own line
+		check(3, addrA.String(), ReasonUnknownAuthority, "")
+		if !r.add(trace.Handshake{Remote: addrA, Reason: ReasonUnknownAuthority, ByPeer: true}) { // refused by the peer
+			t.Fatal("the log is closed")
+		}
+		check(4, addrA.String(), ReasonUnknownAuthority, "")
 
-		time.Sleep(refusalWindow) // A's window ends with a count; B's with none
+		time.Sleep(refusalWindow) // A's expired window ends with a count; the others with none
 		synctest.Wait()
-		check(3, addrA.String(), ReasonExpired, "1")
-		refuse(addrB, ReasonWrongProtocol) // B was forgotten: a line at once
-		check(4, addrB.String(), ReasonWrongProtocol, "")
+		check(5, addrA.String(), ReasonExpired, "1")
+		refuse(addrB, ReasonNoCertificate) // B was forgotten: a line at once
+		check(6, addrB.String(), ReasonNoCertificate, "")
 		refuse(addrA, ReasonExpired) // within A's new window
 		refuse(addrA, ReasonExpired)
-		check(4, addrB.String(), ReasonWrongProtocol, "")
+		check(6, addrB.String(), ReasonNoCertificate, "")
 
 		time.Sleep(refusalWindow)
 		synctest.Wait()
-		check(5, addrA.String(), ReasonExpired, "2")
+		check(7, addrA.String(), ReasonExpired, "2")
 		time.Sleep(refusalWindow) // nothing more: A is forgotten
 		synctest.Wait()
-		check(5, addrA.String(), ReasonExpired, "2")
+		check(7, addrA.String(), ReasonExpired, "2")
 		refuse(addrA, ReasonExpired)
-		check(6, addrA.String(), ReasonExpired, "")
+		check(8, addrA.String(), ReasonExpired, "")
 
 		// Past maxRefusalAddrs addresses, the others share one window.
 		r.close()
@@ -460,8 +467,9 @@ func TestRefusalLogWindows(t *testing.T) {
 		n := len(lines())
 		refuse(addrA, ReasonExpired)
 		refuse(addrB, ReasonExpired)
+		refuse(addrB, ReasonNoCertificate)
 		if got := len(lines()); got != n+1 {
-			t.Fatalf("%d lines for two more addresses, want 1", got-n)
+			t.Fatalf("%d lines for three more windows, want 1", got-n)
 		}
 		r.close()
 		if r.add(trace.Handshake{Remote: addrA}) {
