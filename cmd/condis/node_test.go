@@ -2,9 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/condis-project/condis/node"
 )
 
 func TestNodeGCFloor(t *testing.T) {
@@ -41,6 +47,66 @@ func TestNodeProfiling(t *testing.T) {
 	for _, f := range []string{"cpu.pprof", "trace.out", "alpha.cpu.pprof", "alpha.trace"} {
 		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Size() == 0 {
 			t.Errorf("%s: %v (size %v)", f, err, fi)
+		}
+	}
+}
+
+// TestNodeLogFlags: --log-level and --log-format choose the level and the
+// format, -v is --log-level debug, and a bad value is one line saying what
+// is allowed.
+func TestNodeLogFlags(t *testing.T) {
+	for _, tc := range []struct {
+		flags   logFlags
+		enabled slog.Level // the lowest level logged
+		json    bool
+	}{
+		{logFlags{level: "info", format: "text"}, slog.LevelInfo, false},
+		{logFlags{level: "debug", format: "json"}, slog.LevelDebug, true},
+		{logFlags{level: "WARN", format: "JSON"}, slog.LevelWarn, true},
+		{logFlags{level: "error", format: "text"}, slog.LevelError, false},
+		{logFlags{level: "info", format: "text", verbose: true}, slog.LevelDebug, false},
+		{logFlags{level: "debug", format: "text", verbose: true, levelSet: true}, slog.LevelDebug, false},
+	} {
+		var b bytes.Buffer
+		log, err := tc.flags.logger(&b)
+		if err != nil {
+			t.Errorf("%+v: %v", tc.flags, err)
+			continue
+		}
+		ctx := context.Background()
+		if !log.Enabled(ctx, tc.enabled) || log.Enabled(ctx, tc.enabled-1) {
+			t.Errorf("%+v: does not log from %v on", tc.flags, tc.enabled)
+		}
+		log.Error("x", "k", "v")
+		var obj map[string]any
+		isJSON := json.Unmarshal(b.Bytes(), &obj) == nil && obj["msg"] == "x" && obj["k"] == "v"
+		if isJSON != tc.json || !tc.json && !strings.Contains(b.String(), " msg=x k=v\n") {
+			t.Errorf("%+v: logged %q", tc.flags, b.String())
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--log-level", "loud"}, `node: --log-level "loud": want debug, info, warn or error`},
+		{[]string{"--log-format", "xml"}, `node: --log-format "xml": want text or json`},
+		{[]string{"-v", "--log-level", "warn"}, "node: -v is --log-level debug; give one or the other, not -v with --log-level warn"},
+	} {
+		err := start(nil, &bytes.Buffer{}, nil, append([]string{"node", "--config", "x.toml"}, tc.args...)...).wait()
+		oneLine(t, err, tc.want)
+	}
+}
+
+// TestNodeHelpHasTheConfigReference: condis node --help shows every key of
+// the configuration file (node.ConfigReference) and the log levels.
+func TestNodeHelpHasTheConfigReference(t *testing.T) {
+	var out bytes.Buffer
+	if err := start(nil, &out, nil, "node", "--help").wait(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{node.ConfigReference(), "--log-level string", "--log-format string"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("condis node --help lacks %q:\n%s", want, out.String())
 		}
 	}
 }
