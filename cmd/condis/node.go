@@ -212,13 +212,13 @@ func runNode(ctx context.Context, path string, log *slog.Logger) error {
 	ctl, err := node.NewControl(ctx, n.CallManager(), node.Options{Name: "control", Logger: log})
 	if err != nil {
 		n.Close(context.Background())
-		return fmt.Errorf("node %s: control plane: %w", cfg.Name, err)
+		return fmt.Errorf("node %s: %w", cfg.Name, err) // "control: ..."
 	}
 	ln, err := node.ListenControl(cfg.Control)
 	if err != nil {
 		ctl.Shutdown(context.Background())
 		n.Close(context.Background())
-		return fmt.Errorf("node %s: control socket %s: %w", cfg.Name, cfg.Control, err)
+		return fmt.Errorf("node %s: %w", cfg.Name, err) // "control socket PATH: ..."
 	}
 	served := make(chan error, 1)
 	go func() { served <- ctl.Serve(ln) }()

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/condis-project/condis/node"
+	"github.com/condis-project/condis/pki"
 )
 
 func TestNodeGCFloor(t *testing.T) {
@@ -108,5 +109,37 @@ func TestNodeHelpHasTheConfigReference(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("condis node --help lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestNodeErrorSaysItOnce: a node that cannot open its control socket says
+// so in one line that names the socket once ("control socket X: control
+// socket X: ..." was the old text).
+func TestNodeErrorSaysItOnce(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := pki.InitCA(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pki.Issue(dir, "alpha"); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "alpha.sock")
+	if err := os.WriteFile(sock, nil, 0o644); err != nil { // a file, not a socket
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "alpha.toml")
+	if err := os.WriteFile(conf, []byte(`name = "alpha"
+listen = "127.0.0.1:0"
+control = "alpha.sock"
+ca = "ca.pem"
+cert = "alpha.pem"
+key = "alpha.key"
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := start(nil, &bytes.Buffer{}, nil, "node", "--config", conf, "--log-level", "error").wait()
+	oneLine(t, err, "node alpha: control socket "+sock+": the file exists and is not a socket")
+	if n := strings.Count(err.Error(), "control socket"); n != 1 {
+		t.Errorf("%q says %q %d times", err, "control socket", n)
 	}
 }
