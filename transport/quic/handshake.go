@@ -129,7 +129,9 @@ func alertReason(alert uint8) string {
 // connection and reports the handshakes that end refused, by either side.
 // (quic-go's listener hands out only connections whose handshake
 // succeeded; the context it derives for each one ends with the error the
-// connection ended with.)
+// connection ended with. TLS sends nothing once the handshake is done, so a
+// CRYPTO_ERROR ends only a handshake, or comes from a peer that breaks TLS:
+// reported as well.)
 func (e *Endpoint) connContext(ctx context.Context, ci *quicgo.ClientInfo) (context.Context, error) {
 	remote := ci.RemoteAddr
 	context.AfterFunc(ctx, func() {

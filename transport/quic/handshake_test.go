@@ -477,3 +477,22 @@ func TestRefusalLogWindows(t *testing.T) {
 		}
 	})
 }
+
+// TestHandshakeRefusalIsACryptoError: only a CRYPTO_ERROR is a refused
+// handshake; an alert without a reason of its own is named by TLS.
+func TestHandshakeRefusalIsACryptoError(t *testing.T) {
+	for _, err := range []error{
+		&quicgo.IdleTimeoutError{}, &quicgo.HandshakeTimeoutError{}, &quicgo.StatelessResetError{},
+		&quicgo.ApplicationError{Remote: true, ErrorCode: CodeDuplicate},
+		&quicgo.TransportError{Remote: true, ErrorCode: quicgo.ProtocolViolation},
+		fmt.Errorf("quic: dialling beta: %w", context.DeadlineExceeded),
+	} {
+		if reason, _, _, ok := handshakeRefusal(err, time.Now()); ok {
+			t.Errorf("%v: a refused handshake (%s)", err, reason)
+		}
+	}
+	err := fmt.Errorf("quic: dialling beta: %w", &quicgo.TransportError{Remote: true, ErrorCode: 0x100 + 40})
+	if reason, byPeer, _, ok := handshakeRefusal(err, time.Now()); !ok || !byPeer || reason != "handshake failure" {
+		t.Errorf("%v: %q by peer %v (%v), want handshake failure by the peer", err, reason, byPeer, ok)
+	}
+}
