@@ -892,7 +892,7 @@ func (h *linkHandler) LinkDown(err error) {
 		return
 	}
 	p.setLink(nil)
-	d.log.Info("link down", "peer", p.name, "err", err)
+	d.log.Debug("link down", "peer", p.name, "err", err) // the transport logs it with its reason
 	d.traceLink(p, false, err)
 	if !d.detached {
 		d.applyLocked(p, p.link.LinkDown())

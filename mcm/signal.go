@@ -37,14 +37,16 @@ func (d *MCM) indication(p *peer, ind uni.Indication) {
 	case uni.IndRestart:
 		// The calls it cleared were indicated before it, and their
 		// clearing is queued or done: acknowledge.
-		d.log.Info("peer restarted VCs", "peer", p.name, "class", restartClass(ind.Msg))
+		d.log.Debug("peer restarted VCs", "peer", p.name, "class", restartClass(ind.Msg)) // every first link opens with one
 		d.mu.Lock()
 		if out, err := p.link.RestartDone(ind.Msg.ConnectionID); err == nil {
 			d.applyLocked(p, out)
 		}
 		d.mu.Unlock()
-	case uni.IndRestartComplete, uni.IndRestartFailed, uni.IndRestartTimeout:
-		d.log.Info("restart", "peer", p.name, "event", ind.String())
+	case uni.IndRestartComplete:
+		d.log.Debug("restart", "peer", p.name, "event", ind.String())
+	case uni.IndRestartFailed, uni.IndRestartTimeout:
+		d.log.Warn("restart", "peer", p.name, "event", ind.String())
 	}
 }
 
@@ -151,7 +153,7 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 		return
 	}
 	if d.cfg.Authorize != nil && !d.cfg.Authorize(p.name, svc) {
-		d.log.Info("call refused by the ACL", "peer", p.name, "service", svc)
+		d.log.Debug("call refused by the ACL", "peer", p.name, "service", svc)
 		reject(uni.NewCause(uni.CauseCallRejected))
 		return
 	}

@@ -34,6 +34,7 @@ type Node struct {
 
 	log     *slog.Logger
 	capture *nodeCapture // the capture key's; nil without one
+	calls   *callLog     // the call lines of its log; nil if it does not log at info
 }
 
 // StartOptions tune a node beyond its configuration file.
@@ -49,8 +50,9 @@ type StartOptions struct {
 	// ndis.Options): every mediator event, and every contract violation.
 	Trace       func(ndis.Event)
 	OnViolation func(ndis.Violation)
-	// Tracer receives the call manager's typed events (package trace):
-	// Q.2931 messages, links, calls.
+	// Tracer receives the typed events (package trace) of the call
+	// manager (Q.2931 messages, links, calls) and of the transport
+	// (refused handshakes).
 	Tracer trace.Tracer
 	// TraceMediator hands the mediator's events to the node's trace feed,
 	// for trace sessions (`condis trace`) that draw both layers. Off by
@@ -65,11 +67,12 @@ type StartOptions struct {
 // the [[sap]] allow lists become the call manager's access control
 // ([Config.Authorize]): a call from a node trust does not admit, or to a
 // listed service from a node not on its list, is refused with cause 21.
-// The node logs "node up" with its name, UDP and ATM addresses and trust.
-// With the metrics key set it serves Prometheus metrics (package metrics)
-// there, and logs where.
-// With a capture file configured, it writes every Q.2931 message to it
-// (package capture) until Close.
+// The node logs "node up" with its name, UDP and ATM addresses, version and
+// trust, and at info one line per call event (see callLog); the transport
+// logs links going down and refused handshakes, the call manager links
+// coming up. With the metrics key set it serves Prometheus metrics
+// (package metrics) there, and logs where. With a capture file configured,
+// it writes every Q.2931 message to it (package capture) until Close.
 func Start(cfg *Config, opts StartOptions) (*Node, error) {
 	id, err := cfg.Identity()
 	if err != nil {
@@ -95,7 +98,9 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 			return nil, err
 		}
 	}
+	calls := newCallLog(log, cfg)
 	abandon := func() {
+		calls.close()
 		if nc != nil {
 			nc.close(log)
 		}
@@ -110,7 +115,7 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 	m := ndis.New(ndis.Options{Name: cfg.Name, Logger: log, Trace: ndisTrace, OnViolation: opts.OnViolation})
 	mc := opts.MCM
 	mc.Name, mc.Endpoint, mc.Logger = cfg.Name, nil, log
-	mc.Tracer = trace.Join(mc.Tracer, opts.Tracer, feed.Tracer())
+	mc.Tracer = trace.Join(mc.Tracer, opts.Tracer, feed.Tracer(), calls.tracer())
 	if nc != nil {
 		mc.Tracer = trace.Join(mc.Tracer, nc.w.Tracer())
 	}
@@ -124,13 +129,7 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 		mc.Tracer = trace.Join(mc.Tracer, met.Tracer())
 	}
 	mc.Trusts = cfg.Trusts
-	mc.Authorize = func(peer, service string) bool {
-		if !cfg.Trusts(peer) {
-			log.Info(`call refused: the caller is not a [[peer]] of this node (trust = "peers")`, "peer", peer, "service", service)
-			return false
-		}
-		return cfg.Authorize(peer, service)
-	}
+	mc.Authorize = cfg.Authorize // a refusal's log line says why (callLog.why)
 	mc.AddressPrefix, mc.PeerPrefixes = cfg.prefix(), nil
 	for _, p := range cfg.Peers {
 		if p.AddressPrefix != (mcm.Prefix{}) {
@@ -160,6 +159,7 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 	}
 	qc := opts.Endpoint
 	qc.Identity, qc.Handler, qc.Resolve, qc.ListenAddr, qc.Logger = id, d.Handler(), r.resolve, cfg.Listen, log
+	qc.Tracer = trace.Join(qc.Tracer, opts.Tracer, feed.Tracer()) // refused handshakes
 	ep, err := quic.Listen(qc)
 	if err != nil {
 		d.Shutdown(context.Background())
@@ -178,14 +178,14 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 		d.Connect(p.Name) // a restarted node is heard at once (RESTART)
 	}
 	log.Info("node up", "node", cfg.Name, "listen", ep.Addr().String(), "address", d.Address().String(),
-		"trust", string(cfg.trust()), "peers", len(cfg.Peers))
+		"version", Version(), "trust", string(cfg.trust()), "peers", len(cfg.Peers))
 	if msrv != nil {
 		log.Info("serving metrics", "node", cfg.Name, "url", msrv.URL())
 	}
 	if nc != nil {
 		log.Info("capturing Q.2931 messages", "node", cfg.Name, "file", cfg.Capture)
 	}
-	return &Node{Config: cfg, Mediator: m, MCM: d, Endpoint: ep, Feed: feed, log: log, capture: nc, metrics: msrv}, nil
+	return &Node{Config: cfg, Mediator: m, MCM: d, Endpoint: ep, Feed: feed, log: log, capture: nc, metrics: msrv, calls: calls}, nil
 }
 
 // MetricsAddr is the TCP address the node serves its metrics on, nil if
@@ -260,5 +260,6 @@ func (n *Node) Close(ctx context.Context) error {
 	if n.capture != nil {
 		err = errors.Join(err, n.capture.close(n.log))
 	}
+	n.calls.close()
 	return err
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"sync"
@@ -597,38 +596,11 @@ func (c *Control) Status() NodeStatus {
 	m := c.cm.Adapter().Mediator()
 	snap := m.Snapshot()
 	return NodeStatus{
-		Node: m.Name(), Address: nodeAddress(c.cm), Version: buildVersion(),
+		Node: m.Name(), Address: nodeAddress(c.cm), Version: Version(),
 		Started: c.started.UTC().Truncate(time.Second), Uptime: time.Since(c.started).Round(time.Millisecond).Seconds(),
 		Vcs: len(snap.Vcs), VcStates: vcStates(snap), Saps: c.saps(snap),
 		Violations: m.ViolationCounts(),
 	}
-}
-
-// buildVersion is the version of condis this process was built from: its
-// module version, or for a build from a checkout the commit ("+dirty" if
-// it had changes); "" when the build says nothing.
-func buildVersion() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return ""
-	}
-	v := bi.Main.Version
-	if v != "" && v != "(devel)" {
-		return v
-	}
-	var rev, dirty string
-	for _, s := range bi.Settings {
-		switch {
-		case s.Key == "vcs.revision":
-			rev = s.Value[:min(len(s.Value), 12)]
-		case s.Key == "vcs.modified" && s.Value == "true":
-			dirty = "+dirty"
-		}
-	}
-	if rev == "" {
-		return v
-	}
-	return "devel " + rev + dirty
 }
 
 // vcNumber orders "vc#7" before "vc#12".

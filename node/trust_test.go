@@ -48,7 +48,7 @@ func freeAddr(tb testing.TB, host string) string {
 // runningNode is one node of a cluster.
 type runningNode struct {
 	n      *Node
-	log    *syncBuffer
+	log    *logBuffer
 	events chan Event // of its listen session
 }
 
@@ -65,7 +65,7 @@ func (c *cluster) start(cfg Config) *runningNode {
 	cfg.File = filepath.Join(c.dir, cfg.Name+".toml")
 	cfg.Control = filepath.Join(c.dir, cfg.Name+".sock")
 	cfg.CA, cfg.Cert, cfg.Key = filepath.Join(c.dir, "ca.pem"), filepath.Join(c.dir, cfg.Name+".pem"), filepath.Join(c.dir, cfg.Name+".key")
-	r := &runningNode{log: &syncBuffer{}, events: make(chan Event, 16)}
+	r := &runningNode{log: &logBuffer{}, events: make(chan Event, 16)}
 	log := slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	n, err := Start(&cfg, StartOptions{Logger: log})
 	if err != nil {
@@ -273,9 +273,7 @@ func TestTrustPeers(t *testing.T) {
 	beta := c.start(Config{Name: "beta", Listen: bAddr, Trust: TrustPeers})
 
 	wantRefused(t, "alpha calls beta, which does not know alpha", alpha.call(t, beta, "beta/echo"), uni.CauseCallRejected, "cause 21")
-	if !strings.Contains(beta.log.String(), `call refused: the caller is not a [[peer]] of this node (trust = \"peers\")" peer=alpha service=echo`) {
-		t.Errorf("beta did not log the refusal:\n%s", beta.log.String())
-	}
+	beta.log.waitLine(t, `msg=call event=refused peer=alpha service=echo dir=in cause="call rejected (21)" why="alpha is not a [[peer]] of this node (trust = \"peers\")"`)
 	// The link alpha opened is up, but alpha is still not beta's peer.
 	wantRefused(t, "beta calls alpha", beta.call(t, alpha, "alpha/echo"), 0, `unknown node "alpha" (not a [[peer]] of this node: add one, or set trust = "cluster")`)
 	// Nor does the transport dial a node that is not a [[peer]].
@@ -330,6 +328,7 @@ func TestTrustClusterAllowList(t *testing.T) {
 		t.Errorf("gamma, on beta's allow list: %v", err)
 	}
 	wantRefused(t, "alpha, not on the list", alpha.call(t, beta, "beta/echo"), uni.CauseCallRejected, "cause 21")
+	beta.log.waitLine(t, `msg=call event=refused peer=alpha service=echo dir=in cause="call rejected (21)" why="alpha is not on the allow list of [[sap]] echo"`)
 }
 
 // logLine returns the first line of log containing s.

@@ -88,6 +88,9 @@ type Handshake struct {
 	Remote net.Addr
 	Peer   string // the name the remote claimed or was dialled as, if known
 	Dialed bool   // this node dialled it
+	// ByPeer says the remote refused this node (it sent the TLS alert);
+	// otherwise this node refused the remote.
+	ByPeer bool
 	// Reason says why in words: "unknown authority", "name not a
 	// configured peer", "certificate expired", "no certificate", "wrong
 	// protocol", ...

@@ -88,6 +88,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/condis-project/condis/uni"
@@ -321,7 +322,9 @@ type LinkDownError struct {
 func (e *LinkDownError) Error() string {
 	s := "transport: link to " + e.Peer + " down: " + e.Reason.String()
 	if e.Err != nil {
-		s += ": " + e.Err.Error()
+		// An underlying error that starts with the reason ("timeout: no
+		// recent network activity") does not say it twice.
+		s += ": " + strings.TrimPrefix(e.Err.Error(), e.Reason.String()+": ")
 	}
 	return s
 }

@@ -18,6 +18,11 @@ func TestErrorsMatch(t *testing.T) {
 	if got, want := de.Error(), "transport: link to beta down: timeout: idle"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
+	// quic-go's idle timeout starts with the reason's own word.
+	de.Err = errors.New("timeout: no recent network activity")
+	if got, want := de.Error(), "transport: link to beta down: timeout: no recent network activity"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
 	tl := &DatagramTooLargeError{Size: 1500, Max: 1389}
 	if !errors.Is(tl, ErrDatagramTooLarge) || errors.Is(tl, ErrLinkDown) {
 		t.Error("DatagramTooLargeError matching")

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/condis-project/condis/internal/demo"
+	"github.com/condis-project/condis/node"
 )
 
 func main() {
@@ -25,7 +26,11 @@ func root() *cobra.Command {
 		Short:         "CoNDIS call management: clients, call managers and the NDIS mediator, runnable",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// --version: the module version, the VCS revision and the
+		// toolchain, from the build information in the binary.
+		Version: node.Build().String(),
 	}
+	r.SetVersionTemplate("condis {{.Version}}\n")
 	r.AddCommand(demoCmd())
 	r.AddCommand(certCmd())
 	r.AddCommand(listenCmd())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -22,28 +23,40 @@ import (
 
 func nodeCmd() *cobra.Command {
 	var (
-		config  string
-		verbose bool
-		gcFloor int
-		prof    profiling
+		config        string
+		logs          logFlags
+		gcFloor       int
+		prof          profiling
+		traceMediator bool
 	)
 	c := &cobra.Command{
 		Use:   "node --config FILE",
 		Short: "Run a condis node: the mediator, the Q.2931 call manager over QUIC, and the control socket",
-		Long: `node runs one condis node as configured in FILE (see the node package for
-the format): it listens for its peers over QUIC with mutual TLS, serves the
-control socket that condis listen, call and calls use, and runs until SIGTERM
-or SIGINT, when it releases every call (peers see normal clearing) and exits 0.`,
+		Long: `node runs one condis node as configured in FILE: it listens for its peers
+over QUIC with mutual TLS, serves the control socket that condis listen, call
+and calls use, and runs until SIGTERM or SIGINT, when it releases every call
+(peers see normal clearing) and exits 0.
+
+It logs on stderr, as key=value text or (--log-format json) one JSON object a
+line. At info (the default): the node up, with its addresses and version;
+each link to a peer up, and down with the reason; every refused TLS handshake,
+with the remote address and the reason in words (at most one line per address
+and reason every 10 s); and every call offered, connected, refused, failed and
+released, with peer, service, VC and the Q.2931 cause. That is a few lines per
+call: on a node making thousands of calls a second, --log-level warn keeps
+only the problems.
+
+` + node.ConfigReference(),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if config == "" {
 				return errors.New("node: --config FILE is required")
 			}
-			level := slog.LevelWarn
-			if verbose {
-				level = slog.LevelInfo
+			logs.levelSet = cmd.Flags().Changed("log-level")
+			log, err := logs.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
 			}
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			if gcFloor < 0 {
@@ -55,11 +68,14 @@ or SIGINT, when it releases every call (peers see normal clearing) and exits 0.`
 			if err != nil {
 				return err
 			}
-			return errors.Join(runNode(ctx, config, log), end())
+			return errors.Join(runNode(ctx, config, log, node.StartOptions{TraceMediator: traceMediator}), end())
 		},
 	}
 	c.Flags().StringVar(&config, "config", "", "the node's TOML configuration file")
-	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "log links, calls and control sessions")
+	c.Flags().StringVar(&logs.level, "log-level", "info", "what to log: debug, info (the node, its links, every call, refused handshakes), warn or error")
+	c.Flags().StringVar(&logs.format, "log-format", "text", "how to log, on stderr: text (key=value) or json (one object a line)")
+	c.Flags().BoolVarP(&logs.verbose, "verbose", "v", false, "log at debug level (--log-level debug)")
+	c.Flags().BoolVar(&traceMediator, "trace-mediator", false, "hand the mediator's events to condis trace sessions, so that --ladder shows the CoNDIS layer (each request then costs a lock and an allocation)")
 	c.Flags().IntVar(&gcFloor, "gc-floor", 32, "MiB the Go heap target never goes below (fewer garbage collections while few calls are up; 0: none)")
 	// Profiling, for the performance work (design §7): hidden, since
 	// operators do not need them.
@@ -68,6 +84,47 @@ or SIGINT, when it releases every call (peers see normal clearing) and exits 0.`
 	c.Flags().MarkHidden("cpuprofile")
 	c.Flags().MarkHidden("trace")
 	return c
+}
+
+// logFlags are the node's logging flags: --log-level, --log-format and -v
+// (--log-level debug).
+type logFlags struct {
+	level, format string
+	verbose       bool
+	levelSet      bool // --log-level was given
+}
+
+// logger is the node's logger on w; a bad value is a one-line error naming
+// the values allowed.
+func (f logFlags) logger(w io.Writer) (*slog.Logger, error) {
+	level := f.level
+	if f.verbose {
+		if f.levelSet && !strings.EqualFold(level, "debug") {
+			return nil, fmt.Errorf("node: -v is --log-level debug; give one or the other, not -v with --log-level %s", level)
+		}
+		level = "debug"
+	}
+	var lv slog.Level
+	switch strings.ToLower(level) {
+	case "debug":
+		lv = slog.LevelDebug
+	case "info":
+		lv = slog.LevelInfo
+	case "warn", "warning":
+		lv = slog.LevelWarn
+	case "error":
+		lv = slog.LevelError
+	default:
+		return nil, fmt.Errorf("node: --log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(f.format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("node: --log-format %q: want text or json", f.format)
 }
 
 // heapFloor returns an allocation of n octets that holds no pointers and
@@ -145,25 +202,26 @@ func (p profiling) start(config string) (end func() error, err error) {
 }
 
 // runNode runs the node configured in path until ctx is done.
-func runNode(ctx context.Context, path string, log *slog.Logger) error {
+func runNode(ctx context.Context, path string, log *slog.Logger, opts node.StartOptions) error {
 	cfg, err := node.Load(path)
 	if err != nil {
 		return err
 	}
-	n, err := node.Start(cfg, node.StartOptions{Logger: log})
+	opts.Logger = log
+	n, err := node.Start(cfg, opts)
 	if err != nil {
 		return err
 	}
 	ctl, err := node.NewControl(ctx, n.CallManager(), node.Options{Name: "control", Logger: log})
 	if err != nil {
 		n.Close(context.Background())
-		return fmt.Errorf("node %s: control plane: %w", cfg.Name, err)
+		return fmt.Errorf("node %s: %w", cfg.Name, err) // "control: ..."
 	}
 	ln, err := node.ListenControl(cfg.Control)
 	if err != nil {
 		ctl.Shutdown(context.Background())
 		n.Close(context.Background())
-		return fmt.Errorf("node %s: control socket %s: %w", cfg.Name, cfg.Control, err)
+		return fmt.Errorf("node %s: %w", cfg.Name, err) // "control socket PATH: ..."
 	}
 	served := make(chan error, 1)
 	go func() { served <- ctl.Serve(ln) }()
@@ -181,5 +239,6 @@ func runNode(ctx context.Context, path string, log *slog.Logger) error {
 	err = errors.Join(ctl.Shutdown(sctx), n.Close(sctx))
 	<-served
 	os.Remove(cfg.Control)
+	log.Info("node down", "node", cfg.Name)
 	return err
 }

@@ -13,7 +13,22 @@
 // is from another CA, names no node, names this node, or who presents no
 // certificate fails the TLS handshake: quic-go never hands such a connection
 // to the Endpoint, so no LinkUp is ever called for it. Session tickets are
-// disabled, so every connection runs the full mutual authentication.
+// disabled, so every connection runs the full mutual authentication. A
+// dialler presents its certificate whatever CA the acceptor asks for, so
+// that an acceptor of another cluster can say "unknown authority".
+//
+// Every refused handshake, accepted or dialled, refused by this node or by
+// the remote, is reported: a trace.Handshake event (Config.Tracer) and a
+// "handshake refused" log line (Config.Logger) with the remote address and
+// the reason in words (the Reason constants: unknown authority, name not a
+// configured peer, certificate expired, no certificate, wrong protocol
+// (ALPN), ...). The side that refuses knows why; the other side learns the
+// TLS alert it was sent, which QUIC carries as CRYPTO_ERROR 0x100 + alert
+// (unknown_ca 48, certificate_expired 45, certificate_required 116,
+// no_application_protocol 120, or bad_certificate 42, which a client sends
+// whatever is wrong with a server's certificate). The log is rate-limited:
+// at most one line per remote address and reason per 10 s, and the line
+// that ends such a window counts the refusals it did not show.
 //
 // The ALPN protocol is [ALPN] ("condis/1"), the signalling protocol version;
 // a client that offers another one, or none, fails the handshake.

@@ -10,12 +10,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
 	quicgo "github.com/quic-go/quic-go"
 
 	"github.com/condis-project/condis/pki"
+	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/transport"
 )
 
@@ -86,8 +88,18 @@ type Config struct {
 	// have open towards this node at once; zero takes the default.
 	MaxReliableStreams int
 
-	// Logger receives link events and refusals; nil discards them.
+	// Logger receives link events and refusals; nil discards them. A
+	// refused TLS handshake, by this node or by the remote, is one
+	// "handshake refused" line (Warn) with the remote address and the
+	// reason in words, at most one per remote address and reason per
+	// 10 s: the line that ends such a window counts the refusals it did
+	// not show.
 	Logger *slog.Logger
+
+	// Tracer receives a trace.Handshake event for every refused TLS
+	// handshake, accepted or dialled, none left out; its other hooks are
+	// not used.
+	Tracer trace.Tracer
 }
 
 // Endpoint is a node's QUIC attachment; it implements transport.Endpoint.
@@ -99,6 +111,9 @@ type Endpoint struct {
 	resolve func(context.Context, string) (net.Addr, error)
 	log     *slog.Logger
 	hsTime  time.Duration
+	tracer  trace.Tracer
+
+	refusals refusalLog
 
 	pconn net.PacketConn
 	tr    *quicgo.Transport
@@ -195,9 +210,11 @@ func Listen(cfg Config) (*Endpoint, error) {
 		resolve: cfg.Resolve,
 		log:     log.With("node", cfg.Identity.Name),
 		hsTime:  hs,
+		tracer:  cfg.Tracer,
 		pconn:   pconn,
 		peers:   make(map[string]*peerState),
 	}
+	e.refusals.log = e.log
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.qconf = &quicgo.Config{
 		HandshakeIdleTimeout:  hs,
@@ -216,7 +233,7 @@ func Listen(cfg Config) (*Endpoint, error) {
 		SessionTicketsDisabled: true,
 		VerifyConnection:       e.verifyPeer(""),
 	}
-	e.tr = &quicgo.Transport{Conn: pconn, StatelessResetKey: &resetKey}
+	e.tr = &quicgo.Transport{Conn: pconn, StatelessResetKey: &resetKey, ConnContext: e.connContext}
 	ln, err := e.tr.Listen(e.stls, e.qconf)
 	if err != nil {
 		e.tr.Close()
@@ -235,11 +252,16 @@ func (e *Endpoint) Name() string { return e.name }
 // Addr returns the local UDP address.
 func (e *Endpoint) Addr() net.Addr { return e.pconn.LocalAddr() }
 
-// clientTLS is the TLS configuration for dialling peer.
+// clientTLS is the TLS configuration for dialling peer. The node presents
+// its certificate even to a server whose CA did not issue it (crypto/tls
+// would otherwise send none), so that such a server can tell its operator
+// "unknown authority", not "no certificate".
 func (e *Endpoint) clientTLS(peer string) *tls.Config {
 	return &tls.Config{
-		MinVersion:       tls.VersionTLS13,
-		Certificates:     []tls.Certificate{e.id.Certificate},
+		MinVersion: tls.VersionTLS13,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return &e.id.Certificate, nil
+		},
 		RootCAs:          e.id.CAs,
 		ServerName:       peer,
 		NextProtos:       []string{ALPN},
@@ -248,24 +270,25 @@ func (e *Endpoint) clientTLS(peer string) *tls.Config {
 }
 
 // verifyPeer checks, after the chain has been verified against the CA, that
-// the peer names a node (want, if set), not this one, and speaks ALPN.
+// the peer names a node (want, if set), not this one, and speaks ALPN. Its
+// refusals are *peerErrors.
 func (e *Endpoint) verifyPeer(want string) func(tls.ConnectionState) error {
 	return func(cs tls.ConnectionState) error {
 		if cs.NegotiatedProtocol != ALPN {
-			return fmt.Errorf("quic: peer speaks %q, not %q", cs.NegotiatedProtocol, ALPN)
+			return &peerError{reason: ReasonWrongProtocol, msg: fmt.Sprintf("peer speaks %q, not %q", cs.NegotiatedProtocol, ALPN)}
 		}
 		if len(cs.PeerCertificates) == 0 {
-			return errors.New("quic: peer presented no certificate")
+			return &peerError{reason: ReasonNoCertificate, msg: "peer presented no certificate"}
 		}
 		name, err := pki.NodeName(cs.PeerCertificates[0])
 		if err != nil {
-			return err
+			return &peerError{reason: ReasonNoNodeName, msg: strings.TrimPrefix(err.Error(), "pki: ")}
 		}
 		if want != "" && name != want {
-			return fmt.Errorf("quic: dialled %q but the peer is %q", want, name)
+			return &peerError{reason: ReasonNotConfiguredPeer, name: name, msg: fmt.Sprintf("dialled %q but the peer is %q", want, name)}
 		}
 		if name == e.name {
-			return fmt.Errorf("quic: peer claims this node's own name %q", name)
+			return &peerError{reason: ReasonOwnName, name: name, msg: fmt.Sprintf("peer claims this node's own name %q", name)}
 		}
 		return nil
 	}
@@ -369,7 +392,10 @@ var errDuplicate = errors.New("quic: the peer refused the connection as a duplic
 // dialOnce makes one connection attempt. It clears ps.dialing when done and
 // returns the peer's changed channel as of then.
 func (e *Endpoint) dialOnce(ctx context.Context, peer string, ps *peerState) (l *link, changed chan struct{}, err error) {
-	var conn *quicgo.Conn
+	var (
+		conn *quicgo.Conn
+		addr net.Addr
+	)
 	defer func() {
 		e.mu.Lock()
 		ps.dialing = false
@@ -414,7 +440,7 @@ func (e *Endpoint) dialOnce(ctx context.Context, peer string, ps *peerState) (l 
 	if e.resolve == nil {
 		return nil, nil, fmt.Errorf("%w: %q (no Resolve configured)", transport.ErrUnknownPeer, peer)
 	}
-	addr, err := e.resolve(ctx, peer)
+	addr, err = e.resolve(ctx, peer)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -428,11 +454,17 @@ func (e *Endpoint) dialOnce(ctx context.Context, peer string, ps *peerState) (l 
 		if e.ctx.Err() != nil {
 			return nil, nil, transport.ErrClosed
 		}
+		e.dialFailed(peer, addr, err)
 		return nil, nil, fmt.Errorf("quic: dialling %s at %v: %w", peer, addr, err)
 	}
+	// A TLS 1.3 server refuses a client's certificate after the client has
+	// finished its side of the handshake: that refusal ends the
+	// connection, and with it whichever of these steps is under way.
 	st, err := conn.OpenStreamSync(hctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("quic: dialling %s: %w", peer, connErr(conn, err))
+		err = connErr(conn, err)
+		e.dialFailed(peer, addr, err)
+		return nil, nil, fmt.Errorf("quic: dialling %s: %w", peer, err)
 	}
 	deadline, _ := hctx.Deadline()
 	st.SetDeadline(deadline)
@@ -440,7 +472,9 @@ func (e *Endpoint) dialOnce(ctx context.Context, peer string, ps *peerState) (l 
 	pre[0] = preambleHello
 	binary.BigEndian.PutUint64(pre[1:], e.inc)
 	if _, err := st.Write(pre[:]); err != nil {
-		return nil, nil, fmt.Errorf("quic: dialling %s: %w", peer, connErr(conn, err))
+		err = connErr(conn, err)
+		e.dialFailed(peer, addr, err)
+		return nil, nil, fmt.Errorf("quic: dialling %s: %w", peer, err)
 	}
 	if _, err := io.ReadFull(st, pre[:]); err != nil {
 		err = connErr(conn, err)
@@ -449,6 +483,7 @@ func (e *Endpoint) dialOnce(ctx context.Context, peer string, ps *peerState) (l 
 			conn = nil // already closed by the peer
 			return nil, nil, errDuplicate
 		}
+		e.dialFailed(peer, addr, err)
 		return nil, nil, fmt.Errorf("quic: dialling %s: %w", peer, err)
 	}
 	if pre[0] != preambleAccept {
@@ -575,6 +610,7 @@ func (e *Endpoint) Close() error {
 	e.mu.Unlock()
 
 	e.cancel()
+	e.refusals.close()
 	for _, l := range links {
 		l.closeWith(transport.DownEndpointClosed, CodeNoError, "endpoint closed")
 	}

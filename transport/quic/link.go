@@ -135,7 +135,11 @@ func (l *link) run() {
 	<-l.conn.Context().Done()
 	l.readers.Wait()
 	err := l.downError()
-	l.e.log.Info("link down", "peer", l.peer, "dialled", l.dialled, "reason", err.Reason, "err", err.Err)
+	attrs := []any{"peer", l.peer, "dialled", l.dialled, "reason", err.Reason.String()}
+	if err.Err != nil {
+		attrs = append(attrs, "err", err.Err)
+	}
+	l.e.log.Info("link down", attrs...)
 	l.h.LinkDown(err)
 }
 
