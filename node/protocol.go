@@ -232,6 +232,15 @@ const (
 	OpBench  = "bench"
 )
 
+// Operations on a VC the control plane already holds (see node/vcops.go):
+// the VC is named as "calls" lists it ("vc#12"), whichever session owns it.
+const (
+	OpAddParty  = "party-add"  // NdisClAddParty: add Dest as a leaf of multipoint VC Vc
+	OpDropParty = "party-drop" // NdisClDropParty: drop party Party of VC Vc
+	OpModify    = "modify"     // NdisClModifyCallQoS on VC Vc: the members of Tx and Rx that are set
+	OpHangup    = "hangup"     // NdisClCloseCall on VC Vc; the session that owns it ends
+)
+
 // Limits of a bench request.
 const (
 	MaxBenchCalls       = 10_000_000
@@ -248,6 +257,11 @@ type Request struct {
 	Rx       *Flowspec `json:"rx,omitempty"`        // receive flowspec
 	Reliable bool      `json:"reliable,omitempty"`  // ask for reliable, ordered delivery
 	LingerMs int64     `json:"linger_ms,omitempty"` // after end of input: close once quiet this long (0: at once)
+	// A point-to-multipoint call: Dest is its first leaf (NdisClMakeCall
+	// with a party), Parties the others, added with NdisClAddParty once
+	// the call is up. Parties imply Multipoint.
+	Multipoint bool     `json:"multipoint,omitempty"`
+	Parties    []string `json:"parties,omitempty"`
 
 	// listen
 	Service string `json:"service,omitempty"` // the service to register a SAP for
@@ -256,6 +270,13 @@ type Request struct {
 	// bench (with Dest, Tx and Rx)
 	Calls       int `json:"calls,omitempty"`       // how many calls (1 to MaxBenchCalls)
 	Concurrency int `json:"concurrency,omitempty"` // how many in flight at once (default 1, at most MaxBenchConcurrency)
+	// Progress asks for a progress line about once a second while the
+	// bench runs (Response.Progress), before the result.
+	Progress bool `json:"progress,omitempty"`
+
+	// party-add (with Dest), party-drop, modify (with Tx and Rx), hangup
+	Vc    string `json:"vc,omitempty"`    // the VC, as "calls" names it
+	Party string `json:"party,omitempty"` // party-drop: the party, as "calls" names it ("party#9")
 }
 
 // Response is the node's answer line.
@@ -287,6 +308,45 @@ type Response struct {
 
 	// bench
 	Bench *BenchResult `json:"bench,omitempty"`
+	// bench with progress: a progress line (the result comes later)
+	Progress *BenchProgress `json:"progress,omitempty"`
+
+	// call (multipoint): every leaf asked for, the first one first, and
+	// what became of it; party-add: the party added.
+	Parties []PartyInfo `json:"parties,omitempty"`
+	Party   string      `json:"party,omitempty"`
+	// A flowspec the call manager cannot signal (modify): the member at
+	// fault, as mcm.FlowspecError names it.
+	Fault *FlowspecFault `json:"flowspec_fault,omitempty"`
+}
+
+// BenchProgress is how far a bench has got.
+type BenchProgress struct {
+	Calls     int     `json:"calls"`     // calls asked for
+	Started   int     `json:"started"`   // MakeCalls issued
+	Done      int     `json:"done"`      // calls over: connected and closed, or failed
+	Connected int     `json:"connected"` // of which connected
+	Failed    int     `json:"failed"`
+	Seconds   float64 `json:"seconds"` // since the first MakeCall
+}
+
+// PartyInfo is one leaf of a point-to-multipoint call.
+type PartyInfo struct {
+	Party string `json:"party,omitempty"` // the party handle ("party#9"); "" if it was never added
+	Dest  string `json:"dest,omitempty"`  // "node/service", when the control plane added it
+	State string `json:"state"`           // ADDING, CONNECTED, DROP_INDICATED, DROPPING, ... as the mediator says; FAILED
+	// A failed add: why, as a call failure is reported.
+	Error     string `json:"error,omitempty"`
+	Status    string `json:"status,omitempty"`
+	Cause     int    `json:"cause,omitempty"`
+	CauseText string `json:"cause_text,omitempty"`
+}
+
+// FlowspecFault is a flowspec member the call manager cannot signal.
+type FlowspecFault struct {
+	Field string `json:"field"` // TokenRate, TokenBucketSize, PeakBandwidth or ServiceType
+	Value uint32 `json:"value"`
+	Limit uint32 `json:"limit"` // the largest value allowed; 0 when none would do
 }
 
 // BenchResult is the outcome of a bench request.
@@ -430,12 +490,21 @@ type CallInfo struct {
 	Tx         *Flowspec `json:"tx,omitempty"`
 	Rx         *Flowspec `json:"rx,omitempty"`
 	Parties    int       `json:"parties"`
-	TxPackets  uint64    `json:"tx_packets"`
-	TxBytes    uint64    `json:"tx_bytes"`
-	TxErrors   uint64    `json:"tx_errors,omitempty"`
-	RxPackets  uint64    `json:"rx_packets"`
-	RxBytes    uint64    `json:"rx_bytes"`
-	RxDrops    uint64    `json:"rx_drops,omitempty"`
+	// Leaves are the parties of a multipoint VC: the handles as
+	// party-drop takes them, and the destination of those the control
+	// plane added.
+	Leaves    []PartyInfo `json:"leaves,omitempty"`
+	TxPackets uint64      `json:"tx_packets"`
+	TxBytes   uint64      `json:"tx_bytes"`
+	TxErrors  uint64      `json:"tx_errors,omitempty"`
+	RxPackets uint64      `json:"rx_packets"`
+	RxBytes   uint64      `json:"rx_bytes"`
+	RxDrops   uint64      `json:"rx_drops,omitempty"`
+	// TxPoliced counts the SDUs the control plane sent on the VC that the
+	// call manager dropped because they did not conform to the transmit
+	// flowspec (completed with NDIS_STATUS_RESOURCES); for the VCs of
+	// other clients it is not known (0).
+	TxPoliced uint64 `json:"tx_policed,omitempty"`
 }
 
 // NodeStatus is the answer to a status request: what a node is and how
@@ -471,11 +540,24 @@ const (
 	EventClosed = "closed" // one of the session's calls went away
 )
 
+// Events of a call session (changes made from other sessions, or by the
+// network).
+const (
+	EventPartyAdded   = "party-added"   // a leaf joined the multipoint call (Party, Dest)
+	EventPartyDropped = "party-dropped" // a leaf left or was dropped (Party, Dest, CloseInfo: why)
+	EventQoS          = "qos"           // the call's flowspecs changed (Tx, Rx: now in force)
+)
+
 // Event is the payload of an event frame.
 type Event struct {
-	Event string `json:"event"` // EventCall or EventClosed
+	Event string `json:"event"` // EventCall, EventClosed, EventPartyAdded, EventPartyDropped or EventQoS
 	Vc    string `json:"vc"`
 	Peer  string `json:"peer,omitempty"`
+	Party string `json:"party,omitempty"` // party events
+	Dest  string `json:"dest,omitempty"`  // party events: the leaf's node/service, when known
+	// EventQoS: the flowspecs now in force.
+	Tx *Flowspec `json:"tx,omitempty"`
+	Rx *Flowspec `json:"rx,omitempty"`
 	*CloseInfo
 }
 
@@ -484,6 +566,7 @@ const (
 	ByLocal  = "local"  // the client: end of input, or its listen session ended
 	ByRemote = "remote" // the far end or the network
 	ByNode   = "node"   // the node: shutting down, or the call manager withdrew its address family
+	ByHangup = "hangup" // a hangup request on the node's control socket (condis hangup)
 )
 
 // CloseInfo is the payload of a close frame: how the session ended.
@@ -494,6 +577,11 @@ type CloseInfo struct {
 	Cause     int    `json:"cause,omitempty"`  // its Q.2931 cause
 	CauseText string `json:"cause_text,omitempty"`
 	Text      string `json:"text"` // one line for people
+	// What the control plane sent on the call: SDUs handed to the call
+	// manager, and of them those dropped by policing (the transmit
+	// flowspec; completed with NDIS_STATUS_RESOURCES).
+	Sent    uint64 `json:"sent,omitempty"`
+	Policed uint64 `json:"policed,omitempty"`
 }
 
 // causeText is the name of a cause without its number.
@@ -537,6 +625,14 @@ func writeJSONLine(w io.Writer, v any) error {
 // appendJSON appends e as encoding/json marshals it (the tests hold it to
 // that, byte for byte), without reflection.
 func (e Event) appendJSON(b []byte) []byte {
+	if e.Tx != nil || e.Rx != nil {
+		// A QoS event, rare: encoding/json writes the flowspecs.
+		j, err := json.Marshal(e)
+		if err != nil {
+			panic(err) // our own types always marshal
+		}
+		return append(b, j...)
+	}
 	b = append(b, `{"event":`...)
 	b = appendJSONString(b, e.Event)
 	b = append(b, `,"vc":`...)
@@ -544,6 +640,14 @@ func (e Event) appendJSON(b []byte) []byte {
 	if e.Peer != "" {
 		b = append(b, `,"peer":`...)
 		b = appendJSONString(b, e.Peer)
+	}
+	if e.Party != "" {
+		b = append(b, `,"party":`...)
+		b = appendJSONString(b, e.Party)
+	}
+	if e.Dest != "" {
+		b = append(b, `,"dest":`...)
+		b = appendJSONString(b, e.Dest)
 	}
 	if ci := e.CloseInfo; ci != nil {
 		b = append(b, `,"normal":`...)
@@ -564,6 +668,14 @@ func (e Event) appendJSON(b []byte) []byte {
 		}
 		b = append(b, `,"text":`...)
 		b = appendJSONString(b, ci.Text)
+		if ci.Sent != 0 {
+			b = append(b, `,"sent":`...)
+			b = strconv.AppendUint(b, ci.Sent, 10)
+		}
+		if ci.Policed != 0 {
+			b = append(b, `,"policed":`...)
+			b = strconv.AppendUint(b, ci.Policed, 10)
+		}
 	}
 	return append(b, '}')
 }

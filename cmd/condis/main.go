@@ -33,6 +33,9 @@ func root() *cobra.Command {
 	r.AddCommand(callsCmd())
 	r.AddCommand(nodeCmd())
 	r.AddCommand(benchCmd())
+	r.AddCommand(partyCmd())
+	r.AddCommand(modifyCmd())
+	r.AddCommand(hangupCmd())
 	return r
 }
 
