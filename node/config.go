@@ -63,6 +63,11 @@
 //	# says otherwise, of its peers' (default 47.9999.c0d1.0000.0000.0000.0000).
 //	address_prefix = "47.9999.c0d1.0001.0000.0000.0000"
 //
+//	# The most a call may ask for in either direction, bytes/s (token rate
+//	# and peak): calls and QoS changes asking for more are refused with
+//	# cause 37, user cell rate not available. Default: no limit.
+//	max_rate = 12500000
+//
 //	# The nodes this one talks to: name (as in its certificate) and UDP address.
 //	[[peer]]
 //	name    = "beta"
@@ -102,6 +107,11 @@
 //     HO-DSP. Default [mcm.DefaultPrefix], 479999c0d10000000000000000: ICD
 //     9999, one of the ICDs ISO/IEC 6523 reserves for use by agreement
 //     between partners.
+//   - max_rate (optional): a whole number of bytes/s, 1 to 4294967294
+//     (the largest FLOWSPEC rate short of QOS_NOT_SPECIFIED); absent means
+//     no limit. A SETUP, ADD PARTY or MODIFY REQUEST asking for more is
+//     refused with cause 37 (NDIS_STATUS_CELLRATE_NOT_AVAILABLE), as is a
+//     call or QoS change this node's clients ask for ([mcm.Config.MaxRate]).
 //   - [[peer]]: name (required; a node name, not this node's, each peer once,
 //     and no two of them nor this node with the same [mcm.ESI]: their ATM
 //     addresses would be one), address (required; host:port, port 1 to
@@ -144,6 +154,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/condis-project/condis/mcm"
+	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/pki"
 	"github.com/condis-project/condis/uni"
 )
@@ -178,8 +189,11 @@ type Config struct {
 	// of every peer's without one of its own; zero (a Config not made by
 	// Load) is mcm.DefaultPrefix.
 	AddressPrefix mcm.Prefix
-	Peers         []Peer // in the order of the file
-	SAPs          []SAP  // in the order of the file
+	// MaxRate is the most a call may ask for in either direction, bytes/s
+	// (mcm.Config.MaxRate); 0: no limit.
+	MaxRate uint32
+	Peers   []Peer // in the order of the file
+	SAPs    []SAP  // in the order of the file
 }
 
 // Trust is a node's trust setting (see the package documentation).
@@ -330,6 +344,7 @@ type fileConfig struct {
 	Key     string     `toml:"key"`
 	Trust   *string    `toml:"trust"`
 	Prefix  *string    `toml:"address_prefix"`
+	MaxRate *int64     `toml:"max_rate"`
 	Peer    []filePeer `toml:"peer"`
 	SAP     []fileSAP  `toml:"sap"`
 }
@@ -347,7 +362,7 @@ type fileSAP struct {
 
 // The keys of each table.
 var (
-	topKeys  = []string{"name", "listen", "control", "ca", "cert", "key", "trust", "address_prefix", "peer", "sap"}
+	topKeys  = []string{"name", "listen", "control", "ca", "cert", "key", "trust", "address_prefix", "max_rate", "peer", "sap"}
 	peerKeys = []string{"name", "address", "address_prefix"}
 	sapKeys  = []string{"service", "allow"}
 )
@@ -452,6 +467,13 @@ func parse(path, data string) (*Config, error) {
 			return fail("address_prefix", "%s", prefixProblem(err))
 		}
 		c.AddressPrefix = p
+	}
+
+	if f.MaxRate != nil {
+		if r := *f.MaxRate; r < 1 || r >= int64(ndis.QoSNotSpecified) {
+			return fail("max_rate", "%d: want bytes/s, 1 to %d", r, ndis.QoSNotSpecified-1)
+		}
+		c.MaxRate = uint32(*f.MaxRate)
 	}
 
 	peers := make(map[string]int) // name -> index from 1

@@ -73,6 +73,9 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 		}
 		return cfg.Authorize(peer, service)
 	}
+	if cfg.MaxRate != 0 {
+		mc.MaxRate = cfg.MaxRate
+	}
 	mc.AddressPrefix, mc.PeerPrefixes = cfg.prefix(), nil
 	for _, p := range cfg.Peers {
 		if p.AddressPrefix != (mcm.Prefix{}) {

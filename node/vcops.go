@@ -193,8 +193,8 @@ func (c *Control) addParty(v *vcState, p *vcParty) {
 		return
 	}
 	c.mu.Lock()
-	if p.h == nil {
-		p.h = h // the completion may have come first (R-GEN-10)
+	if p.h == nil && p.phase != partyGone {
+		p.h = h // the completion may have come first (R-GEN-10): a failed add's handle stays dead
 	}
 	c.mu.Unlock()
 }
@@ -215,7 +215,7 @@ func (c *Control) addPartyDone(p *vcParty, st ndis.Status, h *ndis.Party) {
 		p.h = h
 	}
 	if st != ndis.StatusSuccess {
-		c.partyFailedLocked(p, st, cause, callFailure(p.dest, st, cause).Error)
+		c.partyFailedLocked(p, st, cause, partyFailure(p.dest, st, cause))
 		return
 	}
 	p.phase = partyUp
@@ -235,10 +235,22 @@ func (c *Control) addPartyDone(p *vcParty, st ndis.Status, h *ndis.Party) {
 	}
 }
 
+// partyFailure says why a leaf could not be added, as callFailure says
+// why a call failed.
+func partyFailure(dest string, st ndis.Status, cause uni.Cause) string {
+	text := fmt.Sprintf("party %s not added: %s", dest, describe(st, cause))
+	if h := causeHints[cause]; h != "" {
+		text += ": " + h
+	}
+	return text
+}
+
 // partyFailedLocked ends a party whose add failed, for the reason text.
+// Its handle, if it had one, is dead (R-PTY-7).
 func (c *Control) partyFailedLocked(p *vcParty, st ndis.Status, cause uni.Cause, text string) {
 	v := p.v
 	p.phase, p.failSt, p.failCause, p.failText = partyGone, st, cause, text
+	p.h = nil
 	v.parties = slices.DeleteFunc(v.parties, func(q *vcParty) bool { return q == p })
 	if p.extra {
 		v.settling--

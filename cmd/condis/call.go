@@ -81,6 +81,7 @@ func callCmd() *cobra.Command {
 		flow       flowFlags
 		reliable   bool
 		multipoint bool
+		verbose    bool
 		linger     time.Duration
 	)
 	c := &cobra.Command{
@@ -106,6 +107,9 @@ cannot be added is reported on stderr (and call exits 1 in the end); the
 call goes on with the others. Leaves added, dropped or lost later (condis
 party add|drop from another terminal, or the leaf hanging up) are reported on
 stderr as they happen. condis calls lists the VC and its parties.
+
+-v says on stderr which VC the call is on (the name condis hangup, modify and
+party take) and what was granted, once the call is up.
 
 When stdin ends, the node waits for data still in flight (until nothing has
 arrived for --linger), closes the call and call exits 0. If the far end closes
@@ -144,12 +148,13 @@ at most 805306272 bytes/s (bytes for --bucket), and --rate must not exceed
 			if linger > 0 && req.LingerMs == 0 {
 				req.LingerMs = 1
 			}
-			return runCall(cmd.Context(), socket, req, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runCall(cmd.Context(), socket, req, verbose, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	controlFlag(c, &socket)
 	flow.add(c, true)
 	c.Flags().BoolVar(&reliable, "reliable", false, "ask for reliable, ordered delivery (a transport stream) instead of best effort datagrams")
+	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "say on stderr which VC the call is on, and what was granted, once it is up")
 	c.Flags().BoolVar(&multipoint, "multipoint", false, "make a point-to-multipoint call even with one destination (more leaves: condis party add)")
 	c.Flags().DurationVar(&linger, "linger", 500*time.Millisecond, "after stdin ends, close once nothing has arrived for this long (at most 10 times as long)")
 	return c
@@ -193,7 +198,7 @@ func flowspecDiff(asked, granted *node.Flowspec) string {
 }
 
 // runCall runs a call session: stdin to the VC, the VC to stdout.
-func runCall(ctx context.Context, socket string, req node.Request, stdin io.Reader, stdout, stderr io.Writer) error {
+func runCall(ctx context.Context, socket string, req node.Request, verbose bool, stdin io.Reader, stdout, stderr io.Writer) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -203,11 +208,17 @@ func runCall(ctx context.Context, socket string, req node.Request, stdin io.Read
 	}
 	defer s.Close()
 	resp := s.Response
+	if verbose {
+		fmt.Fprintf(stderr, "condis: %s: connected to %s: transmit %s, receive %s\n", resp.Vc, req.Dest, flowspec(resp.Tx), flowspec(resp.Rx))
+	}
 	refused := 0
 	for _, p := range resp.Parties {
-		if p.Error != "" {
+		switch {
+		case p.Error != "":
 			refused++
 			fmt.Fprintf(stderr, "condis: %s\n", p.Error)
+		case verbose:
+			fmt.Fprintf(stderr, "condis: %s: party %s (%s) added\n", resp.Vc, p.Party, p.Dest)
 		}
 	}
 	grantedTx := resp.Tx
