@@ -28,6 +28,9 @@ var noTraffic = &Flowspec{Service: "no-traffic"}
 // on the way are returned too.
 func waitEvent(t *testing.T, s *Session) (Event, [][]byte) {
 	t.Helper()
+	// A missing event fails the test rather than hanging it.
+	s.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	defer s.conn.SetReadDeadline(time.Time{})
 	var data [][]byte
 	for {
 		f, err := s.Recv()
