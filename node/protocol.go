@@ -6,7 +6,8 @@
 // the node's call manager that does the calls on behalf of the command
 // line. The commands in cmd/condis are plain clients of the socket;
 // [DialCall], [DialListen], [ListCalls], [EachCall], [Bench] and
-// [QueryStatus] are the client side. The Control works over any
+// [QueryStatus] are the client side, and [AddParty], [DropParty],
+// [ModifyQoS], [Hangup] and [BenchWithProgress]. The Control works over any
 // [CallManager]: [MCMCallManager] for the Q.2931 call manager of a running
 // node, [MemCallManager] for the in-memory one of tests and demos.
 //
@@ -21,6 +22,42 @@
 //	{"op":"calls"}
 //	{"op":"status"}
 //	{"op":"bench","dest":"beta/echo","calls":10000,"concurrency":16}
+//
+// A call with "multipoint": true, or with "parties", is point-to-multipoint
+// (root to leaves only: "rx" should be {"service":"no-traffic"}): "dest"
+// is its first leaf (NdisClMakeCall with a party), "parties" the others,
+// added with NdisClAddParty once it is up. The answer comes once every
+// leaf is added or failed, and lists them ([PartyInfo]): a failed one with
+// its "error", "status" and "cause"; the call goes on with the others.
+//
+//	{"op":"call","dest":"beta/l1","parties":["gamma/l2"],"multipoint":true,"tx":{...},"rx":{"service":"no-traffic"}}
+//	{"ok":true,"vc":"vc#12",...,"parties":[{"party":"party#13","dest":"beta/l1","state":"CONNECTED"},
+//	 {"dest":"gamma/l2","state":"FAILED","error":"party gamma/l2 not added: NDIS_STATUS_INVALID_SAP (cause 88, ...)",...}]}
+//
+// Four requests act on a VC a session already holds, whichever session
+// (a `condis call` in another terminal): "vc" names it as "calls" does,
+// "party" a party as "calls" lists it in "leaves". Each is answered once
+// its CoNDIS request completed, or refused in one line (no such VC, a VC
+// of another client, not a multipoint call, no such party, the call's
+// last party, a call not connected).
+//
+//	{"op":"party-add","vc":"vc#12","dest":"gamma/l2"}   NdisClAddParty; answer {"ok":true,"vc":"vc#12","party":"party#14"}
+//	{"op":"party-drop","vc":"vc#12","party":"party#14"} NdisClDropParty (never of the last party)
+//	{"op":"modify","vc":"vc#12","tx":{"rate":1500},"rx":{"rate":1500}}
+//	{"op":"hangup","vc":"vc#12"}                        NdisClCloseCall, once the call's sends completed
+//
+// "modify" asks NdisClModifyCallQoS for the call's flowspecs with each
+// member "tx" and "rx" set replaced (a no-traffic direction keeps none),
+// and answers with the flowspecs granted ("tx", "rx"). A flowspec the call
+// manager cannot signal is refused before it is asked, the member at fault
+// in "flowspec_fault" ([FlowspecFault]); a refusal by the call manager or
+// the far end carries the status and its cause, and the call keeps its
+// flowspecs exactly. "hangup" closes a multipoint call's other parties
+// first. The owning call session is told with event frames: "party-added",
+// "party-dropped" (with why, as in a close frame) and "qos" (the flowspecs
+// now in force, "tx" and "rx"); a hung-up call's session ends with a close
+// frame saying so ("by":"hangup", "normal":true), a listen session's call
+// with a closed event.
 //
 // "calls" is answered with {"ok":true,"count":N,"address":A} (A: the
 // node's own address, for the Q.2931 call manager its ATM End System
@@ -41,7 +78,10 @@
 // neither the control socket nor the session goroutines are part of what
 // is measured. It is answered once the last call is gone, with "bench"
 // ([BenchResult]): the rate and the setup latency percentiles. A client
-// that goes away stops it (calls in flight still close normally).
+// that goes away stops it (calls in flight still close normally). With
+// "progress": true the node first sends a line about once a second,
+// {"ok":true,"progress":{...}} ([BenchProgress]: calls done so far of
+// those asked for), before the one with "bench".
 //
 // After a successful "call" or "listen" response both sides exchange
 // frames until the session ends. A frame is
@@ -66,7 +106,8 @@
 //	3 error  node to client, text: a problem that does not end the
 //	         session, such as a refused SDU.
 //	4 event  node to client, JSON (Event): a listen session's call came
-//	         up or went away.
+//	         up or went away; a call session's multipoint call gained or
+//	         lost a leaf, or its flowspecs changed.
 //	5 close  node to client, JSON (CloseInfo): the session is over, and
 //	         why. It is the last frame; the node then closes the
 //	         connection. For a call it comes once the call is closed and
@@ -81,8 +122,11 @@
 //
 // "normal" is what `condis call` turns into its exit status: true for an
 // end of input, a release by the far end with NDIS_STATUS_SUCCESS (normal
-// call clearing), or a node shutting down; false for anything else, whose
-// "text" it prints.
+// call clearing), a hangup request, or a node shutting down; false for
+// anything else, whose "text" it prints. "sent" and "policed" count the
+// SDUs the session sent that the call manager completed, and of them
+// those it dropped because they did not conform to the transmit flowspec
+// (NDIS_STATUS_RESOURCES: policing).
 //
 // What the node queues for a session's client is bounded: at most
 // 8 MiB, counting every frame queued and not yet written (its payload
