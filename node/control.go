@@ -682,7 +682,7 @@ func (c *Control) closeCallDone(v *vcState, st ndis.Status) {
 		return
 	}
 	v.phase = vcClosed
-	c.partiesGoneLocked(v)
+	c.callOverLocked(v)
 	c.notifyLocked()
 	c.mu.Unlock()
 	c.post(func() { c.progress(v) })

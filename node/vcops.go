@@ -140,7 +140,7 @@ func (c *Control) firstPartyLocked(v *vcState, st ndis.Status, cause uni.Cause, 
 	}
 	if st != ndis.StatusSuccess {
 		first.phase, first.failSt, first.failCause = partyGone, st, cause
-		c.partiesGoneLocked(v)
+		c.callOverLocked(v)
 		return
 	}
 	first.phase = partyUp
@@ -415,9 +415,13 @@ func (c *Control) lastPartyLocked(v *vcState) (last *ndis.Party, drop []*vcParty
 	return nil, drop, false
 }
 
-// partiesGoneLocked ends every party of v (the call is over), failing the
-// requests that wait on them.
-func (c *Control) partiesGoneLocked(v *vcState) {
+// callOverLocked: v's call is over. Its parties are gone, and the
+// requests waiting on them, or on a QoS change, are answered.
+func (c *Control) callOverLocked(v *vcState) {
+	if v.qos != nil {
+		v.qos <- Response{Error: fmt.Sprintf("modify %s: the call went away", v.name)}
+		v.qos = nil
+	}
 	for _, p := range v.parties {
 		switch {
 		case p.added != nil:
@@ -455,31 +459,35 @@ func (c *Control) vcByNameLocked(name string) *vcState {
 	return nil
 }
 
-// sessionVcLocked returns the VC a request named, if it is a call a
-// session of the Control owns; otherwise the response refusing the request
-// (op names it: "hangup", "party add", ...).
-func (c *Control) sessionVcLocked(op, name string) (*vcState, *Response) {
+// sessionVc returns the VC a request named, if it is a call a session of
+// the Control owns; otherwise the response refusing the request (op names
+// it: "hangup", "party add", ...). The caller checks the VC's state again
+// under c.mu: it may change meanwhile.
+func (c *Control) sessionVc(op, name string) (*vcState, *Response) {
 	fail := func(format string, args ...any) (*vcState, *Response) {
 		return nil, &Response{Error: op + " " + name + ": " + fmt.Sprintf(format, args...)}
 	}
 	if name == "" {
 		return nil, &Response{Error: op + ": no VC (name one as condis calls lists it, e.g. vc#12)"}
 	}
+	c.mu.Lock()
 	v := c.vcByNameLocked(name)
+	bench, owned := v != nil && v.bench != nil, v != nil && v.s != nil && v.phase != vcOffered
+	c.mu.Unlock()
 	switch {
 	case v == nil:
-		return fail("%s", c.unknownVcLocked(name))
-	case v.bench != nil:
+		return fail("%s", c.unknownVc(name))
+	case bench:
 		return fail("a call of a bench run; it ends with the run")
-	case v.s == nil || v.phase == vcOffered:
+	case !owned:
 		return fail("the call is being offered and has no session yet")
 	}
 	return v, nil
 }
 
-// unknownVcLocked says why name is not a VC of the Control: no such VC on
-// the node, or another client's.
-func (c *Control) unknownVcLocked(name string) string {
+// unknownVc says why name is not a VC of the Control: no such VC on the
+// node, or another client's. It asks the mediator: c.mu is not held.
+func (c *Control) unknownVc(name string) string {
 	for _, vi := range c.cm.Adapter().Mediator().Snapshot().Vcs {
 		if vi.Handle == name {
 			return fmt.Sprintf("not a call of this node's control plane (its client is %s); only the control plane's calls can be changed from here", orNone(vi.Client))
@@ -536,8 +544,8 @@ func (c *Control) answerWhenDone(conn net.Conn, op func(done chan Response)) {
 // multipoint VC req.Vc, answered once the add completed.
 func (c *Control) serveAddParty(conn net.Conn, req *Request) {
 	c.answerWhenDone(conn, func(done chan Response) {
+		v, bad := c.sessionVc("party add", req.Vc)
 		c.mu.Lock()
-		v, bad := c.sessionVcLocked("party add", req.Vc)
 		switch {
 		case bad != nil:
 		case req.Dest == "":
@@ -562,8 +570,8 @@ func (c *Control) serveAddParty(conn net.Conn, req *Request) {
 // req.Party of VC req.Vc, answered once the drop completed.
 func (c *Control) serveDropParty(conn net.Conn, req *Request) {
 	c.answerWhenDone(conn, func(done chan Response) {
+		v, bad := c.sessionVc("party drop", req.Vc)
 		c.mu.Lock()
-		v, bad := c.sessionVcLocked("party drop", req.Vc)
 		var p *vcParty
 		if bad == nil {
 			p, bad = c.partyToDropLocked(v, req.Party)
@@ -621,8 +629,8 @@ func (c *Control) partyToDropLocked(v *vcState, name string) (*vcParty, *Respons
 // replaced; answered with the flowspecs granted once the change completed.
 func (c *Control) serveModify(conn net.Conn, req *Request) {
 	c.answerWhenDone(conn, func(done chan Response) {
+		v, bad := c.sessionVc("modify", req.Vc)
 		c.mu.Lock()
-		v, bad := c.sessionVcLocked("modify", req.Vc)
 		switch {
 		case bad != nil:
 		case v.phase != vcConnected || v.wantClose:
@@ -781,8 +789,8 @@ func (c *Control) serveHangup(conn net.Conn, req *Request) {
 	found := make(chan *vcState, 1)
 	var refusal Response
 	c.post(func() {
+		v, bad := c.sessionVc("hangup", req.Vc)
 		c.mu.Lock()
-		v, bad := c.sessionVcLocked("hangup", req.Vc)
 		if bad == nil && (v.phase == vcClosed || v.phase == vcDeleted) {
 			bad = &Response{Error: fmt.Sprintf("hangup %s: the call is over", v.name)}
 		}

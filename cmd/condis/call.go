@@ -222,12 +222,16 @@ func runCall(ctx context.Context, socket string, req node.Request, verbose bool,
 		}
 	}
 	grantedTx := resp.Tx
-	for _, d := range []struct {
-		name           string
-		asked, granted *node.Flowspec
-	}{{"transmit", req.Tx, resp.Tx}, {"receive", req.Rx, resp.Rx}} {
-		if diff := flowspecDiff(d.asked, d.granted); diff != "" {
-			fmt.Fprintf(stderr, "condis: %s: granted %s flowspec %s, not what was asked (%s)\n", resp.Vc, d.name, flowspec(d.granted), diff)
+	txDiff, rxDiff := flowspecDiff(req.Tx, resp.Tx), flowspecDiff(req.Rx, resp.Rx)
+	switch {
+	case txDiff != "" && txDiff == rxDiff && flowspec(resp.Tx) == flowspec(resp.Rx):
+		fmt.Fprintf(stderr, "condis: %s: granted flowspec %s both ways, not what was asked (%s)\n", resp.Vc, flowspec(resp.Tx), txDiff)
+	default:
+		if txDiff != "" {
+			fmt.Fprintf(stderr, "condis: %s: granted transmit flowspec %s, not what was asked (%s)\n", resp.Vc, flowspec(resp.Tx), txDiff)
+		}
+		if rxDiff != "" {
+			fmt.Fprintf(stderr, "condis: %s: granted receive flowspec %s, not what was asked (%s)\n", resp.Vc, flowspec(resp.Rx), rxDiff)
 		}
 	}
 	stop := context.AfterFunc(ctx, func() { s.Close() })

@@ -176,10 +176,10 @@ func TestVcCommandsEndToEnd(t *testing.T) {
 	t.Run("modify", func(t *testing.T) {
 		pc := c.call(t, ctx, alpha, "--rate", "1000", "--peak", "2000", "beta/echo")
 		// Rates travel in whole cells: 21 and 42 of 48 octets.
-		granted := regexp.MustCompile(regexp.QuoteMeta("condis: "+pc.vc+": granted transmit flowspec controlled-load rate=1008 peak=2016 sdu=") +
-			`\d+` + regexp.QuoteMeta(", not what was asked (rate 1000, peak 2000)"))
-		if !granted.MatchString(pc.stderr.String()) {
-			t.Errorf("no granted-flowspec line in %q", pc.stderr)
+		granted := regexp.MustCompile(regexp.QuoteMeta("condis: "+pc.vc+": granted flowspec controlled-load rate=1008 peak=2016 sdu=") +
+			`\d+` + regexp.QuoteMeta(" both ways, not what was asked (rate 1000, peak 2000)\n"))
+		if !granted.MatchString(pc.stderr.String()) || strings.Count(pc.stderr.String(), "granted") != 1 {
+			t.Errorf("not one granted-flowspec line in %q", pc.stderr)
 		}
 
 		out, err := c.condis(ctx, "modify", "--control", alpha, pc.vc, "--rate", "1500", "--peak", "3000")
