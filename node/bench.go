@@ -62,7 +62,11 @@ func (c *Control) serveBench(conn net.Conn, br *bufio.Reader, req *Request) {
 		conn.Close()
 		<-gone
 	}()
-	res, err := c.Bench(ctx, *req)
+	var report func(BenchProgress)
+	if req.Progress {
+		report = func(p BenchProgress) { writeJSONLine(conn, Response{OK: true, Progress: &p}) }
+	}
+	res, err := c.bench(ctx, *req, benchProgressEvery, report)
 	if err != nil {
 		writeJSONLine(conn, Response{Error: err.Error()})
 		return
@@ -82,6 +86,16 @@ var errClientGone = errors.New("the client went away")
 // says why in Stopped. The error is for a request that could not start
 // (bad parameters, an unknown destination, a node shutting down).
 func (c *Control) Bench(ctx context.Context, req Request) (BenchResult, error) {
+	return c.bench(ctx, req, 0, nil)
+}
+
+// benchProgressEvery is how often a bench request that asked for progress
+// is sent a progress line.
+const benchProgressEvery = time.Second
+
+// bench is Bench, calling report (if not nil) every period with how far
+// the bench has got, on the calling goroutine.
+func (c *Control) bench(ctx context.Context, req Request, period time.Duration, report func(BenchProgress)) (BenchResult, error) {
 	if req.Concurrency == 0 {
 		req.Concurrency = 1
 	}
@@ -117,15 +131,31 @@ func (c *Control) Bench(ctx context.Context, req Request) (BenchResult, error) {
 	r.start = time.Now()
 	c.mu.Unlock()
 	c.post(func() { c.benchFill(r) })
-	select {
-	case <-r.done:
-	case <-ctx.Done():
-		c.stopBench(r, context.Cause(ctx).Error())
+	var tick <-chan time.Time
+	if report != nil {
+		t := time.NewTicker(period)
+		defer t.Stop()
+		tick = t.C
+	}
+wait:
+	for {
 		select {
 		case <-r.done:
+		case <-tick:
+			c.mu.Lock()
+			p := r.progressLocked()
+			c.mu.Unlock()
+			report(p)
+			continue
+		case <-ctx.Done():
+			c.stopBench(r, context.Cause(ctx).Error())
+			select {
+			case <-r.done:
+			case <-c.ctx.Done():
+			}
 		case <-c.ctx.Done():
 		}
-	case <-c.ctx.Done():
+		break wait
 	}
 	select {
 	case <-r.done:
@@ -199,7 +229,7 @@ func (c *Control) benchFill(r *benchRun) {
 		c.mu.Unlock()
 		_, st = c.b.ClMakeCall(h, params, nil)
 		if st != ndis.StatusPending {
-			c.makeCallDone(v, st, params)
+			c.makeCallDone(v, st, params, nil)
 		}
 	}
 }
@@ -259,6 +289,12 @@ func (c *Control) benchMaybeDoneLocked(r *benchRun) {
 	r.elapsed = time.Since(r.start)
 	close(r.done)
 	c.notifyLocked()
+}
+
+// progressLocked says how far r has got.
+func (r *benchRun) progressLocked() BenchProgress {
+	return BenchProgress{Calls: r.total, Started: r.started, Done: len(r.cycle) + r.failed, Connected: len(r.setup),
+		Failed: r.failed, Seconds: time.Since(r.start).Seconds()}
 }
 
 // resultLocked summarises an ended bench.

@@ -194,12 +194,35 @@ func QueryPeers(ctx context.Context, socket string) ([]PeerInfo, error) {
 // OpBench), and returns the outcome once they are all gone. Cancelling ctx
 // stops the bench.
 func Bench(ctx context.Context, socket string, req Request) (BenchResult, error) {
+	return BenchWithProgress(ctx, socket, req, nil)
+}
+
+// BenchWithProgress is Bench, calling progress (if not nil) about once a
+// second while the bench runs with how far it has got.
+func BenchWithProgress(ctx context.Context, socket string, req Request, progress func(BenchProgress)) (BenchResult, error) {
 	req.Op = OpBench
-	conn, _, resp, err := dial(ctx, socket, req)
+	req.Progress = progress != nil
+	conn, br, resp, err := dial(ctx, socket, req)
 	if err != nil {
 		return BenchResult{}, err
 	}
-	conn.Close()
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	for resp.Progress != nil {
+		progress(*resp.Progress)
+		line, err := readRequestLine(br)
+		if err != nil {
+			return BenchResult{}, lost(ctx, err)
+		}
+		resp = Response{}
+		if err := json.Unmarshal(line, &resp); err != nil {
+			return BenchResult{}, fmt.Errorf("the node's answer is not understood: %v", err)
+		}
+		if !resp.OK {
+			return BenchResult{}, &RequestError{Response: resp}
+		}
+	}
 	if resp.Bench == nil {
 		return BenchResult{}, errors.New("the node's answer has no bench result")
 	}

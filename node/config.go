@@ -69,6 +69,10 @@
 //
 //	# Serve Prometheus metrics at http://127.0.0.1:9464/metrics (off when absent).
 //	metrics = "127.0.0.1:9464"
+//	# The most a call may ask for in either direction, bytes/s (token rate
+//	# and peak): calls and QoS changes asking for more are refused with
+//	# cause 37, user cell rate not available. Default: no limit.
+//	max_rate = 12500000
 //
 //	# The nodes this one talks to: name (as in its certificate) and UDP address.
 //	[[peer]]
@@ -119,6 +123,11 @@
 //     an empty host listens on every interface, port 0 picks a free one.
 //     Absent or "": no metrics (the default). The node logs where it serves
 //     them.
+//   - max_rate (optional): a whole number of bytes/s, 1 to 4294967294
+//     (the largest FLOWSPEC rate short of QOS_NOT_SPECIFIED); absent means
+//     no limit. A SETUP, ADD PARTY or MODIFY REQUEST asking for more is
+//     refused with cause 37 (NDIS_STATUS_CELLRATE_NOT_AVAILABLE), as is a
+//     call or QoS change this node's clients ask for ([mcm.Config.MaxRate]).
 //   - [[peer]]: name (required; a node name, not this node's, each peer once,
 //     and no two of them nor this node with the same [mcm.ESI]: their ATM
 //     addresses would be one), address (required; host:port, port 1 to
@@ -161,6 +170,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/condis-project/condis/mcm"
+	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/pki"
 	"github.com/condis-project/condis/uni"
 )
@@ -195,8 +205,11 @@ type Config struct {
 	// of every peer's without one of its own; zero (a Config not made by
 	// Load) is mcm.DefaultPrefix.
 	AddressPrefix mcm.Prefix
-	Peers         []Peer // in the order of the file
-	SAPs          []SAP  // in the order of the file
+	// MaxRate is the most a call may ask for in either direction, bytes/s
+	// (mcm.Config.MaxRate); 0: no limit.
+	MaxRate uint32
+	Peers   []Peer // in the order of the file
+	SAPs    []SAP  // in the order of the file
 
 	// Metrics is the TCP address, host:port, where the node serves
 	// Prometheus metrics at /metrics; "": it does not.
@@ -355,6 +368,7 @@ type fileConfig struct {
 	Trust   *string    `toml:"trust"`
 	Prefix  *string    `toml:"address_prefix"`
 	Metrics string     `toml:"metrics"`
+	MaxRate *int64     `toml:"max_rate"`
 	Peer    []filePeer `toml:"peer"`
 	SAP     []fileSAP  `toml:"sap"`
 	Capture *string    `toml:"capture"`
@@ -373,7 +387,7 @@ type fileSAP struct {
 
 // The keys of each table.
 var (
-	topKeys  = []string{"name", "listen", "control", "ca", "cert", "key", "trust", "address_prefix", "metrics", "capture", "peer", "sap"}
+	topKeys  = []string{"name", "listen", "control", "ca", "cert", "key", "trust", "address_prefix", "max_rate", "metrics", "capture", "peer", "sap"}
 	peerKeys = []string{"name", "address", "address_prefix"}
 	sapKeys  = []string{"service", "allow"}
 )
@@ -492,6 +506,12 @@ func parse(path, data string) (*Config, error) {
 			return fail("metrics", "%q: %v", f.Metrics, err)
 		}
 		c.Metrics = f.Metrics
+	}
+	if f.MaxRate != nil {
+		if r := *f.MaxRate; r < 1 || r >= int64(ndis.QoSNotSpecified) {
+			return fail("max_rate", "%d: want bytes/s, 1 to %d", r, ndis.QoSNotSpecified-1)
+		}
+		c.MaxRate = uint32(*f.MaxRate)
 	}
 
 	peers := make(map[string]int) // name -> index from 1

@@ -71,6 +71,7 @@ func TestLoadDocExample(t *testing.T) {
 		Key:           filepath.Join(dir, "cluster", "alpha.key"),
 		Trust:         TrustPeers,
 		AddressPrefix: mcm.Prefix{0x47, 0x99, 0x99, 0xc0, 0xd1, 0x00, 0x01},
+		MaxRate:       12_500_000,
 		Peers: []Peer{
 			{Name: "beta", Address: "192.0.2.7:4800"},
 			{Name: "gamma", Address: "gamma.example.net:4800",
@@ -297,6 +298,11 @@ func TestLoadErrors(t *testing.T) {
 		{"peer is table", valid + "[peer]\nname = \"beta\"\n", "peer", ":7: peer: is a table, want tables ([[peer]])"},
 		{"peer holds integers", valid + "peer = [1, 2]\n", "peer", ":7: peer: holds an integer, want tables ([[peer]])"},
 		{"allow is string", valid + peers + "[[sap]]\nservice = \"echo\"\nallow = \"beta\"\n", "sap.allow", ":17: sap.allow: is a string, want an array of strings"},
+
+		{"max_rate is string", valid + "max_rate = \"fast\"\n", "max_rate", ":7: max_rate: is a string, want integer"},
+		{"max_rate zero", valid + "max_rate = 0\n", "max_rate", ": max_rate: 0: want bytes/s, 1 to 4294967294"},
+		{"max_rate negative", valid + "max_rate = -5\n", "max_rate", ": max_rate: -5: want bytes/s, 1 to 4294967294"},
+		{"max_rate too large", valid + "max_rate = 4294967295\n", "max_rate", ": max_rate: 4294967295: want bytes/s, 1 to 4294967294"},
 
 		// Unknown keys.
 		{"unknown key", valid + "nme = \"x\"\n", "", `: unknown key "nme" (did you mean "name"?)`},

@@ -36,6 +36,8 @@ var ConfigKeys = []ConfigKey{
 		`Who may call this node and be called by it: "peers" (only the [[peer]]s) or "cluster" (any node with a certificate of the cluster CA).`, "Trust"},
 	{"address_prefix", `"47.9999.c0d1.0000.0000.0000.0000"`, `address_prefix = "47.9999.c0d1.0001.0000.0000.0000"`,
 		"The 13-octet network prefix of this node's ATM address and, unless a [[peer]] has its own, of its peers': 26 hex digits, AFI 47 (ICD), 39 (DCC) or 45 (E.164) first; dots are ignored.", ""},
+	{"max_rate", "no limit", `max_rate = 12500000`,
+		"The most a call may ask for in either direction, bytes/s (token rate and peak), 1 to 4294967294: a SETUP, ADD PARTY or MODIFY REQUEST asking for more is refused with cause 37, as is a call or QoS change this node's clients ask for.", ""},
 	{"metrics", "off", `metrics = "127.0.0.1:9464"`,
 		"host:port where the node serves Prometheus metrics at /metrics.", "Metrics"},
 	{"capture", "off", `capture = "alpha.pcapng"`,

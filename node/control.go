@@ -129,10 +129,11 @@ const (
 	whyShutdown          // the node is shutting down
 	whyWithdraw          // the call manager withdrew the address family
 	whyOverflow          // the session went over its cap: its client does not read
+	whyHangup            // a hangup request on the control socket
 )
 
 func (w closeWhy) String() string {
-	return [...]string{"-", "local", "client gone", "remote", "shutdown", "withdrawn", "overflow"}[w]
+	return [...]string{"-", "local", "client gone", "remote", "shutdown", "withdrawn", "overflow", "hangup"}[w]
 }
 
 // overflowText says why a session that went over its cap ended.
@@ -162,6 +163,22 @@ type vcState struct {
 	wantClose  bool        // close the call as soon as sends have completed
 	closeSt    ndis.Status // ProtocolClIncomingCloseCall's status
 	cause      uni.Cause
+	// closeRefused is the status NdisClCloseCall was refused with, if it
+	// was (a hangup request waiting for the close is told).
+	closeRefused ndis.Status
+
+	// What the Control sent: SDUs completed, and of them those the call
+	// manager dropped by policing (NDIS_STATUS_RESOURCES).
+	sent, policed uint64
+
+	// A point-to-multipoint call the Control made (vcops.go).
+	multipoint bool
+	reliable   bool
+	parties    []*vcParty    // its leaves not gone yet
+	initial    []*vcParty    // the leaves its call session asked for, in order
+	more       []string      // of those, the ones still to add once the call is up
+	settling   int           // of those, how many are not yet added or failed
+	qos        chan Response // a modify request waiting for its ModifyCallQoSComplete
 
 	// linger after end of input
 	inputEnded bool
@@ -601,11 +618,26 @@ func (c *Control) progress(v *vcState) {
 	c.mu.Lock()
 	switch {
 	case v.wantClose && v.sendsOut == 0 && (v.phase == vcConnected || v.phase == vcAccepted):
+		var last *ndis.Party
+		if v.multipoint {
+			// A multipoint call is closed with its last party (R-CLOSE-4,
+			// R-CLOSE-5): the others are dropped first, and adds and drops
+			// in progress complete first; their completions come back here.
+			var drop []*vcParty
+			var ready bool
+			if last, drop, ready = c.lastPartyLocked(v); !ready {
+				c.mu.Unlock()
+				for _, p := range drop {
+					c.issueDrop(p)
+				}
+				return
+			}
+		}
 		prev := v.phase
 		v.phase, v.beforeClose = vcClosing, prev
 		c.stopTimerLocked(v)
 		c.mu.Unlock()
-		st := c.b.ClCloseCall(v.h, nil, nil)
+		st := c.b.ClCloseCall(v.h, last, nil)
 		switch st {
 		case ndis.StatusPending:
 		case ndis.StatusSuccess:
@@ -616,6 +648,8 @@ func (c *Control) progress(v *vcState) {
 			if v.phase == vcClosing {
 				v.phase = prev
 			}
+			v.closeRefused = st
+			c.notifyLocked()
 			c.mu.Unlock()
 		}
 	case v.phase == vcClosed && !v.incoming:
@@ -642,10 +676,13 @@ func (c *Control) closeCallDone(v *vcState, st ndis.Status) {
 	if st != ndis.StatusSuccess {
 		c.log.Warn("control: close of a call failed", "vc", v.name, "status", st)
 		v.phase = v.beforeClose // the call goes on, as the mediator restores it
+		v.closeRefused = st
+		c.notifyLocked()
 		c.mu.Unlock()
 		return
 	}
 	v.phase = vcClosed
+	c.callOverLocked(v)
 	c.notifyLocked()
 	c.mu.Unlock()
 	c.post(func() { c.progress(v) })
@@ -688,8 +725,16 @@ func (c *Control) vcGoneLocked(v *vcState) {
 	}
 }
 
-// closeInfo says how v's call ended, for its session.
+// closeInfo says how v's call ended, for its session, and what was sent
+// on it.
 func (v *vcState) closeInfo() CloseInfo {
+	info := v.closeReason()
+	info.Sent, info.Policed = v.sent, v.policed
+	return info
+}
+
+// closeReason says how v's call ended.
+func (v *vcState) closeReason() CloseInfo {
 	switch v.why {
 	case whyRemote:
 		if v.closeSt == ndis.StatusSuccess {
@@ -704,6 +749,8 @@ func (v *vcState) closeInfo() CloseInfo {
 		return CloseInfo{By: ByNode, Text: "call closed: the call manager withdrew its address family"}
 	case whyOverflow:
 		return CloseInfo{By: ByNode, Text: "call closed: " + overflowText}
+	case whyHangup:
+		return CloseInfo{Normal: true, By: ByHangup, Text: "call " + v.name + " hung up on this node (condis hangup)"}
 	}
 	return CloseInfo{Normal: true, By: ByLocal, Text: "call closed"}
 }
@@ -739,9 +786,13 @@ func (c *Control) makeCall(s *session, req *Request, params *ndis.CallParameters
 		fail(Response{Error: fmt.Sprintf("call %s: %s", req.Dest, why)})
 		return
 	}
-	v := &vcState{s: s, service: req.Dest, phase: vcCreated, linger: time.Duration(req.LingerMs) * time.Millisecond}
+	v := &vcState{s: s, service: req.Dest, phase: vcCreated, linger: time.Duration(req.LingerMs) * time.Millisecond, reliable: req.Reliable}
 	if n, svc, ok := strings.Cut(req.Dest, "/"); ok {
 		v.peer, v.service = n, svc
+	}
+	var first *vcParty // the first leaf of a multipoint call: its party context
+	if req.Multipoint || len(req.Parties) > 0 {
+		first = c.multipointLocked(v, req)
 	}
 	s.vc = v
 	c.sessions[s] = struct{}{}
@@ -761,14 +812,20 @@ func (c *Control) makeCall(s *session, req *Request, params *ndis.CallParameters
 	c.vcs[v] = struct{}{}
 	v.phase = vcMaking // before the request: its completion may come first (R-GEN-10)
 	c.mu.Unlock()
-	_, st = c.b.ClMakeCall(h, params, nil)
+	var ph *ndis.Party
+	if first != nil {
+		ph, st = c.b.ClMakeCall(h, params, first)
+	} else {
+		_, st = c.b.ClMakeCall(h, params, nil)
+	}
 	if st != ndis.StatusPending {
-		c.makeCallDone(v, st, params)
+		c.makeCallDone(v, st, params, ph)
 	}
 }
 
-// makeCallDone records a MakeCall's outcome (any goroutine).
-func (c *Control) makeCallDone(v *vcState, st ndis.Status, params *ndis.CallParameters) {
+// makeCallDone records a MakeCall's outcome (any goroutine); ph is the
+// initial party of a multipoint call.
+func (c *Control) makeCallDone(v *vcState, st ndis.Status, params *ndis.CallParameters, ph *ndis.Party) {
 	var cause uni.Cause
 	if st != ndis.StatusSuccess {
 		cause = c.cm.Cause(v.h, st)
@@ -792,6 +849,9 @@ func (c *Control) makeCallDone(v *vcState, st ndis.Status, params *ndis.CallPara
 	}
 	if v.bench != nil {
 		c.benchMadeLocked(v, st, cause)
+	}
+	if v.multipoint {
+		c.firstPartyLocked(v, st, cause, ph)
 	}
 	again := st != ndis.StatusSuccess || v.wantClose
 	c.notifyLocked()

@@ -119,6 +119,10 @@ func (c *Control) ProtocolCoSendNetBufferListsComplete(vcCtx any, nbls *ndis.Net
 		}
 		v.sendsOut--
 		v.quietAt = now
+		v.sent++
+		if n.Status == ndis.StatusResources {
+			v.policed++ // the call manager's policing: the SDU did not conform to the flowspec
+		}
 		if v.sendsOut == 0 && (v.wantClose || v.inputEnded) && (len(resume) == 0 || resume[len(resume)-1] != v) {
 			resume = append(resume, v)
 		}
@@ -187,12 +191,16 @@ func (c *Control) ProtocolClDeregisterSapComplete(st ndis.Status, sapCtx any) {
 // ProtocolClMakeCallComplete records a pended MakeCall.
 func (c *Control) ProtocolClMakeCallComplete(st ndis.Status, vcCtx any, party *ndis.Party, params *ndis.CallParameters) {
 	if v, ok := vcCtx.(*vcState); ok {
-		c.makeCallDone(v, st, params)
+		c.makeCallDone(v, st, params, party)
 	}
 }
 
-// ProtocolClModifyCallQoSComplete: the Control does not modify QoS.
+// ProtocolClModifyCallQoSComplete answers the modify request that asked
+// for the change (vcops.go).
 func (c *Control) ProtocolClModifyCallQoSComplete(st ndis.Status, vcCtx any, params *ndis.CallParameters) {
+	if v, ok := vcCtx.(*vcState); ok {
+		c.modifyDone(v, st, params)
+	}
 }
 
 // ProtocolClCloseCallComplete records a pended close.
@@ -202,12 +210,19 @@ func (c *Control) ProtocolClCloseCallComplete(st ndis.Status, vcCtx, partyCtx an
 	}
 }
 
-// ProtocolClAddPartyComplete: the Control makes no multipoint calls.
+// ProtocolClAddPartyComplete records a pended NdisClAddParty (vcops.go).
 func (c *Control) ProtocolClAddPartyComplete(st ndis.Status, partyCtx any, party *ndis.Party, params *ndis.CallParameters) {
+	if p, ok := partyCtx.(*vcParty); ok {
+		c.addPartyDone(p, st, party)
+	}
 }
 
-// ProtocolClDropPartyComplete: the Control makes no multipoint calls.
-func (c *Control) ProtocolClDropPartyComplete(st ndis.Status, partyCtx any) {}
+// ProtocolClDropPartyComplete records a pended NdisClDropParty (vcops.go).
+func (c *Control) ProtocolClDropPartyComplete(st ndis.Status, partyCtx any) {
+	if p, ok := partyCtx.(*vcParty); ok {
+		c.dropPartyDone(p, st)
+	}
+}
 
 // ProtocolClIncomingCall accepts a call on a listen session's SAP, unless
 // the session or the node is ending.
@@ -298,9 +313,12 @@ func (c *Control) ProtocolClIncomingCloseCall(closeStatus ndis.Status, vcCtx any
 	c.post(func() { c.progress(v) })
 }
 
-// ProtocolClIncomingDropParty: the Control holds no multipoint calls with
-// parties of its own, so there is nothing to drop.
+// ProtocolClIncomingDropParty: a leaf of one of the Control's multipoint
+// calls left; the worker answers with NdisClDropParty (R-PTY-14).
 func (c *Control) ProtocolClIncomingDropParty(dropStatus ndis.Status, partyCtx any, closeData []byte) {
+	if p, ok := partyCtx.(*vcParty); ok {
+		c.partyLeft(p, dropStatus)
+	}
 }
 
 // ProtocolClIncomingCallQoSChange takes the new parameters.
@@ -314,6 +332,7 @@ func (c *Control) ProtocolClIncomingCallQoSChange(vcCtx any, params *ndis.CallPa
 	if !v.incoming {
 		v.maxSDU = v.flows.maxSDU()
 	}
+	c.qosChangedLocked(v)
 	c.mu.Unlock()
 }
 

@@ -259,7 +259,7 @@ func TestEchoCall(t *testing.T) {
 					t.Errorf("SDU %d: %d octets back, want %d (the same)", i, len(tr.data[i]), len(sent[i]))
 				}
 			}
-			if want := (CloseInfo{Normal: true, By: ByLocal, Text: "call closed"}); tr.close != want {
+			if want := (CloseInfo{Normal: true, By: ByLocal, Text: "call closed", Sent: 20}); tr.close != want {
 				t.Errorf("close %+v, want %+v", tr.close, want)
 			}
 			if len(tr.errors) > 0 {
@@ -417,7 +417,7 @@ func TestFarEndClosesNormally(t *testing.T) {
 			ls.End() // the listener goes away: its calls are closed normally
 			tr := readAll(t, cs)
 			want := CloseInfo{Normal: true, By: ByRemote, Status: "NDIS_STATUS_SUCCESS", Cause: 16, CauseText: "normal call clearing",
-				Text: "call closed by the far end"}
+				Text: "call closed by the far end", Sent: 1}
 			if tr.close != want {
 				t.Errorf("close %+v\nwant %+v", tr.close, want)
 			}
@@ -438,7 +438,7 @@ func TestLinkDown(t *testing.T) {
 			n.mcm.LinkDown(ndis.StatusDestOutOfOrder)
 			tr := readAll(t, cs)
 			want := CloseInfo{By: ByRemote, Status: "NDIS_STATUS_DEST_OUT_OF_ORDER", Cause: 27, CauseText: "destination out of order",
-				Text: "call closed: NDIS_STATUS_DEST_OUT_OF_ORDER (cause 27, destination out of order)"}
+				Text: "call closed: NDIS_STATUS_DEST_OUT_OF_ORDER (cause 27, destination out of order)", Sent: 1}
 			if tr.close != want {
 				t.Errorf("close %+v\nwant %+v", tr.close, want)
 			}
@@ -536,7 +536,7 @@ func TestShutdownClosesSessions(t *testing.T) {
 				t.Errorf("after Close:\n%v", s)
 			}
 			tr := readAll(t, cs)
-			if want := (CloseInfo{Normal: true, By: ByNode, Text: "call closed: the node is shutting down"}); tr.close != want {
+			if want := (CloseInfo{Normal: true, By: ByNode, Text: "call closed: the node is shutting down", Sent: 1}); tr.close != want {
 				t.Errorf("call close %+v", tr.close)
 			}
 			lt := readAll(t, ls)
@@ -627,7 +627,7 @@ func TestConcurrentCalls(t *testing.T) {
 func TestBadRequests(t *testing.T) {
 	n := startNode(t, memdrv.Immediate)
 	for _, c := range []struct{ line, want string }{
-		{`{"op":"dance"}`, `bad request: unknown op "dance" (call, listen, calls, status, peers, bench or trace)`},
+		{`{"op":"dance"}`, `bad request: unknown op "dance" (call, listen, calls, status, peers, bench, trace, party-add, party-drop, modify or hangup)`},
 		{`{"op":"call","dst":"x"}`, `bad request: json: unknown field "dst"`},
 		{`{"op":"call"}`, `call: no destination (node/service)`},
 		{`{"op":"listen"}`, `listen: no service`},

@@ -88,3 +88,6 @@ func (a MCMCallManager) Cause(vc *ndis.Vc, st ndis.Status) uni.Cause {
 	}
 	return uni.CauseForStatus(st)
 }
+
+// CheckFlowspec is mcm.CheckFlowspec: whether the MCM can signal f.
+func (a MCMCallManager) CheckFlowspec(f ndis.Flowspec) error { return mcm.CheckFlowspec(f) }

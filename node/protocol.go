@@ -6,7 +6,8 @@
 // client bound to the node's call manager that does the calls on behalf
 // of the command line. The commands in cmd/condis are plain clients of
 // the socket; [DialCall], [DialListen], [ListCalls], [EachCall], [Bench],
-// [QueryStatus], [QueryPeers] and [DialTrace] are the client side. The Control works over any
+// [QueryStatus], [QueryPeers], [DialTrace], [AddParty], [DropParty],
+// [ModifyQoS], [Hangup] and [BenchWithProgress] are the client side. The Control works over any
 // [CallManager]: [MCMCallManager] for the Q.2931 call manager of a running
 // node, [MemCallManager] for the in-memory one of tests and demos.
 //
@@ -23,6 +24,42 @@
 //	{"op":"peers"}
 //	{"op":"bench","dest":"beta/echo","calls":10000,"concurrency":16}
 //	{"op":"trace"}
+//
+// A call with "multipoint": true, or with "parties", is point-to-multipoint
+// (root to leaves only: "rx" should be {"service":"no-traffic"}): "dest"
+// is its first leaf (NdisClMakeCall with a party), "parties" the others,
+// added with NdisClAddParty once it is up. The answer comes once every
+// leaf is added or failed, and lists them ([PartyInfo]): a failed one with
+// its "error", "status" and "cause"; the call goes on with the others.
+//
+//	{"op":"call","dest":"beta/l1","parties":["gamma/l2"],"multipoint":true,"tx":{...},"rx":{"service":"no-traffic"}}
+//	{"ok":true,"vc":"vc#12",...,"parties":[{"party":"party#13","dest":"beta/l1","state":"CONNECTED"},
+//	 {"dest":"gamma/l2","state":"FAILED","error":"party gamma/l2 not added: NDIS_STATUS_INVALID_SAP (cause 88, ...)",...}]}
+//
+// Four requests act on a VC a session already holds, whichever session
+// (a `condis call` in another terminal): "vc" names it as "calls" does,
+// "party" a party as "calls" lists it in "leaves". Each is answered once
+// its CoNDIS request completed, or refused in one line (no such VC, a VC
+// of another client, not a multipoint call, no such party, the call's
+// last party, a call not connected).
+//
+//	{"op":"party-add","vc":"vc#12","dest":"gamma/l2"}   NdisClAddParty; answer {"ok":true,"vc":"vc#12","party":"party#14"}
+//	{"op":"party-drop","vc":"vc#12","party":"party#14"} NdisClDropParty (never of the last party)
+//	{"op":"modify","vc":"vc#12","tx":{"rate":1500},"rx":{"rate":1500}}
+//	{"op":"hangup","vc":"vc#12"}                        NdisClCloseCall, once the call's sends completed
+//
+// "modify" asks NdisClModifyCallQoS for the call's flowspecs with each
+// member "tx" and "rx" set replaced (a no-traffic direction keeps none),
+// and answers with the flowspecs granted ("tx", "rx"). A flowspec the call
+// manager cannot signal is refused before it is asked, the member at fault
+// in "flowspec_fault" ([FlowspecFault]); a refusal by the call manager or
+// the far end carries the status and its cause, and the call keeps its
+// flowspecs exactly. "hangup" closes a multipoint call's other parties
+// first. The owning call session is told with event frames: "party-added",
+// "party-dropped" (with why, as in a close frame) and "qos" (the flowspecs
+// now in force, "tx" and "rx"); a hung-up call's session ends with a close
+// frame saying so ("by":"hangup", "normal":true), a listen session's call
+// with a closed event.
 //
 // "calls" is answered with {"ok":true,"count":N,"address":A} (A: the
 // node's own address, for the Q.2931 call manager its ATM End System
@@ -58,7 +95,10 @@
 // neither the control socket nor the session goroutines are part of what
 // is measured. It is answered once the last call is gone, with "bench"
 // ([BenchResult]): the rate and the setup latency percentiles. A client
-// that goes away stops it (calls in flight still close normally).
+// that goes away stops it (calls in flight still close normally). With
+// "progress": true the node first sends a line about once a second,
+// {"ok":true,"progress":{...}} ([BenchProgress]: calls done so far of
+// those asked for), before the one with "bench".
 //
 // "trace" subscribes the connection to the node's trace (see The trace
 // stream below): it is answered with "node" ([NodeStatus], for the node's
@@ -88,7 +128,8 @@
 //	3 error  node to client, text: a problem that does not end the
 //	         session, such as a refused SDU.
 //	4 event  node to client, JSON (Event): a listen session's call came
-//	         up or went away.
+//	         up or went away; a call session's multipoint call gained or
+//	         lost a leaf, or its flowspecs changed.
 //	5 close  node to client, JSON (CloseInfo): the session is over, and
 //	         why. It is the last frame; the node then closes the
 //	         connection. For a call it comes once the call is closed and
@@ -105,8 +146,11 @@
 //
 // "normal" is what `condis call` turns into its exit status: true for an
 // end of input, a release by the far end with NDIS_STATUS_SUCCESS (normal
-// call clearing), or a node shutting down; false for anything else, whose
-// "text" it prints.
+// call clearing), a hangup request, or a node shutting down; false for
+// anything else, whose "text" it prints. "sent" and "policed" count the
+// SDUs the session sent that the call manager completed, and of them
+// those it dropped because they did not conform to the transmit flowspec
+// (NDIS_STATUS_RESOURCES: policing).
 //
 // What the node queues for a session's client is bounded: at most
 // 8 MiB, counting every frame queued and not yet written (its payload
@@ -303,6 +347,15 @@ const (
 	OpTrace  = "trace"
 )
 
+// Operations on a VC the control plane already holds (see node/vcops.go):
+// the VC is named as "calls" lists it ("vc#12"), whichever session owns it.
+const (
+	OpAddParty  = "party-add"  // NdisClAddParty: add Dest as a leaf of multipoint VC Vc
+	OpDropParty = "party-drop" // NdisClDropParty: drop party Party of VC Vc
+	OpModify    = "modify"     // NdisClModifyCallQoS on VC Vc: the members of Tx and Rx that are set
+	OpHangup    = "hangup"     // NdisClCloseCall on VC Vc; the session that owns it ends
+)
+
 // Limits of a bench request.
 const (
 	MaxBenchCalls       = 10_000_000
@@ -319,6 +372,11 @@ type Request struct {
 	Rx       *Flowspec `json:"rx,omitempty"`        // receive flowspec
 	Reliable bool      `json:"reliable,omitempty"`  // ask for reliable, ordered delivery
 	LingerMs int64     `json:"linger_ms,omitempty"` // after end of input: close once quiet this long (0: at once)
+	// A point-to-multipoint call: Dest is its first leaf (NdisClMakeCall
+	// with a party), Parties the others, added with NdisClAddParty once
+	// the call is up. Parties imply Multipoint.
+	Multipoint bool     `json:"multipoint,omitempty"`
+	Parties    []string `json:"parties,omitempty"`
 
 	// listen
 	Service string `json:"service,omitempty"` // the service to register a SAP for
@@ -327,6 +385,13 @@ type Request struct {
 	// bench (with Dest, Tx and Rx)
 	Calls       int `json:"calls,omitempty"`       // how many calls (1 to MaxBenchCalls)
 	Concurrency int `json:"concurrency,omitempty"` // how many in flight at once (default 1, at most MaxBenchConcurrency)
+	// Progress asks for a progress line about once a second while the
+	// bench runs (Response.Progress), before the result.
+	Progress bool `json:"progress,omitempty"`
+
+	// party-add (with Dest), party-drop, modify (with Tx and Rx), hangup
+	Vc    string `json:"vc,omitempty"`    // the VC, as "calls" names it
+	Party string `json:"party,omitempty"` // party-drop: the party, as "calls" names it ("party#9")
 }
 
 // Response is the node's answer line.
@@ -361,6 +426,45 @@ type Response struct {
 
 	// bench
 	Bench *BenchResult `json:"bench,omitempty"`
+	// bench with progress: a progress line (the result comes later)
+	Progress *BenchProgress `json:"progress,omitempty"`
+
+	// call (multipoint): every leaf asked for, the first one first, and
+	// what became of it; party-add: the party added.
+	Parties []PartyInfo `json:"parties,omitempty"`
+	Party   string      `json:"party,omitempty"`
+	// A flowspec the call manager cannot signal (modify): the member at
+	// fault, as mcm.FlowspecError names it.
+	Fault *FlowspecFault `json:"flowspec_fault,omitempty"`
+}
+
+// BenchProgress is how far a bench has got.
+type BenchProgress struct {
+	Calls     int     `json:"calls"`     // calls asked for
+	Started   int     `json:"started"`   // MakeCalls issued
+	Done      int     `json:"done"`      // calls over: connected and closed, or failed
+	Connected int     `json:"connected"` // of which connected
+	Failed    int     `json:"failed"`
+	Seconds   float64 `json:"seconds"` // since the first MakeCall
+}
+
+// PartyInfo is one leaf of a point-to-multipoint call.
+type PartyInfo struct {
+	Party string `json:"party,omitempty"` // the party handle ("party#9"); "" if it was never added
+	Dest  string `json:"dest,omitempty"`  // "node/service", when the control plane added it
+	State string `json:"state"`           // ADDING, CONNECTED, DROP_INDICATED, DROPPING, ... as the mediator says; FAILED
+	// A failed add: why, as a call failure is reported.
+	Error     string `json:"error,omitempty"`
+	Status    string `json:"status,omitempty"`
+	Cause     int    `json:"cause,omitempty"`
+	CauseText string `json:"cause_text,omitempty"`
+}
+
+// FlowspecFault is a flowspec member the call manager cannot signal.
+type FlowspecFault struct {
+	Field string `json:"field"` // TokenRate, TokenBucketSize, PeakBandwidth or ServiceType
+	Value uint32 `json:"value"`
+	Limit uint32 `json:"limit"` // the largest value allowed; 0 when none would do
 }
 
 // BenchResult is the outcome of a bench request.
@@ -504,12 +608,21 @@ type CallInfo struct {
 	Tx         *Flowspec `json:"tx,omitempty"`
 	Rx         *Flowspec `json:"rx,omitempty"`
 	Parties    int       `json:"parties"`
-	TxPackets  uint64    `json:"tx_packets"`
-	TxBytes    uint64    `json:"tx_bytes"`
-	TxErrors   uint64    `json:"tx_errors,omitempty"`
-	RxPackets  uint64    `json:"rx_packets"`
-	RxBytes    uint64    `json:"rx_bytes"`
-	RxDrops    uint64    `json:"rx_drops,omitempty"`
+	// Leaves are the parties of a multipoint VC: the handles as
+	// party-drop takes them, and the destination of those the control
+	// plane added.
+	Leaves    []PartyInfo `json:"leaves,omitempty"`
+	TxPackets uint64      `json:"tx_packets"`
+	TxBytes   uint64      `json:"tx_bytes"`
+	TxErrors  uint64      `json:"tx_errors,omitempty"`
+	RxPackets uint64      `json:"rx_packets"`
+	RxBytes   uint64      `json:"rx_bytes"`
+	RxDrops   uint64      `json:"rx_drops,omitempty"`
+	// TxPoliced counts the SDUs the control plane sent on the VC that the
+	// call manager dropped because they did not conform to the transmit
+	// flowspec (completed with NDIS_STATUS_RESOURCES); for the VCs of
+	// other clients it is not known (0).
+	TxPoliced uint64 `json:"tx_policed,omitempty"`
 }
 
 // NodeStatus is the answer to a status request: what a node is and how
@@ -620,11 +733,24 @@ const (
 	EventClosed = "closed" // one of the session's calls went away
 )
 
+// Events of a call session (changes made from other sessions, or by the
+// network).
+const (
+	EventPartyAdded   = "party-added"   // a leaf joined the multipoint call (Party, Dest)
+	EventPartyDropped = "party-dropped" // a leaf left or was dropped (Party, Dest, CloseInfo: why)
+	EventQoS          = "qos"           // the call's flowspecs changed (Tx, Rx: now in force)
+)
+
 // Event is the payload of an event frame.
 type Event struct {
-	Event string `json:"event"` // EventCall or EventClosed
+	Event string `json:"event"` // EventCall, EventClosed, EventPartyAdded, EventPartyDropped or EventQoS
 	Vc    string `json:"vc"`
 	Peer  string `json:"peer,omitempty"`
+	Party string `json:"party,omitempty"` // party events
+	Dest  string `json:"dest,omitempty"`  // party events: the leaf's node/service, when known
+	// EventQoS: the flowspecs now in force.
+	Tx *Flowspec `json:"tx,omitempty"`
+	Rx *Flowspec `json:"rx,omitempty"`
 	*CloseInfo
 }
 
@@ -633,6 +759,7 @@ const (
 	ByLocal  = "local"  // the client: end of input, or its listen session ended
 	ByRemote = "remote" // the far end or the network
 	ByNode   = "node"   // the node: shutting down, or the call manager withdrew its address family
+	ByHangup = "hangup" // a hangup request on the node's control socket (condis hangup)
 )
 
 // CloseInfo is the payload of a close frame: how the session ended.
@@ -643,6 +770,11 @@ type CloseInfo struct {
 	Cause     int    `json:"cause,omitempty"`  // its Q.2931 cause
 	CauseText string `json:"cause_text,omitempty"`
 	Text      string `json:"text"` // one line for people
+	// What the control plane sent on the call: SDUs handed to the call
+	// manager, and of them those dropped by policing (the transmit
+	// flowspec; completed with NDIS_STATUS_RESOURCES).
+	Sent    uint64 `json:"sent,omitempty"`
+	Policed uint64 `json:"policed,omitempty"`
 }
 
 // causeText is the name of a cause without its number.
@@ -692,6 +824,14 @@ func writeJSONLine(w io.Writer, v any) error {
 // appendJSON appends e as encoding/json marshals it (the tests hold it to
 // that, byte for byte), without reflection.
 func (e Event) appendJSON(b []byte) []byte {
+	if e.Tx != nil || e.Rx != nil {
+		// A QoS event, rare: encoding/json writes the flowspecs.
+		j, err := json.Marshal(e)
+		if err != nil {
+			panic(err) // our own types always marshal
+		}
+		return append(b, j...)
+	}
 	b = append(b, `{"event":`...)
 	b = appendJSONString(b, e.Event)
 	b = append(b, `,"vc":`...)
@@ -699,6 +839,14 @@ func (e Event) appendJSON(b []byte) []byte {
 	if e.Peer != "" {
 		b = append(b, `,"peer":`...)
 		b = appendJSONString(b, e.Peer)
+	}
+	if e.Party != "" {
+		b = append(b, `,"party":`...)
+		b = appendJSONString(b, e.Party)
+	}
+	if e.Dest != "" {
+		b = append(b, `,"dest":`...)
+		b = appendJSONString(b, e.Dest)
 	}
 	if ci := e.CloseInfo; ci != nil {
 		b = append(b, `,"normal":`...)
@@ -719,6 +867,14 @@ func (e Event) appendJSON(b []byte) []byte {
 		}
 		b = append(b, `,"text":`...)
 		b = appendJSONString(b, ci.Text)
+		if ci.Sent != 0 {
+			b = append(b, `,"sent":`...)
+			b = strconv.AppendUint(b, ci.Sent, 10)
+		}
+		if ci.Policed != 0 {
+			b = append(b, `,"policed":`...)
+			b = strconv.AppendUint(b, ci.Policed, 10)
+		}
 	}
 	return append(b, '}')
 }

@@ -128,6 +128,9 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 		met = metrics.New(metrics.Options{Peers: peers})
 		mc.Tracer = trace.Join(mc.Tracer, met.Tracer())
 	}
+	if cfg.MaxRate != 0 {
+		mc.MaxRate = cfg.MaxRate
+	}
 	mc.Trusts = cfg.Trusts
 	mc.Authorize = cfg.Authorize // a refusal's log line says why (callLog.why)
 	mc.AddressPrefix, mc.PeerPrefixes = cfg.prefix(), nil

@@ -321,8 +321,16 @@ func (c *Control) serveConn(conn net.Conn) {
 		c.serveListen(conn, br, &req)
 	case OpTrace:
 		c.serveTrace(conn, br)
+	case OpAddParty:
+		c.serveAddParty(conn, &req)
+	case OpDropParty:
+		c.serveDropParty(conn, &req)
+	case OpModify:
+		c.serveModify(conn, &req)
+	case OpHangup:
+		c.serveHangup(conn, &req)
 	default:
-		writeJSONLine(conn, Response{Error: fmt.Sprintf("bad request: unknown op %q (call, listen, calls, status, peers, bench or trace)", req.Op)})
+		writeJSONLine(conn, Response{Error: fmt.Sprintf("bad request: unknown op %q (call, listen, calls, status, peers, bench, trace, party-add, party-drop, modify or hangup)", req.Op)})
 	}
 }
 
@@ -374,7 +382,8 @@ func (c *Control) serveCall(conn net.Conn, br *bufio.Reader, req *Request) {
 	}
 	c.post(func() { c.startCall(s, req) })
 	err := c.await(c.ctx, func() bool {
-		return s.startErr != nil || s.finished || (s.vc != nil && s.vc.wasUp)
+		// A multipoint call answers once its further leaves are added too.
+		return s.startErr != nil || s.finished || (s.vc != nil && s.vc.wasUp && s.vc.settling == 0)
 	})
 	if err != nil {
 		return // Shutdown gave up waiting
@@ -389,6 +398,9 @@ func (c *Control) serveCall(conn net.Conn, br *bufio.Reader, req *Request) {
 		resp = Response{OK: true, Vc: v.name, MaxSDU: v.maxSDU}
 		if f := v.flows; f != nil {
 			resp.Tx, resp.Rx = FlowspecOf(f.tx), FlowspecOf(f.rx)
+		}
+		for _, p := range v.initial {
+			resp.Parties = append(resp.Parties, p.info())
 		}
 	default:
 		resp = callFailure(req.Dest, v.failStatus, v.cause)
@@ -547,12 +559,21 @@ func (c *Control) Calls() []CallInfo {
 	type known struct {
 		peer, service string
 		flows         *callFlows
+		policed       uint64
+		leaves        map[string]string // party handle -> node/service
 	}
 	c.mu.Lock()
 	ours := make(map[string]known, len(c.vcs))
 	for v := range c.vcs {
 		if v.name != "" {
-			ours[v.name] = known{v.peer, v.service, v.flows}
+			k := known{v.peer, v.service, v.flows, v.policed, nil}
+			if len(v.parties) > 0 {
+				k.leaves = make(map[string]string, len(v.parties))
+				for _, p := range v.parties {
+					k.leaves[p.name()] = p.dest
+				}
+			}
+			ours[v.name] = k
 		}
 	}
 	c.mu.Unlock()
@@ -574,11 +595,15 @@ func (c *Control) Calls() []CallInfo {
 		if e, ok := cms[vi.Handle]; ok {
 			ci.Peer, ci.Service = e.Peer, e.Service
 		}
-		if k, ok := ours[vi.Handle]; ok {
-			ci.Peer, ci.Service = k.peer, k.service
+		k, isOurs := ours[vi.Handle]
+		if isOurs {
+			ci.Peer, ci.Service, ci.TxPoliced = k.peer, k.service, k.policed
 			if flows == nil {
 				flows = k.flows
 			}
+		}
+		for _, pi := range vi.Parties {
+			ci.Leaves = append(ci.Leaves, PartyInfo{Party: pi.Handle, Dest: k.leaves[pi.Handle], State: pi.State})
 		}
 		if flows != nil {
 			ci.Tx, ci.Rx = FlowspecOf(flows.tx), FlowspecOf(flows.rx)

@@ -53,6 +53,10 @@ CoNDIS contract violations its mediator reported, before and after the run,
 and prints those reported during it, by rule. Our own drivers must never
 cause one.
 
+On a terminal, bench shows its progress on stderr while the calls run: one
+line, rewritten every second, with the calls done so far, the calls asked for,
+and the rate over the last second.
+
 bench exits 1 if any call failed, the bench was stopped early, or a node
 reported a contract violation during the run.`,
 		Args: cobra.MaximumNArgs(1),
@@ -80,7 +84,13 @@ reported a contract violation during the run.`,
 			if err != nil {
 				return err
 			}
-			res, err := node.Bench(cmd.Context(), socket, node.Request{Dest: args[0], Calls: calls, Concurrency: conc})
+			var progress func(node.BenchProgress)
+			line := &progressLine{w: cmd.ErrOrStderr(), dest: args[0]}
+			if isTerminal(cmd.ErrOrStderr()) {
+				progress = line.update
+			}
+			res, err := node.BenchWithProgress(cmd.Context(), socket, node.Request{Dest: args[0], Calls: calls, Concurrency: conc}, progress)
+			line.clear()
 			if err != nil {
 				return err
 			}
@@ -124,6 +134,48 @@ reported a contract violation during the run.`,
 	c.Flags().BoolVar(&serve, "serve-baselines", false, "serve a UDP echo and a TCP accept+close listener on loopback until stdin ends")
 	c.Flags().MarkHidden("serve-baselines")
 	return c
+}
+
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// progressLine is a bench's progress, one line on a terminal rewritten in
+// place with each update.
+type progressLine struct {
+	w     io.Writer
+	dest  string
+	last  node.BenchProgress
+	shown bool
+}
+
+// update rewrites the line: the calls done of those asked for, and the
+// rate since the previous update.
+func (p *progressLine) update(now node.BenchProgress) {
+	rate := 0.0
+	if dt := now.Seconds - p.last.Seconds; dt > 0 {
+		rate = float64(now.Done-p.last.Done) / dt
+	}
+	failed := ""
+	if now.Failed > 0 {
+		failed = fmt.Sprintf(", %d failed", now.Failed)
+	}
+	fmt.Fprintf(p.w, "\r\x1b[Kbench %s: %d/%d calls%s, %.0f calls/s", p.dest, now.Done, now.Calls, failed, rate)
+	p.last, p.shown = now, true
+}
+
+// clear erases the line, if it was shown, before the result is printed.
+func (p *progressLine) clear() {
+	if p.shown {
+		fmt.Fprint(p.w, "\r\x1b[K")
+		p.shown = false
+	}
 }
 
 // benchReport is what bench --json prints.

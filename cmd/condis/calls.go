@@ -22,7 +22,14 @@ func callsCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "calls --control SOCK [--json]",
 		Short: "Show the node's ATM address and list its VCs: state, peer, service, flowspecs, parties and counters",
-		Args:  cobra.NoArgs,
+		Long: `calls prints the node's ATM address and a table of its VCs: handle (as condis
+hangup, modify and party take it), kind, call state, the far node and service,
+the flowspecs in force, the number of parties, and counters: SDUs and bytes
+sent, SDUs the call manager dropped because they did not conform to the
+transmit flowspec (POLICED; known for the control plane's calls), SDUs and
+bytes received. The parties of multipoint calls follow, each with its handle
+(as condis party drop takes it), its destination and its state.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := needControl(socket); err != nil {
 				return err
@@ -78,10 +85,23 @@ func printCalls(w io.Writer, address string, calls []node.CallInfo) error {
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "VC\tKIND\tSTATE\tPEER\tSERVICE\tTX\tRX\tPARTIES\tTX PKTS\tTX BYTES\tRX PKTS\tRX BYTES")
+	fmt.Fprintln(tw, "VC\tKIND\tSTATE\tPEER\tSERVICE\tTX\tRX\tPARTIES\tTX PKTS\tTX BYTES\tPOLICED\tRX PKTS\tRX BYTES")
 	for _, c := range calls {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", c.Vc, c.Kind, c.State, orDash(c.Peer), orDash(c.Service),
-			flowspec(c.Tx), flowspec(c.Rx), c.Parties, c.TxPackets, c.TxBytes, c.RxPackets, c.RxBytes)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", c.Vc, c.Kind, c.State, orDash(c.Peer), orDash(c.Service),
+			flowspec(c.Tx), flowspec(c.Rx), c.Parties, c.TxPackets, c.TxBytes, c.TxPoliced, c.RxPackets, c.RxBytes)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// The parties of multipoint calls, named as condis party drop takes them.
+	for _, c := range calls {
+		if len(c.Leaves) == 0 {
+			continue
+		}
+		fmt.Fprintf(tw, "parties of %s:\n", c.Vc)
+		for _, p := range c.Leaves {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", p.Party, orDash(p.Dest), p.State)
+		}
 	}
 	return tw.Flush()
 }

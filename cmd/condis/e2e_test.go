@@ -128,7 +128,11 @@ type cluster struct {
 	alphaLog    *bytes.Buffer
 }
 
-func startCluster(t testing.TB) *cluster {
+func startCluster(t testing.TB) *cluster { return startClusterWith(t, nil) }
+
+// startClusterWith is startCluster with extra top-level configuration
+// lines for the nodes (extra[name]).
+func startClusterWith(t testing.TB, extra map[string]string) *cluster {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "condis")
@@ -158,11 +162,11 @@ control = %q
 ca = "pki/ca.pem"
 cert = "pki/%s.pem"
 key = "pki/%s.key"
-
+%s
 [[peer]]
 name = %q
 address = "127.0.0.1:%d"
-`, name, port, filepath.Join(dir, name+".sock"), name, name, peer, nodes[peer])
+`, name, port, filepath.Join(dir, name+".sock"), name, name, extra[name], peer, nodes[peer])
 		if err := os.WriteFile(filepath.Join(dir, name+".toml"), []byte(conf), 0o644); err != nil {
 			t.Fatal(err)
 		}

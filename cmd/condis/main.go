@@ -41,6 +41,9 @@ func root() *cobra.Command {
 	r.AddCommand(peersCmd())
 	r.AddCommand(statusCmd())
 	r.AddCommand(traceCmd())
+	r.AddCommand(partyCmd())
+	r.AddCommand(modifyCmd())
+	r.AddCommand(hangupCmd())
 	return r
 }
 
