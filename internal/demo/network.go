@@ -34,8 +34,9 @@ type NetOptions struct {
 	T309 time.Duration
 	// TraceDir, if set, is where the story's calls are drawn: TraceDir/calls.md
 	// has a Mermaid sequence chart per call, the CoNDIS requests and handlers
-	// of each node beside the Q.2931 messages (package ladder). The
-	// directory is made if need be.
+	// of each node beside the Q.2931 messages (package ladder), and
+	// TraceDir/NODE.pcapng each node's Q.2931 messages for Wireshark
+	// (package capture). The directory is made if need be.
 	TraceDir string
 
 	afterBind func(*netStory) // tests: change a client's behaviour once the clients are bound
@@ -245,6 +246,13 @@ func (s *netStory) startNodes() error {
 			socks[name].Close()
 			return err
 		}
+		if s.opts.TraceDir != "" {
+			// Every Q.2931 message of the node, for Wireshark.
+			if cfg.Capture, err = filepath.Abs(filepath.Join(s.opts.TraceDir, name+".pcapng")); err != nil {
+				socks[name].Close()
+				return err
+			}
+		}
 		nn := &netNode{name: name, cfg: cfg, udp: socks[name], fab: memdrv.NewFabric()}
 		timers := uni.DefaultTimers()
 		timers.T309 = s.opts.T309
@@ -411,7 +419,8 @@ func (s *netStory) writeCalls(file string) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	s.printf("\n%d calls drawn in %s\n", len(ls), file)
+	s.printf("\n%d calls drawn in %s; each node's Q.2931 messages in %s\n", len(ls), file,
+		filepath.Join(filepath.Dir(file), "{alpha,beta,gamma}.pcapng"))
 	return nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/condis-project/condis/internal/tsharktest"
 )
 
 // With TraceDir the story writes TraceDir/calls.md: one Mermaid
@@ -26,7 +28,7 @@ func TestNetworkDemoTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(b.String(), "6 calls drawn in "+filepath.Join(dir, "calls.md")) {
+	if !strings.Contains(b.String(), "6 calls drawn in "+filepath.Join(dir, "calls.md")+"; each node's Q.2931 messages in "+filepath.Join(dir, "{alpha,beta,gamma}.pcapng")) {
 		t.Errorf("the output does not say where the calls are drawn:\n%s", b.String())
 	}
 	type call struct {
@@ -181,4 +183,50 @@ func parseMermaid(t *testing.T, s string) diagram {
 		}
 	}
 	return d
+}
+
+// TestNetworkDemoCaptures: with TraceDir each node's Q.2931 messages are in
+// TraceDir/NODE.pcapng, and tshark, with no preference set, decodes them
+// as Q.2931: alpha's hold SETUPs, CONNECTs, RELEASEs and RELEASE
+// COMPLETEs, and the refusals' causes (88 and 21) are in the captures.
+func TestNetworkDemoCaptures(t *testing.T) {
+	tshark := tsharktest.Path(t, "the demo's captures")
+	dir := filepath.Join(t.TempDir(), "trace")
+	var b strings.Builder
+	if err := RunNetwork(&b, NetOptions{Quiet: true, T309: time.Second, TraceDir: dir}); err != nil {
+		t.Fatalf("%v\n%s", err, b.String())
+	}
+	causes := map[string]bool{}
+	for _, name := range []string{"alpha", "beta", "gamma"} {
+		out := string(tsharktest.Run(t, tshark, "-r", filepath.Join(dir, name+".pcapng"), "-T", "fields", "-e", "frame.protocols", "-e", "q2931.message_type", "-e", "q2931.cause.value"))
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) < 4 {
+			t.Errorf("%s: %d packets decoded:\n%s", name, len(lines), out)
+			continue
+		}
+		for _, l := range lines {
+			if !strings.Contains(l, "q2931") {
+				t.Errorf("%s: a packet not decoded as Q.2931: %q", name, l)
+			}
+		}
+		if name == "alpha" {
+			for _, want := range []string{"\t0x05\t", "\t0x07\t", "\t0x4d\t", "\t0x5a\t"} { // SETUP, CONNECT, RELEASE, RELEASE COMPLETE
+				if !strings.Contains(out, want) {
+					t.Errorf("alpha's capture has no message type %s:\n%s", strings.TrimSpace(want), out)
+				}
+			}
+		}
+		for _, l := range lines {
+			if f := strings.Split(l, "\t"); len(f) == 3 {
+				for _, c := range strings.Split(f[2], ",") {
+					causes[c] = true
+				}
+			}
+		}
+	}
+	for _, cause := range []string{"0x58", "0x15"} { // 88 no such service, 21 call rejected
+		if !causes[cause] {
+			t.Errorf("no capture has cause %s: %v", cause, causes)
+		}
+	}
 }
