@@ -179,3 +179,52 @@ func waitIncoming(w *world, c *memdrv.Client, nth int) *memdrv.ClientVc {
 	})
 	return c.Incoming()[nth-1]
 }
+
+// TestAddPartyLeafSendsLess: a leaf node whose own datagrams are smaller
+// than the root's SDUs still takes an ADD PARTY: leaves only receive, so
+// only the root's limit on the way to them counts (its SETUP checked it).
+// The leaf used to refuse with cause 78 against its own sending limit,
+// which QUIC's path MTU discovery makes differ between the two ends.
+func TestAddPartyLeafSendsLess(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newSimWorld(t, sim.Config{})
+		defer w.close()
+		a, b := w.addNode("a", nil), w.addNode("b", nil)
+		root, cb := a.client("root"), b.client("bob")
+		b.listen(cb, "l1")
+		b.listen(cb, "l2")
+		tx := flow(ndis.ServiceControlledLoad, 480_000, 48_000, 960_000, 1000)
+		none := ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
+		v, _ := root.CreateVc(root.Af())
+		root.MakeCall(v, mcm.CallParams("b", "l1", tx, none, false), true)
+		w.waitFor("first party", func() bool { return memdrv.See(root, func() bool { return v.Make.Done }) })
+		if r := memdrv.See(root, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusSuccess {
+			t.Fatalf("MakeCall: %v", r)
+		}
+		l1 := waitIncoming(w, cb, 1)
+		w.net.SetMaxDatagramPayload("b", 500) // b's own datagrams shrink
+		p2, _ := root.AddParty(v, mcm.CallParams("b", "l2", tx, none, false))
+		w.waitFor("party added", func() bool { return memdrv.See(root, func() bool { return p2.Add.Done }) })
+		if r := memdrv.See(root, func() memdrv.Result { return p2.Add }); r.Status != ndis.StatusSuccess || !r.ExactlyOnce() {
+			t.Fatalf("AddParty: %v, want SUCCESS", r)
+		}
+		l2 := waitIncoming(w, cb, 2)
+		d := payload(1000, 5)
+		if st := w.send(root, v, d); st[0] != ndis.StatusSuccess {
+			t.Fatalf("root send: %v", st)
+		}
+		for _, l := range []*memdrv.ClientVc{l1, l2} {
+			if rx := w.received(cb, l, 1); !bytes.Equal(rx[0], d) {
+				t.Errorf("a leaf received %d octets, not the root's 1000", len(rx[0]))
+			}
+		}
+		// Tear down: drop l2, then close with the last party.
+		root.DropParty(p2)
+		w.waitFor("drop completed", func() bool { return memdrv.See(root, func() bool { return p2.Drop.Done }) })
+		w.closedByNetwork(cb, l2, ndis.StatusSuccess)
+		w.deleted(cb, l2)
+		w.hangUp(root, v, cb, l1, ndis.StatusSuccess)
+		w.deleted(cb, l1)
+		root.DeleteVc(v)
+	})
+}

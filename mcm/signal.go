@@ -113,9 +113,9 @@ func (d *MCM) incomingParty(p *peer, ind uni.Indication) {
 // shutting down, 88 for another node's address or no matching SAP, 21 when
 // Config.Authorize says no, 73 for a SETUP whose traffic descriptor is not
 // one of UNI 3.1's combinations of traffic parameters, 37 over
-// Config.MaxRate, 78 for an ADD PARTY whose MaxSduSize the path cannot
-// carry (a SETUP's is lowered in CONNECT), 47 when the VC cannot be created
-// or activated.
+// Config.MaxRate, 78 for an ADD PARTY whose backward MaxSduSize this
+// node cannot send (a SETUP's sizes are lowered in CONNECT), 47 when the
+// VC cannot be created or activated.
 func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.Flowspec, added bool) {
 	var svc string
 	reject := func(cause uni.CauseIE) {
@@ -175,9 +175,12 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 		cause = uni.NewCause(uni.CauseIncompatibleDestination, byte(uni.IEBHLI))
 	case exceeds(fwd, d.cfg.MaxRate) || exceeds(bwd, d.cfg.MaxRate):
 		cause = uni.NewCause(uni.CauseCellRateUnavailable)
-	case added && (tooBig(fwd) || tooBig(bwd)):
+	case added && tooBig(bwd):
 		// ADD PARTY ACKNOWLEDGE cannot lower the SDU sizes; a SETUP's
-		// CONNECT can (below).
+		// CONNECT can (below). Only what this node sends is bounded by its
+		// datagrams: the forward SDUs come from the root, whose own limit
+		// on the way here was checked when the leg was set up (QUIC
+		// discovers each direction's path MTU on its own).
 		cause = uni.NewCause(uni.CauseAALUnsupported)
 	}
 	if cause.Value != 0 {
@@ -185,7 +188,11 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 		reject(cause)
 		return
 	}
-	for _, f := range []*ndis.Flowspec{&fwd, &bwd} {
+	lower := []*ndis.Flowspec{&fwd, &bwd}
+	if added {
+		lower = lower[1:] // the root's SDUs: see above
+	}
+	for _, f := range lower {
 		// Unspecified sizes take this path's limit; larger ones are lowered
 		// to it, and CONNECT's AAL parameters tell the caller (Q.2931 AAL
 		// negotiation). The caller's datagram limit may exceed ours: QUIC
