@@ -91,11 +91,27 @@ type sigQueue struct {
 	writes atomic.Uint64 // stream writes, for tests
 }
 
+// relStream is the sending side of one reliable VC stream.
 type relStream struct {
 	mu     sync.Mutex
 	s      *quicgo.SendStream
 	closed bool
+	// frame is reused for each SDU's prefix and payload (rs.mu held):
+	// quic-go copies what a Write is given before the Write returns.
+	frame  []byte
+	writes atomic.Uint64 // stream writes, for tests
 }
+
+// maxRelFrameBuf bounds the frame a relStream assembles and keeps for
+// reuse. A longer SDU is written as its prefix and then the SDU itself: a
+// second stream Write costs less than copying that many octets, and the
+// stream keeps no buffer that large.
+const maxRelFrameBuf = 64 << 10
+
+// relReadBuf is the size of the buffer a reliable VC stream is read
+// through: one stream Read takes in many small SDUs; a read of this many
+// octets or more into an SDU bypasses the buffer while it is empty.
+const relReadBuf = 32 << 10
 
 func newLink(e *Endpoint, peer string, conn *quicgo.Conn, sig *quicgo.Stream, peerInc uint64, dialled bool) *link {
 	return &link{
@@ -322,10 +338,18 @@ func (l *link) acceptStreams() {
 	}
 }
 
-// readStream reads one reliable VC stream.
-func (l *link) readStream(s *quicgo.ReceiveStream) {
+// recvStream is what readStream needs of a *quicgo.ReceiveStream.
+type recvStream interface {
+	io.Reader
+	CancelRead(quicgo.StreamErrorCode)
+}
+
+// readStream reads one reliable VC stream, through a buffer so that
+// small SDUs do not cost a stream Read each.
+func (l *link) readStream(s recvStream) {
+	br := bufio.NewReaderSize(s, relReadBuf)
 	var hdr [1 + transport.ConnIDLen]byte
-	if _, err := io.ReadFull(s, hdr[:]); err != nil {
+	if _, err := io.ReadFull(br, hdr[:]); err != nil {
 		s.CancelRead(CodeBadStream)
 		return
 	}
@@ -336,7 +360,7 @@ func (l *link) readStream(s *quicgo.ReceiveStream) {
 	}
 	id := binary.BigEndian.Uint32(hdr[1:])
 	for {
-		sdu, err := readFrame(s, 0, transport.MaxStreamSDU)
+		sdu, err := readFrame(br, 0, transport.MaxStreamSDU)
 		if err != nil {
 			if errors.Is(err, errFrameLength) {
 				l.e.log.Warn("reliable VC SDU too long", "peer", l.peer, "conn_id", id, "err", err)
@@ -593,24 +617,33 @@ func (l *link) SendReliable(connID uint32, sdu []byte) error {
 }
 
 // writeReliable writes one SDU, opening the stream first if needed; rs.mu
-// is held.
+// is held. The stream header (on a new stream), the length prefix and the
+// SDU go in one stream Write, unless the SDU is longer than
+// maxRelFrameBuf (see there).
 func (l *link) writeReliable(rs *relStream, connID uint32, sdu []byte) error {
-	var hdr [1 + transport.ConnIDLen + 4]byte
-	h := hdr[:0]
+	f := rs.frame[:0]
 	if rs.s == nil {
 		s, err := l.conn.OpenUniStreamSync(l.conn.Context())
 		if err != nil {
 			return l.sendError(err)
 		}
 		rs.s = s
-		h = append(h, streamKindVC)
-		h = binary.BigEndian.AppendUint32(h, connID)
+		f = append(f, streamKindVC)
+		f = binary.BigEndian.AppendUint32(f, connID)
 	}
-	h = binary.BigEndian.AppendUint32(h, uint32(len(sdu)))
-	if _, err := rs.s.Write(h); err != nil {
-		return l.sendError(err)
+	f = binary.BigEndian.AppendUint32(f, uint32(len(sdu)))
+	if len(f)+len(sdu) > maxRelFrameBuf {
+		rs.writes.Add(1)
+		if _, err := rs.s.Write(f); err != nil {
+			return l.sendError(err)
+		}
+		f = sdu
+	} else {
+		f = append(f, sdu...)
+		rs.frame = f
 	}
-	if _, err := rs.s.Write(sdu); err != nil {
+	rs.writes.Add(1)
+	if _, err := rs.s.Write(f); err != nil {
 		return l.sendError(err)
 	}
 	return nil
