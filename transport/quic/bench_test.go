@@ -249,8 +249,13 @@ func waitCount(tb testing.TB, n *atomic.Int64, want int64) time.Time {
 // buffer. Legs in the order condis, raw, raw, condis (the first is the
 // b.Loop), so drift weighs on both alike; it reports delivered goodput,
 // the process's CPU per delivered kilobyte, and their ratios.
-func BenchmarkStreamThroughput(b *testing.B) {
-	const size = 1200
+func BenchmarkStreamThroughput(b *testing.B) { benchStreamThroughput(b, 1200) }
+
+// BenchmarkStreamThroughputLargeSDU is BenchmarkStreamThroughput with
+// 256 KiB SDUs: longer than maxRelFrameBuf, so written as prefix then SDU.
+func BenchmarkStreamThroughputLargeSDU(b *testing.B) { benchStreamThroughput(b, 256<<10) }
+
+func benchStreamThroughput(b *testing.B, size int) {
 	c := newCluster(b)
 	var sdus, octets atomic.Int64 // delivered to beta
 	ida, _ := c.ca.Issue("alpha")
@@ -286,7 +291,7 @@ func BenchmarkStreamThroughput(b *testing.B) {
 	defer rs.Close()
 
 	payload := make([]byte, size)
-	frame := binary.BigEndian.AppendUint32(nil, size)
+	frame := binary.BigEndian.AppendUint32(nil, uint32(size))
 	frame = append(frame, payload...)
 	condisLeg := func(n int) streamLeg {
 		want := sdus.Load() + int64(n)
@@ -310,10 +315,13 @@ func BenchmarkStreamThroughput(b *testing.B) {
 		end := waitCount(b, &raw.sdus, want)
 		return streamLeg{end.Sub(t0), processCPU() - cpu0, raw.sduBytes.Load() - o0}
 	}
-	condisLeg(256) // warm up: the streams, the congestion windows
-	rawLeg(256)
+	// Warm up the streams and the congestion windows: 256 SDUs of 1200
+	// octets, or as many octets.
+	warm := max(4, 256*1200/size)
+	condisLeg(warm)
+	rawLeg(warm)
 
-	b.SetBytes(size)
+	b.SetBytes(int64(size))
 	b.ReportAllocs()
 	n := 0
 	want := sdus.Load()

@@ -231,11 +231,14 @@ func readFrame(r io.Reader, lo, hi uint32) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d octets (want %d to %d)", errFrameLength, n, lo, hi)
 	}
 	// Grow the buffer as the octets arrive, so that a peer announcing
-	// long frames it never sends costs little memory.
+	// long frames it never sends costs little memory: at most the first
+	// chunk, then never more than twice what it sent. Doubling rather
+	// than adding a chunk at a time keeps the copying for a long frame
+	// under its length.
 	const chunk = 64 << 10
 	b := make([]byte, 0, min(n, chunk))
 	for uint32(len(b)) < n {
-		k := min(n-uint32(len(b)), chunk)
+		k := min(n-uint32(len(b)), max(chunk, uint32(len(b))))
 		b = append(b, make([]byte, k)...)
 		if _, err := io.ReadFull(r, b[uint32(len(b))-k:]); err != nil {
 			if errors.Is(err, io.EOF) {
