@@ -2,6 +2,7 @@ package quic
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -230,24 +231,51 @@ func readFrame(r io.Reader, lo, hi uint32) ([]byte, error) {
 	if n < lo || n > hi {
 		return nil, fmt.Errorf("%w: %d octets (want %d to %d)", errFrameLength, n, lo, hi)
 	}
-	// Grow the buffer as the octets arrive, so that a peer announcing
-	// long frames it never sends costs little memory: at most the first
-	// chunk, then never more than twice what it sent. Doubling rather
-	// than adding a chunk at a time keeps the copying for a long frame
-	// under its length.
-	const chunk = 64 << 10
-	b := make([]byte, 0, min(n, chunk))
-	for uint32(len(b)) < n {
-		k := min(n-uint32(len(b)), max(chunk, uint32(len(b))))
-		b = append(b, make([]byte, k)...)
-		if _, err := io.ReadFull(r, b[uint32(len(b))-k:]); err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
+	if n <= frameChunk {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return nil, unexpectedEOF(err)
 		}
+		return b, nil
 	}
-	return b, nil
+	// A long frame is read into pooled chunks as its octets arrive, so
+	// that a peer announcing long frames it never sends costs at most a
+	// chunk more than it sent; then it is copied once into a slice of
+	// exactly its length (bytes.Join does not zero it first).
+	var parts [][]byte
+	defer func() {
+		for _, p := range parts {
+			frameChunks.Put(&p)
+		}
+	}()
+	for left := n; left > 0; {
+		k := min(left, frameChunk)
+		c := (*frameChunks.Get().(*[]byte))[:k]
+		parts = append(parts, c)
+		if _, err := io.ReadFull(r, c); err != nil {
+			return nil, unexpectedEOF(err)
+		}
+		left -= k
+	}
+	return bytes.Join(parts, nil), nil
+}
+
+// frameChunk is the most readFrame allocates for a frame before its
+// octets arrive.
+const frameChunk = 64 << 10
+
+// frameChunks holds *[]byte buffers of frameChunk octets for readFrame.
+var frameChunks = sync.Pool{New: func() any {
+	b := make([]byte, frameChunk)
+	return &b
+}}
+
+// unexpectedEOF turns io.EOF within a frame into io.ErrUnexpectedEOF.
+func unexpectedEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // appendFrame appends msg as one frame.
