@@ -117,14 +117,18 @@ func TestReliableStreamReadIsBuffered(t *testing.T) {
 }
 
 // TestReliableStreamReadErrors: a length beyond MaxStreamSDU, a truncated
-// SDU and an unknown stream kind cancel the stream with CodeBadStream and
-// deliver nothing past the last whole SDU; an SDU of exactly MaxStreamSDU
-// octets is delivered.
+// SDU (short or read in chunks) and an unknown stream kind cancel the
+// stream with CodeBadStream and deliver nothing past the last whole SDU;
+// SDUs longer than a chunk, up to exactly MaxStreamSDU octets, are
+// delivered whole.
 func TestReliableStreamReadErrors(t *testing.T) {
 	full := bytes.Repeat([]byte{7}, transport.MaxStreamSDU)
 	tooLong := binary.BigEndian.AppendUint32(appendFrame(vcStreamHeader(), []byte("ok")), transport.MaxStreamSDU+1)
 	truncated := appendFrame(appendFrame(vcStreamHeader(), []byte("ok")), []byte("cut short"))
 	truncated = truncated[:len(truncated)-3]
+	long := bytes.Repeat([]byte{9}, 3*frameChunk+5) // read in chunks
+	longCut := appendFrame(appendFrame(vcStreamHeader(), long), bytes.Repeat([]byte{8}, len(long)))
+	longCut = longCut[:len(longCut)-frameChunk-7]
 	for _, tc := range []struct {
 		name   string
 		data   []byte
@@ -134,6 +138,7 @@ func TestReliableStreamReadErrors(t *testing.T) {
 		{"largest SDU", appendFrame(vcStreamHeader(), full), 1, false},
 		{"too long", tooLong, 1, true},
 		{"truncated", truncated, 1, true},
+		{"long SDU, then a long one truncated", longCut, 1, true},
 		{"unknown kind", append([]byte{streamKindVC + 1, 0, 1, 0, 0x20}, appendFrame(nil, []byte("x"))...), 0, true},
 		{"header only", vcStreamHeader(), 0, false},
 	} {
@@ -144,6 +149,9 @@ func TestReliableStreamReadErrors(t *testing.T) {
 			}
 			if tc.name == "largest SDU" && len(got) == 1 && !bytes.Equal(got[0], full) {
 				t.Errorf("largest SDU delivered as %d octets", len(got[0]))
+			}
+			if bytes.Equal(tc.data, longCut) && len(got) == 1 && !bytes.Equal(got[0], long) {
+				t.Errorf("long SDU delivered as %d octets, want %d of 9", len(got[0]), len(long))
 			}
 			if s.cancelled != tc.cancel || (tc.cancel && s.code != CodeBadStream) {
 				t.Errorf("cancelled %v (code %#x), want %v (code %#x)", s.cancelled, s.code, tc.cancel, CodeBadStream)
