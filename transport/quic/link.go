@@ -97,9 +97,6 @@ type relStream struct {
 	mu     sync.Mutex
 	s      *quicgo.SendStream
 	closed bool
-	// frame is reused for each SDU's prefix and payload (rs.mu held):
-	// quic-go copies what a Write is given before the Write returns.
-	frame  []byte
 	writes atomic.Uint64 // stream writes, for tests
 }
 
@@ -651,8 +648,20 @@ func (l *link) SendReliable(connID uint32, sdu []byte) error {
 // is held. The stream header (on a new stream), the length prefix and the
 // SDU go in one stream Write, unless the SDU is longer than
 // maxRelFrameBuf (see there).
+// relFrames holds the buffers an SDU's prefix and payload are put
+// together in for one Write: quic-go copies what a Write is given before
+// the Write returns, so a buffer goes back at once, and an idle stream
+// keeps none.
+var relFrames = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
 func (l *link) writeReliable(rs *relStream, connID uint32, sdu []byte) error {
-	f := rs.frame[:0]
+	bp := relFrames.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= maxRelFrameBuf {
+			relFrames.Put(bp)
+		}
+	}()
+	f := (*bp)[:0]
 	if rs.s == nil {
 		s, err := l.conn.OpenUniStreamSync(l.conn.Context())
 		if err != nil {
@@ -671,7 +680,7 @@ func (l *link) writeReliable(rs *relStream, connID uint32, sdu []byte) error {
 		f = sdu
 	} else {
 		f = append(f, sdu...)
-		rs.frame = f
+		*bp = f
 	}
 	rs.writes.Add(1)
 	if _, err := rs.s.Write(f); err != nil {
