@@ -312,7 +312,7 @@ func (d *MCM) legFailedLocked(v *vc, pt *party, st ndis.Status) {
 			return
 		}
 		params := v.req
-		d.traceCall(v, trace.CallFailed, 0, st, true)
+		d.traceCallLocked(v, trace.CallFailed, 0, st, true)
 		v.state, v.req = stIdle, nil
 		v.dropCall()
 		var ph *ndis.Party
@@ -537,7 +537,7 @@ func (d *MCM) finishClose(v *vc) {
 		// An incoming call its client closed after accepting it, before
 		// it connected, ended too: its offer is not left without an end.
 		if !v.closeIndicated && (v.state == stActive || v.state == stAccepted) {
-			d.traceCall(v, trace.CallReleased, uni.CauseNormalCallClearing, ndis.StatusSuccess, false)
+			d.traceCallLocked(v, trace.CallReleased, uni.CauseNormalCallClearing, ndis.StatusSuccess, false)
 		}
 		v.state, v.closing = stIdle, false
 		if !v.incoming {

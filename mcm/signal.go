@@ -352,7 +352,7 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 	}
 	if st != ndis.StatusSuccess {
 		refuse(uni.NewCause(uni.CauseForStatus(st)))
-		d.traceCall(v, trace.CallRefused, uni.CauseForStatus(st), st, false)
+		d.traceCallLocked(v, trace.CallRefused, uni.CauseForStatus(st), st, false)
 		disposeIt := !v.closeIndicated && v.state == stOffered
 		if disposeIt {
 			v.state = stIdle
@@ -373,7 +373,7 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 		if !narrowing(tx, ntx) || !narrowing(rx, nrx) {
 			v.state, v.closeIndicated = stReleased, true
 			refuse(uni.NewCause(uni.CauseQoSUnavailable))
-			d.traceCall(v, trace.CallRefused, uni.CauseQoSUnavailable, ndis.StatusIncompatibleQoS, false)
+			d.traceCallLocked(v, trace.CallRefused, uni.CauseQoSUnavailable, ndis.StatusIncompatibleQoS, false)
 			d.mu.Unlock()
 			d.haltTx(v, ndis.StatusClosing)
 			d.a.MCmDispatchIncomingCloseCall(ndis.StatusIncompatibleQoS, v.h, nil)
@@ -721,7 +721,7 @@ func (d *MCM) networkEndLocked(v *vc, st ndis.Status) {
 		return
 	}
 	v.closeIndicated, v.state = true, stReleased
-	d.traceCall(v, trace.CallReleased, 0, st, true)
+	d.traceCallLocked(v, trace.CallReleased, 0, st, true)
 	var qp *ndis.CallParameters
 	if v.qosPending {
 		qp = v.req

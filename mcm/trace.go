@@ -32,13 +32,29 @@ func (d *MCM) traceLink(p *peer, up bool, err error) {
 	h(e)
 }
 
-// traceCall reports an event of v's call. A cause of 0 is looked up among
-// the causes noted for v.
+// traceCall reports an event of v's call; d.mu is not held. A cause of 0
+// is looked up among the causes noted for v.
 func (d *MCM) traceCall(v *vc, ev trace.CallEvent, cause uni.Cause, st ndis.Status, byPeer bool) {
 	h := d.cfg.Tracer.Call
 	if h == nil {
 		return
 	}
+	d.mu.Lock()
+	e := d.callEventLocked(v, ev, cause, st, byPeer)
+	d.mu.Unlock()
+	h(e)
+}
+
+// traceCallLocked is traceCall with d.mu held.
+func (d *MCM) traceCallLocked(v *vc, ev trace.CallEvent, cause uni.Cause, st ndis.Status, byPeer bool) {
+	if h := d.cfg.Tracer.Call; h != nil {
+		h(d.callEventLocked(v, ev, cause, st, byPeer))
+	}
+}
+
+// callEventLocked builds the event: v's fields and the causes map are
+// guarded by d.mu.
+func (d *MCM) callEventLocked(v *vc, ev trace.CallEvent, cause uni.Cause, st ndis.Status, byPeer bool) trace.Call {
 	e := trace.Call{Time: time.Now(), Node: d.name, Service: v.service.String(), Incoming: v.incoming,
 		Event: ev, Cause: cause, Status: st, ByPeer: byPeer}
 	if v.p != nil {
@@ -56,7 +72,7 @@ func (d *MCM) traceCall(v *vc, ev trace.CallEvent, cause uni.Cause, st ndis.Stat
 	if ev == trace.CallConnected && !v.incoming && !v.madeAt.IsZero() {
 		e.Setup = e.Time.Sub(v.madeAt)
 	}
-	h(e)
+	return e
 }
 
 // traceRefused reports an incoming call (id) refused before it had a VC.
