@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -36,6 +37,16 @@ type benchRun struct {
 	setup   []time.Duration // connected calls: NdisClMakeCall to MakeCallComplete
 	cycle   []time.Duration // connected calls: NdisClMakeCall to the VC deleted
 	done    chan struct{}   // closed once the last call's VC is deleted
+
+	// A run of calls to hold (a bench with Hold): a connected call is
+	// kept, in held, not closed; the run is done once every call is
+	// connected and held, or failed. release closes the held calls;
+	// released is closed once the last of them is deleted.
+	hold      bool
+	held      map[*vcState]struct{}
+	lost      int // held calls the far end closed before the release
+	releasing bool
+	released  chan struct{}
 }
 
 // serveBench serves a bench request over the control socket: Bench, with
@@ -85,6 +96,11 @@ var errClientGone = errors.New("the client went away")
 // more calls are started, those in flight close normally, and the result
 // says why in Stopped. The error is for a request that could not start
 // (bad parameters, an unknown destination, a node shutting down).
+//
+// With req.Hold, req.Hold calls to req.Dest are first set up and kept
+// established; the measured calls are made only if all of them are held,
+// and the held calls are released (and their VCs deleted) before Bench
+// returns.
 func (c *Control) Bench(ctx context.Context, req Request) (BenchResult, error) {
 	return c.bench(ctx, req, 0, nil)
 }
@@ -106,6 +122,8 @@ func (c *Control) bench(ctx context.Context, req Request, period time.Duration, 
 		return BenchResult{}, fmt.Errorf("bench: calls must be 1 to %d", MaxBenchCalls)
 	case req.Concurrency < 1 || req.Concurrency > MaxBenchConcurrency:
 		return BenchResult{}, fmt.Errorf("bench: concurrency must be 1 to %d", MaxBenchConcurrency)
+	case req.Hold < 0 || req.Hold > MaxBenchHold:
+		return BenchResult{}, fmt.Errorf("bench: hold must be 0 to %d", MaxBenchHold)
 	}
 	r := &benchRun{dest: req.Dest, total: req.Calls, conc: min(req.Concurrency, req.Calls), done: make(chan struct{})}
 	var err error
@@ -120,8 +138,97 @@ func (c *Control) bench(ctx context.Context, req Request, period time.Duration, 
 	if n, svc, ok := strings.Cut(req.Dest, "/"); ok {
 		r.peer, r.service = n, svc
 	}
+	if req.Hold == 0 {
+		return c.runBench(ctx, r, period, report)
+	}
+	return c.benchHolding(ctx, r, req.Hold, period, report)
+}
+
+// benchHolding is a bench with hold calls held: it sets them up (as r's
+// calls, BenchHoldConcurrency at a time or r's concurrency if more),
+// keeps them while r runs, then releases them, and returns r's result
+// with how many were held and this node's heap per held VC.
+func (c *Control) benchHolding(ctx context.Context, r *benchRun, hold int, period time.Duration, report func(BenchProgress)) (BenchResult, error) {
+	h := &benchRun{dest: r.dest, peer: r.peer, service: r.service, tx: r.tx, rx: r.rx,
+		total: hold, conc: min(hold, max(r.conc, BenchHoldConcurrency)), done: make(chan struct{}),
+		hold: true, held: make(map[*vcState]struct{}, hold), released: make(chan struct{})}
+	heapBefore := liveHeap()
+	hres, err := c.runBench(ctx, h, 0, nil)
+	if err != nil {
+		c.releaseHeld(h)
+		return BenchResult{}, err
+	}
+	c.mu.Lock()
+	held := len(h.held)
+	c.mu.Unlock()
+	res := BenchResult{Dest: r.dest, Concurrency: r.conc, Hold: hold, Held: held, HoldSeconds: hres.Seconds}
+	if held < hold {
+		// Measuring with fewer calls held than asked for would measure
+		// something else: say why and make no measured call.
+		c.releaseHeld(h)
+		res.Calls, res.Failed, res.FirstError = hres.Calls, hres.Failed, hres.FirstError
+		res.Stopped = fmt.Sprintf("only %d of the %d calls to hold were held", held, hold)
+		if hres.Stopped != "" {
+			res.Stopped += ": " + hres.Stopped
+		}
+		return res, nil
+	}
+	res.HeapPerHeldVc = float64(liveHeap()-heapBefore) / float64(held)
+	mres, err := c.runBench(ctx, r, period, report)
+	c.mu.Lock()
+	lost := h.lost
+	c.mu.Unlock()
+	if rerr := c.releaseHeld(h); err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return BenchResult{}, err
+	}
+	mres.Hold, mres.Held, mres.HeldLost, mres.HoldSeconds, mres.HeapPerHeldVc = hold, held, lost, res.HoldSeconds, res.HeapPerHeldVc
+	return mres, nil
+}
+
+// liveHeap is the Go heap in use after a garbage collection, in octets.
+func liveHeap() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
+}
+
+// releaseHeld closes h's held calls and waits until their VCs are deleted.
+func (c *Control) releaseHeld(h *benchRun) error {
+	c.mu.Lock()
+	h.releasing = true
+	if len(h.held) == 0 {
+		close(h.released)
+	}
+	vs := make([]*vcState, 0, len(h.held))
+	for v := range h.held {
+		c.wantCloseLocked(v, whyLocal)
+		vs = append(vs, v)
+	}
+	c.mu.Unlock()
+	c.post(func() {
+		for _, v := range vs {
+			c.progress(v)
+		}
+	})
+	select {
+	case <-h.released:
+		return nil
+	case <-c.ctx.Done():
+		return errors.New("bench: the node shut down before its held calls were gone")
+	}
+}
+
+// runBench starts r's calls and waits until they are over, reporting
+// progress every period if report is not nil.
+func (c *Control) runBench(ctx context.Context, r *benchRun, period time.Duration, report func(BenchProgress)) (BenchResult, error) {
 	r.setup = make([]time.Duration, 0, r.total)
-	r.cycle = make([]time.Duration, 0, r.total)
+	if !r.hold {
+		r.cycle = make([]time.Duration, 0, r.total)
+	}
 	c.mu.Lock()
 	if c.down {
 		c.mu.Unlock()
@@ -253,6 +360,16 @@ func (c *Control) benchMadeLocked(v *vcState, st ndis.Status, cause uni.Cause) {
 	r := v.bench
 	if st == ndis.StatusSuccess {
 		r.setup = append(r.setup, time.Since(v.madeAt))
+		if r.hold { // kept: no longer in flight, the next one starts
+			r.held[v] = struct{}{}
+			r.inflight--
+			if r.stop == "" && r.started < r.total {
+				c.post(func() { c.benchFill(r) })
+				return
+			}
+			c.benchMaybeDoneLocked(r)
+			return
+		}
 		c.wantCloseLocked(v, whyLocal)
 		return
 	}
@@ -260,11 +377,24 @@ func (c *Control) benchMadeLocked(v *vcState, st ndis.Status, cause uni.Cause) {
 	if r.firstErr == "" {
 		r.firstErr = callFailure(r.dest, st, cause).Error
 	}
+	if r.hold { // the rest would fail likewise, and too few would be held anyway
+		c.stopBenchLocked(r, "a call to hold failed")
+	}
 }
 
 // benchGoneLocked: a bench call's VC is deleted; the next call starts.
 func (c *Control) benchGoneLocked(v *vcState) {
 	r := v.bench
+	if _, ok := r.held[v]; ok {
+		delete(r.held, v)
+		switch {
+		case !r.releasing:
+			r.lost++
+		case len(r.held) == 0:
+			close(r.released)
+		}
+		return
+	}
 	r.inflight--
 	if v.wasUp {
 		r.cycle = append(r.cycle, time.Since(v.madeAt))

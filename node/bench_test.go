@@ -93,6 +93,8 @@ func TestBenchBadRequests(t *testing.T) {
 		{Request{Dest: "local/echo", Calls: MaxBenchCalls + 1}, "calls must be 1 to"},
 		{Request{Dest: "local/echo", Calls: 1, Concurrency: -1}, "concurrency must be 1 to"},
 		{Request{Dest: "local/echo", Calls: 1, Concurrency: MaxBenchConcurrency + 1}, "concurrency must be 1 to"},
+		{Request{Dest: "local/echo", Calls: 1, Hold: -1}, "hold must be 0 to"},
+		{Request{Dest: "local/echo", Calls: 1, Hold: MaxBenchHold + 1}, "hold must be 0 to"},
 		{Request{Dest: "elsewhere/echo", Calls: 1}, "unknown node"},
 		{Request{Dest: "local/echo", Calls: 1, Tx: &Flowspec{Service: "premium"}}, "unknown service type"},
 	} {
@@ -106,6 +108,121 @@ func TestBenchBadRequests(t *testing.T) {
 		if !errors.As(err, &re) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("socket, %+v: %v, want the node to refuse with %q", c.req, err, c.want)
 		}
+	}
+}
+
+// TestBenchHold: a bench with Hold sets up the calls to hold first and
+// keeps them established while every measured call is made and closed
+// (as the called side sees it: none of the held calls closes before the
+// last measured one), then releases them all: no VC is left on either
+// side, and the result says how many were held.
+func TestBenchHold(t *testing.T) {
+	const hold, calls = 40, 60
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			n := startNode(t, mode)
+			ls := n.listen("echo", false)
+			events := make(chan Event, 2*(hold+calls))
+			go func() {
+				defer close(events)
+				for {
+					f, err := ls.Recv()
+					if err != nil {
+						return
+					}
+					if f.Type == FrameEvent {
+						if ev, err := ParseEvent(f.Payload); err == nil {
+							events <- ev
+						}
+					}
+				}
+			}()
+			res, err := Bench(context.Background(), n.sock, Request{Dest: "local/echo", Calls: calls, Concurrency: 5, Hold: hold})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Calls != calls || res.Connected != calls || res.Failed != 0 || res.Stopped != "" {
+				t.Fatalf("result %+v, want %d measured calls connected and closed", res, calls)
+			}
+			if res.Hold != hold || res.Held != hold || res.HeldLost != 0 || res.HoldSeconds <= 0 {
+				t.Errorf("result says hold %d, held %d, lost %d in %v s; want %d held, none lost", res.Hold, res.Held, res.HeldLost, res.HoldSeconds, hold)
+			}
+			if res.HeapPerHeldVc <= 0 {
+				t.Errorf("heap per held VC %v, want the held calls to take some", res.HeapPerHeldVc)
+			}
+			// The called side's view, in order: hold calls offered, then
+			// the measured calls come and go, then the held ones go.
+			offered := map[string]int{} // VC -> order offered
+			var closedHeld, closedMeasured int
+			deadline := time.After(20 * time.Second) // a failure deadline, not a measurement
+			for closedHeld+closedMeasured < hold+calls {
+				var ev Event
+				select {
+				case e, ok := <-events:
+					if !ok {
+						t.Fatalf("the listen session ended after %d held and %d measured calls closed", closedHeld, closedMeasured)
+					}
+					ev = e
+				case <-deadline:
+					t.Fatalf("only %d held and %d measured calls closed", closedHeld, closedMeasured)
+				}
+				switch ev.Event {
+				case EventCall:
+					offered[ev.Vc] = len(offered)
+				case EventClosed:
+					i, ok := offered[ev.Vc]
+					switch {
+					case !ok:
+						t.Fatalf("%s closed, never offered", ev.Vc)
+					case i < hold:
+						if closedMeasured < calls {
+							t.Fatalf("held call %s closed after only %d of the %d measured calls", ev.Vc, closedMeasured, calls)
+						}
+						closedHeld++
+					default:
+						closedMeasured++
+					}
+				}
+			}
+			if len(offered) != hold+calls {
+				t.Errorf("%d calls offered, want %d", len(offered), hold+calls)
+			}
+			n.waitNoVcs(t)
+		})
+	}
+}
+
+// TestBenchHoldFails: when the calls to hold cannot all be set up, no
+// measured call is made, the result says why, and those held are
+// released.
+func TestBenchHoldFails(t *testing.T) {
+	n := startNode(t, modes[1])
+	res, err := n.ctl.Bench(context.Background(), Request{Dest: "local/nobody", Calls: 10, Hold: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Connected != 0 || res.Held != 0 || res.Failed == 0 || !strings.HasPrefix(res.Stopped, "only 0 of the 5 calls to hold were held") {
+		t.Fatalf("result %+v, want no call held or measured, and why", res)
+	}
+	if !strings.HasPrefix(res.FirstError, "call local/nobody failed: NDIS_STATUS_") {
+		t.Errorf("first error %q", res.FirstError)
+	}
+	n.waitNoVcs(t)
+}
+
+// waitNoVcs waits until the mediator holds no VC at all, on either side.
+func (n *testNode) waitNoVcs(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second) // a failure deadline, not a measurement
+	for {
+		vcs := n.m.Snapshot().Vcs
+		if len(vcs) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d VCs left: %+v", len(vcs), vcs)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -98,7 +98,11 @@
 // that goes away stops it (calls in flight still close normally). With
 // "progress": true the node first sends a line about once a second,
 // {"ok":true,"progress":{...}} ([BenchProgress]: calls done so far of
-// those asked for), before the one with "bench".
+// those asked for), before the one with "bench". With "hold": N (at most
+// [MaxBenchHold]) the node first sets up N calls to "dest" and keeps them
+// established while it makes the measured calls, then releases them and
+// answers; "bench" then also says how many were held and the node's live
+// heap per held VC (a growth bench: `condis bench --growth N`).
 //
 // "trace" subscribes the connection to the node's trace (see The trace
 // stream below): it is answered with "node" ([NodeStatus], for the node's
@@ -360,6 +364,10 @@ const (
 const (
 	MaxBenchCalls       = 10_000_000
 	MaxBenchConcurrency = 100_000
+	MaxBenchHold        = 1_000_000
+	// BenchHoldConcurrency is how many of the held calls of a bench
+	// with Hold are set up at once (or Concurrency, if more).
+	BenchHoldConcurrency = 64
 )
 
 // Request is the first line a client sends.
@@ -388,6 +396,10 @@ type Request struct {
 	// Progress asks for a progress line about once a second while the
 	// bench runs (Response.Progress), before the result.
 	Progress bool `json:"progress,omitempty"`
+	// Hold asks for a growth bench: first set up Hold calls to Dest and
+	// keep them established, then make the measured calls, then release
+	// the held ones (0 to MaxBenchHold; 0: none).
+	Hold int `json:"hold,omitempty"`
 
 	// party-add (with Dest), party-drop, modify (with Tx and Rx), hangup
 	Vc    string `json:"vc,omitempty"`    // the VC, as "calls" names it
@@ -488,6 +500,20 @@ type BenchResult struct {
 	// Cycle is a connected call's whole life: from NdisClMakeCall until
 	// its VC is deleted after NdisClCloseCall completed.
 	Cycle Latency `json:"cycle_us"`
+
+	// A bench with Hold: how many calls were asked to be held, how many
+	// were established and held while the measured calls ran, and how
+	// many of those the far end closed before they were released.
+	Hold     int `json:"hold,omitempty"`
+	Held     int `json:"held,omitempty"`
+	HeldLost int `json:"held_lost,omitempty"`
+	// HoldSeconds is how long setting up the held calls took.
+	HoldSeconds float64 `json:"hold_seconds,omitempty"`
+	// HeapPerHeldVc is this node's live Go heap (after a garbage
+	// collection) with the calls held, less the same before they were set
+	// up, divided by Held, in octets. It is the calling node's memory
+	// only; the called node's is not measured.
+	HeapPerHeldVc float64 `json:"heap_per_held_vc,omitempty"`
 }
 
 // Latency summarises durations, in microseconds.

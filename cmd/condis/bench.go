@@ -26,12 +26,13 @@ func benchCmd() *cobra.Command {
 	var (
 		socket, far string
 		calls, conc int
+		growth      int
 		baseline    bool
 		asJSON      bool
 		serve       bool
 	)
 	c := &cobra.Command{
-		Use:   "bench --control SOCK NODE/SERVICE [--far-control SOCK] [--calls N] [--concurrency C]",
+		Use:   "bench --control SOCK NODE/SERVICE [--far-control SOCK] [--calls N] [--concurrency C] [--growth N]",
 		Short: "Measure call setup and teardown to NODE/SERVICE, made inside the node",
 		Long: `bench asks the node to call SERVICE on NODE --calls times, with --concurrency
 calls in flight at once, and prints the rate (calls set up and torn down per
@@ -57,6 +58,17 @@ On a terminal, bench shows its progress on stderr while the calls run: one
 line, rewritten every second, with the calls done so far, the calls asked for,
 and the rate over the last second.
 
+With --growth N, bench measures the call rate twice in the same run: first
+as above with no other call, then with N calls to NODE/SERVICE set up
+beforehand and held established while the --calls measured calls run
+(the node sets them up 64 at a time, or --concurrency if more, and
+releases them after). It prints both rates and their ratio, and the memory
+per held VC: the calling node's live Go heap after a garbage collection
+with the calls held, less the same before, divided by N (the called
+node's memory is not measured). Nothing is shown while the held calls are
+set up. The run with none held is the baseline: --baseline is ignored.
+N is at most 1000000.
+
 bench exits 1 if any call failed, the bench was stopped early, or a node
 reported a contract violation during the run.`,
 		Args: cobra.MaximumNArgs(1),
@@ -75,6 +87,9 @@ reported a contract violation during the run.`,
 			}
 			if conc < 1 || conc > node.MaxBenchConcurrency {
 				return fmt.Errorf("--concurrency must be 1 to %d", node.MaxBenchConcurrency)
+			}
+			if cmd.Flags().Changed("growth") && (growth < 1 || growth > node.MaxBenchHold) {
+				return fmt.Errorf("--growth must be 1 to %d (the calls to hold while measuring)", node.MaxBenchHold)
 			}
 			sockets := []string{socket}
 			if far != "" && far != socket {
@@ -98,7 +113,31 @@ reported a contract violation during the run.`,
 			if err != nil {
 				return err
 			}
+			var grown *growthReport
+			if growth > 0 {
+				line.dest = fmt.Sprintf("%s (%d held)", args[0], growth)
+				held, err := node.BenchWithProgress(cmd.Context(), socket, node.Request{Dest: args[0], Calls: calls, Concurrency: conc, Hold: growth}, progress)
+				line.clear()
+				if err != nil {
+					return err
+				}
+				grown = &growthReport{Hold: growth, Bench: held, Ratio: ratio(held.Rate, res.Rate)}
+				if after, err = nodeStatuses(cmd.Context(), sockets); err != nil {
+					return err
+				}
+			}
 			viol := violationsDuring(before, after)
+			if grown != nil {
+				if asJSON {
+					if err := printJSON(cmd.OutOrStdout(), benchReport{Bench: res, Violations: viol, Growth: grown}); err != nil {
+						return err
+					}
+					return growthVerdict(res, *grown, viol)
+				}
+				printGrowth(cmd.OutOrStdout(), res, *grown)
+				printViolations(cmd.OutOrStdout(), viol, far != "")
+				return growthVerdict(res, *grown, viol)
+			}
 			var base *baselines
 			if baseline {
 				self, err := os.Executable()
@@ -128,6 +167,7 @@ reported a contract violation during the run.`,
 	c.Flags().StringVar(&far, "far-control", "", "the called node's control socket: check its contract violations too")
 	c.Flags().IntVar(&calls, "calls", 10000, "how many calls to make")
 	c.Flags().IntVar(&conc, "concurrency", 1, "how many calls in flight at once")
+	c.Flags().IntVar(&growth, "growth", 0, "also measure with this many calls held established (1 to 1000000)")
 	c.Flags().BoolVar(&baseline, "baseline", true, "also measure TCP and UDP on loopback for comparison")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of text")
 	// The other end of the two-process baselines: a child bench runs it.
@@ -185,6 +225,58 @@ type benchReport struct {
 	// during the run.
 	Violations []nodeViolations `json:"violations"`
 	Baseline   *baselines       `json:"baseline,omitempty"`
+	// Growth is bench --growth's run with calls held; Bench is then the
+	// run with none held.
+	Growth *growthReport `json:"growth,omitempty"`
+}
+
+// growthReport is the measured run of bench --growth N.
+type growthReport struct {
+	Hold  int              `json:"hold"`  // N: calls asked to be held
+	Bench node.BenchResult `json:"bench"` // the measured calls, with them held
+	// Ratio is Bench.Rate over the rate with none held.
+	Ratio float64 `json:"ratio"`
+}
+
+// growthVerdict is bench --growth's exit status: benchVerdict over both
+// runs, and an error if fewer calls were held than asked for or some were
+// closed by the far end while held.
+func growthVerdict(none node.BenchResult, g growthReport, vs []nodeViolations) error {
+	var problems []string
+	if err := benchVerdict(none, nil); err != nil {
+		problems = append(problems, "with none held: "+err.Error())
+	}
+	if h := g.Bench; h.Held < g.Hold { // no measured call was made
+		msg := "with " + fmt.Sprint(g.Hold) + " held: " + h.Stopped
+		if h.FirstError != "" {
+			msg += "; the first failure: " + h.FirstError
+		}
+		problems = append(problems, msg)
+		if err := benchVerdict(node.BenchResult{}, vs); err != nil {
+			problems = append(problems, err.Error())
+		}
+	} else if err := benchVerdict(h, vs); err != nil {
+		problems = append(problems, fmt.Sprintf("with %d held: %v", g.Hold, err))
+	}
+	if g.Bench.HeldLost > 0 {
+		problems = append(problems, fmt.Sprintf("%d of the %d held calls were closed by the far end during the run", g.Bench.HeldLost, g.Bench.Held))
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(problems, "; "))
+}
+
+// printGrowth prints bench --growth's two runs, the ratio of their rates
+// and the memory per held VC.
+func printGrowth(w io.Writer, none node.BenchResult, g growthReport) {
+	printBenchAs(w, fmt.Sprintf("bench %s, none held", none.Dest), none, nil)
+	h := g.Bench
+	printBenchAs(w, fmt.Sprintf("bench %s, %d of %d held (set up in %.3f s)", h.Dest, h.Held, g.Hold, h.HoldSeconds), h, nil)
+	fmt.Fprintf(w, "growth: %.0f calls/s with %d held, %.0f with none: ratio %.2f\n", h.Rate, h.Held, none.Rate, g.Ratio)
+	if h.Held > 0 {
+		fmt.Fprintf(w, "  memory per held VC: %.0f octets of the calling node's live Go heap (after a GC, held less before); the called node's not measured\n", h.HeapPerHeldVc)
+	}
 }
 
 // nodeViolations are the contract violations one node's mediator
@@ -297,7 +389,12 @@ func benchVerdict(r node.BenchResult, vs []nodeViolations) error {
 }
 
 func printBench(w io.Writer, r node.BenchResult, b *baselines) {
-	fmt.Fprintf(w, "bench %s: %d calls, %d in flight: %d connected and closed, %d failed\n", r.Dest, r.Calls, r.Concurrency, r.Connected, r.Failed)
+	printBenchAs(w, "bench "+r.Dest, r, b)
+}
+
+// printBenchAs is printBench with its first line starting with title.
+func printBenchAs(w io.Writer, title string, r node.BenchResult, b *baselines) {
+	fmt.Fprintf(w, "%s: %d calls, %d in flight: %d connected and closed, %d failed\n", title, r.Calls, r.Concurrency, r.Connected, r.Failed)
 	if r.Stopped != "" {
 		fmt.Fprintf(w, "  stopped early: %s\n", r.Stopped)
 	}

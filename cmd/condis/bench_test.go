@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -155,5 +156,80 @@ func TestBenchCommandBaselines(t *testing.T) {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, text.String())
 		}
+	}
+}
+
+// TestBenchCommandGrowth: bench --growth N measures with none held and
+// with N held, in that order, and prints both runs, the ratio of their
+// rates and the memory per held VC, saying whose memory it is.
+func TestBenchCommandGrowth(t *testing.T) {
+	n := startNode(t)
+	n.listenEcho(t, "echo")
+	var out bytes.Buffer
+	c := start(nil, &out, nil, "bench", "--control", n.sock, "--calls", "30", "--concurrency", "3", "--growth", "20", "any/echo")
+	if err := c.wait(); err != nil {
+		t.Fatalf("bench: %v\n%s", err, out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 11 {
+		t.Fatalf("%d lines, want 11:\n%s", len(lines), out.String())
+	}
+	if lines[0] != "bench any/echo, none held: 30 calls, 3 in flight: 30 connected and closed, 0 failed" ||
+		!strings.HasPrefix(lines[1], "  rate ") || !strings.HasPrefix(lines[2], "  setup  mean ") || !strings.HasPrefix(lines[3], "  cycle  mean ") {
+		t.Errorf("the run with none held:\n%s", out.String())
+	}
+	if !strings.HasPrefix(lines[4], "bench any/echo, 20 of 20 held (set up in ") ||
+		!strings.HasSuffix(lines[4], " s): 30 calls, 3 in flight: 30 connected and closed, 0 failed") ||
+		!strings.HasPrefix(lines[5], "  rate ") || !strings.HasPrefix(lines[6], "  setup  mean ") || !strings.HasPrefix(lines[7], "  cycle  mean ") {
+		t.Errorf("the run with calls held:\n%s", out.String())
+	}
+	var held, none, r float64
+	if k, err := fmt.Sscanf(lines[8], "growth: %f calls/s with 20 held, %f with none: ratio %f", &held, &none, &r); k != 3 || err != nil || held <= 0 || none <= 0 {
+		t.Errorf("growth line %q: %v", lines[8], err)
+	} else if want := held / none; r < want*0.98-0.01 || r > want*1.02+0.01 {
+		t.Errorf("ratio %.2f, want %.2f / %.0f", r, held, none)
+	}
+	var heap float64
+	if k, _ := fmt.Sscanf(lines[9], "  memory per held VC: %f octets of the calling node's live Go heap", &heap); k != 1 ||
+		!strings.HasSuffix(lines[9], "(after a GC, held less before); the called node's not measured") {
+		t.Errorf("memory line %q", lines[9])
+	}
+	if !strings.HasPrefix(lines[10], "  contract violations during the run: TestBenchCommandGrowth: none") {
+		t.Errorf("violations line %q", lines[10])
+	}
+
+	// --json: the run with none held as the bench, the other as growth.
+	out.Reset()
+	c = start(nil, &out, nil, "bench", "--control", n.sock, "--calls", "10", "--growth", "5", "--json", "any/echo")
+	if err := c.wait(); err != nil {
+		t.Fatalf("bench --json: %v", err)
+	}
+	var rep benchReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("%v:\n%s", err, out.String())
+	}
+	if g := rep.Growth; g == nil || g.Hold != 5 || g.Bench.Held != 5 || g.Bench.Connected != 10 || rep.Bench.Held != 0 || rep.Bench.Connected != 10 ||
+		g.Ratio != ratio(g.Bench.Rate, rep.Bench.Rate) || rep.Baseline != nil {
+		t.Errorf("report %+v, growth %+v", rep, rep.Growth)
+	}
+}
+
+// TestBenchCommandGrowthUsage: --growth outside 1 to MaxBenchHold is
+// refused with one line, before any call; calls that cannot be held make
+// bench fail saying so.
+func TestBenchCommandGrowthUsage(t *testing.T) {
+	n := startNode(t)
+	for _, g := range []string{"0", "-1", "1000001"} {
+		oneLine(t, start(nil, &bytes.Buffer{}, nil, "bench", "--control", n.sock, "--growth", g, "any/echo").wait(),
+			"--growth must be 1 to 1000000 (the calls to hold while measuring)")
+	}
+	var out bytes.Buffer
+	err := start(nil, &out, nil, "bench", "--control", n.sock, "--calls", "5", "--growth", "3", "any/nobody").wait()
+	oneLine(t, err, "with none held: 5 of 5 calls failed")
+	if err == nil || !strings.Contains(err.Error(), "; with 3 held: only 0 of the 3 calls to hold were held: a call to hold failed; the first failure: call any/nobody failed: NDIS_STATUS_") {
+		t.Errorf("error %v", err)
+	}
+	if !strings.Contains(out.String(), "\nbench any/nobody, 0 of 3 held (set up in ") {
+		t.Errorf("output:\n%s", out.String())
 	}
 }
