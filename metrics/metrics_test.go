@@ -1,19 +1,15 @@
 package metrics
 
 import (
-	"io"
 	"net/http"
-	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"go.uber.org/goleak"
 
+	"github.com/condis-project/condis/internal/promtest"
 	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/trace"
@@ -35,56 +31,11 @@ type fakeData struct{ totals mcm.Stats }
 
 func (f *fakeData) Totals() mcm.Stats { return f.totals }
 
-// scrape gets url and parses the exposition with the Prometheus text
-// parser.
-func scrape(t testing.TB, url string) map[string]*dto.MetricFamily {
-	t.Helper()
-	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("GET %s: %s\n%s", url, resp.Status, b)
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("the exposition does not parse: %v", err)
-	}
-	return fams
-}
-
-// value is the value of the sample of family name whose labels are labels
-// ("k=v" each, all of the sample's), and whether there is one.
-func value(fams map[string]*dto.MetricFamily, name string, labels ...string) (float64, bool) {
-	f := fams[name]
-	if f == nil {
-		return 0, false
-	}
-	sort.Strings(labels)
-	for _, m := range f.Metric {
-		var got []string
-		for _, l := range m.Label {
-			got = append(got, l.GetName()+"="+l.GetValue())
-		}
-		sort.Strings(got)
-		if strings.Join(got, ",") != strings.Join(labels, ",") {
-			continue
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		case m.Untyped != nil:
-			return m.Untyped.GetValue(), true
-		}
-	}
-	return 0, false
-}
+// scrape and value read the exposition (package promtest).
+var (
+	scrape = promtest.Scrape
+	value  = promtest.Sample
+)
 
 func msg(t uni.MsgType) []byte { return []byte{0x09, 3, 0, 0, 1, byte(t), 0x80, 0, 0} }
 

@@ -5,17 +5,14 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/http"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
+	"github.com/condis-project/condis/internal/promtest"
 	"github.com/condis-project/condis/pki"
 	"github.com/condis-project/condis/uni"
 )
@@ -66,45 +63,12 @@ func scrapeMetrics(t *testing.T, n *Node) map[string]*dto.MetricFamily {
 	if addr == nil {
 		t.Fatal("the node serves no metrics")
 	}
-	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
-	resp, err := c.Get("http://" + addr.String() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /metrics: %s", resp.Status)
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("the exposition does not parse: %v", err)
-	}
-	return fams
+	return promtest.Scrape(t, "http://"+addr.String()+"/metrics")
 }
 
-// sample is the value of family name's sample with exactly labels ("k=v"
-// each); ok is false if there is none.
-func sample(fams map[string]*dto.MetricFamily, name string, labels ...string) (v float64, ok bool) {
-	sort.Strings(labels)
-	for _, m := range fams[name].GetMetric() {
-		var got []string
-		for _, l := range m.Label {
-			got = append(got, l.GetName()+"="+l.GetValue())
-		}
-		sort.Strings(got)
-		if strings.Join(got, ",") != strings.Join(labels, ",") {
-			continue
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		}
-	}
-	return 0, false
-}
+// sample is the value of family name's sample with exactly labels (package
+// promtest).
+var sample = promtest.Sample
 
 // metricCheck is one expected sample.
 type metricCheck struct {

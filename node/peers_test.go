@@ -82,28 +82,7 @@ func TestPeersBeforeAndAfterLinkDrops(t *testing.T) {
 		opts.Endpoint.KeepAlivePeriod, opts.Endpoint.IdleTimeout = 100*time.Millisecond, 500*time.Millisecond
 		opts.Endpoint.HandshakeTimeout = 300 * time.Millisecond
 		opts.MCM.Timers.T309 = 2 * time.Second
-		n, err := Start(cfg, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctl, err := NewControl(context.Background(), n.CallManager(), Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln, err := ListenControl(cfg.Control)
-		if err != nil {
-			t.Fatal(err)
-		}
-		served := make(chan error, 1)
-		go func() { served <- ctl.Serve(ln) }()
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			ctl.Shutdown(ctx)
-			<-served
-			n.Close(ctx)
-		})
-		return n, ctl
+		return serveNode(t, cfg, opts)
 	}
 	beta, _ := start(cfgOf("beta", Peer{Name: "alpha", Address: aAddr}), bConn)
 	listen, err := DialListen(context.Background(), beta.Config.Control, Request{Service: "echo", Echo: true})
@@ -205,27 +184,7 @@ func TestPeersTLSFailure(t *testing.T) {
 			Peers: []Peer{{Name: peer, Address: peerConn.LocalAddr().String()}}}
 		opts := StartOptions{}
 		opts.Endpoint.PacketConn = conn
-		n, err := Start(cfg, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctl, err := NewControl(context.Background(), n.CallManager(), Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln, err := ListenControl(cfg.Control)
-		if err != nil {
-			t.Fatal(err)
-		}
-		served := make(chan error, 1)
-		go func() { served <- ctl.Serve(ln) }()
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			ctl.Shutdown(ctx)
-			<-served
-			n.Close(ctx)
-		})
+		serveNode(t, cfg, opts)
 		return cfg.Control
 	}
 	asock := start(dir, "alpha", "beta", aConn, bConn)

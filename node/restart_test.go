@@ -50,29 +50,10 @@ func TestPeerRestartClearsCallsAtOnce(t *testing.T) {
 	start := func(cfg *Config, conn net.PacketConn) running {
 		opts := StartOptions{}
 		opts.Endpoint.PacketConn = conn
-		n, err := Start(cfg, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctl, err := NewControl(context.Background(), MCMCallManager{MCM: n.MCM}, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln, err := ListenControl(cfg.Control)
-		if err != nil {
-			t.Fatal(err)
-		}
-		go ctl.Serve(ln)
+		n, ctl := serveNode(t, cfg, opts)
 		return running{n, ctl}
 	}
-	stop := func(r running) {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		r.ctl.Shutdown(ctx)
-		r.n.Close(ctx)
-	}
 	beta := start(cfgOf("beta", "alpha", aAddr), bConn)
-	defer stop(beta)
 	listen, err := DialListen(context.Background(), beta.n.Config.Control, Request{Service: "echo", Echo: true})
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +67,7 @@ func TestPeerRestartClearsCallsAtOnce(t *testing.T) {
 		}
 	}()
 	acfg := cfgOf("alpha", "beta", bAddr)
-	alpha := start(acfg, aConn)
+	start(acfg, aConn)
 	for range 3 {
 		s, err := DialCall(context.Background(), acfg.Control, Request{Dest: "beta/echo"})
 		if err != nil {
@@ -100,10 +81,8 @@ func TestPeerRestartClearsCallsAtOnce(t *testing.T) {
 
 	// kill -9: the socket goes, nothing is said.
 	aConn.Close()
-	defer stop(alpha)
 	restarted := time.Now()
 	alpha2 := start(acfg2(acfg), udp(aAddr))
-	defer stop(alpha2)
 
 	for len(beta.n.MCM.Calls()) > 0 {
 		if time.Since(restarted) > 3*time.Second {

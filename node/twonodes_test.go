@@ -104,6 +104,36 @@ func startTwoNodesWith(tb testing.TB, opts StartOptions) *twoNodes {
 	return tn
 }
 
+// serveNode starts a node from cfg with opts and serves its control
+// socket; both stop when tb ends. Their errors are not checked: some tests
+// kill a node under itself.
+func serveNode(tb testing.TB, cfg *Config, opts StartOptions) (*Node, *Control) {
+	tb.Helper()
+	n, err := Start(cfg, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctl, err := NewControl(context.Background(), n.CallManager(), Options{})
+	if err != nil {
+		n.Close(context.Background())
+		tb.Fatal(err)
+	}
+	ln, err := ListenControl(cfg.Control)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- ctl.Serve(ln) }()
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		ctl.Shutdown(ctx)
+		<-served
+		n.Close(ctx)
+	})
+	return n, ctl
+}
+
 // cpuTime is the CPU time (user and system) this process has used: less
 // sensitive than the wall clock to other work on the machine.
 func cpuTime(tb testing.TB) time.Duration {
