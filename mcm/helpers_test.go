@@ -267,6 +267,29 @@ func bestEffort(sdu uint32) ndis.Flowspec {
 }
 
 // call makes a call from c and waits for its outcome.
+// makeCalls has c make n calls at once, each on a VC of its own with
+// params(), and returns their VCs once every MakeCall has completed,
+// whatever the outcome.
+func (w *world) makeCalls(c *memdrv.Client, n int, params func() *ndis.CallParameters) []*memdrv.ClientVc {
+	w.t.Helper()
+	vs := make([]*memdrv.ClientVc, n)
+	for i := range vs {
+		vs[i], _ = c.CreateVc(c.Af())
+		c.MakeCall(vs[i], params(), false)
+	}
+	w.waitFor("every MakeCall completed", func() bool {
+		return memdrv.See(c, func() bool {
+			for _, v := range vs {
+				if !v.Make.Done {
+					return false
+				}
+			}
+			return true
+		})
+	})
+	return vs
+}
+
 func (w *world) call(c *memdrv.Client, params *ndis.CallParameters) *memdrv.ClientVc {
 	w.t.Helper()
 	v, st := c.CreateVc(c.Af())

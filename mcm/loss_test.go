@@ -98,20 +98,8 @@ func TestLossyCalls(t *testing.T) {
 		ca, cb := a.client("alice"), b.client("bob")
 		cb.SetMode(memdrv.Pend)
 		b.listen(cb, "echo")
-		vs := make([]*memdrv.ClientVc, n)
-		for i := range vs {
-			vs[i], _ = ca.CreateVc(ca.Af())
-			ca.MakeCall(vs[i], mcm.CallParams("b", "echo", bestEffort(100), bestEffort(100), false), false)
-		}
-		w.waitFor("every MakeCall completed", func() bool {
-			return memdrv.See(ca, func() bool {
-				for _, v := range vs {
-					if !v.Make.Done {
-						return false
-					}
-				}
-				return true
-			})
+		vs := w.makeCalls(ca, n, func() *ndis.CallParameters {
+			return mcm.CallParams("b", "echo", bestEffort(100), bestEffort(100), false)
 		})
 		up := 0
 		memdrv.See(ca, func() bool {

@@ -107,20 +107,8 @@ func TestRefusedCallsArePaced(t *testing.T) {
 		w.addNode("b", func(c *mcm.Config) { c.RefusalRate = rate })
 		ca := a.client("alice")
 		start := time.Now()
-		vs := make([]*memdrv.ClientVc, n)
-		for i := range vs {
-			vs[i], _ = ca.CreateVc(ca.Af())
-			ca.MakeCall(vs[i], mcm.CallParams("b", "nosuch", bestEffort(100), bestEffort(100), false), false)
-		}
-		w.waitFor("every MakeCall completed", func() bool {
-			return memdrv.See(ca, func() bool {
-				for _, v := range vs {
-					if !v.Make.Done {
-						return false
-					}
-				}
-				return true
-			})
+		vs := w.makeCalls(ca, n, func() *ndis.CallParameters {
+			return mcm.CallParams("b", "nosuch", bestEffort(100), bestEffort(100), false)
 		})
 		took := time.Since(start)
 		memdrv.See(ca, func() bool {
