@@ -122,7 +122,7 @@ func TestVcCommandsEndToEnd(t *testing.T) {
 		// limit, which path MTU discovery moves on its own, does not
 		// refuse the ADD PARTY (it only bounds what the leaf sends).
 		mp := c.call(t, ctx, alpha, "beta/l1", "beta/l2")
-		parties := partyRe.FindAllStringSubmatch(mp.stderr.String(), -1)
+		parties := waitParties(t, mp.stderr, 2)
 		if len(parties) != 2 || parties[0][2] != "beta/l1" || parties[1][2] != "beta/l2" {
 			t.Fatalf("call said %q", mp.stderr)
 		}

@@ -34,6 +34,20 @@ func waitLine(t *testing.T, what string, buf interface{ String() string }, re *r
 	}
 }
 
+// waitParties waits until buf names n added parties (condis call prints
+// them after its "connected" line) and returns them as partyRe matches.
+func waitParties(t *testing.T, buf interface{ String() string }, n int) [][]string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		parties := partyRe.FindAllStringSubmatch(buf.String(), -1)
+		if len(parties) >= n || time.Now().After(deadline) {
+			return parties
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 var (
 	connectedRe = regexp.MustCompile(`condis: (vc#\d+): connected to `)
 	partyRe     = regexp.MustCompile(`condis: vc#\d+: party (party#\d+) \((\S+)\) added`)
@@ -121,7 +135,7 @@ func TestMultipointCall(t *testing.T) {
 	l1, l2 := n.sink(t, "l1"), n.sink(t, "l2")
 	var out bytes.Buffer
 	lc := callUp(t, n.sock, &out, "any/l1", "any/l2")
-	parties := partyRe.FindAllStringSubmatch(lc.stderr.String(), -1)
+	parties := waitParties(t, lc.stderr, 2)
 	if len(parties) != 2 || parties[0][2] != "any/l1" || parties[1][2] != "any/l2" {
 		t.Fatalf("parties said: %q", lc.stderr.String())
 	}
