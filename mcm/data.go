@@ -7,8 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/time/rate"
-
+	"github.com/condis-project/condis/internal/shaping"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/transport"
 )
@@ -38,22 +37,13 @@ import (
 //     A multipoint root's SDU goes to every leaf node; it succeeds if at
 //     least one took it.
 //
-// Policing and shaping: a dual token bucket (golang.org/x/time/rate) per
-// VC on the transmit flowspec: a sustained bucket filling at TokenRate
-// bytes/s and holding TokenBucketSize bytes, and a peak bucket filling at
-// PeakBandwidth bytes/s and holding one maximum SDU. Either is left out
-// when its rate is QOS_NOT_SPECIFIED or POSITIVE_INFINITY_RATE. Each bucket
-// is at least one maximum SDU deep, so every SDU the negotiated MaxSduSize
-// allows can conform. An SDU takes its size in tokens from both buckets;
-// if either is short, the SDU is delayed until both would have had them
-// (shaping), in order behind earlier delayed SDUs, unless that delay
-// exceeds Config.MaxShapingDelay: then it is dropped (policing) and its
-// tokens given back. Each bucket is deeper by what its rate fills in
-// shapingSlack (50 µs): a tolerance like ATM's cell delay variation
-// tolerance (a GCRA's τ), so that an SDU a few microseconds ahead of the
-// peak rate is not held back — no timer fires that precisely, and holding
-// it would cost a timer and a goroutine hand-off per SDU to a sender that
-// bursts faster than the peak. The rates hold over time all the same.
+// Policing and shaping: the dual token bucket of package internal/shaping
+// per VC on the transmit flowspec (a sustained and a peak bucket, each at
+// least one maximum SDU deep and 50 µs of its rate deeper). An SDU short
+// of tokens is delayed until both buckets would have had them (shaping),
+// in order behind earlier delayed SDUs, unless that delay exceeds
+// Config.MaxShapingDelay: then it is dropped (policing) and its tokens
+// given back.
 //
 // Receiving: each datagram (or reliable SDU) whose connection identifier
 // belongs to a call is indicated on the call's VC(s) with
@@ -68,17 +58,6 @@ import (
 // so that a sender and a receiver do not share one; they are added with
 // the VC's lock held, as its own counters are, so an SDU is in the totals
 // before its VC's close can complete.
-
-// shapingSlack is the shaping tolerance: each bucket is deeper by what
-// its rate fills in that time (see the data-path comment).
-const shapingSlack = 50 * time.Microsecond
-
-// burst is the depth of a bucket of base bytes filling at rate bytes/s:
-// base plus what the rate fills in shapingSlack.
-func burst(base, rate uint32) int {
-	slack := uint64(rate) * uint64(shapingSlack) / uint64(time.Second)
-	return int(min(uint64(base)+slack, math.MaxInt32))
-}
 
 // dataPath is a VC's data state. What every VC needs is kept inline and
 // small (the MCM holds one per VC, and a node may hold a million); what
@@ -99,7 +78,7 @@ type dataPath struct {
 	// refuse the SDU (NDIS_STATUS_INVALID_LENGTH all the same) and resets
 	// it.
 	pathMax  int32
-	flow     flowRates
+	flow     shaping.Rates
 	inflight int32 // lists the MCM holds and has not completed
 	rxBusy   int32 // indications in progress
 	// to is the destination of a point-to-point VC: its call's peer and
@@ -110,18 +89,11 @@ type dataPath struct {
 	act  *dataActive
 }
 
-// flowRates are the transmit flowspec's buckets in bytes/s and bytes (0:
-// no such bucket).
-type flowRates struct {
-	sustained, bucket, peak uint32
-}
-
 // dataActive is the state of a VC that has carried data.
 type dataActive struct {
 	// The dual token bucket, made from flow when first needed (a bucket
 	// starts full, so making it late is the same as making it at open).
-	sustained *rate.Limiter
-	peak      *rate.Limiter
+	buckets shaping.Buckets
 
 	q      []queued // SDUs waiting for the worker, from qHead on
 	qHead  int
@@ -175,33 +147,10 @@ func (dp *dataPath) setFlow(tx ndis.Flowspec) {
 // setFlowLocked records the buckets of tx; new (full) buckets are made
 // from them on the next SDU.
 func (dp *dataPath) setFlowLocked(tx ndis.Flowspec) {
-	depth := uint32(max(dp.maxTx, 1))
-	dp.flow = flowRates{}
-	if r := tx.TokenRate; !unspecified(r) && r > 0 {
-		b := depth
-		if s := tx.TokenBucketSize; !unspecified(s) && s > b {
-			b = s
-		}
-		dp.flow.sustained, dp.flow.bucket = r, b
-	}
-	if r := tx.PeakBandwidth; !unspecified(r) && r > 0 {
-		dp.flow.peak = r
-	}
+	dp.flow = shaping.RatesOf(tx, int(dp.maxTx))
 	if a := dp.act; a != nil {
-		a.sustained, a.peak = nil, nil
+		a.buckets.Reset()
 	}
-}
-
-// limitersLocked returns the VC's buckets (nil where the flowspec has
-// none), making them if needed.
-func (dp *dataPath) limitersLocked(a *dataActive) (sustained, peak *rate.Limiter) {
-	if r := dp.flow.sustained; r > 0 && a.sustained == nil {
-		a.sustained = rate.NewLimiter(rate.Limit(r), burst(dp.flow.bucket, r))
-	}
-	if r := dp.flow.peak; r > 0 && a.peak == nil {
-		a.peak = rate.NewLimiter(rate.Limit(r), burst(uint32(max(dp.maxTx, 1)), r))
-	}
-	return a.sustained, a.peak
 }
 
 // setDests sets a multipoint root's destinations: its connected legs.
@@ -330,49 +279,7 @@ func (dp *dataPath) pathCarriesLocked(dests []*call, size int) bool {
 // long the SDU must wait for them (shaping); ok is false if it cannot
 // conform within maxDelay (policing), and then no tokens are taken.
 func (dp *dataPath) conformLocked(a *dataActive, now time.Time, size int, maxDelay time.Duration) (delay time.Duration, ok bool) {
-	sustained, peak := dp.limitersLocked(a)
-	if sustained == nil && peak == nil {
-		return 0, true
-	}
-	// The usual case, without allocating: both buckets hold the tokens
-	// now. (Only this VC, under dp.mu, uses its buckets: what TokensAt
-	// sees, AllowN finds.)
-	first, second := sustained, peak
-	if first == nil {
-		first, second = peak, nil
-	}
-	if second == nil || second.TokensAt(now) >= float64(size) {
-		if first.AllowN(now, size) {
-			if second != nil {
-				second.AllowN(now, size)
-			}
-			return 0, true
-		}
-	}
-	// Short of tokens: reserve them from both and wait, unless that takes
-	// too long.
-	var rs [2]*rate.Reservation
-	k := 0
-	for _, lim := range [2]*rate.Limiter{sustained, peak} {
-		if lim == nil {
-			continue
-		}
-		r := lim.ReserveN(now, size)
-		rs[k] = r
-		k++
-		if !r.OK() {
-			delay = maxDelay + 1 // cannot conform: drop
-			continue
-		}
-		delay = max(delay, r.DelayFrom(now))
-	}
-	if delay > maxDelay {
-		for _, r := range rs[:k] {
-			r.CancelAt(now)
-		}
-		return 0, false
-	}
-	return delay, true
+	return a.buckets.Conform(dp.flow, now, size, maxDelay)
 }
 
 // dataTotals are every VC's data counters summed (Totals).
