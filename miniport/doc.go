@@ -1,0 +1,88 @@
+// Package miniport is a CoNDIS miniport without call management whose
+// medium is a transport.Endpoint (QUIC, or transport/sim in tests): the
+// "NIC" of the split topology. A stand-alone Q.2931 call manager (a
+// protocol driver bound to this adapter) reaches its peers through it, as
+// Windows' ATM UNI call manager reached the switch through a vendor's ATM
+// miniport.
+//
+// # Setting up
+//
+//	mp, _ := miniport.New(mediator, miniport.Config{Name: "qnic"})
+//	ep, _ := quic.Listen(quic.Config{..., Handler: mp.Handler()}) // or simNet.Endpoint(name, mp.Handler())
+//	mp.Attach(ep)
+//	... bind the call manager to mp.Adapter() ...
+//	mp.Halt() // after every protocol has unbound
+//
+// # The contract a call manager uses
+//
+// VCs. The call manager creates every VC it uses on this adapter:
+// signalling VCs with NdisCoCreateVc and no AF handle, data VCs for its
+// clients' calls. MiniportCoCreateVc and MiniportCoDeleteVc keep per-VC
+// state and never pend.
+//
+// Activation. NdisCmActivateVc carries, in MediaParameters.MediaSpecific,
+// the VC's [VCParams] (ParamType [ParamMedia]; build them with
+// [VCParams.Media], read them with [ParseMedia]):
+//
+//   - a Signalling VC for peer P: Q.2931 messages, one per SDU, on the
+//     link's signalling stream (Link.Send, LinkHandler.Message), as ATM's
+//     VCI 5. At most one per peer;
+//   - a Datagram or Reliable data VC for peer P with connection identifier
+//     C (the call manager chooses it, as mcm does: unique per peer), its
+//     transmit and receive [Traffic] (token rate, bucket, peak rate,
+//     maximum SDU: shaped on send and policed on receive through
+//     internal/shaping) — at most one VC per peer and C.
+//
+// MiniportCoActivateVc completes at once (SUCCESS) when the link to P is
+// up; otherwise it returns NDIS_STATUS_PENDING, dials P
+// (Endpoint.Dial) and completes with NdisMCoActivateVcComplete when the
+// link is up or the dial failed (see MiniportCoActivateVc for the
+// statuses). Activating an active VC again changes its traffic (a QoS
+// change); when its peer has no link it also dials, pending the same way
+// — that is how a call manager gets a link back for a signalling VC it
+// kept. MiniportCoDeactivateVc stops the VC receiving at once, and
+// completes at once if none of its sends is still in the miniport, else
+// pends until they are all completed (NdisMCoDeactivateVcComplete).
+//
+// Data. MiniportCoSendNetBufferLists sends each list as one SDU and
+// completes each exactly once with NdisMCoSendNetBufferListsComplete; its
+// documentation lists the statuses (too long for the path, link down,
+// nonconforming, ...). Received SDUs are indicated with
+// NdisMCoIndicateReceiveNetBufferLists on the VC their connection
+// identifier (or the signalling stream) maps to; see receive.go for what
+// is dropped and counted, and how signalling that arrives before the
+// signalling VC is active is held (at most Config.MaxHeldSignalling per
+// peer) and delivered once it is.
+//
+// Links. The miniport accepts every link the Endpoint makes (dialled by
+// either side) and indicates each link's coming and going to every bound
+// protocol with NdisMCoIndicateStatusEx, adapter-wide, StatusCode
+// [StatusLinkEvent] and a [LinkEvent] buffer: the peer's name, up or down,
+// the transport.DownReason and the peer's incarnation. A call manager
+// creates and activates a signalling VC for a peer that connected (from
+// its ProtocolCoStatusEx: the transport delivers nothing of the link
+// before that returns) and clears its calls with a peer when its link
+// goes (or when a new link shows another incarnation). VCs stay bound to
+// their peer across links: a new link carries them again.
+//
+// OIDs. MiniportCoOidRequest answers the link speed, the largest SDU the
+// path carries now, and per-VC and adapter counters; see the Oid
+// constants.
+//
+// Closing. [Miniport.Close] takes the medium away; every pending
+// activation, deactivation and send completes exactly once and every
+// goroutine of the miniport has ended when it returns. [Miniport.Halt]
+// then removes the adapter.
+//
+// # Known limit
+//
+// The mediator opens a VC for receives (R-ACT-7) only once
+// MiniportCoActivateVc has returned SUCCESS and it has recorded that. A
+// data SDU or message that reaches the miniport between those two moments
+// is indicated too early and refused by the mediator (counted as
+// dropped). The transport's ordering makes that impossible for a
+// signalling VC activated from the link-up indication, and the call
+// procedures make it so for data VCs (a peer sends data only after the
+// CONNECT this side sends once its VC is active); ndis offers a miniport
+// no way to close the window otherwise.
+package miniport

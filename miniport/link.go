@@ -1,0 +1,193 @@
+package miniport
+
+import (
+	"context"
+	"errors"
+
+	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/transport"
+)
+
+// peer is what the miniport knows of one node: its link (nil while there
+// is none), the VCs bound to it and the signalling held for a signalling
+// VC not yet active. Guarded by Miniport.mu. A peer is kept once seen
+// (a node talks to a bounded set of peers).
+type peer struct {
+	name string
+	link transport.Link
+	inc  uint64 // PeerIncarnation of link, or of the last one
+
+	sig  *vc            // the signalling VC bound to the peer, if any
+	data map[uint32]*vc // data VCs bound to the peer, by connection identifier
+
+	held       [][]byte // signalling not yet indicated, oldest first
+	delivering bool     // a goroutine is indicating held signalling
+
+	dialing bool  // a dial is under way
+	waiters []*vc // activations waiting for it
+}
+
+func (mp *Miniport) peerLocked(name string) *peer {
+	pr := mp.peers[name]
+	if pr == nil {
+		pr = &peer{name: name, data: map[uint32]*vc{}}
+		mp.peers[name] = pr
+	}
+	return pr
+}
+
+// bindLocked binds v to the peer with p; false if the slot is taken.
+func (pr *peer) bindLocked(v *vc, p VCParams) bool {
+	if p.Kind == Signalling {
+		if pr.sig != nil {
+			return false
+		}
+		pr.sig = v
+		return true
+	}
+	if pr.data[p.ConnID] != nil {
+		return false
+	}
+	pr.data[p.ConnID] = v
+	return true
+}
+
+// unbindLocked unbinds v: no more receives reach it.
+func (pr *peer) unbindLocked(v *vc) {
+	if pr.sig == v {
+		pr.sig = nil
+		return
+	}
+	if pr.data[v.p.ConnID] == v {
+		delete(pr.data, v.p.ConnID)
+	}
+}
+
+// dialLocked makes v wait for a link to pr, starting a dial unless one is
+// under way.
+func (mp *Miniport) dialLocked(pr *peer, v *vc) {
+	pr.waiters = append(pr.waiters, v)
+	if pr.dialing {
+		return
+	}
+	pr.dialing = true
+	ep := mp.ep
+	mp.goLocked(func() {
+		st := ndis.StatusFailure
+		if ep != nil {
+			ctx, cancel := context.WithTimeout(mp.ctx, mp.cfg.DialTimeout)
+			_, err := ep.Dial(ctx, pr.name)
+			cancel()
+			st = mp.dialStatus(err)
+		}
+		mp.mu.Lock()
+		ws := pr.waiters
+		pr.waiters, pr.dialing = nil, false
+		mp.mu.Unlock()
+		for _, w := range ws {
+			mp.finishActivate(w, st)
+		}
+	})
+}
+
+// dialStatus is the activation status of a dial's outcome.
+func (mp *Miniport) dialStatus(err error) ndis.Status {
+	switch {
+	case err == nil:
+		return ndis.StatusSuccess
+	case mp.ctx.Err() != nil, errors.Is(err, transport.ErrClosed):
+		return ndis.StatusClosing
+	case errors.Is(err, transport.ErrUnknownPeer):
+		return ndis.StatusNoRouteToDestination
+	case errors.Is(err, transport.ErrUnreachable), errors.Is(err, context.DeadlineExceeded):
+		return ndis.StatusDestOutOfOrder
+	}
+	return ndis.StatusFailure
+}
+
+// linkUp is the transport's LinkUp: the link becomes the peer's path, and
+// every bound protocol is told (StatusLinkEvent). The transport delivers
+// nothing of the link before this returns, so a call manager that
+// activates the peer's signalling VC from its ProtocolCoStatusEx misses
+// no message.
+func (mp *Miniport) linkUp(l transport.Link) transport.LinkHandler {
+	mp.mu.Lock()
+	pr := mp.peerLocked(l.Peer())
+	pr.link, pr.inc = l, l.PeerIncarnation()
+	mp.stats.LinksUp++
+	mp.mu.Unlock()
+	mp.indicateLink(LinkEvent{Peer: pr.name, Up: true, Incarnation: pr.inc})
+	return &linkHandler{mp: mp, pr: pr, l: l}
+}
+
+// linkDown: the link is no longer the peer's path. Sends waiting on it
+// complete with NDIS_STATUS_FAILURE, signalling held from it is dropped,
+// and every bound protocol is told. The peer's VCs stay bound: a new link
+// to the peer carries them again.
+func (mp *Miniport) linkDown(pr *peer, l transport.Link, err error) {
+	reason := transport.DownReason(0)
+	var lde *transport.LinkDownError
+	if errors.As(err, &lde) {
+		reason = lde.Reason
+	}
+	mp.mu.Lock()
+	if pr.link == l {
+		pr.link = nil
+	}
+	mp.stats.SignallingDropped += uint64(len(pr.held))
+	pr.held = nil
+	var vs []*vc
+	if pr.sig != nil {
+		vs = append(vs, pr.sig)
+	}
+	for _, v := range pr.data {
+		vs = append(vs, v)
+	}
+	mp.mu.Unlock()
+	for _, v := range vs {
+		mp.flush(v, ndis.StatusFailure)
+	}
+	mp.indicateLink(LinkEvent{Peer: pr.name, Reason: reason, Incarnation: l.PeerIncarnation()})
+}
+
+// indicateLink tells every bound protocol (NdisMCoIndicateStatusEx,
+// adapter-wide).
+func (mp *Miniport) indicateLink(e LinkEvent) {
+	mp.adapter.MCoIndicateStatusEx(nil, &ndis.StatusIndication{StatusCode: StatusLinkEvent, Buffer: e.Marshal()})
+}
+
+// linkHandler receives one link's traffic.
+type linkHandler struct {
+	mp *Miniport
+	pr *peer
+	l  transport.Link
+}
+
+// Message holds one signalling message for the peer's signalling VC and
+// indicates what it can.
+func (h *linkHandler) Message(msg []byte) {
+	mp := h.mp
+	mp.mu.Lock()
+	if len(h.pr.held) >= mp.cfg.MaxHeldSignalling {
+		mp.stats.SignallingDropped++
+		mp.mu.Unlock()
+		return
+	}
+	h.pr.held = append(h.pr.held, msg)
+	mp.mu.Unlock()
+	mp.deliverSignalling(h.pr)
+}
+
+// Datagram indicates a datagram on the VC of its connection identifier.
+func (h *linkHandler) Datagram(connID uint32, payload []byte) {
+	h.mp.receiveData(h.pr, connID, payload, Datagram)
+}
+
+// StreamData indicates a reliable SDU on the VC of its connection
+// identifier.
+func (h *linkHandler) StreamData(connID uint32, sdu []byte) {
+	h.mp.receiveData(h.pr, connID, sdu, Reliable)
+}
+
+// LinkDown: see Miniport.linkDown.
+func (h *linkHandler) LinkDown(err error) { h.mp.linkDown(h.pr, h.l, err) }

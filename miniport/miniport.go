@@ -1,0 +1,456 @@
+package miniport
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/condis-project/condis/internal/shaping"
+	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/transport"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxShapingDelay   = 100 * time.Millisecond
+	DefaultPolicingTolerance = time.Millisecond
+	DefaultMaxHeldSignalling = 64
+	DefaultDialTimeout       = 10 * time.Second
+	DefaultLinkSpeed         = 1_000_000_000 // bits/s
+)
+
+// Config configures a Miniport. Zero values take the defaults.
+type Config struct {
+	// Name is the adapter's name in the mediator.
+	Name string
+	// MaxShapingDelay bounds how long a send is held back to conform to
+	// its VC's transmit traffic; a send that would wait longer is dropped
+	// and completed with NDIS_STATUS_RESOURCES.
+	MaxShapingDelay time.Duration
+	// PolicingTolerance is how far ahead of its VC's receive traffic an
+	// SDU may arrive and still conform (a GCRA's τ: network jitter bunches
+	// SDUs the sender spaced out).
+	PolicingTolerance time.Duration
+	// MaxHeldSignalling bounds the signalling messages held per peer
+	// while no signalling VC of that peer is active; further ones are
+	// dropped and counted (Stats.SignallingDropped).
+	MaxHeldSignalling int
+	// DialTimeout bounds the dial of a pended activation.
+	DialTimeout time.Duration
+	// LinkSpeed is the nominal speed OID_GEN_CO_LINK_SPEED reports, in
+	// bits/s, both ways: what the medium is sold as, for a call manager's
+	// admission control. The transport measures none.
+	LinkSpeed uint64
+}
+
+func (c *Config) setDefaults() {
+	if c.Name == "" {
+		c.Name = "miniport"
+	}
+	if c.MaxShapingDelay <= 0 {
+		c.MaxShapingDelay = DefaultMaxShapingDelay
+	}
+	if c.PolicingTolerance <= 0 {
+		c.PolicingTolerance = DefaultPolicingTolerance
+	}
+	if c.MaxHeldSignalling <= 0 {
+		c.MaxHeldSignalling = DefaultMaxHeldSignalling
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.LinkSpeed == 0 {
+		c.LinkSpeed = DefaultLinkSpeed
+	}
+}
+
+// Miniport is a CoNDIS miniport without call management whose medium is a
+// transport.Endpoint. See the package documentation for the contract.
+type Miniport struct {
+	cfg     Config
+	adapter *ndis.Adapter
+	ctx     context.Context // cancelled by Close: ends dials
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // every goroutine the miniport started
+
+	mu     sync.Mutex
+	ep     transport.Endpoint
+	closed bool
+	peers  map[string]*peer
+	vcs    map[*vc]struct{}
+	stats  AdapterStats
+}
+
+// vcState is a VC's state in the miniport. The zero value is not a state.
+//
+//	idle --activate--> activating --path up--> active
+//	  ^                    |                   |  ^ reactivate (stays active)
+//	  |<---dial failed-----+                   |  |
+//	  |<--------drained---- deactivating <-----+--+
+type vcState uint8
+
+const (
+	vcIdle         vcState = iota + 1 // created or deactivated: no path
+	vcActivating                      // MiniportCoActivateVc pended: the path is opening
+	vcActive                          // carries SDUs
+	vcDeactivating                    // MiniportCoDeactivateVc pended: sends draining
+)
+
+func (s vcState) String() string {
+	switch s {
+	case vcIdle:
+		return "idle"
+	case vcActivating:
+		return "activating"
+	case vcActive:
+		return "active"
+	case vcDeactivating:
+		return "deactivating"
+	}
+	return "vcState(?)"
+}
+
+// vc is the miniport's per-VC context (MiniportCoCreateVc). Guarded by
+// Miniport.mu.
+type vc struct {
+	mp    *Miniport
+	h     *ndis.Vc
+	state vcState
+	// why is the reason of the last transition, for people reading a dump.
+	why string
+
+	p    VCParams // in force while activating, active or deactivating
+	peer *peer    // the peer p.Peer, while bound (activating..deactivating)
+	// rxReady: the mediator has the VC active (its activation completed),
+	// so receives may be indicated on it.
+	rxReady bool
+	// A pended re-activation: the parameters it will put in force and the
+	// call manager's buffer to complete it with.
+	reopen   *VCParams
+	actParam *ndis.CallParameters
+
+	txRates, rxRates shaping.Rates
+	txB, rxB         shaping.Buckets
+
+	q        []queued // shaped or reliable sends waiting for the worker
+	worker   bool
+	kick     chan struct{} // wakes the worker early (made with it)
+	inflight int           // sends taken and not yet completed
+	rxBusy   int           // indications in progress
+
+	st Stats
+}
+
+type queued struct {
+	n  *ndis.NetBufferList
+	at time.Time
+}
+
+// setStateLocked is the one place a VC changes state.
+func (v *vc) setStateLocked(s vcState, why string) {
+	v.state, v.why = s, why
+}
+
+// New attaches a new miniport to m (NdisMRegisterMiniportDriver and
+// MiniportInitializeEx, as ndis.Mediator.AddMiniport models them). It has
+// no medium until Attach; give the transport Handler() when making the
+// Endpoint.
+func New(m *ndis.Mediator, cfg Config) (*Miniport, ndis.Status) {
+	cfg.setDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	mp := &Miniport{cfg: cfg, ctx: ctx, cancel: cancel, peers: map[string]*peer{}, vcs: map[*vc]struct{}{}}
+	a, st := m.AddMiniport(cfg.Name, mp, mp, nil)
+	if st != ndis.StatusSuccess {
+		cancel()
+		return nil, st
+	}
+	mp.adapter = a
+	return mp, ndis.StatusSuccess
+}
+
+// Adapter returns the miniport's adapter handle, to bind protocols to.
+func (mp *Miniport) Adapter() *ndis.Adapter { return mp.adapter }
+
+// Handler returns the transport.Handler to make the Endpoint with: the
+// miniport accepts every link the Endpoint makes or accepts.
+func (mp *Miniport) Handler() transport.Handler { return transport.HandlerFunc(mp.linkUp) }
+
+// Attach gives the miniport its medium: activations that need a link
+// dial through ep. Close closes ep.
+func (mp *Miniport) Attach(ep transport.Endpoint) {
+	mp.mu.Lock()
+	mp.ep = ep
+	mp.mu.Unlock()
+}
+
+// Close takes the medium away: the Endpoint is closed (every link goes
+// down and is indicated so), pended activations complete with
+// NDIS_STATUS_CLOSING, sends waiting to be shaped complete with
+// NDIS_STATUS_FAILURE, pended deactivations complete once their sends
+// have, and every goroutine of the miniport has ended when Close returns.
+// Later activations are refused with NDIS_STATUS_CLOSING, OID requests
+// with NDIS_STATUS_NOT_ACCEPTED (R-OID-7). Close must not be called from a
+// handler the miniport called. It is idempotent.
+func (mp *Miniport) Close() {
+	mp.mu.Lock()
+	already := mp.closed
+	mp.closed = true
+	ep := mp.ep
+	mp.mu.Unlock()
+	mp.cancel()
+	if !already && ep != nil {
+		ep.Close()
+	}
+	mp.flushAll(ndis.StatusFailure)
+	mp.wg.Wait()
+}
+
+// Halt closes the medium (Close) and removes the adapter (MiniportHaltEx,
+// as ndis.Adapter.RemoveAdapter models it). Every protocol must have
+// unbound first; otherwise the mediator refuses with NDIS_STATUS_FAILURE
+// and names what is left.
+func (mp *Miniport) Halt() ndis.Status {
+	mp.Close()
+	return mp.adapter.RemoveAdapter()
+}
+
+// MiniportCoCreateVc models MiniportCoCreateVc: per-VC state, idle. It
+// never pends (R-GEN-5).
+func (mp *Miniport) MiniportCoCreateVc(adapterCtx any, h *ndis.Vc) (any, ndis.Status) {
+	v := &vc{mp: mp, h: h}
+	v.setStateLocked(vcIdle, "created")
+	mp.mu.Lock()
+	mp.vcs[v] = struct{}{}
+	mp.mu.Unlock()
+	return v, ndis.StatusSuccess
+}
+
+// MiniportCoDeleteVc models MiniportCoDeleteVc: frees the per-VC state.
+// The mediator deletes only inactive VCs (R-VC-9), so nothing is bound.
+func (mp *Miniport) MiniportCoDeleteVc(vcCtx any) ndis.Status {
+	v, ok := vcCtx.(*vc)
+	if !ok {
+		return ndis.StatusInvalidData
+	}
+	mp.mu.Lock()
+	defer mp.mu.Unlock()
+	if v.state != vcIdle {
+		return ndis.StatusFailure
+	}
+	delete(mp.vcs, v)
+	return ndis.StatusSuccess
+}
+
+// MiniportCoActivateVc models MiniportCoActivateVc. It reads the VC's
+// VCParams (ParamMedia); unreadable ones are refused with
+// NDIS_STATUS_INVALID_DATA, and so is a re-activation that changes the
+// kind, the peer or the connection identifier. A signalling VC for a peer
+// that has one, or a data VC on a connection identifier of that peer in
+// use, is refused with NDIS_STATUS_VC_NOT_AVAILABLE.
+//
+// With the link to the peer up, the activation completes at once
+// (SUCCESS), unless signalling of that peer is held for the VC: then it
+// pends and completes at once from another goroutine, and the held
+// messages are indicated after NdisMCoActivateVcComplete. Without a link
+// it pends while the miniport dials the peer, and completes with
+// NdisMCoActivateVcComplete: SUCCESS once the link is up, else
+// NDIS_STATUS_NO_ROUTE_TO_DESTINATION (unknown peer),
+// NDIS_STATUS_DEST_OUT_OF_ORDER (unreachable, or no answer within
+// Config.DialTimeout), NDIS_STATUS_CLOSING (the miniport closed) or
+// NDIS_STATUS_FAILURE (anything else, such as a failed authentication).
+// A re-activation puts the new traffic in force the same way.
+func (mp *Miniport) MiniportCoActivateVc(vcCtx any, cp *ndis.CallParameters) ndis.Status {
+	v, ok := vcCtx.(*vc)
+	if !ok {
+		return ndis.StatusInvalidData
+	}
+	p, err := ParseMedia(cp)
+	if err != nil {
+		return ndis.StatusInvalidData
+	}
+	mp.mu.Lock()
+	if mp.closed {
+		mp.mu.Unlock()
+		return ndis.StatusClosing
+	}
+	switch v.state {
+	case vcActive:
+		if p.Kind != v.p.Kind || p.Peer != v.p.Peer || p.ConnID != v.p.ConnID || v.reopen != nil {
+			mp.mu.Unlock()
+			return ndis.StatusInvalidData
+		}
+		if v.peer.link != nil {
+			v.setTrafficLocked(p)
+			mp.mu.Unlock()
+			return ndis.StatusSuccess
+		}
+		v.reopen, v.actParam = &p, cp
+		mp.dialLocked(v.peer, v)
+		mp.mu.Unlock()
+		return ndis.StatusPending
+	case vcIdle:
+	default:
+		mp.mu.Unlock()
+		return ndis.StatusFailure // the mediator allows one activation or deactivation at a time (R-ACT-4)
+	}
+	pr := mp.peerLocked(p.Peer)
+	if !pr.bindLocked(v, p) {
+		mp.mu.Unlock()
+		return ndis.StatusVcNotAvailable
+	}
+	v.p, v.peer, v.actParam = p, pr, cp
+	v.setTrafficLocked(p)
+	switch {
+	case pr.link != nil && (p.Kind != Signalling || len(pr.held) == 0):
+		v.setStateLocked(vcActive, "activated: link up")
+		v.rxReady = true
+		mp.mu.Unlock()
+		return ndis.StatusSuccess
+	case pr.link != nil:
+		v.setStateLocked(vcActivating, "signalling held for it")
+		mp.goLocked(func() { mp.finishActivate(v, ndis.StatusSuccess) })
+	default:
+		v.setStateLocked(vcActivating, "dialling "+p.Peer)
+		mp.dialLocked(pr, v)
+	}
+	mp.mu.Unlock()
+	return ndis.StatusPending
+}
+
+// setTrafficLocked puts p's traffic in force (new, full buckets).
+func (v *vc) setTrafficLocked(p VCParams) {
+	v.p.Transmit, v.p.Receive = p.Transmit, p.Receive
+	v.txRates = shaping.RatesOf(p.Transmit.Flowspec(), v.maxTx())
+	v.rxRates = shaping.RatesOf(p.Receive.Flowspec(), v.maxRx())
+	v.txB.Reset()
+	v.rxB.Reset()
+}
+
+// maxTx is the largest SDU the VC sends: its own limit, else its path's
+// kind of limit (a datagram VC is also held to the link's datagram size
+// when it sends).
+func (v *vc) maxTx() int { return sduLimit(v.p.Kind, v.p.Transmit.MaxSduSize) }
+func (v *vc) maxRx() int { return sduLimit(v.p.Kind, v.p.Receive.MaxSduSize) }
+
+func sduLimit(k VCKind, own uint32) int {
+	var path int
+	switch k {
+	case Signalling:
+		return transport.MaxMessageLen
+	case Reliable:
+		path = transport.MaxStreamSDU
+	default:
+		path = 65535 // no datagram is longer
+	}
+	if own != 0 && int64(own) < int64(path) {
+		return int(own)
+	}
+	return path
+}
+
+// finishActivate completes a pended activation or re-activation with st
+// (NdisMCoActivateVcComplete) and then opens the VC's receive path.
+func (mp *Miniport) finishActivate(v *vc, st ndis.Status) {
+	mp.mu.Lock()
+	cp := v.actParam
+	v.actParam = nil
+	switch {
+	case v.reopen != nil:
+		if st == ndis.StatusSuccess {
+			v.setTrafficLocked(*v.reopen)
+		}
+		v.reopen = nil // a failed re-activation leaves the VC as it was (R-ACT-4)
+		mp.mu.Unlock()
+		mp.adapter.MCoActivateVcComplete(st, v.h, cp)
+		return
+	case st == ndis.StatusSuccess:
+		v.setStateLocked(vcActive, "activated: path open")
+	default:
+		v.peer.unbindLocked(v)
+		v.peer = nil
+		v.setStateLocked(vcIdle, "activation failed: "+st.String())
+	}
+	mp.mu.Unlock()
+	mp.adapter.MCoActivateVcComplete(st, v.h, cp)
+	if st != ndis.StatusSuccess {
+		return
+	}
+	mp.mu.Lock()
+	pr := v.peer
+	if v.state == vcActive && pr != nil {
+		v.rxReady = true
+	}
+	mp.mu.Unlock()
+	if pr != nil && v.p.Kind == Signalling {
+		mp.deliverSignalling(pr)
+	}
+}
+
+// MiniportCoDeactivateVc models MiniportCoDeactivateVc: the VC stops
+// receiving at once; it completes at once (SUCCESS) when none of its sends
+// is still in the miniport, else it pends until they have been completed
+// (sends waiting to be shaped still go out, at their time) and completes
+// with NdisMCoDeactivateVcComplete. A reliable VC's stream is then ended
+// (Link.CloseReliable).
+func (mp *Miniport) MiniportCoDeactivateVc(vcCtx any) ndis.Status {
+	v, ok := vcCtx.(*vc)
+	if !ok {
+		return ndis.StatusInvalidData
+	}
+	mp.mu.Lock()
+	if v.state != vcActive || v.reopen != nil {
+		mp.mu.Unlock()
+		return ndis.StatusFailure // the mediator deactivates only active VCs (R-ACT-10)
+	}
+	v.rxReady = false
+	v.peer.unbindLocked(v)
+	v.setStateLocked(vcDeactivating, "deactivating")
+	done := v.drainedLocked()
+	mp.mu.Unlock()
+	if !done {
+		return ndis.StatusPending
+	}
+	mp.endStream(v)
+	return ndis.StatusSuccess
+}
+
+// drainedLocked finishes a deactivation whose VC holds nothing more: it
+// reports whether it did.
+func (v *vc) drainedLocked() bool {
+	if v.state != vcDeactivating || v.inflight > 0 || v.rxBusy > 0 || len(v.q) > 0 {
+		return false
+	}
+	v.setStateLocked(vcIdle, "deactivated")
+	return true
+}
+
+// endStream ends a deactivated reliable VC's stream on its link.
+func (mp *Miniport) endStream(v *vc) {
+	mp.mu.Lock()
+	pr, p := v.peer, v.p
+	v.peer = nil
+	var l transport.Link
+	if pr != nil {
+		l = pr.link
+	}
+	mp.mu.Unlock()
+	if p.Kind == Reliable && l != nil {
+		l.CloseReliable(p.ConnID)
+	}
+}
+
+// finishDeactivate completes a pended deactivation whose last send or
+// indication just ended (NdisMCoDeactivateVcComplete).
+func (mp *Miniport) finishDeactivate(v *vc) {
+	mp.endStream(v)
+	mp.adapter.MCoDeactivateVcComplete(ndis.StatusSuccess, v.h)
+}
+
+// goLocked runs f on a goroutine Close waits for.
+func (mp *Miniport) goLocked(f func()) {
+	mp.wg.Add(1)
+	go func() {
+		defer mp.wg.Done()
+		f()
+	}()
+}
