@@ -1,0 +1,373 @@
+package miniport_test
+
+import (
+	"bytes"
+	"slices"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/condis-project/condis/miniport"
+	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/transport"
+	"github.com/condis-project/condis/transport/sim"
+)
+
+var open = miniport.Traffic{} // no buckets, no SDU limit of the VC's own
+
+// exchange runs the main scenario between a and b (b's CM activates a
+// signalling VC for every peer that connects, from its link-up
+// indication): a's CM activates a signalling VC for b, which dials (the
+// activation pends), b's for a completes at once inside the link-up;
+// Q.2931-sized messages both ways; a datagram and a reliable data VC, SDUs
+// both ways; everything deactivated and deleted.
+func exchange(t *testing.T, a, b *node, maxDatagram int) {
+	var bSig *tvc
+	b.cm.onLink = func(e miniport.LinkEvent) {
+		if !e.Up {
+			return
+		}
+		bSig = b.cm.createVc("b-sig")
+		// Inside ProtocolCoStatusEx: the link is up, nothing is held, so
+		// the activation completes at once.
+		if ret, _ := b.cm.activate(bSig, sig(e.Peer)); ret != ndis.StatusSuccess {
+			t.Errorf("b's signalling VC for %s: NdisCmActivateVc returned %v, want SUCCESS at once", e.Peer, ret)
+		}
+	}
+
+	aSig := a.cm.createVc("a-sig")
+	a.cm.mustActivate(aSig, sig(b.name), ndis.StatusPending) // no link yet: dials
+
+	for _, n := range []*node{a, b} {
+		e := n.cm.event()
+		peer := map[*node]string{a: b.name, b: a.name}[n]
+		if !e.Up || e.Peer != peer || e.Incarnation == 0 || e.Reason != 0 {
+			t.Fatalf("%s: link event %+v, want up to %s with an incarnation", n.name, e, peer)
+		}
+	}
+
+	// Signalling both ways, in order, sizes up to the largest message.
+	msgs := [][]byte{q2931(transport.MinMessageLen, 1), q2931(120, 2), q2931(1500, 3), q2931(transport.MaxMessageLen, 4)}
+	if st := a.cm.send(aSig, msgs...); !allSuccess(st) {
+		t.Fatalf("a's signalling sends: %v", st)
+	}
+	for i, m := range b.cm.received(bSig, len(msgs)) {
+		if !bytes.Equal(m, msgs[i]) {
+			t.Errorf("b got message %d of %d octets, want %d octets as sent", i, len(m), len(msgs[i]))
+		}
+	}
+	if st := b.cm.send(bSig, msgs[1], msgs[0]); !allSuccess(st) {
+		t.Fatalf("b's signalling sends: %v", st)
+	}
+	if got := a.cm.received(aSig, 2); !bytes.Equal(got[0], msgs[1]) || !bytes.Equal(got[1], msgs[0]) {
+		t.Errorf("a got the wrong messages")
+	}
+
+	// Data VCs: one datagram, one reliable, activated at once (link up).
+	const dgConn, relConn = 0x00010020, 0x00010021
+	aDg, bDg := a.cm.createVc("a-dg"), b.cm.createVc("b-dg")
+	aRel, bRel := a.cm.createVc("a-rel"), b.cm.createVc("b-rel")
+	a.cm.mustActivate(aDg, data(miniport.Datagram, b.name, dgConn, open, open), ndis.StatusSuccess)
+	b.cm.mustActivate(bDg, data(miniport.Datagram, a.name, dgConn, open, open), ndis.StatusSuccess)
+	a.cm.mustActivate(aRel, data(miniport.Reliable, b.name, relConn, open, open), ndis.StatusSuccess)
+	b.cm.mustActivate(bRel, data(miniport.Reliable, a.name, relConn, open, open), ndis.StatusSuccess)
+
+	dg := [][]byte{sdu(maxDatagram, 1), sdu(1, 2), sdu(500, 3)}
+	if st := a.cm.send(aDg, dg...); !allSuccess(st) {
+		t.Fatalf("datagram sends a->b: %v", st)
+	}
+	got := b.cm.received(bDg, len(dg))
+	for _, d := range dg {
+		if !slices.ContainsFunc(got, func(g []byte) bool { return bytes.Equal(g, d) }) {
+			t.Errorf("datagram of %d octets not received", len(d))
+		}
+	}
+	if st := b.cm.send(bDg, dg[2]); !allSuccess(st) {
+		t.Fatalf("datagram send b->a: %v", st)
+	}
+	if g := a.cm.received(aDg, 1); !bytes.Equal(g[0], dg[2]) {
+		t.Errorf("datagram b->a differs")
+	}
+
+	rel := [][]byte{sdu(100_000, 4), sdu(3, 5), sdu(70_000, 6)}
+	if st := a.cm.send(aRel, rel...); !allSuccess(st) {
+		t.Fatalf("reliable sends a->b: %v", st)
+	}
+	for i, g := range b.cm.received(bRel, len(rel)) {
+		if !bytes.Equal(g, rel[i]) {
+			t.Errorf("reliable SDU %d: %d octets, want %d as sent, in order", i, len(g), len(rel[i]))
+		}
+	}
+	if st := b.cm.send(bRel, rel[1]); !allSuccess(st) {
+		t.Fatalf("reliable send b->a: %v", st)
+	}
+	if g := a.cm.received(aRel, 1); !bytes.Equal(g[0], rel[1]) {
+		t.Errorf("reliable b->a differs")
+	}
+
+	if s := a.cm.vcStats(aRel); s.TxPackets != 3 || s.TxBytes != 170_003 || s.RxPackets != 1 || s.RxBytes != 3 {
+		t.Errorf("a's reliable VC counters %+v", s)
+	}
+
+	// Nothing in flight: every deactivation completes at once.
+	for _, c := range []struct {
+		cm *testCM
+		v  *tvc
+	}{{a.cm, aDg}, {b.cm, bDg}, {a.cm, aRel}, {b.cm, bRel}, {a.cm, aSig}, {b.cm, bSig}} {
+		if ret, _ := c.cm.deactivate(c.v); ret != ndis.StatusSuccess {
+			t.Errorf("deactivate %s: returned %v, want SUCCESS at once", c.v.name, ret)
+		}
+		c.cm.teardown(c.v, false)
+	}
+}
+
+func allSuccess(sts []ndis.Status) bool {
+	for _, st := range sts {
+		if st != ndis.StatusSuccess {
+			return false
+		}
+	}
+	return true
+}
+
+// TestExchangeSim: the main scenario over transport/sim.
+func TestExchangeSim(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := sim.New(sim.Config{Signal: sim.SignalConfig{Delay: time.Millisecond}, Datagram: sim.DatagramConfig{Delay: time.Millisecond}})
+		defer net.Close()
+		a, b := simNode(t, net, "a", miniport.Config{}), simNode(t, net, "b", miniport.Config{})
+		exchange(t, a, b, sim.DefaultMaxDatagramPayload)
+		a.finish()
+		b.finish()
+	})
+}
+
+// simPair is two nodes on a sim network whose signalling VCs are up: a's
+// activated by dialling, b's from its link-up indication.
+func simPair(t *testing.T, cfgA, cfgB miniport.Config) (net *sim.Network, a, b *node, aSig, bSig *tvc) {
+	net = sim.New(sim.Config{Signal: sim.SignalConfig{Delay: time.Millisecond}, Datagram: sim.DatagramConfig{Delay: time.Millisecond}})
+	a, b = simNode(t, net, "a", cfgA), simNode(t, net, "b", cfgB)
+	b.cm.onLink = func(e miniport.LinkEvent) {
+		if e.Up {
+			bSig = b.cm.createVc("b-sig")
+			b.cm.activate(bSig, sig(e.Peer))
+		}
+	}
+	aSig = a.cm.createVc("a-sig")
+	a.cm.mustActivate(aSig, sig("b"), ndis.StatusPending)
+	a.cm.event()
+	b.cm.event()
+	return net, a, b, aSig, bSig
+}
+
+// TestHeldSignalling: messages from a peer whose signalling VC the CM has
+// not activated are held, at most MaxHeldSignalling (the rest dropped and
+// counted); activating the VC then pends, completes, and the held
+// messages are indicated after the completion, in order.
+func TestHeldSignalling(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := sim.New(sim.Config{Signal: sim.SignalConfig{Delay: time.Millisecond}})
+		defer net.Close()
+		a := simNode(t, net, "a", miniport.Config{})
+		b := simNode(t, net, "b", miniport.Config{MaxHeldSignalling: 3})
+		aSig := a.cm.createVc("a-sig")
+		a.cm.mustActivate(aSig, sig("b"), ndis.StatusPending)
+		msgs := [][]byte{q2931(20, 1), q2931(21, 2), q2931(22, 3), q2931(23, 4), q2931(24, 5)}
+		if st := a.cm.send(aSig, msgs...); !allSuccess(st) {
+			t.Fatalf("sends: %v", st)
+		}
+		synctest.Wait()
+		time.Sleep(10 * time.Millisecond) // virtual: the messages arrive and are held
+		synctest.Wait()
+		if s := b.mp.Stats(); s.SignallingDropped != 2 {
+			t.Errorf("SignallingDropped = %d, want 2 (5 sent, 3 held)", s.SignallingDropped)
+		}
+		if e := b.cm.event(); !e.Up || e.Peer != "a" {
+			t.Fatalf("b: %+v", e)
+		}
+
+		bSig := b.cm.createVc("b-sig")
+		b.cm.mustActivate(bSig, sig("a"), ndis.StatusPending)
+		for i, m := range b.cm.received(bSig, 3) {
+			if !bytes.Equal(m, msgs[i]) {
+				t.Errorf("held message %d: %d octets, want %d", i, len(m), len(msgs[i]))
+			}
+		}
+		want := []string{"activated b-sig NDIS_STATUS_SUCCESS", "rx b-sig 20", "rx b-sig 21", "rx b-sig 22"}
+		if h := b.cm.history(); !slices.Equal(h, want) {
+			t.Errorf("b's CM was told %q, want %q", h, want)
+		}
+		// Later messages flow directly.
+		a.cm.send(aSig, msgs[4])
+		if m := b.cm.received(bSig, 1); !bytes.Equal(m[0], msgs[4]) {
+			t.Errorf("message after activation differs")
+		}
+		a.cm.teardown(aSig, true)
+		b.cm.teardown(bSig, true)
+		a.finish()
+		b.finish()
+	})
+}
+
+// TestActivateFails: a signalling VC for a peer the network does not know
+// pends while the dial runs and completes with
+// NDIS_STATUS_NO_ROUTE_TO_DESTINATION; one for a peer cut off completes
+// with NDIS_STATUS_DEST_OUT_OF_ORDER. The VCs stay inactive (a send is
+// refused by the mediator) and can be activated again or deleted.
+func TestActivateFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := sim.New(sim.Config{})
+		defer net.Close()
+		a := simNode(t, net, "a", miniport.Config{})
+		b := simNode(t, net, "b", miniport.Config{})
+		v := a.cm.createVc("a-sig")
+		if ret, fin := a.cm.activate(v, sig("nosuch")); ret != ndis.StatusPending || fin != ndis.StatusNoRouteToDestination {
+			t.Errorf("unknown peer: returned %v, completed %v; want PENDING, NO_ROUTE_TO_DESTINATION", ret, fin)
+		}
+		net.Cut("a", "b")
+		if ret, fin := a.cm.activate(v, sig("b")); ret != ndis.StatusPending || fin != ndis.StatusDestOutOfOrder {
+			t.Errorf("cut-off peer: returned %v, completed %v; want PENDING, DEST_OUT_OF_ORDER", ret, fin)
+		}
+		net.Restore("a", "b")
+		a.cm.mustActivate(v, sig("b"), ndis.StatusPending)
+		a.cm.teardown(v, true)
+		a.finish()
+		b.finish()
+		// Only the mediator's own refusal of nothing: no violations above.
+	})
+}
+
+// TestActivationRefusals: unreadable parameters get INVALID_DATA; a
+// second signalling VC for a peer, or a second data VC on a connection
+// identifier, VC_NOT_AVAILABLE; a re-activation that changes the peer or
+// connection identifier INVALID_DATA, one that changes only the traffic
+// SUCCESS at once. None of these is a contract violation.
+func TestActivationRefusals(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net, a, b, aSig, bSig := simPair(t, miniport.Config{}, miniport.Config{})
+		defer net.Close()
+		v := a.cm.createVc("x")
+		bad := []*ndis.CallParameters{
+			{},
+			{MediaParameters: &ndis.MediaParameters{MediaSpecific: ndis.SpecificParameters{ParamType: 0xC0D1A003, Parameters: []byte{0, 0, 0, 32, 0}}}},
+			{MediaParameters: miniport.VCParams{Kind: 9, Peer: "b"}.Media()},
+			{MediaParameters: miniport.VCParams{Kind: miniport.Signalling, Peer: ""}.Media()},
+			{MediaParameters: miniport.VCParams{Kind: miniport.Signalling, Peer: "b", ConnID: 5}.Media()},
+		}
+		for i, p := range bad {
+			if st := a.cm.b.CmActivateVc(v.h, p); st != ndis.StatusInvalidData {
+				t.Errorf("bad parameters %d: %v, want INVALID_DATA", i, st)
+			}
+		}
+		if ret, _ := a.cm.activate(v, sig("b")); ret != ndis.StatusVcNotAvailable {
+			t.Errorf("second signalling VC for b: %v, want VC_NOT_AVAILABLE", ret)
+		}
+		d := a.cm.createVc("d")
+		a.cm.mustActivate(d, data(miniport.Datagram, "b", 40, open, open), ndis.StatusSuccess)
+		if ret, _ := a.cm.activate(v, data(miniport.Reliable, "b", 40, open, open)); ret != ndis.StatusVcNotAvailable {
+			t.Errorf("second VC on connection 40: %v, want VC_NOT_AVAILABLE", ret)
+		}
+		if ret, _ := a.cm.activate(d, data(miniport.Datagram, "b", 41, open, open)); ret != ndis.StatusInvalidData {
+			t.Errorf("re-activation on another connection: %v, want INVALID_DATA", ret)
+		}
+		slow := miniport.Traffic{TokenRate: 1000, TokenBucketSize: 1000, MaxSduSize: 1000}
+		if ret, _ := a.cm.activate(d, data(miniport.Datagram, "b", 40, slow, open)); ret != ndis.StatusSuccess {
+			t.Errorf("re-activation with new traffic: %v, want SUCCESS", ret)
+		}
+		// The new traffic is in force: 1000 octets/s, so the second SDU
+		// of 1000 octets would wait 1 s, beyond MaxShapingDelay.
+		if st := a.cm.send(d, sdu(1000, 1), sdu(1000, 2)); st[0] != ndis.StatusSuccess || st[1] != ndis.StatusResources {
+			t.Errorf("sends after the QoS change: %v, want SUCCESS, RESOURCES", st)
+		}
+		for _, x := range []*tvc{d, aSig} {
+			a.cm.teardown(x, true)
+		}
+		a.cm.teardown(v, false)
+		b.cm.teardown(bSig, true)
+		a.finish()
+		b.finish()
+	})
+}
+
+// TestDeactivatePendsForSends: sends held back by shaping are in the
+// miniport when the VC is deactivated: the deactivation pends, the SDUs
+// still go out at their time and complete with SUCCESS, and only then
+// does NdisMCoDeactivateVcComplete come.
+func TestDeactivatePendsForSends(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net, a, b, aSig, bSig := simPair(t, miniport.Config{MaxShapingDelay: time.Second}, miniport.Config{})
+		defer net.Close()
+		shaped := miniport.Traffic{TokenRate: 10_000, TokenBucketSize: 1000, MaxSduSize: 1000} // 1000 octets per 100 ms
+		av, bv := a.cm.createVc("a-dg"), b.cm.createVc("b-dg")
+		a.cm.mustActivate(av, data(miniport.Datagram, "b", 50, shaped, open), ndis.StatusSuccess)
+		b.cm.mustActivate(bv, data(miniport.Datagram, "a", 50, open, open), ndis.StatusSuccess)
+
+		start := time.Now()
+		a.cm.sendAsync(av, sdu(1000, 1), sdu(1000, 2), sdu(1000, 3))
+		if ret := a.cm.b.CmDeactivateVc(av.h); ret != ndis.StatusPending {
+			t.Fatalf("deactivation with 2 shaped sends in flight returned %v, want PENDING", ret)
+		}
+		if st := wait(t, av.deact, "deactivation"); st != ndis.StatusSuccess {
+			t.Fatalf("deactivation completed with %v", st)
+		}
+		if took := time.Since(start); took < 190*time.Millisecond {
+			t.Errorf("deactivation completed after %v, before the shaped sends were due (200 ms)", took)
+		}
+		if st := a.cm.sentStatuses(av, 3); !allSuccess(st) {
+			t.Errorf("shaped sends: %v", st)
+		}
+		h := a.cm.history()
+		if last := h[len(h)-1]; last != "deactivated a-dg NDIS_STATUS_SUCCESS" {
+			t.Errorf("a's CM was told %q last; want the deactivation after every send completion", last)
+		}
+		b.cm.received(bv, 3)
+		if s := a.cm.vcStats(av); s.TxShaped != 2 || s.TxPackets != 3 {
+			t.Errorf("counters %+v, want 2 shaped of 3 sent", s)
+		}
+		a.cm.teardown(av, false)
+		b.cm.teardown(bv, true)
+		a.cm.teardown(aSig, true)
+		b.cm.teardown(bSig, true)
+		a.finish()
+		b.finish()
+	})
+}
+
+// TestLinkLossMidSend: sends waiting to be shaped when the peer goes away
+// complete with NDIS_STATUS_FAILURE at once; the CM is told the link went
+// down, why, and the peer's incarnation; later sends fail too; a
+// deactivation waiting for those sends completes.
+func TestLinkLossMidSend(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net, a, b, aSig, bSig := simPair(t, miniport.Config{MaxShapingDelay: 10 * time.Second}, miniport.Config{})
+		defer net.Close()
+		shaped := miniport.Traffic{TokenRate: 1000, TokenBucketSize: 1000, MaxSduSize: 1000} // 1 s per SDU
+		av, bv := a.cm.createVc("a-rel"), b.cm.createVc("b-rel")
+		a.cm.mustActivate(av, data(miniport.Reliable, "b", 60, shaped, open), ndis.StatusSuccess)
+		b.cm.mustActivate(bv, data(miniport.Reliable, "a", 60, open, open), ndis.StatusSuccess)
+		a.cm.sendAsync(av, sdu(1000, 1), sdu(1000, 2), sdu(1000, 3))
+		time.Sleep(100 * time.Millisecond)
+		start := time.Now()
+		b.mp.Close() // b's node goes away
+		e := a.cm.event()
+		if e.Up || e.Peer != "b" || e.Reason != transport.DownClosedByPeer || e.Incarnation == 0 {
+			t.Errorf("a's CM told %+v; want b down, closed by peer, with b's incarnation", e)
+		}
+		st := a.cm.sentStatuses(av, 3)
+		if st[0] != ndis.StatusSuccess || st[1] != ndis.StatusFailure || st[2] != ndis.StatusFailure {
+			t.Errorf("sends: %v; want the first SUCCESS, the two waiting FAILURE", st)
+		}
+		if took := time.Since(start); took > 100*time.Millisecond {
+			t.Errorf("waiting sends completed %v after the link went, not at once", took)
+		}
+		if st := a.cm.send(aSig, q2931(30, 1)); st[0] != ndis.StatusFailure {
+			t.Errorf("signalling send without a link: %v, want FAILURE", st)
+		}
+		a.cm.teardown(av, true)
+		a.cm.teardown(aSig, true)
+		b.cm.teardown(bv, true)
+		b.cm.teardown(bSig, true)
+		a.finish()
+		b.finish()
+	})
+}
