@@ -371,3 +371,125 @@ func TestLinkLossMidSend(t *testing.T) {
 		b.finish()
 	})
 }
+
+// TestSendStatusesAndPolicing: each list completes with its own status:
+// too long for the VC, for the path's datagrams, or for a signalling
+// message is INVALID_LENGTH; a send that cannot conform within
+// MaxShapingDelay is RESOURCES and counted policed. On receive, SDUs
+// beyond the receive traffic are dropped and counted policed, SDUs for a
+// connection identifier with no VC dropped and counted by the adapter.
+func TestSendStatusesAndPolicing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net, a, b, aSig, bSig := simPair(t, miniport.Config{MaxShapingDelay: 30 * time.Millisecond}, miniport.Config{})
+		defer net.Close()
+		net.SetMaxDatagramPayload("a", 800)
+
+		txLimited := miniport.Traffic{TokenRate: 10_000, TokenBucketSize: 2000, MaxSduSize: 1000} // 100 ms per 1000 octets
+		rxPoliced := miniport.Traffic{TokenRate: 1000, TokenBucketSize: 1000, MaxSduSize: 1000}
+		av, bv := a.cm.createVc("a-dg"), b.cm.createVc("b-dg")
+		a.cm.mustActivate(av, data(miniport.Datagram, "b", 70, txLimited, open), ndis.StatusSuccess)
+		b.cm.mustActivate(bv, data(miniport.Datagram, "a", 70, open, rxPoliced), ndis.StatusSuccess)
+
+		st := a.cm.send(av, sdu(1001, 0), sdu(900, 1), sdu(800, 2), sdu(800, 3), sdu(800, 4))
+		want := []ndis.Status{ndis.StatusInvalidLength, ndis.StatusInvalidLength, ndis.StatusSuccess, ndis.StatusSuccess, ndis.StatusResources}
+		if !slices.Equal(st, want) {
+			t.Errorf("send statuses %v, want %v (over MaxSduSize, over the path, two within the bucket, one that would wait 40 ms, past the 30 ms limit)", st, want)
+		}
+		if s := a.cm.vcStats(av); s.TxPoliced != 1 || s.TxPackets != 2 || s.TxDropped != 3 {
+			t.Errorf("a's counters %+v; want 1 policed, 2 sent, 3 dropped", s)
+		}
+		// b polices at 1000 octets/s with a 1000-octet bucket: the first
+		// SDU conforms, the second (at once) does not.
+		b.cm.received(bv, 1)
+		synctest.Wait()
+		time.Sleep(10 * time.Millisecond)
+		if s := b.cm.vcStats(bv); s.RxPoliced != 1 || s.RxPackets != 1 {
+			t.Errorf("b's counters %+v; want 1 received, 1 policed", s)
+		}
+		if st := a.cm.send(aSig, q2931(transport.MinMessageLen-1, 0)); st[0] != ndis.StatusInvalidLength {
+			t.Errorf("short signalling message: %v, want INVALID_LENGTH", st)
+		}
+
+		// A datagram for a connection identifier b has no VC for.
+		stray := a.cm.createVc("stray")
+		a.cm.mustActivate(stray, data(miniport.Datagram, "b", 71, open, open), ndis.StatusSuccess)
+		a.cm.send(stray, sdu(10, 0), sdu(10, 1))
+		time.Sleep(10 * time.Millisecond)
+		if s := b.mp.Stats(); s.UnknownConnID != 2 {
+			t.Errorf("b's UnknownConnID = %d, want 2", s.UnknownConnID)
+		}
+		req, rs := b.cm.oid(nil, miniport.OidVcStats, 128)
+		if as, err := miniport.ParseAdapterStats(req.InformationBuffer[:req.BytesWritten]); rs != ndis.StatusSuccess || err != nil || as.UnknownConnID != 2 || as.Total.RxPoliced != 1 {
+			t.Errorf("adapter OidVcStats: %v %v %+v", rs, err, as)
+		}
+		for _, x := range []*tvc{av, stray, aSig} {
+			a.cm.teardown(x, true)
+		}
+		for _, x := range []*tvc{bv, bSig} {
+			b.cm.teardown(x, true)
+		}
+		a.finish()
+		b.finish()
+	})
+}
+
+// TestOids: link speed, the largest SDU per VC and adapter-wide, per-VC
+// counters; a short buffer gets BUFFER_TOO_SHORT and BytesNeeded, a set
+// NOT_SUPPORTED, an unknown OID INVALID_OID, anything after Close
+// NOT_ACCEPTED.
+func TestOids(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net, a, b, aSig, bSig := simPair(t, miniport.Config{LinkSpeed: 10_000_000_000}, miniport.Config{})
+		defer net.Close()
+		av, bv := a.cm.createVc("a-dg"), b.cm.createVc("b-dg")
+		a.cm.mustActivate(av, data(miniport.Datagram, "b", 80, open, open), ndis.StatusSuccess)
+		b.cm.mustActivate(bv, data(miniport.Datagram, "a", 80, open, open), ndis.StatusSuccess)
+		a.cm.send(av, sdu(100, 0), sdu(100, 1))
+		a.cm.send(av, sdu(2000, 0))
+		b.cm.received(bv, 2)
+
+		u32 := func(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 }
+		u64 := func(b []byte) uint64 { return uint64(u32(b)) | uint64(u32(b[4:]))<<32 }
+		req, st := a.cm.oid(nil, miniport.OidGenCoLinkSpeed, 8)
+		if st != ndis.StatusSuccess || req.BytesWritten != 8 || u32(req.InformationBuffer) != 100_000_000 || u32(req.InformationBuffer[4:]) != 100_000_000 {
+			t.Errorf("OID_GEN_CO_LINK_SPEED: %v %+v, want 10 Gbit/s (1e8 units of 100 bit/s) both ways", st, req)
+		}
+		for _, c := range []struct {
+			v    *tvc
+			want uint32
+		}{{av, sim.DefaultMaxDatagramPayload}, {aSig, transport.MaxMessageLen}, {nil, sim.DefaultMaxDatagramPayload}} {
+			req, st := a.cm.oid(c.v, miniport.OidGenMaximumFrameSize, 4)
+			if st != ndis.StatusSuccess || u32(req.InformationBuffer) != c.want {
+				t.Errorf("OID_GEN_MAXIMUM_FRAME_SIZE on %v: %v %d, want %d", c.v, st, u32(req.InformationBuffer), c.want)
+			}
+		}
+		for oid, want := range map[ndis.Oid]uint64{miniport.OidGenCoXmitPdusOk: 2, miniport.OidGenCoXmitPdusError: 1, miniport.OidGenCoRcvPdusOk: 0} {
+			req, st := a.cm.oid(av, oid, 8)
+			if st != ndis.StatusSuccess || u64(req.InformationBuffer) != want {
+				t.Errorf("OID 0x%08X on the VC: %v %d, want %d", uint32(oid), st, u64(req.InformationBuffer), want)
+			}
+		}
+		if req, st := a.cm.oid(av, miniport.OidGenCoLinkSpeed, 4); st != ndis.StatusBufferTooShort || req.BytesNeeded != 8 {
+			t.Errorf("short buffer: %v, BytesNeeded %d; want BUFFER_TOO_SHORT, 8", st, req.BytesNeeded)
+		}
+		set := &ndis.OidRequest{Type: ndis.OidSet, Oid: miniport.OidGenCoLinkSpeed, InformationBuffer: make([]byte, 8)}
+		if st := a.cm.b.CoOidRequest(nil, nil, nil, set); st != ndis.StatusNotSupported {
+			t.Errorf("set: %v, want NOT_SUPPORTED", st)
+		}
+		if _, st := a.cm.oid(nil, 0x00010199, 8); st != ndis.StatusInvalidOid {
+			t.Errorf("unknown OID: %v, want INVALID_OID", st)
+		}
+		a.mp.Close()
+		if _, st := a.cm.oid(nil, miniport.OidGenCoLinkSpeed, 8); st != ndis.StatusNotAccepted {
+			t.Errorf("after Close: %v, want NOT_ACCEPTED", st)
+		}
+		for _, x := range []*tvc{av, aSig} {
+			a.cm.teardown(x, true)
+		}
+		for _, x := range []*tvc{bv, bSig} {
+			b.cm.teardown(x, true)
+		}
+		a.finish()
+		b.finish()
+	})
+}
