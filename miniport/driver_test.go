@@ -267,7 +267,7 @@ func (cm *testCM) ProtocolCoStatusEx(bindingCtx, vcCtx any, ind *ndis.StatusIndi
 func (cm *testCM) ProtocolCmOpenAf(bindingCtx any, af ndis.AddressFamily, h *ndis.Af) (any, ndis.Status) {
 	return nil, ndis.StatusNotSupported
 }
-func (cm *testCM) ProtocolCmCloseAf(afCtx any) ndis.Status                { return ndis.StatusNotSupported }
+func (cm *testCM) ProtocolCmCloseAf(afCtx any) ndis.Status                   { return ndis.StatusNotSupported }
 func (cm *testCM) ProtocolCmNotifyCloseAfComplete(afCtx any, st ndis.Status) {}
 func (cm *testCM) ProtocolCmRegisterSap(afCtx any, coSap *ndis.CoSap, h *ndis.Sap) (any, ndis.Status) {
 	return nil, ndis.StatusNotSupported
