@@ -105,8 +105,8 @@ func (p peerPhase) String() string {
 // peer is a destination node. Fields but the read-only ones are guarded
 // by Interface.mu.
 type peer struct {
-	node     string   // read-only
-	fs       ndis.Flowspec // read-only
+	node     string         // read-only
+	fs       ndis.Flowspec  // read-only
 	prefixes []netip.Prefix // read-only
 
 	phase      peerPhase
