@@ -13,7 +13,8 @@
 //     more are dropped and counted (Stats.QueueDrops).
 //   - If the call fails, the waiting packets, and for RefusedHold those
 //     that follow, are answered with ICMP destination unreachable from
-//     this node's address: "communication administratively prohibited"
+//     the unreachable address itself (the kernel drops packets that come in
+//     from one of its own addresses): "communication administratively prohibited"
 //     (ICMPv4 3/13, ICMPv6 1/1) when N refused the call (cause 21 call
 //     rejected, 88 incompatible destination: it does not admit this node
 //     or offers no "ip" service), "host unreachable" (ICMPv4 3/1, ICMPv6
@@ -408,10 +409,10 @@ func (ifc *Interface) dial(p *peer) {
 	}
 }
 
-// icmp writes the ICMP error about pkt from this node's address into the
-// device, if one may be sent.
+// icmp writes the ICMP error about pkt into the device, if one may be
+// sent.
 func (ifc *Interface) icmp(pkt []byte, why Unreachable, mtu int) {
-	m := icmpError(ifc.self, pkt, why, mtu)
+	m := icmpError(pkt, why, mtu)
 	if m == nil {
 		return
 	}
@@ -452,6 +453,10 @@ func (v *vc) Up(c Circuit) {
 	v.last.Store(time.Now().UnixNano())
 	ifc.mu.Lock()
 	v.c = c
+	if v.gone { // Closed came first
+		ifc.mu.Unlock()
+		return
+	}
 	if ifc.closed {
 		ifc.mu.Unlock()
 		c.Close()

@@ -93,7 +93,8 @@ func TestFirstPacketSetsUpTheCallAndTheQueueFollows(t *testing.T) {
 }
 
 // checkICMP4 checks that m is an ICMPv4 destination unreachable with code,
-// from self to the source of about, quoting about, with good checksums.
+// from the destination of about to its source, quoting about, with good
+// checksums.
 func checkICMP4(t *testing.T, m []byte, code byte, about []byte) {
 	t.Helper()
 	if len(m) < 28 || m[0] != 0x45 || m[9] != 1 {
@@ -103,9 +104,9 @@ func checkICMP4(t *testing.T, m []byte, code byte, about []byte) {
 		t.Fatalf("bad checksum: % x", m)
 	}
 	src, dst, _ := addrs(m)
-	asrc, _, _ := addrs(about)
-	if src.String() != self || dst != asrc {
-		t.Fatalf("ICMP from %v to %v, want from %v to %v", src, dst, self, asrc)
+	asrc, adst, _ := addrs(about)
+	if src != adst || dst != asrc {
+		t.Fatalf("ICMP from %v to %v, want from %v to %v", src, dst, adst, asrc)
 	}
 	if m[20] != 3 || m[21] != code {
 		t.Fatalf("ICMP type %d code %d, want 3 code %d", m[20], m[21], code)
@@ -150,7 +151,7 @@ func TestRefusedCallGivesICMPUnreachable(t *testing.T) {
 		}
 		// No ICMP about an ICMP error.
 		time.Sleep(RefusedHold)
-		d.in <- icmpError(netip.MustParseAddr(beta), p3, HostUnreachable, 0)
+		d.in <- icmpError(ipv4(gamma, beta, []byte("x")), HostUnreachable, 0)
 		synctest.Wait()
 		calls.next(t).refuse(uni.CauseCallRejected)
 		synctest.Wait()
@@ -179,7 +180,7 @@ func TestRefusedCallGivesICMPv6Unreachable(t *testing.T) {
 		if checksum(m[40:], sum) != 0 {
 			t.Fatalf("bad ICMPv6 checksum: % x", m)
 		}
-		if !bytes.Equal(m[48:], p) || !bytes.Equal(m[24:40], p[8:24]) {
+		if !bytes.Equal(m[48:], p) || !bytes.Equal(m[24:40], p[8:24]) || !bytes.Equal(m[8:24], p[24:40]) {
 			t.Fatalf("ICMPv6 to the wrong host or quoting the wrong packet: % x", m)
 		}
 	})

@@ -46,25 +46,21 @@ const (
 	TooBig
 )
 
-// icmpError builds the ICMP error from self about pkt, or nil if none may
-// be sent (RFC 1812 §4.3.2.7, RFC 4443 §2.4(e)): pkt is not a first
-// fragment, is itself an ICMP error, or has a source that is not a unicast
-// host; self is not of pkt's family. mtu is TooBig's.
-func icmpError(self netip.Addr, pkt []byte, why Unreachable, mtu int) []byte {
-	src, _, ok := addrs(pkt)
-	if !ok || !src.IsValid() || src.IsUnspecified() || src.IsMulticast() || src.IsLoopback() {
+// icmpError builds the ICMP error about pkt, or nil if none may be sent
+// (RFC 1812 §4.3.2.7, RFC 4443 §2.4(e)): pkt is not a first fragment, is
+// itself an ICMP error, or has a source that is not a unicast host. It
+// comes from pkt's destination, the address that cannot be reached: one of
+// this host's own addresses as the source of a packet arriving on an
+// interface is a martian, and the kernel drops it. mtu is TooBig's.
+func icmpError(pkt []byte, why Unreachable, mtu int) []byte {
+	src, dst, ok := addrs(pkt)
+	if !ok || !src.IsValid() || src.IsUnspecified() || src.IsMulticast() || src.IsLoopback() || dst.IsMulticast() {
 		return nil
 	}
 	if pkt[0]>>4 == 4 {
-		if !self.Is4() {
-			return nil
-		}
-		return icmp4Error(self, src, pkt, why, mtu)
+		return icmp4Error(dst, src, pkt, why, mtu)
 	}
-	if !self.Is6() || self.Is4In6() {
-		return nil
-	}
-	return icmp6Error(self, src, pkt, why, mtu)
+	return icmp6Error(dst, src, pkt, why, mtu)
 }
 
 func icmp4Error(self, to netip.Addr, pkt []byte, why Unreachable, mtu int) []byte {
