@@ -74,6 +74,7 @@ type Interface struct {
 	mtu    int // the device's MTU as last set
 
 	stats   counters
+	wq      writeQueue
 	ctx     context.Context // ends at Close: calls being set up give up
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -155,7 +156,7 @@ type Stats struct {
 	Rejected           uint64 // incoming calls refused: no route to their node
 	IdleClosed         uint64 // VCs closed for idleness
 	Closed             uint64 // VCs gone, for any reason
-	DeviceErrors       uint64 // failed device writes
+	DeviceErrors       uint64 // packets not written into the device: its write failed, or more than 1024 were waiting
 }
 
 // New starts IP over condis on dev with calls: it registers the "ip"
@@ -174,6 +175,7 @@ func New(cfg Config, dev Device, calls Calls) (*Interface, error) {
 		self: cfg.Address.Addr(), idle: cfg.idleTimeout(), qlen: cfg.queueLen(),
 		peers: map[string]*peer{}, mtu: cfg.MTU, readErr: make(chan error, 1),
 	}
+	ifc.wq.wake = make(chan struct{}, 1)
 	if ifc.mtu == 0 {
 		ifc.mtu = MinMTU
 	}
@@ -194,8 +196,9 @@ func New(cfg Config, dev Device, calls Calls) (*Interface, error) {
 		ifc.cancel()
 		return nil, fmt.Errorf("ip: registering the %q service: %w", Service, err)
 	}
-	ifc.wg.Add(1)
+	ifc.wg.Add(2)
 	go ifc.reader()
+	go ifc.writer()
 	return ifc, nil
 }
 
@@ -218,6 +221,7 @@ func (ifc *Interface) Close() error {
 	for _, v := range vcs {
 		v.c.Close()
 	}
+	ifc.stopWriter()
 	err := ifc.dev.Close()
 	ifc.wg.Wait()
 	return err
@@ -420,11 +424,9 @@ func (ifc *Interface) icmp(pkt []byte, why Unreachable, mtu int) {
 	ifc.write(m)
 }
 
-// write writes one packet into the device.
+// write queues one packet (copied) for the device writer.
 func (ifc *Interface) write(pkt []byte) bool {
-	b := make([]byte, offset+len(pkt))
-	copy(b[offset:], pkt)
-	if _, err := ifc.dev.Write([][]byte{b}, offset); err != nil {
+	if !ifc.enqueue(pkt) {
 		ifc.stats.deviceErrors.Add(1)
 		return false
 	}
