@@ -61,7 +61,6 @@ type Interface struct {
 	dev   Device
 	calls Calls
 	log   *slog.Logger
-	self  netip.Addr
 	idle  time.Duration
 	qlen  int
 
@@ -172,7 +171,7 @@ func New(cfg Config, dev Device, calls Calls) (*Interface, error) {
 	}
 	ifc := &Interface{
 		cfg: cfg, dev: dev, calls: calls, log: log,
-		self: cfg.Address.Addr(), idle: cfg.idleTimeout(), qlen: cfg.queueLen(),
+		idle: cfg.idleTimeout(), qlen: cfg.queueLen(),
 		peers: map[string]*peer{}, mtu: cfg.MTU, readErr: make(chan error, 1),
 	}
 	ifc.wq.wake = make(chan struct{}, 1)

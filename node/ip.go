@@ -84,7 +84,6 @@ type ipVC struct {
 	wantClose bool
 	abandoned bool // the caller gave up during setup: close once connected
 	reason    ipvc.CloseReason
-	makeSt    ndis.Status
 	makeErr   *ipvc.CallError
 	told      bool // rx.Closed was called
 }
