@@ -159,6 +159,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -166,9 +167,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/condis-project/condis/ipvc"
 	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/pki"
@@ -217,6 +220,10 @@ type Config struct {
 	// Capture is the absolute path of the pcapng file the node writes its
 	// Q.2931 messages to; "" for none.
 	Capture string
+
+	// IP is the [ip] section: IP over condis (package ipvc); nil without
+	// one.
+	IP *ipvc.Config
 }
 
 // Trust is a node's trust setting (see the package documentation).
@@ -372,6 +379,34 @@ type fileConfig struct {
 	Peer    []filePeer `toml:"peer"`
 	SAP     []fileSAP  `toml:"sap"`
 	Capture *string    `toml:"capture"`
+	IP      *fileIP    `toml:"ip"`
+}
+
+type fileIP struct {
+	Address     string      `toml:"address"`
+	Device      *string     `toml:"device"`
+	MTU         *int64      `toml:"mtu"`
+	IdleTimeout *string     `toml:"idle_timeout"`
+	Route       []fileRoute `toml:"route"`
+}
+
+type fileRoute struct {
+	Prefixes []string      `toml:"prefixes"`
+	Node     string        `toml:"node"`
+	Flowspec *fileFlowspec `toml:"flowspec"`
+}
+
+// fileFlowspec is a FLOWSPEC as a TOML table: the keys of the control
+// protocol's JSON form (Flowspec).
+type fileFlowspec struct {
+	Service string `toml:"service"`
+	Rate    uint32 `toml:"rate"`
+	Bucket  uint32 `toml:"bucket"`
+	Peak    uint32 `toml:"peak"`
+	MaxSDU  uint32 `toml:"max_sdu"`
+	Latency uint32 `toml:"latency"`
+	Jitter  uint32 `toml:"delay_variation"`
+	MinSize uint32 `toml:"min_policed"`
 }
 
 type filePeer struct {
@@ -387,9 +422,12 @@ type fileSAP struct {
 
 // The keys of each table.
 var (
-	topKeys  = []string{"name", "listen", "control", "ca", "cert", "key", "trust", "address_prefix", "max_rate", "metrics", "capture", "peer", "sap"}
-	peerKeys = []string{"name", "address", "address_prefix"}
-	sapKeys  = []string{"service", "allow"}
+	topKeys      = []string{"name", "listen", "control", "ca", "cert", "key", "trust", "address_prefix", "max_rate", "metrics", "capture", "peer", "sap", "ip"}
+	peerKeys     = []string{"name", "address", "address_prefix"}
+	sapKeys      = []string{"service", "allow"}
+	ipKeys       = []string{"address", "device", "mtu", "idle_timeout", "route"}
+	ipRouteKeys  = []string{"prefixes", "node", "flowspec"}
+	flowspecKeys = []string{"service", "rate", "bucket", "peak", "max_sdu", "latency", "delay_variation", "min_policed"}
 )
 
 // Load reads and checks the node configuration file path. See the package
@@ -585,7 +623,97 @@ func parse(path, data string) (*Config, error) {
 		}
 		c.SAPs = append(c.SAPs, sap)
 	}
+
+	if f.IP != nil {
+		ip, err := parseIP(path, c, f.IP)
+		if err != nil {
+			return nil, err
+		}
+		c.IP = ip
+	}
 	return c, nil
+}
+
+// parseIP checks the [ip] section.
+func parseIP(path string, c *Config, f *fileIP) (*ipvc.Config, error) {
+	fail := func(key, format string, args ...any) (*ipvc.Config, error) {
+		return nil, &Error{File: path, Key: key, Problem: fmt.Sprintf(format, args...)}
+	}
+	ip := &ipvc.Config{Device: ipvc.DefaultDevice, IdleTimeout: ipvc.DefaultIdleTimeout}
+	if f.Address == "" {
+		return fail("ip.address", `missing (this node's address on the interface with its prefix length, e.g. "198.18.0.1/24")`)
+	}
+	a, err := netip.ParsePrefix(f.Address)
+	if err != nil {
+		return fail("ip.address", `%q: want an address with its prefix length, e.g. "198.18.0.1/24"`, f.Address)
+	}
+	ip.Address = a
+	if f.Device != nil {
+		d := *f.Device
+		if d == "" || len(d) > 15 || strings.ContainsAny(d, "/: \t") || d == "." || d == ".." {
+			return fail("ip.device", "%q: want an interface name of 1 to 15 characters, without '/', ':' or white space", d)
+		}
+		ip.Device = d
+	}
+	if f.MTU != nil {
+		if m := *f.MTU; m < 576 || m > ipvc.MaxMTU {
+			return fail("ip.mtu", "%d: want 576 to %d octets, or leave it out to follow the VCs", m, ipvc.MaxMTU)
+		}
+		ip.MTU = int(*f.MTU)
+	}
+	if f.IdleTimeout != nil {
+		d, err := time.ParseDuration(*f.IdleTimeout)
+		if err != nil || d <= 0 {
+			return fail("ip.idle_timeout", `%q: want a positive duration, e.g. "5m" or "30s"`, *f.IdleTimeout)
+		}
+		ip.IdleTimeout = d
+	}
+	for i, r := range f.Route {
+		key := fmt.Sprintf("ip.route[%d]", i+1)
+		if r.Node == "" {
+			return fail(key+".node", "missing (the node the prefixes are routed to)")
+		}
+		if r.Node == c.Name {
+			return fail(key+".node", "%q is this node", r.Node)
+		}
+		if !c.Trusts(r.Node) {
+			return fail(key+".node", `%q is not a [[peer]] (add one, or set trust = "cluster")`, r.Node)
+		}
+		if len(r.Prefixes) == 0 {
+			return fail(key+".prefixes", `missing (the addresses routed to %s, e.g. ["198.18.0.2/32"])`, r.Node)
+		}
+		route := ipvc.Route{Node: r.Node}
+		for k, s := range r.Prefixes {
+			pkey := fmt.Sprintf("%s.prefixes[%d]", key, k+1)
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return fail(pkey, `%q: want a prefix, e.g. "198.18.0.0/24"`, s)
+			}
+			if p.Masked() != p {
+				return fail(pkey, "%q has host bits set (did you mean %q?)", s, p.Masked().String())
+			}
+			route.Prefixes = append(route.Prefixes, p)
+		}
+		if fs := r.Flowspec; fs != nil {
+			spec := Flowspec{Service: fs.Service, Rate: fs.Rate, Bucket: fs.Bucket, Peak: fs.Peak, MaxSDU: fs.MaxSDU,
+				Latency: fs.Latency, Jitter: fs.Jitter, MinSize: fs.MinSize}
+			nf, err := spec.Ndis()
+			if err == nil {
+				err = mcm.CheckFlowspec(nf)
+			}
+			if err != nil {
+				return fail(key+".flowspec", "%s", strings.TrimPrefix(err.Error(), "mcm: "))
+			}
+			route.Flowspec = nf
+		} else {
+			route.Flowspec, _ = (*Flowspec)(nil).Ndis()
+		}
+		ip.Routes = append(ip.Routes, route)
+	}
+	if err := ip.Check(); err != nil {
+		return fail("ip", "%s", strings.TrimPrefix(err.Error(), "ip "))
+	}
+	return ip, nil
 }
 
 // nameProblem is what pki says about a bad name, without its prefix and the
@@ -657,11 +785,12 @@ func unknownKey(path string, md toml.MetaData) error {
 	for _, k := range md.Keys() {
 		// [[peer]] headers are listed once per table; an inline array of
 		// tables (peer = [{...}, {...}]) only once, so it gets no index.
-		if len(k) == 1 && (k[0] == "peer" || k[0] == "sap") {
+		if len(k) == 1 && (k[0] == "peer" || k[0] == "sap") || len(k) == 2 && k[0] == "ip" && k[1] == "route" {
+			name := strings.Join(k, ".")
 			if md.Type(k...) == "ArrayHash" {
-				index[k[0]]++
+				index[name]++
 			} else {
-				index[k[0]] = -1
+				index[name] = -1
 			}
 		}
 		var (
@@ -670,6 +799,16 @@ func unknownKey(path string, md toml.MetaData) error {
 			rest  = k
 		)
 		switch {
+		case len(k) > 2 && k[0] == "ip" && k[1] == "route":
+			table, rest, known = "ip.route", k[2:], ipRouteKeys
+			if n := index[table]; n > 0 {
+				table = fmt.Sprintf("%s[%d]", table, n)
+			}
+			if len(rest) > 1 && rest[0] == "flowspec" {
+				table, rest, known = table+".flowspec", rest[1:], flowspecKeys
+			}
+		case len(k) > 1 && k[0] == "ip":
+			table, rest, known = "ip", k[1:], ipKeys
 		case len(k) > 1 && (k[0] == "peer" || k[0] == "sap"):
 			table, rest = k[0], k[1:]
 			known = peerKeys

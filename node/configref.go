@@ -52,6 +52,20 @@ var ConfigKeys = []ConfigKey{
 		"A service offered here, called as NAME/SERVICE: 1 to " + strconv.Itoa(MaxServiceLen) + " octets of letters, digits, '-', '_' and '.' (it travels in the Q.2931 BHLI). Each service once.", ""},
 	{"[[sap]] allow", "every node trust admits", `allow = ["beta"]`,
 		`The nodes that may call the service: [[peer]]s, or any node names under trust = "cluster". An empty list allows none.`, ""},
+	{"[ip] address", "required in [ip]", `address = "198.18.0.1/24"`,
+		"IP over condis: this node's address on its TUN interface, with the prefix length of the network it is on. The [ip] section gives the node the interface; without it, none.", "IP over condis"},
+	{"[ip] device", `"condis0"`, `device = "condis0"`,
+		"The name of the TUN interface (Linux; the node needs CAP_NET_ADMIN).", "IP over condis"},
+	{"[ip] mtu", "follows the VCs", `mtu = 1400`,
+		"The interface's MTU, 576 to 65535. Left out, it starts at 1200 (what every QUIC path carries) and follows the VCs: the smallest MaxSduSize among those up.", "IP over condis"},
+	{"[ip] idle_timeout", `"5m"`, `idle_timeout = "5m"`,
+		"A VC that carried no packet either way for this long is closed; the next packet sets up a new one.", "IP over condis"},
+	{"[[ip.route]] prefixes", "required", `prefixes = ["198.18.0.2/32"]`,
+		"The addresses routed to the route's node, over VCs set up when the first packet comes; packets from that node are accepted only from them (as WireGuard's AllowedIPs). Incoming IP calls are accepted only from nodes with a route.", "IP over condis"},
+	{"[[ip.route]] node", "required", `node = "beta"`,
+		`The node the prefixes are routed to: a [[peer]], or any node under trust = "cluster".`, "IP over condis"},
+	{"[[ip.route]] flowspec", "best effort", `flowspec = { service = "guaranteed", rate = 12500000, peak = 25000000 }`,
+		"The flowspec of the route's VCs, both directions: service, rate, bucket, peak, max_sdu, latency, delay_variation, min_policed (as condis call's flags).", "IP over condis"},
 }
 
 // ConfigReference is ConfigKeys as plain text, for `condis node --help`.

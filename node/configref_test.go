@@ -26,7 +26,7 @@ func TestConfigKeysDocumentEveryKey(t *testing.T) {
 	}
 	var known []string
 	for _, k := range topKeys {
-		if k != "peer" && k != "sap" {
+		if k != "peer" && k != "sap" && k != "ip" {
 			known = append(known, k)
 		}
 	}
@@ -36,6 +36,14 @@ func TestConfigKeysDocumentEveryKey(t *testing.T) {
 	for _, k := range sapKeys {
 		known = append(known, "[[sap]] "+k)
 	}
+	for _, k := range ipKeys {
+		if k != "route" {
+			known = append(known, "[ip] "+k)
+		}
+	}
+	for _, k := range ipRouteKeys {
+		known = append(known, "[[ip.route]] "+k)
+	}
 	for _, k := range known {
 		if _, ok := documented[k]; !ok {
 			t.Errorf("key %q is not in ConfigKeys", k)
@@ -43,7 +51,7 @@ func TestConfigKeysDocumentEveryKey(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	var top, peer, sap strings.Builder
+	var top, peer, sap, ip, route strings.Builder
 	for _, k := range ConfigKeys {
 		if !slices.Contains(known, k.Key) {
 			if k.See == "" || k.Doc != "" {
@@ -63,12 +71,17 @@ func TestConfigKeysDocumentEveryKey(t *testing.T) {
 			peer.WriteString(k.Example + "\n")
 		case strings.HasPrefix(k.Key, "[[sap]]"):
 			sap.WriteString(k.Example + "\n")
+		case strings.HasPrefix(k.Key, "[ip]"):
+			ip.WriteString(k.Example + "\n")
+		case strings.HasPrefix(k.Key, "[[ip.route]]"):
+			route.WriteString(k.Example + "\n")
 		default:
 			top.WriteString(k.Example + "\n")
 		}
 	}
 	file := filepath.Join(dir, "alpha.toml")
-	text := top.String() + "\n[[peer]]\n" + peer.String() + "\n[[sap]]\n" + sap.String()
+	text := top.String() + "\n[[peer]]\n" + peer.String() + "\n[[sap]]\n" + sap.String() +
+		"\n[ip]\n" + ip.String() + "\n[[ip.route]]\n" + route.String()
 	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +89,8 @@ func TestConfigKeysDocumentEveryKey(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the examples of ConfigKeys:\n%s\ndo not load: %v", text, err)
 	}
-	if cfg.Trust != TrustCluster || len(cfg.Peers) != 1 || len(cfg.SAPs) != 1 || len(cfg.SAPs[0].Allow) != 1 {
+	if cfg.Trust != TrustCluster || len(cfg.Peers) != 1 || len(cfg.SAPs) != 1 || len(cfg.SAPs[0].Allow) != 1 ||
+		cfg.IP == nil || len(cfg.IP.Routes) != 1 || cfg.IP.Routes[0].Flowspec.TokenRate != 12500000 {
 		t.Errorf("the examples loaded as %+v", cfg)
 	}
 

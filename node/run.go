@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync/atomic"
 
+	"github.com/condis-project/condis/ipvc"
 	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/metrics"
 	"github.com/condis-project/condis/ndis"
@@ -35,6 +36,9 @@ type Node struct {
 	log     *slog.Logger
 	capture *nodeCapture // the capture key's; nil without one
 	calls   *callLog     // the call lines of its log; nil if it does not log at info
+
+	ip       *ipvc.Interface // the [ip] section's; nil without one (ip.go)
+	ipClient *ipClient
 }
 
 // StartOptions tune a node beyond its configuration file.
@@ -188,7 +192,22 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 	if nc != nil {
 		log.Info("capturing Q.2931 messages", "node", cfg.Name, "file", cfg.Capture)
 	}
-	return &Node{Config: cfg, Mediator: m, MCM: d, Endpoint: ep, Feed: feed, log: log, capture: nc, metrics: msrv, calls: calls}, nil
+	n := &Node{Config: cfg, Mediator: m, MCM: d, Endpoint: ep, Feed: feed, log: log, capture: nc, metrics: msrv, calls: calls}
+	if err := n.startIP(); err != nil {
+		n.Close(context.Background())
+		return nil, err
+	}
+	return n, nil
+}
+
+// routesTo reports whether the [ip] section has a route to node.
+func (c *Config) routesTo(node string) bool {
+	for _, r := range c.IP.Routes {
+		if r.Node == node {
+			return true
+		}
+	}
+	return false
 }
 
 // MetricsAddr is the TCP address the node serves its metrics on, nil if
@@ -206,6 +225,9 @@ func (n *Node) MetricsAddr() net.Addr {
 func (c *Config) Authorize(peer, service string) bool {
 	if !c.Trusts(peer) {
 		return false
+	}
+	if service == ipvc.Service && c.IP != nil && !c.routesTo(peer) {
+		return false // IP over condis takes calls only from the nodes it routes to
 	}
 	s, ok := c.SAP(service)
 	if !ok || s.Allow == nil {
@@ -255,7 +277,8 @@ func (r *resolver) resolve(ctx context.Context, peer string) (net.Addr, error) {
 // transport, stops serving metrics, and then closes the capture file, once
 // it holds every message.
 func (n *Node) Close(ctx context.Context) error {
-	err := n.MCM.Shutdown(ctx)
+	err := n.stopIP(ctx)
+	err = errors.Join(err, n.MCM.Shutdown(ctx))
 	err = errors.Join(err, n.Endpoint.Close())
 	if n.metrics != nil {
 		err = errors.Join(err, n.metrics.Close())
