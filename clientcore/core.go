@@ -275,13 +275,11 @@ func (c *Core) closeAll(why Reason) {
 		c.progress(v)
 	}
 	for _, s := range saps {
-		c.endSap(s, why)
+		c.endSap(s, why, true)
 	}
 	c.mu.Lock()
 	for _, v := range in {
-		if v.sap == nil { // a SAP's calls went with it
-			c.wantCloseLocked(v, why)
-		}
+		c.wantCloseLocked(v, why) // those of a SAP closed already go with it
 	}
 	c.mu.Unlock()
 	for _, v := range in {

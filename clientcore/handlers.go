@@ -219,7 +219,7 @@ func (c *Core) ProtocolClIncomingCall(sapCtx, vcCtx any, params *ndis.CallParame
 	}
 	v.peer, v.service = peer, s.service
 	flows := flowsOf(params) // R-IN-10: the buffer is the call manager's
-	h := s.handler.Offered(s, &Offer{VC: v, Peer: peer, Service: s.service, Flows: flows})
+	h := s.handler.Offered(s, &Offer{VC: v, Peer: peer, Service: s.service, Flows: flows, Params: params})
 	if h == nil {
 		v.phase = PhaseClosed
 		return ndis.StatusFailure

@@ -48,6 +48,9 @@ type Offer struct {
 	Service string
 	// Flows are the flowspecs offered, nil if not known.
 	Flows *Flows
+	// Params are the call parameters offered, the call manager's: valid
+	// only during Offered, read-only.
+	Params *ndis.CallParameters
 }
 
 // SAP is one service the Core registered (NdisClRegisterSap). Its fields
@@ -174,11 +177,16 @@ func (c *Core) registerSapDone(s *SAP, h *ndis.Sap, st ndis.Status) {
 // Close deregisters the SAP and closes its calls for why (ReasonLocal, or
 // a reason of the user's own); the handler's Ended follows once all are
 // gone. Safe to call from a handler.
-func (s *SAP) Close(why Reason) { s.c.post(func() { s.c.endSap(s, why) }) }
+func (s *SAP) Close(why Reason) { s.c.post(func() { s.c.endSap(s, why, true) }) }
 
-// endSap ends s for why (worker): its calls are closed and it is
-// deregistered.
-func (c *Core) endSap(s *SAP, why Reason) {
+// Deregister deregisters the SAP and takes no more calls on it, but leaves
+// the calls it took up; the handler's Ended follows once they are gone
+// too. Safe to call from a handler.
+func (s *SAP) Deregister() { s.c.post(func() { s.c.endSap(s, ReasonLocal, false) }) }
+
+// endSap ends s for why (worker): it is deregistered, and its calls are
+// closed if closeCalls.
+func (c *Core) endSap(s *SAP, why Reason, closeCalls bool) {
 	c.mu.Lock()
 	if s.ending {
 		c.mu.Unlock()
@@ -187,8 +195,10 @@ func (c *Core) endSap(s *SAP, why Reason) {
 	s.ending, s.reason = true, why
 	vcs := make([]*VC, 0, len(s.calls))
 	for v := range s.calls {
-		c.wantCloseLocked(v, why)
-		vcs = append(vcs, v)
+		if closeCalls {
+			c.wantCloseLocked(v, why)
+			vcs = append(vcs, v)
+		}
 	}
 	c.notifyLocked()
 	c.mu.Unlock()
