@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/condis-project/condis/clientcore"
 	"github.com/condis-project/condis/ndis"
-	"github.com/condis-project/condis/uni"
 )
 
 // benchRun is one bench request being carried out: calls to one
@@ -43,7 +43,7 @@ type benchRun struct {
 	// connected and held, or failed. release closes the held calls;
 	// released is closed once the last of them is deleted.
 	hold      bool
-	held      map[*vcState]struct{}
+	held      map[*ctlVc]struct{}
 	lost      int // held calls the far end closed before the release
 	releasing bool
 	released  chan struct{}
@@ -151,7 +151,7 @@ func (c *Control) bench(ctx context.Context, req Request, period time.Duration, 
 func (c *Control) benchHolding(ctx context.Context, r *benchRun, hold int, period time.Duration, report func(BenchProgress)) (BenchResult, error) {
 	h := &benchRun{dest: r.dest, peer: r.peer, service: r.service, tx: r.tx, rx: r.rx,
 		total: hold, conc: min(hold, max(r.conc, BenchHoldConcurrency)), done: make(chan struct{}),
-		hold: true, held: make(map[*vcState]struct{}, hold), released: make(chan struct{})}
+		hold: true, held: make(map[*ctlVc]struct{}, hold), released: make(chan struct{})}
 	heapBefore := liveHeap()
 	hres, err := c.runBench(ctx, h, 0, nil)
 	if err != nil {
@@ -203,17 +203,10 @@ func (c *Control) releaseHeld(h *benchRun) error {
 	if len(h.held) == 0 {
 		close(h.released)
 	}
-	vs := make([]*vcState, 0, len(h.held))
-	for v := range h.held {
-		c.wantCloseLocked(v, whyLocal)
-		vs = append(vs, v)
+	for cv := range h.held {
+		cv.v.Close(whyLocal.reason(), nil) // only queues the close
 	}
 	c.mu.Unlock()
-	c.post(func() {
-		for _, v := range vs {
-			c.progress(v)
-		}
-	})
 	select {
 	case <-h.released:
 		return nil
@@ -236,8 +229,8 @@ func (c *Control) runBench(ctx context.Context, r *benchRun, period time.Duratio
 	}
 	c.benches[r] = struct{}{}
 	r.start = time.Now()
+	c.benchFillLocked(r)
 	c.mu.Unlock()
-	c.post(func() { c.benchFill(r) })
 	var tick <-chan time.Time
 	if report != nil {
 		t := time.NewTicker(period)
@@ -297,96 +290,43 @@ func (c *Control) stopBenches(why string) {
 	c.mu.Unlock()
 }
 
-// benchFill starts r's calls until concurrency of them are in flight
-// (worker).
-func (c *Control) benchFill(r *benchRun) {
-	for {
-		c.mu.Lock()
-		if r.stop != "" || r.started >= r.total || r.inflight >= r.conc {
-			c.benchMaybeDoneLocked(r)
-			c.mu.Unlock()
-			return
-		}
-		af, why := c.usableAfLocked()
-		if af == nil {
-			c.stopBenchLocked(r, why)
-			c.mu.Unlock()
+// benchFillLocked starts r's calls until concurrency of them are in
+// flight. StartCall only queues the call for the Core's worker, so this
+// runs in the Core's handlers too.
+func (c *Control) benchFillLocked(r *benchRun) {
+	for r.stop == "" && r.started < r.total && r.inflight < r.conc {
+		if c.down {
+			c.stopBenchLocked(r, "the node is shutting down")
 			return
 		}
 		r.started++
 		r.inflight++
-		v := &vcState{bench: r, peer: r.peer, service: r.service, phase: vcCreated}
-		c.mu.Unlock()
-
-		params, err := c.cm.CallParams(r.dest, r.tx, r.rx, false)
-		if err != nil {
-			c.benchRefused(r, fmt.Sprintf("bench %s: %v", r.dest, err))
-			continue
-		}
-		h, st := c.b.CoCreateVc(af, v)
-		if st != ndis.StatusSuccess {
-			c.benchRefused(r, fmt.Sprintf("bench %s: NdisCoCreateVc: %v", r.dest, st))
-			continue
-		}
-		c.mu.Lock()
-		v.h, v.name = h, h.String()
-		c.vcs[v] = struct{}{}
-		v.phase = vcMaking // before the request: its completion may come first (R-GEN-10)
-		v.madeAt = time.Now()
-		c.mu.Unlock()
-		_, st = c.b.ClMakeCall(h, params, nil)
-		if st != ndis.StatusPending {
-			c.makeCallDone(v, st, params, nil)
-		}
+		cv := &ctlVc{c: c, bench: r, madeAt: time.Now()}
+		cv.v = c.core.StartCall(r.dest, clientcore.CallOptions{Tx: r.tx, Rx: r.rx}, cv)
 	}
+	c.benchMaybeDoneLocked(r)
 }
 
-// benchRefused counts a call that could not even be made, and stops the
-// bench: what refused it will refuse the next one too.
-func (c *Control) benchRefused(r *benchRun, msg string) {
-	c.mu.Lock()
-	r.failed++
-	r.inflight--
-	if r.firstErr == "" {
-		r.firstErr = msg
-	}
-	c.stopBenchLocked(r, "a call could not be made")
-	c.mu.Unlock()
-}
-
-// benchMadeLocked records the outcome of a bench call's MakeCall; a
-// connected call is closed at once.
-func (c *Control) benchMadeLocked(v *vcState, st ndis.Status, cause uni.Cause) {
-	r := v.bench
-	if st == ndis.StatusSuccess {
-		r.setup = append(r.setup, time.Since(v.madeAt))
-		if r.hold { // kept: no longer in flight, the next one starts
-			r.held[v] = struct{}{}
-			r.inflight--
-			if r.stop == "" && r.started < r.total {
-				c.post(func() { c.benchFill(r) })
-				return
-			}
-			c.benchMaybeDoneLocked(r)
-			return
-		}
-		c.wantCloseLocked(v, whyLocal)
+// benchMadeLocked: a bench call is connected; it is closed at once, or
+// held.
+func (c *Control) benchMadeLocked(cv *ctlVc, v *clientcore.VC) {
+	r := cv.bench
+	r.setup = append(r.setup, time.Since(cv.madeAt))
+	if r.hold { // kept: no longer in flight, the next one starts
+		r.held[cv] = struct{}{}
+		r.inflight--
+		c.benchFillLocked(r)
 		return
 	}
-	r.failed++
-	if r.firstErr == "" {
-		r.firstErr = callFailure(r.dest, st, cause).Error
-	}
-	if r.hold { // the rest would fail likewise, and too few would be held anyway
-		c.stopBenchLocked(r, "a call to hold failed")
-	}
+	v.Close(whyLocal.reason(), nil)
 }
 
-// benchGoneLocked: a bench call's VC is deleted; the next call starts.
-func (c *Control) benchGoneLocked(v *vcState) {
-	r := v.bench
-	if _, ok := r.held[v]; ok {
-		delete(r.held, v)
+// benchGoneLocked: a bench call's VC is gone (or the call was never made);
+// the next call starts.
+func (c *Control) benchGoneLocked(cv *ctlVc, e clientcore.End) {
+	r := cv.bench
+	if _, ok := r.held[cv]; ok {
+		delete(r.held, cv)
 		switch {
 		case !r.releasing:
 			r.lost++
@@ -396,14 +336,39 @@ func (c *Control) benchGoneLocked(v *vcState) {
 		return
 	}
 	r.inflight--
-	if v.wasUp {
-		r.cycle = append(r.cycle, time.Since(v.madeAt))
+	var ce *clientcore.CallError
+	switch {
+	case e.WasUp:
+		r.cycle = append(r.cycle, time.Since(cv.madeAt))
+	case errors.As(e.Err, &ce):
+		r.failed++
+		if r.firstErr == "" {
+			r.firstErr = callFailure(r.dest, ce.Status, ce.Cause).Error
+		}
+		if r.hold { // the rest would fail likewise, and too few would be held anyway
+			c.stopBenchLocked(r, "a call to hold failed")
+		}
+	case isAfError(e.Err):
+		// No address family to call on: not a call that failed.
+		r.started--
+		c.stopBenchLocked(r, startError(e.Err))
+	default:
+		// A call that could not even be made: what refused it will
+		// refuse the next one too.
+		r.failed++
+		if r.firstErr == "" {
+			r.firstErr = fmt.Sprintf("bench %s: %v", r.dest, e.Err)
+		}
+		c.stopBenchLocked(r, "a call could not be made")
 	}
-	if r.stop == "" && r.started < r.total {
-		c.post(func() { c.benchFill(r) })
-		return
-	}
-	c.benchMaybeDoneLocked(r)
+	c.benchFillLocked(r)
+}
+
+// isAfError: err says the Core had no usable address family.
+func isAfError(err error) bool {
+	var ae *clientcore.AfError
+	return errors.Is(err, clientcore.ErrShutdown) || errors.Is(err, clientcore.ErrWithdrawn) ||
+		errors.Is(err, clientcore.ErrNoAf) || errors.As(err, &ae)
 }
 
 // benchMaybeDoneLocked ends r once no more calls will start and none is in

@@ -1,275 +1,81 @@
 package node
 
 import (
-	"time"
+	"errors"
+	"fmt"
 
-	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/clientcore"
 )
 
-// The Control's handlers: what the mediator calls. Each records what
-// happened under the Control's lock and queues the follow-up for the
-// worker; none blocks, and none calls the mediator with the lock held.
+// The Control's handlers of the Core's events: what happens to the VCs and
+// SAPs of its sessions and bench runs. The Core calls them with its lock
+// held (but for Received and SendsCompleted); each takes the Control's
+// lock after it, records what happened and queues frames for the session's
+// writer. None blocks, and none calls a Core method that takes the Core's
+// lock: they close calls and add parties with the methods that only queue
+// work for the Core's worker.
 
-// --- handlers: ndis.Protocol ---
+// --- a VC's handler ---
 
-// ProtocolCoAfRegisterNotify opens the call manager's address family.
-func (c *Control) ProtocolCoAfRegisterNotify(bindingCtx any, af ndis.AddressFamily) {
-	if af.AddressFamily == c.cm.AddressFamily().AddressFamily {
-		c.post(c.openAf)
-	}
-}
-
-// ProtocolCoCreateVc takes a VC the call manager created for an incoming call.
-func (c *Control) ProtocolCoCreateVc(afCtx any, vc *ndis.Vc) (any, ndis.Status) {
-	v := &vcState{h: vc, name: vc.String(), incoming: true, phase: vcOffered}
-	c.mu.Lock()
-	c.vcs[v] = struct{}{}
-	c.mu.Unlock()
-	return v, ndis.StatusSuccess
-}
-
-// ProtocolCoDeleteVc forgets a VC the call manager deleted.
-func (c *Control) ProtocolCoDeleteVc(vcCtx any) ndis.Status {
-	v, ok := vcCtx.(*vcState)
-	if !ok {
-		return ndis.StatusSuccess
-	}
-	c.mu.Lock()
-	c.vcGoneLocked(v)
-	c.mu.Unlock()
-	c.poke()
-	return ndis.StatusSuccess
-}
-
-// ProtocolCoOidRequest accepts the call manager's notifications; OID_CO_AF_CLOSE
-// withdraws the AF like a notify-close.
-func (c *Control) ProtocolCoOidRequest(afCtx, vcCtx, partyCtx any, req *ndis.OidRequest) ndis.Status {
-	switch req.Oid {
-	case ndis.OidCoAddressChange, ndis.OidCoSignalingEnabled, ndis.OidCoSignalingDisabled:
-		return ndis.StatusSuccess
-	case ndis.OidCoAfClose:
-		c.markWithdrawn()
-		c.post(c.withdraw)
-		return ndis.StatusSuccess
-	}
-	return ndis.StatusNotSupported
-}
-
-// ProtocolCoOidRequestComplete: the Control makes no OID requests.
-func (c *Control) ProtocolCoOidRequestComplete(afCtx, vcCtx, partyCtx any, req *ndis.OidRequest, st ndis.Status) {
-}
-
-// ProtocolCoReceiveNetBufferLists copies the SDUs, returns the lists, and
-// queues the SDUs for the session, or echoes them.
-func (c *Control) ProtocolCoReceiveNetBufferLists(bindingCtx, vcCtx any, nbls *ndis.NetBufferList, count int, flags ndis.ReceiveFlags) {
-	v, _ := vcCtx.(*vcState)
-	var sdus [][]byte
-	for n := nbls; n != nil; n = n.Next {
-		sdus = append(sdus, append([]byte(nil), n.Data...))
-	}
-	if flags&ndis.ReceiveFlagsResources == 0 {
-		c.b.ReturnNetBufferLists(nbls, 0)
-	}
-	if v == nil {
-		return
-	}
-	c.mu.Lock()
-	s := v.s
-	v.quietAt = time.Now()
-	echo := s != nil && s.echo && v.phase == vcConnected && !v.wantClose
-	if echo {
-		v.sendsOut += len(sdus)
-	}
-	if s != nil && s.echo && v.phase == vcAccepted && !v.wantClose {
-		// The caller may send once it has our CONNECT; we may send only
-		// once CallConnected says the call is up. Hold the SDUs until
-		// then, a bounded few.
-		for _, d := range sdus {
-			if len(v.held) < maxHeldSDUs {
-				v.held = append(v.held, d)
-			}
-		}
-	}
-	c.mu.Unlock()
-	if s == nil {
-		return
-	}
-	if echo {
-		c.echo(v, sdus)
-		return
-	}
-	if s.kind == sessionListen && s.echo {
-		return // held until connected, or closing: dropped
-	}
-	for _, d := range sdus {
-		s.out.pushData(d)
-	}
-}
-
-// ProtocolCoSendNetBufferListsComplete counts the sends back; a close
-// waiting for them (R-CLOSE-1) goes ahead.
-func (c *Control) ProtocolCoSendNetBufferListsComplete(vcCtx any, nbls *ndis.NetBufferList, flags ndis.SendCompleteFlags) {
-	var resume []*vcState
-	c.mu.Lock()
-	now := time.Now()
-	for n := nbls; n != nil; n = n.Next {
-		v, ok := n.Context.(*vcState)
-		if !ok {
-			continue
-		}
-		v.sendsOut--
-		v.quietAt = now
-		v.sent++
-		if n.Status == ndis.StatusResources {
-			v.policed++ // the call manager's policing: the SDU did not conform to the flowspec
-		}
-		if v.sendsOut == 0 && (v.wantClose || v.inputEnded) && (len(resume) == 0 || resume[len(resume)-1] != v) {
-			resume = append(resume, v)
-		}
-	}
-	for _, v := range resume {
-		if v.inputEnded && !v.wantClose {
-			c.armLingerLocked(v, now)
-		}
-	}
-	c.mu.Unlock()
-	for _, v := range resume {
-		c.post(func() { c.progress(v) })
-	}
-}
-
-// ProtocolCoStatusEx: status indications are not used.
-func (c *Control) ProtocolCoStatusEx(bindingCtx, vcCtx any, ind *ndis.StatusIndication) {}
-
-// --- handlers: ndis.ClientHandlers ---
-
-// ProtocolClOpenAfCompleteEx records a pended AF open.
-func (c *Control) ProtocolClOpenAfCompleteEx(afCtx any, af *ndis.Af, st ndis.Status) {
-	c.openAfDone(af, st)
-}
-
-// ProtocolClCloseAfComplete records a pended AF close.
-func (c *Control) ProtocolClCloseAfComplete(st ndis.Status, afCtx any) { c.closeAfDone(st) }
-
-// ProtocolClNotifyCloseAf acknowledges at once and tears down on the worker:
-// close every call, deregister every SAP, then close the AF (R-AF-19,
-// R-AF-22).
-func (c *Control) ProtocolClNotifyCloseAf(afCtx any) ndis.Status {
-	c.markWithdrawn()
-	c.post(c.withdraw)
-	return ndis.StatusSuccess
-}
-
-// markWithdrawn stops new calls and SAPs on the AF at once, before the
-// worker gets to the teardown: the mediator refuses them from now on
-// (R-AF-19).
-func (c *Control) markWithdrawn() {
-	c.mu.Lock()
-	if c.af.phase == afOpen {
-		c.af.phase = afWithdrawn
-	}
-	c.withdrew = true
-	c.notifyLocked()
-	c.mu.Unlock()
-}
-
-// ProtocolClRegisterSapComplete records a pended SAP registration.
-func (c *Control) ProtocolClRegisterSapComplete(st ndis.Status, sapCtx any, coSap *ndis.CoSap, sap *ndis.Sap) {
-	if s, ok := sapCtx.(*session); ok {
-		c.registerSapDone(s, sap, st)
-	}
-}
-
-// ProtocolClDeregisterSapComplete records a SAP deregistration.
-func (c *Control) ProtocolClDeregisterSapComplete(st ndis.Status, sapCtx any) {
-	if s, ok := sapCtx.(*session); ok {
-		c.deregisterSapDone(s, st)
-	}
-	c.poke()
-}
-
-// ProtocolClMakeCallComplete records a pended MakeCall.
-func (c *Control) ProtocolClMakeCallComplete(st ndis.Status, vcCtx any, party *ndis.Party, params *ndis.CallParameters) {
-	if v, ok := vcCtx.(*vcState); ok {
-		c.makeCallDone(v, st, params, party)
-	}
-}
-
-// ProtocolClModifyCallQoSComplete answers the modify request that asked
-// for the change (vcops.go).
-func (c *Control) ProtocolClModifyCallQoSComplete(st ndis.Status, vcCtx any, params *ndis.CallParameters) {
-	if v, ok := vcCtx.(*vcState); ok {
-		c.modifyDone(v, st, params)
-	}
-}
-
-// ProtocolClCloseCallComplete records a pended close.
-func (c *Control) ProtocolClCloseCallComplete(st ndis.Status, vcCtx, partyCtx any) {
-	if v, ok := vcCtx.(*vcState); ok {
-		c.closeCallDone(v, st)
-	}
-}
-
-// ProtocolClAddPartyComplete records a pended NdisClAddParty (vcops.go).
-func (c *Control) ProtocolClAddPartyComplete(st ndis.Status, partyCtx any, party *ndis.Party, params *ndis.CallParameters) {
-	if p, ok := partyCtx.(*vcParty); ok {
-		c.addPartyDone(p, st, party)
-	}
-}
-
-// ProtocolClDropPartyComplete records a pended NdisClDropParty (vcops.go).
-func (c *Control) ProtocolClDropPartyComplete(st ndis.Status, partyCtx any) {
-	if p, ok := partyCtx.(*vcParty); ok {
-		c.dropPartyDone(p, st)
-	}
-}
-
-// ProtocolClIncomingCall accepts a call on a listen session's SAP, unless
-// the session or the node is ending.
-func (c *Control) ProtocolClIncomingCall(sapCtx, vcCtx any, params *ndis.CallParameters) ndis.Status {
-	s, _ := sapCtx.(*session)
-	v, _ := vcCtx.(*vcState)
-	if s == nil || v == nil {
-		return ndis.StatusFailure
-	}
-	peer := c.cm.Caller(params)
+// Connected: the call is up. A call session's further leaves are added
+// now; an incoming call's listen session is told, and an echo listener
+// sends back what it held.
+func (cv *ctlVc) Connected(v *clientcore.VC, f *clientcore.Flows) {
+	c := cv.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.down || s.ending || s.finished || v.phase != vcOffered {
-		v.phase = vcClosed // rejected: the call manager deletes the VC
-		return ndis.StatusFailure
-	}
-	v.s, v.peer, v.service = s, peer, s.service
-	v.flows = flowsOf(params) // R-IN-10: the buffer is the call manager's
-	v.maxSDU = v.flows.maxSDU()
-	v.phase = vcAccepted
-	s.calls[v] = struct{}{}
-	return ndis.StatusSuccess
-}
-
-// ProtocolClCallConnected: an accepted call is up.
-func (c *Control) ProtocolClCallConnected(vcCtx any) {
-	v, ok := vcCtx.(*vcState)
-	if !ok {
+	cv.connected, cv.wasUp = true, true
+	cv.flows = f
+	cv.maxSDU = maxSDU(f)
+	if cv.bench != nil {
+		c.benchMadeLocked(cv, v)
 		return
 	}
+	if v.Multipoint() && !cv.incoming {
+		c.addMoreLocked(cv, v)
+	}
+	s := cv.s
+	if s == nil || !cv.incoming {
+		c.notifyLocked()
+		return
+	}
+	s.out.pushEvent(Event{Event: EventCall, Vc: v.Name(), Peer: v.Peer()})
+	if held := cv.held; len(held) > 0 {
+		cv.held = nil
+		c.core.Defer(func() { v.Send(held...) }) // what arrived before the call was up
+	}
+	c.notifyLocked()
+}
+
+// Received queues the SDUs for the session, or echoes them.
+func (cv *ctlVc) Received(v *clientcore.VC, sdus [][]byte) {
+	c := cv.c
 	c.mu.Lock()
-	if v.phase != vcAccepted {
+	s := cv.s
+	if s == nil {
 		c.mu.Unlock()
 		return
 	}
-	v.phase = vcConnected
-	v.wasUp = true
-	if s := v.s; s != nil {
-		s.out.pushEvent(Event{Event: EventCall, Vc: v.name, Peer: v.peer})
+	if s.echo {
+		if !cv.connected {
+			// The caller may send once it has our CONNECT; we may send only
+			// once CallConnected says the call is up. Hold the SDUs until
+			// then, a bounded few.
+			for _, d := range sdus {
+				if len(cv.held) < maxHeldSDUs {
+					cv.held = append(cv.held, d)
+				}
+			}
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		v.Send(sdus...) // refused once the call is going away: dropped
+		return
 	}
-	held := v.held
-	v.held = nil
-	v.sendsOut += len(held)
-	c.notifyLocked()
 	c.mu.Unlock()
-	if len(held) > 0 {
-		c.echo(v, held) // what arrived before the call was up
+	for _, d := range sdus {
+		s.out.pushData(d)
 	}
 }
 
@@ -277,63 +83,136 @@ func (c *Control) ProtocolClCallConnected(vcCtx any) {
 // accepted but not yet connected.
 const maxHeldSDUs = 64
 
-// echo sends sdus back on v; the caller has counted them in v.sendsOut.
-func (c *Control) echo(v *vcState, sdus [][]byte) {
-	var head, tail *ndis.NetBufferList
-	for _, d := range sdus {
-		n := &ndis.NetBufferList{Data: d, Context: v}
-		if tail == nil {
-			head = n
-		} else {
-			tail.Next = n
+// SendsCompleted: the Core counts sends; nothing to do.
+func (cv *ctlVc) SendsCompleted(*clientcore.VC, int) {}
+
+// QoSChanged tells the session the call's new flowspecs.
+func (cv *ctlVc) QoSChanged(v *clientcore.VC, f clientcore.Flows) {
+	c := cv.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cv.flows = &f
+	if !cv.incoming {
+		cv.maxSDU = maxSDU(&f)
+	}
+	if s := cv.s; s != nil {
+		s.out.pushEvent(Event{Event: EventQoS, Vc: v.Name(), Peer: v.Peer(), Tx: FlowspecOf(f.Tx), Rx: FlowspecOf(f.Rx)})
+	}
+}
+
+// PartyDropped tells the session a leaf went, unless it went with the call.
+func (cv *ctlVc) PartyDropped(p *clientcore.Party, e clientcore.PartyEnd) {
+	c := cv.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s := cv.s; s != nil && !e.CallClosing {
+		info := dropInfo(p, e)
+		s.out.pushEvent(Event{Event: EventPartyDropped, Vc: p.VC().Name(), Peer: nodeOf(p.Dest()), Party: p.Name(), Dest: p.Dest(), CloseInfo: &info})
+	}
+	c.notifyLocked()
+}
+
+// Closed: the VC is gone. A call session ends with it (or learns its call
+// failed); a listen session is told; a bench run starts its next call.
+func (cv *ctlVc) Closed(v *clientcore.VC, e clientcore.End) {
+	c := cv.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cv.end = &e
+	cv.connected = false
+	if cv.bench != nil {
+		c.benchGoneLocked(cv, e)
+		c.notifyLocked()
+		return
+	}
+	s := cv.s
+	c.notifyLocked()
+	if s == nil {
+		return
+	}
+	switch s.kind {
+	case sessionCall:
+		var ce *clientcore.CallError
+		if e.Err != nil && !errors.As(e.Err, &ce) {
+			// Never made: the start failed.
+			r := Response{Error: fmt.Sprintf("call %s: %s", v.Dest(), startError(e.Err))}
+			var se *clientcore.StatusError
+			if errors.As(e.Err, &se) {
+				r.Status = se.Status.String()
+			}
+			s.startErr = &r
+			delete(c.sessions, s)
+			return
 		}
-		tail = n
+		c.finishLocked(s, cv.closeInfo())
+	case sessionListen:
+		if _, ok := s.calls[cv]; ok {
+			delete(s.calls, cv)
+			if e.WasUp {
+				info := cv.closeInfo()
+				s.out.pushEvent(Event{Event: EventClosed, Vc: v.Name(), Peer: v.Peer(), CloseInfo: &info})
+			}
+		}
+		c.maybeFinishListenLocked(s)
 	}
-	c.b.CoSendNetBufferLists(v.h, head, 0)
-	c.poke()
 }
 
-// ProtocolClIncomingCloseCall records the status and its cause; the worker
-// answers with NdisClCloseCall once every send has completed (R-CLOSE-14,
-// R-CLOSE-1).
-func (c *Control) ProtocolClIncomingCloseCall(closeStatus ndis.Status, vcCtx any, closeData []byte) {
-	v, ok := vcCtx.(*vcState)
-	if !ok {
+// --- a listen session's SAP ---
+
+// Registered answers the listen request: the SAP is registered, or why not.
+func (s *session) Registered(sap *clientcore.SAP, err error) {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err == nil {
+		s.sap = sap.HandleLocked()
+		s.registered = true
+		c.notifyLocked()
 		return
 	}
-	cause := c.cm.Cause(v.h, closeStatus)
+	delete(c.sessions, s)
+	if !s.ending {
+		r := Response{Error: fmt.Sprintf("listen %s: %s", s.service, startError(err))}
+		var se *clientcore.SapError
+		if errors.As(err, &se) {
+			r.Status = se.Status.String()
+		}
+		s.startErr = &r
+	}
+	c.notifyLocked()
+}
+
+// Offered accepts a call on the session's SAP, unless the session or the
+// node is ending.
+func (s *session) Offered(sap *clientcore.SAP, o *clientcore.Offer) clientcore.Handler {
+	c := s.c
 	c.mu.Lock()
-	if v.why != whyShutdown && v.why != whyWithdraw {
-		v.why = whyRemote // what happened, even if a local close was about to be issued
+	defer c.mu.Unlock()
+	if c.down || s.ending || s.finished {
+		return nil
 	}
-	v.closeSt, v.cause = closeStatus, cause
-	v.wantClose = true
-	c.stopTimerLocked(v)
-	c.mu.Unlock()
-	c.post(func() { c.progress(v) })
+	cv := &ctlVc{c: c, v: o.VC, incoming: true, s: s, flows: o.Flows, maxSDU: maxSDU(o.Flows)}
+	s.calls[cv] = struct{}{}
+	return cv
 }
 
-// ProtocolClIncomingDropParty: a leaf of one of the Control's multipoint
-// calls left; the worker answers with NdisClDropParty (R-PTY-14).
-func (c *Control) ProtocolClIncomingDropParty(dropStatus ndis.Status, partyCtx any, closeData []byte) {
-	if p, ok := partyCtx.(*vcParty); ok {
-		c.partyLeft(p, dropStatus)
-	}
-}
-
-// ProtocolClIncomingCallQoSChange takes the new parameters.
-func (c *Control) ProtocolClIncomingCallQoSChange(vcCtx any, params *ndis.CallParameters) {
-	v, ok := vcCtx.(*vcState)
-	if !ok {
-		return
-	}
+// Ended: the SAP and its calls are gone; the session ends.
+func (s *session) Ended(sap *clientcore.SAP, why clientcore.Reason) {
+	c := s.c
 	c.mu.Lock()
-	v.flows = flowsOf(params)
-	if !v.incoming {
-		v.maxSDU = v.flows.maxSDU()
+	defer c.mu.Unlock()
+	s.sap = nil
+	s.sapGone = true
+	if s.startErr != nil {
+		return // answered with the error
 	}
-	c.qosChangedLocked(v)
-	c.mu.Unlock()
+	if !s.ending {
+		s.ending, s.why = true, closeWhy(why)
+	}
+	c.maybeFinishListenLocked(s)
 }
 
-var _ ndis.Client = (*Control)(nil)
+var (
+	_ clientcore.Handler       = (*ctlVc)(nil)
+	_ clientcore.ListenHandler = (*session)(nil)
+)

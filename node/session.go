@@ -14,6 +14,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/condis-project/condis/clientcore"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/uni"
 )
@@ -42,6 +43,7 @@ func (k sessionKind) String() string {
 
 // session is one call or listen session of the control socket.
 type session struct {
+	c    *Control
 	kind sessionKind
 	conn net.Conn
 	out  outQueue
@@ -52,14 +54,16 @@ type session struct {
 	finished bool      // the close frame is queued; the session is out of Control.sessions
 	why      closeWhy
 
-	vc *vcState // call
+	vc     *ctlVc        // call
+	linger time.Duration // call: how long to linger after the end of input
 
-	service   string // listen
-	echo      bool
-	sap       *ndis.Sap
-	sapPhase  sapPhase
-	sapStatus ndis.Status
-	calls     map[*vcState]struct{} // accepted and not yet deleted
+	service    string // listen
+	echo       bool
+	lsap       *clientcore.SAP
+	sap        *ndis.Sap // its handle while registered
+	registered bool
+	sapGone    bool
+	calls      map[*ctlVc]struct{} // accepted and not yet deleted
 }
 
 // Bounds of what a session may have queued for its client (see the
@@ -251,13 +255,13 @@ func (q *outQueue) kill() {
 // ended: the log says so, the client gets lastFrameGrace per write to take
 // its last frames, and the worker ends the session.
 func (c *Control) newSession(kind sessionKind, conn net.Conn) *session {
-	s := &session{kind: kind, conn: conn}
+	s := &session{c: c, kind: kind, conn: conn}
 	s.out.init()
 	s.out.overflow = func(queued int) {
 		c.log.Warn("control: ending a session whose client does not read what the node sends it",
 			"session", kind.String(), "queued", queued, "cap", maxQueued)
 		conn.SetWriteDeadline(time.Now().Add(lastFrameGrace))
-		c.post(func() { c.endSession(s, whyOverflow) })
+		c.core.Defer(func() { c.endSession(s, whyOverflow) }) // push may run in a handler of the Core's
 	}
 	return s
 }
@@ -380,7 +384,7 @@ func (c *Control) serveCall(conn net.Conn, br *bufio.Reader, req *Request) {
 		writeJSONLine(conn, Response{Error: "the node is shutting down"})
 		return
 	}
-	c.post(func() { c.startCall(s, req) })
+	c.startCall(s, req)
 	err := c.await(c.ctx, func() bool {
 		// A multipoint call answers once its further leaves are added too.
 		return s.startErr != nil || s.finished || (s.vc != nil && s.vc.wasUp && s.vc.settling == 0)
@@ -390,25 +394,32 @@ func (c *Control) serveCall(conn net.Conn, br *bufio.Reader, req *Request) {
 	}
 	c.mu.Lock()
 	var resp Response
-	v := s.vc
+	cv := s.vc
+	var initial []*clientcore.Party
 	switch {
 	case s.startErr != nil:
 		resp = *s.startErr
-	case v.wasUp:
-		resp = Response{OK: true, Vc: v.name, MaxSDU: v.maxSDU}
-		if f := v.flows; f != nil {
-			resp.Tx, resp.Rx = FlowspecOf(f.tx), FlowspecOf(f.rx)
+	case cv.wasUp:
+		resp = Response{OK: true, Vc: cv.v.Name(), MaxSDU: cv.maxSDU}
+		if f := cv.flows; f != nil {
+			resp.Tx, resp.Rx = FlowspecOf(f.Tx), FlowspecOf(f.Rx)
 		}
-		for _, p := range v.initial {
-			resp.Parties = append(resp.Parties, p.info())
-		}
+		initial = cv.initial
 	default:
-		resp = callFailure(req.Dest, v.failStatus, v.cause)
+		var ce *clientcore.CallError
+		if cv.end != nil && errors.As(cv.end.Err, &ce) {
+			resp = callFailure(req.Dest, ce.Status, ce.Cause)
+		} else {
+			resp = Response{Error: fmt.Sprintf("call %s failed", req.Dest)}
+		}
 	}
 	c.mu.Unlock()
+	for _, p := range initial {
+		resp.Parties = append(resp.Parties, partyInfo(cv.v, p))
+	}
 	if err := writeJSONLine(conn, resp); err != nil {
 		if resp.OK {
-			c.post(func() { c.endSession(s, whyGone) })
+			c.endSession(s, whyGone)
 			c.runSession(s, br, nil) // drains to the close frame
 		}
 		return
@@ -416,19 +427,19 @@ func (c *Control) serveCall(conn net.Conn, br *bufio.Reader, req *Request) {
 	if !resp.OK {
 		return
 	}
-	c.runSession(s, br, v)
+	c.runSession(s, br, cv)
 }
 
 func (c *Control) serveListen(conn net.Conn, br *bufio.Reader, req *Request) {
 	s := c.newSession(sessionListen, conn)
-	s.service, s.echo, s.calls = req.Service, req.Echo, map[*vcState]struct{}{}
+	s.service, s.echo, s.calls = req.Service, req.Echo, map[*ctlVc]struct{}{}
 	if !c.attach(conn, s) {
 		writeJSONLine(conn, Response{Error: "the node is shutting down"})
 		return
 	}
-	c.post(func() { c.startListen(s) })
+	c.startListen(s)
 	err := c.await(c.ctx, func() bool {
-		return s.startErr != nil || s.finished || s.sapPhase == sapRegistered || s.sapPhase == sapDeregistering
+		return s.startErr != nil || s.finished || s.registered
 	})
 	if err != nil {
 		return
@@ -441,7 +452,7 @@ func (c *Control) serveListen(conn net.Conn, br *bufio.Reader, req *Request) {
 	c.mu.Unlock()
 	if err := writeJSONLine(conn, resp); err != nil || !resp.OK {
 		if resp.OK {
-			c.post(func() { c.endSession(s, whyGone) })
+			c.endSession(s, whyGone)
 			c.runSession(s, br, nil)
 		}
 		return
@@ -452,7 +463,7 @@ func (c *Control) serveListen(conn net.Conn, br *bufio.Reader, req *Request) {
 // runSession runs a started session until its close frame is written (or
 // the client is gone): the writer on its own goroutine, the reader here.
 // v is the call's VC, nil for a listen session.
-func (c *Control) runSession(s *session, br *bufio.Reader, v *vcState) {
+func (c *Control) runSession(s *session, br *bufio.Reader, v *ctlVc) {
 	done := make(chan struct{})
 	go c.writer(s, done)
 	ended := false
@@ -463,7 +474,7 @@ func (c *Control) runSession(s *session, br *bufio.Reader, v *vcState) {
 				s.out.pushError(err.Error() + "; ending the session")
 			}
 			if !ended {
-				c.post(func() { c.endSession(s, whyGone) })
+				c.endSession(s, whyGone)
 			}
 			break
 		}
@@ -479,9 +490,9 @@ func (c *Control) runSession(s *session, br *bufio.Reader, v *vcState) {
 		case f.Type == FrameEnd && !ended:
 			ended = true
 			if v != nil {
-				c.post(func() { c.inputEnded(v) })
+				v.v.EndInput(s.linger)
 			} else {
-				c.post(func() { c.endSession(s, whyLocal) })
+				c.endSession(s, whyLocal)
 			}
 		case f.Type == FrameEnd:
 		default:
@@ -512,14 +523,14 @@ func (c *Control) writer(s *session, done chan struct{}) {
 		for _, f := range frames {
 			if err := writeFrameTo(bw, f.Type, f.Payload); err != nil {
 				s.out.kill()
-				c.post(func() { c.endSession(s, whyGone) })
+				c.endSession(s, whyGone)
 				return
 			}
 			last = last || f.Type == FrameClose
 		}
 		if err := bw.Flush(); err != nil {
 			s.out.kill()
-			c.post(func() { c.endSession(s, whyGone) })
+			c.endSession(s, whyGone)
 			return
 		}
 		s.out.written()
@@ -558,25 +569,15 @@ func (c *Control) Calls() []CallInfo {
 	snap := c.cm.Adapter().Mediator().Snapshot()
 	type known struct {
 		peer, service string
-		flows         *callFlows
+		flows         *clientcore.Flows
 		policed       uint64
 		leaves        map[string]string // party handle -> node/service
 	}
-	c.mu.Lock()
-	ours := make(map[string]known, len(c.vcs))
-	for v := range c.vcs {
-		if v.name != "" {
-			k := known{v.peer, v.service, v.flows, v.policed, nil}
-			if len(v.parties) > 0 {
-				k.leaves = make(map[string]string, len(v.parties))
-				for _, p := range v.parties {
-					k.leaves[p.name()] = p.dest
-				}
-			}
-			ours[v.name] = k
-		}
+	vcs := c.core.VCs()
+	ours := make(map[string]known, len(vcs))
+	for _, v := range vcs {
+		ours[v.Name] = known{v.Peer, v.Service, v.Flows, v.Policed, v.Leaves}
 	}
-	c.mu.Unlock()
 	// The call manager knows the far end of every call, including those of
 	// other clients of the node.
 	var cms map[string]Endpoints
@@ -606,7 +607,7 @@ func (c *Control) Calls() []CallInfo {
 			ci.Leaves = append(ci.Leaves, PartyInfo{Party: pi.Handle, Dest: k.leaves[pi.Handle], State: pi.State})
 		}
 		if flows != nil {
-			ci.Tx, ci.Rx = FlowspecOf(flows.tx), FlowspecOf(flows.rx)
+			ci.Tx, ci.Rx = FlowspecOf(flows.Tx), FlowspecOf(flows.Rx)
 		}
 		out = append(out, ci)
 	}

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"strings"
 
+	"github.com/condis-project/condis/clientcore"
 	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/uni"
@@ -18,93 +18,16 @@ import (
 // terminal, the `condis call` that owns the VC in another), and the
 // multipoint calls of call sessions.
 //
-// Each request names the VC as "calls" lists it. The worker checks it and
-// issues the CoNDIS request; the request's connection waits for the
-// completion and answers with one line. The owning session is told what
-// changed with an event frame (a party added or dropped, new flowspecs) or,
-// for a hangup, ends as when the far end hangs up: its close frame says
-// the call was hung up. The Control's contract holds throughout: a call is
-// closed only once its sends have completed (R-CLOSE-1), a multipoint call
-// only with its last party after the others are dropped (R-CLOSE-4,
-// R-CLOSE-5), and every IncomingDropParty is answered with NdisClDropParty
-// (R-PTY-14).
-
-// partyPhase is the Control's view of one leaf of a multipoint call it made.
-//
-//	adding --AddPartyComplete(SUCCESS)--> up --NdisClDropParty--> dropping --ok--> gone
-//	adding --failed--> gone               up --IncomingDropParty--> leaving --NdisClDropParty--> dropping
-//	dropping --refused--> back            the last party goes with the call (NdisClCloseCall) --> gone
-type partyPhase uint8
-
-const (
-	partyAdding partyPhase = iota + 1
-	partyUp
-	partyLeaving
-	partyDropping
-	partyGone
-)
-
-func (p partyPhase) String() string {
-	return [...]string{"?", "ADDING", "CONNECTED", "DROP_INDICATED", "DROPPING", "GONE"}[p]
-}
-
-// vcParty is the Control's context for one leaf of a multipoint call.
-// Fields are guarded by Control.mu.
-type vcParty struct {
-	v     *vcState
-	h     *ndis.Party // once NdisClMakeCall or NdisClAddParty returned it
-	dest  string      // "node/service"
-	phase partyPhase
-	prev  partyPhase // restored if a drop is refused
-
-	// A failed add: its status and cause, and the one-line reason.
-	failSt    ndis.Status
-	failCause uni.Cause
-	failText  string
-
-	// Why it went: whyRemote (it left: dropSt and dropCause), whyLocal (a
-	// party-drop request), or the call's own reason when the call closes.
-	why       closeWhy
-	dropSt    ndis.Status
-	dropCause uni.Cause
-
-	added   chan Response // the party-add request waiting for the add
-	dropped chan Response // the party-drop request waiting for the drop
-	extra   bool          // one of the further leaves the call session asked for
-}
-
-// name is the party's handle as the mediator names it ("party#9"), "" if
-// it has none yet.
-func (p *vcParty) name() string {
-	if p.h == nil {
-		return ""
-	}
-	return p.h.String()
-}
-
-// label names the party for people: "party#9 (gamma/l2)".
-func (p *vcParty) label() string {
-	n := p.name()
-	switch {
-	case n == "":
-		return p.dest
-	case p.dest == "":
-		return n
-	}
-	return n + " (" + p.dest + ")"
-}
-
-// info describes the party for a response.
-func (p *vcParty) info() PartyInfo {
-	pi := PartyInfo{Party: p.name(), Dest: p.dest, State: p.phase.String()}
-	if p.phase == partyGone && p.failText != "" {
-		pi.State, pi.Error = "FAILED", p.failText
-		if p.failSt != 0 {
-			pi.Status, pi.Cause, pi.CauseText = p.failSt.String(), int(p.failCause), causeText(p.failCause)
-		}
-	}
-	return pi
-}
+// Each request names the VC as "calls" lists it. The Control checks it and
+// has its Core issue the CoNDIS request; the request's connection waits
+// for the completion and answers with one line. The owning session is told
+// what changed with an event frame (a party added or dropped, new
+// flowspecs) or, for a hangup, ends as when the far end hangs up: its close
+// frame says the call was hung up. The Core keeps the contract throughout:
+// a call is closed only once its sends have completed (R-CLOSE-1), a
+// multipoint call only with its last party after the others are dropped
+// (R-CLOSE-4, R-CLOSE-5), and every IncomingDropParty is answered with
+// NdisClDropParty (R-PTY-14).
 
 // FlowspecChecker is implemented by call managers that can tell, before a
 // request is made, whether they can signal a flowspec: the Control checks
@@ -118,121 +41,76 @@ type FlowspecChecker interface {
 
 // --- multipoint calls of call sessions ---
 
-// multipointLocked makes v's call point-to-multipoint: Dest is its first
-// leaf, req.Parties the others, added once the call is up. It returns the
-// first leaf's party context for NdisClMakeCall.
-func (c *Control) multipointLocked(v *vcState, req *Request) *vcParty {
-	v.multipoint = true
-	first := &vcParty{v: v, dest: req.Dest, phase: partyAdding}
-	v.parties = []*vcParty{first}
-	v.initial = []*vcParty{first}
-	v.more = slices.Clone(req.Parties)
-	v.settling = len(req.Parties)
-	return first
-}
-
-// firstPartyLocked records the initial party's fate with its MakeCall's;
-// once the call is up the worker adds the further leaves.
-func (c *Control) firstPartyLocked(v *vcState, st ndis.Status, cause uni.Cause, ph *ndis.Party) {
-	first := v.initial[0]
-	if ph != nil {
-		first.h = ph
-	}
-	if st != ndis.StatusSuccess {
-		first.phase, first.failSt, first.failCause = partyGone, st, cause
-		c.callOverLocked(v)
-		return
-	}
-	first.phase = partyUp
-	if len(v.more) > 0 {
-		c.post(func() { c.addMore(v) })
-	}
-}
-
-// addMore adds the further leaves a call session asked for (worker).
-func (c *Control) addMore(v *vcState) {
-	c.mu.Lock()
-	dests := v.more
-	v.more = nil
-	c.mu.Unlock()
+// addMoreLocked adds the further leaves a call session asked for, once its
+// call is up (a handler of the Core's: AddParty only queues the request).
+func (c *Control) addMoreLocked(cv *ctlVc, v *clientcore.VC) {
+	dests := cv.more
+	cv.more = nil
+	cv.initial = append(cv.initial, v.FirstParty())
 	for _, dest := range dests {
-		p := &vcParty{v: v, dest: dest, phase: partyAdding, extra: true}
-		c.mu.Lock()
-		v.initial = append(v.initial, p)
-		c.mu.Unlock()
-		c.addParty(v, p)
+		p := v.AddParty(dest, func(*clientcore.Party, error) {
+			c.mu.Lock()
+			cv.settling--
+			c.notifyLocked()
+			c.mu.Unlock()
+		})
+		cv.initial = append(cv.initial, p)
 	}
 }
 
-// addParty issues NdisClAddParty for p on v (worker); p is not yet in
-// v.parties. The outcome reaches addPartyDone.
-func (c *Control) addParty(v *vcState, p *vcParty) {
-	c.mu.Lock()
-	tx, rx := v.flows.flowspecs()
-	up := v.phase == vcConnected && !v.wantClose
-	c.mu.Unlock()
-	if !up {
-		c.mu.Lock()
-		c.partyFailedLocked(p, 0, 0, fmt.Sprintf("party add %s %s: the call is %s", v.name, p.dest, v.phaseWords()))
-		c.mu.Unlock()
-		return
-	}
-	params, err := c.cm.CallParams(p.dest, tx, rx, v.reliable)
-	if err != nil {
-		c.mu.Lock()
-		c.partyFailedLocked(p, 0, 0, fmt.Sprintf("party add %s %s: %v", v.name, p.dest, err))
-		c.mu.Unlock()
-		return
-	}
-	c.mu.Lock()
-	v.parties = append(v.parties, p)
-	c.mu.Unlock()
-	h, st := c.b.ClAddParty(v.h, p, params)
-	if st != ndis.StatusPending {
-		c.addPartyDone(p, st, h)
-		return
-	}
-	c.mu.Lock()
-	if p.h == nil && p.phase != partyGone {
-		p.h = h // the completion may have come first (R-GEN-10): a failed add's handle stays dead
-	}
-	c.mu.Unlock()
-}
-
-// addPartyDone records an NdisClAddParty's outcome (any goroutine).
-func (c *Control) addPartyDone(p *vcParty, st ndis.Status, h *ndis.Party) {
-	v := p.v
-	var cause uni.Cause
-	if st != ndis.StatusSuccess {
-		cause = c.cm.Cause(v.h, st)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if p.phase != partyAdding {
-		return
-	}
-	if h != nil {
-		p.h = h
-	}
-	if st != ndis.StatusSuccess {
-		c.partyFailedLocked(p, st, cause, partyFailure(p.dest, st, cause))
-		return
-	}
-	p.phase = partyUp
-	if p.extra {
-		v.settling--
-	}
-	if p.added != nil {
-		p.added <- Response{OK: true, Vc: v.name, Party: p.name()}
-		p.added = nil
-		if s := v.s; s != nil {
-			s.out.pushEvent(Event{Event: EventPartyAdded, Vc: v.name, Peer: nodeOf(p.dest), Party: p.name(), Dest: p.dest})
+// partyInfo describes party p of v for a response. Not in a handler.
+func partyInfo(v *clientcore.VC, p *clientcore.Party) PartyInfo {
+	st := p.State()
+	pi := PartyInfo{Party: p.Name(), Dest: p.Dest(), State: st.Phase.String()}
+	if st.Phase == clientcore.PartyGone && st.Err != nil {
+		pi.State, pi.Error = "FAILED", partyFailText(v, p, st.Err)
+		var ce *clientcore.CallError
+		if errors.As(st.Err, &ce) {
+			pi.Status, pi.Cause, pi.CauseText = ce.Status.String(), int(ce.Cause), causeText(ce.Cause)
 		}
 	}
-	c.notifyLocked()
-	if v.wantClose {
-		c.post(func() { c.progress(v) }) // the close was waiting for the add
+	return pi
+}
+
+// partyFailText says, in one line, why party p of v was not added.
+func partyFailText(v *clientcore.VC, p *clientcore.Party, err error) string {
+	var ce *clientcore.CallError
+	var se *clientcore.StateError
+	switch {
+	case errors.As(err, &ce):
+		return partyFailure(p.Dest(), ce.Status, ce.Cause)
+	case errors.As(err, &se):
+		return fmt.Sprintf("party add %s %s: the call is %s", v.Name(), p.Dest(), se.State)
+	case errors.Is(err, clientcore.ErrCallGone):
+		return "the call went away before the party was added"
 	}
+	return fmt.Sprintf("party add %s %s: %v", v.Name(), p.Dest(), err)
+}
+
+// partyLabel names a party for people: "party#9 (gamma/l2)".
+func partyLabel(p *clientcore.Party) string {
+	n := p.Name()
+	switch {
+	case n == "":
+		return p.Dest()
+	case p.Dest() == "":
+		return n
+	}
+	return n + " (" + p.Dest() + ")"
+}
+
+// dropInfo says why a party went, for its call session.
+func dropInfo(p *clientcore.Party, e clientcore.PartyEnd) CloseInfo {
+	if e.Reason != clientcore.ReasonRemote {
+		return CloseInfo{Normal: true, By: ByLocal, Text: partyLabel(p) + " dropped (condis party drop)"}
+	}
+	info := CloseInfo{By: ByRemote, Status: e.Status.String(), Cause: int(e.Cause), CauseText: causeText(e.Cause)}
+	if e.Status == ndis.StatusSuccess {
+		info.Normal, info.Text = true, partyLabel(p)+" left the call"
+	} else {
+		info.Text = partyLabel(p) + " lost: " + describe(e.Status, e.Cause)
+	}
+	return info
 }
 
 // partyFailure says why a leaf could not be added, as callFailure says
@@ -245,202 +123,6 @@ func partyFailure(dest string, st ndis.Status, cause uni.Cause) string {
 	return text
 }
 
-// partyFailedLocked ends a party whose add failed, for the reason text.
-// Its handle, if it had one, is dead (R-PTY-7).
-func (c *Control) partyFailedLocked(p *vcParty, st ndis.Status, cause uni.Cause, text string) {
-	v := p.v
-	p.phase, p.failSt, p.failCause, p.failText = partyGone, st, cause, text
-	p.h = nil
-	v.parties = slices.DeleteFunc(v.parties, func(q *vcParty) bool { return q == p })
-	if p.extra {
-		v.settling--
-	}
-	if p.added != nil {
-		r := Response{Error: text}
-		if st != 0 {
-			r.Status, r.Cause, r.CauseText = st.String(), int(cause), causeText(cause)
-		}
-		p.added <- r
-		p.added = nil
-	}
-	c.notifyLocked()
-	if v.wantClose {
-		c.post(func() { c.progress(v) })
-	}
-}
-
-// partyLeft: the network or the leaf dropped p (IncomingDropParty). The
-// worker answers with NdisClDropParty.
-func (c *Control) partyLeft(p *vcParty, st ndis.Status) {
-	cause := c.cm.Cause(p.v.h, st)
-	c.mu.Lock()
-	if p.phase != partyUp {
-		c.mu.Unlock()
-		return
-	}
-	p.phase, p.why, p.dropSt, p.dropCause = partyLeaving, whyRemote, st, cause
-	c.mu.Unlock()
-	c.post(func() { c.answerDrop(p) })
-}
-
-// answerDrop drops a party that left (R-PTY-14) (worker). If it is the
-// call's last leaf by now, the call goes instead.
-func (c *Control) answerDrop(p *vcParty) {
-	v := p.v
-	c.mu.Lock()
-	if p.phase != partyLeaving {
-		c.mu.Unlock()
-		return
-	}
-	if c.liveOthersLocked(p) == 0 {
-		// The others were dropped meanwhile: the last party cannot be
-		// dropped (R-PTY-10); the call is closed with it.
-		v.closeSt, v.cause = p.dropSt, p.dropCause
-		c.wantCloseLocked(v, whyRemote)
-		c.mu.Unlock()
-		c.progress(v)
-		return
-	}
-	p.prev, p.phase = partyLeaving, partyDropping
-	c.mu.Unlock()
-	c.issueDrop(p)
-}
-
-// liveOthersLocked counts v's parties other than p that are up or leaving.
-func (c *Control) liveOthersLocked(p *vcParty) int {
-	n := 0
-	for _, q := range p.v.parties {
-		if q != p && (q.phase == partyUp || q.phase == partyLeaving) {
-			n++
-		}
-	}
-	return n
-}
-
-// issueDrop issues NdisClDropParty for p, marked dropping (worker).
-func (c *Control) issueDrop(p *vcParty) {
-	c.mu.Lock()
-	h := p.h
-	c.mu.Unlock()
-	if st := c.b.ClDropParty(h, nil); st != ndis.StatusPending {
-		c.dropPartyDone(p, st)
-	}
-}
-
-// dropPartyDone records an NdisClDropParty's outcome (any goroutine).
-func (c *Control) dropPartyDone(p *vcParty, st ndis.Status) {
-	v := p.v
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if p.phase != partyDropping {
-		return
-	}
-	if st != ndis.StatusSuccess {
-		c.log.Warn("control: NdisClDropParty refused", "vc", v.name, "party", p.name(), "status", st)
-		p.phase = p.prev
-		if p.dropped != nil {
-			p.dropped <- Response{Error: fmt.Sprintf("party drop %s %s refused: %v", v.name, p.name(), st), Status: st.String()}
-			p.dropped = nil
-		}
-		c.notifyLocked()
-		return
-	}
-	p.phase = partyGone
-	v.parties = slices.DeleteFunc(v.parties, func(q *vcParty) bool { return q == p })
-	if p.dropped != nil {
-		p.dropped <- Response{OK: true, Vc: v.name, Party: p.name()}
-		p.dropped = nil
-	}
-	if s := v.s; s != nil && !v.wantClose {
-		info := p.dropInfo()
-		s.out.pushEvent(Event{Event: EventPartyDropped, Vc: v.name, Peer: nodeOf(p.dest), Party: p.name(), Dest: p.dest, CloseInfo: &info})
-	}
-	c.notifyLocked()
-	if v.wantClose {
-		c.post(func() { c.progress(v) }) // the close was waiting for the drop
-	}
-}
-
-// dropInfo says why a party went, for its call session.
-func (p *vcParty) dropInfo() CloseInfo {
-	if p.why != whyRemote {
-		return CloseInfo{Normal: true, By: ByLocal, Text: p.label() + " dropped (condis party drop)"}
-	}
-	info := CloseInfo{By: ByRemote, Status: p.dropSt.String(), Cause: int(p.dropCause), CauseText: causeText(p.dropCause)}
-	if p.dropSt == ndis.StatusSuccess {
-		info.Normal, info.Text = true, p.label()+" left the call"
-	} else {
-		info.Text = p.label() + " lost: " + describe(p.dropSt, p.dropCause)
-	}
-	return info
-}
-
-// lastPartyLocked says how to close multipoint call v: with party last
-// (ready), or not yet: after the parties in drop are dropped (the caller
-// issues the drops, marked dropping here), or once adds and drops in
-// progress complete (drop empty).
-func (c *Control) lastPartyLocked(v *vcState) (last *ndis.Party, drop []*vcParty, ready bool) {
-	var live []*vcParty
-	for _, p := range v.parties {
-		switch p.phase {
-		case partyAdding, partyDropping:
-			return nil, nil, false
-		case partyUp, partyLeaving:
-			live = append(live, p)
-		}
-	}
-	if len(live) == 0 {
-		return nil, nil, true // nothing to close with: the mediator says so
-	}
-	keep := live[0]
-	for _, p := range live {
-		if p.phase == partyUp {
-			keep = p
-			break
-		}
-	}
-	if len(live) == 1 {
-		return keep.h, nil, true
-	}
-	for _, p := range live {
-		if p == keep {
-			continue
-		}
-		if p.phase == partyUp {
-			p.why = v.why
-		}
-		p.prev, p.phase = p.phase, partyDropping
-		drop = append(drop, p)
-	}
-	return nil, drop, false
-}
-
-// callOverLocked: v's call is over. Its parties are gone, and the
-// requests waiting on them, or on a QoS change, are answered.
-func (c *Control) callOverLocked(v *vcState) {
-	if v.qos != nil {
-		v.qos <- Response{Error: fmt.Sprintf("modify %s: the call went away", v.name)}
-		v.qos = nil
-	}
-	for _, p := range v.parties {
-		switch {
-		case p.added != nil:
-			p.added <- Response{Error: fmt.Sprintf("party add %s %s: the call went away", v.name, p.dest)}
-			p.added = nil
-		case p.dropped != nil:
-			p.dropped <- Response{OK: true, Vc: v.name, Party: p.name()} // gone with the call: dropped all the same
-			p.dropped = nil
-		}
-		if p.phase == partyAdding && p.failText == "" {
-			p.failText = "the call went away before the party was added"
-		}
-		p.phase = partyGone
-	}
-	v.parties = nil
-	v.more = nil
-	v.settling = 0
-}
-
 // nodeOf is the node of "node/service".
 func nodeOf(dest string) string {
 	n, _, _ := strings.Cut(dest, "/")
@@ -449,30 +131,24 @@ func nodeOf(dest string) string {
 
 // --- looking VCs up ---
 
-// vcByNameLocked returns the Control's VC called name, or nil.
-func (c *Control) vcByNameLocked(name string) *vcState {
-	for v := range c.vcs {
-		if v.name == name && v.phase != vcDeleted {
-			return v
-		}
-	}
-	return nil
-}
-
 // sessionVc returns the VC a request named, if it is a call a session of
 // the Control owns; otherwise the response refusing the request (op names
-// it: "hangup", "party add", ...). The caller checks the VC's state again
-// under c.mu: it may change meanwhile.
-func (c *Control) sessionVc(op, name string) (*vcState, *Response) {
-	fail := func(format string, args ...any) (*vcState, *Response) {
+// it: "hangup", "party add", ...). The caller checks the VC's state again:
+// it may change meanwhile.
+func (c *Control) sessionVc(op, name string) (*ctlVc, *Response) {
+	fail := func(format string, args ...any) (*ctlVc, *Response) {
 		return nil, &Response{Error: op + " " + name + ": " + fmt.Sprintf(format, args...)}
 	}
 	if name == "" {
 		return nil, &Response{Error: op + ": no VC (name one as condis calls lists it, e.g. vc#12)"}
 	}
+	v := c.core.VC(name)
+	var cv *ctlVc
+	if v != nil {
+		cv, _ = v.Handler().(*ctlVc)
+	}
 	c.mu.Lock()
-	v := c.vcByNameLocked(name)
-	bench, owned := v != nil && v.bench != nil, v != nil && v.s != nil && v.phase != vcOffered
+	bench, owned := cv != nil && cv.bench != nil, cv != nil && cv.s != nil
 	c.mu.Unlock()
 	switch {
 	case v == nil:
@@ -482,7 +158,7 @@ func (c *Control) sessionVc(op, name string) (*vcState, *Response) {
 	case !owned:
 		return fail("the call is being offered and has no session yet")
 	}
-	return v, nil
+	return cv, nil
 }
 
 // unknownVc says why name is not a VC of the Control: no such VC on the
@@ -503,36 +179,23 @@ func orNone(s string) string {
 	return s
 }
 
-// phaseWords says what state v's call is in, for people.
-func (v *vcState) phaseWords() string {
-	switch {
-	case v.wantClose || v.phase == vcClosing:
-		return "closing"
-	case v.phase == vcMaking || v.phase == vcAccepted || v.phase == vcCreated:
-		return "still being set up"
-	case v.phase == vcConnected:
-		return "connected"
-	}
-	return "over"
-}
-
 // flowspecs returns the flowspecs of f; best effort with nothing
 // specified if f is nil.
-func (f *callFlows) flowspecs() (tx, rx ndis.Flowspec) {
+func flowspecs(f *clientcore.Flows) (tx, rx ndis.Flowspec) {
 	if f == nil {
 		none, _ := (*Flowspec)(nil).Ndis()
 		return none, none
 	}
-	return f.tx, f.rx
+	return f.Tx, f.Rx
 }
 
 // --- serving the requests ---
 
-// answerWhenDone runs op on the worker and writes the response it sends
-// on done; it gives up if the node's shutdown does.
+// answerWhenDone runs op and writes the response it sends on done; it
+// gives up if the node's shutdown does.
 func (c *Control) answerWhenDone(conn net.Conn, op func(done chan Response)) {
 	done := make(chan Response, 1)
-	c.post(func() { op(done) })
+	op(done)
 	select {
 	case r := <-done:
 		writeJSONLine(conn, r)
@@ -544,25 +207,44 @@ func (c *Control) answerWhenDone(conn net.Conn, op func(done chan Response)) {
 // multipoint VC req.Vc, answered once the add completed.
 func (c *Control) serveAddParty(conn net.Conn, req *Request) {
 	c.answerWhenDone(conn, func(done chan Response) {
-		v, bad := c.sessionVc("party add", req.Vc)
-		c.mu.Lock()
-		switch {
-		case bad != nil:
-		case req.Dest == "":
-			bad = &Response{Error: "party add " + req.Vc + ": no destination (node/service)"}
-		case !v.multipoint:
-			bad = &Response{Error: fmt.Sprintf("party add %s: not a multipoint call; parties are added to a call made with condis call --multipoint (or with several destinations)", v.name)}
-		case v.phase != vcConnected || v.wantClose:
-			bad = &Response{Error: fmt.Sprintf("party add %s: the call is %s", v.name, v.phaseWords())}
+		cv, bad := c.sessionVc("party add", req.Vc)
+		var v *clientcore.VC
+		if bad == nil {
+			v = cv.v
+			st := v.State()
+			switch {
+			case req.Dest == "":
+				bad = &Response{Error: "party add " + req.Vc + ": no destination (node/service)"}
+			case !v.Multipoint():
+				bad = &Response{Error: fmt.Sprintf("party add %s: not a multipoint call; parties are added to a call made with condis call --multipoint (or with several destinations)", v.Name())}
+			case !st.Up():
+				bad = &Response{Error: fmt.Sprintf("party add %s: the call is %s", v.Name(), st.Words())}
+			}
 		}
 		if bad != nil {
-			c.mu.Unlock()
 			done <- *bad
 			return
 		}
-		p := &vcParty{v: v, dest: req.Dest, phase: partyAdding, added: done}
-		c.mu.Unlock()
-		c.addParty(v, p)
+		v.AddParty(req.Dest, func(p *clientcore.Party, err error) {
+			if err != nil {
+				r := Response{Error: partyFailText(v, p, err)}
+				var ce *clientcore.CallError
+				switch {
+				case errors.As(err, &ce):
+					r.Status, r.Cause, r.CauseText = ce.Status.String(), int(ce.Cause), causeText(ce.Cause)
+				case errors.Is(err, clientcore.ErrCallGone):
+					r.Error = fmt.Sprintf("party add %s %s: the call went away", v.Name(), p.Dest())
+				}
+				done <- r
+				return
+			}
+			done <- Response{OK: true, Vc: v.Name(), Party: p.Name()}
+			c.mu.Lock()
+			if s := cv.s; s != nil {
+				s.out.pushEvent(Event{Event: EventPartyAdded, Vc: v.Name(), Peer: nodeOf(p.Dest()), Party: p.Name(), Dest: p.Dest()})
+			}
+			c.mu.Unlock()
+		})
 	})
 }
 
@@ -570,56 +252,78 @@ func (c *Control) serveAddParty(conn net.Conn, req *Request) {
 // req.Party of VC req.Vc, answered once the drop completed.
 func (c *Control) serveDropParty(conn net.Conn, req *Request) {
 	c.answerWhenDone(conn, func(done chan Response) {
-		v, bad := c.sessionVc("party drop", req.Vc)
-		c.mu.Lock()
-		var p *vcParty
+		cv, bad := c.sessionVc("party drop", req.Vc)
+		var p *clientcore.Party
 		if bad == nil {
-			p, bad = c.partyToDropLocked(v, req.Party)
+			p, bad = c.partyToDrop(cv.v, req.Party)
 		}
 		if bad != nil {
-			c.mu.Unlock()
 			done <- *bad
 			return
 		}
-		p.prev, p.phase, p.why, p.dropped = p.phase, partyDropping, whyLocal, done
-		c.mu.Unlock()
-		c.issueDrop(p)
+		v := cv.v
+		fail := func(format string, args ...any) Response {
+			return Response{Error: "party drop " + v.Name() + ": " + fmt.Sprintf(format, args...)}
+		}
+		p.DropParty(func(p *clientcore.Party, err error) {
+			var se *clientcore.StatusError
+			var ste *clientcore.StateError
+			switch {
+			case err == nil:
+				done <- Response{OK: true, Vc: v.Name(), Party: p.Name()}
+			case errors.As(err, &se):
+				done <- Response{Error: fmt.Sprintf("party drop %s %s refused: %v", v.Name(), p.Name(), se.Status), Status: se.Status.String()}
+			case errors.As(err, &ste) && strings.HasPrefix(ste.State, "still") || errors.As(err, &ste) && strings.HasPrefix(ste.State, "already"):
+				done <- fail("%s is %s", p.Name(), ste.State)
+			case errors.As(err, &ste):
+				done <- fail("the call is %s", ste.State)
+			case errors.Is(err, clientcore.ErrLastParty):
+				done <- fail("%s is the call's last party; hang the call up instead (condis hangup %s)", p.Name(), v.Name())
+			default:
+				done <- fail("%v", err)
+			}
+		})
 	})
 }
 
-// partyToDropLocked finds the party of v a party-drop request named, or
-// says why it cannot be dropped.
-func (c *Control) partyToDropLocked(v *vcState, name string) (*vcParty, *Response) {
-	fail := func(format string, args ...any) (*vcParty, *Response) {
-		return nil, &Response{Error: "party drop " + v.name + ": " + fmt.Sprintf(format, args...)}
+// partyToDrop finds the party of v a party-drop request named, or says why
+// it cannot be dropped.
+func (c *Control) partyToDrop(v *clientcore.VC, name string) (*clientcore.Party, *Response) {
+	fail := func(format string, args ...any) (*clientcore.Party, *Response) {
+		return nil, &Response{Error: "party drop " + v.Name() + ": " + fmt.Sprintf(format, args...)}
 	}
-	if !v.multipoint {
-		return fail("not a multipoint call; a point-to-point call has no parties to drop (condis hangup %s ends it)", v.name)
+	if !v.Multipoint() {
+		return fail("not a multipoint call; a point-to-point call has no parties to drop (condis hangup %s ends it)", v.Name())
 	}
 	if name == "" {
 		return fail("no party (name one as condis calls lists it, e.g. party#9)")
 	}
+	st := v.State()
 	var names []string
-	var p *vcParty
-	for _, q := range v.parties {
-		if q.phase == partyUp || q.phase == partyLeaving {
-			names = append(names, q.name())
+	var p *clientcore.Party
+	var phase clientcore.PartyPhase
+	live := 0
+	for _, q := range st.Parties {
+		qs := q.State()
+		if qs.Phase == clientcore.PartyUp || qs.Phase == clientcore.PartyLeaving {
+			names = append(names, q.Name())
+			live++
 		}
-		if q.name() == name {
-			p = q
+		if q.Name() == name {
+			p, phase = q, qs.Phase
 		}
 	}
 	switch {
 	case p == nil:
 		return fail("no party %s (its parties: %s)", name, strings.Join(names, ", "))
-	case p.phase == partyAdding:
+	case phase == clientcore.PartyAdding:
 		return fail("%s is still being added", name)
-	case p.phase == partyDropping:
+	case phase == clientcore.PartyDropping:
 		return fail("%s is already being dropped", name)
-	case v.wantClose || v.phase != vcConnected:
-		return fail("the call is %s", v.phaseWords())
-	case c.liveOthersLocked(p) == 0:
-		return fail("%s is the call's last party; hang the call up instead (condis hangup %s)", name, v.name)
+	case !st.Up():
+		return fail("the call is %s", st.Words())
+	case live <= 1:
+		return fail("%s is the call's last party; hang the call up instead (condis hangup %s)", name, v.Name())
 	}
 	return p, nil
 }
@@ -629,49 +333,59 @@ func (c *Control) partyToDropLocked(v *vcState, name string) (*vcParty, *Respons
 // replaced; answered with the flowspecs granted once the change completed.
 func (c *Control) serveModify(conn net.Conn, req *Request) {
 	c.answerWhenDone(conn, func(done chan Response) {
-		v, bad := c.sessionVc("modify", req.Vc)
-		c.mu.Lock()
-		switch {
-		case bad != nil:
-		case v.phase != vcConnected || v.wantClose:
-			bad = &Response{Error: fmt.Sprintf("modify %s: the call is %s", v.name, v.phaseWords())}
-		case v.qos != nil:
-			bad = &Response{Error: fmt.Sprintf("modify %s: a QoS change of the call is already in progress", v.name)}
-		case v.flows == nil:
-			bad = &Response{Error: fmt.Sprintf("modify %s: the call's flowspecs are not known", v.name)}
+		cv, bad := c.sessionVc("modify", req.Vc)
+		var v *clientcore.VC
+		var st clientcore.State
+		if bad == nil {
+			v = cv.v
+			st = v.State()
+			switch {
+			case !st.Up():
+				bad = &Response{Error: fmt.Sprintf("modify %s: the call is %s", v.Name(), st.Words())}
+			case st.QoSBusy:
+				bad = &Response{Error: fmt.Sprintf("modify %s: a QoS change of the call is already in progress", v.Name())}
+			case st.Flows == nil:
+				bad = &Response{Error: fmt.Sprintf("modify %s: the call's flowspecs are not known", v.Name())}
+			}
 		}
 		if bad != nil {
-			c.mu.Unlock()
 			done <- *bad
 			return
 		}
-		tx, rx := v.flows.flowspecs()
-		c.mu.Unlock()
+		tx, rx := flowspecs(st.Flows)
 		var err error
 		if tx, err = modified(tx, req.Tx); err == nil {
 			rx, err = modified(rx, req.Rx)
 		}
 		if err != nil {
-			done <- Response{Error: fmt.Sprintf("modify %s: %v", v.name, err)}
+			done <- Response{Error: fmt.Sprintf("modify %s: %v", v.Name(), err)}
 			return
 		}
-		if r := c.checkFlowspecs(v.name, tx, rx); r != nil {
+		if r := c.checkFlowspecs(v.Name(), tx, rx); r != nil {
 			done <- *r
 			return
 		}
-		c.mu.Lock()
-		if v.phase != vcConnected || v.wantClose || v.qos != nil {
-			c.mu.Unlock()
-			done <- Response{Error: fmt.Sprintf("modify %s: the call is %s", v.name, v.phaseWords())}
-			return
-		}
-		v.qos = done
-		c.mu.Unlock()
-		// The call manager keeps the parameters until the change completes.
-		params := &ndis.CallParameters{CallMgrParameters: &ndis.CallManagerParameters{Transmit: tx, Receive: rx}}
-		if st := c.b.ClModifyCallQoS(v.h, params); st != ndis.StatusPending {
-			c.modifyDone(v, st, params)
-		}
+		v.ModifyQoS(tx, rx, func(f *clientcore.Flows, err error) {
+			var ce *clientcore.CallError
+			var se *clientcore.StateError
+			switch {
+			case err == nil:
+				r := Response{OK: true, Vc: v.Name()}
+				if f != nil {
+					r.Tx, r.Rx = FlowspecOf(f.Tx), FlowspecOf(f.Rx)
+				}
+				done <- r
+			case errors.As(err, &ce):
+				done <- Response{Error: fmt.Sprintf("modify %s refused: %s%s", v.Name(), describe(ce.Status, ce.Cause), qosHint(ce.Status)),
+					Status: ce.Status.String(), Cause: int(ce.Cause), CauseText: causeText(ce.Cause)}
+			case errors.As(err, &se):
+				done <- Response{Error: fmt.Sprintf("modify %s: the call is %s", v.Name(), se.State)}
+			case errors.Is(err, clientcore.ErrCallGone):
+				done <- Response{Error: fmt.Sprintf("modify %s: the call went away", v.Name())}
+			default:
+				done <- Response{Error: fmt.Sprintf("modify %s: %v", v.Name(), err)}
+			}
+		})
 	})
 }
 
@@ -724,40 +438,6 @@ func (c *Control) checkFlowspecs(vc string, fs ...ndis.Flowspec) *Response {
 	return nil
 }
 
-// modifyDone records an NdisClModifyCallQoS's outcome and answers the
-// modify request (any goroutine). On failure the call keeps its previous
-// flowspecs exactly.
-func (c *Control) modifyDone(v *vcState, st ndis.Status, params *ndis.CallParameters) {
-	var cause uni.Cause
-	if st != ndis.StatusSuccess {
-		cause = uni.CauseForStatus(st)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	done := v.qos
-	v.qos = nil
-	if done == nil {
-		return
-	}
-	if st != ndis.StatusSuccess {
-		done <- Response{Error: fmt.Sprintf("modify %s refused: %s%s", v.name, describe(st, cause), qosHint(st)),
-			Status: st.String(), Cause: int(cause), CauseText: causeText(cause)}
-		return
-	}
-	if f := flowsOf(params); f != nil {
-		v.flows = f
-		if !v.incoming {
-			v.maxSDU = f.maxSDU()
-		}
-	}
-	r := Response{OK: true, Vc: v.name}
-	if f := v.flows; f != nil {
-		r.Tx, r.Rx = FlowspecOf(f.tx), FlowspecOf(f.rx)
-	}
-	done <- r
-	c.qosChangedLocked(v)
-}
-
 // qosHint explains the statuses a QoS change meets most.
 func qosHint(st ndis.Status) string {
 	switch st {
@@ -771,64 +451,36 @@ func qosHint(st ndis.Status) string {
 	return ""
 }
 
-// qosChangedLocked tells v's session its flowspecs changed.
-func (c *Control) qosChangedLocked(v *vcState) {
-	s, f := v.s, v.flows
-	if s == nil || f == nil {
-		return
-	}
-	s.out.pushEvent(Event{Event: EventQoS, Vc: v.name, Peer: v.peer, Tx: FlowspecOf(f.tx), Rx: FlowspecOf(f.rx)})
-}
-
 // serveHangup serves a hangup request: NdisClCloseCall on VC req.Vc (once
 // its sends have completed), answered once the close completed. The
 // session that owns the call ends as when the far end hangs up, its close
 // frame saying the call was hung up here; a listen session is told with a
 // closed event and goes on.
 func (c *Control) serveHangup(conn net.Conn, req *Request) {
-	found := make(chan *vcState, 1)
-	var refusal Response
-	c.post(func() {
-		v, bad := c.sessionVc("hangup", req.Vc)
-		c.mu.Lock()
-		if bad == nil && (v.phase == vcClosed || v.phase == vcDeleted) {
-			bad = &Response{Error: fmt.Sprintf("hangup %s: the call is over", v.name)}
+	cv, bad := c.sessionVc("hangup", req.Vc)
+	if bad == nil {
+		if st := cv.v.State(); st.Phase == clientcore.PhaseClosed || st.Phase == clientcore.PhaseDeleted {
+			bad = &Response{Error: fmt.Sprintf("hangup %s: the call is over", cv.v.Name())}
 		}
-		if bad != nil {
-			refusal = *bad
-			c.mu.Unlock()
-			found <- nil
+	}
+	if bad != nil {
+		writeJSONLine(conn, *bad)
+		return
+	}
+	v := cv.v
+	done := make(chan Response, 1)
+	v.Close(whyHangup.reason(), func(st ndis.Status) {
+		if st != ndis.StatusSuccess {
+			done <- Response{Error: fmt.Sprintf("hangup %s: NdisClCloseCall refused: %v", v.Name(), st), Status: st.String()}
 			return
 		}
-		v.closeRefused = 0
-		c.wantCloseLocked(v, whyHangup)
-		c.mu.Unlock()
-		found <- v
-		c.progress(v)
+		done <- Response{OK: true, Vc: v.Name()}
 	})
-	var v *vcState
 	select {
-	case v = <-found:
+	case r := <-done:
+		writeJSONLine(conn, r)
 	case <-c.ctx.Done():
-		return
 	}
-	if v == nil {
-		writeJSONLine(conn, refusal)
-		return
-	}
-	err := c.await(c.ctx, func() bool {
-		return v.phase == vcClosed || v.phase == vcDeleted || v.closeRefused != 0
-	})
-	if err != nil {
-		return
-	}
-	c.mu.Lock()
-	resp := Response{OK: true, Vc: v.name}
-	if st := v.closeRefused; st != 0 && v.phase != vcClosed && v.phase != vcDeleted {
-		resp = Response{Error: fmt.Sprintf("hangup %s: NdisClCloseCall refused: %v", v.name, st), Status: st.String()}
-	}
-	c.mu.Unlock()
-	writeJSONLine(conn, resp)
 }
 
 // --- the client side ---

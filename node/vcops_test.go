@@ -350,43 +350,6 @@ func TestHangupListenCall(t *testing.T) {
 	}
 }
 
-// TestPoliced: sends the call manager completes with NDIS_STATUS_RESOURCES
-// (its policing) are counted apart, in the close frame and in calls.
-func TestPoliced(t *testing.T) {
-	n := startNode(t, memdrv.Immediate)
-	ls := n.listen("sink", false)
-	cs := n.call(Request{Dest: "any/sink"})
-	recvEvent(t, ls)
-	// The Control sees every completion: have some say RESOURCES, as the
-	// MCM's policing does.
-	n.ctl.mu.Lock()
-	var v *vcState
-	for x := range n.ctl.vcs {
-		if x.name == cs.Response.Vc {
-			v = x
-		}
-	}
-	n.ctl.mu.Unlock()
-	for i := range 5 {
-		st := ndis.StatusSuccess
-		if i%2 == 0 {
-			st = ndis.StatusResources
-		}
-		n.ctl.mu.Lock()
-		v.sendsOut++
-		n.ctl.mu.Unlock()
-		n.ctl.ProtocolCoSendNetBufferListsComplete(v, &ndis.NetBufferList{Context: v, Status: st}, 0)
-	}
-	calls, _ := ListCalls(context.Background(), n.sock)
-	if calls[0].Vc != cs.Response.Vc || calls[0].TxPoliced != 3 {
-		t.Errorf("calls: %+v", calls[0])
-	}
-	cs.End()
-	if tr := readAll(t, cs); tr.close.Sent != 5 || tr.close.Policed != 3 {
-		t.Errorf("close %+v, want 3 of 5 policed", tr.close)
-	}
-}
-
 // TestBenchProgress: a bench asked for progress reports it while it runs:
 // counts that only grow, never past what was asked.
 func TestBenchProgress(t *testing.T) {
