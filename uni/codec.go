@@ -1,5 +1,10 @@
 package uni
 
+import (
+	"bytes"
+	"sync"
+)
+
 // Header constants.
 const (
 	// ProtocolDiscriminator identifies Q.2931 user-network call control.
@@ -80,10 +85,33 @@ func (m *Message) count(i ie) int {
 	return 0
 }
 
-// Encode returns the wire encoding of m in a new buffer.
+// Encode returns the wire encoding of m in a new buffer of exactly its
+// length, or nil and the error Append gives. A sender that owns a buffer
+// it can reuse should Append to it instead, which allocates nothing.
 func (m *Message) Encode() ([]byte, error) {
-	return m.Append(make([]byte, 0, 256))
+	p := encodeScratch.Get().(*[]byte)
+	b, err := m.Append((*p)[:0])
+	var out []byte
+	if err == nil {
+		out = bytes.Clone(b)
+	}
+	if cap(b) <= maxPooledEncoding {
+		*p = b[:0]
+		encodeScratch.Put(p)
+	}
+	return out, err
 }
+
+// encodeScratch holds *[]byte buffers Encode encodes into before copying
+// the message out, so that the message it returns costs only its length.
+var encodeScratch = sync.Pool{New: func() any {
+	b := make([]byte, 0, 512)
+	return &b
+}}
+
+// maxPooledEncoding bounds the buffers encodeScratch keeps, so that one
+// long message does not pin its buffer in the pool.
+const maxPooledEncoding = 4 << 10
 
 // Append appends the wire encoding of m to b and returns the extended
 // buffer. It allocates nothing when b has room. On error b is returned
@@ -231,10 +259,12 @@ func (m *Message) append(b []byte) ([]byte, error) {
 	return b, nil
 }
 
-// decoded is one allocation holding a decoded Message and the small IEs
-// any message may carry. The bulky call-setup IEs live in setupIEs,
-// allocated only for messages that carry one, so a short message such as
-// RELEASE COMPLETE decodes with a single small allocation.
+// decoded holds a decoded Message and storage for the IEs it points to.
+// Decode allocates a new one per message: the small IEs any message may
+// carry are inside, the bulky call-setup IEs in setupIEs, allocated only
+// for messages that carry one, so a short message such as RELEASE
+// COMPLETE decodes with a single small allocation. A Decoder keeps one
+// and decodes every message into it again.
 type decoded struct {
 	m       Message
 	causes  [2]CauseIE
@@ -248,8 +278,9 @@ type decoded struct {
 	epState EndpointStateIE
 	report  ReportType
 	setup   *setupIEs
-	src     []byte // the caller's message body: read, never retained
-	own     []byte // private copy of src, made when a field must keep octets
+	raw     []RawIE // storage of m.Unrecognized, kept for the next message
+	own     []byte  // private copy of the message body, made when a field must keep octets
+	copied  bool    // own holds the body of the message being decoded
 }
 
 type setupIEs struct {
@@ -269,15 +300,39 @@ func (d *decoded) setupIEs() *setupIEs {
 	return d.setup
 }
 
-// contents returns octets [from, to) of the body: from the private copy
-// when the decoded IE may keep a reference to them, so Decode never
-// retains the caller's buffer, else straight from the caller's buffer.
-func (d *decoded) contents(from, to int, keep bool) []byte {
-	if !keep {
-		return d.src[from:to:to]
+// A Decoder keeps no more than this from one message for the next, so
+// that one long message does not pin its storage.
+const (
+	maxKeptBody = 4 << 10
+	maxKeptRaw  = 16
+)
+
+// reset readies d for the next message: every IE pointer of the message
+// cleared, the storage kept. parse zeroes each IE before decoding into it,
+// so nothing of the previous message survives.
+func (d *decoded) reset() {
+	d.m = Message{}
+	d.copied = false
+	if cap(d.own) > maxKeptBody {
+		d.own = nil
 	}
-	if d.own == nil {
-		d.own = append([]byte(nil), d.src...)
+	if cap(d.raw) > maxKeptRaw {
+		d.raw = nil
+	}
+	clear(d.raw[:cap(d.raw)]) // drop the previous message's octets
+	d.raw = d.raw[:0]
+}
+
+// contents returns octets [from, to) of body: from the private copy when
+// the decoded IE may keep a reference to them, so a decoded Message never
+// retains the caller's buffer, else straight from body.
+func (d *decoded) contents(body []byte, from, to int, keep bool) []byte {
+	if !keep {
+		return body[from:to:to]
+	}
+	if !d.copied {
+		d.own = append(d.own[:0], body...)
+		d.copied = true
 	}
 	return d.own[from:to:to]
 }
@@ -302,7 +357,9 @@ func keepsOctets(id IEID, modelled bool, p []byte) bool {
 }
 
 // parse decodes contents p of a modelled IE into the message; false means
-// invalid contents. p must come from d.contents.
+// invalid contents. p must come from d.contents. Every IE is zeroed before
+// its decode fills it: the IE decoders count on fields they do not set
+// being zero, and a Decoder's storage still holds the previous message.
 func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
 	m := &d.m
 	switch i {
@@ -312,6 +369,7 @@ func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
 		}
 		n := len(m.Causes)
 		c := &d.causes[n]
+		*c = CauseIE{}
 		if !c.decode(p) {
 			*c = CauseIE{}
 			return false
@@ -320,6 +378,7 @@ func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
 		c.Instruction = inst.withCodingStandard(c.Value.CodingStandard())
 		m.Causes = d.causes[:n+1]
 	case ieCallState:
+		d.state = CallStateIE{}
 		if !d.state.decode(p) {
 			return false
 		}
@@ -327,6 +386,7 @@ func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
 		m.CallState = &d.state
 	case ieAAL:
 		a := &d.setupIEs().aal
+		*a = AALParameters{}
 		if !a.decode(p) {
 			*a = AALParameters{}
 			return false
@@ -335,6 +395,7 @@ func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
 		m.AAL = a
 	case ieTraffic:
 		td := &d.setupIEs().traffic
+		*td = TrafficDescriptor{}
 		if !td.decode(p) {
 			*td = TrafficDescriptor{}
 			return false
@@ -343,6 +404,7 @@ func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
 		m.Traffic = td
 	case ieBearer:
 		c := &d.setupIEs().bearer
+		*c = BearerCapability{}
 		if !c.decode(p) {
 			*c = BearerCapability{}
 			return false
@@ -351,12 +413,14 @@ func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
 		m.Bearer = c
 	case ieBHLI:
 		h := &d.setupIEs().bhli
+		*h = BHLI{}
 		if !h.decode(p) {
 			return false
 		}
 		h.Instruction = inst
 		m.BHLI = h
 	case ieRepeat:
+		d.repeat = RepeatIndicator{}
 		if !d.repeat.decode(p) {
 			return false
 		}
@@ -366,6 +430,7 @@ func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
 		n := len(m.BLLI)
 		blli := &d.setupIEs().blli
 		l := &blli[n]
+		*l = BLLI{}
 		if !l.decode(p) {
 			*l = BLLI{}
 			return false
@@ -374,6 +439,7 @@ func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
 		m.BLLI = blli[:n+1]
 	case ieCalled:
 		c := &d.setupIEs().called
+		*c = CalledPartyNumber{}
 		if !c.decode(p) {
 			*c = CalledPartyNumber{}
 			return false
@@ -382,6 +448,7 @@ func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
 		m.Called = c
 	case ieCalling:
 		c := &d.setupIEs().calling
+		*c = CallingPartyNumber{}
 		if !c.decode(p) {
 			*c = CallingPartyNumber{}
 			return false
@@ -389,12 +456,14 @@ func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
 		c.Instruction = inst
 		m.Calling = c
 	case ieConnID:
+		d.connID = ConnectionID{}
 		if !d.connID.decode(p) {
 			return false
 		}
 		d.connID.Instruction = inst
 		m.ConnectionID = &d.connID
 	case ieQoS:
+		d.qos = QoSParameter{}
 		if !d.qos.decode(p) || qosCodingProblem(inst.CodingStandard(), d.qos.Forward, d.qos.Backward) != "" {
 			d.qos = QoSParameter{}
 			return false
@@ -402,30 +471,35 @@ func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
 		d.qos.Instruction = inst
 		m.QoS = &d.qos
 	case ieSendingComplete:
+		d.sc = SendingComplete{}
 		if !d.sc.decode(p) {
 			return false
 		}
 		d.sc.Instruction = inst
 		m.SendingComplete = &d.sc
 	case ieRestart:
+		d.restart = RestartIndicator{}
 		if !d.restart.decode(p) {
 			return false
 		}
 		d.restart.Instruction = inst
 		m.Restart = &d.restart
 	case ieEndpointRef:
+		d.epRef = EndpointReference{}
 		if !d.epRef.decode(p) {
 			return false
 		}
 		d.epRef.Instruction = inst
 		m.EndpointRef = &d.epRef
 	case ieEndpointState:
+		d.epState = EndpointStateIE{}
 		if !d.epState.decode(p) {
 			return false
 		}
 		d.epState.Instruction = inst
 		m.EndpointState = &d.epState
 	case ieReportType:
+		d.report = ReportType{}
 		if !d.report.decode(p) {
 			return false
 		}
@@ -445,13 +519,59 @@ func rejectAction(t MsgType) Action {
 	return ActionReportStatus
 }
 
-// Decode parses one complete message. It never panics and never retains b.
+// Decode parses one complete message into a new Message. It never panics
+// and never retains b: the octets the Message keeps (addresses,
+// diagnostics, IEs kept raw) are copies. The Message is the caller's; it
+// shares nothing with any other.
 //
 // A nil error means the message may be processed; IEs the procedures say to
 // discard are in Message.Unrecognized with the action to take. A
 // *DecodeError means the message must not be processed as received; its
 // Cause and Action say how to answer.
+//
+// Decode allocates the Message and its IEs for every message; a receiver
+// that is done with each message before the next arrives can decode into
+// reused storage with a [Decoder] instead.
 func Decode(b []byte) (*Message, error) {
+	return new(decoded).decode(b)
+}
+
+// A Decoder decodes messages into a Message and IE storage it keeps from
+// one message to the next, so that once it has seen a message of each
+// kind, decoding allocates nothing (an error still allocates its
+// *DecodeError). The zero value is ready to use. A Decoder is not safe for
+// concurrent use.
+//
+// Ownership: the *Message Decode returns, every IE it points to and every
+// slice in it (Causes, BLLI, Unrecognized, addresses, diagnostics, raw
+// contents) belong to the Decoder and are valid until its next Decode,
+// which overwrites them. A receiver that keeps a message, or any part of
+// it, beyond that must copy it first ([Message.Clone]); that includes
+// handing it to a [Link], whose Receive keeps the message in indications
+// and keeps some of its IEs in call state (use [Decode] for a Link).
+//
+// Like Decode, Decoder.Decode never retains b: what the Message keeps is
+// copied into the Decoder's own buffer, so b may be reused as soon as
+// Decode returns, as a transport that reuses its read buffer needs.
+// (transport/quic today hands each signalling message over in a buffer of
+// its own that the handler keeps: transport.LinkHandler.Message and
+// transport.BatchHandler.Messages.)
+type Decoder struct {
+	d decoded
+}
+
+// Decode parses one complete message exactly as the package-level [Decode]
+// does, into the Decoder's storage, and returns the Decoder's Message:
+// valid until the next call (see [Decoder] for what may be kept). The
+// result equals Decode's field for field, whatever the Decoder decoded
+// before; on error the Message is nil, as with Decode.
+func (dec *Decoder) Decode(b []byte) (*Message, error) {
+	dec.d.reset()
+	return dec.d.decode(b)
+}
+
+// decode parses b into d, which is fresh or reset.
+func (d *decoded) decode(b []byte) (*Message, error) {
 	if len(b) < HeaderLen {
 		return nil, &DecodeError{Cause: CauseIncorrectLength, Action: ActionIgnore, Offset: len(b),
 			Reason: "message shorter than the 9-octet header"}
@@ -484,11 +604,9 @@ func Decode(b []byte) (*Message, error) {
 		return fail(CauseMessageTypeUnknown, e.Instruction.unknownTypeAction(), 0, 5, "message type not implemented")
 	}
 
-	d := new(decoded)
 	m := &d.m
 	m.Type, m.CallRef, m.Instruction = e.Type, e.CallRef, e.Instruction
 	body := b[HeaderLen:]
-	d.src = body
 	var seen, valid [numIE]uint8
 	var firstBad [numIE]int
 	for off := 0; off < len(body); {
@@ -508,7 +626,7 @@ func Decode(b []byte) (*Message, error) {
 			r = s.rules[i]
 		}
 		start := off + ieHeaderLen
-		p := d.contents(start, end, keepsOctets(id, known && r.max > 0, body[start:end]))
+		p := d.contents(body, start, end, keepsOctets(id, known && r.max > 0, body[start:end]))
 		off = end
 		cause := CauseIEUnknown
 		if known && r.max > 0 {
@@ -523,7 +641,7 @@ func Decode(b []byte) (*Message, error) {
 			}
 			cause = CauseInvalidIEContents
 			// Kept verbatim: the contents must not alias the caller's buffer.
-			p = d.contents(start, end, len(p) > 0)
+			p = d.contents(body, start, end, len(p) > 0)
 			if r.mandatory {
 				if firstBad[i] == 0 {
 					firstBad[i] = at
@@ -555,12 +673,15 @@ func Decode(b []byte) (*Message, error) {
 		}
 		return fail(CauseMandatoryIEMissing, rejectAction(e.Type), ieIDs[i], len(b), "mandatory IE missing")
 	}
-	d.src = nil // drop the caller's buffer
+	if len(d.raw) > 0 {
+		m.Unrecognized = d.raw
+	}
 	return m, nil
 }
 
+// keepRaw appends an IE kept verbatim to d.raw, which becomes
+// m.Unrecognized if the message decodes.
 func (d *decoded) keepRaw(id IEID, inst IEInstruction, p []byte, c Cause) *RawIE {
-	m := &d.m
-	m.Unrecognized = append(m.Unrecognized, RawIE{ID: id, Instruction: inst, Contents: nilIfEmpty(p), Cause: c})
-	return &m.Unrecognized[len(m.Unrecognized)-1]
+	d.raw = append(d.raw, RawIE{ID: id, Instruction: inst, Contents: nilIfEmpty(p), Cause: c})
+	return &d.raw[len(d.raw)-1]
 }
