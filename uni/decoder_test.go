@@ -301,3 +301,22 @@ func TestClone(t *testing.T) {
 		t.Errorf("cloning a decoded SETUP allocates %.0f times, want at most 3", allocs)
 	}
 }
+
+// FuzzDecoderReuse: a Decoder that has decoded prev (any octets: a
+// message, a damaged one, garbage) decodes b exactly as a fresh Decode
+// does, and then prev again likewise. The seeds are every ordered pair of
+// FuzzDecode's seeds, so the fuzzer starts from messages whose IEs differ.
+func FuzzDecoderReuse(f *testing.F) {
+	seeds := seedMessages(f)
+	for _, prev := range seeds {
+		for _, b := range seeds {
+			f.Add(prev.wire, b.wire)
+		}
+	}
+	f.Fuzz(func(t *testing.T, prev, b []byte) {
+		var dec Decoder
+		dec.Decode(prev)
+		checkReuse(t, &dec, prev, b)
+		checkReuse(t, &dec, b, prev)
+	})
+}
