@@ -69,3 +69,93 @@ func BenchmarkAppend(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecoder: each common message decoded into a warm Decoder that
+// decodes the messages of a call in turn, as a receiver does.
+func BenchmarkDecoder(b *testing.B) {
+	ms := commonMessages()
+	wires := make([][]byte, len(ms))
+	for i, f := range ms {
+		w, err := f.m.Encode()
+		if err != nil {
+			b.Fatal(err)
+		}
+		wires[i] = w
+	}
+	for i, f := range ms {
+		b.Run(f.name, func(b *testing.B) {
+			var dec Decoder
+			for _, w := range wires { // every kind of message once: warm
+				if _, err := dec.Decode(w); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			b.SetBytes(int64(len(wires[i])))
+			for b.Loop() {
+				if _, err := dec.Decode(wires[i]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCallMessages: the four common messages of one call, one op:
+// what a call costs the codec on one side (the "per call" figure;
+// CONNECT ACKNOWLEDGE, header only, is left out).
+func BenchmarkCallMessages(b *testing.B) {
+	ms := commonMessages()
+	wires := make([][]byte, len(ms))
+	for i, f := range ms {
+		w, err := f.m.Encode()
+		if err != nil {
+			b.Fatal(err)
+		}
+		wires[i] = w
+	}
+	b.Run("Decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, w := range wires {
+				if _, err := Decode(w); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("Encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, f := range ms {
+				if _, err := f.m.Encode(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("Append", func(b *testing.B) {
+		buf := make([]byte, 0, 512)
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, f := range ms {
+				out, err := f.m.Append(buf[:0])
+				if err != nil {
+					b.Fatal(err)
+				}
+				buf = out
+			}
+		}
+	})
+	b.Run("Decoder", func(b *testing.B) {
+		var dec Decoder
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, w := range wires {
+				if _, err := dec.Decode(w); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}
