@@ -319,7 +319,6 @@ func (d *decoded) reset() {
 	if cap(d.raw) > maxKeptRaw {
 		d.raw = nil
 	}
-	clear(d.raw[:cap(d.raw)]) // drop the previous message's octets
 	d.raw = d.raw[:0]
 }
 
