@@ -259,15 +259,29 @@ func (m *Message) append(b []byte) ([]byte, error) {
 	return b, nil
 }
 
-// decoded holds a decoded Message and storage for the IEs it points to.
-// Decode allocates a new one per message: the small IEs any message may
-// carry are inside, the bulky call-setup IEs in setupIEs, allocated only
-// for messages that carry one, so a short message such as RELEASE
-// COMPLETE decodes with a single small allocation. A Decoder keeps one
-// and decodes every message into it again.
+// decoded is where a message is decoded to: the Message and the IEs its
+// pointers point to, in groups, so that Decode allocates for each message
+// only what its type can carry. A message that carries no IE but Cause
+// (CONNECT ACKNOWLEDGE, RELEASE, RELEASE COMPLETE, MODIFY REJECT) takes
+// one small allocation (shortMessage); any other message one more
+// (fullMessage), and the bulky call-setup IEs, which only SETUP and ADD
+// PARTY carry, live in setupIEs, allocated only for a message that has
+// one. A Decoder keeps one fullMessage and one setupIEs and decodes every
+// message into them again.
 type decoded struct {
-	m       Message
-	causes  [2]CauseIE
+	m      *Message
+	causes *[2]CauseIE
+	small  *smallIEs
+	setup  *setupIEs
+	raw    []RawIE // storage of m.Unrecognized, kept for the next message
+	own    []byte  // private copy of the message body, made when a field must keep octets
+	copied bool    // own holds the body of the message being decoded
+}
+
+// smallIEs are the IEs other than Cause that messages besides SETUP and ADD
+// PARTY carry (AAL Parameters: CONNECT).
+type smallIEs struct {
+	aal     AALParameters
 	state   CallStateIE
 	connID  ConnectionID
 	qos     QoSParameter
@@ -277,20 +291,64 @@ type decoded struct {
 	epRef   EndpointReference
 	epState EndpointStateIE
 	report  ReportType
-	setup   *setupIEs
-	raw     []RawIE // storage of m.Unrecognized, kept for the next message
-	own     []byte  // private copy of the message body, made when a field must keep octets
-	copied  bool    // own holds the body of the message being decoded
 }
 
 type setupIEs struct {
-	aal     AALParameters
 	traffic TrafficDescriptor
 	bearer  BearerCapability
 	bhli    BHLI
 	blli    [3]BLLI
 	called  CalledPartyNumber
 	calling CallingPartyNumber
+	// Room for the octets of the addresses and the service name, so that
+	// a SETUP need not copy its body (see keepsOctets).
+	calledAddr  [AESALen]byte
+	callingAddr [AESALen]byte
+	bhliInfo    [MaxBHLIInfo]byte
+}
+
+// inRoom returns p copied into room when it fits (p then comes from the
+// caller's buffer: keepsOctets says so), else p itself (then a copy
+// already).
+func inRoom(p, room []byte) []byte {
+	if p == nil || len(p) > len(room) {
+		return p
+	}
+	n := copy(room, p)
+	return room[:n:n]
+}
+
+// shortMessage is a decoded message that carries no IE but Cause.
+type shortMessage struct {
+	m      Message
+	causes [2]CauseIE
+}
+
+// fullMessage is any other decoded message.
+type fullMessage struct {
+	m      Message
+	causes [2]CauseIE
+	small  smallIEs
+}
+
+// alloc gives d the storage a message of type s needs (Decode).
+func (d *decoded) alloc(s *msgSpec) {
+	if s.causesOnly {
+		x := new(shortMessage)
+		d.m, d.causes = &x.m, &x.causes
+		return
+	}
+	x := new(fullMessage)
+	d.m, d.causes, d.small = &x.m, &x.causes, &x.small
+}
+
+// smallIEs returns the storage of the small IEs; a message decoded into a
+// shortMessage never asks for it, so it is there already.
+func (d *decoded) smallIEs() *smallIEs {
+	if d.small == nil {
+		d.small = new(smallIEs)
+	}
+	return d.small
 }
 
 func (d *decoded) setupIEs() *setupIEs {
@@ -307,11 +365,12 @@ const (
 	maxKeptRaw  = 16
 )
 
-// reset readies d for the next message: every IE pointer of the message
-// cleared, the storage kept. parse zeroes each IE before decoding into it,
-// so nothing of the previous message survives.
-func (d *decoded) reset() {
-	d.m = Message{}
+// reset readies d to decode the next message into x: every IE pointer of
+// the message cleared, the storage kept. parse zeroes each IE before
+// decoding into it, so nothing of the previous message survives.
+func (d *decoded) reset(x *fullMessage) {
+	x.m = Message{}
+	d.m, d.causes, d.small = &x.m, &x.causes, &x.small
 	d.copied = false
 	if cap(d.own) > maxKeptBody {
 		d.own = nil
@@ -347,11 +406,12 @@ func keepsOctets(id IEID, modelled bool, p []byte) bool {
 		return len(p) > 2
 	case IEAAL:
 		return len(p) > 1 && p[0] != AAL5
-	case IEBHLI:
-		return len(p) > 1
 	case IECalledParty, IECallingParty:
-		return true
+		// An address that fits an AESA is copied into setupIEs instead.
+		return len(p) > 1+AESALen
 	}
+	// BHLI: valid information fits bhliInfo; invalid contents are kept
+	// raw, from a copy.
 	return false
 }
 
@@ -360,7 +420,10 @@ func keepsOctets(id IEID, modelled bool, p []byte) bool {
 // its decode fills it: the IE decoders count on fields they do not set
 // being zero, and a Decoder's storage still holds the previous message.
 func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
-	m := &d.m
+	m := d.m
+	if i != ieCause {
+		d.smallIEs() // storage of the small IEs exists
+	}
 	switch i {
 	case ieCause:
 		if cs := inst.CodingStandard(); cs != CodingITU && cs != CodingNetwork {
@@ -377,14 +440,14 @@ func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
 		c.Instruction = inst.withCodingStandard(c.Value.CodingStandard())
 		m.Causes = d.causes[:n+1]
 	case ieCallState:
-		d.state = CallStateIE{}
-		if !d.state.decode(p) {
+		d.small.state = CallStateIE{}
+		if !d.small.state.decode(p) {
 			return false
 		}
-		d.state.Instruction = inst
-		m.CallState = &d.state
+		d.small.state.Instruction = inst
+		m.CallState = &d.small.state
 	case ieAAL:
-		a := &d.setupIEs().aal
+		a := &d.smallIEs().aal
 		*a = AALParameters{}
 		if !a.decode(p) {
 			*a = AALParameters{}
@@ -416,15 +479,16 @@ func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
 		if !h.decode(p) {
 			return false
 		}
+		h.Info = inRoom(h.Info, d.setup.bhliInfo[:])
 		h.Instruction = inst
 		m.BHLI = h
 	case ieRepeat:
-		d.repeat = RepeatIndicator{}
-		if !d.repeat.decode(p) {
+		d.small.repeat = RepeatIndicator{}
+		if !d.small.repeat.decode(p) {
 			return false
 		}
-		d.repeat.Instruction = inst
-		m.Repeat = &d.repeat
+		d.small.repeat.Instruction = inst
+		m.Repeat = &d.small.repeat
 	case ieBLLI:
 		n := len(m.BLLI)
 		blli := &d.setupIEs().blli
@@ -443,6 +507,7 @@ func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
 			*c = CalledPartyNumber{}
 			return false
 		}
+		c.Address = inRoom(c.Address, d.setup.calledAddr[:])
 		c.Instruction = inst
 		m.Called = c
 	case ieCalling:
@@ -452,58 +517,59 @@ func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
 			*c = CallingPartyNumber{}
 			return false
 		}
+		c.Address = inRoom(c.Address, d.setup.callingAddr[:])
 		c.Instruction = inst
 		m.Calling = c
 	case ieConnID:
-		d.connID = ConnectionID{}
-		if !d.connID.decode(p) {
+		d.small.connID = ConnectionID{}
+		if !d.small.connID.decode(p) {
 			return false
 		}
-		d.connID.Instruction = inst
-		m.ConnectionID = &d.connID
+		d.small.connID.Instruction = inst
+		m.ConnectionID = &d.small.connID
 	case ieQoS:
-		d.qos = QoSParameter{}
-		if !d.qos.decode(p) || qosCodingProblem(inst.CodingStandard(), d.qos.Forward, d.qos.Backward) != "" {
-			d.qos = QoSParameter{}
+		d.small.qos = QoSParameter{}
+		if !d.small.qos.decode(p) || qosCodingProblem(inst.CodingStandard(), d.small.qos.Forward, d.small.qos.Backward) != "" {
+			d.small.qos = QoSParameter{}
 			return false
 		}
-		d.qos.Instruction = inst
-		m.QoS = &d.qos
+		d.small.qos.Instruction = inst
+		m.QoS = &d.small.qos
 	case ieSendingComplete:
-		d.sc = SendingComplete{}
-		if !d.sc.decode(p) {
+		d.small.sc = SendingComplete{}
+		if !d.small.sc.decode(p) {
 			return false
 		}
-		d.sc.Instruction = inst
-		m.SendingComplete = &d.sc
+		d.small.sc.Instruction = inst
+		m.SendingComplete = &d.small.sc
 	case ieRestart:
-		d.restart = RestartIndicator{}
-		if !d.restart.decode(p) {
+		d.small.restart = RestartIndicator{}
+		if !d.small.restart.decode(p) {
 			return false
 		}
-		d.restart.Instruction = inst
-		m.Restart = &d.restart
+		d.small.restart.Instruction = inst
+		m.Restart = &d.small.restart
 	case ieEndpointRef:
-		d.epRef = EndpointReference{}
-		if !d.epRef.decode(p) {
+		d.small.epRef = EndpointReference{}
+		if !d.small.epRef.decode(p) {
 			return false
 		}
-		d.epRef.Instruction = inst
-		m.EndpointRef = &d.epRef
+		d.small.epRef.Instruction = inst
+		m.EndpointRef = &d.small.epRef
 	case ieEndpointState:
-		d.epState = EndpointStateIE{}
-		if !d.epState.decode(p) {
+		d.small.epState = EndpointStateIE{}
+		if !d.small.epState.decode(p) {
 			return false
 		}
-		d.epState.Instruction = inst
-		m.EndpointState = &d.epState
+		d.small.epState.Instruction = inst
+		m.EndpointState = &d.small.epState
 	case ieReportType:
-		d.report = ReportType{}
-		if !d.report.decode(p) {
+		d.small.report = ReportType{}
+		if !d.small.report.decode(p) {
 			return false
 		}
-		d.report.Instruction = inst
-		m.ReportType = &d.report
+		d.small.report.Instruction = inst
+		m.ReportType = &d.small.report
 	}
 	return true
 }
@@ -532,7 +598,8 @@ func rejectAction(t MsgType) Action {
 // that is done with each message before the next arrives can decode into
 // reused storage with a [Decoder] instead.
 func Decode(b []byte) (*Message, error) {
-	return new(decoded).decode(b)
+	var d decoded
+	return d.decode(b)
 }
 
 // A Decoder decodes messages into a Message and IE storage it keeps from
@@ -555,8 +622,12 @@ func Decode(b []byte) (*Message, error) {
 // (transport/quic today hands each signalling message over in a buffer of
 // its own that the handler keeps: transport.LinkHandler.Message and
 // transport.BatchHandler.Messages.)
+//
+// A Decoder must not be copied once it has decoded a message: the copy
+// would share its storage.
 type Decoder struct {
-	d decoded
+	msg fullMessage
+	d   decoded
 }
 
 // Decode parses one complete message exactly as the package-level [Decode]
@@ -565,11 +636,12 @@ type Decoder struct {
 // result equals Decode's field for field, whatever the Decoder decoded
 // before; on error the Message is nil, as with Decode.
 func (dec *Decoder) Decode(b []byte) (*Message, error) {
-	dec.d.reset()
+	dec.d.reset(&dec.msg)
 	return dec.d.decode(b)
 }
 
-// decode parses b into d, which is fresh or reset.
+// decode parses b into d: into the storage reset gave it, or, for Decode,
+// into storage allocated for the message's type.
 func (d *decoded) decode(b []byte) (*Message, error) {
 	if len(b) < HeaderLen {
 		return nil, &DecodeError{Cause: CauseIncorrectLength, Action: ActionIgnore, Offset: len(b),
@@ -603,7 +675,10 @@ func (d *decoded) decode(b []byte) (*Message, error) {
 		return fail(CauseMessageTypeUnknown, e.Instruction.unknownTypeAction(), 0, 5, "message type not implemented")
 	}
 
-	m := &d.m
+	if d.m == nil {
+		d.alloc(s)
+	}
+	m := d.m
 	m.Type, m.CallRef, m.Instruction = e.Type, e.CallRef, e.Instruction
 	body := b[HeaderLen:]
 	var seen, valid [numIE]uint8

@@ -47,8 +47,10 @@
 //
 // Memory: Append writes into the caller's buffer and allocates nothing
 // when it has room; Encode returns a buffer of exactly the message's
-// length. Decode allocates the Message and its IEs (one allocation for a
-// short message, three for a SETUP); a warm [Decoder] allocates nothing,
+// length. Decode allocates the Message and its IEs: one allocation for
+// most messages, two for a SETUP, one more when the message holds octets
+// the IEs have no room for (a cause diagnostic, an IE kept raw, an address
+// longer than an AESA). A warm [Decoder] allocates nothing,
 // and its Message is valid only until its next Decode ([Message.Clone]
 // keeps one). Neither Decode nor a Decoder keeps the caller's buffer: the
 // octets a Message holds are copies, so a transport may reuse its read

@@ -195,6 +195,9 @@ type rule struct {
 type msgSpec struct {
 	name  string
 	rules [numIE]rule
+	// causesOnly: the type carries no IE but Cause, so it decodes into a
+	// shortMessage.
+	causesOnly bool
 }
 
 // specs lists, per message type, the IEs of UNI 3.1 §5.3 (ADD PARTY family:
@@ -210,8 +213,10 @@ var specs = func() (t [256]*msgSpec) {
 	)
 	add := func(mt MsgType, name string, rules map[ie]rule) {
 		s := &msgSpec{name: name}
+		s.causesOnly = true
 		for k, v := range rules {
 			s.rules[k] = v
+			s.causesOnly = s.causesOnly && k == ieCause
 		}
 		t[mt] = s
 	}
@@ -249,8 +254,9 @@ var specs = func() (t [256]*msgSpec) {
 // the message with its small IEs, the call-setup IEs, the octets, the IEs
 // kept raw.
 func (m *Message) Clone() *Message {
-	d := new(decoded)
-	c := &d.m
+	x := new(fullMessage)
+	d := decoded{m: &x.m, causes: &x.causes, small: &x.small}
+	c := d.m
 	*c = *m
 	arena := make([]byte, 0, m.octets())
 	clone := func(b []byte) []byte {
@@ -273,11 +279,11 @@ func (m *Message) Clone() *Message {
 		}
 	}
 	if m.CallState != nil {
-		d.state = *m.CallState
-		c.CallState = &d.state
+		d.small.state = *m.CallState
+		c.CallState = &d.small.state
 	}
 	if m.AAL != nil {
-		a := &d.setupIEs().aal
+		a := &d.small.aal
 		*a = *m.AAL
 		a.Other = clone(a.Other)
 		c.AAL = a
@@ -297,8 +303,8 @@ func (m *Message) Clone() *Message {
 		c.BHLI = h
 	}
 	if m.Repeat != nil {
-		d.repeat = *m.Repeat
-		c.Repeat = &d.repeat
+		d.small.repeat = *m.Repeat
+		c.Repeat = &d.small.repeat
 	}
 	switch n := len(m.BLLI); {
 	case m.BLLI == nil:
@@ -323,32 +329,32 @@ func (m *Message) Clone() *Message {
 		c.Calling = p
 	}
 	if m.ConnectionID != nil {
-		d.connID = *m.ConnectionID
-		c.ConnectionID = &d.connID
+		d.small.connID = *m.ConnectionID
+		c.ConnectionID = &d.small.connID
 	}
 	if m.QoS != nil {
-		d.qos = *m.QoS
-		c.QoS = &d.qos
+		d.small.qos = *m.QoS
+		c.QoS = &d.small.qos
 	}
 	if m.SendingComplete != nil {
-		d.sc = *m.SendingComplete
-		c.SendingComplete = &d.sc
+		d.small.sc = *m.SendingComplete
+		c.SendingComplete = &d.small.sc
 	}
 	if m.Restart != nil {
-		d.restart = *m.Restart
-		c.Restart = &d.restart
+		d.small.restart = *m.Restart
+		c.Restart = &d.small.restart
 	}
 	if m.EndpointRef != nil {
-		d.epRef = *m.EndpointRef
-		c.EndpointRef = &d.epRef
+		d.small.epRef = *m.EndpointRef
+		c.EndpointRef = &d.small.epRef
 	}
 	if m.EndpointState != nil {
-		d.epState = *m.EndpointState
-		c.EndpointState = &d.epState
+		d.small.epState = *m.EndpointState
+		c.EndpointState = &d.small.epState
 	}
 	if m.ReportType != nil {
-		d.report = *m.ReportType
-		c.ReportType = &d.report
+		d.small.report = *m.ReportType
+		c.ReportType = &d.small.report
 	}
 	if m.Unrecognized != nil {
 		c.Unrecognized = make([]RawIE, len(m.Unrecognized))
