@@ -320,3 +320,27 @@ func FuzzDecoderReuse(f *testing.F) {
 		checkReuse(t, &dec, b, prev)
 	})
 }
+
+// TestDecodeAllocations: Decode allocates for each message only what its
+// type carries: one object for a message of the call's clearing or
+// connection, two for a SETUP (the message with its small IEs, the
+// call-setup IEs; no copy of the body for the addresses and the service
+// name).
+func TestDecodeAllocations(t *testing.T) {
+	want := map[string]float64{"SETUP": 2, "CONNECT": 1, "RELEASE": 1, "RELEASE_COMPLETE": 1, "CONNECT ACKNOWLEDGE": 1}
+	ms := append(commonMessages(), fixture{"CONNECT ACKNOWLEDGE", &Message{Type: MsgConnectAck, CallRef: CallRef{Value: 1}}})
+	for _, f := range ms {
+		b, err := f.m.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		allocs := testing.AllocsPerRun(50, func() {
+			if _, err := Decode(b); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != want[f.name] {
+			t.Errorf("Decode(%s) allocates %.0f times, want %.0f", f.name, allocs, want[f.name])
+		}
+	}
+}
