@@ -342,8 +342,9 @@ func (d *decoded) alloc(s *msgSpec) {
 	d.m, d.causes, d.small = &x.m, &x.causes, &x.small
 }
 
-// smallIEs returns the storage of the small IEs; a message decoded into a
-// shortMessage never asks for it, so it is there already.
+// smallIEs returns the storage of the small IEs. Only a message decoded
+// into a shortMessage lacks it, and its type carries none of them; the
+// check keeps parse safe should that change.
 func (d *decoded) smallIEs() *smallIEs {
 	if d.small == nil {
 		d.small = new(smallIEs)
