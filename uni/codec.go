@@ -1,5 +1,10 @@
 package uni
 
+import (
+	"bytes"
+	"sync"
+)
+
 // Header constants.
 const (
 	// ProtocolDiscriminator identifies Q.2931 user-network call control.
@@ -80,10 +85,33 @@ func (m *Message) count(i ie) int {
 	return 0
 }
 
-// Encode returns the wire encoding of m in a new buffer.
+// Encode returns the wire encoding of m in a new buffer of exactly its
+// length, or nil and the error Append gives. A sender that owns a buffer
+// it can reuse should Append to it instead, which allocates nothing.
 func (m *Message) Encode() ([]byte, error) {
-	return m.Append(make([]byte, 0, 256))
+	p := encodeScratch.Get().(*[]byte)
+	b, err := m.Append((*p)[:0])
+	var out []byte
+	if err == nil {
+		out = bytes.Clone(b)
+	}
+	if cap(b) <= maxPooledEncoding {
+		*p = b[:0]
+		encodeScratch.Put(p)
+	}
+	return out, err
 }
+
+// encodeScratch holds *[]byte buffers Encode encodes into before copying
+// the message out, so that the message it returns costs only its length.
+var encodeScratch = sync.Pool{New: func() any {
+	b := make([]byte, 0, 512)
+	return &b
+}}
+
+// maxPooledEncoding bounds the buffers encodeScratch keeps, so that one
+// long message does not pin its buffer in the pool.
+const maxPooledEncoding = 4 << 10
 
 // Append appends the wire encoding of m to b and returns the extended
 // buffer. It allocates nothing when b has room. On error b is returned
@@ -231,13 +259,29 @@ func (m *Message) append(b []byte) ([]byte, error) {
 	return b, nil
 }
 
-// decoded is one allocation holding a decoded Message and the small IEs
-// any message may carry. The bulky call-setup IEs live in setupIEs,
-// allocated only for messages that carry one, so a short message such as
-// RELEASE COMPLETE decodes with a single small allocation.
+// decoded is where a message is decoded to: the Message and the IEs its
+// pointers point to, in groups, so that Decode allocates for each message
+// only what its type can carry. A message that carries no IE but Cause
+// (CONNECT ACKNOWLEDGE, RELEASE, RELEASE COMPLETE, MODIFY REJECT) takes
+// one small allocation (shortMessage); any other message one more
+// (fullMessage), and the bulky call-setup IEs, which only SETUP and ADD
+// PARTY carry, live in setupIEs, allocated only for a message that has
+// one. A Decoder keeps one fullMessage and one setupIEs and decodes every
+// message into them again.
 type decoded struct {
-	m       Message
-	causes  [2]CauseIE
+	m      *Message
+	causes *[2]CauseIE
+	small  *smallIEs
+	setup  *setupIEs
+	raw    []RawIE // storage of m.Unrecognized, kept for the next message
+	own    []byte  // private copy of the message body, made when a field must keep octets
+	copied bool    // own holds the body of the message being decoded
+}
+
+// smallIEs are the IEs other than Cause that messages besides SETUP and ADD
+// PARTY carry (AAL Parameters: CONNECT).
+type smallIEs struct {
+	aal     AALParameters
 	state   CallStateIE
 	connID  ConnectionID
 	qos     QoSParameter
@@ -247,19 +291,65 @@ type decoded struct {
 	epRef   EndpointReference
 	epState EndpointStateIE
 	report  ReportType
-	setup   *setupIEs
-	src     []byte // the caller's message body: read, never retained
-	own     []byte // private copy of src, made when a field must keep octets
 }
 
 type setupIEs struct {
-	aal     AALParameters
 	traffic TrafficDescriptor
 	bearer  BearerCapability
 	bhli    BHLI
 	blli    [3]BLLI
 	called  CalledPartyNumber
 	calling CallingPartyNumber
+	// Room for the octets of the addresses and the service name, so that
+	// a SETUP need not copy its body (see keepsOctets).
+	calledAddr  [AESALen]byte
+	callingAddr [AESALen]byte
+	bhliInfo    [MaxBHLIInfo]byte
+}
+
+// inRoom returns p copied into room when it fits (p then comes from the
+// caller's buffer: keepsOctets says so), else p itself (then a copy
+// already).
+func inRoom(p, room []byte) []byte {
+	if p == nil || len(p) > len(room) {
+		return p
+	}
+	n := copy(room, p)
+	return room[:n:n]
+}
+
+// shortMessage is a decoded message that carries no IE but Cause.
+type shortMessage struct {
+	m      Message
+	causes [2]CauseIE
+}
+
+// fullMessage is any other decoded message.
+type fullMessage struct {
+	m      Message
+	causes [2]CauseIE
+	small  smallIEs
+}
+
+// alloc gives d the storage a message of type s needs (Decode).
+func (d *decoded) alloc(s *msgSpec) {
+	if s.causesOnly {
+		x := new(shortMessage)
+		d.m, d.causes = &x.m, &x.causes
+		return
+	}
+	x := new(fullMessage)
+	d.m, d.causes, d.small = &x.m, &x.causes, &x.small
+}
+
+// smallIEs returns the storage of the small IEs. Only a message decoded
+// into a shortMessage lacks it, and its type carries none of them; the
+// check keeps parse safe should that change.
+func (d *decoded) smallIEs() *smallIEs {
+	if d.small == nil {
+		d.small = new(smallIEs)
+	}
+	return d.small
 }
 
 func (d *decoded) setupIEs() *setupIEs {
@@ -269,15 +359,39 @@ func (d *decoded) setupIEs() *setupIEs {
 	return d.setup
 }
 
-// contents returns octets [from, to) of the body: from the private copy
-// when the decoded IE may keep a reference to them, so Decode never
-// retains the caller's buffer, else straight from the caller's buffer.
-func (d *decoded) contents(from, to int, keep bool) []byte {
-	if !keep {
-		return d.src[from:to:to]
+// A Decoder keeps no more than this from one message for the next, so
+// that one long message does not pin its storage.
+const (
+	maxKeptBody = 4 << 10
+	maxKeptRaw  = 16
+)
+
+// reset readies d to decode the next message into x: every IE pointer of
+// the message cleared, the storage kept. parse zeroes each IE before
+// decoding into it, so nothing of the previous message survives.
+func (d *decoded) reset(x *fullMessage) {
+	x.m = Message{}
+	d.m, d.causes, d.small = &x.m, &x.causes, &x.small
+	d.copied = false
+	if cap(d.own) > maxKeptBody {
+		d.own = nil
 	}
-	if d.own == nil {
-		d.own = append([]byte(nil), d.src...)
+	if cap(d.raw) > maxKeptRaw {
+		d.raw = nil
+	}
+	d.raw = d.raw[:0]
+}
+
+// contents returns octets [from, to) of body: from the private copy when
+// the decoded IE may keep a reference to them, so a decoded Message never
+// retains the caller's buffer, else straight from body.
+func (d *decoded) contents(body []byte, from, to int, keep bool) []byte {
+	if !keep {
+		return body[from:to:to]
+	}
+	if !d.copied {
+		d.own = append(d.own[:0], body...)
+		d.copied = true
 	}
 	return d.own[from:to:to]
 }
@@ -293,18 +407,24 @@ func keepsOctets(id IEID, modelled bool, p []byte) bool {
 		return len(p) > 2
 	case IEAAL:
 		return len(p) > 1 && p[0] != AAL5
-	case IEBHLI:
-		return len(p) > 1
 	case IECalledParty, IECallingParty:
-		return true
+		// An address that fits an AESA is copied into setupIEs instead.
+		return len(p) > 1+AESALen
 	}
+	// BHLI: valid information fits bhliInfo; invalid contents are kept
+	// raw, from a copy.
 	return false
 }
 
 // parse decodes contents p of a modelled IE into the message; false means
-// invalid contents. p must come from d.contents.
+// invalid contents. p must come from d.contents. Every IE is zeroed before
+// its decode fills it: the IE decoders count on fields they do not set
+// being zero, and a Decoder's storage still holds the previous message.
 func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
-	m := &d.m
+	m := d.m
+	if i != ieCause {
+		d.smallIEs() // storage of the small IEs exists
+	}
 	switch i {
 	case ieCause:
 		if cs := inst.CodingStandard(); cs != CodingITU && cs != CodingNetwork {
@@ -312,6 +432,7 @@ func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
 		}
 		n := len(m.Causes)
 		c := &d.causes[n]
+		*c = CauseIE{}
 		if !c.decode(p) {
 			*c = CauseIE{}
 			return false
@@ -320,13 +441,15 @@ func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
 		c.Instruction = inst.withCodingStandard(c.Value.CodingStandard())
 		m.Causes = d.causes[:n+1]
 	case ieCallState:
-		if !d.state.decode(p) {
+		d.small.state = CallStateIE{}
+		if !d.small.state.decode(p) {
 			return false
 		}
-		d.state.Instruction = inst
-		m.CallState = &d.state
+		d.small.state.Instruction = inst
+		m.CallState = &d.small.state
 	case ieAAL:
-		a := &d.setupIEs().aal
+		a := &d.smallIEs().aal
+		*a = AALParameters{}
 		if !a.decode(p) {
 			*a = AALParameters{}
 			return false
@@ -335,6 +458,7 @@ func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
 		m.AAL = a
 	case ieTraffic:
 		td := &d.setupIEs().traffic
+		*td = TrafficDescriptor{}
 		if !td.decode(p) {
 			*td = TrafficDescriptor{}
 			return false
@@ -343,6 +467,7 @@ func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
 		m.Traffic = td
 	case ieBearer:
 		c := &d.setupIEs().bearer
+		*c = BearerCapability{}
 		if !c.decode(p) {
 			*c = BearerCapability{}
 			return false
@@ -351,21 +476,25 @@ func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
 		m.Bearer = c
 	case ieBHLI:
 		h := &d.setupIEs().bhli
+		*h = BHLI{}
 		if !h.decode(p) {
 			return false
 		}
+		h.Info = inRoom(h.Info, d.setup.bhliInfo[:])
 		h.Instruction = inst
 		m.BHLI = h
 	case ieRepeat:
-		if !d.repeat.decode(p) {
+		d.small.repeat = RepeatIndicator{}
+		if !d.small.repeat.decode(p) {
 			return false
 		}
-		d.repeat.Instruction = inst
-		m.Repeat = &d.repeat
+		d.small.repeat.Instruction = inst
+		m.Repeat = &d.small.repeat
 	case ieBLLI:
 		n := len(m.BLLI)
 		blli := &d.setupIEs().blli
 		l := &blli[n]
+		*l = BLLI{}
 		if !l.decode(p) {
 			*l = BLLI{}
 			return false
@@ -374,63 +503,74 @@ func (d *decoded) parse(i ie, inst IEInstruction, p []byte) bool {
 		m.BLLI = blli[:n+1]
 	case ieCalled:
 		c := &d.setupIEs().called
+		*c = CalledPartyNumber{}
 		if !c.decode(p) {
 			*c = CalledPartyNumber{}
 			return false
 		}
+		c.Address = inRoom(c.Address, d.setup.calledAddr[:])
 		c.Instruction = inst
 		m.Called = c
 	case ieCalling:
 		c := &d.setupIEs().calling
+		*c = CallingPartyNumber{}
 		if !c.decode(p) {
 			*c = CallingPartyNumber{}
 			return false
 		}
+		c.Address = inRoom(c.Address, d.setup.callingAddr[:])
 		c.Instruction = inst
 		m.Calling = c
 	case ieConnID:
-		if !d.connID.decode(p) {
+		d.small.connID = ConnectionID{}
+		if !d.small.connID.decode(p) {
 			return false
 		}
-		d.connID.Instruction = inst
-		m.ConnectionID = &d.connID
+		d.small.connID.Instruction = inst
+		m.ConnectionID = &d.small.connID
 	case ieQoS:
-		if !d.qos.decode(p) || qosCodingProblem(inst.CodingStandard(), d.qos.Forward, d.qos.Backward) != "" {
-			d.qos = QoSParameter{}
+		d.small.qos = QoSParameter{}
+		if !d.small.qos.decode(p) || qosCodingProblem(inst.CodingStandard(), d.small.qos.Forward, d.small.qos.Backward) != "" {
+			d.small.qos = QoSParameter{}
 			return false
 		}
-		d.qos.Instruction = inst
-		m.QoS = &d.qos
+		d.small.qos.Instruction = inst
+		m.QoS = &d.small.qos
 	case ieSendingComplete:
-		if !d.sc.decode(p) {
+		d.small.sc = SendingComplete{}
+		if !d.small.sc.decode(p) {
 			return false
 		}
-		d.sc.Instruction = inst
-		m.SendingComplete = &d.sc
+		d.small.sc.Instruction = inst
+		m.SendingComplete = &d.small.sc
 	case ieRestart:
-		if !d.restart.decode(p) {
+		d.small.restart = RestartIndicator{}
+		if !d.small.restart.decode(p) {
 			return false
 		}
-		d.restart.Instruction = inst
-		m.Restart = &d.restart
+		d.small.restart.Instruction = inst
+		m.Restart = &d.small.restart
 	case ieEndpointRef:
-		if !d.epRef.decode(p) {
+		d.small.epRef = EndpointReference{}
+		if !d.small.epRef.decode(p) {
 			return false
 		}
-		d.epRef.Instruction = inst
-		m.EndpointRef = &d.epRef
+		d.small.epRef.Instruction = inst
+		m.EndpointRef = &d.small.epRef
 	case ieEndpointState:
-		if !d.epState.decode(p) {
+		d.small.epState = EndpointStateIE{}
+		if !d.small.epState.decode(p) {
 			return false
 		}
-		d.epState.Instruction = inst
-		m.EndpointState = &d.epState
+		d.small.epState.Instruction = inst
+		m.EndpointState = &d.small.epState
 	case ieReportType:
-		if !d.report.decode(p) {
+		d.small.report = ReportType{}
+		if !d.small.report.decode(p) {
 			return false
 		}
-		d.report.Instruction = inst
-		m.ReportType = &d.report
+		d.small.report.Instruction = inst
+		m.ReportType = &d.small.report
 	}
 	return true
 }
@@ -445,13 +585,65 @@ func rejectAction(t MsgType) Action {
 	return ActionReportStatus
 }
 
-// Decode parses one complete message. It never panics and never retains b.
+// Decode parses one complete message into a new Message. It never panics
+// and never retains b: the octets the Message keeps (addresses,
+// diagnostics, IEs kept raw) are copies. The Message is the caller's; it
+// shares nothing with any other.
 //
 // A nil error means the message may be processed; IEs the procedures say to
 // discard are in Message.Unrecognized with the action to take. A
 // *DecodeError means the message must not be processed as received; its
 // Cause and Action say how to answer.
+//
+// Decode allocates the Message and its IEs for every message; a receiver
+// that is done with each message before the next arrives can decode into
+// reused storage with a [Decoder] instead.
 func Decode(b []byte) (*Message, error) {
+	var d decoded
+	return d.decode(b)
+}
+
+// A Decoder decodes messages into a Message and IE storage it keeps from
+// one message to the next, so that once it has seen a message of each
+// kind, decoding allocates nothing (an error still allocates its
+// *DecodeError). The zero value is ready to use. A Decoder is not safe for
+// concurrent use.
+//
+// Ownership: the *Message Decode returns, every IE it points to and every
+// slice in it (Causes, BLLI, Unrecognized, addresses, diagnostics, raw
+// contents) belong to the Decoder and are valid until its next Decode,
+// which overwrites them. A receiver that keeps a message, or any part of
+// it, beyond that must copy it first ([Message.Clone]); that includes
+// handing it to a [Link], whose Receive keeps the message in indications
+// and keeps some of its IEs in call state (use [Decode] for a Link).
+//
+// Like Decode, Decoder.Decode never retains b: what the Message keeps is
+// copied into the Decoder's own buffer, so b may be reused as soon as
+// Decode returns, as a transport that reuses its read buffer needs.
+// (transport/quic today hands each signalling message over in a buffer of
+// its own that the handler keeps: transport.LinkHandler.Message and
+// transport.BatchHandler.Messages.)
+//
+// A Decoder must not be copied once it has decoded a message: the copy
+// would share its storage.
+type Decoder struct {
+	msg fullMessage
+	d   decoded
+}
+
+// Decode parses one complete message exactly as the package-level [Decode]
+// does, into the Decoder's storage, and returns the Decoder's Message:
+// valid until the next call (see [Decoder] for what may be kept). The
+// result equals Decode's field for field, whatever the Decoder decoded
+// before; on error the Message is nil, as with Decode.
+func (dec *Decoder) Decode(b []byte) (*Message, error) {
+	dec.d.reset(&dec.msg)
+	return dec.d.decode(b)
+}
+
+// decode parses b into d: into the storage reset gave it, or, for Decode,
+// into storage allocated for the message's type.
+func (d *decoded) decode(b []byte) (*Message, error) {
 	if len(b) < HeaderLen {
 		return nil, &DecodeError{Cause: CauseIncorrectLength, Action: ActionIgnore, Offset: len(b),
 			Reason: "message shorter than the 9-octet header"}
@@ -484,11 +676,12 @@ func Decode(b []byte) (*Message, error) {
 		return fail(CauseMessageTypeUnknown, e.Instruction.unknownTypeAction(), 0, 5, "message type not implemented")
 	}
 
-	d := new(decoded)
-	m := &d.m
+	if d.m == nil {
+		d.alloc(s)
+	}
+	m := d.m
 	m.Type, m.CallRef, m.Instruction = e.Type, e.CallRef, e.Instruction
 	body := b[HeaderLen:]
-	d.src = body
 	var seen, valid [numIE]uint8
 	var firstBad [numIE]int
 	for off := 0; off < len(body); {
@@ -508,7 +701,7 @@ func Decode(b []byte) (*Message, error) {
 			r = s.rules[i]
 		}
 		start := off + ieHeaderLen
-		p := d.contents(start, end, keepsOctets(id, known && r.max > 0, body[start:end]))
+		p := d.contents(body, start, end, keepsOctets(id, known && r.max > 0, body[start:end]))
 		off = end
 		cause := CauseIEUnknown
 		if known && r.max > 0 {
@@ -523,7 +716,7 @@ func Decode(b []byte) (*Message, error) {
 			}
 			cause = CauseInvalidIEContents
 			// Kept verbatim: the contents must not alias the caller's buffer.
-			p = d.contents(start, end, len(p) > 0)
+			p = d.contents(body, start, end, len(p) > 0)
 			if r.mandatory {
 				if firstBad[i] == 0 {
 					firstBad[i] = at
@@ -555,12 +748,15 @@ func Decode(b []byte) (*Message, error) {
 		}
 		return fail(CauseMandatoryIEMissing, rejectAction(e.Type), ieIDs[i], len(b), "mandatory IE missing")
 	}
-	d.src = nil // drop the caller's buffer
+	if len(d.raw) > 0 {
+		m.Unrecognized = d.raw
+	}
 	return m, nil
 }
 
+// keepRaw appends an IE kept verbatim to d.raw, which becomes
+// m.Unrecognized if the message decodes.
 func (d *decoded) keepRaw(id IEID, inst IEInstruction, p []byte, c Cause) *RawIE {
-	m := &d.m
-	m.Unrecognized = append(m.Unrecognized, RawIE{ID: id, Instruction: inst, Contents: nilIfEmpty(p), Cause: c})
-	return &m.Unrecognized[len(m.Unrecognized)-1]
+	d.raw = append(d.raw, RawIE{ID: id, Instruction: inst, Contents: nilIfEmpty(p), Cause: c})
+	return &d.raw[len(d.raw)-1]
 }

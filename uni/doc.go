@@ -5,8 +5,9 @@
 // blocks. It has two layers:
 //
 //   - the codec turns a [Message] into octets ([Message.Append],
-//     [Message.Encode]) and octets into a [Message] ([Decode]) and keeps no
-//     state between calls;
+//     [Message.Encode]) and octets into a [Message] ([Decode], or a
+//     [Decoder] that reuses one Message and its IE storage from message to
+//     message) and keeps no other state between calls;
 //   - the signalling state machines: a [Link] holds every call of one
 //     signalling association with its call, party, modification and restart
 //     state. Local requests, received messages and timer expiries go in;
@@ -43,6 +44,17 @@
 // contents and accepts a cause in either coding. Whether a traffic
 // descriptor is one of UNI 3.1's combinations of traffic parameters is for
 // the call manager to judge ([TrafficDescriptor.Combinations], cause 73).
+//
+// Memory: Append writes into the caller's buffer and allocates nothing
+// when it has room; Encode returns a buffer of exactly the message's
+// length. Decode allocates the Message and its IEs: one allocation for
+// most messages, two for a SETUP, one more when the message holds octets
+// the IEs have no room for (a cause diagnostic, an IE kept raw, an address
+// longer than an AESA). A warm [Decoder] allocates nothing,
+// and its Message is valid only until its next Decode ([Message.Clone]
+// keeps one). Neither Decode nor a Decoder keeps the caller's buffer: the
+// octets a Message holds are copies, so a transport may reuse its read
+// buffer as soon as the decode returns.
 //
 // Error handling follows Q.2931 §5.6: a message the receiver must not act on
 // yields a [*DecodeError] whose Cause and Action say what the procedures

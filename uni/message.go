@@ -2,6 +2,7 @@ package uni
 
 import (
 	"encoding/hex"
+	"slices"
 	"strconv"
 )
 
@@ -194,6 +195,9 @@ type rule struct {
 type msgSpec struct {
 	name  string
 	rules [numIE]rule
+	// causesOnly: the type carries no IE but Cause, so it decodes into a
+	// shortMessage.
+	causesOnly bool
 }
 
 // specs lists, per message type, the IEs of UNI 3.1 §5.3 (ADD PARTY family:
@@ -209,8 +213,10 @@ var specs = func() (t [256]*msgSpec) {
 	)
 	add := func(mt MsgType, name string, rules map[ie]rule) {
 		s := &msgSpec{name: name}
+		s.causesOnly = true
 		for k, v := range rules {
 			s.rules[k] = v
+			s.causesOnly = s.causesOnly && k == ieCause
 		}
 		t[mt] = s
 	}
@@ -239,3 +245,147 @@ var specs = func() (t [256]*msgSpec) {
 	add(MsgModifyReject, "MODIFY REJECT", map[ie]rule{ieCause: m1})
 	return t
 }()
+
+// Clone returns a deep copy of m that shares no memory with it: every IE
+// it points to and every slice (Causes, BLLI, Unrecognized, addresses,
+// diagnostics, raw contents) is copied, nil and empty slices stay as they
+// are. A receiver decoding with a [Decoder] clones what it keeps beyond
+// the next Decode. A decoded message clones in at most four allocations:
+// the message with its small IEs, the call-setup IEs, the octets, the IEs
+// kept raw.
+func (m *Message) Clone() *Message {
+	x := new(fullMessage)
+	d := decoded{m: &x.m, causes: &x.causes, small: &x.small}
+	c := d.m
+	*c = *m
+	arena := make([]byte, 0, m.octets())
+	clone := func(b []byte) []byte {
+		if b == nil {
+			return nil
+		}
+		start := len(arena)
+		arena = append(arena, b...)
+		return arena[start:len(arena):len(arena)]
+	}
+	if m.Causes != nil {
+		if len(m.Causes) <= len(d.causes) {
+			c.Causes = d.causes[:len(m.Causes):len(m.Causes)]
+		} else {
+			c.Causes = make([]CauseIE, len(m.Causes))
+		}
+		for i, x := range m.Causes {
+			x.Diagnostic = clone(x.Diagnostic)
+			c.Causes[i] = x
+		}
+	}
+	if m.CallState != nil {
+		d.small.state = *m.CallState
+		c.CallState = &d.small.state
+	}
+	if m.AAL != nil {
+		a := &d.small.aal
+		*a = *m.AAL
+		a.Other = clone(a.Other)
+		c.AAL = a
+	}
+	if m.Traffic != nil {
+		d.setupIEs().traffic = *m.Traffic
+		c.Traffic = &d.setup.traffic
+	}
+	if m.Bearer != nil {
+		d.setupIEs().bearer = *m.Bearer
+		c.Bearer = &d.setup.bearer
+	}
+	if m.BHLI != nil {
+		h := &d.setupIEs().bhli
+		*h = *m.BHLI
+		h.Info = clone(h.Info)
+		c.BHLI = h
+	}
+	if m.Repeat != nil {
+		d.small.repeat = *m.Repeat
+		c.Repeat = &d.small.repeat
+	}
+	switch n := len(m.BLLI); {
+	case m.BLLI == nil:
+	case n == 0:
+		c.BLLI = []BLLI{}
+	case n <= len(d.setupIEs().blli):
+		c.BLLI = d.setup.blli[:n:n]
+		copy(c.BLLI, m.BLLI)
+	default:
+		c.BLLI = slices.Clone(m.BLLI)
+	}
+	if m.Called != nil {
+		p := &d.setupIEs().called
+		*p = *m.Called
+		p.Address = clone(p.Address)
+		c.Called = p
+	}
+	if m.Calling != nil {
+		p := &d.setupIEs().calling
+		*p = *m.Calling
+		p.Address = clone(p.Address)
+		c.Calling = p
+	}
+	if m.ConnectionID != nil {
+		d.small.connID = *m.ConnectionID
+		c.ConnectionID = &d.small.connID
+	}
+	if m.QoS != nil {
+		d.small.qos = *m.QoS
+		c.QoS = &d.small.qos
+	}
+	if m.SendingComplete != nil {
+		d.small.sc = *m.SendingComplete
+		c.SendingComplete = &d.small.sc
+	}
+	if m.Restart != nil {
+		d.small.restart = *m.Restart
+		c.Restart = &d.small.restart
+	}
+	if m.EndpointRef != nil {
+		d.small.epRef = *m.EndpointRef
+		c.EndpointRef = &d.small.epRef
+	}
+	if m.EndpointState != nil {
+		d.small.epState = *m.EndpointState
+		c.EndpointState = &d.small.epState
+	}
+	if m.ReportType != nil {
+		d.small.report = *m.ReportType
+		c.ReportType = &d.small.report
+	}
+	if m.Unrecognized != nil {
+		c.Unrecognized = make([]RawIE, len(m.Unrecognized))
+		for i, r := range m.Unrecognized {
+			r.Contents = clone(r.Contents)
+			c.Unrecognized[i] = r
+		}
+	}
+	return c
+}
+
+// octets counts the octets m's byte slices hold.
+func (m *Message) octets() int {
+	n := 0
+	for _, c := range m.Causes {
+		n += len(c.Diagnostic)
+	}
+	if m.AAL != nil {
+		n += len(m.AAL.Other)
+	}
+	if m.BHLI != nil {
+		n += len(m.BHLI.Info)
+	}
+	if m.Called != nil {
+		n += len(m.Called.Address)
+	}
+	if m.Calling != nil {
+		n += len(m.Calling.Address)
+	}
+	for _, r := range m.Unrecognized {
+		n += len(r.Contents)
+	}
+	return n
+}

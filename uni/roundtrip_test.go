@@ -34,10 +34,11 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// TestAppendDoesNotAllocate: encoding into a buffer with room is free.
+// TestAppendDoesNotAllocate: encoding into a buffer with room is free, for
+// every message type and the messages of every call.
 func TestAppendDoesNotAllocate(t *testing.T) {
 	buf := make([]byte, 0, 1024)
-	for _, f := range fixtures() {
+	for _, f := range append(fixtures(), commonMessages()...) {
 		allocs := testing.AllocsPerRun(100, func() {
 			if _, err := f.m.Append(buf[:0]); err != nil {
 				t.Fatal(err)
