@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/uni"
 )
@@ -17,7 +18,7 @@ var _ ndis.MiniportCallManager = (*MCM)(nil)
 
 // ProtocolCmOpenAf models ProtocolCmOpenAf: a client opens the Q.2931 AF.
 func (d *MCM) ProtocolCmOpenAf(bindingCtx any, family ndis.AddressFamily, h *ndis.Af) (any, ndis.Status) {
-	if family.AddressFamily != AF.AddressFamily {
+	if family.AddressFamily != q2931.AF.AddressFamily {
 		return nil, ndis.StatusFailure
 	}
 	d.mu.Lock()
@@ -56,7 +57,7 @@ func (d *MCM) ProtocolCmNotifyCloseAfComplete(afCtx any, st ndis.Status) {}
 // NDIS_STATUS_SAP_IN_USE.
 func (d *MCM) ProtocolCmRegisterSap(afCtx any, coSap *ndis.CoSap, h *ndis.Sap) (any, ndis.Status) {
 	a := afCtx.(*af)
-	svc, st := parseSap(coSap, d.addr)
+	svc, st := q2931.ParseSap(coSap, d.addr)
 	if st != ndis.StatusSuccess {
 		return nil, st
 	}
@@ -121,7 +122,7 @@ func (d *MCM) ProtocolCmDeactivateVcComplete(ndis.Status, any) {}
 // deal with (Config.Trusts), NDIS_STATUS_NO_ROUTE_TO_DESTINATION for this
 // node itself.
 func (d *MCM) destination(params *ndis.CallParameters) (node, service string, st ndis.Status) {
-	node, service, err := Destination(params)
+	node, service, err := q2931.Destination(params)
 	switch {
 	case err != nil:
 		return "", "", ndis.StatusInvalidAddress
@@ -144,7 +145,7 @@ func (d *MCM) destination(params *ndis.CallParameters) (node, service string, st
 // MaxSduSize the path cannot carry (unless the media parameters allow
 // ROUND_DOWN_FLOW). Otherwise PENDING: MakeCallComplete follows, SUCCESS on
 // CONNECT (after NdisMCmActivateVc), else the status of the cause
-// (uni.StatusForCause; normal clearing counts as NDIS_STATUS_FAILURE). The
+// (q2931.StatusForCause; normal clearing counts as NDIS_STATUS_FAILURE). The
 // flowspecs become what the SETUP signals (whole cells; what UNI 3.1 does
 // not carry QOS_NOT_SPECIFIED), flagged CALL_PARAMETERS_CHANGED if that is
 // not what was asked: both ends of the call report the same.
@@ -155,14 +156,14 @@ func (d *MCM) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, ph *ndi
 		return nil, st
 	}
 	cm := params.CallMgrParameters
-	tx, rx, st := granted(cm.Transmit, cm.Receive, ph != nil)
+	tx, rx, st := q2931.Granted(cm.Transmit, cm.Receive, ph != nil)
 	if st != ndis.StatusSuccess {
 		return nil, st
 	}
-	if exceeds(tx, d.cfg.MaxRate) || (ph == nil && exceeds(rx, d.cfg.MaxRate)) {
+	if q2931.Exceeds(tx, d.cfg.MaxRate) || (ph == nil && q2931.Exceeds(rx, d.cfg.MaxRate)) {
 		return nil, ndis.StatusCellrateNotAvailable
 	}
-	grant(params, tx, rx)
+	q2931.Grant(params, tx, rx)
 	v.resetData()
 	d.mu.Lock()
 	if d.closing {
@@ -174,7 +175,7 @@ func (d *MCM) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, ph *ndi
 	if d.cfg.Tracer.Call != nil {
 		v.madeAt = time.Now()
 	}
-	v.reliable, v.multipoint, v.req = reliableRequested(params), ph != nil, params
+	v.reliable, v.multipoint, v.req = q2931.ReliableRequested(params), ph != nil, params
 	v.c, v.mp = nil, nil
 	v.closing, v.finishQueued, v.closeIndicated, v.qosPending = false, false, false, false
 	var pt *party
@@ -236,14 +237,14 @@ func (d *MCM) setupLocked(p *peer, v *vc, pt *party) ndis.Status {
 	if v.multipoint {
 		rx = ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
 	}
-	sm, st := newSetup(&d.addr, &p.addr, svc)
+	sm, st := q2931.NewSetup(&d.addr, &p.addr, svc)
 	if st != ndis.StatusSuccess {
 		return st
 	}
-	if st := sm.traffic(tx, rx, v.multipoint, v.reliable); st != ndis.StatusSuccess {
+	if st := sm.Traffic(tx, rx, v.multipoint, v.reliable); st != ndis.StatusSuccess {
 		return st
 	}
-	m := &sm.m
+	m := &sm.Message
 	id, out, err := p.link.Setup(m)
 	if err != nil {
 		d.log.Warn("SETUP refused by the signalling", "peer", p.name, "err", err)
@@ -269,7 +270,7 @@ func (d *MCM) setupLocked(p *peer, v *vc, pt *party) ndis.Status {
 // is refused unless the media parameters allow ROUND_DOWN_FLOW. A change
 // is flagged CALL_PARAMETERS_CHANGED.
 func negotiateSDU(p *ndis.CallParameters, l interface{ MaxDatagramPayload() int }, reliable, multipoint bool) ndis.Status {
-	limit := uint32(MaxAAL5SDU)
+	limit := uint32(q2931.MaxAAL5SDU)
 	if !reliable && l != nil {
 		limit = min(limit, uint32(l.MaxDatagramPayload()))
 	}
@@ -279,7 +280,7 @@ func negotiateSDU(p *ndis.CallParameters, l interface{ MaxDatagramPayload() int 
 		switch {
 		case f.ServiceType == ndis.ServiceNoTraffic:
 			return f.MaxSduSize, ndis.StatusSuccess
-		case !sduSpecified(f.MaxSduSize):
+		case !q2931.SDUSpecified(f.MaxSduSize):
 			return limit, ndis.StatusSuccess
 		case f.MaxSduSize > limit && !round:
 			return 0, ndis.StatusAalParamsUnsupported
@@ -350,7 +351,7 @@ type activation struct {
 	p     ndis.CallParameters
 	cm    ndis.CallManagerParameters
 	mp    ndis.MediaParameters
-	blob  [mediaBlobLen]byte
+	blob  [q2931.MediaBlobLen]byte
 	party []byte
 }
 
@@ -368,16 +369,16 @@ func (a *activation) fill(v *vc, tx, rx ndis.Flowspec, conn uint32) *ndis.CallPa
 		a.p.Flags = ndis.MultipointVC
 	}
 	a.party = append(a.party[:0], v.p.name...)
-	typ := ParamCallingParty
+	typ := q2931.ParamCallingParty
 	if !v.incoming {
-		typ = ParamCalledParty
+		typ = q2931.ParamCalledParty
 		a.party = append(append(a.party, '/'), v.service.bytes()...)
 	}
 	a.cm = ndis.CallManagerParameters{Transmit: tx, Receive: rx,
 		CallMgrSpecific: ndis.SpecificParameters{ParamType: typ, Parameters: a.party}}
-	a.blob = mediaArray(conn, v.mediaFlags())
+	a.blob = q2931.MediaArray(conn, v.mediaFlags())
 	a.mp = ndis.MediaParameters{Flags: ndis.TransmitVC | ndis.ReceiveVC,
-		MediaSpecific: ndis.SpecificParameters{ParamType: ParamMedia, Parameters: a.blob[:]}}
+		MediaSpecific: ndis.SpecificParameters{ParamType: q2931.ParamMedia, Parameters: a.blob[:]}}
 	a.p.CallMgrParameters, a.p.MediaParameters = &a.cm, &a.mp
 	return &a.p
 }
@@ -385,7 +386,7 @@ func (a *activation) fill(v *vc, tx, rx ndis.Flowspec, conn uint32) *ndis.CallPa
 // mediaFlags are the ParamMedia flags of v's call.
 func (v *vc) mediaFlags() byte {
 	if v.reliable {
-		return MediaReliable
+		return q2931.MediaReliable
 	}
 	return 0
 }
@@ -686,7 +687,7 @@ func (d *MCM) addOnLegLocked(c *call, pt *party) ndis.Status {
 		return ndis.StatusInvalidAddress
 	}
 	if v.activated {
-		m.AAL = aalParams(v.tx, ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}, v.reliable)
+		m.AAL = q2931.AALParams(v.tx, ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}, v.reliable)
 	}
 	ep, out, err := c.p.link.AddParty(c.id, m)
 	if err != nil {
@@ -769,23 +770,23 @@ func (d *MCM) ProtocolCmModifyCallQoS(vcCtx any, params *ndis.CallParameters) nd
 		return ndis.StatusFailure
 	}
 	ntx, nrx := params.CallMgrParameters.Transmit, params.CallMgrParameters.Receive
-	if !sameSignalling(v.tx, ntx) || !sameSignalling(v.rx, nrx) {
+	if !q2931.SameSignalling(v.tx, ntx) || !q2931.SameSignalling(v.rx, nrx) {
 		return ndis.StatusNotSupported
 	}
-	ntx, nrx, st := granted(ntx, nrx, false)
+	ntx, nrx, st := q2931.Granted(ntx, nrx, false)
 	if st != ndis.StatusSuccess {
 		return st
 	}
-	if exceeds(ntx, d.cfg.MaxRate) || exceeds(nrx, d.cfg.MaxRate) {
+	if q2931.Exceeds(ntx, d.cfg.MaxRate) || q2931.Exceeds(nrx, d.cfg.MaxRate) {
 		return ndis.StatusCellrateNotAvailable
 	}
-	grant(params, ntx, nrx)
+	q2931.Grant(params, ntx, nrx)
 	fwd, bwd := ntx, nrx
 	if v.incoming {
 		fwd, bwd = nrx, ntx
 	}
 	td := new(uni.TrafficDescriptor)
-	if _, _, st := trafficDescriptor(td, fwd, bwd); st != ndis.StatusSuccess {
+	if st := q2931.TrafficDescriptor(td, fwd, bwd); st != ndis.StatusSuccess {
 		return st
 	}
 	out, err := c.p.link.ModifyQoS(c.id, td)

@@ -15,6 +15,7 @@ import (
 	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/transport"
 	"github.com/condis-project/condis/transport/sim"
 	"github.com/condis-project/condis/uni"
@@ -117,7 +118,7 @@ func (n *node) client(name string) *memdrv.Client {
 	if st != ndis.StatusSuccess {
 		n.w.t.Fatalf("%s: binding client %s: %v", n.name, name, st)
 	}
-	c.Sap = mcm.ServiceSap
+	c.Sap = q2931.ServiceSap
 	n.clients = append(n.clients, c)
 	n.w.waitFor(name+" opened the AF", func() bool {
 		a := c.Af()

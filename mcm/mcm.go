@@ -15,6 +15,7 @@ import (
 
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/pki"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/transport"
 	"github.com/condis-project/condis/uni"
@@ -40,10 +41,10 @@ type Config struct {
 	// AddressPrefix is the network prefix of this node's ATM End System
 	// Address (see Address); zero takes DefaultPrefix. It must pass
 	// Prefix.Check. Peers not in PeerPrefixes are taken to share it.
-	AddressPrefix Prefix
+	AddressPrefix q2931.Prefix
 	// PeerPrefixes gives the prefix of each peer whose prefix is not
 	// AddressPrefix: its address is then Address(PeerPrefixes[name], name).
-	PeerPrefixes map[string]Prefix
+	PeerPrefixes map[string]q2931.Prefix
 	// Timers are the Q.2931 timer values; zero fields take the UNI 3.1
 	// defaults (uni.DefaultTimers).
 	Timers uni.Timers
@@ -166,7 +167,7 @@ func New(m *ndis.Mediator, cfg Config) (*MCM, error) {
 	if err := cfg.checkAddressing(); err != nil {
 		return nil, err
 	}
-	d := &MCM{m: m, cfg: cfg, name: cfg.Name, addr: Address(cfg.AddressPrefix, cfg.Name), log: cfg.Logger,
+	d := &MCM{m: m, cfg: cfg, name: cfg.Name, addr: q2931.Address(cfg.AddressPrefix, cfg.Name), log: cfg.Logger,
 		peers: map[string]*peer{}, saps: map[string]*sap{}, afs: map[*af]struct{}{}}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
@@ -179,7 +180,7 @@ func New(m *ndis.Mediator, cfg Config) (*MCM, error) {
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	a, st := m.AddMiniportCallManager(cfg.AdapterName, d, d, func(a *ndis.Adapter) ndis.Status {
 		d.a = a
-		return a.MCmRegisterAddressFamilyEx(AF)
+		return a.MCmRegisterAddressFamilyEx(q2931.AF)
 	})
 	if st != ndis.StatusSuccess {
 		d.cancel()
@@ -1117,7 +1118,7 @@ func (d *MCM) Shutdown(ctx context.Context) error {
 		return true
 	}
 	if err := poll(ctx, idle); err != nil {
-		return fmt.Errorf("mcm: shutdown: calls, VCs or AF opens remain: %w", err)
+		return fmt.Errorf("mcm: shutdown: calls, VCs or q2931.AF opens remain: %w", err)
 	}
 	d.mu.Lock()
 	for _, p := range d.peers {

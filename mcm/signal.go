@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/uni"
 )
@@ -65,7 +66,7 @@ func (d *MCM) restartVCLocked(p *peer, c *call) {
 	if !p.link.IsUp() {
 		return
 	}
-	if out, err := p.link.RestartReleased(*connIE(c.conn), c.id); err == nil {
+	if out, err := p.link.RestartReleased(*q2931.ConnectionIE(c.conn), c.id); err == nil {
 		d.applyLocked(p, out)
 	}
 }
@@ -80,7 +81,7 @@ func (d *MCM) incomingSetup(p *peer, ind uni.Indication) {
 		return // gone already; its IndReleased follows
 	}
 	c := &call{p: p, id: ind.Call}
-	fwd, bwd, reliable := readSetup(m)
+	fwd, bwd, reliable := q2931.ReadSetup(m)
 	c.reliable = reliable
 	if m.EndpointRef != nil || (m.Bearer != nil && m.Bearer.UserPlane == uni.PointToMultipoint) {
 		c.p2mp = true
@@ -145,7 +146,7 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 	case closing:
 		reject(uni.NewCause(uni.CauseTemporaryFailure))
 		return
-	case m.Called == nil || !sameAddress(m.Called, d.addr):
+	case !q2931.Addressed(m.Called, d.addr):
 		reject(uni.NewCause(uni.CauseIncompatibleDestination, byte(uni.IECalledParty)))
 		return
 	case !ok:
@@ -160,20 +161,20 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 	d.mu.Lock()
 	s := d.saps[svc]
 	reliable := c.reliable
-	limit := uint32(MaxAAL5SDU)
+	limit := uint32(q2931.MaxAAL5SDU)
 	if !reliable && p.tl != nil {
 		limit = min(limit, uint32(p.tl.MaxDatagramPayload()))
 	}
 	tooBig := func(f ndis.Flowspec) bool {
-		return f.ServiceType != ndis.ServiceNoTraffic && sduSpecified(f.MaxSduSize) && f.MaxSduSize > limit
+		return f.ServiceType != ndis.ServiceNoTraffic && q2931.SDUSpecified(f.MaxSduSize) && f.MaxSduSize > limit
 	}
 	var cause uni.CauseIE
 	switch {
-	case !added && !trafficAllowed(m.Traffic):
+	case !added && !q2931.TrafficAllowed(m.Traffic):
 		cause = uni.NewCause(uni.CauseUnsupportedTraffic)
 	case s == nil:
 		cause = uni.NewCause(uni.CauseIncompatibleDestination, byte(uni.IEBHLI))
-	case exceeds(fwd, d.cfg.MaxRate) || exceeds(bwd, d.cfg.MaxRate):
+	case q2931.Exceeds(fwd, d.cfg.MaxRate) || q2931.Exceeds(bwd, d.cfg.MaxRate):
 		cause = uni.NewCause(uni.CauseCellRateUnavailable)
 	case added && tooBig(bwd):
 		// ADD PARTY ACKNOWLEDGE cannot lower the SDU sizes; a SETUP's
@@ -197,7 +198,7 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 		// to it, and CONNECT's AAL parameters tell the caller (Q.2931 AAL
 		// negotiation). The caller's datagram limit may exceed ours: QUIC
 		// discovers each direction's path MTU on its own.
-		if f.ServiceType != ndis.ServiceNoTraffic && (!sduSpecified(f.MaxSduSize) || f.MaxSduSize > limit) {
+		if f.ServiceType != ndis.ServiceNoTraffic && (!q2931.SDUSpecified(f.MaxSduSize) || f.MaxSduSize > limit) {
 			f.MaxSduSize = limit
 		}
 	}
@@ -271,7 +272,7 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 	// identifier) so the caller waits T310 instead of T303.
 	d.mu.Lock()
 	if cs, ok := p.link.CallState(c.id); ok && !added && !v.answered() && cs == uni.StateCallPresent {
-		if out, err := p.link.Proceed(c.id, connIE(c.conn)); err == nil {
+		if out, err := p.link.Proceed(c.id, q2931.ConnectionIE(c.conn)); err == nil {
 			d.applyLocked(p, out)
 		}
 	}
@@ -294,10 +295,10 @@ func newOffer(v *vc, tx, rx ndis.Flowspec, conn uint32) *offer {
 	}
 	calling = append(calling, v.p.name...)
 	o.cm = ndis.CallManagerParameters{Transmit: tx, Receive: rx,
-		CallMgrSpecific: ndis.SpecificParameters{ParamType: ParamCallingParty, Parameters: calling[:len(calling):len(calling)]}}
-	o.blob = mediaArray(conn, v.mediaFlags())
+		CallMgrSpecific: ndis.SpecificParameters{ParamType: q2931.ParamCallingParty, Parameters: calling[:len(calling):len(calling)]}}
+	o.blob = q2931.MediaArray(conn, v.mediaFlags())
 	o.media = ndis.MediaParameters{Flags: ndis.TransmitVC | ndis.ReceiveVC,
-		MediaSpecific: ndis.SpecificParameters{ParamType: ParamMedia, Parameters: o.blob[:]}}
+		MediaSpecific: ndis.SpecificParameters{ParamType: q2931.ParamMedia, Parameters: o.blob[:]}}
 	o.params = ndis.CallParameters{CallMgrParameters: &o.cm, MediaParameters: &o.media}
 	return o
 }
@@ -311,7 +312,7 @@ func (d *MCM) ProtocolCmIncomingCallComplete(st ndis.Status, vcCtx any, params *
 
 // answered carries out the client's answer to an offered call: CONNECT
 // (ADD PARTY ACKNOWLEDGE), or RELEASE COMPLETE (ADD PARTY REJECT) with the
-// cause of the client's status (uni.CauseForStatus: 21 for
+// cause of the client's status (q2931.CauseForStatus: 21 for
 // NDIS_STATUS_FAILURE). Parameters the client changed are supported if
 // only MaxSduSize went down (the CONNECT's AAL parameters say so);
 // anything else is refused with cause 49 (QoS unavailable) and the
@@ -351,8 +352,8 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 		st = ndis.StatusFailure
 	}
 	if st != ndis.StatusSuccess {
-		refuse(uni.NewCause(uni.CauseForStatus(st)))
-		d.traceCallLocked(v, trace.CallRefused, uni.CauseForStatus(st), st, false)
+		refuse(uni.NewCause(q2931.CauseForStatus(st)))
+		d.traceCallLocked(v, trace.CallRefused, q2931.CauseForStatus(st), st, false)
 		disposeIt := !v.closeIndicated && v.state == stOffered
 		if disposeIt {
 			v.state = stIdle
@@ -421,8 +422,8 @@ func connectMessage(conn uint32, fwd, bwd ndis.Flowspec, reliable bool) *uni.Mes
 		ci  uni.ConnectionID
 		aal uni.AALParameters
 	})
-	s.ci = connID(conn)
-	fillAAL(&s.aal, fwd, bwd, reliable)
+	s.ci = q2931.ConnectionID(conn)
+	q2931.FillAAL(&s.aal, fwd, bwd, reliable)
 	s.m = uni.Message{ConnectionID: &s.ci, AAL: &s.aal}
 	return &s.m
 }
@@ -470,7 +471,7 @@ func (d *MCM) connected(p *peer, ind uni.Indication) {
 		return
 	}
 	v := c.out
-	if ci := ind.Msg.ConnectionID; ci == nil || p.connInUse(connOf(ci)) {
+	if ci := ind.Msg.ConnectionID; ci == nil || p.connInUse(q2931.ConnectionOf(ci)) {
 		// The called side assigns the connection identifier; without one
 		// (or with one in use) there is no data path.
 		cause := uni.NewCause(uni.CauseVPCIVCIAssignFailure)
@@ -481,7 +482,7 @@ func (d *MCM) connected(p *peer, ind uni.Indication) {
 		d.mu.Unlock()
 		return
 	}
-	c.conn, c.hasConn, c.connected = connOf(ind.Msg.ConnectionID), true, true
+	c.conn, c.hasConn, c.connected = q2931.ConnectionOf(ind.Msg.ConnectionID), true, true
 	p.bindConn(c)
 	if v.state == stCalling && v.c == c {
 		d.callUpLocked(v, c, ind.Msg) // unlocks
@@ -606,10 +607,10 @@ func (d *MCM) peerReleased(p *peer, ind uni.Indication) {
 			return
 		}
 		d.noteCauseLocked(v, ind.Cause.Value)
-		d.networkEndLocked(v, ind.Status())
+		d.networkEndLocked(v, q2931.IndicationStatus(ind))
 		return
 	}
-	st := ind.Status()
+	st := q2931.IndicationStatus(ind)
 	c.eachIn(func(v *vc) {
 		d.noteCauseLocked(v, ind.Cause.Value)
 		d.networkEndLocked(v, st)
@@ -628,7 +629,7 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 	p.calls.remove(c.id)
 	p.unbindConn(c)
 	c.setRx(nil)
-	st := ind.Status()
+	st := q2931.IndicationStatus(ind)
 	if ind.Restarted {
 		// A restart (the peer's, ours, or the peer's process starting
 		// again) cleared the call: the destination was out of order.
@@ -802,7 +803,7 @@ func (d *MCM) partyEnded(p *peer, ind uni.Indication) {
 	if c == nil {
 		return
 	}
-	st := ind.Status()
+	st := q2931.IndicationStatus(ind)
 	if v := c.out; v != nil {
 		pt := c.party(ind.Endpoint)
 		if pt == nil {
@@ -848,13 +849,13 @@ func (d *MCM) peerDroppedParty(p *peer, ind uni.Indication) {
 	}
 	if v := c.out; v != nil {
 		if pt := c.party(ind.Endpoint); pt != nil && pt.state == pActive {
-			d.partiesLostLocked(v, []*party{pt}, ind.Status())
+			d.partiesLostLocked(v, []*party{pt}, q2931.IndicationStatus(ind))
 		}
 		return
 	}
 	if v := c.inVC(ind.Endpoint); v != nil {
 		d.noteCauseLocked(v, ind.Cause.Value)
-		d.networkEndLocked(v, ind.Status())
+		d.networkEndLocked(v, q2931.IndicationStatus(ind))
 	}
 }
 
@@ -891,21 +892,14 @@ func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
 		reject(uni.CauseTemporaryFailure)
 		d.mu.Unlock()
 		return
-	case !trafficAllowed(ind.Traffic):
+	case !q2931.TrafficAllowed(ind.Traffic):
 		reject(uni.CauseUnsupportedTraffic)
 		d.mu.Unlock()
 		return
 	}
-	td := ind.Traffic
 	ptx, prx := v.tx, v.rx
-	nf := modified(ptx, either(td.FwdPCR01, td.FwdPCR0), either(td.FwdSCR01, td.FwdSCR0), either(td.FwdMBS01, td.FwdMBS0))
-	nb := modified(prx, either(td.BwdPCR01, td.BwdPCR0), either(td.BwdSCR01, td.BwdSCR0), either(td.BwdMBS01, td.BwdMBS0))
-	ntx, nrx := nf, nb
-	if v.incoming {
-		ntx = modified(ptx, either(td.BwdPCR01, td.BwdPCR0), either(td.BwdSCR01, td.BwdSCR0), either(td.BwdMBS01, td.BwdMBS0))
-		nrx = modified(prx, either(td.FwdPCR01, td.FwdPCR0), either(td.FwdSCR01, td.FwdSCR0), either(td.FwdMBS01, td.FwdMBS0))
-	}
-	if exceeds(ntx, d.cfg.MaxRate) || exceeds(nrx, d.cfg.MaxRate) {
+	ntx, nrx := q2931.ModifiedFlowspecs(ind.Traffic, ptx, prx, v.incoming)
+	if q2931.Exceeds(ntx, d.cfg.MaxRate) || q2931.Exceeds(nrx, d.cfg.MaxRate) {
 		reject(uni.CauseCellRateUnavailable)
 		d.mu.Unlock()
 		return
@@ -934,7 +928,7 @@ func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
 		d.mu.Unlock()
 		return
 	}
-	reject(uni.CauseForStatus(st))
+	reject(q2931.CauseForStatus(st))
 	v.tx, v.rx = ptx, prx
 	d.mu.Unlock()
 	d.activate(v, ptx, prx, conn)
@@ -966,7 +960,7 @@ func (d *MCM) modifyAnswered(p *peer, ind uni.Indication) {
 	conn := c.conn
 	d.mu.Unlock()
 	if !ok {
-		st := failure(ind.Status())
+		st := failure(q2931.IndicationStatus(ind))
 		if ind.Kind == uni.IndModified {
 			st = ndis.StatusClosing
 		}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/uni"
 )
 
@@ -18,7 +19,7 @@ var seqs atomic.Uint64 // creation order of AFs and VCs, for stable listings
 type af struct {
 	seq      uint64
 	h        *ndis.Af
-	vcs      int  // VCs the MCM created on this open and has not deleted (R-AF-15)
+	vcs      int  // VCs the MCM created on this open and has not deleted (R-q2931.AF-15)
 	closing  bool // ProtocolCmCloseAf pended until vcs reaches 0
 	closed   bool
 	notified bool // NdisMCmNotifyCloseAddressFamily sent
@@ -148,7 +149,7 @@ type offer struct {
 	params       ndis.CallParameters // the buffer given to the client (which may change it)
 	cm           ndis.CallManagerParameters
 	media        ndis.MediaParameters
-	blob         [mediaBlobLen]byte
+	blob         [q2931.MediaBlobLen]byte
 	calling      [32]byte      // storage for the calling node's name in cm, if it fits
 	tx, rx       ndis.Flowspec // what was offered, kept apart from the client's buffer
 	pending      bool          // MCmDispatchIncomingCall returned PENDING and no answer came yet
@@ -159,7 +160,7 @@ type offer struct {
 // string would be a pointer per VC for the collector to follow and, for a
 // call the client made, an allocation.
 type svcName struct {
-	b [MaxServiceLen]byte
+	b [q2931.MaxServiceLen]byte
 	n uint8
 }
 
@@ -500,19 +501,6 @@ func (c *call) rxToLocked(one *[1]*vc) []*vc {
 	one[0] = c.rx
 	return one[:]
 }
-
-// connIE is the Connection Identifier IE for a connection id.
-func connIE(id uint32) *uni.ConnectionID {
-	ci := connID(id)
-	return &ci
-}
-
-// connID is connIE's value.
-func connID(id uint32) uni.ConnectionID {
-	return uni.ConnectionID{VPAssociated: uni.VPExplicit, Exclusive: uni.ExclusiveVCI, VPCI: uint16(id >> 16), VCI: uint16(id)}
-}
-
-func connOf(ci *uni.ConnectionID) uint32 { return uint32(ci.VPCI)<<16 | uint32(ci.VCI) }
 
 // failure turns a status for a call that did not come up into a failure:
 // normal clearing before the connect is still a failed setup.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/uni"
 )
 
@@ -38,7 +39,7 @@ type CallManager interface {
 	// call failed (ProtocolClMakeCallComplete) or was closed
 	// (ProtocolClIncomingCloseCall). It is asked before the VC is deleted;
 	// a call manager that remembers the cause it received says it, others
-	// map the status (uni.CauseForStatus).
+	// map the status (q2931.CauseForStatus).
 	Cause(vc *ndis.Vc, st ndis.Status) uni.Cause
 }
 
@@ -164,5 +165,5 @@ func (d *MemCallManager) ServiceSap(service string) (*ndis.CoSap, error) {
 // Caller is the MemCallManager's Name: every call comes from this process.
 func (d *MemCallManager) Caller(*ndis.CallParameters) string { return d.Name }
 
-// Cause maps the status (uni.CauseForStatus).
-func (d *MemCallManager) Cause(_ *ndis.Vc, st ndis.Status) uni.Cause { return uni.CauseForStatus(st) }
+// Cause maps the status (q2931.CauseForStatus).
+func (d *MemCallManager) Cause(_ *ndis.Vc, st ndis.Status) uni.Cause { return q2931.CauseForStatus(st) }

@@ -446,7 +446,7 @@ type Response struct {
 	Parties []PartyInfo `json:"parties,omitempty"`
 	Party   string      `json:"party,omitempty"`
 	// A flowspec the call manager cannot signal (modify): the member at
-	// fault, as mcm.FlowspecError names it.
+	// fault, as q2931.FlowspecError names it.
 	Fault *FlowspecFault `json:"flowspec_fault,omitempty"`
 }
 

@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/uni"
 )
 
@@ -112,7 +112,7 @@ func (p *vcParty) info() PartyInfo {
 // which member is at fault rather than a bare NDIS_STATUS_INVALID_DATA.
 type FlowspecChecker interface {
 	// CheckFlowspec returns nil if f can be signalled, else an error that
-	// says why in one line (a *mcm.FlowspecError for the MCM).
+	// says why in one line (a *q2931.FlowspecError for the MCM).
 	CheckFlowspec(f ndis.Flowspec) error
 }
 
@@ -714,7 +714,7 @@ func (c *Control) checkFlowspecs(vc string, fs ...ndis.Flowspec) *Response {
 			continue
 		}
 		r := &Response{Error: fmt.Sprintf("modify %s: %v", vc, err)}
-		var fe *mcm.FlowspecError
+		var fe *q2931.FlowspecError
 		if errors.As(err, &fe) {
 			r.Status = fe.Status.String()
 			r.Fault = &FlowspecFault{Field: fe.Field, Value: fe.Value, Limit: fe.Limit}
@@ -730,7 +730,7 @@ func (c *Control) checkFlowspecs(vc string, fs ...ndis.Flowspec) *Response {
 func (c *Control) modifyDone(v *vcState, st ndis.Status, params *ndis.CallParameters) {
 	var cause uni.Cause
 	if st != ndis.StatusSuccess {
-		cause = uni.CauseForStatus(st)
+		cause = q2931.CauseForStatus(st)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
