@@ -632,18 +632,7 @@ func checkHostPort(addr string, listen bool) error {
 }
 
 // checkService checks a service name.
-func checkService(s string) error {
-	if len(s) > MaxServiceLen {
-		return fmt.Errorf("%d octets, more than the %d a Q.2931 BHLI carries", len(s), MaxServiceLen)
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return fmt.Errorf("character %q is not a letter, digit, '-', '_' or '.'", c)
-		}
-	}
-	return nil
-}
+func checkService(s string) error { return q2931.CheckServiceName(s) }
 
 // unknownKey returns an *Error for the first key of the file, in the file's
 // order, that is not in the schema: one toml left undecoded, or one it

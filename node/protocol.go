@@ -9,7 +9,7 @@
 // [QueryStatus], [QueryPeers], [DialTrace], [AddParty], [DropParty],
 // [ModifyQoS], [Hangup] and [BenchWithProgress] are the client side. The Control works over any
 // [CallManager]: [MCMCallManager] for the Q.2931 call manager of a running
-// node, [MemCallManager] for the in-memory one of tests and demos.
+// node, memdrv.CallManager for the in-memory one of tests and demos.
 //
 // One connection is one session. The client writes one request: a JSON
 // object on one line ([Request], at most [MaxRequestLine] octets). The node

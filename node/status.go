@@ -20,10 +20,6 @@ type SapDescriber interface {
 // SapService reads the service of a Q.2931 SAP (q2931.SapService).
 func (a MCMCallManager) SapService(sap *ndis.CoSap) (string, bool) { return q2931.SapService(sap) }
 
-// SapService reads the service of a Q.2931 SAP (q2931.SapService): the
-// in-memory call managers use the same encoding.
-func (d *MemCallManager) SapService(sap *ndis.CoSap) (string, bool) { return q2931.SapService(sap) }
-
 // vcStates counts snap's VCs by call state.
 func vcStates(snap ndis.Snapshot) map[string]int {
 	out := make(map[string]int)

@@ -29,6 +29,23 @@ func ValidService(s string) error {
 	return nil
 }
 
+// CheckServiceName says, in one line meant to follow the name, why s is not
+// a service name people may give (at most MaxServiceLen octets of letters,
+// digits, '-', '_' and '.'), or nil if it is one. The empty name passes:
+// whether a name is required is the caller's to say.
+func CheckServiceName(s string) error {
+	if len(s) > MaxServiceLen {
+		return fmt.Errorf("%d octets, more than the %d a Q.2931 BHLI carries", len(s), MaxServiceLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("character %q is not a letter, digit, '-', '_' or '.'", c)
+		}
+	}
+	return nil
+}
+
 // ServiceSap builds the CO_SAP that registers service on this node. A Q.2931
 // SAP is an address plus BHLI (as ATM_SAP is): SapType SapTypeNSAP and Sap
 //
