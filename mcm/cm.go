@@ -8,6 +8,7 @@ import (
 
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/q2931"
+	"github.com/condis-project/condis/q2931/callctl"
 	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/uni"
 )
@@ -92,8 +93,9 @@ func (d *MCM) ProtocolCmDeregisterSap(sapCtx any) ndis.Status {
 // ProtocolCoCreateVc models ProtocolCoCreateVc: a client created a VC for
 // an outgoing call.
 func (d *MCM) ProtocolCoCreateVc(afCtx any, h *ndis.Vc) (any, ndis.Status) {
-	v := &vc{seq: uint32(seqs.Add(1)), af: afCtx.(*af), h: h, state: stIdle}
+	v := &vc{seq: uint32(seqs.Add(1)), af: afCtx.(*af), h: h}
 	d.mu.Lock()
+	d.moveLocked(v, callctl.Idle, callctl.ReasonCreated)
 	d.vcs.push(v)
 	d.mu.Unlock()
 	return v, ndis.StatusSuccess
@@ -171,13 +173,14 @@ func (d *MCM) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, ph *ndi
 		return nil, ndis.StatusFailure
 	}
 	delete(d.causes, v.h) // the cause of the VC's previous call
-	v.state, v.p, v.service = stCalling, d.peerLocked(node), makeSvcName(svc)
+	d.moveLocked(v, callctl.Calling, callctl.ReasonMakeCall)
+	v.p, v.service = d.peerLocked(node), makeSvcName(svc)
 	if d.cfg.Tracer.Call != nil {
 		v.madeAt = time.Now()
 	}
 	v.reliable, v.multipoint, v.req = q2931.ReliableRequested(params), ph != nil, params
 	v.c, v.mp = nil, nil
-	v.closing, v.finishQueued, v.closeIndicated, v.qosPending = false, false, false, false
+	v.qosPending = false
 	var pt *party
 	if ph != nil {
 		pt = &party{v: v, h: ph, node: node, service: svc, params: params, state: pAdding, initial: true}
@@ -185,7 +188,8 @@ func (d *MCM) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, ph *ndi
 	}
 	st = d.startLegLocked(v.p, v, pt)
 	if st != ndis.StatusSuccess {
-		v.state, v.req = stIdle, nil
+		d.moveLocked(v, callctl.Idle, callctl.ReasonSetupFailed)
+		v.req = nil
 		v.dropCall()
 		d.mu.Unlock()
 		return nil, st
@@ -309,23 +313,24 @@ func negotiateSDU(p *ndis.CallParameters, l interface{ MaxDatagramPayload() int 
 func (d *MCM) legFailedLocked(v *vc, pt *party, st ndis.Status) {
 	st = failure(st)
 	if pt == nil || pt.initial {
-		if v.state != stCalling {
+		if v.state() != callctl.Calling {
 			return
 		}
 		params := v.req
 		d.traceCallLocked(v, trace.CallFailed, 0, st, true)
-		v.state, v.req = stIdle, nil
+		d.moveLocked(v, callctl.Idle, callctl.ReasonCallFailed)
+		v.req = nil
 		v.dropCall()
 		var ph *ndis.Party
 		if pt != nil {
 			ph = pt.h
 			pt.state = pGone
 		}
-		d.enqueueLocked(func() { d.a.MCmMakeCallComplete(st, v.h, ph, nil, params) })
+		d.enqueueLocked(func() { d.cm.MakeCallComplete(st, v.h, ph, nil, params) })
 		return
 	}
 	d.partyGoneLocked(pt)
-	d.enqueueLocked(func() { d.a.MCmAddPartyComplete(st, pt.h, nil, pt.params) })
+	d.enqueueLocked(func() { d.cm.AddPartyComplete(st, pt.h, nil, pt.params) })
 }
 
 // partyGoneLocked forgets a party.
@@ -395,7 +400,7 @@ func (v *vc) mediaFlags() byte {
 // (NdisMCmActivateVc); d.mu is not held.
 func (d *MCM) activate(v *vc, tx, rx ndis.Flowspec, conn uint32) ndis.Status {
 	a := activations.Get().(*activation)
-	st := d.a.MCmActivateVc(v.h, a.fill(v, tx, rx, conn))
+	st := d.cm.ActivateVc(v.h, a.fill(v, tx, rx, conn))
 	activations.Put(a)
 	return st
 }
@@ -410,7 +415,11 @@ func (d *MCM) activate(v *vc, tx, rx ndis.Flowspec, conn uint32) ndis.Status {
 func (d *MCM) ProtocolCmCloseCall(vcCtx, partyCtx any, data []byte) ndis.Status {
 	v := vcCtx.(*vc)
 	d.mu.Lock()
-	v.closing = true
+	if v.state() == callctl.Released {
+		d.moveLocked(v, callctl.ClosingReleased, callctl.ReasonClientClose)
+	} else {
+		d.moveLocked(v, callctl.Closing, callctl.ReasonClientClose)
+	}
 	if pt, ok := partyCtx.(*party); ok && v.mp != nil {
 		v.mp.closeParty = pt
 	}
@@ -472,7 +481,7 @@ func (d *MCM) closeIncomingLocked(v *vc) {
 	normal := uni.NewCause(uni.CauseNormalCallClearing)
 	others := 0
 	c.eachIn(func(x *vc) {
-		if x != v && !x.closing && !x.partyEnded && x.state != stIdle {
+		if x != v && !x.state().IsClosing() && !x.partyEnded && x.state() != callctl.Idle {
 			others++
 		}
 	})
@@ -508,8 +517,9 @@ func (d *MCM) closeIncomingLocked(v *vc) {
 // maybeFinishCloseLocked queues the end of a close once its network part
 // is over.
 func (d *MCM) maybeFinishCloseLocked(v *vc) {
-	if !v.closing || v.finishQueued {
-		return
+	s := v.state()
+	if s != callctl.Closing && s != callctl.ClosingReleased {
+		return // not closing, or its end is queued already
 	}
 	if v.incoming {
 		if !v.c.ended && !v.partyEnded {
@@ -518,7 +528,12 @@ func (d *MCM) maybeFinishCloseLocked(v *vc) {
 	} else if v.c != nil {
 		return // a leg is still up (the first is the last to go)
 	}
-	v.finishQueued = true
+	// A call its client closed while it was up ends here; one the network
+	// ended was traced when the client was told (networkEndLocked).
+	if s == callctl.Closing {
+		d.traceCallLocked(v, trace.CallReleased, uni.CauseNormalCallClearing, ndis.StatusSuccess, false)
+	}
+	d.moveLocked(v, callctl.Finishing, callctl.ReasonNetworkDone)
 	d.enqueueLocked(func() { d.finishClose(v) })
 }
 
@@ -535,23 +550,18 @@ func (d *MCM) finishClose(v *vc) {
 		for _, pt := range v.parties() {
 			pt.state = pGone
 		}
-		// An incoming call its client closed after accepting it, before
-		// it connected, ended too: its offer is not left without an end.
-		if !v.closeIndicated && (v.state == stActive || v.state == stAccepted) {
-			d.traceCallLocked(v, trace.CallReleased, uni.CauseNormalCallClearing, ndis.StatusSuccess, false)
-		}
-		v.state, v.closing = stIdle, false
+		d.moveLocked(v, callctl.Idle, callctl.ReasonCloseComplete)
 		if !v.incoming {
 			v.dropCall() // an incoming VC keeps its call until it is deleted
 		}
-		v.finishQueued, v.closeIndicated, v.qosPending, v.req = false, false, false, nil
+		v.qosPending, v.req = false, nil
 		incoming := v.incoming
 		d.mu.Unlock()
 		v.closeStreams()
 		if activated {
-			d.a.MCmDeactivateVc(v.h)
+			d.cm.DeactivateVc(v.h)
 		}
-		d.a.MCmCloseCallComplete(ndis.StatusSuccess, v.h, ph)
+		d.cm.CloseCallComplete(ndis.StatusSuccess, v.h, ph)
 		if incoming {
 			d.deleteLater(v)
 		}
@@ -564,11 +574,12 @@ func (d *MCM) dispose(v *vc) {
 	d.stopData(v, func() {
 		d.mu.Lock()
 		activated := v.activated
-		v.activated, v.state = false, stIdle
+		v.activated = false
+		d.moveLocked(v, callctl.Idle, callctl.ReasonDisposed)
 		d.mu.Unlock()
 		v.closeStreams()
 		if activated {
-			d.a.MCmDeactivateVc(v.h)
+			d.cm.DeactivateVc(v.h)
 		}
 		d.deleteLater(v)
 	})
@@ -613,7 +624,7 @@ func (d *MCM) deleteAfter(v *vc, pause time.Duration) {
 // refuses (it should not), it tries again later, up to about a second
 // apart, so the AF can still close.
 func (d *MCM) deleteVc(v *vc, pause time.Duration) {
-	if st := d.a.MCmDeleteVc(v.h); st != ndis.StatusSuccess {
+	if st := d.cm.DeleteVc(v.h); st != ndis.StatusSuccess {
 		d.log.Error("NdisMCmDeleteVc refused; trying again", "vc", v.h.String(), "status", st.String())
 		d.deleteAfter(v, min(2*pause, time.Second))
 		return
@@ -634,7 +645,7 @@ func (d *MCM) deleteVc(v *vc, pause time.Duration) {
 	}
 	d.mu.Unlock()
 	if done {
-		d.a.MCmCloseAddressFamilyComplete(ndis.StatusSuccess, a.h)
+		d.cm.CloseAddressFamilyComplete(ndis.StatusSuccess, a.h)
 	}
 }
 
@@ -650,7 +661,7 @@ func (d *MCM) ProtocolCmAddParty(vcCtx any, params *ndis.CallParameters, ph *ndi
 		return nil, st
 	}
 	d.mu.Lock()
-	if d.closing || !v.multipoint || v.state != stActive || v.closing || v.closeIndicated {
+	if d.closing || !v.multipoint || v.state() != callctl.Active {
 		d.mu.Unlock()
 		return nil, ndis.StatusFailure
 	}
@@ -718,7 +729,7 @@ func (d *MCM) ProtocolCmDropParty(partyCtx any, data []byte) ndis.Status {
 	switch {
 	case !ok:
 		d.partyGoneLocked(pt)
-		d.enqueueLocked(func() { d.a.MCmDropPartyComplete(ndis.StatusSuccess, pt.h) })
+		d.enqueueLocked(func() { d.cm.DropPartyComplete(ndis.StatusSuccess, pt.h) })
 	case ps == uni.PartyDropPartyInitiated:
 		// DROP PARTY already out (T399 expiry): its end completes the drop.
 	default:
@@ -763,10 +774,10 @@ func (d *MCM) ProtocolCmModifyCallQoS(vcCtx any, params *ndis.CallParameters) nd
 		d.run()
 	}()
 	c := v.c
-	if v.multipoint || (c != nil && c.p2mp) || v.state == stOffered {
+	if v.multipoint || (c != nil && c.p2mp) || v.state() == callctl.Offered {
 		return ndis.StatusNotSupported
 	}
-	if v.state != stActive || v.closing || v.closeIndicated || !v.activated || c == nil || c.ended || v.qosPending {
+	if v.state() != callctl.Active || !v.activated || c == nil || c.ended || v.qosPending {
 		return ndis.StatusFailure
 	}
 	ntx, nrx := params.CallMgrParameters.Transmit, params.CallMgrParameters.Receive

@@ -164,6 +164,15 @@
 // restarted node is heard at once (node connects to its configured peers
 // when it starts).
 //
+// # Call control
+//
+// Every request the MCM makes of the mediator for a call goes through a
+// callctl.CM (callctl.MCm: the adapter's NdisMCm* functions), and each
+// VC's call state is one callctl.State, changed only by moveLocked
+// (callctl.Transitions.Move: the reason is recorded and, with
+// Config.Tracer.VcState set, a trace.VcState event emitted). The package's
+// tests fail on a transition callctl.State's doc comment does not draw.
+//
 // # Concurrency
 //
 // Received signalling is applied link by link in turns of 16 messages,

@@ -204,6 +204,13 @@ func (w *world) dump() string {
 // every mediator must be empty and violation-free, and the network closes.
 func (w *world) close() {
 	w.t.Helper()
+	defer func() {
+		for _, n := range w.nodes {
+			if k := mcm.IllegalMoves(n.d); k > 0 {
+				w.t.Errorf("%s: %d VC transitions callctl.State does not draw (see the log)", n.name, k)
+			}
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), w.limit)
 	defer cancel()
 	errs := make(chan error, len(w.nodes))

@@ -7,6 +7,7 @@ import (
 
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/q2931"
+	"github.com/condis-project/condis/q2931/callctl"
 	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/uni"
 )
@@ -206,8 +207,9 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 		c.conn, c.hasConn = p.allocConnLocked(), true
 		p.bindConn(c)
 	}
-	v := &vc{seq: uint32(seqs.Add(1)), af: s.af, incoming: true, state: stOffered, p: p, service: makeSvcName(s.service),
+	v := &vc{seq: uint32(seqs.Add(1)), af: s.af, incoming: true, p: p, service: makeSvcName(s.service),
 		reliable: reliable, c: c, ep: ep}
+	d.moveLocked(v, callctl.Offered, callctl.ReasonOffer)
 	o := newOffer(v, bwd, fwd, c.conn)
 	v.offer = o
 	c.addIn(v)
@@ -215,7 +217,7 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 	d.vcs.push(v)
 	d.mu.Unlock()
 
-	h, st := d.a.MCmCreateVc(s.af.h, v)
+	h, st := d.cm.CreateVc(s.af.h, v)
 	if st == ndis.StatusSuccess {
 		d.mu.Lock()
 		v.h = h
@@ -225,7 +227,7 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 	if st != ndis.StatusSuccess {
 		d.log.Warn("cannot offer an incoming call", "peer", p.name, "service", svc, "status", st.String())
 		d.mu.Lock()
-		v.state = stIdle
+		d.moveLocked(v, callctl.Idle, callctl.ReasonOfferFailed)
 		v.dropOfferLocked() // never given to the client
 		d.mu.Unlock()
 		reject(uni.NewCause(uni.CauseResourceUnavailable))
@@ -243,7 +245,7 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 			}
 			d.mu.Unlock()
 			if done {
-				d.a.MCmCloseAddressFamilyComplete(ndis.StatusSuccess, s.af.h)
+				d.cm.CloseAddressFamilyComplete(ndis.StatusSuccess, s.af.h)
 			}
 		}
 		return
@@ -263,7 +265,7 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 		d.log.Debug("offering a call", "peer", p.name, "call", c.id.String(), "service", svc, "conn", c.conn)
 	}
 	d.traceCall(v, trace.CallOffered, 0, 0, false)
-	st = d.a.MCmDispatchIncomingCall(s.h, h, &o.params)
+	st = d.cm.DispatchIncomingCall(s.h, h, &o.params)
 	if st != ndis.StatusPending {
 		d.answered(v, st, &o.params)
 		return
@@ -354,9 +356,9 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 	if st != ndis.StatusSuccess {
 		refuse(uni.NewCause(q2931.CauseForStatus(st)))
 		d.traceCallLocked(v, trace.CallRefused, q2931.CauseForStatus(st), st, false)
-		disposeIt := !v.closeIndicated && v.state == stOffered
+		disposeIt := v.state() == callctl.Offered
 		if disposeIt {
-			v.state = stIdle
+			d.moveLocked(v, callctl.Idle, callctl.ReasonRefused)
 		}
 		d.mu.Unlock()
 		if disposeIt {
@@ -364,7 +366,7 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 		}
 		return
 	}
-	if v.state != stOffered {
+	if v.state() != callctl.Offered {
 		d.mu.Unlock()
 		return // the network ended the call meanwhile; its close is indicated
 	}
@@ -372,12 +374,12 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 	if params != nil && params.Flags&ndis.CallParametersChanged != 0 && params.CallMgrParameters != nil {
 		ntx, nrx := params.CallMgrParameters.Transmit, params.CallMgrParameters.Receive
 		if !narrowing(tx, ntx) || !narrowing(rx, nrx) {
-			v.state, v.closeIndicated = stReleased, true
+			d.moveLocked(v, callctl.Released, callctl.ReasonRefused)
 			refuse(uni.NewCause(uni.CauseQoSUnavailable))
 			d.traceCallLocked(v, trace.CallRefused, uni.CauseQoSUnavailable, ndis.StatusIncompatibleQoS, false)
 			d.mu.Unlock()
 			d.haltTx(v, ndis.StatusClosing)
-			d.a.MCmDispatchIncomingCloseCall(ndis.StatusIncompatibleQoS, v.h, nil)
+			d.cm.DispatchIncomingCloseCall(ndis.StatusIncompatibleQoS, v.h, nil)
 			return
 		}
 		tx.MaxSduSize, rx.MaxSduSize = ntx.MaxSduSize, nrx.MaxSduSize
@@ -390,14 +392,15 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 		out, err = p.link.Accept(c.id, connectMessage(c.conn, rx, tx, v.reliable))
 	}
 	if err != nil {
-		v.state = stAccepted // the call is gone: its IndReleased closes it
+		d.moveLocked(v, callctl.Accepted, callctl.ReasonAccepted) // the call is gone: its IndReleased closes it
 		d.mu.Unlock()
 		return
 	}
 	d.applyLocked(p, out)
-	v.state = stAccepted
 	if added {
-		v.state = stActive
+		d.moveLocked(v, callctl.Active, callctl.ReasonAccepted)
+	} else {
+		d.moveLocked(v, callctl.Accepted, callctl.ReasonAccepted)
 	}
 	reactivate := tx.MaxSduSize != o.tx.MaxSduSize || rx.MaxSduSize != o.rx.MaxSduSize
 	if reactivate {
@@ -440,15 +443,15 @@ func narrowing(offered, n ndis.Flowspec) bool {
 // callConnected tells the client an accepted call is up.
 func (d *MCM) callConnected(v *vc) {
 	d.mu.Lock()
-	ok := (v.state == stAccepted || v.state == stActive) && !v.closing && !v.closeIndicated
+	ok := v.state() == callctl.Accepted || v.state() == callctl.Active
 	if ok {
-		v.state = stActive
+		d.moveLocked(v, callctl.Active, callctl.ReasonConnectAck)
 	}
 	d.mu.Unlock()
 	if ok {
 		v.data.allowSend()
 		d.traceCall(v, trace.CallConnected, 0, ndis.StatusSuccess, false)
-		d.a.MCmDispatchCallConnected(v.h)
+		d.cm.DispatchCallConnected(v.h)
 	}
 }
 
@@ -484,7 +487,7 @@ func (d *MCM) connected(p *peer, ind uni.Indication) {
 	}
 	c.conn, c.hasConn, c.connected = q2931.ConnectionOf(ind.Msg.ConnectionID), true, true
 	p.bindConn(c)
-	if v.state == stCalling && v.c == c {
+	if v.state() == callctl.Calling && v.c == c {
 		d.callUpLocked(v, c, ind.Msg) // unlocks
 		return
 	}
@@ -497,7 +500,7 @@ func (d *MCM) connected(p *peer, ind uni.Indication) {
 		for _, w := range adds {
 			if st := d.addOnLegLocked(c, w); st != ndis.StatusSuccess {
 				d.partyGoneLocked(w)
-				d.enqueueLocked(func() { d.a.MCmAddPartyComplete(st, w.h, nil, w.params) })
+				d.enqueueLocked(func() { d.cm.AddPartyComplete(st, w.h, nil, w.params) })
 			}
 		}
 	}
@@ -505,7 +508,7 @@ func (d *MCM) connected(p *peer, ind uni.Indication) {
 	d.mu.Unlock()
 	v.data.setDests(ds)
 	if pt != nil && pt.state == pActive {
-		d.a.MCmAddPartyComplete(ndis.StatusSuccess, pt.h, pt, pt.params)
+		d.cm.AddPartyComplete(ndis.StatusSuccess, pt.h, pt, pt.params)
 	}
 }
 
@@ -549,13 +552,14 @@ func (d *MCM) callUpLocked(v *vc, c *call, m *uni.Message) {
 		c.setRx(v)
 	}
 	d.mu.Lock()
-	v.activated, v.tx, v.rx, v.state, v.req = true, tx, rx, stActive, nil
+	v.activated, v.tx, v.rx, v.req = true, tx, rx, nil
+	d.moveLocked(v, callctl.Active, callctl.ReasonConnect)
 	if pt != nil {
 		pt.state = pActive
 		for _, w := range adds {
 			if st := d.addOnLegLocked(c, w); st != ndis.StatusSuccess {
 				d.partyGoneLocked(w)
-				d.enqueueLocked(func() { d.a.MCmAddPartyComplete(st, w.h, nil, w.params) })
+				d.enqueueLocked(func() { d.cm.AddPartyComplete(st, w.h, nil, w.params) })
 			}
 		}
 	}
@@ -571,7 +575,7 @@ func (d *MCM) callUpLocked(v *vc, c *call, m *uni.Message) {
 	if pt == nil || pt.initial {
 		d.traceCall(v, trace.CallConnected, 0, ndis.StatusSuccess, false)
 	}
-	d.a.MCmMakeCallComplete(ndis.StatusSuccess, v.h, ph, pctx, params)
+	d.cm.MakeCallComplete(ndis.StatusSuccess, v.h, ph, pctx, params)
 }
 
 // legDestsLocked lists where a multipoint root's transmissions go: every
@@ -648,7 +652,7 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 	v := c.out
 	if v == nil {
 		c.eachIn(func(x *vc) {
-			if x.closing {
+			if x.state().IsClosing() {
 				d.maybeFinishCloseLocked(x)
 			} else {
 				d.noteCauseLocked(x, ind.Cause.Value)
@@ -660,13 +664,13 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 	}
 	v.removeLeg(c)
 	if !v.multipoint {
-		if !v.closing {
+		if !v.state().IsClosing() {
 			d.noteCauseLocked(v, ind.Cause.Value)
 		}
 		switch {
-		case v.state == stCalling:
+		case v.state() == callctl.Calling:
 			d.legFailedLocked(v, nil, st)
-		case v.closing:
+		case v.state().IsClosing():
 			d.maybeFinishCloseLocked(v)
 		default:
 			d.networkEndLocked(v, st)
@@ -687,7 +691,7 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 			d.legFailedLocked(v, pt, st)
 		case pDropping:
 			d.partyGoneLocked(pt)
-			d.enqueueLocked(func() { d.a.MCmDropPartyComplete(ndis.StatusSuccess, pt.h) })
+			d.enqueueLocked(func() { d.cm.DropPartyComplete(ndis.StatusSuccess, pt.h) })
 		case pActive:
 			lost = append(lost, pt)
 		}
@@ -698,9 +702,9 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 	}
 	c.mp.waitAdds = nil
 	d.partiesLostLocked(v, lost, st)
-	if v.closing {
+	if v.state().IsClosing() {
 		d.maybeFinishCloseLocked(v)
-	} else if v.state == stActive {
+	} else if v.state() == callctl.Active {
 		ds := d.legDestsLocked(v)
 		d.enqueueLocked(func() { v.data.setDests(ds) })
 	}
@@ -713,15 +717,15 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 // IncomingCloseCall with st (SUCCESS for normal clearing, DEST_OUT_OF_ORDER
 // after T309, ...). Its NdisClCloseCall finishes the close.
 func (d *MCM) networkEndLocked(v *vc, st ndis.Status) {
-	if v.closing || v.closeIndicated || v.h == nil {
+	if v.h == nil {
 		return
 	}
-	switch v.state {
-	case stOffered, stAccepted, stActive:
+	switch v.state() {
+	case callctl.Offered, callctl.Accepted, callctl.Active:
 	default:
-		return
+		return // closing or released already, or no call
 	}
-	v.closeIndicated, v.state = true, stReleased
+	d.moveLocked(v, callctl.Released, callctl.ReasonNetworkRelease)
 	d.traceCallLocked(v, trace.CallReleased, 0, st, true)
 	var qp *ndis.CallParameters
 	if v.qosPending {
@@ -734,9 +738,9 @@ func (d *MCM) networkEndLocked(v *vc, st ndis.Status) {
 	d.enqueueLocked(func() {
 		d.haltTx(v, ndis.StatusClosing)
 		if qp != nil {
-			d.a.MCmModifyCallQoSComplete(failure(st), v.h, qp)
+			d.cm.ModifyCallQoSComplete(failure(st), v.h, qp)
 		}
-		d.a.MCmDispatchIncomingCloseCall(st, v.h, nil)
+		d.cm.DispatchIncomingCloseCall(st, v.h, nil)
 	})
 }
 
@@ -748,7 +752,7 @@ func (d *MCM) partiesLostLocked(v *vc, lost []*party, st ndis.Status) {
 	if len(lost) == 0 {
 		return
 	}
-	if v.closing || v.closeIndicated {
+	if v.state().Ended() {
 		for _, pt := range lost {
 			pt.state = pDropInd
 		}
@@ -768,7 +772,7 @@ func (d *MCM) partiesLostLocked(v *vc, lost []*party, st ndis.Status) {
 		indicate = lost[:len(lost)-1]
 	}
 	for _, pt := range indicate {
-		d.enqueueLocked(func() { d.a.MCmDispatchIncomingDropParty(st, pt.h, nil) })
+		d.enqueueLocked(func() { d.cm.DispatchIncomingDropParty(st, pt.h, nil) })
 	}
 	if alive == 0 {
 		d.networkEndLocked(v, st)
@@ -791,7 +795,7 @@ func (d *MCM) partyAdded(p *peer, ind uni.Indication) {
 	}
 	pt.state = pActive
 	d.mu.Unlock()
-	d.a.MCmAddPartyComplete(ndis.StatusSuccess, pt.h, pt, pt.params)
+	d.cm.AddPartyComplete(ndis.StatusSuccess, pt.h, pt, pt.params)
 }
 
 // partyEnded: a party is gone at the uni level (rejected, dropped, timed
@@ -815,7 +819,7 @@ func (d *MCM) partyEnded(p *peer, ind uni.Indication) {
 			d.legFailedLocked(v, pt, st)
 		case pDropping:
 			d.partyGoneLocked(pt)
-			d.enqueueLocked(func() { d.a.MCmDropPartyComplete(ndis.StatusSuccess, pt.h) })
+			d.enqueueLocked(func() { d.cm.DropPartyComplete(ndis.StatusSuccess, pt.h) })
 		case pActive:
 			pt.c = nil
 			d.partiesLostLocked(v, []*party{pt}, st)
@@ -830,7 +834,7 @@ func (d *MCM) partyEnded(p *peer, ind uni.Indication) {
 	}
 	v.partyEnded = true
 	c.dropRx(v)
-	if v.closing {
+	if v.state().IsClosing() {
 		d.maybeFinishCloseLocked(v)
 		return
 	}
@@ -888,7 +892,7 @@ func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
 		reject(uni.CauseServiceUnavailable)
 		d.mu.Unlock()
 		return
-	case v.state != stActive || v.closing || v.closeIndicated || !v.activated || ind.Traffic == nil:
+	case v.state() != callctl.Active || !v.activated || ind.Traffic == nil:
 		reject(uni.CauseTemporaryFailure)
 		d.mu.Unlock()
 		return
@@ -909,7 +913,7 @@ func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
 
 	// Not pooled: the client is given these parameters too.
 	na := new(activation).fill(v, ntx, nrx, conn)
-	if st := d.a.MCmActivateVc(v.h, na); st != ndis.StatusSuccess {
+	if st := d.cm.ActivateVc(v.h, na); st != ndis.StatusSuccess {
 		d.mu.Lock()
 		reject(uni.CauseResourceUnavailable)
 		d.mu.Unlock()
@@ -919,7 +923,7 @@ func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
 	v.tx, v.rx = ntx, nrx
 	d.mu.Unlock()
 	v.data.setFlow(ntx)
-	st := d.a.MCmDispatchIncomingCallQoSChange(v.h, na)
+	st := d.cm.DispatchIncomingCallQoSChange(v.h, na)
 	d.mu.Lock()
 	if st == ndis.StatusSuccess {
 		if out, err := p.link.AcceptModify(c.id); err == nil {
@@ -956,7 +960,7 @@ func (d *MCM) modifyAnswered(p *peer, ind uni.Indication) {
 	}
 	qp := v.req
 	v.qosPending, v.req = false, nil
-	ok := ind.Kind == uni.IndModified && v.state == stActive && !v.closing && !v.closeIndicated
+	ok := ind.Kind == uni.IndModified && v.state() == callctl.Active
 	conn := c.conn
 	d.mu.Unlock()
 	if !ok {
@@ -964,7 +968,7 @@ func (d *MCM) modifyAnswered(p *peer, ind uni.Indication) {
 		if ind.Kind == uni.IndModified {
 			st = ndis.StatusClosing
 		}
-		d.a.MCmModifyCallQoSComplete(st, v.h, qp)
+		d.cm.ModifyCallQoSComplete(st, v.h, qp)
 		return
 	}
 	ntx, nrx := qp.CallMgrParameters.Transmit, qp.CallMgrParameters.Receive
@@ -975,5 +979,5 @@ func (d *MCM) modifyAnswered(p *peer, ind uni.Indication) {
 		d.mu.Unlock()
 		v.data.setFlow(ntx)
 	}
-	d.a.MCmModifyCallQoSComplete(st, v.h, qp)
+	d.cm.ModifyCallQoSComplete(st, v.h, qp)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/q2931"
+	"github.com/condis-project/condis/q2931/callctl"
 	"github.com/condis-project/condis/uni"
 )
 
@@ -33,59 +34,6 @@ type sap struct {
 	service string
 }
 
-// vcState is the call state of a VC as the MCM sees it. The zero value is
-// not a state.
-//
-// A VC the client created (outgoing):
-//
-//	idle ──ProtocolCmMakeCall──▶ calling ──CONNECT, NdisMCmActivateVc, MakeCallComplete(SUCCESS)──▶ active
-//	calling ──RELEASE / RELEASE COMPLETE / T303 / link loss / dial failure, MakeCallComplete(failure)──▶ idle
-//
-// A VC the MCM created for a SETUP (incoming):
-//
-//	(SETUP: NdisMCmCreateVc, NdisMCmActivateVc, NdisMCmDispatchIncomingCall) ──▶ offered
-//	offered ──client accepts / CONNECT──▶ accepted ──CONNECT ACKNOWLEDGE, CallConnected──▶ active
-//	offered ──client rejects / RELEASE COMPLETE──▶ idle, deactivated and deleted
-//
-// Either, once a call exists:
-//
-//	offered, accepted, active ──the network ends it: IncomingCloseCall──▶ released
-//	accepted, active, released ──ProtocolCmCloseCall──▶ closing
-//	closing ──the network part is over, data drained, NdisMCmDeactivateVc, CloseCallComplete──▶ idle
-//
-// An incoming VC is deleted (NdisMCmDeleteVc) once idle again.
-type vcState uint8
-
-const (
-	stIdle vcState = iota + 1
-	stCalling
-	stOffered
-	stAccepted
-	stActive
-	stReleased
-	stClosing
-)
-
-func (s vcState) String() string {
-	switch s {
-	case stIdle:
-		return "idle"
-	case stCalling:
-		return "calling"
-	case stOffered:
-		return "offered"
-	case stAccepted:
-		return "accepted"
-	case stActive:
-		return "active"
-	case stReleased:
-		return "released"
-	case stClosing:
-		return "closing"
-	}
-	return "state " + strconv.Itoa(int(s))
-}
-
 // vc is the MCM's context for a VC: its VC context and, for a VC it
 // created, its miniport VC context too.
 //
@@ -102,22 +50,19 @@ type vc struct {
 	prev, next *vc // d.vcs
 
 	// Call state, guarded by d.mu.
-	seq            uint32 // creation order (wraps: compare with seqCompare)
-	state          vcState
-	madeAt         time.Time // NdisClMakeCall, when calls are traced (Config.Tracer.Call)
-	incoming       bool
-	reliable       bool
-	multipoint     bool
-	closing        bool // ProtocolCmCloseCall accepted
-	finishQueued   bool
-	closeIndicated bool    // NdisMCmDispatchIncomingCloseCall given (or due)
-	activated      bool    // NdisMCmActivateVc succeeded and not deactivated since: tx and rx are in force
-	partyEnded     bool    // a multipoint leaf: its party ended at the uni level
-	deleteQueued   bool    // incoming: deletion is on its way
-	ep             uint16  // incoming: the party's endpoint reference on c (multipoint), else the call's first
-	service        svcName // the called service
-	qosPending     bool    // ProtocolCmModifyCallQoS waits for the peer (req is its buffer)
-	p              *peer   // the other node (of a multipoint root: the first leaf's)
+	seq          uint32     // creation order (wraps: compare with seqCompare)
+	cs           callctl.VC // the call state: changed only by d.moveLocked
+	madeAt       time.Time  // NdisClMakeCall, when calls are traced (Config.Tracer.Call)
+	incoming     bool
+	reliable     bool
+	multipoint   bool
+	activated    bool    // NdisMCmActivateVc succeeded and not deactivated since: tx and rx are in force
+	partyEnded   bool    // a multipoint leaf: its party ended at the uni level
+	deleteQueued bool    // incoming: deletion is on its way
+	ep           uint16  // incoming: the party's endpoint reference on c (multipoint), else the call's first
+	service      svcName // the called service
+	qosPending   bool    // ProtocolCmModifyCallQoS waits for the peer (req is its buffer)
+	p            *peer   // the other node (of a multipoint root: the first leaf's)
 	// c is the uni call of an incoming VC, or the first leg of an
 	// outgoing one (a point-to-point call's only leg; a multipoint
 	// root's further legs are in mp.legs). Nil when there is none.
@@ -173,6 +118,9 @@ func makeSvcName(s string) svcName {
 func (s *svcName) bytes() []byte { return s.b[:s.n] }
 
 func (s svcName) String() string { return string(s.b[:s.n]) }
+
+// state is v's call state (see callctl.State for its transitions).
+func (v *vc) state() callctl.State { return v.cs.State() }
 
 // free recycles o (see offers).
 func (o *offer) free() {
