@@ -116,7 +116,7 @@ func DestinationService(p *ndis.CallParameters) ([]byte, bool) {
 	}
 	b := p.CallMgrParameters.CallMgrSpecific.Parameters
 	i := bytes.IndexByte(b, '/')
-	if i < 0 || ValidService(string(b[i+1:])) != nil {
+	if n := len(b) - i - 1; i < 0 || n == 0 || n > MaxServiceLen { // ValidService, without a copy
 		return nil, false
 	}
 	return b[i+1:], true
