@@ -10,6 +10,7 @@ import (
 
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/uni"
 )
 
@@ -32,7 +33,7 @@ func (m *memCM) CallParams(dest string, tx, rx ndis.Flowspec, reliable bool) (*n
 }
 func (m *memCM) ServiceSap(s string) (*ndis.CoSap, error)   { return memdrv.ServiceSap(s), nil }
 func (m *memCM) Caller(*ndis.CallParameters) string         { return "local" }
-func (m *memCM) Cause(_ *ndis.Vc, st ndis.Status) uni.Cause { return uni.CauseForStatus(st) }
+func (m *memCM) Cause(_ *ndis.Vc, st ndis.Status) uni.Cause { return q2931.CauseForStatus(st) }
 func (m *memCM) RunDeferred()                               { m.fab.Run() }
 
 // startCore is a Core on a strict mediator with the in-memory MCM in mode.

@@ -2,7 +2,7 @@ package clientcore
 
 import (
 	"github.com/condis-project/condis/ndis"
-	"github.com/condis-project/condis/uni"
+	"github.com/condis-project/condis/q2931"
 )
 
 // ModifyQoS asks for v's call to get flowspecs tx and rx
@@ -53,7 +53,7 @@ func (c *Core) modifyDone(v *VC, st ndis.Status, params *ndis.CallParameters) {
 		return
 	}
 	if st != ndis.StatusSuccess {
-		done(nil, &CallError{Status: st, Cause: uni.CauseForStatus(st)})
+		done(nil, &CallError{Status: st, Cause: q2931.CauseForStatus(st)})
 		return
 	}
 	if f := flowsOf(params); f != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/uni"
 )
 
@@ -91,7 +92,7 @@ func (f *fakeCalls) connect(fc *fakeCall, name string) *fakeCircuit {
 
 // refuse answers fc with a failure with cause.
 func (fc *fakeCall) refuse(cause uni.Cause) {
-	fc.answer <- callAnswer{err: &CallError{Node: fc.node, Status: uni.StatusForCause(cause), Cause: cause}}
+	fc.answer <- callAnswer{err: &CallError{Node: fc.node, Status: q2931.StatusForCause(cause), Cause: cause}}
 }
 
 type fakeCircuit struct {

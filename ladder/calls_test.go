@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/condis-project/condis/ladder"
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/trace"
 )
 
@@ -101,9 +101,9 @@ func TestMultipointCall(t *testing.T) {
 		if st != ndis.StatusSuccess {
 			t.Fatal(st)
 		}
-		alice.MakeCall(v, mcm.CallParams("beta", "echo", bestEffort, ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}, false), true)
+		alice.MakeCall(v, q2931.CallParams("beta", "echo", bestEffort, ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}, false), true)
 		w.waitFor("MakeCall", func() bool { return memdrv.See(alice, func() bool { return v.Make.Done }) })
-		second, _ := alice.AddParty(v, mcm.CallParams("gamma", "news", bestEffort, ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}, false))
+		second, _ := alice.AddParty(v, q2931.CallParams("gamma", "news", bestEffort, ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}, false))
 		w.waitFor("AddParty", func() bool { return memdrv.See(alice, func() bool { return second.Add.Done }) })
 		if r := memdrv.See(alice, func() memdrv.Result { return second.Add }); r.Status != ndis.StatusSuccess {
 			t.Fatalf("AddParty: %v", r)

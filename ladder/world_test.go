@@ -13,6 +13,7 @@ import (
 	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/transport"
 	"github.com/condis-project/condis/transport/sim"
 	"github.com/condis-project/condis/uni"
@@ -88,7 +89,7 @@ func (w *world) client(n *node, name string) *memdrv.Client {
 	if st != ndis.StatusSuccess {
 		w.t.Fatalf("binding %s: %v", name, st)
 	}
-	c.Sap = mcm.ServiceSap
+	c.Sap = q2931.ServiceSap
 	n.clients = append(n.clients, c)
 	w.waitFor(name+" opened the AF", func() bool {
 		a := c.Af()
@@ -155,7 +156,7 @@ func (w *world) makeCall(c *memdrv.Client, node, service string) *memdrv.ClientV
 	if st != ndis.StatusSuccess {
 		w.t.Fatalf("CreateVc: %v", st)
 	}
-	c.MakeCall(v, mcm.CallParams(node, service, bestEffort, bestEffort, false), false)
+	c.MakeCall(v, q2931.CallParams(node, service, bestEffort, bestEffort, false), false)
 	w.waitFor("MakeCall's outcome", func() bool { return memdrv.See(c, func() bool { return v.Make.Done }) })
 	return v
 }

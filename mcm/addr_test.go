@@ -1,7 +1,6 @@
 package mcm_test
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/xml"
 	"strings"
@@ -12,137 +11,28 @@ import (
 	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/transport/sim"
 	"github.com/condis-project/condis/uni"
 )
-
-func mustPrefix(t testing.TB, s string) mcm.Prefix {
-	t.Helper()
-	p, err := mcm.ParsePrefix(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // TestAddressOctets: an address is the 13 octets of the prefix, the 6 of
 // the ESI and selector 0. The ESIs are the first 6 octets of
 // `printf %s NAME | sha256sum` with bit 0x02 of octet 0 set and bit 0x01
 // cleared, worked out by hand here.
-func TestAddressOctets(t *testing.T) {
-	for _, tc := range []struct {
-		name, prefix, node, want string
-	}{
-		// sha256("alpha") = 8ed3f6ad685b...: 0x8e already has 0x02 set and 0x01 clear.
-		{"default ICD", "", "alpha", "47 9999 c0d1 0000 0000 0000 0000  8e d3 f6 ad 68 5b  00"},
-		// sha256("beta") = f44e64e75f39...: 0xf4 gets 0x02, 0xf6.
-		{"ICD", "47.0005.80ffe1000000f21a2b3c", "beta", "47 0005 80ffe1000000f21a2b3c  f6 4e 64 e7 5f 39  00"},
-		// sha256("n795505") = c7053aa2c7ef...: 0xc7 loses 0x01, 0xc6.
-		{"DCC", "39 840f 80 ffe100 0000 0001 0002", "n795505", "39 840f 80ffe1000000000100 02  c6 05 3a a2 c7 ef  00"},
-		{"E.164", "45 000012125551212f 00000001", "alpha", "45 000012125551212f 00000001  8e d3 f6 ad 68 5b  00"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p := mcm.DefaultPrefix
-			if tc.prefix != "" {
-				p = mustPrefix(t, strings.ReplaceAll(tc.prefix, " ", ""))
-			}
-			a := mcm.Address(p, tc.node)
-			want := unhex(t, tc.want)
-			if len(want) != uni.AESALen {
-				t.Fatalf("want has %d octets", len(want))
-			}
-			for i := range a {
-				if a[i] != want[i] {
-					t.Errorf("octet %d = %02x, want %02x (address %v)", i, a[i], want[i], a)
-				}
-			}
-			if e := mcm.ESI(tc.node); !bytes.Equal(e[:], want[13:19]) {
-				t.Errorf("ESI(%q) = %x, want %x", tc.node, e, want[13:19])
-			}
-		})
-	}
-	if got := mcm.DefaultPrefix.String(); got != "479999c0d10000000000000000" {
-		t.Errorf("DefaultPrefix = %s", got)
-	}
-	if err := mcm.DefaultPrefix.Check(); err != nil {
-		t.Errorf("DefaultPrefix: %v", err)
-	}
-}
-
 // TestESICollisions: two names share an ESI when the first 6 octets of
 // their SHA-256 agree but for the two bits the ESI overrides, or agree
 // outright (pairs found by search; config loading refuses them).
-func TestESICollisions(t *testing.T) {
-	for _, pair := range [][2]string{{"n753089", "n12280958"}, {"n795505", "n2441896"}} {
-		if a, b := mcm.ESI(pair[0]), mcm.ESI(pair[1]); a != b {
-			t.Errorf("ESI(%s) = %x, ESI(%s) = %x: want equal", pair[0], a, pair[1], b)
-		}
-	}
-	if a, b := mcm.ESI("alpha"), mcm.ESI("beta"); a == b {
-		t.Errorf("alpha and beta share ESI %x", a)
-	}
-}
-
-func TestParsePrefix(t *testing.T) {
-	for _, s := range []string{
-		"479999c0d10000000000000000",
-		"47.9999.C0D1.0000.0000.0000.0000",
-		"47.0000.ffffffffffffffffffff",
-		"39.840f.80ffe10000000000ab00",
-		"39.999f.00000000000000000000",
-		"45.000000000000001f.ffffffff",
-		"45.999999999999999f.00000000",
-	} {
-		p, err := mcm.ParsePrefix(s)
-		if err != nil {
-			t.Errorf("ParsePrefix(%q): %v", s, err)
-			continue
-		}
-		if got, want := p.String(), strings.ToLower(strings.ReplaceAll(s, ".", "")); got != want {
-			t.Errorf("ParsePrefix(%q) = %s", s, got)
-		}
-	}
-	for _, tc := range []struct{ in, want string }{
-		{"4999990000000000000000000000", `mcm: "4999990000000000000000000000" has 28 hex digits, want 26 (13 octets: AFI, IDI, HO-DSP)`},
-		{"479999c0d1", `mcm: "479999c0d1" has 10 hex digits, want 26 (13 octets: AFI, IDI, HO-DSP)`},
-		{"", `mcm: "" has 0 hex digits, want 26 (13 octets: AFI, IDI, HO-DSP)`},
-		{"47 9999c0d10000000000000000", `mcm: "47 9999c0d10000000000000000": ' ' is not a hex digit (want 26 hex digits, AFI first)`},
-		{"479999c0d1000000000000000g", `mcm: "479999c0d1000000000000000g": 'g' is not a hex digit (want 26 hex digits, AFI first)`},
-		{"499999c0d10000000000000000", "mcm: AFI 49 is not a UNI 3.1 address format: want 47 (ICD), 39 (DCC) or 45 (E.164)"},
-		{"c59999c0d10000000000000000", "mcm: AFI c5 is not a UNI 3.1 address format: want 47 (ICD), 39 (DCC) or 45 (E.164)"},
-		{"00000000000000000000000000", "mcm: AFI 00 is not a UNI 3.1 address format: want 47 (ICD), 39 (DCC) or 45 (E.164)"},
-		{"479a99c0d10000000000000000", "mcm: ICD 9a99 is not 4 decimal digits"},
-		{"39840080ffe100000000000000", "mcm: DCC 8400 is not 3 decimal digits and a final f (e.g. 840f)"},
-		{"398f0f80ffe100000000000000", "mcm: DCC 8f0f is not 3 decimal digits and a final f (e.g. 840f)"},
-		{"450000000000000001ffffffff", "mcm: E.164 IDI 0000000000000001 is not 15 decimal digits (leading zeros pad the number) and a final f"},
-		{"45f00000000000001fffffffff", "mcm: E.164 IDI f00000000000001f is not 15 decimal digits (leading zeros pad the number) and a final f"},
-	} {
-		_, err := mcm.ParsePrefix(tc.in)
-		if err == nil || err.Error() != tc.want {
-			t.Errorf("ParsePrefix(%q):\n got %v\nwant %s", tc.in, err, tc.want)
-		}
-	}
-}
-
 // TestNewRefusesBadPrefix: an MCM is not made with a prefix UNI 3.1 does
 // not define, for itself or for a peer.
 func TestNewRefusesBadPrefix(t *testing.T) {
-	bad := mcm.Prefix{0x49, 0x99, 0x99}
+	bad := q2931.Prefix{0x49, 0x99, 0x99}
 	for _, tc := range []struct {
 		cfg  mcm.Config
 		want string
 	}{
 		{mcm.Config{Name: "a", AddressPrefix: bad}, "mcm: AddressPrefix: AFI 49 is not a UNI 3.1 address format: want 47 (ICD), 39 (DCC) or 45 (E.164)"},
-		{mcm.Config{Name: "a", PeerPrefixes: map[string]mcm.Prefix{"b": bad}}, `mcm: PeerPrefixes["b"]: AFI 49 is not a UNI 3.1 address format: want 47 (ICD), 39 (DCC) or 45 (E.164)`},
+		{mcm.Config{Name: "a", PeerPrefixes: map[string]q2931.Prefix{"b": bad}}, `mcm: PeerPrefixes["b"]: AFI 49 is not a UNI 3.1 address format: want 47 (ICD), 39 (DCC) or 45 (E.164)`},
 	} {
 		m := ndis.New(ndis.Options{Name: "a"})
 		d, err := mcm.New(m, tc.cfg)
@@ -165,7 +55,7 @@ func TestNewRefusesBadPrefix(t *testing.T) {
 func TestCallWithPrefix(t *testing.T) {
 	type setup struct {
 		name           string
-		prefix         mcm.Prefix
+		prefix         q2931.Prefix
 		wire           []byte
 		called, caller uni.AESA
 	}
@@ -179,9 +69,12 @@ func TestCallWithPrefix(t *testing.T) {
 		{"E.164", "45.000012125551212f.00000001"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			prefix := mcm.DefaultPrefix
+			prefix := q2931.DefaultPrefix
 			if tc.prefix != "" {
-				prefix = mustPrefix(t, tc.prefix)
+				var err error
+				if prefix, err = q2931.ParsePrefix(tc.prefix); err != nil {
+					t.Fatal(err)
+				}
 			}
 			synctest.Test(t, func(t *testing.T) {
 				w := newSimWorld(t, sim.Config{})
@@ -192,21 +85,21 @@ func TestCallWithPrefix(t *testing.T) {
 					}
 				}
 				a, b := w.addNode("a", adjust), w.addNode("b", adjust)
-				if got, want := b.d.Address(), mcm.Address(prefix, "b"); got != want {
+				if got, want := b.d.Address(), q2931.Address(prefix, "b"); got != want {
 					t.Errorf("b's address %v, want %v", got, want)
 				}
 				ca, cb := a.client("alice"), b.client("bob")
 				b.listen(cb, "echo")
 				sm := capture(w, sim.From("a", sim.MsgType(uni.MsgSetup)))
-				va, vb := w.connect(ca, cb, mcm.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false))
+				va, vb := w.connect(ca, cb, q2931.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false))
 				m, ok := sm()
 				if !ok {
 					t.Fatal("no SETUP captured")
 				}
 				called, ok1 := m.Called.AESA()
 				caller, ok2 := m.Calling.AESA()
-				if !ok1 || !ok2 || called != mcm.Address(prefix, "b") || caller != mcm.Address(prefix, "a") {
-					t.Errorf("SETUP called %v, calling %v; want %v, %v", m.Called, m.Calling, mcm.Address(prefix, "b"), mcm.Address(prefix, "a"))
+				if !ok1 || !ok2 || called != q2931.Address(prefix, "b") || caller != q2931.Address(prefix, "a") {
+					t.Errorf("SETUP called %v, calling %v; want %v, %v", m.Called, m.Calling, q2931.Address(prefix, "b"), q2931.Address(prefix, "a"))
 				}
 				wire, err := m.Encode()
 				if err != nil {
@@ -244,7 +137,7 @@ func TestCallWithPrefix(t *testing.T) {
 // the SETUP names an address the peer does not have, and the peer refuses
 // the call with cause 88.
 func TestPeerPrefix(t *testing.T) {
-	bp := mcm.Prefix{mcm.AFIDCC, 0x84, 0x0F, 0x80, 0xFF, 0xE1}
+	bp := q2931.Prefix{q2931.AFIDCC, 0x84, 0x0F, 0x80, 0xFF, 0xE1}
 	for _, tc := range []struct {
 		name  string
 		known bool
@@ -259,7 +152,7 @@ func TestPeerPrefix(t *testing.T) {
 				defer w.close()
 				a := w.addNode("a", func(c *mcm.Config) {
 					if tc.known {
-						c.PeerPrefixes = map[string]mcm.Prefix{"b": bp}
+						c.PeerPrefixes = map[string]q2931.Prefix{"b": bp}
 					}
 				})
 				b := w.addNode("b", func(c *mcm.Config) { c.AddressPrefix = bp })
@@ -267,7 +160,7 @@ func TestPeerPrefix(t *testing.T) {
 				b.listen(cb, "echo")
 				sm := capture(w, sim.From("a", sim.MsgType(uni.MsgSetup)))
 				rc := capture(w, sim.From("b", sim.MsgType(uni.MsgReleaseComplete)))
-				v := w.call(ca, mcm.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false))
+				v := w.call(ca, q2931.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false))
 				if r := memdrv.See(ca, func() memdrv.Result { return v.Make }); r.Status != tc.want {
 					t.Errorf("MakeCall: %v, want %v", r, tc.want)
 				}
@@ -275,14 +168,14 @@ func TestPeerPrefix(t *testing.T) {
 				if !ok {
 					t.Fatal("no SETUP")
 				}
-				wantCalled := mcm.Address(mcm.DefaultPrefix, "b")
+				wantCalled := q2931.Address(q2931.DefaultPrefix, "b")
 				if tc.known {
-					wantCalled = mcm.Address(bp, "b")
+					wantCalled = q2931.Address(bp, "b")
 				}
 				if called, _ := m.Called.AESA(); called != wantCalled {
 					t.Errorf("SETUP to %v, want %v", called, wantCalled)
 				}
-				if caller, _ := m.Calling.AESA(); caller != mcm.Address(mcm.DefaultPrefix, "a") {
+				if caller, _ := m.Calling.AESA(); caller != q2931.Address(q2931.DefaultPrefix, "a") {
 					t.Errorf("SETUP from %v, want a's own address", caller)
 				}
 				if tc.known {
@@ -365,9 +258,9 @@ func checkNumber(t *testing.T, name string, n *pdml, a uni.AESA) {
 		field string
 		len   int
 	}{
-		mcm.AFIICD:  {"arp.src.atm_international_code_designator", 2},
-		mcm.AFIDCC:  {"arp.src.atm_data_country_code", 2},
-		mcm.AFIE164: {"arp.src.atm_e.164_isdn", 8},
+		q2931.AFIICD:  {"arp.src.atm_international_code_designator", 2},
+		q2931.AFIDCC:  {"arp.src.atm_data_country_code", 2},
+		q2931.AFIE164: {"arp.src.atm_e.164_isdn", 8},
 	}[a[0]]
 	want := []struct{ field, value string }{
 		{"arp.src.atm_afi", hex.EncodeToString(a[:1])},

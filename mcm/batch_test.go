@@ -9,6 +9,7 @@ import (
 	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/transport"
 	"github.com/condis-project/condis/transport/sim"
 	"github.com/condis-project/condis/uni"
@@ -76,7 +77,7 @@ func TestSignallingBatched(t *testing.T) {
 		ca, cb := a.client("alice"), b.client("bob")
 		b.listen(cb, "echo")
 		for range n {
-			w.connect(ca, cb, mcm.CallParams("b", "echo", bestEffort(100), bestEffort(100), false))
+			w.connect(ca, cb, q2931.CallParams("b", "echo", bestEffort(100), bestEffort(100), false))
 		}
 		log.mu.Lock()
 		log.batches = nil

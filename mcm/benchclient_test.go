@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 )
 
 // benchClient is a lean CoNDIS client for the benchmarks: what a
@@ -127,7 +127,7 @@ func (c *benchClient) listen(service string) {
 	c.mu.Lock()
 	af := c.af
 	c.mu.Unlock()
-	h, st := c.b.ClRegisterSap(af, c, mcm.ServiceSap(service))
+	h, st := c.b.ClRegisterSap(af, c, q2931.ServiceSap(service))
 	c.mu.Lock()
 	if h != nil {
 		c.sap = h
@@ -290,10 +290,10 @@ func (c *benchClient) ProtocolCoOidRequestComplete(afCtx, vcCtx, partyCtx any, r
 }
 
 func (c *benchClient) ProtocolCoAfRegisterNotify(bindingCtx any, af ndis.AddressFamily) {
-	if af.AddressFamily != mcm.AF.AddressFamily {
+	if af.AddressFamily != q2931.AF.AddressFamily {
 		return
 	}
-	h, st := c.b.ClOpenAddressFamilyEx(mcm.AF, c)
+	h, st := c.b.ClOpenAddressFamilyEx(q2931.AF, c)
 	c.mu.Lock()
 	if h != nil {
 		c.af = h

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"testing/synctest"
 
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/transport/sim"
 )
 
@@ -27,7 +27,7 @@ func TestCallDataAndClose(t *testing.T) {
 				cb.SetMode(mode)
 				b.listen(cb, "echo")
 
-				params := mcm.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false)
+				params := q2931.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false)
 				va, vb := w.connect(ca, cb, params)
 
 				// What the callee was offered: the caller's flowspecs seen

@@ -4,9 +4,9 @@ import (
 	"testing"
 	"testing/synctest"
 
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/transport/sim"
 	"github.com/condis-project/condis/uni"
 )
@@ -23,7 +23,7 @@ func TestCauseOfTheLastCall(t *testing.T) {
 		ca, cb := a.client("alice"), b.client("bob")
 		b.listen(cb, "echo")
 		params := func(svc string) *ndis.CallParameters {
-			return mcm.CallParams("b", svc, bestEffort(100), bestEffort(100), false)
+			return q2931.CallParams("b", svc, bestEffort(100), bestEffort(100), false)
 		}
 		cause := func(v *memdrv.ClientVc) (uni.Cause, bool) { return a.d.Cause(v.H) }
 

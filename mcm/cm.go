@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
+	"github.com/condis-project/condis/q2931/callctl"
 	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/uni"
 )
@@ -17,7 +19,7 @@ var _ ndis.MiniportCallManager = (*MCM)(nil)
 
 // ProtocolCmOpenAf models ProtocolCmOpenAf: a client opens the Q.2931 AF.
 func (d *MCM) ProtocolCmOpenAf(bindingCtx any, family ndis.AddressFamily, h *ndis.Af) (any, ndis.Status) {
-	if family.AddressFamily != AF.AddressFamily {
+	if family.AddressFamily != q2931.AF.AddressFamily {
 		return nil, ndis.StatusFailure
 	}
 	d.mu.Lock()
@@ -56,7 +58,7 @@ func (d *MCM) ProtocolCmNotifyCloseAfComplete(afCtx any, st ndis.Status) {}
 // NDIS_STATUS_SAP_IN_USE.
 func (d *MCM) ProtocolCmRegisterSap(afCtx any, coSap *ndis.CoSap, h *ndis.Sap) (any, ndis.Status) {
 	a := afCtx.(*af)
-	svc, st := parseSap(coSap, d.addr)
+	svc, st := q2931.ParseSap(coSap, d.addr)
 	if st != ndis.StatusSuccess {
 		return nil, st
 	}
@@ -91,8 +93,9 @@ func (d *MCM) ProtocolCmDeregisterSap(sapCtx any) ndis.Status {
 // ProtocolCoCreateVc models ProtocolCoCreateVc: a client created a VC for
 // an outgoing call.
 func (d *MCM) ProtocolCoCreateVc(afCtx any, h *ndis.Vc) (any, ndis.Status) {
-	v := &vc{seq: uint32(seqs.Add(1)), af: afCtx.(*af), h: h, state: stIdle}
+	v := &vc{seq: uint32(seqs.Add(1)), af: afCtx.(*af), h: h}
 	d.mu.Lock()
+	d.moveLocked(v, callctl.Idle, callctl.ReasonCreated)
 	d.vcs.push(v)
 	d.mu.Unlock()
 	return v, ndis.StatusSuccess
@@ -121,7 +124,7 @@ func (d *MCM) ProtocolCmDeactivateVcComplete(ndis.Status, any) {}
 // deal with (Config.Trusts), NDIS_STATUS_NO_ROUTE_TO_DESTINATION for this
 // node itself.
 func (d *MCM) destination(params *ndis.CallParameters) (node, service string, st ndis.Status) {
-	node, service, err := Destination(params)
+	node, service, err := q2931.Destination(params)
 	switch {
 	case err != nil:
 		return "", "", ndis.StatusInvalidAddress
@@ -144,7 +147,7 @@ func (d *MCM) destination(params *ndis.CallParameters) (node, service string, st
 // MaxSduSize the path cannot carry (unless the media parameters allow
 // ROUND_DOWN_FLOW). Otherwise PENDING: MakeCallComplete follows, SUCCESS on
 // CONNECT (after NdisMCmActivateVc), else the status of the cause
-// (uni.StatusForCause; normal clearing counts as NDIS_STATUS_FAILURE). The
+// (q2931.StatusForCause; normal clearing counts as NDIS_STATUS_FAILURE). The
 // flowspecs become what the SETUP signals (whole cells; what UNI 3.1 does
 // not carry QOS_NOT_SPECIFIED), flagged CALL_PARAMETERS_CHANGED if that is
 // not what was asked: both ends of the call report the same.
@@ -155,14 +158,14 @@ func (d *MCM) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, ph *ndi
 		return nil, st
 	}
 	cm := params.CallMgrParameters
-	tx, rx, st := granted(cm.Transmit, cm.Receive, ph != nil)
+	tx, rx, st := q2931.Granted(cm.Transmit, cm.Receive, ph != nil)
 	if st != ndis.StatusSuccess {
 		return nil, st
 	}
-	if exceeds(tx, d.cfg.MaxRate) || (ph == nil && exceeds(rx, d.cfg.MaxRate)) {
+	if q2931.Exceeds(tx, d.cfg.MaxRate) || (ph == nil && q2931.Exceeds(rx, d.cfg.MaxRate)) {
 		return nil, ndis.StatusCellrateNotAvailable
 	}
-	grant(params, tx, rx)
+	q2931.Grant(params, tx, rx)
 	v.resetData()
 	d.mu.Lock()
 	if d.closing {
@@ -170,13 +173,14 @@ func (d *MCM) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, ph *ndi
 		return nil, ndis.StatusFailure
 	}
 	delete(d.causes, v.h) // the cause of the VC's previous call
-	v.state, v.p, v.service = stCalling, d.peerLocked(node), makeSvcName(svc)
+	d.moveLocked(v, callctl.Calling, callctl.ReasonMakeCall)
+	v.p, v.service = d.peerLocked(node), makeSvcName(svc)
 	if d.cfg.Tracer.Call != nil {
 		v.madeAt = time.Now()
 	}
-	v.reliable, v.multipoint, v.req = reliableRequested(params), ph != nil, params
+	v.reliable, v.multipoint, v.req = q2931.ReliableRequested(params), ph != nil, params
 	v.c, v.mp = nil, nil
-	v.closing, v.finishQueued, v.closeIndicated, v.qosPending = false, false, false, false
+	v.qosPending = false
 	var pt *party
 	if ph != nil {
 		pt = &party{v: v, h: ph, node: node, service: svc, params: params, state: pAdding, initial: true}
@@ -184,7 +188,8 @@ func (d *MCM) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, ph *ndi
 	}
 	st = d.startLegLocked(v.p, v, pt)
 	if st != ndis.StatusSuccess {
-		v.state, v.req = stIdle, nil
+		d.moveLocked(v, callctl.Idle, callctl.ReasonSetupFailed)
+		v.req = nil
 		v.dropCall()
 		d.mu.Unlock()
 		return nil, st
@@ -236,14 +241,14 @@ func (d *MCM) setupLocked(p *peer, v *vc, pt *party) ndis.Status {
 	if v.multipoint {
 		rx = ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
 	}
-	sm, st := newSetup(&d.addr, &p.addr, svc)
+	sm, st := q2931.NewSetup(&d.addr, &p.addr, svc)
 	if st != ndis.StatusSuccess {
 		return st
 	}
-	if st := sm.traffic(tx, rx, v.multipoint, v.reliable); st != ndis.StatusSuccess {
+	if st := sm.Traffic(tx, rx, v.multipoint, v.reliable); st != ndis.StatusSuccess {
 		return st
 	}
-	m := &sm.m
+	m := &sm.Message
 	id, out, err := p.link.Setup(m)
 	if err != nil {
 		d.log.Warn("SETUP refused by the signalling", "peer", p.name, "err", err)
@@ -269,7 +274,7 @@ func (d *MCM) setupLocked(p *peer, v *vc, pt *party) ndis.Status {
 // is refused unless the media parameters allow ROUND_DOWN_FLOW. A change
 // is flagged CALL_PARAMETERS_CHANGED.
 func negotiateSDU(p *ndis.CallParameters, l interface{ MaxDatagramPayload() int }, reliable, multipoint bool) ndis.Status {
-	limit := uint32(MaxAAL5SDU)
+	limit := uint32(q2931.MaxAAL5SDU)
 	if !reliable && l != nil {
 		limit = min(limit, uint32(l.MaxDatagramPayload()))
 	}
@@ -279,7 +284,7 @@ func negotiateSDU(p *ndis.CallParameters, l interface{ MaxDatagramPayload() int 
 		switch {
 		case f.ServiceType == ndis.ServiceNoTraffic:
 			return f.MaxSduSize, ndis.StatusSuccess
-		case !sduSpecified(f.MaxSduSize):
+		case !q2931.SDUSpecified(f.MaxSduSize):
 			return limit, ndis.StatusSuccess
 		case f.MaxSduSize > limit && !round:
 			return 0, ndis.StatusAalParamsUnsupported
@@ -308,23 +313,24 @@ func negotiateSDU(p *ndis.CallParameters, l interface{ MaxDatagramPayload() int 
 func (d *MCM) legFailedLocked(v *vc, pt *party, st ndis.Status) {
 	st = failure(st)
 	if pt == nil || pt.initial {
-		if v.state != stCalling {
+		if v.state() != callctl.Calling {
 			return
 		}
 		params := v.req
 		d.traceCallLocked(v, trace.CallFailed, 0, st, true)
-		v.state, v.req = stIdle, nil
+		d.moveLocked(v, callctl.Idle, callctl.ReasonCallFailed)
+		v.req = nil
 		v.dropCall()
 		var ph *ndis.Party
 		if pt != nil {
 			ph = pt.h
 			pt.state = pGone
 		}
-		d.enqueueLocked(func() { d.a.MCmMakeCallComplete(st, v.h, ph, nil, params) })
+		d.enqueueLocked(func() { d.cm.MakeCallComplete(st, v.h, ph, nil, params) })
 		return
 	}
 	d.partyGoneLocked(pt)
-	d.enqueueLocked(func() { d.a.MCmAddPartyComplete(st, pt.h, nil, pt.params) })
+	d.enqueueLocked(func() { d.cm.AddPartyComplete(st, pt.h, nil, pt.params) })
 }
 
 // partyGoneLocked forgets a party.
@@ -350,7 +356,7 @@ type activation struct {
 	p     ndis.CallParameters
 	cm    ndis.CallManagerParameters
 	mp    ndis.MediaParameters
-	blob  [mediaBlobLen]byte
+	blob  [q2931.MediaBlobLen]byte
 	party []byte
 }
 
@@ -368,16 +374,16 @@ func (a *activation) fill(v *vc, tx, rx ndis.Flowspec, conn uint32) *ndis.CallPa
 		a.p.Flags = ndis.MultipointVC
 	}
 	a.party = append(a.party[:0], v.p.name...)
-	typ := ParamCallingParty
+	typ := q2931.ParamCallingParty
 	if !v.incoming {
-		typ = ParamCalledParty
+		typ = q2931.ParamCalledParty
 		a.party = append(append(a.party, '/'), v.service.bytes()...)
 	}
 	a.cm = ndis.CallManagerParameters{Transmit: tx, Receive: rx,
 		CallMgrSpecific: ndis.SpecificParameters{ParamType: typ, Parameters: a.party}}
-	a.blob = mediaArray(conn, v.mediaFlags())
+	a.blob = q2931.MediaArray(conn, v.mediaFlags())
 	a.mp = ndis.MediaParameters{Flags: ndis.TransmitVC | ndis.ReceiveVC,
-		MediaSpecific: ndis.SpecificParameters{ParamType: ParamMedia, Parameters: a.blob[:]}}
+		MediaSpecific: ndis.SpecificParameters{ParamType: q2931.ParamMedia, Parameters: a.blob[:]}}
 	a.p.CallMgrParameters, a.p.MediaParameters = &a.cm, &a.mp
 	return &a.p
 }
@@ -385,7 +391,7 @@ func (a *activation) fill(v *vc, tx, rx ndis.Flowspec, conn uint32) *ndis.CallPa
 // mediaFlags are the ParamMedia flags of v's call.
 func (v *vc) mediaFlags() byte {
 	if v.reliable {
-		return MediaReliable
+		return q2931.MediaReliable
 	}
 	return 0
 }
@@ -394,7 +400,7 @@ func (v *vc) mediaFlags() byte {
 // (NdisMCmActivateVc); d.mu is not held.
 func (d *MCM) activate(v *vc, tx, rx ndis.Flowspec, conn uint32) ndis.Status {
 	a := activations.Get().(*activation)
-	st := d.a.MCmActivateVc(v.h, a.fill(v, tx, rx, conn))
+	st := d.cm.ActivateVc(v.h, a.fill(v, tx, rx, conn))
 	activations.Put(a)
 	return st
 }
@@ -409,7 +415,11 @@ func (d *MCM) activate(v *vc, tx, rx ndis.Flowspec, conn uint32) ndis.Status {
 func (d *MCM) ProtocolCmCloseCall(vcCtx, partyCtx any, data []byte) ndis.Status {
 	v := vcCtx.(*vc)
 	d.mu.Lock()
-	v.closing = true
+	if v.state() == callctl.Released {
+		d.moveLocked(v, callctl.ClosingReleased, callctl.ReasonClientClose)
+	} else {
+		d.moveLocked(v, callctl.Closing, callctl.ReasonClientClose)
+	}
 	if pt, ok := partyCtx.(*party); ok && v.mp != nil {
 		v.mp.closeParty = pt
 	}
@@ -471,7 +481,7 @@ func (d *MCM) closeIncomingLocked(v *vc) {
 	normal := uni.NewCause(uni.CauseNormalCallClearing)
 	others := 0
 	c.eachIn(func(x *vc) {
-		if x != v && !x.closing && !x.partyEnded && x.state != stIdle {
+		if x != v && !x.state().IsClosing() && !x.partyEnded && x.state() != callctl.Idle {
 			others++
 		}
 	})
@@ -507,8 +517,9 @@ func (d *MCM) closeIncomingLocked(v *vc) {
 // maybeFinishCloseLocked queues the end of a close once its network part
 // is over.
 func (d *MCM) maybeFinishCloseLocked(v *vc) {
-	if !v.closing || v.finishQueued {
-		return
+	s := v.state()
+	if s != callctl.Closing && s != callctl.ClosingReleased {
+		return // not closing, or its end is queued already
 	}
 	if v.incoming {
 		if !v.c.ended && !v.partyEnded {
@@ -517,7 +528,12 @@ func (d *MCM) maybeFinishCloseLocked(v *vc) {
 	} else if v.c != nil {
 		return // a leg is still up (the first is the last to go)
 	}
-	v.finishQueued = true
+	// A call its client closed while it was up ends here; one the network
+	// ended was traced when the client was told (networkEndLocked).
+	if s == callctl.Closing {
+		d.traceCallLocked(v, trace.CallReleased, uni.CauseNormalCallClearing, ndis.StatusSuccess, false)
+	}
+	d.moveLocked(v, callctl.Finishing, callctl.ReasonNetworkDone)
 	d.enqueueLocked(func() { d.finishClose(v) })
 }
 
@@ -534,23 +550,18 @@ func (d *MCM) finishClose(v *vc) {
 		for _, pt := range v.parties() {
 			pt.state = pGone
 		}
-		// An incoming call its client closed after accepting it, before
-		// it connected, ended too: its offer is not left without an end.
-		if !v.closeIndicated && (v.state == stActive || v.state == stAccepted) {
-			d.traceCallLocked(v, trace.CallReleased, uni.CauseNormalCallClearing, ndis.StatusSuccess, false)
-		}
-		v.state, v.closing = stIdle, false
+		d.moveLocked(v, callctl.Idle, callctl.ReasonCloseComplete)
 		if !v.incoming {
 			v.dropCall() // an incoming VC keeps its call until it is deleted
 		}
-		v.finishQueued, v.closeIndicated, v.qosPending, v.req = false, false, false, nil
+		v.qosPending, v.req = false, nil
 		incoming := v.incoming
 		d.mu.Unlock()
 		v.closeStreams()
 		if activated {
-			d.a.MCmDeactivateVc(v.h)
+			d.cm.DeactivateVc(v.h)
 		}
-		d.a.MCmCloseCallComplete(ndis.StatusSuccess, v.h, ph)
+		d.cm.CloseCallComplete(ndis.StatusSuccess, v.h, ph)
 		if incoming {
 			d.deleteLater(v)
 		}
@@ -563,11 +574,12 @@ func (d *MCM) dispose(v *vc) {
 	d.stopData(v, func() {
 		d.mu.Lock()
 		activated := v.activated
-		v.activated, v.state = false, stIdle
+		v.activated = false
+		d.moveLocked(v, callctl.Idle, callctl.ReasonDisposed)
 		d.mu.Unlock()
 		v.closeStreams()
 		if activated {
-			d.a.MCmDeactivateVc(v.h)
+			d.cm.DeactivateVc(v.h)
 		}
 		d.deleteLater(v)
 	})
@@ -612,7 +624,7 @@ func (d *MCM) deleteAfter(v *vc, pause time.Duration) {
 // refuses (it should not), it tries again later, up to about a second
 // apart, so the AF can still close.
 func (d *MCM) deleteVc(v *vc, pause time.Duration) {
-	if st := d.a.MCmDeleteVc(v.h); st != ndis.StatusSuccess {
+	if st := d.cm.DeleteVc(v.h); st != ndis.StatusSuccess {
 		d.log.Error("NdisMCmDeleteVc refused; trying again", "vc", v.h.String(), "status", st.String())
 		d.deleteAfter(v, min(2*pause, time.Second))
 		return
@@ -633,7 +645,7 @@ func (d *MCM) deleteVc(v *vc, pause time.Duration) {
 	}
 	d.mu.Unlock()
 	if done {
-		d.a.MCmCloseAddressFamilyComplete(ndis.StatusSuccess, a.h)
+		d.cm.CloseAddressFamilyComplete(ndis.StatusSuccess, a.h)
 	}
 }
 
@@ -649,7 +661,7 @@ func (d *MCM) ProtocolCmAddParty(vcCtx any, params *ndis.CallParameters, ph *ndi
 		return nil, st
 	}
 	d.mu.Lock()
-	if d.closing || !v.multipoint || v.state != stActive || v.closing || v.closeIndicated {
+	if d.closing || !v.multipoint || v.state() != callctl.Active {
 		d.mu.Unlock()
 		return nil, ndis.StatusFailure
 	}
@@ -686,7 +698,7 @@ func (d *MCM) addOnLegLocked(c *call, pt *party) ndis.Status {
 		return ndis.StatusInvalidAddress
 	}
 	if v.activated {
-		m.AAL = aalParams(v.tx, ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}, v.reliable)
+		m.AAL = q2931.AALParams(v.tx, ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}, v.reliable)
 	}
 	ep, out, err := c.p.link.AddParty(c.id, m)
 	if err != nil {
@@ -717,7 +729,7 @@ func (d *MCM) ProtocolCmDropParty(partyCtx any, data []byte) ndis.Status {
 	switch {
 	case !ok:
 		d.partyGoneLocked(pt)
-		d.enqueueLocked(func() { d.a.MCmDropPartyComplete(ndis.StatusSuccess, pt.h) })
+		d.enqueueLocked(func() { d.cm.DropPartyComplete(ndis.StatusSuccess, pt.h) })
 	case ps == uni.PartyDropPartyInitiated:
 		// DROP PARTY already out (T399 expiry): its end completes the drop.
 	default:
@@ -762,30 +774,30 @@ func (d *MCM) ProtocolCmModifyCallQoS(vcCtx any, params *ndis.CallParameters) nd
 		d.run()
 	}()
 	c := v.c
-	if v.multipoint || (c != nil && c.p2mp) || v.state == stOffered {
+	if v.multipoint || (c != nil && c.p2mp) || v.state() == callctl.Offered {
 		return ndis.StatusNotSupported
 	}
-	if v.state != stActive || v.closing || v.closeIndicated || !v.activated || c == nil || c.ended || v.qosPending {
+	if v.state() != callctl.Active || !v.activated || c == nil || c.ended || v.qosPending {
 		return ndis.StatusFailure
 	}
 	ntx, nrx := params.CallMgrParameters.Transmit, params.CallMgrParameters.Receive
-	if !sameSignalling(v.tx, ntx) || !sameSignalling(v.rx, nrx) {
+	if !q2931.SameSignalling(v.tx, ntx) || !q2931.SameSignalling(v.rx, nrx) {
 		return ndis.StatusNotSupported
 	}
-	ntx, nrx, st := granted(ntx, nrx, false)
+	ntx, nrx, st := q2931.Granted(ntx, nrx, false)
 	if st != ndis.StatusSuccess {
 		return st
 	}
-	if exceeds(ntx, d.cfg.MaxRate) || exceeds(nrx, d.cfg.MaxRate) {
+	if q2931.Exceeds(ntx, d.cfg.MaxRate) || q2931.Exceeds(nrx, d.cfg.MaxRate) {
 		return ndis.StatusCellrateNotAvailable
 	}
-	grant(params, ntx, nrx)
+	q2931.Grant(params, ntx, nrx)
 	fwd, bwd := ntx, nrx
 	if v.incoming {
 		fwd, bwd = nrx, ntx
 	}
 	td := new(uni.TrafficDescriptor)
-	if _, _, st := trafficDescriptor(td, fwd, bwd); st != ndis.StatusSuccess {
+	if st := q2931.TrafficDescriptor(td, fwd, bwd); st != ndis.StatusSuccess {
 		return st
 	}
 	out, err := c.p.link.ModifyQoS(c.id, td)

@@ -9,8 +9,8 @@
 //	d, _ := mcm.New(m, mcm.Config{Name: "a"})
 //	ep, _ := quic.Listen(quic.Config{Identity: id, Handler: d.Handler(), ...})
 //	d.Attach(ep)
-//	// clients bind to d.Adapter(), open the AF, register mcm.ServiceSap("echo"),
-//	// call with mcm.CallParams("b", "echo", tx, rx, false)
+//	// clients bind to d.Adapter(), open the AF, register q2931.ServiceSap("echo"),
+//	// call with q2931.CallParams("b", "echo", tx, rx, false)
 //
 // # CoNDIS and Q.2931
 //
@@ -41,10 +41,10 @@
 //	  ModifyCallQoSComplete(SUCCESS)         MODIFY REJECT 101             (FAILURE), then IncomingCallQoSChange, its
 //	                                                                       MODIFY ACKNOWLEDGE; our MODIFY REJECT absorbed
 //
-// Every NDIS status a cause turns into comes from uni.StatusForCause (an
+// Every NDIS status a cause turns into comes from q2931.StatusForCause (an
 // orderly release before the call was up still fails the MakeCall, with
 // NDIS_STATUS_FAILURE); every cause a client's status turns into from
-// uni.CauseForStatus. A release by the network reaches the client as
+// q2931.CauseForStatus. A release by the network reaches the client as
 // IncomingCloseCall with the cause's status: NDIS_STATUS_SUCCESS for normal
 // clearing (16), NDIS_STATUS_DEST_OUT_OF_ORDER when the link stayed down past
 // T309 (27). A client that accepts an offered call with changed parameters
@@ -85,7 +85,7 @@
 //
 // Flowspecs map onto the ATM Traffic Descriptor, Broadband Bearer
 // Capability, QoS Parameter and AAL5 parameters as docs/protocol.md §6
-// describes (see qos.go: forward = the caller's transmit direction): each
+// describes (see package q2931's traffic.go: forward = the caller's transmit direction): each
 // service type is one of UNI 3.1's combinations of traffic parameters, in
 // whole 48-octet cells. A flowspec UNI 3.1 cannot carry (CheckFlowspec: a
 // rate or bucket past MaxFlowspecValue, a token rate above the peak) is
@@ -163,6 +163,15 @@
 // Cause reports 41. Connect dials a peer ahead of any call, so that a
 // restarted node is heard at once (node connects to its configured peers
 // when it starts).
+//
+// # Call control
+//
+// Every request the MCM makes of the mediator for a call goes through a
+// callctl.CM (callctl.MCm: the adapter's NdisMCm* functions), and each
+// VC's call state is one callctl.State, changed only by moveLocked
+// (callctl.Transitions.Move: the reason is recorded and, with
+// Config.Tracer.VcState set, a trace.VcState event emitted). The package's
+// tests fail on a transition callctl.State's doc comment does not draw.
 //
 // # Concurrency
 //

@@ -6,9 +6,9 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/transport/sim"
 	"github.com/condis-project/condis/uni"
 )
@@ -53,7 +53,7 @@ func modifyGlare(t *testing.T, bCalls, callerFirst bool) {
 	}
 	loseNode.listen(lose, "echo")
 	cl := flow(ndis.ServiceControlledLoad, 48_000, 4_800, 96_000, 1000)
-	vw, vl := w.connect(win, lose, mcm.CallParams(loseNode.name, "echo", cl, cl, false))
+	vw, vl := w.connect(win, lose, q2931.CallParams(loseNode.name, "echo", cl, cl, false))
 
 	const hold = 100 * time.Millisecond
 	w.net.DelayNth(sim.From(winNode.name, sim.MsgType(uni.MsgModifyRequest)), 1, hold)

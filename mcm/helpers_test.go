@@ -15,6 +15,7 @@ import (
 	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/transport"
 	"github.com/condis-project/condis/transport/sim"
 	"github.com/condis-project/condis/uni"
@@ -117,7 +118,7 @@ func (n *node) client(name string) *memdrv.Client {
 	if st != ndis.StatusSuccess {
 		n.w.t.Fatalf("%s: binding client %s: %v", n.name, name, st)
 	}
-	c.Sap = mcm.ServiceSap
+	c.Sap = q2931.ServiceSap
 	n.clients = append(n.clients, c)
 	n.w.waitFor(name+" opened the AF", func() bool {
 		a := c.Af()
@@ -203,6 +204,13 @@ func (w *world) dump() string {
 // every mediator must be empty and violation-free, and the network closes.
 func (w *world) close() {
 	w.t.Helper()
+	defer func() {
+		for _, n := range w.nodes {
+			if k := mcm.IllegalMoves(n.d); k > 0 {
+				w.t.Errorf("%s: %d VC transitions callctl.State does not draw (see the log)", n.name, k)
+			}
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), w.limit)
 	defer cancel()
 	errs := make(chan error, len(w.nodes))

@@ -8,9 +8,9 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/transport/sim"
 )
 
@@ -27,7 +27,7 @@ func TestNodeLost(t *testing.T) {
 		a, b := w.addNode("a", nil), w.addNode("b", nil)
 		ca, cb := a.client("alice"), b.client("bob")
 		b.listen(cb, "echo")
-		va, vb := w.connect(ca, cb, mcm.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false))
+		va, vb := w.connect(ca, cb, q2931.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false))
 
 		start := time.Now()
 		w.net.Cut("a", "b")
@@ -67,7 +67,7 @@ func TestLinkBackWithinT309(t *testing.T) {
 		a, b := w.addNode("a", nil), w.addNode("b", nil)
 		ca, cb := a.client("alice"), b.client("bob")
 		b.listen(cb, "echo")
-		va, vb := w.connect(ca, cb, mcm.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false))
+		va, vb := w.connect(ca, cb, q2931.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false))
 
 		w.net.Cut("a", "b")
 		w.pause(4 * time.Second) // down after 1 s
@@ -120,7 +120,7 @@ func TestSetupFailsOnLinkLoss(t *testing.T) {
 		}
 		b.listen(cb, "echo")
 		start := time.Now()
-		v := w.call(ca, mcm.CallParams("b", "echo", bestEffort(100), bestEffort(100), false))
+		v := w.call(ca, q2931.CallParams("b", "echo", bestEffort(100), bestEffort(100), false))
 		if r := memdrv.See(ca, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusDestOutOfOrder {
 			t.Errorf("MakeCall: %v, want DEST_OUT_OF_ORDER", r)
 		}
@@ -147,8 +147,8 @@ func TestShutdownReleasesCalls(t *testing.T) {
 		b.listen(cb, "echo")
 		ca.Accept = nil
 		a.listen(ca, "back")
-		va, vb := w.connect(ca, cb, mcm.CallParams("b", "echo", bestEffort(100), bestEffort(100), false))
-		wb, wa := w.connect(cb, ca, mcm.CallParams("a", "back", bestEffort(100), bestEffort(100), false))
+		va, vb := w.connect(ca, cb, q2931.CallParams("b", "echo", bestEffort(100), bestEffort(100), false))
+		wb, wa := w.connect(cb, ca, q2931.CallParams("a", "back", bestEffort(100), bestEffort(100), false))
 
 		errc := make(chan error, 1)
 		go func() { errc <- a.d.Shutdown(context.Background()) }()
@@ -178,7 +178,7 @@ func TestShutdownReleasesCalls(t *testing.T) {
 		}
 		cb.DeleteVc(wb)
 		// A call to the node that shut down fails.
-		v := w.call(cb, mcm.CallParams("a", "back", bestEffort(100), bestEffort(100), false))
+		v := w.call(cb, q2931.CallParams("a", "back", bestEffort(100), bestEffort(100), false))
 		if r := memdrv.See(cb, func() memdrv.Result { return v.Make }); r.Status == ndis.StatusSuccess {
 			t.Errorf("call to a node that shut down: %v", r)
 		}

@@ -5,9 +5,9 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/transport/sim"
 )
 
@@ -33,7 +33,7 @@ func TestThousandCalls(t *testing.T) {
 				t.Fatalf("CreateVc %d: %v", i, st)
 			}
 			vs[i] = v
-			if _, st := ca.MakeCall(v, mcm.CallParams("b", "echo", bestEffort(100), bestEffort(100), false), false); st != ndis.StatusPending {
+			if _, st := ca.MakeCall(v, q2931.CallParams("b", "echo", bestEffort(100), bestEffort(100), false), false); st != ndis.StatusPending {
 				t.Fatalf("MakeCall %d returned %v", i, st)
 			}
 		}

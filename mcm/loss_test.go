@@ -5,9 +5,9 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/transport/sim"
 	"github.com/condis-project/condis/uni"
 )
@@ -31,7 +31,7 @@ func TestLostSignalling(t *testing.T) {
 		return sides{w, ca, cb}
 	}
 	params := func() *ndis.CallParameters {
-		return mcm.CallParams("b", "echo", bestEffort(100), bestEffort(100), false)
+		return q2931.CallParams("b", "echo", bestEffort(100), bestEffort(100), false)
 	}
 	t.Run("SETUP", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
@@ -99,7 +99,7 @@ func TestLossyCalls(t *testing.T) {
 		cb.SetMode(memdrv.Pend)
 		b.listen(cb, "echo")
 		vs := w.makeCalls(ca, n, func() *ndis.CallParameters {
-			return mcm.CallParams("b", "echo", bestEffort(100), bestEffort(100), false)
+			return q2931.CallParams("b", "echo", bestEffort(100), bestEffort(100), false)
 		})
 		up := 0
 		memdrv.See(ca, func() bool {
@@ -182,7 +182,7 @@ func TestLossyClearingBound(t *testing.T) {
 		vs := make([]*memdrv.ClientVc, n)
 		in := make([]*memdrv.ClientVc, n)
 		for i := range vs {
-			vs[i], in[i] = w.connect(ca, cb, mcm.CallParams("b", "echo", bestEffort(100), bestEffort(100), false))
+			vs[i], in[i] = w.connect(ca, cb, q2931.CallParams("b", "echo", bestEffort(100), bestEffort(100), false))
 		}
 		restarts := w.net.DropNth(sim.MsgType(uni.MsgRestart), 1<<30) // counts them, drops none
 		w.net.SetSignal(sim.SignalConfig{Delay: 5 * time.Millisecond, Jitter: 200 * time.Millisecond, Loss: 0.1})

@@ -15,6 +15,8 @@ import (
 
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/pki"
+	"github.com/condis-project/condis/q2931"
+	"github.com/condis-project/condis/q2931/callctl"
 	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/transport"
 	"github.com/condis-project/condis/uni"
@@ -40,10 +42,10 @@ type Config struct {
 	// AddressPrefix is the network prefix of this node's ATM End System
 	// Address (see Address); zero takes DefaultPrefix. It must pass
 	// Prefix.Check. Peers not in PeerPrefixes are taken to share it.
-	AddressPrefix Prefix
+	AddressPrefix q2931.Prefix
 	// PeerPrefixes gives the prefix of each peer whose prefix is not
 	// AddressPrefix: its address is then Address(PeerPrefixes[name], name).
-	PeerPrefixes map[string]Prefix
+	PeerPrefixes map[string]q2931.Prefix
 	// Timers are the Q.2931 timer values; zero fields take the UNI 3.1
 	// defaults (uni.DefaultTimers).
 	Timers uni.Timers
@@ -82,8 +84,9 @@ type Config struct {
 	// Logger receives link and call events; nil discards them.
 	Logger *slog.Logger
 	// Tracer receives the MCM's typed events: every Q.2931 message sent
-	// and received, links up and down, and calls offered, refused,
-	// connected, failed and released (see package trace). Hooks are
+	// and received, links up and down, calls offered, refused,
+	// connected, failed and released, and every change of a VC's call
+	// state (see package trace). Hooks are
 	// called with the MCM's lock held at times: they must not call the
 	// MCM or block.
 	Tracer trace.Tracer
@@ -93,18 +96,23 @@ type Config struct {
 // on one side, Q.2931 / UNI 3.1 signalling over a transport.Endpoint on the
 // other. See the package documentation.
 type MCM struct {
-	m       *ndis.Mediator
-	a       *ndis.Adapter
-	cfg     Config
-	name    string
-	addr    uni.AESA
-	log     *slog.Logger
-	timers  uni.Timers
-	ctx     context.Context // cancelled by Shutdown: dials stop
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup // dial loops, shapers, kicked drainers, delayed deletions
-	spawnMu sync.Mutex     // guards stopped and wg.Add
-	stopped bool           // Shutdown is waiting for the goroutines: start no more
+	m     *ndis.Mediator
+	a     *ndis.Adapter
+	cm    callctl.CM          // the NdisMCm* side of a: every call-control request to the mediator goes through it
+	moves callctl.Transitions // the one place a VC's call state changes (moveLocked)
+	// illegalMoves counts transitions callctl.State does not draw (each
+	// is logged); the package's tests fail on any.
+	illegalMoves atomic.Uint64
+	cfg          Config
+	name         string
+	addr         uni.AESA
+	log          *slog.Logger
+	timers       uni.Timers
+	ctx          context.Context // cancelled by Shutdown: dials stop
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup // dial loops, shapers, kicked drainers, delayed deletions
+	spawnMu      sync.Mutex     // guards stopped and wg.Add
+	stopped      bool           // Shutdown is waiting for the goroutines: start no more
 
 	// mu guards everything below, every peer's uni.Link, Scheduler and
 	// call records, and the call state of every vc and party. It is never
@@ -166,26 +174,35 @@ func New(m *ndis.Mediator, cfg Config) (*MCM, error) {
 	if err := cfg.checkAddressing(); err != nil {
 		return nil, err
 	}
-	d := &MCM{m: m, cfg: cfg, name: cfg.Name, addr: Address(cfg.AddressPrefix, cfg.Name), log: cfg.Logger,
+	d := &MCM{m: m, cfg: cfg, name: cfg.Name, addr: q2931.Address(cfg.AddressPrefix, cfg.Name), log: cfg.Logger,
 		peers: map[string]*peer{}, saps: map[string]*sap{}, afs: map[*af]struct{}{}}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
 	d.log = d.log.With("node", cfg.Name)
 	d.timers = uni.NewLink(uni.Config{Timers: cfg.Timers}).Timers()
+	d.moves = callctl.Transitions{Node: cfg.Name, Trace: cfg.Tracer.VcState,
+		Illegal: func(h *ndis.Vc, from, to callctl.State, why callctl.Reason) {
+			name := "(new)"
+			if h != nil {
+				name = h.String()
+			}
+			d.log.Error("call control: a VC moved where its state machine has no arrow", "vc", name, "from", from.String(), "to", to.String(), "reason", why.String())
+			d.illegalMoves.Add(1)
+		}}
 	if d.cfg.DialTimeout <= 0 {
 		d.cfg.DialTimeout = 2 * d.timers.T303
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	a, st := m.AddMiniportCallManager(cfg.AdapterName, d, d, func(a *ndis.Adapter) ndis.Status {
-		d.a = a
-		return a.MCmRegisterAddressFamilyEx(AF)
+		d.a, d.cm = a, callctl.MCm{A: a}
+		return a.MCmRegisterAddressFamilyEx(q2931.AF)
 	})
 	if st != ndis.StatusSuccess {
 		d.cancel()
 		return nil, fmt.Errorf("mcm: attaching the adapter: %w", st)
 	}
-	d.a = a
+	d.a, d.cm = a, callctl.MCm{A: a}
 	if cfg.Endpoint != nil {
 		d.Attach(cfg.Endpoint)
 	}
@@ -913,7 +930,7 @@ func (d *MCM) mediaStatusLocked(p *peer, st ndis.Status) {
 	seen := map[*vc]bool{}
 	var vcs []*vc
 	add := func(v *vc) {
-		if !seen[v] && v.state == stActive && v.h != nil {
+		if !seen[v] && v.state() == callctl.Active && v.h != nil {
 			seen[v] = true
 			vcs = append(vcs, v)
 		}
@@ -929,10 +946,10 @@ func (d *MCM) mediaStatusLocked(p *peer, st ndis.Status) {
 	for _, v := range vcs {
 		d.enqueueLocked(func() {
 			d.mu.Lock()
-			ok := v.state == stActive && !v.closing && !v.closeIndicated
+			ok := v.state() == callctl.Active
 			d.mu.Unlock()
 			if ok {
-				d.a.MCoIndicateStatusEx(v.h, &ndis.StatusIndication{StatusCode: st})
+				d.cm.IndicateStatus(v.h, &ndis.StatusIndication{StatusCode: st})
 			}
 		})
 	}
@@ -1040,6 +1057,13 @@ func (d *MCM) Cause(vc *ndis.Vc) (c uni.Cause, ok bool) {
 	return c, ok
 }
 
+// moveLocked moves v to state to, for reason why: the one place a VC's
+// call state changes (callctl.Transitions.Move records the reason and
+// emits trace.VcState).
+func (d *MCM) moveLocked(v *vc, to callctl.State, why callctl.Reason) {
+	d.moves.Move(&v.cs, v.h, to, why)
+}
+
 // noteCauseLocked records the cause that ended v's call (see Cause).
 func (d *MCM) noteCauseLocked(v *vc, c uni.Cause) {
 	if v.h == nil || c == 0 {
@@ -1080,7 +1104,7 @@ func (d *MCM) Shutdown(ctx context.Context) error {
 			}
 		}
 		for v := d.vcs.head; v != nil; v = v.next {
-			if v.state == stCalling && v.c == nil {
+			if v.state() == callctl.Calling && v.c == nil {
 				d.legFailedLocked(v, v.initialParty(), ndis.StatusFailure)
 			}
 		}
@@ -1095,7 +1119,7 @@ func (d *MCM) Shutdown(ctx context.Context) error {
 				a.notified = true
 				d.mu.Unlock()
 				if notify {
-					d.a.MCmNotifyCloseAddressFamily(a.h)
+					d.cm.NotifyCloseAddressFamily(a.h)
 				}
 			})
 		}
@@ -1117,7 +1141,7 @@ func (d *MCM) Shutdown(ctx context.Context) error {
 		return true
 	}
 	if err := poll(ctx, idle); err != nil {
-		return fmt.Errorf("mcm: shutdown: calls, VCs or AF opens remain: %w", err)
+		return fmt.Errorf("mcm: shutdown: calls, VCs or q2931.AF opens remain: %w", err)
 	}
 	d.mu.Lock()
 	for _, p := range d.peers {
@@ -1197,7 +1221,7 @@ func (p *peer) sortedCallsLocked() []*call {
 type CallInfo struct {
 	Vc        string // the VC handle, e.g. "vc#7"
 	Direction string // "outgoing" (the client made the call) or "incoming"
-	State     string // idle, calling, offered, accepted, active, released, closing
+	State     string // callctl.State: idle, calling, offered, accepted, active, released, closing, closing-released, finishing
 	Peer      string // the other node (the first leaf's node for a multipoint call)
 	Service   string // the called service
 	ConnID    uint32 // connection identifier (VPCI<<16 | VCI) of the first leg
@@ -1232,14 +1256,14 @@ func (d *MCM) Calls() []CallInfo {
 	d.mu.Lock()
 	var vs []*vc
 	for v := d.vcs.head; v != nil; v = v.next {
-		if v.h != nil && v.state != stIdle {
+		if v.h != nil && v.state() != callctl.Idle {
 			vs = append(vs, v)
 		}
 	}
 	slices.SortStableFunc(vs, func(a, b *vc) int { return seqCompare(a.seq, b.seq) })
 	out := make([]CallInfo, 0, len(vs))
 	for _, v := range vs {
-		ci := CallInfo{Vc: v.h.String(), Direction: "outgoing", State: v.state.String(), Service: v.service.String(),
+		ci := CallInfo{Vc: v.h.String(), Direction: "outgoing", State: v.state().String(), Service: v.service.String(),
 			Reliable: v.reliable, Multipoint: v.multipoint}
 		if v.p != nil {
 			ci.Peer = v.p.name

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/transport/sim"
 )
 
@@ -153,7 +153,7 @@ func benchEstablished(b *testing.B, n int) {
 	cb.listen("echo")
 	e := &establishWorld{w: w, ca: ca, cb: cb,
 		params: func() *ndis.CallParameters {
-			return mcm.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false)
+			return q2931.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false)
 		}}
 
 	e.churn(2) // warm up: the link, the caches, the pools

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"testing/synctest"
 
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/transport/sim"
 	"github.com/condis-project/condis/uni"
 )
@@ -31,7 +31,7 @@ func TestMultipoint(t *testing.T) {
 		addParty := capture(w, sim.From("a", sim.MsgType(uni.MsgAddParty)))
 
 		v, _ := root.CreateVc(root.Af())
-		p1, st := root.MakeCall(v, mcm.CallParams("b", "l1", tx, none, false), true)
+		p1, st := root.MakeCall(v, q2931.CallParams("b", "l1", tx, none, false), true)
 		if st != ndis.StatusPending {
 			t.Fatalf("MakeCall returned %v", st)
 		}
@@ -41,8 +41,8 @@ func TestMultipoint(t *testing.T) {
 		}
 		l1 := waitIncoming(w, cb, 1)
 
-		p2, _ := root.AddParty(v, mcm.CallParams("c", "l2", tx, none, false))
-		p3, _ := root.AddParty(v, mcm.CallParams("b", "l3", tx, none, false))
+		p2, _ := root.AddParty(v, q2931.CallParams("c", "l2", tx, none, false))
+		p3, _ := root.AddParty(v, q2931.CallParams("b", "l3", tx, none, false))
 		for _, p := range []*memdrv.ClientParty{p2, p3} {
 			w.waitFor("party added", func() bool { return memdrv.See(root, func() bool { return p.Add.Done }) })
 			if r := memdrv.See(root, func() memdrv.Result { return p.Add }); r.Status != ndis.StatusSuccess || !r.ExactlyOnce() {
@@ -141,9 +141,9 @@ func TestMultipointLeafNodeLost(t *testing.T) {
 		tx := bestEffort(500)
 		none := ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
 		v, _ := root.CreateVc(root.Af())
-		root.MakeCall(v, mcm.CallParams("b", "l1", tx, none, false), true)
+		root.MakeCall(v, q2931.CallParams("b", "l1", tx, none, false), true)
 		w.waitFor("call", func() bool { return memdrv.See(root, func() bool { return v.Make.Done }) })
-		p2, _ := root.AddParty(v, mcm.CallParams("c", "l2", tx, none, false))
+		p2, _ := root.AddParty(v, q2931.CallParams("c", "l2", tx, none, false))
 		w.waitFor("party", func() bool { return memdrv.See(root, func() bool { return p2.Add.Done }) })
 		l2 := waitIncoming(w, cc, 1)
 		l1 := waitIncoming(w, cb, 1)
@@ -196,14 +196,14 @@ func TestAddPartyLeafSendsLess(t *testing.T) {
 		tx := flow(ndis.ServiceControlledLoad, 480_000, 48_000, 960_000, 1000)
 		none := ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
 		v, _ := root.CreateVc(root.Af())
-		root.MakeCall(v, mcm.CallParams("b", "l1", tx, none, false), true)
+		root.MakeCall(v, q2931.CallParams("b", "l1", tx, none, false), true)
 		w.waitFor("first party", func() bool { return memdrv.See(root, func() bool { return v.Make.Done }) })
 		if r := memdrv.See(root, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusSuccess {
 			t.Fatalf("MakeCall: %v", r)
 		}
 		l1 := waitIncoming(w, cb, 1)
 		w.net.SetMaxDatagramPayload("b", 500) // b's own datagrams shrink
-		p2, _ := root.AddParty(v, mcm.CallParams("b", "l2", tx, none, false))
+		p2, _ := root.AddParty(v, q2931.CallParams("b", "l2", tx, none, false))
 		w.waitFor("party added", func() bool { return memdrv.See(root, func() bool { return p2.Add.Done }) })
 		if r := memdrv.See(root, func() memdrv.Result { return p2.Add }); r.Status != ndis.StatusSuccess || !r.ExactlyOnce() {
 			t.Fatalf("AddParty: %v, want SUCCESS", r)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/transport/sim"
 )
@@ -67,14 +68,14 @@ func TestPeersLifecycle(t *testing.T) {
 		ca, cb := a.client("alice"), b.client("bob")
 		b.listen(cb, "echo")
 		before := time.Now()
-		va, vb := w.connect(ca, cb, mcm.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false))
+		va, vb := w.connect(ca, cb, q2931.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false))
 		w.pause(100 * time.Millisecond) // CONNECT ACKNOWLEDGE arrives
 		p := peerOf(t, a.d, "b")
 		mu.Lock()
 		in, out := bIn, bOut
 		mu.Unlock()
 		if p.State != mcm.LinkUp || p.Since.Before(before) || p.Since.After(time.Now()) || p.RTT != 10*time.Millisecond ||
-			p.Calls != 1 || p.LastError != "" || p.Address != mcm.Address(mcm.DefaultPrefix, "b") || p.LinkLoss != "" {
+			p.Calls != 1 || p.LastError != "" || p.Address != q2931.Address(q2931.DefaultPrefix, "b") || p.LinkLoss != "" {
 			t.Errorf("b, up with a call: %+v", p)
 		}
 		// RESTART, SETUP, CONNECT ACKNOWLEDGE out; RESTART ACKNOWLEDGE,

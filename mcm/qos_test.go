@@ -10,6 +10,7 @@ import (
 	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/transport/sim"
 	"github.com/condis-project/condis/uni"
 )
@@ -38,7 +39,7 @@ func TestModifyQoS(t *testing.T) {
 		ca, cb := a.client("alice"), b.client("bob")
 		b.listen(cb, "echo")
 		cl := flow(ndis.ServiceControlledLoad, 48_000, 4_800, 96_000, 1000)
-		va, vb := w.connect(ca, cb, mcm.CallParams("b", "echo", cl, cl, false))
+		va, vb := w.connect(ca, cb, q2931.CallParams("b", "echo", cl, cl, false))
 		modify := capture(w, sim.From("a", sim.MsgType(uni.MsgModifyRequest)))
 
 		// Accepted: the caller doubles its transmit rates.
@@ -122,7 +123,7 @@ func TestShaping(t *testing.T) {
 		ca, cb := a.client("alice"), b.client("bob")
 		b.listen(cb, "sink")
 		tx := flow(ndis.ServiceControlledLoad, 48_000, 4_800, 96_000, 1200)
-		va, vb := w.connect(ca, cb, mcm.CallParams("b", "sink", tx, bestEffort(1200), false))
+		va, vb := w.connect(ca, cb, q2931.CallParams("b", "sink", tx, bestEffort(1200), false))
 
 		start := time.Now()
 		var burst [][]byte
@@ -185,7 +186,7 @@ func TestMaxSdu(t *testing.T) {
 		ca, cb := a.client("alice"), b.client("bob")
 		b.listen(cb, "sink")
 
-		va, vb := w.connect(ca, cb, mcm.CallParams("b", "sink", bestEffort(1000), bestEffort(1000), false))
+		va, vb := w.connect(ca, cb, q2931.CallParams("b", "sink", bestEffort(1000), bestEffort(1000), false))
 		if st := w.send(ca, va, payload(1001, 1), payload(1000, 2)); st[0] != ndis.StatusInvalidLength || st[1] != ndis.StatusSuccess {
 			t.Errorf("sends of 1001 and 1000 octets with MaxSduSize 1000: %v", st)
 		}
@@ -198,7 +199,7 @@ func TestMaxSdu(t *testing.T) {
 		ca.DeleteVc(va)
 
 		// Unspecified: the path's limit.
-		p := mcm.CallParams("b", "sink", bestEffort(ndis.QoSNotSpecified), bestEffort(0), false)
+		p := q2931.CallParams("b", "sink", bestEffort(ndis.QoSNotSpecified), bestEffort(0), false)
 		va, vb = w.connect(ca, cb, p)
 		got := memdrv.See(ca, func() *ndis.CallParameters { return va.Params })
 		if got.Flags&ndis.CallParametersChanged == 0 || got.CallMgrParameters.Transmit.MaxSduSize != 1200 || got.CallMgrParameters.Receive.MaxSduSize != 1200 {
@@ -211,12 +212,12 @@ func TestMaxSdu(t *testing.T) {
 		ca.DeleteVc(va)
 
 		// More than a datagram carries: refused, or rounded down.
-		v := w.call(ca, mcm.CallParams("b", "sink", bestEffort(5000), bestEffort(1000), false))
+		v := w.call(ca, q2931.CallParams("b", "sink", bestEffort(5000), bestEffort(1000), false))
 		if r := memdrv.See(ca, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusAalParamsUnsupported {
 			t.Errorf("MaxSduSize 5000 on datagrams: %v, want AAL_PARAMS_UNSUPPORTED", r)
 		}
 		ca.DeleteVc(v)
-		p = mcm.CallParams("b", "sink", bestEffort(5000), bestEffort(1000), false)
+		p = q2931.CallParams("b", "sink", bestEffort(5000), bestEffort(1000), false)
 		p.MediaParameters = &ndis.MediaParameters{Flags: ndis.RoundDownFlow}
 		va, vb = w.connect(ca, cb, p)
 		if got := memdrv.See(ca, func() uint32 { return va.Params.CallMgrParameters.Transmit.MaxSduSize }); got != 1200 {
@@ -226,7 +227,7 @@ func TestMaxSdu(t *testing.T) {
 		ca.DeleteVc(va)
 
 		// Reliable: large SDUs on the VC's stream, whole.
-		va, vb = w.connect(ca, cb, mcm.CallParams("b", "sink", bestEffort(60_000), bestEffort(60_000), true))
+		va, vb = w.connect(ca, cb, q2931.CallParams("b", "sink", bestEffort(60_000), bestEffort(60_000), true))
 		big := payload(60_000, 5)
 		if st := w.send(ca, va, payload(60_001, 0), big); st[0] != ndis.StatusInvalidLength || st[1] != ndis.StatusSuccess {
 			t.Errorf("reliable sends of 60001 and 60000 octets: %v", st)
@@ -256,7 +257,7 @@ func TestCalleeLowersSduToItsPath(t *testing.T) {
 		a, b := w.addNode("a", nil), w.addNode("b", nil)
 		ca, cb := a.client("alice"), b.client("bob")
 		b.listen(cb, "sink")
-		p := mcm.CallParams("b", "sink", bestEffort(ndis.QoSNotSpecified), bestEffort(ndis.QoSNotSpecified), false)
+		p := q2931.CallParams("b", "sink", bestEffort(ndis.QoSNotSpecified), bestEffort(ndis.QoSNotSpecified), false)
 		va, vb := w.connect(ca, cb, p)
 		got := memdrv.See(ca, func() *ndis.CallParameters { return va.Params })
 		if got.Flags&ndis.CallParametersChanged == 0 || got.CallMgrParameters.Transmit.MaxSduSize != 1200 || got.CallMgrParameters.Receive.MaxSduSize != 1200 {

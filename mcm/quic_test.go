@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/pki"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/transport/quic"
 	"github.com/condis-project/condis/uni"
 )
@@ -84,7 +84,7 @@ func TestQuicCall(t *testing.T) {
 	b.listen(cb, "echo")
 
 	start := time.Now()
-	va, vb := w.connect(ca, cb, mcm.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false))
+	va, vb := w.connect(ca, cb, q2931.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false))
 	t.Logf("first call (dial, TLS, SETUP/CONNECT) up in %v", time.Since(start))
 	p := payload(1000, 1)
 	if st := w.send(ca, va, p); st[0] != ndis.StatusSuccess {
@@ -101,7 +101,7 @@ func TestQuicCall(t *testing.T) {
 	ca.DeleteVc(va)
 
 	start = time.Now()
-	va, vb = w.connect(ca, cb, mcm.CallParams("b", "echo", bestEffort(20_000), bestEffort(20_000), true))
+	va, vb = w.connect(ca, cb, q2931.CallParams("b", "echo", bestEffort(20_000), bestEffort(20_000), true))
 	t.Logf("second call up in %v", time.Since(start))
 	big := payload(20_000, 3)
 	if st := w.send(ca, va, big, big[:5]); st[0] != ndis.StatusSuccess || st[1] != ndis.StatusSuccess {
@@ -113,7 +113,7 @@ func TestQuicCall(t *testing.T) {
 	w.hangUp(cb, vb, ca, va, ndis.StatusSuccess)
 	ca.DeleteVc(va)
 
-	v := w.call(ca, mcm.CallParams("b", "nosuch", bestEffort(100), bestEffort(100), false))
+	v := w.call(ca, q2931.CallParams("b", "nosuch", bestEffort(100), bestEffort(100), false))
 	if r := memdrv.See(ca, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusInvalidSap {
 		t.Errorf("call to an unknown service: %v, want INVALID_SAP", r)
 	}
@@ -131,7 +131,7 @@ func TestQuicNodeKilled(t *testing.T) {
 	a, b := w.addQuicNode("a"), w.addQuicNode("b")
 	ca, cb := a.client("alice"), b.client("bob")
 	b.listen(cb, "echo")
-	va, vb := w.connect(ca, cb, mcm.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false))
+	va, vb := w.connect(ca, cb, q2931.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false))
 
 	start := time.Now()
 	w.udp["b"].Close()

@@ -8,6 +8,7 @@ import (
 	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/transport/sim"
 	"github.com/condis-project/condis/uni"
 )
@@ -27,7 +28,7 @@ func TestRestartOnFirstLinkOnly(t *testing.T) {
 		a, b := w.addNode("a", nil), w.addNode("b", nil)
 		ca, cb := a.client("alice"), b.client("bob")
 		b.listen(cb, "echo")
-		va, vb := w.connect(ca, cb, mcm.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false))
+		va, vb := w.connect(ca, cb, q2931.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false))
 		w.pause(100 * time.Millisecond)
 		if restarts.Seen() != 2 || fromA.Seen() != 1 || acks.Seen() != 2 {
 			t.Fatalf("%d RESTARTs (%d from a), %d RESTART ACKNOWLEDGEs; want one each way, each acknowledged",
@@ -66,7 +67,7 @@ func TestPeerIncarnationClearsCalls(t *testing.T) {
 		ca, cb := a.client("alice"), b.client("bob")
 		b.listen(cb, "echo")
 		params := func() *ndis.CallParameters {
-			return mcm.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false)
+			return q2931.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false)
 		}
 		va, vb := w.connect(ca, cb, params())
 		w.net.Cut("a", "b")
@@ -108,7 +109,7 @@ func TestRefusedCallsArePaced(t *testing.T) {
 		ca := a.client("alice")
 		start := time.Now()
 		vs := w.makeCalls(ca, n, func() *ndis.CallParameters {
-			return mcm.CallParams("b", "nosuch", bestEffort(100), bestEffort(100), false)
+			return q2931.CallParams("b", "nosuch", bestEffort(100), bestEffort(100), false)
 		})
 		took := time.Since(start)
 		memdrv.See(ca, func() bool {

@@ -8,6 +8,7 @@ import (
 	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/transport/sim"
 	"github.com/condis-project/condis/uni"
 )
@@ -36,7 +37,7 @@ func causeOf(m *uni.Message) uni.Cause {
 
 // TestRefusedCalls: calls that cannot be set up fail through
 // MakeCallComplete with the status of the cause the called node sent
-// (uni.StatusForCause), and leave nothing behind on either node.
+// (q2931.StatusForCause), and leave nothing behind on either node.
 func TestRefusedCalls(t *testing.T) {
 	cases := []struct {
 		name    string
@@ -76,7 +77,7 @@ func TestRefusedCalls(t *testing.T) {
 				rc := capture(w, sim.From("b", sim.MsgType(uni.MsgReleaseComplete)))
 
 				node, svc, _ := cut(tc.dest)
-				v := w.call(ca, mcm.CallParams(node, svc, bestEffort(1000), bestEffort(1000), false))
+				v := w.call(ca, q2931.CallParams(node, svc, bestEffort(1000), bestEffort(1000), false))
 				if r := memdrv.See(ca, func() memdrv.Result { return v.Make }); r.Status != tc.want || r.Returned != ndis.StatusPending {
 					t.Errorf("MakeCall: %v; want PENDING then %v", r, tc.want)
 				}
@@ -137,18 +138,18 @@ func TestRefusedAtOnce(t *testing.T) {
 			want   ndis.Status
 		}{
 			{"no destination", bad, ndis.StatusInvalidAddress},
-			{"itself", mcm.CallParams("a", "echo", bestEffort(100), bestEffort(100), false), ndis.StatusNoRouteToDestination},
-			{"a node it does not trust (Config.Trusts)", mcm.CallParams("mallory", "echo", bestEffort(100), bestEffort(100), false), ndis.StatusInvalidAddress},
-			{"service name too long", mcm.CallParams("b", "ninechars", bestEffort(100), bestEffort(100), false), ndis.StatusInvalidAddress},
-			{"service type", mcm.CallParams("b", "echo", flow(ndis.ServiceNetworkControl, 1, 1, 1, 100), bestEffort(100), false), ndis.StatusNotSupported},
-			{"rate", mcm.CallParams("b", "echo", flow(ndis.ServiceControlledLoad, 200_000, 4800, 200_000, 100), bestEffort(100), false), ndis.StatusCellrateNotAvailable},
+			{"itself", q2931.CallParams("a", "echo", bestEffort(100), bestEffort(100), false), ndis.StatusNoRouteToDestination},
+			{"a node it does not trust (Config.Trusts)", q2931.CallParams("mallory", "echo", bestEffort(100), bestEffort(100), false), ndis.StatusInvalidAddress},
+			{"service name too long", q2931.CallParams("b", "ninechars", bestEffort(100), bestEffort(100), false), ndis.StatusInvalidAddress},
+			{"service type", q2931.CallParams("b", "echo", flow(ndis.ServiceNetworkControl, 1, 1, 1, 100), bestEffort(100), false), ndis.StatusNotSupported},
+			{"rate", q2931.CallParams("b", "echo", flow(ndis.ServiceControlledLoad, 200_000, 4800, 200_000, 100), bestEffort(100), false), ndis.StatusCellrateNotAvailable},
 			// What UNI 3.1 cannot carry is refused, never clamped.
-			{"peak of 900 000 000 B/s", mcm.CallParams("b", "echo", flow(ndis.ServiceBestEffort, ndis.QoSNotSpecified, ndis.QoSNotSpecified, 900_000_000, 100), bestEffort(100), false), ndis.StatusInvalidData},
-			{"receive rate of 900 000 000 B/s", mcm.CallParams("b", "echo", bestEffort(100), flow(ndis.ServiceGuaranteed, 900_000_000, 4800, ndis.QoSNotSpecified, 100), false), ndis.StatusInvalidData},
-			{"one octet/s over the largest", mcm.CallParams("b", "echo", flow(ndis.ServiceControlledLoad, 100, 4800, mcm.MaxFlowspecValue+1, 100), bestEffort(100), false), ndis.StatusInvalidData},
-			{"bucket over the largest", mcm.CallParams("b", "echo", flow(ndis.ServiceControlledLoad, 100, mcm.MaxFlowspecValue+1, 200, 100), bestEffort(100), false), ndis.StatusInvalidData},
-			{"token rate above the peak", mcm.CallParams("b", "echo", flow(ndis.ServiceControlledLoad, 50_001, 4800, 50_000, 100), bestEffort(100), false), ndis.StatusInvalidData},
-			{"peak of 0", mcm.CallParams("b", "echo", flow(ndis.ServiceBestEffort, ndis.QoSNotSpecified, ndis.QoSNotSpecified, 0, 100), bestEffort(100), false), ndis.StatusInvalidData},
+			{"peak of 900 000 000 B/s", q2931.CallParams("b", "echo", flow(ndis.ServiceBestEffort, ndis.QoSNotSpecified, ndis.QoSNotSpecified, 900_000_000, 100), bestEffort(100), false), ndis.StatusInvalidData},
+			{"receive rate of 900 000 000 B/s", q2931.CallParams("b", "echo", bestEffort(100), flow(ndis.ServiceGuaranteed, 900_000_000, 4800, ndis.QoSNotSpecified, 100), false), ndis.StatusInvalidData},
+			{"one octet/s over the largest", q2931.CallParams("b", "echo", flow(ndis.ServiceControlledLoad, 100, 4800, q2931.MaxFlowspecValue+1, 100), bestEffort(100), false), ndis.StatusInvalidData},
+			{"bucket over the largest", q2931.CallParams("b", "echo", flow(ndis.ServiceControlledLoad, 100, q2931.MaxFlowspecValue+1, 200, 100), bestEffort(100), false), ndis.StatusInvalidData},
+			{"token rate above the peak", q2931.CallParams("b", "echo", flow(ndis.ServiceControlledLoad, 50_001, 4800, 50_000, 100), bestEffort(100), false), ndis.StatusInvalidData},
+			{"peak of 0", q2931.CallParams("b", "echo", flow(ndis.ServiceBestEffort, ndis.QoSNotSpecified, ndis.QoSNotSpecified, 0, 100), bestEffort(100), false), ndis.StatusInvalidData},
 		} {
 			if _, st := ca.MakeCall(v, tc.params, false); st != tc.want {
 				t.Errorf("%s: MakeCall returned %v, want %v", tc.name, st, tc.want)
@@ -182,13 +183,13 @@ func TestCalleeHangsUp(t *testing.T) {
 		ca, cb := a.client("alice"), b.client("bob")
 		ca.CloseLater = true // answer the incoming close from the Loop
 		b.listen(cb, "echo")
-		params := mcm.CallParams("b", "echo", bestEffort(500), bestEffort(500), false)
+		params := q2931.CallParams("b", "echo", bestEffort(500), bestEffort(500), false)
 		va, vb := w.connect(ca, cb, params)
 		w.hangUp(cb, vb, ca, va, ndis.StatusSuccess)
 		w.deleted(cb, vb)
 
 		// The VC carries another call.
-		ca.MakeCall(va, mcm.CallParams("b", "echo", bestEffort(500), bestEffort(500), false), false)
+		ca.MakeCall(va, q2931.CallParams("b", "echo", bestEffort(500), bestEffort(500), false), false)
 		w.waitFor("second call", func() bool { return memdrv.See(ca, func() bool { return va.Make.Done }) })
 		if st := memdrv.See(ca, func() ndis.Status { return va.Make.Status }); st != ndis.StatusSuccess {
 			t.Fatalf("second MakeCall: %v", st)
@@ -216,7 +217,7 @@ func TestCalleeLowersMaxSdu(t *testing.T) {
 			return ndis.StatusSuccess
 		}
 		b.listen(cb, "echo")
-		va, vb := w.connect(ca, cb, mcm.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false))
+		va, vb := w.connect(ca, cb, q2931.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false))
 		p := memdrv.See(ca, func() *ndis.CallParameters { return va.Params })
 		if p.Flags&ndis.CallParametersChanged == 0 || p.CallMgrParameters.Transmit.MaxSduSize != 300 || p.CallMgrParameters.Receive.MaxSduSize != 200 {
 			t.Errorf("caller's parameters: flags %#x, %+v", p.Flags, p.CallMgrParameters)
@@ -247,7 +248,7 @@ func TestCallerGivesUp(t *testing.T) {
 		cb.SetMode(memdrv.Pend)
 		b.paused = true
 		start := time.Now()
-		v := w.call(ca, mcm.CallParams("b", "echo", bestEffort(100), bestEffort(100), false))
+		v := w.call(ca, q2931.CallParams("b", "echo", bestEffort(100), bestEffort(100), false))
 		if r := memdrv.See(ca, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusFailure {
 			t.Errorf("MakeCall: %v, want FAILURE (cause 102)", r)
 		}

@@ -4,8 +4,8 @@ import (
 	"testing"
 	"testing/synctest"
 
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/transport/sim"
 )
 
@@ -34,7 +34,7 @@ func TestShapingSlack(t *testing.T) {
 				ca, cb := a.client("alice"), b.client("bob")
 				b.listen(cb, "sink")
 				tx := flow(ndis.ServiceControlledLoad, tc.peak, 1_000_000, tc.peak, 1200)
-				va, vb := w.connect(ca, cb, mcm.CallParams("b", "sink", tx, bestEffort(1200), false))
+				va, vb := w.connect(ca, cb, q2931.CallParams("b", "sink", tx, bestEffort(1200), false))
 
 				var burst [][]byte
 				for i := range tc.burst {

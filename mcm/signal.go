@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
+	"github.com/condis-project/condis/q2931/callctl"
 	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/uni"
 )
@@ -65,7 +67,7 @@ func (d *MCM) restartVCLocked(p *peer, c *call) {
 	if !p.link.IsUp() {
 		return
 	}
-	if out, err := p.link.RestartReleased(*connIE(c.conn), c.id); err == nil {
+	if out, err := p.link.RestartReleased(*q2931.ConnectionIE(c.conn), c.id); err == nil {
 		d.applyLocked(p, out)
 	}
 }
@@ -80,7 +82,7 @@ func (d *MCM) incomingSetup(p *peer, ind uni.Indication) {
 		return // gone already; its IndReleased follows
 	}
 	c := &call{p: p, id: ind.Call}
-	fwd, bwd, reliable := readSetup(m)
+	fwd, bwd, reliable := q2931.ReadSetup(m)
 	c.reliable = reliable
 	if m.EndpointRef != nil || (m.Bearer != nil && m.Bearer.UserPlane == uni.PointToMultipoint) {
 		c.p2mp = true
@@ -145,7 +147,7 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 	case closing:
 		reject(uni.NewCause(uni.CauseTemporaryFailure))
 		return
-	case m.Called == nil || !sameAddress(m.Called, d.addr):
+	case !q2931.Addressed(m.Called, d.addr):
 		reject(uni.NewCause(uni.CauseIncompatibleDestination, byte(uni.IECalledParty)))
 		return
 	case !ok:
@@ -160,20 +162,20 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 	d.mu.Lock()
 	s := d.saps[svc]
 	reliable := c.reliable
-	limit := uint32(MaxAAL5SDU)
+	limit := uint32(q2931.MaxAAL5SDU)
 	if !reliable && p.tl != nil {
 		limit = min(limit, uint32(p.tl.MaxDatagramPayload()))
 	}
 	tooBig := func(f ndis.Flowspec) bool {
-		return f.ServiceType != ndis.ServiceNoTraffic && sduSpecified(f.MaxSduSize) && f.MaxSduSize > limit
+		return f.ServiceType != ndis.ServiceNoTraffic && q2931.SDUSpecified(f.MaxSduSize) && f.MaxSduSize > limit
 	}
 	var cause uni.CauseIE
 	switch {
-	case !added && !trafficAllowed(m.Traffic):
+	case !added && !q2931.TrafficAllowed(m.Traffic):
 		cause = uni.NewCause(uni.CauseUnsupportedTraffic)
 	case s == nil:
 		cause = uni.NewCause(uni.CauseIncompatibleDestination, byte(uni.IEBHLI))
-	case exceeds(fwd, d.cfg.MaxRate) || exceeds(bwd, d.cfg.MaxRate):
+	case q2931.Exceeds(fwd, d.cfg.MaxRate) || q2931.Exceeds(bwd, d.cfg.MaxRate):
 		cause = uni.NewCause(uni.CauseCellRateUnavailable)
 	case added && tooBig(bwd):
 		// ADD PARTY ACKNOWLEDGE cannot lower the SDU sizes; a SETUP's
@@ -197,7 +199,7 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 		// to it, and CONNECT's AAL parameters tell the caller (Q.2931 AAL
 		// negotiation). The caller's datagram limit may exceed ours: QUIC
 		// discovers each direction's path MTU on its own.
-		if f.ServiceType != ndis.ServiceNoTraffic && (!sduSpecified(f.MaxSduSize) || f.MaxSduSize > limit) {
+		if f.ServiceType != ndis.ServiceNoTraffic && (!q2931.SDUSpecified(f.MaxSduSize) || f.MaxSduSize > limit) {
 			f.MaxSduSize = limit
 		}
 	}
@@ -205,8 +207,9 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 		c.conn, c.hasConn = p.allocConnLocked(), true
 		p.bindConn(c)
 	}
-	v := &vc{seq: uint32(seqs.Add(1)), af: s.af, incoming: true, state: stOffered, p: p, service: makeSvcName(s.service),
+	v := &vc{seq: uint32(seqs.Add(1)), af: s.af, incoming: true, p: p, service: makeSvcName(s.service),
 		reliable: reliable, c: c, ep: ep}
+	d.moveLocked(v, callctl.Offered, callctl.ReasonOffer)
 	o := newOffer(v, bwd, fwd, c.conn)
 	v.offer = o
 	c.addIn(v)
@@ -214,7 +217,7 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 	d.vcs.push(v)
 	d.mu.Unlock()
 
-	h, st := d.a.MCmCreateVc(s.af.h, v)
+	h, st := d.cm.CreateVc(s.af.h, v)
 	if st == ndis.StatusSuccess {
 		d.mu.Lock()
 		v.h = h
@@ -224,7 +227,7 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 	if st != ndis.StatusSuccess {
 		d.log.Warn("cannot offer an incoming call", "peer", p.name, "service", svc, "status", st.String())
 		d.mu.Lock()
-		v.state = stIdle
+		d.moveLocked(v, callctl.Idle, callctl.ReasonOfferFailed)
 		v.dropOfferLocked() // never given to the client
 		d.mu.Unlock()
 		reject(uni.NewCause(uni.CauseResourceUnavailable))
@@ -242,7 +245,7 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 			}
 			d.mu.Unlock()
 			if done {
-				d.a.MCmCloseAddressFamilyComplete(ndis.StatusSuccess, s.af.h)
+				d.cm.CloseAddressFamilyComplete(ndis.StatusSuccess, s.af.h)
 			}
 		}
 		return
@@ -262,7 +265,7 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 		d.log.Debug("offering a call", "peer", p.name, "call", c.id.String(), "service", svc, "conn", c.conn)
 	}
 	d.traceCall(v, trace.CallOffered, 0, 0, false)
-	st = d.a.MCmDispatchIncomingCall(s.h, h, &o.params)
+	st = d.cm.DispatchIncomingCall(s.h, h, &o.params)
 	if st != ndis.StatusPending {
 		d.answered(v, st, &o.params)
 		return
@@ -271,7 +274,7 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 	// identifier) so the caller waits T310 instead of T303.
 	d.mu.Lock()
 	if cs, ok := p.link.CallState(c.id); ok && !added && !v.answered() && cs == uni.StateCallPresent {
-		if out, err := p.link.Proceed(c.id, connIE(c.conn)); err == nil {
+		if out, err := p.link.Proceed(c.id, q2931.ConnectionIE(c.conn)); err == nil {
 			d.applyLocked(p, out)
 		}
 	}
@@ -294,10 +297,10 @@ func newOffer(v *vc, tx, rx ndis.Flowspec, conn uint32) *offer {
 	}
 	calling = append(calling, v.p.name...)
 	o.cm = ndis.CallManagerParameters{Transmit: tx, Receive: rx,
-		CallMgrSpecific: ndis.SpecificParameters{ParamType: ParamCallingParty, Parameters: calling[:len(calling):len(calling)]}}
-	o.blob = mediaArray(conn, v.mediaFlags())
+		CallMgrSpecific: ndis.SpecificParameters{ParamType: q2931.ParamCallingParty, Parameters: calling[:len(calling):len(calling)]}}
+	o.blob = q2931.MediaArray(conn, v.mediaFlags())
 	o.media = ndis.MediaParameters{Flags: ndis.TransmitVC | ndis.ReceiveVC,
-		MediaSpecific: ndis.SpecificParameters{ParamType: ParamMedia, Parameters: o.blob[:]}}
+		MediaSpecific: ndis.SpecificParameters{ParamType: q2931.ParamMedia, Parameters: o.blob[:]}}
 	o.params = ndis.CallParameters{CallMgrParameters: &o.cm, MediaParameters: &o.media}
 	return o
 }
@@ -311,7 +314,7 @@ func (d *MCM) ProtocolCmIncomingCallComplete(st ndis.Status, vcCtx any, params *
 
 // answered carries out the client's answer to an offered call: CONNECT
 // (ADD PARTY ACKNOWLEDGE), or RELEASE COMPLETE (ADD PARTY REJECT) with the
-// cause of the client's status (uni.CauseForStatus: 21 for
+// cause of the client's status (q2931.CauseForStatus: 21 for
 // NDIS_STATUS_FAILURE). Parameters the client changed are supported if
 // only MaxSduSize went down (the CONNECT's AAL parameters say so);
 // anything else is refused with cause 49 (QoS unavailable) and the
@@ -351,11 +354,11 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 		st = ndis.StatusFailure
 	}
 	if st != ndis.StatusSuccess {
-		refuse(uni.NewCause(uni.CauseForStatus(st)))
-		d.traceCallLocked(v, trace.CallRefused, uni.CauseForStatus(st), st, false)
-		disposeIt := !v.closeIndicated && v.state == stOffered
+		refuse(uni.NewCause(q2931.CauseForStatus(st)))
+		d.traceCallLocked(v, trace.CallRefused, q2931.CauseForStatus(st), st, false)
+		disposeIt := v.state() == callctl.Offered
 		if disposeIt {
-			v.state = stIdle
+			d.moveLocked(v, callctl.Idle, callctl.ReasonRefused)
 		}
 		d.mu.Unlock()
 		if disposeIt {
@@ -363,7 +366,7 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 		}
 		return
 	}
-	if v.state != stOffered {
+	if v.state() != callctl.Offered {
 		d.mu.Unlock()
 		return // the network ended the call meanwhile; its close is indicated
 	}
@@ -371,12 +374,12 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 	if params != nil && params.Flags&ndis.CallParametersChanged != 0 && params.CallMgrParameters != nil {
 		ntx, nrx := params.CallMgrParameters.Transmit, params.CallMgrParameters.Receive
 		if !narrowing(tx, ntx) || !narrowing(rx, nrx) {
-			v.state, v.closeIndicated = stReleased, true
+			d.moveLocked(v, callctl.Released, callctl.ReasonRefused)
 			refuse(uni.NewCause(uni.CauseQoSUnavailable))
 			d.traceCallLocked(v, trace.CallRefused, uni.CauseQoSUnavailable, ndis.StatusIncompatibleQoS, false)
 			d.mu.Unlock()
 			d.haltTx(v, ndis.StatusClosing)
-			d.a.MCmDispatchIncomingCloseCall(ndis.StatusIncompatibleQoS, v.h, nil)
+			d.cm.DispatchIncomingCloseCall(ndis.StatusIncompatibleQoS, v.h, nil)
 			return
 		}
 		tx.MaxSduSize, rx.MaxSduSize = ntx.MaxSduSize, nrx.MaxSduSize
@@ -389,14 +392,15 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 		out, err = p.link.Accept(c.id, connectMessage(c.conn, rx, tx, v.reliable))
 	}
 	if err != nil {
-		v.state = stAccepted // the call is gone: its IndReleased closes it
+		d.moveLocked(v, callctl.Accepted, callctl.ReasonAccepted) // the call is gone: its IndReleased closes it
 		d.mu.Unlock()
 		return
 	}
 	d.applyLocked(p, out)
-	v.state = stAccepted
 	if added {
-		v.state = stActive
+		d.moveLocked(v, callctl.Active, callctl.ReasonAccepted)
+	} else {
+		d.moveLocked(v, callctl.Accepted, callctl.ReasonAccepted)
 	}
 	reactivate := tx.MaxSduSize != o.tx.MaxSduSize || rx.MaxSduSize != o.rx.MaxSduSize
 	if reactivate {
@@ -421,8 +425,8 @@ func connectMessage(conn uint32, fwd, bwd ndis.Flowspec, reliable bool) *uni.Mes
 		ci  uni.ConnectionID
 		aal uni.AALParameters
 	})
-	s.ci = connID(conn)
-	fillAAL(&s.aal, fwd, bwd, reliable)
+	s.ci = q2931.ConnectionID(conn)
+	q2931.FillAAL(&s.aal, fwd, bwd, reliable)
 	s.m = uni.Message{ConnectionID: &s.ci, AAL: &s.aal}
 	return &s.m
 }
@@ -439,15 +443,15 @@ func narrowing(offered, n ndis.Flowspec) bool {
 // callConnected tells the client an accepted call is up.
 func (d *MCM) callConnected(v *vc) {
 	d.mu.Lock()
-	ok := (v.state == stAccepted || v.state == stActive) && !v.closing && !v.closeIndicated
+	ok := v.state() == callctl.Accepted || v.state() == callctl.Active
 	if ok {
-		v.state = stActive
+		d.moveLocked(v, callctl.Active, callctl.ReasonConnectAck)
 	}
 	d.mu.Unlock()
 	if ok {
 		v.data.allowSend()
 		d.traceCall(v, trace.CallConnected, 0, ndis.StatusSuccess, false)
-		d.a.MCmDispatchCallConnected(v.h)
+		d.cm.DispatchCallConnected(v.h)
 	}
 }
 
@@ -470,7 +474,7 @@ func (d *MCM) connected(p *peer, ind uni.Indication) {
 		return
 	}
 	v := c.out
-	if ci := ind.Msg.ConnectionID; ci == nil || p.connInUse(connOf(ci)) {
+	if ci := ind.Msg.ConnectionID; ci == nil || p.connInUse(q2931.ConnectionOf(ci)) {
 		// The called side assigns the connection identifier; without one
 		// (or with one in use) there is no data path.
 		cause := uni.NewCause(uni.CauseVPCIVCIAssignFailure)
@@ -481,9 +485,9 @@ func (d *MCM) connected(p *peer, ind uni.Indication) {
 		d.mu.Unlock()
 		return
 	}
-	c.conn, c.hasConn, c.connected = connOf(ind.Msg.ConnectionID), true, true
+	c.conn, c.hasConn, c.connected = q2931.ConnectionOf(ind.Msg.ConnectionID), true, true
 	p.bindConn(c)
-	if v.state == stCalling && v.c == c {
+	if v.state() == callctl.Calling && v.c == c {
 		d.callUpLocked(v, c, ind.Msg) // unlocks
 		return
 	}
@@ -496,7 +500,7 @@ func (d *MCM) connected(p *peer, ind uni.Indication) {
 		for _, w := range adds {
 			if st := d.addOnLegLocked(c, w); st != ndis.StatusSuccess {
 				d.partyGoneLocked(w)
-				d.enqueueLocked(func() { d.a.MCmAddPartyComplete(st, w.h, nil, w.params) })
+				d.enqueueLocked(func() { d.cm.AddPartyComplete(st, w.h, nil, w.params) })
 			}
 		}
 	}
@@ -504,7 +508,7 @@ func (d *MCM) connected(p *peer, ind uni.Indication) {
 	d.mu.Unlock()
 	v.data.setDests(ds)
 	if pt != nil && pt.state == pActive {
-		d.a.MCmAddPartyComplete(ndis.StatusSuccess, pt.h, pt, pt.params)
+		d.cm.AddPartyComplete(ndis.StatusSuccess, pt.h, pt, pt.params)
 	}
 }
 
@@ -548,13 +552,14 @@ func (d *MCM) callUpLocked(v *vc, c *call, m *uni.Message) {
 		c.setRx(v)
 	}
 	d.mu.Lock()
-	v.activated, v.tx, v.rx, v.state, v.req = true, tx, rx, stActive, nil
+	v.activated, v.tx, v.rx, v.req = true, tx, rx, nil
+	d.moveLocked(v, callctl.Active, callctl.ReasonConnect)
 	if pt != nil {
 		pt.state = pActive
 		for _, w := range adds {
 			if st := d.addOnLegLocked(c, w); st != ndis.StatusSuccess {
 				d.partyGoneLocked(w)
-				d.enqueueLocked(func() { d.a.MCmAddPartyComplete(st, w.h, nil, w.params) })
+				d.enqueueLocked(func() { d.cm.AddPartyComplete(st, w.h, nil, w.params) })
 			}
 		}
 	}
@@ -570,7 +575,7 @@ func (d *MCM) callUpLocked(v *vc, c *call, m *uni.Message) {
 	if pt == nil || pt.initial {
 		d.traceCall(v, trace.CallConnected, 0, ndis.StatusSuccess, false)
 	}
-	d.a.MCmMakeCallComplete(ndis.StatusSuccess, v.h, ph, pctx, params)
+	d.cm.MakeCallComplete(ndis.StatusSuccess, v.h, ph, pctx, params)
 }
 
 // legDestsLocked lists where a multipoint root's transmissions go: every
@@ -606,10 +611,10 @@ func (d *MCM) peerReleased(p *peer, ind uni.Indication) {
 			return
 		}
 		d.noteCauseLocked(v, ind.Cause.Value)
-		d.networkEndLocked(v, ind.Status())
+		d.networkEndLocked(v, q2931.IndicationStatus(ind))
 		return
 	}
-	st := ind.Status()
+	st := q2931.IndicationStatus(ind)
 	c.eachIn(func(v *vc) {
 		d.noteCauseLocked(v, ind.Cause.Value)
 		d.networkEndLocked(v, st)
@@ -628,7 +633,7 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 	p.calls.remove(c.id)
 	p.unbindConn(c)
 	c.setRx(nil)
-	st := ind.Status()
+	st := q2931.IndicationStatus(ind)
 	if ind.Restarted {
 		// A restart (the peer's, ours, or the peer's process starting
 		// again) cleared the call: the destination was out of order.
@@ -647,7 +652,7 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 	v := c.out
 	if v == nil {
 		c.eachIn(func(x *vc) {
-			if x.closing {
+			if x.state().IsClosing() {
 				d.maybeFinishCloseLocked(x)
 			} else {
 				d.noteCauseLocked(x, ind.Cause.Value)
@@ -659,13 +664,13 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 	}
 	v.removeLeg(c)
 	if !v.multipoint {
-		if !v.closing {
+		if !v.state().IsClosing() {
 			d.noteCauseLocked(v, ind.Cause.Value)
 		}
 		switch {
-		case v.state == stCalling:
+		case v.state() == callctl.Calling:
 			d.legFailedLocked(v, nil, st)
-		case v.closing:
+		case v.state().IsClosing():
 			d.maybeFinishCloseLocked(v)
 		default:
 			d.networkEndLocked(v, st)
@@ -686,7 +691,7 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 			d.legFailedLocked(v, pt, st)
 		case pDropping:
 			d.partyGoneLocked(pt)
-			d.enqueueLocked(func() { d.a.MCmDropPartyComplete(ndis.StatusSuccess, pt.h) })
+			d.enqueueLocked(func() { d.cm.DropPartyComplete(ndis.StatusSuccess, pt.h) })
 		case pActive:
 			lost = append(lost, pt)
 		}
@@ -697,9 +702,9 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 	}
 	c.mp.waitAdds = nil
 	d.partiesLostLocked(v, lost, st)
-	if v.closing {
+	if v.state().IsClosing() {
 		d.maybeFinishCloseLocked(v)
-	} else if v.state == stActive {
+	} else if v.state() == callctl.Active {
 		ds := d.legDestsLocked(v)
 		d.enqueueLocked(func() { v.data.setDests(ds) })
 	}
@@ -712,15 +717,15 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 // IncomingCloseCall with st (SUCCESS for normal clearing, DEST_OUT_OF_ORDER
 // after T309, ...). Its NdisClCloseCall finishes the close.
 func (d *MCM) networkEndLocked(v *vc, st ndis.Status) {
-	if v.closing || v.closeIndicated || v.h == nil {
+	if v.h == nil {
 		return
 	}
-	switch v.state {
-	case stOffered, stAccepted, stActive:
+	switch v.state() {
+	case callctl.Offered, callctl.Accepted, callctl.Active:
 	default:
-		return
+		return // closing or released already, or no call
 	}
-	v.closeIndicated, v.state = true, stReleased
+	d.moveLocked(v, callctl.Released, callctl.ReasonNetworkRelease)
 	d.traceCallLocked(v, trace.CallReleased, 0, st, true)
 	var qp *ndis.CallParameters
 	if v.qosPending {
@@ -733,9 +738,9 @@ func (d *MCM) networkEndLocked(v *vc, st ndis.Status) {
 	d.enqueueLocked(func() {
 		d.haltTx(v, ndis.StatusClosing)
 		if qp != nil {
-			d.a.MCmModifyCallQoSComplete(failure(st), v.h, qp)
+			d.cm.ModifyCallQoSComplete(failure(st), v.h, qp)
 		}
-		d.a.MCmDispatchIncomingCloseCall(st, v.h, nil)
+		d.cm.DispatchIncomingCloseCall(st, v.h, nil)
 	})
 }
 
@@ -747,7 +752,7 @@ func (d *MCM) partiesLostLocked(v *vc, lost []*party, st ndis.Status) {
 	if len(lost) == 0 {
 		return
 	}
-	if v.closing || v.closeIndicated {
+	if v.state().Ended() {
 		for _, pt := range lost {
 			pt.state = pDropInd
 		}
@@ -767,7 +772,7 @@ func (d *MCM) partiesLostLocked(v *vc, lost []*party, st ndis.Status) {
 		indicate = lost[:len(lost)-1]
 	}
 	for _, pt := range indicate {
-		d.enqueueLocked(func() { d.a.MCmDispatchIncomingDropParty(st, pt.h, nil) })
+		d.enqueueLocked(func() { d.cm.DispatchIncomingDropParty(st, pt.h, nil) })
 	}
 	if alive == 0 {
 		d.networkEndLocked(v, st)
@@ -790,7 +795,7 @@ func (d *MCM) partyAdded(p *peer, ind uni.Indication) {
 	}
 	pt.state = pActive
 	d.mu.Unlock()
-	d.a.MCmAddPartyComplete(ndis.StatusSuccess, pt.h, pt, pt.params)
+	d.cm.AddPartyComplete(ndis.StatusSuccess, pt.h, pt, pt.params)
 }
 
 // partyEnded: a party is gone at the uni level (rejected, dropped, timed
@@ -802,7 +807,7 @@ func (d *MCM) partyEnded(p *peer, ind uni.Indication) {
 	if c == nil {
 		return
 	}
-	st := ind.Status()
+	st := q2931.IndicationStatus(ind)
 	if v := c.out; v != nil {
 		pt := c.party(ind.Endpoint)
 		if pt == nil {
@@ -814,7 +819,7 @@ func (d *MCM) partyEnded(p *peer, ind uni.Indication) {
 			d.legFailedLocked(v, pt, st)
 		case pDropping:
 			d.partyGoneLocked(pt)
-			d.enqueueLocked(func() { d.a.MCmDropPartyComplete(ndis.StatusSuccess, pt.h) })
+			d.enqueueLocked(func() { d.cm.DropPartyComplete(ndis.StatusSuccess, pt.h) })
 		case pActive:
 			pt.c = nil
 			d.partiesLostLocked(v, []*party{pt}, st)
@@ -829,7 +834,7 @@ func (d *MCM) partyEnded(p *peer, ind uni.Indication) {
 	}
 	v.partyEnded = true
 	c.dropRx(v)
-	if v.closing {
+	if v.state().IsClosing() {
 		d.maybeFinishCloseLocked(v)
 		return
 	}
@@ -848,13 +853,13 @@ func (d *MCM) peerDroppedParty(p *peer, ind uni.Indication) {
 	}
 	if v := c.out; v != nil {
 		if pt := c.party(ind.Endpoint); pt != nil && pt.state == pActive {
-			d.partiesLostLocked(v, []*party{pt}, ind.Status())
+			d.partiesLostLocked(v, []*party{pt}, q2931.IndicationStatus(ind))
 		}
 		return
 	}
 	if v := c.inVC(ind.Endpoint); v != nil {
 		d.noteCauseLocked(v, ind.Cause.Value)
-		d.networkEndLocked(v, ind.Status())
+		d.networkEndLocked(v, q2931.IndicationStatus(ind))
 	}
 }
 
@@ -887,25 +892,18 @@ func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
 		reject(uni.CauseServiceUnavailable)
 		d.mu.Unlock()
 		return
-	case v.state != stActive || v.closing || v.closeIndicated || !v.activated || ind.Traffic == nil:
+	case v.state() != callctl.Active || !v.activated || ind.Traffic == nil:
 		reject(uni.CauseTemporaryFailure)
 		d.mu.Unlock()
 		return
-	case !trafficAllowed(ind.Traffic):
+	case !q2931.TrafficAllowed(ind.Traffic):
 		reject(uni.CauseUnsupportedTraffic)
 		d.mu.Unlock()
 		return
 	}
-	td := ind.Traffic
 	ptx, prx := v.tx, v.rx
-	nf := modified(ptx, either(td.FwdPCR01, td.FwdPCR0), either(td.FwdSCR01, td.FwdSCR0), either(td.FwdMBS01, td.FwdMBS0))
-	nb := modified(prx, either(td.BwdPCR01, td.BwdPCR0), either(td.BwdSCR01, td.BwdSCR0), either(td.BwdMBS01, td.BwdMBS0))
-	ntx, nrx := nf, nb
-	if v.incoming {
-		ntx = modified(ptx, either(td.BwdPCR01, td.BwdPCR0), either(td.BwdSCR01, td.BwdSCR0), either(td.BwdMBS01, td.BwdMBS0))
-		nrx = modified(prx, either(td.FwdPCR01, td.FwdPCR0), either(td.FwdSCR01, td.FwdSCR0), either(td.FwdMBS01, td.FwdMBS0))
-	}
-	if exceeds(ntx, d.cfg.MaxRate) || exceeds(nrx, d.cfg.MaxRate) {
+	ntx, nrx := q2931.ModifiedFlowspecs(ind.Traffic, ptx, prx, v.incoming)
+	if q2931.Exceeds(ntx, d.cfg.MaxRate) || q2931.Exceeds(nrx, d.cfg.MaxRate) {
 		reject(uni.CauseCellRateUnavailable)
 		d.mu.Unlock()
 		return
@@ -915,7 +913,7 @@ func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
 
 	// Not pooled: the client is given these parameters too.
 	na := new(activation).fill(v, ntx, nrx, conn)
-	if st := d.a.MCmActivateVc(v.h, na); st != ndis.StatusSuccess {
+	if st := d.cm.ActivateVc(v.h, na); st != ndis.StatusSuccess {
 		d.mu.Lock()
 		reject(uni.CauseResourceUnavailable)
 		d.mu.Unlock()
@@ -925,7 +923,7 @@ func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
 	v.tx, v.rx = ntx, nrx
 	d.mu.Unlock()
 	v.data.setFlow(ntx)
-	st := d.a.MCmDispatchIncomingCallQoSChange(v.h, na)
+	st := d.cm.DispatchIncomingCallQoSChange(v.h, na)
 	d.mu.Lock()
 	if st == ndis.StatusSuccess {
 		if out, err := p.link.AcceptModify(c.id); err == nil {
@@ -934,7 +932,7 @@ func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
 		d.mu.Unlock()
 		return
 	}
-	reject(uni.CauseForStatus(st))
+	reject(q2931.CauseForStatus(st))
 	v.tx, v.rx = ptx, prx
 	d.mu.Unlock()
 	d.activate(v, ptx, prx, conn)
@@ -962,15 +960,15 @@ func (d *MCM) modifyAnswered(p *peer, ind uni.Indication) {
 	}
 	qp := v.req
 	v.qosPending, v.req = false, nil
-	ok := ind.Kind == uni.IndModified && v.state == stActive && !v.closing && !v.closeIndicated
+	ok := ind.Kind == uni.IndModified && v.state() == callctl.Active
 	conn := c.conn
 	d.mu.Unlock()
 	if !ok {
-		st := failure(ind.Status())
+		st := failure(q2931.IndicationStatus(ind))
 		if ind.Kind == uni.IndModified {
 			st = ndis.StatusClosing
 		}
-		d.a.MCmModifyCallQoSComplete(st, v.h, qp)
+		d.cm.ModifyCallQoSComplete(st, v.h, qp)
 		return
 	}
 	ntx, nrx := qp.CallMgrParameters.Transmit, qp.CallMgrParameters.Receive
@@ -981,5 +979,5 @@ func (d *MCM) modifyAnswered(p *peer, ind uni.Indication) {
 		d.mu.Unlock()
 		v.data.setFlow(ntx)
 	}
-	d.a.MCmModifyCallQoSComplete(st, v.h, qp)
+	d.cm.ModifyCallQoSComplete(st, v.h, qp)
 }

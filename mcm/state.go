@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
+	"github.com/condis-project/condis/q2931/callctl"
 	"github.com/condis-project/condis/uni"
 )
 
@@ -18,7 +20,7 @@ var seqs atomic.Uint64 // creation order of AFs and VCs, for stable listings
 type af struct {
 	seq      uint64
 	h        *ndis.Af
-	vcs      int  // VCs the MCM created on this open and has not deleted (R-AF-15)
+	vcs      int  // VCs the MCM created on this open and has not deleted (R-q2931.AF-15)
 	closing  bool // ProtocolCmCloseAf pended until vcs reaches 0
 	closed   bool
 	notified bool // NdisMCmNotifyCloseAddressFamily sent
@@ -30,59 +32,6 @@ type sap struct {
 	af      *af
 	h       *ndis.Sap
 	service string
-}
-
-// vcState is the call state of a VC as the MCM sees it. The zero value is
-// not a state.
-//
-// A VC the client created (outgoing):
-//
-//	idle ──ProtocolCmMakeCall──▶ calling ──CONNECT, NdisMCmActivateVc, MakeCallComplete(SUCCESS)──▶ active
-//	calling ──RELEASE / RELEASE COMPLETE / T303 / link loss / dial failure, MakeCallComplete(failure)──▶ idle
-//
-// A VC the MCM created for a SETUP (incoming):
-//
-//	(SETUP: NdisMCmCreateVc, NdisMCmActivateVc, NdisMCmDispatchIncomingCall) ──▶ offered
-//	offered ──client accepts / CONNECT──▶ accepted ──CONNECT ACKNOWLEDGE, CallConnected──▶ active
-//	offered ──client rejects / RELEASE COMPLETE──▶ idle, deactivated and deleted
-//
-// Either, once a call exists:
-//
-//	offered, accepted, active ──the network ends it: IncomingCloseCall──▶ released
-//	accepted, active, released ──ProtocolCmCloseCall──▶ closing
-//	closing ──the network part is over, data drained, NdisMCmDeactivateVc, CloseCallComplete──▶ idle
-//
-// An incoming VC is deleted (NdisMCmDeleteVc) once idle again.
-type vcState uint8
-
-const (
-	stIdle vcState = iota + 1
-	stCalling
-	stOffered
-	stAccepted
-	stActive
-	stReleased
-	stClosing
-)
-
-func (s vcState) String() string {
-	switch s {
-	case stIdle:
-		return "idle"
-	case stCalling:
-		return "calling"
-	case stOffered:
-		return "offered"
-	case stAccepted:
-		return "accepted"
-	case stActive:
-		return "active"
-	case stReleased:
-		return "released"
-	case stClosing:
-		return "closing"
-	}
-	return "state " + strconv.Itoa(int(s))
 }
 
 // vc is the MCM's context for a VC: its VC context and, for a VC it
@@ -101,22 +50,19 @@ type vc struct {
 	prev, next *vc // d.vcs
 
 	// Call state, guarded by d.mu.
-	seq            uint32 // creation order (wraps: compare with seqCompare)
-	state          vcState
-	madeAt         time.Time // NdisClMakeCall, when calls are traced (Config.Tracer.Call)
-	incoming       bool
-	reliable       bool
-	multipoint     bool
-	closing        bool // ProtocolCmCloseCall accepted
-	finishQueued   bool
-	closeIndicated bool    // NdisMCmDispatchIncomingCloseCall given (or due)
-	activated      bool    // NdisMCmActivateVc succeeded and not deactivated since: tx and rx are in force
-	partyEnded     bool    // a multipoint leaf: its party ended at the uni level
-	deleteQueued   bool    // incoming: deletion is on its way
-	ep             uint16  // incoming: the party's endpoint reference on c (multipoint), else the call's first
-	service        svcName // the called service
-	qosPending     bool    // ProtocolCmModifyCallQoS waits for the peer (req is its buffer)
-	p              *peer   // the other node (of a multipoint root: the first leaf's)
+	seq          uint32     // creation order (wraps: compare with seqCompare)
+	cs           callctl.VC // the call state: changed only by d.moveLocked
+	madeAt       time.Time  // NdisClMakeCall, when calls are traced (Config.Tracer.Call)
+	incoming     bool
+	reliable     bool
+	multipoint   bool
+	activated    bool    // NdisMCmActivateVc succeeded and not deactivated since: tx and rx are in force
+	partyEnded   bool    // a multipoint leaf: its party ended at the uni level
+	deleteQueued bool    // incoming: deletion is on its way
+	ep           uint16  // incoming: the party's endpoint reference on c (multipoint), else the call's first
+	service      svcName // the called service
+	qosPending   bool    // ProtocolCmModifyCallQoS waits for the peer (req is its buffer)
+	p            *peer   // the other node (of a multipoint root: the first leaf's)
 	// c is the uni call of an incoming VC, or the first leg of an
 	// outgoing one (a point-to-point call's only leg; a multipoint
 	// root's further legs are in mp.legs). Nil when there is none.
@@ -148,7 +94,7 @@ type offer struct {
 	params       ndis.CallParameters // the buffer given to the client (which may change it)
 	cm           ndis.CallManagerParameters
 	media        ndis.MediaParameters
-	blob         [mediaBlobLen]byte
+	blob         [q2931.MediaBlobLen]byte
 	calling      [32]byte      // storage for the calling node's name in cm, if it fits
 	tx, rx       ndis.Flowspec // what was offered, kept apart from the client's buffer
 	pending      bool          // MCmDispatchIncomingCall returned PENDING and no answer came yet
@@ -159,7 +105,7 @@ type offer struct {
 // string would be a pointer per VC for the collector to follow and, for a
 // call the client made, an allocation.
 type svcName struct {
-	b [MaxServiceLen]byte
+	b [q2931.MaxServiceLen]byte
 	n uint8
 }
 
@@ -172,6 +118,9 @@ func makeSvcName(s string) svcName {
 func (s *svcName) bytes() []byte { return s.b[:s.n] }
 
 func (s svcName) String() string { return string(s.b[:s.n]) }
+
+// state is v's call state (see callctl.State for its transitions).
+func (v *vc) state() callctl.State { return v.cs.State() }
 
 // free recycles o (see offers).
 func (o *offer) free() {
@@ -500,19 +449,6 @@ func (c *call) rxToLocked(one *[1]*vc) []*vc {
 	one[0] = c.rx
 	return one[:]
 }
-
-// connIE is the Connection Identifier IE for a connection id.
-func connIE(id uint32) *uni.ConnectionID {
-	ci := connID(id)
-	return &ci
-}
-
-// connID is connIE's value.
-func connID(id uint32) uni.ConnectionID {
-	return uni.ConnectionID{VPAssociated: uni.VPExplicit, Exclusive: uni.ExclusiveVCI, VPCI: uint16(id >> 16), VCI: uint16(id)}
-}
-
-func connOf(ci *uni.ConnectionID) uint32 { return uint32(ci.VPCI)<<16 | uint32(ci.VCI) }
 
 // failure turns a status for a call that did not come up into a failure:
 // normal clearing before the connect is still a failed setup.

@@ -13,9 +13,9 @@ import (
 
 	quicgo "github.com/quic-go/quic-go"
 
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/pki"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/transport"
 	"github.com/condis-project/condis/transport/sim"
 )
@@ -61,7 +61,7 @@ func BenchmarkVcThroughput(b *testing.B) {
 // back on loopback: the largest rate UNI 3.1 signals (805 MB/s) sustained
 // and peak, a 1 MB bucket.
 func unlimited(sdu uint32) ndis.Flowspec {
-	return flow(ndis.ServiceControlledLoad, mcm.MaxFlowspecValue, 1_000_000, mcm.MaxFlowspecValue, sdu)
+	return flow(ndis.ServiceControlledLoad, q2931.MaxFlowspecValue, 1_000_000, q2931.MaxFlowspecValue, sdu)
 }
 
 // newBenchQuicWorld is newQuicWorld for a benchmark: the transport's
@@ -163,7 +163,7 @@ func benchVcThroughput(b *testing.B, reliable bool, size int) {
 	ca, cb := newBenchClient(na, "alice"), newBenchClient(nb, "bob")
 	cb.listen("sink")
 	va := ca.makeCalls(1, func() *ndis.CallParameters {
-		return mcm.CallParams("b", "sink", unlimited(uint32(size)), unlimited(uint32(size)), reliable)
+		return q2931.CallParams("b", "sink", unlimited(uint32(size)), unlimited(uint32(size)), reliable)
 	})[0]
 	cb.waitIncoming(1, 1)
 	raw := newRawQuic(b, w.ca)
@@ -390,7 +390,7 @@ func benchVcDataPathSim(b *testing.B, reliable bool, size int) {
 	cb.wakeOnRx = true
 	cb.listen("sink")
 	va := ca.makeCalls(1, func() *ndis.CallParameters {
-		return mcm.CallParams("b", "sink", unlimited(uint32(size)), unlimited(uint32(size)), reliable)
+		return q2931.CallParams("b", "sink", unlimited(uint32(size)), unlimited(uint32(size)), reliable)
 	})[0]
 	cb.waitIncoming(1, 1)
 

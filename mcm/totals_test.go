@@ -6,6 +6,7 @@ import (
 
 	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/transport/sim"
 )
 
@@ -24,7 +25,7 @@ func TestPolicingCounted(t *testing.T) {
 		ca, cb := a.client("alice"), b.client("bob")
 		b.listen(cb, "sink")
 		tx := flow(ndis.ServiceGuaranteed, 1_200, 2_400, 1_000_000, 1200)
-		va, vb := w.connect(ca, cb, mcm.CallParams("b", "sink", tx, bestEffort(1200), false))
+		va, vb := w.connect(ca, cb, q2931.CallParams("b", "sink", tx, bestEffort(1200), false))
 
 		var burst [][]byte
 		for i := range 10 {
@@ -61,7 +62,7 @@ func TestPolicingCounted(t *testing.T) {
 
 		// A second call on a new VC, within its flowspec: the totals keep
 		// the first call's SDUs and add these.
-		va, vb = w.connect(ca, cb, mcm.CallParams("b", "sink", bestEffort(1200), bestEffort(1200), false))
+		va, vb = w.connect(ca, cb, q2931.CallParams("b", "sink", bestEffort(1200), bestEffort(1200), false))
 		for i, st := range w.send(ca, va, payload(100, 1), payload(300, 2), payload(500, 3)) {
 			if st != ndis.StatusSuccess {
 				t.Errorf("second call, SDU %d: %v", i, st)

@@ -9,6 +9,7 @@ import (
 	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/transport/sim"
 	"github.com/condis-project/condis/uni"
@@ -32,7 +33,7 @@ func TestTraceAcceptedCallClosed(t *testing.T) {
 		if st != ndis.StatusSuccess {
 			t.Fatalf("CreateVc: %v", st)
 		}
-		ca.MakeCall(va, mcm.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false), false)
+		ca.MakeCall(va, q2931.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false), false)
 		w.waitFor("the call offered and accepted", func() bool {
 			in := cb.Incoming()
 			return len(in) == 1 && memdrv.See(cb, func() bool { return in[0].Answer.Done })

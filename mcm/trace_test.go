@@ -9,6 +9,7 @@ import (
 
 	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/transport/sim"
 	"github.com/condis-project/condis/uni"
@@ -65,11 +66,11 @@ func TestTraceEvents(t *testing.T) {
 		b := w.addNode("b", func(c *mcm.Config) { c.Tracer = rb.tracer() })
 		ca, cb := a.client("alice"), b.client("bob")
 		b.listen(cb, "echo")
-		va, vb := w.connect(ca, cb, mcm.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false))
+		va, vb := w.connect(ca, cb, q2931.CallParams("b", "echo", bestEffort(1000), bestEffort(1000), false))
 		w.hangUp(cb, vb, ca, va, ndis.StatusSuccess)
 		w.deleted(cb, vb)
 		ca.DeleteVc(va)
-		vx := w.call(ca, mcm.CallParams("b", "nosuch", bestEffort(1000), bestEffort(1000), false))
+		vx := w.call(ca, q2931.CallParams("b", "nosuch", bestEffort(1000), bestEffort(1000), false))
 		ca.DeleteVc(vx)
 		w.pause(100 * time.Millisecond)
 

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"testing/synctest"
 
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/transport"
 	"github.com/condis-project/condis/transport/sim"
 	"github.com/condis-project/condis/uni"
@@ -108,7 +108,7 @@ func TestFlowspecMapping(t *testing.T) {
 				setup := capture(w, sim.From("a", sim.MsgType(uni.MsgSetup)))
 				connect := capture(w, sim.From("b", sim.MsgType(uni.MsgConnect)))
 
-				va, vb := w.connect(ca, cb, mcm.CallParams("b", "echo", oddFlow(tc.tx), oddFlow(tc.rx), false))
+				va, vb := w.connect(ca, cb, q2931.CallParams("b", "echo", oddFlow(tc.tx), oddFlow(tc.rx), false))
 				m, ok := setup()
 				if !ok {
 					t.Fatal("no SETUP seen")
@@ -174,7 +174,7 @@ func TestGrantedParameters(t *testing.T) {
 		// Whole cells, nothing unsignalled specified: granted as asked.
 		exact := ndis.Flowspec{ServiceType: ndis.ServiceControlledLoad, TokenRate: 48_000, TokenBucketSize: 4_800, PeakBandwidth: 96_000,
 			Latency: ns, DelayVariation: ns, MaxSduSize: 1000, MinimumPolicedSize: ns}
-		va, vb := w.connect(ca, cb, mcm.CallParams("b", "echo", exact, exact, false))
+		va, vb := w.connect(ca, cb, q2931.CallParams("b", "echo", exact, exact, false))
 		cp := memdrv.See(ca, func() *ndis.CallParameters { return va.Params.Clone() })
 		if cp.Flags&ndis.CallParametersChanged != 0 || cp.CallMgrParameters.Transmit != exact || cp.CallMgrParameters.Receive != exact {
 			t.Errorf("exact flowspecs: flags %#x, %+v", cp.Flags, *cp.CallMgrParameters)
@@ -221,7 +221,7 @@ func TestGrantedParameters(t *testing.T) {
 		open := bestEffort(1000)
 		open.PeakBandwidth = ndis.PositiveInfinityRate
 		setup := capture(w, sim.From("a", sim.MsgType(uni.MsgSetup)))
-		va, vb = w.connect(ca, cb, mcm.CallParams("b", "echo", open, open, false))
+		va, vb = w.connect(ca, cb, q2931.CallParams("b", "echo", open, open, false))
 		if m, ok := setup(); !ok || m.Traffic.FwdPCR01 != uni.Some(0xFFFFFF) || m.Traffic.BwdPCR01 != uni.Some(0xFFFFFF) {
 			t.Errorf("SETUP for an open peak: %+v", m)
 		}
@@ -341,7 +341,7 @@ func noSCR() *uni.TrafficDescriptor {
 // TestUnsupportedTrafficCombination: a SETUP whose traffic descriptor is
 // not one of UNI 3.1's combinations of traffic parameters is refused with
 // RELEASE COMPLETE cause 73 and offered to nobody; a caller refused with
-// cause 73 sees the MakeCall fail with uni.StatusForCause(73); a MODIFY
+// cause 73 sees the MakeCall fail with q2931.StatusForCause(73); a MODIFY
 // REQUEST outside the combinations gets MODIFY REJECT 73 and changes
 // nothing.
 func TestUnsupportedTrafficCombination(t *testing.T) {
@@ -373,14 +373,14 @@ func TestUnsupportedTrafficCombination(t *testing.T) {
 
 		// a's call to x, which refuses it with cause 73.
 		v, _ := ca.CreateVc(ca.Af())
-		ca.MakeCall(v, mcm.CallParams("x", "echo", bestEffort(1000), bestEffort(1000), false), false)
+		ca.MakeCall(v, q2931.CallParams("x", "echo", bestEffort(1000), bestEffort(1000), false), false)
 		in := x.await(uni.MsgSetup)
 		x.send("a", &uni.Message{Type: uni.MsgReleaseComplete, CallRef: uni.CallRef{Value: in.CallRef.Value, Flag: true},
 			Causes: []uni.CauseIE{uni.NewCause(uni.CauseUnsupportedTraffic)}})
 		w.waitFor("MakeCall outcome", func() bool { return memdrv.See(ca, func() bool { return v.Make.Done }) })
-		if r := memdrv.See(ca, func() memdrv.Result { return v.Make }); r.Status != uni.StatusForCause(uni.CauseUnsupportedTraffic) ||
+		if r := memdrv.See(ca, func() memdrv.Result { return v.Make }); r.Status != q2931.StatusForCause(uni.CauseUnsupportedTraffic) ||
 			r.Status != ndis.StatusIncompatibleQoS || !r.ExactlyOnce() {
-			t.Errorf("MakeCall refused with cause 73: %v; want %v (INCOMPATABLE_QOS)", r, uni.StatusForCause(uni.CauseUnsupportedTraffic))
+			t.Errorf("MakeCall refused with cause 73: %v; want %v (INCOMPATABLE_QOS)", r, q2931.StatusForCause(uni.CauseUnsupportedTraffic))
 		}
 		ca.DeleteVc(v)
 
@@ -408,67 +408,3 @@ func TestUnsupportedTrafficCombination(t *testing.T) {
 // TestCheckFlowspec: what UNI 3.1 can carry passes; anything else gets a
 // FlowspecError naming the field, its value and the limit, with the
 // status a request is refused with, and one line saying so.
-func TestCheckFlowspec(t *testing.T) {
-	ns, inf := ndis.QoSNotSpecified, ndis.PositiveInfinityRate
-	max := uint32(mcm.MaxFlowspecValue)
-	if max != 805_306_272 {
-		t.Fatalf("MaxFlowspecValue = %d, want 16 777 214 cells × 48 = 805 306 272", max)
-	}
-	for _, tc := range []struct {
-		name string
-		f    ndis.Flowspec
-		want *mcm.FlowspecError
-		line string
-	}{
-		{"no traffic, whatever else", ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic, TokenRate: 1 << 31, PeakBandwidth: 0}, nil, ""},
-		{"best effort, open peak", flow(ndis.ServiceBestEffort, ns, ns, ns, 100), nil, ""},
-		{"best effort, infinite peak", flow(ndis.ServiceBestEffort, ns, ns, inf, 100), nil, ""},
-		{"best effort, largest peak", flow(ndis.ServiceBestEffort, ns, 1<<31, max, 100), nil, ""},
-		{"controlled load, largest values", flow(ndis.ServiceControlledLoad, max, max, max, 100), nil, ""},
-		{"guaranteed, open values", flow(ndis.ServiceGuaranteed, inf, ns, ns, 100), nil, ""},
-		{"token rate equal to the peak", flow(ndis.ServiceGuaranteed, 1000, 10, 1000, 100), nil, ""},
-		{"peak of 900 000 000 B/s", flow(ndis.ServiceBestEffort, ns, ns, 900_000_000, 100),
-			&mcm.FlowspecError{Field: "PeakBandwidth", Value: 900_000_000, Limit: max, Status: ndis.StatusInvalidData},
-			"PeakBandwidth 900000000 bytes/s is more than a UNI 3.1 traffic descriptor carries: at most 805306272 bytes/s (16777214 cells of 48 octets)"},
-		{"token rate one over", flow(ndis.ServiceControlledLoad, max+1, 100, ns, 100),
-			&mcm.FlowspecError{Field: "TokenRate", Value: max + 1, Limit: max, Status: ndis.StatusInvalidData},
-			"TokenRate 805306273 bytes/s is more than a UNI 3.1 traffic descriptor carries: at most 805306272 bytes/s (16777214 cells of 48 octets)"},
-		{"bucket of 4294967293 octets", flow(ndis.ServiceGuaranteed, 100, 4294967293, 200, 100),
-			&mcm.FlowspecError{Field: "TokenBucketSize", Value: 4294967293, Limit: max, Status: ndis.StatusInvalidData},
-			"TokenBucketSize 4294967293 bytes is more than a UNI 3.1 traffic descriptor carries: at most 805306272 bytes (16777214 cells of 48 octets)"},
-		{"token rate above the peak", flow(ndis.ServiceControlledLoad, 200_000, 100, 100_000, 100),
-			&mcm.FlowspecError{Field: "TokenRate", Value: 200_000, Limit: 100_000, Status: ndis.StatusInvalidData},
-			"TokenRate 200000 bytes/s is above PeakBandwidth 100000 bytes/s: the token rate must not exceed the peak"},
-		{"best effort token rate above the peak", flow(ndis.ServiceBestEffort, 200_000, ns, 100_000, 100),
-			&mcm.FlowspecError{Field: "TokenRate", Value: 200_000, Limit: 100_000, Status: ndis.StatusInvalidData},
-			"TokenRate 200000 bytes/s is above PeakBandwidth 100000 bytes/s: the token rate must not exceed the peak"},
-		{"peak of 0", flow(ndis.ServiceGuaranteed, 0, 0, 0, 100),
-			&mcm.FlowspecError{Field: "PeakBandwidth", Status: ndis.StatusInvalidData},
-			"PeakBandwidth 0: a direction that sends nothing has the service type no traffic"},
-		{"network control", flow(ndis.ServiceNetworkControl, 1, 1, 1, 100),
-			&mcm.FlowspecError{Field: "ServiceType", Value: uint32(ndis.ServiceNetworkControl), Status: ndis.StatusNotSupported},
-			"ServiceType 10 is not supported: use best effort, controlled load, guaranteed or no traffic"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := mcm.CheckFlowspec(tc.f)
-			if tc.want == nil {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
-				return
-			}
-			fe, ok := err.(*mcm.FlowspecError)
-			if !ok || *fe != *tc.want {
-				t.Fatalf("CheckFlowspec = %#v, want %#v", err, tc.want)
-			}
-			if fe.Error() != tc.line {
-				t.Errorf("message %q\nwant    %q", fe.Error(), tc.line)
-			}
-		})
-	}
-	flag := map[string]string{"PeakBandwidth": "--peak", "TokenRate": "--rate"}
-	e := &mcm.FlowspecError{Field: "TokenRate", Value: 200_000, Limit: 100_000, Status: ndis.StatusInvalidData}
-	if got, want := e.Describe(func(f string) string { return flag[f] }), "--rate 200000 bytes/s is above --peak 100000 bytes/s: the token rate must not exceed the peak"; got != want {
-		t.Errorf("Describe with flag names: %q, want %q", got, want)
-	}
-}

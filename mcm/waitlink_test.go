@@ -4,9 +4,9 @@ import (
 	"testing"
 	"testing/synctest"
 
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/transport/sim"
 )
 
@@ -26,7 +26,7 @@ func TestSetupWaitingForTheLinkFailsItsRequest(t *testing.T) {
 		b.listen(cb, "sink")
 		c.listen(cc, "sink")
 
-		v := w.call(ca, mcm.CallParams("b", "sink", bestEffort(5000), bestEffort(1000), false))
+		v := w.call(ca, q2931.CallParams("b", "sink", bestEffort(5000), bestEffort(1000), false))
 		if r := memdrv.See(ca, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusAalParamsUnsupported || !r.ExactlyOnce() {
 			t.Errorf("first call to b with MaxSduSize 5000 on datagrams: %v, want AAL_PARAMS_UNSUPPORTED once", r)
 		}
@@ -36,13 +36,13 @@ func TestSetupWaitingForTheLinkFailsItsRequest(t *testing.T) {
 		// (no link yet) that asks more than the call's parameters allow.
 		none := ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
 		v, _ = ca.CreateVc(ca.Af())
-		ca.MakeCall(v, mcm.CallParams("b", "sink", bestEffort(1000), none, false), true)
+		ca.MakeCall(v, q2931.CallParams("b", "sink", bestEffort(1000), none, false), true)
 		w.waitFor("multipoint call", func() bool { return memdrv.See(ca, func() bool { return v.Make.Done }) })
 		if r := memdrv.See(ca, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusSuccess {
 			t.Fatalf("multipoint MakeCall: %v", r)
 		}
 		w.net.SetMaxDatagramPayload("a", 500) // a's datagrams, to b and to c
-		p, st := ca.AddParty(v, mcm.CallParams("c", "sink", bestEffort(1000), none, false))
+		p, st := ca.AddParty(v, q2931.CallParams("c", "sink", bestEffort(1000), none, false))
 		if st != ndis.StatusPending {
 			t.Fatalf("AddParty returned %v", st)
 		}

@@ -74,7 +74,7 @@ type Client struct {
 	NoLog bool
 	// Sap builds the CO_SAP RegisterSap registers for a service name, so
 	// the client can drive a call manager with another SAP format (such as
-	// mcm.ServiceSap). Nil uses ServiceSap, the in-memory call managers'
+	// q2931.ServiceSap). Nil uses ServiceSap, the in-memory call managers'
 	// format. Set it before registering.
 	Sap func(service string) *ndis.CoSap
 

@@ -1,10 +1,10 @@
 package memdrv
 
 import (
-	"encoding/binary"
 	"sync/atomic"
 
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 )
 
 // ops are the mediator calls whose form differs between a miniport call
@@ -143,9 +143,9 @@ type cmVc struct {
 	connected bool
 	released  bool // the far end is gone; closing needs no signalling
 	closing   bool
-	makeOut   bool    // the MakeCall is not completed to NDIS yet (its completion may be queued)
-	held      bool    // a release arrived meanwhile: indicated once it is (R-CLOSE-20)
-	vciBytes  [4]byte // MediaSpecific of act
+	makeOut   bool                     // the MakeCall is not completed to NDIS yet (its completion may be queued)
+	held      bool                     // a release arrived meanwhile: indicated once it is (R-CLOSE-20)
+	media     [q2931.MediaBlobLen]byte // MediaSpecific of act: its VCI (q2931.ParamMedia)
 	heldClose ndis.Status
 	peer      *cmVc      // p2p: the far end; leaf: the root
 	party     *cmParty   // leaf of a multipoint call: the root's party for it
@@ -245,9 +245,9 @@ func (v *cmVc) activationParams(p *ndis.CallParameters) *ndis.CallParameters {
 		v.actCM = *p.CallMgrParameters
 		v.act.CallMgrParameters = &v.actCM
 	}
-	binary.BigEndian.PutUint32(v.vciBytes[:], v.port.vci)
+	v.media = q2931.MediaArray(v.port.vci, 0)
 	v.actMedia = ndis.MediaParameters{Flags: ndis.TransmitVC | ndis.ReceiveVC,
-		MediaSpecific: ndis.SpecificParameters{ParamType: ParamVCI, Parameters: v.vciBytes[:]}}
+		MediaSpecific: ndis.SpecificParameters{ParamType: q2931.ParamMedia, Parameters: v.media[:]}}
 	v.act.MediaParameters = &v.actMedia
 	return &v.act
 }
@@ -431,10 +431,11 @@ func (c *core) ProtocolCmNotifyCloseAfComplete(afCtx any, st ndis.Status) {
 
 func (c *core) ProtocolCmRegisterSap(afCtx any, coSap *ndis.CoSap, h *ndis.Sap) (any, ndis.Status) {
 	a := afCtx.(*cmAf)
-	if coSap.SapType != SapService || len(coSap.Sap) == 0 {
+	svc, ok := q2931.SapService(coSap)
+	if !ok || q2931.ValidService(svc) != nil {
 		return nil, ndis.StatusInvalidData // R-SAP-2: a format we do not know
 	}
-	s := &cmSap{af: a, h: h, service: string(coSap.Sap)}
+	s := &cmSap{af: a, h: h, service: svc}
 	st := respond(&c.fab.Loop, c.getMode(), func(done func(ndis.Status)) {
 		if !c.fab.register(s.service, s) {
 			done(ndis.StatusInvalidData) // R-SAP-2: in use by another client
@@ -517,7 +518,7 @@ func (m *makeCall) complete(st ndis.Status) {
 
 func (c *core) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, party *ndis.Party) (any, ndis.Status) {
 	v := vcCtx.(*cmVc)
-	svc, ok := serviceBytes(params)
+	svc, ok := q2931.DestinationService(params)
 	if !ok {
 		return nil, ndis.StatusInvalidAddress
 	}
@@ -1152,7 +1153,7 @@ func (c *core) farEndLeft(root, leaf *cmVc) {
 
 func (c *core) ProtocolCmAddParty(vcCtx any, params *ndis.CallParameters, party *ndis.Party) (any, ndis.Status) {
 	v := vcCtx.(*cmVc)
-	svc, ok := serviceBytes(params)
+	svc, ok := q2931.DestinationService(params)
 	if !ok {
 		return nil, ndis.StatusInvalidAddress
 	}

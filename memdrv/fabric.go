@@ -1,67 +1,8 @@
 package memdrv
 
 import (
-	"encoding/binary"
 	"sync"
-
-	"github.com/condis-project/condis/ndis"
 )
-
-// Parameter and SAP type codes the in-memory drivers use in the AF- and
-// medium-specific blobs of CoNDIS structures.
-const (
-	// ParamService marks CallMgrSpecific parameters holding the called
-	// service name (the destination of MakeCall and AddParty).
-	ParamService uint32 = 0xC0D15001
-	// ParamVCI marks MediaSpecific parameters holding the 4-byte
-	// big-endian connection identifier assigned to the VC.
-	ParamVCI uint32 = 0xC0D15002
-	// SapService marks a CO_SAP whose bytes are a service name.
-	SapService uint32 = 0xC0D15003
-)
-
-// AF is the address family the in-memory call managers register: Q.2931,
-// UNI 3.1, as an ATM call manager would.
-var AF = ndis.AddressFamily{AddressFamily: ndis.AFQ2931, MajorVersion: 3, MinorVersion: 1}
-
-// CallParams builds call parameters that call service with the given
-// transmit/receive flowspecs.
-func CallParams(service string, tx, rx ndis.Flowspec) *ndis.CallParameters {
-	return &ndis.CallParameters{CallMgrParameters: &ndis.CallManagerParameters{
-		Transmit: tx, Receive: rx,
-		CallMgrSpecific: ndis.SpecificParameters{ParamType: ParamService, Parameters: []byte(service)},
-	}}
-}
-
-// ServiceSap builds the CO_SAP for a service name.
-func ServiceSap(service string) *ndis.CoSap {
-	return &ndis.CoSap{SapType: SapService, Sap: []byte(service)}
-}
-
-// serviceOf extracts the called service from call parameters.
-func serviceOf(p *ndis.CallParameters) (string, bool) {
-	b, ok := serviceBytes(p)
-	return string(b), ok
-}
-
-// serviceBytes is serviceOf without the copy: the call path looks the
-// service up with it and keeps no string.
-func serviceBytes(p *ndis.CallParameters) ([]byte, bool) {
-	if p == nil || p.CallMgrParameters == nil || p.CallMgrParameters.CallMgrSpecific.ParamType != ParamService {
-		return nil, false
-	}
-	return p.CallMgrParameters.CallMgrSpecific.Parameters, true
-}
-
-// VCIOf returns the connection identifier a call manager put in activation
-// parameters.
-func VCIOf(p *ndis.CallParameters) (uint32, bool) {
-	if p == nil || p.MediaParameters == nil || p.MediaParameters.MediaSpecific.ParamType != ParamVCI ||
-		len(p.MediaParameters.MediaSpecific.Parameters) != 4 {
-		return 0, false
-	}
-	return binary.BigEndian.Uint32(p.MediaParameters.MediaSpecific.Parameters), true
-}
 
 // endpoint is where the switch delivers cells for one VCI.
 type endpoint interface {

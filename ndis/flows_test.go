@@ -19,6 +19,7 @@ import (
 	"github.com/condis-project/condis/internal/ndistest"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 )
 
 // --- helpers ---
@@ -128,7 +129,7 @@ func gone(t *testing.T, n *ndistest.Net, h *ndis.Vc) {
 
 func sapInfo(n *ndistest.Net, service string) (ndis.SapInfo, bool) {
 	for _, s := range n.M.Snapshot().Saps {
-		if string(s.Sap.Sap) == service {
+		if svc, _ := q2931.SapService(&s.Sap); svc == service {
 			return s, true
 		}
 	}

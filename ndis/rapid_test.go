@@ -49,6 +49,7 @@ import (
 	"github.com/condis-project/condis/internal/ndistest"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 )
 
 // rapidTB lets ndistest, which wants a testing.TB, report through the current
@@ -2016,7 +2017,7 @@ func (m *machine) checkQuiescent(t *rapid.T, s ndis.Snapshot, vcs map[string]ndi
 		}
 	}
 	for _, sp := range s.Saps {
-		gotSaps = append(gotSaps, fmt.Sprintf("%s %s %s %s", sp.Handle, sp.Client, sp.State, sp.Sap.Sap))
+		gotSaps = append(gotSaps, fmt.Sprintf("%s %s %s %s", sp.Handle, sp.Client, sp.State, sapName(&sp.Sap)))
 	}
 	sort.Strings(wantSaps)
 	sort.Strings(gotSaps)
@@ -2357,4 +2358,13 @@ func TestRapidRegressionLinkDownDuringReactivation(t *testing.T) {
 	wantCall(t, n, v.H, "CLOSED", "INACTIVE")
 	n.Caller.DeleteVc(v)
 	n.Teardown()
+}
+
+// sapName is the service a Q.2931 SAP registers (q2931.SapService), or
+// its octets if it has another format.
+func sapName(s *ndis.CoSap) string {
+	if svc, ok := q2931.SapService(s); ok {
+		return svc
+	}
+	return string(s.Sap)
 }

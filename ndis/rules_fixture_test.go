@@ -319,7 +319,7 @@ func (c *rlCM) ProtocolCmNotifyCloseAfComplete(afCtx any, st ndis.Status) {
 }
 
 func (c *rlCM) ProtocolCmRegisterSap(afCtx any, coSap *ndis.CoSap, h *ndis.Sap) (any, ndis.Status) {
-	c.add("RegisterSap(%s,%s)", rlName(afCtx), coSap.Sap)
+	c.add("RegisterSap(%s,%s)", rlName(afCtx), sapName(coSap))
 	if c.regSap != nil {
 		return c.regSap(h)
 	}

@@ -1,11 +1,6 @@
 package node
 
 import (
-	"fmt"
-	"strings"
-	"sync"
-
-	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/uni"
 )
@@ -38,7 +33,7 @@ type CallManager interface {
 	// call failed (ProtocolClMakeCallComplete) or was closed
 	// (ProtocolClIncomingCloseCall). It is asked before the VC is deleted;
 	// a call manager that remembers the cause it received says it, others
-	// map the status (uni.CauseForStatus).
+	// map the status (q2931.CauseForStatus).
 	Cause(vc *ndis.Vc, st ndis.Status) uni.Cause
 }
 
@@ -83,86 +78,3 @@ func nodeAddress(cm CallManager) string {
 type DeferredWork interface {
 	RunDeferred()
 }
-
-// MemCallManager adapts the in-memory miniport call manager of package
-// memdrv to [CallManager], so the control plane runs in process without a
-// network: tests and demos. Every call goes to a service of the same
-// fabric, named "service", "any/service" or "NAME/service" (NAME is the
-// MemCallManager's Name).
-//
-// The fabric's Loop runs on the Control's worker ([DeferredWork]). One
-// Control per fabric: a Loop run by two workers could run an item before
-// the request that queued it has returned.
-type MemCallManager struct {
-	// Name is the node name the in-memory network answers to ("local"
-	// unless set before use).
-	Name string
-
-	mcm *memdrv.MCM
-	fab *memdrv.Fabric
-	run sync.Mutex // one Loop.Run at a time
-}
-
-// NewMemCallManager wraps mcm, attached to fab.
-func NewMemCallManager(mcm *memdrv.MCM, fab *memdrv.Fabric) *MemCallManager {
-	return &MemCallManager{Name: "local", mcm: mcm, fab: fab}
-}
-
-// RunDeferred runs the fabric's Loop until it is empty.
-func (d *MemCallManager) RunDeferred() {
-	d.run.Lock()
-	d.fab.Run()
-	d.run.Unlock()
-}
-
-// Drain runs the fabric's Loop on the calling goroutine until it is empty.
-// Tests use it for drivers of their own on the fabric, while the Control
-// has no request in progress. Do not call it from a handler.
-func (d *MemCallManager) Drain() { d.RunDeferred() }
-
-// Close runs what is left of the Loop.
-func (d *MemCallManager) Close() { d.RunDeferred() }
-
-// MCM returns the wrapped call manager.
-func (d *MemCallManager) MCM() *memdrv.MCM { return d.mcm }
-
-// Adapter returns the MCM's adapter.
-func (d *MemCallManager) Adapter() *ndis.Adapter { return d.mcm.Adapter() }
-
-// AddressFamily is memdrv.AF (Q.2931, UNI 3.1).
-func (d *MemCallManager) AddressFamily() ndis.AddressFamily { return memdrv.AF }
-
-// CallParams accepts "service", "any/service" and "NAME/service".
-func (d *MemCallManager) CallParams(dest string, tx, rx ndis.Flowspec, reliable bool) (*ndis.CallParameters, error) {
-	service := dest
-	if n, s, ok := strings.Cut(dest, "/"); ok {
-		if n != "any" && n != d.Name {
-			return nil, fmt.Errorf("unknown node %q (the in-memory network is %q)", n, d.Name)
-		}
-		service = s
-	}
-	if err := checkService(service); err != nil || service == "" {
-		if err == nil {
-			err = fmt.Errorf("empty service name")
-		}
-		return nil, fmt.Errorf("destination %q: %v", dest, err)
-	}
-	return memdrv.CallParams(service, tx, rx), nil
-}
-
-// ServiceSap builds memdrv's SAP for service.
-func (d *MemCallManager) ServiceSap(service string) (*ndis.CoSap, error) {
-	if service == "" {
-		return nil, fmt.Errorf("empty service name")
-	}
-	if err := checkService(service); err != nil {
-		return nil, fmt.Errorf("service %q: %v", service, err)
-	}
-	return memdrv.ServiceSap(service), nil
-}
-
-// Caller is the MemCallManager's Name: every call comes from this process.
-func (d *MemCallManager) Caller(*ndis.CallParameters) string { return d.Name }
-
-// Cause maps the status (uni.CauseForStatus).
-func (d *MemCallManager) Cause(_ *ndis.Vc, st ndis.Status) uni.Cause { return uni.CauseForStatus(st) }

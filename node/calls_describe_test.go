@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 )
 
 // `condis calls` names the far end of every call of the node, not only of
@@ -21,13 +21,13 @@ func TestCallsNameTheFarEndOfOtherClientsCalls(t *testing.T) {
 	if st != ndis.StatusSuccess {
 		t.Fatalf("bind: %v", st)
 	}
-	c.Sap = mcm.ServiceSap
+	c.Sap = q2931.ServiceSap
 	waitUntil(t, fab, "AF open", func() bool {
 		a := c.Af()
 		return a != nil && memdrv.See(c, func() bool { return a.Open.Done })
 	})
 	v, _ := c.CreateVc(c.Af())
-	c.MakeCall(v, mcm.CallParams("beta", "echo", bestEffortFlow(), bestEffortFlow(), false), false)
+	c.MakeCall(v, q2931.CallParams("beta", "echo", bestEffortFlow(), bestEffortFlow(), false), false)
 	waitUntil(t, fab, "MakeCall", func() bool { return memdrv.See(c, func() bool { return v.Make.Done }) })
 	if r := memdrv.See(c, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusSuccess {
 		t.Fatalf("MakeCall: %v", r)

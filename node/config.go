@@ -33,7 +33,7 @@
 //
 // A node's ATM End System Address (UNI 3.1 §5.1.3) is its address_prefix
 // (13 octets: AFI, IDI, HO-DSP), the end system identifier its name gives
-// ([mcm.ESI]: 6 octets of SHA-256 of the name) and selector 0. The nodes of
+// ([q2931.ESI]: 6 octets of SHA-256 of the name) and selector 0. The nodes of
 // a cluster share a prefix, so each can work out every other's address from
 // its name: a call to node/service carries that node's address as Called
 // Party Number. A peer whose prefix is not this node's says so in its
@@ -115,7 +115,7 @@
 //     them are ignored), in one of UNI 3.1's private ATM address formats:
 //     AFI 47 (ICD: 4 decimal digits follow), 39 (DCC: 3 decimal digits and
 //     an f) or 45 (E.164: 15 decimal digits and an f); the rest is the
-//     HO-DSP. Default [mcm.DefaultPrefix], 479999c0d10000000000000000: ICD
+//     HO-DSP. Default [q2931.DefaultPrefix], 479999c0d10000000000000000: ICD
 //     9999, one of the ICDs ISO/IEC 6523 reserves for use by agreement
 //     between partners.
 //   - metrics (optional): host:port (TCP) where the node serves Prometheus
@@ -129,7 +129,7 @@
 //     refused with cause 37 (NDIS_STATUS_CELLRATE_NOT_AVAILABLE), as is a
 //     call or QoS change this node's clients ask for ([mcm.Config.MaxRate]).
 //   - [[peer]]: name (required; a node name, not this node's, each peer once,
-//     and no two of them nor this node with the same [mcm.ESI]: their ATM
+//     and no two of them nor this node with the same [q2931.ESI]: their ATM
 //     addresses would be one), address (required; host:port, port 1 to
 //     65535) and address_prefix (optional, as above: the peer's prefix when
 //     it is not this node's).
@@ -172,9 +172,9 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/condis-project/condis/ipvc"
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/pki"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/uni"
 )
 
@@ -206,8 +206,8 @@ type Config struct {
 	Trust Trust
 	// AddressPrefix is the network prefix of this node's ATM address, and
 	// of every peer's without one of its own; zero (a Config not made by
-	// Load) is mcm.DefaultPrefix.
-	AddressPrefix mcm.Prefix
+	// Load) is q2931.DefaultPrefix.
+	AddressPrefix q2931.Prefix
 	// MaxRate is the most a call may ask for in either direction, bytes/s
 	// (mcm.Config.MaxRate); 0: no limit.
 	MaxRate uint32
@@ -243,7 +243,7 @@ type Peer struct {
 	Address string // its UDP address, host:port
 	// AddressPrefix is the prefix of its ATM address when that is not
 	// this node's; zero: this node's.
-	AddressPrefix mcm.Prefix
+	AddressPrefix q2931.Prefix
 }
 
 // SAP is a service offered by this node, reachable as NAME/SERVICE.
@@ -278,25 +278,25 @@ func (c *Config) Trusts(node string) bool {
 
 // prefix is c.AddressPrefix, with the default for a Config not made by
 // Load.
-func (c *Config) prefix() mcm.Prefix {
-	if c.AddressPrefix == (mcm.Prefix{}) {
-		return mcm.DefaultPrefix
+func (c *Config) prefix() q2931.Prefix {
+	if c.AddressPrefix == (q2931.Prefix{}) {
+		return q2931.DefaultPrefix
 	}
 	return c.AddressPrefix
 }
 
 // ATMAddress returns this node's ATM End System Address: its prefix, the
-// ESI of its name, selector 0 (mcm.Address).
-func (c *Config) ATMAddress() uni.AESA { return mcm.Address(c.prefix(), c.Name) }
+// ESI of its name, selector 0 (q2931.Address).
+func (c *Config) ATMAddress() uni.AESA { return q2931.Address(c.prefix(), c.Name) }
 
 // PeerATMAddress returns the ATM End System Address this node calls node
 // at: under the prefix of its [[peer]] table if it has one, else under this
 // node's.
 func (c *Config) PeerATMAddress(node string) uni.AESA {
-	if p, ok := c.Peer(node); ok && p.AddressPrefix != (mcm.Prefix{}) {
-		return mcm.Address(p.AddressPrefix, node)
+	if p, ok := c.Peer(node); ok && p.AddressPrefix != (q2931.Prefix{}) {
+		return q2931.Address(p.AddressPrefix, node)
 	}
-	return mcm.Address(c.prefix(), node)
+	return q2931.Address(c.prefix(), node)
 }
 
 // Peer returns the peer called name.
@@ -530,9 +530,9 @@ func parse(path, data string) (*Config, error) {
 		c.Capture = resolve(*f.Capture)
 	}
 
-	c.AddressPrefix = mcm.DefaultPrefix
+	c.AddressPrefix = q2931.DefaultPrefix
 	if f.Prefix != nil {
-		p, err := mcm.ParsePrefix(*f.Prefix)
+		p, err := q2931.ParsePrefix(*f.Prefix)
 		if err != nil {
 			return fail("address_prefix", "%s", prefixProblem(err))
 		}
@@ -554,7 +554,7 @@ func parse(path, data string) (*Config, error) {
 
 	peers := make(map[string]int) // name -> index from 1
 	// Two nodes with one ESI would have one ATM address.
-	esis := map[[mcm.ESILen]byte]string{mcm.ESI(c.Name): fmt.Sprintf("this node (%q)", c.Name)}
+	esis := map[[q2931.ESILen]byte]string{q2931.ESI(c.Name): fmt.Sprintf("this node (%q)", c.Name)}
 	for i, p := range f.Peer {
 		key := fmt.Sprintf("peer[%d]", i+1)
 		if p.Name == "" {
@@ -570,7 +570,7 @@ func parse(path, data string) (*Config, error) {
 			return fail(key+".name", "%q is already peer[%d]", p.Name, j)
 		}
 		peers[p.Name] = i + 1
-		esi := mcm.ESI(p.Name)
+		esi := q2931.ESI(p.Name)
 		if other, dup := esis[esi]; dup {
 			return fail(key+".name", "%q has the ESI of %s (%x): one of the two nodes needs another name", p.Name, other, esi)
 		}
@@ -583,7 +583,7 @@ func parse(path, data string) (*Config, error) {
 		}
 		peer := Peer{Name: p.Name, Address: p.Address}
 		if p.Prefix != nil {
-			if peer.AddressPrefix, err = mcm.ParsePrefix(*p.Prefix); err != nil {
+			if peer.AddressPrefix, err = q2931.ParsePrefix(*p.Prefix); err != nil {
 				return fail(key+".address_prefix", "%s", prefixProblem(err))
 			}
 		}
@@ -699,7 +699,7 @@ func parseIP(path string, c *Config, f *fileIP) (*ipvc.Config, error) {
 				Latency: fs.Latency, Jitter: fs.Jitter, MinSize: fs.MinSize}
 			nf, err := spec.Ndis()
 			if err == nil {
-				err = mcm.CheckFlowspec(nf)
+				err = q2931.CheckFlowspec(nf)
 			}
 			if err != nil {
 				return fail(key+".flowspec", "%s", strings.TrimPrefix(err.Error(), "mcm: "))
@@ -725,7 +725,7 @@ func nameProblem(err error) string {
 // prefixProblem is what mcm says about a bad address prefix, without its
 // prefix.
 func prefixProblem(err error) string {
-	return strings.TrimPrefix(err.Error(), "mcm: ")
+	return strings.TrimPrefix(err.Error(), "q2931: ")
 }
 
 // checkHostPort checks a host:port address with a numeric port; listen
@@ -760,18 +760,7 @@ func checkHostPort(addr string, listen bool) error {
 }
 
 // checkService checks a service name.
-func checkService(s string) error {
-	if len(s) > MaxServiceLen {
-		return fmt.Errorf("%d octets, more than the %d a Q.2931 BHLI carries", len(s), MaxServiceLen)
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return fmt.Errorf("character %q is not a letter, digit, '-', '_' or '.'", c)
-		}
-	}
-	return nil
-}
+func checkService(s string) error { return q2931.CheckServiceName(s) }
 
 // unknownKey returns an *Error for the first key of the file, in the file's
 // order, that is not in the schema: one toml left undecoded, or one it

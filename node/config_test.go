@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/pki"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/uni"
 )
 
@@ -70,12 +70,12 @@ func TestLoadDocExample(t *testing.T) {
 		Cert:          filepath.Join(dir, "cluster", "alpha.pem"),
 		Key:           filepath.Join(dir, "cluster", "alpha.key"),
 		Trust:         TrustPeers,
-		AddressPrefix: mcm.Prefix{0x47, 0x99, 0x99, 0xc0, 0xd1, 0x00, 0x01},
+		AddressPrefix: q2931.Prefix{0x47, 0x99, 0x99, 0xc0, 0xd1, 0x00, 0x01},
 		MaxRate:       12_500_000,
 		Peers: []Peer{
 			{Name: "beta", Address: "192.0.2.7:4800"},
 			{Name: "gamma", Address: "gamma.example.net:4800",
-				AddressPrefix: mcm.Prefix{0x39, 0x84, 0x0f, 0x80, 0xff, 0xe1, 0, 0, 0, 0, 0, 0x02, 0x00}},
+				AddressPrefix: q2931.Prefix{0x39, 0x84, 0x0f, 0x80, 0xff, 0xe1, 0, 0, 0, 0, 0, 0x02, 0x00}},
 		},
 		SAPs: []SAP{
 			{Service: "echo"},
@@ -123,7 +123,7 @@ func TestLoadDocExample(t *testing.T) {
 }
 
 func esiHex(name string) string {
-	e := mcm.ESI(name)
+	e := q2931.ESI(name)
 	return hex.EncodeToString(e[:])
 }
 
@@ -149,8 +149,8 @@ key = "./keys/a.key"
 		if c.Peers != nil || c.SAPs != nil {
 			t.Errorf("peers %v, saps %v: want none", c.Peers, c.SAPs)
 		}
-		if c.Trust != TrustPeers || c.AddressPrefix != mcm.DefaultPrefix {
-			t.Errorf("trust %q, prefix %v: want the defaults, peers and %v", c.Trust, c.AddressPrefix, mcm.DefaultPrefix)
+		if c.Trust != TrustPeers || c.AddressPrefix != q2931.DefaultPrefix {
+			t.Errorf("trust %q, prefix %v: want the defaults, peers and %v", c.Trust, c.AddressPrefix, q2931.DefaultPrefix)
 		}
 	})
 	t.Run("trust cluster", func(t *testing.T) {
@@ -174,7 +174,7 @@ allow = ["b", "c.example"]
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := mcm.Prefix{0x45, 0x00, 0x00, 0x12, 0x12, 0x55, 0x51, 0x21, 0x2f, 0, 0, 0, 1}
+		want := q2931.Prefix{0x45, 0x00, 0x00, 0x12, 0x12, 0x55, 0x51, 0x21, 0x2f, 0, 0, 0, 1}
 		if c.Trust != TrustCluster || c.AddressPrefix != want || c.Peers[0].AddressPrefix != want {
 			t.Errorf("trust %q, prefix %v, peer's %v", c.Trust, c.AddressPrefix, c.Peers[0].AddressPrefix)
 		}

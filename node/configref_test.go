@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/condis-project/condis/mcm"
+	"github.com/condis-project/condis/q2931"
 )
 
 // TestConfigKeysDocumentEveryKey: every key Load knows is in ConfigKeys;
@@ -108,7 +108,7 @@ func TestConfigKeysDocumentEveryKey(t *testing.T) {
 		t.Errorf("trust: documented default %s, Load's %q", d, cfg.Trust)
 	}
 	d, _ := strconv.Unquote(documented["address_prefix"].Default)
-	if p, err := mcm.ParsePrefix(d); err != nil || p != cfg.AddressPrefix || p != mcm.DefaultPrefix {
+	if p, err := q2931.ParsePrefix(d); err != nil || p != cfg.AddressPrefix || p != q2931.DefaultPrefix {
 		t.Errorf("address_prefix: documented default %s (%v), Load's %v", d, err, cfg.AddressPrefix)
 	}
 }

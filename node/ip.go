@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/condis-project/condis/ipvc"
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 )
 
 // IP over condis: the [ip] section's interface (package ipvc) and the
@@ -213,7 +213,7 @@ func (cl *ipClient) makeCallDone(v *ipVC, st ndis.Status, params *ndis.CallParam
 
 // maxSDUOf is the largest SDU the call with params carries both ways.
 func maxSDUOf(p *ndis.CallParameters) int {
-	n := uint32(mcm.MaxAAL5SDU)
+	n := uint32(q2931.MaxAAL5SDU)
 	if p != nil && p.CallMgrParameters != nil {
 		for _, m := range []uint32{p.CallMgrParameters.Transmit.MaxSduSize, p.CallMgrParameters.Receive.MaxSduSize} {
 			if m != 0 && m != ndis.QoSNotSpecified {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/uni"
 )
 
@@ -47,7 +48,7 @@ func (a MCMCallManager) CallParams(dest string, tx, rx ndis.Flowspec, reliable b
 	if err := checkService(service); err != nil {
 		return nil, fmt.Errorf("service %q: %w", service, err)
 	}
-	return mcm.CallParams(node, service, tx, rx, reliable), nil
+	return q2931.CallParams(node, service, tx, rx, reliable), nil
 }
 
 // ServiceSap builds the SAP of a service.
@@ -55,7 +56,7 @@ func (a MCMCallManager) ServiceSap(service string) (*ndis.CoSap, error) {
 	if err := checkService(service); err != nil {
 		return nil, fmt.Errorf("service %q: %w", service, err)
 	}
-	return mcm.ServiceSap(service), nil
+	return q2931.ServiceSap(service), nil
 }
 
 // NodeAddress is the node's ATM End System Address: 26 hex digits of
@@ -74,20 +75,20 @@ func (a MCMCallManager) Endpoints() map[string]Endpoints {
 
 // Caller is the calling node named in an offered call's parameters.
 func (a MCMCallManager) Caller(offered *ndis.CallParameters) string {
-	n, _ := mcm.CallingNode(offered)
+	n, _ := q2931.CallingNode(offered)
 	return n
 }
 
 // Cause is the Q.2931 cause that ended vc's call as the MCM received or
 // produced it (mcm.MCM.Cause), when it is the one behind st; otherwise st's
-// canonical cause (uni.CauseForStatus). Several causes share a status
+// canonical cause (q2931.CauseForStatus). Several causes share a status
 // (NDIS_STATUS_FAILURE: 21, 102, 17, ...), so only the MCM can say which.
 func (a MCMCallManager) Cause(vc *ndis.Vc, st ndis.Status) uni.Cause {
-	if c, ok := a.MCM.Cause(vc); ok && uni.StatusForCause(c) == st {
+	if c, ok := a.MCM.Cause(vc); ok && q2931.StatusForCause(c) == st {
 		return c
 	}
-	return uni.CauseForStatus(st)
+	return q2931.CauseForStatus(st)
 }
 
-// CheckFlowspec is mcm.CheckFlowspec: whether the MCM can signal f.
-func (a MCMCallManager) CheckFlowspec(f ndis.Flowspec) error { return mcm.CheckFlowspec(f) }
+// CheckFlowspec is q2931.CheckFlowspec: whether the MCM can signal f.
+func (a MCMCallManager) CheckFlowspec(f ndis.Flowspec) error { return q2931.CheckFlowspec(f) }

@@ -9,7 +9,7 @@
 // [QueryStatus], [QueryPeers], [DialTrace], [AddParty], [DropParty],
 // [ModifyQoS], [Hangup] and [BenchWithProgress] are the client side. The Control works over any
 // [CallManager]: [MCMCallManager] for the Q.2931 call manager of a running
-// node, [MemCallManager] for the in-memory one of tests and demos.
+// node, memdrv.CallManager for the in-memory one of tests and demos.
 //
 // One connection is one session. The client writes one request: a JSON
 // object on one line ([Request], at most [MaxRequestLine] octets). The node
@@ -446,7 +446,7 @@ type Response struct {
 	Parties []PartyInfo `json:"parties,omitempty"`
 	Party   string      `json:"party,omitempty"`
 	// A flowspec the call manager cannot signal (modify): the member at
-	// fault, as mcm.FlowspecError names it.
+	// fault, as q2931.FlowspecError names it.
 	Fault *FlowspecFault `json:"flowspec_fault,omitempty"`
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/metrics"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/transport"
 	"github.com/condis-project/condis/transport/quic"
@@ -139,9 +140,9 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 	mc.Authorize = cfg.Authorize // a refusal's log line says why (callLog.why)
 	mc.AddressPrefix, mc.PeerPrefixes = cfg.prefix(), nil
 	for _, p := range cfg.Peers {
-		if p.AddressPrefix != (mcm.Prefix{}) {
+		if p.AddressPrefix != (q2931.Prefix{}) {
 			if mc.PeerPrefixes == nil {
-				mc.PeerPrefixes = make(map[string]mcm.Prefix)
+				mc.PeerPrefixes = make(map[string]q2931.Prefix)
 			}
 			mc.PeerPrefixes[p.Name] = p.AddressPrefix
 		}

@@ -4,9 +4,8 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/condis-project/condis/mcm"
-	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 )
 
 // SapDescriber is implemented by call managers that can read the service
@@ -18,16 +17,8 @@ type SapDescriber interface {
 	SapService(sap *ndis.CoSap) (service string, ok bool)
 }
 
-// SapService reads the service of an MCM SAP (mcm.SapService).
-func (a MCMCallManager) SapService(sap *ndis.CoSap) (string, bool) { return mcm.SapService(sap) }
-
-// SapService reads the service of a memdrv SAP.
-func (d *MemCallManager) SapService(sap *ndis.CoSap) (string, bool) {
-	if sap == nil || sap.SapType != memdrv.SapService {
-		return "", false
-	}
-	return string(sap.Sap), true
-}
+// SapService reads the service of a Q.2931 SAP (q2931.SapService).
+func (a MCMCallManager) SapService(sap *ndis.CoSap) (string, bool) { return q2931.SapService(sap) }
 
 // vcStates counts snap's VCs by call state.
 func vcStates(snap ndis.Snapshot) map[string]int {

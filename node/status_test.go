@@ -6,9 +6,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 )
 
 // TestStatusVcsSapsViolations: the status answer counts the node's VCs by
@@ -75,8 +75,9 @@ func TestStatusVcsSapsViolations(t *testing.T) {
 	}
 }
 
-// TestSapService: each call manager reads the service of its own SAPs
-// and of no other format.
+// TestSapService: each call manager reads the service of a Q.2931 SAP
+// (one encoding, package q2931, for the network's and the in-memory call
+// managers) and of no other format.
 func TestSapService(t *testing.T) {
 	var q MCMCallManager
 	mem := &MemCallManager{}
@@ -87,11 +88,13 @@ func TestSapService(t *testing.T) {
 		service string
 		ok      bool
 	}{
-		{"mcm reads its own", q.SapService, mcm.ServiceSap("echo"), "echo", true},
-		{"mcm refuses memdrv's", q.SapService, memdrv.ServiceSap("echo"), "", false},
-		{"mcm refuses an empty name", q.SapService, mcm.ServiceSap(""), "", false},
+		{"mcm reads its own", q.SapService, q2931.ServiceSap("echo"), "echo", true},
+		{"mcm reads memdrv's", q.SapService, memdrv.ServiceSap("echo"), "echo", true},
+		{"mcm refuses another format", q.SapService, &ndis.CoSap{SapType: 0xC0D15003, Sap: []byte("echo")}, "", false},
+		{"mcm refuses an empty name", q.SapService, q2931.ServiceSap(""), "", false},
 		{"memdrv reads its own", mem.SapService, memdrv.ServiceSap("echo"), "echo", true},
-		{"memdrv refuses mcm's", mem.SapService, mcm.ServiceSap("echo"), "", false},
+		{"memdrv reads mcm's", mem.SapService, q2931.ServiceSap("echo"), "echo", true},
+		{"memdrv refuses another format", mem.SapService, &ndis.CoSap{SapType: 0xC0D15003, Sap: []byte("echo")}, "", false},
 		{"nil", q.SapService, nil, "", false},
 	} {
 		if s, ok := tc.read(tc.sap); s != tc.service || ok != tc.ok {

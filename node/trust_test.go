@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/pki"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/transport"
 	"github.com/condis-project/condis/uni"
 )
@@ -194,7 +194,7 @@ func wantRefused(tb testing.TB, what string, err error, cause uni.Cause, text st
 // its "node up" log line and in the answer to `condis calls`.
 func TestTwoNodesCustomPrefix(t *testing.T) {
 	c := newCluster(t)
-	prefix, err := mcm.ParsePrefix("39.840f.80ffe1.0000.0000.0001.00")
+	prefix, err := q2931.ParsePrefix("39.840f.80ffe1.0000.0000.0001.00")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,11 +244,11 @@ func TestTwoNodesCustomPrefix(t *testing.T) {
 // under its own prefix and the peer refuses the call (cause 88).
 func TestTwoNodesPeerPrefix(t *testing.T) {
 	c := newCluster(t)
-	ap, err := mcm.ParsePrefix("47.9999.c0d1.0001.0000.0000.0000")
+	ap, err := q2931.ParsePrefix("47.9999.c0d1.0001.0000.0000.0000")
 	if err != nil {
 		t.Fatal(err)
 	}
-	bp, err := mcm.ParsePrefix("39.840f.80ffe1.0000.0000.0002.00")
+	bp, err := q2931.ParsePrefix("39.840f.80ffe1.0000.0000.0002.00")
 	if err != nil {
 		t.Fatal(err)
 	}

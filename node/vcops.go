@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/condis-project/condis/clientcore"
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/uni"
 )
 
@@ -35,7 +35,7 @@ import (
 // which member is at fault rather than a bare NDIS_STATUS_INVALID_DATA.
 type FlowspecChecker interface {
 	// CheckFlowspec returns nil if f can be signalled, else an error that
-	// says why in one line (a *mcm.FlowspecError for the MCM).
+	// says why in one line (a *q2931.FlowspecError for the MCM).
 	CheckFlowspec(f ndis.Flowspec) error
 }
 
@@ -428,7 +428,7 @@ func (c *Control) checkFlowspecs(vc string, fs ...ndis.Flowspec) *Response {
 			continue
 		}
 		r := &Response{Error: fmt.Sprintf("modify %s: %v", vc, err)}
-		var fe *mcm.FlowspecError
+		var fe *q2931.FlowspecError
 		if errors.As(err, &fe) {
 			r.Status = fe.Status.String()
 			r.Fault = &FlowspecFault{Field: fe.Field, Value: fe.Value, Limit: fe.Limit}

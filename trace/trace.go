@@ -146,12 +146,24 @@ type Call struct {
 	Ref uni.CallID
 }
 
+// VcState is a change of a VC's state in a call manager's call control
+// (package q2931/callctl): from one named state to another, and why.
+type VcState struct {
+	Time   time.Time
+	Node   string
+	VC     string // the VC's handle name ("vc#12"), "" before it has one
+	From   string // the state left (callctl.State.String)
+	To     string // the state entered
+	Reason string // what made the call control move: a CoNDIS request, a Q.2931 indication, ...
+}
+
 // Tracer is a set of hooks; any may be nil.
 type Tracer struct {
 	Signal    func(Signal)
 	Link      func(Link)
 	Handshake func(Handshake)
 	Call      func(Call)
+	VcState   func(VcState)
 }
 
 // Join returns a Tracer that calls each of ts' hooks in turn.
@@ -162,6 +174,7 @@ func Join(ts ...Tracer) Tracer {
 		j.Link = join(j.Link, t.Link)
 		j.Handshake = join(j.Handshake, t.Handshake)
 		j.Call = join(j.Call, t.Call)
+		j.VcState = join(j.VcState, t.VcState)
 	}
 	return j
 }

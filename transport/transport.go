@@ -90,15 +90,17 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/condis-project/condis/uni"
 )
 
-// Signalling message sizes: a Q.2931 message is a 9-octet header plus at most
-// 65 535 octets of information elements.
+// Signalling message sizes a link carries: a Q.2931 message is a 9-octet
+// header plus at most 65 535 octets of information elements. The transport
+// is the layer below the codec, so the sizes are stated here; package uni's
+// tests check that its HeaderLen and MaxMessageLen agree.
 const (
-	MinMessageLen = uni.HeaderLen
-	MaxMessageLen = uni.MaxMessageLen
+	// MinMessageLen is the shortest message: a Q.2931 header.
+	MinMessageLen = 9
+	// MaxMessageLen is the longest message: the header plus a 16-bit length.
+	MaxMessageLen = MinMessageLen + 0xffff
 )
 
 // MaxStreamSDU is the largest SDU [Link.SendReliable] carries.

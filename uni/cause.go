@@ -103,6 +103,13 @@ var causeNames = map[Cause]string{
 	CauseProtocolError:           "protocol error, unspecified",
 }
 
+// Named reports whether c is one of the causes this package names
+// (field-notes §5.4): those String spells out.
+func (c Cause) Named() bool {
+	_, ok := causeNames[c]
+	return ok
+}
+
 // String returns the Q.2931 name of the cause followed by its number.
 func (c Cause) String() string {
 	if n, ok := causeNames[c]; ok {
@@ -127,9 +134,11 @@ const (
 	LocBeyondInterworking Location = 10 // network beyond interworking point
 )
 
+// MaxCauseValue is the largest cause value: the field has 7 bits.
+const MaxCauseValue Cause = 127
+
 const (
-	maxLocation   Location = 15
-	maxCauseValue Cause    = 127
+	maxLocation Location = 15
 	// The Cause IE carries at most 34 content octets (the bound FreeBSD's
 	// libunimsg enforces for Q.2931): location, cause value, 32 diagnostic octets.
 	causeIEContentsMaxLength = 34
@@ -212,7 +221,7 @@ func (c *CauseIE) appendContents(b []byte) ([]byte, error) {
 	if c.Location > maxLocation {
 		return b, encodeErr(IECause, "location does not fit in 4 bits")
 	}
-	if c.Value > maxCauseValue {
+	if c.Value > MaxCauseValue {
 		return b, encodeErr(IECause, "cause value does not fit in 7 bits")
 	}
 	if len(c.Diagnostic) > maxDiagnosticLen {

@@ -14,8 +14,8 @@
 //     each returns an [Output] (messages to send, timers to start or stop,
 //     [Indication]s for the call manager above) that the owner carries out.
 //     A [Scheduler] maps the timer operations onto runtime timers.
-//     [StatusForCause] and [CauseForStatus] translate between Q.2931 causes
-//     and NDIS statuses.
+//     (Package q2931 translates between Q.2931 causes and NDIS statuses: uni
+//     knows nothing of NDIS.)
 //
 // The states and their transitions are drawn on [CallState], [PartyState],
 // [ModifyState] and [RestartState]; docs/protocol.md §9-11 describes the

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"slices"
 	"strconv"
-
-	"github.com/condis-project/condis/ndis"
 )
 
 // A Link is the signalling state of one association with one peer (one
@@ -189,15 +187,6 @@ type Indication struct {
 	// Restarted marks an IndReleased of a call a restart cleared: ours or
 	// the peer's RESTART, or the peer's new incarnation (PeerRestarted).
 	Restarted bool
-}
-
-// Status is the NDIS status the indication's cause maps to (StatusForCause),
-// NDIS_STATUS_SUCCESS when it carries no cause.
-func (i Indication) Status() ndis.Status {
-	if i.Cause.Value == 0 {
-		return ndis.StatusSuccess
-	}
-	return StatusForCause(i.Cause.Value)
 }
 
 // String formats the indication for logs.

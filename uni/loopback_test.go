@@ -6,8 +6,6 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"github.com/condis-project/condis/ndis"
 )
 
 // wire connects two Links, each with its own Scheduler, inside a synctest
@@ -247,12 +245,12 @@ func TestLoopback(t *testing.T) {
 		}
 		w.do(w.a, func(l *Link) (Output, error) { return l.Release(id, normal) })
 		rel := w.want(w.b, IndRelease)[0]
-		if rel.Status() != ndis.StatusSuccess {
-			t.Errorf("B's close status %v", rel.Status())
+		if rel.Cause.Value != CauseNormalCallClearing {
+			t.Errorf("B's close cause %v", rel.Cause)
 		}
 		w.do(w.b, func(l *Link) (Output, error) { return l.Release(in.Call, normal) })
-		if r := w.want(w.a, IndReleased)[0]; r.Status() != ndis.StatusSuccess {
-			t.Errorf("A's close status %v", r.Status())
+		if r := w.want(w.a, IndReleased)[0]; r.Cause.Value != 0 && r.Cause.Value != CauseNormalCallClearing {
+			t.Errorf("A's close cause %v", r.Cause)
 		}
 		w.want(w.b, IndReleased)
 		w.wantSeq("A>SETUP", "B>CALL PROCEEDING", "B>CONNECT", "A>CONNECT ACKNOWLEDGE", "A>RELEASE", "B>RELEASE COMPLETE")
@@ -266,8 +264,8 @@ func TestLoopback(t *testing.T) {
 			return l.Reject(in.Call, NewCause(CauseIncompatibleDestination, byte(IEBHLI)))
 		})
 		r := w.want(w.a, IndReleased)[0]
-		if r.Cause.Value != CauseIncompatibleDestination || r.Status() != ndis.StatusInvalidSap {
-			t.Errorf("A sees %v, status %v", r, r.Status())
+		if r.Cause.Value != CauseIncompatibleDestination {
+			t.Errorf("A sees %v", r)
 		}
 		w.want(w.b, IndReleased)
 		w.wantSeq("A>SETUP", "B>RELEASE COMPLETE")
@@ -388,10 +386,10 @@ func TestLoopback(t *testing.T) {
 		w.do(w.b, func(l *Link) (Output, error) { return l.ModifyQoS(b, trafficUBR()) })
 		w.want(w.a, IndModify)
 		w.do(w.a, func(l *Link) (Output, error) {
-			return l.RejectModify(a, NewCause(CauseForStatus(ndis.StatusCellrateNotAvailable)))
+			return l.RejectModify(a, NewCause(CauseCellRateUnavailable))
 		})
-		if i := w.want(w.b, IndModifyRejected)[0]; i.Status() != ndis.StatusCellrateNotAvailable {
-			t.Errorf("B's modification refused with %v", i.Status())
+		if i := w.want(w.b, IndModifyRejected)[0]; i.Cause.Value != CauseCellRateUnavailable {
+			t.Errorf("B's modification refused with %v", i.Cause)
 		}
 		// Collision: A originated the call, so A's request wins. B gives
 		// its own up (refused, 101 -> FAILURE), is asked for A's, and
@@ -405,8 +403,8 @@ func TestLoopback(t *testing.T) {
 		})
 		w.want(w.a)
 		got := w.want(w.b, IndModifyRejected, IndModify)
-		if got[0].Traffic != loser || got[0].Cause.Value != CauseMessageIncompatible || got[0].Status() != ndis.StatusFailure {
-			t.Errorf("B's own request ended with %v (%v), traffic %+v", got[0], got[0].Status(), got[0].Traffic)
+		if got[0].Traffic != loser || got[0].Cause.Value != CauseMessageIncompatible {
+			t.Errorf("B's own request ended with %v, traffic %+v", got[0], got[0].Traffic)
 		}
 		if got[1].Traffic.FwdPCR01.Value != 7000 {
 			t.Errorf("B is asked for %+v, want A's", got[1].Traffic)
@@ -456,8 +454,8 @@ func TestLoopback(t *testing.T) {
 		time.Sleep(time.Millisecond)
 		synctest.Wait()
 		r := w.want(w.a, IndReleased)[0]
-		if r.Call != active || r.Status() != ndis.StatusDestOutOfOrder {
-			t.Errorf("A: %v (%v)", r, r.Status())
+		if r.Call != active || r.Cause.Value != CauseDestinationOutOfOrder {
+			t.Errorf("A: %v", r)
 		}
 		w.want(w.b, IndReleased)
 		w.wantSeq() // nothing on the wire while the link is down
@@ -509,8 +507,8 @@ func TestLoopback(t *testing.T) {
 		w.b.l.epoch++ // B's calls date from an earlier signalling link
 		w.do(w.a, func(l *Link) (Output, error) { return l.Restart(nil) })
 		for _, i := range w.want(w.a, IndReleased, IndReleased) {
-			if i.Status() != ndis.StatusFailure {
-				t.Errorf("%v: %v", i, i.Status())
+			if i.Cause.Value != CauseTemporaryFailure || !i.Restarted {
+				t.Errorf("%v: cause %v, restarted %v", i, i.Cause, i.Restarted)
 			}
 		}
 		w.want(w.b, IndReleased, IndReleased, IndRestart)

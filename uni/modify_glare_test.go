@@ -5,8 +5,6 @@ import (
 	"errors"
 	"slices"
 	"testing"
-
-	"github.com/condis-project/condis/ndis"
 )
 
 // TestModifyGlare: two MODIFY REQUESTs cross. The side that originated the
@@ -159,8 +157,8 @@ func checkGlareOutput(t *testing.T, step string, o Output, originator bool, ours
 				t.Errorf("%s: refused modification carries %+v, want ours", step, ind.Traffic)
 			}
 			if !originator && ind.Msg == nil && (ind.Cause.Value != CauseMessageIncompatible ||
-				!bytes.Equal(ind.Cause.Diagnostic, []byte{byte(MsgModifyRequest)}) || ind.Status() != ndis.StatusFailure) {
-				t.Errorf("%s: yielded request refused with %v (%v), want 101 -> NDIS_STATUS_FAILURE", step, ind.Cause, ind.Status())
+				!bytes.Equal(ind.Cause.Diagnostic, []byte{byte(MsgModifyRequest)})) {
+				t.Errorf("%s: yielded request refused with %v, want 101", step, ind.Cause)
 			}
 		case IndModify:
 			if ind.Traffic == nil || ind.Traffic.FwdPCR01.Value != 200000 {

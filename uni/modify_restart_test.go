@@ -105,8 +105,8 @@ func TestModifyMatrix(t *testing.T) {
 							t.Errorf("IndModified traffic %+v, want the one requested", ind.Traffic)
 						}
 					case IndModifyRejected:
-						if ind.Cause.Value != CauseCellRateUnavailable || ind.Status().String() != "NDIS_STATUS_CELLRATE_NOT_AVAILABLE" {
-							t.Errorf("IndModifyRejected %v (%v)", ind, ind.Status())
+						if ind.Cause.Value != CauseCellRateUnavailable {
+							t.Errorf("IndModifyRejected %v", ind)
 						}
 					}
 				}
@@ -409,7 +409,7 @@ func TestLinkFailure(t *testing.T) {
 		switch ind.Kind {
 		case IndReleased:
 			released = append(released, ind.Call)
-			if ind.Cause.Value != CauseDestinationOutOfOrder || ind.Status().String() != "NDIS_STATUS_DEST_OUT_OF_ORDER" {
+			if ind.Cause.Value != CauseDestinationOutOfOrder {
 				t.Errorf("released with %v", ind.Cause)
 			}
 		case IndModifyRejected:

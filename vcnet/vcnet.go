@@ -34,9 +34,9 @@ import (
 	"time"
 
 	"github.com/condis-project/condis/clientcore"
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/node"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/uni"
 )
 
@@ -385,7 +385,7 @@ func (l *Listener) Offered(_ *clientcore.SAP, o *clientcore.Offer) clientcore.Ha
 		return nil
 	}
 	reliable := l.reliable
-	if _, flags, ok := mcm.Media(o.Params); ok && flags&mcm.MediaReliable != 0 {
+	if _, flags, ok := q2931.Media(o.Params); ok && flags&q2931.MediaReliable != 0 {
 		reliable = true
 	}
 	c := newConn(reliable, Addr{Node: l.n.self, Service: l.service}, Addr{Node: o.Peer, Service: o.Service})
@@ -482,7 +482,7 @@ var errEOF = io.EOF
 // map to.
 func statusNamed(name string) ndis.Status {
 	for c := uni.Cause(0); c < 128; c++ {
-		if st := uni.StatusForCause(c); st.String() == name {
+		if st := q2931.StatusForCause(c); st.String() == name {
 			return st
 		}
 	}

@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/node"
+	"github.com/condis-project/condis/q2931"
 )
 
 // controlFlag adds --control: the node's control socket, by default
@@ -68,8 +68,8 @@ func (f *flowFlags) flowspec() (node.Flowspec, error) {
 	}
 	// The call manager's own rule: refused here in one line rather than
 	// by the node with NDIS_STATUS_INVALID_DATA.
-	var fe *mcm.FlowspecError
-	if errors.As(mcm.CheckFlowspec(nf), &fe) {
+	var fe *q2931.FlowspecError
+	if errors.As(q2931.CheckFlowspec(nf), &fe) {
 		return fs, errors.New(fe.Describe(flowspecFlag))
 	}
 	return fs, nil

@@ -39,7 +39,7 @@ type testNode struct {
 	m    *ndis.Mediator
 	fab  *memdrv.Fabric
 	mcm  *memdrv.MCM
-	mem  *node.MemCallManager
+	mem  *memdrv.CallManager
 	sock string
 }
 
@@ -52,7 +52,7 @@ func startNode(t *testing.T) *testNode {
 		t.Fatal(st)
 	}
 	n.mcm.SetMode(memdrv.Pend)
-	n.mem = node.NewMemCallManager(n.mcm, n.fab)
+	n.mem = memdrv.NewCallManager(n.mcm, n.fab)
 	ctl, err := node.NewControl(context.Background(), n.mem, node.Options{})
 	if err != nil {
 		n.mem.Close()

@@ -6,9 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/node"
+	"github.com/condis-project/condis/q2931"
 )
 
 func modifyCmd() *cobra.Command {
@@ -72,6 +72,6 @@ func modifyError(vc string, err error) error {
 		return err
 	}
 	f := re.Response.Fault
-	fe := &mcm.FlowspecError{Field: f.Field, Value: f.Value, Limit: f.Limit, Status: ndis.StatusInvalidData}
+	fe := &q2931.FlowspecError{Field: f.Field, Value: f.Value, Limit: f.Limit, Status: ndis.StatusInvalidData}
 	return fmt.Errorf("modify %s: %s", vc, fe.Describe(flowspecFlag))
 }

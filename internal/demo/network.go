@@ -19,6 +19,7 @@ import (
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/node"
 	"github.com/condis-project/condis/pki"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/transport/quic"
 	"github.com/condis-project/condis/uni"
@@ -436,7 +437,7 @@ func (s *netStory) bindClients() error {
 		if st != ndis.StatusSuccess {
 			return fmt.Errorf("bind %s: %v", b.name, st)
 		}
-		c.Sap = mcm.ServiceSap // the Q.2931 call manager's SAP format: a service name
+		c.Sap = q2931.ServiceSap // the Q.2931 call manager's SAP format: a service name
 		c.SetMode(s.opts.Mode)
 		b.n.cls = append(b.n.cls, c)
 		*b.c = c
@@ -519,7 +520,7 @@ func (s *netStory) call(nodeName, service string, callee *memdrv.Client) (*memdr
 	s.printf("   ..   flowspec both ways: %d B/s, bucket %d B, peak %d B/s, guaranteed, max SDU %d B\n",
 		netFlowspec.TokenRate, netFlowspec.TokenBucketSize, netFlowspec.PeakBandwidth, netFlowspec.MaxSduSize)
 	before := len(callee.Incoming())
-	v, _, r, err := s.makeCall(mcm.CallParams(nodeName, service, netFlowspec, netFlowspec, false), false)
+	v, _, r, err := s.makeCall(q2931.CallParams(nodeName, service, netFlowspec, netFlowspec, false), false)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -612,7 +613,7 @@ func (s *netStory) localClose() error {
 }
 
 func (s *netStory) refused() error {
-	v, _, r, err := s.makeCall(mcm.CallParams("beta", "nosuch", netFlowspec, netFlowspec, false), false)
+	v, _, r, err := s.makeCall(q2931.CallParams("beta", "nosuch", netFlowspec, netFlowspec, false), false)
 	if err != nil {
 		return err
 	}
@@ -628,7 +629,7 @@ func (s *netStory) refused() error {
 	if err := s.check(st == ndis.StatusSuccess, "bob created a VC for an outgoing call: %v", st); err != nil {
 		return err
 	}
-	s.bob.MakeCall(bv, mcm.CallParams("gamma", "news", netFlowspec, netFlowspec, false), false)
+	s.bob.MakeCall(bv, q2931.CallParams("gamma", "news", netFlowspec, netFlowspec, false), false)
 	if err := s.wait("bob's MakeCallComplete", stepLimit, func() bool { return memdrv.See(s.bob, func() bool { return bv.Make.Done }) }); err != nil {
 		return err
 	}
@@ -644,14 +645,14 @@ func (s *netStory) refused() error {
 func (s *netStory) multipoint() error {
 	none := ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
 	bobBefore, carolBefore := len(s.bob.Incoming()), len(s.carol.Incoming())
-	v, _, r, err := s.makeCall(mcm.CallParams("beta", "echo", netFlowspec, none, false), true)
+	v, _, r, err := s.makeCall(q2931.CallParams("beta", "echo", netFlowspec, none, false), true)
 	if err != nil {
 		return err
 	}
 	if err := s.check(r.Status == ndis.StatusSuccess, "multipoint MakeCall, first party bob on beta: %v", r); err != nil {
 		return err
 	}
-	second, _ := s.alice.AddParty(v, mcm.CallParams("gamma", "news", netFlowspec, none, false))
+	second, _ := s.alice.AddParty(v, q2931.CallParams("gamma", "news", netFlowspec, none, false))
 	if err := s.wait("AddParty", stepLimit, func() bool { return memdrv.See(s.alice, func() bool { return second.Add.Done }) }); err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package mcm
+package q2931
 
 import (
 	"strconv"
@@ -54,12 +54,14 @@ const (
 	MaxAAL5SDU = 0xFFFF
 )
 
-func unspecified(v uint32) bool { return v == ndis.QoSNotSpecified || v == ndis.PositiveInfinityRate }
+// Unspecified reports whether a flowspec value is left open
+// (QOS_NOT_SPECIFIED or POSITIVE_INFINITY_RATE).
+func Unspecified(v uint32) bool { return v == ndis.QoSNotSpecified || v == ndis.PositiveInfinityRate }
 
 // cells is the cell rate (or burst size) that signals octets; the value
 // has passed CheckFlowspec.
 func cells(octets uint32) uni.OptUint {
-	if unspecified(octets) {
+	if Unspecified(octets) {
 		return uni.Some(openCells)
 	}
 	return uni.Some(uint32((uint64(octets) + cellOctets - 1) / cellOctets))
@@ -136,13 +138,13 @@ func CheckFlowspec(f ndis.Flowspec) error {
 	default:
 		return &FlowspecError{Field: "ServiceType", Value: uint32(f.ServiceType), Status: ndis.StatusNotSupported}
 	}
-	too := func(v uint32) bool { return !unspecified(v) && v > MaxFlowspecValue }
+	too := func(v uint32) bool { return !Unspecified(v) && v > MaxFlowspecValue }
 	switch {
 	case f.PeakBandwidth == 0:
 		return bad("PeakBandwidth", 0, 0)
 	case too(f.PeakBandwidth):
 		return bad("PeakBandwidth", f.PeakBandwidth, MaxFlowspecValue)
-	case !unspecified(f.TokenRate) && !unspecified(f.PeakBandwidth) && f.TokenRate > f.PeakBandwidth:
+	case !Unspecified(f.TokenRate) && !Unspecified(f.PeakBandwidth) && f.TokenRate > f.PeakBandwidth:
 		return bad("TokenRate", f.TokenRate, f.PeakBandwidth)
 	case f.ServiceType == ndis.ServiceBestEffort:
 		return nil // nothing else of it is signalled
@@ -181,15 +183,23 @@ func direction(f ndis.Flowspec) dirTraffic {
 		d.pcr = cells(f.PeakBandwidth)
 	case ndis.ServiceControlledLoad, ndis.ServiceGuaranteed:
 		d.pcr, d.scr, d.mbs, d.class = cells(f.PeakBandwidth), cells(f.TokenRate), cells(f.TokenBucketSize), classOf(f.ServiceType)
-		if unspecified(f.TokenRate) {
+		if Unspecified(f.TokenRate) {
 			d.scr = d.pcr
 		}
 	}
 	return d
 }
 
-// trafficDescriptor fills td with the ATM Traffic Descriptor for the two
-// directions, after checking them (CheckFlowspec).
+// TrafficDescriptor fills td with the ATM Traffic Descriptor for the two
+// directions (forward: the caller's transmit direction), after checking
+// them (CheckFlowspec); it returns the status to refuse them with.
+func TrafficDescriptor(td *uni.TrafficDescriptor, fwd, bwd ndis.Flowspec) ndis.Status {
+	_, _, st := trafficDescriptor(td, fwd, bwd)
+	return st
+}
+
+// trafficDescriptor is TrafficDescriptor, returning each direction's
+// traffic parameters and QoS class too.
 func trafficDescriptor(td *uni.TrafficDescriptor, fwd, bwd ndis.Flowspec) (dirTraffic, dirTraffic, ndis.Status) {
 	if st := checkFlowspecs(fwd, bwd); st != ndis.StatusSuccess {
 		return dirTraffic{}, dirTraffic{}, st
@@ -242,11 +252,11 @@ func signalled(fwd, bwd ndis.Flowspec) (ndis.Flowspec, ndis.Flowspec) {
 	return sdu(fwd, rf), sdu(bwd, rb)
 }
 
-// granted checks the flowspecs of a call (CheckFlowspec) and returns what
+// Granted checks the flowspecs of a call (CheckFlowspec) and returns what
 // its signalling carries, as both ends will report it: tx is the caller's
 // transmit (forward) direction, rx its receive direction, which for a
 // multipoint call carries nothing and is returned as given.
-func granted(tx, rx ndis.Flowspec, multipoint bool) (ndis.Flowspec, ndis.Flowspec, ndis.Status) {
+func Granted(tx, rx ndis.Flowspec, multipoint bool) (ndis.Flowspec, ndis.Flowspec, ndis.Status) {
 	srx := rx
 	if multipoint {
 		srx = ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
@@ -261,10 +271,10 @@ func granted(tx, rx ndis.Flowspec, multipoint bool) (ndis.Flowspec, ndis.Flowspe
 	return gtx, grx, ndis.StatusSuccess
 }
 
-// grant puts the granted flowspecs into the request's parameters, flagged
+// Grant puts the granted flowspecs into the request's parameters, flagged
 // CALL_PARAMETERS_CHANGED when they differ from what was asked (R-CALL-9,
 // R-QOS-4): the completion reports what was signalled.
-func grant(p *ndis.CallParameters, tx, rx ndis.Flowspec) {
+func Grant(p *ndis.CallParameters, tx, rx ndis.Flowspec) {
 	cm := p.CallMgrParameters
 	if tx != cm.Transmit || rx != cm.Receive {
 		cm.Transmit, cm.Receive = tx, rx
@@ -272,10 +282,10 @@ func grant(p *ndis.CallParameters, tx, rx ndis.Flowspec) {
 	}
 }
 
-// trafficAllowed reports whether a received traffic descriptor is one of
+// TrafficAllowed reports whether a received traffic descriptor is one of
 // UNI 3.1's combinations of traffic parameters; if not, the SETUP or MODIFY
 // REQUEST is refused with cause 73.
-func trafficAllowed(td *uni.TrafficDescriptor) bool {
+func TrafficAllowed(td *uni.TrafficDescriptor) bool {
 	if td == nil {
 		return false
 	}
@@ -283,11 +293,11 @@ func trafficAllowed(td *uni.TrafficDescriptor) bool {
 	return err == nil
 }
 
-// setupMsg is a SETUP and the information elements it points to, in one
-// allocation instead of one per IE. The uni.Link keeps it until the call
+// SetupMessage is a SETUP and the information elements it points to, in one
+// allocation instead of one per IE: Message is the SETUP. The uni.Link keeps it until the call
 // is connected (for T303), so it is not reused.
-type setupMsg struct {
-	m       uni.Message
+type SetupMessage struct {
+	Message uni.Message
 	called  uni.CalledPartyNumber
 	calling uni.CallingPartyNumber
 	bhli    uni.BHLI
@@ -298,28 +308,28 @@ type setupMsg struct {
 	svc     [MaxServiceLen]byte
 }
 
-// newSetup starts a SETUP from this node's address from to service svc at
+// NewSetup starts a SETUP from this node's address from to service svc at
 // address to.
-func newSetup(from, to *uni.AESA, svc []byte) (*setupMsg, ndis.Status) {
+func NewSetup(from, to *uni.AESA, svc []byte) (*SetupMessage, ndis.Status) {
 	if len(svc) == 0 || len(svc) > MaxServiceLen {
 		return nil, ndis.StatusInvalidAddress
 	}
-	s := &setupMsg{}
+	s := &SetupMessage{}
 	s.called = uni.CalledPartyNumber{Type: uni.NumberUnknown, Plan: uni.PlanAESA, Address: to[:]}
 	s.calling = uni.CallingPartyNumber{Type: uni.NumberUnknown, Plan: uni.PlanAESA, Address: from[:]}
 	s.bhli = uni.BHLI{Type: uni.HLUserSpecific, Info: s.svc[:copy(s.svc[:], svc)]}
-	s.m = uni.Message{Called: &s.called, Calling: &s.calling, BHLI: &s.bhli}
+	s.Message = uni.Message{Called: &s.called, Calling: &s.calling, BHLI: &s.bhli}
 	return s, ndis.StatusSuccess
 }
 
-// traffic fills the traffic IEs of the SETUP (Traffic, Bearer, QoS, AAL).
-func (s *setupMsg) traffic(fwd, bwd ndis.Flowspec, p2mp, reliable bool) ndis.Status {
+// Traffic fills the traffic IEs of the SETUP (Traffic, Bearer, QoS, AAL).
+func (s *SetupMessage) Traffic(fwd, bwd ndis.Flowspec, p2mp, reliable bool) ndis.Status {
 	f, b, st := trafficDescriptor(&s.td, fwd, bwd)
 	if st != ndis.StatusSuccess {
 		return st
 	}
 	qosParameter(&s.qos, f.class, b.class)
-	s.m.Traffic = &s.td
+	s.Message.Traffic = &s.td
 	s.bc = uni.BearerCapability{Class: uni.BCOBX, HasTrafficType: true, UserPlane: uni.PointToPoint}
 	switch {
 	case f.class == uni.QoSClass1 || b.class == uni.QoSClass1:
@@ -330,33 +340,33 @@ func (s *setupMsg) traffic(fwd, bwd ndis.Flowspec, p2mp, reliable bool) ndis.Sta
 	if p2mp {
 		s.bc.UserPlane = uni.PointToMultipoint
 	}
-	s.m.Bearer = &s.bc
-	s.m.QoS = &s.qos
-	fillAAL(&s.aal, fwd, bwd, reliable)
-	s.m.AAL = &s.aal
+	s.Message.Bearer = &s.bc
+	s.Message.QoS = &s.qos
+	FillAAL(&s.aal, fwd, bwd, reliable)
+	s.Message.AAL = &s.aal
 	return ndis.StatusSuccess
 }
 
-// aalParams is the AAL5 parameters IE: the max SDU of each direction and
+// AALParams is the AAL5 parameters IE: the max SDU of each direction and
 // the SSCS type (SSCOP assured operation for reliable delivery). UNI 3.1
 // carries both maximum CPCS-SDU sizes or neither: neither when no
 // direction specifies one; otherwise a NO_TRAFFIC direction's is 0 and an
 // unspecified one is MaxAAL5SDU (the far end lowers it to what its path
 // carries, as it does an unspecified size).
-func aalParams(fwd, bwd ndis.Flowspec, reliable bool) *uni.AALParameters {
+func AALParams(fwd, bwd ndis.Flowspec, reliable bool) *uni.AALParameters {
 	a := new(uni.AALParameters)
-	fillAAL(a, fwd, bwd, reliable)
+	FillAAL(a, fwd, bwd, reliable)
 	return a
 }
 
-// fillAAL fills a with aalParams' IE.
-func fillAAL(a *uni.AALParameters, fwd, bwd ndis.Flowspec, reliable bool) {
+// FillAAL fills a with AALParams' IE.
+func FillAAL(a *uni.AALParameters, fwd, bwd ndis.Flowspec, reliable bool) {
 	*a = uni.AALParameters{Type: uni.AAL5, SSCS: uni.Some(uni.SSCSNull)}
 	if reliable {
 		a.SSCS = uni.Some(uni.SSCSAssured)
 	}
 	has := func(f ndis.Flowspec) bool {
-		return f.ServiceType != ndis.ServiceNoTraffic && sduSpecified(f.MaxSduSize)
+		return f.ServiceType != ndis.ServiceNoTraffic && SDUSpecified(f.MaxSduSize)
 	}
 	if !has(fwd) && !has(bwd) {
 		return
@@ -365,7 +375,7 @@ func fillAAL(a *uni.AALParameters, fwd, bwd ndis.Flowspec, reliable bool) {
 		switch {
 		case f.ServiceType == ndis.ServiceNoTraffic:
 			return uni.Some(0)
-		case !sduSpecified(f.MaxSduSize):
+		case !SDUSpecified(f.MaxSduSize):
 			return uni.Some(MaxAAL5SDU)
 		}
 		return uni.Some(min(f.MaxSduSize, MaxAAL5SDU))
@@ -373,7 +383,9 @@ func fillAAL(a *uni.AALParameters, fwd, bwd ndis.Flowspec, reliable bool) {
 	a.FwdMaxSDU, a.BwdMaxSDU = size(fwd), size(bwd)
 }
 
-func sduSpecified(v uint32) bool { return v != 0 && v != ndis.QoSNotSpecified }
+// SDUSpecified reports whether a MaxSduSize is a size, not left open (0 or
+// QOS_NOT_SPECIFIED).
+func SDUSpecified(v uint32) bool { return v != 0 && v != ndis.QoSNotSpecified }
 
 // readDirection turns one direction of a received traffic descriptor and
 // its QoS class back into a flowspec (without MaxSduSize): PCR(0+1) = 0 is
@@ -424,9 +436,9 @@ func readTraffic(td *uni.TrafficDescriptor, q *uni.QoSParameter) (fwd, bwd ndis.
 	return fwd, bwd
 }
 
-// readSetup returns what a SETUP asks for: the forward and backward
+// ReadSetup returns what a SETUP asks for: the forward and backward
 // flowspecs with their max SDU sizes, and whether the VC is reliable.
-func readSetup(m *uni.Message) (fwd, bwd ndis.Flowspec, reliable bool) {
+func ReadSetup(m *uni.Message) (fwd, bwd ndis.Flowspec, reliable bool) {
 	fwd, bwd = readTraffic(m.Traffic, m.QoS)
 	if a := m.AAL; a != nil && a.Type == uni.AAL5 {
 		if a.FwdMaxSDU.Present {
@@ -445,9 +457,26 @@ func readSetup(m *uni.Message) (fwd, bwd ndis.Flowspec, reliable bool) {
 	return fwd, bwd, reliable
 }
 
+// ModifiedFlowspecs applies a MODIFY REQUEST's traffic descriptor to the
+// flowspecs tx and rx in force at one end of a call; incoming says that end
+// is the called side (its transmit direction is the backward one). Only
+// what a traffic descriptor carries (TokenRate, TokenBucketSize,
+// PeakBandwidth) changes.
+func ModifiedFlowspecs(td *uni.TrafficDescriptor, tx, rx ndis.Flowspec, incoming bool) (ntx, nrx ndis.Flowspec) {
+	fwd := func(old ndis.Flowspec) ndis.Flowspec {
+		return modified(old, either(td.FwdPCR01, td.FwdPCR0), either(td.FwdSCR01, td.FwdSCR0), either(td.FwdMBS01, td.FwdMBS0))
+	}
+	bwd := func(old ndis.Flowspec) ndis.Flowspec {
+		return modified(old, either(td.BwdPCR01, td.BwdPCR0), either(td.BwdSCR01, td.BwdSCR0), either(td.BwdMBS01, td.BwdMBS0))
+	}
+	if incoming {
+		return bwd(tx), fwd(rx)
+	}
+	return fwd(tx), bwd(rx)
+}
+
 // modified applies the rates of a MODIFY REQUEST's traffic descriptor to a
-// direction's current flowspec: only what a traffic descriptor carries
-// (TokenRate, TokenBucketSize, PeakBandwidth) changes.
+// direction's current flowspec.
 func modified(old ndis.Flowspec, pcr, scr, mbs uni.OptUint) ndis.Flowspec {
 	n := readDirection(pcr, scr, mbs, classOf(old.ServiceType))
 	f := old
@@ -465,18 +494,18 @@ func classOf(s ndis.ServiceType) uint8 {
 	return 0
 }
 
-// exceeds reports whether a flowspec asks for more than limit bytes/s
+// Exceeds reports whether a flowspec asks for more than limit bytes/s
 // (0: no limit).
-func exceeds(f ndis.Flowspec, limit uint32) bool {
+func Exceeds(f ndis.Flowspec, limit uint32) bool {
 	if limit == 0 || f.ServiceType == ndis.ServiceNoTraffic {
 		return false
 	}
-	over := func(v uint32) bool { return !unspecified(v) && v > limit }
+	over := func(v uint32) bool { return !Unspecified(v) && v > limit }
 	return over(f.TokenRate) || over(f.PeakBandwidth)
 }
 
-// sameSignalling reports whether two flowspecs differ only in what a
+// SameSignalling reports whether two flowspecs differ only in what a
 // MODIFY REQUEST can change.
-func sameSignalling(a, b ndis.Flowspec) bool {
+func SameSignalling(a, b ndis.Flowspec) bool {
 	return a.ServiceType == b.ServiceType && a.MaxSduSize == b.MaxSduSize
 }

@@ -1,16 +1,17 @@
-package uni
+package q2931
 
 import (
 	"testing"
 
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/uni"
 )
 
 // TestStatusForCause: every cause of field-notes §5.4 maps to its NDIS
 // status; the pairs ndis.h documents are exact.
 func TestStatusForCause(t *testing.T) {
 	for _, tc := range []struct {
-		c Cause
+		c uni.Cause
 		s ndis.Status
 	}{
 		// Documented in ndis.h.
@@ -62,20 +63,20 @@ func TestStatusForCause(t *testing.T) {
 func TestCauseForStatus(t *testing.T) {
 	for _, tc := range []struct {
 		s ndis.Status
-		c Cause
+		c uni.Cause
 	}{
-		{ndis.StatusSuccess, CauseNormalCallClearing},
-		{ndis.StatusFailure, CauseCallRejected},
-		{ndis.StatusInvalidAddress, CauseUnallocatedNumber},
-		{ndis.StatusNoRouteToDestination, CauseNoRouteToDestination},
-		{ndis.StatusDestOutOfOrder, CauseDestinationOutOfOrder},
-		{ndis.StatusVcNotAvailable, CauseNoVPCIVCIAvailable},
-		{ndis.StatusCellrateNotAvailable, CauseCellRateUnavailable},
-		{ndis.StatusIncompatibleQoS, CauseQoSUnavailable},
-		{ndis.StatusAalParamsUnsupported, CauseAALUnsupported},
-		{ndis.StatusInvalidSap, CauseIncompatibleDestination},
-		{ndis.StatusResources, CauseResourceUnavailable},
-		{ndis.StatusNotSupported, CauseServiceUnavailable},
+		{ndis.StatusSuccess, uni.CauseNormalCallClearing},
+		{ndis.StatusFailure, uni.CauseCallRejected},
+		{ndis.StatusInvalidAddress, uni.CauseUnallocatedNumber},
+		{ndis.StatusNoRouteToDestination, uni.CauseNoRouteToDestination},
+		{ndis.StatusDestOutOfOrder, uni.CauseDestinationOutOfOrder},
+		{ndis.StatusVcNotAvailable, uni.CauseNoVPCIVCIAvailable},
+		{ndis.StatusCellrateNotAvailable, uni.CauseCellRateUnavailable},
+		{ndis.StatusIncompatibleQoS, uni.CauseQoSUnavailable},
+		{ndis.StatusAalParamsUnsupported, uni.CauseAALUnsupported},
+		{ndis.StatusInvalidSap, uni.CauseIncompatibleDestination},
+		{ndis.StatusResources, uni.CauseResourceUnavailable},
+		{ndis.StatusNotSupported, uni.CauseServiceUnavailable},
 	} {
 		if got := CauseForStatus(tc.s); got != tc.c {
 			t.Errorf("CauseForStatus(%v) = %v, want %v", tc.s, got, tc.c)
@@ -100,7 +101,7 @@ func TestCauseForStatus(t *testing.T) {
 // TestCauseStatusTable: the table names each cause once, and each status
 // has exactly one canonical cause, which maps back to it.
 func TestCauseStatusTable(t *testing.T) {
-	causes := map[Cause]bool{}
+	causes := map[uni.Cause]bool{}
 	canonical := map[ndis.Status]int{}
 	statuses := map[ndis.Status]bool{}
 	for _, r := range causeStatus {
@@ -119,8 +120,8 @@ func TestCauseStatusTable(t *testing.T) {
 		}
 	}
 	// Every named cause is in the table.
-	for c := range causeNames {
-		if !causes[c] {
+	for c := uni.Cause(0); c <= uni.MaxCauseValue; c++ {
+		if c.Named() && !causes[c] {
 			t.Errorf("cause %v missing from the table", c)
 		}
 	}
