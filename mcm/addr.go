@@ -39,7 +39,3 @@ func (d *MCM) peerAddress(name string) uni.AESA {
 	}
 	return q2931.Address(p, name)
 }
-
-// unspecified reports whether a flowspec value is left open
-// (q2931.Unspecified).
-func unspecified(v uint32) bool { return q2931.Unspecified(v) }
