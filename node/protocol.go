@@ -252,13 +252,15 @@ type FrameType uint8
 
 // Frame types.
 const (
-	FrameData  FrameType = 1 // one SDU, either way
-	FrameEnd   FrameType = 2 // client: end of input
-	FrameError FrameType = 3 // node: a problem that does not end the session (text)
-	FrameEvent FrameType = 4 // node: a listen session's call came or went (JSON Event)
-	FrameClose FrameType = 5 // node: the session is over (JSON CloseInfo); last frame
-	FrameCall  FrameType = 6 // node: one VC of a calls answer (JSON CallInfo)
-	FrameTrace FrameType = 7 // node: one event of a trace session (JSON TraceEvent)
+	FrameData   FrameType = 1 // one SDU, either way
+	FrameEnd    FrameType = 2 // client: end of input
+	FrameError  FrameType = 3 // node: a problem that does not end the session (text)
+	FrameEvent  FrameType = 4 // node: a listen session's call came or went (JSON Event)
+	FrameClose  FrameType = 5 // node: the session is over (JSON CloseInfo); last frame
+	FrameCall   FrameType = 6 // node: one VC of a calls answer (JSON CallInfo)
+	FrameTrace  FrameType = 7 // node: one event of a trace session (JSON TraceEvent)
+	FrameVcData FrameType = 8 // either way, tagged listen sessions: one SDU on one call (AppendVcData)
+	FrameVcEnd  FrameType = 9 // client, tagged listen sessions: close one call (its VC's name)
 )
 
 func (t FrameType) String() string {
@@ -277,6 +279,10 @@ func (t FrameType) String() string {
 		return "call"
 	case FrameTrace:
 		return "trace"
+	case FrameVcData:
+		return "vc data"
+	case FrameVcEnd:
+		return "vc end"
 	}
 	return "frame type " + strconv.Itoa(int(t))
 }
@@ -389,6 +395,10 @@ type Request struct {
 	// listen
 	Service string `json:"service,omitempty"` // the service to register a SAP for
 	Echo    bool   `json:"echo,omitempty"`    // echo every SDU back on its VC instead of forwarding it
+	// Tagged makes the session carry each of its calls apart: SDUs both
+	// ways in vc data frames naming their call, a call closed with a vc
+	// end frame, the end frame only deregistering the SAP. Not with Echo.
+	Tagged bool `json:"tagged,omitempty"`
 
 	// bench (with Dest, Tx and Rx)
 	Calls       int `json:"calls,omitempty"`       // how many calls (1 to MaxBenchCalls)
@@ -777,6 +787,10 @@ type Event struct {
 	// EventQoS: the flowspecs now in force.
 	Tx *Flowspec `json:"tx,omitempty"`
 	Rx *Flowspec `json:"rx,omitempty"`
+	// EventCall of a tagged listen session: the largest SDU the client may
+	// send on the call, and whether the caller asked for a reliable VC.
+	MaxSDU   int  `json:"max_sdu,omitempty"`
+	Reliable bool `json:"reliable,omitempty"`
 	*CloseInfo
 }
 
@@ -812,6 +826,24 @@ func causeText(c uni.Cause) string {
 // "NDIS_STATUS_DEST_OUT_OF_ORDER (cause 27, destination out of order)".
 func describe(st ndis.Status, c uni.Cause) string {
 	return fmt.Sprintf("%v (cause %d, %s)", st, int(c), causeText(c))
+}
+
+// AppendVcData appends the payload of a vc data frame to b: the length of
+// vc's name (one octet), the name ("vc#12"), then the SDU.
+func AppendVcData(b []byte, vc string, sdu []byte) []byte {
+	b = append(b, byte(len(vc)))
+	b = append(b, vc...)
+	return append(b, sdu...)
+}
+
+// ParseVcData splits the payload of a vc data frame into the call's VC
+// name and the SDU (which shares p's memory).
+func ParseVcData(p []byte) (vc string, sdu []byte, err error) {
+	if len(p) == 0 || len(p) < 1+int(p[0]) || p[0] == 0 {
+		return "", nil, errors.New("vc data frame without a VC name")
+	}
+	n := int(p[0])
+	return string(p[1 : 1+n]), p[1+n:], nil
 }
 
 // readRequestLine reads the request line of a connection.
@@ -873,6 +905,13 @@ func (e Event) appendJSON(b []byte) []byte {
 	if e.Dest != "" {
 		b = append(b, `,"dest":`...)
 		b = appendJSONString(b, e.Dest)
+	}
+	if e.MaxSDU != 0 {
+		b = append(b, `,"max_sdu":`...)
+		b = strconv.AppendInt(b, int64(e.MaxSDU), 10)
+	}
+	if e.Reliable {
+		b = append(b, `,"reliable":true`...)
 	}
 	if ci := e.CloseInfo; ci != nil {
 		b = append(b, `,"normal":`...)
