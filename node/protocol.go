@@ -19,6 +19,7 @@
 //
 //	{"op":"call","dest":"beta/echo","tx":{"service":"best-effort","peak":125000,"max_sdu":1500},"rx":{...},"reliable":false,"linger_ms":500}
 //	{"op":"listen","service":"echo","echo":true}
+//	{"op":"listen","service":"http","tagged":true}
 //	{"op":"calls"}
 //	{"op":"status"}
 //	{"op":"peers"}
@@ -122,13 +123,13 @@
 //	         call's VC; the node refuses an SDU larger than the call's
 //	         MaxSduSize with an error frame and never truncates it. From
 //	         the node, one SDU received on the VC (for a listen session
-//	         without echo, on any of its calls).
+//	         without echo or tagged, on any of its calls).
 //	2 end    client to node, empty: end of input. The node waits until
 //	         every SDU sent has completed, lingers until nothing has been
 //	         received for linger_ms (at most 10 × linger_ms; data in
 //	         flight, like `nc -q`), closes the call and deletes the VC.
 //	         For a listen session it is the same as closing the
-//	         connection.
+//	         connection (a tagged one: see below).
 //	3 error  node to client, text: a problem that does not end the
 //	         session, such as a refused SDU.
 //	4 event  node to client, JSON (Event): a listen session's call came
@@ -141,6 +142,30 @@
 //	6 call   node to client, JSON (CallInfo): one VC of a "calls" answer.
 //	7 trace  node to client, JSON (TraceEvent): one event of a "trace"
 //	         session.
+//	8 vc data either way, tagged listen sessions only: one SDU on one of
+//	         the session's calls. The payload is the length of the VC's
+//	         name (one octet), the name as the call event gave it
+//	         ("vc#12"), then the SDU (AppendVcData, ParseVcData).
+//	9 vc end client to node, tagged listen sessions only: the VC's name;
+//	         the node closes that call once its sends have completed (no
+//	         linger) and says so with its closed event.
+//
+// A listen session with "tagged": true carries each of its calls apart,
+// so that one client can serve many calls of one service (vcnet's
+// Listener over a control socket). The node accepts each call offered
+// (ProtocolClIncomingCall) as for any listen session; a client that does
+// not want it closes it with a vc end frame. Its call event gives the
+// call's VC, "peer", the flowspecs offered ("tx", "rx"), "max_sdu" (the
+// largest SDU the client may send on it) and "reliable" (the caller asked
+// for a reliable VC); SDUs that arrive before the call is connected are
+// held (a bounded few) and follow its event. Untagged data frames are
+// refused with an error frame; an unknown VC name too (the call may just
+// have gone: its closed event says so). The end frame deregisters the SAP
+// and takes no more calls, but leaves the calls up: the session ends, with
+// its close frame, once they are gone. The connection going away closes
+// them. "tagged" and "echo" do not go together.
+//
+//	{"event":"call","vc":"vc#12","peer":"beta","tx":{...},"rx":{...},"max_sdu":1500,"reliable":true}
 //
 // The answer to a call and the close frame of a call the network lost:
 //
