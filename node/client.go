@@ -270,8 +270,28 @@ func (s *Session) Send(sdu []byte) error {
 	return WriteFrame(s.conn, FrameData, sdu)
 }
 
+// SendOn sends one SDU on call vc of a tagged listen session (a vc data
+// frame). Safe to call with Recv and End from other goroutines.
+func (s *Session) SendOn(vc string, sdu []byte) error {
+	if len(vc) == 0 || len(vc) > 255 {
+		return fmt.Errorf("VC name %q: want 1 to 255 octets", vc)
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return WriteFrame(s.conn, FrameVcData, AppendVcData(make([]byte, 0, 1+len(vc)+len(sdu)), vc, sdu))
+}
+
+// EndCall asks for call vc of a tagged listen session to be closed once
+// its sends have completed (a vc end frame); its closed event follows.
+func (s *Session) EndCall(vc string) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return WriteFrame(s.conn, FrameVcEnd, []byte(vc))
+}
+
 // End says that no more data will come (an end frame): the node closes the
-// call after lingering, or ends the listen session.
+// call after lingering, or ends the listen session (a tagged one only
+// deregisters its SAP; it ends once its calls are gone).
 func (s *Session) End() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()

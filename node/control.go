@@ -314,6 +314,7 @@ type ctlVc struct {
 
 	connected bool
 	wasUp     bool
+	reliable  bool              // incoming: the caller asked for a reliable VC
 	flows     *clientcore.Flows // granted (outgoing) or offered (incoming) flowspecs; nil if unknown
 	maxSDU    int
 	held      [][]byte // an echo listener's SDUs received before CallConnected
@@ -441,23 +442,52 @@ func (c *Control) startListen(s *session) {
 // listen session deregisters its SAP and closes its calls.
 func (c *Control) endSession(s *session, why closeWhy) {
 	c.mu.Lock()
-	if s.ending || s.finished {
+	if (s.ending && !s.soft) || s.finished {
 		c.mu.Unlock()
 		return
 	}
-	s.ending, s.why = true, why
+	soft := s.soft
+	s.ending, s.soft, s.why = true, false, why
 	var v *clientcore.VC
 	if s.vc != nil {
 		v = s.vc.v
 	}
 	lsap := s.lsap
+	var calls []*clientcore.VC
+	if soft { // the SAP is going already: close what calls it left
+		for cv := range s.calls {
+			calls = append(calls, cv.v)
+		}
+	}
 	c.notifyLocked()
 	c.mu.Unlock()
 	switch {
 	case s.kind == sessionCall && v != nil:
 		v.Close(why.reason(), nil)
+	case soft:
+		for _, v := range calls {
+			v.Close(why.reason(), nil)
+		}
 	case s.kind == sessionListen && lsap != nil:
 		lsap.Close(why.reason())
+	}
+}
+
+// deregisterSession ends a tagged listen session softly (its client's end
+// frame): the SAP is deregistered and takes no more calls, the calls it
+// took go on, and the session ends once they are gone.
+func (c *Control) deregisterSession(s *session) {
+	c.mu.Lock()
+	if s.ending || s.finished {
+		c.mu.Unlock()
+		return
+	}
+	s.ending, s.soft, s.why = true, true, whyLocal
+	lsap := s.lsap
+	c.notifyLocked()
+	c.mu.Unlock()
+	if lsap != nil {
+		lsap.Deregister()
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/condis-project/condis/clientcore"
+	"github.com/condis-project/condis/q2931"
 )
 
 // The Control's handlers of the Core's events: what happens to the VCs and
@@ -39,10 +40,22 @@ func (cv *ctlVc) Connected(v *clientcore.VC, f *clientcore.Flows) {
 		c.notifyLocked()
 		return
 	}
-	s.out.pushEvent(Event{Event: EventCall, Vc: v.Name(), Peer: v.Peer()})
+	ev := Event{Event: EventCall, Vc: v.Name(), Peer: v.Peer()}
+	if s.tagged {
+		if f != nil {
+			ev.Tx, ev.Rx = FlowspecOf(f.Tx), FlowspecOf(f.Rx)
+		}
+		ev.MaxSDU, ev.Reliable = cv.maxSDU, cv.reliable
+		s.byName[v.Name()] = cv
+	}
+	s.out.pushEvent(ev)
 	if held := cv.held; len(held) > 0 {
 		cv.held = nil
-		c.core.Defer(func() { v.Send(held...) }) // what arrived before the call was up
+		if s.tagged {
+			pushVcData(s, v.Name(), held)
+		} else {
+			c.core.Defer(func() { v.Send(held...) }) // what arrived before the call was up
+		}
 	}
 	c.notifyLocked()
 }
@@ -73,14 +86,37 @@ func (cv *ctlVc) Received(v *clientcore.VC, sdus [][]byte) {
 		v.Send(sdus...) // refused once the call is going away: dropped
 		return
 	}
+	if s.tagged && !cv.connected {
+		// Not yet told of the call (its call event comes at CallConnected):
+		// hold what the caller sent first, a bounded few, as an echo
+		// listener does.
+		for _, d := range sdus {
+			if len(cv.held) < maxHeldSDUs {
+				cv.held = append(cv.held, d)
+			}
+		}
+		c.mu.Unlock()
+		return
+	}
 	c.mu.Unlock()
+	if s.tagged {
+		pushVcData(s, v.Name(), sdus)
+		return
+	}
 	for _, d := range sdus {
 		s.out.pushData(d)
 	}
 }
 
-// maxHeldSDUs bounds the SDUs an echo listener holds for a call that is
-// accepted but not yet connected.
+// pushVcData queues SDUs received on call vc for a tagged listen session.
+func pushVcData(s *session, vc string, sdus [][]byte) {
+	for _, d := range sdus {
+		s.out.push(Frame{Type: FrameVcData, Payload: AppendVcData(make([]byte, 0, 1+len(vc)+len(d)), vc, d)})
+	}
+}
+
+// maxHeldSDUs bounds the SDUs an echo or tagged listener holds for a call
+// that is accepted but not yet connected.
 const maxHeldSDUs = 64
 
 // SendsCompleted: the Core counts sends; nothing to do.
@@ -148,6 +184,7 @@ func (cv *ctlVc) Closed(v *clientcore.VC, e clientcore.End) {
 	case sessionListen:
 		if _, ok := s.calls[cv]; ok {
 			delete(s.calls, cv)
+			delete(s.byName, v.Name())
 			if e.WasUp {
 				info := cv.closeInfo()
 				s.out.pushEvent(Event{Event: EventClosed, Vc: v.Name(), Peer: v.Peer(), CloseInfo: &info})
@@ -192,6 +229,9 @@ func (s *session) Offered(sap *clientcore.SAP, o *clientcore.Offer) clientcore.H
 		return nil
 	}
 	cv := &ctlVc{c: c, v: o.VC, incoming: true, s: s, flows: o.Flows, maxSDU: maxSDU(o.Flows)}
+	if _, flags, ok := q2931.Media(o.Params); ok && flags&q2931.MediaReliable != 0 {
+		cv.reliable = true
+	}
 	s.calls[cv] = struct{}{}
 	return cv
 }

@@ -19,6 +19,7 @@
 //
 //	{"op":"call","dest":"beta/echo","tx":{"service":"best-effort","peak":125000,"max_sdu":1500},"rx":{...},"reliable":false,"linger_ms":500}
 //	{"op":"listen","service":"echo","echo":true}
+//	{"op":"listen","service":"http","tagged":true}
 //	{"op":"calls"}
 //	{"op":"status"}
 //	{"op":"peers"}
@@ -122,13 +123,13 @@
 //	         call's VC; the node refuses an SDU larger than the call's
 //	         MaxSduSize with an error frame and never truncates it. From
 //	         the node, one SDU received on the VC (for a listen session
-//	         without echo, on any of its calls).
+//	         without echo or tagged, on any of its calls).
 //	2 end    client to node, empty: end of input. The node waits until
 //	         every SDU sent has completed, lingers until nothing has been
 //	         received for linger_ms (at most 10 × linger_ms; data in
 //	         flight, like `nc -q`), closes the call and deletes the VC.
 //	         For a listen session it is the same as closing the
-//	         connection.
+//	         connection (a tagged one: see below).
 //	3 error  node to client, text: a problem that does not end the
 //	         session, such as a refused SDU.
 //	4 event  node to client, JSON (Event): a listen session's call came
@@ -141,6 +142,30 @@
 //	6 call   node to client, JSON (CallInfo): one VC of a "calls" answer.
 //	7 trace  node to client, JSON (TraceEvent): one event of a "trace"
 //	         session.
+//	8 vc data either way, tagged listen sessions only: one SDU on one of
+//	         the session's calls. The payload is the length of the VC's
+//	         name (one octet), the name as the call event gave it
+//	         ("vc#12"), then the SDU (AppendVcData, ParseVcData).
+//	9 vc end client to node, tagged listen sessions only: the VC's name;
+//	         the node closes that call once its sends have completed (no
+//	         linger) and says so with its closed event.
+//
+// A listen session with "tagged": true carries each of its calls apart,
+// so that one client can serve many calls of one service (vcnet's
+// Listener over a control socket). The node accepts each call offered
+// (ProtocolClIncomingCall) as for any listen session; a client that does
+// not want it closes it with a vc end frame. Its call event gives the
+// call's VC, "peer", the flowspecs offered ("tx", "rx"), "max_sdu" (the
+// largest SDU the client may send on it) and "reliable" (the caller asked
+// for a reliable VC); SDUs that arrive before the call is connected are
+// held (a bounded few) and follow its event. Untagged data frames are
+// refused with an error frame; an unknown VC name too (the call may just
+// have gone: its closed event says so). The end frame deregisters the SAP
+// and takes no more calls, but leaves the calls up: the session ends, with
+// its close frame, once they are gone. The connection going away closes
+// them. "tagged" and "echo" do not go together.
+//
+//	{"event":"call","vc":"vc#12","peer":"beta","tx":{...},"rx":{...},"max_sdu":1500,"reliable":true}
 //
 // The answer to a call and the close frame of a call the network lost:
 //
@@ -252,13 +277,15 @@ type FrameType uint8
 
 // Frame types.
 const (
-	FrameData  FrameType = 1 // one SDU, either way
-	FrameEnd   FrameType = 2 // client: end of input
-	FrameError FrameType = 3 // node: a problem that does not end the session (text)
-	FrameEvent FrameType = 4 // node: a listen session's call came or went (JSON Event)
-	FrameClose FrameType = 5 // node: the session is over (JSON CloseInfo); last frame
-	FrameCall  FrameType = 6 // node: one VC of a calls answer (JSON CallInfo)
-	FrameTrace FrameType = 7 // node: one event of a trace session (JSON TraceEvent)
+	FrameData   FrameType = 1 // one SDU, either way
+	FrameEnd    FrameType = 2 // client: end of input
+	FrameError  FrameType = 3 // node: a problem that does not end the session (text)
+	FrameEvent  FrameType = 4 // node: a listen session's call came or went (JSON Event)
+	FrameClose  FrameType = 5 // node: the session is over (JSON CloseInfo); last frame
+	FrameCall   FrameType = 6 // node: one VC of a calls answer (JSON CallInfo)
+	FrameTrace  FrameType = 7 // node: one event of a trace session (JSON TraceEvent)
+	FrameVcData FrameType = 8 // either way, tagged listen sessions: one SDU on one call (AppendVcData)
+	FrameVcEnd  FrameType = 9 // client, tagged listen sessions: close one call (its VC's name)
 )
 
 func (t FrameType) String() string {
@@ -277,6 +304,10 @@ func (t FrameType) String() string {
 		return "call"
 	case FrameTrace:
 		return "trace"
+	case FrameVcData:
+		return "vc data"
+	case FrameVcEnd:
+		return "vc end"
 	}
 	return "frame type " + strconv.Itoa(int(t))
 }
@@ -389,6 +420,10 @@ type Request struct {
 	// listen
 	Service string `json:"service,omitempty"` // the service to register a SAP for
 	Echo    bool   `json:"echo,omitempty"`    // echo every SDU back on its VC instead of forwarding it
+	// Tagged makes the session carry each of its calls apart: SDUs both
+	// ways in vc data frames naming their call, a call closed with a vc
+	// end frame, the end frame only deregistering the SAP. Not with Echo.
+	Tagged bool `json:"tagged,omitempty"`
 
 	// bench (with Dest, Tx and Rx)
 	Calls       int `json:"calls,omitempty"`       // how many calls (1 to MaxBenchCalls)
@@ -777,6 +812,10 @@ type Event struct {
 	// EventQoS: the flowspecs now in force.
 	Tx *Flowspec `json:"tx,omitempty"`
 	Rx *Flowspec `json:"rx,omitempty"`
+	// EventCall of a tagged listen session: the largest SDU the client may
+	// send on the call, and whether the caller asked for a reliable VC.
+	MaxSDU   int  `json:"max_sdu,omitempty"`
+	Reliable bool `json:"reliable,omitempty"`
 	*CloseInfo
 }
 
@@ -812,6 +851,24 @@ func causeText(c uni.Cause) string {
 // "NDIS_STATUS_DEST_OUT_OF_ORDER (cause 27, destination out of order)".
 func describe(st ndis.Status, c uni.Cause) string {
 	return fmt.Sprintf("%v (cause %d, %s)", st, int(c), causeText(c))
+}
+
+// AppendVcData appends the payload of a vc data frame to b: the length of
+// vc's name (one octet), the name ("vc#12"), then the SDU.
+func AppendVcData(b []byte, vc string, sdu []byte) []byte {
+	b = append(b, byte(len(vc)))
+	b = append(b, vc...)
+	return append(b, sdu...)
+}
+
+// ParseVcData splits the payload of a vc data frame into the call's VC
+// name and the SDU (which shares p's memory).
+func ParseVcData(p []byte) (vc string, sdu []byte, err error) {
+	if len(p) == 0 || len(p) < 1+int(p[0]) || p[0] == 0 {
+		return "", nil, errors.New("vc data frame without a VC name")
+	}
+	n := int(p[0])
+	return string(p[1 : 1+n]), p[1+n:], nil
 }
 
 // readRequestLine reads the request line of a connection.
@@ -873,6 +930,13 @@ func (e Event) appendJSON(b []byte) []byte {
 	if e.Dest != "" {
 		b = append(b, `,"dest":`...)
 		b = appendJSONString(b, e.Dest)
+	}
+	if e.MaxSDU != 0 {
+		b = append(b, `,"max_sdu":`...)
+		b = strconv.AppendInt(b, int64(e.MaxSDU), 10)
+	}
+	if e.Reliable {
+		b = append(b, `,"reliable":true`...)
 	}
 	if ci := e.CloseInfo; ci != nil {
 		b = append(b, `,"normal":`...)

@@ -59,6 +59,9 @@ type session struct {
 
 	service    string // listen
 	echo       bool
+	tagged     bool              // each call apart: vc data frames, vc end frames
+	soft       bool              // tagged: ending by deregistering only; its calls go on
+	byName     map[string]*ctlVc // tagged: the calls the client was told of, by VC name
 	lsap       *clientcore.SAP
 	sap        *ndis.Sap // its handle while registered
 	registered bool
@@ -322,6 +325,10 @@ func (c *Control) serveConn(conn net.Conn) {
 			writeJSONLine(conn, Response{Error: "listen: no service"})
 			return
 		}
+		if req.Echo && req.Tagged {
+			writeJSONLine(conn, Response{Error: "listen: echo and tagged do not go together (an echo listener forwards nothing); ask for one"})
+			return
+		}
 		c.serveListen(conn, br, &req)
 	case OpTrace:
 		c.serveTrace(conn, br)
@@ -433,6 +440,7 @@ func (c *Control) serveCall(conn net.Conn, br *bufio.Reader, req *Request) {
 func (c *Control) serveListen(conn net.Conn, br *bufio.Reader, req *Request) {
 	s := c.newSession(sessionListen, conn)
 	s.service, s.echo, s.calls = req.Service, req.Echo, map[*ctlVc]struct{}{}
+	s.tagged, s.byName = req.Tagged, map[string]*ctlVc{}
 	if !c.attach(conn, s) {
 		writeJSONLine(conn, Response{Error: "the node is shutting down"})
 		return
@@ -473,12 +481,17 @@ func (c *Control) runSession(s *session, br *bufio.Reader, v *ctlVc) {
 			if errors.Is(err, errFrameTooLong) {
 				s.out.pushError(err.Error() + "; ending the session")
 			}
-			if !ended {
+			if !ended || s.tagged { // a tagged session's end frame left its calls up
 				c.endSession(s, whyGone)
 			}
 			break
 		}
 		switch {
+		case s.tagged && (f.Type == FrameVcData || f.Type == FrameVcEnd || f.Type == FrameData):
+			c.tagged(s, f)
+		case s.tagged && f.Type == FrameEnd && !ended:
+			ended = true
+			c.deregisterSession(s)
 		case f.Type == FrameData && v != nil && !ended:
 			if msg := c.send(v, f.Payload); msg != "" {
 				s.out.pushError(msg)
@@ -503,6 +516,37 @@ func (c *Control) runSession(s *session, br *bufio.Reader, v *ctlVc) {
 		}
 	}
 	<-done
+}
+
+// tagged acts on a frame from the client of a tagged listen session: an
+// SDU to send on one of its calls, or one of its calls to close.
+func (c *Control) tagged(s *session, f Frame) {
+	if f.Type == FrameData {
+		s.out.pushError("a tagged listen session takes vc data frames, which name their call; frame ignored")
+		return
+	}
+	name, sdu := string(f.Payload), []byte(nil)
+	if f.Type == FrameVcData {
+		var err error
+		if name, sdu, err = ParseVcData(f.Payload); err != nil {
+			s.out.pushError(err.Error() + "; frame ignored")
+			return
+		}
+	}
+	c.mu.Lock()
+	cv := s.byName[name]
+	c.mu.Unlock()
+	switch {
+	case cv == nil:
+		// It may have just gone: its closed event says so.
+		s.out.pushError(fmt.Sprintf("no call %q in this session; %v frame ignored", name, f.Type))
+	case f.Type == FrameVcEnd:
+		cv.v.Close(whyLocal.reason(), nil)
+	default:
+		if msg := c.send(cv, sdu); msg != "" {
+			s.out.pushError(name + ": " + msg)
+		}
+	}
 }
 
 // writer writes a session's frames until the close frame, then closes the

@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/condis-project/condis/node"
 )
 
 // link is what a Conn needs from the VC under it: the embedded client's
@@ -68,6 +70,11 @@ type Conn struct {
 	rdl, wdl deadline
 	l        link
 	done     chan struct{} // closed when the sender is gone
+
+	// A call dialled through a control socket: the socket, and the node's
+	// answer (a multipoint call's leaves).
+	socket string
+	resp   node.Response
 }
 
 func newConn(reliable bool, local, remote Addr) *Conn {

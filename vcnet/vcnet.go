@@ -19,8 +19,10 @@
 // cause; the sentinels ErrRefused, ErrNoSuchService, ErrUnreachable and
 // ErrDestOutOfOrder match it with errors.Is.
 //
-// Over a control socket, a Listener is not available: the socket's listen
-// sessions do not say which call a received SDU belongs to.
+// Over a control socket, a Listener is a tagged listen session of the
+// node (each call apart: its SDUs tagged with its VC); a MultiConn's
+// leaves are added and dropped with the socket's party-add and party-drop
+// requests.
 package vcnet
 
 import (
@@ -80,6 +82,7 @@ type Network struct {
 
 	mu    sync.Mutex
 	conns map[*Conn]struct{}
+	lns   map[*Listener]struct{} // over a control socket: the Listeners whose session is open
 }
 
 // Embedded is a Network on a node in this process: a CoNDIS client
@@ -100,7 +103,9 @@ func ForNode(ctx context.Context, n *node.Node) (*Network, error) {
 
 // Socket is a Network on the node serving the control socket at path.
 // Calls are made when dialled; nothing is opened before.
-func Socket(path string) *Network { return &Network{socket: path, conns: map[*Conn]struct{}{}} }
+func Socket(path string) *Network {
+	return &Network{socket: path, conns: map[*Conn]struct{}{}, lns: map[*Listener]struct{}{}}
+}
 
 // Close closes every call of the Network and, for an embedded one, its
 // client; it waits for that until ctx ends.
@@ -117,6 +122,15 @@ func (n *Network) Close(ctx context.Context) error {
 	if n.core != nil {
 		return n.core.Shutdown(ctx)
 	}
+	n.mu.Lock()
+	lns := make([]*Listener, 0, len(n.lns))
+	for l := range n.lns {
+		lns = append(lns, l)
+	}
+	n.mu.Unlock()
+	for _, l := range lns {
+		l.Close()
+	}
 	for _, c := range conns {
 		select {
 		case <-c.done:
@@ -124,7 +138,29 @@ func (n *Network) Close(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+	// A listen session ends once its calls are gone.
+	for _, l := range lns {
+		select {
+		case <-l.read:
+		case <-ctx.Done():
+			l.sess.Close()
+			<-l.read
+			return ctx.Err()
+		}
+	}
 	return nil
+}
+
+func (n *Network) trackListener(l *Listener) {
+	n.mu.Lock()
+	n.lns[l] = struct{}{}
+	n.mu.Unlock()
+	go func() {
+		<-l.read
+		n.mu.Lock()
+		delete(n.lns, l)
+		n.mu.Unlock()
+	}()
 }
 
 func (n *Network) track(c *Conn) {
@@ -333,9 +369,16 @@ type Listener struct {
 	service  string
 	reliable bool
 
+	// Over a control socket: the tagged listen session, its calls by VC,
+	// and its reader's end.
+	sess *node.Session
+	byVc map[string]*Conn
+	read chan struct{}
+
 	mu      sync.Mutex
 	backlog []*Conn
 	closed  bool
+	endOnce sync.Once
 	ended   chan struct{} // closed when the SAP is gone
 	wake    chan struct{} // a call to accept
 	closing chan struct{} // closed by Close
@@ -361,10 +404,13 @@ func (n *Network) Listen(ctx context.Context, service string) (*Listener, error)
 
 // Listen registers service on n and returns its Listener.
 func (lc ListenConfig) Listen(ctx context.Context, n *Network, service string) (*Listener, error) {
-	if n.core == nil {
-		return nil, &net.OpError{Op: "listen", Net: Net, Err: errors.New("vcnet: Listen needs an embedded Network (vcnet.ForNode or vcnet.Embedded): the control socket's listen sessions do not say which call an SDU belongs to")}
-	}
 	l := &Listener{n: n, service: service, reliable: lc.Reliable, ended: make(chan struct{}), wake: make(chan struct{}, 1), closing: make(chan struct{})}
+	if n.core == nil {
+		if err := l.listenSocket(ctx); err != nil {
+			return nil, err
+		}
+		return l, nil
+	}
 	sap, err := n.core.Listen(ctx, service, l)
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: Net, Addr: Addr{Node: n.self, Service: service}, Err: fmt.Errorf("vcnet: %w", err)}
@@ -401,7 +447,11 @@ func (l *Listener) Offered(_ *clientcore.SAP, o *clientcore.Offer) clientcore.Ha
 }
 
 // Ended: the SAP is gone.
-func (l *Listener) Ended(*clientcore.SAP, clientcore.Reason) { close(l.ended) }
+func (l *Listener) Ended(*clientcore.SAP, clientcore.Reason) { l.sapGone() }
+
+// sapGone: the service is no longer registered; Accept returns what is
+// left, then an error.
+func (l *Listener) sapGone() { l.endOnce.Do(func() { close(l.ended) }) }
 
 // acceptHandler queues the Conn for Accept once the call is up.
 type acceptHandler struct {
@@ -445,6 +495,13 @@ func (l *Listener) AcceptVC() (*Conn, error) {
 		select {
 		case <-l.wake:
 		case <-l.closing:
+		case <-l.ended:
+			l.mu.Lock()
+			more := len(l.backlog) > 0
+			l.mu.Unlock()
+			if !more {
+				return nil, &net.OpError{Op: "accept", Net: Net, Addr: l.Addr(), Err: errors.New("vcnet: the service is no longer registered")}
+			}
 		}
 	}
 }
@@ -464,7 +521,11 @@ func (l *Listener) Close() error {
 	for _, c := range pending {
 		c.Close()
 	}
-	l.sap.Deregister()
+	if l.sess != nil {
+		l.sess.End() // deregisters; the calls accepted go on
+	} else {
+		l.sap.Deregister()
+	}
 	close(l.closing)
 	return nil
 }

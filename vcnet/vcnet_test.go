@@ -442,8 +442,181 @@ func TestSocketDial(t *testing.T) {
 	if _, err := d.DialContext(ctxT(t), Net, "beta/nosuch"); !errors.Is(err, ErrNoSuchService) {
 		t.Fatalf("beta/nosuch over the socket: %v, want ErrNoSuchService", err)
 	}
-	if _, err := nw.Listen(ctxT(t), "x"); err == nil {
-		t.Fatal("Listen over a socket did not say it cannot")
+}
+
+// TestConnSocketListener: a reliable VC accepted by a Listener over a
+// node's control socket (a tagged listen session), dialled from an
+// embedded Network, passes nettest's conformance suite.
+func TestConnSocketListener(t *testing.T) {
+	p := startPair(t)
+	nw := Socket(p.serveAlphaSocket(t))
+	defer nw.Close(context.Background())
+	l, err := ListenConfig{Reliable: true}.Listen(ctxT(t), nw, "pipe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	d := Dialer{Network: p.bnet, Reliable: true}
+	nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
+		accepted := make(chan net.Conn, 1)
+		go func() {
+			c, err := l.Accept()
+			if err != nil {
+				accepted <- nil
+				return
+			}
+			accepted <- c
+		}()
+		c1, err = d.DialContext(ctxT(t), Net, "alpha/pipe")
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		c2 = <-accepted
+		if c2 == nil {
+			c1.Close()
+			return nil, nil, nil, errors.New("accept failed")
+		}
+		return c1, c2, func() { c1.Close(); c2.Close() }, nil
+	})
+}
+
+// TestSocketListener: a Listener over the control socket takes two calls
+// at once and keeps them apart (datagrams each way on each), says who
+// called with which flowspec, ends a conn the caller closes with io.EOF,
+// and after Close refuses new calls while the accepted one goes on.
+func TestSocketListener(t *testing.T) {
+	p := startPair(t)
+	nw := Socket(p.serveAlphaSocket(t))
+	defer nw.Close(context.Background())
+	l, err := nw.Listen(ctxT(t), "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc := accept(l)
+	d := Dialer{Network: p.bnet, Tx: &Flowspec{Service: "controlled-load", Rate: 5 << 20, Peak: 10 << 20, Bucket: 1 << 20, MaxSDU: 1000}, Rx: &Flowspec{MaxSDU: 900}}
+	c1, err := d.DialVC(ctxT(t), "alpha/svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	s1 := <-acc
+	c2, err := (&Dialer{Network: p.bnet}).DialVC(ctxT(t), "alpha/svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	s2 := <-accept(l)
+	if i := s1.Info(); i.Peer != "beta" || i.Service != "svc" || i.Reliable || i.Rx == nil || i.Rx.Rate < 5<<20 || i.Rx.MaxSDU != 1000 || i.MaxSDU != 900 || s1.RemoteAddr().String() != "beta/svc" {
+		t.Errorf("first accepted: %+v (rx %+v) from %v", i, i.Rx, s1.RemoteAddr())
+	}
+	if s1.Info().VC == s2.Info().VC {
+		t.Fatalf("both accepted on %s", s1.Info().VC)
+	}
+	c2.Write([]byte("from two"))
+	c1.Write([]byte("from one"))
+	for _, x := range []struct {
+		c    *Conn
+		want string
+	}{{s1, "from one"}, {s2, "from two"}} {
+		x.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 64)
+		n, err := x.c.Read(buf)
+		if err != nil || string(buf[:n]) != x.want {
+			t.Fatalf("%s read %q, %v; want %q", x.c.Info().VC, buf[:n], err, x.want)
+		}
+	}
+	s2.Write([]byte("back to two"))
+	s1.Write([]byte("back to one"))
+	for _, x := range []struct {
+		c    *Conn
+		want string
+	}{{c1, "back to one"}, {c2, "back to two"}} {
+		x.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 64)
+		n, err := x.c.Read(buf)
+		if err != nil || string(buf[:n]) != x.want {
+			t.Fatalf("caller read %q, %v; want %q", buf[:n], err, x.want)
+		}
+	}
+	c1.Close()
+	s1.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := s1.Read(make([]byte, 64)); err != io.EOF {
+		t.Fatalf("after the caller closed: %v, want io.EOF", err)
+	}
+	l.Close()
+	if c, err := (&Dialer{Network: p.bnet}).DialVC(ctxT(t), "alpha/svc"); err == nil {
+		c.Close()
+		// The deregistration may still be on its way; a second try must fail.
+		if c, err = (&Dialer{Network: p.bnet}).DialVC(ctxT(t), "alpha/svc"); err == nil {
+			c.Close()
+			t.Fatal("a call to a closed Listener's service connected")
+		}
+	}
+	c2.Write([]byte("still"))
+	s2.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 64)
+	if n, err := s2.Read(buf); err != nil || string(buf[:n]) != "still" {
+		t.Fatalf("accepted conn after Close read %q, %v", buf[:n], err)
+	}
+	s2.Close()
+}
+
+// TestMultiSocket: DialMulti through a node's control socket reaches every
+// leaf; a leaf is added and dropped; the last leaf is not dropped.
+func TestMultiSocket(t *testing.T) {
+	p := startPair(t)
+	nw := Socket(p.serveAlphaSocket(t))
+	defer nw.Close(context.Background())
+	var ls []*Listener
+	for _, svc := range []string{"l1", "l2", "l3"} {
+		l, err := p.bnet.Listen(ctxT(t), svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ls = append(ls, l)
+	}
+	acc1, acc2, acc3 := accept(ls[0]), accept(ls[1]), accept(ls[2])
+	m, err := (&Dialer{Network: nw}).DialMulti(ctxT(t), "beta/l1", "beta/l2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	leaf1, leaf2 := <-acc1, <-acc2
+	defer leaf1.Close()
+	defer leaf2.Close()
+	if fp := m.FirstParty(); fp.Dest() != "beta/l1" || fp.Name() == "" {
+		t.Errorf("first party %q %q", fp.Name(), fp.Dest())
+	}
+	party, err := m.AddParty(ctxT(t), "beta/l3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf3 := <-acc3
+	defer leaf3.Close()
+	if _, err := m.Write([]byte("to all")); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []*Conn{leaf1, leaf2, leaf3} {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 64)
+		n, err := c.Read(buf)
+		if err != nil || string(buf[:n]) != "to all" {
+			t.Fatalf("leaf %d read %q, %v", i+1, buf[:n], err)
+		}
+	}
+	if _, err := m.AddParty(ctxT(t), "beta/nosuch"); !errors.Is(err, ErrNoSuchService) {
+		t.Fatalf("adding beta/nosuch: %v, want ErrNoSuchService", err)
+	}
+	if err := m.DropParty(ctxT(t), party); err != nil {
+		t.Fatal(err)
+	}
+	leaf3.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := leaf3.Read(make([]byte, 64)); err != io.EOF {
+		t.Fatalf("dropped leaf's Read: %v, want io.EOF", err)
+	}
+	if _, err := (&Dialer{Network: nw}).DialMulti(ctxT(t), "beta/l1", "beta/nosuch"); !errors.Is(err, ErrNoSuchService) {
+		t.Fatalf("DialMulti with a leaf that does not exist: %v, want ErrNoSuchService", err)
 	}
 }
 
