@@ -364,7 +364,7 @@ func TestIPOverCondisInNamespaces(t *testing.T) {
 	if out, err := e.ping("alpha", "198.18.0.2", 1); err != nil {
 		t.Fatalf("ping before the kill: %v\n%s", err, out)
 	}
-	waitEvent(t, alphaTrace, 5*time.Second, "alpha's new IP call", func(ev node.TraceEvent) bool { return ev.Event == trace.CallConnected.String() })
+	vc = waitEvent(t, alphaTrace, 5*time.Second, "alpha's new IP call", func(ev node.TraceEvent) bool { return ev.Event == trace.CallConnected.String() }).Vc
 	// Packets keep flowing (into the void), so the VC is not idle when
 	// the network closes it.
 	pinger := exec.Command("ip", "netns", "exec", e.nsA, "ping", "-n", "-q", "-i", "0.2", "198.18.0.2")
@@ -373,7 +373,7 @@ func TestIPOverCondisInNamespaces(t *testing.T) {
 	}
 	e.stop("beta", syscall.SIGKILL)
 	ev = waitEvent(t, alphaTrace, 30*time.Second, "the dead node's VC closing", func(ev node.TraceEvent) bool {
-		return ev.Event == trace.CallReleased.String()
+		return ev.Event == trace.CallReleased.String() && ev.Vc == vc
 	})
 	pinger.Process.Kill()
 	pinger.Wait()
