@@ -119,11 +119,11 @@ func (a *VcActivation) InForceLocked() bool {
 }
 
 // Activate activates vc with params through cm (a re-activation if it is
-// active) and tells done the outcome with step. It reports whether
-// params are the caller's again when it returns: true once the CM's call
-// has returned (the mediator copies what it keeps, R-ACT-13); false when
-// the request waits behind another, and then params must stay valid
-// until done is told.
+// active) and tells done the outcome with step. It reports whether params
+// are the caller's again when it returns: true if the request completed
+// within the call (done has been told). Otherwise — it waits behind
+// another, or the CM pended it — params stay resident until done is told
+// (R-ACT-13).
 func (a *VcActivation) Activate(mu sync.Locker, cm CM, vc *ndis.Vc, params *ndis.CallParameters, done Done, step uint8) bool {
 	return a.request(mu, cm, vc, actReq{params: params, done: done, step: step})
 }
@@ -144,8 +144,7 @@ func (a *VcActivation) request(mu sync.Locker, cm CM, vc *ndis.Vc, r actReq) boo
 		return false
 	}
 	a.busy = true
-	a.driveLocked(mu, cm, vc, r, 0, false)
-	return true
+	return a.driveLocked(mu, cm, vc, r, 0, false)
 }
 
 // Completed is the completion of vc's pended activation or deactivation
@@ -190,17 +189,19 @@ func (a *VcActivation) flightLocked() *flight {
 
 // driveLocked runs r (finished already with st if finished) and the
 // requests waiting behind it, with mu held and a.busy set; it returns with
-// mu released, when the queue is empty or a request is pended.
-func (a *VcActivation) driveLocked(mu sync.Locker, cm CM, vc *ndis.Vc, r actReq, st ndis.Status, finished bool) {
+// mu released, when the queue is empty or a request is pended, and reports
+// whether r itself finished.
+func (a *VcActivation) driveLocked(mu sync.Locker, cm CM, vc *ndis.Vc, r actReq, st ndis.Status, finished bool) bool {
+	first := true
 	for {
 		if !finished {
 			var ok bool
 			if st, ok = a.startLocked(mu, cm, vc, r); !ok {
 				mu.Unlock()
-				return // pended: Completed goes on
+				return !first // pended: Completed goes on
 			}
 		}
-		finished = false
+		finished, first = false, false
 		next, more := a.popLocked()
 		if !more {
 			// Requests made from r's done start at once.
@@ -212,7 +213,7 @@ func (a *VcActivation) driveLocked(mu sync.Locker, cm CM, vc *ndis.Vc, r actReq,
 		mu.Unlock()
 		r.done.ActivationDone(r.step, st)
 		if !more {
-			return
+			return true
 		}
 		mu.Lock()
 		r = next

@@ -307,8 +307,8 @@ func TestVcActivationImmediateAllocatesNothing(t *testing.T) {
 	}
 }
 
-// TestVcActivationQueuedParams: a request made while another is pended
-// waits; Activate says its params are still in use; the pended one's
+// TestVcActivationQueuedParams: a pended request's params, and those of a
+// request waiting behind it, stay in use (Activate says so); the pended one's
 // completion starts it, and InForce stays true through a pended
 // re-activation until it fails.
 func TestVcActivationQueuedParams(t *testing.T) {
@@ -317,8 +317,8 @@ func TestVcActivationQueuedParams(t *testing.T) {
 	f := &fakeCM{mode: "pend", st: ndis.StatusSuccess}
 	var got []string
 	done := DoneFunc(func(st ndis.Status) { got = append(got, st.String()) })
-	if !a.Activate(&mu, f, nil, params(1), done, 0) {
-		t.Fatal("the first request's params not given back once the CM returned PENDING")
+	if a.Activate(&mu, f, nil, params(1), done, 0) {
+		t.Fatal("a pended request says its params are free (R-ACT-13: resident until it completes)")
 	}
 	if a.Activate(&mu, f, nil, params(2), done, 0) {
 		t.Fatal("a request waiting behind a pended one says its params are free")
