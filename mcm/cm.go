@@ -176,7 +176,7 @@ func (d *MCM) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, ph *ndi
 	d.moveLocked(v, callctl.Calling, callctl.ReasonMakeCall)
 	v.p, v.service = d.peerLocked(node), makeSvcName(svc)
 	if d.cfg.Tracer.Call != nil {
-		v.madeAt = time.Now()
+		v.madeAt = max(time.Since(d.started), 1)
 	}
 	v.reliable, v.multipoint, v.req = q2931.ReliableRequested(params), ph != nil, params
 	v.c, v.mp = nil, nil
@@ -230,7 +230,7 @@ func (d *MCM) setupLocked(p *peer, v *vc, pt *party) ndis.Status {
 		tx, rx = cm.CallMgrParameters.Transmit, cm.CallMgrParameters.Receive
 	} else {
 		// A later party of a multipoint call: the call's parameters.
-		if !v.activated {
+		if !v.act.InForceLocked() {
 			return ndis.StatusFailure // the call is gone
 		}
 		if !v.reliable && int(v.tx.MaxSduSize) > p.tl.MaxDatagramPayload() {
@@ -397,12 +397,59 @@ func (v *vc) mediaFlags() byte {
 }
 
 // activate activates v with tx and rx on connection conn
-// (NdisMCmActivateVc); d.mu is not held.
-func (d *MCM) activate(v *vc, tx, rx ndis.Flowspec, conn uint32) ndis.Status {
+// (NdisMCmActivateVc, through v.act: after the activations in flight)
+// and tells done the outcome with step, when the CM has completed it;
+// d.mu is not held.
+func (d *MCM) activate(v *vc, tx, rx ndis.Flowspec, conn uint32, done callctl.Done, step uint8) {
 	a := activations.Get().(*activation)
-	st := d.cm.ActivateVc(v.h, a.fill(v, tx, rx, conn))
-	activations.Put(a)
-	return st
+	if v.act.Activate(&d.mu, d.cm, v.h, a.fill(v, tx, rx, conn), done, step) {
+		activations.Put(a) // else it is pended or waits (R-ACT-13): the collector takes it after
+	}
+}
+
+// The flows that go on after an activation or deactivation of a VC, as
+// the step of its request (vc.ActivationDone): a tag instead of a closure
+// per request keeps a call's activations free of allocations.
+const (
+	stepCallUp   uint8 = iota + 1 // CONNECT arrived: activated, the MakeCall completes (callUpActivated)
+	stepOffer                     // an incoming call: activated, it is offered (offerActivated)
+	stepNarrowed                  // the client lowered an offered SDU size: re-activated, data may flow
+	stepClose                     // the close's deactivation: CloseCallComplete (closeDeactivated)
+	stepDispose                   // an offer that did not become a call: deactivated, the VC is deleted
+)
+
+// ActivationDone continues v's flow after its activation or deactivation
+// completed with st (callctl.Done): at once inside the request when the CM
+// completes at once, else from the completion.
+func (v *vc) ActivationDone(step uint8, st ndis.Status) {
+	d := v.p.d
+	switch step {
+	case stepCallUp:
+		d.callUpActivated(v, st)
+	case stepOffer:
+		d.offerActivated(v, st)
+	case stepNarrowed:
+		d.narrowedActivated(v)
+	case stepClose:
+		d.closeDeactivated(v)
+	case stepDispose:
+		d.deleteLater(v)
+	}
+}
+
+// ignoreOutcome is the Done of an activation whose outcome changes
+// nothing (a QoS change rolled back, a VC let go).
+var ignoreOutcome = callctl.DoneFunc(func(ndis.Status) {})
+
+// activationCompleted is the completion of v's pended activation or
+// deactivation (ProtocolCmActivateVcComplete and
+// ProtocolCmDeactivateVcComplete of a CM whose miniport pends them): the
+// flow waiting for it goes on, then the work it queued runs. It reports
+// false if nothing of v's was pended.
+func (d *MCM) activationCompleted(v *vc, st ndis.Status) bool {
+	ok := v.act.Completed(&d.mu, d.cm, v.h, st)
+	d.run()
+	return ok
 }
 
 // ---- closing ----
@@ -537,35 +584,37 @@ func (d *MCM) maybeFinishCloseLocked(v *vc) {
 	d.enqueueLocked(func() { d.finishClose(v) })
 }
 
-// finishClose drains the VC's data, deactivates it and completes the close.
+// finishClose drains the VC's data, deactivates it and completes the
+// close (closeDeactivated).
 func (d *MCM) finishClose(v *vc) {
 	d.stopData(v, func() {
-		d.mu.Lock()
-		activated := v.activated
-		v.activated = false
-		var ph *ndis.Party
-		if v.mp != nil && v.mp.closeParty != nil {
-			ph = v.mp.closeParty.h
-		}
-		for _, pt := range v.parties() {
-			pt.state = pGone
-		}
-		d.moveLocked(v, callctl.Idle, callctl.ReasonCloseComplete)
-		if !v.incoming {
-			v.dropCall() // an incoming VC keeps its call until it is deleted
-		}
-		v.qosPending, v.req = false, nil
-		incoming := v.incoming
-		d.mu.Unlock()
 		v.closeStreams()
-		if activated {
-			d.cm.DeactivateVc(v.h)
-		}
-		d.cm.CloseCallComplete(ndis.StatusSuccess, v.h, ph)
-		if incoming {
-			d.deleteLater(v)
-		}
+		v.act.Deactivate(&d.mu, d.cm, v.h, v, stepClose)
 	})
+}
+
+// closeDeactivated completes the close of v, deactivated (or never
+// activated): CloseCallComplete, and an incoming VC is deleted.
+func (d *MCM) closeDeactivated(v *vc) {
+	d.mu.Lock()
+	var ph *ndis.Party
+	if v.mp != nil && v.mp.closeParty != nil {
+		ph = v.mp.closeParty.h
+	}
+	for _, pt := range v.parties() {
+		pt.state = pGone
+	}
+	d.moveLocked(v, callctl.Idle, callctl.ReasonCloseComplete)
+	if !v.incoming {
+		v.dropCall() // an incoming VC keeps its call until it is deleted
+	}
+	v.qosPending, v.req = false, nil
+	incoming := v.incoming
+	d.mu.Unlock()
+	d.cm.CloseCallComplete(ndis.StatusSuccess, v.h, ph)
+	if incoming {
+		d.deleteLater(v)
+	}
 }
 
 // dispose deactivates and deletes an incoming VC whose call did not come
@@ -573,15 +622,10 @@ func (d *MCM) finishClose(v *vc) {
 func (d *MCM) dispose(v *vc) {
 	d.stopData(v, func() {
 		d.mu.Lock()
-		activated := v.activated
-		v.activated = false
 		d.moveLocked(v, callctl.Idle, callctl.ReasonDisposed)
 		d.mu.Unlock()
 		v.closeStreams()
-		if activated {
-			d.cm.DeactivateVc(v.h)
-		}
-		d.deleteLater(v)
+		v.act.Deactivate(&d.mu, d.cm, v.h, v, stepDispose)
 	})
 }
 
@@ -697,7 +741,7 @@ func (d *MCM) addOnLegLocked(c *call, pt *party) ndis.Status {
 	if m.BHLI, err = uni.ServiceBHLI(pt.service); err != nil {
 		return ndis.StatusInvalidAddress
 	}
-	if v.activated {
+	if v.act.InForceLocked() {
 		m.AAL = q2931.AALParams(v.tx, ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}, v.reliable)
 	}
 	ep, out, err := c.p.link.AddParty(c.id, m)
@@ -777,7 +821,7 @@ func (d *MCM) ProtocolCmModifyCallQoS(vcCtx any, params *ndis.CallParameters) nd
 	if v.multipoint || (c != nil && c.p2mp) || v.state() == callctl.Offered {
 		return ndis.StatusNotSupported
 	}
-	if v.state() != callctl.Active || !v.activated || c == nil || c.ended || v.qosPending {
+	if v.state() != callctl.Active || !v.act.InForceLocked() || c == nil || c.ended || v.qosPending {
 		return ndis.StatusFailure
 	}
 	ntx, nrx := params.CallMgrParameters.Transmit, params.CallMgrParameters.Receive

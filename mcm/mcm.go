@@ -108,6 +108,7 @@ type MCM struct {
 	addr         uni.AESA
 	log          *slog.Logger
 	timers       uni.Timers
+	started      time.Time       // when New ran: VCs keep times as durations since (vc.madeAt)
 	ctx          context.Context // cancelled by Shutdown: dials stop
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup // dial loops, shapers, kicked drainers, delayed deletions
@@ -180,6 +181,7 @@ func New(m *ndis.Mediator, cfg Config) (*MCM, error) {
 		d.log = slog.New(slog.DiscardHandler)
 	}
 	d.log = d.log.With("node", cfg.Name)
+	d.started = time.Now()
 	d.timers = uni.NewLink(uni.Config{Timers: cfg.Timers}).Timers()
 	d.moves = callctl.Transitions{Node: cfg.Name, Trace: cfg.Tracer.VcState,
 		Illegal: func(h *ndis.Vc, from, to callctl.State, why callctl.Reason) {
@@ -1271,7 +1273,7 @@ func (d *MCM) Calls() []CallInfo {
 		if v.incoming {
 			ci.Direction = "incoming"
 		}
-		if v.activated {
+		if v.act.InForceLocked() {
 			ci.Transmit, ci.Receive = v.tx, v.rx
 		}
 		if c := v.c; c != nil && c.hasConn {

@@ -120,22 +120,7 @@ func (d *MCM) incomingParty(p *peer, ind uni.Indication) {
 // VC cannot be created or activated.
 func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.Flowspec, added bool) {
 	var svc string
-	reject := func(cause uni.CauseIE) {
-		d.mu.Lock()
-		var out uni.Output
-		var err error
-		if added {
-			out, err = p.link.RejectParty(c.id, ep, cause)
-		} else {
-			out, err = p.link.Reject(c.id, cause)
-		}
-		if err == nil {
-			d.applyLocked(p, out)
-		}
-		d.refusedLocked(p)
-		d.traceRefused(p, c.id, svc, cause.Value)
-		d.mu.Unlock()
-	}
+	reject := func(cause uni.CauseIE) { d.refuseOffer(p, c, ep, added, svc, cause) }
 	ok := false
 	if m.BHLI != nil {
 		svc, ok = m.BHLI.ServiceName()
@@ -215,57 +200,105 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 	c.addIn(v)
 	s.af.vcs++
 	d.vcs.push(v)
+	o.sap = s
 	d.mu.Unlock()
 
 	h, st := d.cm.CreateVc(s.af.h, v)
-	if st == ndis.StatusSuccess {
-		d.mu.Lock()
-		v.h = h
-		d.mu.Unlock()
-		st = d.activate(v, bwd, fwd, c.conn)
-	}
 	if st != ndis.StatusSuccess {
-		d.log.Warn("cannot offer an incoming call", "peer", p.name, "service", svc, "status", st.String())
-		d.mu.Lock()
-		d.moveLocked(v, callctl.Idle, callctl.ReasonOfferFailed)
-		v.dropOfferLocked() // never given to the client
-		d.mu.Unlock()
-		reject(uni.NewCause(uni.CauseResourceUnavailable))
-		if h != nil {
-			d.deleteLater(v)
-		} else {
-			d.mu.Lock()
-			c.removeIn(v)
-			d.vcs.remove(v)
-			s.af.vcs--
-			done := s.af.closing && s.af.vcs == 0 && !s.af.closed
-			if done {
-				s.af.closed = true
-				delete(d.afs, s.af)
-			}
-			d.mu.Unlock()
-			if done {
-				d.cm.CloseAddressFamilyComplete(ndis.StatusSuccess, s.af.h)
-			}
-		}
+		d.offerFailed(v, st)
 		return
 	}
 	d.mu.Lock()
-	v.activated, v.tx, v.rx = true, bwd, fwd
-	withdrawn := d.saps[svc] != s // deregistered meanwhile: its handle is dead (R-SAP-5)
-	o.pending = !withdrawn
+	v.h = h
 	d.mu.Unlock()
-	v.data.open(bwd, int(bwd.MaxSduSize), reliable, c, false, false)
+	d.activate(v, bwd, fwd, c.conn, v, stepOffer)
+}
+
+// refuseOffer refuses an incoming call (RELEASE COMPLETE) or an added
+// party (ADD PARTY REJECT) with cause; d.mu is not held.
+func (d *MCM) refuseOffer(p *peer, c *call, ep uint16, added bool, svc string, cause uni.CauseIE) {
+	d.mu.Lock()
+	var out uni.Output
+	var err error
+	if added {
+		out, err = p.link.RejectParty(c.id, ep, cause)
+	} else {
+		out, err = p.link.Reject(c.id, cause)
+	}
+	if err == nil {
+		d.applyLocked(p, out)
+	}
+	d.refusedLocked(p)
+	d.traceRefused(p, c.id, svc, cause.Value)
+	d.mu.Unlock()
+}
+
+// offerFailed refuses an incoming call whose VC could not be created or
+// activated (cause 47) and lets the VC go: deleted if it was created.
+func (d *MCM) offerFailed(v *vc, st ndis.Status) {
+	p, c, svc := v.p, v.c, v.service.String()
+	d.log.Warn("cannot offer an incoming call", "peer", p.name, "service", svc, "status", st.String())
+	d.mu.Lock()
+	d.moveLocked(v, callctl.Idle, callctl.ReasonOfferFailed)
+	v.dropOfferLocked() // never given to the client
+	h, added, a := v.h, v.ep != c.firstEP, v.af
+	d.mu.Unlock()
+	d.refuseOffer(p, c, v.ep, added, svc, uni.NewCause(uni.CauseResourceUnavailable))
+	if h != nil {
+		d.deleteLater(v)
+		return
+	}
+	d.mu.Lock()
+	c.removeIn(v)
+	d.vcs.remove(v)
+	a.vcs--
+	done := a.closing && a.vcs == 0 && !a.closed
+	if done {
+		a.closed = true
+		delete(d.afs, a)
+	}
+	d.mu.Unlock()
+	if done {
+		d.cm.CloseAddressFamilyComplete(ndis.StatusSuccess, a.h)
+	}
+}
+
+// offerActivated offers an incoming call whose VC is activated
+// (NdisMCmDispatchIncomingCall); if the network ended the call meanwhile
+// the VC is let go instead.
+func (d *MCM) offerActivated(v *vc, st ndis.Status) {
+	if st != ndis.StatusSuccess {
+		d.offerFailed(v, st)
+		return
+	}
+	d.mu.Lock()
+	o, c, p := v.offer, v.c, v.p
+	if o == nil || o.lost || v.state() != callctl.Offered {
+		// Released before the client saw it (the peer's RELEASE came
+		// while the activation was pended): nobody is told.
+		d.moveLocked(v, callctl.Idle, callctl.ReasonOfferFailed)
+		v.dropOfferLocked()
+		d.mu.Unlock()
+		d.dispose(v)
+		return
+	}
+	s, added := o.sap, v.ep != c.firstEP
+	bwd, fwd := o.tx, o.rx
+	v.tx, v.rx = bwd, fwd
+	withdrawn := d.saps[s.service] != s // deregistered meanwhile: its handle is dead (R-SAP-5)
+	o.given, o.pending = true, !withdrawn
+	d.mu.Unlock()
+	v.data.open(bwd, int(bwd.MaxSduSize), v.reliable, c, false, false)
 	if withdrawn {
 		d.answered(v, ndis.StatusInvalidSap, nil) // cause 88
 		return
 	}
 	c.addRx(v)
 	if d.debugging() {
-		d.log.Debug("offering a call", "peer", p.name, "call", c.id.String(), "service", svc, "conn", c.conn)
+		d.log.Debug("offering a call", "peer", p.name, "call", c.id.String(), "service", s.service, "conn", c.conn)
 	}
 	d.traceCall(v, trace.CallOffered, 0, 0, false)
-	st = d.cm.DispatchIncomingCall(s.h, h, &o.params)
+	st = d.cm.DispatchIncomingCall(s.h, v.h, &o.params)
 	if st != ndis.StatusPending {
 		d.answered(v, st, &o.params)
 		return
@@ -408,10 +441,24 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 	}
 	d.mu.Unlock()
 	if reactivate {
-		d.activate(v, tx, rx, c.conn)
+		// The data path takes the lower size now: a CONNECT
+		// ACKNOWLEDGE may allow sends before a pended re-activation
+		// completes.
 		v.data.open(tx, int(tx.MaxSduSize), v.reliable, c, false, false)
+		d.activate(v, tx, rx, c.conn, v, stepNarrowed)
+		return
 	}
+	d.narrowedActivated(v)
+}
+
+// narrowedActivated lets data flow on an incoming VC whose call the client
+// accepted (re-activated with the lower SDU sizes it asked for, if it
+// did); an added party is up at once.
+func (d *MCM) narrowedActivated(v *vc) {
 	v.data.allowReceive()
+	d.mu.Lock()
+	added := v.c != nil && v.ep != v.c.firstEP
+	d.mu.Unlock()
 	if added {
 		d.later(func() { d.callConnected(v) })
 	}
@@ -530,29 +577,58 @@ func (d *MCM) callUpLocked(v *vc, c *call, m *uni.Message) {
 			params.Flags |= ndis.CallParametersChanged
 		}
 	}
-	tx, rx := cm.Transmit, cm.Receive
+	tx, rx := v.activationFlowspecs()
+	conn := c.conn
+	d.mu.Unlock()
+	d.activate(v, tx, rx, conn, v, stepCallUp)
+}
+
+// activationFlowspecs are what an outgoing VC is activated with: its
+// MakeCall's parameters (as the CONNECT left them), without a receive
+// direction for a multipoint root.
+func (v *vc) activationFlowspecs() (tx, rx ndis.Flowspec) {
+	cm := v.req.CallMgrParameters
+	tx, rx = cm.Transmit, cm.Receive
 	if v.multipoint {
 		rx = ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
 	}
+	return tx, rx
+}
+
+// callUpActivated completes the MakeCall of v, activated for its call
+// (MakeCallComplete SUCCESS); if the activation failed, the call is
+// cleared with cause 47 and its end fails the MakeCall. A call that ended
+// while the activation was pended lets the activation go.
+func (d *MCM) callUpActivated(v *vc, st ndis.Status) {
+	d.mu.Lock()
+	c := v.c
+	if v.state() != callctl.Calling || c == nil || c.ended || !c.connected {
+		// The MakeCall failed meanwhile (its completion is queued).
+		d.mu.Unlock()
+		if st == ndis.StatusSuccess {
+			v.act.Deactivate(&d.mu, d.cm, v.h, ignoreOutcome, 0)
+		}
+		return
+	}
+	if st != ndis.StatusSuccess {
+		d.releaseLegLocked(c, uni.NewCause(uni.CauseResourceUnavailable))
+		d.mu.Unlock()
+		return // its IndReleased fails the MakeCall
+	}
+	params := v.req
+	tx, rx := v.activationFlowspecs()
 	pt := v.initialParty()
 	var adds []*party
 	if pt != nil {
 		adds, c.mp.waitAdds = c.mp.waitAdds, nil
 	}
 	d.mu.Unlock()
-
-	if st := d.activate(v, tx, rx, c.conn); st != ndis.StatusSuccess {
-		d.mu.Lock()
-		d.releaseLegLocked(c, uni.NewCause(uni.CauseResourceUnavailable))
-		d.mu.Unlock()
-		return // its IndReleased fails the MakeCall
-	}
 	v.data.open(tx, int(tx.MaxSduSize), v.reliable, c, true, !v.multipoint)
 	if !v.multipoint {
 		c.setRx(v)
 	}
 	d.mu.Lock()
-	v.activated, v.tx, v.rx, v.req = true, tx, rx, nil
+	v.tx, v.rx, v.req = tx, rx, nil
 	d.moveLocked(v, callctl.Active, callctl.ReasonConnect)
 	if pt != nil {
 		pt.state = pActive
@@ -725,6 +801,12 @@ func (d *MCM) networkEndLocked(v *vc, st ndis.Status) {
 	default:
 		return // closing or released already, or no call
 	}
+	if o := v.offer; o != nil && !o.given {
+		// Its activation is not done: the client never saw the call,
+		// and offerActivated lets the VC go.
+		o.lost = true
+		return
+	}
 	d.moveLocked(v, callctl.Released, callctl.ReasonNetworkRelease)
 	d.traceCallLocked(v, trace.CallReleased, 0, st, true)
 	var qp *ndis.CallParameters
@@ -878,11 +960,7 @@ func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
 		d.mu.Unlock()
 		return
 	}
-	reject := func(cause uni.Cause) {
-		if out, err := p.link.RejectModify(c.id, uni.NewCause(cause)); err == nil {
-			d.applyLocked(p, out)
-		}
-	}
+	reject := func(cause uni.Cause) { d.rejectModifyLocked(c, cause) }
 	v := c.out
 	if v == nil {
 		v = c.first
@@ -892,7 +970,7 @@ func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
 		reject(uni.CauseServiceUnavailable)
 		d.mu.Unlock()
 		return
-	case v.state() != callctl.Active || !v.activated || ind.Traffic == nil:
+	case v.state() != callctl.Active || !v.act.InForceLocked() || ind.Traffic == nil:
 		reject(uni.CauseTemporaryFailure)
 		d.mu.Unlock()
 		return
@@ -913,30 +991,51 @@ func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
 
 	// Not pooled: the client is given these parameters too.
 	na := new(activation).fill(v, ntx, nrx, conn)
-	if st := d.cm.ActivateVc(v.h, na); st != ndis.StatusSuccess {
+	v.act.Activate(&d.mu, d.cm, v.h, na, callctl.DoneFunc(func(st ndis.Status) {
+		d.peerModifyActivated(v, c, na, st, ptx, prx)
+	}), 0)
+}
+
+// rejectModifyLocked answers the peer's MODIFY REQUEST on c with MODIFY
+// REJECT.
+func (d *MCM) rejectModifyLocked(c *call, cause uni.Cause) {
+	if out, err := c.p.link.RejectModify(c.id, uni.NewCause(cause)); err == nil {
+		d.applyLocked(c.p, out)
+	}
+}
+
+// peerModifyActivated goes on with the peer's QoS change once v is
+// re-activated with its parameters na (st): the client is told
+// (IncomingCallQoSChange), then MODIFY ACKNOWLEDGE; if it refuses, MODIFY
+// REJECT and v goes back to ptx and prx. A failed re-activation is MODIFY
+// REJECT cause 47.
+func (d *MCM) peerModifyActivated(v *vc, c *call, na *ndis.CallParameters, st ndis.Status, ptx, prx ndis.Flowspec) {
+	if st != ndis.StatusSuccess {
 		d.mu.Lock()
-		reject(uni.CauseResourceUnavailable)
+		d.rejectModifyLocked(c, uni.CauseResourceUnavailable)
 		d.mu.Unlock()
 		return
 	}
+	ntx := na.CallMgrParameters.Transmit
 	d.mu.Lock()
-	v.tx, v.rx = ntx, nrx
+	v.tx, v.rx = ntx, na.CallMgrParameters.Receive
 	d.mu.Unlock()
 	v.data.setFlow(ntx)
-	st := d.cm.DispatchIncomingCallQoSChange(v.h, na)
+	st = d.cm.DispatchIncomingCallQoSChange(v.h, na)
 	d.mu.Lock()
 	if st == ndis.StatusSuccess {
-		if out, err := p.link.AcceptModify(c.id); err == nil {
-			d.applyLocked(p, out)
+		if out, err := c.p.link.AcceptModify(c.id); err == nil {
+			d.applyLocked(c.p, out)
 		}
 		d.mu.Unlock()
 		return
 	}
-	reject(q2931.CauseForStatus(st))
+	d.rejectModifyLocked(c, q2931.CauseForStatus(st))
 	v.tx, v.rx = ptx, prx
+	conn := c.conn
 	d.mu.Unlock()
-	d.activate(v, ptx, prx, conn)
 	v.data.setFlow(ptx)
+	d.activate(v, ptx, prx, conn, ignoreOutcome, 0)
 }
 
 // modifyAnswered: our MODIFY REQUEST was acknowledged (the VC is
@@ -972,12 +1071,13 @@ func (d *MCM) modifyAnswered(p *peer, ind uni.Indication) {
 		return
 	}
 	ntx, nrx := qp.CallMgrParameters.Transmit, qp.CallMgrParameters.Receive
-	st := d.activate(v, ntx, nrx, conn)
-	if st == ndis.StatusSuccess {
-		d.mu.Lock()
-		v.tx, v.rx = ntx, nrx
-		d.mu.Unlock()
-		v.data.setFlow(ntx)
-	}
-	d.cm.ModifyCallQoSComplete(st, v.h, qp)
+	d.activate(v, ntx, nrx, conn, callctl.DoneFunc(func(st ndis.Status) {
+		if st == ndis.StatusSuccess {
+			d.mu.Lock()
+			v.tx, v.rx = ntx, nrx
+			d.mu.Unlock()
+			v.data.setFlow(ntx)
+		}
+		d.cm.ModifyCallQoSComplete(st, v.h, qp)
+	}), 0)
 }

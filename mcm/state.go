@@ -50,13 +50,20 @@ type vc struct {
 	prev, next *vc // d.vcs
 
 	// Call state, guarded by d.mu.
-	seq          uint32     // creation order (wraps: compare with seqCompare)
-	cs           callctl.VC // the call state: changed only by d.moveLocked
-	madeAt       time.Time  // NdisClMakeCall, when calls are traced (Config.Tracer.Call)
-	incoming     bool
-	reliable     bool
-	multipoint   bool
-	activated    bool    // NdisMCmActivateVc succeeded and not deactivated since: tx and rx are in force
+	seq uint32     // creation order (wraps: compare with seqCompare)
+	cs  callctl.VC // the call state: changed only by d.moveLocked
+	// madeAt is when NdisClMakeCall came, as time since d.started (so
+	// monotonic, and a third of a time.Time), when calls are traced
+	// (Config.Tracer.Call); 0 when not.
+	madeAt     time.Duration
+	incoming   bool
+	reliable   bool
+	multipoint bool
+	// act is the VC's activation: NdisMCmActivateVc through d.cm, which
+	// completes at once for an MCM but may pend for another CM (the flows
+	// continue in ActivationDone). tx and rx are in force while
+	// act.InForceLocked.
+	act          callctl.VcActivation
 	partyEnded   bool    // a multipoint leaf: its party ended at the uni level
 	deleteQueued bool    // incoming: deletion is on its way
 	ep           uint16  // incoming: the party's endpoint reference on c (multipoint), else the call's first
@@ -73,7 +80,7 @@ type vc struct {
 	// NdisClModifyCallQoS's while qosPending (never both: a QoS change
 	// needs an established call).
 	req    *ndis.CallParameters
-	tx, rx ndis.Flowspec // the flowspecs of the activation, while activated
+	tx, rx ndis.Flowspec // the flowspecs of the activation, while act.InForceLocked
 	offer  *offer        // incoming: the call offered and not answered yet
 
 	data dataPath
@@ -97,6 +104,9 @@ type offer struct {
 	blob         [q2931.MediaBlobLen]byte
 	calling      [32]byte      // storage for the calling node's name in cm, if it fits
 	tx, rx       ndis.Flowspec // what was offered, kept apart from the client's buffer
+	sap          *sap          // the SAP the call is offered to
+	given        bool          // the VC is activated and the offer on its way to the client
+	lost         bool          // the network ended the call before the client was given it
 	pending      bool          // MCmDispatchIncomingCall returned PENDING and no answer came yet
 	deleteWanted bool          // deletion waits for the answer
 }

@@ -69,8 +69,8 @@ func (d *MCM) callEventLocked(v *vc, ev trace.CallEvent, cause uni.Cause, st ndi
 			e.Cause = d.causes[v.h]
 		}
 	}
-	if ev == trace.CallConnected && !v.incoming && !v.madeAt.IsZero() {
-		e.Setup = e.Time.Sub(v.madeAt)
+	if ev == trace.CallConnected && !v.incoming && v.madeAt != 0 {
+		e.Setup = e.Time.Sub(d.started) - v.madeAt
 	}
 	return e
 }

@@ -242,3 +242,109 @@ func TestActivationConcurrentCompletion(t *testing.T) {
 		t.Fatalf("%d dones for %d requests", len(order), n)
 	}
 }
+
+// immediateCM completes activations and deactivations at once.
+type immediateCM struct {
+	CM
+	n int
+}
+
+func (c *immediateCM) ActivateVc(*ndis.Vc, *ndis.CallParameters) ndis.Status {
+	c.n++
+	return ndis.StatusSuccess
+}
+
+func (c *immediateCM) DeactivateVc(*ndis.Vc) ndis.Status {
+	c.n++
+	return ndis.StatusSuccess
+}
+
+type countDone struct{ steps []uint8 }
+
+func (d *countDone) ActivationDone(step uint8, st ndis.Status) {
+	if st == ndis.StatusSuccess {
+		d.steps = append(d.steps[:0], step)
+	}
+}
+
+// TestVcActivationImmediateAllocatesNothing: with a CM that completes at
+// once (an MCM's NdisMCmActivateVc), an activation and a deactivation
+// through a VcActivation under the owner's lock allocate nothing, reach the
+// CM once each and report their steps; the VC holds no flight storage
+// afterwards.
+func TestVcActivationImmediateAllocatesNothing(t *testing.T) {
+	var mu sync.Mutex
+	var a VcActivation
+	cm := &immediateCM{}
+	done := &countDone{steps: make([]uint8, 0, 1)}
+	p := params(1)
+	allocs := testing.AllocsPerRun(100, func() {
+		if !a.Activate(&mu, cm, nil, p, done, 7) {
+			t.Fatal("params not given back after an immediate activation")
+		}
+		if done.steps[0] != 7 {
+			t.Fatalf("activation step %v", done.steps)
+		}
+		mu.Lock()
+		inForce := a.InForceLocked()
+		mu.Unlock()
+		if !inForce {
+			t.Fatal("not in force after a successful activation")
+		}
+		a.Deactivate(&mu, cm, nil, done, 9)
+		if done.steps[0] != 9 {
+			t.Fatalf("deactivation step %v", done.steps)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per activation and deactivation, want 0", allocs)
+	}
+	if cm.n != 2*101 {
+		t.Errorf("the CM was asked %d times, want %d", cm.n, 2*101)
+	}
+	if a.fl != nil || a.busy || a.StateLocked() != Inactive {
+		t.Errorf("after the requests: flight %v busy %v state %v", a.fl, a.busy, a.StateLocked())
+	}
+}
+
+// TestVcActivationQueuedParams: a pended request's params, and those of a
+// request waiting behind it, stay in use (Activate says so); the pended one's
+// completion starts it, and InForce stays true through a pended
+// re-activation until it fails.
+func TestVcActivationQueuedParams(t *testing.T) {
+	var mu sync.Mutex
+	var a VcActivation
+	f := &fakeCM{mode: "pend", st: ndis.StatusSuccess}
+	var got []string
+	done := DoneFunc(func(st ndis.Status) { got = append(got, st.String()) })
+	if a.Activate(&mu, f, nil, params(1), done, 0) {
+		t.Fatal("a pended request says its params are free (R-ACT-13: resident until it completes)")
+	}
+	if a.Activate(&mu, f, nil, params(2), done, 0) {
+		t.Fatal("a request waiting behind a pended one says its params are free")
+	}
+	if !a.Completed(&mu, f, nil, ndis.StatusSuccess) {
+		t.Fatal("completion refused")
+	}
+	mu.Lock()
+	inForce, st := a.InForceLocked(), a.StateLocked()
+	mu.Unlock()
+	if !inForce || st != Activating {
+		t.Errorf("during the pended re-activation: in force %v, state %v; want true, activating", inForce, st)
+	}
+	if !a.Completed(&mu, f, nil, ndis.StatusResources) {
+		t.Fatal("second completion refused")
+	}
+	if want := []string{"NDIS_STATUS_SUCCESS", "NDIS_STATUS_RESOURCES"}; !slices.Equal(got, want) {
+		t.Errorf("outcomes %q, want %q", got, want)
+	}
+	if a.StateLocked() != ActiveVc || a.fl != nil {
+		t.Errorf("after a failed re-activation: %v (flight %v), want active with its old parameters", a.StateLocked(), a.fl)
+	}
+	if a.Completed(&mu, f, nil, ndis.StatusSuccess) {
+		t.Error("a completion with nothing pending was taken")
+	}
+	if want := []string{"ActivateVc(1)", "ActivateVc(2)"}; !slices.Equal(f.log, want) {
+		t.Errorf("CM log %q, want %q", f.log, want)
+	}
+}

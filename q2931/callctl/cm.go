@@ -10,7 +10,7 @@ import "github.com/condis-project/condis/ndis"
 //	ActivateVc                 NdisMCmActivateVc: completes at once    NdisCmActivateVc: the miniport may pend it
 //	                                                                   (MiniportCoActivateVc returns PENDING); the
 //	                                                                   CM's ProtocolCmActivateVcComplete then calls
-//	                                                                   Activation.Completed
+//	                                                                   VcActivation.Completed
 //	DeactivateVc               NdisMCmDeactivateVc: at once            NdisCmDeactivateVc: may pend likewise
 //	                                                                   (ProtocolCmDeactivateVcComplete)
 //	CreateVc / DeleteVc        NdisMCmCreateVc / NdisMCmDeleteVc       NdisCoCreateVc / NdisCoDeleteVc
@@ -27,20 +27,20 @@ import "github.com/condis-project/condis/ndis"
 // may be called from any goroutine. A method returns what the mediator
 // returned. ActivateVc and DeactivateVc are the only requests that may
 // return NDIS_STATUS_PENDING; the call control sequences them through an
-// Activation, which waits for the completion before it goes on.
+// VcActivation, which waits for the completion before it goes on.
 //
 // Signalling to the peer does not go through CM: the call manager's
 // signalling link does (a transport stream for mcm, a signalling VC of the
 // miniport's for a stand-alone CM).
 type CM interface {
 	// ActivateVc activates vc with params (NdisMCmActivateVc /
-	// NdisCmActivateVc). params are the caller's again when it returns
-	// (the mediator copies what it keeps, R-ACT-13). PENDING: the
-	// completion follows (Activation.Completed).
+	// NdisCmActivateVc). params are the caller's again when it completes
+	// (at once, or with the completion of a PENDING: R-ACT-13). PENDING:
+	// the completion follows (VcActivation.Completed).
 	ActivateVc(vc *ndis.Vc, params *ndis.CallParameters) ndis.Status
 	// DeactivateVc deactivates vc (NdisMCmDeactivateVc /
 	// NdisCmDeactivateVc). PENDING: the completion follows
-	// (Activation.Completed).
+	// (VcActivation.Completed).
 	DeactivateVc(vc *ndis.Vc) ndis.Status
 	// CreateVc creates a VC on af for an incoming call, with ctx the
 	// call manager's context for it (NdisMCmCreateVc / NdisCoCreateVc).
