@@ -132,30 +132,33 @@ type vc struct {
 
 // counters are the Interface's statistics.
 type counters struct {
-	txPackets, txBytes, rxPackets, rxBytes atomic.Uint64
-	queueDrops, noRoute, spoofed, tooBig   atomic.Uint64
-	sendErrors, icmpSent, calls, refused   atomic.Uint64
-	accepted, rejected, idleClosed, closed atomic.Uint64
-	deviceErrors                           atomic.Uint64
+	txPackets, txBytes, rxPackets, rxBytes          atomic.Uint64
+	queueDrops, noRoute, spoofed, tooBig            atomic.Uint64
+	sendErrors, icmpSent, calls, connected, refused atomic.Uint64
+	accepted, rejected, idleClosed, closed          atomic.Uint64
+	deviceErrors                                    atomic.Uint64
 }
 
 // Stats are the Interface's counters since it started.
 type Stats struct {
-	TxPackets, TxBytes uint64 // sent on VCs
-	RxPackets, RxBytes uint64 // received on VCs and written to the device
-	QueueDrops         uint64 // packets dropped: the queue of a call being set up was full
-	NoRoute            uint64 // packets for an address no route covers (dropped, ICMP host unreachable)
-	Spoofed            uint64 // packets from a node whose source is not routed to it (dropped)
-	TooBig             uint64 // packets larger than their VC carries (dropped, ICMP too big)
-	SendErrors         uint64 // packets a VC refused (closing, too big)
-	ICMPSent           uint64 // ICMP errors written to the device
-	Calls              uint64 // calls made
-	Refused            uint64 // calls made that failed
-	Accepted           uint64 // incoming calls accepted
-	Rejected           uint64 // incoming calls refused: no route to their node
-	IdleClosed         uint64 // VCs closed for idleness
-	Closed             uint64 // VCs gone, for any reason
-	DeviceErrors       uint64 // packets not written into the device: its write failed, or more than 1024 were waiting
+	TxPackets    uint64 `json:"tx_packets"`    // sent on VCs
+	TxBytes      uint64 `json:"tx_bytes"`      // their octets
+	RxPackets    uint64 `json:"rx_packets"`    // received on VCs and written to the device
+	RxBytes      uint64 `json:"rx_bytes"`      // their octets
+	QueueDrops   uint64 `json:"queue_drops"`   // packets dropped: the queue of a call being set up was full
+	NoRoute      uint64 `json:"no_route"`      // packets for an address no route covers (dropped, ICMP host unreachable)
+	Spoofed      uint64 `json:"spoofed"`       // packets from a node whose source is not routed to it (dropped)
+	TooBig       uint64 `json:"too_big"`       // packets larger than their VC carries (dropped, ICMP too big)
+	SendErrors   uint64 `json:"send_errors"`   // packets a VC refused (closing, too big)
+	ICMPSent     uint64 `json:"icmp_sent"`     // ICMP errors written to the device
+	Calls        uint64 `json:"calls"`         // calls made
+	Connected    uint64 `json:"connected"`     // calls made that connected
+	Refused      uint64 `json:"refused"`       // calls made that failed
+	Accepted     uint64 `json:"accepted"`      // incoming calls accepted
+	Rejected     uint64 `json:"rejected"`      // incoming calls refused: no route to their node
+	IdleClosed   uint64 `json:"idle_closed"`   // VCs closed for idleness
+	Closed       uint64 `json:"closed"`        // VCs gone, for any reason
+	DeviceErrors uint64 `json:"device_errors"` // packets not written into the device: its write failed, or more than 1024 were waiting
 }
 
 // New starts IP over condis on dev with calls: it registers the "ip"
@@ -226,13 +229,16 @@ func (ifc *Interface) Close() error {
 	return err
 }
 
+// Config is the configuration the Interface runs with.
+func (ifc *Interface) Config() Config { return ifc.cfg }
+
 // Stats returns the counters.
 func (ifc *Interface) Stats() Stats {
 	s := &ifc.stats
 	return Stats{
 		TxPackets: s.txPackets.Load(), TxBytes: s.txBytes.Load(), RxPackets: s.rxPackets.Load(), RxBytes: s.rxBytes.Load(),
 		QueueDrops: s.queueDrops.Load(), NoRoute: s.noRoute.Load(), Spoofed: s.spoofed.Load(), TooBig: s.tooBig.Load(),
-		SendErrors: s.sendErrors.Load(), ICMPSent: s.icmpSent.Load(), Calls: s.calls.Load(), Refused: s.refused.Load(),
+		SendErrors: s.sendErrors.Load(), ICMPSent: s.icmpSent.Load(), Calls: s.calls.Load(), Connected: s.connected.Load(), Refused: s.refused.Load(),
 		Accepted: s.accepted.Load(), Rejected: s.rejected.Load(), IdleClosed: s.idleClosed.Load(), Closed: s.closed.Load(),
 		DeviceErrors: s.deviceErrors.Load(),
 	}
@@ -240,9 +246,9 @@ func (ifc *Interface) Stats() Stats {
 
 // PeerInfo is the state of the VCs to one destination node.
 type PeerInfo struct {
-	Node  string
-	Phase string   // idle, dialing, up, refused
-	VCs   []string // the circuits up, as `condis calls` names them
+	Node  string   `json:"node"`
+	Phase string   `json:"phase"` // idle, dialing, up, refused
+	VCs   []string `json:"vcs"`   // the circuits up, as condis calls names them
 }
 
 // Peers lists the destination nodes, in name order.
@@ -388,6 +394,7 @@ func (ifc *Interface) dial(p *peer) {
 	p.dialing = false
 	if err == nil {
 		ifc.mu.Unlock()
+		ifc.stats.connected.Add(1)
 		return // Up sent the queue
 	}
 	ifc.stats.refused.Add(1)

@@ -335,6 +335,16 @@ func TestIPOverCondisInNamespaces(t *testing.T) {
 		t.Fatalf("beta's IP VCs %+v, want one from alpha (beta's pings used it)", calls)
 	}
 
+	// condis status reports the interface, its peer and its counters.
+	st, err := node.QueryStatus(context.Background(), filepath.Join(e.dir, "alpha.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ip := st.IP; ip == nil || ip.Device != "condis0" || ip.Address != "198.18.0.1/24" || len(ip.Peers) != 1 || ip.Peers[0].Node != "beta" ||
+		ip.Peers[0].Phase != "up" || len(ip.Peers[0].VCs) != 1 || ip.Stats.TxPackets < 3 || ip.Stats.RxPackets < 3 || ip.Stats.Connected < 1 {
+		t.Fatalf("alpha's status says of IP: %+v", st.IP)
+	}
+
 	// 3. 100 MB over TCP, checksum verified at the far end.
 	const size = 100 << 20
 	sum := tcpTransfer(t, e, size)

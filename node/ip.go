@@ -256,5 +256,29 @@ func (n *Node) stopIP(ctx context.Context) error {
 	return errors.Join(n.ip.Close(), n.ipClient.Shutdown(ctx))
 }
 
+// IPReporter is implemented by call managers whose node runs IP over
+// condis: status reports it.
+type IPReporter interface {
+	// IPStatus describes the interface, nil if there is none.
+	IPStatus() *IPStatus
+}
+
+// IPStatus describes the node's IP over condis interface, nil without one.
+func (a MCMCallManager) IPStatus() *IPStatus {
+	if a.IP == nil {
+		return nil
+	}
+	cfg := a.IP.Config()
+	dev := cfg.Device
+	if dev == "" {
+		dev = ipvc.DefaultDevice
+	}
+	peers := a.IP.Peers()
+	if peers == nil {
+		peers = []ipvc.PeerInfo{}
+	}
+	return &IPStatus{Device: dev, Address: cfg.Address.String(), MTU: a.IP.MTU(), Peers: peers, Stats: a.IP.Stats()}
+}
+
 // IP is the node's IP over condis interface, nil without an [ip] section.
 func (n *Node) IP() *ipvc.Interface { return n.ip }

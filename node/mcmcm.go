@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/condis-project/condis/ipvc"
 	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/q2931"
@@ -15,6 +16,9 @@ import (
 // the BHLI user-specific field.
 type MCMCallManager struct {
 	MCM *mcm.MCM
+	// IP is the node's IP over condis interface, nil without one: status
+	// reports it.
+	IP *ipvc.Interface
 	// Known reports whether a node name can be called: the nodes the
 	// node's trust admits ([Config.Trusts]; [Node.CallManager] sets it).
 	// Nil accepts any name and lets signalling find out.

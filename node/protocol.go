@@ -253,6 +253,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/condis-project/condis/ipvc"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/uni"
 )
@@ -709,6 +710,19 @@ type NodeStatus struct {
 	// broken driver obligation, by rule ID ("R-VC-6"). Our own drivers
 	// must never cause one.
 	Violations map[string]uint64 `json:"violations"`
+	// IP is IP over condis on this node, nil without an [ip] section.
+	IP *IPStatus `json:"ip,omitempty"`
+}
+
+// IPStatus is a node's IP over condis interface: its device, its
+// address, its MTU now, the destination nodes with their VCs, and its
+// counters.
+type IPStatus struct {
+	Device  string          `json:"device"`
+	Address string          `json:"address"`
+	MTU     int             `json:"mtu"`
+	Peers   []ipvc.PeerInfo `json:"peers"`
+	Stats   ipvc.Stats      `json:"stats"`
 }
 
 // SapStatus is one SAP of a node.

@@ -198,6 +198,12 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 		n.Close(context.Background())
 		return nil, err
 	}
+	if met != nil && n.ip != nil {
+		if err := met.WatchIP(n.ip); err != nil {
+			n.Close(context.Background())
+			return nil, err
+		}
+	}
 	return n, nil
 }
 
@@ -240,7 +246,7 @@ func (c *Config) Authorize(peer, service string) bool {
 // CallManager is the node's call manager as the control plane uses it:
 // destinations are limited to the nodes trust admits ([Config.Trusts]).
 func (n *Node) CallManager() MCMCallManager {
-	return MCMCallManager{MCM: n.MCM, Known: n.Config.Trusts, Config: n.Config, Feed: n.Feed}
+	return MCMCallManager{MCM: n.MCM, IP: n.ip, Known: n.Config.Trusts, Config: n.Config, Feed: n.Feed}
 }
 
 // resolver finds a peer's UDP address for the transport: its [[peer]]

@@ -669,8 +669,16 @@ func (c *Control) Status() NodeStatus {
 		Node: m.Name(), Address: nodeAddress(c.cm), Version: Version(),
 		Started: c.started.UTC().Truncate(time.Second), Uptime: time.Since(c.started).Round(time.Millisecond).Seconds(),
 		Vcs: len(snap.Vcs), VcStates: vcStates(snap), Saps: c.saps(snap),
-		Violations: m.ViolationCounts(),
+		Violations: m.ViolationCounts(), IP: c.ipStatus(),
 	}
+}
+
+// ipStatus is the call manager's IP over condis interface, if it has one.
+func (c *Control) ipStatus() *IPStatus {
+	if r, ok := c.cm.(IPReporter); ok {
+		return r.IPStatus()
+	}
+	return nil
 }
 
 // vcNumber orders "vc#7" before "vc#12".

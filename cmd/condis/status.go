@@ -84,7 +84,41 @@ func printStatus(w io.Writer, st node.NodeStatus) error {
 			return rule + " " + strconv.FormatUint(n, 10)
 		}))
 	}
+	if st.IP != nil {
+		printIPStatus(tw, st.IP)
+	}
 	return tw.Flush()
+}
+
+// printIPStatus adds the lines of IP over condis: the device, the
+// destination nodes, the packets, the calls and the drops.
+func printIPStatus(tw io.Writer, ip *node.IPStatus) {
+	fmt.Fprintf(tw, "ip\t%s %s, mtu %d\n", ip.Device, ip.Address, ip.MTU)
+	peers := make([]string, len(ip.Peers))
+	for i, p := range ip.Peers {
+		peers[i] = p.Node + " " + p.Phase
+		if len(p.VCs) > 0 {
+			peers[i] += " (" + strings.Join(p.VCs, ", ") + ")"
+		}
+	}
+	fmt.Fprintf(tw, "ip peers\t%s\n", orDash(strings.Join(peers, ", ")))
+	s := ip.Stats
+	fmt.Fprintf(tw, "ip packets\ttx %d (%d octets), rx %d (%d octets), %d ICMP errors sent\n", s.TxPackets, s.TxBytes, s.RxPackets, s.RxBytes, s.ICMPSent)
+	fmt.Fprintf(tw, "ip calls\tout %d (%d connected, %d failed), in %d accepted, %d refused; %d closed (%d idle)\n",
+		s.Calls, s.Connected, s.Refused, s.Accepted, s.Rejected, s.Closed, s.IdleClosed)
+	var drops []string
+	for _, d := range []struct {
+		what string
+		n    uint64
+	}{{"queue full", s.QueueDrops}, {"no route", s.NoRoute}, {"spoofed", s.Spoofed}, {"too big", s.TooBig}, {"send error", s.SendErrors}, {"device", s.DeviceErrors}} {
+		if d.n > 0 {
+			drops = append(drops, fmt.Sprintf("%s %d", d.what, d.n))
+		}
+	}
+	if len(drops) == 0 {
+		drops = []string{"none"}
+	}
+	fmt.Fprintf(tw, "ip drops\t%s\n", strings.Join(drops, ", "))
 }
 
 // counted renders a total and its parts, the largest first (then by

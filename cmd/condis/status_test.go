@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/condis-project/condis/ipvc"
 	"github.com/condis-project/condis/node"
 )
 
@@ -35,6 +36,25 @@ violations  4: R-VC-6 3, R-CLOSE-1 1
 `
 	if b.String() != want {
 		t.Errorf("status:\n%s\nwant:\n%s", b.String(), want)
+	}
+
+	// With IP over condis: the device, its peers, packets, calls, drops.
+	b.Reset()
+	withIP := node.NodeStatus{Node: "alpha", Started: st.Started, IP: &node.IPStatus{Device: "condis0", Address: "198.18.0.1/24", MTU: 1400,
+		Peers: []ipvc.PeerInfo{{Node: "beta", Phase: "up", VCs: []string{"vc#3"}}, {Node: "gamma", Phase: "refused"}},
+		Stats: ipvc.Stats{TxPackets: 10, TxBytes: 1200, RxPackets: 9, RxBytes: 1100, ICMPSent: 2, Calls: 3, Connected: 2, Refused: 1,
+			Accepted: 1, Closed: 2, IdleClosed: 1, NoRoute: 1, TooBig: 4}}}
+	if err := printStatus(&b, withIP); err != nil {
+		t.Fatal(err)
+	}
+	wantIP := `ip          condis0 198.18.0.1/24, mtu 1400
+ip peers    beta up (vc#3), gamma refused
+ip packets  tx 10 (1200 octets), rx 9 (1100 octets), 2 ICMP errors sent
+ip calls    out 3 (2 connected, 1 failed), in 1 accepted, 0 refused; 2 closed (1 idle)
+ip drops    no route 1, too big 4
+`
+	if !strings.HasSuffix(b.String(), "violations  none\n"+wantIP) {
+		t.Errorf("status with IP:\n%s\nwant it to end:\n%s", b.String(), wantIP)
 	}
 
 	b.Reset()
