@@ -45,6 +45,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/condis-project/condis/internal/statewait"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/uni"
 )
@@ -110,8 +111,7 @@ type Core struct {
 	b *ndis.Binding // set in BindAdapter's bind function, then read-only
 
 	mu       sync.Mutex
-	changed  chan struct{} // closed and replaced when the state changes and someone waits on it
-	watched  bool
+	changes  statewait.Changes // wakes await when the state changes
 	af       afState
 	vcs      map[*VC]struct{}  // every VC the Core has a context for
 	saps     map[*SAP]struct{} // SAPs started and not yet ended
@@ -167,9 +167,8 @@ func New(ctx context.Context, cm CallManager, opts Options) (*Core, error) {
 	}
 	c := &Core{
 		cm: cm, log: opts.Logger, name: opts.Name, deferred: func() {}, withdrawn: opts.Withdrawn,
-		changed: make(chan struct{}),
-		af:      afState{phase: afNone},
-		vcs:     map[*VC]struct{}{}, saps: map[*SAP]struct{}{},
+		af:  afState{phase: afNone},
+		vcs: map[*VC]struct{}{}, saps: map[*SAP]struct{}{},
 		wake: make(chan struct{}, 1), wstop: make(chan struct{}), wdone: make(chan struct{}),
 	}
 	if d, ok := cm.(DeferredWork); ok {
@@ -347,35 +346,12 @@ func (c *Core) stopWorker() {
 	<-c.wdone
 }
 
-// notifyLocked wakes everyone waiting in await. With nobody waiting it
-// costs nothing: state changes happen several times per call.
-func (c *Core) notifyLocked() {
-	if !c.watched {
-		return
-	}
-	close(c.changed)
-	c.changed = make(chan struct{})
-	c.watched = false
-}
+// notifyLocked wakes everyone waiting in await.
+func (c *Core) notifyLocked() { c.changes.NotifyLocked() }
 
 // await waits until cond (called with c.mu held) holds, or ctx ends.
 func (c *Core) await(ctx context.Context, cond func() bool) error {
-	for {
-		c.mu.Lock()
-		if cond() {
-			c.mu.Unlock()
-			return nil
-		}
-		ch := c.changed
-		c.watched = true
-		c.mu.Unlock()
-		c.poke()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return c.changes.Await(ctx, &c.mu, cond, c.poke)
 }
 
 // --- the address family ---

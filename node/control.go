@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/condis-project/condis/clientcore"
+	"github.com/condis-project/condis/internal/statewait"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/uni"
 )
@@ -41,8 +42,7 @@ type Control struct {
 	cancel context.CancelFunc
 
 	mu       sync.Mutex
-	changed  chan struct{}          // closed and replaced when the state changes and someone waits on it
-	watched  bool                   // an await holds changed
+	changes  statewait.Changes      // wakes await when the state changes
 	sessions map[*session]struct{}  // started and not finished
 	benches  map[*benchRun]struct{} // bench requests not yet ended
 	conns    map[net.Conn]*session  // every open control connection, and its session once it has one
@@ -114,7 +114,6 @@ func NewControl(ctx context.Context, cm CallManager, opts Options) (*Control, er
 	}
 	c := &Control{
 		cm: cm, log: opts.Logger, name: opts.Name, started: time.Now(),
-		changed:  make(chan struct{}),
 		sessions: map[*session]struct{}{}, benches: map[*benchRun]struct{}{},
 		conns: map[net.Conn]*session{}, lns: map[net.Listener]struct{}{},
 	}
@@ -261,34 +260,12 @@ func (c *Control) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// notifyLocked wakes everyone waiting in await. With nobody waiting it
-// costs nothing: state changes happen several times per call.
-func (c *Control) notifyLocked() {
-	if !c.watched {
-		return
-	}
-	close(c.changed)
-	c.changed = make(chan struct{})
-	c.watched = false
-}
+// notifyLocked wakes everyone waiting in await.
+func (c *Control) notifyLocked() { c.changes.NotifyLocked() }
 
 // await waits until cond (called with c.mu held) holds, or ctx ends.
 func (c *Control) await(ctx context.Context, cond func() bool) error {
-	for {
-		c.mu.Lock()
-		if cond() {
-			c.mu.Unlock()
-			return nil
-		}
-		ch := c.changed
-		c.watched = true
-		c.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return c.changes.Await(ctx, &c.mu, cond, nil)
 }
 
 // startError is the words of the Core's refusal to start a call or a SAP,
