@@ -1,41 +1,15 @@
 package node
 
-import (
-	"github.com/condis-project/condis/ndis"
-	"github.com/condis-project/condis/uni"
-)
+import "github.com/condis-project/condis/clientcore"
 
 // CallManager is what the control plane needs from the node's call
 // manager: the adapter to bind to, the address family to open, and the
-// AF-specific encodings of destinations and SAPs. It lets [Control] run
-// over the in-memory MCM ([MemCallManager]) as over the real one.
-//
-// The methods are called from any goroutine, never with a lock of the
-// control plane held, and must not block.
-type CallManager interface {
-	// Adapter is the adapter the control plane binds to as a client.
-	Adapter() *ndis.Adapter
-	// AddressFamily is the address family the control plane opens when
-	// the call manager registers it (ProtocolCoAfRegisterNotify).
-	AddressFamily() ndis.AddressFamily
-	// CallParams builds NdisClMakeCall parameters calling dest (as the user
-	// wrote it: "node/service") with the caller's transmit and receive
-	// flowspecs. The error says, in one line, why dest cannot be called
-	// (an unknown node, a malformed destination).
-	CallParams(dest string, tx, rx ndis.Flowspec, reliable bool) (*ndis.CallParameters, error)
-	// ServiceSap builds the CO_SAP that registers service, or says why
-	// service is not a valid service name.
-	ServiceSap(service string) (*ndis.CoSap, error)
-	// Caller names the calling node of an offered call from the parameters
-	// of ProtocolClIncomingCall, or "" if they do not say.
-	Caller(offered *ndis.CallParameters) string
-	// Cause returns the Q.2931 cause behind status st, with which vc's
-	// call failed (ProtocolClMakeCallComplete) or was closed
-	// (ProtocolClIncomingCloseCall). It is asked before the VC is deleted;
-	// a call manager that remembers the cause it received says it, others
-	// map the status (q2931.CauseForStatus).
-	Cause(vc *ndis.Vc, st ndis.Status) uni.Cause
-}
+// AF-specific encodings of destinations and SAPs — the one client core's
+// (clientcore.CallManager). It lets [Control] run over the in-memory MCM
+// (memdrv.CallManager) as over the real one. A call manager that
+// remembers the cause it received says it in Cause; others map the status
+// (q2931.CauseForStatus).
+type CallManager = clientcore.CallManager
 
 // Endpoints are the far end of a call: the peer node and the service
 // called (the caller's side) or calling into (the callee's side).
