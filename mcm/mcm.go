@@ -150,10 +150,12 @@ type workItem struct {
 	ind uni.Indication
 }
 
-// outMsg is one encoded signalling message for one transport link.
+// outMsg is one encoded signalling message for the signalling link to p
+// that was up when it was queued.
 type outMsg struct {
-	tl transport.Link
-	b  []byte
+	sig callctl.SignallingLink
+	p   *peer
+	b   []byte
 }
 
 // New attaches a miniport call manager to m and registers the Q.2931
@@ -235,19 +237,17 @@ func (d *MCM) Attach(ep transport.Endpoint) {
 
 // ---- peers ----
 
-// peer is everything about one other node: its signalling association (a
-// uni.Link that lives across transport reconnections, so active calls
-// survive a link loss shorter than T309) and the calls on it.
+// peer is everything about one other node: its signalling association
+// (callctl.Assoc: the uni.Link, which lives across transport
+// reconnections so that active calls survive a link loss shorter than
+// T309, its timers, the calls on it and the calls waiting for the link)
+// and the transport link that carries it.
 type peer struct {
-	d     *MCM
-	name  string
-	addr  uni.AESA // its address (peerAddress), worked out once: it is a SHA-256
-	low   bool     // this node's name sorts first: it allocates connection ids with even VPCIs
-	link  *uni.Link
-	sched *timerQueue
-	tl    transport.Link // current transport link, nil while down
-	calls callTable
-	inc   uint64 // the peer's incarnation on its latest link
+	d    *MCM
+	name string
+	addr uni.AESA // its address (peerAddress), worked out once: it is a SHA-256
+	as   *callctl.Assoc[call, setupReq]
+	tl   transport.Link // current transport link, nil while down
 
 	// refusals paces the refusals of the peer's calls (Config.RefusalRate);
 	// excess counts those over it that its signalling reader has not
@@ -256,39 +256,14 @@ type peer struct {
 	excess    int
 	throttled bool // logged once: it has been over the rate
 
-	waiting  []setupReq // calls and parties waiting for the link
-	dialing  bool
-	nextConn uint32
+	dialing bool
 
 	cur atomic.Pointer[linkRef] // tl, for the data path
 
 	view peerView // what Peers reports: link state, counters, last error
-
-	rxMu sync.RWMutex
-	rx   map[uint32]*call // connection id -> call, for receives (and the ids in use)
 }
 
 type linkRef struct{ l transport.Link }
-
-// callTable is a peer's calls by call reference, keyed by the CallID
-// packed into a word: the map then takes the runtime's fast path for
-// integer keys (a struct key with padding is hashed and compared field by
-// field, through calls — a visible cost with 100,000 calls on a link).
-type callTable map[uint64]*call
-
-func callKey(id uni.CallID) uint64 {
-	k := uint64(id.Ref)
-	if id.Local {
-		k |= 1 << 32
-	}
-	return k
-}
-
-func (t callTable) get(id uni.CallID) *call { return t[callKey(id)] }
-
-func (t callTable) put(c *call) { t[callKey(c.id)] = c }
-
-func (t callTable) remove(id uni.CallID) { delete(t, callKey(id)) }
 
 // current returns the transport link for data, nil while down.
 func (p *peer) current() transport.Link {
@@ -317,258 +292,24 @@ type setupReq struct {
 func (d *MCM) peerLocked(name string) *peer {
 	p := d.peers[name]
 	if p == nil {
-		p = &peer{d: d, name: name, refusals: rate.NewLimiter(rate.Limit(d.cfg.RefusalRate), d.cfg.RefusalRate), addr: d.peerAddress(name), low: d.name < name, calls: callTable{}, rx: map[uint32]*call{}}
+		p = &peer{d: d, name: name, refusals: rate.NewLimiter(rate.Limit(d.cfg.RefusalRate), d.cfg.RefusalRate), addr: d.peerAddress(name)}
+		p.as = callctl.NewAssoc[call, setupReq](d.name, name, uni.Config{Timers: d.timers}, &d.mu, func(out uni.Output) {
+			d.applyLocked(p, out)
+			d.kickLocked()
+		})
 		d.peers[name] = p
 	}
 	return p
 }
 
 // up reports whether signalling can go to the peer now.
-func (p *peer) up() bool { return p.tl != nil && p.link != nil && p.link.IsUp() }
+func (p *peer) up() bool { return p.tl != nil && p.as.Up() }
 
-// allocConnLocked picks a connection identifier for a call this node is
-// the called side of. The two nodes of a link allocate from disjoint sets
-// (VPCI bit 0 is 0 on the node whose name sorts first, 1 on the other), so
-// there is no glare; VCIs 0-31 are reserved as in ATM. Values are not
-// reused until the 2^31-ish space wraps, so a late datagram of an old call
-// does not reach a new one.
-func (p *peer) allocConnLocked() uint32 {
-	const span = 0x10000 - 32
-	bit := uint32(1)
-	if p.low {
-		bit = 0
-	}
-	p.rxMu.RLock()
-	defer p.rxMu.RUnlock()
-	for {
-		n := p.nextConn
-		p.nextConn++
-		vci := 32 + n%span
-		vpci := ((n/span)<<1 | bit) & 0xFFFF
-		id := vpci<<16 | vci
-		if _, used := p.rx[id]; !used {
-			return id
-		}
-	}
-}
-
-func (p *peer) bindConn(c *call) {
-	p.rxMu.Lock()
-	p.rx[c.conn] = c
-	p.rxMu.Unlock()
-}
-
+// unbindConn frees c's connection identifier, if it has one.
 func (p *peer) unbindConn(c *call) {
-	p.rxMu.Lock()
-	if c.hasConn && p.rx[c.conn] == c {
-		delete(p.rx, c.conn)
+	if c.hasConn {
+		p.as.UnbindConn(c.conn, c)
 	}
-	p.rxMu.Unlock()
-}
-
-func (p *peer) connInUse(id uint32) bool {
-	p.rxMu.RLock()
-	defer p.rxMu.RUnlock()
-	_, used := p.rx[id]
-	return used
-}
-
-// ensureLinkLocked creates the peer's uni.Link on its first transport link.
-func (d *MCM) ensureLinkLocked(p *peer) {
-	if p.link != nil {
-		return
-	}
-	p.link = uni.NewLink(uni.Config{Timers: d.timers})
-	p.sched = newTimerQueue(&d.mu, func(k uni.TimerKey) {
-		d.applyLocked(p, p.link.Expire(k))
-		d.kickLocked()
-	})
-}
-
-// timerQueue carries out the timer operations of one peer's uni.Link
-// Outputs, as uni.Scheduler does, with the same contract (Apply and Stop
-// with mu held; fire called with mu held, never for a timer that was
-// stopped or started again since). uni.Scheduler gives every running timer
-// a runtime timer of its own; each call starts and stops several (T303 or
-// T310, T313, T308), and at tens of thousands of calls per second that
-// was a twentieth of the CPU. Here there is one runtime timer per peer: a
-// start appends to the queue of its duration (deadlines of one duration
-// come in order), a stop only forgets the key, and queue entries of
-// stopped timers are dropped when reached or compacted away.
-type timerQueue struct {
-	mu      sync.Locker
-	fire    func(uni.TimerKey)
-	running map[timerKey]uint64 // started timers: the generation of their start
-	queues  []*timerFIFO        // one per duration
-	gen     uint64
-	t       *time.Timer
-	armed   time.Time // when t fires; zero if it is not armed
-	stopped bool
-}
-
-// timerFIFO holds the starts of one duration, in deadline order; q[head:]
-// is live or not yet dropped.
-type timerFIFO struct {
-	after time.Duration
-	q     []timerStart
-	head  int
-}
-
-type timerStart struct {
-	at  time.Time
-	key timerKey
-	gen uint64
-}
-
-// timerKey is a uni.TimerKey packed into a word, so that the running map
-// takes the runtime's fast path for integer keys (a struct key with
-// padding is hashed and compared field by field, through calls).
-type timerKey uint64
-
-func packTimer(k uni.TimerKey) timerKey {
-	x := uint64(k.Timer) | uint64(k.Endpoint)<<8 | uint64(k.Call.Ref)<<24
-	if k.Call.Local {
-		x |= 1 << 56
-	}
-	return timerKey(x)
-}
-
-func (x timerKey) unpack() uni.TimerKey {
-	return uni.TimerKey{Timer: uni.TimerID(x), Endpoint: uint16(x >> 8),
-		Call: uni.CallID{Ref: uint32(x >> 24), Local: x>>56&1 != 0}}
-}
-
-func newTimerQueue(mu sync.Locker, fire func(uni.TimerKey)) *timerQueue {
-	return &timerQueue{mu: mu, fire: fire, running: map[timerKey]uint64{}}
-}
-
-// Apply carries out ops in order; mu is held.
-func (tq *timerQueue) Apply(ops []uni.TimerOp) {
-	if len(ops) == 0 || tq.stopped {
-		return
-	}
-	var now time.Time
-	for _, op := range ops {
-		k := packTimer(op.Key)
-		delete(tq.running, k)
-		if !op.Start {
-			continue
-		}
-		if now.IsZero() {
-			now = time.Now()
-		}
-		tq.gen++
-		tq.running[k] = tq.gen
-		at := now.Add(op.After)
-		tq.fifo(op.After).push(timerStart{at: at, key: k, gen: tq.gen}, len(tq.running), tq.running)
-		if tq.armed.IsZero() || at.Before(tq.armed) {
-			tq.arm(at, now)
-		}
-	}
-}
-
-// fifo returns the queue of duration after.
-func (tq *timerQueue) fifo(after time.Duration) *timerFIFO {
-	for _, f := range tq.queues {
-		if f.after == after {
-			return f
-		}
-	}
-	f := &timerFIFO{after: after}
-	tq.queues = append(tq.queues, f)
-	return f
-}
-
-// push appends e; when the queue holds many more entries than there are
-// running timers, the stopped ones are dropped first (amortised O(1)).
-func (f *timerFIFO) push(e timerStart, live int, running map[timerKey]uint64) {
-	if n := len(f.q) - f.head; n >= 64 && n > 4*live {
-		kept := f.q[:0]
-		for _, x := range f.q[f.head:] {
-			if running[x.key] == x.gen {
-				kept = append(kept, x)
-			}
-		}
-		clear(f.q[len(kept):])
-		f.q, f.head = kept, 0
-	}
-	f.q = append(f.q, e)
-}
-
-// dropStopped drops stopped timers from the front of f and returns the
-// first live deadline, or zero.
-func (f *timerFIFO) dropStopped(running map[timerKey]uint64) time.Time {
-	for f.head < len(f.q) {
-		x := f.q[f.head]
-		if running[x.key] == x.gen {
-			return x.at
-		}
-		f.q[f.head] = timerStart{}
-		f.head++
-	}
-	f.q, f.head = f.q[:0], 0
-	return time.Time{}
-}
-
-func (tq *timerQueue) arm(at, now time.Time) {
-	tq.armed = at
-	if tq.t == nil {
-		tq.t = time.AfterFunc(at.Sub(now), tq.expired)
-		return
-	}
-	tq.t.Reset(at.Sub(now))
-}
-
-// expired fires the timers that are due and arms for the next.
-func (tq *timerQueue) expired() {
-	tq.mu.Lock()
-	defer tq.mu.Unlock()
-	if tq.stopped {
-		return
-	}
-	now := time.Now()
-	tq.armed = time.Time{}
-	var due []timerStart
-	for _, f := range tq.queues {
-		for f.head < len(f.q) && !f.q[f.head].at.After(now) {
-			x := f.q[f.head]
-			f.q[f.head] = timerStart{}
-			f.head++
-			if tq.running[x.key] == x.gen {
-				due = append(due, x)
-			}
-		}
-	}
-	slices.SortFunc(due, func(a, b timerStart) int { return a.at.Compare(b.at) })
-	for _, x := range due {
-		if tq.running[x.key] != x.gen {
-			continue // stopped by an earlier expiry's output
-		}
-		delete(tq.running, x.key)
-		tq.fire(x.key.unpack())
-	}
-	if tq.stopped {
-		return
-	}
-	var next time.Time
-	for _, f := range tq.queues {
-		if at := f.dropStopped(tq.running); !at.IsZero() && (next.IsZero() || at.Before(next)) {
-			next = at
-		}
-	}
-	if !next.IsZero() && (tq.armed.IsZero() || next.Before(tq.armed)) {
-		tq.arm(next, now)
-	}
-}
-
-// Stop stops every timer; mu is held. Nothing fires afterwards.
-func (tq *timerQueue) Stop() {
-	tq.stopped = true
-	if tq.t != nil {
-		tq.t.Stop()
-	}
-	clear(tq.running)
-	tq.queues = nil
 }
 
 // applyLocked carries out a uni.Output: messages to the outbox (in order),
@@ -580,13 +321,13 @@ func (d *MCM) applyLocked(p *peer, o uni.Output) {
 			d.log.Error("encoding a Q.2931 message", "peer", p.name, "type", m.Msg.Type.String(), "err", err)
 			continue
 		}
-		if p.tl != nil {
-			d.outbox = append(d.outbox, outMsg{p.tl, b})
+		if sig := p.as.Signalling(); sig != nil {
+			d.outbox = append(d.outbox, outMsg{sig, p, b})
 			p.view.out++
 			d.traceSignal(p, trace.Out, b)
 		}
 	}
-	p.sched.Apply(o.Timers)
+	p.as.ApplyTimers(o.Timers)
 	for _, ind := range o.Indications {
 		d.work = append(d.work, workItem{p: p, ind: ind})
 	}
@@ -651,7 +392,7 @@ func (d *MCM) flushLocked() {
 		d.mu.Unlock()
 		for i := 0; i < len(q); {
 			j := i + 1
-			for j < len(q) && q[j].tl == q[i].tl {
+			for j < len(q) && q[j].sig == q[i].sig {
 				j++
 			}
 			d.sendSignalling(q[i:j])
@@ -668,9 +409,9 @@ func (d *MCM) flushLocked() {
 
 // sendSignalling sends messages for one link, in order (the flusher).
 func (d *MCM) sendSignalling(ms []outMsg) {
-	tl := ms[0].tl
+	sig := ms[0].sig
 	var err error
-	if bs, ok := tl.(transport.BatchSender); ok && len(ms) > 1 {
+	if bs, ok := sig.(transport.BatchSender); ok && len(ms) > 1 {
 		d.batch = d.batch[:0]
 		for _, m := range ms {
 			d.batch = append(d.batch, m.b)
@@ -679,13 +420,13 @@ func (d *MCM) sendSignalling(ms []outMsg) {
 		clear(d.batch)
 	} else {
 		for _, m := range ms {
-			if err = tl.Send(m.b); err != nil {
+			if err = sig.Send(m.b); err != nil {
 				break
 			}
 		}
 	}
 	if err != nil && !errors.Is(err, transport.ErrLinkDown) {
-		d.log.Warn("sending signalling", "peer", tl.Peer(), "err", err)
+		d.log.Warn("sending signalling", "peer", ms[0].p.name, "err", err)
 	}
 }
 
@@ -745,34 +486,17 @@ func (h handler) LinkUp(l transport.Link) transport.LinkHandler {
 	p := d.peerLocked(l.Peer())
 	lh := &linkHandler{d: d, p: p, l: l}
 	p.setLink(l)
-	inc := l.PeerIncarnation()
 	d.log.Info("link up", "peer", p.name)
 	d.traceLink(p, true, nil)
 	p.noteStateLocked()
-	switch {
-	case p.link == nil:
-		// The first link with this peer in this node's life: whatever
-		// the peer holds from an earlier incarnation of this node is
-		// stale. RESTART (all VCs) goes first, before any SETUP.
-		d.ensureLinkLocked(p)
-		if out, err := p.link.Restart(nil); err == nil {
-			d.applyLocked(p, out)
-		}
-	case p.inc != inc:
-		// A new incarnation of the peer (its process restarted): it
-		// holds none of the calls of the old one. They end now, not
-		// after an audit or T309.
-		d.log.Info("peer restarted: clearing its calls", "peer", p.name, "calls", p.link.Calls())
-		d.applyLocked(p, p.link.PeerRestarted())
-		d.applyLocked(p, p.link.LinkUp())
-	default:
-		d.applyLocked(p, p.link.LinkUp())
+	calls := p.as.Calls()
+	switch p.as.LinkUp(l, l.PeerIncarnation(), func(out uni.Output) { d.applyLocked(p, out) }) {
+	case callctl.PeerRestarted:
+		d.log.Info("peer restarted: cleared its calls", "peer", p.name, "calls", calls)
+	case callctl.LinkBack:
 		d.mediaStatusLocked(p, ndis.StatusMediaConnect)
 	}
-	p.inc = inc
-	waiting := p.waiting
-	p.waiting = nil
-	for _, r := range waiting {
+	for _, r := range p.as.TakeWaiting() {
 		// A SETUP that cannot be built for this link (say an SDU larger
 		// than its datagrams) fails its MakeCall or AddParty now: it was
 		// pended, so it must complete (R-GEN-3).
@@ -820,7 +544,7 @@ func (h *linkHandler) Messages(msgs [][]byte) {
 		for _, msg := range msgs[:n] {
 			p.view.in++
 			d.traceSignal(p, trace.In, msg)
-			d.applyLocked(p, p.link.ReceiveBytes(msg))
+			d.applyLocked(p, p.as.Receive(msg))
 		}
 		d.mu.Unlock()
 		d.run()
@@ -911,11 +635,12 @@ func (h *linkHandler) LinkDown(err error) {
 		return
 	}
 	p.setLink(nil)
+	p.as.Detach()
 	d.log.Debug("link down", "peer", p.name, "err", err) // the transport logs it with its reason
 	d.traceLink(p, false, err)
 	if !d.detached {
-		d.applyLocked(p, p.link.LinkDown())
-		if p.link.Calls() > 0 {
+		p.as.LinkDown(func(out uni.Output) { d.applyLocked(p, out) })
+		if p.as.Calls() > 0 {
 			d.mediaStatusLocked(p, ndis.StatusMediaDisconnect)
 			d.dialLocked(p)
 		}
@@ -937,7 +662,7 @@ func (d *MCM) mediaStatusLocked(p *peer, st ndis.Status) {
 			vcs = append(vcs, v)
 		}
 	}
-	for _, c := range p.calls {
+	for _, c := range p.as.CallRecords() {
 		if c.out != nil {
 			add(c.out)
 		} else {
@@ -1016,7 +741,7 @@ func (d *MCM) dialLoop(ctx context.Context, ep transport.Endpoint, p *peer) {
 			st = ndis.StatusInvalidAddress // cause 1: no such node
 		}
 		d.failWaitingLocked(p, st)
-		if p.link == nil || p.link.Calls() == 0 {
+		if p.as.Calls() == 0 {
 			p.dialing = false
 			p.noteStateLocked()
 			d.mu.Unlock()
@@ -1035,9 +760,7 @@ func (d *MCM) dialLoop(ctx context.Context, ep transport.Endpoint, p *peer) {
 
 // failWaitingLocked fails the calls and parties waiting for the link.
 func (d *MCM) failWaitingLocked(p *peer, st ndis.Status) {
-	waiting := p.waiting
-	p.waiting = nil
-	for _, r := range waiting {
+	for _, r := range p.as.TakeWaiting() {
 		d.legFailedLocked(r.v, r.pt, st)
 	}
 }
@@ -1098,8 +821,8 @@ func (d *MCM) Shutdown(ctx context.Context) error {
 		for _, p := range d.sortedPeersLocked() {
 			d.failWaitingLocked(p, ndis.StatusFailure)
 			for _, c := range p.sortedCallsLocked() {
-				if st, ok := p.link.CallState(c.id); ok && st != uni.StateReleaseRequest {
-					if out, err := p.link.Release(c.id, uni.NewCause(uni.CauseNormalCallClearing)); err == nil {
+				if st, ok := p.as.Link().CallState(c.id); ok && st != uni.StateReleaseRequest {
+					if out, err := p.as.Link().Release(c.id, uni.NewCause(uni.CauseNormalCallClearing)); err == nil {
 						d.applyLocked(p, out)
 					}
 				}
@@ -1136,7 +859,7 @@ func (d *MCM) Shutdown(ctx context.Context) error {
 			return false
 		}
 		for _, p := range d.peers {
-			if p.link != nil && p.link.Calls() > 0 {
+			if p.as.Calls() > 0 {
 				return false
 			}
 		}
@@ -1147,9 +870,7 @@ func (d *MCM) Shutdown(ctx context.Context) error {
 	}
 	d.mu.Lock()
 	for _, p := range d.peers {
-		if p.sched != nil {
-			p.sched.Stop()
-		}
+		p.as.StopTimers()
 	}
 	d.mu.Unlock()
 	d.cancel()
@@ -1206,10 +927,7 @@ func (d *MCM) sortedPeersLocked() []*peer {
 }
 
 func (p *peer) sortedCallsLocked() []*call {
-	cs := make([]*call, 0, len(p.calls))
-	for _, c := range p.calls {
-		cs = append(cs, c)
-	}
+	cs := p.as.CallRecords()
 	sort.Slice(cs, func(i, j int) bool {
 		if cs[i].id.Local != cs[j].id.Local {
 			return cs[i].id.Local

@@ -158,7 +158,7 @@ func (d *MCM) Peers() []PeerInfo {
 	for i, p := range ps {
 		v := p.view
 		out[i] = PeerInfo{Name: p.name, Address: p.addr, State: p.stateLocked(), Since: v.since,
-			Calls: len(p.calls), MessagesIn: v.in, MessagesOut: v.out, LastError: v.err, LastErrorAt: v.errAt, LinkLoss: v.loss}
+			Calls: p.as.CallRecordCount(), MessagesIn: v.in, MessagesOut: v.out, LastError: v.err, LastErrorAt: v.errAt, LinkLoss: v.loss}
 		links[i] = p.tl
 	}
 	d.mu.Unlock()
