@@ -535,7 +535,10 @@ func (d *MCM) connected(p *peer, ind uni.Indication) {
 	c.conn, c.hasConn, c.connected = q2931.ConnectionOf(ind.Msg.ConnectionID), true, true
 	p.as.BindConn(c.conn, c)
 	if v.state() == callctl.Calling && v.c == c {
-		d.callUpLocked(v, c, ind.Msg) // unlocks
+		tx, rx := d.callUpLocked(v, ind.Msg)
+		conn := c.conn
+		d.mu.Unlock()
+		d.activate(v, tx, rx, conn, v, stepCallUp)
 		return
 	}
 	// A new leg of a multipoint call: its first party is added.
@@ -559,12 +562,13 @@ func (d *MCM) connected(p *peer, ind uni.Indication) {
 	}
 }
 
-// callUpLocked completes a MakeCall whose CONNECT arrived: the called
-// side's AAL parameters may lower the max SDU sizes (the call parameters
-// then say CALL_PARAMETERS_CHANGED); the VC is activated with the
-// connection identifier the called side assigned; MakeCallComplete(SUCCESS).
-// Called with d.mu held; returns with it released.
-func (d *MCM) callUpLocked(v *vc, c *call, m *uni.Message) {
+// callUpLocked takes in the CONNECT that answered v's MakeCall: the
+// called side's AAL parameters may lower the max SDU sizes (the call
+// parameters then say CALL_PARAMETERS_CHANGED). It returns the flowspecs
+// to activate v with; the caller activates it with the connection
+// identifier the called side assigned, once it has released d.mu, and
+// callUpActivated completes the MakeCall.
+func (d *MCM) callUpLocked(v *vc, m *uni.Message) (tx, rx ndis.Flowspec) {
 	params := v.req
 	cm := params.CallMgrParameters
 	if a := m.AAL; a != nil && a.Type == uni.AAL5 {
@@ -577,10 +581,7 @@ func (d *MCM) callUpLocked(v *vc, c *call, m *uni.Message) {
 			params.Flags |= ndis.CallParametersChanged
 		}
 	}
-	tx, rx := v.activationFlowspecs()
-	conn := c.conn
-	d.mu.Unlock()
-	d.activate(v, tx, rx, conn, v, stepCallUp)
+	return v.activationFlowspecs()
 }
 
 // activationFlowspecs are what an outgoing VC is activated with: its
