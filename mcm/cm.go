@@ -209,7 +209,7 @@ func (d *MCM) startLegLocked(p *peer, v *vc, pt *party) ndis.Status {
 	if p.up() {
 		return d.setupLocked(p, v, pt)
 	}
-	p.waiting = append(p.waiting, setupReq{v: v, pt: pt})
+	p.as.Wait(setupReq{v: v, pt: pt})
 	d.dialLocked(p)
 	return ndis.StatusSuccess
 }
@@ -249,7 +249,7 @@ func (d *MCM) setupLocked(p *peer, v *vc, pt *party) ndis.Status {
 		return st
 	}
 	m := &sm.Message
-	id, out, err := p.link.Setup(m)
+	id, out, err := p.as.Link().Setup(m)
 	if err != nil {
 		d.log.Warn("SETUP refused by the signalling", "peer", p.name, "err", err)
 		if errors.Is(err, uni.ErrNoCallRef) {
@@ -258,7 +258,7 @@ func (d *MCM) setupLocked(p *peer, v *vc, pt *party) ndis.Status {
 		return ndis.StatusFailure
 	}
 	c := &call{p: p, id: id, out: v, p2mp: v.multipoint}
-	p.calls.put(c)
+	p.as.AddCall(c.id, c)
 	v.addLeg(c)
 	if pt != nil {
 		pt.c, pt.ep = c, m.EndpointRef.Value
@@ -497,11 +497,11 @@ func (d *MCM) releaseLegLocked(c *call, cause uni.CauseIE) {
 	if c.ended {
 		return
 	}
-	st, ok := c.p.link.CallState(c.id)
+	st, ok := c.p.as.Link().CallState(c.id)
 	if !ok || st == uni.StateReleaseRequest {
 		return // gone (its IndReleased is queued) or RELEASE already sent
 	}
-	if out, err := c.p.link.Release(c.id, cause); err == nil {
+	if out, err := c.p.as.Link().Release(c.id, cause); err == nil {
 		d.applyLocked(c.p, out)
 		d.noteReleasingLocked(c)
 	}
@@ -509,7 +509,7 @@ func (d *MCM) releaseLegLocked(c *call, cause uni.CauseIE) {
 
 // noteReleasingLocked remembers that this side's RELEASE is out for c.
 func (d *MCM) noteReleasingLocked(c *call) {
-	if st, ok := c.p.link.CallState(c.id); ok && st == uni.StateReleaseRequest {
+	if st, ok := c.p.as.Link().CallState(c.id); ok && st == uni.StateReleaseRequest {
 		c.releasing = true
 	}
 }
@@ -521,7 +521,7 @@ func (d *MCM) closeIncomingLocked(v *vc) {
 		return
 	}
 	p := c.p
-	st, ok := p.link.CallState(c.id)
+	st, ok := p.as.Link().CallState(c.id)
 	if !ok || st == uni.StateReleaseRequest {
 		return
 	}
@@ -541,7 +541,7 @@ func (d *MCM) closeIncomingLocked(v *vc) {
 			return
 		}
 	case c.p2mp && st == uni.StateActive:
-		ps, ok := p.link.PartyState(c.id, v.ep)
+		ps, ok := p.as.Link().PartyState(c.id, v.ep)
 		if !ok {
 			v.partyEnded = true
 			c.dropRx(v)
@@ -551,7 +551,7 @@ func (d *MCM) closeIncomingLocked(v *vc) {
 			return
 		}
 		if ps == uni.PartyDropPartyReceived || ps == uni.PartyActive {
-			if out, err := p.link.DropParty(c.id, v.ep, normal); err == nil {
+			if out, err := p.as.Link().DropParty(c.id, v.ep, normal); err == nil {
 				d.applyLocked(p, out)
 				d.noteReleasingLocked(c)
 				return
@@ -744,7 +744,7 @@ func (d *MCM) addOnLegLocked(c *call, pt *party) ndis.Status {
 	if v.act.InForceLocked() {
 		m.AAL = q2931.AALParams(v.tx, ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}, v.reliable)
 	}
-	ep, out, err := c.p.link.AddParty(c.id, m)
+	ep, out, err := c.p.as.Link().AddParty(c.id, m)
 	if err != nil {
 		if errors.Is(err, uni.ErrNoEndpointRef) {
 			return ndis.StatusResources
@@ -768,7 +768,7 @@ func (d *MCM) ProtocolCmDropParty(partyCtx any, data []byte) ndis.Status {
 	var ps uni.PartyState
 	ok := c != nil && !c.ended
 	if ok {
-		ps, ok = c.p.link.PartyState(c.id, pt.ep)
+		ps, ok = c.p.as.Link().PartyState(c.id, pt.ep)
 	}
 	switch {
 	case !ok:
@@ -777,7 +777,7 @@ func (d *MCM) ProtocolCmDropParty(partyCtx any, data []byte) ndis.Status {
 	case ps == uni.PartyDropPartyInitiated:
 		// DROP PARTY already out (T399 expiry): its end completes the drop.
 	default:
-		out, err := c.p.link.DropParty(c.id, pt.ep, uni.NewCause(uni.CauseNormalCallClearing))
+		out, err := c.p.as.Link().DropParty(c.id, pt.ep, uni.NewCause(uni.CauseNormalCallClearing))
 		if err != nil {
 			d.releaseLegLocked(c, uni.NewCause(uni.CauseNormalCallClearing))
 		} else {
@@ -844,7 +844,7 @@ func (d *MCM) ProtocolCmModifyCallQoS(vcCtx any, params *ndis.CallParameters) nd
 	if st := q2931.TrafficDescriptor(td, fwd, bwd); st != ndis.StatusSuccess {
 		return st
 	}
-	out, err := c.p.link.ModifyQoS(c.id, td)
+	out, err := c.p.as.Link().ModifyQoS(c.id, td)
 	if err != nil {
 		return ndis.StatusFailure
 	}

@@ -505,12 +505,12 @@ var rxLists = sync.Pool{New: func() any { return new(ndis.NetBufferList) }}
 // receive indicates one received SDU on the VCs of its call.
 func (d *MCM) receive(p *peer, connID uint32, payload []byte) {
 	var one [1]*vc
-	p.rxMu.RLock()
+	p.as.ConnMu.RLock()
 	var to []*vc
-	if c := p.rx[connID]; c != nil {
+	if c := p.as.ConnLocked(connID); c != nil {
 		to = c.rxToLocked(&one)
 	}
-	p.rxMu.RUnlock()
+	p.as.ConnMu.RUnlock()
 	for _, v := range to {
 		dp := &v.data
 		dp.mu.Lock()

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/condis-project/condis/q2931/callctl"
 	"github.com/condis-project/condis/transport"
 	"github.com/condis-project/condis/uni"
+	"golang.org/x/time/rate"
 )
 
 // LinkState is the state of the transport link to a peer, as Peers
@@ -158,7 +162,7 @@ func (d *MCM) Peers() []PeerInfo {
 	for i, p := range ps {
 		v := p.view
 		out[i] = PeerInfo{Name: p.name, Address: p.addr, State: p.stateLocked(), Since: v.since,
-			Calls: len(p.calls), MessagesIn: v.in, MessagesOut: v.out, LastError: v.err, LastErrorAt: v.errAt, LinkLoss: v.loss}
+			Calls: p.as.CallRecordCount(), MessagesIn: v.in, MessagesOut: v.out, LastError: v.err, LastErrorAt: v.errAt, LinkLoss: v.loss}
 		links[i] = p.tl
 	}
 	d.mu.Unlock()
@@ -171,4 +175,96 @@ func (d *MCM) Peers() []PeerInfo {
 		}
 	}
 	return out
+}
+
+// peer is everything about one other node: its signalling association
+// (callctl.Assoc: the uni.Link, which lives across transport
+// reconnections so that active calls survive a link loss shorter than
+// T309, its timers, the calls on it and the calls waiting for the link)
+// and the transport link that carries it.
+type peer struct {
+	d    *MCM
+	name string
+	addr uni.AESA // its address (peerAddress), worked out once: it is a SHA-256
+	as   *callctl.Assoc[call, setupReq]
+	tl   transport.Link // current transport link, nil while down
+
+	// refusals paces the refusals of the peer's calls (Config.RefusalRate);
+	// excess counts those over it that its signalling reader has not
+	// waited for yet.
+	refusals  *rate.Limiter
+	excess    int
+	throttled bool // logged once: it has been over the rate
+
+	dialing bool
+
+	cur atomic.Pointer[linkRef] // tl, for the data path
+
+	view peerView // what Peers reports: link state, counters, last error
+}
+
+type linkRef struct{ l transport.Link }
+
+// current returns the transport link for data, nil while down.
+func (p *peer) current() transport.Link {
+	if r := p.cur.Load(); r != nil {
+		return r.l
+	}
+	return nil
+}
+
+func (p *peer) setLink(l transport.Link) {
+	p.tl = l
+	if l == nil {
+		p.cur.Store(nil)
+	} else {
+		p.cur.Store(&linkRef{l})
+	}
+}
+
+// setupReq is a SETUP (or an ADD PARTY opening a new leg) waiting for the
+// transport link to the peer.
+type setupReq struct {
+	v  *vc
+	pt *party // nil for a point-to-point call
+}
+
+func (d *MCM) peerLocked(name string) *peer {
+	p := d.peers[name]
+	if p == nil {
+		p = &peer{d: d, name: name, refusals: rate.NewLimiter(rate.Limit(d.cfg.RefusalRate), d.cfg.RefusalRate), addr: d.peerAddress(name)}
+		p.as = callctl.NewAssoc[call, setupReq](d.name, name, uni.Config{Timers: d.timers}, &d.mu, func(out uni.Output) { d.timerExpiredLocked(p, out) })
+		d.peers[name] = p
+	}
+	return p
+}
+
+// up reports whether signalling can go to the peer now.
+func (p *peer) up() bool { return p.tl != nil && p.as.Up() }
+
+// unbindConn frees c's connection identifier, if it has one.
+func (p *peer) unbindConn(c *call) {
+	if c.hasConn {
+		p.as.UnbindConn(c.conn, c)
+	}
+}
+
+func (d *MCM) sortedPeersLocked() []*peer {
+	ps := make([]*peer, 0, len(d.peers))
+	for _, p := range d.peers {
+		ps = append(ps, p)
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].name < ps[j].name })
+	return ps
+}
+
+func (p *peer) sortedCallsLocked() []*call {
+	cs := p.as.CallRecords()
+	sort.Slice(cs, func(i, j int) bool {
+		if cs[i].id.Local != cs[j].id.Local {
+			return cs[i].id.Local
+		}
+		return cs[i].id.Ref < cs[j].id.Ref
+	})
+	return cs
 }

@@ -41,7 +41,7 @@ func (d *MCM) indication(p *peer, ind uni.Indication) {
 		// clearing is queued or done: acknowledge.
 		d.log.Debug("peer restarted VCs", "peer", p.name, "class", restartClass(ind.Msg)) // every first link opens with one
 		d.mu.Lock()
-		if out, err := p.link.RestartDone(ind.Msg.ConnectionID); err == nil {
+		if out, err := p.as.Link().RestartDone(ind.Msg.ConnectionID); err == nil {
 			d.applyLocked(p, out)
 		}
 		d.mu.Unlock()
@@ -64,10 +64,10 @@ func restartClass(m *uni.Message) string {
 // class "indicated VC") whose call c was released without an answer;
 // restarts of different VCs run side by side.
 func (d *MCM) restartVCLocked(p *peer, c *call) {
-	if !p.link.IsUp() {
+	if !p.as.Link().IsUp() {
 		return
 	}
-	if out, err := p.link.RestartReleased(*q2931.ConnectionIE(c.conn), c.id); err == nil {
+	if out, err := p.as.Link().RestartReleased(*q2931.ConnectionIE(c.conn), c.id); err == nil {
 		d.applyLocked(p, out)
 	}
 }
@@ -77,7 +77,7 @@ func (d *MCM) restartVCLocked(p *peer, c *call) {
 func (d *MCM) incomingSetup(p *peer, ind uni.Indication) {
 	m := ind.Msg
 	d.mu.Lock()
-	if st, ok := p.link.CallState(ind.Call); !ok || st != uni.StateCallPresent {
+	if st, ok := p.as.Link().CallState(ind.Call); !ok || st != uni.StateCallPresent {
 		d.mu.Unlock()
 		return // gone already; its IndReleased follows
 	}
@@ -92,14 +92,14 @@ func (d *MCM) incomingSetup(p *peer, ind uni.Indication) {
 		// Parties added later are offered what the SETUP asked for.
 		c.mp = &callMP{fwd: fwd, bwd: bwd}
 	}
-	p.calls.put(c)
+	p.as.AddCall(c.id, c)
 	d.mu.Unlock()
 	d.offer(p, c, c.firstEP, m, fwd, bwd, false)
 }
 
 func (d *MCM) incomingParty(p *peer, ind uni.Indication) {
 	d.mu.Lock()
-	c := p.calls.get(ind.Call)
+	c := p.as.Call(ind.Call)
 	d.mu.Unlock()
 	if c == nil || c.out != nil || c.mp == nil {
 		return
@@ -189,8 +189,8 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 		}
 	}
 	if !c.hasConn {
-		c.conn, c.hasConn = p.allocConnLocked(), true
-		p.bindConn(c)
+		c.conn, c.hasConn = p.as.AllocConn(), true
+		p.as.BindConn(c.conn, c)
 	}
 	v := &vc{seq: uint32(seqs.Add(1)), af: s.af, incoming: true, p: p, service: makeSvcName(s.service),
 		reliable: reliable, c: c, ep: ep}
@@ -221,9 +221,9 @@ func (d *MCM) refuseOffer(p *peer, c *call, ep uint16, added bool, svc string, c
 	var out uni.Output
 	var err error
 	if added {
-		out, err = p.link.RejectParty(c.id, ep, cause)
+		out, err = p.as.Link().RejectParty(c.id, ep, cause)
 	} else {
-		out, err = p.link.Reject(c.id, cause)
+		out, err = p.as.Link().Reject(c.id, cause)
 	}
 	if err == nil {
 		d.applyLocked(p, out)
@@ -306,8 +306,8 @@ func (d *MCM) offerActivated(v *vc, st ndis.Status) {
 	// The client answers later: CALL PROCEEDING (with the connection
 	// identifier) so the caller waits T310 instead of T303.
 	d.mu.Lock()
-	if cs, ok := p.link.CallState(c.id); ok && !added && !v.answered() && cs == uni.StateCallPresent {
-		if out, err := p.link.Proceed(c.id, q2931.ConnectionIE(c.conn)); err == nil {
+	if cs, ok := p.as.Link().CallState(c.id); ok && !added && !v.answered() && cs == uni.StateCallPresent {
+		if out, err := p.as.Link().Proceed(c.id, q2931.ConnectionIE(c.conn)); err == nil {
 			d.applyLocked(p, out)
 		}
 	}
@@ -375,9 +375,9 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 		var out uni.Output
 		var err error
 		if added {
-			out, err = p.link.RejectParty(c.id, v.ep, cause)
+			out, err = p.as.Link().RejectParty(c.id, v.ep, cause)
 		} else {
-			out, err = p.link.Reject(c.id, cause)
+			out, err = p.as.Link().Reject(c.id, cause)
 		}
 		if err == nil {
 			d.applyLocked(p, out)
@@ -420,9 +420,9 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 	var out uni.Output
 	var err error
 	if added {
-		out, err = p.link.AcceptParty(c.id, v.ep)
+		out, err = p.as.Link().AcceptParty(c.id, v.ep)
 	} else {
-		out, err = p.link.Accept(c.id, connectMessage(c.conn, rx, tx, v.reliable))
+		out, err = p.as.Link().Accept(c.id, connectMessage(c.conn, rx, tx, v.reliable))
 	}
 	if err != nil {
 		d.moveLocked(v, callctl.Accepted, callctl.ReasonAccepted) // the call is gone: its IndReleased closes it
@@ -507,7 +507,7 @@ func (d *MCM) callConnected(v *vc) {
 // connected: CONNECT received (our call) or CONNECT ACKNOWLEDGE (theirs).
 func (d *MCM) connected(p *peer, ind uni.Indication) {
 	d.mu.Lock()
-	c := p.calls.get(ind.Call)
+	c := p.as.Call(ind.Call)
 	if c == nil || c.ended {
 		d.mu.Unlock()
 		return
@@ -521,7 +521,7 @@ func (d *MCM) connected(p *peer, ind uni.Indication) {
 		return
 	}
 	v := c.out
-	if ci := ind.Msg.ConnectionID; ci == nil || p.connInUse(q2931.ConnectionOf(ci)) {
+	if ci := ind.Msg.ConnectionID; ci == nil || p.as.ConnInUse(q2931.ConnectionOf(ci)) {
 		// The called side assigns the connection identifier; without one
 		// (or with one in use) there is no data path.
 		cause := uni.NewCause(uni.CauseVPCIVCIAssignFailure)
@@ -533,9 +533,12 @@ func (d *MCM) connected(p *peer, ind uni.Indication) {
 		return
 	}
 	c.conn, c.hasConn, c.connected = q2931.ConnectionOf(ind.Msg.ConnectionID), true, true
-	p.bindConn(c)
+	p.as.BindConn(c.conn, c)
 	if v.state() == callctl.Calling && v.c == c {
-		d.callUpLocked(v, c, ind.Msg) // unlocks
+		tx, rx := d.callUpLocked(v, ind.Msg)
+		conn := c.conn
+		d.mu.Unlock()
+		d.activate(v, tx, rx, conn, v, stepCallUp)
 		return
 	}
 	// A new leg of a multipoint call: its first party is added.
@@ -559,12 +562,13 @@ func (d *MCM) connected(p *peer, ind uni.Indication) {
 	}
 }
 
-// callUpLocked completes a MakeCall whose CONNECT arrived: the called
-// side's AAL parameters may lower the max SDU sizes (the call parameters
-// then say CALL_PARAMETERS_CHANGED); the VC is activated with the
-// connection identifier the called side assigned; MakeCallComplete(SUCCESS).
-// Called with d.mu held; returns with it released.
-func (d *MCM) callUpLocked(v *vc, c *call, m *uni.Message) {
+// callUpLocked takes in the CONNECT that answered v's MakeCall: the
+// called side's AAL parameters may lower the max SDU sizes (the call
+// parameters then say CALL_PARAMETERS_CHANGED). It returns the flowspecs
+// to activate v with; the caller activates it with the connection
+// identifier the called side assigned, once it has released d.mu, and
+// callUpActivated completes the MakeCall.
+func (d *MCM) callUpLocked(v *vc, m *uni.Message) (tx, rx ndis.Flowspec) {
 	params := v.req
 	cm := params.CallMgrParameters
 	if a := m.AAL; a != nil && a.Type == uni.AAL5 {
@@ -577,10 +581,7 @@ func (d *MCM) callUpLocked(v *vc, c *call, m *uni.Message) {
 			params.Flags |= ndis.CallParametersChanged
 		}
 	}
-	tx, rx := v.activationFlowspecs()
-	conn := c.conn
-	d.mu.Unlock()
-	d.activate(v, tx, rx, conn, v, stepCallUp)
+	return v.activationFlowspecs()
 }
 
 // activationFlowspecs are what an outgoing VC is activated with: its
@@ -675,7 +676,7 @@ func (d *MCM) legDestsLocked(v *vc) []*call {
 func (d *MCM) peerReleased(p *peer, ind uni.Indication) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c := p.calls.get(ind.Call)
+	c := p.as.Call(ind.Call)
 	if c == nil || c.ended {
 		return
 	}
@@ -700,13 +701,13 @@ func (d *MCM) peerReleased(p *peer, ind uni.Indication) {
 // released: the uni call is gone (IndReleased ends every call once).
 func (d *MCM) released(p *peer, ind uni.Indication) {
 	d.mu.Lock()
-	c := p.calls.get(ind.Call)
+	c := p.as.Call(ind.Call)
 	if c == nil || c.ended {
 		d.mu.Unlock()
 		return
 	}
 	c.ended = true
-	p.calls.remove(c.id)
+	p.as.RemoveCall(c.id)
 	p.unbindConn(c)
 	c.setRx(nil)
 	st := q2931.IndicationStatus(ind)
@@ -718,7 +719,7 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 	if d.debugging() {
 		d.log.Debug("call released", "peer", p.name, "call", c.id.String(), "conn", c.conn, "cause", ind.Cause.Value.String(), "msg", ind.Msg != nil)
 	}
-	if c.releasing && ind.Msg == nil && c.hasConn && p.link.IsUp() {
+	if c.releasing && ind.Msg == nil && c.hasConn && p.as.Link().IsUp() {
 		// Our RELEASE went unanswered twice (T308): the peer may still
 		// hold the call. Q.2931 puts the VC in maintenance; restarting it
 		// (RESTART, class "indicated VC") clears the peer's side.
@@ -866,7 +867,7 @@ func (d *MCM) partiesLostLocked(v *vc, lost []*party, st ndis.Status) {
 // partyAdded: ADD PARTY ACKNOWLEDGE.
 func (d *MCM) partyAdded(p *peer, ind uni.Indication) {
 	d.mu.Lock()
-	c := p.calls.get(ind.Call)
+	c := p.as.Call(ind.Call)
 	var pt *party
 	if c != nil && c.out != nil {
 		pt = c.party(ind.Endpoint)
@@ -885,7 +886,7 @@ func (d *MCM) partyAdded(p *peer, ind uni.Indication) {
 func (d *MCM) partyEnded(p *peer, ind uni.Indication) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c := p.calls.get(ind.Call)
+	c := p.as.Call(ind.Call)
 	if c == nil {
 		return
 	}
@@ -929,7 +930,7 @@ func (d *MCM) partyEnded(p *peer, ind uni.Indication) {
 func (d *MCM) peerDroppedParty(p *peer, ind uni.Indication) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c := p.calls.get(ind.Call)
+	c := p.as.Call(ind.Call)
 	if c == nil {
 		return
 	}
@@ -955,7 +956,7 @@ func (d *MCM) peerDroppedParty(p *peer, ind uni.Indication) {
 // a UNI 3.1 combination, 63 for a multipoint call, 41 otherwise.
 func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
 	d.mu.Lock()
-	c := p.calls.get(ind.Call)
+	c := p.as.Call(ind.Call)
 	if c == nil || c.ended {
 		d.mu.Unlock()
 		return
@@ -999,7 +1000,7 @@ func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
 // rejectModifyLocked answers the peer's MODIFY REQUEST on c with MODIFY
 // REJECT.
 func (d *MCM) rejectModifyLocked(c *call, cause uni.Cause) {
-	if out, err := c.p.link.RejectModify(c.id, uni.NewCause(cause)); err == nil {
+	if out, err := c.p.as.Link().RejectModify(c.id, uni.NewCause(cause)); err == nil {
 		d.applyLocked(c.p, out)
 	}
 }
@@ -1024,7 +1025,7 @@ func (d *MCM) peerModifyActivated(v *vc, c *call, na *ndis.CallParameters, st nd
 	st = d.cm.DispatchIncomingCallQoSChange(v.h, na)
 	d.mu.Lock()
 	if st == ndis.StatusSuccess {
-		if out, err := c.p.link.AcceptModify(c.id); err == nil {
+		if out, err := c.p.as.Link().AcceptModify(c.id); err == nil {
 			d.applyLocked(c.p, out)
 		}
 		d.mu.Unlock()
@@ -1046,7 +1047,7 @@ func (d *MCM) peerModifyActivated(v *vc, c *call, na *ndis.CallParameters, st nd
 // the winner's parameters.
 func (d *MCM) modifyAnswered(p *peer, ind uni.Indication) {
 	d.mu.Lock()
-	c := p.calls.get(ind.Call)
+	c := p.as.Call(ind.Call)
 	var v *vc
 	if c != nil {
 		if v = c.out; v == nil {

@@ -335,7 +335,7 @@ type call struct {
 	first *vc     // incoming: the VC of the SETUP's party (nil once deleted)
 	mp    *callMP // point-to-multipoint calls only
 
-	rx *vc // point-to-point: where received data goes; guarded by p.rxMu
+	rx *vc // point-to-point: where received data goes; guarded by p.as.ConnMu
 }
 
 // callMP is what only a point-to-multipoint call keeps.
@@ -346,7 +346,7 @@ type callMP struct {
 	in       []*vc         // incoming: the VCs of parties added after the SETUP's, in creation order
 	fwd, bwd ndis.Flowspec // incoming: what the SETUP asked for, offered again to added parties
 
-	rx []*vc // where received data goes; guarded by p.rxMu (copied on change)
+	rx []*vc // where received data goes; guarded by p.as.ConnMu (copied on change)
 }
 
 // party returns an outgoing multipoint call's party on endpoint ep.
@@ -409,28 +409,28 @@ func (c *call) eachIn(f func(v *vc)) {
 // setRx sets the one VC a point-to-point call's received data goes to
 // (nil: nowhere).
 func (c *call) setRx(v *vc) {
-	c.p.rxMu.Lock()
+	c.p.as.ConnMu.Lock()
 	c.rx = v
 	if c.mp != nil && v == nil {
 		c.mp.rx = nil
 	}
-	c.p.rxMu.Unlock()
+	c.p.as.ConnMu.Unlock()
 }
 
 // addRx adds a VC the call's received data goes to.
 func (c *call) addRx(v *vc) {
-	c.p.rxMu.Lock()
+	c.p.as.ConnMu.Lock()
 	if c.mp == nil {
 		c.rx = v
 	} else {
 		c.mp.rx = append(slices.Clip(c.mp.rx), v)
 	}
-	c.p.rxMu.Unlock()
+	c.p.as.ConnMu.Unlock()
 }
 
 // dropRx stops the call's received data going to v.
 func (c *call) dropRx(v *vc) {
-	c.p.rxMu.Lock()
+	c.p.as.ConnMu.Lock()
 	if c.rx == v {
 		c.rx = nil
 	}
@@ -443,10 +443,10 @@ func (c *call) dropRx(v *vc) {
 		}
 		c.mp.rx = out
 	}
-	c.p.rxMu.Unlock()
+	c.p.as.ConnMu.Unlock()
 }
 
-// rxToLocked returns where received data goes, with p.rxMu held. A
+// rxToLocked returns where received data goes, with p.as.ConnMu held. A
 // point-to-point call's one VC is put in one, so no slice is kept per
 // call; the result must not be kept.
 func (c *call) rxToLocked(one *[1]*vc) []*vc {

@@ -11,12 +11,24 @@
 // pends them (NdisCmActivateVc through a miniport that returns PENDING),
 // one at a time, each completed exactly once.
 //
+// Assoc is the Q.2931 signalling association with one adjacent peer,
+// over a SignallingLink its owner supplies (a transport link's signalling
+// stream for mcm, a signalling VC through the miniport for a stand-alone
+// CM): the uni.Link, its timers (TimerQueue: one runtime timer per
+// association), the calls on it by call reference and by connection
+// identifier (allocated from disjoint sets on the two ends), the calls
+// waiting for the link, and the peer's incarnation, from which LinkUp
+// tells a first link (RESTART), a restarted peer (its calls cleared at
+// once) and a link back after a loss (the kept calls audited). The owner
+// tells it of links up and down and hands it received messages; it
+// applies the Outputs that come back.
+//
 // What is here so far: CM and MCm, the VC State machine with its
-// transitions and events, and VcActivation — mcm's VCs use all three: its
-// calls' activations and deactivations go through a VcActivation, so they
-// work when a CM pends them (mcm's tests pend them both ways). The Q.2931 side — applying a uni.Link's Output
-// (messages, timers, indications) to NDIS through CM, over a signalling
-// link interface, with the destination kept apart from the adjacent peer —
-// is still in package mcm (signal.go, cm.go) and moves here next; see
-// issue 9.
+// transitions and events, VcActivation, and Assoc — mcm uses all four:
+// its calls' activations and deactivations go through a VcActivation, so
+// they work when a CM pends them (mcm's tests pend them both ways), and
+// each of its peers is an Assoc. Applying a uni.Link's Output to NDIS
+// through CM (offers, answers, clearing, parties, QoS, restarts), with
+// each call's destination kept apart from the adjacent peer, is still in
+// package mcm (signal.go, cm.go) and moves here next; see issue 9.
 package callctl

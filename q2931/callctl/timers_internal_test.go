@@ -1,4 +1,4 @@
-package mcm
+package callctl
 
 import (
 	"slices"
@@ -26,7 +26,7 @@ func TestTimerQueue(t *testing.T) {
 		}
 		var fired []firing
 		start := time.Now()
-		tq := newTimerQueue(&mu, func(k uni.TimerKey) {
+		tq := NewTimerQueue(&mu, func(k uni.TimerKey) {
 			fired = append(fired, firing{k, time.Since(start)})
 		})
 		apply := func(ops ...uni.TimerOp) {
@@ -71,7 +71,7 @@ func TestTimerQueueCompacts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
 		var fired []uni.TimerKey
-		tq := newTimerQueue(&mu, func(k uni.TimerKey) { fired = append(fired, k) })
+		tq := NewTimerQueue(&mu, func(k uni.TimerKey) { fired = append(fired, k) })
 		mu.Lock()
 		tq.Apply([]uni.TimerOp{{Key: key(uni.T308, 0), Start: true, After: 30 * time.Second}})
 		for i := range uint32(100_000) {

@@ -1,0 +1,121 @@
+package mcm
+
+// Signalling and data received on a transport link: links take turns,
+// and a peer whose calls are refused too fast is read more slowly.
+
+import (
+	"sync"
+
+	"github.com/condis-project/condis/trace"
+	"github.com/condis-project/condis/transport"
+)
+
+func (h *linkHandler) Message(msg []byte) { h.Messages([][]byte{msg}) }
+
+// turnSize is how many received messages of one link are applied in one
+// turn (see turnstile).
+const turnSize = 16
+
+// Messages is Message for several messages at once
+// (transport.BatchHandler): they are applied in order, turnSize at a time
+// under one lock, then the mediator work and the signalling they caused go
+// out together. Links take turns (d.turns): a peer that floods gets one
+// turn in each round like any other, and while it waits its transport
+// stops reading, so QUIC flow control holds it back.
+func (h *linkHandler) Messages(msgs [][]byte) {
+	d, p := h.d, h.p
+	for len(msgs) > 0 {
+		if !d.paceRefusals(p) {
+			return // shutting down
+		}
+		n := min(len(msgs), turnSize)
+		d.turns.enter()
+		d.mu.Lock()
+		if p.tl != h.l || d.detached {
+			d.mu.Unlock()
+			d.turns.leave()
+			return
+		}
+		for _, msg := range msgs[:n] {
+			p.view.in++
+			d.traceSignal(p, trace.In, msg)
+			d.applyLocked(p, p.as.Receive(msg))
+		}
+		d.mu.Unlock()
+		d.run()
+		d.turns.leave()
+		msgs = msgs[n:]
+	}
+}
+
+// paceRefusals waits, before a turn of p's signalling, for the refusals
+// of p's calls over Config.RefusalRate; it reports false if the MCM is
+// shutting down.
+func (d *MCM) paceRefusals(p *peer) bool {
+	d.mu.Lock()
+	n := min(p.excess, d.cfg.RefusalRate)
+	p.excess = 0
+	d.mu.Unlock()
+	if n == 0 {
+		return true
+	}
+	return p.refusals.WaitN(d.ctx, n) == nil
+}
+
+// refusedLocked counts a refusal of one of p's calls against
+// Config.RefusalRate.
+func (d *MCM) refusedLocked(p *peer) {
+	if p.refusals.Allow() {
+		return
+	}
+	if p.excess == 0 && !p.throttled {
+		d.log.Warn("refusing a peer's calls faster than the refusal rate: reading its signalling more slowly", "peer", p.name, "per_second", d.cfg.RefusalRate)
+	}
+	p.throttled = true
+	p.excess++
+}
+
+// turnstile lets goroutines in one at a time, in the order they came: the
+// links' signalling readers take turns at the MCM, so that a flood on one
+// link delays the others by at most one turn each round. (sync.Mutex lets
+// a goroutine that just left barge in again.)
+type turnstile struct {
+	mu      sync.Mutex
+	busy    bool
+	waiting []chan struct{}
+}
+
+// enter waits for this goroutine's turn.
+func (t *turnstile) enter() {
+	t.mu.Lock()
+	if !t.busy {
+		t.busy = true
+		t.mu.Unlock()
+		return
+	}
+	ch := make(chan struct{})
+	t.waiting = append(t.waiting, ch)
+	t.mu.Unlock()
+	<-ch // the turn is handed over: busy stays set
+}
+
+// leave hands the turn to the longest waiting goroutine.
+func (t *turnstile) leave() {
+	t.mu.Lock()
+	if len(t.waiting) == 0 {
+		t.busy = false
+		t.mu.Unlock()
+		return
+	}
+	next := t.waiting[0]
+	t.waiting[0] = nil
+	t.waiting = t.waiting[1:]
+	t.mu.Unlock()
+	close(next)
+}
+
+var _ transport.BatchHandler = (*linkHandler)(nil)
+
+func (h *linkHandler) Datagram(connID uint32, payload []byte) { h.d.receive(h.p, connID, payload) }
+
+func (h *linkHandler) StreamData(connID uint32, sdu []byte) { h.d.receive(h.p, connID, sdu) }

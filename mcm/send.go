@@ -1,0 +1,152 @@
+package mcm
+
+// Signalling going out and mediator work: a uni.Link Output is applied
+// here (messages to the outbox, timers to the association, indications
+// to the work queue), and run sends the outbox and carries out the work
+// without the MCM's lock.
+
+import (
+	"errors"
+
+	"github.com/condis-project/condis/q2931/callctl"
+	"github.com/condis-project/condis/trace"
+	"github.com/condis-project/condis/transport"
+	"github.com/condis-project/condis/uni"
+)
+
+// workItem is one piece of mediator work: f, or else an indication of p's
+// uni.Link (kept as data: a closure for each would be an allocation each).
+type workItem struct {
+	f   func()
+	p   *peer
+	ind uni.Indication
+}
+
+// outMsg is one encoded signalling message for the signalling link to p
+// that was up when it was queued.
+type outMsg struct {
+	sig callctl.SignallingLink
+	p   *peer
+	b   []byte
+}
+
+// applyLocked carries out a uni.Output: messages to the outbox (in order),
+// timer operations to the Scheduler, indications to the work queue.
+func (d *MCM) applyLocked(p *peer, o uni.Output) {
+	for _, m := range o.Messages {
+		b, err := m.Msg.Encode()
+		if err != nil {
+			d.log.Error("encoding a Q.2931 message", "peer", p.name, "type", m.Msg.Type.String(), "err", err)
+			continue
+		}
+		if sig := p.as.Signalling(); sig != nil {
+			d.outbox = append(d.outbox, outMsg{sig, p, b})
+			p.view.out++
+			d.traceSignal(p, trace.Out, b)
+		}
+	}
+	p.as.ApplyTimers(o.Timers)
+	for _, ind := range o.Indications {
+		d.work = append(d.work, workItem{p: p, ind: ind})
+	}
+}
+
+// enqueueLocked adds mediator work.
+func (d *MCM) enqueueLocked(f func()) { d.work = append(d.work, workItem{f: f}) }
+
+// run sends queued signalling and delivers queued mediator work, unless
+// another goroutine is doing it already (it will see what was queued). It
+// is called after every change, with d.mu not held. Work runs in the order
+// it was queued, one item at a time, without d.mu; an item may re-enter
+// the MCM (a mediator call reaches a client, whose request reaches our
+// handlers), which only queues more.
+func (d *MCM) run() {
+	d.mu.Lock()
+	d.flushLocked()
+	if d.draining {
+		d.mu.Unlock()
+		return
+	}
+	d.draining = true
+	for d.next < len(d.work) {
+		w := d.work[d.next]
+		d.work[d.next] = workItem{}
+		d.next++
+		d.mu.Unlock()
+		if w.f != nil {
+			w.f()
+		} else {
+			d.indication(w.p, w.ind)
+		}
+		d.mu.Lock()
+		d.flushLocked()
+	}
+	// Empty: the array is reused, unless a burst made it large.
+	d.work, d.next = d.work[:0], 0
+	if cap(d.work) > 4096 {
+		d.work = nil
+	}
+	d.draining = false
+	d.mu.Unlock()
+}
+
+// flushLocked sends the outbox in order, one sender at a time; d.mu is
+// held, and released while sending. What has queued up for one link goes
+// in one SendBatch when the link takes batches, so that many calls in
+// flight cost few stream writes.
+func (d *MCM) flushLocked() {
+	if d.flushing || len(d.outbox) == 0 {
+		return
+	}
+	d.flushing = true
+	for len(d.outbox) > 0 {
+		q := d.outbox
+		d.outbox = nil
+		d.mu.Unlock()
+		for i := 0; i < len(q); {
+			j := i + 1
+			for j < len(q) && q[j].sig == q[i].sig {
+				j++
+			}
+			d.sendSignalling(q[i:j])
+			i = j
+		}
+		clear(q)
+		d.mu.Lock()
+		if d.outbox == nil && cap(q) <= 1024 {
+			d.outbox = q[:0] // reuse the array: it is nobody else's now
+		}
+	}
+	d.flushing = false
+}
+
+// sendSignalling sends messages for one link, in order (the flusher).
+func (d *MCM) sendSignalling(ms []outMsg) {
+	sig := ms[0].sig
+	var err error
+	if bs, ok := sig.(transport.BatchSender); ok && len(ms) > 1 {
+		d.batch = d.batch[:0]
+		for _, m := range ms {
+			d.batch = append(d.batch, m.b)
+		}
+		err = bs.SendBatch(d.batch)
+		clear(d.batch)
+	} else {
+		for _, m := range ms {
+			if err = sig.Send(m.b); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil && !errors.Is(err, transport.ErrLinkDown) {
+		d.log.Warn("sending signalling", "peer", ms[0].p.name, "err", err)
+	}
+}
+
+// kickLocked makes sure queued work runs when the caller cannot run it
+// (a timer callback holds d.mu).
+func (d *MCM) kickLocked() {
+	if (d.next < len(d.work) && !d.draining) || (len(d.outbox) > 0 && !d.flushing) {
+		d.goLocked(d.run)
+	}
+}

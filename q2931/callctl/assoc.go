@@ -1,0 +1,278 @@
+package callctl
+
+import (
+	"sync"
+
+	"github.com/condis-project/condis/uni"
+)
+
+// SignallingLink carries Q.2931 messages to one adjacent peer: for the
+// miniport call manager a transport link's signalling stream, for a
+// stand-alone call manager a signalling VC through the miniport. The
+// association's owner hands it to Assoc.LinkUp while the link is up; the
+// call control then queues each message it must send on the link that was
+// up when it was produced, and the owner sends them, in order, without its
+// lock held.
+type SignallingLink interface {
+	// Send sends one encoded Q.2931 message to the adjacent peer. An error
+	// means the link is failing; its owner tells the association with
+	// Assoc.LinkDown.
+	Send(msg []byte) error
+}
+
+// LinkUpKind is what a link coming up meant for an association (see
+// Assoc.LinkUp).
+type LinkUpKind uint8
+
+const (
+	// FirstLink: the first link with this peer in this node's life. The
+	// association sent RESTART (all VCs): whatever the peer holds from an
+	// earlier incarnation of this node is stale.
+	FirstLink LinkUpKind = iota + 1
+	// PeerRestarted: the peer came back as a new incarnation (its process
+	// restarted); it holds none of the old incarnation's calls, which the
+	// association cleared at once rather than after an audit or T309.
+	PeerRestarted
+	// LinkBack: the same incarnation of the peer after a link loss: T309
+	// stopped and the kept calls are audited (STATUS ENQUIRY); their VCs
+	// see MEDIA_CONNECT again.
+	LinkBack
+)
+
+// String returns "first link", "peer restarted" or "link back".
+func (k LinkUpKind) String() string {
+	switch k {
+	case FirstLink:
+		return "first link"
+	case PeerRestarted:
+		return "peer restarted"
+	case LinkBack:
+		return "link back"
+	}
+	return "?"
+}
+
+// Assoc is the Q.2931 signalling association with one adjacent peer: its
+// uni.Link (which lives across link losses, so that active calls survive
+// one shorter than T309), the uni timers it runs, the calls on it by call
+// reference and by connection identifier, the calls and parties waiting
+// for the link, and the peer's incarnation on its latest link.
+//
+// C is the call manager's record of one call on the association, W a
+// request (a SETUP, or an ADD PARTY opening a new leg) waiting for the
+// link. Everything but the connection map is guarded by the owner's lock
+// (the one NewAssoc is given: timers fire with it held); the connection
+// map is guarded by ConnMu as well, so that the data path can find a
+// call by connection identifier without the owner's lock.
+type Assoc[C, W any] struct {
+	peer    string
+	low     bool // this node's name sorts first: it allocates connection ids with even VPCIs
+	cfg     uni.Config
+	mu      sync.Locker
+	expired func(uni.Output)
+
+	link   *uni.Link   // nil until the first link comes up
+	timers *TimerQueue // the link's timers; nil with link
+	sig    SignallingLink
+	inc    uint64 // the peer's incarnation on its latest link
+	calls  map[uint64]*C
+
+	waiting  []W
+	nextConn uint32
+
+	// ConnMu guards the connection map, and whatever of the owner's call
+	// records the data path reads with it held (where received data goes).
+	ConnMu sync.RWMutex
+	conns  map[uint32]*C // connection id -> call, for receives (and the ids in use)
+}
+
+// NewAssoc returns the association of this node (self) with the adjacent
+// peer. mu is the owner's lock; expired is called with it held with the
+// Output of each uni timer that runs out, for the owner to apply as it
+// applies every other Output.
+func NewAssoc[C, W any](self, peer string, cfg uni.Config, mu sync.Locker, expired func(uni.Output)) *Assoc[C, W] {
+	return &Assoc[C, W]{peer: peer, low: self < peer, cfg: cfg, mu: mu, expired: expired,
+		calls: map[uint64]*C{}, conns: map[uint32]*C{}}
+}
+
+// Peer returns the adjacent peer's name.
+func (a *Assoc[C, W]) Peer() string { return a.peer }
+
+// Link returns the association's uni.Link, nil before the first link came
+// up.
+func (a *Assoc[C, W]) Link() *uni.Link { return a.link }
+
+// Signalling returns the link messages go out on now, nil while it is
+// down.
+func (a *Assoc[C, W]) Signalling() SignallingLink { return a.sig }
+
+// Up reports whether signalling can go to the peer now.
+func (a *Assoc[C, W]) Up() bool { return a.sig != nil && a.link != nil && a.link.IsUp() }
+
+// Calls is the number of call references in use on the association,
+// including calls kept for T309 while the link is down.
+func (a *Assoc[C, W]) Calls() int {
+	if a.link == nil {
+		return 0
+	}
+	return a.link.Calls()
+}
+
+// LinkUp is a signalling link to the peer coming up, with the peer's
+// incarnation on it. The first one creates the uni.Link and restarts it
+// (RESTART, all VCs, goes out before any SETUP); one with a new
+// incarnation clears the old incarnation's calls; otherwise the link is
+// re-established (uni LinkUp). apply is called, in order, with the
+// Outputs to carry out. The calls and parties that waited for the link
+// are the caller's to start now: TakeWaiting.
+func (a *Assoc[C, W]) LinkUp(sig SignallingLink, inc uint64, apply func(uni.Output)) LinkUpKind {
+	a.sig = sig
+	kind := LinkBack
+	switch {
+	case a.link == nil:
+		kind = FirstLink
+		a.link = uni.NewLink(a.cfg)
+		a.timers = NewTimerQueue(a.mu, func(k uni.TimerKey) { a.expired(a.link.Expire(k)) })
+		if out, err := a.link.Restart(nil); err == nil {
+			apply(out)
+		}
+	case a.inc != inc:
+		kind = PeerRestarted
+		apply(a.link.PeerRestarted())
+		apply(a.link.LinkUp())
+	default:
+		apply(a.link.LinkUp())
+	}
+	a.inc = inc
+	return kind
+}
+
+// LinkDown is the signalling link failing (a SAAL failure): uni clears
+// the calls that are not active at once and keeps the active ones for
+// T309. apply is called with the Output to carry out.
+func (a *Assoc[C, W]) LinkDown(apply func(uni.Output)) {
+	a.sig = nil
+	if a.link != nil {
+		apply(a.link.LinkDown())
+	}
+}
+
+// Detach forgets the signalling link without telling uni (the owner is
+// shutting down and ignores its links).
+func (a *Assoc[C, W]) Detach() { a.sig = nil }
+
+// Receive decodes and processes one message received from the peer.
+func (a *Assoc[C, W]) Receive(msg []byte) uni.Output { return a.link.ReceiveBytes(msg) }
+
+// ApplyTimers carries out the timer operations of an Output of the
+// association's uni.Link.
+func (a *Assoc[C, W]) ApplyTimers(ops []uni.TimerOp) {
+	if a.timers != nil {
+		a.timers.Apply(ops)
+	}
+}
+
+// StopTimers stops every timer of the association for good.
+func (a *Assoc[C, W]) StopTimers() {
+	if a.timers != nil {
+		a.timers.Stop()
+	}
+}
+
+// callKey packs a CallID into a word: the call map then takes the
+// runtime's fast path for integer keys (a struct key with padding is
+// hashed and compared field by field, through calls — a visible cost with
+// 100,000 calls on a link).
+func callKey(id uni.CallID) uint64 {
+	k := uint64(id.Ref)
+	if id.Local {
+		k |= 1 << 32
+	}
+	return k
+}
+
+// Call returns the call with call reference id, nil if there is none.
+func (a *Assoc[C, W]) Call(id uni.CallID) *C { return a.calls[callKey(id)] }
+
+// AddCall records c as the call with call reference id.
+func (a *Assoc[C, W]) AddCall(id uni.CallID, c *C) { a.calls[callKey(id)] = c }
+
+// RemoveCall forgets the call with call reference id.
+func (a *Assoc[C, W]) RemoveCall(id uni.CallID) { delete(a.calls, callKey(id)) }
+
+// CallRecords returns the recorded calls, in no particular order.
+func (a *Assoc[C, W]) CallRecords() []*C {
+	cs := make([]*C, 0, len(a.calls))
+	for _, c := range a.calls {
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+// CallRecordCount is the number of recorded calls.
+func (a *Assoc[C, W]) CallRecordCount() int { return len(a.calls) }
+
+// Wait queues a call or party for the link to come up.
+func (a *Assoc[C, W]) Wait(w W) { a.waiting = append(a.waiting, w) }
+
+// TakeWaiting returns the calls and parties waiting for the link, in the
+// order they came, and forgets them.
+func (a *Assoc[C, W]) TakeWaiting() []W {
+	w := a.waiting
+	a.waiting = nil
+	return w
+}
+
+// AllocConn picks a connection identifier for a call this node is the
+// called side of. The two nodes of an association allocate from disjoint
+// sets (VPCI bit 0 is 0 on the node whose name sorts first, 1 on the
+// other), so there is no glare; VCIs 0-31 are reserved as in ATM. Values
+// are not reused until the 2^31-ish space wraps, so a late datagram of an
+// old call does not reach a new one.
+func (a *Assoc[C, W]) AllocConn() uint32 {
+	const span = 0x10000 - 32
+	bit := uint32(1)
+	if a.low {
+		bit = 0
+	}
+	a.ConnMu.RLock()
+	defer a.ConnMu.RUnlock()
+	for {
+		n := a.nextConn
+		a.nextConn++
+		vci := 32 + n%span
+		vpci := ((n/span)<<1 | bit) & 0xFFFF
+		id := vpci<<16 | vci
+		if _, used := a.conns[id]; !used {
+			return id
+		}
+	}
+}
+
+// BindConn makes conn c's connection identifier.
+func (a *Assoc[C, W]) BindConn(conn uint32, c *C) {
+	a.ConnMu.Lock()
+	a.conns[conn] = c
+	a.ConnMu.Unlock()
+}
+
+// UnbindConn frees connection identifier conn if it is c's.
+func (a *Assoc[C, W]) UnbindConn(conn uint32, c *C) {
+	a.ConnMu.Lock()
+	if a.conns[conn] == c {
+		delete(a.conns, conn)
+	}
+	a.ConnMu.Unlock()
+}
+
+// ConnInUse reports whether a call holds connection identifier conn.
+func (a *Assoc[C, W]) ConnInUse(conn uint32) bool {
+	a.ConnMu.RLock()
+	defer a.ConnMu.RUnlock()
+	_, used := a.conns[conn]
+	return used
+}
+
+// ConnLocked returns the call holding connection identifier conn, with
+// ConnMu held (read or write).
+func (a *Assoc[C, W]) ConnLocked(conn uint32) *C { return a.conns[conn] }

@@ -1,0 +1,246 @@
+package callctl
+
+import (
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
+	"github.com/condis-project/condis/uni"
+)
+
+// fakeSig is a SignallingLink that keeps what is sent on it.
+type fakeSig struct{ sent [][]byte }
+
+func (s *fakeSig) Send(b []byte) error { s.sent = append(s.sent, b); return nil }
+
+// outputs collects the Outputs an association asks its owner to apply.
+type outputs struct{ got []uni.Output }
+
+func (o *outputs) apply(out uni.Output) { o.got = append(o.got, out) }
+
+func (o *outputs) messages() []uni.MsgType {
+	var ts []uni.MsgType
+	for _, out := range o.got {
+		for _, m := range out.Messages {
+			ts = append(ts, m.Msg.Type)
+		}
+	}
+	return ts
+}
+
+func (o *outputs) released() []uni.CallID {
+	var ids []uni.CallID
+	for _, out := range o.got {
+		for _, ind := range out.Indications {
+			if ind.Kind == uni.IndReleased {
+				ids = append(ids, ind.Call)
+			}
+		}
+	}
+	return ids
+}
+
+// setupCall starts a call on a's link and applies its Output to o.
+func setupCall(t *testing.T, a *Assoc[int, int], o *outputs) uni.CallID {
+	t.Helper()
+	from, to := q2931.Address(q2931.DefaultPrefix, "alpha"), q2931.Address(q2931.DefaultPrefix, "beta")
+	sm, st := q2931.NewSetup(&from, &to, []byte("echo"))
+	if st != ndis.StatusSuccess {
+		t.Fatalf("NewSetup: %v", st)
+	}
+	ubr := ndis.Flowspec{ServiceType: ndis.ServiceBestEffort, PeakBandwidth: 1 << 20, MaxSduSize: 1500}
+	if st := sm.Traffic(ubr, ubr, false, true); st != ndis.StatusSuccess {
+		t.Fatalf("Traffic: %v", st)
+	}
+	id, out, err := a.Link().Setup(&sm.Message)
+	if err != nil {
+		t.Fatalf("Setup: %v", err)
+	}
+	o.apply(out)
+	return id
+}
+
+// TestAssocLinkUp: the first link restarts the association (RESTART goes
+// out); the same incarnation again is a re-established link that keeps
+// the calls; a new incarnation clears the old one's calls at once; a link
+// loss forgets the signalling link and clears calls not yet active.
+func TestAssocLinkUp(t *testing.T) {
+	var mu sync.Mutex
+	a := NewAssoc[int, int]("alpha", "beta", uni.Config{}, &mu, func(uni.Output) {})
+	if a.Link() != nil || a.Up() || a.Calls() != 0 || a.Signalling() != nil {
+		t.Fatalf("a new association has a link, or calls: up %v, calls %d", a.Up(), a.Calls())
+	}
+	var o outputs
+	s1 := &fakeSig{}
+	mu.Lock()
+	defer mu.Unlock()
+	if k := a.LinkUp(s1, 7, o.apply); k != FirstLink {
+		t.Fatalf("first LinkUp: %v, want %v", k, FirstLink)
+	}
+	if got := o.messages(); !slices.Equal(got, []uni.MsgType{uni.MsgRestart}) {
+		t.Fatalf("first link sent %v, want one RESTART", got)
+	}
+	if !a.Up() || a.Signalling() != s1 {
+		t.Fatalf("after the first LinkUp: up %v, signalling %v", a.Up(), a.Signalling())
+	}
+
+	id := setupCall(t, a, &o)
+	if a.Calls() != 1 {
+		t.Fatalf("%d calls after a SETUP, want 1", a.Calls())
+	}
+	o = outputs{}
+	s2 := &fakeSig{}
+	if k := a.LinkUp(s2, 7, o.apply); k != LinkBack {
+		t.Fatalf("LinkUp with the same incarnation: %v, want %v", k, LinkBack)
+	}
+	if a.Calls() != 1 || len(o.released()) != 0 || a.Signalling() != s2 {
+		t.Fatalf("the same incarnation: %d calls (want 1), released %v, signalling %v", a.Calls(), o.released(), a.Signalling())
+	}
+
+	o = outputs{}
+	if k := a.LinkUp(s1, 8, o.apply); k != PeerRestarted {
+		t.Fatalf("LinkUp with a new incarnation: %v, want %v", k, PeerRestarted)
+	}
+	if got := o.released(); !slices.Equal(got, []uni.CallID{id}) || a.Calls() != 0 {
+		t.Fatalf("a new incarnation released %v with %d calls left, want %v and none", got, a.Calls(), id)
+	}
+
+	id = setupCall(t, a, &o)
+	o = outputs{}
+	a.LinkDown(o.apply)
+	if a.Up() || a.Signalling() != nil {
+		t.Fatal("the association is up after LinkDown")
+	}
+	if got := o.released(); !slices.Equal(got, []uni.CallID{id}) {
+		t.Fatalf("LinkDown released %v, want the call being set up, %v", got, id)
+	}
+	if k := a.LinkUp(s1, 8, o.apply); k != LinkBack {
+		t.Fatalf("LinkUp after LinkDown: %v, want %v", k, LinkBack)
+	}
+}
+
+// TestAssocTimers: the association's uni timers run in (virtual) time:
+// RESTART unanswered for T316 is sent again, through the expired callback
+// called with the owner's lock held; nothing fires after StopTimers.
+func TestAssocTimers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var fired []uni.Output
+		var a *Assoc[int, int]
+		a = NewAssoc[int, int]("alpha", "beta", uni.Config{}, &mu, func(out uni.Output) {
+			if mu.TryLock() {
+				t.Error("expired called without the owner's lock")
+				mu.Unlock()
+			}
+			fired = append(fired, out)
+			a.ApplyTimers(out.Timers)
+		})
+		var o outputs
+		mu.Lock()
+		a.LinkUp(&fakeSig{}, 1, o.apply)
+		for _, out := range o.got {
+			a.ApplyTimers(out.Timers)
+		}
+		mu.Unlock()
+		t316 := uni.DefaultTimers().T316
+		time.Sleep(t316 - time.Second)
+		mu.Lock()
+		if len(fired) != 0 {
+			t.Fatalf("%d expiries before T316", len(fired))
+		}
+		mu.Unlock()
+		time.Sleep(2 * time.Second)
+		mu.Lock()
+		got := outputs{got: fired}
+		if ts := got.messages(); !slices.Equal(ts, []uni.MsgType{uni.MsgRestart}) {
+			t.Fatalf("T316 expiry sent %v, want RESTART again", ts)
+		}
+		a.StopTimers()
+		n := len(fired)
+		mu.Unlock()
+		time.Sleep(10 * t316)
+		mu.Lock()
+		defer mu.Unlock()
+		if len(fired) != n {
+			t.Fatalf("%d expiries after StopTimers", len(fired)-n)
+		}
+	})
+}
+
+// TestAssocConnIDs: the two ends of an association allocate connection
+// identifiers from disjoint sets (VPCI bit 0 by name order), never a
+// reserved VCI (0-31), never one in use; an identifier is freed only by
+// the call that holds it.
+func TestAssocConnIDs(t *testing.T) {
+	var mu sync.Mutex
+	lo := NewAssoc[int, int]("alpha", "beta", uni.Config{}, &mu, nil)
+	hi := NewAssoc[int, int]("beta", "alpha", uni.Config{}, &mu, nil)
+	seen := map[uint32]bool{}
+	for range 100 {
+		for i, a := range []*Assoc[int, int]{lo, hi} {
+			id := a.AllocConn()
+			if vpci, vci := id>>16, id&0xFFFF; vpci&1 != uint32(i) || vci < 32 {
+				t.Fatalf("association %d allocated VPCI %d VCI %d", i, vpci, vci)
+			}
+			if seen[id] {
+				t.Fatalf("%#x allocated twice", id)
+			}
+			seen[id] = true
+		}
+	}
+	// The next identifier lo would pick is taken by a call (say one the
+	// peer chose): it is skipped.
+	probe := NewAssoc[int, int]("alpha", "beta", uni.Config{}, &mu, nil)
+	want := probe.AllocConn()
+	x, y := 1, 2
+	fresh := NewAssoc[int, int]("alpha", "beta", uni.Config{}, &mu, nil)
+	fresh.BindConn(want, &x)
+	if got := fresh.AllocConn(); got == want {
+		t.Fatalf("allocated %#x, which a call holds", got)
+	}
+	fresh.UnbindConn(want, &y)
+	if !fresh.ConnInUse(want) {
+		t.Fatal("another call freed an identifier it does not hold")
+	}
+	fresh.ConnMu.RLock()
+	holder := fresh.ConnLocked(want)
+	fresh.ConnMu.RUnlock()
+	if holder != &x {
+		t.Fatalf("connection %#x is held by %v, want the call bound to it", want, holder)
+	}
+	fresh.UnbindConn(want, &x)
+	if fresh.ConnInUse(want) {
+		t.Fatal("the identifier is still in use after its call freed it")
+	}
+}
+
+// TestAssocCallsAndWaiting: calls are kept by call reference with the
+// side that allocated it (a local and a remote call may share a value);
+// waiting requests come back once, in order.
+func TestAssocCallsAndWaiting(t *testing.T) {
+	var mu sync.Mutex
+	a := NewAssoc[int, string]("alpha", "beta", uni.Config{}, &mu, nil)
+	local, remote := uni.CallID{Ref: 5, Local: true}, uni.CallID{Ref: 5}
+	x, y := 1, 2
+	a.AddCall(local, &x)
+	a.AddCall(remote, &y)
+	if a.Call(local) != &x || a.Call(remote) != &y || a.CallRecordCount() != 2 {
+		t.Fatalf("calls: local %v, remote %v, %d records", a.Call(local), a.Call(remote), a.CallRecordCount())
+	}
+	a.RemoveCall(local)
+	if a.Call(local) != nil || a.Call(remote) != &y || len(a.CallRecords()) != 1 {
+		t.Fatal("removing the local call removed the wrong one")
+	}
+	a.Wait("setup 1")
+	a.Wait("party 2")
+	if got := a.TakeWaiting(); !slices.Equal(got, []string{"setup 1", "party 2"}) {
+		t.Fatalf("waiting %v", got)
+	}
+	if got := a.TakeWaiting(); len(got) != 0 {
+		t.Fatalf("waiting again %v", got)
+	}
+}
