@@ -27,7 +27,7 @@ func (d *MCM) ProtocolCmOpenAf(bindingCtx any, family ndis.AddressFamily, h *ndi
 	if d.closing {
 		return nil, ndis.StatusFailure
 	}
-	a := &af{seq: seqs.Add(1), h: h, saps: map[*sap]struct{}{}}
+	a := &af{Seq: seqs.Add(1), h: h, saps: map[*sap]struct{}{}}
 	d.afs[a] = struct{}{}
 	return a, ndis.StatusSuccess
 }
@@ -174,7 +174,7 @@ func (d *MCM) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, ph *ndi
 	}
 	delete(d.causes, v.h) // the cause of the VC's previous call
 	d.moveLocked(v, callctl.Calling, callctl.ReasonMakeCall)
-	v.p, v.service = d.peerLocked(node), makeSvcName(svc)
+	v.p, v.service = d.peerLocked(node), callctl.MakeServiceName(svc)
 	if d.cfg.Tracer.Call != nil {
 		v.madeAt = max(time.Since(d.started), 1)
 	}
@@ -183,7 +183,7 @@ func (d *MCM) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, ph *ndi
 	v.qosPending = false
 	var pt *party
 	if ph != nil {
-		pt = &party{v: v, h: ph, node: node, service: svc, params: params, state: pAdding, initial: true}
+		pt = &party{v: v, h: ph, node: node, service: svc, params: params, state: callctl.PartyAdding, initial: true}
 		v.mp = &rootState{parties: []*party{pt}}
 	}
 	st = d.startLegLocked(v.p, v, pt)
@@ -217,7 +217,7 @@ func (d *MCM) startLegLocked(p *peer, v *vc, pt *party) ndis.Status {
 // setupLocked sends the SETUP of a leg to p, the peer of the called node
 // (v's, or pt's for a leaf of a multipoint call).
 func (d *MCM) setupLocked(p *peer, v *vc, pt *party) ndis.Status {
-	svc := v.service.bytes()
+	svc := v.service.Bytes()
 	if pt != nil {
 		svc = []byte(pt.service)
 	}
@@ -324,7 +324,7 @@ func (d *MCM) legFailedLocked(v *vc, pt *party, st ndis.Status) {
 		var ph *ndis.Party
 		if pt != nil {
 			ph = pt.h
-			pt.state = pGone
+			pt.state = callctl.PartyGone
 		}
 		d.enqueueLocked(func() { d.cm.MakeCallComplete(st, v.h, ph, nil, params) })
 		return
@@ -335,7 +335,7 @@ func (d *MCM) legFailedLocked(v *vc, pt *party, st ndis.Status) {
 
 // partyGoneLocked forgets a party.
 func (d *MCM) partyGoneLocked(pt *party) {
-	pt.state = pGone
+	pt.state = callctl.PartyGone
 	if r := pt.v.mp; r != nil {
 		if i := slices.Index(r.parties, pt); i >= 0 {
 			r.parties = slices.Delete(r.parties, i, i+1)
@@ -377,7 +377,7 @@ func (a *activation) fill(v *vc, tx, rx ndis.Flowspec, conn uint32) *ndis.CallPa
 	typ := q2931.ParamCallingParty
 	if !v.incoming {
 		typ = q2931.ParamCalledParty
-		a.party = append(append(a.party, '/'), v.service.bytes()...)
+		a.party = append(append(a.party, '/'), v.service.Bytes()...)
 	}
 	a.cm = ndis.CallManagerParameters{Transmit: tx, Receive: rx,
 		CallMgrSpecific: ndis.SpecificParameters{ParamType: typ, Parameters: a.party}}
@@ -474,8 +474,8 @@ func (d *MCM) ProtocolCmCloseCall(vcCtx, partyCtx any, data []byte) ndis.Status 
 		d.closeIncomingLocked(v)
 	} else {
 		for _, pt := range v.parties() {
-			if pt.state == pActive || pt.state == pDropInd {
-				pt.state = pClosing
+			if pt.state == callctl.PartyActive || pt.state == callctl.PartyDropIndicated {
+				pt.state = callctl.PartyClosing
 			}
 		}
 		first, further := v.c, slices.Clone(v.furtherLegs())
@@ -602,7 +602,7 @@ func (d *MCM) closeDeactivated(v *vc) {
 		ph = v.mp.closeParty.h
 	}
 	for _, pt := range v.parties() {
-		pt.state = pGone
+		pt.state = callctl.PartyGone
 	}
 	d.moveLocked(v, callctl.Idle, callctl.ReasonCloseComplete)
 	if !v.incoming {
@@ -648,7 +648,7 @@ func (d *MCM) deleteLaterLocked(v *vc) {
 		return
 	}
 	if o := v.offer; o != nil && o.pending {
-		o.deleteWanted = true // answered() calls back
+		o.DeleteWanted = true // answered() calls back
 		return
 	}
 	v.deleteQueued = true
@@ -709,7 +709,7 @@ func (d *MCM) ProtocolCmAddParty(vcCtx any, params *ndis.CallParameters, ph *ndi
 		d.mu.Unlock()
 		return nil, ndis.StatusFailure
 	}
-	pt := &party{v: v, h: ph, node: node, service: svc, params: params, state: pAdding}
+	pt := &party{v: v, h: ph, node: node, service: svc, params: params, state: callctl.PartyAdding}
 	v.mp.parties = append(v.mp.parties, pt)
 	p := d.peerLocked(node)
 	st = ndis.StatusSuccess
@@ -764,7 +764,7 @@ func (d *MCM) ProtocolCmDropParty(partyCtx any, data []byte) ndis.Status {
 	pt := partyCtx.(*party)
 	d.mu.Lock()
 	c := pt.c
-	pt.state = pDropping
+	pt.state = callctl.PartyDropping
 	var ps uni.PartyState
 	ok := c != nil && !c.ended
 	if ok {

@@ -318,12 +318,12 @@ func (d *MCM) Shutdown(ctx context.Context) error {
 		for a := range d.afs {
 			afs = append(afs, a)
 		}
-		sort.Slice(afs, func(i, j int) bool { return afs[i].seq < afs[j].seq })
+		sort.Slice(afs, func(i, j int) bool { return afs[i].Seq < afs[j].Seq })
 		for _, a := range afs {
 			d.enqueueLocked(func() {
 				d.mu.Lock()
-				notify := !a.notified && !a.closed
-				a.notified = true
+				notify := !a.Notified && !a.closed
+				a.Notified = true
 				d.mu.Unlock()
 				if notify {
 					d.cm.NotifyCloseAddressFamily(a.h)

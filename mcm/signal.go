@@ -192,7 +192,7 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 		c.conn, c.hasConn = p.as.AllocConn(), true
 		p.as.BindConn(c.conn, c)
 	}
-	v := &vc{seq: uint32(seqs.Add(1)), af: s.af, incoming: true, p: p, service: makeSvcName(s.service),
+	v := &vc{seq: uint32(seqs.Add(1)), af: s.af, incoming: true, p: p, service: callctl.MakeServiceName(s.service),
 		reliable: reliable, c: c, ep: ep}
 	d.moveLocked(v, callctl.Offered, callctl.ReasonOffer)
 	o := newOffer(v, bwd, fwd, c.conn)
@@ -363,7 +363,7 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 	// answer is carried out (params may be it).
 	v.offer = nil
 	defer o.free()
-	if o.deleteWanted {
+	if o.DeleteWanted {
 		d.deleteLaterLocked(v)
 	}
 	c, p := v.c, v.c.p
@@ -544,8 +544,8 @@ func (d *MCM) connected(p *peer, ind uni.Indication) {
 	// A new leg of a multipoint call: its first party is added.
 	pt := c.party(c.firstEP)
 	var adds []*party
-	if pt != nil && pt.state == pAdding {
-		pt.state = pActive
+	if pt != nil && pt.state == callctl.PartyAdding {
+		pt.state = callctl.PartyActive
 		adds, c.mp.waitAdds = c.mp.waitAdds, nil
 		for _, w := range adds {
 			if st := d.addOnLegLocked(c, w); st != ndis.StatusSuccess {
@@ -557,7 +557,7 @@ func (d *MCM) connected(p *peer, ind uni.Indication) {
 	ds := d.legDestsLocked(v)
 	d.mu.Unlock()
 	v.data.setDests(ds)
-	if pt != nil && pt.state == pActive {
+	if pt != nil && pt.state == callctl.PartyActive {
 		d.cm.AddPartyComplete(ndis.StatusSuccess, pt.h, pt, pt.params)
 	}
 }
@@ -632,7 +632,7 @@ func (d *MCM) callUpActivated(v *vc, st ndis.Status) {
 	v.tx, v.rx, v.req = tx, rx, nil
 	d.moveLocked(v, callctl.Active, callctl.ReasonConnect)
 	if pt != nil {
-		pt.state = pActive
+		pt.state = callctl.PartyActive
 		for _, w := range adds {
 			if st := d.addOnLegLocked(c, w); st != ndis.StatusSuccess {
 				d.partyGoneLocked(w)
@@ -764,12 +764,12 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 	for _, ep := range eps {
 		pt := c.mp.eps[ep]
 		switch pt.state {
-		case pAdding:
+		case callctl.PartyAdding:
 			d.legFailedLocked(v, pt, st)
-		case pDropping:
+		case callctl.PartyDropping:
 			d.partyGoneLocked(pt)
 			d.enqueueLocked(func() { d.cm.DropPartyComplete(ndis.StatusSuccess, pt.h) })
-		case pActive:
+		case callctl.PartyActive:
 			lost = append(lost, pt)
 		}
 		pt.c = nil
@@ -837,16 +837,16 @@ func (d *MCM) partiesLostLocked(v *vc, lost []*party, st ndis.Status) {
 	}
 	if v.state().Ended() {
 		for _, pt := range lost {
-			pt.state = pDropInd
+			pt.state = callctl.PartyDropIndicated
 		}
 		return
 	}
 	for _, pt := range lost {
-		pt.state = pDropInd
+		pt.state = callctl.PartyDropIndicated
 	}
 	alive := 0
 	for _, pt := range v.parties() {
-		if pt.state == pActive {
+		if pt.state == callctl.PartyActive {
 			alive++
 		}
 	}
@@ -872,11 +872,11 @@ func (d *MCM) partyAdded(p *peer, ind uni.Indication) {
 	if c != nil && c.out != nil {
 		pt = c.party(ind.Endpoint)
 	}
-	if pt == nil || pt.state != pAdding {
+	if pt == nil || pt.state != callctl.PartyAdding {
 		d.mu.Unlock()
 		return
 	}
-	pt.state = pActive
+	pt.state = callctl.PartyActive
 	d.mu.Unlock()
 	d.cm.AddPartyComplete(ndis.StatusSuccess, pt.h, pt, pt.params)
 }
@@ -898,12 +898,12 @@ func (d *MCM) partyEnded(p *peer, ind uni.Indication) {
 		}
 		delete(c.mp.eps, ind.Endpoint)
 		switch pt.state {
-		case pAdding:
+		case callctl.PartyAdding:
 			d.legFailedLocked(v, pt, st)
-		case pDropping:
+		case callctl.PartyDropping:
 			d.partyGoneLocked(pt)
 			d.enqueueLocked(func() { d.cm.DropPartyComplete(ndis.StatusSuccess, pt.h) })
-		case pActive:
+		case callctl.PartyActive:
 			pt.c = nil
 			d.partiesLostLocked(v, []*party{pt}, st)
 		default:
@@ -935,7 +935,7 @@ func (d *MCM) peerDroppedParty(p *peer, ind uni.Indication) {
 		return
 	}
 	if v := c.out; v != nil {
-		if pt := c.party(ind.Endpoint); pt != nil && pt.state == pActive {
+		if pt := c.party(ind.Endpoint); pt != nil && pt.state == callctl.PartyActive {
 			d.partiesLostLocked(v, []*party{pt}, q2931.IndicationStatus(ind))
 		}
 		return

@@ -5,7 +5,6 @@ import (
 
 	"cmp"
 	"slices"
-	"strconv"
 	"sync/atomic"
 
 	"github.com/condis-project/condis/ndis"
@@ -18,12 +17,12 @@ var seqs atomic.Uint64 // creation order of AFs and VCs, for stable listings
 
 // af is the MCM's context for one client's open of the address family.
 type af struct {
-	seq      uint64
+	Seq      uint64
 	h        *ndis.Af
 	vcs      int  // VCs the MCM created on this open and has not deleted (R-q2931.AF-15)
 	closing  bool // ProtocolCmCloseAf pended until vcs reaches 0
 	closed   bool
-	notified bool // NdisMCmNotifyCloseAddressFamily sent
+	Notified bool // NdisMCmNotifyCloseAddressFamily sent
 	saps     map[*sap]struct{}
 }
 
@@ -64,12 +63,12 @@ type vc struct {
 	// continue in ActivationDone). tx and rx are in force while
 	// act.InForceLocked.
 	act          callctl.VcActivation
-	partyEnded   bool    // a multipoint leaf: its party ended at the uni level
-	deleteQueued bool    // incoming: deletion is on its way
-	ep           uint16  // incoming: the party's endpoint reference on c (multipoint), else the call's first
-	service      svcName // the called service
-	qosPending   bool    // ProtocolCmModifyCallQoS waits for the peer (req is its buffer)
-	p            *peer   // the other node (of a multipoint root: the first leaf's)
+	partyEnded   bool                // a multipoint leaf: its party ended at the uni level
+	deleteQueued bool                // incoming: deletion is on its way
+	ep           uint16              // incoming: the party's endpoint reference on c (multipoint), else the call's first
+	service      callctl.ServiceName // the called service
+	qosPending   bool                // ProtocolCmModifyCallQoS waits for the peer (req is its buffer)
+	p            *peer               // the other node (of a multipoint root: the first leaf's)
 	// c is the uni call of an incoming VC, or the first leg of an
 	// outgoing one (a point-to-point call's only leg; a multipoint
 	// root's further legs are in mp.legs). Nil when there is none.
@@ -108,26 +107,8 @@ type offer struct {
 	given        bool          // the VC is activated and the offer on its way to the client
 	lost         bool          // the network ended the call before the client was given it
 	pending      bool          // MCmDispatchIncomingCall returned PENDING and no answer came yet
-	deleteWanted bool          // deletion waits for the answer
+	DeleteWanted bool          // deletion waits for the answer
 }
-
-// svcName is a service name (1 to MaxServiceLen octets) held in place: a
-// string would be a pointer per VC for the collector to follow and, for a
-// call the client made, an allocation.
-type svcName struct {
-	b [q2931.MaxServiceLen]byte
-	n uint8
-}
-
-func makeSvcName(s string) svcName {
-	var n svcName
-	n.n = uint8(copy(n.b[:], s))
-	return n
-}
-
-func (s *svcName) bytes() []byte { return s.b[:s.n] }
-
-func (s svcName) String() string { return string(s.b[:s.n]) }
 
 // state is v's call state (see callctl.State for its transitions).
 func (v *vc) state() callctl.State { return v.cs.State() }
@@ -267,50 +248,13 @@ func (l *vcList) remove(v *vc) {
 	l.n--
 }
 
-// partyState is the state of a CoNDIS party of a multipoint root. The zero
-// value is not a state.
-//
-//	adding ──ADD PARTY ACKNOWLEDGE / CONNECT──▶ active
-//	adding ──ADD PARTY REJECT / RELEASE / T399──▶ gone (AddPartyComplete failure)
-//	active ──ProtocolCmDropParty──▶ dropping ──DROP PARTY ACKNOWLEDGE / RELEASE COMPLETE──▶ gone
-//	active ──the leaf left: IncomingDropParty──▶ drop-indicated ──ProtocolCmDropParty──▶ gone
-//	active, drop-indicated ──ProtocolCmCloseCall (last party)──▶ closing ──▶ gone
-type partyState uint8
-
-const (
-	pAdding partyState = iota + 1
-	pActive
-	pDropping
-	pDropInd
-	pClosing
-	pGone
-)
-
-func (s partyState) String() string {
-	switch s {
-	case pAdding:
-		return "adding"
-	case pActive:
-		return "active"
-	case pDropping:
-		return "dropping"
-	case pDropInd:
-		return "drop-indicated"
-	case pClosing:
-		return "closing"
-	case pGone:
-		return "gone"
-	}
-	return "party state " + strconv.Itoa(int(s))
-}
-
 // party is the MCM's context for one leaf of a multipoint root.
 type party struct {
 	v             *vc
 	h             *ndis.Party
 	node, service string
 	params        *ndis.CallParameters // NdisClAddParty's buffer, the CM's until completion
-	state         partyState
+	state         callctl.PartyState
 	c             *call  // its leg, nil while waiting for the link
 	ep            uint16 // endpoint reference on the leg
 	initial       bool   // the MakeCall's party
