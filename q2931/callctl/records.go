@@ -68,4 +68,3 @@ func (s PartyState) String() string {
 	}
 	return "party state " + strconv.Itoa(int(s))
 }
-
