@@ -27,7 +27,7 @@ func (d *MCM) ProtocolCmOpenAf(bindingCtx any, family ndis.AddressFamily, h *ndi
 	if d.closing {
 		return nil, ndis.StatusFailure
 	}
-	a := &af{Seq: seqs.Add(1), h: h, saps: map[*sap]struct{}{}}
+	a := &callctl.AF{Seq: seqs.Add(1), Handle: h, SAPs: map[*callctl.SAP]struct{}{}}
 	d.afs[a] = struct{}{}
 	return a, ndis.StatusSuccess
 }
@@ -35,14 +35,14 @@ func (d *MCM) ProtocolCmOpenAf(bindingCtx any, family ndis.AddressFamily, h *ndi
 // ProtocolCmCloseAf models ProtocolCmCloseAf. It pends until every VC the
 // MCM created on the open is deleted (R-AF-15).
 func (d *MCM) ProtocolCmCloseAf(afCtx any) ndis.Status {
-	a := afCtx.(*af)
+	a := afCtx.(*callctl.AF)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if a.vcs > 0 {
-		a.closing = true
+	if a.VCs > 0 {
+		a.Closing = true
 		return ndis.StatusPending
 	}
-	a.closed = true
+	a.Closed = true
 	delete(d.afs, a)
 	return ndis.StatusSuccess
 }
@@ -57,7 +57,7 @@ func (d *MCM) ProtocolCmNotifyCloseAfComplete(afCtx any, st ndis.Status) {}
 // another node's address); a service registered already is
 // NDIS_STATUS_SAP_IN_USE.
 func (d *MCM) ProtocolCmRegisterSap(afCtx any, coSap *ndis.CoSap, h *ndis.Sap) (any, ndis.Status) {
-	a := afCtx.(*af)
+	a := afCtx.(*callctl.AF)
 	svc, st := q2931.ParseSap(coSap, d.addr)
 	if st != ndis.StatusSuccess {
 		return nil, st
@@ -70,21 +70,21 @@ func (d *MCM) ProtocolCmRegisterSap(afCtx any, coSap *ndis.CoSap, h *ndis.Sap) (
 	if d.saps[svc] != nil {
 		return nil, ndis.StatusSapInUse
 	}
-	s := &sap{af: a, h: h, service: svc}
+	s := &callctl.SAP{AF: a, Handle: h, Service: svc}
 	d.saps[svc] = s
-	a.saps[s] = struct{}{}
+	a.SAPs[s] = struct{}{}
 	return s, ndis.StatusSuccess
 }
 
 // ProtocolCmDeregisterSap models ProtocolCmDeregisterSap.
 func (d *MCM) ProtocolCmDeregisterSap(sapCtx any) ndis.Status {
-	s := sapCtx.(*sap)
+	s := sapCtx.(*callctl.SAP)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.saps[s.service] == s {
-		delete(d.saps, s.service)
+	if d.saps[s.Service] == s {
+		delete(d.saps, s.Service)
 	}
-	delete(s.af.saps, s)
+	delete(s.AF.SAPs, s)
 	return ndis.StatusSuccess
 }
 
@@ -93,7 +93,7 @@ func (d *MCM) ProtocolCmDeregisterSap(sapCtx any) ndis.Status {
 // ProtocolCoCreateVc models ProtocolCoCreateVc: a client created a VC for
 // an outgoing call.
 func (d *MCM) ProtocolCoCreateVc(afCtx any, h *ndis.Vc) (any, ndis.Status) {
-	v := &vc{seq: uint32(seqs.Add(1)), af: afCtx.(*af), h: h}
+	v := &vc{seq: uint32(seqs.Add(1)), af: afCtx.(*callctl.AF), h: h}
 	d.mu.Lock()
 	d.moveLocked(v, callctl.Idle, callctl.ReasonCreated)
 	d.vcs.push(v)
@@ -647,7 +647,7 @@ func (d *MCM) deleteLaterLocked(v *vc) {
 	if v.deleteQueued || v.h == nil {
 		return
 	}
-	if o := v.offer; o != nil && o.pending {
+	if o := v.offer; o != nil && o.Pending {
 		o.DeleteWanted = true // answered() calls back
 		return
 	}
@@ -681,15 +681,15 @@ func (d *MCM) deleteVc(v *vc, pause time.Duration) {
 		c.dropRx(v)
 	}
 	a := v.af
-	a.vcs--
-	done := a.closing && a.vcs == 0 && !a.closed
+	a.VCs--
+	done := a.Closing && a.VCs == 0 && !a.Closed
 	if done {
-		a.closed = true
+		a.Closed = true
 		delete(d.afs, a)
 	}
 	d.mu.Unlock()
 	if done {
-		d.cm.CloseAddressFamilyComplete(ndis.StatusSuccess, a.h)
+		d.cm.CloseAddressFamilyComplete(ndis.StatusSuccess, a.Handle)
 	}
 }
 

@@ -118,8 +118,8 @@ type MCM struct {
 	turns    turnstile // received signalling: the links take turns (see Messages)
 	ep       transport.Endpoint
 	peers    map[string]*peer
-	saps     map[string]*sap
-	afs      map[*af]struct{}
+	saps     map[string]*callctl.SAP
+	afs      map[*callctl.AF]struct{}
 	vcs      vcList
 	closing  bool // Shutdown began: no new calls
 	detached bool // Shutdown finished: transport events are ignored
@@ -158,7 +158,7 @@ func New(m *ndis.Mediator, cfg Config) (*MCM, error) {
 		return nil, err
 	}
 	d := &MCM{m: m, cfg: cfg, name: cfg.Name, addr: q2931.Address(cfg.AddressPrefix, cfg.Name), log: cfg.Logger,
-		peers: map[string]*peer{}, saps: map[string]*sap{}, afs: map[*af]struct{}{}}
+		peers: map[string]*peer{}, saps: map[string]*callctl.SAP{}, afs: map[*callctl.AF]struct{}{}}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -298,7 +298,7 @@ func (d *MCM) Shutdown(ctx context.Context) error {
 	d.mu.Lock()
 	first := !d.closing
 	d.closing = true
-	var afs []*af
+	var afs []*callctl.AF
 	if first {
 		for _, p := range d.sortedPeersLocked() {
 			d.failWaitingLocked(p, ndis.StatusFailure)
@@ -322,11 +322,11 @@ func (d *MCM) Shutdown(ctx context.Context) error {
 		for _, a := range afs {
 			d.enqueueLocked(func() {
 				d.mu.Lock()
-				notify := !a.Notified && !a.closed
+				notify := !a.Notified && !a.Closed
 				a.Notified = true
 				d.mu.Unlock()
 				if notify {
-					d.cm.NotifyCloseAddressFamily(a.h)
+					d.cm.NotifyCloseAddressFamily(a.Handle)
 				}
 			})
 		}

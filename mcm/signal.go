@@ -3,7 +3,6 @@ package mcm
 import (
 	"slices"
 	"strconv"
-	"sync"
 
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/q2931"
@@ -192,18 +191,18 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 		c.conn, c.hasConn = p.as.AllocConn(), true
 		p.as.BindConn(c.conn, c)
 	}
-	v := &vc{seq: uint32(seqs.Add(1)), af: s.af, incoming: true, p: p, service: callctl.MakeServiceName(s.service),
+	v := &vc{seq: uint32(seqs.Add(1)), af: s.AF, incoming: true, p: p, service: callctl.MakeServiceName(s.Service),
 		reliable: reliable, c: c, ep: ep}
 	d.moveLocked(v, callctl.Offered, callctl.ReasonOffer)
 	o := newOffer(v, bwd, fwd, c.conn)
 	v.offer = o
 	c.addIn(v)
-	s.af.vcs++
+	s.AF.VCs++
 	d.vcs.push(v)
-	o.sap = s
+	o.SAP = s
 	d.mu.Unlock()
 
-	h, st := d.cm.CreateVc(s.af.h, v)
+	h, st := d.cm.CreateVc(s.AF.Handle, v)
 	if st != ndis.StatusSuccess {
 		d.offerFailed(v, st)
 		return
@@ -251,15 +250,15 @@ func (d *MCM) offerFailed(v *vc, st ndis.Status) {
 	d.mu.Lock()
 	c.removeIn(v)
 	d.vcs.remove(v)
-	a.vcs--
-	done := a.closing && a.vcs == 0 && !a.closed
+	a.VCs--
+	done := a.Closing && a.VCs == 0 && !a.Closed
 	if done {
-		a.closed = true
+		a.Closed = true
 		delete(d.afs, a)
 	}
 	d.mu.Unlock()
 	if done {
-		d.cm.CloseAddressFamilyComplete(ndis.StatusSuccess, a.h)
+		d.cm.CloseAddressFamilyComplete(ndis.StatusSuccess, a.Handle)
 	}
 }
 
@@ -273,7 +272,7 @@ func (d *MCM) offerActivated(v *vc, st ndis.Status) {
 	}
 	d.mu.Lock()
 	o, c, p := v.offer, v.c, v.p
-	if o == nil || o.lost || v.state() != callctl.Offered {
+	if o == nil || o.Lost || v.state() != callctl.Offered {
 		// Released before the client saw it (the peer's RELEASE came
 		// while the activation was pended): nobody is told.
 		d.moveLocked(v, callctl.Idle, callctl.ReasonOfferFailed)
@@ -282,11 +281,11 @@ func (d *MCM) offerActivated(v *vc, st ndis.Status) {
 		d.dispose(v)
 		return
 	}
-	s, added := o.sap, v.ep != c.firstEP
-	bwd, fwd := o.tx, o.rx
+	s, added := o.SAP, v.ep != c.firstEP
+	bwd, fwd := o.Tx, o.Rx
 	v.tx, v.rx = bwd, fwd
-	withdrawn := d.saps[s.service] != s // deregistered meanwhile: its handle is dead (R-SAP-5)
-	o.given, o.pending = true, !withdrawn
+	withdrawn := d.saps[s.Service] != s // deregistered meanwhile: its handle is dead (R-SAP-5)
+	o.Given, o.Pending = true, !withdrawn
 	d.mu.Unlock()
 	v.data.open(bwd, int(bwd.MaxSduSize), v.reliable, c, false, false)
 	if withdrawn {
@@ -295,12 +294,12 @@ func (d *MCM) offerActivated(v *vc, st ndis.Status) {
 	}
 	c.addRx(v)
 	if d.debugging() {
-		d.log.Debug("offering a call", "peer", p.name, "call", c.id.String(), "service", s.service, "conn", c.conn)
+		d.log.Debug("offering a call", "peer", p.name, "call", c.id.String(), "service", s.Service, "conn", c.conn)
 	}
 	d.traceCall(v, trace.CallOffered, 0, 0, false)
-	st = d.cm.DispatchIncomingCall(s.h, v.h, &o.params)
+	st = d.cm.DispatchIncomingCall(s.Handle, v.h, &o.Params)
 	if st != ndis.StatusPending {
-		d.answered(v, st, &o.params)
+		d.answered(v, st, &o.Params)
 		return
 	}
 	// The client answers later: CALL PROCEEDING (with the connection
@@ -314,27 +313,21 @@ func (d *MCM) offerActivated(v *vc, st ndis.Status) {
 	d.mu.Unlock()
 }
 
-// offers recycles offers. Once the client has answered, the buffer it was
-// given is the MCM's again (R-IN-10: a client that wants the parameters
-// later copies them), and every incoming call needs one.
-var offers = sync.Pool{New: func() any { return new(offer) }}
-
 // newOffer builds the offer of v's call: the client is offered tx and rx
 // on connection conn, and the calling node's name.
-func newOffer(v *vc, tx, rx ndis.Flowspec, conn uint32) *offer {
-	o := offers.Get().(*offer)
-	*o = offer{tx: tx, rx: rx}
-	calling := o.calling[:0]
-	if len(v.p.name) > len(o.calling) {
+func newOffer(v *vc, tx, rx ndis.Flowspec, conn uint32) *callctl.Offer {
+	o := callctl.NewOffer(tx, rx)
+	calling := o.Calling[:0]
+	if len(v.p.name) > len(o.Calling) {
 		calling = nil
 	}
 	calling = append(calling, v.p.name...)
-	o.cm = ndis.CallManagerParameters{Transmit: tx, Receive: rx,
+	o.CM = ndis.CallManagerParameters{Transmit: tx, Receive: rx,
 		CallMgrSpecific: ndis.SpecificParameters{ParamType: q2931.ParamCallingParty, Parameters: calling[:len(calling):len(calling)]}}
-	o.blob = q2931.MediaArray(conn, v.mediaFlags())
-	o.media = ndis.MediaParameters{Flags: ndis.TransmitVC | ndis.ReceiveVC,
-		MediaSpecific: ndis.SpecificParameters{ParamType: q2931.ParamMedia, Parameters: o.blob[:]}}
-	o.params = ndis.CallParameters{CallMgrParameters: &o.cm, MediaParameters: &o.media}
+	o.Blob = q2931.MediaArray(conn, v.mediaFlags())
+	o.Media = ndis.MediaParameters{Flags: ndis.TransmitVC | ndis.ReceiveVC,
+		MediaSpecific: ndis.SpecificParameters{ParamType: q2931.ParamMedia, Parameters: o.Blob[:]}}
+	o.Params = ndis.CallParameters{CallMgrParameters: &o.CM, MediaParameters: &o.Media}
 	return o
 }
 
@@ -362,7 +355,7 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 	// The client's buffer is the MCM's again: it is recycled once the
 	// answer is carried out (params may be it).
 	v.offer = nil
-	defer o.free()
+	defer o.Free()
 	if o.DeleteWanted {
 		d.deleteLaterLocked(v)
 	}
@@ -403,7 +396,7 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 		d.mu.Unlock()
 		return // the network ended the call meanwhile; its close is indicated
 	}
-	tx, rx := o.tx, o.rx
+	tx, rx := o.Tx, o.Rx
 	if params != nil && params.Flags&ndis.CallParametersChanged != 0 && params.CallMgrParameters != nil {
 		ntx, nrx := params.CallMgrParameters.Transmit, params.CallMgrParameters.Receive
 		if !narrowing(tx, ntx) || !narrowing(rx, nrx) {
@@ -435,7 +428,7 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 	} else {
 		d.moveLocked(v, callctl.Accepted, callctl.ReasonAccepted)
 	}
-	reactivate := tx.MaxSduSize != o.tx.MaxSduSize || rx.MaxSduSize != o.rx.MaxSduSize
+	reactivate := tx.MaxSduSize != o.Tx.MaxSduSize || rx.MaxSduSize != o.Rx.MaxSduSize
 	if reactivate {
 		v.tx, v.rx = tx, rx
 	}
@@ -802,10 +795,10 @@ func (d *MCM) networkEndLocked(v *vc, st ndis.Status) {
 	default:
 		return // closing or released already, or no call
 	}
-	if o := v.offer; o != nil && !o.given {
+	if o := v.offer; o != nil && !o.Given {
 		// Its activation is not done: the client never saw the call,
 		// and offerActivated lets the VC go.
-		o.lost = true
+		o.Lost = true
 		return
 	}
 	d.moveLocked(v, callctl.Released, callctl.ReasonNetworkRelease)

@@ -8,30 +8,11 @@ import (
 	"sync/atomic"
 
 	"github.com/condis-project/condis/ndis"
-	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/q2931/callctl"
 	"github.com/condis-project/condis/uni"
 )
 
 var seqs atomic.Uint64 // creation order of AFs and VCs, for stable listings
-
-// af is the MCM's context for one client's open of the address family.
-type af struct {
-	Seq      uint64
-	h        *ndis.Af
-	vcs      int  // VCs the MCM created on this open and has not deleted (R-q2931.AF-15)
-	closing  bool // ProtocolCmCloseAf pended until vcs reaches 0
-	closed   bool
-	Notified bool // NdisMCmNotifyCloseAddressFamily sent
-	saps     map[*sap]struct{}
-}
-
-// sap is the MCM's context for a registered SAP.
-type sap struct {
-	af      *af
-	h       *ndis.Sap
-	service string
-}
 
 // vc is the MCM's context for a VC: its VC context and, for a VC it
 // created, its miniport VC context too.
@@ -44,7 +25,7 @@ type sap struct {
 // their two flowspecs and built when needed: the mediator keeps its own
 // copy. A service name is kept in place, not as a string.
 type vc struct {
-	af         *af
+	af         *callctl.AF
 	h          *ndis.Vc
 	prev, next *vc // d.vcs
 
@@ -79,8 +60,8 @@ type vc struct {
 	// NdisClModifyCallQoS's while qosPending (never both: a QoS change
 	// needs an established call).
 	req    *ndis.CallParameters
-	tx, rx ndis.Flowspec // the flowspecs of the activation, while act.InForceLocked
-	offer  *offer        // incoming: the call offered and not answered yet
+	tx, rx ndis.Flowspec  // the flowspecs of the activation, while act.InForceLocked
+	offer  *callctl.Offer // incoming: the call offered and not answered yet
 
 	data dataPath
 }
@@ -92,38 +73,14 @@ type rootState struct {
 	closeParty *party   // the party ProtocolCmCloseCall named
 }
 
-// offer is an incoming call offered to the client
-// (NdisMCmDispatchIncomingCall) that has not answered yet: the buffer the
-// client was given and what was offered. The VC lets go of it when the
-// answer arrives, and it is recycled (offers).
-type offer struct {
-	params       ndis.CallParameters // the buffer given to the client (which may change it)
-	cm           ndis.CallManagerParameters
-	media        ndis.MediaParameters
-	blob         [q2931.MediaBlobLen]byte
-	calling      [32]byte      // storage for the calling node's name in cm, if it fits
-	tx, rx       ndis.Flowspec // what was offered, kept apart from the client's buffer
-	sap          *sap          // the SAP the call is offered to
-	given        bool          // the VC is activated and the offer on its way to the client
-	lost         bool          // the network ended the call before the client was given it
-	pending      bool          // MCmDispatchIncomingCall returned PENDING and no answer came yet
-	DeleteWanted bool          // deletion waits for the answer
-}
-
 // state is v's call state (see callctl.State for its transitions).
 func (v *vc) state() callctl.State { return v.cs.State() }
-
-// free recycles o (see offers).
-func (o *offer) free() {
-	*o = offer{}
-	offers.Put(o)
-}
 
 // dropOfferLocked drops and recycles an offer the client never got.
 func (v *vc) dropOfferLocked() {
 	if o := v.offer; o != nil {
 		v.offer = nil
-		o.free()
+		o.Free()
 	}
 }
 

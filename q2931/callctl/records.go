@@ -1,13 +1,73 @@
 package callctl
 
 // The call control's records: what it keeps of the address-family opens,
-// SAPs, offered calls and parties it handles.
+// SAPs, offered calls and parties it handles. Their fields are guarded by
+// the call manager's lock.
 
 import (
 	"strconv"
+	"sync"
 
+	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/q2931"
 )
+
+// AF is the call manager's context for one client's open of the address
+// family (ProtocolCmOpenAf).
+type AF struct {
+	Seq      uint64
+	Handle   *ndis.Af
+	VCs      int  // VCs the call manager created on this open and has not deleted (R-q2931.AF-15)
+	Closing  bool // ProtocolCmCloseAf pended until VCs reaches 0
+	Closed   bool
+	Notified bool // (M)CmNotifyCloseAddressFamily sent
+	SAPs     map[*SAP]struct{}
+}
+
+// SAP is the call manager's context for a registered SAP.
+type SAP struct {
+	AF      *AF
+	Handle  *ndis.Sap
+	Service string
+}
+
+// Offer is an incoming call offered to the client
+// ((M)CmDispatchIncomingCall) that has not answered yet: the buffer the
+// client was given and what was offered. The VC lets go of it when the
+// answer arrives, and it is recycled (offers).
+type Offer struct {
+	Params       ndis.CallParameters // the buffer given to the client (which may change it)
+	CM           ndis.CallManagerParameters
+	Media        ndis.MediaParameters
+	Blob         [q2931.MediaBlobLen]byte
+	Calling      [32]byte      // storage for the calling node's name in CM, if it fits
+	Tx, Rx       ndis.Flowspec // what was offered, kept apart from the client's buffer
+	SAP          *SAP          // the SAP the call is offered to
+	Given        bool          // the VC is activated and the offer on its way to the client
+	Lost         bool          // the network ended the call before the client was given it
+	Pending      bool          // MCmDispatchIncomingCall returned PENDING and no answer came yet
+	DeleteWanted bool          // deletion waits for the answer
+}
+
+// offers recycles offers (NewOffer, Offer.Free). Once the client has
+// answered, the buffer it was given is the call manager's again (R-IN-10:
+// a client that wants the parameters later copies them), and every
+// incoming call needs one.
+var offers = sync.Pool{New: func() any { return new(Offer) }}
+
+// Free recycles o (see offers).
+func (o *Offer) Free() {
+	*o = Offer{}
+	offers.Put(o)
+}
+
+// NewOffer returns an offer of tx and rx, from the pool, its other fields
+// zero: the caller fills in the client's buffer.
+func NewOffer(tx, rx ndis.Flowspec) *Offer {
+	o := offers.Get().(*Offer)
+	*o = Offer{Tx: tx, Rx: rx}
+	return o
+}
 
 // ServiceName is a service name (1 to MaxServiceLen octets) held in place: a
 // string would be a pointer per VC for the collector to follow and, for a
