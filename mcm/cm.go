@@ -224,7 +224,7 @@ func (d *MCM) setupLocked(p *peer, v *vc, pt *party) ndis.Status {
 	var tx, rx ndis.Flowspec
 	if pt == nil || pt.initial {
 		cm := v.req
-		if st := negotiateSDU(cm, p.tl, v.reliable, v.multipoint); st != ndis.StatusSuccess {
+		if st := callctl.NegotiateSDU(cm, p.tl, v.reliable, v.multipoint); st != ndis.StatusSuccess {
 			return st
 		}
 		tx, rx = cm.CallMgrParameters.Transmit, cm.CallMgrParameters.Receive
@@ -265,46 +265,6 @@ func (d *MCM) setupLocked(p *peer, v *vc, pt *party) ndis.Status {
 		c.mp = &callMP{eps: map[uint16]*party{pt.ep: pt}}
 	}
 	d.applyLocked(p, out)
-	return ndis.StatusSuccess
-}
-
-// negotiateSDU fills in or checks the MaxSduSize of each direction against
-// what the path carries: MaxAAL5SDU, and for a datagram VC the link's
-// MaxDatagramPayload. An unspecified size becomes the limit; a larger one
-// is refused unless the media parameters allow ROUND_DOWN_FLOW. A change
-// is flagged CALL_PARAMETERS_CHANGED.
-func negotiateSDU(p *ndis.CallParameters, l interface{ MaxDatagramPayload() int }, reliable, multipoint bool) ndis.Status {
-	limit := uint32(q2931.MaxAAL5SDU)
-	if !reliable && l != nil {
-		limit = min(limit, uint32(l.MaxDatagramPayload()))
-	}
-	round := p.MediaParameters != nil && p.MediaParameters.Flags&ndis.RoundDownFlow != 0
-	cm := p.CallMgrParameters
-	fix := func(f ndis.Flowspec) (uint32, ndis.Status) {
-		switch {
-		case f.ServiceType == ndis.ServiceNoTraffic:
-			return f.MaxSduSize, ndis.StatusSuccess
-		case !q2931.SDUSpecified(f.MaxSduSize):
-			return limit, ndis.StatusSuccess
-		case f.MaxSduSize > limit && !round:
-			return 0, ndis.StatusAalParamsUnsupported
-		}
-		return min(f.MaxSduSize, limit), ndis.StatusSuccess
-	}
-	tx, st := fix(cm.Transmit)
-	if st != ndis.StatusSuccess {
-		return st
-	}
-	rx := cm.Receive.MaxSduSize
-	if !multipoint {
-		if rx, st = fix(cm.Receive); st != ndis.StatusSuccess {
-			return st
-		}
-	}
-	if tx != cm.Transmit.MaxSduSize || rx != cm.Receive.MaxSduSize {
-		cm.Transmit.MaxSduSize, cm.Receive.MaxSduSize = tx, rx
-		p.Flags |= ndis.CallParametersChanged
-	}
 	return ndis.StatusSuccess
 }
 

@@ -194,7 +194,7 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 	v := &vc{seq: uint32(seqs.Add(1)), af: s.AF, incoming: true, p: p, service: callctl.MakeServiceName(s.Service),
 		reliable: reliable, c: c, ep: ep}
 	d.moveLocked(v, callctl.Offered, callctl.ReasonOffer)
-	o := newOffer(v, bwd, fwd, c.conn)
+	o := callctl.BuildOffer(bwd, fwd, c.conn, v.p.name, v.mediaFlags())
 	v.offer = o
 	c.addIn(v)
 	s.AF.VCs++
@@ -313,24 +313,6 @@ func (d *MCM) offerActivated(v *vc, st ndis.Status) {
 	d.mu.Unlock()
 }
 
-// newOffer builds the offer of v's call: the client is offered tx and rx
-// on connection conn, and the calling node's name.
-func newOffer(v *vc, tx, rx ndis.Flowspec, conn uint32) *callctl.Offer {
-	o := callctl.NewOffer(tx, rx)
-	calling := o.Calling[:0]
-	if len(v.p.name) > len(o.Calling) {
-		calling = nil
-	}
-	calling = append(calling, v.p.name...)
-	o.CM = ndis.CallManagerParameters{Transmit: tx, Receive: rx,
-		CallMgrSpecific: ndis.SpecificParameters{ParamType: q2931.ParamCallingParty, Parameters: calling[:len(calling):len(calling)]}}
-	o.Blob = q2931.MediaArray(conn, v.mediaFlags())
-	o.Media = ndis.MediaParameters{Flags: ndis.TransmitVC | ndis.ReceiveVC,
-		MediaSpecific: ndis.SpecificParameters{ParamType: q2931.ParamMedia, Parameters: o.Blob[:]}}
-	o.Params = ndis.CallParameters{CallMgrParameters: &o.CM, MediaParameters: &o.Media}
-	return o
-}
-
 // ProtocolCmIncomingCallComplete models ProtocolCmIncomingCallComplete: the
 // client's pended answer to an offered call.
 func (d *MCM) ProtocolCmIncomingCallComplete(st ndis.Status, vcCtx any, params *ndis.CallParameters) {
@@ -399,7 +381,7 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 	tx, rx := o.Tx, o.Rx
 	if params != nil && params.Flags&ndis.CallParametersChanged != 0 && params.CallMgrParameters != nil {
 		ntx, nrx := params.CallMgrParameters.Transmit, params.CallMgrParameters.Receive
-		if !narrowing(tx, ntx) || !narrowing(rx, nrx) {
+		if !callctl.Narrowing(tx, ntx) || !callctl.Narrowing(rx, nrx) {
 			d.moveLocked(v, callctl.Released, callctl.ReasonRefused)
 			refuse(uni.NewCause(uni.CauseQoSUnavailable))
 			d.traceCallLocked(v, trace.CallRefused, uni.CauseQoSUnavailable, ndis.StatusIncompatibleQoS, false)
@@ -415,7 +397,7 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 	if added {
 		out, err = p.as.Link().AcceptParty(c.id, v.ep)
 	} else {
-		out, err = p.as.Link().Accept(c.id, connectMessage(c.conn, rx, tx, v.reliable))
+		out, err = p.as.Link().Accept(c.id, callctl.ConnectMessage(c.conn, rx, tx, v.reliable))
 	}
 	if err != nil {
 		d.moveLocked(v, callctl.Accepted, callctl.ReasonAccepted) // the call is gone: its IndReleased closes it
@@ -455,29 +437,6 @@ func (d *MCM) narrowedActivated(v *vc) {
 	if added {
 		d.later(func() { d.callConnected(v) })
 	}
-}
-
-// connectMessage is the CONNECT's optional IEs: the connection identifier
-// and the AAL parameters, with the message in one allocation.
-func connectMessage(conn uint32, fwd, bwd ndis.Flowspec, reliable bool) *uni.Message {
-	s := new(struct {
-		m   uni.Message
-		ci  uni.ConnectionID
-		aal uni.AALParameters
-	})
-	s.ci = q2931.ConnectionID(conn)
-	q2931.FillAAL(&s.aal, fwd, bwd, reliable)
-	s.m = uni.Message{ConnectionID: &s.ci, AAL: &s.aal}
-	return &s.m
-}
-
-// narrowing reports whether a client's change of an offered flowspec is
-// one Q.2931 can carry back in the CONNECT: a smaller MaxSduSize, nothing
-// else that is signalled.
-func narrowing(offered, n ndis.Flowspec) bool {
-	return n.ServiceType == offered.ServiceType && n.TokenRate == offered.TokenRate &&
-		n.TokenBucketSize == offered.TokenBucketSize && n.PeakBandwidth == offered.PeakBandwidth &&
-		(n.ServiceType == ndis.ServiceNoTraffic || (n.MaxSduSize > 0 && n.MaxSduSize <= offered.MaxSduSize))
 }
 
 // callConnected tells the client an accepted call is up.
