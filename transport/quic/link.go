@@ -302,11 +302,15 @@ func (l *link) readSignalling() {
 			if err == nil {
 				msgs = append(msgs, msg)
 			}
+			markAll(markRead, msgs)
 			bh.Messages(msgs)
+			markAll(markHandled, msgs)
 			clear(msgs)
 			msgs = msgs[:0]
 		} else if err == nil {
+			mark(markRead, msg)
 			l.h.Message(msg)
+			mark(markHandled, msg)
 		}
 		if errors.Is(err, errFrameLength) {
 			l.e.log.Warn("signalling framing error", "peer", l.peer, "err", err)
@@ -426,6 +430,7 @@ const maxKeep = 64 << 10
 // send writes msgs at once if the link's signalling is idle, and queues
 // them for the writer otherwise (see the link's comment).
 func (l *link) send(msgs [][]byte) error {
+	markAll(markSend, msgs)
 	q := &l.out
 	q.mu.Lock()
 	if l.conn.Context().Err() != nil {
@@ -441,6 +446,7 @@ func (l *link) send(msgs [][]byte) error {
 		for _, m := range msgs {
 			q.queue = appendFrame(q.queue, m)
 		}
+		markAll(markQueued, msgs)
 		q.kick()
 		q.mu.Unlock()
 		return nil
@@ -456,6 +462,7 @@ func (l *link) send(msgs [][]byte) error {
 	l.sig.SetWriteDeadline(time.Now().Add(directWriteBudget))
 	n, err := l.sig.Write(b)
 	l.sig.SetWriteDeadline(time.Time{})
+	markAll(markWritten, msgs)
 	if err != nil && n == len(b) && isTimeout(err) {
 		err = nil // all of it went, just as the deadline passed
 	}
