@@ -26,20 +26,20 @@ import (
 // starts a reader per reliable stream), waits for the connection to end and
 // for all of them to return, then calls LinkDown.
 //
-// Signalling out. A quic-go stream Write returns at once only while what it
-// holds for the next packet stays under about one packet; beyond that it
-// waits for the connection's goroutine to pack the data. So that a burst of
-// messages neither blocks its senders nor costs a stream write each, Send
-// writes directly only when nothing is queued or being written (an
-// unloaded link: no goroutine hand-off on the way out), and otherwise
-// appends the framed message to a queue that the writer goroutine empties
-// with one Write per batch. Order is kept: a direct write happens only with
-// the queue empty, and the queue is written in order by one writer at a
-// time. Send never waits for the peer: a direct write that the peer's
-// flow control holds up for longer than directWriteBudget gives what it
-// could not write to the writer, and the queue is bounded (maxSigQueue):
-// a peer that lets it overflow (it stopped reading) loses its link
-// (DownOverflow), and only its link.
+// Signalling out. Send hands a message to the stream on the sender's own
+// goroutine when nothing is queued or being written (an unloaded link: no
+// goroutine hand-off on our side), with the stream's TryWriteAll: it
+// appends the octets to the stream's next frame and wakes the
+// connection's goroutine, and never waits, neither for that goroutine to
+// pack them (a plain Write of more than about a packet does) nor for the
+// peer's flow control (it refuses the whole write instead). Otherwise, and
+// when the peer's window is full, the framed message joins a queue that
+// the writer goroutine empties with one write per batch, so that a burst
+// of messages costs one stream write. Order is kept: a direct write
+// happens only with the queue empty, and the queue is written in order by
+// one writer at a time. Send never waits for the peer: the queue is
+// bounded (maxSigQueue), and a peer that lets it overflow (it stopped
+// reading) loses its link (DownOverflow), and only its link.
 type link struct {
 	e       *Endpoint
 	peer    string
@@ -76,11 +76,6 @@ var (
 // maxSigQueue bounds the signalling octets waiting for the writer; a Send
 // beyond it closes the link (DownOverflow): the peer is not reading.
 const maxSigQueue = 1 << 20
-
-// directWriteBudget bounds how long a Send writes on its own goroutine:
-// a stream write returns at once unless the peer's flow-control window is
-// full, and then the writer takes over.
-const directWriteBudget = 2 * time.Millisecond
 
 // sigQueue is the outgoing signalling of a link (see the link's comment).
 type sigQueue struct {
@@ -451,7 +446,10 @@ func (l *link) send(msgs [][]byte) error {
 		q.mu.Unlock()
 		return nil
 	}
-	// Idle: write on this goroutine, for at most directWriteBudget.
+	// Idle: hand the batch to the stream on this goroutine. TryWriteAll
+	// only appends it to the stream's next frame and wakes the
+	// connection's goroutine: it never waits for that goroutine to pack
+	// it, nor for the peer's flow control (it refuses instead).
 	q.busy = true
 	b := q.spare[:0]
 	q.spare = nil
@@ -459,19 +457,14 @@ func (l *link) send(msgs [][]byte) error {
 		b = appendFrame(b, m)
 	}
 	q.mu.Unlock()
-	l.sig.SetWriteDeadline(time.Now().Add(directWriteBudget))
-	n, err := l.sig.Write(b)
-	l.sig.SetWriteDeadline(time.Time{})
+	err := l.sig.TryWriteAll(b)
 	markAll(markWritten, msgs)
-	if err != nil && n == len(b) && isTimeout(err) {
-		err = nil // all of it went, just as the deadline passed
-	}
-	if err != nil && isTimeout(err) && l.conn.Context().Err() == nil {
-		// The peer's window is full: the writer writes the rest, ahead
-		// of whatever was queued meanwhile.
+	if errors.Is(err, quicgo.ErrWouldBlock) {
+		// The peer's window is full (or nearly): nothing of b went; the
+		// writer writes it, ahead of whatever was queued meanwhile.
 		q.mu.Lock()
 		q.busy = false
-		q.queue = append(b[n:len(b):len(b)], q.queue...)
+		q.queue = append(b, q.queue...)
 		q.kick()
 		q.mu.Unlock()
 		return nil
@@ -488,12 +481,6 @@ func (l *link) send(msgs [][]byte) error {
 	return nil
 }
 
-// isTimeout reports whether err is a write deadline running out.
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
 // overflowed closes a link whose peer does not take its signalling.
 func (l *link) overflowed() {
 	if l.conn.Context().Err() == nil {
@@ -506,7 +493,10 @@ func (l *link) overflowed() {
 // q.mu not held. It returns with q.mu held, busy cleared and b kept for
 // reuse, so the caller sees what was queued meanwhile.
 func (l *link) write(b []byte) error {
-	_, err := l.sig.Write(b)
+	err := l.sig.TryWriteAll(b)
+	if errors.Is(err, quicgo.ErrWouldBlock) {
+		_, err = l.sig.Write(b) // waits for the peer's flow control
+	}
 	l.wrote(b)
 	return err
 }
