@@ -85,6 +85,16 @@ type sigQueue struct {
 	busy   bool          // a Write is in progress (direct or the writer's)
 	wake   chan struct{} // capacity 1: the writer has something to do
 	writes atomic.Uint64 // stream writes, for tests
+	w      sigWriter     // the signalling stream (tests put a wrapper in)
+}
+
+// sigWriter is what Send and the writer need of the signalling stream.
+type sigWriter interface {
+	// TryWriteAll takes all of b at once without waiting, or nothing
+	// (quicgo.ErrWouldBlock).
+	TryWriteAll(b []byte) error
+	// Write takes all of b, waiting for the peer's flow control.
+	Write(b []byte) (int, error)
 }
 
 // relStream is the sending side of one reliable VC stream.
@@ -115,7 +125,7 @@ func newLink(e *Endpoint, peer string, conn *quicgo.Conn, sig *quicgo.Stream, pe
 		sig:      sig,
 		peerInc:  peerInc,
 		upDone:   make(chan struct{}),
-		out:      sigQueue{wake: make(chan struct{}, 1)},
+		out:      sigQueue{wake: make(chan struct{}, 1), w: sig},
 		downDone: make(chan struct{}),
 		rel:      make(map[uint32]*relStream),
 		born:     time.Now(),
@@ -456,8 +466,9 @@ func (l *link) send(msgs [][]byte) error {
 	for _, m := range msgs {
 		b = appendFrame(b, m)
 	}
+	w := q.w
 	q.mu.Unlock()
-	err := l.sig.TryWriteAll(b)
+	err := w.TryWriteAll(b)
 	markAll(markWritten, msgs)
 	if errors.Is(err, quicgo.ErrWouldBlock) {
 		// The peer's window is full (or nearly): nothing of b went; the
@@ -489,13 +500,13 @@ func (l *link) overflowed() {
 	l.closeWith(transport.DownOverflow, CodeOverflow, "signalling queue overflow")
 }
 
-// write writes the batch b on the signalling stream; q.busy is set and
-// q.mu not held. It returns with q.mu held, busy cleared and b kept for
+// write writes the batch b on the signalling stream w; q.busy is set
+// and q.mu not held. It returns with q.mu held, busy cleared and b kept for
 // reuse, so the caller sees what was queued meanwhile.
-func (l *link) write(b []byte) error {
-	err := l.sig.TryWriteAll(b)
+func (l *link) write(w sigWriter, b []byte) error {
+	err := w.TryWriteAll(b)
 	if errors.Is(err, quicgo.ErrWouldBlock) {
-		_, err = l.sig.Write(b) // waits for the peer's flow control
+		_, err = w.Write(b) // waits for the peer's flow control
 	}
 	l.wrote(b)
 	return err
@@ -548,8 +559,9 @@ func (l *link) writeSignalling() {
 			b := q.queue
 			q.queue, q.spare = q.spare[:0], nil
 			q.busy = true
+			w := q.w
 			q.mu.Unlock()
-			err := l.write(b)
+			err := l.write(w, b)
 			if err != nil {
 				// The link is going (run reports why), or goes now:
 				// what is queued is lost with it.
