@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"runtime"
+	rtrace "runtime/trace"
 	"slices"
 	"strings"
 	"time"
@@ -302,6 +303,7 @@ func (c *Control) benchFillLocked(r *benchRun) {
 		r.started++
 		r.inflight++
 		cv := &ctlVc{c: c, bench: r, madeAt: time.Now()}
+		benchMark("bench call")
 		cv.v = c.core.StartCall(r.dest, clientcore.CallOptions{Tx: r.tx, Rx: r.rx}, cv)
 	}
 	c.benchMaybeDoneLocked(r)
@@ -312,6 +314,7 @@ func (c *Control) benchFillLocked(r *benchRun) {
 func (c *Control) benchMadeLocked(cv *ctlVc, v *clientcore.VC) {
 	r := cv.bench
 	r.setup = append(r.setup, time.Since(cv.madeAt))
+	benchMark("bench connected")
 	if r.hold { // kept: no longer in flight, the next one starts
 		r.held[cv] = struct{}{}
 		r.inflight--
@@ -340,6 +343,7 @@ func (c *Control) benchGoneLocked(cv *ctlVc, e clientcore.End) {
 	switch {
 	case e.WasUp:
 		r.cycle = append(r.cycle, time.Since(cv.madeAt))
+		benchMark("bench gone")
 	case errors.As(e.Err, &ce):
 		r.failed++
 		if r.firstErr == "" {
@@ -418,4 +422,15 @@ func summarize(ds []time.Duration) Latency {
 	}
 	at := func(p float64) time.Duration { return ds[min(len(ds)-1, int(p*float64(len(ds))))] }
 	return Latency{Mean: us(sum / time.Duration(len(ds))), P50: us(at(0.50)), P90: us(at(0.90)), P99: us(at(0.99)), Max: us(ds[len(ds)-1])}
+}
+
+// benchMark logs a bench call's progress (what: "bench call", "bench
+// connected", "bench gone") in the execution trace, if one is being taken
+// (CONDIS_NODE_PROFILE), next to transport/quic's signalling marks: one
+// call at a time, the marks between a "bench call" and its "bench
+// connected" are that call's setup (docs/performance.md).
+func benchMark(what string) {
+	if rtrace.IsEnabled() {
+		rtrace.Log(context.Background(), what, "")
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -294,5 +295,64 @@ func TestFrameBuffered(t *testing.T) {
 	}
 	if _, err := readFrame(br, transport.MinMessageLen, transport.MaxMessageLen); !errors.Is(err, errFrameLength) {
 		t.Fatalf("readFrame: %v, want errFrameLength", err)
+	}
+}
+
+// waitingStream is a signalling stream whose Write waits until release is
+// closed, as a quic-go stream Write of more than about a packet waits for
+// the connection's goroutine to pack it; TryWriteAll goes to the real
+// stream.
+type waitingStream struct {
+	sigWriter
+	writes  atomic.Int32
+	release chan struct{}
+}
+
+func (s *waitingStream) Write(b []byte) (int, error) {
+	s.writes.Add(1)
+	<-s.release
+	return s.sigWriter.Write(b)
+}
+
+// TestSendOnIdleLinkDoesNotWaitForTheStream: on an idle link Send hands
+// the message to the stream without waiting for anything (quic-go's
+// goroutine, flow control), on the sender's goroutine: it returns, the
+// message arrives, the waiting Write is never used and nothing is queued.
+// (Before, Send used Write with a 2 ms deadline: the sender waited for
+// quic-go's goroutine, and past the deadline the rest went to the writer.)
+func TestSendOnIdleLinkDoesNotWaitForTheStream(t *testing.T) {
+	ab, rec := batchPair(t)
+	q := &ab.out
+	ws := &waitingStream{release: make(chan struct{})}
+	defer close(ws.release)
+	q.mu.Lock()
+	ws.sigWriter, q.w = q.w, ws
+	q.mu.Unlock()
+	w0 := q.writes.Load()
+	msg := sigMsg(7, transport.MaxMessageLen-13) // the longest: many packets
+	sent := make(chan error, 1)
+	go func() { sent <- ab.Send(msg) }()
+	select {
+	case err := <-sent:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(wait):
+		t.Fatal("Send on an idle link waited for the stream's Write")
+	}
+	if n := ws.writes.Load(); n != 0 {
+		t.Errorf("%d waiting stream Writes, want none", n)
+	}
+	if w := q.writes.Load(); w != w0+1 {
+		t.Errorf("%d stream writes by the time Send returned, want 1", w-w0)
+	}
+	q.mu.Lock()
+	queued := len(q.queue)
+	q.mu.Unlock()
+	if queued != 0 {
+		t.Errorf("%d octets queued for the writer, want none", queued)
+	}
+	if got := rec.waitN(t, 1); !bytes.Equal(got[0], msg) {
+		t.Fatalf("received %d octets, want the %d sent", len(got[0]), len(msg))
 	}
 }

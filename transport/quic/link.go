@@ -26,20 +26,20 @@ import (
 // starts a reader per reliable stream), waits for the connection to end and
 // for all of them to return, then calls LinkDown.
 //
-// Signalling out. A quic-go stream Write returns at once only while what it
-// holds for the next packet stays under about one packet; beyond that it
-// waits for the connection's goroutine to pack the data. So that a burst of
-// messages neither blocks its senders nor costs a stream write each, Send
-// writes directly only when nothing is queued or being written (an
-// unloaded link: no goroutine hand-off on the way out), and otherwise
-// appends the framed message to a queue that the writer goroutine empties
-// with one Write per batch. Order is kept: a direct write happens only with
-// the queue empty, and the queue is written in order by one writer at a
-// time. Send never waits for the peer: a direct write that the peer's
-// flow control holds up for longer than directWriteBudget gives what it
-// could not write to the writer, and the queue is bounded (maxSigQueue):
-// a peer that lets it overflow (it stopped reading) loses its link
-// (DownOverflow), and only its link.
+// Signalling out. Send hands a message to the stream on the sender's own
+// goroutine when nothing is queued or being written (an unloaded link: no
+// goroutine hand-off on our side), with the stream's TryWriteAll: it
+// appends the octets to the stream's next frame and wakes the
+// connection's goroutine, and never waits, neither for that goroutine to
+// pack them (a plain Write of more than about a packet does) nor for the
+// peer's flow control (it refuses the whole write instead). Otherwise, and
+// when the peer's window is full, the framed message joins a queue that
+// the writer goroutine empties with one write per batch, so that a burst
+// of messages costs one stream write. Order is kept: a direct write
+// happens only with the queue empty, and the queue is written in order by
+// one writer at a time. Send never waits for the peer: the queue is
+// bounded (maxSigQueue), and a peer that lets it overflow (it stopped
+// reading) loses its link (DownOverflow), and only its link.
 type link struct {
 	e       *Endpoint
 	peer    string
@@ -77,11 +77,6 @@ var (
 // beyond it closes the link (DownOverflow): the peer is not reading.
 const maxSigQueue = 1 << 20
 
-// directWriteBudget bounds how long a Send writes on its own goroutine:
-// a stream write returns at once unless the peer's flow-control window is
-// full, and then the writer takes over.
-const directWriteBudget = 2 * time.Millisecond
-
 // sigQueue is the outgoing signalling of a link (see the link's comment).
 type sigQueue struct {
 	mu     sync.Mutex
@@ -90,6 +85,16 @@ type sigQueue struct {
 	busy   bool          // a Write is in progress (direct or the writer's)
 	wake   chan struct{} // capacity 1: the writer has something to do
 	writes atomic.Uint64 // stream writes, for tests
+	w      sigWriter     // the signalling stream (tests put a wrapper in)
+}
+
+// sigWriter is what Send and the writer need of the signalling stream.
+type sigWriter interface {
+	// TryWriteAll takes all of b at once without waiting, or nothing
+	// (quicgo.ErrWouldBlock).
+	TryWriteAll(b []byte) error
+	// Write takes all of b, waiting for the peer's flow control.
+	Write(b []byte) (int, error)
 }
 
 // relStream is the sending side of one reliable VC stream.
@@ -120,7 +125,7 @@ func newLink(e *Endpoint, peer string, conn *quicgo.Conn, sig *quicgo.Stream, pe
 		sig:      sig,
 		peerInc:  peerInc,
 		upDone:   make(chan struct{}),
-		out:      sigQueue{wake: make(chan struct{}, 1)},
+		out:      sigQueue{wake: make(chan struct{}, 1), w: sig},
 		downDone: make(chan struct{}),
 		rel:      make(map[uint32]*relStream),
 		born:     time.Now(),
@@ -302,11 +307,15 @@ func (l *link) readSignalling() {
 			if err == nil {
 				msgs = append(msgs, msg)
 			}
+			markAll(markRead, msgs)
 			bh.Messages(msgs)
+			markAll(markHandled, msgs)
 			clear(msgs)
 			msgs = msgs[:0]
 		} else if err == nil {
+			mark(markRead, msg)
 			l.h.Message(msg)
+			mark(markHandled, msg)
 		}
 		if errors.Is(err, errFrameLength) {
 			l.e.log.Warn("signalling framing error", "peer", l.peer, "err", err)
@@ -426,6 +435,7 @@ const maxKeep = 64 << 10
 // send writes msgs at once if the link's signalling is idle, and queues
 // them for the writer otherwise (see the link's comment).
 func (l *link) send(msgs [][]byte) error {
+	markAll(markSend, msgs)
 	q := &l.out
 	q.mu.Lock()
 	if l.conn.Context().Err() != nil {
@@ -441,30 +451,31 @@ func (l *link) send(msgs [][]byte) error {
 		for _, m := range msgs {
 			q.queue = appendFrame(q.queue, m)
 		}
+		markAll(markQueued, msgs)
 		q.kick()
 		q.mu.Unlock()
 		return nil
 	}
-	// Idle: write on this goroutine, for at most directWriteBudget.
+	// Idle: hand the batch to the stream on this goroutine. TryWriteAll
+	// only appends it to the stream's next frame and wakes the
+	// connection's goroutine: it never waits for that goroutine to pack
+	// it, nor for the peer's flow control (it refuses instead).
 	q.busy = true
 	b := q.spare[:0]
 	q.spare = nil
 	for _, m := range msgs {
 		b = appendFrame(b, m)
 	}
+	w := q.w
 	q.mu.Unlock()
-	l.sig.SetWriteDeadline(time.Now().Add(directWriteBudget))
-	n, err := l.sig.Write(b)
-	l.sig.SetWriteDeadline(time.Time{})
-	if err != nil && n == len(b) && isTimeout(err) {
-		err = nil // all of it went, just as the deadline passed
-	}
-	if err != nil && isTimeout(err) && l.conn.Context().Err() == nil {
-		// The peer's window is full: the writer writes the rest, ahead
-		// of whatever was queued meanwhile.
+	err := w.TryWriteAll(b)
+	markAll(markWritten, msgs)
+	if errors.Is(err, quicgo.ErrWouldBlock) {
+		// The peer's window is full (or nearly): nothing of b went; the
+		// writer writes it, ahead of whatever was queued meanwhile.
 		q.mu.Lock()
 		q.busy = false
-		q.queue = append(b[n:len(b):len(b)], q.queue...)
+		q.queue = append(b, q.queue...)
 		q.kick()
 		q.mu.Unlock()
 		return nil
@@ -481,12 +492,6 @@ func (l *link) send(msgs [][]byte) error {
 	return nil
 }
 
-// isTimeout reports whether err is a write deadline running out.
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
 // overflowed closes a link whose peer does not take its signalling.
 func (l *link) overflowed() {
 	if l.conn.Context().Err() == nil {
@@ -495,11 +500,14 @@ func (l *link) overflowed() {
 	l.closeWith(transport.DownOverflow, CodeOverflow, "signalling queue overflow")
 }
 
-// write writes the batch b on the signalling stream; q.busy is set and
-// q.mu not held. It returns with q.mu held, busy cleared and b kept for
+// write writes the batch b on the signalling stream w; q.busy is set
+// and q.mu not held. It returns with q.mu held, busy cleared and b kept for
 // reuse, so the caller sees what was queued meanwhile.
-func (l *link) write(b []byte) error {
-	_, err := l.sig.Write(b)
+func (l *link) write(w sigWriter, b []byte) error {
+	err := w.TryWriteAll(b)
+	if errors.Is(err, quicgo.ErrWouldBlock) {
+		_, err = w.Write(b) // waits for the peer's flow control
+	}
 	l.wrote(b)
 	return err
 }
@@ -551,8 +559,9 @@ func (l *link) writeSignalling() {
 			b := q.queue
 			q.queue, q.spare = q.spare[:0], nil
 			q.busy = true
+			w := q.w
 			q.mu.Unlock()
-			err := l.write(b)
+			err := l.write(w, b)
 			if err != nil {
 				// The link is going (run reports why), or goes now:
 				// what is queued is lost with it.
