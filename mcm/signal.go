@@ -287,7 +287,7 @@ func (d *MCM) offerActivated(v *vc, st ndis.Status) {
 	withdrawn := d.saps[s.Service] != s // deregistered meanwhile: its handle is dead (R-SAP-5)
 	o.Given, o.Pending = true, !withdrawn
 	d.mu.Unlock()
-	v.data.open(bwd, int(bwd.MaxSduSize), v.Reliable, c, false, false)
+	v.Data.Open(bwd, int(bwd.MaxSduSize), v.Reliable, c, false, false)
 	if withdrawn {
 		d.answered(v, ndis.StatusInvalidSap, nil) // cause 88
 		return
@@ -419,7 +419,7 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 		// The data path takes the lower size now: a CONNECT
 		// ACKNOWLEDGE may allow sends before a pended re-activation
 		// completes.
-		v.data.open(tx, int(tx.MaxSduSize), v.Reliable, c, false, false)
+		v.Data.Open(tx, int(tx.MaxSduSize), v.Reliable, c, false, false)
 		d.activate(v, tx, rx, c.Conn, v, stepNarrowed)
 		return
 	}
@@ -430,7 +430,7 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 // accepted (re-activated with the lower SDU sizes it asked for, if it
 // did); an added party is up at once.
 func (d *MCM) narrowedActivated(v *vc) {
-	v.data.allowReceive()
+	v.Data.AllowReceive()
 	d.mu.Lock()
 	added := v.Call != nil && v.EP != v.Call.FirstEP
 	d.mu.Unlock()
@@ -448,7 +448,7 @@ func (d *MCM) callConnected(v *vc) {
 	}
 	d.mu.Unlock()
 	if ok {
-		v.data.allowSend()
+		v.Data.AllowSend()
 		d.traceCall(v, trace.CallConnected, 0, ndis.StatusSuccess, false)
 		d.cm.DispatchCallConnected(v.Handle)
 	}
@@ -508,7 +508,7 @@ func (d *MCM) connected(p *peer, ind uni.Indication) {
 	}
 	ds := d.legDestsLocked(v)
 	d.mu.Unlock()
-	v.data.setDests(ds)
+	v.Data.SetDests(ds)
 	if pt != nil && pt.State == callctl.PartyActive {
 		d.cm.AddPartyComplete(ndis.StatusSuccess, pt.Handle, pt, pt.Params)
 	}
@@ -576,7 +576,7 @@ func (d *MCM) callUpActivated(v *vc, st ndis.Status) {
 		adds, c.MP.WaitAdds = c.MP.WaitAdds, nil
 	}
 	d.mu.Unlock()
-	v.data.open(tx, int(tx.MaxSduSize), v.Reliable, c, true, !v.Multipoint)
+	v.Data.Open(tx, int(tx.MaxSduSize), v.Reliable, c, true, !v.Multipoint)
 	if !v.Multipoint {
 		c.SetRx(&v.Vc)
 	}
@@ -735,7 +735,7 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 		d.maybeFinishCloseLocked(v)
 	} else if v.State() == callctl.Active {
 		ds := d.legDestsLocked(v)
-		d.enqueueLocked(func() { v.data.setDests(ds) })
+		d.enqueueLocked(func() { v.Data.SetDests(ds) })
 	}
 	d.mu.Unlock()
 }
@@ -973,7 +973,7 @@ func (d *MCM) peerModifyActivated(v *vc, c *call, na *ndis.CallParameters, st nd
 	d.mu.Lock()
 	v.Tx, v.Rx = ntx, na.CallMgrParameters.Receive
 	d.mu.Unlock()
-	v.data.setFlow(ntx)
+	v.Data.SetFlow(ntx)
 	st = d.cm.DispatchIncomingCallQoSChange(v.Handle, na)
 	d.mu.Lock()
 	if st == ndis.StatusSuccess {
@@ -987,7 +987,7 @@ func (d *MCM) peerModifyActivated(v *vc, c *call, na *ndis.CallParameters, st nd
 	v.Tx, v.Rx = ptx, prx
 	conn := c.Conn
 	d.mu.Unlock()
-	v.data.setFlow(ptx)
+	v.Data.SetFlow(ptx)
 	d.activate(v, ptx, prx, conn, ignoreOutcome, 0)
 }
 
@@ -1029,7 +1029,7 @@ func (d *MCM) modifyAnswered(p *peer, ind uni.Indication) {
 			d.mu.Lock()
 			v.Tx, v.Rx = ntx, nrx
 			d.mu.Unlock()
-			v.data.setFlow(ntx)
+			v.Data.SetFlow(ntx)
 		}
 		d.cm.ModifyCallQoSComplete(st, v.Handle, qp)
 	}), 0)

@@ -59,6 +59,24 @@ func failure(st ndis.Status) ndis.Status {
 	return st
 }
 
+// Open is the call control opening v's data path (callctl.DataPath).
+func (v *vc) Open(tx ndis.Flowspec, maxTx int, reliable bool, to *call, send, recv bool) {
+	v.data.open(tx, maxTx, reliable, to, send, recv)
+}
+
+// AllowSend lets the client send on v (callctl.DataPath).
+func (v *vc) AllowSend() { v.data.allowSend() }
+
+// AllowReceive lets v's received data reach the client (callctl.DataPath).
+func (v *vc) AllowReceive() { v.data.allowReceive() }
+
+// SetDests sets a multipoint root's legs as v's destinations
+// (callctl.DataPath).
+func (v *vc) SetDests(legs []*call) { v.data.setDests(legs) }
+
+// SetFlow replaces v's transmit flowspec (callctl.DataPath).
+func (v *vc) SetFlow(tx ndis.Flowspec) { v.data.setFlow(tx) }
+
 // eachIn calls f for the MCM's vcs of an incoming call, in creation order
 // (call.EachIn).
 func eachIn(c *call, f func(v *vc)) {

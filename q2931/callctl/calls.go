@@ -373,8 +373,24 @@ func (v *Vc) Next() *Vc { return v.next }
 
 // DataPath is a VC's data path, as the call control drives it: the miniport
 // call manager's carries the VC's data over its transport; a stand-alone
-// call manager's leaves it to the miniport.
-type DataPath interface{}
+// call manager's leaves data to the miniport (it passes the media
+// parameters at activation instead). The call control calls it without its
+// lock held, or from work it queues, in the order the call's events came.
+type DataPath interface {
+	// Open sets the VC up for data with its activation's transmit
+	// flowspec (maxTx: the largest SDU it may send), towards the call to
+	// (nil: a multipoint root's legs, SetDests); send and recv say whether
+	// data may flow each way at once.
+	Open(tx ndis.Flowspec, maxTx int, reliable bool, to *Call, send, recv bool)
+	// AllowSend lets the client send (the call is connected).
+	AllowSend()
+	// AllowReceive lets received data reach the client.
+	AllowReceive()
+	// SetDests sets a multipoint root's destinations: its connected legs.
+	SetDests(legs []*Call)
+	// SetFlow replaces the transmit flowspec (a QoS change).
+	SetFlow(tx ndis.Flowspec)
+}
 
 // Waiting is a SETUP (or an ADD PARTY opening a new leg) waiting for the
 // link to its peer (Assoc.Wait).
