@@ -47,30 +47,30 @@ type Stats struct {
 func (d *MCM) Calls() []CallInfo {
 	d.mu.Lock()
 	var vs []*vc
-	for v := d.vcs.head; v != nil; v = v.next {
-		if v.h != nil && v.state() != callctl.Idle {
+	for v := vcOf(d.vcs.Head); v != nil; v = vcOf(v.Next()) {
+		if v.Handle != nil && v.State() != callctl.Idle {
 			vs = append(vs, v)
 		}
 	}
-	slices.SortStableFunc(vs, func(a, b *vc) int { return seqCompare(a.seq, b.seq) })
+	slices.SortStableFunc(vs, func(a, b *vc) int { return callctl.SeqCompare(a.Seq, b.Seq) })
 	out := make([]CallInfo, 0, len(vs))
 	for _, v := range vs {
-		ci := CallInfo{Vc: v.h.String(), Direction: "outgoing", State: v.state().String(), Service: v.service.String(),
-			Reliable: v.reliable, Multipoint: v.multipoint}
-		if v.p != nil {
-			ci.Peer = v.p.name
+		ci := CallInfo{Vc: v.Handle.String(), Direction: "outgoing", State: v.State().String(), Service: v.Service.String(),
+			Reliable: v.Reliable, Multipoint: v.Multipoint}
+		if v.Assoc != nil {
+			ci.Peer = v.Assoc.Peer()
 		}
-		if v.incoming {
+		if v.Incoming {
 			ci.Direction = "incoming"
 		}
-		if v.act.InForceLocked() {
-			ci.Transmit, ci.Receive = v.tx, v.rx
+		if v.Act.InForceLocked() {
+			ci.Transmit, ci.Receive = v.Tx, v.Rx
 		}
-		if c := v.c; c != nil && c.hasConn {
-			ci.ConnID = c.conn
+		if c := v.Call; c != nil && c.HasConn {
+			ci.ConnID = c.Conn
 		}
-		for _, pt := range v.parties() {
-			ci.Parties = append(ci.Parties, PartyInfo{Node: pt.node, Service: pt.service, State: pt.state.String(), Endpoint: pt.ep})
+		for _, pt := range v.Parties() {
+			ci.Parties = append(ci.Parties, PartyInfo{Node: pt.Node, Service: pt.Service, State: pt.State.String(), Endpoint: pt.EP})
 		}
 		out = append(out, ci)
 	}

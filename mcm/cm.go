@@ -93,10 +93,10 @@ func (d *MCM) ProtocolCmDeregisterSap(sapCtx any) ndis.Status {
 // ProtocolCoCreateVc models ProtocolCoCreateVc: a client created a VC for
 // an outgoing call.
 func (d *MCM) ProtocolCoCreateVc(afCtx any, h *ndis.Vc) (any, ndis.Status) {
-	v := &vc{seq: uint32(seqs.Add(1)), af: afCtx.(*callctl.AF), h: h}
+	v := newVC(callctl.Vc{Seq: uint32(seqs.Add(1)), AF: afCtx.(*callctl.AF), Handle: h})
 	d.mu.Lock()
 	d.moveLocked(v, callctl.Idle, callctl.ReasonCreated)
-	d.vcs.push(v)
+	d.vcs.Push(&v.Vc)
 	d.mu.Unlock()
 	return v, ndis.StatusSuccess
 }
@@ -105,8 +105,8 @@ func (d *MCM) ProtocolCoCreateVc(afCtx any, h *ndis.Vc) (any, ndis.Status) {
 func (d *MCM) ProtocolCoDeleteVc(vcCtx any) ndis.Status {
 	v := vcCtx.(*vc)
 	d.mu.Lock()
-	d.vcs.remove(v)
-	delete(d.causes, v.h)
+	d.vcs.Remove(&v.Vc)
+	delete(d.causes, v.Handle)
 	d.mu.Unlock()
 	return ndis.StatusSuccess
 }
@@ -172,25 +172,25 @@ func (d *MCM) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, ph *ndi
 		d.mu.Unlock()
 		return nil, ndis.StatusFailure
 	}
-	delete(d.causes, v.h) // the cause of the VC's previous call
+	delete(d.causes, v.Handle) // the cause of the VC's previous call
 	d.moveLocked(v, callctl.Calling, callctl.ReasonMakeCall)
-	v.p, v.service = d.peerLocked(node), callctl.MakeServiceName(svc)
+	v.Assoc, v.Service = d.peerLocked(node).as, callctl.MakeServiceName(svc)
 	if d.cfg.Tracer.Call != nil {
-		v.madeAt = max(time.Since(d.started), 1)
+		v.MadeAt = max(time.Since(d.started), 1)
 	}
-	v.reliable, v.multipoint, v.req = q2931.ReliableRequested(params), ph != nil, params
-	v.c, v.mp = nil, nil
-	v.qosPending = false
+	v.Reliable, v.Multipoint, v.Req = q2931.ReliableRequested(params), ph != nil, params
+	v.Call, v.MP = nil, nil
+	v.QoSPending = false
 	var pt *party
 	if ph != nil {
-		pt = &party{v: v, h: ph, node: node, service: svc, params: params, state: callctl.PartyAdding, initial: true}
-		v.mp = &rootState{parties: []*party{pt}}
+		pt = &party{VC: &v.Vc, Handle: ph, Node: node, Service: svc, Params: params, State: callctl.PartyAdding, Initial: true}
+		v.MP = &rootState{Parties: []*party{pt}}
 	}
-	st = d.startLegLocked(v.p, v, pt)
+	st = d.startLegLocked(peerOf(v.Assoc), v, pt)
 	if st != ndis.StatusSuccess {
 		d.moveLocked(v, callctl.Idle, callctl.ReasonSetupFailed)
-		v.req = nil
-		v.dropCall()
+		v.Req = nil
+		v.DropCall()
 		d.mu.Unlock()
 		return nil, st
 	}
@@ -209,7 +209,7 @@ func (d *MCM) startLegLocked(p *peer, v *vc, pt *party) ndis.Status {
 	if p.up() {
 		return d.setupLocked(p, v, pt)
 	}
-	p.as.Wait(setupReq{v: v, pt: pt})
+	p.as.Wait(setupReq{VC: &v.Vc, Party: pt})
 	d.dialLocked(p)
 	return ndis.StatusSuccess
 }
@@ -217,35 +217,35 @@ func (d *MCM) startLegLocked(p *peer, v *vc, pt *party) ndis.Status {
 // setupLocked sends the SETUP of a leg to p, the peer of the called node
 // (v's, or pt's for a leaf of a multipoint call).
 func (d *MCM) setupLocked(p *peer, v *vc, pt *party) ndis.Status {
-	svc := v.service.Bytes()
+	svc := v.Service.Bytes()
 	if pt != nil {
-		svc = []byte(pt.service)
+		svc = []byte(pt.Service)
 	}
 	var tx, rx ndis.Flowspec
-	if pt == nil || pt.initial {
-		cm := v.req
-		if st := callctl.NegotiateSDU(cm, p.tl, v.reliable, v.multipoint); st != ndis.StatusSuccess {
+	if pt == nil || pt.Initial {
+		cm := v.Req
+		if st := callctl.NegotiateSDU(cm, p.tl, v.Reliable, v.Multipoint); st != ndis.StatusSuccess {
 			return st
 		}
 		tx, rx = cm.CallMgrParameters.Transmit, cm.CallMgrParameters.Receive
 	} else {
 		// A later party of a multipoint call: the call's parameters.
-		if !v.act.InForceLocked() {
+		if !v.Act.InForceLocked() {
 			return ndis.StatusFailure // the call is gone
 		}
-		if !v.reliable && int(v.tx.MaxSduSize) > p.tl.MaxDatagramPayload() {
+		if !v.Reliable && int(v.Tx.MaxSduSize) > p.tl.MaxDatagramPayload() {
 			return ndis.StatusAalParamsUnsupported // cause 78: this leaf's path carries less
 		}
-		tx, rx = v.tx, v.rx
+		tx, rx = v.Tx, v.Rx
 	}
-	if v.multipoint {
+	if v.Multipoint {
 		rx = ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
 	}
 	sm, st := q2931.NewSetup(&d.addr, &p.addr, svc)
 	if st != ndis.StatusSuccess {
 		return st
 	}
-	if st := sm.Traffic(tx, rx, v.multipoint, v.reliable); st != ndis.StatusSuccess {
+	if st := sm.Traffic(tx, rx, v.Multipoint, v.Reliable); st != ndis.StatusSuccess {
 		return st
 	}
 	m := &sm.Message
@@ -257,12 +257,12 @@ func (d *MCM) setupLocked(p *peer, v *vc, pt *party) ndis.Status {
 		}
 		return ndis.StatusFailure
 	}
-	c := &call{p: p, id: id, out: v, p2mp: v.multipoint}
-	p.as.AddCall(c.id, c)
-	v.addLeg(c)
+	c := &call{Assoc: p.as, ID: id, Out: &v.Vc, P2MP: v.Multipoint}
+	p.as.AddCall(c.ID, c)
+	v.AddLeg(c)
 	if pt != nil {
-		pt.c, pt.ep = c, m.EndpointRef.Value
-		c.mp = &callMP{eps: map[uint16]*party{pt.ep: pt}}
+		pt.Call, pt.EP = c, m.EndpointRef.Value
+		c.MP = &callMP{EPs: map[uint16]*party{pt.EP: pt}}
 	}
 	d.applyLocked(p, out)
 	return ndis.StatusSuccess
@@ -272,37 +272,37 @@ func (d *MCM) setupLocked(p *peer, v *vc, pt *party) ndis.Status {
 // the call's first leg) or the AddParty does.
 func (d *MCM) legFailedLocked(v *vc, pt *party, st ndis.Status) {
 	st = failure(st)
-	if pt == nil || pt.initial {
-		if v.state() != callctl.Calling {
+	if pt == nil || pt.Initial {
+		if v.State() != callctl.Calling {
 			return
 		}
-		params := v.req
+		params := v.Req
 		d.traceCallLocked(v, trace.CallFailed, 0, st, true)
 		d.moveLocked(v, callctl.Idle, callctl.ReasonCallFailed)
-		v.req = nil
-		v.dropCall()
+		v.Req = nil
+		v.DropCall()
 		var ph *ndis.Party
 		if pt != nil {
-			ph = pt.h
-			pt.state = callctl.PartyGone
+			ph = pt.Handle
+			pt.State = callctl.PartyGone
 		}
-		d.enqueueLocked(func() { d.cm.MakeCallComplete(st, v.h, ph, nil, params) })
+		d.enqueueLocked(func() { d.cm.MakeCallComplete(st, v.Handle, ph, nil, params) })
 		return
 	}
 	d.partyGoneLocked(pt)
-	d.enqueueLocked(func() { d.cm.AddPartyComplete(st, pt.h, nil, pt.params) })
+	d.enqueueLocked(func() { d.cm.AddPartyComplete(st, pt.Handle, nil, pt.Params) })
 }
 
 // partyGoneLocked forgets a party.
 func (d *MCM) partyGoneLocked(pt *party) {
-	pt.state = callctl.PartyGone
-	if r := pt.v.mp; r != nil {
-		if i := slices.Index(r.parties, pt); i >= 0 {
-			r.parties = slices.Delete(r.parties, i, i+1)
+	pt.State = callctl.PartyGone
+	if r := pt.VC.MP; r != nil {
+		if i := slices.Index(r.Parties, pt); i >= 0 {
+			r.Parties = slices.Delete(r.Parties, i, i+1)
 		}
 	}
-	if c := pt.c; c != nil && c.party(pt.ep) == pt {
-		delete(c.mp.eps, pt.ep)
+	if c := pt.Call; c != nil && c.Party(pt.EP) == pt {
+		delete(c.MP.EPs, pt.EP)
 	}
 }
 
@@ -330,14 +330,14 @@ var activations = sync.Pool{New: func() any { return new(activation) }}
 // when the call starts.
 func (a *activation) fill(v *vc, tx, rx ndis.Flowspec, conn uint32) *ndis.CallParameters {
 	a.p = ndis.CallParameters{}
-	if v.multipoint {
+	if v.Multipoint {
 		a.p.Flags = ndis.MultipointVC
 	}
-	a.party = append(a.party[:0], v.p.name...)
+	a.party = append(a.party[:0], v.Assoc.Peer()...)
 	typ := q2931.ParamCallingParty
-	if !v.incoming {
+	if !v.Incoming {
 		typ = q2931.ParamCalledParty
-		a.party = append(append(a.party, '/'), v.service.Bytes()...)
+		a.party = append(append(a.party, '/'), v.Service.Bytes()...)
 	}
 	a.cm = ndis.CallManagerParameters{Transmit: tx, Receive: rx,
 		CallMgrSpecific: ndis.SpecificParameters{ParamType: typ, Parameters: a.party}}
@@ -350,7 +350,7 @@ func (a *activation) fill(v *vc, tx, rx ndis.Flowspec, conn uint32) *ndis.CallPa
 
 // mediaFlags are the ParamMedia flags of v's call.
 func (v *vc) mediaFlags() byte {
-	if v.reliable {
+	if v.Reliable {
 		return q2931.MediaReliable
 	}
 	return 0
@@ -362,7 +362,7 @@ func (v *vc) mediaFlags() byte {
 // d.mu is not held.
 func (d *MCM) activate(v *vc, tx, rx ndis.Flowspec, conn uint32, done callctl.Done, step uint8) {
 	a := activations.Get().(*activation)
-	if v.act.Activate(&d.mu, d.cm, v.h, a.fill(v, tx, rx, conn), done, step) {
+	if v.Act.Activate(&d.mu, d.cm, v.Handle, a.fill(v, tx, rx, conn), done, step) {
 		activations.Put(a) // else it is pended or waits (R-ACT-13): the collector takes it after
 	}
 }
@@ -382,7 +382,7 @@ const (
 // completed with st (callctl.Done): at once inside the request when the CM
 // completes at once, else from the completion.
 func (v *vc) ActivationDone(step uint8, st ndis.Status) {
-	d := v.p.d
+	d := peerOf(v.Assoc).d
 	switch step {
 	case stepCallUp:
 		d.callUpActivated(v, st)
@@ -407,7 +407,7 @@ var ignoreOutcome = callctl.DoneFunc(func(ndis.Status) {})
 // flow waiting for it goes on, then the work it queued runs. It reports
 // false if nothing of v's was pended.
 func (d *MCM) activationCompleted(v *vc, st ndis.Status) bool {
-	ok := v.act.Completed(&d.mu, d.cm, v.h, st)
+	ok := v.Act.Completed(&d.mu, d.cm, v.Handle, st)
 	d.run()
 	return ok
 }
@@ -422,23 +422,23 @@ func (d *MCM) activationCompleted(v *vc, st ndis.Status) bool {
 func (d *MCM) ProtocolCmCloseCall(vcCtx, partyCtx any, data []byte) ndis.Status {
 	v := vcCtx.(*vc)
 	d.mu.Lock()
-	if v.state() == callctl.Released {
+	if v.State() == callctl.Released {
 		d.moveLocked(v, callctl.ClosingReleased, callctl.ReasonClientClose)
 	} else {
 		d.moveLocked(v, callctl.Closing, callctl.ReasonClientClose)
 	}
-	if pt, ok := partyCtx.(*party); ok && v.mp != nil {
-		v.mp.closeParty = pt
+	if pt, ok := partyCtx.(*party); ok && v.MP != nil {
+		v.MP.CloseParty = pt
 	}
-	if v.incoming {
+	if v.Incoming {
 		d.closeIncomingLocked(v)
 	} else {
-		for _, pt := range v.parties() {
-			if pt.state == callctl.PartyActive || pt.state == callctl.PartyDropIndicated {
-				pt.state = callctl.PartyClosing
+		for _, pt := range v.Parties() {
+			if pt.State == callctl.PartyActive || pt.State == callctl.PartyDropIndicated {
+				pt.State = callctl.PartyClosing
 			}
 		}
-		first, further := v.c, slices.Clone(v.furtherLegs())
+		first, further := v.Call, slices.Clone(v.FurtherLegs())
 		if first != nil {
 			d.releaseLegLocked(first, uni.NewCause(uni.CauseNormalCallClearing))
 		}
@@ -454,41 +454,41 @@ func (d *MCM) ProtocolCmCloseCall(vcCtx, partyCtx any, data []byte) ndis.Status 
 
 // releaseLegLocked clears a uni call unless it is gone or being cleared.
 func (d *MCM) releaseLegLocked(c *call, cause uni.CauseIE) {
-	if c.ended {
+	if c.Ended {
 		return
 	}
-	st, ok := c.p.as.Link().CallState(c.id)
+	st, ok := c.Assoc.Link().CallState(c.ID)
 	if !ok || st == uni.StateReleaseRequest {
 		return // gone (its IndReleased is queued) or RELEASE already sent
 	}
-	if out, err := c.p.as.Link().Release(c.id, cause); err == nil {
-		d.applyLocked(c.p, out)
+	if out, err := c.Assoc.Link().Release(c.ID, cause); err == nil {
+		d.applyLocked(peerOf(c.Assoc), out)
 		d.noteReleasingLocked(c)
 	}
 }
 
 // noteReleasingLocked remembers that this side's RELEASE is out for c.
 func (d *MCM) noteReleasingLocked(c *call) {
-	if st, ok := c.p.as.Link().CallState(c.id); ok && st == uni.StateReleaseRequest {
-		c.releasing = true
+	if st, ok := c.Assoc.Link().CallState(c.ID); ok && st == uni.StateReleaseRequest {
+		c.Releasing = true
 	}
 }
 
 // closeIncomingLocked ends the network part of an incoming VC's call.
 func (d *MCM) closeIncomingLocked(v *vc) {
-	c := v.c
-	if c.ended || v.partyEnded {
+	c := v.Call
+	if c.Ended || v.PartyEnded {
 		return
 	}
-	p := c.p
-	st, ok := p.as.Link().CallState(c.id)
+	p := peerOf(c.Assoc)
+	st, ok := p.as.Link().CallState(c.ID)
 	if !ok || st == uni.StateReleaseRequest {
 		return
 	}
 	normal := uni.NewCause(uni.CauseNormalCallClearing)
 	others := 0
-	c.eachIn(func(x *vc) {
-		if x != v && !x.state().IsClosing() && !x.partyEnded && x.state() != callctl.Idle {
+	eachIn(c, func(x *vc) {
+		if x != v && !x.State().IsClosing() && !x.PartyEnded && x.State() != callctl.Idle {
 			others++
 		}
 	})
@@ -496,22 +496,22 @@ func (d *MCM) closeIncomingLocked(v *vc) {
 	case st == uni.StateReleaseIndication:
 		// The peer released; the last VC of the call answers.
 		if others > 0 {
-			v.partyEnded = true
-			c.dropRx(v)
+			v.PartyEnded = true
+			c.DropRx(&v.Vc)
 			return
 		}
-	case c.p2mp && st == uni.StateActive:
-		ps, ok := p.as.Link().PartyState(c.id, v.ep)
+	case c.P2MP && st == uni.StateActive:
+		ps, ok := p.as.Link().PartyState(c.ID, v.EP)
 		if !ok {
-			v.partyEnded = true
-			c.dropRx(v)
+			v.PartyEnded = true
+			c.DropRx(&v.Vc)
 			return
 		}
 		if ps == uni.PartyDropPartyInitiated {
 			return
 		}
 		if ps == uni.PartyDropPartyReceived || ps == uni.PartyActive {
-			if out, err := p.as.Link().DropParty(c.id, v.ep, normal); err == nil {
+			if out, err := p.as.Link().DropParty(c.ID, v.EP, normal); err == nil {
 				d.applyLocked(p, out)
 				d.noteReleasingLocked(c)
 				return
@@ -524,15 +524,15 @@ func (d *MCM) closeIncomingLocked(v *vc) {
 // maybeFinishCloseLocked queues the end of a close once its network part
 // is over.
 func (d *MCM) maybeFinishCloseLocked(v *vc) {
-	s := v.state()
+	s := v.State()
 	if s != callctl.Closing && s != callctl.ClosingReleased {
 		return // not closing, or its end is queued already
 	}
-	if v.incoming {
-		if !v.c.ended && !v.partyEnded {
+	if v.Incoming {
+		if !v.Call.Ended && !v.PartyEnded {
 			return
 		}
-	} else if v.c != nil {
+	} else if v.Call != nil {
 		return // a leg is still up (the first is the last to go)
 	}
 	// A call its client closed while it was up ends here; one the network
@@ -549,7 +549,7 @@ func (d *MCM) maybeFinishCloseLocked(v *vc) {
 func (d *MCM) finishClose(v *vc) {
 	d.stopData(v, func() {
 		v.closeStreams()
-		v.act.Deactivate(&d.mu, d.cm, v.h, v, stepClose)
+		v.Act.Deactivate(&d.mu, d.cm, v.Handle, v, stepClose)
 	})
 }
 
@@ -558,20 +558,20 @@ func (d *MCM) finishClose(v *vc) {
 func (d *MCM) closeDeactivated(v *vc) {
 	d.mu.Lock()
 	var ph *ndis.Party
-	if v.mp != nil && v.mp.closeParty != nil {
-		ph = v.mp.closeParty.h
+	if v.MP != nil && v.MP.CloseParty != nil {
+		ph = v.MP.CloseParty.Handle
 	}
-	for _, pt := range v.parties() {
-		pt.state = callctl.PartyGone
+	for _, pt := range v.Parties() {
+		pt.State = callctl.PartyGone
 	}
 	d.moveLocked(v, callctl.Idle, callctl.ReasonCloseComplete)
-	if !v.incoming {
-		v.dropCall() // an incoming VC keeps its call until it is deleted
+	if !v.Incoming {
+		v.DropCall() // an incoming VC keeps its call until it is deleted
 	}
-	v.qosPending, v.req = false, nil
-	incoming := v.incoming
+	v.QoSPending, v.Req = false, nil
+	incoming := v.Incoming
 	d.mu.Unlock()
-	d.cm.CloseCallComplete(ndis.StatusSuccess, v.h, ph)
+	d.cm.CloseCallComplete(ndis.StatusSuccess, v.Handle, ph)
 	if incoming {
 		d.deleteLater(v)
 	}
@@ -585,7 +585,7 @@ func (d *MCM) dispose(v *vc) {
 		d.moveLocked(v, callctl.Idle, callctl.ReasonDisposed)
 		d.mu.Unlock()
 		v.closeStreams()
-		v.act.Deactivate(&d.mu, d.cm, v.h, v, stepDispose)
+		v.Act.Deactivate(&d.mu, d.cm, v.Handle, v, stepDispose)
 	})
 }
 
@@ -604,14 +604,14 @@ func (d *MCM) deleteLater(v *vc) {
 // deletion at once, or, when the close is still settling in the client's
 // NdisClCloseCall, carries it out when that returns.
 func (d *MCM) deleteLaterLocked(v *vc) {
-	if v.deleteQueued || v.h == nil {
+	if v.DeleteQueued || v.Handle == nil {
 		return
 	}
-	if o := v.offer; o != nil && o.Pending {
+	if o := v.Offer; o != nil && o.Pending {
 		o.DeleteWanted = true // answered() calls back
 		return
 	}
-	v.deleteQueued = true
+	v.DeleteQueued = true
 	d.enqueueLocked(func() { d.deleteVc(v, time.Millisecond) })
 }
 
@@ -628,19 +628,19 @@ func (d *MCM) deleteAfter(v *vc, pause time.Duration) {
 // refuses (it should not), it tries again later, up to about a second
 // apart, so the AF can still close.
 func (d *MCM) deleteVc(v *vc, pause time.Duration) {
-	if st := d.cm.DeleteVc(v.h); st != ndis.StatusSuccess {
-		d.log.Error("NdisMCmDeleteVc refused; trying again", "vc", v.h.String(), "status", st.String())
+	if st := d.cm.DeleteVc(v.Handle); st != ndis.StatusSuccess {
+		d.log.Error("NdisMCmDeleteVc refused; trying again", "vc", v.Handle.String(), "status", st.String())
 		d.deleteAfter(v, min(2*pause, time.Second))
 		return
 	}
 	d.mu.Lock()
-	d.vcs.remove(v)
-	delete(d.causes, v.h)
-	if c := v.c; c != nil && v.incoming {
-		c.removeIn(v)
-		c.dropRx(v)
+	d.vcs.Remove(&v.Vc)
+	delete(d.causes, v.Handle)
+	if c := v.Call; c != nil && v.Incoming {
+		c.RemoveIn(&v.Vc)
+		c.DropRx(&v.Vc)
 	}
-	a := v.af
+	a := v.AF
 	a.VCs--
 	done := a.Closing && a.VCs == 0 && !a.Closed
 	if done {
@@ -665,20 +665,20 @@ func (d *MCM) ProtocolCmAddParty(vcCtx any, params *ndis.CallParameters, ph *ndi
 		return nil, st
 	}
 	d.mu.Lock()
-	if d.closing || !v.multipoint || v.state() != callctl.Active {
+	if d.closing || !v.Multipoint || v.State() != callctl.Active {
 		d.mu.Unlock()
 		return nil, ndis.StatusFailure
 	}
-	pt := &party{v: v, h: ph, node: node, service: svc, params: params, state: callctl.PartyAdding}
-	v.mp.parties = append(v.mp.parties, pt)
+	pt := &party{VC: &v.Vc, Handle: ph, Node: node, Service: svc, Params: params, State: callctl.PartyAdding}
+	v.MP.Parties = append(v.MP.Parties, pt)
 	p := d.peerLocked(node)
 	st = ndis.StatusSuccess
-	if c := v.legOn(p); c != nil && !c.ended {
-		if c.connected {
+	if c := v.LegOn(p.as); c != nil && !c.Ended {
+		if c.Connected {
 			st = d.addOnLegLocked(c, pt)
 		} else {
-			pt.c = c
-			c.mp.waitAdds = append(c.mp.waitAdds, pt)
+			pt.Call = c
+			c.MP.WaitAdds = append(c.MP.WaitAdds, pt)
 		}
 	} else {
 		st = d.startLegLocked(p, v, pt)
@@ -695,25 +695,25 @@ func (d *MCM) ProtocolCmAddParty(vcCtx any, params *ndis.CallParameters, ph *ndi
 
 // addOnLegLocked sends ADD PARTY on an active leg.
 func (d *MCM) addOnLegLocked(c *call, pt *party) ndis.Status {
-	v := pt.v
-	m := &uni.Message{Called: uni.CalledAESA(c.p.addr), Calling: uni.CallingAESA(d.addr)} // c.p is pt.node's peer
+	v := pt.VC
+	m := &uni.Message{Called: uni.CalledAESA(peerOf(c.Assoc).addr), Calling: uni.CallingAESA(d.addr)} // c.p is pt.node's peer
 	var err error
-	if m.BHLI, err = uni.ServiceBHLI(pt.service); err != nil {
+	if m.BHLI, err = uni.ServiceBHLI(pt.Service); err != nil {
 		return ndis.StatusInvalidAddress
 	}
-	if v.act.InForceLocked() {
-		m.AAL = q2931.AALParams(v.tx, ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}, v.reliable)
+	if v.Act.InForceLocked() {
+		m.AAL = q2931.AALParams(v.Tx, ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}, v.Reliable)
 	}
-	ep, out, err := c.p.as.Link().AddParty(c.id, m)
+	ep, out, err := c.Assoc.Link().AddParty(c.ID, m)
 	if err != nil {
 		if errors.Is(err, uni.ErrNoEndpointRef) {
 			return ndis.StatusResources
 		}
 		return ndis.StatusFailure
 	}
-	pt.c, pt.ep = c, ep
-	c.mp.eps[ep] = pt
-	d.applyLocked(c.p, out)
+	pt.Call, pt.EP = c, ep
+	c.MP.EPs[ep] = pt
+	d.applyLocked(peerOf(c.Assoc), out)
 	return ndis.StatusSuccess
 }
 
@@ -723,25 +723,25 @@ func (d *MCM) addOnLegLocked(c *call, pt *party) ndis.Status {
 func (d *MCM) ProtocolCmDropParty(partyCtx any, data []byte) ndis.Status {
 	pt := partyCtx.(*party)
 	d.mu.Lock()
-	c := pt.c
-	pt.state = callctl.PartyDropping
+	c := pt.Call
+	pt.State = callctl.PartyDropping
 	var ps uni.PartyState
-	ok := c != nil && !c.ended
+	ok := c != nil && !c.Ended
 	if ok {
-		ps, ok = c.p.as.Link().PartyState(c.id, pt.ep)
+		ps, ok = c.Assoc.Link().PartyState(c.ID, pt.EP)
 	}
 	switch {
 	case !ok:
 		d.partyGoneLocked(pt)
-		d.enqueueLocked(func() { d.cm.DropPartyComplete(ndis.StatusSuccess, pt.h) })
+		d.enqueueLocked(func() { d.cm.DropPartyComplete(ndis.StatusSuccess, pt.Handle) })
 	case ps == uni.PartyDropPartyInitiated:
 		// DROP PARTY already out (T399 expiry): its end completes the drop.
 	default:
-		out, err := c.p.as.Link().DropParty(c.id, pt.ep, uni.NewCause(uni.CauseNormalCallClearing))
+		out, err := c.Assoc.Link().DropParty(c.ID, pt.EP, uni.NewCause(uni.CauseNormalCallClearing))
 		if err != nil {
 			d.releaseLegLocked(c, uni.NewCause(uni.CauseNormalCallClearing))
 		} else {
-			d.applyLocked(c.p, out)
+			d.applyLocked(peerOf(c.Assoc), out)
 			d.noteReleasingLocked(c) // the last party goes with RELEASE
 		}
 	}
@@ -777,15 +777,15 @@ func (d *MCM) ProtocolCmModifyCallQoS(vcCtx any, params *ndis.CallParameters) nd
 		d.mu.Unlock()
 		d.run()
 	}()
-	c := v.c
-	if v.multipoint || (c != nil && c.p2mp) || v.state() == callctl.Offered {
+	c := v.Call
+	if v.Multipoint || (c != nil && c.P2MP) || v.State() == callctl.Offered {
 		return ndis.StatusNotSupported
 	}
-	if v.state() != callctl.Active || !v.act.InForceLocked() || c == nil || c.ended || v.qosPending {
+	if v.State() != callctl.Active || !v.Act.InForceLocked() || c == nil || c.Ended || v.QoSPending {
 		return ndis.StatusFailure
 	}
 	ntx, nrx := params.CallMgrParameters.Transmit, params.CallMgrParameters.Receive
-	if !q2931.SameSignalling(v.tx, ntx) || !q2931.SameSignalling(v.rx, nrx) {
+	if !q2931.SameSignalling(v.Tx, ntx) || !q2931.SameSignalling(v.Rx, nrx) {
 		return ndis.StatusNotSupported
 	}
 	ntx, nrx, st := q2931.Granted(ntx, nrx, false)
@@ -797,21 +797,21 @@ func (d *MCM) ProtocolCmModifyCallQoS(vcCtx any, params *ndis.CallParameters) nd
 	}
 	q2931.Grant(params, ntx, nrx)
 	fwd, bwd := ntx, nrx
-	if v.incoming {
+	if v.Incoming {
 		fwd, bwd = nrx, ntx
 	}
 	td := new(uni.TrafficDescriptor)
 	if st := q2931.TrafficDescriptor(td, fwd, bwd); st != ndis.StatusSuccess {
 		return st
 	}
-	out, err := c.p.as.Link().ModifyQoS(c.id, td)
+	out, err := c.Assoc.Link().ModifyQoS(c.ID, td)
 	if err != nil {
 		return ndis.StatusFailure
 	}
 	// On MODIFY ACKNOWLEDGE the VC is re-activated with params'
 	// flowspecs: the buffer is the MCM's until the change completes.
-	v.qosPending, v.req = true, params
-	d.applyLocked(c.p, out)
+	v.QoSPending, v.Req = true, params
+	d.applyLocked(peerOf(c.Assoc), out)
 	return ndis.StatusPending
 }
 

@@ -2,6 +2,7 @@ package mcm
 
 import (
 	"errors"
+	"github.com/condis-project/condis/q2931/callctl"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -267,7 +268,7 @@ func (d *MCM) send(v *vc, n *ndis.NetBufferList) {
 func (dp *dataPath) pathCarriesLocked(dests []*call, size int) bool {
 	m := math.MaxInt32
 	for _, ds := range dests {
-		if l := ds.p.current(); l != nil {
+		if l := peerOf(ds.Assoc).current(); l != nil {
 			m = min(m, l.MaxDatagramPayload())
 		}
 	}
@@ -349,15 +350,15 @@ func transmit(dests []*call, reliable bool, data []byte) ndis.Status {
 	var first error
 	sent := false
 	for _, ds := range dests {
-		l := ds.p.current()
+		l := peerOf(ds.Assoc).current()
 		var err error
 		switch {
 		case l == nil:
 			err = transport.ErrLinkDown
 		case reliable:
-			err = l.SendReliable(ds.conn, data)
+			err = l.SendReliable(ds.Conn, data)
 		default:
-			err = l.SendDatagram(ds.conn, data)
+			err = l.SendDatagram(ds.Conn, data)
 		}
 		if err == nil {
 			sent = true
@@ -390,7 +391,7 @@ func (d *MCM) completeSent(v *vc, n *ndis.NetBufferList, st ndis.Status) {
 func (d *MCM) complete(v *vc, n *ndis.NetBufferList, st ndis.Status) {
 	n.Status = st
 	size := uint64(len(n.Data))
-	d.a.MCoSendNetBufferListsComplete(v.h, n, 0)
+	d.a.MCoSendNetBufferListsComplete(v.Handle, n, 0)
 	dp := &v.data
 	dp.mu.Lock()
 	dp.inflight--
@@ -479,8 +480,8 @@ func (v *vc) closeStreams() {
 		return
 	}
 	for _, ds := range dests {
-		if l := ds.p.current(); l != nil {
-			l.CloseReliable(ds.conn)
+		if l := peerOf(ds.Assoc).current(); l != nil {
+			l.CloseReliable(ds.Conn)
 		}
 	}
 }
@@ -504,14 +505,15 @@ var rxLists = sync.Pool{New: func() any { return new(ndis.NetBufferList) }}
 
 // receive indicates one received SDU on the VCs of its call.
 func (d *MCM) receive(p *peer, connID uint32, payload []byte) {
-	var one [1]*vc
+	var one [1]*callctl.Vc
 	p.as.ConnMu.RLock()
-	var to []*vc
+	var to []*callctl.Vc
 	if c := p.as.ConnLocked(connID); c != nil {
-		to = c.rxToLocked(&one)
+		to = c.RxToLocked(&one)
 	}
 	p.as.ConnMu.RUnlock()
-	for _, v := range to {
+	for _, x := range to {
+		v := vcOf(x)
 		dp := &v.data
 		dp.mu.Lock()
 		if !dp.rxOK {
@@ -524,7 +526,7 @@ func (d *MCM) receive(p *peer, connID uint32, payload []byte) {
 		dp.mu.Unlock()
 		nbl := rxLists.Get().(*ndis.NetBufferList)
 		nbl.Data = payload
-		st := d.a.MCoIndicateReceiveNetBufferLists(v.h, nbl, 1, ndis.ReceiveFlagsResources)
+		st := d.a.MCoIndicateReceiveNetBufferLists(v.Handle, nbl, 1, ndis.ReceiveFlagsResources)
 		*nbl = ndis.NetBufferList{}
 		rxLists.Put(nbl)
 		dp.mu.Lock()

@@ -21,8 +21,8 @@ func WrapCM(d *MCM, wrap func(callctl.CM) callctl.CM) { d.cm = wrap(d.cm) }
 func CompleteActivation(d *MCM, h *ndis.Vc, st ndis.Status) bool {
 	d.mu.Lock()
 	var v *vc
-	for x := d.vcs.head; x != nil; x = x.next {
-		if x.h == h {
+	for x := vcOf(d.vcs.Head); x != nil; x = vcOf(x.Next()) {
+		if x.Handle == h {
 			v = x
 			break
 		}

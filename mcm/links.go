@@ -47,8 +47,8 @@ func (h handler) LinkUp(l transport.Link) transport.LinkHandler {
 		// A SETUP that cannot be built for this link (say an SDU larger
 		// than its datagrams) fails its MakeCall or AddParty now: it was
 		// pended, so it must complete (R-GEN-3).
-		if st := d.startLegLocked(p, r.v, r.pt); st != ndis.StatusSuccess {
-			d.legFailedLocked(r.v, r.pt, st)
+		if st := d.startLegLocked(p, vcOf(r.VC), r.Party); st != ndis.StatusSuccess {
+			d.legFailedLocked(vcOf(r.VC), r.Party, st)
 		}
 	}
 	d.mu.Unlock()
@@ -94,26 +94,26 @@ func (d *MCM) mediaStatusLocked(p *peer, st ndis.Status) {
 	seen := map[*vc]bool{}
 	var vcs []*vc
 	add := func(v *vc) {
-		if !seen[v] && v.state() == callctl.Active && v.h != nil {
+		if !seen[v] && v.State() == callctl.Active && v.Handle != nil {
 			seen[v] = true
 			vcs = append(vcs, v)
 		}
 	}
 	for _, c := range p.as.CallRecords() {
-		if c.out != nil {
-			add(c.out)
+		if c.Out != nil {
+			add(vcOf(c.Out))
 		} else {
-			c.eachIn(add)
+			eachIn(c, add)
 		}
 	}
-	slices.SortFunc(vcs, func(a, b *vc) int { return seqCompare(a.seq, b.seq) })
+	slices.SortFunc(vcs, func(a, b *vc) int { return callctl.SeqCompare(a.Seq, b.Seq) })
 	for _, v := range vcs {
 		d.enqueueLocked(func() {
 			d.mu.Lock()
-			ok := v.state() == callctl.Active
+			ok := v.State() == callctl.Active
 			d.mu.Unlock()
 			if ok {
-				d.cm.IndicateStatus(v.h, &ndis.StatusIndication{StatusCode: st})
+				d.cm.IndicateStatus(v.Handle, &ndis.StatusIndication{StatusCode: st})
 			}
 		})
 	}
@@ -198,6 +198,6 @@ func (d *MCM) dialLoop(ctx context.Context, ep transport.Endpoint, p *peer) {
 // failWaitingLocked fails the calls and parties waiting for the link.
 func (d *MCM) failWaitingLocked(p *peer, st ndis.Status) {
 	for _, r := range p.as.TakeWaiting() {
-		d.legFailedLocked(r.v, r.pt, st)
+		d.legFailedLocked(vcOf(r.VC), r.Party, st)
 	}
 }

@@ -268,18 +268,18 @@ func (d *MCM) Cause(vc *ndis.Vc) (c uni.Cause, ok bool) {
 // call state changes (callctl.Transitions.Move records the reason and
 // emits trace.VcState).
 func (d *MCM) moveLocked(v *vc, to callctl.State, why callctl.Reason) {
-	d.moves.Move(&v.cs, v.h, to, why)
+	d.moves.Move(&v.CallState, v.Handle, to, why)
 }
 
 // noteCauseLocked records the cause that ended v's call (see Cause).
 func (d *MCM) noteCauseLocked(v *vc, c uni.Cause) {
-	if v.h == nil || c == 0 {
+	if v.Handle == nil || c == 0 {
 		return
 	}
 	if d.causes == nil {
 		d.causes = map[*ndis.Vc]uni.Cause{}
 	}
-	d.causes[v.h] = c
+	d.causes[v.Handle] = c
 }
 
 // Shutdown takes the MCM down: no new calls are accepted; every call is
@@ -303,16 +303,16 @@ func (d *MCM) Shutdown(ctx context.Context) error {
 		for _, p := range d.sortedPeersLocked() {
 			d.failWaitingLocked(p, ndis.StatusFailure)
 			for _, c := range p.sortedCallsLocked() {
-				if st, ok := p.as.Link().CallState(c.id); ok && st != uni.StateReleaseRequest {
-					if out, err := p.as.Link().Release(c.id, uni.NewCause(uni.CauseNormalCallClearing)); err == nil {
+				if st, ok := p.as.Link().CallState(c.ID); ok && st != uni.StateReleaseRequest {
+					if out, err := p.as.Link().Release(c.ID, uni.NewCause(uni.CauseNormalCallClearing)); err == nil {
 						d.applyLocked(p, out)
 					}
 				}
 			}
 		}
-		for v := d.vcs.head; v != nil; v = v.next {
-			if v.state() == callctl.Calling && v.c == nil {
-				d.legFailedLocked(v, v.initialParty(), ndis.StatusFailure)
+		for v := vcOf(d.vcs.Head); v != nil; v = vcOf(v.Next()) {
+			if v.State() == callctl.Calling && v.Call == nil {
+				d.legFailedLocked(v, v.InitialParty(), ndis.StatusFailure)
 			}
 		}
 		for a := range d.afs {
@@ -337,7 +337,7 @@ func (d *MCM) Shutdown(ctx context.Context) error {
 	idle := func() bool {
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		if len(d.afs) > 0 || d.vcs.n > 0 || d.next < len(d.work) || d.draining {
+		if len(d.afs) > 0 || d.vcs.Len > 0 || d.next < len(d.work) || d.draining {
 			return false
 		}
 		for _, p := range d.peers {

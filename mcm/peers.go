@@ -186,7 +186,7 @@ type peer struct {
 	d    *MCM
 	name string
 	addr uni.AESA // its address (peerAddress), worked out once: it is a SHA-256
-	as   *callctl.Assoc[call, setupReq]
+	as   *callctl.Assoc
 	tl   transport.Link // current transport link, nil while down
 
 	// refusals paces the refusals of the peer's calls (Config.RefusalRate);
@@ -222,18 +222,12 @@ func (p *peer) setLink(l transport.Link) {
 	}
 }
 
-// setupReq is a SETUP (or an ADD PARTY opening a new leg) waiting for the
-// transport link to the peer.
-type setupReq struct {
-	v  *vc
-	pt *party // nil for a point-to-point call
-}
-
 func (d *MCM) peerLocked(name string) *peer {
 	p := d.peers[name]
 	if p == nil {
 		p = &peer{d: d, name: name, refusals: rate.NewLimiter(rate.Limit(d.cfg.RefusalRate), d.cfg.RefusalRate), addr: d.peerAddress(name)}
-		p.as = callctl.NewAssoc[call, setupReq](d.name, name, uni.Config{Timers: d.timers}, &d.mu, func(out uni.Output) { d.timerExpiredLocked(p, out) })
+		p.as = callctl.NewAssoc(d.name, name, uni.Config{Timers: d.timers}, &d.mu, func(out uni.Output) { d.timerExpiredLocked(p, out) })
+		p.as.Owner = p
 		d.peers[name] = p
 	}
 	return p
@@ -244,8 +238,8 @@ func (p *peer) up() bool { return p.tl != nil && p.as.Up() }
 
 // unbindConn frees c's connection identifier, if it has one.
 func (p *peer) unbindConn(c *call) {
-	if c.hasConn {
-		p.as.UnbindConn(c.conn, c)
+	if c.HasConn {
+		p.as.UnbindConn(c.Conn, c)
 	}
 }
 
@@ -261,10 +255,10 @@ func (d *MCM) sortedPeersLocked() []*peer {
 func (p *peer) sortedCallsLocked() []*call {
 	cs := p.as.CallRecords()
 	sort.Slice(cs, func(i, j int) bool {
-		if cs[i].id.Local != cs[j].id.Local {
-			return cs[i].id.Local
+		if cs[i].ID.Local != cs[j].ID.Local {
+			return cs[i].ID.Local
 		}
-		return cs[i].id.Ref < cs[j].id.Ref
+		return cs[i].ID.Ref < cs[j].ID.Ref
 	})
 	return cs
 }

@@ -66,7 +66,7 @@ func (d *MCM) restartVCLocked(p *peer, c *call) {
 	if !p.as.Link().IsUp() {
 		return
 	}
-	if out, err := p.as.Link().RestartReleased(*q2931.ConnectionIE(c.conn), c.id); err == nil {
+	if out, err := p.as.Link().RestartReleased(*q2931.ConnectionIE(c.Conn), c.ID); err == nil {
 		d.applyLocked(p, out)
 	}
 }
@@ -80,30 +80,30 @@ func (d *MCM) incomingSetup(p *peer, ind uni.Indication) {
 		d.mu.Unlock()
 		return // gone already; its IndReleased follows
 	}
-	c := &call{p: p, id: ind.Call}
+	c := &call{Assoc: p.as, ID: ind.Call}
 	fwd, bwd, reliable := q2931.ReadSetup(m)
-	c.reliable = reliable
+	c.Reliable = reliable
 	if m.EndpointRef != nil || (m.Bearer != nil && m.Bearer.UserPlane == uni.PointToMultipoint) {
-		c.p2mp = true
+		c.P2MP = true
 		if m.EndpointRef != nil {
-			c.firstEP = m.EndpointRef.Value
+			c.FirstEP = m.EndpointRef.Value
 		}
 		// Parties added later are offered what the SETUP asked for.
-		c.mp = &callMP{fwd: fwd, bwd: bwd}
+		c.MP = &callMP{Fwd: fwd, Bwd: bwd}
 	}
-	p.as.AddCall(c.id, c)
+	p.as.AddCall(c.ID, c)
 	d.mu.Unlock()
-	d.offer(p, c, c.firstEP, m, fwd, bwd, false)
+	d.offer(p, c, c.FirstEP, m, fwd, bwd, false)
 }
 
 func (d *MCM) incomingParty(p *peer, ind uni.Indication) {
 	d.mu.Lock()
 	c := p.as.Call(ind.Call)
 	d.mu.Unlock()
-	if c == nil || c.out != nil || c.mp == nil {
+	if c == nil || c.Out != nil || c.MP == nil {
 		return
 	}
-	d.offer(p, c, ind.Endpoint, ind.Msg, c.mp.fwd, c.mp.bwd, true)
+	d.offer(p, c, ind.Endpoint, ind.Msg, c.MP.Fwd, c.MP.Bwd, true)
 }
 
 // offer answers a SETUP (or ADD PARTY) asking for fwd and bwd as far as
@@ -145,7 +145,7 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 	}
 	d.mu.Lock()
 	s := d.saps[svc]
-	reliable := c.reliable
+	reliable := c.Reliable
 	limit := uint32(q2931.MaxAAL5SDU)
 	if !reliable && p.tl != nil {
 		limit = min(limit, uint32(p.tl.MaxDatagramPayload()))
@@ -187,18 +187,18 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 			f.MaxSduSize = limit
 		}
 	}
-	if !c.hasConn {
-		c.conn, c.hasConn = p.as.AllocConn(), true
-		p.as.BindConn(c.conn, c)
+	if !c.HasConn {
+		c.Conn, c.HasConn = p.as.AllocConn(), true
+		p.as.BindConn(c.Conn, c)
 	}
-	v := &vc{seq: uint32(seqs.Add(1)), af: s.AF, incoming: true, p: p, service: callctl.MakeServiceName(s.Service),
-		reliable: reliable, c: c, ep: ep}
+	v := newVC(callctl.Vc{Seq: uint32(seqs.Add(1)), AF: s.AF, Incoming: true, Assoc: p.as, Service: callctl.MakeServiceName(s.Service),
+		Reliable: reliable, Call: c, EP: ep})
 	d.moveLocked(v, callctl.Offered, callctl.ReasonOffer)
-	o := callctl.BuildOffer(bwd, fwd, c.conn, v.p.name, v.mediaFlags())
-	v.offer = o
-	c.addIn(v)
+	o := callctl.BuildOffer(bwd, fwd, c.Conn, v.Assoc.Peer(), v.mediaFlags())
+	v.Offer = o
+	c.AddIn(&v.Vc)
 	s.AF.VCs++
-	d.vcs.push(v)
+	d.vcs.Push(&v.Vc)
 	o.SAP = s
 	d.mu.Unlock()
 
@@ -208,9 +208,9 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 		return
 	}
 	d.mu.Lock()
-	v.h = h
+	v.Handle = h
 	d.mu.Unlock()
-	d.activate(v, bwd, fwd, c.conn, v, stepOffer)
+	d.activate(v, bwd, fwd, c.Conn, v, stepOffer)
 }
 
 // refuseOffer refuses an incoming call (RELEASE COMPLETE) or an added
@@ -220,36 +220,36 @@ func (d *MCM) refuseOffer(p *peer, c *call, ep uint16, added bool, svc string, c
 	var out uni.Output
 	var err error
 	if added {
-		out, err = p.as.Link().RejectParty(c.id, ep, cause)
+		out, err = p.as.Link().RejectParty(c.ID, ep, cause)
 	} else {
-		out, err = p.as.Link().Reject(c.id, cause)
+		out, err = p.as.Link().Reject(c.ID, cause)
 	}
 	if err == nil {
 		d.applyLocked(p, out)
 	}
 	d.refusedLocked(p)
-	d.traceRefused(p, c.id, svc, cause.Value)
+	d.traceRefused(p, c.ID, svc, cause.Value)
 	d.mu.Unlock()
 }
 
 // offerFailed refuses an incoming call whose VC could not be created or
 // activated (cause 47) and lets the VC go: deleted if it was created.
 func (d *MCM) offerFailed(v *vc, st ndis.Status) {
-	p, c, svc := v.p, v.c, v.service.String()
+	p, c, svc := peerOf(v.Assoc), v.Call, v.Service.String()
 	d.log.Warn("cannot offer an incoming call", "peer", p.name, "service", svc, "status", st.String())
 	d.mu.Lock()
 	d.moveLocked(v, callctl.Idle, callctl.ReasonOfferFailed)
-	v.dropOfferLocked() // never given to the client
-	h, added, a := v.h, v.ep != c.firstEP, v.af
+	v.DropOfferLocked() // never given to the client
+	h, added, a := v.Handle, v.EP != c.FirstEP, v.AF
 	d.mu.Unlock()
-	d.refuseOffer(p, c, v.ep, added, svc, uni.NewCause(uni.CauseResourceUnavailable))
+	d.refuseOffer(p, c, v.EP, added, svc, uni.NewCause(uni.CauseResourceUnavailable))
 	if h != nil {
 		d.deleteLater(v)
 		return
 	}
 	d.mu.Lock()
-	c.removeIn(v)
-	d.vcs.remove(v)
+	c.RemoveIn(&v.Vc)
+	d.vcs.Remove(&v.Vc)
 	a.VCs--
 	done := a.Closing && a.VCs == 0 && !a.Closed
 	if done {
@@ -271,33 +271,33 @@ func (d *MCM) offerActivated(v *vc, st ndis.Status) {
 		return
 	}
 	d.mu.Lock()
-	o, c, p := v.offer, v.c, v.p
-	if o == nil || o.Lost || v.state() != callctl.Offered {
+	o, c, p := v.Offer, v.Call, peerOf(v.Assoc)
+	if o == nil || o.Lost || v.State() != callctl.Offered {
 		// Released before the client saw it (the peer's RELEASE came
 		// while the activation was pended): nobody is told.
 		d.moveLocked(v, callctl.Idle, callctl.ReasonOfferFailed)
-		v.dropOfferLocked()
+		v.DropOfferLocked()
 		d.mu.Unlock()
 		d.dispose(v)
 		return
 	}
-	s, added := o.SAP, v.ep != c.firstEP
+	s, added := o.SAP, v.EP != c.FirstEP
 	bwd, fwd := o.Tx, o.Rx
-	v.tx, v.rx = bwd, fwd
+	v.Tx, v.Rx = bwd, fwd
 	withdrawn := d.saps[s.Service] != s // deregistered meanwhile: its handle is dead (R-SAP-5)
 	o.Given, o.Pending = true, !withdrawn
 	d.mu.Unlock()
-	v.data.open(bwd, int(bwd.MaxSduSize), v.reliable, c, false, false)
+	v.Data.Open(bwd, int(bwd.MaxSduSize), v.Reliable, c, false, false)
 	if withdrawn {
 		d.answered(v, ndis.StatusInvalidSap, nil) // cause 88
 		return
 	}
-	c.addRx(v)
+	c.AddRx(&v.Vc)
 	if d.debugging() {
-		d.log.Debug("offering a call", "peer", p.name, "call", c.id.String(), "service", s.Service, "conn", c.conn)
+		d.log.Debug("offering a call", "peer", p.name, "call", c.ID.String(), "service", s.Service, "conn", c.Conn)
 	}
 	d.traceCall(v, trace.CallOffered, 0, 0, false)
-	st = d.cm.DispatchIncomingCall(s.Handle, v.h, &o.Params)
+	st = d.cm.DispatchIncomingCall(s.Handle, v.Handle, &o.Params)
 	if st != ndis.StatusPending {
 		d.answered(v, st, &o.Params)
 		return
@@ -305,8 +305,8 @@ func (d *MCM) offerActivated(v *vc, st ndis.Status) {
 	// The client answers later: CALL PROCEEDING (with the connection
 	// identifier) so the caller waits T310 instead of T303.
 	d.mu.Lock()
-	if cs, ok := p.as.Link().CallState(c.id); ok && !added && !v.answered() && cs == uni.StateCallPresent {
-		if out, err := p.as.Link().Proceed(c.id, q2931.ConnectionIE(c.conn)); err == nil {
+	if cs, ok := p.as.Link().CallState(c.ID); ok && !added && !v.Answered() && cs == uni.StateCallPresent {
+		if out, err := p.as.Link().Proceed(c.ID, q2931.ConnectionIE(c.Conn)); err == nil {
 			d.applyLocked(p, out)
 		}
 	}
@@ -329,30 +329,30 @@ func (d *MCM) ProtocolCmIncomingCallComplete(st ndis.Status, vcCtx any, params *
 // accepted call is closed at once with NDIS_STATUS_INCOMPATABLE_QOS.
 func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 	d.mu.Lock()
-	o := v.offer
+	o := v.Offer
 	if o == nil {
 		d.mu.Unlock()
 		return
 	}
 	// The client's buffer is the MCM's again: it is recycled once the
 	// answer is carried out (params may be it).
-	v.offer = nil
+	v.Offer = nil
 	defer o.Free()
 	if o.DeleteWanted {
 		d.deleteLaterLocked(v)
 	}
-	c, p := v.c, v.c.p
-	added := v.ep != c.firstEP
+	c, p := v.Call, peerOf(v.Call.Assoc)
+	added := v.EP != c.FirstEP
 	refuse := func(cause uni.CauseIE) {
-		if c.ended {
+		if c.Ended {
 			return
 		}
 		var out uni.Output
 		var err error
 		if added {
-			out, err = p.as.Link().RejectParty(c.id, v.ep, cause)
+			out, err = p.as.Link().RejectParty(c.ID, v.EP, cause)
 		} else {
-			out, err = p.as.Link().Reject(c.id, cause)
+			out, err = p.as.Link().Reject(c.ID, cause)
 		}
 		if err == nil {
 			d.applyLocked(p, out)
@@ -364,7 +364,7 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 	if st != ndis.StatusSuccess {
 		refuse(uni.NewCause(q2931.CauseForStatus(st)))
 		d.traceCallLocked(v, trace.CallRefused, q2931.CauseForStatus(st), st, false)
-		disposeIt := v.state() == callctl.Offered
+		disposeIt := v.State() == callctl.Offered
 		if disposeIt {
 			d.moveLocked(v, callctl.Idle, callctl.ReasonRefused)
 		}
@@ -374,7 +374,7 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 		}
 		return
 	}
-	if v.state() != callctl.Offered {
+	if v.State() != callctl.Offered {
 		d.mu.Unlock()
 		return // the network ended the call meanwhile; its close is indicated
 	}
@@ -387,7 +387,7 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 			d.traceCallLocked(v, trace.CallRefused, uni.CauseQoSUnavailable, ndis.StatusIncompatibleQoS, false)
 			d.mu.Unlock()
 			d.haltTx(v, ndis.StatusClosing)
-			d.cm.DispatchIncomingCloseCall(ndis.StatusIncompatibleQoS, v.h, nil)
+			d.cm.DispatchIncomingCloseCall(ndis.StatusIncompatibleQoS, v.Handle, nil)
 			return
 		}
 		tx.MaxSduSize, rx.MaxSduSize = ntx.MaxSduSize, nrx.MaxSduSize
@@ -395,9 +395,9 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 	var out uni.Output
 	var err error
 	if added {
-		out, err = p.as.Link().AcceptParty(c.id, v.ep)
+		out, err = p.as.Link().AcceptParty(c.ID, v.EP)
 	} else {
-		out, err = p.as.Link().Accept(c.id, callctl.ConnectMessage(c.conn, rx, tx, v.reliable))
+		out, err = p.as.Link().Accept(c.ID, callctl.ConnectMessage(c.Conn, rx, tx, v.Reliable))
 	}
 	if err != nil {
 		d.moveLocked(v, callctl.Accepted, callctl.ReasonAccepted) // the call is gone: its IndReleased closes it
@@ -412,15 +412,15 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 	}
 	reactivate := tx.MaxSduSize != o.Tx.MaxSduSize || rx.MaxSduSize != o.Rx.MaxSduSize
 	if reactivate {
-		v.tx, v.rx = tx, rx
+		v.Tx, v.Rx = tx, rx
 	}
 	d.mu.Unlock()
 	if reactivate {
 		// The data path takes the lower size now: a CONNECT
 		// ACKNOWLEDGE may allow sends before a pended re-activation
 		// completes.
-		v.data.open(tx, int(tx.MaxSduSize), v.reliable, c, false, false)
-		d.activate(v, tx, rx, c.conn, v, stepNarrowed)
+		v.Data.Open(tx, int(tx.MaxSduSize), v.Reliable, c, false, false)
+		d.activate(v, tx, rx, c.Conn, v, stepNarrowed)
 		return
 	}
 	d.narrowedActivated(v)
@@ -430,9 +430,9 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 // accepted (re-activated with the lower SDU sizes it asked for, if it
 // did); an added party is up at once.
 func (d *MCM) narrowedActivated(v *vc) {
-	v.data.allowReceive()
+	v.Data.AllowReceive()
 	d.mu.Lock()
-	added := v.c != nil && v.ep != v.c.firstEP
+	added := v.Call != nil && v.EP != v.Call.FirstEP
 	d.mu.Unlock()
 	if added {
 		d.later(func() { d.callConnected(v) })
@@ -442,15 +442,15 @@ func (d *MCM) narrowedActivated(v *vc) {
 // callConnected tells the client an accepted call is up.
 func (d *MCM) callConnected(v *vc) {
 	d.mu.Lock()
-	ok := v.state() == callctl.Accepted || v.state() == callctl.Active
+	ok := v.State() == callctl.Accepted || v.State() == callctl.Active
 	if ok {
 		d.moveLocked(v, callctl.Active, callctl.ReasonConnectAck)
 	}
 	d.mu.Unlock()
 	if ok {
-		v.data.allowSend()
+		v.Data.AllowSend()
 		d.traceCall(v, trace.CallConnected, 0, ndis.StatusSuccess, false)
-		d.cm.DispatchCallConnected(v.h)
+		d.cm.DispatchCallConnected(v.Handle)
 	}
 }
 
@@ -460,19 +460,19 @@ func (d *MCM) callConnected(v *vc) {
 func (d *MCM) connected(p *peer, ind uni.Indication) {
 	d.mu.Lock()
 	c := p.as.Call(ind.Call)
-	if c == nil || c.ended {
+	if c == nil || c.Ended {
 		d.mu.Unlock()
 		return
 	}
-	if c.out == nil {
-		v := c.first
+	if c.Out == nil {
+		v := vcOf(c.First)
 		d.mu.Unlock()
 		if v != nil {
 			d.callConnected(v)
 		}
 		return
 	}
-	v := c.out
+	v := vcOf(c.Out)
 	if ci := ind.Msg.ConnectionID; ci == nil || p.as.ConnInUse(q2931.ConnectionOf(ci)) {
 		// The called side assigns the connection identifier; without one
 		// (or with one in use) there is no data path.
@@ -484,33 +484,33 @@ func (d *MCM) connected(p *peer, ind uni.Indication) {
 		d.mu.Unlock()
 		return
 	}
-	c.conn, c.hasConn, c.connected = q2931.ConnectionOf(ind.Msg.ConnectionID), true, true
-	p.as.BindConn(c.conn, c)
-	if v.state() == callctl.Calling && v.c == c {
+	c.Conn, c.HasConn, c.Connected = q2931.ConnectionOf(ind.Msg.ConnectionID), true, true
+	p.as.BindConn(c.Conn, c)
+	if v.State() == callctl.Calling && v.Call == c {
 		tx, rx := d.callUpLocked(v, ind.Msg)
-		conn := c.conn
+		conn := c.Conn
 		d.mu.Unlock()
 		d.activate(v, tx, rx, conn, v, stepCallUp)
 		return
 	}
 	// A new leg of a multipoint call: its first party is added.
-	pt := c.party(c.firstEP)
+	pt := c.Party(c.FirstEP)
 	var adds []*party
-	if pt != nil && pt.state == callctl.PartyAdding {
-		pt.state = callctl.PartyActive
-		adds, c.mp.waitAdds = c.mp.waitAdds, nil
+	if pt != nil && pt.State == callctl.PartyAdding {
+		pt.State = callctl.PartyActive
+		adds, c.MP.WaitAdds = c.MP.WaitAdds, nil
 		for _, w := range adds {
 			if st := d.addOnLegLocked(c, w); st != ndis.StatusSuccess {
 				d.partyGoneLocked(w)
-				d.enqueueLocked(func() { d.cm.AddPartyComplete(st, w.h, nil, w.params) })
+				d.enqueueLocked(func() { d.cm.AddPartyComplete(st, w.Handle, nil, w.Params) })
 			}
 		}
 	}
 	ds := d.legDestsLocked(v)
 	d.mu.Unlock()
-	v.data.setDests(ds)
-	if pt != nil && pt.state == callctl.PartyActive {
-		d.cm.AddPartyComplete(ndis.StatusSuccess, pt.h, pt, pt.params)
+	v.Data.SetDests(ds)
+	if pt != nil && pt.State == callctl.PartyActive {
+		d.cm.AddPartyComplete(ndis.StatusSuccess, pt.Handle, pt, pt.Params)
 	}
 }
 
@@ -521,14 +521,14 @@ func (d *MCM) connected(p *peer, ind uni.Indication) {
 // identifier the called side assigned, once it has released d.mu, and
 // callUpActivated completes the MakeCall.
 func (d *MCM) callUpLocked(v *vc, m *uni.Message) (tx, rx ndis.Flowspec) {
-	params := v.req
+	params := v.Req
 	cm := params.CallMgrParameters
 	if a := m.AAL; a != nil && a.Type == uni.AAL5 {
 		if a.FwdMaxSDU.Present && a.FwdMaxSDU.Value > 0 && a.FwdMaxSDU.Value < cm.Transmit.MaxSduSize {
 			cm.Transmit.MaxSduSize = a.FwdMaxSDU.Value
 			params.Flags |= ndis.CallParametersChanged
 		}
-		if !v.multipoint && a.BwdMaxSDU.Present && a.BwdMaxSDU.Value > 0 && a.BwdMaxSDU.Value < cm.Receive.MaxSduSize {
+		if !v.Multipoint && a.BwdMaxSDU.Present && a.BwdMaxSDU.Value > 0 && a.BwdMaxSDU.Value < cm.Receive.MaxSduSize {
 			cm.Receive.MaxSduSize = a.BwdMaxSDU.Value
 			params.Flags |= ndis.CallParametersChanged
 		}
@@ -540,9 +540,9 @@ func (d *MCM) callUpLocked(v *vc, m *uni.Message) (tx, rx ndis.Flowspec) {
 // MakeCall's parameters (as the CONNECT left them), without a receive
 // direction for a multipoint root.
 func (v *vc) activationFlowspecs() (tx, rx ndis.Flowspec) {
-	cm := v.req.CallMgrParameters
+	cm := v.Req.CallMgrParameters
 	tx, rx = cm.Transmit, cm.Receive
-	if v.multipoint {
+	if v.Multipoint {
 		rx = ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
 	}
 	return tx, rx
@@ -554,12 +554,12 @@ func (v *vc) activationFlowspecs() (tx, rx ndis.Flowspec) {
 // while the activation was pended lets the activation go.
 func (d *MCM) callUpActivated(v *vc, st ndis.Status) {
 	d.mu.Lock()
-	c := v.c
-	if v.state() != callctl.Calling || c == nil || c.ended || !c.connected {
+	c := v.Call
+	if v.State() != callctl.Calling || c == nil || c.Ended || !c.Connected {
 		// The MakeCall failed meanwhile (its completion is queued).
 		d.mu.Unlock()
 		if st == ndis.StatusSuccess {
-			v.act.Deactivate(&d.mu, d.cm, v.h, ignoreOutcome, 0)
+			v.Act.Deactivate(&d.mu, d.cm, v.Handle, ignoreOutcome, 0)
 		}
 		return
 	}
@@ -568,27 +568,27 @@ func (d *MCM) callUpActivated(v *vc, st ndis.Status) {
 		d.mu.Unlock()
 		return // its IndReleased fails the MakeCall
 	}
-	params := v.req
+	params := v.Req
 	tx, rx := v.activationFlowspecs()
-	pt := v.initialParty()
+	pt := v.InitialParty()
 	var adds []*party
 	if pt != nil {
-		adds, c.mp.waitAdds = c.mp.waitAdds, nil
+		adds, c.MP.WaitAdds = c.MP.WaitAdds, nil
 	}
 	d.mu.Unlock()
-	v.data.open(tx, int(tx.MaxSduSize), v.reliable, c, true, !v.multipoint)
-	if !v.multipoint {
-		c.setRx(v)
+	v.Data.Open(tx, int(tx.MaxSduSize), v.Reliable, c, true, !v.Multipoint)
+	if !v.Multipoint {
+		c.SetRx(&v.Vc)
 	}
 	d.mu.Lock()
-	v.tx, v.rx, v.req = tx, rx, nil
+	v.Tx, v.Rx, v.Req = tx, rx, nil
 	d.moveLocked(v, callctl.Active, callctl.ReasonConnect)
 	if pt != nil {
-		pt.state = callctl.PartyActive
+		pt.State = callctl.PartyActive
 		for _, w := range adds {
 			if st := d.addOnLegLocked(c, w); st != ndis.StatusSuccess {
 				d.partyGoneLocked(w)
-				d.enqueueLocked(func() { d.cm.AddPartyComplete(st, w.h, nil, w.params) })
+				d.enqueueLocked(func() { d.cm.AddPartyComplete(st, w.Handle, nil, w.Params) })
 			}
 		}
 	}
@@ -596,26 +596,26 @@ func (d *MCM) callUpActivated(v *vc, st ndis.Status) {
 	var ph *ndis.Party
 	var pctx any
 	if pt != nil {
-		ph, pctx = pt.h, pt
+		ph, pctx = pt.Handle, pt
 	}
 	if d.debugging() {
-		d.log.Debug("call connected", "peer", c.p.name, "service", v.service.String(), "conn", c.conn)
+		d.log.Debug("call connected", "peer", c.Assoc.Peer(), "service", v.Service.String(), "conn", c.Conn)
 	}
-	if pt == nil || pt.initial {
+	if pt == nil || pt.Initial {
 		d.traceCall(v, trace.CallConnected, 0, ndis.StatusSuccess, false)
 	}
-	d.cm.MakeCallComplete(ndis.StatusSuccess, v.h, ph, pctx, params)
+	d.cm.MakeCallComplete(ndis.StatusSuccess, v.Handle, ph, pctx, params)
 }
 
 // legDestsLocked lists where a multipoint root's transmissions go: every
 // connected leg. The slice is new: the data path reads it unlocked.
 func (d *MCM) legDestsLocked(v *vc) []*call {
 	var ds []*call
-	if c := v.c; c != nil && c.connected && !c.ended && c.hasConn {
+	if c := v.Call; c != nil && c.Connected && !c.Ended && c.HasConn {
 		ds = append(ds, c)
 	}
-	for _, c := range v.furtherLegs() {
-		if c.connected && !c.ended && c.hasConn {
+	for _, c := range v.FurtherLegs() {
+		if c.Connected && !c.Ended && c.HasConn {
 			ds = append(ds, c)
 		}
 	}
@@ -629,11 +629,11 @@ func (d *MCM) peerReleased(p *peer, ind uni.Indication) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	c := p.as.Call(ind.Call)
-	if c == nil || c.ended {
+	if c == nil || c.Ended {
 		return
 	}
-	if v := c.out; v != nil {
-		if v.multipoint {
+	if v := vcOf(c.Out); v != nil {
+		if v.Multipoint {
 			// A leaf node left: acknowledge at once; its parties are lost
 			// when the call ends (IndReleased).
 			d.releaseLegLocked(c, uni.NewCause(uni.CauseNormalCallClearing))
@@ -644,7 +644,7 @@ func (d *MCM) peerReleased(p *peer, ind uni.Indication) {
 		return
 	}
 	st := q2931.IndicationStatus(ind)
-	c.eachIn(func(v *vc) {
+	eachIn(c, func(v *vc) {
 		d.noteCauseLocked(v, ind.Cause.Value)
 		d.networkEndLocked(v, st)
 	})
@@ -654,14 +654,14 @@ func (d *MCM) peerReleased(p *peer, ind uni.Indication) {
 func (d *MCM) released(p *peer, ind uni.Indication) {
 	d.mu.Lock()
 	c := p.as.Call(ind.Call)
-	if c == nil || c.ended {
+	if c == nil || c.Ended {
 		d.mu.Unlock()
 		return
 	}
-	c.ended = true
-	p.as.RemoveCall(c.id)
+	c.Ended = true
+	p.as.RemoveCall(c.ID)
 	p.unbindConn(c)
-	c.setRx(nil)
+	c.SetRx(nil)
 	st := q2931.IndicationStatus(ind)
 	if ind.Restarted {
 		// A restart (the peer's, ours, or the peer's process starting
@@ -669,19 +669,19 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 		st = ndis.StatusDestOutOfOrder
 	}
 	if d.debugging() {
-		d.log.Debug("call released", "peer", p.name, "call", c.id.String(), "conn", c.conn, "cause", ind.Cause.Value.String(), "msg", ind.Msg != nil)
+		d.log.Debug("call released", "peer", p.name, "call", c.ID.String(), "conn", c.Conn, "cause", ind.Cause.Value.String(), "msg", ind.Msg != nil)
 	}
-	if c.releasing && ind.Msg == nil && c.hasConn && p.as.Link().IsUp() {
+	if c.Releasing && ind.Msg == nil && c.HasConn && p.as.Link().IsUp() {
 		// Our RELEASE went unanswered twice (T308): the peer may still
 		// hold the call. Q.2931 puts the VC in maintenance; restarting it
 		// (RESTART, class "indicated VC") clears the peer's side.
-		d.log.Warn("RELEASE unanswered: restarting the VC", "peer", p.name, "conn", c.conn)
+		d.log.Warn("RELEASE unanswered: restarting the VC", "peer", p.name, "conn", c.Conn)
 		d.restartVCLocked(p, c)
 	}
-	v := c.out
+	v := vcOf(c.Out)
 	if v == nil {
-		c.eachIn(func(x *vc) {
-			if x.state().IsClosing() {
+		eachIn(c, func(x *vc) {
+			if x.State().IsClosing() {
 				d.maybeFinishCloseLocked(x)
 			} else {
 				d.noteCauseLocked(x, ind.Cause.Value)
@@ -691,15 +691,15 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 		d.mu.Unlock()
 		return
 	}
-	v.removeLeg(c)
-	if !v.multipoint {
-		if !v.state().IsClosing() {
+	v.RemoveLeg(c)
+	if !v.Multipoint {
+		if !v.State().IsClosing() {
 			d.noteCauseLocked(v, ind.Cause.Value)
 		}
 		switch {
-		case v.state() == callctl.Calling:
+		case v.State() == callctl.Calling:
 			d.legFailedLocked(v, nil, st)
-		case v.state().IsClosing():
+		case v.State().IsClosing():
 			d.maybeFinishCloseLocked(v)
 		default:
 			d.networkEndLocked(v, st)
@@ -708,34 +708,34 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 		return
 	}
 	var lost []*party
-	eps := make([]uint16, 0, len(c.mp.eps))
-	for ep := range c.mp.eps {
+	eps := make([]uint16, 0, len(c.MP.EPs))
+	for ep := range c.MP.EPs {
 		eps = append(eps, ep)
 	}
 	slices.Sort(eps)
 	for _, ep := range eps {
-		pt := c.mp.eps[ep]
-		switch pt.state {
+		pt := c.MP.EPs[ep]
+		switch pt.State {
 		case callctl.PartyAdding:
 			d.legFailedLocked(v, pt, st)
 		case callctl.PartyDropping:
 			d.partyGoneLocked(pt)
-			d.enqueueLocked(func() { d.cm.DropPartyComplete(ndis.StatusSuccess, pt.h) })
+			d.enqueueLocked(func() { d.cm.DropPartyComplete(ndis.StatusSuccess, pt.Handle) })
 		case callctl.PartyActive:
 			lost = append(lost, pt)
 		}
-		pt.c = nil
+		pt.Call = nil
 	}
-	for _, w := range c.mp.waitAdds {
+	for _, w := range c.MP.WaitAdds {
 		d.legFailedLocked(v, w, st)
 	}
-	c.mp.waitAdds = nil
+	c.MP.WaitAdds = nil
 	d.partiesLostLocked(v, lost, st)
-	if v.state().IsClosing() {
+	if v.State().IsClosing() {
 		d.maybeFinishCloseLocked(v)
-	} else if v.state() == callctl.Active {
+	} else if v.State() == callctl.Active {
 		ds := d.legDestsLocked(v)
-		d.enqueueLocked(func() { v.data.setDests(ds) })
+		d.enqueueLocked(func() { v.Data.SetDests(ds) })
 	}
 	d.mu.Unlock()
 }
@@ -746,15 +746,15 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 // IncomingCloseCall with st (SUCCESS for normal clearing, DEST_OUT_OF_ORDER
 // after T309, ...). Its NdisClCloseCall finishes the close.
 func (d *MCM) networkEndLocked(v *vc, st ndis.Status) {
-	if v.h == nil {
+	if v.Handle == nil {
 		return
 	}
-	switch v.state() {
+	switch v.State() {
 	case callctl.Offered, callctl.Accepted, callctl.Active:
 	default:
 		return // closing or released already, or no call
 	}
-	if o := v.offer; o != nil && !o.Given {
+	if o := v.Offer; o != nil && !o.Given {
 		// Its activation is not done: the client never saw the call,
 		// and offerActivated lets the VC go.
 		o.Lost = true
@@ -763,19 +763,19 @@ func (d *MCM) networkEndLocked(v *vc, st ndis.Status) {
 	d.moveLocked(v, callctl.Released, callctl.ReasonNetworkRelease)
 	d.traceCallLocked(v, trace.CallReleased, 0, st, true)
 	var qp *ndis.CallParameters
-	if v.qosPending {
-		qp = v.req
+	if v.QoSPending {
+		qp = v.Req
 	}
-	v.qosPending, v.req = false, nil
+	v.QoSPending, v.Req = false, nil
 	if d.debugging() {
-		d.log.Debug("call closed by the network", "peer", v.p.name, "service", v.service.String(), "status", st.String())
+		d.log.Debug("call closed by the network", "peer", v.Assoc.Peer(), "service", v.Service.String(), "status", st.String())
 	}
 	d.enqueueLocked(func() {
 		d.haltTx(v, ndis.StatusClosing)
 		if qp != nil {
-			d.cm.ModifyCallQoSComplete(failure(st), v.h, qp)
+			d.cm.ModifyCallQoSComplete(failure(st), v.Handle, qp)
 		}
-		d.cm.DispatchIncomingCloseCall(st, v.h, nil)
+		d.cm.DispatchIncomingCloseCall(st, v.Handle, nil)
 	})
 }
 
@@ -787,18 +787,18 @@ func (d *MCM) partiesLostLocked(v *vc, lost []*party, st ndis.Status) {
 	if len(lost) == 0 {
 		return
 	}
-	if v.state().Ended() {
+	if v.State().Ended() {
 		for _, pt := range lost {
-			pt.state = callctl.PartyDropIndicated
+			pt.State = callctl.PartyDropIndicated
 		}
 		return
 	}
 	for _, pt := range lost {
-		pt.state = callctl.PartyDropIndicated
+		pt.State = callctl.PartyDropIndicated
 	}
 	alive := 0
-	for _, pt := range v.parties() {
-		if pt.state == callctl.PartyActive {
+	for _, pt := range v.Parties() {
+		if pt.State == callctl.PartyActive {
 			alive++
 		}
 	}
@@ -807,7 +807,7 @@ func (d *MCM) partiesLostLocked(v *vc, lost []*party, st ndis.Status) {
 		indicate = lost[:len(lost)-1]
 	}
 	for _, pt := range indicate {
-		d.enqueueLocked(func() { d.cm.DispatchIncomingDropParty(st, pt.h, nil) })
+		d.enqueueLocked(func() { d.cm.DispatchIncomingDropParty(st, pt.Handle, nil) })
 	}
 	if alive == 0 {
 		d.networkEndLocked(v, st)
@@ -821,16 +821,16 @@ func (d *MCM) partyAdded(p *peer, ind uni.Indication) {
 	d.mu.Lock()
 	c := p.as.Call(ind.Call)
 	var pt *party
-	if c != nil && c.out != nil {
-		pt = c.party(ind.Endpoint)
+	if c != nil && c.Out != nil {
+		pt = c.Party(ind.Endpoint)
 	}
-	if pt == nil || pt.state != callctl.PartyAdding {
+	if pt == nil || pt.State != callctl.PartyAdding {
 		d.mu.Unlock()
 		return
 	}
-	pt.state = callctl.PartyActive
+	pt.State = callctl.PartyActive
 	d.mu.Unlock()
-	d.cm.AddPartyComplete(ndis.StatusSuccess, pt.h, pt, pt.params)
+	d.cm.AddPartyComplete(ndis.StatusSuccess, pt.Handle, pt, pt.Params)
 }
 
 // partyEnded: a party is gone at the uni level (rejected, dropped, timed
@@ -843,33 +843,33 @@ func (d *MCM) partyEnded(p *peer, ind uni.Indication) {
 		return
 	}
 	st := q2931.IndicationStatus(ind)
-	if v := c.out; v != nil {
-		pt := c.party(ind.Endpoint)
+	if v := vcOf(c.Out); v != nil {
+		pt := c.Party(ind.Endpoint)
 		if pt == nil {
 			return
 		}
-		delete(c.mp.eps, ind.Endpoint)
-		switch pt.state {
+		delete(c.MP.EPs, ind.Endpoint)
+		switch pt.State {
 		case callctl.PartyAdding:
 			d.legFailedLocked(v, pt, st)
 		case callctl.PartyDropping:
 			d.partyGoneLocked(pt)
-			d.enqueueLocked(func() { d.cm.DropPartyComplete(ndis.StatusSuccess, pt.h) })
+			d.enqueueLocked(func() { d.cm.DropPartyComplete(ndis.StatusSuccess, pt.Handle) })
 		case callctl.PartyActive:
-			pt.c = nil
+			pt.Call = nil
 			d.partiesLostLocked(v, []*party{pt}, st)
 		default:
-			pt.c = nil
+			pt.Call = nil
 		}
 		return
 	}
-	v := c.inVC(ind.Endpoint)
+	v := vcOf(c.InVC(ind.Endpoint))
 	if v == nil {
 		return
 	}
-	v.partyEnded = true
-	c.dropRx(v)
-	if v.state().IsClosing() {
+	v.PartyEnded = true
+	c.DropRx(&v.Vc)
+	if v.State().IsClosing() {
 		d.maybeFinishCloseLocked(v)
 		return
 	}
@@ -886,13 +886,13 @@ func (d *MCM) peerDroppedParty(p *peer, ind uni.Indication) {
 	if c == nil {
 		return
 	}
-	if v := c.out; v != nil {
-		if pt := c.party(ind.Endpoint); pt != nil && pt.state == callctl.PartyActive {
+	if v := vcOf(c.Out); v != nil {
+		if pt := c.Party(ind.Endpoint); pt != nil && pt.State == callctl.PartyActive {
 			d.partiesLostLocked(v, []*party{pt}, q2931.IndicationStatus(ind))
 		}
 		return
 	}
-	if v := c.inVC(ind.Endpoint); v != nil {
+	if v := vcOf(c.InVC(ind.Endpoint)); v != nil {
 		d.noteCauseLocked(v, ind.Cause.Value)
 		d.networkEndLocked(v, q2931.IndicationStatus(ind))
 	}
@@ -909,21 +909,21 @@ func (d *MCM) peerDroppedParty(p *peer, ind uni.Indication) {
 func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
 	d.mu.Lock()
 	c := p.as.Call(ind.Call)
-	if c == nil || c.ended {
+	if c == nil || c.Ended {
 		d.mu.Unlock()
 		return
 	}
 	reject := func(cause uni.Cause) { d.rejectModifyLocked(c, cause) }
-	v := c.out
+	v := vcOf(c.Out)
 	if v == nil {
-		v = c.first
+		v = vcOf(c.First)
 	}
 	switch {
-	case v == nil || c.p2mp:
+	case v == nil || c.P2MP:
 		reject(uni.CauseServiceUnavailable)
 		d.mu.Unlock()
 		return
-	case v.state() != callctl.Active || !v.act.InForceLocked() || ind.Traffic == nil:
+	case v.State() != callctl.Active || !v.Act.InForceLocked() || ind.Traffic == nil:
 		reject(uni.CauseTemporaryFailure)
 		d.mu.Unlock()
 		return
@@ -932,19 +932,19 @@ func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
 		d.mu.Unlock()
 		return
 	}
-	ptx, prx := v.tx, v.rx
-	ntx, nrx := q2931.ModifiedFlowspecs(ind.Traffic, ptx, prx, v.incoming)
+	ptx, prx := v.Tx, v.Rx
+	ntx, nrx := q2931.ModifiedFlowspecs(ind.Traffic, ptx, prx, v.Incoming)
 	if q2931.Exceeds(ntx, d.cfg.MaxRate) || q2931.Exceeds(nrx, d.cfg.MaxRate) {
 		reject(uni.CauseCellRateUnavailable)
 		d.mu.Unlock()
 		return
 	}
-	conn := c.conn
+	conn := c.Conn
 	d.mu.Unlock()
 
 	// Not pooled: the client is given these parameters too.
 	na := new(activation).fill(v, ntx, nrx, conn)
-	v.act.Activate(&d.mu, d.cm, v.h, na, callctl.DoneFunc(func(st ndis.Status) {
+	v.Act.Activate(&d.mu, d.cm, v.Handle, na, callctl.DoneFunc(func(st ndis.Status) {
 		d.peerModifyActivated(v, c, na, st, ptx, prx)
 	}), 0)
 }
@@ -952,8 +952,8 @@ func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
 // rejectModifyLocked answers the peer's MODIFY REQUEST on c with MODIFY
 // REJECT.
 func (d *MCM) rejectModifyLocked(c *call, cause uni.Cause) {
-	if out, err := c.p.as.Link().RejectModify(c.id, uni.NewCause(cause)); err == nil {
-		d.applyLocked(c.p, out)
+	if out, err := c.Assoc.Link().RejectModify(c.ID, uni.NewCause(cause)); err == nil {
+		d.applyLocked(peerOf(c.Assoc), out)
 	}
 }
 
@@ -971,23 +971,23 @@ func (d *MCM) peerModifyActivated(v *vc, c *call, na *ndis.CallParameters, st nd
 	}
 	ntx := na.CallMgrParameters.Transmit
 	d.mu.Lock()
-	v.tx, v.rx = ntx, na.CallMgrParameters.Receive
+	v.Tx, v.Rx = ntx, na.CallMgrParameters.Receive
 	d.mu.Unlock()
-	v.data.setFlow(ntx)
-	st = d.cm.DispatchIncomingCallQoSChange(v.h, na)
+	v.Data.SetFlow(ntx)
+	st = d.cm.DispatchIncomingCallQoSChange(v.Handle, na)
 	d.mu.Lock()
 	if st == ndis.StatusSuccess {
-		if out, err := c.p.as.Link().AcceptModify(c.id); err == nil {
-			d.applyLocked(c.p, out)
+		if out, err := c.Assoc.Link().AcceptModify(c.ID); err == nil {
+			d.applyLocked(peerOf(c.Assoc), out)
 		}
 		d.mu.Unlock()
 		return
 	}
 	d.rejectModifyLocked(c, q2931.CauseForStatus(st))
-	v.tx, v.rx = ptx, prx
-	conn := c.conn
+	v.Tx, v.Rx = ptx, prx
+	conn := c.Conn
 	d.mu.Unlock()
-	v.data.setFlow(ptx)
+	v.Data.SetFlow(ptx)
 	d.activate(v, ptx, prx, conn, ignoreOutcome, 0)
 }
 
@@ -1002,35 +1002,35 @@ func (d *MCM) modifyAnswered(p *peer, ind uni.Indication) {
 	c := p.as.Call(ind.Call)
 	var v *vc
 	if c != nil {
-		if v = c.out; v == nil {
-			v = c.first
+		if v = vcOf(c.Out); v == nil {
+			v = vcOf(c.First)
 		}
 	}
-	if v == nil || !v.qosPending {
+	if v == nil || !v.QoSPending {
 		d.mu.Unlock()
 		return
 	}
-	qp := v.req
-	v.qosPending, v.req = false, nil
-	ok := ind.Kind == uni.IndModified && v.state() == callctl.Active
-	conn := c.conn
+	qp := v.Req
+	v.QoSPending, v.Req = false, nil
+	ok := ind.Kind == uni.IndModified && v.State() == callctl.Active
+	conn := c.Conn
 	d.mu.Unlock()
 	if !ok {
 		st := failure(q2931.IndicationStatus(ind))
 		if ind.Kind == uni.IndModified {
 			st = ndis.StatusClosing
 		}
-		d.cm.ModifyCallQoSComplete(st, v.h, qp)
+		d.cm.ModifyCallQoSComplete(st, v.Handle, qp)
 		return
 	}
 	ntx, nrx := qp.CallMgrParameters.Transmit, qp.CallMgrParameters.Receive
 	d.activate(v, ntx, nrx, conn, callctl.DoneFunc(func(st ndis.Status) {
 		if st == ndis.StatusSuccess {
 			d.mu.Lock()
-			v.tx, v.rx = ntx, nrx
+			v.Tx, v.Rx = ntx, nrx
 			d.mu.Unlock()
-			v.data.setFlow(ntx)
+			v.Data.SetFlow(ntx)
 		}
-		d.cm.ModifyCallQoSComplete(st, v.h, qp)
+		d.cm.ModifyCallQoSComplete(st, v.Handle, qp)
 	}), 0)
 }

@@ -55,22 +55,22 @@ func (d *MCM) traceCallLocked(v *vc, ev trace.CallEvent, cause uni.Cause, st ndi
 // callEventLocked builds the event: v's fields and the causes map are
 // guarded by d.mu.
 func (d *MCM) callEventLocked(v *vc, ev trace.CallEvent, cause uni.Cause, st ndis.Status, byPeer bool) trace.Call {
-	e := trace.Call{Time: time.Now(), Node: d.name, Service: v.service.String(), Incoming: v.incoming,
+	e := trace.Call{Time: time.Now(), Node: d.name, Service: v.Service.String(), Incoming: v.Incoming,
 		Event: ev, Cause: cause, Status: st, ByPeer: byPeer}
-	if v.p != nil {
-		e.Peer = v.p.name
+	if v.Assoc != nil {
+		e.Peer = v.Assoc.Peer()
 	}
-	if v.c != nil {
-		e.Ref = v.c.id
+	if v.Call != nil {
+		e.Ref = v.Call.ID
 	}
-	if v.h != nil {
-		e.VC = v.h.String()
+	if v.Handle != nil {
+		e.VC = v.Handle.String()
 		if e.Cause == 0 {
-			e.Cause = d.causes[v.h]
+			e.Cause = d.causes[v.Handle]
 		}
 	}
-	if ev == trace.CallConnected && !v.incoming && v.madeAt != 0 {
-		e.Setup = e.Time.Sub(d.started) - v.madeAt
+	if ev == trace.CallConnected && !v.Incoming && v.MadeAt != 0 {
+		e.Setup = e.Time.Sub(d.started) - v.MadeAt
 	}
 	return e
 }

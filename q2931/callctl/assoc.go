@@ -58,13 +58,16 @@ func (k LinkUpKind) String() string {
 // reference and by connection identifier, the calls and parties waiting
 // for the link, and the peer's incarnation on its latest link.
 //
-// C is the call manager's record of one call on the association, W a
-// request (a SETUP, or an ADD PARTY opening a new leg) waiting for the
-// link. Everything but the connection map is guarded by the owner's lock
+// Everything but the connection map is guarded by the owner's lock
 // (the one NewAssoc is given: timers fire with it held); the connection
 // map is guarded by ConnMu as well, so that the data path can find a
 // call by connection identifier without the owner's lock.
-type Assoc[C, W any] struct {
+type Assoc struct {
+	// Owner is the call manager's own record of the peer (the miniport
+	// call manager's transport peering), set when it creates the
+	// association.
+	Owner any
+
 	peer    string
 	low     bool // this node's name sorts first: it allocates connection ids with even VPCIs
 	cfg     uni.Config
@@ -75,43 +78,43 @@ type Assoc[C, W any] struct {
 	timers *TimerQueue // the link's timers; nil with link
 	sig    SignallingLink
 	inc    uint64 // the peer's incarnation on its latest link
-	calls  map[uint64]*C
+	calls  map[uint64]*Call
 
-	waiting  []W
+	waiting  []Waiting
 	nextConn uint32
 
-	// ConnMu guards the connection map, and whatever of the owner's call
+	// ConnMu guards the connection map, and whatever of the call
 	// records the data path reads with it held (where received data goes).
 	ConnMu sync.RWMutex
-	conns  map[uint32]*C // connection id -> call, for receives (and the ids in use)
+	conns  map[uint32]*Call // connection id -> call, for receives (and the ids in use)
 }
 
 // NewAssoc returns the association of this node (self) with the adjacent
 // peer. mu is the owner's lock; expired is called with it held with the
 // Output of each uni timer that runs out, for the owner to apply as it
 // applies every other Output.
-func NewAssoc[C, W any](self, peer string, cfg uni.Config, mu sync.Locker, expired func(uni.Output)) *Assoc[C, W] {
-	return &Assoc[C, W]{peer: peer, low: self < peer, cfg: cfg, mu: mu, expired: expired,
-		calls: map[uint64]*C{}, conns: map[uint32]*C{}}
+func NewAssoc(self, peer string, cfg uni.Config, mu sync.Locker, expired func(uni.Output)) *Assoc {
+	return &Assoc{peer: peer, low: self < peer, cfg: cfg, mu: mu, expired: expired,
+		calls: map[uint64]*Call{}, conns: map[uint32]*Call{}}
 }
 
 // Peer returns the adjacent peer's name.
-func (a *Assoc[C, W]) Peer() string { return a.peer }
+func (a *Assoc) Peer() string { return a.peer }
 
 // Link returns the association's uni.Link, nil before the first link came
 // up.
-func (a *Assoc[C, W]) Link() *uni.Link { return a.link }
+func (a *Assoc) Link() *uni.Link { return a.link }
 
 // Signalling returns the link messages go out on now, nil while it is
 // down.
-func (a *Assoc[C, W]) Signalling() SignallingLink { return a.sig }
+func (a *Assoc) Signalling() SignallingLink { return a.sig }
 
 // Up reports whether signalling can go to the peer now.
-func (a *Assoc[C, W]) Up() bool { return a.sig != nil && a.link != nil && a.link.IsUp() }
+func (a *Assoc) Up() bool { return a.sig != nil && a.link != nil && a.link.IsUp() }
 
 // Calls is the number of call references in use on the association,
 // including calls kept for T309 while the link is down.
-func (a *Assoc[C, W]) Calls() int {
+func (a *Assoc) Calls() int {
 	if a.link == nil {
 		return 0
 	}
@@ -125,7 +128,7 @@ func (a *Assoc[C, W]) Calls() int {
 // re-established (uni LinkUp). apply is called, in order, with the
 // Outputs to carry out. The calls and parties that waited for the link
 // are the caller's to start now: TakeWaiting.
-func (a *Assoc[C, W]) LinkUp(sig SignallingLink, inc uint64, apply func(uni.Output)) LinkUpKind {
+func (a *Assoc) LinkUp(sig SignallingLink, inc uint64, apply func(uni.Output)) LinkUpKind {
 	a.sig = sig
 	kind := LinkBack
 	switch {
@@ -150,7 +153,7 @@ func (a *Assoc[C, W]) LinkUp(sig SignallingLink, inc uint64, apply func(uni.Outp
 // LinkDown is the signalling link failing (a SAAL failure): uni clears
 // the calls that are not active at once and keeps the active ones for
 // T309. apply is called with the Output to carry out.
-func (a *Assoc[C, W]) LinkDown(apply func(uni.Output)) {
+func (a *Assoc) LinkDown(apply func(uni.Output)) {
 	a.sig = nil
 	if a.link != nil {
 		apply(a.link.LinkDown())
@@ -159,21 +162,21 @@ func (a *Assoc[C, W]) LinkDown(apply func(uni.Output)) {
 
 // Detach forgets the signalling link without telling uni (the owner is
 // shutting down and ignores its links).
-func (a *Assoc[C, W]) Detach() { a.sig = nil }
+func (a *Assoc) Detach() { a.sig = nil }
 
 // Receive decodes and processes one message received from the peer.
-func (a *Assoc[C, W]) Receive(msg []byte) uni.Output { return a.link.ReceiveBytes(msg) }
+func (a *Assoc) Receive(msg []byte) uni.Output { return a.link.ReceiveBytes(msg) }
 
 // ApplyTimers carries out the timer operations of an Output of the
 // association's uni.Link.
-func (a *Assoc[C, W]) ApplyTimers(ops []uni.TimerOp) {
+func (a *Assoc) ApplyTimers(ops []uni.TimerOp) {
 	if a.timers != nil {
 		a.timers.Apply(ops)
 	}
 }
 
 // StopTimers stops every timer of the association for good.
-func (a *Assoc[C, W]) StopTimers() {
+func (a *Assoc) StopTimers() {
 	if a.timers != nil {
 		a.timers.Stop()
 	}
@@ -192,17 +195,17 @@ func callKey(id uni.CallID) uint64 {
 }
 
 // Call returns the call with call reference id, nil if there is none.
-func (a *Assoc[C, W]) Call(id uni.CallID) *C { return a.calls[callKey(id)] }
+func (a *Assoc) Call(id uni.CallID) *Call { return a.calls[callKey(id)] }
 
 // AddCall records c as the call with call reference id.
-func (a *Assoc[C, W]) AddCall(id uni.CallID, c *C) { a.calls[callKey(id)] = c }
+func (a *Assoc) AddCall(id uni.CallID, c *Call) { a.calls[callKey(id)] = c }
 
 // RemoveCall forgets the call with call reference id.
-func (a *Assoc[C, W]) RemoveCall(id uni.CallID) { delete(a.calls, callKey(id)) }
+func (a *Assoc) RemoveCall(id uni.CallID) { delete(a.calls, callKey(id)) }
 
 // CallRecords returns the recorded calls, in no particular order.
-func (a *Assoc[C, W]) CallRecords() []*C {
-	cs := make([]*C, 0, len(a.calls))
+func (a *Assoc) CallRecords() []*Call {
+	cs := make([]*Call, 0, len(a.calls))
 	for _, c := range a.calls {
 		cs = append(cs, c)
 	}
@@ -210,14 +213,14 @@ func (a *Assoc[C, W]) CallRecords() []*C {
 }
 
 // CallRecordCount is the number of recorded calls.
-func (a *Assoc[C, W]) CallRecordCount() int { return len(a.calls) }
+func (a *Assoc) CallRecordCount() int { return len(a.calls) }
 
 // Wait queues a call or party for the link to come up.
-func (a *Assoc[C, W]) Wait(w W) { a.waiting = append(a.waiting, w) }
+func (a *Assoc) Wait(w Waiting) { a.waiting = append(a.waiting, w) }
 
 // TakeWaiting returns the calls and parties waiting for the link, in the
 // order they came, and forgets them.
-func (a *Assoc[C, W]) TakeWaiting() []W {
+func (a *Assoc) TakeWaiting() []Waiting {
 	w := a.waiting
 	a.waiting = nil
 	return w
@@ -229,7 +232,7 @@ func (a *Assoc[C, W]) TakeWaiting() []W {
 // other), so there is no glare; VCIs 0-31 are reserved as in ATM. Values
 // are not reused until the 2^31-ish space wraps, so a late datagram of an
 // old call does not reach a new one.
-func (a *Assoc[C, W]) AllocConn() uint32 {
+func (a *Assoc) AllocConn() uint32 {
 	const span = 0x10000 - 32
 	bit := uint32(1)
 	if a.low {
@@ -250,14 +253,14 @@ func (a *Assoc[C, W]) AllocConn() uint32 {
 }
 
 // BindConn makes conn c's connection identifier.
-func (a *Assoc[C, W]) BindConn(conn uint32, c *C) {
+func (a *Assoc) BindConn(conn uint32, c *Call) {
 	a.ConnMu.Lock()
 	a.conns[conn] = c
 	a.ConnMu.Unlock()
 }
 
 // UnbindConn frees connection identifier conn if it is c's.
-func (a *Assoc[C, W]) UnbindConn(conn uint32, c *C) {
+func (a *Assoc) UnbindConn(conn uint32, c *Call) {
 	a.ConnMu.Lock()
 	if a.conns[conn] == c {
 		delete(a.conns, conn)
@@ -266,7 +269,7 @@ func (a *Assoc[C, W]) UnbindConn(conn uint32, c *C) {
 }
 
 // ConnInUse reports whether a call holds connection identifier conn.
-func (a *Assoc[C, W]) ConnInUse(conn uint32) bool {
+func (a *Assoc) ConnInUse(conn uint32) bool {
 	a.ConnMu.RLock()
 	defer a.ConnMu.RUnlock()
 	_, used := a.conns[conn]
@@ -275,4 +278,4 @@ func (a *Assoc[C, W]) ConnInUse(conn uint32) bool {
 
 // ConnLocked returns the call holding connection identifier conn, with
 // ConnMu held (read or write).
-func (a *Assoc[C, W]) ConnLocked(conn uint32) *C { return a.conns[conn] }
+func (a *Assoc) ConnLocked(conn uint32) *Call { return a.conns[conn] }

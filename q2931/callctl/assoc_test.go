@@ -45,7 +45,7 @@ func (o *outputs) released() []uni.CallID {
 }
 
 // setupCall starts a call on a's link and applies its Output to o.
-func setupCall(t *testing.T, a *Assoc[int, int], o *outputs) uni.CallID {
+func setupCall(t *testing.T, a *Assoc, o *outputs) uni.CallID {
 	t.Helper()
 	from, to := q2931.Address(q2931.DefaultPrefix, "alpha"), q2931.Address(q2931.DefaultPrefix, "beta")
 	sm, st := q2931.NewSetup(&from, &to, []byte("echo"))
@@ -70,7 +70,7 @@ func setupCall(t *testing.T, a *Assoc[int, int], o *outputs) uni.CallID {
 // loss forgets the signalling link and clears calls not yet active.
 func TestAssocLinkUp(t *testing.T) {
 	var mu sync.Mutex
-	a := NewAssoc[int, int]("alpha", "beta", uni.Config{}, &mu, func(uni.Output) {})
+	a := NewAssoc("alpha", "beta", uni.Config{}, &mu, func(uni.Output) {})
 	if a.Link() != nil || a.Up() || a.Calls() != 0 || a.Signalling() != nil {
 		t.Fatalf("a new association has a link, or calls: up %v, calls %d", a.Up(), a.Calls())
 	}
@@ -130,8 +130,8 @@ func TestAssocTimers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
 		var fired []uni.Output
-		var a *Assoc[int, int]
-		a = NewAssoc[int, int]("alpha", "beta", uni.Config{}, &mu, func(out uni.Output) {
+		var a *Assoc
+		a = NewAssoc("alpha", "beta", uni.Config{}, &mu, func(out uni.Output) {
 			if mu.TryLock() {
 				t.Error("expired called without the owner's lock")
 				mu.Unlock()
@@ -177,11 +177,11 @@ func TestAssocTimers(t *testing.T) {
 // the call that holds it.
 func TestAssocConnIDs(t *testing.T) {
 	var mu sync.Mutex
-	lo := NewAssoc[int, int]("alpha", "beta", uni.Config{}, &mu, nil)
-	hi := NewAssoc[int, int]("beta", "alpha", uni.Config{}, &mu, nil)
+	lo := NewAssoc("alpha", "beta", uni.Config{}, &mu, nil)
+	hi := NewAssoc("beta", "alpha", uni.Config{}, &mu, nil)
 	seen := map[uint32]bool{}
 	for range 100 {
-		for i, a := range []*Assoc[int, int]{lo, hi} {
+		for i, a := range []*Assoc{lo, hi} {
 			id := a.AllocConn()
 			if vpci, vci := id>>16, id&0xFFFF; vpci&1 != uint32(i) || vci < 32 {
 				t.Fatalf("association %d allocated VPCI %d VCI %d", i, vpci, vci)
@@ -194,10 +194,10 @@ func TestAssocConnIDs(t *testing.T) {
 	}
 	// The next identifier lo would pick is taken by a call (say one the
 	// peer chose): it is skipped.
-	probe := NewAssoc[int, int]("alpha", "beta", uni.Config{}, &mu, nil)
+	probe := NewAssoc("alpha", "beta", uni.Config{}, &mu, nil)
 	want := probe.AllocConn()
-	x, y := 1, 2
-	fresh := NewAssoc[int, int]("alpha", "beta", uni.Config{}, &mu, nil)
+	x, y := Call{Conn: 1}, Call{Conn: 2}
+	fresh := NewAssoc("alpha", "beta", uni.Config{}, &mu, nil)
 	fresh.BindConn(want, &x)
 	if got := fresh.AllocConn(); got == want {
 		t.Fatalf("allocated %#x, which a call holds", got)
@@ -223,9 +223,9 @@ func TestAssocConnIDs(t *testing.T) {
 // waiting requests come back once, in order.
 func TestAssocCallsAndWaiting(t *testing.T) {
 	var mu sync.Mutex
-	a := NewAssoc[int, string]("alpha", "beta", uni.Config{}, &mu, nil)
+	a := NewAssoc("alpha", "beta", uni.Config{}, &mu, nil)
 	local, remote := uni.CallID{Ref: 5, Local: true}, uni.CallID{Ref: 5}
-	x, y := 1, 2
+	x, y := Call{Conn: 1}, Call{Conn: 2}
 	a.AddCall(local, &x)
 	a.AddCall(remote, &y)
 	if a.Call(local) != &x || a.Call(remote) != &y || a.CallRecordCount() != 2 {
@@ -235,9 +235,10 @@ func TestAssocCallsAndWaiting(t *testing.T) {
 	if a.Call(local) != nil || a.Call(remote) != &y || len(a.CallRecords()) != 1 {
 		t.Fatal("removing the local call removed the wrong one")
 	}
-	a.Wait("setup 1")
-	a.Wait("party 2")
-	if got := a.TakeWaiting(); !slices.Equal(got, []string{"setup 1", "party 2"}) {
+	setup, party := Waiting{VC: &Vc{Seq: 1}}, Waiting{VC: &Vc{Seq: 2}, Party: &Party{}}
+	a.Wait(setup)
+	a.Wait(party)
+	if got := a.TakeWaiting(); !slices.Equal(got, []Waiting{setup, party}) {
 		t.Fatalf("waiting %v", got)
 	}
 	if got := a.TakeWaiting(); len(got) != 0 {

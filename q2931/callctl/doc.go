@@ -23,12 +23,22 @@
 // tells it of links up and down and hands it received messages; it
 // applies the Outputs that come back.
 //
+// The call records are here too (calls.go, records.go): Vc, the uni Call
+// carrying it, the Party of a multipoint root, the AF, SAP and Offer, and
+// the requests Waiting for a link. A call manager embeds Vc in its own VC
+// context and fills Vc.Data, the VC's DataPath (mcm's carries data over
+// its transport; a stand-alone CM's leaves data to the miniport); a Call
+// and a Vc reach their peer through its Assoc, whose Owner is the call
+// manager's record of the peer.
+//
 // What is here so far: CM and MCm, the VC State machine with its
-// transitions and events, VcActivation, and Assoc — mcm uses all four:
-// its calls' activations and deactivations go through a VcActivation, so
-// they work when a CM pends them (mcm's tests pend them both ways), and
-// each of its peers is an Assoc. Applying a uni.Link's Output to NDIS
-// through CM (offers, answers, clearing, parties, QoS, restarts), with
-// each call's destination kept apart from the adjacent peer, is still in
-// package mcm (signal.go, cm.go) and moves here next; see issue 9.
+// transitions and events, VcActivation, Assoc, the records and the
+// DataPath hook — mcm uses them all: its calls' activations and
+// deactivations go through a VcActivation, so they work when a CM pends
+// them (mcm's tests pend them both ways), each of its peers is an Assoc,
+// and its handlers reach the data path only through DataPath. Applying a
+// uni.Link's Output to NDIS through CM (offers, answers, clearing,
+// parties, QoS, restarts), with each call's destination kept apart from
+// the adjacent peer, is still in package mcm (signal.go, cm.go) and moves
+// here next; see issue 9.
 package callctl
