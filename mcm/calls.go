@@ -47,7 +47,7 @@ type Stats struct {
 func (d *MCM) Calls() []CallInfo {
 	d.mu.Lock()
 	var vs []*vc
-	for v := vcOf(d.vcs.Head); v != nil; v = vcOf(v.Next()) {
+	for v := vcOf(d.core.VCs.Head); v != nil; v = vcOf(v.Next()) {
 		if v.Handle != nil && v.State() != callctl.Idle {
 			vs = append(vs, v)
 		}

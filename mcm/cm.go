@@ -1,13 +1,11 @@
 package mcm
 
-import (
-	"errors"
-	"slices"
-	"sync"
-	"time"
+// The NDIS side: the ProtocolCm* / ProtocolCo* handlers the mediator calls
+// on the MCM, each the call control's (callctl.Core), and what the call
+// control needs of the MCM (callctl.Owner).
 
+import (
 	"github.com/condis-project/condis/ndis"
-	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/q2931/callctl"
 	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/uni"
@@ -15,101 +13,37 @@ import (
 
 var _ ndis.MiniportCallManager = (*MCM)(nil)
 
-// ---- address family ----
-
 // ProtocolCmOpenAf models ProtocolCmOpenAf: a client opens the Q.2931 AF.
 func (d *MCM) ProtocolCmOpenAf(bindingCtx any, family ndis.AddressFamily, h *ndis.Af) (any, ndis.Status) {
-	if family.AddressFamily != q2931.AF.AddressFamily {
-		return nil, ndis.StatusFailure
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closing {
-		return nil, ndis.StatusFailure
-	}
-	a := &callctl.AF{Seq: seqs.Add(1), Handle: h, SAPs: map[*callctl.SAP]struct{}{}}
-	d.afs[a] = struct{}{}
-	return a, ndis.StatusSuccess
+	return d.core.ProtocolCmOpenAf(bindingCtx, family, h)
 }
 
 // ProtocolCmCloseAf models ProtocolCmCloseAf. It pends until every VC the
 // MCM created on the open is deleted (R-AF-15).
-func (d *MCM) ProtocolCmCloseAf(afCtx any) ndis.Status {
-	a := afCtx.(*callctl.AF)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if a.VCs > 0 {
-		a.Closing = true
-		return ndis.StatusPending
-	}
-	a.Closed = true
-	delete(d.afs, a)
-	return ndis.StatusSuccess
-}
+func (d *MCM) ProtocolCmCloseAf(afCtx any) ndis.Status { return d.core.ProtocolCmCloseAf(afCtx) }
 
 // ProtocolCmNotifyCloseAfComplete models ProtocolCmNotifyCloseAfComplete;
 // the client's close of the AF follows, nothing else is needed.
 func (d *MCM) ProtocolCmNotifyCloseAfComplete(afCtx any, st ndis.Status) {}
 
-// ProtocolCmRegisterSap models ProtocolCmRegisterSap. The SAP must be in
-// the format ServiceSap makes (NDIS_STATUS_INVALID_DATA otherwise, also for
-// a service name longer than 8 octets; NDIS_STATUS_INVALID_ADDRESS for
-// another node's address); a service registered already is
-// NDIS_STATUS_SAP_IN_USE.
+// ProtocolCmRegisterSap models ProtocolCmRegisterSap (callctl.Core).
 func (d *MCM) ProtocolCmRegisterSap(afCtx any, coSap *ndis.CoSap, h *ndis.Sap) (any, ndis.Status) {
-	a := afCtx.(*callctl.AF)
-	svc, st := q2931.ParseSap(coSap, d.addr)
-	if st != ndis.StatusSuccess {
-		return nil, st
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closing {
-		return nil, ndis.StatusFailure
-	}
-	if d.saps[svc] != nil {
-		return nil, ndis.StatusSapInUse
-	}
-	s := &callctl.SAP{AF: a, Handle: h, Service: svc}
-	d.saps[svc] = s
-	a.SAPs[s] = struct{}{}
-	return s, ndis.StatusSuccess
+	return d.core.ProtocolCmRegisterSap(afCtx, coSap, h)
 }
 
 // ProtocolCmDeregisterSap models ProtocolCmDeregisterSap.
 func (d *MCM) ProtocolCmDeregisterSap(sapCtx any) ndis.Status {
-	s := sapCtx.(*callctl.SAP)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.saps[s.Service] == s {
-		delete(d.saps, s.Service)
-	}
-	delete(s.AF.SAPs, s)
-	return ndis.StatusSuccess
+	return d.core.ProtocolCmDeregisterSap(sapCtx)
 }
-
-// ---- VCs ----
 
 // ProtocolCoCreateVc models ProtocolCoCreateVc: a client created a VC for
 // an outgoing call.
 func (d *MCM) ProtocolCoCreateVc(afCtx any, h *ndis.Vc) (any, ndis.Status) {
-	v := newVC(callctl.Vc{Seq: uint32(seqs.Add(1)), AF: afCtx.(*callctl.AF), Handle: h})
-	d.mu.Lock()
-	d.moveLocked(v, callctl.Idle, callctl.ReasonCreated)
-	d.vcs.Push(&v.Vc)
-	d.mu.Unlock()
-	return v, ndis.StatusSuccess
+	return d.core.ProtocolCoCreateVc(afCtx, h)
 }
 
 // ProtocolCoDeleteVc models ProtocolCoDeleteVc.
-func (d *MCM) ProtocolCoDeleteVc(vcCtx any) ndis.Status {
-	v := vcCtx.(*vc)
-	d.mu.Lock()
-	d.vcs.Remove(&v.Vc)
-	delete(d.causes, v.Handle)
-	d.mu.Unlock()
-	return ndis.StatusSuccess
-}
+func (d *MCM) ProtocolCoDeleteVc(vcCtx any) ndis.Status { return d.core.ProtocolCoDeleteVc(vcCtx) }
 
 // ProtocolCmActivateVcComplete is never called for an MCM (R-REG-5).
 func (d *MCM) ProtocolCmActivateVcComplete(ndis.Status, any, *ndis.CallParameters) {}
@@ -117,722 +51,86 @@ func (d *MCM) ProtocolCmActivateVcComplete(ndis.Status, any, *ndis.CallParameter
 // ProtocolCmDeactivateVcComplete is never called for an MCM (R-REG-5).
 func (d *MCM) ProtocolCmDeactivateVcComplete(ndis.Status, any) {}
 
-// ---- outgoing calls ----
-
-// destination is the node and service a MakeCall or AddParty names:
-// NDIS_STATUS_INVALID_ADDRESS if it names none, or a node this one does not
-// deal with (Config.Trusts), NDIS_STATUS_NO_ROUTE_TO_DESTINATION for this
-// node itself.
-func (d *MCM) destination(params *ndis.CallParameters) (node, service string, st ndis.Status) {
-	node, service, err := q2931.Destination(params)
-	switch {
-	case err != nil:
-		return "", "", ndis.StatusInvalidAddress
-	case node == d.name:
-		return "", "", ndis.StatusNoRouteToDestination
-	case d.cfg.Trusts != nil && !d.cfg.Trusts(node):
-		return "", "", ndis.StatusInvalidAddress
-	}
-	return node, service, ndis.StatusSuccess
-}
-
 // ProtocolCmMakeCall models ProtocolCmMakeCall: SETUP to the destination
-// node (dialling it first if there is no link), T303. Refused at once with
-// NDIS_STATUS_INVALID_ADDRESS for a destination that is not "node/service",
-// NDIS_STATUS_NO_ROUTE_TO_DESTINATION for a call to this node itself,
-// NDIS_STATUS_NOT_SUPPORTED for a service type other than best effort,
-// controlled load, guaranteed or no traffic, NDIS_STATUS_INVALID_DATA for a
-// flowspec UNI 3.1 cannot carry (CheckFlowspec), NDIS_STATUS_CELLRATE_NOT_AVAILABLE
-// over Config.MaxRate and NDIS_STATUS_AAL_PARAMS_UNSUPPORTED for a
-// MaxSduSize the path cannot carry (unless the media parameters allow
-// ROUND_DOWN_FLOW). Otherwise PENDING: MakeCallComplete follows, SUCCESS on
-// CONNECT (after NdisMCmActivateVc), else the status of the cause
-// (q2931.StatusForCause; normal clearing counts as NDIS_STATUS_FAILURE). The
-// flowspecs become what the SETUP signals (whole cells; what UNI 3.1 does
-// not carry QOS_NOT_SPECIFIED), flagged CALL_PARAMETERS_CHANGED if that is
-// not what was asked: both ends of the call report the same.
+// node, dialling it first if there is no link (callctl.Core.ProtocolCmMakeCall).
 func (d *MCM) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, ph *ndis.Party) (any, ndis.Status) {
-	v := vcCtx.(*vc)
-	node, svc, st := d.destination(params)
-	if st != ndis.StatusSuccess {
-		return nil, st
-	}
-	cm := params.CallMgrParameters
-	tx, rx, st := q2931.Granted(cm.Transmit, cm.Receive, ph != nil)
-	if st != ndis.StatusSuccess {
-		return nil, st
-	}
-	if q2931.Exceeds(tx, d.cfg.MaxRate) || (ph == nil && q2931.Exceeds(rx, d.cfg.MaxRate)) {
-		return nil, ndis.StatusCellrateNotAvailable
-	}
-	q2931.Grant(params, tx, rx)
-	v.resetData()
-	d.mu.Lock()
-	if d.closing {
-		d.mu.Unlock()
-		return nil, ndis.StatusFailure
-	}
-	delete(d.causes, v.Handle) // the cause of the VC's previous call
-	d.moveLocked(v, callctl.Calling, callctl.ReasonMakeCall)
-	v.Assoc, v.Service = d.peerLocked(node).as, callctl.MakeServiceName(svc)
-	if d.cfg.Tracer.Call != nil {
-		v.MadeAt = max(time.Since(d.started), 1)
-	}
-	v.Reliable, v.Multipoint, v.Req = q2931.ReliableRequested(params), ph != nil, params
-	v.Call, v.MP = nil, nil
-	v.QoSPending = false
-	var pt *party
-	if ph != nil {
-		pt = &party{VC: &v.Vc, Handle: ph, Node: node, Service: svc, Params: params, State: callctl.PartyAdding, Initial: true}
-		v.MP = &rootState{Parties: []*party{pt}}
-	}
-	st = d.startLegLocked(peerOf(v.Assoc), v, pt)
-	if st != ndis.StatusSuccess {
-		d.moveLocked(v, callctl.Idle, callctl.ReasonSetupFailed)
-		v.Req = nil
-		v.DropCall()
-		d.mu.Unlock()
-		return nil, st
-	}
-	d.mu.Unlock()
-	d.run()
-	if pt != nil {
-		return pt, ndis.StatusPending
-	}
-	return nil, ndis.StatusPending
+	return d.core.ProtocolCmMakeCall(vcCtx, params, ph)
 }
 
-// startLegLocked sends the SETUP of a new leg of v (its call, or a
-// multipoint party on a node the call has no leg to yet), or queues it
-// until the link to p is up.
-func (d *MCM) startLegLocked(p *peer, v *vc, pt *party) ndis.Status {
-	if p.up() {
-		return d.setupLocked(p, v, pt)
-	}
-	p.as.Wait(setupReq{VC: &v.Vc, Party: pt})
-	d.dialLocked(p)
-	return ndis.StatusSuccess
+// ProtocolCmIncomingCallComplete models ProtocolCmIncomingCallComplete: the
+// client's pended answer to an offered call.
+func (d *MCM) ProtocolCmIncomingCallComplete(st ndis.Status, vcCtx any, params *ndis.CallParameters) {
+	d.core.ProtocolCmIncomingCallComplete(st, vcCtx, params)
 }
 
-// setupLocked sends the SETUP of a leg to p, the peer of the called node
-// (v's, or pt's for a leaf of a multipoint call).
-func (d *MCM) setupLocked(p *peer, v *vc, pt *party) ndis.Status {
-	svc := v.Service.Bytes()
-	if pt != nil {
-		svc = []byte(pt.Service)
-	}
-	var tx, rx ndis.Flowspec
-	if pt == nil || pt.Initial {
-		cm := v.Req
-		if st := callctl.NegotiateSDU(cm, p.tl, v.Reliable, v.Multipoint); st != ndis.StatusSuccess {
-			return st
-		}
-		tx, rx = cm.CallMgrParameters.Transmit, cm.CallMgrParameters.Receive
-	} else {
-		// A later party of a multipoint call: the call's parameters.
-		if !v.Act.InForceLocked() {
-			return ndis.StatusFailure // the call is gone
-		}
-		if !v.Reliable && int(v.Tx.MaxSduSize) > p.tl.MaxDatagramPayload() {
-			return ndis.StatusAalParamsUnsupported // cause 78: this leaf's path carries less
-		}
-		tx, rx = v.Tx, v.Rx
-	}
-	if v.Multipoint {
-		rx = ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
-	}
-	sm, st := q2931.NewSetup(&d.addr, &p.addr, svc)
-	if st != ndis.StatusSuccess {
-		return st
-	}
-	if st := sm.Traffic(tx, rx, v.Multipoint, v.Reliable); st != ndis.StatusSuccess {
-		return st
-	}
-	m := &sm.Message
-	id, out, err := p.as.Link().Setup(m)
-	if err != nil {
-		d.log.Warn("SETUP refused by the signalling", "peer", p.name, "err", err)
-		if errors.Is(err, uni.ErrNoCallRef) {
-			return ndis.StatusResources
-		}
-		return ndis.StatusFailure
-	}
-	c := &call{Assoc: p.as, ID: id, Out: &v.Vc, P2MP: v.Multipoint}
-	p.as.AddCall(c.ID, c)
-	v.AddLeg(c)
-	if pt != nil {
-		pt.Call, pt.EP = c, m.EndpointRef.Value
-		c.MP = &callMP{EPs: map[uint16]*party{pt.EP: pt}}
-	}
-	d.applyLocked(p, out)
-	return ndis.StatusSuccess
-}
-
-// legFailedLocked ends a leg that never came up: the MakeCall fails (for
-// the call's first leg) or the AddParty does.
-func (d *MCM) legFailedLocked(v *vc, pt *party, st ndis.Status) {
-	st = failure(st)
-	if pt == nil || pt.Initial {
-		if v.State() != callctl.Calling {
-			return
-		}
-		params := v.Req
-		d.traceCallLocked(v, trace.CallFailed, 0, st, true)
-		d.moveLocked(v, callctl.Idle, callctl.ReasonCallFailed)
-		v.Req = nil
-		v.DropCall()
-		var ph *ndis.Party
-		if pt != nil {
-			ph = pt.Handle
-			pt.State = callctl.PartyGone
-		}
-		d.enqueueLocked(func() { d.cm.MakeCallComplete(st, v.Handle, ph, nil, params) })
-		return
-	}
-	d.partyGoneLocked(pt)
-	d.enqueueLocked(func() { d.cm.AddPartyComplete(st, pt.Handle, nil, pt.Params) })
-}
-
-// partyGoneLocked forgets a party.
-func (d *MCM) partyGoneLocked(pt *party) {
-	pt.State = callctl.PartyGone
-	if r := pt.VC.MP; r != nil {
-		if i := slices.Index(r.Parties, pt); i >= 0 {
-			r.Parties = slices.Delete(r.Parties, i, i+1)
-		}
-	}
-	if c := pt.Call; c != nil && c.Party(pt.EP) == pt {
-		delete(c.MP.EPs, pt.EP)
-	}
-}
-
-// activation is storage for the parameters a VC is activated with
-// (NdisMCmActivateVc): the flowspecs in force; in MediaSpecific
-// (ParamMedia), the connection identifier and the reliable flag; in
-// CallMgrSpecific, the called party ("node/service") of an outgoing call
-// or the calling node of an incoming one. The VC keeps only the
-// flowspecs; the rest is built from the VC when it is activated.
-type activation struct {
-	p     ndis.CallParameters
-	cm    ndis.CallManagerParameters
-	mp    ndis.MediaParameters
-	blob  [q2931.MediaBlobLen]byte
-	party []byte
-}
-
-// activations recycles activation storage: the mediator copies what it
-// keeps of the parameters (R-ACT-13), so they are the MCM's again when
-// NdisMCmActivateVc returns.
-var activations = sync.Pool{New: func() any { return new(activation) }}
-
-// fill builds v's activation parameters with tx, rx and the connection
-// identifier conn in a and returns them. v's call fields it reads are set
-// when the call starts.
-func (a *activation) fill(v *vc, tx, rx ndis.Flowspec, conn uint32) *ndis.CallParameters {
-	a.p = ndis.CallParameters{}
-	if v.Multipoint {
-		a.p.Flags = ndis.MultipointVC
-	}
-	a.party = append(a.party[:0], v.Assoc.Peer()...)
-	typ := q2931.ParamCallingParty
-	if !v.Incoming {
-		typ = q2931.ParamCalledParty
-		a.party = append(append(a.party, '/'), v.Service.Bytes()...)
-	}
-	a.cm = ndis.CallManagerParameters{Transmit: tx, Receive: rx,
-		CallMgrSpecific: ndis.SpecificParameters{ParamType: typ, Parameters: a.party}}
-	a.blob = q2931.MediaArray(conn, v.mediaFlags())
-	a.mp = ndis.MediaParameters{Flags: ndis.TransmitVC | ndis.ReceiveVC,
-		MediaSpecific: ndis.SpecificParameters{ParamType: q2931.ParamMedia, Parameters: a.blob[:]}}
-	a.p.CallMgrParameters, a.p.MediaParameters = &a.cm, &a.mp
-	return &a.p
-}
-
-// mediaFlags are the ParamMedia flags of v's call.
-func (v *vc) mediaFlags() byte {
-	if v.Reliable {
-		return q2931.MediaReliable
-	}
-	return 0
-}
-
-// activate activates v with tx and rx on connection conn
-// (NdisMCmActivateVc, through v.act: after the activations in flight)
-// and tells done the outcome with step, when the CM has completed it;
-// d.mu is not held.
-func (d *MCM) activate(v *vc, tx, rx ndis.Flowspec, conn uint32, done callctl.Done, step uint8) {
-	a := activations.Get().(*activation)
-	if v.Act.Activate(&d.mu, d.cm, v.Handle, a.fill(v, tx, rx, conn), done, step) {
-		activations.Put(a) // else it is pended or waits (R-ACT-13): the collector takes it after
-	}
-}
-
-// The flows that go on after an activation or deactivation of a VC, as
-// the step of its request (vc.ActivationDone): a tag instead of a closure
-// per request keeps a call's activations free of allocations.
-const (
-	stepCallUp   uint8 = iota + 1 // CONNECT arrived: activated, the MakeCall completes (callUpActivated)
-	stepOffer                     // an incoming call: activated, it is offered (offerActivated)
-	stepNarrowed                  // the client lowered an offered SDU size: re-activated, data may flow
-	stepClose                     // the close's deactivation: CloseCallComplete (closeDeactivated)
-	stepDispose                   // an offer that did not become a call: deactivated, the VC is deleted
-)
-
-// ActivationDone continues v's flow after its activation or deactivation
-// completed with st (callctl.Done): at once inside the request when the CM
-// completes at once, else from the completion.
-func (v *vc) ActivationDone(step uint8, st ndis.Status) {
-	d := peerOf(v.Assoc).d
-	switch step {
-	case stepCallUp:
-		d.callUpActivated(v, st)
-	case stepOffer:
-		d.offerActivated(v, st)
-	case stepNarrowed:
-		d.narrowedActivated(v)
-	case stepClose:
-		d.closeDeactivated(v)
-	case stepDispose:
-		d.deleteLater(v)
-	}
-}
-
-// ignoreOutcome is the Done of an activation whose outcome changes
-// nothing (a QoS change rolled back, a VC let go).
-var ignoreOutcome = callctl.DoneFunc(func(ndis.Status) {})
-
-// activationCompleted is the completion of v's pended activation or
-// deactivation (ProtocolCmActivateVcComplete and
-// ProtocolCmDeactivateVcComplete of a CM whose miniport pends them): the
-// flow waiting for it goes on, then the work it queued runs. It reports
-// false if nothing of v's was pended.
-func (d *MCM) activationCompleted(v *vc, st ndis.Status) bool {
-	ok := v.Act.Completed(&d.mu, d.cm, v.Handle, st)
-	d.run()
-	return ok
-}
-
-// ---- closing ----
-
-// ProtocolCmCloseCall models ProtocolCmCloseCall: RELEASE (cause 16), or
-// RELEASE COMPLETE if the peer released first, or DROP PARTY for one leaf
-// of a multipoint call that has others on the same node. PENDING;
-// CloseCallComplete(SUCCESS) follows once the network part is over and the
-// VC's data is drained and it is deactivated.
+// ProtocolCmCloseCall models ProtocolCmCloseCall (callctl.Core).
 func (d *MCM) ProtocolCmCloseCall(vcCtx, partyCtx any, data []byte) ndis.Status {
-	v := vcCtx.(*vc)
-	d.mu.Lock()
-	if v.State() == callctl.Released {
-		d.moveLocked(v, callctl.ClosingReleased, callctl.ReasonClientClose)
-	} else {
-		d.moveLocked(v, callctl.Closing, callctl.ReasonClientClose)
-	}
-	if pt, ok := partyCtx.(*party); ok && v.MP != nil {
-		v.MP.CloseParty = pt
-	}
-	if v.Incoming {
-		d.closeIncomingLocked(v)
-	} else {
-		for _, pt := range v.Parties() {
-			if pt.State == callctl.PartyActive || pt.State == callctl.PartyDropIndicated {
-				pt.State = callctl.PartyClosing
-			}
-		}
-		first, further := v.Call, slices.Clone(v.FurtherLegs())
-		if first != nil {
-			d.releaseLegLocked(first, uni.NewCause(uni.CauseNormalCallClearing))
-		}
-		for _, c := range further {
-			d.releaseLegLocked(c, uni.NewCause(uni.CauseNormalCallClearing))
-		}
-	}
-	d.maybeFinishCloseLocked(v)
-	d.mu.Unlock()
-	d.run()
-	return ndis.StatusPending
+	return d.core.ProtocolCmCloseCall(vcCtx, partyCtx, data)
 }
 
-// releaseLegLocked clears a uni call unless it is gone or being cleared.
-func (d *MCM) releaseLegLocked(c *call, cause uni.CauseIE) {
-	if c.Ended {
-		return
-	}
-	st, ok := c.Assoc.Link().CallState(c.ID)
-	if !ok || st == uni.StateReleaseRequest {
-		return // gone (its IndReleased is queued) or RELEASE already sent
-	}
-	if out, err := c.Assoc.Link().Release(c.ID, cause); err == nil {
-		d.applyLocked(peerOf(c.Assoc), out)
-		d.noteReleasingLocked(c)
-	}
-}
-
-// noteReleasingLocked remembers that this side's RELEASE is out for c.
-func (d *MCM) noteReleasingLocked(c *call) {
-	if st, ok := c.Assoc.Link().CallState(c.ID); ok && st == uni.StateReleaseRequest {
-		c.Releasing = true
-	}
-}
-
-// closeIncomingLocked ends the network part of an incoming VC's call.
-func (d *MCM) closeIncomingLocked(v *vc) {
-	c := v.Call
-	if c.Ended || v.PartyEnded {
-		return
-	}
-	p := peerOf(c.Assoc)
-	st, ok := p.as.Link().CallState(c.ID)
-	if !ok || st == uni.StateReleaseRequest {
-		return
-	}
-	normal := uni.NewCause(uni.CauseNormalCallClearing)
-	others := 0
-	eachIn(c, func(x *vc) {
-		if x != v && !x.State().IsClosing() && !x.PartyEnded && x.State() != callctl.Idle {
-			others++
-		}
-	})
-	switch {
-	case st == uni.StateReleaseIndication:
-		// The peer released; the last VC of the call answers.
-		if others > 0 {
-			v.PartyEnded = true
-			c.DropRx(&v.Vc)
-			return
-		}
-	case c.P2MP && st == uni.StateActive:
-		ps, ok := p.as.Link().PartyState(c.ID, v.EP)
-		if !ok {
-			v.PartyEnded = true
-			c.DropRx(&v.Vc)
-			return
-		}
-		if ps == uni.PartyDropPartyInitiated {
-			return
-		}
-		if ps == uni.PartyDropPartyReceived || ps == uni.PartyActive {
-			if out, err := p.as.Link().DropParty(c.ID, v.EP, normal); err == nil {
-				d.applyLocked(p, out)
-				d.noteReleasingLocked(c)
-				return
-			}
-		}
-	}
-	d.releaseLegLocked(c, normal)
-}
-
-// maybeFinishCloseLocked queues the end of a close once its network part
-// is over.
-func (d *MCM) maybeFinishCloseLocked(v *vc) {
-	s := v.State()
-	if s != callctl.Closing && s != callctl.ClosingReleased {
-		return // not closing, or its end is queued already
-	}
-	if v.Incoming {
-		if !v.Call.Ended && !v.PartyEnded {
-			return
-		}
-	} else if v.Call != nil {
-		return // a leg is still up (the first is the last to go)
-	}
-	// A call its client closed while it was up ends here; one the network
-	// ended was traced when the client was told (networkEndLocked).
-	if s == callctl.Closing {
-		d.traceCallLocked(v, trace.CallReleased, uni.CauseNormalCallClearing, ndis.StatusSuccess, false)
-	}
-	d.moveLocked(v, callctl.Finishing, callctl.ReasonNetworkDone)
-	d.enqueueLocked(func() { d.finishClose(v) })
-}
-
-// finishClose drains the VC's data, deactivates it and completes the
-// close (closeDeactivated).
-func (d *MCM) finishClose(v *vc) {
-	d.stopData(v, func() {
-		v.closeStreams()
-		v.Act.Deactivate(&d.mu, d.cm, v.Handle, v, stepClose)
-	})
-}
-
-// closeDeactivated completes the close of v, deactivated (or never
-// activated): CloseCallComplete, and an incoming VC is deleted.
-func (d *MCM) closeDeactivated(v *vc) {
-	d.mu.Lock()
-	var ph *ndis.Party
-	if v.MP != nil && v.MP.CloseParty != nil {
-		ph = v.MP.CloseParty.Handle
-	}
-	for _, pt := range v.Parties() {
-		pt.State = callctl.PartyGone
-	}
-	d.moveLocked(v, callctl.Idle, callctl.ReasonCloseComplete)
-	if !v.Incoming {
-		v.DropCall() // an incoming VC keeps its call until it is deleted
-	}
-	v.QoSPending, v.Req = false, nil
-	incoming := v.Incoming
-	d.mu.Unlock()
-	d.cm.CloseCallComplete(ndis.StatusSuccess, v.Handle, ph)
-	if incoming {
-		d.deleteLater(v)
-	}
-}
-
-// dispose deactivates and deletes an incoming VC whose call did not come
-// up (the client refused it, or it could not be offered).
-func (d *MCM) dispose(v *vc) {
-	d.stopData(v, func() {
-		d.mu.Lock()
-		d.moveLocked(v, callctl.Idle, callctl.ReasonDisposed)
-		d.mu.Unlock()
-		v.closeStreams()
-		v.Act.Deactivate(&d.mu, d.cm, v.Handle, v, stepDispose)
-	})
-}
-
-// deleteLater deletes an incoming VC (NdisMCmDeleteVc) once the client's
-// answer to its offer has arrived; d.mu is not held.
-func (d *MCM) deleteLater(v *vc) {
-	d.mu.Lock()
-	d.deleteLaterLocked(v)
-	d.mu.Unlock()
-	d.run()
-}
-
-// deleteLaterLocked queues the deletion of an incoming VC, or leaves it to
-// answered() while the client's answer to the offer is outstanding. The
-// close (or refusal) before it has completed: the mediator takes the
-// deletion at once, or, when the close is still settling in the client's
-// NdisClCloseCall, carries it out when that returns.
-func (d *MCM) deleteLaterLocked(v *vc) {
-	if v.DeleteQueued || v.Handle == nil {
-		return
-	}
-	if o := v.Offer; o != nil && o.Pending {
-		o.DeleteWanted = true // answered() calls back
-		return
-	}
-	v.DeleteQueued = true
-	d.enqueueLocked(func() { d.deleteVc(v, time.Millisecond) })
-}
-
-// deleteAfter deletes v after pause, on a goroutine of its own: for the
-// rare retry of a refused deletion.
-func (d *MCM) deleteAfter(v *vc, pause time.Duration) {
-	d.spawn(func() {
-		time.Sleep(pause)
-		d.later(func() { d.deleteVc(v, pause) })
-	})
-}
-
-// deleteVc deletes an incoming VC (NdisMCmDeleteVc); if the mediator
-// refuses (it should not), it tries again later, up to about a second
-// apart, so the AF can still close.
-func (d *MCM) deleteVc(v *vc, pause time.Duration) {
-	if st := d.cm.DeleteVc(v.Handle); st != ndis.StatusSuccess {
-		d.log.Error("NdisMCmDeleteVc refused; trying again", "vc", v.Handle.String(), "status", st.String())
-		d.deleteAfter(v, min(2*pause, time.Second))
-		return
-	}
-	d.mu.Lock()
-	d.vcs.Remove(&v.Vc)
-	delete(d.causes, v.Handle)
-	if c := v.Call; c != nil && v.Incoming {
-		c.RemoveIn(&v.Vc)
-		c.DropRx(&v.Vc)
-	}
-	a := v.AF
-	a.VCs--
-	done := a.Closing && a.VCs == 0 && !a.Closed
-	if done {
-		a.Closed = true
-		delete(d.afs, a)
-	}
-	d.mu.Unlock()
-	if done {
-		d.cm.CloseAddressFamilyComplete(ndis.StatusSuccess, a.Handle)
-	}
-}
-
-// ---- parties ----
-
-// ProtocolCmAddParty models ProtocolCmAddParty: ADD PARTY on the call's leg
-// to the party's node, or a new leg (a SETUP) if the call has none there.
-// PENDING; AddPartyComplete follows.
+// ProtocolCmAddParty models ProtocolCmAddParty (callctl.Core).
 func (d *MCM) ProtocolCmAddParty(vcCtx any, params *ndis.CallParameters, ph *ndis.Party) (any, ndis.Status) {
-	v := vcCtx.(*vc)
-	node, svc, st := d.destination(params)
-	if st != ndis.StatusSuccess {
-		return nil, st
-	}
-	d.mu.Lock()
-	if d.closing || !v.Multipoint || v.State() != callctl.Active {
-		d.mu.Unlock()
-		return nil, ndis.StatusFailure
-	}
-	pt := &party{VC: &v.Vc, Handle: ph, Node: node, Service: svc, Params: params, State: callctl.PartyAdding}
-	v.MP.Parties = append(v.MP.Parties, pt)
-	p := d.peerLocked(node)
-	st = ndis.StatusSuccess
-	if c := v.LegOn(p.as); c != nil && !c.Ended {
-		if c.Connected {
-			st = d.addOnLegLocked(c, pt)
-		} else {
-			pt.Call = c
-			c.MP.WaitAdds = append(c.MP.WaitAdds, pt)
-		}
-	} else {
-		st = d.startLegLocked(p, v, pt)
-	}
-	if st != ndis.StatusSuccess {
-		d.partyGoneLocked(pt)
-		d.mu.Unlock()
-		return nil, st
-	}
-	d.mu.Unlock()
-	d.run()
-	return pt, ndis.StatusPending
+	return d.core.ProtocolCmAddParty(vcCtx, params, ph)
 }
 
-// addOnLegLocked sends ADD PARTY on an active leg.
-func (d *MCM) addOnLegLocked(c *call, pt *party) ndis.Status {
-	v := pt.VC
-	m := &uni.Message{Called: uni.CalledAESA(peerOf(c.Assoc).addr), Calling: uni.CallingAESA(d.addr)} // c.p is pt.node's peer
-	var err error
-	if m.BHLI, err = uni.ServiceBHLI(pt.Service); err != nil {
-		return ndis.StatusInvalidAddress
-	}
-	if v.Act.InForceLocked() {
-		m.AAL = q2931.AALParams(v.Tx, ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}, v.Reliable)
-	}
-	ep, out, err := c.Assoc.Link().AddParty(c.ID, m)
-	if err != nil {
-		if errors.Is(err, uni.ErrNoEndpointRef) {
-			return ndis.StatusResources
-		}
-		return ndis.StatusFailure
-	}
-	pt.Call, pt.EP = c, ep
-	c.MP.EPs[ep] = pt
-	d.applyLocked(peerOf(c.Assoc), out)
-	return ndis.StatusSuccess
-}
-
-// ProtocolCmDropParty models ProtocolCmDropParty: DROP PARTY (RELEASE for
-// the last party on its leg), or DROP PARTY ACKNOWLEDGE for a party the
-// leaf dropped. PENDING; DropPartyComplete follows.
+// ProtocolCmDropParty models ProtocolCmDropParty (callctl.Core).
 func (d *MCM) ProtocolCmDropParty(partyCtx any, data []byte) ndis.Status {
-	pt := partyCtx.(*party)
-	d.mu.Lock()
-	c := pt.Call
-	pt.State = callctl.PartyDropping
-	var ps uni.PartyState
-	ok := c != nil && !c.Ended
-	if ok {
-		ps, ok = c.Assoc.Link().PartyState(c.ID, pt.EP)
-	}
-	switch {
-	case !ok:
-		d.partyGoneLocked(pt)
-		d.enqueueLocked(func() { d.cm.DropPartyComplete(ndis.StatusSuccess, pt.Handle) })
-	case ps == uni.PartyDropPartyInitiated:
-		// DROP PARTY already out (T399 expiry): its end completes the drop.
-	default:
-		out, err := c.Assoc.Link().DropParty(c.ID, pt.EP, uni.NewCause(uni.CauseNormalCallClearing))
-		if err != nil {
-			d.releaseLegLocked(c, uni.NewCause(uni.CauseNormalCallClearing))
-		} else {
-			d.applyLocked(peerOf(c.Assoc), out)
-			d.noteReleasingLocked(c) // the last party goes with RELEASE
-		}
-	}
-	d.mu.Unlock()
-	d.run()
-	return ndis.StatusPending
+	return d.core.ProtocolCmDropParty(partyCtx, data)
 }
 
-// ---- QoS ----
-
-// ProtocolCmModifyCallQoS models ProtocolCmModifyCallQoS: MODIFY REQUEST
-// (Q.2963.1) with the new traffic descriptor. Only what a traffic
-// descriptor carries may change (TokenRate, TokenBucketSize,
-// PeakBandwidth); a change of ServiceType or MaxSduSize, a multipoint call
-// or a call not yet established is NDIS_STATUS_NOT_SUPPORTED, a flowspec
-// UNI 3.1 cannot carry NDIS_STATUS_INVALID_DATA (CheckFlowspec); the
-// flowspecs become what the MODIFY REQUEST signals, flagged
-// CALL_PARAMETERS_CHANGED if that is not what was asked. PENDING:
-// on MODIFY ACKNOWLEDGE the VC is re-activated with the new parameters and
-// the change completes with SUCCESS; on MODIFY REJECT (or T360, or link
-// loss) it completes with the cause's status and the VC keeps its previous
-// parameters exactly. When the peer's MODIFY REQUEST crosses this one, the
-// call's originator wins (docs/protocol.md §11.13): on the other side the
-// change completes at once with NDIS_STATUS_FAILURE, before the winner's
-// parameters are applied and indicated (IncomingCallQoSChange).
+// ProtocolCmModifyCallQoS models ProtocolCmModifyCallQoS (callctl.Core).
 func (d *MCM) ProtocolCmModifyCallQoS(vcCtx any, params *ndis.CallParameters) ndis.Status {
-	v := vcCtx.(*vc)
-	if params == nil || params.CallMgrParameters == nil {
-		return ndis.StatusInvalidData
-	}
-	d.mu.Lock()
-	defer func() {
-		d.mu.Unlock()
-		d.run()
-	}()
-	c := v.Call
-	if v.Multipoint || (c != nil && c.P2MP) || v.State() == callctl.Offered {
-		return ndis.StatusNotSupported
-	}
-	if v.State() != callctl.Active || !v.Act.InForceLocked() || c == nil || c.Ended || v.QoSPending {
-		return ndis.StatusFailure
-	}
-	ntx, nrx := params.CallMgrParameters.Transmit, params.CallMgrParameters.Receive
-	if !q2931.SameSignalling(v.Tx, ntx) || !q2931.SameSignalling(v.Rx, nrx) {
-		return ndis.StatusNotSupported
-	}
-	ntx, nrx, st := q2931.Granted(ntx, nrx, false)
-	if st != ndis.StatusSuccess {
-		return st
-	}
-	if q2931.Exceeds(ntx, d.cfg.MaxRate) || q2931.Exceeds(nrx, d.cfg.MaxRate) {
-		return ndis.StatusCellrateNotAvailable
-	}
-	q2931.Grant(params, ntx, nrx)
-	fwd, bwd := ntx, nrx
-	if v.Incoming {
-		fwd, bwd = nrx, ntx
-	}
-	td := new(uni.TrafficDescriptor)
-	if st := q2931.TrafficDescriptor(td, fwd, bwd); st != ndis.StatusSuccess {
-		return st
-	}
-	out, err := c.Assoc.Link().ModifyQoS(c.ID, td)
-	if err != nil {
-		return ndis.StatusFailure
-	}
-	// On MODIFY ACKNOWLEDGE the VC is re-activated with params'
-	// flowspecs: the buffer is the MCM's until the change completes.
-	v.QoSPending, v.Req = true, params
-	d.applyLocked(peerOf(c.Assoc), out)
-	return ndis.StatusPending
+	return d.core.ProtocolCmModifyCallQoS(vcCtx, params)
 }
-
-// ---- OIDs ----
 
 // ProtocolCoOidRequest models ProtocolCoOidRequest: OID_CO_GET_ADDRESSES
 // returns this node's ATM End System Address (20 octets); other OIDs are
 // not supported.
 func (d *MCM) ProtocolCoOidRequest(afCtx, vcCtx, partyCtx any, req *ndis.OidRequest) ndis.Status {
-	if req.Oid != ndis.OidCoGetAddresses || req.Type != ndis.OidQuery {
-		return ndis.StatusNotSupported
-	}
-	if len(req.InformationBuffer) < uni.AESALen {
-		req.BytesNeeded = uni.AESALen
-		return ndis.StatusBufferTooShort
-	}
-	req.BytesWritten = copy(req.InformationBuffer, d.addr[:])
-	return ndis.StatusSuccess
+	return d.core.ProtocolCoOidRequest(afCtx, vcCtx, partyCtx, req)
 }
 
 // ProtocolCoOidRequestComplete models ProtocolCoOidRequestComplete; the MCM
 // sends no OID requests.
 func (d *MCM) ProtocolCoOidRequestComplete(afCtx, vcCtx, partyCtx any, req *ndis.OidRequest, st ndis.Status) {
 }
+
+// owner is the MCM as its call control's callctl.Owner: VCs with a QUIC
+// data path, peers over transport links. A type of its own keeps these
+// methods off MCM's API.
+type owner MCM
+
+var _ callctl.Owner = (*owner)(nil)
+
+// NewVc returns the MCM's vc for r, its data path hook itself.
+func (o *owner) NewVc(r callctl.Vc) *callctl.Vc { return &newVC(r).Vc }
+
+// AssocLocked returns the association with node's peer.
+func (o *owner) AssocLocked(node string) *callctl.Assoc { return (*MCM)(o).peerLocked(node).as }
+
+// DialLocked dials a's peer unless a dial is running.
+func (o *owner) DialLocked(a *callctl.Assoc) { (*MCM)(o).dialLocked(peerOf(a)) }
+
+// DatagramLimit is the transport link to a's peer, nil while it is down.
+func (o *owner) DatagramLimit(a *callctl.Assoc) callctl.DatagramLimit {
+	if l := peerOf(a).tl; l != nil {
+		return l
+	}
+	return nil
+}
+
+// PeerAddress is a's peer's address.
+func (o *owner) PeerAddress(a *callctl.Assoc) *uni.AESA { return &peerOf(a).addr }
+
+// RefusedLocked counts a refusal against Config.RefusalRate.
+func (o *owner) RefusedLocked(a *callctl.Assoc) { (*MCM)(o).refusedLocked(peerOf(a)) }
+
+// SentLocked counts and traces a message queued for a's peer.
+func (o *owner) SentLocked(a *callctl.Assoc, b []byte) {
+	p := peerOf(a)
+	p.view.out++
+	(*MCM)(o).traceSignal(p, trace.Out, b)
+}
+
+// Go runs f on a goroutine Shutdown waits for.
+func (o *owner) Go(f func()) bool { return (*MCM)(o).spawn(f) }

@@ -2,11 +2,12 @@ package mcm
 
 import (
 	"errors"
-	"github.com/condis-project/condis/q2931/callctl"
 	"math"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/condis-project/condis/q2931/callctl"
 
 	"github.com/condis-project/condis/internal/shaping"
 	"github.com/condis-project/condis/ndis"
@@ -209,7 +210,7 @@ func (dp *dataPath) stats() Stats {
 // and completed exactly once with NdisMCoSendNetBufferListsComplete (see
 // the data-path comment for the statuses).
 func (d *MCM) MiniportCoSendNetBufferLists(vcCtx any, nbls *ndis.NetBufferList, flags ndis.SendFlags) {
-	v := vcCtx.(*vc)
+	v := vcOf(vcCtx.(*callctl.Vc))
 	for n := nbls; n != nil; {
 		next := n.Next
 		n.Next = nil
@@ -408,7 +409,7 @@ func (d *MCM) complete(v *vc, n *ndis.NetBufferList, st ndis.Status) {
 	idle := dp.takeIdleLocked()
 	dp.mu.Unlock()
 	if idle != nil {
-		d.later(idle)
+		d.core.Later(idle)
 	}
 }
 
@@ -419,14 +420,6 @@ func (dp *dataPath) takeIdleLocked() func() {
 	f := dp.idle
 	dp.idle = func() {} // stopped: stays non-nil so nothing reopens
 	return f
-}
-
-// later queues f as mediator work and runs the queue.
-func (d *MCM) later(f func()) {
-	d.mu.Lock()
-	d.enqueueLocked(f)
-	d.mu.Unlock()
-	d.run()
 }
 
 // haltTx refuses further sends with st and completes the queued ones with
@@ -465,7 +458,7 @@ func (d *MCM) stopData(v *vc, idle func()) {
 	f := dp.takeIdleLocked()
 	dp.mu.Unlock()
 	if f != nil {
-		d.later(f)
+		d.core.Later(f)
 	}
 }
 
@@ -544,7 +537,7 @@ func (d *MCM) receive(p *peer, connID uint32, payload []byte) {
 		idle := dp.takeIdleLocked()
 		dp.mu.Unlock()
 		if idle != nil {
-			d.later(idle)
+			d.core.Later(idle)
 		}
 	}
 }

@@ -12,7 +12,7 @@ func IllegalMoves(d *MCM) uint64 { return d.illegalMoves.Load() }
 // WrapCM replaces d's CM (the NdisMCm* requests its call control makes)
 // with wrap's: a test's CM that pends activations, as a stand-alone call
 // manager's miniport may. Call it right after New.
-func WrapCM(d *MCM, wrap func(callctl.CM) callctl.CM) { d.cm = wrap(d.cm) }
+func WrapCM(d *MCM, wrap func(callctl.CM) callctl.CM) { d.core.CM = wrap(d.core.CM) }
 
 // CompleteActivation is the completion of the pended activation or
 // deactivation of h (a wrapped CM's ProtocolCmActivateVcComplete /
@@ -21,12 +21,12 @@ func WrapCM(d *MCM, wrap func(callctl.CM) callctl.CM) { d.cm = wrap(d.cm) }
 func CompleteActivation(d *MCM, h *ndis.Vc, st ndis.Status) bool {
 	d.mu.Lock()
 	var v *vc
-	for x := vcOf(d.vcs.Head); x != nil; x = vcOf(x.Next()) {
+	for x := vcOf(d.core.VCs.Head); x != nil; x = vcOf(x.Next()) {
 		if x.Handle == h {
 			v = x
 			break
 		}
 	}
 	d.mu.Unlock()
-	return v != nil && d.activationCompleted(v, st)
+	return v != nil && d.core.ActivationCompleted(&v.Vc, st)
 }

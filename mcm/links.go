@@ -25,7 +25,7 @@ type handler struct{ d *MCM }
 func (h handler) LinkUp(l transport.Link) transport.LinkHandler {
 	d := h.d
 	d.mu.Lock()
-	if d.detached || d.closing {
+	if d.detached || d.core.ClosingLocked() {
 		d.mu.Unlock()
 		l.Close()
 		return &transport.LinkFuncs{}
@@ -37,22 +37,15 @@ func (h handler) LinkUp(l transport.Link) transport.LinkHandler {
 	d.traceLink(p, true, nil)
 	p.noteStateLocked()
 	calls := p.as.Calls()
-	switch p.as.LinkUp(l, l.PeerIncarnation(), func(out uni.Output) { d.applyLocked(p, out) }) {
+	switch p.as.LinkUp(l, l.PeerIncarnation(), func(out uni.Output) { d.core.ApplyLocked(p.as, out) }) {
 	case callctl.PeerRestarted:
 		d.log.Info("peer restarted: cleared its calls", "peer", p.name, "calls", calls)
 	case callctl.LinkBack:
 		d.mediaStatusLocked(p, ndis.StatusMediaConnect)
 	}
-	for _, r := range p.as.TakeWaiting() {
-		// A SETUP that cannot be built for this link (say an SDU larger
-		// than its datagrams) fails its MakeCall or AddParty now: it was
-		// pended, so it must complete (R-GEN-3).
-		if st := d.startLegLocked(p, vcOf(r.VC), r.Party); st != ndis.StatusSuccess {
-			d.legFailedLocked(vcOf(r.VC), r.Party, st)
-		}
-	}
+	d.core.StartWaitingLocked(p.as)
 	d.mu.Unlock()
-	d.run()
+	d.core.Run()
 	return lh
 }
 
@@ -76,7 +69,7 @@ func (h *linkHandler) LinkDown(err error) {
 	d.log.Debug("link down", "peer", p.name, "err", err) // the transport logs it with its reason
 	d.traceLink(p, false, err)
 	if !d.detached {
-		p.as.LinkDown(func(out uni.Output) { d.applyLocked(p, out) })
+		p.as.LinkDown(func(out uni.Output) { d.core.ApplyLocked(p.as, out) })
 		if p.as.Calls() > 0 {
 			d.mediaStatusLocked(p, ndis.StatusMediaDisconnect)
 			d.dialLocked(p)
@@ -84,7 +77,7 @@ func (h *linkHandler) LinkDown(err error) {
 	}
 	p.noteLinkDownLocked(err)
 	d.mu.Unlock()
-	d.run()
+	d.core.Run()
 }
 
 // mediaStatusLocked queues a per-VC status indication (MEDIA_DISCONNECT
@@ -108,12 +101,12 @@ func (d *MCM) mediaStatusLocked(p *peer, st ndis.Status) {
 	}
 	slices.SortFunc(vcs, func(a, b *vc) int { return callctl.SeqCompare(a.Seq, b.Seq) })
 	for _, v := range vcs {
-		d.enqueueLocked(func() {
+		d.core.EnqueueLocked(func() {
 			d.mu.Lock()
 			ok := v.State() == callctl.Active
 			d.mu.Unlock()
 			if ok {
-				d.cm.IndicateStatus(v.Handle, &ndis.StatusIndication{StatusCode: st})
+				d.core.CM.IndicateStatus(v.Handle, &ndis.StatusIndication{StatusCode: st})
 			}
 		})
 	}
@@ -122,7 +115,7 @@ func (d *MCM) mediaStatusLocked(p *peer, st ndis.Status) {
 // dialLocked starts (re)dialling p unless a dial is running. It keeps
 // trying while calls wait for the link or calls are kept for T309.
 func (d *MCM) dialLocked(p *peer) {
-	if p.dialing || d.ep == nil || d.closing || d.detached {
+	if p.dialing || d.ep == nil || d.core.ClosingLocked() || d.detached {
 		if d.ep == nil && !p.dialing {
 			d.failWaitingLocked(p, ndis.StatusDestOutOfOrder)
 		}
@@ -168,7 +161,7 @@ func (d *MCM) dialLoop(ctx context.Context, ep transport.Endpoint, p *peer) {
 			p.dialing = false
 			p.noteStateLocked()
 			d.mu.Unlock()
-			d.run()
+			d.core.Run()
 			return
 		}
 		d.log.Debug("dial failed", "peer", p.name, "err", err)
@@ -182,11 +175,11 @@ func (d *MCM) dialLoop(ctx context.Context, ep transport.Endpoint, p *peer) {
 			p.dialing = false
 			p.noteStateLocked()
 			d.mu.Unlock()
-			d.run()
+			d.core.Run()
 			return
 		}
 		d.mu.Unlock()
-		d.run()
+		d.core.Run()
 		select {
 		case <-ctx.Done():
 		case <-time.After(backoff):
@@ -197,7 +190,5 @@ func (d *MCM) dialLoop(ctx context.Context, ep transport.Endpoint, p *peer) {
 
 // failWaitingLocked fails the calls and parties waiting for the link.
 func (d *MCM) failWaitingLocked(p *peer, st ndis.Status) {
-	for _, r := range p.as.TakeWaiting() {
-		d.legFailedLocked(vcOf(r.VC), r.Party, st)
-	}
+	d.core.FailWaitingLocked(p.as, st)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,10 +91,9 @@ type Config struct {
 // on one side, Q.2931 / UNI 3.1 signalling over a transport.Endpoint on the
 // other. See the package documentation.
 type MCM struct {
-	m     *ndis.Mediator
-	a     *ndis.Adapter
-	cm    callctl.CM          // the NdisMCm* side of a: every call-control request to the mediator goes through it
-	moves callctl.Transitions // the one place a VC's call state changes (moveLocked)
+	m    *ndis.Mediator
+	a    *ndis.Adapter
+	core *callctl.Core // the call control: every call-control request to the mediator goes through its CM
 	// illegalMoves counts transitions callctl.State does not draw (each
 	// is logged); the package's tests fail on any.
 	illegalMoves atomic.Uint64
@@ -118,22 +116,8 @@ type MCM struct {
 	turns    turnstile // received signalling: the links take turns (see Messages)
 	ep       transport.Endpoint
 	peers    map[string]*peer
-	saps     map[string]*callctl.SAP
-	afs      map[*callctl.AF]struct{}
-	vcs      vcList
-	closing  bool // Shutdown began: no new calls
 	detached bool // Shutdown finished: transport events are ignored
 	halted   bool // the adapter is removed
-
-	work     []workItem // mediator work, in order (see run); work[next:] is still to do
-	next     int
-	draining bool
-	outbox   []outMsg // signalling to send, in order
-	flushing bool
-	batch    [][]byte // the flusher's scratch for SendBatch
-	// causes are the Q.2931 causes that ended VCs' last calls, from the
-	// end of the call until the VC is deleted or calls again (see Cause).
-	causes map[*ndis.Vc]uni.Cause
 
 	totals dataTotals // every VC's data counters, summed (Totals)
 }
@@ -158,14 +142,14 @@ func New(m *ndis.Mediator, cfg Config) (*MCM, error) {
 		return nil, err
 	}
 	d := &MCM{m: m, cfg: cfg, name: cfg.Name, addr: q2931.Address(cfg.AddressPrefix, cfg.Name), log: cfg.Logger,
-		peers: map[string]*peer{}, saps: map[string]*callctl.SAP{}, afs: map[*callctl.AF]struct{}{}}
+		peers: map[string]*peer{}}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
 	d.log = d.log.With("node", cfg.Name)
 	d.started = time.Now()
 	d.timers = uni.NewLink(uni.Config{Timers: cfg.Timers}).Timers()
-	d.moves = callctl.Transitions{Node: cfg.Name, Trace: cfg.Tracer.VcState,
+	moves := callctl.Transitions{Node: cfg.Name, Trace: cfg.Tracer.VcState,
 		Illegal: func(h *ndis.Vc, from, to callctl.State, why callctl.Reason) {
 			name := "(new)"
 			if h != nil {
@@ -174,19 +158,21 @@ func New(m *ndis.Mediator, cfg Config) (*MCM, error) {
 			d.log.Error("call control: a VC moved where its state machine has no arrow", "vc", name, "from", from.String(), "to", to.String(), "reason", why.String())
 			d.illegalMoves.Add(1)
 		}}
+	d.core = callctl.NewCore((*owner)(d), &d.mu, callctl.Config{Name: cfg.Name, Address: d.addr,
+		Authorize: cfg.Authorize, Trusts: cfg.Trusts, MaxRate: cfg.MaxRate, Tracer: cfg.Tracer, Logger: d.log, Moves: moves})
 	if d.cfg.DialTimeout <= 0 {
 		d.cfg.DialTimeout = 2 * d.timers.T303
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	a, st := m.AddMiniportCallManager(cfg.AdapterName, d, d, func(a *ndis.Adapter) ndis.Status {
-		d.a, d.cm = a, callctl.MCm{A: a}
+		d.a, d.core.CM = a, callctl.MCm{A: a}
 		return a.MCmRegisterAddressFamilyEx(q2931.AF)
 	})
 	if st != ndis.StatusSuccess {
 		d.cancel()
 		return nil, fmt.Errorf("mcm: attaching the adapter: %w", st)
 	}
-	d.a, d.cm = a, callctl.MCm{A: a}
+	d.a, d.core.CM = a, callctl.MCm{A: a}
 	if cfg.Endpoint != nil {
 		d.Attach(cfg.Endpoint)
 	}
@@ -257,30 +243,7 @@ func (d *MCM) enter() bool {
 // another call; ok is false for calls that ended without a cause (a
 // local close) or that were never signalled. Tools show it next to the
 // NDIS status, which several causes share.
-func (d *MCM) Cause(vc *ndis.Vc) (c uni.Cause, ok bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	c, ok = d.causes[vc]
-	return c, ok
-}
-
-// moveLocked moves v to state to, for reason why: the one place a VC's
-// call state changes (callctl.Transitions.Move records the reason and
-// emits trace.VcState).
-func (d *MCM) moveLocked(v *vc, to callctl.State, why callctl.Reason) {
-	d.moves.Move(&v.CallState, v.Handle, to, why)
-}
-
-// noteCauseLocked records the cause that ended v's call (see Cause).
-func (d *MCM) noteCauseLocked(v *vc, c uni.Cause) {
-	if v.Handle == nil || c == 0 {
-		return
-	}
-	if d.causes == nil {
-		d.causes = map[*ndis.Vc]uni.Cause{}
-	}
-	d.causes[v.Handle] = c
-}
+func (d *MCM) Cause(vc *ndis.Vc) (c uni.Cause, ok bool) { return d.core.Cause(vc) }
 
 // Shutdown takes the MCM down: no new calls are accepted; every call is
 // released with normal clearing (cause 16, so peers' clients see
@@ -296,48 +259,19 @@ func (d *MCM) noteCauseLocked(v *vc, c uni.Cause) {
 // adapter is halted it returns nil at once.
 func (d *MCM) Shutdown(ctx context.Context) error {
 	d.mu.Lock()
-	first := !d.closing
-	d.closing = true
-	var afs []*callctl.AF
-	if first {
-		for _, p := range d.sortedPeersLocked() {
-			d.failWaitingLocked(p, ndis.StatusFailure)
-			for _, c := range p.sortedCallsLocked() {
-				if st, ok := p.as.Link().CallState(c.ID); ok && st != uni.StateReleaseRequest {
-					if out, err := p.as.Link().Release(c.ID, uni.NewCause(uni.CauseNormalCallClearing)); err == nil {
-						d.applyLocked(p, out)
-					}
-				}
-			}
-		}
-		for v := vcOf(d.vcs.Head); v != nil; v = vcOf(v.Next()) {
-			if v.State() == callctl.Calling && v.Call == nil {
-				d.legFailedLocked(v, v.InitialParty(), ndis.StatusFailure)
-			}
-		}
-		for a := range d.afs {
-			afs = append(afs, a)
-		}
-		sort.Slice(afs, func(i, j int) bool { return afs[i].Seq < afs[j].Seq })
-		for _, a := range afs {
-			d.enqueueLocked(func() {
-				d.mu.Lock()
-				notify := !a.Notified && !a.Closed
-				a.Notified = true
-				d.mu.Unlock()
-				if notify {
-					d.cm.NotifyCloseAddressFamily(a.Handle)
-				}
-			})
-		}
+	ps := d.sortedPeersLocked()
+	as := make([]*callctl.Assoc, len(ps))
+	for i, p := range ps {
+		as[i] = p.as
 	}
+	d.core.ShutdownLocked(as)
 	d.mu.Unlock()
-	d.run()
+	d.core.Run()
 
 	idle := func() bool {
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		if len(d.afs) > 0 || d.vcs.Len > 0 || d.next < len(d.work) || d.draining {
+		if !d.core.EmptyLocked() {
 			return false
 		}
 		for _, p := range d.peers {

@@ -226,8 +226,7 @@ func (d *MCM) peerLocked(name string) *peer {
 	p := d.peers[name]
 	if p == nil {
 		p = &peer{d: d, name: name, refusals: rate.NewLimiter(rate.Limit(d.cfg.RefusalRate), d.cfg.RefusalRate), addr: d.peerAddress(name)}
-		p.as = callctl.NewAssoc(d.name, name, uni.Config{Timers: d.timers}, &d.mu, func(out uni.Output) { d.timerExpiredLocked(p, out) })
-		p.as.Owner = p
+		p.as = d.core.NewAssoc(name, p, uni.Config{Timers: d.timers}, func(out uni.Output) { d.timerExpiredLocked(p, out) })
 		d.peers[name] = p
 	}
 	return p

@@ -39,10 +39,10 @@ func (h *linkHandler) Messages(msgs [][]byte) {
 		for _, msg := range msgs[:n] {
 			p.view.in++
 			d.traceSignal(p, trace.In, msg)
-			d.applyLocked(p, p.as.Receive(msg))
+			d.core.ApplyLocked(p.as, p.as.Receive(msg))
 		}
 		d.mu.Unlock()
-		d.run()
+		d.core.Run()
 		d.turns.leave()
 		msgs = msgs[n:]
 	}

@@ -50,15 +50,6 @@ type (
 	vcList    = callctl.VCList
 )
 
-// failure turns a status for a call that did not come up into a failure:
-// normal clearing before the connect is still a failed setup.
-func failure(st ndis.Status) ndis.Status {
-	if st == ndis.StatusSuccess {
-		return ndis.StatusFailure
-	}
-	return st
-}
-
 // Open is the call control opening v's data path (callctl.DataPath).
 func (v *vc) Open(tx ndis.Flowspec, maxTx int, reliable bool, to *call, send, recv bool) {
 	v.data.open(tx, maxTx, reliable, to, send, recv)
@@ -76,6 +67,21 @@ func (v *vc) SetDests(legs []*call) { v.data.setDests(legs) }
 
 // SetFlow replaces v's transmit flowspec (callctl.DataPath).
 func (v *vc) SetFlow(tx ndis.Flowspec) { v.data.setFlow(tx) }
+
+// Halt refuses further sends on v with st and completes the queued ones
+// (callctl.DataPath).
+func (v *vc) Halt(st ndis.Status) { peerOf(v.Assoc).d.haltTx(v, st) }
+
+// Stop ends v's data path and runs idle once it is drained
+// (callctl.DataPath).
+func (v *vc) Stop(idle func()) { peerOf(v.Assoc).d.stopData(v, idle) }
+
+// CloseStreams ends this side's reliable streams of v's call
+// (callctl.DataPath).
+func (v *vc) CloseStreams() { v.closeStreams() }
+
+// Reset makes v's data path reusable for a new call (callctl.DataPath).
+func (v *vc) Reset() { v.resetData() }
 
 // eachIn calls f for the MCM's vcs of an incoming call, in creation order
 // (call.EachIn).

@@ -9,6 +9,6 @@ import "github.com/condis-project/condis/uni"
 // out. The timer's goroutine holds d.mu, so it cannot send or run the
 // work the Output queued: kickLocked starts a goroutine that does.
 func (d *MCM) timerExpiredLocked(p *peer, out uni.Output) {
-	d.applyLocked(p, out)
-	d.kickLocked()
+	d.core.ApplyLocked(p.as, out)
+	d.core.KickLocked()
 }

@@ -68,6 +68,7 @@ type Assoc struct {
 	// association.
 	Owner any
 
+	core    *Core // the call control the association's calls belong to (Core.NewAssoc)
 	peer    string
 	low     bool // this node's name sorts first: it allocates connection ids with even VPCIs
 	cfg     uni.Config

@@ -390,6 +390,18 @@ type DataPath interface {
 	SetDests(legs []*Call)
 	// SetFlow replaces the transmit flowspec (a QoS change).
 	SetFlow(tx ndis.Flowspec)
+	// Halt refuses further sends with st and completes the queued ones
+	// with st (the call is going away).
+	Halt(st ndis.Status)
+	// Stop ends the data path (no more sends or receives) and then runs
+	// idle as mediator work (Core.Later), once every send is completed
+	// and no receive is being indicated: the VC may be deactivated.
+	Stop(idle func())
+	// CloseStreams ends this side's reliable streams of a call that is
+	// over.
+	CloseStreams()
+	// Reset makes the data path reusable for a new call.
+	Reset()
 }
 
 // Waiting is a SETUP (or an ADD PARTY opening a new leg) waiting for the

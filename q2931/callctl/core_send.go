@@ -1,4 +1,4 @@
-package mcm
+package callctl
 
 // Signalling going out and mediator work: a uni.Link Output is applied
 // here (messages to the outbox, timers to the association, indications
@@ -8,8 +8,6 @@ package mcm
 import (
 	"errors"
 
-	"github.com/condis-project/condis/q2931/callctl"
-	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/transport"
 	"github.com/condis-project/condis/uni"
 )
@@ -18,41 +16,40 @@ import (
 // uni.Link (kept as data: a closure for each would be an allocation each).
 type workItem struct {
 	f   func()
-	p   *peer
+	p   *Assoc
 	ind uni.Indication
 }
 
 // outMsg is one encoded signalling message for the signalling link to p
 // that was up when it was queued.
 type outMsg struct {
-	sig callctl.SignallingLink
-	p   *peer
+	sig SignallingLink
+	p   *Assoc
 	b   []byte
 }
 
 // applyLocked carries out a uni.Output: messages to the outbox (in order),
 // timer operations to the Scheduler, indications to the work queue.
-func (d *MCM) applyLocked(p *peer, o uni.Output) {
+func (d *Core) ApplyLocked(p *Assoc, o uni.Output) {
 	for _, m := range o.Messages {
 		b, err := m.Msg.Encode()
 		if err != nil {
-			d.log.Error("encoding a Q.2931 message", "peer", p.name, "type", m.Msg.Type.String(), "err", err)
+			d.log.Error("encoding a Q.2931 message", "peer", p.Peer(), "type", m.Msg.Type.String(), "err", err)
 			continue
 		}
-		if sig := p.as.Signalling(); sig != nil {
+		if sig := p.Signalling(); sig != nil {
 			d.outbox = append(d.outbox, outMsg{sig, p, b})
-			p.view.out++
-			d.traceSignal(p, trace.Out, b)
+			d.owner.SentLocked(p, b)
 		}
 	}
-	p.as.ApplyTimers(o.Timers)
+	p.ApplyTimers(o.Timers)
 	for _, ind := range o.Indications {
 		d.work = append(d.work, workItem{p: p, ind: ind})
 	}
 }
 
 // enqueueLocked adds mediator work.
-func (d *MCM) enqueueLocked(f func()) { d.work = append(d.work, workItem{f: f}) }
+func (d *Core) EnqueueLocked(f func()) { d.work = append(d.work, workItem{f: f}) }
 
 // run sends queued signalling and delivers queued mediator work, unless
 // another goroutine is doing it already (it will see what was queued). It
@@ -60,7 +57,7 @@ func (d *MCM) enqueueLocked(f func()) { d.work = append(d.work, workItem{f: f}) 
 // it was queued, one item at a time, without d.mu; an item may re-enter
 // the MCM (a mediator call reaches a client, whose request reaches our
 // handlers), which only queues more.
-func (d *MCM) run() {
+func (d *Core) Run() {
 	d.mu.Lock()
 	d.flushLocked()
 	if d.draining {
@@ -94,7 +91,7 @@ func (d *MCM) run() {
 // held, and released while sending. What has queued up for one link goes
 // in one SendBatch when the link takes batches, so that many calls in
 // flight cost few stream writes.
-func (d *MCM) flushLocked() {
+func (d *Core) flushLocked() {
 	if d.flushing || len(d.outbox) == 0 {
 		return
 	}
@@ -121,7 +118,7 @@ func (d *MCM) flushLocked() {
 }
 
 // sendSignalling sends messages for one link, in order (the flusher).
-func (d *MCM) sendSignalling(ms []outMsg) {
+func (d *Core) sendSignalling(ms []outMsg) {
 	sig := ms[0].sig
 	var err error
 	if bs, ok := sig.(transport.BatchSender); ok && len(ms) > 1 {
@@ -139,14 +136,14 @@ func (d *MCM) sendSignalling(ms []outMsg) {
 		}
 	}
 	if err != nil && !errors.Is(err, transport.ErrLinkDown) {
-		d.log.Warn("sending signalling", "peer", ms[0].p.name, "err", err)
+		d.log.Warn("sending signalling", "peer", ms[0].p.Peer(), "err", err)
 	}
 }
 
 // kickLocked makes sure queued work runs when the caller cannot run it
 // (a timer callback holds d.mu).
-func (d *MCM) kickLocked() {
+func (d *Core) KickLocked() {
 	if (d.next < len(d.work) && !d.draining) || (len(d.outbox) > 0 && !d.flushing) {
-		d.goLocked(d.run)
+		d.owner.Go(d.Run)
 	}
 }

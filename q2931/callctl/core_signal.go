@@ -1,4 +1,4 @@
-package mcm
+package callctl
 
 import (
 	"slices"
@@ -6,14 +6,13 @@ import (
 
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/q2931"
-	"github.com/condis-project/condis/q2931/callctl"
 	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/uni"
 )
 
 // indication carries out what a uni.Link indicated, as mediator work (run
 // in order, without d.mu).
-func (d *MCM) indication(p *peer, ind uni.Indication) {
+func (d *Core) indication(p *Assoc, ind uni.Indication) {
 	switch ind.Kind {
 	case uni.IndSetup:
 		d.incomingSetup(p, ind)
@@ -38,16 +37,16 @@ func (d *MCM) indication(p *peer, ind uni.Indication) {
 	case uni.IndRestart:
 		// The calls it cleared were indicated before it, and their
 		// clearing is queued or done: acknowledge.
-		d.log.Debug("peer restarted VCs", "peer", p.name, "class", restartClass(ind.Msg)) // every first link opens with one
+		d.log.Debug("peer restarted VCs", "peer", p.Peer(), "class", restartClass(ind.Msg)) // every first link opens with one
 		d.mu.Lock()
-		if out, err := p.as.Link().RestartDone(ind.Msg.ConnectionID); err == nil {
-			d.applyLocked(p, out)
+		if out, err := p.Link().RestartDone(ind.Msg.ConnectionID); err == nil {
+			d.ApplyLocked(p, out)
 		}
 		d.mu.Unlock()
 	case uni.IndRestartComplete:
-		d.log.Debug("restart", "peer", p.name, "event", ind.String())
+		d.log.Debug("restart", "peer", p.Peer(), "event", ind.String())
 	case uni.IndRestartFailed, uni.IndRestartTimeout:
-		d.log.Warn("restart", "peer", p.name, "event", ind.String())
+		d.log.Warn("restart", "peer", p.Peer(), "event", ind.String())
 	}
 }
 
@@ -62,25 +61,25 @@ func restartClass(m *uni.Message) string {
 // restartVCLocked restarts the VC of connection identifier conn (RESTART,
 // class "indicated VC") whose call c was released without an answer;
 // restarts of different VCs run side by side.
-func (d *MCM) restartVCLocked(p *peer, c *call) {
-	if !p.as.Link().IsUp() {
+func (d *Core) restartVCLocked(p *Assoc, c *Call) {
+	if !p.Link().IsUp() {
 		return
 	}
-	if out, err := p.as.Link().RestartReleased(*q2931.ConnectionIE(c.Conn), c.ID); err == nil {
-		d.applyLocked(p, out)
+	if out, err := p.Link().RestartReleased(*q2931.ConnectionIE(c.Conn), c.ID); err == nil {
+		d.ApplyLocked(p, out)
 	}
 }
 
 // ---- incoming calls ----
 
-func (d *MCM) incomingSetup(p *peer, ind uni.Indication) {
+func (d *Core) incomingSetup(p *Assoc, ind uni.Indication) {
 	m := ind.Msg
 	d.mu.Lock()
-	if st, ok := p.as.Link().CallState(ind.Call); !ok || st != uni.StateCallPresent {
+	if st, ok := p.Link().CallState(ind.Call); !ok || st != uni.StateCallPresent {
 		d.mu.Unlock()
 		return // gone already; its IndReleased follows
 	}
-	c := &call{Assoc: p.as, ID: ind.Call}
+	c := &Call{Assoc: p, ID: ind.Call}
 	fwd, bwd, reliable := q2931.ReadSetup(m)
 	c.Reliable = reliable
 	if m.EndpointRef != nil || (m.Bearer != nil && m.Bearer.UserPlane == uni.PointToMultipoint) {
@@ -89,16 +88,16 @@ func (d *MCM) incomingSetup(p *peer, ind uni.Indication) {
 			c.FirstEP = m.EndpointRef.Value
 		}
 		// Parties added later are offered what the SETUP asked for.
-		c.MP = &callMP{Fwd: fwd, Bwd: bwd}
+		c.MP = &CallMP{Fwd: fwd, Bwd: bwd}
 	}
-	p.as.AddCall(c.ID, c)
+	p.AddCall(c.ID, c)
 	d.mu.Unlock()
 	d.offer(p, c, c.FirstEP, m, fwd, bwd, false)
 }
 
-func (d *MCM) incomingParty(p *peer, ind uni.Indication) {
+func (d *Core) incomingParty(p *Assoc, ind uni.Indication) {
 	d.mu.Lock()
-	c := p.as.Call(ind.Call)
+	c := p.Call(ind.Call)
 	d.mu.Unlock()
 	if c == nil || c.Out != nil || c.MP == nil {
 		return
@@ -117,7 +116,7 @@ func (d *MCM) incomingParty(p *peer, ind uni.Indication) {
 // Config.MaxRate, 78 for an ADD PARTY whose backward MaxSduSize this
 // node cannot send (a SETUP's sizes are lowered in CONNECT), 47 when the
 // VC cannot be created or activated.
-func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.Flowspec, added bool) {
+func (d *Core) offer(p *Assoc, c *Call, ep uint16, m *uni.Message, fwd, bwd ndis.Flowspec, added bool) {
 	var svc string
 	reject := func(cause uni.CauseIE) { d.refuseOffer(p, c, ep, added, svc, cause) }
 	ok := false
@@ -131,15 +130,15 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 	case closing:
 		reject(uni.NewCause(uni.CauseTemporaryFailure))
 		return
-	case !q2931.Addressed(m.Called, d.addr):
+	case !q2931.Addressed(m.Called, d.cfg.Address):
 		reject(uni.NewCause(uni.CauseIncompatibleDestination, byte(uni.IECalledParty)))
 		return
 	case !ok:
 		reject(uni.NewCause(uni.CauseIncompatibleDestination, byte(uni.IEBHLI)))
 		return
 	}
-	if d.cfg.Authorize != nil && !d.cfg.Authorize(p.name, svc) {
-		d.log.Debug("call refused by the ACL", "peer", p.name, "service", svc)
+	if d.cfg.Authorize != nil && !d.cfg.Authorize(p.Peer(), svc) {
+		d.log.Debug("call refused by the ACL", "peer", p.Peer(), "service", svc)
 		reject(uni.NewCause(uni.CauseCallRejected))
 		return
 	}
@@ -147,8 +146,8 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 	s := d.saps[svc]
 	reliable := c.Reliable
 	limit := uint32(q2931.MaxAAL5SDU)
-	if !reliable && p.tl != nil {
-		limit = min(limit, uint32(p.tl.MaxDatagramPayload()))
+	if l := d.owner.DatagramLimit(p); !reliable && l != nil {
+		limit = min(limit, uint32(l.MaxDatagramPayload()))
 	}
 	tooBig := func(f ndis.Flowspec) bool {
 		return f.ServiceType != ndis.ServiceNoTraffic && q2931.SDUSpecified(f.MaxSduSize) && f.MaxSduSize > limit
@@ -188,21 +187,21 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 		}
 	}
 	if !c.HasConn {
-		c.Conn, c.HasConn = p.as.AllocConn(), true
-		p.as.BindConn(c.Conn, c)
+		c.Conn, c.HasConn = p.AllocConn(), true
+		p.BindConn(c.Conn, c)
 	}
-	v := newVC(callctl.Vc{Seq: uint32(seqs.Add(1)), AF: s.AF, Incoming: true, Assoc: p.as, Service: callctl.MakeServiceName(s.Service),
+	v := d.owner.NewVc(Vc{Seq: uint32(d.seq()), AF: s.AF, Incoming: true, Assoc: p, Service: MakeServiceName(s.Service),
 		Reliable: reliable, Call: c, EP: ep})
-	d.moveLocked(v, callctl.Offered, callctl.ReasonOffer)
-	o := callctl.BuildOffer(bwd, fwd, c.Conn, v.Assoc.Peer(), v.mediaFlags())
+	d.moveLocked(v, Offered, ReasonOffer)
+	o := BuildOffer(bwd, fwd, c.Conn, v.Assoc.Peer(), v.mediaFlags())
 	v.Offer = o
-	c.AddIn(&v.Vc)
+	c.AddIn(v)
 	s.AF.VCs++
-	d.vcs.Push(&v.Vc)
+	d.VCs.Push(v)
 	o.SAP = s
 	d.mu.Unlock()
 
-	h, st := d.cm.CreateVc(s.AF.Handle, v)
+	h, st := d.CM.CreateVc(s.AF.Handle, v)
 	if st != ndis.StatusSuccess {
 		d.offerFailed(v, st)
 		return
@@ -215,30 +214,30 @@ func (d *MCM) offer(p *peer, c *call, ep uint16, m *uni.Message, fwd, bwd ndis.F
 
 // refuseOffer refuses an incoming call (RELEASE COMPLETE) or an added
 // party (ADD PARTY REJECT) with cause; d.mu is not held.
-func (d *MCM) refuseOffer(p *peer, c *call, ep uint16, added bool, svc string, cause uni.CauseIE) {
+func (d *Core) refuseOffer(p *Assoc, c *Call, ep uint16, added bool, svc string, cause uni.CauseIE) {
 	d.mu.Lock()
 	var out uni.Output
 	var err error
 	if added {
-		out, err = p.as.Link().RejectParty(c.ID, ep, cause)
+		out, err = p.Link().RejectParty(c.ID, ep, cause)
 	} else {
-		out, err = p.as.Link().Reject(c.ID, cause)
+		out, err = p.Link().Reject(c.ID, cause)
 	}
 	if err == nil {
-		d.applyLocked(p, out)
+		d.ApplyLocked(p, out)
 	}
-	d.refusedLocked(p)
+	d.owner.RefusedLocked(p)
 	d.traceRefused(p, c.ID, svc, cause.Value)
 	d.mu.Unlock()
 }
 
 // offerFailed refuses an incoming call whose VC could not be created or
 // activated (cause 47) and lets the VC go: deleted if it was created.
-func (d *MCM) offerFailed(v *vc, st ndis.Status) {
-	p, c, svc := peerOf(v.Assoc), v.Call, v.Service.String()
-	d.log.Warn("cannot offer an incoming call", "peer", p.name, "service", svc, "status", st.String())
+func (d *Core) offerFailed(v *Vc, st ndis.Status) {
+	p, c, svc := v.Assoc, v.Call, v.Service.String()
+	d.log.Warn("cannot offer an incoming call", "peer", p.Peer(), "service", svc, "status", st.String())
 	d.mu.Lock()
-	d.moveLocked(v, callctl.Idle, callctl.ReasonOfferFailed)
+	d.moveLocked(v, Idle, ReasonOfferFailed)
 	v.DropOfferLocked() // never given to the client
 	h, added, a := v.Handle, v.EP != c.FirstEP, v.AF
 	d.mu.Unlock()
@@ -248,34 +247,34 @@ func (d *MCM) offerFailed(v *vc, st ndis.Status) {
 		return
 	}
 	d.mu.Lock()
-	c.RemoveIn(&v.Vc)
-	d.vcs.Remove(&v.Vc)
+	c.RemoveIn(v)
+	d.VCs.Remove(v)
 	a.VCs--
 	done := a.Closing && a.VCs == 0 && !a.Closed
 	if done {
 		a.Closed = true
-		delete(d.afs, a)
+		delete(d.AFs, a)
 	}
 	d.mu.Unlock()
 	if done {
-		d.cm.CloseAddressFamilyComplete(ndis.StatusSuccess, a.Handle)
+		d.CM.CloseAddressFamilyComplete(ndis.StatusSuccess, a.Handle)
 	}
 }
 
 // offerActivated offers an incoming call whose VC is activated
 // (NdisMCmDispatchIncomingCall); if the network ended the call meanwhile
 // the VC is let go instead.
-func (d *MCM) offerActivated(v *vc, st ndis.Status) {
+func (d *Core) offerActivated(v *Vc, st ndis.Status) {
 	if st != ndis.StatusSuccess {
 		d.offerFailed(v, st)
 		return
 	}
 	d.mu.Lock()
-	o, c, p := v.Offer, v.Call, peerOf(v.Assoc)
-	if o == nil || o.Lost || v.State() != callctl.Offered {
+	o, c, p := v.Offer, v.Call, v.Assoc
+	if o == nil || o.Lost || v.State() != Offered {
 		// Released before the client saw it (the peer's RELEASE came
 		// while the activation was pended): nobody is told.
-		d.moveLocked(v, callctl.Idle, callctl.ReasonOfferFailed)
+		d.moveLocked(v, Idle, ReasonOfferFailed)
 		v.DropOfferLocked()
 		d.mu.Unlock()
 		d.dispose(v)
@@ -292,12 +291,12 @@ func (d *MCM) offerActivated(v *vc, st ndis.Status) {
 		d.answered(v, ndis.StatusInvalidSap, nil) // cause 88
 		return
 	}
-	c.AddRx(&v.Vc)
+	c.AddRx(v)
 	if d.debugging() {
-		d.log.Debug("offering a call", "peer", p.name, "call", c.ID.String(), "service", s.Service, "conn", c.Conn)
+		d.log.Debug("offering a call", "peer", p.Peer(), "call", c.ID.String(), "service", s.Service, "conn", c.Conn)
 	}
 	d.traceCall(v, trace.CallOffered, 0, 0, false)
-	st = d.cm.DispatchIncomingCall(s.Handle, v.Handle, &o.Params)
+	st = d.CM.DispatchIncomingCall(s.Handle, v.Handle, &o.Params)
 	if st != ndis.StatusPending {
 		d.answered(v, st, &o.Params)
 		return
@@ -305,9 +304,9 @@ func (d *MCM) offerActivated(v *vc, st ndis.Status) {
 	// The client answers later: CALL PROCEEDING (with the connection
 	// identifier) so the caller waits T310 instead of T303.
 	d.mu.Lock()
-	if cs, ok := p.as.Link().CallState(c.ID); ok && !added && !v.Answered() && cs == uni.StateCallPresent {
-		if out, err := p.as.Link().Proceed(c.ID, q2931.ConnectionIE(c.Conn)); err == nil {
-			d.applyLocked(p, out)
+	if cs, ok := p.Link().CallState(c.ID); ok && !added && !v.Answered() && cs == uni.StateCallPresent {
+		if out, err := p.Link().Proceed(c.ID, q2931.ConnectionIE(c.Conn)); err == nil {
+			d.ApplyLocked(p, out)
 		}
 	}
 	d.mu.Unlock()
@@ -315,9 +314,9 @@ func (d *MCM) offerActivated(v *vc, st ndis.Status) {
 
 // ProtocolCmIncomingCallComplete models ProtocolCmIncomingCallComplete: the
 // client's pended answer to an offered call.
-func (d *MCM) ProtocolCmIncomingCallComplete(st ndis.Status, vcCtx any, params *ndis.CallParameters) {
-	d.answered(vcCtx.(*vc), st, params)
-	d.run()
+func (d *Core) ProtocolCmIncomingCallComplete(st ndis.Status, vcCtx any, params *ndis.CallParameters) {
+	d.answered(vcCtx.(*Vc), st, params)
+	d.Run()
 }
 
 // answered carries out the client's answer to an offered call: CONNECT
@@ -327,7 +326,7 @@ func (d *MCM) ProtocolCmIncomingCallComplete(st ndis.Status, vcCtx any, params *
 // only MaxSduSize went down (the CONNECT's AAL parameters say so);
 // anything else is refused with cause 49 (QoS unavailable) and the
 // accepted call is closed at once with NDIS_STATUS_INCOMPATABLE_QOS.
-func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
+func (d *Core) answered(v *Vc, st ndis.Status, params *ndis.CallParameters) {
 	d.mu.Lock()
 	o := v.Offer
 	if o == nil {
@@ -341,7 +340,7 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 	if o.DeleteWanted {
 		d.deleteLaterLocked(v)
 	}
-	c, p := v.Call, peerOf(v.Call.Assoc)
+	c, p := v.Call, v.Call.Assoc
 	added := v.EP != c.FirstEP
 	refuse := func(cause uni.CauseIE) {
 		if c.Ended {
@@ -350,12 +349,12 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 		var out uni.Output
 		var err error
 		if added {
-			out, err = p.as.Link().RejectParty(c.ID, v.EP, cause)
+			out, err = p.Link().RejectParty(c.ID, v.EP, cause)
 		} else {
-			out, err = p.as.Link().Reject(c.ID, cause)
+			out, err = p.Link().Reject(c.ID, cause)
 		}
 		if err == nil {
-			d.applyLocked(p, out)
+			d.ApplyLocked(p, out)
 		}
 	}
 	if st == ndis.StatusSuccess && d.closing {
@@ -364,9 +363,9 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 	if st != ndis.StatusSuccess {
 		refuse(uni.NewCause(q2931.CauseForStatus(st)))
 		d.traceCallLocked(v, trace.CallRefused, q2931.CauseForStatus(st), st, false)
-		disposeIt := v.State() == callctl.Offered
+		disposeIt := v.State() == Offered
 		if disposeIt {
-			d.moveLocked(v, callctl.Idle, callctl.ReasonRefused)
+			d.moveLocked(v, Idle, ReasonRefused)
 		}
 		d.mu.Unlock()
 		if disposeIt {
@@ -374,20 +373,20 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 		}
 		return
 	}
-	if v.State() != callctl.Offered {
+	if v.State() != Offered {
 		d.mu.Unlock()
 		return // the network ended the call meanwhile; its close is indicated
 	}
 	tx, rx := o.Tx, o.Rx
 	if params != nil && params.Flags&ndis.CallParametersChanged != 0 && params.CallMgrParameters != nil {
 		ntx, nrx := params.CallMgrParameters.Transmit, params.CallMgrParameters.Receive
-		if !callctl.Narrowing(tx, ntx) || !callctl.Narrowing(rx, nrx) {
-			d.moveLocked(v, callctl.Released, callctl.ReasonRefused)
+		if !Narrowing(tx, ntx) || !Narrowing(rx, nrx) {
+			d.moveLocked(v, Released, ReasonRefused)
 			refuse(uni.NewCause(uni.CauseQoSUnavailable))
 			d.traceCallLocked(v, trace.CallRefused, uni.CauseQoSUnavailable, ndis.StatusIncompatibleQoS, false)
 			d.mu.Unlock()
-			d.haltTx(v, ndis.StatusClosing)
-			d.cm.DispatchIncomingCloseCall(ndis.StatusIncompatibleQoS, v.Handle, nil)
+			v.Data.Halt(ndis.StatusClosing)
+			d.CM.DispatchIncomingCloseCall(ndis.StatusIncompatibleQoS, v.Handle, nil)
 			return
 		}
 		tx.MaxSduSize, rx.MaxSduSize = ntx.MaxSduSize, nrx.MaxSduSize
@@ -395,20 +394,20 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 	var out uni.Output
 	var err error
 	if added {
-		out, err = p.as.Link().AcceptParty(c.ID, v.EP)
+		out, err = p.Link().AcceptParty(c.ID, v.EP)
 	} else {
-		out, err = p.as.Link().Accept(c.ID, callctl.ConnectMessage(c.Conn, rx, tx, v.Reliable))
+		out, err = p.Link().Accept(c.ID, ConnectMessage(c.Conn, rx, tx, v.Reliable))
 	}
 	if err != nil {
-		d.moveLocked(v, callctl.Accepted, callctl.ReasonAccepted) // the call is gone: its IndReleased closes it
+		d.moveLocked(v, Accepted, ReasonAccepted) // the call is gone: its IndReleased closes it
 		d.mu.Unlock()
 		return
 	}
-	d.applyLocked(p, out)
+	d.ApplyLocked(p, out)
 	if added {
-		d.moveLocked(v, callctl.Active, callctl.ReasonAccepted)
+		d.moveLocked(v, Active, ReasonAccepted)
 	} else {
-		d.moveLocked(v, callctl.Accepted, callctl.ReasonAccepted)
+		d.moveLocked(v, Accepted, ReasonAccepted)
 	}
 	reactivate := tx.MaxSduSize != o.Tx.MaxSduSize || rx.MaxSduSize != o.Rx.MaxSduSize
 	if reactivate {
@@ -429,51 +428,51 @@ func (d *MCM) answered(v *vc, st ndis.Status, params *ndis.CallParameters) {
 // narrowedActivated lets data flow on an incoming VC whose call the client
 // accepted (re-activated with the lower SDU sizes it asked for, if it
 // did); an added party is up at once.
-func (d *MCM) narrowedActivated(v *vc) {
+func (d *Core) narrowedActivated(v *Vc) {
 	v.Data.AllowReceive()
 	d.mu.Lock()
 	added := v.Call != nil && v.EP != v.Call.FirstEP
 	d.mu.Unlock()
 	if added {
-		d.later(func() { d.callConnected(v) })
+		d.Later(func() { d.callConnected(v) })
 	}
 }
 
 // callConnected tells the client an accepted call is up.
-func (d *MCM) callConnected(v *vc) {
+func (d *Core) callConnected(v *Vc) {
 	d.mu.Lock()
-	ok := v.State() == callctl.Accepted || v.State() == callctl.Active
+	ok := v.State() == Accepted || v.State() == Active
 	if ok {
-		d.moveLocked(v, callctl.Active, callctl.ReasonConnectAck)
+		d.moveLocked(v, Active, ReasonConnectAck)
 	}
 	d.mu.Unlock()
 	if ok {
 		v.Data.AllowSend()
 		d.traceCall(v, trace.CallConnected, 0, ndis.StatusSuccess, false)
-		d.cm.DispatchCallConnected(v.Handle)
+		d.CM.DispatchCallConnected(v.Handle)
 	}
 }
 
 // ---- establishment ----
 
 // connected: CONNECT received (our call) or CONNECT ACKNOWLEDGE (theirs).
-func (d *MCM) connected(p *peer, ind uni.Indication) {
+func (d *Core) connected(p *Assoc, ind uni.Indication) {
 	d.mu.Lock()
-	c := p.as.Call(ind.Call)
+	c := p.Call(ind.Call)
 	if c == nil || c.Ended {
 		d.mu.Unlock()
 		return
 	}
 	if c.Out == nil {
-		v := vcOf(c.First)
+		v := c.First
 		d.mu.Unlock()
 		if v != nil {
 			d.callConnected(v)
 		}
 		return
 	}
-	v := vcOf(c.Out)
-	if ci := ind.Msg.ConnectionID; ci == nil || p.as.ConnInUse(q2931.ConnectionOf(ci)) {
+	v := c.Out
+	if ci := ind.Msg.ConnectionID; ci == nil || p.ConnInUse(q2931.ConnectionOf(ci)) {
 		// The called side assigns the connection identifier; without one
 		// (or with one in use) there is no data path.
 		cause := uni.NewCause(uni.CauseVPCIVCIAssignFailure)
@@ -485,8 +484,8 @@ func (d *MCM) connected(p *peer, ind uni.Indication) {
 		return
 	}
 	c.Conn, c.HasConn, c.Connected = q2931.ConnectionOf(ind.Msg.ConnectionID), true, true
-	p.as.BindConn(c.Conn, c)
-	if v.State() == callctl.Calling && v.Call == c {
+	p.BindConn(c.Conn, c)
+	if v.State() == Calling && v.Call == c {
 		tx, rx := d.callUpLocked(v, ind.Msg)
 		conn := c.Conn
 		d.mu.Unlock()
@@ -495,22 +494,22 @@ func (d *MCM) connected(p *peer, ind uni.Indication) {
 	}
 	// A new leg of a multipoint call: its first party is added.
 	pt := c.Party(c.FirstEP)
-	var adds []*party
-	if pt != nil && pt.State == callctl.PartyAdding {
-		pt.State = callctl.PartyActive
+	var adds []*Party
+	if pt != nil && pt.State == PartyAdding {
+		pt.State = PartyActive
 		adds, c.MP.WaitAdds = c.MP.WaitAdds, nil
 		for _, w := range adds {
 			if st := d.addOnLegLocked(c, w); st != ndis.StatusSuccess {
 				d.partyGoneLocked(w)
-				d.enqueueLocked(func() { d.cm.AddPartyComplete(st, w.Handle, nil, w.Params) })
+				d.EnqueueLocked(func() { d.CM.AddPartyComplete(st, w.Handle, nil, w.Params) })
 			}
 		}
 	}
 	ds := d.legDestsLocked(v)
 	d.mu.Unlock()
 	v.Data.SetDests(ds)
-	if pt != nil && pt.State == callctl.PartyActive {
-		d.cm.AddPartyComplete(ndis.StatusSuccess, pt.Handle, pt, pt.Params)
+	if pt != nil && pt.State == PartyActive {
+		d.CM.AddPartyComplete(ndis.StatusSuccess, pt.Handle, pt, pt.Params)
 	}
 }
 
@@ -520,7 +519,7 @@ func (d *MCM) connected(p *peer, ind uni.Indication) {
 // to activate v with; the caller activates it with the connection
 // identifier the called side assigned, once it has released d.mu, and
 // callUpActivated completes the MakeCall.
-func (d *MCM) callUpLocked(v *vc, m *uni.Message) (tx, rx ndis.Flowspec) {
+func (d *Core) callUpLocked(v *Vc, m *uni.Message) (tx, rx ndis.Flowspec) {
 	params := v.Req
 	cm := params.CallMgrParameters
 	if a := m.AAL; a != nil && a.Type == uni.AAL5 {
@@ -539,7 +538,7 @@ func (d *MCM) callUpLocked(v *vc, m *uni.Message) (tx, rx ndis.Flowspec) {
 // activationFlowspecs are what an outgoing VC is activated with: its
 // MakeCall's parameters (as the CONNECT left them), without a receive
 // direction for a multipoint root.
-func (v *vc) activationFlowspecs() (tx, rx ndis.Flowspec) {
+func (v *Vc) activationFlowspecs() (tx, rx ndis.Flowspec) {
 	cm := v.Req.CallMgrParameters
 	tx, rx = cm.Transmit, cm.Receive
 	if v.Multipoint {
@@ -552,14 +551,14 @@ func (v *vc) activationFlowspecs() (tx, rx ndis.Flowspec) {
 // (MakeCallComplete SUCCESS); if the activation failed, the call is
 // cleared with cause 47 and its end fails the MakeCall. A call that ended
 // while the activation was pended lets the activation go.
-func (d *MCM) callUpActivated(v *vc, st ndis.Status) {
+func (d *Core) callUpActivated(v *Vc, st ndis.Status) {
 	d.mu.Lock()
 	c := v.Call
-	if v.State() != callctl.Calling || c == nil || c.Ended || !c.Connected {
+	if v.State() != Calling || c == nil || c.Ended || !c.Connected {
 		// The MakeCall failed meanwhile (its completion is queued).
 		d.mu.Unlock()
 		if st == ndis.StatusSuccess {
-			v.Act.Deactivate(&d.mu, d.cm, v.Handle, ignoreOutcome, 0)
+			v.Act.Deactivate(d.mu, d.CM, v.Handle, ignoreOutcome, 0)
 		}
 		return
 	}
@@ -571,24 +570,24 @@ func (d *MCM) callUpActivated(v *vc, st ndis.Status) {
 	params := v.Req
 	tx, rx := v.activationFlowspecs()
 	pt := v.InitialParty()
-	var adds []*party
+	var adds []*Party
 	if pt != nil {
 		adds, c.MP.WaitAdds = c.MP.WaitAdds, nil
 	}
 	d.mu.Unlock()
 	v.Data.Open(tx, int(tx.MaxSduSize), v.Reliable, c, true, !v.Multipoint)
 	if !v.Multipoint {
-		c.SetRx(&v.Vc)
+		c.SetRx(v)
 	}
 	d.mu.Lock()
 	v.Tx, v.Rx, v.Req = tx, rx, nil
-	d.moveLocked(v, callctl.Active, callctl.ReasonConnect)
+	d.moveLocked(v, Active, ReasonConnect)
 	if pt != nil {
-		pt.State = callctl.PartyActive
+		pt.State = PartyActive
 		for _, w := range adds {
 			if st := d.addOnLegLocked(c, w); st != ndis.StatusSuccess {
 				d.partyGoneLocked(w)
-				d.enqueueLocked(func() { d.cm.AddPartyComplete(st, w.Handle, nil, w.Params) })
+				d.EnqueueLocked(func() { d.CM.AddPartyComplete(st, w.Handle, nil, w.Params) })
 			}
 		}
 	}
@@ -604,13 +603,13 @@ func (d *MCM) callUpActivated(v *vc, st ndis.Status) {
 	if pt == nil || pt.Initial {
 		d.traceCall(v, trace.CallConnected, 0, ndis.StatusSuccess, false)
 	}
-	d.cm.MakeCallComplete(ndis.StatusSuccess, v.Handle, ph, pctx, params)
+	d.CM.MakeCallComplete(ndis.StatusSuccess, v.Handle, ph, pctx, params)
 }
 
 // legDestsLocked lists where a multipoint root's transmissions go: every
 // connected leg. The slice is new: the data path reads it unlocked.
-func (d *MCM) legDestsLocked(v *vc) []*call {
-	var ds []*call
+func (d *Core) legDestsLocked(v *Vc) []*Call {
+	var ds []*Call
 	if c := v.Call; c != nil && c.Connected && !c.Ended && c.HasConn {
 		ds = append(ds, c)
 	}
@@ -625,14 +624,14 @@ func (d *MCM) legDestsLocked(v *vc) []*call {
 // ---- clearing ----
 
 // peerReleased: RELEASE received for an active call (U12).
-func (d *MCM) peerReleased(p *peer, ind uni.Indication) {
+func (d *Core) peerReleased(p *Assoc, ind uni.Indication) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c := p.as.Call(ind.Call)
+	c := p.Call(ind.Call)
 	if c == nil || c.Ended {
 		return
 	}
-	if v := vcOf(c.Out); v != nil {
+	if v := c.Out; v != nil {
 		if v.Multipoint {
 			// A leaf node left: acknowledge at once; its parties are lost
 			// when the call ends (IndReleased).
@@ -644,23 +643,25 @@ func (d *MCM) peerReleased(p *peer, ind uni.Indication) {
 		return
 	}
 	st := q2931.IndicationStatus(ind)
-	eachIn(c, func(v *vc) {
+	c.EachIn(func(v *Vc) {
 		d.noteCauseLocked(v, ind.Cause.Value)
 		d.networkEndLocked(v, st)
 	})
 }
 
 // released: the uni call is gone (IndReleased ends every call once).
-func (d *MCM) released(p *peer, ind uni.Indication) {
+func (d *Core) released(p *Assoc, ind uni.Indication) {
 	d.mu.Lock()
-	c := p.as.Call(ind.Call)
+	c := p.Call(ind.Call)
 	if c == nil || c.Ended {
 		d.mu.Unlock()
 		return
 	}
 	c.Ended = true
-	p.as.RemoveCall(c.ID)
-	p.unbindConn(c)
+	p.RemoveCall(c.ID)
+	if c.HasConn {
+		p.UnbindConn(c.Conn, c)
+	}
 	c.SetRx(nil)
 	st := q2931.IndicationStatus(ind)
 	if ind.Restarted {
@@ -669,18 +670,18 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 		st = ndis.StatusDestOutOfOrder
 	}
 	if d.debugging() {
-		d.log.Debug("call released", "peer", p.name, "call", c.ID.String(), "conn", c.Conn, "cause", ind.Cause.Value.String(), "msg", ind.Msg != nil)
+		d.log.Debug("call released", "peer", p.Peer(), "call", c.ID.String(), "conn", c.Conn, "cause", ind.Cause.Value.String(), "msg", ind.Msg != nil)
 	}
-	if c.Releasing && ind.Msg == nil && c.HasConn && p.as.Link().IsUp() {
+	if c.Releasing && ind.Msg == nil && c.HasConn && p.Link().IsUp() {
 		// Our RELEASE went unanswered twice (T308): the peer may still
 		// hold the call. Q.2931 puts the VC in maintenance; restarting it
 		// (RESTART, class "indicated VC") clears the peer's side.
-		d.log.Warn("RELEASE unanswered: restarting the VC", "peer", p.name, "conn", c.Conn)
+		d.log.Warn("RELEASE unanswered: restarting the VC", "peer", p.Peer(), "conn", c.Conn)
 		d.restartVCLocked(p, c)
 	}
-	v := vcOf(c.Out)
+	v := c.Out
 	if v == nil {
-		eachIn(c, func(x *vc) {
+		c.EachIn(func(x *Vc) {
 			if x.State().IsClosing() {
 				d.maybeFinishCloseLocked(x)
 			} else {
@@ -697,8 +698,8 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 			d.noteCauseLocked(v, ind.Cause.Value)
 		}
 		switch {
-		case v.State() == callctl.Calling:
-			d.legFailedLocked(v, nil, st)
+		case v.State() == Calling:
+			d.LegFailedLocked(v, nil, st)
 		case v.State().IsClosing():
 			d.maybeFinishCloseLocked(v)
 		default:
@@ -707,7 +708,7 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 		d.mu.Unlock()
 		return
 	}
-	var lost []*party
+	var lost []*Party
 	eps := make([]uint16, 0, len(c.MP.EPs))
 	for ep := range c.MP.EPs {
 		eps = append(eps, ep)
@@ -716,26 +717,26 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 	for _, ep := range eps {
 		pt := c.MP.EPs[ep]
 		switch pt.State {
-		case callctl.PartyAdding:
-			d.legFailedLocked(v, pt, st)
-		case callctl.PartyDropping:
+		case PartyAdding:
+			d.LegFailedLocked(v, pt, st)
+		case PartyDropping:
 			d.partyGoneLocked(pt)
-			d.enqueueLocked(func() { d.cm.DropPartyComplete(ndis.StatusSuccess, pt.Handle) })
-		case callctl.PartyActive:
+			d.EnqueueLocked(func() { d.CM.DropPartyComplete(ndis.StatusSuccess, pt.Handle) })
+		case PartyActive:
 			lost = append(lost, pt)
 		}
 		pt.Call = nil
 	}
 	for _, w := range c.MP.WaitAdds {
-		d.legFailedLocked(v, w, st)
+		d.LegFailedLocked(v, w, st)
 	}
 	c.MP.WaitAdds = nil
 	d.partiesLostLocked(v, lost, st)
 	if v.State().IsClosing() {
 		d.maybeFinishCloseLocked(v)
-	} else if v.State() == callctl.Active {
+	} else if v.State() == Active {
 		ds := d.legDestsLocked(v)
-		d.enqueueLocked(func() { v.Data.SetDests(ds) })
+		d.EnqueueLocked(func() { v.Data.SetDests(ds) })
 	}
 	d.mu.Unlock()
 }
@@ -745,12 +746,12 @@ func (d *MCM) released(p *peer, ind uni.Indication) {
 // NDIS_STATUS_CLOSING, a pending QoS change fails, and the client gets
 // IncomingCloseCall with st (SUCCESS for normal clearing, DEST_OUT_OF_ORDER
 // after T309, ...). Its NdisClCloseCall finishes the close.
-func (d *MCM) networkEndLocked(v *vc, st ndis.Status) {
+func (d *Core) networkEndLocked(v *Vc, st ndis.Status) {
 	if v.Handle == nil {
 		return
 	}
 	switch v.State() {
-	case callctl.Offered, callctl.Accepted, callctl.Active:
+	case Offered, Accepted, Active:
 	default:
 		return // closing or released already, or no call
 	}
@@ -760,7 +761,7 @@ func (d *MCM) networkEndLocked(v *vc, st ndis.Status) {
 		o.Lost = true
 		return
 	}
-	d.moveLocked(v, callctl.Released, callctl.ReasonNetworkRelease)
+	d.moveLocked(v, Released, ReasonNetworkRelease)
 	d.traceCallLocked(v, trace.CallReleased, 0, st, true)
 	var qp *ndis.CallParameters
 	if v.QoSPending {
@@ -770,12 +771,12 @@ func (d *MCM) networkEndLocked(v *vc, st ndis.Status) {
 	if d.debugging() {
 		d.log.Debug("call closed by the network", "peer", v.Assoc.Peer(), "service", v.Service.String(), "status", st.String())
 	}
-	d.enqueueLocked(func() {
-		d.haltTx(v, ndis.StatusClosing)
+	d.EnqueueLocked(func() {
+		v.Data.Halt(ndis.StatusClosing)
 		if qp != nil {
-			d.cm.ModifyCallQoSComplete(failure(st), v.Handle, qp)
+			d.CM.ModifyCallQoSComplete(failure(st), v.Handle, qp)
 		}
-		d.cm.DispatchIncomingCloseCall(st, v.Handle, nil)
+		d.CM.DispatchIncomingCloseCall(st, v.Handle, nil)
 	})
 }
 
@@ -783,22 +784,22 @@ func (d *MCM) networkEndLocked(v *vc, st ndis.Status) {
 // or dropped them). While other parties stay up each is an
 // IncomingDropParty; when none would, all but one are, and the call gets
 // IncomingCloseCall (R-CLOSE-18).
-func (d *MCM) partiesLostLocked(v *vc, lost []*party, st ndis.Status) {
+func (d *Core) partiesLostLocked(v *Vc, lost []*Party, st ndis.Status) {
 	if len(lost) == 0 {
 		return
 	}
 	if v.State().Ended() {
 		for _, pt := range lost {
-			pt.State = callctl.PartyDropIndicated
+			pt.State = PartyDropIndicated
 		}
 		return
 	}
 	for _, pt := range lost {
-		pt.State = callctl.PartyDropIndicated
+		pt.State = PartyDropIndicated
 	}
 	alive := 0
 	for _, pt := range v.Parties() {
-		if pt.State == callctl.PartyActive {
+		if pt.State == PartyActive {
 			alive++
 		}
 	}
@@ -807,7 +808,7 @@ func (d *MCM) partiesLostLocked(v *vc, lost []*party, st ndis.Status) {
 		indicate = lost[:len(lost)-1]
 	}
 	for _, pt := range indicate {
-		d.enqueueLocked(func() { d.cm.DispatchIncomingDropParty(st, pt.Handle, nil) })
+		d.EnqueueLocked(func() { d.CM.DispatchIncomingDropParty(st, pt.Handle, nil) })
 	}
 	if alive == 0 {
 		d.networkEndLocked(v, st)
@@ -817,58 +818,58 @@ func (d *MCM) partiesLostLocked(v *vc, lost []*party, st ndis.Status) {
 // ---- parties ----
 
 // partyAdded: ADD PARTY ACKNOWLEDGE.
-func (d *MCM) partyAdded(p *peer, ind uni.Indication) {
+func (d *Core) partyAdded(p *Assoc, ind uni.Indication) {
 	d.mu.Lock()
-	c := p.as.Call(ind.Call)
-	var pt *party
+	c := p.Call(ind.Call)
+	var pt *Party
 	if c != nil && c.Out != nil {
 		pt = c.Party(ind.Endpoint)
 	}
-	if pt == nil || pt.State != callctl.PartyAdding {
+	if pt == nil || pt.State != PartyAdding {
 		d.mu.Unlock()
 		return
 	}
-	pt.State = callctl.PartyActive
+	pt.State = PartyActive
 	d.mu.Unlock()
-	d.cm.AddPartyComplete(ndis.StatusSuccess, pt.Handle, pt, pt.Params)
+	d.CM.AddPartyComplete(ndis.StatusSuccess, pt.Handle, pt, pt.Params)
 }
 
 // partyEnded: a party is gone at the uni level (rejected, dropped, timed
 // out).
-func (d *MCM) partyEnded(p *peer, ind uni.Indication) {
+func (d *Core) partyEnded(p *Assoc, ind uni.Indication) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c := p.as.Call(ind.Call)
+	c := p.Call(ind.Call)
 	if c == nil {
 		return
 	}
 	st := q2931.IndicationStatus(ind)
-	if v := vcOf(c.Out); v != nil {
+	if v := c.Out; v != nil {
 		pt := c.Party(ind.Endpoint)
 		if pt == nil {
 			return
 		}
 		delete(c.MP.EPs, ind.Endpoint)
 		switch pt.State {
-		case callctl.PartyAdding:
-			d.legFailedLocked(v, pt, st)
-		case callctl.PartyDropping:
+		case PartyAdding:
+			d.LegFailedLocked(v, pt, st)
+		case PartyDropping:
 			d.partyGoneLocked(pt)
-			d.enqueueLocked(func() { d.cm.DropPartyComplete(ndis.StatusSuccess, pt.Handle) })
-		case callctl.PartyActive:
+			d.EnqueueLocked(func() { d.CM.DropPartyComplete(ndis.StatusSuccess, pt.Handle) })
+		case PartyActive:
 			pt.Call = nil
-			d.partiesLostLocked(v, []*party{pt}, st)
+			d.partiesLostLocked(v, []*Party{pt}, st)
 		default:
 			pt.Call = nil
 		}
 		return
 	}
-	v := vcOf(c.InVC(ind.Endpoint))
+	v := c.InVC(ind.Endpoint)
 	if v == nil {
 		return
 	}
 	v.PartyEnded = true
-	c.DropRx(&v.Vc)
+	c.DropRx(v)
 	if v.State().IsClosing() {
 		d.maybeFinishCloseLocked(v)
 		return
@@ -879,20 +880,20 @@ func (d *MCM) partyEnded(p *peer, ind uni.Indication) {
 // peerDroppedParty: DROP PARTY received for an active party. At the root
 // the party is lost; at a leaf the VC's call is closed (its client's
 // NdisClCloseCall acknowledges).
-func (d *MCM) peerDroppedParty(p *peer, ind uni.Indication) {
+func (d *Core) peerDroppedParty(p *Assoc, ind uni.Indication) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c := p.as.Call(ind.Call)
+	c := p.Call(ind.Call)
 	if c == nil {
 		return
 	}
-	if v := vcOf(c.Out); v != nil {
-		if pt := c.Party(ind.Endpoint); pt != nil && pt.State == callctl.PartyActive {
-			d.partiesLostLocked(v, []*party{pt}, q2931.IndicationStatus(ind))
+	if v := c.Out; v != nil {
+		if pt := c.Party(ind.Endpoint); pt != nil && pt.State == PartyActive {
+			d.partiesLostLocked(v, []*Party{pt}, q2931.IndicationStatus(ind))
 		}
 		return
 	}
-	if v := vcOf(c.InVC(ind.Endpoint)); v != nil {
+	if v := c.InVC(ind.Endpoint); v != nil {
 		d.noteCauseLocked(v, ind.Cause.Value)
 		d.networkEndLocked(v, q2931.IndicationStatus(ind))
 	}
@@ -906,24 +907,24 @@ func (d *MCM) peerDroppedParty(p *peer, ind uni.Indication) {
 // (IncomingCallQoSChange), then MODIFY ACKNOWLEDGE. Otherwise MODIFY
 // REJECT: cause 37 over the limit, 73 for a traffic descriptor that is not
 // a UNI 3.1 combination, 63 for a multipoint call, 41 otherwise.
-func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
+func (d *Core) modifyRequested(p *Assoc, ind uni.Indication) {
 	d.mu.Lock()
-	c := p.as.Call(ind.Call)
+	c := p.Call(ind.Call)
 	if c == nil || c.Ended {
 		d.mu.Unlock()
 		return
 	}
 	reject := func(cause uni.Cause) { d.rejectModifyLocked(c, cause) }
-	v := vcOf(c.Out)
+	v := c.Out
 	if v == nil {
-		v = vcOf(c.First)
+		v = c.First
 	}
 	switch {
 	case v == nil || c.P2MP:
 		reject(uni.CauseServiceUnavailable)
 		d.mu.Unlock()
 		return
-	case v.State() != callctl.Active || !v.Act.InForceLocked() || ind.Traffic == nil:
+	case v.State() != Active || !v.Act.InForceLocked() || ind.Traffic == nil:
 		reject(uni.CauseTemporaryFailure)
 		d.mu.Unlock()
 		return
@@ -944,16 +945,16 @@ func (d *MCM) modifyRequested(p *peer, ind uni.Indication) {
 
 	// Not pooled: the client is given these parameters too.
 	na := new(activation).fill(v, ntx, nrx, conn)
-	v.Act.Activate(&d.mu, d.cm, v.Handle, na, callctl.DoneFunc(func(st ndis.Status) {
+	v.Act.Activate(d.mu, d.CM, v.Handle, na, DoneFunc(func(st ndis.Status) {
 		d.peerModifyActivated(v, c, na, st, ptx, prx)
 	}), 0)
 }
 
 // rejectModifyLocked answers the peer's MODIFY REQUEST on c with MODIFY
 // REJECT.
-func (d *MCM) rejectModifyLocked(c *call, cause uni.Cause) {
+func (d *Core) rejectModifyLocked(c *Call, cause uni.Cause) {
 	if out, err := c.Assoc.Link().RejectModify(c.ID, uni.NewCause(cause)); err == nil {
-		d.applyLocked(peerOf(c.Assoc), out)
+		d.ApplyLocked(c.Assoc, out)
 	}
 }
 
@@ -962,7 +963,7 @@ func (d *MCM) rejectModifyLocked(c *call, cause uni.Cause) {
 // (IncomingCallQoSChange), then MODIFY ACKNOWLEDGE; if it refuses, MODIFY
 // REJECT and v goes back to ptx and prx. A failed re-activation is MODIFY
 // REJECT cause 47.
-func (d *MCM) peerModifyActivated(v *vc, c *call, na *ndis.CallParameters, st ndis.Status, ptx, prx ndis.Flowspec) {
+func (d *Core) peerModifyActivated(v *Vc, c *Call, na *ndis.CallParameters, st ndis.Status, ptx, prx ndis.Flowspec) {
 	if st != ndis.StatusSuccess {
 		d.mu.Lock()
 		d.rejectModifyLocked(c, uni.CauseResourceUnavailable)
@@ -974,11 +975,11 @@ func (d *MCM) peerModifyActivated(v *vc, c *call, na *ndis.CallParameters, st nd
 	v.Tx, v.Rx = ntx, na.CallMgrParameters.Receive
 	d.mu.Unlock()
 	v.Data.SetFlow(ntx)
-	st = d.cm.DispatchIncomingCallQoSChange(v.Handle, na)
+	st = d.CM.DispatchIncomingCallQoSChange(v.Handle, na)
 	d.mu.Lock()
 	if st == ndis.StatusSuccess {
 		if out, err := c.Assoc.Link().AcceptModify(c.ID); err == nil {
-			d.applyLocked(peerOf(c.Assoc), out)
+			d.ApplyLocked(c.Assoc, out)
 		}
 		d.mu.Unlock()
 		return
@@ -997,13 +998,13 @@ func (d *MCM) peerModifyActivated(v *vc, c *call, na *ndis.CallParameters, st nd
 // request (IndModifyRejected 101, then IndModify), so the client's
 // ModifyCallQoS completes with NDIS_STATUS_FAILURE before it is told of
 // the winner's parameters.
-func (d *MCM) modifyAnswered(p *peer, ind uni.Indication) {
+func (d *Core) modifyAnswered(p *Assoc, ind uni.Indication) {
 	d.mu.Lock()
-	c := p.as.Call(ind.Call)
-	var v *vc
+	c := p.Call(ind.Call)
+	var v *Vc
 	if c != nil {
-		if v = vcOf(c.Out); v == nil {
-			v = vcOf(c.First)
+		if v = c.Out; v == nil {
+			v = c.First
 		}
 	}
 	if v == nil || !v.QoSPending {
@@ -1012,7 +1013,7 @@ func (d *MCM) modifyAnswered(p *peer, ind uni.Indication) {
 	}
 	qp := v.Req
 	v.QoSPending, v.Req = false, nil
-	ok := ind.Kind == uni.IndModified && v.State() == callctl.Active
+	ok := ind.Kind == uni.IndModified && v.State() == Active
 	conn := c.Conn
 	d.mu.Unlock()
 	if !ok {
@@ -1020,17 +1021,17 @@ func (d *MCM) modifyAnswered(p *peer, ind uni.Indication) {
 		if ind.Kind == uni.IndModified {
 			st = ndis.StatusClosing
 		}
-		d.cm.ModifyCallQoSComplete(st, v.Handle, qp)
+		d.CM.ModifyCallQoSComplete(st, v.Handle, qp)
 		return
 	}
 	ntx, nrx := qp.CallMgrParameters.Transmit, qp.CallMgrParameters.Receive
-	d.activate(v, ntx, nrx, conn, callctl.DoneFunc(func(st ndis.Status) {
+	d.activate(v, ntx, nrx, conn, DoneFunc(func(st ndis.Status) {
 		if st == ndis.StatusSuccess {
 			d.mu.Lock()
 			v.Tx, v.Rx = ntx, nrx
 			d.mu.Unlock()
 			v.Data.SetFlow(ntx)
 		}
-		d.cm.ModifyCallQoSComplete(st, v.Handle, qp)
+		d.CM.ModifyCallQoSComplete(st, v.Handle, qp)
 	}), 0)
 }
