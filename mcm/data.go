@@ -86,7 +86,7 @@ type dataPath struct {
 	// to is the destination of a point-to-point VC: its call's peer and
 	// connection identifier, which do not change once the VC is open.
 	// A multipoint root's destinations are in act.dests instead.
-	to   *call
+	to   *callctl.Call
 	idle func() // set by stop: run once inflight and rxBusy are 0
 	act  *dataActive
 }
@@ -104,7 +104,7 @@ type dataActive struct {
 
 	st Stats
 
-	dests []*call // a multipoint root's destinations (setDests)
+	dests []*callctl.Call // a multipoint root's destinations (setDests)
 }
 
 type queued struct {
@@ -122,7 +122,7 @@ func (dp *dataPath) activeLocked() *dataActive {
 
 // open sets the VC up for data with its activation's transmit flowspec,
 // towards the call to.
-func (dp *dataPath) open(tx ndis.Flowspec, maxTx int, reliable bool, to *call, send, recv bool) {
+func (dp *dataPath) open(tx ndis.Flowspec, maxTx int, reliable bool, to *callctl.Call, send, recv bool) {
 	dp.mu.Lock()
 	defer dp.mu.Unlock()
 	dp.reliable, dp.maxTx, dp.to = reliable, int32(min(maxTx, math.MaxInt32)), to
@@ -156,7 +156,7 @@ func (dp *dataPath) setFlowLocked(tx ndis.Flowspec) {
 }
 
 // setDests sets a multipoint root's destinations: its connected legs.
-func (dp *dataPath) setDests(ds []*call) {
+func (dp *dataPath) setDests(ds []*callctl.Call) {
 	dp.mu.Lock()
 	dp.to = nil
 	dp.activeLocked().dests = ds
@@ -167,7 +167,7 @@ func (dp *dataPath) setDests(ds []*call) {
 // destsLocked returns where the VC's SDUs go. A point-to-point VC's one
 // destination is put in one, so the VC keeps no slice; the result is only
 // for the caller's use.
-func (dp *dataPath) destsLocked(one *[1]*call) []*call {
+func (dp *dataPath) destsLocked(one *[1]*callctl.Call) []*callctl.Call {
 	if dp.to != nil {
 		one[0] = dp.to
 		return one[:]
@@ -230,7 +230,7 @@ func (d *MCM) send(v *vc, n *ndis.NetBufferList) {
 		return
 	}
 	size := len(n.Data)
-	var one [1]*call
+	var one [1]*callctl.Call
 	if size > int(dp.maxTx) || (!dp.reliable && size > int(dp.pathMax) && !dp.pathCarriesLocked(dp.destsLocked(&one), size)) {
 		dp.mu.Unlock()
 		d.complete(v, n, ndis.StatusInvalidLength)
@@ -266,7 +266,7 @@ func (d *MCM) send(v *vc, n *ndis.NetBufferList) {
 // pathCarriesLocked asks every destination's link how long a datagram it
 // carries now and remembers the shortest; it reports whether size fits.
 // A destination whose link is down does not limit (the send fails there).
-func (dp *dataPath) pathCarriesLocked(dests []*call, size int) bool {
+func (dp *dataPath) pathCarriesLocked(dests []*callctl.Call, size int) bool {
 	m := math.MaxInt32
 	for _, ds := range dests {
 		if l := peerOf(ds.Assoc).current(); l != nil {
@@ -306,7 +306,7 @@ func (d *MCM) Totals() Stats {
 // sendWorker sends a VC's queued SDUs in order, each at its time.
 func (d *MCM) sendWorker(v *vc) {
 	dp := &v.data
-	var one [1]*call
+	var one [1]*callctl.Call
 	for {
 		dp.mu.Lock()
 		a := dp.act
@@ -347,7 +347,7 @@ func (d *MCM) sendWorker(v *vc) {
 
 // transmit hands one SDU to the transport towards every destination (the
 // calls' peers, on the calls' connection identifiers).
-func transmit(dests []*call, reliable bool, data []byte) ndis.Status {
+func transmit(dests []*callctl.Call, reliable bool, data []byte) ndis.Status {
 	var first error
 	sent := false
 	for _, ds := range dests {
@@ -465,7 +465,7 @@ func (d *MCM) stopData(v *vc, idle func()) {
 // closeStreams ends this side's reliable streams of a VC whose call is over.
 func (v *vc) closeStreams() {
 	dp := &v.data
-	var one [1]*call
+	var one [1]*callctl.Call
 	dp.mu.Lock()
 	reliable, dests := dp.reliable, dp.destsLocked(&one)
 	dp.mu.Unlock()

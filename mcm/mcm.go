@@ -102,7 +102,6 @@ type MCM struct {
 	addr         uni.AESA
 	log          *slog.Logger
 	timers       uni.Timers
-	started      time.Time       // when New ran: VCs keep times as durations since (vc.madeAt)
 	ctx          context.Context // cancelled by Shutdown: dials stop
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup // dial loops, shapers, kicked drainers, delayed deletions
@@ -147,7 +146,6 @@ func New(m *ndis.Mediator, cfg Config) (*MCM, error) {
 		d.log = slog.New(slog.DiscardHandler)
 	}
 	d.log = d.log.With("node", cfg.Name)
-	d.started = time.Now()
 	d.timers = uni.NewLink(uni.Config{Timers: cfg.Timers}).Timers()
 	moves := callctl.Transitions{Node: cfg.Name, Trace: cfg.Tracer.VcState,
 		Illegal: func(h *ndis.Vc, from, to callctl.State, why callctl.Reason) {
@@ -200,11 +198,6 @@ func (d *MCM) Attach(ep transport.Endpoint) {
 	d.ep = ep
 	d.mu.Unlock()
 }
-
-// debugging reports whether per-call debug logging is on. Such calls are
-// guarded with it: their arguments are built (and allocated) before slog
-// can see that nothing is logged.
-func (d *MCM) debugging() bool { return d.log.Enabled(context.Background(), slog.LevelDebug) }
 
 // goLocked starts f on a goroutine Shutdown waits for.
 func (d *MCM) goLocked(f func()) { d.spawn(f) }

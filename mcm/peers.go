@@ -232,16 +232,6 @@ func (d *MCM) peerLocked(name string) *peer {
 	return p
 }
 
-// up reports whether signalling can go to the peer now.
-func (p *peer) up() bool { return p.tl != nil && p.as.Up() }
-
-// unbindConn frees c's connection identifier, if it has one.
-func (p *peer) unbindConn(c *call) {
-	if c.HasConn {
-		p.as.UnbindConn(c.Conn, c)
-	}
-}
-
 func (d *MCM) sortedPeersLocked() []*peer {
 	ps := make([]*peer, 0, len(d.peers))
 	for _, p := range d.peers {
@@ -249,15 +239,4 @@ func (d *MCM) sortedPeersLocked() []*peer {
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].name < ps[j].name })
 	return ps
-}
-
-func (p *peer) sortedCallsLocked() []*call {
-	cs := p.as.CallRecords()
-	sort.Slice(cs, func(i, j int) bool {
-		if cs[i].ID.Local != cs[j].ID.Local {
-			return cs[i].ID.Local
-		}
-		return cs[i].ID.Ref < cs[j].ID.Ref
-	})
-	return cs
 }

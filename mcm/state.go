@@ -1,13 +1,9 @@
 package mcm
 
 import (
-	"sync/atomic"
-
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/q2931/callctl"
 )
-
-var seqs atomic.Uint64 // creation order of AFs and VCs, for stable listings
 
 // vc is the MCM's context for a VC: the call control's record of it and
 // the VC's data path. Data is the vc itself, so that the call records,
@@ -40,18 +36,8 @@ func peerOf(a *callctl.Assoc) *peer {
 	return a.Owner.(*peer)
 }
 
-// The call records are callctl's; these are the MCM's names for them.
-type (
-	call      = callctl.Call
-	party     = callctl.Party
-	rootState = callctl.RootState
-	callMP    = callctl.CallMP
-	setupReq  = callctl.Waiting
-	vcList    = callctl.VCList
-)
-
 // Open is the call control opening v's data path (callctl.DataPath).
-func (v *vc) Open(tx ndis.Flowspec, maxTx int, reliable bool, to *call, send, recv bool) {
+func (v *vc) Open(tx ndis.Flowspec, maxTx int, reliable bool, to *callctl.Call, send, recv bool) {
 	v.data.open(tx, maxTx, reliable, to, send, recv)
 }
 
@@ -63,7 +49,7 @@ func (v *vc) AllowReceive() { v.data.allowReceive() }
 
 // SetDests sets a multipoint root's legs as v's destinations
 // (callctl.DataPath).
-func (v *vc) SetDests(legs []*call) { v.data.setDests(legs) }
+func (v *vc) SetDests(legs []*callctl.Call) { v.data.setDests(legs) }
 
 // SetFlow replaces v's transmit flowspec (callctl.DataPath).
 func (v *vc) SetFlow(tx ndis.Flowspec) { v.data.setFlow(tx) }
@@ -85,6 +71,6 @@ func (v *vc) Reset() { v.resetData() }
 
 // eachIn calls f for the MCM's vcs of an incoming call, in creation order
 // (call.EachIn).
-func eachIn(c *call, f func(v *vc)) {
+func eachIn(c *callctl.Call, f func(v *vc)) {
 	c.EachIn(func(x *callctl.Vc) { f(vcOf(x)) })
 }
