@@ -31,14 +31,15 @@
 // and a Vc reach their peer through its Assoc, whose Owner is the call
 // manager's record of the peer.
 //
-// What is here so far: CM and MCm, the VC State machine with its
-// transitions and events, VcActivation, Assoc, the records and the
-// DataPath hook — mcm uses them all: its calls' activations and
-// deactivations go through a VcActivation, so they work when a CM pends
-// them (mcm's tests pend them both ways), each of its peers is an Assoc,
-// and its handlers reach the data path only through DataPath. Applying a
-// uni.Link's Output to NDIS through CM (offers, answers, clearing,
-// parties, QoS, restarts), with each call's destination kept apart from
-// the adjacent peer, is still in package mcm (signal.go, cm.go) and moves
-// here next; see issue 9.
+// Core is the call control itself, written once for every call manager:
+// the ProtocolCm* handlers (core_cm.go), what each uni.Link indicates
+// (core_signal.go: offers, answers, clearing, parties, QoS, restarts) and
+// the outbox and work queue that carry both out without the lock
+// (core_send.go). It reaches NDIS only through CM, peers only through
+// Assoc, the data path only through each VC's DataPath, and its call
+// manager only through Owner (VC records, peering, datagram limits,
+// refusal pacing, goroutines). mcm is a shell on it: its ProtocolCm*
+// handlers forward to its Core. Still to do (issue 9): each call's
+// destination kept apart from the adjacent peer, and the VC's leftover
+// flags (QoSPending, PartyEnded, DeleteQueued) folded into its State.
 package callctl
