@@ -97,17 +97,27 @@ func pendingOf(pairs ...any) []string {
 	return out
 }
 
-// Snapshot returns the current state of every live object.
+// Snapshot returns the current state of every live object. Each object is
+// read under its own lock, so each is consistent in itself and with its
+// counters; objects created or deleted while the snapshot is taken may be
+// missing or still shown. A quiescent mediator's snapshot is exact.
 func (m *Mediator) Snapshot() Snapshot {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	var s Snapshot
-	s.Counters = m.counters
+	// Counters that only follow others are read first (deleted before
+	// created, closed before made), so that an order that holds at every
+	// instant (VcsDeleted <= VcsCreated, ...) holds in the snapshot too.
+	for i := range m.vcs.shards {
+		sh := &m.vcs.shards[i]
+		s.Counters.VcsDeleted += sh.deleted.Load()
+		s.Counters.CallsClosed += sh.callsClosed.Load()
+	}
 	// Count the violations without copying them: Violations() would make
-	// every snapshot cost O(violations ever recorded) with m.mu held.
+	// every snapshot cost O(violations ever recorded).
 	m.vmu.Lock()
 	s.Counters.Violations = m.vtotal
 	m.vmu.Unlock()
+
+	m.topo.Lock()
 	for _, a := range m.adapters {
 		ai := AdapterInfo{Name: a.name, MCM: a.mcm != nil}
 		for _, b := range a.binds {
@@ -119,11 +129,26 @@ func (m *Mediator) Snapshot() Snapshot {
 		s.Adapters = append(s.Adapters, ai)
 	}
 	for _, af := range m.afs.items {
+		af.mu.Lock()
 		s.Afs = append(s.Afs, AfInfo{Handle: af.String(), Client: af.client.name, CallManager: nameOf(af.reg.owner()),
-			AddressFamily: af.reg.af, State: af.state.String(), Vcs: af.vcs, Saps: af.saps,
+			AddressFamily: af.reg.af, State: af.getState().String(), Vcs: af.vcs, Saps: af.saps,
 			Pending: pendingOf("OpenAf", &af.open, "CloseAf", &af.close, "NotifyCloseAf", &af.notify)})
+		s.Saps = appendSapsLocked(s.Saps, af)
+		af.mu.Unlock()
 	}
-	for v := m.vcs.head; v != nil; v = v.next {
+	m.topo.Unlock()
+
+	// Each VC is read under its own lock, its data and party counters with
+	// it; those of VCs deleted before their shard was visited are in the
+	// shard's totals, read with its list.
+	var totals vcTotals
+	m.vcs.each(&totals, func(v *Vc) {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		totals.add(v)
+		if v.life == lifeDeleted {
+			return // deleted after its shard was visited: counted, not shown
+		}
 		vi := VcInfo{Handle: v.String(), Kind: v.kind.String(), Creator: nameOf(v.creator), Lifecycle: v.life.String(),
 			Activation: v.act.String(), Call: v.call.String(), Closing: v.closingMark, LeftActive: v.leftActive, Multipoint: v.multipoint,
 			SendsOut: int(v.sendsOut), RecvsOut: int(v.recvsOut), Stats: v.stats, Params: v.params.get(),
@@ -148,9 +173,21 @@ func (m *Mediator) Snapshot() Snapshot {
 				Pending: pendingOf("AddParty", &p.add, "DropParty", &p.drop)})
 		}
 		s.Vcs = append(s.Vcs, vi)
-	}
+	})
 	sort.Slice(s.Vcs, func(i, j int) bool { return s.Vcs[i].Handle < s.Vcs[j].Handle })
-	s.Saps = m.sapsLocked()
+	s.Counters.SendsForwarded = totals.sendsForwarded
+	s.Counters.SendsRefused = totals.sendsRefused
+	s.Counters.ReceivesIndicated = totals.receivesIndicated
+	s.Counters.ReceivesDropped = totals.receivesDropped
+	s.Counters.PartiesAdded = totals.partiesAdded
+	s.Counters.PartiesDropped = totals.partiesDropped
+
+	for i := range m.vcs.shards {
+		sh := &m.vcs.shards[i]
+		s.Counters.VcsCreated += sh.created.Load()
+		s.Counters.CallsMade += sh.callsMade.Load()
+		s.Counters.CallsDispatched += sh.callsDispatched.Load()
+	}
 	return s
 }
 
@@ -166,28 +203,18 @@ type LiveCounts struct {
 // Snapshot does: its cost grows with the address-family opens, not the VCs,
 // so a metrics scrape of a node with a million calls stays cheap.
 func (m *Mediator) Live() LiveCounts {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c := LiveCounts{Vcs: m.vcs.n, Parties: m.parties}
+	c := LiveCounts{Vcs: m.vcs.len()}
+	for i := range m.vcs.shards {
+		c.Parties += int(m.vcs.shards[i].parties.Load())
+	}
+	m.topo.Lock()
 	for _, af := range m.afs.items {
+		af.mu.Lock()
 		c.Saps += af.saps
+		af.mu.Unlock()
 	}
+	m.topo.Unlock()
 	return c
-}
-
-// sapsLocked lists live SAPs. SAPs hang off their AF opens.
-func (m *Mediator) sapsLocked() []SapInfo {
-	var out []SapInfo
-	for _, af := range m.afs.items {
-		for _, sp := range af.sapList {
-			if sp.state == sapDead {
-				continue
-			}
-			out = append(out, SapInfo{Handle: sp.String(), Af: af.String(), Client: af.client.name, State: sp.state.String(),
-				Sap: *sp.coSap, Pending: pendingOf("RegisterSap", &sp.reg, "DeregisterSap", &sp.dereg)})
-		}
-	}
-	return out
 }
 
 // Empty reports whether no AF open, SAP or VC is left.
@@ -252,6 +279,18 @@ func (m *Mediator) Audit() []Violation {
 	}
 	for _, v := range out {
 		m.report(v)
+	}
+	return out
+}
+
+// appendSapsLocked lists the live SAPs of af (af.mu held).
+func appendSapsLocked(out []SapInfo, af *Af) []SapInfo {
+	for _, sp := range af.sapList {
+		if sp.getState() == sapDead {
+			continue
+		}
+		out = append(out, SapInfo{Handle: sp.String(), Af: af.String(), Client: af.client.name, State: sp.getState().String(),
+			Sap: *sp.coSap, Pending: pendingOf("RegisterSap", &sp.reg, "DeregisterSap", &sp.dereg)})
 	}
 	return out
 }
