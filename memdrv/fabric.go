@@ -77,10 +77,13 @@ type endpoint interface {
 // signalling would be serialized: each step of a call touches both ends and
 // the switch, so one critical section per step replaces a lock round trip
 // per object. The lock is never held while a driver calls the mediator.
+// Cells are switched under its read lock, so the data of different VCs
+// flows in parallel; only signalling steps and (dis)connections exclude
+// each other. Separate fabrics (networks) share nothing.
 type Fabric struct {
 	Loop
 
-	mu       sync.Mutex
+	mu       sync.RWMutex
 	services map[string]*cmSap
 	ports    map[uint32]*port // by VCI, for the miniports and tests that know only the VCI
 	nextVCI  uint32
@@ -292,25 +295,29 @@ func (f *Fabric) disconnectLocked(p *port) {
 // switchCell delivers data sent on vci to every connected endpoint and
 // returns how many received it.
 func (f *Fabric) switchCell(vci uint32, data []byte) int {
-	f.mu.Lock()
-	p := f.portLocked(vci, false)
-	if p == nil {
-		f.mu.Unlock()
-		return 0
+	var buf [4]endpoint
+	f.mu.RLock()
+	var ts []endpoint
+	if p := f.ports[vci]; p != nil {
+		ts = p.targetsLocked(buf[:0])
 	}
-	return f.switchLocked(p, data)
+	f.mu.RUnlock()
+	return deliverAll(ts, data)
 }
 
 // switchFrom is switchCell for a sender that holds its port.
 func (f *Fabric) switchFrom(p *port, data []byte) int {
-	f.mu.Lock()
-	return f.switchLocked(p, data)
+	var buf [4]endpoint
+	f.mu.RLock()
+	ts := p.targetsLocked(buf[:0])
+	f.mu.RUnlock()
+	return deliverAll(ts, data)
 }
 
-// switchLocked delivers data from p; it releases the lock before delivering.
-func (f *Fabric) switchLocked(p *port, data []byte) int {
-	var targets [4]endpoint
-	ts := targets[:0]
+// targetsLocked appends the endpoints cells from p go to (f.mu held, read
+// or write): delivery happens after the lock is released, since an
+// endpoint may call back into the fabric.
+func (p *port) targetsLocked(ts []endpoint) []endpoint {
 	if to := p.out.first; to != nil && to.end != nil {
 		ts = append(ts, to.end)
 	}
@@ -319,7 +326,10 @@ func (f *Fabric) switchLocked(p *port, data []byte) int {
 			ts = append(ts, to.end)
 		}
 	}
-	f.mu.Unlock()
+	return ts
+}
+
+func deliverAll(ts []endpoint, data []byte) int {
 	for _, e := range ts {
 		e.deliver(data)
 	}

@@ -277,27 +277,33 @@ func (b *Binding) ClCloseAddressFamily(af *Af) Status {
 // blockingVcsLocked counts what keeps a client from closing af (R-AF-12):
 // VCs it created, and calls on call-manager VCs it has not closed. Closed
 // call-manager VCs are the call manager's to delete; it pends the close
-// until it has (R-AF-15). Caller holds af.mu, so no VC joins or leaves af
-// meanwhile; each VC's call is read under its lock.
+// until it has (R-AF-15). Caller holds af.mu, so af.vcs stands still; a VC
+// counted there but not found in the VC table is being created or deleted
+// right now (it is counted before it is listed and unlisted before it is
+// uncounted), and blocks like any other: its request has not returned yet.
 func (m *Mediator) blockingVcsLocked(af *Af) int {
-	n := 0
 	if af.vcs == 0 {
 		return 0
 	}
+	n, found := 0, 0
 	m.vcs.each(nil, func(v *Vc) {
 		if v.af != af {
 			return
 		}
+		found++
 		if v.kind == vcOutgoing {
 			n++
 			return
 		}
 		v.mu.Lock()
-		if v.call != callIdle && v.call != callClosed {
+		if v.life != lifeDeleted && v.call != callIdle && v.call != callClosed {
 			n++
 		}
 		v.mu.Unlock()
 	})
+	if found < af.vcs {
+		n += af.vcs - found
+	}
 	return n
 }
 

@@ -229,8 +229,9 @@ func (b *Binding) CoCreateVc(af *Af, vcCtx any) (*Vc, Status) {
 		}
 		v.kind, v.client, v.clientCtx, v.cmB = vcOutgoing, b, vcCtx, af.reg.cmBinding
 		peerAfCtx = af.cmCtx
-		m.listAfVcLocked(v)
+		countAfVcLocked(v)
 		af.mu.Unlock()
+		m.vcs.insert(v)
 	case af.reg.cmBinding == b:
 		af.mu.Lock()
 		if st := af.getState(); st != afOpen && st != afNotifyClose {
@@ -239,20 +240,20 @@ func (b *Binding) CoCreateVc(af *Af, vcCtx any) (*Vc, Status) {
 		}
 		v.kind, v.client, v.cmB, v.cmCtx = vcIncoming, af.client, b, vcCtx
 		peerAfCtx = af.clientCtx
-		m.listAfVcLocked(v)
+		countAfVcLocked(v)
 		af.mu.Unlock()
+		m.vcs.insert(v)
 	default:
 		return nil, m.reject(StatusFailure, "R-VC-4", fn, b, af, "AF handle is neither this client's open nor an open of this call manager's AF")
 	}
 	return m.createVc(v, fn, b, peerAfCtx)
 }
 
-// listAfVcLocked counts v on its AF and lists it, with v.af.mu held: an AF
-// close, which checks the AF's VCs under that lock, sees it (R-AF-12).
-func (m *Mediator) listAfVcLocked(v *Vc) {
-	v.af.vcs++
-	m.vcs.insert(v)
-}
+// countAfVcLocked counts v on its AF (v.af.mu held). The caller lists v
+// in the VC table after releasing the AF's lock, which is all that VC
+// creation shares between the calls of one client; an AF close counts a
+// VC not yet listed as blocking (blockingVcsLocked).
+func countAfVcLocked(v *Vc) { v.af.vcs++ }
 
 // MCmCreateVc models NdisMCmCreateVc: a miniport call manager creates a VC
 // for an incoming call to the client owning af; the client's
@@ -278,8 +279,9 @@ func (a *Adapter) MCmCreateVc(af *Af, mpVcCtx any) (*Vc, Status) {
 	}
 	v := &Vc{kind: vcIncomingMCM, creator: a, adapter: a, af: af, client: af.client,
 		cmCtx: mpVcCtx, mpCtx: mpVcCtx, life: lifeCreating, act: actInactive, call: callIdle}
-	m.listAfVcLocked(v)
+	countAfVcLocked(v)
 	af.mu.Unlock()
+	m.vcs.insert(v)
 	return m.createVc(v, fn, a, af.clientCtx)
 }
 
@@ -370,15 +372,12 @@ func (m *Mediator) abandonVc(v *Vc, fn string, who driver, st Status) Status {
 	return st
 }
 
-// unlistVc marks v deleted and takes it off its AF and the VC table (and
-// its instance name with it, R-VC-13). created says whether v had been
-// created. No lock is held on entry; it takes the AF's, then the VC's.
+// unlistVc marks v deleted and takes it off the VC table (and its instance
+// name with it, R-VC-13), then off its AF's count: in that order, so that
+// an AF close that does not find v listed still counts it (see
+// blockingVcsLocked). created says whether v had been created. No lock is
+// held on entry.
 func (m *Mediator) unlistVc(v *Vc, created bool) {
-	af := v.af
-	if af != nil {
-		af.mu.Lock()
-		af.vcs--
-	}
 	v.mu.Lock()
 	v.life = lifeDeleted
 	m.vcs.removeLocked(v, created)
@@ -391,7 +390,9 @@ func (m *Mediator) unlistVc(v *Vc, created bool) {
 		m.namesMu.Unlock()
 	}
 	v.mu.Unlock()
-	if af != nil {
+	if af := v.af; af != nil {
+		af.mu.Lock()
+		af.vcs--
 		af.mu.Unlock()
 	}
 }
