@@ -1,24 +1,3 @@
-// Package ndis is the CoNDIS mediator: the part of NDIS that hands out
-// handles for address families, SAPs, VCs and parties, checks every request
-// against the documented contract, and routes every request and completion
-// between clients, call managers and miniports.
-//
-// Drivers talk to the mediator through the handle they were given when they
-// attached: a *Binding for protocol drivers (clients and stand-alone call
-// managers, the NdisCl*, NdisCm* and NdisCo* functions) and an *Adapter for
-// miniports and miniport call managers (the NdisMCo* and NdisMCm* functions).
-// The receiver of each method identifies the calling driver, which is what
-// lets the mediator enforce rules such as "only the creator deletes a VC"
-// (R-VC-5) and "NdisCm* only from stand-alone call managers" (R-GEN-9).
-//
-// Concurrency contract: any goroutine may call any method. The mediator holds
-// no lock while a driver handler runs, so handlers may call back in (spec
-// §3.0-6). A completion may arrive on any goroutine, even before the
-// requester has seen StatusPending (R-GEN-10); the requester's completion
-// handler is then delivered just before the request returns StatusPending.
-//
-// Misuse never panics: a refused request returns the status spec §10 gives
-// and is reported as a Violation carrying its rule ID.
 package ndis
 
 import (
