@@ -76,14 +76,12 @@ type endpoint interface {
 // to it (their AF opens, SAPs, VCs and parties), as one network's
 // signalling would be serialized: each step of a call touches both ends and
 // the switch, so one critical section per step replaces a lock round trip
-// per object. The lock is never held while a driver calls the mediator.
-// Cells are switched under its read lock, so the data of different VCs
-// flows in parallel; only signalling steps and (dis)connections exclude
-// each other. Separate fabrics (networks) share nothing.
+// per object. The lock is never held while a driver calls the mediator, nor
+// while a cell is delivered. Separate fabrics (networks) share nothing.
 type Fabric struct {
 	Loop
 
-	mu       sync.RWMutex
+	mu       sync.Mutex
 	services map[string]*cmSap
 	ports    map[uint32]*port // by VCI, for the miniports and tests that know only the VCI
 	nextVCI  uint32
@@ -296,27 +294,27 @@ func (f *Fabric) disconnectLocked(p *port) {
 // returns how many received it.
 func (f *Fabric) switchCell(vci uint32, data []byte) int {
 	var buf [4]endpoint
-	f.mu.RLock()
+	f.mu.Lock()
 	var ts []endpoint
 	if p := f.ports[vci]; p != nil {
 		ts = p.targetsLocked(buf[:0])
 	}
-	f.mu.RUnlock()
+	f.mu.Unlock()
 	return deliverAll(ts, data)
 }
 
 // switchFrom is switchCell for a sender that holds its port.
 func (f *Fabric) switchFrom(p *port, data []byte) int {
 	var buf [4]endpoint
-	f.mu.RLock()
+	f.mu.Lock()
 	ts := p.targetsLocked(buf[:0])
-	f.mu.RUnlock()
+	f.mu.Unlock()
 	return deliverAll(ts, data)
 }
 
-// targetsLocked appends the endpoints cells from p go to (f.mu held, read
-// or write): delivery happens after the lock is released, since an
-// endpoint may call back into the fabric.
+// targetsLocked appends the endpoints cells from p go to (f.mu held):
+// delivery happens after the caller released the lock, since an endpoint
+// may call back into the fabric.
 func (p *port) targetsLocked(ts []endpoint) []endpoint {
 	if to := p.out.first; to != nil && to.end != nil {
 		ts = append(ts, to.end)

@@ -289,7 +289,7 @@ func (b *Binding) CloseAdapterEx() Status {
 	}
 	m := b.m
 	const fn = "NdisCloseAdapterEx"
-	m.emit(EventRequest, b.name, fn, b, 0)
+	m.emit(EventRequest, b, fn, b, 0)
 	m.topo.Lock()
 	if b.closed.Load() {
 		m.topo.Unlock()
@@ -326,7 +326,7 @@ func (b *Binding) CloseAdapterEx() Status {
 	}
 	m.dropBindingLocked(b)
 	m.topo.Unlock()
-	m.emit(EventReturn, b.name, fn, b, StatusSuccess)
+	m.emit(EventReturn, b, fn, b, StatusSuccess)
 	return StatusSuccess
 }
 
@@ -358,7 +358,7 @@ func (m *Mediator) announceLocked(a *Adapter) []afNote {
 
 func (m *Mediator) deliverNotes(notes []afNote) {
 	for _, n := range notes {
-		m.emit(EventUpcall, n.b.name, "ProtocolCoAfRegisterNotify", n.b, 0)
+		m.emit(EventUpcall, n.b, "ProtocolCoAfRegisterNotify", n.b, 0)
 		n.b.proto.ProtocolCoAfRegisterNotify(n.b.ctx, n.af)
 	}
 }
@@ -396,7 +396,7 @@ func (b *Binding) CmRegisterAddressFamilyEx(af AddressFamily) Status {
 	}
 	m := b.m
 	const fn = "NdisCmRegisterAddressFamilyEx"
-	m.emit(EventRequest, b.name, fn, b, 0)
+	m.emit(EventRequest, b, fn, b, 0)
 	m.topo.Lock()
 	if b.closed.Load() {
 		m.topo.Unlock()
@@ -419,7 +419,7 @@ func (b *Binding) CmRegisterAddressFamilyEx(af AddressFamily) Status {
 	notes := m.announceLocked(a)
 	m.topo.Unlock()
 	m.deliverNotes(notes)
-	m.emit(EventReturn, b.name, fn, b, StatusSuccess)
+	m.emit(EventReturn, b, fn, b, StatusSuccess)
 	return StatusSuccess
 }
 
@@ -433,7 +433,7 @@ func (a *Adapter) MCmRegisterAddressFamilyEx(af AddressFamily) Status {
 	}
 	m := a.m
 	const fn = "NdisMCmRegisterAddressFamilyEx"
-	m.emit(EventRequest, a.name, fn, a, 0)
+	m.emit(EventRequest, a, fn, a, 0)
 	m.topo.Lock()
 	if a.gone {
 		m.topo.Unlock()
@@ -451,7 +451,7 @@ func (a *Adapter) MCmRegisterAddressFamilyEx(af AddressFamily) Status {
 	notes := m.announceLocked(a)
 	m.topo.Unlock()
 	m.deliverNotes(notes)
-	m.emit(EventReturn, a.name, fn, a, StatusSuccess)
+	m.emit(EventReturn, a, fn, a, StatusSuccess)
 	return StatusSuccess
 }
 

@@ -41,7 +41,8 @@ type Af struct {
 	cmCtx     any           // set when the open succeeds, fixed from then on
 	state     atomic.Uint32 // afState; written under mu, read by calls without it
 	prev      afState       // state to return to if the close is refused
-	vcs, saps int           // VCs and SAPs on this open, not yet gone
+	vcs       atomic.Int32  // VCs on this open not yet deleted: raised under mu, lowered without
+	saps      int           // SAPs on this open, not yet gone
 	sapList   []*Sap        // SAPs registered on this open, for introspection
 	open      opRec
 	close     opRec
@@ -103,7 +104,7 @@ func (b *Binding) ClOpenAddressFamilyEx(family AddressFamily, clientAfCtx any) (
 	}
 	m := b.m
 	const fn = "NdisClOpenAddressFamilyEx"
-	m.emit(EventRequest, b.name, fn, b, 0)
+	m.emit(EventRequest, b, fn, b, 0)
 	m.topo.Lock()
 	if b.closed.Load() {
 		m.topo.Unlock()
@@ -130,9 +131,9 @@ func (b *Binding) ClOpenAddressFamilyEx(family AddressFamily, clientAfCtx any) (
 	cm, owner, ctx := r.cm(), r.owner(), r.cmBindingCtx()
 	m.topo.Unlock()
 
-	m.emit(EventUpcall, nameOf(owner), "ProtocolCmOpenAf", af, 0)
+	m.emit(EventUpcall, owner, "ProtocolCmOpenAf", af, 0)
 	cmCtx, st := cm.ProtocolCmOpenAf(ctx, family, af)
-	m.emit(EventHandled, nameOf(owner), "ProtocolCmOpenAf", af, st)
+	m.emit(EventHandled, owner, "ProtocolCmOpenAf", af, st)
 
 	m.topo.Lock()
 	af.mu.Lock()
@@ -140,18 +141,18 @@ func (b *Binding) ClOpenAddressFamilyEx(family AddressFamily, clientAfCtx any) (
 	if !finish {
 		af.mu.Unlock()
 		m.topo.Unlock()
-		m.emit(EventReturn, b.name, fn, af, StatusPending)
+		m.emit(EventReturn, b, fn, af, StatusPending)
 		return af, StatusPending
 	}
 	h := m.finishOpenAfLocked(af, final, fctx)
 	af.mu.Unlock()
 	m.topo.Unlock()
 	if deliver {
-		m.emit(EventUpcall, b.name, "ProtocolClOpenAfCompleteEx", af, final)
+		m.emit(EventUpcall, b, "ProtocolClOpenAfCompleteEx", af, final)
 		b.client.ProtocolClOpenAfCompleteEx(clientAfCtx, h, final)
 		final = StatusPending
 	}
-	m.emit(EventReturn, b.name, fn, af, final)
+	m.emit(EventReturn, b, fn, af, final)
 	return h, final
 }
 
@@ -207,7 +208,7 @@ func (m *Mediator) openAfComplete(who driver, fn string, st Status, af *Af, cmCt
 	af.mu.Unlock()
 	m.topo.Unlock()
 	c := af.client
-	m.emit(EventUpcall, c.name, "ProtocolClOpenAfCompleteEx", af, st)
+	m.emit(EventUpcall, c, "ProtocolClOpenAfCompleteEx", af, st)
 	c.client.ProtocolClOpenAfCompleteEx(af.clientCtx, h, st)
 	return StatusSuccess
 }
@@ -222,7 +223,7 @@ func (b *Binding) ClCloseAddressFamily(af *Af) Status {
 	}
 	m := b.m
 	const fn = "NdisClCloseAddressFamily"
-	m.emit(EventRequest, b.name, fn, af, 0)
+	m.emit(EventRequest, b, fn, af, 0)
 	if af == nil || af.client != b {
 		return m.reject(StatusFailure, "R-GEN-8", fn, b, af, "not an AF handle this client opened")
 	}
@@ -249,9 +250,9 @@ func (b *Binding) ClCloseAddressFamily(af *Af) Status {
 	cm, owner, cmCtx := af.reg.cm(), af.reg.owner(), af.cmCtx
 	af.mu.Unlock()
 
-	m.emit(EventUpcall, nameOf(owner), "ProtocolCmCloseAf", af, 0)
+	m.emit(EventUpcall, owner, "ProtocolCmCloseAf", af, 0)
 	st := cm.ProtocolCmCloseAf(cmCtx)
-	m.emit(EventHandled, nameOf(owner), "ProtocolCmCloseAf", af, st)
+	m.emit(EventHandled, owner, "ProtocolCmCloseAf", af, st)
 
 	m.topo.Lock()
 	af.mu.Lock()
@@ -259,30 +260,32 @@ func (b *Binding) ClCloseAddressFamily(af *Af) Status {
 	if !finish {
 		af.mu.Unlock()
 		m.topo.Unlock()
-		m.emit(EventReturn, b.name, fn, af, StatusPending)
+		m.emit(EventReturn, b, fn, af, StatusPending)
 		return StatusPending
 	}
 	m.finishCloseAfLocked(af, final, owner)
 	af.mu.Unlock()
 	m.topo.Unlock()
 	if deliver {
-		m.emit(EventUpcall, b.name, "ProtocolClCloseAfComplete", af, final)
+		m.emit(EventUpcall, b, "ProtocolClCloseAfComplete", af, final)
 		b.client.ProtocolClCloseAfComplete(final, af.clientCtx)
 		final = StatusPending
 	}
-	m.emit(EventReturn, b.name, fn, af, final)
+	m.emit(EventReturn, b, fn, af, final)
 	return final
 }
 
 // blockingVcsLocked counts what keeps a client from closing af (R-AF-12):
 // VCs it created, and calls on call-manager VCs it has not closed. Closed
 // call-manager VCs are the call manager's to delete; it pends the close
-// until it has (R-AF-15). Caller holds af.mu, so af.vcs stands still; a VC
-// counted there but not found in the VC table is being created or deleted
-// right now (it is counted before it is listed and unlisted before it is
-// uncounted), and blocks like any other: its request has not returned yet.
+// until it has (R-AF-15). Caller holds af.mu, so no VC is counted on af
+// meanwhile; the count read before the VC table is walked covers every VC
+// listed on af, and one counted but not found is being created or deleted
+// right now (counted before it is listed, unlisted before it is
+// uncounted): it blocks like any other, its request has not returned yet.
 func (m *Mediator) blockingVcsLocked(af *Af) int {
-	if af.vcs == 0 {
+	count := int(af.vcs.Load())
+	if count == 0 {
 		return 0
 	}
 	n, found := 0, 0
@@ -301,8 +304,8 @@ func (m *Mediator) blockingVcsLocked(af *Af) int {
 		}
 		v.mu.Unlock()
 	})
-	if found < af.vcs {
-		n += af.vcs - found
+	if found < count {
+		n += count - found
 	}
 	return n
 }
@@ -310,8 +313,8 @@ func (m *Mediator) blockingVcsLocked(af *Af) int {
 // finishCloseAfLocked applies the outcome of a close (m.topo and af.mu held).
 func (m *Mediator) finishCloseAfLocked(af *Af, st Status, owner driver) {
 	if st == StatusSuccess {
-		if af.vcs > 0 {
-			m.warn("R-AF-15", "CloseAf completion", owner, af, "AF closed while %d call-manager VC(s) on it are not deleted", af.vcs)
+		if n := af.vcs.Load(); n > 0 {
+			m.warn("R-AF-15", "CloseAf completion", owner, af, "AF closed while %d call-manager VC(s) on it are not deleted", n)
 		}
 		af.setStateLocked(afClosed)
 		af.reg.opens--
@@ -361,7 +364,7 @@ func (m *Mediator) closeAfComplete(who driver, fn string, st Status, af *Af) Sta
 	af.mu.Unlock()
 	m.topo.Unlock()
 	c := af.client
-	m.emit(EventUpcall, c.name, "ProtocolClCloseAfComplete", af, st)
+	m.emit(EventUpcall, c, "ProtocolClCloseAfComplete", af, st)
 	c.client.ProtocolClCloseAfComplete(st, af.clientCtx)
 	return StatusSuccess
 }
@@ -386,7 +389,7 @@ func (a *Adapter) MCmNotifyCloseAddressFamily(af *Af) Status {
 }
 
 func (m *Mediator) notifyCloseAf(who driver, fn string, af *Af) Status {
-	m.emit(EventRequest, nameOf(who), fn, af, 0)
+	m.emit(EventRequest, who, fn, af, 0)
 	if rule, why := m.cmAfCheck(who, af); rule != "" {
 		return m.reject(StatusFailure, rule, fn, who, af, "%s", why)
 	}
@@ -404,23 +407,23 @@ func (m *Mediator) notifyCloseAf(who driver, fn string, af *Af) Status {
 	af.mu.Unlock()
 	m.topo.Unlock()
 
-	m.emit(EventUpcall, c.name, "ProtocolClNotifyCloseAf", af, 0)
+	m.emit(EventUpcall, c, "ProtocolClNotifyCloseAf", af, 0)
 	st := c.client.ProtocolClNotifyCloseAf(af.clientCtx)
-	m.emit(EventHandled, c.name, "ProtocolClNotifyCloseAf", af, st)
+	m.emit(EventHandled, c, "ProtocolClNotifyCloseAf", af, st)
 
 	af.mu.Lock()
 	final, _, _, finish, deliver := af.notify.settle(m, st, nil, nil, "ProtocolClNotifyCloseAf", c, af)
 	af.mu.Unlock()
 	if !finish {
-		m.emit(EventReturn, nameOf(who), fn, af, StatusPending)
+		m.emit(EventReturn, who, fn, af, StatusPending)
 		return StatusPending
 	}
 	if deliver {
-		m.emit(EventUpcall, nameOf(who), "ProtocolCmNotifyCloseAfComplete", af, final)
+		m.emit(EventUpcall, who, "ProtocolCmNotifyCloseAfComplete", af, final)
 		af.reg.cm().ProtocolCmNotifyCloseAfComplete(af.cmCtx, final)
 		final = StatusPending
 	}
-	m.emit(EventReturn, nameOf(who), fn, af, final)
+	m.emit(EventReturn, who, fn, af, final)
 	return final
 }
 
@@ -447,7 +450,7 @@ func (b *Binding) ClNotifyCloseAddressFamilyComplete(af *Af, status Status) Stat
 	}
 	if deliver {
 		owner := af.reg.owner()
-		m.emit(EventUpcall, nameOf(owner), "ProtocolCmNotifyCloseAfComplete", af, status)
+		m.emit(EventUpcall, owner, "ProtocolCmNotifyCloseAfComplete", af, status)
 		af.reg.cm().ProtocolCmNotifyCloseAfComplete(af.cmCtx, status)
 	}
 	return StatusSuccess

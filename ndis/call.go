@@ -74,7 +74,7 @@ func (b *Binding) ClMakeCall(vc *Vc, params *CallParameters, partyCtx any) (*Par
 	}
 	m := b.m
 	const fn = "NdisClMakeCall"
-	m.emit(EventRequest, b.name, fn, vc, 0)
+	m.emit(EventRequest, b, fn, vc, 0)
 	if rule, why := m.lockLiveVc(vc); rule != "" {
 		return nil, m.reject(StatusFailure, rule, fn, b, vc, "%s", why)
 	}
@@ -113,16 +113,16 @@ func (b *Binding) ClMakeCall(vc *Vc, params *CallParameters, partyCtx any) (*Par
 	cm, owner, cmCtx := vc.cm(), vc.cmOwner(), vc.cmCtx
 	vc.mu.Unlock()
 
-	m.emit(EventUpcall, nameOf(owner), "ProtocolCmMakeCall", vc, 0)
+	m.emit(EventUpcall, owner, "ProtocolCmMakeCall", vc, 0)
 	cmPartyCtx, st := cm.ProtocolCmMakeCall(cmCtx, params, p)
-	m.emit(EventHandled, nameOf(owner), "ProtocolCmMakeCall", vc, st)
+	m.emit(EventHandled, owner, "ProtocolCmMakeCall", vc, st)
 
 	vc.mu.Lock()
 	early := m.earlyOf(&vc.makeCall)
 	final, fctx, fparams, finish, deliver := vc.makeCall.settle(m, st, cmPartyCtx, params, "ProtocolCmMakeCall", owner, vc)
 	if !finish {
 		vc.mu.Unlock()
-		m.emit(EventReturn, b.name, fn, vc, StatusPending)
+		m.emit(EventReturn, b, fn, vc, StatusPending)
 		return p, StatusPending
 	}
 	hp := m.finishMakeCallLocked(vc, final, fctx, owner)
@@ -132,7 +132,7 @@ func (b *Binding) ClMakeCall(vc *Vc, params *CallParameters, partyCtx any) (*Par
 	}
 	vc.mu.Unlock()
 	if deliver {
-		m.emit(EventUpcall, b.name, "ProtocolClMakeCallComplete", vc, final)
+		m.emit(EventUpcall, b, "ProtocolClMakeCallComplete", vc, final)
 		b.client.ProtocolClMakeCallComplete(final, vc.clientCtx, hp, fparams)
 		if held != nil {
 			m.deliverHeldClose(vc, held.closeSt, held.closeData)
@@ -140,7 +140,7 @@ func (b *Binding) ClMakeCall(vc *Vc, params *CallParameters, partyCtx any) (*Par
 		final = StatusPending
 		hp = p
 	}
-	m.emit(EventReturn, b.name, fn, vc, final)
+	m.emit(EventReturn, b, fn, vc, final)
 	return hp, final
 }
 
@@ -169,8 +169,10 @@ func (m *Mediator) finishMakeCallLocked(v *Vc, st Status, cmPartyCtx any, owner 
 	for _, p := range v.parties {
 		p.state = partyDead
 	}
-	v.shard.parties.Add(-int64(len(v.parties)))
-	v.parties = v.parties[:0]
+	if len(v.parties) > 0 {
+		v.shard.parties.Add(-int64(len(v.parties)))
+		v.parties = v.parties[:0]
+	}
 	v.multipoint = false
 	v.call = callIdle
 	return nil
@@ -215,7 +217,7 @@ func (m *Mediator) makeCallComplete(who driver, fn string, st Status, v *Vc, par
 	hp := m.finishMakeCallLocked(v, st, cmPartyCtx, who)
 	c := v.client
 	v.mu.Unlock()
-	m.emit(EventUpcall, c.name, "ProtocolClMakeCallComplete", v, st)
+	m.emit(EventUpcall, c, "ProtocolClMakeCallComplete", v, st)
 	c.client.ProtocolClMakeCallComplete(st, v.clientCtx, hp, params)
 	return StatusSuccess
 }
@@ -241,7 +243,7 @@ func (a *Adapter) MCmDispatchIncomingCall(sap *Sap, vc *Vc, params *CallParamete
 }
 
 func (m *Mediator) dispatchIncomingCall(who driver, fn string, sap *Sap, v *Vc, params *CallParameters) Status {
-	m.emit(EventRequest, nameOf(who), fn, v, 0)
+	m.emit(EventRequest, who, fn, v, 0)
 	if rule, why := m.lockCmVc(who, v); rule != "" {
 		return m.reject(StatusFailure, rule, fn, who, v, "%s", why)
 	}
@@ -273,25 +275,25 @@ func (m *Mediator) dispatchIncomingCall(who driver, fn string, sap *Sap, v *Vc, 
 	c := v.client
 	v.mu.Unlock()
 
-	m.emit(EventUpcall, c.name, "ProtocolClIncomingCall", v, 0)
+	m.emit(EventUpcall, c, "ProtocolClIncomingCall", v, 0)
 	st := c.client.ProtocolClIncomingCall(sap.clientCtx, v.clientCtx, params)
-	m.emit(EventHandled, c.name, "ProtocolClIncomingCall", v, st)
+	m.emit(EventHandled, c, "ProtocolClIncomingCall", v, st)
 
 	v.mu.Lock()
 	final, _, fparams, finish, deliver := v.inCall.settle(m, st, nil, params, "ProtocolClIncomingCall", c, v)
 	if !finish {
 		v.mu.Unlock()
-		m.emit(EventReturn, nameOf(who), fn, v, StatusPending)
+		m.emit(EventReturn, who, fn, v, StatusPending)
 		return StatusPending
 	}
 	finishIncomingCallLocked(v, final)
 	v.mu.Unlock()
 	if deliver {
-		m.emit(EventUpcall, nameOf(who), "ProtocolCmIncomingCallComplete", v, final)
+		m.emit(EventUpcall, who, "ProtocolCmIncomingCallComplete", v, final)
 		v.cm().ProtocolCmIncomingCallComplete(final, v.cmCtx, fparams)
 		final = StatusPending
 	}
-	m.emit(EventReturn, nameOf(who), fn, v, final)
+	m.emit(EventReturn, who, fn, v, final)
 	return final
 }
 
@@ -317,7 +319,7 @@ func (b *Binding) ClIncomingCallComplete(status Status, vc *Vc, params *CallPara
 	}
 	m := b.m
 	const fn = "NdisClIncomingCallComplete"
-	m.emit(EventRequest, b.name, fn, vc, status)
+	m.emit(EventRequest, b, fn, vc, status)
 	if status == StatusPending {
 		return m.reject(StatusFailure, "R-IN-3", fn, b, vc, "the answer to an incoming call may not be NDIS_STATUS_PENDING")
 	}
@@ -339,7 +341,7 @@ func (b *Binding) ClIncomingCallComplete(status Status, vc *Vc, params *CallPara
 	finishIncomingCallLocked(vc, status)
 	owner := vc.cmOwner()
 	vc.mu.Unlock()
-	m.emit(EventUpcall, nameOf(owner), "ProtocolCmIncomingCallComplete", vc, status)
+	m.emit(EventUpcall, owner, "ProtocolCmIncomingCallComplete", vc, status)
 	vc.cm().ProtocolCmIncomingCallComplete(status, vc.cmCtx, params)
 	return StatusSuccess
 }
@@ -363,7 +365,7 @@ func (a *Adapter) MCmDispatchCallConnected(vc *Vc) Status {
 }
 
 func (m *Mediator) dispatchCallConnected(who driver, fn string, v *Vc) Status {
-	m.emit(EventRequest, nameOf(who), fn, v, 0)
+	m.emit(EventRequest, who, fn, v, 0)
 	if rule, why := m.lockCmVc(who, v); rule != "" {
 		return m.reject(StatusFailure, rule, fn, who, v, "%s", why)
 	}
@@ -380,9 +382,9 @@ func (m *Mediator) dispatchCallConnected(who driver, fn string, v *Vc) Status {
 	v.call = callConnected
 	c := v.client
 	v.mu.Unlock()
-	m.emit(EventUpcall, c.name, "ProtocolClCallConnected", v, 0)
+	m.emit(EventUpcall, c, "ProtocolClCallConnected", v, 0)
 	c.client.ProtocolClCallConnected(v.clientCtx)
-	m.emit(EventReturn, nameOf(who), fn, v, StatusSuccess)
+	m.emit(EventReturn, who, fn, v, StatusSuccess)
 	return StatusSuccess
 }
 
@@ -413,7 +415,7 @@ func (a *Adapter) MCmDispatchIncomingCloseCall(closeStatus Status, vc *Vc, close
 }
 
 func (m *Mediator) dispatchIncomingCloseCall(who driver, fn string, closeStatus Status, v *Vc, data []byte) Status {
-	m.emit(EventRequest, nameOf(who), fn, v, closeStatus)
+	m.emit(EventRequest, who, fn, v, closeStatus)
 	if rule, why := m.lockCmVc(who, v); rule != "" {
 		return m.reject(StatusFailure, rule, fn, who, v, "%s", why)
 	}
@@ -429,7 +431,7 @@ func (m *Mediator) dispatchIncomingCloseCall(who driver, fn string, closeStatus 
 		// remote release arrived. Not a violation; the client hears nothing
 		// more and its close completes (design.md §2, Q.2931 clear collision).
 		v.mu.Unlock()
-		m.emit(EventReturn, nameOf(who), fn, v, StatusClosing)
+		m.emit(EventReturn, who, fn, v, StatusClosing)
 		return StatusClosing
 	case callOutSetup:
 		if e := m.earlyOf(&v.makeCall); v.makeCall.state == opEarly && e != nil && e.st == StatusSuccess && !e.closeHeld {
@@ -440,7 +442,7 @@ func (m *Mediator) dispatchIncomingCloseCall(who driver, fn string, closeStatus 
 			// client's ProtocolClMakeCallComplete.
 			e.closeHeld, e.closeSt, e.closeData = true, closeStatus, append([]byte(nil), data...)
 			v.mu.Unlock()
-			m.emit(EventReturn, nameOf(who), fn, v, StatusSuccess)
+			m.emit(EventReturn, who, fn, v, StatusSuccess)
 			return StatusSuccess
 		}
 		v.mu.Unlock()
@@ -455,7 +457,7 @@ func (m *Mediator) dispatchIncomingCloseCall(who driver, fn string, closeStatus 
 	v.indicating++
 	v.mu.Unlock()
 	m.indicateClose(v, closeStatus, data)
-	m.emit(EventReturn, nameOf(who), fn, v, StatusSuccess)
+	m.emit(EventReturn, who, fn, v, StatusSuccess)
 	return StatusSuccess
 }
 
@@ -481,7 +483,7 @@ func (m *Mediator) deliverHeldClose(v *Vc, st Status, data []byte) {
 // (R-CLOSE-15).
 func (m *Mediator) indicateClose(v *Vc, st Status, data []byte) {
 	c := v.client
-	m.emit(EventUpcall, c.name, "ProtocolClIncomingCloseCall", v, st)
+	m.emit(EventUpcall, c, "ProtocolClIncomingCloseCall", v, st)
 	c.client.ProtocolClIncomingCloseCall(st, v.clientCtx, data)
 	v.mu.Lock()
 	v.indicating--
@@ -500,7 +502,7 @@ func (b *Binding) ClCloseCall(vc *Vc, party *Party, closeData []byte) Status {
 	}
 	m := b.m
 	const fn = "NdisClCloseCall"
-	m.emit(EventRequest, b.name, fn, vc, 0)
+	m.emit(EventRequest, b, fn, vc, 0)
 	if rule, why := b.lockClientVc(vc); rule != "" {
 		return m.reject(StatusFailure, rule, fn, b, vc, "%s", why)
 	}
@@ -538,16 +540,16 @@ func (b *Binding) ClCloseCall(vc *Vc, party *Party, closeData []byte) Status {
 	cm, owner, cmCtx := vc.cm(), vc.cmOwner(), vc.cmCtx
 	vc.mu.Unlock()
 
-	m.emit(EventUpcall, nameOf(owner), "ProtocolCmCloseCall", vc, 0)
+	m.emit(EventUpcall, owner, "ProtocolCmCloseCall", vc, 0)
 	st := cm.ProtocolCmCloseCall(cmCtx, cmPartyCtx, closeData)
-	m.emit(EventHandled, nameOf(owner), "ProtocolCmCloseCall", vc, st)
+	m.emit(EventHandled, owner, "ProtocolCmCloseCall", vc, st)
 
 	vc.mu.Lock()
 	early := m.earlyOf(&vc.closeCall)
 	final, _, _, finish, deliver := vc.closeCall.settle(m, st, nil, nil, "ProtocolCmCloseCall", owner, vc)
 	if !finish {
 		vc.mu.Unlock()
-		m.emit(EventReturn, b.name, fn, vc, StatusPending)
+		m.emit(EventReturn, b, fn, vc, StatusPending)
 		return StatusPending
 	}
 	m.finishCloseCallLocked(vc, final, owner)
@@ -558,14 +560,14 @@ func (b *Binding) ClCloseCall(vc *Vc, party *Party, closeData []byte) Status {
 	vc.mu.Unlock()
 	ret := final
 	if deliver {
-		m.emit(EventUpcall, b.name, "ProtocolClCloseCallComplete", vc, final)
+		m.emit(EventUpcall, b, "ProtocolClCloseCallComplete", vc, final)
 		b.client.ProtocolClCloseCallComplete(final, vc.clientCtx, clPartyCtx)
 		ret = StatusPending
 	}
 	if deferred != nil {
 		m.finishDeferredDelete(deferred, vc, final)
 	}
-	m.emit(EventReturn, b.name, fn, vc, ret)
+	m.emit(EventReturn, b, fn, vc, ret)
 	return ret
 }
 
@@ -607,11 +609,13 @@ func (m *Mediator) finishCloseCallLocked(v *Vc, st Status, owner driver) {
 			v.leftActive = true
 		}
 		v.call = callClosed
-		for _, p := range v.parties {
-			p.state = partyDead
+		if len(v.parties) > 0 {
+			for _, p := range v.parties {
+				p.state = partyDead
+			}
+			v.shard.parties.Add(-int64(len(v.parties)))
+			v.parties = v.parties[:0]
 		}
-		v.shard.parties.Add(-int64(len(v.parties)))
-		v.parties = v.parties[:0]
 		v.shard.callsClosed.Add(1)
 		return
 	}
@@ -667,7 +671,7 @@ func (m *Mediator) closeCallComplete(who driver, fn string, st Status, v *Vc, pa
 	m.finishCloseCallLocked(v, st, who)
 	c := v.client
 	v.mu.Unlock()
-	m.emit(EventUpcall, c.name, "ProtocolClCloseCallComplete", v, st)
+	m.emit(EventUpcall, c, "ProtocolClCloseCallComplete", v, st)
 	c.client.ProtocolClCloseCallComplete(st, v.clientCtx, clPartyCtx)
 	return StatusSuccess
 }

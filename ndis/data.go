@@ -47,7 +47,7 @@ func (b *Binding) CoSendNetBufferLists(vc *Vc, nbls *NetBufferList, flags SendFl
 		return
 	}
 	if m.tracing() {
-		m.emit(EventRequest, b.name, fn, vc, 0)
+		m.emit(EventRequest, b, fn, vc, 0)
 	}
 	// Claimed first: a refused send completes its lists, and lists the
 	// mediator does not consider the sender's must not be touched, since
@@ -84,7 +84,7 @@ func (b *Binding) CoSendNetBufferLists(vc *Vc, nbls *NetBufferList, flags SendFl
 	data, mpCtx := vc.adapter.data, vc.mpCtx
 	vc.mu.Unlock()
 	if m.tracing() {
-		m.emit(EventUpcall, vc.adapter.name, "MiniportCoSendNetBufferLists", vc, 0)
+		m.emit(EventUpcall, vc.adapter, "MiniportCoSendNetBufferLists", vc, 0)
 	}
 	data.MiniportCoSendNetBufferLists(mpCtx, nbls, flags)
 }
@@ -101,7 +101,7 @@ func (m *Mediator) failSends(b *Binding, vcCtx any, vc *Vc, nbls *NetBufferList,
 	if rule != "" {
 		m.report(Violation{Rule: rule, Func: fn, Driver: b.name, Object: objName(vc), Status: st, Detail: why})
 	}
-	m.emit(EventRefused, b.name, fn, vc, st)
+	m.emit(EventRefused, b, fn, vc, st)
 	b.proto.ProtocolCoSendNetBufferListsComplete(vcCtx, nbls, 0)
 }
 
@@ -156,7 +156,7 @@ func (a *Adapter) MCoSendNetBufferListsComplete(vc *Vc, nbls *NetBufferList, fla
 	if head != nil {
 		releaseChain(head)
 		if m.tracing() {
-			m.emit(EventUpcall, owner.name, "ProtocolCoSendNetBufferListsComplete", vc, 0)
+			m.emit(EventUpcall, owner, "ProtocolCoSendNetBufferListsComplete", vc, 0)
 		}
 		owner.proto.ProtocolCoSendNetBufferListsComplete(ownerCtx, head, flags)
 	}
@@ -233,7 +233,7 @@ func (a *Adapter) MCoIndicateReceiveNetBufferLists(vc *Vc, nbls *NetBufferList, 
 	owner, ownerCtx := vc.dataOwner()
 	vc.mu.Unlock()
 	if m.tracing() {
-		m.emit(EventUpcall, owner.name, "ProtocolCoReceiveNetBufferLists", vc, 0)
+		m.emit(EventUpcall, owner, "ProtocolCoReceiveNetBufferLists", vc, 0)
 	}
 	owner.proto.ProtocolCoReceiveNetBufferLists(owner.ctx, ownerCtx, nbls, count, flags)
 	return StatusSuccess
@@ -314,7 +314,7 @@ func (a *Adapter) MCoIndicateStatusEx(vc *Vc, ind *StatusIndication) Status {
 	}
 	m := a.m
 	const fn = "NdisMCoIndicateStatusEx"
-	m.emit(EventRequest, a.name, fn, vc, 0)
+	m.emit(EventRequest, a, fn, vc, 0)
 	type target struct {
 		b   *Binding
 		ctx any
@@ -349,7 +349,7 @@ func (a *Adapter) MCoIndicateStatusEx(vc *Vc, ind *StatusIndication) Status {
 	}
 	for _, t := range ts {
 		t.b.statMu <- struct{}{}
-		m.emit(EventUpcall, t.b.name, "ProtocolCoStatusEx", vc, ind.StatusCode)
+		m.emit(EventUpcall, t.b, "ProtocolCoStatusEx", vc, ind.StatusCode)
 		t.b.proto.ProtocolCoStatusEx(t.b.ctx, t.ctx, ind)
 		<-t.b.statMu
 	}

@@ -34,10 +34,11 @@
 //     creating a stand-alone call manager's signalling VC take it; Snapshot
 //     and Live take it to walk the topology. No call, SAP or data operation
 //     takes it.
-//  2. Af.mu: one AF open. Its state, the number of VCs and SAPs on it, its
-//     SAPs (their states and pendable operations) and its own pendable
-//     operations. A VC's creation takes it to count the VC on the open and
-//     its deletion to uncount it; a SAP operation takes its AF's.
+//  2. Af.mu: one AF open. Its state, the number of SAPs on it, its SAPs
+//     (their states and pendable operations) and its own pendable
+//     operations; the number of VCs on it only grows under it. A VC's
+//     creation takes it to count the VC on the open (its deletion uncounts
+//     it with an atomic decrement); a SAP operation takes its AF's.
 //  3. Mediator.oidMu: the routing records of OID requests.
 //  4. Vc.mu: one VC. Its lifecycle, activation and call state, its
 //     pendable operations, its parties (a Party is guarded by its VC's
@@ -84,9 +85,10 @@
 //     the shard in blocks of 32, so the mediator-wide counter is touched
 //     once per sixteen calls. The call counters are atomic adds on the
 //     same shard, the data and party counters live in the VC;
-//   - the caller's and the callee's AF lock, twice each (count the VC when
-//     it is created, uncount it when it is deleted), held for an
-//     increment. This is the only lock the calls of one client share;
+//   - the caller's and the callee's AF lock, once each (count the VC when
+//     it is created), held for an increment, and an atomic decrement of
+//     the same count when the VC is deleted. This is the only lock the
+//     calls of one client share;
 //   - lock-free reads of fixed handle fields and of the AF, SAP and binding
 //     states: shared cache lines that are read, not written.
 //

@@ -192,7 +192,7 @@ func nameOf(d driver) string {
 // releases its locks first: reporting runs OnViolation and the logger.
 func (m *Mediator) reject(st Status, rule, fn string, who driver, obj fmt.Stringer, format string, args ...any) Status {
 	m.report(Violation{Rule: rule, Func: fn, Driver: nameOf(who), Object: objName(obj), Status: st, Detail: fmt.Sprintf(format, args...)})
-	m.emit(EventRefused, nameOf(who), fn, obj, st)
+	m.emit(EventRefused, who, fn, obj, st)
 	return st
 }
 
@@ -352,7 +352,7 @@ func (o *opRec) settle(m *Mediator, st Status, ctx any, params *CallParameters, 
 // refuses NDIS_STATUS_PENDING as a completion status (R-GEN-1). ok=false:
 // the completion was refused with ret. It takes no lock.
 func (m *Mediator) startCompletion(who driver, fn string, obj fmt.Stringer, st Status) (ret Status, ok bool) {
-	m.emit(EventRequest, nameOf(who), fn, obj, st)
+	m.emit(EventRequest, who, fn, obj, st)
 	if st == StatusPending {
 		return m.reject(StatusFailure, "R-GEN-1", fn, who, obj, "completion status may not be NDIS_STATUS_PENDING"), false
 	}
@@ -415,13 +415,16 @@ type Event struct {
 
 func (m *Mediator) tracing() bool { return m.opts.Trace != nil }
 
-func (m *Mediator) emit(kind EventKind, who, fn string, obj fmt.Stringer, st Status) {
-	if m.opts.Trace == nil {
-		return
+func (m *Mediator) emit(kind EventKind, who driver, fn string, obj fmt.Stringer, st Status) {
+	if m.opts.Trace != nil { // inlined: without a tracer an event costs a test
+		m.emitTraced(kind, who, fn, obj, st)
 	}
+}
+
+func (m *Mediator) emitTraced(kind EventKind, who driver, fn string, obj fmt.Stringer, st Status) {
 	m.vmu.Lock()
 	m.seq++
-	e := Event{Seq: m.seq, Kind: kind, Driver: who, Func: fn, Object: objName(obj), Status: st}
+	e := Event{Seq: m.seq, Kind: kind, Driver: nameOf(who), Func: fn, Object: objName(obj), Status: st}
 	m.vmu.Unlock()
 	m.opts.Trace(e)
 }

@@ -26,7 +26,7 @@ func (b *Binding) CoOidRequest(af *Af, vc *Vc, party *Party, req *OidRequest) St
 	}
 	m := b.m
 	const fn = "NdisCoOidRequest"
-	m.emit(EventRequest, b.name, fn, vc, 0)
+	m.emit(EventRequest, b, fn, vc, 0)
 	if b.closed.Load() {
 		return m.reject(StatusFailure, "R-OID-8", fn, b, vc, "binding is closed")
 	}
@@ -149,7 +149,7 @@ func (a *Adapter) MCmOidRequest(af *Af, vc *Vc, party *Party, req *OidRequest) S
 	}
 	m := a.m
 	const fn = "NdisMCmOidRequest"
-	m.emit(EventRequest, a.name, fn, vc, 0)
+	m.emit(EventRequest, a, fn, vc, 0)
 	if a.mcm == nil {
 		return m.reject(StatusFailure, "R-GEN-9", fn, a, vc, "only a miniport call manager may call NdisMCm functions")
 	}
@@ -215,28 +215,28 @@ func (m *Mediator) runOid(req *OidRequest, call func() Status, fn string) Status
 	r := &req.route
 	requester, responder, hfn := r.requester, r.responder, r.fn
 
-	m.emit(EventUpcall, nameOf(responder), hfn, nil, 0)
+	m.emit(EventUpcall, responder, hfn, nil, 0)
 	st := call()
-	m.emit(EventHandled, nameOf(responder), hfn, nil, st)
+	m.emit(EventHandled, responder, hfn, nil, st)
 
 	m.oidMu.Lock()
 	final, _, _, finish, deliver := r.op.settle(m, st, nil, nil, hfn, responder, nil)
 	m.oidMu.Unlock()
 	if !finish {
-		m.emit(EventReturn, nameOf(requester), fn, nil, StatusPending)
+		m.emit(EventReturn, requester, fn, nil, StatusPending)
 		return StatusPending
 	}
 	if deliver {
 		m.deliverOid(req, final)
 		final = StatusPending
 	}
-	m.emit(EventReturn, nameOf(requester), fn, nil, final)
+	m.emit(EventReturn, requester, fn, nil, final)
 	return final
 }
 
 func (m *Mediator) deliverOid(req *OidRequest, st Status) {
 	r := &req.route
-	m.emit(EventUpcall, nameOf(r.requester), "ProtocolCoOidRequestComplete", nil, st)
+	m.emit(EventUpcall, r.requester, "ProtocolCoOidRequestComplete", nil, st)
 	r.reqH.ProtocolCoOidRequestComplete(r.reqAf, r.reqVc, r.reqParty, req, st)
 }
 

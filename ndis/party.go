@@ -62,7 +62,7 @@ func (b *Binding) ClAddParty(vc *Vc, partyCtx any, params *CallParameters) (*Par
 	}
 	m := b.m
 	const fn = "NdisClAddParty"
-	m.emit(EventRequest, b.name, fn, vc, 0)
+	m.emit(EventRequest, b, fn, vc, 0)
 	if rule, why := b.lockClientVc(vc); rule != "" {
 		return nil, m.reject(StatusFailure, rule, fn, b, vc, "%s", why)
 	}
@@ -90,25 +90,25 @@ func (b *Binding) ClAddParty(vc *Vc, partyCtx any, params *CallParameters) (*Par
 	cm, owner, cmCtx := vc.cm(), vc.cmOwner(), vc.cmCtx
 	vc.mu.Unlock()
 
-	m.emit(EventUpcall, nameOf(owner), "ProtocolCmAddParty", p, 0)
+	m.emit(EventUpcall, owner, "ProtocolCmAddParty", p, 0)
 	cmPartyCtx, st := cm.ProtocolCmAddParty(cmCtx, params, p)
-	m.emit(EventHandled, nameOf(owner), "ProtocolCmAddParty", p, st)
+	m.emit(EventHandled, owner, "ProtocolCmAddParty", p, st)
 
 	vc.mu.Lock()
 	final, fctx, fparams, finish, deliver := p.add.settle(m, st, cmPartyCtx, params, "ProtocolCmAddParty", owner, p)
 	if !finish {
 		vc.mu.Unlock()
-		m.emit(EventReturn, b.name, fn, p, StatusPending)
+		m.emit(EventReturn, b, fn, p, StatusPending)
 		return p, StatusPending
 	}
 	h := m.finishAddPartyLocked(p, final, fctx, owner)
 	vc.mu.Unlock()
 	if deliver {
-		m.emit(EventUpcall, b.name, "ProtocolClAddPartyComplete", p, final)
+		m.emit(EventUpcall, b, "ProtocolClAddPartyComplete", p, final)
 		b.client.ProtocolClAddPartyComplete(final, partyCtx, h, fparams)
 		final, h = StatusPending, p
 	}
-	m.emit(EventReturn, b.name, fn, p, final)
+	m.emit(EventReturn, b, fn, p, final)
 	return h, final
 }
 
@@ -184,7 +184,7 @@ func (m *Mediator) addPartyComplete(who driver, fn string, st Status, p *Party, 
 	h := m.finishAddPartyLocked(p, st, cmCtx, who)
 	c := vc.client
 	vc.mu.Unlock()
-	m.emit(EventUpcall, c.name, "ProtocolClAddPartyComplete", p, st)
+	m.emit(EventUpcall, c, "ProtocolClAddPartyComplete", p, st)
 	c.client.ProtocolClAddPartyComplete(st, p.clientCtx, h, params)
 	return StatusSuccess
 }
@@ -199,7 +199,7 @@ func (b *Binding) ClDropParty(party *Party, closeData []byte) Status {
 	}
 	m := b.m
 	const fn = "NdisClDropParty"
-	m.emit(EventRequest, b.name, fn, party, 0)
+	m.emit(EventRequest, b, fn, party, 0)
 	if party == nil || party.m != m || party.vc == nil || party.vc.client != b {
 		return m.reject(StatusFailure, "R-GEN-8", fn, b, party, "not a party of this client")
 	}
@@ -223,25 +223,25 @@ func (b *Binding) ClDropParty(party *Party, closeData []byte) Status {
 	cm, owner, cmCtx := vc.cm(), vc.cmOwner(), party.cmCtx
 	vc.mu.Unlock()
 
-	m.emit(EventUpcall, nameOf(owner), "ProtocolCmDropParty", party, 0)
+	m.emit(EventUpcall, owner, "ProtocolCmDropParty", party, 0)
 	st := cm.ProtocolCmDropParty(cmCtx, closeData)
-	m.emit(EventHandled, nameOf(owner), "ProtocolCmDropParty", party, st)
+	m.emit(EventHandled, owner, "ProtocolCmDropParty", party, st)
 
 	vc.mu.Lock()
 	final, _, _, finish, deliver := party.drop.settle(m, st, nil, nil, "ProtocolCmDropParty", owner, party)
 	if !finish {
 		vc.mu.Unlock()
-		m.emit(EventReturn, b.name, fn, party, StatusPending)
+		m.emit(EventReturn, b, fn, party, StatusPending)
 		return StatusPending
 	}
 	m.finishDropPartyLocked(party, final)
 	vc.mu.Unlock()
 	if deliver {
-		m.emit(EventUpcall, b.name, "ProtocolClDropPartyComplete", party, final)
+		m.emit(EventUpcall, b, "ProtocolClDropPartyComplete", party, final)
 		b.client.ProtocolClDropPartyComplete(final, party.clientCtx)
 		final = StatusPending
 	}
-	m.emit(EventReturn, b.name, fn, party, final)
+	m.emit(EventReturn, b, fn, party, final)
 	return final
 }
 
@@ -290,7 +290,7 @@ func (m *Mediator) dropPartyComplete(who driver, fn string, st Status, p *Party)
 	m.finishDropPartyLocked(p, st)
 	c := vc.client
 	vc.mu.Unlock()
-	m.emit(EventUpcall, c.name, "ProtocolClDropPartyComplete", p, st)
+	m.emit(EventUpcall, c, "ProtocolClDropPartyComplete", p, st)
 	c.client.ProtocolClDropPartyComplete(st, p.clientCtx)
 	return StatusSuccess
 }
@@ -317,7 +317,7 @@ func (a *Adapter) MCmDispatchIncomingDropParty(dropStatus Status, party *Party, 
 }
 
 func (m *Mediator) dispatchIncomingDropParty(who driver, fn string, st Status, p *Party, data []byte) Status {
-	m.emit(EventRequest, nameOf(who), fn, p, st)
+	m.emit(EventRequest, who, fn, p, st)
 	if rule, why := m.lockCmParty(who, p); rule != "" {
 		return m.reject(StatusFailure, rule, fn, who, p, "%s", why)
 	}
@@ -329,7 +329,7 @@ func (m *Mediator) dispatchIncomingDropParty(who driver, fn string, st Status, p
 		// closing the call with it). One completion, no indication
 		// (design.md §2); the call manager could not have known.
 		vc.mu.Unlock()
-		m.emit(EventReturn, nameOf(who), fn, p, StatusClosing)
+		m.emit(EventReturn, who, fn, p, StatusClosing)
 		return StatusClosing
 	default:
 		vc.mu.Unlock()
@@ -342,8 +342,8 @@ func (m *Mediator) dispatchIncomingDropParty(who driver, fn string, st Status, p
 	p.state = partyDropIndicated
 	c := vc.client
 	vc.mu.Unlock()
-	m.emit(EventUpcall, c.name, "ProtocolClIncomingDropParty", p, st)
+	m.emit(EventUpcall, c, "ProtocolClIncomingDropParty", p, st)
 	c.client.ProtocolClIncomingDropParty(st, p.clientCtx, data)
-	m.emit(EventReturn, nameOf(who), fn, p, StatusSuccess)
+	m.emit(EventReturn, who, fn, p, StatusSuccess)
 	return StatusSuccess
 }

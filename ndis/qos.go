@@ -10,7 +10,7 @@ func (b *Binding) ClModifyCallQoS(vc *Vc, params *CallParameters) Status {
 	}
 	m := b.m
 	const fn = "NdisClModifyCallQoS"
-	m.emit(EventRequest, b.name, fn, vc, 0)
+	m.emit(EventRequest, b, fn, vc, 0)
 	if rule, why := b.lockClientVc(vc); rule != "" {
 		return m.reject(StatusFailure, rule, fn, b, vc, "%s", why)
 	}
@@ -39,23 +39,23 @@ func (b *Binding) ClModifyCallQoS(vc *Vc, params *CallParameters) Status {
 	cm, owner, cmCtx := vc.cm(), vc.cmOwner(), vc.cmCtx
 	vc.mu.Unlock()
 
-	m.emit(EventUpcall, nameOf(owner), "ProtocolCmModifyCallQoS", vc, 0)
+	m.emit(EventUpcall, owner, "ProtocolCmModifyCallQoS", vc, 0)
 	st := cm.ProtocolCmModifyCallQoS(cmCtx, params)
-	m.emit(EventHandled, nameOf(owner), "ProtocolCmModifyCallQoS", vc, st)
+	m.emit(EventHandled, owner, "ProtocolCmModifyCallQoS", vc, st)
 
 	vc.mu.Lock()
 	final, _, fparams, finish, deliver := vc.qos.settle(m, st, nil, params, "ProtocolCmModifyCallQoS", owner, vc)
 	vc.mu.Unlock()
 	if !finish {
-		m.emit(EventReturn, b.name, fn, vc, StatusPending)
+		m.emit(EventReturn, b, fn, vc, StatusPending)
 		return StatusPending
 	}
 	if deliver {
-		m.emit(EventUpcall, b.name, "ProtocolClModifyCallQoSComplete", vc, final)
+		m.emit(EventUpcall, b, "ProtocolClModifyCallQoSComplete", vc, final)
 		b.client.ProtocolClModifyCallQoSComplete(final, vc.clientCtx, fparams)
 		final = StatusPending
 	}
-	m.emit(EventReturn, b.name, fn, vc, final)
+	m.emit(EventReturn, b, fn, vc, final)
 	return final
 }
 
@@ -89,7 +89,7 @@ func (m *Mediator) modifyQoSComplete(who driver, fn string, st Status, v *Vc, pa
 		return m.reject(StatusFailure, "R-GEN-2", fn, who, v, "no pended ProtocolCmModifyCallQoS to complete")
 	}
 	if deliver {
-		m.emit(EventUpcall, c.name, "ProtocolClModifyCallQoSComplete", v, st)
+		m.emit(EventUpcall, c, "ProtocolClModifyCallQoSComplete", v, st)
 		c.client.ProtocolClModifyCallQoSComplete(st, v.clientCtx, params)
 	}
 	return StatusSuccess
@@ -115,7 +115,7 @@ func (a *Adapter) MCmDispatchIncomingCallQoSChange(vc *Vc, params *CallParameter
 }
 
 func (m *Mediator) dispatchQoSChange(who driver, fn string, v *Vc, params *CallParameters) Status {
-	m.emit(EventRequest, nameOf(who), fn, v, 0)
+	m.emit(EventRequest, who, fn, v, 0)
 	if rule, why := m.lockCmVc(who, v); rule != "" {
 		return m.reject(StatusFailure, rule, fn, who, v, "%s", why)
 	}
@@ -130,8 +130,8 @@ func (m *Mediator) dispatchQoSChange(who driver, fn string, v *Vc, params *CallP
 	}
 	c := v.client
 	v.mu.Unlock()
-	m.emit(EventUpcall, c.name, "ProtocolClIncomingCallQoSChange", v, 0)
+	m.emit(EventUpcall, c, "ProtocolClIncomingCallQoSChange", v, 0)
 	c.client.ProtocolClIncomingCallQoSChange(v.clientCtx, params)
-	m.emit(EventReturn, nameOf(who), fn, v, StatusSuccess)
+	m.emit(EventReturn, who, fn, v, StatusSuccess)
 	return StatusSuccess
 }

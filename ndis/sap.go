@@ -54,7 +54,7 @@ func (b *Binding) ClRegisterSap(af *Af, sapCtx any, coSap *CoSap) (*Sap, Status)
 	}
 	m := b.m
 	const fn = "NdisClRegisterSap"
-	m.emit(EventRequest, b.name, fn, af, 0)
+	m.emit(EventRequest, b, fn, af, 0)
 	if rule, st, why := b.clientAfCheck(af); rule != "" {
 		return nil, m.reject(st, rule, fn, b, af, "%s", why)
 	}
@@ -79,25 +79,25 @@ func (b *Binding) ClRegisterSap(af *Af, sapCtx any, coSap *CoSap) (*Sap, Status)
 	cm, owner, cmAfCtx := af.reg.cm(), af.reg.owner(), af.cmCtx
 	af.mu.Unlock()
 
-	m.emit(EventUpcall, nameOf(owner), "ProtocolCmRegisterSap", s, 0)
+	m.emit(EventUpcall, owner, "ProtocolCmRegisterSap", s, 0)
 	cmCtx, st := cm.ProtocolCmRegisterSap(cmAfCtx, coSap, s)
-	m.emit(EventHandled, nameOf(owner), "ProtocolCmRegisterSap", s, st)
+	m.emit(EventHandled, owner, "ProtocolCmRegisterSap", s, st)
 
 	af.mu.Lock()
 	final, fctx, _, finish, deliver := s.reg.settle(m, st, cmCtx, nil, "ProtocolCmRegisterSap", owner, s)
 	if !finish {
 		af.mu.Unlock()
-		m.emit(EventReturn, b.name, fn, s, StatusPending)
+		m.emit(EventReturn, b, fn, s, StatusPending)
 		return s, StatusPending
 	}
 	h := finishRegisterSapLocked(s, final, fctx)
 	af.mu.Unlock()
 	if deliver {
-		m.emit(EventUpcall, b.name, "ProtocolClRegisterSapComplete", s, final)
+		m.emit(EventUpcall, b, "ProtocolClRegisterSapComplete", s, final)
 		b.client.ProtocolClRegisterSapComplete(final, sapCtx, coSap, h)
 		final = StatusPending
 	}
-	m.emit(EventReturn, b.name, fn, s, final)
+	m.emit(EventReturn, b, fn, s, final)
 	return h, final
 }
 
@@ -161,7 +161,7 @@ func (m *Mediator) registerSapComplete(who driver, fn string, st Status, s *Sap,
 	h := finishRegisterSapLocked(s, st, cmCtx)
 	s.af.mu.Unlock()
 	c := s.af.client
-	m.emit(EventUpcall, c.name, "ProtocolClRegisterSapComplete", s, st)
+	m.emit(EventUpcall, c, "ProtocolClRegisterSapComplete", s, st)
 	c.client.ProtocolClRegisterSapComplete(st, s.clientCtx, s.coSap, h)
 	return StatusSuccess
 }
@@ -178,7 +178,7 @@ func (b *Binding) ClDeregisterSap(sap *Sap) Status {
 	}
 	m := b.m
 	const fn = "NdisClDeregisterSap"
-	m.emit(EventRequest, b.name, fn, sap, 0)
+	m.emit(EventRequest, b, fn, sap, 0)
 	if sap == nil || sap.m != m || sap.af == nil || sap.af.client != b {
 		return m.reject(StatusFailure, "R-GEN-8", fn, b, sap, "not a SAP this client registered")
 	}
@@ -197,22 +197,22 @@ func (b *Binding) ClDeregisterSap(sap *Sap) Status {
 	cm, owner, cmCtx := af.reg.cm(), af.reg.owner(), sap.cmCtx
 	af.mu.Unlock()
 
-	m.emit(EventUpcall, nameOf(owner), "ProtocolCmDeregisterSap", sap, 0)
+	m.emit(EventUpcall, owner, "ProtocolCmDeregisterSap", sap, 0)
 	st := cm.ProtocolCmDeregisterSap(cmCtx)
-	m.emit(EventHandled, nameOf(owner), "ProtocolCmDeregisterSap", sap, st)
+	m.emit(EventHandled, owner, "ProtocolCmDeregisterSap", sap, st)
 
 	af.mu.Lock()
 	final, _, _, finish, _ := sap.dereg.settle(m, st, nil, nil, "ProtocolCmDeregisterSap", owner, sap)
 	if !finish {
 		af.mu.Unlock()
-		m.emit(EventReturn, b.name, fn, sap, StatusPending)
+		m.emit(EventReturn, b, fn, sap, StatusPending)
 		return StatusPending
 	}
 	finishDeregisterSapLocked(m, sap, final, owner)
 	af.mu.Unlock()
-	m.emit(EventUpcall, b.name, "ProtocolClDeregisterSapComplete", sap, final)
+	m.emit(EventUpcall, b, "ProtocolClDeregisterSapComplete", sap, final)
 	b.client.ProtocolClDeregisterSapComplete(final, sap.clientCtx)
-	m.emit(EventReturn, b.name, fn, sap, StatusPending)
+	m.emit(EventReturn, b, fn, sap, StatusPending)
 	return StatusPending
 }
 
@@ -265,7 +265,7 @@ func (m *Mediator) deregisterSapComplete(who driver, fn string, st Status, s *Sa
 	finishDeregisterSapLocked(m, s, st, who)
 	s.af.mu.Unlock()
 	c := s.af.client
-	m.emit(EventUpcall, c.name, "ProtocolClDeregisterSapComplete", s, st)
+	m.emit(EventUpcall, c, "ProtocolClDeregisterSapComplete", s, st)
 	c.client.ProtocolClDeregisterSapComplete(st, s.clientCtx)
 	return StatusSuccess
 }

@@ -131,7 +131,7 @@ func (m *Mediator) Snapshot() Snapshot {
 	for _, af := range m.afs.items {
 		af.mu.Lock()
 		s.Afs = append(s.Afs, AfInfo{Handle: af.String(), Client: af.client.name, CallManager: nameOf(af.reg.owner()),
-			AddressFamily: af.reg.af, State: af.getState().String(), Vcs: af.vcs, Saps: af.saps,
+			AddressFamily: af.reg.af, State: af.getState().String(), Vcs: int(af.vcs.Load()), Saps: af.saps,
 			Pending: pendingOf("OpenAf", &af.open, "CloseAf", &af.close, "NotifyCloseAf", &af.notify)})
 		s.Saps = appendSapsLocked(s.Saps, af)
 		af.mu.Unlock()

@@ -193,7 +193,7 @@ func (b *Binding) CoCreateVc(af *Af, vcCtx any) (*Vc, Status) {
 	}
 	m := b.m
 	const fn = "NdisCoCreateVc"
-	m.emit(EventRequest, b.name, fn, af, 0)
+	m.emit(EventRequest, b, fn, af, 0)
 	if b.closed.Load() {
 		return nil, m.reject(StatusFailure, "R-GEN-8", fn, b, b, "binding is closed")
 	}
@@ -249,11 +249,12 @@ func (b *Binding) CoCreateVc(af *Af, vcCtx any) (*Vc, Status) {
 	return m.createVc(v, fn, b, peerAfCtx)
 }
 
-// countAfVcLocked counts v on its AF (v.af.mu held). The caller lists v
-// in the VC table after releasing the AF's lock, which is all that VC
+// countAfVcLocked counts v on its AF (v.af.mu held, so that the count only
+// grows while a close holding the lock checks it). The caller lists v in
+// the VC table after releasing the AF's lock, which is all that VC
 // creation shares between the calls of one client; an AF close counts a
 // VC not yet listed as blocking (blockingVcsLocked).
-func countAfVcLocked(v *Vc) { v.af.vcs++ }
+func countAfVcLocked(v *Vc) { v.af.vcs.Add(1) }
 
 // MCmCreateVc models NdisMCmCreateVc: a miniport call manager creates a VC
 // for an incoming call to the client owning af; the client's
@@ -265,7 +266,7 @@ func (a *Adapter) MCmCreateVc(af *Af, mpVcCtx any) (*Vc, Status) {
 	}
 	m := a.m
 	const fn = "NdisMCmCreateVc"
-	m.emit(EventRequest, a.name, fn, af, 0)
+	m.emit(EventRequest, a, fn, af, 0)
 	if a.mcm == nil {
 		return nil, m.reject(StatusFailure, "R-GEN-9", fn, a, af, "only a miniport call manager may call NdisMCm functions")
 	}
@@ -305,9 +306,9 @@ func (m *Mediator) createVc(v *Vc, fn string, who driver, peerAfCtx any) (*Vc, S
 	mpCtx, peerCtx := v.mpCtx, any(nil)
 
 	if mp != nil {
-		m.emit(EventUpcall, v.adapter.name, "MiniportCoCreateVc", v, 0)
+		m.emit(EventUpcall, v.adapter, "MiniportCoCreateVc", v, 0)
 		ctx, st := mp.MiniportCoCreateVc(adapterCtx, v)
-		m.emit(EventHandled, v.adapter.name, "MiniportCoCreateVc", v, st)
+		m.emit(EventHandled, v.adapter, "MiniportCoCreateVc", v, st)
 		if st == StatusPending {
 			m.warn("R-GEN-5", "MiniportCoCreateVc", v.adapter, v, "MiniportCoCreateVc returned PENDING; it must be synchronous")
 			m.callMiniportDelete(v, mp, ctx)
@@ -319,13 +320,13 @@ func (m *Mediator) createVc(v *Vc, fn string, who driver, peerAfCtx any) (*Vc, S
 		mpCtx = ctx
 	}
 	if peer != nil {
-		m.emit(EventUpcall, nameOf(peerName), "ProtocolCoCreateVc", v, 0)
+		m.emit(EventUpcall, peerName, "ProtocolCoCreateVc", v, 0)
 		ctx, st := peer.ProtocolCoCreateVc(peerAfCtx, v)
-		m.emit(EventHandled, nameOf(peerName), "ProtocolCoCreateVc", v, st)
+		m.emit(EventHandled, peerName, "ProtocolCoCreateVc", v, st)
 		if st == StatusPending {
 			// R-GEN-6: the VC is unusable and NDIS has it deleted.
 			m.warn("R-GEN-5", "ProtocolCoCreateVc", peerName, v, "ProtocolCoCreateVc returned PENDING; the VC is deleted (R-GEN-6)")
-			m.emit(EventUpcall, nameOf(peerName), "ProtocolCoDeleteVc", v, 0)
+			m.emit(EventUpcall, peerName, "ProtocolCoDeleteVc", v, 0)
 			peer.ProtocolCoDeleteVc(ctx)
 			st = StatusFailure
 		}
@@ -352,14 +353,14 @@ func (m *Mediator) createVc(v *Vc, fn string, who driver, peerAfCtx any) (*Vc, S
 	v.life = lifeCreated
 	v.shard.created.Add(1) // before a deleter can count the VC deleted
 	v.mu.Unlock()
-	m.emit(EventReturn, nameOf(who), fn, v, StatusSuccess)
+	m.emit(EventReturn, who, fn, v, StatusSuccess)
 	return v, StatusSuccess
 }
 
 func (m *Mediator) callMiniportDelete(v *Vc, mp Miniport, ctx any) {
-	m.emit(EventUpcall, v.adapter.name, "MiniportCoDeleteVc", v, 0)
+	m.emit(EventUpcall, v.adapter, "MiniportCoDeleteVc", v, 0)
 	st := mp.MiniportCoDeleteVc(ctx)
-	m.emit(EventHandled, v.adapter.name, "MiniportCoDeleteVc", v, st)
+	m.emit(EventHandled, v.adapter, "MiniportCoDeleteVc", v, st)
 	if st == StatusPending {
 		m.warn("R-GEN-5", "MiniportCoDeleteVc", v.adapter, v, "MiniportCoDeleteVc returned PENDING; it must be synchronous")
 	}
@@ -368,15 +369,16 @@ func (m *Mediator) callMiniportDelete(v *Vc, mp Miniport, ctx any) {
 // abandonVc forgets a VC whose creation failed and returns st.
 func (m *Mediator) abandonVc(v *Vc, fn string, who driver, st Status) Status {
 	m.unlistVc(v, false)
-	m.emit(EventReturn, nameOf(who), fn, v, st)
+	m.emit(EventReturn, who, fn, v, st)
 	return st
 }
 
 // unlistVc marks v deleted and takes it off the VC table (and its instance
 // name with it, R-VC-13), then off its AF's count: in that order, so that
 // an AF close that does not find v listed still counts it (see
-// blockingVcsLocked). created says whether v had been created. No lock is
-// held on entry.
+// blockingVcsLocked). The count goes down without the AF's lock; only
+// counting a VC in needs it. created says whether v had been created. No
+// lock is held on entry.
 func (m *Mediator) unlistVc(v *Vc, created bool) {
 	v.mu.Lock()
 	v.life = lifeDeleted
@@ -391,9 +393,7 @@ func (m *Mediator) unlistVc(v *Vc, created bool) {
 	}
 	v.mu.Unlock()
 	if af := v.af; af != nil {
-		af.mu.Lock()
-		af.vcs--
-		af.mu.Unlock()
+		af.vcs.Add(-1)
 	}
 }
 
@@ -451,14 +451,14 @@ func (a *Adapter) MCmDeleteVc(vc *Vc) Status {
 		return StatusFailure
 	}
 	if a.mcm == nil {
-		a.m.emit(EventRequest, a.name, "NdisMCmDeleteVc", vc, 0)
+		a.m.emit(EventRequest, a, "NdisMCmDeleteVc", vc, 0)
 		return a.m.reject(StatusFailure, "R-GEN-9", "NdisMCmDeleteVc", a, vc, "only a miniport call manager may call NdisMCm functions")
 	}
 	return a.m.deleteVc(a, "NdisMCmDeleteVc", vc)
 }
 
 func (m *Mediator) deleteVc(who driver, fn string, v *Vc) Status {
-	m.emit(EventRequest, nameOf(who), fn, v, 0)
+	m.emit(EventRequest, who, fn, v, 0)
 	if rule, why := m.lockLiveVc(v); rule != "" {
 		return m.reject(StatusFailure, rule, fn, who, v, "%s", why)
 	}
@@ -477,7 +477,7 @@ func (m *Mediator) deleteVc(who driver, fn string, v *Vc) Status {
 		e.deleteBy, e.deleteFn = who, fn
 		v.life = lifeDeleting
 		v.mu.Unlock()
-		m.emit(EventReturn, nameOf(who), fn, v, StatusSuccess)
+		m.emit(EventReturn, who, fn, v, StatusSuccess)
 		return StatusSuccess
 	}
 	var st Status
@@ -505,7 +505,7 @@ func (m *Mediator) deleteVc(who driver, fn string, v *Vc) Status {
 	v.life = lifeDeleting
 	v.mu.Unlock()
 	st = m.carryOutDelete(who, v)
-	m.emit(EventReturn, nameOf(who), fn, v, st)
+	m.emit(EventReturn, who, fn, v, st)
 	return st
 }
 
@@ -548,10 +548,10 @@ func (m *Mediator) finishDeferredDelete(e *earlyCompletion, v *Vc, final Status)
 // protocol's ProtocolCoDeleteVc, then the miniport's MiniportCoDeleteVc
 // (R-VC-8). No lock is held on entry.
 func (m *Mediator) carryOutDelete(who driver, v *Vc) Status {
+	// The contexts are fixed once the VC is created.
 	var peer CoVcHandlers
 	var peerCtx any
 	var peerName driver
-	v.mu.Lock()
 	switch v.kind {
 	case vcOutgoing:
 		peer, peerCtx, peerName = v.cmCo(), v.cmCtx, v.cmOwner()
@@ -559,16 +559,15 @@ func (m *Mediator) carryOutDelete(who driver, v *Vc) Status {
 		peer, peerCtx, peerName = v.client.proto, v.clientCtx, v.client
 	}
 	mpCtx := v.mpCtx
-	v.mu.Unlock()
 	var mp Miniport
 	if v.adapter.mcm == nil {
 		mp = v.adapter.mp
 	}
 
 	if peer != nil {
-		m.emit(EventUpcall, nameOf(peerName), "ProtocolCoDeleteVc", v, 0)
+		m.emit(EventUpcall, peerName, "ProtocolCoDeleteVc", v, 0)
 		st := peer.ProtocolCoDeleteVc(peerCtx)
-		m.emit(EventHandled, nameOf(peerName), "ProtocolCoDeleteVc", v, st)
+		m.emit(EventHandled, peerName, "ProtocolCoDeleteVc", v, st)
 		if st != StatusSuccess {
 			rule := "R-VC-10"
 			if st == StatusPending {
@@ -599,7 +598,7 @@ func (b *Binding) CmActivateVc(vc *Vc, params *CallParameters) Status {
 	}
 	m := b.m
 	const fn = "NdisCmActivateVc"
-	m.emit(EventRequest, b.name, fn, vc, 0)
+	m.emit(EventRequest, b, fn, vc, 0)
 	if rule, why := m.lockLiveVc(vc); rule != "" {
 		return m.reject(StatusFailure, rule, fn, b, vc, "%s", why)
 	}
@@ -625,25 +624,25 @@ func (b *Binding) CmActivateVc(vc *Vc, params *CallParameters) Status {
 	mp, mpCtx := vc.adapter.mp, vc.mpCtx
 	vc.mu.Unlock()
 
-	m.emit(EventUpcall, vc.adapter.name, "MiniportCoActivateVc", vc, 0)
+	m.emit(EventUpcall, vc.adapter, "MiniportCoActivateVc", vc, 0)
 	st := mp.MiniportCoActivateVc(mpCtx, params)
-	m.emit(EventHandled, vc.adapter.name, "MiniportCoActivateVc", vc, st)
+	m.emit(EventHandled, vc.adapter, "MiniportCoActivateVc", vc, st)
 
 	vc.mu.Lock()
 	final, _, fparams, finish, deliver := vc.activate.settle(m, st, nil, params, "MiniportCoActivateVc", vc.adapter, vc)
 	if !finish {
 		vc.mu.Unlock()
-		m.emit(EventReturn, b.name, fn, vc, StatusPending)
+		m.emit(EventReturn, b, fn, vc, StatusPending)
 		return StatusPending
 	}
 	finishActivateLocked(vc, final, fparams)
 	vc.mu.Unlock()
 	if deliver {
-		m.emit(EventUpcall, b.name, "ProtocolCmActivateVcComplete", vc, final)
+		m.emit(EventUpcall, b, "ProtocolCmActivateVcComplete", vc, final)
 		b.cm.ProtocolCmActivateVcComplete(final, vc.cmCtx, fparams)
 		final = StatusPending
 	}
-	m.emit(EventReturn, b.name, fn, vc, final)
+	m.emit(EventReturn, b, fn, vc, final)
 	return final
 }
 
@@ -755,7 +754,7 @@ func (a *Adapter) MCoActivateVcComplete(status Status, vc *Vc, params *CallParam
 	finishActivateLocked(vc, status, params)
 	cmB := vc.cmB
 	vc.mu.Unlock()
-	m.emit(EventUpcall, cmB.name, "ProtocolCmActivateVcComplete", vc, status)
+	m.emit(EventUpcall, cmB, "ProtocolCmActivateVcComplete", vc, status)
 	cmB.cm.ProtocolCmActivateVcComplete(status, vc.cmCtx, params)
 	return StatusSuccess
 }
@@ -770,7 +769,7 @@ func (b *Binding) CmDeactivateVc(vc *Vc) Status {
 	}
 	m := b.m
 	const fn = "NdisCmDeactivateVc"
-	m.emit(EventRequest, b.name, fn, vc, 0)
+	m.emit(EventRequest, b, fn, vc, 0)
 	if rule, why := m.lockLiveVc(vc); rule != "" {
 		return m.reject(StatusFailure, rule, fn, b, vc, "%s", why)
 	}
@@ -788,25 +787,25 @@ func (b *Binding) CmDeactivateVc(vc *Vc) Status {
 	mp, mpCtx := vc.adapter.mp, vc.mpCtx
 	vc.mu.Unlock()
 
-	m.emit(EventUpcall, vc.adapter.name, "MiniportCoDeactivateVc", vc, 0)
+	m.emit(EventUpcall, vc.adapter, "MiniportCoDeactivateVc", vc, 0)
 	st := mp.MiniportCoDeactivateVc(mpCtx)
-	m.emit(EventHandled, vc.adapter.name, "MiniportCoDeactivateVc", vc, st)
+	m.emit(EventHandled, vc.adapter, "MiniportCoDeactivateVc", vc, st)
 
 	vc.mu.Lock()
 	final, _, _, finish, deliver := vc.deactivate.settle(m, st, nil, nil, "MiniportCoDeactivateVc", vc.adapter, vc)
 	if !finish {
 		vc.mu.Unlock()
-		m.emit(EventReturn, b.name, fn, vc, StatusPending)
+		m.emit(EventReturn, b, fn, vc, StatusPending)
 		return StatusPending
 	}
 	m.finishDeactivateLocked(vc, final, vc.adapter)
 	vc.mu.Unlock()
 	if deliver {
-		m.emit(EventUpcall, b.name, "ProtocolCmDeactivateVcComplete", vc, final)
+		m.emit(EventUpcall, b, "ProtocolCmDeactivateVcComplete", vc, final)
 		b.cm.ProtocolCmDeactivateVcComplete(final, vc.cmCtx)
 		final = StatusPending
 	}
-	m.emit(EventReturn, b.name, fn, vc, final)
+	m.emit(EventReturn, b, fn, vc, final)
 	return final
 }
 
@@ -852,7 +851,7 @@ func (a *Adapter) MCoDeactivateVcComplete(status Status, vc *Vc) Status {
 	m.finishDeactivateLocked(vc, status, a)
 	cmB := vc.cmB
 	vc.mu.Unlock()
-	m.emit(EventUpcall, cmB.name, "ProtocolCmDeactivateVcComplete", vc, status)
+	m.emit(EventUpcall, cmB, "ProtocolCmDeactivateVcComplete", vc, status)
 	cmB.cm.ProtocolCmDeactivateVcComplete(status, vc.cmCtx)
 	return StatusSuccess
 }
@@ -867,7 +866,7 @@ func (a *Adapter) MCmActivateVc(vc *Vc, params *CallParameters) Status {
 	}
 	m := a.m
 	const fn = "NdisMCmActivateVc"
-	m.emit(EventRequest, a.name, fn, vc, 0)
+	m.emit(EventRequest, a, fn, vc, 0)
 	if a.mcm == nil {
 		return m.reject(StatusFailure, "R-GEN-9", fn, a, vc, "only a miniport call manager may call NdisMCm functions")
 	}
@@ -885,7 +884,7 @@ func (a *Adapter) MCmActivateVc(vc *Vc, params *CallParameters) Status {
 	vc.act = actActive
 	vc.keepParamsLocked(params)
 	vc.mu.Unlock()
-	m.emit(EventReturn, a.name, fn, vc, StatusSuccess)
+	m.emit(EventReturn, a, fn, vc, StatusSuccess)
 	return StatusSuccess
 }
 
@@ -897,7 +896,7 @@ func (a *Adapter) MCmDeactivateVc(vc *Vc) Status {
 	}
 	m := a.m
 	const fn = "NdisMCmDeactivateVc"
-	m.emit(EventRequest, a.name, fn, vc, 0)
+	m.emit(EventRequest, a, fn, vc, 0)
 	if a.mcm == nil {
 		return m.reject(StatusFailure, "R-GEN-9", fn, a, vc, "only a miniport call manager may call NdisMCm functions")
 	}
@@ -914,6 +913,6 @@ func (a *Adapter) MCmDeactivateVc(vc *Vc) Status {
 	}
 	m.finishDeactivateLocked(vc, StatusSuccess, a)
 	vc.mu.Unlock()
-	m.emit(EventReturn, a.name, fn, vc, StatusSuccess)
+	m.emit(EventReturn, a, fn, vc, StatusSuccess)
 	return StatusSuccess
 }
