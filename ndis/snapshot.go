@@ -6,7 +6,8 @@ import (
 	"strings"
 )
 
-// Snapshot is a consistent picture of every object the mediator holds, what
+// Snapshot is a picture of every object the mediator holds (each object
+// consistent in itself; see Mediator.Snapshot), what
 // `!ndiskd.af` and `!ndiskd.vc` show on Windows. Tests use it to assert that
 // nothing was left behind.
 type Snapshot struct {
