@@ -81,10 +81,12 @@
 //     shard is picked through a sync.Pool, whose Get and Put stay on the
 //     current P), so on n cores n shards of 64 are in use and each stays
 //     in its core's cache; a shard line moves only when a VC is deleted on
-//     another core than the one that created it. Object numbers come from
-//     the shard in blocks of 32, so the mediator-wide counter is touched
-//     once per sixteen calls. The call counters are atomic adds on the
-//     same shard, the data and party counters live in the VC;
+//     another core than the one that created it. The call counters are
+//     atomic adds on the same shard, the data and party counters live in
+//     the VC;
+//   - the mediator's object-number counter, an atomic add per VC (two per
+//     call) on a cache line of its own: numbers follow creation order
+//     across the node (af#3, then vc#4), which traces and charts rely on;
 //   - the caller's and the callee's AF lock, once each (count the VC when
 //     it is created), held for an increment, and an atomic decrement of
 //     the same count when the VC is deleted. This is the only lock the
@@ -92,14 +94,17 @@
 //   - lock-free reads of fixed handle fields and of the AF, SAP and binding
 //     states: shared cache lines that are read, not written.
 //
-// On 16 cores every call therefore runs on its own locks except for the
-// cache line of each end's AF open, written twice per call per end. That
-// line moves between cores (about 100 ns a move) and is held for tens of
-// nanoseconds, so an AF open that is both ends of every call (one client
-// calling itself) tops out around 2.5 M calls/s (1 s / (4 × 100 ns)), and
-// one that is one end around 5 M: at the 300-400 k calls/s one core makes
-// here, six to twelve cores' worth of calls through a single AF open.
-// Clients with their own AF opens add to that independently. A node's call
-// path (Q.2931 over QUIC) spends two orders of magnitude more per call
-// than the mediator, so the mediator does not limit it.
+// On 16 cores every call therefore runs on its own locks; what it shares
+// is the cache line of each end's AF open, written twice per call per end,
+// and the object-number counter, written twice per call. Such a line moves
+// between cores in about 100 ns and is held for tens of nanoseconds, so
+// the counter tops out around 5 M calls/s (1 s / (2 × 100 ns)), as does an
+// AF open that is one end of every call; one that is both ends (a client
+// calling itself) around 2.5 M. At the roughly 500 k calls/s one core
+// makes here (BenchmarkCallLifecycle, in-memory drivers included), that is
+// five to ten cores' worth of calls before a shared line, not a lock,
+// becomes the limit; clients with their own AF opens add to it
+// independently. A node's call path (Q.2931 over QUIC) spends two orders of
+// magnitude more per call than the mediator, so the mediator does not
+// limit it.
 package ndis

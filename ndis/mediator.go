@@ -107,14 +107,11 @@ func New(opts Options) *Mediator {
 	return m
 }
 
-// newID returns a fresh object number for display.
-func (m *Mediator) newID() uint64 {
-	s := m.vcs.local()
-	s.mu.Lock()
-	id := m.vcs.takeIDLocked(s)
-	s.mu.Unlock()
-	return id
-}
+// newID returns a fresh object number for display. Numbers follow the
+// order of creation across every kind of object, as traces, charts and the
+// examples in the docs show them (af#3, then vc#4), so they come from one
+// counter: an atomic add on a cache line of its own, once per object.
+func (m *Mediator) newID() uint64 { return m.vcs.ids.Add(1) }
 
 // report records a violation. It may be called with object locks held;
 // OnViolation must not re-enter the mediator.
@@ -495,21 +492,18 @@ func (l *afList) remove(a *Af) {
 // different cores rarely pick the same one (a power of two).
 const vcShards = 64
 
-// idBlock is how many object numbers a shard takes from the mediator's
-// counter at once, so that numbering objects does not bounce one cache
-// line between cores on every creation.
-const idBlock = 32
-
 // vcTable holds every VC not yet deleted, in shards. A goroutine puts the
 // VCs it creates on the shard its processor (P) has been using (pick is a
-// sync.Pool, whose Get and Put stay on the current P), so a call's VCs,
-// numbers and counters stay in that core's cache and two cores creating
-// calls do not share a lock or a counter. A VC remembers its shard.
+// sync.Pool, whose Get and Put stay on the current P), so a call's VCs and
+// counters stay in that core's cache and two cores creating calls do not
+// share a lock or a counter. A VC remembers its shard.
 type vcTable struct {
 	shards [vcShards]vcShard
 	pick   sync.Pool     // *vcShard, P-local
 	rr     atomic.Uint32 // hands shards to pick.New in turn
-	ids    atomic.Uint64 // object numbers handed out in blocks
+	_      [64]byte      // ids is written on every creation: keep it off the lines read on every call
+	ids    atomic.Uint64 // object numbers (newID)
+	_      [56]byte
 }
 
 // vcShard is one shard of the VC table. The call counters are atomic, so a
@@ -517,10 +511,9 @@ type vcTable struct {
 // data and party counters of its VCs are kept in each VC and folded in
 // here, under mu, when the VC is deleted.
 type vcShard struct {
-	mu            sync.Mutex
-	list          vcList // under mu
-	idNext, idEnd uint64 // the shard's block of object numbers, under mu
-	folded        vcTotals
+	mu     sync.Mutex
+	list   vcList // under mu
+	folded vcTotals
 
 	created, deleted                        atomic.Uint64
 	callsMade, callsDispatched, callsClosed atomic.Uint64
@@ -567,23 +560,12 @@ func (t *vcTable) local() *vcShard {
 	return s
 }
 
-// takeIDLocked returns the next object number of shard s (s.mu held).
-func (t *vcTable) takeIDLocked(s *vcShard) uint64 {
-	if s.idNext == s.idEnd {
-		end := t.ids.Add(idBlock)
-		s.idNext, s.idEnd = end-idBlock+1, end+1
-	}
-	id := s.idNext
-	s.idNext++
-	return id
-}
-
 // insert numbers v and lists it on the current processor's shard.
 func (t *vcTable) insert(v *Vc) {
+	v.id = t.ids.Add(1)
 	s := t.local()
-	s.mu.Lock()
-	v.id = t.takeIDLocked(s)
 	v.shard = s
+	s.mu.Lock()
 	s.list.add(v)
 	s.mu.Unlock()
 }
