@@ -45,8 +45,8 @@
 //     lock), its data counters and the lists in flight on it. Every call
 //     operation, completion and data operation on a VC takes it.
 //  5. Leaf locks, held only briefly and never while taking another lock: a
-//     VC table shard's lock (the shard's VCs, object numbers and folded
-//     counters), Mediator.earlyMu (completions parked for a handler still
+//     VC table shard's lock (the shard's VCs and folded counters),
+//     Mediator.earlyMu (completions parked for a handler still
 //     running), Mediator.namesMu (instance names) and Mediator.vmu
 //     (violations and the trace sequence).
 //
