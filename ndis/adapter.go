@@ -65,6 +65,8 @@ type Binding struct {
 	closed  atomic.Bool   // written under m.topo; calls read it without
 	statMu  chan struct{} // serializes ProtocolCoStatusEx per binding (R-DATA-11)
 	seen    []AF          // AF types this client binding has been told about, under m.topo
+	sigVcs  vcList        // the signalling VCs this call manager created, under m.topo
+	totals  vcTotals      // what its deleted signalling VCs counted, under m.topo
 }
 
 func (b *Binding) driverName() string { return b.name }
@@ -259,6 +261,8 @@ func (m *Mediator) BindAdapter(a *Adapter, name string, p Protocol, bindingCtx a
 
 func (m *Mediator) dropBindingLocked(b *Binding) {
 	b.closed.Store(true)
+	m.gone.sum(&b.totals)
+	b.totals = vcTotals{}
 	a := b.adapter
 	for i, x := range a.binds {
 		if x == b {
@@ -299,14 +303,21 @@ func (b *Binding) CloseAdapterEx() Status {
 	// or under its AF's lock while the AF is open, which keeps this
 	// binding from passing the AF checks below. So a VC of this binding
 	// is either seen here or refused its creation.
-	vcs := 0
-	m.vcs.each(nil, func(v *Vc) {
-		// A client also keeps the VCs a call manager created for it until
-		// its ProtocolCoDeleteVc has run (R-VC-14).
-		if v.creator == driver(b) || v.client == b {
-			vcs++
+	vcs := b.sigVcs.n
+	m.pruneRetiredLocked()
+	for _, list := range [][]*Af{m.afs.items, m.retired} {
+		for _, af := range list {
+			af.mu.Lock()
+			for v := af.vcList.head; v != nil; v = v.next {
+				// A client also keeps the VCs a call manager created for it
+				// until its ProtocolCoDeleteVc has run (R-VC-14).
+				if v.creator == driver(b) || v.client == b {
+					vcs++
+				}
+			}
+			af.mu.Unlock()
 		}
-	})
+	}
 	if vcs > 0 {
 		m.topo.Unlock()
 		return m.reject(StatusFailure, "R-VC-14", fn, b, b, "%d VC(s) created by or for this binding are not deleted", vcs)

@@ -5,6 +5,23 @@ import (
 	"sync/atomic"
 )
 
+// pruneRetiredLocked forgets the closed AF opens whose last VC is gone,
+// keeping what their VCs counted (m.topo held).
+func (m *Mediator) pruneRetiredLocked() {
+	kept := m.retired[:0]
+	for _, af := range m.retired {
+		af.mu.Lock()
+		if af.vcList.n > 0 {
+			kept = append(kept, af)
+		} else {
+			m.gone.sum(&af.totals)
+		}
+		af.mu.Unlock()
+	}
+	clear(m.retired[len(kept):])
+	m.retired = kept
+}
+
 // afState is the state of one client's open of an address family (spec §5.5).
 //
 //	OPENING --success--> OPEN --notify-close--> NOTIFY_CLOSE
@@ -41,7 +58,8 @@ type Af struct {
 	cmCtx     any           // set when the open succeeds, fixed from then on
 	state     atomic.Uint32 // afState; written under mu, read by calls without it
 	prev      afState       // state to return to if the close is refused
-	vcs       atomic.Int32  // VCs on this open not yet deleted: raised under mu, lowered without
+	vcList    vcList        // VCs on this open not yet deleted
+	totals    vcTotals      // what its deleted VCs counted
 	saps      int           // SAPs on this open, not yet gone
 	sapList   []*Sap        // SAPs registered on this open, for introspection
 	open      opRec
@@ -278,34 +296,20 @@ func (b *Binding) ClCloseAddressFamily(af *Af) Status {
 // blockingVcsLocked counts what keeps a client from closing af (R-AF-12):
 // VCs it created, and calls on call-manager VCs it has not closed. Closed
 // call-manager VCs are the call manager's to delete; it pends the close
-// until it has (R-AF-15). Caller holds af.mu, so no VC is counted on af
-// meanwhile; the count read before the VC table is walked covers every VC
-// listed on af, and one counted but not found is being created or deleted
-// right now (counted before it is listed, unlisted before it is
-// uncounted): it blocks like any other, its request has not returned yet.
+// until it has (R-AF-15). Caller holds af.mu; each VC's call is read under
+// its lock.
 func (m *Mediator) blockingVcsLocked(af *Af) int {
-	count := int(af.vcs.Load())
-	if count == 0 {
-		return 0
-	}
-	n, found := 0, 0
-	m.vcs.each(nil, func(v *Vc) {
-		if v.af != af {
-			return
-		}
-		found++
+	n := 0
+	for v := af.vcList.head; v != nil; v = v.next {
 		if v.kind == vcOutgoing {
 			n++
-			return
+			continue
 		}
 		v.mu.Lock()
-		if v.life != lifeDeleted && v.call != callIdle && v.call != callClosed {
+		if v.call != callIdle && v.call != callClosed {
 			n++
 		}
 		v.mu.Unlock()
-	})
-	if found < count {
-		n += count - found
 	}
 	return n
 }
@@ -313,12 +317,15 @@ func (m *Mediator) blockingVcsLocked(af *Af) int {
 // finishCloseAfLocked applies the outcome of a close (m.topo and af.mu held).
 func (m *Mediator) finishCloseAfLocked(af *Af, st Status, owner driver) {
 	if st == StatusSuccess {
-		if n := af.vcs.Load(); n > 0 {
-			m.warn("R-AF-15", "CloseAf completion", owner, af, "AF closed while %d call-manager VC(s) on it are not deleted", n)
-		}
 		af.setStateLocked(afClosed)
 		af.reg.opens--
 		m.afs.remove(af)
+		if n := af.vcList.n; n > 0 {
+			m.warn("R-AF-15", "CloseAf completion", owner, af, "AF closed while %d call-manager VC(s) on it are not deleted", n)
+			m.retired = append(m.retired, af) // listed until they are
+		} else {
+			m.gone.sum(&af.totals)
+		}
 		return
 	}
 	if st != StatusNotAccepted {

@@ -34,18 +34,18 @@
 //     creating a stand-alone call manager's signalling VC take it; Snapshot
 //     and Live take it to walk the topology. No call, SAP or data operation
 //     takes it.
-//  2. Af.mu: one AF open. Its state, the number of SAPs on it, its SAPs
-//     (their states and pendable operations) and its own pendable
-//     operations; the number of VCs on it only grows under it. A VC's
-//     creation takes it to count the VC on the open (its deletion uncounts
-//     it with an atomic decrement); a SAP operation takes its AF's.
+//  2. Af.mu: one AF open. Its state, its VCs (the list of VCs on the open
+//     and what its deleted VCs counted), its SAPs (their states and
+//     pendable operations) and its own pendable operations. A VC's
+//     creation and deletion take it to list and unlist the VC; a SAP
+//     operation takes its AF's. A signalling VC (no AF) is listed on its
+//     call manager's binding under m.topo instead.
 //  3. Mediator.oidMu: the routing records of OID requests.
 //  4. Vc.mu: one VC. Its lifecycle, activation and call state, its
 //     pendable operations, its parties (a Party is guarded by its VC's
 //     lock), its data counters and the lists in flight on it. Every call
 //     operation, completion and data operation on a VC takes it.
-//  5. Leaf locks, held only briefly and never while taking another lock: a
-//     VC table shard's lock (the shard's VCs and folded counters),
+//  5. Leaf locks, held only briefly and never while taking another lock:
 //     Mediator.earlyMu (completions parked for a handler still
 //     running), Mediator.namesMu (instance names) and Mediator.vmu
 //     (violations and the trace sequence).
@@ -76,35 +76,32 @@
 // deleted) takes about thirty locks, almost all of them its own:
 //
 //   - its two VCs' locks: private to the call;
-//   - a VC table shard's lock, four times (list and unlist each VC). A
-//     goroutine uses the shard its processor (P) has been using (the
-//     shard is picked through a sync.Pool, whose Get and Put stay on the
-//     current P), so on n cores n shards of 64 are in use and each stays
-//     in its core's cache; a shard line moves only when a VC is deleted on
-//     another core than the one that created it. The call counters are
-//     atomic adds on the same shard, the data and party counters live in
-//     the VC;
+//   - the caller's and the callee's AF lock, twice each (list the VC when
+//     it is created, unlist it when it is deleted), held for a list
+//     insert or removal. This is the only lock the calls of one client
+//     share;
+//   - the call counters: atomic adds on a counter shard of the processor
+//     (P) the goroutine runs on (picked through a sync.Pool, whose Get and
+//     Put stay on the current P), so on n cores n of the 64 shards are in
+//     use, each in its own core's cache. A VC's data and party counters
+//     live in the VC and are added to its AF's totals when it is deleted;
 //   - the mediator's object-number counter, an atomic add per VC (two per
 //     call) on a cache line of its own: numbers follow creation order
 //     across the node (af#3, then vc#4), which traces and charts rely on;
-//   - the caller's and the callee's AF lock, once each (count the VC when
-//     it is created), held for an increment, and an atomic decrement of
-//     the same count when the VC is deleted. This is the only lock the
-//     calls of one client share;
 //   - lock-free reads of fixed handle fields and of the AF, SAP and binding
 //     states: shared cache lines that are read, not written.
 //
-// On 16 cores every call therefore runs on its own locks; what it shares
-// is the cache line of each end's AF open, written twice per call per end,
-// and the object-number counter, written twice per call. Such a line moves
-// between cores in about 100 ns and is held for tens of nanoseconds, so
-// the counter tops out around 5 M calls/s (1 s / (2 × 100 ns)), as does an
-// AF open that is one end of every call; one that is both ends (a client
-// calling itself) around 2.5 M. At the roughly 500 k calls/s one core
-// makes here (BenchmarkCallLifecycle, in-memory drivers included), that is
-// five to ten cores' worth of calls before a shared line, not a lock,
-// becomes the limit; clients with their own AF opens add to it
-// independently. A node's call path (Q.2931 over QUIC) spends two orders of
-// magnitude more per call than the mediator, so the mediator does not
-// limit it.
+// On 16 cores every call therefore runs on its own locks but for its AF
+// opens'; what it shares is the cache line of each end's AF open (its
+// lock, taken twice per call per end) and the object-number counter
+// (written twice per call). Such a line moves between cores in about
+// 100 ns and is held for tens of nanoseconds, so the counter tops out
+// around 5 M calls/s (1 s / (2 × 100 ns)), as does an AF open that is one
+// end of every call; one that is both ends (a client calling itself)
+// around 2.5 M. At the roughly 500 k calls/s one core makes here
+// (BenchmarkCallLifecycle, in-memory drivers included), that is five to
+// ten cores' worth of calls before a shared line, not a lock, becomes the
+// limit; clients with their own AF opens add to it independently. A
+// node's call path (Q.2931 over QUIC) spends two orders of magnitude more
+// per call than the mediator, so the mediator does not limit it.
 package ndis

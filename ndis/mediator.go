@@ -59,9 +59,11 @@ type Mediator struct {
 	// creation of a stand-alone call manager's signalling VC.
 	topo     sync.Mutex
 	adapters []*Adapter
-	afs      afList // every AF open not yet closed
+	afs      afList   // every AF open not yet closed
+	retired  []*Af    // closed AF opens that still list VCs (R-AF-15), until those are deleted
+	gone     vcTotals // the totals of AF opens and bindings no longer listed
 
-	vcs vcTable // every VC not yet deleted, object numbers and call counters
+	vcs vcTable // object numbers and call counters
 
 	// earlyMu guards early: the completions that arrived while the
 	// responder's handler was still running (opEarly), keyed by their
@@ -488,15 +490,16 @@ func (l *afList) remove(a *Af) {
 	}
 }
 
-// vcShards is how many shards the VC table has: enough that goroutines on
-// different cores rarely pick the same one (a power of two).
+// vcShards is how many counter shards the mediator has: enough that
+// goroutines on different cores rarely pick the same one (a power of two).
 const vcShards = 64
 
-// vcTable holds every VC not yet deleted, in shards. A goroutine puts the
-// VCs it creates on the shard its processor (P) has been using (pick is a
-// sync.Pool, whose Get and Put stay on the current P), so a call's VCs and
-// counters stay in that core's cache and two cores creating calls do not
-// share a lock or a counter. A VC remembers its shard.
+// vcTable numbers VCs and keeps the call counters, in shards. A goroutine
+// counts on the shard its processor (P) has been using (pick is a
+// sync.Pool, whose Get and Put stay on the current P), so two cores
+// making calls do not write the same counters. A VC remembers its shard.
+// The VCs themselves are listed on their AF open (Af.vcList) or, for a
+// signalling VC, on its call manager's binding (Binding.sigVcs).
 type vcTable struct {
 	shards [vcShards]vcShard
 	pick   sync.Pool     // *vcShard, P-local
@@ -506,25 +509,23 @@ type vcTable struct {
 	_      [56]byte
 }
 
-// vcShard is one shard of the VC table. The call counters are atomic, so a
-// snapshot can read them without taking every shard's lock at once; the
-// data and party counters of its VCs are kept in each VC and folded in
-// here, under mu, when the VC is deleted.
+// vcShard is one shard of the call counters, atomic so that a snapshot
+// reads them without a lock. The data and party counters of a VC are kept
+// in the VC and added up where it is listed when it is deleted (vcTotals).
 type vcShard struct {
-	mu     sync.Mutex
-	list   vcList // under mu
-	folded vcTotals
-
-	created, deleted                        atomic.Uint64
+	created                                 atomic.Uint64
 	callsMade, callsDispatched, callsClosed atomic.Uint64
 	parties                                 atomic.Int64 // parties on its VCs' lists (Live)
 
 	_ [64]byte // keep neighbouring shards off this shard's cache lines
 }
 
-// vcTotals are the counters a VC keeps itself (under its lock) and its
-// shard adds up when the VC is deleted.
+// vcTotals are the counters a VC keeps itself (under its lock), added up
+// under the lock of the list it leaves when it is deleted (its AF's, or
+// m.topo for a signalling VC), and from there into Mediator.gone when the
+// list goes.
 type vcTotals struct {
+	deleted                            uint64
 	sendsForwarded, sendsRefused       uint64
 	receivesIndicated, receivesDropped uint64
 	partiesAdded, partiesDropped       uint64
@@ -541,6 +542,7 @@ func (t *vcTotals) add(v *Vc) {
 }
 
 func (t *vcTotals) sum(o *vcTotals) {
+	t.deleted += o.deleted
 	t.sendsForwarded += o.sendsForwarded
 	t.sendsRefused += o.sendsRefused
 	t.receivesIndicated += o.receivesIndicated
@@ -560,61 +562,8 @@ func (t *vcTable) local() *vcShard {
 	return s
 }
 
-// insert numbers v and lists it on the current processor's shard.
-func (t *vcTable) insert(v *Vc) {
+// number gives a new VC its object number and counter shard.
+func (t *vcTable) number(v *Vc) {
 	v.id = t.ids.Add(1)
-	s := t.local()
-	v.shard = s
-	s.mu.Lock()
-	s.list.add(v)
-	s.mu.Unlock()
-}
-
-// remove takes v off its shard, adding what it counted to the shard's
-// totals. created says whether v had been created (counted in
-// VcsCreated). Caller holds v.mu.
-func (t *vcTable) removeLocked(v *Vc, created bool) {
-	s := v.shard
-	s.mu.Lock()
-	s.list.remove(v)
-	s.folded.add(v)
-	if created {
-		s.deleted.Add(1)
-	}
-	s.mu.Unlock()
-}
-
-// each calls f for every VC listed when each shard is visited, with no
-// lock held: f takes the VC's lock itself and must expect a VC that was
-// deleted meanwhile. totals, if not nil, receives the folded counters of
-// each shard, read together with its list.
-func (t *vcTable) each(totals *vcTotals, f func(*Vc)) {
-	var buf []*Vc
-	for i := range t.shards {
-		s := &t.shards[i]
-		s.mu.Lock()
-		buf = buf[:0]
-		for v := s.list.head; v != nil; v = v.next {
-			buf = append(buf, v)
-		}
-		if totals != nil {
-			totals.sum(&s.folded)
-		}
-		s.mu.Unlock()
-		for _, v := range buf {
-			f(v)
-		}
-	}
-}
-
-// len counts the VCs not yet deleted.
-func (t *vcTable) len() int {
-	n := 0
-	for i := range t.shards {
-		s := &t.shards[i]
-		s.mu.Lock()
-		n += s.list.n
-		s.mu.Unlock()
-	}
-	return n
+	v.shard = t.local()
 }

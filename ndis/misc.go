@@ -70,18 +70,29 @@ func (b *Binding) ClGetProtocolVcContextFromTapiCallId(callID string) (any, Stat
 	const fn = "NdisClGetProtocolVcContextFromTapiCallId"
 	id, err := strconv.ParseUint(strings.TrimPrefix(callID, tapiPrefix), 10, 64)
 	if err == nil && strings.HasPrefix(callID, tapiPrefix) {
+		// The client's VCs are listed on its AF opens.
 		var ctx any
 		found := false
-		m.vcs.each(nil, func(v *Vc) {
-			if found || v.id != id || v.client != b {
-				return
+		m.topo.Lock()
+		for _, list := range [][]*Af{m.afs.items, m.retired} {
+			for _, af := range list {
+				if found || af.client != b {
+					continue
+				}
+				af.mu.Lock()
+				for v := af.vcList.head; v != nil && !found; v = v.next {
+					if v.id == id && v.client == b {
+						v.mu.Lock()
+						if v.life == lifeCreated {
+							ctx, found = v.clientCtx, true
+						}
+						v.mu.Unlock()
+					}
+				}
+				af.mu.Unlock()
 			}
-			v.mu.Lock()
-			if v.life == lifeCreated {
-				ctx, found = v.clientCtx, true
-			}
-			v.mu.Unlock()
-		})
+		}
+		m.topo.Unlock()
 		if found {
 			return ctx, StatusSuccess
 		}

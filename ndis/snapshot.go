@@ -100,17 +100,17 @@ func pendingOf(pairs ...any) []string {
 
 // Snapshot returns the current state of every live object. Each object is
 // read under its own lock, so each is consistent in itself and with its
-// counters; objects created or deleted while the snapshot is taken may be
+// counters; the VCs of one AF open are read together, under its lock. A
+// VC created or deleted on another open while the snapshot is taken may be
 // missing or still shown. A quiescent mediator's snapshot is exact.
 func (m *Mediator) Snapshot() Snapshot {
 	var s Snapshot
-	// Counters that only follow others are read first (deleted before
-	// created, closed before made), so that an order that holds at every
-	// instant (VcsDeleted <= VcsCreated, ...) holds in the snapshot too.
+	// Counters that only follow others are read first (closed before
+	// made, deleted before created), so that an order that holds at every
+	// instant (CallsClosed <= 2*CallsMade, VcsDeleted <= VcsCreated) holds
+	// in the snapshot too.
 	for i := range m.vcs.shards {
-		sh := &m.vcs.shards[i]
-		s.Counters.VcsDeleted += sh.deleted.Load()
-		s.Counters.CallsClosed += sh.callsClosed.Load()
+		s.Counters.CallsClosed += m.vcs.shards[i].callsClosed.Load()
 	}
 	// Count the violations without copying them: Violations() would make
 	// every snapshot cost O(violations ever recorded).
@@ -118,11 +118,18 @@ func (m *Mediator) Snapshot() Snapshot {
 	s.Counters.Violations = m.vtotal
 	m.vmu.Unlock()
 
+	// Each object is read under its own lock, each VC with its data and
+	// party counters; those of deleted VCs are in the totals of the list
+	// they left, read under the same lock as that list.
+	var totals vcTotals
 	m.topo.Lock()
+	m.pruneRetiredLocked()
 	for _, a := range m.adapters {
 		ai := AdapterInfo{Name: a.name, MCM: a.mcm != nil}
 		for _, b := range a.binds {
 			ai.Bindings = append(ai.Bindings, b.name)
+			s.Vcs = appendVcsLocked(s.Vcs, &b.sigVcs, &totals)
+			totals.sum(&b.totals)
 		}
 		for _, r := range a.regs {
 			ai.Registrations = append(ai.Registrations, RegistrationInfo{AddressFamily: r.af, CallManager: nameOf(r.owner()), Withdrawing: r.withdrawing, Opens: r.opens})
@@ -132,24 +139,46 @@ func (m *Mediator) Snapshot() Snapshot {
 	for _, af := range m.afs.items {
 		af.mu.Lock()
 		s.Afs = append(s.Afs, AfInfo{Handle: af.String(), Client: af.client.name, CallManager: nameOf(af.reg.owner()),
-			AddressFamily: af.reg.af, State: af.getState().String(), Vcs: int(af.vcs.Load()), Saps: af.saps,
+			AddressFamily: af.reg.af, State: af.getState().String(), Vcs: af.vcList.n, Saps: af.saps,
 			Pending: pendingOf("OpenAf", &af.open, "CloseAf", &af.close, "NotifyCloseAf", &af.notify)})
 		s.Saps = appendSapsLocked(s.Saps, af)
+		s.Vcs = appendVcsLocked(s.Vcs, &af.vcList, &totals)
+		totals.sum(&af.totals)
 		af.mu.Unlock()
 	}
+	for _, af := range m.retired {
+		af.mu.Lock()
+		s.Vcs = appendVcsLocked(s.Vcs, &af.vcList, &totals)
+		totals.sum(&af.totals)
+		af.mu.Unlock()
+	}
+	totals.sum(&m.gone)
 	m.topo.Unlock()
 
-	// Each VC is read under its own lock, its data and party counters with
-	// it; those of VCs deleted before their shard was visited are in the
-	// shard's totals, read with its list.
-	var totals vcTotals
-	m.vcs.each(&totals, func(v *Vc) {
+	sort.Slice(s.Vcs, func(i, j int) bool { return s.Vcs[i].Handle < s.Vcs[j].Handle })
+	s.Counters.VcsDeleted = totals.deleted
+	s.Counters.SendsForwarded = totals.sendsForwarded
+	s.Counters.SendsRefused = totals.sendsRefused
+	s.Counters.ReceivesIndicated = totals.receivesIndicated
+	s.Counters.ReceivesDropped = totals.receivesDropped
+	s.Counters.PartiesAdded = totals.partiesAdded
+	s.Counters.PartiesDropped = totals.partiesDropped
+
+	for i := range m.vcs.shards {
+		sh := &m.vcs.shards[i]
+		s.Counters.VcsCreated += sh.created.Load()
+		s.Counters.CallsMade += sh.callsMade.Load()
+		s.Counters.CallsDispatched += sh.callsDispatched.Load()
+	}
+	return s
+}
+
+// appendVcsLocked describes the VCs of list (its lock held), each read
+// under its own lock, and adds what each counted to totals.
+func appendVcsLocked(out []VcInfo, list *vcList, totals *vcTotals) []VcInfo {
+	for v := list.head; v != nil; v = v.next {
 		v.mu.Lock()
-		defer v.mu.Unlock()
 		totals.add(v)
-		if v.life == lifeDeleted {
-			return // deleted after its shard was visited: counted, not shown
-		}
 		vi := VcInfo{Handle: v.String(), Kind: v.kind.String(), Creator: nameOf(v.creator), Lifecycle: v.life.String(),
 			Activation: v.act.String(), Call: v.call.String(), Closing: v.closingMark, LeftActive: v.leftActive, Multipoint: v.multipoint,
 			SendsOut: int(v.sendsOut), RecvsOut: int(v.recvsOut), Stats: v.stats, Params: v.params.get(),
@@ -173,23 +202,10 @@ func (m *Mediator) Snapshot() Snapshot {
 			vi.Parties = append(vi.Parties, PartyInfo{Handle: p.String(), State: p.state.String(),
 				Pending: pendingOf("AddParty", &p.add, "DropParty", &p.drop)})
 		}
-		s.Vcs = append(s.Vcs, vi)
-	})
-	sort.Slice(s.Vcs, func(i, j int) bool { return s.Vcs[i].Handle < s.Vcs[j].Handle })
-	s.Counters.SendsForwarded = totals.sendsForwarded
-	s.Counters.SendsRefused = totals.sendsRefused
-	s.Counters.ReceivesIndicated = totals.receivesIndicated
-	s.Counters.ReceivesDropped = totals.receivesDropped
-	s.Counters.PartiesAdded = totals.partiesAdded
-	s.Counters.PartiesDropped = totals.partiesDropped
-
-	for i := range m.vcs.shards {
-		sh := &m.vcs.shards[i]
-		s.Counters.VcsCreated += sh.created.Load()
-		s.Counters.CallsMade += sh.callsMade.Load()
-		s.Counters.CallsDispatched += sh.callsDispatched.Load()
+		v.mu.Unlock()
+		out = append(out, vi)
 	}
-	return s
+	return out
 }
 
 // LiveCounts are how many objects of each kind a mediator holds now: what
@@ -204,14 +220,26 @@ type LiveCounts struct {
 // Snapshot does: its cost grows with the address-family opens, not the VCs,
 // so a metrics scrape of a node with a million calls stays cheap.
 func (m *Mediator) Live() LiveCounts {
-	c := LiveCounts{Vcs: m.vcs.len()}
+	var c LiveCounts
 	for i := range m.vcs.shards {
 		c.Parties += int(m.vcs.shards[i].parties.Load())
 	}
 	m.topo.Lock()
+	m.pruneRetiredLocked()
+	for _, a := range m.adapters {
+		for _, b := range a.binds {
+			c.Vcs += b.sigVcs.n
+		}
+	}
 	for _, af := range m.afs.items {
 		af.mu.Lock()
+		c.Vcs += af.vcList.n
 		c.Saps += af.saps
+		af.mu.Unlock()
+	}
+	for _, af := range m.retired {
+		af.mu.Lock()
+		c.Vcs += af.vcList.n
 		af.mu.Unlock()
 	}
 	m.topo.Unlock()

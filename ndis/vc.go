@@ -91,7 +91,7 @@ type Vc struct {
 	mu sync.Mutex
 
 	id      uint64   // its mediator is adapter.m
-	shard   *vcShard // the VC table shard it is listed on
+	shard   *vcShard // the counter shard its calls are counted on
 	creator driver
 	adapter *Adapter
 	af      *Af      // nil for a signalling VC
@@ -132,7 +132,7 @@ type Vc struct {
 	partiesAdded, partiesDropped uint32 // for Counters (vcTotals)
 	stats                        VcCounters
 
-	prev, next *Vc // the shard's list, under the shard's lock
+	prev, next *Vc // its AF's list (Af.vcList) or its CM binding's (Binding.sigVcs), under that list's lock
 }
 
 // VcCounters are per-VC data-path counters.
@@ -217,7 +217,8 @@ func (b *Binding) CoCreateVc(af *Af, vcCtx any) (*Vc, Status) {
 			m.topo.Unlock()
 			return nil, m.reject(StatusFailure, "R-GEN-8", fn, b, b, "binding is closed")
 		}
-		m.vcs.insert(v)
+		m.vcs.number(v)
+		b.sigVcs.add(v)
 		m.topo.Unlock()
 	case af == nil:
 		return nil, m.reject(StatusFailure, "R-VC-3", fn, b, af, "a client creates VCs with its own AF handle")
@@ -229,9 +230,8 @@ func (b *Binding) CoCreateVc(af *Af, vcCtx any) (*Vc, Status) {
 		}
 		v.kind, v.client, v.clientCtx, v.cmB = vcOutgoing, b, vcCtx, af.reg.cmBinding
 		peerAfCtx = af.cmCtx
-		countAfVcLocked(v)
+		m.listAfVcLocked(v)
 		af.mu.Unlock()
-		m.vcs.insert(v)
 	case af.reg.cmBinding == b:
 		af.mu.Lock()
 		if st := af.getState(); st != afOpen && st != afNotifyClose {
@@ -240,21 +240,22 @@ func (b *Binding) CoCreateVc(af *Af, vcCtx any) (*Vc, Status) {
 		}
 		v.kind, v.client, v.cmB, v.cmCtx = vcIncoming, af.client, b, vcCtx
 		peerAfCtx = af.clientCtx
-		countAfVcLocked(v)
+		m.listAfVcLocked(v)
 		af.mu.Unlock()
-		m.vcs.insert(v)
 	default:
 		return nil, m.reject(StatusFailure, "R-VC-4", fn, b, af, "AF handle is neither this client's open nor an open of this call manager's AF")
 	}
 	return m.createVc(v, fn, b, peerAfCtx)
 }
 
-// countAfVcLocked counts v on its AF (v.af.mu held, so that the count only
-// grows while a close holding the lock checks it). The caller lists v in
-// the VC table after releasing the AF's lock, which is all that VC
-// creation shares between the calls of one client; an AF close counts a
-// VC not yet listed as blocking (blockingVcsLocked).
-func countAfVcLocked(v *Vc) { v.af.vcs.Add(1) }
+// listAfVcLocked numbers v and lists it on its AF open (v.af.mu held): the
+// one lock the VC creations of one client share, held for a list insert.
+// An AF close, which walks the list under that lock, sees every VC on the
+// open (R-AF-12).
+func (m *Mediator) listAfVcLocked(v *Vc) {
+	m.vcs.number(v)
+	v.af.vcList.add(v)
+}
 
 // MCmCreateVc models NdisMCmCreateVc: a miniport call manager creates a VC
 // for an incoming call to the client owning af; the client's
@@ -280,9 +281,8 @@ func (a *Adapter) MCmCreateVc(af *Af, mpVcCtx any) (*Vc, Status) {
 	}
 	v := &Vc{kind: vcIncomingMCM, creator: a, adapter: a, af: af, client: af.client,
 		cmCtx: mpVcCtx, mpCtx: mpVcCtx, life: lifeCreating, act: actInactive, call: callIdle}
-	countAfVcLocked(v)
+	m.listAfVcLocked(v)
 	af.mu.Unlock()
-	m.vcs.insert(v)
 	return m.createVc(v, fn, a, af.clientCtx)
 }
 
@@ -373,16 +373,27 @@ func (m *Mediator) abandonVc(v *Vc, fn string, who driver, st Status) Status {
 	return st
 }
 
-// unlistVc marks v deleted and takes it off the VC table (and its instance
-// name with it, R-VC-13), then off its AF's count: in that order, so that
-// an AF close that does not find v listed still counts it (see
-// blockingVcsLocked). The count goes down without the AF's lock; only
-// counting a VC in needs it. created says whether v had been created. No
-// lock is held on entry.
+// unlistVc marks v deleted, adds what it counted to the totals of the list
+// it is on and takes it off that list: its AF open's (under the AF's lock),
+// or for a signalling VC its call manager's binding's (under m.topo). Its
+// instance name goes with it (R-VC-13). created says whether v had been
+// created. No lock is held on entry.
 func (m *Mediator) unlistVc(v *Vc, created bool) {
+	var mu *sync.Mutex
+	var list *vcList
+	var totals *vcTotals
+	if af := v.af; af != nil {
+		mu, list, totals = &af.mu, &af.vcList, &af.totals
+	} else {
+		mu, list, totals = &m.topo, &v.cmB.sigVcs, &v.cmB.totals
+	}
+	mu.Lock()
 	v.mu.Lock()
 	v.life = lifeDeleted
-	m.vcs.removeLocked(v, created)
+	totals.add(v)
+	if created {
+		totals.deleted++
+	}
 	if m.named.Load() > 0 {
 		m.namesMu.Lock()
 		if _, ok := m.instanceNames[v]; ok {
@@ -392,9 +403,8 @@ func (m *Mediator) unlistVc(v *Vc, created bool) {
 		m.namesMu.Unlock()
 	}
 	v.mu.Unlock()
-	if af := v.af; af != nil {
-		af.vcs.Add(-1)
-	}
+	list.remove(v)
+	mu.Unlock()
 }
 
 // checkVcHandle returns a rule and reason if v is not a handle of m: nil,
