@@ -17,7 +17,8 @@ type endpoint interface {
 // to it (their AF opens, SAPs, VCs and parties), as one network's
 // signalling would be serialized: each step of a call touches both ends and
 // the switch, so one critical section per step replaces a lock round trip
-// per object. The lock is never held while a driver calls the mediator.
+// per object. The lock is never held while a driver calls the mediator, nor
+// while a cell is delivered. Separate fabrics (networks) share nothing.
 type Fabric struct {
 	Loop
 
@@ -233,25 +234,29 @@ func (f *Fabric) disconnectLocked(p *port) {
 // switchCell delivers data sent on vci to every connected endpoint and
 // returns how many received it.
 func (f *Fabric) switchCell(vci uint32, data []byte) int {
+	var buf [4]endpoint
 	f.mu.Lock()
-	p := f.portLocked(vci, false)
-	if p == nil {
-		f.mu.Unlock()
-		return 0
+	var ts []endpoint
+	if p := f.ports[vci]; p != nil {
+		ts = p.targetsLocked(buf[:0])
 	}
-	return f.switchLocked(p, data)
+	f.mu.Unlock()
+	return deliverAll(ts, data)
 }
 
 // switchFrom is switchCell for a sender that holds its port.
 func (f *Fabric) switchFrom(p *port, data []byte) int {
+	var buf [4]endpoint
 	f.mu.Lock()
-	return f.switchLocked(p, data)
+	ts := p.targetsLocked(buf[:0])
+	f.mu.Unlock()
+	return deliverAll(ts, data)
 }
 
-// switchLocked delivers data from p; it releases the lock before delivering.
-func (f *Fabric) switchLocked(p *port, data []byte) int {
-	var targets [4]endpoint
-	ts := targets[:0]
+// targetsLocked appends the endpoints cells from p go to (f.mu held):
+// delivery happens after the caller released the lock, since an endpoint
+// may call back into the fabric.
+func (p *port) targetsLocked(ts []endpoint) []endpoint {
 	if to := p.out.first; to != nil && to.end != nil {
 		ts = append(ts, to.end)
 	}
@@ -260,7 +265,10 @@ func (f *Fabric) switchLocked(p *port, data []byte) int {
 			ts = append(ts, to.end)
 		}
 	}
-	f.mu.Unlock()
+	return ts
+}
+
+func deliverAll(ts []endpoint, data []byte) int {
 	for _, e := range ts {
 		e.deliver(data)
 	}

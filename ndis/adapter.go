@@ -1,6 +1,9 @@
 package ndis
 
-import "fmt"
+import (
+	"fmt"
+	"sync/atomic"
+)
 
 // Adapter is a miniport adapter: a CoNDIS miniport (split topology) or a
 // miniport call manager (integrated topology). It is the MiniportAdapterHandle
@@ -13,7 +16,7 @@ type Adapter struct {
 	mp    Miniport
 	mcm   MiniportCallManager
 	data  MiniportDataHandlers
-	init  bool // MiniportInitializeEx still running
+	init  bool // MiniportInitializeEx still running; this and the rest under m.topo
 	gone  bool
 	binds []*Binding
 	regs  []*afReg
@@ -58,10 +61,12 @@ type Binding struct {
 	proto   Protocol
 	client  ClientHandlers
 	cm      CallManagerHandlers
-	binding bool // ProtocolBindAdapterEx still running
-	closed  bool
+	binding bool          // ProtocolBindAdapterEx still running, under m.topo
+	closed  atomic.Bool   // written under m.topo; calls read it without
 	statMu  chan struct{} // serializes ProtocolCoStatusEx per binding (R-DATA-11)
-	seen    []AF          // AF types this client binding has been told about
+	seen    []AF          // AF types this client binding has been told about, under m.topo
+	sigVcs  vcList        // the signalling VCs this call manager created, under m.topo
+	totals  vcTotals      // what its deleted signalling VCs counted, under m.topo
 }
 
 func (b *Binding) driverName() string { return b.name }
@@ -92,8 +97,8 @@ type afReg struct {
 	adapter     *Adapter
 	af          AddressFamily
 	cmBinding   *Binding // nil for an MCM
-	withdrawing bool     // the CM has started notify-close; new opens fail
-	opens       int      // AF opens not yet closed
+	withdrawing bool     // the CM has started notify-close; new opens fail (m.topo)
+	opens       int      // AF opens not yet closed (m.topo)
 }
 
 func (r *afReg) owner() driver {
@@ -151,24 +156,24 @@ func (m *Mediator) addAdapter(name string, mp Miniport, mcm MiniportCallManager,
 		m.report(Violation{Rule: "R-REG-7", Func: "NdisMRegisterMiniportDriver", Driver: name, Status: StatusFailure, Detail: "no miniport handlers"})
 		return nil, StatusFailure
 	}
-	m.mu.Lock()
+	m.topo.Lock()
 	a := &Adapter{m: m, id: m.newID(), name: name, ctx: ctx, mp: mp, mcm: mcm, data: data, init: true}
 	m.adapters = append(m.adapters, a)
-	m.mu.Unlock()
+	m.topo.Unlock()
 	st := StatusSuccess
 	if initialize != nil {
 		st = initialize(a)
 	}
-	m.mu.Lock()
+	m.topo.Lock()
 	a.init = false
 	if st != StatusSuccess {
 		a.gone = true
 		m.removeAdapterLocked(a)
-		m.mu.Unlock()
+		m.topo.Unlock()
 		return nil, st
 	}
 	notes := m.announceLocked(a)
-	m.mu.Unlock()
+	m.topo.Unlock()
 	m.deliverNotes(notes)
 	return a, StatusSuccess
 }
@@ -191,22 +196,27 @@ func (a *Adapter) RemoveAdapter() Status {
 	}
 	m := a.m
 	const fn = "MiniportHaltEx"
-	m.mu.Lock()
+	m.topo.Lock()
 	if a.gone {
-		return m.refuse(StatusFailure, "R-GEN-8", fn, a, a, "adapter already removed")
+		m.topo.Unlock()
+		return m.reject(StatusFailure, "R-GEN-8", fn, a, a, "adapter already removed")
 	}
 	if len(a.binds) > 0 {
-		return m.refuse(StatusFailure, "R-AF-23", fn, a, a, "%d protocol binding(s) still open", len(a.binds))
+		n := len(a.binds)
+		m.topo.Unlock()
+		return m.reject(StatusFailure, "R-AF-23", fn, a, a, "%d protocol binding(s) still open", n)
 	}
 	for _, r := range a.regs {
 		if r.opens > 0 {
-			return m.refuse(StatusFailure, "R-AF-18", fn, a, a, "%d open(s) of %v still present", r.opens, r.af.AddressFamily)
+			n := r.opens
+			m.topo.Unlock()
+			return m.reject(StatusFailure, "R-AF-18", fn, a, a, "%d open(s) of %v still present", n, r.af.AddressFamily)
 		}
 	}
 	a.gone = true
 	a.regs = nil
 	m.removeAdapterLocked(a)
-	m.mu.Unlock()
+	m.topo.Unlock()
 	return StatusSuccess
 }
 
@@ -221,9 +231,9 @@ func (m *Mediator) BindAdapter(a *Adapter, name string, p Protocol, bindingCtx a
 		m.report(Violation{Rule: "R-REG-1", Func: fn, Driver: name, Status: StatusFailure, Detail: "no protocol handlers"})
 		return nil, StatusFailure
 	}
-	m.mu.Lock()
+	m.topo.Lock()
 	if a == nil || a.m != m || a.gone {
-		m.mu.Unlock()
+		m.topo.Unlock()
 		m.report(Violation{Rule: "R-GEN-8", Func: fn, Driver: name, Status: StatusFailure, Detail: "adapter handle is not valid"})
 		return nil, StatusFailure
 	}
@@ -231,26 +241,28 @@ func (m *Mediator) BindAdapter(a *Adapter, name string, p Protocol, bindingCtx a
 	b.client, _ = p.(ClientHandlers)
 	b.cm, _ = p.(CallManagerHandlers)
 	a.binds = append(a.binds, b)
-	m.mu.Unlock()
+	m.topo.Unlock()
 	st := StatusSuccess
 	if bind != nil {
 		st = bind(b)
 	}
-	m.mu.Lock()
+	m.topo.Lock()
 	b.binding = false
 	if st != StatusSuccess {
 		m.dropBindingLocked(b)
-		m.mu.Unlock()
+		m.topo.Unlock()
 		return nil, st
 	}
 	notes := m.announceLocked(a)
-	m.mu.Unlock()
+	m.topo.Unlock()
 	m.deliverNotes(notes)
 	return b, StatusSuccess
 }
 
 func (m *Mediator) dropBindingLocked(b *Binding) {
-	b.closed = true
+	b.closed.Store(true)
+	m.gone.sum(&b.totals)
+	b.totals = vcTotals{}
 	a := b.adapter
 	for i, x := range a.binds {
 		if x == b {
@@ -281,35 +293,51 @@ func (b *Binding) CloseAdapterEx() Status {
 	}
 	m := b.m
 	const fn = "NdisCloseAdapterEx"
-	m.emit(EventRequest, b.name, fn, b, 0)
-	m.mu.Lock()
-	if b.closed {
-		return m.refuse(StatusFailure, "R-GEN-8", fn, b, b, "binding already closed")
+	m.emit(EventRequest, b, fn, b, 0)
+	m.topo.Lock()
+	if b.closed.Load() {
+		m.topo.Unlock()
+		return m.reject(StatusFailure, "R-GEN-8", fn, b, b, "binding already closed")
 	}
-	vcs := 0
-	for v := m.vcs.head; v != nil; v = v.next {
-		// A client also keeps the VCs a call manager created for it until
-		// its ProtocolCoDeleteVc has run (R-VC-14).
-		if v.creator == driver(b) || v.client == b {
-			vcs++
+	// A VC is listed before it can be used: under topo (a signalling VC)
+	// or under its AF's lock while the AF is open, which keeps this
+	// binding from passing the AF checks below. So a VC of this binding
+	// is either seen here or refused its creation.
+	vcs := b.sigVcs.n
+	m.pruneRetiredLocked()
+	for _, list := range [][]*Af{m.afs.items, m.retired} {
+		for _, af := range list {
+			af.mu.Lock()
+			for v := af.vcList.head; v != nil; v = v.next {
+				// A client also keeps the VCs a call manager created for it
+				// until its ProtocolCoDeleteVc has run (R-VC-14).
+				if v.creator == driver(b) || v.client == b {
+					vcs++
+				}
+			}
+			af.mu.Unlock()
 		}
 	}
 	if vcs > 0 {
-		return m.refuse(StatusFailure, "R-VC-14", fn, b, b, "%d VC(s) created by or for this binding are not deleted", vcs)
+		m.topo.Unlock()
+		return m.reject(StatusFailure, "R-VC-14", fn, b, b, "%d VC(s) created by or for this binding are not deleted", vcs)
 	}
 	for _, af := range m.afs.items {
 		if af.client == b {
-			return m.refuse(StatusFailure, "R-AF-23", fn, b, af, "AF still open (%v)", af.state)
+			m.topo.Unlock()
+			return m.reject(StatusFailure, "R-AF-23", fn, b, af, "AF still open (%v)", af.getState())
 		}
 	}
 	for _, r := range b.adapter.regs {
 		if r.cmBinding == b && r.opens > 0 {
-			return m.refuse(StatusFailure, "R-AF-18", fn, b, b, "%d open(s) of %v not withdrawn with NdisCmNotifyCloseAddressFamily", r.opens, r.af.AddressFamily)
+			n := r.opens
+			m.topo.Unlock()
+			return m.reject(StatusFailure, "R-AF-18", fn, b, b, "%d open(s) of %v not withdrawn with NdisCmNotifyCloseAddressFamily", n, r.af.AddressFamily)
 		}
 	}
 	m.dropBindingLocked(b)
-	m.mu.Unlock()
-	m.emit(EventReturn, b.name, fn, b, StatusSuccess)
+	m.topo.Unlock()
+	m.emit(EventReturn, b, fn, b, StatusSuccess)
 	return StatusSuccess
 }
 
@@ -329,7 +357,7 @@ func (m *Mediator) announceLocked(a *Adapter) []afNote {
 			continue
 		}
 		for _, b := range a.binds {
-			if b.client == nil || b.binding || b.closed || b == r.cmBinding || b.told(r.af.AddressFamily) {
+			if b.client == nil || b.binding || b.closed.Load() || b == r.cmBinding || b.told(r.af.AddressFamily) {
 				continue
 			}
 			b.seen = append(b.seen, r.af.AddressFamily)
@@ -341,7 +369,7 @@ func (m *Mediator) announceLocked(a *Adapter) []afNote {
 
 func (m *Mediator) deliverNotes(notes []afNote) {
 	for _, n := range notes {
-		m.emit(EventUpcall, n.b.name, "ProtocolCoAfRegisterNotify", n.b, 0)
+		m.emit(EventUpcall, n.b, "ProtocolCoAfRegisterNotify", n.b, 0)
 		n.b.proto.ProtocolCoAfRegisterNotify(n.b.ctx, n.af)
 	}
 }
@@ -379,26 +407,30 @@ func (b *Binding) CmRegisterAddressFamilyEx(af AddressFamily) Status {
 	}
 	m := b.m
 	const fn = "NdisCmRegisterAddressFamilyEx"
-	m.emit(EventRequest, b.name, fn, b, 0)
-	m.mu.Lock()
-	if b.closed {
-		return m.refuse(StatusFailure, "R-AF-3", fn, b, b, "binding is closed")
+	m.emit(EventRequest, b, fn, b, 0)
+	m.topo.Lock()
+	if b.closed.Load() {
+		m.topo.Unlock()
+		return m.reject(StatusFailure, "R-AF-3", fn, b, b, "binding is closed")
 	}
 	if b.cm == nil {
-		return m.refuse(StatusFailure, "R-AF-3", fn, b, b, "protocol has no call-manager handlers")
+		m.topo.Unlock()
+		return m.reject(StatusFailure, "R-AF-3", fn, b, b, "protocol has no call-manager handlers")
 	}
 	a := b.adapter
 	if a.mcm != nil {
-		return m.refuse(StatusFailure, "R-AF-6", fn, b, b, "adapter %s is a miniport call manager; it does its own call management", a.name)
+		m.topo.Unlock()
+		return m.reject(StatusFailure, "R-AF-6", fn, b, b, "adapter %s is a miniport call manager; it does its own call management", a.name)
 	}
 	if r := a.findReg(af.AddressFamily); r != nil {
-		return m.refuse(StatusFailure, "R-AF-2", fn, b, b, "AF %v already registered on %s by %s", af.AddressFamily, a.name, nameOf(r.owner()))
+		m.topo.Unlock()
+		return m.reject(StatusFailure, "R-AF-2", fn, b, b, "AF %v already registered on %s by %s", af.AddressFamily, a.name, nameOf(r.owner()))
 	}
 	a.regs = append(a.regs, &afReg{adapter: a, af: af, cmBinding: b})
 	notes := m.announceLocked(a)
-	m.mu.Unlock()
+	m.topo.Unlock()
 	m.deliverNotes(notes)
-	m.emit(EventReturn, b.name, fn, b, StatusSuccess)
+	m.emit(EventReturn, b, fn, b, StatusSuccess)
 	return StatusSuccess
 }
 
@@ -412,22 +444,25 @@ func (a *Adapter) MCmRegisterAddressFamilyEx(af AddressFamily) Status {
 	}
 	m := a.m
 	const fn = "NdisMCmRegisterAddressFamilyEx"
-	m.emit(EventRequest, a.name, fn, a, 0)
-	m.mu.Lock()
+	m.emit(EventRequest, a, fn, a, 0)
+	m.topo.Lock()
 	if a.gone {
-		return m.refuse(StatusFailure, "R-GEN-8", fn, a, a, "adapter removed")
+		m.topo.Unlock()
+		return m.reject(StatusFailure, "R-GEN-8", fn, a, a, "adapter removed")
 	}
 	if a.mcm == nil {
-		return m.refuse(StatusFailure, "R-GEN-9", fn, a, a, "only a miniport call manager may call NdisMCm functions")
+		m.topo.Unlock()
+		return m.reject(StatusFailure, "R-GEN-9", fn, a, a, "only a miniport call manager may call NdisMCm functions")
 	}
 	if r := a.findReg(af.AddressFamily); r != nil {
-		return m.refuse(StatusFailure, "R-AF-2", fn, a, a, "AF %v already registered on %s", af.AddressFamily, a.name)
+		m.topo.Unlock()
+		return m.reject(StatusFailure, "R-AF-2", fn, a, a, "AF %v already registered on %s", af.AddressFamily, a.name)
 	}
 	a.regs = append(a.regs, &afReg{adapter: a, af: af})
 	notes := m.announceLocked(a)
-	m.mu.Unlock()
+	m.topo.Unlock()
 	m.deliverNotes(notes)
-	m.emit(EventReturn, a.name, fn, a, StatusSuccess)
+	m.emit(EventReturn, a, fn, a, StatusSuccess)
 	return StatusSuccess
 }
 

@@ -1,5 +1,27 @@
 package ndis
 
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// pruneRetiredLocked forgets the closed AF opens whose last VC is gone,
+// keeping what their VCs counted (m.topo held).
+func (m *Mediator) pruneRetiredLocked() {
+	kept := m.retired[:0]
+	for _, af := range m.retired {
+		af.mu.Lock()
+		if af.vcList.n > 0 {
+			kept = append(kept, af)
+		} else {
+			m.gone.sum(&af.totals)
+		}
+		af.mu.Unlock()
+	}
+	clear(m.retired[len(kept):])
+	m.retired = kept
+}
+
 // afState is the state of one client's open of an address family (spec §5.5).
 //
 //	OPENING --success--> OPEN --notify-close--> NOTIFY_CLOSE
@@ -23,16 +45,23 @@ func (s afState) String() string {
 // Af is an open of an address family by one client: the NdisAfHandle shared
 // by that client and the call manager.
 type Af struct {
+	// mu guards the open's state and its SAPs. State changes that also
+	// change the topology (the open counted on its registration, the list
+	// of opens) are made with m.topo held as well, taken first.
+	mu sync.Mutex
+
 	m         *Mediator
 	id        uint64
 	reg       *afReg
 	client    *Binding
 	clientCtx any
-	cmCtx     any
-	state     afState
-	prev      afState // state to return to if the close is refused
-	vcs, saps int     // VCs and SAPs on this open, not yet gone
-	sapList   []*Sap  // SAPs registered on this open, for introspection
+	cmCtx     any           // set when the open succeeds, fixed from then on
+	state     atomic.Uint32 // afState; written under mu, read by calls without it
+	prev      afState       // state to return to if the close is refused
+	vcList    vcList        // VCs on this open not yet deleted
+	totals    vcTotals      // what its deleted VCs counted
+	saps      int           // SAPs on this open, not yet gone
+	sapList   []*Sap        // SAPs registered on this open, for introspection
 	open      opRec
 	close     opRec
 	notify    opRec
@@ -44,22 +73,31 @@ func (af *Af) String() string { return idName("af#", af.id) }
 // AddressFamily returns the address family that was opened.
 func (af *Af) AddressFamily() AddressFamily { return af.reg.af }
 
-// clientCheckLocked validates a client's use of its AF handle. It returns a
-// rule and status to refuse with, or "" when the handle is usable.
-func (b *Binding) clientAfCheckLocked(af *Af) (string, Status, string) {
-	switch {
-	case af == nil || af.m != b.m || af.client != b:
+func (af *Af) getState() afState { return afState(af.state.Load()) }
+
+// setStateLocked changes the open's state (af.mu held).
+func (af *Af) setStateLocked(s afState) { af.state.Store(uint32(s)) }
+
+// clientAfCheck validates a client's use of its AF handle. It returns a
+// rule and status to refuse with, or "" when the handle is usable. It reads
+// the state without af.mu: a call that passed it holds a VC or SAP on the
+// open, which keeps the open from closing (R-AF-12).
+func (b *Binding) clientAfCheck(af *Af) (string, Status, string) {
+	if af == nil || af.m != b.m || af.client != b {
 		return "R-GEN-8", StatusFailure, "not an AF handle this client opened"
-	case af.state == afOpening:
+	}
+	switch s := af.getState(); {
+	case s == afOpening:
 		return "R-AF-8", StatusFailure, "the open of this AF has not completed yet"
-	case af.state != afOpen && af.state != afNotifyClose:
-		return "R-AF-14", StatusFailure, "AF handle is no longer valid (" + af.state.String() + ")"
+	case s != afOpen && s != afNotifyClose:
+		return "R-AF-14", StatusFailure, "AF handle is no longer valid (" + s.String() + ")"
 	}
 	return "", 0, ""
 }
 
-// cmAfCheckLocked validates a call manager's use of an AF handle.
-func (m *Mediator) cmAfCheckLocked(who driver, af *Af) (string, string) {
+// cmAfCheck validates a call manager's use of an AF handle. It reads only
+// what is fixed in an open, so it takes no lock.
+func (m *Mediator) cmAfCheck(who driver, af *Af) (string, string) {
 	switch {
 	case af == nil:
 		return "R-GEN-8", "nil AF handle"
@@ -84,58 +122,68 @@ func (b *Binding) ClOpenAddressFamilyEx(family AddressFamily, clientAfCtx any) (
 	}
 	m := b.m
 	const fn = "NdisClOpenAddressFamilyEx"
-	m.emit(EventRequest, b.name, fn, b, 0)
-	m.mu.Lock()
-	if b.closed {
-		return nil, m.refuse(StatusFailure, "R-AF-9", fn, b, b, "binding is closed")
+	m.emit(EventRequest, b, fn, b, 0)
+	m.topo.Lock()
+	if b.closed.Load() {
+		m.topo.Unlock()
+		return nil, m.reject(StatusFailure, "R-AF-9", fn, b, b, "binding is closed")
 	}
 	if b.client == nil {
-		return nil, m.refuse(StatusFailure, "R-REG-1", fn, b, b, "protocol has no client handlers")
+		m.topo.Unlock()
+		return nil, m.reject(StatusFailure, "R-REG-1", fn, b, b, "protocol has no client handlers")
 	}
 	r := b.adapter.findReg(family.AddressFamily)
 	if r == nil {
-		return nil, m.refuse(StatusFailure, "R-AF-9", fn, b, b, "AF %v is not registered on %s", family.AddressFamily, b.adapter.name)
+		m.topo.Unlock()
+		return nil, m.reject(StatusFailure, "R-AF-9", fn, b, b, "AF %v is not registered on %s", family.AddressFamily, b.adapter.name)
 	}
 	if r.withdrawing {
-		return nil, m.refuse(StatusFailure, "R-AF-9", fn, b, b, "call manager %s is withdrawing AF %v", nameOf(r.owner()), family.AddressFamily)
+		m.topo.Unlock()
+		return nil, m.reject(StatusFailure, "R-AF-9", fn, b, b, "call manager %s is withdrawing AF %v", nameOf(r.owner()), family.AddressFamily)
 	}
-	af := &Af{m: m, id: m.newID(), reg: r, client: b, clientCtx: clientAfCtx, state: afOpening}
+	af := &Af{m: m, id: m.newID(), reg: r, client: b, clientCtx: clientAfCtx}
+	af.setStateLocked(afOpening)
 	af.open.state = opUpcall
 	r.opens++
 	m.afs.add(af)
 	cm, owner, ctx := r.cm(), r.owner(), r.cmBindingCtx()
-	m.mu.Unlock()
+	m.topo.Unlock()
 
-	m.emit(EventUpcall, nameOf(owner), "ProtocolCmOpenAf", af, 0)
+	m.emit(EventUpcall, owner, "ProtocolCmOpenAf", af, 0)
 	cmCtx, st := cm.ProtocolCmOpenAf(ctx, family, af)
-	m.emit(EventHandled, nameOf(owner), "ProtocolCmOpenAf", af, st)
+	m.emit(EventHandled, owner, "ProtocolCmOpenAf", af, st)
 
-	m.mu.Lock()
+	m.topo.Lock()
+	af.mu.Lock()
 	final, fctx, _, finish, deliver := af.open.settle(m, st, cmCtx, nil, "ProtocolCmOpenAf", owner, af)
 	if !finish {
-		m.mu.Unlock()
-		m.emit(EventReturn, b.name, fn, af, StatusPending)
+		af.mu.Unlock()
+		m.topo.Unlock()
+		m.emit(EventReturn, b, fn, af, StatusPending)
 		return af, StatusPending
 	}
 	h := m.finishOpenAfLocked(af, final, fctx)
-	m.mu.Unlock()
+	af.mu.Unlock()
+	m.topo.Unlock()
 	if deliver {
-		m.emit(EventUpcall, b.name, "ProtocolClOpenAfCompleteEx", af, final)
+		m.emit(EventUpcall, b, "ProtocolClOpenAfCompleteEx", af, final)
 		b.client.ProtocolClOpenAfCompleteEx(clientAfCtx, h, final)
 		final = StatusPending
 	}
-	m.emit(EventReturn, b.name, fn, af, final)
+	m.emit(EventReturn, b, fn, af, final)
 	return h, final
 }
 
-// finishOpenAfLocked applies the outcome of an open; on failure NDIS frees
-// the open before the client hears of it (R-AF-10).
+// finishOpenAfLocked applies the outcome of an open (m.topo and af.mu
+// held); on failure NDIS frees the open before the client hears of it
+// (R-AF-10).
 func (m *Mediator) finishOpenAfLocked(af *Af, st Status, cmCtx any) *Af {
 	if st == StatusSuccess {
-		af.state, af.cmCtx = afOpen, cmCtx
+		af.cmCtx = cmCtx
+		af.setStateLocked(afOpen)
 		return af
 	}
-	af.state = afDead
+	af.setStateLocked(afDead)
 	af.reg.opens--
 	m.afs.remove(af)
 	return nil
@@ -161,16 +209,24 @@ func (m *Mediator) openAfComplete(who driver, fn string, st Status, af *Af, cmCt
 	if ret, ok := m.startCompletion(who, fn, af, st); !ok {
 		return ret
 	}
-	if rule, why := m.cmAfCheckLocked(who, af); rule != "" {
-		return m.refuse(StatusFailure, rule, fn, who, af, "%s", why)
+	if rule, why := m.cmAfCheck(who, af); rule != "" {
+		return m.reject(StatusFailure, rule, fn, who, af, "%s", why)
 	}
-	if now, ret := m.takeCompletionLocked(&af.open, st, cmCtx, nil, fn, who, af, "ProtocolCmOpenAf"); !now {
-		return ret
+	m.topo.Lock()
+	af.mu.Lock()
+	if c := m.takeCompletionLocked(&af.open, st, cmCtx, nil); c != completeNow {
+		af.mu.Unlock()
+		m.topo.Unlock()
+		if c == completeNone {
+			return m.refuseDoubleCompletion(fn, who, af, "ProtocolCmOpenAf")
+		}
+		return StatusSuccess
 	}
 	h := m.finishOpenAfLocked(af, st, cmCtx)
+	af.mu.Unlock()
+	m.topo.Unlock()
 	c := af.client
-	m.mu.Unlock()
-	m.emit(EventUpcall, c.name, "ProtocolClOpenAfCompleteEx", af, st)
+	m.emit(EventUpcall, c, "ProtocolClOpenAfCompleteEx", af, st)
 	c.client.ProtocolClOpenAfCompleteEx(af.clientCtx, h, st)
 	return StatusSuccess
 }
@@ -185,80 +241,97 @@ func (b *Binding) ClCloseAddressFamily(af *Af) Status {
 	}
 	m := b.m
 	const fn = "NdisClCloseAddressFamily"
-	m.emit(EventRequest, b.name, fn, af, 0)
-	m.mu.Lock()
+	m.emit(EventRequest, b, fn, af, 0)
 	if af == nil || af.client != b {
-		return m.refuse(StatusFailure, "R-GEN-8", fn, b, af, "not an AF handle this client opened")
+		return m.reject(StatusFailure, "R-GEN-8", fn, b, af, "not an AF handle this client opened")
 	}
-	switch af.state {
+	af.mu.Lock()
+	switch s := af.getState(); s {
 	case afClosing, afClosed:
-		return m.refuse(StatusFailure, "R-AF-13", fn, b, af, "AF is already %v", af.state)
+		af.mu.Unlock()
+		return m.reject(StatusFailure, "R-AF-13", fn, b, af, "AF is already %v", s)
 	case afOpening:
-		return m.refuse(StatusFailure, "R-AF-8", fn, b, af, "the open has not completed")
+		af.mu.Unlock()
+		return m.reject(StatusFailure, "R-AF-8", fn, b, af, "the open has not completed")
 	case afDead:
-		return m.refuse(StatusFailure, "R-AF-10", fn, b, af, "the open failed; the handle is not valid")
+		af.mu.Unlock()
+		return m.reject(StatusFailure, "R-AF-10", fn, b, af, "the open failed; the handle is not valid")
 	}
 	if vcs := m.blockingVcsLocked(af); vcs > 0 || af.saps > 0 {
-		return m.refuse(StatusFailure, "R-AF-12", fn, b, af, "%d VC(s) or call(s) and %d SAP(s) still on the AF", vcs, af.saps)
+		saps := af.saps
+		af.mu.Unlock()
+		return m.reject(StatusFailure, "R-AF-12", fn, b, af, "%d VC(s) or call(s) and %d SAP(s) still on the AF", vcs, saps)
 	}
-	af.prev, af.state = af.state, afClosing
+	af.prev = af.getState()
+	af.setStateLocked(afClosing)
 	af.close.state = opUpcall
 	cm, owner, cmCtx := af.reg.cm(), af.reg.owner(), af.cmCtx
-	m.mu.Unlock()
+	af.mu.Unlock()
 
-	m.emit(EventUpcall, nameOf(owner), "ProtocolCmCloseAf", af, 0)
+	m.emit(EventUpcall, owner, "ProtocolCmCloseAf", af, 0)
 	st := cm.ProtocolCmCloseAf(cmCtx)
-	m.emit(EventHandled, nameOf(owner), "ProtocolCmCloseAf", af, st)
+	m.emit(EventHandled, owner, "ProtocolCmCloseAf", af, st)
 
-	m.mu.Lock()
+	m.topo.Lock()
+	af.mu.Lock()
 	final, _, _, finish, deliver := af.close.settle(m, st, nil, nil, "ProtocolCmCloseAf", owner, af)
 	if !finish {
-		m.mu.Unlock()
-		m.emit(EventReturn, b.name, fn, af, StatusPending)
+		af.mu.Unlock()
+		m.topo.Unlock()
+		m.emit(EventReturn, b, fn, af, StatusPending)
 		return StatusPending
 	}
 	m.finishCloseAfLocked(af, final, owner)
-	m.mu.Unlock()
+	af.mu.Unlock()
+	m.topo.Unlock()
 	if deliver {
-		m.emit(EventUpcall, b.name, "ProtocolClCloseAfComplete", af, final)
+		m.emit(EventUpcall, b, "ProtocolClCloseAfComplete", af, final)
 		b.client.ProtocolClCloseAfComplete(final, af.clientCtx)
 		final = StatusPending
 	}
-	m.emit(EventReturn, b.name, fn, af, final)
+	m.emit(EventReturn, b, fn, af, final)
 	return final
 }
 
 // blockingVcsLocked counts what keeps a client from closing af (R-AF-12):
 // VCs it created, and calls on call-manager VCs it has not closed. Closed
 // call-manager VCs are the call manager's to delete; it pends the close
-// until it has (R-AF-15).
+// until it has (R-AF-15). Caller holds af.mu; each VC's call is read under
+// its lock.
 func (m *Mediator) blockingVcsLocked(af *Af) int {
 	n := 0
-	if af.vcs == 0 {
-		return 0
-	}
-	for v := m.vcs.head; v != nil; v = v.next {
-		if v.af == af && (v.kind == vcOutgoing || (v.call != callIdle && v.call != callClosed)) {
+	for v := af.vcList.head; v != nil; v = v.next {
+		if v.kind == vcOutgoing {
+			n++
+			continue
+		}
+		v.mu.Lock()
+		if v.call != callIdle && v.call != callClosed {
 			n++
 		}
+		v.mu.Unlock()
 	}
 	return n
 }
 
+// finishCloseAfLocked applies the outcome of a close (m.topo and af.mu held).
 func (m *Mediator) finishCloseAfLocked(af *Af, st Status, owner driver) {
 	if st == StatusSuccess {
-		if af.vcs > 0 {
-			m.warn("R-AF-15", "CloseAf completion", owner, af, "AF closed while %d call-manager VC(s) on it are not deleted", af.vcs)
-		}
-		af.state = afClosed
+		af.setStateLocked(afClosed)
 		af.reg.opens--
 		m.afs.remove(af)
+		if n := af.vcList.n; n > 0 {
+			m.warn("R-AF-15", "CloseAf completion", owner, af, "AF closed while %d call-manager VC(s) on it are not deleted", n)
+			m.retired = append(m.retired, af) // listed until they are
+		} else {
+			m.gone.sum(&af.totals)
+		}
 		return
 	}
 	if st != StatusNotAccepted {
 		m.warn("R-AF-16", "ProtocolCmCloseAf", owner, af, "close of an AF finished with %v; only SUCCESS or NOT_ACCEPTED are defined", st)
 	}
-	af.state = af.prev
+	af.setStateLocked(af.prev)
 }
 
 // CmCloseAddressFamilyComplete models NdisCmCloseAddressFamilyComplete.
@@ -281,16 +354,24 @@ func (m *Mediator) closeAfComplete(who driver, fn string, st Status, af *Af) Sta
 	if ret, ok := m.startCompletion(who, fn, af, st); !ok {
 		return ret
 	}
-	if rule, why := m.cmAfCheckLocked(who, af); rule != "" {
-		return m.refuse(StatusFailure, rule, fn, who, af, "%s", why)
+	if rule, why := m.cmAfCheck(who, af); rule != "" {
+		return m.reject(StatusFailure, rule, fn, who, af, "%s", why)
 	}
-	if now, ret := m.takeCompletionLocked(&af.close, st, nil, nil, fn, who, af, "ProtocolCmCloseAf"); !now {
-		return ret
+	m.topo.Lock()
+	af.mu.Lock()
+	if c := m.takeCompletionLocked(&af.close, st, nil, nil); c != completeNow {
+		af.mu.Unlock()
+		m.topo.Unlock()
+		if c == completeNone {
+			return m.refuseDoubleCompletion(fn, who, af, "ProtocolCmCloseAf")
+		}
+		return StatusSuccess
 	}
 	m.finishCloseAfLocked(af, st, who)
+	af.mu.Unlock()
+	m.topo.Unlock()
 	c := af.client
-	m.mu.Unlock()
-	m.emit(EventUpcall, c.name, "ProtocolClCloseAfComplete", af, st)
+	m.emit(EventUpcall, c, "ProtocolClCloseAfComplete", af, st)
 	c.client.ProtocolClCloseAfComplete(st, af.clientCtx)
 	return StatusSuccess
 }
@@ -315,37 +396,41 @@ func (a *Adapter) MCmNotifyCloseAddressFamily(af *Af) Status {
 }
 
 func (m *Mediator) notifyCloseAf(who driver, fn string, af *Af) Status {
-	m.emit(EventRequest, nameOf(who), fn, af, 0)
-	m.mu.Lock()
-	if rule, why := m.cmAfCheckLocked(who, af); rule != "" {
-		return m.refuse(StatusFailure, rule, fn, who, af, "%s", why)
+	m.emit(EventRequest, who, fn, af, 0)
+	if rule, why := m.cmAfCheck(who, af); rule != "" {
+		return m.reject(StatusFailure, rule, fn, who, af, "%s", why)
 	}
-	if af.state != afOpen {
-		return m.refuse(StatusFailure, "R-AF-18", fn, who, af, "AF is %v; only an open AF can be notified once", af.state)
+	m.topo.Lock()
+	af.mu.Lock()
+	if s := af.getState(); s != afOpen {
+		af.mu.Unlock()
+		m.topo.Unlock()
+		return m.reject(StatusFailure, "R-AF-18", fn, who, af, "AF is %v; only an open AF can be notified once", s)
 	}
-	af.state = afNotifyClose
+	af.setStateLocked(afNotifyClose)
 	af.reg.withdrawing = true
 	af.notify.state = opUpcall
 	c := af.client
-	m.mu.Unlock()
+	af.mu.Unlock()
+	m.topo.Unlock()
 
-	m.emit(EventUpcall, c.name, "ProtocolClNotifyCloseAf", af, 0)
+	m.emit(EventUpcall, c, "ProtocolClNotifyCloseAf", af, 0)
 	st := c.client.ProtocolClNotifyCloseAf(af.clientCtx)
-	m.emit(EventHandled, c.name, "ProtocolClNotifyCloseAf", af, st)
+	m.emit(EventHandled, c, "ProtocolClNotifyCloseAf", af, st)
 
-	m.mu.Lock()
+	af.mu.Lock()
 	final, _, _, finish, deliver := af.notify.settle(m, st, nil, nil, "ProtocolClNotifyCloseAf", c, af)
-	m.mu.Unlock()
+	af.mu.Unlock()
 	if !finish {
-		m.emit(EventReturn, nameOf(who), fn, af, StatusPending)
+		m.emit(EventReturn, who, fn, af, StatusPending)
 		return StatusPending
 	}
 	if deliver {
-		m.emit(EventUpcall, nameOf(who), "ProtocolCmNotifyCloseAfComplete", af, final)
+		m.emit(EventUpcall, who, "ProtocolCmNotifyCloseAfComplete", af, final)
 		af.reg.cm().ProtocolCmNotifyCloseAfComplete(af.cmCtx, final)
 		final = StatusPending
 	}
-	m.emit(EventReturn, nameOf(who), fn, af, final)
+	m.emit(EventReturn, who, fn, af, final)
 	return final
 }
 
@@ -362,16 +447,17 @@ func (b *Binding) ClNotifyCloseAddressFamilyComplete(af *Af, status Status) Stat
 		return ret
 	}
 	if af == nil || af.client != b {
-		return m.refuse(StatusFailure, "R-GEN-8", fn, b, af, "not an AF handle this client opened")
+		return m.reject(StatusFailure, "R-GEN-8", fn, b, af, "not an AF handle this client opened")
 	}
+	af.mu.Lock()
 	deliver, ok := af.notify.complete(m, status, nil, nil)
+	af.mu.Unlock()
 	if !ok {
-		return m.refuse(StatusFailure, "R-GEN-2", fn, b, af, "no pended ProtocolClNotifyCloseAf to complete")
+		return m.reject(StatusFailure, "R-GEN-2", fn, b, af, "no pended ProtocolClNotifyCloseAf to complete")
 	}
-	m.mu.Unlock()
 	if deliver {
 		owner := af.reg.owner()
-		m.emit(EventUpcall, nameOf(owner), "ProtocolCmNotifyCloseAfComplete", af, status)
+		m.emit(EventUpcall, owner, "ProtocolCmNotifyCloseAfComplete", af, status)
 		af.reg.cm().ProtocolCmNotifyCloseAfComplete(af.cmCtx, status)
 	}
 	return StatusSuccess

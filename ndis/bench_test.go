@@ -80,8 +80,23 @@ func BenchmarkCallLifecycle(b *testing.B) {
 // BenchmarkCallLifecycleParallel runs lifecycles from GOMAXPROCS goroutines,
 // each with its own MCM and clients on one shared mediator.
 func BenchmarkCallLifecycleParallel(b *testing.B) {
+	parallelLifecycles(b, 1)
+}
+
+// BenchmarkCallLifecycleParallelWide is BenchmarkCallLifecycleParallel with
+// eight goroutines per core, as a machine with more drivers than cores runs
+// them: a lock held while its holder is descheduled, or a hand-off between
+// goroutines on one lock, makes the rate fall as goroutines are added.
+func BenchmarkCallLifecycleParallelWide(b *testing.B) {
+	parallelLifecycles(b, 8)
+}
+
+// parallelLifecycles runs lifecycles from parallelism×GOMAXPROCS
+// goroutines, each with its own MCM and clients on one shared mediator.
+func parallelLifecycles(b *testing.B, parallelism int) {
 	m := ndis.New(ndis.Options{Name: "bench-parallel"})
 	b.ReportAllocs()
+	b.SetParallelism(parallelism)
 	b.RunParallel(func(pb *testing.PB) {
 		n := &lifecycleNet{m: m, fab: memdrv.NewFabric()}
 		mcm, st := memdrv.NewMCM(m, "mcm", n.fab)
@@ -101,5 +116,9 @@ func BenchmarkCallLifecycleParallel(b *testing.B) {
 			n.lifecycle(b)
 		}
 	})
+	b.StopTimer()
+	if s := m.Snapshot(); len(s.Vcs) != 0 {
+		b.Fatalf("VCs left: %d", len(s.Vcs))
+	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
 }

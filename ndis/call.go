@@ -1,29 +1,36 @@
 package ndis
 
-// cmVcCheckLocked validates a call manager's use of a VC handle in a call
-// operation.
-func (m *Mediator) cmVcCheckLocked(who driver, v *Vc) (string, string) {
-	if rule, why := m.liveVcCheckLocked(v); rule != "" {
+import "strconv"
+
+// lockCmVc validates a call manager's use of a VC handle in a call
+// operation; if it is usable it returns with v.mu held (see lockLiveVc).
+func (m *Mediator) lockCmVc(who driver, v *Vc) (string, string) {
+	if rule, why := m.lockLiveVc(v); rule != "" {
 		return rule, why
 	}
 	if v.kind == vcSignaling {
+		v.mu.Unlock()
 		return "R-VC-12", "a signalling VC carries no call"
 	}
 	if v.cmOwner() != who {
+		v.mu.Unlock()
 		return "R-GEN-9", "the VC's call manager is " + nameOf(v.cmOwner())
 	}
 	return "", ""
 }
 
-// clientVcCheckLocked validates a client's use of a VC handle.
-func (b *Binding) clientVcCheckLocked(v *Vc) (string, string) {
-	if rule, why := b.m.liveVcCheckLocked(v); rule != "" {
+// lockClientVc validates a client's use of a VC handle; if it is usable it
+// returns with v.mu held (see lockLiveVc).
+func (b *Binding) lockClientVc(v *Vc) (string, string) {
+	if rule, why := b.m.lockLiveVc(v); rule != "" {
 		return rule, why
 	}
 	if v.client != b {
+		v.mu.Unlock()
 		return "R-GEN-8", "not a VC of this client"
 	}
 	if v.kind != vcOutgoing && (v.call == callIdle || v.call == callClosed) {
+		v.mu.Unlock()
 		return "R-CLOSE-11", "a call-manager-created VC is not the client's outside a call"
 	}
 	return "", ""
@@ -67,63 +74,73 @@ func (b *Binding) ClMakeCall(vc *Vc, params *CallParameters, partyCtx any) (*Par
 	}
 	m := b.m
 	const fn = "NdisClMakeCall"
-	m.emit(EventRequest, b.name, fn, vc, 0)
-	m.mu.Lock()
-	if rule, why := m.liveVcCheckLocked(vc); rule != "" {
-		return nil, m.refuse(StatusFailure, rule, fn, b, vc, "%s", why)
+	m.emit(EventRequest, b, fn, vc, 0)
+	if rule, why := m.lockLiveVc(vc); rule != "" {
+		return nil, m.reject(StatusFailure, rule, fn, b, vc, "%s", why)
 	}
 	if vc.client != b || vc.kind != vcOutgoing {
-		return nil, m.refuse(StatusFailure, "R-CALL-1", fn, b, vc, "a client makes calls only on VCs it created with NdisCoCreateVc")
+		vc.mu.Unlock()
+		return nil, m.reject(StatusFailure, "R-CALL-1", fn, b, vc, "a client makes calls only on VCs it created with NdisCoCreateVc")
 	}
-	if rule, st, why := b.clientAfCheckLocked(vc.af); rule != "" {
-		return nil, m.refuse(st, rule, fn, b, vc, "%s", why)
+	// The AF's state is read without its lock: this live outgoing VC keeps
+	// the open from closing (R-AF-12).
+	if rule, st, why := b.clientAfCheck(vc.af); rule != "" {
+		vc.mu.Unlock()
+		return nil, m.reject(st, rule, fn, b, vc, "%s", why)
 	}
-	if vc.af.state == afNotifyClose {
-		return nil, m.refuse(StatusFailure, "R-AF-19", fn, b, vc, "the call manager is closing the AF")
+	if vc.af.getState() == afNotifyClose {
+		vc.mu.Unlock()
+		return nil, m.reject(StatusFailure, "R-AF-19", fn, b, vc, "the call manager is closing the AF")
 	}
 	if params == nil {
-		return nil, m.refuse(StatusFailure, "R-CALL-2", fn, b, vc, "nil call parameters")
+		vc.mu.Unlock()
+		return nil, m.reject(StatusFailure, "R-CALL-2", fn, b, vc, "nil call parameters")
 	}
 	if st, rule, why := m.reusableLocked(vc); st != 0 {
-		return nil, m.refuse(st, rule, fn, b, vc, "%s", why)
+		vc.mu.Unlock()
+		return nil, m.reject(st, rule, fn, b, vc, "%s", why)
 	}
 	var p *Party
 	vc.multipoint = partyCtx != nil
 	if vc.multipoint {
 		p = &Party{m: m, id: m.newID(), vc: vc, clientCtx: partyCtx, state: partyAdding}
-		m.parties += 1 - len(vc.parties)
+		vc.shard.parties.Add(int64(1 - len(vc.parties)))
 		vc.parties = append(vc.parties[:0], p)
 	}
 	vc.call, vc.closingMark, vc.closeSeen = callOutSetup, false, false
 	vc.makeCall.state = opUpcall
-	m.counters.CallsMade++
+	vc.shard.callsMade.Add(1)
 	cm, owner, cmCtx := vc.cm(), vc.cmOwner(), vc.cmCtx
-	m.mu.Unlock()
+	vc.mu.Unlock()
 
-	m.emit(EventUpcall, nameOf(owner), "ProtocolCmMakeCall", vc, 0)
+	m.emit(EventUpcall, owner, "ProtocolCmMakeCall", vc, 0)
 	cmPartyCtx, st := cm.ProtocolCmMakeCall(cmCtx, params, p)
-	m.emit(EventHandled, nameOf(owner), "ProtocolCmMakeCall", vc, st)
+	m.emit(EventHandled, owner, "ProtocolCmMakeCall", vc, st)
 
-	m.mu.Lock()
+	vc.mu.Lock()
 	early := m.earlyOf(&vc.makeCall)
 	final, fctx, fparams, finish, deliver := vc.makeCall.settle(m, st, cmPartyCtx, params, "ProtocolCmMakeCall", owner, vc)
 	if !finish {
-		m.mu.Unlock()
-		m.emit(EventReturn, b.name, fn, vc, StatusPending)
+		vc.mu.Unlock()
+		m.emit(EventReturn, b, fn, vc, StatusPending)
 		return p, StatusPending
 	}
 	hp := m.finishMakeCallLocked(vc, final, fctx, owner)
-	m.mu.Unlock()
+	var held *earlyCompletion
+	if early != nil && early.closeHeld {
+		held = early // no longer parked: only this goroutine sees it now
+	}
+	vc.mu.Unlock()
 	if deliver {
-		m.emit(EventUpcall, b.name, "ProtocolClMakeCallComplete", vc, final)
+		m.emit(EventUpcall, b, "ProtocolClMakeCallComplete", vc, final)
 		b.client.ProtocolClMakeCallComplete(final, vc.clientCtx, hp, fparams)
-		if early != nil && early.closeHeld {
-			m.deliverHeldClose(vc, early.closeSt, early.closeData)
+		if held != nil {
+			m.deliverHeldClose(vc, held.closeSt, held.closeData)
 		}
 		final = StatusPending
 		hp = p
 	}
-	m.emit(EventReturn, b.name, fn, vc, final)
+	m.emit(EventReturn, b, fn, vc, final)
 	return hp, final
 }
 
@@ -152,8 +169,10 @@ func (m *Mediator) finishMakeCallLocked(v *Vc, st Status, cmPartyCtx any, owner 
 	for _, p := range v.parties {
 		p.state = partyDead
 	}
-	m.parties -= len(v.parties)
-	v.parties = v.parties[:0]
+	if len(v.parties) > 0 {
+		v.shard.parties.Add(-int64(len(v.parties)))
+		v.parties = v.parties[:0]
+	}
 	v.multipoint = false
 	v.call = callIdle
 	return nil
@@ -179,24 +198,26 @@ func (m *Mediator) makeCallComplete(who driver, fn string, st Status, v *Vc, par
 	if ret, ok := m.startCompletion(who, fn, v, st); !ok {
 		return ret
 	}
-	if rule, why := m.cmVcCheckLocked(who, v); rule != "" {
-		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
+	if rule, why := m.lockCmVc(who, v); rule != "" {
+		return m.reject(StatusFailure, rule, fn, who, v, "%s", why)
 	}
 	if v.makeCall.state != opUpcall && v.makeCall.state != opPended {
-		return m.refuse(StatusFailure, "R-GEN-2", fn, who, v, "no pended ProtocolCmMakeCall to complete")
+		v.mu.Unlock()
+		return m.reject(StatusFailure, "R-GEN-2", fn, who, v, "no pended ProtocolCmMakeCall to complete")
 	}
 	if v.multipoint && party != v.parties[0] || !v.multipoint && party != nil {
-		return m.refuse(StatusFailure, "R-CALL-3", fn, who, v, "party handle does not match the call's initial party")
+		v.mu.Unlock()
+		return m.reject(StatusFailure, "R-CALL-3", fn, who, v, "party handle does not match the call's initial party")
 	}
 	deliver, _ := v.makeCall.complete(m, st, cmPartyCtx, params)
 	if !deliver {
-		m.mu.Unlock()
+		v.mu.Unlock()
 		return StatusSuccess
 	}
 	hp := m.finishMakeCallLocked(v, st, cmPartyCtx, who)
 	c := v.client
-	m.mu.Unlock()
-	m.emit(EventUpcall, c.name, "ProtocolClMakeCallComplete", v, st)
+	v.mu.Unlock()
+	m.emit(EventUpcall, c, "ProtocolClMakeCallComplete", v, st)
 	c.client.ProtocolClMakeCallComplete(st, v.clientCtx, hp, params)
 	return StatusSuccess
 }
@@ -222,51 +243,57 @@ func (a *Adapter) MCmDispatchIncomingCall(sap *Sap, vc *Vc, params *CallParamete
 }
 
 func (m *Mediator) dispatchIncomingCall(who driver, fn string, sap *Sap, v *Vc, params *CallParameters) Status {
-	m.emit(EventRequest, nameOf(who), fn, v, 0)
-	m.mu.Lock()
-	if rule, why := m.cmVcCheckLocked(who, v); rule != "" {
-		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
+	m.emit(EventRequest, who, fn, v, 0)
+	if rule, why := m.lockCmVc(who, v); rule != "" {
+		return m.reject(StatusFailure, rule, fn, who, v, "%s", why)
 	}
 	if v.creator != who {
-		return m.refuse(StatusFailure, "R-IN-12", fn, who, v, "a call manager dispatches incoming calls only on VCs it created")
+		v.mu.Unlock()
+		return m.reject(StatusFailure, "R-IN-12", fn, who, v, "a call manager dispatches incoming calls only on VCs it created")
 	}
-	if sap == nil || sap.m != m || (sap.state != sapRegistering && sap.state != sapRegistered) {
-		return m.refuse(StatusFailure, "R-SAP-11", fn, who, v, "SAP is not registered")
+	// The SAP's state is read without its AF's lock: an offer races a
+	// deregistration either way (R-SAP-9).
+	if sap == nil || sap.m != m || (sap.getState() != sapRegistering && sap.getState() != sapRegistered) {
+		v.mu.Unlock()
+		return m.reject(StatusFailure, "R-SAP-11", fn, who, v, "SAP is not registered")
 	}
 	if sap.af != v.af {
-		return m.refuse(StatusFailure, "R-SAP-11", fn, who, v, "SAP %v belongs to another client or AF than the VC", sap)
+		v.mu.Unlock()
+		return m.reject(StatusFailure, "R-SAP-11", fn, who, v, "SAP %v belongs to another client or AF than the VC", sap)
 	}
 	if params == nil {
-		return m.refuse(StatusFailure, "R-IN-10", fn, who, v, "nil call parameters")
+		v.mu.Unlock()
+		return m.reject(StatusFailure, "R-IN-10", fn, who, v, "nil call parameters")
 	}
 	if st, rule, why := m.reusableLocked(v); st != 0 {
-		return m.refuse(st, rule, fn, who, v, "%s", why)
+		v.mu.Unlock()
+		return m.reject(st, rule, fn, who, v, "%s", why)
 	}
 	v.call, v.closingMark, v.closeSeen = callOffered, false, false
 	v.inCall.state = opUpcall
-	m.counters.CallsDispatched++
+	v.shard.callsDispatched.Add(1)
 	c := v.client
-	m.mu.Unlock()
+	v.mu.Unlock()
 
-	m.emit(EventUpcall, c.name, "ProtocolClIncomingCall", v, 0)
+	m.emit(EventUpcall, c, "ProtocolClIncomingCall", v, 0)
 	st := c.client.ProtocolClIncomingCall(sap.clientCtx, v.clientCtx, params)
-	m.emit(EventHandled, c.name, "ProtocolClIncomingCall", v, st)
+	m.emit(EventHandled, c, "ProtocolClIncomingCall", v, st)
 
-	m.mu.Lock()
+	v.mu.Lock()
 	final, _, fparams, finish, deliver := v.inCall.settle(m, st, nil, params, "ProtocolClIncomingCall", c, v)
 	if !finish {
-		m.mu.Unlock()
-		m.emit(EventReturn, nameOf(who), fn, v, StatusPending)
+		v.mu.Unlock()
+		m.emit(EventReturn, who, fn, v, StatusPending)
 		return StatusPending
 	}
 	finishIncomingCallLocked(v, final)
-	m.mu.Unlock()
+	v.mu.Unlock()
 	if deliver {
-		m.emit(EventUpcall, nameOf(who), "ProtocolCmIncomingCallComplete", v, final)
+		m.emit(EventUpcall, who, "ProtocolCmIncomingCallComplete", v, final)
 		v.cm().ProtocolCmIncomingCallComplete(final, v.cmCtx, fparams)
 		final = StatusPending
 	}
-	m.emit(EventReturn, nameOf(who), fn, v, final)
+	m.emit(EventReturn, who, fn, v, final)
 	return final
 }
 
@@ -292,24 +319,29 @@ func (b *Binding) ClIncomingCallComplete(status Status, vc *Vc, params *CallPara
 	}
 	m := b.m
 	const fn = "NdisClIncomingCallComplete"
-	m.emit(EventRequest, b.name, fn, vc, status)
+	m.emit(EventRequest, b, fn, vc, status)
 	if status == StatusPending {
 		return m.reject(StatusFailure, "R-IN-3", fn, b, vc, "the answer to an incoming call may not be NDIS_STATUS_PENDING")
 	}
-	m.mu.Lock()
-	if rule, why := m.liveVcCheckLocked(vc); rule != "" {
-		return m.refuse(StatusFailure, rule, fn, b, vc, "%s", why)
+	if rule, why := m.lockLiveVc(vc); rule != "" {
+		return m.reject(StatusFailure, rule, fn, b, vc, "%s", why)
 	}
 	if vc.client != b {
-		return m.refuse(StatusFailure, "R-GEN-8", fn, b, vc, "not a VC of this client")
+		vc.mu.Unlock()
+		return m.reject(StatusFailure, "R-GEN-8", fn, b, vc, "not a VC of this client")
 	}
-	if now, ret := m.takeCompletionLocked(&vc.inCall, status, nil, params, fn, b, vc, "ProtocolClIncomingCall"); !now {
-		return ret
+	switch m.takeCompletionLocked(&vc.inCall, status, nil, params) {
+	case completeNone:
+		vc.mu.Unlock()
+		return m.refuseDoubleCompletion(fn, b, vc, "ProtocolClIncomingCall")
+	case completeParked:
+		vc.mu.Unlock()
+		return StatusSuccess
 	}
 	finishIncomingCallLocked(vc, status)
 	owner := vc.cmOwner()
-	m.mu.Unlock()
-	m.emit(EventUpcall, nameOf(owner), "ProtocolCmIncomingCallComplete", vc, status)
+	vc.mu.Unlock()
+	m.emit(EventUpcall, owner, "ProtocolCmIncomingCallComplete", vc, status)
 	vc.cm().ProtocolCmIncomingCallComplete(status, vc.cmCtx, params)
 	return StatusSuccess
 }
@@ -333,23 +365,26 @@ func (a *Adapter) MCmDispatchCallConnected(vc *Vc) Status {
 }
 
 func (m *Mediator) dispatchCallConnected(who driver, fn string, v *Vc) Status {
-	m.emit(EventRequest, nameOf(who), fn, v, 0)
-	m.mu.Lock()
-	if rule, why := m.cmVcCheckLocked(who, v); rule != "" {
-		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
+	m.emit(EventRequest, who, fn, v, 0)
+	if rule, why := m.lockCmVc(who, v); rule != "" {
+		return m.reject(StatusFailure, rule, fn, who, v, "%s", why)
 	}
 	if v.call != callAccepted {
-		return m.refuse(StatusFailure, "R-IN-6", fn, who, v, "call is %v; only an accepted incoming call can be connected", v.call)
+		call := v.call
+		v.mu.Unlock()
+		return m.reject(StatusFailure, "R-IN-6", fn, who, v, "call is %v; only an accepted incoming call can be connected", call)
 	}
 	if !v.act.isActive() {
-		return m.refuse(StatusVcNotActivated, "R-ACT-1", fn, who, v, "VC is %v; activate it before the call is connected", v.act)
+		act := v.act
+		v.mu.Unlock()
+		return m.reject(StatusVcNotActivated, "R-ACT-1", fn, who, v, "VC is %v; activate it before the call is connected", act)
 	}
 	v.call = callConnected
 	c := v.client
-	m.mu.Unlock()
-	m.emit(EventUpcall, c.name, "ProtocolClCallConnected", v, 0)
+	v.mu.Unlock()
+	m.emit(EventUpcall, c, "ProtocolClCallConnected", v, 0)
 	c.client.ProtocolClCallConnected(v.clientCtx)
-	m.emit(EventReturn, nameOf(who), fn, v, StatusSuccess)
+	m.emit(EventReturn, who, fn, v, StatusSuccess)
 	return StatusSuccess
 }
 
@@ -380,13 +415,13 @@ func (a *Adapter) MCmDispatchIncomingCloseCall(closeStatus Status, vc *Vc, close
 }
 
 func (m *Mediator) dispatchIncomingCloseCall(who driver, fn string, closeStatus Status, v *Vc, data []byte) Status {
-	m.emit(EventRequest, nameOf(who), fn, v, closeStatus)
-	m.mu.Lock()
-	if rule, why := m.cmVcCheckLocked(who, v); rule != "" {
-		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
+	m.emit(EventRequest, who, fn, v, closeStatus)
+	if rule, why := m.lockCmVc(who, v); rule != "" {
+		return m.reject(StatusFailure, rule, fn, who, v, "%s", why)
 	}
 	if closeStatus == StatusPending {
-		return m.refuse(StatusFailure, "R-CLOSE-19", fn, who, v, "NDIS_STATUS_PENDING is not a close status")
+		v.mu.Unlock()
+		return m.reject(StatusFailure, "R-CLOSE-19", fn, who, v, "NDIS_STATUS_PENDING is not a close status")
 	}
 	switch v.call {
 	case callOffered, callAccepted, callConnected:
@@ -395,8 +430,8 @@ func (m *Mediator) dispatchIncomingCloseCall(who driver, fn string, closeStatus 
 		// way to the call manager, which could not have known when the
 		// remote release arrived. Not a violation; the client hears nothing
 		// more and its close completes (design.md §2, Q.2931 clear collision).
-		m.mu.Unlock()
-		m.emit(EventReturn, nameOf(who), fn, v, StatusClosing)
+		v.mu.Unlock()
+		m.emit(EventReturn, who, fn, v, StatusClosing)
 		return StatusClosing
 	case callOutSetup:
 		if e := m.earlyOf(&v.makeCall); v.makeCall.state == opEarly && e != nil && e.st == StatusSuccess && !e.closeHeld {
@@ -406,18 +441,23 @@ func (m *Mediator) dispatchIncomingCloseCall(who driver, fn string, closeStatus 
 			// not been told yet. The close is indicated right after the
 			// client's ProtocolClMakeCallComplete.
 			e.closeHeld, e.closeSt, e.closeData = true, closeStatus, append([]byte(nil), data...)
-			m.mu.Unlock()
-			m.emit(EventReturn, nameOf(who), fn, v, StatusSuccess)
+			v.mu.Unlock()
+			m.emit(EventReturn, who, fn, v, StatusSuccess)
 			return StatusSuccess
 		}
-		return m.refuse(StatusFailure, "R-CLOSE-20", fn, who, v, "the call is still being set up; fail the MakeCall with NdisCmMakeCallComplete instead")
+		v.mu.Unlock()
+		return m.reject(StatusFailure, "R-CLOSE-20", fn, who, v, "the call is still being set up; fail the MakeCall with NdisCmMakeCallComplete instead")
 	default:
-		return m.refuse(StatusFailure, "R-CLOSE-20", fn, who, v, "no offered or active call to close (%v)", v.call)
+		call := v.call
+		v.mu.Unlock()
+		return m.reject(StatusFailure, "R-CLOSE-20", fn, who, v, "no offered or active call to close (%v)", call)
 	}
 	v.call = callCloseIndicated
 	v.closeSeen, v.closeStatus = true, closeStatus
-	m.indicateCloseLocked(v, closeStatus, data)
-	m.emit(EventReturn, nameOf(who), fn, v, StatusSuccess)
+	v.indicating++
+	v.mu.Unlock()
+	m.indicateClose(v, closeStatus, data)
+	m.emit(EventReturn, who, fn, v, StatusSuccess)
 	return StatusSuccess
 }
 
@@ -425,28 +465,29 @@ func (m *Mediator) dispatchIncomingCloseCall(who driver, fn string, closeStatus 
 // until the client had its MakeCallComplete, unless the client has closed
 // the call since (the close then crossed its own, as in a clear collision).
 func (m *Mediator) deliverHeldClose(v *Vc, st Status, data []byte) {
-	m.mu.Lock()
+	v.mu.Lock()
 	if v.call != callConnected || v.closingMark {
-		m.mu.Unlock()
+		v.mu.Unlock()
 		return
 	}
 	v.call = callCloseIndicated
 	v.closeSeen, v.closeStatus = true, st
-	m.indicateCloseLocked(v, st, data)
+	v.indicating++
+	v.mu.Unlock()
+	m.indicateClose(v, st, data)
 }
 
-// indicateCloseLocked runs the client's ProtocolClIncomingCloseCall (m.mu
-// held on entry, released here). While it runs, a send crossing the
-// indication is refused without a violation (R-CLOSE-15).
-func (m *Mediator) indicateCloseLocked(v *Vc, st Status, data []byte) {
-	v.indicating++
+// indicateClose runs the client's ProtocolClIncomingCloseCall for a close
+// its caller marked on v (v.indicating raised, no lock held). While it
+// runs, a send crossing the indication is refused without a violation
+// (R-CLOSE-15).
+func (m *Mediator) indicateClose(v *Vc, st Status, data []byte) {
 	c := v.client
-	m.mu.Unlock()
-	m.emit(EventUpcall, c.name, "ProtocolClIncomingCloseCall", v, st)
+	m.emit(EventUpcall, c, "ProtocolClIncomingCloseCall", v, st)
 	c.client.ProtocolClIncomingCloseCall(st, v.clientCtx, data)
-	m.mu.Lock()
+	v.mu.Lock()
 	v.indicating--
-	m.mu.Unlock()
+	v.mu.Unlock()
 }
 
 // ClCloseCall models NdisClCloseCall: the client tears down the call on vc.
@@ -461,40 +502,29 @@ func (b *Binding) ClCloseCall(vc *Vc, party *Party, closeData []byte) Status {
 	}
 	m := b.m
 	const fn = "NdisClCloseCall"
-	m.emit(EventRequest, b.name, fn, vc, 0)
-	m.mu.Lock()
-	if rule, why := b.clientVcCheckLocked(vc); rule != "" {
-		return m.refuse(StatusFailure, rule, fn, b, vc, "%s", why)
+	m.emit(EventRequest, b, fn, vc, 0)
+	if rule, why := b.lockClientVc(vc); rule != "" {
+		return m.reject(StatusFailure, rule, fn, b, vc, "%s", why)
 	}
+	var rst Status
+	var rule, why string
 	switch vc.call {
 	case callAccepted, callConnected, callCloseIndicated:
 	case callOutSetup:
-		return m.refuse(StatusFailure, "R-CALL-5", fn, b, vc, "MakeCall is still pending; the call ends with its completion")
+		rst, rule, why = StatusFailure, "R-CALL-5", "MakeCall is still pending; the call ends with its completion"
 	case callOffered:
-		return m.refuse(StatusFailure, "R-IN-3", fn, b, vc, "the incoming call has not been answered; reject it with NdisClIncomingCallComplete")
+		rst, rule, why = StatusFailure, "R-IN-3", "the incoming call has not been answered; reject it with NdisClIncomingCallComplete"
 	case callClosing, callClosed:
-		return m.refuse(StatusFailure, "R-CLOSE-3", fn, b, vc, "the call is already %v", vc.call)
+		rst, rule, why = StatusFailure, "R-CLOSE-3", "the call is already "+vc.call.String()
 	default:
-		return m.refuse(StatusFailure, "R-CLOSE-3", fn, b, vc, "no call on the VC")
+		rst, rule, why = StatusFailure, "R-CLOSE-3", "no call on the VC"
 	}
-	if vc.multipoint {
-		if party == nil || party.vc != vc {
-			return m.refuse(StatusFailure, "R-CLOSE-5", fn, b, vc, "a multipoint call is closed with the handle of its last party")
-		}
-		live := 0
-		for _, p := range vc.parties {
-			if p.state == partyAdding {
-				return m.refuse(StatusFailure, "R-CLOSE-4", fn, b, vc, "AddParty on %v is still pending", p)
-			}
-			if p.state != partyDead {
-				live++
-			}
-		}
-		if live != 1 || (party.state != partyConnected && party.state != partyDropIndicated) {
-			return m.refuse(StatusFailure, "R-CLOSE-4", fn, b, vc, "%d parties remain; drop all but one before closing", live)
-		}
-	} else if party != nil {
-		return m.refuse(StatusFailure, "R-CLOSE-5", fn, b, vc, "party handle given for a point-to-point call")
+	if rule == "" {
+		rst, rule, why = closePartyCheckLocked(vc, party)
+	}
+	if rule != "" {
+		vc.mu.Unlock()
+		return m.reject(rst, rule, fn, b, vc, "%s", why)
 	}
 	if vc.sendsOut > 0 {
 		m.warn("R-CLOSE-1", fn, b, vc, "%d send(s) not yet completed when closing", vc.sendsOut)
@@ -508,33 +538,65 @@ func (b *Binding) ClCloseCall(vc *Vc, party *Party, closeData []byte) Status {
 	}
 	vc.closeCall.state = opUpcall
 	cm, owner, cmCtx := vc.cm(), vc.cmOwner(), vc.cmCtx
-	m.mu.Unlock()
+	vc.mu.Unlock()
 
-	m.emit(EventUpcall, nameOf(owner), "ProtocolCmCloseCall", vc, 0)
+	m.emit(EventUpcall, owner, "ProtocolCmCloseCall", vc, 0)
 	st := cm.ProtocolCmCloseCall(cmCtx, cmPartyCtx, closeData)
-	m.emit(EventHandled, nameOf(owner), "ProtocolCmCloseCall", vc, st)
+	m.emit(EventHandled, owner, "ProtocolCmCloseCall", vc, st)
 
-	m.mu.Lock()
+	vc.mu.Lock()
 	early := m.earlyOf(&vc.closeCall)
 	final, _, _, finish, deliver := vc.closeCall.settle(m, st, nil, nil, "ProtocolCmCloseCall", owner, vc)
 	if !finish {
-		m.mu.Unlock()
-		m.emit(EventReturn, b.name, fn, vc, StatusPending)
+		vc.mu.Unlock()
+		m.emit(EventReturn, b, fn, vc, StatusPending)
 		return StatusPending
 	}
 	m.finishCloseCallLocked(vc, final, owner)
-	m.mu.Unlock()
+	var deferred *earlyCompletion
+	if early != nil && early.deleteBy != nil {
+		deferred = early // no longer parked: only this goroutine sees it now
+	}
+	vc.mu.Unlock()
 	ret := final
 	if deliver {
-		m.emit(EventUpcall, b.name, "ProtocolClCloseCallComplete", vc, final)
+		m.emit(EventUpcall, b, "ProtocolClCloseCallComplete", vc, final)
 		b.client.ProtocolClCloseCallComplete(final, vc.clientCtx, clPartyCtx)
 		ret = StatusPending
 	}
-	if early != nil && early.deleteBy != nil {
-		m.finishDeferredDelete(early, vc, final)
+	if deferred != nil {
+		m.finishDeferredDelete(deferred, vc, final)
 	}
-	m.emit(EventReturn, b.name, fn, vc, ret)
+	m.emit(EventReturn, b, fn, vc, ret)
 	return ret
+}
+
+// closePartyCheckLocked checks the party handle of a close (R-CLOSE-4,
+// R-CLOSE-5): on a multipoint VC exactly one party may remain and its
+// handle must be passed. Caller holds vc.mu.
+func closePartyCheckLocked(vc *Vc, party *Party) (Status, string, string) {
+	if !vc.multipoint {
+		if party != nil {
+			return StatusFailure, "R-CLOSE-5", "party handle given for a point-to-point call"
+		}
+		return 0, "", ""
+	}
+	if party == nil || party.vc != vc {
+		return StatusFailure, "R-CLOSE-5", "a multipoint call is closed with the handle of its last party"
+	}
+	live := 0
+	for _, p := range vc.parties {
+		if p.state == partyAdding {
+			return StatusFailure, "R-CLOSE-4", "AddParty on " + p.String() + " is still pending"
+		}
+		if p.state != partyDead {
+			live++
+		}
+	}
+	if live != 1 || (party.state != partyConnected && party.state != partyDropIndicated) {
+		return StatusFailure, "R-CLOSE-4", strconv.Itoa(live) + " parties remain; drop all but one before closing"
+	}
+	return 0, "", ""
 }
 
 // finishCloseCallLocked applies a close outcome. A successful close means
@@ -547,12 +609,14 @@ func (m *Mediator) finishCloseCallLocked(v *Vc, st Status, owner driver) {
 			v.leftActive = true
 		}
 		v.call = callClosed
-		for _, p := range v.parties {
-			p.state = partyDead
+		if len(v.parties) > 0 {
+			for _, p := range v.parties {
+				p.state = partyDead
+			}
+			v.shard.parties.Add(-int64(len(v.parties)))
+			v.parties = v.parties[:0]
 		}
-		m.parties -= len(v.parties)
-		v.parties = v.parties[:0]
-		m.counters.CallsClosed++
+		v.shard.callsClosed.Add(1)
 		return
 	}
 	v.call, v.closingMark = v.prevCall, false
@@ -583,25 +647,31 @@ func (m *Mediator) closeCallComplete(who driver, fn string, st Status, v *Vc, pa
 	if ret, ok := m.startCompletion(who, fn, v, st); !ok {
 		return ret
 	}
-	if rule, why := m.cmVcCheckLocked(who, v); rule != "" {
-		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
+	if rule, why := m.lockCmVc(who, v); rule != "" {
+		return m.reject(StatusFailure, rule, fn, who, v, "%s", why)
 	}
 	var clPartyCtx any
 	for _, p := range v.parties {
 		if p.state == partyClosing {
 			clPartyCtx = p.clientCtx
 			if party != p {
-				return m.refuse(StatusFailure, "R-CLOSE-5", fn, who, v, "party handle does not match the party being closed")
+				v.mu.Unlock()
+				return m.reject(StatusFailure, "R-CLOSE-5", fn, who, v, "party handle does not match the party being closed")
 			}
 		}
 	}
-	if now, ret := m.takeCompletionLocked(&v.closeCall, st, nil, nil, fn, who, v, "ProtocolCmCloseCall"); !now {
-		return ret
+	switch m.takeCompletionLocked(&v.closeCall, st, nil, nil) {
+	case completeNone:
+		v.mu.Unlock()
+		return m.refuseDoubleCompletion(fn, who, v, "ProtocolCmCloseCall")
+	case completeParked:
+		v.mu.Unlock()
+		return StatusSuccess
 	}
 	m.finishCloseCallLocked(v, st, who)
 	c := v.client
-	m.mu.Unlock()
-	m.emit(EventUpcall, c.name, "ProtocolClCloseCallComplete", v, st)
+	v.mu.Unlock()
+	m.emit(EventUpcall, c, "ProtocolClCloseCallComplete", v, st)
 	c.client.ProtocolClCloseCallComplete(st, v.clientCtx, clPartyCtx)
 	return StatusSuccess
 }

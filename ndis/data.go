@@ -47,34 +47,28 @@ func (b *Binding) CoSendNetBufferLists(vc *Vc, nbls *NetBufferList, flags SendFl
 		return
 	}
 	if m.tracing() {
-		m.emit(EventRequest, b.name, fn, vc, 0)
+		m.emit(EventRequest, b, fn, vc, 0)
 	}
-	m.mu.Lock()
-	// Checked first: a refused send completes its lists, and lists the
+	// Claimed first: a refused send completes its lists, and lists the
 	// mediator does not consider the sender's must not be touched, since
 	// completing them would hand them out twice.
-	for n := nbls; n != nil; n = n.Next {
-		if n.owner != nblFree {
-			m.mu.Unlock()
-			m.warn("R-DATA-3", fn, b, vc, "a list in the chain is still owned by NDIS (sent or indicated and not yet returned); chain dropped")
-			return
-		}
+	if !claimChain(nbls, nblSending) {
+		m.warn("R-DATA-3", fn, b, vc, "a list in the chain is still owned by NDIS (sent or indicated and not yet returned); chain dropped")
+		return
 	}
-	if rule, why := m.liveVcCheckLocked(vc); rule != "" {
-		m.mu.Unlock()
+	if rule, why := m.lockLiveVc(vc); rule != "" {
 		m.failSends(b, nil, vc, nbls, StatusFailure, rule, fn, why)
 		return
 	}
 	owner, ownerCtx := vc.dataOwner()
 	if owner != b {
-		m.mu.Unlock()
+		vc.mu.Unlock()
 		m.failSends(b, nil, vc, nbls, StatusFailure, "R-GEN-8", fn, "not a VC this protocol sends on")
 		return
 	}
 	if st, rule, why := sendRefusalLocked(vc); st != 0 {
 		vc.stats.SendsRefused++
-		m.counters.SendsRefused++
-		m.mu.Unlock()
+		vc.mu.Unlock()
 		m.failSends(b, ownerCtx, vc, nbls, st, rule, fn, why)
 		return
 	}
@@ -83,15 +77,14 @@ func (b *Binding) CoSendNetBufferLists(vc *Vc, nbls *NetBufferList, flags SendFl
 		if n.SourceHandle != nil && n.SourceHandle != vc {
 			m.warn("R-DATA-2", fn, b, vc, "list SourceHandle names %v", n.SourceHandle)
 		}
-		n.SourceHandle, n.owner = vc, nblSending
+		n.SourceHandle = vc
 		count++
 	}
 	vc.sendsOut += int32(count)
-	m.counters.SendsForwarded += uint64(count)
 	data, mpCtx := vc.adapter.data, vc.mpCtx
-	m.mu.Unlock()
+	vc.mu.Unlock()
 	if m.tracing() {
-		m.emit(EventUpcall, vc.adapter.name, "MiniportCoSendNetBufferLists", vc, 0)
+		m.emit(EventUpcall, vc.adapter, "MiniportCoSendNetBufferLists", vc, 0)
 	}
 	data.MiniportCoSendNetBufferLists(mpCtx, nbls, flags)
 }
@@ -104,10 +97,11 @@ func (m *Mediator) failSends(b *Binding, vcCtx any, vc *Vc, nbls *NetBufferList,
 			n.SourceHandle = vc
 		}
 	}
+	releaseChain(nbls)
 	if rule != "" {
 		m.report(Violation{Rule: rule, Func: fn, Driver: b.name, Object: objName(vc), Status: st, Detail: why})
 	}
-	m.emit(EventRefused, b.name, fn, vc, st)
+	m.emit(EventRefused, b, fn, vc, st)
 	b.proto.ProtocolCoSendNetBufferListsComplete(vcCtx, nbls, 0)
 }
 
@@ -121,22 +115,25 @@ func (a *Adapter) MCoSendNetBufferListsComplete(vc *Vc, nbls *NetBufferList, fla
 	}
 	m := a.m
 	const fn = "NdisMCoSendNetBufferListsComplete"
-	m.mu.Lock()
 	if vc == nil || vc.adapter != a {
-		return m.refuse(StatusFailure, "R-GEN-8", fn, a, vc, "not a VC on this adapter")
+		return m.reject(StatusFailure, "R-GEN-8", fn, a, vc, "not a VC on this adapter")
 	}
 	var head, tail *NetBufferList
 	bad := 0
+	vc.mu.Lock()
 	for n := nbls; n != nil; {
 		next := n.Next
-		if n.owner != nblSending || n.SourceHandle != vc {
+		// A list sent on vc is sending with vc as its source until it is
+		// completed here, under vc.mu; anything else is not the miniport's
+		// to complete on vc.
+		if !n.ownerIs(nblSending) || n.SourceHandle != vc {
 			bad++
 		} else {
 			if n.Status == StatusPending {
 				m.warn("R-GEN-1", fn, a, vc, "a list was completed with NDIS_STATUS_PENDING")
 				n.Status = StatusFailure
 			}
-			n.owner = nblFree
+			n.setOwner(nblCompleting)
 			vc.sendsOut--
 			if n.Status == StatusSuccess {
 				vc.stats.TxPackets++
@@ -155,10 +152,11 @@ func (a *Adapter) MCoSendNetBufferListsComplete(vc *Vc, nbls *NetBufferList, fla
 		n = next
 	}
 	owner, ownerCtx := vc.dataOwner()
-	m.mu.Unlock()
+	vc.mu.Unlock()
 	if head != nil {
+		releaseChain(head)
 		if m.tracing() {
-			m.emit(EventUpcall, owner.name, "ProtocolCoSendNetBufferListsComplete", vc, 0)
+			m.emit(EventUpcall, owner, "ProtocolCoSendNetBufferListsComplete", vc, 0)
 		}
 		owner.proto.ProtocolCoSendNetBufferListsComplete(ownerCtx, head, flags)
 	}
@@ -184,59 +182,58 @@ func (a *Adapter) MCoIndicateReceiveNetBufferLists(vc *Vc, nbls *NetBufferList, 
 	if nbls == nil {
 		return StatusSuccess
 	}
-	m.mu.Lock()
-	if rule, why := m.liveVcCheckLocked(vc); rule != "" {
-		m.mu.Unlock()
+	if rule, why := m.lockLiveVc(vc); rule != "" {
 		m.returnToMiniport(a, nbls, flags)
 		return m.reject(StatusFailure, rule, fn, a, vc, "%s", why)
 	}
 	if vc.adapter != a {
-		m.mu.Unlock()
+		vc.mu.Unlock()
 		m.returnToMiniport(a, nbls, flags)
 		return m.reject(StatusFailure, "R-GEN-8", fn, a, vc, "not a VC on this adapter")
 	}
 	for x := nbls; x != nil; x = x.Next {
-		if x.owner != nblFree {
+		if !x.ownerIs(nblFree) {
 			// Still out with a protocol (indicated and not returned, or
 			// being sent): the miniport does not own it (R-DATA-3). Not
 			// touched, so the bookkeeping of its real owner stays right.
-			return m.refuse(StatusFailure, "R-DATA-3", fn, a, vc, "a list in the chain is not the miniport's (indicated and not yet returned, or being sent)")
+			vc.mu.Unlock()
+			return m.reject(StatusFailure, "R-DATA-3", fn, a, vc, "a list in the chain is not the miniport's (indicated and not yet returned, or being sent)")
 		}
 	}
 	n := nbls.Len()
 	if !vc.act.isActive() {
 		vc.stats.RxDrops += uint64(n)
-		m.counters.ReceivesDropped += uint64(n)
-		m.mu.Unlock()
+		act := vc.act
+		vc.mu.Unlock()
 		m.returnToMiniport(a, nbls, flags)
-		return m.reject(StatusVcNotActivated, "R-ACT-7", fn, a, vc, "receive indicated on a VC that is %v", vc.act)
+		return m.reject(StatusVcNotActivated, "R-ACT-7", fn, a, vc, "receive indicated on a VC that is %v", act)
 	}
 	if vc.kind != vcSignaling && (vc.closeSeen || vc.closingMark || vc.call == callIdle || vc.call == callClosed) {
 		// Data in flight when the call went away: not an error of the
 		// miniport, but the client may no longer receive (R-CLOSE-15).
 		vc.stats.RxDrops += uint64(n)
-		m.counters.ReceivesDropped += uint64(n)
-		m.mu.Unlock()
+		vc.mu.Unlock()
 		m.returnToMiniport(a, nbls, flags)
 		return StatusSuccess
 	}
 	keep := flags&ReceiveFlagsResources == 0
+	if keep && !claimChain(nbls, nblIndicated) {
+		// Another indication took a list of the chain meanwhile.
+		vc.mu.Unlock()
+		return m.reject(StatusFailure, "R-DATA-3", fn, a, vc, "a list in the chain is not the miniport's (indicated and not yet returned, or being sent)")
+	}
 	for x := nbls; x != nil; x = x.Next {
 		x.SourceHandle = vc
 		vc.stats.RxBytes += uint64(len(x.Data))
-		if keep {
-			x.owner = nblIndicated
-		}
 	}
 	vc.stats.RxPackets += uint64(n)
 	if keep {
 		vc.recvsOut += int32(n)
 	}
-	m.counters.ReceivesIndicated += uint64(n)
 	owner, ownerCtx := vc.dataOwner()
-	m.mu.Unlock()
+	vc.mu.Unlock()
 	if m.tracing() {
-		m.emit(EventUpcall, owner.name, "ProtocolCoReceiveNetBufferLists", vc, 0)
+		m.emit(EventUpcall, owner, "ProtocolCoReceiveNetBufferLists", vc, 0)
 	}
 	owner.proto.ProtocolCoReceiveNetBufferLists(owner.ctx, ownerCtx, nbls, count, flags)
 	return StatusSuccess
@@ -258,18 +255,30 @@ func (b *Binding) ReturnNetBufferLists(nbls *NetBufferList, flags ReturnFlags) S
 	}
 	m := b.m
 	const fn = "NdisReturnNetBufferLists"
-	m.mu.Lock()
 	var head, tail *NetBufferList
 	bad := 0
+	var held *Vc // the VC whose lock is held: a chain's lists are usually all of one VC
 	for n := nbls; n != nil; {
 		next := n.Next
 		v := n.SourceHandle
-		if n.owner != nblIndicated || v == nil || v.adapter == nil || v.adapter.m != m || v.adapter != b.adapter {
+		if !n.ownerIs(nblIndicated) || v == nil || v.adapter == nil || v.adapter.m != m || v.adapter != b.adapter {
 			bad++
-		} else if o, _ := v.dataOwner(); o != b {
+			n = next
+			continue
+		}
+		if v != held {
+			if held != nil {
+				held.mu.Unlock()
+			}
+			v.mu.Lock()
+			held = v
+		}
+		// Checked again under the VC's lock: a list returned twice at once
+		// is taken back once.
+		if o, _ := v.dataOwner(); o != b || !n.ownerIs(nblIndicated) || n.SourceHandle != v {
 			bad++
 		} else {
-			n.owner = nblFree
+			n.setOwner(nblCompleting)
 			v.recvsOut--
 			n.Next = nil
 			if tail == nil {
@@ -281,9 +290,12 @@ func (b *Binding) ReturnNetBufferLists(nbls *NetBufferList, flags ReturnFlags) S
 		}
 		n = next
 	}
+	if held != nil {
+		held.mu.Unlock()
+	}
 	a := b.adapter
-	m.mu.Unlock()
 	if head != nil {
+		releaseChain(head)
 		a.data.MiniportReturnNetBufferLists(a.ctx, head, flags)
 	}
 	if bad > 0 {
@@ -302,26 +314,30 @@ func (a *Adapter) MCoIndicateStatusEx(vc *Vc, ind *StatusIndication) Status {
 	}
 	m := a.m
 	const fn = "NdisMCoIndicateStatusEx"
-	m.emit(EventRequest, a.name, fn, vc, 0)
+	m.emit(EventRequest, a, fn, vc, 0)
 	type target struct {
 		b   *Binding
 		ctx any
 	}
 	var ts []target
-	m.mu.Lock()
+	m.topo.Lock()
 	if a.gone {
-		return m.refuse(StatusFailure, "R-DATA-10", fn, a, a, "adapter has been halted")
+		m.topo.Unlock()
+		return m.reject(StatusFailure, "R-DATA-10", fn, a, a, "adapter has been halted")
 	}
 	if ind == nil {
-		return m.refuse(StatusFailure, "R-DATA-9", fn, a, a, "nil status indication")
+		m.topo.Unlock()
+		return m.reject(StatusFailure, "R-DATA-9", fn, a, a, "nil status indication")
 	}
 	if vc == nil {
 		for _, b := range a.binds {
 			ts = append(ts, target{b, nil})
 		}
+		m.topo.Unlock()
 	} else {
-		if rule, why := m.liveVcCheckLocked(vc); rule != "" {
-			return m.refuse(StatusFailure, rule, fn, a, vc, "%s", why)
+		m.topo.Unlock()
+		if rule, why := m.lockLiveVc(vc); rule != "" {
+			return m.reject(StatusFailure, rule, fn, a, vc, "%s", why)
 		}
 		if vc.client != nil {
 			ts = append(ts, target{vc.client, vc.clientCtx})
@@ -329,11 +345,11 @@ func (a *Adapter) MCoIndicateStatusEx(vc *Vc, ind *StatusIndication) Status {
 		if vc.cmB != nil {
 			ts = append(ts, target{vc.cmB, vc.cmCtx})
 		}
+		vc.mu.Unlock()
 	}
-	m.mu.Unlock()
 	for _, t := range ts {
 		t.b.statMu <- struct{}{}
-		m.emit(EventUpcall, t.b.name, "ProtocolCoStatusEx", vc, ind.StatusCode)
+		m.emit(EventUpcall, t.b, "ProtocolCoStatusEx", vc, ind.StatusCode)
 		t.b.proto.ProtocolCoStatusEx(t.b.ctx, t.ctx, ind)
 		<-t.b.statMu
 	}

@@ -1,24 +1,3 @@
-// Package ndis is the CoNDIS mediator: the part of NDIS that hands out
-// handles for address families, SAPs, VCs and parties, checks every request
-// against the documented contract, and routes every request and completion
-// between clients, call managers and miniports.
-//
-// Drivers talk to the mediator through the handle they were given when they
-// attached: a *Binding for protocol drivers (clients and stand-alone call
-// managers, the NdisCl*, NdisCm* and NdisCo* functions) and an *Adapter for
-// miniports and miniport call managers (the NdisMCo* and NdisMCm* functions).
-// The receiver of each method identifies the calling driver, which is what
-// lets the mediator enforce rules such as "only the creator deletes a VC"
-// (R-VC-5) and "NdisCm* only from stand-alone call managers" (R-GEN-9).
-//
-// Concurrency contract: any goroutine may call any method. The mediator holds
-// no lock while a driver handler runs, so handlers may call back in (spec
-// §3.0-6). A completion may arrive on any goroutine, even before the
-// requester has seen StatusPending (R-GEN-10); the requester's completion
-// handler is then delivered just before the request returns StatusPending.
-//
-// Misuse never panics: a refused request returns the status spec §10 gives
-// and is reported as a Violation carrying its rule ID.
 package ndis
 
 import (
@@ -26,6 +5,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // VcReusePolicy says whether a VC's creator may start a new call on it after
@@ -67,25 +47,41 @@ type Options struct {
 
 // Mediator is one NDIS instance (one node). The zero value is not usable;
 // call New.
+//
+// Its state is locked per object (see the package documentation for the
+// lock order): topo guards the topology, each Af, Vc (with its parties) and
+// the VC table's shards their own state, and a few leaf locks the rest.
 type Mediator struct {
 	opts Options
 
-	mu       sync.Mutex
-	nextID   uint64
+	// topo guards the topology: adapters, their bindings and AF
+	// registrations, and the list of AF opens. No call takes it, except the
+	// creation of a stand-alone call manager's signalling VC.
+	topo     sync.Mutex
 	adapters []*Adapter
-	vcs      vcList // every VC not yet deleted
-	afs      afList // every AF open not yet closed
-	parties  int    // the parties on every VC's parties list (Live)
-	counters Counters
+	afs      afList   // every AF open not yet closed
+	retired  []*Af    // closed AF opens that still list VCs (R-AF-15), until those are deleted
+	gone     vcTotals // the totals of AF opens and bindings no longer listed
 
-	// early holds the completions that arrived while the responder's
-	// handler was still running (opEarly), keyed by their operation: rare,
-	// so an opRec is one byte rather than carrying a pointer each.
-	early map[*opRec]*earlyCompletion
+	vcs vcTable // object numbers and call counters
 
-	// instanceNames are the names given by NdisCoAssignInstanceName, until
-	// their VC is deleted (R-VC-13): few VCs have one.
+	// earlyMu guards early: the completions that arrived while the
+	// responder's handler was still running (opEarly), keyed by their
+	// operation. Rare, so an opRec is one byte rather than carrying a
+	// pointer each. A parked completion's fields belong to the lock of the
+	// object its operation is on; earlyMu guards only the map.
+	earlyMu sync.Mutex
+	early   map[*opRec]*earlyCompletion
+
+	// namesMu guards instanceNames: the names given by
+	// NdisCoAssignInstanceName, until their VC is deleted (R-VC-13). Few
+	// VCs have one; named counts them so deleting a VC skips the lock.
+	namesMu       sync.Mutex
 	instanceNames map[*Vc]string
+	named         atomic.Int32
+
+	// oidMu guards the operation record of every outstanding OID request.
+	oidMu sync.Mutex
 
 	vmu        sync.Mutex
 	violations []Violation
@@ -109,17 +105,18 @@ type Counters struct {
 // New returns a mediator.
 func New(opts Options) *Mediator {
 	m := &Mediator{opts: opts}
+	m.vcs.init()
 	return m
 }
 
-// newID returns a fresh object number for display. Caller holds m.mu.
-func (m *Mediator) newID() uint64 {
-	m.nextID++
-	return m.nextID
-}
+// newID returns a fresh object number for display. Numbers follow the
+// order of creation across every kind of object, as traces, charts and the
+// examples in the docs show them (af#3, then vc#4), so they come from one
+// counter: an atomic add on a cache line of its own, once per object.
+func (m *Mediator) newID() uint64 { return m.vcs.ids.Add(1) }
 
-// report records a violation. It may be called with m.mu held; OnViolation
-// must not re-enter the mediator.
+// report records a violation. It may be called with object locks held;
+// OnViolation must not re-enter the mediator.
 func (m *Mediator) report(v Violation) {
 	m.vmu.Lock()
 	m.vtotal++
@@ -189,17 +186,12 @@ func nameOf(d driver) string {
 	return d.driverName()
 }
 
-// refuse unlocks m.mu, reports a violation and returns st. It is the single
-// exit for every refused request, so every refusal carries a rule ID.
-func (m *Mediator) refuse(st Status, rule, fn string, who driver, obj fmt.Stringer, format string, args ...any) Status {
-	m.mu.Unlock()
-	return m.reject(st, rule, fn, who, obj, format, args...)
-}
-
-// reject is refuse for callers that do not hold m.mu.
+// reject reports a violation and returns st. It is the single exit for
+// every refused request, so every refusal carries a rule ID. The caller
+// releases its locks first: reporting runs OnViolation and the logger.
 func (m *Mediator) reject(st Status, rule, fn string, who driver, obj fmt.Stringer, format string, args ...any) Status {
 	m.report(Violation{Rule: rule, Func: fn, Driver: nameOf(who), Object: objName(obj), Status: st, Detail: fmt.Sprintf(format, args...)})
-	m.emit(EventRefused, nameOf(who), fn, obj, st)
+	m.emit(EventRefused, who, fn, obj, st)
 	return st
 }
 
@@ -281,25 +273,45 @@ type earlyCompletion struct {
 
 func (o *opRec) busy() bool { return o.state != opNone }
 
-// earlyOf returns the completion parked for o, or nil. Caller holds m.mu.
+// earlyOf returns the completion parked for o, or nil. Caller holds the
+// lock of o's object.
 func (m *Mediator) earlyOf(o *opRec) *earlyCompletion {
-	if len(m.early) == 0 {
-		return nil
+	if o.state != opEarly {
+		return nil // only a completion that raced its handler is parked
 	}
-	return m.early[o]
+	m.earlyMu.Lock()
+	e := m.early[o]
+	m.earlyMu.Unlock()
+	return e
 }
 
-// complete records a completion under m.mu. It returns deliver=true when the
-// caller must finish the operation now and run the requester's completion
-// handler; when the handler is still running the result is parked and
-// delivered by settle. ok=false means there was nothing to complete.
+// takeEarly removes and returns the completion parked for o, or nil.
+// Caller holds the lock of o's object.
+func (m *Mediator) takeEarly(o *opRec) *earlyCompletion {
+	if o.state != opEarly {
+		return nil
+	}
+	m.earlyMu.Lock()
+	e := m.early[o]
+	delete(m.early, o)
+	m.earlyMu.Unlock()
+	return e
+}
+
+// complete records a completion; the caller holds the lock of o's object.
+// It returns deliver=true when the caller must finish the operation now and
+// run the requester's completion handler; when the handler is still running
+// the result is parked and delivered by settle. ok=false means there was
+// nothing to complete.
 func (o *opRec) complete(m *Mediator, st Status, ctx any, params *CallParameters) (deliver, ok bool) {
 	switch o.state {
 	case opUpcall:
+		m.earlyMu.Lock()
 		if m.early == nil {
 			m.early = make(map[*opRec]*earlyCompletion)
 		}
 		o.state, m.early[o] = opEarly, &earlyCompletion{st: st, ctx: ctx, params: params}
+		m.earlyMu.Unlock()
 		return false, true
 	case opPended:
 		o.state = opNone
@@ -308,18 +320,16 @@ func (o *opRec) complete(m *Mediator, st Status, ctx any, params *CallParameters
 	return false, false
 }
 
-// settle is called under m.mu when the responder's handler returned st. It
-// returns the final status to finish with now, and whether the requester's
-// completion handler must be delivered (the operation pended and was already
-// completed). finish=false means the operation stays pending.
+// settle is called, with the lock of o's object held, when the responder's
+// handler returned st. It returns the final status to finish with now, and
+// whether the requester's completion handler must be delivered (the
+// operation pended and was already completed). finish=false means the
+// operation stays pending.
 //
 // ctx and params are what the handler returned along with st; they are
 // passed through when st is final.
 func (o *opRec) settle(m *Mediator, st Status, ctx any, params *CallParameters, fn string, who driver, obj fmt.Stringer) (final Status, fctx any, fparams *CallParameters, finish, deliver bool) {
-	e := m.earlyOf(o)
-	if e != nil {
-		delete(m.early, o)
-	}
+	e := m.takeEarly(o)
 	if st == StatusPending {
 		if e != nil {
 			o.state = opNone
@@ -337,35 +347,47 @@ func (o *opRec) settle(m *Mediator, st Status, ctx any, params *CallParameters, 
 	return st, ctx, params, true, false
 }
 
-// startCompletion opens every completion function: it traces the call,
-// refuses NDIS_STATUS_PENDING as a completion status (R-GEN-1), and
-// otherwise returns with m.mu held.
-func (m *Mediator) startCompletion(who driver, fn string, obj fmt.Stringer, st Status) (Status, bool) {
-	m.emit(EventRequest, nameOf(who), fn, obj, st)
+// startCompletion opens every completion function: it traces the call and
+// refuses NDIS_STATUS_PENDING as a completion status (R-GEN-1). ok=false:
+// the completion was refused with ret. It takes no lock.
+func (m *Mediator) startCompletion(who driver, fn string, obj fmt.Stringer, st Status) (ret Status, ok bool) {
+	m.emit(EventRequest, who, fn, obj, st)
 	if st == StatusPending {
 		return m.reject(StatusFailure, "R-GEN-1", fn, who, obj, "completion status may not be NDIS_STATUS_PENDING"), false
 	}
-	m.mu.Lock()
 	return 0, true
 }
 
-// takeCompletionLocked records a completion of op, called with m.mu held.
-// now=true: the caller finishes the operation and delivers the requester's
-// completion handler (m.mu still held). now=false: m.mu is released and ret
-// is what the completion function returns — SUCCESS when the completion was
-// parked for a handler still running (R-GEN-10), FAILURE when nothing was
-// pending (R-GEN-2: a double completion, or one for a request that did not
-// pend).
-func (m *Mediator) takeCompletionLocked(op *opRec, st Status, ctx any, params *CallParameters, fn string, who driver, obj fmt.Stringer, what string) (now bool, ret Status) {
+// completion is what takeCompletionLocked found.
+type completion uint8
+
+const (
+	completeNow    completion = iota // finish the operation and deliver the requester's handler
+	completeParked                   // parked for a handler still running (R-GEN-10): return SUCCESS
+	completeNone                     // nothing pending: refuse (R-GEN-2)
+)
+
+// takeCompletionLocked records a completion of op, with the lock of op's
+// object held (and kept): completeNow means the caller finishes the
+// operation and delivers the requester's completion handler; completeParked
+// that the completion waits for the responder's handler (the completion
+// function returns SUCCESS); completeNone that nothing was pending (a
+// double completion, or one for a request that did not pend: R-GEN-2).
+func (m *Mediator) takeCompletionLocked(op *opRec, st Status, ctx any, params *CallParameters) completion {
 	deliver, ok := op.complete(m, st, ctx, params)
-	if !ok {
-		return false, m.refuse(StatusFailure, "R-GEN-2", fn, who, obj, "no pended %s to complete", what)
+	switch {
+	case !ok:
+		return completeNone
+	case !deliver:
+		return completeParked
 	}
-	if !deliver {
-		m.mu.Unlock()
-		return false, StatusSuccess
-	}
-	return true, 0
+	return completeNow
+}
+
+// refuseDoubleCompletion is the refusal of a completion with nothing
+// pending (completeNone), for a caller that has released its lock.
+func (m *Mediator) refuseDoubleCompletion(fn string, who driver, obj fmt.Stringer, what string) Status {
+	return m.reject(StatusFailure, "R-GEN-2", fn, who, obj, "no pended %s to complete", what)
 }
 
 // EventKind classifies a trace Event.
@@ -392,13 +414,16 @@ type Event struct {
 
 func (m *Mediator) tracing() bool { return m.opts.Trace != nil }
 
-func (m *Mediator) emit(kind EventKind, who, fn string, obj fmt.Stringer, st Status) {
-	if m.opts.Trace == nil {
-		return
+func (m *Mediator) emit(kind EventKind, who driver, fn string, obj fmt.Stringer, st Status) {
+	if m.opts.Trace != nil { // inlined: without a tracer an event costs a test
+		m.emitTraced(kind, who, fn, obj, st)
 	}
+}
+
+func (m *Mediator) emitTraced(kind EventKind, who driver, fn string, obj fmt.Stringer, st Status) {
 	m.vmu.Lock()
 	m.seq++
-	e := Event{Seq: m.seq, Kind: kind, Driver: who, Func: fn, Object: objName(obj), Status: st}
+	e := Event{Seq: m.seq, Kind: kind, Driver: nameOf(who), Func: fn, Object: objName(obj), Status: st}
 	m.vmu.Unlock()
 	m.opts.Trace(e)
 }
@@ -463,4 +488,82 @@ func (l *afList) remove(a *Af) {
 			return
 		}
 	}
+}
+
+// vcShards is how many counter shards the mediator has: enough that
+// goroutines on different cores rarely pick the same one (a power of two).
+const vcShards = 64
+
+// vcTable numbers VCs and keeps the call counters, in shards. A goroutine
+// counts on the shard its processor (P) has been using (pick is a
+// sync.Pool, whose Get and Put stay on the current P), so two cores
+// making calls do not write the same counters. A VC remembers its shard.
+// The VCs themselves are listed on their AF open (Af.vcList) or, for a
+// signalling VC, on its call manager's binding (Binding.sigVcs).
+type vcTable struct {
+	shards [vcShards]vcShard
+	pick   sync.Pool     // *vcShard, P-local
+	rr     atomic.Uint32 // hands shards to pick.New in turn
+	_      [64]byte      // ids is written on every creation: keep it off the lines read on every call
+	ids    atomic.Uint64 // object numbers (newID)
+	_      [56]byte
+}
+
+// vcShard is one shard of the call counters, atomic so that a snapshot
+// reads them without a lock. The data and party counters of a VC are kept
+// in the VC and added up where it is listed when it is deleted (vcTotals).
+type vcShard struct {
+	created                                 atomic.Uint64
+	callsMade, callsDispatched, callsClosed atomic.Uint64
+	parties                                 atomic.Int64 // parties on its VCs' lists (Live)
+
+	_ [64]byte // keep neighbouring shards off this shard's cache lines
+}
+
+// vcTotals are the counters a VC keeps itself (under its lock), added up
+// under the lock of the list it leaves when it is deleted (its AF's, or
+// m.topo for a signalling VC), and from there into Mediator.gone when the
+// list goes.
+type vcTotals struct {
+	deleted                            uint64
+	sendsForwarded, sendsRefused       uint64
+	receivesIndicated, receivesDropped uint64
+	partiesAdded, partiesDropped       uint64
+}
+
+// add adds what v counted (v.mu held, or v is unreachable).
+func (t *vcTotals) add(v *Vc) {
+	t.sendsForwarded += v.stats.TxPackets + v.stats.TxErrors + uint64(v.sendsOut)
+	t.sendsRefused += v.stats.SendsRefused
+	t.receivesIndicated += v.stats.RxPackets
+	t.receivesDropped += v.stats.RxDrops
+	t.partiesAdded += uint64(v.partiesAdded)
+	t.partiesDropped += uint64(v.partiesDropped)
+}
+
+func (t *vcTotals) sum(o *vcTotals) {
+	t.deleted += o.deleted
+	t.sendsForwarded += o.sendsForwarded
+	t.sendsRefused += o.sendsRefused
+	t.receivesIndicated += o.receivesIndicated
+	t.receivesDropped += o.receivesDropped
+	t.partiesAdded += o.partiesAdded
+	t.partiesDropped += o.partiesDropped
+}
+
+func (t *vcTable) init() {
+	t.pick.New = func() any { return &t.shards[t.rr.Add(1)%vcShards] }
+}
+
+// local returns the shard the current processor uses.
+func (t *vcTable) local() *vcShard {
+	s := t.pick.Get().(*vcShard)
+	t.pick.Put(s)
+	return s
+}
+
+// number gives a new VC its object number and counter shard.
+func (t *vcTable) number(v *Vc) {
+	v.id = t.ids.Add(1)
+	v.shard = t.local()
 }

@@ -15,13 +15,15 @@ func (b *Binding) CoAssignInstanceName(vc *Vc, base string) (string, Status) {
 	}
 	m := b.m
 	const fn = "NdisCoAssignInstanceName"
-	m.mu.Lock()
-	if rule, why := m.liveVcCheckLocked(vc); rule != "" {
-		return "", m.refuse(StatusFailure, rule, fn, b, vc, "%s", why)
+	if rule, why := m.lockLiveVc(vc); rule != "" {
+		return "", m.reject(StatusFailure, rule, fn, b, vc, "%s", why)
 	}
 	if vc.client != b && vc.cmB != b {
-		return "", m.refuse(StatusFailure, "R-VC-13", fn, b, vc, "not a VC of this protocol")
+		vc.mu.Unlock()
+		return "", m.reject(StatusFailure, "R-VC-13", fn, b, vc, "not a VC of this protocol")
 	}
+	// Named under the VC's lock, which its deletion takes to drop the name.
+	m.namesMu.Lock()
 	name, ok := m.instanceNames[vc]
 	if !ok {
 		name = "[" + strconv.FormatUint(vc.id, 16) + "] " + base
@@ -29,8 +31,10 @@ func (b *Binding) CoAssignInstanceName(vc *Vc, base string) (string, Status) {
 			m.instanceNames = make(map[*Vc]string)
 		}
 		m.instanceNames[vc] = name
+		m.named.Add(1)
 	}
-	m.mu.Unlock()
+	m.namesMu.Unlock()
+	vc.mu.Unlock()
 	return name, StatusSuccess
 }
 
@@ -45,16 +49,14 @@ func (b *Binding) CoGetTapiCallId(vc *Vc) (string, Status) {
 	}
 	m := b.m
 	const fn = "NdisCoGetTapiCallId"
-	m.mu.Lock()
-	if rule, why := m.liveVcCheckLocked(vc); rule != "" {
-		return "", m.refuse(StatusInvalidData, rule, fn, b, vc, "%s", why)
+	if rule, why := m.lockLiveVc(vc); rule != "" {
+		return "", m.reject(StatusInvalidData, rule, fn, b, vc, "%s", why)
 	}
+	vc.mu.Unlock()
 	if vc.client != b && vc.cmB != b {
-		return "", m.refuse(StatusInvalidData, "R-GEN-8", fn, b, vc, "not a VC of this protocol")
+		return "", m.reject(StatusInvalidData, "R-GEN-8", fn, b, vc, "not a VC of this protocol")
 	}
-	id := tapiPrefix + strconv.FormatUint(vc.id, 10)
-	m.mu.Unlock()
-	return id, StatusSuccess
+	return tapiPrefix + strconv.FormatUint(vc.id, 10), StatusSuccess
 }
 
 // ClGetProtocolVcContextFromTapiCallId models
@@ -67,15 +69,33 @@ func (b *Binding) ClGetProtocolVcContextFromTapiCallId(callID string) (any, Stat
 	m := b.m
 	const fn = "NdisClGetProtocolVcContextFromTapiCallId"
 	id, err := strconv.ParseUint(strings.TrimPrefix(callID, tapiPrefix), 10, 64)
-	m.mu.Lock()
 	if err == nil && strings.HasPrefix(callID, tapiPrefix) {
-		for v := m.vcs.head; v != nil; v = v.next {
-			if v.id == id && v.client == b && v.life == lifeCreated {
-				ctx := v.clientCtx
-				m.mu.Unlock()
-				return ctx, StatusSuccess
+		// The client's VCs are listed on its AF opens.
+		var ctx any
+		found := false
+		m.topo.Lock()
+		for _, list := range [][]*Af{m.afs.items, m.retired} {
+			for _, af := range list {
+				if found || af.client != b {
+					continue
+				}
+				af.mu.Lock()
+				for v := af.vcList.head; v != nil && !found; v = v.next {
+					if v.id == id && v.client == b {
+						v.mu.Lock()
+						if v.life == lifeCreated {
+							ctx, found = v.clientCtx, true
+						}
+						v.mu.Unlock()
+					}
+				}
+				af.mu.Unlock()
 			}
 		}
+		m.topo.Unlock()
+		if found {
+			return ctx, StatusSuccess
+		}
 	}
-	return nil, m.refuse(StatusFailure, "R-GEN-8", fn, b, nil, "no VC of this client has TAPI call ID %q", callID)
+	return nil, m.reject(StatusFailure, "R-GEN-8", fn, b, nil, "no VC of this client has TAPI call ID %q", callID)
 }

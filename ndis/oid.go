@@ -1,7 +1,8 @@
 package ndis
 
 // oidRoute is the mediator's record of an outstanding OID request; it lives
-// inside the request so routing costs no allocation.
+// inside the request so routing costs no allocation. It is guarded by
+// Mediator.oidMu.
 type oidRoute struct {
 	op         opRec
 	requester  driver
@@ -25,40 +26,58 @@ func (b *Binding) CoOidRequest(af *Af, vc *Vc, party *Party, req *OidRequest) St
 	}
 	m := b.m
 	const fn = "NdisCoOidRequest"
-	m.emit(EventRequest, b.name, fn, vc, 0)
-	m.mu.Lock()
-	if b.closed {
-		return m.refuse(StatusFailure, "R-OID-8", fn, b, vc, "binding is closed")
+	m.emit(EventRequest, b, fn, vc, 0)
+	if b.closed.Load() {
+		return m.reject(StatusFailure, "R-OID-8", fn, b, vc, "binding is closed")
 	}
 	if req == nil {
-		return m.refuse(StatusInvalidData, "R-OID-3", fn, b, vc, "nil request")
+		return m.reject(StatusInvalidData, "R-OID-3", fn, b, vc, "nil request")
+	}
+	// oidMu, then the VC's lock (which guards its parties), are held while
+	// the request is checked and routed.
+	m.oidMu.Lock()
+	vcLocked := false
+	unlock := func() {
+		if vcLocked {
+			vc.mu.Unlock()
+		}
+		m.oidMu.Unlock()
 	}
 	if req.route.op.busy() {
-		return m.refuse(StatusFailure, "R-OID-3", fn, b, vc, "this request is already outstanding")
+		unlock()
+		return m.reject(StatusFailure, "R-OID-3", fn, b, vc, "this request is already outstanding")
 	}
 	if af == nil && party != nil {
-		return m.refuse(StatusFailure, "R-OID-2", fn, b, vc, "a party-specific request needs an AF handle")
+		unlock()
+		return m.reject(StatusFailure, "R-OID-2", fn, b, vc, "a party-specific request needs an AF handle")
 	}
 	if vc != nil {
-		if rule, why := m.liveVcCheckLocked(vc); rule != "" {
-			return m.refuse(StatusFailure, rule, fn, b, vc, "%s", why)
+		if rule, why := m.lockLiveVc(vc); rule != "" {
+			unlock()
+			return m.reject(StatusFailure, rule, fn, b, vc, "%s", why)
 		}
+		vcLocked = true
 		if vc.client != b && vc.cmB != b {
-			return m.refuse(StatusFailure, "R-GEN-8", fn, b, vc, "not a VC of this protocol")
+			unlock()
+			return m.reject(StatusFailure, "R-GEN-8", fn, b, vc, "not a VC of this protocol")
 		}
 	}
+	// A party of vc is guarded by vc.mu, held from here on.
 	if party != nil && (party.m != m || party.vc != vc) {
-		return m.refuse(StatusFailure, "R-OID-2", fn, b, vc, "party does not belong to the VC")
+		unlock()
+		return m.reject(StatusFailure, "R-OID-2", fn, b, vc, "party does not belong to the VC")
 	}
 	if af != nil && (af.m != m || af.reg == nil) {
-		return m.refuse(StatusFailure, "R-OID-1", fn, b, af, foreignHandle)
+		unlock()
+		return m.reject(StatusFailure, "R-OID-1", fn, b, af, foreignHandle)
 	}
 	if party != nil && party.state == partyDead {
 		rule := "R-PTY-9" // the client's handle died with its drop
 		if af != nil && af.client != b {
 			rule = "R-PTY-13" // the call manager's, with the drop's completion
 		}
-		return m.refuse(StatusFailure, rule, fn, b, party, "party handle is no longer valid")
+		unlock()
+		return m.reject(StatusFailure, rule, fn, b, party, "party handle is no longer valid")
 	}
 	r := &req.route
 	r.requester, r.reqH = b, b.proto
@@ -84,7 +103,8 @@ func (b *Binding) CoOidRequest(af *Af, vc *Vc, party *Party, req *OidRequest) St
 	switch {
 	case af == nil:
 		if vc != nil && vc.adapter != b.adapter {
-			return m.refuse(StatusFailure, "R-GEN-8", fn, b, vc, "VC is on another adapter")
+			unlock()
+			return m.reject(StatusFailure, "R-GEN-8", fn, b, vc, "VC is on another adapter")
 		}
 		a := b.adapter
 		r.reqAf, r.reqVc, r.reqParty = nil, vcCtxOf(vc != nil && vc.cmB == b), nil
@@ -95,24 +115,29 @@ func (b *Binding) CoOidRequest(af *Af, vc *Vc, party *Party, req *OidRequest) St
 		}
 		call = func() Status { return a.data.MiniportCoOidRequest(a.ctx, mpCtx, req) }
 	case af.client == b:
-		if rule, st, why := b.clientAfCheckLocked(af); rule != "" {
-			return m.refuse(st, rule, fn, b, af, "%s", why)
+		if rule, st, why := b.clientAfCheck(af); rule != "" {
+			unlock()
+			return m.reject(st, rule, fn, b, af, "%s", why)
 		}
 		r.reqAf, r.reqVc, r.reqParty = af.clientCtx, vcCtxOf(false), partyCtxOf(false)
 		r.responder, r.toMiniport, r.fn = af.reg.owner(), false, "ProtocolCoOidRequest"
 		co, afCtx, vctx, pctx := af.reg.co(), af.cmCtx, vcCtxOf(true), partyCtxOf(true)
 		call = func() Status { return co.ProtocolCoOidRequest(afCtx, vctx, pctx, req) }
 	case af.reg.cmBinding == b:
-		if af.state != afOpen && af.state != afNotifyClose {
-			return m.refuse(StatusFailure, "R-OID-1", fn, b, af, "AF is %v", af.state)
+		if s := af.getState(); s != afOpen && s != afNotifyClose {
+			unlock()
+			return m.reject(StatusFailure, "R-OID-1", fn, b, af, "AF is %v", s)
 		}
 		r.reqAf, r.reqVc, r.reqParty = af.cmCtx, vcCtxOf(true), partyCtxOf(true)
 		r.responder, r.toMiniport, r.fn = af.client, false, "ProtocolCoOidRequest"
 		c, afCtx, vctx, pctx := af.client.proto, af.clientCtx, vcCtxOf(false), partyCtxOf(false)
 		call = func() Status { return c.ProtocolCoOidRequest(afCtx, vctx, pctx, req) }
 	default:
-		return m.refuse(StatusFailure, "R-OID-1", fn, b, af, "AF handle is not one this protocol shares")
+		unlock()
+		return m.reject(StatusFailure, "R-OID-1", fn, b, af, "AF handle is not one this protocol shares")
 	}
+	r.op.state = opUpcall
+	unlock()
 	return m.runOid(req, call, fn)
 }
 
@@ -124,30 +149,48 @@ func (a *Adapter) MCmOidRequest(af *Af, vc *Vc, party *Party, req *OidRequest) S
 	}
 	m := a.m
 	const fn = "NdisMCmOidRequest"
-	m.emit(EventRequest, a.name, fn, vc, 0)
-	m.mu.Lock()
+	m.emit(EventRequest, a, fn, vc, 0)
 	if a.mcm == nil {
-		return m.refuse(StatusFailure, "R-GEN-9", fn, a, vc, "only a miniport call manager may call NdisMCm functions")
+		return m.reject(StatusFailure, "R-GEN-9", fn, a, vc, "only a miniport call manager may call NdisMCm functions")
 	}
-	if req == nil || req.route.op.busy() {
-		return m.refuse(StatusFailure, "R-OID-3", fn, a, vc, "nil or already outstanding request")
+	if req == nil {
+		return m.reject(StatusFailure, "R-OID-3", fn, a, vc, "nil or already outstanding request")
 	}
-	if rule, why := m.cmAfCheckLocked(a, af); rule != "" {
-		return m.refuse(StatusFailure, rule, fn, a, af, "%s", why)
+	m.oidMu.Lock()
+	vcLocked := false
+	unlock := func() {
+		if vcLocked {
+			vc.mu.Unlock()
+		}
+		m.oidMu.Unlock()
 	}
-	if af.state != afOpen && af.state != afNotifyClose {
-		return m.refuse(StatusFailure, "R-OID-1", fn, a, af, "AF is %v", af.state)
+	if req.route.op.busy() {
+		unlock()
+		return m.reject(StatusFailure, "R-OID-3", fn, a, vc, "nil or already outstanding request")
+	}
+	if rule, why := m.cmAfCheck(a, af); rule != "" {
+		unlock()
+		return m.reject(StatusFailure, rule, fn, a, af, "%s", why)
+	}
+	if s := af.getState(); s != afOpen && s != afNotifyClose {
+		unlock()
+		return m.reject(StatusFailure, "R-OID-1", fn, a, af, "AF is %v", s)
 	}
 	if vc != nil {
-		if rule, why := m.liveVcCheckLocked(vc); rule != "" {
-			return m.refuse(StatusFailure, rule, fn, a, vc, "%s", why)
+		if rule, why := m.lockLiveVc(vc); rule != "" {
+			unlock()
+			return m.reject(StatusFailure, rule, fn, a, vc, "%s", why)
 		}
+		vcLocked = true
 	}
+	// A party of vc is guarded by vc.mu, held from here on.
 	if vc != nil && vc.af != af || party != nil && (party.m != m || party.vc != vc) {
-		return m.refuse(StatusFailure, "R-OID-2", fn, a, vc, "VC or party does not belong to the AF")
+		unlock()
+		return m.reject(StatusFailure, "R-OID-2", fn, a, vc, "VC or party does not belong to the AF")
 	}
 	if party != nil && party.state == partyDead {
-		return m.refuse(StatusFailure, "R-PTY-13", fn, a, party, "party handle is no longer valid")
+		unlock()
+		return m.reject(StatusFailure, "R-PTY-13", fn, a, party, "party handle is no longer valid")
 	}
 	r := &req.route
 	r.requester, r.reqH, r.reqAf = a, a.mcm, af.cmCtx
@@ -161,39 +204,39 @@ func (a *Adapter) MCmOidRequest(af *Af, vc *Vc, party *Party, req *OidRequest) S
 	}
 	r.responder, r.toMiniport, r.fn = af.client, false, "ProtocolCoOidRequest"
 	c, afCtx := af.client.proto, af.clientCtx
+	r.op.state = opUpcall
+	unlock()
 	return m.runOid(req, func() Status { return c.ProtocolCoOidRequest(afCtx, vctx, pctx, req) }, fn)
 }
 
-// runOid invokes the responder with m.mu held on entry (released here) and
-// settles the outcome.
+// runOid invokes the responder of a request its caller has routed and
+// marked outstanding (no lock held), and settles the outcome.
 func (m *Mediator) runOid(req *OidRequest, call func() Status, fn string) Status {
 	r := &req.route
-	r.op.state = opUpcall
 	requester, responder, hfn := r.requester, r.responder, r.fn
-	m.mu.Unlock()
 
-	m.emit(EventUpcall, nameOf(responder), hfn, nil, 0)
+	m.emit(EventUpcall, responder, hfn, nil, 0)
 	st := call()
-	m.emit(EventHandled, nameOf(responder), hfn, nil, st)
+	m.emit(EventHandled, responder, hfn, nil, st)
 
-	m.mu.Lock()
+	m.oidMu.Lock()
 	final, _, _, finish, deliver := r.op.settle(m, st, nil, nil, hfn, responder, nil)
-	m.mu.Unlock()
+	m.oidMu.Unlock()
 	if !finish {
-		m.emit(EventReturn, nameOf(requester), fn, nil, StatusPending)
+		m.emit(EventReturn, requester, fn, nil, StatusPending)
 		return StatusPending
 	}
 	if deliver {
 		m.deliverOid(req, final)
 		final = StatusPending
 	}
-	m.emit(EventReturn, nameOf(requester), fn, nil, final)
+	m.emit(EventReturn, requester, fn, nil, final)
 	return final
 }
 
 func (m *Mediator) deliverOid(req *OidRequest, st Status) {
 	r := &req.route
-	m.emit(EventUpcall, nameOf(r.requester), "ProtocolCoOidRequestComplete", nil, st)
+	m.emit(EventUpcall, r.requester, "ProtocolCoOidRequestComplete", nil, st)
 	r.reqH.ProtocolCoOidRequestComplete(r.reqAf, r.reqVc, r.reqParty, req, st)
 }
 
@@ -202,14 +245,19 @@ func (m *Mediator) completeOid(who driver, toMiniport bool, fn string, req *OidR
 	if ret, ok := m.startCompletion(who, fn, nil, st); !ok {
 		return ret
 	}
-	if req == nil || req.route.responder != who || req.route.toMiniport != toMiniport {
-		return m.refuse(StatusFailure, "R-OID-5", fn, who, nil, "not a request this driver was given through the matching handler")
+	if req == nil {
+		return m.reject(StatusFailure, "R-OID-5", fn, who, nil, "not a request this driver was given through the matching handler")
+	}
+	m.oidMu.Lock()
+	if req.route.responder != who || req.route.toMiniport != toMiniport {
+		m.oidMu.Unlock()
+		return m.reject(StatusFailure, "R-OID-5", fn, who, nil, "not a request this driver was given through the matching handler")
 	}
 	deliver, ok := req.route.op.complete(m, st, nil, nil)
+	m.oidMu.Unlock()
 	if !ok {
-		return m.refuse(StatusFailure, "R-OID-4", fn, who, nil, "the request is not pending (completed twice, or it did not return PENDING)")
+		return m.reject(StatusFailure, "R-OID-4", fn, who, nil, "the request is not pending (completed twice, or it did not return PENDING)")
 	}
-	m.mu.Unlock()
 	if deliver {
 		m.deliverOid(req, st)
 	}

@@ -20,7 +20,8 @@ func (s partyState) String() string {
 	return [...]string{"?", "ADDING", "CONNECTED", "DROP_INDICATED", "DROPPING", "CLOSING", "DEAD"}[s]
 }
 
-// Party is one leaf of a point-to-multipoint call (NdisPartyHandle).
+// Party is one leaf of a point-to-multipoint call (NdisPartyHandle). Its
+// state is guarded by its VC's lock (vc.mu).
 type Party struct {
 	m         *Mediator
 	id        uint64
@@ -61,49 +62,53 @@ func (b *Binding) ClAddParty(vc *Vc, partyCtx any, params *CallParameters) (*Par
 	}
 	m := b.m
 	const fn = "NdisClAddParty"
-	m.emit(EventRequest, b.name, fn, vc, 0)
-	m.mu.Lock()
-	if rule, why := b.clientVcCheckLocked(vc); rule != "" {
-		return nil, m.refuse(StatusFailure, rule, fn, b, vc, "%s", why)
+	m.emit(EventRequest, b, fn, vc, 0)
+	if rule, why := b.lockClientVc(vc); rule != "" {
+		return nil, m.reject(StatusFailure, rule, fn, b, vc, "%s", why)
 	}
 	if !vc.multipoint {
-		return nil, m.refuse(StatusFailure, "R-PTY-1", fn, b, vc, "the call on this VC is point-to-point")
+		vc.mu.Unlock()
+		return nil, m.reject(StatusFailure, "R-PTY-1", fn, b, vc, "the call on this VC is point-to-point")
 	}
 	if vc.call != callConnected {
-		return nil, m.refuse(StatusFailure, "R-PTY-7", fn, b, vc, "call is %v; parties are added to an established call", vc.call)
+		call := vc.call
+		vc.mu.Unlock()
+		return nil, m.reject(StatusFailure, "R-PTY-7", fn, b, vc, "call is %v; parties are added to an established call", call)
 	}
 	if partyCtx == nil {
-		return nil, m.refuse(StatusFailure, "R-PTY-2", fn, b, vc, "the client's party context must be allocated before the call")
+		vc.mu.Unlock()
+		return nil, m.reject(StatusFailure, "R-PTY-2", fn, b, vc, "the client's party context must be allocated before the call")
 	}
 	if params == nil {
-		return nil, m.refuse(StatusFailure, "R-PTY-2", fn, b, vc, "nil call parameters")
+		vc.mu.Unlock()
+		return nil, m.reject(StatusFailure, "R-PTY-2", fn, b, vc, "nil call parameters")
 	}
 	p := &Party{m: m, id: m.newID(), vc: vc, clientCtx: partyCtx, state: partyAdding}
 	vc.parties = append(vc.parties, p)
-	m.parties++
+	vc.shard.parties.Add(1)
 	p.add.state = opUpcall
 	cm, owner, cmCtx := vc.cm(), vc.cmOwner(), vc.cmCtx
-	m.mu.Unlock()
+	vc.mu.Unlock()
 
-	m.emit(EventUpcall, nameOf(owner), "ProtocolCmAddParty", p, 0)
+	m.emit(EventUpcall, owner, "ProtocolCmAddParty", p, 0)
 	cmPartyCtx, st := cm.ProtocolCmAddParty(cmCtx, params, p)
-	m.emit(EventHandled, nameOf(owner), "ProtocolCmAddParty", p, st)
+	m.emit(EventHandled, owner, "ProtocolCmAddParty", p, st)
 
-	m.mu.Lock()
+	vc.mu.Lock()
 	final, fctx, fparams, finish, deliver := p.add.settle(m, st, cmPartyCtx, params, "ProtocolCmAddParty", owner, p)
 	if !finish {
-		m.mu.Unlock()
-		m.emit(EventReturn, b.name, fn, p, StatusPending)
+		vc.mu.Unlock()
+		m.emit(EventReturn, b, fn, p, StatusPending)
 		return p, StatusPending
 	}
 	h := m.finishAddPartyLocked(p, final, fctx, owner)
-	m.mu.Unlock()
+	vc.mu.Unlock()
 	if deliver {
-		m.emit(EventUpcall, b.name, "ProtocolClAddPartyComplete", p, final)
+		m.emit(EventUpcall, b, "ProtocolClAddPartyComplete", p, final)
 		b.client.ProtocolClAddPartyComplete(final, partyCtx, h, fparams)
 		final, h = StatusPending, p
 	}
-	m.emit(EventReturn, b.name, fn, p, final)
+	m.emit(EventReturn, b, fn, p, final)
 	return h, final
 }
 
@@ -113,33 +118,35 @@ func (m *Mediator) finishAddPartyLocked(p *Party, st Status, cmCtx any, owner dr
 			m.warn("R-PTY-4", "AddParty completion", owner, p, "a successful add must supply the call manager's party context")
 		}
 		p.state, p.cmCtx = partyConnected, cmCtx
-		m.counters.PartiesAdded++
+		p.vc.partiesAdded++
 		return p
 	}
 	p.state = partyDead
-	p.vc.removeParty(p)
+	p.vc.removePartyLocked(p)
 	return nil
 }
 
-func (v *Vc) removeParty(p *Party) {
+// removePartyLocked takes p off v's parties (v.mu held).
+func (v *Vc) removePartyLocked(p *Party) {
 	for i, q := range v.parties {
 		if q == p {
 			v.parties = append(v.parties[:i], v.parties[i+1:]...)
-			p.m.parties--
+			v.shard.parties.Add(-1)
 			return
 		}
 	}
 }
 
-// cmPartyCheckLocked validates a call manager's use of a party handle.
-func (m *Mediator) cmPartyCheckLocked(who driver, p *Party) (string, string) {
+// lockCmParty validates a call manager's use of a party handle; if it is
+// usable it returns with p.vc.mu held (see lockCmVc).
+func (m *Mediator) lockCmParty(who driver, p *Party) (string, string) {
 	if p == nil {
 		return "R-GEN-8", "nil party handle"
 	}
 	if p.m != m || p.vc == nil {
 		return "R-GEN-8", foreignHandle
 	}
-	return m.cmVcCheckLocked(who, p.vc)
+	return m.lockCmVc(who, p.vc)
 }
 
 // CmAddPartyComplete models NdisCmAddPartyComplete.
@@ -162,16 +169,22 @@ func (m *Mediator) addPartyComplete(who driver, fn string, st Status, p *Party, 
 	if ret, ok := m.startCompletion(who, fn, p, st); !ok {
 		return ret
 	}
-	if rule, why := m.cmPartyCheckLocked(who, p); rule != "" {
-		return m.refuse(StatusFailure, rule, fn, who, p, "%s", why)
+	if rule, why := m.lockCmParty(who, p); rule != "" {
+		return m.reject(StatusFailure, rule, fn, who, p, "%s", why)
 	}
-	if now, ret := m.takeCompletionLocked(&p.add, st, cmCtx, params, fn, who, p, "ProtocolCmAddParty"); !now {
-		return ret
+	vc := p.vc
+	switch m.takeCompletionLocked(&p.add, st, cmCtx, params) {
+	case completeNone:
+		vc.mu.Unlock()
+		return m.refuseDoubleCompletion(fn, who, p, "ProtocolCmAddParty")
+	case completeParked:
+		vc.mu.Unlock()
+		return StatusSuccess
 	}
 	h := m.finishAddPartyLocked(p, st, cmCtx, who)
-	c := p.vc.client
-	m.mu.Unlock()
-	m.emit(EventUpcall, c.name, "ProtocolClAddPartyComplete", p, st)
+	c := vc.client
+	vc.mu.Unlock()
+	m.emit(EventUpcall, c, "ProtocolClAddPartyComplete", p, st)
 	c.client.ProtocolClAddPartyComplete(st, p.clientCtx, h, params)
 	return StatusSuccess
 }
@@ -186,54 +199,57 @@ func (b *Binding) ClDropParty(party *Party, closeData []byte) Status {
 	}
 	m := b.m
 	const fn = "NdisClDropParty"
-	m.emit(EventRequest, b.name, fn, party, 0)
-	m.mu.Lock()
+	m.emit(EventRequest, b, fn, party, 0)
 	if party == nil || party.m != m || party.vc == nil || party.vc.client != b {
-		return m.refuse(StatusFailure, "R-GEN-8", fn, b, party, "not a party of this client")
+		return m.reject(StatusFailure, "R-GEN-8", fn, b, party, "not a party of this client")
 	}
-	switch party.state {
+	vc := party.vc
+	vc.mu.Lock()
+	switch s := party.state; s {
 	case partyConnected, partyDropIndicated:
 	case partyAdding:
-		return m.refuse(StatusFailure, "R-PTY-7", fn, b, party, "the add has not completed; the party handle is not valid yet")
+		vc.mu.Unlock()
+		return m.reject(StatusFailure, "R-PTY-7", fn, b, party, "the add has not completed; the party handle is not valid yet")
 	default:
-		return m.refuse(StatusFailure, "R-PTY-9", fn, b, party, "party handle is no longer valid (%v)", party.state)
+		vc.mu.Unlock()
+		return m.reject(StatusFailure, "R-PTY-9", fn, b, party, "party handle is no longer valid (%v)", s)
 	}
 	if party.otherLiveParties() == 0 {
-		return m.refuse(StatusFailure, "R-PTY-10", fn, b, party, "this is the last party; close the call with NdisClCloseCall")
+		vc.mu.Unlock()
+		return m.reject(StatusFailure, "R-PTY-10", fn, b, party, "this is the last party; close the call with NdisClCloseCall")
 	}
 	party.prev, party.state = party.state, partyDropping
 	party.drop.state = opUpcall
-	vc := party.vc
-	cm, owner := vc.cm(), vc.cmOwner()
-	m.mu.Unlock()
+	cm, owner, cmCtx := vc.cm(), vc.cmOwner(), party.cmCtx
+	vc.mu.Unlock()
 
-	m.emit(EventUpcall, nameOf(owner), "ProtocolCmDropParty", party, 0)
-	st := cm.ProtocolCmDropParty(party.cmCtx, closeData)
-	m.emit(EventHandled, nameOf(owner), "ProtocolCmDropParty", party, st)
+	m.emit(EventUpcall, owner, "ProtocolCmDropParty", party, 0)
+	st := cm.ProtocolCmDropParty(cmCtx, closeData)
+	m.emit(EventHandled, owner, "ProtocolCmDropParty", party, st)
 
-	m.mu.Lock()
+	vc.mu.Lock()
 	final, _, _, finish, deliver := party.drop.settle(m, st, nil, nil, "ProtocolCmDropParty", owner, party)
 	if !finish {
-		m.mu.Unlock()
-		m.emit(EventReturn, b.name, fn, party, StatusPending)
+		vc.mu.Unlock()
+		m.emit(EventReturn, b, fn, party, StatusPending)
 		return StatusPending
 	}
 	m.finishDropPartyLocked(party, final)
-	m.mu.Unlock()
+	vc.mu.Unlock()
 	if deliver {
-		m.emit(EventUpcall, b.name, "ProtocolClDropPartyComplete", party, final)
+		m.emit(EventUpcall, b, "ProtocolClDropPartyComplete", party, final)
 		b.client.ProtocolClDropPartyComplete(final, party.clientCtx)
 		final = StatusPending
 	}
-	m.emit(EventReturn, b.name, fn, party, final)
+	m.emit(EventReturn, b, fn, party, final)
 	return final
 }
 
 func (m *Mediator) finishDropPartyLocked(p *Party, st Status) {
 	if st == StatusSuccess {
 		p.state = partyDead
-		p.vc.removeParty(p)
-		m.counters.PartiesDropped++
+		p.vc.removePartyLocked(p)
+		p.vc.partiesDropped++
 		return
 	}
 	p.state = p.prev
@@ -259,16 +275,22 @@ func (m *Mediator) dropPartyComplete(who driver, fn string, st Status, p *Party)
 	if ret, ok := m.startCompletion(who, fn, p, st); !ok {
 		return ret
 	}
-	if rule, why := m.cmPartyCheckLocked(who, p); rule != "" {
-		return m.refuse(StatusFailure, rule, fn, who, p, "%s", why)
+	if rule, why := m.lockCmParty(who, p); rule != "" {
+		return m.reject(StatusFailure, rule, fn, who, p, "%s", why)
 	}
-	if now, ret := m.takeCompletionLocked(&p.drop, st, nil, nil, fn, who, p, "ProtocolCmDropParty"); !now {
-		return ret
+	vc := p.vc
+	switch m.takeCompletionLocked(&p.drop, st, nil, nil) {
+	case completeNone:
+		vc.mu.Unlock()
+		return m.refuseDoubleCompletion(fn, who, p, "ProtocolCmDropParty")
+	case completeParked:
+		vc.mu.Unlock()
+		return StatusSuccess
 	}
 	m.finishDropPartyLocked(p, st)
-	c := p.vc.client
-	m.mu.Unlock()
-	m.emit(EventUpcall, c.name, "ProtocolClDropPartyComplete", p, st)
+	c := vc.client
+	vc.mu.Unlock()
+	m.emit(EventUpcall, c, "ProtocolClDropPartyComplete", p, st)
 	c.client.ProtocolClDropPartyComplete(st, p.clientCtx)
 	return StatusSuccess
 }
@@ -295,31 +317,33 @@ func (a *Adapter) MCmDispatchIncomingDropParty(dropStatus Status, party *Party, 
 }
 
 func (m *Mediator) dispatchIncomingDropParty(who driver, fn string, st Status, p *Party, data []byte) Status {
-	m.emit(EventRequest, nameOf(who), fn, p, st)
-	m.mu.Lock()
-	if rule, why := m.cmPartyCheckLocked(who, p); rule != "" {
-		return m.refuse(StatusFailure, rule, fn, who, p, "%s", why)
+	m.emit(EventRequest, who, fn, p, st)
+	if rule, why := m.lockCmParty(who, p); rule != "" {
+		return m.reject(StatusFailure, rule, fn, who, p, "%s", why)
 	}
-	switch p.state {
+	vc := p.vc
+	switch s := p.state; s {
 	case partyConnected:
 	case partyDropping, partyClosing:
 		// Crossing drop: the client is already dropping this party (or
 		// closing the call with it). One completion, no indication
 		// (design.md §2); the call manager could not have known.
-		m.mu.Unlock()
-		m.emit(EventReturn, nameOf(who), fn, p, StatusClosing)
+		vc.mu.Unlock()
+		m.emit(EventReturn, who, fn, p, StatusClosing)
 		return StatusClosing
 	default:
-		return m.refuse(StatusFailure, "R-PTY-15", fn, who, p, "party is %v, not connected", p.state)
+		vc.mu.Unlock()
+		return m.reject(StatusFailure, "R-PTY-15", fn, who, p, "party is %v, not connected", s)
 	}
 	if p.otherLiveParties() == 0 {
-		return m.refuse(StatusFailure, "R-CLOSE-18", fn, who, p, "the last party leaving is an incoming close call, not an incoming drop party")
+		vc.mu.Unlock()
+		return m.reject(StatusFailure, "R-CLOSE-18", fn, who, p, "the last party leaving is an incoming close call, not an incoming drop party")
 	}
 	p.state = partyDropIndicated
-	c := p.vc.client
-	m.mu.Unlock()
-	m.emit(EventUpcall, c.name, "ProtocolClIncomingDropParty", p, st)
+	c := vc.client
+	vc.mu.Unlock()
+	m.emit(EventUpcall, c, "ProtocolClIncomingDropParty", p, st)
 	c.client.ProtocolClIncomingDropParty(st, p.clientCtx, data)
-	m.emit(EventReturn, nameOf(who), fn, p, StatusSuccess)
+	m.emit(EventReturn, who, fn, p, StatusSuccess)
 	return StatusSuccess
 }

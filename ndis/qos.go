@@ -10,16 +10,17 @@ func (b *Binding) ClModifyCallQoS(vc *Vc, params *CallParameters) Status {
 	}
 	m := b.m
 	const fn = "NdisClModifyCallQoS"
-	m.emit(EventRequest, b.name, fn, vc, 0)
-	m.mu.Lock()
-	if rule, why := b.clientVcCheckLocked(vc); rule != "" {
-		return m.refuse(StatusFailure, rule, fn, b, vc, "%s", why)
+	m.emit(EventRequest, b, fn, vc, 0)
+	if rule, why := b.lockClientVc(vc); rule != "" {
+		return m.reject(StatusFailure, rule, fn, b, vc, "%s", why)
 	}
 	if params == nil {
-		return m.refuse(StatusInvalidData, "R-QOS-3", fn, b, vc, "nil call parameters")
+		vc.mu.Unlock()
+		return m.reject(StatusInvalidData, "R-QOS-3", fn, b, vc, "nil call parameters")
 	}
 	if vc.qos.busy() {
-		return m.refuse(StatusFailure, "R-QOS-5", fn, b, vc, "a QoS change is already pending on the VC")
+		vc.mu.Unlock()
+		return m.reject(StatusFailure, "R-QOS-5", fn, b, vc, "a QoS change is already pending on the VC")
 	}
 	switch {
 	case vc.call == callConnected && !vc.closingMark:
@@ -30,29 +31,31 @@ func (b *Binding) ClModifyCallQoS(vc *Vc, params *CallParameters) Status {
 		// know (R-GEN-10); the handler itself may negotiate as well. An
 		// offer already answered (opEarly) is not negotiable.
 	default:
-		return m.refuse(StatusFailure, "R-CALL-6", fn, b, vc, "no established call (%v)", vc.call)
+		call := vc.call
+		vc.mu.Unlock()
+		return m.reject(StatusFailure, "R-CALL-6", fn, b, vc, "no established call (%v)", call)
 	}
 	vc.qos.state = opUpcall
 	cm, owner, cmCtx := vc.cm(), vc.cmOwner(), vc.cmCtx
-	m.mu.Unlock()
+	vc.mu.Unlock()
 
-	m.emit(EventUpcall, nameOf(owner), "ProtocolCmModifyCallQoS", vc, 0)
+	m.emit(EventUpcall, owner, "ProtocolCmModifyCallQoS", vc, 0)
 	st := cm.ProtocolCmModifyCallQoS(cmCtx, params)
-	m.emit(EventHandled, nameOf(owner), "ProtocolCmModifyCallQoS", vc, st)
+	m.emit(EventHandled, owner, "ProtocolCmModifyCallQoS", vc, st)
 
-	m.mu.Lock()
+	vc.mu.Lock()
 	final, _, fparams, finish, deliver := vc.qos.settle(m, st, nil, params, "ProtocolCmModifyCallQoS", owner, vc)
-	m.mu.Unlock()
+	vc.mu.Unlock()
 	if !finish {
-		m.emit(EventReturn, b.name, fn, vc, StatusPending)
+		m.emit(EventReturn, b, fn, vc, StatusPending)
 		return StatusPending
 	}
 	if deliver {
-		m.emit(EventUpcall, b.name, "ProtocolClModifyCallQoSComplete", vc, final)
+		m.emit(EventUpcall, b, "ProtocolClModifyCallQoSComplete", vc, final)
 		b.client.ProtocolClModifyCallQoSComplete(final, vc.clientCtx, fparams)
 		final = StatusPending
 	}
-	m.emit(EventReturn, b.name, fn, vc, final)
+	m.emit(EventReturn, b, fn, vc, final)
 	return final
 }
 
@@ -76,17 +79,17 @@ func (m *Mediator) modifyQoSComplete(who driver, fn string, st Status, v *Vc, pa
 	if ret, ok := m.startCompletion(who, fn, v, st); !ok {
 		return ret
 	}
-	if rule, why := m.cmVcCheckLocked(who, v); rule != "" {
-		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
+	if rule, why := m.lockCmVc(who, v); rule != "" {
+		return m.reject(StatusFailure, rule, fn, who, v, "%s", why)
 	}
 	deliver, ok := v.qos.complete(m, st, nil, params)
-	if !ok {
-		return m.refuse(StatusFailure, "R-GEN-2", fn, who, v, "no pended ProtocolCmModifyCallQoS to complete")
-	}
 	c := v.client
-	m.mu.Unlock()
+	v.mu.Unlock()
+	if !ok {
+		return m.reject(StatusFailure, "R-GEN-2", fn, who, v, "no pended ProtocolCmModifyCallQoS to complete")
+	}
 	if deliver {
-		m.emit(EventUpcall, c.name, "ProtocolClModifyCallQoSComplete", v, st)
+		m.emit(EventUpcall, c, "ProtocolClModifyCallQoSComplete", v, st)
 		c.client.ProtocolClModifyCallQoSComplete(st, v.clientCtx, params)
 	}
 	return StatusSuccess
@@ -112,21 +115,23 @@ func (a *Adapter) MCmDispatchIncomingCallQoSChange(vc *Vc, params *CallParameter
 }
 
 func (m *Mediator) dispatchQoSChange(who driver, fn string, v *Vc, params *CallParameters) Status {
-	m.emit(EventRequest, nameOf(who), fn, v, 0)
-	m.mu.Lock()
-	if rule, why := m.cmVcCheckLocked(who, v); rule != "" {
-		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
+	m.emit(EventRequest, who, fn, v, 0)
+	if rule, why := m.lockCmVc(who, v); rule != "" {
+		return m.reject(StatusFailure, rule, fn, who, v, "%s", why)
 	}
 	if v.call != callConnected || v.closingMark {
-		return m.refuse(StatusFailure, "R-QOS-7", fn, who, v, "call is %v; only an established call changes QoS", v.call)
+		call := v.call
+		v.mu.Unlock()
+		return m.reject(StatusFailure, "R-QOS-7", fn, who, v, "call is %v; only an established call changes QoS", call)
 	}
 	if !v.act.isActive() || params == nil {
-		return m.refuse(StatusFailure, "R-QOS-7", fn, who, v, "activate the VC with the new parameters before dispatching the change")
+		v.mu.Unlock()
+		return m.reject(StatusFailure, "R-QOS-7", fn, who, v, "activate the VC with the new parameters before dispatching the change")
 	}
 	c := v.client
-	m.mu.Unlock()
-	m.emit(EventUpcall, c.name, "ProtocolClIncomingCallQoSChange", v, 0)
+	v.mu.Unlock()
+	m.emit(EventUpcall, c, "ProtocolClIncomingCallQoSChange", v, 0)
 	c.client.ProtocolClIncomingCallQoSChange(v.clientCtx, params)
-	m.emit(EventReturn, nameOf(who), fn, v, StatusSuccess)
+	m.emit(EventReturn, who, fn, v, StatusSuccess)
 	return StatusSuccess
 }

@@ -1,5 +1,7 @@
 package ndis
 
+import "sync/atomic"
+
 // sapState is the state of a SAP (spec §5.3).
 //
 //	REGISTERING --success--> REGISTERED --deregister--> DEREGISTERING --done--> DEAD
@@ -17,7 +19,8 @@ func (s sapState) String() string {
 	return [...]string{"?", "REGISTERING", "REGISTERED", "DEREGISTERING", "DEAD"}[s]
 }
 
-// Sap is a registered service access point (NdisSapHandle).
+// Sap is a registered service access point (NdisSapHandle). Its state is
+// guarded by its AF open's lock (af.mu).
 type Sap struct {
 	m         *Mediator
 	id        uint64
@@ -25,7 +28,7 @@ type Sap struct {
 	coSap     *CoSap
 	clientCtx any
 	cmCtx     any
-	state     sapState
+	state     atomic.Uint32 // sapState; written under af.mu, read by dispatches without it
 	reg       opRec
 	dereg     opRec
 }
@@ -35,6 +38,11 @@ func (s *Sap) String() string { return idName("sap#", s.id) }
 
 // CoSap returns the SAP descriptor the client registered.
 func (s *Sap) CoSap() *CoSap { return s.coSap }
+
+func (s *Sap) getState() sapState { return sapState(s.state.Load()) }
+
+// setStateLocked changes the SAP's state (s.af.mu held).
+func (s *Sap) setStateLocked(st sapState) { s.state.Store(uint32(st)) }
 
 // ClRegisterSap models NdisClRegisterSap: the client registers a SAP on an
 // open AF and the call manager's ProtocolCmRegisterSap runs (R-SAP-1).
@@ -46,54 +54,62 @@ func (b *Binding) ClRegisterSap(af *Af, sapCtx any, coSap *CoSap) (*Sap, Status)
 	}
 	m := b.m
 	const fn = "NdisClRegisterSap"
-	m.emit(EventRequest, b.name, fn, af, 0)
-	m.mu.Lock()
-	if rule, st, why := b.clientAfCheckLocked(af); rule != "" {
-		return nil, m.refuse(st, rule, fn, b, af, "%s", why)
+	m.emit(EventRequest, b, fn, af, 0)
+	if rule, st, why := b.clientAfCheck(af); rule != "" {
+		return nil, m.reject(st, rule, fn, b, af, "%s", why)
 	}
-	if af.state == afNotifyClose {
-		return nil, m.refuse(StatusFailure, "R-AF-19", fn, b, af, "the call manager is closing this AF")
+	af.mu.Lock()
+	if rule, st, why := b.clientAfCheck(af); rule != "" {
+		af.mu.Unlock()
+		return nil, m.reject(st, rule, fn, b, af, "%s", why)
+	}
+	if af.getState() == afNotifyClose {
+		af.mu.Unlock()
+		return nil, m.reject(StatusFailure, "R-AF-19", fn, b, af, "the call manager is closing this AF")
 	}
 	if coSap == nil {
-		return nil, m.refuse(StatusInvalidData, "R-SAP-2", fn, b, af, "nil SAP descriptor")
+		af.mu.Unlock()
+		return nil, m.reject(StatusInvalidData, "R-SAP-2", fn, b, af, "nil SAP descriptor")
 	}
-	s := &Sap{m: m, id: m.newID(), af: af, coSap: coSap, clientCtx: sapCtx, state: sapRegistering}
+	s := &Sap{m: m, id: m.newID(), af: af, coSap: coSap, clientCtx: sapCtx}
+	s.setStateLocked(sapRegistering)
 	s.reg.state = opUpcall
 	af.saps++
 	af.sapList = append(af.sapList, s)
 	cm, owner, cmAfCtx := af.reg.cm(), af.reg.owner(), af.cmCtx
-	m.mu.Unlock()
+	af.mu.Unlock()
 
-	m.emit(EventUpcall, nameOf(owner), "ProtocolCmRegisterSap", s, 0)
+	m.emit(EventUpcall, owner, "ProtocolCmRegisterSap", s, 0)
 	cmCtx, st := cm.ProtocolCmRegisterSap(cmAfCtx, coSap, s)
-	m.emit(EventHandled, nameOf(owner), "ProtocolCmRegisterSap", s, st)
+	m.emit(EventHandled, owner, "ProtocolCmRegisterSap", s, st)
 
-	m.mu.Lock()
+	af.mu.Lock()
 	final, fctx, _, finish, deliver := s.reg.settle(m, st, cmCtx, nil, "ProtocolCmRegisterSap", owner, s)
 	if !finish {
-		m.mu.Unlock()
-		m.emit(EventReturn, b.name, fn, s, StatusPending)
+		af.mu.Unlock()
+		m.emit(EventReturn, b, fn, s, StatusPending)
 		return s, StatusPending
 	}
 	h := finishRegisterSapLocked(s, final, fctx)
-	m.mu.Unlock()
+	af.mu.Unlock()
 	if deliver {
-		m.emit(EventUpcall, b.name, "ProtocolClRegisterSapComplete", s, final)
+		m.emit(EventUpcall, b, "ProtocolClRegisterSapComplete", s, final)
 		b.client.ProtocolClRegisterSapComplete(final, sapCtx, coSap, h)
 		final = StatusPending
 	}
-	m.emit(EventReturn, b.name, fn, s, final)
+	m.emit(EventReturn, b, fn, s, final)
 	return h, final
 }
 
-// finishRegisterSapLocked applies a registration outcome; on failure NDIS
-// frees the SAP (R-SAP-3).
+// finishRegisterSapLocked applies a registration outcome (s.af.mu held); on
+// failure NDIS frees the SAP (R-SAP-3).
 func finishRegisterSapLocked(s *Sap, st Status, cmCtx any) *Sap {
 	if st == StatusSuccess {
-		s.state, s.cmCtx = sapRegistered, cmCtx
+		s.cmCtx = cmCtx
+		s.setStateLocked(sapRegistered)
 		return s
 	}
-	s.state = sapDead
+	s.setStateLocked(sapDead)
 	s.af.saps--
 	s.af.dropSap(s)
 	return nil
@@ -129,18 +145,23 @@ func (m *Mediator) registerSapComplete(who driver, fn string, st Status, s *Sap,
 		return ret
 	}
 	if s == nil {
-		return m.refuse(StatusFailure, "R-GEN-8", fn, who, s, "nil SAP handle")
+		return m.reject(StatusFailure, "R-GEN-8", fn, who, s, "nil SAP handle")
 	}
-	if rule, why := m.cmAfCheckLocked(who, s.af); rule != "" {
-		return m.refuse(StatusFailure, rule, fn, who, s, "%s", why)
+	if rule, why := m.cmAfCheck(who, s.af); rule != "" {
+		return m.reject(StatusFailure, rule, fn, who, s, "%s", why)
 	}
-	if now, ret := m.takeCompletionLocked(&s.reg, st, cmCtx, nil, fn, who, s, "ProtocolCmRegisterSap"); !now {
-		return ret
+	s.af.mu.Lock()
+	if c := m.takeCompletionLocked(&s.reg, st, cmCtx, nil); c != completeNow {
+		s.af.mu.Unlock()
+		if c == completeNone {
+			return m.refuseDoubleCompletion(fn, who, s, "ProtocolCmRegisterSap")
+		}
+		return StatusSuccess
 	}
 	h := finishRegisterSapLocked(s, st, cmCtx)
+	s.af.mu.Unlock()
 	c := s.af.client
-	m.mu.Unlock()
-	m.emit(EventUpcall, c.name, "ProtocolClRegisterSapComplete", s, st)
+	m.emit(EventUpcall, c, "ProtocolClRegisterSapComplete", s, st)
 	c.client.ProtocolClRegisterSapComplete(st, s.clientCtx, s.coSap, h)
 	return StatusSuccess
 }
@@ -157,50 +178,54 @@ func (b *Binding) ClDeregisterSap(sap *Sap) Status {
 	}
 	m := b.m
 	const fn = "NdisClDeregisterSap"
-	m.emit(EventRequest, b.name, fn, sap, 0)
-	m.mu.Lock()
+	m.emit(EventRequest, b, fn, sap, 0)
 	if sap == nil || sap.m != m || sap.af == nil || sap.af.client != b {
-		return m.refuse(StatusFailure, "R-GEN-8", fn, b, sap, "not a SAP this client registered")
+		return m.reject(StatusFailure, "R-GEN-8", fn, b, sap, "not a SAP this client registered")
 	}
-	switch sap.state {
+	af := sap.af
+	af.mu.Lock()
+	switch s := sap.getState(); s {
 	case sapDeregistering, sapDead:
-		return m.refuse(StatusFailure, "R-SAP-6", fn, b, sap, "SAP is already %v", sap.state)
+		af.mu.Unlock()
+		return m.reject(StatusFailure, "R-SAP-6", fn, b, sap, "SAP is already %v", s)
 	case sapRegistering:
-		return m.refuse(StatusFailure, "R-SAP-6", fn, b, sap, "SAP registration has not completed; deregister after ProtocolClRegisterSapComplete")
+		af.mu.Unlock()
+		return m.reject(StatusFailure, "R-SAP-6", fn, b, sap, "SAP registration has not completed; deregister after ProtocolClRegisterSapComplete")
 	}
-	sap.state = sapDeregistering
+	sap.setStateLocked(sapDeregistering)
 	sap.dereg.state = opUpcall
-	cm, owner := sap.af.reg.cm(), sap.af.reg.owner()
-	m.mu.Unlock()
+	cm, owner, cmCtx := af.reg.cm(), af.reg.owner(), sap.cmCtx
+	af.mu.Unlock()
 
-	m.emit(EventUpcall, nameOf(owner), "ProtocolCmDeregisterSap", sap, 0)
-	st := cm.ProtocolCmDeregisterSap(sap.cmCtx)
-	m.emit(EventHandled, nameOf(owner), "ProtocolCmDeregisterSap", sap, st)
+	m.emit(EventUpcall, owner, "ProtocolCmDeregisterSap", sap, 0)
+	st := cm.ProtocolCmDeregisterSap(cmCtx)
+	m.emit(EventHandled, owner, "ProtocolCmDeregisterSap", sap, st)
 
-	m.mu.Lock()
+	af.mu.Lock()
 	final, _, _, finish, _ := sap.dereg.settle(m, st, nil, nil, "ProtocolCmDeregisterSap", owner, sap)
 	if !finish {
-		m.mu.Unlock()
-		m.emit(EventReturn, b.name, fn, sap, StatusPending)
+		af.mu.Unlock()
+		m.emit(EventReturn, b, fn, sap, StatusPending)
 		return StatusPending
 	}
 	finishDeregisterSapLocked(m, sap, final, owner)
-	m.mu.Unlock()
-	m.emit(EventUpcall, b.name, "ProtocolClDeregisterSapComplete", sap, final)
+	af.mu.Unlock()
+	m.emit(EventUpcall, b, "ProtocolClDeregisterSapComplete", sap, final)
 	b.client.ProtocolClDeregisterSapComplete(final, sap.clientCtx)
-	m.emit(EventReturn, b.name, fn, sap, StatusPending)
+	m.emit(EventReturn, b, fn, sap, StatusPending)
 	return StatusPending
 }
 
+// finishDeregisterSapLocked applies a deregistration outcome (s.af.mu held).
 func finishDeregisterSapLocked(m *Mediator, s *Sap, st Status, owner driver) {
 	if st == StatusSuccess {
-		s.state = sapDead
+		s.setStateLocked(sapDead)
 		s.af.saps--
 		s.af.dropSap(s)
 		return
 	}
 	m.warn("R-SAP-8", "ProtocolCmDeregisterSap", owner, s, "deregistration finished with %v; the SAP stays registered", st)
-	s.state = sapRegistered
+	s.setStateLocked(sapRegistered)
 }
 
 // CmDeregisterSapComplete models NdisCmDeregisterSapComplete.
@@ -224,18 +249,23 @@ func (m *Mediator) deregisterSapComplete(who driver, fn string, st Status, s *Sa
 		return ret
 	}
 	if s == nil {
-		return m.refuse(StatusFailure, "R-GEN-8", fn, who, s, "nil SAP handle")
+		return m.reject(StatusFailure, "R-GEN-8", fn, who, s, "nil SAP handle")
 	}
-	if rule, why := m.cmAfCheckLocked(who, s.af); rule != "" {
-		return m.refuse(StatusFailure, rule, fn, who, s, "%s", why)
+	if rule, why := m.cmAfCheck(who, s.af); rule != "" {
+		return m.reject(StatusFailure, rule, fn, who, s, "%s", why)
 	}
-	if now, ret := m.takeCompletionLocked(&s.dereg, st, nil, nil, fn, who, s, "ProtocolCmDeregisterSap"); !now {
-		return ret
+	s.af.mu.Lock()
+	if c := m.takeCompletionLocked(&s.dereg, st, nil, nil); c != completeNow {
+		s.af.mu.Unlock()
+		if c == completeNone {
+			return m.refuseDoubleCompletion(fn, who, s, "ProtocolCmDeregisterSap")
+		}
+		return StatusSuccess
 	}
 	finishDeregisterSapLocked(m, s, st, who)
+	s.af.mu.Unlock()
 	c := s.af.client
-	m.mu.Unlock()
-	m.emit(EventUpcall, c.name, "ProtocolClDeregisterSapComplete", s, st)
+	m.emit(EventUpcall, c, "ProtocolClDeregisterSapComplete", s, st)
 	c.client.ProtocolClDeregisterSapComplete(st, s.clientCtx)
 	return StatusSuccess
 }

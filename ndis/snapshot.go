@@ -6,7 +6,8 @@ import (
 	"strings"
 )
 
-// Snapshot is a consistent picture of every object the mediator holds, what
+// Snapshot is a picture of every object the mediator holds (each object
+// consistent in itself; see Mediator.Snapshot), what
 // `!ndiskd.af` and `!ndiskd.vc` show on Windows. Tests use it to assert that
 // nothing was left behind.
 type Snapshot struct {
@@ -97,21 +98,38 @@ func pendingOf(pairs ...any) []string {
 	return out
 }
 
-// Snapshot returns the current state of every live object.
+// Snapshot returns the current state of every live object. Each object is
+// read under its own lock, so each is consistent in itself and with its
+// counters; the VCs of one AF open are read together, under its lock. A
+// VC created or deleted on another open while the snapshot is taken may be
+// missing or still shown. A quiescent mediator's snapshot is exact.
 func (m *Mediator) Snapshot() Snapshot {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	var s Snapshot
-	s.Counters = m.counters
+	// Counters that only follow others are read first (closed before
+	// made, deleted before created), so that an order that holds at every
+	// instant (CallsClosed <= 2*CallsMade, VcsDeleted <= VcsCreated) holds
+	// in the snapshot too.
+	for i := range m.vcs.shards {
+		s.Counters.CallsClosed += m.vcs.shards[i].callsClosed.Load()
+	}
 	// Count the violations without copying them: Violations() would make
-	// every snapshot cost O(violations ever recorded) with m.mu held.
+	// every snapshot cost O(violations ever recorded).
 	m.vmu.Lock()
 	s.Counters.Violations = m.vtotal
 	m.vmu.Unlock()
+
+	// Each object is read under its own lock, each VC with its data and
+	// party counters; those of deleted VCs are in the totals of the list
+	// they left, read under the same lock as that list.
+	var totals vcTotals
+	m.topo.Lock()
+	m.pruneRetiredLocked()
 	for _, a := range m.adapters {
 		ai := AdapterInfo{Name: a.name, MCM: a.mcm != nil}
 		for _, b := range a.binds {
 			ai.Bindings = append(ai.Bindings, b.name)
+			s.Vcs = appendVcsLocked(s.Vcs, &b.sigVcs, &totals)
+			totals.sum(&b.totals)
 		}
 		for _, r := range a.regs {
 			ai.Registrations = append(ai.Registrations, RegistrationInfo{AddressFamily: r.af, CallManager: nameOf(r.owner()), Withdrawing: r.withdrawing, Opens: r.opens})
@@ -119,11 +137,48 @@ func (m *Mediator) Snapshot() Snapshot {
 		s.Adapters = append(s.Adapters, ai)
 	}
 	for _, af := range m.afs.items {
+		af.mu.Lock()
 		s.Afs = append(s.Afs, AfInfo{Handle: af.String(), Client: af.client.name, CallManager: nameOf(af.reg.owner()),
-			AddressFamily: af.reg.af, State: af.state.String(), Vcs: af.vcs, Saps: af.saps,
+			AddressFamily: af.reg.af, State: af.getState().String(), Vcs: af.vcList.n, Saps: af.saps,
 			Pending: pendingOf("OpenAf", &af.open, "CloseAf", &af.close, "NotifyCloseAf", &af.notify)})
+		s.Saps = appendSapsLocked(s.Saps, af)
+		s.Vcs = appendVcsLocked(s.Vcs, &af.vcList, &totals)
+		totals.sum(&af.totals)
+		af.mu.Unlock()
 	}
-	for v := m.vcs.head; v != nil; v = v.next {
+	for _, af := range m.retired {
+		af.mu.Lock()
+		s.Vcs = appendVcsLocked(s.Vcs, &af.vcList, &totals)
+		totals.sum(&af.totals)
+		af.mu.Unlock()
+	}
+	totals.sum(&m.gone)
+	m.topo.Unlock()
+
+	sort.Slice(s.Vcs, func(i, j int) bool { return s.Vcs[i].Handle < s.Vcs[j].Handle })
+	s.Counters.VcsDeleted = totals.deleted
+	s.Counters.SendsForwarded = totals.sendsForwarded
+	s.Counters.SendsRefused = totals.sendsRefused
+	s.Counters.ReceivesIndicated = totals.receivesIndicated
+	s.Counters.ReceivesDropped = totals.receivesDropped
+	s.Counters.PartiesAdded = totals.partiesAdded
+	s.Counters.PartiesDropped = totals.partiesDropped
+
+	for i := range m.vcs.shards {
+		sh := &m.vcs.shards[i]
+		s.Counters.VcsCreated += sh.created.Load()
+		s.Counters.CallsMade += sh.callsMade.Load()
+		s.Counters.CallsDispatched += sh.callsDispatched.Load()
+	}
+	return s
+}
+
+// appendVcsLocked describes the VCs of list (its lock held), each read
+// under its own lock, and adds what each counted to totals.
+func appendVcsLocked(out []VcInfo, list *vcList, totals *vcTotals) []VcInfo {
+	for v := list.head; v != nil; v = v.next {
+		v.mu.Lock()
+		totals.add(v)
 		vi := VcInfo{Handle: v.String(), Kind: v.kind.String(), Creator: nameOf(v.creator), Lifecycle: v.life.String(),
 			Activation: v.act.String(), Call: v.call.String(), Closing: v.closingMark, LeftActive: v.leftActive, Multipoint: v.multipoint,
 			SendsOut: int(v.sendsOut), RecvsOut: int(v.recvsOut), Stats: v.stats, Params: v.params.get(),
@@ -147,11 +202,10 @@ func (m *Mediator) Snapshot() Snapshot {
 			vi.Parties = append(vi.Parties, PartyInfo{Handle: p.String(), State: p.state.String(),
 				Pending: pendingOf("AddParty", &p.add, "DropParty", &p.drop)})
 		}
-		s.Vcs = append(s.Vcs, vi)
+		v.mu.Unlock()
+		out = append(out, vi)
 	}
-	sort.Slice(s.Vcs, func(i, j int) bool { return s.Vcs[i].Handle < s.Vcs[j].Handle })
-	s.Saps = m.sapsLocked()
-	return s
+	return out
 }
 
 // LiveCounts are how many objects of each kind a mediator holds now: what
@@ -166,28 +220,30 @@ type LiveCounts struct {
 // Snapshot does: its cost grows with the address-family opens, not the VCs,
 // so a metrics scrape of a node with a million calls stays cheap.
 func (m *Mediator) Live() LiveCounts {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c := LiveCounts{Vcs: m.vcs.n, Parties: m.parties}
-	for _, af := range m.afs.items {
-		c.Saps += af.saps
+	var c LiveCounts
+	for i := range m.vcs.shards {
+		c.Parties += int(m.vcs.shards[i].parties.Load())
 	}
-	return c
-}
-
-// sapsLocked lists live SAPs. SAPs hang off their AF opens.
-func (m *Mediator) sapsLocked() []SapInfo {
-	var out []SapInfo
-	for _, af := range m.afs.items {
-		for _, sp := range af.sapList {
-			if sp.state == sapDead {
-				continue
-			}
-			out = append(out, SapInfo{Handle: sp.String(), Af: af.String(), Client: af.client.name, State: sp.state.String(),
-				Sap: *sp.coSap, Pending: pendingOf("RegisterSap", &sp.reg, "DeregisterSap", &sp.dereg)})
+	m.topo.Lock()
+	m.pruneRetiredLocked()
+	for _, a := range m.adapters {
+		for _, b := range a.binds {
+			c.Vcs += b.sigVcs.n
 		}
 	}
-	return out
+	for _, af := range m.afs.items {
+		af.mu.Lock()
+		c.Vcs += af.vcList.n
+		c.Saps += af.saps
+		af.mu.Unlock()
+	}
+	for _, af := range m.retired {
+		af.mu.Lock()
+		c.Vcs += af.vcList.n
+		af.mu.Unlock()
+	}
+	m.topo.Unlock()
+	return c
 }
 
 // Empty reports whether no AF open, SAP or VC is left.
@@ -252,6 +308,18 @@ func (m *Mediator) Audit() []Violation {
 	}
 	for _, v := range out {
 		m.report(v)
+	}
+	return out
+}
+
+// appendSapsLocked lists the live SAPs of af (af.mu held).
+func appendSapsLocked(out []SapInfo, af *Af) []SapInfo {
+	for _, sp := range af.sapList {
+		if sp.getState() == sapDead {
+			continue
+		}
+		out = append(out, SapInfo{Handle: sp.String(), Af: af.String(), Client: af.client.name, State: sp.getState().String(),
+			Sap: *sp.coSap, Pending: pendingOf("RegisterSap", &sp.reg, "DeregisterSap", &sp.dereg)})
 	}
 	return out
 }

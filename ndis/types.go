@@ -1,5 +1,7 @@
 package ndis
 
+import "sync/atomic"
+
 // AF is an NDIS_AF address-family type (spec §7.7).
 type AF uint32
 
@@ -185,17 +187,48 @@ type NetBufferList struct {
 	// Context is free for the owning driver.
 	Context any
 
-	owner nblOwner // who holds the list inside the mediator's bookkeeping
+	// owner is who holds the list inside the mediator's bookkeeping (an
+	// nblOwner), read and changed atomically: the lists of different VCs
+	// are handled under different locks, and a list handed to two of them
+	// at once (a driver's mistake) must be caught, not raced on.
+	owner uint32
 }
 
-type nblOwner uint8
-
 const (
-	nblFree       nblOwner = iota
-	nblSending             // handed to a miniport by CoSendNetBufferLists
-	nblIndicated           // indicated up, not yet returned
-	nblCompleting          // being delivered back to its sender
+	nblFree       uint32 = iota
+	nblSending           // handed to a miniport by CoSendNetBufferLists
+	nblIndicated         // indicated up, not yet returned
+	nblCompleting        // being handed back to its owner by the mediator
 )
+
+func (n *NetBufferList) ownerIs(o uint32) bool { return atomic.LoadUint32(&n.owner) == o }
+
+func (n *NetBufferList) setOwner(o uint32) { atomic.StoreUint32(&n.owner, o) }
+
+// claimChain moves every list of the chain from nblFree to o. If one is not
+// free, the lists claimed so far are freed again and it returns false.
+func claimChain(nbls *NetBufferList, o uint32) bool {
+	for n := nbls; n != nil; n = n.Next {
+		if !atomic.CompareAndSwapUint32(&n.owner, nblFree, o) {
+			for x := nbls; x != n; x = x.Next {
+				x.setOwner(nblFree)
+			}
+			return false
+		}
+	}
+	return true
+}
+
+// releaseChain frees every list of a chain the mediator holds (claimed, or
+// marked nblCompleting). Next is read before each list is freed: a freed
+// list is its driver's again.
+func releaseChain(nbls *NetBufferList) {
+	for n := nbls; n != nil; {
+		next := n.Next
+		n.setOwner(nblFree)
+		n = next
+	}
+}
 
 // Len returns the number of lists in the chain starting at n.
 func (n *NetBufferList) Len() int {

@@ -1,5 +1,10 @@
 package ndis
 
+import (
+	"fmt"
+	"sync"
+)
+
 // vcKind says who created a VC and what it carries (spec §2.1).
 type vcKind uint8
 
@@ -79,7 +84,14 @@ func (c callState) String() string {
 // Vc is a virtual connection: the NdisVcHandle shared by the client, the
 // call manager and the miniport.
 type Vc struct {
-	id      uint64 // its mediator is adapter.m
+	// mu guards the VC's state and its parties. The handle's identity
+	// (id, shard, creator, adapter, af, client, cmB, kind) is fixed before
+	// the VC is listed; the contexts are set before it is created and fixed
+	// from then on.
+	mu sync.Mutex
+
+	id      uint64   // its mediator is adapter.m
+	shard   *vcShard // the counter shard its calls are counted on
 	creator driver
 	adapter *Adapter
 	af      *Af      // nil for a signalling VC
@@ -88,7 +100,7 @@ type Vc struct {
 
 	clientCtx, cmCtx, mpCtx any
 
-	// The small fields sit together: a Vc then fits the 384-byte size
+	// The small fields sit together: a Vc then fits the 416-byte size
 	// class, and every call allocates two. Rare data lives in the
 	// mediator: an early completion in Mediator.early, the instance name in
 	// Mediator.instanceNames.
@@ -116,10 +128,11 @@ type Vc struct {
 	params      activationParams // parameters of the current activation (R-ACT-8: unset when inactive)
 	parties     []*Party
 
-	sendsOut, recvsOut int32 // NBLs in the miniport / with the protocol
-	stats              VcCounters
+	sendsOut, recvsOut           int32  // NBLs in the miniport / with the protocol
+	partiesAdded, partiesDropped uint32 // for Counters (vcTotals)
+	stats                        VcCounters
 
-	prev, next *Vc
+	prev, next *Vc // its AF's list (Af.vcList) or its CM binding's (Binding.sigVcs), under that list's lock
 }
 
 // VcCounters are per-VC data-path counters.
@@ -180,39 +193,68 @@ func (b *Binding) CoCreateVc(af *Af, vcCtx any) (*Vc, Status) {
 	}
 	m := b.m
 	const fn = "NdisCoCreateVc"
-	m.emit(EventRequest, b.name, fn, af, 0)
-	m.mu.Lock()
-	if b.closed {
-		return nil, m.refuse(StatusFailure, "R-GEN-8", fn, b, b, "binding is closed")
+	m.emit(EventRequest, b, fn, af, 0)
+	if b.closed.Load() {
+		return nil, m.reject(StatusFailure, "R-GEN-8", fn, b, b, "binding is closed")
 	}
 	if af != nil && (af.m != m || af.reg == nil) {
-		return nil, m.refuse(StatusFailure, "R-VC-4", fn, b, af, foreignHandle)
+		return nil, m.reject(StatusFailure, "R-VC-4", fn, b, af, foreignHandle)
 	}
 	v := &Vc{creator: b, adapter: b.adapter, af: af, life: lifeCreating, act: actInactive, call: callIdle}
+	var peerAfCtx any
 	switch {
 	case af == nil && b.cm != nil:
 		if b.adapter.mcm != nil {
 			// The MCM does the call management of its NIC (R-AF-6) and keeps
 			// its signalling internal (R-VC-12); it has no MiniportCoActivateVc.
-			return nil, m.refuse(StatusFailure, "R-AF-6", fn, b, af, "adapter %s is a miniport call manager; no signalling VC over it", b.adapter.name)
+			return nil, m.reject(StatusFailure, "R-AF-6", fn, b, af, "adapter %s is a miniport call manager; no signalling VC over it", b.adapter.name)
 		}
 		v.kind, v.cmB, v.cmCtx = vcSignaling, b, vcCtx
+		// Listed under topo, so that an unbind either sees the VC or
+		// refuses it (R-VC-14).
+		m.topo.Lock()
+		if b.closed.Load() {
+			m.topo.Unlock()
+			return nil, m.reject(StatusFailure, "R-GEN-8", fn, b, b, "binding is closed")
+		}
+		m.vcs.number(v)
+		b.sigVcs.add(v)
+		m.topo.Unlock()
 	case af == nil:
-		return nil, m.refuse(StatusFailure, "R-VC-3", fn, b, af, "a client creates VCs with its own AF handle")
+		return nil, m.reject(StatusFailure, "R-VC-3", fn, b, af, "a client creates VCs with its own AF handle")
 	case af.client == b:
-		if rule, st, why := b.clientAfCheckLocked(af); rule != "" {
-			return nil, m.refuse(st, rule, fn, b, af, "%s", why)
+		af.mu.Lock()
+		if rule, st, why := b.clientAfCheck(af); rule != "" {
+			af.mu.Unlock()
+			return nil, m.reject(st, rule, fn, b, af, "%s", why)
 		}
 		v.kind, v.client, v.clientCtx, v.cmB = vcOutgoing, b, vcCtx, af.reg.cmBinding
+		peerAfCtx = af.cmCtx
+		m.listAfVcLocked(v)
+		af.mu.Unlock()
 	case af.reg.cmBinding == b:
-		if af.state != afOpen && af.state != afNotifyClose {
-			return nil, m.refuse(StatusFailure, "R-VC-4", fn, b, af, "AF is %v", af.state)
+		af.mu.Lock()
+		if st := af.getState(); st != afOpen && st != afNotifyClose {
+			af.mu.Unlock()
+			return nil, m.reject(StatusFailure, "R-VC-4", fn, b, af, "AF is %v", st)
 		}
 		v.kind, v.client, v.cmB, v.cmCtx = vcIncoming, af.client, b, vcCtx
+		peerAfCtx = af.clientCtx
+		m.listAfVcLocked(v)
+		af.mu.Unlock()
 	default:
-		return nil, m.refuse(StatusFailure, "R-VC-4", fn, b, af, "AF handle is neither this client's open nor an open of this call manager's AF")
+		return nil, m.reject(StatusFailure, "R-VC-4", fn, b, af, "AF handle is neither this client's open nor an open of this call manager's AF")
 	}
-	return m.createVc(v, fn, b)
+	return m.createVc(v, fn, b, peerAfCtx)
+}
+
+// listAfVcLocked numbers v and lists it on its AF open (v.af.mu held): the
+// one lock the VC creations of one client share, held for a list insert.
+// An AF close, which walks the list under that lock, sees every VC on the
+// open (R-AF-12).
+func (m *Mediator) listAfVcLocked(v *Vc) {
+	m.vcs.number(v)
+	v.af.vcList.add(v)
 }
 
 // MCmCreateVc models NdisMCmCreateVc: a miniport call manager creates a VC
@@ -225,50 +267,48 @@ func (a *Adapter) MCmCreateVc(af *Af, mpVcCtx any) (*Vc, Status) {
 	}
 	m := a.m
 	const fn = "NdisMCmCreateVc"
-	m.emit(EventRequest, a.name, fn, af, 0)
-	m.mu.Lock()
+	m.emit(EventRequest, a, fn, af, 0)
 	if a.mcm == nil {
-		return nil, m.refuse(StatusFailure, "R-GEN-9", fn, a, af, "only a miniport call manager may call NdisMCm functions")
+		return nil, m.reject(StatusFailure, "R-GEN-9", fn, a, af, "only a miniport call manager may call NdisMCm functions")
 	}
 	if af == nil || af.m != m || af.reg == nil || af.reg.adapter != a || af.reg.cmBinding != nil {
-		return nil, m.refuse(StatusFailure, "R-VC-4", fn, a, af, "not an open of this MCM's address family")
+		return nil, m.reject(StatusFailure, "R-VC-4", fn, a, af, "not an open of this MCM's address family")
 	}
-	if af.state != afOpen && af.state != afNotifyClose {
-		return nil, m.refuse(StatusFailure, "R-VC-4", fn, a, af, "AF is %v", af.state)
+	af.mu.Lock()
+	if st := af.getState(); st != afOpen && st != afNotifyClose {
+		af.mu.Unlock()
+		return nil, m.reject(StatusFailure, "R-VC-4", fn, a, af, "AF is %v", st)
 	}
 	v := &Vc{kind: vcIncomingMCM, creator: a, adapter: a, af: af, client: af.client,
 		cmCtx: mpVcCtx, mpCtx: mpVcCtx, life: lifeCreating, act: actInactive, call: callIdle}
-	return m.createVc(v, fn, a)
+	m.listAfVcLocked(v)
+	af.mu.Unlock()
+	return m.createVc(v, fn, a, af.clientCtx)
 }
 
-// createVc runs the create handlers for v; called with m.mu held, returns with it released.
-func (m *Mediator) createVc(v *Vc, fn string, who driver) (*Vc, Status) {
-	v.id = m.newID()
-	if v.af != nil {
-		v.af.vcs++
-	}
-	m.vcs.add(v)
+// createVc runs the create handlers for v, which is listed and CREATING;
+// no lock is held. peerAfCtx is the AF context of the protocol told.
+func (m *Mediator) createVc(v *Vc, fn string, who driver, peerAfCtx any) (*Vc, Status) {
 	// What to call: the miniport (split topology), then the peer protocol.
 	var mp Miniport
 	if v.adapter.mcm == nil {
 		mp = v.adapter.mp
 	}
 	var peer CoVcHandlers
-	var peerAfCtx any
 	var peerName driver
 	switch v.kind {
 	case vcOutgoing:
-		peer, peerAfCtx, peerName = v.af.reg.co(), v.af.cmCtx, v.af.reg.owner()
+		peer, peerName = v.af.reg.co(), v.af.reg.owner()
 	case vcIncoming, vcIncomingMCM:
-		peer, peerAfCtx, peerName = v.client.proto, v.af.clientCtx, v.client
+		peer, peerName = v.client.proto, v.client
 	}
 	adapterCtx := v.adapter.ctx
-	m.mu.Unlock()
+	mpCtx, peerCtx := v.mpCtx, any(nil)
 
 	if mp != nil {
-		m.emit(EventUpcall, v.adapter.name, "MiniportCoCreateVc", v, 0)
+		m.emit(EventUpcall, v.adapter, "MiniportCoCreateVc", v, 0)
 		ctx, st := mp.MiniportCoCreateVc(adapterCtx, v)
-		m.emit(EventHandled, v.adapter.name, "MiniportCoCreateVc", v, st)
+		m.emit(EventHandled, v.adapter, "MiniportCoCreateVc", v, st)
 		if st == StatusPending {
 			m.warn("R-GEN-5", "MiniportCoCreateVc", v.adapter, v, "MiniportCoCreateVc returned PENDING; it must be synchronous")
 			m.callMiniportDelete(v, mp, ctx)
@@ -277,46 +317,50 @@ func (m *Mediator) createVc(v *Vc, fn string, who driver) (*Vc, Status) {
 		if st != StatusSuccess {
 			return nil, m.abandonVc(v, fn, who, st)
 		}
-		v.mpCtx = ctx
+		mpCtx = ctx
 	}
 	if peer != nil {
-		m.emit(EventUpcall, nameOf(peerName), "ProtocolCoCreateVc", v, 0)
+		m.emit(EventUpcall, peerName, "ProtocolCoCreateVc", v, 0)
 		ctx, st := peer.ProtocolCoCreateVc(peerAfCtx, v)
-		m.emit(EventHandled, nameOf(peerName), "ProtocolCoCreateVc", v, st)
+		m.emit(EventHandled, peerName, "ProtocolCoCreateVc", v, st)
 		if st == StatusPending {
 			// R-GEN-6: the VC is unusable and NDIS has it deleted.
 			m.warn("R-GEN-5", "ProtocolCoCreateVc", peerName, v, "ProtocolCoCreateVc returned PENDING; the VC is deleted (R-GEN-6)")
-			m.emit(EventUpcall, nameOf(peerName), "ProtocolCoDeleteVc", v, 0)
+			m.emit(EventUpcall, peerName, "ProtocolCoDeleteVc", v, 0)
 			peer.ProtocolCoDeleteVc(ctx)
 			st = StatusFailure
 		}
 		if st != StatusSuccess {
 			if mp != nil {
-				m.callMiniportDelete(v, mp, v.mpCtx)
+				m.callMiniportDelete(v, mp, mpCtx)
 			}
 			return nil, m.abandonVc(v, fn, who, st)
 		}
+		peerCtx = ctx
+	}
+	v.mu.Lock()
+	v.mpCtx = mpCtx
+	if peer != nil {
 		if v.kind == vcOutgoing {
-			v.cmCtx = ctx
+			v.cmCtx = peerCtx
 			if v.adapter.mcm != nil {
-				v.mpCtx = ctx // an MCM's VC context is also its miniport context (spec §2)
+				v.mpCtx = peerCtx // an MCM's VC context is also its miniport context (spec §2)
 			}
 		} else {
-			v.clientCtx = ctx
+			v.clientCtx = peerCtx
 		}
 	}
-	m.mu.Lock()
 	v.life = lifeCreated
-	m.counters.VcsCreated++
-	m.mu.Unlock()
-	m.emit(EventReturn, nameOf(who), fn, v, StatusSuccess)
+	v.shard.created.Add(1) // before a deleter can count the VC deleted
+	v.mu.Unlock()
+	m.emit(EventReturn, who, fn, v, StatusSuccess)
 	return v, StatusSuccess
 }
 
 func (m *Mediator) callMiniportDelete(v *Vc, mp Miniport, ctx any) {
-	m.emit(EventUpcall, v.adapter.name, "MiniportCoDeleteVc", v, 0)
+	m.emit(EventUpcall, v.adapter, "MiniportCoDeleteVc", v, 0)
 	st := mp.MiniportCoDeleteVc(ctx)
-	m.emit(EventHandled, v.adapter.name, "MiniportCoDeleteVc", v, st)
+	m.emit(EventHandled, v.adapter, "MiniportCoDeleteVc", v, st)
 	if st == StatusPending {
 		m.warn("R-GEN-5", "MiniportCoDeleteVc", v.adapter, v, "MiniportCoDeleteVc returned PENDING; it must be synchronous")
 	}
@@ -324,29 +368,74 @@ func (m *Mediator) callMiniportDelete(v *Vc, mp Miniport, ctx any) {
 
 // abandonVc forgets a VC whose creation failed and returns st.
 func (m *Mediator) abandonVc(v *Vc, fn string, who driver, st Status) Status {
-	m.mu.Lock()
-	v.life = lifeDeleted
-	if v.af != nil {
-		v.af.vcs--
-	}
-	m.vcs.remove(v)
-	m.mu.Unlock()
-	m.emit(EventReturn, nameOf(who), fn, v, st)
+	m.unlistVc(v, false)
+	m.emit(EventReturn, who, fn, v, st)
 	return st
 }
 
-// liveVcCheckLocked returns a rule and reason if v is not a usable handle:
-// nil, not made by this mediator (forged, or another node's), or dead.
-func (m *Mediator) liveVcCheckLocked(v *Vc) (string, string) {
+// unlistVc marks v deleted, adds what it counted to the totals of the list
+// it is on and takes it off that list: its AF open's (under the AF's lock),
+// or for a signalling VC its call manager's binding's (under m.topo). Its
+// instance name goes with it (R-VC-13). created says whether v had been
+// created. No lock is held on entry.
+func (m *Mediator) unlistVc(v *Vc, created bool) {
+	var mu *sync.Mutex
+	var list *vcList
+	var totals *vcTotals
+	if af := v.af; af != nil {
+		mu, list, totals = &af.mu, &af.vcList, &af.totals
+	} else {
+		mu, list, totals = &m.topo, &v.cmB.sigVcs, &v.cmB.totals
+	}
+	mu.Lock()
+	v.mu.Lock()
+	v.life = lifeDeleted
+	totals.add(v)
+	if created {
+		totals.deleted++
+	}
+	if m.named.Load() > 0 {
+		m.namesMu.Lock()
+		if _, ok := m.instanceNames[v]; ok {
+			delete(m.instanceNames, v) // the name lives until the VC is deleted (R-VC-13)
+			m.named.Add(-1)
+		}
+		m.namesMu.Unlock()
+	}
+	v.mu.Unlock()
+	list.remove(v)
+	mu.Unlock()
+}
+
+// checkVcHandle returns a rule and reason if v is not a handle of m: nil,
+// or not made by this mediator (forged, or another node's). It reads only
+// what is fixed in a VC, so it takes no lock.
+func (m *Mediator) checkVcHandle(v *Vc) (string, string) {
 	switch {
 	case v == nil:
 		return "R-GEN-8", "nil VC handle"
 	case v.adapter == nil || v.adapter.m != m:
 		return "R-GEN-8", foreignHandle
+	}
+	return "", ""
+}
+
+// lockLiveVc checks that v is a usable handle (checkVcHandle, and not dead)
+// and, if so, returns with v.mu held. On a refusal it returns the rule and
+// reason with no lock held.
+func (m *Mediator) lockLiveVc(v *Vc) (string, string) {
+	if rule, why := m.checkVcHandle(v); rule != "" {
+		return rule, why
+	}
+	v.mu.Lock()
+	switch {
 	case v.life == lifeDeleted:
+		v.mu.Unlock()
 		return "R-VC-9", "VC handle is dead (the VC was deleted)"
 	case v.life != lifeCreated:
-		return "R-VC-9", "VC is " + v.life.String()
+		life := v.life
+		v.mu.Unlock()
+		return "R-VC-9", "VC is " + life.String()
 	}
 	return "", ""
 }
@@ -372,20 +461,20 @@ func (a *Adapter) MCmDeleteVc(vc *Vc) Status {
 		return StatusFailure
 	}
 	if a.mcm == nil {
-		a.m.emit(EventRequest, a.name, "NdisMCmDeleteVc", vc, 0)
+		a.m.emit(EventRequest, a, "NdisMCmDeleteVc", vc, 0)
 		return a.m.reject(StatusFailure, "R-GEN-9", "NdisMCmDeleteVc", a, vc, "only a miniport call manager may call NdisMCm functions")
 	}
 	return a.m.deleteVc(a, "NdisMCmDeleteVc", vc)
 }
 
 func (m *Mediator) deleteVc(who driver, fn string, v *Vc) Status {
-	m.emit(EventRequest, nameOf(who), fn, v, 0)
-	m.mu.Lock()
-	if rule, why := m.liveVcCheckLocked(v); rule != "" {
-		return m.refuse(StatusFailure, rule, fn, who, v, "%s", why)
+	m.emit(EventRequest, who, fn, v, 0)
+	if rule, why := m.lockLiveVc(v); rule != "" {
+		return m.reject(StatusFailure, rule, fn, who, v, "%s", why)
 	}
 	if v.creator != who {
-		return m.refuse(StatusFailure, "R-VC-5", fn, who, v, "only the creator (%s) may delete the VC", nameOf(v.creator))
+		v.mu.Unlock()
+		return m.reject(StatusFailure, "R-VC-5", fn, who, v, "only the creator (%s) may delete the VC", nameOf(v.creator))
 	}
 	mcm := v.kind == vcIncomingMCM
 	if e := m.closeSettlingLocked(v); e != nil {
@@ -397,36 +486,43 @@ func (m *Mediator) deleteVc(who driver, fn string, v *Vc) Status {
 		// (R-CLOSE-12); the handle is dead from now on (R-VC-9).
 		e.deleteBy, e.deleteFn = who, fn
 		v.life = lifeDeleting
-		m.mu.Unlock()
-		m.emit(EventReturn, nameOf(who), fn, v, StatusSuccess)
+		v.mu.Unlock()
+		m.emit(EventReturn, who, fn, v, StatusSuccess)
 		return StatusSuccess
 	}
+	var st Status
+	var rule, why string
 	switch {
 	case v.act == actDeactivating && !mcm:
-		return m.refuse(StatusClosing, "R-VC-6", fn, who, v, "deactivation is still pending")
+		st, rule, why = StatusClosing, "R-VC-6", "deactivation is still pending"
 	case v.act != actInactive:
-		rule := "R-VC-6"
+		rule = "R-VC-6"
 		if mcm {
 			rule = "R-VC-7"
 		}
-		return m.refuse(StatusNotAccepted, rule, fn, who, v, "VC is %v; deactivate it first", v.act)
+		st, why = StatusNotAccepted, "VC is "+v.act.String()+"; deactivate it first"
 	case v.call != callIdle && v.call != callClosed:
-		return m.refuse(StatusNotAccepted, "R-VC-6", fn, who, v, "a call is outstanding (%v)", v.call)
+		st, rule, why = StatusNotAccepted, "R-VC-6", "a call is outstanding ("+v.call.String()+")"
 	case v.pendingOps():
-		return m.refuse(StatusNotAccepted, "R-VC-6", fn, who, v, "an operation on the VC is still pending")
+		st, rule, why = StatusNotAccepted, "R-VC-6", "an operation on the VC is still pending"
 	case v.sendsOut > 0 || v.recvsOut > 0:
-		return m.refuse(StatusNotAccepted, "R-VC-6", fn, who, v, "%d send(s) and %d receive(s) still outstanding", v.sendsOut, v.recvsOut)
+		st, rule, why = StatusNotAccepted, "R-VC-6", fmt.Sprintf("%d send(s) and %d receive(s) still outstanding", v.sendsOut, v.recvsOut)
+	}
+	if rule != "" {
+		v.mu.Unlock()
+		return m.reject(st, rule, fn, who, v, "%s", why)
 	}
 	v.life = lifeDeleting
-	st := m.carryOutDeleteLocked(who, v)
-	m.emit(EventReturn, nameOf(who), fn, v, st)
+	v.mu.Unlock()
+	st = m.carryOutDelete(who, v)
+	m.emit(EventReturn, who, fn, v, st)
 	return st
 }
 
 // closeSettlingLocked returns the parked completion of v's close when only
 // that close stands in the way of deleting v: the call manager completed it
 // with SUCCESS while ProtocolCmCloseCall was still running, and nothing
-// else is outstanding. Caller holds m.mu.
+// else is outstanding. Caller holds v.mu.
 func (m *Mediator) closeSettlingLocked(v *Vc) *earlyCompletion {
 	if v.call != callClosing || v.closeCall.state != opEarly || v.act != actInactive {
 		return nil
@@ -446,21 +542,23 @@ func (m *Mediator) closeSettlingLocked(v *Vc) *earlyCompletion {
 // SUCCESS after all (a handler that returned a failure besides completing,
 // R-GEN-2) leaves a call on the VC, so the deletion is refused then.
 func (m *Mediator) finishDeferredDelete(e *earlyCompletion, v *Vc, final Status) {
-	m.mu.Lock()
+	v.mu.Lock()
 	if final != StatusSuccess || v.call != callClosed {
 		v.life = lifeCreated
-		m.mu.Unlock()
+		v.mu.Unlock()
 		m.warn("R-VC-6", e.deleteFn, e.deleteBy, v, "the deletion waited for the close, which ended with %v; the VC is kept", final)
 		return
 	}
-	m.carryOutDeleteLocked(e.deleteBy, v)
+	v.mu.Unlock()
+	m.carryOutDelete(e.deleteBy, v)
 }
 
-// carryOutDeleteLocked deletes v, whose deletion by who passed every check
-// (v.life is lifeDeleting): the other protocol's ProtocolCoDeleteVc, then
-// the miniport's MiniportCoDeleteVc (R-VC-8). Caller holds m.mu, which is
-// released.
-func (m *Mediator) carryOutDeleteLocked(who driver, v *Vc) Status {
+// carryOutDelete deletes v, whose deletion by who passed every check
+// (v.life is lifeDeleting, so no request touches it meanwhile): the other
+// protocol's ProtocolCoDeleteVc, then the miniport's MiniportCoDeleteVc
+// (R-VC-8). No lock is held on entry.
+func (m *Mediator) carryOutDelete(who driver, v *Vc) Status {
+	// The contexts are fixed once the VC is created.
 	var peer CoVcHandlers
 	var peerCtx any
 	var peerName driver
@@ -470,40 +568,31 @@ func (m *Mediator) carryOutDeleteLocked(who driver, v *Vc) Status {
 	case vcIncoming, vcIncomingMCM:
 		peer, peerCtx, peerName = v.client.proto, v.clientCtx, v.client
 	}
+	mpCtx := v.mpCtx
 	var mp Miniport
 	if v.adapter.mcm == nil {
 		mp = v.adapter.mp
 	}
-	m.mu.Unlock()
 
 	if peer != nil {
-		m.emit(EventUpcall, nameOf(peerName), "ProtocolCoDeleteVc", v, 0)
+		m.emit(EventUpcall, peerName, "ProtocolCoDeleteVc", v, 0)
 		st := peer.ProtocolCoDeleteVc(peerCtx)
-		m.emit(EventHandled, nameOf(peerName), "ProtocolCoDeleteVc", v, st)
+		m.emit(EventHandled, peerName, "ProtocolCoDeleteVc", v, st)
 		if st != StatusSuccess {
 			rule := "R-VC-10"
 			if st == StatusPending {
 				rule = "R-GEN-5"
 			}
-			m.mu.Lock()
+			v.mu.Lock()
 			v.life = lifeCreated
-			return m.refuse(StatusNotAccepted, rule, "ProtocolCoDeleteVc", peerName, v, "%s refused the deletion with %v; the VC is kept (spec §9.7)", nameOf(peerName), st)
+			v.mu.Unlock()
+			return m.reject(StatusNotAccepted, rule, "ProtocolCoDeleteVc", peerName, v, "%s refused the deletion with %v; the VC is kept (spec §9.7)", nameOf(peerName), st)
 		}
 	}
 	if mp != nil {
-		m.callMiniportDelete(v, mp, v.mpCtx)
+		m.callMiniportDelete(v, mp, mpCtx)
 	}
-	m.mu.Lock()
-	v.life = lifeDeleted
-	if v.af != nil {
-		v.af.vcs--
-	}
-	m.vcs.remove(v)
-	if len(m.instanceNames) > 0 {
-		delete(m.instanceNames, v) // the name lives until the VC is deleted (R-VC-13)
-	}
-	m.counters.VcsDeleted++
-	m.mu.Unlock()
+	m.unlistVc(v, true)
 	return StatusSuccess
 }
 
@@ -519,16 +608,17 @@ func (b *Binding) CmActivateVc(vc *Vc, params *CallParameters) Status {
 	}
 	m := b.m
 	const fn = "NdisCmActivateVc"
-	m.emit(EventRequest, b.name, fn, vc, 0)
-	m.mu.Lock()
-	if rule, why := m.liveVcCheckLocked(vc); rule != "" {
-		return m.refuse(StatusFailure, rule, fn, b, vc, "%s", why)
+	m.emit(EventRequest, b, fn, vc, 0)
+	if rule, why := m.lockLiveVc(vc); rule != "" {
+		return m.reject(StatusFailure, rule, fn, b, vc, "%s", why)
 	}
 	if vc.cmB != b {
-		return m.refuse(StatusFailure, "R-ACT-2", fn, b, vc, "only the VC's call manager activates it")
+		vc.mu.Unlock()
+		return m.reject(StatusFailure, "R-ACT-2", fn, b, vc, "only the VC's call manager activates it")
 	}
 	if params == nil {
-		return m.refuse(StatusInvalidData, "R-ACT-13", fn, b, vc, "nil call parameters")
+		vc.mu.Unlock()
+		return m.reject(StatusInvalidData, "R-ACT-13", fn, b, vc, "nil call parameters")
 	}
 	switch vc.act {
 	case actInactive:
@@ -536,31 +626,33 @@ func (b *Binding) CmActivateVc(vc *Vc, params *CallParameters) Status {
 	case actActive:
 		vc.act = actReactivating
 	default:
-		return m.refuse(StatusFailure, "R-ACT-4", fn, b, vc, "VC is %v; one activation or deactivation at a time", vc.act)
+		act := vc.act
+		vc.mu.Unlock()
+		return m.reject(StatusFailure, "R-ACT-4", fn, b, vc, "VC is %v; one activation or deactivation at a time", act)
 	}
 	vc.activate.state = opUpcall
 	mp, mpCtx := vc.adapter.mp, vc.mpCtx
-	m.mu.Unlock()
+	vc.mu.Unlock()
 
-	m.emit(EventUpcall, vc.adapter.name, "MiniportCoActivateVc", vc, 0)
+	m.emit(EventUpcall, vc.adapter, "MiniportCoActivateVc", vc, 0)
 	st := mp.MiniportCoActivateVc(mpCtx, params)
-	m.emit(EventHandled, vc.adapter.name, "MiniportCoActivateVc", vc, st)
+	m.emit(EventHandled, vc.adapter, "MiniportCoActivateVc", vc, st)
 
-	m.mu.Lock()
+	vc.mu.Lock()
 	final, _, fparams, finish, deliver := vc.activate.settle(m, st, nil, params, "MiniportCoActivateVc", vc.adapter, vc)
 	if !finish {
-		m.mu.Unlock()
-		m.emit(EventReturn, b.name, fn, vc, StatusPending)
+		vc.mu.Unlock()
+		m.emit(EventReturn, b, fn, vc, StatusPending)
 		return StatusPending
 	}
 	finishActivateLocked(vc, final, fparams)
-	m.mu.Unlock()
+	vc.mu.Unlock()
 	if deliver {
-		m.emit(EventUpcall, b.name, "ProtocolCmActivateVcComplete", vc, final)
+		m.emit(EventUpcall, b, "ProtocolCmActivateVcComplete", vc, final)
 		b.cm.ProtocolCmActivateVcComplete(final, vc.cmCtx, fparams)
 		final = StatusPending
 	}
-	m.emit(EventReturn, b.name, fn, vc, final)
+	m.emit(EventReturn, b, fn, vc, final)
 	return final
 }
 
@@ -655,18 +747,24 @@ func (a *Adapter) MCoActivateVcComplete(status Status, vc *Vc, params *CallParam
 		return ret
 	}
 	if a.mp == nil {
-		return m.refuse(StatusFailure, "R-REG-5", fn, a, vc, "a miniport call manager activates with NdisMCmActivateVc; there is nothing to complete")
+		return m.reject(StatusFailure, "R-REG-5", fn, a, vc, "a miniport call manager activates with NdisMCmActivateVc; there is nothing to complete")
 	}
 	if vc == nil || vc.adapter != a {
-		return m.refuse(StatusFailure, "R-GEN-8", fn, a, vc, "not a VC on this adapter")
+		return m.reject(StatusFailure, "R-GEN-8", fn, a, vc, "not a VC on this adapter")
 	}
-	if now, ret := m.takeCompletionLocked(&vc.activate, status, nil, params, fn, a, vc, "MiniportCoActivateVc"); !now {
-		return ret
+	vc.mu.Lock()
+	switch m.takeCompletionLocked(&vc.activate, status, nil, params) {
+	case completeNone:
+		vc.mu.Unlock()
+		return m.refuseDoubleCompletion(fn, a, vc, "MiniportCoActivateVc")
+	case completeParked:
+		vc.mu.Unlock()
+		return StatusSuccess
 	}
 	finishActivateLocked(vc, status, params)
 	cmB := vc.cmB
-	m.mu.Unlock()
-	m.emit(EventUpcall, cmB.name, "ProtocolCmActivateVcComplete", vc, status)
+	vc.mu.Unlock()
+	m.emit(EventUpcall, cmB, "ProtocolCmActivateVcComplete", vc, status)
 	cmB.cm.ProtocolCmActivateVcComplete(status, vc.cmCtx, params)
 	return StatusSuccess
 }
@@ -681,41 +779,43 @@ func (b *Binding) CmDeactivateVc(vc *Vc) Status {
 	}
 	m := b.m
 	const fn = "NdisCmDeactivateVc"
-	m.emit(EventRequest, b.name, fn, vc, 0)
-	m.mu.Lock()
-	if rule, why := m.liveVcCheckLocked(vc); rule != "" {
-		return m.refuse(StatusFailure, rule, fn, b, vc, "%s", why)
+	m.emit(EventRequest, b, fn, vc, 0)
+	if rule, why := m.lockLiveVc(vc); rule != "" {
+		return m.reject(StatusFailure, rule, fn, b, vc, "%s", why)
 	}
 	if vc.cmB != b {
-		return m.refuse(StatusFailure, "R-ACT-2", fn, b, vc, "only the VC's call manager deactivates it")
+		vc.mu.Unlock()
+		return m.reject(StatusFailure, "R-ACT-2", fn, b, vc, "only the VC's call manager deactivates it")
 	}
 	if vc.act != actActive {
-		return m.refuse(StatusFailure, "R-ACT-10", fn, b, vc, "VC is %v; only an active VC can be deactivated", vc.act)
+		act := vc.act
+		vc.mu.Unlock()
+		return m.reject(StatusFailure, "R-ACT-10", fn, b, vc, "VC is %v; only an active VC can be deactivated", act)
 	}
 	vc.act = actDeactivating
 	vc.deactivate.state = opUpcall
 	mp, mpCtx := vc.adapter.mp, vc.mpCtx
-	m.mu.Unlock()
+	vc.mu.Unlock()
 
-	m.emit(EventUpcall, vc.adapter.name, "MiniportCoDeactivateVc", vc, 0)
+	m.emit(EventUpcall, vc.adapter, "MiniportCoDeactivateVc", vc, 0)
 	st := mp.MiniportCoDeactivateVc(mpCtx)
-	m.emit(EventHandled, vc.adapter.name, "MiniportCoDeactivateVc", vc, st)
+	m.emit(EventHandled, vc.adapter, "MiniportCoDeactivateVc", vc, st)
 
-	m.mu.Lock()
+	vc.mu.Lock()
 	final, _, _, finish, deliver := vc.deactivate.settle(m, st, nil, nil, "MiniportCoDeactivateVc", vc.adapter, vc)
 	if !finish {
-		m.mu.Unlock()
-		m.emit(EventReturn, b.name, fn, vc, StatusPending)
+		vc.mu.Unlock()
+		m.emit(EventReturn, b, fn, vc, StatusPending)
 		return StatusPending
 	}
 	m.finishDeactivateLocked(vc, final, vc.adapter)
-	m.mu.Unlock()
+	vc.mu.Unlock()
 	if deliver {
-		m.emit(EventUpcall, b.name, "ProtocolCmDeactivateVcComplete", vc, final)
+		m.emit(EventUpcall, b, "ProtocolCmDeactivateVcComplete", vc, final)
 		b.cm.ProtocolCmDeactivateVcComplete(final, vc.cmCtx)
 		final = StatusPending
 	}
-	m.emit(EventReturn, b.name, fn, vc, final)
+	m.emit(EventReturn, b, fn, vc, final)
 	return final
 }
 
@@ -744,18 +844,24 @@ func (a *Adapter) MCoDeactivateVcComplete(status Status, vc *Vc) Status {
 		return ret
 	}
 	if a.mp == nil {
-		return m.refuse(StatusFailure, "R-REG-5", fn, a, vc, "a miniport call manager deactivates with NdisMCmDeactivateVc; there is nothing to complete")
+		return m.reject(StatusFailure, "R-REG-5", fn, a, vc, "a miniport call manager deactivates with NdisMCmDeactivateVc; there is nothing to complete")
 	}
 	if vc == nil || vc.adapter != a {
-		return m.refuse(StatusFailure, "R-GEN-8", fn, a, vc, "not a VC on this adapter")
+		return m.reject(StatusFailure, "R-GEN-8", fn, a, vc, "not a VC on this adapter")
 	}
-	if now, ret := m.takeCompletionLocked(&vc.deactivate, status, nil, nil, fn, a, vc, "MiniportCoDeactivateVc"); !now {
-		return ret
+	vc.mu.Lock()
+	switch m.takeCompletionLocked(&vc.deactivate, status, nil, nil) {
+	case completeNone:
+		vc.mu.Unlock()
+		return m.refuseDoubleCompletion(fn, a, vc, "MiniportCoDeactivateVc")
+	case completeParked:
+		vc.mu.Unlock()
+		return StatusSuccess
 	}
 	m.finishDeactivateLocked(vc, status, a)
 	cmB := vc.cmB
-	m.mu.Unlock()
-	m.emit(EventUpcall, cmB.name, "ProtocolCmDeactivateVcComplete", vc, status)
+	vc.mu.Unlock()
+	m.emit(EventUpcall, cmB, "ProtocolCmDeactivateVcComplete", vc, status)
 	cmB.cm.ProtocolCmDeactivateVcComplete(status, vc.cmCtx)
 	return StatusSuccess
 }
@@ -770,24 +876,25 @@ func (a *Adapter) MCmActivateVc(vc *Vc, params *CallParameters) Status {
 	}
 	m := a.m
 	const fn = "NdisMCmActivateVc"
-	m.emit(EventRequest, a.name, fn, vc, 0)
-	m.mu.Lock()
+	m.emit(EventRequest, a, fn, vc, 0)
 	if a.mcm == nil {
-		return m.refuse(StatusFailure, "R-GEN-9", fn, a, vc, "only a miniport call manager may call NdisMCm functions")
+		return m.reject(StatusFailure, "R-GEN-9", fn, a, vc, "only a miniport call manager may call NdisMCm functions")
 	}
-	if rule, why := m.liveVcCheckLocked(vc); rule != "" {
-		return m.refuse(StatusFailure, rule, fn, a, vc, "%s", why)
+	if rule, why := m.lockLiveVc(vc); rule != "" {
+		return m.reject(StatusFailure, rule, fn, a, vc, "%s", why)
 	}
 	if vc.adapter != a {
-		return m.refuse(StatusFailure, "R-ACT-2", fn, a, vc, "VC belongs to another adapter")
+		vc.mu.Unlock()
+		return m.reject(StatusFailure, "R-ACT-2", fn, a, vc, "VC belongs to another adapter")
 	}
 	if params == nil {
-		return m.refuse(StatusInvalidData, "R-ACT-13", fn, a, vc, "nil call parameters")
+		vc.mu.Unlock()
+		return m.reject(StatusInvalidData, "R-ACT-13", fn, a, vc, "nil call parameters")
 	}
 	vc.act = actActive
 	vc.keepParamsLocked(params)
-	m.mu.Unlock()
-	m.emit(EventReturn, a.name, fn, vc, StatusSuccess)
+	vc.mu.Unlock()
+	m.emit(EventReturn, a, fn, vc, StatusSuccess)
 	return StatusSuccess
 }
 
@@ -799,22 +906,23 @@ func (a *Adapter) MCmDeactivateVc(vc *Vc) Status {
 	}
 	m := a.m
 	const fn = "NdisMCmDeactivateVc"
-	m.emit(EventRequest, a.name, fn, vc, 0)
-	m.mu.Lock()
+	m.emit(EventRequest, a, fn, vc, 0)
 	if a.mcm == nil {
-		return m.refuse(StatusFailure, "R-GEN-9", fn, a, vc, "only a miniport call manager may call NdisMCm functions")
+		return m.reject(StatusFailure, "R-GEN-9", fn, a, vc, "only a miniport call manager may call NdisMCm functions")
 	}
-	if rule, why := m.liveVcCheckLocked(vc); rule != "" {
-		return m.refuse(StatusFailure, rule, fn, a, vc, "%s", why)
+	if rule, why := m.lockLiveVc(vc); rule != "" {
+		return m.reject(StatusFailure, rule, fn, a, vc, "%s", why)
 	}
 	if vc.adapter != a {
-		return m.refuse(StatusFailure, "R-ACT-2", fn, a, vc, "VC belongs to another adapter")
+		vc.mu.Unlock()
+		return m.reject(StatusFailure, "R-ACT-2", fn, a, vc, "VC belongs to another adapter")
 	}
 	if vc.act != actActive {
-		return m.refuse(StatusNotAccepted, "R-ACT-11", fn, a, vc, "VC is already inactive")
+		vc.mu.Unlock()
+		return m.reject(StatusNotAccepted, "R-ACT-11", fn, a, vc, "VC is already inactive")
 	}
 	m.finishDeactivateLocked(vc, StatusSuccess, a)
-	m.mu.Unlock()
-	m.emit(EventReturn, a.name, fn, vc, StatusSuccess)
+	vc.mu.Unlock()
+	m.emit(EventReturn, a, fn, vc, StatusSuccess)
 	return StatusSuccess
 }
