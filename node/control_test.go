@@ -499,9 +499,17 @@ func TestCallsList(t *testing.T) {
 		cs.Send([]byte(s))
 		recvData(t, cs)
 	}
-	calls, err := ListCalls(context.Background(), n.sock)
-	if err != nil {
-		t.Fatal(err)
+	// A send is counted when it completes, which may come after its echo
+	// arrived: wait (bounded) until all three are.
+	var calls []CallInfo
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var err error
+		if calls, err = ListCalls(context.Background(), n.sock); err != nil {
+			t.Fatal(err)
+		}
+		if len(calls) != 2 || (calls[0].TxPackets == 3 && calls[1].TxPackets == 3) || time.Now().After(deadline) {
+			break
+		}
 	}
 	if len(calls) != 2 {
 		t.Fatalf("%d calls, want 2: %+v", len(calls), calls)
