@@ -66,11 +66,10 @@ type CM struct {
 	// mu guards the peers, their signalling VCs and associations, and
 	// everything of the call control (callctl.Core's lock). It is never
 	// held while the mediator is called.
-	mu       sync.Mutex
-	peers    map[string]*peer
-	illegal  int // VC moves callctl.State does not draw (logged; tests fail on any)
-	unbound  bool
-	bindings int
+	mu      sync.Mutex
+	peers   map[string]*peer
+	illegal int // VC moves callctl.State does not draw (logged; tests fail on any)
+	unbound bool
 }
 
 // New binds a stand-alone call manager to the miniport adapter cfg.Adapter
@@ -254,4 +253,3 @@ func (c *CM) traceLink(p *peer, up bool, reason string) {
 		h(trace.Link{Time: time.Now(), Node: c.cfg.Name, Peer: p.name, Up: up, Reason: reason})
 	}
 }
-

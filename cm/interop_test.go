@@ -51,7 +51,9 @@ func (a q2931CM) CallParams(dest string, tx, rx ndis.Flowspec, reliable bool) (*
 	}
 	return nil, fmt.Errorf("%q: want NODE/SERVICE", dest)
 }
-func (a q2931CM) ServiceSap(service string) (*ndis.CoSap, error) { return q2931.ServiceSap(service), nil }
+func (a q2931CM) ServiceSap(service string) (*ndis.CoSap, error) {
+	return q2931.ServiceSap(service), nil
+}
 func (a q2931CM) Caller(p *ndis.CallParameters) string {
 	n, _ := q2931.CallingNode(p)
 	return n
@@ -78,14 +80,21 @@ type host struct {
 func (h *host) split() bool { return h.c != nil }
 
 func newHost(t *testing.T, net *sim.Network, name string, split bool) *host {
+	return newHostWith(t, net, name, split, nil, miniport.Config{})
+}
+
+// newHostWith is newHost with a trace of the mediator's events and the
+// miniport's configuration (split).
+func newHostWith(t *testing.T, net *sim.Network, name string, split bool, trace func(ndis.Event), mpc miniport.Config) *host {
 	t.Helper()
 	h := &host{t: t, name: name}
-	h.m = ndis.New(ndis.Options{Name: name, OnViolation: func(v ndis.Violation) {
+	h.m = ndis.New(ndis.Options{Name: name, Trace: trace, OnViolation: func(v ndis.Violation) {
 		t.Errorf("%s: CoNDIS contract violation %v", name, v)
 	}})
 	var ccm q2931CM
 	if split {
-		mp, st := miniport.New(h.m, miniport.Config{Name: name + "-nic"})
+		mpc.Name = name + "-nic"
+		mp, st := miniport.New(h.m, mpc)
 		if st != ndis.StatusSuccess {
 			t.Fatalf("%s: miniport.New: %v", name, st)
 		}
@@ -219,7 +228,7 @@ func newListener(refuse bool) *listener {
 	return &listener{refuse: refuse, offered: make(chan *clientcore.VC, 4), rec: make(chan *recorder, 4)}
 }
 
-func (l *listener) Registered(*clientcore.SAP, error) {}
+func (l *listener) Registered(*clientcore.SAP, error)        {}
 func (l *listener) Ended(*clientcore.SAP, clientcore.Reason) {}
 func (l *listener) Offered(_ *clientcore.SAP, o *clientcore.Offer) clientcore.Handler {
 	if l.refuse {
