@@ -39,8 +39,12 @@
 //
 // # Not yet
 //
-// Multipoint calls (a root's further legs need data VCs of their own in
-// the miniport), refusal pacing of a flooding peer, and per-VC
-// MEDIA_DISCONNECT / MEDIA_CONNECT while a link is lost (NDIS gives a
-// stand-alone CM no per-VC status indication) are later steps.
+// Multipoint calls (refused with NDIS_STATUS_NOT_SUPPORTED: a root's
+// further legs need data VCs of their own in the miniport), QoS
+// modification on the wire, link loss (the association clears and keeps
+// calls for T309, but the CM does not yet re-activate the signalling VC to
+// get the link back, so kept calls end when T309 runs out), RESTART
+// beyond the one a first link sends, refusal pacing of a flooding peer,
+// and per-VC MEDIA_DISCONNECT / MEDIA_CONNECT while a link is lost (NDIS
+// gives a stand-alone CM no per-VC status indication) are later steps.
 package cm
