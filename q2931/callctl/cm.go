@@ -6,7 +6,7 @@ import "github.com/condis-project/condis/ndis"
 // makes to carry out CoNDIS <-> Q.2931 call control. The call control is
 // written against it once; each topology supplies its own:
 //
-//	CM method                  miniport call manager (MCm, mcm)      stand-alone call manager (package cm, to come)
+//	CM method                  miniport call manager (MCm, mcm)      stand-alone call manager (Cm, package cm)
 //	ActivateVc                 NdisMCmActivateVc: completes at once    NdisCmActivateVc: the miniport may pend it
 //	                                                                   (MiniportCoActivateVc returns PENDING); the
 //	                                                                   CM's ProtocolCmActivateVcComplete then calls
@@ -163,4 +163,95 @@ func (m MCm) NotifyCloseAddressFamily(af *ndis.Af) ndis.Status {
 // IndicateStatus is NdisMCoIndicateStatusEx.
 func (m MCm) IndicateStatus(vc *ndis.Vc, ind *ndis.StatusIndication) ndis.Status {
 	return m.A.MCoIndicateStatusEx(vc, ind)
+}
+
+// Cm is the CM of a stand-alone call manager: the NdisCm* functions (and
+// NdisCoCreateVc / NdisCoDeleteVc) of its binding to a CoNDIS miniport's
+// adapter. The miniport may pend activation and deactivation
+// (MiniportCoActivateVc / MiniportCoDeactivateVc returning PENDING); the
+// call manager's ProtocolCmActivateVcComplete and
+// ProtocolCmDeactivateVcComplete then report the outcome
+// (Core.ActivationCompleted).
+type Cm struct{ B *ndis.Binding }
+
+var _ CM = Cm{}
+
+// ActivateVc is NdisCmActivateVc.
+func (c Cm) ActivateVc(vc *ndis.Vc, p *ndis.CallParameters) ndis.Status {
+	return c.B.CmActivateVc(vc, p)
+}
+
+// DeactivateVc is NdisCmDeactivateVc.
+func (c Cm) DeactivateVc(vc *ndis.Vc) ndis.Status { return c.B.CmDeactivateVc(vc) }
+
+// CreateVc is NdisCoCreateVc on the client's open of the AF: the VC of an
+// incoming call.
+func (c Cm) CreateVc(af *ndis.Af, ctx any) (*ndis.Vc, ndis.Status) { return c.B.CoCreateVc(af, ctx) }
+
+// DeleteVc is NdisCoDeleteVc.
+func (c Cm) DeleteVc(vc *ndis.Vc) ndis.Status { return c.B.CoDeleteVc(vc) }
+
+// DispatchIncomingCall is NdisCmDispatchIncomingCall.
+func (c Cm) DispatchIncomingCall(sap *ndis.Sap, vc *ndis.Vc, p *ndis.CallParameters) ndis.Status {
+	return c.B.CmDispatchIncomingCall(sap, vc, p)
+}
+
+// DispatchCallConnected is NdisCmDispatchCallConnected.
+func (c Cm) DispatchCallConnected(vc *ndis.Vc) ndis.Status { return c.B.CmDispatchCallConnected(vc) }
+
+// MakeCallComplete is NdisCmMakeCallComplete.
+func (c Cm) MakeCallComplete(st ndis.Status, vc *ndis.Vc, party *ndis.Party, partyCtx any, p *ndis.CallParameters) ndis.Status {
+	return c.B.CmMakeCallComplete(st, vc, party, partyCtx, p)
+}
+
+// CloseCallComplete is NdisCmCloseCallComplete.
+func (c Cm) CloseCallComplete(st ndis.Status, vc *ndis.Vc, party *ndis.Party) ndis.Status {
+	return c.B.CmCloseCallComplete(st, vc, party)
+}
+
+// AddPartyComplete is NdisCmAddPartyComplete.
+func (c Cm) AddPartyComplete(st ndis.Status, party *ndis.Party, partyCtx any, p *ndis.CallParameters) ndis.Status {
+	return c.B.CmAddPartyComplete(st, party, partyCtx, p)
+}
+
+// DropPartyComplete is NdisCmDropPartyComplete.
+func (c Cm) DropPartyComplete(st ndis.Status, party *ndis.Party) ndis.Status {
+	return c.B.CmDropPartyComplete(st, party)
+}
+
+// ModifyCallQoSComplete is NdisCmModifyCallQoSComplete.
+func (c Cm) ModifyCallQoSComplete(st ndis.Status, vc *ndis.Vc, p *ndis.CallParameters) ndis.Status {
+	return c.B.CmModifyCallQoSComplete(st, vc, p)
+}
+
+// DispatchIncomingCloseCall is NdisCmDispatchIncomingCloseCall.
+func (c Cm) DispatchIncomingCloseCall(st ndis.Status, vc *ndis.Vc, data []byte) ndis.Status {
+	return c.B.CmDispatchIncomingCloseCall(st, vc, data)
+}
+
+// DispatchIncomingDropParty is NdisCmDispatchIncomingDropParty.
+func (c Cm) DispatchIncomingDropParty(st ndis.Status, party *ndis.Party, data []byte) ndis.Status {
+	return c.B.CmDispatchIncomingDropParty(st, party, data)
+}
+
+// DispatchIncomingCallQoSChange is NdisCmDispatchIncomingCallQoSChange.
+func (c Cm) DispatchIncomingCallQoSChange(vc *ndis.Vc, p *ndis.CallParameters) ndis.Status {
+	return c.B.CmDispatchIncomingCallQoSChange(vc, p)
+}
+
+// CloseAddressFamilyComplete is NdisCmCloseAddressFamilyComplete.
+func (c Cm) CloseAddressFamilyComplete(st ndis.Status, af *ndis.Af) ndis.Status {
+	return c.B.CmCloseAddressFamilyComplete(st, af)
+}
+
+// NotifyCloseAddressFamily is NdisCmNotifyCloseAddressFamily.
+func (c Cm) NotifyCloseAddressFamily(af *ndis.Af) ndis.Status {
+	return c.B.CmNotifyCloseAddressFamily(af)
+}
+
+// IndicateStatus is refused with NDIS_STATUS_NOT_SUPPORTED: NDIS gives a
+// stand-alone call manager no per-VC status indication; the miniport
+// indicates media status to the VC's client itself.
+func (c Cm) IndicateStatus(*ndis.Vc, *ndis.StatusIndication) ndis.Status {
+	return ndis.StatusNotSupported
 }

@@ -1,7 +1,7 @@
 // Package callctl is the CoNDIS <-> Q.2931 call control, written once for
 // every call manager of condis: the miniport call manager of the
 // integrated topology (package mcm, over NdisMCm*) and the stand-alone
-// call manager of the split topology (over NdisCm*, to come).
+// call manager of the split topology (package cm, over NdisCm*: Cm).
 //
 // It talks to NDIS through CM, the call-manager side of the mediator
 // (MCm is the NdisMCm* one), and keeps each VC's call state as one named
