@@ -389,6 +389,9 @@ func (c *Core) Call(ctx context.Context, dest string, o CallOptions, h Handler) 
 	err := c.await(ctx, func() bool {
 		return v.wasUp || v.setupErr != nil || v.phase == PhaseClosed || v.phase == PhaseDeleted
 	})
+	if err == nil {
+		err = ctx.Err() // the setup may have ended just as ctx did: ctx still wins
+	}
 	if err != nil {
 		v.Close(ReasonLocal, nil)
 		return nil, err

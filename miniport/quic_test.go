@@ -53,7 +53,7 @@ func (q *quicNet) node(name string, cfg miniport.Config) *node {
 func TestExchangeQuic(t *testing.T) {
 	q := newQuicNet(t)
 	a, b := q.node("a", miniport.Config{}), q.node("b", miniport.Config{})
-	exchange(t, a, b, 1000)
+	exchange(t, a, b, 1000, nil)
 	a.finish()
 	b.finish()
 }

@@ -188,9 +188,10 @@ func (mp *Miniport) flushAll(st ndis.Status) {
 func (mp *Miniport) complete(v *vc, n *ndis.NetBufferList, st ndis.Status) {
 	n.Status = st
 	size := uint64(len(n.Data))
-	mp.adapter.MCoSendNetBufferListsComplete(v.h, n, 0)
+	// Counted before the protocol hears of it, so its counters agree with
+	// what it was told; uncounted from in flight only after, so a
+	// deactivation never completes ahead of a send.
 	mp.mu.Lock()
-	v.inflight--
 	if st == ndis.StatusSuccess {
 		v.st.TxPackets++
 		v.st.TxBytes += size
@@ -200,6 +201,10 @@ func (mp *Miniport) complete(v *vc, n *ndis.NetBufferList, st ndis.Status) {
 		v.st.TxDropped++
 		mp.stats.Total.TxDropped++
 	}
+	mp.mu.Unlock()
+	mp.adapter.MCoSendNetBufferListsComplete(v.h, n, 0)
+	mp.mu.Lock()
+	v.inflight--
 	done := v.drainedLocked()
 	mp.mu.Unlock()
 	if done {
