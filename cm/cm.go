@@ -147,37 +147,14 @@ func (c *CM) IllegalMoves() int {
 // unbinds (NdisCloseAdapterEx). Shutdown waits for all of that and for
 // every goroutine of the CM until ctx ends, then returns ctx's error.
 func (c *CM) Shutdown(ctx context.Context) error {
-	c.mu.Lock()
-	ps := c.sortedPeersLocked()
-	as := make([]*callctl.Assoc, len(ps))
-	for i, p := range ps {
-		as[i] = p.as
-	}
-	c.core.ShutdownLocked(as)
-	c.mu.Unlock()
-	c.core.Run()
-	idle := func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if !c.core.EmptyLocked() {
-			return false
-		}
-		for _, p := range c.peers {
-			if p.as.Calls() > 0 {
-				return false
-			}
-		}
-		return true
-	}
-	if err := poll(ctx, idle); err != nil {
+	if err := c.core.ClearAll(ctx); err != nil {
 		return fmt.Errorf("cm: shutdown: calls, VCs or Q.2931 AF opens remain: %w", err)
 	}
 	c.mu.Lock()
 	for _, p := range c.peers {
-		p.as.StopTimers()
 		p.as.Detach()
 	}
-	ps = c.sortedPeersLocked()
+	ps := c.sortedPeersLocked()
 	c.mu.Unlock()
 	for _, p := range ps {
 		if err := c.dropSignalling(p); err != nil {
@@ -225,18 +202,6 @@ func (c *CM) sortedPeersLocked() []*peer {
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].name < ps[j].name })
 	return ps
-}
-
-// poll waits until cond holds or ctx ends.
-func poll(ctx context.Context, cond func() bool) error {
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
-	return nil
 }
 
 // traceSignal reports a message sent to or received from p.

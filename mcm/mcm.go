@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/condis-project/condis/internal/statewait"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/pki"
 	"github.com/condis-project/condis/q2931"
@@ -251,37 +252,9 @@ func (d *MCM) Cause(vc *ndis.Vc) (c uni.Cause, ok bool) { return d.core.Cause(vc
 // ignores it. Calling Shutdown again waits for the same end; once the
 // adapter is halted it returns nil at once.
 func (d *MCM) Shutdown(ctx context.Context) error {
-	d.mu.Lock()
-	ps := d.sortedPeersLocked()
-	as := make([]*callctl.Assoc, len(ps))
-	for i, p := range ps {
-		as[i] = p.as
-	}
-	d.core.ShutdownLocked(as)
-	d.mu.Unlock()
-	d.core.Run()
-
-	idle := func() bool {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		if !d.core.EmptyLocked() {
-			return false
-		}
-		for _, p := range d.peers {
-			if p.as.Calls() > 0 {
-				return false
-			}
-		}
-		return true
-	}
-	if err := poll(ctx, idle); err != nil {
+	if err := d.core.ClearAll(ctx); err != nil {
 		return fmt.Errorf("mcm: shutdown: calls, VCs or q2931.AF opens remain: %w", err)
 	}
-	d.mu.Lock()
-	for _, p := range d.peers {
-		p.as.StopTimers()
-	}
-	d.mu.Unlock()
 	d.cancel()
 	unbound := func() bool {
 		for _, a := range d.m.Snapshot().Adapters {
@@ -291,7 +264,7 @@ func (d *MCM) Shutdown(ctx context.Context) error {
 		}
 		return true
 	}
-	if err := poll(ctx, unbound); err != nil {
+	if err := statewait.Poll(ctx, 2*time.Millisecond, unbound); err != nil {
 		return fmt.Errorf("mcm: shutdown: protocols still bound to the adapter: %w", err)
 	}
 	d.mu.Lock()
@@ -310,18 +283,6 @@ func (d *MCM) Shutdown(ctx context.Context) error {
 	}
 	if st := d.a.RemoveAdapter(); st != ndis.StatusSuccess {
 		return fmt.Errorf("mcm: halting the adapter: %w", st)
-	}
-	return nil
-}
-
-// poll waits until cond holds or ctx ends.
-func poll(ctx context.Context, cond func() bool) error {
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(2 * time.Millisecond):
-		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ package statewait
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // Changes wakes the goroutines waiting in Await when its owner's state
@@ -52,4 +53,20 @@ func (c *Changes) Await(ctx context.Context, mu sync.Locker, cond func() bool, k
 			return ctx.Err()
 		}
 	}
+}
+
+// Poll calls cond every interval until it holds, or ctx ends (then its
+// error): for conditions no one signals, such as another driver's
+// objects going away in the mediator.
+func Poll(ctx context.Context, interval time.Duration, cond func() bool) error {
+	for !cond() {
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 )
 
 // TestAwaitWokenByChange: Await returns once a change makes cond hold,
@@ -56,5 +57,24 @@ func TestAwaitContext(t *testing.T) {
 		c.NotifyLocked() // nobody waits any more: no panic, no block
 		c.NotifyLocked()
 		mu.Unlock()
+	})
+}
+
+// TestPoll: Poll returns once cond holds, checking every interval (virtual
+// time), and with ctx's error when ctx ends first.
+func TestPoll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start, calls := time.Now(), 0
+		if err := Poll(context.Background(), 2*time.Millisecond, func() bool { calls++; return calls == 4 }); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took != 6*time.Millisecond || calls != 4 {
+			t.Errorf("took %v and %d checks, want 6ms and 4", took, calls)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+		defer cancel()
+		if err := Poll(ctx, 2*time.Millisecond, func() bool { return false }); err != context.DeadlineExceeded {
+			t.Errorf("Poll past its context: %v, want DeadlineExceeded", err)
+		}
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/condis-project/condis/internal/statewait"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/uni"
@@ -99,6 +100,9 @@ type Core struct {
 	// causes are the Q.2931 causes that ended VCs' last calls, from the
 	// end of the call until the VC is deleted or calls again (see Cause).
 	causes map[*ndis.Vc]uni.Cause
+
+	assocMu sync.Mutex // guards assocs (NewAssoc may run with mu held or not)
+	assocs  []*Assoc   // every association NewAssoc made, for ClearAll
 }
 
 // NewCore returns the call control of owner, guarded by mu.
@@ -117,6 +121,9 @@ func NewCore(owner Owner, mu *sync.Mutex, cfg Config) *Core {
 func (d *Core) NewAssoc(peer string, owner any, cfg uni.Config, expired func(uni.Output)) *Assoc {
 	a := NewAssoc(d.cfg.Name, peer, cfg, d.mu, expired)
 	a.Owner, a.core = owner, d
+	d.assocMu.Lock()
+	d.assocs = append(d.assocs, a)
+	d.assocMu.Unlock()
 	return a
 }
 
@@ -300,6 +307,44 @@ func (d *Core) ShutdownLocked(assocs []*Assoc) (first bool) {
 		})
 	}
 	return true
+}
+
+// ClearAll is the call-clearing half of a call manager's Shutdown: it
+// begins the shutdown (ShutdownLocked) on every association, in peer name
+// order, runs the work it queued, waits until the call control holds
+// nothing and no association has a call left, then stops the
+// associations' timers. It returns ctx's error if ctx ends first.
+func (d *Core) ClearAll(ctx context.Context) error {
+	d.assocMu.Lock()
+	all := slices.Clone(d.assocs)
+	d.assocMu.Unlock()
+	slices.SortFunc(all, func(a, b *Assoc) int { return cmp.Compare(a.Peer(), b.Peer()) })
+	d.mu.Lock()
+	d.ShutdownLocked(all)
+	d.mu.Unlock()
+	d.Run()
+	idle := func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if !d.EmptyLocked() {
+			return false
+		}
+		for _, a := range all {
+			if a.Calls() > 0 {
+				return false
+			}
+		}
+		return true
+	}
+	if err := statewait.Poll(ctx, 2*time.Millisecond, idle); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	for _, a := range all {
+		a.StopTimers()
+	}
+	d.mu.Unlock()
+	return nil
 }
 
 // sortedCalls are a's calls, ours first, each side's by call reference.
