@@ -40,9 +40,7 @@ func (s ipSource) Describe(ch chan<- *prometheus.Desc) {
 // Collect reads the counters.
 func (s ipSource) Collect(ch chan<- prometheus.Metric) {
 	st := s.ip.Stats()
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
+	counter := counterTo(ch)
 	counter(descIPPackets, st.TxPackets, "tx")
 	counter(descIPPackets, st.RxPackets, "rx")
 	counter(descIPBytes, st.TxBytes, "tx")

@@ -420,9 +420,7 @@ func (s *sources) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descViolations, prometheus.CounterValue, float64(n), rule)
 	}
 	t := s.data.Totals()
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
+	counter := counterTo(ch)
 	counter(descSDUs, t.TxPackets, "tx")
 	counter(descSDUs, t.RxPackets, "rx")
 	counter(descBytes, t.TxBytes, "tx")
@@ -431,6 +429,13 @@ func (s *sources) Collect(ch chan<- prometheus.Metric) {
 	counter(descDropped, t.RxDropped, "rx")
 	counter(descPoliced, t.TxPoliced)
 	counter(descShaped, t.TxShaped)
+}
+
+// counterTo returns a function that sends one counter sample to ch.
+func counterTo(ch chan<- prometheus.Metric) func(d *prometheus.Desc, v uint64, labels ...string) {
+	return func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
 }
 
 // Server serves an exporter over HTTP.
