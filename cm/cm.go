@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -33,6 +34,9 @@ type Config struct {
 	// AddressPrefix is the prefix of this node's and its peers' ATM End
 	// System Addresses; zero takes q2931.DefaultPrefix.
 	AddressPrefix q2931.Prefix
+	// PeerPrefixes are the prefixes of the peers whose addresses are not
+	// under AddressPrefix, by node name (as mcm.Config.PeerPrefixes).
+	PeerPrefixes map[string]q2931.Prefix
 	// Timers are the Q.2931 timer values; zero fields take the UNI 3.1
 	// defaults.
 	Timers uni.Timers
@@ -90,6 +94,7 @@ func New(m *ndis.Mediator, cfg Config) (*CM, error) {
 		prefix = q2931.DefaultPrefix
 	}
 	cfg.AddressPrefix = prefix
+	cfg.PeerPrefixes = maps.Clone(cfg.PeerPrefixes) // the caller may go on changing its map
 	c := &CM{m: m, cfg: cfg, addr: q2931.Address(prefix, cfg.Name), log: cfg.Logger, peers: map[string]*peer{}}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -204,8 +209,14 @@ func (c *CM) sortedPeersLocked() []*peer {
 	return ps
 }
 
-// traceSignal reports a message sent to or received from p.
+// traceSignal counts and reports a message sent to or received from p;
+// c.mu is held.
 func (c *CM) traceSignal(p *peer, dir trace.Direction, b []byte) {
+	if dir == trace.In {
+		p.view.In++
+	} else {
+		p.view.Out++
+	}
 	if h := c.cfg.Tracer.Signal; h != nil {
 		h(trace.Signal{Time: time.Now(), Node: c.cfg.Name, Peer: p.name, Dir: dir, Msg: b})
 	}

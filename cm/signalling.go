@@ -28,6 +28,8 @@ type peer struct {
 	limit  int    // largest datagram payload of the path, learnt when the link came up
 
 	early [][]byte // signalling received before the association was up
+
+	view callctl.PeerView // what Peers reports: link state, counters, last error
 }
 
 // sigVC is the CM's context of a signalling VC.
@@ -82,6 +84,7 @@ func (c *CM) linkEvent(e miniport.LinkEvent) {
 			p.up = false
 			p.as.LinkDown(c.applier(p))
 		}
+		p.view.NoteLinkDown("link down: "+e.Reason.String(), p.stateLocked())
 		c.mu.Unlock()
 		c.log.Info("link down", "peer", e.Peer, "reason", e.Reason.String())
 		c.traceLink(p, false, e.Reason.String())
@@ -153,6 +156,7 @@ func (c *CM) startSignalling(p *peer) {
 	default:
 		s.activating = true
 	}
+	p.noteStateLocked()
 	c.mu.Unlock()
 	params := &ndis.CallParameters{MediaParameters: miniport.VCParams{Kind: miniport.Signalling, Peer: p.name}.Media()}
 	s.act.Activate(params, func(st ndis.Status) { c.signallingActivated(s, st) })
@@ -169,8 +173,10 @@ func (c *CM) signallingActivated(s *sigVC, st ndis.Status) {
 		c.signallingUpLocked(p)
 	} else {
 		c.log.Info("no signalling to the peer", "peer", p.name, "status", st.String())
+		p.noteActivationFailedLocked(st)
 		c.core.FailWaitingLocked(p.as, st)
 	}
+	p.noteStateLocked()
 	c.mu.Unlock()
 	c.core.Run()
 }
@@ -186,6 +192,7 @@ func (c *CM) signallingUpLocked(p *peer) {
 		return
 	}
 	p.up = true
+	p.noteStateLocked()
 	kind := p.as.LinkUp(sigLink{c: c, h: s.h}, p.inc, c.applier(p))
 	if kind == callctl.PeerRestarted {
 		c.log.Info("peer restarted: cleared its calls", "peer", p.name)

@@ -128,7 +128,7 @@ func (o *owner) RefusedLocked(a *callctl.Assoc) { (*MCM)(o).refusedLocked(peerOf
 // SentLocked counts and traces a message queued for a's peer.
 func (o *owner) SentLocked(a *callctl.Assoc, b []byte) {
 	p := peerOf(a)
-	p.view.out++
+	p.view.Out++
 	(*MCM)(o).traceSignal(p, trace.Out, b)
 }
 

@@ -3,7 +3,6 @@ package mcm
 import (
 	"context"
 	"errors"
-	"net"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -16,76 +15,19 @@ import (
 )
 
 // LinkState is the state of the transport link to a peer, as Peers
-// reports it.
-type LinkState uint8
+// reports it (callctl.LinkState).
+type LinkState = callctl.LinkState
 
-// Link states. The zero value is LinkDown: a peer the MCM has heard of
-// and never reached.
+// Link states (callctl's).
 const (
-	LinkDown       LinkState = iota // no link, and no dial in progress
-	LinkConnecting                  // no link; dialling (the first time, or again after a loss while calls are kept for T309)
-	LinkUp                          // the transport link is up
+	LinkDown       = callctl.LinkDown
+	LinkConnecting = callctl.LinkConnecting
+	LinkUp         = callctl.LinkUp
 )
 
-// String returns "down", "connecting" or "up".
-func (s LinkState) String() string {
-	switch s {
-	case LinkDown:
-		return "down"
-	case LinkConnecting:
-		return "connecting"
-	case LinkUp:
-		return "up"
-	}
-	return "?"
-}
-
-// PeerInfo describes one peer of the MCM, for `condis peers`.
-type PeerInfo struct {
-	Name    string
-	Address uni.AESA // its ATM End System Address
-	// Remote is the network address of the live link (the address dialled,
-	// or the one the peer connected from), when the transport says
-	// (transport.RemoteAddresser); nil while the link is down.
-	Remote net.Addr
-	State  LinkState
-	// Since is when State last changed; zero if it never did (a peer
-	// known, never dialled).
-	Since time.Time
-	// RTT is the live link's smoothed round-trip time, when the transport
-	// measures it (transport.RTTer); 0 while the link is down.
-	RTT time.Duration
-	// Calls is the number of calls with the peer: every call reference
-	// in use on its signalling association, including calls kept for
-	// T309 while the link is down.
-	Calls int
-	// MessagesIn and MessagesOut count the Q.2931 messages received from
-	// and sent to the peer since the MCM started (every message, whether
-	// it decoded or not).
-	MessagesIn, MessagesOut uint64
-	// LastError is the last thing that went wrong with the link, in one
-	// line: why it went down ("link down: timeout: no recent network
-	// activity") or why a dial failed since (the transport's error, such
-	// as a TLS verification failure); "" if nothing did. It stays after
-	// the link comes back; LastErrorAt says when.
-	LastError   string
-	LastErrorAt time.Time
-	// LinkLoss says why the last link went down, even if dials failed
-	// since; "" if no link ever went down.
-	LinkLoss string
-}
-
-// peerView is what Peers reports of a peer beyond what the peer holds
-// anyway; under d.mu. The counters are kept whether or not a tracer is
-// set.
-type peerView struct {
-	state   LinkState
-	since   time.Time
-	in, out uint64 // signalling messages received and sent
-	err     string
-	errAt   time.Time
-	loss    string // why the last link went down
-}
+// PeerInfo describes one peer of the MCM, for `condis peers`
+// (callctl.PeerInfo).
+type PeerInfo = callctl.PeerInfo
 
 // stateLocked is the link state p is in now.
 func (p *peer) stateLocked() LinkState {
@@ -101,31 +43,18 @@ func (p *peer) stateLocked() LinkState {
 // noteStateLocked records a change of p's link state, if there was one.
 // It is called wherever the state may change: links up and down, dials
 // started and ended.
-func (p *peer) noteStateLocked() {
-	if s := p.stateLocked(); s != p.view.state || p.view.since.IsZero() {
-		p.view.state, p.view.since = s, time.Now()
-	}
-}
-
-// noteErrorLocked records what went wrong with p's link.
-func (p *peer) noteErrorLocked(text string) {
-	p.view.err, p.view.errAt = text, time.Now()
-}
+func (p *peer) noteStateLocked() { p.view.NoteState(p.stateLocked()) }
 
 // noteLinkDownLocked records a link loss: its state and its reason.
-func (p *peer) noteLinkDownLocked(err error) {
-	p.view.loss = linkDownText(err)
-	p.noteErrorLocked(p.view.loss)
-	p.noteStateLocked()
-}
+func (p *peer) noteLinkDownLocked(err error) { p.view.NoteLinkDown(linkDownText(err), p.stateLocked()) }
 
 // noteDialErrorLocked records a failed dial.
 func (p *peer) noteDialErrorLocked(err error, timeout time.Duration) {
 	if err == context.DeadlineExceeded { // Config.DialTimeout, not the transport's own
-		p.noteErrorLocked("dial: no answer within " + timeout.String())
+		p.view.NoteError("dial: no answer within " + timeout.String())
 		return
 	}
-	p.noteErrorLocked(err.Error())
+	p.view.NoteError(err.Error())
 }
 
 // linkDownText says why a link went down in one line: "link down: " and
@@ -160,9 +89,7 @@ func (d *MCM) Peers() []PeerInfo {
 	out := make([]PeerInfo, len(ps))
 	links := make([]transport.Link, len(ps))
 	for i, p := range ps {
-		v := p.view
-		out[i] = PeerInfo{Name: p.name, Address: p.addr, State: p.stateLocked(), Since: v.since,
-			Calls: p.as.CallRecordCount(), MessagesIn: v.in, MessagesOut: v.out, LastError: v.err, LastErrorAt: v.errAt, LinkLoss: v.loss}
+		out[i] = p.view.Info(p.name, p.addr, p.stateLocked(), p.as.CallRecordCount())
 		links[i] = p.tl
 	}
 	d.mu.Unlock()
@@ -200,7 +127,7 @@ type peer struct {
 
 	cur atomic.Pointer[linkRef] // tl, for the data path
 
-	view peerView // what Peers reports: link state, counters, last error
+	view callctl.PeerView // what Peers reports: link state, counters, last error
 }
 
 type linkRef struct{ l transport.Link }

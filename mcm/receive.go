@@ -37,7 +37,7 @@ func (h *linkHandler) Messages(msgs [][]byte) {
 			return
 		}
 		for _, msg := range msgs[:n] {
-			p.view.in++
+			p.view.In++
 			d.traceSignal(p, trace.In, msg)
 			d.core.ApplyLocked(p.as, p.as.Receive(msg))
 		}

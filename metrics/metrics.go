@@ -247,7 +247,7 @@ type Mediator interface {
 }
 
 // DataCounters is what the exporter reads the VC data totals from:
-// *mcm.MCM.
+// the node's call manager, of either topology (node.Q2931).
 type DataCounters interface {
 	Totals() mcm.Stats
 }

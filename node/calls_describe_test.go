@@ -13,7 +13,7 @@ import (
 // `condis calls` names the far end of every call of the node, not only of
 // the control plane's own: here a call made by another client bound to
 // alpha's mediator shows peer beta and service echo, from the call
-// manager (MCMCallManager is a CallDescriber).
+// manager (Q2931CallManager is a CallDescriber).
 func TestCallsNameTheFarEndOfOtherClientsCalls(t *testing.T) {
 	tn := startTwoNodes(t)
 	fab := memdrv.NewFabric()

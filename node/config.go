@@ -59,6 +59,11 @@
 //	# below; the default) or "cluster" (any node with a cluster certificate).
 //	trust = "peers"
 //
+//	# How the call manager sits on the network: "integrated" (a miniport
+//	# call manager; the default) or "split" (a stand-alone call manager over
+//	# a CoNDIS miniport). Peers do not see the difference.
+//	topology = "integrated"
+//
 //	# Write every Q.2931 message the node sends or receives to this pcapng
 //	# file, which Wireshark decodes as is (optional; default: none).
 //	capture = "/var/lib/condis/alpha.pcapng"
@@ -106,6 +111,8 @@
 //     certificate and its private key. Load does not read them; see
 //     [Config.Identity].
 //   - trust (optional): "peers" (default) or "cluster"; see Trust above.
+//   - topology (optional): "integrated" (default) or "split"; see
+//     [Topology]. The Q.2931 on the wire is the same either way.
 //   - capture (optional): a file the node creates (or truncates) when it
 //     starts, readable by its owner only, and writes every Q.2931 message
 //     it sends or receives to, as pcapng that Wireshark and tshark decode
@@ -204,6 +211,9 @@ type Config struct {
 	// Trust says which nodes may call this one and be called by it; ""
 	// (a Config not made by Load) is TrustPeers.
 	Trust Trust
+	// Topology is how the node's call manager sits on the network; ""
+	// (a Config not made by Load) is TopologyIntegrated.
+	Topology Topology
 	// AddressPrefix is the network prefix of this node's ATM address, and
 	// of every peer's without one of its own; zero (a Config not made by
 	// Load) is q2931.DefaultPrefix.
@@ -237,6 +247,21 @@ const (
 	TrustCluster Trust = "cluster"
 )
 
+// Topology is how a node's Q.2931 call manager sits on the network, as
+// CoNDIS knows two ways (docs/architecture.md).
+type Topology string
+
+// Topologies.
+const (
+	// TopologyIntegrated: the miniport call manager (package mcm) is both
+	// the network's miniport and its call manager (NdisMCm*).
+	TopologyIntegrated Topology = "integrated"
+	// TopologySplit: a stand-alone call manager (package cm), a protocol
+	// driver bound to a CoNDIS miniport whose medium is QUIC (package
+	// miniport), signalling over VCs of its own (NdisCm*, MiniportCo*).
+	TopologySplit Topology = "split"
+)
+
 // Peer is a node this one talks to.
 type Peer struct {
 	Name    string // its node name, as its certificate states it
@@ -264,6 +289,14 @@ func (c *Config) trust() Trust {
 		return TrustPeers
 	}
 	return c.Trust
+}
+
+// topology is c.Topology, with the default for a Config not made by Load.
+func (c *Config) topology() Topology {
+	if c.Topology == "" {
+		return TopologyIntegrated
+	}
+	return c.Topology
 }
 
 // Trusts reports whether node may call this node and be called by it: any
@@ -373,6 +406,7 @@ type fileConfig struct {
 	Cert    string     `toml:"cert"`
 	Key     string     `toml:"key"`
 	Trust   *string    `toml:"trust"`
+	Topo    *string    `toml:"topology"`
 	Prefix  *string    `toml:"address_prefix"`
 	Metrics string     `toml:"metrics"`
 	MaxRate *int64     `toml:"max_rate"`
@@ -422,7 +456,7 @@ type fileSAP struct {
 
 // The keys of each table.
 var (
-	topKeys      = []string{"name", "listen", "control", "ca", "cert", "key", "trust", "address_prefix", "max_rate", "metrics", "capture", "peer", "sap", "ip"}
+	topKeys      = []string{"name", "listen", "control", "ca", "cert", "key", "trust", "topology", "address_prefix", "max_rate", "metrics", "capture", "peer", "sap", "ip"}
 	peerKeys     = []string{"name", "address", "address_prefix"}
 	sapKeys      = []string{"service", "allow"}
 	ipKeys       = []string{"address", "device", "mtu", "idle_timeout", "route"}
@@ -520,6 +554,16 @@ func parse(path, data string) (*Config, error) {
 			c.Trust = t
 		default:
 			return fail("trust", `%q: want "peers" (only the [[peer]]s call and are called) or "cluster" (any node with a certificate of the cluster CA)`, t)
+		}
+	}
+
+	c.Topology = TopologyIntegrated
+	if f.Topo != nil {
+		switch t := Topology(*f.Topo); t {
+		case TopologyIntegrated, TopologySplit:
+			c.Topology = t
+		default:
+			return fail("topology", `%q: want "integrated" (a miniport call manager) or "split" (a stand-alone call manager over a CoNDIS miniport)`, t)
 		}
 	}
 

@@ -70,6 +70,7 @@ func TestLoadDocExample(t *testing.T) {
 		Cert:          filepath.Join(dir, "cluster", "alpha.pem"),
 		Key:           filepath.Join(dir, "cluster", "alpha.key"),
 		Trust:         TrustPeers,
+		Topology:      TopologyIntegrated,
 		AddressPrefix: q2931.Prefix{0x47, 0x99, 0x99, 0xc0, 0xd1, 0x00, 0x01},
 		MaxRate:       12_500_000,
 		Peers: []Peer{
@@ -149,8 +150,24 @@ key = "./keys/a.key"
 		if c.Peers != nil || c.SAPs != nil {
 			t.Errorf("peers %v, saps %v: want none", c.Peers, c.SAPs)
 		}
-		if c.Trust != TrustPeers || c.AddressPrefix != q2931.DefaultPrefix {
-			t.Errorf("trust %q, prefix %v: want the defaults, peers and %v", c.Trust, c.AddressPrefix, q2931.DefaultPrefix)
+		if c.Trust != TrustPeers || c.AddressPrefix != q2931.DefaultPrefix || c.Topology != TopologyIntegrated {
+			t.Errorf("trust %q, prefix %v, topology %q: want the defaults, peers, %v and integrated", c.Trust, c.AddressPrefix, c.Topology, q2931.DefaultPrefix)
+		}
+	})
+	t.Run("topology split", func(t *testing.T) {
+		c, err := Load(write(t, `name = "a"
+listen = ":0"
+control = "a.sock"
+ca = "ca.pem"
+cert = "a.pem"
+key = "a.key"
+topology = "split"
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Topology != TopologySplit {
+			t.Errorf("topology %q, want %q", c.Topology, TopologySplit)
 		}
 	})
 	t.Run("trust cluster", func(t *testing.T) {
@@ -371,6 +388,7 @@ func TestLoadErrors(t *testing.T) {
 		{"trust empty", with("trust", `""`), "trust", `: trust: "": want "peers" (only the [[peer]]s call and are called) or "cluster" (any node with a certificate of the cluster CA)`},
 		{"trust upper case", with("trust", `"Peers"`), "trust", `: trust: "Peers": want "peers" (only the [[peer]]s call and are called) or "cluster" (any node with a certificate of the cluster CA)`},
 		{"trust is boolean", with("trust", `true`), "trust", `:7: trust: is a boolean, want a string`},
+		{"topology unknown", with("topology", `"standalone"`), "topology", `: topology: "standalone": want "integrated" (a miniport call manager) or "split" (a stand-alone call manager over a CoNDIS miniport)`},
 
 		// address_prefix.
 		{"prefix AFI 49", with("address_prefix", `"49.9999.c0d1.0000.0000.0000.0000"`), "address_prefix", `: address_prefix: AFI 49 is not a UNI 3.1 address format: want 47 (ICD), 39 (DCC) or 45 (E.164)`},

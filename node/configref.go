@@ -34,6 +34,8 @@ var ConfigKeys = []ConfigKey{
 		"This node's private key.", ""},
 	{"trust", `"peers"`, `trust = "cluster"`,
 		`Who may call this node and be called by it: "peers" (only the [[peer]]s) or "cluster" (any node with a certificate of the cluster CA).`, "Trust"},
+	{"topology", `"integrated"`, `topology = "split"`,
+		`How the call manager sits on the network: "integrated" (a miniport call manager, NdisMCm*) or "split" (a stand-alone call manager bound to a CoNDIS miniport whose medium is QUIC, NdisCm* and MiniportCo*). Peers see the same Q.2931 either way.`, "Topologies"},
 	{"address_prefix", `"47.9999.c0d1.0000.0000.0000.0000"`, `address_prefix = "47.9999.c0d1.0001.0000.0000.0000"`,
 		"The 13-octet network prefix of this node's ATM address and, unless a [[peer]] has its own, of its peers': 26 hex digits, AFI 47 (ICD), 39 (DCC) or 45 (E.164) first; dots are ignored.", ""},
 	{"max_rate", "no limit", `max_rate = 12500000`,

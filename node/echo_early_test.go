@@ -33,7 +33,7 @@ func TestEchoHoldsDataBeforeConnected(t *testing.T) {
 				t.Fatal(err)
 			}
 			d.Attach(ep)
-			ctl, err := NewControl(ctx, MCMCallManager{MCM: d}, Options{})
+			ctl, err := NewControl(ctx, Q2931CallManager{CM: d}, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

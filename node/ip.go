@@ -264,7 +264,7 @@ type IPReporter interface {
 }
 
 // IPStatus describes the node's IP over condis interface, nil without one.
-func (a MCMCallManager) IPStatus() *IPStatus {
+func (a Q2931CallManager) IPStatus() *IPStatus {
 	if a.IP == nil {
 		return nil
 	}

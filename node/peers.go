@@ -57,11 +57,11 @@ type PeerReporter interface {
 	Peers() []PeerInfo
 }
 
-// Peers describes every peer of the MCM and every [[peer]] of Config (if
-// set), in name order. A configured peer the MCM does not know (yet) is
+// Peers describes every peer of the call manager and every [[peer]] of Config (if
+// set), in name order. A configured peer it does not know (yet) is
 // down, at the address its [[peer]] gives.
-func (a MCMCallManager) Peers() []PeerInfo {
-	known := a.MCM.Peers()
+func (a Q2931CallManager) Peers() []PeerInfo {
+	known := a.CM.Peers()
 	out := make([]PeerInfo, 0, len(known))
 	byName := make(map[string]int, len(known))
 	for _, p := range known {

@@ -8,7 +8,7 @@
 // the socket; [DialCall], [DialListen], [ListCalls], [EachCall], [Bench],
 // [QueryStatus], [QueryPeers], [DialTrace], [AddParty], [DropParty],
 // [ModifyQoS], [Hangup] and [BenchWithProgress] are the client side. The Control works over any
-// [CallManager]: [MCMCallManager] for the Q.2931 call manager of a running
+// [CallManager]: [Q2931CallManager] for the Q.2931 call manager of a running
 // node, memdrv.CallManager for the in-memory one of tests and demos.
 //
 // One connection is one session. The client writes one request: a JSON
@@ -693,6 +693,9 @@ type NodeStatus struct {
 	Node    string `json:"node"`              // the node's name (its mediator's)
 	Address string `json:"address,omitempty"` // its ATM End System Address, when its call manager has one
 	Version string `json:"version,omitempty"` // the build of condis the node runs, when known
+	// Topology is how its call manager sits on the network: "integrated"
+	// or "split" ([Topology]), when the call manager says.
+	Topology Topology `json:"topology,omitempty"`
 	// Started is when the node's control plane started: the node's
 	// start, give or take its call manager's.
 	Started time.Time `json:"started"`

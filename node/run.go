@@ -10,9 +10,11 @@ import (
 	"slices"
 	"sync/atomic"
 
+	"github.com/condis-project/condis/cm"
 	"github.com/condis-project/condis/ipvc"
 	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/metrics"
+	"github.com/condis-project/condis/miniport"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/trace"
@@ -20,13 +22,21 @@ import (
 	"github.com/condis-project/condis/transport/quic"
 )
 
-// Node is one running condis node: the mediator, the Q.2931 miniport call
-// manager speaking to the configured peers over QUIC with mutual TLS, and
-// (see Control) the local control plane.
+// Node is one running condis node: the mediator, the Q.2931 call manager
+// speaking to the configured peers over QUIC with mutual TLS (a miniport
+// call manager, or a stand-alone one over a CoNDIS miniport: the config's
+// topology), and (see Control) the local control plane.
 type Node struct {
 	Config   *Config
 	Mediator *ndis.Mediator
-	MCM      *mcm.MCM
+	// CM is the node's Q.2931 call manager, of either topology: MCM or
+	// Split.
+	CM Q2931
+	// MCM is an integrated node's miniport call manager; nil when split.
+	MCM *mcm.MCM
+	// Split is a split node's stand-alone call manager and its miniport;
+	// nil when integrated.
+	Split    *Split
 	Endpoint *quic.Endpoint
 
 	metrics *metrics.Server // nil unless the config's metrics key is set
@@ -49,7 +59,8 @@ type StartOptions struct {
 	// timeouts); Identity, Handler, Resolve and ListenAddr are the node's.
 	Endpoint quic.Config
 	// MCM overrides call-manager settings (timers, rate limits); Name,
-	// Endpoint, Authorize and the address prefixes are the node's.
+	// Endpoint, Authorize and the address prefixes are the node's. A
+	// split node's call manager takes its Timers and Tracer.
 	MCM mcm.Config
 	// Trace and OnViolation are handed to the node's mediator (see
 	// ndis.Options): every mediator event, and every contract violation.
@@ -147,33 +158,45 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 			mc.PeerPrefixes[p.Name] = p.AddressPrefix
 		}
 	}
-	d, err := mcm.New(m, mc)
+	n := &Node{Config: cfg, Mediator: m, Feed: feed, log: log, capture: nc, calls: calls}
+	var handler transport.Handler
+	var attach func(transport.Endpoint)
+	if cfg.topology() == TopologySplit {
+		n.Split, err = startSplit(m, mc)
+		if err == nil {
+			n.CM, handler, attach = n.Split, n.Split.Miniport.Handler(), n.Split.Miniport.Attach
+		}
+	} else {
+		n.MCM, err = mcm.New(m, mc)
+		if err == nil {
+			n.CM, handler, attach = n.MCM, n.MCM.Handler(), n.MCM.Attach
+		}
+	}
 	if err != nil {
 		abandon()
 		return nil, fmt.Errorf("%s: %w", cfg.File, err)
 	}
-	var msrv *metrics.Server
 	if met != nil {
-		if err := met.Watch(m, d); err != nil {
-			d.Shutdown(context.Background())
+		if err := met.Watch(m, n.CM); err != nil {
+			n.CM.Shutdown(context.Background())
 			abandon()
 			return nil, err
 		}
-		if msrv, err = met.Serve(cfg.Metrics); err != nil {
-			d.Shutdown(context.Background())
+		if n.metrics, err = met.Serve(cfg.Metrics); err != nil {
+			n.CM.Shutdown(context.Background())
 			abandon()
 			return nil, &Error{File: cfg.File, Key: "metrics", Problem: err.Error()}
 		}
 	}
 	qc := opts.Endpoint
-	qc.Identity, qc.Handler, qc.Resolve, qc.ListenAddr, qc.Logger = id, d.Handler(), r.resolve, cfg.Listen, log
+	qc.Identity, qc.Handler, qc.Resolve, qc.ListenAddr, qc.Logger = id, handler, r.resolve, cfg.Listen, log
 	qc.Tracer = trace.Join(qc.Tracer, opts.Tracer, feed.Tracer()) // refused handshakes
 	ep, err := quic.Listen(qc)
 	if err != nil {
-		d.Shutdown(context.Background())
+		n.CM.Shutdown(context.Background())
 		abandon()
-		if msrv != nil {
-			msrv.Close()
+		if n.metrics != nil {
+			n.metrics.Close()
 		}
 		return nil, &Error{File: cfg.File, Key: "listen", Problem: err.Error()}
 	}
@@ -181,19 +204,19 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 		r.port.Store(int32(a.Port))
 	}
 	la.ep.Store(ep)
-	d.Attach(ep)
+	n.Endpoint = ep
+	attach(ep)
 	for _, p := range cfg.Peers {
-		d.Connect(p.Name) // a restarted node is heard at once (RESTART)
+		n.CM.Connect(p.Name) // a restarted node is heard at once (RESTART)
 	}
-	log.Info("node up", "node", cfg.Name, "listen", ep.Addr().String(), "address", d.Address().String(),
-		"version", Version(), "trust", string(cfg.trust()), "peers", len(cfg.Peers))
-	if msrv != nil {
-		log.Info("serving metrics", "node", cfg.Name, "url", msrv.URL())
+	log.Info("node up", "node", cfg.Name, "listen", ep.Addr().String(), "address", n.CM.Address().String(),
+		"version", Version(), "trust", string(cfg.trust()), "topology", string(cfg.topology()), "peers", len(cfg.Peers))
+	if n.metrics != nil {
+		log.Info("serving metrics", "node", cfg.Name, "url", n.metrics.URL())
 	}
 	if nc != nil {
 		log.Info("capturing Q.2931 messages", "node", cfg.Name, "file", cfg.Capture)
 	}
-	n := &Node{Config: cfg, Mediator: m, MCM: d, Endpoint: ep, Feed: feed, log: log, capture: nc, metrics: msrv, calls: calls}
 	if err := n.startIP(); err != nil {
 		n.Close(context.Background())
 		return nil, err
@@ -245,8 +268,8 @@ func (c *Config) Authorize(peer, service string) bool {
 
 // CallManager is the node's call manager as the control plane uses it:
 // destinations are limited to the nodes trust admits ([Config.Trusts]).
-func (n *Node) CallManager() MCMCallManager {
-	return MCMCallManager{MCM: n.MCM, IP: n.ip, Known: n.Config.Trusts, Config: n.Config, Feed: n.Feed}
+func (n *Node) CallManager() Q2931CallManager {
+	return Q2931CallManager{CM: n.CM, IP: n.ip, Known: n.Config.Trusts, Config: n.Config, Feed: n.Feed}
 }
 
 // resolver finds a peer's UDP address for the transport: its [[peer]]
@@ -285,7 +308,7 @@ func (r *resolver) resolve(ctx context.Context, peer string) (net.Addr, error) {
 // it holds every message.
 func (n *Node) Close(ctx context.Context) error {
 	err := n.stopIP(ctx)
-	err = errors.Join(err, n.MCM.Shutdown(ctx))
+	err = errors.Join(err, n.CM.Shutdown(ctx))
 	err = errors.Join(err, n.Endpoint.Close())
 	if n.metrics != nil {
 		err = errors.Join(err, n.metrics.Close())
@@ -295,4 +318,23 @@ func (n *Node) Close(ctx context.Context) error {
 	}
 	n.calls.close()
 	return err
+}
+
+// startSplit brings up a split node's call manager on m: the miniport
+// (its medium, the endpoint, comes with Attach) and the stand-alone CM
+// bound to it, with what mc says of this node (name, prefixes, admission,
+// timers, logger and tracer).
+func startSplit(m *ndis.Mediator, mc mcm.Config) (*Split, error) {
+	mp, st := miniport.New(m, miniport.Config{Name: mc.Name + "-nic"})
+	if st != ndis.StatusSuccess {
+		return nil, fmt.Errorf("starting the miniport: %w", st)
+	}
+	c, err := cm.New(m, cm.Config{Name: mc.Name, Adapter: mp.Adapter(), AddressPrefix: mc.AddressPrefix,
+		PeerPrefixes: mc.PeerPrefixes, Timers: mc.Timers, Authorize: mc.Authorize, Trusts: mc.Trusts,
+		MaxRate: mc.MaxRate, Logger: mc.Logger, Tracer: mc.Tracer})
+	if err != nil {
+		mp.Halt()
+		return nil, err
+	}
+	return &Split{CM: c, Miniport: mp}, nil
 }

@@ -666,7 +666,7 @@ func (c *Control) Status() NodeStatus {
 	m := c.cm.Adapter().Mediator()
 	snap := m.Snapshot()
 	return NodeStatus{
-		Node: m.Name(), Address: nodeAddress(c.cm), Version: Version(),
+		Node: m.Name(), Address: nodeAddress(c.cm), Version: Version(), Topology: topologyOf(c.cm),
 		Started: c.started.UTC().Truncate(time.Second), Uptime: time.Since(c.started).Round(time.Millisecond).Seconds(),
 		Vcs: len(snap.Vcs), VcStates: vcStates(snap), Saps: c.saps(snap),
 		Violations: m.ViolationCounts(), IP: c.ipStatus(),

@@ -18,7 +18,31 @@ type SapDescriber interface {
 }
 
 // SapService reads the service of a Q.2931 SAP (q2931.SapService).
-func (a MCMCallManager) SapService(sap *ndis.CoSap) (string, bool) { return q2931.SapService(sap) }
+func (a Q2931CallManager) SapService(sap *ndis.CoSap) (string, bool) { return q2931.SapService(sap) }
+
+// TopologyReporter is implemented by call managers that say how they sit
+// on the network ([Topology]): the status answer carries it.
+type TopologyReporter interface {
+	Topology() Topology
+}
+
+// Topology is the call manager's topology: split for [Split], integrated
+// otherwise.
+func (a Q2931CallManager) Topology() Topology {
+	switch a.CM.(type) {
+	case Split, *Split:
+		return TopologySplit
+	}
+	return TopologyIntegrated
+}
+
+// topologyOf is cm's topology, "" if it does not say.
+func topologyOf(cm CallManager) Topology {
+	if r, ok := cm.(TopologyReporter); ok {
+		return r.Topology()
+	}
+	return ""
+}
 
 // vcStates counts snap's VCs by call state.
 func vcStates(snap ndis.Snapshot) map[string]int {

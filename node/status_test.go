@@ -79,7 +79,7 @@ func TestStatusVcsSapsViolations(t *testing.T) {
 // (one encoding, package q2931, for the network's and the in-memory call
 // managers) and of no other format.
 func TestSapService(t *testing.T) {
-	var q MCMCallManager
+	var q Q2931CallManager
 	mem := &MemCallManager{}
 	for _, tc := range []struct {
 		name    string

@@ -130,7 +130,7 @@ type TraceSource interface {
 
 // TraceFeed is the node's trace feed ([Node.CallManager] sets it); nil if
 // it has none.
-func (a MCMCallManager) TraceFeed() *TraceFeed { return a.Feed }
+func (a Q2931CallManager) TraceFeed() *TraceFeed { return a.Feed }
 
 // traceFeedOf returns cm's feed, nil if it has none.
 func traceFeedOf(cm CallManager) *TraceFeed {

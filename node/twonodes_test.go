@@ -52,7 +52,7 @@ func startTwoNodesWith(tb testing.TB, opts StartOptions) *twoNodes {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		ctl, err := NewControl(context.Background(), MCMCallManager{MCM: n.MCM}, Options{})
+		ctl, err := NewControl(context.Background(), Q2931CallManager{CM: n.MCM}, Options{})
 		if err != nil {
 			n.Close(context.Background())
 			tb.Fatal(err)

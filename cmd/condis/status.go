@@ -55,6 +55,7 @@ func printStatus(w io.Writer, st node.NodeStatus) error {
 	fmt.Fprintf(tw, "node\t%s\n", st.Node)
 	fmt.Fprintf(tw, "address\t%s\n", orDash(st.Address))
 	fmt.Fprintf(tw, "version\t%s\n", orDash(st.Version))
+	fmt.Fprintf(tw, "topology\t%s\n", orDash(string(st.Topology)))
 	up := time.Duration(st.Uptime * float64(time.Second)).Round(time.Second)
 	fmt.Fprintf(tw, "uptime\t%v, since %s\n", up, st.Started.UTC().Format(time.RFC3339))
 	fmt.Fprintf(tw, "vcs\t%s\n", counted(st.Vcs, st.VcStates, func(state string, n int) string {

@@ -16,7 +16,7 @@ import (
 // the largest first; SAPs with their clients, and their state unless they
 // are registered.
 func TestPrintStatus(t *testing.T) {
-	st := node.NodeStatus{Node: "alpha", Address: "479999c0d10000000000000000.8ed3f6ad685b.00", Version: "devel 9fd8c13a41b2",
+	st := node.NodeStatus{Node: "alpha", Address: "479999c0d10000000000000000.8ed3f6ad685b.00", Version: "devel 9fd8c13a41b2", Topology: node.TopologySplit,
 		Started: time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC), Uptime: 3723.4,
 		Vcs: 13, VcStates: map[string]int{"CONNECTED": 11, "CLOSING": 1, "IDLE": 1},
 		Saps: []node.SapStatus{{Sap: "sap#2", Service: "echo", Client: "control", State: "REGISTERED"},
@@ -29,6 +29,7 @@ func TestPrintStatus(t *testing.T) {
 	want := `node        alpha
 address     479999c0d10000000000000000.8ed3f6ad685b.00
 version     devel 9fd8c13a41b2
+topology    split
 uptime      1h2m3s, since 2026-12-07T01:00:00Z
 vcs         13: 11 CONNECTED, 1 CLOSING, 1 IDLE
 saps        2: echo (control), sap#5 (rogue, DEREGISTERING)
@@ -64,6 +65,7 @@ ip drops    no route 1, too big 4
 	want = `node        idle
 address     -
 version     -
+topology    -
 uptime      0s, since 2026-12-07T01:00:00Z
 vcs         0
 saps        0
