@@ -27,6 +27,13 @@ func startTwoNodes(tb testing.TB) *twoNodes { return startTwoNodesWith(tb, Start
 // startTwoNodesWith is startTwoNodes with opts for both nodes.
 func startTwoNodesWith(tb testing.TB, opts StartOptions) *twoNodes {
 	tb.Helper()
+	return startTwoNodesTopo(tb, opts, TopologyIntegrated, TopologyIntegrated)
+}
+
+// startTwoNodesTopo is startTwoNodesWith with alpha's and beta's
+// topologies.
+func startTwoNodesTopo(tb testing.TB, opts StartOptions, alphaTopo, betaTopo Topology) *twoNodes {
+	tb.Helper()
 	dir := tb.TempDir()
 	if _, err := pki.InitCA(dir); err != nil {
 		tb.Fatal(err)
@@ -41,18 +48,18 @@ func startTwoNodesWith(tb testing.TB, opts StartOptions) *twoNodes {
 		c.Close()
 	}
 	tn := &twoNodes{}
-	start := func(name, listen, peer, peerAddr string) (*Node, *Control) {
+	start := func(name string, topo Topology, listen, peer, peerAddr string) (*Node, *Control) {
 		if _, err := pki.Issue(dir, name); err != nil {
 			tb.Fatal(err)
 		}
-		cfg := &Config{Name: name, Listen: listen, Control: filepath.Join(dir, name+".sock"),
+		cfg := &Config{Name: name, Listen: listen, Control: filepath.Join(dir, name+".sock"), Topology: topo,
 			CA: filepath.Join(dir, "ca.pem"), Cert: filepath.Join(dir, name+".pem"), Key: filepath.Join(dir, name+".key"),
 			Peers: []Peer{{Name: peer, Address: peerAddr}}}
 		n, err := Start(cfg, opts)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		ctl, err := NewControl(context.Background(), Q2931CallManager{CM: n.MCM}, Options{})
+		ctl, err := NewControl(context.Background(), Q2931CallManager{CM: n.CM}, Options{})
 		if err != nil {
 			n.Close(context.Background())
 			tb.Fatal(err)
@@ -81,8 +88,8 @@ func startTwoNodesWith(tb testing.TB, opts StartOptions) *twoNodes {
 		})
 		return n, ctl
 	}
-	tn.alpha, tn.actl = start("alpha", ports[0], "beta", ports[1])
-	tn.beta, tn.bctl = start("beta", ports[1], "alpha", ports[0])
+	tn.alpha, tn.actl = start("alpha", alphaTopo, ports[0], "beta", ports[1])
+	tn.beta, tn.bctl = start("beta", betaTopo, ports[1], "alpha", ports[0])
 	var err error
 	tn.listen, err = DialListen(context.Background(), tn.beta.Config.Control, Request{Service: "echo", Echo: true})
 	if err != nil {
