@@ -16,8 +16,22 @@ import (
 // to its configured peer at once, beta sees a new incarnation (and alpha's
 // RESTART), and beta's held calls end within 3 s of the restart — not
 // after its keepalives give up and T309 runs out — with
-// NDIS_STATUS_DEST_OUT_OF_ORDER; a new call works within 2 s.
+// NDIS_STATUS_DEST_OUT_OF_ORDER; a new call works within 2 s. The same
+// holds whichever topology either node runs (a split node's stand-alone
+// call manager restarts its signalling, and notices a restarted peer,
+// through its miniport's link events).
 func TestPeerRestartClearsCallsAtOnce(t *testing.T) {
+	for _, tc := range []struct{ alpha, beta Topology }{
+		{TopologyIntegrated, TopologyIntegrated},
+		{TopologySplit, TopologyIntegrated},
+		{TopologyIntegrated, TopologySplit},
+		{TopologySplit, TopologySplit},
+	} {
+		t.Run(string(tc.alpha)+"-"+string(tc.beta), func(t *testing.T) { testPeerRestart(t, tc.alpha, tc.beta) })
+	}
+}
+
+func testPeerRestart(t *testing.T, alphaTopo, betaTopo Topology) {
 	dir := t.TempDir()
 	if _, err := pki.InitCA(dir); err != nil {
 		t.Fatal(err)
@@ -35,11 +49,11 @@ func TestPeerRestartClearsCallsAtOnce(t *testing.T) {
 	}
 	aConn, bConn := udp("127.0.0.1:0"), udp("127.0.0.1:0")
 	aAddr, bAddr := aConn.LocalAddr().String(), bConn.LocalAddr().String()
-	cfgOf := func(name, peer, peerAddr string) *Config {
+	cfgOf := func(name string, topo Topology, peer, peerAddr string) *Config {
 		if _, err := pki.Issue(dir, name); err != nil {
 			t.Fatal(err)
 		}
-		return &Config{Name: name, Control: filepath.Join(dir, name+".sock"),
+		return &Config{Name: name, Control: filepath.Join(dir, name+".sock"), Topology: topo,
 			CA: filepath.Join(dir, "ca.pem"), Cert: filepath.Join(dir, name+".pem"), Key: filepath.Join(dir, name+".key"),
 			Peers: []Peer{{Name: peer, Address: peerAddr}}}
 	}
@@ -53,7 +67,7 @@ func TestPeerRestartClearsCallsAtOnce(t *testing.T) {
 		n, ctl := serveNode(t, cfg, opts)
 		return running{n, ctl}
 	}
-	beta := start(cfgOf("beta", "alpha", aAddr), bConn)
+	beta := start(cfgOf("beta", betaTopo, "alpha", aAddr), bConn)
 	listen, err := DialListen(context.Background(), beta.n.Config.Control, Request{Service: "echo", Echo: true})
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +80,7 @@ func TestPeerRestartClearsCallsAtOnce(t *testing.T) {
 			}
 		}
 	}()
-	acfg := cfgOf("alpha", "beta", bAddr)
+	acfg := cfgOf("alpha", alphaTopo, "beta", bAddr)
 	start(acfg, aConn)
 	for range 3 {
 		s, err := DialCall(context.Background(), acfg.Control, Request{Dest: "beta/echo"})
@@ -75,7 +89,7 @@ func TestPeerRestartClearsCallsAtOnce(t *testing.T) {
 		}
 		defer s.Close()
 	}
-	if n := len(beta.n.MCM.Calls()); n != 3 {
+	if n := len(beta.n.CM.Calls()); n != 3 {
 		t.Fatalf("beta holds %d calls, want 3", n)
 	}
 
@@ -84,9 +98,9 @@ func TestPeerRestartClearsCallsAtOnce(t *testing.T) {
 	restarted := time.Now()
 	alpha2 := start(acfg2(acfg), udp(aAddr))
 
-	for len(beta.n.MCM.Calls()) > 0 {
+	for len(beta.n.CM.Calls()) > 0 {
 		if time.Since(restarted) > 3*time.Second {
-			t.Fatalf("beta still holds %d calls 3 s after alpha restarted", len(beta.n.MCM.Calls()))
+			t.Fatalf("beta still holds %d calls 3 s after alpha restarted", len(beta.n.CM.Calls()))
 		}
 		time.Sleep(5 * time.Millisecond) // polling a condition
 	}
