@@ -110,8 +110,8 @@ func testPeerRestart(t *testing.T, alphaTopo, betaTopo Topology) {
 		t.Fatalf("a new call after the restart: %+v, %v", res, err)
 	}
 	newCall := time.Since(restarted)
-	if newCall > 2*time.Second && cleared < 2*time.Second {
-		t.Errorf("the first new call succeeded %v after the restart, want within 2 s", newCall)
+	if newCall > 2*time.Second {
+		t.Errorf("the first new call succeeded %v after the restart (the held calls ended after %v), want within 2 s", newCall, cleared)
 	}
 	t.Logf("beta's held calls ended %v after alpha restarted; a new call was up %v after it", cleared, newCall)
 }

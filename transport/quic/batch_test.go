@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -79,6 +80,13 @@ func batchPair(t *testing.T) (*link, *batchRec) {
 // pairWith is batchPair with h handling beta's side of the link.
 func pairWith(t *testing.T, rec transport.LinkHandler) *link {
 	t.Helper()
+	return pairLogged(t, rec, nil)
+}
+
+// pairLogged is pairWith with alpha's endpoint logging to log (nil
+// discards).
+func pairLogged(t *testing.T, rec transport.LinkHandler, log *slog.Logger) *link {
+	t.Helper()
 	c := newCluster(t)
 	start := func(name string, h transport.Handler) {
 		id, err := c.ca.Issue(name)
@@ -89,7 +97,11 @@ func pairWith(t *testing.T, rec transport.LinkHandler) *link {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ep, err := Listen(Config{Identity: id, Handler: h, Resolve: c.book.Resolve, PacketConn: udp})
+		cfg := Config{Identity: id, Handler: h, Resolve: c.book.Resolve, PacketConn: udp}
+		if name == "alpha" {
+			cfg.Logger = log
+		}
+		ep, err := Listen(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -228,12 +240,14 @@ func (r *stalledRec) Message([]byte) { <-r.release }
 
 // TestPeerNotReadingLosesItsLink: a peer that stops reading its
 // signalling never makes Send wait: the link's queue grows to its bound,
-// and then the link is closed with DownOverflow and Send fails with it.
+// and then the link is closed with DownOverflow and Send fails with it,
+// and the node logs one warning naming the peer.
 // (Before, Send waited for room for as long as the link stayed up, and
 // the MCM's one signalling sender with it, for every peer.)
 func TestPeerNotReadingLosesItsLink(t *testing.T) {
 	rec := &stalledRec{release: make(chan struct{})}
-	ab := pairWith(t, rec)
+	logs := newLogRecords()
+	ab := pairLogged(t, rec, slog.New(logs))
 	defer close(rec.release)
 	big := transport.MaxMessageLen - 13
 	var err error
@@ -253,6 +267,10 @@ func TestPeerNotReadingLosesItsLink(t *testing.T) {
 	ab.out.mu.Unlock()
 	if queued > maxSigQueue+transport.MaxMessageLen+8 {
 		t.Errorf("%d octets queued, over the bound %d", queued, maxSigQueue)
+	}
+	warned := logs.with("peer is not reading its signalling: closing its link")
+	if len(warned) != 1 || warned[0].Level != slog.LevelWarn || warned[0].Attrs["peer"] != "beta" {
+		t.Errorf("the overflow was logged as %+v, want one warning with peer=beta", warned)
 	}
 }
 
