@@ -110,12 +110,13 @@ func (a Q2931CallManager) Caller(offered *ndis.CallParameters) string {
 }
 
 // Cause is the Q.2931 cause that ended vc's call as the call manager
-// received or produced it (Q2931.Cause), when it is the one behind st;
+// received or produced it (Q2931.Cause), when it is the one behind st
+// (q2931.CauseExplains: a restart's 41 is behind DEST_OUT_OF_ORDER);
 // otherwise st's canonical cause (q2931.CauseForStatus). Several causes
 // share a status (NDIS_STATUS_FAILURE: 21, 102, 17, ...), so only the call
 // manager can say which.
 func (a Q2931CallManager) Cause(vc *ndis.Vc, st ndis.Status) uni.Cause {
-	if c, ok := a.CM.Cause(vc); ok && q2931.StatusForCause(c) == st {
+	if c, ok := a.CM.Cause(vc); ok && q2931.CauseExplains(c, st) {
 		return c
 	}
 	return q2931.CauseForStatus(st)

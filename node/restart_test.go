@@ -73,10 +73,24 @@ func testPeerRestart(t *testing.T, alphaTopo, betaTopo Topology) {
 		t.Fatal(err)
 	}
 	defer listen.Close()
+	calls := make(chan string, 16)     // the calls beta's listener saw come up
+	closes := make(chan CloseInfo, 16) // how beta's listener saw its calls end
 	go func() {
 		for {
-			if _, err := listen.Recv(); err != nil {
+			f, err := listen.Recv()
+			if err != nil {
 				return
+			}
+			if f.Type != FrameEvent {
+				continue
+			}
+			e, err := ParseEvent(f.Payload)
+			switch {
+			case err != nil:
+			case e.Event == EventCall:
+				calls <- e.Vc
+			case e.Event == EventClosed && e.CloseInfo != nil:
+				closes <- *e.CloseInfo
 			}
 		}
 	}()
@@ -92,6 +106,13 @@ func testPeerRestart(t *testing.T, alphaTopo, betaTopo Topology) {
 	if n := len(beta.n.CM.Calls()); n != 3 {
 		t.Fatalf("beta holds %d calls, want 3", n)
 	}
+	for range 3 { // up at beta's end too (its client's CallConnected)
+		select {
+		case <-calls:
+		case <-time.After(5 * time.Second):
+			t.Fatal("beta's listener was not told of a held call coming up")
+		}
+	}
 
 	// kill -9: the socket goes, nothing is said.
 	aConn.Close()
@@ -105,6 +126,18 @@ func testPeerRestart(t *testing.T, alphaTopo, betaTopo Topology) {
 		time.Sleep(5 * time.Millisecond) // polling a condition
 	}
 	cleared := time.Since(restarted)
+	// The listener is told the destination went out of order, with the
+	// restart's cause 41 (not 27, which that status alone would give).
+	for range 3 {
+		select {
+		case ci := <-closes:
+			if ci.Status != "NDIS_STATUS_DEST_OUT_OF_ORDER" || ci.Cause != 41 {
+				t.Errorf("beta's listener saw a held call end with %s, cause %d; want NDIS_STATUS_DEST_OUT_OF_ORDER, cause 41", ci.Status, ci.Cause)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("beta's listener was not told of a held call's end")
+		}
+	}
 	res, err := alpha2.ctl.Bench(context.Background(), Request{Dest: "beta/echo", Calls: 1, Concurrency: 1})
 	if err != nil || res.Connected != 1 {
 		t.Fatalf("a new call after the restart: %+v, %v", res, err)

@@ -111,6 +111,21 @@ func CauseForStatus(s ndis.Status) uni.Cause {
 	return defaultCause
 }
 
+// RestartStatus is the status with which a call cleared by a restart (a
+// RESTART, ours or the peer's, or the peer's new incarnation; cause 41,
+// temporary failure) is indicated to its client: the destination was out
+// of order (docs/protocol.md, restart procedures).
+const RestartStatus = ndis.StatusDestOutOfOrder
+
+// CauseExplains reports whether a call that ended with cause c is the one
+// a client was told of with status st: st is c's status
+// (StatusForCause), or c is 41 and st RestartStatus (a restart cleared
+// the call). Tools use it to name the cause beside the status only when
+// it is the cause behind that status.
+func CauseExplains(c uni.Cause, st ndis.Status) bool {
+	return StatusForCause(c) == st || c == uni.CauseTemporaryFailure && st == RestartStatus
+}
+
 // IndicationStatus is the NDIS status an indication of a uni.Link reports:
 // the status of its cause (StatusForCause), NDIS_STATUS_SUCCESS when it
 // carries no cause.

@@ -126,3 +126,27 @@ func TestCauseStatusTable(t *testing.T) {
 		}
 	}
 }
+
+// TestCauseExplains: a cause explains the status it maps to, and a
+// restart's cause 41 also explains RestartStatus (DEST_OUT_OF_ORDER), so
+// tools show 41, not 27, for a call a restart cleared; it explains no
+// other status.
+func TestCauseExplains(t *testing.T) {
+	for _, tc := range []struct {
+		c    uni.Cause
+		st   ndis.Status
+		want bool
+	}{
+		{16, ndis.StatusSuccess, true},
+		{27, ndis.StatusDestOutOfOrder, true},
+		{41, ndis.StatusFailure, true},
+		{41, RestartStatus, true},
+		{41, ndis.StatusSuccess, false},
+		{21, ndis.StatusDestOutOfOrder, false},
+		{16, ndis.StatusFailure, false},
+	} {
+		if got := CauseExplains(tc.c, tc.st); got != tc.want {
+			t.Errorf("CauseExplains(%d, %v) = %v, want %v", tc.c, tc.st, got, tc.want)
+		}
+	}
+}

@@ -667,7 +667,7 @@ func (d *Core) released(p *Assoc, ind uni.Indication) {
 	if ind.Restarted {
 		// A restart (the peer's, ours, or the peer's process starting
 		// again) cleared the call: the destination was out of order.
-		st = ndis.StatusDestOutOfOrder
+		st = q2931.RestartStatus
 	}
 	if d.debugging() {
 		d.log.Debug("call released", "peer", p.Peer(), "call", c.ID.String(), "conn", c.Conn, "cause", ind.Cause.Value.String(), "msg", ind.Msg != nil)
