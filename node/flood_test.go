@@ -161,6 +161,7 @@ func (f *flooder) stop() error {
 func TestFlooderStallsOnlyItself(t *testing.T) {
 	const honest = 2000
 	tn := startTwoNodes(t)
+	heapBefore := liveHeapMB()
 	f := startFlood(t, tn, false, true)
 	res, err := tn.actl.Bench(context.Background(), Request{Dest: "beta/echo", Calls: honest, Concurrency: 16})
 	if err != nil {
@@ -180,6 +181,19 @@ func TestFlooderStallsOnlyItself(t *testing.T) {
 		t.Fatal("beta never closed the link of a peer that does not read")
 	}
 	f.stop()
+	// What the flood left behind is bounded: beta's queue for mallory was
+	// (transport/quic's per-link bound), and went with its link.
+	if grew := liveHeapMB() - heapBefore; grew > 16 {
+		t.Errorf("the live heap grew by %.1f MB over the flood, want at most 16 MB", grew)
+	}
+}
+
+// liveHeapMB is the live heap after a collection, in MB.
+func liveHeapMB() float64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return float64(ms.HeapAlloc) / (1 << 20)
 }
 
 // BenchmarkFloodIsolation measures alpha's call rate to beta (2,000 calls,
