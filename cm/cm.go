@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/condis-project/condis/internal/spawn"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/pki"
 	"github.com/condis-project/condis/q2931"
@@ -63,9 +64,7 @@ type CM struct {
 	core *callctl.Core
 	ops  ops
 
-	spawnMu sync.Mutex // guards stopped and wg.Add
-	stopped bool
-	wg      sync.WaitGroup
+	goroutines spawn.Group // Shutdown waits for them
 
 	// mu guards the peers, their signalling VCs and associations, and
 	// everything of the call control (callctl.Core's lock). It is never
@@ -166,10 +165,7 @@ func (c *CM) Shutdown(ctx context.Context) error {
 			return err
 		}
 	}
-	c.spawnMu.Lock()
-	c.stopped = true
-	c.spawnMu.Unlock()
-	c.wg.Wait()
+	c.goroutines.Stop()
 	c.mu.Lock()
 	unbound := c.unbound
 	c.unbound = true
@@ -185,20 +181,7 @@ func (c *CM) Shutdown(ctx context.Context) error {
 
 // spawn starts f on a goroutine Shutdown waits for, unless Shutdown is
 // over; it reports whether it did.
-func (c *CM) spawn(f func()) bool {
-	c.spawnMu.Lock()
-	if c.stopped {
-		c.spawnMu.Unlock()
-		return false
-	}
-	c.wg.Add(1)
-	c.spawnMu.Unlock()
-	go func() {
-		defer c.wg.Done()
-		f()
-	}()
-	return true
-}
+func (c *CM) spawn(f func()) bool { return c.goroutines.Go(f) }
 
 func (c *CM) sortedPeersLocked() []*peer {
 	ps := make([]*peer, 0, len(c.peers))

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/condis-project/condis/internal/spawn"
 	"github.com/condis-project/condis/internal/statewait"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/pki"
@@ -105,9 +106,7 @@ type MCM struct {
 	timers       uni.Timers
 	ctx          context.Context // cancelled by Shutdown: dials stop
 	cancel       context.CancelFunc
-	wg           sync.WaitGroup // dial loops, shapers, kicked drainers, delayed deletions
-	spawnMu      sync.Mutex     // guards stopped and wg.Add
-	stopped      bool           // Shutdown is waiting for the goroutines: start no more
+	goroutines   spawn.Group // dial loops, shapers, kicked drainers, delayed deletions: Shutdown waits for them
 
 	// mu guards everything below, every peer's uni.Link, Scheduler and
 	// call records, and the call state of every vc and party. It is never
@@ -205,29 +204,7 @@ func (d *MCM) goLocked(f func()) { d.spawn(f) }
 
 // spawn starts f on a goroutine Shutdown waits for, unless Shutdown is
 // over; it reports whether it did.
-func (d *MCM) spawn(f func()) bool {
-	if !d.enter() {
-		return false
-	}
-	go func() {
-		defer d.wg.Done()
-		f()
-	}()
-	return true
-}
-
-// enter counts the calling goroutine (a timer's) as one Shutdown waits for,
-// unless Shutdown is over; then it reports false. If it reports true, the
-// caller calls d.wg.Done when it is finished.
-func (d *MCM) enter() bool {
-	d.spawnMu.Lock()
-	defer d.spawnMu.Unlock()
-	if d.stopped {
-		return false
-	}
-	d.wg.Add(1)
-	return true
-}
+func (d *MCM) spawn(f func()) bool { return d.goroutines.Go(f) }
 
 // Cause returns the Q.2931 cause with which the network ended or refused
 // the last call on vc: the cause of the RELEASE or RELEASE COMPLETE
@@ -270,10 +247,7 @@ func (d *MCM) Shutdown(ctx context.Context) error {
 	d.mu.Lock()
 	d.detached = true
 	d.mu.Unlock()
-	d.spawnMu.Lock()
-	d.stopped = true
-	d.spawnMu.Unlock()
-	d.wg.Wait()
+	d.goroutines.Stop()
 	d.mu.Lock()
 	halted := d.halted
 	d.halted = true
