@@ -62,6 +62,9 @@ type StartOptions struct {
 	// Endpoint, Authorize and the address prefixes are the node's. A
 	// split node's call manager takes its Timers and Tracer.
 	MCM mcm.Config
+	// Miniport overrides a split node's miniport settings (shaping,
+	// policing, dial timeout, link speed); its Name is the node's.
+	Miniport miniport.Config
 	// Trace and OnViolation are handed to the node's mediator (see
 	// ndis.Options): every mediator event, and every contract violation.
 	Trace       func(ndis.Event)
@@ -162,7 +165,7 @@ func Start(cfg *Config, opts StartOptions) (*Node, error) {
 	var handler transport.Handler
 	var attach func(transport.Endpoint)
 	if cfg.topology() == TopologySplit {
-		n.Split, err = startSplit(m, mc)
+		n.Split, err = startSplit(m, mc, opts.Miniport)
 		if err == nil {
 			n.CM, handler, attach = n.Split, n.Split.Miniport.Handler(), n.Split.Miniport.Attach
 		}
@@ -321,11 +324,12 @@ func (n *Node) Close(ctx context.Context) error {
 }
 
 // startSplit brings up a split node's call manager on m: the miniport
-// (its medium, the endpoint, comes with Attach) and the stand-alone CM
-// bound to it, with what mc says of this node (name, prefixes, admission,
-// timers, logger and tracer).
-func startSplit(m *ndis.Mediator, mc mcm.Config) (*Split, error) {
-	mp, st := miniport.New(m, miniport.Config{Name: mc.Name + "-nic"})
+// (mpc, named after the node; its medium, the endpoint, comes with
+// Attach) and the stand-alone CM bound to it, with what mc says of this
+// node (name, prefixes, admission, timers, logger and tracer).
+func startSplit(m *ndis.Mediator, mc mcm.Config, mpc miniport.Config) (*Split, error) {
+	mpc.Name = mc.Name + "-nic"
+	mp, st := miniport.New(m, mpc)
 	if st != ndis.StatusSuccess {
 		return nil, fmt.Errorf("starting the miniport: %w", st)
 	}
