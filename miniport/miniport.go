@@ -41,6 +41,13 @@ type Config struct {
 	// bits/s, both ways: what the medium is sold as, for a call manager's
 	// admission control. The transport measures none.
 	LinkSpeed uint64
+	// Pend makes the miniport pend every activation, re-activation and
+	// deactivation it would otherwise complete at once, as a NIC that
+	// programs its hardware asynchronously does: MiniportCoActivateVc and
+	// MiniportCoDeactivateVc return NDIS_STATUS_PENDING and complete from
+	// another goroutine (NdisMCoActivateVcComplete,
+	// NdisMCoDeactivateVcComplete). A call manager must work either way.
+	Pend bool
 }
 
 func (c *Config) setDefaults() {
@@ -249,8 +256,9 @@ func (mp *Miniport) MiniportCoDeleteVc(vcCtx any) ndis.Status {
 // use, is refused with NDIS_STATUS_VC_NOT_AVAILABLE.
 //
 // With the link to the peer up, the activation completes at once
-// (SUCCESS), unless signalling of that peer is held for the VC: then it
-// pends and completes at once from another goroutine, and the held
+// (SUCCESS), unless signalling of that peer is held for the VC or
+// Config.Pend is set: then it pends and completes at once from another
+// goroutine, and the held
 // messages are indicated after NdisMCoActivateVcComplete. Without a link
 // it pends while the miniport dials the peer, and completes with
 // NdisMCoActivateVcComplete: SUCCESS once the link is up, else
@@ -279,13 +287,17 @@ func (mp *Miniport) MiniportCoActivateVc(vcCtx any, cp *ndis.CallParameters) ndi
 			mp.mu.Unlock()
 			return ndis.StatusInvalidData
 		}
-		if v.peer.link != nil {
+		if v.peer.link != nil && !mp.cfg.Pend {
 			v.setTrafficLocked(p)
 			mp.mu.Unlock()
 			return ndis.StatusSuccess
 		}
 		v.reopen, v.actParam = &p, cp
-		mp.dialLocked(v.peer, v)
+		if v.peer.link != nil {
+			mp.goLocked(func() { mp.finishActivate(v, ndis.StatusSuccess) })
+		} else {
+			mp.dialLocked(v.peer, v)
+		}
 		mp.mu.Unlock()
 		return ndis.StatusPending
 	case vcIdle:
@@ -301,13 +313,13 @@ func (mp *Miniport) MiniportCoActivateVc(vcCtx any, cp *ndis.CallParameters) ndi
 	v.p, v.peer, v.actParam = p, pr, cp
 	v.setTrafficLocked(p)
 	switch {
-	case pr.link != nil && (p.Kind != Signalling || len(pr.held) == 0):
+	case pr.link != nil && (p.Kind != Signalling || len(pr.held) == 0) && !mp.cfg.Pend:
 		v.setStateLocked(vcActive, "activated: link up")
 		v.rxReady = true
 		mp.mu.Unlock()
 		return ndis.StatusSuccess
 	case pr.link != nil:
-		v.setStateLocked(vcActivating, "signalling held for it")
+		v.setStateLocked(vcActivating, "link up: completing")
 		mp.goLocked(func() { mp.finishActivate(v, ndis.StatusSuccess) })
 	default:
 		v.setStateLocked(vcActivating, "dialling "+p.Peer)
@@ -388,7 +400,8 @@ func (mp *Miniport) finishActivate(v *vc, st ndis.Status) {
 
 // MiniportCoDeactivateVc models MiniportCoDeactivateVc: the VC stops
 // receiving at once; it completes at once (SUCCESS) when none of its sends
-// is still in the miniport, else it pends until they have been completed
+// is still in the miniport (from another goroutine, PENDING first, with
+// Config.Pend), else it pends until they have been completed
 // (sends waiting to be shaped still go out, at their time) and completes
 // with NdisMCoDeactivateVcComplete. A reliable VC's stream is then ended
 // (Link.CloseReliable).
@@ -406,6 +419,11 @@ func (mp *Miniport) MiniportCoDeactivateVc(vcCtx any) ndis.Status {
 	v.peer.unbindLocked(v)
 	v.setStateLocked(vcDeactivating, "deactivating")
 	done := v.drainedLocked()
+	if done && mp.cfg.Pend {
+		mp.goLocked(func() { mp.finishDeactivate(v) })
+		mp.mu.Unlock()
+		return ndis.StatusPending
+	}
 	mp.mu.Unlock()
 	if !done {
 		return ndis.StatusPending

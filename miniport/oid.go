@@ -106,6 +106,21 @@ func (mp *Miniport) Vcs() int {
 	return len(mp.vcs)
 }
 
+// InForce returns the VCParams in force for the VC h (what its last
+// successful activation or re-activation set: the traffic it is shaped
+// and policed to), and whether h is bound (activating, active or
+// deactivating) in the miniport.
+func (mp *Miniport) InForce(h *ndis.Vc) (VCParams, bool) {
+	mp.mu.Lock()
+	defer mp.mu.Unlock()
+	for v := range mp.vcs {
+		if v.h == h && v.state != vcIdle {
+			return v.p, true
+		}
+	}
+	return VCParams{}, false
+}
+
 // MiniportCoOidRequest models MiniportCoOidRequest. It answers at once
 // (never PENDING); see the Oid constants for what it answers.
 func (mp *Miniport) MiniportCoOidRequest(adapterCtx, vcCtx any, req *ndis.OidRequest) ndis.Status {
