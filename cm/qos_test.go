@@ -182,7 +182,7 @@ func modifyCase(t *testing.T, pend, peerSplit, fromSplit bool) {
 				if h == b {
 					v = c.in
 				}
-				if got := inForce(t, h, v); got != before[i] {
+				if got := inForce(t, h, v); !got.Equal(before[i]) {
 					t.Errorf("%s's miniport changed a VC on a refused change:\n got %+v\nwant %+v", h.name, got, before[i])
 				}
 				i++
@@ -206,9 +206,13 @@ func modifyCase(t *testing.T, pend, peerSplit, fromSplit bool) {
 		if err := c.in.Send([]byte("back")); err != nil {
 			t.Fatal(err)
 		}
-		waitUntil(t, "data both ways after the changes", func() bool {
-			return len(c.inRec.received()) == 1 && len(c.outRec.received()) == 1
-		})
+		deadline := time.Now().Add(time.Minute)
+		for len(c.inRec.received()) != 1 || len(c.outRec.received()) != 1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("data after the changes: callee received %q, caller %q; alpha's miniport %+v", c.inRec.received(), c.outRec.received(), a.mp.Stats())
+			}
+			time.Sleep(time.Millisecond)
+		}
 		if st := closeAndWait(t, c.out); st != ndis.StatusSuccess {
 			t.Errorf("close: %v", st)
 		}
@@ -219,5 +223,12 @@ func modifyCase(t *testing.T, pend, peerSplit, fromSplit bool) {
 		}
 		a.finish()
 		b.finish()
+		if t.Failed() {
+			ev.mu.Lock()
+			for _, e := range ev.all {
+				t.Log(e.String())
+			}
+			ev.mu.Unlock()
+		}
 	})
 }

@@ -37,6 +37,7 @@ type sigVC struct {
 	act        *callctl.Activation
 	active     bool // the last activation succeeded
 	activating bool // an activation is in flight (the miniport may be dialling)
+	open       bool // its receive path is open (miniport.OidSignallingOpen)
 }
 
 // sigLink sends on a signalling VC (callctl.SignallingLink).
@@ -164,14 +165,23 @@ func (c *CM) signallingActivated(s *sigVC, st ndis.Status) {
 	p := s.p
 	c.mu.Lock()
 	s.activating = false
+	open := st == ndis.StatusSuccess && !s.open
 	if st == ndis.StatusSuccess {
-		s.active = true
+		s.active, s.open = true, true
 		c.signallingUpLocked(p)
 	} else {
 		c.log.Info("no signalling to the peer", "peer", p.name, "status", st.String())
 		c.core.FailWaitingLocked(p.as, st)
 	}
 	c.mu.Unlock()
+	if open {
+		// The mediator holds the VC active now: the miniport may indicate
+		// the peer's messages on it (miniport.OidSignallingOpen).
+		req := &ndis.OidRequest{Type: ndis.OidSet, Oid: miniport.OidSignallingOpen}
+		if st := c.b.CoOidRequest(nil, s.h, nil, req); st != ndis.StatusSuccess {
+			c.log.Error("the miniport did not open the signalling VC", "peer", p.name, "status", st.String())
+		}
+	}
 	c.core.Run()
 }
 

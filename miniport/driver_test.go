@@ -85,14 +85,30 @@ func (cm *testCM) createVc(name string) *tvc {
 }
 
 // activate is NdisCmActivateVc with p: it returns what NdisCmActivateVc
-// returned and the final status (the completion's, if it pended).
+// returned and the final status (the completion's, if it pended). A
+// signalling VC activated is then opened (OidSignallingOpen), as a call
+// manager does once it holds the VC active.
 func (cm *testCM) activate(v *tvc, p miniport.VCParams) (returned, final ndis.Status) {
 	cm.t.Helper()
 	st := cm.b.CmActivateVc(v.h, &ndis.CallParameters{MediaParameters: p.Media()})
-	if st != ndis.StatusPending {
-		return st, st
+	final = st
+	if st == ndis.StatusPending {
+		final = wait(cm.t, v.act, "ProtocolCmActivateVcComplete of "+v.name)
 	}
-	return st, wait(cm.t, v.act, "ProtocolCmActivateVcComplete of "+v.name)
+	if p.Kind == miniport.Signalling && final == ndis.StatusSuccess {
+		cm.openSignalling(v)
+	}
+	return st, final
+}
+
+// openSignalling opens an active signalling VC's receive path
+// (OidSignallingOpen).
+func (cm *testCM) openSignalling(v *tvc) {
+	cm.t.Helper()
+	req := &ndis.OidRequest{Type: ndis.OidSet, Oid: miniport.OidSignallingOpen}
+	if st := cm.b.CoOidRequest(nil, v.h, nil, req); st != ndis.StatusSuccess {
+		cm.t.Errorf("OidSignallingOpen on %s: %v", v.name, st)
+	}
 }
 
 // deactivate is NdisCmDeactivateVc, likewise.

@@ -3,6 +3,7 @@ package miniport
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/transport"
@@ -17,8 +18,9 @@ type peer struct {
 	link transport.Link
 	inc  uint64 // PeerIncarnation of link, or of the last one
 
-	sig  *vc            // the signalling VC bound to the peer, if any
-	data map[uint32]*vc // data VCs bound to the peer, by connection identifier
+	sig    *vc              // the signalling VC bound to the peer, if any
+	data   map[uint32]*vc   // point-to-point data VCs bound to the peer, by connection identifier
+	leaves map[uint32][]*vc // multipoint leaf VCs bound to the peer, by connection identifier
 
 	held       [][]byte // signalling not yet indicated, oldest first
 	delivering bool     // a goroutine is indicating held signalling
@@ -30,7 +32,7 @@ type peer struct {
 func (mp *Miniport) peerLocked(name string) *peer {
 	pr := mp.peers[name]
 	if pr == nil {
-		pr = &peer{name: name, data: map[uint32]*vc{}}
+		pr = &peer{name: name, data: map[uint32]*vc{}, leaves: map[uint32][]*vc{}}
 		mp.peers[name] = pr
 	}
 	return pr
@@ -45,8 +47,12 @@ func (pr *peer) bindLocked(v *vc, p VCParams) bool {
 		pr.sig = v
 		return true
 	}
-	if pr.data[p.ConnID] != nil {
+	if pr.data[p.ConnID] != nil || (p.Role != Leaf && len(pr.leaves[p.ConnID]) > 0) {
 		return false
+	}
+	if p.Role == Leaf {
+		pr.leaves[p.ConnID] = append(pr.leaves[p.ConnID], v)
+		return true
 	}
 	pr.data[p.ConnID] = v
 	return true
@@ -61,6 +67,23 @@ func (pr *peer) unbindLocked(v *vc) {
 	if pr.data[v.p.ConnID] == v {
 		delete(pr.data, v.p.ConnID)
 	}
+	if ls := pr.leaves[v.p.ConnID]; slices.Contains(ls, v) {
+		ls = slices.DeleteFunc(slices.Clone(ls), func(x *vc) bool { return x == v })
+		if len(ls) == 0 {
+			delete(pr.leaves, v.p.ConnID)
+		} else {
+			pr.leaves[v.p.ConnID] = ls
+		}
+	}
+}
+
+// receiversLocked are the VCs data of pr on connID goes to: its
+// point-to-point VC, or the node's leaves of a multipoint call.
+func (pr *peer) receiversLocked(connID uint32) []*vc {
+	if v := pr.data[connID]; v != nil {
+		return []*vc{v}
+	}
+	return pr.leaves[connID]
 }
 
 // dialLocked makes v wait for a link to pr, starting a dial unless one is
@@ -142,6 +165,9 @@ func (mp *Miniport) linkDown(pr *peer, l transport.Link, err error) {
 	}
 	for _, v := range pr.data {
 		vs = append(vs, v)
+	}
+	for _, ls := range pr.leaves {
+		vs = append(vs, ls...)
 	}
 	mp.mu.Unlock()
 	for _, v := range vs {
