@@ -59,9 +59,11 @@ type CM struct {
 	core *callctl.Core
 	ops  ops
 
-	spawnMu sync.Mutex // guards stopped and wg.Add
-	stopped bool
-	wg      sync.WaitGroup
+	spawnMu  sync.Mutex // guards stopped and wg.Add
+	stopped  bool
+	wg       sync.WaitGroup
+	quit     chan struct{} // closed when Shutdown starts: redials stop
+	quitOnce sync.Once
 
 	// mu guards the peers, their signalling VCs and associations, and
 	// everything of the call control (callctl.Core's lock). It is never
@@ -90,7 +92,7 @@ func New(m *ndis.Mediator, cfg Config) (*CM, error) {
 		prefix = q2931.DefaultPrefix
 	}
 	cfg.AddressPrefix = prefix
-	c := &CM{m: m, cfg: cfg, addr: q2931.Address(prefix, cfg.Name), log: cfg.Logger, peers: map[string]*peer{}}
+	c := &CM{m: m, cfg: cfg, addr: q2931.Address(prefix, cfg.Name), log: cfg.Logger, peers: map[string]*peer{}, quit: make(chan struct{})}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -147,6 +149,7 @@ func (c *CM) IllegalMoves() int {
 // unbinds (NdisCloseAdapterEx). Shutdown waits for all of that and for
 // every goroutine of the CM until ctx ends, then returns ctx's error.
 func (c *CM) Shutdown(ctx context.Context) error {
+	c.quitOnce.Do(func() { close(c.quit) })
 	if err := c.core.ClearAll(ctx); err != nil {
 		return fmt.Errorf("cm: shutdown: calls, VCs or Q.2931 AF opens remain: %w", err)
 	}

@@ -6,6 +6,7 @@ package cm
 
 import (
 	"encoding/binary"
+	"time"
 
 	"github.com/condis-project/condis/miniport"
 	"github.com/condis-project/condis/ndis"
@@ -26,6 +27,10 @@ type peer struct {
 	inc    uint64 // the peer's incarnation on that link
 	up     bool   // the association was told of the link (Assoc.LinkUp)
 	limit  int    // largest datagram payload of the path, learnt when the link came up
+
+	// backoff is the pause before the next attempt to get a lost link
+	// back while calls are kept (0: none failed yet).
+	backoff time.Duration
 
 	early [][]byte // signalling received before the association was up
 }
@@ -83,10 +88,17 @@ func (c *CM) linkEvent(e miniport.LinkEvent) {
 			p.up = false
 			p.as.LinkDown(c.applier(p))
 		}
+		// The association keeps the active calls for T309: get the link
+		// back by re-activating the signalling VC (the miniport dials).
+		redial := p.as.Calls() > 0
+		p.backoff = 0
 		c.mu.Unlock()
 		c.log.Info("link down", "peer", e.Peer, "reason", e.Reason.String())
 		c.traceLink(p, false, e.Reason.String())
 		c.core.Run()
+		if redial {
+			c.spawn(func() { c.startSignalling(p) })
+		}
 		return
 	}
 	limit := c.maxDatagram()
@@ -166,14 +178,38 @@ func (c *CM) signallingActivated(s *sigVC, st ndis.Status) {
 	c.mu.Lock()
 	s.activating = false
 	open := st == ndis.StatusSuccess && !s.open
+	var retry time.Duration
 	if st == ndis.StatusSuccess {
 		s.active, s.open = true, true
+		p.backoff = 0
 		c.signallingUpLocked(p)
 	} else {
 		c.log.Info("no signalling to the peer", "peer", p.name, "status", st.String())
 		c.core.FailWaitingLocked(p.as, st)
+		if !p.linked && p.as.Calls() > 0 {
+			// Calls are kept (T309 runs): try again, 50 ms apart at
+			// first, then up to a second, as mcm redials.
+			p.backoff = min(max(2*p.backoff, 50*time.Millisecond), time.Second)
+			retry = p.backoff
+		}
 	}
 	c.mu.Unlock()
+	if retry > 0 {
+		c.spawn(func() {
+			t := time.NewTimer(retry)
+			defer t.Stop()
+			select {
+			case <-c.quit:
+			case <-t.C:
+				c.mu.Lock()
+				still := !p.linked && p.as.Calls() > 0
+				c.mu.Unlock()
+				if still {
+					c.startSignalling(p)
+				}
+			}
+		})
+	}
 	if open {
 		// The mediator holds the VC active now: the miniport may indicate
 		// the peer's messages on it (miniport.OidSignallingOpen).
