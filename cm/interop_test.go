@@ -18,6 +18,7 @@ import (
 	"github.com/condis-project/condis/miniport"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/q2931"
+	"github.com/condis-project/condis/transport"
 	"github.com/condis-project/condis/transport/sim"
 	"github.com/condis-project/condis/uni"
 )
@@ -74,6 +75,7 @@ type host struct {
 	mp     *miniport.Miniport // split
 	c      *cm.CM             // split
 	d      *mcm.MCM           // integrated
+	ep     transport.Endpoint // the node's transport endpoint
 	client *clientcore.Core
 }
 
@@ -118,6 +120,7 @@ func newHostOpts(t *testing.T, net *sim.Network, name string, opts hostOpts) *ho
 			t.Fatal(err)
 		}
 		mp.Attach(ep)
+		h.ep = ep
 		c, err := cm.New(h.m, cm.Config{Name: name, Adapter: mp.Adapter(), Timers: testTimers(), MaxRate: opts.maxRate})
 		if err != nil {
 			t.Fatal(err)
@@ -134,7 +137,7 @@ func newHostOpts(t *testing.T, net *sim.Network, name string, opts hostOpts) *ho
 			t.Fatal(err)
 		}
 		d.Attach(ep)
-		h.d = d
+		h.d, h.ep = d, ep
 		ccm = q2931CM{adapter: d.Adapter(), cause: d.Cause}
 	}
 	client, err := clientcore.New(context.Background(), ccm, clientcore.Options{Name: name + "-app"})
