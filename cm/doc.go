@@ -58,7 +58,10 @@
 // pends while it dials, and tries again (50 ms apart, doubling to a
 // second) while calls are kept and no link is up; a link back before T309
 // keeps them (the association audits them), T309's expiry ends them with
-// NDIS_STATUS_DEST_OUT_OF_ORDER. The first link with a peer opens with
+// NDIS_STATUS_DEST_OUT_OF_ORDER. The calls' clients are told
+// MEDIA_DISCONNECT and MEDIA_CONNECT by the miniport, on their VCs (NDIS
+// gives a stand-alone CM no per-VC status indication of its own:
+// callctl.Cm.IndicateStatus is NOT_SUPPORTED). The first link with a peer opens with
 // RESTART, and a link from a new incarnation of the peer clears its calls
 // at once, as in mcm.
 //
@@ -70,10 +73,6 @@
 //
 // Refusal pacing of a peer whose calls the CM refuses fast
 // (owner.RefusedLocked does nothing; mcm reads such a peer's signalling at
-// Config.RefusalRate), and MEDIA_DISCONNECT / MEDIA_CONNECT on the calls'
-// VCs while a link is lost (NDIS gives a stand-alone CM no per-VC status
-// indication: callctl.Cm.IndicateStatus is NOT_SUPPORTED, and the miniport
-// does not indicate them itself yet). The RESTART of one VC after an
-// unanswered RELEASE (callctl) runs here as in mcm but no split test
-// drives it.
+// Config.RefusalRate). The RESTART of one VC after an unanswered RELEASE
+// (callctl) runs here as in mcm but no split test drives it.
 package cm

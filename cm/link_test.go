@@ -2,6 +2,7 @@ package cm_test
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -19,7 +20,9 @@ import (
 // kept past T309 and carries data both ways again. Cut for longer than
 // T309: both clients see the call closed with NDIS_STATUS_DEST_OUT_OF_ORDER
 // (cause 27, T309 expired) no sooner than T309 after the link went down,
-// and nothing is left in either mediator.
+// and nothing is left in either mediator. Each client is told
+// MEDIA_DISCONNECT when the link goes and MEDIA_CONNECT when it is back,
+// whichever kind its node is.
 func TestLinkLossSplit(t *testing.T) {
 	for _, pend := range []bool{false, true} {
 		for _, peerSplit := range []bool{false, true} {
@@ -34,8 +37,9 @@ func linkLossCase(t *testing.T, pend, peerSplit bool) {
 		net := sim.New(sim.Config{DetectTimeout: detect})
 		defer net.Close()
 		mpc := miniport.Config{Pend: pend}
-		a := newHostOpts(t, net, "alpha", hostOpts{split: true, mpc: mpc})
-		b := newHostOpts(t, net, "beta", hostOpts{split: peerSplit, mpc: mpc})
+		var evA, evB events
+		a := newHostOpts(t, net, "alpha", hostOpts{split: true, mpc: mpc, trace: evA.add})
+		b := newHostOpts(t, net, "beta", hostOpts{split: peerSplit, mpc: mpc, trace: evB.add})
 		t309 := testTimers().T309
 
 		// Back before T309: the call survives.
@@ -50,6 +54,18 @@ func linkLossCase(t *testing.T, pend, peerSplit bool) {
 				t.Errorf("a call end across a short outage: %+v", r.ends)
 			}
 			r.mu.Unlock()
+		}
+		// The clients were told the medium went and came back, as mcm tells
+		// them (the split node's miniport indicates it on the VC).
+		for _, x := range []struct {
+			h  *host
+			ev *events
+			v  *clientcore.VC
+		}{{a, &evA, c.out}, {b, &evB, c.in}} {
+			want := []ndis.Status{ndis.StatusMediaDisconnect, ndis.StatusMediaConnect}
+			if got := x.ev.clientStatus(x.h.name+"-app", x.v.Name()); !slices.Equal(got, want) {
+				t.Errorf("%s's client was told %v on its VC, want %v", x.h.name, got, want)
+			}
 		}
 		if err := c.out.Send([]byte("after")); err != nil {
 			t.Fatalf("send after the outage: %v", err)
@@ -93,4 +109,18 @@ func linkLossCase(t *testing.T, pend, peerSplit bool) {
 		a.finish()
 		b.finish()
 	})
+}
+
+// clientStatus lists the status codes indicated to the client binding
+// driver on VC vc (ProtocolCoStatusEx), in order.
+func (e *events) clientStatus(driver, vc string) []ndis.Status {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []ndis.Status
+	for _, ev := range e.all {
+		if ev.Kind == ndis.EventUpcall && ev.Func == "ProtocolCoStatusEx" && ev.Driver == driver && ev.Object == vc {
+			out = append(out, ev.Status)
+		}
+	}
+	return out
 }

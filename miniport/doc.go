@@ -87,7 +87,13 @@
 // its ProtocolCoStatusEx: the transport delivers nothing of the link
 // before that returns) and clears its calls with a peer when its link
 // goes (or when a new link shows another incarnation). VCs stay bound to
-// their peer across links: a new link carries them again.
+// their peer across links: a new link carries them again. The miniport
+// also tells each active data VC whose path a lost link was (bound to the
+// peer, or a root with a leg to it) NDIS_STATUS_MEDIA_DISCONNECT
+// (NdisMCoIndicateStatusEx on the VC: its client and call manager get it),
+// and NDIS_STATUS_MEDIA_CONNECT when a link of the same incarnation of the
+// peer is back (a new incarnation's calls are the call manager's to
+// clear).
 //
 // OIDs. MiniportCoOidRequest answers the link speed, the largest SDU the
 // path carries now, and per-VC and adapter counters; see the Oid

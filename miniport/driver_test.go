@@ -2,6 +2,7 @@ package miniport_test
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -33,6 +34,8 @@ type testCM struct {
 	events chan miniport.LinkEvent
 	// log records the order of completions and receives across VCs.
 	log []string
+	// media records the status indications on VCs ("name STATUS").
+	media []string
 }
 
 // tvc is the test CM's VC context.
@@ -188,6 +191,13 @@ func (cm *testCM) received(v *tvc, n int) [][]byte {
 	return out
 }
 
+// mediaStatus returns the status indications on VCs so far.
+func (cm *testCM) mediaStatus() []string {
+	cm.mu.Lock()
+	defer cm.mu.Unlock()
+	return slices.Clone(cm.media)
+}
+
 // event waits for the next link event.
 func (cm *testCM) event() miniport.LinkEvent {
 	cm.t.Helper()
@@ -264,6 +274,12 @@ func (cm *testCM) ProtocolCoSendNetBufferListsComplete(vcCtx any, nbls *ndis.Net
 	}
 }
 func (cm *testCM) ProtocolCoStatusEx(bindingCtx, vcCtx any, ind *ndis.StatusIndication) {
+	if v, ok := vcCtx.(*tvc); ok {
+		cm.mu.Lock()
+		cm.media = append(cm.media, v.name+" "+ind.StatusCode.String())
+		cm.mu.Unlock()
+		return
+	}
 	e, err := miniport.ParseLinkEvent(ind)
 	if err != nil {
 		cm.t.Errorf("status indication %v: %v", ind.StatusCode, err)

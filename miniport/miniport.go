@@ -85,6 +85,7 @@ type Miniport struct {
 	closed bool
 	peers  map[string]*peer
 	vcs    map[*vc]struct{}
+	vcSeq  uint64
 	stats  AdapterStats
 }
 
@@ -122,6 +123,7 @@ func (s vcState) String() string {
 type vc struct {
 	mp    *Miniport
 	h     *ndis.Vc
+	seq   uint64 // creation order, for a stable order of indications
 	state vcState
 	// why is the reason of the last transition, for people reading a dump.
 	why string
@@ -228,6 +230,8 @@ func (mp *Miniport) MiniportCoCreateVc(adapterCtx any, h *ndis.Vc) (any, ndis.St
 	v := &vc{mp: mp, h: h}
 	v.setStateLocked(vcIdle, "created")
 	mp.mu.Lock()
+	mp.vcSeq++
+	v.seq = mp.vcSeq
 	mp.vcs[v] = struct{}{}
 	mp.mu.Unlock()
 	return v, ndis.StatusSuccess

@@ -380,6 +380,10 @@ func TestLinkLossMidSend(t *testing.T) {
 		if st := a.cm.send(aSig, q2931(30, 1)); st[0] != ndis.StatusFailure {
 			t.Errorf("signalling send without a link: %v, want FAILURE", st)
 		}
+		// The data VC (not the signalling one) was told its medium went.
+		if got, want := a.cm.mediaStatus(), []string{"a-rel NDIS_STATUS_MEDIA_DISCONNECT"}; !slices.Equal(got, want) {
+			t.Errorf("a's status indications on VCs %q, want %q", got, want)
+		}
 		a.cm.teardown(av, true)
 		a.cm.teardown(aSig, true)
 		b.cm.teardown(bv, true)
