@@ -64,7 +64,9 @@ type CM struct {
 	core *callctl.Core
 	ops  ops
 
-	goroutines spawn.Group // Shutdown waits for them
+	goroutines spawn.Group   // Shutdown waits for them
+	quit       chan struct{} // closed when Shutdown starts: redials stop
+	quitOnce   sync.Once
 
 	// mu guards the peers, their signalling VCs and associations, and
 	// everything of the call control (callctl.Core's lock). It is never
@@ -94,7 +96,7 @@ func New(m *ndis.Mediator, cfg Config) (*CM, error) {
 	}
 	cfg.AddressPrefix = prefix
 	cfg.PeerPrefixes = maps.Clone(cfg.PeerPrefixes) // the caller may go on changing its map
-	c := &CM{m: m, cfg: cfg, addr: q2931.Address(prefix, cfg.Name), log: cfg.Logger, peers: map[string]*peer{}}
+	c := &CM{m: m, cfg: cfg, addr: q2931.Address(prefix, cfg.Name), log: cfg.Logger, peers: map[string]*peer{}, quit: make(chan struct{})}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -151,6 +153,7 @@ func (c *CM) IllegalMoves() int {
 // unbinds (NdisCloseAdapterEx). Shutdown waits for all of that and for
 // every goroutine of the CM until ctx ends, then returns ctx's error.
 func (c *CM) Shutdown(ctx context.Context) error {
+	c.quitOnce.Do(func() { close(c.quit) })
 	if err := c.core.ClearAll(ctx); err != nil {
 		return fmt.Errorf("cm: shutdown: calls, VCs or Q.2931 AF opens remain: %w", err)
 	}

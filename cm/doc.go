@@ -34,17 +34,45 @@
 // both (callctl.VcActivation) and completes a close with
 // NdisCmCloseCallComplete only once the pended deactivation has completed.
 // The call control's DataPath hooks are therefore no-ops here, except Stop,
-// which lets the close go on at once: draining is the miniport's
-// deactivation.
+// which lets the close go on at once (draining is the miniport's
+// deactivation), and SetDests (below).
+//
+// A QoS change (ProtocolCmModifyCallQoS, or the peer's MODIFY REQUEST)
+// re-activates the active VC with the new traffic, as NDIS has a CM change
+// a VC's parameters; the miniport's shaping and policing follow.
+//
+// # Multipoint
+//
+// A root's VC is activated, when its first leg connects, as a
+// miniport.Root with that leg; whenever a leg connects or goes, the CM
+// re-activates it with every leg in force (vc.SetDestsThen), and the
+// AddParty of a new leg completes only once that re-activation has. A
+// party on this node is a miniport.Leaf VC (its activation carries
+// MULTIPOINT_VC); the node's parties of one call share the leg's
+// connection in the miniport.
+//
+// # Link loss and RESTART
+//
+// When a link goes down the association keeps the active calls for T309.
+// The CM then re-activates the peer's signalling VC, which the miniport
+// pends while it dials, and tries again (50 ms apart, doubling to a
+// second) while calls are kept and no link is up; a link back before T309
+// keeps them (the association audits them), T309's expiry ends them with
+// NDIS_STATUS_DEST_OUT_OF_ORDER. The calls' clients are told
+// MEDIA_DISCONNECT and MEDIA_CONNECT by the miniport, on their VCs (NDIS
+// gives a stand-alone CM no per-VC status indication of its own:
+// callctl.Cm.IndicateStatus is NOT_SUPPORTED). The first link with a peer opens with
+// RESTART, and a link from a new incarnation of the peer clears its calls
+// at once, as in mcm.
+//
+// A signalling VC receives nothing until the CM, once NdisCmActivateVc
+// completed, opens it (miniport.OidSignallingOpen): only the CM knows when
+// the mediator holds it active.
 //
 // # Not yet
 //
-// Multipoint calls (refused with NDIS_STATUS_NOT_SUPPORTED: a root's
-// further legs need data VCs of their own in the miniport), QoS
-// modification on the wire, link loss (the association clears and keeps
-// calls for T309, but the CM does not yet re-activate the signalling VC to
-// get the link back, so kept calls end when T309 runs out), RESTART
-// beyond the one a first link sends, refusal pacing of a flooding peer,
-// and per-VC MEDIA_DISCONNECT / MEDIA_CONNECT while a link is lost (NDIS
-// gives a stand-alone CM no per-VC status indication) are later steps.
+// Refusal pacing of a peer whose calls the CM refuses fast
+// (owner.RefusedLocked does nothing; mcm reads such a peer's signalling at
+// Config.RefusalRate). The RESTART of one VC after an unanswered RELEASE
+// (callctl) runs here as in mcm but no split test drives it.
 package cm

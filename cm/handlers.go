@@ -36,13 +36,8 @@ func (c *CM) ProtocolCmDeregisterSap(sapCtx any) ndis.Status {
 }
 
 // ProtocolCmMakeCall models ProtocolCmMakeCall: SETUP to the destination,
-// after activating the signalling VC to it if there is no link. A
-// multipoint call is refused with NDIS_STATUS_NOT_SUPPORTED: the CM does
-// not carry multipoint calls yet.
+// after activating the signalling VC to it if there is no link.
 func (c *CM) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, ph *ndis.Party) (any, ndis.Status) {
-	if params != nil && params.Flags&ndis.MultipointVC != 0 {
-		return nil, ndis.StatusNotSupported
-	}
 	return c.core.ProtocolCmMakeCall(vcCtx, params, ph)
 }
 
@@ -57,10 +52,11 @@ func (c *CM) ProtocolCmCloseCall(vcCtx, partyCtx any, data []byte) ndis.Status {
 	return c.core.ProtocolCmCloseCall(vcCtx, partyCtx, data)
 }
 
-// ProtocolCmAddParty is refused with NDIS_STATUS_NOT_SUPPORTED: the CM
-// does not carry multipoint calls yet.
+// ProtocolCmAddParty models ProtocolCmAddParty (callctl.Core): ADD PARTY
+// on the call's leg to the party's node, or a new leg; a new leg, once
+// connected, re-activates the root's VC with it (vc.SetDests).
 func (c *CM) ProtocolCmAddParty(vcCtx any, params *ndis.CallParameters, ph *ndis.Party) (any, ndis.Status) {
-	return nil, ndis.StatusNotSupported
+	return c.core.ProtocolCmAddParty(vcCtx, params, ph)
 }
 
 // ProtocolCmDropParty models ProtocolCmDropParty (callctl.Core).

@@ -18,6 +18,7 @@ import (
 	"github.com/condis-project/condis/miniport"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/q2931"
+	"github.com/condis-project/condis/transport"
 	"github.com/condis-project/condis/transport/sim"
 	"github.com/condis-project/condis/uni"
 )
@@ -74,6 +75,7 @@ type host struct {
 	mp     *miniport.Miniport // split
 	c      *cm.CM             // split
 	d      *mcm.MCM           // integrated
+	ep     transport.Endpoint // the node's transport endpoint
 	client *clientcore.Core
 }
 
@@ -87,6 +89,21 @@ func newHost(t *testing.T, net *sim.Network, name string, split bool) *host {
 // miniport's configuration (split).
 func newHostWith(t *testing.T, net *sim.Network, name string, split bool, trace func(ndis.Event), mpc miniport.Config) *host {
 	t.Helper()
+	return newHostOpts(t, net, name, hostOpts{split: split, trace: trace, mpc: mpc})
+}
+
+// hostOpts are what a test may set of a host.
+type hostOpts struct {
+	split   bool
+	trace   func(ndis.Event)
+	mpc     miniport.Config // split
+	maxRate uint32          // the call manager's admission limit (0: none)
+}
+
+// newHostOpts makes a host as opts say.
+func newHostOpts(t *testing.T, net *sim.Network, name string, opts hostOpts) *host {
+	t.Helper()
+	split, trace, mpc := opts.split, opts.trace, opts.mpc
 	h := &host{t: t, name: name}
 	h.m = ndis.New(ndis.Options{Name: name, Trace: trace, OnViolation: func(v ndis.Violation) {
 		t.Errorf("%s: CoNDIS contract violation %v", name, v)
@@ -103,14 +120,15 @@ func newHostWith(t *testing.T, net *sim.Network, name string, split bool, trace 
 			t.Fatal(err)
 		}
 		mp.Attach(ep)
-		c, err := cm.New(h.m, cm.Config{Name: name, Adapter: mp.Adapter(), Timers: testTimers()})
+		h.ep = ep
+		c, err := cm.New(h.m, cm.Config{Name: name, Adapter: mp.Adapter(), Timers: testTimers(), MaxRate: opts.maxRate})
 		if err != nil {
 			t.Fatal(err)
 		}
 		h.mp, h.c = mp, c
 		ccm = q2931CM{adapter: mp.Adapter(), cause: c.Cause}
 	} else {
-		d, err := mcm.New(h.m, mcm.Config{Name: name, Timers: testTimers()})
+		d, err := mcm.New(h.m, mcm.Config{Name: name, Timers: testTimers(), MaxRate: opts.maxRate})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +137,7 @@ func newHostWith(t *testing.T, net *sim.Network, name string, split bool, trace 
 			t.Fatal(err)
 		}
 		d.Attach(ep)
-		h.d = d
+		h.d, h.ep = d, ep
 		ccm = q2931CM{adapter: d.Adapter(), cause: d.Cause}
 	}
 	client, err := clientcore.New(context.Background(), ccm, clientcore.Options{Name: name + "-app"})
@@ -180,7 +198,21 @@ type recorder struct {
 	up     bool
 	rx     [][]byte
 	ends   []clientcore.End
+	qos    []clientcore.Flows    // QoSChanged, in order
+	drops  []clientcore.PartyEnd // PartyDropped, in order
 	closed chan struct{}
+}
+
+func (r *recorder) QoSChanged(_ *clientcore.VC, f clientcore.Flows) {
+	r.mu.Lock()
+	r.qos = append(r.qos, f)
+	r.mu.Unlock()
+}
+
+func (r *recorder) PartyDropped(_ *clientcore.Party, e clientcore.PartyEnd) {
+	r.mu.Lock()
+	r.drops = append(r.drops, e)
+	r.mu.Unlock()
 }
 
 func newRecorder() *recorder { return &recorder{closed: make(chan struct{})} }

@@ -101,11 +101,53 @@ func (v *vc) AllowSend() {}
 // AllowReceive does nothing: the miniport indicates to the client.
 func (v *vc) AllowReceive() {}
 
-// SetDests does nothing: multipoint calls are not carried yet.
-func (v *vc) SetDests([]*callctl.Call) {}
+// SetDests re-activates a multipoint root's VC with its legs now (a leg
+// went): see SetDestsThen.
+func (v *vc) SetDests(calls []*callctl.Call) { v.SetDestsThen(calls, nil) }
+
+var _ callctl.DestsLater = (*vc)(nil)
+
+// SetDestsThen re-activates a multipoint root's VC with its legs now (a
+// leg connected, or went) and runs then once the miniport completed the
+// re-activation: the miniport sends each SDU to every leg in its media
+// parameters (miniport.Root). Nothing is re-activated once the VC is no
+// longer an active call's (its close deactivates it), or with no leg
+// left (the call is ending); then runs at once.
+func (v *vc) SetDestsThen(calls []*callctl.Call, then func()) {
+	if then == nil {
+		then = func() {}
+	}
+	c := v.c
+	c.mu.Lock()
+	if !v.Multipoint || v.Incoming || v.State() != callctl.Active || !v.Act.InForceLocked() || len(calls) == 0 {
+		c.mu.Unlock()
+		then()
+		return
+	}
+	kind := miniport.Datagram
+	if v.Reliable {
+		kind = miniport.Reliable
+	}
+	mp := miniport.VCParams{Kind: kind, Role: miniport.Root, Transmit: miniport.TrafficOf(v.Tx)}
+	for _, x := range calls {
+		mp.Legs = append(mp.Legs, miniport.Leg{Peer: x.Assoc.Peer(), ConnID: x.Conn})
+	}
+	// Stays valid until the re-activation completes (R-ACT-13).
+	params := &ndis.CallParameters{Flags: ndis.MultipointVC,
+		CallMgrParameters: &ndis.CallManagerParameters{Transmit: v.Tx, Receive: ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}},
+		MediaParameters:   mp.Media()}
+	h := v.Handle
+	c.mu.Unlock()
+	v.Act.Activate(&c.mu, c.ops, h, params, callctl.DoneFunc(func(st ndis.Status) {
+		if st != ndis.StatusSuccess {
+			c.log.Warn("a multipoint root's legs were not put in force", "vc", h.String(), "legs", len(mp.Legs), "status", st.String())
+		}
+		then()
+	}), 0)
+}
 
 // SetFlow does nothing: a QoS change re-activates the VC with the new
-// traffic.
+// traffic (ops.ActivateVc).
 func (v *vc) SetFlow(ndis.Flowspec) {}
 
 // Halt does nothing: the miniport completes the VC's sends, and its
@@ -135,6 +177,9 @@ type ops struct{ callctl.Cm }
 // control's parameters are left alone; the miniport gets a copy, which
 // stays valid until the activation completes (R-ACT-13).
 func (o ops) ActivateVc(h *ndis.Vc, p *ndis.CallParameters) ndis.Status {
+	if p.MediaParameters != nil && p.MediaParameters.MediaSpecific.ParamType == miniport.ParamMedia {
+		return o.Cm.ActivateVc(h, p) // the CM's own: a multipoint root's legs (vc.SetDests)
+	}
 	mp, err := mediaFor(p)
 	if err != nil {
 		return ndis.StatusInvalidData
@@ -160,6 +205,17 @@ func mediaFor(p *ndis.CallParameters) (*ndis.MediaParameters, error) {
 	if flags&q2931.MediaReliable != 0 {
 		kind = miniport.Reliable
 	}
-	return miniport.VCParams{Kind: kind, Peer: party, ConnID: conn,
-		Transmit: miniport.TrafficOf(cm.Transmit), Receive: miniport.TrafficOf(cm.Receive)}.Media(), nil
+	vp := miniport.VCParams{Kind: kind, Peer: party, ConnID: conn,
+		Transmit: miniport.TrafficOf(cm.Transmit), Receive: miniport.TrafficOf(cm.Receive)}
+	switch {
+	case p.Flags&ndis.MultipointVC == 0:
+	case cm.CallMgrSpecific.ParamType == q2931.ParamCalledParty:
+		// A root, activated when its first leg connects; further legs
+		// re-activate it (vc.SetDests).
+		vp.Role, vp.Legs = miniport.Root, []miniport.Leg{{Peer: party, ConnID: conn}}
+		vp.Peer, vp.ConnID, vp.Receive = "", 0, miniport.Traffic{}
+	default:
+		vp.Role, vp.Transmit = miniport.Leaf, miniport.Traffic{}
+	}
+	return vp.Media(), nil
 }

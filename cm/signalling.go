@@ -6,6 +6,7 @@ package cm
 
 import (
 	"encoding/binary"
+	"time"
 
 	"github.com/condis-project/condis/miniport"
 	"github.com/condis-project/condis/ndis"
@@ -27,6 +28,10 @@ type peer struct {
 	up     bool   // the association was told of the link (Assoc.LinkUp)
 	limit  int    // largest datagram payload of the path, learnt when the link came up
 
+	// backoff is the pause before the next attempt to get a lost link
+	// back while calls are kept (0: none failed yet).
+	backoff time.Duration
+
 	early [][]byte // signalling received before the association was up
 
 	view callctl.PeerView // what Peers reports: link state, counters, last error
@@ -39,6 +44,7 @@ type sigVC struct {
 	act        *callctl.Activation
 	active     bool // the last activation succeeded
 	activating bool // an activation is in flight (the miniport may be dialling)
+	open       bool // its receive path is open (miniport.OidSignallingOpen)
 }
 
 // sigLink sends on a signalling VC (callctl.SignallingLink).
@@ -85,10 +91,17 @@ func (c *CM) linkEvent(e miniport.LinkEvent) {
 			p.as.LinkDown(c.applier(p))
 		}
 		p.view.NoteLinkDown("link down: "+e.Reason.String(), p.stateLocked())
+		// The association keeps the active calls for T309: get the link
+		// back by re-activating the signalling VC (the miniport dials).
+		redial := p.as.Calls() > 0
+		p.backoff = 0
 		c.mu.Unlock()
 		c.log.Info("link down", "peer", e.Peer, "reason", e.Reason.String())
 		c.traceLink(p, false, e.Reason.String())
 		c.core.Run()
+		if redial {
+			c.spawn(func() { c.startSignalling(p) })
+		}
 		return
 	}
 	limit := c.maxDatagram()
@@ -168,16 +181,49 @@ func (c *CM) signallingActivated(s *sigVC, st ndis.Status) {
 	p := s.p
 	c.mu.Lock()
 	s.activating = false
+	open := st == ndis.StatusSuccess && !s.open
+	var retry time.Duration
 	if st == ndis.StatusSuccess {
-		s.active = true
+		s.active, s.open = true, true
+		p.backoff = 0
 		c.signallingUpLocked(p)
 	} else {
 		c.log.Info("no signalling to the peer", "peer", p.name, "status", st.String())
 		p.noteActivationFailedLocked(st)
 		c.core.FailWaitingLocked(p.as, st)
+		if !p.linked && p.as.Calls() > 0 {
+			// Calls are kept (T309 runs): try again, 50 ms apart at
+			// first, then up to a second, as mcm redials.
+			p.backoff = min(max(2*p.backoff, 50*time.Millisecond), time.Second)
+			retry = p.backoff
+		}
 	}
 	p.noteStateLocked()
 	c.mu.Unlock()
+	if retry > 0 {
+		c.spawn(func() {
+			t := time.NewTimer(retry)
+			defer t.Stop()
+			select {
+			case <-c.quit:
+			case <-t.C:
+				c.mu.Lock()
+				still := !p.linked && p.as.Calls() > 0
+				c.mu.Unlock()
+				if still {
+					c.startSignalling(p)
+				}
+			}
+		})
+	}
+	if open {
+		// The mediator holds the VC active now: the miniport may indicate
+		// the peer's messages on it (miniport.OidSignallingOpen).
+		req := &ndis.OidRequest{Type: ndis.OidSet, Oid: miniport.OidSignallingOpen}
+		if st := c.b.CoOidRequest(nil, s.h, nil, req); st != ndis.StatusSuccess {
+			c.log.Error("the miniport did not open the signalling VC", "peer", p.name, "status", st.String())
+		}
+	}
 	c.core.Run()
 }
 

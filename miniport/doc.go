@@ -31,7 +31,19 @@
 //     C (the call manager chooses it, as mcm does: unique per peer), its
 //     transmit and receive [Traffic] (token rate, bucket, peak rate,
 //     maximum SDU: shaped on send and policed on receive through
-//     internal/shaping) — at most one VC per peer and C.
+//     internal/shaping) — at most one VC per peer and C;
+//   - for a point-to-multipoint call, a [Root] data VC: no peer of its
+//     own, its [Leg]s (a leaf node and the connection identifier of the
+//     call's leg to it each); every SDU it sends goes to each leg, shaped
+//     once; it receives nothing. The call manager re-activates it with the
+//     legs in force whenever a leg connects or goes (a re-activation may
+//     change a root's legs, not its kind);
+//   - a [Leaf] data VC: a party of a multipoint call on this node, for
+//     peer P and connection C; it receives and never sends (UNI 3.1
+//     multipoint calls carry nothing backward: a send completes with
+//     NDIS_STATUS_FAILURE). Several leaves (the node's parties of one
+//     call) may share P and C, each receiving every SDU; a point-to-point
+//     VC may not share them.
 //
 // MiniportCoActivateVc completes at once (SUCCESS) when the link to P is
 // up; otherwise it returns NDIS_STATUS_PENDING, dials P
@@ -43,6 +55,17 @@
 // kept. MiniportCoDeactivateVc stops the VC receiving at once, and
 // completes at once if none of its sends is still in the miniport, else
 // pends until they are all completed (NdisMCoDeactivateVcComplete).
+// With Config.Pend every activation, re-activation and deactivation pends
+// and completes from another goroutine, as a NIC that programs its
+// hardware asynchronously. A completion is never made before the handler
+// that pended it has returned.
+//
+// Opening a signalling VC. A signalling VC receives nothing until the
+// call manager, once it holds the VC active (its NdisCmActivateVc
+// returned SUCCESS or ProtocolCmActivateVcComplete came), sets
+// [OidSignallingOpen] on it; the miniport holds the peer's messages till
+// then. Only the call manager knows when the mediator has recorded the
+// activation; an indication made earlier would break R-ACT-7.
 //
 // Data. MiniportCoSendNetBufferLists sends each list as one SDU and
 // completes each exactly once with NdisMCoSendNetBufferListsComplete; its
@@ -51,8 +74,9 @@
 // NdisMCoIndicateReceiveNetBufferLists on the VC their connection
 // identifier (or the signalling stream) maps to; see receive.go for what
 // is dropped and counted, and how signalling that arrives before the
-// signalling VC is active is held (at most Config.MaxHeldSignalling per
-// peer) and delivered once it is.
+// signalling VC is open is held (at most Config.MaxHeldSignalling per
+// peer) and delivered once it is. A multipoint root's sends complete with
+// SUCCESS if any leg took the SDU.
 //
 // Links. The miniport accepts every link the Endpoint makes (dialled by
 // either side) and indicates each link's coming and going to every bound
@@ -63,7 +87,13 @@
 // its ProtocolCoStatusEx: the transport delivers nothing of the link
 // before that returns) and clears its calls with a peer when its link
 // goes (or when a new link shows another incarnation). VCs stay bound to
-// their peer across links: a new link carries them again.
+// their peer across links: a new link carries them again. The miniport
+// also tells each active data VC whose path a lost link was (bound to the
+// peer, or a root with a leg to it) NDIS_STATUS_MEDIA_DISCONNECT
+// (NdisMCoIndicateStatusEx on the VC: its client and call manager get it),
+// and NDIS_STATUS_MEDIA_CONNECT when a link of the same incarnation of the
+// peer is back (a new incarnation's calls are the call manager's to
+// clear).
 //
 // OIDs. MiniportCoOidRequest answers the link speed, the largest SDU the
 // path carries now, and per-VC and adapter counters; see the Oid
@@ -76,13 +106,13 @@
 //
 // # Known limit
 //
-// The mediator opens a VC for receives (R-ACT-7) only once
-// MiniportCoActivateVc has returned SUCCESS and it has recorded that. A
-// data SDU or message that reaches the miniport between those two moments
-// is indicated too early and refused by the mediator (counted as
-// dropped). The transport's ordering makes that impossible for a
-// signalling VC activated from the link-up indication, and the call
-// procedures make it so for data VCs (a peer sends data only after the
-// CONNECT this side sends once its VC is active); ndis offers a miniport
-// no way to close the window otherwise.
+// The mediator opens a VC for receives (R-ACT-7) only once it has
+// recorded its activation (MiniportCoActivateVc returned SUCCESS, or its
+// completion was taken). A data SDU that reaches the miniport before that
+// would be indicated too early and refused by the mediator. The call
+// procedures make that impossible (a peer sends data only after the
+// CONNECT this side sends once its VC is active, and a leaf's data only
+// after the call or party is up); ndis offers a miniport no way to close
+// the window otherwise. Signalling, which a peer sends whenever it likes,
+// waits for OidSignallingOpen instead.
 package miniport

@@ -2,6 +2,7 @@ package miniport_test
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -33,6 +34,8 @@ type testCM struct {
 	events chan miniport.LinkEvent
 	// log records the order of completions and receives across VCs.
 	log []string
+	// media records the status indications on VCs ("name STATUS").
+	media []string
 }
 
 // tvc is the test CM's VC context.
@@ -85,14 +88,30 @@ func (cm *testCM) createVc(name string) *tvc {
 }
 
 // activate is NdisCmActivateVc with p: it returns what NdisCmActivateVc
-// returned and the final status (the completion's, if it pended).
+// returned and the final status (the completion's, if it pended). A
+// signalling VC activated is then opened (OidSignallingOpen), as a call
+// manager does once it holds the VC active.
 func (cm *testCM) activate(v *tvc, p miniport.VCParams) (returned, final ndis.Status) {
 	cm.t.Helper()
 	st := cm.b.CmActivateVc(v.h, &ndis.CallParameters{MediaParameters: p.Media()})
-	if st != ndis.StatusPending {
-		return st, st
+	final = st
+	if st == ndis.StatusPending {
+		final = wait(cm.t, v.act, "ProtocolCmActivateVcComplete of "+v.name)
 	}
-	return st, wait(cm.t, v.act, "ProtocolCmActivateVcComplete of "+v.name)
+	if p.Kind == miniport.Signalling && final == ndis.StatusSuccess {
+		cm.openSignalling(v)
+	}
+	return st, final
+}
+
+// openSignalling opens an active signalling VC's receive path
+// (OidSignallingOpen).
+func (cm *testCM) openSignalling(v *tvc) {
+	cm.t.Helper()
+	req := &ndis.OidRequest{Type: ndis.OidSet, Oid: miniport.OidSignallingOpen}
+	if st := cm.b.CoOidRequest(nil, v.h, nil, req); st != ndis.StatusSuccess {
+		cm.t.Errorf("OidSignallingOpen on %s: %v", v.name, st)
+	}
 }
 
 // deactivate is NdisCmDeactivateVc, likewise.
@@ -172,6 +191,13 @@ func (cm *testCM) received(v *tvc, n int) [][]byte {
 	return out
 }
 
+// mediaStatus returns the status indications on VCs so far.
+func (cm *testCM) mediaStatus() []string {
+	cm.mu.Lock()
+	defer cm.mu.Unlock()
+	return slices.Clone(cm.media)
+}
+
 // event waits for the next link event.
 func (cm *testCM) event() miniport.LinkEvent {
 	cm.t.Helper()
@@ -248,6 +274,12 @@ func (cm *testCM) ProtocolCoSendNetBufferListsComplete(vcCtx any, nbls *ndis.Net
 	}
 }
 func (cm *testCM) ProtocolCoStatusEx(bindingCtx, vcCtx any, ind *ndis.StatusIndication) {
+	if v, ok := vcCtx.(*tvc); ok {
+		cm.mu.Lock()
+		cm.media = append(cm.media, v.name+" "+ind.StatusCode.String())
+		cm.mu.Unlock()
+		return
+	}
 	e, err := miniport.ParseLinkEvent(ind)
 	if err != nil {
 		cm.t.Errorf("status indication %v: %v", ind.StatusCode, err)

@@ -1,8 +1,10 @@
 package miniport
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/transport"
@@ -17,11 +19,17 @@ type peer struct {
 	link transport.Link
 	inc  uint64 // PeerIncarnation of link, or of the last one
 
-	sig  *vc            // the signalling VC bound to the peer, if any
-	data map[uint32]*vc // data VCs bound to the peer, by connection identifier
+	sig    *vc              // the signalling VC bound to the peer, if any
+	data   map[uint32]*vc   // point-to-point data VCs bound to the peer, by connection identifier
+	leaves map[uint32][]*vc // multipoint leaf VCs bound to the peer, by connection identifier
 
 	held       [][]byte // signalling not yet indicated, oldest first
 	delivering bool     // a goroutine is indicating held signalling
+
+	// lost: the peer's last link went down (its VCs were told
+	// MEDIA_DISCONNECT); a link of the same incarnation brings them
+	// MEDIA_CONNECT.
+	lost bool
 
 	dialing bool  // a dial is under way
 	waiters []*vc // activations waiting for it
@@ -30,7 +38,7 @@ type peer struct {
 func (mp *Miniport) peerLocked(name string) *peer {
 	pr := mp.peers[name]
 	if pr == nil {
-		pr = &peer{name: name, data: map[uint32]*vc{}}
+		pr = &peer{name: name, data: map[uint32]*vc{}, leaves: map[uint32][]*vc{}}
 		mp.peers[name] = pr
 	}
 	return pr
@@ -45,8 +53,12 @@ func (pr *peer) bindLocked(v *vc, p VCParams) bool {
 		pr.sig = v
 		return true
 	}
-	if pr.data[p.ConnID] != nil {
+	if pr.data[p.ConnID] != nil || (p.Role != Leaf && len(pr.leaves[p.ConnID]) > 0) {
 		return false
+	}
+	if p.Role == Leaf {
+		pr.leaves[p.ConnID] = append(pr.leaves[p.ConnID], v)
+		return true
 	}
 	pr.data[p.ConnID] = v
 	return true
@@ -61,6 +73,23 @@ func (pr *peer) unbindLocked(v *vc) {
 	if pr.data[v.p.ConnID] == v {
 		delete(pr.data, v.p.ConnID)
 	}
+	if ls := pr.leaves[v.p.ConnID]; slices.Contains(ls, v) {
+		ls = slices.DeleteFunc(slices.Clone(ls), func(x *vc) bool { return x == v })
+		if len(ls) == 0 {
+			delete(pr.leaves, v.p.ConnID)
+		} else {
+			pr.leaves[v.p.ConnID] = ls
+		}
+	}
+}
+
+// receiversLocked are the VCs data of pr on connID goes to: its
+// point-to-point VC, or the node's leaves of a multipoint call.
+func (pr *peer) receiversLocked(connID uint32) []*vc {
+	if v := pr.data[connID]; v != nil {
+		return []*vc{v}
+	}
+	return pr.leaves[connID]
 }
 
 // dialLocked makes v wait for a link to pr, starting a dial unless one is
@@ -113,11 +142,61 @@ func (mp *Miniport) dialStatus(err error) ndis.Status {
 func (mp *Miniport) linkUp(l transport.Link) transport.LinkHandler {
 	mp.mu.Lock()
 	pr := mp.peerLocked(l.Peer())
-	pr.link, pr.inc = l, l.PeerIncarnation()
+	back := pr.link == nil && pr.lost && pr.inc == l.PeerIncarnation()
+	pr.link, pr.inc, pr.lost = l, l.PeerIncarnation(), false
 	mp.stats.LinksUp++
+	var vs []*vc
+	if back {
+		vs = mp.mediaVCsLocked(pr)
+	}
 	mp.mu.Unlock()
 	mp.indicateLink(LinkEvent{Peer: pr.name, Up: true, Incarnation: pr.inc})
+	mp.indicateMedia(vs, ndis.StatusMediaConnect)
 	return &linkHandler{mp: mp, pr: pr, l: l}
+}
+
+// mediaVCsLocked are the data VCs whose path a link to pr is: those
+// bound to pr and the roots with a leg to it, active in the mediator. Each
+// is held busy (rxBusy) so its deactivation waits for the indication.
+func (mp *Miniport) mediaVCsLocked(pr *peer) []*vc {
+	var vs []*vc
+	add := func(v *vc) {
+		if v.state == vcActive && (v.rxReady || v.p.Role == Root) {
+			v.rxBusy++
+			vs = append(vs, v)
+		}
+	}
+	for _, v := range pr.data {
+		add(v)
+	}
+	for _, ls := range pr.leaves {
+		for _, v := range ls {
+			add(v)
+		}
+	}
+	for v := range mp.vcs {
+		if v.p.Role == Root && slices.Contains(v.legs, pr) {
+			add(v)
+		}
+	}
+	slices.SortFunc(vs, func(a, b *vc) int { return cmp.Compare(a.seq, b.seq) })
+	return vs
+}
+
+// indicateMedia indicates st (MEDIA_DISCONNECT, MEDIA_CONNECT) on each of
+// vs (NdisMCoIndicateStatusEx: the VC's client and call manager are told)
+// and lets each go (mediaVCsLocked held them).
+func (mp *Miniport) indicateMedia(vs []*vc, st ndis.Status) {
+	for _, v := range vs {
+		mp.adapter.MCoIndicateStatusEx(v.h, &ndis.StatusIndication{StatusCode: st})
+		mp.mu.Lock()
+		v.rxBusy--
+		done := v.drainedLocked()
+		mp.mu.Unlock()
+		if done {
+			mp.finishDeactivate(v)
+		}
+	}
 }
 
 // linkDown: the link is no longer the peer's path. Sends waiting on it
@@ -131,8 +210,10 @@ func (mp *Miniport) linkDown(pr *peer, l transport.Link, err error) {
 		reason = lde.Reason
 	}
 	mp.mu.Lock()
+	var lost []*vc
 	if pr.link == l {
-		pr.link = nil
+		pr.link, pr.lost = nil, true
+		lost = mp.mediaVCsLocked(pr)
 	}
 	mp.stats.SignallingDropped += uint64(len(pr.held))
 	pr.held = nil
@@ -143,10 +224,14 @@ func (mp *Miniport) linkDown(pr *peer, l transport.Link, err error) {
 	for _, v := range pr.data {
 		vs = append(vs, v)
 	}
+	for _, ls := range pr.leaves {
+		vs = append(vs, ls...)
+	}
 	mp.mu.Unlock()
 	for _, v := range vs {
 		mp.flush(v, ndis.StatusFailure)
 	}
+	mp.indicateMedia(lost, ndis.StatusMediaDisconnect)
 	mp.indicateLink(LinkEvent{Peer: pr.name, Reason: reason, Incarnation: l.PeerIncarnation()})
 }
 

@@ -41,6 +41,13 @@ type Config struct {
 	// bits/s, both ways: what the medium is sold as, for a call manager's
 	// admission control. The transport measures none.
 	LinkSpeed uint64
+	// Pend makes the miniport pend every activation, re-activation and
+	// deactivation it would otherwise complete at once, as a NIC that
+	// programs its hardware asynchronously does: MiniportCoActivateVc and
+	// MiniportCoDeactivateVc return NDIS_STATUS_PENDING and complete from
+	// another goroutine (NdisMCoActivateVcComplete,
+	// NdisMCoDeactivateVcComplete). A call manager must work either way.
+	Pend bool
 }
 
 func (c *Config) setDefaults() {
@@ -78,6 +85,7 @@ type Miniport struct {
 	closed bool
 	peers  map[string]*peer
 	vcs    map[*vc]struct{}
+	vcSeq  uint64
 	stats  AdapterStats
 }
 
@@ -115,12 +123,14 @@ func (s vcState) String() string {
 type vc struct {
 	mp    *Miniport
 	h     *ndis.Vc
+	seq   uint64 // creation order, for a stable order of indications
 	state vcState
 	// why is the reason of the last transition, for people reading a dump.
 	why string
 
 	p    VCParams // in force while activating, active or deactivating
-	peer *peer    // the peer p.Peer, while bound (activating..deactivating)
+	peer *peer    // the peer p.Peer, while bound (activating..deactivating); nil for a Root
+	legs []*peer  // a Root's leaf nodes, as p.Legs lists them
 	// rxReady: the mediator has the VC active (its activation completed),
 	// so receives may be indicated on it.
 	rxReady bool
@@ -220,6 +230,8 @@ func (mp *Miniport) MiniportCoCreateVc(adapterCtx any, h *ndis.Vc) (any, ndis.St
 	v := &vc{mp: mp, h: h}
 	v.setStateLocked(vcIdle, "created")
 	mp.mu.Lock()
+	mp.vcSeq++
+	v.seq = mp.vcSeq
 	mp.vcs[v] = struct{}{}
 	mp.mu.Unlock()
 	return v, ndis.StatusSuccess
@@ -249,8 +261,9 @@ func (mp *Miniport) MiniportCoDeleteVc(vcCtx any) ndis.Status {
 // use, is refused with NDIS_STATUS_VC_NOT_AVAILABLE.
 //
 // With the link to the peer up, the activation completes at once
-// (SUCCESS), unless signalling of that peer is held for the VC: then it
-// pends and completes at once from another goroutine, and the held
+// (SUCCESS), unless signalling of that peer is held for the VC or
+// Config.Pend is set: then it pends and completes at once from another
+// goroutine, and the held
 // messages are indicated after NdisMCoActivateVcComplete. Without a link
 // it pends while the miniport dials the peer, and completes with
 // NdisMCoActivateVcComplete: SUCCESS once the link is up, else
@@ -264,6 +277,12 @@ func (mp *Miniport) MiniportCoActivateVc(vcCtx any, cp *ndis.CallParameters) ndi
 	if !ok {
 		return ndis.StatusInvalidData
 	}
+	var ret chan struct{} // a completion waiting for this call to return
+	defer func() {
+		if ret != nil {
+			close(ret)
+		}
+	}()
 	p, err := ParseMedia(cp)
 	if err != nil {
 		return ndis.StatusInvalidData
@@ -275,23 +294,44 @@ func (mp *Miniport) MiniportCoActivateVc(vcCtx any, cp *ndis.CallParameters) ndi
 	}
 	switch v.state {
 	case vcActive:
-		if p.Kind != v.p.Kind || p.Peer != v.p.Peer || p.ConnID != v.p.ConnID || v.reopen != nil {
+		if p.Kind != v.p.Kind || p.Peer != v.p.Peer || p.ConnID != v.p.ConnID || p.Role != v.p.Role || v.reopen != nil {
 			mp.mu.Unlock()
 			return ndis.StatusInvalidData
 		}
-		if v.peer.link != nil {
-			v.setTrafficLocked(p)
+		// A root has no link of its own to wait for: its legs are
+		// connected calls.
+		linked := v.peer == nil || v.peer.link != nil
+		if linked && !mp.cfg.Pend {
+			mp.setParamsLocked(v, p)
 			mp.mu.Unlock()
 			return ndis.StatusSuccess
 		}
 		v.reopen, v.actParam = &p, cp
-		mp.dialLocked(v.peer, v)
+		if linked {
+			ret = mp.afterReturnLocked(func() { mp.finishActivate(v, ndis.StatusSuccess) })
+		} else {
+			mp.dialLocked(v.peer, v)
+		}
 		mp.mu.Unlock()
 		return ndis.StatusPending
 	case vcIdle:
 	default:
 		mp.mu.Unlock()
 		return ndis.StatusFailure // the mediator allows one activation or deactivation at a time (R-ACT-4)
+	}
+	if p.Role == Root {
+		// Not bound to a peer: it sends to its legs and receives nothing.
+		v.p, v.peer, v.actParam = p, nil, cp
+		mp.setParamsLocked(v, p)
+		if !mp.cfg.Pend {
+			v.setStateLocked(vcActive, "activated: root")
+			mp.mu.Unlock()
+			return ndis.StatusSuccess
+		}
+		v.setStateLocked(vcActivating, "root: completing")
+		ret = mp.afterReturnLocked(func() { mp.finishActivate(v, ndis.StatusSuccess) })
+		mp.mu.Unlock()
+		return ndis.StatusPending
 	}
 	pr := mp.peerLocked(p.Peer)
 	if !pr.bindLocked(v, p) {
@@ -301,20 +341,34 @@ func (mp *Miniport) MiniportCoActivateVc(vcCtx any, cp *ndis.CallParameters) ndi
 	v.p, v.peer, v.actParam = p, pr, cp
 	v.setTrafficLocked(p)
 	switch {
-	case pr.link != nil && (p.Kind != Signalling || len(pr.held) == 0):
+	case pr.link != nil && !mp.cfg.Pend:
 		v.setStateLocked(vcActive, "activated: link up")
-		v.rxReady = true
+		v.rxReady = p.Kind != Signalling // a signalling VC's opens with OidSignallingOpen
 		mp.mu.Unlock()
 		return ndis.StatusSuccess
 	case pr.link != nil:
-		v.setStateLocked(vcActivating, "signalling held for it")
-		mp.goLocked(func() { mp.finishActivate(v, ndis.StatusSuccess) })
+		v.setStateLocked(vcActivating, "link up: completing")
+		ret = mp.afterReturnLocked(func() { mp.finishActivate(v, ndis.StatusSuccess) })
 	default:
 		v.setStateLocked(vcActivating, "dialling "+p.Peer)
 		mp.dialLocked(pr, v)
 	}
 	mp.mu.Unlock()
 	return ndis.StatusPending
+}
+
+// setParamsLocked puts what a (re-)activation may change in force: p's
+// traffic and a Root's legs.
+func (mp *Miniport) setParamsLocked(v *vc, p VCParams) {
+	v.setTrafficLocked(p)
+	if p.Role != Root {
+		return
+	}
+	v.p.Legs = p.Legs
+	v.legs = v.legs[:0]
+	for _, l := range p.Legs {
+		v.legs = append(v.legs, mp.peerLocked(l.Peer))
+	}
 }
 
 // setTrafficLocked puts p's traffic in force (new, full buckets).
@@ -349,7 +403,7 @@ func sduLimit(k VCKind, own uint32) int {
 }
 
 // finishActivate completes a pended activation or re-activation with st
-// (NdisMCoActivateVcComplete) and then opens the VC's receive path.
+// (NdisMCoActivateVcComplete), a data VC's receive path open.
 func (mp *Miniport) finishActivate(v *vc, st ndis.Status) {
 	mp.mu.Lock()
 	cp := v.actParam
@@ -357,7 +411,7 @@ func (mp *Miniport) finishActivate(v *vc, st ndis.Status) {
 	switch {
 	case v.reopen != nil:
 		if st == ndis.StatusSuccess {
-			v.setTrafficLocked(*v.reopen)
+			mp.setParamsLocked(v, *v.reopen)
 		}
 		v.reopen = nil // a failed re-activation leaves the VC as it was (R-ACT-4)
 		mp.mu.Unlock()
@@ -365,30 +419,25 @@ func (mp *Miniport) finishActivate(v *vc, st ndis.Status) {
 		return
 	case st == ndis.StatusSuccess:
 		v.setStateLocked(vcActive, "activated: path open")
+		// Before the completion: the far end sends data only once the call
+		// procedures that follow it let it (see the package documentation);
+		// a signalling VC's receive path opens with OidSignallingOpen.
+		v.rxReady = v.peer != nil && v.p.Kind != Signalling
 	default:
-		v.peer.unbindLocked(v)
-		v.peer = nil
+		if v.peer != nil {
+			v.peer.unbindLocked(v)
+		}
+		v.peer, v.legs = nil, nil
 		v.setStateLocked(vcIdle, "activation failed: "+st.String())
 	}
 	mp.mu.Unlock()
 	mp.adapter.MCoActivateVcComplete(st, v.h, cp)
-	if st != ndis.StatusSuccess {
-		return
-	}
-	mp.mu.Lock()
-	pr := v.peer
-	if v.state == vcActive && pr != nil {
-		v.rxReady = true
-	}
-	mp.mu.Unlock()
-	if pr != nil && v.p.Kind == Signalling {
-		mp.deliverSignalling(pr)
-	}
 }
 
 // MiniportCoDeactivateVc models MiniportCoDeactivateVc: the VC stops
 // receiving at once; it completes at once (SUCCESS) when none of its sends
-// is still in the miniport, else it pends until they have been completed
+// is still in the miniport (from another goroutine, PENDING first, with
+// Config.Pend), else it pends until they have been completed
 // (sends waiting to be shaped still go out, at their time) and completes
 // with NdisMCoDeactivateVcComplete. A reliable VC's stream is then ended
 // (Link.CloseReliable).
@@ -397,15 +446,28 @@ func (mp *Miniport) MiniportCoDeactivateVc(vcCtx any) ndis.Status {
 	if !ok {
 		return ndis.StatusInvalidData
 	}
+	var ret chan struct{} // a completion waiting for this call to return
+	defer func() {
+		if ret != nil {
+			close(ret)
+		}
+	}()
 	mp.mu.Lock()
 	if v.state != vcActive || v.reopen != nil {
 		mp.mu.Unlock()
 		return ndis.StatusFailure // the mediator deactivates only active VCs (R-ACT-10)
 	}
 	v.rxReady = false
-	v.peer.unbindLocked(v)
+	if v.peer != nil {
+		v.peer.unbindLocked(v)
+	}
 	v.setStateLocked(vcDeactivating, "deactivating")
 	done := v.drainedLocked()
+	if done && mp.cfg.Pend {
+		ret = mp.afterReturnLocked(func() { mp.finishDeactivate(v) })
+		mp.mu.Unlock()
+		return ndis.StatusPending
+	}
 	mp.mu.Unlock()
 	if !done {
 		return ndis.StatusPending
@@ -427,16 +489,41 @@ func (v *vc) drainedLocked() bool {
 // endStream ends a deactivated reliable VC's stream on its link.
 func (mp *Miniport) endStream(v *vc) {
 	mp.mu.Lock()
-	pr, p := v.peer, v.p
-	v.peer = nil
-	var l transport.Link
-	if pr != nil {
-		l = pr.link
-	}
+	ts := v.targetsLocked()
+	kind := v.p.Kind
+	v.peer, v.legs = nil, nil
 	mp.mu.Unlock()
-	if p.Kind == Reliable && l != nil {
-		l.CloseReliable(p.ConnID)
+	if kind != Reliable {
+		return
 	}
+	for _, t := range ts {
+		t.l.CloseReliable(t.conn)
+	}
+}
+
+// target is where a data VC's SDUs go: a link and a connection identifier
+// on it.
+type target struct {
+	l    transport.Link
+	conn uint32
+}
+
+// targetsLocked lists where v's SDUs go now: its peer's link, or for a
+// Root each leg whose node has a link (a leg without one is skipped).
+func (v *vc) targetsLocked() []target {
+	if v.p.Role == Root {
+		ts := make([]target, 0, len(v.legs))
+		for i, pr := range v.legs {
+			if pr.link != nil {
+				ts = append(ts, target{pr.link, v.p.Legs[i].ConnID})
+			}
+		}
+		return ts
+	}
+	if v.peer == nil || v.peer.link == nil {
+		return nil
+	}
+	return []target{{v.peer.link, v.p.ConnID}}
 }
 
 // finishDeactivate completes a pended deactivation whose last send or
@@ -444,6 +531,22 @@ func (mp *Miniport) endStream(v *vc) {
 func (mp *Miniport) finishDeactivate(v *vc) {
 	mp.endStream(v)
 	mp.adapter.MCoDeactivateVcComplete(ndis.StatusSuccess, v.h)
+}
+
+// afterReturnLocked runs f, the completion of the request the miniport is
+// handling, on a goroutine Close waits for, once the handler has returned
+// PENDING (the caller closes the channel as it returns). A completion
+// made while the handler still runs is parked by the mediator until it
+// returns, and what the miniport did next (indicating held signalling on
+// the VC) would reach a VC the mediator does not yet hold active
+// (R-ACT-7).
+func (mp *Miniport) afterReturnLocked(f func()) chan struct{} {
+	ret := make(chan struct{})
+	mp.goLocked(func() {
+		<-ret
+		f()
+	})
+	return ret
 }
 
 // goLocked runs f on a goroutine Close waits for.

@@ -171,8 +171,9 @@ func simPair(t *testing.T, cfgA, cfgB miniport.Config) (net *sim.Network, a, b *
 
 // TestHeldSignalling: messages from a peer whose signalling VC the CM has
 // not activated are held, at most MaxHeldSignalling (the rest dropped and
-// counted); activating the VC then pends, completes, and the held
-// messages are indicated after the completion, in order.
+// counted); activating the VC (at once: the link is up) indicates none of
+// them; opening it (OidSignallingOpen) indicates them, in order, and
+// later messages as they come.
 func TestHeldSignalling(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		net := sim.New(sim.Config{Signal: sim.SignalConfig{Delay: time.Millisecond}})
@@ -196,13 +197,20 @@ func TestHeldSignalling(t *testing.T) {
 		}
 
 		bSig := b.cm.createVc("b-sig")
-		b.cm.mustActivate(bSig, sig("a"), ndis.StatusPending)
+		if st := b.cm.b.CmActivateVc(bSig.h, &ndis.CallParameters{MediaParameters: sig("a").Media()}); st != ndis.StatusSuccess {
+			t.Fatalf("activating b's signalling VC: %v, want SUCCESS at once", st)
+		}
+		synctest.Wait()
+		if h := b.cm.history(); len(h) != 0 {
+			t.Errorf("b's CM was told %q before it opened the VC, want nothing", h)
+		}
+		b.cm.openSignalling(bSig)
 		for i, m := range b.cm.received(bSig, 3) {
 			if !bytes.Equal(m, msgs[i]) {
 				t.Errorf("held message %d: %d octets, want %d", i, len(m), len(msgs[i]))
 			}
 		}
-		want := []string{"activated b-sig NDIS_STATUS_SUCCESS", "rx b-sig 20", "rx b-sig 21", "rx b-sig 22"}
+		want := []string{"rx b-sig 20", "rx b-sig 21", "rx b-sig 22"}
 		if h := b.cm.history(); !slices.Equal(h, want) {
 			t.Errorf("b's CM was told %q, want %q", h, want)
 		}
@@ -371,6 +379,10 @@ func TestLinkLossMidSend(t *testing.T) {
 		}
 		if st := a.cm.send(aSig, q2931(30, 1)); st[0] != ndis.StatusFailure {
 			t.Errorf("signalling send without a link: %v, want FAILURE", st)
+		}
+		// The data VC (not the signalling one) was told its medium went.
+		if got, want := a.cm.mediaStatus(), []string{"a-rel NDIS_STATUS_MEDIA_DISCONNECT"}; !slices.Equal(got, want) {
+			t.Errorf("a's status indications on VCs %q, want %q", got, want)
 		}
 		a.cm.teardown(av, true)
 		a.cm.teardown(aSig, true)

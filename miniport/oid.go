@@ -41,6 +41,18 @@ const (
 	// OidVcStats is vendor-specific: the VC's Stats, or adapter-wide the
 	// AdapterStats, as ParseStats and ParseAdapterStats read them.
 	OidVcStats ndis.Oid = 0xFFC0D001
+	// OidSignallingOpen is vendor-specific, a set with no buffer on a
+	// signalling VC whose activation has completed: the call manager
+	// takes the peer's messages from now on. The miniport indicates what
+	// it holds for the VC, then each message as it comes. It opens the
+	// VC's receive path because only the call manager knows when the
+	// mediator holds the VC active: a miniport that completes an
+	// activation while MiniportCoActivateVc still runs has its completion
+	// parked by the mediator, and an indication right after it would
+	// reach a VC still ACTIVATING (R-ACT-7). NDIS_STATUS_INVALID_DATA on
+	// another VC or adapter-wide, NDIS_STATUS_FAILURE on a signalling VC
+	// that is not active.
+	OidSignallingOpen ndis.Oid = 0xFFC0D002
 )
 
 // Stats are a VC's counters (or, in AdapterStats.Total, every VC's summed).
@@ -106,6 +118,21 @@ func (mp *Miniport) Vcs() int {
 	return len(mp.vcs)
 }
 
+// InForce returns the VCParams in force for the VC h (what its last
+// successful activation or re-activation set: the traffic it is shaped
+// and policed to), and whether h is bound (activating, active or
+// deactivating) in the miniport.
+func (mp *Miniport) InForce(h *ndis.Vc) (VCParams, bool) {
+	mp.mu.Lock()
+	defer mp.mu.Unlock()
+	for v := range mp.vcs {
+		if v.h == h && v.state != vcIdle {
+			return v.p, true
+		}
+	}
+	return VCParams{}, false
+}
+
 // MiniportCoOidRequest models MiniportCoOidRequest. It answers at once
 // (never PENDING); see the Oid constants for what it answers.
 func (mp *Miniport) MiniportCoOidRequest(adapterCtx, vcCtx any, req *ndis.OidRequest) ndis.Status {
@@ -160,6 +187,11 @@ func (mp *Miniport) MiniportCoOidRequest(adapterCtx, vcCtx any, req *ndis.OidReq
 				return ndis.StatusSuccess
 			}
 		}
+	case OidSignallingOpen:
+		if req.Type != ndis.OidSet {
+			return ndis.StatusNotSupported
+		}
+		return mp.openSignallingLocked(v)
 	default:
 		return ndis.StatusInvalidOid
 	}
@@ -177,10 +209,26 @@ func (mp *Miniport) MiniportCoOidRequest(adapterCtx, vcCtx any, req *ndis.OidReq
 	return st
 }
 
+// openSignallingLocked is OidSignallingOpen: v's held signalling is
+// indicated from another goroutine (the request's caller may hold its
+// locks), and later messages as they come.
+func (mp *Miniport) openSignallingLocked(v *vc) ndis.Status {
+	switch {
+	case v == nil || v.p.Kind != Signalling:
+		return ndis.StatusInvalidData
+	case v.state != vcActive || v.peer == nil:
+		return ndis.StatusFailure
+	}
+	v.rxReady = true
+	pr := v.peer
+	mp.goLocked(func() { mp.deliverSignalling(pr) })
+	return ndis.StatusSuccess
+}
+
 // frameSizeLocked is OidGenMaximumFrameSize's answer.
 func (mp *Miniport) frameSizeLocked(v *vc) (int, bool) {
 	if v != nil {
-		if v.peer == nil {
+		if v.peer == nil && v.p.Role != Root {
 			return 0, false
 		}
 		switch v.p.Kind {
@@ -189,10 +237,15 @@ func (mp *Miniport) frameSizeLocked(v *vc) (int, bool) {
 		case Reliable:
 			return transport.MaxStreamSDU, true
 		}
-		if l := v.peer.link; l != nil {
-			return l.MaxDatagramPayload(), true
+		ts := v.targetsLocked() // a root's: the smallest of its legs'
+		if len(ts) == 0 {
+			return 0, false
 		}
-		return 0, false
+		n := math.MaxInt
+		for _, t := range ts {
+			n = min(n, t.l.MaxDatagramPayload())
+		}
+		return n, true
 	}
 	n := math.MaxInt
 	for _, pr := range mp.peers {

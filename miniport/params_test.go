@@ -22,7 +22,7 @@ func TestParamsRoundTrip(t *testing.T) {
 		t.Fatalf("encoding % x", b)
 	}
 	got, err := miniport.ParseMedia(&ndis.CallParameters{MediaParameters: mp})
-	if err != nil || got != p {
+	if err != nil || !got.Equal(p) {
 		t.Fatalf("ParseMedia = %+v, %v; want %+v", got, err, p)
 	}
 }

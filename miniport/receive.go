@@ -1,6 +1,7 @@
 package miniport
 
 import (
+	"slices"
 	"time"
 
 	"github.com/condis-project/condis/ndis"
@@ -13,11 +14,13 @@ import (
 // is outstanding when a VC is deactivated (R-ACT-7).
 //
 // Signalling of a peer goes to the peer's signalling VC, in the order the
-// peer sent it. Until that VC is active (its activation completed) the
+// peer sent it. Until that VC is active and open (OidSignallingOpen) the
 // messages are held, at most Config.MaxHeldSignalling per peer (later
 // ones are dropped and counted in AdapterStats.SignallingDropped); what
-// is held is indicated right after NdisMCoActivateVcComplete, and dropped
+// is held is indicated once the call manager opens the VC, and dropped
 // if the link goes down first (it belonged to a link that is gone).
+// Data of a multipoint call goes to each leaf VC bound to its peer and
+// connection identifier.
 //
 // Data goes to the VC bound to the peer and connection identifier: a
 // datagram to a Datagram VC, a reliable SDU to a Reliable VC. Data for a
@@ -50,7 +53,7 @@ func (mp *Miniport) deliverSignalling(pr *peer) {
 		msg := pr.held[0]
 		pr.held[0] = nil
 		pr.held = pr.held[1:]
-		v.rxBusy++
+		mp.startRxLocked(v, len(msg))
 		mp.mu.Unlock()
 		st := mp.adapter.MCoIndicateReceiveNetBufferLists(v.h, rxList(msg), 1, ndis.ReceiveFlagsResources)
 		mp.mu.Lock()
@@ -63,16 +66,26 @@ func (mp *Miniport) deliverSignalling(pr *peer) {
 	}
 }
 
-// receiveData indicates one data SDU of kind from pr on the VC of connID.
+// receiveData indicates one data SDU of kind from pr on the VC of connID
+// (on each leaf VC of this node's parties, for a multipoint call).
 func (mp *Miniport) receiveData(pr *peer, connID uint32, sdu []byte, kind VCKind) {
 	mp.mu.Lock()
-	v := pr.data[connID]
-	switch {
-	case v == nil:
+	vs := slices.Clone(pr.receiversLocked(connID))
+	if len(vs) == 0 {
 		mp.stats.UnknownConnID++
 		mp.mu.Unlock()
 		return
-	case v.state != vcActive || !v.rxReady || v.p.Kind != kind || len(sdu) > v.maxRx():
+	}
+	mp.mu.Unlock()
+	for _, v := range vs {
+		mp.receiveOn(v, sdu, kind)
+	}
+}
+
+// receiveOn indicates one data SDU of kind on v, unless it is dropped.
+func (mp *Miniport) receiveOn(v *vc, sdu []byte, kind VCKind) {
+	mp.mu.Lock()
+	if v.state != vcActive || !v.rxReady || v.p.Kind != kind || len(sdu) > v.maxRx() {
 		v.st.RxDropped++
 		mp.stats.Total.RxDropped++
 		mp.mu.Unlock()
@@ -84,7 +97,7 @@ func (mp *Miniport) receiveData(pr *peer, connID uint32, sdu []byte, kind VCKind
 		mp.mu.Unlock()
 		return
 	}
-	v.rxBusy++
+	mp.startRxLocked(v, len(sdu))
 	mp.mu.Unlock()
 	st := mp.adapter.MCoIndicateReceiveNetBufferLists(v.h, rxList(sdu), 1, ndis.ReceiveFlagsResources)
 	mp.mu.Lock()
@@ -96,16 +109,28 @@ func (mp *Miniport) receiveData(pr *peer, connID uint32, sdu []byte, kind VCKind
 	}
 }
 
-// countRxLocked counts an indication that ended with st and leaves it.
+// startRxLocked enters an indication of size octets on v and counts it
+// as received: before the protocol hears of it, so its counters agree with
+// what it was given (countRxLocked corrects a refused one).
+func (mp *Miniport) startRxLocked(v *vc, size int) {
+	v.rxBusy++
+	v.st.RxPackets++
+	v.st.RxBytes += uint64(size)
+	mp.stats.Total.RxPackets++
+	mp.stats.Total.RxBytes += uint64(size)
+}
+
+// countRxLocked leaves an indication of size octets that ended with st; a
+// refused one is counted dropped instead of received.
 func (mp *Miniport) countRxLocked(v *vc, st ndis.Status, size int) {
 	v.rxBusy--
 	if st == ndis.StatusSuccess {
-		v.st.RxPackets++
-		v.st.RxBytes += uint64(size)
-		mp.stats.Total.RxPackets++
-		mp.stats.Total.RxBytes += uint64(size)
 		return
 	}
+	v.st.RxPackets--
+	v.st.RxBytes -= uint64(size)
+	mp.stats.Total.RxPackets--
+	mp.stats.Total.RxBytes -= uint64(size)
 	v.st.RxDropped++
 	mp.stats.Total.RxDropped++
 }

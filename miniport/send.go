@@ -52,8 +52,8 @@ func (mp *Miniport) send(v *vc, n *ndis.NetBufferList) {
 		mp.complete(v, n, ndis.StatusVcNotActivated)
 		return
 	}
-	l := v.peer.link
-	if l == nil || mp.closed {
+	ts := v.targetsLocked()
+	if len(ts) == 0 || mp.closed || v.p.Role == Leaf {
 		mp.mu.Unlock()
 		mp.complete(v, n, ndis.StatusFailure)
 		return
@@ -65,10 +65,14 @@ func (mp *Miniport) send(v *vc, n *ndis.NetBufferList) {
 			mp.complete(v, n, ndis.StatusInvalidLength)
 			return
 		}
-		mp.complete(v, n, sendStatus(l.Send(n.Data)))
+		mp.complete(v, n, sendStatus(ts[0].l.Send(n.Data)))
 		return
 	}
-	if size > v.maxTx() || (v.p.Kind == Datagram && size > l.MaxDatagramPayload()) {
+	tooLong := size > v.maxTx()
+	for _, t := range ts {
+		tooLong = tooLong || (v.p.Kind == Datagram && size > t.l.MaxDatagramPayload())
+	}
+	if tooLong {
 		mp.mu.Unlock()
 		mp.complete(v, n, ndis.StatusInvalidLength)
 		return
@@ -83,9 +87,8 @@ func (mp *Miniport) send(v *vc, n *ndis.NetBufferList) {
 		return
 	}
 	if delay == 0 && len(v.q) == 0 && v.p.Kind == Datagram {
-		conn := v.p.ConnID
 		mp.mu.Unlock()
-		mp.complete(v, n, sendStatus(l.SendDatagram(conn, n.Data)))
+		mp.complete(v, n, sendTo(ts, Datagram, n.Data))
 		return
 	}
 	if delay > 0 {
@@ -98,6 +101,33 @@ func (mp *Miniport) send(v *vc, n *ndis.NetBufferList) {
 		mp.goLocked(func() { mp.sendWorker(v) })
 	}
 	mp.mu.Unlock()
+}
+
+// sendTo sends one data SDU of kind to every target: SUCCESS if at least
+// one took it (a multipoint root's leaf that lost its link misses it, as
+// a cell lost on one branch), else the status of the first failure.
+func sendTo(ts []target, kind VCKind, sdu []byte) ndis.Status {
+	sent, first := false, ndis.Status(0)
+	for _, t := range ts {
+		var err error
+		if kind == Reliable {
+			err = t.l.SendReliable(t.conn, sdu)
+		} else {
+			err = t.l.SendDatagram(t.conn, sdu)
+		}
+		if st := sendStatus(err); st == ndis.StatusSuccess {
+			sent = true
+		} else if first == 0 {
+			first = st
+		}
+	}
+	switch {
+	case sent:
+		return ndis.StatusSuccess
+	case first == 0:
+		return ndis.StatusFailure
+	}
+	return first
 }
 
 // sendStatus is the completion status of a transport send's outcome.
@@ -134,21 +164,9 @@ func (mp *Miniport) sendWorker(v *vc) {
 		}
 		v.q[0] = queued{}
 		v.q = v.q[1:]
-		var l transport.Link
-		if v.peer != nil {
-			l = v.peer.link
-		}
-		kind, conn := v.p.Kind, v.p.ConnID
+		ts, kind := v.targetsLocked(), v.p.Kind
 		mp.mu.Unlock()
-		st := ndis.StatusFailure
-		switch {
-		case l == nil:
-		case kind == Reliable:
-			st = sendStatus(l.SendReliable(conn, head.n.Data))
-		default:
-			st = sendStatus(l.SendDatagram(conn, head.n.Data))
-		}
-		mp.complete(v, head.n, st)
+		mp.complete(v, head.n, sendTo(ts, kind, head.n.Data))
 	}
 }
 

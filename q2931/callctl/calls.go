@@ -376,6 +376,10 @@ func (v *Vc) Next() *Vc { return v.next }
 // call manager's leaves data to the miniport (it passes the media
 // parameters at activation instead). The call control calls it without its
 // lock held, or from work it queues, in the order the call's events came.
+//
+// A DataPath that puts a root's destinations in force later (a stand-alone
+// call manager re-activates the root's VC through a miniport that may
+// pend it) also implements DestsLater.
 type DataPath interface {
 	// Open sets the VC up for data with its activation's transmit
 	// flowspec (maxTx: the largest SDU it may send), towards the call to
@@ -402,6 +406,17 @@ type DataPath interface {
 	CloseStreams()
 	// Reset makes the data path reusable for a new call.
 	Reset()
+}
+
+// DestsLater is a DataPath whose SetDests takes effect later. The call
+// control calls SetDestsThen instead when a leg connects, and completes
+// the AddParty of the leg's first party from then, so a party is added
+// only once data the root sends reaches it.
+type DestsLater interface {
+	// SetDestsThen is SetDests; then runs, holding no lock, once the
+	// legs are in force (or failed to be: the party is added all the
+	// same, as its leg is up).
+	SetDestsThen(legs []*Call, then func())
 }
 
 // Waiting is a SETUP (or an ADD PARTY opening a new leg) waiting for the

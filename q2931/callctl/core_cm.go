@@ -298,7 +298,8 @@ func (d *Core) partyGoneLocked(pt *Party) {
 }
 
 // activation is storage for the parameters a VC is activated with
-// (NdisMCmActivateVc): the flowspecs in force; in MediaSpecific
+// (NdisMCmActivateVc): MULTIPOINT_VC for either end of a multipoint
+// call; the flowspecs in force; in MediaSpecific
 // (ParamMedia), the connection identifier and the reliable flag; in
 // CallMgrSpecific, the called party ("node/service") of an outgoing call
 // or the calling node of an incoming one. The VC keeps only the
@@ -321,8 +322,8 @@ var activations = sync.Pool{New: func() any { return new(activation) }}
 // when the call starts.
 func (a *activation) fill(v *Vc, tx, rx ndis.Flowspec, conn uint32) *ndis.CallParameters {
 	a.p = ndis.CallParameters{}
-	if v.Multipoint {
-		a.p.Flags = ndis.MultipointVC
+	if v.Multipoint || (v.Incoming && v.Call != nil && v.Call.P2MP) {
+		a.p.Flags = ndis.MultipointVC // a root's, or a leaf's: a miniport lets leaves of one call share its connection
 	}
 	a.party = append(a.party[:0], v.Assoc.Peer()...)
 	typ := q2931.ParamCallingParty

@@ -506,11 +506,19 @@ func (d *Core) connected(p *Assoc, ind uni.Indication) {
 		}
 	}
 	ds := d.legDestsLocked(v)
+	complete := pt != nil && pt.State == PartyActive
 	d.mu.Unlock()
-	v.Data.SetDests(ds)
-	if pt != nil && pt.State == PartyActive {
-		d.CM.AddPartyComplete(ndis.StatusSuccess, pt.Handle, pt, pt.Params)
+	added := func() {
+		if complete {
+			d.CM.AddPartyComplete(ndis.StatusSuccess, pt.Handle, pt, pt.Params)
+		}
 	}
+	if dl, ok := v.Data.(DestsLater); ok {
+		dl.SetDestsThen(ds, added)
+		return
+	}
+	v.Data.SetDests(ds)
+	added()
 }
 
 // callUpLocked takes in the CONNECT that answered v's MakeCall: the
