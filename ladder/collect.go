@@ -22,14 +22,14 @@ type Collector struct {
 	groups map[string]*group // by key: the VCs and wire calls of each call
 	all    []*group          // every group made, in order of creation
 
-	vcGen   map[string]int             // node|vc#N → generation (bumped by a second NdisClMakeCall on the VC)
-	parties map[string]string          // node|party#N → the key of its VC
-	creates map[string]record          // node|driver|function → an NdisCoCreateVc/NdisMCmCreateVc awaiting its VC
-	adds    map[string][]string        // node → VC keys of NdisClAddParty requests whose party is not known yet
-	legs    map[string][]string        // node → VC keys of MakeCall/AddParty requests that may still send a SETUP
-	wireGen map[string]int             // allocator|other|ref → generation (bumped by a SETUP after the call ended)
-	cms     map[string]map[string]bool // node → drivers seen acting as its call manager
-	ndis    map[string]bool            // nodes whose mediator trace is in the stream
+	vcGen   map[string]int                   // node|vc#N → generation (bumped by a second NdisClMakeCall on the VC)
+	parties map[string]string                // node|party#N → the key of its VC
+	creates map[string]record                // node|driver|function → an NdisCoCreateVc/NdisMCmCreateVc awaiting its VC
+	adds    map[string][]string              // node → VC keys of NdisClAddParty requests whose party is not known yet
+	legs    map[string][]string              // node → VC keys of MakeCall/AddParty requests that may still send a SETUP
+	wireGen map[string]int                   // allocator|other|ref → generation (bumped by a SETUP after the call ended)
+	cms     map[string]map[string]driverKind // node → drivers seen acting as its call manager or miniport
+	ndis    map[string]bool                  // nodes whose mediator trace is in the stream
 }
 
 // record is an event and its place in the order of arrival.
@@ -83,11 +83,25 @@ func (g *group) over() bool {
 	return true
 }
 
+// carriesCall reports whether g is a call: one of its events is a Q.2931
+// message, a call manager's word on a call or link, or a CoNDIS call or
+// party function. A VC that never carried a call — a stand-alone call
+// manager's signalling VC, whose events are activations and sends — is
+// not drawn.
+func (g *group) carriesCall() bool {
+	for _, r := range g.events {
+		if r.NDIS == nil || strings.Contains(r.NDIS.Func, "Call") || strings.Contains(r.NDIS.Func, "Party") {
+			return true
+		}
+	}
+	return false
+}
+
 // NewCollector returns an empty Collector.
 func NewCollector() *Collector {
 	return &Collector{groups: map[string]*group{}, vcGen: map[string]int{}, parties: map[string]string{},
 		creates: map[string]record{}, adds: map[string][]string{}, legs: map[string][]string{},
-		wireGen: map[string]int{}, cms: map[string]map[string]bool{}, ndis: map[string]bool{}}
+		wireGen: map[string]int{}, cms: map[string]map[string]driverKind{}, ndis: map[string]bool{}}
 }
 
 // Add files one event under its call. Events that belong to no call are
@@ -161,11 +175,11 @@ func (c *Collector) vcKey(node, obj string) string {
 func (c *Collector) addNDIS(r record) {
 	e, node := r.NDIS, r.Node
 	c.ndis[node] = true
-	if isCMFunc(e) {
+	if k := driverKindOf(e); k != 0 {
 		if c.cms[node] == nil {
-			c.cms[node] = map[string]bool{}
+			c.cms[node] = map[string]driverKind{}
 		}
-		c.cms[node][e.Driver] = true
+		c.cms[node][e.Driver] |= k
 	}
 	var key string
 	switch {
@@ -247,15 +261,38 @@ func remove(s []string, v string) []string {
 	return s
 }
 
-// isCMFunc reports whether e shows its driver acting as a call manager.
-func isCMFunc(e *ndis.Event) bool {
+// driverKind is what a driver of a node is to the chart, learnt from the
+// functions it calls and handles.
+type driverKind uint8
+
+const (
+	kindMiniport driverKind = 1 << iota // handles MiniportCo*, calls NdisMCo*
+	kindCM                              // handles ProtocolCm*, calls NdisCm* or NdisMCm*: a call manager
+	kindMCM                             // calls NdisMCm*: a miniport call manager (integrated)
+)
+
+// driverKindOf is what e shows its driver to be; 0 for a client's, or a
+// call manager's that says nothing of its kind.
+func driverKindOf(e *ndis.Event) driverKind {
 	switch e.Kind {
 	case ndis.EventRequest, ndis.EventReturn:
-		return strings.HasPrefix(e.Func, "NdisMCm") || strings.HasPrefix(e.Func, "NdisCm")
+		switch {
+		case strings.HasPrefix(e.Func, "NdisMCm"):
+			return kindCM | kindMCM
+		case strings.HasPrefix(e.Func, "NdisCm"):
+			return kindCM
+		case strings.HasPrefix(e.Func, "NdisMCo"):
+			return kindMiniport
+		}
 	case ndis.EventUpcall, ndis.EventHandled:
-		return strings.HasPrefix(e.Func, "ProtocolCm") || strings.HasPrefix(e.Func, "Miniport")
+		switch {
+		case strings.HasPrefix(e.Func, "ProtocolCm"):
+			return kindCM
+		case strings.HasPrefix(e.Func, "Miniport"):
+			return kindMiniport
+		}
 	}
-	return false
+	return 0
 }
 
 // ---- the wire ----
@@ -370,7 +407,7 @@ func (c *Collector) addLink(r record) {
 func (c *Collector) Ladders() []*Ladder {
 	var ls []*Ladder
 	for _, g := range c.all {
-		if g.parent == nil && len(g.events) > 0 {
+		if g.parent == nil && len(g.events) > 0 && g.carriesCall() {
 			ls = append(ls, c.ladder(g))
 		}
 	}
@@ -399,8 +436,10 @@ func (c *Collector) take(now, limit time.Time, every bool) []*Ladder {
 			keep = append(keep, g)
 			continue
 		}
-		g.written = true
-		ls = append(ls, c.ladder(g))
+		g.written = true // a group that is no call is forgotten undrawn
+		if g.carriesCall() {
+			ls = append(ls, c.ladder(g))
+		}
 	}
 	if len(ls) > 0 {
 		c.forgetWritten()
@@ -462,7 +501,7 @@ func (c *Collector) ladder(g *group) *Ladder {
 		}
 		return cmp.Compare(a.seq, b.seq)
 	})
-	l := &Ladder{cms: map[string]map[string]bool{}, first: evs[0].seq}
+	l := &Ladder{cms: map[string]map[string]driverKind{}, first: evs[0].seq}
 	for _, r := range evs {
 		l.Events = append(l.Events, r.Event)
 	}

@@ -17,15 +17,16 @@ import (
 type Ladder struct {
 	Events []Event
 
-	cms   map[string]map[string]bool // node → its call manager's driver names
-	first uint64                     // arrival of the first event, to order calls with equal times
+	cms   map[string]map[string]driverKind // node → what its call manager and miniport drivers are
+	first uint64                           // arrival of the first event, to order calls with equal times
 }
 
 // Column roles, left to right on the call's first node.
 const (
 	roleClient = iota
 	roleNDIS
-	roleMCM
+	roleNIC  // a CoNDIS miniport without call management (the split topology's)
+	roleMCM  // the node's call manager: a miniport call manager, or a stand-alone one (CM)
 	rolePeer // a peer node whose own events are not in the trace
 )
 
@@ -33,17 +34,23 @@ const (
 type column struct {
 	node, driver string
 	role         int
+	standAlone   bool // roleMCM: the node's call manager is a stand-alone one
 }
 
-// name is the column's heading: "alice@alpha", "NDIS@alpha", "MCM@alpha",
-// or a bare peer's name.
+// name is the column's heading: "alice@alpha", "NDIS@alpha", "MCM@alpha"
+// (a miniport call manager) or "CM@gamma" (a stand-alone one),
+// "gamma-nic@gamma" (a miniport without call management), or a bare
+// peer's name.
 func (c column) name() string {
 	switch c.role {
-	case roleClient:
+	case roleClient, roleNIC:
 		return c.driver + "@" + c.node
 	case roleNDIS:
 		return "NDIS@" + c.node
 	case roleMCM:
+		if c.standAlone {
+			return "CM@" + c.node
+		}
 		return "MCM@" + c.node
 	}
 	return c.node
@@ -71,7 +78,7 @@ func (l *Ladder) chart() ([]column, []row) {
 		return nil, nil
 	}
 	var nodes []string // traced nodes, in order of appearance
-	clients := map[string][]string{}
+	clients, nics := map[string][]string{}, map[string][]string{}
 	hasNDIS, traced := map[string]bool{}, map[string]bool{}
 	for _, e := range l.Events {
 		if !traced[e.Node] {
@@ -80,8 +87,15 @@ func (l *Ladder) chart() ([]column, []row) {
 		}
 		if e.NDIS != nil {
 			hasNDIS[e.Node] = true
-			if !l.isCM(e.Node, e.NDIS.Driver) && !slices.Contains(clients[e.Node], e.NDIS.Driver) {
-				clients[e.Node] = append(clients[e.Node], e.NDIS.Driver)
+			d := e.NDIS.Driver
+			switch {
+			case l.isCM(e.Node, d):
+			case l.isNIC(e.Node, d):
+				if !slices.Contains(nics[e.Node], d) {
+					nics[e.Node] = append(nics[e.Node], d)
+				}
+			case !slices.Contains(clients[e.Node], d):
+				clients[e.Node] = append(clients[e.Node], d)
 			}
 		}
 	}
@@ -105,7 +119,10 @@ func (l *Ladder) chart() ([]column, []row) {
 		if hasNDIS[n] {
 			mine = append(mine, column{node: n, role: roleNDIS})
 		}
-		mine = append(mine, column{node: n, role: roleMCM})
+		for _, d := range nics[n] {
+			mine = append(mine, column{node: n, driver: d, role: roleNIC})
+		}
+		mine = append(mine, l.cmColumn(n))
 		if i > 0 {
 			slices.Reverse(mine) // the far side mirrors the near one
 		}
@@ -118,7 +135,7 @@ func (l *Ladder) chart() ([]column, []row) {
 	}
 	mcm := func(n string) int {
 		if traced[n] {
-			return at[column{node: n, role: roleMCM}]
+			return at[l.cmColumn(n)]
 		}
 		return at[column{node: n, role: rolePeer}]
 	}
@@ -131,8 +148,11 @@ func (l *Ladder) chart() ([]column, []row) {
 		case e.NDIS != nil:
 			x := e.NDIS
 			d := column{node: e.Node, driver: x.Driver, role: roleClient}
-			if l.isCM(e.Node, x.Driver) {
-				d = column{node: e.Node, role: roleMCM}
+			switch {
+			case l.isCM(e.Node, x.Driver):
+				d = l.cmColumn(e.Node)
+			case l.isNIC(e.Node, x.Driver):
+				d.role = roleNIC
 			}
 			dc, nc := at[d], at[column{node: e.Node, role: roleNDIS}]
 			switch x.Kind {
@@ -172,7 +192,23 @@ func (l *Ladder) chart() ([]column, []row) {
 	return cols, rows
 }
 
-func (l *Ladder) isCM(node, driver string) bool { return l.cms[node][driver] }
+// isCM reports whether driver is node's call manager.
+func (l *Ladder) isCM(node, driver string) bool { return l.cms[node][driver]&kindCM != 0 }
+
+// isNIC reports whether driver is a miniport of node without call
+// management (the split topology's).
+func (l *Ladder) isNIC(node, driver string) bool { return l.cms[node][driver] == kindMiniport }
+
+// cmColumn is node's call manager column: stand-alone if a driver of node
+// acts as a call manager and none as a miniport call manager.
+func (l *Ladder) cmColumn(node string) column {
+	cm, mcm := false, false
+	for _, k := range l.cms[node] {
+		cm = cm || k&kindCM != 0
+		mcm = mcm || k&kindMCM != 0
+	}
+	return column{node: node, role: roleMCM, standAlone: cm && !mcm}
+}
 
 // upcallStatus shows the status a completion or an indication carries
 // (SUCCESS is Status 0, so it is shown for the completions only).
@@ -395,6 +431,8 @@ func mermaidID(c column) string {
 		id = "client_" + c.node + "_" + c.driver
 	case roleNDIS:
 		id = "ndis_" + c.node
+	case roleNIC:
+		id = "nic_" + c.node + "_" + c.driver
 	case roleMCM:
 		id = "mcm_" + c.node
 	default:

@@ -25,8 +25,8 @@ func TestDemoTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(string(md), "```mermaid\nsequenceDiagram\n"); n != 6 {
-		t.Errorf("calls.md has %d sequence diagrams, want 6 (one per call of the story)", n)
+	if n := strings.Count(string(md), "```mermaid\nsequenceDiagram\n"); n != 7 {
+		t.Errorf("calls.md has %d sequence diagrams, want 7 (one per call of the story)", n)
 	}
 
 	r = root()

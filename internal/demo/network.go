@@ -16,6 +16,7 @@ import (
 	"github.com/condis-project/condis/ladder"
 	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/memdrv"
+	"github.com/condis-project/condis/miniport"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/node"
 	"github.com/condis-project/condis/pki"
@@ -74,6 +75,11 @@ type netStory struct {
 	calls      *ladder.Collector // with TraceDir: every node's events, for the charts
 	steps      []time.Time       // when each step began
 
+	// ddi are every node's mediator events of the call-manager and
+	// miniport DDI (NdisCm*, NdisMCm*, MiniportCo*, NdisMCo*), for the
+	// topology step's checks.
+	ddi map[string][]ndis.Event
+
 	dir                string
 	alpha, beta, gamma *netNode
 	alice, bob, carol  *memdrv.Client
@@ -90,7 +96,7 @@ func RunNetwork(w io.Writer, opts NetOptions) (err error) {
 	if opts.T309 <= 0 {
 		opts.T309 = 2 * time.Second
 	}
-	s := &netStory{w: w, opts: opts, start: time.Now()}
+	s := &netStory{w: w, opts: opts, start: time.Now(), ddi: map[string][]ndis.Event{}}
 	if opts.TraceDir != "" {
 		if err := os.MkdirAll(opts.TraceDir, 0o755); err != nil {
 			return err
@@ -128,6 +134,7 @@ func RunNetwork(w io.Writer, opts NetOptions) (err error) {
 		{"bob registers SAP \"echo\" on beta; carol registers SAP \"news\" on gamma (only alpha may call it)", s.registerSaps},
 		{"alice calls beta/echo with a flowspec; data both ways; bob hangs up (a remote close)", s.remoteClose},
 		{"alice calls beta/echo again and hangs up herself (a local close)", s.localClose},
+		{"alice calls gamma/news: gamma runs the split topology (a stand-alone call manager over a CoNDIS miniport, which pends); carol hangs up", s.splitCall},
 		{"calls the far node refuses: no SAP matches (cause 88), and gamma's access list (cause 21)", s.refused},
 		{"alice makes a point-to-multipoint call: leaves bob on beta and carol on gamma; drops carol; closes", s.multipoint},
 		{"alice calls gamma/news; gamma is cut off (its socket closed, nothing sent)", s.cutOff},
@@ -230,6 +237,11 @@ func (s *netStory) startNodes() error {
 		fmt.Fprintf(&b, "name = %q\nlisten = %q\ncontrol = %q\nca = %q\ncert = %q\nkey = %q\n", name, socks[name].LocalAddr().String(),
 			filepath.Join(s.dir, name+".sock"),
 			filepath.Join(s.dir, pki.CACertFile), filepath.Join(s.dir, name+".pem"), filepath.Join(s.dir, name+".key"))
+		if name == "gamma" {
+			// gamma runs the other topology: a stand-alone call manager over
+			// a CoNDIS miniport whose medium is QUIC.
+			fmt.Fprintf(&b, "topology = \"split\"\n")
+		}
 		for _, p := range names {
 			if p != name {
 				fmt.Fprintf(&b, "\n[[peer]]\nname = %q\naddress = %q\n", p, socks[p].LocalAddr().String())
@@ -260,6 +272,9 @@ func (s *netStory) startNodes() error {
 		nn.n, err = node.Start(cfg, node.StartOptions{
 			Endpoint:    quic.Config{PacketConn: socks[name], IdleTimeout: demoIdle, KeepAlivePeriod: demoKeepalive},
 			MCM:         mcm.Config{Timers: timers},
+			// gamma's miniport pends every activation and deactivation, as
+			// a NIC that programs its hardware asynchronously does.
+			Miniport:    miniport.Config{Pend: true},
 			Trace:       func(e ndis.Event) { s.event(name, e) },
 			Tracer:      s.tracer(name),
 			OnViolation: func(v ndis.Violation) { s.violation(name, v) },
@@ -276,12 +291,21 @@ func (s *netStory) startNodes() error {
 		case "gamma":
 			s.gamma = nn
 		}
-		s.printf("   ..   %s: %s, listening on %s, peers %s\n", name, file, socks[name].LocalAddr(), strings.Join(peerNames(cfg), " and "))
+		s.printf("   ..   %s: %s, listening on %s, peers %s, %s\n", name, file, socks[name].LocalAddr(), strings.Join(peerNames(cfg), " and "), describeTopology(cfg))
 	}
 	s.printf("   ..   certificates from a fresh cluster CA in %s; each node's identity is the name in its certificate\n", s.dir)
 	s.printf("   ..   link supervision: keepalive %v, idle timeout %v; T309 %v (shortened for the demo; the standard value is 10 s)\n",
 		demoKeepalive, demoIdle, s.opts.T309)
-	return s.check(len(s.nodes()) == 3, "three nodes up, each with a mediator and a Q.2931 miniport call manager")
+	return s.check(len(s.nodes()) == 3 && s.gamma.n.Split != nil && s.alpha.n.MCM != nil && s.beta.n.MCM != nil,
+		"three nodes up, each with a mediator and a Q.2931 call manager: alpha's and beta's integrated, gamma's split")
+}
+
+// describeTopology says how the node's call manager sits on the network.
+func describeTopology(cfg *node.Config) string {
+	if cfg.Topology == node.TopologySplit {
+		return "split topology (stand-alone call manager over a CoNDIS miniport)"
+	}
+	return "integrated topology (miniport call manager)"
 }
 
 func peerNames(cfg *node.Config) []string {
@@ -297,6 +321,9 @@ func (s *netStory) event(node string, e ndis.Event) {
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
 	s.events++
+	if isCmDDI(e.Func) {
+		s.ddi[node] = append(s.ddi[node], e)
+	}
 	if s.calls != nil {
 		s.calls.Add(ladder.FromNDIS(node, time.Now(), e))
 	}
@@ -433,7 +460,7 @@ func (s *netStory) bindClients() error {
 		name string
 		c    **memdrv.Client
 	}{{s.alpha, "alice", &s.alice}, {s.beta, "bob", &s.bob}, {s.gamma, "carol", &s.carol}} {
-		c, st := memdrv.NewClient(b.n.n.Mediator, b.name, b.n.n.MCM.Adapter(), b.n.fab)
+		c, st := memdrv.NewClient(b.n.n.Mediator, b.name, b.n.n.CM.Adapter(), b.n.fab)
 		if st != ndis.StatusSuccess {
 			return fmt.Errorf("bind %s: %v", b.name, st)
 		}
@@ -613,6 +640,7 @@ func (s *netStory) localClose() error {
 }
 
 func (s *netStory) refused() error {
+	carolBefore := len(s.carol.Incoming())
 	v, _, r, err := s.makeCall(q2931.CallParams("beta", "nosuch", netFlowspec, netFlowspec, false), false)
 	if err != nil {
 		return err
@@ -639,7 +667,7 @@ func (s *netStory) refused() error {
 		return err
 	}
 	st = s.bob.DeleteVc(bv)
-	return s.check(st == ndis.StatusSuccess && len(s.carol.Incoming()) == 0, "bob deleted his VC; carol was never offered either call: %v", st)
+	return s.check(st == ndis.StatusSuccess && len(s.carol.Incoming()) == carolBefore, "bob deleted his VC; carol was never offered either call: %v", st)
 }
 
 func (s *netStory) multipoint() error {
@@ -812,4 +840,93 @@ func waitRunning(ns []*netNode, ctx context.Context, cond func() bool) error {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// ---- the two topologies ----
+
+// isCmDDI reports whether fn is a function of the call-manager or
+// miniport DDI, whose events the topology step reads.
+func isCmDDI(fn string) bool {
+	for _, p := range []string{"NdisCm", "NdisMCm", "ProtocolCm", "MiniportCo", "NdisMCo"} {
+		if strings.HasPrefix(fn, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// splitCall is a call from alpha (integrated) to gamma (split) with data
+// both ways, closed by carol on gamma; then it shows the call as each
+// node's mediator saw it — the NdisMCm* path on alpha, and on gamma
+// NdisCmActivateVc, which gamma's miniport pends (MiniportCoActivateVc
+// PENDING, NdisMCoActivateVcComplete), and NdisCmCloseCallComplete only
+// after the miniport's pended deactivation — and checks gamma's order.
+func (s *netStory) splitCall() error {
+	v, in, err := s.call("gamma", "news", s.carol)
+	if err != nil {
+		return err
+	}
+	s.alice.Send(v, []byte("hello carol"))
+	s.carol.Send(in, []byte("hello alice"))
+	if err := s.wait("data both ways", stepLimit, func() bool { return len(in.RxData()) >= 1 && len(v.RxData()) >= 1 }); err != nil {
+		return err
+	}
+	if err := s.check(equal(in.RxData(), "hello carol") && equal(v.RxData(), "hello alice"),
+		"data both ways: between alpha's MCM and gamma's miniport (carol's sends go to the miniport, not the call manager)"); err != nil {
+		return err
+	}
+	s.carol.CloseCall(in)
+	if err := s.closedBy(s.alice, v, ndis.StatusSuccess, stepLimit); err != nil {
+		return err
+	}
+	if err := s.deleted(s.carol, in); err != nil {
+		return err
+	}
+	if err := s.deleteVc(v); err != nil {
+		return err
+	}
+	s.outMu.Lock()
+	alpha, gamma := chain(s.ddi["alpha"], v.H.String()), chain(s.ddi["gamma"], in.H.String())
+	s.outMu.Unlock()
+	s.printf("   ..   the call on alpha (integrated, %s): %s\n", v.H, strings.Join(alpha, " → "))
+	s.printf("   ..   the call on gamma (split, %s):      %s\n", in.H, strings.Join(gamma, " → "))
+	want := []string{"NdisCmActivateVc", "MiniportCoActivateVc = PENDING", "NdisMCoActivateVcComplete", "ProtocolCmActivateVcComplete",
+		"NdisCmDispatchIncomingCall", "ProtocolCmCloseCall", "NdisCmDeactivateVc", "MiniportCoDeactivateVc = PENDING",
+		"NdisMCoDeactivateVcComplete", "ProtocolCmDeactivateVcComplete", "NdisCmCloseCallComplete"}
+	return s.check(isSubsequence(want, gamma),
+		"on gamma, in this order: %s", strings.Join(want, " → "))
+}
+
+// chain is the call-manager and miniport DDI of one VC as a node's
+// mediator saw it, in order: each request and handler once, with the
+// status when it pended.
+func chain(events []ndis.Event, vc string) []string {
+	var out []string
+	for _, e := range events {
+		if e.Object != vc {
+			continue
+		}
+		switch e.Kind {
+		case ndis.EventRequest, ndis.EventUpcall:
+			out = append(out, e.Func)
+		case ndis.EventReturn, ndis.EventHandled:
+			if e.Status == ndis.StatusPending && len(out) > 0 && out[len(out)-1] == e.Func {
+				out[len(out)-1] += " = PENDING"
+			}
+		}
+	}
+	return out
+}
+
+// isSubsequence reports whether want appears in got in order (not
+// necessarily next to each other), each element of want the start of one
+// of got ("NdisCmDispatchIncomingCall" matches its "= PENDING" too).
+func isSubsequence(want, got []string) bool {
+	i := 0
+	for _, g := range got {
+		if i < len(want) && strings.HasPrefix(g, want[i]) {
+			i++
+		}
+	}
+	return i == len(want)
 }

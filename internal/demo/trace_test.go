@@ -13,8 +13,9 @@ import (
 )
 
 // With TraceDir the story writes TraceDir/calls.md: one Mermaid
-// sequenceDiagram per call of the story — six: the remote close, the local
-// close, the two refusals, the multipoint call, the cut-off — each under a
+// sequenceDiagram per call of the story — seven: the remote close, the local
+// close, the call to split gamma, the two refusals, the multipoint call,
+// the cut-off (a split node's signalling VCs are no calls) — each under a
 // heading that names who called whom and how it ended, each with both
 // layers of every node the call touched: the CoNDIS requests and handlers
 // and the Q.2931 messages between the call managers, with their causes.
@@ -28,7 +29,7 @@ func TestNetworkDemoTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(b.String(), "6 calls drawn in "+filepath.Join(dir, "calls.md")+"; each node's Q.2931 messages in "+filepath.Join(dir, "{alpha,beta,gamma}.pcapng")) {
+	if !strings.Contains(b.String(), "7 calls drawn in "+filepath.Join(dir, "calls.md")+"; each node's Q.2931 messages in "+filepath.Join(dir, "{alpha,beta,gamma}.pcapng")) {
 		t.Errorf("the output does not say where the calls are drawn:\n%s", b.String())
 	}
 	type call struct {
@@ -58,33 +59,43 @@ func TestNetworkDemoTrace(t *testing.T) {
 				{"MCM@alpha->MCM@beta: RELEASE cr=0x2/0 cause normal call clearing (16)"},
 				{"NDIS@beta->bob@beta: ProtocolClIncomingCloseCall(vc#"},
 			}},
-		{"alice@alpha -> beta/nosuch (failed: incompatible destination (88))", 6,
+		{"alice@alpha -> gamma/news (connected; released by the network: normal call clearing (16))", 6,
+			"alice@alpha NDIS@alpha MCM@alpha CM@gamma gamma-nic@gamma NDIS@gamma carol@gamma", [][]string{
+				{"MCM@alpha->CM@gamma: SETUP cr=0x1/0 service news"},
+				{"CM@gamma->NDIS@gamma: NdisCmActivateVc(vc#"},
+				{"NDIS@gamma->gamma-nic@gamma: MiniportCoActivateVc(vc#"},
+				{"gamma-nic@gamma->NDIS@gamma: NdisMCoActivateVcComplete(vc#"},
+				{"NDIS@gamma->carol@gamma: ProtocolClIncomingCall(vc#"},
+				{"carol@gamma->NDIS@gamma: NdisClCloseCall(vc#"},
+				{"CM@gamma->NDIS@gamma: NdisCmCloseCallComplete(vc#"},
+			}},
+		{"alice@alpha -> beta/nosuch (failed: incompatible destination (88))", 7,
 			"alice@alpha NDIS@alpha MCM@alpha MCM@beta", [][]string{
 				{"MCM@alpha->MCM@beta: SETUP cr=0x3/0 service nosuch"},
 				{"MCM@beta->MCM@alpha: RELEASE COMPLETE cr=0x3/1 cause incompatible destination (88)"},
 				{"note MCM@beta: call refused from alpha, service nosuch: incompatible destination (88)"},
 				{"NDIS@alpha->alice@alpha: ProtocolClMakeCallComplete(vc#", "NDIS_STATUS_INVALID_SAP)"},
 			}},
-		{"bob@beta -> gamma/news (failed: call rejected (21))", 6,
-			"bob@beta NDIS@beta MCM@beta MCM@gamma", [][]string{
-				{"MCM@beta->MCM@gamma: SETUP cr=0x1/0 service news"},
-				{"MCM@gamma->MCM@beta: RELEASE COMPLETE cr=0x1/1 cause call rejected (21)"},
+		{"bob@beta -> gamma/news (failed: call rejected (21))", 7,
+			"bob@beta NDIS@beta MCM@beta CM@gamma", [][]string{
+				{"MCM@beta->CM@gamma: SETUP cr=0x1/0 service news"},
+				{"CM@gamma->MCM@beta: RELEASE COMPLETE cr=0x1/1 cause call rejected (21)"},
 				{"NDIS@beta->bob@beta: ProtocolClMakeCallComplete(vc#", "NDIS_STATUS_FAILURE)"},
 			}},
-		{"alice@alpha -> beta/echo, gamma/news (connected; released by the client: normal call clearing (16))", 7,
-			"alice@alpha NDIS@alpha MCM@alpha MCM@beta NDIS@beta bob@beta MCM@gamma NDIS@gamma carol@gamma", [][]string{
+		{"alice@alpha -> beta/echo, gamma/news (connected; released by the client: normal call clearing (16))", 8,
+			"alice@alpha NDIS@alpha MCM@alpha MCM@beta NDIS@beta bob@beta CM@gamma gamma-nic@gamma NDIS@gamma carol@gamma", [][]string{
 				{"MCM@alpha->MCM@beta: SETUP cr=0x4/0 service echo ep 0"},
 				{"alice@alpha->NDIS@alpha: NdisClAddParty(vc#"},
-				{"MCM@alpha->MCM@gamma: SETUP cr=0x1/0 service news ep 0"},
+				{"MCM@alpha->CM@gamma: SETUP cr=0x2/0 service news ep 0"},
 				{"NDIS@gamma->carol@gamma: ProtocolClIncomingCall(vc#"},
 				{"NDIS@alpha->alice@alpha: ProtocolClAddPartyComplete(party#", "NDIS_STATUS_SUCCESS)"},
 				{"alice@alpha->NDIS@alpha: NdisClDropParty(party#"},
-				{"MCM@alpha->MCM@gamma: RELEASE cr=0x1/0 cause normal call clearing (16)"},
+				{"MCM@alpha->CM@gamma: RELEASE cr=0x2/0 cause normal call clearing (16)"},
 				{"MCM@alpha->MCM@beta: RELEASE cr=0x4/0 cause normal call clearing (16)"},
 			}},
-		{"alice@alpha -> gamma/news (connected; released by the network: destination out of order (27))", 8,
-			"alice@alpha NDIS@alpha MCM@alpha MCM@gamma NDIS@gamma carol@gamma", [][]string{
-				{"MCM@alpha->MCM@gamma: SETUP cr=0x2/0 service news"},
+		{"alice@alpha -> gamma/news (connected; released by the network: destination out of order (27))", 9,
+			"alice@alpha NDIS@alpha MCM@alpha CM@gamma gamma-nic@gamma NDIS@gamma carol@gamma", [][]string{
+				{"MCM@alpha->CM@gamma: SETUP cr=0x3/0 service news"},
 				{"note MCM@alpha: link to gamma down: timeout"},
 				{"note MCM@alpha: call released by the network: destination out of order (27), NDIS_STATUS_DEST_OUT_OF_ORDER"},
 				{"NDIS@alpha->alice@alpha: ProtocolClIncomingCloseCall(vc#", "NDIS_STATUS_DEST_OUT_OF_ORDER)"},
