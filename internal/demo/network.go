@@ -270,8 +270,8 @@ func (s *netStory) startNodes() error {
 		timers := uni.DefaultTimers()
 		timers.T309 = s.opts.T309
 		nn.n, err = node.Start(cfg, node.StartOptions{
-			Endpoint:    quic.Config{PacketConn: socks[name], IdleTimeout: demoIdle, KeepAlivePeriod: demoKeepalive},
-			MCM:         mcm.Config{Timers: timers},
+			Endpoint: quic.Config{PacketConn: socks[name], IdleTimeout: demoIdle, KeepAlivePeriod: demoKeepalive},
+			MCM:      mcm.Config{Timers: timers},
 			// gamma's miniport pends every activation and deactivation, as
 			// a NIC that programs its hardware asynchronously does.
 			Miniport:    miniport.Config{Pend: true},
