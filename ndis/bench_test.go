@@ -1,6 +1,7 @@
 package ndis_test
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/condis-project/condis/memdrv"
@@ -89,6 +90,18 @@ func BenchmarkCallLifecycleParallel(b *testing.B) {
 // goroutines on one lock, makes the rate fall as goroutines are added.
 func BenchmarkCallLifecycleParallelWide(b *testing.B) {
 	parallelLifecycles(b, 8)
+}
+
+// BenchmarkCallLifecycleParallelNodeHeap is BenchmarkCallLifecycleParallel
+// with the heap floor `condis node` runs with (its --gc-floor, 32 MiB by
+// default, held here as a ballast): the mediator's scaling as a node sees
+// it. Without a floor the benchmark's heap is about 3 MB, and the garbage
+// collector runs hundreds of times a second, its pauses longer with every
+// core (docs/performance.md).
+func BenchmarkCallLifecycleParallelNodeHeap(b *testing.B) {
+	ballast := make([]byte, 32<<20)
+	defer runtime.KeepAlive(ballast)
+	parallelLifecycles(b, 1)
 }
 
 // parallelLifecycles runs lifecycles from parallelism×GOMAXPROCS
