@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -32,20 +31,12 @@ type Config struct {
 	// Adapter is the CoNDIS miniport's adapter to bind to
 	// (miniport.Miniport.Adapter). Required.
 	Adapter *ndis.Adapter
-	// AddressPrefix is the prefix of this node's and its peers' ATM End
-	// System Addresses; zero takes q2931.DefaultPrefix.
-	AddressPrefix q2931.Prefix
-	// PeerPrefixes are the prefixes of the peers whose addresses are not
-	// under AddressPrefix, by node name (as mcm.Config.PeerPrefixes).
-	PeerPrefixes map[string]q2931.Prefix
+	// Policy is how the CM deals with its peers: their addresses and the
+	// admission rules, as in mcm.Config.
+	callctl.Policy
 	// Timers are the Q.2931 timer values; zero fields take the UNI 3.1
 	// defaults.
 	Timers uni.Timers
-	// Authorize, Trusts and MaxRate are the admission rules, as in
-	// mcm.Config.
-	Authorize func(peer, service string) bool
-	Trusts    func(peer string) bool
-	MaxRate   uint32
 	// Logger receives link and call events; nil discards them.
 	Logger *slog.Logger
 	// Tracer receives the CM's typed events (signalling in and out, links
@@ -56,6 +47,10 @@ type Config struct {
 // CM is a stand-alone Q.2931 call manager bound to a CoNDIS miniport. See
 // the package documentation.
 type CM struct {
+	// Handlers answer the call-manager upcalls every call manager answers
+	// alike (the call control's); cm/handlers.go has the others.
+	callctl.Handlers
+
 	m    *ndis.Mediator
 	b    *ndis.Binding
 	cfg  Config
@@ -90,13 +85,10 @@ func New(m *ndis.Mediator, cfg Config) (*CM, error) {
 	if cfg.BindingName == "" {
 		cfg.BindingName = DefaultBindingName
 	}
-	prefix := cfg.AddressPrefix
-	if prefix == (q2931.Prefix{}) {
-		prefix = q2931.DefaultPrefix
+	if err := cfg.CheckAddressing(); err != nil {
+		return nil, fmt.Errorf("cm: %w", err)
 	}
-	cfg.AddressPrefix = prefix
-	cfg.PeerPrefixes = maps.Clone(cfg.PeerPrefixes) // the caller may go on changing its map
-	c := &CM{m: m, cfg: cfg, addr: q2931.Address(prefix, cfg.Name), log: cfg.Logger, peers: map[string]*peer{}, quit: make(chan struct{})}
+	c := &CM{m: m, cfg: cfg, addr: q2931.Address(cfg.AddressPrefix, cfg.Name), log: cfg.Logger, peers: map[string]*peer{}, quit: make(chan struct{})}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -109,7 +101,8 @@ func New(m *ndis.Mediator, cfg Config) (*CM, error) {
 			c.illegal++ // with c.mu held: moves happen under the core's lock
 		}}
 	c.core = callctl.NewCore((*owner)(c), &c.mu, callctl.Config{Name: cfg.Name, Address: c.addr,
-		Authorize: cfg.Authorize, Trusts: cfg.Trusts, MaxRate: cfg.MaxRate, Tracer: cfg.Tracer, Logger: c.log, Moves: moves})
+		Policy: cfg.Policy, Tracer: cfg.Tracer, Logger: c.log, Moves: moves})
+	c.Handlers = c.core.Handlers()
 	b, st := m.BindAdapter(cfg.Adapter, cfg.BindingName, c, c, func(b *ndis.Binding) ndis.Status {
 		c.b = b
 		c.ops = ops{Cm: callctl.Cm{B: b}}

@@ -18,6 +18,7 @@ import (
 	"github.com/condis-project/condis/miniport"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/q2931"
+	"github.com/condis-project/condis/q2931/callctl"
 	"github.com/condis-project/condis/transport"
 	"github.com/condis-project/condis/transport/sim"
 	"github.com/condis-project/condis/uni"
@@ -121,14 +122,14 @@ func newHostOpts(t *testing.T, net *sim.Network, name string, opts hostOpts) *ho
 		}
 		mp.Attach(ep)
 		h.ep = ep
-		c, err := cm.New(h.m, cm.Config{Name: name, Adapter: mp.Adapter(), Timers: testTimers(), MaxRate: opts.maxRate})
+		c, err := cm.New(h.m, cm.Config{Name: name, Adapter: mp.Adapter(), Timers: testTimers(), Policy: callctl.Policy{MaxRate: opts.maxRate}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		h.mp, h.c = mp, c
 		ccm = q2931CM{adapter: mp.Adapter(), cause: c.Cause}
 	} else {
-		d, err := mcm.New(h.m, mcm.Config{Name: name, Timers: testTimers(), MaxRate: opts.maxRate})
+		d, err := mcm.New(h.m, mcm.Config{Name: name, Timers: testTimers(), Policy: callctl.Policy{MaxRate: opts.maxRate}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -71,15 +71,9 @@ type datagramLimit int
 
 func (l datagramLimit) MaxDatagramPayload() int { return int(l) }
 
-// addressOf is the address of the node called name: under its entry in
-// cfg.PeerPrefixes, else under this node's prefix.
-func addressOf(cfg Config, name string) uni.AESA {
-	p, ok := cfg.PeerPrefixes[name]
-	if !ok {
-		p = cfg.AddressPrefix
-	}
-	return q2931.Address(p, name)
-}
+// addressOf is the address of the node called name
+// (callctl.Policy.PeerAddress).
+func addressOf(cfg Config, name string) uni.AESA { return cfg.PeerAddress(name) }
 
 func fmtStatus(what string, st ndis.Status) error { return fmt.Errorf("cm: %s: %w", what, st) }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/condis-project/condis/memdrv"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/q2931"
+	"github.com/condis-project/condis/q2931/callctl"
 	"github.com/condis-project/condis/transport/sim"
 	"github.com/condis-project/condis/uni"
 )
@@ -31,8 +32,8 @@ func TestNewRefusesBadPrefix(t *testing.T) {
 		cfg  mcm.Config
 		want string
 	}{
-		{mcm.Config{Name: "a", AddressPrefix: bad}, "mcm: AddressPrefix: AFI 49 is not a UNI 3.1 address format: want 47 (ICD), 39 (DCC) or 45 (E.164)"},
-		{mcm.Config{Name: "a", PeerPrefixes: map[string]q2931.Prefix{"b": bad}}, `mcm: PeerPrefixes["b"]: AFI 49 is not a UNI 3.1 address format: want 47 (ICD), 39 (DCC) or 45 (E.164)`},
+		{mcm.Config{Name: "a", Policy: callctl.Policy{AddressPrefix: bad}}, "mcm: AddressPrefix: AFI 49 is not a UNI 3.1 address format: want 47 (ICD), 39 (DCC) or 45 (E.164)"},
+		{mcm.Config{Name: "a", Policy: callctl.Policy{PeerPrefixes: map[string]q2931.Prefix{"b": bad}}}, `mcm: PeerPrefixes["b"]: AFI 49 is not a UNI 3.1 address format: want 47 (ICD), 39 (DCC) or 45 (E.164)`},
 	} {
 		m := ndis.New(ndis.Options{Name: "a"})
 		d, err := mcm.New(m, tc.cfg)

@@ -36,34 +36,13 @@ type Config struct {
 	// Endpoint reaches the peers. It may be set later with Attach, when the
 	// endpoint needs the MCM's Handler to be created.
 	Endpoint transport.Endpoint
-	// AddressPrefix is the network prefix of this node's ATM End System
-	// Address (see Address); zero takes DefaultPrefix. It must pass
-	// Prefix.Check. Peers not in PeerPrefixes are taken to share it.
-	AddressPrefix q2931.Prefix
-	// PeerPrefixes gives the prefix of each peer whose prefix is not
-	// AddressPrefix: its address is then Address(PeerPrefixes[name], name).
-	PeerPrefixes map[string]q2931.Prefix
+	// Policy is how the MCM deals with its peers: their addresses (the
+	// node's own is under Policy.AddressPrefix, see Address) and the
+	// admission rules (Authorize, Trusts, MaxRate).
+	callctl.Policy
 	// Timers are the Q.2931 timer values; zero fields take the UNI 3.1
 	// defaults (uni.DefaultTimers).
 	Timers uni.Timers
-	// Authorize decides whether peer may call service on this node. It is
-	// called without any MCM lock held and must not block. A refusal
-	// answers the SETUP with RELEASE COMPLETE cause 21 (call rejected): the
-	// caller's MakeCall fails with NDIS_STATUS_FAILURE. Nil allows every
-	// call.
-	Authorize func(peer, service string) bool
-	// Trusts, if set, decides which authenticated nodes this one deals
-	// with at all, both ways: a call to a node it refuses fails at
-	// NdisClMakeCall (or NdisClAddParty) with NDIS_STATUS_INVALID_ADDRESS,
-	// as for an unknown node, and Authorize should refuse calls from it.
-	// It is called without any MCM lock held and must not block. Nil
-	// trusts every authenticated node.
-	Trusts func(peer string) bool
-	// MaxRate, if not zero, is the most a call may ask for in either
-	// direction, in bytes/s (TokenRate and PeakBandwidth). Calls and QoS
-	// changes asking for more are refused with cause 37 (user cell rate
-	// not available): NDIS_STATUS_CELLRATE_NOT_AVAILABLE.
-	MaxRate uint32
 	// MaxShapingDelay bounds how long a nonconforming SDU is held back to
 	// make it conform to the VC's transmit flowspec (default 100 ms). An
 	// SDU that would need longer is dropped and completed with
@@ -93,6 +72,10 @@ type Config struct {
 // on one side, Q.2931 / UNI 3.1 signalling over a transport.Endpoint on the
 // other. See the package documentation.
 type MCM struct {
+	// Handlers answer the call-manager upcalls every call manager answers
+	// alike (the call control's); mcm/cm.go has the others.
+	callctl.Handlers
+
 	m    *ndis.Mediator
 	a    *ndis.Adapter
 	core *callctl.Core // the call control: every call-control request to the mediator goes through its CM
@@ -157,7 +140,8 @@ func New(m *ndis.Mediator, cfg Config) (*MCM, error) {
 			d.illegalMoves.Add(1)
 		}}
 	d.core = callctl.NewCore((*owner)(d), &d.mu, callctl.Config{Name: cfg.Name, Address: d.addr,
-		Authorize: cfg.Authorize, Trusts: cfg.Trusts, MaxRate: cfg.MaxRate, Tracer: cfg.Tracer, Logger: d.log, Moves: moves})
+		Policy: cfg.Policy, Tracer: cfg.Tracer, Logger: d.log, Moves: moves})
+	d.Handlers = d.core.Handlers()
 	if d.cfg.DialTimeout <= 0 {
 		d.cfg.DialTimeout = 2 * d.timers.T303
 	}

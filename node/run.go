@@ -333,9 +333,8 @@ func startSplit(m *ndis.Mediator, mc mcm.Config, mpc miniport.Config) (*Split, e
 	if st != ndis.StatusSuccess {
 		return nil, fmt.Errorf("starting the miniport: %w", st)
 	}
-	c, err := cm.New(m, cm.Config{Name: mc.Name, Adapter: mp.Adapter(), AddressPrefix: mc.AddressPrefix,
-		PeerPrefixes: mc.PeerPrefixes, Timers: mc.Timers, Authorize: mc.Authorize, Trusts: mc.Trusts,
-		MaxRate: mc.MaxRate, Logger: mc.Logger, Tracer: mc.Tracer})
+	c, err := cm.New(m, cm.Config{Name: mc.Name, Adapter: mp.Adapter(), Policy: mc.Policy, Timers: mc.Timers,
+		Logger: mc.Logger, Tracer: mc.Tracer})
 	if err != nil {
 		mp.Halt()
 		return nil, err

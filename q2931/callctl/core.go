@@ -52,11 +52,9 @@ type Config struct {
 	// Name is this node's name; Address its ATM End System Address.
 	Name    string
 	Address uni.AESA
-	// Authorize, Trusts and MaxRate are the call manager's admission
-	// rules (see mcm.Config).
-	Authorize func(peer, service string) bool
-	Trusts    func(peer string) bool
-	MaxRate   uint32
+	// Policy holds the call manager's admission rules (Authorize, Trusts,
+	// MaxRate); the core does not use its addressing.
+	Policy
 	// Tracer receives call events (trace.Call).
 	Tracer trace.Tracer
 	// Logger logs; nil discards.
