@@ -39,6 +39,14 @@ func (r *refusalLog) of(peer string) []time.Time {
 	return append([]time.Time(nil), r.times[peer]...)
 }
 
+// floodHosts makes a split node with Config.RefusalRate rate, recording
+// the calls it refuses, and an integrated node to flood it.
+func floodHosts(t *testing.T, net *sim.Network, rate int) (split, flooder *host, refused *refusalLog) {
+	refused = &refusalLog{}
+	split = newHostOpts(t, net, "split", hostOpts{split: true, refusalRate: rate, tracer: trace.Tracer{Call: refused.call}})
+	return split, newHost(t, net, "flood", false), refused
+}
+
 // TestRefusedCallsArePacedSplit (issue 8 item 1, issue 9 item 6): a peer
 // (an integrated node) floods a split node with SETUPs to a service that
 // does not exist. The split node refuses each exactly once (RELEASE
@@ -53,9 +61,7 @@ func TestRefusedCallsArePacedSplit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		net := sim.New(sim.Config{DetectTimeout: time.Second, Signal: sim.SignalConfig{Delay: time.Millisecond}})
 		defer net.Close()
-		var refused refusalLog
-		s := newHostOpts(t, net, "split", hostOpts{split: true, refusalRate: rate, tracer: trace.Tracer{Call: refused.call}})
-		flooder := newHost(t, net, "flood", false)
+		s, flooder, refused := floodHosts(t, net, rate)
 		honest := newHost(t, net, "honest", false)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -153,9 +159,7 @@ func TestShutdownDuringPacedFlood(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		net := sim.New(sim.Config{DetectTimeout: time.Second, Signal: sim.SignalConfig{Delay: time.Millisecond}})
 		defer net.Close()
-		var refused refusalLog
-		s := newHostOpts(t, net, "split", hostOpts{split: true, refusalRate: rate, tracer: trace.Tracer{Call: refused.call}})
-		flooder := newHost(t, net, "flood", false)
+		s, flooder, refused := floodHosts(t, net, rate)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		var wg sync.WaitGroup
