@@ -53,7 +53,8 @@ func floodHosts(t *testing.T, net *sim.Network, rate int) (split, flooder *host,
 // COMPLETE, cause 88), but takes the flooder's signalling at
 // Config.RefusalRate once the free burst is spent: counted per virtual
 // second, the flooder gets no more than a burst plus the rate in the first
-// second and the rate in each after. Meanwhile an honest peer's call to
+// second and the rate in each after, and its miniport drops none of the
+// flooder's messages (they wait in the transport). Meanwhile an honest peer's call to
 // the same split node connects and carries data. No contract violation,
 // no illegal VC move, nothing left in any mediator.
 func TestRefusedCallsArePacedSplit(t *testing.T) {
@@ -129,6 +130,9 @@ func TestRefusedCallsArePacedSplit(t *testing.T) {
 		}
 		if span, want := times[n-1].Sub(times[0]), time.Duration(n-2*rate)*time.Second/rate; span < want {
 			t.Errorf("%d refusals took %v, want at least %v at %d a second", n, span, want, rate)
+		}
+		if d := s.mp.Stats().SignallingDropped; d != 0 {
+			t.Errorf("the split node's miniport dropped %d signalling messages: the flood was held back by loss, not by pacing", d)
 		}
 		if got := refused.of("honest"); len(got) != 0 {
 			t.Errorf("the honest peer's calls were refused %d times", len(got))
