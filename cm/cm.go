@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/condis-project/condis/internal/pacing"
 	"github.com/condis-project/condis/internal/spawn"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/pki"
@@ -37,6 +38,13 @@ type Config struct {
 	// Timers are the Q.2931 timer values; zero fields take the UNI 3.1
 	// defaults.
 	Timers uni.Timers
+	// RefusalRate is how many of a peer's calls (SETUP, ADD PARTY) a
+	// second the CM refuses before it takes that peer's signalling more
+	// slowly: at this rate, so that the miniport's delivery of that link
+	// waits, and the transport's flow control holds the peer back, while
+	// other links go on (default pacing.DefaultRefusalRate, as mcm's; a
+	// burst of as many is free).
+	RefusalRate int
 	// Logger receives link and call events; nil discards them.
 	Logger *slog.Logger
 	// Tracer receives the CM's typed events (signalling in and out, links
@@ -62,6 +70,12 @@ type CM struct {
 	goroutines spawn.Group   // Shutdown waits for them
 	quit       chan struct{} // closed when Shutdown starts: redials stop
 	quitOnce   sync.Once
+	stopping   context.Context // ends when Shutdown starts: paced readers stop waiting
+	stop       context.CancelFunc
+
+	// turns: the peers' signalling readers take turns at the call control
+	// (receiveSignalling).
+	turns pacing.Turnstile
 
 	// mu guards the peers, their signalling VCs and associations, and
 	// everything of the call control (callctl.Core's lock). It is never
@@ -88,7 +102,11 @@ func New(m *ndis.Mediator, cfg Config) (*CM, error) {
 	if err := cfg.CheckAddressing(); err != nil {
 		return nil, fmt.Errorf("cm: %w", err)
 	}
+	if cfg.RefusalRate <= 0 {
+		cfg.RefusalRate = pacing.DefaultRefusalRate
+	}
 	c := &CM{m: m, cfg: cfg, addr: q2931.Address(cfg.AddressPrefix, cfg.Name), log: cfg.Logger, peers: map[string]*peer{}, quit: make(chan struct{})}
+	c.stopping, c.stop = context.WithCancel(context.Background())
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -110,6 +128,7 @@ func New(m *ndis.Mediator, cfg Config) (*CM, error) {
 		return b.CmRegisterAddressFamilyEx(q2931.AF)
 	})
 	if st != ndis.StatusSuccess {
+		c.stop()
 		return nil, fmt.Errorf("cm: binding to %s and registering the Q.2931 AF: %w", cfg.Adapter, st)
 	}
 	c.b = b
@@ -146,7 +165,10 @@ func (c *CM) IllegalMoves() int {
 // unbinds (NdisCloseAdapterEx). Shutdown waits for all of that and for
 // every goroutine of the CM until ctx ends, then returns ctx's error.
 func (c *CM) Shutdown(ctx context.Context) error {
-	c.quitOnce.Do(func() { close(c.quit) })
+	c.quitOnce.Do(func() {
+		close(c.quit)
+		c.stop()
+	})
 	if err := c.core.ClearAll(ctx); err != nil {
 		return fmt.Errorf("cm: shutdown: calls, VCs or Q.2931 AF opens remain: %w", err)
 	}

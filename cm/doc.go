@@ -69,10 +69,19 @@
 // completed, opens it (miniport.OidSignallingOpen): only the CM knows when
 // the mediator holds it active.
 //
+// # Pacing
+//
+// As in mcm (package internal/pacing), the peers' signalling readers take
+// turns at the call control, first come first served, and a peer whose
+// calls the CM refuses faster than Config.RefusalRate (default
+// pacing.DefaultRefusalRate, mcm's) has its signalling taken at that rate:
+// before taking its next messages the CM waits for the refusals over the
+// rate, on the miniport's delivery of that link, so the transport stops
+// reading that peer (QUIC flow control holds it back) while other links go
+// on. Shutdown ends such a wait at once.
+//
 // # Not yet
 //
-// Refusal pacing of a peer whose calls the CM refuses fast
-// (owner.RefusedLocked does nothing; mcm reads such a peer's signalling at
-// Config.RefusalRate). The RESTART of one VC after an unanswered RELEASE
-// (callctl) runs here as in mcm but no split test drives it.
+// The RESTART of one VC after an unanswered RELEASE (callctl) runs here as
+// in mcm but no split test drives it.
 package cm

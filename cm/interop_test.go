@@ -19,6 +19,7 @@ import (
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/q2931/callctl"
+	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/transport"
 	"github.com/condis-project/condis/transport/sim"
 	"github.com/condis-project/condis/uni"
@@ -95,10 +96,12 @@ func newHostWith(t *testing.T, net *sim.Network, name string, split bool, trace 
 
 // hostOpts are what a test may set of a host.
 type hostOpts struct {
-	split   bool
-	trace   func(ndis.Event)
-	mpc     miniport.Config // split
-	maxRate uint32          // the call manager's admission limit (0: none)
+	split       bool
+	trace       func(ndis.Event)
+	mpc         miniport.Config // split
+	maxRate     uint32          // the call manager's admission limit (0: none)
+	refusalRate int             // the split call manager's Config.RefusalRate (0: its default)
+	tracer      trace.Tracer    // the split call manager's typed events
 }
 
 // newHostOpts makes a host as opts say.
@@ -122,7 +125,8 @@ func newHostOpts(t *testing.T, net *sim.Network, name string, opts hostOpts) *ho
 		}
 		mp.Attach(ep)
 		h.ep = ep
-		c, err := cm.New(h.m, cm.Config{Name: name, Adapter: mp.Adapter(), Timers: testTimers(), Policy: callctl.Policy{MaxRate: opts.maxRate}})
+		c, err := cm.New(h.m, cm.Config{Name: name, Adapter: mp.Adapter(), Timers: testTimers(), Policy: callctl.Policy{MaxRate: opts.maxRate},
+			RefusalRate: opts.refusalRate, Tracer: opts.tracer})
 		if err != nil {
 			t.Fatal(err)
 		}

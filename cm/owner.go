@@ -55,9 +55,14 @@ func (o *owner) DatagramLimit(a *callctl.Assoc) callctl.DatagramLimit {
 // PeerAddress is a's peer's address.
 func (o *owner) PeerAddress(a *callctl.Assoc) *uni.AESA { return &a.Owner.(*peer).addr }
 
-// RefusedLocked does nothing: the CM does not pace a peer whose calls it
-// refuses fast (see the package documentation).
-func (o *owner) RefusedLocked(a *callctl.Assoc) {}
+// RefusedLocked counts a refusal of one of a's peer's calls against
+// Config.RefusalRate: over it, the peer's signalling is taken more slowly
+// (receiveSignalling).
+func (o *owner) RefusedLocked(a *callctl.Assoc) {
+	if p := a.Owner.(*peer); p.refusals.Refused() {
+		o.log.Warn("the peer's calls are refused faster than the refusal rate: taking its signalling more slowly", "peer", p.name, "per_second", o.cfg.RefusalRate)
+	}
+}
 
 // SentLocked traces a message queued for a's peer.
 func (o *owner) SentLocked(a *callctl.Assoc, b []byte) {

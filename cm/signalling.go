@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"time"
 
+	"github.com/condis-project/condis/internal/pacing"
 	"github.com/condis-project/condis/miniport"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/q2931/callctl"
@@ -33,6 +34,10 @@ type peer struct {
 	backoff time.Duration
 
 	early [][]byte // signalling received before the association was up
+
+	// refusals paces the peer's signalling by the refusals of its calls
+	// (Config.RefusalRate).
+	refusals *pacing.Refusals
 
 	view callctl.PeerView // what Peers reports: link state, counters, last error
 }
@@ -64,7 +69,7 @@ func (l sigLink) Send(msg []byte) error {
 func (c *CM) peerLocked(name string) *peer {
 	p := c.peers[name]
 	if p == nil {
-		p = &peer{name: name, addr: addressOf(c.cfg, name)}
+		p = &peer{name: name, addr: addressOf(c.cfg, name), refusals: pacing.NewRefusals(c.cfg.RefusalRate)}
 		p.as = c.core.NewAssoc(name, p, uni.Config{Timers: c.cfg.Timers}, func(out uni.Output) {
 			c.core.ApplyLocked(p.as, out)
 			c.core.KickLocked()
@@ -257,9 +262,19 @@ func (c *CM) receiveLocked(p *peer, msg []byte) {
 	c.core.ApplyLocked(p.as, p.as.Receive(msg))
 }
 
-// receiveSignalling takes the messages indicated on s.
+// receiveSignalling takes the messages indicated on s, on the miniport's
+// delivery of s's link. The peers take turns (c.turns), and a peer whose
+// calls were refused over Config.RefusalRate waits for them first: the
+// miniport's delivery of that link waits, so the transport stops reading
+// it, and the other links go on. Once Shutdown has begun nothing waits and
+// the messages are dropped.
 func (c *CM) receiveSignalling(s *sigVC, nbls *ndis.NetBufferList) {
 	p := s.p
+	if !p.refusals.Wait(c.stopping) {
+		return
+	}
+	c.turns.Enter()
+	defer c.turns.Leave()
 	c.mu.Lock()
 	for n := nbls; n != nil; n = n.Next {
 		msg := append([]byte(nil), n.Data...)

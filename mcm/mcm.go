@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/condis-project/condis/internal/pacing"
 	"github.com/condis-project/condis/internal/spawn"
 	"github.com/condis-project/condis/internal/statewait"
 	"github.com/condis-project/condis/ndis"
@@ -22,7 +23,7 @@ import (
 // Defaults of Config.
 const (
 	DefaultMaxShapingDelay = 100 * time.Millisecond
-	DefaultRefusalRate     = 2000
+	DefaultRefusalRate     = pacing.DefaultRefusalRate
 	DefaultAdapterName     = "mcm"
 )
 
@@ -95,7 +96,7 @@ type MCM struct {
 	// call records, and the call state of every vc and party. It is never
 	// held while the mediator or the transport is called.
 	mu       sync.Mutex
-	turns    turnstile // received signalling: the links take turns (see Messages)
+	turns    pacing.Turnstile // received signalling: the links take turns (see Messages)
 	ep       transport.Endpoint
 	peers    map[string]*peer
 	detached bool // Shutdown finished: transport events are ignored

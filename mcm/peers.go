@@ -8,10 +8,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/condis-project/condis/internal/pacing"
 	"github.com/condis-project/condis/q2931/callctl"
 	"github.com/condis-project/condis/transport"
 	"github.com/condis-project/condis/uni"
-	"golang.org/x/time/rate"
 )
 
 // LinkState is the state of the transport link to a peer, as Peers
@@ -116,12 +116,9 @@ type peer struct {
 	as   *callctl.Assoc
 	tl   transport.Link // current transport link, nil while down
 
-	// refusals paces the refusals of the peer's calls (Config.RefusalRate);
-	// excess counts those over it that its signalling reader has not
-	// waited for yet.
-	refusals  *rate.Limiter
-	excess    int
-	throttled bool // logged once: it has been over the rate
+	// refusals paces the peer's signalling by the refusals of its calls
+	// (Config.RefusalRate).
+	refusals *pacing.Refusals
 
 	dialing bool
 
@@ -152,7 +149,7 @@ func (p *peer) setLink(l transport.Link) {
 func (d *MCM) peerLocked(name string) *peer {
 	p := d.peers[name]
 	if p == nil {
-		p = &peer{d: d, name: name, refusals: rate.NewLimiter(rate.Limit(d.cfg.RefusalRate), d.cfg.RefusalRate), addr: d.peerAddress(name)}
+		p = &peer{d: d, name: name, refusals: pacing.NewRefusals(d.cfg.RefusalRate), addr: d.peerAddress(name)}
 		p.as = d.core.NewAssoc(name, p, uni.Config{Timers: d.timers}, func(out uni.Output) { d.timerExpiredLocked(p, out) })
 		d.peers[name] = p
 	}

@@ -4,8 +4,6 @@ package mcm
 // and a peer whose calls are refused too fast is read more slowly.
 
 import (
-	"sync"
-
 	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/transport"
 )
@@ -13,7 +11,7 @@ import (
 func (h *linkHandler) Message(msg []byte) { h.Messages([][]byte{msg}) }
 
 // turnSize is how many received messages of one link are applied in one
-// turn (see turnstile).
+// turn (see pacing.Turnstile).
 const turnSize = 16
 
 // Messages is Message for several messages at once
@@ -29,11 +27,11 @@ func (h *linkHandler) Messages(msgs [][]byte) {
 			return // shutting down
 		}
 		n := min(len(msgs), turnSize)
-		d.turns.enter()
+		d.turns.Enter()
 		d.mu.Lock()
 		if p.tl != h.l || d.detached {
 			d.mu.Unlock()
-			d.turns.leave()
+			d.turns.Leave()
 			return
 		}
 		for _, msg := range msgs[:n] {
@@ -43,7 +41,7 @@ func (h *linkHandler) Messages(msgs [][]byte) {
 		}
 		d.mu.Unlock()
 		d.core.Run()
-		d.turns.leave()
+		d.turns.Leave()
 		msgs = msgs[n:]
 	}
 }
@@ -51,67 +49,14 @@ func (h *linkHandler) Messages(msgs [][]byte) {
 // paceRefusals waits, before a turn of p's signalling, for the refusals
 // of p's calls over Config.RefusalRate; it reports false if the MCM is
 // shutting down.
-func (d *MCM) paceRefusals(p *peer) bool {
-	d.mu.Lock()
-	n := min(p.excess, d.cfg.RefusalRate)
-	p.excess = 0
-	d.mu.Unlock()
-	if n == 0 {
-		return true
-	}
-	return p.refusals.WaitN(d.ctx, n) == nil
-}
+func (d *MCM) paceRefusals(p *peer) bool { return p.refusals.Wait(d.ctx) }
 
 // refusedLocked counts a refusal of one of p's calls against
 // Config.RefusalRate.
 func (d *MCM) refusedLocked(p *peer) {
-	if p.refusals.Allow() {
-		return
-	}
-	if p.excess == 0 && !p.throttled {
+	if p.refusals.Refused() {
 		d.log.Warn("refusing a peer's calls faster than the refusal rate: reading its signalling more slowly", "peer", p.name, "per_second", d.cfg.RefusalRate)
 	}
-	p.throttled = true
-	p.excess++
-}
-
-// turnstile lets goroutines in one at a time, in the order they came: the
-// links' signalling readers take turns at the MCM, so that a flood on one
-// link delays the others by at most one turn each round. (sync.Mutex lets
-// a goroutine that just left barge in again.)
-type turnstile struct {
-	mu      sync.Mutex
-	busy    bool
-	waiting []chan struct{}
-}
-
-// enter waits for this goroutine's turn.
-func (t *turnstile) enter() {
-	t.mu.Lock()
-	if !t.busy {
-		t.busy = true
-		t.mu.Unlock()
-		return
-	}
-	ch := make(chan struct{})
-	t.waiting = append(t.waiting, ch)
-	t.mu.Unlock()
-	<-ch // the turn is handed over: busy stays set
-}
-
-// leave hands the turn to the longest waiting goroutine.
-func (t *turnstile) leave() {
-	t.mu.Lock()
-	if len(t.waiting) == 0 {
-		t.busy = false
-		t.mu.Unlock()
-		return
-	}
-	next := t.waiting[0]
-	t.waiting[0] = nil
-	t.waiting = t.waiting[1:]
-	t.mu.Unlock()
-	close(next)
 }
 
 var _ transport.BatchHandler = (*linkHandler)(nil)

@@ -333,7 +333,7 @@ func startSplit(m *ndis.Mediator, mc mcm.Config, mpc miniport.Config) (*Split, e
 	if st != ndis.StatusSuccess {
 		return nil, fmt.Errorf("starting the miniport: %w", st)
 	}
-	c, err := cm.New(m, cm.Config{Name: mc.Name, Adapter: mp.Adapter(), Policy: mc.Policy, Timers: mc.Timers,
+	c, err := cm.New(m, cm.Config{Name: mc.Name, Adapter: mp.Adapter(), Policy: mc.Policy, Timers: mc.Timers, RefusalRate: mc.RefusalRate,
 		Logger: mc.Logger, Tracer: mc.Tracer})
 	if err != nil {
 		mp.Halt()
