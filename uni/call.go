@@ -155,7 +155,7 @@ func (l *Link) indicateReleased(o *Output, c *call, cause CauseIE, m *Message) {
 		return
 	}
 	c.released = true
-	indicate(o, Indication{Kind: IndReleased, Call: c.id, Cause: cause, Msg: m})
+	l.indicate(o, Indication{Kind: IndReleased, Call: c.id, Cause: cause, Msg: m})
 }
 
 // finish returns the call to U0: its timers stop, its call reference is
@@ -512,8 +512,8 @@ func (l *Link) stepModify(o *Output, c *call, ev modifyEvent) error {
 			if ms == ModifyYielded {
 				next = ModifyYieldedReceived
 			}
-			c.modify, c.modifyTD = next, m.Traffic
-			indicate(o, Indication{Kind: IndModify, Call: c.id, Msg: m, Traffic: m.Traffic})
+			c.modify, c.modifyTD = next, l.keep(m).Traffic
+			l.indicate(o, Indication{Kind: IndModify, Call: c.id, Msg: m, Traffic: l.keep(m).Traffic})
 		case m.Type == MsgModifyRequest && ms == ModifyRequested && c.id.Local:
 			// Collision on a call we originated: ours wins, theirs is
 			// refused; we keep waiting for the answer to ours.
@@ -521,20 +521,20 @@ func (l *Link) stepModify(o *Output, c *call, ev modifyEvent) error {
 		case m.Type == MsgModifyRequest && ms == ModifyRequested:
 			// Collision on the peer's call: theirs wins. Ours is given up
 			// now; the peer's MODIFY REJECT of it is absorbed later.
-			indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: glareCause(), Traffic: td})
-			c.modify, c.modifyTD = ModifyYieldedReceived, m.Traffic
-			indicate(o, Indication{Kind: IndModify, Call: c.id, Msg: m, Traffic: m.Traffic})
+			l.indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: glareCause(), Traffic: td})
+			c.modify, c.modifyTD = ModifyYieldedReceived, l.keep(m).Traffic
+			l.indicate(o, Indication{Kind: IndModify, Call: c.id, Msg: m, Traffic: l.keep(m).Traffic})
 		case m.Type == MsgModifyAck && ms == ModifyRequested:
 			l.stopTimer(o, t360)
 			c.modify, c.modifyTD = ModifyNone, nil
 			if m.Traffic != nil {
-				td = m.Traffic
+				td = l.keep(m).Traffic
 			}
-			indicate(o, Indication{Kind: IndModified, Call: c.id, Msg: m, Traffic: td})
+			l.indicate(o, Indication{Kind: IndModified, Call: c.id, Msg: m, Traffic: td})
 		case m.Type == MsgModifyReject && ms == ModifyRequested:
 			l.stopTimer(o, t360)
 			c.modify, c.modifyTD = ModifyNone, nil
-			indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: m.Causes[0], Msg: m, Traffic: td})
+			l.indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: l.keep(m).Causes[0], Msg: m, Traffic: td})
 		case m.Type == MsgModifyReject && (ms == ModifyYielded || ms == ModifyYieldedReceived):
 			// The winner's refusal of the request we gave up: already
 			// reported, nothing more to wait for.
@@ -548,7 +548,7 @@ func (l *Link) stepModify(o *Output, c *call, ev modifyEvent) error {
 		switch ms {
 		case ModifyRequested:
 			c.modify, c.modifyTD = ModifyNone, nil
-			indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: timerCause(T360), Traffic: td})
+			l.indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: timerCause(T360), Traffic: td})
 			l.clearCall(o, c, timerCause(T360))
 		case ModifyYielded, ModifyYieldedReceived:
 			// The winner never refused the abandoned request: stop
@@ -561,7 +561,7 @@ func (l *Link) stepModify(o *Output, c *call, ev modifyEvent) error {
 			l.stopTimer(o, t360)
 		}
 		if ms == ModifyRequested && ev.cause.Value != 0 {
-			indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: ev.cause, Traffic: td})
+			l.indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: ev.cause, Traffic: td})
 		}
 		c.modify, c.modifyTD = ModifyNone, nil
 	}
@@ -583,7 +583,7 @@ func (l *Link) incomingSetup(o *Output, id CallID, m *Message) {
 		c.firstEP = ep
 		c.parties = map[uint16]*party{ep: {state: PartyAddPartyReceived}}
 	}
-	indicate(o, Indication{Kind: IndSetup, Call: id, Msg: m})
+	l.indicate(o, Indication{Kind: IndSetup, Call: id, Msg: m})
 }
 
 // unexpected answers a message the call's state does not allow: STATUS
@@ -603,7 +603,7 @@ func (l *Link) receiveCall(o *Output, c *call, m *Message) {
 		c.noteConnID(m.ConnectionID)
 		l.startCallTimer(o, c, T310)
 		c.state = StateOutgoingCallProceeding
-		indicate(o, Indication{Kind: IndProceeding, Call: c.id, Msg: m})
+		l.indicate(o, Indication{Kind: IndProceeding, Call: c.id, Msg: m})
 	case MsgConnect:
 		if c.state != StateCallInitiated && c.state != StateOutgoingCallProceeding {
 			l.unexpected(o, c, m)
@@ -626,7 +626,7 @@ func (l *Link) receiveCall(o *Output, c *call, m *Message) {
 	case MsgReleaseComplete:
 		cause := c.releaseCause(NewCause(CauseNormalUnspecified))
 		if len(m.Causes) > 0 {
-			cause = m.Causes[0]
+			cause = l.keep(m).Causes[0]
 		}
 		l.finish(o, c, cause, m)
 	case MsgStatusEnquiry:
@@ -652,26 +652,27 @@ func (l *Link) connected(o *Output, c *call, m *Message) {
 			p.state, p.wasActive = PartyActive, true
 		}
 	}
-	indicate(o, Indication{Kind: IndConnected, Call: c.id, Msg: m})
+	l.indicate(o, Indication{Kind: IndConnected, Call: c.id, Msg: m})
 }
 
 func (l *Link) receiveRelease(o *Output, c *call, m *Message) {
-	cause := m.Causes[0]
+	if c.state == StateReleaseIndication {
+		return // a repeated RELEASE while the local user decides: ignored
+	}
+	cause := l.keep(m).Causes[0]
 	switch c.state {
 	case StateActive:
 		// Indicated upwards; RELEASE COMPLETE when the local user
 		// releases too (Release in U12).
 		l.stopCallTimers(o, c)
 		c.parties = nil
-		c.release = m.Causes
+		c.release = l.keep(m).Causes
 		c.state = StateReleaseIndication
-		indicate(o, Indication{Kind: IndRelease, Call: c.id, Cause: cause, Msg: m})
+		l.indicate(o, Indication{Kind: IndRelease, Call: c.id, Cause: cause, Msg: m})
 	case StateReleaseRequest:
 		// Clear collision: both sides sent RELEASE; this one stands for
 		// the RELEASE COMPLETE and nothing is sent.
 		l.finish(o, c, cause, m)
-	case StateReleaseIndication:
-		// A repeated RELEASE while the local user decides: ignored.
 	default:
 		// Not yet active (U1, U3, U6, U8, U9): the call is refused or
 		// withdrawn at once.
@@ -705,7 +706,7 @@ func (l *Link) receiveStatus(o *Output, c *call, m *Message) {
 		l.clearCall(o, c, NewCause(CauseMessageIncompatible))
 		return
 	}
-	indicate(o, Indication{Kind: IndStatus, Call: c.id, Msg: m})
+	l.indicate(o, Indication{Kind: IndStatus, Call: c.id, Msg: m})
 }
 
 // compatible reports whether the peer's call state can coexist with ours

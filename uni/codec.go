@@ -615,7 +615,8 @@ func Decode(b []byte) (*Message, error) {
 // which overwrites them. A receiver that keeps a message, or any part of
 // it, beyond that must copy it first ([Message.Clone]); that includes
 // handing it to a [Link], whose Receive keeps the message in indications
-// and keeps some of its IEs in call state (use [Decode] for a Link).
+// and keeps some of its IEs in call state ([Link.ReceiveBytes] decodes
+// with a Decoder of its own and copies out what it keeps).
 //
 // Like Decode, Decoder.Decode never retains b: what the Message keeps is
 // copied into the Decoder's own buffer, so b may be reused as soon as

@@ -50,6 +50,14 @@ type Link struct {
 	restSlot uint16                      // last timer slot handed to one
 
 	scratch []byte // encoding buffer for validating requests
+
+	// ReceiveBytes decodes into dec, whose storage the next message
+	// overwrites: while such a borrowed message is processed it is in,
+	// and keep copies it (once, into inKept) for whatever outlives the
+	// call — indications and call state.
+	dec    Decoder
+	in     *Message
+	inKept *Message
 }
 
 // Config configures a Link.
@@ -361,7 +369,13 @@ func (l *Link) stopTimer(o *Output, k TimerKey) {
 	o.Timers = append(o.Timers, TimerOp{Key: k})
 }
 
-func indicate(o *Output, ind Indication) { o.Indications = append(o.Indications, ind) }
+// indicate adds an indication. Its Msg may be the message being received:
+// keep makes it one that outlives the input (Cause and Traffic taken from
+// a received message must come from keep's copy too: see the callers).
+func (l *Link) indicate(o *Output, ind Indication) {
+	ind.Msg = l.keep(ind.Msg)
+	o.Indications = append(o.Indications, ind)
+}
 
 // validate encodes m into the scratch buffer: a request whose message the
 // peer would have to reject is refused before any state changes.
@@ -375,8 +389,15 @@ func (l *Link) validate(m *Message) error {
 
 // ReceiveBytes decodes one message and feeds it to Receive or, if it does
 // not decode, to ReceiveError.
+//
+// It decodes into storage the Link reuses for every message and copies
+// out only what outlives the call: a message an Indication carries (one
+// allocation for the usual messages), and the causes and traffic
+// descriptor the call state keeps. Nothing in the Output or in the Link
+// refers to b or to the reused storage, so b may be reused at once and
+// the Output stays valid whatever the Link receives next.
 func (l *Link) ReceiveBytes(b []byte) Output {
-	m, err := Decode(b)
+	m, err := l.dec.Decode(b)
 	if err != nil {
 		var de *DecodeError
 		if errors.As(err, &de) {
@@ -384,11 +405,37 @@ func (l *Link) ReceiveBytes(b []byte) Output {
 		}
 		return Output{}
 	}
-	return l.Receive(m)
+	l.in, l.inKept = m, nil
+	o := l.Receive(m)
+	l.in, l.inKept = nil, nil
+	return o
 }
 
-// Receive processes one decoded message from the peer. The Link keeps m (or
-// parts of it) in indications; the caller must not modify it afterwards.
+// keep returns m as something that may outlive the input being processed:
+// m itself, unless m is the message ReceiveBytes decoded into the Link's
+// reused storage, which is then copied (once per message). Every received
+// message, or part of one, that goes into an Indication or into the
+// Link's state passes through keep.
+func (l *Link) keep(m *Message) *Message {
+	if m == nil || m != l.in {
+		return m
+	}
+	if l.inKept == nil {
+		l.inKept = m.Clone()
+	}
+	return l.inKept
+}
+
+// Receive processes one decoded message from the peer.
+//
+// Ownership: Receive takes m. Indications may carry m itself (as
+// Indication.Msg) and the Link may keep parts of it (the causes of a
+// RELEASE, a requested traffic descriptor), so the caller must not modify
+// or reuse m afterwards. A caller decoding with its own [Decoder] must
+// therefore pass a [Message.Clone], or use ReceiveBytes, which decodes
+// into the Link's own reused storage and copies out what it keeps: its
+// Output and the Link's state never alias that storage nor the caller's
+// buffer, and stay valid after further messages are received.
 //
 // Messages arriving while the link is down are ignored.
 func (l *Link) Receive(m *Message) Output {

@@ -1,0 +1,136 @@
+package uni
+
+import (
+	"bytes"
+	"reflect"
+	"testing"
+)
+
+// reuseSetup is a SETUP from the peer for call reference ref, every field
+// that ends up in an indication distinct per n.
+func reuseSetup(ref uint32, n uint32) *Message {
+	m := setupMsg(false)
+	m.Type, m.CallRef = MsgSetup, CallRef{Value: ref}
+	m.Traffic = &TrafficDescriptor{FwdPCR01: Some(1000 * n), BwdPCR01: Some(2000 * n)}
+	called := aesaCallee
+	called[19] = byte(n)
+	m.Called = CalledAESA(called)
+	m.Calling = calling()
+	m.Calling.Address[5] = byte(n)
+	m.ConnectionID = &ConnectionID{VPAssociated: 1, VPCI: uint16(n), VCI: uint16(32 + n)}
+	m.BHLI = echoBHLI()
+	return m
+}
+
+// TestReceiveBytesOutputSurvivesLaterMessages: ReceiveBytes decodes into
+// storage the Link reuses, so everything an Output carries (indications
+// with their messages, causes and traffic descriptors, messages to send)
+// and everything the Link keeps in call state (the causes of a RELEASE)
+// must be copies: still intact after the Link decoded further messages
+// into that storage and after the caller overwrote its input buffer.
+func TestReceiveBytesOutputSurvivesLaterMessages(t *testing.T) {
+	z := NewLink(Config{})
+	type received struct {
+		out  Output
+		want []Indication // deep copies of out.Indications taken on return
+		sent [][]byte     // out.Messages encoded on return
+	}
+	var all []received
+	receive := func(m *Message) Output {
+		t.Helper()
+		b, err := m.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := z.ReceiveBytes(b)
+		for i := range b {
+			b[i] = 0xff // the caller reuses its buffer at once
+		}
+		r := received{out: o}
+		for _, ind := range o.Indications {
+			if ind.Msg != nil {
+				ind.Msg = ind.Msg.Clone()
+			}
+			if ind.Traffic != nil {
+				td := *ind.Traffic
+				ind.Traffic = &td
+			}
+			ind.Cause.Diagnostic = bytes.Clone(ind.Cause.Diagnostic)
+			r.want = append(r.want, ind)
+		}
+		for _, og := range o.Messages {
+			enc, err := og.Msg.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.sent = append(r.sent, enc)
+		}
+		all = append(all, r)
+		return o
+	}
+
+	// Two calls set up; their SETUPs differ in every kept IE.
+	a, b := CallID{Ref: 1}, CallID{Ref: 2}
+	setupA := receive(reuseSetup(1, 1))
+	receive(reuseSetup(2, 2))
+	if got := setupA.Indications[0].Msg; got == nil || got.Called.Address[19] != 1 || got.Traffic.FwdPCR01.Value != 1000 ||
+		got.ConnectionID.VCI != 33 || got.Calling.Address[5] != 1 {
+		t.Errorf("IndSetup of the first SETUP after a second was decoded: %+v", got)
+	}
+	for _, id := range []CallID{a, b} {
+		ok(t)(z.Accept(id, nil))
+		wantInds(t, receive(peerMsg(MsgConnectAck, id)), IndConnected)
+	}
+
+	// Both calls asked to change their traffic: the first request's
+	// indication keeps its own descriptor.
+	modify := func(id CallID, pcr uint32) *Message {
+		return &Message{Type: MsgModifyRequest, CallRef: peerRef(id), Traffic: &TrafficDescriptor{FwdPCR01: Some(pcr), BwdPCR01: Some(pcr)}}
+	}
+	modA := receive(modify(a, 4444))
+	receive(modify(b, 5555))
+	if td := modA.Indications[0].Traffic; td == nil || td.FwdPCR01.Value != 4444 {
+		t.Errorf("IndModify of call A carries traffic %+v, want PCR 4444", td)
+	}
+
+	// Both calls cleared by the peer with causes whose diagnostics differ;
+	// an unknown call reference in between is answered with RELEASE
+	// COMPLETE.
+	causeA := NewCause(CauseInvalidIEContents, byte(IETraffic))
+	causeB := NewCause(CauseMandatoryIEMissing, byte(IEQoS), byte(IEBearer))
+	relA := receive(&Message{Type: MsgRelease, CallRef: peerRef(a), Causes: []CauseIE{causeA}})
+	receive(&Message{Type: MsgStatusEnquiry, CallRef: CallRef{Value: 99}})
+	receive(&Message{Type: MsgRelease, CallRef: peerRef(b), Causes: []CauseIE{causeB}})
+	if got := relA.Indications[0]; got.Kind != IndRelease || !reflect.DeepEqual(got.Cause, causeA) {
+		t.Errorf("IndRelease of call A: %v, cause %+v, want %+v", got, got.Cause, causeA)
+	}
+
+	// The local user completes the clearing: IndReleased reports the
+	// peer's cause, which the Link kept in call state since the RELEASE.
+	for _, c := range []struct {
+		id    CallID
+		cause CauseIE
+	}{{a, causeA}, {b, causeB}} {
+		o := ok(t)(z.Release(c.id, NewCause(CauseNormalCallClearing)))
+		wantInds(t, o, IndReleased)
+		if got := o.Indications[0].Cause; !reflect.DeepEqual(got, c.cause) {
+			t.Errorf("IndReleased of %v: cause %+v, want the peer's %+v", c.id, got, c.cause)
+		}
+	}
+
+	// Every Output as it was when ReceiveBytes returned it.
+	for i, r := range all {
+		if !reflect.DeepEqual(r.out.Indications, r.want) {
+			t.Errorf("input %d: indications changed after later messages:\n got %+v\nwant %+v", i, r.out.Indications, r.want)
+		}
+		for j, og := range r.out.Messages {
+			enc, err := og.Msg.Encode()
+			if err != nil || !bytes.Equal(enc, r.sent[j]) {
+				t.Errorf("input %d: message %d to send changed after later messages: % x, was % x (%v)", i, j, enc, r.sent[j], err)
+			}
+		}
+	}
+	if len(all[len(all)-2].out.Messages) != 1 || all[len(all)-2].out.Messages[0].Msg.Type != MsgStatus {
+		t.Errorf("STATUS ENQUIRY for an unknown call: sent %v, want STATUS", msgTypes(all[len(all)-2].out))
+	}
+}
