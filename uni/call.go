@@ -193,8 +193,9 @@ func (l *Link) sendRelease(o *Output, c *call, cause CauseIE) {
 	l.stopCallTimers(o, c)
 	c.parties = nil
 	c.setup = nil
-	c.release = []CauseIE{cause}
-	l.send(o, c.id, &Message{Type: MsgRelease, CallRef: c.id.wire(), Causes: c.release})
+	m := l.newMessage(MsgRelease, c.id.wire(), cause)
+	c.release = m.Causes
+	l.send(o, c.id, m)
 	l.startCallTimer(o, c, T308)
 	c.state = StateReleaseRequest
 }
@@ -303,7 +304,7 @@ func (l *Link) Accept(id CallID, m *Message) (Output, error) {
 		return o, reqErr("Accept", c, id, ErrState)
 	}
 	if m == nil {
-		m = &Message{}
+		m = l.newMessage(0, CallRef{})
 	}
 	m.Type, m.CallRef = MsgConnect, id.wire()
 	if c.p2mp && m.EndpointRef == nil {
@@ -385,7 +386,7 @@ func (l *Link) StatusEnquiry(id CallID) (Output, error) {
 }
 
 func (l *Link) sendEnquiry(o *Output, c *call) {
-	l.send(o, c.id, &Message{Type: MsgStatusEnquiry, CallRef: c.id.wire()})
+	l.send(o, c.id, l.newMessage(MsgStatusEnquiry, c.id.wire()))
 	if c.enq != 0 {
 		l.stopTimer(o, TimerKey{Timer: T322, Call: c.id})
 	}
@@ -489,9 +490,9 @@ func (l *Link) stepModify(o *Output, c *call, ev modifyEvent) error {
 		if c.state != StateActive || (ms != ModifyReceived && ms != ModifyYieldedReceived) {
 			return ErrState
 		}
-		answer := &Message{Type: MsgModifyAck, CallRef: c.id.wire()}
+		answer := l.newMessage(MsgModifyAck, c.id.wire())
 		if ev.in == modifyLocalReject {
-			answer = &Message{Type: MsgModifyReject, CallRef: c.id.wire(), Causes: []CauseIE{ev.cause}}
+			answer = l.newMessage(MsgModifyReject, c.id.wire(), ev.cause)
 		}
 		l.send(o, c.id, answer)
 		next := ModifyNone
@@ -517,7 +518,7 @@ func (l *Link) stepModify(o *Output, c *call, ev modifyEvent) error {
 		case m.Type == MsgModifyRequest && ms == ModifyRequested && c.id.Local:
 			// Collision on a call we originated: ours wins, theirs is
 			// refused; we keep waiting for the answer to ours.
-			l.send(o, c.id, &Message{Type: MsgModifyReject, CallRef: c.id.wire(), Causes: []CauseIE{glareCause()}})
+			l.send(o, c.id, l.newMessage(MsgModifyReject, c.id.wire(), glareCause()))
 		case m.Type == MsgModifyRequest && ms == ModifyRequested:
 			// Collision on the peer's call: theirs wins. Ours is given up
 			// now; the peer's MODIFY REJECT of it is absorbed later.
@@ -612,7 +613,7 @@ func (l *Link) receiveCall(o *Output, c *call, m *Message) {
 		l.stopCallTimer(o, c)
 		c.setup = nil
 		c.noteConnID(m.ConnectionID)
-		l.send(o, c.id, &Message{Type: MsgConnectAck, CallRef: c.id.wire()})
+		l.send(o, c.id, l.newMessage(MsgConnectAck, c.id.wire()))
 		l.connected(o, c, m)
 	case MsgConnectAck:
 		if c.state != StateConnectRequest {
@@ -739,7 +740,7 @@ func (l *Link) expireCallTimer(o *Output, c *call, t TimerID) {
 		switch c.enq {
 		case 0:
 		case 1:
-			l.send(o, c.id, &Message{Type: MsgStatusEnquiry, CallRef: c.id.wire()})
+			l.send(o, c.id, l.newMessage(MsgStatusEnquiry, c.id.wire()))
 			c.enq = 2
 			l.startTimer(o, TimerKey{Timer: T322, Call: c.id})
 		default:

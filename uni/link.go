@@ -51,6 +51,13 @@ type Link struct {
 
 	scratch []byte // encoding buffer for validating requests
 
+	// Storage for Outputs and the messages the Link builds (see slab).
+	outMsgSlab   slab[Outgoing]
+	outTimerSlab slab[TimerOp]
+	outIndSlab   slab[Indication]
+	msgSlab      slab[Message]
+	causeMsgSlab slab[linkMessage]
+
 	// ReceiveBytes decodes into dec, whose storage the next message
 	// overwrites: while such a borrowed message is processed it is in,
 	// and keep copies it (once, into inKept) for whatever outlives the
@@ -119,6 +126,11 @@ type Outgoing struct {
 // timer operations and indications for the layer above, each in the order
 // they must be carried out. Messages must be sent in order; timer
 // operations applied in order.
+//
+// An Output, its slices and the messages in it are the receiver's to
+// keep: the Link never writes to them again, so they stay valid after
+// later inputs. (Their storage is carved from blocks shared by many
+// Outputs, which is why most inputs allocate nothing for them.)
 type Output struct {
 	Messages    []Outgoing
 	Timers      []TimerOp
@@ -358,14 +370,23 @@ func (l *Link) send(o *Output, id CallID, m *Message) {
 	if !l.up {
 		return // nothing can be sent while the link is down; the procedures never ask
 	}
+	if o.Messages == nil {
+		o.Messages = l.outMsgSlab.take(outMessages)
+	}
 	o.Messages = append(o.Messages, Outgoing{Call: id, Msg: m})
 }
 
 func (l *Link) startTimer(o *Output, k TimerKey) {
+	if o.Timers == nil {
+		o.Timers = l.outTimerSlab.take(outTimers)
+	}
 	o.Timers = append(o.Timers, TimerOp{Key: k, Start: true, After: l.timers.Value(k.Timer)})
 }
 
 func (l *Link) stopTimer(o *Output, k TimerKey) {
+	if o.Timers == nil {
+		o.Timers = l.outTimerSlab.take(outTimers)
+	}
 	o.Timers = append(o.Timers, TimerOp{Key: k})
 }
 
@@ -374,6 +395,9 @@ func (l *Link) stopTimer(o *Output, k TimerKey) {
 // a received message must come from keep's copy too: see the callers).
 func (l *Link) indicate(o *Output, ind Indication) {
 	ind.Msg = l.keep(ind.Msg)
+	if o.Indications == nil {
+		o.Indications = l.outIndSlab.take(outIndications)
+	}
 	o.Indications = append(o.Indications, ind)
 }
 
@@ -613,7 +637,7 @@ func (l *Link) ReceiveError(e *DecodeError) Output {
 			}
 		case MsgModifyRequest:
 			if c.state == StateActive {
-				l.send(&o, c.id, &Message{Type: MsgModifyReject, CallRef: c.id.wire(), Causes: []CauseIE{cause}})
+				l.send(&o, c.id, l.newMessage(MsgModifyReject, c.id.wire(), cause))
 				return o
 			}
 		}
@@ -627,11 +651,11 @@ func (l *Link) ReceiveError(e *DecodeError) Output {
 // ---- message builders ----
 
 func (l *Link) sendReleaseComplete(o *Output, id CallID, cause CauseIE) {
-	m := &Message{Type: MsgReleaseComplete, CallRef: id.wire()}
-	if cause.Value != 0 {
-		m.Causes = []CauseIE{cause}
+	if cause.Value == 0 {
+		l.send(o, id, l.newMessage(MsgReleaseComplete, id.wire()))
+		return
 	}
-	l.send(o, id, m)
+	l.send(o, id, l.newMessage(MsgReleaseComplete, id.wire(), cause))
 }
 
 // sendStatus sends a STATUS. ep (as received) adds the Endpoint Reference

@@ -134,3 +134,48 @@ func TestReceiveBytesOutputSurvivesLaterMessages(t *testing.T) {
 		t.Errorf("STATUS ENQUIRY for an unknown call: sent %v, want STATUS", msgTypes(all[len(all)-2].out))
 	}
 }
+
+// TestCallAllocations: a whole call through two Links over the wire
+// (SETUP, CONNECT, CONNECT ACKNOWLEDGE, RELEASE, RELEASE COMPLETE, each
+// encoded into a reused buffer and given to ReceiveBytes) allocates, over
+// both Links, one object per received message (the copy its indication
+// carries) and one call record per side; Outputs and the Link's own
+// messages come from blocks shared by many inputs.
+func TestCallAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes allocation counts")
+	}
+	a, z := NewLink(Config{}), NewLink(Config{})
+	setup := setupMsg(false)
+	buf := make([]byte, 0, 512)
+	deliver := func(to *Link, o Output) Output {
+		if len(o.Messages) != 1 {
+			t.Fatalf("expected one message, got %v", msgTypes(o))
+		}
+		var err error
+		if buf, err = o.Messages[0].Msg.Append(buf[:0]); err != nil {
+			t.Fatal(err)
+		}
+		return to.ReceiveBytes(buf)
+	}
+	call := func() {
+		id, o, err := a.Setup(setup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := deliver(z, o).Indications[0].Call
+		o, _ = z.Accept(in, nil)
+		deliver(z, deliver(a, o))
+		o, _ = a.Release(id, NewCause(CauseNormalCallClearing))
+		deliver(z, o)
+		o, _ = z.Release(in, NewCause(CauseNormalCallClearing))
+		if o := deliver(a, o); len(o.Indications) != 1 || o.Indications[0].Kind != IndReleased {
+			t.Fatalf("RELEASE COMPLETE: indications %v, want released", o.Indications)
+		}
+	}
+	call()                 // the Decoders' storage
+	const want = 5 + 2 + 1 // copies of received messages, call records, a share of the blocks
+	if allocs := testing.AllocsPerRun(200, call); allocs > want {
+		t.Errorf("a whole call allocates %.1f objects over both Links, want at most %d", allocs, want)
+	}
+}
