@@ -3,28 +3,32 @@ package uni
 import "strconv"
 
 // call is one call of a Link. Its state machine is drawn on CallState.
+//
+// A Link keeps one for every call it holds, so its fields are ordered to
+// leave no padding (64 bytes, one size class): keep it so when adding
+// one (TestCallRecordSize).
 type call struct {
-	id       CallID
-	state    CallState
-	p2mp     bool
-	released bool   // IndReleased has been given
-	epoch    uint32 // the signalling link it was set up on (Link.epoch then)
+	id    CallID
+	epoch uint32 // the signalling link it was set up on (Link.epoch then)
 
-	timer   TimerID // the running call timer: T303, T310, T313, T308 or 0
-	retried bool    // it has expired once (T303, T308)
-	enq     uint8   // T322: 0 not running, 1 running, 2 running after one retransmission
+	state  CallState
+	timer  TimerID // the running call timer: T303, T310, T313, T308 or 0
+	enq    uint8   // T322: 0 not running, 1 running, 2 running after one retransmission
+	modify ModifyState
 
-	modify   ModifyState
-	modifyTD *TrafficDescriptor // requested (ModifyRequested) or offered (ModifyReceived, ModifyYieldedReceived)
-
-	setup     *Message  // the SETUP, kept in U1 for the T303 retransmission
-	release   []CauseIE // the causes of the RELEASE sent, for T308 and the final indication
-	connID    ConnectionID
+	p2mp      bool
+	released  bool // IndReleased has been given
+	retried   bool // the call timer has expired once (T303, T308)
 	hasConnID bool
+	connID    ConnectionID
 
-	parties map[uint16]*party // point-to-multipoint calls only
-	firstEP uint16            // the endpoint reference of the SETUP's party
+	firstEP uint16 // point-to-multipoint: the endpoint reference of the SETUP's party
 	nextEP  uint16
+
+	modifyTD *TrafficDescriptor // requested (ModifyRequested) or offered (ModifyReceived, ModifyYieldedReceived)
+	setup    *Message           // the SETUP, kept in U1 for the T303 retransmission
+	release  *CauseIE           // the first cause of the RELEASE sent (U11: T308 resends it) or received (U12); the final indication reports it
+	parties  map[uint16]*party  // point-to-multipoint calls only
 }
 
 // ModifyState is the QoS modification state of an active call (Q.2963.1).
@@ -194,7 +198,7 @@ func (l *Link) sendRelease(o *Output, c *call, cause CauseIE) {
 	c.parties = nil
 	c.setup = nil
 	m := l.newMessage(MsgRelease, c.id.wire(), cause)
-	c.release = m.Causes
+	c.release = &m.Causes[0]
 	l.send(o, c.id, m)
 	l.startCallTimer(o, c, T308)
 	c.state = StateReleaseRequest
@@ -365,8 +369,8 @@ func (l *Link) Release(id CallID, cause CauseIE) (Output, error) {
 // releaseCause is the cause IndReleased reports for a call the peer
 // cleared: the peer's.
 func (c *call) releaseCause(fallback CauseIE) CauseIE {
-	if len(c.release) > 0 {
-		return c.release[0]
+	if c.release != nil {
+		return *c.release
 	}
 	return fallback
 }
@@ -667,7 +671,7 @@ func (l *Link) receiveRelease(o *Output, c *call, m *Message) {
 		// releases too (Release in U12).
 		l.stopCallTimers(o, c)
 		c.parties = nil
-		c.release = l.keep(m).Causes
+		c.release = &l.keep(m).Causes[0]
 		c.state = StateReleaseIndication
 		l.indicate(o, Indication{Kind: IndRelease, Call: c.id, Cause: cause, Msg: m})
 	case StateReleaseRequest:
@@ -771,7 +775,7 @@ func (l *Link) expireCallTimer(o *Output, c *call, t TimerID) {
 		l.clearCall(o, c, timerCause(t))
 	case T308:
 		if first {
-			l.send(o, c.id, &Message{Type: MsgRelease, CallRef: c.id.wire(), Causes: c.release})
+			l.send(o, c.id, l.newMessage(MsgRelease, c.id.wire(), *c.release))
 			l.startCallTimer(o, c, T308)
 			c.retried = true
 			return

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"reflect"
 	"testing"
+	"unsafe"
 )
 
 // reuseSetup is a SETUP from the peer for call reference ref, every field
@@ -177,5 +178,14 @@ func TestCallAllocations(t *testing.T) {
 	const want = 5 + 2 + 1 // copies of received messages, call records, a share of the blocks
 	if allocs := testing.AllocsPerRun(200, call); allocs > want {
 		t.Errorf("a whole call allocates %.1f objects over both Links, want at most %d", allocs, want)
+	}
+}
+
+// TestCallRecordSize: the record a Link keeps for every call it holds
+// stays in the 64-byte size class (it was 96 bytes with a Causes slice
+// and padding between its fields).
+func TestCallRecordSize(t *testing.T) {
+	if n := unsafe.Sizeof(call{}); n > 64 {
+		t.Errorf("call record is %d bytes, want at most 64: order the fields so that none is padded", n)
 	}
 }
