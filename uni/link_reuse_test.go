@@ -3,6 +3,7 @@ package uni
 import (
 	"bytes"
 	"reflect"
+	"strconv"
 	"testing"
 	"unsafe"
 )
@@ -31,12 +32,7 @@ func reuseSetup(ref uint32, n uint32) *Message {
 // into that storage and after the caller overwrote its input buffer.
 func TestReceiveBytesOutputSurvivesLaterMessages(t *testing.T) {
 	z := NewLink(Config{})
-	type received struct {
-		out  Output
-		want []Indication // deep copies of out.Indications taken on return
-		sent [][]byte     // out.Messages encoded on return
-	}
-	var all []received
+	var all []outputSnapshot
 	receive := func(m *Message) Output {
 		t.Helper()
 		b, err := m.Encode()
@@ -47,26 +43,7 @@ func TestReceiveBytesOutputSurvivesLaterMessages(t *testing.T) {
 		for i := range b {
 			b[i] = 0xff // the caller reuses its buffer at once
 		}
-		r := received{out: o}
-		for _, ind := range o.Indications {
-			if ind.Msg != nil {
-				ind.Msg = ind.Msg.Clone()
-			}
-			if ind.Traffic != nil {
-				td := *ind.Traffic
-				ind.Traffic = &td
-			}
-			ind.Cause.Diagnostic = bytes.Clone(ind.Cause.Diagnostic)
-			r.want = append(r.want, ind)
-		}
-		for _, og := range o.Messages {
-			enc, err := og.Msg.Encode()
-			if err != nil {
-				t.Fatal(err)
-			}
-			r.sent = append(r.sent, enc)
-		}
-		all = append(all, r)
+		all = append(all, snapshot(o))
 		return o
 	}
 
@@ -121,19 +98,83 @@ func TestReceiveBytesOutputSurvivesLaterMessages(t *testing.T) {
 
 	// Every Output as it was when ReceiveBytes returned it.
 	for i, r := range all {
-		if !reflect.DeepEqual(r.out.Indications, r.want) {
-			t.Errorf("input %d: indications changed after later messages:\n got %+v\nwant %+v", i, r.out.Indications, r.want)
-		}
-		for j, og := range r.out.Messages {
-			enc, err := og.Msg.Encode()
-			if err != nil || !bytes.Equal(enc, r.sent[j]) {
-				t.Errorf("input %d: message %d to send changed after later messages: % x, was % x (%v)", i, j, enc, r.sent[j], err)
-			}
-		}
+		r.check(t, "input "+strconv.Itoa(i))
 	}
 	if len(all[len(all)-2].out.Messages) != 1 || all[len(all)-2].out.Messages[0].Msg.Type != MsgStatus {
 		t.Errorf("STATUS ENQUIRY for an unknown call: sent %v, want STATUS", msgTypes(all[len(all)-2].out))
 	}
+}
+
+// outputSnapshot is an Output and a deep copy of it taken when the Link
+// returned it: its indications with copies of what they point to, its
+// messages encoded.
+type outputSnapshot struct {
+	out  Output
+	want []Indication
+	sent [][]byte
+	errs []error
+}
+
+func snapshot(o Output) outputSnapshot {
+	r := outputSnapshot{out: o}
+	for _, ind := range o.Indications {
+		if ind.Msg != nil {
+			ind.Msg = ind.Msg.Clone()
+		}
+		if ind.Traffic != nil {
+			td := *ind.Traffic
+			ind.Traffic = &td
+		}
+		ind.Cause.Diagnostic = bytes.Clone(ind.Cause.Diagnostic)
+		r.want = append(r.want, ind)
+	}
+	for _, og := range o.Messages {
+		enc, err := og.Msg.Encode()
+		r.sent, r.errs = append(r.sent, enc), append(r.errs, err)
+	}
+	return r
+}
+
+// check reports whether the Output changed since the snapshot.
+func (r outputSnapshot) check(t *testing.T, what string) {
+	t.Helper()
+	if !reflect.DeepEqual(r.out.Indications, r.want) {
+		t.Errorf("%s: indications changed after later messages:\n got %+v\nwant %+v", what, r.out.Indications, r.want)
+	}
+	for j, og := range r.out.Messages {
+		enc, err := og.Msg.Encode()
+		if !bytes.Equal(enc, r.sent[j]) || (err == nil) != (r.errs[j] == nil) {
+			t.Errorf("%s: message %d to send changed after later messages: % x (%v), was % x (%v)", what, j, enc, err, r.sent[j], r.errs[j])
+		}
+	}
+}
+
+// FuzzLinkReceiveReuse: whatever a Link receives (any octets: messages
+// for its calls, damaged ones, garbage), the Output ReceiveBytes returned
+// for one input is unchanged after the caller overwrote the input and the
+// Link received the next ones. The seeds are ordered pairs of FuzzDecode's
+// seeds, so the second message often concerns the call the first set up.
+func FuzzLinkReceiveReuse(f *testing.F) {
+	seeds := seedMessages(f)
+	for _, first := range seeds {
+		for _, second := range seeds {
+			f.Add(first.wire, second.wire)
+		}
+	}
+	f.Fuzz(func(t *testing.T, first, second []byte) {
+		l := NewLink(Config{})
+		var snaps []outputSnapshot
+		for _, in := range [][]byte{first, second, first, second} {
+			b := bytes.Clone(in)
+			snaps = append(snaps, snapshot(l.ReceiveBytes(b)))
+			for i := range b {
+				b[i] ^= 0xff
+			}
+		}
+		for i, r := range snaps {
+			r.check(t, "input "+strconv.Itoa(i))
+		}
+	})
 }
 
 // TestCallAllocations: a whole call through two Links over the wire
