@@ -262,10 +262,12 @@ func (m *Message) Clone() *Message {
 	// Octets go to room while it lasts, then to one arena for the rest.
 	var arena []byte
 	clone := func(b []byte) []byte {
-		if b == nil {
+		switch {
+		case b == nil:
 			return nil
-		}
-		if len(b) <= len(room) {
+		case len(b) == 0:
+			return []byte{}
+		case len(b) <= len(room):
 			n := copy(room, b)
 			x := room[:n:n]
 			room = room[n:]
@@ -287,9 +289,12 @@ func (m *Message) Clone() *Message {
 		return clone(b)
 	}
 	if m.Causes != nil {
-		if len(m.Causes) <= len(d.causes) {
-			c.Causes = d.causes[:len(m.Causes):len(m.Causes)]
-		} else {
+		switch n := len(m.Causes); {
+		case n == 0:
+			c.Causes = []CauseIE{}
+		case n <= len(d.causes):
+			c.Causes = d.causes[:n:n]
+		default:
 			c.Causes = make([]CauseIE, len(m.Causes))
 		}
 		for i, x := range m.Causes {
@@ -391,10 +396,16 @@ func (m *Message) Clone() *Message {
 const cloneRoom = 8
 
 // The storage of a clone, one allocation each: a message that carries no
-// IE but Cause (CONNECT ACKNOWLEDGE, RELEASE, RELEASE COMPLETE, MODIFY
-// REJECT, and many a CONNECT), one that carries small IEs too, one that
-// carries call-setup IEs (SETUP, ADD PARTY, MODIFY with traffic).
+// IE but one or two causes (RELEASE, RELEASE COMPLETE, MODIFY REJECT), one
+// that carries small IEs too, one that carries call-setup IEs (SETUP, ADD
+// PARTY, MODIFY with traffic). A message with no IE at all (CONNECT
+// ACKNOWLEDGE, many a CONNECT) is a bare Message.
 type (
+	cloneOne struct {
+		m      Message
+		causes [1]CauseIE
+		room   [cloneRoom]byte
+	}
 	cloneShort struct {
 		m      Message
 		causes [2]CauseIE
@@ -415,23 +426,39 @@ type (
 	}
 )
 
+// cloneDest is where Clone puts the copy: the message and the storage
+// of the IEs it carries (nil where it carries none).
+type cloneDest struct {
+	m      *Message
+	causes []CauseIE
+	small  *smallIEs
+	setup  *setupIEs
+}
+
 // cloneStorage allocates the storage for a clone of m: the smallest of
 // the three kinds that holds every IE m carries. The IE storage m does
 // not need is nil; Clone writes only to what m carries.
-func (m *Message) cloneStorage() (decoded, []byte) {
+func (m *Message) cloneStorage() (cloneDest, []byte) {
 	setup := m.Traffic != nil || m.Bearer != nil || m.BHLI != nil || len(m.BLLI) > 0 || m.Called != nil || m.Calling != nil
 	small := m.CallState != nil || m.AAL != nil || m.Repeat != nil || m.ConnectionID != nil || m.QoS != nil ||
 		m.SendingComplete != nil || m.Restart != nil || m.EndpointRef != nil || m.EndpointState != nil || m.ReportType != nil
 	switch {
 	case setup:
 		x := new(cloneSetup)
-		return decoded{m: &x.m, causes: &x.causes, small: &x.small, setup: &x.setup}, x.room[:]
+		return cloneDest{m: &x.m, causes: x.causes[:], small: &x.small, setup: &x.setup}, x.room[:]
 	case small:
 		x := new(cloneFull)
-		return decoded{m: &x.m, causes: &x.causes, small: &x.small}, x.room[:]
+		return cloneDest{m: &x.m, causes: x.causes[:], small: &x.small}, x.room[:]
+	}
+	switch len(m.Causes) {
+	case 0:
+		return cloneDest{m: new(Message)}, nil
+	case 1:
+		x := new(cloneOne)
+		return cloneDest{m: &x.m, causes: x.causes[:]}, x.room[:]
 	}
 	x := new(cloneShort)
-	return decoded{m: &x.m, causes: &x.causes}, x.room[:]
+	return cloneDest{m: &x.m, causes: x.causes[:]}, x.room[:]
 }
 
 // octets counts the octets m's byte slices hold.
