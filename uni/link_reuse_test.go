@@ -230,3 +230,48 @@ func TestCallRecordSize(t *testing.T) {
 		t.Errorf("call record is %d bytes, want at most 64: order the fields so that none is padded", n)
 	}
 }
+
+// TestEncoder: an Encoder's encodings equal Encode's, stay intact while
+// it encodes more (also after a message too long for the rest of a block,
+// and after an error), cannot be appended to in place, and cost about one
+// allocation per block.
+func TestEncoder(t *testing.T) {
+	var e Encoder
+	type enc struct{ got, want []byte }
+	var all []enc
+	long := setupMsg(false)
+	long.Type, long.CallRef = MsgSetup, CallRef{Value: 7}
+	long.Called = &CalledPartyNumber{Type: NumberUnknown, Plan: PlanE164, Address: bytes.Repeat([]byte("5"), 3000)}
+	if b, err := long.Encode(); err != nil || len(b) < encoderBlock/2 {
+		t.Fatalf("the long SETUP encodes to %d octets (%v), want more than half a block", len(b), err)
+	}
+	msgs := append([]*Message{long}, goldenSetupMessage(), goldenReleaseCompleteMessage())
+	for _, f := range fixtures() {
+		msgs = append(msgs, f.m)
+	}
+	for range 20 {
+		for _, m := range msgs {
+			want, err := m.Encode()
+			got, gerr := e.Encode(m)
+			if (err == nil) != (gerr == nil) || !bytes.Equal(got, want) {
+				t.Fatalf("%v: Encoder gives % x (%v), Encode % x (%v)", m.Type, got, gerr, want, err)
+			}
+			if cap(got) != len(got) {
+				t.Fatalf("%v: encoding has room to append in place (len %d cap %d)", m.Type, len(got), cap(got))
+			}
+			all = append(all, enc{got, want})
+		}
+		if _, err := e.Encode(&Message{Type: 0x42}); err == nil {
+			t.Fatal("an unknown message type encoded")
+		}
+	}
+	for i, x := range all {
+		if !bytes.Equal(x.got, x.want) {
+			t.Fatalf("encoding %d changed after later ones: % x, want % x", i, x.got, x.want)
+		}
+	}
+	rc := goldenReleaseCompleteMessage()
+	if allocs := testing.AllocsPerRun(1000, func() { _, _ = e.Encode(rc) }); allocs > 0.1 {
+		t.Errorf("Encoder.Encode of a RELEASE COMPLETE allocates %.2f times, want a share of a block", allocs)
+	}
+}
