@@ -3,28 +3,32 @@ package uni
 import "strconv"
 
 // call is one call of a Link. Its state machine is drawn on CallState.
+//
+// A Link keeps one for every call it holds, so its fields are ordered to
+// leave no padding (64 bytes, one size class): keep it so when adding
+// one (TestCallRecordSize).
 type call struct {
-	id       CallID
-	state    CallState
-	p2mp     bool
-	released bool   // IndReleased has been given
-	epoch    uint32 // the signalling link it was set up on (Link.epoch then)
+	id    CallID
+	epoch uint32 // the signalling link it was set up on (Link.epoch then)
 
-	timer   TimerID // the running call timer: T303, T310, T313, T308 or 0
-	retried bool    // it has expired once (T303, T308)
-	enq     uint8   // T322: 0 not running, 1 running, 2 running after one retransmission
+	state  CallState
+	timer  TimerID // the running call timer: T303, T310, T313, T308 or 0
+	enq    uint8   // T322: 0 not running, 1 running, 2 running after one retransmission
+	modify ModifyState
 
-	modify   ModifyState
-	modifyTD *TrafficDescriptor // requested (ModifyRequested) or offered (ModifyReceived, ModifyYieldedReceived)
-
-	setup     *Message  // the SETUP, kept in U1 for the T303 retransmission
-	release   []CauseIE // the causes of the RELEASE sent, for T308 and the final indication
-	connID    ConnectionID
+	p2mp      bool
+	released  bool // IndReleased has been given
+	retried   bool // the call timer has expired once (T303, T308)
 	hasConnID bool
+	connID    ConnectionID
 
-	parties map[uint16]*party // point-to-multipoint calls only
-	firstEP uint16            // the endpoint reference of the SETUP's party
+	firstEP uint16 // point-to-multipoint: the endpoint reference of the SETUP's party
 	nextEP  uint16
+
+	modifyTD *TrafficDescriptor // requested (ModifyRequested) or offered (ModifyReceived, ModifyYieldedReceived)
+	setup    *Message           // the SETUP, kept in U1 for the T303 retransmission
+	release  *CauseIE           // the first cause of the RELEASE sent (U11: T308 resends it) or received (U12); the final indication reports it
+	parties  map[uint16]*party  // point-to-multipoint calls only
 }
 
 // ModifyState is the QoS modification state of an active call (Q.2963.1).
@@ -155,7 +159,7 @@ func (l *Link) indicateReleased(o *Output, c *call, cause CauseIE, m *Message) {
 		return
 	}
 	c.released = true
-	indicate(o, Indication{Kind: IndReleased, Call: c.id, Cause: cause, Msg: m})
+	l.indicate(o, Indication{Kind: IndReleased, Call: c.id, Cause: cause, Msg: m})
 }
 
 // finish returns the call to U0: its timers stop, its call reference is
@@ -193,8 +197,9 @@ func (l *Link) sendRelease(o *Output, c *call, cause CauseIE) {
 	l.stopCallTimers(o, c)
 	c.parties = nil
 	c.setup = nil
-	c.release = []CauseIE{cause}
-	l.send(o, c.id, &Message{Type: MsgRelease, CallRef: c.id.wire(), Causes: c.release})
+	m := l.newMessage(MsgRelease, c.id.wire(), cause)
+	c.release = &m.Causes[0]
+	l.send(o, c.id, m)
 	l.startCallTimer(o, c, T308)
 	c.state = StateReleaseRequest
 }
@@ -303,7 +308,7 @@ func (l *Link) Accept(id CallID, m *Message) (Output, error) {
 		return o, reqErr("Accept", c, id, ErrState)
 	}
 	if m == nil {
-		m = &Message{}
+		m = l.newMessage(0, CallRef{})
 	}
 	m.Type, m.CallRef = MsgConnect, id.wire()
 	if c.p2mp && m.EndpointRef == nil {
@@ -364,8 +369,8 @@ func (l *Link) Release(id CallID, cause CauseIE) (Output, error) {
 // releaseCause is the cause IndReleased reports for a call the peer
 // cleared: the peer's.
 func (c *call) releaseCause(fallback CauseIE) CauseIE {
-	if len(c.release) > 0 {
-		return c.release[0]
+	if c.release != nil {
+		return *c.release
 	}
 	return fallback
 }
@@ -385,7 +390,7 @@ func (l *Link) StatusEnquiry(id CallID) (Output, error) {
 }
 
 func (l *Link) sendEnquiry(o *Output, c *call) {
-	l.send(o, c.id, &Message{Type: MsgStatusEnquiry, CallRef: c.id.wire()})
+	l.send(o, c.id, l.newMessage(MsgStatusEnquiry, c.id.wire()))
 	if c.enq != 0 {
 		l.stopTimer(o, TimerKey{Timer: T322, Call: c.id})
 	}
@@ -489,9 +494,9 @@ func (l *Link) stepModify(o *Output, c *call, ev modifyEvent) error {
 		if c.state != StateActive || (ms != ModifyReceived && ms != ModifyYieldedReceived) {
 			return ErrState
 		}
-		answer := &Message{Type: MsgModifyAck, CallRef: c.id.wire()}
+		answer := l.newMessage(MsgModifyAck, c.id.wire())
 		if ev.in == modifyLocalReject {
-			answer = &Message{Type: MsgModifyReject, CallRef: c.id.wire(), Causes: []CauseIE{ev.cause}}
+			answer = l.newMessage(MsgModifyReject, c.id.wire(), ev.cause)
 		}
 		l.send(o, c.id, answer)
 		next := ModifyNone
@@ -512,29 +517,29 @@ func (l *Link) stepModify(o *Output, c *call, ev modifyEvent) error {
 			if ms == ModifyYielded {
 				next = ModifyYieldedReceived
 			}
-			c.modify, c.modifyTD = next, m.Traffic
-			indicate(o, Indication{Kind: IndModify, Call: c.id, Msg: m, Traffic: m.Traffic})
+			c.modify, c.modifyTD = next, l.keep(m).Traffic
+			l.indicate(o, Indication{Kind: IndModify, Call: c.id, Msg: m, Traffic: l.keep(m).Traffic})
 		case m.Type == MsgModifyRequest && ms == ModifyRequested && c.id.Local:
 			// Collision on a call we originated: ours wins, theirs is
 			// refused; we keep waiting for the answer to ours.
-			l.send(o, c.id, &Message{Type: MsgModifyReject, CallRef: c.id.wire(), Causes: []CauseIE{glareCause()}})
+			l.send(o, c.id, l.newMessage(MsgModifyReject, c.id.wire(), glareCause()))
 		case m.Type == MsgModifyRequest && ms == ModifyRequested:
 			// Collision on the peer's call: theirs wins. Ours is given up
 			// now; the peer's MODIFY REJECT of it is absorbed later.
-			indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: glareCause(), Traffic: td})
-			c.modify, c.modifyTD = ModifyYieldedReceived, m.Traffic
-			indicate(o, Indication{Kind: IndModify, Call: c.id, Msg: m, Traffic: m.Traffic})
+			l.indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: glareCause(), Traffic: td})
+			c.modify, c.modifyTD = ModifyYieldedReceived, l.keep(m).Traffic
+			l.indicate(o, Indication{Kind: IndModify, Call: c.id, Msg: m, Traffic: l.keep(m).Traffic})
 		case m.Type == MsgModifyAck && ms == ModifyRequested:
 			l.stopTimer(o, t360)
 			c.modify, c.modifyTD = ModifyNone, nil
 			if m.Traffic != nil {
-				td = m.Traffic
+				td = l.keep(m).Traffic
 			}
-			indicate(o, Indication{Kind: IndModified, Call: c.id, Msg: m, Traffic: td})
+			l.indicate(o, Indication{Kind: IndModified, Call: c.id, Msg: m, Traffic: td})
 		case m.Type == MsgModifyReject && ms == ModifyRequested:
 			l.stopTimer(o, t360)
 			c.modify, c.modifyTD = ModifyNone, nil
-			indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: m.Causes[0], Msg: m, Traffic: td})
+			l.indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: l.keep(m).Causes[0], Msg: m, Traffic: td})
 		case m.Type == MsgModifyReject && (ms == ModifyYielded || ms == ModifyYieldedReceived):
 			// The winner's refusal of the request we gave up: already
 			// reported, nothing more to wait for.
@@ -548,7 +553,7 @@ func (l *Link) stepModify(o *Output, c *call, ev modifyEvent) error {
 		switch ms {
 		case ModifyRequested:
 			c.modify, c.modifyTD = ModifyNone, nil
-			indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: timerCause(T360), Traffic: td})
+			l.indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: timerCause(T360), Traffic: td})
 			l.clearCall(o, c, timerCause(T360))
 		case ModifyYielded, ModifyYieldedReceived:
 			// The winner never refused the abandoned request: stop
@@ -561,7 +566,7 @@ func (l *Link) stepModify(o *Output, c *call, ev modifyEvent) error {
 			l.stopTimer(o, t360)
 		}
 		if ms == ModifyRequested && ev.cause.Value != 0 {
-			indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: ev.cause, Traffic: td})
+			l.indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: ev.cause, Traffic: td})
 		}
 		c.modify, c.modifyTD = ModifyNone, nil
 	}
@@ -583,7 +588,7 @@ func (l *Link) incomingSetup(o *Output, id CallID, m *Message) {
 		c.firstEP = ep
 		c.parties = map[uint16]*party{ep: {state: PartyAddPartyReceived}}
 	}
-	indicate(o, Indication{Kind: IndSetup, Call: id, Msg: m})
+	l.indicate(o, Indication{Kind: IndSetup, Call: id, Msg: m})
 }
 
 // unexpected answers a message the call's state does not allow: STATUS
@@ -603,7 +608,7 @@ func (l *Link) receiveCall(o *Output, c *call, m *Message) {
 		c.noteConnID(m.ConnectionID)
 		l.startCallTimer(o, c, T310)
 		c.state = StateOutgoingCallProceeding
-		indicate(o, Indication{Kind: IndProceeding, Call: c.id, Msg: m})
+		l.indicate(o, Indication{Kind: IndProceeding, Call: c.id, Msg: m})
 	case MsgConnect:
 		if c.state != StateCallInitiated && c.state != StateOutgoingCallProceeding {
 			l.unexpected(o, c, m)
@@ -612,7 +617,7 @@ func (l *Link) receiveCall(o *Output, c *call, m *Message) {
 		l.stopCallTimer(o, c)
 		c.setup = nil
 		c.noteConnID(m.ConnectionID)
-		l.send(o, c.id, &Message{Type: MsgConnectAck, CallRef: c.id.wire()})
+		l.send(o, c.id, l.newMessage(MsgConnectAck, c.id.wire()))
 		l.connected(o, c, m)
 	case MsgConnectAck:
 		if c.state != StateConnectRequest {
@@ -626,7 +631,7 @@ func (l *Link) receiveCall(o *Output, c *call, m *Message) {
 	case MsgReleaseComplete:
 		cause := c.releaseCause(NewCause(CauseNormalUnspecified))
 		if len(m.Causes) > 0 {
-			cause = m.Causes[0]
+			cause = l.keep(m).Causes[0]
 		}
 		l.finish(o, c, cause, m)
 	case MsgStatusEnquiry:
@@ -652,26 +657,27 @@ func (l *Link) connected(o *Output, c *call, m *Message) {
 			p.state, p.wasActive = PartyActive, true
 		}
 	}
-	indicate(o, Indication{Kind: IndConnected, Call: c.id, Msg: m})
+	l.indicate(o, Indication{Kind: IndConnected, Call: c.id, Msg: m})
 }
 
 func (l *Link) receiveRelease(o *Output, c *call, m *Message) {
-	cause := m.Causes[0]
+	if c.state == StateReleaseIndication {
+		return // a repeated RELEASE while the local user decides: ignored
+	}
+	cause := l.keep(m).Causes[0]
 	switch c.state {
 	case StateActive:
 		// Indicated upwards; RELEASE COMPLETE when the local user
 		// releases too (Release in U12).
 		l.stopCallTimers(o, c)
 		c.parties = nil
-		c.release = m.Causes
+		c.release = &l.keep(m).Causes[0]
 		c.state = StateReleaseIndication
-		indicate(o, Indication{Kind: IndRelease, Call: c.id, Cause: cause, Msg: m})
+		l.indicate(o, Indication{Kind: IndRelease, Call: c.id, Cause: cause, Msg: m})
 	case StateReleaseRequest:
 		// Clear collision: both sides sent RELEASE; this one stands for
 		// the RELEASE COMPLETE and nothing is sent.
 		l.finish(o, c, cause, m)
-	case StateReleaseIndication:
-		// A repeated RELEASE while the local user decides: ignored.
 	default:
 		// Not yet active (U1, U3, U6, U8, U9): the call is refused or
 		// withdrawn at once.
@@ -705,7 +711,7 @@ func (l *Link) receiveStatus(o *Output, c *call, m *Message) {
 		l.clearCall(o, c, NewCause(CauseMessageIncompatible))
 		return
 	}
-	indicate(o, Indication{Kind: IndStatus, Call: c.id, Msg: m})
+	l.indicate(o, Indication{Kind: IndStatus, Call: c.id, Msg: m})
 }
 
 // compatible reports whether the peer's call state can coexist with ours
@@ -738,7 +744,7 @@ func (l *Link) expireCallTimer(o *Output, c *call, t TimerID) {
 		switch c.enq {
 		case 0:
 		case 1:
-			l.send(o, c.id, &Message{Type: MsgStatusEnquiry, CallRef: c.id.wire()})
+			l.send(o, c.id, l.newMessage(MsgStatusEnquiry, c.id.wire()))
 			c.enq = 2
 			l.startTimer(o, TimerKey{Timer: T322, Call: c.id})
 		default:
@@ -769,7 +775,7 @@ func (l *Link) expireCallTimer(o *Output, c *call, t TimerID) {
 		l.clearCall(o, c, timerCause(t))
 	case T308:
 		if first {
-			l.send(o, c.id, &Message{Type: MsgRelease, CallRef: c.id.wire(), Causes: c.release})
+			l.send(o, c.id, l.newMessage(MsgRelease, c.id.wire(), *c.release))
 			l.startCallTimer(o, c, T308)
 			c.retried = true
 			return

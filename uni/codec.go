@@ -113,6 +113,42 @@ var encodeScratch = sync.Pool{New: func() any {
 // long message does not pin its buffer in the pool.
 const maxPooledEncoding = 4 << 10
 
+// An Encoder encodes messages for a sender that queues them: each
+// encoding is carved from a block the Encoder allocates and never writes
+// to again, so it stays valid for as long as its holder keeps it, and
+// most encodings cost no allocation (Encode costs one each). The price is
+// that a block stays reachable while any encoding in it is: a receiver
+// that keeps encodings for long (a trace buffer) should copy them. The
+// zero value is ready to use. An Encoder is not safe for concurrent use.
+type Encoder struct {
+	free []byte // the rest of the current block
+}
+
+// encoderBlock is the size of an Encoder's blocks: a few dozen messages
+// of a call.
+const encoderBlock = 4 << 10
+
+// Encode returns the wire encoding of m, or nil and the error Append
+// gives. The octets are the caller's: the Encoder never writes to them
+// again. The slice's capacity is its length, so appending to it copies.
+func (e *Encoder) Encode(m *Message) ([]byte, error) {
+	if len(e.free) < HeaderLen {
+		e.free = make([]byte, encoderBlock)
+	}
+	b, err := m.Append(e.free[:0])
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > cap(e.free) {
+		// It did not fit: Append grew it into an allocation of its own.
+		// The next message starts a new block.
+		e.free = make([]byte, encoderBlock)
+		return b[:len(b):len(b)], nil
+	}
+	e.free = e.free[len(b):cap(e.free)]
+	return b[:len(b):len(b)], nil
+}
+
 // Append appends the wire encoding of m to b and returns the extended
 // buffer. It allocates nothing when b has room. On error b is returned
 // unchanged. Append refuses messages the peer would have to reject: an
@@ -615,7 +651,8 @@ func Decode(b []byte) (*Message, error) {
 // which overwrites them. A receiver that keeps a message, or any part of
 // it, beyond that must copy it first ([Message.Clone]); that includes
 // handing it to a [Link], whose Receive keeps the message in indications
-// and keeps some of its IEs in call state (use [Decode] for a Link).
+// and keeps some of its IEs in call state ([Link.ReceiveBytes] decodes
+// with a Decoder of its own and copies out what it keeps).
 //
 // Like Decode, Decoder.Decode never retains b: what the Message keeps is
 // copied into the Decoder's own buffer, so b may be reused as soon as

@@ -50,6 +50,21 @@ type Link struct {
 	restSlot uint16                      // last timer slot handed to one
 
 	scratch []byte // encoding buffer for validating requests
+
+	// Storage for Outputs and the messages the Link builds (see slab).
+	outMsgSlab   slab[Outgoing]
+	outTimerSlab slab[TimerOp]
+	outIndSlab   slab[Indication]
+	msgSlab      slab[Message]
+	causeMsgSlab slab[linkMessage]
+
+	// ReceiveBytes decodes into dec, whose storage the next message
+	// overwrites: while such a borrowed message is processed it is in,
+	// and keep copies it (once, into inKept) for whatever outlives the
+	// call — indications and call state.
+	dec    Decoder
+	in     *Message
+	inKept *Message
 }
 
 // Config configures a Link.
@@ -111,6 +126,11 @@ type Outgoing struct {
 // timer operations and indications for the layer above, each in the order
 // they must be carried out. Messages must be sent in order; timer
 // operations applied in order.
+//
+// An Output, its slices and the messages in it are the receiver's to
+// keep: the Link never writes to them again, so they stay valid after
+// later inputs. (Their storage is carved from blocks shared by many
+// Outputs, which is why most inputs allocate nothing for them.)
 type Output struct {
 	Messages    []Outgoing
 	Timers      []TimerOp
@@ -350,18 +370,36 @@ func (l *Link) send(o *Output, id CallID, m *Message) {
 	if !l.up {
 		return // nothing can be sent while the link is down; the procedures never ask
 	}
+	if o.Messages == nil {
+		o.Messages = l.outMsgSlab.take(outMessages)
+	}
 	o.Messages = append(o.Messages, Outgoing{Call: id, Msg: m})
 }
 
 func (l *Link) startTimer(o *Output, k TimerKey) {
+	if o.Timers == nil {
+		o.Timers = l.outTimerSlab.take(outTimers)
+	}
 	o.Timers = append(o.Timers, TimerOp{Key: k, Start: true, After: l.timers.Value(k.Timer)})
 }
 
 func (l *Link) stopTimer(o *Output, k TimerKey) {
+	if o.Timers == nil {
+		o.Timers = l.outTimerSlab.take(outTimers)
+	}
 	o.Timers = append(o.Timers, TimerOp{Key: k})
 }
 
-func indicate(o *Output, ind Indication) { o.Indications = append(o.Indications, ind) }
+// indicate adds an indication. Its Msg may be the message being received:
+// keep makes it one that outlives the input (Cause and Traffic taken from
+// a received message must come from keep's copy too: see the callers).
+func (l *Link) indicate(o *Output, ind Indication) {
+	ind.Msg = l.keep(ind.Msg)
+	if o.Indications == nil {
+		o.Indications = l.outIndSlab.take(outIndications)
+	}
+	o.Indications = append(o.Indications, ind)
+}
 
 // validate encodes m into the scratch buffer: a request whose message the
 // peer would have to reject is refused before any state changes.
@@ -375,8 +413,15 @@ func (l *Link) validate(m *Message) error {
 
 // ReceiveBytes decodes one message and feeds it to Receive or, if it does
 // not decode, to ReceiveError.
+//
+// It decodes into storage the Link reuses for every message and copies
+// out only what outlives the call: a message an Indication carries (one
+// allocation for the usual messages), and the causes and traffic
+// descriptor the call state keeps. Nothing in the Output or in the Link
+// refers to b or to the reused storage, so b may be reused at once and
+// the Output stays valid whatever the Link receives next.
 func (l *Link) ReceiveBytes(b []byte) Output {
-	m, err := Decode(b)
+	m, err := l.dec.Decode(b)
 	if err != nil {
 		var de *DecodeError
 		if errors.As(err, &de) {
@@ -384,11 +429,37 @@ func (l *Link) ReceiveBytes(b []byte) Output {
 		}
 		return Output{}
 	}
-	return l.Receive(m)
+	l.in, l.inKept = m, nil
+	o := l.Receive(m)
+	l.in, l.inKept = nil, nil
+	return o
 }
 
-// Receive processes one decoded message from the peer. The Link keeps m (or
-// parts of it) in indications; the caller must not modify it afterwards.
+// keep returns m as something that may outlive the input being processed:
+// m itself, unless m is the message ReceiveBytes decoded into the Link's
+// reused storage, which is then copied (once per message). Every received
+// message, or part of one, that goes into an Indication or into the
+// Link's state passes through keep.
+func (l *Link) keep(m *Message) *Message {
+	if m == nil || m != l.in {
+		return m
+	}
+	if l.inKept == nil {
+		l.inKept = m.Clone()
+	}
+	return l.inKept
+}
+
+// Receive processes one decoded message from the peer.
+//
+// Ownership: Receive takes m. Indications may carry m itself (as
+// Indication.Msg) and the Link may keep parts of it (the causes of a
+// RELEASE, a requested traffic descriptor), so the caller must not modify
+// or reuse m afterwards. A caller decoding with its own [Decoder] must
+// therefore pass a [Message.Clone], or use ReceiveBytes, which decodes
+// into the Link's own reused storage and copies out what it keeps: its
+// Output and the Link's state never alias that storage nor the caller's
+// buffer, and stay valid after further messages are received.
 //
 // Messages arriving while the link is down are ignored.
 func (l *Link) Receive(m *Message) Output {
@@ -566,7 +637,7 @@ func (l *Link) ReceiveError(e *DecodeError) Output {
 			}
 		case MsgModifyRequest:
 			if c.state == StateActive {
-				l.send(&o, c.id, &Message{Type: MsgModifyReject, CallRef: c.id.wire(), Causes: []CauseIE{cause}})
+				l.send(&o, c.id, l.newMessage(MsgModifyReject, c.id.wire(), cause))
 				return o
 			}
 		}
@@ -580,11 +651,11 @@ func (l *Link) ReceiveError(e *DecodeError) Output {
 // ---- message builders ----
 
 func (l *Link) sendReleaseComplete(o *Output, id CallID, cause CauseIE) {
-	m := &Message{Type: MsgReleaseComplete, CallRef: id.wire()}
-	if cause.Value != 0 {
-		m.Causes = []CauseIE{cause}
+	if cause.Value == 0 {
+		l.send(o, id, l.newMessage(MsgReleaseComplete, id.wire()))
+		return
 	}
-	l.send(o, id, m)
+	l.send(o, id, l.newMessage(MsgReleaseComplete, id.wire(), cause))
 }
 
 // sendStatus sends a STATUS. ep (as received) adds the Endpoint Reference

@@ -1,6 +1,10 @@
 package uni
 
-import "testing"
+import (
+	"runtime"
+	"strconv"
+	"testing"
+)
 
 // benchCall runs one call from a to b and back to U0 on both: setup,
 // connect, release. With wire set, every message goes through the codec.
@@ -20,6 +24,7 @@ func benchCall(b *testing.B, a, z *Link, wire bool, buf []byte) []byte {
 		}
 		return to.ReceiveBytes(buf)
 	}
+	held := a.Calls()
 	id, o, err := a.Setup(setupMsg(false))
 	if err != nil {
 		b.Fatal(err)
@@ -32,8 +37,8 @@ func benchCall(b *testing.B, a, z *Link, wire bool, buf []byte) []byte {
 	deliver(z, o) // RELEASE → U12
 	o, _ = z.Release(in, NewCause(CauseNormalCallClearing))
 	deliver(a, o) // RELEASE COMPLETE
-	if a.Calls() != 0 || z.Calls() != 0 {
-		b.Fatalf("calls left: %d, %d", a.Calls(), z.Calls())
+	if a.Calls() != held || z.Calls() != held {
+		b.Fatalf("calls left: %d, %d, want %d", a.Calls(), z.Calls(), held)
 	}
 	return buf
 }
@@ -59,4 +64,66 @@ func BenchmarkCallLifecycleWire(b *testing.B) {
 		buf = benchCall(b, a, z, true, buf)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+}
+
+// BenchmarkHeldCalls: whole calls over the wire (as
+// BenchmarkCallLifecycleWire) while the two Links hold N active calls,
+// and the live heap each held call costs a Link (one side of the call,
+// so one node's share): after a full collection, the heap with the calls
+// minus the heap without, over N. Compare calls/s between the N.
+func BenchmarkHeldCalls(b *testing.B) {
+	for _, n := range []int{0, 10000, 100000} {
+		b.Run("calls="+strconv.Itoa(n), func(b *testing.B) {
+			a, z := NewLink(Config{}), NewLink(Config{})
+			buf := make([]byte, 0, 512)
+			buf = benchCall(b, a, z, true, buf) // the Decoders' storage
+			before := liveHeap()
+			for range n {
+				buf = holdCall(b, a, z, buf)
+			}
+			perCall := float64(liveHeap()-before) / float64(2*max(n, 1))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				buf = benchCall(b, a, z, true, buf)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+			if n > 0 {
+				b.ReportMetric(perCall, "heap-B/call/link")
+			}
+			runtime.KeepAlive(a)
+			runtime.KeepAlive(z)
+		})
+	}
+}
+
+// holdCall sets up one call from a to z over the wire and leaves it
+// active on both.
+func holdCall(b *testing.B, a, z *Link, buf []byte) []byte {
+	deliver := func(to *Link, o Output) Output {
+		var err error
+		if buf, err = o.Messages[0].Msg.Append(buf[:0]); err != nil {
+			b.Fatal(err)
+		}
+		return to.ReceiveBytes(buf)
+	}
+	_, o, err := a.Setup(setupMsg(false))
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := deliver(z, o).Indications[0].Call
+	o, _ = z.Accept(in, nil)
+	if o := deliver(z, deliver(a, o)); len(o.Indications) != 1 || o.Indications[0].Kind != IndConnected {
+		b.Fatalf("CONNECT ACKNOWLEDGE: %v, want connected", o.Indications)
+	}
+	return buf
+}
+
+// liveHeap returns the live heap after a full collection.
+func liveHeap() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }

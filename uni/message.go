@@ -250,27 +250,51 @@ var specs = func() (t [256]*msgSpec) {
 // it points to and every slice (Causes, BLLI, Unrecognized, addresses,
 // diagnostics, raw contents) is copied, nil and empty slices stay as they
 // are. A receiver decoding with a [Decoder] clones what it keeps beyond
-// the next Decode. A decoded message clones in at most four allocations:
-// the message with its small IEs, the call-setup IEs, the octets, the IEs
-// kept raw.
+// the next Decode. A decoded message clones in one allocation, sized for
+// the IEs it carries (see cloneStorage), unless it carries more than two
+// causes or three BLLIs, octets beyond the storage's room (long
+// diagnostics, E.164 addresses, AAL contents of other types) or IEs kept
+// raw, which take one more each.
 func (m *Message) Clone() *Message {
-	x := new(fullMessage)
-	d := decoded{m: &x.m, causes: &x.causes, small: &x.small}
+	d, room := m.cloneStorage()
 	c := d.m
 	*c = *m
-	arena := make([]byte, 0, m.octets())
+	// Octets go to room while it lasts, then to one arena for the rest.
+	var arena []byte
 	clone := func(b []byte) []byte {
-		if b == nil {
+		switch {
+		case b == nil:
 			return nil
+		case len(b) == 0:
+			return []byte{}
+		case len(b) <= len(room):
+			n := copy(room, b)
+			x := room[:n:n]
+			room = room[n:]
+			return x
+		}
+		if cap(arena)-len(arena) < len(b) {
+			arena = make([]byte, 0, max(len(b), m.octets()))
 		}
 		start := len(arena)
 		arena = append(arena, b...)
 		return arena[start:len(arena):len(arena)]
 	}
+	// cloneIn copies b into its own room (an address, the BHLI
+	// information) when it fits.
+	cloneIn := func(b, own []byte) []byte {
+		if b != nil && len(b) <= len(own) {
+			return inRoom(b, own)
+		}
+		return clone(b)
+	}
 	if m.Causes != nil {
-		if len(m.Causes) <= len(d.causes) {
-			c.Causes = d.causes[:len(m.Causes):len(m.Causes)]
-		} else {
+		switch n := len(m.Causes); {
+		case n == 0:
+			c.Causes = []CauseIE{}
+		case n <= len(d.causes):
+			c.Causes = d.causes[:n:n]
+		default:
 			c.Causes = make([]CauseIE, len(m.Causes))
 		}
 		for i, x := range m.Causes {
@@ -289,17 +313,17 @@ func (m *Message) Clone() *Message {
 		c.AAL = a
 	}
 	if m.Traffic != nil {
-		d.setupIEs().traffic = *m.Traffic
+		d.setup.traffic = *m.Traffic
 		c.Traffic = &d.setup.traffic
 	}
 	if m.Bearer != nil {
-		d.setupIEs().bearer = *m.Bearer
+		d.setup.bearer = *m.Bearer
 		c.Bearer = &d.setup.bearer
 	}
 	if m.BHLI != nil {
-		h := &d.setupIEs().bhli
+		h := &d.setup.bhli
 		*h = *m.BHLI
-		h.Info = clone(h.Info)
+		h.Info = cloneIn(h.Info, d.setup.bhliInfo[:])
 		c.BHLI = h
 	}
 	if m.Repeat != nil {
@@ -310,22 +334,22 @@ func (m *Message) Clone() *Message {
 	case m.BLLI == nil:
 	case n == 0:
 		c.BLLI = []BLLI{}
-	case n <= len(d.setupIEs().blli):
+	case n <= len(d.setup.blli):
 		c.BLLI = d.setup.blli[:n:n]
 		copy(c.BLLI, m.BLLI)
 	default:
 		c.BLLI = slices.Clone(m.BLLI)
 	}
 	if m.Called != nil {
-		p := &d.setupIEs().called
+		p := &d.setup.called
 		*p = *m.Called
-		p.Address = clone(p.Address)
+		p.Address = cloneIn(p.Address, d.setup.calledAddr[:])
 		c.Called = p
 	}
 	if m.Calling != nil {
-		p := &d.setupIEs().calling
+		p := &d.setup.calling
 		*p = *m.Calling
-		p.Address = clone(p.Address)
+		p.Address = cloneIn(p.Address, d.setup.callingAddr[:])
 		c.Calling = p
 	}
 	if m.ConnectionID != nil {
@@ -364,6 +388,77 @@ func (m *Message) Clone() *Message {
 		}
 	}
 	return c
+}
+
+// cloneRoom is the room for octets (cause diagnostics, the odd AAL or raw
+// contents) a clone carries inline: what the Link's own causes need (a
+// timer number, an IE identifier or two, a message type).
+const cloneRoom = 8
+
+// The storage of a clone, one allocation each: a message that carries no
+// IE but one or two causes (RELEASE, RELEASE COMPLETE, MODIFY REJECT), one
+// that carries small IEs too, one that carries call-setup IEs (SETUP, ADD
+// PARTY, MODIFY with traffic). A message with no IE at all (CONNECT
+// ACKNOWLEDGE, many a CONNECT) is a bare Message.
+type (
+	cloneOne struct {
+		m      Message
+		causes [1]CauseIE
+		room   [cloneRoom]byte
+	}
+	cloneShort struct {
+		m      Message
+		causes [2]CauseIE
+		room   [cloneRoom]byte
+	}
+	cloneFull struct {
+		m      Message
+		causes [2]CauseIE
+		small  smallIEs
+		room   [cloneRoom]byte
+	}
+	cloneSetup struct {
+		m      Message
+		causes [2]CauseIE
+		small  smallIEs
+		setup  setupIEs
+		room   [cloneRoom]byte
+	}
+)
+
+// cloneDest is where Clone puts the copy: the message and the storage
+// of the IEs it carries (nil where it carries none).
+type cloneDest struct {
+	m      *Message
+	causes []CauseIE
+	small  *smallIEs
+	setup  *setupIEs
+}
+
+// cloneStorage allocates the storage for a clone of m: the smallest of
+// the three kinds that holds every IE m carries. The IE storage m does
+// not need is nil; Clone writes only to what m carries.
+func (m *Message) cloneStorage() (cloneDest, []byte) {
+	setup := m.Traffic != nil || m.Bearer != nil || m.BHLI != nil || len(m.BLLI) > 0 || m.Called != nil || m.Calling != nil
+	small := m.CallState != nil || m.AAL != nil || m.Repeat != nil || m.ConnectionID != nil || m.QoS != nil ||
+		m.SendingComplete != nil || m.Restart != nil || m.EndpointRef != nil || m.EndpointState != nil || m.ReportType != nil
+	switch {
+	case setup:
+		x := new(cloneSetup)
+		return cloneDest{m: &x.m, causes: x.causes[:], small: &x.small, setup: &x.setup}, x.room[:]
+	case small:
+		x := new(cloneFull)
+		return cloneDest{m: &x.m, causes: x.causes[:], small: &x.small}, x.room[:]
+	}
+	switch len(m.Causes) {
+	case 0:
+		return cloneDest{m: new(Message)}, nil
+	case 1:
+		x := new(cloneOne)
+		return cloneDest{m: &x.m, causes: x.causes[:]}, x.room[:]
+	}
+	x := new(cloneShort)
+	return cloneDest{m: &x.m, causes: x.causes[:]}, x.room[:]
 }
 
 // octets counts the octets m's byte slices hold.

@@ -29,7 +29,7 @@ func (l *Link) stopPartyTimer(o *Output, c *call, ep uint16, p *party) {
 }
 
 // indicatePartyEnd gives the party's one final indication.
-func indicatePartyEnd(o *Output, c *call, ep uint16, p *party, cause CauseIE, m *Message) {
+func (l *Link) indicatePartyEnd(o *Output, c *call, ep uint16, p *party, cause CauseIE, m *Message) {
 	if p.indicated {
 		return
 	}
@@ -38,7 +38,7 @@ func indicatePartyEnd(o *Output, c *call, ep uint16, p *party, cause CauseIE, m 
 	if p.wasActive {
 		k = IndPartyDropped
 	}
-	indicate(o, Indication{Kind: k, Call: c.id, Endpoint: ep, Cause: cause, Msg: m})
+	l.indicate(o, Indication{Kind: k, Call: c.id, Endpoint: ep, Cause: cause, Msg: m})
 }
 
 // removeParty returns a party to Null.
@@ -46,7 +46,7 @@ func (l *Link) removeParty(o *Output, c *call, ep uint16, p *party, cause CauseI
 	l.stopPartyTimer(o, c, ep, p)
 	delete(c.parties, ep)
 	p.state = PartyNull
-	indicatePartyEnd(o, c, ep, p, cause, m)
+	l.indicatePartyEnd(o, c, ep, p, cause, m)
 }
 
 // checkNoParties clears an active point-to-multipoint call that has no
@@ -223,7 +223,7 @@ func (l *Link) receiveParty(o *Output, c *call, m *Message) {
 			}
 			p = &party{state: PartyAddPartyReceived}
 			c.parties[ep] = p
-			indicate(o, Indication{Kind: IndAddParty, Call: c.id, Endpoint: ep, Msg: m})
+			l.indicate(o, Indication{Kind: IndAddParty, Call: c.id, Endpoint: ep, Msg: m})
 		case MsgDropPartyAck:
 			// Stray: ignored.
 		default:
@@ -243,27 +243,27 @@ func (l *Link) receiveParty(o *Output, c *call, m *Message) {
 		l.stopPartyTimer(o, c, ep, p)
 		if m.Type == MsgAddPartyAck {
 			p.state, p.wasActive = PartyActive, true
-			indicate(o, Indication{Kind: IndPartyAdded, Call: c.id, Endpoint: ep, Msg: m})
+			l.indicate(o, Indication{Kind: IndPartyAdded, Call: c.id, Endpoint: ep, Msg: m})
 			return
 		}
-		l.removeParty(o, c, ep, p, m.Causes[0], m)
+		l.removeParty(o, c, ep, p, l.keep(m).Causes[0], m)
 		l.checkNoParties(o, c)
 	case MsgDropParty:
 		switch p.state {
 		case PartyActive:
 			l.stopPartyTimer(o, c, ep, p)
 			p.state = PartyDropPartyReceived
-			indicate(o, Indication{Kind: IndDropParty, Call: c.id, Endpoint: ep, Cause: m.Causes[0], Msg: m})
+			l.indicate(o, Indication{Kind: IndDropParty, Call: c.id, Endpoint: ep, Cause: l.keep(m).Causes[0], Msg: m})
 		case PartyAddPartyInitiated, PartyAddPartyReceived:
 			// Withdrawn before it was active: acknowledged at once.
 			l.send(o, c.id, &Message{Type: MsgDropPartyAck, CallRef: c.id.wire(), EndpointRef: c.epRef(ep),
 				Causes: []CauseIE{NewCause(CauseNormalCallClearing)}})
-			l.removeParty(o, c, ep, p, m.Causes[0], m)
+			l.removeParty(o, c, ep, p, l.keep(m).Causes[0], m)
 			l.checkNoParties(o, c)
 		case PartyDropPartyInitiated:
 			// Crossing DROP PARTYs: theirs stands for the acknowledgement
 			// of ours; nothing is sent.
-			l.removeParty(o, c, ep, p, m.Causes[0], m)
+			l.removeParty(o, c, ep, p, l.keep(m).Causes[0], m)
 			l.checkNoParties(o, c)
 		case PartyDropPartyReceived:
 			// Repeated: ignored.
@@ -275,7 +275,7 @@ func (l *Link) receiveParty(o *Output, c *call, m *Message) {
 		}
 		cause := NewCause(CauseNormalCallClearing)
 		if len(m.Causes) > 0 {
-			cause = m.Causes[0]
+			cause = l.keep(m).Causes[0]
 		}
 		l.removeParty(o, c, ep, p, cause, m)
 		l.checkNoParties(o, c)
@@ -289,7 +289,7 @@ func (l *Link) expirePartyTimer(o *Output, c *call, ep uint16, p *party) {
 	switch t {
 	case T399:
 		// No answer to ADD PARTY: the party is refused and withdrawn.
-		indicatePartyEnd(o, c, ep, p, timerCause(T399), nil)
+		l.indicatePartyEnd(o, c, ep, p, timerCause(T399), nil)
 		l.dropParty(o, c, ep, p, timerCause(T399))
 	case T398:
 		// No answer to DROP PARTY: released locally.

@@ -162,7 +162,7 @@ func (l *Link) callsOnVC(ci *ConnectionID) []*call {
 func (l *Link) clearRestarted(o *Output, c *call) {
 	if !c.released {
 		c.released = true
-		indicate(o, Indication{Kind: IndReleased, Call: c.id, Cause: restartCause(), Restarted: true})
+		l.indicate(o, Indication{Kind: IndReleased, Call: c.id, Cause: restartCause(), Restarted: true})
 	}
 	l.finish(o, c, restartCause(), nil)
 }
@@ -269,7 +269,7 @@ func (l *Link) receiveGlobal(o *Output, m *Message) {
 		if l.statusAnswersRestart(o, m) {
 			return
 		}
-		indicate(o, Indication{Kind: IndStatus, Msg: m})
+		l.indicate(o, Indication{Kind: IndStatus, Msg: m})
 	default:
 		// Call messages have no business on the global call reference.
 		l.sendStatus(o, CallID{}, reply, l.globalState(), NewCause(CauseInvalidCallRef), nil, nil)
@@ -282,9 +282,9 @@ func (l *Link) endOurRestart(o *Output, k restartKey, p *restartProc, m *Message
 	delete(l.restOut, k)
 	ind := Indication{Kind: IndRestartComplete, Msg: m}
 	if m != nil && m.Type != MsgRestartAck && len(m.Causes) > 0 {
-		ind.Cause = m.Causes[0]
+		ind.Cause = l.keep(m).Causes[0]
 	}
-	indicate(o, ind)
+	l.indicate(o, ind)
 }
 
 // statusAnswersRestart completes the oldest of our indicated-VC restarts
@@ -362,9 +362,9 @@ func (l *Link) receiveRestart(o *Output, m *Message) {
 		}
 		l.clearRestarted(o, c)
 	}
-	p := l.newRestartProc(l.restIn, k, m)
+	p := l.newRestartProc(l.restIn, k, l.keep(m))
 	l.startTimer(o, restartTimer(T317, p))
-	indicate(o, Indication{Kind: IndRestart, Msg: m})
+	l.indicate(o, Indication{Kind: IndRestart, Msg: m})
 }
 
 // PeerRestarted tells the Link that the peer is a new incarnation (its
@@ -398,7 +398,7 @@ func (l *Link) endRestartsLinkDown(o *Output, cause CauseIE) {
 	for _, k := range l.sortedRestarts(l.restOut) {
 		l.stopTimer(o, restartTimer(T316, l.restOut[k]))
 		delete(l.restOut, k)
-		indicate(o, Indication{Kind: IndRestartFailed, Cause: cause})
+		l.indicate(o, Indication{Kind: IndRestartFailed, Cause: cause})
 	}
 	for _, k := range l.sortedRestarts(l.restIn) {
 		l.stopTimer(o, restartTimer(T317, l.restIn[k]))
@@ -432,7 +432,7 @@ func (l *Link) expireT316(o *Output, slot uint16) {
 		return
 	}
 	delete(l.restOut, k)
-	indicate(o, Indication{Kind: IndRestartFailed, Cause: timerCause(T316), Msg: p.msg})
+	l.indicate(o, Indication{Kind: IndRestartFailed, Cause: timerCause(T316), Msg: p.msg})
 }
 
 func (l *Link) expireT317(o *Output, slot uint16) {
@@ -441,5 +441,5 @@ func (l *Link) expireT317(o *Output, slot uint16) {
 		return
 	}
 	l.acknowledgeRestart(o, k, p)
-	indicate(o, Indication{Kind: IndRestartTimeout, Cause: timerCause(T317), Msg: p.msg})
+	l.indicate(o, Indication{Kind: IndRestartTimeout, Cause: timerCause(T317), Msg: p.msg})
 }

@@ -1,0 +1,64 @@
+package uni
+
+// slab hands out storage for the Outputs a Link returns and the messages
+// it builds, carved from blocks of blockLen elements so that most inputs
+// allocate nothing for them. Storage once handed out is never handed out
+// again: an Output, and every message in it, stays valid and unchanged
+// however long its receiver keeps it, whatever the Link does next. The
+// price is that a block stays reachable while any part of it is.
+type slab[T any] struct {
+	free []T
+}
+
+// slabBlock is the number of elements of a block: small, so that a block
+// kept alive by one old Output pins little.
+const slabBlock = 32
+
+// take returns an empty slice with room for n elements of storage no one
+// else has.
+func (s *slab[T]) take(n int) []T {
+	if len(s.free) < n {
+		s.free = make([]T, max(n, slabBlock))
+	}
+	x := s.free[:0:n]
+	s.free = s.free[n:]
+	return x
+}
+
+// one returns one zero element no one else has.
+func (s *slab[T]) one() *T { return &s.take(1)[:1][0] }
+
+// Room an Output gets for each kind of entry when the Link first adds one:
+// what most inputs need (one message, one timer started or stopped, one
+// indication). More grows the slice as append does.
+const (
+	outMessages    = 1
+	outTimers      = 1
+	outIndications = 1
+)
+
+// linkMessage is a message the Link builds with the one cause it carries.
+type linkMessage struct {
+	m     Message
+	cause [1]CauseIE
+}
+
+// newMessage returns a message of the Link's own, of type t with the call
+// reference cr and the causes given (copied).
+func (l *Link) newMessage(t MsgType, cr CallRef, causes ...CauseIE) *Message {
+	var m *Message
+	switch len(causes) {
+	case 0:
+		m = l.msgSlab.one()
+	case 1:
+		x := l.causeMsgSlab.one()
+		x.cause[0] = causes[0]
+		m = &x.m
+		m.Causes = x.cause[:1:1]
+	default:
+		m = l.msgSlab.one()
+		m.Causes = append([]CauseIE(nil), causes...)
+	}
+	m.Type, m.CallRef = t, cr
+	return m
+}
