@@ -95,6 +95,7 @@ type Core struct {
 	outbox   []outMsg // signalling to send, in order
 	flushing bool
 	batch    [][]byte // the flusher's scratch for SendBatch
+	enc      uni.Encoder
 	// causes are the Q.2931 causes that ended VCs' last calls, from the
 	// end of the call until the VC is deleted or calls again (see Cause).
 	causes map[*ndis.Vc]uni.Cause

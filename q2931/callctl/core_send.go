@@ -28,11 +28,13 @@ type outMsg struct {
 	b   []byte
 }
 
-// applyLocked carries out a uni.Output: messages to the outbox (in order),
+// applyLocked carries out a uni.Output: messages to the outbox (in order,
+// encoded by the core's Encoder: the outbox, the transports and the
+// tracers may keep the octets as long as they like),
 // timer operations to the Scheduler, indications to the work queue.
 func (d *Core) ApplyLocked(p *Assoc, o uni.Output) {
 	for _, m := range o.Messages {
-		b, err := m.Msg.Encode()
+		b, err := d.enc.Encode(m.Msg)
 		if err != nil {
 			d.log.Error("encoding a Q.2931 message", "peer", p.Peer(), "type", m.Msg.Type.String(), "err", err)
 			continue
