@@ -123,8 +123,12 @@ sleep 0.5
 ip netns exec $A ping -n -c 3 -i 0.2 198.18.0.2 >/dev/null || true
 ip netns exec $A ping -n -c 3 -i 0.2 198.18.1.2 >/dev/null || true
 
-tcp() { # address -> Mbit/s received
-  ip netns exec $A iperf3 -c "$1" -t "$T" -J | python3 -c 'import json,sys; print("%.0f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e6))'
+tcp() { # address -> Mbit/s received; the sender's retransmissions go to $W/retrans.ADDRESS
+  ip netns exec $A iperf3 -c "$1" -t "$T" -J | python3 -c '
+import json,sys
+e = json.load(sys.stdin)["end"]
+open(sys.argv[1], "w").write(str(e["sum_sent"].get("retransmits", 0)))
+print("%.0f" % (e["sum_received"]["bits_per_second"]/1e6))' "$W/retrans.$1"
 }
 udp() { # address -> Mbit/s received, unlimited send rate
   ip netns exec $A iperf3 -c "$1" -u -b 0 -l 1400 -t "$T" -J | python3 -c 'import json,sys; e=json.load(sys.stdin)["end"]; s=e.get("sum_received") or e["sum"]; print("%.0f" % (s["bits_per_second"]/1e6))'
@@ -155,11 +159,12 @@ V_TCP=$(tcp 198.19.0.2); V_UDP=$(udp 198.19.0.2); V_RTT=$(rtt 198.19.0.2)
 MTU_C=$(ip -n $A -o link show condis0 | sed -n 's/.* mtu \([0-9]*\).*/\1/p')
 MTU_W=$(ip -n $A -o link show $WA | sed -n 's/.* mtu \([0-9]*\).*/\1/p')
 
-python3 - "$C_TCP" "$C_RTT" "$W_TCP" "$W_RTT" "$V_TCP" "$V_UDP" "$V_RTT" "$MTU_C" "$MTU_W" "$C_CPU" "$(getconf CLK_TCK)" "$T" "$W_CPU" <<'EOF'
+python3 - "$C_TCP" "$C_RTT" "$W_TCP" "$W_RTT" "$V_TCP" "$V_UDP" "$V_RTT" "$MTU_C" "$MTU_W" "$C_CPU" "$(getconf CLK_TCK)" "$T" "$W_CPU" "$(cat "$W/retrans.198.18.0.2")" "$(cat "$W/retrans.198.18.1.2")" <<'EOF'
 import sys
 c_tcp, c_rtt, w_tcp, w_rtt, v_tcp, v_udp, v_rtt = map(float, sys.argv[1:8])
 mtu_c, mtu_w = sys.argv[8], sys.argv[9]
 c_cpu, hz, secs, w_cpu = float(sys.argv[10]), float(sys.argv[11]), float(sys.argv[12]), float(sys.argv[13])
+c_re, w_re = sys.argv[14], sys.argv[15]
 print()
 print("%-28s %14s %12s" % ("path", "TCP Mbit/s", "ping ms"))
 print("%-28s %14.0f %12.3f" % ("condis0 (mtu %s)" % mtu_c, c_tcp, c_rtt))
@@ -171,6 +176,7 @@ tr, rr = c_tcp / w_tcp, c_rtt / w_rtt
 print("condis / wireguard-go: TCP %.2fx (bar >= 0.5x: %s), ping RTT %.2fx (bar <= 1.5x: %s)" %
       (tr, "met" if tr >= 0.5 else "NOT met", rr, "met" if rr <= 1.5 else "NOT met"))
 print("condis / veth TCP: %.2fx; condis / veth UDP: %.2fx" % (c_tcp / v_tcp, c_tcp / v_udp))
+print("TCP retransmissions: condis %s, wireguard-go %s" % (c_re, w_re))
 cpg = lambda cpu, mbps: (cpu / hz) / (mbps * secs / 1000)
 print("CPU over the TCP run (both ends): condis nodes %.2f s, %.2f CPU-s per Gbit; wireguard-go %.2f s, %.2f CPU-s per Gbit" %
       (c_cpu / hz, cpg(c_cpu, c_tcp), w_cpu / hz, cpg(w_cpu, w_tcp)))
