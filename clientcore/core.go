@@ -15,7 +15,9 @@
 // (R-PTY-14); a multipoint call is closed with its last party after the
 // others are dropped (R-CLOSE-4, R-CLOSE-5); the VCs the Core creates are
 // deleted once their call is over (R-CLOSE-12); received lists are returned
-// before the receive handler returns (R-DATA-6); a notify-close of the AF
+// before the receive handler returns, their data copied for the VC's
+// handler, or lent to a BorrowingHandler only until its Received returns
+// (R-DATA-6); a notify-close of the AF
 // closes every call, deregisters every SAP and then closes the AF
 // (R-AF-19). Every pendable request's outcome is taken exactly once,
 // whether it completes at once or later, even before the request returns

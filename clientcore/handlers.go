@@ -62,25 +62,37 @@ func (c *Core) ProtocolCoOidRequestComplete(afCtx, vcCtx, partyCtx any, req *ndi
 }
 
 // ProtocolCoReceiveNetBufferLists copies the SDUs, returns the lists
-// (R-DATA-6), and hands the copies to the VC's handler.
+// (R-DATA-6), and hands the copies to the VC's handler. A
+// [BorrowingHandler] is given the lists' data itself, and the lists are
+// returned once it is done with them.
 func (c *Core) ProtocolCoReceiveNetBufferLists(bindingCtx, vcCtx any, nbls *ndis.NetBufferList, count int, flags ndis.ReceiveFlags) {
 	v, _ := vcCtx.(*VC)
+	var h Handler
+	if v != nil {
+		c.mu.Lock()
+		v.quietAt = time.Now()
+		h = v.handler
+		c.mu.Unlock()
+	}
+	_, borrow := h.(BorrowingHandler)
 	var one [1][]byte
 	sdus := one[:0]
-	for n := nbls; n != nil; n = n.Next {
-		sdus = append(sdus, append([]byte(nil), n.Data...))
+	for n := nbls; n != nil && h != nil; n = n.Next {
+		if borrow {
+			sdus = append(sdus, n.Data)
+		} else {
+			sdus = append(sdus, append([]byte(nil), n.Data...))
+		}
 	}
-	if flags&ndis.ReceiveFlagsResources == 0 {
+	if !borrow && flags&ndis.ReceiveFlagsResources == 0 {
 		c.b.ReturnNetBufferLists(nbls, 0)
 	}
-	if v == nil {
-		return
+	if h != nil {
+		h.Received(v, sdus)
 	}
-	c.mu.Lock()
-	v.quietAt = time.Now()
-	h := v.handler
-	c.mu.Unlock()
-	h.Received(v, sdus)
+	if borrow && flags&ndis.ReceiveFlagsResources == 0 {
+		c.b.ReturnNetBufferLists(nbls, 0)
+	}
 }
 
 // ProtocolCoSendNetBufferListsComplete counts the sends back; a close

@@ -87,7 +87,8 @@ type Handler interface {
 	// known. Called with the lock held.
 	Connected(v *VC, f *Flows)
 	// Received: SDUs arrived on the VC; they are copies, the handler's to
-	// keep. Called without the lock; it may Send.
+	// keep (unless it is a [BorrowingHandler]). Called without the lock;
+	// it may Send.
 	Received(v *VC, sdus [][]byte)
 	// SendsCompleted: n of the VC's sends completed. Called without the
 	// lock.
@@ -103,6 +104,18 @@ type Handler interface {
 	// Closed: the call is over and the VC is gone, or the call never came
 	// up. Called exactly once per VC, with the lock held.
 	Closed(v *VC, e End)
+}
+
+// BorrowingHandler is a [Handler] that takes received SDUs without the
+// Core copying them first: the SDUs Received is given are the indicated
+// lists' own data, valid only until Received returns. A handler that
+// copies what it keeps anyway (IP over condis queues each packet for its
+// device) saves a copy per SDU.
+type BorrowingHandler interface {
+	Handler
+	// BorrowsReceived is a marker: the handler's Received does not keep
+	// the SDUs it is given.
+	BorrowsReceived()
 }
 
 // NopHandler does nothing; embed it to implement only some of [Handler].
@@ -794,18 +807,16 @@ func (v *VC) Send(sdus ...[]byte) error {
 	}
 	v.sendsOut += len(sdus)
 	c.mu.Unlock()
-	var head, tail *ndis.NetBufferList
-	for _, d := range sdus {
-		n := &ndis.NetBufferList{Data: d, Context: v}
-		if tail == nil {
-			head = n
-		} else {
-			tail.Next = n
+	if len(sdus) > 0 {
+		// One allocation for the whole chain.
+		nbls := make([]ndis.NetBufferList, len(sdus))
+		for i, d := range sdus {
+			nbls[i] = ndis.NetBufferList{Data: d, Context: v}
+			if i > 0 {
+				nbls[i-1].Next = &nbls[i]
+			}
 		}
-		tail = n
-	}
-	if head != nil {
-		c.b.CoSendNetBufferLists(v.h, head, 0)
+		c.b.CoSendNetBufferLists(v.h, &nbls[0], 0)
 	}
 	c.poke() // completions may be deferred work
 	return nil

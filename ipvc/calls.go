@@ -50,10 +50,11 @@ type Receiver interface {
 
 // Circuit is a connected datagram VC.
 type Circuit interface {
-	// Send sends sdu as one SDU. Send keeps sdu (the caller must not
-	// change it afterwards). An error means it was not sent: the call is
-	// closing, or sdu is larger than MaxSDU.
-	Send(sdu []byte) error
+	// Send sends each of sdus as one SDU, in order, all in one list (one
+	// NdisCoSendNetBufferLists). Send keeps them (the caller must not
+	// change them afterwards). An error means none was sent: the call is
+	// closing, or one is larger than MaxSDU.
+	Send(sdus ...[]byte) error
 	// MaxSDU is the largest SDU the call carries, as negotiated.
 	MaxSDU() int
 	// Close closes the call (once every send has completed); Closed

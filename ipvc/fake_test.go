@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 
@@ -102,21 +103,32 @@ type fakeCircuit struct {
 
 	mu     sync.Mutex
 	sent   [][]byte
+	sends  []int // SDUs per Send call
 	closes int
 	closed bool
 }
 
-func (c *fakeCircuit) Send(sdu []byte) error {
+func (c *fakeCircuit) Send(sdus ...[]byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return errors.New("closing")
 	}
-	if len(sdu) > c.max {
-		return fmt.Errorf("too big")
+	for _, sdu := range sdus {
+		if len(sdu) > c.max {
+			return fmt.Errorf("too big")
+		}
 	}
-	c.sent = append(c.sent, sdu)
+	c.sent = append(c.sent, sdus...)
+	c.sends = append(c.sends, len(sdus))
 	return nil
+}
+
+// sendSizes is how many SDUs each Send carried.
+func (c *fakeCircuit) sendSizes() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.sends)
 }
 
 func (c *fakeCircuit) MaxSDU() int { return c.max }
@@ -159,16 +171,17 @@ func (c *fakeCircuit) closeCount() int {
 // fakeDevice is an in-memory TUN: the test injects packets the host
 // "sends" (in) and reads what IP over condis wrote into it (out).
 type fakeDevice struct {
-	in     chan []byte
-	out    chan []byte
-	mu     sync.Mutex
-	mtus   []int
-	closed chan struct{}
-	once   sync.Once
+	in      chan []byte
+	inBatch chan [][]byte // read as one batch (at most fakeBatchSize)
+	out     chan []byte
+	mu      sync.Mutex
+	mtus    []int
+	closed  chan struct{}
+	once    sync.Once
 }
 
 func newFakeDevice() *fakeDevice {
-	return &fakeDevice{in: make(chan []byte), out: make(chan []byte, 256), closed: make(chan struct{})}
+	return &fakeDevice{in: make(chan []byte), inBatch: make(chan [][]byte), out: make(chan []byte, 256), closed: make(chan struct{})}
 }
 
 func (d *fakeDevice) Read(bufs [][]byte, sizes []int, off int) (int, error) {
@@ -176,6 +189,11 @@ func (d *fakeDevice) Read(bufs [][]byte, sizes []int, off int) (int, error) {
 	case p := <-d.in:
 		sizes[0] = copy(bufs[0][off:], p)
 		return 1, nil
+	case batch := <-d.inBatch:
+		for i, p := range batch {
+			sizes[i] = copy(bufs[i][off:], p)
+		}
+		return len(batch), nil
 	case <-d.closed:
 		return 0, errors.New("closed")
 	}
@@ -188,7 +206,10 @@ func (d *fakeDevice) Write(bufs [][]byte, off int) (int, error) {
 	return len(bufs), nil
 }
 
-func (d *fakeDevice) BatchSize() int { return 1 }
+func (d *fakeDevice) BatchSize() int { return fakeBatchSize }
+
+// fakeBatchSize is the most packets one fakeDevice Read returns.
+const fakeBatchSize = 8
 
 func (d *fakeDevice) SetMTU(mtu int) error {
 	d.mu.Lock()

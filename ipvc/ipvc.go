@@ -299,10 +299,11 @@ func (ifc *Interface) reader() {
 		bufs[i] = make([]byte, offset+MaxMTU)
 	}
 	sizes := make([]int, n)
+	var run sendRun
 	for {
 		k, err := ifc.dev.Read(bufs, sizes, offset)
-		for i := range k {
-			ifc.output(bufs[i][offset : offset+sizes[i]])
+		if k > 0 {
+			ifc.outputBatch(bufs[:k], sizes[:k], &run)
 		}
 		if err != nil {
 			ifc.mu.Lock()
@@ -317,42 +318,93 @@ func (ifc *Interface) reader() {
 	}
 }
 
-// output sends one packet read from the device (valid until it returns).
-func (ifc *Interface) output(pkt []byte) {
+// sendRun is consecutive packets of one Read batch bound for the same VC:
+// they go to it in one Send, one list (NdisCoSendNetBufferLists) per run
+// rather than per packet. The packets are copied into one slab per batch
+// (Send keeps what it is given).
+type sendRun struct {
+	v    *vc
+	pkts [][]byte
+	slab []byte
+}
+
+// outputBatch sends the packets of one Read (each valid until it returns).
+func (ifc *Interface) outputBatch(bufs [][]byte, sizes []int, run *sendRun) {
+	total := 0
+	for _, s := range sizes {
+		total += s
+	}
+	run.slab = make([]byte, 0, total)
+	for i, b := range bufs {
+		pkt := b[offset : offset+sizes[i]]
+		v := ifc.output(pkt)
+		if v == nil {
+			continue
+		}
+		if max := v.c.MaxSDU(); len(pkt) > max {
+			ifc.stats.tooBig.Add(1)
+			ifc.icmp(pkt, TooBig, max)
+			continue
+		}
+		if run.v != v {
+			ifc.flush(run)
+			run.v = v
+		}
+		at := len(run.slab)
+		run.slab = append(run.slab, pkt...)
+		run.pkts = append(run.pkts, run.slab[at:len(run.slab):len(run.slab)])
+	}
+	ifc.flush(run)
+	run.slab = nil
+}
+
+// flush sends the run's packets on its VC in one Send.
+func (ifc *Interface) flush(run *sendRun) {
+	if len(run.pkts) == 0 {
+		return
+	}
+	ifc.sendAll(run.v, run.pkts)
+	clear(run.pkts)
+	run.pkts, run.v = run.pkts[:0], nil
+}
+
+// output routes one packet read from the device (valid until it returns):
+// it returns the VC it is to be sent on, or nil if it was dealt with
+// here (queued for a call being set up, answered with ICMP, dropped).
+func (ifc *Interface) output(pkt []byte) *vc {
 	_, dst, ok := addrs(pkt)
 	if !ok {
-		return
+		return nil
 	}
 	p := ifc.lookup(dst)
 	if p == nil {
 		ifc.stats.noRoute.Add(1)
 		ifc.icmp(pkt, HostUnreachable, 0)
-		return
+		return nil
 	}
 	ifc.mu.Lock()
 	if ifc.closed {
 		ifc.mu.Unlock()
-		return
+		return nil
 	}
 	if len(p.vcs) > 0 {
 		v := p.vcs[0]
 		ifc.mu.Unlock()
-		ifc.send(v, pkt)
-		return
+		return v
 	}
 	if p.phase == peerRefused {
 		if time.Since(p.refusedAt) < RefusedHold {
 			why := p.refusedWhy
 			ifc.mu.Unlock()
 			ifc.icmp(pkt, why, 0)
-			return
+			return nil
 		}
 		p.phase = peerIdle
 	}
 	if len(p.queue) >= ifc.qlen {
 		ifc.mu.Unlock()
 		ifc.stats.queueDrops.Add(1)
-		return
+		return nil
 	}
 	p.queue = append(p.queue, slices.Clone(pkt))
 	dial := !p.dialing
@@ -365,22 +417,23 @@ func (ifc *Interface) output(pkt []byte) {
 	if dial {
 		go ifc.dial(p)
 	}
+	return nil
 }
 
-// send sends pkt on v; it copies pkt (Send keeps what it is given).
-func (ifc *Interface) send(v *vc, pkt []byte) {
-	if max := v.c.MaxSDU(); len(pkt) > max {
-		ifc.stats.tooBig.Add(1)
-		ifc.icmp(pkt, TooBig, max)
-		return
-	}
+// sendAll sends pkts, each no larger than v carries, on v in one Send,
+// which keeps them.
+func (ifc *Interface) sendAll(v *vc, pkts [][]byte) {
 	v.last.Store(time.Now().UnixNano())
-	if err := v.c.Send(slices.Clone(pkt)); err != nil {
-		ifc.stats.sendErrors.Add(1)
+	if err := v.c.Send(pkts...); err != nil {
+		ifc.stats.sendErrors.Add(uint64(len(pkts)))
 		return
 	}
-	ifc.stats.txPackets.Add(1)
-	ifc.stats.txBytes.Add(uint64(len(pkt)))
+	octets := 0
+	for _, p := range pkts {
+		octets += len(p)
+	}
+	ifc.stats.txPackets.Add(uint64(len(pkts)))
+	ifc.stats.txBytes.Add(uint64(octets))
 }
 
 // dial makes the call to p and sends what waited for it, or answers it
@@ -478,8 +531,17 @@ func (v *vc) Up(c Circuit) {
 	ifc.followMTULocked()
 	ifc.mu.Unlock()
 	ifc.log.Info("ip: VC up", "node", p.node, "vc", c.String(), "incoming", v.incoming, "max_sdu", c.MaxSDU(), "queued", len(queue))
+	fit := queue[:0]
 	for _, pkt := range queue {
-		ifc.send(v, pkt)
+		if max := c.MaxSDU(); len(pkt) > max {
+			ifc.stats.tooBig.Add(1)
+			ifc.icmp(pkt, TooBig, max)
+			continue
+		}
+		fit = append(fit, pkt)
+	}
+	if len(fit) > 0 {
+		ifc.sendAll(v, fit)
 	}
 }
 

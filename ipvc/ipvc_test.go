@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -354,4 +355,60 @@ func TestConfigCheck(t *testing.T) {
 	if err := c.Check(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestReadBatchGoesOutOneSendPerRun: the packets of one device Read go to
+// their VCs in one Send per run of packets for the same VC (one list per
+// run, not per packet), in order; a packet too big for its VC is
+// answered with ICMP and does not break the run; what is sent is a copy,
+// not the device's read buffer.
+func TestReadBatchGoesOutOneSendPerRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ifc, d, calls := start(t, testConfig())
+		d.in <- ipv4(self, beta, []byte("b0"))
+		synctest.Wait()
+		cb := calls.connect(calls.next(t), "vc#1")
+		synctest.Wait()
+		d.in <- ipv4(self, gamma, []byte("g0"))
+		synctest.Wait()
+		cg := calls.connect(calls.next(t), "vc#2")
+		synctest.Wait()
+
+		g1, g2 := ipv4(self, gamma, []byte("g1")), ipv4(self, gamma, []byte("g2"))
+		b1 := ipv4(self, beta, []byte("b1"))
+		g3, g4 := ipv4(self, gamma, []byte("g3")), ipv4(self, gamma, []byte("g4"))
+		big := ipv4(self, gamma, make([]byte, 1400))
+		g5 := ipv4(self, gamma, []byte("g5"))
+		d.inBatch <- [][]byte{g1, g2, b1, g3, g4, big, g5}
+		synctest.Wait()
+
+		if got, want := cg.sendSizes(), []int{1, 2, 3}; !slices.Equal(got, want) {
+			t.Fatalf("gamma's VC got Sends of %v SDUs, want %v", got, want)
+		}
+		if got, want := cb.sendSizes(), []int{1, 1}; !slices.Equal(got, want) {
+			t.Fatalf("beta's VC got Sends of %v SDUs, want %v", got, want)
+		}
+		gs := cg.sentSDUs()
+		for i, want := range [][]byte{g1, g2, g3, g4, g5} {
+			if !bytes.Equal(gs[1+i], want) {
+				t.Fatalf("gamma's SDU %d is % x, want % x", 1+i, gs[1+i], want)
+			}
+		}
+		if bs := cb.sentSDUs(); !bytes.Equal(bs[1], b1) {
+			t.Fatalf("beta's SDU 1 is % x, want % x", bs[1], b1)
+		}
+		// The next batch reuses the read buffers: what was sent stays.
+		d.inBatch <- [][]byte{ipv4(self, gamma, []byte("xx")), ipv4(self, gamma, []byte("yy"))}
+		synctest.Wait()
+		if gs := cg.sentSDUs(); !bytes.Equal(gs[1], g1) || !bytes.Equal(gs[5], g5) {
+			t.Fatalf("SDUs sent earlier changed: % x, % x", gs[1], gs[5])
+		}
+		m := d.written(t)
+		if m[20] != 3 || m[21] != 4 {
+			t.Fatalf("ICMP % x, want fragmentation needed", m[:28])
+		}
+		if s := ifc.Stats(); s.TxPackets != 10 || s.TooBig != 1 {
+			t.Fatalf("stats %+v, want 10 packets sent and 1 too big", s)
+		}
+	})
 }

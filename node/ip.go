@@ -167,6 +167,11 @@ func (a *ipCall) Received(_ *clientcore.VC, sdus [][]byte) {
 	}
 }
 
+// BorrowsReceived: Received keeps nothing (ipvc's Receive copies the
+// packet into its device queue), so the Core need not copy the SDUs
+// (clientcore.BorrowingHandler).
+func (a *ipCall) BorrowsReceived() {}
+
 // QoSChanged follows the call's new MaxSduSize.
 func (a *ipCall) QoSChanged(_ *clientcore.VC, f clientcore.Flows) { a.setMaxSDU(&f) }
 
@@ -198,8 +203,8 @@ func (a *ipCall) settle() {
 	}
 }
 
-// Send sends one SDU (ipvc.Circuit).
-func (a *ipCall) Send(sdu []byte) error { return a.v.Load().Send(sdu) }
+// Send sends SDUs in one list (ipvc.Circuit).
+func (a *ipCall) Send(sdus ...[]byte) error { return a.v.Load().Send(sdus...) }
 
 // MaxSDU is the call's negotiated MaxSduSize (ipvc.Circuit).
 func (a *ipCall) MaxSDU() int { return int(a.maxSDU.Load()) }
@@ -211,10 +216,10 @@ func (a *ipCall) Close() { a.v.Load().Close(clientcore.ReasonLocal, nil) }
 func (a *ipCall) String() string { return a.v.Load().Name() }
 
 var (
-	_ ipvc.Calls               = (*ipClient)(nil)
-	_ ipvc.Circuit             = (*ipCall)(nil)
-	_ clientcore.Handler       = (*ipCall)(nil)
-	_ clientcore.ListenHandler = (*ipListen)(nil)
+	_ ipvc.Calls                  = (*ipClient)(nil)
+	_ ipvc.Circuit                = (*ipCall)(nil)
+	_ clientcore.BorrowingHandler = (*ipCall)(nil)
+	_ clientcore.ListenHandler    = (*ipListen)(nil)
 )
 
 // startIP brings up the [ip] section's interface: the client, the TUN
