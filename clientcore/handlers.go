@@ -279,7 +279,7 @@ func (c *Core) ProtocolClIncomingCloseCall(closeStatus ndis.Status, vcCtx any, c
 		v.reason = ReasonRemote // what happened, even if a local close was about to be issued
 	}
 	v.closeSt, v.cause = closeStatus, cause
-	v.wantClose = true
+	v.wantClose, v.closeIndicated = true, true
 	c.stopTimerLocked(v)
 	c.mu.Unlock()
 	c.post(func() { c.progress(v) })

@@ -192,15 +192,19 @@ type VC struct {
 	maxSDU      int
 	sendsOut    int // lists handed to NdisCoSendNetBufferLists and not completed
 
-	setupErr     error // the call could not be made
-	failStatus   ndis.Status
-	wasUp        bool
-	reason       Reason
-	wantClose    bool
-	closeSt      ndis.Status
-	cause        uni.Cause
-	closeRefused ndis.Status
-	closeDone    []func(ndis.Status)
+	setupErr   error // the call could not be made
+	failStatus ndis.Status
+	wasUp      bool
+	reason     Reason
+	wantClose  bool
+	// closeIndicated: the call manager indicated the call's close
+	// (ProtocolClIncomingCloseCall), so an accepted call is closed
+	// without waiting for CallConnected.
+	closeIndicated bool
+	closeSt        ndis.Status
+	cause          uni.Cause
+	closeRefused   ndis.Status
+	closeDone      []func(ndis.Status)
 
 	sent, policed uint64
 
@@ -561,11 +565,14 @@ func (c *Core) wantCloseLocked(v *VC, why Reason) {
 
 // progress issues the next request v's state calls for, if any: close the
 // call once that is wanted and every send has completed (R-CLOSE-1), delete
-// an outgoing VC once its call is over (worker).
+// an outgoing VC once its call is over (worker). An incoming call the
+// client accepted is closed only once the call manager said it is up
+// (CallConnected) or closed it: closing it in between would cross the call
+// manager's NdisCmDispatchCallConnected, which R-IN-6 then refuses.
 func (c *Core) progress(v *VC) {
 	c.mu.Lock()
 	switch {
-	case v.wantClose && v.sendsOut == 0 && (v.phase == PhaseConnected || v.phase == PhaseAccepted):
+	case v.wantClose && v.sendsOut == 0 && (v.phase == PhaseConnected || v.phase == PhaseAccepted && v.closeIndicated):
 		var last *ndis.Party
 		if v.multipoint {
 			// A multipoint call is closed with its last party (R-CLOSE-4,

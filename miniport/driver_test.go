@@ -36,6 +36,9 @@ type testCM struct {
 	log []string
 	// media records the status indications on VCs ("name STATUS").
 	media []string
+	// gate, if set, holds every receive indication until it is closed: a
+	// call manager taking its time.
+	gate chan struct{}
 }
 
 // tvc is the test CM's VC context.
@@ -256,6 +259,9 @@ func (cm *testCM) ProtocolCoOidRequestComplete(afCtx, vcCtx, partyCtx any, req *
 func (cm *testCM) ProtocolCoAfRegisterNotify(bindingCtx any, af ndis.AddressFamily) {}
 func (cm *testCM) ProtocolCoReceiveNetBufferLists(bindingCtx, vcCtx any, nbls *ndis.NetBufferList, count int, flags ndis.ReceiveFlags) {
 	v := vcCtx.(*tvc)
+	if cm.gate != nil {
+		<-cm.gate
+	}
 	for n := nbls; n != nil; n = n.Next {
 		cm.note("rx %s %d", v.name, len(n.Data))
 		v.rx <- append([]byte(nil), n.Data...)

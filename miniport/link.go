@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/transport"
@@ -23,8 +24,9 @@ type peer struct {
 	data   map[uint32]*vc   // point-to-point data VCs bound to the peer, by connection identifier
 	leaves map[uint32][]*vc // multipoint leaf VCs bound to the peer, by connection identifier
 
-	held       [][]byte // signalling not yet indicated, oldest first
-	delivering bool     // a goroutine is indicating held signalling
+	held       [][]byte   // signalling not yet indicated, oldest first
+	delivering bool       // a goroutine is indicating held signalling
+	room       *sync.Cond // on Miniport.mu: held shrank, or the VC, the link or the miniport changed (see Message)
 
 	// lost: the peer's last link went down (its VCs were told
 	// MEDIA_DISCONNECT); a link of the same incarnation brings them
@@ -38,7 +40,7 @@ type peer struct {
 func (mp *Miniport) peerLocked(name string) *peer {
 	pr := mp.peers[name]
 	if pr == nil {
-		pr = &peer{name: name, data: map[uint32]*vc{}, leaves: map[uint32][]*vc{}}
+		pr = &peer{name: name, data: map[uint32]*vc{}, leaves: map[uint32][]*vc{}, room: sync.NewCond(&mp.mu)}
 		mp.peers[name] = pr
 	}
 	return pr
@@ -68,6 +70,7 @@ func (pr *peer) bindLocked(v *vc, p VCParams) bool {
 func (pr *peer) unbindLocked(v *vc) {
 	if pr.sig == v {
 		pr.sig = nil
+		pr.room.Broadcast() // readers waiting for room drop instead
 		return
 	}
 	if pr.data[v.p.ConnID] == v {
@@ -217,6 +220,7 @@ func (mp *Miniport) linkDown(pr *peer, l transport.Link, err error) {
 	}
 	mp.stats.SignallingDropped += uint64(len(pr.held))
 	pr.held = nil
+	pr.room.Broadcast() // readers of the link waiting for room drop their messages
 	var vs []*vc
 	if pr.sig != nil {
 		vs = append(vs, pr.sig)
@@ -249,18 +253,35 @@ type linkHandler struct {
 }
 
 // Message holds one signalling message for the peer's signalling VC and
-// indicates what it can.
+// indicates what it can. While that VC is open, a full queue makes the
+// link's reader wait for room rather than drop: the call manager is taking
+// its time (its turn among the links, or pacing a peer whose calls it
+// refuses), and a reader that waits makes the transport stop reading, so
+// that flow control holds back that peer alone. Before the VC is open,
+// at most Config.MaxHeldSignalling messages are held and later ones
+// dropped (counted in AdapterStats.SignallingDropped), as they are when
+// the link goes down or the miniport closes while the reader waits.
 func (h *linkHandler) Message(msg []byte) {
-	mp := h.mp
+	mp, pr := h.mp, h.pr
 	mp.mu.Lock()
-	if len(h.pr.held) >= mp.cfg.MaxHeldSignalling {
+	for len(pr.held) >= mp.cfg.MaxHeldSignalling && pr.openLocked() && pr.link == h.l && !mp.closed {
+		pr.room.Wait()
+	}
+	if len(pr.held) >= mp.cfg.MaxHeldSignalling || pr.link != h.l {
 		mp.stats.SignallingDropped++
 		mp.mu.Unlock()
 		return
 	}
-	h.pr.held = append(h.pr.held, msg)
+	pr.held = append(pr.held, msg)
 	mp.mu.Unlock()
-	mp.deliverSignalling(h.pr)
+	mp.deliverSignalling(pr)
+}
+
+// openLocked reports whether the peer's signalling VC is open: active,
+// and its call manager takes what it receives (OidSignallingOpen).
+func (pr *peer) openLocked() bool {
+	v := pr.sig
+	return v != nil && v.state == vcActive && v.rxReady
 }
 
 // Datagram indicates a datagram on the VC of its connection identifier.

@@ -206,6 +206,9 @@ func (mp *Miniport) Close() {
 	already := mp.closed
 	mp.closed = true
 	ep := mp.ep
+	for _, pr := range mp.peers {
+		pr.room.Broadcast() // readers waiting for room drop, so the endpoint can close
+	}
 	mp.mu.Unlock()
 	mp.cancel()
 	if !already && ep != nil {

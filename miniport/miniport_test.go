@@ -226,6 +226,57 @@ func TestHeldSignalling(t *testing.T) {
 	})
 }
 
+// TestOpenSignallingWaitsForRoom: once a peer's signalling VC is open, a
+// call manager that takes its time with what it is indicated (pacing a
+// peer, waiting for its turn) holds that link's reader back instead of
+// losing messages: while the CM sits on the first message (indicated from
+// the miniport's goroutine that delivers what was held when the VC
+// opened), 39 more arrive with room for 3, and all 40 reach it in order,
+// none dropped.
+func TestOpenSignallingWaitsForRoom(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := sim.New(sim.Config{Signal: sim.SignalConfig{Delay: time.Millisecond}})
+		defer net.Close()
+		a := simNode(t, net, "a", miniport.Config{})
+		b := simNode(t, net, "b", miniport.Config{MaxHeldSignalling: 3})
+		aSig := a.cm.createVc("a-sig")
+		a.cm.mustActivate(aSig, sig("b"), ndis.StatusPending)
+		var msgs [][]byte
+		for i := range 40 {
+			msgs = append(msgs, q2931(20+i%5, byte(i)))
+		}
+		if st := a.cm.send(aSig, msgs[0]); !allSuccess(st) {
+			t.Fatalf("send: %v", st)
+		}
+		time.Sleep(10 * time.Millisecond) // virtual: the first message is held at b
+		synctest.Wait()
+		bSig := b.cm.createVc("b-sig")
+		if st := b.cm.b.CmActivateVc(bSig.h, &ndis.CallParameters{MediaParameters: sig("a").Media()}); st != ndis.StatusSuccess {
+			t.Fatalf("activating b's signalling VC: %v", st)
+		}
+		b.cm.gate = make(chan struct{})
+		b.cm.openSignalling(bSig) // the held message is indicated, and the CM sits on it
+		if st := a.cm.send(aSig, msgs[1:]...); !allSuccess(st) {
+			t.Fatalf("sends: %v", st)
+		}
+		time.Sleep(50 * time.Millisecond) // virtual: the rest arrive while the CM is busy
+		synctest.Wait()
+		close(b.cm.gate)
+		for i, m := range b.cm.received(bSig, len(msgs)) {
+			if !bytes.Equal(m, msgs[i]) {
+				t.Fatalf("message %d: %d octets, want %d (lost or out of order)", i, len(m), len(msgs[i]))
+			}
+		}
+		if s := b.mp.Stats(); s.SignallingDropped != 0 {
+			t.Errorf("SignallingDropped = %d, want 0", s.SignallingDropped)
+		}
+		a.cm.teardown(aSig, true)
+		b.cm.teardown(bSig, true)
+		a.finish()
+		b.finish()
+	})
+}
+
 // TestActivateFails: a signalling VC for a peer the network does not know
 // pends while the dial runs and completes with
 // NDIS_STATUS_NO_ROUTE_TO_DESTINATION; one for a peer cut off completes

@@ -53,6 +53,7 @@ func (mp *Miniport) deliverSignalling(pr *peer) {
 		msg := pr.held[0]
 		pr.held[0] = nil
 		pr.held = pr.held[1:]
+		pr.room.Broadcast() // a reader waiting for room (Message) may go on
 		mp.startRxLocked(v, len(msg))
 		mp.mu.Unlock()
 		st := mp.adapter.MCoIndicateReceiveNetBufferLists(v.h, rxList(msg), 1, ndis.ReceiveFlagsResources)
