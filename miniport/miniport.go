@@ -324,13 +324,14 @@ func (mp *Miniport) MiniportCoActivateVc(vcCtx any, cp *ndis.CallParameters) ndi
 	}
 	if p.Role == Root {
 		// Not bound to a peer: it sends to its legs and receives nothing.
-		v.p, v.peer, v.actParam = p, nil, cp
+		v.p, v.peer = p, nil
 		mp.setParamsLocked(v, p)
 		if !mp.cfg.Pend {
 			v.setStateLocked(vcActive, "activated: root")
 			mp.mu.Unlock()
 			return ndis.StatusSuccess
 		}
+		v.actParam = cp // kept only while the activation pends
 		v.setStateLocked(vcActivating, "root: completing")
 		ret = mp.afterReturnLocked(func() { mp.finishActivate(v, ndis.StatusSuccess) })
 		mp.mu.Unlock()
@@ -341,14 +342,16 @@ func (mp *Miniport) MiniportCoActivateVc(vcCtx any, cp *ndis.CallParameters) ndi
 		mp.mu.Unlock()
 		return ndis.StatusVcNotAvailable
 	}
-	v.p, v.peer, v.actParam = p, pr, cp
+	v.p, v.peer = p, pr
 	v.setTrafficLocked(p)
-	switch {
-	case pr.link != nil && !mp.cfg.Pend:
+	if pr.link != nil && !mp.cfg.Pend {
 		v.setStateLocked(vcActive, "activated: link up")
 		v.rxReady = p.Kind != Signalling // a signalling VC's opens with OidSignallingOpen
 		mp.mu.Unlock()
 		return ndis.StatusSuccess
+	}
+	v.actParam = cp // kept only while the activation pends: a held VC keeps no call parameters
+	switch {
 	case pr.link != nil:
 		v.setStateLocked(vcActivating, "link up: completing")
 		ret = mp.afterReturnLocked(func() { mp.finishActivate(v, ndis.StatusSuccess) })
