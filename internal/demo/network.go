@@ -910,8 +910,16 @@ func chain(events []ndis.Event, vc string) []string {
 		case ndis.EventRequest, ndis.EventUpcall:
 			out = append(out, e.Func)
 		case ndis.EventReturn, ndis.EventHandled:
-			if e.Status == ndis.StatusPending && len(out) > 0 && out[len(out)-1] == e.Func {
-				out[len(out)-1] += " = PENDING"
+			if e.Status != ndis.StatusPending {
+				break
+			}
+			// Mark the latest call of the function: a completion from
+			// another goroutine may be traced before the PENDING return is.
+			for i := len(out) - 1; i >= 0; i-- {
+				if out[i] == e.Func {
+					out[i] += " = PENDING"
+					break
+				}
 			}
 		}
 	}
