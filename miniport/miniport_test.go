@@ -25,6 +25,10 @@ var open = miniport.Traffic{} // no buckets, no SDU limit of the VC's own
 // at once.
 func exchange(t *testing.T, a, b *node, maxDatagram int, settle func()) {
 	var bSig *tvc
+	// Under the CM's lock: over QUIC, the only order between this write and
+	// b's link-up is through the network, which the race detector does
+	// not see.
+	b.cm.mu.Lock()
 	b.cm.onLink = func(e miniport.LinkEvent) {
 		if !e.Up {
 			return
@@ -36,6 +40,7 @@ func exchange(t *testing.T, a, b *node, maxDatagram int, settle func()) {
 			t.Errorf("b's signalling VC for %s: NdisCmActivateVc returned %v, want SUCCESS at once", e.Peer, ret)
 		}
 	}
+	b.cm.mu.Unlock()
 
 	aSig := a.cm.createVc("a-sig")
 	a.cm.mustActivate(aSig, sig(b.name), ndis.StatusPending) // no link yet: dials
