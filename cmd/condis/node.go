@@ -53,7 +53,9 @@ only the problems.
 				return errors.New("node: --config FILE is required")
 			}
 			logs.levelSet = cmd.Flags().Changed("log-level")
-			log, err := logs.logger(cmd.ErrOrStderr())
+			out := newLogWriter(cmd.ErrOrStderr()) // lines in batches: a busy node logs a few per call
+			defer out.Close()
+			log, err := logs.logger(out)
 			if err != nil {
 				return err
 			}
