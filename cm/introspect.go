@@ -60,8 +60,8 @@ func (p *peer) stateLocked() callctl.LinkState {
 func (p *peer) noteStateLocked() { p.view.NoteState(p.stateLocked()) }
 
 // noteActivationFailedLocked records why p's signalling VC could not be
-// activated (the miniport could not reach the peer).
+// activated (the miniport could not reach the peer); the caller notes the
+// state it leaves.
 func (p *peer) noteActivationFailedLocked(st ndis.Status) {
 	p.view.NoteError("no signalling: " + st.String())
-	p.noteStateLocked()
 }

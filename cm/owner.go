@@ -76,10 +76,6 @@ type datagramLimit int
 
 func (l datagramLimit) MaxDatagramPayload() int { return int(l) }
 
-// addressOf is the address of the node called name
-// (callctl.Policy.PeerAddress).
-func addressOf(cfg Config, name string) uni.AESA { return cfg.PeerAddress(name) }
-
 func fmtStatus(what string, st ndis.Status) error { return fmt.Errorf("cm: %s: %w", what, st) }
 
 // vc is the CM's context for a call's VC. Its data goes through the

@@ -69,7 +69,7 @@ func (l sigLink) Send(msg []byte) error {
 func (c *CM) peerLocked(name string) *peer {
 	p := c.peers[name]
 	if p == nil {
-		p = &peer{name: name, addr: addressOf(c.cfg, name), refusals: pacing.NewRefusals(c.cfg.RefusalRate)}
+		p = &peer{name: name, addr: c.cfg.PeerAddress(name), refusals: pacing.NewRefusals(c.cfg.RefusalRate)}
 		p.as = c.core.NewAssoc(name, p, uni.Config{Timers: c.cfg.Timers}, func(out uni.Output) {
 			c.core.ApplyLocked(p.as, out)
 			c.core.KickLocked()

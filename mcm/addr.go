@@ -2,8 +2,6 @@ package mcm
 
 import (
 	"fmt"
-
-	"github.com/condis-project/condis/uni"
 )
 
 // checkAddressing fills in the default prefix and checks the prefixes of
@@ -14,7 +12,3 @@ func (cfg *Config) checkAddressing() error {
 	}
 	return nil
 }
-
-// peerAddress is the address of the node called name
-// (callctl.Policy.PeerAddress).
-func (d *MCM) peerAddress(name string) uni.AESA { return d.cfg.PeerAddress(name) }

@@ -149,7 +149,7 @@ func (p *peer) setLink(l transport.Link) {
 func (d *MCM) peerLocked(name string) *peer {
 	p := d.peers[name]
 	if p == nil {
-		p = &peer{d: d, name: name, refusals: pacing.NewRefusals(d.cfg.RefusalRate), addr: d.peerAddress(name)}
+		p = &peer{d: d, name: name, refusals: pacing.NewRefusals(d.cfg.RefusalRate), addr: d.cfg.PeerAddress(name)}
 		p.as = d.core.NewAssoc(name, p, uni.Config{Timers: d.timers}, func(out uni.Output) { d.timerExpiredLocked(p, out) })
 		d.peers[name] = p
 	}

@@ -9,7 +9,7 @@
 // messages) are fed by the node's trace events (package trace); the rest
 // is read when Prometheus scrapes, from counters the mediator and the call
 // manager keep anyway ([ndis.Mediator.Live], [ndis.Mediator.ViolationCounts],
-// [mcm.MCM.Totals]): the exporter adds its trace hooks to a call's path and
+// node.Q2931.Totals, either topology's): the exporter adds its trace hooks to a call's path and
 // nothing to an SDU's.
 //
 // # The metrics
@@ -101,8 +101,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/condis-project/condis/mcm"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931/callctl"
 	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/uni"
 )
@@ -249,7 +249,7 @@ type Mediator interface {
 // DataCounters is what the exporter reads the VC data totals from:
 // the node's call manager, of either topology (node.Q2931).
 type DataCounters interface {
-	Totals() mcm.Stats
+	Totals() callctl.Stats
 }
 
 // Watch registers the collectors that read med and data at each scrape.
