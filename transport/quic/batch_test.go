@@ -87,6 +87,13 @@ func pairWith(t *testing.T, rec transport.LinkHandler) *link {
 // discards).
 func pairLogged(t *testing.T, rec transport.LinkHandler, log *slog.Logger) *link {
 	t.Helper()
+	ab, _ := pairBoth(t, rec, log)
+	return ab
+}
+
+// pairBoth is pairLogged returning beta's end of the link too.
+func pairBoth(t *testing.T, rec transport.LinkHandler, log *slog.Logger) (ab, ba *link) {
+	t.Helper()
 	c := newCluster(t)
 	start := func(name string, h transport.Handler) {
 		id, err := c.ca.Issue(name)
@@ -115,13 +122,26 @@ func pairLogged(t *testing.T, rec transport.LinkHandler, log *slog.Logger) *link
 			}
 		}
 	}
-	var ab transport.Link
-	start("beta", transport.HandlerFunc(func(transport.Link) transport.LinkHandler { return rec }))
+	var alpha transport.Link
+	beta := make(chan transport.Link, 1)
+	start("beta", transport.HandlerFunc(func(l transport.Link) transport.LinkHandler {
+		select {
+		case beta <- l:
+		default:
+		}
+		return rec
+	}))
 	start("alpha", transport.HandlerFunc(func(l transport.Link) transport.LinkHandler {
-		ab = l
+		alpha = l
 		return &transport.LinkFuncs{}
 	}))
-	return ab.(*link)
+	select {
+	case l := <-beta:
+		return alpha.(*link), l.(*link)
+	case <-time.After(wait):
+		t.Fatal("beta never saw the link come up")
+		return nil, nil
+	}
 }
 
 // TestSendBatchKeepsOrderOnce: several goroutines send with Send and
