@@ -29,6 +29,8 @@ type fakeCall struct {
 	fs     ndis.Flowspec
 	rx     Receiver
 	answer chan callAnswer
+	// returned gets what Call returned.
+	returned chan error
 }
 
 type callAnswer struct {
@@ -41,17 +43,23 @@ func newFakeCalls() *fakeCalls {
 }
 
 func (f *fakeCalls) Call(ctx context.Context, node string, fs ndis.Flowspec, rx Receiver) error {
-	fc := &fakeCall{node: node, fs: fs, rx: rx, answer: make(chan callAnswer, 1)}
+	fc := &fakeCall{node: node, fs: fs, rx: rx, answer: make(chan callAnswer, 1), returned: make(chan error, 1)}
 	f.pending <- fc
+	err := fc.wait(ctx)
+	fc.returned <- err
+	return err
+}
+
+func (fc *fakeCall) wait(ctx context.Context) error {
 	select {
 	case a := <-fc.answer:
 		if a.err != nil {
 			return a.err
 		}
-		rx.Up(a.c)
+		fc.rx.Up(a.c)
 		return nil
 	case <-ctx.Done():
-		return &CallError{Node: node, Err: ctx.Err()}
+		return &CallError{Node: fc.node, Err: ctx.Err()}
 	}
 }
 

@@ -2,7 +2,9 @@ package ipvc
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"errors"
 	"net/netip"
 	"slices"
 	"strings"
@@ -310,7 +312,11 @@ func TestPacketTooBigForTheVC(t *testing.T) {
 	})
 }
 
-// TestCloseClosesTheVCs: Close closes every VC and stops.
+// TestCloseClosesTheVCs: Close closes every VC and stops. A call still
+// being set up is abandoned: its Call's context is cancelled, and Close
+// returns only once that Call has returned; the packets that waited for
+// it are dropped, not answered with ICMP (the device is going), and its
+// answer, should it still come, connects nothing.
 func TestCloseClosesTheVCs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ifc, d, calls := start(t, testConfig())
@@ -326,7 +332,24 @@ func TestCloseClosesTheVCs(t *testing.T) {
 		if c1.closeCount() != 1 {
 			t.Fatalf("beta's VC closed %d times", c1.closeCount())
 		}
-		_ = fc
+		select {
+		case err := <-fc.returned:
+			var ce *CallError
+			if !errors.As(err, &ce) || ce.Node != "gamma" || !errors.Is(err, context.Canceled) {
+				t.Fatalf("gamma's Call returned %v, want a CallError for gamma wrapping context.Canceled", err)
+			}
+		default:
+			t.Fatal("Close returned while gamma's Call was still waiting for its setup")
+		}
+		late := calls.connect(fc, "vc#2") // the answer nobody waits for any more
+		synctest.Wait()
+		if late.closeCount() != 0 || len(late.sentSDUs()) != 0 {
+			t.Fatalf("the abandoned call's late answer was used: %d closes, %d SDUs", late.closeCount(), len(late.sentSDUs()))
+		}
+		d.nothingWritten(t)
+		if s := ifc.Stats(); s.Calls != 2 || s.Connected != 1 || s.ICMPSent != 0 || s.TxPackets != 1 {
+			t.Fatalf("stats %+v: want 2 calls, 1 connected, 1 packet sent, no ICMP", s)
+		}
 	})
 }
 

@@ -63,12 +63,18 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// requireNetnsEnv is the environment variable that makes the namespace
+// test fail instead of skip when it cannot run: CI sets
+// CONDIS_REQUIRE_NETNS=1 (.ci/run), so a green CI proves it ran.
+const requireNetnsEnv = "CONDIS_REQUIRE_NETNS"
+
 // needNetns skips, loudly, unless the test can make namespaces and TUN
-// interfaces: root, /dev/net/tun, the ip command.
+// interfaces: root, /dev/net/tun, the ip command (and tools). With
+// CONDIS_REQUIRE_NETNS=1 it fails instead (skipNetns).
 func needNetns(t *testing.T, tools ...string) {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("builds condis and runs nodes in network namespaces; skipped with -short")
+		skipNetns(t, "it builds condis and runs nodes in network namespaces, which -short leaves out")
 	}
 	var missing []string
 	if os.Geteuid() != 0 {
@@ -83,8 +89,18 @@ func needNetns(t *testing.T, tools ...string) {
 		}
 	}
 	if len(missing) > 0 {
-		t.Skipf("\n\n*** SKIPPED: the IP over condis namespace test needs %s. CI runs it as root. ***\n\n", strings.Join(missing, ", "))
+		skipNetns(t, "it needs "+strings.Join(missing, ", ")+". CI runs it as root")
 	}
+}
+
+// skipNetns skips the namespace test, loudly, because of why, or fails it
+// when CONDIS_REQUIRE_NETNS=1 says it must run.
+func skipNetns(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv(requireNetnsEnv) == "1" {
+		t.Fatalf("%s=1, but the IP over condis namespace test cannot run: %s", requireNetnsEnv, why)
+	}
+	t.Skipf("\n\n*** SKIPPED: the IP over condis namespace test: %s (%s=1 makes this a failure). ***\n\n", why, requireNetnsEnv)
 }
 
 func (e *netnsEnv) run(name string, args ...string) string {

@@ -173,8 +173,12 @@ func (cv *ctlVc) Closed(v *clientcore.VC, e clientcore.End) {
 			// Never made: the start failed.
 			r := Response{Error: fmt.Sprintf("call %s: %s", v.Dest(), startError(e.Err))}
 			var se *clientcore.StatusError
-			if errors.As(e.Err, &se) {
+			var ue *UnknownNodeError
+			switch {
+			case errors.As(e.Err, &se):
 				r.Status = se.Status.String()
+			case errors.As(e.Err, &ue):
+				r.Status, r.Cause, r.CauseText = ue.Status().String(), int(ue.Cause()), causeText(ue.Cause())
 			}
 			s.startErr = &r
 			delete(c.sessions, s)

@@ -72,13 +72,29 @@ func (a Q2931CallManager) CallParams(dest string, tx, rx ndis.Flowspec, reliable
 		return nil, fmt.Errorf("%q: want NODE/SERVICE", dest)
 	}
 	if a.Known != nil && !a.Known(node) {
-		return nil, fmt.Errorf(`unknown node %q (not a [[peer]] of this node: add one, or set trust = "cluster")`, node)
+		return nil, &UnknownNodeError{Node: node}
 	}
 	if err := checkService(service); err != nil {
 		return nil, fmt.Errorf("service %q: %w", service, err)
 	}
 	return q2931.CallParams(node, service, tx, rx, reliable), nil
 }
+
+// UnknownNodeError is a call to a node this node's trust does not admit
+// (not a [[peer]] with trust = "peers"): no SETUP is sent. It is what a
+// network answers for a destination it has no route to: cause 3, no route
+// to destination, NDIS_STATUS_NO_ROUTE_TO_DESTINATION.
+type UnknownNodeError struct{ Node string }
+
+func (e *UnknownNodeError) Error() string {
+	return fmt.Sprintf(`unknown node %q (not a [[peer]] of this node: add one, or set trust = "cluster")`, e.Node)
+}
+
+// Status is NDIS_STATUS_NO_ROUTE_TO_DESTINATION.
+func (e *UnknownNodeError) Status() ndis.Status { return ndis.StatusNoRouteToDestination }
+
+// Cause is cause 3, no route to destination.
+func (e *UnknownNodeError) Cause() uni.Cause { return uni.CauseNoRouteToDestination }
 
 // ServiceSap builds the SAP of a service.
 func (a Q2931CallManager) ServiceSap(service string) (*ndis.CoSap, error) {

@@ -265,7 +265,8 @@ func TestTwoNodesPeerPrefix(t *testing.T) {
 
 // TestTrustPeers: with trust = "peers" a node neither accepts calls from
 // an authenticated node that is not its [[peer]] (cause 21) nor calls one,
-// even over the link that node opened.
+// even over the link that node opened (refused before any SETUP, with
+// cause 3, no route to destination).
 func TestTrustPeers(t *testing.T) {
 	c := newCluster(t)
 	aAddr, bAddr := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
@@ -275,7 +276,7 @@ func TestTrustPeers(t *testing.T) {
 	wantRefused(t, "alpha calls beta, which does not know alpha", alpha.call(t, beta, "beta/echo"), uni.CauseCallRejected, "cause 21")
 	beta.log.waitLine(t, `msg=call event=refused peer=alpha service=echo dir=in cause="call rejected (21)" why="alpha is not a [[peer]] of this node (trust = \"peers\")"`)
 	// The link alpha opened is up, but alpha is still not beta's peer.
-	wantRefused(t, "beta calls alpha", beta.call(t, alpha, "alpha/echo"), 0, `unknown node "alpha" (not a [[peer]] of this node: add one, or set trust = "cluster")`)
+	wantRefused(t, "beta calls alpha", beta.call(t, alpha, "alpha/echo"), uni.CauseNoRouteToDestination, `unknown node "alpha" (not a [[peer]] of this node: add one, or set trust = "cluster")`)
 	// Nor does the transport dial a node that is not a [[peer]].
 	r := &resolver{}
 	if _, err := r.resolve(context.Background(), "alpha"); !errors.Is(err, transport.ErrUnknownPeer) ||

@@ -19,7 +19,8 @@ var (
 	// (cause 88, incompatible destination).
 	ErrNoSuchService = errors.New("vcnet: no such service")
 	// ErrUnreachable: no route to the destination node, or no such node
-	// (causes 1, 2, 3).
+	// (causes 1, 2, 3); also a node this node's trust does not admit,
+	// refused before any SETUP with cause 3.
 	ErrUnreachable = errors.New("vcnet: destination unreachable")
 	// ErrDestOutOfOrder: the destination node is out of order (cause 27,
 	// NDIS_STATUS_DEST_OUT_OF_ORDER).

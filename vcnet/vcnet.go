@@ -355,6 +355,10 @@ func dialError(dest string, err error) error {
 	if errors.As(err, &ce) {
 		return &CallError{Op: "dial", Dest: dest, Status: ce.Status, Cause: ce.Cause}
 	}
+	var ue *node.UnknownNodeError
+	if errors.As(err, &ue) { // refused before any SETUP, as a network with no route to it would
+		return &CallError{Op: "dial", Dest: dest, Status: ue.Status(), Cause: ue.Cause(), Text: "dial " + dest + ": " + ue.Error()}
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}

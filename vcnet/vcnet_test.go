@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,7 +30,11 @@ type pair struct {
 	anet, bnet  *Network
 }
 
-func startPair(t *testing.T) *pair {
+func startPair(t *testing.T) *pair { t.Helper(); return startPairWith(t, nil) }
+
+// startPairWith is startPair with each node's configuration changed by
+// tweak (if not nil) before it starts.
+func startPairWith(t *testing.T, tweak func(*node.Config)) *pair {
 	t.Helper()
 	dir := t.TempDir()
 	if _, err := pki.InitCA(dir); err != nil {
@@ -52,6 +57,9 @@ func startPair(t *testing.T) *pair {
 		cfg := &node.Config{Name: name, Listen: listen, Control: filepath.Join(dir, name+".sock"),
 			CA: filepath.Join(dir, "ca.pem"), Cert: filepath.Join(dir, name+".pem"), Key: filepath.Join(dir, name+".key"),
 			Peers: []node.Peer{{Name: peer, Address: peerAddr}}}
+		if tweak != nil {
+			tweak(cfg)
+		}
 		n, err := node.Start(cfg, node.StartOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -265,23 +273,61 @@ func TestDatagram(t *testing.T) {
 }
 
 // TestCallErrors: a call to nothing is a *CallError matching
-// ErrNoSuchService; to an unknown node, ErrUnreachable or a refusal
-// before any call; a cancelled context returns its error.
+// ErrNoSuchService; to an unknown node (not a [[peer]]), ErrUnreachable
+// with NO_ROUTE_TO_DESTINATION and cause 3, refused before any call; to a
+// service whose allow list leaves the caller out, ErrRefused with cause
+// 21; a cancelled context returns its error. The same over a control
+// socket.
 func TestCallErrors(t *testing.T) {
-	p := startPair(t)
-	d := Dialer{Network: p.anet}
-	_, err := d.DialContext(ctxT(t), Net, "beta/nosuch")
-	var ce *CallError
-	if !errors.As(err, &ce) || !errors.Is(err, ErrNoSuchService) || errors.Is(err, ErrRefused) || ce.Cause != 88 {
-		t.Fatalf("beta/nosuch: %v, want a CallError with cause 88 (ErrNoSuchService)", err)
+	p := startPairWith(t, func(c *node.Config) {
+		if c.Name == "beta" {
+			c.SAPs = []node.SAP{{Service: "private", Allow: []string{"gamma"}}}
+		}
+	})
+	private, err := p.bnet.Listen(ctxT(t), "private")
+	if err != nil {
+		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := d.DialContext(ctx, Net, "beta/nosuch"); !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled: %v", err)
-	}
-	if _, err := d.DialContext(ctxT(t), Net, "nohost"); err == nil {
-		t.Fatal("an address without a service was dialled")
+	defer private.Close()
+	embedded := Dialer{Network: p.anet}
+	overSocket := Dialer{Network: Socket(p.serveAlphaSocket(t))}
+	for _, tc := range []struct {
+		name string
+		d    *Dialer
+	}{{"embedded", &embedded}, {"socket", &overSocket}} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := tc.d
+			_, err := d.DialContext(ctxT(t), Net, "beta/nosuch")
+			var ce *CallError
+			if !errors.As(err, &ce) || !errors.Is(err, ErrNoSuchService) || errors.Is(err, ErrRefused) || ce.Cause != 88 || ce.Status != ndis.StatusInvalidSap {
+				t.Errorf("beta/nosuch: %v, want a CallError with INVALID_SAP and cause 88 (ErrNoSuchService)", err)
+			}
+
+			_, err = d.DialContext(ctxT(t), Net, "gamma/echo")
+			ce = nil
+			if !errors.As(err, &ce) || !errors.Is(err, ErrUnreachable) || errors.Is(err, ErrRefused) ||
+				ce.Status != ndis.StatusNoRouteToDestination || ce.Cause != uni.CauseNoRouteToDestination {
+				t.Errorf("gamma/echo: %v, want a CallError with NO_ROUTE_TO_DESTINATION and cause 3 (ErrUnreachable)", err)
+			} else if msg := err.Error(); !strings.Contains(msg, `unknown node "gamma"`) || !strings.Contains(msg, "add one") || strings.Contains(msg, "\n") {
+				t.Errorf("gamma/echo: %q, want one line naming the node and what to do", msg)
+			}
+
+			_, err = d.DialContext(ctxT(t), Net, "beta/private")
+			ce = nil
+			if !errors.As(err, &ce) || !errors.Is(err, ErrRefused) || errors.Is(err, ErrNoSuchService) ||
+				ce.Status != ndis.StatusFailure || ce.Cause != uni.CauseCallRejected {
+				t.Errorf("beta/private: %v, want a CallError with FAILURE and cause 21 (ErrRefused)", err)
+			}
+
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			if _, err := d.DialContext(ctx, Net, "beta/nosuch"); !errors.Is(err, context.Canceled) {
+				t.Errorf("cancelled: %v", err)
+			}
+			if _, err := d.DialContext(ctxT(t), Net, "nohost"); err == nil {
+				t.Error("an address without a service was dialled")
+			}
+		})
 	}
 }
 
