@@ -11,10 +11,13 @@ import (
 // how many times the completion handler ran, and the final status. Tests
 // assert on it: a request that returned PENDING must see exactly one
 // completion; any other return, none (R-GEN-3, R-GEN-4).
+//
+// Its fields fit 16 bytes (Completions is an int32 for that): a ClientVc
+// holds four, and every call makes two ClientVcs.
 type Result struct {
 	Returned    ndis.Status // what the NdisXxx call returned
-	Completions int         // times the completion handler ran
 	Status      ndis.Status // final status (from the return or the completion)
+	Completions int32       // times the completion handler ran
 	Done        bool
 }
 

@@ -1,6 +1,7 @@
 package memdrv
 
 import (
+	"slices"
 	"sync/atomic"
 
 	"github.com/condis-project/condis/ndis"
@@ -63,9 +64,19 @@ type core struct {
 	afs          []*cmAf
 	vcs          vcRing                     // every VC the CM knows, newest first, for link loss
 	notified     map[*ndis.Af]ndis.Status   // ProtocolCmNotifyCloseAfComplete results
-	rx           func(v *cmVc, data []byte) // MCM: indicate cells switched to v
-	reuse        VcReuse                    // what becomes of a closed incoming call's VC
+	rx           func(h *ndis.Vc, data []byte) // MCM: indicate cells switched to the VC h
+	reuse        VcReuse                       // what becomes of a closed incoming call's VC
+
+	// Records of VCs the mediator has deleted, kept for the next VCs so a
+	// call allocates no context (at most maxFreeVcs of each).
+	freeRoots  []*cmVc // client VCs' contexts (rootVc allocations)
+	freeLeaves []*leafVc
 }
+
+// maxFreeVcs bounds each of a core's lists of recycled VC records: enough
+// for the calls a driver turns over at once, not a burst's worth of memory
+// kept for good.
+const maxFreeVcs = 64
 
 // VcReuse is what a call manager does with the VC it created for an
 // incoming call once that call has closed (spec §9.1, R-CLOSE-12).
@@ -136,6 +147,11 @@ type cmVc struct {
 	af             *cmAf
 	h              *ndis.Vc
 	listed         bool
+	// gen counts the record's lives: it changes (under the lock) when the
+	// mediator has deleted the VC, before the record is recycled for
+	// another, so work that outlives a lock round trip can tell its VC
+	// from the record's next one.
+	gen uint32
 
 	// Under the fabric's lock:
 	active    bool
@@ -192,11 +208,16 @@ type leafVc struct {
 // call.
 func (v *cmVc) incoming() bool { return v.lf != nil }
 
+// handleLocked is the VC's handle for the cells switched to it, read
+// under the lock when they are switched: the record may be recycled by the
+// time they are delivered.
+func (v *cmVc) handleLocked() *ndis.Vc { return v.h }
+
 // deliver makes an MCM's VC a switch endpoint (a split topology's VCs are
-// the miniport's endpoints instead).
-func (v *cmVc) deliver(data []byte) {
+// the miniport's endpoints instead): h is the VC the cell was switched to.
+func (v *cmVc) deliver(h *ndis.Vc, data []byte) {
 	if v.c.rx != nil {
-		v.c.rx(v, data)
+		v.c.rx(h, data)
 	}
 }
 
@@ -460,18 +481,59 @@ func (c *core) ProtocolCmDeregisterSap(sapCtx any) ndis.Status {
 // list now, so link loss visits VCs in the order they were created; it gets
 // a VCI with its first call.
 func (c *core) ProtocolCoCreateVc(afCtx any, vc *ndis.Vc) (any, ndis.Status) {
-	r := &rootVc{cmVc: cmVc{c: c, af: afCtx.(*cmAf), h: vc}}
-	v := &r.cmVc
-	v.mk = &r.mk
+	a := afCtx.(*cmAf)
 	c.lock()
+	var v *cmVc
+	if n := len(c.freeRoots); n > 0 {
+		v = c.freeRoots[n-1]
+		c.freeRoots[n-1] = nil
+		c.freeRoots = c.freeRoots[:n-1]
+		mk := v.mk
+		*mk = makeCall{}
+		*v = cmVc{c: c, af: a, h: vc, mk: mk, gen: v.gen}
+	} else {
+		r := &rootVc{cmVc: cmVc{c: c, af: a, h: vc}}
+		v = &r.cmVc
+		v.mk = &r.mk
+	}
 	c.vcs.add(v)
 	c.unlock()
 	return v, ndis.StatusSuccess
 }
 
+// ProtocolCoDeleteVc forgets a client's VC; the mediator has deleted it, so
+// nothing names the record any more and it is kept for the next VC.
 func (c *core) ProtocolCoDeleteVc(vcCtx any) ndis.Status {
-	c.forget(vcCtx.(*cmVc))
+	v := vcCtx.(*cmVc)
+	c.lock()
+	c.forgetLocked(v)
+	c.severLocked(v)
+	v.gen++
+	if len(c.freeRoots) < maxFreeVcs {
+		c.freeRoots = append(c.freeRoots, v)
+	}
+	c.unlock()
 	return ndis.StatusSuccess
+}
+
+// severLocked unlinks a deleted VC from the far ends of its calls, whose
+// links back to it would otherwise name the record's next VC once it is
+// recycled (link loss follows them).
+func (c *core) severLocked(v *cmVc) {
+	if p := v.peer; p != nil && p.peer == v {
+		p.peer, p.party = nil, nil
+	}
+	for _, pt := range v.parties {
+		if l := pt.leaf; l != nil && l.peer == v {
+			l.peer, l.party = nil, nil
+		}
+	}
+	if pt := v.party; pt != nil && pt.leaf == v {
+		pt.leaf = nil
+	}
+	v.peer, v.party = nil, nil
+	clear(v.parties)
+	v.parties = v.parties[:0]
 }
 
 // --- outgoing calls ---
@@ -501,7 +563,9 @@ func (m *makeCall) resume(st ndis.Status) {
 	}
 }
 
-// complete is NdisMCmMakeCallComplete (NdisCmMakeCallComplete).
+// complete is NdisMCmMakeCallComplete (NdisCmMakeCallComplete). The
+// client may delete the VC inside its completion handler, so the record is
+// read before and checked to be the same VC's after (gen).
 func (m *makeCall) complete(st ndis.Status) {
 	v, p := m.leg.v, m.leg.p
 	var party *ndis.Party
@@ -512,8 +576,9 @@ func (m *makeCall) complete(st ndis.Status) {
 			ctx = p
 		}
 	}
-	v.c.ops.makeCallComplete(st, v.h, party, ctx, m.leg.params)
-	v.c.makeCompleted(v)
+	c, gen := v.c, v.gen // (the VC cannot be deleted before this completion)
+	c.ops.makeCallComplete(st, v.h, party, ctx, m.leg.params)
+	c.makeCompletedGen(v, gen)
 }
 
 func (c *core) ProtocolCmMakeCall(vcCtx any, params *ndis.CallParameters, party *ndis.Party) (any, ndis.Status) {
@@ -665,7 +730,8 @@ func (g *leg) resumeLocked(ast ndis.Status) {
 
 // newLeafLocked makes the VC context for a call offered to sap (the far end
 // of setupLeaf): cb is told how the offer ends. With VcReuse it takes a VC
-// kept from a closed call to the same AF open if there is one.
+// kept from a closed call to the same AF open if there is one; else it
+// recycles the record of a leaf the mediator has deleted, if it has one.
 func (c *core) newLeafLocked(sap *cmSap, params *ndis.CallParameters, cb *leg) *cmVc {
 	var l *leafVc
 	if n := len(sap.af.idle); n > 0 {
@@ -676,7 +742,14 @@ func (c *core) newLeafLocked(sap *cmSap, params *ndis.CallParameters, cb *leg) *
 		l.sap, l.cb, l.waiting, l.accepted = sap, cb, false, false
 		leaf.inCall, leaf.connected, leaf.released, leaf.closing = true, false, false, false
 	} else {
-		l = &leafVc{cmVc: cmVc{c: c, af: sap.af, inCall: true}, sap: sap, cb: cb}
+		if n := len(c.freeLeaves); n > 0 {
+			l = c.freeLeaves[n-1]
+			c.freeLeaves[n-1] = nil
+			c.freeLeaves = c.freeLeaves[:n-1]
+			*l = leafVc{cmVc: cmVc{c: c, af: sap.af, inCall: true, gen: l.gen}, sap: sap, cb: cb}
+		} else {
+			l = &leafVc{cmVc: cmVc{c: c, af: sap.af, inCall: true}, sap: sap, cb: cb}
+		}
 		leaf := &l.cmVc
 		leaf.lf = l
 		c.fab.ownPortLocked(&leaf.port)
@@ -876,12 +949,21 @@ func (d *closedLeaf) run() {
 	c.deleteLeaf(leaf)
 }
 
+// deleteLeaf deletes a VC this CM created. Once the mediator has deleted
+// it, nothing names the record (its deletion is the last work queued for
+// it, and the CM's handlers have returned: closeCall.resume), so it is kept
+// for the next incoming call.
 func (c *core) deleteLeaf(leaf *cmVc) {
 	if leaf.h != nil && c.ops.deleteVc(leaf.h) != ndis.StatusSuccess {
 		return // reported by the mediator; the VC stays visible in the snapshot
 	}
 	c.lock()
 	then := c.dropLeafLocked(leaf)
+	c.severLocked(leaf)
+	leaf.gen++
+	if len(c.freeLeaves) < maxFreeVcs {
+		c.freeLeaves = append(c.freeLeaves, leaf.lf)
+	}
 	c.unlock()
 	if then != nil {
 		then(ndis.StatusSuccess)
@@ -922,20 +1004,39 @@ type closeCall struct {
 	v     *cmVc
 	party *ndis.Party
 	r     reply
+	// after is a leaf's deletion (or keeping), queued once the close has
+	// finished: by resume if ProtocolCmCloseCall has returned, else by
+	// the handler on its way out, the last it does with the record.
+	after task
 }
 
 // resume finishes the close once v is deactivated (its call already ended:
 // closing hides it from everything until the next MakeCall); a leaf is
 // deleted, or kept for reuse, once the close has finished (R-CLOSE-12).
+// v is read first: once the close is completed, a client may delete its VC.
 func (k *closeCall) resume(st ndis.Status) {
 	v := k.v
-	k.r.resume(st)
+	var after task
 	switch {
 	case !v.incoming():
 	case st == ndis.StatusSuccess:
-		v.c.fab.post((*closedLeaf)(v))
+		after = (*closedLeaf)(v)
 	default:
-		v.c.fab.post((*leafDeletion)(v))
+		after = (*leafDeletion)(v)
+	}
+	k.after = after // read by the handler if the outcome arrives inside it
+	if k.r.deliver(st) && after != nil {
+		v.c.fab.post(after)
+	}
+}
+
+// finished queues the leaf's deletion that resume left to the handler
+// (done: the close's outcome arrived inside it).
+func (k *closeCall) finished(done bool) {
+	if done && k.after != nil {
+		t := k.after
+		k.after = nil
+		k.v.c.fab.post(t)
 	}
 }
 
@@ -976,7 +1077,8 @@ func (c *core) ProtocolCmCloseCall(vcCtx, partyCtx any, data []byte) ndis.Status
 		// Nothing to signal: take v down in this critical section.
 		c.fab.disconnectLocked(&v.port)
 		c.deactivateLocked(v, k, true)
-		st, _ := k.r.end()
+		st, done := k.r.end()
+		k.finished(done)
 		return st
 	}
 	c.unlock()
@@ -993,7 +1095,8 @@ func (c *core) ProtocolCmCloseCall(vcCtx, partyCtx any, data []byte) ndis.Status
 		}
 	}
 	c.unlinkAndDeactivate(v, k, true)
-	st, _ := k.r.end()
+	st, done := k.r.end()
+	k.finished(done)
 	return st
 }
 
@@ -1113,6 +1216,23 @@ func (c *core) failSetup(v *cmVc, setup step, st ndis.Status, activating bool) {
 // while its completion was queued is indicated now, never before (R-CLOSE-20).
 func (c *core) makeCompleted(v *cmVc) {
 	c.lock()
+	c.makeCompletedLocked(v)
+}
+
+// makeCompletedGen is makeCompleted unless v's record has been recycled
+// since its life gen (the VC was deleted meanwhile: nothing is held).
+func (c *core) makeCompletedGen(v *cmVc, gen uint32) {
+	c.lock()
+	if v.gen != gen {
+		c.unlock()
+		return
+	}
+	c.makeCompletedLocked(v)
+}
+
+// makeCompletedLocked is makeCompleted for a caller holding the lock,
+// which it releases.
+func (c *core) makeCompletedLocked(v *cmVc) {
 	held, st := v.held && !v.closing, v.heldClose
 	v.makeOut, v.held = false, false
 	c.unlock()
@@ -1271,17 +1391,26 @@ func (c *core) ProtocolCoOidRequestComplete(afCtx, vcCtx, partyCtx any, req *ndi
 // calls being set up fail, established and offered calls are closed with
 // status at both ends (spec §4.13).
 func (c *core) linkDown(st ndis.Status) {
+	type life struct {
+		v   *cmVc
+		gen uint32
+	}
 	c.lock()
-	vcs := make([]*cmVc, 0, c.vcs.n)
+	vcs := make([]life, 0, c.vcs.n)
 	for v := c.vcs.head; v != nil; v = v.nextVc {
-		vcs = append(vcs, v)
+		vcs = append(vcs, life{v, v.gen})
 	}
 	c.unlock()
-	for _, v := range vcs {
+	for _, x := range vcs {
+		v := x.v
 		c.lock()
+		if v.gen != x.gen {
+			c.unlock()
+			continue // deleted meanwhile: its record may carry another VC now
+		}
 		far := []*cmVc{}
-		if v.peer != nil {
-			far = append(far, v.peer)
+		if p := v.peer; p != nil && (p.peer == v || v.party != nil && slices.Contains(p.parties, v.party)) {
+			far = append(far, p) // the far end of v's call, still (not of a call it has since left)
 		}
 		for _, p := range v.parties {
 			if !p.gone && p.leaf != nil {

@@ -2,11 +2,24 @@ package memdrv
 
 import (
 	"sync"
+
+	"github.com/condis-project/condis/ndis"
 )
 
 // endpoint is where the switch delivers cells for one VCI.
 type endpoint interface {
-	deliver(data []byte)
+	// handleLocked is the VC the endpoint is now (the fabric's lock held).
+	handleLocked() *ndis.Vc
+	// deliver delivers a cell switched to the endpoint when it was VC h.
+	deliver(h *ndis.Vc, data []byte)
+}
+
+// delivery is a cell's destination, taken under the lock and delivered
+// after it is released: the endpoint, and the VC it was then (its record
+// may be another VC's by delivery time, and the cell is not that VC's).
+type delivery struct {
+	end endpoint
+	h   *ndis.Vc
 }
 
 // Fabric is the in-memory network: a directory of registered services, a
@@ -234,9 +247,9 @@ func (f *Fabric) disconnectLocked(p *port) {
 // switchCell delivers data sent on vci to every connected endpoint and
 // returns how many received it.
 func (f *Fabric) switchCell(vci uint32, data []byte) int {
-	var buf [4]endpoint
+	var buf [4]delivery
 	f.mu.Lock()
-	var ts []endpoint
+	var ts []delivery
 	if p := f.ports[vci]; p != nil {
 		ts = p.targetsLocked(buf[:0])
 	}
@@ -246,7 +259,7 @@ func (f *Fabric) switchCell(vci uint32, data []byte) int {
 
 // switchFrom is switchCell for a sender that holds its port.
 func (f *Fabric) switchFrom(p *port, data []byte) int {
-	var buf [4]endpoint
+	var buf [4]delivery
 	f.mu.Lock()
 	ts := p.targetsLocked(buf[:0])
 	f.mu.Unlock()
@@ -256,21 +269,21 @@ func (f *Fabric) switchFrom(p *port, data []byte) int {
 // targetsLocked appends the endpoints cells from p go to (f.mu held):
 // delivery happens after the caller released the lock, since an endpoint
 // may call back into the fabric.
-func (p *port) targetsLocked(ts []endpoint) []endpoint {
+func (p *port) targetsLocked(ts []delivery) []delivery {
 	if to := p.out.first; to != nil && to.end != nil {
-		ts = append(ts, to.end)
+		ts = append(ts, delivery{to.end, to.end.handleLocked()})
 	}
 	for _, to := range p.out.rest() {
 		if to.end != nil {
-			ts = append(ts, to.end)
+			ts = append(ts, delivery{to.end, to.end.handleLocked()})
 		}
 	}
 	return ts
 }
 
-func deliverAll(ts []endpoint, data []byte) int {
-	for _, e := range ts {
-		e.deliver(data)
+func deliverAll(ts []delivery, data []byte) int {
+	for _, d := range ts {
+		d.end.deliver(d.h, data)
 	}
 	return len(ts)
 }

@@ -112,13 +112,13 @@ func (d *MCM) MiniportReturnNetBufferLists(adapterCtx any, nbls *ndis.NetBufferL
 	d.mu.Unlock()
 }
 
-// rx indicates a cell switched to one of the MCM's VCs.
-func (d *MCM) rx(v *cmVc, data []byte) {
+// rx indicates a cell switched to one of the MCM's VCs, h.
+func (d *MCM) rx(h *ndis.Vc, data []byte) {
 	nbl := &ndis.NetBufferList{Data: append([]byte(nil), data...)}
 	d.mu.Lock()
 	d.rxOut++
 	d.mu.Unlock()
-	d.adapter.MCoIndicateReceiveNetBufferLists(v.h, nbl, 1, 0)
+	d.adapter.MCoIndicateReceiveNetBufferLists(h, nbl, 1, 0)
 }
 
 type mcmOps struct{ d *MCM }

@@ -171,7 +171,10 @@ func (mp *Miniport) MiniportReturnNetBufferLists(adapterCtx any, nbls *ndis.NetB
 	mp.mu.Unlock()
 }
 
-func (v *mpVc) deliver(data []byte) {
+func (v *mpVc) handleLocked() *ndis.Vc { return v.h }
+
+// deliver indicates a cell; an mpVc is never recycled, so h is v.h.
+func (v *mpVc) deliver(h *ndis.Vc, data []byte) {
 	nbl := &ndis.NetBufferList{Data: append([]byte(nil), data...)}
 	v.mp.mu.Lock()
 	v.mp.rxOut++
