@@ -61,3 +61,67 @@ func TestCallLifecycleAllocations(t *testing.T) {
 		t.Fatalf("callee keeps %d deleted VCs", len(in))
 	}
 }
+
+// A recycled VC record is not its last VC: link loss at the far end of a
+// deleted VC's call, whose leaf is still closing, leaves the call the
+// record carries now alone.
+func TestRecycledVcRecordIsNotItsLastCall(t *testing.T) {
+	m := ndis.New(ndis.Options{Name: t.Name(), OnViolation: func(v ndis.Violation) { t.Errorf("violation: %v", v) }})
+	fab := NewFabric()
+	a, st := NewMCM(m, "a", fab)
+	if st != ndis.StatusSuccess {
+		t.Fatal(st)
+	}
+	b, st := NewMCM(m, "b", fab)
+	if st != ndis.StatusSuccess {
+		t.Fatal(st)
+	}
+	caller, _ := NewClient(m, "caller", a.Adapter(), fab)
+	onA, _ := NewClient(m, "onA", a.Adapter(), fab)
+	onB, _ := NewClient(m, "onB", b.Adapter(), fab)
+	onB.CloseLater = true // its leaf stays until the Loop runs its close
+	fab.Run()
+	onA.RegisterSap(onA.Af(), "svcA")
+	onB.RegisterSap(onB.Af(), "svcB")
+	fab.Run()
+	flow := ndis.Flowspec{TokenRate: 1000}
+
+	v1, _ := caller.CreateVc(caller.Af())
+	if _, st := caller.MakeCall(v1, CallParams("svcB", flow, flow), false); st != ndis.StatusSuccess {
+		t.Fatal("MakeCall to b:", st)
+	}
+	if st := caller.CloseCall(v1); st != ndis.StatusSuccess {
+		t.Fatal("CloseCall:", st)
+	}
+	if st := caller.DeleteVc(v1); st != ndis.StatusSuccess {
+		t.Fatal("DeleteVc:", st)
+	}
+	free := func() int { fab.mu.Lock(); defer fab.mu.Unlock(); return len(a.core.freeRoots) }
+	if n := free(); n != 1 {
+		t.Fatalf("%d root records kept after the deletion, want 1", n)
+	}
+	v2, _ := caller.CreateVc(caller.Af()) // takes v1's record
+	if n := free(); n != 0 {
+		t.Fatalf("%d root records kept after CreateVc, want 0 (recycled)", n)
+	}
+	if _, st := caller.MakeCall(v2, CallParams("svcA", flow, flow), false); st != ndis.StatusSuccess {
+		t.Fatal("MakeCall to a:", st)
+	}
+
+	b.LinkDown(ndis.StatusDestOutOfOrder) // b's leaf of v1's call is still closing
+	if n := See(caller, func() int { return v2.CloseIndicated }); n != 0 {
+		t.Fatalf("link loss at b closed the call v2 makes to a (%d close indication(s)): it followed the link of v1's call, whose record v2 took over", n)
+	}
+
+	fab.Run() // onB closes v1's leaf; the MCM deletes it
+	if st := caller.CloseCall(v2); st != ndis.StatusSuccess {
+		t.Fatal("CloseCall v2:", st)
+	}
+	if st := caller.DeleteVc(v2); st != ndis.StatusSuccess {
+		t.Fatal("DeleteVc v2:", st)
+	}
+	fab.Run()
+	if s := m.Snapshot(); len(s.Vcs) != 0 {
+		t.Fatalf("VCs left:\n%s", s)
+	}
+}

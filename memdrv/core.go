@@ -62,8 +62,8 @@ type core struct {
 	maxTokenRate atomic.Uint32 // read on every call, so not under the lock
 	refuseOpen   ndis.Status   // ProtocolCmOpenAf fails with this when not SUCCESS
 	afs          []*cmAf
-	vcs          vcRing                     // every VC the CM knows, newest first, for link loss
-	notified     map[*ndis.Af]ndis.Status   // ProtocolCmNotifyCloseAfComplete results
+	vcs          vcRing                        // every VC the CM knows, newest first, for link loss
+	notified     map[*ndis.Af]ndis.Status      // ProtocolCmNotifyCloseAfComplete results
 	rx           func(h *ndis.Vc, data []byte) // MCM: indicate cells switched to the VC h
 	reuse        VcReuse                       // what becomes of a closed incoming call's VC
 

@@ -110,5 +110,5 @@ func TestFabricSwitch(t *testing.T) {
 
 type endFunc func([]byte)
 
-func (e endFunc) handleLocked() *ndis.Vc { return nil }
+func (e endFunc) handleLocked() *ndis.Vc       { return nil }
 func (e endFunc) deliver(_ *ndis.Vc, b []byte) { e(b) }
