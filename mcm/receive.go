@@ -64,3 +64,10 @@ var _ transport.BatchHandler = (*linkHandler)(nil)
 func (h *linkHandler) Datagram(connID uint32, payload []byte) { h.d.receive(h.p, connID, payload) }
 
 func (h *linkHandler) StreamData(connID uint32, sdu []byte) { h.d.receive(h.p, connID, sdu) }
+
+// BorrowsStreamData: receive is done with an SDU when it returns (it
+// indicates with NDIS_RECEIVE_FLAGS_RESOURCES, so clients copy during the
+// indication, R-DATA-6), so the transport may lend its read buffer.
+func (h *linkHandler) BorrowsStreamData() {}
+
+var _ transport.DataBorrower = (*linkHandler)(nil)

@@ -53,7 +53,7 @@
 //     implementation owns; no callback runs on a goroutine that called into
 //     the transport.
 //  5. Callbacks own the slices they are given (the transport never reuses
-//     them). Callbacks should return promptly: a blocked Message or
+//     them), except a [DataBorrower]'s StreamData SDUs, which are lent. Callbacks should return promptly: a blocked Message or
 //     StreamData call stops reading that stream (the peer is then held back
 //     by flow control); a blocked Datagram call makes datagrams be dropped.
 //  6. Callbacks may call any [Link] method, including Close. They must not
@@ -166,6 +166,19 @@ type BatchHandler interface {
 	// Each message is the handler's; the slice holding them is the
 	// transport's and must not be kept after Messages returns.
 	Messages(msgs [][]byte)
+}
+
+// DataBorrower is an optional extension of LinkHandler, for a handler
+// that is done with each SDU by the time StreamData returns (the MCM,
+// which indicates received data with NDIS_RECEIVE_FLAGS_RESOURCES, so its
+// clients copy it during the indication). Such a handler only borrows the
+// slice StreamData gives it, and the transport may lend it its own read
+// buffer, overwritten by the next SDU, instead of allocating each SDU —
+// an exception to rule 5 above. Datagram slices stay the handler's.
+type DataBorrower interface {
+	LinkHandler
+	// BorrowsStreamData marks the handler; it is never called.
+	BorrowsStreamData()
 }
 
 // BatchSender is an optional extension of Link: several signalling

@@ -396,8 +396,16 @@ func (l *link) readStream(s recvStream) {
 		return
 	}
 	id := binary.BigEndian.Uint32(hdr[1:])
+	_, borrows := l.h.(transport.DataBorrower)
 	for {
-		sdu, err := readFrame(br, 0, transport.MaxStreamSDU)
+		var sdu []byte
+		var lent int
+		var err error
+		if borrows {
+			sdu, lent, err = lendFrame(br, transport.MaxStreamSDU)
+		} else {
+			sdu, err = readFrame(br, 0, transport.MaxStreamSDU)
+		}
 		if err != nil {
 			if errors.Is(err, errFrameLength) {
 				l.e.log.Warn("reliable VC SDU too long", "peer", l.peer, "conn_id", id, "err", err)
@@ -408,7 +416,32 @@ func (l *link) readStream(s recvStream) {
 			return
 		}
 		l.h.StreamData(id, sdu)
+		br.Discard(lent)
 	}
+}
+
+// lendFrame reads the next frame of at most hi octets for a
+// transport.DataBorrower: a frame that fits br's buffer is lent from it,
+// without a copy, and lent octets are to be discarded from br once the
+// handler is done with them; a longer one is read as readFrame does.
+func lendFrame(br *bufio.Reader, hi uint32) (sdu []byte, lent int, err error) {
+	hdr, err := br.Peek(4)
+	if err != nil {
+		if len(hdr) > 0 {
+			err = unexpectedEOF(err) // the stream ended inside a frame's prefix
+		}
+		return nil, 0, err
+	}
+	n := binary.BigEndian.Uint32(hdr)
+	if n > hi || int(n) > br.Size()-4 {
+		sdu, err = readFrame(br, 0, hi)
+		return sdu, 0, err
+	}
+	b, err := br.Peek(4 + int(n))
+	if err != nil {
+		return nil, 0, unexpectedEOF(err)
+	}
+	return b[4:], len(b), nil
 }
 
 func (l *link) Send(msg []byte) error {

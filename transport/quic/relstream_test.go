@@ -3,6 +3,7 @@ package quic
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -69,21 +70,82 @@ func (s *countingStream) CancelRead(code quicgo.StreamErrorCode) {
 }
 
 // readStreamOf runs readStream over data and returns the SDUs delivered
-// and the stream.
-func readStreamOf(data []byte) ([][]byte, *countingStream) {
-	var got [][]byte
-	l := &link{
-		e: &Endpoint{log: slog.New(slog.DiscardHandler)},
-		h: &transport.LinkFuncs{OnStreamData: func(id uint32, p []byte) {
-			if id != 0x00010020 {
-				p = nil // a wrong identifier shows up as a wrong SDU
-			}
-			got = append(got, p)
-		}},
-	}
-	s := &countingStream{r: bytes.NewReader(data)}
-	l.readStream(s)
+// and the stream; with borrow, its handler is a transport.DataBorrower
+// (and keeps copies: it is only lent the SDUs).
+func readStreamOf(data []byte, borrow bool) ([][]byte, *countingStream) {
+	got, _, s := readStreamLending(data, borrow)
 	return got, s
+}
+
+// readStreamLending is readStreamOf that also returns, for each SDU, the
+// end of the memory it was delivered in: SDUs lent from one read buffer
+// share it.
+func readStreamLending(data []byte, borrow bool) (got [][]byte, ends []*byte, s *countingStream) {
+	f := &transport.LinkFuncs{OnStreamData: func(id uint32, p []byte) {
+		var end *byte
+		if cap(p) > 0 {
+			end = &p[:cap(p)][cap(p)-1]
+		}
+		ends = append(ends, end)
+		if borrow {
+			p = bytes.Clone(p)
+		}
+		if id != 0x00010020 {
+			p = nil // a wrong identifier shows up as a wrong SDU
+		}
+		got = append(got, p)
+	}}
+	var h transport.LinkHandler = f
+	if borrow {
+		h = borrower{f}
+	}
+	l := &link{e: &Endpoint{log: slog.New(slog.DiscardHandler)}, h: h}
+	s = &countingStream{r: bytes.NewReader(data)}
+	l.readStream(s)
+	return got, ends, s
+}
+
+// borrower is a LinkHandler that only borrows stream SDUs.
+type borrower struct{ *transport.LinkFuncs }
+
+func (borrower) BorrowsStreamData() {}
+
+// TestReliableStreamLendsToBorrowers: a transport.DataBorrower is lent its
+// SDUs from the stream's read buffer (no allocation per SDU), intact, and
+// an SDU longer than the buffer is still delivered whole; any other
+// handler gets SDUs of its own, never sharing memory.
+func TestReliableStreamLendsToBorrowers(t *testing.T) {
+	data := vcStreamHeader()
+	var want [][]byte
+	for i := range 30 {
+		sdu := bytes.Repeat([]byte{byte(i)}, 700+i)
+		if i == 20 {
+			sdu = bytes.Repeat([]byte{0xee}, relReadBuf+100) // past the buffer
+		}
+		want = append(want, sdu)
+		data = appendFrame(data, sdu)
+	}
+	for _, borrow := range []bool{false, true} {
+		got, ends, _ := readStreamLending(data, borrow)
+		if len(got) != len(want) {
+			t.Fatalf("borrow %v: %d SDUs, want %d", borrow, len(got), len(want))
+		}
+		shared := 0
+		for i := range got {
+			if !bytes.Equal(got[i], want[i]) {
+				t.Fatalf("borrow %v: SDU %d is %d octets, not what was sent (%d)", borrow, i, len(got[i]), len(want[i]))
+			}
+			if i > 0 && ends[i] == ends[i-1] {
+				shared++
+			}
+		}
+		switch {
+		case !borrow && shared != 0:
+			t.Errorf("%d SDUs share memory with the one before, for a handler that keeps them", shared)
+		case borrow && shared < len(got)-4:
+			t.Errorf("only %d of %d SDUs were lent from the read buffer", shared, len(got)-1)
+		}
+	}
 }
 
 func vcStreamHeader() []byte {
@@ -99,20 +161,22 @@ func TestReliableStreamReadIsBuffered(t *testing.T) {
 	for i := range n {
 		data = appendFrame(data, bytes.Repeat([]byte{byte(i)}, i%40))
 	}
-	got, s := readStreamOf(data)
-	if len(got) != n {
-		t.Fatalf("%d SDUs delivered, want %d", len(got), n)
-	}
-	for i, p := range got {
-		if !bytes.Equal(p, bytes.Repeat([]byte{byte(i)}, i%40)) {
-			t.Fatalf("SDU %d: %x", i, p)
+	for _, borrow := range []bool{false, true} {
+		got, s := readStreamOf(data, borrow)
+		if len(got) != n {
+			t.Fatalf("borrow %v: %d SDUs delivered, want %d", borrow, len(got), n)
 		}
-	}
-	if max := len(data)/relReadBuf + 2; s.reads > max { // the last Read sees EOF
-		t.Errorf("%d stream Reads for %d octets in %d SDUs, want at most %d", s.reads, len(data), n, max)
-	}
-	if s.cancelled {
-		t.Errorf("stream cancelled (code %#x) after a clean end", s.code)
+		for i, p := range got {
+			if !bytes.Equal(p, bytes.Repeat([]byte{byte(i)}, i%40)) {
+				t.Fatalf("borrow %v: SDU %d: %x", borrow, i, p)
+			}
+		}
+		if max := len(data)/relReadBuf + 2; s.reads > max { // the last Read sees EOF
+			t.Errorf("borrow %v: %d stream Reads for %d octets in %d SDUs, want at most %d", borrow, s.reads, len(data), n, max)
+		}
+		if s.cancelled {
+			t.Errorf("borrow %v: stream cancelled (code %#x) after a clean end", borrow, s.code)
+		}
 	}
 }
 
@@ -142,20 +206,22 @@ func TestReliableStreamReadErrors(t *testing.T) {
 		{"unknown kind", append([]byte{streamKindVC + 1, 0, 1, 0, 0x20}, appendFrame(nil, []byte("x"))...), 0, true},
 		{"header only", vcStreamHeader(), 0, false},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, s := readStreamOf(tc.data)
-			if len(got) != tc.sdus {
-				t.Errorf("%d SDUs delivered, want %d", len(got), tc.sdus)
-			}
-			if tc.name == "largest SDU" && len(got) == 1 && !bytes.Equal(got[0], full) {
-				t.Errorf("largest SDU delivered as %d octets", len(got[0]))
-			}
-			if bytes.Equal(tc.data, longCut) && len(got) == 1 && !bytes.Equal(got[0], long) {
-				t.Errorf("long SDU delivered as %d octets, want %d of 9", len(got[0]), len(long))
-			}
-			if s.cancelled != tc.cancel || (tc.cancel && s.code != CodeBadStream) {
-				t.Errorf("cancelled %v (code %#x), want %v (code %#x)", s.cancelled, s.code, tc.cancel, CodeBadStream)
-			}
-		})
+		for _, borrow := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/borrow=%v", tc.name, borrow), func(t *testing.T) {
+				got, s := readStreamOf(tc.data, borrow)
+				if len(got) != tc.sdus {
+					t.Errorf("%d SDUs delivered, want %d", len(got), tc.sdus)
+				}
+				if tc.name == "largest SDU" && len(got) == 1 && !bytes.Equal(got[0], full) {
+					t.Errorf("largest SDU delivered as %d octets", len(got[0]))
+				}
+				if bytes.Equal(tc.data, longCut) && len(got) == 1 && !bytes.Equal(got[0], long) {
+					t.Errorf("long SDU delivered as %d octets, want %d of 9", len(got[0]), len(long))
+				}
+				if s.cancelled != tc.cancel || (tc.cancel && s.code != CodeBadStream) {
+					t.Errorf("cancelled %v (code %#x), want %v (code %#x)", s.cancelled, s.code, tc.cancel, CodeBadStream)
+				}
+			})
+		}
 	}
 }
