@@ -218,14 +218,7 @@ func (d *MCM) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("mcm: shutdown: calls, VCs or q2931.AF opens remain: %w", err)
 	}
 	d.cancel()
-	unbound := func() bool {
-		for _, a := range d.m.Snapshot().Adapters {
-			if a.Name == d.cfg.AdapterName && len(a.Bindings) > 0 {
-				return false
-			}
-		}
-		return true
-	}
+	unbound := func() bool { return d.a.Bound() == 0 }
 	if err := statewait.Poll(ctx, 2*time.Millisecond, unbound); err != nil {
 		return fmt.Errorf("mcm: shutdown: protocols still bound to the adapter: %w", err)
 	}

@@ -2,10 +2,12 @@ package miniport
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/condis-project/condis/internal/shaping"
+	"github.com/condis-project/condis/internal/statewait"
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/transport"
 )
@@ -216,6 +218,22 @@ func (mp *Miniport) Close() {
 	}
 	mp.flushAll(ndis.StatusFailure)
 	mp.wg.Wait()
+}
+
+// HaltUnbound waits until every protocol has unbound from the adapter, as
+// NDIS does before it halts a miniport (a client unbinds once the call
+// manager has withdrawn its address family, and may do so after the call
+// manager itself is gone), and then halts the miniport (Halt). If ctx ends
+// first, nothing is halted and ctx's error is returned.
+func (mp *Miniport) HaltUnbound(ctx context.Context) error {
+	unbound := func() bool { return mp.adapter.Bound() == 0 }
+	if err := statewait.Poll(ctx, 2*time.Millisecond, unbound); err != nil {
+		return fmt.Errorf("miniport: %d protocol(s) still bound to the adapter: %w", mp.adapter.Bound(), err)
+	}
+	if st := mp.Halt(); st != ndis.StatusSuccess {
+		return fmt.Errorf("miniport: halting the adapter: %w", st)
+	}
+	return nil
 }
 
 // Halt closes the medium (Close) and removes the adapter (MiniportHaltEx,

@@ -2,6 +2,8 @@ package miniport_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"slices"
 	"testing"
 	"testing/synctest"
@@ -568,5 +570,53 @@ func TestOids(t *testing.T) {
 		}
 		a.finish()
 		b.finish()
+	})
+}
+
+// TestHaltUnboundWaitsForProtocols (R-AF-23): HaltUnbound halts the
+// miniport only once every protocol bound to its adapter has unbound — a
+// client may unbind after the call manager is gone, as the split node's
+// clients do when the CM withdraws their AF — and a ctx that ends first
+// halts nothing. Before, the split node halted right after its CM and the
+// mediator refused with R-AF-23 whenever a client was still unbinding.
+func TestHaltUnboundWaitsForProtocols(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := sim.New(sim.Config{})
+		defer net.Close()
+		n := simNode(t, net, "a", miniport.Config{})
+		client := bindCM(t, n.mp, n.m) // a second protocol, still bound
+		if st := n.cm.b.CloseAdapterEx(); st != ndis.StatusSuccess {
+			t.Fatalf("the CM's NdisCloseAdapterEx: %v", st)
+		}
+
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		if err := n.mp.HaltUnbound(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("HaltUnbound with a protocol bound: %v, want the deadline", err)
+		}
+		if s := n.m.Snapshot(); len(s.Adapters) != 1 {
+			t.Fatalf("the adapter is gone while a protocol was bound:\n%v", s)
+		}
+
+		done := make(chan error, 1)
+		go func() { done <- n.mp.HaltUnbound(t.Context()) }()
+		synctest.Wait()
+		select {
+		case err := <-done:
+			t.Fatalf("HaltUnbound returned %v while a protocol was bound", err)
+		default:
+		}
+		if st := client.b.CloseAdapterEx(); st != ndis.StatusSuccess {
+			t.Fatalf("the client's NdisCloseAdapterEx: %v", st)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("HaltUnbound after the last unbinding: %v", err)
+		}
+		if s := n.m.Snapshot(); !s.Empty() || len(s.Adapters) != 0 {
+			t.Errorf("left in the mediator:\n%v", s)
+		}
+		for _, v := range n.m.Violations() {
+			t.Errorf("violation %+v", v)
+		}
 	})
 }

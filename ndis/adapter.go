@@ -187,6 +187,20 @@ func (m *Mediator) removeAdapterLocked(a *Adapter) {
 	}
 }
 
+// Bound is how many protocol bindings the adapter has (opened with
+// NdisOpenAdapterEx and not yet closed). NDIS halts a miniport only once
+// every protocol has unbound (R-AF-23), so a miniport driver that removes
+// its adapter waits for Bound to reach 0 first. A nil adapter has none.
+func (a *Adapter) Bound() int {
+	if a.invalid() {
+		return 0
+	}
+	m := a.m
+	m.topo.Lock()
+	defer m.topo.Unlock()
+	return len(a.binds)
+}
+
 // RemoveAdapter detaches an adapter (the adapter is halted). Every binding
 // must have been closed and every AF open withdrawn first (R-AF-18, R-AF-23);
 // otherwise it returns StatusFailure and reports the violation.

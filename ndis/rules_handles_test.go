@@ -232,7 +232,7 @@ func TestRule_EveryEntryPointRefusesNilAndDeadHandles(t *testing.T) {
 		for _, c := range calls {
 			covered[strings.SplitN(c.name, "/", 2)[0]] = true
 		}
-		accessors := map[string]bool{"String": true, "Adapter": true, "IsMCM": true, "Mediator": true}
+		accessors := map[string]bool{"String": true, "Adapter": true, "IsMCM": true, "Mediator": true, "Bound": true}
 		for _, typ := range []reflect.Type{reflect.TypeOf((*ndis.Binding)(nil)), reflect.TypeOf((*ndis.Adapter)(nil))} {
 			for i := 0; i < typ.NumMethod(); i++ {
 				if name := typ.Method(i).Name; !accessors[name] && !covered[name] {

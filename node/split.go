@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/condis-project/condis/cm"
 	"github.com/condis-project/condis/miniport"
@@ -63,14 +62,12 @@ func (s Split) Totals() callctl.Stats { return statsOf(s.Miniport.Stats().Total)
 func (s Split) Connect(peer string) { s.CM.Connect(peer) }
 
 // Shutdown shuts the CM down (its calls released, the AF withdrawn, its
-// signalling VCs deleted, unbound), then halts the miniport: its medium,
-// the endpoint, is closed with it.
+// signalling VCs deleted, unbound), then halts the miniport once every
+// other protocol has unbound too (a client unbinds after the AF is
+// withdrawn, possibly after the CM is gone): its medium, the endpoint, is
+// closed with it.
 func (s Split) Shutdown(ctx context.Context) error {
-	err := s.CM.Shutdown(ctx)
-	if st := s.Miniport.Halt(); st != ndis.StatusSuccess {
-		err = errors.Join(err, fmt.Errorf("halting the miniport: %w", st))
-	}
-	return err
+	return errors.Join(s.CM.Shutdown(ctx), s.Miniport.HaltUnbound(ctx))
 }
 
 // statsOf is the miniport's counters as the call managers report them:
