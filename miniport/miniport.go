@@ -224,10 +224,13 @@ func (mp *Miniport) Close() {
 // NDIS does before it halts a miniport (a client unbinds once the call
 // manager has withdrawn its address family, and may do so after the call
 // manager itself is gone), and then halts the miniport (Halt). If ctx ends
-// first, nothing is halted and ctx's error is returned.
+// first, the medium is closed all the same (Close: no goroutine or socket
+// outlives the node), the adapter stays (the mediator would refuse its
+// removal, R-AF-23) and ctx's error is returned.
 func (mp *Miniport) HaltUnbound(ctx context.Context) error {
 	unbound := func() bool { return mp.adapter.Bound() == 0 }
 	if err := statewait.Poll(ctx, 2*time.Millisecond, unbound); err != nil {
+		mp.Close()
 		return fmt.Errorf("miniport: %d protocol(s) still bound to the adapter: %w", mp.adapter.Bound(), err)
 	}
 	if st := mp.Halt(); st != ndis.StatusSuccess {

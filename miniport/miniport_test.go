@@ -577,8 +577,9 @@ func TestOids(t *testing.T) {
 // miniport only once every protocol bound to its adapter has unbound — a
 // client may unbind after the call manager is gone, as the split node's
 // clients do when the CM withdraws their AF — and a ctx that ends first
-// halts nothing. Before, the split node halted right after its CM and the
-// mediator refused with R-AF-23 whenever a client was still unbinding.
+// closes the medium but leaves the adapter. Before, the split node halted
+// right after its CM and the mediator refused with R-AF-23 whenever a
+// client was still unbinding.
 func TestHaltUnboundWaitsForProtocols(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		net := sim.New(sim.Config{})
@@ -596,6 +597,9 @@ func TestHaltUnboundWaitsForProtocols(t *testing.T) {
 		}
 		if s := n.m.Snapshot(); len(s.Adapters) != 1 {
 			t.Fatalf("the adapter is gone while a protocol was bound:\n%v", s)
+		}
+		if _, err := net.Endpoint("a", n.mp.Handler()); err != nil {
+			t.Fatalf("the medium is still open after the deadline: its name is taken (%v)", err)
 		}
 
 		done := make(chan error, 1)
