@@ -194,11 +194,7 @@ func (mp *Miniport) indicateMedia(vs []*vc, st ndis.Status) {
 		mp.adapter.MCoIndicateStatusEx(v.h, &ndis.StatusIndication{StatusCode: st})
 		mp.mu.Lock()
 		v.rxBusy--
-		done := v.drainedLocked()
-		mp.mu.Unlock()
-		if done {
-			mp.finishDeactivate(v)
-		}
+		mp.unlockFinishing(v)
 	}
 }
 

@@ -503,6 +503,17 @@ func (mp *Miniport) MiniportCoDeactivateVc(vcCtx any) ndis.Status {
 	return ndis.StatusSuccess
 }
 
+// unlockFinishing releases mp.mu after v gave something back (a send
+// completed, a receive or status indication returned) and, if that was the
+// last thing a deactivation waited for, completes the deactivation.
+func (mp *Miniport) unlockFinishing(v *vc) {
+	done := v.drainedLocked()
+	mp.mu.Unlock()
+	if done {
+		mp.finishDeactivate(v)
+	}
+}
+
 // drainedLocked finishes a deactivation whose VC holds nothing more: it
 // reports whether it did.
 func (v *vc) drainedLocked() bool {

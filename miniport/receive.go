@@ -103,11 +103,7 @@ func (mp *Miniport) receiveOn(v *vc, sdu []byte, kind VCKind) {
 	st := mp.adapter.MCoIndicateReceiveNetBufferLists(v.h, rxList(sdu), 1, ndis.ReceiveFlagsResources)
 	mp.mu.Lock()
 	mp.countRxLocked(v, st, len(sdu))
-	done := v.drainedLocked()
-	mp.mu.Unlock()
-	if done {
-		mp.finishDeactivate(v)
-	}
+	mp.unlockFinishing(v)
 }
 
 // startRxLocked enters an indication of size octets on v and counts it

@@ -223,9 +223,5 @@ func (mp *Miniport) complete(v *vc, n *ndis.NetBufferList, st ndis.Status) {
 	mp.adapter.MCoSendNetBufferListsComplete(v.h, n, 0)
 	mp.mu.Lock()
 	v.inflight--
-	done := v.drainedLocked()
-	mp.mu.Unlock()
-	if done {
-		mp.finishDeactivate(v)
-	}
+	mp.unlockFinishing(v)
 }
