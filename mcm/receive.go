@@ -71,3 +71,11 @@ func (h *linkHandler) StreamData(connID uint32, sdu []byte) { h.d.receive(h.p, c
 func (h *linkHandler) BorrowsStreamData() {}
 
 var _ transport.DataBorrower = (*linkHandler)(nil)
+
+// BorrowsMessages: Messages is done with each message when it returns
+// (the Q.2931 link decodes it and copies out what outlives it; tracers
+// copy what they keep, trace.Signal), so the transport may lend them from
+// its read buffer.
+func (h *linkHandler) BorrowsMessages() {}
+
+var _ transport.MessageBorrower = (*linkHandler)(nil)

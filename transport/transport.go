@@ -53,7 +53,9 @@
 //     implementation owns; no callback runs on a goroutine that called into
 //     the transport.
 //  5. Callbacks own the slices they are given (the transport never reuses
-//     them), except a [DataBorrower]'s StreamData SDUs, which are lent. Callbacks should return promptly: a blocked Message or
+//     them), except a [DataBorrower]'s StreamData SDUs and a
+//     [MessageBorrower]'s signalling messages, which are lent. Callbacks
+//     should return promptly: a blocked Message or
 //     StreamData call stops reading that stream (the peer is then held back
 //     by flow control); a blocked Datagram call makes datagrams be dropped.
 //  6. Callbacks may call any [Link] method, including Close. They must not
@@ -179,6 +181,18 @@ type DataBorrower interface {
 	LinkHandler
 	// BorrowsStreamData marks the handler; it is never called.
 	BorrowsStreamData()
+}
+
+// MessageBorrower is an optional extension of LinkHandler, for a handler
+// that is done with each signalling message by the time Message or
+// Messages returns (the MCM: its Q.2931 link decodes a message and copies
+// out what it keeps, and tracers copy what they keep). Such a handler only
+// borrows the messages, and the transport may lend them in place from its
+// read buffer instead of allocating each — an exception to rule 5 above.
+type MessageBorrower interface {
+	LinkHandler
+	// BorrowsMessages marks the handler; it is never called.
+	BorrowsMessages()
 }
 
 // BatchSender is an optional extension of Link: several signalling

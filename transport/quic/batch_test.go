@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -294,6 +296,10 @@ func TestPeerNotReadingLosesItsLink(t *testing.T) {
 	}
 }
 
+// TestFrameBuffered: frameBufferedAt tells, for every point a stream can
+// be cut at, which frames lie whole in the buffer, whether they are read
+// out (readFrame) or lent in place, one after the other
+// (peekBufferedFrame at a growing offset).
 func TestFrameBuffered(t *testing.T) {
 	var stream []byte
 	var ends []int // where each frame ends
@@ -301,38 +307,166 @@ func TestFrameBuffered(t *testing.T) {
 		stream = appendFrame(stream, sigMsg(uint32(i), pad))
 		ends = append(ends, len(stream))
 	}
-	for cut := range len(stream) + 1 {
-		br := bufio.NewReaderSize(bytes.NewReader(stream[:cut]), 4096)
-		br.Peek(cut) // the buffer holds what has "arrived"
-		want := 0
-		for _, e := range ends {
-			if e <= cut {
-				want++
+	for _, lend := range []bool{false, true} {
+		for cut := range len(stream) + 1 {
+			br := bufio.NewReaderSize(bytes.NewReader(stream[:cut]), 4096)
+			br.Peek(cut) // the buffer holds what has "arrived"
+			want := 0
+			for _, e := range ends {
+				if e <= cut {
+					want++
+				}
 			}
-		}
-		got := 0
-		for frameBuffered(br) {
-			m, err := readFrame(br, transport.MinMessageLen, transport.MaxMessageLen)
-			if err != nil {
-				t.Fatalf("cut at %d: frameBuffered, then %v", cut, err)
+			got, off := 0, 0
+			for frameBufferedAt(br, off) {
+				var m []byte
+				var err error
+				if lend {
+					var n int
+					m, n, err = peekBufferedFrame(br, off)
+					off += n
+				} else {
+					m, err = readFrame(br, transport.MinMessageLen, transport.MaxMessageLen)
+				}
+				if err != nil {
+					t.Fatalf("lend %v, cut at %d: frameBufferedAt, then %v", lend, cut, err)
+				}
+				if seqOf(m) != uint32(got) {
+					t.Fatalf("lend %v, cut at %d: frame %d read as %d", lend, cut, got, seqOf(m))
+				}
+				got++
 			}
-			if seqOf(m) != uint32(got) {
-				t.Fatalf("cut at %d: frame %d read as %d", cut, got, seqOf(m))
+			if got != want {
+				t.Errorf("lend %v, cut at %d: %d frames reported buffered, want %d", lend, cut, got, want)
 			}
-			got++
-		}
-		if got != want {
-			t.Errorf("cut at %d: %d frames reported buffered, want %d", cut, got, want)
 		}
 	}
-	// A length out of range counts as buffered: readFrame reports it.
+	// A length out of range counts as buffered: the readers report it.
 	br := bufio.NewReader(bytes.NewReader([]byte{0, 0, 0, 1, 0}))
 	br.Peek(5)
-	if !frameBuffered(br) {
+	if !frameBufferedAt(br, 0) {
 		t.Fatal("a frame of length 1 is not reported")
+	}
+	if _, _, err := peekBufferedFrame(br, 0); !errors.Is(err, errFrameLength) {
+		t.Fatalf("peekBufferedFrame: %v, want errFrameLength", err)
 	}
 	if _, err := readFrame(br, transport.MinMessageLen, transport.MaxMessageLen); !errors.Is(err, errFrameLength) {
 		t.Fatalf("readFrame: %v, want errFrameLength", err)
+	}
+}
+
+// chunkedReader returns at most n octets per Read, as a stream hands over
+// what has arrived so far.
+type chunkedReader struct {
+	r io.Reader
+	n int
+}
+
+func (c chunkedReader) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), c.n)]) }
+
+// msgBorrower is a batch handler that only borrows its messages.
+type msgBorrower struct{ *batchRecorder }
+
+func (msgBorrower) BorrowsMessages() {}
+
+// batchRecorder records a copy of each message it is given, unless it
+// only counts them.
+type batchRecorder struct {
+	transport.LinkFuncs
+	got   [][]byte
+	count bool
+	n     int
+}
+
+func (r *batchRecorder) Message(msg []byte) { r.Messages([][]byte{msg}) }
+
+func (r *batchRecorder) Messages(msgs [][]byte) {
+	for _, m := range msgs {
+		if r.count {
+			if seqOf(m) != uint32(r.n) {
+				panic("out of order")
+			}
+			r.n++
+			continue
+		}
+		r.got = append(r.got, bytes.Clone(m))
+	}
+	clear(msgs) // the slice of messages is the transport's, not the messages
+}
+
+// TestSignallingLentToBorrowers: a transport.MessageBorrower is lent the
+// signalling messages that lie whole in the read buffer (no allocation
+// each), intact and in order, whatever pieces the stream hands them over
+// in, up to the largest message; any other handler gets messages of its
+// own. Both see the same end: io.EOF at a frame boundary,
+// io.ErrUnexpectedEOF inside a frame, errFrameLength (after the messages
+// before it) for a length out of range.
+func TestSignallingLentToBorrowers(t *testing.T) {
+	var stream []byte
+	var want [][]byte
+	for i := range 400 {
+		m := sigMsg(uint32(i), (i*37)%300)
+		if i == 150 {
+			m = sigMsg(uint32(i), transport.MaxMessageLen-13) // the largest
+		}
+		want = append(want, m)
+		stream = appendFrame(stream, m)
+	}
+	truncated := stream[:len(stream)-5]
+	badLength := binary.BigEndian.AppendUint32(bytes.Clone(stream), transport.MaxMessageLen+1)
+	for _, tc := range []struct {
+		name    string
+		data    []byte
+		msgs    int
+		wantErr error
+	}{
+		{"clean end", stream, len(want), io.EOF},
+		{"truncated", truncated, len(want) - 1, io.ErrUnexpectedEOF},
+		{"length out of range", badLength, len(want), errFrameLength},
+	} {
+		for _, lend := range []bool{false, true} {
+			for _, chunk := range []int{1, 100, 1500, 1 << 20} {
+				rec := &batchRecorder{}
+				var h transport.LinkHandler = rec
+				if lend {
+					h = msgBorrower{rec}
+				}
+				l := &link{e: &Endpoint{log: slog.New(slog.DiscardHandler)}, h: h}
+				err := l.deliverSignalling(chunkedReader{bytes.NewReader(tc.data), chunk})
+				if !errors.Is(err, tc.wantErr) {
+					t.Errorf("%s, lend %v, chunks of %d: ended with %v, want %v", tc.name, lend, chunk, err, tc.wantErr)
+				}
+				if len(rec.got) != tc.msgs {
+					t.Fatalf("%s, lend %v, chunks of %d: %d messages, want %d", tc.name, lend, chunk, len(rec.got), tc.msgs)
+				}
+				for i, m := range rec.got {
+					if !bytes.Equal(m, want[i]) {
+						t.Fatalf("%s, lend %v, chunks of %d: message %d is not what was sent", tc.name, lend, chunk, i)
+					}
+				}
+			}
+		}
+	}
+	// Allocations: a borrower's messages are lent, not copied out one by one.
+	for _, lend := range []bool{false, true} {
+		rec := &batchRecorder{count: true}
+		var h transport.LinkHandler = rec
+		if lend {
+			h = msgBorrower{rec}
+		}
+		l := &link{e: &Endpoint{log: slog.New(slog.DiscardHandler)}, h: h}
+		allocs := testing.AllocsPerRun(1, func() {
+			rec.n = 0
+			l.deliverSignalling(chunkedReader{bytes.NewReader(stream), 1500})
+		})
+		switch {
+		case rec.n != len(want):
+			t.Errorf("lend %v: %d messages counted, want %d", lend, rec.n, len(want))
+		case !lend && allocs < float64(len(want)):
+			t.Errorf("%v allocations for %d messages a handler keeps, want one each", allocs, len(want))
+		case lend && allocs > float64(len(want)/10):
+			t.Errorf("%v allocations for %d messages lent to a borrower, want a few for the whole stream", allocs, len(want))
+		}
 	}
 }
 

@@ -292,16 +292,46 @@ const maxBatch = 256
 // readSignalling reads length-prefixed messages until the stream or the
 // connection ends. Through a buffer: one stream Read takes in whatever
 // has arrived, and when the handler is a transport.BatchHandler every
-// whole message already buffered goes to it in one Messages call.
+// whole message already buffered goes to it in one Messages call. A
+// transport.MessageBorrower is lent the messages that lie whole in the
+// buffer instead of getting copies: they stay there, unread, until the
+// handler returns.
 func (l *link) readSignalling() {
-	br := bufio.NewReaderSize(l.sig, 64<<10)
+	err := l.deliverSignalling(l.sig)
+	if errors.Is(err, errFrameLength) {
+		l.e.log.Warn("signalling framing error", "peer", l.peer, "err", err)
+		l.closeWith(transport.DownProtocol, CodeFraming, "signalling frame length out of range")
+		return
+	}
+	l.streamEnded(err)
+}
+
+// deliverSignalling reads messages from r and delivers them to l's
+// handler until a read fails, and returns that error (errFrameLength for
+// a length out of range, after the messages before it).
+func (l *link) deliverSignalling(r io.Reader) error {
+	br := bufio.NewReaderSize(r, sigReadBuf)
 	bh, _ := l.h.(transport.BatchHandler)
+	_, lend := l.h.(transport.MessageBorrower)
 	var msgs [][]byte
 	for {
-		msg, err := readFrame(br, transport.MinMessageLen, transport.MaxMessageLen)
-		for err == nil && bh != nil && len(msgs) < maxBatch-1 && frameBuffered(br) {
-			msgs = append(msgs, msg)
+		var msg []byte
+		var err error
+		lent := 0 // octets of br's buffer the messages in hand lie in
+		if lend {
+			msg, lent, err = peekFrame(br)
+		} else {
 			msg, err = readFrame(br, transport.MinMessageLen, transport.MaxMessageLen)
+		}
+		for err == nil && bh != nil && len(msgs) < maxBatch-1 && frameBufferedAt(br, lent) {
+			msgs = append(msgs, msg)
+			if lend {
+				var n int
+				msg, n, err = peekBufferedFrame(br, lent)
+				lent += n
+			} else {
+				msg, err = readFrame(br, transport.MinMessageLen, transport.MaxMessageLen)
+			}
 		}
 		if len(msgs) > 0 { // what was read before an error is delivered first
 			if err == nil {
@@ -317,28 +347,67 @@ func (l *link) readSignalling() {
 			l.h.Message(msg)
 			mark(markHandled, msg)
 		}
-		if errors.Is(err, errFrameLength) {
-			l.e.log.Warn("signalling framing error", "peer", l.peer, "err", err)
-			l.closeWith(transport.DownProtocol, CodeFraming, "signalling frame length out of range")
-			return
+		if lent > 0 {
+			br.Discard(lent) // cannot fail: the octets are buffered
 		}
 		if err != nil {
-			l.streamEnded(err)
-			return
+			return err
 		}
 	}
 }
 
-// frameBuffered reports whether br holds a whole frame (or a length
-// prefix out of range, which readFrame reports without reading further),
-// so that reading it does not block.
-func frameBuffered(br *bufio.Reader) bool {
-	n := br.Buffered()
+// sigReadBuf is the signalling stream's read buffer: a message that fits
+// in it whole can be lent to a transport.MessageBorrower.
+const sigReadBuf = 64 << 10
+
+// peekFrame is readFrame for a transport.MessageBorrower: it waits for a
+// frame and, if the frame fits in br's buffer, returns its message in
+// place, with the octets it occupies (prefix and message), which the
+// caller discards once it is done with the message. A longer frame is
+// read as readFrame reads it (n is then 0).
+func peekFrame(br *bufio.Reader) (msg []byte, n int, err error) {
+	hdr, err := br.Peek(4)
+	if err != nil {
+		if len(hdr) > 0 {
+			err = unexpectedEOF(err)
+		}
+		return nil, 0, err
+	}
+	size := binary.BigEndian.Uint32(hdr)
+	if size < transport.MinMessageLen || size > transport.MaxMessageLen || 4+int(size) > br.Size() {
+		msg, err := readFrame(br, transport.MinMessageLen, transport.MaxMessageLen)
+		return msg, 0, err
+	}
+	b, err := br.Peek(4 + int(size))
+	if err != nil {
+		return nil, 0, unexpectedEOF(err)
+	}
+	return b[4:len(b):len(b)], len(b), nil
+}
+
+// peekBufferedFrame returns the message of the frame that lies whole in
+// br's buffer at off (frameBufferedAt said so), in place, and the octets
+// the frame occupies; a length out of range is errFrameLength.
+func peekBufferedFrame(br *bufio.Reader, off int) ([]byte, int, error) {
+	b, _ := br.Peek(off + 4) // buffered: no read, so nothing lent moves
+	size := binary.BigEndian.Uint32(b[off:])
+	if size < transport.MinMessageLen || size > transport.MaxMessageLen {
+		return nil, 0, fmt.Errorf("%w: %d octets (want %d to %d)", errFrameLength, size, transport.MinMessageLen, transport.MaxMessageLen)
+	}
+	b, _ = br.Peek(off + 4 + int(size))
+	return b[off+4 : len(b) : len(b)], 4 + int(size), nil
+}
+
+// frameBufferedAt reports whether br's buffer holds, off octets in, a
+// whole frame (or a length prefix out of range, which the readers report
+// without reading further), so that reading it does not block.
+func frameBufferedAt(br *bufio.Reader, off int) bool {
+	n := br.Buffered() - off
 	if n < 4 {
 		return false
 	}
-	h, _ := br.Peek(4)
-	size := binary.BigEndian.Uint32(h)
+	h, _ := br.Peek(off + 4)
+	size := binary.BigEndian.Uint32(h[off:])
 	return size < transport.MinMessageLen || size > transport.MaxMessageLen || uint64(n-4) >= uint64(size)
 }
 
