@@ -517,8 +517,8 @@ func (l *Link) stepModify(o *Output, c *call, ev modifyEvent) error {
 			if ms == ModifyYielded {
 				next = ModifyYieldedReceived
 			}
-			c.modify, c.modifyTD = next, l.keep(m).Traffic
-			l.indicate(o, Indication{Kind: IndModify, Call: c.id, Msg: m, Traffic: l.keep(m).Traffic})
+			c.modify, c.modifyTD = next, l.keepTraffic(m)
+			l.indicate(o, Indication{Kind: IndModify, Call: c.id, Msg: m, Traffic: c.modifyTD})
 		case m.Type == MsgModifyRequest && ms == ModifyRequested && c.id.Local:
 			// Collision on a call we originated: ours wins, theirs is
 			// refused; we keep waiting for the answer to ours.
@@ -527,19 +527,19 @@ func (l *Link) stepModify(o *Output, c *call, ev modifyEvent) error {
 			// Collision on the peer's call: theirs wins. Ours is given up
 			// now; the peer's MODIFY REJECT of it is absorbed later.
 			l.indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: glareCause(), Traffic: td})
-			c.modify, c.modifyTD = ModifyYieldedReceived, l.keep(m).Traffic
-			l.indicate(o, Indication{Kind: IndModify, Call: c.id, Msg: m, Traffic: l.keep(m).Traffic})
+			c.modify, c.modifyTD = ModifyYieldedReceived, l.keepTraffic(m)
+			l.indicate(o, Indication{Kind: IndModify, Call: c.id, Msg: m, Traffic: c.modifyTD})
 		case m.Type == MsgModifyAck && ms == ModifyRequested:
 			l.stopTimer(o, t360)
 			c.modify, c.modifyTD = ModifyNone, nil
 			if m.Traffic != nil {
-				td = l.keep(m).Traffic
+				td = l.keepTraffic(m)
 			}
 			l.indicate(o, Indication{Kind: IndModified, Call: c.id, Msg: m, Traffic: td})
 		case m.Type == MsgModifyReject && ms == ModifyRequested:
 			l.stopTimer(o, t360)
 			c.modify, c.modifyTD = ModifyNone, nil
-			l.indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: l.keep(m).Causes[0], Msg: m, Traffic: td})
+			l.indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: l.keepCause(m), Msg: m, Traffic: td})
 		case m.Type == MsgModifyReject && (ms == ModifyYielded || ms == ModifyYieldedReceived):
 			// The winner's refusal of the request we gave up: already
 			// reported, nothing more to wait for.
@@ -631,7 +631,7 @@ func (l *Link) receiveCall(o *Output, c *call, m *Message) {
 	case MsgReleaseComplete:
 		cause := c.releaseCause(NewCause(CauseNormalUnspecified))
 		if len(m.Causes) > 0 {
-			cause = l.keep(m).Causes[0]
+			cause = l.keepCause(m)
 		}
 		l.finish(o, c, cause, m)
 	case MsgStatusEnquiry:
@@ -664,14 +664,15 @@ func (l *Link) receiveRelease(o *Output, c *call, m *Message) {
 	if c.state == StateReleaseIndication {
 		return // a repeated RELEASE while the local user decides: ignored
 	}
-	cause := l.keep(m).Causes[0]
+	cause := l.keepCause(m)
 	switch c.state {
 	case StateActive:
 		// Indicated upwards; RELEASE COMPLETE when the local user
 		// releases too (Release in U12).
 		l.stopCallTimers(o, c)
 		c.parties = nil
-		c.release = &l.keep(m).Causes[0]
+		kept := cause
+		c.release = &kept
 		c.state = StateReleaseIndication
 		l.indicate(o, Indication{Kind: IndRelease, Call: c.id, Cause: cause, Msg: m})
 	case StateReleaseRequest:

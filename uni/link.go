@@ -59,9 +59,10 @@ type Link struct {
 	causeMsgSlab slab[linkMessage]
 
 	// ReceiveBytes decodes into dec, whose storage the next message
-	// overwrites: while such a borrowed message is processed it is in,
-	// and keep copies it (once, into inKept) for whatever outlives the
-	// call — indications and call state.
+	// overwrites: while such a lent message is processed it is in;
+	// keepCause and keepTraffic copy what call state and the Output's
+	// causes and traffic descriptors take from it, and keep copies it
+	// whole (once, into inKept) for a restart procedure.
 	dec    Decoder
 	in     *Message
 	inKept *Message
@@ -130,7 +131,9 @@ type Outgoing struct {
 // An Output, its slices and the messages in it are the receiver's to
 // keep: the Link never writes to them again, so they stay valid after
 // later inputs. (Their storage is carved from blocks shared by many
-// Outputs, which is why most inputs allocate nothing for them.)
+// Outputs, which is why most inputs allocate nothing for them.) The one
+// exception is the received message an Output of ReceiveBytes lends to
+// its indications (see Indication.Msg).
 type Output struct {
 	Messages    []Outgoing
 	Timers      []TimerOp
@@ -199,6 +202,13 @@ type Indication struct {
 	// Msg is the received message behind the indication (the SETUP, the
 	// CONNECT, the ADD PARTY, …); nil when a timer, a local request or the
 	// link caused it.
+	//
+	// From ReceiveBytes, Msg is lent: it lives in storage the Link decodes
+	// the next message into, so it is valid only until the next
+	// ReceiveBytes on the same Link. A receiver that needs it (or any part
+	// of it, an address, a diagnostic) after that copies what it needs
+	// first: the values it reads, or the whole message with
+	// [Message.Clone]. From Receive, Msg is the message the caller gave.
 	Msg *Message
 	// Traffic is the traffic descriptor of a modification: requested
 	// (IndModify) or now in force (IndModified, the one requested unless
@@ -390,11 +400,11 @@ func (l *Link) stopTimer(o *Output, k TimerKey) {
 	o.Timers = append(o.Timers, TimerOp{Key: k})
 }
 
-// indicate adds an indication. Its Msg may be the message being received:
-// keep makes it one that outlives the input (Cause and Traffic taken from
-// a received message must come from keep's copy too: see the callers).
+// indicate adds an indication. Its Msg may be the message ReceiveBytes
+// is processing: it is lent (see Indication.Msg). The Cause and Traffic of
+// an indication are the receiver's to keep, so those taken from a
+// received message come from keepCause and keepTraffic.
 func (l *Link) indicate(o *Output, ind Indication) {
-	ind.Msg = l.keep(ind.Msg)
 	if o.Indications == nil {
 		o.Indications = l.outIndSlab.take(outIndications)
 	}
@@ -414,12 +424,21 @@ func (l *Link) validate(m *Message) error {
 // ReceiveBytes decodes one message and feeds it to Receive or, if it does
 // not decode, to ReceiveError.
 //
-// It decodes into storage the Link reuses for every message and copies
-// out only what outlives the call: a message an Indication carries (one
-// allocation for the usual messages), and the causes and traffic
-// descriptor the call state keeps. Nothing in the Output or in the Link
-// refers to b or to the reused storage, so b may be reused at once and
-// the Output stays valid whatever the Link receives next.
+// It decodes into storage the Link reuses for every message, so it
+// allocates nothing for the message itself. Ownership of what it returns:
+//
+//   - Indication.Msg is lent: it is valid until the next ReceiveBytes on
+//     this Link (the next message is decoded into the same storage). A
+//     receiver that needs the message, or any part of it, after that must
+//     copy what it needs before calling ReceiveBytes again: the values it
+//     reads, or the whole message with [Message.Clone].
+//   - Everything else in the Output (its slices, the messages to send, each
+//     Indication's Cause and Traffic) and everything the Link keeps in call
+//     state (the causes of a RELEASE, a requested traffic descriptor) is
+//     copied out of the reused storage: it stays valid whatever the Link
+//     receives next.
+//
+// Nothing refers to b, so b may be reused as soon as ReceiveBytes returns.
 func (l *Link) ReceiveBytes(b []byte) Output {
 	m, err := l.dec.Decode(b)
 	if err != nil {
@@ -435,19 +454,42 @@ func (l *Link) ReceiveBytes(b []byte) Output {
 	return o
 }
 
-// keep returns m as something that may outlive the input being processed:
-// m itself, unless m is the message ReceiveBytes decoded into the Link's
-// reused storage, which is then copied (once per message). Every received
-// message, or part of one, that goes into an Indication or into the
-// Link's state passes through keep.
+// lent reports whether m is the message ReceiveBytes decoded into the
+// Link's reused storage (the next message overwrites it).
+func (l *Link) lent(m *Message) bool { return m != nil && m == l.in }
+
+// keep returns m as something the Link's state may hold beyond the input
+// being processed: m itself, unless m is lent, which is then copied (once
+// per message). Only the restart procedures keep a whole message.
 func (l *Link) keep(m *Message) *Message {
-	if m == nil || m != l.in {
+	if !l.lent(m) {
 		return m
 	}
 	if l.inKept == nil {
 		l.inKept = m.Clone()
 	}
 	return l.inKept
+}
+
+// keepCause returns m's first cause as something that may outlive the
+// input: its diagnostic is copied if m is lent (a cause without one, the
+// usual case, costs nothing).
+func (l *Link) keepCause(m *Message) CauseIE {
+	c := m.Causes[0]
+	if l.lent(m) && c.Diagnostic != nil {
+		c.Diagnostic = slices.Clone(c.Diagnostic)
+	}
+	return c
+}
+
+// keepTraffic returns m's traffic descriptor as something that may
+// outlive the input: a copy if m is lent.
+func (l *Link) keepTraffic(m *Message) *TrafficDescriptor {
+	if !l.lent(m) || m.Traffic == nil {
+		return m.Traffic
+	}
+	td := *m.Traffic
+	return &td
 }
 
 // Receive processes one decoded message from the peer.
@@ -457,9 +499,9 @@ func (l *Link) keep(m *Message) *Message {
 // RELEASE, a requested traffic descriptor), so the caller must not modify
 // or reuse m afterwards. A caller decoding with its own [Decoder] must
 // therefore pass a [Message.Clone], or use ReceiveBytes, which decodes
-// into the Link's own reused storage and copies out what it keeps: its
-// Output and the Link's state never alias that storage nor the caller's
-// buffer, and stay valid after further messages are received.
+// into the Link's own reused storage, lends the message to the
+// indications and copies out what the Link and the rest of the Output
+// keep.
 //
 // Messages arriving while the link is down are ignored.
 func (l *Link) Receive(m *Message) Output {

@@ -246,24 +246,24 @@ func (l *Link) receiveParty(o *Output, c *call, m *Message) {
 			l.indicate(o, Indication{Kind: IndPartyAdded, Call: c.id, Endpoint: ep, Msg: m})
 			return
 		}
-		l.removeParty(o, c, ep, p, l.keep(m).Causes[0], m)
+		l.removeParty(o, c, ep, p, l.keepCause(m), m)
 		l.checkNoParties(o, c)
 	case MsgDropParty:
 		switch p.state {
 		case PartyActive:
 			l.stopPartyTimer(o, c, ep, p)
 			p.state = PartyDropPartyReceived
-			l.indicate(o, Indication{Kind: IndDropParty, Call: c.id, Endpoint: ep, Cause: l.keep(m).Causes[0], Msg: m})
+			l.indicate(o, Indication{Kind: IndDropParty, Call: c.id, Endpoint: ep, Cause: l.keepCause(m), Msg: m})
 		case PartyAddPartyInitiated, PartyAddPartyReceived:
 			// Withdrawn before it was active: acknowledged at once.
 			l.send(o, c.id, &Message{Type: MsgDropPartyAck, CallRef: c.id.wire(), EndpointRef: c.epRef(ep),
 				Causes: []CauseIE{NewCause(CauseNormalCallClearing)}})
-			l.removeParty(o, c, ep, p, l.keep(m).Causes[0], m)
+			l.removeParty(o, c, ep, p, l.keepCause(m), m)
 			l.checkNoParties(o, c)
 		case PartyDropPartyInitiated:
 			// Crossing DROP PARTYs: theirs stands for the acknowledgement
 			// of ours; nothing is sent.
-			l.removeParty(o, c, ep, p, l.keep(m).Causes[0], m)
+			l.removeParty(o, c, ep, p, l.keepCause(m), m)
 			l.checkNoParties(o, c)
 		case PartyDropPartyReceived:
 			// Repeated: ignored.
@@ -275,7 +275,7 @@ func (l *Link) receiveParty(o *Output, c *call, m *Message) {
 		}
 		cause := NewCause(CauseNormalCallClearing)
 		if len(m.Causes) > 0 {
-			cause = l.keep(m).Causes[0]
+			cause = l.keepCause(m)
 		}
 		l.removeParty(o, c, ep, p, cause, m)
 		l.checkNoParties(o, c)

@@ -282,7 +282,7 @@ func (l *Link) endOurRestart(o *Output, k restartKey, p *restartProc, m *Message
 	delete(l.restOut, k)
 	ind := Indication{Kind: IndRestartComplete, Msg: m}
 	if m != nil && m.Type != MsgRestartAck && len(m.Causes) > 0 {
-		ind.Cause = l.keep(m).Causes[0]
+		ind.Cause = l.keepCause(m)
 	}
 	l.indicate(o, ind)
 }
