@@ -5,7 +5,7 @@ import "strconv"
 // call is one call of a Link. Its state machine is drawn on CallState.
 //
 // A Link keeps one for every call it holds, so its fields are ordered to
-// leave no padding (64 bytes, one size class): keep it so when adding
+// leave no padding (80 bytes, one size class): keep it so when adding
 // one (TestCallRecordSize).
 type call struct {
 	id    CallID
@@ -25,6 +25,7 @@ type call struct {
 	firstEP uint16 // point-to-multipoint: the endpoint reference of the SETUP's party
 	nextEP  uint16
 
+	ctx      any                // the call manager's context (SetCallContext)
 	modifyTD *TrafficDescriptor // requested (ModifyRequested) or offered (ModifyReceived, ModifyYieldedReceived)
 	setup    *Message           // the SETUP, kept in U1 for the T303 retransmission
 	release  *CauseIE           // the first cause of the RELEASE sent (U11: T308 resends it) or received (U12); the final indication reports it
@@ -106,7 +107,7 @@ func (s ModifyState) awaitsAnswer() bool {
 
 func (l *Link) newCall(id CallID, st CallState) *call {
 	c := &call{id: id, state: st, modify: ModifyNone, epoch: l.epoch}
-	l.calls[id] = c
+	l.calls[id.key()] = c
 	return c
 }
 
@@ -159,14 +160,14 @@ func (l *Link) indicateReleased(o *Output, c *call, cause CauseIE, m *Message) {
 		return
 	}
 	c.released = true
-	l.indicate(o, Indication{Kind: IndReleased, Call: c.id, Cause: cause, Msg: m})
+	l.indicateCall(o, c, Indication{Kind: IndReleased, Cause: cause, Msg: m})
 }
 
 // finish returns the call to U0: its timers stop, its call reference is
 // released and, unless already given, IndReleased reports cause.
 func (l *Link) finish(o *Output, c *call, cause CauseIE, m *Message) {
 	l.stopCallTimers(o, c)
-	delete(l.calls, c.id)
+	delete(l.calls, c.id.key())
 	c.state = StateNull
 	c.parties = nil
 	l.indicateReleased(o, c, cause, m)
@@ -255,7 +256,7 @@ func (l *Link) allocRef() (uint32, bool) {
 		if v == 0 {
 			continue
 		}
-		if _, used := l.calls[CallID{Ref: v, Local: true}]; !used {
+		if _, used := l.calls[(CallID{Ref: v, Local: true}).key()]; !used {
 			return v, true
 		}
 	}
@@ -263,7 +264,7 @@ func (l *Link) allocRef() (uint32, bool) {
 }
 
 func (l *Link) lookup(op string, id CallID) (*call, error) {
-	c := l.calls[id]
+	c := l.calls[id.key()]
 	if c == nil {
 		return nil, reqErr(op, nil, id, ErrUnknownCall)
 	}
@@ -329,7 +330,7 @@ func (l *Link) Accept(id CallID, m *Message) (Output, error) {
 // refuses). While the link is down the call is cleared locally.
 func (l *Link) Reject(id CallID, cause CauseIE) (Output, error) {
 	var o Output
-	c := l.calls[id]
+	c := l.calls[id.key()]
 	if c == nil {
 		return o, reqErr("Reject", nil, id, ErrUnknownCall)
 	}
@@ -348,7 +349,7 @@ func (l *Link) Reject(id CallID, cause CauseIE) (Output, error) {
 // (IndReleased). While the link is down the call is cleared locally.
 func (l *Link) Release(id CallID, cause CauseIE) (Output, error) {
 	var o Output
-	c := l.calls[id]
+	c := l.calls[id.key()]
 	if c == nil {
 		return o, reqErr("Release", nil, id, ErrUnknownCall)
 	}
@@ -518,7 +519,7 @@ func (l *Link) stepModify(o *Output, c *call, ev modifyEvent) error {
 				next = ModifyYieldedReceived
 			}
 			c.modify, c.modifyTD = next, l.keepTraffic(m)
-			l.indicate(o, Indication{Kind: IndModify, Call: c.id, Msg: m, Traffic: c.modifyTD})
+			l.indicateCall(o, c, Indication{Kind: IndModify, Msg: m, Traffic: c.modifyTD})
 		case m.Type == MsgModifyRequest && ms == ModifyRequested && c.id.Local:
 			// Collision on a call we originated: ours wins, theirs is
 			// refused; we keep waiting for the answer to ours.
@@ -526,20 +527,20 @@ func (l *Link) stepModify(o *Output, c *call, ev modifyEvent) error {
 		case m.Type == MsgModifyRequest && ms == ModifyRequested:
 			// Collision on the peer's call: theirs wins. Ours is given up
 			// now; the peer's MODIFY REJECT of it is absorbed later.
-			l.indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: glareCause(), Traffic: td})
+			l.indicateCall(o, c, Indication{Kind: IndModifyRejected, Cause: glareCause(), Traffic: td})
 			c.modify, c.modifyTD = ModifyYieldedReceived, l.keepTraffic(m)
-			l.indicate(o, Indication{Kind: IndModify, Call: c.id, Msg: m, Traffic: c.modifyTD})
+			l.indicateCall(o, c, Indication{Kind: IndModify, Msg: m, Traffic: c.modifyTD})
 		case m.Type == MsgModifyAck && ms == ModifyRequested:
 			l.stopTimer(o, t360)
 			c.modify, c.modifyTD = ModifyNone, nil
 			if m.Traffic != nil {
 				td = l.keepTraffic(m)
 			}
-			l.indicate(o, Indication{Kind: IndModified, Call: c.id, Msg: m, Traffic: td})
+			l.indicateCall(o, c, Indication{Kind: IndModified, Msg: m, Traffic: td})
 		case m.Type == MsgModifyReject && ms == ModifyRequested:
 			l.stopTimer(o, t360)
 			c.modify, c.modifyTD = ModifyNone, nil
-			l.indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: l.keepCause(m), Msg: m, Traffic: td})
+			l.indicateCall(o, c, Indication{Kind: IndModifyRejected, Cause: l.keepCause(m), Msg: m, Traffic: td})
 		case m.Type == MsgModifyReject && (ms == ModifyYielded || ms == ModifyYieldedReceived):
 			// The winner's refusal of the request we gave up: already
 			// reported, nothing more to wait for.
@@ -553,7 +554,7 @@ func (l *Link) stepModify(o *Output, c *call, ev modifyEvent) error {
 		switch ms {
 		case ModifyRequested:
 			c.modify, c.modifyTD = ModifyNone, nil
-			l.indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: timerCause(T360), Traffic: td})
+			l.indicateCall(o, c, Indication{Kind: IndModifyRejected, Cause: timerCause(T360), Traffic: td})
 			l.clearCall(o, c, timerCause(T360))
 		case ModifyYielded, ModifyYieldedReceived:
 			// The winner never refused the abandoned request: stop
@@ -566,7 +567,7 @@ func (l *Link) stepModify(o *Output, c *call, ev modifyEvent) error {
 			l.stopTimer(o, t360)
 		}
 		if ms == ModifyRequested && ev.cause.Value != 0 {
-			l.indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: ev.cause, Traffic: td})
+			l.indicateCall(o, c, Indication{Kind: IndModifyRejected, Cause: ev.cause, Traffic: td})
 		}
 		c.modify, c.modifyTD = ModifyNone, nil
 	}
@@ -588,7 +589,7 @@ func (l *Link) incomingSetup(o *Output, id CallID, m *Message) {
 		c.firstEP = ep
 		c.parties = map[uint16]*party{ep: {state: PartyAddPartyReceived}}
 	}
-	l.indicate(o, Indication{Kind: IndSetup, Call: id, Msg: m})
+	l.indicateCall(o, c, Indication{Kind: IndSetup, Msg: m})
 }
 
 // unexpected answers a message the call's state does not allow: STATUS
@@ -608,7 +609,7 @@ func (l *Link) receiveCall(o *Output, c *call, m *Message) {
 		c.noteConnID(m.ConnectionID)
 		l.startCallTimer(o, c, T310)
 		c.state = StateOutgoingCallProceeding
-		l.indicate(o, Indication{Kind: IndProceeding, Call: c.id, Msg: m})
+		l.indicateCall(o, c, Indication{Kind: IndProceeding, Msg: m})
 	case MsgConnect:
 		if c.state != StateCallInitiated && c.state != StateOutgoingCallProceeding {
 			l.unexpected(o, c, m)
@@ -657,7 +658,7 @@ func (l *Link) connected(o *Output, c *call, m *Message) {
 			p.state, p.wasActive = PartyActive, true
 		}
 	}
-	l.indicate(o, Indication{Kind: IndConnected, Call: c.id, Msg: m})
+	l.indicateCall(o, c, Indication{Kind: IndConnected, Msg: m})
 }
 
 func (l *Link) receiveRelease(o *Output, c *call, m *Message) {
@@ -674,7 +675,7 @@ func (l *Link) receiveRelease(o *Output, c *call, m *Message) {
 		kept := cause
 		c.release = &kept
 		c.state = StateReleaseIndication
-		l.indicate(o, Indication{Kind: IndRelease, Call: c.id, Cause: cause, Msg: m})
+		l.indicateCall(o, c, Indication{Kind: IndRelease, Cause: cause, Msg: m})
 	case StateReleaseRequest:
 		// Clear collision: both sides sent RELEASE; this one stands for
 		// the RELEASE COMPLETE and nothing is sent.
@@ -712,7 +713,7 @@ func (l *Link) receiveStatus(o *Output, c *call, m *Message) {
 		l.clearCall(o, c, NewCause(CauseMessageIncompatible))
 		return
 	}
-	l.indicate(o, Indication{Kind: IndStatus, Call: c.id, Msg: m})
+	l.indicateCall(o, c, Indication{Kind: IndStatus, Msg: m})
 }
 
 // compatible reports whether the peer's call state can coexist with ours

@@ -38,7 +38,7 @@ import (
 type Link struct {
 	timers  Timers
 	up      bool
-	calls   map[CallID]*call
+	calls   map[callKey]*call // by CallID.key
 	nextRef uint32 // next call reference value to try
 
 	t309  bool   // T309 running: link down with active calls kept
@@ -80,7 +80,7 @@ func NewLink(cfg Config) *Link {
 	return &Link{
 		timers:  cfg.Timers.withDefaults(),
 		up:      true,
-		calls:   make(map[CallID]*call),
+		calls:   make(map[callKey]*call),
 		nextRef: 1,
 		restOut: make(map[restartKey]*restartProc),
 		restIn:  make(map[restartKey]*restartProc),
@@ -106,6 +106,20 @@ func (c CallID) String() string {
 		s = "local"
 	}
 	return s + " cr=0x" + strconv.FormatUint(uint64(c.Ref), 16)
+}
+
+// callKey is a CallID packed into a word, the key of a Link's calls map:
+// the runtime's map takes its fast path for integer keys, where a struct
+// key is hashed and compared through calls (a visible cost with 100,000
+// calls on a link).
+type callKey uint64
+
+func (c CallID) key() callKey {
+	k := callKey(c.Ref)
+	if c.Local {
+		k |= 1 << 32
+	}
+	return k
 }
 
 // wire is the call reference this side puts in messages about the call:
@@ -217,6 +231,11 @@ type Indication struct {
 	// Restarted marks an IndReleased of a call a restart cleared: ours or
 	// the peer's RESTART, or the peer's new incarnation (PeerRestarted).
 	Restarted bool
+	// Context is the call's context (SetCallContext) when the indication
+	// was made: the call manager's record of the call, found without a
+	// lookup by Call. Nil for restart indications and for calls given
+	// none (an IndSetup's call has none yet).
+	Context any
 }
 
 // String formats the indication for logs.
@@ -288,16 +307,49 @@ func (l *Link) Calls() int { return len(l.calls) }
 // CallState returns the state of a call; false when the Link has no such
 // call (U0).
 func (l *Link) CallState(id CallID) (CallState, bool) {
-	if c := l.calls[id]; c != nil {
+	if c := l.calls[id.key()]; c != nil {
 		return c.state, true
 	}
 	return StateNull, false
 }
 
+// SetCallContext attaches ctx (the call manager's record of the call,
+// nil to detach it) to a call: every later Indication about the call
+// carries it as Context, and CallContext and EachCallContext return it,
+// until the call's IndReleased. It returns the call's state; false, and
+// nothing is attached, when the Link has no such call.
+func (l *Link) SetCallContext(id CallID, ctx any) (CallState, bool) {
+	c := l.calls[id.key()]
+	if c == nil {
+		return StateNull, false
+	}
+	c.ctx = ctx
+	return c.state, true
+}
+
+// CallContext returns the context attached to a call (SetCallContext);
+// nil when there is none or no such call.
+func (l *Link) CallContext(id CallID) any {
+	if c := l.calls[id.key()]; c != nil {
+		return c.ctx
+	}
+	return nil
+}
+
+// EachCallContext calls f with the context of every call that has one,
+// in no particular order; f must not change the Link.
+func (l *Link) EachCallContext(f func(ctx any)) {
+	for _, c := range l.calls {
+		if c.ctx != nil {
+			f(c.ctx)
+		}
+	}
+}
+
 // ConnectionID returns the connection identifier (VPCI/VCI) last carried
 // by a SETUP, CALL PROCEEDING or CONNECT of the call.
 func (l *Link) ConnectionID(id CallID) (ConnectionID, bool) {
-	if c := l.calls[id]; c != nil && c.hasConnID {
+	if c := l.calls[id.key()]; c != nil && c.hasConnID {
 		return c.connID, true
 	}
 	return ConnectionID{}, false
@@ -305,7 +357,7 @@ func (l *Link) ConnectionID(id CallID) (ConnectionID, bool) {
 
 // ModifyState returns the QoS modification state of a call.
 func (l *Link) ModifyState(id CallID) (ModifyState, bool) {
-	if c := l.calls[id]; c != nil {
+	if c := l.calls[id.key()]; c != nil {
 		return c.modify, true
 	}
 	return 0, false
@@ -314,7 +366,7 @@ func (l *Link) ModifyState(id CallID) (ModifyState, bool) {
 // PartyState returns the state of a party of a point-to-multipoint call;
 // false when there is no such party (party state Null).
 func (l *Link) PartyState(id CallID, ep uint16) (PartyState, bool) {
-	if c := l.calls[id]; c != nil {
+	if c := l.calls[id.key()]; c != nil {
 		if p := c.parties[ep]; p != nil {
 			return p.state, true
 		}
@@ -325,7 +377,7 @@ func (l *Link) PartyState(id CallID, ep uint16) (PartyState, bool) {
 // Parties returns the endpoint references of a call's parties in
 // ascending order (nil for a point-to-point call).
 func (l *Link) Parties(id CallID) []uint16 {
-	c := l.calls[id]
+	c := l.calls[id.key()]
 	if c == nil || len(c.parties) == 0 {
 		return nil
 	}
@@ -409,6 +461,13 @@ func (l *Link) indicate(o *Output, ind Indication) {
 		o.Indications = l.outIndSlab.take(outIndications)
 	}
 	o.Indications = append(o.Indications, ind)
+}
+
+// indicateCall adds an indication about call c, with its CallID and
+// context.
+func (l *Link) indicateCall(o *Output, c *call, ind Indication) {
+	ind.Call, ind.Context = c.id, c.ctx
+	l.indicate(o, ind)
 }
 
 // validate encodes m into the scratch buffer: a request whose message the
@@ -525,7 +584,7 @@ func (l *Link) Receive(m *Message) Output {
 		return o
 	}
 	id := callIDOf(m.CallRef)
-	c := l.calls[id]
+	c := l.calls[id.key()]
 	switch {
 	case c == nil:
 		l.receiveUnknown(&o, id, m)
@@ -580,7 +639,7 @@ func (l *Link) reportDiscardedIEs(o *Output, id CallID, m *Message) {
 		l.sendStatus(o, CallID{}, CallRef{Flag: !m.CallRef.Flag}, l.globalState(), NewCause(cause, diag...), nil, nil)
 		return
 	}
-	if c := l.calls[id]; c != nil && c.state != StateNull {
+	if c := l.calls[id.key()]; c != nil && c.state != StateNull {
 		l.sendCallStatus(o, c, NewCause(cause, diag...), nil)
 	}
 }
@@ -641,7 +700,7 @@ func (l *Link) ReceiveError(e *DecodeError) Output {
 		return o
 	}
 	id := callIDOf(e.CallRef)
-	c := l.calls[id]
+	c := l.calls[id.key()]
 	if c == nil {
 		switch e.Type {
 		case MsgReleaseComplete, MsgStatus:
@@ -822,11 +881,11 @@ func (l *Link) Expire(k TimerKey) Output {
 	case T317:
 		l.expireT317(&o, k.Endpoint)
 	case T303, T308, T310, T313, T322, T360:
-		if c := l.calls[k.Call]; c != nil {
+		if c := l.calls[k.Call.key()]; c != nil {
 			l.expireCallTimer(&o, c, k.Timer)
 		}
 	case T398, T399:
-		if c := l.calls[k.Call]; c != nil {
+		if c := l.calls[k.Call.key()]; c != nil {
 			if p := c.parties[k.Endpoint]; p != nil && p.timer == k.Timer {
 				l.expirePartyTimer(&o, c, k.Endpoint, p)
 			}

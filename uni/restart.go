@@ -162,7 +162,7 @@ func (l *Link) callsOnVC(ci *ConnectionID) []*call {
 func (l *Link) clearRestarted(o *Output, c *call) {
 	if !c.released {
 		c.released = true
-		l.indicate(o, Indication{Kind: IndReleased, Call: c.id, Cause: restartCause(), Restarted: true})
+		l.indicateCall(o, c, Indication{Kind: IndReleased, Cause: restartCause(), Restarted: true})
 	}
 	l.finish(o, c, restartCause(), nil)
 }

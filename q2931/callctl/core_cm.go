@@ -249,7 +249,7 @@ func (d *Core) setupLocked(p *Assoc, v *Vc, pt *Party) ndis.Status {
 		return ndis.StatusFailure
 	}
 	c := &Call{Assoc: p, ID: id, Out: v, P2MP: v.Multipoint}
-	p.AddCall(c.ID, c)
+	p.AddCall(c.ID, c) // the uni.Link holds the call it just set up
 	v.AddLeg(c)
 	if pt != nil {
 		pt.Call, pt.EP = c, m.EndpointRef.Value

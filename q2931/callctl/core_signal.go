@@ -51,6 +51,13 @@ func (d *Core) indication(p *Assoc, ind uni.Indication, rx *received) {
 	}
 }
 
+// callOf is the call record an indication is about (its uni context),
+// nil if the call control has none.
+func callOf(ind uni.Indication) *Call {
+	c, _ := ind.Context.(*Call)
+	return c
+}
+
 // restartClass names what a RESTART of the VC ci (nil: all VCs)
 // restarts, for logs.
 func restartClass(ci *uni.ConnectionID) string {
@@ -76,11 +83,14 @@ func (d *Core) restartVCLocked(p *Assoc, c *Call) {
 
 func (d *Core) incomingSetup(p *Assoc, ind uni.Indication, a *offerAsk) {
 	d.mu.Lock()
-	if st, ok := p.Link().CallState(ind.Call); !ok || st != uni.StateCallPresent {
+	c := &Call{Assoc: p, ID: ind.Call}
+	if st, ok := p.AddCall(c.ID, c); !ok || st != uni.StateCallPresent {
+		if ok {
+			p.RemoveCall(c)
+		}
 		d.mu.Unlock()
 		return // gone already; its IndReleased follows
 	}
-	c := &Call{Assoc: p, ID: ind.Call}
 	c.Reliable = a.reliable
 	if a.p2mp {
 		c.P2MP = true
@@ -90,14 +100,13 @@ func (d *Core) incomingSetup(p *Assoc, ind uni.Indication, a *offerAsk) {
 		// Parties added later are offered what the SETUP asked for.
 		c.MP = &CallMP{Fwd: a.fwd, Bwd: a.bwd}
 	}
-	p.AddCall(c.ID, c)
 	d.mu.Unlock()
 	d.offer(p, c, c.FirstEP, a, a.fwd, a.bwd, false)
 }
 
 func (d *Core) incomingParty(p *Assoc, ind uni.Indication, a *offerAsk) {
 	d.mu.Lock()
-	c := p.Call(ind.Call)
+	c := callOf(ind)
 	d.mu.Unlock()
 	if c == nil || c.Out != nil || c.MP == nil {
 		return
@@ -454,7 +463,7 @@ func (d *Core) callConnected(v *Vc) {
 // connected: CONNECT received (our call) or CONNECT ACKNOWLEDGE (theirs).
 func (d *Core) connected(p *Assoc, ind uni.Indication, rx *received) {
 	d.mu.Lock()
-	c := p.Call(ind.Call)
+	c := callOf(ind)
 	if c == nil || c.Ended {
 		d.mu.Unlock()
 		return
@@ -635,7 +644,7 @@ func (d *Core) legDestsLocked(v *Vc) []*Call {
 func (d *Core) peerReleased(p *Assoc, ind uni.Indication) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c := p.Call(ind.Call)
+	c := callOf(ind)
 	if c == nil || c.Ended {
 		return
 	}
@@ -662,13 +671,13 @@ func (d *Core) peerReleased(p *Assoc, ind uni.Indication) {
 // or the link).
 func (d *Core) released(p *Assoc, ind uni.Indication, fromPeer bool) {
 	d.mu.Lock()
-	c := p.Call(ind.Call)
+	c := callOf(ind)
 	if c == nil || c.Ended {
 		d.mu.Unlock()
 		return
 	}
 	c.Ended = true
-	p.RemoveCall(c.ID)
+	p.RemoveCall(c)
 	if c.HasConn {
 		p.UnbindConn(c.Conn, c)
 	}
@@ -830,7 +839,7 @@ func (d *Core) partiesLostLocked(v *Vc, lost []*Party, st ndis.Status) {
 // partyAdded: ADD PARTY ACKNOWLEDGE.
 func (d *Core) partyAdded(p *Assoc, ind uni.Indication) {
 	d.mu.Lock()
-	c := p.Call(ind.Call)
+	c := callOf(ind)
 	var pt *Party
 	if c != nil && c.Out != nil {
 		pt = c.Party(ind.Endpoint)
@@ -849,7 +858,7 @@ func (d *Core) partyAdded(p *Assoc, ind uni.Indication) {
 func (d *Core) partyEnded(p *Assoc, ind uni.Indication) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c := p.Call(ind.Call)
+	c := callOf(ind)
 	if c == nil {
 		return
 	}
@@ -893,7 +902,7 @@ func (d *Core) partyEnded(p *Assoc, ind uni.Indication) {
 func (d *Core) peerDroppedParty(p *Assoc, ind uni.Indication) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c := p.Call(ind.Call)
+	c := callOf(ind)
 	if c == nil {
 		return
 	}
@@ -919,7 +928,7 @@ func (d *Core) peerDroppedParty(p *Assoc, ind uni.Indication) {
 // a UNI 3.1 combination, 63 for a multipoint call, 41 otherwise.
 func (d *Core) modifyRequested(p *Assoc, ind uni.Indication) {
 	d.mu.Lock()
-	c := p.Call(ind.Call)
+	c := callOf(ind)
 	if c == nil || c.Ended {
 		d.mu.Unlock()
 		return
@@ -1010,7 +1019,7 @@ func (d *Core) peerModifyActivated(v *Vc, c *Call, na *ndis.CallParameters, st n
 // the winner's parameters.
 func (d *Core) modifyAnswered(p *Assoc, ind uni.Indication) {
 	d.mu.Lock()
-	c := p.Call(ind.Call)
+	c := callOf(ind)
 	var v *Vc
 	if c != nil {
 		if v = c.Out; v == nil {
