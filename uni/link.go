@@ -39,7 +39,7 @@ type Link struct {
 	timers  Timers
 	up      bool
 	calls   map[callKey]*call // by CallID.key
-	nextRef uint32 // next call reference value to try
+	nextRef uint32            // next call reference value to try
 
 	t309  bool   // T309 running: link down with active calls kept
 	epoch uint32 // signalling links so far (LinkUp after LinkDown counts one more)

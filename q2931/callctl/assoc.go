@@ -76,9 +76,9 @@ type Assoc struct {
 	mu      sync.Locker
 	expired func(uni.Output)
 
-	link   *uni.Link   // nil until the first link comes up
-	timers *TimerQueue // the link's timers; nil with link
-	sig    SignallingLink
+	link    *uni.Link   // nil until the first link comes up
+	timers  *TimerQueue // the link's timers; nil with link
+	sig     SignallingLink
 	inc     uint64 // the peer's incarnation on its latest link
 	records int    // calls recorded (AddCall) and not yet removed (RemoveCall)
 
