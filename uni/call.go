@@ -1,11 +1,14 @@
 package uni
 
-import "strconv"
+import (
+	"slices"
+	"strconv"
+)
 
 // call is one call of a Link. Its state machine is drawn on CallState.
 //
 // A Link keeps one for every call it holds, so its fields are ordered to
-// leave no padding (80 bytes, one size class): keep it so when adding
+// leave no padding (96 bytes, one size class): keep it so when adding
 // one (TestCallRecordSize).
 type call struct {
 	id    CallID
@@ -27,9 +30,9 @@ type call struct {
 
 	ctx      any                // the call manager's context (SetCallContext)
 	modifyTD *TrafficDescriptor // requested (ModifyRequested) or offered (ModifyReceived, ModifyYieldedReceived)
-	setup    *Message           // the SETUP, kept in U1 for the T303 retransmission
 	release  *CauseIE           // the first cause of the RELEASE sent (U11: T308 resends it) or received (U12); the final indication reports it
 	parties  map[uint16]*party  // point-to-multipoint calls only
+	setup    []byte             // the SETUP's encoding, kept in U1 for the T303 retransmission
 }
 
 // ModifyState is the QoS modification state of an active call (Q.2963.1).
@@ -209,8 +212,11 @@ func (l *Link) sendRelease(o *Output, c *call, cause CauseIE) {
 
 // Setup originates a call: SETUP, T303, U1. m carries the SETUP's
 // information elements (Traffic, Bearer, Called and QoS are mandatory); the
-// Link fills in the message type and call reference and takes ownership of
-// m. A SETUP whose bearer capability asks for point-to-multipoint, or that
+// Link fills in the message type and call reference (and an Endpoint
+// Reference, below). The Output's message is m itself, but the Link keeps
+// nothing of m (for the T303 retransmission it keeps the SETUP's
+// encoding), so the caller may reuse m and what it points to once it has
+// carried out the Output. A SETUP whose bearer capability asks for point-to-multipoint, or that
 // carries an Endpoint Reference, starts a point-to-multipoint call whose
 // first party is endpoint reference 0 (added if absent).
 func (l *Link) Setup(m *Message) (CallID, Output, error) {
@@ -232,7 +238,7 @@ func (l *Link) Setup(m *Message) (CallID, Output, error) {
 		return CallID{}, o, reqErr("Setup", nil, id, err)
 	}
 	c := l.newCall(id, StateCallInitiated)
-	c.setup = m
+	c.setup = slices.Clone(l.scratch) // validate left m's encoding there
 	c.noteConnID(m.ConnectionID)
 	if p2mp {
 		c.p2mp, c.firstEP = true, m.EndpointRef.Value
@@ -298,7 +304,9 @@ func (l *Link) Proceed(id CallID, connID *ConnectionID) (Output, error) {
 // Accept answers an incoming SETUP with CONNECT (U6 or U9 → U8, T313). m
 // may carry the CONNECT's optional IEs (AAL, BLLI, ConnectionID) or be nil;
 // the Link fills in type, call reference and, on a point-to-multipoint
-// call, the endpoint reference.
+// call, the endpoint reference. The Output's message is m itself; the Link
+// keeps nothing of m, so the caller may reuse it once it has carried out
+// the Output.
 func (l *Link) Accept(id CallID, m *Message) (Output, error) {
 	var o Output
 	c, err := l.lookup("Accept", id)
@@ -765,8 +773,10 @@ func (l *Link) expireCallTimer(o *Output, c *call, t TimerID) {
 	c.timer, c.retried = 0, false
 	switch t {
 	case T303:
-		if first {
-			l.send(o, c.id, c.setup)
+		if m, err := Decode(c.setup); first && err == nil {
+			// The same SETUP again: decoded from the octets sent, a
+			// message of its own for this Output.
+			l.send(o, c.id, m)
 			l.startCallTimer(o, c, T303)
 			c.retried = true
 			return

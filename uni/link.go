@@ -471,10 +471,11 @@ func (l *Link) indicateCall(o *Output, c *call, ind Indication) {
 }
 
 // validate encodes m into the scratch buffer: a request whose message the
-// peer would have to reject is refused before any state changes.
+// peer would have to reject is refused before any state changes. The
+// encoding stays in l.scratch until the next validate.
 func (l *Link) validate(m *Message) error {
 	b, err := m.Append(l.scratch[:0])
-	l.scratch = b[:0]
+	l.scratch = b
 	return err
 }
 

@@ -232,8 +232,10 @@ func (d *Core) setupLocked(p *Assoc, v *Vc, pt *Party) ndis.Status {
 	if v.Multipoint {
 		rx = ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
 	}
-	sm, st := q2931.NewSetup(&d.cfg.Address, d.owner.PeerAddress(p), svc)
-	if st != ndis.StatusSuccess {
+	// One SetupMessage serves every SETUP: the uni.Link keeps nothing of
+	// it, and ApplyLocked encodes the Output's SETUP before d.mu is let go.
+	sm := &d.setupMsg
+	if st := sm.Init(&d.cfg.Address, d.owner.PeerAddress(p), svc); st != ndis.StatusSuccess {
 		return st
 	}
 	if st := sm.Traffic(tx, rx, v.Multipoint, v.Reliable); st != ndis.StatusSuccess {

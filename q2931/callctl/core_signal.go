@@ -401,7 +401,7 @@ func (d *Core) answered(v *Vc, st ndis.Status, params *ndis.CallParameters) {
 	if added {
 		out, err = p.Link().AcceptParty(c.ID, v.EP)
 	} else {
-		out, err = p.Link().Accept(c.ID, ConnectMessage(c.Conn, rx, tx, v.Reliable))
+		out, err = p.Link().Accept(c.ID, d.connectMsg.Message(c.Conn, rx, tx, v.Reliable))
 	}
 	if err != nil {
 		d.moveLocked(v, Accepted, ReasonAccepted) // the call is gone: its IndReleased closes it
