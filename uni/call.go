@@ -1,9 +1,6 @@
 package uni
 
-import (
-	"slices"
-	"strconv"
-)
+import "strconv"
 
 // call is one call of a Link. Its state machine is drawn on CallState.
 //
@@ -238,7 +235,7 @@ func (l *Link) Setup(m *Message) (CallID, Output, error) {
 		return CallID{}, o, reqErr("Setup", nil, id, err)
 	}
 	c := l.newCall(id, StateCallInitiated)
-	c.setup = slices.Clone(l.scratch) // validate left m's encoding there
+	c.setup = l.keepSetup(l.scratch) // validate left m's encoding there
 	c.noteConnID(m.ConnectionID)
 	if p2mp {
 		c.p2mp, c.firstEP = true, m.EndpointRef.Value
@@ -680,8 +677,12 @@ func (l *Link) receiveRelease(o *Output, c *call, m *Message) {
 		// releases too (Release in U12).
 		l.stopCallTimers(o, c)
 		c.parties = nil
-		kept := cause
-		c.release = &kept
+		if l.lent(m) {
+			kept := cause
+			c.release = &kept
+		} else {
+			c.release = &m.Causes[0] // Receive took m
+		}
 		c.state = StateReleaseIndication
 		l.indicateCall(o, c, Indication{Kind: IndRelease, Cause: cause, Msg: m})
 	case StateReleaseRequest:

@@ -57,6 +57,7 @@ type Link struct {
 	outIndSlab   slab[Indication]
 	msgSlab      slab[Message]
 	causeMsgSlab slab[linkMessage]
+	setupFree    []byte // the rest of keepSetup's block
 
 	// ReceiveBytes decodes into dec, whose storage the next message
 	// overwrites: while such a lent message is processed it is in;
