@@ -138,3 +138,86 @@ func TestSignallingBatched(t *testing.T) {
 		<-shut
 	})
 }
+
+// setupHolder holds the SETUPs a link delivers until it has n, then
+// delivers them with one Messages call: the MCM decodes them all in one
+// turn before it runs the mediator work of the first.
+type setupHolder struct {
+	transport.LinkHandler
+	mu   sync.Mutex
+	n    int
+	held [][]byte
+}
+
+func (h *setupHolder) Message(msg []byte) {
+	if m, err := uni.Decode(msg); err == nil && m.Type == uni.MsgSetup {
+		h.mu.Lock()
+		h.held = append(h.held, msg)
+		if len(h.held) < h.n {
+			h.mu.Unlock()
+			return
+		}
+		batch := h.held
+		h.held = nil
+		h.mu.Unlock()
+		h.LinkHandler.(transport.BatchHandler).Messages(batch)
+		return
+	}
+	h.LinkHandler.Message(msg)
+}
+
+// TestBatchedSetupsOfferedEachItsOwn: SETUPs decoded in one turn (the
+// uni.Link lends each decoded message only until it decodes the next,
+// while the MCM runs the mediator work after the turn) are each offered
+// with what they asked for: every SDU size is offered once.
+func TestBatchedSetupsOfferedEachItsOwn(t *testing.T) {
+	const n = 4
+	synctest.Test(t, func(t *testing.T) {
+		w := newSimWorld(t, sim.Config{Seed: 5})
+		defer w.close()
+		a := w.addNode("a", nil)
+		b := &node{w: w, name: "b", fab: memdrv.NewFabric()}
+		b.m = ndis.New(ndis.Options{Name: "b", OnViolation: b.onViolation})
+		d, err := mcm.New(b.m, mcm.Config{Name: "b", Timers: w.timers, Logger: logger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.d = d
+		h := d.Handler()
+		ep, err := w.net.Endpoint("b", transport.HandlerFunc(func(l transport.Link) transport.LinkHandler {
+			return &setupHolder{LinkHandler: h.LinkUp(l), n: n}
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.ep = ep
+		d.Attach(ep)
+		w.nodes = append(w.nodes, b)
+
+		ca, cb := a.client("alice"), b.client("bob")
+		b.listen(cb, "echo")
+		sdu := uint32(0)
+		vs := w.makeCalls(ca, n, func() *ndis.CallParameters {
+			sdu += 100
+			return q2931.CallParams("b", "echo", bestEffort(sdu), bestEffort(sdu+1), false)
+		})
+		for i, v := range vs {
+			if r := memdrv.See(ca, func() memdrv.Result { return v.Make }); r.Status != ndis.StatusSuccess {
+				t.Fatalf("call %d: MakeCall %v", i, r)
+			}
+		}
+		offered := map[[2]uint32]int{}
+		for _, v := range cb.Incoming() {
+			memdrv.See(cb, func() bool {
+				cm := v.Params.CallMgrParameters
+				offered[[2]uint32{cm.Receive.MaxSduSize, cm.Transmit.MaxSduSize}]++
+				return true
+			})
+		}
+		for i := uint32(1); i <= n; i++ {
+			if k := [2]uint32{100 * i, 100*i + 1}; offered[k] != 1 {
+				t.Errorf("calls offered with receive/transmit SDU sizes %v: %d, want 1 (all offered: %v)", k, offered[k], offered)
+			}
+		}
+	})
+}

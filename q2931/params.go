@@ -61,14 +61,19 @@ const MediaBlobLen = 5
 // The destination goes in CallMgrSpecific (ParamCalledParty, "node/service");
 // reliable goes in MediaSpecific (ParamMedia).
 func CallParams(node, service string, tx, rx ndis.Flowspec, reliable bool) *ndis.CallParameters {
-	// The parameters and their call-manager part in one allocation, the
-	// destination in another: a busy client makes one per call.
+	// The parameters, their call-manager part and (unless it is long) the
+	// destination in one allocation: a busy client makes one per call.
 	s := new(struct {
-		p  ndis.CallParameters
-		cm ndis.CallManagerParameters
+		p    ndis.CallParameters
+		cm   ndis.CallManagerParameters
+		room [callParamsRoom]byte
 	})
-	dst := make([]byte, 0, len(node)+1+len(service))
+	dst := s.room[:0:len(s.room)]
+	if n := len(node) + 1 + len(service); n > len(s.room) {
+		dst = make([]byte, 0, n)
+	}
 	dst = append(append(append(dst, node...), '/'), service...)
+	dst = dst[:len(dst):len(dst)] // an append by the holder must not write past it
 	s.cm = ndis.CallManagerParameters{Transmit: tx, Receive: rx,
 		CallMgrSpecific: ndis.SpecificParameters{ParamType: ParamCalledParty, Parameters: dst}}
 	s.p.CallMgrParameters = &s.cm
@@ -82,6 +87,10 @@ func CallParams(node, service string, tx, rx ndis.Flowspec, reliable bool) *ndis
 	}
 	return p
 }
+
+// callParamsRoom is the room for the destination ("node/service") that
+// CallParams allocates with the parameters: enough for usual names.
+const callParamsRoom = 48
 
 // Destination returns the node and service call parameters made by
 // CallParams (or by hand in the same format) call.

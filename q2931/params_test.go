@@ -134,3 +134,25 @@ func TestModifiedFlowspecs(t *testing.T) {
 		t.Errorf("called: tx %+v rx %+v", tx, rx)
 	}
 }
+
+// TestCallParamsAllocations: a client makes call parameters for every
+// call, so CallParams costs one allocation for usual names (the
+// destination shares it) and two for a destination too long for that;
+// either way the destination reads back whole and cannot be appended to
+// in place.
+func TestCallParamsAllocations(t *testing.T) {
+	tx := ndis.Flowspec{ServiceType: ndis.ServiceBestEffort, PeakBandwidth: 1000}
+	long := "a-node-name-that-is-quite-long-for-a-node-name-indeed"
+	for _, c := range []struct {
+		node string
+		want float64
+	}{{"beta", 1}, {long, 2}} {
+		if a := testing.AllocsPerRun(100, func() { q2931.CallParams(c.node, "echo", tx, tx, false) }); a != c.want {
+			t.Errorf("CallParams(%q): %.1f allocations, want %.0f", c.node, a, c.want)
+		}
+		sp := q2931.CallParams(c.node, "echo", tx, tx, false).CallMgrParameters.CallMgrSpecific
+		if string(sp.Parameters) != c.node+"/echo" || cap(sp.Parameters) != len(sp.Parameters) {
+			t.Errorf("destination %q (cap %d), want %q with no room after it", sp.Parameters, cap(sp.Parameters), c.node+"/echo")
+		}
+	}
+}

@@ -311,15 +311,28 @@ type SetupMessage struct {
 // NewSetup starts a SETUP from this node's address from to service svc at
 // address to.
 func NewSetup(from, to *uni.AESA, svc []byte) (*SetupMessage, ndis.Status) {
-	if len(svc) == 0 || len(svc) > MaxServiceLen {
-		return nil, ndis.StatusInvalidAddress
-	}
 	s := &SetupMessage{}
+	if st := s.Init(from, to, svc); st != ndis.StatusSuccess {
+		return nil, st
+	}
+	return s, ndis.StatusSuccess
+}
+
+// Init makes s a new SETUP from from to service svc at to, as NewSetup
+// does, forgetting what s held before: a call manager that sends many
+// SETUPs reuses one SetupMessage, since uni.Link.Setup keeps nothing of
+// the message once its Output is carried out. The addresses are referred
+// to, not copied, until then.
+func (s *SetupMessage) Init(from, to *uni.AESA, svc []byte) ndis.Status {
+	if len(svc) == 0 || len(svc) > MaxServiceLen {
+		return ndis.StatusInvalidAddress
+	}
+	*s = SetupMessage{}
 	s.called = uni.CalledPartyNumber{Type: uni.NumberUnknown, Plan: uni.PlanAESA, Address: to[:]}
 	s.calling = uni.CallingPartyNumber{Type: uni.NumberUnknown, Plan: uni.PlanAESA, Address: from[:]}
 	s.bhli = uni.BHLI{Type: uni.HLUserSpecific, Info: s.svc[:copy(s.svc[:], svc)]}
 	s.Message = uni.Message{Called: &s.called, Calling: &s.calling, BHLI: &s.bhli}
-	return s, ndis.StatusSuccess
+	return ndis.StatusSuccess
 }
 
 // Traffic fills the traffic IEs of the SETUP (Traffic, Bearer, QoS, AAL).

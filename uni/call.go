@@ -5,7 +5,7 @@ import "strconv"
 // call is one call of a Link. Its state machine is drawn on CallState.
 //
 // A Link keeps one for every call it holds, so its fields are ordered to
-// leave no padding (64 bytes, one size class): keep it so when adding
+// leave no padding (96 bytes, one size class): keep it so when adding
 // one (TestCallRecordSize).
 type call struct {
 	id    CallID
@@ -25,10 +25,11 @@ type call struct {
 	firstEP uint16 // point-to-multipoint: the endpoint reference of the SETUP's party
 	nextEP  uint16
 
+	ctx      any                // the call manager's context (SetCallContext)
 	modifyTD *TrafficDescriptor // requested (ModifyRequested) or offered (ModifyReceived, ModifyYieldedReceived)
-	setup    *Message           // the SETUP, kept in U1 for the T303 retransmission
 	release  *CauseIE           // the first cause of the RELEASE sent (U11: T308 resends it) or received (U12); the final indication reports it
 	parties  map[uint16]*party  // point-to-multipoint calls only
+	setup    []byte             // the SETUP's encoding, kept in U1 for the T303 retransmission
 }
 
 // ModifyState is the QoS modification state of an active call (Q.2963.1).
@@ -106,7 +107,7 @@ func (s ModifyState) awaitsAnswer() bool {
 
 func (l *Link) newCall(id CallID, st CallState) *call {
 	c := &call{id: id, state: st, modify: ModifyNone, epoch: l.epoch}
-	l.calls[id] = c
+	l.calls[id.key()] = c
 	return c
 }
 
@@ -159,14 +160,14 @@ func (l *Link) indicateReleased(o *Output, c *call, cause CauseIE, m *Message) {
 		return
 	}
 	c.released = true
-	l.indicate(o, Indication{Kind: IndReleased, Call: c.id, Cause: cause, Msg: m})
+	l.indicateCall(o, c, Indication{Kind: IndReleased, Cause: cause, Msg: m})
 }
 
 // finish returns the call to U0: its timers stop, its call reference is
 // released and, unless already given, IndReleased reports cause.
 func (l *Link) finish(o *Output, c *call, cause CauseIE, m *Message) {
 	l.stopCallTimers(o, c)
-	delete(l.calls, c.id)
+	delete(l.calls, c.id.key())
 	c.state = StateNull
 	c.parties = nil
 	l.indicateReleased(o, c, cause, m)
@@ -208,8 +209,11 @@ func (l *Link) sendRelease(o *Output, c *call, cause CauseIE) {
 
 // Setup originates a call: SETUP, T303, U1. m carries the SETUP's
 // information elements (Traffic, Bearer, Called and QoS are mandatory); the
-// Link fills in the message type and call reference and takes ownership of
-// m. A SETUP whose bearer capability asks for point-to-multipoint, or that
+// Link fills in the message type and call reference (and an Endpoint
+// Reference, below). The Output's message is m itself, but the Link keeps
+// nothing of m (for the T303 retransmission it keeps the SETUP's
+// encoding), so the caller may reuse m and what it points to once it has
+// carried out the Output. A SETUP whose bearer capability asks for point-to-multipoint, or that
 // carries an Endpoint Reference, starts a point-to-multipoint call whose
 // first party is endpoint reference 0 (added if absent).
 func (l *Link) Setup(m *Message) (CallID, Output, error) {
@@ -231,7 +235,7 @@ func (l *Link) Setup(m *Message) (CallID, Output, error) {
 		return CallID{}, o, reqErr("Setup", nil, id, err)
 	}
 	c := l.newCall(id, StateCallInitiated)
-	c.setup = m
+	c.setup = l.keepSetup(l.scratch) // validate left m's encoding there
 	c.noteConnID(m.ConnectionID)
 	if p2mp {
 		c.p2mp, c.firstEP = true, m.EndpointRef.Value
@@ -255,7 +259,7 @@ func (l *Link) allocRef() (uint32, bool) {
 		if v == 0 {
 			continue
 		}
-		if _, used := l.calls[CallID{Ref: v, Local: true}]; !used {
+		if _, used := l.calls[(CallID{Ref: v, Local: true}).key()]; !used {
 			return v, true
 		}
 	}
@@ -263,7 +267,7 @@ func (l *Link) allocRef() (uint32, bool) {
 }
 
 func (l *Link) lookup(op string, id CallID) (*call, error) {
-	c := l.calls[id]
+	c := l.calls[id.key()]
 	if c == nil {
 		return nil, reqErr(op, nil, id, ErrUnknownCall)
 	}
@@ -297,7 +301,9 @@ func (l *Link) Proceed(id CallID, connID *ConnectionID) (Output, error) {
 // Accept answers an incoming SETUP with CONNECT (U6 or U9 → U8, T313). m
 // may carry the CONNECT's optional IEs (AAL, BLLI, ConnectionID) or be nil;
 // the Link fills in type, call reference and, on a point-to-multipoint
-// call, the endpoint reference.
+// call, the endpoint reference. The Output's message is m itself; the Link
+// keeps nothing of m, so the caller may reuse it once it has carried out
+// the Output.
 func (l *Link) Accept(id CallID, m *Message) (Output, error) {
 	var o Output
 	c, err := l.lookup("Accept", id)
@@ -329,7 +335,7 @@ func (l *Link) Accept(id CallID, m *Message) (Output, error) {
 // refuses). While the link is down the call is cleared locally.
 func (l *Link) Reject(id CallID, cause CauseIE) (Output, error) {
 	var o Output
-	c := l.calls[id]
+	c := l.calls[id.key()]
 	if c == nil {
 		return o, reqErr("Reject", nil, id, ErrUnknownCall)
 	}
@@ -348,7 +354,7 @@ func (l *Link) Reject(id CallID, cause CauseIE) (Output, error) {
 // (IndReleased). While the link is down the call is cleared locally.
 func (l *Link) Release(id CallID, cause CauseIE) (Output, error) {
 	var o Output
-	c := l.calls[id]
+	c := l.calls[id.key()]
 	if c == nil {
 		return o, reqErr("Release", nil, id, ErrUnknownCall)
 	}
@@ -517,8 +523,8 @@ func (l *Link) stepModify(o *Output, c *call, ev modifyEvent) error {
 			if ms == ModifyYielded {
 				next = ModifyYieldedReceived
 			}
-			c.modify, c.modifyTD = next, l.keep(m).Traffic
-			l.indicate(o, Indication{Kind: IndModify, Call: c.id, Msg: m, Traffic: l.keep(m).Traffic})
+			c.modify, c.modifyTD = next, l.keepTraffic(m)
+			l.indicateCall(o, c, Indication{Kind: IndModify, Msg: m, Traffic: c.modifyTD})
 		case m.Type == MsgModifyRequest && ms == ModifyRequested && c.id.Local:
 			// Collision on a call we originated: ours wins, theirs is
 			// refused; we keep waiting for the answer to ours.
@@ -526,20 +532,20 @@ func (l *Link) stepModify(o *Output, c *call, ev modifyEvent) error {
 		case m.Type == MsgModifyRequest && ms == ModifyRequested:
 			// Collision on the peer's call: theirs wins. Ours is given up
 			// now; the peer's MODIFY REJECT of it is absorbed later.
-			l.indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: glareCause(), Traffic: td})
-			c.modify, c.modifyTD = ModifyYieldedReceived, l.keep(m).Traffic
-			l.indicate(o, Indication{Kind: IndModify, Call: c.id, Msg: m, Traffic: l.keep(m).Traffic})
+			l.indicateCall(o, c, Indication{Kind: IndModifyRejected, Cause: glareCause(), Traffic: td})
+			c.modify, c.modifyTD = ModifyYieldedReceived, l.keepTraffic(m)
+			l.indicateCall(o, c, Indication{Kind: IndModify, Msg: m, Traffic: c.modifyTD})
 		case m.Type == MsgModifyAck && ms == ModifyRequested:
 			l.stopTimer(o, t360)
 			c.modify, c.modifyTD = ModifyNone, nil
 			if m.Traffic != nil {
-				td = l.keep(m).Traffic
+				td = l.keepTraffic(m)
 			}
-			l.indicate(o, Indication{Kind: IndModified, Call: c.id, Msg: m, Traffic: td})
+			l.indicateCall(o, c, Indication{Kind: IndModified, Msg: m, Traffic: td})
 		case m.Type == MsgModifyReject && ms == ModifyRequested:
 			l.stopTimer(o, t360)
 			c.modify, c.modifyTD = ModifyNone, nil
-			l.indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: l.keep(m).Causes[0], Msg: m, Traffic: td})
+			l.indicateCall(o, c, Indication{Kind: IndModifyRejected, Cause: l.keepCause(m), Msg: m, Traffic: td})
 		case m.Type == MsgModifyReject && (ms == ModifyYielded || ms == ModifyYieldedReceived):
 			// The winner's refusal of the request we gave up: already
 			// reported, nothing more to wait for.
@@ -553,7 +559,7 @@ func (l *Link) stepModify(o *Output, c *call, ev modifyEvent) error {
 		switch ms {
 		case ModifyRequested:
 			c.modify, c.modifyTD = ModifyNone, nil
-			l.indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: timerCause(T360), Traffic: td})
+			l.indicateCall(o, c, Indication{Kind: IndModifyRejected, Cause: timerCause(T360), Traffic: td})
 			l.clearCall(o, c, timerCause(T360))
 		case ModifyYielded, ModifyYieldedReceived:
 			// The winner never refused the abandoned request: stop
@@ -566,7 +572,7 @@ func (l *Link) stepModify(o *Output, c *call, ev modifyEvent) error {
 			l.stopTimer(o, t360)
 		}
 		if ms == ModifyRequested && ev.cause.Value != 0 {
-			l.indicate(o, Indication{Kind: IndModifyRejected, Call: c.id, Cause: ev.cause, Traffic: td})
+			l.indicateCall(o, c, Indication{Kind: IndModifyRejected, Cause: ev.cause, Traffic: td})
 		}
 		c.modify, c.modifyTD = ModifyNone, nil
 	}
@@ -588,7 +594,7 @@ func (l *Link) incomingSetup(o *Output, id CallID, m *Message) {
 		c.firstEP = ep
 		c.parties = map[uint16]*party{ep: {state: PartyAddPartyReceived}}
 	}
-	l.indicate(o, Indication{Kind: IndSetup, Call: id, Msg: m})
+	l.indicateCall(o, c, Indication{Kind: IndSetup, Msg: m})
 }
 
 // unexpected answers a message the call's state does not allow: STATUS
@@ -608,7 +614,7 @@ func (l *Link) receiveCall(o *Output, c *call, m *Message) {
 		c.noteConnID(m.ConnectionID)
 		l.startCallTimer(o, c, T310)
 		c.state = StateOutgoingCallProceeding
-		l.indicate(o, Indication{Kind: IndProceeding, Call: c.id, Msg: m})
+		l.indicateCall(o, c, Indication{Kind: IndProceeding, Msg: m})
 	case MsgConnect:
 		if c.state != StateCallInitiated && c.state != StateOutgoingCallProceeding {
 			l.unexpected(o, c, m)
@@ -631,7 +637,7 @@ func (l *Link) receiveCall(o *Output, c *call, m *Message) {
 	case MsgReleaseComplete:
 		cause := c.releaseCause(NewCause(CauseNormalUnspecified))
 		if len(m.Causes) > 0 {
-			cause = l.keep(m).Causes[0]
+			cause = l.keepCause(m)
 		}
 		l.finish(o, c, cause, m)
 	case MsgStatusEnquiry:
@@ -657,23 +663,28 @@ func (l *Link) connected(o *Output, c *call, m *Message) {
 			p.state, p.wasActive = PartyActive, true
 		}
 	}
-	l.indicate(o, Indication{Kind: IndConnected, Call: c.id, Msg: m})
+	l.indicateCall(o, c, Indication{Kind: IndConnected, Msg: m})
 }
 
 func (l *Link) receiveRelease(o *Output, c *call, m *Message) {
 	if c.state == StateReleaseIndication {
 		return // a repeated RELEASE while the local user decides: ignored
 	}
-	cause := l.keep(m).Causes[0]
+	cause := l.keepCause(m)
 	switch c.state {
 	case StateActive:
 		// Indicated upwards; RELEASE COMPLETE when the local user
 		// releases too (Release in U12).
 		l.stopCallTimers(o, c)
 		c.parties = nil
-		c.release = &l.keep(m).Causes[0]
+		if l.lent(m) {
+			kept := cause
+			c.release = &kept
+		} else {
+			c.release = &m.Causes[0] // Receive took m
+		}
 		c.state = StateReleaseIndication
-		l.indicate(o, Indication{Kind: IndRelease, Call: c.id, Cause: cause, Msg: m})
+		l.indicateCall(o, c, Indication{Kind: IndRelease, Cause: cause, Msg: m})
 	case StateReleaseRequest:
 		// Clear collision: both sides sent RELEASE; this one stands for
 		// the RELEASE COMPLETE and nothing is sent.
@@ -711,7 +722,7 @@ func (l *Link) receiveStatus(o *Output, c *call, m *Message) {
 		l.clearCall(o, c, NewCause(CauseMessageIncompatible))
 		return
 	}
-	l.indicate(o, Indication{Kind: IndStatus, Call: c.id, Msg: m})
+	l.indicateCall(o, c, Indication{Kind: IndStatus, Msg: m})
 }
 
 // compatible reports whether the peer's call state can coexist with ours
@@ -763,8 +774,10 @@ func (l *Link) expireCallTimer(o *Output, c *call, t TimerID) {
 	c.timer, c.retried = 0, false
 	switch t {
 	case T303:
-		if first {
-			l.send(o, c.id, c.setup)
+		if m, err := Decode(c.setup); first && err == nil {
+			// The same SETUP again: decoded from the octets sent, a
+			// message of its own for this Output.
+			l.send(o, c.id, m)
 			l.startCallTimer(o, c, T303)
 			c.retried = true
 			return

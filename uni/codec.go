@@ -652,7 +652,8 @@ func Decode(b []byte) (*Message, error) {
 // it, beyond that must copy it first ([Message.Clone]); that includes
 // handing it to a [Link], whose Receive keeps the message in indications
 // and keeps some of its IEs in call state ([Link.ReceiveBytes] decodes
-// with a Decoder of its own and copies out what it keeps).
+// with a Decoder of its own, lends the message to the indications until
+// its next ReceiveBytes and copies out what the Link keeps).
 //
 // Like Decode, Decoder.Decode never retains b: what the Message keeps is
 // copied into the Decoder's own buffer, so b may be reused as soon as

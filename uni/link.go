@@ -38,8 +38,8 @@ import (
 type Link struct {
 	timers  Timers
 	up      bool
-	calls   map[CallID]*call
-	nextRef uint32 // next call reference value to try
+	calls   map[callKey]*call // by CallID.key
+	nextRef uint32            // next call reference value to try
 
 	t309  bool   // T309 running: link down with active calls kept
 	epoch uint32 // signalling links so far (LinkUp after LinkDown counts one more)
@@ -57,11 +57,13 @@ type Link struct {
 	outIndSlab   slab[Indication]
 	msgSlab      slab[Message]
 	causeMsgSlab slab[linkMessage]
+	setupFree    []byte // the rest of keepSetup's block
 
 	// ReceiveBytes decodes into dec, whose storage the next message
-	// overwrites: while such a borrowed message is processed it is in,
-	// and keep copies it (once, into inKept) for whatever outlives the
-	// call — indications and call state.
+	// overwrites: while such a lent message is processed it is in;
+	// keepCause and keepTraffic copy what call state and the Output's
+	// causes and traffic descriptors take from it, and keep copies it
+	// whole (once, into inKept) for a restart procedure.
 	dec    Decoder
 	in     *Message
 	inKept *Message
@@ -79,7 +81,7 @@ func NewLink(cfg Config) *Link {
 	return &Link{
 		timers:  cfg.Timers.withDefaults(),
 		up:      true,
-		calls:   make(map[CallID]*call),
+		calls:   make(map[callKey]*call),
 		nextRef: 1,
 		restOut: make(map[restartKey]*restartProc),
 		restIn:  make(map[restartKey]*restartProc),
@@ -107,6 +109,20 @@ func (c CallID) String() string {
 	return s + " cr=0x" + strconv.FormatUint(uint64(c.Ref), 16)
 }
 
+// callKey is a CallID packed into a word, the key of a Link's calls map:
+// the runtime's map takes its fast path for integer keys, where a struct
+// key is hashed and compared through calls (a visible cost with 100,000
+// calls on a link).
+type callKey uint64
+
+func (c CallID) key() callKey {
+	k := callKey(c.Ref)
+	if c.Local {
+		k |= 1 << 32
+	}
+	return k
+}
+
 // wire is the call reference this side puts in messages about the call:
 // flag 0 from the allocating side, 1 towards it.
 func (c CallID) wire() CallRef { return CallRef{Value: c.Ref, Flag: !c.Local} }
@@ -130,7 +146,9 @@ type Outgoing struct {
 // An Output, its slices and the messages in it are the receiver's to
 // keep: the Link never writes to them again, so they stay valid after
 // later inputs. (Their storage is carved from blocks shared by many
-// Outputs, which is why most inputs allocate nothing for them.)
+// Outputs, which is why most inputs allocate nothing for them.) The one
+// exception is the received message an Output of ReceiveBytes lends to
+// its indications (see Indication.Msg).
 type Output struct {
 	Messages    []Outgoing
 	Timers      []TimerOp
@@ -199,6 +217,13 @@ type Indication struct {
 	// Msg is the received message behind the indication (the SETUP, the
 	// CONNECT, the ADD PARTY, …); nil when a timer, a local request or the
 	// link caused it.
+	//
+	// From ReceiveBytes, Msg is lent: it lives in storage the Link decodes
+	// the next message into, so it is valid only until the next
+	// ReceiveBytes on the same Link. A receiver that needs it (or any part
+	// of it, an address, a diagnostic) after that copies what it needs
+	// first: the values it reads, or the whole message with
+	// [Message.Clone]. From Receive, Msg is the message the caller gave.
 	Msg *Message
 	// Traffic is the traffic descriptor of a modification: requested
 	// (IndModify) or now in force (IndModified, the one requested unless
@@ -207,6 +232,11 @@ type Indication struct {
 	// Restarted marks an IndReleased of a call a restart cleared: ours or
 	// the peer's RESTART, or the peer's new incarnation (PeerRestarted).
 	Restarted bool
+	// Context is the call's context (SetCallContext) when the indication
+	// was made: the call manager's record of the call, found without a
+	// lookup by Call. Nil for restart indications and for calls given
+	// none (an IndSetup's call has none yet).
+	Context any
 }
 
 // String formats the indication for logs.
@@ -278,16 +308,49 @@ func (l *Link) Calls() int { return len(l.calls) }
 // CallState returns the state of a call; false when the Link has no such
 // call (U0).
 func (l *Link) CallState(id CallID) (CallState, bool) {
-	if c := l.calls[id]; c != nil {
+	if c := l.calls[id.key()]; c != nil {
 		return c.state, true
 	}
 	return StateNull, false
 }
 
+// SetCallContext attaches ctx (the call manager's record of the call,
+// nil to detach it) to a call: every later Indication about the call
+// carries it as Context, and CallContext and EachCallContext return it,
+// until the call's IndReleased. It returns the call's state; false, and
+// nothing is attached, when the Link has no such call.
+func (l *Link) SetCallContext(id CallID, ctx any) (CallState, bool) {
+	c := l.calls[id.key()]
+	if c == nil {
+		return StateNull, false
+	}
+	c.ctx = ctx
+	return c.state, true
+}
+
+// CallContext returns the context attached to a call (SetCallContext);
+// nil when there is none or no such call.
+func (l *Link) CallContext(id CallID) any {
+	if c := l.calls[id.key()]; c != nil {
+		return c.ctx
+	}
+	return nil
+}
+
+// EachCallContext calls f with the context of every call that has one,
+// in no particular order; f must not change the Link.
+func (l *Link) EachCallContext(f func(ctx any)) {
+	for _, c := range l.calls {
+		if c.ctx != nil {
+			f(c.ctx)
+		}
+	}
+}
+
 // ConnectionID returns the connection identifier (VPCI/VCI) last carried
 // by a SETUP, CALL PROCEEDING or CONNECT of the call.
 func (l *Link) ConnectionID(id CallID) (ConnectionID, bool) {
-	if c := l.calls[id]; c != nil && c.hasConnID {
+	if c := l.calls[id.key()]; c != nil && c.hasConnID {
 		return c.connID, true
 	}
 	return ConnectionID{}, false
@@ -295,7 +358,7 @@ func (l *Link) ConnectionID(id CallID) (ConnectionID, bool) {
 
 // ModifyState returns the QoS modification state of a call.
 func (l *Link) ModifyState(id CallID) (ModifyState, bool) {
-	if c := l.calls[id]; c != nil {
+	if c := l.calls[id.key()]; c != nil {
 		return c.modify, true
 	}
 	return 0, false
@@ -304,7 +367,7 @@ func (l *Link) ModifyState(id CallID) (ModifyState, bool) {
 // PartyState returns the state of a party of a point-to-multipoint call;
 // false when there is no such party (party state Null).
 func (l *Link) PartyState(id CallID, ep uint16) (PartyState, bool) {
-	if c := l.calls[id]; c != nil {
+	if c := l.calls[id.key()]; c != nil {
 		if p := c.parties[ep]; p != nil {
 			return p.state, true
 		}
@@ -315,7 +378,7 @@ func (l *Link) PartyState(id CallID, ep uint16) (PartyState, bool) {
 // Parties returns the endpoint references of a call's parties in
 // ascending order (nil for a point-to-point call).
 func (l *Link) Parties(id CallID) []uint16 {
-	c := l.calls[id]
+	c := l.calls[id.key()]
 	if c == nil || len(c.parties) == 0 {
 		return nil
 	}
@@ -390,22 +453,30 @@ func (l *Link) stopTimer(o *Output, k TimerKey) {
 	o.Timers = append(o.Timers, TimerOp{Key: k})
 }
 
-// indicate adds an indication. Its Msg may be the message being received:
-// keep makes it one that outlives the input (Cause and Traffic taken from
-// a received message must come from keep's copy too: see the callers).
+// indicate adds an indication. Its Msg may be the message ReceiveBytes
+// is processing: it is lent (see Indication.Msg). The Cause and Traffic of
+// an indication are the receiver's to keep, so those taken from a
+// received message come from keepCause and keepTraffic.
 func (l *Link) indicate(o *Output, ind Indication) {
-	ind.Msg = l.keep(ind.Msg)
 	if o.Indications == nil {
 		o.Indications = l.outIndSlab.take(outIndications)
 	}
 	o.Indications = append(o.Indications, ind)
 }
 
+// indicateCall adds an indication about call c, with its CallID and
+// context.
+func (l *Link) indicateCall(o *Output, c *call, ind Indication) {
+	ind.Call, ind.Context = c.id, c.ctx
+	l.indicate(o, ind)
+}
+
 // validate encodes m into the scratch buffer: a request whose message the
-// peer would have to reject is refused before any state changes.
+// peer would have to reject is refused before any state changes. The
+// encoding stays in l.scratch until the next validate.
 func (l *Link) validate(m *Message) error {
 	b, err := m.Append(l.scratch[:0])
-	l.scratch = b[:0]
+	l.scratch = b
 	return err
 }
 
@@ -414,12 +485,21 @@ func (l *Link) validate(m *Message) error {
 // ReceiveBytes decodes one message and feeds it to Receive or, if it does
 // not decode, to ReceiveError.
 //
-// It decodes into storage the Link reuses for every message and copies
-// out only what outlives the call: a message an Indication carries (one
-// allocation for the usual messages), and the causes and traffic
-// descriptor the call state keeps. Nothing in the Output or in the Link
-// refers to b or to the reused storage, so b may be reused at once and
-// the Output stays valid whatever the Link receives next.
+// It decodes into storage the Link reuses for every message, so it
+// allocates nothing for the message itself. Ownership of what it returns:
+//
+//   - Indication.Msg is lent: it is valid until the next ReceiveBytes on
+//     this Link (the next message is decoded into the same storage). A
+//     receiver that needs the message, or any part of it, after that must
+//     copy what it needs before calling ReceiveBytes again: the values it
+//     reads, or the whole message with [Message.Clone].
+//   - Everything else in the Output (its slices, the messages to send, each
+//     Indication's Cause and Traffic) and everything the Link keeps in call
+//     state (the causes of a RELEASE, a requested traffic descriptor) is
+//     copied out of the reused storage: it stays valid whatever the Link
+//     receives next.
+//
+// Nothing refers to b, so b may be reused as soon as ReceiveBytes returns.
 func (l *Link) ReceiveBytes(b []byte) Output {
 	m, err := l.dec.Decode(b)
 	if err != nil {
@@ -435,19 +515,42 @@ func (l *Link) ReceiveBytes(b []byte) Output {
 	return o
 }
 
-// keep returns m as something that may outlive the input being processed:
-// m itself, unless m is the message ReceiveBytes decoded into the Link's
-// reused storage, which is then copied (once per message). Every received
-// message, or part of one, that goes into an Indication or into the
-// Link's state passes through keep.
+// lent reports whether m is the message ReceiveBytes decoded into the
+// Link's reused storage (the next message overwrites it).
+func (l *Link) lent(m *Message) bool { return m != nil && m == l.in }
+
+// keep returns m as something the Link's state may hold beyond the input
+// being processed: m itself, unless m is lent, which is then copied (once
+// per message). Only the restart procedures keep a whole message.
 func (l *Link) keep(m *Message) *Message {
-	if m == nil || m != l.in {
+	if !l.lent(m) {
 		return m
 	}
 	if l.inKept == nil {
 		l.inKept = m.Clone()
 	}
 	return l.inKept
+}
+
+// keepCause returns m's first cause as something that may outlive the
+// input: its diagnostic is copied if m is lent (a cause without one, the
+// usual case, costs nothing).
+func (l *Link) keepCause(m *Message) CauseIE {
+	c := m.Causes[0]
+	if l.lent(m) && c.Diagnostic != nil {
+		c.Diagnostic = slices.Clone(c.Diagnostic)
+	}
+	return c
+}
+
+// keepTraffic returns m's traffic descriptor as something that may
+// outlive the input: a copy if m is lent.
+func (l *Link) keepTraffic(m *Message) *TrafficDescriptor {
+	if !l.lent(m) || m.Traffic == nil {
+		return m.Traffic
+	}
+	td := *m.Traffic
+	return &td
 }
 
 // Receive processes one decoded message from the peer.
@@ -457,9 +560,9 @@ func (l *Link) keep(m *Message) *Message {
 // RELEASE, a requested traffic descriptor), so the caller must not modify
 // or reuse m afterwards. A caller decoding with its own [Decoder] must
 // therefore pass a [Message.Clone], or use ReceiveBytes, which decodes
-// into the Link's own reused storage and copies out what it keeps: its
-// Output and the Link's state never alias that storage nor the caller's
-// buffer, and stay valid after further messages are received.
+// into the Link's own reused storage, lends the message to the
+// indications and copies out what the Link and the rest of the Output
+// keep.
 //
 // Messages arriving while the link is down are ignored.
 func (l *Link) Receive(m *Message) Output {
@@ -483,7 +586,7 @@ func (l *Link) Receive(m *Message) Output {
 		return o
 	}
 	id := callIDOf(m.CallRef)
-	c := l.calls[id]
+	c := l.calls[id.key()]
 	switch {
 	case c == nil:
 		l.receiveUnknown(&o, id, m)
@@ -538,7 +641,7 @@ func (l *Link) reportDiscardedIEs(o *Output, id CallID, m *Message) {
 		l.sendStatus(o, CallID{}, CallRef{Flag: !m.CallRef.Flag}, l.globalState(), NewCause(cause, diag...), nil, nil)
 		return
 	}
-	if c := l.calls[id]; c != nil && c.state != StateNull {
+	if c := l.calls[id.key()]; c != nil && c.state != StateNull {
 		l.sendCallStatus(o, c, NewCause(cause, diag...), nil)
 	}
 }
@@ -599,7 +702,7 @@ func (l *Link) ReceiveError(e *DecodeError) Output {
 		return o
 	}
 	id := callIDOf(e.CallRef)
-	c := l.calls[id]
+	c := l.calls[id.key()]
 	if c == nil {
 		switch e.Type {
 		case MsgReleaseComplete, MsgStatus:
@@ -780,11 +883,11 @@ func (l *Link) Expire(k TimerKey) Output {
 	case T317:
 		l.expireT317(&o, k.Endpoint)
 	case T303, T308, T310, T313, T322, T360:
-		if c := l.calls[k.Call]; c != nil {
+		if c := l.calls[k.Call.key()]; c != nil {
 			l.expireCallTimer(&o, c, k.Timer)
 		}
 	case T398, T399:
-		if c := l.calls[k.Call]; c != nil {
+		if c := l.calls[k.Call.key()]; c != nil {
 			if p := c.parties[k.Endpoint]; p != nil && p.timer == k.Timer {
 				l.expirePartyTimer(&o, c, k.Endpoint, p)
 			}

@@ -25,11 +25,14 @@ func reuseSetup(ref uint32, n uint32) *Message {
 }
 
 // TestReceiveBytesOutputSurvivesLaterMessages: ReceiveBytes decodes into
-// storage the Link reuses, so everything an Output carries (indications
-// with their messages, causes and traffic descriptors, messages to send)
-// and everything the Link keeps in call state (the causes of a RELEASE)
-// must be copies: still intact after the Link decoded further messages
-// into that storage and after the caller overwrote its input buffer.
+// storage the Link reuses and lends the decoded message to the
+// indications (Indication.Msg, valid until the next ReceiveBytes). Everything
+// else an Output carries (indications' causes and traffic descriptors,
+// messages to send), everything the Link keeps in call state (the causes
+// of a RELEASE) and the copy a consumer takes of a lent message with
+// Clone must be the receiver's own: still intact after the Link decoded
+// further messages into that storage and after the caller overwrote its
+// input buffer.
 func TestReceiveBytesOutputSurvivesLaterMessages(t *testing.T) {
 	z := NewLink(Config{})
 	var all []outputSnapshot
@@ -47,13 +50,15 @@ func TestReceiveBytesOutputSurvivesLaterMessages(t *testing.T) {
 		return o
 	}
 
-	// Two calls set up; their SETUPs differ in every kept IE.
+	// Two calls set up; their SETUPs differ in every kept IE. The first
+	// SETUP, cloned while it was lent, is intact after the second.
 	a, b := CallID{Ref: 1}, CallID{Ref: 2}
-	setupA := receive(reuseSetup(1, 1))
+	receive(reuseSetup(1, 1))
+	keptA := all[len(all)-1].kept[0]
 	receive(reuseSetup(2, 2))
-	if got := setupA.Indications[0].Msg; got == nil || got.Called.Address[19] != 1 || got.Traffic.FwdPCR01.Value != 1000 ||
+	if got := keptA; got == nil || got.Called.Address[19] != 1 || got.Traffic.FwdPCR01.Value != 1000 ||
 		got.ConnectionID.VCI != 33 || got.Calling.Address[5] != 1 {
-		t.Errorf("IndSetup of the first SETUP after a second was decoded: %+v", got)
+		t.Errorf("clone of the first SETUP's IndSetup message after a second was decoded: %+v", got)
 	}
 	for _, id := range []CallID{a, b} {
 		ok(t)(z.Accept(id, nil))
@@ -105,21 +110,64 @@ func TestReceiveBytesOutputSurvivesLaterMessages(t *testing.T) {
 	}
 }
 
+// TestReceiveBytesLendsIndicationMsg: the message an indication of
+// ReceiveBytes carries is lent, not copied: the next ReceiveBytes decodes
+// into the same storage (so a consumer that keeps it without copying sees
+// the next message), and the consumer that keeps it calls Clone, whose
+// copy shares nothing with that storage.
+func TestReceiveBytesLendsIndicationMsg(t *testing.T) {
+	z := NewLink(Config{})
+	receive := func(m *Message) Output {
+		t.Helper()
+		b, err := m.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := z.ReceiveBytes(b)
+		wantInds(t, o, IndSetup)
+		return o
+	}
+	first := receive(reuseSetup(1, 1))
+	lent := first.Indications[0].Msg
+	kept := lent.Clone()
+	if kept == lent || kept.Called == lent.Called || &kept.Called.Address[0] == &lent.Called.Address[0] || kept.Traffic == lent.Traffic {
+		t.Fatal("Clone of a lent message shares storage with it")
+	}
+	second := receive(reuseSetup(2, 2))
+	if second.Indications[0].Msg != lent {
+		t.Errorf("the second SETUP's indication carries a new message (%p), want the lent storage %p reused: received messages are copied", second.Indications[0].Msg, lent)
+	}
+	if lent.CallRef.Value != 2 || lent.Called.Address[19] != 2 {
+		t.Errorf("the lent message after the next ReceiveBytes is %v called %x, want the second SETUP's", lent.CallRef, lent.Called.Address)
+	}
+	if kept.CallRef.Value != 1 || kept.Called.Address[19] != 1 || kept.Calling.Address[5] != 1 ||
+		kept.Traffic.FwdPCR01.Value != 1000 || kept.ConnectionID.VCI != 33 {
+		t.Errorf("the clone kept of the first SETUP changed with the second: %+v", kept)
+	}
+}
+
 // outputSnapshot is an Output and a deep copy of it taken when the Link
 // returned it: its indications with copies of what they point to, its
-// messages encoded.
+// messages encoded, and the clones a consumer would keep of the lent
+// indication messages (kept) with their encodings.
 type outputSnapshot struct {
-	out  Output
-	want []Indication
-	sent [][]byte
-	errs []error
+	out     Output
+	want    []Indication
+	sent    [][]byte
+	errs    []error
+	kept    []*Message
+	keptEnc [][]byte
 }
 
 func snapshot(o Output) outputSnapshot {
 	r := outputSnapshot{out: o}
 	for _, ind := range o.Indications {
 		if ind.Msg != nil {
-			ind.Msg = ind.Msg.Clone()
+			// The consumer's copy of the lent message: Clone.
+			c := ind.Msg.Clone()
+			enc, _ := ind.Msg.Encode()
+			r.kept, r.keptEnc = append(r.kept, c), append(r.keptEnc, enc)
+			ind.Msg = nil
 		}
 		if ind.Traffic != nil {
 			td := *ind.Traffic
@@ -135,16 +183,27 @@ func snapshot(o Output) outputSnapshot {
 	return r
 }
 
-// check reports whether the Output changed since the snapshot.
+// check reports whether the Output (but for the lent Indication.Msg) or
+// the clones kept of its lent messages changed since the snapshot.
 func (r outputSnapshot) check(t *testing.T, what string) {
 	t.Helper()
-	if !reflect.DeepEqual(r.out.Indications, r.want) {
-		t.Errorf("%s: indications changed after later messages:\n got %+v\nwant %+v", what, r.out.Indications, r.want)
+	var got []Indication
+	for _, ind := range r.out.Indications {
+		ind.Msg = nil // lent: valid only until the next ReceiveBytes
+		got = append(got, ind)
+	}
+	if !reflect.DeepEqual(got, r.want) {
+		t.Errorf("%s: indications changed after later messages:\n got %+v\nwant %+v", what, got, r.want)
 	}
 	for j, og := range r.out.Messages {
 		enc, err := og.Msg.Encode()
 		if !bytes.Equal(enc, r.sent[j]) || (err == nil) != (r.errs[j] == nil) {
 			t.Errorf("%s: message %d to send changed after later messages: % x (%v), was % x (%v)", what, j, enc, err, r.sent[j], r.errs[j])
+		}
+	}
+	for j, m := range r.kept {
+		if enc, _ := m.Encode(); !bytes.Equal(enc, r.keptEnc[j]) {
+			t.Errorf("%s: clone of lent message %d changed after later messages: % x, was % x", what, j, enc, r.keptEnc[j])
 		}
 	}
 }
@@ -180,9 +239,11 @@ func FuzzLinkReceiveReuse(f *testing.F) {
 // TestCallAllocations: a whole call through two Links over the wire
 // (SETUP, CONNECT, CONNECT ACKNOWLEDGE, RELEASE, RELEASE COMPLETE, each
 // encoded into a reused buffer and given to ReceiveBytes) allocates, over
-// both Links, one object per received message (the copy its indication
-// carries) and one call record per side; Outputs and the Link's own
-// messages come from blocks shared by many inputs.
+// both Links, one call record per side and the peer's cause the called
+// side keeps in call state from the RELEASE: received messages are lent
+// to the indications, not copied, and Outputs, the Link's own messages
+// and the SETUP encodings kept for T303 come from blocks shared by many
+// inputs.
 func TestCallAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector changes allocation counts")
@@ -215,19 +276,40 @@ func TestCallAllocations(t *testing.T) {
 			t.Fatalf("RELEASE COMPLETE: indications %v, want released", o.Indications)
 		}
 	}
-	call()                 // the Decoders' storage
-	const want = 5 + 2 + 1 // copies of received messages, call records, a share of the blocks
+	call()             // the Decoders' storage
+	const want = 2 + 1 // call records, the kept cause (the blocks' share, SETUP encodings' included, rounds to 0)
 	if allocs := testing.AllocsPerRun(200, call); allocs > want {
 		t.Errorf("a whole call allocates %.1f objects over both Links, want at most %d", allocs, want)
 	}
 }
 
+// TestCallKey: a Link's calls map has an integer key (the runtime's
+// fast path, not a struct hashed field by field), and distinct CallIDs
+// (a local and a remote call may share a value) pack to distinct keys.
+func TestCallKey(t *testing.T) {
+	if k := reflect.TypeOf(NewLink(Config{}).calls).Key().Kind(); k != reflect.Uint64 {
+		t.Errorf("the calls map is keyed by a %v, want uint64", k)
+	}
+	seen := map[callKey]CallID{}
+	for _, ref := range []uint32{0, 1, 0x7FFFFF, 0xFFFFFFFF} {
+		for _, local := range []bool{false, true} {
+			id := CallID{Ref: ref, Local: local}
+			if o, dup := seen[id.key()]; dup {
+				t.Fatalf("calls %v and %v have the same key %#x", o, id, uint64(id.key()))
+			}
+			seen[id.key()] = id
+		}
+	}
+}
+
 // TestCallRecordSize: the record a Link keeps for every call it holds
-// stays in the 64-byte size class (it was 96 bytes with a Causes slice
-// and padding between its fields).
+// stays in the 96-byte size class (it was 96 bytes with a Causes slice
+// and padding between its fields, then 64; it carries the call manager's
+// context, which saves the call manager a map of its own, and the
+// SETUP's encoding for T303, which saves it keeping its message).
 func TestCallRecordSize(t *testing.T) {
-	if n := unsafe.Sizeof(call{}); n > 64 {
-		t.Errorf("call record is %d bytes, want at most 64: order the fields so that none is padded", n)
+	if n := unsafe.Sizeof(call{}); n > 96 {
+		t.Errorf("call record is %d bytes, want at most 96: order the fields so that none is padded", n)
 	}
 }
 

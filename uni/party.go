@@ -38,7 +38,7 @@ func (l *Link) indicatePartyEnd(o *Output, c *call, ep uint16, p *party, cause C
 	if p.wasActive {
 		k = IndPartyDropped
 	}
-	l.indicate(o, Indication{Kind: k, Call: c.id, Endpoint: ep, Cause: cause, Msg: m})
+	l.indicateCall(o, c, Indication{Kind: k, Endpoint: ep, Cause: cause, Msg: m})
 }
 
 // removeParty returns a party to Null.
@@ -223,7 +223,7 @@ func (l *Link) receiveParty(o *Output, c *call, m *Message) {
 			}
 			p = &party{state: PartyAddPartyReceived}
 			c.parties[ep] = p
-			l.indicate(o, Indication{Kind: IndAddParty, Call: c.id, Endpoint: ep, Msg: m})
+			l.indicateCall(o, c, Indication{Kind: IndAddParty, Endpoint: ep, Msg: m})
 		case MsgDropPartyAck:
 			// Stray: ignored.
 		default:
@@ -243,27 +243,27 @@ func (l *Link) receiveParty(o *Output, c *call, m *Message) {
 		l.stopPartyTimer(o, c, ep, p)
 		if m.Type == MsgAddPartyAck {
 			p.state, p.wasActive = PartyActive, true
-			l.indicate(o, Indication{Kind: IndPartyAdded, Call: c.id, Endpoint: ep, Msg: m})
+			l.indicateCall(o, c, Indication{Kind: IndPartyAdded, Endpoint: ep, Msg: m})
 			return
 		}
-		l.removeParty(o, c, ep, p, l.keep(m).Causes[0], m)
+		l.removeParty(o, c, ep, p, l.keepCause(m), m)
 		l.checkNoParties(o, c)
 	case MsgDropParty:
 		switch p.state {
 		case PartyActive:
 			l.stopPartyTimer(o, c, ep, p)
 			p.state = PartyDropPartyReceived
-			l.indicate(o, Indication{Kind: IndDropParty, Call: c.id, Endpoint: ep, Cause: l.keep(m).Causes[0], Msg: m})
+			l.indicateCall(o, c, Indication{Kind: IndDropParty, Endpoint: ep, Cause: l.keepCause(m), Msg: m})
 		case PartyAddPartyInitiated, PartyAddPartyReceived:
 			// Withdrawn before it was active: acknowledged at once.
 			l.send(o, c.id, &Message{Type: MsgDropPartyAck, CallRef: c.id.wire(), EndpointRef: c.epRef(ep),
 				Causes: []CauseIE{NewCause(CauseNormalCallClearing)}})
-			l.removeParty(o, c, ep, p, l.keep(m).Causes[0], m)
+			l.removeParty(o, c, ep, p, l.keepCause(m), m)
 			l.checkNoParties(o, c)
 		case PartyDropPartyInitiated:
 			// Crossing DROP PARTYs: theirs stands for the acknowledgement
 			// of ours; nothing is sent.
-			l.removeParty(o, c, ep, p, l.keep(m).Causes[0], m)
+			l.removeParty(o, c, ep, p, l.keepCause(m), m)
 			l.checkNoParties(o, c)
 		case PartyDropPartyReceived:
 			// Repeated: ignored.
@@ -275,7 +275,7 @@ func (l *Link) receiveParty(o *Output, c *call, m *Message) {
 		}
 		cause := NewCause(CauseNormalCallClearing)
 		if len(m.Causes) > 0 {
-			cause = l.keep(m).Causes[0]
+			cause = l.keepCause(m)
 		}
 		l.removeParty(o, c, ep, p, cause, m)
 		l.checkNoParties(o, c)

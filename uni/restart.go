@@ -162,7 +162,7 @@ func (l *Link) callsOnVC(ci *ConnectionID) []*call {
 func (l *Link) clearRestarted(o *Output, c *call) {
 	if !c.released {
 		c.released = true
-		l.indicate(o, Indication{Kind: IndReleased, Call: c.id, Cause: restartCause(), Restarted: true})
+		l.indicateCall(o, c, Indication{Kind: IndReleased, Cause: restartCause(), Restarted: true})
 	}
 	l.finish(o, c, restartCause(), nil)
 }
@@ -282,7 +282,7 @@ func (l *Link) endOurRestart(o *Output, k restartKey, p *restartProc, m *Message
 	delete(l.restOut, k)
 	ind := Indication{Kind: IndRestartComplete, Msg: m}
 	if m != nil && m.Type != MsgRestartAck && len(m.Causes) > 0 {
-		ind.Cause = l.keep(m).Causes[0]
+		ind.Cause = l.keepCause(m)
 	}
 	l.indicate(o, ind)
 }

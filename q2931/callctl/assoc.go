@@ -55,7 +55,8 @@ func (k LinkUpKind) String() string {
 // Assoc is the Q.2931 signalling association with one adjacent peer: its
 // uni.Link (which lives across link losses, so that active calls survive
 // one shorter than T309), the uni timers it runs, the calls on it by call
-// reference and by connection identifier, the calls and parties waiting
+// reference (as the contexts of the uni.Link's calls) and by connection
+// identifier, the calls and parties waiting
 // for the link, and the peer's incarnation on its latest link.
 //
 // Everything but the connection map is guarded by the owner's lock
@@ -75,11 +76,11 @@ type Assoc struct {
 	mu      sync.Locker
 	expired func(uni.Output)
 
-	link   *uni.Link   // nil until the first link comes up
-	timers *TimerQueue // the link's timers; nil with link
-	sig    SignallingLink
-	inc    uint64 // the peer's incarnation on its latest link
-	calls  map[uint64]*Call
+	link    *uni.Link   // nil until the first link comes up
+	timers  *TimerQueue // the link's timers; nil with link
+	sig     SignallingLink
+	inc     uint64 // the peer's incarnation on its latest link
+	records int    // calls recorded (AddCall) and not yet removed (RemoveCall)
 
 	waiting  []Waiting
 	nextConn uint32
@@ -96,7 +97,7 @@ type Assoc struct {
 // applies every other Output.
 func NewAssoc(self, peer string, cfg uni.Config, mu sync.Locker, expired func(uni.Output)) *Assoc {
 	return &Assoc{peer: peer, low: self < peer, cfg: cfg, mu: mu, expired: expired,
-		calls: map[uint64]*Call{}, conns: map[uint32]*Call{}}
+		conns: map[uint32]*Call{}}
 }
 
 // Peer returns the adjacent peer's name.
@@ -183,38 +184,64 @@ func (a *Assoc) StopTimers() {
 	}
 }
 
-// callKey packs a CallID into a word: the call map then takes the
-// runtime's fast path for integer keys (a struct key with padding is
-// hashed and compared field by field, through calls — a visible cost with
-// 100,000 calls on a link).
-func callKey(id uni.CallID) uint64 {
-	k := uint64(id.Ref)
-	if id.Local {
-		k |= 1 << 32
-	}
-	return k
-}
+// The association's calls are the contexts of its uni.Link's calls
+// (uni.Link.SetCallContext): an indication carries its call's record
+// (uni.Indication.Context), so the call control finds it without a map of
+// its own. A record is attached when the call control learns of the call
+// (AddCall) and counted until its IndReleased is carried out
+// (RemoveCall); the uni.Link forgets the call, and so the record, when it
+// indicates IndReleased.
 
 // Call returns the call with call reference id, nil if there is none.
-func (a *Assoc) Call(id uni.CallID) *Call { return a.calls[callKey(id)] }
-
-// AddCall records c as the call with call reference id.
-func (a *Assoc) AddCall(id uni.CallID, c *Call) { a.calls[callKey(id)] = c }
-
-// RemoveCall forgets the call with call reference id.
-func (a *Assoc) RemoveCall(id uni.CallID) { delete(a.calls, callKey(id)) }
-
-// CallRecords returns the recorded calls, in no particular order.
-func (a *Assoc) CallRecords() []*Call {
-	cs := make([]*Call, 0, len(a.calls))
-	for _, c := range a.calls {
-		cs = append(cs, c)
+func (a *Assoc) Call(id uni.CallID) *Call {
+	if a.link == nil {
+		return nil
 	}
+	c, _ := a.link.CallContext(id).(*Call)
+	return c
+}
+
+// AddCall records c as the call with call reference id, which the
+// association's uni.Link must hold; it returns the call's uni state, and
+// false (recording nothing) if the uni.Link has no such call.
+func (a *Assoc) AddCall(id uni.CallID, c *Call) (uni.CallState, bool) {
+	if a.link == nil {
+		return uni.StateNull, false
+	}
+	st, ok := a.link.SetCallContext(id, c)
+	if ok {
+		a.records++
+	}
+	return st, ok
+}
+
+// RemoveCall uncounts the call c, whose IndReleased has been carried
+// out; it detaches c if the uni.Link still holds it.
+func (a *Assoc) RemoveCall(c *Call) {
+	a.records--
+	if a.link != nil && a.Call(c.ID) == c {
+		a.link.SetCallContext(c.ID, nil)
+	}
+}
+
+// CallRecords returns the recorded calls the uni.Link still holds, in no
+// particular order.
+func (a *Assoc) CallRecords() []*Call {
+	if a.link == nil {
+		return nil
+	}
+	cs := make([]*Call, 0, a.link.Calls())
+	a.link.EachCallContext(func(x any) {
+		if c, ok := x.(*Call); ok {
+			cs = append(cs, c)
+		}
+	})
 	return cs
 }
 
-// CallRecordCount is the number of recorded calls.
-func (a *Assoc) CallRecordCount() int { return len(a.calls) }
+// CallRecordCount is the number of recorded calls whose IndReleased has
+// not been carried out.
+func (a *Assoc) CallRecordCount() int { return a.records }
 
 // Wait queues a call or party for the link to come up.
 func (a *Assoc) Wait(w Waiting) { a.waiting = append(a.waiting, w) }

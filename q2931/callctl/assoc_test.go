@@ -219,21 +219,59 @@ func TestAssocConnIDs(t *testing.T) {
 }
 
 // TestAssocCallsAndWaiting: calls are kept by call reference with the
-// side that allocated it (a local and a remote call may share a value);
+// side that allocated it (a local and a remote call may share a value),
+// as the contexts of the uni.Link's calls: the indications about a call
+// carry its record, which is gone from the Link with its IndReleased;
 // waiting requests come back once, in order.
 func TestAssocCallsAndWaiting(t *testing.T) {
 	var mu sync.Mutex
 	a := NewAssoc("alpha", "beta", uni.Config{}, &mu, nil)
-	local, remote := uni.CallID{Ref: 5, Local: true}, uni.CallID{Ref: 5}
+	var o outputs
+	mu.Lock()
+	defer mu.Unlock()
+	a.LinkUp(&fakeSig{}, 1, o.apply)
+	local := setupCall(t, a, &o)
+	from, to := q2931.Address(q2931.DefaultPrefix, "beta"), q2931.Address(q2931.DefaultPrefix, "alpha")
+	sm, _ := q2931.NewSetup(&from, &to, []byte("echo"))
+	ubr := ndis.Flowspec{ServiceType: ndis.ServiceBestEffort, PeakBandwidth: 1 << 20, MaxSduSize: 1500}
+	sm.Traffic(ubr, ubr, false, true)
+	sm.Message.Type, sm.Message.CallRef = uni.MsgSetup, uni.CallRef{Value: local.Ref} // the peer's call with our call's value
+	b, err := sm.Message.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := uni.CallID{Ref: local.Ref}
+	if got := a.Receive(b).Indications; len(got) != 1 || got[0].Kind != uni.IndSetup || got[0].Call != remote {
+		t.Fatalf("the peer's SETUP indicated %v, want setup of %v", got, remote)
+	}
+
 	x, y := Call{Conn: 1}, Call{Conn: 2}
-	a.AddCall(local, &x)
-	a.AddCall(remote, &y)
+	if st, ok := a.AddCall(local, &x); !ok || st != uni.StateCallInitiated {
+		t.Fatalf("AddCall of our call: %v %v", st, ok)
+	}
+	if st, ok := a.AddCall(remote, &y); !ok || st != uni.StateCallPresent {
+		t.Fatalf("AddCall of the peer's call: %v %v", st, ok)
+	}
+	if _, ok := a.AddCall(uni.CallID{Ref: 99}, &Call{}); ok {
+		t.Fatal("AddCall recorded a call the uni.Link does not hold")
+	}
 	if a.Call(local) != &x || a.Call(remote) != &y || a.CallRecordCount() != 2 {
 		t.Fatalf("calls: local %v, remote %v, %d records", a.Call(local), a.Call(remote), a.CallRecordCount())
 	}
-	a.RemoveCall(local)
-	if a.Call(local) != nil || a.Call(remote) != &y || len(a.CallRecords()) != 1 {
-		t.Fatal("removing the local call removed the wrong one")
+
+	// The peer refuses our call: its IndReleased carries our record.
+	rc, _ := (&uni.Message{Type: uni.MsgReleaseComplete, CallRef: uni.CallRef{Value: local.Ref, Flag: true},
+		Causes: []uni.CauseIE{uni.NewCause(uni.CauseCallRejected)}}).Encode()
+	got := a.Receive(rc).Indications
+	if len(got) != 1 || got[0].Kind != uni.IndReleased || got[0].Call != local || got[0].Context != &x {
+		t.Fatalf("RELEASE COMPLETE of our call indicated %+v, want released of %v with its record", got, local)
+	}
+	if a.Call(local) != nil || a.CallRecordCount() != 2 {
+		t.Fatalf("after IndReleased, before it is carried out: call %v, %d records; want none and 2", a.Call(local), a.CallRecordCount())
+	}
+	a.RemoveCall(&x)
+	if a.Call(local) != nil || a.Call(remote) != &y || !slices.Equal(a.CallRecords(), []*Call{&y}) || a.CallRecordCount() != 1 {
+		t.Fatalf("removing the local call: local %v, remote %v, records %v (%d)", a.Call(local), a.Call(remote), a.CallRecords(), a.CallRecordCount())
 	}
 	setup, party := Waiting{VC: &Vc{Seq: 1}}, Waiting{VC: &Vc{Seq: 2}, Party: &Party{}}
 	a.Wait(setup)

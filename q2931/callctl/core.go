@@ -16,6 +16,7 @@ import (
 
 	"github.com/condis-project/condis/internal/statewait"
 	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/uni"
 )
@@ -96,6 +97,11 @@ type Core struct {
 	flushing bool
 	batch    [][]byte // the flusher's scratch for SendBatch
 	enc      uni.Encoder
+	// Storage for the SETUP and CONNECT messages the core builds, reused
+	// for each: the uni.Link keeps nothing of them once the Output they
+	// are in is applied (ApplyLocked encodes it), all under mu.
+	setupMsg   q2931.SetupMessage
+	connectMsg ConnectIEs
 	// causes are the Q.2931 causes that ended VCs' last calls, from the
 	// end of the call until the VC is deleted or calls again (see Cause).
 	causes map[*ndis.Vc]uni.Cause

@@ -232,8 +232,10 @@ func (d *Core) setupLocked(p *Assoc, v *Vc, pt *Party) ndis.Status {
 	if v.Multipoint {
 		rx = ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
 	}
-	sm, st := q2931.NewSetup(&d.cfg.Address, d.owner.PeerAddress(p), svc)
-	if st != ndis.StatusSuccess {
+	// One SetupMessage serves every SETUP: the uni.Link keeps nothing of
+	// it, and ApplyLocked encodes the Output's SETUP before d.mu is let go.
+	sm := &d.setupMsg
+	if st := sm.Init(&d.cfg.Address, d.owner.PeerAddress(p), svc); st != ndis.StatusSuccess {
 		return st
 	}
 	if st := sm.Traffic(tx, rx, v.Multipoint, v.Reliable); st != ndis.StatusSuccess {
@@ -249,7 +251,7 @@ func (d *Core) setupLocked(p *Assoc, v *Vc, pt *Party) ndis.Status {
 		return ndis.StatusFailure
 	}
 	c := &Call{Assoc: p, ID: id, Out: v, P2MP: v.Multipoint}
-	p.AddCall(c.ID, c)
+	p.AddCall(c.ID, c) // the uni.Link holds the call it just set up
 	v.AddLeg(c)
 	if pt != nil {
 		pt.Call, pt.EP = c, m.EndpointRef.Value

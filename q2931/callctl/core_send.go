@@ -8,16 +8,95 @@ package callctl
 import (
 	"errors"
 
+	"github.com/condis-project/condis/ndis"
+	"github.com/condis-project/condis/q2931"
 	"github.com/condis-project/condis/transport"
 	"github.com/condis-project/condis/uni"
 )
 
 // workItem is one piece of mediator work: f, or else an indication of p's
-// uni.Link (kept as data: a closure for each would be an allocation each).
+// uni.Link (kept as data: a closure for each would be an allocation each)
+// with what its handler reads from the received message behind it. The
+// indication's Msg is nil here: a uni.Link lends a received message only
+// until it decodes the next one (uni.Indication.Msg), and the work runs
+// after that, so ApplyLocked takes what the work needs (takeReceived).
 type workItem struct {
 	f   func()
 	p   *Assoc
 	ind uni.Indication
+	rx  received
+}
+
+// received is what the mediator work of an indication reads from the
+// message a uni.Link received, copied out of it when the Output is
+// applied.
+type received struct {
+	fromPeer bool // the indication came with a received message (Indication.Msg != nil)
+
+	// CONNECT and RESTART: the connection identifier, if it had one.
+	conn    uni.ConnectionID
+	hasConn bool
+	// CONNECT: its AAL parameters (without the octets of other AAL types).
+	aal    uni.AALParameters
+	hasAAL bool
+
+	offer offerAsk // SETUP and ADD PARTY
+}
+
+// offerAsk is what an incoming SETUP or ADD PARTY asks for, as far as
+// offer judges it.
+type offerAsk struct {
+	fwd, bwd  ndis.Flowspec // SETUP: its traffic (q2931.ReadSetup)
+	reliable  bool          // SETUP: assured SSCS
+	p2mp      bool          // SETUP: a point-to-multipoint call
+	hasEP     bool          // it carries an endpoint reference: ep
+	ep        uint16        //
+	svc       string        // the service its BHLI names, if svcOK
+	svcOK     bool          //
+	addressed bool          // its called party number is this node's address
+	trafficOK bool          // SETUP: its traffic descriptor is one of UNI 3.1's combinations
+}
+
+// takeReceived copies out of ind.Msg what the handler of ind reads.
+func (d *Core) takeReceived(ind uni.Indication) received {
+	m := ind.Msg
+	if m == nil {
+		return received{}
+	}
+	rx := received{fromPeer: true}
+	switch ind.Kind {
+	case uni.IndSetup, uni.IndAddParty:
+		a := &rx.offer
+		if ind.Kind == uni.IndSetup {
+			a.fwd, a.bwd, a.reliable = q2931.ReadSetup(m)
+			a.trafficOK = q2931.TrafficAllowed(m.Traffic)
+			a.p2mp = m.EndpointRef != nil || (m.Bearer != nil && m.Bearer.UserPlane == uni.PointToMultipoint)
+		}
+		if m.EndpointRef != nil {
+			a.hasEP, a.ep = true, m.EndpointRef.Value
+		}
+		if m.BHLI != nil {
+			a.svc, a.svcOK = m.BHLI.ServiceName()
+		}
+		a.addressed = q2931.Addressed(m.Called, d.cfg.Address)
+	case uni.IndConnected, uni.IndRestart:
+		if m.ConnectionID != nil {
+			rx.conn, rx.hasConn = *m.ConnectionID, true
+		}
+		if m.AAL != nil {
+			rx.aal, rx.hasAAL = *m.AAL, true
+			rx.aal.Other = nil
+		}
+	}
+	return rx
+}
+
+// connID is the connection identifier received, or nil.
+func (rx *received) connID() *uni.ConnectionID {
+	if !rx.hasConn {
+		return nil
+	}
+	return &rx.conn
 }
 
 // outMsg is one encoded signalling message for the signalling link to p
@@ -46,7 +125,9 @@ func (d *Core) ApplyLocked(p *Assoc, o uni.Output) {
 	}
 	p.ApplyTimers(o.Timers)
 	for _, ind := range o.Indications {
-		d.work = append(d.work, workItem{p: p, ind: ind})
+		w := workItem{p: p, ind: ind, rx: d.takeReceived(ind)}
+		w.ind.Msg = nil // lent by the Link: see workItem
+		d.work = append(d.work, w)
 	}
 }
 
@@ -75,7 +156,7 @@ func (d *Core) Run() {
 		if w.f != nil {
 			w.f()
 		} else {
-			d.indication(w.p, w.ind)
+			d.indication(w.p, w.ind, &w.rx)
 		}
 		d.mu.Lock()
 		d.flushLocked()

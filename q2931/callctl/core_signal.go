@@ -11,19 +11,20 @@ import (
 )
 
 // indication carries out what a uni.Link indicated, as mediator work (run
-// in order, without d.mu).
-func (d *Core) indication(p *Assoc, ind uni.Indication) {
+// in order, without d.mu); rx is what ApplyLocked took from the message
+// behind it (ind.Msg is nil: see workItem).
+func (d *Core) indication(p *Assoc, ind uni.Indication, rx *received) {
 	switch ind.Kind {
 	case uni.IndSetup:
-		d.incomingSetup(p, ind)
+		d.incomingSetup(p, ind, &rx.offer)
 	case uni.IndAddParty:
-		d.incomingParty(p, ind)
+		d.incomingParty(p, ind, &rx.offer)
 	case uni.IndConnected:
-		d.connected(p, ind)
+		d.connected(p, ind, rx)
 	case uni.IndRelease:
 		d.peerReleased(p, ind)
 	case uni.IndReleased:
-		d.released(p, ind)
+		d.released(p, ind, rx.fromPeer)
 	case uni.IndPartyAdded:
 		d.partyAdded(p, ind)
 	case uni.IndPartyRejected, uni.IndPartyDropped:
@@ -37,9 +38,9 @@ func (d *Core) indication(p *Assoc, ind uni.Indication) {
 	case uni.IndRestart:
 		// The calls it cleared were indicated before it, and their
 		// clearing is queued or done: acknowledge.
-		d.log.Debug("peer restarted VCs", "peer", p.Peer(), "class", restartClass(ind.Msg)) // every first link opens with one
+		d.log.Debug("peer restarted VCs", "peer", p.Peer(), "class", restartClass(rx.connID())) // every first link opens with one
 		d.mu.Lock()
-		if out, err := p.Link().RestartDone(ind.Msg.ConnectionID); err == nil {
+		if out, err := p.Link().RestartDone(rx.connID()); err == nil {
 			d.ApplyLocked(p, out)
 		}
 		d.mu.Unlock()
@@ -50,12 +51,20 @@ func (d *Core) indication(p *Assoc, ind uni.Indication) {
 	}
 }
 
-// restartClass names what a RESTART restarts, for logs.
-func restartClass(m *uni.Message) string {
-	if m == nil || m.ConnectionID == nil {
+// callOf is the call record an indication is about (its uni context),
+// nil if the call control has none.
+func callOf(ind uni.Indication) *Call {
+	c, _ := ind.Context.(*Call)
+	return c
+}
+
+// restartClass names what a RESTART of the VC ci (nil: all VCs)
+// restarts, for logs.
+func restartClass(ci *uni.ConnectionID) string {
+	if ci == nil {
 		return "all VCs"
 	}
-	return "VC " + strconv.FormatUint(uint64(m.ConnectionID.VPCI)<<16|uint64(m.ConnectionID.VCI), 10)
+	return "VC " + strconv.FormatUint(uint64(ci.VPCI)<<16|uint64(ci.VCI), 10)
 }
 
 // restartVCLocked restarts the VC of connection identifier conn (RESTART,
@@ -72,37 +81,37 @@ func (d *Core) restartVCLocked(p *Assoc, c *Call) {
 
 // ---- incoming calls ----
 
-func (d *Core) incomingSetup(p *Assoc, ind uni.Indication) {
-	m := ind.Msg
+func (d *Core) incomingSetup(p *Assoc, ind uni.Indication, a *offerAsk) {
 	d.mu.Lock()
-	if st, ok := p.Link().CallState(ind.Call); !ok || st != uni.StateCallPresent {
+	c := &Call{Assoc: p, ID: ind.Call}
+	if st, ok := p.AddCall(c.ID, c); !ok || st != uni.StateCallPresent {
+		if ok {
+			p.RemoveCall(c)
+		}
 		d.mu.Unlock()
 		return // gone already; its IndReleased follows
 	}
-	c := &Call{Assoc: p, ID: ind.Call}
-	fwd, bwd, reliable := q2931.ReadSetup(m)
-	c.Reliable = reliable
-	if m.EndpointRef != nil || (m.Bearer != nil && m.Bearer.UserPlane == uni.PointToMultipoint) {
+	c.Reliable = a.reliable
+	if a.p2mp {
 		c.P2MP = true
-		if m.EndpointRef != nil {
-			c.FirstEP = m.EndpointRef.Value
+		if a.hasEP {
+			c.FirstEP = a.ep
 		}
 		// Parties added later are offered what the SETUP asked for.
-		c.MP = &CallMP{Fwd: fwd, Bwd: bwd}
+		c.MP = &CallMP{Fwd: a.fwd, Bwd: a.bwd}
 	}
-	p.AddCall(c.ID, c)
 	d.mu.Unlock()
-	d.offer(p, c, c.FirstEP, m, fwd, bwd, false)
+	d.offer(p, c, c.FirstEP, a, a.fwd, a.bwd, false)
 }
 
-func (d *Core) incomingParty(p *Assoc, ind uni.Indication) {
+func (d *Core) incomingParty(p *Assoc, ind uni.Indication, a *offerAsk) {
 	d.mu.Lock()
-	c := p.Call(ind.Call)
+	c := callOf(ind)
 	d.mu.Unlock()
 	if c == nil || c.Out != nil || c.MP == nil {
 		return
 	}
-	d.offer(p, c, ind.Endpoint, ind.Msg, c.MP.Fwd, c.MP.Bwd, true)
+	d.offer(p, c, ind.Endpoint, a, c.MP.Fwd, c.MP.Bwd, true)
 }
 
 // offer answers a SETUP (or ADD PARTY) asking for fwd and bwd as far as
@@ -116,13 +125,9 @@ func (d *Core) incomingParty(p *Assoc, ind uni.Indication) {
 // Config.MaxRate, 78 for an ADD PARTY whose backward MaxSduSize this
 // node cannot send (a SETUP's sizes are lowered in CONNECT), 47 when the
 // VC cannot be created or activated.
-func (d *Core) offer(p *Assoc, c *Call, ep uint16, m *uni.Message, fwd, bwd ndis.Flowspec, added bool) {
-	var svc string
+func (d *Core) offer(p *Assoc, c *Call, ep uint16, a *offerAsk, fwd, bwd ndis.Flowspec, added bool) {
+	svc, ok := a.svc, a.svcOK
 	reject := func(cause uni.CauseIE) { d.refuseOffer(p, c, ep, added, svc, cause) }
-	ok := false
-	if m.BHLI != nil {
-		svc, ok = m.BHLI.ServiceName()
-	}
 	d.mu.Lock()
 	closing := d.closing
 	d.mu.Unlock()
@@ -130,7 +135,7 @@ func (d *Core) offer(p *Assoc, c *Call, ep uint16, m *uni.Message, fwd, bwd ndis
 	case closing:
 		reject(uni.NewCause(uni.CauseTemporaryFailure))
 		return
-	case !q2931.Addressed(m.Called, d.cfg.Address):
+	case !a.addressed:
 		reject(uni.NewCause(uni.CauseIncompatibleDestination, byte(uni.IECalledParty)))
 		return
 	case !ok:
@@ -154,7 +159,7 @@ func (d *Core) offer(p *Assoc, c *Call, ep uint16, m *uni.Message, fwd, bwd ndis
 	}
 	var cause uni.CauseIE
 	switch {
-	case !added && !q2931.TrafficAllowed(m.Traffic):
+	case !added && !a.trafficOK:
 		cause = uni.NewCause(uni.CauseUnsupportedTraffic)
 	case s == nil:
 		cause = uni.NewCause(uni.CauseIncompatibleDestination, byte(uni.IEBHLI))
@@ -396,7 +401,7 @@ func (d *Core) answered(v *Vc, st ndis.Status, params *ndis.CallParameters) {
 	if added {
 		out, err = p.Link().AcceptParty(c.ID, v.EP)
 	} else {
-		out, err = p.Link().Accept(c.ID, ConnectMessage(c.Conn, rx, tx, v.Reliable))
+		out, err = p.Link().Accept(c.ID, d.connectMsg.Message(c.Conn, rx, tx, v.Reliable))
 	}
 	if err != nil {
 		d.moveLocked(v, Accepted, ReasonAccepted) // the call is gone: its IndReleased closes it
@@ -456,9 +461,9 @@ func (d *Core) callConnected(v *Vc) {
 // ---- establishment ----
 
 // connected: CONNECT received (our call) or CONNECT ACKNOWLEDGE (theirs).
-func (d *Core) connected(p *Assoc, ind uni.Indication) {
+func (d *Core) connected(p *Assoc, ind uni.Indication, rx *received) {
 	d.mu.Lock()
-	c := p.Call(ind.Call)
+	c := callOf(ind)
 	if c == nil || c.Ended {
 		d.mu.Unlock()
 		return
@@ -472,7 +477,7 @@ func (d *Core) connected(p *Assoc, ind uni.Indication) {
 		return
 	}
 	v := c.Out
-	if ci := ind.Msg.ConnectionID; ci == nil || p.ConnInUse(q2931.ConnectionOf(ci)) {
+	if ci := rx.connID(); ci == nil || p.ConnInUse(q2931.ConnectionOf(ci)) {
 		// The called side assigns the connection identifier; without one
 		// (or with one in use) there is no data path.
 		cause := uni.NewCause(uni.CauseVPCIVCIAssignFailure)
@@ -483,13 +488,17 @@ func (d *Core) connected(p *Assoc, ind uni.Indication) {
 		d.mu.Unlock()
 		return
 	}
-	c.Conn, c.HasConn, c.Connected = q2931.ConnectionOf(ind.Msg.ConnectionID), true, true
+	c.Conn, c.HasConn, c.Connected = q2931.ConnectionOf(rx.connID()), true, true
 	p.BindConn(c.Conn, c)
 	if v.State() == Calling && v.Call == c {
-		tx, rx := d.callUpLocked(v, ind.Msg)
+		var aal *uni.AALParameters
+		if rx.hasAAL {
+			aal = &rx.aal
+		}
+		tx, rxf := d.callUpLocked(v, aal)
 		conn := c.Conn
 		d.mu.Unlock()
-		d.activate(v, tx, rx, conn, v, stepCallUp)
+		d.activate(v, tx, rxf, conn, v, stepCallUp)
 		return
 	}
 	// A new leg of a multipoint call: its first party is added.
@@ -522,15 +531,15 @@ func (d *Core) connected(p *Assoc, ind uni.Indication) {
 }
 
 // callUpLocked takes in the CONNECT that answered v's MakeCall: the
-// called side's AAL parameters may lower the max SDU sizes (the call
+// called side's AAL parameters (a, nil if it carried none) may lower the max SDU sizes (the call
 // parameters then say CALL_PARAMETERS_CHANGED). It returns the flowspecs
 // to activate v with; the caller activates it with the connection
 // identifier the called side assigned, once it has released d.mu, and
 // callUpActivated completes the MakeCall.
-func (d *Core) callUpLocked(v *Vc, m *uni.Message) (tx, rx ndis.Flowspec) {
+func (d *Core) callUpLocked(v *Vc, a *uni.AALParameters) (tx, rx ndis.Flowspec) {
 	params := v.Req
 	cm := params.CallMgrParameters
-	if a := m.AAL; a != nil && a.Type == uni.AAL5 {
+	if a != nil && a.Type == uni.AAL5 {
 		if a.FwdMaxSDU.Present && a.FwdMaxSDU.Value > 0 && a.FwdMaxSDU.Value < cm.Transmit.MaxSduSize {
 			cm.Transmit.MaxSduSize = a.FwdMaxSDU.Value
 			params.Flags |= ndis.CallParametersChanged
@@ -635,7 +644,7 @@ func (d *Core) legDestsLocked(v *Vc) []*Call {
 func (d *Core) peerReleased(p *Assoc, ind uni.Indication) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c := p.Call(ind.Call)
+	c := callOf(ind)
 	if c == nil || c.Ended {
 		return
 	}
@@ -658,15 +667,17 @@ func (d *Core) peerReleased(p *Assoc, ind uni.Indication) {
 }
 
 // released: the uni call is gone (IndReleased ends every call once).
-func (d *Core) released(p *Assoc, ind uni.Indication) {
+// fromPeer says a received message ended it (not a timer, a local request
+// or the link).
+func (d *Core) released(p *Assoc, ind uni.Indication, fromPeer bool) {
 	d.mu.Lock()
-	c := p.Call(ind.Call)
+	c := callOf(ind)
 	if c == nil || c.Ended {
 		d.mu.Unlock()
 		return
 	}
 	c.Ended = true
-	p.RemoveCall(c.ID)
+	p.RemoveCall(c)
 	if c.HasConn {
 		p.UnbindConn(c.Conn, c)
 	}
@@ -678,9 +689,9 @@ func (d *Core) released(p *Assoc, ind uni.Indication) {
 		st = q2931.RestartStatus
 	}
 	if d.debugging() {
-		d.log.Debug("call released", "peer", p.Peer(), "call", c.ID.String(), "conn", c.Conn, "cause", ind.Cause.Value.String(), "msg", ind.Msg != nil)
+		d.log.Debug("call released", "peer", p.Peer(), "call", c.ID.String(), "conn", c.Conn, "cause", ind.Cause.Value.String(), "msg", fromPeer)
 	}
-	if c.Releasing && ind.Msg == nil && c.HasConn && p.Link().IsUp() {
+	if c.Releasing && !fromPeer && c.HasConn && p.Link().IsUp() {
 		// Our RELEASE went unanswered twice (T308): the peer may still
 		// hold the call. Q.2931 puts the VC in maintenance; restarting it
 		// (RESTART, class "indicated VC") clears the peer's side.
@@ -828,7 +839,7 @@ func (d *Core) partiesLostLocked(v *Vc, lost []*Party, st ndis.Status) {
 // partyAdded: ADD PARTY ACKNOWLEDGE.
 func (d *Core) partyAdded(p *Assoc, ind uni.Indication) {
 	d.mu.Lock()
-	c := p.Call(ind.Call)
+	c := callOf(ind)
 	var pt *Party
 	if c != nil && c.Out != nil {
 		pt = c.Party(ind.Endpoint)
@@ -847,7 +858,7 @@ func (d *Core) partyAdded(p *Assoc, ind uni.Indication) {
 func (d *Core) partyEnded(p *Assoc, ind uni.Indication) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c := p.Call(ind.Call)
+	c := callOf(ind)
 	if c == nil {
 		return
 	}
@@ -891,7 +902,7 @@ func (d *Core) partyEnded(p *Assoc, ind uni.Indication) {
 func (d *Core) peerDroppedParty(p *Assoc, ind uni.Indication) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c := p.Call(ind.Call)
+	c := callOf(ind)
 	if c == nil {
 		return
 	}
@@ -917,7 +928,7 @@ func (d *Core) peerDroppedParty(p *Assoc, ind uni.Indication) {
 // a UNI 3.1 combination, 63 for a multipoint call, 41 otherwise.
 func (d *Core) modifyRequested(p *Assoc, ind uni.Indication) {
 	d.mu.Lock()
-	c := p.Call(ind.Call)
+	c := callOf(ind)
 	if c == nil || c.Ended {
 		d.mu.Unlock()
 		return
@@ -1008,7 +1019,7 @@ func (d *Core) peerModifyActivated(v *Vc, c *Call, na *ndis.CallParameters, st n
 // the winner's parameters.
 func (d *Core) modifyAnswered(p *Assoc, ind uni.Indication) {
 	d.mu.Lock()
-	c := p.Call(ind.Call)
+	c := callOf(ind)
 	var v *Vc
 	if c != nil {
 		if v = c.Out; v == nil {

@@ -15,8 +15,9 @@
 // over a SignallingLink its owner supplies (a transport link's signalling
 // stream for mcm, a signalling VC through the miniport for a stand-alone
 // CM): the uni.Link, its timers (TimerQueue: one runtime timer per
-// association), the calls on it by call reference and by connection
-// identifier (allocated from disjoint sets on the two ends), the calls
+// association), the calls on it by call reference (each call's record is
+// the context of its uni.Link call, so indications carry it) and by
+// connection identifier (allocated from disjoint sets on the two ends), the calls
 // waiting for the link, and the peer's incarnation, from which LinkUp
 // tells a first link (RESTART), a restarted peer (its calls cleared at
 // once) and a link back after a loss (the kept calls audited). The owner

@@ -33,15 +33,21 @@ func BuildOffer(tx, rx ndis.Flowspec, conn uint32, calling string, mediaFlags by
 	return o
 }
 
-// ConnectMessage is the CONNECT's optional IEs: the connection identifier
-// and the AAL parameters, with the message in one allocation.
-func ConnectMessage(conn uint32, fwd, bwd ndis.Flowspec, reliable bool) *uni.Message {
-	s := new(struct {
-		m   uni.Message
-		ci  uni.ConnectionID
-		aal uni.AALParameters
-	})
+// ConnectIEs is the storage of a CONNECT's optional IEs (Message). A
+// call manager reuses one for every CONNECT: uni.Link.Accept keeps
+// nothing of the message once its Output is carried out.
+type ConnectIEs struct {
+	m   uni.Message
+	ci  uni.ConnectionID
+	aal uni.AALParameters
+}
+
+// Message fills s with a CONNECT's optional IEs, the connection identifier
+// and the AAL parameters, and returns the message (s's; valid until s is
+// filled again).
+func (s *ConnectIEs) Message(conn uint32, fwd, bwd ndis.Flowspec, reliable bool) *uni.Message {
 	s.ci = q2931.ConnectionID(conn)
+	s.aal = uni.AALParameters{}
 	q2931.FillAAL(&s.aal, fwd, bwd, reliable)
 	s.m = uni.Message{ConnectionID: &s.ci, AAL: &s.aal}
 	return &s.m
