@@ -123,7 +123,8 @@ type Core struct {
 	withdrew bool // the call manager withdrew the AF (and has not offered it again)
 
 	wmu   sync.Mutex
-	queue []func()
+	queue []work // what the worker is to do, in order
+	spare []work // the worker's last batch, emptied, for queue to reuse
 	wake  chan struct{}
 	wstop chan struct{}
 	wdone chan struct{}
@@ -303,18 +304,29 @@ func (c *Core) worker() {
 			return
 		}
 		for {
+			// The whole queue at once: what is posted meanwhile goes into
+			// the previous batch's slice, and runs after this batch.
 			c.wmu.Lock()
-			if len(c.queue) == 0 {
-				c.queue = nil
+			batch := c.queue
+			c.queue, c.spare = c.spare[:0], nil
+			c.wmu.Unlock()
+			if len(batch) == 0 {
+				c.wmu.Lock()
+				c.spare = batch
 				c.wmu.Unlock()
 				break
 			}
-			f := c.queue[0]
-			c.queue[0] = nil
-			c.queue = c.queue[1:]
+			for i := range batch {
+				w := batch[i]
+				batch[i] = work{} // let what it holds go
+				w.run(c)
+				c.deferred()
+			}
+			c.wmu.Lock()
+			if cap(batch) <= maxSpareWork {
+				c.spare = batch[:0]
+			}
 			c.wmu.Unlock()
-			f()
-			c.deferred()
 		}
 		c.deferred()
 		c.tendAf()
@@ -322,10 +334,49 @@ func (c *Core) worker() {
 	}
 }
 
+// work is one thing queued for the worker: f, or the request v's state
+// calls for (progress), or v's close for why (closeVc). Queuing v's
+// progress or close this way costs no allocation: a node does both for
+// every call.
+type work struct {
+	f   func()
+	v   *VC
+	op  workOp
+	why Reason
+}
+
+type workOp uint8
+
+const (
+	workFunc workOp = iota
+	workProgress
+	workClose
+)
+
+func (w *work) run(c *Core) {
+	switch w.op {
+	case workProgress:
+		c.progress(w.v)
+	case workClose:
+		c.closeVc(w.v, w.why, nil)
+	default:
+		w.f()
+	}
+}
+
+// maxSpareWork bounds the queue the worker keeps for reuse: a burst does
+// not keep its memory for ever.
+const maxSpareWork = 4096
+
 // post queues f for the worker. It never blocks.
-func (c *Core) post(f func()) {
+func (c *Core) post(f func()) { c.postWork(work{f: f}) }
+
+// postProgress queues progress(v) for the worker. It never blocks.
+func (c *Core) postProgress(v *VC) { c.postWork(work{v: v, op: workProgress}) }
+
+func (c *Core) postWork(w work) {
 	c.wmu.Lock()
-	c.queue = append(c.queue, f)
+	c.queue = append(c.queue, w)
 	c.wmu.Unlock()
 	c.poke()
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/uni"
@@ -173,52 +174,110 @@ type CallOptions struct {
 
 // VC is the Core's context for one VC and its call. Its fields are guarded
 // by the Core's lock; the accessors say which may be read anywhere.
+//
+// A node holds one per call for as long as the call is up, so the VC keeps
+// inline only what every call uses; the rest (multipoint, EndInput, QoS
+// changes, waiting closes, failures) is in more, allocated when first
+// needed (issue 12: memory per held call).
 type VC struct {
-	c        *Core
-	h        *ndis.Vc
-	name     atomic.Pointer[string]
-	seq      uint64
-	incoming bool
-	handler  Handler
-	sap      *SAP // the SAP an incoming call came on, once accepted
-	peer     string
-	service  string
-	dest     string
-	opts     CallOptions
+	c       *Core
+	h       *ndis.Vc
+	handler Handler
+	sap     *SAP   // the SAP an incoming call came on, once accepted
+	flows   *Flows // never changed in place: handlers keep it
+	more    *vcMore
+	// addr is the destination a call the Core made was asked for
+	// ("node/service", as written), or "peer/service" for one it took;
+	// the peer is addr[:cut], the service addr[cut+1:] (all of addr if
+	// cut is -1).
+	addr string
+	seq  uint64
+
+	sent, policed uint64
+	maxSDU        int32
+	sendsOut      int32 // lists handed to NdisCoSendNetBufferLists and not completed
+	failStatus    ndis.Status
+	closeSt       ndis.Status
+	cut           int32
+
+	// nameLen is set (atomically, once) after name holds the VC's handle
+	// as the mediator names it: Name is safe anywhere without a string
+	// and a pointer to it per VC.
+	nameLen atomic.Uint32
+	name    [maxNameLen]byte
 
 	phase       Phase
 	beforeClose Phase
-	flows       *Flows
-	maxSDU      int
-	sendsOut    int // lists handed to NdisCoSendNetBufferLists and not completed
-
-	setupErr   error // the call could not be made
-	failStatus ndis.Status
-	wasUp      bool
-	reason     Reason
-	wantClose  bool
+	reason      Reason
+	cause       uni.Cause
+	incoming    bool
+	wasUp       bool
+	wantClose   bool
 	// closeIndicated: the call manager indicated the call's close
 	// (ProtocolClIncomingCloseCall), so an accepted call is closed
 	// without waiting for CallConnected.
 	closeIndicated bool
-	closeSt        ndis.Status
-	cause          uni.Cause
-	closeRefused   ndis.Status
-	closeDone      []func(ndis.Status)
+	multipoint     bool
+	reliable       bool
+	inputEnded     bool
+}
 
-	sent, policed uint64
+// maxNameLen is the longest VC name the mediator gives: "vc#" and a
+// uint64 in decimal.
+const maxNameLen = len("vc#18446744073709551615")
 
-	multipoint bool
-	parties    []*Party
-	first      *Party
-	qos        func(f *Flows, err error)
+// vcMore is the part of a VC that most calls never use.
+type vcMore struct {
+	// tx and rx are the flowspecs a multipoint call asked for: AddParty
+	// asks for them too while the granted ones are not known.
+	tx, rx ndis.Flowspec
+
+	setupErr     error // the call could not be made
+	closeRefused ndis.Status
+	closeDone    []func(ndis.Status)
+
+	parties []*Party
+	first   *Party // set before the VC is returned, never changed
+	qos     func(f *Flows, err error)
 
 	// closing after the end of input (EndInput)
-	inputEnded bool
-	endAt      time.Time
-	quietAt    time.Time // last receive or send completion
-	linger     time.Duration
-	timer      *time.Timer
+	endAt   time.Time
+	quietAt time.Time // last receive or send completion after the end of input
+	linger  time.Duration
+	timer   *time.Timer
+}
+
+// moreLocked returns v.more, allocating it if need be.
+func (v *VC) moreLocked() *vcMore {
+	if v.more == nil {
+		v.more = &vcMore{}
+	}
+	return v.more
+}
+
+// setupErrLocked is why the call could not be made, nil if it could.
+func (v *VC) setupErrLocked() error {
+	if v.more == nil {
+		return nil
+	}
+	return v.more.setupErr
+}
+
+// partiesLocked are the leaves of a multipoint call not yet gone.
+func (v *VC) partiesLocked() []*Party {
+	if v.more == nil {
+		return nil
+	}
+	return v.more.parties
+}
+
+// qosBusyLocked: a ModifyQoS is in progress.
+func (v *VC) qosBusyLocked() bool { return v.more != nil && v.more.qos != nil }
+
+// setName records v's handle's name, once.
+func (v *VC) setName(h *ndis.Vc) {
+	n := copy(v.name[:], h.String())
+	v.nameLen.Store(uint32(n))
 }
 
 var vcSeq atomic.Uint64
@@ -226,10 +285,12 @@ var vcSeq atomic.Uint64
 // Name is the VC's handle as the mediator names it ("vc#7"), "" before
 // NdisCoCreateVc returned it. Safe anywhere.
 func (v *VC) Name() string {
-	if p := v.name.Load(); p != nil {
-		return *p
+	n := v.nameLen.Load()
+	if n == 0 {
+		return ""
 	}
-	return ""
+	// name is written once, before nameLen: the string never changes.
+	return unsafe.String(&v.name[0], n)
 }
 
 // Handle is the VC's mediator handle, nil before it is created. Not for
@@ -246,29 +307,44 @@ func (v *VC) Incoming() bool { return v.incoming }
 // Peer is the far end's node: the destination's node for a call the Core
 // made, the calling node (CallManager.Caller) for one it took. Safe
 // anywhere.
-func (v *VC) Peer() string { return v.peer }
+func (v *VC) Peer() string {
+	if v.cut < 0 {
+		return ""
+	}
+	return v.addr[:v.cut]
+}
 
 // Service is the service called, or called into. Safe anywhere.
-func (v *VC) Service() string { return v.service }
+func (v *VC) Service() string { return v.addr[v.cut+1:] }
 
 // Dest is the destination a call the Core made was asked for, as written;
 // "" for an incoming call. Safe anywhere.
-func (v *VC) Dest() string { return v.dest }
+func (v *VC) Dest() string {
+	if v.incoming {
+		return ""
+	}
+	return v.addr
+}
 
 // Handler is the VC's handler. Safe anywhere.
 func (v *VC) Handler() Handler { return v.handler }
 
 // Multipoint reports whether the call is point-to-multipoint. Safe
 // anywhere.
-func (v *VC) Multipoint() bool { return v.opts.Multipoint }
+func (v *VC) Multipoint() bool { return v.multipoint }
 
 // FirstParty is the first leaf of a multipoint call (its destination),
 // nil for a point-to-point call. Safe anywhere.
-func (v *VC) FirstParty() *Party { return v.first }
+func (v *VC) FirstParty() *Party {
+	if !v.multipoint {
+		return nil // v.more may be allocated meanwhile: not read here
+	}
+	return v.more.first // set before the VC was returned
+}
 
 // Reliable reports whether the call asked for reliable delivery. Safe
 // anywhere.
-func (v *VC) Reliable() bool { return v.opts.Reliable }
+func (v *VC) Reliable() bool { return v.reliable }
 
 // State is a snapshot of a VC.
 type State struct {
@@ -323,9 +399,9 @@ func (v *VC) stateLocked() State {
 		f := *v.flows
 		fl = &f
 	}
-	return State{Phase: v.phase, Closing: v.wantClose, InputEnded: v.inputEnded, Flows: fl, MaxSDU: v.maxSDU,
-		QoSBusy: v.qos != nil, WasUp: v.wasUp, Sent: v.sent, Policed: v.policed,
-		Parties: append([]*Party(nil), v.parties...), First: v.first}
+	return State{Phase: v.phase, Closing: v.wantClose, InputEnded: v.inputEnded, Flows: fl, MaxSDU: int(v.maxSDU),
+		QoSBusy: v.qosBusyLocked(), WasUp: v.wasUp, Sent: v.sent, Policed: v.policed,
+		Parties: append([]*Party(nil), v.partiesLocked()...), First: v.FirstParty()}
 }
 
 // Info describes one of the Core's VCs ([Core.VCs]).
@@ -349,10 +425,10 @@ func (c *Core) VCs() []Info {
 		if v.h == nil {
 			continue
 		}
-		in := Info{VC: v, Name: v.Name(), Peer: v.peer, Service: v.service, Flows: v.flows, Policed: v.policed}
-		if len(v.parties) > 0 {
-			in.Leaves = make(map[string]string, len(v.parties))
-			for _, p := range v.parties {
+		in := Info{VC: v, Name: v.Name(), Peer: v.Peer(), Service: v.Service(), Flows: v.flows, Policed: v.policed}
+		if ps := v.partiesLocked(); len(ps) > 0 {
+			in.Leaves = make(map[string]string, len(ps))
+			for _, p := range ps {
 				in.Leaves[p.Name()] = p.dest
 			}
 		}
@@ -383,16 +459,16 @@ func (c *Core) StartCall(dest string, o CallOptions, h Handler) *VC {
 	if h == nil {
 		h = NopHandler{}
 	}
-	v := &VC{c: c, dest: dest, service: dest, opts: o, handler: h, phase: PhaseCreated, multipoint: o.Multipoint, seq: vcSeq.Add(1)}
-	if n, svc, ok := strings.Cut(dest, "/"); ok {
-		v.peer, v.service = n, svc
-	}
+	v := &VC{c: c, addr: dest, cut: int32(strings.IndexByte(dest, '/')), handler: h, phase: PhaseCreated,
+		multipoint: o.Multipoint, reliable: o.Reliable, seq: vcSeq.Add(1)}
 	if o.Multipoint {
-		v.first = &Party{v: v, dest: dest, phase: PartyAdding}
-		v.parties = []*Party{v.first}
+		m := v.moreLocked() // not yet shared
+		m.tx, m.rx = o.Tx, o.Rx
+		m.first = &Party{v: v, dest: dest, phase: PartyAdding}
+		m.parties = []*Party{m.first}
 	}
 	c.starting.Add(1)
-	c.post(func() { c.makeCall(v) })
+	c.post(func() { c.makeCall(v, o.Tx, o.Rx) })
 	return v
 }
 
@@ -404,7 +480,7 @@ func (c *Core) StartCall(dest string, o CallOptions, h Handler) *VC {
 func (c *Core) Call(ctx context.Context, dest string, o CallOptions, h Handler) (*VC, error) {
 	v := c.StartCall(dest, o, h)
 	err := c.await(ctx, func() bool {
-		return v.wasUp || v.setupErr != nil || v.phase == PhaseClosed || v.phase == PhaseDeleted
+		return v.wasUp || v.setupErrLocked() != nil || v.phase == PhaseClosed || v.phase == PhaseDeleted
 	})
 	if err == nil {
 		err = ctx.Err() // the setup may have ended just as ctx did: ctx still wins
@@ -416,8 +492,8 @@ func (c *Core) Call(ctx context.Context, dest string, o CallOptions, h Handler) 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
-	case v.setupErr != nil:
-		return nil, v.setupErr
+	case v.setupErrLocked() != nil:
+		return nil, v.setupErrLocked()
 	case !v.wasUp:
 		return nil, &CallError{Status: v.failStatus, Cause: v.cause}
 	}
@@ -427,10 +503,10 @@ func (c *Core) Call(ctx context.Context, dest string, o CallOptions, h Handler) 
 // setupFailed ends a call that could not be made: its handler is told.
 func (c *Core) setupFailed(v *VC, err error) {
 	c.mu.Lock()
-	v.setupErr = err
+	v.moreLocked().setupErr = err
 	v.phase = PhaseDeleted
 	c.starting.Add(-1)
-	if p := v.first; p != nil {
+	if p := v.FirstParty(); p != nil {
 		p.err = err
 	}
 	c.callOverLocked(v)
@@ -440,8 +516,8 @@ func (c *Core) setupFailed(v *VC, err error) {
 }
 
 // makeCall creates v's VC and makes its call (worker).
-func (c *Core) makeCall(v *VC) {
-	params, err := c.cm.CallParams(v.dest, v.opts.Tx, v.opts.Rx, v.opts.Reliable)
+func (c *Core) makeCall(v *VC, tx, rx ndis.Flowspec) {
+	params, err := c.cm.CallParams(v.addr, tx, rx, v.reliable)
 	if err != nil {
 		c.setupFailed(v, err)
 		return
@@ -461,8 +537,7 @@ func (c *Core) makeCall(v *VC) {
 		c.setupFailed(v, &StatusError{Op: "NdisCoCreateVc", Status: st})
 		return
 	}
-	name := h.String()
-	v.name.Store(&name)
+	v.setName(h)
 	c.mu.Lock()
 	v.h = h
 	c.vcs[v] = struct{}{}
@@ -470,8 +545,8 @@ func (c *Core) makeCall(v *VC) {
 	v.phase = PhaseMaking // before the request: its completion may come first (R-GEN-10)
 	c.mu.Unlock()
 	var ph *ndis.Party
-	if v.first != nil {
-		ph, st = c.b.ClMakeCall(h, params, v.first)
+	if first := v.FirstParty(); first != nil {
+		ph, st = c.b.ClMakeCall(h, params, first)
 	} else {
 		_, st = c.b.ClMakeCall(h, params, nil)
 	}
@@ -496,13 +571,12 @@ func (c *Core) makeCallDone(v *VC, st ndis.Status, params *ndis.CallParameters, 
 		v.phase = PhaseConnected
 		v.wasUp = true
 		v.flows = flowsOf(params)
-		v.maxSDU = v.flows.MaxSDU()
-		v.quietAt = time.Now()
+		v.maxSDU = int32(v.flows.MaxSDU())
 	} else {
 		v.phase = PhaseClosed
 		v.failStatus, v.cause = st, cause
 	}
-	if p := v.first; p != nil {
+	if p := v.FirstParty(); p != nil {
 		if ph != nil {
 			p.h = ph
 			p.setName()
@@ -522,7 +596,7 @@ func (c *Core) makeCallDone(v *VC, st ndis.Status, params *ndis.CallParameters, 
 	c.notifyLocked()
 	c.mu.Unlock()
 	if again {
-		c.post(func() { c.progress(v) })
+		c.postProgress(v)
 	}
 }
 
@@ -537,21 +611,29 @@ func (c *Core) makeCallDone(v *VC, st ndis.Status, params *ndis.CallParameters, 
 // refused (the status: the call goes on). Safe to call from a handler.
 func (v *VC) Close(why Reason, done func(ndis.Status)) {
 	c := v.c
-	c.post(func() {
-		c.mu.Lock()
-		if done != nil {
-			if v.setupErr != nil || v.phase == PhaseClosed || v.phase == PhaseDeleted {
-				done(ndis.StatusSuccess)
-			} else {
-				v.closeRefused = 0
-				v.closeDone = append(v.closeDone, done)
-			}
+	if done == nil {
+		c.postWork(work{v: v, op: workClose, why: why})
+		return
+	}
+	c.post(func() { c.closeVc(v, why, done) })
+}
+
+// closeVc is Close on the worker.
+func (c *Core) closeVc(v *VC, why Reason, done func(ndis.Status)) {
+	c.mu.Lock()
+	if done != nil {
+		if v.setupErrLocked() != nil || v.phase == PhaseClosed || v.phase == PhaseDeleted {
+			done(ndis.StatusSuccess)
+		} else {
+			m := v.moreLocked()
+			m.closeRefused = 0
+			m.closeDone = append(m.closeDone, done)
 		}
-		c.wantCloseLocked(v, why)
-		c.notifyLocked()
-		c.mu.Unlock()
-		c.progress(v)
-	})
+	}
+	c.wantCloseLocked(v, why)
+	c.notifyLocked()
+	c.mu.Unlock()
+	c.progress(v)
 }
 
 // wantCloseLocked asks for v's call to be closed, for why, unless it is
@@ -624,11 +706,12 @@ func (c *Core) progress(v *VC) {
 // closeRefusedLocked: NdisClCloseCall was refused with st; the call goes
 // on, and whoever waits for the close is told.
 func (c *Core) closeRefusedLocked(v *VC, st ndis.Status) {
-	v.closeRefused = st
-	for _, f := range v.closeDone {
+	m := v.moreLocked()
+	m.closeRefused = st
+	for _, f := range m.closeDone {
 		f(st)
 	}
-	v.closeDone = nil
+	m.closeDone = nil
 	c.notifyLocked()
 }
 
@@ -649,18 +732,22 @@ func (c *Core) closeCallDone(v *VC, st ndis.Status) {
 	c.callOverLocked(v)
 	c.notifyLocked()
 	c.mu.Unlock()
-	c.post(func() { c.progress(v) })
+	c.postProgress(v)
 }
 
 // callOverLocked: v's call is over. Its parties are gone, and the requests
 // waiting on them, on a QoS change or on the close, are answered.
 func (c *Core) callOverLocked(v *VC) {
-	if v.qos != nil {
-		f := v.qos
-		v.qos = nil
+	m := v.more
+	if m == nil {
+		return // nothing waits
+	}
+	if m.qos != nil {
+		f := m.qos
+		m.qos = nil
 		f(nil, ErrCallGone)
 	}
-	for _, p := range v.parties {
+	for _, p := range m.parties {
 		switch {
 		case p.added != nil:
 			f := p.added
@@ -676,11 +763,11 @@ func (c *Core) callOverLocked(v *VC) {
 		}
 		p.phase = PartyGone
 	}
-	v.parties = nil
-	for _, f := range v.closeDone {
+	m.parties = nil
+	for _, f := range m.closeDone {
 		f(ndis.StatusSuccess)
 	}
-	v.closeDone = nil
+	m.closeDone = nil
 }
 
 // vcGoneLocked forgets a deleted VC and tells its handler.
@@ -729,8 +816,9 @@ func (v *VC) EndInput(linger time.Duration) {
 		}
 		v.inputEnded = true
 		now := time.Now()
-		v.endAt = now
-		v.linger = linger
+		m := v.moreLocked()
+		m.endAt = now
+		m.linger = linger
 		if v.phase == PhaseConnected && !v.wantClose && linger > 0 {
 			c.armLingerLocked(v, now)
 			c.mu.Unlock()
@@ -749,14 +837,15 @@ func (c *Core) armLingerLocked(v *VC, now time.Time) {
 	if v.wantClose || v.phase != PhaseConnected {
 		return
 	}
-	quiet := later(v.quietAt, v.endAt)
-	due := quiet.Add(v.linger)
-	if deadline := v.endAt.Add(10 * v.linger); deadline.Before(due) {
+	m := v.more // allocated by EndInput
+	quiet := later(m.quietAt, m.endAt)
+	due := quiet.Add(m.linger)
+	if deadline := m.endAt.Add(10 * m.linger); deadline.Before(due) {
 		due = deadline
 	}
 	if v.sendsOut == 0 && !now.Before(due) {
 		c.wantCloseLocked(v, ReasonLocal)
-		c.post(func() { c.progress(v) })
+		c.postProgress(v)
 		return
 	}
 	wait := due.Sub(now)
@@ -764,7 +853,7 @@ func (c *Core) armLingerLocked(v *VC, now time.Time) {
 		return // the last send completion re-arms it
 	}
 	c.stopTimerLocked(v)
-	v.timer = time.AfterFunc(wait, func() {
+	m.timer = time.AfterFunc(wait, func() {
 		c.post(func() {
 			c.mu.Lock()
 			c.armLingerLocked(v, time.Now())
@@ -781,9 +870,18 @@ func later(a, b time.Time) time.Time {
 }
 
 func (c *Core) stopTimerLocked(v *VC) {
-	if v.timer != nil {
-		v.timer.Stop()
-		v.timer = nil
+	if m := v.more; m != nil && m.timer != nil {
+		m.timer.Stop()
+		m.timer = nil
+	}
+}
+
+// quietLocked records that v received or completed a send at now: after
+// the end of input, its linger counts from the last of these. Before it,
+// the end of input is later than any of them, so none is kept.
+func (v *VC) quietLocked(now func() time.Time) {
+	if v.inputEnded {
+		v.more.quietAt = now()
 	}
 }
 
@@ -807,12 +905,12 @@ func (v *VC) Send(sdus ...[]byte) error {
 		return ErrClosing
 	}
 	for _, d := range sdus {
-		if len(d) > v.maxSDU {
+		if len(d) > int(v.maxSDU) {
 			c.mu.Unlock()
-			return &SDUSizeError{Size: len(d), Max: v.maxSDU}
+			return &SDUSizeError{Size: len(d), Max: int(v.maxSDU)}
 		}
 	}
-	v.sendsOut += len(sdus)
+	v.sendsOut += int32(len(sdus))
 	c.mu.Unlock()
 	if len(sdus) > 0 {
 		// One allocation for the whole chain.

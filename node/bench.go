@@ -22,6 +22,7 @@ import (
 // destination, each created, made, closed and deleted by the Control like
 // a call session's, but with no session. Fields are guarded by Control.mu.
 type benchRun struct {
+	c             *Control
 	dest          string
 	peer, service string
 	tx, rx        ndis.Flowspec
@@ -44,8 +45,8 @@ type benchRun struct {
 	// connected and held, or failed. release closes the held calls;
 	// released is closed once the last of them is deleted.
 	hold      bool
-	held      map[*ctlVc]struct{}
-	lost      int // held calls the far end closed before the release
+	held      []*clientcore.VC // each one's benchCall.held is its index
+	lost      int              // held calls the far end closed before the release
 	releasing bool
 	released  chan struct{}
 }
@@ -126,7 +127,7 @@ func (c *Control) bench(ctx context.Context, req Request, period time.Duration, 
 	case req.Hold < 0 || req.Hold > MaxBenchHold:
 		return BenchResult{}, fmt.Errorf("bench: hold must be 0 to %d", MaxBenchHold)
 	}
-	r := &benchRun{dest: req.Dest, total: req.Calls, conc: min(req.Concurrency, req.Calls), done: make(chan struct{})}
+	r := &benchRun{c: c, dest: req.Dest, total: req.Calls, conc: min(req.Concurrency, req.Calls), done: make(chan struct{})}
 	var err error
 	if r.tx, err = req.Tx.Ndis(); err == nil {
 		if r.rx, err = req.Rx.Ndis(); err == nil {
@@ -150,9 +151,9 @@ func (c *Control) bench(ctx context.Context, req Request, period time.Duration, 
 // keeps them while r runs, then releases them, and returns r's result
 // with how many were held and this node's heap per held VC.
 func (c *Control) benchHolding(ctx context.Context, r *benchRun, hold int, period time.Duration, report func(BenchProgress)) (BenchResult, error) {
-	h := &benchRun{dest: r.dest, peer: r.peer, service: r.service, tx: r.tx, rx: r.rx,
+	h := &benchRun{c: c, dest: r.dest, peer: r.peer, service: r.service, tx: r.tx, rx: r.rx,
 		total: hold, conc: min(hold, max(r.conc, BenchHoldConcurrency)), done: make(chan struct{}),
-		hold: true, held: make(map[*ctlVc]struct{}, hold), released: make(chan struct{})}
+		hold: true, held: make([]*clientcore.VC, 0, hold), released: make(chan struct{})}
 	heapBefore := liveHeap()
 	hres, err := c.runBench(ctx, h, 0, nil)
 	if err != nil {
@@ -204,8 +205,8 @@ func (c *Control) releaseHeld(h *benchRun) error {
 	if len(h.held) == 0 {
 		close(h.released)
 	}
-	for cv := range h.held {
-		cv.v.Close(whyLocal.reason(), nil) // only queues the close
+	for _, v := range h.held {
+		v.Close(whyLocal.reason(), nil) // only queues the close
 	}
 	c.mu.Unlock()
 	select {
@@ -302,21 +303,52 @@ func (c *Control) benchFillLocked(r *benchRun) {
 		}
 		r.started++
 		r.inflight++
-		cv := &ctlVc{c: c, bench: r, madeAt: time.Now()}
+		bc := &benchCall{r: r, madeAt: time.Since(r.start), held: -1}
 		benchMark("bench call")
-		cv.v = c.core.StartCall(r.dest, clientcore.CallOptions{Tx: r.tx, Rx: r.rx}, cv)
+		c.core.StartCall(r.dest, clientcore.CallOptions{Tx: r.tx, Rx: r.rx}, bc)
 	}
 	c.benchMaybeDoneLocked(r)
 }
 
+// benchCall is the handler of one bench call's VC: all a bench keeps per
+// call, small because a growth bench holds up to MaxBenchHold of them.
+// Fields are guarded by Control.mu.
+type benchCall struct {
+	clientcore.NopHandler
+	r      *benchRun
+	madeAt time.Duration // since r.start
+	held   int           // its index in r.held, -1 if it is not held
+}
+
+// Connected: the call is up; it is closed at once, or held.
+func (bc *benchCall) Connected(v *clientcore.VC, _ *clientcore.Flows) {
+	c := bc.r.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.benchMadeLocked(bc, v)
+}
+
+// PartyDropped: bench calls are point-to-point; nothing to do.
+func (bc *benchCall) PartyDropped(*clientcore.Party, clientcore.PartyEnd) {}
+
+// Closed: the VC is gone; the run starts its next call.
+func (bc *benchCall) Closed(v *clientcore.VC, e clientcore.End) {
+	c := bc.r.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.benchGoneLocked(bc, e)
+	c.notifyLocked()
+}
+
 // benchMadeLocked: a bench call is connected; it is closed at once, or
 // held.
-func (c *Control) benchMadeLocked(cv *ctlVc, v *clientcore.VC) {
-	r := cv.bench
-	r.setup = append(r.setup, time.Since(cv.madeAt))
+func (c *Control) benchMadeLocked(bc *benchCall, v *clientcore.VC) {
+	r := bc.r
+	r.setup = append(r.setup, time.Since(r.start)-bc.madeAt)
 	benchMark("bench connected")
 	if r.hold { // kept: no longer in flight, the next one starts
-		r.held[cv] = struct{}{}
+		bc.held = len(r.held)
+		r.held = append(r.held, v)
 		r.inflight--
 		c.benchFillLocked(r)
 		return
@@ -326,10 +358,19 @@ func (c *Control) benchMadeLocked(cv *ctlVc, v *clientcore.VC) {
 
 // benchGoneLocked: a bench call's VC is gone (or the call was never made);
 // the next call starts.
-func (c *Control) benchGoneLocked(cv *ctlVc, e clientcore.End) {
-	r := cv.bench
-	if _, ok := r.held[cv]; ok {
-		delete(r.held, cv)
+func (c *Control) benchGoneLocked(bc *benchCall, e clientcore.End) {
+	r := bc.r
+	if i := bc.held; i >= 0 {
+		// Out of r.held: the last one takes its place.
+		last := len(r.held) - 1
+		if i != last {
+			moved := r.held[last]
+			r.held[i] = moved
+			moved.Handler().(*benchCall).held = i
+		}
+		r.held[last] = nil
+		r.held = r.held[:last]
+		bc.held = -1
 		switch {
 		case !r.releasing:
 			r.lost++
@@ -339,12 +380,11 @@ func (c *Control) benchGoneLocked(cv *ctlVc, e clientcore.End) {
 		return
 	}
 	r.inflight--
-	var ce *clientcore.CallError
-	switch {
+	switch ce := callError(e.Err); {
 	case e.WasUp:
-		r.cycle = append(r.cycle, time.Since(cv.madeAt))
+		r.cycle = append(r.cycle, time.Since(r.start)-bc.madeAt)
 		benchMark("bench gone")
-	case errors.As(e.Err, &ce):
+	case ce != nil:
 		r.failed++
 		if r.firstErr == "" {
 			r.firstErr = callFailure(r.dest, ce.Status, ce.Cause).Error
@@ -366,6 +406,19 @@ func (c *Control) benchGoneLocked(cv *ctlVc, e clientcore.End) {
 		c.stopBenchLocked(r, "a call could not be made")
 	}
 	c.benchFillLocked(r)
+}
+
+// callError is the *clientcore.CallError in err's chain, nil if none: the
+// network refused the call.
+func callError(err error) *clientcore.CallError {
+	if err == nil {
+		return nil
+	}
+	var ce *clientcore.CallError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return nil
 }
 
 // isAfError: err says the Core had no usable address family.

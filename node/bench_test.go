@@ -334,6 +334,9 @@ func TestEventJSON(t *testing.T) {
 			{Event: EventClosed, Vc: "vc#2", Peer: "beta", CloseInfo: &CloseInfo{Normal: true, By: ByRemote, Status: s, Cause: 16, CauseText: s, Text: s}},
 			{Event: EventClosed, Vc: "vc#3", CloseInfo: &CloseInfo{By: s, Cause: -1, Text: s}},
 			{Event: EventClosed, Vc: "vc#4", CloseInfo: &CloseInfo{}},
+			{Event: EventQoS, Vc: s, Peer: "beta", Tx: &Flowspec{Service: s, Rate: 1, Bucket: 2, Peak: 3, MaxSDU: 4, Latency: 5, Jitter: 6, MinSize: 7}, Rx: &Flowspec{}},
+			{Event: EventQoS, Vc: "vc#5", Rx: &Flowspec{Peak: 1 << 31, MinSize: 9}},
+			{Event: EventPartyDropped, Vc: "vc#6", Peer: s, Party: s, Dest: s, MaxSDU: 9180, Reliable: true, CloseInfo: &CloseInfo{By: ByRemote, Text: s, Sent: 3, Policed: 1}},
 		} {
 			want, err := json.Marshal(ev)
 			if err != nil {

@@ -181,9 +181,13 @@ func (q *outQueue) pushClose(info CloseInfo) { q.pushJSON(FrameClose, info) }
 
 // pushEvent queues an event frame. Its JSON is written by hand: a listen
 // session gets two per call, and encoding/json's reflection was 7% of the
-// called node's CPU at a high call rate.
+// called node's CPU at a high call rate. ev does not escape, so an event
+// built for it costs no allocation; its payload is one allocation, of
+// the right size: the JSON is written into a buffer on the stack first.
 func (q *outQueue) pushEvent(ev Event) {
-	q.push(Frame{Type: FrameEvent, Payload: ev.appendJSON(make([]byte, 0, 96))})
+	var buf [256]byte
+	j := ev.appendJSON(buf[:0])
+	q.push(Frame{Type: FrameEvent, Payload: append(make([]byte, 0, len(j)), j...)})
 }
 
 // next waits for frames and hands them to the writer as one batch, which
@@ -226,13 +230,23 @@ func (q *outQueue) next() (frames []Frame, ok bool) {
 	}
 }
 
-// written: the writer has written the batch next handed it.
-func (q *outQueue) written() {
+// written: the writer has written batch, which next handed it. Its slice
+// takes the frames to come, unless some came meanwhile: a session's
+// queue is not grown anew for every batch.
+func (q *outQueue) written(batch []Frame) {
+	clear(batch) // let the payloads go
 	q.mu.Lock()
 	q.octets -= q.batch
 	q.batch, q.batchFrames = 0, 0
+	if q.frames == nil && !q.dead && !q.over && cap(batch) <= maxReusedFrames {
+		q.frames = batch[:0]
+	}
 	q.mu.Unlock()
 }
+
+// maxReusedFrames bounds the slice a session's queue keeps for reuse: a
+// burst of frames does not keep its memory for ever.
+const maxReusedFrames = 1024
 
 // overCap reports whether the session went over its cap.
 func (q *outQueue) overCap() bool {
@@ -394,7 +408,7 @@ func (c *Control) serveCall(conn net.Conn, br *bufio.Reader, req *Request) {
 	c.startCall(s, req)
 	err := c.await(c.ctx, func() bool {
 		// A multipoint call answers once its further leaves are added too.
-		return s.startErr != nil || s.finished || (s.vc != nil && s.vc.wasUp && s.vc.settling == 0)
+		return s.startErr != nil || s.finished || (s.vc != nil && s.vc.wasUp && s.vc.settlingLocked() == 0)
 	})
 	if err != nil {
 		return // Shutdown gave up waiting
@@ -407,11 +421,13 @@ func (c *Control) serveCall(conn net.Conn, br *bufio.Reader, req *Request) {
 	case s.startErr != nil:
 		resp = *s.startErr
 	case cv.wasUp:
-		resp = Response{OK: true, Vc: cv.v.Name(), MaxSDU: cv.maxSDU}
+		resp = Response{OK: true, Vc: cv.v.Name(), MaxSDU: int(cv.maxSDU)}
 		if f := cv.flows; f != nil {
 			resp.Tx, resp.Rx = FlowspecOf(f.Tx), FlowspecOf(f.Rx)
 		}
-		initial = cv.initial
+		if cv.more != nil {
+			initial = cv.more.initial
+		}
 	default:
 		var ce *clientcore.CallError
 		if cv.end != nil && errors.As(cv.end.Err, &ce) {
@@ -577,7 +593,7 @@ func (c *Control) writer(s *session, done chan struct{}) {
 			c.endSession(s, whyGone)
 			return
 		}
-		s.out.written()
+		s.out.written(frames)
 		if last {
 			return
 		}
