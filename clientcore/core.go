@@ -115,7 +115,8 @@ type Core struct {
 	mu       sync.Mutex
 	changes  statewait.Changes // wakes await when the state changes
 	af       afState
-	vcs      map[*VC]struct{}  // every VC the Core has a context for
+	vcs      []*VC             // every VC the Core has a context for, each at its VC.at
+	flows    *Flows            // the flowspecs last granted or offered: calls with the same share them
 	saps     map[*SAP]struct{} // SAPs started and not yet ended
 	starting atomic.Int64      // calls and listens queued for the worker, not yet started
 	down     bool              // Shutdown has begun
@@ -170,8 +171,8 @@ func New(ctx context.Context, cm CallManager, opts Options) (*Core, error) {
 	}
 	c := &Core{
 		cm: cm, log: opts.Logger, name: opts.Name, deferred: func() {}, withdrawn: opts.Withdrawn,
-		af:  afState{phase: afNone},
-		vcs: map[*VC]struct{}{}, saps: map[*SAP]struct{}{},
+		af:   afState{phase: afNone},
+		saps: map[*SAP]struct{}{},
 		wake: make(chan struct{}, 1), wstop: make(chan struct{}), wdone: make(chan struct{}),
 	}
 	if d, ok := cm.(DeferredWork); ok {
@@ -254,7 +255,7 @@ func (c *Core) Shutdown(ctx context.Context) error {
 func (c *Core) closeAll(why Reason) {
 	c.mu.Lock()
 	var out, in []*VC
-	for v := range c.vcs {
+	for _, v := range c.vcs {
 		if v.incoming {
 			in = append(in, v)
 		} else {
@@ -399,6 +400,46 @@ func (c *Core) stopWorker() {
 	<-c.wdone
 }
 
+// addVCLocked adds v to the Core's VCs. A slice with each VC's index in
+// it costs a held call 8 octets where a map cost about 30.
+func (c *Core) addVCLocked(v *VC) {
+	v.at = int32(len(c.vcs))
+	c.vcs = append(c.vcs, v)
+}
+
+// removeVCLocked removes v from the Core's VCs, if it is there: the last
+// one takes its place.
+func (c *Core) removeVCLocked(v *VC) {
+	i := int(v.at)
+	if i >= len(c.vcs) || c.vcs[i] != v {
+		return
+	}
+	last := len(c.vcs) - 1
+	c.vcs[i] = c.vcs[last]
+	c.vcs[i].at = int32(i)
+	c.vcs[last] = nil
+	c.vcs = c.vcs[:last]
+	if cap(c.vcs) > 64 && len(c.vcs) < cap(c.vcs)/4 {
+		// Most of the calls are gone: so is most of their memory.
+		c.vcs = append(make([]*VC, 0, 2*len(c.vcs)), c.vcs...)
+	}
+}
+
+// flowsLocked is the flowspecs of p (R-IN-10 asks for a copy of what is
+// kept); nil if it has none. They are never changed in place, so calls
+// with the same flowspecs share one copy: most calls of a node have the
+// same, and a copy each cost a held call 64 octets.
+func (c *Core) flowsLocked(p *ndis.CallParameters) *Flows {
+	if p == nil || p.CallMgrParameters == nil {
+		return nil
+	}
+	f := Flows{p.CallMgrParameters.Transmit, p.CallMgrParameters.Receive}
+	if c.flows == nil || *c.flows != f {
+		c.flows = &f
+	}
+	return c.flows
+}
+
 // notifyLocked wakes everyone waiting in await.
 func (c *Core) notifyLocked() { c.changes.NotifyLocked() }
 
@@ -462,7 +503,7 @@ func (c *Core) tendAf() {
 // on the AF. Incoming VCs whose call is over are the call manager's to
 // delete; it finishes the close of the AF once it has (R-AF-15).
 func (c *Core) afEmptyLocked() bool {
-	for v := range c.vcs {
+	for _, v := range c.vcs {
 		if !v.incoming || (v.phase != PhaseOffered && v.phase != PhaseClosed && v.phase != PhaseDeleted) {
 			return false
 		}
@@ -530,7 +571,7 @@ func (c *Core) String() string {
 	for sp := range c.saps {
 		s += fmt.Sprintf("  sap %s: phase %d ending %v calls %d\n", sp.service, sp.phase, sp.ending, len(sp.calls))
 	}
-	for v := range c.vcs {
+	for _, v := range c.vcs {
 		s += fmt.Sprintf("  %s incoming %v phase %v sends %d wantClose %v reason %d inputEnded %v\n", v.Name(), v.incoming, v.phase, v.sendsOut, v.wantClose, v.reason, v.inputEnded)
 	}
 	return s

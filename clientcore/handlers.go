@@ -24,7 +24,7 @@ func (c *Core) ProtocolCoCreateVc(afCtx any, vc *ndis.Vc) (any, ndis.Status) {
 	v := &VC{c: c, h: vc, incoming: true, phase: PhaseOffered, handler: NopHandler{}, cut: -1, seq: vcSeq.Add(1)}
 	v.setName(vc)
 	c.mu.Lock()
-	c.vcs[v] = struct{}{}
+	c.addVCLocked(v)
 	c.mu.Unlock()
 	return v, ndis.StatusSuccess
 }
@@ -235,7 +235,7 @@ func (c *Core) ProtocolClIncomingCall(sapCtx, vcCtx any, params *ndis.CallParame
 		return ndis.StatusFailure
 	}
 	v.addr, v.cut = peer+"/"+s.service, int32(len(peer))
-	flows := flowsOf(params) // R-IN-10: the buffer is the call manager's
+	flows := c.flowsLocked(params) // R-IN-10: the buffer is the call manager's
 	h := s.handler.Offered(s, &Offer{VC: v, Peer: peer, Service: s.service, Flows: flows, Params: params})
 	if h == nil {
 		v.phase = PhaseClosed
@@ -305,7 +305,7 @@ func (c *Core) ProtocolClIncomingCallQoSChange(vcCtx any, params *ndis.CallParam
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	v.flows = flowsOf(params)
+	v.flows = c.flowsLocked(params)
 	if !v.incoming {
 		v.maxSDU = int32(v.flows.MaxSDU())
 	}

@@ -234,3 +234,81 @@ func liveHeap() int64 {
 	runtime.ReadMemStats(&ms)
 	return int64(ms.HeapAlloc)
 }
+
+// TestFlowsShared: calls with the same flowspecs share one read-only copy
+// (a held call costs no Flows of its own); a call with other flowspecs,
+// or a QoS change, gets its own, and the others' stay as they were.
+func TestFlowsShared(t *testing.T) {
+	c := startCore(t, memdrv.Immediate)
+	l := &keepListen{}
+	if _, err := c.Listen(context.Background(), "flows", l); err != nil {
+		t.Fatal(err)
+	}
+	tx := ndis.Flowspec{ServiceType: ndis.ServiceBestEffort, MaxSduSize: 1400, PeakBandwidth: 1000}
+	other := tx
+	other.MaxSduSize = 9180
+	call := func(tx ndis.Flowspec) *VC {
+		v, err := c.Call(context.Background(), "flows", CallOptions{Tx: tx, Rx: tx}, NopHandler{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	a, b := call(tx), call(tx)
+	fa, fb := a.State().Flows, b.State().Flows
+	c.mu.Lock()
+	shared := a.flows == b.flows
+	c.mu.Unlock()
+	if !shared || fa == nil || *fa != *fb || fa.Tx.MaxSduSize != 1400 {
+		t.Errorf("two calls with the same flowspecs: shared %v, flows %+v and %+v", shared, fa, fb)
+	}
+	d := call(other)
+	done := make(chan error, 1)
+	b.ModifyQoS(other, other, func(_ *Flows, err error) { done <- err })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if a.flows == d.flows || a.flows == b.flows || a.flows.Tx.MaxSduSize != 1400 || a.maxSDU != 1400 ||
+		b.flows.Tx.MaxSduSize != 9180 || d.flows.Tx.MaxSduSize != 9180 {
+		t.Errorf("after a call with other flowspecs and a QoS change: a %+v (max %d), b %+v, d %+v", a.flows.Tx, a.maxSDU, b.flows.Tx, d.flows.Tx)
+	}
+}
+
+// TestVCList: the Core's VCs are a slice with each VC's index in it:
+// removing one (any one, twice, or one never added) leaves exactly the
+// others, each at its index, and most of the memory goes when most of the
+// VCs do.
+func TestVCList(t *testing.T) {
+	c := &Core{}
+	var all []*VC
+	for range 1000 {
+		v := &VC{}
+		all = append(all, v)
+		c.addVCLocked(v)
+	}
+	stranger := &VC{} // never added: at 0, like the first
+	c.removeVCLocked(stranger)
+	want := map[*VC]bool{}
+	for i, v := range all {
+		if i%10 == 3 {
+			want[v] = true
+			continue
+		}
+		c.removeVCLocked(v)
+		c.removeVCLocked(v)
+	}
+	if len(c.vcs) != len(want) || cap(c.vcs) > 4*len(want) {
+		t.Fatalf("%d VCs (capacity %d) left, want %d", len(c.vcs), cap(c.vcs), len(want))
+	}
+	for i, v := range c.vcs {
+		if !want[v] || int(v.at) != i {
+			t.Errorf("VC %p at %d says %d; kept %v", v, i, v.at, want[v])
+		}
+		delete(want, v)
+	}
+	if len(want) != 0 {
+		t.Errorf("%d VCs lost", len(want))
+	}
+}

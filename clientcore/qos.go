@@ -56,7 +56,7 @@ func (c *Core) modifyDone(v *VC, st ndis.Status, params *ndis.CallParameters) {
 		done(nil, &CallError{Status: st, Cause: q2931.CauseForStatus(st)})
 		return
 	}
-	if f := flowsOf(params); f != nil {
+	if f := c.flowsLocked(params); f != nil {
 		v.flows = f
 		if !v.incoming {
 			v.maxSDU = int32(f.MaxSDU())

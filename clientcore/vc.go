@@ -53,7 +53,9 @@ const (
 )
 
 // Flows are the flowspecs of a call: granted (outgoing) or offered
-// (incoming), as the call manager gave them.
+// (incoming), as the call manager gave them. The *Flows the Core hands
+// out are read-only: they are never changed (a QoS change gives the call
+// new ones), and calls with the same flowspecs share them.
 type Flows struct{ Tx, Rx ndis.Flowspec }
 
 // DefaultMaxSDU is the SDU limit of a call whose transmit MaxSduSize is not
@@ -71,21 +73,12 @@ func (f *Flows) MaxSDU() int {
 	return int(min(n, 1<<31-1))
 }
 
-// flowsOf copies the flowspecs of p (R-IN-10 asks for a copy of what is
-// kept); nil if it has none.
-func flowsOf(p *ndis.CallParameters) *Flows {
-	if p == nil || p.CallMgrParameters == nil {
-		return nil
-	}
-	return &Flows{p.CallMgrParameters.Transmit, p.CallMgrParameters.Receive}
-}
-
 // Handler is told what happens to one VC. See the package documentation
 // for which methods are called with the Core's lock held.
 type Handler interface {
 	// Connected: the call is up (outgoing: NdisClMakeCall succeeded;
 	// incoming: ProtocolClCallConnected). f are its flowspecs, nil if not
-	// known. Called with the lock held.
+	// known; read-only (see Flows). Called with the lock held.
 	Connected(v *VC, f *Flows)
 	// Received: SDUs arrived on the VC; they are copies, the handler's to
 	// keep (unless it is a [BorrowingHandler]). Called without the lock;
@@ -199,6 +192,7 @@ type VC struct {
 	failStatus    ndis.Status
 	closeSt       ndis.Status
 	cut           int32
+	at            int32 // its index in Core.vcs
 
 	// nameLen is set (atomically, once) after name holds the VC's handle
 	// as the mediator names it: Name is safe anywhere without a string
@@ -421,7 +415,7 @@ func (c *Core) VCs() []Info {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make([]Info, 0, len(c.vcs))
-	for v := range c.vcs {
+	for _, v := range c.vcs {
 		if v.h == nil {
 			continue
 		}
@@ -441,7 +435,7 @@ func (c *Core) VCs() []Info {
 func (c *Core) VC(name string) *VC {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for v := range c.vcs {
+	for _, v := range c.vcs {
 		if v.phase != PhaseDeleted && v.Name() == name {
 			return v
 		}
@@ -540,7 +534,7 @@ func (c *Core) makeCall(v *VC, tx, rx ndis.Flowspec) {
 	v.setName(h)
 	c.mu.Lock()
 	v.h = h
-	c.vcs[v] = struct{}{}
+	c.addVCLocked(v)
 	c.starting.Add(-1)
 	v.phase = PhaseMaking // before the request: its completion may come first (R-GEN-10)
 	c.mu.Unlock()
@@ -570,7 +564,7 @@ func (c *Core) makeCallDone(v *VC, st ndis.Status, params *ndis.CallParameters, 
 	if st == ndis.StatusSuccess {
 		v.phase = PhaseConnected
 		v.wasUp = true
-		v.flows = flowsOf(params)
+		v.flows = c.flowsLocked(params)
 		v.maxSDU = int32(v.flows.MaxSDU())
 	} else {
 		v.phase = PhaseClosed
@@ -777,7 +771,7 @@ func (c *Core) vcGoneLocked(v *VC) {
 	}
 	v.phase = PhaseDeleted
 	c.stopTimerLocked(v)
-	delete(c.vcs, v)
+	c.removeVCLocked(v)
 	c.callOverLocked(v)
 	e := End{Reason: v.reason, Status: v.closeSt, Cause: v.cause, WasUp: v.wasUp, Sent: v.sent, Policed: v.policed}
 	if !v.wasUp && !v.incoming {

@@ -28,15 +28,16 @@ type benchRun struct {
 	tx, rx        ndis.Flowspec
 	total, conc   int
 
-	started  int // MakeCalls issued (or refused before)
-	inflight int // started and whose VC is not deleted yet
-	failed   int
-	stop     string // why no more calls are started, "" while they are
-	firstErr string
+	started   int // MakeCalls issued (or refused before)
+	inflight  int // started and whose VC is not deleted yet
+	connected int
+	failed    int
+	stop      string // why no more calls are started, "" while they are
+	firstErr  string
 
 	start   time.Time
 	elapsed time.Duration
-	setup   []time.Duration // connected calls: NdisClMakeCall to MakeCallComplete
+	setup   []time.Duration // connected calls: NdisClMakeCall to MakeCallComplete (not kept for held calls)
 	cycle   []time.Duration // connected calls: NdisClMakeCall to the VC deleted
 	done    chan struct{}   // closed once the last call's VC is deleted
 
@@ -220,8 +221,8 @@ func (c *Control) releaseHeld(h *benchRun) error {
 // runBench starts r's calls and waits until they are over, reporting
 // progress every period if report is not nil.
 func (c *Control) runBench(ctx context.Context, r *benchRun, period time.Duration, report func(BenchProgress)) (BenchResult, error) {
-	r.setup = make([]time.Duration, 0, r.total)
-	if !r.hold {
+	if !r.hold { // a run of calls to hold reports no latencies
+		r.setup = make([]time.Duration, 0, r.total)
 		r.cycle = make([]time.Duration, 0, r.total)
 	}
 	c.mu.Lock()
@@ -344,7 +345,7 @@ func (bc *benchCall) Closed(v *clientcore.VC, e clientcore.End) {
 // held.
 func (c *Control) benchMadeLocked(bc *benchCall, v *clientcore.VC) {
 	r := bc.r
-	r.setup = append(r.setup, time.Since(r.start)-bc.madeAt)
+	r.connected++
 	benchMark("bench connected")
 	if r.hold { // kept: no longer in flight, the next one starts
 		bc.held = len(r.held)
@@ -353,6 +354,7 @@ func (c *Control) benchMadeLocked(bc *benchCall, v *clientcore.VC) {
 		c.benchFillLocked(r)
 		return
 	}
+	r.setup = append(r.setup, time.Since(r.start)-bc.madeAt)
 	v.Close(whyLocal.reason(), nil)
 }
 
@@ -445,7 +447,7 @@ func (c *Control) benchMaybeDoneLocked(r *benchRun) {
 
 // progressLocked says how far r has got.
 func (r *benchRun) progressLocked() BenchProgress {
-	return BenchProgress{Calls: r.total, Started: r.started, Done: len(r.cycle) + r.failed, Connected: len(r.setup),
+	return BenchProgress{Calls: r.total, Started: r.started, Done: len(r.cycle) + r.failed, Connected: r.connected,
 		Failed: r.failed, Seconds: time.Since(r.start).Seconds()}
 }
 

@@ -1,14 +1,18 @@
 package node
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // listenRead is listen with the session's frames read (and dropped), as
@@ -389,5 +393,98 @@ func TestEventsBounded(t *testing.T) {
 	last := frames[len(frames)-1]
 	if want := fmt.Sprintf("%d event(s) dropped", 10); last.Type != FrameError || !strings.HasPrefix(string(last.Payload), want) {
 		t.Errorf("last frame: %v %q, want an error saying %q", last.Type, last.Payload, want)
+	}
+}
+
+// TestFramesNoGarbage: the control plane's per-frame work allocates only
+// the payload a frame must own: writing a frame none, reading one from a
+// buffered reader one, queuing an event one, encoding one (into a buffer
+// big enough) none (issue 12 item 3).
+func TestFramesNoGarbage(t *testing.T) {
+	var out bytes.Buffer
+	bw := bufio.NewWriterSize(&out, 64<<10)
+	payload := []byte(`{"event":"call","vc":"vc#1"}`)
+	if n := testing.AllocsPerRun(100, func() {
+		if err := writeFrameTo(bw, FrameEvent, payload); err != nil {
+			t.Fatal(err)
+		}
+		bw.Reset(&out)
+		out.Reset()
+	}); n != 0 {
+		t.Errorf("writeFrameTo: %v allocations per frame, want 0", n)
+	}
+	var stream bytes.Buffer
+	for range 200 {
+		WriteFrame(&stream, FrameEvent, payload)
+	}
+	br := bufio.NewReader(&stream)
+	if n := testing.AllocsPerRun(100, func() {
+		f, err := ReadFrame(br)
+		if err != nil || f.Type != FrameEvent || string(f.Payload) != string(payload) {
+			t.Fatalf("ReadFrame: %v %q, %v", f.Type, f.Payload, err)
+		}
+	}); n != 1 {
+		t.Errorf("ReadFrame: %v allocations per frame, want 1 (the payload)", n)
+	}
+	var q outQueue
+	q.init()
+	info := CloseInfo{Normal: true, By: ByRemote, Text: "call closed by the far end"}
+	if n := testing.AllocsPerRun(100, func() {
+		q.pushEvent(Event{Event: EventClosed, Vc: "vc#12", Peer: "alpha", CloseInfo: &info})
+		fs, _ := q.next()
+		q.written(fs)
+	}); n != 1 {
+		t.Errorf("pushEvent: %v allocations per event, want 1 (the payload)", n)
+	}
+	buf := make([]byte, 0, 512)
+	ev := Event{Event: EventQoS, Vc: "vc#12", Tx: &Flowspec{Service: "guaranteed", Rate: 1}, Rx: &Flowspec{Peak: 2}}
+	if n := testing.AllocsPerRun(100, func() { buf = ev.appendJSON(buf[:0]) }); n != 0 {
+		t.Errorf("Event.appendJSON: %v allocations per event, want 0", n)
+	}
+}
+
+// TestReadFrameEnds: ReadFrame says how a stream ended the same from a
+// buffered reader as from any other: io.EOF between frames,
+// io.ErrUnexpectedEOF within one, and refuses a frame longer than
+// MaxFrame.
+func TestReadFrameEnds(t *testing.T) {
+	var whole bytes.Buffer
+	WriteFrame(&whole, FrameData, []byte("sdu"))
+	long := []byte{byte(FrameData), 0xff, 0xff, 0xff, 0xff}
+	for _, tc := range []struct {
+		name   string
+		stream []byte
+		want   error
+	}{
+		{"empty", nil, io.EOF},
+		{"half a header", whole.Bytes()[:3], io.ErrUnexpectedEOF},
+		{"half a payload", whole.Bytes()[:frameHeader+1], io.ErrUnexpectedEOF},
+		{"too long", long, errFrameTooLong},
+	} {
+		for _, buffered := range []bool{false, true} {
+			var r io.Reader = bytes.NewReader(tc.stream)
+			if buffered {
+				r = bufio.NewReader(r)
+			}
+			if _, err := ReadFrame(r); !errors.Is(err, tc.want) {
+				t.Errorf("%s (buffered %v): %v, want %v", tc.name, buffered, err, tc.want)
+			}
+		}
+	}
+	f, err := ReadFrame(bufio.NewReader(bytes.NewReader(whole.Bytes())))
+	if err != nil || f.Type != FrameData || string(f.Payload) != "sdu" {
+		t.Errorf("a whole frame: %v %q, %v", f.Type, f.Payload, err)
+	}
+}
+
+// TestBenchCallSmall: what the control plane keeps per call is small: a
+// bench call's handler, and a listen session's ctlVc (issue 12 item 3:
+// they were a 176-octet ctlVc each, and a map entry per held call).
+func TestBenchCallSmall(t *testing.T) {
+	if s := unsafe.Sizeof(benchCall{}); s > 24 {
+		t.Errorf("benchCall takes %d octets, more than 24", s)
+	}
+	if s := unsafe.Sizeof(ctlVc{}); s > 56 {
+		t.Errorf("ctlVc takes %d octets, more than 56", s)
 	}
 }
