@@ -117,11 +117,14 @@ type Core struct {
 	af       afState
 	vcs      []*VC             // every VC the Core has a context for, each at its VC.at
 	flows    *Flows            // the flowspecs last granted or offered: calls with the same share them
+	offer    Offer             // what ProtocolClIncomingCall tells Offered
 	saps     map[*SAP]struct{} // SAPs started and not yet ended
 	starting atomic.Int64      // calls and listens queued for the worker, not yet started
 	down     bool              // Shutdown has begun
 	unbound  bool
 	withdrew bool // the call manager withdrew the AF (and has not offered it again)
+
+	asked atomic.Pointer[Flows] // the flowspecs last asked for: calls that ask for the same share them
 
 	wmu   sync.Mutex
 	queue []work // what the worker is to do, in order
@@ -342,6 +345,7 @@ func (c *Core) worker() {
 type work struct {
 	f   func()
 	v   *VC
+	fl  *Flows // makeCall: the flowspecs asked for
 	op  workOp
 	why Reason
 }
@@ -352,6 +356,7 @@ const (
 	workFunc workOp = iota
 	workProgress
 	workClose
+	workMakeCall
 )
 
 func (w *work) run(c *Core) {
@@ -360,6 +365,8 @@ func (w *work) run(c *Core) {
 		c.progress(w.v)
 	case workClose:
 		c.closeVc(w.v, w.why, nil)
+	case workMakeCall:
+		c.makeCall(w.v, w.fl)
 	default:
 		w.f()
 	}
@@ -433,9 +440,9 @@ func (c *Core) flowsLocked(p *ndis.CallParameters) *Flows {
 	if p == nil || p.CallMgrParameters == nil {
 		return nil
 	}
-	f := Flows{p.CallMgrParameters.Transmit, p.CallMgrParameters.Receive}
-	if c.flows == nil || *c.flows != f {
-		c.flows = &f
+	tx, rx := p.CallMgrParameters.Transmit, p.CallMgrParameters.Receive
+	if f := c.flows; f == nil || f.Tx != tx || f.Rx != rx {
+		c.flows = &Flows{tx, rx}
 	}
 	return c.flows
 }

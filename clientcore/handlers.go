@@ -236,7 +236,10 @@ func (c *Core) ProtocolClIncomingCall(sapCtx, vcCtx any, params *ndis.CallParame
 	}
 	v.addr, v.cut = peer+"/"+s.service, int32(len(peer))
 	flows := c.flowsLocked(params) // R-IN-10: the buffer is the call manager's
-	h := s.handler.Offered(s, &Offer{VC: v, Peer: peer, Service: s.service, Flows: flows, Params: params})
+	o := &c.offer                  // the Core's own: no allocation per call
+	*o = Offer{VC: v, Peer: peer, Service: s.service, Flows: flows, Params: params}
+	h := s.handler.Offered(s, o)
+	*o = Offer{}
 	if h == nil {
 		v.phase = PhaseClosed
 		return ndis.StatusFailure

@@ -312,3 +312,32 @@ func TestVCList(t *testing.T) {
 		t.Errorf("%d VCs lost", len(want))
 	}
 }
+
+// TestQueuingCostsNoGarbage: queuing a call for the worker allocates only
+// its VC (the flowspecs asked for are shared with the calls before that
+// asked for the same), and queuing a VC's close or progress nothing: a
+// node does each for every call. (The worker does not run here: the
+// queue only grows.)
+func TestQueuingCostsNoGarbage(t *testing.T) {
+	c := &Core{wake: make(chan struct{}, 1)}
+	o := CallOptions{Tx: ndis.Flowspec{MaxSduSize: 1400}, Rx: ndis.Flowspec{MaxSduSize: 1400}}
+	var v *VC
+	if n := testing.AllocsPerRun(1000, func() { v = c.StartCall("peer/svc", o, NopHandler{}) }); n != 1 {
+		t.Errorf("StartCall: %v allocations, want 1 (the VC)", n)
+	}
+	if n := testing.AllocsPerRun(1000, func() { v.Close(ReasonLocal, nil) }); n != 0 {
+		t.Errorf("Close: %v allocations, want 0", n)
+	}
+	if n := testing.AllocsPerRun(1000, func() { c.postProgress(v) }); n != 0 {
+		t.Errorf("postProgress: %v allocations, want 0", n)
+	}
+	var fl []*Flows
+	for _, w := range c.queue {
+		if w.op == workMakeCall {
+			fl = append(fl, w.fl)
+		}
+	}
+	if len(fl) < 2 || fl[0] != fl[len(fl)-1] || *fl[0] != (Flows{o.Tx, o.Rx}) {
+		t.Errorf("%d calls queued; the first asks for %+v", len(fl), fl[0])
+	}
+}

@@ -29,7 +29,8 @@ type ListenHandler interface {
 	// registered (the service name, the address family). Called once.
 	Registered(s *SAP, err error)
 	// Offered: a call is offered on the SAP (ProtocolClIncomingCall). The
-	// handler returned takes the call's VC; nil refuses the call.
+	// handler returned takes the call's VC; nil refuses the call. o is
+	// the Core's, valid only during Offered: keep what it holds, not o.
 	Offered(s *SAP, o *Offer) Handler
 	// Ended: the SAP is gone (deregistered, or never registered) and so
 	// are its calls, after Close (why is Close's reason), or because its

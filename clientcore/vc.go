@@ -462,7 +462,7 @@ func (c *Core) StartCall(dest string, o CallOptions, h Handler) *VC {
 		m.parties = []*Party{m.first}
 	}
 	c.starting.Add(1)
-	c.post(func() { c.makeCall(v, o.Tx, o.Rx) })
+	c.postWork(work{v: v, fl: c.askedFlows(o.Tx, o.Rx), op: workMakeCall})
 	return v
 }
 
@@ -494,6 +494,18 @@ func (c *Core) Call(ctx context.Context, dest string, o CallOptions, h Handler) 
 	return v, nil
 }
 
+// askedFlows is tx and rx as read-only Flows, shared with the calls that
+// asked for the same before: queuing a call for the worker costs no copy
+// of them. It takes no lock (StartCall is called from handlers).
+func (c *Core) askedFlows(tx, rx ndis.Flowspec) *Flows {
+	if f := c.asked.Load(); f != nil && f.Tx == tx && f.Rx == rx {
+		return f
+	}
+	f := &Flows{tx, rx}
+	c.asked.Store(f)
+	return f
+}
+
 // setupFailed ends a call that could not be made: its handler is told.
 func (c *Core) setupFailed(v *VC, err error) {
 	c.mu.Lock()
@@ -510,8 +522,8 @@ func (c *Core) setupFailed(v *VC, err error) {
 }
 
 // makeCall creates v's VC and makes its call (worker).
-func (c *Core) makeCall(v *VC, tx, rx ndis.Flowspec) {
-	params, err := c.cm.CallParams(v.addr, tx, rx, v.reliable)
+func (c *Core) makeCall(v *VC, asked *Flows) {
+	params, err := c.cm.CallParams(v.addr, asked.Tx, asked.Rx, v.reliable)
 	if err != nil {
 		c.setupFailed(v, err)
 		return
