@@ -398,8 +398,9 @@ func TestEventsBounded(t *testing.T) {
 
 // TestFramesNoGarbage: the control plane's per-frame work allocates only
 // the payload a frame must own: writing a frame none, reading one from a
-// buffered reader one, queuing an event one, encoding one (into a buffer
-// big enough) none (issue 12 item 3).
+// buffered reader one, queuing an event none (its JSON goes into the
+// queue's reused buffer), encoding one (into a buffer big enough) none
+// (issue 12 item 3).
 func TestFramesNoGarbage(t *testing.T) {
 	var out bytes.Buffer
 	bw := bufio.NewWriterSize(&out, 64<<10)
@@ -433,8 +434,8 @@ func TestFramesNoGarbage(t *testing.T) {
 		q.pushEvent(Event{Event: EventClosed, Vc: "vc#12", Peer: "alpha", CloseInfo: &info})
 		fs, _ := q.next()
 		q.written(fs)
-	}); n != 1 {
-		t.Errorf("pushEvent: %v allocations per event, want 1 (the payload)", n)
+	}); n != 0 {
+		t.Errorf("pushEvent: %v allocations per event, want 0", n)
 	}
 	buf := make([]byte, 0, 512)
 	ev := Event{Event: EventQoS, Vc: "vc#12", Tx: &Flowspec{Service: "guaranteed", Rate: 1}, Rx: &Flowspec{Peak: 2}}
@@ -486,5 +487,45 @@ func TestBenchCallSmall(t *testing.T) {
 	}
 	if s := unsafe.Sizeof(ctlVc{}); s > 56 {
 		t.Errorf("ctlVc takes %d octets, more than 56", s)
+	}
+}
+
+// TestEventBufferReuse: events share a buffer the queue reuses once the
+// writer has written them; events queued while a batch is being written
+// never touch the batch's payloads, and each frame is its own event.
+func TestEventBufferReuse(t *testing.T) {
+	var q outQueue
+	q.init()
+	n := 0
+	push := func(k int) (want []string) {
+		for range k {
+			n++
+			ev := Event{Event: EventCall, Vc: fmt.Sprintf("vc#%d", n), Peer: strings.Repeat("p", n%7)}
+			want = append(want, string(ev.appendJSON(nil)))
+			q.pushEvent(ev)
+		}
+		return want
+	}
+	check := func(what string, batch []Frame, want []string) {
+		t.Helper()
+		if len(batch) != len(want) {
+			t.Fatalf("%s: %d frames, want %d", what, len(batch), len(want))
+		}
+		for i, f := range batch {
+			if f.Type != FrameEvent || string(f.Payload) != want[i] {
+				t.Errorf("%s: frame %d is %v %s, want %s", what, i, f.Type, f.Payload, want[i])
+			}
+		}
+	}
+	want := push(3)
+	for round := range 5 {
+		batch, ok := q.next()
+		if !ok {
+			t.Fatal("the queue is dead")
+		}
+		next := push(3 + round*40) // while the batch is being written; enough to grow the buffer
+		check(fmt.Sprintf("round %d, being written", round), batch, want)
+		q.written(batch)
+		want = next
 	}
 }
