@@ -259,7 +259,7 @@ func (c *Core) closeAll(why Reason) {
 	c.mu.Lock()
 	var out, in []*VC
 	for _, v := range c.vcs {
-		if v.incoming {
+		if v.Incoming() {
 			in = append(in, v)
 		} else {
 			out = append(out, v)
@@ -511,7 +511,7 @@ func (c *Core) tendAf() {
 // delete; it finishes the close of the AF once it has (R-AF-15).
 func (c *Core) afEmptyLocked() bool {
 	for _, v := range c.vcs {
-		if !v.incoming || (v.phase != PhaseOffered && v.phase != PhaseClosed && v.phase != PhaseDeleted) {
+		if !v.Incoming() || (v.phase != PhaseOffered && v.phase != PhaseClosed && v.phase != PhaseDeleted) {
 			return false
 		}
 	}
@@ -579,7 +579,7 @@ func (c *Core) String() string {
 		s += fmt.Sprintf("  sap %s: phase %d ending %v calls %d\n", sp.service, sp.phase, sp.ending, len(sp.calls))
 	}
 	for _, v := range c.vcs {
-		s += fmt.Sprintf("  %s incoming %v phase %v sends %d wantClose %v reason %d inputEnded %v\n", v.Name(), v.incoming, v.phase, v.sendsOut, v.wantClose, v.reason, v.inputEnded)
+		s += fmt.Sprintf("  %s incoming %v phase %v sends %d wantClose %v reason %d inputEnded %v\n", v.Name(), v.Incoming(), v.phase, v.sendsOut, v.wantClose, v.reason, v.inputEnded)
 	}
 	return s
 }

@@ -21,7 +21,7 @@ func (c *Core) ProtocolCoAfRegisterNotify(bindingCtx any, af ndis.AddressFamily)
 
 // ProtocolCoCreateVc takes a VC the call manager created for an incoming call.
 func (c *Core) ProtocolCoCreateVc(afCtx any, vc *ndis.Vc) (any, ndis.Status) {
-	v := &VC{c: c, h: vc, incoming: true, phase: PhaseOffered, handler: NopHandler{}, cut: -1, seq: vcSeq.Add(1)}
+	v := &VC{c: c, h: vc, kind: vcIncoming, phase: PhaseOffered, handler: NopHandler{}, cut: -1, seq: vcSeq.Add(1)}
 	v.setName(vc)
 	c.mu.Lock()
 	c.addVCLocked(v)
@@ -121,7 +121,7 @@ func (c *Core) ProtocolCoSendNetBufferListsComplete(vcCtx any, nbls *ndis.NetBuf
 		v.quietLocked(clock)
 		v.sent++
 		if n.Status == ndis.StatusResources {
-			v.policed++ // the call manager's policing: the SDU did not conform to the flowspec
+			v.moreLocked().policed++ // the call manager's policing: the SDU did not conform to the flowspec
 		}
 		if len(vcs) > 0 && vcs[len(vcs)-1].v == v {
 			vcs[len(vcs)-1].n++
@@ -309,7 +309,7 @@ func (c *Core) ProtocolClIncomingCallQoSChange(vcCtx any, params *ndis.CallParam
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v.flows = c.flowsLocked(params)
-	if !v.incoming {
+	if !v.Incoming() {
 		v.maxSDU = int32(v.flows.MaxSDU())
 	}
 	if v.flows != nil {

@@ -17,7 +17,7 @@ import (
 // maxVCSize is what a VC may take inline (issue 12 item 3: a node holds
 // one per call; it was 408 octets before the rarely used state went into
 // vcMore). Raise it only with a reason.
-const maxVCSize = 160
+const maxVCSize = 144
 
 // keepListen is a ListenHandler that accepts every call and keeps its VC.
 type keepListen struct {

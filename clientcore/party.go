@@ -134,12 +134,12 @@ func (c *Core) addParty(p *Party) {
 	var tx, rx ndis.Flowspec
 	if v.flows != nil {
 		tx, rx = v.flows.Tx, v.flows.Rx
-	} else if v.multipoint {
+	} else if v.Multipoint() {
 		tx, rx = v.more.tx, v.more.rx
 	}
 	var err error
 	switch {
-	case !v.multipoint:
+	case !v.Multipoint():
 		err = ErrNotMultipoint
 	case v.phase != PhaseConnected || v.wantClose:
 		err = &StateError{State: v.stateLocked().Words()}
@@ -150,7 +150,7 @@ func (c *Core) addParty(p *Party) {
 		return
 	}
 	c.mu.Unlock()
-	params, err := c.cm.CallParams(p.dest, tx, rx, v.reliable)
+	params, err := c.cm.CallParams(p.dest, tx, rx, v.Reliable())
 	if err != nil {
 		c.mu.Lock()
 		c.partyFailedLocked(p, err)

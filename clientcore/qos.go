@@ -58,7 +58,7 @@ func (c *Core) modifyDone(v *VC, st ndis.Status, params *ndis.CallParameters) {
 	}
 	if f := c.flowsLocked(params); f != nil {
 		v.flows = f
-		if !v.incoming {
+		if !v.Incoming() {
 			v.maxSDU = int32(f.MaxSDU())
 		}
 	}

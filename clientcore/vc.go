@@ -186,13 +186,12 @@ type VC struct {
 	addr string
 	seq  uint64
 
-	sent, policed uint64
-	maxSDU        int32
-	sendsOut      int32 // lists handed to NdisCoSendNetBufferLists and not completed
-	failStatus    ndis.Status
-	closeSt       ndis.Status
-	cut           int32
-	at            int32 // its index in Core.vcs
+	sent     uint64
+	maxSDU   int32
+	sendsOut int32 // lists handed to NdisCoSendNetBufferLists and not completed
+	closeSt  ndis.Status
+	cut      int32
+	at       int32 // its index in Core.vcs
 
 	// nameLen is set (atomically, once) after name holds the VC's handle
 	// as the mediator names it: Name is safe anywhere without a string
@@ -204,17 +203,24 @@ type VC struct {
 	beforeClose Phase
 	reason      Reason
 	cause       uni.Cause
-	incoming    bool
+	kind        vcKind // fixed at creation: read anywhere
 	wasUp       bool
 	wantClose   bool
 	// closeIndicated: the call manager indicated the call's close
 	// (ProtocolClIncomingCloseCall), so an accepted call is closed
 	// without waiting for CallConnected.
 	closeIndicated bool
-	multipoint     bool
-	reliable       bool
 	inputEnded     bool
 }
+
+// vcKind is what a VC is, fixed when it is created.
+type vcKind uint8
+
+const (
+	vcIncoming vcKind = 1 << iota
+	vcMultipoint
+	vcReliable
+)
 
 // maxNameLen is the longest VC name the mediator gives: "vc#" and a
 // uint64 in decimal.
@@ -226,8 +232,10 @@ type vcMore struct {
 	// asks for them too while the granted ones are not known.
 	tx, rx ndis.Flowspec
 
-	setupErr     error // the call could not be made
+	setupErr     error       // the call could not be made
+	failStatus   ndis.Status // of a failed NdisClMakeCall
 	closeRefused ndis.Status
+	policed      uint64 // sends completed with NDIS_STATUS_RESOURCES
 	closeDone    []func(ndis.Status)
 
 	parties []*Party
@@ -265,6 +273,23 @@ func (v *VC) partiesLocked() []*Party {
 	return v.more.parties
 }
 
+// policedLocked counts the sends the call manager dropped by policing.
+func (v *VC) policedLocked() uint64 {
+	if v.more == nil {
+		return 0
+	}
+	return v.more.policed
+}
+
+// failStatusLocked is the status NdisClMakeCall failed with, 0 if it did
+// not.
+func (v *VC) failStatusLocked() ndis.Status {
+	if v.more == nil {
+		return 0
+	}
+	return v.more.failStatus
+}
+
 // qosBusyLocked: a ModifyQoS is in progress.
 func (v *VC) qosBusyLocked() bool { return v.more != nil && v.more.qos != nil }
 
@@ -296,7 +321,7 @@ func (v *VC) Handle() *ndis.Vc {
 }
 
 // Incoming reports whether the call was offered to a SAP. Safe anywhere.
-func (v *VC) Incoming() bool { return v.incoming }
+func (v *VC) Incoming() bool { return v.kind&vcIncoming != 0 }
 
 // Peer is the far end's node: the destination's node for a call the Core
 // made, the calling node (CallManager.Caller) for one it took. Safe
@@ -314,7 +339,7 @@ func (v *VC) Service() string { return v.addr[v.cut+1:] }
 // Dest is the destination a call the Core made was asked for, as written;
 // "" for an incoming call. Safe anywhere.
 func (v *VC) Dest() string {
-	if v.incoming {
+	if v.Incoming() {
 		return ""
 	}
 	return v.addr
@@ -325,12 +350,12 @@ func (v *VC) Handler() Handler { return v.handler }
 
 // Multipoint reports whether the call is point-to-multipoint. Safe
 // anywhere.
-func (v *VC) Multipoint() bool { return v.multipoint }
+func (v *VC) Multipoint() bool { return v.kind&vcMultipoint != 0 }
 
 // FirstParty is the first leaf of a multipoint call (its destination),
 // nil for a point-to-point call. Safe anywhere.
 func (v *VC) FirstParty() *Party {
-	if !v.multipoint {
+	if !v.Multipoint() {
 		return nil // v.more may be allocated meanwhile: not read here
 	}
 	return v.more.first // set before the VC was returned
@@ -338,7 +363,7 @@ func (v *VC) FirstParty() *Party {
 
 // Reliable reports whether the call asked for reliable delivery. Safe
 // anywhere.
-func (v *VC) Reliable() bool { return v.reliable }
+func (v *VC) Reliable() bool { return v.kind&vcReliable != 0 }
 
 // State is a snapshot of a VC.
 type State struct {
@@ -394,7 +419,7 @@ func (v *VC) stateLocked() State {
 		fl = &f
 	}
 	return State{Phase: v.phase, Closing: v.wantClose, InputEnded: v.inputEnded, Flows: fl, MaxSDU: int(v.maxSDU),
-		QoSBusy: v.qosBusyLocked(), WasUp: v.wasUp, Sent: v.sent, Policed: v.policed,
+		QoSBusy: v.qosBusyLocked(), WasUp: v.wasUp, Sent: v.sent, Policed: v.policedLocked(),
 		Parties: append([]*Party(nil), v.partiesLocked()...), First: v.FirstParty()}
 }
 
@@ -419,7 +444,7 @@ func (c *Core) VCs() []Info {
 		if v.h == nil {
 			continue
 		}
-		in := Info{VC: v, Name: v.Name(), Peer: v.Peer(), Service: v.Service(), Flows: v.flows, Policed: v.policed}
+		in := Info{VC: v, Name: v.Name(), Peer: v.Peer(), Service: v.Service(), Flows: v.flows, Policed: v.policedLocked()}
 		if ps := v.partiesLocked(); len(ps) > 0 {
 			in.Leaves = make(map[string]string, len(ps))
 			for _, p := range ps {
@@ -453,8 +478,13 @@ func (c *Core) StartCall(dest string, o CallOptions, h Handler) *VC {
 	if h == nil {
 		h = NopHandler{}
 	}
-	v := &VC{c: c, addr: dest, cut: int32(strings.IndexByte(dest, '/')), handler: h, phase: PhaseCreated,
-		multipoint: o.Multipoint, reliable: o.Reliable, seq: vcSeq.Add(1)}
+	v := &VC{c: c, addr: dest, cut: int32(strings.IndexByte(dest, '/')), handler: h, phase: PhaseCreated, seq: vcSeq.Add(1)}
+	if o.Multipoint {
+		v.kind |= vcMultipoint
+	}
+	if o.Reliable {
+		v.kind |= vcReliable
+	}
 	if o.Multipoint {
 		m := v.moreLocked() // not yet shared
 		m.tx, m.rx = o.Tx, o.Rx
@@ -489,7 +519,7 @@ func (c *Core) Call(ctx context.Context, dest string, o CallOptions, h Handler) 
 	case v.setupErrLocked() != nil:
 		return nil, v.setupErrLocked()
 	case !v.wasUp:
-		return nil, &CallError{Status: v.failStatus, Cause: v.cause}
+		return nil, &CallError{Status: v.failStatusLocked(), Cause: v.cause}
 	}
 	return v, nil
 }
@@ -523,7 +553,7 @@ func (c *Core) setupFailed(v *VC, err error) {
 
 // makeCall creates v's VC and makes its call (worker).
 func (c *Core) makeCall(v *VC, asked *Flows) {
-	params, err := c.cm.CallParams(v.addr, asked.Tx, asked.Rx, v.reliable)
+	params, err := c.cm.CallParams(v.addr, asked.Tx, asked.Rx, v.Reliable())
 	if err != nil {
 		c.setupFailed(v, err)
 		return
@@ -580,7 +610,7 @@ func (c *Core) makeCallDone(v *VC, st ndis.Status, params *ndis.CallParameters, 
 		v.maxSDU = int32(v.flows.MaxSDU())
 	} else {
 		v.phase = PhaseClosed
-		v.failStatus, v.cause = st, cause
+		v.moreLocked().failStatus, v.cause = st, cause
 	}
 	if p := v.FirstParty(); p != nil {
 		if ph != nil {
@@ -662,7 +692,7 @@ func (c *Core) progress(v *VC) {
 	switch {
 	case v.wantClose && v.sendsOut == 0 && (v.phase == PhaseConnected || v.phase == PhaseAccepted && v.closeIndicated):
 		var last *ndis.Party
-		if v.multipoint {
+		if v.Multipoint() {
 			// A multipoint call is closed with its last party (R-CLOSE-4,
 			// R-CLOSE-5): the others are dropped first, and adds and drops
 			// in progress complete first; their completions come back here.
@@ -694,7 +724,7 @@ func (c *Core) progress(v *VC) {
 			c.closeRefusedLocked(v, st)
 			c.mu.Unlock()
 		}
-	case v.phase == PhaseClosed && !v.incoming:
+	case v.phase == PhaseClosed && !v.Incoming():
 		c.mu.Unlock()
 		st := c.b.CoDeleteVc(v.h)
 		if st != ndis.StatusSuccess {
@@ -785,15 +815,15 @@ func (c *Core) vcGoneLocked(v *VC) {
 	c.stopTimerLocked(v)
 	c.removeVCLocked(v)
 	c.callOverLocked(v)
-	e := End{Reason: v.reason, Status: v.closeSt, Cause: v.cause, WasUp: v.wasUp, Sent: v.sent, Policed: v.policed}
-	if !v.wasUp && !v.incoming {
+	e := End{Reason: v.reason, Status: v.closeSt, Cause: v.cause, WasUp: v.wasUp, Sent: v.sent, Policed: v.policedLocked()}
+	if !v.wasUp && !v.Incoming() {
 		e.Reason = ReasonNone
-		e.Err = &CallError{Status: v.failStatus, Cause: v.cause}
+		e.Err = &CallError{Status: v.failStatusLocked(), Cause: v.cause}
 	}
 	if s := v.sap; s != nil {
 		delete(s.calls, v)
 	}
-	if v.incoming && !v.wasUp && v.sap == nil {
+	if v.Incoming() && !v.wasUp && v.sap == nil {
 		// Offered and rejected, or never accepted: nobody to tell.
 		c.notifyLocked()
 		return
