@@ -576,7 +576,7 @@ func (c *Core) String() string {
 	defer c.mu.Unlock()
 	s := fmt.Sprintf("%s: af %v, down %v, %d SAP(s), %d VC(s), %d starting\n", c.name, c.af.phase, c.down, len(c.saps), len(c.vcs), c.starting.Load())
 	for sp := range c.saps {
-		s += fmt.Sprintf("  sap %s: phase %d ending %v calls %d\n", sp.service, sp.phase, sp.ending, len(sp.calls))
+		s += fmt.Sprintf("  sap %s: phase %d ending %v calls %d\n", sp.service, sp.phase, sp.ending, sp.calls)
 	}
 	for _, v := range c.vcs {
 		s += fmt.Sprintf("  %s incoming %v phase %v sends %d wantClose %v reason %d inputEnded %v\n", v.Name(), v.Incoming(), v.phase, v.sendsOut, v.wantClose, v.reason, v.inputEnded)

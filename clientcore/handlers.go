@@ -248,7 +248,7 @@ func (c *Core) ProtocolClIncomingCall(sapCtx, vcCtx any, params *ndis.CallParame
 	v.flows = flows
 	v.maxSDU = int32(flows.MaxSDU())
 	v.phase = PhaseAccepted
-	s.calls[v] = struct{}{}
+	s.calls++
 	return ndis.StatusSuccess
 }
 

@@ -341,3 +341,108 @@ func TestQueuingCostsNoGarbage(t *testing.T) {
 		t.Errorf("%d calls queued; the first asks for %+v", len(fl), fl[0])
 	}
 }
+
+// endListen is a keepListen that records when its SAP ended, and how
+// many of the SAP's calls the Core still held then.
+type endListen struct {
+	keepListen
+	ended     int
+	callsLeft int
+	why       Reason
+}
+
+func (l *endListen) Ended(s *SAP, why Reason) {
+	l.ended++
+	l.why = why
+	l.callsLeft = 0
+	for _, v := range s.c.vcs {
+		if v.sap == s {
+			l.callsLeft++
+		}
+	}
+}
+
+// TestSAPEndsWithItsCalls: closing a SAP closes exactly its calls (not
+// another SAP's) and it ends once they are gone; deregistering one leaves
+// its calls up, and it ends once they are closed.
+func TestSAPEndsWithItsCalls(t *testing.T) {
+	for _, closeCalls := range []bool{true, false} {
+		t.Run(fmt.Sprintf("close calls %v", closeCalls), func(t *testing.T) {
+			c := startCore(t, memdrv.Pend)
+			l, other := &endListen{}, &endListen{}
+			sap, err := c.Listen(context.Background(), "mine", l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Listen(context.Background(), "other", other); err != nil {
+				t.Fatal(err)
+			}
+			var mine []*recorder
+			var mineVCs []*VC
+			for range 3 {
+				r := newRecorder()
+				v, err := c.Call(context.Background(), "mine", CallOptions{}, r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				mine, mineVCs = append(mine, r), append(mineVCs, v)
+			}
+			r := newRecorder()
+			if _, err := c.Call(context.Background(), "other", CallOptions{}, r); err != nil {
+				t.Fatal(err)
+			}
+			c.mu.Lock()
+			if sap.calls != 3 {
+				t.Errorf("the SAP counts %d calls, want 3", sap.calls)
+			}
+			c.mu.Unlock()
+			if closeCalls {
+				sap.Close(ReasonLocal)
+			} else {
+				sap.Deregister()
+				checked := make(chan struct{})
+				c.Defer(func() { // after the deregistration was issued
+					defer close(checked)
+					c.mu.Lock()
+					defer c.mu.Unlock()
+					up := 0
+					for _, v := range mineVCs {
+						if v.phase == PhaseConnected && !v.wantClose {
+							up++
+						}
+					}
+					if l.ended != 0 || up != 3 {
+						t.Errorf("deregistered: ended %d, %d of its 3 calls up; want them all up and the SAP not ended", l.ended, up)
+					}
+				})
+				<-checked
+				for _, v := range mineVCs {
+					v.Close(ReasonLocal, nil)
+				}
+			}
+			if err := c.await(timeout(t), func() bool {
+				for _, r := range mine {
+					if len(r.closed) == 0 {
+						return false
+					}
+				}
+				return l.ended > 0
+			}); err != nil {
+				t.Fatal(err)
+			}
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if l.ended != 1 || l.callsLeft != 0 || sap.calls != 0 {
+				t.Errorf("ended %d times with %d of its calls left (counted %d)", l.ended, l.callsLeft, sap.calls)
+			}
+			for i, r := range mine {
+				if len(r.closed) != 1 {
+					t.Errorf("call %d closed %d times", i, len(r.closed))
+				}
+			}
+			if len(r.closed) != 0 || other.ended != 0 {
+				t.Errorf("the other SAP's call closed %d times, the SAP ended %d", len(r.closed), other.ended)
+			}
+		})
+	}
+}

@@ -821,7 +821,7 @@ func (c *Core) vcGoneLocked(v *VC) {
 		e.Err = &CallError{Status: v.failStatusLocked(), Cause: v.cause}
 	}
 	if s := v.sap; s != nil {
-		delete(s.calls, v)
+		s.calls--
 	}
 	if v.Incoming() && !v.wasUp && v.sap == nil {
 		// Offered and rejected, or never accepted: nobody to tell.

@@ -485,8 +485,42 @@ func TestBenchCallSmall(t *testing.T) {
 	if s := unsafe.Sizeof(benchCall{}); s > 24 {
 		t.Errorf("benchCall takes %d octets, more than 24", s)
 	}
-	if s := unsafe.Sizeof(ctlVc{}); s > 56 {
-		t.Errorf("ctlVc takes %d octets, more than 56", s)
+	if s := unsafe.Sizeof(ctlVc{}); s > 64 {
+		t.Errorf("ctlVc takes %d octets, more than 64", s)
+	}
+}
+
+// TestSessionCalls: a listen session's calls are a slice with each call's
+// index in it: removing one (any one, twice, or one never added) says
+// whether it was there and leaves exactly the others, each at its index.
+func TestSessionCalls(t *testing.T) {
+	s := &session{}
+	var all []*ctlVc
+	for range 500 {
+		cv := &ctlVc{}
+		all = append(all, cv)
+		s.addCallLocked(cv)
+	}
+	if s.removeCallLocked(&ctlVc{}) {
+		t.Error("a call never added was removed")
+	}
+	want := map[*ctlVc]bool{}
+	for i, cv := range all {
+		if i%7 == 2 {
+			want[cv] = true
+			continue
+		}
+		if !s.removeCallLocked(cv) || s.removeCallLocked(cv) {
+			t.Fatalf("call %d: removed not once", i)
+		}
+	}
+	if len(s.calls) != len(want) || cap(s.calls) > 4*len(want) {
+		t.Fatalf("%d calls (capacity %d) left, want %d", len(s.calls), cap(s.calls), len(want))
+	}
+	for i, cv := range s.calls {
+		if !want[cv] || int(cv.at) != i {
+			t.Errorf("call at %d says %d; kept %v", i, cv.at, want[cv])
+		}
 	}
 }
 

@@ -171,8 +171,7 @@ func (cv *ctlVc) Closed(v *clientcore.VC, e clientcore.End) {
 		}
 		c.finishLocked(s, cv.closeInfo(&e))
 	case sessionListen:
-		if _, ok := s.calls[cv]; ok {
-			delete(s.calls, cv)
+		if s.removeCallLocked(cv) {
 			delete(s.byName, v.Name())
 			if e.WasUp {
 				info := cv.closeInfo(&e)
@@ -221,7 +220,7 @@ func (s *session) Offered(sap *clientcore.SAP, o *clientcore.Offer) clientcore.H
 	if _, flags, ok := q2931.Media(o.Params); ok && flags&q2931.MediaReliable != 0 {
 		cv.reliable = true
 	}
-	s.calls[cv] = struct{}{}
+	s.addCallLocked(cv)
 	return cv
 }
 

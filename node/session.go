@@ -66,7 +66,7 @@ type session struct {
 	sap        *ndis.Sap // its handle while registered
 	registered bool
 	sapGone    bool
-	calls      map[*ctlVc]struct{} // accepted and not yet deleted
+	calls      []*ctlVc // accepted and not yet deleted, each at its ctlVc.at
 }
 
 // Bounds of what a session may have queued for its client (see the
@@ -495,7 +495,7 @@ func (c *Control) serveCall(conn net.Conn, br *bufio.Reader, req *Request) {
 
 func (c *Control) serveListen(conn net.Conn, br *bufio.Reader, req *Request) {
 	s := c.newSession(sessionListen, conn)
-	s.service, s.echo, s.calls = req.Service, req.Echo, map[*ctlVc]struct{}{}
+	s.service, s.echo = req.Service, req.Echo
 	s.tagged, s.byName = req.Tagged, map[string]*ctlVc{}
 	if !c.attach(conn, s) {
 		writeJSONLine(conn, Response{Error: "the node is shutting down"})
