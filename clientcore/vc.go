@@ -456,6 +456,16 @@ func (c *Core) VCs() []Info {
 	return out
 }
 
+// EachVC calls f for each VC the Core holds a context for, with the
+// Core's lock held: f may call only what a handler may.
+func (c *Core) EachVC(f func(v *VC)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, v := range c.vcs {
+		f(v)
+	}
+}
+
 // VC returns the Core's VC called name ("vc#7"), nil if it has none.
 func (c *Core) VC(name string) *VC {
 	c.mu.Lock()

@@ -42,12 +42,15 @@ type benchRun struct {
 	done    chan struct{}   // closed once the last call's VC is deleted
 
 	// A run of calls to hold (a bench with Hold): a connected call is
-	// kept, in held, not closed; the run is done once every call is
-	// connected and held, or failed. release closes the held calls;
-	// released is closed once the last of them is deleted.
+	// kept (held counts them), not closed; the run is done once every
+	// call is connected and held, or failed. Its calls share one handler,
+	// holder, and the run keeps nothing else per call: a held call costs
+	// the node only what the layers below keep. release closes the held
+	// calls; released is closed once the last of them is deleted.
 	hold      bool
-	held      []*clientcore.VC // each one's benchCall.held is its index
-	lost      int              // held calls the far end closed before the release
+	holder    *benchCall
+	held      int
+	lost      int // held calls the far end closed before the release
 	releasing bool
 	released  chan struct{}
 }
@@ -154,7 +157,8 @@ func (c *Control) bench(ctx context.Context, req Request, period time.Duration, 
 func (c *Control) benchHolding(ctx context.Context, r *benchRun, hold int, period time.Duration, report func(BenchProgress)) (BenchResult, error) {
 	h := &benchRun{c: c, dest: r.dest, peer: r.peer, service: r.service, tx: r.tx, rx: r.rx,
 		total: hold, conc: min(hold, max(r.conc, BenchHoldConcurrency)), done: make(chan struct{}),
-		hold: true, held: make([]*clientcore.VC, 0, hold), released: make(chan struct{})}
+		hold: true, released: make(chan struct{})}
+	h.holder = &benchCall{r: h}
 	heapBefore := liveHeap()
 	hres, err := c.runBench(ctx, h, 0, nil)
 	if err != nil {
@@ -162,7 +166,7 @@ func (c *Control) benchHolding(ctx context.Context, r *benchRun, hold int, perio
 		return BenchResult{}, err
 	}
 	c.mu.Lock()
-	held := len(h.held)
+	held := h.held
 	c.mu.Unlock()
 	res := BenchResult{Dest: r.dest, Concurrency: r.conc, Hold: hold, Held: held, HoldSeconds: hres.Seconds}
 	if held < hold {
@@ -203,13 +207,16 @@ func liveHeap() int64 {
 func (c *Control) releaseHeld(h *benchRun) error {
 	c.mu.Lock()
 	h.releasing = true
-	if len(h.held) == 0 {
+	if h.held == 0 {
 		close(h.released)
 	}
-	for _, v := range h.held {
-		v.Close(whyLocal.reason(), nil) // only queues the close
-	}
 	c.mu.Unlock()
+	// Without c.mu: EachVC holds the Core's lock, which comes first.
+	c.core.EachVC(func(v *clientcore.VC) {
+		if v.Handler() == clientcore.Handler(h.holder) {
+			v.Close(whyLocal.reason(), nil) // only queues the close
+		}
+	})
 	select {
 	case <-h.released:
 		return nil
@@ -304,21 +311,22 @@ func (c *Control) benchFillLocked(r *benchRun) {
 		}
 		r.started++
 		r.inflight++
-		bc := &benchCall{r: r, madeAt: time.Since(r.start), held: -1}
+		bc := r.holder
+		if bc == nil {
+			bc = &benchCall{r: r, madeAt: time.Since(r.start)}
+		}
 		benchMark("bench call")
 		c.core.StartCall(r.dest, clientcore.CallOptions{Tx: r.tx, Rx: r.rx}, bc)
 	}
 	c.benchMaybeDoneLocked(r)
 }
 
-// benchCall is the handler of one bench call's VC: all a bench keeps per
-// call, small because a growth bench holds up to MaxBenchHold of them.
-// Fields are guarded by Control.mu.
+// benchCall is the handler of a bench call's VC: of one call, or of all
+// the calls of a run of calls to hold (benchRun.holder).
 type benchCall struct {
 	clientcore.NopHandler
 	r      *benchRun
-	madeAt time.Duration // since r.start
-	held   int           // its index in r.held, -1 if it is not held
+	madeAt time.Duration // since r.start; not for the holder
 }
 
 // Connected: the call is up; it is closed at once, or held.
@@ -348,8 +356,7 @@ func (c *Control) benchMadeLocked(bc *benchCall, v *clientcore.VC) {
 	r.connected++
 	benchMark("bench connected")
 	if r.hold { // kept: no longer in flight, the next one starts
-		bc.held = len(r.held)
-		r.held = append(r.held, v)
+		r.held++
 		r.inflight--
 		c.benchFillLocked(r)
 		return
@@ -362,21 +369,12 @@ func (c *Control) benchMadeLocked(bc *benchCall, v *clientcore.VC) {
 // the next call starts.
 func (c *Control) benchGoneLocked(bc *benchCall, e clientcore.End) {
 	r := bc.r
-	if i := bc.held; i >= 0 {
-		// Out of r.held: the last one takes its place.
-		last := len(r.held) - 1
-		if i != last {
-			moved := r.held[last]
-			r.held[i] = moved
-			moved.Handler().(*benchCall).held = i
-		}
-		r.held[last] = nil
-		r.held = r.held[:last]
-		bc.held = -1
+	if r.hold && e.WasUp { // every call of r that came up was held
+		r.held--
 		switch {
 		case !r.releasing:
 			r.lost++
-		case len(r.held) == 0:
+		case r.held == 0:
 			close(r.released)
 		}
 		return

@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/condis-project/condis/clientcore"
 )
 
 // listenRead is listen with the session's frames read (and dropped), as
@@ -479,11 +481,12 @@ func TestReadFrameEnds(t *testing.T) {
 }
 
 // TestBenchCallSmall: what the control plane keeps per call is small: a
-// bench call's handler, and a listen session's ctlVc (issue 12 item 3:
-// they were a 176-octet ctlVc each, and a map entry per held call).
+// measured bench call's handler, and a listen session's ctlVc (issue 12
+// item 3: they were a 176-octet ctlVc each, and a map entry per held call;
+// held calls now share one handler).
 func TestBenchCallSmall(t *testing.T) {
-	if s := unsafe.Sizeof(benchCall{}); s > 24 {
-		t.Errorf("benchCall takes %d octets, more than 24", s)
+	if s := unsafe.Sizeof(benchCall{}); s > 16 {
+		t.Errorf("benchCall takes %d octets, more than 16", s)
 	}
 	if s := unsafe.Sizeof(ctlVc{}); s > 64 {
 		t.Errorf("ctlVc takes %d octets, more than 64", s)
@@ -561,5 +564,35 @@ func TestEventBufferReuse(t *testing.T) {
 		check(fmt.Sprintf("round %d, being written", round), batch, want)
 		q.written(batch)
 		want = next
+	}
+}
+
+// TestBenchHeldGone: a held call whose VC goes before the release counts
+// as lost; once the release began, the last held call gone closes
+// released, exactly once.
+func TestBenchHeldGone(t *testing.T) {
+	c := &Control{}
+	r := &benchRun{c: c, hold: true, held: 3, released: make(chan struct{})}
+	r.holder = &benchCall{r: r}
+	c.benchGoneLocked(r.holder, clientcore.End{WasUp: true, Reason: clientcore.ReasonRemote})
+	if r.held != 2 || r.lost != 1 {
+		t.Fatalf("after one held call went: held %d, lost %d; want 2 and 1", r.held, r.lost)
+	}
+	r.releasing = true
+	for i := range 2 {
+		select {
+		case <-r.released:
+			t.Fatalf("released with %d held calls left", 2-i)
+		default:
+		}
+		c.benchGoneLocked(r.holder, clientcore.End{WasUp: true, Reason: clientcore.ReasonLocal})
+	}
+	select {
+	case <-r.released:
+	default:
+		t.Fatal("the last held call went and released is not closed")
+	}
+	if r.held != 0 || r.lost != 1 {
+		t.Errorf("held %d, lost %d; want 0 and 1", r.held, r.lost)
 	}
 }
