@@ -136,7 +136,7 @@ func TestEndInputLinger(t *testing.T) {
 				start := time.Now()
 				out.EndInput(linger)
 				for _, at := range tc.sends {
-					time.Sleep(start.Add(at).Sub(time.Now()))
+					time.Sleep(time.Until(start.Add(at)))
 					synctest.Wait()
 					c.mu.Lock()
 					up := out.phase == PhaseConnected
@@ -147,7 +147,7 @@ func TestEndInputLinger(t *testing.T) {
 					in.Send([]byte("more")) // refused once the call is going
 					synctest.Wait()
 				}
-				time.Sleep(start.Add(20 * linger).Sub(time.Now()))
+				time.Sleep(time.Until(start.Add(20 * linger)))
 				synctest.Wait()
 				c.mu.Lock()
 				got := closedAt.Sub(start)

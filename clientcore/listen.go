@@ -39,7 +39,8 @@ type ListenHandler interface {
 	Ended(s *SAP, why Reason)
 }
 
-// Offer is a call offered on a SAP.
+// Offer is a call offered on a SAP. The Core reuses it: it is valid only
+// during ListenHandler.Offered.
 type Offer struct {
 	// VC is the call's VC; its Peer and Service are set.
 	VC *VC

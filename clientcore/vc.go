@@ -457,7 +457,7 @@ func (c *Core) VCs() []Info {
 }
 
 // EachVC calls f for each VC the Core holds a context for, with the
-// Core's lock held: f may call only what a handler may.
+// Core's lock held: f may call only what a handler may. Not in a handler.
 func (c *Core) EachVC(f func(v *VC)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
