@@ -118,6 +118,7 @@ type Core struct {
 	vcs      []*VC             // every VC the Core has a context for, each at its VC.at
 	flows    *Flows            // the flowspecs last granted or offered: calls with the same share them
 	offer    Offer             // what ProtocolClIncomingCall tells Offered
+	peerAddr string            // the "peer/service" of the call last taken: the next from there shares it
 	saps     map[*SAP]struct{} // SAPs started and not yet ended
 	starting atomic.Int64      // calls and listens queued for the worker, not yet started
 	down     bool              // Shutdown has begun
@@ -445,6 +446,18 @@ func (c *Core) flowsLocked(p *ndis.CallParameters) *Flows {
 		c.flows = &Flows{tx, rx}
 	}
 	return c.flows
+}
+
+// peerAddrLocked is peer+"/"+service, the addr of an incoming call: the
+// string of the call taken before if it is the same (most calls a node
+// takes come from few peers), so that a held call has none of its own.
+func (c *Core) peerAddrLocked(peer, service string) string {
+	a := c.peerAddr
+	if len(a) == len(peer)+1+len(service) && a[:len(peer)] == peer && a[len(peer)] == '/' && a[len(peer)+1:] == service {
+		return a
+	}
+	c.peerAddr = peer + "/" + service
+	return c.peerAddr
 }
 
 // notifyLocked wakes everyone waiting in await.

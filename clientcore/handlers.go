@@ -234,7 +234,7 @@ func (c *Core) ProtocolClIncomingCall(sapCtx, vcCtx any, params *ndis.CallParame
 		v.phase = PhaseClosed // rejected: the call manager deletes the VC
 		return ndis.StatusFailure
 	}
-	v.addr, v.cut = peer+"/"+s.service, int32(len(peer))
+	v.addr, v.cut = c.peerAddrLocked(peer, s.service), int32(len(peer))
 	flows := c.flowsLocked(params) // R-IN-10: the buffer is the call manager's
 	o := &c.offer                  // the Core's own: no allocation per call
 	*o = Offer{VC: v, Peer: peer, Service: s.service, Flows: flows, Params: params}

@@ -446,3 +446,31 @@ func TestSAPEndsWithItsCalls(t *testing.T) {
 		})
 	}
 }
+
+// TestPeerAddrShared: calls taken from the same peer on the same service
+// share their "peer/service" string; any other pair gets its own, right.
+func TestPeerAddrShared(t *testing.T) {
+	c := &Core{}
+	a := c.peerAddrLocked("alpha", "echo")
+	b := c.peerAddrLocked("alpha", "echo")
+	if a != "alpha/echo" || unsafe.StringData(a) != unsafe.StringData(b) {
+		t.Errorf("%q and %q: not one string", a, b)
+	}
+	for _, tc := range []struct{ peer, service, want string }{
+		{"alph", "a/echo", "alph/a/echo"},
+		{"alpha", "echo", "alpha/echo"},
+		{"alphb", "echo", "alphb/echo"},
+		{"alpha", "echp", "alpha/echp"},
+		{"", "echo", "/echo"},
+		{"alpha", "ech", "alpha/ech"},
+	} {
+		got := c.peerAddrLocked(tc.peer, tc.service)
+		if got != tc.want {
+			t.Errorf("peer %q service %q: %q, want %q", tc.peer, tc.service, got, tc.want)
+		}
+		v := &VC{addr: got, cut: int32(len(tc.peer)), kind: vcIncoming}
+		if v.Peer() != tc.peer || v.Service() != tc.service {
+			t.Errorf("peer %q service %q: the VC says %q and %q", tc.peer, tc.service, v.Peer(), v.Service())
+		}
+	}
+}

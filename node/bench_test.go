@@ -488,8 +488,8 @@ func TestBenchCallSmall(t *testing.T) {
 	if s := unsafe.Sizeof(benchCall{}); s > 16 {
 		t.Errorf("benchCall takes %d octets, more than 16", s)
 	}
-	if s := unsafe.Sizeof(ctlVc{}); s > 64 {
-		t.Errorf("ctlVc takes %d octets, more than 64", s)
+	if s := unsafe.Sizeof(ctlVc{}); s > 48 {
+		t.Errorf("ctlVc takes %d octets, more than 48", s)
 	}
 }
 

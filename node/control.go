@@ -285,11 +285,9 @@ func startError(err error) string {
 // A listen session holds one per call it took, for as long as the call is
 // up: what only some calls need is in more, allocated when first needed.
 type ctlVc struct {
-	c     *Control
 	v     *clientcore.VC    // set once StartCall returned, or when offered
-	s     *session          // its session; for an incoming VC, set once the call is accepted
+	s     *session          // its session (and through it the Control), fixed when it is made
 	flows *clientcore.Flows // granted (outgoing) or offered (incoming) flowspecs; nil if unknown
-	end   *clientcore.End   // a call session's call: how it ended
 	more  *ctlVcMore
 
 	maxSDU    int32
@@ -302,7 +300,8 @@ type ctlVc struct {
 
 // ctlVcMore is the part of a ctlVc that most calls never use.
 type ctlVcMore struct {
-	held [][]byte // an echo or tagged listener's SDUs received before CallConnected
+	held [][]byte        // an echo or tagged listener's SDUs received before CallConnected
+	end  *clientcore.End // a call session's call: how it ended
 
 	// A point-to-multipoint call of a call session: the leaves its
 	// session asked for, in order, and how many of them are not yet added
@@ -426,7 +425,7 @@ func (c *Control) startCall(s *session, req *Request) {
 		fail(Response{Error: fmt.Sprintf("call %s: %v", req.Dest, err)})
 		return
 	}
-	cv := &ctlVc{c: c, s: s}
+	cv := &ctlVc{s: s}
 	o := clientcore.CallOptions{Tx: tx, Rx: rx, Reliable: req.Reliable, Multipoint: req.Multipoint || len(req.Parties) > 0}
 	c.mu.Lock()
 	if c.down {

@@ -22,7 +22,7 @@ import (
 // now; an incoming call's listen session is told, and an echo listener
 // sends back what it held.
 func (cv *ctlVc) Connected(v *clientcore.VC, f *clientcore.Flows) {
-	c := cv.c
+	c := cv.s.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cv.connected, cv.wasUp = true, true
@@ -59,7 +59,7 @@ func (cv *ctlVc) Connected(v *clientcore.VC, f *clientcore.Flows) {
 
 // Received queues the SDUs for the session, or echoes them.
 func (cv *ctlVc) Received(v *clientcore.VC, sdus [][]byte) {
-	c := cv.c
+	c := cv.s.c
 	c.mu.Lock()
 	s := cv.s
 	if s == nil {
@@ -113,7 +113,7 @@ func (cv *ctlVc) SendsCompleted(*clientcore.VC, int) {}
 
 // QoSChanged tells the session the call's new flowspecs.
 func (cv *ctlVc) QoSChanged(v *clientcore.VC, f clientcore.Flows) {
-	c := cv.c
+	c := cv.s.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cv.flows = &f
@@ -127,7 +127,7 @@ func (cv *ctlVc) QoSChanged(v *clientcore.VC, f clientcore.Flows) {
 
 // PartyDropped tells the session a leaf went, unless it went with the call.
 func (cv *ctlVc) PartyDropped(p *clientcore.Party, e clientcore.PartyEnd) {
-	c := cv.c
+	c := cv.s.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if s := cv.s; s != nil && !e.CallClosing {
@@ -140,7 +140,7 @@ func (cv *ctlVc) PartyDropped(p *clientcore.Party, e clientcore.PartyEnd) {
 // Closed: the VC is gone. A call session ends with it (or learns its call
 // failed); a listen session is told; a bench run starts its next call.
 func (cv *ctlVc) Closed(v *clientcore.VC, e clientcore.End) {
-	c := cv.c
+	c := cv.s.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cv.connected = false
@@ -151,8 +151,8 @@ func (cv *ctlVc) Closed(v *clientcore.VC, e clientcore.End) {
 	}
 	switch s.kind {
 	case sessionCall:
-		end := e      // a copy: e itself stays on the stack for the listen sessions' calls
-		cv.end = &end // serveCall reads it
+		end := e                   // a copy: e itself stays on the stack for the listen sessions' calls
+		cv.moreLocked().end = &end // serveCall reads it
 		var ce *clientcore.CallError
 		if e.Err != nil && !errors.As(e.Err, &ce) {
 			// Never made: the start failed.
@@ -216,7 +216,7 @@ func (s *session) Offered(sap *clientcore.SAP, o *clientcore.Offer) clientcore.H
 	if c.down || s.ending || s.finished {
 		return nil
 	}
-	cv := &ctlVc{c: c, v: o.VC, incoming: true, s: s, flows: o.Flows, maxSDU: int32(maxSDU(o.Flows))}
+	cv := &ctlVc{v: o.VC, incoming: true, s: s, flows: o.Flows, maxSDU: int32(maxSDU(o.Flows))}
 	if _, flags, ok := q2931.Media(o.Params); ok && flags&q2931.MediaReliable != 0 {
 		cv.reliable = true
 	}

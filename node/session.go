@@ -470,7 +470,7 @@ func (c *Control) serveCall(conn net.Conn, br *bufio.Reader, req *Request) {
 		}
 	default:
 		var ce *clientcore.CallError
-		if cv.end != nil && errors.As(cv.end.Err, &ce) {
+		if cv.more != nil && cv.more.end != nil && errors.As(cv.more.end.Err, &ce) {
 			resp = callFailure(req.Dest, ce.Status, ce.Cause)
 		} else {
 			resp = Response{Error: fmt.Sprintf("call %s failed", req.Dest)}
