@@ -3,6 +3,7 @@ package clientcore
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,6 +29,9 @@ func (m *memCM) AddressFamily() ndis.AddressFamily { return memdrv.AF }
 func (m *memCM) CallParams(dest string, tx, rx ndis.Flowspec, reliable bool) (*ndis.CallParameters, error) {
 	if dest == "" {
 		return nil, errors.New("empty destination")
+	}
+	if _, svc, ok := strings.Cut(dest, "/"); ok {
+		dest = svc // "node/service": the fabric is one node
 	}
 	return memdrv.CallParams(dest, tx, rx), nil
 }

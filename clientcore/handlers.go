@@ -21,11 +21,10 @@ func (c *Core) ProtocolCoAfRegisterNotify(bindingCtx any, af ndis.AddressFamily)
 
 // ProtocolCoCreateVc takes a VC the call manager created for an incoming call.
 func (c *Core) ProtocolCoCreateVc(afCtx any, vc *ndis.Vc) (any, ndis.Status) {
-	v := &VC{c: c, h: vc, incoming: true, phase: PhaseOffered, handler: NopHandler{}, seq: vcSeq.Add(1)}
-	name := vc.String()
-	v.name.Store(&name)
+	v := &VC{c: c, h: vc, kind: vcIncoming, phase: PhaseOffered, handler: NopHandler{}, cut: -1, seq: vcSeq.Add(1)}
+	v.setName(vc)
 	c.mu.Lock()
-	c.vcs[v] = struct{}{}
+	c.addVCLocked(v)
 	c.mu.Unlock()
 	return v, ndis.StatusSuccess
 }
@@ -70,7 +69,7 @@ func (c *Core) ProtocolCoReceiveNetBufferLists(bindingCtx, vcCtx any, nbls *ndis
 	var h Handler
 	if v != nil {
 		c.mu.Lock()
-		v.quietAt = time.Now()
+		v.quietLocked(time.Now)
 		h = v.handler
 		c.mu.Unlock()
 	}
@@ -106,17 +105,23 @@ func (c *Core) ProtocolCoSendNetBufferListsComplete(vcCtx any, nbls *ndis.NetBuf
 	vcs := one[:0]
 	var resume []*VC
 	c.mu.Lock()
-	now := time.Now()
+	var now time.Time // read once, only if a VC's input ended
+	clock := func() time.Time {
+		if now.IsZero() {
+			now = time.Now()
+		}
+		return now
+	}
 	for n := nbls; n != nil; n = n.Next {
 		v, ok := n.Context.(*VC)
 		if !ok {
 			continue
 		}
 		v.sendsOut--
-		v.quietAt = now
+		v.quietLocked(clock)
 		v.sent++
 		if n.Status == ndis.StatusResources {
-			v.policed++ // the call manager's policing: the SDU did not conform to the flowspec
+			v.moreLocked().policed++ // the call manager's policing: the SDU did not conform to the flowspec
 		}
 		if len(vcs) > 0 && vcs[len(vcs)-1].v == v {
 			vcs[len(vcs)-1].n++
@@ -129,12 +134,12 @@ func (c *Core) ProtocolCoSendNetBufferListsComplete(vcCtx any, nbls *ndis.NetBuf
 	}
 	for _, v := range resume {
 		if v.inputEnded && !v.wantClose {
-			c.armLingerLocked(v, now)
+			c.armLingerLocked(v, clock())
 		}
 	}
 	c.mu.Unlock()
 	for _, v := range resume {
-		c.post(func() { c.progress(v) })
+		c.postProgress(v)
 	}
 	for _, d := range vcs {
 		d.v.handler.SendsCompleted(d.v, d.n)
@@ -229,18 +234,21 @@ func (c *Core) ProtocolClIncomingCall(sapCtx, vcCtx any, params *ndis.CallParame
 		v.phase = PhaseClosed // rejected: the call manager deletes the VC
 		return ndis.StatusFailure
 	}
-	v.peer, v.service = peer, s.service
-	flows := flowsOf(params) // R-IN-10: the buffer is the call manager's
-	h := s.handler.Offered(s, &Offer{VC: v, Peer: peer, Service: s.service, Flows: flows, Params: params})
+	v.addr, v.cut = c.peerAddrLocked(peer, s.service), int32(len(peer))
+	flows := c.flowsLocked(params) // R-IN-10: the buffer is the call manager's
+	o := &c.offer                  // the Core's own: no allocation per call
+	*o = Offer{VC: v, Peer: peer, Service: s.service, Flows: flows, Params: params}
+	h := s.handler.Offered(s, o)
+	*o = Offer{}
 	if h == nil {
 		v.phase = PhaseClosed
 		return ndis.StatusFailure
 	}
 	v.handler, v.sap = h, s
 	v.flows = flows
-	v.maxSDU = flows.MaxSDU()
+	v.maxSDU = int32(flows.MaxSDU())
 	v.phase = PhaseAccepted
-	s.calls[v] = struct{}{}
+	s.calls++
 	return ndis.StatusSuccess
 }
 
@@ -257,11 +265,10 @@ func (c *Core) ProtocolClCallConnected(vcCtx any) {
 	}
 	v.phase = PhaseConnected
 	v.wasUp = true
-	v.quietAt = time.Now()
 	v.handler.Connected(v, v.flows)
 	c.notifyLocked()
 	if v.wantClose {
-		c.post(func() { c.progress(v) })
+		c.postProgress(v)
 	}
 }
 
@@ -282,7 +289,7 @@ func (c *Core) ProtocolClIncomingCloseCall(closeStatus ndis.Status, vcCtx any, c
 	v.wantClose, v.closeIndicated = true, true
 	c.stopTimerLocked(v)
 	c.mu.Unlock()
-	c.post(func() { c.progress(v) })
+	c.postProgress(v)
 }
 
 // ProtocolClIncomingDropParty: a leaf of one of the Core's multipoint
@@ -301,9 +308,9 @@ func (c *Core) ProtocolClIncomingCallQoSChange(vcCtx any, params *ndis.CallParam
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	v.flows = flowsOf(params)
-	if !v.incoming {
-		v.maxSDU = v.flows.MaxSDU()
+	v.flows = c.flowsLocked(params)
+	if !v.Incoming() {
+		v.maxSDU = int32(v.flows.MaxSDU())
 	}
 	if v.flows != nil {
 		v.handler.QoSChanged(v, *v.flows)

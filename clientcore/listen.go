@@ -29,7 +29,8 @@ type ListenHandler interface {
 	// registered (the service name, the address family). Called once.
 	Registered(s *SAP, err error)
 	// Offered: a call is offered on the SAP (ProtocolClIncomingCall). The
-	// handler returned takes the call's VC; nil refuses the call.
+	// handler returned takes the call's VC; nil refuses the call. o is
+	// the Core's, valid only during Offered: keep what it holds, not o.
 	Offered(s *SAP, o *Offer) Handler
 	// Ended: the SAP is gone (deregistered, or never registered) and so
 	// are its calls, after Close (why is Close's reason), or because its
@@ -38,7 +39,8 @@ type ListenHandler interface {
 	Ended(s *SAP, why Reason)
 }
 
-// Offer is a call offered on a SAP.
+// Offer is a call offered on a SAP. The Core reuses it: it is valid only
+// during ListenHandler.Offered.
 type Offer struct {
 	// VC is the call's VC; its Peer and Service are set.
 	VC *VC
@@ -68,7 +70,10 @@ type SAP struct {
 	regErr  error
 	regDone bool
 	ended   bool
-	calls   map[*VC]struct{} // accepted and not yet deleted
+	// calls counts the calls accepted on the SAP and not yet deleted:
+	// the VCs whose sap it is (no set of its own, which cost a held call
+	// about 20 octets).
+	calls int
 }
 
 var sapSeq atomic.Uint64
@@ -91,7 +96,7 @@ func (s *SAP) HandleLocked() *ndis.Sap { return s.h }
 // worker and returns the SAP at once; h learns the outcome (Registered)
 // and is offered the calls. Safe to call from a handler.
 func (c *Core) StartListen(service string, h ListenHandler) *SAP {
-	s := &SAP{c: c, service: service, handler: h, calls: map[*VC]struct{}{}, seq: sapSeq.Add(1)}
+	s := &SAP{c: c, service: service, handler: h, seq: sapSeq.Add(1)}
 	c.starting.Add(1)
 	c.post(func() { c.startListen(s) })
 	return s
@@ -193,9 +198,9 @@ func (c *Core) endSap(s *SAP, why Reason, closeCalls bool) {
 		return
 	}
 	s.ending, s.reason = true, why
-	vcs := make([]*VC, 0, len(s.calls))
-	for v := range s.calls {
-		if closeCalls {
+	var vcs []*VC
+	for _, v := range c.vcs {
+		if closeCalls && v.sap == s {
 			c.wantCloseLocked(v, why)
 			vcs = append(vcs, v)
 		}
@@ -244,7 +249,7 @@ func (c *Core) deregisterSapDone(s *SAP, st ndis.Status) {
 // maybeEndSapLocked ends an ending SAP once it is deregistered and its
 // calls are gone.
 func (c *Core) maybeEndSapLocked(s *SAP) {
-	if !s.ending || s.ended || len(s.calls) > 0 || !s.regDone {
+	if !s.ending || s.ended || s.calls > 0 || !s.regDone {
 		return
 	}
 	if s.phase != sapDead && s.phase != sapNone {

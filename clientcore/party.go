@@ -134,12 +134,12 @@ func (c *Core) addParty(p *Party) {
 	var tx, rx ndis.Flowspec
 	if v.flows != nil {
 		tx, rx = v.flows.Tx, v.flows.Rx
-	} else {
-		tx, rx = v.opts.Tx, v.opts.Rx
+	} else if v.Multipoint() {
+		tx, rx = v.more.tx, v.more.rx
 	}
 	var err error
 	switch {
-	case !v.multipoint:
+	case !v.Multipoint():
 		err = ErrNotMultipoint
 	case v.phase != PhaseConnected || v.wantClose:
 		err = &StateError{State: v.stateLocked().Words()}
@@ -150,7 +150,7 @@ func (c *Core) addParty(p *Party) {
 		return
 	}
 	c.mu.Unlock()
-	params, err := c.cm.CallParams(p.dest, tx, rx, v.opts.Reliable)
+	params, err := c.cm.CallParams(p.dest, tx, rx, v.Reliable())
 	if err != nil {
 		c.mu.Lock()
 		c.partyFailedLocked(p, err)
@@ -158,7 +158,8 @@ func (c *Core) addParty(p *Party) {
 		return
 	}
 	c.mu.Lock()
-	v.parties = append(v.parties, p)
+	m := v.moreLocked()
+	m.parties = append(m.parties, p)
 	c.mu.Unlock()
 	h, st := c.b.ClAddParty(v.h, p, params)
 	if st != ndis.StatusPending {
@@ -200,7 +201,7 @@ func (c *Core) addPartyDone(p *Party, st ndis.Status, h *ndis.Party) {
 	}
 	c.notifyLocked()
 	if v.wantClose {
-		c.post(func() { c.progress(v) }) // the close was waiting for the add
+		c.postProgress(v) // the close was waiting for the add
 	}
 }
 
@@ -211,14 +212,16 @@ func (c *Core) partyFailedLocked(p *Party, err error) {
 	p.phase, p.err = PartyGone, err
 	p.h = nil
 	p.setName()
-	v.parties = slices.DeleteFunc(v.parties, func(q *Party) bool { return q == p })
+	if m := v.more; m != nil {
+		m.parties = slices.DeleteFunc(m.parties, func(q *Party) bool { return q == p })
+	}
 	if f := p.added; f != nil {
 		p.added = nil
 		f(p, err)
 	}
 	c.notifyLocked()
 	if v.wantClose {
-		c.post(func() { c.progress(v) })
+		c.postProgress(v)
 	}
 }
 
@@ -262,7 +265,7 @@ func (c *Core) answerDrop(p *Party) {
 // liveOthersLocked counts v's parties other than p that are up or leaving.
 func (c *Core) liveOthersLocked(p *Party) int {
 	n := 0
-	for _, q := range p.v.parties {
+	for _, q := range p.v.partiesLocked() {
 		if q != p && (q.phase == PartyUp || q.phase == PartyLeaving) {
 			n++
 		}
@@ -336,7 +339,9 @@ func (c *Core) dropPartyDone(p *Party, st ndis.Status) {
 		return
 	}
 	p.phase = PartyGone
-	v.parties = slices.DeleteFunc(v.parties, func(q *Party) bool { return q == p })
+	if m := v.more; m != nil {
+		m.parties = slices.DeleteFunc(m.parties, func(q *Party) bool { return q == p })
+	}
 	if f := p.dropped; f != nil {
 		p.dropped = nil
 		f(p, nil)
@@ -344,7 +349,7 @@ func (c *Core) dropPartyDone(p *Party, st ndis.Status) {
 	v.handler.PartyDropped(p, PartyEnd{Reason: p.reason, Status: p.dropSt, Cause: p.dropCause, CallClosing: v.wantClose})
 	c.notifyLocked()
 	if v.wantClose {
-		c.post(func() { c.progress(v) }) // the close was waiting for the drop
+		c.postProgress(v) // the close was waiting for the drop
 	}
 }
 
@@ -354,7 +359,7 @@ func (c *Core) dropPartyDone(p *Party, st ndis.Status) {
 // progress complete (drop empty).
 func (c *Core) lastPartyLocked(v *VC) (last *ndis.Party, drop []*Party, ready bool) {
 	var live []*Party
-	for _, p := range v.parties {
+	for _, p := range v.partiesLocked() {
 		switch p.phase {
 		case PartyAdding, PartyDropping:
 			return nil, nil, false

@@ -22,7 +22,7 @@ func (v *VC) ModifyQoS(tx, rx ndis.Flowspec, done func(f *Flows, err error)) {
 		switch {
 		case v.phase != PhaseConnected || v.wantClose:
 			err = &StateError{State: v.stateLocked().Words()}
-		case v.qos != nil:
+		case v.qosBusyLocked():
 			err = ErrQoSBusy
 		case v.flows == nil:
 			err = ErrFlowsUnknown
@@ -32,7 +32,7 @@ func (v *VC) ModifyQoS(tx, rx ndis.Flowspec, done func(f *Flows, err error)) {
 			c.mu.Unlock()
 			return
 		}
-		v.qos = done
+		v.moreLocked().qos = done
 		c.mu.Unlock()
 		// The call manager keeps the parameters until the change completes.
 		params := &ndis.CallParameters{CallMgrParameters: &ndis.CallManagerParameters{Transmit: tx, Receive: rx}}
@@ -47,19 +47,19 @@ func (v *VC) ModifyQoS(tx, rx ndis.Flowspec, done func(f *Flows, err error)) {
 func (c *Core) modifyDone(v *VC, st ndis.Status, params *ndis.CallParameters) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	done := v.qos
-	v.qos = nil
-	if done == nil {
+	if v.more == nil || v.more.qos == nil {
 		return
 	}
+	done := v.more.qos
+	v.more.qos = nil
 	if st != ndis.StatusSuccess {
 		done(nil, &CallError{Status: st, Cause: q2931.CauseForStatus(st)})
 		return
 	}
-	if f := flowsOf(params); f != nil {
+	if f := c.flowsLocked(params); f != nil {
 		v.flows = f
-		if !v.incoming {
-			v.maxSDU = f.MaxSDU()
+		if !v.Incoming() {
+			v.maxSDU = int32(f.MaxSDU())
 		}
 	}
 	var granted *Flows

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/uni"
@@ -52,7 +53,9 @@ const (
 )
 
 // Flows are the flowspecs of a call: granted (outgoing) or offered
-// (incoming), as the call manager gave them.
+// (incoming), as the call manager gave them. The *Flows the Core hands
+// out are read-only: they are never changed (a QoS change gives the call
+// new ones), and calls with the same flowspecs share them.
 type Flows struct{ Tx, Rx ndis.Flowspec }
 
 // DefaultMaxSDU is the SDU limit of a call whose transmit MaxSduSize is not
@@ -70,21 +73,12 @@ func (f *Flows) MaxSDU() int {
 	return int(min(n, 1<<31-1))
 }
 
-// flowsOf copies the flowspecs of p (R-IN-10 asks for a copy of what is
-// kept); nil if it has none.
-func flowsOf(p *ndis.CallParameters) *Flows {
-	if p == nil || p.CallMgrParameters == nil {
-		return nil
-	}
-	return &Flows{p.CallMgrParameters.Transmit, p.CallMgrParameters.Receive}
-}
-
 // Handler is told what happens to one VC. See the package documentation
 // for which methods are called with the Core's lock held.
 type Handler interface {
 	// Connected: the call is up (outgoing: NdisClMakeCall succeeded;
 	// incoming: ProtocolClCallConnected). f are its flowspecs, nil if not
-	// known. Called with the lock held.
+	// known; read-only (see Flows). Called with the lock held.
 	Connected(v *VC, f *Flows)
 	// Received: SDUs arrived on the VC; they are copies, the handler's to
 	// keep (unless it is a [BorrowingHandler]). Called without the lock;
@@ -173,52 +167,136 @@ type CallOptions struct {
 
 // VC is the Core's context for one VC and its call. Its fields are guarded
 // by the Core's lock; the accessors say which may be read anywhere.
+//
+// A node holds one per call for as long as the call is up, so the VC keeps
+// inline only what every call uses; the rest (multipoint, EndInput, QoS
+// changes, waiting closes, failures) is in more, allocated when first
+// needed (issue 12: memory per held call).
 type VC struct {
-	c        *Core
-	h        *ndis.Vc
-	name     atomic.Pointer[string]
-	seq      uint64
-	incoming bool
-	handler  Handler
-	sap      *SAP // the SAP an incoming call came on, once accepted
-	peer     string
-	service  string
-	dest     string
-	opts     CallOptions
+	c       *Core
+	h       *ndis.Vc
+	handler Handler
+	sap     *SAP   // the SAP an incoming call came on, once accepted
+	flows   *Flows // never changed in place: handlers keep it
+	more    *vcMore
+	// addr is the destination a call the Core made was asked for
+	// ("node/service", as written), or "peer/service" for one it took;
+	// the peer is addr[:cut], the service addr[cut+1:] (all of addr if
+	// cut is -1).
+	addr string
+	seq  uint64
+
+	sent     uint64
+	maxSDU   int32
+	sendsOut int32 // lists handed to NdisCoSendNetBufferLists and not completed
+	closeSt  ndis.Status
+	cut      int32
+	at       int32 // its index in Core.vcs
+
+	// nameLen is set (atomically, once) after name holds the VC's handle
+	// as the mediator names it: Name is safe anywhere without a string
+	// and a pointer to it per VC.
+	nameLen atomic.Uint32
+	name    [maxNameLen]byte
 
 	phase       Phase
 	beforeClose Phase
-	flows       *Flows
-	maxSDU      int
-	sendsOut    int // lists handed to NdisCoSendNetBufferLists and not completed
-
-	setupErr   error // the call could not be made
-	failStatus ndis.Status
-	wasUp      bool
-	reason     Reason
-	wantClose  bool
+	reason      Reason
+	cause       uni.Cause
+	kind        vcKind // fixed at creation: read anywhere
+	wasUp       bool
+	wantClose   bool
 	// closeIndicated: the call manager indicated the call's close
 	// (ProtocolClIncomingCloseCall), so an accepted call is closed
 	// without waiting for CallConnected.
 	closeIndicated bool
-	closeSt        ndis.Status
-	cause          uni.Cause
-	closeRefused   ndis.Status
-	closeDone      []func(ndis.Status)
+	inputEnded     bool
+}
 
-	sent, policed uint64
+// vcKind is what a VC is, fixed when it is created.
+type vcKind uint8
 
-	multipoint bool
-	parties    []*Party
-	first      *Party
-	qos        func(f *Flows, err error)
+const (
+	vcIncoming vcKind = 1 << iota
+	vcMultipoint
+	vcReliable
+)
+
+// maxNameLen is the longest VC name the mediator gives: "vc#" and a
+// uint64 in decimal.
+const maxNameLen = len("vc#18446744073709551615")
+
+// vcMore is the part of a VC that most calls never use.
+type vcMore struct {
+	// tx and rx are the flowspecs a multipoint call asked for: AddParty
+	// asks for them too while the granted ones are not known.
+	tx, rx ndis.Flowspec
+
+	setupErr     error       // the call could not be made
+	failStatus   ndis.Status // of a failed NdisClMakeCall
+	closeRefused ndis.Status
+	policed      uint64 // sends completed with NDIS_STATUS_RESOURCES
+	closeDone    []func(ndis.Status)
+
+	parties []*Party
+	first   *Party // set before the VC is returned, never changed
+	qos     func(f *Flows, err error)
 
 	// closing after the end of input (EndInput)
-	inputEnded bool
-	endAt      time.Time
-	quietAt    time.Time // last receive or send completion
-	linger     time.Duration
-	timer      *time.Timer
+	endAt   time.Time
+	quietAt time.Time // last receive or send completion after the end of input
+	linger  time.Duration
+	timer   *time.Timer
+}
+
+// moreLocked returns v.more, allocating it if need be.
+func (v *VC) moreLocked() *vcMore {
+	if v.more == nil {
+		v.more = &vcMore{}
+	}
+	return v.more
+}
+
+// setupErrLocked is why the call could not be made, nil if it could.
+func (v *VC) setupErrLocked() error {
+	if v.more == nil {
+		return nil
+	}
+	return v.more.setupErr
+}
+
+// partiesLocked are the leaves of a multipoint call not yet gone.
+func (v *VC) partiesLocked() []*Party {
+	if v.more == nil {
+		return nil
+	}
+	return v.more.parties
+}
+
+// policedLocked counts the sends the call manager dropped by policing.
+func (v *VC) policedLocked() uint64 {
+	if v.more == nil {
+		return 0
+	}
+	return v.more.policed
+}
+
+// failStatusLocked is the status NdisClMakeCall failed with, 0 if it did
+// not.
+func (v *VC) failStatusLocked() ndis.Status {
+	if v.more == nil {
+		return 0
+	}
+	return v.more.failStatus
+}
+
+// qosBusyLocked: a ModifyQoS is in progress.
+func (v *VC) qosBusyLocked() bool { return v.more != nil && v.more.qos != nil }
+
+// setName records v's handle's name, once.
+func (v *VC) setName(h *ndis.Vc) {
+	n := copy(v.name[:], h.String())
+	v.nameLen.Store(uint32(n))
 }
 
 var vcSeq atomic.Uint64
@@ -226,10 +304,12 @@ var vcSeq atomic.Uint64
 // Name is the VC's handle as the mediator names it ("vc#7"), "" before
 // NdisCoCreateVc returned it. Safe anywhere.
 func (v *VC) Name() string {
-	if p := v.name.Load(); p != nil {
-		return *p
+	n := v.nameLen.Load()
+	if n == 0 {
+		return ""
 	}
-	return ""
+	// name is written once, before nameLen: the string never changes.
+	return unsafe.String(&v.name[0], n)
 }
 
 // Handle is the VC's mediator handle, nil before it is created. Not for
@@ -241,34 +321,49 @@ func (v *VC) Handle() *ndis.Vc {
 }
 
 // Incoming reports whether the call was offered to a SAP. Safe anywhere.
-func (v *VC) Incoming() bool { return v.incoming }
+func (v *VC) Incoming() bool { return v.kind&vcIncoming != 0 }
 
 // Peer is the far end's node: the destination's node for a call the Core
 // made, the calling node (CallManager.Caller) for one it took. Safe
 // anywhere.
-func (v *VC) Peer() string { return v.peer }
+func (v *VC) Peer() string {
+	if v.cut < 0 {
+		return ""
+	}
+	return v.addr[:v.cut]
+}
 
 // Service is the service called, or called into. Safe anywhere.
-func (v *VC) Service() string { return v.service }
+func (v *VC) Service() string { return v.addr[v.cut+1:] }
 
 // Dest is the destination a call the Core made was asked for, as written;
 // "" for an incoming call. Safe anywhere.
-func (v *VC) Dest() string { return v.dest }
+func (v *VC) Dest() string {
+	if v.Incoming() {
+		return ""
+	}
+	return v.addr
+}
 
 // Handler is the VC's handler. Safe anywhere.
 func (v *VC) Handler() Handler { return v.handler }
 
 // Multipoint reports whether the call is point-to-multipoint. Safe
 // anywhere.
-func (v *VC) Multipoint() bool { return v.opts.Multipoint }
+func (v *VC) Multipoint() bool { return v.kind&vcMultipoint != 0 }
 
 // FirstParty is the first leaf of a multipoint call (its destination),
 // nil for a point-to-point call. Safe anywhere.
-func (v *VC) FirstParty() *Party { return v.first }
+func (v *VC) FirstParty() *Party {
+	if !v.Multipoint() {
+		return nil // v.more may be allocated meanwhile: not read here
+	}
+	return v.more.first // set before the VC was returned
+}
 
 // Reliable reports whether the call asked for reliable delivery. Safe
 // anywhere.
-func (v *VC) Reliable() bool { return v.opts.Reliable }
+func (v *VC) Reliable() bool { return v.kind&vcReliable != 0 }
 
 // State is a snapshot of a VC.
 type State struct {
@@ -323,9 +418,9 @@ func (v *VC) stateLocked() State {
 		f := *v.flows
 		fl = &f
 	}
-	return State{Phase: v.phase, Closing: v.wantClose, InputEnded: v.inputEnded, Flows: fl, MaxSDU: v.maxSDU,
-		QoSBusy: v.qos != nil, WasUp: v.wasUp, Sent: v.sent, Policed: v.policed,
-		Parties: append([]*Party(nil), v.parties...), First: v.first}
+	return State{Phase: v.phase, Closing: v.wantClose, InputEnded: v.inputEnded, Flows: fl, MaxSDU: int(v.maxSDU),
+		QoSBusy: v.qosBusyLocked(), WasUp: v.wasUp, Sent: v.sent, Policed: v.policedLocked(),
+		Parties: append([]*Party(nil), v.partiesLocked()...), First: v.FirstParty()}
 }
 
 // Info describes one of the Core's VCs ([Core.VCs]).
@@ -345,14 +440,14 @@ func (c *Core) VCs() []Info {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make([]Info, 0, len(c.vcs))
-	for v := range c.vcs {
+	for _, v := range c.vcs {
 		if v.h == nil {
 			continue
 		}
-		in := Info{VC: v, Name: v.Name(), Peer: v.peer, Service: v.service, Flows: v.flows, Policed: v.policed}
-		if len(v.parties) > 0 {
-			in.Leaves = make(map[string]string, len(v.parties))
-			for _, p := range v.parties {
+		in := Info{VC: v, Name: v.Name(), Peer: v.Peer(), Service: v.Service(), Flows: v.flows, Policed: v.policedLocked()}
+		if ps := v.partiesLocked(); len(ps) > 0 {
+			in.Leaves = make(map[string]string, len(ps))
+			for _, p := range ps {
 				in.Leaves[p.Name()] = p.dest
 			}
 		}
@@ -361,11 +456,21 @@ func (c *Core) VCs() []Info {
 	return out
 }
 
+// EachVC calls f for each VC the Core holds a context for, with the
+// Core's lock held: f may call only what a handler may. Not in a handler.
+func (c *Core) EachVC(f func(v *VC)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, v := range c.vcs {
+		f(v)
+	}
+}
+
 // VC returns the Core's VC called name ("vc#7"), nil if it has none.
 func (c *Core) VC(name string) *VC {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for v := range c.vcs {
+	for _, v := range c.vcs {
 		if v.phase != PhaseDeleted && v.Name() == name {
 			return v
 		}
@@ -383,16 +488,21 @@ func (c *Core) StartCall(dest string, o CallOptions, h Handler) *VC {
 	if h == nil {
 		h = NopHandler{}
 	}
-	v := &VC{c: c, dest: dest, service: dest, opts: o, handler: h, phase: PhaseCreated, multipoint: o.Multipoint, seq: vcSeq.Add(1)}
-	if n, svc, ok := strings.Cut(dest, "/"); ok {
-		v.peer, v.service = n, svc
+	v := &VC{c: c, addr: dest, cut: int32(strings.IndexByte(dest, '/')), handler: h, phase: PhaseCreated, seq: vcSeq.Add(1)}
+	if o.Multipoint {
+		v.kind |= vcMultipoint
+	}
+	if o.Reliable {
+		v.kind |= vcReliable
 	}
 	if o.Multipoint {
-		v.first = &Party{v: v, dest: dest, phase: PartyAdding}
-		v.parties = []*Party{v.first}
+		m := v.moreLocked() // not yet shared
+		m.tx, m.rx = o.Tx, o.Rx
+		m.first = &Party{v: v, dest: dest, phase: PartyAdding}
+		m.parties = []*Party{m.first}
 	}
 	c.starting.Add(1)
-	c.post(func() { c.makeCall(v) })
+	c.postWork(work{v: v, fl: c.askedFlows(o.Tx, o.Rx), op: workMakeCall})
 	return v
 }
 
@@ -404,7 +514,7 @@ func (c *Core) StartCall(dest string, o CallOptions, h Handler) *VC {
 func (c *Core) Call(ctx context.Context, dest string, o CallOptions, h Handler) (*VC, error) {
 	v := c.StartCall(dest, o, h)
 	err := c.await(ctx, func() bool {
-		return v.wasUp || v.setupErr != nil || v.phase == PhaseClosed || v.phase == PhaseDeleted
+		return v.wasUp || v.setupErrLocked() != nil || v.phase == PhaseClosed || v.phase == PhaseDeleted
 	})
 	if err == nil {
 		err = ctx.Err() // the setup may have ended just as ctx did: ctx still wins
@@ -416,21 +526,33 @@ func (c *Core) Call(ctx context.Context, dest string, o CallOptions, h Handler) 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
-	case v.setupErr != nil:
-		return nil, v.setupErr
+	case v.setupErrLocked() != nil:
+		return nil, v.setupErrLocked()
 	case !v.wasUp:
-		return nil, &CallError{Status: v.failStatus, Cause: v.cause}
+		return nil, &CallError{Status: v.failStatusLocked(), Cause: v.cause}
 	}
 	return v, nil
+}
+
+// askedFlows is tx and rx as read-only Flows, shared with the calls that
+// asked for the same before: queuing a call for the worker costs no copy
+// of them. It takes no lock (StartCall is called from handlers).
+func (c *Core) askedFlows(tx, rx ndis.Flowspec) *Flows {
+	if f := c.asked.Load(); f != nil && f.Tx == tx && f.Rx == rx {
+		return f
+	}
+	f := &Flows{tx, rx}
+	c.asked.Store(f)
+	return f
 }
 
 // setupFailed ends a call that could not be made: its handler is told.
 func (c *Core) setupFailed(v *VC, err error) {
 	c.mu.Lock()
-	v.setupErr = err
+	v.moreLocked().setupErr = err
 	v.phase = PhaseDeleted
 	c.starting.Add(-1)
-	if p := v.first; p != nil {
+	if p := v.FirstParty(); p != nil {
 		p.err = err
 	}
 	c.callOverLocked(v)
@@ -440,8 +562,8 @@ func (c *Core) setupFailed(v *VC, err error) {
 }
 
 // makeCall creates v's VC and makes its call (worker).
-func (c *Core) makeCall(v *VC) {
-	params, err := c.cm.CallParams(v.dest, v.opts.Tx, v.opts.Rx, v.opts.Reliable)
+func (c *Core) makeCall(v *VC, asked *Flows) {
+	params, err := c.cm.CallParams(v.addr, asked.Tx, asked.Rx, v.Reliable())
 	if err != nil {
 		c.setupFailed(v, err)
 		return
@@ -461,17 +583,16 @@ func (c *Core) makeCall(v *VC) {
 		c.setupFailed(v, &StatusError{Op: "NdisCoCreateVc", Status: st})
 		return
 	}
-	name := h.String()
-	v.name.Store(&name)
+	v.setName(h)
 	c.mu.Lock()
 	v.h = h
-	c.vcs[v] = struct{}{}
+	c.addVCLocked(v)
 	c.starting.Add(-1)
 	v.phase = PhaseMaking // before the request: its completion may come first (R-GEN-10)
 	c.mu.Unlock()
 	var ph *ndis.Party
-	if v.first != nil {
-		ph, st = c.b.ClMakeCall(h, params, v.first)
+	if first := v.FirstParty(); first != nil {
+		ph, st = c.b.ClMakeCall(h, params, first)
 	} else {
 		_, st = c.b.ClMakeCall(h, params, nil)
 	}
@@ -495,14 +616,13 @@ func (c *Core) makeCallDone(v *VC, st ndis.Status, params *ndis.CallParameters, 
 	if st == ndis.StatusSuccess {
 		v.phase = PhaseConnected
 		v.wasUp = true
-		v.flows = flowsOf(params)
-		v.maxSDU = v.flows.MaxSDU()
-		v.quietAt = time.Now()
+		v.flows = c.flowsLocked(params)
+		v.maxSDU = int32(v.flows.MaxSDU())
 	} else {
 		v.phase = PhaseClosed
-		v.failStatus, v.cause = st, cause
+		v.moreLocked().failStatus, v.cause = st, cause
 	}
-	if p := v.first; p != nil {
+	if p := v.FirstParty(); p != nil {
 		if ph != nil {
 			p.h = ph
 			p.setName()
@@ -522,7 +642,7 @@ func (c *Core) makeCallDone(v *VC, st ndis.Status, params *ndis.CallParameters, 
 	c.notifyLocked()
 	c.mu.Unlock()
 	if again {
-		c.post(func() { c.progress(v) })
+		c.postProgress(v)
 	}
 }
 
@@ -537,21 +657,29 @@ func (c *Core) makeCallDone(v *VC, st ndis.Status, params *ndis.CallParameters, 
 // refused (the status: the call goes on). Safe to call from a handler.
 func (v *VC) Close(why Reason, done func(ndis.Status)) {
 	c := v.c
-	c.post(func() {
-		c.mu.Lock()
-		if done != nil {
-			if v.setupErr != nil || v.phase == PhaseClosed || v.phase == PhaseDeleted {
-				done(ndis.StatusSuccess)
-			} else {
-				v.closeRefused = 0
-				v.closeDone = append(v.closeDone, done)
-			}
+	if done == nil {
+		c.postWork(work{v: v, op: workClose, why: why})
+		return
+	}
+	c.post(func() { c.closeVc(v, why, done) })
+}
+
+// closeVc is Close on the worker.
+func (c *Core) closeVc(v *VC, why Reason, done func(ndis.Status)) {
+	c.mu.Lock()
+	if done != nil {
+		if v.setupErrLocked() != nil || v.phase == PhaseClosed || v.phase == PhaseDeleted {
+			done(ndis.StatusSuccess)
+		} else {
+			m := v.moreLocked()
+			m.closeRefused = 0
+			m.closeDone = append(m.closeDone, done)
 		}
-		c.wantCloseLocked(v, why)
-		c.notifyLocked()
-		c.mu.Unlock()
-		c.progress(v)
-	})
+	}
+	c.wantCloseLocked(v, why)
+	c.notifyLocked()
+	c.mu.Unlock()
+	c.progress(v)
 }
 
 // wantCloseLocked asks for v's call to be closed, for why, unless it is
@@ -574,7 +702,7 @@ func (c *Core) progress(v *VC) {
 	switch {
 	case v.wantClose && v.sendsOut == 0 && (v.phase == PhaseConnected || v.phase == PhaseAccepted && v.closeIndicated):
 		var last *ndis.Party
-		if v.multipoint {
+		if v.Multipoint() {
 			// A multipoint call is closed with its last party (R-CLOSE-4,
 			// R-CLOSE-5): the others are dropped first, and adds and drops
 			// in progress complete first; their completions come back here.
@@ -606,7 +734,7 @@ func (c *Core) progress(v *VC) {
 			c.closeRefusedLocked(v, st)
 			c.mu.Unlock()
 		}
-	case v.phase == PhaseClosed && !v.incoming:
+	case v.phase == PhaseClosed && !v.Incoming():
 		c.mu.Unlock()
 		st := c.b.CoDeleteVc(v.h)
 		if st != ndis.StatusSuccess {
@@ -624,11 +752,12 @@ func (c *Core) progress(v *VC) {
 // closeRefusedLocked: NdisClCloseCall was refused with st; the call goes
 // on, and whoever waits for the close is told.
 func (c *Core) closeRefusedLocked(v *VC, st ndis.Status) {
-	v.closeRefused = st
-	for _, f := range v.closeDone {
+	m := v.moreLocked()
+	m.closeRefused = st
+	for _, f := range m.closeDone {
 		f(st)
 	}
-	v.closeDone = nil
+	m.closeDone = nil
 	c.notifyLocked()
 }
 
@@ -649,18 +778,22 @@ func (c *Core) closeCallDone(v *VC, st ndis.Status) {
 	c.callOverLocked(v)
 	c.notifyLocked()
 	c.mu.Unlock()
-	c.post(func() { c.progress(v) })
+	c.postProgress(v)
 }
 
 // callOverLocked: v's call is over. Its parties are gone, and the requests
 // waiting on them, on a QoS change or on the close, are answered.
 func (c *Core) callOverLocked(v *VC) {
-	if v.qos != nil {
-		f := v.qos
-		v.qos = nil
+	m := v.more
+	if m == nil {
+		return // nothing waits
+	}
+	if m.qos != nil {
+		f := m.qos
+		m.qos = nil
 		f(nil, ErrCallGone)
 	}
-	for _, p := range v.parties {
+	for _, p := range m.parties {
 		switch {
 		case p.added != nil:
 			f := p.added
@@ -676,11 +809,11 @@ func (c *Core) callOverLocked(v *VC) {
 		}
 		p.phase = PartyGone
 	}
-	v.parties = nil
-	for _, f := range v.closeDone {
+	m.parties = nil
+	for _, f := range m.closeDone {
 		f(ndis.StatusSuccess)
 	}
-	v.closeDone = nil
+	m.closeDone = nil
 }
 
 // vcGoneLocked forgets a deleted VC and tells its handler.
@@ -690,17 +823,17 @@ func (c *Core) vcGoneLocked(v *VC) {
 	}
 	v.phase = PhaseDeleted
 	c.stopTimerLocked(v)
-	delete(c.vcs, v)
+	c.removeVCLocked(v)
 	c.callOverLocked(v)
-	e := End{Reason: v.reason, Status: v.closeSt, Cause: v.cause, WasUp: v.wasUp, Sent: v.sent, Policed: v.policed}
-	if !v.wasUp && !v.incoming {
+	e := End{Reason: v.reason, Status: v.closeSt, Cause: v.cause, WasUp: v.wasUp, Sent: v.sent, Policed: v.policedLocked()}
+	if !v.wasUp && !v.Incoming() {
 		e.Reason = ReasonNone
-		e.Err = &CallError{Status: v.failStatus, Cause: v.cause}
+		e.Err = &CallError{Status: v.failStatusLocked(), Cause: v.cause}
 	}
 	if s := v.sap; s != nil {
-		delete(s.calls, v)
+		s.calls--
 	}
-	if v.incoming && !v.wasUp && v.sap == nil {
+	if v.Incoming() && !v.wasUp && v.sap == nil {
 		// Offered and rejected, or never accepted: nobody to tell.
 		c.notifyLocked()
 		return
@@ -729,8 +862,9 @@ func (v *VC) EndInput(linger time.Duration) {
 		}
 		v.inputEnded = true
 		now := time.Now()
-		v.endAt = now
-		v.linger = linger
+		m := v.moreLocked()
+		m.endAt = now
+		m.linger = linger
 		if v.phase == PhaseConnected && !v.wantClose && linger > 0 {
 			c.armLingerLocked(v, now)
 			c.mu.Unlock()
@@ -749,14 +883,15 @@ func (c *Core) armLingerLocked(v *VC, now time.Time) {
 	if v.wantClose || v.phase != PhaseConnected {
 		return
 	}
-	quiet := later(v.quietAt, v.endAt)
-	due := quiet.Add(v.linger)
-	if deadline := v.endAt.Add(10 * v.linger); deadline.Before(due) {
+	m := v.more // allocated by EndInput
+	quiet := later(m.quietAt, m.endAt)
+	due := quiet.Add(m.linger)
+	if deadline := m.endAt.Add(10 * m.linger); deadline.Before(due) {
 		due = deadline
 	}
 	if v.sendsOut == 0 && !now.Before(due) {
 		c.wantCloseLocked(v, ReasonLocal)
-		c.post(func() { c.progress(v) })
+		c.postProgress(v)
 		return
 	}
 	wait := due.Sub(now)
@@ -764,7 +899,7 @@ func (c *Core) armLingerLocked(v *VC, now time.Time) {
 		return // the last send completion re-arms it
 	}
 	c.stopTimerLocked(v)
-	v.timer = time.AfterFunc(wait, func() {
+	m.timer = time.AfterFunc(wait, func() {
 		c.post(func() {
 			c.mu.Lock()
 			c.armLingerLocked(v, time.Now())
@@ -781,9 +916,18 @@ func later(a, b time.Time) time.Time {
 }
 
 func (c *Core) stopTimerLocked(v *VC) {
-	if v.timer != nil {
-		v.timer.Stop()
-		v.timer = nil
+	if m := v.more; m != nil && m.timer != nil {
+		m.timer.Stop()
+		m.timer = nil
+	}
+}
+
+// quietLocked records that v received or completed a send at now: after
+// the end of input, its linger counts from the last of these. Before it,
+// the end of input is later than any of them, so none is kept.
+func (v *VC) quietLocked(now func() time.Time) {
+	if v.inputEnded {
+		v.more.quietAt = now()
 	}
 }
 
@@ -807,12 +951,12 @@ func (v *VC) Send(sdus ...[]byte) error {
 		return ErrClosing
 	}
 	for _, d := range sdus {
-		if len(d) > v.maxSDU {
+		if len(d) > int(v.maxSDU) {
 			c.mu.Unlock()
-			return &SDUSizeError{Size: len(d), Max: v.maxSDU}
+			return &SDUSizeError{Size: len(d), Max: int(v.maxSDU)}
 		}
 	}
-	v.sendsOut += len(sdus)
+	v.sendsOut += int32(len(sdus))
 	c.mu.Unlock()
 	if len(sdus) > 0 {
 		// One allocation for the whole chain.

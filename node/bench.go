@@ -22,29 +22,34 @@ import (
 // destination, each created, made, closed and deleted by the Control like
 // a call session's, but with no session. Fields are guarded by Control.mu.
 type benchRun struct {
+	c             *Control
 	dest          string
 	peer, service string
 	tx, rx        ndis.Flowspec
 	total, conc   int
 
-	started  int // MakeCalls issued (or refused before)
-	inflight int // started and whose VC is not deleted yet
-	failed   int
-	stop     string // why no more calls are started, "" while they are
-	firstErr string
+	started   int // MakeCalls issued (or refused before)
+	inflight  int // started and whose VC is not deleted yet
+	connected int
+	failed    int
+	stop      string // why no more calls are started, "" while they are
+	firstErr  string
 
 	start   time.Time
 	elapsed time.Duration
-	setup   []time.Duration // connected calls: NdisClMakeCall to MakeCallComplete
+	setup   []time.Duration // connected calls: NdisClMakeCall to MakeCallComplete (not kept for held calls)
 	cycle   []time.Duration // connected calls: NdisClMakeCall to the VC deleted
 	done    chan struct{}   // closed once the last call's VC is deleted
 
 	// A run of calls to hold (a bench with Hold): a connected call is
-	// kept, in held, not closed; the run is done once every call is
-	// connected and held, or failed. release closes the held calls;
-	// released is closed once the last of them is deleted.
+	// kept (held counts them), not closed; the run is done once every
+	// call is connected and held, or failed. Its calls share one handler,
+	// holder, and the run keeps nothing else per call: a held call costs
+	// the node only what the layers below keep. release closes the held
+	// calls; released is closed once the last of them is deleted.
 	hold      bool
-	held      map[*ctlVc]struct{}
+	holder    *benchCall
+	held      int
 	lost      int // held calls the far end closed before the release
 	releasing bool
 	released  chan struct{}
@@ -126,7 +131,7 @@ func (c *Control) bench(ctx context.Context, req Request, period time.Duration, 
 	case req.Hold < 0 || req.Hold > MaxBenchHold:
 		return BenchResult{}, fmt.Errorf("bench: hold must be 0 to %d", MaxBenchHold)
 	}
-	r := &benchRun{dest: req.Dest, total: req.Calls, conc: min(req.Concurrency, req.Calls), done: make(chan struct{})}
+	r := &benchRun{c: c, dest: req.Dest, total: req.Calls, conc: min(req.Concurrency, req.Calls), done: make(chan struct{})}
 	var err error
 	if r.tx, err = req.Tx.Ndis(); err == nil {
 		if r.rx, err = req.Rx.Ndis(); err == nil {
@@ -150,9 +155,10 @@ func (c *Control) bench(ctx context.Context, req Request, period time.Duration, 
 // keeps them while r runs, then releases them, and returns r's result
 // with how many were held and this node's heap per held VC.
 func (c *Control) benchHolding(ctx context.Context, r *benchRun, hold int, period time.Duration, report func(BenchProgress)) (BenchResult, error) {
-	h := &benchRun{dest: r.dest, peer: r.peer, service: r.service, tx: r.tx, rx: r.rx,
+	h := &benchRun{c: c, dest: r.dest, peer: r.peer, service: r.service, tx: r.tx, rx: r.rx,
 		total: hold, conc: min(hold, max(r.conc, BenchHoldConcurrency)), done: make(chan struct{}),
-		hold: true, held: make(map[*ctlVc]struct{}, hold), released: make(chan struct{})}
+		hold: true, released: make(chan struct{})}
+	h.holder = &benchCall{r: h}
 	heapBefore := liveHeap()
 	hres, err := c.runBench(ctx, h, 0, nil)
 	if err != nil {
@@ -160,7 +166,7 @@ func (c *Control) benchHolding(ctx context.Context, r *benchRun, hold int, perio
 		return BenchResult{}, err
 	}
 	c.mu.Lock()
-	held := len(h.held)
+	held := h.held
 	c.mu.Unlock()
 	res := BenchResult{Dest: r.dest, Concurrency: r.conc, Hold: hold, Held: held, HoldSeconds: hres.Seconds}
 	if held < hold {
@@ -201,13 +207,16 @@ func liveHeap() int64 {
 func (c *Control) releaseHeld(h *benchRun) error {
 	c.mu.Lock()
 	h.releasing = true
-	if len(h.held) == 0 {
+	if h.held == 0 {
 		close(h.released)
 	}
-	for cv := range h.held {
-		cv.v.Close(whyLocal.reason(), nil) // only queues the close
-	}
 	c.mu.Unlock()
+	// Without c.mu: EachVC holds the Core's lock, which comes first.
+	c.core.EachVC(func(v *clientcore.VC) {
+		if v.Handler() == clientcore.Handler(h.holder) {
+			v.Close(whyLocal.reason(), nil) // only queues the close
+		}
+	})
 	select {
 	case <-h.released:
 		return nil
@@ -219,8 +228,8 @@ func (c *Control) releaseHeld(h *benchRun) error {
 // runBench starts r's calls and waits until they are over, reporting
 // progress every period if report is not nil.
 func (c *Control) runBench(ctx context.Context, r *benchRun, period time.Duration, report func(BenchProgress)) (BenchResult, error) {
-	r.setup = make([]time.Duration, 0, r.total)
-	if !r.hold {
+	if !r.hold { // a run of calls to hold reports no latencies
+		r.setup = make([]time.Duration, 0, r.total)
 		r.cycle = make([]time.Duration, 0, r.total)
 	}
 	c.mu.Lock()
@@ -302,49 +311,80 @@ func (c *Control) benchFillLocked(r *benchRun) {
 		}
 		r.started++
 		r.inflight++
-		cv := &ctlVc{c: c, bench: r, madeAt: time.Now()}
+		bc := r.holder
+		if bc == nil {
+			bc = &benchCall{r: r, madeAt: time.Since(r.start)}
+		}
 		benchMark("bench call")
-		cv.v = c.core.StartCall(r.dest, clientcore.CallOptions{Tx: r.tx, Rx: r.rx}, cv)
+		c.core.StartCall(r.dest, clientcore.CallOptions{Tx: r.tx, Rx: r.rx}, bc)
 	}
 	c.benchMaybeDoneLocked(r)
 }
 
+// benchCall is the handler of a bench call's VC: of one call, or of all
+// the calls of a run of calls to hold (benchRun.holder).
+type benchCall struct {
+	clientcore.NopHandler
+	r      *benchRun
+	madeAt time.Duration // since r.start; not for the holder
+}
+
+// Connected: the call is up; it is closed at once, or held.
+func (bc *benchCall) Connected(v *clientcore.VC, _ *clientcore.Flows) {
+	c := bc.r.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.benchMadeLocked(bc, v)
+}
+
+// PartyDropped: bench calls are point-to-point; nothing to do.
+func (bc *benchCall) PartyDropped(*clientcore.Party, clientcore.PartyEnd) {}
+
+// Closed: the VC is gone; the run starts its next call.
+func (bc *benchCall) Closed(v *clientcore.VC, e clientcore.End) {
+	c := bc.r.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.benchGoneLocked(bc, e)
+	c.notifyLocked()
+}
+
 // benchMadeLocked: a bench call is connected; it is closed at once, or
 // held.
-func (c *Control) benchMadeLocked(cv *ctlVc, v *clientcore.VC) {
-	r := cv.bench
-	r.setup = append(r.setup, time.Since(cv.madeAt))
+func (c *Control) benchMadeLocked(bc *benchCall, v *clientcore.VC) {
+	r := bc.r
+	r.connected++
 	benchMark("bench connected")
 	if r.hold { // kept: no longer in flight, the next one starts
-		r.held[cv] = struct{}{}
+		r.held++
 		r.inflight--
 		c.benchFillLocked(r)
 		return
 	}
+	r.setup = append(r.setup, time.Since(r.start)-bc.madeAt)
 	v.Close(whyLocal.reason(), nil)
 }
 
 // benchGoneLocked: a bench call's VC is gone (or the call was never made);
 // the next call starts.
-func (c *Control) benchGoneLocked(cv *ctlVc, e clientcore.End) {
-	r := cv.bench
-	if _, ok := r.held[cv]; ok {
-		delete(r.held, cv)
+func (c *Control) benchGoneLocked(bc *benchCall, e clientcore.End) {
+	r := bc.r
+	if r.hold && e.WasUp { // every call of r that came up was held
+		r.held--
 		switch {
 		case !r.releasing:
 			r.lost++
-		case len(r.held) == 0:
+		case r.held == 0:
 			close(r.released)
 		}
 		return
 	}
 	r.inflight--
-	var ce *clientcore.CallError
-	switch {
+	switch ce := callError(e.Err); {
 	case e.WasUp:
-		r.cycle = append(r.cycle, time.Since(cv.madeAt))
+		r.cycle = append(r.cycle, time.Since(r.start)-bc.madeAt)
 		benchMark("bench gone")
-	case errors.As(e.Err, &ce):
+	case ce != nil:
 		r.failed++
 		if r.firstErr == "" {
 			r.firstErr = callFailure(r.dest, ce.Status, ce.Cause).Error
@@ -366,6 +406,19 @@ func (c *Control) benchGoneLocked(cv *ctlVc, e clientcore.End) {
 		c.stopBenchLocked(r, "a call could not be made")
 	}
 	c.benchFillLocked(r)
+}
+
+// callError is the *clientcore.CallError in err's chain, nil if none: the
+// network refused the call.
+func callError(err error) *clientcore.CallError {
+	if err == nil {
+		return nil
+	}
+	var ce *clientcore.CallError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return nil
 }
 
 // isAfError: err says the Core had no usable address family.
@@ -392,7 +445,7 @@ func (c *Control) benchMaybeDoneLocked(r *benchRun) {
 
 // progressLocked says how far r has got.
 func (r *benchRun) progressLocked() BenchProgress {
-	return BenchProgress{Calls: r.total, Started: r.started, Done: len(r.cycle) + r.failed, Connected: len(r.setup),
+	return BenchProgress{Calls: r.total, Started: r.started, Done: len(r.cycle) + r.failed, Connected: r.connected,
 		Failed: r.failed, Seconds: time.Since(r.start).Seconds()}
 }
 

@@ -1,14 +1,20 @@
 package node
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+	"unsafe"
+
+	"github.com/condis-project/condis/clientcore"
 )
 
 // listenRead is listen with the session's frames read (and dropped), as
@@ -334,6 +340,9 @@ func TestEventJSON(t *testing.T) {
 			{Event: EventClosed, Vc: "vc#2", Peer: "beta", CloseInfo: &CloseInfo{Normal: true, By: ByRemote, Status: s, Cause: 16, CauseText: s, Text: s}},
 			{Event: EventClosed, Vc: "vc#3", CloseInfo: &CloseInfo{By: s, Cause: -1, Text: s}},
 			{Event: EventClosed, Vc: "vc#4", CloseInfo: &CloseInfo{}},
+			{Event: EventQoS, Vc: s, Peer: "beta", Tx: &Flowspec{Service: s, Rate: 1, Bucket: 2, Peak: 3, MaxSDU: 4, Latency: 5, Jitter: 6, MinSize: 7}, Rx: &Flowspec{}},
+			{Event: EventQoS, Vc: "vc#5", Rx: &Flowspec{Peak: 1 << 31, MinSize: 9}},
+			{Event: EventPartyDropped, Vc: "vc#6", Peer: s, Party: s, Dest: s, MaxSDU: 9180, Reliable: true, CloseInfo: &CloseInfo{By: ByRemote, Text: s, Sent: 3, Policed: 1}},
 		} {
 			want, err := json.Marshal(ev)
 			if err != nil {
@@ -386,5 +395,204 @@ func TestEventsBounded(t *testing.T) {
 	last := frames[len(frames)-1]
 	if want := fmt.Sprintf("%d event(s) dropped", 10); last.Type != FrameError || !strings.HasPrefix(string(last.Payload), want) {
 		t.Errorf("last frame: %v %q, want an error saying %q", last.Type, last.Payload, want)
+	}
+}
+
+// TestFramesNoGarbage: the control plane's per-frame work allocates only
+// the payload a frame must own: writing a frame none, reading one from a
+// buffered reader one, queuing an event none (its JSON goes into the
+// queue's reused buffer), encoding one (into a buffer big enough) none
+// (issue 12 item 3).
+func TestFramesNoGarbage(t *testing.T) {
+	var out bytes.Buffer
+	bw := bufio.NewWriterSize(&out, 64<<10)
+	payload := []byte(`{"event":"call","vc":"vc#1"}`)
+	if n := testing.AllocsPerRun(100, func() {
+		if err := writeFrameTo(bw, FrameEvent, payload); err != nil {
+			t.Fatal(err)
+		}
+		bw.Reset(&out)
+		out.Reset()
+	}); n != 0 {
+		t.Errorf("writeFrameTo: %v allocations per frame, want 0", n)
+	}
+	var stream bytes.Buffer
+	for range 200 {
+		WriteFrame(&stream, FrameEvent, payload)
+	}
+	br := bufio.NewReader(&stream)
+	if n := testing.AllocsPerRun(100, func() {
+		f, err := ReadFrame(br)
+		if err != nil || f.Type != FrameEvent || string(f.Payload) != string(payload) {
+			t.Fatalf("ReadFrame: %v %q, %v", f.Type, f.Payload, err)
+		}
+	}); n != 1 {
+		t.Errorf("ReadFrame: %v allocations per frame, want 1 (the payload)", n)
+	}
+	var q outQueue
+	q.init()
+	info := CloseInfo{Normal: true, By: ByRemote, Text: "call closed by the far end"}
+	if n := testing.AllocsPerRun(100, func() {
+		q.pushEvent(Event{Event: EventClosed, Vc: "vc#12", Peer: "alpha", CloseInfo: &info})
+		fs, _ := q.next()
+		q.written(fs)
+	}); n != 0 {
+		t.Errorf("pushEvent: %v allocations per event, want 0", n)
+	}
+	buf := make([]byte, 0, 512)
+	ev := Event{Event: EventQoS, Vc: "vc#12", Tx: &Flowspec{Service: "guaranteed", Rate: 1}, Rx: &Flowspec{Peak: 2}}
+	if n := testing.AllocsPerRun(100, func() { buf = ev.appendJSON(buf[:0]) }); n != 0 {
+		t.Errorf("Event.appendJSON: %v allocations per event, want 0", n)
+	}
+}
+
+// TestReadFrameEnds: ReadFrame says how a stream ended the same from a
+// buffered reader as from any other: io.EOF between frames,
+// io.ErrUnexpectedEOF within one, and refuses a frame longer than
+// MaxFrame.
+func TestReadFrameEnds(t *testing.T) {
+	var whole bytes.Buffer
+	WriteFrame(&whole, FrameData, []byte("sdu"))
+	long := []byte{byte(FrameData), 0xff, 0xff, 0xff, 0xff}
+	for _, tc := range []struct {
+		name   string
+		stream []byte
+		want   error
+	}{
+		{"empty", nil, io.EOF},
+		{"half a header", whole.Bytes()[:3], io.ErrUnexpectedEOF},
+		{"half a payload", whole.Bytes()[:frameHeader+1], io.ErrUnexpectedEOF},
+		{"too long", long, errFrameTooLong},
+	} {
+		for _, buffered := range []bool{false, true} {
+			var r io.Reader = bytes.NewReader(tc.stream)
+			if buffered {
+				r = bufio.NewReader(r)
+			}
+			if _, err := ReadFrame(r); !errors.Is(err, tc.want) {
+				t.Errorf("%s (buffered %v): %v, want %v", tc.name, buffered, err, tc.want)
+			}
+		}
+	}
+	f, err := ReadFrame(bufio.NewReader(bytes.NewReader(whole.Bytes())))
+	if err != nil || f.Type != FrameData || string(f.Payload) != "sdu" {
+		t.Errorf("a whole frame: %v %q, %v", f.Type, f.Payload, err)
+	}
+}
+
+// TestBenchCallSmall: what the control plane keeps per call is small: a
+// measured bench call's handler, and a listen session's ctlVc (issue 12
+// item 3: they were a 176-octet ctlVc each, and a map entry per held call;
+// held calls now share one handler).
+func TestBenchCallSmall(t *testing.T) {
+	if s := unsafe.Sizeof(benchCall{}); s > 16 {
+		t.Errorf("benchCall takes %d octets, more than 16", s)
+	}
+	if s := unsafe.Sizeof(ctlVc{}); s > 48 {
+		t.Errorf("ctlVc takes %d octets, more than 48", s)
+	}
+}
+
+// TestSessionCalls: a listen session's calls are a slice with each call's
+// index in it: removing one (any one, twice, or one never added) says
+// whether it was there and leaves exactly the others, each at its index.
+func TestSessionCalls(t *testing.T) {
+	s := &session{}
+	var all []*ctlVc
+	for range 500 {
+		cv := &ctlVc{}
+		all = append(all, cv)
+		s.addCallLocked(cv)
+	}
+	if s.removeCallLocked(&ctlVc{}) {
+		t.Error("a call never added was removed")
+	}
+	want := map[*ctlVc]bool{}
+	for i, cv := range all {
+		if i%7 == 2 {
+			want[cv] = true
+			continue
+		}
+		if !s.removeCallLocked(cv) || s.removeCallLocked(cv) {
+			t.Fatalf("call %d: removed not once", i)
+		}
+	}
+	if len(s.calls) != len(want) || cap(s.calls) > 4*len(want) {
+		t.Fatalf("%d calls (capacity %d) left, want %d", len(s.calls), cap(s.calls), len(want))
+	}
+	for i, cv := range s.calls {
+		if !want[cv] || int(cv.at) != i {
+			t.Errorf("call at %d says %d; kept %v", i, cv.at, want[cv])
+		}
+	}
+}
+
+// TestEventBufferReuse: events share a buffer the queue reuses once the
+// writer has written them; events queued while a batch is being written
+// never touch the batch's payloads, and each frame is its own event.
+func TestEventBufferReuse(t *testing.T) {
+	var q outQueue
+	q.init()
+	n := 0
+	push := func(k int) (want []string) {
+		for range k {
+			n++
+			ev := Event{Event: EventCall, Vc: fmt.Sprintf("vc#%d", n), Peer: strings.Repeat("p", n%7)}
+			want = append(want, string(ev.appendJSON(nil)))
+			q.pushEvent(ev)
+		}
+		return want
+	}
+	check := func(what string, batch []Frame, want []string) {
+		t.Helper()
+		if len(batch) != len(want) {
+			t.Fatalf("%s: %d frames, want %d", what, len(batch), len(want))
+		}
+		for i, f := range batch {
+			if f.Type != FrameEvent || string(f.Payload) != want[i] {
+				t.Errorf("%s: frame %d is %v %s, want %s", what, i, f.Type, f.Payload, want[i])
+			}
+		}
+	}
+	want := push(3)
+	for round := range 5 {
+		batch, ok := q.next()
+		if !ok {
+			t.Fatal("the queue is dead")
+		}
+		next := push(3 + round*40) // while the batch is being written; enough to grow the buffer
+		check(fmt.Sprintf("round %d, being written", round), batch, want)
+		q.written(batch)
+		want = next
+	}
+}
+
+// TestBenchHeldGone: a held call whose VC goes before the release counts
+// as lost; once the release began, the last held call gone closes
+// released, exactly once.
+func TestBenchHeldGone(t *testing.T) {
+	c := &Control{}
+	r := &benchRun{c: c, hold: true, held: 3, released: make(chan struct{})}
+	r.holder = &benchCall{r: r}
+	c.benchGoneLocked(r.holder, clientcore.End{WasUp: true, Reason: clientcore.ReasonRemote})
+	if r.held != 2 || r.lost != 1 {
+		t.Fatalf("after one held call went: held %d, lost %d; want 2 and 1", r.held, r.lost)
+	}
+	r.releasing = true
+	for i := range 2 {
+		select {
+		case <-r.released:
+			t.Fatalf("released with %d held calls left", 2-i)
+		default:
+		}
+		c.benchGoneLocked(r.holder, clientcore.End{WasUp: true, Reason: clientcore.ReasonLocal})
+	}
+	select {
+	case <-r.released:
+	default:
+		t.Fatal("the last held call went and released is not closed")
+	}
+	if r.held != 0 || r.lost != 1 {
+		t.Errorf("held %d, lost %d; want 0 and 1", r.held, r.lost)
 	}
 }

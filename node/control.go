@@ -281,21 +281,27 @@ func startError(err error) string {
 
 // ctlVc is the Control's context for one of the Core's VCs: the handler
 // of its events (control_handlers.go). Fields are guarded by Control.mu.
+//
+// A listen session holds one per call it took, for as long as the call is
+// up: what only some calls need is in more, allocated when first needed.
 type ctlVc struct {
-	c        *Control
-	v        *clientcore.VC // set once StartCall returned, or when offered
-	incoming bool
-	s        *session  // its session; for an incoming VC, set once the call is accepted
-	bench    *benchRun // the bench request that made it (then s is nil)
-	madeAt   time.Time // a bench call's start
+	v     *clientcore.VC    // set once StartCall returned, or when offered
+	s     *session          // its session (and through it the Control), fixed when it is made
+	flows *clientcore.Flows // granted (outgoing) or offered (incoming) flowspecs; nil if unknown
+	more  *ctlVcMore
 
+	maxSDU    int32
+	at        int32 // a listen session's call: its index in session.calls, -1 once out
+	incoming  bool
 	connected bool
 	wasUp     bool
-	reliable  bool              // incoming: the caller asked for a reliable VC
-	flows     *clientcore.Flows // granted (outgoing) or offered (incoming) flowspecs; nil if unknown
-	maxSDU    int
-	held      [][]byte // an echo listener's SDUs received before CallConnected
-	end       *clientcore.End
+	reliable  bool // incoming: the caller asked for a reliable VC
+}
+
+// ctlVcMore is the part of a ctlVc that most calls never use.
+type ctlVcMore struct {
+	held [][]byte        // an echo or tagged listener's SDUs received before CallConnected
+	end  *clientcore.End // a call session's call: how it ended
 
 	// A point-to-multipoint call of a call session: the leaves its
 	// session asked for, in order, and how many of them are not yet added
@@ -303,6 +309,61 @@ type ctlVc struct {
 	initial  []*clientcore.Party
 	more     []string
 	settling int
+}
+
+// addCallLocked adds cv to s's calls. A slice with each call's index in
+// it costs a held call 8 octets where a map cost about 30.
+func (s *session) addCallLocked(cv *ctlVc) {
+	cv.at = int32(len(s.calls))
+	s.calls = append(s.calls, cv)
+}
+
+// removeCallLocked removes cv from s's calls and says whether it was
+// there: the last one takes its place.
+func (s *session) removeCallLocked(cv *ctlVc) bool {
+	i := int(cv.at)
+	if i < 0 || i >= len(s.calls) || s.calls[i] != cv {
+		return false
+	}
+	last := len(s.calls) - 1
+	s.calls[i] = s.calls[last]
+	s.calls[i].at = int32(i)
+	s.calls[last] = nil
+	s.calls = s.calls[:last]
+	cv.at = -1
+	if cap(s.calls) > 64 && len(s.calls) < cap(s.calls)/4 {
+		// Most of the calls are gone: so is most of their memory.
+		s.calls = append(make([]*ctlVc, 0, 2*len(s.calls)), s.calls...)
+	}
+	return true
+}
+
+// moreLocked returns cv.more, allocating it if need be.
+func (cv *ctlVc) moreLocked() *ctlVcMore {
+	if cv.more == nil {
+		cv.more = &ctlVcMore{}
+	}
+	return cv.more
+}
+
+// settlingLocked is how many of a multipoint call's further leaves are not
+// yet added or failed.
+func (cv *ctlVc) settlingLocked() int {
+	if cv.more == nil {
+		return 0
+	}
+	return cv.more.settling
+}
+
+// holdLocked keeps SDUs received before the call is connected, a bounded
+// few: maxHeldSDUs.
+func (cv *ctlVc) holdLocked(sdus [][]byte) {
+	m := cv.moreLocked()
+	for _, d := range sdus {
+		if len(m.held) < maxHeldSDUs {
+			m.held = append(m.held, d)
+		}
+	}
 }
 
 // flowsOf copies the flowspecs of p; nil if it has none.
@@ -318,11 +379,7 @@ func maxSDU(f *clientcore.Flows) int { return min(f.MaxSDU(), MaxFrame) }
 
 // closeInfo says how cv's call ended, for its session, and what was sent
 // on it.
-func (cv *ctlVc) closeInfo() CloseInfo {
-	e := cv.end
-	if e == nil {
-		e = &clientcore.End{}
-	}
+func (cv *ctlVc) closeInfo(e *clientcore.End) CloseInfo {
 	info := closeReason(cv.v.Name(), closeWhy(e.Reason), e.Status, e.Cause)
 	info.Sent, info.Policed = e.Sent, e.Policed
 	return info
@@ -368,7 +425,7 @@ func (c *Control) startCall(s *session, req *Request) {
 		fail(Response{Error: fmt.Sprintf("call %s: %v", req.Dest, err)})
 		return
 	}
-	cv := &ctlVc{c: c, s: s}
+	cv := &ctlVc{s: s}
 	o := clientcore.CallOptions{Tx: tx, Rx: rx, Reliable: req.Reliable, Multipoint: req.Multipoint || len(req.Parties) > 0}
 	c.mu.Lock()
 	if c.down {
@@ -377,8 +434,9 @@ func (c *Control) startCall(s *session, req *Request) {
 		return
 	}
 	if o.Multipoint {
-		cv.more = append([]string(nil), req.Parties...)
-		cv.settling = len(req.Parties)
+		m := cv.moreLocked()
+		m.more = append([]string(nil), req.Parties...)
+		m.settling = len(req.Parties)
 	}
 	s.vc, s.linger = cv, time.Duration(req.LingerMs)*time.Millisecond
 	c.sessions[s] = struct{}{}
@@ -432,7 +490,7 @@ func (c *Control) endSession(s *session, why closeWhy) {
 	lsap := s.lsap
 	var calls []*clientcore.VC
 	if soft { // the SAP is going already: close what calls it left
-		for cv := range s.calls {
+		for _, cv := range s.calls {
 			calls = append(calls, cv.v)
 		}
 	}

@@ -159,7 +159,7 @@ func TestQueueCapCountsEveryFrame(t *testing.T) {
 	q.pushError(msg)
 	q.pushData([]byte("late"))
 	q.pushEvent(Event{Event: EventCall, Vc: "vc#9"})
-	q.written()
+	q.written(batch)
 	if q.octets != 0 || len(overflows) != 1 {
 		t.Fatalf("after the batch was written: %d octets queued, overflows %v", q.octets, overflows)
 	}

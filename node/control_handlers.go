@@ -22,16 +22,12 @@ import (
 // now; an incoming call's listen session is told, and an echo listener
 // sends back what it held.
 func (cv *ctlVc) Connected(v *clientcore.VC, f *clientcore.Flows) {
-	c := cv.c
+	c := cv.s.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cv.connected, cv.wasUp = true, true
 	cv.flows = f
-	cv.maxSDU = maxSDU(f)
-	if cv.bench != nil {
-		c.benchMadeLocked(cv, v)
-		return
-	}
+	cv.maxSDU = int32(maxSDU(f))
 	if v.Multipoint() && !cv.incoming {
 		c.addMoreLocked(cv, v)
 	}
@@ -45,12 +41,13 @@ func (cv *ctlVc) Connected(v *clientcore.VC, f *clientcore.Flows) {
 		if f != nil {
 			ev.Tx, ev.Rx = FlowspecOf(f.Tx), FlowspecOf(f.Rx)
 		}
-		ev.MaxSDU, ev.Reliable = cv.maxSDU, cv.reliable
+		ev.MaxSDU, ev.Reliable = int(cv.maxSDU), cv.reliable
 		s.byName[v.Name()] = cv
 	}
 	s.out.pushEvent(ev)
-	if held := cv.held; len(held) > 0 {
-		cv.held = nil
+	if m := cv.more; m != nil && len(m.held) > 0 {
+		held := m.held
+		m.held = nil
 		if s.tagged {
 			pushVcData(s, v.Name(), held)
 		} else {
@@ -62,7 +59,7 @@ func (cv *ctlVc) Connected(v *clientcore.VC, f *clientcore.Flows) {
 
 // Received queues the SDUs for the session, or echoes them.
 func (cv *ctlVc) Received(v *clientcore.VC, sdus [][]byte) {
-	c := cv.c
+	c := cv.s.c
 	c.mu.Lock()
 	s := cv.s
 	if s == nil {
@@ -74,11 +71,7 @@ func (cv *ctlVc) Received(v *clientcore.VC, sdus [][]byte) {
 			// The caller may send once it has our CONNECT; we may send only
 			// once CallConnected says the call is up. Hold the SDUs until
 			// then, a bounded few.
-			for _, d := range sdus {
-				if len(cv.held) < maxHeldSDUs {
-					cv.held = append(cv.held, d)
-				}
-			}
+			cv.holdLocked(sdus)
 			c.mu.Unlock()
 			return
 		}
@@ -90,11 +83,7 @@ func (cv *ctlVc) Received(v *clientcore.VC, sdus [][]byte) {
 		// Not yet told of the call (its call event comes at CallConnected):
 		// hold what the caller sent first, a bounded few, as an echo
 		// listener does.
-		for _, d := range sdus {
-			if len(cv.held) < maxHeldSDUs {
-				cv.held = append(cv.held, d)
-			}
-		}
+		cv.holdLocked(sdus)
 		c.mu.Unlock()
 		return
 	}
@@ -124,12 +113,12 @@ func (cv *ctlVc) SendsCompleted(*clientcore.VC, int) {}
 
 // QoSChanged tells the session the call's new flowspecs.
 func (cv *ctlVc) QoSChanged(v *clientcore.VC, f clientcore.Flows) {
-	c := cv.c
+	c := cv.s.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cv.flows = &f
 	if !cv.incoming {
-		cv.maxSDU = maxSDU(&f)
+		cv.maxSDU = int32(maxSDU(&f))
 	}
 	if s := cv.s; s != nil {
 		s.out.pushEvent(Event{Event: EventQoS, Vc: v.Name(), Peer: v.Peer(), Tx: FlowspecOf(f.Tx), Rx: FlowspecOf(f.Rx)})
@@ -138,7 +127,7 @@ func (cv *ctlVc) QoSChanged(v *clientcore.VC, f clientcore.Flows) {
 
 // PartyDropped tells the session a leaf went, unless it went with the call.
 func (cv *ctlVc) PartyDropped(p *clientcore.Party, e clientcore.PartyEnd) {
-	c := cv.c
+	c := cv.s.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if s := cv.s; s != nil && !e.CallClosing {
@@ -151,16 +140,10 @@ func (cv *ctlVc) PartyDropped(p *clientcore.Party, e clientcore.PartyEnd) {
 // Closed: the VC is gone. A call session ends with it (or learns its call
 // failed); a listen session is told; a bench run starts its next call.
 func (cv *ctlVc) Closed(v *clientcore.VC, e clientcore.End) {
-	c := cv.c
+	c := cv.s.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	cv.end = &e
 	cv.connected = false
-	if cv.bench != nil {
-		c.benchGoneLocked(cv, e)
-		c.notifyLocked()
-		return
-	}
 	s := cv.s
 	c.notifyLocked()
 	if s == nil {
@@ -168,6 +151,8 @@ func (cv *ctlVc) Closed(v *clientcore.VC, e clientcore.End) {
 	}
 	switch s.kind {
 	case sessionCall:
+		end := e                   // a copy: e itself stays on the stack for the listen sessions' calls
+		cv.moreLocked().end = &end // serveCall reads it
 		var ce *clientcore.CallError
 		if e.Err != nil && !errors.As(e.Err, &ce) {
 			// Never made: the start failed.
@@ -184,13 +169,12 @@ func (cv *ctlVc) Closed(v *clientcore.VC, e clientcore.End) {
 			delete(c.sessions, s)
 			return
 		}
-		c.finishLocked(s, cv.closeInfo())
+		c.finishLocked(s, cv.closeInfo(&e))
 	case sessionListen:
-		if _, ok := s.calls[cv]; ok {
-			delete(s.calls, cv)
+		if s.removeCallLocked(cv) {
 			delete(s.byName, v.Name())
 			if e.WasUp {
-				info := cv.closeInfo()
+				info := cv.closeInfo(&e)
 				s.out.pushEvent(Event{Event: EventClosed, Vc: v.Name(), Peer: v.Peer(), CloseInfo: &info})
 			}
 		}
@@ -232,11 +216,11 @@ func (s *session) Offered(sap *clientcore.SAP, o *clientcore.Offer) clientcore.H
 	if c.down || s.ending || s.finished {
 		return nil
 	}
-	cv := &ctlVc{c: c, v: o.VC, incoming: true, s: s, flows: o.Flows, maxSDU: maxSDU(o.Flows)}
+	cv := &ctlVc{v: o.VC, incoming: true, s: s, flows: o.Flows, maxSDU: int32(maxSDU(o.Flows))}
 	if _, flags, ok := q2931.Media(o.Params); ok && flags&q2931.MediaReliable != 0 {
 		cv.reliable = true
 	}
-	s.calls[cv] = struct{}{}
+	s.addCallLocked(cv)
 	return cv
 }
 

@@ -340,10 +340,11 @@ func writeFrameTo(bw *bufio.Writer, t FrameType, payload []byte) error {
 	if len(payload) > MaxFrame {
 		return fmt.Errorf("frame of %d octets, more than %d", len(payload), MaxFrame)
 	}
-	var h [frameHeader]byte
-	h[0] = byte(t)
+	// The header goes into bw's own buffer: a header of our own would
+	// escape to the heap, once per frame.
+	h := append(bw.AvailableBuffer(), byte(t), 0, 0, 0, 0)
 	binary.BigEndian.PutUint32(h[1:], uint32(len(payload)))
-	bw.Write(h[:])
+	bw.Write(h)
 	_, err := bw.Write(payload)
 	return err
 }
@@ -354,15 +355,31 @@ var errFrameTooLong = errors.New("frame longer than the control protocol allows"
 // ReadFrame reads one frame from r. io.EOF means the peer closed the
 // connection between frames.
 func ReadFrame(r io.Reader) (Frame, error) {
-	var h [frameHeader]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		return Frame{}, err
+	var t FrameType
+	var n uint32
+	if br, ok := r.(*bufio.Reader); ok {
+		// Every reader of frames is buffered: the header is read in place,
+		// without a buffer of its own, which would escape to the heap.
+		h, err := br.Peek(frameHeader)
+		if err != nil {
+			if len(h) > 0 && err == io.EOF {
+				err = io.ErrUnexpectedEOF // as io.ReadFull says it
+			}
+			return Frame{}, err
+		}
+		t, n = FrameType(h[0]), binary.BigEndian.Uint32(h[1:])
+		br.Discard(frameHeader)
+	} else {
+		var h [frameHeader]byte
+		if _, err := io.ReadFull(r, h[:]); err != nil {
+			return Frame{}, err
+		}
+		t, n = FrameType(h[0]), binary.BigEndian.Uint32(h[1:])
 	}
-	n := binary.BigEndian.Uint32(h[1:])
 	if n > MaxFrame {
 		return Frame{}, fmt.Errorf("%w (%d octets, at most %d)", errFrameTooLong, n, MaxFrame)
 	}
-	f := Frame{Type: FrameType(h[0]), Payload: make([]byte, n)}
+	f := Frame{Type: t, Payload: make([]byte, n)}
 	if _, err := io.ReadFull(r, f.Payload); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
@@ -923,15 +940,9 @@ func writeJSONLine(w io.Writer, v any) error {
 
 // appendJSON appends e as encoding/json marshals it (the tests hold it to
 // that, byte for byte), without reflection.
-func (e Event) appendJSON(b []byte) []byte {
-	if e.Tx != nil || e.Rx != nil {
-		// A QoS event, rare: encoding/json writes the flowspecs.
-		j, err := json.Marshal(e)
-		if err != nil {
-			panic(err) // our own types always marshal
-		}
-		return append(b, j...)
-	}
+//
+// Nothing of e escapes: an event built on the stack stays there.
+func (e *Event) appendJSON(b []byte) []byte {
 	b = append(b, `{"event":`...)
 	b = appendJSONString(b, e.Event)
 	b = append(b, `,"vc":`...)
@@ -947,6 +958,14 @@ func (e Event) appendJSON(b []byte) []byte {
 	if e.Dest != "" {
 		b = append(b, `,"dest":`...)
 		b = appendJSONString(b, e.Dest)
+	}
+	if e.Tx != nil {
+		b = append(b, `,"tx":`...)
+		b = e.Tx.appendJSON(b)
+	}
+	if e.Rx != nil {
+		b = append(b, `,"rx":`...)
+		b = e.Rx.appendJSON(b)
 	}
 	if e.MaxSDU != 0 {
 		b = append(b, `,"max_sdu":`...)
@@ -981,6 +1000,36 @@ func (e Event) appendJSON(b []byte) []byte {
 		if ci.Policed != 0 {
 			b = append(b, `,"policed":`...)
 			b = strconv.AppendUint(b, ci.Policed, 10)
+		}
+	}
+	return append(b, '}')
+}
+
+// appendJSON appends f as encoding/json marshals it.
+func (f *Flowspec) appendJSON(b []byte) []byte {
+	b = append(b, '{')
+	first := true
+	sep := func(b []byte, name string) []byte {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '"')
+		b = append(b, name...)
+		return append(b, '"', ':')
+	}
+	if f.Service != "" {
+		b = sep(b, "service")
+		b = appendJSONString(b, f.Service)
+	}
+	for _, n := range [...]struct {
+		name string
+		v    uint32
+	}{{"rate", f.Rate}, {"bucket", f.Bucket}, {"peak", f.Peak}, {"max_sdu", f.MaxSDU}, {"latency", f.Latency},
+		{"delay_variation", f.Jitter}, {"min_policed", f.MinSize}} {
+		if n.v != 0 {
+			b = sep(b, n.name)
+			b = strconv.AppendUint(b, uint64(n.v), 10)
 		}
 	}
 	return append(b, '}')

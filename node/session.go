@@ -66,7 +66,7 @@ type session struct {
 	sap        *ndis.Sap // its handle while registered
 	registered bool
 	sapGone    bool
-	calls      map[*ctlVc]struct{} // accepted and not yet deleted
+	calls      []*ctlVc // accepted and not yet deleted, each at its ctlVc.at
 }
 
 // Bounds of what a session may have queued for its client (see the
@@ -109,6 +109,12 @@ type outQueue struct {
 	lostEvs     int  // events
 	wake        chan struct{}
 
+	// Events are written into evBuf, and their frames' payloads are parts
+	// of it; next hands it to the writer with them (writing), and written
+	// gives it back (evSpare) for the events to come: an event costs no
+	// allocation of its own.
+	evBuf, writing, evSpare []byte
+
 	// peak and peakFrames are the most the queue ever held (octets as
 	// counted against the cap, and frames), for the tests.
 	peak, peakFrames int
@@ -121,11 +127,20 @@ type outQueue struct {
 func (q *outQueue) init() { q.wake = make(chan struct{}, 1) }
 
 func (q *outQueue) push(f Frame) {
-	cost := frameCost(f)
 	q.mu.Lock()
+	_, queued := q.admitLocked(f)
+	q.mu.Unlock()
+	q.admitted(queued)
+}
+
+// admitLocked queues f unless the session's state or its cap refuses it,
+// and says whether it did. queued is for admitted, once q.mu is released:
+// what the session would have queued if f took it over its cap, 0 if
+// not.
+func (q *outQueue) admitLocked(f Frame) (taken bool, queued int) {
+	cost := frameCost(f)
 	if q.dead || q.last || (q.over && f.Type != FrameClose) {
-		q.mu.Unlock()
-		return
+		return false, 0
 	}
 	switch {
 	case f.Type == FrameClose:
@@ -136,21 +151,16 @@ func (q *outQueue) push(f Frame) {
 		} else {
 			q.lostEvs++
 		}
-		q.mu.Unlock()
-		return
+		return false, 0
 	case q.octets+cost > maxQueued:
 		// Over the cap: what is queued goes (what the writer is writing
 		// cannot), and so does every frame to come but the close frame.
 		queued := q.octets + cost
 		q.over = true
 		q.frames, q.octets = nil, q.batch
+		q.evBuf = q.evBuf[:0] // its events went with their frames
 		q.dropped, q.lostEvs = 0, 0
-		overflow := q.overflow
-		q.mu.Unlock()
-		if overflow != nil {
-			overflow(queued)
-		}
-		return
+		return false, queued
 	}
 	q.frames = append(q.frames, f)
 	q.octets += cost
@@ -159,7 +169,18 @@ func (q *outQueue) push(f Frame) {
 	if f.Type == FrameClose {
 		q.last = true
 	}
-	q.mu.Unlock()
+	return true, 0
+}
+
+// admitted follows admitLocked, without q.mu: it tells the session it went
+// over its cap, or wakes the writer.
+func (q *outQueue) admitted(queued int) {
+	if queued > 0 {
+		if q.overflow != nil {
+			q.overflow(queued)
+		}
+		return
+	}
 	select {
 	case q.wake <- struct{}{}:
 	default:
@@ -181,10 +202,26 @@ func (q *outQueue) pushClose(info CloseInfo) { q.pushJSON(FrameClose, info) }
 
 // pushEvent queues an event frame. Its JSON is written by hand: a listen
 // session gets two per call, and encoding/json's reflection was 7% of the
-// called node's CPU at a high call rate.
+// called node's CPU at a high call rate. ev does not escape, and the JSON
+// goes into the queue's evBuf: an event costs no allocation.
 func (q *outQueue) pushEvent(ev Event) {
-	q.push(Frame{Type: FrameEvent, Payload: ev.appendJSON(make([]byte, 0, 96))})
+	q.mu.Lock()
+	start := len(q.evBuf)
+	buf := ev.appendJSON(q.evBuf)
+	// The payload is capped at its end: nothing appended later reaches it.
+	taken, queued := q.admitLocked(Frame{Type: FrameEvent, Payload: buf[start:len(buf):len(buf)]})
+	if taken {
+		q.evBuf = buf
+	} else if !q.over {
+		q.evBuf = buf[:start]
+	}
+	q.mu.Unlock()
+	q.admitted(queued)
 }
+
+// maxReusedEvents bounds the event buffer a session's queue keeps for
+// reuse.
+const maxReusedEvents = 64 << 10
 
 // next waits for frames and hands them to the writer as one batch, which
 // counts against the cap until the writer calls written; ok is false once
@@ -217,6 +254,7 @@ func (q *outQueue) next() (frames []Frame, ok bool) {
 		if len(q.frames) > 0 {
 			fs := q.frames
 			q.frames = nil
+			q.writing, q.evBuf, q.evSpare = q.evBuf, q.evSpare[:0], nil
 			q.batch, q.batchFrames = q.octets, len(fs)
 			q.mu.Unlock()
 			return fs, true
@@ -226,13 +264,28 @@ func (q *outQueue) next() (frames []Frame, ok bool) {
 	}
 }
 
-// written: the writer has written the batch next handed it.
-func (q *outQueue) written() {
+// written: the writer has written batch, which next handed it. Its slice
+// takes the frames to come, unless some came meanwhile: a session's
+// queue is not grown anew for every batch.
+func (q *outQueue) written(batch []Frame) {
+	clear(batch) // let the payloads go
 	q.mu.Lock()
 	q.octets -= q.batch
 	q.batch, q.batchFrames = 0, 0
+	if q.frames == nil && !q.dead && !q.over && cap(batch) <= maxReusedFrames {
+		q.frames = batch[:0]
+	}
+	// Every event frame in writing was in the batch: it is free again.
+	if !q.dead && cap(q.writing) <= maxReusedEvents {
+		q.evSpare = q.writing[:0]
+	}
+	q.writing = nil
 	q.mu.Unlock()
 }
+
+// maxReusedFrames bounds the slice a session's queue keeps for reuse: a
+// burst of frames does not keep its memory for ever.
+const maxReusedFrames = 1024
 
 // overCap reports whether the session went over its cap.
 func (q *outQueue) overCap() bool {
@@ -246,6 +299,7 @@ func (q *outQueue) kill() {
 	q.mu.Lock()
 	q.dead = true
 	q.frames = nil
+	q.evBuf, q.evSpare = nil, nil
 	q.octets, q.batch, q.batchFrames = 0, 0, 0
 	q.mu.Unlock()
 	select {
@@ -394,7 +448,7 @@ func (c *Control) serveCall(conn net.Conn, br *bufio.Reader, req *Request) {
 	c.startCall(s, req)
 	err := c.await(c.ctx, func() bool {
 		// A multipoint call answers once its further leaves are added too.
-		return s.startErr != nil || s.finished || (s.vc != nil && s.vc.wasUp && s.vc.settling == 0)
+		return s.startErr != nil || s.finished || (s.vc != nil && s.vc.wasUp && s.vc.settlingLocked() == 0)
 	})
 	if err != nil {
 		return // Shutdown gave up waiting
@@ -407,14 +461,16 @@ func (c *Control) serveCall(conn net.Conn, br *bufio.Reader, req *Request) {
 	case s.startErr != nil:
 		resp = *s.startErr
 	case cv.wasUp:
-		resp = Response{OK: true, Vc: cv.v.Name(), MaxSDU: cv.maxSDU}
+		resp = Response{OK: true, Vc: cv.v.Name(), MaxSDU: int(cv.maxSDU)}
 		if f := cv.flows; f != nil {
 			resp.Tx, resp.Rx = FlowspecOf(f.Tx), FlowspecOf(f.Rx)
 		}
-		initial = cv.initial
+		if cv.more != nil {
+			initial = cv.more.initial
+		}
 	default:
 		var ce *clientcore.CallError
-		if cv.end != nil && errors.As(cv.end.Err, &ce) {
+		if cv.more != nil && cv.more.end != nil && errors.As(cv.more.end.Err, &ce) {
 			resp = callFailure(req.Dest, ce.Status, ce.Cause)
 		} else {
 			resp = Response{Error: fmt.Sprintf("call %s failed", req.Dest)}
@@ -439,7 +495,7 @@ func (c *Control) serveCall(conn net.Conn, br *bufio.Reader, req *Request) {
 
 func (c *Control) serveListen(conn net.Conn, br *bufio.Reader, req *Request) {
 	s := c.newSession(sessionListen, conn)
-	s.service, s.echo, s.calls = req.Service, req.Echo, map[*ctlVc]struct{}{}
+	s.service, s.echo = req.Service, req.Echo
 	s.tagged, s.byName = req.Tagged, map[string]*ctlVc{}
 	if !c.attach(conn, s) {
 		writeJSONLine(conn, Response{Error: "the node is shutting down"})
@@ -577,7 +633,7 @@ func (c *Control) writer(s *session, done chan struct{}) {
 			c.endSession(s, whyGone)
 			return
 		}
-		s.out.written()
+		s.out.written(frames)
 		if last {
 			return
 		}

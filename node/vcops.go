@@ -44,17 +44,18 @@ type FlowspecChecker interface {
 // addMoreLocked adds the further leaves a call session asked for, once its
 // call is up (a handler of the Core's: AddParty only queues the request).
 func (c *Control) addMoreLocked(cv *ctlVc, v *clientcore.VC) {
-	dests := cv.more
-	cv.more = nil
-	cv.initial = append(cv.initial, v.FirstParty())
+	m := cv.moreLocked()
+	dests := m.more
+	m.more = nil
+	m.initial = append(m.initial, v.FirstParty())
 	for _, dest := range dests {
 		p := v.AddParty(dest, func(*clientcore.Party, error) {
 			c.mu.Lock()
-			cv.settling--
+			m.settling--
 			c.notifyLocked()
 			c.mu.Unlock()
 		})
-		cv.initial = append(cv.initial, p)
+		m.initial = append(m.initial, p)
 	}
 }
 
@@ -144,11 +145,13 @@ func (c *Control) sessionVc(op, name string) (*ctlVc, *Response) {
 	}
 	v := c.core.VC(name)
 	var cv *ctlVc
+	var bench bool
 	if v != nil {
 		cv, _ = v.Handler().(*ctlVc)
+		_, bench = v.Handler().(*benchCall)
 	}
 	c.mu.Lock()
-	bench, owned := cv != nil && cv.bench != nil, cv != nil && cv.s != nil
+	owned := cv != nil && cv.s != nil
 	c.mu.Unlock()
 	switch {
 	case v == nil:
