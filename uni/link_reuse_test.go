@@ -38,11 +38,7 @@ func TestReceiveBytesOutputSurvivesLaterMessages(t *testing.T) {
 	var all []outputSnapshot
 	receive := func(m *Message) Output {
 		t.Helper()
-		b, err := m.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		o := z.ReceiveBytes(b)
+		o, b := receiveEncoded(t, z, m)
 		for i := range b {
 			b[i] = 0xff // the caller reuses its buffer at once
 		}
@@ -119,11 +115,7 @@ func TestReceiveBytesLendsIndicationMsg(t *testing.T) {
 	z := NewLink(Config{})
 	receive := func(m *Message) Output {
 		t.Helper()
-		b, err := m.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		o := z.ReceiveBytes(b)
+		o, _ := receiveEncoded(t, z, m)
 		wantInds(t, o, IndSetup)
 		return o
 	}
@@ -356,4 +348,15 @@ func TestEncoder(t *testing.T) {
 	if allocs := testing.AllocsPerRun(1000, func() { _, _ = e.Encode(rc) }); allocs > 0.1 {
 		t.Errorf("Encoder.Encode of a RELEASE COMPLETE allocates %.2f times, want a share of a block", allocs)
 	}
+}
+
+// receiveEncoded encodes m and gives it to z's ReceiveBytes; it returns
+// the Output and the buffer z decoded.
+func receiveEncoded(t *testing.T, z *Link, m *Message) (Output, []byte) {
+	t.Helper()
+	b, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return z.ReceiveBytes(b), b
 }
