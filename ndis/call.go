@@ -104,8 +104,9 @@ func (b *Binding) ClMakeCall(vc *Vc, params *CallParameters, partyCtx any) (*Par
 	vc.multipoint = partyCtx != nil
 	if vc.multipoint {
 		p = &Party{m: m, id: m.newID(), vc: vc, clientCtx: partyCtx, state: partyAdding}
-		vc.shard.parties.Add(int64(1 - len(vc.parties)))
-		vc.parties = append(vc.parties[:0], p)
+		x := vc.extra()
+		vc.shard.parties.Add(int64(1 - len(x.parties)))
+		x.parties = append(x.parties[:0], p)
 	}
 	vc.call, vc.closingMark, vc.closeSeen = callOutSetup, false, false
 	vc.makeCall.state = opUpcall
@@ -153,7 +154,7 @@ func (m *Mediator) finishMakeCallLocked(v *Vc, st Status, cmPartyCtx any, owner 
 		}
 		v.call = callConnected
 		if v.multipoint {
-			p := v.parties[0]
+			p := v.more.parties[0] // the initial party (MakeCall made v.more)
 			p.state, p.cmCtx = partyConnected, cmPartyCtx
 			if cmPartyCtx == nil {
 				m.warn("R-PTY-4", "MakeCall completion", owner, p, "no call-manager context for the initial party of a multipoint call")
@@ -166,12 +167,12 @@ func (m *Mediator) finishMakeCallLocked(v *Vc, st Status, cmPartyCtx any, owner 
 		return nil
 	}
 	// R-CALL-7: the initial party dies with the failed call.
-	for _, p := range v.parties {
-		p.state = partyDead
-	}
-	if len(v.parties) > 0 {
-		v.shard.parties.Add(-int64(len(v.parties)))
-		v.parties = v.parties[:0]
+	if ps := v.partyList(); len(ps) > 0 {
+		for _, p := range ps {
+			p.state = partyDead
+		}
+		v.shard.parties.Add(-int64(len(ps)))
+		v.more.parties = ps[:0]
 	}
 	v.multipoint = false
 	v.call = callIdle
@@ -205,7 +206,7 @@ func (m *Mediator) makeCallComplete(who driver, fn string, st Status, v *Vc, par
 		v.mu.Unlock()
 		return m.reject(StatusFailure, "R-GEN-2", fn, who, v, "no pended ProtocolCmMakeCall to complete")
 	}
-	if v.multipoint && party != v.parties[0] || !v.multipoint && party != nil {
+	if v.multipoint && party != v.more.parties[0] || !v.multipoint && party != nil {
 		v.mu.Unlock()
 		return m.reject(StatusFailure, "R-CALL-3", fn, who, v, "party handle does not match the call's initial party")
 	}
@@ -247,7 +248,7 @@ func (m *Mediator) dispatchIncomingCall(who driver, fn string, sap *Sap, v *Vc, 
 	if rule, why := m.lockCmVc(who, v); rule != "" {
 		return m.reject(StatusFailure, rule, fn, who, v, "%s", why)
 	}
-	if v.creator != who {
+	if v.creator() != who {
 		v.mu.Unlock()
 		return m.reject(StatusFailure, "R-IN-12", fn, who, v, "a call manager dispatches incoming calls only on VCs it created")
 	}
@@ -585,7 +586,7 @@ func closePartyCheckLocked(vc *Vc, party *Party) (Status, string, string) {
 		return StatusFailure, "R-CLOSE-5", "a multipoint call is closed with the handle of its last party"
 	}
 	live := 0
-	for _, p := range vc.parties {
+	for _, p := range vc.partyList() {
 		if p.state == partyAdding {
 			return StatusFailure, "R-CLOSE-4", "AddParty on " + p.String() + " is still pending"
 		}
@@ -609,18 +610,18 @@ func (m *Mediator) finishCloseCallLocked(v *Vc, st Status, owner driver) {
 			v.leftActive = true
 		}
 		v.call = callClosed
-		if len(v.parties) > 0 {
-			for _, p := range v.parties {
+		if ps := v.partyList(); len(ps) > 0 {
+			for _, p := range ps {
 				p.state = partyDead
 			}
-			v.shard.parties.Add(-int64(len(v.parties)))
-			v.parties = v.parties[:0]
+			v.shard.parties.Add(-int64(len(ps)))
+			v.more.parties = ps[:0]
 		}
 		v.shard.callsClosed.Add(1)
 		return
 	}
 	v.call, v.closingMark = v.prevCall, false
-	for _, p := range v.parties {
+	for _, p := range v.partyList() {
 		if p.state == partyClosing {
 			p.state = p.prev
 		}
@@ -651,7 +652,7 @@ func (m *Mediator) closeCallComplete(who driver, fn string, st Status, v *Vc, pa
 		return m.reject(StatusFailure, rule, fn, who, v, "%s", why)
 	}
 	var clPartyCtx any
-	for _, p := range v.parties {
+	for _, p := range v.partyList() {
 		if p.state == partyClosing {
 			clPartyCtx = p.clientCtx
 			if party != p {

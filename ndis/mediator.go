@@ -533,12 +533,17 @@ type vcTotals struct {
 
 // add adds what v counted (v.mu held, or v is unreachable).
 func (t *vcTotals) add(v *Vc) {
-	t.sendsForwarded += v.stats.TxPackets + v.stats.TxErrors + uint64(v.sendsOut)
-	t.sendsRefused += v.stats.SendsRefused
-	t.receivesIndicated += v.stats.RxPackets
-	t.receivesDropped += v.stats.RxDrops
-	t.partiesAdded += uint64(v.partiesAdded)
-	t.partiesDropped += uint64(v.partiesDropped)
+	t.sendsForwarded += uint64(v.sendsOut)
+	x := v.more
+	if x == nil {
+		return // no data and no party ever
+	}
+	t.sendsForwarded += x.stats.TxPackets + x.stats.TxErrors
+	t.sendsRefused += x.stats.SendsRefused
+	t.receivesIndicated += x.stats.RxPackets
+	t.receivesDropped += x.stats.RxDrops
+	t.partiesAdded += uint64(x.partiesAdded)
+	t.partiesDropped += uint64(x.partiesDropped)
 }
 
 func (t *vcTotals) sum(o *vcTotals) {

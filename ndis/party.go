@@ -44,7 +44,7 @@ func (p *Party) Vc() *Vc { return p.vc }
 // still connected (including those whose drop was indicated).
 func (p *Party) otherLiveParties() int {
 	n := 0
-	for _, q := range p.vc.parties {
+	for _, q := range p.vc.partyList() {
 		if q != p && (q.state == partyConnected || q.state == partyDropIndicated) {
 			n++
 		}
@@ -84,7 +84,8 @@ func (b *Binding) ClAddParty(vc *Vc, partyCtx any, params *CallParameters) (*Par
 		return nil, m.reject(StatusFailure, "R-PTY-2", fn, b, vc, "nil call parameters")
 	}
 	p := &Party{m: m, id: m.newID(), vc: vc, clientCtx: partyCtx, state: partyAdding}
-	vc.parties = append(vc.parties, p)
+	x := vc.extra()
+	x.parties = append(x.parties, p)
 	vc.shard.parties.Add(1)
 	p.add.state = opUpcall
 	cm, owner, cmCtx := vc.cm(), vc.cmOwner(), vc.cmCtx
@@ -118,7 +119,7 @@ func (m *Mediator) finishAddPartyLocked(p *Party, st Status, cmCtx any, owner dr
 			m.warn("R-PTY-4", "AddParty completion", owner, p, "a successful add must supply the call manager's party context")
 		}
 		p.state, p.cmCtx = partyConnected, cmCtx
-		p.vc.partiesAdded++
+		p.vc.more.partiesAdded++ // p is on the VC's list, in v.more
 		return p
 	}
 	p.state = partyDead
@@ -128,9 +129,10 @@ func (m *Mediator) finishAddPartyLocked(p *Party, st Status, cmCtx any, owner dr
 
 // removePartyLocked takes p off v's parties (v.mu held).
 func (v *Vc) removePartyLocked(p *Party) {
-	for i, q := range v.parties {
+	ps := v.partyList()
+	for i, q := range ps {
 		if q == p {
-			v.parties = append(v.parties[:i], v.parties[i+1:]...)
+			v.more.parties = append(ps[:i], ps[i+1:]...)
 			v.shard.parties.Add(-1)
 			return
 		}
@@ -249,7 +251,7 @@ func (m *Mediator) finishDropPartyLocked(p *Party, st Status) {
 	if st == StatusSuccess {
 		p.state = partyDead
 		p.vc.removePartyLocked(p)
-		p.vc.partiesDropped++
+		p.vc.more.partiesDropped++
 		return
 	}
 	p.state = p.prev

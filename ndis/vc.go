@@ -84,15 +84,14 @@ func (c callState) String() string {
 // Vc is a virtual connection: the NdisVcHandle shared by the client, the
 // call manager and the miniport.
 type Vc struct {
-	// mu guards the VC's state and its parties. The handle's identity
-	// (id, shard, creator, adapter, af, client, cmB, kind) is fixed before
-	// the VC is listed; the contexts are set before it is created and fixed
-	// from then on.
+	// mu guards the VC's state, its parties and v.more. The handle's
+	// identity (id, shard, adapter, af, client, cmB, kind, and so its
+	// creator) is fixed before the VC is listed; the contexts are set
+	// before it is created and fixed from then on.
 	mu sync.Mutex
 
 	id      uint64   // its mediator is adapter.m
 	shard   *vcShard // the counter shard its calls are counted on
-	creator driver
 	adapter *Adapter
 	af      *Af      // nil for a signalling VC
 	client  *Binding // the client on the VC (nil for a signalling VC)
@@ -100,10 +99,11 @@ type Vc struct {
 
 	clientCtx, cmCtx, mpCtx any
 
-	// The small fields sit together: a Vc then fits the 416-byte size
-	// class, and every call allocates two. Rare data lives in the
-	// mediator: an early completion in Mediator.early, the instance name in
-	// Mediator.instanceNames.
+	// The small fields sit together: a Vc then fits the 320-byte size
+	// class (TestVcSize pins it), and every call allocates two, one per node held.
+	// Rare data lives elsewhere: the data and party counters and the
+	// parties in v.more, an early completion in Mediator.early, the
+	// instance name in Mediator.instanceNames.
 	kind        vcKind
 	life        lifecycle
 	act         activation
@@ -126,11 +126,12 @@ type Vc struct {
 	closeStatus Status           // CloseStatus of the last incoming close (R-CLOSE-16)
 	indicating  int32            // ProtocolClIncomingCloseCall handlers still running
 	params      activationParams // parameters of the current activation (R-ACT-8: unset when inactive)
-	parties     []*Party
 
-	sendsOut, recvsOut           int32  // NBLs in the miniport / with the protocol
-	partiesAdded, partiesDropped uint32 // for Counters (vcTotals)
-	stats                        VcCounters
+	sendsOut, recvsOut int32 // NBLs in the miniport / with the protocol
+
+	// more holds what only a VC that carries data or parties needs; nil
+	// until its first send, receive or party (extra).
+	more *vcMore
 
 	prev, next *Vc // its AF's list (Af.vcList) or its CM binding's (Binding.sigVcs), under that list's lock
 }
@@ -140,6 +141,55 @@ type VcCounters struct {
 	TxPackets, TxBytes, TxErrors uint64
 	RxPackets, RxBytes, RxDrops  uint64
 	SendsRefused                 uint64
+}
+
+// vcMore is the part of a VC that most calls never use: the data-path
+// counters (a VC that carries data) and the parties (a multipoint call),
+// allocated on first use so that a held point-to-point call without data
+// does not carry them. Guarded by the VC's lock.
+type vcMore struct {
+	stats                        VcCounters
+	partiesAdded, partiesDropped uint32 // for Counters (vcTotals)
+	parties                      []*Party
+}
+
+// extra returns v.more, allocating it on first use (v.mu held).
+func (v *Vc) extra() *vcMore {
+	if v.more == nil {
+		v.more = new(vcMore)
+	}
+	return v.more
+}
+
+// partyList returns v's parties (v.mu held): none if it never had one.
+func (v *Vc) partyList() []*Party {
+	if v.more == nil {
+		return nil
+	}
+	return v.more.parties
+}
+
+// counters returns v's data-path counters (v.mu held): zero if it never
+// carried data.
+func (v *Vc) counters() VcCounters {
+	if v.more == nil {
+		return VcCounters{}
+	}
+	return v.more.stats
+}
+
+// creator is the driver that created v, the only one that may delete it
+// (R-VC-5). It follows from the kind: a client creates its outgoing VCs,
+// a stand-alone call manager its incoming and signalling ones, and a
+// miniport call manager (its adapter) the VCs of its incoming calls.
+func (v *Vc) creator() driver {
+	switch v.kind {
+	case vcOutgoing:
+		return v.client
+	case vcIncomingMCM:
+		return v.adapter
+	}
+	return v.cmB
 }
 
 // String names the VC for traces ("vc#7").
@@ -200,7 +250,7 @@ func (b *Binding) CoCreateVc(af *Af, vcCtx any) (*Vc, Status) {
 	if af != nil && (af.m != m || af.reg == nil) {
 		return nil, m.reject(StatusFailure, "R-VC-4", fn, b, af, foreignHandle)
 	}
-	v := &Vc{creator: b, adapter: b.adapter, af: af, life: lifeCreating, act: actInactive, call: callIdle}
+	v := &Vc{adapter: b.adapter, af: af, life: lifeCreating, act: actInactive, call: callIdle}
 	var peerAfCtx any
 	switch {
 	case af == nil && b.cm != nil:
@@ -279,7 +329,7 @@ func (a *Adapter) MCmCreateVc(af *Af, mpVcCtx any) (*Vc, Status) {
 		af.mu.Unlock()
 		return nil, m.reject(StatusFailure, "R-VC-4", fn, a, af, "AF is %v", st)
 	}
-	v := &Vc{kind: vcIncomingMCM, creator: a, adapter: a, af: af, client: af.client,
+	v := &Vc{kind: vcIncomingMCM, adapter: a, af: af, client: af.client,
 		cmCtx: mpVcCtx, mpCtx: mpVcCtx, life: lifeCreating, act: actInactive, call: callIdle}
 	m.listAfVcLocked(v)
 	af.mu.Unlock()
@@ -472,9 +522,9 @@ func (m *Mediator) deleteVc(who driver, fn string, v *Vc) Status {
 	if rule, why := m.lockLiveVc(v); rule != "" {
 		return m.reject(StatusFailure, rule, fn, who, v, "%s", why)
 	}
-	if v.creator != who {
+	if v.creator() != who {
 		v.mu.Unlock()
-		return m.reject(StatusFailure, "R-VC-5", fn, who, v, "only the creator (%s) may delete the VC", nameOf(v.creator))
+		return m.reject(StatusFailure, "R-VC-5", fn, who, v, "only the creator (%s) may delete the VC", nameOf(v.creator()))
 	}
 	mcm := v.kind == vcIncomingMCM
 	if e := m.closeSettlingLocked(v); e != nil {
