@@ -25,7 +25,7 @@ func (b *Binding) lockClientVc(v *Vc) (string, string) {
 	if rule, why := b.m.lockLiveVc(v); rule != "" {
 		return rule, why
 	}
-	if v.client != b {
+	if v.client() != b {
 		v.mu.Unlock()
 		return "R-GEN-8", "not a VC of this client"
 	}
@@ -78,7 +78,7 @@ func (b *Binding) ClMakeCall(vc *Vc, params *CallParameters, partyCtx any) (*Par
 	if rule, why := m.lockLiveVc(vc); rule != "" {
 		return nil, m.reject(StatusFailure, rule, fn, b, vc, "%s", why)
 	}
-	if vc.client != b || vc.kind != vcOutgoing {
+	if vc.client() != b || vc.kind != vcOutgoing {
 		vc.mu.Unlock()
 		return nil, m.reject(StatusFailure, "R-CALL-1", fn, b, vc, "a client makes calls only on VCs it created with NdisCoCreateVc")
 	}
@@ -105,12 +105,12 @@ func (b *Binding) ClMakeCall(vc *Vc, params *CallParameters, partyCtx any) (*Par
 	if vc.multipoint {
 		p = &Party{m: m, id: m.newID(), vc: vc, clientCtx: partyCtx, state: partyAdding}
 		x := vc.extra()
-		vc.shard.parties.Add(int64(1 - len(x.parties)))
+		vc.shard().parties.Add(int64(1 - len(x.parties)))
 		x.parties = append(x.parties[:0], p)
 	}
 	vc.call, vc.closingMark, vc.closeSeen = callOutSetup, false, false
 	vc.makeCall.state = opUpcall
-	vc.shard.callsMade.Add(1)
+	vc.shard().callsMade.Add(1)
 	cm, owner, cmCtx := vc.cm(), vc.cmOwner(), vc.cmCtx
 	vc.mu.Unlock()
 
@@ -171,7 +171,7 @@ func (m *Mediator) finishMakeCallLocked(v *Vc, st Status, cmPartyCtx any, owner 
 		for _, p := range ps {
 			p.state = partyDead
 		}
-		v.shard.parties.Add(-int64(len(ps)))
+		v.shard().parties.Add(-int64(len(ps)))
 		v.more.parties = ps[:0]
 	}
 	v.multipoint = false
@@ -216,7 +216,7 @@ func (m *Mediator) makeCallComplete(who driver, fn string, st Status, v *Vc, par
 		return StatusSuccess
 	}
 	hp := m.finishMakeCallLocked(v, st, cmPartyCtx, who)
-	c := v.client
+	c := v.client()
 	v.mu.Unlock()
 	m.emit(EventUpcall, c, "ProtocolClMakeCallComplete", v, st)
 	c.client.ProtocolClMakeCallComplete(st, v.clientCtx, hp, params)
@@ -272,8 +272,8 @@ func (m *Mediator) dispatchIncomingCall(who driver, fn string, sap *Sap, v *Vc, 
 	}
 	v.call, v.closingMark, v.closeSeen = callOffered, false, false
 	v.inCall.state = opUpcall
-	v.shard.callsDispatched.Add(1)
-	c := v.client
+	v.shard().callsDispatched.Add(1)
+	c := v.client()
 	v.mu.Unlock()
 
 	m.emit(EventUpcall, c, "ProtocolClIncomingCall", v, 0)
@@ -327,7 +327,7 @@ func (b *Binding) ClIncomingCallComplete(status Status, vc *Vc, params *CallPara
 	if rule, why := m.lockLiveVc(vc); rule != "" {
 		return m.reject(StatusFailure, rule, fn, b, vc, "%s", why)
 	}
-	if vc.client != b {
+	if vc.client() != b {
 		vc.mu.Unlock()
 		return m.reject(StatusFailure, "R-GEN-8", fn, b, vc, "not a VC of this client")
 	}
@@ -381,7 +381,7 @@ func (m *Mediator) dispatchCallConnected(who driver, fn string, v *Vc) Status {
 		return m.reject(StatusVcNotActivated, "R-ACT-1", fn, who, v, "VC is %v; activate it before the call is connected", act)
 	}
 	v.call = callConnected
-	c := v.client
+	c := v.client()
 	v.mu.Unlock()
 	m.emit(EventUpcall, c, "ProtocolClCallConnected", v, 0)
 	c.client.ProtocolClCallConnected(v.clientCtx)
@@ -483,7 +483,7 @@ func (m *Mediator) deliverHeldClose(v *Vc, st Status, data []byte) {
 // runs, a send crossing the indication is refused without a violation
 // (R-CLOSE-15).
 func (m *Mediator) indicateClose(v *Vc, st Status, data []byte) {
-	c := v.client
+	c := v.client()
 	m.emit(EventUpcall, c, "ProtocolClIncomingCloseCall", v, st)
 	c.client.ProtocolClIncomingCloseCall(st, v.clientCtx, data)
 	v.mu.Lock()
@@ -527,8 +527,8 @@ func (b *Binding) ClCloseCall(vc *Vc, party *Party, closeData []byte) Status {
 		vc.mu.Unlock()
 		return m.reject(rst, rule, fn, b, vc, "%s", why)
 	}
-	if vc.sendsOut > 0 {
-		m.warn("R-CLOSE-1", fn, b, vc, "%d send(s) not yet completed when closing", vc.sendsOut)
+	if sends, _ := vc.outstanding(); sends > 0 {
+		m.warn("R-CLOSE-1", fn, b, vc, "%d send(s) not yet completed when closing", sends)
 	}
 	vc.closingMark = true
 	vc.prevCall, vc.call = vc.call, callClosing
@@ -614,10 +614,10 @@ func (m *Mediator) finishCloseCallLocked(v *Vc, st Status, owner driver) {
 			for _, p := range ps {
 				p.state = partyDead
 			}
-			v.shard.parties.Add(-int64(len(ps)))
+			v.shard().parties.Add(-int64(len(ps)))
 			v.more.parties = ps[:0]
 		}
-		v.shard.callsClosed.Add(1)
+		v.shard().callsClosed.Add(1)
 		return
 	}
 	v.call, v.closingMark = v.prevCall, false
@@ -670,7 +670,7 @@ func (m *Mediator) closeCallComplete(who driver, fn string, st Status, v *Vc, pa
 		return StatusSuccess
 	}
 	m.finishCloseCallLocked(v, st, who)
-	c := v.client
+	c := v.client()
 	v.mu.Unlock()
 	m.emit(EventUpcall, c, "ProtocolClCloseCallComplete", v, st)
 	c.client.ProtocolClCloseCallComplete(st, v.clientCtx, clPartyCtx)

@@ -80,7 +80,7 @@ func (b *Binding) CoSendNetBufferLists(vc *Vc, nbls *NetBufferList, flags SendFl
 		n.SourceHandle = vc
 		count++
 	}
-	vc.sendsOut += int32(count)
+	vc.extra().sendsOut += int32(count)
 	data, mpCtx := vc.adapter.data, vc.mpCtx
 	vc.mu.Unlock()
 	if m.tracing() {
@@ -121,7 +121,7 @@ func (a *Adapter) MCoSendNetBufferListsComplete(vc *Vc, nbls *NetBufferList, fla
 	var head, tail *NetBufferList
 	bad := 0
 	vc.mu.Lock()
-	stats := &vc.extra().stats
+	x := vc.extra()
 	for n := nbls; n != nil; {
 		next := n.Next
 		// A list sent on vc is sending with vc as its source until it is
@@ -135,12 +135,12 @@ func (a *Adapter) MCoSendNetBufferListsComplete(vc *Vc, nbls *NetBufferList, fla
 				n.Status = StatusFailure
 			}
 			n.setOwner(nblCompleting)
-			vc.sendsOut--
+			x.sendsOut--
 			if n.Status == StatusSuccess {
-				stats.TxPackets++
-				stats.TxBytes += uint64(len(n.Data))
+				x.stats.TxPackets++
+				x.stats.TxBytes += uint64(len(n.Data))
 			} else {
-				stats.TxErrors++
+				x.stats.TxErrors++
 			}
 			n.Next = nil
 			if tail == nil {
@@ -223,14 +223,14 @@ func (a *Adapter) MCoIndicateReceiveNetBufferLists(vc *Vc, nbls *NetBufferList, 
 		vc.mu.Unlock()
 		return m.reject(StatusFailure, "R-DATA-3", fn, a, vc, "a list in the chain is not the miniport's (indicated and not yet returned, or being sent)")
 	}
-	stats := &vc.extra().stats
+	more := vc.extra()
 	for x := nbls; x != nil; x = x.Next {
 		x.SourceHandle = vc
-		stats.RxBytes += uint64(len(x.Data))
+		more.stats.RxBytes += uint64(len(x.Data))
 	}
-	stats.RxPackets += uint64(n)
+	more.stats.RxPackets += uint64(n)
 	if keep {
-		vc.recvsOut += int32(n)
+		more.recvsOut += int32(n)
 	}
 	owner, ownerCtx := vc.dataOwner()
 	vc.mu.Unlock()
@@ -281,7 +281,7 @@ func (b *Binding) ReturnNetBufferLists(nbls *NetBufferList, flags ReturnFlags) S
 			bad++
 		} else {
 			n.setOwner(nblCompleting)
-			v.recvsOut--
+			v.extra().recvsOut-- // indicated on v, so v.more exists
 			n.Next = nil
 			if tail == nil {
 				head = n
@@ -341,8 +341,8 @@ func (a *Adapter) MCoIndicateStatusEx(vc *Vc, ind *StatusIndication) Status {
 		if rule, why := m.lockLiveVc(vc); rule != "" {
 			return m.reject(StatusFailure, rule, fn, a, vc, "%s", why)
 		}
-		if vc.client != nil {
-			ts = append(ts, target{vc.client, vc.clientCtx})
+		if vc.client() != nil {
+			ts = append(ts, target{vc.client(), vc.clientCtx})
 		}
 		if vc.cmB != nil {
 			ts = append(ts, target{vc.cmB, vc.cmCtx})

@@ -492,7 +492,7 @@ func (l *afList) remove(a *Af) {
 
 // vcShards is how many counter shards the mediator has: enough that
 // goroutines on different cores rarely pick the same one (a power of two).
-const vcShards = 64
+const vcShards = 64 // at most 256: a VC keeps its shard's index in a byte
 
 // vcTable numbers VCs and keeps the call counters, in shards. A goroutine
 // counts on the shard its processor (P) has been using (pick is a
@@ -516,6 +516,7 @@ type vcShard struct {
 	created                                 atomic.Uint64
 	callsMade, callsDispatched, callsClosed atomic.Uint64
 	parties                                 atomic.Int64 // parties on its VCs' lists (Live)
+	ix                                      uint8        // its index in vcTable.shards (Vc.shardIx)
 
 	_ [64]byte // keep neighbouring shards off this shard's cache lines
 }
@@ -533,12 +534,11 @@ type vcTotals struct {
 
 // add adds what v counted (v.mu held, or v is unreachable).
 func (t *vcTotals) add(v *Vc) {
-	t.sendsForwarded += uint64(v.sendsOut)
 	x := v.more
 	if x == nil {
 		return // no data and no party ever
 	}
-	t.sendsForwarded += x.stats.TxPackets + x.stats.TxErrors
+	t.sendsForwarded += x.stats.TxPackets + x.stats.TxErrors + uint64(x.sendsOut)
 	t.sendsRefused += x.stats.SendsRefused
 	t.receivesIndicated += x.stats.RxPackets
 	t.receivesDropped += x.stats.RxDrops
@@ -557,6 +557,9 @@ func (t *vcTotals) sum(o *vcTotals) {
 }
 
 func (t *vcTable) init() {
+	for i := range t.shards {
+		t.shards[i].ix = uint8(i)
+	}
 	t.pick.New = func() any { return &t.shards[t.rr.Add(1)%vcShards] }
 }
 
@@ -570,5 +573,5 @@ func (t *vcTable) local() *vcShard {
 // number gives a new VC its object number and counter shard.
 func (t *vcTable) number(v *Vc) {
 	v.id = t.ids.Add(1)
-	v.shard = t.local()
+	v.shardIx = t.local().ix
 }

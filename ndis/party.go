@@ -86,7 +86,7 @@ func (b *Binding) ClAddParty(vc *Vc, partyCtx any, params *CallParameters) (*Par
 	p := &Party{m: m, id: m.newID(), vc: vc, clientCtx: partyCtx, state: partyAdding}
 	x := vc.extra()
 	x.parties = append(x.parties, p)
-	vc.shard.parties.Add(1)
+	vc.shard().parties.Add(1)
 	p.add.state = opUpcall
 	cm, owner, cmCtx := vc.cm(), vc.cmOwner(), vc.cmCtx
 	vc.mu.Unlock()
@@ -133,7 +133,7 @@ func (v *Vc) removePartyLocked(p *Party) {
 	for i, q := range ps {
 		if q == p {
 			v.more.parties = append(ps[:i], ps[i+1:]...)
-			v.shard.parties.Add(-1)
+			v.shard().parties.Add(-1)
 			return
 		}
 	}
@@ -184,7 +184,7 @@ func (m *Mediator) addPartyComplete(who driver, fn string, st Status, p *Party, 
 		return StatusSuccess
 	}
 	h := m.finishAddPartyLocked(p, st, cmCtx, who)
-	c := vc.client
+	c := vc.client()
 	vc.mu.Unlock()
 	m.emit(EventUpcall, c, "ProtocolClAddPartyComplete", p, st)
 	c.client.ProtocolClAddPartyComplete(st, p.clientCtx, h, params)
@@ -202,7 +202,7 @@ func (b *Binding) ClDropParty(party *Party, closeData []byte) Status {
 	m := b.m
 	const fn = "NdisClDropParty"
 	m.emit(EventRequest, b, fn, party, 0)
-	if party == nil || party.m != m || party.vc == nil || party.vc.client != b {
+	if party == nil || party.m != m || party.vc == nil || party.vc.client() != b {
 		return m.reject(StatusFailure, "R-GEN-8", fn, b, party, "not a party of this client")
 	}
 	vc := party.vc
@@ -290,7 +290,7 @@ func (m *Mediator) dropPartyComplete(who driver, fn string, st Status, p *Party)
 		return StatusSuccess
 	}
 	m.finishDropPartyLocked(p, st)
-	c := vc.client
+	c := vc.client()
 	vc.mu.Unlock()
 	m.emit(EventUpcall, c, "ProtocolClDropPartyComplete", p, st)
 	c.client.ProtocolClDropPartyComplete(st, p.clientCtx)
@@ -342,7 +342,7 @@ func (m *Mediator) dispatchIncomingDropParty(who driver, fn string, st Status, p
 		return m.reject(StatusFailure, "R-CLOSE-18", fn, who, p, "the last party leaving is an incoming close call, not an incoming drop party")
 	}
 	p.state = partyDropIndicated
-	c := vc.client
+	c := vc.client()
 	vc.mu.Unlock()
 	m.emit(EventUpcall, c, "ProtocolClIncomingDropParty", p, st)
 	c.client.ProtocolClIncomingDropParty(st, p.clientCtx, data)

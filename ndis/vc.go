@@ -85,21 +85,19 @@ func (c callState) String() string {
 // call manager and the miniport.
 type Vc struct {
 	// mu guards the VC's state, its parties and v.more. The handle's
-	// identity (id, shard, adapter, af, client, cmB, kind, and so its
-	// creator) is fixed before the VC is listed; the contexts are set
+	// identity (id, shardIx, adapter, af, cmB, kind, and so its client
+	// and creator) is fixed before the VC is listed; the contexts are set
 	// before it is created and fixed from then on.
 	mu sync.Mutex
 
-	id      uint64   // its mediator is adapter.m
-	shard   *vcShard // the counter shard its calls are counted on
+	id      uint64 // its mediator is adapter.m
 	adapter *Adapter
 	af      *Af      // nil for a signalling VC
-	client  *Binding // the client on the VC (nil for a signalling VC)
 	cmB     *Binding // the stand-alone CM (nil on an MCM adapter)
 
 	clientCtx, cmCtx, mpCtx any
 
-	// The small fields sit together: a Vc then fits the 320-byte size
+	// The small fields sit together: a Vc then fits the 288-byte size
 	// class (TestVcSize pins it), and every call allocates two, one per node held.
 	// Rare data lives elsewhere: the data and party counters and the
 	// parties in v.more, an early completion in Mediator.early, the
@@ -112,6 +110,7 @@ type Vc struct {
 	closingMark bool      // set by ClCloseCall (R-CLOSE-3)
 	closeSeen   bool      // an incoming close was indicated on the current call
 	multipoint  bool
+	shardIx     uint8 // the counter shard its calls are counted on (shard)
 
 	makeCall, inCall, closeCall, qos, activate, deactivate opRec
 
@@ -127,9 +126,8 @@ type Vc struct {
 	indicating  int32            // ProtocolClIncomingCloseCall handlers still running
 	params      activationParams // parameters of the current activation (R-ACT-8: unset when inactive)
 
-	sendsOut, recvsOut int32 // NBLs in the miniport / with the protocol
-
-	// more holds what only a VC that carries data or parties needs; nil
+	// more holds what only a VC that carries data or parties needs (its
+	// NBLs outstanding too); nil
 	// until its first send, receive or party (extra).
 	more *vcMore
 
@@ -148,6 +146,7 @@ type VcCounters struct {
 // allocated on first use so that a held point-to-point call without data
 // does not carry them. Guarded by the VC's lock.
 type vcMore struct {
+	sendsOut, recvsOut           int32 // NBLs in the miniport / with the protocol
 	stats                        VcCounters
 	partiesAdded, partiesDropped uint32 // for Counters (vcTotals)
 	parties                      []*Party
@@ -178,6 +177,34 @@ func (v *Vc) counters() VcCounters {
 	return v.more.stats
 }
 
+// shard is the counter shard v's calls are counted on.
+func (v *Vc) shard() *vcShard { return &v.adapter.m.vcs.shards[v.shardIx] }
+
+// outstanding returns how many NBLs sent on v are still in the miniport
+// and how many indicated on v are still with the protocol (v.mu held).
+func (v *Vc) outstanding() (sends, recvs int32) {
+	if v.more == nil {
+		return 0, 0
+	}
+	return v.more.sendsOut, v.more.recvsOut
+}
+
+// dataOut reports whether any NBL sent or indicated on v is still out
+// (v.mu held).
+func (v *Vc) dataOut() bool {
+	sends, recvs := v.outstanding()
+	return sends > 0 || recvs > 0
+}
+
+// client is the client on v, the one that opened its AF (nil for a
+// signalling VC, which has no AF).
+func (v *Vc) client() *Binding {
+	if v.af == nil {
+		return nil
+	}
+	return v.af.client
+}
+
 // creator is the driver that created v, the only one that may delete it
 // (R-VC-5). It follows from the kind: a client creates its outgoing VCs,
 // a stand-alone call manager its incoming and signalling ones, and a
@@ -185,7 +212,7 @@ func (v *Vc) counters() VcCounters {
 func (v *Vc) creator() driver {
 	switch v.kind {
 	case vcOutgoing:
-		return v.client
+		return v.client()
 	case vcIncomingMCM:
 		return v.adapter
 	}
@@ -224,7 +251,7 @@ func (v *Vc) dataOwner() (*Binding, any) {
 	if v.kind == vcSignaling {
 		return v.cmB, v.cmCtx
 	}
-	return v.client, v.clientCtx
+	return v.client(), v.clientCtx
 }
 
 func (v *Vc) pendingOps() bool {
@@ -278,7 +305,7 @@ func (b *Binding) CoCreateVc(af *Af, vcCtx any) (*Vc, Status) {
 			af.mu.Unlock()
 			return nil, m.reject(st, rule, fn, b, af, "%s", why)
 		}
-		v.kind, v.client, v.clientCtx, v.cmB = vcOutgoing, b, vcCtx, af.reg.cmBinding
+		v.kind, v.clientCtx, v.cmB = vcOutgoing, vcCtx, af.reg.cmBinding // its client is b, af's
 		peerAfCtx = af.cmCtx
 		m.listAfVcLocked(v)
 		af.mu.Unlock()
@@ -288,7 +315,7 @@ func (b *Binding) CoCreateVc(af *Af, vcCtx any) (*Vc, Status) {
 			af.mu.Unlock()
 			return nil, m.reject(StatusFailure, "R-VC-4", fn, b, af, "AF is %v", st)
 		}
-		v.kind, v.client, v.cmB, v.cmCtx = vcIncoming, af.client, b, vcCtx
+		v.kind, v.cmB, v.cmCtx = vcIncoming, b, vcCtx
 		peerAfCtx = af.clientCtx
 		m.listAfVcLocked(v)
 		af.mu.Unlock()
@@ -329,7 +356,7 @@ func (a *Adapter) MCmCreateVc(af *Af, mpVcCtx any) (*Vc, Status) {
 		af.mu.Unlock()
 		return nil, m.reject(StatusFailure, "R-VC-4", fn, a, af, "AF is %v", st)
 	}
-	v := &Vc{kind: vcIncomingMCM, adapter: a, af: af, client: af.client,
+	v := &Vc{kind: vcIncomingMCM, adapter: a, af: af,
 		cmCtx: mpVcCtx, mpCtx: mpVcCtx, life: lifeCreating, act: actInactive, call: callIdle}
 	m.listAfVcLocked(v)
 	af.mu.Unlock()
@@ -350,7 +377,7 @@ func (m *Mediator) createVc(v *Vc, fn string, who driver, peerAfCtx any) (*Vc, S
 	case vcOutgoing:
 		peer, peerName = v.af.reg.co(), v.af.reg.owner()
 	case vcIncoming, vcIncomingMCM:
-		peer, peerName = v.client.proto, v.client
+		peer, peerName = v.client().proto, v.client()
 	}
 	adapterCtx := v.adapter.ctx
 	mpCtx, peerCtx := v.mpCtx, any(nil)
@@ -401,7 +428,7 @@ func (m *Mediator) createVc(v *Vc, fn string, who driver, peerAfCtx any) (*Vc, S
 		}
 	}
 	v.life = lifeCreated
-	v.shard.created.Add(1) // before a deleter can count the VC deleted
+	v.shard().created.Add(1) // before a deleter can count the VC deleted
 	v.mu.Unlock()
 	m.emit(EventReturn, who, fn, v, StatusSuccess)
 	return v, StatusSuccess
@@ -555,8 +582,9 @@ func (m *Mediator) deleteVc(who driver, fn string, v *Vc) Status {
 		st, rule, why = StatusNotAccepted, "R-VC-6", "a call is outstanding ("+v.call.String()+")"
 	case v.pendingOps():
 		st, rule, why = StatusNotAccepted, "R-VC-6", "an operation on the VC is still pending"
-	case v.sendsOut > 0 || v.recvsOut > 0:
-		st, rule, why = StatusNotAccepted, "R-VC-6", fmt.Sprintf("%d send(s) and %d receive(s) still outstanding", v.sendsOut, v.recvsOut)
+	case v.dataOut():
+		sends, recvs := v.outstanding()
+		st, rule, why = StatusNotAccepted, "R-VC-6", fmt.Sprintf("%d send(s) and %d receive(s) still outstanding", sends, recvs)
 	}
 	if rule != "" {
 		v.mu.Unlock()
@@ -581,7 +609,7 @@ func (m *Mediator) closeSettlingLocked(v *Vc) *earlyCompletion {
 	if e == nil || e.st != StatusSuccess || e.deleteBy != nil {
 		return nil
 	}
-	if v.makeCall.busy() || v.inCall.busy() || v.qos.busy() || v.activate.busy() || v.deactivate.busy() || v.sendsOut > 0 || v.recvsOut > 0 {
+	if v.makeCall.busy() || v.inCall.busy() || v.qos.busy() || v.activate.busy() || v.deactivate.busy() || v.dataOut() {
 		return nil
 	}
 	return e
@@ -616,7 +644,7 @@ func (m *Mediator) carryOutDelete(who driver, v *Vc) Status {
 	case vcOutgoing:
 		peer, peerCtx, peerName = v.cmCo(), v.cmCtx, v.cmOwner()
 	case vcIncoming, vcIncomingMCM:
-		peer, peerCtx, peerName = v.client.proto, v.clientCtx, v.client
+		peer, peerCtx, peerName = v.client().proto, v.clientCtx, v.client()
 	}
 	mpCtx := v.mpCtx
 	var mp Miniport
@@ -876,8 +904,8 @@ func (m *Mediator) finishDeactivateLocked(v *Vc, st Status, mp driver) {
 		v.act = actActive
 		return
 	}
-	if v.sendsOut > 0 || v.recvsOut > 0 {
-		m.warn("R-ACT-7", "deactivation", mp, v, "deactivated with %d send(s) not completed and %d receive(s) not returned", v.sendsOut, v.recvsOut)
+	if sends, recvs := v.outstanding(); sends > 0 || recvs > 0 {
+		m.warn("R-ACT-7", "deactivation", mp, v, "deactivated with %d send(s) not completed and %d receive(s) not returned", sends, recvs)
 	}
 	v.act, v.params.set = actInactive, false // R-ACT-8: the activation parameters are gone
 	v.leftActive = false                     // the activation a closed call left open has ended (R-CLOSE-8)

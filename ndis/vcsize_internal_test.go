@@ -5,9 +5,9 @@ import (
 	"unsafe"
 )
 
-// vcSizeMax is the largest a Vc may be and still fit the 320-octet size
+// vcSizeMax is the largest a Vc may be and still fit the 288-octet size
 // class (TestCallGarbage in vcsize_test.go measures what a call allocates).
-const vcSizeMax = 320
+const vcSizeMax = 288
 
 // TestVcSize fails if Vc grows out of its size class: a node holds one per
 // held call, so every field added to it costs that class's step (32

@@ -9,7 +9,7 @@ import (
 // pinned by TestVcSize in vcsize_internal_test.go). A held call costs a
 // node one VC, and a call two: every size class less is 32 octets or more
 // per held VC.
-const vcSizeClass = 320
+const vcSizeClass = 288
 
 // TestCallGarbage pins what the mediator itself allocates for one
 // point-to-point call without data (the two VCs and nothing else): with the
