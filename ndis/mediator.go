@@ -230,7 +230,13 @@ func objName(o fmt.Stringer) string {
 // in the same process).
 const foreignHandle = "not a handle of this node's NDIS (forged, or another node's)"
 
-func idName(prefix string, id uint64) string { return prefix + strconv.FormatUint(id, 10) }
+// idName formats an object's name ("vc#7") in one allocation: the string
+// itself. Callers outside the mediator (traces, logs) ask for a VC's name on
+// every call event.
+func idName(prefix string, id uint64) string {
+	var b [32]byte // the longest prefix and a 20-digit number fit
+	return string(strconv.AppendUint(append(b[:0], prefix...), id, 10))
+}
 
 // opState tracks one pendable operation (spec §3.0).
 type opState uint8

@@ -21,3 +21,22 @@ func TestVcSize(t *testing.T) {
 		t.Errorf("unsafe.Sizeof(vcMore{}) = %d octets; want at most 96 (its size class)", s)
 	}
 }
+
+// nameSink keeps a name alive, as a caller that stores it in an event does.
+var nameSink string
+
+// TestNameOneAllocation checks that a handle's name is right and costs one
+// allocation (the string), not two (a formatted number and the
+// concatenation): call tracers ask for it on every call event.
+func TestNameOneAllocation(t *testing.T) {
+	v := &Vc{id: 1234567}
+	if got := v.String(); got != "vc#1234567" {
+		t.Fatalf("String() = %q; want vc#1234567", got)
+	}
+	if got := (&Party{id: 18446744073709551615}).String(); got != "party#18446744073709551615" {
+		t.Fatalf("String() = %q; want party#18446744073709551615", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { nameSink = v.String() }); n != 1 {
+		t.Errorf("Vc.String allocates %v times; want 1", n)
+	}
+}
