@@ -119,7 +119,12 @@ func (b *Binding) ClMakeCall(vc *Vc, params *CallParameters, partyCtx any) (*Par
 	m.emit(EventHandled, owner, "ProtocolCmMakeCall", vc, st)
 
 	vc.mu.Lock()
-	early := m.earlyOf(&vc.makeCall)
+	// A close held for the MakeCall completion keeps its record past settle
+	// (which recycles the others): read before, under the same lock.
+	var held *earlyCompletion
+	if early := m.earlyOf(&vc.makeCall); early != nil && early.closeHeld {
+		held = early // no longer parked after settle: only this goroutine sees it then
+	}
 	final, fctx, fparams, finish, deliver := vc.makeCall.settle(m, st, cmPartyCtx, params, "ProtocolCmMakeCall", owner, vc)
 	if !finish {
 		vc.mu.Unlock()
@@ -127,10 +132,6 @@ func (b *Binding) ClMakeCall(vc *Vc, params *CallParameters, partyCtx any) (*Par
 		return p, StatusPending
 	}
 	hp := m.finishMakeCallLocked(vc, final, fctx, owner)
-	var held *earlyCompletion
-	if early != nil && early.closeHeld {
-		held = early // no longer parked: only this goroutine sees it now
-	}
 	vc.mu.Unlock()
 	if deliver {
 		m.emit(EventUpcall, b, "ProtocolClMakeCallComplete", vc, final)
@@ -140,6 +141,9 @@ func (b *Binding) ClMakeCall(vc *Vc, params *CallParameters, partyCtx any) (*Par
 		}
 		final = StatusPending
 		hp = p
+	}
+	if held != nil {
+		m.freeEarly(held)
 	}
 	m.emit(EventReturn, b, fn, vc, final)
 	return hp, final
@@ -546,7 +550,12 @@ func (b *Binding) ClCloseCall(vc *Vc, party *Party, closeData []byte) Status {
 	m.emit(EventHandled, owner, "ProtocolCmCloseCall", vc, st)
 
 	vc.mu.Lock()
-	early := m.earlyOf(&vc.closeCall)
+	// A deletion deferred until the close settles keeps its record past
+	// settle (which recycles the others): read before, under the same lock.
+	var deferred *earlyCompletion
+	if early := m.earlyOf(&vc.closeCall); early != nil && early.deleteBy != nil {
+		deferred = early // no longer parked after settle: only this goroutine sees it then
+	}
 	final, _, _, finish, deliver := vc.closeCall.settle(m, st, nil, nil, "ProtocolCmCloseCall", owner, vc)
 	if !finish {
 		vc.mu.Unlock()
@@ -554,10 +563,6 @@ func (b *Binding) ClCloseCall(vc *Vc, party *Party, closeData []byte) Status {
 		return StatusPending
 	}
 	m.finishCloseCallLocked(vc, final, owner)
-	var deferred *earlyCompletion
-	if early != nil && early.deleteBy != nil {
-		deferred = early // no longer parked: only this goroutine sees it now
-	}
 	vc.mu.Unlock()
 	ret := final
 	if deliver {
@@ -567,6 +572,7 @@ func (b *Binding) ClCloseCall(vc *Vc, party *Party, closeData []byte) Status {
 	}
 	if deferred != nil {
 		m.finishDeferredDelete(deferred, vc, final)
+		m.freeEarly(deferred)
 	}
 	m.emit(EventReturn, b, fn, vc, ret)
 	return ret

@@ -16,9 +16,19 @@ const vcSizeClass = 288
 // minimal drivers, whose only allocations are two 24-octet minVc records,
 // a call costs at most two VCs of vcSizeClass and those. It fails if the
 // VC grows to a larger class, or if a call allocates anything more (a
-// data-counter or party block for a call that has neither, a name string).
+// data-counter or party block for a call that has neither, a name string,
+// a record for a completion that arrived while its handler ran).
 func TestCallGarbage(t *testing.T) {
+	t.Run("sync", func(t *testing.T) { testCallGarbage(t, false) })
+	// Both closes completed while ProtocolCmCloseCall still runs: each
+	// completion is parked until the handler returns, in a record the
+	// mediator reuses rather than allocates.
+	t.Run("early-close", func(t *testing.T) { testCallGarbage(t, true) })
+}
+
+func testCallGarbage(t *testing.T, earlyClose bool) {
 	n := newMinNet(t)
+	n.mcm.earlyClose = earlyClose
 	const calls = 2000
 	n.call(t) // warm up: the first call may grow maps and pools
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
