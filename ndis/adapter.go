@@ -325,7 +325,7 @@ func (b *Binding) CloseAdapterEx() Status {
 			for v := af.vcList.head; v != nil; v = v.next {
 				// A client also keeps the VCs a call manager created for it
 				// until its ProtocolCoDeleteVc has run (R-VC-14).
-				if v.creator == driver(b) || v.client == b {
+				if v.creator() == driver(b) || v.client() == b {
 					vcs++
 				}
 			}

@@ -25,7 +25,7 @@ func (b *Binding) lockClientVc(v *Vc) (string, string) {
 	if rule, why := b.m.lockLiveVc(v); rule != "" {
 		return rule, why
 	}
-	if v.client != b {
+	if v.client() != b {
 		v.mu.Unlock()
 		return "R-GEN-8", "not a VC of this client"
 	}
@@ -78,7 +78,7 @@ func (b *Binding) ClMakeCall(vc *Vc, params *CallParameters, partyCtx any) (*Par
 	if rule, why := m.lockLiveVc(vc); rule != "" {
 		return nil, m.reject(StatusFailure, rule, fn, b, vc, "%s", why)
 	}
-	if vc.client != b || vc.kind != vcOutgoing {
+	if vc.client() != b || vc.kind != vcOutgoing {
 		vc.mu.Unlock()
 		return nil, m.reject(StatusFailure, "R-CALL-1", fn, b, vc, "a client makes calls only on VCs it created with NdisCoCreateVc")
 	}
@@ -104,12 +104,13 @@ func (b *Binding) ClMakeCall(vc *Vc, params *CallParameters, partyCtx any) (*Par
 	vc.multipoint = partyCtx != nil
 	if vc.multipoint {
 		p = &Party{m: m, id: m.newID(), vc: vc, clientCtx: partyCtx, state: partyAdding}
-		vc.shard.parties.Add(int64(1 - len(vc.parties)))
-		vc.parties = append(vc.parties[:0], p)
+		x := vc.extra()
+		vc.shard().parties.Add(int64(1 - len(x.parties)))
+		x.parties = append(x.parties[:0], p)
 	}
 	vc.call, vc.closingMark, vc.closeSeen = callOutSetup, false, false
 	vc.makeCall.state = opUpcall
-	vc.shard.callsMade.Add(1)
+	vc.shard().callsMade.Add(1)
 	cm, owner, cmCtx := vc.cm(), vc.cmOwner(), vc.cmCtx
 	vc.mu.Unlock()
 
@@ -118,7 +119,12 @@ func (b *Binding) ClMakeCall(vc *Vc, params *CallParameters, partyCtx any) (*Par
 	m.emit(EventHandled, owner, "ProtocolCmMakeCall", vc, st)
 
 	vc.mu.Lock()
-	early := m.earlyOf(&vc.makeCall)
+	// A close held for the MakeCall completion keeps its record past settle
+	// (which recycles the others): read before, under the same lock.
+	var held *earlyCompletion
+	if early := m.earlyOf(&vc.makeCall); early != nil && early.closeHeld {
+		held = early // no longer parked after settle: only this goroutine sees it then
+	}
 	final, fctx, fparams, finish, deliver := vc.makeCall.settle(m, st, cmPartyCtx, params, "ProtocolCmMakeCall", owner, vc)
 	if !finish {
 		vc.mu.Unlock()
@@ -126,10 +132,6 @@ func (b *Binding) ClMakeCall(vc *Vc, params *CallParameters, partyCtx any) (*Par
 		return p, StatusPending
 	}
 	hp := m.finishMakeCallLocked(vc, final, fctx, owner)
-	var held *earlyCompletion
-	if early != nil && early.closeHeld {
-		held = early // no longer parked: only this goroutine sees it now
-	}
 	vc.mu.Unlock()
 	if deliver {
 		m.emit(EventUpcall, b, "ProtocolClMakeCallComplete", vc, final)
@@ -139,6 +141,9 @@ func (b *Binding) ClMakeCall(vc *Vc, params *CallParameters, partyCtx any) (*Par
 		}
 		final = StatusPending
 		hp = p
+	}
+	if held != nil {
+		m.freeEarly(held)
 	}
 	m.emit(EventReturn, b, fn, vc, final)
 	return hp, final
@@ -153,7 +158,7 @@ func (m *Mediator) finishMakeCallLocked(v *Vc, st Status, cmPartyCtx any, owner 
 		}
 		v.call = callConnected
 		if v.multipoint {
-			p := v.parties[0]
+			p := v.more.parties[0] // the initial party (MakeCall made v.more)
 			p.state, p.cmCtx = partyConnected, cmPartyCtx
 			if cmPartyCtx == nil {
 				m.warn("R-PTY-4", "MakeCall completion", owner, p, "no call-manager context for the initial party of a multipoint call")
@@ -166,12 +171,12 @@ func (m *Mediator) finishMakeCallLocked(v *Vc, st Status, cmPartyCtx any, owner 
 		return nil
 	}
 	// R-CALL-7: the initial party dies with the failed call.
-	for _, p := range v.parties {
-		p.state = partyDead
-	}
-	if len(v.parties) > 0 {
-		v.shard.parties.Add(-int64(len(v.parties)))
-		v.parties = v.parties[:0]
+	if ps := v.partyList(); len(ps) > 0 {
+		for _, p := range ps {
+			p.state = partyDead
+		}
+		v.shard().parties.Add(-int64(len(ps)))
+		v.more.parties = ps[:0]
 	}
 	v.multipoint = false
 	v.call = callIdle
@@ -205,7 +210,7 @@ func (m *Mediator) makeCallComplete(who driver, fn string, st Status, v *Vc, par
 		v.mu.Unlock()
 		return m.reject(StatusFailure, "R-GEN-2", fn, who, v, "no pended ProtocolCmMakeCall to complete")
 	}
-	if v.multipoint && party != v.parties[0] || !v.multipoint && party != nil {
+	if v.multipoint && party != v.more.parties[0] || !v.multipoint && party != nil {
 		v.mu.Unlock()
 		return m.reject(StatusFailure, "R-CALL-3", fn, who, v, "party handle does not match the call's initial party")
 	}
@@ -215,7 +220,7 @@ func (m *Mediator) makeCallComplete(who driver, fn string, st Status, v *Vc, par
 		return StatusSuccess
 	}
 	hp := m.finishMakeCallLocked(v, st, cmPartyCtx, who)
-	c := v.client
+	c := v.client()
 	v.mu.Unlock()
 	m.emit(EventUpcall, c, "ProtocolClMakeCallComplete", v, st)
 	c.client.ProtocolClMakeCallComplete(st, v.clientCtx, hp, params)
@@ -247,7 +252,7 @@ func (m *Mediator) dispatchIncomingCall(who driver, fn string, sap *Sap, v *Vc, 
 	if rule, why := m.lockCmVc(who, v); rule != "" {
 		return m.reject(StatusFailure, rule, fn, who, v, "%s", why)
 	}
-	if v.creator != who {
+	if v.creator() != who {
 		v.mu.Unlock()
 		return m.reject(StatusFailure, "R-IN-12", fn, who, v, "a call manager dispatches incoming calls only on VCs it created")
 	}
@@ -271,8 +276,8 @@ func (m *Mediator) dispatchIncomingCall(who driver, fn string, sap *Sap, v *Vc, 
 	}
 	v.call, v.closingMark, v.closeSeen = callOffered, false, false
 	v.inCall.state = opUpcall
-	v.shard.callsDispatched.Add(1)
-	c := v.client
+	v.shard().callsDispatched.Add(1)
+	c := v.client()
 	v.mu.Unlock()
 
 	m.emit(EventUpcall, c, "ProtocolClIncomingCall", v, 0)
@@ -326,7 +331,7 @@ func (b *Binding) ClIncomingCallComplete(status Status, vc *Vc, params *CallPara
 	if rule, why := m.lockLiveVc(vc); rule != "" {
 		return m.reject(StatusFailure, rule, fn, b, vc, "%s", why)
 	}
-	if vc.client != b {
+	if vc.client() != b {
 		vc.mu.Unlock()
 		return m.reject(StatusFailure, "R-GEN-8", fn, b, vc, "not a VC of this client")
 	}
@@ -380,7 +385,7 @@ func (m *Mediator) dispatchCallConnected(who driver, fn string, v *Vc) Status {
 		return m.reject(StatusVcNotActivated, "R-ACT-1", fn, who, v, "VC is %v; activate it before the call is connected", act)
 	}
 	v.call = callConnected
-	c := v.client
+	c := v.client()
 	v.mu.Unlock()
 	m.emit(EventUpcall, c, "ProtocolClCallConnected", v, 0)
 	c.client.ProtocolClCallConnected(v.clientCtx)
@@ -482,7 +487,7 @@ func (m *Mediator) deliverHeldClose(v *Vc, st Status, data []byte) {
 // runs, a send crossing the indication is refused without a violation
 // (R-CLOSE-15).
 func (m *Mediator) indicateClose(v *Vc, st Status, data []byte) {
-	c := v.client
+	c := v.client()
 	m.emit(EventUpcall, c, "ProtocolClIncomingCloseCall", v, st)
 	c.client.ProtocolClIncomingCloseCall(st, v.clientCtx, data)
 	v.mu.Lock()
@@ -526,8 +531,8 @@ func (b *Binding) ClCloseCall(vc *Vc, party *Party, closeData []byte) Status {
 		vc.mu.Unlock()
 		return m.reject(rst, rule, fn, b, vc, "%s", why)
 	}
-	if vc.sendsOut > 0 {
-		m.warn("R-CLOSE-1", fn, b, vc, "%d send(s) not yet completed when closing", vc.sendsOut)
+	if sends, _ := vc.outstanding(); sends > 0 {
+		m.warn("R-CLOSE-1", fn, b, vc, "%d send(s) not yet completed when closing", sends)
 	}
 	vc.closingMark = true
 	vc.prevCall, vc.call = vc.call, callClosing
@@ -545,7 +550,12 @@ func (b *Binding) ClCloseCall(vc *Vc, party *Party, closeData []byte) Status {
 	m.emit(EventHandled, owner, "ProtocolCmCloseCall", vc, st)
 
 	vc.mu.Lock()
-	early := m.earlyOf(&vc.closeCall)
+	// A deletion deferred until the close settles keeps its record past
+	// settle (which recycles the others): read before, under the same lock.
+	var deferred *earlyCompletion
+	if early := m.earlyOf(&vc.closeCall); early != nil && early.deleteBy != nil {
+		deferred = early // no longer parked after settle: only this goroutine sees it then
+	}
 	final, _, _, finish, deliver := vc.closeCall.settle(m, st, nil, nil, "ProtocolCmCloseCall", owner, vc)
 	if !finish {
 		vc.mu.Unlock()
@@ -553,10 +563,6 @@ func (b *Binding) ClCloseCall(vc *Vc, party *Party, closeData []byte) Status {
 		return StatusPending
 	}
 	m.finishCloseCallLocked(vc, final, owner)
-	var deferred *earlyCompletion
-	if early != nil && early.deleteBy != nil {
-		deferred = early // no longer parked: only this goroutine sees it now
-	}
 	vc.mu.Unlock()
 	ret := final
 	if deliver {
@@ -566,6 +572,7 @@ func (b *Binding) ClCloseCall(vc *Vc, party *Party, closeData []byte) Status {
 	}
 	if deferred != nil {
 		m.finishDeferredDelete(deferred, vc, final)
+		m.freeEarly(deferred)
 	}
 	m.emit(EventReturn, b, fn, vc, ret)
 	return ret
@@ -585,7 +592,7 @@ func closePartyCheckLocked(vc *Vc, party *Party) (Status, string, string) {
 		return StatusFailure, "R-CLOSE-5", "a multipoint call is closed with the handle of its last party"
 	}
 	live := 0
-	for _, p := range vc.parties {
+	for _, p := range vc.partyList() {
 		if p.state == partyAdding {
 			return StatusFailure, "R-CLOSE-4", "AddParty on " + p.String() + " is still pending"
 		}
@@ -609,18 +616,18 @@ func (m *Mediator) finishCloseCallLocked(v *Vc, st Status, owner driver) {
 			v.leftActive = true
 		}
 		v.call = callClosed
-		if len(v.parties) > 0 {
-			for _, p := range v.parties {
+		if ps := v.partyList(); len(ps) > 0 {
+			for _, p := range ps {
 				p.state = partyDead
 			}
-			v.shard.parties.Add(-int64(len(v.parties)))
-			v.parties = v.parties[:0]
+			v.shard().parties.Add(-int64(len(ps)))
+			v.more.parties = ps[:0]
 		}
-		v.shard.callsClosed.Add(1)
+		v.shard().callsClosed.Add(1)
 		return
 	}
 	v.call, v.closingMark = v.prevCall, false
-	for _, p := range v.parties {
+	for _, p := range v.partyList() {
 		if p.state == partyClosing {
 			p.state = p.prev
 		}
@@ -651,7 +658,7 @@ func (m *Mediator) closeCallComplete(who driver, fn string, st Status, v *Vc, pa
 		return m.reject(StatusFailure, rule, fn, who, v, "%s", why)
 	}
 	var clPartyCtx any
-	for _, p := range v.parties {
+	for _, p := range v.partyList() {
 		if p.state == partyClosing {
 			clPartyCtx = p.clientCtx
 			if party != p {
@@ -669,7 +676,7 @@ func (m *Mediator) closeCallComplete(who driver, fn string, st Status, v *Vc, pa
 		return StatusSuccess
 	}
 	m.finishCloseCallLocked(v, st, who)
-	c := v.client
+	c := v.client()
 	v.mu.Unlock()
 	m.emit(EventUpcall, c, "ProtocolClCloseCallComplete", v, st)
 	c.client.ProtocolClCloseCallComplete(st, v.clientCtx, clPartyCtx)

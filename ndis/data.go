@@ -67,7 +67,7 @@ func (b *Binding) CoSendNetBufferLists(vc *Vc, nbls *NetBufferList, flags SendFl
 		return
 	}
 	if st, rule, why := sendRefusalLocked(vc); st != 0 {
-		vc.stats.SendsRefused++
+		vc.extra().stats.SendsRefused++
 		vc.mu.Unlock()
 		m.failSends(b, ownerCtx, vc, nbls, st, rule, fn, why)
 		return
@@ -80,7 +80,7 @@ func (b *Binding) CoSendNetBufferLists(vc *Vc, nbls *NetBufferList, flags SendFl
 		n.SourceHandle = vc
 		count++
 	}
-	vc.sendsOut += int32(count)
+	vc.extra().sendsOut += int32(count)
 	data, mpCtx := vc.adapter.data, vc.mpCtx
 	vc.mu.Unlock()
 	if m.tracing() {
@@ -121,6 +121,7 @@ func (a *Adapter) MCoSendNetBufferListsComplete(vc *Vc, nbls *NetBufferList, fla
 	var head, tail *NetBufferList
 	bad := 0
 	vc.mu.Lock()
+	x := vc.extra()
 	for n := nbls; n != nil; {
 		next := n.Next
 		// A list sent on vc is sending with vc as its source until it is
@@ -134,12 +135,12 @@ func (a *Adapter) MCoSendNetBufferListsComplete(vc *Vc, nbls *NetBufferList, fla
 				n.Status = StatusFailure
 			}
 			n.setOwner(nblCompleting)
-			vc.sendsOut--
+			x.sendsOut--
 			if n.Status == StatusSuccess {
-				vc.stats.TxPackets++
-				vc.stats.TxBytes += uint64(len(n.Data))
+				x.stats.TxPackets++
+				x.stats.TxBytes += uint64(len(n.Data))
 			} else {
-				vc.stats.TxErrors++
+				x.stats.TxErrors++
 			}
 			n.Next = nil
 			if tail == nil {
@@ -202,7 +203,7 @@ func (a *Adapter) MCoIndicateReceiveNetBufferLists(vc *Vc, nbls *NetBufferList, 
 	}
 	n := nbls.Len()
 	if !vc.act.isActive() {
-		vc.stats.RxDrops += uint64(n)
+		vc.extra().stats.RxDrops += uint64(n)
 		act := vc.act
 		vc.mu.Unlock()
 		m.returnToMiniport(a, nbls, flags)
@@ -211,7 +212,7 @@ func (a *Adapter) MCoIndicateReceiveNetBufferLists(vc *Vc, nbls *NetBufferList, 
 	if vc.kind != vcSignaling && (vc.closeSeen || vc.closingMark || vc.call == callIdle || vc.call == callClosed) {
 		// Data in flight when the call went away: not an error of the
 		// miniport, but the client may no longer receive (R-CLOSE-15).
-		vc.stats.RxDrops += uint64(n)
+		vc.extra().stats.RxDrops += uint64(n)
 		vc.mu.Unlock()
 		m.returnToMiniport(a, nbls, flags)
 		return StatusSuccess
@@ -222,13 +223,14 @@ func (a *Adapter) MCoIndicateReceiveNetBufferLists(vc *Vc, nbls *NetBufferList, 
 		vc.mu.Unlock()
 		return m.reject(StatusFailure, "R-DATA-3", fn, a, vc, "a list in the chain is not the miniport's (indicated and not yet returned, or being sent)")
 	}
+	more := vc.extra()
 	for x := nbls; x != nil; x = x.Next {
 		x.SourceHandle = vc
-		vc.stats.RxBytes += uint64(len(x.Data))
+		more.stats.RxBytes += uint64(len(x.Data))
 	}
-	vc.stats.RxPackets += uint64(n)
+	more.stats.RxPackets += uint64(n)
 	if keep {
-		vc.recvsOut += int32(n)
+		more.recvsOut += int32(n)
 	}
 	owner, ownerCtx := vc.dataOwner()
 	vc.mu.Unlock()
@@ -279,7 +281,7 @@ func (b *Binding) ReturnNetBufferLists(nbls *NetBufferList, flags ReturnFlags) S
 			bad++
 		} else {
 			n.setOwner(nblCompleting)
-			v.recvsOut--
+			v.extra().recvsOut-- // indicated on v, so v.more exists
 			n.Next = nil
 			if tail == nil {
 				head = n
@@ -339,8 +341,8 @@ func (a *Adapter) MCoIndicateStatusEx(vc *Vc, ind *StatusIndication) Status {
 		if rule, why := m.lockLiveVc(vc); rule != "" {
 			return m.reject(StatusFailure, rule, fn, a, vc, "%s", why)
 		}
-		if vc.client != nil {
-			ts = append(ts, target{vc.client, vc.clientCtx})
+		if vc.client() != nil {
+			ts = append(ts, target{vc.client(), vc.clientCtx})
 		}
 		if vc.cmB != nil {
 			ts = append(ts, target{vc.cmB, vc.cmCtx})

@@ -47,7 +47,7 @@
 //     operation, completion and data operation on a VC takes it.
 //  5. Leaf locks, held only briefly and never while taking another lock:
 //     Mediator.earlyMu (completions parked for a handler still
-//     running), Mediator.namesMu (instance names) and Mediator.vmu
+//     running, and their records kept for reuse), Mediator.namesMu (instance names) and Mediator.vmu
 //     (violations and the trace sequence).
 //
 // Lock hand-over is explicit: a function releases only the locks it took.
@@ -84,7 +84,9 @@
 //     (P) the goroutine runs on (picked through a sync.Pool, whose Get and
 //     Put stay on the current P), so on n cores n of the 64 shards are in
 //     use, each in its own core's cache. A VC's data and party counters
-//     live in the VC and are added to its AF's totals when it is deleted;
+//     live in the VC (in a block allocated on its first send, receive or
+//     party, so that a call without data or parties does not carry them)
+//     and are added to its AF's totals when it is deleted;
 //   - the mediator's object-number counter, an atomic add per VC (two per
 //     call) on a cache line of its own: numbers follow creation order
 //     across the node (af#3, then vc#4), which traces and charts rely on;

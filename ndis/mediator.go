@@ -70,8 +70,9 @@ type Mediator struct {
 	// operation. Rare, so an opRec is one byte rather than carrying a
 	// pointer each. A parked completion's fields belong to the lock of the
 	// object its operation is on; earlyMu guards only the map.
-	earlyMu sync.Mutex
-	early   map[*opRec]*earlyCompletion
+	earlyMu   sync.Mutex
+	early     map[*opRec]*earlyCompletion
+	earlyFree []*earlyCompletion // records settled and no longer referred to, for reuse (newEarlyLocked)
 
 	// namesMu guards instanceNames: the names given by
 	// NdisCoAssignInstanceName, until their VC is deleted (R-VC-13). Few
@@ -230,7 +231,13 @@ func objName(o fmt.Stringer) string {
 // in the same process).
 const foreignHandle = "not a handle of this node's NDIS (forged, or another node's)"
 
-func idName(prefix string, id uint64) string { return prefix + strconv.FormatUint(id, 10) }
+// idName formats an object's name ("vc#7") in one allocation: the string
+// itself. Callers outside the mediator (traces, logs) ask for a VC's name on
+// every call event.
+func idName(prefix string, id uint64) string {
+	var b [32]byte // the longest prefix and a 20-digit number fit
+	return string(strconv.AppendUint(append(b[:0], prefix...), id, 10))
+}
 
 // opState tracks one pendable operation (spec §3.0).
 type opState uint8
@@ -285,17 +292,61 @@ func (m *Mediator) earlyOf(o *opRec) *earlyCompletion {
 	return e
 }
 
-// takeEarly removes and returns the completion parked for o, or nil.
-// Caller holds the lock of o's object.
-func (m *Mediator) takeEarly(o *opRec) *earlyCompletion {
+// takeEarly removes the completion parked for o and returns a copy of
+// it; ok=false if there was none. Caller holds the lock of o's object.
+// The record is recycled unless a caller still refers to it: one carrying
+// a held close (ClMakeCall delivers it) or a deferred deletion (ClCloseCall
+// carries it out); those callers free it when done (freeEarly).
+func (m *Mediator) takeEarly(o *opRec) (e earlyCompletion, ok bool) {
 	if o.state != opEarly {
-		return nil
+		return e, false
 	}
 	m.earlyMu.Lock()
-	e := m.early[o]
+	p := m.early[o]
 	delete(m.early, o)
+	if p != nil {
+		e, ok = *p, true
+		if !p.closeHeld && p.deleteBy == nil {
+			m.putEarlyLocked(p)
+		}
+	}
 	m.earlyMu.Unlock()
-	return e
+	return e, ok
+}
+
+// maxEarlyFree bounds the records kept for reuse: about as many as can be
+// parked at once on a busy node, a few KiB at most.
+const maxEarlyFree = 64
+
+// newEarlyLocked returns a zeroed record for a completion to park, reused
+// if one is free (m.earlyMu held): a call whose call manager completes
+// while its handler still runs then allocates nothing for it.
+func (m *Mediator) newEarlyLocked() *earlyCompletion {
+	if n := len(m.earlyFree); n > 0 {
+		e := m.earlyFree[n-1]
+		m.earlyFree[n-1] = nil
+		m.earlyFree = m.earlyFree[:n-1]
+		return e
+	}
+	return new(earlyCompletion)
+}
+
+// putEarlyLocked keeps e, which nothing refers to any more, for reuse
+// (m.earlyMu held). It is cleared so that it holds no context, parameters
+// or close data alive.
+func (m *Mediator) putEarlyLocked(e *earlyCompletion) {
+	*e = earlyCompletion{}
+	if len(m.earlyFree) < maxEarlyFree {
+		m.earlyFree = append(m.earlyFree, e)
+	}
+}
+
+// freeEarly recycles a record a caller kept past settle (a held close, a
+// deferred deletion) once it is done with it.
+func (m *Mediator) freeEarly(e *earlyCompletion) {
+	m.earlyMu.Lock()
+	m.putEarlyLocked(e)
+	m.earlyMu.Unlock()
 }
 
 // complete records a completion; the caller holds the lock of o's object.
@@ -310,7 +361,9 @@ func (o *opRec) complete(m *Mediator, st Status, ctx any, params *CallParameters
 		if m.early == nil {
 			m.early = make(map[*opRec]*earlyCompletion)
 		}
-		o.state, m.early[o] = opEarly, &earlyCompletion{st: st, ctx: ctx, params: params}
+		e := m.newEarlyLocked()
+		e.st, e.ctx, e.params = st, ctx, params
+		o.state, m.early[o] = opEarly, e
 		m.earlyMu.Unlock()
 		return false, true
 	case opPended:
@@ -329,16 +382,16 @@ func (o *opRec) complete(m *Mediator, st Status, ctx any, params *CallParameters
 // ctx and params are what the handler returned along with st; they are
 // passed through when st is final.
 func (o *opRec) settle(m *Mediator, st Status, ctx any, params *CallParameters, fn string, who driver, obj fmt.Stringer) (final Status, fctx any, fparams *CallParameters, finish, deliver bool) {
-	e := m.takeEarly(o)
+	e, early := m.takeEarly(o)
 	if st == StatusPending {
-		if e != nil {
+		if early {
 			o.state = opNone
 			return e.st, e.ctx, e.params, true, true
 		}
 		o.state = opPended
 		return 0, nil, nil, false, false
 	}
-	if e != nil {
+	if early {
 		// The responder both returned a final status and called the
 		// completion function: a double completion. The return wins.
 		m.warn("R-GEN-2", fn, who, obj, "handler returned %v and also called the completion function (with %v); the completion is ignored", st, e.st)
@@ -492,7 +545,7 @@ func (l *afList) remove(a *Af) {
 
 // vcShards is how many counter shards the mediator has: enough that
 // goroutines on different cores rarely pick the same one (a power of two).
-const vcShards = 64
+const vcShards = 64 // at most 256: a VC keeps its shard's index in a byte
 
 // vcTable numbers VCs and keeps the call counters, in shards. A goroutine
 // counts on the shard its processor (P) has been using (pick is a
@@ -516,6 +569,7 @@ type vcShard struct {
 	created                                 atomic.Uint64
 	callsMade, callsDispatched, callsClosed atomic.Uint64
 	parties                                 atomic.Int64 // parties on its VCs' lists (Live)
+	ix                                      uint8        // its index in vcTable.shards (Vc.shardIx)
 
 	_ [64]byte // keep neighbouring shards off this shard's cache lines
 }
@@ -533,12 +587,16 @@ type vcTotals struct {
 
 // add adds what v counted (v.mu held, or v is unreachable).
 func (t *vcTotals) add(v *Vc) {
-	t.sendsForwarded += v.stats.TxPackets + v.stats.TxErrors + uint64(v.sendsOut)
-	t.sendsRefused += v.stats.SendsRefused
-	t.receivesIndicated += v.stats.RxPackets
-	t.receivesDropped += v.stats.RxDrops
-	t.partiesAdded += uint64(v.partiesAdded)
-	t.partiesDropped += uint64(v.partiesDropped)
+	x := v.more
+	if x == nil {
+		return // no data and no party ever
+	}
+	t.sendsForwarded += x.stats.TxPackets + x.stats.TxErrors + uint64(x.sendsOut)
+	t.sendsRefused += x.stats.SendsRefused
+	t.receivesIndicated += x.stats.RxPackets
+	t.receivesDropped += x.stats.RxDrops
+	t.partiesAdded += uint64(x.partiesAdded)
+	t.partiesDropped += uint64(x.partiesDropped)
 }
 
 func (t *vcTotals) sum(o *vcTotals) {
@@ -552,6 +610,9 @@ func (t *vcTotals) sum(o *vcTotals) {
 }
 
 func (t *vcTable) init() {
+	for i := range t.shards {
+		t.shards[i].ix = uint8(i)
+	}
 	t.pick.New = func() any { return &t.shards[t.rr.Add(1)%vcShards] }
 }
 
@@ -565,5 +626,5 @@ func (t *vcTable) local() *vcShard {
 // number gives a new VC its object number and counter shard.
 func (t *vcTable) number(v *Vc) {
 	v.id = t.ids.Add(1)
-	v.shard = t.local()
+	v.shardIx = t.local().ix
 }

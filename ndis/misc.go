@@ -18,7 +18,7 @@ func (b *Binding) CoAssignInstanceName(vc *Vc, base string) (string, Status) {
 	if rule, why := m.lockLiveVc(vc); rule != "" {
 		return "", m.reject(StatusFailure, rule, fn, b, vc, "%s", why)
 	}
-	if vc.client != b && vc.cmB != b {
+	if vc.client() != b && vc.cmB != b {
 		vc.mu.Unlock()
 		return "", m.reject(StatusFailure, "R-VC-13", fn, b, vc, "not a VC of this protocol")
 	}
@@ -53,7 +53,7 @@ func (b *Binding) CoGetTapiCallId(vc *Vc) (string, Status) {
 		return "", m.reject(StatusInvalidData, rule, fn, b, vc, "%s", why)
 	}
 	vc.mu.Unlock()
-	if vc.client != b && vc.cmB != b {
+	if vc.client() != b && vc.cmB != b {
 		return "", m.reject(StatusInvalidData, "R-GEN-8", fn, b, vc, "not a VC of this protocol")
 	}
 	return tapiPrefix + strconv.FormatUint(vc.id, 10), StatusSuccess
@@ -81,7 +81,7 @@ func (b *Binding) ClGetProtocolVcContextFromTapiCallId(callID string) (any, Stat
 				}
 				af.mu.Lock()
 				for v := af.vcList.head; v != nil && !found; v = v.next {
-					if v.id == id && v.client == b {
+					if v.id == id && v.client() == b {
 						v.mu.Lock()
 						if v.life == lifeCreated {
 							ctx, found = v.clientCtx, true

@@ -57,7 +57,7 @@ func (b *Binding) CoOidRequest(af *Af, vc *Vc, party *Party, req *OidRequest) St
 			return m.reject(StatusFailure, rule, fn, b, vc, "%s", why)
 		}
 		vcLocked = true
-		if vc.client != b && vc.cmB != b {
+		if vc.client() != b && vc.cmB != b {
 			unlock()
 			return m.reject(StatusFailure, "R-GEN-8", fn, b, vc, "not a VC of this protocol")
 		}

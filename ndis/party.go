@@ -44,7 +44,7 @@ func (p *Party) Vc() *Vc { return p.vc }
 // still connected (including those whose drop was indicated).
 func (p *Party) otherLiveParties() int {
 	n := 0
-	for _, q := range p.vc.parties {
+	for _, q := range p.vc.partyList() {
 		if q != p && (q.state == partyConnected || q.state == partyDropIndicated) {
 			n++
 		}
@@ -84,8 +84,9 @@ func (b *Binding) ClAddParty(vc *Vc, partyCtx any, params *CallParameters) (*Par
 		return nil, m.reject(StatusFailure, "R-PTY-2", fn, b, vc, "nil call parameters")
 	}
 	p := &Party{m: m, id: m.newID(), vc: vc, clientCtx: partyCtx, state: partyAdding}
-	vc.parties = append(vc.parties, p)
-	vc.shard.parties.Add(1)
+	x := vc.extra()
+	x.parties = append(x.parties, p)
+	vc.shard().parties.Add(1)
 	p.add.state = opUpcall
 	cm, owner, cmCtx := vc.cm(), vc.cmOwner(), vc.cmCtx
 	vc.mu.Unlock()
@@ -118,7 +119,7 @@ func (m *Mediator) finishAddPartyLocked(p *Party, st Status, cmCtx any, owner dr
 			m.warn("R-PTY-4", "AddParty completion", owner, p, "a successful add must supply the call manager's party context")
 		}
 		p.state, p.cmCtx = partyConnected, cmCtx
-		p.vc.partiesAdded++
+		p.vc.more.partiesAdded++ // p is on the VC's list, in v.more
 		return p
 	}
 	p.state = partyDead
@@ -128,10 +129,11 @@ func (m *Mediator) finishAddPartyLocked(p *Party, st Status, cmCtx any, owner dr
 
 // removePartyLocked takes p off v's parties (v.mu held).
 func (v *Vc) removePartyLocked(p *Party) {
-	for i, q := range v.parties {
+	ps := v.partyList()
+	for i, q := range ps {
 		if q == p {
-			v.parties = append(v.parties[:i], v.parties[i+1:]...)
-			v.shard.parties.Add(-1)
+			v.more.parties = append(ps[:i], ps[i+1:]...)
+			v.shard().parties.Add(-1)
 			return
 		}
 	}
@@ -182,7 +184,7 @@ func (m *Mediator) addPartyComplete(who driver, fn string, st Status, p *Party, 
 		return StatusSuccess
 	}
 	h := m.finishAddPartyLocked(p, st, cmCtx, who)
-	c := vc.client
+	c := vc.client()
 	vc.mu.Unlock()
 	m.emit(EventUpcall, c, "ProtocolClAddPartyComplete", p, st)
 	c.client.ProtocolClAddPartyComplete(st, p.clientCtx, h, params)
@@ -200,7 +202,7 @@ func (b *Binding) ClDropParty(party *Party, closeData []byte) Status {
 	m := b.m
 	const fn = "NdisClDropParty"
 	m.emit(EventRequest, b, fn, party, 0)
-	if party == nil || party.m != m || party.vc == nil || party.vc.client != b {
+	if party == nil || party.m != m || party.vc == nil || party.vc.client() != b {
 		return m.reject(StatusFailure, "R-GEN-8", fn, b, party, "not a party of this client")
 	}
 	vc := party.vc
@@ -249,7 +251,7 @@ func (m *Mediator) finishDropPartyLocked(p *Party, st Status) {
 	if st == StatusSuccess {
 		p.state = partyDead
 		p.vc.removePartyLocked(p)
-		p.vc.partiesDropped++
+		p.vc.more.partiesDropped++
 		return
 	}
 	p.state = p.prev
@@ -288,7 +290,7 @@ func (m *Mediator) dropPartyComplete(who driver, fn string, st Status, p *Party)
 		return StatusSuccess
 	}
 	m.finishDropPartyLocked(p, st)
-	c := vc.client
+	c := vc.client()
 	vc.mu.Unlock()
 	m.emit(EventUpcall, c, "ProtocolClDropPartyComplete", p, st)
 	c.client.ProtocolClDropPartyComplete(st, p.clientCtx)
@@ -340,7 +342,7 @@ func (m *Mediator) dispatchIncomingDropParty(who driver, fn string, st Status, p
 		return m.reject(StatusFailure, "R-CLOSE-18", fn, who, p, "the last party leaving is an incoming close call, not an incoming drop party")
 	}
 	p.state = partyDropIndicated
-	c := vc.client
+	c := vc.client()
 	vc.mu.Unlock()
 	m.emit(EventUpcall, c, "ProtocolClIncomingDropParty", p, st)
 	c.client.ProtocolClIncomingDropParty(st, p.clientCtx, data)

@@ -83,7 +83,7 @@ func (m *Mediator) modifyQoSComplete(who driver, fn string, st Status, v *Vc, pa
 		return m.reject(StatusFailure, rule, fn, who, v, "%s", why)
 	}
 	deliver, ok := v.qos.complete(m, st, nil, params)
-	c := v.client
+	c := v.client()
 	v.mu.Unlock()
 	if !ok {
 		return m.reject(StatusFailure, "R-GEN-2", fn, who, v, "no pended ProtocolCmModifyCallQoS to complete")
@@ -128,7 +128,7 @@ func (m *Mediator) dispatchQoSChange(who driver, fn string, v *Vc, params *CallP
 		v.mu.Unlock()
 		return m.reject(StatusFailure, "R-QOS-7", fn, who, v, "activate the VC with the new parameters before dispatching the change")
 	}
-	c := v.client
+	c := v.client()
 	v.mu.Unlock()
 	m.emit(EventUpcall, c, "ProtocolClIncomingCallQoSChange", v, 0)
 	c.client.ProtocolClIncomingCallQoSChange(v.clientCtx, params)

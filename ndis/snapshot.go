@@ -179,13 +179,15 @@ func appendVcsLocked(out []VcInfo, list *vcList, totals *vcTotals) []VcInfo {
 	for v := list.head; v != nil; v = v.next {
 		v.mu.Lock()
 		totals.add(v)
-		vi := VcInfo{Handle: v.String(), Kind: v.kind.String(), Creator: nameOf(v.creator), Lifecycle: v.life.String(),
+		vi := VcInfo{Handle: v.String(), Kind: v.kind.String(), Creator: nameOf(v.creator()), Lifecycle: v.life.String(),
 			Activation: v.act.String(), Call: v.call.String(), Closing: v.closingMark, LeftActive: v.leftActive, Multipoint: v.multipoint,
-			SendsOut: int(v.sendsOut), RecvsOut: int(v.recvsOut), Stats: v.stats, Params: v.params.get(),
+			Stats: v.counters(), Params: v.params.get(),
 			Pending: pendingOf("MakeCall", &v.makeCall, "IncomingCall", &v.inCall, "CloseCall", &v.closeCall,
 				"ModifyCallQoS", &v.qos, "ActivateVc", &v.activate, "DeactivateVc", &v.deactivate)}
-		if v.client != nil {
-			vi.Client = v.client.name
+		sends, recvs := v.outstanding()
+		vi.SendsOut, vi.RecvsOut = int(sends), int(recvs)
+		if v.client() != nil {
+			vi.Client = v.client().name
 		}
 		if v.kind != vcSignaling {
 			vi.CallManager = nameOf(v.cmOwner())
@@ -198,7 +200,7 @@ func appendVcsLocked(out []VcInfo, list *vcList, totals *vcTotals) []VcInfo {
 		if v.closeSeen {
 			vi.CloseStatus = v.closeStatus.String()
 		}
-		for _, p := range v.parties {
+		for _, p := range v.partyList() {
 			vi.Parties = append(vi.Parties, PartyInfo{Handle: p.String(), State: p.state.String(),
 				Pending: pendingOf("AddParty", &p.add, "DropParty", &p.drop)})
 		}

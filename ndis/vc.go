@@ -84,26 +84,24 @@ func (c callState) String() string {
 // Vc is a virtual connection: the NdisVcHandle shared by the client, the
 // call manager and the miniport.
 type Vc struct {
-	// mu guards the VC's state and its parties. The handle's identity
-	// (id, shard, creator, adapter, af, client, cmB, kind) is fixed before
-	// the VC is listed; the contexts are set before it is created and fixed
-	// from then on.
+	// mu guards the VC's state, its parties and v.more. The handle's
+	// identity (id, shardIx, adapter, af, cmB, kind, and so its client
+	// and creator) is fixed before the VC is listed; the contexts are set
+	// before it is created and fixed from then on.
 	mu sync.Mutex
 
-	id      uint64   // its mediator is adapter.m
-	shard   *vcShard // the counter shard its calls are counted on
-	creator driver
+	id      uint64 // its mediator is adapter.m
 	adapter *Adapter
 	af      *Af      // nil for a signalling VC
-	client  *Binding // the client on the VC (nil for a signalling VC)
 	cmB     *Binding // the stand-alone CM (nil on an MCM adapter)
 
 	clientCtx, cmCtx, mpCtx any
 
-	// The small fields sit together: a Vc then fits the 416-byte size
-	// class, and every call allocates two. Rare data lives in the
-	// mediator: an early completion in Mediator.early, the instance name in
-	// Mediator.instanceNames.
+	// The small fields sit together: a Vc then fits the 288-byte size
+	// class (TestVcSize pins it), and every call allocates two, one per node held.
+	// Rare data lives elsewhere: the data and party counters and the
+	// parties in v.more, an early completion in Mediator.early, the
+	// instance name in Mediator.instanceNames.
 	kind        vcKind
 	life        lifecycle
 	act         activation
@@ -112,6 +110,7 @@ type Vc struct {
 	closingMark bool      // set by ClCloseCall (R-CLOSE-3)
 	closeSeen   bool      // an incoming close was indicated on the current call
 	multipoint  bool
+	shardIx     uint8 // the counter shard its calls are counted on (shard)
 
 	makeCall, inCall, closeCall, qos, activate, deactivate opRec
 
@@ -126,11 +125,11 @@ type Vc struct {
 	closeStatus Status           // CloseStatus of the last incoming close (R-CLOSE-16)
 	indicating  int32            // ProtocolClIncomingCloseCall handlers still running
 	params      activationParams // parameters of the current activation (R-ACT-8: unset when inactive)
-	parties     []*Party
 
-	sendsOut, recvsOut           int32  // NBLs in the miniport / with the protocol
-	partiesAdded, partiesDropped uint32 // for Counters (vcTotals)
-	stats                        VcCounters
+	// more holds what only a VC that carries data or parties needs (its
+	// NBLs outstanding too); nil
+	// until its first send, receive or party (extra).
+	more *vcMore
 
 	prev, next *Vc // its AF's list (Af.vcList) or its CM binding's (Binding.sigVcs), under that list's lock
 }
@@ -140,6 +139,84 @@ type VcCounters struct {
 	TxPackets, TxBytes, TxErrors uint64
 	RxPackets, RxBytes, RxDrops  uint64
 	SendsRefused                 uint64
+}
+
+// vcMore is the part of a VC that most calls never use: the data-path
+// counters (a VC that carries data) and the parties (a multipoint call),
+// allocated on first use so that a held point-to-point call without data
+// does not carry them. Guarded by the VC's lock.
+type vcMore struct {
+	sendsOut, recvsOut           int32 // NBLs in the miniport / with the protocol
+	stats                        VcCounters
+	partiesAdded, partiesDropped uint32 // for Counters (vcTotals)
+	parties                      []*Party
+}
+
+// extra returns v.more, allocating it on first use (v.mu held).
+func (v *Vc) extra() *vcMore {
+	if v.more == nil {
+		v.more = new(vcMore)
+	}
+	return v.more
+}
+
+// partyList returns v's parties (v.mu held): none if it never had one.
+func (v *Vc) partyList() []*Party {
+	if v.more == nil {
+		return nil
+	}
+	return v.more.parties
+}
+
+// counters returns v's data-path counters (v.mu held): zero if it never
+// carried data.
+func (v *Vc) counters() VcCounters {
+	if v.more == nil {
+		return VcCounters{}
+	}
+	return v.more.stats
+}
+
+// shard is the counter shard v's calls are counted on.
+func (v *Vc) shard() *vcShard { return &v.adapter.m.vcs.shards[v.shardIx] }
+
+// outstanding returns how many NBLs sent on v are still in the miniport
+// and how many indicated on v are still with the protocol (v.mu held).
+func (v *Vc) outstanding() (sends, recvs int32) {
+	if v.more == nil {
+		return 0, 0
+	}
+	return v.more.sendsOut, v.more.recvsOut
+}
+
+// dataOut reports whether any NBL sent or indicated on v is still out
+// (v.mu held).
+func (v *Vc) dataOut() bool {
+	sends, recvs := v.outstanding()
+	return sends > 0 || recvs > 0
+}
+
+// client is the client on v, the one that opened its AF (nil for a
+// signalling VC, which has no AF).
+func (v *Vc) client() *Binding {
+	if v.af == nil {
+		return nil
+	}
+	return v.af.client
+}
+
+// creator is the driver that created v, the only one that may delete it
+// (R-VC-5). It follows from the kind: a client creates its outgoing VCs,
+// a stand-alone call manager its incoming and signalling ones, and a
+// miniport call manager (its adapter) the VCs of its incoming calls.
+func (v *Vc) creator() driver {
+	switch v.kind {
+	case vcOutgoing:
+		return v.client()
+	case vcIncomingMCM:
+		return v.adapter
+	}
+	return v.cmB
 }
 
 // String names the VC for traces ("vc#7").
@@ -174,7 +251,7 @@ func (v *Vc) dataOwner() (*Binding, any) {
 	if v.kind == vcSignaling {
 		return v.cmB, v.cmCtx
 	}
-	return v.client, v.clientCtx
+	return v.client(), v.clientCtx
 }
 
 func (v *Vc) pendingOps() bool {
@@ -200,7 +277,7 @@ func (b *Binding) CoCreateVc(af *Af, vcCtx any) (*Vc, Status) {
 	if af != nil && (af.m != m || af.reg == nil) {
 		return nil, m.reject(StatusFailure, "R-VC-4", fn, b, af, foreignHandle)
 	}
-	v := &Vc{creator: b, adapter: b.adapter, af: af, life: lifeCreating, act: actInactive, call: callIdle}
+	v := &Vc{adapter: b.adapter, af: af, life: lifeCreating, act: actInactive, call: callIdle}
 	var peerAfCtx any
 	switch {
 	case af == nil && b.cm != nil:
@@ -228,7 +305,7 @@ func (b *Binding) CoCreateVc(af *Af, vcCtx any) (*Vc, Status) {
 			af.mu.Unlock()
 			return nil, m.reject(st, rule, fn, b, af, "%s", why)
 		}
-		v.kind, v.client, v.clientCtx, v.cmB = vcOutgoing, b, vcCtx, af.reg.cmBinding
+		v.kind, v.clientCtx, v.cmB = vcOutgoing, vcCtx, af.reg.cmBinding // its client is b, af's
 		peerAfCtx = af.cmCtx
 		m.listAfVcLocked(v)
 		af.mu.Unlock()
@@ -238,7 +315,7 @@ func (b *Binding) CoCreateVc(af *Af, vcCtx any) (*Vc, Status) {
 			af.mu.Unlock()
 			return nil, m.reject(StatusFailure, "R-VC-4", fn, b, af, "AF is %v", st)
 		}
-		v.kind, v.client, v.cmB, v.cmCtx = vcIncoming, af.client, b, vcCtx
+		v.kind, v.cmB, v.cmCtx = vcIncoming, b, vcCtx
 		peerAfCtx = af.clientCtx
 		m.listAfVcLocked(v)
 		af.mu.Unlock()
@@ -279,7 +356,7 @@ func (a *Adapter) MCmCreateVc(af *Af, mpVcCtx any) (*Vc, Status) {
 		af.mu.Unlock()
 		return nil, m.reject(StatusFailure, "R-VC-4", fn, a, af, "AF is %v", st)
 	}
-	v := &Vc{kind: vcIncomingMCM, creator: a, adapter: a, af: af, client: af.client,
+	v := &Vc{kind: vcIncomingMCM, adapter: a, af: af,
 		cmCtx: mpVcCtx, mpCtx: mpVcCtx, life: lifeCreating, act: actInactive, call: callIdle}
 	m.listAfVcLocked(v)
 	af.mu.Unlock()
@@ -300,7 +377,7 @@ func (m *Mediator) createVc(v *Vc, fn string, who driver, peerAfCtx any) (*Vc, S
 	case vcOutgoing:
 		peer, peerName = v.af.reg.co(), v.af.reg.owner()
 	case vcIncoming, vcIncomingMCM:
-		peer, peerName = v.client.proto, v.client
+		peer, peerName = v.client().proto, v.client()
 	}
 	adapterCtx := v.adapter.ctx
 	mpCtx, peerCtx := v.mpCtx, any(nil)
@@ -351,7 +428,7 @@ func (m *Mediator) createVc(v *Vc, fn string, who driver, peerAfCtx any) (*Vc, S
 		}
 	}
 	v.life = lifeCreated
-	v.shard.created.Add(1) // before a deleter can count the VC deleted
+	v.shard().created.Add(1) // before a deleter can count the VC deleted
 	v.mu.Unlock()
 	m.emit(EventReturn, who, fn, v, StatusSuccess)
 	return v, StatusSuccess
@@ -472,9 +549,9 @@ func (m *Mediator) deleteVc(who driver, fn string, v *Vc) Status {
 	if rule, why := m.lockLiveVc(v); rule != "" {
 		return m.reject(StatusFailure, rule, fn, who, v, "%s", why)
 	}
-	if v.creator != who {
+	if v.creator() != who {
 		v.mu.Unlock()
-		return m.reject(StatusFailure, "R-VC-5", fn, who, v, "only the creator (%s) may delete the VC", nameOf(v.creator))
+		return m.reject(StatusFailure, "R-VC-5", fn, who, v, "only the creator (%s) may delete the VC", nameOf(v.creator()))
 	}
 	mcm := v.kind == vcIncomingMCM
 	if e := m.closeSettlingLocked(v); e != nil {
@@ -505,8 +582,9 @@ func (m *Mediator) deleteVc(who driver, fn string, v *Vc) Status {
 		st, rule, why = StatusNotAccepted, "R-VC-6", "a call is outstanding ("+v.call.String()+")"
 	case v.pendingOps():
 		st, rule, why = StatusNotAccepted, "R-VC-6", "an operation on the VC is still pending"
-	case v.sendsOut > 0 || v.recvsOut > 0:
-		st, rule, why = StatusNotAccepted, "R-VC-6", fmt.Sprintf("%d send(s) and %d receive(s) still outstanding", v.sendsOut, v.recvsOut)
+	case v.dataOut():
+		sends, recvs := v.outstanding()
+		st, rule, why = StatusNotAccepted, "R-VC-6", fmt.Sprintf("%d send(s) and %d receive(s) still outstanding", sends, recvs)
 	}
 	if rule != "" {
 		v.mu.Unlock()
@@ -531,7 +609,7 @@ func (m *Mediator) closeSettlingLocked(v *Vc) *earlyCompletion {
 	if e == nil || e.st != StatusSuccess || e.deleteBy != nil {
 		return nil
 	}
-	if v.makeCall.busy() || v.inCall.busy() || v.qos.busy() || v.activate.busy() || v.deactivate.busy() || v.sendsOut > 0 || v.recvsOut > 0 {
+	if v.makeCall.busy() || v.inCall.busy() || v.qos.busy() || v.activate.busy() || v.deactivate.busy() || v.dataOut() {
 		return nil
 	}
 	return e
@@ -566,7 +644,7 @@ func (m *Mediator) carryOutDelete(who driver, v *Vc) Status {
 	case vcOutgoing:
 		peer, peerCtx, peerName = v.cmCo(), v.cmCtx, v.cmOwner()
 	case vcIncoming, vcIncomingMCM:
-		peer, peerCtx, peerName = v.client.proto, v.clientCtx, v.client
+		peer, peerCtx, peerName = v.client().proto, v.clientCtx, v.client()
 	}
 	mpCtx := v.mpCtx
 	var mp Miniport
@@ -826,8 +904,8 @@ func (m *Mediator) finishDeactivateLocked(v *Vc, st Status, mp driver) {
 		v.act = actActive
 		return
 	}
-	if v.sendsOut > 0 || v.recvsOut > 0 {
-		m.warn("R-ACT-7", "deactivation", mp, v, "deactivated with %d send(s) not completed and %d receive(s) not returned", v.sendsOut, v.recvsOut)
+	if sends, recvs := v.outstanding(); sends > 0 || recvs > 0 {
+		m.warn("R-ACT-7", "deactivation", mp, v, "deactivated with %d send(s) not completed and %d receive(s) not returned", sends, recvs)
 	}
 	v.act, v.params.set = actInactive, false // R-ACT-8: the activation parameters are gone
 	v.leftActive = false                     // the activation a closed call left open has ended (R-CLOSE-8)

@@ -1,0 +1,42 @@
+package ndis
+
+import (
+	"testing"
+	"unsafe"
+)
+
+// vcSizeMax is the largest a Vc may be and still fit the 288-octet size
+// class (TestCallGarbage in vcsize_test.go measures what a call allocates).
+const vcSizeMax = 288
+
+// TestVcSize fails if Vc grows out of its size class: a node holds one per
+// held call, so every field added to it costs that class's step (32
+// octets) per held VC once the struct crosses the boundary. Rarely used
+// fields belong in vcMore or in the mediator.
+func TestVcSize(t *testing.T) {
+	if s := unsafe.Sizeof(Vc{}); s > vcSizeMax {
+		t.Errorf("unsafe.Sizeof(Vc{}) = %d octets; it must stay within the %d-octet size class: move rarely used fields to vcMore", s, vcSizeMax)
+	}
+	if s := unsafe.Sizeof(vcMore{}); s > 96 {
+		t.Errorf("unsafe.Sizeof(vcMore{}) = %d octets; want at most 96 (its size class)", s)
+	}
+}
+
+// nameSink keeps a name alive, as a caller that stores it in an event does.
+var nameSink string
+
+// TestNameOneAllocation checks that a handle's name is right and costs one
+// allocation (the string), not two (a formatted number and the
+// concatenation): call tracers ask for it on every call event.
+func TestNameOneAllocation(t *testing.T) {
+	v := &Vc{id: 1234567}
+	if got := v.String(); got != "vc#1234567" {
+		t.Fatalf("String() = %q; want vc#1234567", got)
+	}
+	if got := (&Party{id: 18446744073709551615}).String(); got != "party#18446744073709551615" {
+		t.Fatalf("String() = %q; want party#18446744073709551615", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { nameSink = v.String() }); n != 1 {
+		t.Errorf("Vc.String allocates %v times; want 1", n)
+	}
+}
