@@ -123,7 +123,17 @@ func NewCore(owner Owner, mu *sync.Mutex, cfg Config) *Core {
 // NewAssoc returns the association of this node with peer, owned by owner
 // (Assoc.Owner); expired applies the Output of its expired uni timers, with
 // the lock held.
+//
+// The association's uni.Link reuses its Output storage
+// (uni.Config.ReuseOutputs): every Output of it — expired's, those
+// Assoc.LinkUp and Assoc.LinkDown give their apply function, Assoc.Receive's
+// — must be carried out with ApplyLocked before the Link's next input.
+// ApplyLocked is done with an Output when it returns: it encodes the
+// messages, applies the timer operations and copies the indications (whose
+// Cause, Traffic and Context are not part of the reused storage) into work
+// items.
 func (d *Core) NewAssoc(peer string, owner any, cfg uni.Config, expired func(uni.Output)) *Assoc {
+	cfg.ReuseOutputs = true
 	a := NewAssoc(d.cfg.Name, peer, cfg, d.mu, expired)
 	a.Owner, a.core = owner, d
 	d.assocMu.Lock()

@@ -107,10 +107,14 @@ type outMsg struct {
 	b   []byte
 }
 
-// applyLocked carries out a uni.Output: messages to the outbox (in order,
+// ApplyLocked carries out a uni.Output: messages to the outbox (in order,
 // encoded by the core's Encoder: the outbox, the transports and the
 // tracers may keep the octets as long as they like),
 // timer operations to the Scheduler, indications to the work queue.
+// It keeps nothing of the Output's storage (its slices, the messages the
+// Link built), which the Link reuses for its next input (Core.NewAssoc):
+// an indication is copied by value, and what it points to (Cause
+// diagnostic, Traffic, Context) is not in that storage.
 func (d *Core) ApplyLocked(p *Assoc, o uni.Output) {
 	for _, m := range o.Messages {
 		b, err := d.enc.Encode(m.Msg)
