@@ -42,6 +42,8 @@ type Owner interface {
 	// owner paces the peer's signalling when they come too fast).
 	RefusedLocked(a *Assoc)
 	// SentLocked notes message b queued for a's peer (counters, traces).
+	// b is valid only until it is sent (its buffer is reused then): copy
+	// what you keep, as tracers do (trace.Signal).
 	SentLocked(a *Assoc, b []byte)
 	// Go runs f on a goroutine the owner's shutdown waits for; false if
 	// it is shut down already.
@@ -96,7 +98,12 @@ type Core struct {
 	outbox   []outMsg // signalling to send, in order
 	flushing bool
 	batch    [][]byte // the flusher's scratch for SendBatch
-	enc      uni.Encoder
+	// The encodings of the messages in the outbox, one after the other
+	// in outEnc; the flusher takes outEnc with the outbox and gives it
+	// back as encSpare once the messages are sent (transports copy what
+	// they send, tracers what they keep), so that encoding allocates
+	// nothing once the two buffers have grown.
+	outEnc, encSpare []byte
 	// Storage for the SETUP and CONNECT messages the core builds, reused
 	// for each: the uni.Link keeps nothing of them once the Output they
 	// are in is applied (ApplyLocked encodes it), all under mu.

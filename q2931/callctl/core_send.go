@@ -108,8 +108,9 @@ type outMsg struct {
 }
 
 // ApplyLocked carries out a uni.Output: messages to the outbox (in order,
-// encoded by the core's Encoder: the outbox, the transports and the
-// tracers may keep the octets as long as they like),
+// encoded into outEnc: the octets are valid until the flusher has sent
+// them, so the signalling links copy what they send and the owner's
+// SentLocked and its tracers copy what they keep),
 // timer operations to the Scheduler, indications to the work queue.
 // It keeps nothing of the Output's storage (its slices, the messages the
 // Link built), which the Link reuses for its next input (Core.NewAssoc):
@@ -117,15 +118,22 @@ type outMsg struct {
 // diagnostic, Traffic, Context) is not in that storage.
 func (d *Core) ApplyLocked(p *Assoc, o uni.Output) {
 	for _, m := range o.Messages {
-		b, err := d.enc.Encode(m.Msg)
+		sig := p.Signalling()
+		if sig == nil {
+			continue // nothing goes out while the link is down (uni sends nothing then)
+		}
+		start := len(d.outEnc)
+		enc, err := m.Msg.Append(d.outEnc)
 		if err != nil {
 			d.log.Error("encoding a Q.2931 message", "peer", p.Peer(), "type", m.Msg.Type.String(), "err", err)
 			continue
 		}
-		if sig := p.Signalling(); sig != nil {
-			d.outbox = append(d.outbox, outMsg{sig, p, b})
-			d.owner.SentLocked(p, b)
-		}
+		// If Append grew the buffer, the encodings before it stay in the
+		// old array, which nothing writes to again.
+		d.outEnc = enc
+		b := enc[start:len(enc):len(enc)]
+		d.outbox = append(d.outbox, outMsg{sig, p, b})
+		d.owner.SentLocked(p, b)
 	}
 	p.ApplyTimers(o.Timers)
 	for _, ind := range o.Indications {
@@ -184,8 +192,8 @@ func (d *Core) flushLocked() {
 	}
 	d.flushing = true
 	for len(d.outbox) > 0 {
-		q := d.outbox
-		d.outbox = nil
+		q, enc := d.outbox, d.outEnc
+		d.outbox, d.outEnc, d.encSpare = nil, d.encSpare[:0], nil
 		d.mu.Unlock()
 		for i := 0; i < len(q); {
 			j := i + 1
@@ -200,9 +208,16 @@ func (d *Core) flushLocked() {
 		if d.outbox == nil && cap(q) <= 1024 {
 			d.outbox = q[:0] // reuse the array: it is nobody else's now
 		}
+		if cap(enc) <= maxSpareEncodings {
+			d.encSpare = enc[:0] // sent: the octets are nobody's now
+		}
 	}
 	d.flushing = false
 }
+
+// maxSpareEncodings bounds the encoding buffer the flusher keeps for
+// reuse, so that a burst does not pin a large one.
+const maxSpareEncodings = 64 << 10
 
 // sendSignalling sends messages for one link, in order (the flusher).
 func (d *Core) sendSignalling(ms []outMsg) {
