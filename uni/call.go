@@ -683,8 +683,7 @@ func (l *Link) receiveRelease(o *Output, c *call, m *Message) {
 		l.stopCallTimers(o, c)
 		c.parties = nil
 		if l.lent(m) {
-			kept := cause
-			c.release = &kept
+			c.release = l.keptCause(cause)
 		} else {
 			c.release = &m.Causes[0] // Receive took m
 		}

@@ -60,6 +60,7 @@ type Link struct {
 	built        []*linkMessage
 	nbuilt       int
 	causeSlab    slab[CauseIE]
+	plainCauses  map[plainCauseKey]*CauseIE // see keptCause
 	outMsgSlab   slab[Outgoing]
 	outTimerSlab slab[TimerOp]
 	outIndSlab   slab[Indication]

@@ -81,13 +81,37 @@ func (l *Link) newMessage(t MsgType, cr CallRef, causes ...CauseIE) *Message {
 	return m
 }
 
-// keptCause returns a copy of cause for call state to keep: storage no one
-// else has, carved from blocks shared by many calls.
+// keptCause returns a copy of cause for call state to keep, which only
+// reads it. A cause without a diagnostic (most are) is shared by every
+// call that keeps the same one; others are carved from blocks shared by
+// many calls.
 func (l *Link) keptCause(cause CauseIE) *CauseIE {
+	if cause.Diagnostic == nil {
+		k := plainCauseKey(cause.Instruction)<<16 | plainCauseKey(cause.Location)<<8 | plainCauseKey(cause.Value)
+		if c := l.plainCauses[k]; c != nil {
+			return c
+		}
+		if len(l.plainCauses) < maxPlainCauses {
+			c := &CauseIE{Instruction: cause.Instruction, Location: cause.Location, Value: cause.Value}
+			if l.plainCauses == nil {
+				l.plainCauses = map[plainCauseKey]*CauseIE{}
+			}
+			l.plainCauses[k] = c
+			return c
+		}
+	}
 	c := l.causeSlab.one()
 	*c = cause
 	return c
 }
+
+// plainCauseKey packs a cause without a diagnostic: instruction,
+// location, value.
+type plainCauseKey uint32
+
+// maxPlainCauses bounds the causes keptCause shares, so that a peer
+// sending every combination cannot grow the map without end.
+const maxPlainCauses = 64
 
 // setupBlock is the size of the blocks keepSetup carves SETUP encodings
 // from (a dozen or more SETUPs each). A call holds its piece only in U1,

@@ -104,6 +104,9 @@ type Core struct {
 	// they send, tracers what they keep), so that encoding allocates
 	// nothing once the two buffers have grown.
 	outEnc, encSpare []byte
+	// svcStrings are service names as strings, for traced events
+	// (serviceStringLocked).
+	svcStrings map[ServiceName]string
 	// Storage for the SETUP and CONNECT messages the core builds, reused
 	// for each: the uni.Link keeps nothing of them once the Output they
 	// are in is applied (ApplyLocked encodes it), all under mu.
@@ -238,7 +241,7 @@ func (d *Core) traceCallLocked(v *Vc, ev trace.CallEvent, cause uni.Cause, st nd
 // callEventLocked builds the event: v's fields and the causes map are
 // guarded by the lock.
 func (d *Core) callEventLocked(v *Vc, ev trace.CallEvent, cause uni.Cause, st ndis.Status, byPeer bool) trace.Call {
-	e := trace.Call{Time: time.Now(), Node: d.cfg.Name, Service: v.Service.String(), Incoming: v.Incoming,
+	e := trace.Call{Time: time.Now(), Node: d.cfg.Name, Service: d.serviceStringLocked(v.Service), Incoming: v.Incoming,
 		Event: ev, Cause: cause, Status: st, ByPeer: byPeer}
 	if v.Assoc != nil {
 		e.Peer = v.Assoc.Peer()
@@ -256,6 +259,28 @@ func (d *Core) callEventLocked(v *Vc, ev trace.CallEvent, cause uni.Cause, st nd
 		e.Setup = e.Time.Sub(d.started) - v.MadeAt
 	}
 	return e
+}
+
+// maxServiceStrings bounds the service names serviceStringLocked keeps:
+// a node serves and calls few services, and one that sees many (a peer
+// calling made-up names) formats the rest each time.
+const maxServiceStrings = 64
+
+// serviceStringLocked returns s as a string, kept from the last time for
+// the services seen first: each traced event of a call names its service,
+// which would otherwise allocate a string each time.
+func (d *Core) serviceStringLocked(s ServiceName) string {
+	if str, ok := d.svcStrings[s]; ok {
+		return str
+	}
+	str := s.String()
+	if len(d.svcStrings) < maxServiceStrings {
+		if d.svcStrings == nil {
+			d.svcStrings = map[ServiceName]string{}
+		}
+		d.svcStrings[s] = str
+	}
+	return str
 }
 
 // traceRefused reports an incoming call (id) refused before it had a VC.
