@@ -276,7 +276,7 @@ func TestCallAllocations(t *testing.T) {
 			t.Fatalf("RELEASE COMPLETE: indications %v, want released", o.Indications)
 		}
 	}
-	call()             // the Decoders' storage
+	call()         // the Decoders' storage
 	const want = 2 // call records (the blocks' share, SETUP encodings' included, rounds to 0)
 	if allocs := testing.AllocsPerRun(200, call); allocs > want {
 		t.Errorf("a whole call allocates %.1f objects over both Links, want at most %d", allocs, want)
