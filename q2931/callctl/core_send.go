@@ -7,6 +7,7 @@ package callctl
 
 import (
 	"errors"
+	"time"
 
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/q2931"
@@ -14,17 +15,50 @@ import (
 	"github.com/condis-project/condis/uni"
 )
 
-// workItem is one piece of mediator work: f, or else an indication of p's
-// uni.Link (kept as data: a closure for each would be an allocation each)
-// with what its handler reads from the received message behind it. The
-// indication's Msg is nil here: a uni.Link lends a received message only
-// until it decodes the next one (uni.Indication.Msg), and the work runs
-// after that, so ApplyLocked takes what the work needs (takeReceived).
+// workItem is one piece of mediator work: f; or a step of v's close
+// (vcOp, with st and qp); or else an indication of p's uni.Link with what
+// its handler reads from the received message behind it. The steps every
+// call takes are kept as data: a closure for each would be an allocation
+// each. The indication's Msg is nil here: a uni.Link lends a received
+// message only until it decodes the next one (uni.Indication.Msg), and the
+// work runs after that, so ApplyLocked takes what the work needs
+// (takeReceived).
 type workItem struct {
 	f   func()
+	op  vcOp
+	v   *Vc
+	st  ndis.Status
+	qp  *ndis.CallParameters
 	p   *Assoc
 	ind uni.Indication
 	rx  received
+}
+
+// vcOp is a step of a VC's close queued as mediator work (workItem.op).
+type vcOp uint8
+
+const (
+	opNone        vcOp = iota
+	opFinishClose      // d.finishClose(v)
+	opDeleteVc         // d.deleteVc(v, time.Millisecond)
+	opNetworkEnd       // d.networkEnd(v, st, qp)
+)
+
+// enqueueVcLocked adds step op of v's close to the mediator work.
+func (d *Core) enqueueVcLocked(op vcOp, v *Vc, st ndis.Status, qp *ndis.CallParameters) {
+	d.work = append(d.work, workItem{op: op, v: v, st: st, qp: qp})
+}
+
+// runVcOp carries out a step of a VC's close queued with enqueueVcLocked.
+func (d *Core) runVcOp(w *workItem) {
+	switch w.op {
+	case opFinishClose:
+		d.finishClose(w.v)
+	case opDeleteVc:
+		d.deleteVc(w.v, time.Millisecond)
+	case opNetworkEnd:
+		d.networkEnd(w.v, w.st, w.qp)
+	}
 }
 
 // received is what the mediator work of an indication reads from the
@@ -165,9 +199,12 @@ func (d *Core) Run() {
 		d.work[d.next] = workItem{}
 		d.next++
 		d.mu.Unlock()
-		if w.f != nil {
+		switch {
+		case w.f != nil:
 			w.f()
-		} else {
+		case w.op != opNone:
+			d.runVcOp(&w)
+		default:
 			d.indication(w.p, w.ind, &w.rx)
 		}
 		d.mu.Lock()
