@@ -106,7 +106,15 @@ func (s ModifyState) awaitsAnswer() bool {
 }
 
 func (l *Link) newCall(id CallID, st CallState) *call {
-	c := &call{id: id, state: st, modify: ModifyNone, epoch: l.epoch}
+	var c *call
+	if n := len(l.freeCalls); n > 0 {
+		c = l.freeCalls[n-1]
+		l.freeCalls[n-1] = nil
+		l.freeCalls = l.freeCalls[:n-1]
+		*c = call{id: id, state: st, modify: ModifyNone, epoch: l.epoch}
+	} else {
+		c = &call{id: id, state: st, modify: ModifyNone, epoch: l.epoch}
+	}
 	l.calls[id.key()] = c
 	return c
 }
@@ -167,7 +175,10 @@ func (l *Link) indicateReleased(o *Output, c *call, cause CauseIE, m *Message) {
 // released and, unless already given, IndReleased reports cause.
 func (l *Link) finish(o *Output, c *call, cause CauseIE, m *Message) {
 	l.stopCallTimers(o, c)
-	delete(l.calls, c.id.key())
+	if k := c.id.key(); l.calls[k] == c {
+		delete(l.calls, k)
+		l.gone = append(l.gone, c) // recycled from the next input on (begin); once
+	}
 	c.state = StateNull
 	c.parties = nil
 	l.indicateReleased(o, c, cause, m)

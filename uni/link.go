@@ -36,10 +36,13 @@ import (
 // unless the whole call ends first (IndReleased ends the call's parties and
 // any pending modification).
 type Link struct {
-	timers  Timers
-	up      bool
-	calls   map[callKey]*call // by CallID.key
-	nextRef uint32            // next call reference value to try
+	timers Timers
+	up     bool
+	calls  map[callKey]*call // by CallID.key
+	// Records of calls that ended: in this input (gone), and free for
+	// new calls (freeCalls); see begin.
+	gone, freeCalls []*call
+	nextRef         uint32 // next call reference value to try
 
 	t309  bool   // T309 running: link down with active calls kept
 	epoch uint32 // signalling links so far (LinkUp after LinkDown counts one more)
@@ -461,10 +464,26 @@ func (l *Link) sortedCalls() []*call {
 
 // begin starts the Output of an input (every input makes exactly one).
 // With reuse, the messages built for the previous Output are free again.
+// The records of the calls that ended in earlier inputs are free for new
+// calls: nothing refers to a call record but the calls map and the frames
+// of the input that ends it, which have returned.
 func (l *Link) begin() Output {
 	l.nbuilt = 0
+	if len(l.gone) > 0 {
+		for i, c := range l.gone {
+			if len(l.freeCalls) < maxFreeCalls {
+				*c = call{} // let go of what it pointed to (the context, the SETUP's encoding)
+				l.freeCalls = append(l.freeCalls, c)
+			}
+			l.gone[i] = nil
+		}
+		l.gone = l.gone[:0]
+	}
 	return Output{}
 }
+
+// maxFreeCalls bounds the call records a Link keeps for new calls.
+const maxFreeCalls = 256
 
 func (l *Link) send(o *Output, id CallID, m *Message) {
 	if !l.up {

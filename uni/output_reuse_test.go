@@ -250,9 +250,8 @@ func TestReuseOutputsT308ResendsItsOwnCause(t *testing.T) {
 
 // TestReuseOutputsGarbage: a whole call over two Links in reuse mode
 // (each Output carried out before the next input, as callctl does) leaves
-// little garbage per call: the call records and the causes they keep,
-// with no share of blocks of Outputs or messages, far less than in the
-// default mode.
+// little garbage per call: no call records (recycled), no share of blocks
+// of Outputs or messages; far less than in the default mode.
 func TestReuseOutputsGarbage(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector changes allocations")
@@ -302,12 +301,66 @@ func TestReuseOutputsGarbage(t *testing.T) {
 	}
 	def, re := perCall(Config{}), perCall(Config{ReuseOutputs: true})
 	t.Logf("bytes allocated per call over both Links: default %d, reuse %d", def, re)
-	// Two call records (96 bytes each) and the caller's SETUP encoding's
-	// share of a block (the causes kept from the RELEASEs are shared).
-	if re > 280 {
-		t.Errorf("reuse mode allocates %d bytes per call, want at most 280", re)
+	// The caller's SETUP encoding's share of a block (call records are
+	// recycled, the causes kept from the RELEASEs shared).
+	if re > 120 {
+		t.Errorf("reuse mode allocates %d bytes per call, want at most 120", re)
 	}
 	if re*2 > def {
 		t.Errorf("reuse mode allocates %d bytes per call, default %d: want at most half", re, def)
+	}
+}
+
+// TestCallRecordRecycled: a call's record is reused for a later call once
+// the input that ended the first has returned, and the new call starts
+// with none of the old one's state: no context, connection identifier,
+// modification, kept cause or timer.
+func TestCallRecordRecycled(t *testing.T) {
+	l := NewLink(Config{ReuseOutputs: true})
+	a := CallID{Ref: 1}
+	wantInds(t, l.Receive(peerMsg(MsgSetup, a)), IndSetup)
+	old := l.calls[a.key()]
+	l.SetCallContext(a, "call A's record")
+	ok(t)(l.Accept(a, &Message{ConnectionID: &ConnectionID{VPAssociated: 1, VPCI: 7, VCI: 77}}))
+	wantInds(t, l.Receive(peerMsg(MsgConnectAck, a)), IndConnected)
+	ok(t)(l.ModifyQoS(a, trafficUBR()))
+	ok(t)(l.Release(a, NewCause(CauseUserBusy, 0x42)))
+	wantInds(t, l.Receive(peerMsg(MsgReleaseComplete, a)), IndReleased)
+	// The next input frees the record: it no longer holds the call
+	// manager's context (which would stay reachable).
+	l.Receive(&Message{Type: MsgStatusEnquiry, CallRef: CallRef{Value: 99}})
+	if old.ctx != nil || old.release != nil || old.state != 0 {
+		t.Errorf("a free call record still holds its call's state: %+v", *old)
+	}
+
+	b := CallID{Ref: 2}
+	m := peerMsg(MsgSetup, b)
+	m.ConnectionID = nil
+	o := l.Receive(m)
+	wantInds(t, o, IndSetup)
+	if l.calls[b.key()] != old {
+		t.Fatal("the second call did not reuse the first call's record")
+	}
+	if ctx := o.Indications[0].Context; ctx != nil {
+		t.Errorf("IndSetup of the new call carries context %v, want none", ctx)
+	}
+	if ctx := l.CallContext(b); ctx != nil {
+		t.Errorf("the new call has context %v, want none", ctx)
+	}
+	if ci, has := l.ConnectionID(b); has {
+		t.Errorf("the new call has connection identifier %+v, want none", ci)
+	}
+	if ms, _ := l.ModifyState(b); ms != ModifyNone {
+		t.Errorf("the new call's modification state is %v, want none", ms)
+	}
+	if st, _ := l.CallState(b); st != StateCallPresent {
+		t.Errorf("the new call is in %v, want U6", st)
+	}
+	// Cleared locally, the new call reports its own cause, not the one the
+	// old call kept from its RELEASE.
+	o = ok(t)(l.Reject(b, NewCause(CauseNormalCallClearing)))
+	wantInds(t, o, IndReleased)
+	if got := o.Indications[0].Cause.Value; got != CauseNormalCallClearing {
+		t.Errorf("IndReleased of the new call: cause %v, want normal call clearing", got)
 	}
 }
