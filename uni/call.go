@@ -106,7 +106,15 @@ func (s ModifyState) awaitsAnswer() bool {
 }
 
 func (l *Link) newCall(id CallID, st CallState) *call {
-	c := &call{id: id, state: st, modify: ModifyNone, epoch: l.epoch}
+	var c *call
+	if n := len(l.freeCalls); n > 0 {
+		c = l.freeCalls[n-1]
+		l.freeCalls[n-1] = nil
+		l.freeCalls = l.freeCalls[:n-1]
+		*c = call{id: id, state: st, modify: ModifyNone, epoch: l.epoch}
+	} else {
+		c = &call{id: id, state: st, modify: ModifyNone, epoch: l.epoch}
+	}
 	l.calls[id.key()] = c
 	return c
 }
@@ -167,7 +175,10 @@ func (l *Link) indicateReleased(o *Output, c *call, cause CauseIE, m *Message) {
 // released and, unless already given, IndReleased reports cause.
 func (l *Link) finish(o *Output, c *call, cause CauseIE, m *Message) {
 	l.stopCallTimers(o, c)
-	delete(l.calls, c.id.key())
+	if k := c.id.key(); l.calls[k] == c {
+		delete(l.calls, k)
+		l.gone = append(l.gone, c) // recycled from the next input on (begin); once
+	}
 	c.state = StateNull
 	c.parties = nil
 	l.indicateReleased(o, c, cause, m)
@@ -199,7 +210,11 @@ func (l *Link) sendRelease(o *Output, c *call, cause CauseIE) {
 	c.parties = nil
 	c.setup = nil
 	m := l.newMessage(MsgRelease, c.id.wire(), cause)
-	c.release = &m.Causes[0]
+	if l.reuse {
+		c.release = l.keptCause(cause) // m is the Output's until the next input
+	} else {
+		c.release = &m.Causes[0]
+	}
 	l.send(o, c.id, m)
 	l.startCallTimer(o, c, T308)
 	c.state = StateReleaseRequest
@@ -217,7 +232,7 @@ func (l *Link) sendRelease(o *Output, c *call, cause CauseIE) {
 // carries an Endpoint Reference, starts a point-to-multipoint call whose
 // first party is endpoint reference 0 (added if absent).
 func (l *Link) Setup(m *Message) (CallID, Output, error) {
-	var o Output
+	o := l.begin()
 	if !l.up {
 		return CallID{}, o, reqErr("Setup", nil, CallID{}, ErrLinkDown)
 	}
@@ -280,7 +295,7 @@ func (l *Link) lookup(op string, id CallID) (*call, error) {
 // Proceed answers an incoming SETUP with CALL PROCEEDING (U6 → U9),
 // optionally carrying the connection identifier the called side assigns.
 func (l *Link) Proceed(id CallID, connID *ConnectionID) (Output, error) {
-	var o Output
+	o := l.begin()
 	c, err := l.lookup("Proceed", id)
 	if err != nil {
 		return o, err
@@ -288,7 +303,8 @@ func (l *Link) Proceed(id CallID, connID *ConnectionID) (Output, error) {
 	if c.state != StateCallPresent {
 		return o, reqErr("Proceed", c, id, ErrState)
 	}
-	m := &Message{Type: MsgCallProceeding, CallRef: id.wire(), ConnectionID: connID}
+	m := l.newMessage(MsgCallProceeding, id.wire())
+	m.ConnectionID = connID
 	if c.p2mp {
 		m.EndpointRef = c.epRef(c.firstEP)
 	}
@@ -305,7 +321,7 @@ func (l *Link) Proceed(id CallID, connID *ConnectionID) (Output, error) {
 // keeps nothing of m, so the caller may reuse it once it has carried out
 // the Output.
 func (l *Link) Accept(id CallID, m *Message) (Output, error) {
-	var o Output
+	o := l.begin()
 	c, err := l.lookup("Accept", id)
 	if err != nil {
 		return o, err
@@ -334,7 +350,7 @@ func (l *Link) Accept(id CallID, m *Message) (Output, error) {
 // (U6 or U9 → U0; e.g. 88 when no SAP matches, 21 when the client
 // refuses). While the link is down the call is cleared locally.
 func (l *Link) Reject(id CallID, cause CauseIE) (Output, error) {
-	var o Output
+	o := l.begin()
 	c := l.calls[id.key()]
 	if c == nil {
 		return o, reqErr("Reject", nil, id, ErrUnknownCall)
@@ -353,7 +369,7 @@ func (l *Link) Reject(id CallID, cause CauseIE) (Output, error) {
 // acknowledges with RELEASE COMPLETE and the call ends at once
 // (IndReleased). While the link is down the call is cleared locally.
 func (l *Link) Release(id CallID, cause CauseIE) (Output, error) {
-	var o Output
+	o := l.begin()
 	c := l.calls[id.key()]
 	if c == nil {
 		return o, reqErr("Release", nil, id, ErrUnknownCall)
@@ -383,7 +399,7 @@ func (c *call) releaseCause(fallback CauseIE) CauseIE {
 
 // StatusEnquiry asks the peer for the call's state: STATUS ENQUIRY, T322.
 func (l *Link) StatusEnquiry(id CallID) (Output, error) {
-	var o Output
+	o := l.begin()
 	c, err := l.lookup("StatusEnquiry", id)
 	if err != nil {
 		return o, err
@@ -409,7 +425,7 @@ func (l *Link) sendEnquiry(o *Output, c *call) {
 // IndModifyRejected (also when the request loses a collision with the
 // peer's, see ModifyState); until then the old parameters apply.
 func (l *Link) ModifyQoS(id CallID, td *TrafficDescriptor) (Output, error) {
-	var o Output
+	o := l.begin()
 	c, err := l.lookup("ModifyQoS", id)
 	if err != nil {
 		return o, err
@@ -424,7 +440,7 @@ func (l *Link) ModifyQoS(id CallID, td *TrafficDescriptor) (Output, error) {
 // AcceptModify accepts the peer's MODIFY REQUEST (IndModify): MODIFY
 // ACKNOWLEDGE.
 func (l *Link) AcceptModify(id CallID) (Output, error) {
-	var o Output
+	o := l.begin()
 	c, err := l.lookup("AcceptModify", id)
 	if err != nil {
 		return o, err
@@ -438,7 +454,7 @@ func (l *Link) AcceptModify(id CallID) (Output, error) {
 // RejectModify refuses the peer's MODIFY REQUEST (IndModify) with the
 // cause (37, 49 or 73 typically): MODIFY REJECT.
 func (l *Link) RejectModify(id CallID, cause CauseIE) (Output, error) {
-	var o Output
+	o := l.begin()
 	c, err := l.lookup("RejectModify", id)
 	if err != nil {
 		return o, err
@@ -678,8 +694,7 @@ func (l *Link) receiveRelease(o *Output, c *call, m *Message) {
 		l.stopCallTimers(o, c)
 		c.parties = nil
 		if l.lent(m) {
-			kept := cause
-			c.release = &kept
+			c.release = l.keptCause(cause)
 		} else {
 			c.release = &m.Causes[0] // Receive took m
 		}

@@ -111,12 +111,22 @@ func (c Cause) Named() bool {
 }
 
 // String returns the Q.2931 name of the cause followed by its number.
-func (c Cause) String() string {
-	if n, ok := causeNames[c]; ok {
-		return n + " (" + strconv.Itoa(int(c)) + ")"
+func (c Cause) String() string { return causeStrings[c] }
+
+// causeStrings holds String of every Cause, made once: traces and logs
+// format a cause for most calls that end, which would otherwise allocate
+// each time.
+var causeStrings = func() (s [256]string) {
+	for i := range s {
+		c := Cause(i)
+		if n, ok := causeNames[c]; ok {
+			s[i] = n + " (" + strconv.Itoa(i) + ")"
+		} else {
+			s[i] = "cause " + strconv.Itoa(i)
+		}
 	}
-	return "cause " + strconv.Itoa(int(c))
-}
+	return s
+}()
 
 // Location is the Cause IE location field (octet 5, 4 bits): where the
 // cause was generated.

@@ -13,6 +13,8 @@
 //     state. Local requests, received messages and timer expiries go in;
 //     each returns an [Output] (messages to send, timers to start or stop,
 //     [Indication]s for the call manager above) that the owner carries out.
+//     An Output is the owner's to keep, or, with [Config].ReuseOutputs,
+//     valid until the Link's next input (then it costs no garbage).
 //     A [Scheduler] maps the timer operations onto runtime timers.
 //     (Package q2931 translates between Q.2931 causes and NDIS statuses: uni
 //     knows nothing of NDIS.)

@@ -36,10 +36,13 @@ import (
 // unless the whole call ends first (IndReleased ends the call's parties and
 // any pending modification).
 type Link struct {
-	timers  Timers
-	up      bool
-	calls   map[callKey]*call // by CallID.key
-	nextRef uint32            // next call reference value to try
+	timers Timers
+	up     bool
+	calls  map[callKey]*call // by CallID.key
+	// Records of calls that ended: in this input (gone), and free for
+	// new calls (freeCalls); see begin.
+	gone, freeCalls []*call
+	nextRef         uint32 // next call reference value to try
 
 	t309  bool   // T309 running: link down with active calls kept
 	epoch uint32 // signalling links so far (LinkUp after LinkDown counts one more)
@@ -51,7 +54,16 @@ type Link struct {
 
 	scratch []byte // encoding buffer for validating requests
 
-	// Storage for Outputs and the messages the Link builds (see slab).
+	// Storage for Outputs and the messages the Link builds (see slab),
+	// or with reuse (Config.ReuseOutputs) out and built: the storage of
+	// the latest Output, handed out again for the next input, and the
+	// messages built for it, of which the current input has used nbuilt.
+	reuse        bool
+	out          Output
+	built        []*linkMessage
+	nbuilt       int
+	causeSlab    slab[CauseIE]
+	plainCauses  map[plainCauseKey]*CauseIE // see keptCause
 	outMsgSlab   slab[Outgoing]
 	outTimerSlab slab[TimerOp]
 	outIndSlab   slab[Indication]
@@ -74,12 +86,21 @@ type Config struct {
 	// Timers holds the timer values; zero fields take the UNI 3.1
 	// defaults.
 	Timers Timers
+	// ReuseOutputs lets the Link hand out the same storage for every
+	// Output: an Output, its slices and the messages the Link built for
+	// it are valid only until the next input to the Link (see Output).
+	// For an owner that carries out each Output at once (encodes its
+	// messages, applies its timers, copies its indications) before it
+	// gives the Link anything else: such an Output then costs no
+	// garbage. Off, every Output is the receiver's to keep.
+	ReuseOutputs bool
 }
 
 // NewLink returns a Link with no calls whose signalling link is up.
 func NewLink(cfg Config) *Link {
 	return &Link{
 		timers:  cfg.Timers.withDefaults(),
+		reuse:   cfg.ReuseOutputs,
 		up:      true,
 		calls:   make(map[callKey]*call),
 		nextRef: 1,
@@ -143,12 +164,24 @@ type Outgoing struct {
 // they must be carried out. Messages must be sent in order; timer
 // operations applied in order.
 //
-// An Output, its slices and the messages in it are the receiver's to
-// keep: the Link never writes to them again, so they stay valid after
-// later inputs. (Their storage is carved from blocks shared by many
-// Outputs, which is why most inputs allocate nothing for them.) The one
-// exception is the received message an Output of ReceiveBytes lends to
-// its indications (see Indication.Msg).
+// By default an Output, its slices and the messages in it are the
+// receiver's to keep: the Link never writes to them again, so they stay
+// valid after later inputs. (Their storage is carved from blocks shared
+// by many Outputs, which is why most inputs allocate nothing for them.)
+// The one exception is the received message an Output of ReceiveBytes
+// lends to its indications (see Indication.Msg).
+//
+// With Config.ReuseOutputs the Link writes the next Output into the same
+// storage: the slices, and the messages the Link built itself (RELEASE,
+// RELEASE COMPLETE, CONNECT ACKNOWLEDGE, CALL PROCEEDING, STATUS
+// ENQUIRY, …), are valid only until the next input to the Link (any
+// request, Receive, ReceiveBytes, ReceiveError, Expire, LinkDown, LinkUp,
+// PeerRestarted). What an Output points to outside that storage stays
+// the receiver's as by default: each Indication's Cause (with its
+// Diagnostic), Traffic and Context, a message the caller gave (Setup's,
+// Accept's, AddParty's), and Indication.Msg under its own rule. A
+// receiver therefore copies the Indication values it keeps and encodes
+// or copies the messages before it gives the Link anything else.
 type Output struct {
 	Messages    []Outgoing
 	Timers      []TimerOp
@@ -429,28 +462,64 @@ func (l *Link) sortedCalls() []*call {
 
 // ---- the one place outputs are assembled ----
 
+// begin starts the Output of an input (every input makes exactly one).
+// With reuse, the messages built for the previous Output are free again.
+// The records of the calls that ended in earlier inputs are free for new
+// calls: nothing refers to a call record but the calls map and the frames
+// of the input that ends it, which have returned.
+func (l *Link) begin() Output {
+	l.nbuilt = 0
+	if len(l.gone) > 0 {
+		for i, c := range l.gone {
+			if len(l.freeCalls) < maxFreeCalls {
+				*c = call{} // let go of what it pointed to (the context, the SETUP's encoding)
+				l.freeCalls = append(l.freeCalls, c)
+			}
+			l.gone[i] = nil
+		}
+		l.gone = l.gone[:0]
+	}
+	return Output{}
+}
+
+// maxFreeCalls bounds the call records a Link keeps for new calls.
+const maxFreeCalls = 256
+
 func (l *Link) send(o *Output, id CallID, m *Message) {
 	if !l.up {
 		return // nothing can be sent while the link is down; the procedures never ask
 	}
 	if o.Messages == nil {
-		o.Messages = l.outMsgSlab.take(outMessages)
+		if l.reuse {
+			o.Messages = l.out.Messages[:0]
+		} else {
+			o.Messages = l.outMsgSlab.take(outMessages)
+		}
 	}
 	o.Messages = append(o.Messages, Outgoing{Call: id, Msg: m})
+	if l.reuse {
+		l.out.Messages = o.Messages // keep what append grew
+	}
 }
 
 func (l *Link) startTimer(o *Output, k TimerKey) {
-	if o.Timers == nil {
-		o.Timers = l.outTimerSlab.take(outTimers)
-	}
-	o.Timers = append(o.Timers, TimerOp{Key: k, Start: true, After: l.timers.Value(k.Timer)})
+	l.addTimer(o, TimerOp{Key: k, Start: true, After: l.timers.Value(k.Timer)})
 }
 
-func (l *Link) stopTimer(o *Output, k TimerKey) {
+func (l *Link) stopTimer(o *Output, k TimerKey) { l.addTimer(o, TimerOp{Key: k}) }
+
+func (l *Link) addTimer(o *Output, op TimerOp) {
 	if o.Timers == nil {
-		o.Timers = l.outTimerSlab.take(outTimers)
+		if l.reuse {
+			o.Timers = l.out.Timers[:0]
+		} else {
+			o.Timers = l.outTimerSlab.take(outTimers)
+		}
 	}
-	o.Timers = append(o.Timers, TimerOp{Key: k})
+	o.Timers = append(o.Timers, op)
+	if l.reuse {
+		l.out.Timers = o.Timers
+	}
 }
 
 // indicate adds an indication. Its Msg may be the message ReceiveBytes
@@ -459,9 +528,16 @@ func (l *Link) stopTimer(o *Output, k TimerKey) {
 // received message come from keepCause and keepTraffic.
 func (l *Link) indicate(o *Output, ind Indication) {
 	if o.Indications == nil {
-		o.Indications = l.outIndSlab.take(outIndications)
+		if l.reuse {
+			o.Indications = l.out.Indications[:0]
+		} else {
+			o.Indications = l.outIndSlab.take(outIndications)
+		}
 	}
 	o.Indications = append(o.Indications, ind)
+	if l.reuse {
+		l.out.Indications = o.Indications
+	}
 }
 
 // indicateCall adds an indication about call c, with its CallID and
@@ -566,7 +642,7 @@ func (l *Link) keepTraffic(m *Message) *TrafficDescriptor {
 //
 // Messages arriving while the link is down are ignored.
 func (l *Link) Receive(m *Message) Output {
-	var o Output
+	o := l.begin()
 	if !l.up {
 		return o
 	}
@@ -689,7 +765,7 @@ func (l *Link) receiveUnknown(o *Output, id CallID, m *Message) {
 //     when there is nothing to refuse);
 //   - ActionClearCall: the call is cleared with RELEASE and the cause.
 func (l *Link) ReceiveError(e *DecodeError) Output {
-	var o Output
+	o := l.begin()
 	if !l.up || !e.HeaderOK || e.Action == ActionIgnore || e.Action == 0 {
 		return o
 	}
@@ -806,7 +882,7 @@ func (l *Link) sendCallStatus(o *Output, c *call, cause CauseIE, ep *EndpointRef
 // Release and Reject (which clear the call locally) are refused with
 // ErrLinkDown, and received messages are ignored.
 func (l *Link) LinkDown() Output {
-	var o Output
+	o := l.begin()
 	if !l.up {
 		return o
 	}
@@ -845,7 +921,7 @@ func (l *Link) LinkDown() Output {
 // STATUS ENQUIRY (T322): a peer that lost the call answers with the Null
 // state and the call is cleared then.
 func (l *Link) LinkUp() Output {
-	var o Output
+	o := l.begin()
 	if l.up {
 		return o
 	}
@@ -867,7 +943,7 @@ func (l *Link) LinkUp() Output {
 // timers the Link has since stopped or restarted are ignored, so a late
 // delivery is harmless.
 func (l *Link) Expire(k TimerKey) Output {
-	var o Output
+	o := l.begin()
 	switch k.Timer {
 	case T309:
 		if !l.t309 {

@@ -66,15 +66,35 @@ func BenchmarkCallLifecycleWire(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
 }
 
+// BenchmarkCallLifecycleWireReuse: BenchmarkCallLifecycleWire with
+// Links that reuse their Output storage (Config.ReuseOutputs), as
+// callctl's do: every Output is carried out before the next input.
+func BenchmarkCallLifecycleWireReuse(b *testing.B) {
+	cfg := Config{ReuseOutputs: true}
+	a, z := NewLink(cfg), NewLink(cfg)
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = benchCall(b, a, z, true, buf)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+}
+
 // BenchmarkHeldCalls: whole calls over the wire (as
 // BenchmarkCallLifecycleWire) while the two Links hold N active calls,
 // and the live heap each held call costs a Link (one side of the call,
 // so one node's share): after a full collection, the heap with the calls
 // minus the heap without, over N. Compare calls/s between the N.
-func BenchmarkHeldCalls(b *testing.B) {
+func BenchmarkHeldCalls(b *testing.B) { benchHeldCalls(b, Config{}) }
+
+// BenchmarkHeldCallsReuse: BenchmarkHeldCalls with Links that reuse
+// their Output storage (Config.ReuseOutputs), as callctl's do.
+func BenchmarkHeldCallsReuse(b *testing.B) { benchHeldCalls(b, Config{ReuseOutputs: true}) }
+
+func benchHeldCalls(b *testing.B, cfg Config) {
 	for _, n := range []int{0, 10000, 100000} {
 		b.Run("calls="+strconv.Itoa(n), func(b *testing.B) {
-			a, z := NewLink(Config{}), NewLink(Config{})
+			a, z := NewLink(cfg), NewLink(cfg)
 			buf := make([]byte, 0, 512)
 			buf = benchCall(b, a, z, true, buf) // the Decoders' storage
 			before := liveHeap()

@@ -230,12 +230,13 @@ func FuzzLinkReceiveReuse(f *testing.F) {
 
 // TestCallAllocations: a whole call through two Links over the wire
 // (SETUP, CONNECT, CONNECT ACKNOWLEDGE, RELEASE, RELEASE COMPLETE, each
-// encoded into a reused buffer and given to ReceiveBytes) allocates, over
-// both Links, one call record per side and the peer's cause the called
-// side keeps in call state from the RELEASE: received messages are lent
-// to the indications, not copied, and Outputs, the Link's own messages
-// and the SETUP encodings kept for T303 come from blocks shared by many
-// inputs.
+// encoded into a reused buffer and given to ReceiveBytes) allocates
+// nothing of its own over both Links: call records are recycled (begin);
+// received messages are lent to the indications, not copied; the peer's
+// cause the called side keeps in call state from the RELEASE is shared
+// with every call that keeps the same cause (keptCause); and Outputs, the
+// Link's own messages and the SETUP encodings kept for T303 come from
+// blocks shared by many inputs.
 func TestCallAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector changes allocation counts")
@@ -268,8 +269,8 @@ func TestCallAllocations(t *testing.T) {
 			t.Fatalf("RELEASE COMPLETE: indications %v, want released", o.Indications)
 		}
 	}
-	call()             // the Decoders' storage
-	const want = 2 + 1 // call records, the kept cause (the blocks' share, SETUP encodings' included, rounds to 0)
+	call()         // the Decoders' storage
+	const want = 0 // the blocks' share, SETUP encodings' included, rounds to 0
 	if allocs := testing.AllocsPerRun(200, call); allocs > want {
 		t.Errorf("a whole call allocates %.1f objects over both Links, want at most %d", allocs, want)
 	}

@@ -96,7 +96,7 @@ func (l *Link) lookupParty(op string, id CallID, ep uint16) (*call, *party, erro
 // reference and endpoint reference and takes ownership of m. The answer is
 // IndPartyAdded or IndPartyRejected.
 func (l *Link) AddParty(id CallID, m *Message) (uint16, Output, error) {
-	var o Output
+	o := l.begin()
 	c, err := l.lookup("AddParty", id)
 	if err != nil {
 		return 0, o, err
@@ -125,7 +125,7 @@ func (l *Link) AddParty(id CallID, m *Message) (uint16, Output, error) {
 // AcceptParty accepts a party the peer adds (IndAddParty): ADD PARTY
 // ACKNOWLEDGE.
 func (l *Link) AcceptParty(id CallID, ep uint16) (Output, error) {
-	var o Output
+	o := l.begin()
 	c, p, err := l.lookupParty("AcceptParty", id, ep)
 	if err != nil {
 		return o, err
@@ -141,7 +141,7 @@ func (l *Link) AcceptParty(id CallID, ep uint16) (Output, error) {
 // RejectParty refuses a party the peer adds (IndAddParty): ADD PARTY
 // REJECT with the cause; IndPartyRejected ends the party.
 func (l *Link) RejectParty(id CallID, ep uint16, cause CauseIE) (Output, error) {
-	var o Output
+	o := l.begin()
 	c, p, err := l.lookupParty("RejectParty", id, ep)
 	if err != nil {
 		return o, err
@@ -164,7 +164,7 @@ func (l *Link) RejectParty(id CallID, ep uint16, cause CauseIE) (Output, error) 
 //   - a party the peer drops (IndDropParty): DROP PARTY ACKNOWLEDGE and
 //     the party ends at once (IndPartyDropped).
 func (l *Link) DropParty(id CallID, ep uint16, cause CauseIE) (Output, error) {
-	var o Output
+	o := l.begin()
 	c, p, err := l.lookupParty("DropParty", id, ep)
 	if err != nil {
 		return o, err

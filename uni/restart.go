@@ -174,7 +174,7 @@ func (l *Link) clearRestarted(o *Output, c *call) {
 // VCs run independently; a second restart of the same VCs while the first
 // is outstanding is refused with ErrState.
 func (l *Link) Restart(connID *ConnectionID) (Output, error) {
-	var o Output
+	o := l.begin()
 	if !l.up {
 		return o, reqErr("Restart", nil, CallID{}, ErrLinkDown)
 	}
@@ -217,7 +217,7 @@ func (l *Link) RestartReleased(connID ConnectionID, released CallID) (Output, er
 // after the peer's RESTART of connID (nil: all VCs), which IndRestart
 // reported: RESTART ACKNOWLEDGE, Rest0.
 func (l *Link) RestartDone(connID *ConnectionID) (Output, error) {
-	var o Output
+	o := l.begin()
 	if !l.up {
 		return o, reqErr("RestartDone", nil, CallID{}, ErrLinkDown)
 	}
@@ -374,7 +374,7 @@ func (l *Link) receiveRestart(o *Output, m *Message) {
 // and T309 stops. Nothing is sent. Call it before LinkUp for the new
 // incarnation's link.
 func (l *Link) PeerRestarted() Output {
-	var o Output
+	o := l.begin()
 	for _, c := range l.sortedCalls() {
 		l.stopEnquiry(&o, c)
 		l.clearRestarted(&o, c)

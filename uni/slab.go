@@ -44,13 +44,31 @@ type linkMessage struct {
 }
 
 // newMessage returns a message of the Link's own, of type t with the call
-// reference cr and the causes given (copied).
+// reference cr and the causes given (copied), for the Output of the
+// current input. With reuse it is valid only until the next input (see
+// Output): the Link's state must not keep it or point into it.
 func (l *Link) newMessage(t MsgType, cr CallRef, causes ...CauseIE) *Message {
 	var m *Message
-	switch len(causes) {
-	case 0:
+	switch {
+	case l.reuse:
+		if l.nbuilt == len(l.built) {
+			l.built = append(l.built, new(linkMessage))
+		}
+		x := l.built[l.nbuilt]
+		l.nbuilt++
+		*x = linkMessage{}
+		m = &x.m
+		switch len(causes) {
+		case 0:
+		case 1:
+			x.cause[0] = causes[0]
+			m.Causes = x.cause[:1:1]
+		default:
+			m.Causes = append([]CauseIE(nil), causes...)
+		}
+	case len(causes) == 0:
 		m = l.msgSlab.one()
-	case 1:
+	case len(causes) == 1:
 		x := l.causeMsgSlab.one()
 		x.cause[0] = causes[0]
 		m = &x.m
@@ -62,6 +80,38 @@ func (l *Link) newMessage(t MsgType, cr CallRef, causes ...CauseIE) *Message {
 	m.Type, m.CallRef = t, cr
 	return m
 }
+
+// keptCause returns a copy of cause for call state to keep, which only
+// reads it. A cause without a diagnostic (most are) is shared by every
+// call that keeps the same one; others are carved from blocks shared by
+// many calls.
+func (l *Link) keptCause(cause CauseIE) *CauseIE {
+	if cause.Diagnostic == nil {
+		k := plainCauseKey(cause.Instruction)<<16 | plainCauseKey(cause.Location)<<8 | plainCauseKey(cause.Value)
+		if c := l.plainCauses[k]; c != nil {
+			return c
+		}
+		if len(l.plainCauses) < maxPlainCauses {
+			c := &CauseIE{Instruction: cause.Instruction, Location: cause.Location, Value: cause.Value}
+			if l.plainCauses == nil {
+				l.plainCauses = map[plainCauseKey]*CauseIE{}
+			}
+			l.plainCauses[k] = c
+			return c
+		}
+	}
+	c := l.causeSlab.one()
+	*c = cause
+	return c
+}
+
+// plainCauseKey packs a cause without a diagnostic: instruction,
+// location, value.
+type plainCauseKey uint32
+
+// maxPlainCauses bounds the causes keptCause shares, so that a peer
+// sending every combination cannot grow the map without end.
+const maxPlainCauses = 64
 
 // setupBlock is the size of the blocks keepSetup carves SETUP encodings
 // from (a dozen or more SETUPs each). A call holds its piece only in U1,

@@ -16,7 +16,9 @@ import (
 type SignallingLink interface {
 	// Send sends one encoded Q.2931 message to the adjacent peer. An error
 	// means the link is failing; its owner tells the association with
-	// Assoc.LinkDown.
+	// Assoc.LinkDown. msg is valid only until Send returns (the call
+	// control encodes the next messages into it): an implementation copies
+	// what it keeps, as transport links do.
 	Send(msg []byte) error
 }
 

@@ -12,10 +12,10 @@ import (
 	"github.com/condis-project/condis/uni"
 )
 
-// fakeSig is a SignallingLink that keeps what is sent on it.
+// fakeSig is a SignallingLink that keeps a copy of what is sent on it.
 type fakeSig struct{ sent [][]byte }
 
-func (s *fakeSig) Send(b []byte) error { s.sent = append(s.sent, b); return nil }
+func (s *fakeSig) Send(b []byte) error { s.sent = append(s.sent, slices.Clone(b)); return nil }
 
 // outputs collects the Outputs an association asks its owner to apply.
 type outputs struct{ got []uni.Output }

@@ -42,6 +42,8 @@ type Owner interface {
 	// owner paces the peer's signalling when they come too fast).
 	RefusedLocked(a *Assoc)
 	// SentLocked notes message b queued for a's peer (counters, traces).
+	// b is valid only until it is sent (its buffer is reused then): copy
+	// what you keep, as tracers do (trace.Signal).
 	SentLocked(a *Assoc, b []byte)
 	// Go runs f on a goroutine the owner's shutdown waits for; false if
 	// it is shut down already.
@@ -96,7 +98,15 @@ type Core struct {
 	outbox   []outMsg // signalling to send, in order
 	flushing bool
 	batch    [][]byte // the flusher's scratch for SendBatch
-	enc      uni.Encoder
+	// The encodings of the messages in the outbox, one after the other
+	// in outEnc; the flusher takes outEnc with the outbox and gives it
+	// back as encSpare once the messages are sent (transports copy what
+	// they send, tracers what they keep), so that encoding allocates
+	// nothing once the two buffers have grown.
+	outEnc, encSpare []byte
+	// svcStrings are service names as strings, for traced events
+	// (serviceStringLocked).
+	svcStrings map[ServiceName]string
 	// Storage for the SETUP and CONNECT messages the core builds, reused
 	// for each: the uni.Link keeps nothing of them once the Output they
 	// are in is applied (ApplyLocked encodes it), all under mu.
@@ -123,7 +133,17 @@ func NewCore(owner Owner, mu *sync.Mutex, cfg Config) *Core {
 // NewAssoc returns the association of this node with peer, owned by owner
 // (Assoc.Owner); expired applies the Output of its expired uni timers, with
 // the lock held.
+//
+// The association's uni.Link reuses its Output storage
+// (uni.Config.ReuseOutputs): every Output of it — expired's, those
+// Assoc.LinkUp and Assoc.LinkDown give their apply function, Assoc.Receive's
+// — must be carried out with ApplyLocked before the Link's next input.
+// ApplyLocked is done with an Output when it returns: it encodes the
+// messages, applies the timer operations and copies the indications (whose
+// Cause, Traffic and Context are not part of the reused storage) into work
+// items.
 func (d *Core) NewAssoc(peer string, owner any, cfg uni.Config, expired func(uni.Output)) *Assoc {
+	cfg.ReuseOutputs = true
 	a := NewAssoc(d.cfg.Name, peer, cfg, d.mu, expired)
 	a.Owner, a.core = owner, d
 	d.assocMu.Lock()
@@ -221,7 +241,7 @@ func (d *Core) traceCallLocked(v *Vc, ev trace.CallEvent, cause uni.Cause, st nd
 // callEventLocked builds the event: v's fields and the causes map are
 // guarded by the lock.
 func (d *Core) callEventLocked(v *Vc, ev trace.CallEvent, cause uni.Cause, st ndis.Status, byPeer bool) trace.Call {
-	e := trace.Call{Time: time.Now(), Node: d.cfg.Name, Service: v.Service.String(), Incoming: v.Incoming,
+	e := trace.Call{Time: time.Now(), Node: d.cfg.Name, Service: d.serviceStringLocked(v.Service), Incoming: v.Incoming,
 		Event: ev, Cause: cause, Status: st, ByPeer: byPeer}
 	if v.Assoc != nil {
 		e.Peer = v.Assoc.Peer()
@@ -239,6 +259,28 @@ func (d *Core) callEventLocked(v *Vc, ev trace.CallEvent, cause uni.Cause, st nd
 		e.Setup = e.Time.Sub(d.started) - v.MadeAt
 	}
 	return e
+}
+
+// maxServiceStrings bounds the service names serviceStringLocked keeps:
+// a node serves and calls few services, and one that sees many (a peer
+// calling made-up names) formats the rest each time.
+const maxServiceStrings = 64
+
+// serviceStringLocked returns s as a string, kept from the last time for
+// the services seen first: each traced event of a call names its service,
+// which would otherwise allocate a string each time.
+func (d *Core) serviceStringLocked(s ServiceName) string {
+	if str, ok := d.svcStrings[s]; ok {
+		return str
+	}
+	str := s.String()
+	if len(d.svcStrings) < maxServiceStrings {
+		if d.svcStrings == nil {
+			d.svcStrings = map[ServiceName]string{}
+		}
+		d.svcStrings[s] = str
+	}
+	return str
 }
 
 // traceRefused reports an incoming call (id) refused before it had a VC.

@@ -535,7 +535,7 @@ func (d *Core) maybeFinishCloseLocked(v *Vc) {
 		d.traceCallLocked(v, trace.CallReleased, uni.CauseNormalCallClearing, ndis.StatusSuccess, false)
 	}
 	d.moveLocked(v, Finishing, ReasonNetworkDone)
-	d.EnqueueLocked(func() { d.finishClose(v) })
+	d.enqueueVcLocked(opFinishClose, v, 0, nil)
 }
 
 // finishClose drains the VC's data, deactivates it and completes the
@@ -606,7 +606,7 @@ func (d *Core) deleteLaterLocked(v *Vc) {
 		return
 	}
 	v.DeleteQueued = true
-	d.EnqueueLocked(func() { d.deleteVc(v, time.Millisecond) })
+	d.enqueueVcLocked(opDeleteVc, v, 0, nil)
 }
 
 // deleteAfter deletes v after pause, on a goroutine of its own: for the

@@ -7,6 +7,7 @@ package callctl
 
 import (
 	"errors"
+	"time"
 
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/q2931"
@@ -14,17 +15,50 @@ import (
 	"github.com/condis-project/condis/uni"
 )
 
-// workItem is one piece of mediator work: f, or else an indication of p's
-// uni.Link (kept as data: a closure for each would be an allocation each)
-// with what its handler reads from the received message behind it. The
-// indication's Msg is nil here: a uni.Link lends a received message only
-// until it decodes the next one (uni.Indication.Msg), and the work runs
-// after that, so ApplyLocked takes what the work needs (takeReceived).
+// workItem is one piece of mediator work: f; or a step of v's close
+// (vcOp, with st and qp); or else an indication of p's uni.Link with what
+// its handler reads from the received message behind it. The steps every
+// call takes are kept as data: a closure for each would be an allocation
+// each. The indication's Msg is nil here: a uni.Link lends a received
+// message only until it decodes the next one (uni.Indication.Msg), and the
+// work runs after that, so ApplyLocked takes what the work needs
+// (takeReceived).
 type workItem struct {
 	f   func()
+	op  vcOp
+	v   *Vc
+	st  ndis.Status
+	qp  *ndis.CallParameters
 	p   *Assoc
 	ind uni.Indication
 	rx  received
+}
+
+// vcOp is a step of a VC's close queued as mediator work (workItem.op).
+type vcOp uint8
+
+const (
+	opNone        vcOp = iota
+	opFinishClose      // d.finishClose(v)
+	opDeleteVc         // d.deleteVc(v, time.Millisecond)
+	opNetworkEnd       // d.networkEnd(v, st, qp)
+)
+
+// enqueueVcLocked adds step op of v's close to the mediator work.
+func (d *Core) enqueueVcLocked(op vcOp, v *Vc, st ndis.Status, qp *ndis.CallParameters) {
+	d.work = append(d.work, workItem{op: op, v: v, st: st, qp: qp})
+}
+
+// runVcOp carries out a step of a VC's close queued with enqueueVcLocked.
+func (d *Core) runVcOp(w *workItem) {
+	switch w.op {
+	case opFinishClose:
+		d.finishClose(w.v)
+	case opDeleteVc:
+		d.deleteVc(w.v, time.Millisecond)
+	case opNetworkEnd:
+		d.networkEnd(w.v, w.st, w.qp)
+	}
 }
 
 // received is what the mediator work of an indication reads from the
@@ -107,21 +141,33 @@ type outMsg struct {
 	b   []byte
 }
 
-// applyLocked carries out a uni.Output: messages to the outbox (in order,
-// encoded by the core's Encoder: the outbox, the transports and the
-// tracers may keep the octets as long as they like),
+// ApplyLocked carries out a uni.Output: messages to the outbox (in order,
+// encoded into outEnc: the octets are valid until the flusher has sent
+// them, so the signalling links copy what they send and the owner's
+// SentLocked and its tracers copy what they keep),
 // timer operations to the Scheduler, indications to the work queue.
+// It keeps nothing of the Output's storage (its slices, the messages the
+// Link built), which the Link reuses for its next input (Core.NewAssoc):
+// an indication is copied by value, and what it points to (Cause
+// diagnostic, Traffic, Context) is not in that storage.
 func (d *Core) ApplyLocked(p *Assoc, o uni.Output) {
 	for _, m := range o.Messages {
-		b, err := d.enc.Encode(m.Msg)
+		sig := p.Signalling()
+		if sig == nil {
+			continue // nothing goes out while the link is down (uni sends nothing then)
+		}
+		start := len(d.outEnc)
+		enc, err := m.Msg.Append(d.outEnc)
 		if err != nil {
 			d.log.Error("encoding a Q.2931 message", "peer", p.Peer(), "type", m.Msg.Type.String(), "err", err)
 			continue
 		}
-		if sig := p.Signalling(); sig != nil {
-			d.outbox = append(d.outbox, outMsg{sig, p, b})
-			d.owner.SentLocked(p, b)
-		}
+		// If Append grew the buffer, the encodings before it stay in the
+		// old array, which nothing writes to again.
+		d.outEnc = enc
+		b := enc[start:len(enc):len(enc)]
+		d.outbox = append(d.outbox, outMsg{sig, p, b})
+		d.owner.SentLocked(p, b)
 	}
 	p.ApplyTimers(o.Timers)
 	for _, ind := range o.Indications {
@@ -153,9 +199,12 @@ func (d *Core) Run() {
 		d.work[d.next] = workItem{}
 		d.next++
 		d.mu.Unlock()
-		if w.f != nil {
+		switch {
+		case w.f != nil:
 			w.f()
-		} else {
+		case w.op != opNone:
+			d.runVcOp(&w)
+		default:
 			d.indication(w.p, w.ind, &w.rx)
 		}
 		d.mu.Lock()
@@ -180,8 +229,8 @@ func (d *Core) flushLocked() {
 	}
 	d.flushing = true
 	for len(d.outbox) > 0 {
-		q := d.outbox
-		d.outbox = nil
+		q, enc := d.outbox, d.outEnc
+		d.outbox, d.outEnc, d.encSpare = nil, d.encSpare[:0], nil
 		d.mu.Unlock()
 		for i := 0; i < len(q); {
 			j := i + 1
@@ -196,9 +245,16 @@ func (d *Core) flushLocked() {
 		if d.outbox == nil && cap(q) <= 1024 {
 			d.outbox = q[:0] // reuse the array: it is nobody else's now
 		}
+		if cap(enc) <= maxSpareEncodings {
+			d.encSpare = enc[:0] // sent: the octets are nobody's now
+		}
 	}
 	d.flushing = false
 }
+
+// maxSpareEncodings bounds the encoding buffer the flusher keeps for
+// reuse, so that a burst does not pin a large one.
+const maxSpareEncodings = 64 << 10
 
 // sendSignalling sends messages for one link, in order (the flusher).
 func (d *Core) sendSignalling(ms []outMsg) {

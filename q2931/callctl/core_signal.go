@@ -790,13 +790,18 @@ func (d *Core) networkEndLocked(v *Vc, st ndis.Status) {
 	if d.debugging() {
 		d.log.Debug("call closed by the network", "peer", v.Assoc.Peer(), "service", v.Service.String(), "status", st.String())
 	}
-	d.EnqueueLocked(func() {
-		v.Data.Halt(ndis.StatusClosing)
-		if qp != nil {
-			d.CM.ModifyCallQoSComplete(failure(st), v.Handle, qp)
-		}
-		d.CM.DispatchIncomingCloseCall(st, v.Handle, nil)
-	})
+	d.enqueueVcLocked(opNetworkEnd, v, st, qp)
+}
+
+// networkEnd tells the client that the network ended v's call with st
+// (networkEndLocked queued it): sends are refused, a QoS change in
+// progress (qp, its buffer) fails, IncomingCloseCall.
+func (d *Core) networkEnd(v *Vc, st ndis.Status, qp *ndis.CallParameters) {
+	v.Data.Halt(ndis.StatusClosing)
+	if qp != nil {
+		d.CM.ModifyCallQoSComplete(failure(st), v.Handle, qp)
+	}
+	d.CM.DispatchIncomingCloseCall(st, v.Handle, nil)
 }
 
 // partiesLostLocked: leaves of a multipoint root left (their node released
