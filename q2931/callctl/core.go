@@ -93,6 +93,7 @@ type Core struct {
 	closing bool // the call manager is shutting down: no new calls
 
 	work     []workItem // mediator work, in order (see Run); work[next:] is still to do
+	rx       []received // what indications in work read from their messages (workItem.rx)
 	next     int
 	draining bool
 	outbox   []outMsg // signalling to send, in order

@@ -24,14 +24,21 @@ import (
 // work runs after that, so ApplyLocked takes what the work needs
 // (takeReceived).
 type workItem struct {
-	f   func()
-	op  vcOp
+	f  func()
+	op vcOp
+	// fromPeer: an indication that came with a received message.
+	fromPeer bool
+	// rx is 1 + the index in Core.rx of what the indication's handler
+	// reads from that message; 0 when it reads nothing. What a SETUP or a
+	// CONNECT gives is 184 octets: kept beside the queue, it does not
+	// make every item that large (a node releasing a million calls queues
+	// a million items).
+	rx  int32
 	v   *Vc
 	st  ndis.Status
 	qp  *ndis.CallParameters
 	p   *Assoc
 	ind uni.Indication
-	rx  received
 }
 
 // vcOp is a step of a VC's close queued as mediator work (workItem.op).
@@ -91,13 +98,14 @@ type offerAsk struct {
 	trafficOK bool          // SETUP: its traffic descriptor is one of UNI 3.1's combinations
 }
 
-// takeReceived copies out of ind.Msg what the handler of ind reads.
-func (d *Core) takeReceived(ind uni.Indication) received {
+// takeReceived copies out of ind.Msg what the handler of ind reads; ok
+// is false when it reads nothing from it.
+func (d *Core) takeReceived(ind uni.Indication) (rx received, ok bool) {
 	m := ind.Msg
 	if m == nil {
-		return received{}
+		return received{}, false
 	}
-	rx := received{fromPeer: true}
+	rx.fromPeer = true
 	switch ind.Kind {
 	case uni.IndSetup, uni.IndAddParty:
 		a := &rx.offer
@@ -121,8 +129,10 @@ func (d *Core) takeReceived(ind uni.Indication) received {
 			rx.aal, rx.hasAAL = *m.AAL, true
 			rx.aal.Other = nil
 		}
+	default:
+		return received{}, false // fromPeer, in the work item, is all
 	}
-	return rx
+	return rx, true
 }
 
 // connID is the connection identifier received, or nil.
@@ -171,7 +181,11 @@ func (d *Core) ApplyLocked(p *Assoc, o uni.Output) {
 	}
 	p.ApplyTimers(o.Timers)
 	for _, ind := range o.Indications {
-		w := workItem{p: p, ind: ind, rx: d.takeReceived(ind)}
+		w := workItem{p: p, ind: ind, fromPeer: ind.Msg != nil}
+		if rx, ok := d.takeReceived(ind); ok {
+			d.rx = append(d.rx, rx)
+			w.rx = int32(len(d.rx))
+		}
 		w.ind.Msg = nil // lent by the Link: see workItem
 		d.work = append(d.work, w)
 	}
@@ -198,6 +212,11 @@ func (d *Core) Run() {
 		w := d.work[d.next]
 		d.work[d.next] = workItem{}
 		d.next++
+		rx := received{fromPeer: w.fromPeer}
+		if w.rx > 0 {
+			rx = d.rx[w.rx-1]
+			d.rx[w.rx-1] = received{}
+		}
 		d.mu.Unlock()
 		switch {
 		case w.f != nil:
@@ -205,15 +224,18 @@ func (d *Core) Run() {
 		case w.op != opNone:
 			d.runVcOp(&w)
 		default:
-			d.indication(w.p, w.ind, &w.rx)
+			d.indication(w.p, w.ind, &rx)
 		}
 		d.mu.Lock()
 		d.flushLocked()
 	}
 	// Empty: the array is reused, unless a burst made it large.
-	d.work, d.next = d.work[:0], 0
+	d.work, d.next, d.rx = d.work[:0], 0, d.rx[:0]
 	if cap(d.work) > 4096 {
 		d.work = nil
+	}
+	if cap(d.rx) > 4096 {
+		d.rx = nil
 	}
 	d.draining = false
 	d.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/condis-project/condis/uni"
 )
@@ -133,5 +134,16 @@ func TestSignallingEncodingsWhileFlushing(t *testing.T) {
 	defer mu.Unlock()
 	if sig.next != n || sig.bad != 0 {
 		t.Errorf("%d messages sent, %d wrong; want %d right", sig.next, sig.bad, n)
+	}
+}
+
+// TestWorkItemSmall: a queued piece of mediator work stays small. What an
+// incoming SETUP or CONNECT gives its handler (184 octets) is kept beside
+// the queue, so a node releasing a million calls at once queues a million
+// items of 136 octets, not 320 (its peak resident memory rose by a gigabyte
+// when it was inline).
+func TestWorkItemSmall(t *testing.T) {
+	if n := unsafe.Sizeof(workItem{}); n > 136 {
+		t.Errorf("a work item is %d octets, want at most 136", n)
 	}
 }
