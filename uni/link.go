@@ -489,16 +489,23 @@ func (l *Link) send(o *Output, id CallID, m *Message) {
 	if !l.up {
 		return // nothing can be sent while the link is down; the procedures never ask
 	}
-	if o.Messages == nil {
-		if l.reuse {
-			o.Messages = l.out.Messages[:0]
+	appendOutput(l.reuse, &o.Messages, &l.out.Messages, &l.outMsgSlab, outMessages, Outgoing{Call: id, Msg: m})
+}
+
+// appendOutput appends x to one of an Output's lists (*list), starting the
+// list, when it has none yet, in the storage the Link reuses (*kept, which
+// then keeps what append grew) or in a block of slab.
+func appendOutput[T any](reuse bool, list, kept *[]T, slab *slab[T], block int, x T) {
+	if *list == nil {
+		if reuse {
+			*list = (*kept)[:0]
 		} else {
-			o.Messages = l.outMsgSlab.take(outMessages)
+			*list = slab.take(block)
 		}
 	}
-	o.Messages = append(o.Messages, Outgoing{Call: id, Msg: m})
-	if l.reuse {
-		l.out.Messages = o.Messages // keep what append grew
+	*list = append(*list, x)
+	if reuse {
+		*kept = *list
 	}
 }
 
@@ -509,17 +516,7 @@ func (l *Link) startTimer(o *Output, k TimerKey) {
 func (l *Link) stopTimer(o *Output, k TimerKey) { l.addTimer(o, TimerOp{Key: k}) }
 
 func (l *Link) addTimer(o *Output, op TimerOp) {
-	if o.Timers == nil {
-		if l.reuse {
-			o.Timers = l.out.Timers[:0]
-		} else {
-			o.Timers = l.outTimerSlab.take(outTimers)
-		}
-	}
-	o.Timers = append(o.Timers, op)
-	if l.reuse {
-		l.out.Timers = o.Timers
-	}
+	appendOutput(l.reuse, &o.Timers, &l.out.Timers, &l.outTimerSlab, outTimers, op)
 }
 
 // indicate adds an indication. Its Msg may be the message ReceiveBytes
@@ -527,17 +524,7 @@ func (l *Link) addTimer(o *Output, op TimerOp) {
 // an indication are the receiver's to keep, so those taken from a
 // received message come from keepCause and keepTraffic.
 func (l *Link) indicate(o *Output, ind Indication) {
-	if o.Indications == nil {
-		if l.reuse {
-			o.Indications = l.out.Indications[:0]
-		} else {
-			o.Indications = l.outIndSlab.take(outIndications)
-		}
-	}
-	o.Indications = append(o.Indications, ind)
-	if l.reuse {
-		l.out.Indications = o.Indications
-	}
+	appendOutput(l.reuse, &o.Indications, &l.out.Indications, &l.outIndSlab, outIndications, ind)
 }
 
 // indicateCall adds an indication about call c, with its CallID and

@@ -243,17 +243,7 @@ func TestCallAllocations(t *testing.T) {
 	}
 	a, z := NewLink(Config{}), NewLink(Config{})
 	setup := setupMsg(false)
-	buf := make([]byte, 0, 512)
-	deliver := func(to *Link, o Output) Output {
-		if len(o.Messages) != 1 {
-			t.Fatalf("expected one message, got %v", msgTypes(o))
-		}
-		var err error
-		if buf, err = o.Messages[0].Msg.Append(buf[:0]); err != nil {
-			t.Fatal(err)
-		}
-		return to.ReceiveBytes(buf)
-	}
+	deliver := (&encodedHop{t: t}).deliver
 	call := func() {
 		id, o, err := a.Setup(setup)
 		if err != nil {
@@ -360,4 +350,24 @@ func receiveEncoded(t *testing.T, z *Link, m *Message) (Output, []byte) {
 		t.Fatal(err)
 	}
 	return z.ReceiveBytes(b), b
+}
+
+// encodedHop carries the one message of an Output to another Link as the wire
+// would, encoded and decoded, through one buffer it reuses (so it
+// allocates nothing once grown).
+type encodedHop struct {
+	t   testing.TB
+	buf []byte
+}
+
+func (w *encodedHop) deliver(to *Link, o Output) Output {
+	w.t.Helper()
+	if len(o.Messages) != 1 {
+		w.t.Fatalf("expected one message, got %v", msgTypes(o))
+	}
+	var err error
+	if w.buf, err = o.Messages[0].Msg.Append(w.buf[:0]); err != nil {
+		w.t.Fatal(err)
+	}
+	return to.ReceiveBytes(w.buf)
 }

@@ -259,17 +259,7 @@ func TestReuseOutputsGarbage(t *testing.T) {
 	perCall := func(cfg Config) uint64 {
 		a, z := NewLink(cfg), NewLink(cfg)
 		setup := setupMsg(false)
-		buf := make([]byte, 0, 512)
-		deliver := func(to *Link, o Output) Output {
-			if len(o.Messages) != 1 {
-				t.Fatalf("expected one message, got %v", msgTypes(o))
-			}
-			var err error
-			if buf, err = o.Messages[0].Msg.Append(buf[:0]); err != nil {
-				t.Fatal(err)
-			}
-			return to.ReceiveBytes(buf)
-		}
+		deliver := (&encodedHop{t: t}).deliver
 		call := func() {
 			id, o, err := a.Setup(setup)
 			if err != nil {
