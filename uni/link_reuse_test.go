@@ -241,24 +241,7 @@ func TestCallAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector changes allocation counts")
 	}
-	a, z := NewLink(Config{}), NewLink(Config{})
-	setup := setupMsg(false)
-	deliver := (&encodedHop{t: t}).deliver
-	call := func() {
-		id, o, err := a.Setup(setup)
-		if err != nil {
-			t.Fatal(err)
-		}
-		in := deliver(z, o).Indications[0].Call
-		o, _ = z.Accept(in, nil)
-		deliver(z, deliver(a, o))
-		o, _ = a.Release(id, NewCause(CauseNormalCallClearing))
-		deliver(z, o)
-		o, _ = z.Release(in, NewCause(CauseNormalCallClearing))
-		if o := deliver(a, o); len(o.Indications) != 1 || o.Indications[0].Kind != IndReleased {
-			t.Fatalf("RELEASE COMPLETE: indications %v, want released", o.Indications)
-		}
-	}
+	call := wholeCall(t, NewLink(Config{}), NewLink(Config{}), false)
 	call()         // the Decoders' storage
 	const want = 0 // the blocks' share, SETUP encodings' included, rounds to 0
 	if allocs := testing.AllocsPerRun(200, call); allocs > want {
@@ -370,4 +353,31 @@ func (w *encodedHop) deliver(to *Link, o Output) Output {
 		w.t.Fatal(err)
 	}
 	return to.ReceiveBytes(w.buf)
+}
+
+// wholeCall returns a whole call from a to z: set up (with CALL
+// PROCEEDING first when proceed), connected, then released from both
+// ends at once, every message carried by one encodedHop.
+func wholeCall(t testing.TB, a, z *Link, proceed bool) func() {
+	setup := setupMsg(false)
+	deliver := (&encodedHop{t: t}).deliver
+	return func() {
+		id, o, err := a.Setup(setup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := deliver(z, o).Indications[0].Call
+		if proceed {
+			o, _ = z.Proceed(in, nil)
+			deliver(a, o)
+		}
+		o, _ = z.Accept(in, nil)
+		deliver(z, deliver(a, o))
+		o, _ = a.Release(id, NewCause(CauseNormalCallClearing))
+		deliver(z, o)
+		o, _ = z.Release(in, NewCause(CauseNormalCallClearing))
+		if o := deliver(a, o); len(o.Indications) != 1 || o.Indications[0].Kind != IndReleased {
+			t.Fatalf("RELEASE COMPLETE: indications %v, want released", o.Indications)
+		}
+	}
 }

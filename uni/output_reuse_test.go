@@ -257,26 +257,7 @@ func TestReuseOutputsGarbage(t *testing.T) {
 		t.Skip("the race detector changes allocations")
 	}
 	perCall := func(cfg Config) uint64 {
-		a, z := NewLink(cfg), NewLink(cfg)
-		setup := setupMsg(false)
-		deliver := (&encodedHop{t: t}).deliver
-		call := func() {
-			id, o, err := a.Setup(setup)
-			if err != nil {
-				t.Fatal(err)
-			}
-			in := deliver(z, o).Indications[0].Call
-			o, _ = z.Proceed(in, nil)
-			deliver(a, o)
-			o, _ = z.Accept(in, nil)
-			deliver(z, deliver(a, o))
-			o, _ = a.Release(id, NewCause(CauseNormalCallClearing))
-			deliver(z, o)
-			o, _ = z.Release(in, NewCause(CauseNormalCallClearing))
-			if o := deliver(a, o); len(o.Indications) != 1 || o.Indications[0].Kind != IndReleased {
-				t.Fatalf("RELEASE COMPLETE: indications %v, want released", o.Indications)
-			}
-		}
+		call := wholeCall(t, NewLink(cfg), NewLink(cfg), true)
 		for range 100 {
 			call() // the Decoders' and the reused Outputs' storage
 		}
