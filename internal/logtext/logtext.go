@@ -104,8 +104,8 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 		return h.fallback.Handle(ctx, r)
 	}
 	bp := lines.Get().(*[]byte)
-	defer lines.Put(bp)
 	b := (*bp)[:0]
+	defer func() { *bp = b; lines.Put(bp) }() // keeps what append grew
 	if !r.Time.IsZero() {
 		b = append(b, "time="...)
 		b = appendTime(b, r.Time)
@@ -121,12 +121,10 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 		b, ok = appendAttr(b, a)
 		return ok
 	})
-	*bp = b
 	if !ok {
 		return h.fallback.Handle(ctx, r)
 	}
 	b = append(b, '\n')
-	*bp = b
 	_, err := h.out.Write(b)
 	return err
 }

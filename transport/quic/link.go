@@ -230,8 +230,8 @@ func readFrame(r io.Reader, lo, hi uint32) ([]byte, error) {
 		return nil, err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
-	if n < lo || n > hi {
-		return nil, fmt.Errorf("%w: %d octets (want %d to %d)", errFrameLength, n, lo, hi)
+	if err := checkFrameLength(n, lo, hi); err != nil {
+		return nil, err
 	}
 	if n <= frameChunk {
 		b := make([]byte, n)
@@ -374,7 +374,7 @@ func peekFrame(br *bufio.Reader) (msg []byte, n int, err error) {
 		return nil, 0, err
 	}
 	size := binary.BigEndian.Uint32(hdr)
-	if size < transport.MinMessageLen || size > transport.MaxMessageLen || 4+int(size) > br.Size() {
+	if checkFrameLength(size, transport.MinMessageLen, transport.MaxMessageLen) != nil || 4+int(size) > br.Size() {
 		msg, err := readFrame(br, transport.MinMessageLen, transport.MaxMessageLen)
 		return msg, 0, err
 	}
@@ -391,8 +391,8 @@ func peekFrame(br *bufio.Reader) (msg []byte, n int, err error) {
 func peekBufferedFrame(br *bufio.Reader, off int) ([]byte, int, error) {
 	b, _ := br.Peek(off + 4) // buffered: no read, so nothing lent moves
 	size := binary.BigEndian.Uint32(b[off:])
-	if size < transport.MinMessageLen || size > transport.MaxMessageLen {
-		return nil, 0, fmt.Errorf("%w: %d octets (want %d to %d)", errFrameLength, size, transport.MinMessageLen, transport.MaxMessageLen)
+	if err := checkFrameLength(size, transport.MinMessageLen, transport.MaxMessageLen); err != nil {
+		return nil, 0, err
 	}
 	b, _ = br.Peek(off + 4 + int(size))
 	return b[off+4 : len(b) : len(b)], 4 + int(size), nil
@@ -408,7 +408,16 @@ func frameBufferedAt(br *bufio.Reader, off int) bool {
 	}
 	h, _ := br.Peek(off + 4)
 	size := binary.BigEndian.Uint32(h[off:])
-	return size < transport.MinMessageLen || size > transport.MaxMessageLen || uint64(n-4) >= uint64(size)
+	return checkFrameLength(size, transport.MinMessageLen, transport.MaxMessageLen) != nil || uint64(n-4) >= uint64(size)
+}
+
+// checkFrameLength is errFrameLength, with the length and the range it
+// is out of, for a frame length n outside lo to hi; nil inside.
+func checkFrameLength(n, lo, hi uint32) error {
+	if n < lo || n > hi {
+		return fmt.Errorf("%w: %d octets (want %d to %d)", errFrameLength, n, lo, hi)
+	}
+	return nil
 }
 
 // streamEnded handles a read error on the signalling stream: if the stream
