@@ -82,6 +82,31 @@ func (f *fakeCalls) next(t *testing.T) *fakeCall {
 	}
 }
 
+// nextTo returns the pending call to node, whichever order the calls
+// were made in (two packets' calls start on their own goroutines); the
+// other pending calls stay pending. It fails the test if there is none.
+func (f *fakeCalls) nextTo(t *testing.T, node string) *fakeCall {
+	t.Helper()
+	var others []*fakeCall
+	defer func() {
+		for _, c := range others {
+			f.pending <- c
+		}
+	}()
+	for {
+		select {
+		case c := <-f.pending:
+			if c.node == node {
+				return c
+			}
+			others = append(others, c)
+		default:
+			t.Fatalf("no call to %s was made", node)
+			return nil
+		}
+	}
+}
+
 // none fails the test if a call was made.
 func (f *fakeCalls) none(t *testing.T) {
 	t.Helper()

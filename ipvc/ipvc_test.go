@@ -323,8 +323,8 @@ func TestCloseClosesTheVCs(t *testing.T) {
 		d.in <- ipv4(self, beta, nil)
 		d.in <- ipv4(self, gamma, nil)
 		synctest.Wait()
-		c1 := calls.connect(calls.next(t), "vc#1")
-		fc := calls.next(t) // gamma: still being set up when Close comes
+		c1 := calls.connect(calls.nextTo(t, "beta"), "vc#1")
+		fc := calls.nextTo(t, "gamma") // still being set up when Close comes
 		synctest.Wait()
 		if err := ifc.Close(); err != nil {
 			t.Fatal(err)
