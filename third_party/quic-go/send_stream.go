@@ -63,6 +63,16 @@ type SendStream struct {
 	// set if flow control credit for nextFrame was already consumed
 	nextFrameReserved bool
 
+	// condis: overflow is the non-pooled nextFrame tryWriteAll made (nil
+	// when there is none), overflowBuf its buffer from the start. Once
+	// popNewStreamFrame has copied it out into pooled frames, both are
+	// kept (spareFrame, spare) for the next one: a burst of small writes
+	// larger than a packet would otherwise allocate a frame and grow a
+	// buffer every time.
+	overflow           *wire.StreamFrame
+	overflowBuf, spare []byte
+	spareFrame         *wire.StreamFrame
+
 	supportsResetStreamAt bool
 	finishedWriting       bool // set once Close() is called
 	finSent               bool // set when a STREAM_FRAME with FIN bit has been sent
@@ -203,14 +213,9 @@ func (s *SendStream) tryWriteAll(p []byte) (bool /* is newly completed */, bool 
 		// Pooled STREAM frames must keep their packet-sized buffer.
 		// Use a non-pooled frame when the queued data grows beyond that.
 		// append grows the buffer geometrically, so repeated calls don't copy it every time.
-		nextFrame := &wire.StreamFrame{
-			StreamID:       s.streamID,
-			Offset:         s.nextFrame.Offset,
-			DataLenPresent: true,
-			Data:           append(s.nextFrame.Data, p...),
-		}
-		s.nextFrame.PutBack()
-		s.nextFrame = nextFrame
+		old := s.nextFrame // condis: in the kept frame and buffer
+		s.nextFrame = s.overflowFrame(old.Offset, old.Data, p)
+		old.PutBack()
 	} else {
 		s.nextFrame.Data = append(s.nextFrame.Data, p...)
 	}
@@ -480,7 +485,9 @@ func (s *SendStream) popNewStreamFrame(maxDataLen protocol.ByteCount) (_ *wire.S
 			nextFrame.Data = nextFrame.Data[maxDataLen:]
 			nextFrame.Offset += maxDataLen
 			if nextFrame.DataLen() <= protocol.MaxPacketBufferSize {
-				nextFrame = s.newPooledStreamFrame(nextFrame.Offset, nextFrame.Data)
+				rest := s.newPooledStreamFrame(nextFrame.Offset, nextFrame.Data)
+				s.keepOverflow(nextFrame) // condis
+				nextFrame = rest
 			}
 			s.nextFrame = nextFrame
 			s.nextFrameReserved = nextFrameReserved
@@ -505,6 +512,42 @@ func (s *SendStream) popNewStreamFrame(maxDataLen protocol.ByteCount) (_ *wire.S
 
 	s.getDataForWriting(f, maxDataLen)
 	return f, s.dataForWriting != nil || s.nextFrame != nil || s.finishedWriting
+}
+
+// condis: maxSpare is the largest buffer a stream keeps for its next
+// non-pooled frame: a rare large burst is not held for the stream's life.
+const maxSpare = 64 << 10
+
+// condis: overflowFrame returns a non-pooled STREAM frame at offset
+// holding queued and then p, in the buffer and frame of the last one if
+// they are kept. queued may be the current overflow frame's data: its buffer
+// is then not the spare, which is nil while an overflow frame is queued.
+func (s *SendStream) overflowFrame(offset protocol.ByteCount, queued, p []byte) *wire.StreamFrame {
+	buf := s.spare[:0]
+	if need := len(queued) + len(p); cap(buf) < need {
+		buf = make([]byte, 0, 2*need) // grown geometrically, as append would
+	}
+	buf = append(append(buf, queued...), p...)
+	f := s.spareFrame
+	if f == nil {
+		f = &wire.StreamFrame{}
+	}
+	s.spare, s.spareFrame = nil, nil
+	*f = wire.StreamFrame{StreamID: s.streamID, Offset: offset, DataLenPresent: true, Data: buf}
+	s.overflow, s.overflowBuf = f, buf
+	return f
+}
+
+// condis: keepOverflow keeps f's frame and buffer for the next overflow
+// frame if f is the overflow frame and its data has been copied out.
+func (s *SendStream) keepOverflow(f *wire.StreamFrame) {
+	if f != s.overflow {
+		return
+	}
+	if cap(s.overflowBuf) <= maxSpare {
+		s.spare, s.spareFrame = s.overflowBuf[:0], f
+	}
+	s.overflow, s.overflowBuf = nil, nil
 }
 
 // newPooledStreamFrame returns a pooled STREAM frame holding a copy of data.
