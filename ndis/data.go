@@ -172,8 +172,9 @@ func (a *Adapter) MCoSendNetBufferListsComplete(vc *Vc, nbls *NetBufferList, fla
 // hand received lists to the protocol that owns the VC's data. Without
 // ReceiveFlagsResources the protocol returns them later with
 // Binding.ReturnNetBufferLists. Receives on an inactive VC break R-ACT-7 and
-// are returned at once; receives after the call was closed are dropped
-// (R-CLOSE-15).
+// are returned at once; while a deactivation is pending they are the
+// receives in progress it waits for, and are taken as on an active VC.
+// Receives after the call was closed are dropped (R-CLOSE-15).
 func (a *Adapter) MCoIndicateReceiveNetBufferLists(vc *Vc, nbls *NetBufferList, count int, flags ReceiveFlags) Status {
 	if a.invalid() {
 		return StatusFailure
@@ -202,7 +203,7 @@ func (a *Adapter) MCoIndicateReceiveNetBufferLists(vc *Vc, nbls *NetBufferList, 
 		}
 	}
 	n := nbls.Len()
-	if !vc.act.isActive() {
+	if !vc.act.receivable() {
 		vc.extra().stats.RxDrops += uint64(n)
 		act := vc.act
 		vc.mu.Unlock()

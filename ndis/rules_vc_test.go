@@ -527,6 +527,53 @@ func TestRule_R_ACT_7_DeactivationWithDataInFlight(t *testing.T) {
 	})
 }
 
+// TestRule_R_ACT_7_ReceiveWhileDeactivationPending: the mediator marks a
+// VC DEACTIVATING before MiniportCoDeactivateVc runs, so a receive the
+// miniport began on the active VC can arrive after that. Until the
+// deactivation completes it is one in progress: taken, delivered, no
+// violation. Once the deactivation has completed, whether at once or
+// pending then completing, a receive is refused (R-ACT-7). (The split
+// topology's miniport indicated such receives between two nodes, and the
+// mediator reported them.)
+func TestRule_R_ACT_7_ReceiveWhileDeactivationPending(t *testing.T) {
+	rlOnly(t, ndistest.Split, func(t *testing.T, x *rlFx) {
+		p := rlParams()
+		vc := x.call(x.c1)
+		var got []string
+		x.c1.receive = func(_ *rlVc, n *ndis.NetBufferList, _ ndis.ReceiveFlags) { got = append(got, string(n.Data)) }
+		late := func(what string) {
+			x.refuse("R-ACT-7", ndis.StatusVcNotActivated, func() ndis.Status {
+				return x.ad.MCoIndicateReceiveNetBufferLists(vc, rlChain(what), 1, ndis.ReceiveFlagsResources)
+			})
+		}
+		// Completing at once: there is no window; a receive after is late.
+		rlMust(t, x.cm.deactivate(vc), "deactivate")
+		late("after at once")
+		rlMust(t, x.cm.activate(vc, p), "re-activate")
+		// Pending, then completing.
+		x.mp.deactivate = func(*rlMpVc) ndis.Status { return ndis.StatusPending }
+		rlIs(t, "deactivate", x.cm.deactivate(vc), ndis.StatusPending)
+		n := len(x.Seen())
+		rlMust(t, x.ad.MCoIndicateReceiveNetBufferLists(vc, rlChain("in progress"), 1, ndis.ReceiveFlagsResources), "receive while deactivating")
+		if v := x.Seen()[n:]; len(v) != 0 {
+			t.Errorf("a receive while the deactivation is pending was reported: %v", v)
+		}
+		if len(got) != 1 || got[0] != "in progress" {
+			t.Errorf("the client got %q, want the receive in progress", got)
+		}
+		rlMust(t, x.ad.MCoDeactivateVcComplete(ndis.StatusSuccess, vc), "complete")
+		late("after pending")
+		if len(got) != 1 {
+			t.Errorf("the client got %q after the deactivation", got)
+		}
+		x.mp.deactivate = nil
+		rlMust(t, x.cm.activate(vc, p), "re-activate")
+		x.c1.receive = nil
+		x.hangup(x.c1, vc, nil)
+		x.Teardown()
+	})
+}
+
 func TestRule_R_ACT_8_DeactivationDropsParameters(t *testing.T) {
 	rlBoth(t, func(t *testing.T, x *rlFx) {
 		h, _ := x.cmVc(x.c2)

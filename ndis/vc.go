@@ -57,6 +57,15 @@ func (a activation) String() string {
 // IsActive reports whether data may flow under this activation state.
 func (a activation) isActive() bool { return a == actActive || a == actReactivating }
 
+// receivable reports whether a miniport may indicate a receive under this
+// activation state: while active, and while a deactivation is pending. The
+// miniport finishes the receives in progress before it completes the
+// deactivation, and only after that may it indicate none (R-ACT-7). The
+// mediator marks the VC DEACTIVATING before MiniportCoDeactivateVc runs,
+// so a receive the miniport began while the VC was still active can only
+// arrive in that state.
+func (a activation) receivable() bool { return a.isActive() || a == actDeactivating }
+
 // callState is spec §5.1.c.
 //
 //	IDLE --MakeCall--> OUT_SETUP --ok--> CONNECTED          OUT_SETUP --fail--> IDLE
