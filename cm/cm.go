@@ -219,7 +219,7 @@ func (c *CM) traceSignal(p *peer, dir trace.Direction, b []byte) {
 		p.view.Out++
 	}
 	if h := c.cfg.Tracer.Signal; h != nil {
-		h(trace.Signal{Time: time.Now(), Node: c.cfg.Name, Peer: p.name, Dir: dir, Msg: b})
+		h(trace.Signal{Time: c.cfg.Tracer.SignalTime(), Node: c.cfg.Name, Peer: p.name, Dir: dir, Msg: b})
 	}
 }
 

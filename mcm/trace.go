@@ -13,7 +13,7 @@ import (
 // traceSignal reports a message sent to or received from p.
 func (d *MCM) traceSignal(p *peer, dir trace.Direction, b []byte) {
 	if h := d.cfg.Tracer.Signal; h != nil {
-		h(trace.Signal{Time: time.Now(), Node: d.name, Peer: p.name, Dir: dir, Msg: b})
+		h(trace.Signal{Time: d.cfg.Tracer.SignalTime(), Node: d.name, Peer: p.name, Dir: dir, Msg: b})
 	}
 }
 

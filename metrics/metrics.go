@@ -236,7 +236,7 @@ func (m *Metrics) Handler() http.Handler {
 // Tracer returns the trace hooks that feed the event counters; join it to
 // the node's (trace.Join).
 func (m *Metrics) Tracer() trace.Tracer {
-	return trace.Tracer{Signal: m.onSignal, Link: m.onLink, Call: m.onCall}
+	return trace.Tracer{Signal: m.onSignal, SignalUntimed: trace.Untimed, Link: m.onLink, Call: m.onCall}
 }
 
 // Mediator is what the exporter reads the mediator's objects from:

@@ -51,9 +51,13 @@ func (f *TraceFeed) Tracer() trace.Tracer {
 			if f.n.Load() == 0 {
 				return
 			}
+			if s.Time.IsZero() { // the first subscriber came after SignalUntimed
+				s.Time = time.Now()
+			}
 			s.Msg = bytes.Clone(s.Msg) // the emitter's
 			f.publish(s)
 		},
+		SignalUntimed: func() bool { return f.n.Load() == 0 },
 		// The check comes before the event is boxed: boxing allocates.
 		Call: func(e trace.Call) {
 			if f.n.Load() != 0 {

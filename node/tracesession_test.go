@@ -275,13 +275,26 @@ func TestTraceFeedIdle(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("%v allocations per round of events with no subscriber", allocs)
 	}
+	// Nor a clock read: the emitter may leave a signal's Time zero.
+	if !tr.SignalTime().IsZero() {
+		t.Error("the idle feed asks for the signal events' time")
+	}
 	// With one, each event is queued once; the message is copied.
 	s := f.subscribe(8)
 	defer f.unsubscribe(s)
+	if tr.SignalTime().IsZero() {
+		t.Error("the subscribed feed goes without the signal events' time")
+	}
 	tr.Signal(trace.Signal{Time: now, Node: "alpha", Peer: "beta", Dir: trace.Out, Msg: msg})
 	msg[4] = 0xff
-	if got := (<-s.ch).(trace.Signal); got.Msg[4] != 1 {
-		t.Errorf("the queued message changed with the emitter's buffer: %x", got.Msg)
+	if got := (<-s.ch).(trace.Signal); got.Msg[4] != 1 || !got.Time.Equal(now) {
+		t.Errorf("the queued message changed with the emitter's buffer: %x (or its time did: %v)", got.Msg, got.Time)
+	}
+	// An event emitted untimed just before the subscriber came is timed
+	// by the feed.
+	tr.Signal(trace.Signal{Node: "alpha", Peer: "beta", Dir: trace.Out, Msg: msg})
+	if got := (<-s.ch).(trace.Signal); got.Time.Before(now) {
+		t.Errorf("an untimed event reached the subscriber with time %v", got.Time)
 	}
 }
 

@@ -159,22 +159,64 @@ type VcState struct {
 
 // Tracer is a set of hooks; any may be nil.
 type Tracer struct {
-	Signal    func(Signal)
-	Link      func(Link)
-	Handshake func(Handshake)
-	Call      func(Call)
-	VcState   func(VcState)
+	Signal func(Signal)
+	// SignalUntimed, if not nil, reports whether Signal would ignore the
+	// event's Time if it were called now: a counter of messages does, and
+	// so does a feed with no subscriber. The emitter then leaves Time zero
+	// (SignalTime) and does not read the clock, which costs more than
+	// counting a message. Nil means Signal needs Time.
+	SignalUntimed func() bool
+	Link          func(Link)
+	Handshake     func(Handshake)
+	Call          func(Call)
+	VcState       func(VcState)
 }
 
-// Join returns a Tracer that calls each of ts' hooks in turn.
+// SignalTime is the Time of a Signal event emitted now: the zero Time if
+// t's Signal would ignore it (SignalUntimed).
+func (t *Tracer) SignalTime() time.Time {
+	if t.SignalUntimed != nil && t.SignalUntimed() {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+// Untimed is a SignalUntimed for a Signal hook that never reads Time.
+func Untimed() bool { return true }
+
+// Join returns a Tracer that calls each of ts' hooks in turn. Its Signal
+// goes without Time only when every joined Signal would.
 func Join(ts ...Tracer) Tracer {
 	var j Tracer
+	var untimed []func() bool
+	timed := false
 	for _, t := range ts {
+		if t.Signal != nil {
+			if t.SignalUntimed == nil {
+				timed = true
+			} else {
+				untimed = append(untimed, t.SignalUntimed)
+			}
+		}
 		j.Signal = join(j.Signal, t.Signal)
 		j.Link = join(j.Link, t.Link)
 		j.Handshake = join(j.Handshake, t.Handshake)
 		j.Call = join(j.Call, t.Call)
 		j.VcState = join(j.VcState, t.VcState)
+	}
+	switch {
+	case timed || len(untimed) == 0:
+	case len(untimed) == 1:
+		j.SignalUntimed = untimed[0]
+	default:
+		j.SignalUntimed = func() bool {
+			for _, u := range untimed {
+				if !u() {
+					return false
+				}
+			}
+			return true
+		}
 	}
 	return j
 }

@@ -1,6 +1,7 @@
 package callctl
 
 import (
+	"cmp"
 	"slices"
 	"sync"
 	"time"
@@ -25,7 +26,12 @@ type TimerQueue struct {
 	queues  []*timerFIFO        // one per duration
 	gen     uint64
 	t       *time.Timer
-	armed   time.Time // when t fires; zero if it is not armed
+	// Deadlines are durations since base: reading the monotonic clock
+	// alone (time.Since) costs half of time.Now, which reads the wall
+	// clock too, and Apply reads it for nearly every call.
+	base    time.Time
+	armed   time.Duration // when t fires, since base; valid if isArmed
+	isArmed bool
 	stopped bool
 }
 
@@ -38,7 +44,7 @@ type timerFIFO struct {
 }
 
 type timerStart struct {
-	at  time.Time
+	at  time.Duration // since the queue's base
 	key timerKey
 	gen uint64
 }
@@ -65,7 +71,7 @@ func (x timerKey) unpack() uni.TimerKey {
 // held (mu is the lock of the association's owner, held by whoever calls
 // Apply and Stop).
 func NewTimerQueue(mu sync.Locker, fire func(uni.TimerKey)) *TimerQueue {
-	return &TimerQueue{mu: mu, fire: fire, running: map[timerKey]uint64{}}
+	return &TimerQueue{mu: mu, fire: fire, running: map[timerKey]uint64{}, base: time.Now()}
 }
 
 // Apply carries out ops in order; mu is held.
@@ -73,21 +79,21 @@ func (tq *TimerQueue) Apply(ops []uni.TimerOp) {
 	if len(ops) == 0 || tq.stopped {
 		return
 	}
-	var now time.Time
+	now, read := time.Duration(0), false
 	for _, op := range ops {
 		k := packTimer(op.Key)
 		delete(tq.running, k)
 		if !op.Start {
 			continue
 		}
-		if now.IsZero() {
-			now = time.Now()
+		if !read {
+			now, read = time.Since(tq.base), true
 		}
 		tq.gen++
 		tq.running[k] = tq.gen
-		at := now.Add(op.After)
+		at := now + op.After
 		tq.fifo(op.After).push(timerStart{at: at, key: k, gen: tq.gen}, len(tq.running), tq.running)
-		if tq.armed.IsZero() || at.Before(tq.armed) {
+		if !tq.isArmed || at < tq.armed {
 			tq.arm(at, now)
 		}
 	}
@@ -122,27 +128,27 @@ func (f *timerFIFO) push(e timerStart, live int, running map[timerKey]uint64) {
 }
 
 // dropStopped drops stopped timers from the front of f and returns the
-// first live deadline, or zero.
-func (f *timerFIFO) dropStopped(running map[timerKey]uint64) time.Time {
+// first live deadline; ok is false if there is none.
+func (f *timerFIFO) dropStopped(running map[timerKey]uint64) (at time.Duration, ok bool) {
 	for f.head < len(f.q) {
 		x := f.q[f.head]
 		if running[x.key] == x.gen {
-			return x.at
+			return x.at, true
 		}
 		f.q[f.head] = timerStart{}
 		f.head++
 	}
 	f.q, f.head = f.q[:0], 0
-	return time.Time{}
+	return 0, false
 }
 
-func (tq *TimerQueue) arm(at, now time.Time) {
-	tq.armed = at
+func (tq *TimerQueue) arm(at, now time.Duration) {
+	tq.armed, tq.isArmed = at, true
 	if tq.t == nil {
-		tq.t = time.AfterFunc(at.Sub(now), tq.expired)
+		tq.t = time.AfterFunc(at-now, tq.expired)
 		return
 	}
-	tq.t.Reset(at.Sub(now))
+	tq.t.Reset(at - now)
 }
 
 // expired fires the timers that are due and arms for the next.
@@ -152,11 +158,11 @@ func (tq *TimerQueue) expired() {
 	if tq.stopped {
 		return
 	}
-	now := time.Now()
-	tq.armed = time.Time{}
+	now := time.Since(tq.base)
+	tq.isArmed = false
 	var due []timerStart
 	for _, f := range tq.queues {
-		for f.head < len(f.q) && !f.q[f.head].at.After(now) {
+		for f.head < len(f.q) && f.q[f.head].at <= now {
 			x := f.q[f.head]
 			f.q[f.head] = timerStart{}
 			f.head++
@@ -165,7 +171,7 @@ func (tq *TimerQueue) expired() {
 			}
 		}
 	}
-	slices.SortFunc(due, func(a, b timerStart) int { return a.at.Compare(b.at) })
+	slices.SortFunc(due, func(a, b timerStart) int { return cmp.Compare(a.at, b.at) })
 	for _, x := range due {
 		if tq.running[x.key] != x.gen {
 			continue // stopped by an earlier expiry's output
@@ -176,13 +182,13 @@ func (tq *TimerQueue) expired() {
 	if tq.stopped {
 		return
 	}
-	var next time.Time
+	next, found := time.Duration(0), false
 	for _, f := range tq.queues {
-		if at := f.dropStopped(tq.running); !at.IsZero() && (next.IsZero() || at.Before(next)) {
-			next = at
+		if at, ok := f.dropStopped(tq.running); ok && (!found || at < next) {
+			next, found = at, true
 		}
 	}
-	if !next.IsZero() && (tq.armed.IsZero() || next.Before(tq.armed)) {
+	if found && (!tq.isArmed || next < tq.armed) {
 		tq.arm(next, now)
 	}
 }
