@@ -123,13 +123,13 @@ func (v *vc) SetDestsThen(calls []*callctl.Call, then func()) {
 	if v.Reliable {
 		kind = miniport.Reliable
 	}
-	mp := miniport.VCParams{Kind: kind, Role: miniport.Root, Transmit: miniport.TrafficOf(v.Tx)}
+	mp := miniport.VCParams{Kind: kind, Role: miniport.Root, Transmit: miniport.TrafficOf(v.Tx())}
 	for _, x := range calls {
 		mp.Legs = append(mp.Legs, miniport.Leg{Peer: x.Assoc.Peer(), ConnID: x.Conn})
 	}
 	// Stays valid until the re-activation completes (R-ACT-13).
 	params := &ndis.CallParameters{Flags: ndis.MultipointVC,
-		CallMgrParameters: &ndis.CallManagerParameters{Transmit: v.Tx, Receive: ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}},
+		CallMgrParameters: &ndis.CallManagerParameters{Transmit: v.Tx(), Receive: ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}},
 		MediaParameters:   mp.Media()}
 	h := v.Handle
 	c.mu.Unlock()

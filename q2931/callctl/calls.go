@@ -60,13 +60,47 @@ type Vc struct {
 	// until it completes: NdisClMakeCall's while calling, or
 	// NdisClModifyCallQoS's while QoSPending (never both: a QoS change
 	// needs an established call).
-	Req    *ndis.CallParameters
-	Tx, Rx ndis.Flowspec // the flowspecs of the activation, while Act.InForceLocked
-	Offer  *Offer        // incoming: the call offered and not answered yet
+	Req *ndis.CallParameters
+	// flows are the flowspecs of the activation (Tx, Rx), while
+	// Act.InForceLocked; shared with other VCs (Core.setFlowsLocked).
+	flows *Flows
+	Offer *Offer // incoming: the call offered and not answered yet
 
 	// Data is the VC's data path: the call manager's, which the call
 	// control tells when data may flow and where to.
 	Data DataPath
+}
+
+// Flows is a VC's pair of flowspecs. Most calls of a call manager have
+// the same, so their VCs share one copy, never changed in place: a copy
+// each cost a held call 64 octets.
+type Flows struct{ Tx, Rx ndis.Flowspec }
+
+// Tx is v's transmit flowspec of the activation; zero if it has none.
+// The call manager's lock is held.
+func (v *Vc) Tx() ndis.Flowspec {
+	if v.flows == nil {
+		return ndis.Flowspec{}
+	}
+	return v.flows.Tx
+}
+
+// Rx is v's receive flowspec of the activation; zero if it has none.
+// The call manager's lock is held.
+func (v *Vc) Rx() ndis.Flowspec {
+	if v.flows == nil {
+		return ndis.Flowspec{}
+	}
+	return v.flows.Rx
+}
+
+// setFlowsLocked sets v's flowspecs to tx and rx: the copy the VC set
+// before shared, if it has the same.
+func (d *Core) setFlowsLocked(v *Vc, tx, rx ndis.Flowspec) {
+	if f := d.flows; f == nil || f.Tx != tx || f.Rx != rx {
+		d.flows = &Flows{tx, rx}
+	}
+	v.flows = d.flows
 }
 
 // RootState is what only the root of a point-to-multipoint call keeps.

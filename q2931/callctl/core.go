@@ -90,7 +90,8 @@ type Core struct {
 	started time.Time // VCs keep times as durations since (Vc.MadeAt)
 
 	saps    map[string]*SAP
-	closing bool // the call manager is shutting down: no new calls
+	closing bool   // the call manager is shutting down: no new calls
+	flows   *Flows // the flowspecs a VC was last given (setFlowsLocked)
 
 	work     []workItem // mediator work, in order (see Run); work[next:] is still to do
 	rx       []received // what indications in work read from their messages (workItem.rx)

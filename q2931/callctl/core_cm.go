@@ -224,10 +224,10 @@ func (d *Core) setupLocked(p *Assoc, v *Vc, pt *Party) ndis.Status {
 		if !v.Act.InForceLocked() {
 			return ndis.StatusFailure // the call is gone
 		}
-		if !v.Reliable && int(v.Tx.MaxSduSize) > d.owner.DatagramLimit(p).MaxDatagramPayload() {
+		if !v.Reliable && int(v.Tx().MaxSduSize) > d.owner.DatagramLimit(p).MaxDatagramPayload() {
 			return ndis.StatusAalParamsUnsupported // cause 78: this leaf's path carries less
 		}
-		tx, rx = v.Tx, v.Rx
+		tx, rx = v.Tx(), v.Rx()
 	}
 	if v.Multipoint {
 		rx = ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}
@@ -696,7 +696,7 @@ func (d *Core) addOnLegLocked(c *Call, pt *Party) ndis.Status {
 		return ndis.StatusInvalidAddress
 	}
 	if v.Act.InForceLocked() {
-		m.AAL = q2931.AALParams(v.Tx, ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}, v.Reliable)
+		m.AAL = q2931.AALParams(v.Tx(), ndis.Flowspec{ServiceType: ndis.ServiceNoTraffic}, v.Reliable)
 	}
 	ep, out, err := c.Assoc.Link().AddParty(c.ID, m)
 	if err != nil {
@@ -779,7 +779,7 @@ func (d *Core) ProtocolCmModifyCallQoS(vcCtx any, params *ndis.CallParameters) n
 		return ndis.StatusFailure
 	}
 	ntx, nrx := params.CallMgrParameters.Transmit, params.CallMgrParameters.Receive
-	if !q2931.SameSignalling(v.Tx, ntx) || !q2931.SameSignalling(v.Rx, nrx) {
+	if !q2931.SameSignalling(v.Tx(), ntx) || !q2931.SameSignalling(v.Rx(), nrx) {
 		return ndis.StatusNotSupported
 	}
 	ntx, nrx, st := q2931.Granted(ntx, nrx, false)

@@ -287,7 +287,7 @@ func (d *Core) offerActivated(v *Vc, st ndis.Status) {
 	}
 	s, added := o.SAP, v.EP != c.FirstEP
 	bwd, fwd := o.Tx, o.Rx
-	v.Tx, v.Rx = bwd, fwd
+	d.setFlowsLocked(v, bwd, fwd)
 	withdrawn := d.saps[s.Service] != s // deregistered meanwhile: its handle is dead (R-SAP-5)
 	o.Given, o.Pending = true, !withdrawn
 	d.mu.Unlock()
@@ -416,7 +416,7 @@ func (d *Core) answered(v *Vc, st ndis.Status, params *ndis.CallParameters) {
 	}
 	reactivate := tx.MaxSduSize != o.Tx.MaxSduSize || rx.MaxSduSize != o.Rx.MaxSduSize
 	if reactivate {
-		v.Tx, v.Rx = tx, rx
+		d.setFlowsLocked(v, tx, rx)
 	}
 	d.mu.Unlock()
 	if reactivate {
@@ -597,7 +597,8 @@ func (d *Core) callUpActivated(v *Vc, st ndis.Status) {
 		c.SetRx(v)
 	}
 	d.mu.Lock()
-	v.Tx, v.Rx, v.Req = tx, rx, nil
+	d.setFlowsLocked(v, tx, rx)
+	v.Req = nil
 	d.moveLocked(v, Active, ReasonConnect)
 	if pt != nil {
 		pt.State = PartyActive
@@ -957,7 +958,7 @@ func (d *Core) modifyRequested(p *Assoc, ind uni.Indication) {
 		d.mu.Unlock()
 		return
 	}
-	ptx, prx := v.Tx, v.Rx
+	ptx, prx := v.Tx(), v.Rx()
 	ntx, nrx := q2931.ModifiedFlowspecs(ind.Traffic, ptx, prx, v.Incoming)
 	if q2931.Exceeds(ntx, d.cfg.MaxRate) || q2931.Exceeds(nrx, d.cfg.MaxRate) {
 		reject(uni.CauseCellRateUnavailable)
@@ -996,7 +997,7 @@ func (d *Core) peerModifyActivated(v *Vc, c *Call, na *ndis.CallParameters, st n
 	}
 	ntx := na.CallMgrParameters.Transmit
 	d.mu.Lock()
-	v.Tx, v.Rx = ntx, na.CallMgrParameters.Receive
+	d.setFlowsLocked(v, ntx, na.CallMgrParameters.Receive)
 	d.mu.Unlock()
 	v.Data.SetFlow(ntx)
 	st = d.CM.DispatchIncomingCallQoSChange(v.Handle, na)
@@ -1009,7 +1010,7 @@ func (d *Core) peerModifyActivated(v *Vc, c *Call, na *ndis.CallParameters, st n
 		return
 	}
 	d.rejectModifyLocked(c, q2931.CauseForStatus(st))
-	v.Tx, v.Rx = ptx, prx
+	d.setFlowsLocked(v, ptx, prx)
 	conn := c.Conn
 	d.mu.Unlock()
 	v.Data.SetFlow(ptx)
@@ -1052,7 +1053,7 @@ func (d *Core) modifyAnswered(p *Assoc, ind uni.Indication) {
 	d.activate(v, ntx, nrx, conn, DoneFunc(func(st ndis.Status) {
 		if st == ndis.StatusSuccess {
 			d.mu.Lock()
-			v.Tx, v.Rx = ntx, nrx
+			d.setFlowsLocked(v, ntx, nrx)
 			d.mu.Unlock()
 			v.Data.SetFlow(ntx)
 		}

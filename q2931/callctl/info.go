@@ -70,7 +70,7 @@ func (d *Core) Calls() (out []CallInfo, vcs []*Vc) {
 			ci.Direction = "incoming"
 		}
 		if v.Act.InForceLocked() {
-			ci.Transmit, ci.Receive = v.Tx, v.Rx
+			ci.Transmit, ci.Receive = v.Tx(), v.Rx()
 		}
 		if c := v.Call; c != nil && c.HasConn {
 			ci.ConnID = c.Conn
