@@ -1578,7 +1578,9 @@ func (m *machine) misuseMiniport() []misuseCase {
 				refusal{"R-VC-9", ndis.StatusFailure}, func() ndis.Status {
 					return a.MCoIndicateReceiveNetBufferLists(h, &ndis.NetBufferList{Data: []byte("late")}, 1, ndis.ReceiveFlagsResources)
 				}})
-		case info.Activation != "ACTIVE" && info.Activation != "REACTIVATING":
+		case info.Activation != "ACTIVE" && info.Activation != "REACTIVATING" && info.Activation != "DEACTIVATING":
+			// While a deactivation is pending a receive is one in
+			// progress, not misuse (R-ACT-7: none after it completes).
 			cases = append(cases, misuseCase{fmt.Sprintf("miniport indicates a receive on %s %v", info.Activation, v),
 				refusal{"R-ACT-7", ndis.StatusVcNotActivated}, func() ndis.Status {
 					return a.MCoIndicateReceiveNetBufferLists(h, &ndis.NetBufferList{Data: []byte("early")}, 1, ndis.ReceiveFlagsResources)
