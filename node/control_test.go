@@ -481,6 +481,37 @@ func TestListenWithoutEcho(t *testing.T) {
 	}
 }
 
+// TestListenQuiet: a quiet listen session gets its calls' data and its
+// close frame, and not one event frame (Request.Quiet); quiet does not go
+// with tagged.
+func TestListenQuiet(t *testing.T) {
+	n := startNode(t, memdrv.Immediate)
+	ls, err := DialListen(context.Background(), n.sock, Request{Service: "sink", Quiet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ls.Close() })
+	for _, sdu := range []string{"one", "two"} {
+		cs := n.call(Request{Dest: "sink"})
+		cs.Send([]byte(sdu))
+		cs.End()
+		if tr := readAll(t, cs); !tr.close.Normal {
+			t.Errorf("caller got %+v", tr)
+		}
+	}
+	if err := ls.End(); err != nil {
+		t.Fatal(err)
+	}
+	lt := readAll(t, ls)
+	if len(lt.events) != 0 || string(bytes.Join(lt.data, []byte("|"))) != "one|two" || !lt.close.Normal {
+		t.Errorf("quiet listener got %d event(s) %+v, data %q, close %+v; want no events, one|two, a normal close", len(lt.events), lt.events, lt.data, lt.close)
+	}
+	_, err = DialListen(context.Background(), n.sock, Request{Service: "svc", Quiet: true, Tagged: true})
+	if want := "listen: quiet and tagged do not go together (a tagged session names its calls in events); ask for one"; err == nil || err.Error() != want {
+		t.Errorf("quiet and tagged: %v, want %s", err, want)
+	}
+}
+
 func TestListenServiceInUse(t *testing.T) {
 	n := startNode(t, memdrv.Pend)
 	n.listen("echo", true)

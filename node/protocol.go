@@ -442,6 +442,12 @@ type Request struct {
 	// ways in vc data frames naming their call, a call closed with a vc
 	// end frame, the end frame only deregistering the SAP. Not with Echo.
 	Tagged bool `json:"tagged,omitempty"`
+	// Quiet asks for no event frames (a call came, went, gained or lost a
+	// party, changed its QoS): a listener that shows none of them saves
+	// the node two frames per call and itself reading them. Data, error
+	// and close frames come as without it. Not with Tagged, whose calls
+	// are named in their events.
+	Quiet bool `json:"quiet,omitempty"`
 
 	// bench (with Dest, Tx and Rx)
 	Calls       int `json:"calls,omitempty"`       // how many calls (1 to MaxBenchCalls)

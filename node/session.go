@@ -107,6 +107,7 @@ type outQueue struct {
 	over        bool // the session went over its cap: only the close frame is taken
 	dropped     int  // SDUs
 	lostEvs     int  // events
+	noEvents    bool // the client asked for none (Request.Quiet)
 	wake        chan struct{}
 
 	// Events are written into evBuf, and their frames' payloads are parts
@@ -206,6 +207,10 @@ func (q *outQueue) pushClose(info CloseInfo) { q.pushJSON(FrameClose, info) }
 // goes into the queue's evBuf: an event costs no allocation.
 func (q *outQueue) pushEvent(ev Event) {
 	q.mu.Lock()
+	if q.noEvents {
+		q.mu.Unlock()
+		return
+	}
 	start := len(q.evBuf)
 	buf := ev.appendJSON(q.evBuf)
 	// The payload is capped at its end: nothing appended later reaches it.
@@ -383,6 +388,10 @@ func (c *Control) serveConn(conn net.Conn) {
 			writeJSONLine(conn, Response{Error: "listen: echo and tagged do not go together (an echo listener forwards nothing); ask for one"})
 			return
 		}
+		if req.Quiet && req.Tagged {
+			writeJSONLine(conn, Response{Error: "listen: quiet and tagged do not go together (a tagged session names its calls in events); ask for one"})
+			return
+		}
 		c.serveListen(conn, br, &req)
 	case OpTrace:
 		c.serveTrace(conn, br)
@@ -497,6 +506,7 @@ func (c *Control) serveListen(conn net.Conn, br *bufio.Reader, req *Request) {
 	s := c.newSession(sessionListen, conn)
 	s.service, s.echo = req.Service, req.Echo
 	s.tagged, s.byName = req.Tagged, map[string]*ctlVc{}
+	s.out.noEvents = req.Quiet
 	if !c.attach(conn, s) {
 		writeJSONLine(conn, Response{Error: "the node is shutting down"})
 		return

@@ -39,7 +39,7 @@ and goes.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			context.AfterFunc(ctx, stop)
-			return runListen(ctx, socket, node.Request{Service: args[0], Echo: echo}, verbose, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runListen(ctx, socket, node.Request{Service: args[0], Echo: echo, Quiet: !verbose}, verbose, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	controlFlag(c, &socket)
