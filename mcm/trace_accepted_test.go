@@ -38,6 +38,12 @@ func TestTraceAcceptedCallClosed(t *testing.T) {
 			in := cb.Incoming()
 			return len(in) == 1 && memdrv.See(cb, func() bool { return in[0].Answer.Done })
 		})
+		// The client's answer is known inside its ProtocolClIncomingCall;
+		// the mediator takes it once the handler has returned. Closing
+		// before then would be the test's own R-IN-3: let the bubble
+		// settle (virtual time stands still, so the CONNECT ACKNOWLEDGE,
+		// 10 ms away, does not come meanwhile).
+		synctest.Wait()
 		vb := cb.LastIncoming()
 		if n := memdrv.See(cb, func() int { return vb.Connected }); n != 0 {
 			t.Fatalf("the callee's call connected already (%d); the test needs it accepted only", n)
