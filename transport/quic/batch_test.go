@@ -319,15 +319,7 @@ func TestFrameBuffered(t *testing.T) {
 			}
 			got, off := 0, 0
 			for frameBufferedAt(br, off) {
-				var m []byte
-				var err error
-				if lend {
-					var n int
-					m, n, err = peekBufferedFrame(br, off)
-					off += n
-				} else {
-					m, err = readFrame(br, transport.MinMessageLen, transport.MaxMessageLen)
-				}
+				m, err := nextBufferedFrame(br, lend, &off)
 				if err != nil {
 					t.Fatalf("lend %v, cut at %d: frameBufferedAt, then %v", lend, cut, err)
 				}

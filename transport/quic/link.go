@@ -325,13 +325,7 @@ func (l *link) deliverSignalling(r io.Reader) error {
 		}
 		for err == nil && bh != nil && len(msgs) < maxBatch-1 && frameBufferedAt(br, lent) {
 			msgs = append(msgs, msg)
-			if lend {
-				var n int
-				msg, n, err = peekBufferedFrame(br, lent)
-				lent += n
-			} else {
-				msg, err = readFrame(br, transport.MinMessageLen, transport.MaxMessageLen)
-			}
+			msg, err = nextBufferedFrame(br, lend, &lent)
 		}
 		if len(msgs) > 0 { // what was read before an error is delivered first
 			if err == nil {
@@ -354,6 +348,18 @@ func (l *link) deliverSignalling(r io.Reader) error {
 			return err
 		}
 	}
+}
+
+// nextBufferedFrame reads the frame frameBufferedAt found at *lent: in
+// place for a transport.MessageBorrower (lend; *lent grows by the octets
+// it occupies), else out of the buffer (readFrame; *lent stays 0).
+func nextBufferedFrame(br *bufio.Reader, lend bool, lent *int) ([]byte, error) {
+	if !lend {
+		return readFrame(br, transport.MinMessageLen, transport.MaxMessageLen)
+	}
+	msg, n, err := peekBufferedFrame(br, *lent)
+	*lent += n
+	return msg, err
 }
 
 // sigReadBuf is the signalling stream's read buffer: a message that fits
