@@ -7,15 +7,26 @@ import (
 )
 
 // lifecycleAllocs is what one steady-state call of the benchmark topology
-// (ndis.BenchmarkCallLifecycle) allocates: the mediator's two *ndis.Vc and
-// the clients' two *ClientVc. The call managers' VC records are recycled
-// once the mediator has deleted their VCs.
-const lifecycleAllocs = 4
+// (ndis.BenchmarkCallLifecycle) allocates: the mediator's two *ndis.Vc,
+// and the clients' two *ClientVc unless they recycle them (RecycleVcs).
+// The call managers' VC records are recycled once the mediator has deleted
+// their VCs, and the mediator's activation parameters come from its pool.
+func lifecycleAllocs(recycle bool) float64 {
+	if recycle {
+		return 2
+	}
+	return 4
+}
 
 // A complete point-to-point call (CreateVc, MakeCall, CloseCall, DeleteVc,
 // the callee's VC deleted from the Loop) allocates no more than
 // lifecycleAllocs objects once the call managers have records to recycle.
 func TestCallLifecycleAllocations(t *testing.T) {
+	t.Run("keep", func(t *testing.T) { testCallLifecycleAllocations(t, false) })
+	t.Run("recycle", func(t *testing.T) { testCallLifecycleAllocations(t, true) })
+}
+
+func testCallLifecycleAllocations(t *testing.T, recycle bool) {
 	m := ndis.New(ndis.Options{Name: t.Name(), OnViolation: func(v ndis.Violation) { t.Errorf("violation: %v", v) }})
 	fab := NewFabric()
 	mcm, st := NewMCM(m, "mcm", fab)
@@ -25,6 +36,7 @@ func TestCallLifecycleAllocations(t *testing.T) {
 	caller, _ := NewClient(m, "caller", mcm.Adapter(), fab)
 	callee, _ := NewClient(m, "callee", mcm.Adapter(), fab)
 	caller.NoLog, callee.NoLog = true, true
+	caller.RecycleVcs, callee.RecycleVcs = recycle, recycle
 	fab.Run()
 	af := caller.Af()
 	if s := callee.RegisterSap(callee.Af(), "bench"); s.Register.Status != ndis.StatusSuccess {
@@ -51,8 +63,8 @@ func TestCallLifecycleAllocations(t *testing.T) {
 		calls++
 	}
 	lifecycle() // the first call's records are allocated; later calls recycle them
-	if got := testing.AllocsPerRun(200, lifecycle); got > lifecycleAllocs {
-		t.Errorf("a call allocates %v objects, want at most %d", got, lifecycleAllocs)
+	if got, want := testing.AllocsPerRun(200, lifecycle), lifecycleAllocs(recycle); got > want {
+		t.Errorf("a call allocates %v objects, want at most %v", got, want)
 	}
 	if s := m.Snapshot(); len(s.Vcs) != 0 {
 		t.Fatalf("VCs left after %d calls:\n%s", calls, s)
@@ -116,6 +128,51 @@ func TestRecycledVcRecordIsNotItsLastCall(t *testing.T) {
 	fab.Run() // onB closes v1's leaf; the MCM deletes it
 	if st := caller.CloseCall(v2); st != ndis.StatusSuccess {
 		t.Fatal("CloseCall v2:", st)
+	}
+	if st := caller.DeleteVc(v2); st != ndis.StatusSuccess {
+		t.Fatal("DeleteVc v2:", st)
+	}
+	fab.Run()
+	if s := m.Snapshot(); len(s.Vcs) != 0 {
+		t.Fatalf("VCs left:\n%s", s)
+	}
+}
+
+// A client that recycles its VC records drops the work it posted for a VC
+// whose record stands for a later VC by the time the Loop runs it: here
+// AutoDelete's deletion of a VC whose call failed, when the caller deleted
+// that VC itself first and created another, which took its record.
+func TestRecycledClientVcDropsStaleWork(t *testing.T) {
+	m := ndis.New(ndis.Options{Name: t.Name(), OnViolation: func(v ndis.Violation) { t.Errorf("violation: %v", v) }})
+	fab := NewFabric()
+	mcm, st := NewMCM(m, "mcm", fab)
+	if st != ndis.StatusSuccess {
+		t.Fatal(st)
+	}
+	caller, _ := NewClient(m, "caller", mcm.Adapter(), fab)
+	caller.AutoDelete, caller.RecycleVcs = true, true
+	fab.Run()
+	af := caller.Af()
+	flow := ndis.Flowspec{TokenRate: 1000}
+
+	v1, _ := caller.CreateVc(af)
+	if _, st := caller.MakeCall(v1, CallParams("nobody", flow, flow), false); st != ndis.StatusInvalidSap {
+		t.Fatalf("a call to an unregistered service: %v, want INVALID_SAP at once", st)
+	}
+	// AutoDelete has posted v1's deletion; the caller deletes it first.
+	if st := caller.DeleteVc(v1); st != ndis.StatusSuccess {
+		t.Fatal("DeleteVc:", st)
+	}
+	v2, st := caller.CreateVc(af)
+	if st != ndis.StatusSuccess {
+		t.Fatal("CreateVc:", st)
+	}
+	if v2 != v1 {
+		t.Fatal("the new VC did not take the deleted VC's record")
+	}
+	fab.Run() // the posted deletion of v1 runs
+	if s := m.Snapshot(); len(s.Vcs) != 1 || See(caller, func() bool { return v2.Deleted }) {
+		t.Fatalf("the work posted for the deleted VC deleted the VC that took its record:\n%s", s)
 	}
 	if st := caller.DeleteVc(v2); st != ndis.StatusSuccess {
 		t.Fatal("DeleteVc v2:", st)

@@ -75,6 +75,13 @@ type Client struct {
 	// NoLog turns off the event log and the history of deleted VCs, so a
 	// long-running client (a benchmark) keeps nothing it no longer needs.
 	NoLog bool
+	// RecycleVcs makes the client reuse a deleted VC's record for a later
+	// VC (up to maxFreeVcs of them), so that a call allocates none: a
+	// benchmark's client, whose calls should cost only what the mediator
+	// and the call manager allocate. The caller must not use a *ClientVc
+	// once its VC is deleted. Deleted VCs are forgotten, as with NoLog; a
+	// multipoint VC's record is not reused (its parties point to it).
+	RecycleVcs bool
 	// Sap builds the CO_SAP RegisterSap registers for a service name, so
 	// the client can drive a call manager with another SAP format (such as
 	// q2931.ServiceSap). Nil uses ServiceSap, the in-memory call managers'
@@ -83,6 +90,7 @@ type Client struct {
 
 	afs      []*ClientAf
 	incoming []*ClientVc
+	free     []*ClientVc // deleted VCs' records, with RecycleVcs
 	log      []string
 	statuses []ndis.Status
 }
@@ -137,6 +145,9 @@ type ClientVc struct {
 	closing          bool // CloseCall issued for the current call
 	deleting         bool // the client's own teardown or auto-delete is deleting it (only one of them may)
 	sendsOut         int  // lists sent and not yet completed (R-CLOSE-1)
+	// gen counts the VCs this record has stood for (RecycleVcs): work
+	// posted for one of them is dropped once the record stands for the next.
+	gen uint32
 }
 
 // ClientParty is the client's context for a party.
@@ -300,7 +311,9 @@ func (c *Client) DeregisterSap(s *ClientSap) ndis.Status {
 
 // CreateVc creates a VC for an outgoing call (NdisCoCreateVc).
 func (c *Client) CreateVc(a *ClientAf) (*ClientVc, ndis.Status) {
-	v := &ClientVc{c: c, af: a}
+	c.mu.Lock()
+	v := c.newVcLocked(a)
+	c.mu.Unlock()
 	h, st := c.b.CoCreateVc(a.H, v)
 	if st != ndis.StatusSuccess {
 		return nil, st
@@ -423,8 +436,9 @@ func (c *Client) closeCall(v *ClientVc, party *ndis.Party) ndis.Status {
 		return st
 	}
 	auto, progress := c.closedLocked(v)
+	g := v.gen
 	c.mu.Unlock()
-	c.afterClosed(v, auto, progress)
+	c.afterClosed(v, g, auto, progress)
 	return st
 }
 
@@ -452,9 +466,10 @@ func (c *Client) DeleteVc(v *ClientVc) ndis.Status {
 	return st
 }
 
-// pruneLocked forgets a deleted VC when the client keeps no history.
+// pruneLocked forgets a deleted VC when the client keeps no history, and
+// keeps its record for the next VC with RecycleVcs.
 func (c *Client) pruneLocked(v *ClientVc) {
-	if !c.NoLog {
+	if !c.NoLog && !c.RecycleVcs {
 		return
 	}
 	remove := func(list []*ClientVc) []*ClientVc {
@@ -470,6 +485,39 @@ func (c *Client) pruneLocked(v *ClientVc) {
 	}
 	v.af.vcs = remove(v.af.vcs)
 	c.incoming = remove(c.incoming)
+	if c.RecycleVcs && len(v.Parties) == 0 && len(c.free) < maxFreeVcs {
+		*v = ClientVc{gen: v.gen + 1}
+		c.free = append(c.free, v)
+	}
+}
+
+// newVcLocked returns a record for a new VC on a: a deleted VC's, or a new
+// one (c.mu held).
+func (c *Client) newVcLocked(a *ClientAf) *ClientVc {
+	var v *ClientVc
+	if n := len(c.free); n > 0 {
+		v = c.free[n-1]
+		c.free[n-1] = nil
+		c.free = c.free[:n-1]
+	} else {
+		v = new(ClientVc)
+	}
+	v.c, v.af = c, a
+	return v
+}
+
+// postFor runs f on the Loop unless v's record stands for another VC by
+// then (RecycleVcs; g is v.gen when f was posted): the VC f was for is
+// deleted and needs nothing more.
+func (c *Client) postFor(v *ClientVc, g uint32, f func()) {
+	c.fab.Post(func() {
+		c.mu.Lock()
+		same := v.gen == g
+		c.mu.Unlock()
+		if same {
+			f()
+		}
+	})
 }
 
 // Send sends each packet on v as one chain (NdisCoSendNetBufferLists).
@@ -518,9 +566,10 @@ func (c *Client) afterFailedCall(v *ClientVc) {
 		p.gone = true
 	}
 	auto := c.AutoDelete && !v.Incoming
+	g := v.gen
 	c.mu.Unlock()
 	if auto {
-		c.fab.Post(func() { c.deleteUnlessGone(v) })
+		c.postFor(v, g, func() { c.deleteUnlessGone(v) })
 	}
 	c.progress(v.af)
 }
@@ -528,8 +577,9 @@ func (c *Client) afterFailedCall(v *ClientVc) {
 func (c *Client) afterClose(v *ClientVc) {
 	c.mu.Lock()
 	auto, progress := c.closedLocked(v)
+	g := v.gen
 	c.mu.Unlock()
-	c.afterClosed(v, auto, progress)
+	c.afterClosed(v, g, auto, progress)
 }
 
 // closedLocked records that v's call closed. It reports whether v is to be
@@ -541,15 +591,18 @@ func (c *Client) closedLocked(v *ClientVc) (auto, progress bool) {
 	return (c.AutoDelete || v.af.teardown) && !v.Incoming, v.af.tearingDownLocked()
 }
 
-func (c *Client) afterClosed(v *ClientVc, auto, progress bool) {
+// afterClosed follows up v's closed call; g is v.gen, read with
+// closedLocked's verdicts.
+func (c *Client) afterClosed(v *ClientVc, g uint32, auto, progress bool) {
+	af := v.af
 	if auto {
-		c.fab.Post(func() {
+		c.postFor(v, g, func() {
 			c.deleteUnlessGone(v)
-			c.progress(v.af)
+			c.progress(af)
 		})
 	}
 	if progress {
-		c.progress(v.af)
+		c.progress(af)
 	}
 }
 
@@ -580,8 +633,9 @@ func (c *Client) ProtocolCoAfRegisterNotify(bindingCtx any, af ndis.AddressFamil
 // ProtocolCoCreateVc takes a VC the call manager created for an incoming call.
 func (c *Client) ProtocolCoCreateVc(afCtx any, vc *ndis.Vc) (any, ndis.Status) {
 	a := afCtx.(*ClientAf)
-	v := &ClientVc{c: c, af: a, H: vc, Incoming: true}
 	c.mu.Lock()
+	v := c.newVcLocked(a)
+	v.H, v.Incoming = vc, true
 	c.incoming = append(c.incoming, v)
 	a.vcs = append(a.vcs, v)
 	c.mu.Unlock()
@@ -1004,8 +1058,9 @@ func (c *Client) ProtocolClIncomingCall(sapCtx, vcCtx any, params *ndis.CallPara
 		return verdict
 	case Pend:
 		v.Answer.returned(ndis.StatusPending)
+		g := v.gen
 		c.mu.Unlock()
-		c.fab.Post(func() { c.answerComplete(v, verdict, params) })
+		c.postFor(v, g, func() { c.answerComplete(v, verdict, params) })
 	default: // PendEarly: complete inside the handler, then return PENDING
 		c.mu.Unlock()
 		c.answerComplete(v, verdict, params)
@@ -1060,8 +1115,9 @@ func (c *Client) ProtocolClIncomingCloseCall(closeStatus ndis.Status, vcCtx any,
 		c.logLocked("IncomingCloseCall(%v)", closeStatus)
 	}
 	if c.CloseLater {
+		g := v.gen
 		c.mu.Unlock()
-		c.fab.Post(func() { c.closeWhenReady(v) })
+		c.postFor(v, g, func() { c.closeWhenReady(v) })
 		return
 	}
 	c.closeWhenReadyLocked(v)

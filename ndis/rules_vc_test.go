@@ -595,6 +595,50 @@ func TestRule_R_ACT_8_DeactivationDropsParameters(t *testing.T) {
 	})
 }
 
+// R-ACT-8: a VC's activation parameters are the mediator's copy, kept in
+// a record it reuses once the activation ends (paramsPool). A record that
+// carried one VC's specific parameters must not lend them to the next
+// activation of another VC, nor keep them once that VC is deleted.
+func TestRule_R_ACT_8_ReusedParametersStartEmpty(t *testing.T) {
+	rlBoth(t, func(t *testing.T, x *rlFx) {
+		first, _ := x.cmVc(x.c2)
+		rich := rlRate(1000)
+		rich.CallMgrParameters.CallMgrSpecific = ndis.SpecificParameters{ParamType: 7, Parameters: []byte("call-manager-specific, longer than the inline buffer")}
+		rich.MediaParameters = &ndis.MediaParameters{ReceiveSizeHint: 4096, MediaSpecific: ndis.SpecificParameters{ParamType: 9, Parameters: []byte("media")}}
+		rlMust(t, x.cm.activate(first, rich), "activate the first VC")
+		if v, _ := x.vcInfo(first); v.Params == nil || string(v.Params.MediaParameters.MediaSpecific.Parameters) != "media" {
+			t.Fatalf("first VC's parameters not kept: %+v", v.Params)
+		}
+		rlMust(t, x.cm.deactivate(first), "deactivate the first VC")
+		rlMust(t, x.cm.del(first), "delete the first VC")
+
+		for i := range 3 { // the pool may hand back any record: try a few
+			h, _ := x.cmVc(x.c2)
+			plain := rlRate(2000 + uint32(i))
+			rlMust(t, x.cm.activate(h, plain), "activate")
+			v, _ := x.vcInfo(h)
+			if v.Params == nil {
+				t.Fatalf("VC %d: no activation parameters", i)
+			}
+			if cm := v.Params.CallMgrParameters; cm == nil || cm.Transmit.TokenRate != 2000+uint32(i) ||
+				cm.CallMgrSpecific.ParamType != plain.CallMgrParameters.CallMgrSpecific.ParamType ||
+				len(cm.CallMgrSpecific.Parameters) != len(plain.CallMgrParameters.CallMgrSpecific.Parameters) {
+				t.Errorf("VC %d: call manager parameters %+v; want %+v", i, cm, plain.CallMgrParameters)
+			}
+			if mp := v.Params.MediaParameters; (mp == nil) != (plain.MediaParameters == nil) ||
+				mp != nil && (mp.ReceiveSizeHint != plain.MediaParameters.ReceiveSizeHint || len(mp.MediaSpecific.Parameters) != len(plain.MediaParameters.MediaSpecific.Parameters)) {
+				t.Errorf("VC %d: media parameters %+v; want %+v", i, mp, plain.MediaParameters)
+			}
+			rlMust(t, x.cm.deactivate(h), "deactivate")
+			if v, _ := x.vcInfo(h); v.Params != nil {
+				t.Errorf("VC %d keeps parameters after deactivation: %+v", i, v.Params)
+			}
+			rlMust(t, x.cm.del(h), "delete")
+		}
+		x.Teardown()
+	})
+}
+
 func TestRule_R_ACT_9_HandleValidAfterDeactivation(t *testing.T) {
 	rlBoth(t, func(t *testing.T, x *rlFx) {
 		s := x.sap(x.c2, "svc")

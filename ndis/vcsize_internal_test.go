@@ -5,9 +5,9 @@ import (
 	"unsafe"
 )
 
-// vcSizeMax is the largest a Vc may be and still fit the 288-octet size
+// vcSizeMax is the largest a Vc may be and still fit the 144-octet size
 // class (TestCallGarbage in vcsize_test.go measures what a call allocates).
-const vcSizeMax = 288
+const vcSizeMax = 144
 
 // TestVcSize fails if Vc grows out of its size class: a node holds one per
 // held call, so every field added to it costs that class's step (32
@@ -16,6 +16,9 @@ const vcSizeMax = 288
 func TestVcSize(t *testing.T) {
 	if s := unsafe.Sizeof(Vc{}); s > vcSizeMax {
 		t.Errorf("unsafe.Sizeof(Vc{}) = %d octets; it must stay within the %d-octet size class: move rarely used fields to vcMore", s, vcSizeMax)
+	}
+	if s := unsafe.Sizeof(activationParams{}); s > 160 {
+		t.Errorf("unsafe.Sizeof(activationParams{}) = %d octets; want at most 160 (its size class, paramsSizeClass in vcsize_test.go)", s)
 	}
 	if s := unsafe.Sizeof(vcMore{}); s > 96 {
 		t.Errorf("unsafe.Sizeof(vcMore{}) = %d octets; want at most 96 (its size class)", s)
