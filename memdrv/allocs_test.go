@@ -27,12 +27,7 @@ func TestCallLifecycleAllocations(t *testing.T) {
 }
 
 func testCallLifecycleAllocations(t *testing.T, recycle bool) {
-	m := ndis.New(ndis.Options{Name: t.Name(), OnViolation: func(v ndis.Violation) { t.Errorf("violation: %v", v) }})
-	fab := NewFabric()
-	mcm, st := NewMCM(m, "mcm", fab)
-	if st != ndis.StatusSuccess {
-		t.Fatal(st)
-	}
+	m, fab, mcm := newStrictMCM(t)
 	caller, _ := NewClient(m, "caller", mcm.Adapter(), fab)
 	callee, _ := NewClient(m, "callee", mcm.Adapter(), fab)
 	caller.NoLog, callee.NoLog = true, true
@@ -129,13 +124,7 @@ func TestRecycledVcRecordIsNotItsLastCall(t *testing.T) {
 	if st := caller.CloseCall(v2); st != ndis.StatusSuccess {
 		t.Fatal("CloseCall v2:", st)
 	}
-	if st := caller.DeleteVc(v2); st != ndis.StatusSuccess {
-		t.Fatal("DeleteVc v2:", st)
-	}
-	fab.Run()
-	if s := m.Snapshot(); len(s.Vcs) != 0 {
-		t.Fatalf("VCs left:\n%s", s)
-	}
+	deleteLastVc(t, m, fab, caller, v2)
 }
 
 // A client that recycles its VC records drops the work it posted for a VC
@@ -143,12 +132,7 @@ func TestRecycledVcRecordIsNotItsLastCall(t *testing.T) {
 // AutoDelete's deletion of a VC whose call failed, when the caller deleted
 // that VC itself first and created another, which took its record.
 func TestRecycledClientVcDropsStaleWork(t *testing.T) {
-	m := ndis.New(ndis.Options{Name: t.Name(), OnViolation: func(v ndis.Violation) { t.Errorf("violation: %v", v) }})
-	fab := NewFabric()
-	mcm, st := NewMCM(m, "mcm", fab)
-	if st != ndis.StatusSuccess {
-		t.Fatal(st)
-	}
+	m, fab, mcm := newStrictMCM(t)
 	caller, _ := NewClient(m, "caller", mcm.Adapter(), fab)
 	caller.AutoDelete, caller.RecycleVcs = true, true
 	fab.Run()
@@ -174,11 +158,30 @@ func TestRecycledClientVcDropsStaleWork(t *testing.T) {
 	if s := m.Snapshot(); len(s.Vcs) != 1 || See(caller, func() bool { return v2.Deleted }) {
 		t.Fatalf("the work posted for the deleted VC deleted the VC that took its record:\n%s", s)
 	}
-	if st := caller.DeleteVc(v2); st != ndis.StatusSuccess {
-		t.Fatal("DeleteVc v2:", st)
+	deleteLastVc(t, m, fab, caller, v2)
+}
+
+// deleteLastVc deletes v, the last VC, and checks that the mediator then
+// has none.
+func deleteLastVc(t *testing.T, m *ndis.Mediator, fab *Fabric, c *Client, v *ClientVc) {
+	t.Helper()
+	if st := c.DeleteVc(v); st != ndis.StatusSuccess {
+		t.Fatal("DeleteVc:", st)
 	}
 	fab.Run()
 	if s := m.Snapshot(); len(s.Vcs) != 0 {
 		t.Fatalf("VCs left:\n%s", s)
 	}
+}
+
+// newStrictMCM is a mediator that fails t on any violation, with one MCM.
+func newStrictMCM(t *testing.T) (*ndis.Mediator, *Fabric, *MCM) {
+	t.Helper()
+	m := ndis.New(ndis.Options{Name: t.Name(), OnViolation: func(v ndis.Violation) { t.Errorf("violation: %v", v) }})
+	fab := NewFabric()
+	mcm, st := NewMCM(m, "mcm", fab)
+	if st != ndis.StatusSuccess {
+		t.Fatal(st)
+	}
+	return m, fab, mcm
 }

@@ -485,21 +485,17 @@ func (c *Client) pruneLocked(v *ClientVc) {
 	}
 	v.af.vcs = remove(v.af.vcs)
 	c.incoming = remove(c.incoming)
-	if c.RecycleVcs && len(v.Parties) == 0 && len(c.free) < maxFreeVcs {
+	if c.RecycleVcs && len(v.Parties) == 0 {
 		*v = ClientVc{gen: v.gen + 1}
-		c.free = append(c.free, v)
+		keepFree(&c.free, v)
 	}
 }
 
 // newVcLocked returns a record for a new VC on a: a deleted VC's, or a new
 // one (c.mu held).
 func (c *Client) newVcLocked(a *ClientAf) *ClientVc {
-	var v *ClientVc
-	if n := len(c.free); n > 0 {
-		v = c.free[n-1]
-		c.free[n-1] = nil
-		c.free = c.free[:n-1]
-	} else {
+	v := takeFree(&c.free)
+	if v == nil {
 		v = new(ClientVc)
 	}
 	v.c, v.af = c, a

@@ -78,6 +78,27 @@ type core struct {
 // kept for good.
 const maxFreeVcs = 64
 
+// takeFree pops the last record off a list of recycled records, or returns
+// nil if there is none.
+func takeFree[T any](list *[]*T) *T {
+	n := len(*list)
+	if n == 0 {
+		return nil
+	}
+	v := (*list)[n-1]
+	(*list)[n-1] = nil
+	*list = (*list)[:n-1]
+	return v
+}
+
+// keepFree keeps a deleted VC's record for the next VC, unless the list
+// already holds maxFreeVcs.
+func keepFree[T any](list *[]*T, v *T) {
+	if len(*list) < maxFreeVcs {
+		*list = append(*list, v)
+	}
+}
+
 // VcReuse is what a call manager does with the VC it created for an
 // incoming call once that call has closed (spec §9.1, R-CLOSE-12).
 type VcReuse uint8
@@ -483,11 +504,8 @@ func (c *core) ProtocolCmDeregisterSap(sapCtx any) ndis.Status {
 func (c *core) ProtocolCoCreateVc(afCtx any, vc *ndis.Vc) (any, ndis.Status) {
 	a := afCtx.(*cmAf)
 	c.lock()
-	var v *cmVc
-	if n := len(c.freeRoots); n > 0 {
-		v = c.freeRoots[n-1]
-		c.freeRoots[n-1] = nil
-		c.freeRoots = c.freeRoots[:n-1]
+	v := takeFree(&c.freeRoots)
+	if v != nil {
 		mk := v.mk
 		*mk = makeCall{}
 		*v = cmVc{c: c, af: a, h: vc, mk: mk, gen: v.gen}
@@ -509,9 +527,7 @@ func (c *core) ProtocolCoDeleteVc(vcCtx any) ndis.Status {
 	c.forgetLocked(v)
 	c.severLocked(v)
 	v.gen++
-	if len(c.freeRoots) < maxFreeVcs {
-		c.freeRoots = append(c.freeRoots, v)
-	}
+	keepFree(&c.freeRoots, v)
 	c.unlock()
 	return ndis.StatusSuccess
 }
@@ -742,10 +758,7 @@ func (c *core) newLeafLocked(sap *cmSap, params *ndis.CallParameters, cb *leg) *
 		l.sap, l.cb, l.waiting, l.accepted = sap, cb, false, false
 		leaf.inCall, leaf.connected, leaf.released, leaf.closing = true, false, false, false
 	} else {
-		if n := len(c.freeLeaves); n > 0 {
-			l = c.freeLeaves[n-1]
-			c.freeLeaves[n-1] = nil
-			c.freeLeaves = c.freeLeaves[:n-1]
+		if l = takeFree(&c.freeLeaves); l != nil {
 			*l = leafVc{cmVc: cmVc{c: c, af: sap.af, inCall: true, gen: l.gen}, sap: sap, cb: cb}
 		} else {
 			l = &leafVc{cmVc: cmVc{c: c, af: sap.af, inCall: true}, sap: sap, cb: cb}
@@ -961,9 +974,7 @@ func (c *core) deleteLeaf(leaf *cmVc) {
 	then := c.dropLeafLocked(leaf)
 	c.severLocked(leaf)
 	leaf.gen++
-	if len(c.freeLeaves) < maxFreeVcs {
-		c.freeLeaves = append(c.freeLeaves, leaf.lf)
-	}
+	keepFree(&c.freeLeaves, leaf.lf)
 	c.unlock()
 	if then != nil {
 		then(ndis.StatusSuccess)
