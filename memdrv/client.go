@@ -435,10 +435,9 @@ func (c *Client) closeCall(v *ClientVc, party *ndis.Party) ndis.Status {
 		c.mu.Unlock()
 		return st
 	}
-	auto, progress := c.closedLocked(v)
-	g := v.gen
+	next := c.closedLocked(v)
 	c.mu.Unlock()
-	c.afterClosed(v, g, auto, progress)
+	c.afterClosed(v, next)
 	return st
 }
 
@@ -562,43 +561,49 @@ func (c *Client) afterFailedCall(v *ClientVc) {
 		p.gone = true
 	}
 	auto := c.AutoDelete && !v.Incoming
-	g := v.gen
+	g, af := v.gen, v.af
 	c.mu.Unlock()
 	if auto {
 		c.postFor(v, g, func() { c.deleteUnlessGone(v) })
 	}
-	c.progress(v.af)
+	c.progress(af)
 }
 
 func (c *Client) afterClose(v *ClientVc) {
 	c.mu.Lock()
-	auto, progress := c.closedLocked(v)
-	g := v.gen
+	next := c.closedLocked(v)
 	c.mu.Unlock()
-	c.afterClosed(v, g, auto, progress)
+	c.afterClosed(v, next)
 }
 
-// closedLocked records that v's call closed. It reports whether v is to be
-// deleted, and whether an AF teardown may progress.
-func (c *Client) closedLocked(v *ClientVc) (auto, progress bool) {
+// closeFollowUp is what is to follow a closed call, as closedLocked read
+// it under the client's lock: once that is released the record may stand
+// for another VC (RecycleVcs).
+type closeFollowUp struct {
+	af             *ClientAf
+	gen            uint32 // the record's VC (postFor)
+	auto, progress bool   // delete the VC; let an AF teardown progress
+}
+
+// closedLocked records that v's call closed and says what is to follow:
+// whether v is to be deleted, and whether an AF teardown may progress.
+func (c *Client) closedLocked(v *ClientVc) closeFollowUp {
 	for _, p := range v.Parties {
 		p.gone = true
 	}
-	return (c.AutoDelete || v.af.teardown) && !v.Incoming, v.af.tearingDownLocked()
+	return closeFollowUp{af: v.af, gen: v.gen, auto: (c.AutoDelete || v.af.teardown) && !v.Incoming, progress: v.af.tearingDownLocked()}
 }
 
-// afterClosed follows up v's closed call; g is v.gen, read with
-// closedLocked's verdicts.
-func (c *Client) afterClosed(v *ClientVc, g uint32, auto, progress bool) {
-	af := v.af
-	if auto {
-		c.postFor(v, g, func() {
+// afterClosed follows up v's closed call.
+func (c *Client) afterClosed(v *ClientVc, next closeFollowUp) {
+	if next.auto {
+		c.postFor(v, next.gen, func() {
 			c.deleteUnlessGone(v)
-			c.progress(af)
+			c.progress(next.af)
 		})
 	}
-	if progress {
-		c.progress(af)
+	if next.progress {
+		c.progress(next.af)
 	}
 }
 
