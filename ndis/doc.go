@@ -87,6 +87,10 @@
 //     live in the VC (in a block allocated on its first send, receive or
 //     party, so that a call without data or parties does not carry them)
 //     and are added to its AF's totals when it is deleted;
+//   - its VCs' activation parameter records: taken from and given back to
+//     a sync.Pool, whose Get and Put stay on the current P, so they are
+//     shared with nothing (and a call leaves only its two VCs for the
+//     collector);
 //   - the mediator's object-number counter, an atomic add per VC (two per
 //     call) on a cache line of its own: numbers follow creation order
 //     across the node (af#3, then vc#4), which traces and charts rely on;
@@ -100,9 +104,9 @@
 // 100 ns and is held for tens of nanoseconds, so the counter tops out
 // around 5 M calls/s (1 s / (2 × 100 ns)), as does an AF open that is one
 // end of every call; one that is both ends (a client calling itself)
-// around 2.5 M. At the roughly 500 k calls/s one core makes here
-// (BenchmarkCallLifecycle, in-memory drivers included), that is five to
-// ten cores' worth of calls before a shared line, not a lock, becomes the
+// around 2.5 M. At the roughly 750 k calls/s one core makes here
+// (BenchmarkCallLifecycle, in-memory drivers included), that is three to
+// seven cores' worth of calls before a shared line, not a lock, becomes the
 // limit; clients with their own AF opens add to it independently. A
 // node's call path (Q.2931 over QUIC) spends two orders of magnitude more
 // per call than the mediator, so the mediator does not limit it.
