@@ -780,8 +780,8 @@ type activationParams struct {
 	recvSizeHint uint32
 	mediaType    uint32 // MediaSpecific.ParamType
 	cmLen        uint32 // blobs[:cmLen] is CallMgrSpecific, the rest MediaSpecific
-	set, hasCM   bool   // set: the VC has activation parameters
-	hasMedia     bool
+	hasCM        bool   // CallMgrParameters were given
+	hasMedia     bool   // MediaParameters were given
 	blobs        []byte // both blobs, in buf when they fit
 	buf          [32]byte
 }
@@ -796,7 +796,7 @@ func (v *Vc) keepParamsLocked(p *CallParameters) {
 		v.params = paramsPool.Get().(*activationParams)
 	}
 	c := v.params
-	*c = activationParams{set: true, flags: p.Flags, blobs: c.buf[:0]}
+	*c = activationParams{flags: p.Flags, blobs: c.buf[:0]}
 	var cmBlob, mediaBlob []byte
 	if cm := p.CallMgrParameters; cm != nil {
 		c.hasCM, c.cmTx, c.cmRx, c.cmType = true, cm.Transmit, cm.Receive, cm.CallMgrSpecific.ParamType
@@ -814,9 +814,10 @@ func (v *Vc) keepParamsLocked(p *CallParameters) {
 }
 
 // get returns a fresh deep copy of the kept parameters, as
-// CallParameters.Clone of the original would, or nil if there are none.
+// CallParameters.Clone of the original would, or nil if there are none
+// (c is nil: the VC is inactive).
 func (c *activationParams) get() *CallParameters {
-	if c == nil || !c.set {
+	if c == nil {
 		return nil
 	}
 	p := &CallParameters{Flags: c.flags}

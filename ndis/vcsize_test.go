@@ -3,6 +3,8 @@ package ndis_test
 import (
 	"runtime"
 	"testing"
+
+	"github.com/condis-project/condis/internal/racedetect"
 )
 
 // vcSizeClass is the allocator size class a *ndis.Vc fits (its size is
@@ -46,7 +48,7 @@ func testCallGarbage(t *testing.T, earlyClose bool) {
 	perCall := float64(after.TotalAlloc-before.TotalAlloc) / calls
 	allocs := float64(after.Mallocs-before.Mallocs) / calls
 	want, wantAllocs := 2*vcSizeClass+2*24, 4.01 // two VCs and two minVc records
-	if raceEnabled {
+	if racedetect.Enabled {
 		// The race detector's pool drops a quarter of the two activation
 		// parameter records a call puts back: allow one record a call,
 		// twice that. Without the pool a call would cost two more.

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/condis-project/condis/internal/racedetect"
 )
 
 // corpusInputs reads the committed fuzz corpus of FuzzDecode.
@@ -219,7 +221,7 @@ func TestEncodeExactLength(t *testing.T) {
 		if cap(b) >= len(b)+16 {
 			t.Errorf("%s: Encode returns %d octets in a buffer of %d", f.name, len(b), cap(b))
 		}
-		if raceEnabled {
+		if racedetect.Enabled {
 			continue // the race detector's sync.Pool drops the scratch buffer at random
 		}
 		if allocs := testing.AllocsPerRun(20, func() { _, _ = f.m.Encode() }); allocs != 1 {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 	"unsafe"
+
+	"github.com/condis-project/condis/internal/racedetect"
 )
 
 // reuseSetup is a SETUP from the peer for call reference ref, every field
@@ -238,7 +240,7 @@ func FuzzLinkReceiveReuse(f *testing.F) {
 // Link's own messages and the SETUP encodings kept for T303 come from
 // blocks shared by many inputs.
 func TestCallAllocations(t *testing.T) {
-	if raceEnabled {
+	if racedetect.Enabled {
 		t.Skip("the race detector changes allocation counts")
 	}
 	call := wholeCall(t, NewLink(Config{}), NewLink(Config{}), false)

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+
+	"github.com/condis-project/condis/internal/racedetect"
 )
 
 // consumed is what an owner in reuse mode takes from an Output before
@@ -253,7 +255,7 @@ func TestReuseOutputsT308ResendsItsOwnCause(t *testing.T) {
 // little garbage per call: no call records (recycled), no share of blocks
 // of Outputs or messages; far less than in the default mode.
 func TestReuseOutputsGarbage(t *testing.T) {
-	if raceEnabled {
+	if racedetect.Enabled {
 		t.Skip("the race detector changes allocations")
 	}
 	perCall := func(cfg Config) uint64 {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/condis-project/condis/internal/racedetect"
 	"github.com/condis-project/condis/uni"
 )
 
@@ -73,7 +74,7 @@ func newSendCore(t *testing.T) (*Core, *Assoc, *checkSig, *sync.Mutex) {
 // of a fresh block per message, kept by the outbox until garbage); every
 // message the link is given is the right one, in order.
 func TestSignallingEncodedWithoutGarbage(t *testing.T) {
-	if raceEnabled {
+	if racedetect.Enabled {
 		t.Skip("the race detector changes allocations")
 	}
 	d, a, sig, mu := newSendCore(t)

@@ -1,6 +1,0 @@
-//go:build race
-
-package callctl
-
-// raceEnabled: the race detector is on, which changes allocations.
-const raceEnabled = true
