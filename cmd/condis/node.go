@@ -27,6 +27,7 @@ func nodeCmd() *cobra.Command {
 		config        string
 		logs          logFlags
 		gcFloor       int
+		procsFlag     string
 		prof          profiling
 		traceMediator bool
 	)
@@ -65,12 +66,17 @@ only the problems.
 			if gcFloor < 0 {
 				return errors.New("node: --gc-floor must not be negative")
 			}
+			ps, err := parseProcs(procsFlag, cmd.Flags().Changed("procs"))
+			if err != nil {
+				return err
+			}
 			floor := heapFloor(gcFloor << 20)
 			defer runtime.KeepAlive(floor)
 			end, err := prof.start(config)
 			if err != nil {
 				return err
 			}
+			defer ps.run(ctx, log)()
 			return errors.Join(runNode(ctx, config, log, node.StartOptions{TraceMediator: traceMediator}), end())
 		},
 	}
@@ -80,6 +86,7 @@ only the problems.
 	c.Flags().BoolVarP(&logs.verbose, "verbose", "v", false, "log at debug level (--log-level debug)")
 	c.Flags().BoolVar(&traceMediator, "trace-mediator", false, "hand the mediator's events to condis trace sessions, so that --ladder shows the CoNDIS layer (each request then costs a lock and an allocation)")
 	c.Flags().IntVar(&gcFloor, "gc-floor", 32, "MiB the Go heap target never goes below (fewer garbage collections while few calls are up; 0: none)")
+	c.Flags().StringVar(&procsFlag, "procs", "auto", "CPUs the node's Go scheduler runs on (GOMAXPROCS): auto (one while one is enough, more while the node keeps them busy and the host has idle CPUs) or a number; without --procs, a GOMAXPROCS environment variable fixes it")
 	// Profiling, for the performance work (design §7): hidden, since
 	// operators do not need them.
 	c.Flags().StringVar(&prof.cpu, "cpuprofile", "", "write a CPU profile to this file until the node exits")

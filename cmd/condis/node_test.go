@@ -92,6 +92,9 @@ func TestNodeLogFlags(t *testing.T) {
 		{[]string{"--log-level", "loud"}, `node: --log-level "loud": want debug, info, warn or error`},
 		{[]string{"--log-format", "xml"}, `node: --log-format "xml": want text or json`},
 		{[]string{"-v", "--log-level", "warn"}, "node: -v is --log-level debug; give one or the other, not -v with --log-level warn"},
+		{[]string{"--procs", "0"}, `node: --procs "0": want auto or a number of CPUs from 1 to 1024`},
+		{[]string{"--procs", "all"}, `node: --procs "all": want auto or a number of CPUs from 1 to 1024`},
+		{[]string{"--procs", "1025"}, `node: --procs "1025": want auto or a number of CPUs from 1 to 1024`},
 	} {
 		err := start(nil, &bytes.Buffer{}, nil, append([]string{"node", "--config", "x.toml"}, tc.args...)...).wait()
 		oneLine(t, err, tc.want)
