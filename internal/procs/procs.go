@@ -33,32 +33,48 @@ type Sample struct {
 	HostIdle float64
 }
 
-// The controller's thresholds. A node raises its Ps when it kept at least
-// raiseBusy of them busy over a window and the host had at least spareIdle
-// CPUs idle; it halves them after dropAfter windows in a row that kept at
-// most dropBusy of them busy. Between the two (with two Ps, 0.6 to 1.6
-// CPUs used) it stays where it is, so a steady load does not make it
-// swing.
+// The controller's thresholds.
+//
+// A node raises its Ps when it kept at least raiseBusy of them busy over a
+// window and the host had at least spareIdle CPUs idle: a whole CPU, since
+// a P that has to share a CPU with another busy process only adds
+// wake-ups (two nodes on a 2-vCPU host leave about half a CPU idle between
+// them while both are busy, and a second P each made them slower).
+//
+// It lowers them after dropAfter windows in a row that were light (at
+// most dropBusy of its Ps busy: it halves them) or contended (the host
+// had less than busyHost CPUs idle and the node got less than its Ps'
+// worth, by more than half a CPU: it keeps the CPUs it did get). The
+// contended rule matters because more Ps than a node gets make it spend
+// CPU on threads that wake and find nothing to do, which reads as busy:
+// with two Ps on the 2-vCPU host, a node used more CPU for fewer calls
+// than with one and never looked light.
+//
+// Between raising and lowering (with two Ps on an idle host, 0.6 to 1.6
+// CPUs used) it stays where it is, so a steady load does not make it swing.
 const (
 	raiseBusy = 0.8
-	spareIdle = 0.5
+	spareIdle = 1.0
 	dropBusy  = 0.3
+	busyHost  = 0.25
 	dropAfter = 3
 )
 
 // State is the controller's state: the Ps in force, and how many windows
-// in a row have been light enough to drop some.
+// in a row have been light or contended.
 type State struct {
 	Procs int
-	light int
+	low   int
 }
 
 // Next is the controller's one transition: the state after a window that
 // showed s, with at most most Ps. A raise adds as many Ps as the host had
 // idle CPUs (at least one, at most doubling; doubling when the host's idle
-// time is unknown); a drop halves them.
+// time is unknown).
 func Next(st State, most int, s Sample) State {
 	p := st.Procs
+	light := p > 1 && s.Busy <= dropBusy*float64(p)
+	contended := p > 1 && s.HostIdle >= 0 && s.HostIdle < busyHost && s.Busy < float64(p)-0.5
 	switch {
 	case p < most && s.Busy >= raiseBusy*float64(p) && (s.HostIdle < 0 || s.HostIdle >= spareIdle):
 		add := p
@@ -66,13 +82,14 @@ func Next(st State, most int, s Sample) State {
 			add = min(p, max(1, int(math.Floor(s.HostIdle))))
 		}
 		return State{Procs: min(most, p+add)}
-	case p > 1 && s.Busy <= dropBusy*float64(p):
-		if st.light+1 < dropAfter {
-			return State{Procs: p, light: st.light + 1}
-		}
+	case !light && !contended:
+		return State{Procs: p}
+	case st.low+1 < dropAfter:
+		return State{Procs: p, low: st.low + 1}
+	case light:
 		return State{Procs: max(1, p/2)}
 	}
-	return State{Procs: p}
+	return State{Procs: max(1, min(p-1, int(math.Ceil(s.Busy))))} // contended
 }
 
 // Counters reads the two cumulative times Samples are made of: the CPU

@@ -26,11 +26,17 @@ func TestNext(t *testing.T) {
 		{"never more than doubles", State{Procs: 2}, 16, Sample{Busy: 2, HostIdle: 12}, State{Procs: 4}},
 		{"never past most", State{Procs: 6}, 8, Sample{Busy: 6, HostIdle: 10}, State{Procs: 8}},
 		{"at most, stays", State{Procs: 2}, 2, Sample{Busy: 2, HostIdle: 1}, State{Procs: 2}},
-		{"two Ps, between the thresholds", State{Procs: 2}, 8, Sample{Busy: 1.0, HostIdle: 0.2}, State{Procs: 2}},
-		{"two Ps, light once", State{Procs: 2}, 8, Sample{Busy: 0.5, HostIdle: 5}, State{Procs: 2, light: 1}},
-		{"two Ps, light the third time", State{Procs: 2, light: 2}, 8, Sample{Busy: 0.5, HostIdle: 5}, State{Procs: 1}},
-		{"a busier window ends the light run", State{Procs: 4, light: 2}, 8, Sample{Busy: 2, HostIdle: 1}, State{Procs: 4}},
-		{"one P is never dropped", State{Procs: 1, light: 5}, 8, Sample{Busy: 0}, State{Procs: 1}},
+		{"two Ps, between the thresholds", State{Procs: 2}, 8, Sample{Busy: 1.0, HostIdle: 2}, State{Procs: 2}},
+		{"two Ps, light once", State{Procs: 2}, 8, Sample{Busy: 0.5, HostIdle: 5}, State{Procs: 2, low: 1}},
+		{"two Ps, light the third time", State{Procs: 2, low: 2}, 8, Sample{Busy: 0.5, HostIdle: 5}, State{Procs: 1}},
+		{"a busier window ends the light run", State{Procs: 4, low: 2}, 8, Sample{Busy: 2, HostIdle: 1}, State{Procs: 4}},
+		{"one P kept busy, half a CPU idle: no CPU to give", State{Procs: 1}, 2, Sample{Busy: 0.9, HostIdle: 0.6}, State{Procs: 1}},
+		{"two Ps, contended once", State{Procs: 2}, 2, Sample{Busy: 0.8, HostIdle: 0.1}, State{Procs: 2, low: 1}},
+		{"two Ps, contended the third time", State{Procs: 2, low: 2}, 2, Sample{Busy: 0.8, HostIdle: 0.1}, State{Procs: 1}},
+		{"contended: keeps the CPUs it got", State{Procs: 8, low: 2}, 8, Sample{Busy: 5.2, HostIdle: 0.1}, State{Procs: 6}},
+		{"saturated host, but the node gets its Ps' worth", State{Procs: 2, low: 2}, 2, Sample{Busy: 1.9, HostIdle: 0.1}, State{Procs: 2}},
+		{"host idle unknown: never contended", State{Procs: 2, low: 2}, 2, Sample{Busy: 0.8, HostIdle: -1}, State{Procs: 2}},
+		{"one P is never dropped", State{Procs: 1, low: 5}, 8, Sample{Busy: 0}, State{Procs: 1}},
 	} {
 		if got := Next(c.st, c.most, c.s); got != c.want {
 			t.Errorf("%s: Next(%+v, %d, %+v) = %+v, want %+v", c.name, c.st, c.most, c.s, got, c.want)
@@ -38,22 +44,49 @@ func TestNext(t *testing.T) {
 	}
 }
 
-// A raise followed by a drop lands where no window at the same load
-// raises it again: the thresholds leave a band between them.
+// Whatever the node's demand and the other processes' load, the Ps settle
+// within 30 windows and stay put: the thresholds leave a band between
+// raising and lowering. The node gets what it asks for, up to its Ps and
+// what the other processes leave of the host's CPUs.
 func TestNextDoesNotSwingOnASteadyLoad(t *testing.T) {
-	for busy := 0.0; busy <= 8; busy += 0.05 {
-		st := State{Procs: 1}
-		var seen []int
-		for range 40 {
-			st = Next(st, 8, Sample{Busy: min(busy, float64(st.Procs)), HostIdle: 8 - busy})
-			seen = append(seen, st.Procs)
-		}
-		last := seen[len(seen)-10:]
-		for _, p := range last {
-			if p != last[0] {
-				t.Fatalf("busy %.2f: Ps still change after 30 windows: %v", busy, seen)
+	for _, host := range []float64{2, 8} {
+		for other := 0.0; other < host; other += 0.5 {
+			for demand := 0.0; demand <= host; demand += 0.05 {
+				st := State{Procs: 1}
+				var seen []int
+				for range 40 {
+					busy := min(demand, float64(st.Procs), host-other)
+					st = Next(st, int(host), Sample{Busy: busy, HostIdle: host - other - busy})
+					seen = append(seen, st.Procs)
+				}
+				last := seen[len(seen)-10:]
+				for _, p := range last {
+					if p != last[0] {
+						t.Fatalf("host %v, others %v, demand %.2f: Ps still change after 30 windows: %v", host, other, demand, seen)
+					}
+				}
 			}
 		}
+	}
+}
+
+// Two busy nodes on a 2-CPU host that leave half a CPU idle between them
+// (the two-node benchmark) keep one P each: a second P would have to share
+// a CPU with the other node.
+func TestNextTwoNodesOnTwoCPUs(t *testing.T) {
+	st := State{Procs: 1}
+	for range 10 {
+		st = Next(st, 2, Sample{Busy: 0.83, HostIdle: 0.5})
+	}
+	if st.Procs != 1 {
+		t.Errorf("Ps %d, want 1", st.Procs)
+	}
+	st = State{Procs: 2} // raised while the other node was idle
+	for range dropAfter {
+		st = Next(st, 2, Sample{Busy: 0.85, HostIdle: 0.1})
+	}
+	if st.Procs != 1 {
+		t.Errorf("after %d contended windows: Ps %d, want 1", dropAfter, st.Procs)
 	}
 }
 
