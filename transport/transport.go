@@ -237,9 +237,9 @@ type Link interface {
 	// once and in order (the order of Send calls that do not overlap). msg
 	// must be MinMessageLen to MaxMessageLen octets. Send never waits for
 	// the peer: what the peer does not take yet is queued, and a link
-	// whose queue overflows its bound (a peer that stops reading) is
-	// closed, with reason [DownOverflow], so that one stalled peer holds
-	// up nothing but its own link.
+	// whose peer stops taking it with the queue full (or lets it reach a
+	// hard bound) is closed, with reason [DownOverflow], so that one
+	// stalled peer holds up nothing but its own link.
 	Send(msg []byte) error
 
 	// SendDatagram sends payload as one datagram tagged with connID. It is

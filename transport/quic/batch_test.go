@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -260,10 +261,19 @@ type stalledRec struct {
 
 func (r *stalledRec) Message([]byte) { <-r.release }
 
+// queued is the octets waiting in l's signalling queue.
+func queued(l *link) int {
+	l.out.mu.Lock()
+	defer l.out.mu.Unlock()
+	return len(l.out.queue)
+}
+
 // TestPeerNotReadingLosesItsLink: a peer that stops reading its
-// signalling never makes Send wait: the link's queue grows to its bound,
-// and then the link is closed with DownOverflow and Send fails with it,
-// and the node logs one warning naming the peer.
+// signalling never makes Send wait. Past maxSigQueue the link stays as
+// long as no time passes (the peer may only be slower than the burst);
+// once the peer has taken nothing for sigStallAfter, the next Send closes
+// the link with DownOverflow and fails with it, and the node logs one
+// warning naming the peer and what was queued.
 // (Before, Send waited for room for as long as the link stayed up, and
 // the MCM's one signalling sender with it, for every peer.)
 func TestPeerNotReadingLosesItsLink(t *testing.T) {
@@ -271,28 +281,110 @@ func TestPeerNotReadingLosesItsLink(t *testing.T) {
 	logs := newLogRecords()
 	ab := pairLogged(t, rec, slog.New(logs))
 	defer close(rec.release)
+	clock := time.Unix(1e9, 0) // read only by Send, on this goroutine
+	ab.out.mu.Lock()
+	ab.out.now = func() time.Time { return clock }
+	ab.out.mu.Unlock()
+	big := transport.MaxMessageLen - 13
+	sent := 0
+	for queued(ab) < 2*maxSigQueue {
+		if err := ab.Send(sigMsg(uint32(sent), big)); err != nil {
+			t.Fatalf("Send %d, %d octets queued, no time passed: %v", sent, queued(ab), err)
+		}
+		sent++
+	}
+	var err error
+	steps := 0
+	for ; err == nil && steps < 100; steps++ {
+		clock = clock.Add(sigStallAfter) // and the peer takes nothing
+		err = ab.Send(sigMsg(uint32(sent), big))
+	}
+	var de *transport.LinkDownError
+	if !errors.As(err, &de) || de.Reason != transport.DownOverflow {
+		t.Fatalf("after %d stalls of %v: %v, want the link down with reason %v", steps, sigStallAfter, err, transport.DownOverflow)
+	}
+	if !errors.Is(err, transport.ErrLinkDown) {
+		t.Errorf("%v does not match ErrLinkDown", err)
+	}
+	warned := logs.with("peer is not reading its signalling: closing its link")
+	if len(warned) != 1 || warned[0].Level != slog.LevelWarn || warned[0].Attrs["peer"] != "beta" {
+		t.Fatalf("the overflow was logged as %+v, want one warning with peer=beta", warned)
+	}
+	if q, _ := strconv.Atoi(warned[0].Attrs["queued_octets"]); q < 2*maxSigQueue || q > 2*maxSigQueue+(steps+1)*(transport.MaxMessageLen+4) {
+		t.Errorf("queued_octets=%s, want what was queued: %d to %d", warned[0].Attrs["queued_octets"], 2*maxSigQueue, 2*maxSigQueue+(steps+1)*(transport.MaxMessageLen+4))
+	}
+}
+
+// TestPeerNotReadingHardBound: however fast the burst, the queue for a
+// peer that takes nothing never passes hardSigQueue by more than a
+// message: the Send that finds it full closes the link.
+func TestPeerNotReadingHardBound(t *testing.T) {
+	rec := &stalledRec{release: make(chan struct{})}
+	logs := newLogRecords()
+	ab := pairLogged(t, rec, slog.New(logs))
+	defer close(rec.release)
+	ab.out.mu.Lock()
+	ab.out.now = func() time.Time { return time.Unix(1e9, 0) } // no time passes
+	ab.out.mu.Unlock()
 	big := transport.MaxMessageLen - 13
 	var err error
 	sent := 0
-	for ; err == nil && sent < 10000; sent++ {
+	for ; err == nil && sent < 2*hardSigQueue/big; sent++ {
 		err = ab.Send(sigMsg(uint32(sent), big))
 	}
 	var de *transport.LinkDownError
 	if !errors.As(err, &de) || de.Reason != transport.DownOverflow {
 		t.Fatalf("after %d sends: %v, want the link down with reason %v", sent, err, transport.DownOverflow)
 	}
-	if !errors.Is(err, transport.ErrLinkDown) {
-		t.Errorf("%v does not match ErrLinkDown", err)
-	}
-	ab.out.mu.Lock()
-	queued := len(ab.out.queue)
-	ab.out.mu.Unlock()
-	if queued > maxSigQueue+transport.MaxMessageLen+8 {
-		t.Errorf("%d octets queued, over the bound %d", queued, maxSigQueue)
-	}
 	warned := logs.with("peer is not reading its signalling: closing its link")
-	if len(warned) != 1 || warned[0].Level != slog.LevelWarn || warned[0].Attrs["peer"] != "beta" {
-		t.Errorf("the overflow was logged as %+v, want one warning with peer=beta", warned)
+	if len(warned) != 1 {
+		t.Fatalf("the overflow was logged as %+v, want one warning", warned)
+	}
+	if q, _ := strconv.Atoi(warned[0].Attrs["queued_octets"]); q < hardSigQueue || q > hardSigQueue+transport.MaxMessageLen+4 {
+		t.Errorf("queued_octets=%s, want %d to %d", warned[0].Attrs["queued_octets"], hardSigQueue, hardSigQueue+transport.MaxMessageLen+4)
+	}
+}
+
+// pausingRec is a batchRec that takes nothing, and so reads nothing
+// more, until resume is closed.
+type pausingRec struct {
+	*batchRec
+	resume chan struct{}
+}
+
+func (r *pausingRec) Message(m []byte)     { <-r.resume; r.batchRec.Message(m) }
+func (r *pausingRec) Messages(ms [][]byte) { <-r.resume; r.batchRec.Messages(ms) }
+
+// TestPausingPeerKeepsItsLink: a peer that stops reading for a while and
+// then reads again keeps its link, however far past maxSigQueue the queue
+// grew meanwhile, and gets every message in order. (Before, the link was
+// closed at the first 1 MiB: a node that cleared a million calls at once
+// lost its link to the peer it cleared them with, and the calls were
+// cleared by the link's loss.)
+func TestPausingPeerKeepsItsLink(t *testing.T) {
+	rec := &pausingRec{batchRec: newBatchRec(), resume: make(chan struct{})}
+	resume := sync.OnceFunc(func() { close(rec.resume) })
+	defer resume() // a failed Send must not leave beta's reader blocked
+	ab := pairWith(t, rec)
+	n := 0
+	send := func() {
+		t.Helper()
+		if err := ab.Send(sigMsg(uint32(n), 1000)); err != nil {
+			t.Fatalf("Send %d, %d octets queued: %v", n, queued(ab), err)
+		}
+		n++
+	}
+	for queued(ab) < 4*maxSigQueue {
+		send()
+	}
+	resume()
+	for range 1000 {
+		send()
+	}
+	for i, m := range rec.waitN(t, n) {
+		if seqOf(m) != uint32(i) {
+			t.Fatalf("message %d arrived in place %d", seqOf(m), i)
+		}
 	}
 }
 

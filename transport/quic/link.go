@@ -38,8 +38,8 @@ import (
 // of messages costs one stream write. Order is kept: a direct write
 // happens only with the queue empty, and the queue is written in order by
 // one writer at a time. Send never waits for the peer: the queue is
-// bounded (maxSigQueue), and a peer that lets it overflow (it stopped
-// reading) loses its link (DownOverflow), and only its link.
+// bounded (maxSigQueue), and a peer that stops reading with it full loses
+// its link (DownOverflow), and only its link.
 type link struct {
 	e       *Endpoint
 	peer    string
@@ -73,9 +73,24 @@ var (
 	_ transport.BatchSender = (*link)(nil)
 )
 
-// maxSigQueue bounds the signalling octets waiting for the writer; a Send
-// beyond it closes the link (DownOverflow): the peer is not reading.
-const maxSigQueue = 1 << 20
+// The bounds of a link's queue of signalling waiting for the writer. A
+// Send that finds maxSigQueue octets or more queued closes the link
+// (DownOverflow) if the peer has taken nothing of what was written for
+// sigStallAfter since the queue was first found that full: it stopped
+// reading. A peer that keeps reading keeps its link while the queue stays
+// under hardSigQueue, whatever the burst: a node that clears a million
+// calls with it queues about 25 MiB of RELEASE at once, which a peer
+// reading tens of thousands of messages a second takes in seconds (before,
+// the link was closed at the first 1 MiB, and the calls were cleared by
+// the link's loss instead). What the writer writes goes in sigWriteChunk
+// pieces while the peer's flow control holds it back, so that a peer that
+// reads shows it within a piece.
+const (
+	maxSigQueue   = 1 << 20
+	hardSigQueue  = 64 << 20
+	sigStallAfter = 5 * time.Second
+	sigWriteChunk = 64 << 10
+)
 
 // sigQueue is the outgoing signalling of a link (see the link's comment).
 type sigQueue struct {
@@ -86,6 +101,33 @@ type sigQueue struct {
 	wake   chan struct{} // capacity 1: the writer has something to do
 	writes atomic.Uint64 // stream writes, for tests
 	w      sigWriter     // the signalling stream (tests put a wrapper in)
+
+	// progress counts writes and pieces of writes the stream has taken;
+	// while the queue is over maxSigQueue, overAt is when progress was
+	// last seen to have moved (it was overSeen then), for stalled.
+	progress atomic.Uint64
+	overAt   time.Time
+	overSeen uint64
+	now      func() time.Time // nil: time.Now (tests put a clock in)
+}
+
+// stalled tells, for a Send that finds q's queue at maxSigQueue or more,
+// whether the peer stopped taking its signalling (see maxSigQueue); q.mu
+// is held.
+func (q *sigQueue) stalled() bool {
+	if len(q.queue) >= hardSigQueue {
+		return true
+	}
+	now := time.Now
+	if q.now != nil {
+		now = q.now
+	}
+	t := now()
+	if p := q.progress.Load(); q.overAt.IsZero() || p != q.overSeen {
+		q.overAt, q.overSeen = t, p
+		return false
+	}
+	return t.Sub(q.overAt) >= sigStallAfter
 }
 
 // sigWriter is what Send and the writer need of the signalling stream.
@@ -560,9 +602,10 @@ func (l *link) send(msgs [][]byte) error {
 		return l.downError()
 	}
 	if q.busy || len(q.queue) > 0 {
-		if len(q.queue) >= maxSigQueue {
+		if len(q.queue) >= maxSigQueue && q.stalled() {
+			queued := len(q.queue)
 			q.mu.Unlock()
-			l.overflowed()
+			l.overflowed(queued)
 			return l.downError()
 		}
 		for _, m := range msgs {
@@ -609,10 +652,11 @@ func (l *link) send(msgs [][]byte) error {
 	return nil
 }
 
-// overflowed closes a link whose peer does not take its signalling.
-func (l *link) overflowed() {
+// overflowed closes a link whose peer does not take its signalling, with
+// queued octets waiting for it.
+func (l *link) overflowed(queued int) {
 	if l.conn.Context().Err() == nil {
-		l.e.log.Warn("peer is not reading its signalling: closing its link", "peer", l.peer, "queued_octets", maxSigQueue)
+		l.e.log.Warn("peer is not reading its signalling: closing its link", "peer", l.peer, "queued_octets", queued)
 	}
 	l.closeWith(transport.DownOverflow, CodeOverflow, "signalling queue overflow")
 }
@@ -623,7 +667,15 @@ func (l *link) overflowed() {
 func (l *link) write(w sigWriter, b []byte) error {
 	err := w.TryWriteAll(b)
 	if errors.Is(err, quicgo.ErrWouldBlock) {
-		_, err = w.Write(b) // waits for the peer's flow control
+		// Wait for the peer's flow control, a piece at a time: each
+		// piece taken shows the peer is reading (sigQueue.stalled).
+		err = nil
+		for rest := b; len(rest) > 0 && err == nil; {
+			n := min(len(rest), sigWriteChunk)
+			_, err = w.Write(rest[:n])
+			rest = rest[n:]
+			l.out.progress.Add(1)
+		}
 	}
 	l.wrote(b)
 	return err
@@ -634,6 +686,7 @@ func (l *link) write(w sigWriter, b []byte) error {
 func (l *link) wrote(b []byte) {
 	q := &l.out
 	q.writes.Add(1)
+	q.progress.Add(1)
 	q.mu.Lock()
 	q.busy = false
 	if cap(b) <= maxKeep {
