@@ -154,7 +154,8 @@ func (f *flooder) stop() error {
 // TestFlooderStallsOnlyItself: mallory, an authenticated node, sends beta
 // SETUPs as fast as it can and never reads a reply, while alpha makes
 // calls to beta. Beta's replies to mallory pile up until its signalling
-// queue for mallory overflows and that link is closed; alpha's calls all
+// queue for mallory is full and mallory has taken nothing for a while
+// (transport/quic's sigStallAfter), and that link is closed; alpha's calls all
 // succeed meanwhile. (Before, beta's one signalling sender waited on
 // mallory's full window, and alpha's calls hung with it.) The call rates
 // are measured by BenchmarkFloodIsolation, not asserted here.
@@ -199,8 +200,8 @@ func liveHeapMB() float64 {
 // BenchmarkFloodIsolation measures alpha's call rate to beta (2,000 calls,
 // 16 in flight) with no flood and, in the same run, while a third node
 // floods beta with SETUPs for the whole bench: one that never reads (beta
-// closes its link each time its queue for it overflows, and it dials
-// again) and one that reads and discards every answer. It reports both
+// closes its link each time its queue for it is full and it has taken
+// nothing for a quarter of a second, and it dials again) and one that reads and discards every answer. It reports both
 // rates and their ratios — the bar (issue 8, design.md §7) is a ratio of
 // at least 0.5 — how many links the first flooder needed and how many
 // SETUPs the second sent per bench, and the most heap in use (every node

@@ -84,12 +84,15 @@ var (
 // the link was closed at the first 1 MiB, and the calls were cleared by
 // the link's loss instead). What the writer writes goes in sigWriteChunk
 // pieces while the peer's flow control holds it back, so that a peer that
-// reads shows it within a piece.
+// reads shows it every few milliseconds; a quarter of a second without a
+// piece taken, with a mebibyte waiting, is a peer that is not reading (or
+// one so starved that its link is of no use), and a peer that floods
+// without reading is cut off almost as soon as before.
 const (
 	maxSigQueue   = 1 << 20
 	hardSigQueue  = 64 << 20
-	sigStallAfter = 5 * time.Second
-	sigWriteChunk = 64 << 10
+	sigStallAfter = 250 * time.Millisecond
+	sigWriteChunk = 16 << 10
 )
 
 // sigQueue is the outgoing signalling of a link (see the link's comment).
