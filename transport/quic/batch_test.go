@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	quicgo "github.com/quic-go/quic-go"
+
 	"github.com/condis-project/condis/transport"
 )
 
@@ -610,5 +612,49 @@ func TestSendOnIdleLinkDoesNotWaitForTheStream(t *testing.T) {
 	}
 	if got := rec.waitN(t, 1); !bytes.Equal(got[0], msg) {
 		t.Fatalf("received %d octets, want the %d sent", len(got[0]), len(msg))
+	}
+}
+
+// TestStalledWaitsForThePath: a full queue is a stalled peer only after
+// the path's patience has passed with nothing taken; anything taken
+// starts the wait again, and a queue at hardSigQueue is stalled at once.
+func TestStalledWaitsForThePath(t *testing.T) {
+	clock := time.Unix(1e9, 0)
+	q := &sigQueue{
+		queue:    make([]byte, maxSigQueue),
+		now:      func() time.Time { return clock },
+		patience: func() time.Duration { return 2 * time.Second },
+	}
+	step := func(d time.Duration, want bool) {
+		t.Helper()
+		clock = clock.Add(d)
+		if got := q.stalled(); got != want {
+			t.Fatalf("at +%v: stalled %v, want %v", clock.Sub(time.Unix(1e9, 0)), got, want)
+		}
+	}
+	step(0, false) // first found full: the wait starts
+	step(2*time.Second-time.Nanosecond, false)
+	q.progress.Add(1)            // the peer took a piece
+	step(time.Nanosecond, false) // the wait starts again
+	step(2*time.Second-time.Nanosecond, false)
+	step(time.Nanosecond, true)
+	q.queue = make([]byte, hardSigQueue)
+	q.progress.Add(1)
+	step(0, true)
+}
+
+// TestStallAfterFollowsThePath: on a short path a full queue waits
+// sigStallAfter; on a long or jittery one, four probe timeouts.
+func TestStallAfterFollowsThePath(t *testing.T) {
+	for _, c := range []struct {
+		srtt, dev, want time.Duration
+	}{
+		{100 * time.Microsecond, 50 * time.Microsecond, sigStallAfter},
+		{300 * time.Millisecond, 50 * time.Millisecond, 2 * time.Second},
+		{20 * time.Millisecond, 40 * time.Millisecond, 720 * time.Millisecond},
+	} {
+		if got := stallAfter(quicgo.ConnectionStats{SmoothedRTT: c.srtt, MeanDeviation: c.dev}); got != c.want {
+			t.Errorf("srtt %v, deviation %v: %v, want %v", c.srtt, c.dev, got, c.want)
+		}
 	}
 }

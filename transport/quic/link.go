@@ -76,7 +76,8 @@ var (
 // The bounds of a link's queue of signalling waiting for the writer. A
 // Send that finds maxSigQueue octets or more queued closes the link
 // (DownOverflow) if the peer has taken nothing of what was written for
-// sigStallAfter since the queue was first found that full: it stopped
+// sigStallAfter (longer on a long path: stallAfter) since the queue was
+// first found that full: it stopped
 // reading. A peer that keeps reading keeps its link while the queue stays
 // under hardSigQueue, whatever the burst: a node that clears a million
 // calls with it queues about 25 MiB of RELEASE at once, which a peer
@@ -111,7 +112,8 @@ type sigQueue struct {
 	progress atomic.Uint64
 	overAt   time.Time
 	overSeen uint64
-	now      func() time.Time // nil: time.Now (tests put a clock in)
+	now      func() time.Time     // nil: time.Now (tests put a clock in)
+	patience func() time.Duration // nil: sigStallAfter; else stallAfter on the link's path
 }
 
 // stalled tells, for a Send that finds q's queue at maxSigQueue or more,
@@ -130,7 +132,11 @@ func (q *sigQueue) stalled() bool {
 		q.overAt, q.overSeen = t, p
 		return false
 	}
-	return t.Sub(q.overAt) >= sigStallAfter
+	wait := sigStallAfter
+	if q.patience != nil {
+		wait = q.patience()
+	}
+	return t.Sub(q.overAt) >= wait
 }
 
 // sigWriter is what Send and the writer need of the signalling stream.
@@ -170,11 +176,20 @@ func newLink(e *Endpoint, peer string, conn *quicgo.Conn, sig *quicgo.Stream, pe
 		sig:      sig,
 		peerInc:  peerInc,
 		upDone:   make(chan struct{}),
-		out:      sigQueue{wake: make(chan struct{}, 1), w: sig},
+		out:      sigQueue{wake: make(chan struct{}, 1), w: sig, patience: func() time.Duration { return stallAfter(conn.ConnectionStats()) }},
 		downDone: make(chan struct{}),
 		rel:      make(map[uint32]*relStream),
 		born:     time.Now(),
 	}
+}
+
+// stallAfter is how long a peer whose signalling queue is full may take
+// nothing before its link is closed, on a path with these statistics:
+// sigStallAfter, or four of the path's probe timeouts if that is longer
+// (on a long or lossy path QUIC may hold a reading peer's data back that
+// long while it recovers a loss).
+func stallAfter(s quicgo.ConnectionStats) time.Duration {
+	return max(sigStallAfter, 4*(s.SmoothedRTT+4*s.MeanDeviation))
 }
 
 func (l *link) Peer() string { return l.peer }
