@@ -233,3 +233,41 @@ func TestBenchCommandGrowthUsage(t *testing.T) {
 		t.Errorf("output:\n%s", out.String())
 	}
 }
+
+// TestBenchCommandWarmup: --warmup W makes W calls first, 64 in flight,
+// reported on a line of their own and in the JSON, and not measured; a
+// warm-up that fails ends bench before anything is measured, on one line.
+func TestBenchCommandWarmup(t *testing.T) {
+	n := startNode(t)
+	n.listenEcho(t, "echo")
+	var out bytes.Buffer
+	c := start(nil, &out, nil, "bench", "--control", n.sock, "--calls", "20", "--concurrency", "2", "--warmup", "70", "--baseline=false", "any/echo")
+	if err := c.wait(); err != nil {
+		t.Fatalf("bench: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 6 || lines[0] != "warm-up any/echo: 70 calls, 64 in flight, not measured: 70 connected and closed, 0 failed" ||
+		lines[1] != "bench any/echo: 20 calls, 2 in flight: 20 connected and closed, 0 failed" {
+		t.Errorf("output:\n%s", out.String())
+	}
+	out.Reset()
+	c = start(nil, &out, nil, "bench", "--control", n.sock, "--calls", "5", "--concurrency", "100", "--warmup", "10", "--baseline=false", "--json", "any/echo")
+	if err := c.wait(); err != nil {
+		t.Fatalf("bench: %v", err)
+	}
+	var r benchReport
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("%v:\n%s", err, out.String())
+	}
+	if r.Warmup == nil || r.Warmup.Connected != 10 || r.Warmup.Concurrency != 10 || r.Bench.Connected != 5 {
+		t.Errorf("report: warm-up %+v, bench %+v", r.Warmup, r.Bench)
+	}
+	out.Reset()
+	err := start(nil, &out, nil, "bench", "--control", n.sock, "--calls", "5", "--warmup", "3", "--baseline=false", "any/nobody").wait()
+	oneLine(t, err, "warm-up: 3 of 3 calls failed; the first: call any/nobody failed: NDIS_STATUS_")
+	if strings.Contains(out.String(), "bench any/nobody") {
+		t.Errorf("measured after a failed warm-up:\n%s", out.String())
+	}
+	oneLine(t, start(nil, &bytes.Buffer{}, nil, "bench", "--control", n.sock, "--warmup", "-1", "any/echo").wait(),
+		"--warmup must be 0 to")
+}
