@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"runtime"
 	"strconv"
@@ -70,7 +71,4 @@ func (c procsChoice) run(ctx context.Context, log *slog.Logger) (restore func())
 }
 
 // round2 is x to two decimals, for a log line.
-func round2(x float64) float64 {
-	v, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'f', 2, 64), 64)
-	return v
-}
+func round2(x float64) float64 { return math.Round(x*100) / 100 }

@@ -112,8 +112,8 @@ type sigQueue struct {
 	progress atomic.Uint64
 	overAt   time.Time
 	overSeen uint64
-	now      func() time.Time     // nil: time.Now (tests put a clock in)
-	patience func() time.Duration // nil: sigStallAfter; else stallAfter on the link's path
+	now      func() time.Time     // time.Now (tests put a clock in)
+	patience func() time.Duration // stallAfter on the link's path
 }
 
 // stalled tells, for a Send that finds q's queue at maxSigQueue or more,
@@ -123,20 +123,12 @@ func (q *sigQueue) stalled() bool {
 	if len(q.queue) >= hardSigQueue {
 		return true
 	}
-	now := time.Now
-	if q.now != nil {
-		now = q.now
-	}
-	t := now()
+	t := q.now()
 	if p := q.progress.Load(); q.overAt.IsZero() || p != q.overSeen {
 		q.overAt, q.overSeen = t, p
 		return false
 	}
-	wait := sigStallAfter
-	if q.patience != nil {
-		wait = q.patience()
-	}
-	return t.Sub(q.overAt) >= wait
+	return t.Sub(q.overAt) >= q.patience()
 }
 
 // sigWriter is what Send and the writer need of the signalling stream.
@@ -169,14 +161,15 @@ const relReadBuf = 32 << 10
 
 func newLink(e *Endpoint, peer string, conn *quicgo.Conn, sig *quicgo.Stream, peerInc uint64, dialled bool) *link {
 	return &link{
-		e:        e,
-		dialled:  dialled,
-		peer:     peer,
-		conn:     conn,
-		sig:      sig,
-		peerInc:  peerInc,
-		upDone:   make(chan struct{}),
-		out:      sigQueue{wake: make(chan struct{}, 1), w: sig, patience: func() time.Duration { return stallAfter(conn.ConnectionStats()) }},
+		e:       e,
+		dialled: dialled,
+		peer:    peer,
+		conn:    conn,
+		sig:     sig,
+		peerInc: peerInc,
+		upDone:  make(chan struct{}),
+		out: sigQueue{wake: make(chan struct{}, 1), w: sig, now: time.Now,
+			patience: func() time.Duration { return stallAfter(conn.ConnectionStats()) }},
 		downDone: make(chan struct{}),
 		rel:      make(map[uint32]*relStream),
 		born:     time.Now(),
