@@ -115,7 +115,7 @@ func (l *Link) newCall(id CallID, st CallState) *call {
 	} else {
 		c = &call{id: id, state: st, modify: ModifyNone, epoch: l.epoch}
 	}
-	l.calls[id.key()] = c
+	l.calls.Set(id.key(), c)
 	return c
 }
 
@@ -175,8 +175,8 @@ func (l *Link) indicateReleased(o *Output, c *call, cause CauseIE, m *Message) {
 // released and, unless already given, IndReleased reports cause.
 func (l *Link) finish(o *Output, c *call, cause CauseIE, m *Message) {
 	l.stopCallTimers(o, c)
-	if k := c.id.key(); l.calls[k] == c {
-		delete(l.calls, k)
+	if k := c.id.key(); l.calls.Get(k) == c {
+		l.calls.Delete(k)
 		l.gone = append(l.gone, c) // recycled from the next input on (begin); once
 	}
 	c.state = StateNull
@@ -274,7 +274,7 @@ func (l *Link) allocRef() (uint32, bool) {
 		if v == 0 {
 			continue
 		}
-		if _, used := l.calls[(CallID{Ref: v, Local: true}).key()]; !used {
+		if l.calls.Get((CallID{Ref: v, Local: true}).key()) == nil {
 			return v, true
 		}
 	}
@@ -282,7 +282,7 @@ func (l *Link) allocRef() (uint32, bool) {
 }
 
 func (l *Link) lookup(op string, id CallID) (*call, error) {
-	c := l.calls[id.key()]
+	c := l.calls.Get(id.key())
 	if c == nil {
 		return nil, reqErr(op, nil, id, ErrUnknownCall)
 	}
@@ -351,7 +351,7 @@ func (l *Link) Accept(id CallID, m *Message) (Output, error) {
 // refuses). While the link is down the call is cleared locally.
 func (l *Link) Reject(id CallID, cause CauseIE) (Output, error) {
 	o := l.begin()
-	c := l.calls[id.key()]
+	c := l.calls.Get(id.key())
 	if c == nil {
 		return o, reqErr("Reject", nil, id, ErrUnknownCall)
 	}
@@ -370,7 +370,7 @@ func (l *Link) Reject(id CallID, cause CauseIE) (Output, error) {
 // (IndReleased). While the link is down the call is cleared locally.
 func (l *Link) Release(id CallID, cause CauseIE) (Output, error) {
 	o := l.begin()
-	c := l.calls[id.key()]
+	c := l.calls.Get(id.key())
 	if c == nil {
 		return o, reqErr("Release", nil, id, ErrUnknownCall)
 	}

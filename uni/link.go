@@ -5,6 +5,8 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+
+	"github.com/condis-project/condis/internal/seqtable"
 )
 
 // A Link is the signalling state of one association with one peer (one
@@ -38,7 +40,7 @@ import (
 type Link struct {
 	timers Timers
 	up     bool
-	calls  map[callKey]*call // by CallID.key
+	calls  seqtable.Table[call] // by CallID.key
 	// Records of calls that ended: in this input (gone), and free for
 	// new calls (freeCalls); see begin.
 	gone, freeCalls []*call
@@ -102,7 +104,6 @@ func NewLink(cfg Config) *Link {
 		timers:  cfg.Timers.withDefaults(),
 		reuse:   cfg.ReuseOutputs,
 		up:      true,
-		calls:   make(map[callKey]*call),
 		nextRef: 1,
 		restOut: make(map[restartKey]*restartProc),
 		restIn:  make(map[restartKey]*restartProc),
@@ -130,14 +131,11 @@ func (c CallID) String() string {
 	return s + " cr=0x" + strconv.FormatUint(uint64(c.Ref), 16)
 }
 
-// callKey is a CallID packed into a word, the key of a Link's calls map:
-// the runtime's map takes its fast path for integer keys, where a struct
-// key is hashed and compared through calls (a visible cost with 100,000
-// calls on a link).
-type callKey uint64
-
-func (c CallID) key() callKey {
-	k := callKey(c.Ref)
+// key is a CallID packed into a word, its key in a Link's calls table:
+// local and remote references in two ranges, each in the order the
+// allocating side hands them out (see seqtable).
+func (c CallID) key() uint64 {
+	k := uint64(c.Ref)
 	if c.Local {
 		k |= 1 << 32
 	}
@@ -336,12 +334,12 @@ func reqErr(op string, c *call, id CallID, err error) error {
 func (l *Link) IsUp() bool { return l.up }
 
 // Calls returns the number of calls (in any state but U0).
-func (l *Link) Calls() int { return len(l.calls) }
+func (l *Link) Calls() int { return l.calls.Len() }
 
 // CallState returns the state of a call; false when the Link has no such
 // call (U0).
 func (l *Link) CallState(id CallID) (CallState, bool) {
-	if c := l.calls[id.key()]; c != nil {
+	if c := l.calls.Get(id.key()); c != nil {
 		return c.state, true
 	}
 	return StateNull, false
@@ -353,7 +351,7 @@ func (l *Link) CallState(id CallID) (CallState, bool) {
 // until the call's IndReleased. It returns the call's state; false, and
 // nothing is attached, when the Link has no such call.
 func (l *Link) SetCallContext(id CallID, ctx any) (CallState, bool) {
-	c := l.calls[id.key()]
+	c := l.calls.Get(id.key())
 	if c == nil {
 		return StateNull, false
 	}
@@ -364,7 +362,7 @@ func (l *Link) SetCallContext(id CallID, ctx any) (CallState, bool) {
 // CallContext returns the context attached to a call (SetCallContext);
 // nil when there is none or no such call.
 func (l *Link) CallContext(id CallID) any {
-	if c := l.calls[id.key()]; c != nil {
+	if c := l.calls.Get(id.key()); c != nil {
 		return c.ctx
 	}
 	return nil
@@ -373,7 +371,7 @@ func (l *Link) CallContext(id CallID) any {
 // EachCallContext calls f with the context of every call that has one,
 // in no particular order; f must not change the Link.
 func (l *Link) EachCallContext(f func(ctx any)) {
-	for _, c := range l.calls {
+	for _, c := range l.calls.All() {
 		if c.ctx != nil {
 			f(c.ctx)
 		}
@@ -383,7 +381,7 @@ func (l *Link) EachCallContext(f func(ctx any)) {
 // ConnectionID returns the connection identifier (VPCI/VCI) last carried
 // by a SETUP, CALL PROCEEDING or CONNECT of the call.
 func (l *Link) ConnectionID(id CallID) (ConnectionID, bool) {
-	if c := l.calls[id.key()]; c != nil && c.hasConnID {
+	if c := l.calls.Get(id.key()); c != nil && c.hasConnID {
 		return c.connID, true
 	}
 	return ConnectionID{}, false
@@ -391,7 +389,7 @@ func (l *Link) ConnectionID(id CallID) (ConnectionID, bool) {
 
 // ModifyState returns the QoS modification state of a call.
 func (l *Link) ModifyState(id CallID) (ModifyState, bool) {
-	if c := l.calls[id.key()]; c != nil {
+	if c := l.calls.Get(id.key()); c != nil {
 		return c.modify, true
 	}
 	return 0, false
@@ -400,7 +398,7 @@ func (l *Link) ModifyState(id CallID) (ModifyState, bool) {
 // PartyState returns the state of a party of a point-to-multipoint call;
 // false when there is no such party (party state Null).
 func (l *Link) PartyState(id CallID, ep uint16) (PartyState, bool) {
-	if c := l.calls[id.key()]; c != nil {
+	if c := l.calls.Get(id.key()); c != nil {
 		if p := c.parties[ep]; p != nil {
 			return p.state, true
 		}
@@ -411,7 +409,7 @@ func (l *Link) PartyState(id CallID, ep uint16) (PartyState, bool) {
 // Parties returns the endpoint references of a call's parties in
 // ascending order (nil for a point-to-point call).
 func (l *Link) Parties(id CallID) []uint16 {
-	c := l.calls[id.key()]
+	c := l.calls.Get(id.key())
 	if c == nil || len(c.parties) == 0 {
 		return nil
 	}
@@ -444,8 +442,8 @@ func (l *Link) Restarts() (ours, peers int) { return len(l.restOut), len(l.restI
 // ascending references), so outputs that touch every call are
 // deterministic.
 func (l *Link) sortedCalls() []*call {
-	cs := make([]*call, 0, len(l.calls))
-	for _, c := range l.calls {
+	cs := make([]*call, 0, l.calls.Len())
+	for _, c := range l.calls.All() {
 		cs = append(cs, c)
 	}
 	slices.SortFunc(cs, func(a, b *call) int {
@@ -649,7 +647,7 @@ func (l *Link) Receive(m *Message) Output {
 		return o
 	}
 	id := callIDOf(m.CallRef)
-	c := l.calls[id.key()]
+	c := l.calls.Get(id.key())
 	switch {
 	case c == nil:
 		l.receiveUnknown(&o, id, m)
@@ -704,7 +702,7 @@ func (l *Link) reportDiscardedIEs(o *Output, id CallID, m *Message) {
 		l.sendStatus(o, CallID{}, CallRef{Flag: !m.CallRef.Flag}, l.globalState(), NewCause(cause, diag...), nil, nil)
 		return
 	}
-	if c := l.calls[id.key()]; c != nil && c.state != StateNull {
+	if c := l.calls.Get(id.key()); c != nil && c.state != StateNull {
 		l.sendCallStatus(o, c, NewCause(cause, diag...), nil)
 	}
 }
@@ -765,7 +763,7 @@ func (l *Link) ReceiveError(e *DecodeError) Output {
 		return o
 	}
 	id := callIDOf(e.CallRef)
-	c := l.calls[id.key()]
+	c := l.calls.Get(id.key())
 	if c == nil {
 		switch e.Type {
 		case MsgReleaseComplete, MsgStatus:
@@ -946,11 +944,11 @@ func (l *Link) Expire(k TimerKey) Output {
 	case T317:
 		l.expireT317(&o, k.Endpoint)
 	case T303, T308, T310, T313, T322, T360:
-		if c := l.calls[k.Call.key()]; c != nil {
+		if c := l.calls.Get(k.Call.key()); c != nil {
 			l.expireCallTimer(&o, c, k.Timer)
 		}
 	case T398, T399:
-		if c := l.calls[k.Call.key()]; c != nil {
+		if c := l.calls.Get(k.Call.key()); c != nil {
 			if p := c.parties[k.Endpoint]; p != nil && p.timer == k.Timer {
 				l.expirePartyTimer(&o, c, k.Endpoint, p)
 			}

@@ -251,19 +251,22 @@ func TestCallAllocations(t *testing.T) {
 	}
 }
 
-// TestCallKey: a Link's calls map has an integer key (the runtime's
-// fast path, not a struct hashed field by field), and distinct CallIDs
-// (a local and a remote call may share a value) pack to distinct keys.
+// TestCallKey: distinct CallIDs (a local and a remote call may share a
+// value) pack to distinct keys, and neighbouring references of one side
+// to neighbouring keys (the calls table keeps those on one page).
 func TestCallKey(t *testing.T) {
-	if k := reflect.TypeOf(NewLink(Config{}).calls).Key().Kind(); k != reflect.Uint64 {
-		t.Errorf("the calls map is keyed by a %v, want uint64", k)
+	for _, local := range []bool{false, true} {
+		a, b := CallID{Ref: 41, Local: local}, CallID{Ref: 42, Local: local}
+		if b.key() != a.key()+1 {
+			t.Errorf("keys of references 41 and 42 (local %v) are %#x and %#x, want neighbours", local, a.key(), b.key())
+		}
 	}
-	seen := map[callKey]CallID{}
+	seen := map[uint64]CallID{}
 	for _, ref := range []uint32{0, 1, 0x7FFFFF, 0xFFFFFFFF} {
 		for _, local := range []bool{false, true} {
 			id := CallID{Ref: ref, Local: local}
 			if o, dup := seen[id.key()]; dup {
-				t.Fatalf("calls %v and %v have the same key %#x", o, id, uint64(id.key()))
+				t.Fatalf("calls %v and %v have the same key %#x", o, id, id.key())
 			}
 			seen[id.key()] = id
 		}

@@ -292,7 +292,7 @@ func TestCallRecordRecycled(t *testing.T) {
 	l := NewLink(Config{ReuseOutputs: true})
 	a := CallID{Ref: 1}
 	wantInds(t, l.Receive(peerMsg(MsgSetup, a)), IndSetup)
-	old := l.calls[a.key()]
+	old := l.calls.Get(a.key())
 	l.SetCallContext(a, "call A's record")
 	ok(t)(l.Accept(a, &Message{ConnectionID: &ConnectionID{VPAssociated: 1, VPCI: 7, VCI: 77}}))
 	wantInds(t, l.Receive(peerMsg(MsgConnectAck, a)), IndConnected)
@@ -311,7 +311,7 @@ func TestCallRecordRecycled(t *testing.T) {
 	m.ConnectionID = nil
 	o := l.Receive(m)
 	wantInds(t, o, IndSetup)
-	if l.calls[b.key()] != old {
+	if l.calls.Get(b.key()) != old {
 		t.Fatal("the second call did not reuse the first call's record")
 	}
 	if ctx := o.Indications[0].Context; ctx != nil {

@@ -246,7 +246,7 @@ func TestAddAndDropParty(t *testing.T) {
 		t.Errorf("endpoint references %v", eps)
 	}
 	// Allocation skips values in use and never returns 0.
-	c := l.calls[id.key()]
+	c := l.calls.Get(id.key())
 	c.nextEP = MaxEndpointRef - 1
 	ep, _, _ := l.AddParty(id, &Message{Called: CalledAESA(aesaCallee)})
 	ep2, _, _ := l.AddParty(id, &Message{Called: CalledAESA(aesaCallee)})

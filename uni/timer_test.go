@@ -123,7 +123,7 @@ func TestTimerExpiries(t *testing.T) {
 	d := DefaultTimers()
 	connect := func(c *clocked, id CallID) {
 		m := peerMsg(MsgConnect, id)
-		if c.l.calls[id.key()].p2mp {
+		if c.l.calls.Get(id.key()).p2mp {
 			m.EndpointRef = peerEP(id, 0)
 		}
 		c.recv(m)

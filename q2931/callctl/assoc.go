@@ -3,6 +3,7 @@ package callctl
 import (
 	"sync"
 
+	"github.com/condis-project/condis/internal/seqtable"
 	"github.com/condis-project/condis/uni"
 )
 
@@ -90,7 +91,7 @@ type Assoc struct {
 	// ConnMu guards the connection map, and whatever of the call
 	// records the data path reads with it held (where received data goes).
 	ConnMu sync.RWMutex
-	conns  map[uint32]*Call // connection id -> call, for receives (and the ids in use)
+	conns  seqtable.Table[Call] // connection id -> call, for receives (and the ids in use)
 }
 
 // NewAssoc returns the association of this node (self) with the adjacent
@@ -98,8 +99,7 @@ type Assoc struct {
 // Output of each uni timer that runs out, for the owner to apply as it
 // applies every other Output.
 func NewAssoc(self, peer string, cfg uni.Config, mu sync.Locker, expired func(uni.Output)) *Assoc {
-	return &Assoc{peer: peer, low: self < peer, cfg: cfg, mu: mu, expired: expired,
-		conns: map[uint32]*Call{}}
+	return &Assoc{peer: peer, low: self < peer, cfg: cfg, mu: mu, expired: expired}
 }
 
 // Peer returns the adjacent peer's name.
@@ -276,7 +276,7 @@ func (a *Assoc) AllocConn() uint32 {
 		vci := 32 + n%span
 		vpci := ((n/span)<<1 | bit) & 0xFFFF
 		id := vpci<<16 | vci
-		if _, used := a.conns[id]; !used {
+		if a.conns.Get(uint64(id)) == nil {
 			return id
 		}
 	}
@@ -285,15 +285,15 @@ func (a *Assoc) AllocConn() uint32 {
 // BindConn makes conn c's connection identifier.
 func (a *Assoc) BindConn(conn uint32, c *Call) {
 	a.ConnMu.Lock()
-	a.conns[conn] = c
+	a.conns.Set(uint64(conn), c)
 	a.ConnMu.Unlock()
 }
 
 // UnbindConn frees connection identifier conn if it is c's.
 func (a *Assoc) UnbindConn(conn uint32, c *Call) {
 	a.ConnMu.Lock()
-	if a.conns[conn] == c {
-		delete(a.conns, conn)
+	if a.conns.Get(uint64(conn)) == c {
+		a.conns.Delete(uint64(conn))
 	}
 	a.ConnMu.Unlock()
 }
@@ -302,10 +302,9 @@ func (a *Assoc) UnbindConn(conn uint32, c *Call) {
 func (a *Assoc) ConnInUse(conn uint32) bool {
 	a.ConnMu.RLock()
 	defer a.ConnMu.RUnlock()
-	_, used := a.conns[conn]
-	return used
+	return a.conns.Get(uint64(conn)) != nil
 }
 
 // ConnLocked returns the call holding connection identifier conn, with
 // ConnMu held (read or write).
-func (a *Assoc) ConnLocked(conn uint32) *Call { return a.conns[conn] }
+func (a *Assoc) ConnLocked(conn uint32) *Call { return a.conns.Get(uint64(conn)) }
