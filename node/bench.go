@@ -130,6 +130,8 @@ func (c *Control) bench(ctx context.Context, req Request, period time.Duration, 
 		return BenchResult{}, fmt.Errorf("bench: concurrency must be 1 to %d", MaxBenchConcurrency)
 	case req.Hold < 0 || req.Hold > MaxBenchHold:
 		return BenchResult{}, fmt.Errorf("bench: hold must be 0 to %d", MaxBenchHold)
+	case req.Warmup < 0 || req.Warmup > MaxBenchCalls:
+		return BenchResult{}, fmt.Errorf("bench: warmup must be 0 to %d", MaxBenchCalls)
 	}
 	r := &benchRun{c: c, dest: req.Dest, total: req.Calls, conc: min(req.Concurrency, req.Calls), done: make(chan struct{})}
 	var err error
@@ -145,16 +147,22 @@ func (c *Control) bench(ctx context.Context, req Request, period time.Duration, 
 		r.peer, r.service = n, svc
 	}
 	if req.Hold == 0 {
-		return c.runBench(ctx, r, period, report)
+		warm, err := c.warmUp(ctx, r, req.Warmup)
+		if err != nil || warm.Stopped != "" {
+			return warm, err
+		}
+		res, err := c.runBench(ctx, r, period, report)
+		res.Warmup = warm.Warmup
+		return res, err
 	}
-	return c.benchHolding(ctx, r, req.Hold, period, report)
+	return c.benchHolding(ctx, r, req.Hold, req.Warmup, period, report)
 }
 
 // benchHolding is a bench with hold calls held: it sets them up (as r's
 // calls, BenchHoldConcurrency at a time or r's concurrency if more),
 // keeps them while r runs, then releases them, and returns r's result
 // with how many were held and this node's heap per held VC.
-func (c *Control) benchHolding(ctx context.Context, r *benchRun, hold int, period time.Duration, report func(BenchProgress)) (BenchResult, error) {
+func (c *Control) benchHolding(ctx context.Context, r *benchRun, hold, warmup int, period time.Duration, report func(BenchProgress)) (BenchResult, error) {
 	h := &benchRun{c: c, dest: r.dest, peer: r.peer, service: r.service, tx: r.tx, rx: r.rx,
 		total: hold, conc: min(hold, max(r.conc, BenchHoldConcurrency)), done: make(chan struct{}),
 		hold: true, released: make(chan struct{})}
@@ -181,7 +189,14 @@ func (c *Control) benchHolding(ctx context.Context, r *benchRun, hold int, perio
 		return res, nil
 	}
 	res.HeapPerHeldVc = float64(liveHeap()-heapBefore) / float64(held)
+	warm, err := c.warmUp(ctx, r, warmup)
+	if err != nil || warm.Stopped != "" {
+		c.releaseHeld(h)
+		res.Warmup, res.Stopped = warm.Warmup, warm.Stopped
+		return res, err
+	}
 	mres, err := c.runBench(ctx, r, period, report)
+	mres.Warmup = warm.Warmup
 	c.mu.Lock()
 	lost := h.lost
 	c.mu.Unlock()
@@ -193,6 +208,30 @@ func (c *Control) benchHolding(ctx context.Context, r *benchRun, hold int, perio
 	}
 	mres.Hold, mres.Held, mres.HeldLost, mres.HoldSeconds, mres.HeapPerHeldVc = hold, held, lost, res.HoldSeconds, res.HeapPerHeldVc
 	return mres, nil
+}
+
+// warmUp makes n calls like r's that are not measured, if n > 0: the
+// returned result's Warmup is their run, and its Stopped is set, with
+// nothing else, when one of them failed or they were stopped, so that
+// nothing is measured.
+func (c *Control) warmUp(ctx context.Context, r *benchRun, n int) (BenchResult, error) {
+	if n == 0 {
+		return BenchResult{}, nil
+	}
+	w := &benchRun{c: c, dest: r.dest, peer: r.peer, service: r.service, tx: r.tx, rx: r.rx,
+		total: n, conc: min(n, max(r.conc, BenchWarmupConcurrency)), done: make(chan struct{})}
+	res, err := c.runBench(ctx, w, 0, nil)
+	if err != nil {
+		return BenchResult{}, err
+	}
+	out := BenchResult{Dest: r.dest, Concurrency: r.conc, Warmup: &res}
+	switch {
+	case res.Failed > 0:
+		out.Stopped = fmt.Sprintf("%d of the %d warm-up calls failed (the first: %s); nothing measured", res.Failed, res.Calls, res.FirstError)
+	case res.Stopped != "":
+		out.Stopped = "the warm-up was stopped: " + res.Stopped + "; nothing measured"
+	}
+	return out, nil
 }
 
 // liveHeap is the Go heap in use after a garbage collection, in octets.

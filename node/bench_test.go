@@ -101,6 +101,8 @@ func TestBenchBadRequests(t *testing.T) {
 		{Request{Dest: "local/echo", Calls: 1, Concurrency: MaxBenchConcurrency + 1}, "concurrency must be 1 to"},
 		{Request{Dest: "local/echo", Calls: 1, Hold: -1}, "hold must be 0 to"},
 		{Request{Dest: "local/echo", Calls: 1, Hold: MaxBenchHold + 1}, "hold must be 0 to"},
+		{Request{Dest: "local/echo", Calls: 1, Warmup: -1}, "warmup must be 0 to"},
+		{Request{Dest: "local/echo", Calls: 1, Warmup: MaxBenchCalls + 1}, "warmup must be 0 to"},
 		{Request{Dest: "elsewhere/echo", Calls: 1}, "unknown node"},
 		{Request{Dest: "local/echo", Calls: 1, Tx: &Flowspec{Service: "premium"}}, "unknown service type"},
 	} {
@@ -212,6 +214,88 @@ func TestBenchHoldFails(t *testing.T) {
 	}
 	if !strings.HasPrefix(res.FirstError, "call local/nobody failed: NDIS_STATUS_") {
 		t.Errorf("first error %q", res.FirstError)
+	}
+	n.waitNoVcs(t)
+}
+
+// TestBenchWarmup: a bench with Warmup makes its unmeasured calls first
+// (with Hold, once the held calls are up), at BenchWarmupConcurrency in
+// flight or as many as the measured calls if more, and reports them apart from the measured
+// ones; every call is closed and deleted after.
+func TestBenchWarmup(t *testing.T) {
+	n := startNode(t, modes[1])
+	n.listen("echo", false)
+	for _, c := range []struct {
+		req      Request
+		warmConc int
+	}{
+		{Request{Dest: "local/echo", Calls: 20, Concurrency: 2, Warmup: 100}, BenchWarmupConcurrency},
+		{Request{Dest: "local/echo", Calls: 20, Concurrency: 2, Warmup: 100, Hold: 30}, BenchWarmupConcurrency},
+		{Request{Dest: "local/echo", Calls: 100, Concurrency: 80, Warmup: 100, Hold: 30}, 80},
+		{Request{Dest: "local/echo", Calls: 20, Concurrency: 2, Warmup: 10, Hold: 30}, 10},
+	} {
+		res, err := Bench(context.Background(), n.sock, c.req)
+		if err != nil {
+			t.Fatalf("%+v: %v", c.req, err)
+		}
+		w := res.Warmup
+		if w == nil || w.Calls != c.req.Warmup || w.Connected != c.req.Warmup || w.Concurrency != c.warmConc {
+			t.Errorf("%+v: warm-up %+v, want %d calls connected, %d in flight", c.req, w, c.req.Warmup, c.warmConc)
+		}
+		if res.Calls != c.req.Calls || res.Connected != c.req.Calls || res.Stopped != "" || res.Held != c.req.Hold {
+			t.Errorf("%+v: result %+v, want every measured call connected and %d held", c.req, res, c.req.Hold)
+		}
+		if res.Setup.P50 <= 0 {
+			t.Errorf("%+v: no setup latency measured", c.req)
+		}
+	}
+	n.waitNoVcs(t)
+	res, err := Bench(context.Background(), n.sock, Request{Dest: "local/echo", Calls: 20, Warmup: 0})
+	if err != nil || res.Warmup != nil {
+		t.Errorf("without Warmup: %v, warm-up %+v, want none", err, res.Warmup)
+	}
+}
+
+// TestBenchWarmupFails: when a warm-up call fails, or the warm-up is
+// stopped, no measured call is made, the result says why, and held calls
+// are released.
+func TestBenchWarmupFails(t *testing.T) {
+	n := startNode(t, modes[1])
+	res, err := n.ctl.Bench(context.Background(), Request{Dest: "local/nobody", Calls: 10, Warmup: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := res.Warmup; w == nil || w.Failed != 4 || res.Calls != 0 || res.Stopped != "4 of the 4 warm-up calls failed (the first: "+w.FirstError+"); nothing measured" {
+		t.Fatalf("result %+v, warm-up %+v: want the warm-up calls failed, nothing measured, and why", res, w)
+	}
+
+	// With calls held: stopped while it warms up (its context ends once
+	// the called side has seen the held calls and ten more).
+	const hold = 5
+	ls := n.listen("echo", false)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		offered := 0
+		for {
+			f, err := ls.Recv()
+			if err != nil {
+				return
+			}
+			if ev, err := ParseEvent(f.Payload); f.Type == FrameEvent && err == nil && ev.Event == EventCall {
+				if offered++; offered == hold+10 {
+					cancel()
+				}
+			}
+		}
+	}()
+	res, err = n.ctl.Bench(ctx, Request{Dest: "local/echo", Calls: 10, Warmup: MaxBenchCalls, Hold: hold})
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := res.Warmup; w == nil || w.Connected < 10 || res.Calls != 0 || res.Held != hold ||
+		!strings.HasPrefix(res.Stopped, "the warm-up was stopped: ") || !strings.HasSuffix(res.Stopped, "; nothing measured") {
+		t.Fatalf("result %+v, warm-up %+v: want the warm-up stopped after the held calls, nothing measured, and why", res, w)
 	}
 	n.waitNoVcs(t)
 }

@@ -417,6 +417,12 @@ const (
 	// BenchHoldConcurrency is how many of the held calls of a bench
 	// with Hold are set up at once (or Concurrency, if more).
 	BenchHoldConcurrency = 64
+	// BenchWarmupConcurrency is how many of a bench's warm-up calls
+	// (Request.Warmup) are in flight at once (or as many as the measured
+	// calls, if more):
+	// they are there to bring the nodes to their steady state, not to be
+	// measured.
+	BenchWarmupConcurrency = 64
 )
 
 // Request is the first line a client sends.
@@ -459,6 +465,14 @@ type Request struct {
 	// keep them established, then make the measured calls, then release
 	// the held ones (0 to MaxBenchHold; 0: none).
 	Hold int `json:"hold,omitempty"`
+	// Warmup asks for this many calls to Dest that are not measured,
+	// made just before the measured ones (with Hold, once the held calls
+	// are up), BenchWarmupConcurrency in flight or as many as the
+	// measured calls if more (0 to MaxBenchCalls; 0: none). Setting up many calls to hold grows
+	// a node's live heap, and so the heap the collector lets it fill
+	// before it collects: the calls after are the first to use that
+	// memory, and fault its pages in (docs/performance.md).
+	Warmup int `json:"warmup,omitempty"`
 
 	// party-add (with Dest), party-drop, modify (with Tx and Rx), hangup
 	Vc    string `json:"vc,omitempty"`    // the VC, as "calls" names it
@@ -573,6 +587,10 @@ type BenchResult struct {
 	// up, divided by Held, in octets. It is the calling node's memory
 	// only; the called node's is not measured.
 	HeapPerHeldVc float64 `json:"heap_per_held_vc,omitempty"`
+	// Warmup is the run of the request's unmeasured calls
+	// (Request.Warmup), nil without any. A warm-up with a failed call
+	// ends the bench before the measured calls: Stopped says so.
+	Warmup *BenchResult `json:"warmup,omitempty"`
 }
 
 // Latency summarises durations, in microseconds.

@@ -61,7 +61,11 @@ first tens of thousands of calls at about half its pace: until its first
 garbage collection every allocation lands on a page the process has not
 touched yet (with condis node's 32 MiB heap floor, about 8,000 page faults
 per node), and reuses them after. --warmup 30000 measures nodes at their
-steady pace; without it, bench measures them as they are.
+steady pace; without it, bench measures them as they are. With --growth,
+the node also makes W unmeasured calls once the held calls are up, before
+the measured ones: holding calls grows the heap the collector lets a node
+fill, and the calls just after are the first to use, and fault in, that
+memory.
 
 On a terminal, bench shows its progress on stderr while the calls run: one
 line, rewritten every second, with the calls done so far, the calls asked for,
@@ -119,7 +123,7 @@ reported a contract violation during the run.`,
 			var warm *node.BenchResult
 			if warmup > 0 {
 				line.dest = args[0] + " (warm-up)"
-				w, err := node.BenchWithProgress(cmd.Context(), socket, node.Request{Dest: args[0], Calls: warmup, Concurrency: max(conc, warmupConcurrency)}, progress)
+				w, err := node.BenchWithProgress(cmd.Context(), socket, node.Request{Dest: args[0], Calls: warmup, Concurrency: max(conc, node.BenchWarmupConcurrency)}, progress)
 				line.clear()
 				if err != nil {
 					return fmt.Errorf("warm-up: %w", err)
@@ -142,7 +146,7 @@ reported a contract violation during the run.`,
 			var grown *growthReport
 			if growth > 0 {
 				line.dest = fmt.Sprintf("%s (%d held)", args[0], growth)
-				held, err := node.BenchWithProgress(cmd.Context(), socket, node.Request{Dest: args[0], Calls: calls, Concurrency: conc, Hold: growth}, progress)
+				held, err := node.BenchWithProgress(cmd.Context(), socket, node.Request{Dest: args[0], Calls: calls, Concurrency: conc, Hold: growth, Warmup: warmup}, progress)
 				line.clear()
 				if err != nil {
 					return err
@@ -247,10 +251,6 @@ func (p *progressLine) clear() {
 	}
 }
 
-// warmupConcurrency is the fewest calls in flight a warm-up makes: it is
-// there to get the nodes to their steady state, not to be measured.
-const warmupConcurrency = 64
-
 // printWarmup prints the warm-up's line, if there was one.
 func printWarmup(w io.Writer, r *node.BenchResult) {
 	if r != nil {
@@ -314,6 +314,9 @@ func growthVerdict(none node.BenchResult, g growthReport, vs []nodeViolations) e
 func printGrowth(w io.Writer, none node.BenchResult, g growthReport) {
 	printBenchAs(w, fmt.Sprintf("bench %s, none held", none.Dest), none, nil)
 	h := g.Bench
+	if r := h.Warmup; r != nil {
+		fmt.Fprintf(w, "warm-up %s with %d held: %d calls, %d in flight, not measured: %d connected and closed, %d failed\n", r.Dest, h.Held, r.Calls, r.Concurrency, r.Connected, r.Failed)
+	}
 	printBenchAs(w, fmt.Sprintf("bench %s, %d of %d held (set up in %.3f s)", h.Dest, h.Held, g.Hold, h.HoldSeconds), h, nil)
 	fmt.Fprintf(w, "growth: %.0f calls/s with %d held, %.0f with none: ratio %.2f\n", h.Rate, h.Held, none.Rate, g.Ratio)
 	if h.Held > 0 {

@@ -214,6 +214,39 @@ func TestBenchCommandGrowth(t *testing.T) {
 	}
 }
 
+// TestBenchCommandGrowthWarmup: with --growth, --warmup W makes W
+// unmeasured calls before each measured run: before the one with none
+// held, and once the calls are held before the other, each on a line of
+// its own and in the JSON.
+func TestBenchCommandGrowthWarmup(t *testing.T) {
+	n := startNode(t)
+	n.listenEcho(t, "echo")
+	var out bytes.Buffer
+	c := start(nil, &out, nil, "bench", "--control", n.sock, "--calls", "30", "--concurrency", "3", "--growth", "20", "--warmup", "70", "any/echo")
+	if err := c.wait(); err != nil {
+		t.Fatalf("bench: %v\n%s", err, out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 13 || lines[0] != "warm-up any/echo: 70 calls, 64 in flight, not measured: 70 connected and closed, 0 failed" ||
+		!strings.HasPrefix(lines[1], "bench any/echo, none held: 30 calls") ||
+		lines[5] != "warm-up any/echo with 20 held: 70 calls, 64 in flight, not measured: 70 connected and closed, 0 failed" ||
+		!strings.HasPrefix(lines[6], "bench any/echo, 20 of 20 held (set up in ") || !strings.HasPrefix(lines[10], "growth: ") {
+		t.Errorf("output:\n%s", out.String())
+	}
+	out.Reset()
+	c = start(nil, &out, nil, "bench", "--control", n.sock, "--calls", "10", "--growth", "5", "--warmup", "7", "--json", "any/echo")
+	if err := c.wait(); err != nil {
+		t.Fatalf("bench --json: %v", err)
+	}
+	var rep benchReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("%v:\n%s", err, out.String())
+	}
+	if g := rep.Growth; rep.Warmup == nil || rep.Warmup.Connected != 7 || g == nil || g.Bench.Warmup == nil || g.Bench.Warmup.Connected != 7 || g.Bench.Connected != 10 {
+		t.Errorf("report %+v, growth %+v", rep, rep.Growth)
+	}
+}
+
 // TestBenchCommandGrowthUsage: --growth outside 1 to MaxBenchHold is
 // refused with one line, before any call; calls that cannot be held make
 // bench fail saying so.
