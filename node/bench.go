@@ -49,6 +49,8 @@ type benchRun struct {
 	// calls; released is closed once the last of them is deleted.
 	hold      bool
 	holder    *benchCall
+	// A warm-up run (Request.Warmup) ends at its first failed call.
+	warmup bool
 	held      int
 	lost      int // held calls the far end closed before the release
 	releasing bool
@@ -219,7 +221,7 @@ func (c *Control) warmUp(ctx context.Context, r *benchRun, n int) (BenchResult, 
 		return BenchResult{}, nil
 	}
 	w := &benchRun{c: c, dest: r.dest, peer: r.peer, service: r.service, tx: r.tx, rx: r.rx,
-		total: n, conc: min(n, max(r.conc, BenchWarmupConcurrency)), done: make(chan struct{})}
+		total: n, conc: min(n, max(r.conc, BenchWarmupConcurrency)), done: make(chan struct{}), warmup: true}
 	res, err := c.runBench(ctx, w, 0, nil)
 	if err != nil {
 		return BenchResult{}, err
@@ -428,8 +430,11 @@ func (c *Control) benchGoneLocked(bc *benchCall, e clientcore.End) {
 		if r.firstErr == "" {
 			r.firstErr = callFailure(r.dest, ce.Status, ce.Cause).Error
 		}
-		if r.hold { // the rest would fail likewise, and too few would be held anyway
+		switch {
+		case r.hold: // the rest would fail likewise, and too few would be held anyway
 			c.stopBenchLocked(r, "a call to hold failed")
+		case r.warmup: // nothing will be measured: no point making the rest
+			c.stopBenchLocked(r, "a warm-up call failed")
 		}
 	case isAfError(e.Err):
 		// No address family to call on: not a call that failed.

@@ -258,7 +258,7 @@ func TestBenchWarmup(t *testing.T) {
 
 // TestBenchWarmupFails: when a warm-up call fails, or the warm-up is
 // stopped, no measured call is made, the result says why, and held calls
-// are released.
+// are released; a warm-up makes no more calls after one failed.
 func TestBenchWarmupFails(t *testing.T) {
 	n := startNode(t, modes[1])
 	res, err := n.ctl.Bench(context.Background(), Request{Dest: "local/nobody", Calls: 10, Warmup: 4})
@@ -267,6 +267,15 @@ func TestBenchWarmupFails(t *testing.T) {
 	}
 	if w := res.Warmup; w == nil || w.Failed != 4 || res.Calls != 0 || res.Stopped != "4 of the 4 warm-up calls failed (the first: "+w.FirstError+"); nothing measured" {
 		t.Fatalf("result %+v, warm-up %+v: want the warm-up calls failed, nothing measured, and why", res, w)
+	}
+	// A warm-up ends at its first failed call: the calls then in flight
+	// end, no more are made.
+	res, err = n.ctl.Bench(context.Background(), Request{Dest: "local/nobody", Calls: 10, Warmup: 100_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := res.Warmup; w == nil || w.Calls > 2*BenchWarmupConcurrency || w.Failed != w.Calls || !strings.HasPrefix(w.Stopped, "a warm-up call failed") || res.Calls != 0 {
+		t.Fatalf("result %+v, warm-up %+v: want the warm-up stopped at its first failed call", res, w)
 	}
 
 	// With calls held: stopped while it warms up (its context ends once

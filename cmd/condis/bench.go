@@ -120,25 +120,15 @@ reported a contract violation during the run.`,
 			if isTerminal(cmd.ErrOrStderr()) {
 				progress = line.update
 			}
-			var warm *node.BenchResult
-			if warmup > 0 {
-				line.dest = args[0] + " (warm-up)"
-				w, err := node.BenchWithProgress(cmd.Context(), socket, node.Request{Dest: args[0], Calls: warmup, Concurrency: max(conc, node.BenchWarmupConcurrency)}, progress)
-				line.clear()
-				if err != nil {
-					return fmt.Errorf("warm-up: %w", err)
-				}
-				if err := benchVerdict(w, nil); err != nil {
-					return fmt.Errorf("warm-up: %w; nothing measured", err)
-				}
-				warm = &w
-				line.dest = args[0]
-			}
-			res, err := node.BenchWithProgress(cmd.Context(), socket, node.Request{Dest: args[0], Calls: calls, Concurrency: conc}, progress)
+			res, err := node.BenchWithProgress(cmd.Context(), socket, node.Request{Dest: args[0], Calls: calls, Concurrency: conc, Warmup: warmup}, progress)
 			line.clear()
 			if err != nil {
 				return err
 			}
+			if err := warmupVerdict(res); err != nil {
+				return err
+			}
+			warm := res.Warmup
 			after, err := nodeStatuses(cmd.Context(), sockets)
 			if err != nil {
 				return err
@@ -150,6 +140,9 @@ reported a contract violation during the run.`,
 				line.clear()
 				if err != nil {
 					return err
+				}
+				if err := warmupVerdict(held); err != nil {
+					return fmt.Errorf("with %d held: %w", growth, err)
 				}
 				grown = &growthReport{Hold: growth, Bench: held, Ratio: ratio(held.Rate, res.Rate)}
 				if after, err = nodeStatuses(cmd.Context(), sockets); err != nil {
@@ -249,6 +242,17 @@ func (p *progressLine) clear() {
 		fmt.Fprint(p.w, "\r\x1b[K")
 		p.shown = false
 	}
+}
+
+// warmupVerdict is the one-line error for a bench whose warm-up failed
+// (so that nothing was measured), nil otherwise.
+func warmupVerdict(r node.BenchResult) error {
+	if w := r.Warmup; w != nil {
+		if err := benchVerdict(*w, nil); err != nil {
+			return fmt.Errorf("warm-up: %w; nothing measured", err)
+		}
+	}
+	return nil
 }
 
 // printWarmup prints the warm-up's line, if there was one.
