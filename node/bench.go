@@ -47,10 +47,10 @@ type benchRun struct {
 	// holder, and the run keeps nothing else per call: a held call costs
 	// the node only what the layers below keep. release closes the held
 	// calls; released is closed once the last of them is deleted.
-	hold      bool
-	holder    *benchCall
+	hold   bool
+	holder *benchCall
 	// A warm-up run (Request.Warmup) ends at its first failed call.
-	warmup bool
+	warmup    bool
 	held      int
 	lost      int // held calls the far end closed before the release
 	releasing bool
