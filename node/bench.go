@@ -149,7 +149,7 @@ func (c *Control) bench(ctx context.Context, req Request, period time.Duration, 
 		r.peer, r.service = n, svc
 	}
 	if req.Hold == 0 {
-		warm, err := c.warmUp(ctx, r, req.Warmup)
+		warm, err := c.warmUp(ctx, r, req.Warmup, period, report)
 		if err != nil || warm.Stopped != "" {
 			return warm, err
 		}
@@ -191,7 +191,7 @@ func (c *Control) benchHolding(ctx context.Context, r *benchRun, hold, warmup in
 		return res, nil
 	}
 	res.HeapPerHeldVc = float64(liveHeap()-heapBefore) / float64(held)
-	warm, err := c.warmUp(ctx, r, warmup)
+	warm, err := c.warmUp(ctx, r, warmup, period, report)
 	if err != nil || warm.Stopped != "" {
 		c.releaseHeld(h)
 		res.Warmup, res.Stopped = warm.Warmup, warm.Stopped
@@ -212,17 +212,17 @@ func (c *Control) benchHolding(ctx context.Context, r *benchRun, hold, warmup in
 	return mres, nil
 }
 
-// warmUp makes n calls like r's that are not measured, if n > 0: the
-// returned result's Warmup is their run, and its Stopped is set, with
-// nothing else, when one of them failed or they were stopped, so that
-// nothing is measured.
-func (c *Control) warmUp(ctx context.Context, r *benchRun, n int) (BenchResult, error) {
+// warmUp makes n calls like r's that are not measured, if n > 0,
+// reporting their progress like runBench: the returned result's Warmup is
+// their run, and its Stopped is set, with nothing else, when one of them
+// failed or they were stopped, so that nothing is measured.
+func (c *Control) warmUp(ctx context.Context, r *benchRun, n int, period time.Duration, report func(BenchProgress)) (BenchResult, error) {
 	if n == 0 {
 		return BenchResult{}, nil
 	}
 	w := &benchRun{c: c, dest: r.dest, peer: r.peer, service: r.service, tx: r.tx, rx: r.rx,
 		total: n, conc: min(n, max(r.conc, BenchWarmupConcurrency)), done: make(chan struct{}), warmup: true}
-	res, err := c.runBench(ctx, w, 0, nil)
+	res, err := c.runBench(ctx, w, period, report)
 	if err != nil {
 		return BenchResult{}, err
 	}
@@ -490,7 +490,7 @@ func (c *Control) benchMaybeDoneLocked(r *benchRun) {
 // progressLocked says how far r has got.
 func (r *benchRun) progressLocked() BenchProgress {
 	return BenchProgress{Calls: r.total, Started: r.started, Done: len(r.cycle) + r.failed, Connected: r.connected,
-		Failed: r.failed, Seconds: time.Since(r.start).Seconds()}
+		Failed: r.failed, Seconds: time.Since(r.start).Seconds(), Warmup: r.warmup}
 }
 
 // resultLocked summarises an ended bench.

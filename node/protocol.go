@@ -531,6 +531,9 @@ type BenchProgress struct {
 	Connected int     `json:"connected"` // of which connected
 	Failed    int     `json:"failed"`
 	Seconds   float64 `json:"seconds"` // since the first MakeCall
+	// Warmup marks the progress of the warm-up's calls (Request.Warmup),
+	// which come first; Calls is then the warm-up's.
+	Warmup bool `json:"warmup,omitempty"`
 }
 
 // PartyInfo is one leaf of a point-to-multipoint call.

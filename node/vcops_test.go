@@ -371,6 +371,27 @@ func TestBenchProgress(t *testing.T) {
 		}
 		prev = p
 	}
+
+	// With a warm-up: its progress first, marked, then the measured run's.
+	got = nil
+	res, err = n.ctl.bench(context.Background(), Request{Dest: "local/echo", Calls: 300, Warmup: 300}, time.Microsecond, func(p BenchProgress) { got = append(got, p) })
+	if err != nil || res.Connected != 300 || res.Warmup == nil || res.Warmup.Connected != 300 {
+		t.Fatalf("bench: %+v, %v", res, err)
+	}
+	warm, measured := 0, 0
+	for _, p := range got {
+		switch {
+		case p.Warmup && measured > 0:
+			t.Fatalf("warm-up progress %+v after the measured run's", p)
+		case p.Warmup:
+			warm++
+		default:
+			measured++
+		}
+	}
+	if warm == 0 || measured == 0 {
+		t.Errorf("%d warm-up and %d measured progress reports, want some of each", warm, measured)
+	}
 }
 
 // TestBenchWithProgressClient: the client reads progress lines until the

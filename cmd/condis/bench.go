@@ -224,6 +224,13 @@ type progressLine struct {
 // update rewrites the line: the calls done of those asked for, and the
 // rate since the previous update.
 func (p *progressLine) update(now node.BenchProgress) {
+	if now.Warmup != p.last.Warmup || now.Seconds < p.last.Seconds { // a new run: no rate from the last one
+		p.last = node.BenchProgress{Warmup: now.Warmup}
+	}
+	dest := p.dest
+	if now.Warmup {
+		dest += " (warm-up)"
+	}
 	rate := 0.0
 	if dt := now.Seconds - p.last.Seconds; dt > 0 {
 		rate = float64(now.Done-p.last.Done) / dt
@@ -232,7 +239,7 @@ func (p *progressLine) update(now node.BenchProgress) {
 	if now.Failed > 0 {
 		failed = fmt.Sprintf(", %d failed", now.Failed)
 	}
-	fmt.Fprintf(p.w, "\r\x1b[Kbench %s: %d/%d calls%s, %.0f calls/s", p.dest, now.Done, now.Calls, failed, rate)
+	fmt.Fprintf(p.w, "\r\x1b[Kbench %s: %d/%d calls%s, %.0f calls/s", dest, now.Done, now.Calls, failed, rate)
 	p.last, p.shown = now, true
 }
 

@@ -417,7 +417,8 @@ func TestFlowspecDiff(t *testing.T) {
 }
 
 // TestProgressLine: bench's progress line on a terminal: rewritten in
-// place, with the rate since the last update, and erased at the end.
+// place, with the rate since the last update (none carried over from the
+// warm-up to the measured run), and erased at the end.
 func TestProgressLine(t *testing.T) {
 	var b bytes.Buffer
 	p := &progressLine{w: &b, dest: "beta/echo"}
@@ -425,10 +426,12 @@ func TestProgressLine(t *testing.T) {
 	if b.Len() != 0 {
 		t.Errorf("clear before any update wrote %q", b.String())
 	}
+	p.update(node.BenchProgress{Calls: 30000, Done: 2000, Seconds: 1, Warmup: true})
 	p.update(node.BenchProgress{Calls: 10000, Done: 1500, Seconds: 1})
 	p.update(node.BenchProgress{Calls: 10000, Done: 4500, Failed: 2, Seconds: 2})
 	p.clear()
-	want := "\r\x1b[Kbench beta/echo: 1500/10000 calls, 1500 calls/s" +
+	want := "\r\x1b[Kbench beta/echo (warm-up): 2000/30000 calls, 2000 calls/s" +
+		"\r\x1b[Kbench beta/echo: 1500/10000 calls, 1500 calls/s" +
 		"\r\x1b[Kbench beta/echo: 4500/10000 calls, 2 failed, 3000 calls/s" +
 		"\r\x1b[K"
 	if b.String() != want {
