@@ -65,7 +65,8 @@ steady pace; without it, bench measures them as they are. With --growth,
 the node also makes W unmeasured calls once the held calls are up, before
 the measured ones: holding calls grows the heap the collector lets a node
 fill, and the calls just after are the first to use, and fault in, that
-memory.
+memory: W should be about twice N. A warm-up ends at its first failed call,
+and then nothing is measured.
 
 On a terminal, bench shows its progress on stderr while the calls run: one
 line, rewritten every second, with the calls done so far, the calls asked for,
