@@ -165,9 +165,8 @@ func (c *Control) bench(ctx context.Context, req Request, period time.Duration, 
 // keeps them while r runs, then releases them, and returns r's result
 // with how many were held and this node's heap per held VC.
 func (c *Control) benchHolding(ctx context.Context, r *benchRun, hold, warmup int, period time.Duration, report func(BenchProgress)) (BenchResult, error) {
-	h := &benchRun{c: c, dest: r.dest, peer: r.peer, service: r.service, tx: r.tx, rx: r.rx,
-		total: hold, conc: min(hold, max(r.conc, BenchHoldConcurrency)), done: make(chan struct{}),
-		hold: true, released: make(chan struct{})}
+	h := r.alongside(hold, BenchHoldConcurrency)
+	h.hold, h.released = true, make(chan struct{})
 	h.holder = &benchCall{r: h}
 	heapBefore := liveHeap()
 	hres, err := c.runBench(ctx, h, 0, nil)
@@ -212,6 +211,14 @@ func (c *Control) benchHolding(ctx context.Context, r *benchRun, hold, warmup in
 	return mres, nil
 }
 
+// alongside returns a run of n calls like r's (the same destination and
+// flowspecs), least in flight at once, or r's concurrency if more: the
+// held calls of a growth bench, or a warm-up.
+func (r *benchRun) alongside(n, least int) *benchRun {
+	return &benchRun{c: r.c, dest: r.dest, peer: r.peer, service: r.service, tx: r.tx, rx: r.rx,
+		total: n, conc: min(n, max(r.conc, least)), done: make(chan struct{})}
+}
+
 // warmUp makes n calls like r's that are not measured, if n > 0,
 // reporting their progress like runBench: the returned result's Warmup is
 // their run, and its Stopped is set, with nothing else, when one of them
@@ -220,8 +227,8 @@ func (c *Control) warmUp(ctx context.Context, r *benchRun, n int, period time.Du
 	if n == 0 {
 		return BenchResult{}, nil
 	}
-	w := &benchRun{c: c, dest: r.dest, peer: r.peer, service: r.service, tx: r.tx, rx: r.rx,
-		total: n, conc: min(n, max(r.conc, BenchWarmupConcurrency)), done: make(chan struct{}), warmup: true}
+	w := r.alongside(n, BenchWarmupConcurrency)
+	w.warmup = true
 	res, err := c.runBench(ctx, w, period, report)
 	if err != nil {
 		return BenchResult{}, err

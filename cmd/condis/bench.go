@@ -266,8 +266,13 @@ func warmupVerdict(r node.BenchResult) error {
 // printWarmup prints the warm-up's line, if there was one.
 func printWarmup(w io.Writer, r *node.BenchResult) {
 	if r != nil {
-		fmt.Fprintf(w, "warm-up %s: %d calls, %d in flight, not measured: %d connected and closed, %d failed\n", r.Dest, r.Calls, r.Concurrency, r.Connected, r.Failed)
+		printWarmupAs(w, r.Dest, r)
 	}
+}
+
+// printWarmupAs prints warm-up r's line, naming it title.
+func printWarmupAs(w io.Writer, title string, r *node.BenchResult) {
+	fmt.Fprintf(w, "warm-up %s: %d calls, %d in flight, not measured: %d connected and closed, %d failed\n", title, r.Calls, r.Concurrency, r.Connected, r.Failed)
 }
 
 // benchReport is what bench --json prints.
@@ -327,7 +332,7 @@ func printGrowth(w io.Writer, none node.BenchResult, g growthReport) {
 	printBenchAs(w, fmt.Sprintf("bench %s, none held", none.Dest), none, nil)
 	h := g.Bench
 	if r := h.Warmup; r != nil {
-		fmt.Fprintf(w, "warm-up %s with %d held: %d calls, %d in flight, not measured: %d connected and closed, %d failed\n", r.Dest, h.Held, r.Calls, r.Concurrency, r.Connected, r.Failed)
+		printWarmupAs(w, fmt.Sprintf("%s with %d held", r.Dest, h.Held), r)
 	}
 	printBenchAs(w, fmt.Sprintf("bench %s, %d of %d held (set up in %.3f s)", h.Dest, h.Held, g.Hold, h.HoldSeconds), h, nil)
 	fmt.Fprintf(w, "growth: %.0f calls/s with %d held, %.0f with none: ratio %.2f\n", h.Rate, h.Held, none.Rate, g.Ratio)
