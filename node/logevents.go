@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/condis-project/condis/internal/logtext"
 	"github.com/condis-project/condis/trace"
 	"github.com/condis-project/condis/uni"
 )
@@ -30,7 +31,12 @@ const callLogQueue = 4096
 // event. Events that find the queue full are counted, and the count is
 // logged (at warn) before the next line.
 type callLog struct {
-	log     *slog.Logger
+	log *slog.Logger
+	// line is log's handler when it is logtext's: lines then go to it
+	// without a slog.Record, whose room for five attributes a call line
+	// outgrows (an allocation per line).
+	line    *logtext.Handler
+	attrs   [8]slog.Attr // a line's attributes (write runs on one goroutine)
 	cfg     *Config
 	queue   chan trace.Call
 	dropped atomic.Int64
@@ -47,6 +53,7 @@ func newCallLog(log *slog.Logger, cfg *Config) *callLog {
 	}
 	l := &callLog{log: log, cfg: cfg, queue: make(chan trace.Call, callLogQueue),
 		stop: make(chan struct{}), done: make(chan struct{})}
+	l.line, _ = log.Handler().(*logtext.Handler)
 	go l.run()
 	return l
 }
@@ -108,7 +115,7 @@ func (l *callLog) reportDropped() {
 // write logs one event.
 func (l *callLog) write(e trace.Call) {
 	l.reportDropped()
-	attrs := make([]slog.Attr, 0, 10)
+	attrs := l.attrs[:0]
 	attrs = append(attrs, slog.String("event", e.Event.String()))
 	if e.Peer != "" {
 		attrs = append(attrs, slog.String("peer", e.Peer))
@@ -150,6 +157,10 @@ func (l *callLog) write(e trace.Call) {
 			}
 			attrs = append(attrs, slog.String("by", by))
 		}
+	}
+	if l.line != nil {
+		l.line.Line(context.Background(), e.Time, slog.LevelInfo, "call", attrs...)
+		return
 	}
 	r := slog.NewRecord(e.Time, slog.LevelInfo, "call", 0)
 	r.AddAttrs(attrs...)

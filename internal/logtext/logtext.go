@@ -100,33 +100,70 @@ var lines = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
 // Handle writes r as one line.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
+	written, err := h.write(r.Time, r.Level, r.Message, func(b []byte) ([]byte, bool) {
+		ok := true
+		r.Attrs(func(a slog.Attr) bool {
+			b, ok = appendAttr(b, a)
+			return ok
+		})
+		return b, ok
+	})
+	if written {
+		return err
+	}
+	return h.fallback.Handle(ctx, r)
+}
+
+// Line writes the line Handle writes for a record of t, level, msg and
+// attrs, without making the record: a slog.Record holds five attributes
+// and allocates room for more, and the node's call lines have up to
+// eight, a few times per call. A line this package leaves to slog goes to
+// it as a Record, as with Handle.
+func (h *Handler) Line(ctx context.Context, t time.Time, level slog.Level, msg string, attrs ...slog.Attr) error {
+	written, err := h.write(t, level, msg, func(b []byte) ([]byte, bool) {
+		ok := true
+		for _, a := range attrs {
+			if b, ok = appendAttr(b, a); !ok {
+				break
+			}
+		}
+		return b, ok
+	})
+	if written {
+		return err
+	}
+	r := slog.NewRecord(t, level, msg, 0)
+	r.AddAttrs(attrs...)
+	return h.fallback.Handle(ctx, r)
+}
+
+// write writes one line: time, level, message, the attributes of
+// WithAttrs and those attrs appends. It writes nothing and reports false
+// if the line is slog's to write: h is slow, or attrs reports false.
+func (h *Handler) write(t time.Time, level slog.Level, msg string, attrs func([]byte) ([]byte, bool)) (written bool, err error) {
 	if h.slow {
-		return h.fallback.Handle(ctx, r)
+		return false, nil
 	}
 	bp := lines.Get().(*[]byte)
 	b := (*bp)[:0]
 	defer func() { *bp = b; lines.Put(bp) }() // keeps what append grew
-	if !r.Time.IsZero() {
+	if !t.IsZero() {
 		b = append(b, "time="...)
-		b = appendTime(b, r.Time)
+		b = appendTime(b, t)
 		b = append(b, ' ')
 	}
 	b = append(b, "level="...)
-	b = appendString(b, r.Level.String())
+	b = appendString(b, level.String())
 	b = append(b, " msg="...)
-	b = appendString(b, r.Message)
+	b = appendString(b, msg)
 	b = append(b, h.pre...)
-	ok := true
-	r.Attrs(func(a slog.Attr) bool {
-		b, ok = appendAttr(b, a)
-		return ok
-	})
-	if !ok {
-		return h.fallback.Handle(ctx, r)
+	var ok bool
+	if b, ok = attrs(b); !ok {
+		return false, nil
 	}
 	b = append(b, '\n')
-	_, err := h.out.Write(b)
-	return err
+	_, err = h.out.Write(b)
+	return true, err
 }
 
 // appendAttr appends " key=value" and reports true, or reports false for

@@ -16,6 +16,7 @@ import (
 type both struct {
 	fast, std *bytes.Buffer
 	lf, ls    *slog.Logger
+	line      bool // records go to the Handler through Line, not Handle
 }
 
 func newBoth(t testing.TB, level slog.Level) *both {
@@ -31,7 +32,7 @@ func newBoth(t testing.TB, level slog.Level) *both {
 }
 
 func (b *both) with(args ...any) *both {
-	return &both{fast: b.fast, std: b.std, lf: b.lf.With(args...), ls: b.ls.With(args...)}
+	return &both{fast: b.fast, std: b.std, lf: b.lf.With(args...), ls: b.ls.With(args...), line: b.line}
 }
 
 func (b *both) same(t testing.TB) {
@@ -47,6 +48,10 @@ func (b *both) at(tm time.Time, level slog.Level, msg string, attrs ...slog.Attr
 		if !l.Enabled(context.Background(), level) {
 			continue
 		}
+		if h, ok := l.Handler().(*Handler); ok && b.line {
+			h.Line(context.Background(), tm, level, msg, attrs...)
+			continue
+		}
 		r := slog.NewRecord(tm, level, msg, 0)
 		r.AddAttrs(attrs...)
 		l.Handler().Handle(context.Background(), r)
@@ -57,9 +62,17 @@ var when = time.Date(2026, 12, 7, 9, 53, 34, 535_999_999, time.UTC)
 
 // TestSameAsSlog: the lines a node logs, and records this package leaves
 // to slog (errors, times, groups, odd keys), come out octet for octet as
-// slog.TextHandler writes them, with and without attributes from With.
+// slog.TextHandler writes them, with and without attributes from With,
+// through Handle and through Line.
 func TestSameAsSlog(t *testing.T) {
+	for _, line := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Handle", true: "Line"}[line], func(t *testing.T) { sameAsSlog(t, line) })
+	}
+}
+
+func sameAsSlog(t *testing.T, line bool) {
 	b := newBoth(t, slog.LevelInfo)
+	b.line = line
 	n := b.with("node", "alpha")
 	n.at(when, slog.LevelInfo, "call",
 		slog.String("event", "released"), slog.String("peer", "beta"), slog.String("service", "echo"),
@@ -78,7 +91,7 @@ func TestSameAsSlog(t *testing.T) {
 	n.at(when, slog.LevelInfo, "odd keys", slog.String("a b", "c"), slog.String("", "empty key"))
 	n.at(when, slog.LevelInfo, "empty attr", slog.Attr{})
 	n.with("err", errors.New("x")).at(when, slog.LevelInfo, "With an error")
-	g := &both{fast: b.fast, std: b.std, lf: slog.New(n.lf.Handler().WithGroup("grp")), ls: slog.New(n.ls.Handler().WithGroup("grp"))}
+	g := &both{fast: b.fast, std: b.std, lf: slog.New(n.lf.Handler().WithGroup("grp")), ls: slog.New(n.ls.Handler().WithGroup("grp")), line: line}
 	g.at(when, slog.LevelInfo, "in a group", slog.String("k", "v"))
 	b.same(t)
 	if lines := strings.Count(b.fast.String(), "\n"); lines != 12 {
@@ -96,6 +109,21 @@ func TestFastPathAllocatesNothing(t *testing.T) {
 	r := slog.NewRecord(when, slog.LevelInfo, "call", 0)
 	r.AddAttrs(slog.String("event", "connected"), slog.String("peer", "beta"), slog.String("vc", "vc#3"), slog.Duration("setup", time.Millisecond))
 	if n := testing.AllocsPerRun(100, func() { h.Handle(context.Background(), r) }); n != 0 {
+		t.Errorf("%v allocations per line, want 0", n)
+	}
+}
+
+// TestLineAllocatesNothing: a call line of eight attributes, more than a
+// slog.Record holds without allocating, costs no allocation through Line.
+func TestLineAllocatesNothing(t *testing.T) {
+	h, err := New(discard{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs := []slog.Attr{slog.String("event", "released"), slog.String("peer", "beta"), slog.String("service", "echo"),
+		slog.String("vc", "vc#44912"), slog.String("dir", "out"), slog.String("cause", "normal call clearing (16)"),
+		slog.String("status", "NDIS_STATUS_SUCCESS"), slog.String("by", "this node")}
+	if n := testing.AllocsPerRun(100, func() { h.Line(context.Background(), when, slog.LevelInfo, "call", attrs...) }); n != 0 {
 		t.Errorf("%v allocations per line, want 0", n)
 	}
 }
@@ -128,7 +156,8 @@ func FuzzSameAsSlog(f *testing.F) {
 	})
 }
 
-// BenchmarkCallLine: one call line, this package against slog.TextHandler.
+// BenchmarkCallLine: one call line, this package against slog.TextHandler,
+// and through Line (no slog.Record).
 func BenchmarkCallLine(b *testing.B) {
 	fast, _ := New(discard{}, nil)
 	for _, h := range []struct {
@@ -146,4 +175,12 @@ func BenchmarkCallLine(b *testing.B) {
 			}
 		})
 	}
+	b.Run("logtext-Line", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			fast.Line(context.Background(), when, slog.LevelInfo, "call", slog.String("event", "released"), slog.String("peer", "beta"),
+				slog.String("service", "echo"), slog.String("vc", "vc#44912"), slog.String("dir", "out"),
+				slog.String("cause", "normal call clearing (16)"), slog.String("status", "NDIS_STATUS_SUCCESS"), slog.String("by", "this node"))
+		}
+	})
 }
