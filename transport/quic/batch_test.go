@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -655,6 +657,63 @@ func TestStallAfterFollowsThePath(t *testing.T) {
 	} {
 		if got := stallAfter(quicgo.ConnectionStats{SmoothedRTT: c.srtt, MeanDeviation: c.dev}); got != c.want {
 			t.Errorf("srtt %v, deviation %v: %v, want %v", c.srtt, c.dev, got, c.want)
+		}
+	}
+}
+
+// yieldRecorder is a batch handler that records each batch's size and
+// whether the goroutine the previous batch started had run before it.
+type yieldRecorder struct {
+	transport.LinkFuncs
+	sizes   []int
+	ranLate []int // batches before which the previous one's goroutine had not run
+	ran     atomic.Bool
+}
+
+func (r *yieldRecorder) Message(msg []byte) { r.Messages([][]byte{msg}) }
+
+func (r *yieldRecorder) Messages(msgs [][]byte) {
+	if len(r.sizes) > 0 && !r.ran.Load() {
+		r.ranLate = append(r.ranLate, len(r.sizes))
+	}
+	r.sizes = append(r.sizes, len(msgs))
+	r.ran.Store(false)
+	go r.ran.Store(true) // as a batch's answers wake the connection's goroutine
+}
+
+// yieldBorrower is a yieldRecorder that only borrows its messages.
+type yieldBorrower struct{ *yieldRecorder }
+
+func (yieldBorrower) BorrowsMessages() {}
+
+// TestSignallingReaderYieldsBetweenBatches: with more buffered than a
+// batch, the signalling reader delivers batches of maxBatch and lets the
+// goroutines each batch made runnable run before it delivers the next,
+// even on one P: the connection's goroutine sends a batch's answers
+// while the reader has more to handle, so that two busy nodes do not take
+// turns (docs/performance.md, "Two nodes taking turns").
+func TestSignallingReaderYieldsBetweenBatches(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	const n = 3*maxBatch + 5
+	var stream []byte
+	for i := range n {
+		stream = appendFrame(stream, sigMsg(uint32(i), 20))
+	}
+	for _, lend := range []bool{false, true} {
+		rec := &yieldRecorder{}
+		var h transport.LinkHandler = rec
+		if lend {
+			h = yieldBorrower{rec}
+		}
+		l := &link{e: &Endpoint{log: slog.New(slog.DiscardHandler)}, h: h}
+		if err := l.deliverSignalling(bytes.NewReader(stream)); err != io.EOF {
+			t.Fatalf("lend %v: ended with %v, want io.EOF", lend, err)
+		}
+		if want := []int{maxBatch, maxBatch, maxBatch, 5}; !slices.Equal(rec.sizes, want) {
+			t.Errorf("lend %v: batches of %v, want %v", lend, rec.sizes, want)
+		}
+		if len(rec.ranLate) > 0 {
+			t.Errorf("lend %v: batches %v came before the previous batch's goroutine ran: the reader did not yield", lend, rec.ranLate)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -339,13 +340,17 @@ func appendFrame(b, msg []byte) []byte {
 	return append(b, msg...)
 }
 
-// maxBatch bounds how many messages one Messages call delivers.
-const maxBatch = 256
+// maxBatch bounds how many messages one Messages call delivers. A reader
+// that has more buffered after a full batch yields before the next (see
+// deliverSignalling): 32 was the size at which two busy nodes gained the
+// most (docs/performance.md, "Two nodes taking turns").
+const maxBatch = 32
 
 // readSignalling reads length-prefixed messages until the stream or the
 // connection ends. Through a buffer: one stream Read takes in whatever
-// has arrived, and when the handler is a transport.BatchHandler every
-// whole message already buffered goes to it in one Messages call. A
+// has arrived, and when the handler is a transport.BatchHandler the whole
+// messages already buffered go to it in Messages calls of up to maxBatch,
+// with a yield between two. A
 // transport.MessageBorrower is lent the messages that lie whole in the
 // buffer instead of getting copies: they stay there, unread, until the
 // handler returns.
@@ -380,10 +385,12 @@ func (l *link) deliverSignalling(r io.Reader) error {
 			msgs = append(msgs, msg)
 			msg, err = nextBufferedFrame(br, lend, &lent)
 		}
+		full := false
 		if len(msgs) > 0 { // what was read before an error is delivered first
 			if err == nil {
 				msgs = append(msgs, msg)
 			}
+			full = len(msgs) == maxBatch
 			markAll(markRead, msgs)
 			bh.Messages(msgs)
 			markAll(markHandled, msgs)
@@ -399,6 +406,16 @@ func (l *link) deliverSignalling(r io.Reader) error {
 		}
 		if err != nil {
 			return err
+		}
+		if full && frameBufferedAt(br, 0) {
+			// More came than a batch: let this node's other goroutines
+			// run before handling it, among them the connection's, which
+			// sends the answers to this batch, so that the peer works on
+			// them while this node handles the rest. A node runs on one
+			// P (internal/procs), so without this its answers left only
+			// once it had handled everything that had arrived, and two
+			// busy nodes took turns, each idle while the other worked.
+			runtime.Gosched()
 		}
 	}
 }
