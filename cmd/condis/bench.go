@@ -72,11 +72,14 @@ On a terminal, bench shows its progress on stderr while the calls run: one
 line, rewritten every second, with the calls done so far, the calls asked for,
 and the rate over the last second.
 
-With --growth N, bench measures the call rate twice in the same run: first
-as above with no other call, then with N calls to NODE/SERVICE set up
+With --growth N, bench measures the call rate three times in the same run:
+first as above with no other call, then with N calls to NODE/SERVICE set up
 beforehand and held established while the --calls measured calls run
 (the node sets them up 64 at a time, or --concurrency if more, and
-releases them after). It prints both rates and their ratio, and the memory
+releases them after), then with none held again (and --warmup W before
+it). It prints the three rates and the ratio of the rate with the calls
+held to the mean of the two with none, so that a host whose speed drifts
+during the run moves both sides of the ratio alike; and the memory
 per held VC: the calling node's live Go heap after a garbage collection
 with the calls held, less the same before, divided by N (the called
 node's memory is not measured). Nothing is shown while the held calls are
@@ -146,6 +149,19 @@ reported a contract violation during the run.`,
 					return fmt.Errorf("with %d held: %w", growth, err)
 				}
 				grown = &growthReport{Hold: growth, Bench: held, Ratio: ratio(held.Rate, res.Rate)}
+				if held.Held == growth && held.Stopped == "" {
+					line.dest = args[0]
+					again, err := node.BenchWithProgress(cmd.Context(), socket, node.Request{Dest: args[0], Calls: calls, Concurrency: conc, Warmup: warmup}, progress)
+					line.clear()
+					if err != nil {
+						return err
+					}
+					if err := warmupVerdict(again); err != nil {
+						return fmt.Errorf("with none held again: %w", err)
+					}
+					grown.After = &again
+					grown.Ratio = ratio(held.Rate, (res.Rate+again.Rate)/2)
+				}
 				if after, err = nodeStatuses(cmd.Context(), sockets); err != nil {
 					return err
 				}
@@ -293,8 +309,21 @@ type benchReport struct {
 type growthReport struct {
 	Hold  int              `json:"hold"`  // N: calls asked to be held
 	Bench node.BenchResult `json:"bench"` // the measured calls, with them held
-	// Ratio is Bench.Rate over the rate with none held.
+	// After is the run with none held again, once the held calls were
+	// released (nil if they were not all held, or that run failed).
+	After *node.BenchResult `json:"after,omitempty"`
+	// Ratio is Bench.Rate over the rate with none held: the mean of the
+	// runs before and after, so that a host whose speed drifts during the
+	// run moves both sides alike.
 	Ratio float64 `json:"ratio"`
+}
+
+// noneRate is the rate with none held that Ratio is taken against.
+func (g growthReport) noneRate(before node.BenchResult) float64 {
+	if g.After == nil {
+		return before.Rate
+	}
+	return (before.Rate + g.After.Rate) / 2
 }
 
 // growthVerdict is bench --growth's exit status: benchVerdict over both
@@ -317,6 +346,11 @@ func growthVerdict(none node.BenchResult, g growthReport, vs []nodeViolations) e
 	} else if err := benchVerdict(h, vs); err != nil {
 		problems = append(problems, fmt.Sprintf("with %d held: %v", g.Hold, err))
 	}
+	if g.After != nil {
+		if err := benchVerdict(*g.After, nil); err != nil {
+			problems = append(problems, "with none held again: "+err.Error())
+		}
+	}
 	if g.Bench.HeldLost > 0 {
 		problems = append(problems, fmt.Sprintf("%d of the %d held calls were closed by the far end during the run", g.Bench.HeldLost, g.Bench.Held))
 	}
@@ -335,7 +369,16 @@ func printGrowth(w io.Writer, none node.BenchResult, g growthReport) {
 		printWarmupAs(w, fmt.Sprintf("%s with %d held", r.Dest, h.Held), r)
 	}
 	printBenchAs(w, fmt.Sprintf("bench %s, %d of %d held (set up in %.3f s)", h.Dest, h.Held, g.Hold, h.HoldSeconds), h, nil)
-	fmt.Fprintf(w, "growth: %.0f calls/s with %d held, %.0f with none: ratio %.2f\n", h.Rate, h.Held, none.Rate, g.Ratio)
+	if a := g.After; a != nil {
+		if r := a.Warmup; r != nil {
+			printWarmupAs(w, r.Dest+", none held again", r)
+		}
+		printBenchAs(w, fmt.Sprintf("bench %s, none held again", a.Dest), *a, nil)
+		fmt.Fprintf(w, "growth: %.0f calls/s with %d held, %.0f with none (%.0f before, %.0f after): ratio %.2f\n",
+			h.Rate, h.Held, g.noneRate(none), none.Rate, a.Rate, g.Ratio)
+	} else {
+		fmt.Fprintf(w, "growth: %.0f calls/s with %d held, %.0f with none: ratio %.2f\n", h.Rate, h.Held, none.Rate, g.Ratio)
+	}
 	if h.Held > 0 {
 		fmt.Fprintf(w, "  memory per held VC: %.0f octets of the calling node's live Go heap (after a GC, held less before); the called node's not measured\n", h.HeapPerHeldVc)
 	}

@@ -159,9 +159,10 @@ func TestBenchCommandBaselines(t *testing.T) {
 	}
 }
 
-// TestBenchCommandGrowth: bench --growth N measures with none held and
-// with N held, in that order, and prints both runs, the ratio of their
-// rates and the memory per held VC, saying whose memory it is.
+// TestBenchCommandGrowth: bench --growth N measures with none held, with
+// N held, and with none held again, in that order, and prints the three
+// runs, the ratio of the rate with N held to the mean of the other two,
+// and the memory per held VC, saying whose memory it is.
 func TestBenchCommandGrowth(t *testing.T) {
 	n := startNode(t)
 	n.listenEcho(t, "echo")
@@ -171,8 +172,8 @@ func TestBenchCommandGrowth(t *testing.T) {
 		t.Fatalf("bench: %v\n%s", err, out.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 11 {
-		t.Fatalf("%d lines, want 11:\n%s", len(lines), out.String())
+	if len(lines) != 15 {
+		t.Fatalf("%d lines, want 15:\n%s", len(lines), out.String())
 	}
 	if lines[0] != "bench any/echo, none held: 30 calls, 3 in flight: 30 connected and closed, 0 failed" ||
 		!strings.HasPrefix(lines[1], "  rate ") || !strings.HasPrefix(lines[2], "  setup  mean ") || !strings.HasPrefix(lines[3], "  cycle  mean ") {
@@ -183,19 +184,24 @@ func TestBenchCommandGrowth(t *testing.T) {
 		!strings.HasPrefix(lines[5], "  rate ") || !strings.HasPrefix(lines[6], "  setup  mean ") || !strings.HasPrefix(lines[7], "  cycle  mean ") {
 		t.Errorf("the run with calls held:\n%s", out.String())
 	}
-	var held, none, r float64
-	if k, err := fmt.Sscanf(lines[8], "growth: %f calls/s with 20 held, %f with none: ratio %f", &held, &none, &r); k != 3 || err != nil || held <= 0 || none <= 0 {
-		t.Errorf("growth line %q: %v", lines[8], err)
-	} else if want := held / none; r < want*0.98-0.01 || r > want*1.02+0.01 {
-		t.Errorf("ratio %.2f, want %.2f / %.0f", r, held, none)
+	if lines[8] != "bench any/echo, none held again: 30 calls, 3 in flight: 30 connected and closed, 0 failed" ||
+		!strings.HasPrefix(lines[9], "  rate ") || !strings.HasPrefix(lines[10], "  setup  mean ") || !strings.HasPrefix(lines[11], "  cycle  mean ") {
+		t.Errorf("the run with none held again:\n%s", out.String())
+	}
+	// The ratio is against the mean of the two runs with none held.
+	var held, none, before, after, r float64
+	if k, err := fmt.Sscanf(lines[12], "growth: %f calls/s with 20 held, %f with none (%f before, %f after): ratio %f", &held, &none, &before, &after, &r); k != 5 || err != nil || held <= 0 || before <= 0 || after <= 0 {
+		t.Errorf("growth line %q: %v", lines[12], err)
+	} else if want := held / ((before + after) / 2); r < want*0.98-0.01 || r > want*1.02+0.01 || none < (before+after)/2-1 || none > (before+after)/2+1 {
+		t.Errorf("ratio %.2f and none %.0f, want %.0f / mean(%.0f, %.0f)", r, none, held, before, after)
 	}
 	var heap float64
-	if k, _ := fmt.Sscanf(lines[9], "  memory per held VC: %f octets of the calling node's live Go heap", &heap); k != 1 ||
-		!strings.HasSuffix(lines[9], "(after a GC, held less before); the called node's not measured") {
-		t.Errorf("memory line %q", lines[9])
+	if k, _ := fmt.Sscanf(lines[13], "  memory per held VC: %f octets of the calling node's live Go heap", &heap); k != 1 ||
+		!strings.HasSuffix(lines[13], "(after a GC, held less before); the called node's not measured") {
+		t.Errorf("memory line %q", lines[13])
 	}
-	if !strings.HasPrefix(lines[10], "  contract violations during the run: TestBenchCommandGrowth: none") {
-		t.Errorf("violations line %q", lines[10])
+	if !strings.HasPrefix(lines[14], "  contract violations during the run: TestBenchCommandGrowth: none") {
+		t.Errorf("violations line %q", lines[14])
 	}
 
 	// --json: the run with none held as the bench, the other as growth.
@@ -209,15 +215,16 @@ func TestBenchCommandGrowth(t *testing.T) {
 		t.Fatalf("%v:\n%s", err, out.String())
 	}
 	if g := rep.Growth; g == nil || g.Hold != 5 || g.Bench.Held != 5 || g.Bench.Connected != 10 || rep.Bench.Held != 0 || rep.Bench.Connected != 10 ||
-		g.Ratio != ratio(g.Bench.Rate, rep.Bench.Rate) || rep.Baseline != nil {
+		g.After == nil || g.After.Held != 0 || g.After.Connected != 10 ||
+		g.Ratio != ratio(g.Bench.Rate, (rep.Bench.Rate+g.After.Rate)/2) || rep.Baseline != nil {
 		t.Errorf("report %+v, growth %+v", rep, rep.Growth)
 	}
 }
 
 // TestBenchCommandGrowthWarmup: with --growth, --warmup W makes W
-// unmeasured calls before each measured run: before the one with none
-// held, and once the calls are held before the other, each on a line of
-// its own and in the JSON.
+// unmeasured calls before each measured run: before the first with none
+// held, once the calls are held before the next, and before the run with
+// none held again, each on a line of its own and in the JSON.
 func TestBenchCommandGrowthWarmup(t *testing.T) {
 	n := startNode(t)
 	n.listenEcho(t, "echo")
@@ -227,10 +234,12 @@ func TestBenchCommandGrowthWarmup(t *testing.T) {
 		t.Fatalf("bench: %v\n%s", err, out.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 13 || lines[0] != "warm-up any/echo: 70 calls, 64 in flight, not measured: 70 connected and closed, 0 failed" ||
+	if len(lines) != 18 || lines[0] != "warm-up any/echo: 70 calls, 64 in flight, not measured: 70 connected and closed, 0 failed" ||
 		!strings.HasPrefix(lines[1], "bench any/echo, none held: 30 calls") ||
 		lines[5] != "warm-up any/echo with 20 held: 70 calls, 64 in flight, not measured: 70 connected and closed, 0 failed" ||
-		!strings.HasPrefix(lines[6], "bench any/echo, 20 of 20 held (set up in ") || !strings.HasPrefix(lines[10], "growth: ") {
+		!strings.HasPrefix(lines[6], "bench any/echo, 20 of 20 held (set up in ") ||
+		lines[10] != "warm-up any/echo, none held again: 70 calls, 64 in flight, not measured: 70 connected and closed, 0 failed" ||
+		!strings.HasPrefix(lines[11], "bench any/echo, none held again: 30 calls") || !strings.HasPrefix(lines[15], "growth: ") {
 		t.Errorf("output:\n%s", out.String())
 	}
 	out.Reset()
@@ -242,7 +251,8 @@ func TestBenchCommandGrowthWarmup(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("%v:\n%s", err, out.String())
 	}
-	if g := rep.Growth; rep.Warmup == nil || rep.Warmup.Connected != 7 || g == nil || g.Bench.Warmup == nil || g.Bench.Warmup.Connected != 7 || g.Bench.Connected != 10 {
+	if g := rep.Growth; rep.Warmup == nil || rep.Warmup.Connected != 7 || g == nil || g.Bench.Warmup == nil || g.Bench.Warmup.Connected != 7 || g.Bench.Connected != 10 ||
+		g.After == nil || g.After.Warmup == nil || g.After.Warmup.Connected != 7 || g.After.Connected != 10 {
 		t.Errorf("report %+v, growth %+v", rep, rep.Growth)
 	}
 }
