@@ -668,7 +668,13 @@ type yieldRecorder struct {
 	sizes   []int
 	ranLate []int // batches before which the previous one's goroutine had not run
 	ran     atomic.Bool
+	// away, if set, is how far the goroutine of batch i moves the clock
+	// (the time the reader spends in its yield).
+	away func(i int) time.Duration
+	clk  atomic.Int64 // the link's clock, in nanoseconds
 }
+
+func (r *yieldRecorder) now() time.Time { return time.Unix(0, r.clk.Load()) }
 
 func (r *yieldRecorder) Message(msg []byte) { r.Messages([][]byte{msg}) }
 
@@ -678,7 +684,13 @@ func (r *yieldRecorder) Messages(msgs [][]byte) {
 	}
 	r.sizes = append(r.sizes, len(msgs))
 	r.ran.Store(false)
-	go r.ran.Store(true) // as a batch's answers wake the connection's goroutine
+	i := len(r.sizes) - 1
+	go func() { // as a batch's answers wake the connection's goroutine
+		r.ran.Store(true)
+		if r.away != nil {
+			r.clk.Add(int64(r.away(i)))
+		}
+	}()
 }
 
 // yieldBorrower is a yieldRecorder that only borrows its messages.
@@ -715,5 +727,54 @@ func TestSignallingReaderYieldsBetweenBatches(t *testing.T) {
 		if len(rec.ranLate) > 0 {
 			t.Errorf("lend %v: batches %v came before the previous batch's goroutine ran: the reader did not yield", lend, rec.ranLate)
 		}
+	}
+}
+
+// twoParts hands over first, then (at the next Read) second, as a stream
+// does when the rest arrives after the reader has caught up.
+type twoParts struct{ first, second *bytes.Reader }
+
+func (p *twoParts) Read(b []byte) (int, error) {
+	if p.first.Len() > 0 {
+		return p.first.Read(b)
+	}
+	return p.second.Read(b)
+}
+
+// TestSignallingReaderStopsYieldingWhenLate: a yield that keeps the
+// reader away longer than lateYield (the node busy with other work) makes
+// it read on without yielding until it has caught up with what arrived, so
+// that the peer's signalling queue does not overflow while the reader
+// waits for its turns (a node releasing a million calls lost its link so);
+// once caught up, it yields again.
+func TestSignallingReaderStopsYieldingWhenLate(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	part := func(first int) *bytes.Reader {
+		var b []byte
+		for i := range 3 * maxBatch {
+			b = appendFrame(b, sigMsg(uint32(first+i), 20))
+		}
+		return bytes.NewReader(b)
+	}
+	rec := &yieldRecorder{away: func(i int) time.Duration {
+		if i == 0 || i == 3 {
+			return lateYield + time.Millisecond // the yields after batches 0 and 3 come back late
+		}
+		return lateYield / 2
+	}}
+	l := &link{e: &Endpoint{log: slog.New(slog.DiscardHandler)}, h: rec}
+	l.readClock = rec.now
+	if err := l.deliverSignalling(&twoParts{part(0), part(3 * maxBatch)}); err != io.EOF {
+		t.Fatalf("ended with %v, want io.EOF", err)
+	}
+	if want := []int{maxBatch, maxBatch, maxBatch, maxBatch, maxBatch, maxBatch}; !slices.Equal(rec.sizes, want) {
+		t.Fatalf("batches of %v, want %v", rec.sizes, want)
+	}
+	// Yields after batches 0 and 3 (the first of each part); none after 1
+	// and 4, since the yield before each came back late; none after 2 and
+	// 5, the last of each part, with nothing more buffered (a real stream
+	// would block there).
+	if want := []int{2, 3, 5}; !slices.Equal(rec.ranLate, want) {
+		t.Errorf("batches %v came before the previous batch's goroutine ran, want %v", rec.ranLate, want)
 	}
 }

@@ -53,6 +53,9 @@ type link struct {
 	upDone   chan struct{} // closed when LinkUp has returned
 	downDone chan struct{} // closed when LinkDown has returned
 	h        transport.LinkHandler
+	// readClock is the signalling reader's clock (nil: time.Now; tests
+	// set one before the reader starts).
+	readClock func() time.Time
 
 	localReason atomic.Uint32 // transport.DownReason of a local close, 0 if none
 
@@ -346,6 +349,10 @@ func appendFrame(b, msg []byte) []byte {
 // most (docs/performance.md, "Two nodes taking turns").
 const maxBatch = 32
 
+// lateYield is how long the signalling reader may be away in a yield
+// between batches before it stops yielding until it has caught up.
+const lateYield = time.Millisecond
+
 // readSignalling reads length-prefixed messages until the stream or the
 // connection ends. Through a buffer: one stream Read takes in whatever
 // has arrived, and when the handler is a transport.BatchHandler the whole
@@ -372,7 +379,15 @@ func (l *link) deliverSignalling(r io.Reader) error {
 	bh, _ := l.h.(transport.BatchHandler)
 	_, lend := l.h.(transport.MessageBorrower)
 	var msgs [][]byte
+	now := l.readClock
+	if now == nil {
+		now = time.Now
+	}
+	yielding := true
 	for {
+		if br.Buffered() == 0 {
+			yielding = true // caught up: whatever made a yield late has passed
+		}
 		var msg []byte
 		var err error
 		lent := 0 // octets of br's buffer the messages in hand lie in
@@ -407,7 +422,7 @@ func (l *link) deliverSignalling(r io.Reader) error {
 		if err != nil {
 			return err
 		}
-		if full && frameBufferedAt(br, 0) {
+		if full && yielding && frameBufferedAt(br, 0) {
 			// More came than a batch: let this node's other goroutines
 			// run before handling it, among them the connection's, which
 			// sends the answers to this batch, so that the peer works on
@@ -415,7 +430,15 @@ func (l *link) deliverSignalling(r io.Reader) error {
 			// P (internal/procs), so without this its answers left only
 			// once it had handled everything that had arrived, and two
 			// busy nodes took turns, each idle while the other worked.
+			t := now()
 			runtime.Gosched()
+			if now().Sub(t) > lateYield {
+				// The node is busy with other work (a million calls
+				// being released): read on without yielding until
+				// caught up, or the peer's queue of signalling for this
+				// node overflows while the reader waits for its turns.
+				yielding = false
+			}
 		}
 	}
 }
