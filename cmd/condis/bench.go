@@ -77,9 +77,10 @@ first as above with no other call, then with N calls to NODE/SERVICE set up
 beforehand and held established while the --calls measured calls run
 (the node sets them up 64 at a time, or --concurrency if more, and
 releases them after), then with none held again (and --warmup W before
-it). It prints the three rates and the ratio of the rate with the calls
-held to the mean of the two with none, so that a host whose speed drifts
-during the run moves both sides of the ratio alike; and the memory
+it). It prints the three rates, the ratio of the rate with the calls held
+to the rate with none before, the rate after as a share of the one before
+(how far the machine and the nodes drifted during the run; a node that
+has just released many calls runs slower for a while), and the memory
 per held VC: the calling node's live Go heap after a garbage collection
 with the calls held, less the same before, divided by N (the called
 node's memory is not measured). Nothing is shown while the held calls are
@@ -160,7 +161,6 @@ reported a contract violation during the run.`,
 						return fmt.Errorf("with none held again: %w", err)
 					}
 					grown.After = &again
-					grown.Ratio = ratio(held.Rate, (res.Rate+again.Rate)/2)
 				}
 				if after, err = nodeStatuses(cmd.Context(), sockets); err != nil {
 					return err
@@ -310,20 +310,13 @@ type growthReport struct {
 	Hold  int              `json:"hold"`  // N: calls asked to be held
 	Bench node.BenchResult `json:"bench"` // the measured calls, with them held
 	// After is the run with none held again, once the held calls were
-	// released (nil if they were not all held, or that run failed).
+	// released (nil if they were not all held): how far the machine and
+	// the nodes drifted during the run. It is not in Ratio: a node that
+	// has just released many calls runs slower for a while, and a mean
+	// with it would flatter the ratio.
 	After *node.BenchResult `json:"after,omitempty"`
-	// Ratio is Bench.Rate over the rate with none held: the mean of the
-	// runs before and after, so that a host whose speed drifts during the
-	// run moves both sides alike.
+	// Ratio is Bench.Rate over the rate with none held before.
 	Ratio float64 `json:"ratio"`
-}
-
-// noneRate is the rate with none held that Ratio is taken against.
-func (g growthReport) noneRate(before node.BenchResult) float64 {
-	if g.After == nil {
-		return before.Rate
-	}
-	return (before.Rate + g.After.Rate) / 2
 }
 
 // growthVerdict is bench --growth's exit status: benchVerdict over both
@@ -374,10 +367,10 @@ func printGrowth(w io.Writer, none node.BenchResult, g growthReport) {
 			printWarmupAs(w, r.Dest+", none held again", r)
 		}
 		printBenchAs(w, fmt.Sprintf("bench %s, none held again", a.Dest), *a, nil)
-		fmt.Fprintf(w, "growth: %.0f calls/s with %d held, %.0f with none (%.0f before, %.0f after): ratio %.2f\n",
-			h.Rate, h.Held, g.noneRate(none), none.Rate, a.Rate, g.Ratio)
-	} else {
-		fmt.Fprintf(w, "growth: %.0f calls/s with %d held, %.0f with none: ratio %.2f\n", h.Rate, h.Held, none.Rate, g.Ratio)
+	}
+	fmt.Fprintf(w, "growth: %.0f calls/s with %d held, %.0f with none: ratio %.2f\n", h.Rate, h.Held, none.Rate, g.Ratio)
+	if a := g.After; a != nil {
+		fmt.Fprintf(w, "  with none held again after: %.0f calls/s (%.2f of before)\n", a.Rate, ratio(a.Rate, none.Rate))
 	}
 	if h.Held > 0 {
 		fmt.Fprintf(w, "  memory per held VC: %.0f octets of the calling node's live Go heap (after a GC, held less before); the called node's not measured\n", h.HeapPerHeldVc)

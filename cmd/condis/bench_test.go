@@ -161,8 +161,9 @@ func TestBenchCommandBaselines(t *testing.T) {
 
 // TestBenchCommandGrowth: bench --growth N measures with none held, with
 // N held, and with none held again, in that order, and prints the three
-// runs, the ratio of the rate with N held to the mean of the other two,
-// and the memory per held VC, saying whose memory it is.
+// runs, the ratio of the rate with N held to the first, the third as a
+// share of the first, and the memory per held VC, saying whose memory it
+// is.
 func TestBenchCommandGrowth(t *testing.T) {
 	n := startNode(t)
 	n.listenEcho(t, "echo")
@@ -172,8 +173,8 @@ func TestBenchCommandGrowth(t *testing.T) {
 		t.Fatalf("bench: %v\n%s", err, out.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 15 {
-		t.Fatalf("%d lines, want 15:\n%s", len(lines), out.String())
+	if len(lines) != 16 {
+		t.Fatalf("%d lines, want 16:\n%s", len(lines), out.String())
 	}
 	if lines[0] != "bench any/echo, none held: 30 calls, 3 in flight: 30 connected and closed, 0 failed" ||
 		!strings.HasPrefix(lines[1], "  rate ") || !strings.HasPrefix(lines[2], "  setup  mean ") || !strings.HasPrefix(lines[3], "  cycle  mean ") {
@@ -188,20 +189,25 @@ func TestBenchCommandGrowth(t *testing.T) {
 		!strings.HasPrefix(lines[9], "  rate ") || !strings.HasPrefix(lines[10], "  setup  mean ") || !strings.HasPrefix(lines[11], "  cycle  mean ") {
 		t.Errorf("the run with none held again:\n%s", out.String())
 	}
-	// The ratio is against the mean of the two runs with none held.
-	var held, none, before, after, r float64
-	if k, err := fmt.Sscanf(lines[12], "growth: %f calls/s with 20 held, %f with none (%f before, %f after): ratio %f", &held, &none, &before, &after, &r); k != 5 || err != nil || held <= 0 || before <= 0 || after <= 0 {
+	var held, none, r, after, share float64
+	if k, err := fmt.Sscanf(lines[12], "growth: %f calls/s with 20 held, %f with none: ratio %f", &held, &none, &r); k != 3 || err != nil || held <= 0 || none <= 0 {
 		t.Errorf("growth line %q: %v", lines[12], err)
-	} else if want := held / ((before + after) / 2); r < want*0.98-0.01 || r > want*1.02+0.01 || none < (before+after)/2-1 || none > (before+after)/2+1 {
-		t.Errorf("ratio %.2f and none %.0f, want %.0f / mean(%.0f, %.0f)", r, none, held, before, after)
+	} else if want := held / none; r < want*0.98-0.01 || r > want*1.02+0.01 {
+		t.Errorf("ratio %.2f, want %.0f / %.0f", r, held, none)
+	}
+	// The run after is reported as a share of the run before, not in the ratio.
+	if k, err := fmt.Sscanf(lines[13], "  with none held again after: %f calls/s (%f of before)", &after, &share); k != 2 || err != nil || after <= 0 {
+		t.Errorf("after line %q: %v", lines[13], err)
+	} else if want := after / none; share < want*0.98-0.01 || share > want*1.02+0.01 {
+		t.Errorf("after %.0f is %.2f of before, want %.0f / %.0f", after, share, after, none)
 	}
 	var heap float64
-	if k, _ := fmt.Sscanf(lines[13], "  memory per held VC: %f octets of the calling node's live Go heap", &heap); k != 1 ||
-		!strings.HasSuffix(lines[13], "(after a GC, held less before); the called node's not measured") {
-		t.Errorf("memory line %q", lines[13])
+	if k, _ := fmt.Sscanf(lines[14], "  memory per held VC: %f octets of the calling node's live Go heap", &heap); k != 1 ||
+		!strings.HasSuffix(lines[14], "(after a GC, held less before); the called node's not measured") {
+		t.Errorf("memory line %q", lines[14])
 	}
-	if !strings.HasPrefix(lines[14], "  contract violations during the run: TestBenchCommandGrowth: none") {
-		t.Errorf("violations line %q", lines[14])
+	if !strings.HasPrefix(lines[15], "  contract violations during the run: TestBenchCommandGrowth: none") {
+		t.Errorf("violations line %q", lines[15])
 	}
 
 	// --json: the run with none held as the bench, the other as growth.
@@ -216,7 +222,7 @@ func TestBenchCommandGrowth(t *testing.T) {
 	}
 	if g := rep.Growth; g == nil || g.Hold != 5 || g.Bench.Held != 5 || g.Bench.Connected != 10 || rep.Bench.Held != 0 || rep.Bench.Connected != 10 ||
 		g.After == nil || g.After.Held != 0 || g.After.Connected != 10 ||
-		g.Ratio != ratio(g.Bench.Rate, (rep.Bench.Rate+g.After.Rate)/2) || rep.Baseline != nil {
+		g.Ratio != ratio(g.Bench.Rate, rep.Bench.Rate) || rep.Baseline != nil {
 		t.Errorf("report %+v, growth %+v", rep, rep.Growth)
 	}
 }
@@ -234,7 +240,7 @@ func TestBenchCommandGrowthWarmup(t *testing.T) {
 		t.Fatalf("bench: %v\n%s", err, out.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 18 || lines[0] != "warm-up any/echo: 70 calls, 64 in flight, not measured: 70 connected and closed, 0 failed" ||
+	if len(lines) != 19 || lines[0] != "warm-up any/echo: 70 calls, 64 in flight, not measured: 70 connected and closed, 0 failed" ||
 		!strings.HasPrefix(lines[1], "bench any/echo, none held: 30 calls") ||
 		lines[5] != "warm-up any/echo with 20 held: 70 calls, 64 in flight, not measured: 70 connected and closed, 0 failed" ||
 		!strings.HasPrefix(lines[6], "bench any/echo, 20 of 20 held (set up in ") ||
