@@ -357,10 +357,9 @@ const lateYield = time.Millisecond
 // connection ends. Through a buffer: one stream Read takes in whatever
 // has arrived, and when the handler is a transport.BatchHandler the whole
 // messages already buffered go to it in Messages calls of up to maxBatch,
-// with a yield between two. A
-// transport.MessageBorrower is lent the messages that lie whole in the
-// buffer instead of getting copies: they stay there, unread, until the
-// handler returns.
+// with a yield between two. A transport.MessageBorrower is lent the
+// messages that lie whole in the buffer instead of getting copies: they
+// stay there, unread, until the handler returns.
 func (l *link) readSignalling() {
 	err := l.deliverSignalling(l.sig)
 	if errors.Is(err, errFrameLength) {
