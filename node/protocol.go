@@ -419,9 +419,8 @@ const (
 	BenchHoldConcurrency = 64
 	// BenchWarmupConcurrency is how many of a bench's warm-up calls
 	// (Request.Warmup) are in flight at once (or as many as the measured
-	// calls, if more):
-	// they are there to bring the nodes to their steady state, not to be
-	// measured.
+	// calls, if more): they are there to bring the nodes to their steady
+	// state, not to be measured.
 	BenchWarmupConcurrency = 64
 )
 
@@ -468,10 +467,11 @@ type Request struct {
 	// Warmup asks for this many calls to Dest that are not measured,
 	// made just before the measured ones (with Hold, once the held calls
 	// are up), BenchWarmupConcurrency in flight or as many as the
-	// measured calls if more (0 to MaxBenchCalls; 0: none). Setting up many calls to hold grows
-	// a node's live heap, and so the heap the collector lets it fill
-	// before it collects: the calls after are the first to use that
-	// memory, and fault its pages in (docs/performance.md).
+	// measured calls if more (0 to MaxBenchCalls; 0: none). Setting up
+	// many calls to hold grows a node's live heap, and so the heap the
+	// collector lets it fill before it collects: the calls after are the
+	// first to use that memory, and fault its pages in
+	// (docs/performance.md).
 	Warmup int `json:"warmup,omitempty"`
 
 	// party-add (with Dest), party-drop, modify (with Tx and Rx), hangup

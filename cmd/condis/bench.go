@@ -125,7 +125,8 @@ reported a contract violation during the run.`,
 			if isTerminal(cmd.ErrOrStderr()) {
 				progress = line.update
 			}
-			res, err := node.BenchWithProgress(cmd.Context(), socket, node.Request{Dest: args[0], Calls: calls, Concurrency: conc, Warmup: warmup}, progress)
+			req := node.Request{Dest: args[0], Calls: calls, Concurrency: conc, Warmup: warmup} // with none held
+			res, err := node.BenchWithProgress(cmd.Context(), socket, req, progress)
 			line.clear()
 			if err != nil {
 				return err
@@ -141,7 +142,9 @@ reported a contract violation during the run.`,
 			var grown *growthReport
 			if growth > 0 {
 				line.dest = fmt.Sprintf("%s (%d held)", args[0], growth)
-				held, err := node.BenchWithProgress(cmd.Context(), socket, node.Request{Dest: args[0], Calls: calls, Concurrency: conc, Hold: growth, Warmup: warmup}, progress)
+				holding := req
+				holding.Hold = growth
+				held, err := node.BenchWithProgress(cmd.Context(), socket, holding, progress)
 				line.clear()
 				if err != nil {
 					return err
@@ -152,7 +155,7 @@ reported a contract violation during the run.`,
 				grown = &growthReport{Hold: growth, Bench: held, Ratio: ratio(held.Rate, res.Rate)}
 				if held.Held == growth && held.Stopped == "" {
 					line.dest = args[0]
-					again, err := node.BenchWithProgress(cmd.Context(), socket, node.Request{Dest: args[0], Calls: calls, Concurrency: conc, Warmup: warmup}, progress)
+					again, err := node.BenchWithProgress(cmd.Context(), socket, req, progress)
 					line.clear()
 					if err != nil {
 						return err
