@@ -53,9 +53,11 @@ type link struct {
 	upDone   chan struct{} // closed when LinkUp has returned
 	downDone chan struct{} // closed when LinkDown has returned
 	h        transport.LinkHandler
-	// readClock is the signalling reader's clock (nil: time.Now; tests
-	// set one before the reader starts).
+	// readClock and readYield are the signalling reader's clock and its
+	// yield between batches (nil: time.Now and runtime.Gosched; tests set
+	// them before the reader starts).
 	readClock func() time.Time
+	readYield func()
 
 	localReason atomic.Uint32 // transport.DownReason of a local close, 0 if none
 
@@ -378,9 +380,12 @@ func (l *link) deliverSignalling(r io.Reader) error {
 	bh, _ := l.h.(transport.BatchHandler)
 	_, lend := l.h.(transport.MessageBorrower)
 	var msgs [][]byte
-	now := l.readClock
+	now, yield := l.readClock, l.readYield
 	if now == nil {
 		now = time.Now
+	}
+	if yield == nil {
+		yield = runtime.Gosched
 	}
 	yielding := true
 	for {
@@ -430,7 +435,7 @@ func (l *link) deliverSignalling(r io.Reader) error {
 			// once it had handled everything that had arrived, and two
 			// busy nodes took turns, each idle while the other worked.
 			t := now()
-			runtime.Gosched()
+			yield()
 			if now().Sub(t) > lateYield {
 				// The node is busy with other work (a million calls
 				// being released): read on without yielding until
