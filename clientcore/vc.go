@@ -295,7 +295,7 @@ func (v *VC) qosBusyLocked() bool { return v.more != nil && v.more.qos != nil }
 
 // setName records v's handle's name, once.
 func (v *VC) setName(h *ndis.Vc) {
-	n := copy(v.name[:], h.String())
+	n := len(h.AppendName(v.name[:0])) // fits: maxNameLen is the longest
 	v.nameLen.Store(uint32(n))
 }
 

@@ -2,6 +2,7 @@ package ndis
 
 import (
 	"fmt"
+	"strconv"
 	"sync"
 )
 
@@ -235,6 +236,10 @@ func (v *Vc) creator() driver {
 
 // String names the VC for traces ("vc#7").
 func (v *Vc) String() string { return idName("vc#", v.id) }
+
+// AppendName appends v's name, as String gives it, to b: for a holder
+// that keeps the name in storage of its own, without a string per VC.
+func (v *Vc) AppendName(b []byte) []byte { return strconv.AppendUint(append(b, "vc#"...), v.id, 10) }
 
 // cm returns the call-manager handlers responsible for the VC.
 func (v *Vc) cm() CallManagerHandlers {

@@ -43,3 +43,20 @@ func TestNameOneAllocation(t *testing.T) {
 		t.Errorf("Vc.String allocates %v times; want 1", n)
 	}
 }
+
+// TestAppendName: AppendName writes String's name into the caller's
+// storage, without an allocation when it fits (clientcore keeps every VC's
+// name so).
+func TestAppendName(t *testing.T) {
+	v := &Vc{id: 18446744073709551615}
+	var room [len("vc#18446744073709551615")]byte
+	if got := string(v.AppendName(room[:0])); got != v.String() {
+		t.Fatalf("AppendName = %q; want %q", got, v.String())
+	}
+	if got := string(v.AppendName([]byte("x "))); got != "x vc#18446744073709551615" {
+		t.Fatalf("AppendName after x = %q", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = v.AppendName(room[:0]) }); n != 0 {
+		t.Errorf("AppendName allocates %v times; want 0", n)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -26,8 +27,10 @@ func TestNodeGCFloor(t *testing.T) {
 }
 
 // TestNodeProfiling: the hidden --cpuprofile and --trace flags, and
-// CONDIS_NODE_PROFILE, write a CPU profile and an execution trace.
+// CONDIS_NODE_PROFILE, write a CPU profile and an execution trace; the
+// variable also an allocation profile.
 func TestNodeProfiling(t *testing.T) {
+	defer func(r int) { runtime.MemProfileRate = r }(runtime.MemProfileRate)
 	dir := t.TempDir()
 	p := profiling{cpu: filepath.Join(dir, "cpu.pprof"), trace: filepath.Join(dir, "trace.out")}
 	end, err := p.start("ignored.toml")
@@ -45,7 +48,7 @@ func TestNodeProfiling(t *testing.T) {
 	if err := end(); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"cpu.pprof", "trace.out", "alpha.cpu.pprof", "alpha.trace"} {
+	for _, f := range []string{"cpu.pprof", "trace.out", "alpha.cpu.pprof", "alpha.trace", "alpha.allocs.pprof"} {
 		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Size() == 0 {
 			t.Errorf("%s: %v (size %v)", f, err, fi)
 		}
