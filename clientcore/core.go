@@ -80,6 +80,15 @@ type CallManager interface {
 	Cause(vc *ndis.Vc, st ndis.Status) uni.Cause
 }
 
+// ParamsRecycler is implemented by call managers that take back the
+// parameters CallParams built once the Core is done with them: a
+// point-to-point NdisClMakeCall's, after its MakeCall has completed (NDIS
+// returns them to the client then). A busy node otherwise leaves a set
+// behind per call.
+type ParamsRecycler interface {
+	RecycleCallParams(*ndis.CallParameters)
+}
+
 // DeferredWork is implemented by call managers whose deferred work runs
 // only when asked (the in-memory MCM's Loop). The Core calls RunDeferred on
 // its worker after each request it makes and whenever it is woken, never

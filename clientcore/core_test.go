@@ -43,6 +43,12 @@ func (m *memCM) RunDeferred()                               { m.fab.Run() }
 // startCore is a Core on a strict mediator with the in-memory MCM in mode.
 func startCore(t *testing.T, mode memdrv.Mode) *Core {
 	t.Helper()
+	return startCoreWith(t, mode, func(m *memCM) CallManager { return m })
+}
+
+// startCoreWith is startCore with the call manager wrap makes of memCM.
+func startCoreWith(t *testing.T, mode memdrv.Mode, wrap func(*memCM) CallManager) *Core {
+	t.Helper()
 	m := ndis.New(ndis.Options{Name: t.Name(), OnViolation: ndis.FailOn(t)})
 	fab := memdrv.NewFabric()
 	mc, st := memdrv.NewMCM(m, "mcm", fab)
@@ -50,7 +56,7 @@ func startCore(t *testing.T, mode memdrv.Mode) *Core {
 		t.Fatalf("NewMCM: %v", st)
 	}
 	mc.SetMode(mode)
-	c, err := New(context.Background(), &memCM{mcm: mc, fab: fab}, Options{Name: "test"})
+	c, err := New(context.Background(), wrap(&memCM{mcm: mc, fab: fab}), Options{Name: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

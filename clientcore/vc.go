@@ -611,6 +611,7 @@ func (c *Core) makeCallDone(v *VC, st ndis.Status, params *ndis.CallParameters, 
 	c.mu.Lock()
 	if v.phase != PhaseMaking {
 		c.mu.Unlock()
+		c.recycleParams(v, params)
 		return
 	}
 	if st == ndis.StatusSuccess {
@@ -641,8 +642,19 @@ func (c *Core) makeCallDone(v *VC, st ndis.Status, params *ndis.CallParameters, 
 	again := st != ndis.StatusSuccess || v.wantClose
 	c.notifyLocked()
 	c.mu.Unlock()
+	c.recycleParams(v, params)
 	if again {
 		c.postProgress(v)
+	}
+}
+
+// recycleParams hands a completed MakeCall's parameters back to the call
+// manager that built them (ParamsRecycler): those of a point-to-point
+// call, whose flowspecs the Core has copied (flowsLocked); a multipoint
+// call's first party keeps its own in its call manager.
+func (c *Core) recycleParams(v *VC, params *ndis.CallParameters) {
+	if r, ok := c.cm.(ParamsRecycler); ok && !v.Multipoint() {
+		r.RecycleCallParams(params)
 	}
 }
 

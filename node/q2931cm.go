@@ -80,6 +80,10 @@ func (a Q2931CallManager) CallParams(dest string, tx, rx ndis.Flowspec, reliable
 	return q2931.CallParams(node, service, tx, rx, reliable), nil
 }
 
+// RecycleCallParams takes back parameters CallParams built, once the
+// client is done with them (clientcore.ParamsRecycler).
+func (a Q2931CallManager) RecycleCallParams(p *ndis.CallParameters) { q2931.RecycleCallParams(p) }
+
 // UnknownNodeError is a call to a node this node's trust does not admit
 // (not a [[peer]] with trust = "peers"): no SETUP is sent. It is what a
 // network answers for a destination it has no route to: cause 3, no route

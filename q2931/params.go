@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"unsafe"
 
 	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/pki"
@@ -60,14 +62,11 @@ const MediaBlobLen = 5
 //
 // The destination goes in CallMgrSpecific (ParamCalledParty, "node/service");
 // reliable goes in MediaSpecific (ParamMedia).
+//
+// A client that is done with the parameters (its MakeCall completed) may
+// hand them back with RecycleCallParams, for a later call to be built in.
 func CallParams(node, service string, tx, rx ndis.Flowspec, reliable bool) *ndis.CallParameters {
-	// The parameters, their call-manager part and (unless it is long) the
-	// destination in one allocation: a busy client makes one per call.
-	s := new(struct {
-		p    ndis.CallParameters
-		cm   ndis.CallManagerParameters
-		room [callParamsRoom]byte
-	})
+	s := callParamsPool.Get().(*callParamsBlock)
 	dst := s.room[:0:len(s.room)]
 	if n := len(node) + 1 + len(service); n > len(s.room) {
 		dst = make([]byte, 0, n)
@@ -76,7 +75,7 @@ func CallParams(node, service string, tx, rx ndis.Flowspec, reliable bool) *ndis
 	dst = dst[:len(dst):len(dst)] // an append by the holder must not write past it
 	s.cm = ndis.CallManagerParameters{Transmit: tx, Receive: rx,
 		CallMgrSpecific: ndis.SpecificParameters{ParamType: ParamCalledParty, Parameters: dst}}
-	s.p.CallMgrParameters = &s.cm
+	s.p = ndis.CallParameters{CallMgrParameters: &s.cm}
 	p := &s.p
 	if reliable {
 		blob := MediaArray(0, MediaReliable)
@@ -88,9 +87,42 @@ func CallParams(node, service string, tx, rx ndis.Flowspec, reliable bool) *ndis
 	return p
 }
 
+// callParamsBlock is what CallParams allocates: the parameters, their
+// call-manager part and (unless it is long) the destination, in one
+// object, which a busy client recycles (RecycleCallParams).
+type callParamsBlock struct {
+	p    ndis.CallParameters // first: a *ndis.CallParameters CallParams made is its block's address
+	cm   ndis.CallManagerParameters
+	room [callParamsRoom]byte
+}
+
 // callParamsRoom is the room for the destination ("node/service") that
 // CallParams allocates with the parameters: enough for usual names.
 const callParamsRoom = 48
+
+// callParamsPool holds the blocks recycled, for CallParams to reuse: a
+// client making calls at a high rate otherwise leaves one behind per call.
+var callParamsPool = sync.Pool{New: func() any { return new(callParamsBlock) }}
+
+// RecycleCallParams hands back parameters CallParams built, for a later
+// CallParams to build in: the caller, and everyone it lent them to, must be
+// done with them. A client may so hand back a point-to-point
+// NdisClMakeCall's once its MakeCall has completed, when NDIS has returned
+// them (a multipoint call's first party keeps them in its call manager).
+// It reports whether p was taken: parameters made otherwise are left
+// alone.
+func RecycleCallParams(p *ndis.CallParameters) bool {
+	// CallParams' parameters point at their call-manager part, which lies
+	// at a fixed offset in the same block: a check that needs no
+	// conversion of a pointer that may not be one to a block.
+	if p == nil || uintptr(unsafe.Pointer(p.CallMgrParameters)) != uintptr(unsafe.Pointer(p))+unsafe.Offsetof(callParamsBlock{}.cm) {
+		return false
+	}
+	s := (*callParamsBlock)(unsafe.Pointer(p))
+	*s = callParamsBlock{} // nothing of the call it was stays reachable from the pool
+	callParamsPool.Put(s)
+	return true
+}
 
 // Destination returns the node and service call parameters made by
 // CallParams (or by hand in the same format) call.
