@@ -64,6 +64,7 @@ func (f *TraceFeed) Tracer() trace.Tracer {
 				f.publish(e)
 			}
 		},
+		CallIgnored: func() bool { return f.n.Load() == 0 },
 		Link: func(e trace.Link) {
 			if f.n.Load() != 0 {
 				f.publish(e)

@@ -169,7 +169,21 @@ type Tracer struct {
 	Link          func(Link)
 	Handshake     func(Handshake)
 	Call          func(Call)
-	VcState       func(VcState)
+	// CallIgnored, if not nil, reports whether Call would do nothing with
+	// an event if it were called now: a feed with no subscriber. The
+	// emitter then does not build the event (a clock read, the VC's name,
+	// the call manager's lock). Nil means Call wants every event.
+	CallIgnored func() bool
+	VcState     func(VcState)
+}
+
+// CallHook returns t's Call, or nil if there is none or it would ignore
+// an event now (CallIgnored).
+func (t *Tracer) CallHook() func(Call) {
+	if t.Call == nil || (t.CallIgnored != nil && t.CallIgnored()) {
+		return nil
+	}
+	return t.Call
 }
 
 // SignalTime is the Time of a Signal event emitted now: the zero Time if
@@ -185,11 +199,12 @@ func (t *Tracer) SignalTime() time.Time {
 func Untimed() bool { return true }
 
 // Join returns a Tracer that calls each of ts' hooks in turn. Its Signal
-// goes without Time only when every joined Signal would.
+// goes without Time only when every joined Signal would, and its Call
+// ignores an event only when every joined Call would.
 func Join(ts ...Tracer) Tracer {
 	var j Tracer
-	var untimed []func() bool
-	timed := false
+	var untimed, ignored []func() bool
+	timed, wanted := false, false
 	for _, t := range ts {
 		if t.Signal != nil {
 			if t.SignalUntimed == nil {
@@ -198,27 +213,44 @@ func Join(ts ...Tracer) Tracer {
 				untimed = append(untimed, t.SignalUntimed)
 			}
 		}
+		if t.Call != nil {
+			if t.CallIgnored == nil {
+				wanted = true
+			} else {
+				ignored = append(ignored, t.CallIgnored)
+			}
+		}
 		j.Signal = join(j.Signal, t.Signal)
 		j.Link = join(j.Link, t.Link)
 		j.Handshake = join(j.Handshake, t.Handshake)
 		j.Call = join(j.Call, t.Call)
 		j.VcState = join(j.VcState, t.VcState)
 	}
-	switch {
-	case timed || len(untimed) == 0:
-	case len(untimed) == 1:
-		j.SignalUntimed = untimed[0]
-	default:
-		j.SignalUntimed = func() bool {
-			for _, u := range untimed {
-				if !u() {
-					return false
-				}
-			}
-			return true
-		}
+	if !timed {
+		j.SignalUntimed = allTrue(untimed)
+	}
+	if !wanted {
+		j.CallIgnored = allTrue(ignored)
 	}
 	return j
+}
+
+// allTrue is a predicate true when each of fs is (nil for none).
+func allTrue(fs []func() bool) func() bool {
+	switch len(fs) {
+	case 0:
+		return nil
+	case 1:
+		return fs[0]
+	}
+	return func() bool {
+		for _, f := range fs {
+			if !f() {
+				return false
+			}
+		}
+		return true
+	}
 }
 
 func join[E any](a, b func(E)) func(E) {

@@ -31,3 +31,41 @@ func TestJoinSignalUntimed(t *testing.T) {
 		}
 	}
 }
+
+// TestJoinCallIgnored: a joined Call hook ignores an event only when every
+// joined Call hook would; a CallIgnored without a Call hook does not
+// count, and CallHook is nil then.
+func TestJoinCallIgnored(t *testing.T) {
+	calls := 0
+	hook := func(Call) { calls++ }
+	subscribed := false
+	feed := Tracer{Call: hook, CallIgnored: func() bool { return !subscribed }}
+	for _, tc := range []struct {
+		name    string
+		tracers []Tracer
+		sub     bool
+		ignored bool
+	}{
+		{"no hooks", nil, false, true},
+		{"an idle feed", []Tracer{feed}, false, true},
+		{"a subscribed feed", []Tracer{feed}, true, false},
+		{"two idle feeds", []Tracer{feed, feed}, false, true},
+		{"an idle feed and a log", []Tracer{feed, {Call: hook}}, false, false},
+		{"a log and an ignoring flag without a hook", []Tracer{{Call: hook}, {CallIgnored: func() bool { return true }}}, false, false},
+		{"joined again", []Tracer{Join(feed, feed), feed}, false, true},
+	} {
+		subscribed = tc.sub
+		j := Join(tc.tracers...)
+		h := j.CallHook()
+		if (h == nil) != tc.ignored {
+			t.Errorf("%s: CallHook nil %v, want %v", tc.name, h == nil, tc.ignored)
+		}
+		if h != nil {
+			calls = 0
+			h(Call{})
+			if calls == 0 {
+				t.Errorf("%s: the hook CallHook returned reached no Call", tc.name)
+			}
+		}
+	}
+}

@@ -223,7 +223,7 @@ func failure(st ndis.Status) ndis.Status {
 // traceCall reports an event of v's call; the lock is not held. A cause
 // of 0 is looked up among the causes noted for v.
 func (d *Core) traceCall(v *Vc, ev trace.CallEvent, cause uni.Cause, st ndis.Status, byPeer bool) {
-	h := d.cfg.Tracer.Call
+	h := d.cfg.Tracer.CallHook()
 	if h == nil {
 		return
 	}
@@ -235,7 +235,7 @@ func (d *Core) traceCall(v *Vc, ev trace.CallEvent, cause uni.Cause, st ndis.Sta
 
 // traceCallLocked is traceCall with the lock held.
 func (d *Core) traceCallLocked(v *Vc, ev trace.CallEvent, cause uni.Cause, st ndis.Status, byPeer bool) {
-	if h := d.cfg.Tracer.Call; h != nil {
+	if h := d.cfg.Tracer.CallHook(); h != nil {
 		h(d.callEventLocked(v, ev, cause, st, byPeer))
 	}
 }
@@ -287,7 +287,7 @@ func (d *Core) serviceStringLocked(s ServiceName) string {
 
 // traceRefused reports an incoming call (id) refused before it had a VC.
 func (d *Core) traceRefused(p *Assoc, id uni.CallID, service string, cause uni.Cause) {
-	if h := d.cfg.Tracer.Call; h != nil {
+	if h := d.cfg.Tracer.CallHook(); h != nil {
 		h(trace.Call{Time: time.Now(), Node: d.cfg.Name, Peer: p.Peer(), Service: service, Incoming: true,
 			Event: trace.CallRefused, Cause: cause, Ref: id})
 	}

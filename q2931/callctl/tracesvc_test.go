@@ -35,3 +35,32 @@ func TestTracedServiceNames(t *testing.T) {
 		t.Errorf("%d service names kept, want at most %d", len(d.svcStrings), maxServiceStrings)
 	}
 }
+
+// TestIgnoredCallEventsNotBuilt: while the Call hook would ignore an event
+// (CallIgnored: a trace feed with no subscriber, and no call log), the
+// call control does not build one: no hook call, no allocation, no
+// lock; once it would not, the event reaches the hook.
+func TestIgnoredCallEventsNotBuilt(t *testing.T) {
+	var mu sync.Mutex
+	ignored, got := true, 0
+	d := NewCore(&sendOwner{}, &mu, Config{Name: "alpha", Tracer: trace.Tracer{
+		Call:        func(trace.Call) { got++ },
+		CallIgnored: func() bool { return ignored },
+	}})
+	v := &Vc{Service: MakeServiceName("echo")}
+	d.traceCall(v, trace.CallConnected, 0, 0, false)
+	if got != 0 {
+		t.Fatalf("an ignored event reached the hook %d times", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { d.traceCall(v, trace.CallReleased, 0, 0, false) }); n != 0 {
+		t.Errorf("an ignored event costs %.0f allocations, want none", n)
+	}
+	ignored = false
+	d.traceCall(v, trace.CallConnected, 0, 0, false)
+	mu.Lock()
+	d.traceCallLocked(v, trace.CallReleased, 0, 0, false)
+	mu.Unlock()
+	if got != 2 {
+		t.Errorf("%d events reached the hook, want 2", got)
+	}
+}
