@@ -29,7 +29,7 @@ type call struct {
 	modifyTD *TrafficDescriptor // requested (ModifyRequested) or offered (ModifyReceived, ModifyYieldedReceived)
 	release  *CauseIE           // the first cause of the RELEASE sent (U11: T308 resends it) or received (U12); the final indication reports it
 	parties  map[uint16]*party  // point-to-multipoint calls only
-	setup    []byte             // the SETUP's encoding, kept in U1 for the T303 retransmission
+	setup    keptSetup          // the SETUP's encoding, kept in U1 for the T303 retransmission (keptsetup.go)
 }
 
 // ModifyState is the QoS modification state of an active call (Q.2963.1).
@@ -181,6 +181,7 @@ func (l *Link) finish(o *Output, c *call, cause CauseIE, m *Message) {
 	}
 	c.state = StateNull
 	c.parties = nil
+	l.dropSetup(c)
 	l.indicateReleased(o, c, cause, m)
 }
 
@@ -208,7 +209,7 @@ func (l *Link) clearCall(o *Output, c *call, cause CauseIE) {
 func (l *Link) sendRelease(o *Output, c *call, cause CauseIE) {
 	l.stopCallTimers(o, c)
 	c.parties = nil
-	c.setup = nil
+	l.dropSetup(c)
 	m := l.newMessage(MsgRelease, c.id.wire(), cause)
 	if l.reuse {
 		c.release = l.keptCause(cause) // m is the Output's until the next input
@@ -626,7 +627,7 @@ func (l *Link) receiveCall(o *Output, c *call, m *Message) {
 			l.unexpected(o, c, m)
 			return
 		}
-		c.setup = nil
+		l.dropSetup(c)
 		c.noteConnID(m.ConnectionID)
 		l.startCallTimer(o, c, T310)
 		c.state = StateOutgoingCallProceeding
@@ -637,7 +638,7 @@ func (l *Link) receiveCall(o *Output, c *call, m *Message) {
 			return
 		}
 		l.stopCallTimer(o, c)
-		c.setup = nil
+		l.dropSetup(c)
 		c.noteConnID(m.ConnectionID)
 		l.send(o, c.id, l.newMessage(MsgConnectAck, c.id.wire()))
 		l.connected(o, c, m)
@@ -789,7 +790,7 @@ func (l *Link) expireCallTimer(o *Output, c *call, t TimerID) {
 	c.timer, c.retried = 0, false
 	switch t {
 	case T303:
-		if m, err := Decode(c.setup); first && err == nil {
+		if m, err := Decode(c.setup.bytes()); first && err == nil {
 			// The same SETUP again: decoded from the octets sent, a
 			// message of its own for this Output.
 			l.send(o, c.id, m)

@@ -71,7 +71,8 @@ type Link struct {
 	outIndSlab   slab[Indication]
 	msgSlab      slab[Message]
 	causeMsgSlab slab[linkMessage]
-	setupFree    []byte // the rest of keepSetup's block
+	setupCur     *setupBlock   // the block keepSetup carves from
+	setupSpares  []*setupBlock // emptied blocks, for later
 
 	// ReceiveBytes decodes into dec, whose storage the next message
 	// overwrites: while such a lent message is processed it is in;

@@ -112,22 +112,3 @@ type plainCauseKey uint32
 // maxPlainCauses bounds the causes keptCause shares, so that a peer
 // sending every combination cannot grow the map without end.
 const maxPlainCauses = 64
-
-// setupBlock is the size of the blocks keepSetup carves SETUP encodings
-// from (a dozen or more SETUPs each). A call holds its piece only in U1,
-// until CALL PROCEEDING or CONNECT (at most two T303 periods), so a block
-// is pinned only briefly by the calls still in it.
-const setupBlock = 2048
-
-// keepSetup returns a copy of the SETUP encoding b for a call to keep for
-// its T303 retransmission: storage no one else has, carved from a block
-// shared by many calls rather than allocated each.
-func (l *Link) keepSetup(b []byte) []byte {
-	if len(l.setupFree) < len(b) {
-		l.setupFree = make([]byte, max(len(b), setupBlock))
-	}
-	x := l.setupFree[:len(b):len(b)]
-	copy(x, b)
-	l.setupFree = l.setupFree[len(b):]
-	return x
-}
