@@ -197,7 +197,7 @@ func liveHeapMB() float64 {
 // 16 in flight) with no flood and, in the same run, while a third node
 // floods beta with SETUPs for the whole bench: one that never reads (beta
 // closes its link each time its queue for it is full and it has taken
-// nothing for a quarter of a second, and it dials again) and one that reads and discards every answer. It reports both
+// nothing for 1.5 s, and it dials again) and one that reads and discards every answer. It reports both
 // rates and their ratios — the bar (issue 8, design.md §7) is a ratio of
 // at least 0.5 — how many links the first flooder needed and how many
 // SETUPs the second sent per bench, and the most heap in use (every node

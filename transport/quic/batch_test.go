@@ -652,12 +652,29 @@ func TestStallAfterFollowsThePath(t *testing.T) {
 		srtt, dev, want time.Duration
 	}{
 		{100 * time.Microsecond, 50 * time.Microsecond, sigStallAfter},
+		{20 * time.Millisecond, 40 * time.Millisecond, sigStallAfter},
 		{300 * time.Millisecond, 50 * time.Millisecond, 2 * time.Second},
-		{20 * time.Millisecond, 40 * time.Millisecond, 720 * time.Millisecond},
+		{200 * time.Millisecond, 100 * time.Millisecond, 2400 * time.Millisecond},
 	} {
 		if got := stallAfter(quicgo.ConnectionStats{SmoothedRTT: c.srtt, MeanDeviation: c.dev}); got != c.want {
 			t.Errorf("srtt %v, deviation %v: %v, want %v", c.srtt, c.dev, got, c.want)
 		}
+	}
+}
+
+// TestStallWaitCoversACreditStep: a peer that reads its signalling at
+// minSigReadRate is granted more by its QUIC stack only after it has read
+// a quarter of its receive window, up to peerCreditStep (quic-go's 6 MiB
+// largest stream window, a quarter of it); the stall rule waits at least
+// that long, so that a reading peer is never taken for one that stopped
+// (a node clearing a million calls lost its link so).
+func TestStallWaitCoversACreditStep(t *testing.T) {
+	const quicMaxStreamWindow, quicUpdateThreshold = 6 << 20, 4 // quic-go's DefaultMaxReceiveStreamFlowControlWindow, 1/WindowUpdateThreshold
+	if peerCreditStep < quicMaxStreamWindow/quicUpdateThreshold {
+		t.Errorf("peerCreditStep %d, below a quarter of quic-go's largest stream window (%d)", peerCreditStep, quicMaxStreamWindow/quicUpdateThreshold)
+	}
+	if got := time.Duration(peerCreditStep) * time.Second / minSigReadRate; stallAfter(quicgo.ConnectionStats{}) < got {
+		t.Errorf("the stall rule waits %v; a peer reading %d octets a second takes %v to earn more credit", stallAfter(quicgo.ConnectionStats{}), minSigReadRate, got)
 	}
 }
 

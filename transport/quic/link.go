@@ -83,23 +83,34 @@ var (
 // Send that finds maxSigQueue octets or more queued closes the link
 // (DownOverflow) if the peer has taken nothing of what was written for
 // sigStallAfter (longer on a long path: stallAfter) since the queue was
-// first found that full: it stopped
-// reading. A peer that keeps reading keeps its link while the queue stays
-// under hardSigQueue, whatever the burst: a node that clears a million
-// calls with it queues about 25 MiB of RELEASE at once, which a peer
-// reading tens of thousands of messages a second takes in seconds (before,
-// the link was closed at the first 1 MiB, and the calls were cleared by
-// the link's loss instead). What the writer writes goes in sigWriteChunk
-// pieces while the peer's flow control holds it back, so that a peer that
-// reads shows it every few milliseconds; a quarter of a second without a
-// piece taken, with a mebibyte waiting, is a peer that is not reading (or
-// one so starved that its link is of no use), and a peer that floods
-// without reading is cut off almost as soon as before.
+// first found that full: it stopped reading. A peer that keeps reading
+// keeps its link while the queue stays under hardSigQueue, whatever the
+// burst: a node that clears a million calls with it queues about 25 MiB
+// of RELEASE at once, which a peer reading tens of thousands of messages a
+// second takes in seconds (before, the link was closed at the first 1 MiB,
+// and the calls were cleared by the link's loss instead). What the writer
+// writes goes in sigWriteChunk pieces while the peer's flow control holds
+// it back, so that each grant of flow control shows as progress.
 const (
 	maxSigQueue   = 1 << 20
 	hardSigQueue  = 64 << 20
-	sigStallAfter = 250 * time.Millisecond
 	sigWriteChunk = 16 << 10
+)
+
+// A reading peer's QUIC stack grants the writer more of the signalling
+// stream only once the peer has read a quarter of the stream's receive
+// window (quic-go's WindowUpdateThreshold), and quic-go grows that window
+// up to 6 MiB on a busy stream: a reading peer may take in peerCreditStep
+// octets before the writer sees any progress. A peer that reads at
+// minSigReadRate shows progress every sigStallAfter. The stall rule waited
+// a quarter of a second: a node busy clearing a million calls read its
+// peer's RELEASE COMPLETEs at a few MiB a second, its peer saw no progress
+// for longer than that, and closed the link (and with it every call on it)
+// while it was being read.
+const (
+	peerCreditStep = 6 << 20 / 4
+	minSigReadRate = 1 << 20 // octets a second
+	sigStallAfter  = time.Duration(peerCreditStep) * time.Second / minSigReadRate
 )
 
 // sigQueue is the outgoing signalling of a link (see the link's comment).
