@@ -317,6 +317,11 @@ func TestPeerNotReadingLosesItsLink(t *testing.T) {
 	if q, _ := strconv.Atoi(warned[0].Attrs["queued_octets"]); q < 2*maxSigQueue || q > 2*maxSigQueue+(steps+1)*(transport.MaxMessageLen+4) {
 		t.Errorf("queued_octets=%s, want what was queued: %d to %d", warned[0].Attrs["queued_octets"], 2*maxSigQueue, 2*maxSigQueue+(steps+1)*(transport.MaxMessageLen+4))
 	}
+	// How long the peer took nothing, for the operator: the stalls it was
+	// given (one, unless the path's probe timeouts asked for more).
+	if d, err := time.ParseDuration(warned[0].Attrs["nothing_taken_for"]); err != nil || d != time.Duration(steps)*sigStallAfter {
+		t.Errorf("nothing_taken_for=%q, want %v", warned[0].Attrs["nothing_taken_for"], time.Duration(steps)*sigStallAfter)
+	}
 }
 
 // TestPeerNotReadingHardBound: however fast the burst, the queue for a

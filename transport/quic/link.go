@@ -669,9 +669,9 @@ func (l *link) send(msgs [][]byte) error {
 	}
 	if q.busy || len(q.queue) > 0 {
 		if len(q.queue) >= maxSigQueue && q.stalled() {
-			queued := len(q.queue)
+			queued, idle := len(q.queue), q.now().Sub(q.overAt)
 			q.mu.Unlock()
-			l.overflowed(queued)
+			l.overflowed(queued, idle)
 			return l.downError()
 		}
 		for _, m := range msgs {
@@ -719,10 +719,11 @@ func (l *link) send(msgs [][]byte) error {
 }
 
 // overflowed closes a link whose peer does not take its signalling, with
-// queued octets waiting for it.
-func (l *link) overflowed(queued int) {
+// queued octets waiting for it and nothing taken for idle (since the
+// queue was found full; less when the hard bound was reached first).
+func (l *link) overflowed(queued int, idle time.Duration) {
 	if l.conn.Context().Err() == nil {
-		l.e.log.Warn("peer is not reading its signalling: closing its link", "peer", l.peer, "queued_octets", queued)
+		l.e.log.Warn("peer is not reading its signalling: closing its link", "peer", l.peer, "queued_octets", queued, "nothing_taken_for", idle)
 	}
 	l.closeWith(transport.DownOverflow, CodeOverflow, "signalling queue overflow")
 }
