@@ -635,7 +635,7 @@ func TestStalledWaitsForThePath(t *testing.T) {
 	step := func(d time.Duration, want bool) {
 		t.Helper()
 		clock = clock.Add(d)
-		if got := q.stalled(); got != want {
+		if _, got := q.stalled(); got != want {
 			t.Fatalf("at +%v: stalled %v, want %v", clock.Sub(time.Unix(1e9, 0)), got, want)
 		}
 	}

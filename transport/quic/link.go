@@ -134,18 +134,16 @@ type sigQueue struct {
 }
 
 // stalled tells, for a Send that finds q's queue at maxSigQueue or more,
-// whether the peer stopped taking its signalling (see maxSigQueue); q.mu
+// whether the peer stopped taking its signalling (see maxSigQueue), and
+// how long it has taken nothing since the queue was found that full; q.mu
 // is held.
-func (q *sigQueue) stalled() bool {
-	if len(q.queue) >= hardSigQueue {
-		return true
-	}
+func (q *sigQueue) stalled() (idle time.Duration, stopped bool) {
 	t := q.now()
 	if p := q.progress.Load(); q.overAt.IsZero() || p != q.overSeen {
 		q.overAt, q.overSeen = t, p
-		return false
 	}
-	return t.Sub(q.overAt) >= q.patience()
+	idle = t.Sub(q.overAt)
+	return idle, len(q.queue) >= hardSigQueue || idle >= q.patience()
 }
 
 // sigWriter is what Send and the writer need of the signalling stream.
@@ -668,11 +666,13 @@ func (l *link) send(msgs [][]byte) error {
 		return l.downError()
 	}
 	if q.busy || len(q.queue) > 0 {
-		if len(q.queue) >= maxSigQueue && q.stalled() {
-			queued, idle := len(q.queue), q.now().Sub(q.overAt)
-			q.mu.Unlock()
-			l.overflowed(queued, idle)
-			return l.downError()
+		if len(q.queue) >= maxSigQueue {
+			if idle, stopped := q.stalled(); stopped {
+				queued := len(q.queue)
+				q.mu.Unlock()
+				l.overflowed(queued, idle)
+				return l.downError()
+			}
 		}
 		for _, m := range msgs {
 			q.queue = appendFrame(q.queue, m)
@@ -720,7 +720,7 @@ func (l *link) send(msgs [][]byte) error {
 
 // overflowed closes a link whose peer does not take its signalling, with
 // queued octets waiting for it and nothing taken for idle (since the
-// queue was found full; less when the hard bound was reached first).
+// queue was found full).
 func (l *link) overflowed(queued int, idle time.Duration) {
 	if l.conn.Context().Err() == nil {
 		l.e.log.Warn("peer is not reading its signalling: closing its link", "peer", l.peer, "queued_octets", queued, "nothing_taken_for", idle)
