@@ -9,6 +9,11 @@
 // every lookup, which cost about 3 µs of CPU per call
 // (docs/performance.md, "Many calls held").
 //
+// The few pages last set are also kept aside, so that finding the record of
+// a call in flight usually needs no map lookup at all: with 100,000 calls
+// held, the map has some 1,600 pages, and looking pages up in it took 1.7%
+// of the nodes' CPU (0.7% with none held).
+//
 // Memory: a page costs about 530 octets and holds the records of 64
 // neighbouring identifiers. Identifiers handed out in sequence fill their
 // pages, about 8.3 octets per record; identifiers scattered at random (a
@@ -35,14 +40,36 @@ type page[T any] struct {
 // use, except that any number of Get and Len calls may run together while
 // nothing changes the Table.
 type Table[T any] struct {
-	pages map[uint64]*page[T] // by identifier >> pageBits
-	spare *page[T]            // an emptied page, kept for the next one needed
-	n     int
+	pages  map[uint64]*page[T] // by identifier >> pageBits
+	recent [recentPages]recentPage[T]
+	spare  *page[T] // an emptied page, kept for the next one needed
+	n      int
+}
+
+// recentPages is how many pages a Table keeps aside: the last set of
+// each page number modulo recentPages. Identifiers handed out in sequence
+// put the calls in flight on one page, or two neighbours.
+const recentPages = 4
+
+// recentPage is a page kept aside and its number; p is nil while the slot
+// holds none.
+type recentPage[T any] struct {
+	num uint64
+	p   *page[T]
+}
+
+// find returns page num, nil if there is none. Only Set and Delete change
+// t.recent, so Gets may run together.
+func (t *Table[T]) find(num uint64) *page[T] {
+	if r := &t.recent[num%recentPages]; r.p != nil && r.num == num {
+		return r.p
+	}
+	return t.pages[num]
 }
 
 // Get returns the record of id, nil if there is none.
 func (t *Table[T]) Get(id uint64) *T {
-	p := t.pages[id>>pageBits]
+	p := t.find(id >> pageBits)
 	if p == nil {
 		return nil
 	}
@@ -56,7 +83,7 @@ func (t *Table[T]) Set(id uint64, r *T) {
 		panic("seqtable: Set with a nil record")
 	}
 	num := id >> pageBits
-	p := t.pages[num]
+	p := t.find(num)
 	if p == nil {
 		if t.pages == nil {
 			t.pages = make(map[uint64]*page[T])
@@ -67,6 +94,7 @@ func (t *Table[T]) Set(id uint64, r *T) {
 		}
 		t.pages[num] = p
 	}
+	t.recent[num%recentPages] = recentPage[T]{num, p}
 	s := &p.slots[id&(pageSize-1)]
 	if *s == nil {
 		p.used++
@@ -78,7 +106,7 @@ func (t *Table[T]) Set(id uint64, r *T) {
 // Delete removes the record of id, if any.
 func (t *Table[T]) Delete(id uint64) {
 	num := id >> pageBits
-	p := t.pages[num]
+	p := t.find(num)
 	if p == nil {
 		return
 	}
@@ -91,6 +119,9 @@ func (t *Table[T]) Delete(id uint64) {
 	t.n--
 	if p.used == 0 {
 		delete(t.pages, num)
+		if r := &t.recent[num%recentPages]; r.p == p {
+			*r = recentPage[T]{}
+		}
 		t.spare = p // every slot is nil again
 	}
 }

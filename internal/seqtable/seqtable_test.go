@@ -119,6 +119,36 @@ func TestTablePages(t *testing.T) {
 	tab.Set(1, nil)
 }
 
+// TestRecentPagesForgotten: a page kept aside is forgotten when it empties,
+// so that when it is used again for other identifiers, its old ones do not
+// find their records.
+func TestRecentPagesForgotten(t *testing.T) {
+	var tab Table[int]
+	recs := make([]int, 2)
+	tab.Set(3, &recs[0])
+	tab.Delete(3) // page 0 empties and becomes the spare
+	tab.Set(5*pageSize+3, &recs[1])
+	if tab.pages[5] == nil || tab.spare != nil {
+		t.Fatal("page 5 is not the spare page reused")
+	}
+	if got := tab.Get(3); got != nil {
+		t.Fatalf("Get(3) after its delete = %p (the record of %d, on the reused page)", got, 5*pageSize+3)
+	}
+	tab.Delete(3)
+	if tab.Get(5*pageSize+3) != &recs[1] || tab.Len() != 1 {
+		t.Fatalf("Delete(3) removed the record of %d", 5*pageSize+3)
+	}
+	// Pages that share a slot aside replace each other there.
+	for i := range 2 * recentPages {
+		tab.Set(uint64(i*recentPages*pageSize), &recs[0])
+	}
+	for i := range 2 * recentPages {
+		if tab.Get(uint64(i*recentPages*pageSize)) != &recs[0] {
+			t.Fatalf("page %d lost", i*recentPages)
+		}
+	}
+}
+
 // BenchmarkLookupHeld looks up records of identifiers in use now (a
 // window of 64 moving forward) with 100,000 older ones held, in a Table
 // and in a Go map.
