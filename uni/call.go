@@ -247,17 +247,18 @@ func (l *Link) Setup(m *Message) (CallID, Output, error) {
 	if p2mp && m.EndpointRef == nil {
 		m.EndpointRef = &EndpointReference{}
 	}
-	if err := l.validate(m); err != nil {
+	enc, err := l.validate(m)
+	if err != nil {
 		return CallID{}, o, reqErr("Setup", nil, id, err)
 	}
 	c := l.newCall(id, StateCallInitiated)
-	c.setup = l.keepSetup(l.scratch) // validate left m's encoding there
+	c.setup = l.keepSetup(enc)
 	c.noteConnID(m.ConnectionID)
 	if p2mp {
 		c.p2mp, c.firstEP = true, m.EndpointRef.Value
 		c.parties = map[uint16]*party{c.firstEP: {state: PartyAddPartyInitiated}}
 	}
-	l.send(&o, id, m)
+	l.sendEncoded(&o, id, m, enc)
 	l.startCallTimer(&o, c, T303)
 	return id, o, nil
 }
@@ -337,11 +338,12 @@ func (l *Link) Accept(id CallID, m *Message) (Output, error) {
 	if c.p2mp && m.EndpointRef == nil {
 		m.EndpointRef = c.epRef(c.firstEP)
 	}
-	if err := l.validate(m); err != nil {
+	enc, err := l.validate(m)
+	if err != nil {
 		return o, reqErr("Accept", c, id, err)
 	}
 	c.noteConnID(m.ConnectionID)
-	l.send(&o, id, m)
+	l.sendEncoded(&o, id, m, enc)
 	l.startCallTimer(&o, c, T313)
 	c.state = StateConnectRequest
 	return o, nil
@@ -506,10 +508,11 @@ func (l *Link) stepModify(o *Output, c *call, ev modifyEvent) error {
 		if c.state != StateActive || ms != ModifyNone {
 			return ErrState
 		}
-		if err := l.validate(ev.msg); err != nil {
+		enc, err := l.validate(ev.msg)
+		if err != nil {
 			return err
 		}
-		l.send(o, c.id, ev.msg)
+		l.sendEncoded(o, c.id, ev.msg, enc)
 		l.startTimer(o, t360)
 		c.modify, c.modifyTD = ModifyRequested, ev.msg.Traffic
 

@@ -54,7 +54,7 @@ type Link struct {
 	restSeq  uint64                      // restart procedures started
 	restSlot uint16                      // last timer slot handed to one
 
-	scratch []byte // encoding buffer for validating requests
+	scratch []byte // the encodings of the requests validated since the last input began
 
 	// Storage for Outputs and the messages the Link builds (see slab),
 	// or with reuse (Config.ReuseOutputs) out and built: the storage of
@@ -156,6 +156,12 @@ func callIDOf(cr CallRef) CallID { return CallID{Ref: cr.Value, Local: cr.Flag} 
 type Outgoing struct {
 	Call CallID
 	Msg  *Message
+	// Enc, if not nil, is Msg's encoding, which the Link made to check a
+	// request's message (Setup, Accept, AddParty, Restart, a modification
+	// request): the receiver can send it as it is rather than encode Msg
+	// again. Only a Link with Config.ReuseOutputs sets it, and it follows
+	// that rule: valid until the next input to the Link.
+	Enc []byte
 }
 
 // Output is what a Link decided in answer to one input: messages to send,
@@ -468,6 +474,7 @@ func (l *Link) sortedCalls() []*call {
 // of the input that ends it, which have returned.
 func (l *Link) begin() Output {
 	l.nbuilt = 0
+	l.scratch = l.scratch[:0]
 	if len(l.gone) > 0 {
 		for i, c := range l.gone {
 			if len(l.freeCalls) < maxFreeCalls {
@@ -485,10 +492,19 @@ func (l *Link) begin() Output {
 const maxFreeCalls = 256
 
 func (l *Link) send(o *Output, id CallID, m *Message) {
+	l.sendEncoded(o, id, m, nil)
+}
+
+// sendEncoded is send for a message validate encoded as enc: with reuse,
+// the Output offers the encoding (Outgoing.Enc).
+func (l *Link) sendEncoded(o *Output, id CallID, m *Message, enc []byte) {
 	if !l.up {
 		return // nothing can be sent while the link is down; the procedures never ask
 	}
-	appendOutput(l.reuse, &o.Messages, &l.out.Messages, &l.outMsgSlab, outMessages, Outgoing{Call: id, Msg: m})
+	if !l.reuse {
+		enc = nil // an Output kept past the next input would find it overwritten
+	}
+	appendOutput(l.reuse, &o.Messages, &l.out.Messages, &l.outMsgSlab, outMessages, Outgoing{Call: id, Msg: m, Enc: enc})
 }
 
 // appendOutput appends x to one of an Output's lists (*list), starting the
@@ -533,13 +549,21 @@ func (l *Link) indicateCall(o *Output, c *call, ind Indication) {
 	l.indicate(o, ind)
 }
 
-// validate encodes m into the scratch buffer: a request whose message the
-// peer would have to reject is refused before any state changes. The
-// encoding stays in l.scratch until the next validate.
-func (l *Link) validate(m *Message) error {
-	b, err := m.Append(l.scratch[:0])
+// validate encodes m at the end of the scratch buffer: a request whose
+// message the peer would have to reject is refused before any state
+// changes. The encoding it returns stays valid until the next input
+// begins (if the buffer grows, the earlier encodings stay in the old
+// array, which nothing writes to again); m must not change before it is
+// sent.
+func (l *Link) validate(m *Message) ([]byte, error) {
+	start := len(l.scratch)
+	b, err := m.Append(l.scratch)
+	if err != nil {
+		l.scratch = b[:start]
+		return nil, err
+	}
 	l.scratch = b
-	return err
+	return b[start:len(b):len(b)], nil
 }
 
 // ---- received messages ----

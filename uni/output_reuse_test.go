@@ -23,6 +23,9 @@ type consumed struct {
 	kept   []Indication
 	want   []Indication
 	msgs   [][]byte
+	// offered counts the messages that came with the Link's encoding
+	// (Outgoing.Enc), badEnc those whose encoding was not the message's.
+	offered, badEnc int
 }
 
 func consume(o Output) consumed {
@@ -30,6 +33,12 @@ func consume(o Output) consumed {
 	for _, og := range o.Messages {
 		b, err := og.Msg.Encode()
 		c.sent, c.errs = append(c.sent, b), append(c.errs, err != nil)
+		if og.Enc != nil {
+			c.offered++
+			if !bytes.Equal(og.Enc, b) {
+				c.badEnc++
+			}
+		}
 	}
 	c.timers = slices.Clone(o.Timers)
 	for _, ind := range o.Indications {
@@ -65,7 +74,9 @@ func (c consumed) same(d consumed) bool {
 // Output, carried out at once, gives the same messages, timer operations
 // and indications; and the indications an owner copied (which share their
 // Cause diagnostics and Traffic with the Link) are unchanged at the end,
-// after thousands of later inputs reused the Output storage.
+// after thousands of later inputs reused the Output storage. Only the
+// Link with reuse offers the encodings it made of requests' messages
+// (Outgoing.Enc), and each is the message's.
 func TestReuseOutputsSameAsDefault(t *testing.T) {
 	def, re := NewLink(Config{}), NewLink(Config{ReuseOutputs: true})
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -75,6 +86,7 @@ func TestReuseOutputsSameAsDefault(t *testing.T) {
 		kept    []consumed
 		step    int
 		nextRef uint32 = 1
+		offered int
 	)
 	cause := func() CauseIE {
 		vals := []Cause{CauseNormalCallClearing, CauseUserBusy, CauseTemporaryFailure, CauseInvalidIEContents, CauseNoRouteToDestination}
@@ -94,6 +106,10 @@ func TestReuseOutputsSameAsDefault(t *testing.T) {
 		if !cd.same(cr) {
 			t.Fatalf("step %d %s: outputs differ\ndefault %+v\nreuse   %+v", step, what, cd, cr)
 		}
+		if cd.offered != 0 || cr.badEnc != 0 {
+			t.Fatalf("step %d %s: the default Link offered %d encodings; %d of the %d the reusing one offered are not the message's", step, what, cd.offered, cr.badEnc, cr.offered)
+		}
+		offered += cr.offered
 		kept = append(kept, cr)
 		for _, op := range cd.timers {
 			if op.Start {
@@ -213,6 +229,9 @@ func TestReuseOutputsSameAsDefault(t *testing.T) {
 	}
 	if step < 2000 {
 		t.Fatalf("only %d inputs ran", step)
+	}
+	if offered < 100 {
+		t.Fatalf("only %d encodings of SETUPs and CONNECTs offered", offered)
 	}
 }
 

@@ -112,12 +112,13 @@ func (l *Link) AddParty(id CallID, m *Message) (uint16, Output, error) {
 		return 0, o, reqErr("AddParty", c, id, ErrNoEndpointRef)
 	}
 	m.Type, m.CallRef, m.EndpointRef = MsgAddParty, id.wire(), c.epRef(ep)
-	if err := l.validate(m); err != nil {
+	enc, err := l.validate(m)
+	if err != nil {
 		return 0, o, reqErr("AddParty", c, id, err)
 	}
 	p := &party{state: PartyAddPartyInitiated}
 	c.parties[ep] = p
-	l.send(&o, id, m)
+	l.sendEncoded(&o, id, m, enc)
 	l.startPartyTimer(&o, c, ep, p, T399)
 	return ep, o, nil
 }

@@ -187,7 +187,8 @@ func (l *Link) Restart(connID *ConnectionID) (Output, error) {
 		ci := *connID
 		m.Restart.Class, m.ConnectionID = RestartIndicatedVC, &ci
 	}
-	if err := l.validate(m); err != nil {
+	enc, err := l.validate(m)
+	if err != nil {
 		return o, reqErr("Restart", nil, CallID{}, err)
 	}
 	p := l.newRestartProc(l.restOut, k, m)
@@ -195,7 +196,7 @@ func (l *Link) Restart(connID *ConnectionID) (Output, error) {
 		p.calls = append(p.calls, c.id)
 		l.clearRestarted(&o, c)
 	}
-	l.send(&o, CallID{}, m)
+	l.sendEncoded(&o, CallID{}, m, enc)
 	l.startTimer(&o, restartTimer(T316, p))
 	return o, nil
 }

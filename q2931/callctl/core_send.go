@@ -152,9 +152,10 @@ type outMsg struct {
 }
 
 // ApplyLocked carries out a uni.Output: messages to the outbox (in order,
-// encoded into outEnc: the octets are valid until the flusher has sent
-// them, so the signalling links copy what they send and the owner's
-// SentLocked and its tracers copy what they keep),
+// encoded into outEnc, or copied there if the Link encoded them already:
+// the octets are valid until the flusher has sent them, so the signalling
+// links copy what they send and the owner's SentLocked and its tracers
+// copy what they keep),
 // timer operations to the Scheduler, indications to the work queue.
 // It keeps nothing of the Output's storage (its slices, the messages the
 // Link built), which the Link reuses for its next input (Core.NewAssoc):
@@ -167,10 +168,15 @@ func (d *Core) ApplyLocked(p *Assoc, o uni.Output) {
 			continue // nothing goes out while the link is down (uni sends nothing then)
 		}
 		start := len(d.outEnc)
-		enc, err := m.Msg.Append(d.outEnc)
-		if err != nil {
-			d.log.Error("encoding a Q.2931 message", "peer", p.Peer(), "type", m.Msg.Type.String(), "err", err)
-			continue
+		var enc []byte
+		if m.Enc != nil { // the Link encoded it already, to check the request
+			enc = append(d.outEnc, m.Enc...)
+		} else {
+			var err error
+			if enc, err = m.Msg.Append(d.outEnc); err != nil {
+				d.log.Error("encoding a Q.2931 message", "peer", p.Peer(), "type", m.Msg.Type.String(), "err", err)
+				continue
+			}
 		}
 		// If Append grew the buffer, the encodings before it stay in the
 		// old array, which nothing writes to again.

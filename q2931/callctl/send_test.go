@@ -148,3 +148,42 @@ func TestWorkItemSmall(t *testing.T) {
 		t.Errorf("a work item is %d octets, want at most 136", n)
 	}
 }
+
+// recordSig is a SignallingLink that keeps a copy of every message sent.
+type recordSig struct{ sent [][]byte }
+
+func (s *recordSig) Send(b []byte) error {
+	s.sent = append(s.sent, append([]byte(nil), b...))
+	return nil
+}
+
+// TestSendsTheLinksEncoding: a message the Link already encoded to check
+// a request (Outgoing.Enc) is sent as those octets, not encoded again;
+// one without is encoded from the message.
+func TestSendsTheLinksEncoding(t *testing.T) {
+	var mu sync.Mutex
+	d := NewCore(&sendOwner{}, &mu, Config{Name: "alpha"})
+	var a *Assoc
+	a = d.NewAssoc("beta", nil, uni.Config{}, func(out uni.Output) { d.ApplyLocked(a, out) })
+	sig := &recordSig{}
+	mu.Lock()
+	a.LinkUp(sig, 1, func(uni.Output) {})
+	a.StopTimers()
+	mu.Unlock()
+	d.Run()
+	sig.sent = nil
+	rel := &uni.Message{Type: uni.MsgRelease, CallRef: uni.CallRef{Value: 7}, Causes: []uni.CauseIE{uni.NewCause(uni.CauseNormalCallClearing)}}
+	relEnc, err := rel.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An encoding that is not the message's: only a copy of Enc sends it.
+	other := strayRelease(t, 9)
+	mu.Lock()
+	d.ApplyLocked(a, uni.Output{Messages: []uni.Outgoing{{Msg: rel, Enc: other}, {Msg: rel}}})
+	mu.Unlock()
+	d.Run()
+	if len(sig.sent) != 2 || string(sig.sent[0]) != string(other) || string(sig.sent[1]) != string(relEnc) {
+		t.Fatalf("sent % x, want % x (the Link's encoding) then % x (the message encoded)", sig.sent, other, relEnc)
+	}
+}
