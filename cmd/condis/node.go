@@ -18,7 +18,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/condis-project/condis/internal/heaptrim"
 	"github.com/condis-project/condis/internal/logtext"
+	"github.com/condis-project/condis/ndis"
 	"github.com/condis-project/condis/node"
 )
 
@@ -156,6 +158,21 @@ func heapFloor(n int) []byte {
 	return make([]byte, n)
 }
 
+// trimHeap runs a garbage collection, until the returned stop is called,
+// whenever the node has just let go of many calls (package heaptrim), and
+// says so at info.
+func trimHeap(ctx context.Context, m *ndis.Mediator, log *slog.Logger) (stop func()) {
+	return heaptrim.Watcher{
+		Every: time.Second,
+		VCs:   func() int { return m.Live().Vcs },
+		Collect: func() {
+			start, vcs := time.Now(), m.Live().Vcs
+			runtime.GC()
+			log.Info("many calls released: heap collected", "vcs", vcs, "took", time.Since(start).Round(time.Millisecond))
+		},
+	}.Start(ctx)
+}
+
 // profileEnv names a directory: every `condis node` started with it set
 // writes NAME.cpu.pprof, NAME.trace and NAME.allocs.pprof (what it
 // allocated, sampled every memProfileRate octets) there (NAME is the
@@ -256,6 +273,7 @@ func runNode(ctx context.Context, path string, log *slog.Logger, opts node.Start
 	}
 	served := make(chan error, 1)
 	go func() { served <- ctl.Serve(ln) }()
+	stopTrim := trimHeap(ctx, n.Mediator, log)
 	log.Info("node running", "node", cfg.Name, "control", cfg.Control)
 	select {
 	case <-ctx.Done():
@@ -264,6 +282,7 @@ func runNode(ctx context.Context, path string, log *slog.Logger, opts node.Start
 			log.Warn("control socket stopped", "err", err)
 		}
 	}
+	stopTrim() // the calls released on the way out need no collection
 	// Release every call with normal clearing before the transport closes.
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
