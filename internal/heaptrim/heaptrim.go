@@ -18,6 +18,8 @@ import (
 	"context"
 	"runtime/metrics"
 	"time"
+
+	"github.com/condis-project/condis/internal/every"
 )
 
 // MinDrop is the fewest VCs whose release calls for a collection: fewer
@@ -70,30 +72,14 @@ func (w Watcher) Start(ctx context.Context) (stop func()) {
 	if cycles == nil {
 		cycles = GCCycles
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		n := w.VCs()
-		st := State{Peak: n, Last: n, Cycles: cycles()}
-		t := time.NewTicker(w.Every)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			var collect bool
-			if st, collect = Next(st, w.VCs(), cycles()); collect {
-				w.Collect()
-			}
+	n := w.VCs()
+	st := State{Peak: n, Last: n, Cycles: cycles()}
+	return every.Run(ctx, w.Every, func() {
+		var collect bool
+		if st, collect = Next(st, w.VCs(), cycles()); collect {
+			w.Collect()
 		}
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
+	})
 }
 
 // GCCycles is the number of garbage collections the runtime has completed.

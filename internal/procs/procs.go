@@ -22,6 +22,8 @@ import (
 	"context"
 	"math"
 	"time"
+
+	"github.com/condis-project/condis/internal/every"
 )
 
 // Sample is what one window showed: the CPUs' worth of time the process
@@ -118,29 +120,8 @@ func (c *Controller) Start(ctx context.Context) (stop func()) {
 		return func() {}
 	}
 	c.Set(st.Procs)
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c.run(ctx, st)
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
-}
-
-// run is Start's loop, from st.
-func (c *Controller) run(ctx context.Context, st State) {
 	used, idle, idleOK := c.Read()
-	t := time.NewTicker(c.Window)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	return every.Run(ctx, c.Window, func() {
 		u, i, ok := c.Read()
 		w := c.Window.Seconds()
 		s := Sample{Busy: (u - used).Seconds() / w, HostIdle: -1}
@@ -156,5 +137,5 @@ func (c *Controller) run(ctx context.Context, st State) {
 			}
 		}
 		st = next
-	}
+	})
 }
