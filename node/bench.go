@@ -165,9 +165,7 @@ func (c *Control) bench(ctx context.Context, req Request, period time.Duration, 
 // keeps them while r runs, then releases them, and returns r's result
 // with how many were held and this node's heap per held VC.
 func (c *Control) benchHolding(ctx context.Context, r *benchRun, hold, warmup int, period time.Duration, report func(BenchProgress)) (BenchResult, error) {
-	h := r.alongside(hold, BenchHoldConcurrency)
-	h.hold, h.released = true, make(chan struct{})
-	h.holder = &benchCall{r: h}
+	h := r.toHold(hold)
 	heapBefore := liveHeap()
 	hres, err := c.runBench(ctx, h, 0, nil)
 	if err != nil {
@@ -209,6 +207,16 @@ func (c *Control) benchHolding(ctx context.Context, r *benchRun, hold, warmup in
 	}
 	mres.Hold, mres.Held, mres.HeldLost, mres.HoldSeconds, mres.HeapPerHeldVc = hold, held, lost, res.HoldSeconds, res.HeapPerHeldVc
 	return mres, nil
+}
+
+// toHold returns a run that sets up n calls like r's and holds them
+// (BenchHoldConcurrency at a time, or r's concurrency if more) until
+// releaseHeld.
+func (r *benchRun) toHold(n int) *benchRun {
+	h := r.alongside(n, BenchHoldConcurrency)
+	h.hold, h.released = true, make(chan struct{})
+	h.holder = &benchCall{r: h}
+	return h
 }
 
 // alongside returns a run of n calls like r's (the same destination and

@@ -47,10 +47,7 @@ func BenchmarkTwoNodesHeld(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := &benchRun{c: c, dest: "beta/echo", peer: "beta", service: "echo", tx: fs, rx: fs, conc: 64}
-	h := r.alongside(heldCalls, BenchHoldConcurrency)
-	h.hold, h.released = true, make(chan struct{})
-	h.holder = &benchCall{r: h}
+	h := (&benchRun{c: c, dest: "beta/echo", peer: "beta", service: "echo", tx: fs, rx: fs, conc: 64}).toHold(heldCalls)
 	if _, err := c.runBench(ctx, h, 0, nil); err != nil {
 		b.Fatal(err)
 	}

@@ -165,8 +165,8 @@ func trimHeap(ctx context.Context, m *ndis.Mediator, log *slog.Logger) (stop fun
 	return heaptrim.Watcher{
 		Every: time.Second,
 		VCs:   func() int { return m.Live().Vcs },
-		Collect: func() {
-			start, vcs := time.Now(), m.Live().Vcs
+		Collect: func(vcs int) {
+			start := time.Now()
 			runtime.GC()
 			log.Info("many calls released: heap collected", "vcs", vcs, "took", time.Since(start).Round(time.Millisecond))
 		},

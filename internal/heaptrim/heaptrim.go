@@ -62,7 +62,7 @@ type Watcher struct {
 	Every   time.Duration
 	VCs     func() int
 	Cycles  func() uint64 // nil: the runtime's count (GCCycles)
-	Collect func()        // runtime.GC, and whatever should be said of it
+	Collect func(vcs int) // runtime.GC, and whatever should be said of it; vcs: the VCs up now
 }
 
 // Start runs the watcher on a goroutine of its own until ctx ends or stop
@@ -76,8 +76,9 @@ func (w Watcher) Start(ctx context.Context) (stop func()) {
 	st := State{Peak: n, Last: n, Cycles: cycles()}
 	return every.Run(ctx, w.Every, func() {
 		var collect bool
-		if st, collect = Next(st, w.VCs(), cycles()); collect {
-			w.Collect()
+		vcs := w.VCs()
+		if st, collect = Next(st, vcs, cycles()); collect {
+			w.Collect(vcs)
 		}
 	})
 }

@@ -48,7 +48,7 @@ func TestWatcher(t *testing.T) {
 			Every:   time.Second,
 			VCs:     func() int { mu.Lock(); defer mu.Unlock(); return vcs },
 			Cycles:  func() uint64 { mu.Lock(); defer mu.Unlock(); return cycles },
-			Collect: func() { mu.Lock(); collected++; cycles++; mu.Unlock() },
+			Collect: func(int) { mu.Lock(); collected++; cycles++; mu.Unlock() },
 		}
 		stop := w.Start(context.Background())
 		check := func(when string, want int) {
