@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -31,9 +30,10 @@ func benchCmd() *cobra.Command {
 		baseline    bool
 		asJSON      bool
 		serve       bool
+		rounds      int
 	)
 	c := &cobra.Command{
-		Use:   "bench --control SOCK NODE/SERVICE [--far-control SOCK] [--calls N] [--concurrency C] [--warmup W] [--growth N]",
+		Use:   "bench --control SOCK NODE/SERVICE [--far-control SOCK] [--calls N] [--concurrency C] [--warmup W] [--growth N] [--rounds K]",
 		Short: "Measure call setup and teardown to NODE/SERVICE, made inside the node",
 		Long: `bench asks the node to call SERVICE on NODE --calls times, with --concurrency
 calls in flight at once, and prints the rate (calls set up and torn down per
@@ -87,6 +87,15 @@ node's memory is not measured). Nothing is shown while the held calls are
 set up. The run with none held is the baseline: --baseline is ignored.
 N is at most 1000000.
 
+With --rounds K, bench measures K times over in the same run (each round
+the calls and their baselines, or with --growth the three runs) and prints
+each round, then each figure's median and range over the rounds: the rate
+and setup p50, the ratios to the baselines measured in the same round, the
+growth ratio, the share after, and the memory per held VC. On this kind of
+machine a host's speed can drift by a fifth within a minute, so one round's
+ratio says little; the median of several, each against a baseline measured
+next to it, says more. A round whose calls failed ends the rounds.
+
 bench exits 1 if any call failed, the bench was stopped early, or a node
 reported a contract violation during the run.`,
 		Args: cobra.MaximumNArgs(1),
@@ -112,6 +121,9 @@ reported a contract violation during the run.`,
 			if warmup < 0 || warmup > node.MaxBenchCalls {
 				return fmt.Errorf("--warmup must be 0 to %d (the calls to make before measuring)", node.MaxBenchCalls)
 			}
+			if rounds < 1 || rounds > maxBenchRounds {
+				return fmt.Errorf("--rounds must be 1 to %d", maxBenchRounds)
+			}
 			sockets := []string{socket}
 			if far != "" && far != socket {
 				sockets = append(sockets, far)
@@ -120,92 +132,67 @@ reported a contract violation during the run.`,
 			if err != nil {
 				return err
 			}
-			var progress func(node.BenchProgress)
-			line := &progressLine{w: cmd.ErrOrStderr(), dest: args[0]}
+			r := benchRounder{
+				ctx:    cmd.Context(),
+				socket: socket,
+				req:    node.Request{Dest: args[0], Calls: calls, Concurrency: conc, Warmup: warmup},
+				growth: growth,
+				line:   &progressLine{w: cmd.ErrOrStderr(), dest: args[0]},
+			}
 			if isTerminal(cmd.ErrOrStderr()) {
-				progress = line.update
+				r.progress = r.line.update
 			}
-			req := node.Request{Dest: args[0], Calls: calls, Concurrency: conc, Warmup: warmup} // with none held
-			res, err := node.BenchWithProgress(cmd.Context(), socket, req, progress)
-			line.clear()
-			if err != nil {
-				return err
-			}
-			if err := warmupVerdict(res); err != nil {
-				return err
-			}
-			warm := res.Warmup
-			after, err := nodeStatuses(cmd.Context(), sockets)
-			if err != nil {
-				return err
-			}
-			var grown *growthReport
-			if growth > 0 {
-				line.dest = fmt.Sprintf("%s (%d held)", args[0], growth)
-				holding := req
-				holding.Hold = growth
-				held, err := node.BenchWithProgress(cmd.Context(), socket, holding, progress)
-				line.clear()
-				if err != nil {
-					return err
-				}
-				if err := warmupVerdict(held); err != nil {
-					return fmt.Errorf("with %d held: %w", growth, err)
-				}
-				grown = &growthReport{Hold: growth, Bench: held, Ratio: ratio(held.Rate, res.Rate)}
-				if held.Held == growth && held.Stopped == "" {
-					line.dest = args[0]
-					again, err := node.BenchWithProgress(cmd.Context(), socket, req, progress)
-					line.clear()
-					if err != nil {
-						return err
-					}
-					if err := warmupVerdict(again); err != nil {
-						return fmt.Errorf("with none held again: %w", err)
-					}
-					grown.After = &again
-				}
-				if after, err = nodeStatuses(cmd.Context(), sockets); err != nil {
-					return err
-				}
-			}
-			viol := violationsDuring(before, after)
-			if grown != nil {
-				if asJSON {
-					if err := printJSON(cmd.OutOrStdout(), benchReport{Warmup: warm, Bench: res, Violations: viol, Growth: grown}); err != nil {
-						return err
-					}
-					return growthVerdict(res, *grown, viol)
-				}
-				printWarmup(cmd.OutOrStdout(), warm)
-				printGrowth(cmd.OutOrStdout(), res, *grown)
-				printViolations(cmd.OutOrStdout(), viol, far != "")
-				return growthVerdict(res, *grown, viol)
-			}
-			var base *baselines
-			if baseline {
+			if baseline && growth == 0 {
 				self, err := os.Executable()
 				if err != nil {
 					return fmt.Errorf("baseline: %v", err)
 				}
-				b, err := measureBaselines(self, res.Concurrency, min(calls, 20000), 2000)
-				if err != nil {
-					return fmt.Errorf("baseline: %v", err)
+				r.baselines = func(concurrency int) (baselines, error) {
+					return measureBaselines(self, concurrency, min(calls, 20000), 2000)
 				}
-				base = &b
 			}
+			var reps []benchReport
+			for i := range rounds {
+				rep, err := r.round()
+				if err != nil {
+					if rounds > 1 {
+						return fmt.Errorf("round %d of %d: %w", i+1, rounds, err)
+					}
+					return err
+				}
+				reps = append(reps, rep)
+				if rep.verdict(nil) != nil {
+					break // a call failed: the rounds after would not be comparable
+				}
+			}
+			after, err := nodeStatuses(cmd.Context(), sockets)
+			if err != nil {
+				return err
+			}
+			viol := violationsDuring(before, after)
+			if rounds == 1 {
+				rep := reps[0]
+				rep.Violations = viol
+				if asJSON {
+					if err := printJSON(cmd.OutOrStdout(), rep); err != nil {
+						return err
+					}
+				} else {
+					rep.print(cmd.OutOrStdout())
+					printViolations(cmd.OutOrStdout(), viol, far != "")
+				}
+				return rep.verdict(viol)
+			}
+			all := roundsReport{Rounds: reps, Summary: summarize(reps), Violations: viol}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(benchReport{Warmup: warm, Bench: res, Violations: viol, Baseline: base}); err != nil {
+				if err := printJSON(cmd.OutOrStdout(), all); err != nil {
 					return err
 				}
 			} else {
-				printWarmup(cmd.OutOrStdout(), warm)
-				printBench(cmd.OutOrStdout(), res, base)
+				all.print(cmd.OutOrStdout(), rounds)
 				printViolations(cmd.OutOrStdout(), viol, far != "")
 			}
-			return benchVerdict(res, viol)
+			return all.verdict(rounds)
 		},
 	}
 	controlFlag(c, &socket)
@@ -216,6 +203,7 @@ reported a contract violation during the run.`,
 	c.Flags().IntVar(&warmup, "warmup", 0, "first make this many calls, not measured (30000 measures nodes at their steady pace)")
 	c.Flags().BoolVar(&baseline, "baseline", true, "also measure TCP and UDP on loopback for comparison")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of text")
+	c.Flags().IntVar(&rounds, "rounds", 1, "measure this many times over in the same run, and print each ratio's median and range")
 	// The other end of the two-process baselines: a child bench runs it.
 	c.Flags().BoolVar(&serve, "serve-baselines", false, "serve a UDP echo and a TCP accept+close listener on loopback until stdin ends")
 	c.Flags().MarkHidden("serve-baselines")
