@@ -108,9 +108,9 @@ func (b *Binding) ClMakeCall(vc *Vc, params *CallParameters, partyCtx any) (*Par
 		vc.shard().parties.Add(int64(1 - len(x.parties)))
 		x.parties = append(x.parties[:0], p)
 	}
-	vc.call, vc.closingMark, vc.closeSeen = callOutSetup, false, false
+	vc.setCallLocked(callOutSetup)
+	vc.closingMark, vc.closeSeen = false, false
 	vc.makeCall.state = opUpcall
-	vc.shard().callsMade.Add(1)
 	cm, owner, cmCtx := vc.cm(), vc.cmOwner(), vc.cmCtx
 	vc.mu.Unlock()
 
@@ -156,7 +156,7 @@ func (m *Mediator) finishMakeCallLocked(v *Vc, st Status, cmPartyCtx any, owner 
 		if !v.act.isActive() {
 			m.warn("R-CALL-4", "MakeCall completion", owner, v, "call reported connected but the VC is %v", v.act)
 		}
-		v.call = callConnected
+		v.setCallLocked(callConnected)
 		if v.multipoint {
 			p := v.more.parties[0] // the initial party (MakeCall made v.more)
 			p.state, p.cmCtx = partyConnected, cmPartyCtx
@@ -179,7 +179,7 @@ func (m *Mediator) finishMakeCallLocked(v *Vc, st Status, cmPartyCtx any, owner 
 		v.more.parties = ps[:0]
 	}
 	v.multipoint = false
-	v.call = callIdle
+	v.setCallLocked(callIdle)
 	return nil
 }
 
@@ -274,9 +274,9 @@ func (m *Mediator) dispatchIncomingCall(who driver, fn string, sap *Sap, v *Vc, 
 		v.mu.Unlock()
 		return m.reject(st, rule, fn, who, v, "%s", why)
 	}
-	v.call, v.closingMark, v.closeSeen = callOffered, false, false
+	v.setCallLocked(callOffered)
+	v.closingMark, v.closeSeen = false, false
 	v.inCall.state = opUpcall
-	v.shard().callsDispatched.Add(1)
 	c := v.client()
 	v.mu.Unlock()
 
@@ -309,9 +309,9 @@ func finishIncomingCallLocked(v *Vc, st Status) {
 		return
 	}
 	if st == StatusSuccess {
-		v.call = callAccepted
+		v.setCallLocked(callAccepted)
 	} else {
-		v.call = callIdle
+		v.setCallLocked(callIdle)
 	}
 }
 
@@ -384,7 +384,7 @@ func (m *Mediator) dispatchCallConnected(who driver, fn string, v *Vc) Status {
 		v.mu.Unlock()
 		return m.reject(StatusVcNotActivated, "R-ACT-1", fn, who, v, "VC is %v; activate it before the call is connected", act)
 	}
-	v.call = callConnected
+	v.setCallLocked(callConnected)
 	c := v.client()
 	v.mu.Unlock()
 	m.emit(EventUpcall, c, "ProtocolClCallConnected", v, 0)
@@ -457,7 +457,7 @@ func (m *Mediator) dispatchIncomingCloseCall(who driver, fn string, closeStatus 
 		v.mu.Unlock()
 		return m.reject(StatusFailure, "R-CLOSE-20", fn, who, v, "no offered or active call to close (%v)", call)
 	}
-	v.call = callCloseIndicated
+	v.setCallLocked(callCloseIndicated)
 	v.closeSeen, v.closeStatus = true, closeStatus
 	v.indicating++
 	v.mu.Unlock()
@@ -475,7 +475,7 @@ func (m *Mediator) deliverHeldClose(v *Vc, st Status, data []byte) {
 		v.mu.Unlock()
 		return
 	}
-	v.call = callCloseIndicated
+	v.setCallLocked(callCloseIndicated)
 	v.closeSeen, v.closeStatus = true, st
 	v.indicating++
 	v.mu.Unlock()
@@ -535,7 +535,8 @@ func (b *Binding) ClCloseCall(vc *Vc, party *Party, closeData []byte) Status {
 		m.warn("R-CLOSE-1", fn, b, vc, "%d send(s) not yet completed when closing", sends)
 	}
 	vc.closingMark = true
-	vc.prevCall, vc.call = vc.call, callClosing
+	vc.prevCall = vc.call
+	vc.setCallLocked(callClosing)
 	var cmPartyCtx, clPartyCtx any
 	if party != nil {
 		party.prev, party.state = party.state, partyClosing
@@ -615,7 +616,7 @@ func (m *Mediator) finishCloseCallLocked(v *Vc, st Status, owner driver) {
 			m.warn("R-CLOSE-8", "CloseCall completion", owner, v, "close completed while the VC is %v; deactivate before completing", v.act)
 			v.leftActive = true
 		}
-		v.call = callClosed
+		v.setCallLocked(callClosed)
 		if ps := v.partyList(); len(ps) > 0 {
 			for _, p := range ps {
 				p.state = partyDead
@@ -623,10 +624,10 @@ func (m *Mediator) finishCloseCallLocked(v *Vc, st Status, owner driver) {
 			v.shard().parties.Add(-int64(len(ps)))
 			v.more.parties = ps[:0]
 		}
-		v.shard().callsClosed.Add(1)
 		return
 	}
-	v.call, v.closingMark = v.prevCall, false
+	v.setCallLocked(v.prevCall)
+	v.closingMark = false
 	for _, p := range v.partyList() {
 		if p.state == partyClosing {
 			p.state = p.prev

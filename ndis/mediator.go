@@ -566,10 +566,18 @@ type vcTable struct {
 // reads them without a lock. The data and party counters of a VC are kept
 // in the VC and added up where it is listed when it is deleted (vcTotals).
 type vcShard struct {
-	created                                 atomic.Uint64
-	callsMade, callsDispatched, callsClosed atomic.Uint64
-	parties                                 atomic.Int64 // parties on its VCs' lists (Live)
-	ix                                      uint8        // its index in vcTable.shards (Vc.shardIx)
+	created atomic.Uint64
+	parties atomic.Int64 // parties on its VCs' lists (Live)
+	// How its VCs' calls moved, for CallStates: the VCs listed and
+	// unlisted in each call state, and the moves between states
+	// (Vc.setCallLocked), so that counting a million calls walks none of
+	// them. One counter per move, rather than a count per state that
+	// each move would change twice: a call's lifecycle moves it four
+	// times or more. The calls made, dispatched and closed are moves
+	// too (into).
+	listed, unlisted [callStates]atomic.Uint64
+	moves            [callStates][callStates]atomic.Uint64
+	ix               uint8 // its index in vcTable.shards (Vc.shardIx)
 
 	_ [64]byte // keep neighbouring shards off this shard's cache lines
 }
@@ -607,6 +615,17 @@ func (t *vcTotals) sum(o *vcTotals) {
 	t.receivesDropped += o.receivesDropped
 	t.partiesAdded += o.partiesAdded
 	t.partiesDropped += o.partiesDropped
+}
+
+// into is how many calls of the shard's VCs moved into state c: every
+// MakeCall the mediator passed on moved one into OUT_SETUP, every
+// dispatched call into OFFERED, every close completed into CLOSED.
+func (sh *vcShard) into(c callState) uint64 {
+	var n uint64
+	for o := range sh.moves {
+		n += sh.moves[o][c].Load()
+	}
+	return n
 }
 
 func (t *vcTable) init() {

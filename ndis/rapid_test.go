@@ -38,6 +38,7 @@ package ndis_test
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"sort"
@@ -1789,13 +1790,23 @@ func (m *machine) check(t *rapid.T) {
 	s := m.n.M.Snapshot()
 	vcs := map[string]ndis.VcInfo{}
 	want := ndis.LiveCounts{Vcs: len(s.Vcs), Saps: len(s.Saps)}
+	states := map[string]int{}
 	for _, v := range s.Vcs {
 		vcs[v.Handle] = v
 		want.Parties += len(v.Parties)
+		states[v.Call]++
 	}
 	// Live counts what Snapshot lists (its party count is kept, not walked).
 	if got := m.n.M.Live(); got != want {
 		t.Fatalf("Live() = %+v, the snapshot holds %+v\n%s", got, want, m.n.Dump())
+	}
+	// CallStates counts the snapshot's VCs by call state, from counters
+	// kept as the calls move.
+	if got := m.n.M.CallStates(); !maps.Equal(got, states) {
+		t.Fatalf("CallStates() = %v, the snapshot's VCs are %v\n%s", got, states, m.n.Dump())
+	}
+	if got := m.n.M.Saps(); !reflect.DeepEqual(got, s.Saps) {
+		t.Fatalf("Saps() = %v, the snapshot's are %v", got, s.Saps)
 	}
 
 	// (1) Only creators delete, and VCs appear only by creation.

@@ -110,7 +110,7 @@ func (m *Mediator) Snapshot() Snapshot {
 	// instant (CallsClosed <= 2*CallsMade, VcsDeleted <= VcsCreated) holds
 	// in the snapshot too.
 	for i := range m.vcs.shards {
-		s.Counters.CallsClosed += m.vcs.shards[i].callsClosed.Load()
+		s.Counters.CallsClosed += m.vcs.shards[i].into(callClosed)
 	}
 	// Count the violations without copying them: Violations() would make
 	// every snapshot cost O(violations ever recorded).
@@ -167,8 +167,8 @@ func (m *Mediator) Snapshot() Snapshot {
 	for i := range m.vcs.shards {
 		sh := &m.vcs.shards[i]
 		s.Counters.VcsCreated += sh.created.Load()
-		s.Counters.CallsMade += sh.callsMade.Load()
-		s.Counters.CallsDispatched += sh.callsDispatched.Load()
+		s.Counters.CallsMade += sh.into(callOutSetup)
+		s.Counters.CallsDispatched += sh.into(callOffered)
 	}
 	return s
 }
@@ -246,6 +246,47 @@ func (m *Mediator) Live() LiveCounts {
 	}
 	m.topo.Unlock()
 	return c
+}
+
+// CallStates counts the VCs the mediator holds now (Live's) by the state
+// of their call, named as Snapshot's VcInfo.Call names it; states no VC
+// is in are left out. It reads counters kept as calls move, so it costs
+// the same with a million VCs as with none, and stops no call: a snapshot
+// walks every VC under its AF's lock. Taken while calls move, the counts
+// may be of slightly different instants (a call moving between two
+// states may be in neither); they are exact once the calls are still.
+func (m *Mediator) CallStates() map[string]int {
+	var n [callStates]uint64 // wraps while summing, not at the end
+	for i := range m.vcs.shards {
+		sh := &m.vcs.shards[i]
+		for c := range n {
+			n[c] += sh.listed[c].Load() - sh.unlisted[c].Load()
+			for o := range n {
+				n[c] += sh.moves[o][c].Load() - sh.moves[c][o].Load()
+			}
+		}
+	}
+	out := make(map[string]int)
+	for c, k := range n {
+		if k != 0 {
+			out[callState(c).String()] = int(int64(k))
+		}
+	}
+	return out
+}
+
+// Saps lists the SAPs as Snapshot does, without the rest of a snapshot
+// (which walks every VC).
+func (m *Mediator) Saps() []SapInfo {
+	var out []SapInfo
+	m.topo.Lock()
+	for _, af := range m.afs.items {
+		af.mu.Lock()
+		out = appendSapsLocked(out, af)
+		af.mu.Unlock()
+	}
+	m.topo.Unlock()
+	return out
 }
 
 // Empty reports whether no AF open, SAP or VC is left.

@@ -85,6 +85,8 @@ const (
 	callCloseIndicated
 	callClosing
 	callClosed
+
+	callStates // how many there are, with the zero value
 )
 
 func (c callState) String() string {
@@ -315,6 +317,7 @@ func (b *Binding) CoCreateVc(af *Af, vcCtx any) (*Vc, Status) {
 		}
 		m.vcs.number(v)
 		b.sigVcs.add(v)
+		v.shard().listed[v.call].Add(1)
 		m.topo.Unlock()
 	case af == nil:
 		return nil, m.reject(StatusFailure, "R-VC-3", fn, b, af, "a client creates VCs with its own AF handle")
@@ -351,6 +354,7 @@ func (b *Binding) CoCreateVc(af *Af, vcCtx any) (*Vc, Status) {
 func (m *Mediator) listAfVcLocked(v *Vc) {
 	m.vcs.number(v)
 	v.af.vcList.add(v)
+	v.shard().listed[v.call].Add(1) // no driver has the handle yet: its call cannot move
 }
 
 // MCmCreateVc models NdisMCmCreateVc: a miniport call manager creates a VC
@@ -485,7 +489,8 @@ func (m *Mediator) unlistVc(v *Vc, created bool) {
 	}
 	mu.Lock()
 	v.mu.Lock()
-	v.life = lifeDeleted
+	v.shard().unlisted[v.call].Add(1)
+	v.life = lifeDeleted // its call is counted no more (setCallLocked)
 	v.dropParamsLocked()
 	totals.add(v)
 	if created {
@@ -789,6 +794,16 @@ type activationParams struct {
 	hasMedia     bool   // MediaParameters were given
 	blobs        []byte // both blobs, in buf when they fit
 	buf          [32]byte
+}
+
+// setCallLocked moves v's call to state c (v.mu held), and the count of
+// listed VCs by call state with it (CallStates); a deleted VC is no longer
+// counted.
+func (v *Vc) setCallLocked(c callState) {
+	if v.life != lifeDeleted {
+		v.shard().moves[v.call][c].Add(1)
+	}
+	v.call = c
 }
 
 // keepParamsLocked records a copy of p as the VC's activation parameters.

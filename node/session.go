@@ -730,11 +730,12 @@ func (c *Control) Calls() []CallInfo {
 // violations its mediator has reported, by rule.
 func (c *Control) Status() NodeStatus {
 	m := c.cm.Adapter().Mediator()
-	snap := m.Snapshot()
+	// Counted, not listed: a snapshot walks every VC under its AF's lock,
+	// which with a million calls up stops the node's calls for a second.
 	return NodeStatus{
 		Node: m.Name(), Address: nodeAddress(c.cm), Version: Version(), Topology: topologyOf(c.cm),
 		Started: c.started.UTC().Truncate(time.Second), Uptime: time.Since(c.started).Round(time.Millisecond).Seconds(),
-		Vcs: len(snap.Vcs), VcStates: vcStates(snap), Saps: c.saps(snap),
+		Vcs: m.Live().Vcs, VcStates: m.CallStates(), Saps: c.saps(m.Saps()),
 		Violations: m.ViolationCounts(), IP: c.ipStatus(),
 	}
 }

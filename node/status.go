@@ -44,18 +44,10 @@ func topologyOf(cm CallManager) Topology {
 	return ""
 }
 
-// vcStates counts snap's VCs by call state.
-func vcStates(snap ndis.Snapshot) map[string]int {
-	out := make(map[string]int)
-	for _, v := range snap.Vcs {
-		out[v.Call]++
-	}
-	return out
-}
-
-// saps lists snap's SAPs with their services: as the call manager reads
-// them, or for the control plane's own, as their listen sessions asked.
-func (c *Control) saps(snap ndis.Snapshot) []SapStatus {
+// saps lists the mediator's SAPs with their services: as the call manager
+// reads them, or for the control plane's own, as their listen sessions
+// asked.
+func (c *Control) saps(saps []ndis.SapInfo) []SapStatus {
 	c.mu.Lock()
 	ours := make(map[string]string)
 	for s := range c.sessions {
@@ -65,8 +57,8 @@ func (c *Control) saps(snap ndis.Snapshot) []SapStatus {
 	}
 	c.mu.Unlock()
 	d, _ := c.cm.(SapDescriber)
-	out := make([]SapStatus, 0, len(snap.Saps))
-	for _, si := range snap.Saps {
+	out := make([]SapStatus, 0, len(saps))
+	for _, si := range saps {
 		ss := SapStatus{Sap: si.Handle, Client: si.Client, State: si.State}
 		if d != nil {
 			ss.Service, _ = d.SapService(&si.Sap)
