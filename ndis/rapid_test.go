@@ -1808,6 +1808,11 @@ func (m *machine) check(t *rapid.T) {
 	if got := m.n.M.Saps(); !reflect.DeepEqual(got, s.Saps) {
 		t.Fatalf("Saps() = %v, the snapshot's are %v", got, s.Saps)
 	}
+	for _, v := range s.Vcs {
+		if client, ok := m.n.M.VcClient(v.Handle); !ok || client != v.Client {
+			t.Fatalf("VcClient(%s) = %q, %v; the snapshot's client is %q", v.Handle, client, ok, v.Client)
+		}
+	}
 
 	// (1) Only creators delete, and VCs appear only by creation.
 	creator := map[string]string{}

@@ -3,6 +3,7 @@ package ndis
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -273,6 +274,47 @@ func (m *Mediator) CallStates() map[string]int {
 		}
 	}
 	return out
+}
+
+// VcClient finds the VC that String names (vc#N) among those the mediator
+// holds now, and returns the name of its client ("" for a signalling VC,
+// which has none); ok is false if there is no such VC. It compares
+// identities, which are fixed, without a VC's lock and without describing
+// any VC: a snapshot would, for every VC, under its AF's lock, and with a
+// million calls up that stops the node's calls for seconds.
+func (m *Mediator) VcClient(name string) (client string, ok bool) {
+	id, err := strconv.ParseUint(strings.TrimPrefix(name, "vc#"), 10, 64)
+	if err != nil || !strings.HasPrefix(name, "vc#") {
+		return "", false
+	}
+	find := func(l *vcList) *Vc {
+		for v := l.head; v != nil; v = v.next {
+			if v.id == id {
+				return v
+			}
+		}
+		return nil
+	}
+	m.topo.Lock()
+	defer m.topo.Unlock()
+	for _, a := range m.adapters {
+		for _, b := range a.binds {
+			if find(&b.sigVcs) != nil {
+				return "", true
+			}
+		}
+	}
+	for _, afs := range [][]*Af{m.afs.items, m.retired} {
+		for _, af := range afs {
+			af.mu.Lock()
+			v := find(&af.vcList)
+			af.mu.Unlock()
+			if v != nil {
+				return af.client.name, true
+			}
+		}
+	}
+	return "", false
 }
 
 // Saps lists the SAPs as Snapshot does, without the rest of a snapshot

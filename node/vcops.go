@@ -167,10 +167,8 @@ func (c *Control) sessionVc(op, name string) (*ctlVc, *Response) {
 // unknownVc says why name is not a VC of the Control: no such VC on the
 // node, or another client's. It asks the mediator: c.mu is not held.
 func (c *Control) unknownVc(name string) string {
-	for _, vi := range c.cm.Adapter().Mediator().Snapshot().Vcs {
-		if vi.Handle == name {
-			return fmt.Sprintf("not a call of this node's control plane (its client is %s); only the control plane's calls can be changed from here", orNone(vi.Client))
-		}
+	if client, ok := c.cm.Adapter().Mediator().VcClient(name); ok {
+		return fmt.Sprintf("not a call of this node's control plane (its client is %s); only the control plane's calls can be changed from here", orNone(client))
 	}
 	return "no such VC on this node (condis calls lists them)"
 }
