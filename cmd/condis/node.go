@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"runtime/trace"
 	"strings"
@@ -173,6 +174,23 @@ func trimHeap(ctx context.Context, m *ndis.Mediator, log *slog.Logger) (stop fun
 	}.Start(ctx)
 }
 
+// tightenRunway lets the Go collector's percent follow the live heap
+// (package heaptrim's Runway: 50 while more than 512 MiB is live, 100
+// again at half of that), until the returned stop is called, and says so
+// at info. A GOGC the operator set is left alone.
+func tightenRunway(ctx context.Context, log *slog.Logger) (stop func()) {
+	if _, set := os.LookupEnv("GOGC"); set {
+		return func() {}
+	}
+	return heaptrim.Runway{
+		Every: time.Second,
+		Set: func(from, to int) {
+			debug.SetGCPercent(to)
+			log.Info("live heap crossed its mark: collector's percent changed", "from", from, "to", to, "live_mib", heaptrim.LiveHeap()>>20)
+		},
+	}.Start(ctx)
+}
+
 // profileEnv names a directory: every `condis node` started with it set
 // writes NAME.cpu.pprof, NAME.trace and NAME.allocs.pprof (what it
 // allocated, sampled every memProfileRate octets) there (NAME is the
@@ -274,6 +292,7 @@ func runNode(ctx context.Context, path string, log *slog.Logger, opts node.Start
 	served := make(chan error, 1)
 	go func() { served <- ctl.Serve(ln) }()
 	stopTrim := trimHeap(ctx, n.Mediator, log)
+	stopRunway := tightenRunway(ctx, log)
 	log.Info("node running", "node", cfg.Name, "control", cfg.Control)
 	select {
 	case <-ctx.Done():
@@ -283,6 +302,7 @@ func runNode(ctx context.Context, path string, log *slog.Logger, opts node.Start
 		}
 	}
 	stopTrim() // the calls released on the way out need no collection
+	stopRunway()
 	// Release every call with normal clearing before the transport closes.
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

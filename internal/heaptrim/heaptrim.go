@@ -1,5 +1,7 @@
-// Package heaptrim runs a garbage collection once a node has let go of
-// many calls at once.
+// Package heaptrim keeps a node's Go heap in step with its calls: it runs
+// a garbage collection once the node has let go of many calls at once
+// (Watcher), and it cuts the heap's runway while very many are held
+// (Runway, in runway.go).
 //
 // Why: the Go collector starts its next cycle when the heap has grown by
 // as much as was live after the last one. A node holding a million calls
