@@ -260,10 +260,11 @@ func (m *Mediator) CallStates() map[string]int {
 	var n [callStates]uint64 // wraps while summing, not at the end
 	for i := range m.vcs.shards {
 		sh := &m.vcs.shards[i]
-		for c := range n {
-			n[c] += sh.listed[c].Load() - sh.unlisted[c].Load()
-			for o := range n {
-				n[c] += sh.moves[o][c].Load() - sh.moves[c][o].Load()
+		for from := range n {
+			n[from] += sh.listed[from].Load() - sh.unlisted[from].Load()
+			for to := range n {
+				k := sh.moves[from][to].Load()
+				n[from], n[to] = n[from]-k, n[to]+k
 			}
 		}
 	}
@@ -283,8 +284,9 @@ func (m *Mediator) CallStates() map[string]int {
 // any VC: a snapshot would, for every VC, under its AF's lock, and with a
 // million calls up that stops the node's calls for seconds.
 func (m *Mediator) VcClient(name string) (client string, ok bool) {
-	id, err := strconv.ParseUint(strings.TrimPrefix(name, "vc#"), 10, 64)
-	if err != nil || !strings.HasPrefix(name, "vc#") {
+	num, isVc := strings.CutPrefix(name, "vc#")
+	id, err := strconv.ParseUint(num, 10, 64)
+	if !isVc || err != nil {
 		return "", false
 	}
 	find := func(l *vcList) *Vc {

@@ -184,9 +184,9 @@ func tightenRunway(ctx context.Context, log *slog.Logger) (stop func()) {
 	}
 	return heaptrim.Runway{
 		Every: time.Second,
-		Set: func(from, to int) {
+		Set: func(from, to int, live uint64) {
 			debug.SetGCPercent(to)
-			log.Info("live heap crossed its mark: collector's percent changed", "from", from, "to", to, "live_mib", heaptrim.LiveHeap()>>20)
+			log.Info("live heap crossed its mark: collector's percent changed", "from", from, "to", to, "live_mib", live>>20)
 		},
 	}.Start(ctx)
 }

@@ -42,11 +42,12 @@ func NextPercent(cur int, live uint64) int {
 }
 
 // Runway looks every Every at the live heap (Live) and calls Set with each
-// new collector percent NextPercent gives, starting from NormalPercent.
+// new collector percent NextPercent gives, starting from NormalPercent,
+// and the live heap that called for it.
 type Runway struct {
 	Every time.Duration
 	Live  func() uint64 // nil: LiveHeap
-	Set   func(from, to int)
+	Set   func(from, to int, live uint64)
 }
 
 // Start runs the looks on a goroutine of their own until ctx ends or stop
@@ -58,8 +59,9 @@ func (r Runway) Start(ctx context.Context) (stop func()) {
 	}
 	cur := NormalPercent
 	return every.Run(ctx, r.Every, func() {
-		if next := NextPercent(cur, live()); next != cur {
-			r.Set(cur, next)
+		l := live()
+		if next := NextPercent(cur, l); next != cur {
+			r.Set(cur, next, l)
 			cur = next
 		}
 	})

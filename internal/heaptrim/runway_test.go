@@ -44,7 +44,7 @@ func TestRunway(t *testing.T) {
 		r := Runway{
 			Every: time.Second,
 			Live:  func() uint64 { mu.Lock(); defer mu.Unlock(); return live },
-			Set:   func(from, to int) { mu.Lock(); sets = append(sets, fmt.Sprint(from, "->", to)); mu.Unlock() },
+			Set:   func(from, to int, _ uint64) { mu.Lock(); sets = append(sets, fmt.Sprint(from, "->", to)); mu.Unlock() },
 		}
 		stop := r.Start(context.Background())
 		step := func(l uint64, want string) {
